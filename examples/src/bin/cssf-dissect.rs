@@ -1,0 +1,2 @@
+//! Placeholder until the CoAP codec lands.
+fn main() {}
