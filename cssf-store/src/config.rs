@@ -1,0 +1,52 @@
+//! Store configuration and size limits.
+
+/// The longest key name, in bytes.
+pub const MAX_KEY_LEN: usize = 64;
+/// The longest value, in bytes.
+pub const MAX_VALUE_LEN: usize = 1024;
+/// The most operations one transaction may hold.
+pub const MAX_TX_OPS: usize = 16;
+
+/// Store options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Flash offset of the first sector of the store (a multiple of the
+    /// erase size). The store uses `SECTORS` sectors from there.
+    pub base: u32,
+    /// Store key names in clear and index them by an unkeyed hash (faster
+    /// diagnostics, but names leak). Default `false`: names are indexed by a
+    /// keyed hash and stored only inside the sealed value.
+    pub plain_names: bool,
+}
+
+impl Config {
+    /// The default configuration: store at offset 0, names hidden.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            base: 0,
+            plain_names: false,
+        }
+    }
+
+    /// Sets [`Config::base`].
+    #[must_use]
+    pub const fn with_base(mut self, base: u32) -> Self {
+        self.base = base;
+        self
+    }
+
+    /// Sets [`Config::plain_names`].
+    #[must_use]
+    pub const fn with_plain_names(mut self, plain: bool) -> Self {
+        self.plain_names = plain;
+        self
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,278 @@
+//! Power-cut simulation: for EVERY program word and erase of a workload of
+//! sets, removes, transactions and garbage collections, cut the power there,
+//! remount, and check that the store holds exactly the state before or after
+//! the interrupted operation (and still works). Cuts during the recovery
+//! mount itself are checked too.
+
+// Test helpers outside #[test] fns: panicking on failure is the point.
+#![allow(clippy::indexing_slicing, clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::SimFlash;
+use cssf_store::{Config, Error, RamCounter, RootKey, Store, Transaction};
+
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+#[derive(Clone, Debug)]
+enum Op {
+    Set(Vec<u8>, Vec<u8>),
+    Remove(Vec<u8>),
+    Tx(Vec<(Vec<u8>, Option<Vec<u8>>)>),
+}
+
+const KEYS: [&[u8]; 6] = [b"psk/a", b"psk/b", b"tok/1", b"tok/2", b"key", b"x"];
+const ROOT: RootKey = RootKey([0x5A; 32]);
+
+fn workload(max_val: usize) -> Vec<Op> {
+    let mut ops = Vec::new();
+    let mut r = 12345u64;
+    let mut rnd = || {
+        r = r
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (r >> 33) as usize
+    };
+    for i in 0..36 {
+        let k = KEYS[rnd() % KEYS.len()].to_vec();
+        let v: Vec<u8> = (0..(rnd() % max_val)).map(|j| (i * 7 + j) as u8).collect();
+        ops.push(match i % 6 {
+            2 => Op::Remove(k),
+            4 => Op::Tx(vec![
+                (KEYS[rnd() % 3].to_vec(), Some(v.clone())),
+                (
+                    KEYS[3 + rnd() % 3].to_vec(),
+                    if rnd() % 2 == 0 {
+                        None
+                    } else {
+                        Some(vec![i as u8; 5])
+                    },
+                ),
+                (KEYS[rnd() % 6].to_vec(), Some(vec![0xA0 | i as u8; 9])),
+            ]),
+            _ => Op::Set(k, v),
+        });
+    }
+    ops
+}
+
+fn apply_model(m: &mut Model, op: &Op) {
+    match op {
+        Op::Set(k, v) => {
+            m.insert(k.clone(), v.clone());
+        }
+        Op::Remove(k) => {
+            m.remove(k);
+        }
+        Op::Tx(ops) => {
+            for (k, v) in ops {
+                match v {
+                    Some(v) => m.insert(k.clone(), v.clone()),
+                    None => m.remove(k),
+                };
+            }
+        }
+    }
+}
+
+fn run_op<const S: usize>(
+    s: &mut Store<SimFlash, &mut RamCounter, 16, S>,
+    op: &Op,
+) -> Result<(), Error> {
+    match op {
+        Op::Set(k, v) => s.set(k, v),
+        Op::Remove(k) => match s.remove(k) {
+            Err(Error::NotFound) => Ok(()),
+            r => r,
+        },
+        Op::Tx(ops) => {
+            let mut tx = Transaction::<4>::new();
+            for (k, v) in ops {
+                match v {
+                    Some(v) => tx.set(k, v)?,
+                    None => tx.remove(k)?,
+                }
+            }
+            s.commit(&tx)
+        }
+    }
+}
+
+fn read_state<const S: usize>(
+    s: &mut Store<SimFlash, &mut RamCounter, 16, S>,
+) -> Result<Model, Error> {
+    let mut m = Model::new();
+    let mut buf = [0u8; 128];
+    for k in KEYS {
+        match s.get(k, &mut buf) {
+            Ok(n) => {
+                m.insert(k.to_vec(), buf[..n].to_vec());
+            }
+            Err(Error::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut names = Vec::new();
+    s.for_each_key(|n| names.push(n.map(<[u8]>::to_vec)))
+        .unwrap();
+    let mut names: Vec<Vec<u8>> = names.into_iter().collect::<Result<_, _>>()?;
+    names.sort();
+    assert_eq!(
+        names,
+        m.keys().cloned().collect::<Vec<_>>(),
+        "for_each_key disagrees with get"
+    );
+    Ok(m)
+}
+
+/// Remounts `image` and checks it holds `before` or `after`; returns which.
+fn check_recovery<const S: usize>(
+    image: Vec<u8>,
+    counter: &mut RamCounter,
+    before: &Model,
+    after: &Model,
+    what: &str,
+) -> (Vec<u8>, Model) {
+    let flash = SimFlash::from_image(image);
+    let mut s: Store<SimFlash, &mut RamCounter, 16, S> =
+        Store::mount(flash, &ROOT, counter, Config::new())
+            .unwrap_or_else(|e| panic!("{what}: remount failed: {e}"));
+    assert!(
+        !s.is_degraded(),
+        "{what}: degraded after a power cut: {:?}",
+        s.stats()
+    );
+    assert_eq!(s.stats().tampered_records, 0, "{what}");
+    let got = read_state(&mut s).unwrap_or_else(|e| panic!("{what}: read failed: {e}"));
+    assert!(
+        got == *before || got == *after,
+        "{what}: state {got:?}\n is neither before {before:?}\n nor after {after:?}"
+    );
+    (s.flash().data.clone(), got)
+}
+
+fn cut_everywhere<const S: usize>(max_val: usize) {
+    let ops = workload(max_val);
+    let mut models = vec![Model::new()];
+    for op in &ops {
+        let mut m = models.last().unwrap().clone();
+        apply_model(&mut m, op);
+        models.push(m);
+    }
+    // Dry run: count events, check the workload itself and that it collects garbage.
+    let mut counter = RamCounter::default();
+    let mut s: Store<SimFlash, &mut RamCounter, 16, S> =
+        Store::mount(SimFlash::new(S), &ROOT, &mut counter, Config::new()).unwrap();
+    for (i, op) in ops.iter().enumerate() {
+        run_op(&mut s, op).unwrap_or_else(|e| panic!("op {i} {op:?}: {e}"));
+    }
+    assert_eq!(read_state(&mut s).unwrap(), *models.last().unwrap());
+    let total = s.flash().events;
+    assert!(
+        s.stats().gcs >= 3,
+        "workload must exercise GC: {:?}",
+        s.stats()
+    );
+    drop(s);
+
+    let mut nested = 0u64;
+    for n in 0..=total {
+        let mut counter = RamCounter::default();
+        let mut flash = SimFlash::new(S);
+        flash.budget = Some(n);
+        flash.rng = n.wrapping_mul(0x9E37_79B9).wrapping_add(1);
+        let (image, k) = match Store::<SimFlash, &mut RamCounter, 16, S>::mount(
+            flash.clone(),
+            &ROOT,
+            &mut counter,
+            Config::new(),
+        ) {
+            Err(_) => (vec![0xFF; 0], 0),
+            Ok(mut s) => {
+                let mut cut_at = ops.len();
+                for (i, op) in ops.iter().enumerate() {
+                    if run_op(&mut s, op).is_err() {
+                        cut_at = i;
+                        break;
+                    }
+                }
+                (s.flash().data.clone(), cut_at)
+            }
+        };
+        if image.is_empty() {
+            // Cut during the first mount: the image is what the flash holds.
+            continue;
+        }
+        let (before, after) = (&models[k], &models[(k + 1).min(ops.len())]);
+        let what = format!("S={S} cut at event {n} (op {k} {:?})", ops.get(k));
+        let (img2, _) =
+            check_recovery::<S>(image.clone(), &mut counter.clone(), before, after, &what);
+        // The recovered store keeps working: cut again during recovery mount.
+        if n % 5 == 0 {
+            let probe = SimFlash::from_image(image.clone());
+            let mut c2 = counter;
+            let s = Store::<SimFlash, &mut RamCounter, 16, S>::mount(
+                probe.clone(),
+                &ROOT,
+                &mut c2,
+                Config::new(),
+            )
+            .unwrap();
+            let rec_events = s.flash().events;
+            drop(s);
+            for m in 0..rec_events {
+                let mut f = probe.clone();
+                f.budget = Some(m);
+                f.rng = m + 7;
+                let mut c3 = counter;
+                // Ok or cut by the power: either way take the flash as it is.
+                let _ = Store::<&mut SimFlash, &mut RamCounter, 16, S>::mount(
+                    &mut f,
+                    &ROOT,
+                    &mut c3,
+                    Config::new(),
+                );
+                let img = f.data.clone();
+                let what2 = format!("{what}, then cut at recovery event {m}");
+                check_recovery::<S>(img, &mut c3, before, after, &what2);
+                nested += 1;
+            }
+        }
+        // And it accepts new writes and sees them after another remount.
+        let mut c4 = counter;
+        let mut s: Store<SimFlash, &mut RamCounter, 16, S> =
+            Store::mount(SimFlash::from_image(img2), &ROOT, &mut c4, Config::new()).unwrap();
+        let mut state =
+            read_state(&mut s).unwrap_or_else(|e| panic!("{what}: second remount: {e}"));
+        for (i, key) in KEYS.iter().enumerate().take(3) {
+            s.set(key, &[i as u8; 12])
+                .unwrap_or_else(|e| panic!("{what}: write after recovery: {e}"));
+            state.insert(key.to_vec(), vec![i as u8; 12]);
+        }
+        let img3 = s.flash().data.clone();
+        drop(s);
+        let mut s: Store<SimFlash, &mut RamCounter, 16, S> =
+            Store::mount(SimFlash::from_image(img3), &ROOT, &mut c4, Config::new()).unwrap();
+        assert_eq!(
+            read_state(&mut s).unwrap(),
+            state,
+            "{what}: after writes and remount"
+        );
+    }
+    eprintln!(
+        "S={S}: cut at each of {} events, {nested} nested cuts during recovery",
+        total + 1
+    );
+}
+
+#[test]
+fn power_cut_at_every_event_three_sectors() {
+    cut_everywhere::<3>(40);
+}
+
+#[test]
+fn power_cut_at_every_event_two_sectors() {
+    cut_everywhere::<2>(16);
+}
