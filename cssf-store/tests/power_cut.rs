@@ -5,7 +5,12 @@
 //! mount itself are checked too.
 
 // Test helpers outside #[test] fns: panicking on failure is the point.
-#![allow(clippy::indexing_slicing, clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 mod common;
 
