@@ -1,0 +1,118 @@
+//! COSE_Sign1 (RFC 9052 §4.2) with ES256 (RFC 9053 §2.1): the signature is
+//! the raw 64-byte `r || s`, computed over the Sig_structure of §4.4, which
+//! is streamed straight into SHA-256 (no buffer, no heap).
+
+use p256::ecdsa::signature::hazmat::PrehashVerifier;
+use p256::ecdsa::Signature;
+use sha2::{Digest, Sha256};
+
+use crate::cbor::{self, MAJOR_ARRAY, MAJOR_BYTES, MAJOR_TEXT};
+use crate::cose::{Algorithm, CoseKey, Header};
+use crate::Error;
+
+/// Context string of the Sig_structure for COSE_Sign1.
+pub const CONTEXT: &str = "Signature1";
+
+/// A parsed COSE_Sign1; [`CoseSign1::verify`] checks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoseSign1<'a> {
+    /// The serialized protected bucket (`body_protected`).
+    pub protected: &'a [u8],
+    /// Parsed header parameters.
+    pub header: Header<'a>,
+    /// The payload.
+    pub payload: &'a [u8],
+    /// The signature bytes.
+    pub signature: &'a [u8],
+}
+
+/// Streams a COSE `*_structure` (an array of the context string, the
+/// protected bucket, the external AAD and, except for Enc_structure, the
+/// payload) into `sink`, exactly as its CBOR serialization.
+pub(crate) fn stream_structure(
+    context: &str,
+    protected: &[u8],
+    external_aad: &[u8],
+    payload: Option<&[u8]>,
+    mut sink: impl FnMut(&[u8]),
+) {
+    let mut h = [0u8; 9];
+    sink(cbor::head(
+        MAJOR_ARRAY,
+        if payload.is_some() { 4 } else { 3 },
+        &mut h,
+    ));
+    sink(cbor::head(MAJOR_TEXT, context.len() as u64, &mut h));
+    sink(context.as_bytes());
+    sink(cbor::head(MAJOR_BYTES, protected.len() as u64, &mut h));
+    sink(protected);
+    sink(cbor::head(MAJOR_BYTES, external_aad.len() as u64, &mut h));
+    sink(external_aad);
+    if let Some(p) = payload {
+        sink(cbor::head(MAJOR_BYTES, p.len() as u64, &mut h));
+        sink(p);
+    }
+}
+
+/// SHA-256 of the Sig_structure for COSE_Sign1.
+pub fn sig_structure_digest(protected: &[u8], external_aad: &[u8], payload: &[u8]) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    stream_structure(CONTEXT, protected, external_aad, Some(payload), |b| {
+        hash.update(b)
+    });
+    hash.finalize().into()
+}
+
+impl CoseSign1<'_> {
+    /// Verifies the signature with `key`, which must be an ES256 public key
+    /// and match the protected `alg`; `external_aad` is the application's
+    /// externally supplied data (empty for CWTs).
+    pub fn verify(&self, key: &CoseKey, external_aad: &[u8]) -> Result<(), Error> {
+        if self.header.alg != Some(Algorithm::Es256) {
+            return Err(Error::UnsupportedAlgorithm);
+        }
+        let CoseKey::Es256(vk) = key else {
+            return Err(Error::UnknownKey);
+        };
+        let sig = Signature::from_slice(self.signature).map_err(|_| Error::VerificationFailed)?;
+        let digest = sig_structure_digest(self.protected, external_aad, self.payload);
+        vk.verify_prehash(&digest, &sig)
+            .map_err(|_| Error::VerificationFailed)
+    }
+}
+
+/// Signs the Sig_structure with ES256 (deterministic nonces, RFC 6979),
+/// returning raw `r || s`.
+#[cfg(feature = "issuer")]
+pub fn sign_es256(
+    key: &p256::ecdsa::SigningKey,
+    protected: &[u8],
+    external_aad: &[u8],
+    payload: &[u8],
+) -> Result<[u8; 64], Error> {
+    use p256::ecdsa::signature::hazmat::PrehashSigner;
+    let digest = sig_structure_digest(protected, external_aad, payload);
+    let sig: Signature = key
+        .sign_prehash(&digest)
+        .map_err(|_| Error::VerificationFailed)?;
+    Ok(sig.to_bytes().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sig_structure_matches_rfc8392_a3_intermediate() {
+        // RFC 8392 A.3: protected h'A10126', empty external AAD.
+        let payload = [0xa1, 0x01, 0x61, 0x61];
+        let mut out = std::vec::Vec::new();
+        stream_structure(CONTEXT, &[0xa1, 0x01, 0x26], &[], Some(&payload), |b| {
+            out.extend_from_slice(b)
+        });
+        let mut expect = std::vec![0x84, 0x6a];
+        expect.extend_from_slice(b"Signature1");
+        expect.extend_from_slice(&[0x43, 0xa1, 0x01, 0x26, 0x40, 0x44, 0xa1, 0x01, 0x61, 0x61]);
+        assert_eq!(out, expect);
+    }
+}

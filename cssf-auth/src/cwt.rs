@@ -1,0 +1,539 @@
+//! CBOR Web Tokens (RFC 8392): the claims set, read lazily from the COSE
+//! payload, and the verification flow as a consuming typestate
+//! `Token<Unverified>` → [`Token::verify`] → `Token<Verified>` →
+//! [`Token::validate`].
+//!
+//! Claims: iss (1), sub (2), aud (3), exp (4), nbf (5), iat (6), cti (7),
+//! cnf (8, RFC 8747), scope (9, RFC 9200), exi (40, RFC 9200 §5.10.3).
+//! Dates may be integers or floats (RFC 8392 §2, Appendix A.7).
+
+use core::marker::PhantomData;
+use core::ops::Range;
+use core::time::Duration;
+
+use minicbor::data::Type;
+use minicbor::Decoder;
+
+use crate::aif::Aif;
+use crate::cbor::{self, Label};
+use crate::cose::{KeyResolver, Limits, Message, MessageKind};
+use crate::pop::Cnf;
+use crate::Error;
+
+/// Claim key `iss`.
+pub const ISS: i64 = 1;
+/// Claim key `sub`.
+pub const SUB: i64 = 2;
+/// Claim key `aud`.
+pub const AUD: i64 = 3;
+/// Claim key `exp`.
+pub const EXP: i64 = 4;
+/// Claim key `nbf`.
+pub const NBF: i64 = 5;
+/// Claim key `iat`.
+pub const IAT: i64 = 6;
+/// Claim key `cti`.
+pub const CTI: i64 = 7;
+/// Claim key `cnf` (RFC 8747).
+pub const CNF: i64 = 8;
+/// Claim key `scope` (RFC 9200 §5.9.2).
+pub const SCOPE: i64 = 9;
+/// Claim key `exi` (RFC 9200 §5.10.3, IANA CWT registry).
+pub const EXI: i64 = 40;
+
+/// At most this many COSE layers (e.g. Sign1 inside Encrypt0, RFC 8392 A.6).
+pub const MAX_NESTING: usize = 2;
+
+/// The scope claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope<'a> {
+    /// An AIF scope (RFC 9237), given directly or wrapped in a byte string.
+    Aif(Aif<'a>),
+    /// A text scope, interpreted by a [`crate::aif::ScopeMapper`].
+    Text(&'a str),
+}
+
+/// The audience claim: a string, or an array of strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience<'a> {
+    /// A single audience.
+    One(&'a str),
+    /// Several audiences (the serialized CBOR array of strings).
+    Many(&'a [u8]),
+}
+
+impl Audience<'_> {
+    /// Whether `aud` is (one of) the audience(s).
+    pub fn contains(&self, aud: &str) -> bool {
+        match self {
+            Audience::One(a) => *a == aud,
+            Audience::Many(raw) => {
+                let mut d = Decoder::new(raw);
+                let Ok(n) = cbor::array(&mut d) else {
+                    return false;
+                };
+                (0..n).any(|_| cbor::text(&mut d).map(|a| a == aud).unwrap_or(false))
+            }
+        }
+    }
+}
+
+/// A parsed CWT claims set, borrowing from the payload.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Claims<'a> {
+    /// Issuer.
+    pub iss: Option<&'a str>,
+    /// Subject.
+    pub sub: Option<&'a str>,
+    /// Audience.
+    pub aud: Option<Audience<'a>>,
+    /// Expiration time (seconds since the epoch, rounded down).
+    pub exp: Option<i64>,
+    /// Not before (seconds since the epoch, rounded up).
+    pub nbf: Option<i64>,
+    /// Issued at (seconds since the epoch, rounded down).
+    pub iat: Option<i64>,
+    /// CWT ID.
+    pub cti: Option<&'a [u8]>,
+    /// Confirmation (proof-of-possession key).
+    pub cnf: Option<Cnf<'a>>,
+    /// Scope.
+    pub scope: Option<Scope<'a>>,
+    /// Expires in: lifetime in seconds from reception (RFC 9200 §5.10.3).
+    pub exi: Option<u64>,
+}
+
+#[derive(Clone, Copy)]
+enum Round {
+    Down,
+    Up,
+}
+
+fn float_to_secs(f: f64, round: Round) -> Result<i64, Error> {
+    if !f.is_finite() || !(-9.0e18..=9.0e18).contains(&f) {
+        return Err(Error::Malformed);
+    }
+    let t = f as i64; // truncates toward zero
+    let tf = t as f64;
+    Ok(match round {
+        Round::Down if tf > f => t - 1,
+        Round::Up if tf < f => t + 1,
+        _ => t,
+    })
+}
+
+fn half_to_f64(bits: u16) -> f64 {
+    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = i32::from((bits >> 10) & 0x1f);
+    let mant = f64::from(bits & 0x3ff);
+    let v = match exp {
+        0 => mant * (1.0 / 16_777_216.0), // 2^-24
+        31 => {
+            if mant == 0.0 {
+                f64::INFINITY
+            } else {
+                f64::NAN
+            }
+        }
+        e => {
+            let mut scale = 1.0f64;
+            let mut k = e - 15;
+            while k > 0 {
+                scale *= 2.0;
+                k -= 1;
+            }
+            while k < 0 {
+                scale *= 0.5;
+                k += 1;
+            }
+            (1.0 + mant / 1024.0) * scale
+        }
+    };
+    sign * v
+}
+
+/// Reads a NumericDate: an integer or a floating-point number (16/32/64-bit).
+fn date(d: &mut Decoder<'_>, round: Round) -> Result<i64, Error> {
+    match d.datatype().map_err(cbor::malformed)? {
+        Type::F16 => {
+            let p = d.position();
+            let b = d.input().get(p + 1..p + 3).ok_or(Error::Malformed)?;
+            let bits = u16::from_be_bytes([
+                b.first().copied().unwrap_or(0),
+                b.get(1).copied().unwrap_or(0),
+            ]);
+            d.set_position(p + 3);
+            float_to_secs(half_to_f64(bits), round)
+        }
+        Type::F32 => float_to_secs(f64::from(d.f32().map_err(cbor::malformed)?), round),
+        Type::F64 => float_to_secs(d.f64().map_err(cbor::malformed)?, round),
+        _ => cbor::int(d),
+    }
+}
+
+impl<'a> Claims<'a> {
+    /// Parses a claims set (a CBOR map) from `payload`. Unknown claims are
+    /// skipped (RFC 8392 §3); a known claim appearing twice is refused.
+    pub fn parse(payload: &'a [u8], limits: &Limits) -> Result<Self, Error> {
+        cbor::check_single_item(payload, limits.max_depth)?;
+        let mut d = Decoder::new(payload);
+        let n = cbor::map(&mut d)?;
+        let mut c = Claims::default();
+        let mut seen = 0u64;
+        for _ in 0..n {
+            let l = cbor::label(&mut d)?;
+            let key = match l {
+                Label::Int(k @ 1..=9) | Label::Int(k @ EXI) => k,
+                _ => {
+                    cbor::skip(&mut d, limits.max_depth)?;
+                    continue;
+                }
+            };
+            let bit = 1u64 << key;
+            if seen & bit != 0 {
+                return Err(Error::Malformed);
+            }
+            seen |= bit;
+            match key {
+                ISS => c.iss = Some(cbor::text(&mut d)?),
+                SUB => c.sub = Some(cbor::text(&mut d)?),
+                AUD => {
+                    c.aud = Some(match d.datatype().map_err(cbor::malformed)? {
+                        Type::Array => {
+                            let start = d.position();
+                            cbor::skip(&mut d, 1)?;
+                            let raw = payload.get(start..d.position()).ok_or(Error::Malformed)?;
+                            Audience::Many(raw)
+                        }
+                        _ => Audience::One(cbor::text(&mut d)?),
+                    })
+                }
+                EXP => c.exp = Some(date(&mut d, Round::Down)?),
+                NBF => c.nbf = Some(date(&mut d, Round::Up)?),
+                IAT => c.iat = Some(date(&mut d, Round::Down)?),
+                CTI => c.cti = Some(cbor::bytes(&mut d)?),
+                CNF => c.cnf = Some(Cnf::read(&mut d, limits.max_depth)?),
+                SCOPE => {
+                    c.scope = Some(match d.datatype().map_err(cbor::malformed)? {
+                        Type::String => Scope::Text(cbor::text(&mut d)?),
+                        Type::Bytes => Scope::Aif(Aif::parse(cbor::bytes(&mut d)?)?),
+                        Type::Array => {
+                            let start = d.position();
+                            cbor::skip(&mut d, 2).map_err(|_| Error::InvalidScope)?;
+                            let raw = payload.get(start..d.position()).ok_or(Error::Malformed)?;
+                            Scope::Aif(Aif::parse(raw)?)
+                        }
+                        _ => return Err(Error::InvalidScope),
+                    })
+                }
+                EXI => c.exi = Some(cbor::uint(&mut d)?),
+                _ => cbor::skip(&mut d, limits.max_depth)?,
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// What a resource server checks claims against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validation<'a> {
+    /// This resource server's audience name.
+    pub audience: &'a str,
+    /// Allowed clock skew in seconds for `exp` / `nbf`.
+    pub leeway_secs: u64,
+}
+
+/// When a validated token stops being valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Lifetime {
+    /// `exp` in seconds since the epoch, checked against the wall clock.
+    pub exp: Option<i64>,
+    /// Deadline on the caller's monotonic clock (from `exi`).
+    pub deadline: Option<Duration>,
+}
+
+impl Lifetime {
+    /// Whether the token has expired at `now` (monotonic) / `wall` (seconds
+    /// since the epoch, if the device has a clock), allowing `leeway_secs`.
+    pub fn expired(&self, now: Duration, wall: Option<u64>, leeway_secs: u64) -> bool {
+        if let Some(deadline) = self.deadline {
+            if now >= deadline {
+                return true;
+            }
+        }
+        match (self.exp, wall) {
+            (Some(exp), Some(w)) => i128::from(w) > i128::from(exp) + i128::from(leeway_secs),
+            _ => false,
+        }
+    }
+}
+
+impl Claims<'_> {
+    /// Checks audience and lifetime (RFC 9200 §5.10.1, §5.10.3).
+    ///
+    /// - `aud` must be present and name `v.audience`.
+    /// - With an `exi` claim the token needs a `cti` and expires `exi`
+    ///   seconds after `now`, the monotonic time of reception.
+    /// - `exp` / `nbf` are checked against `wall` when the device has a
+    ///   clock; a token whose only lifetime is `exp`, on a device without a
+    ///   clock, or with no lifetime at all, is refused ([`Error::NoLifetime`]).
+    pub fn validate(
+        &self,
+        v: &Validation<'_>,
+        now: Duration,
+        wall: Option<u64>,
+    ) -> Result<Lifetime, Error> {
+        match &self.aud {
+            Some(a) if a.contains(v.audience) => {}
+            _ => return Err(Error::WrongAudience),
+        }
+        let mut life = Lifetime::default();
+        if let Some(exi) = self.exi {
+            if self.cti.is_none() {
+                return Err(Error::MissingClaim);
+            }
+            life.deadline = Some(now.saturating_add(Duration::from_secs(exi)));
+        }
+        if let Some(w) = wall {
+            let w = i128::from(w);
+            let leeway = i128::from(v.leeway_secs);
+            if let Some(nbf) = self.nbf {
+                if w + leeway < i128::from(nbf) {
+                    return Err(Error::NotYetValid);
+                }
+            }
+            if let Some(exp) = self.exp {
+                if w > i128::from(exp) + leeway {
+                    return Err(Error::Expired);
+                }
+                life.exp = Some(exp);
+            }
+        }
+        if life.exp.is_none() && life.deadline.is_none() {
+            return Err(Error::NoLifetime);
+        }
+        if life.expired(now, wall, v.leeway_secs) {
+            return Err(Error::Expired);
+        }
+        Ok(life)
+    }
+}
+
+/// Typestate marker: the COSE protection has not been checked.
+#[derive(Debug)]
+pub enum Unverified {}
+/// Typestate marker: signature / MAC / AEAD checked.
+#[derive(Debug)]
+pub enum Verified {}
+
+/// A CWT moving through verification.
+#[derive(Debug)]
+pub struct Token<'a, S> {
+    buf: &'a mut [u8],
+    claims: Option<Claims<'a>>,
+    outer: Option<MessageKind>,
+    limits: Limits,
+    _state: PhantomData<S>,
+}
+
+fn subrange(outer: &[u8], inner: &[u8]) -> Result<Range<usize>, Error> {
+    let start = (inner.as_ptr() as usize)
+        .checked_sub(outer.as_ptr() as usize)
+        .ok_or(Error::Malformed)?;
+    let end = start.checked_add(inner.len()).ok_or(Error::Malformed)?;
+    if end > outer.len() {
+        return Err(Error::Malformed);
+    }
+    Ok(start..end)
+}
+
+impl<'a> Token<'a, Unverified> {
+    /// Takes the token bytes (an Encrypt0 token is decrypted in place).
+    pub fn new(buf: &'a mut [u8], limits: Limits) -> Self {
+        Token {
+            buf,
+            claims: None,
+            outer: None,
+            limits,
+            _state: PhantomData,
+        }
+    }
+
+    /// Verifies the COSE layers (at most [`MAX_NESTING`]) with keys from
+    /// `keys`, selected by each layer's protected `alg` and `kid`, and parses
+    /// the claims.
+    pub fn verify<K: KeyResolver + ?Sized>(
+        self,
+        keys: &K,
+        external_aad: &[u8],
+    ) -> Result<Token<'a, Verified>, Error> {
+        let Token { buf, limits, .. } = self;
+        let mut range = 0..buf.len();
+        let mut outer = None;
+        let mut level = 0;
+        loop {
+            if level >= MAX_NESTING {
+                return Err(Error::TooDeep);
+            }
+            level += 1;
+            let here = buf.get(range.clone()).ok_or(Error::Malformed)?;
+            let msg = Message::parse(here, &limits)?;
+            let alg = msg.header().alg.ok_or(Error::MissingAlg)?;
+            let key = keys
+                .resolve(msg.header().kid, alg)
+                .ok_or(Error::UnknownKey)?;
+            if key.algorithm() != alg {
+                return Err(Error::UnknownKey);
+            }
+            let kind = alg.message_kind();
+            outer.get_or_insert(kind);
+            let payload = match msg {
+                Message::Sign1(m) => {
+                    m.verify(key, external_aad)?;
+                    let r = subrange(here, m.payload)?;
+                    range.start + r.start..range.start + r.end
+                }
+                Message::Mac0(m) => {
+                    m.verify(key, external_aad)?;
+                    let r = subrange(here, m.payload)?;
+                    range.start + r.start..range.start + r.end
+                }
+                Message::Encrypt0(m) => {
+                    let prep = m.prepare(key, external_aad)?;
+                    let region = buf.get_mut(range.clone()).ok_or(Error::Malformed)?;
+                    let r = prep.decrypt_in_place(key, region)?;
+                    range.start + r.start..range.start + r.end
+                }
+            };
+            range = payload;
+            // A nested COSE message starts with a tag (major type 6).
+            let first = buf.get(range.start).copied();
+            if matches!(first, Some(b) if b >> 5 == 6) {
+                continue;
+            }
+            break;
+        }
+        let buf: &'a [u8] = buf;
+        let payload = buf.get(range).ok_or(Error::Malformed)?;
+        let claims = Claims::parse(payload, &limits)?;
+        Ok(Token {
+            buf: &mut [],
+            claims: Some(claims),
+            outer,
+            limits,
+            _state: PhantomData,
+        })
+    }
+}
+
+impl<'a> Token<'a, Verified> {
+    /// The verified claims.
+    pub fn claims(&self) -> &Claims<'a> {
+        // Always Some in the Verified state.
+        match &self.claims {
+            Some(c) => c,
+            None => &EMPTY_CLAIMS,
+        }
+    }
+
+    /// The outermost COSE message type.
+    pub fn kind(&self) -> Option<MessageKind> {
+        self.outer
+    }
+
+    /// The limits the token was parsed with.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Checks audience and lifetime; see [`Claims::validate`].
+    pub fn validate(
+        &self,
+        v: &Validation<'_>,
+        now: Duration,
+        wall: Option<u64>,
+    ) -> Result<Lifetime, Error> {
+        self.claims().validate(v, now, wall)
+    }
+
+    /// Consumes the token, returning its claims.
+    pub fn into_claims(self) -> Claims<'a> {
+        self.claims.unwrap_or_default()
+    }
+}
+
+static EMPTY_CLAIMS: Claims<'static> = Claims {
+    iss: None,
+    sub: None,
+    aud: None,
+    exp: None,
+    nbf: None,
+    iat: None,
+    cti: None,
+    cnf: None,
+    scope: None,
+    exi: None,
+};
+
+/// Verifies `token` (decrypting in place if needed) and returns its claims:
+/// shorthand for [`Token::new`] + [`Token::verify`].
+pub fn verify<'a, K: KeyResolver + ?Sized>(
+    token: &'a mut [u8],
+    keys: &K,
+    limits: Limits,
+) -> Result<Claims<'a>, Error> {
+    Ok(Token::new(token, limits).verify(keys, &[])?.into_claims())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_dates_round_safely() {
+        assert_eq!(float_to_secs(1443944944.5, Round::Down), Ok(1443944944));
+        assert_eq!(float_to_secs(1443944944.5, Round::Up), Ok(1443944945));
+        assert_eq!(float_to_secs(-1.5, Round::Down), Ok(-2));
+        assert_eq!(float_to_secs(f64::NAN, Round::Down), Err(Error::Malformed));
+        assert_eq!(half_to_f64(0x3c00), 1.0);
+        assert_eq!(half_to_f64(0x7bff), 65504.0);
+    }
+
+    #[test]
+    fn rfc8392_a1_claims() {
+        // RFC 8392 A.1 claims set
+        let hex = "a70175636f61703a2f2f61732e6578616d706c652e636f6d02656572696b77037818636f61703a2f2f6c696768742e6578616d706c652e636f6d041a5612aeb0051a5610d9f0061a5610d9f007420b71";
+        let bytes: std::vec::Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let c = Claims::parse(&bytes, &Limits::default()).unwrap();
+        assert_eq!(c.iss, Some("coap://as.example.com"));
+        assert_eq!(c.sub, Some("erikw"));
+        assert_eq!(c.aud, Some(Audience::One("coap://light.example.com")));
+        assert_eq!(c.exp, Some(1444064944));
+        assert_eq!(c.nbf, Some(1443944944));
+        assert_eq!(c.iat, Some(1443944944));
+        assert_eq!(c.cti, Some(&[0x0b, 0x71][..]));
+        let v = Validation {
+            audience: "coap://light.example.com",
+            leeway_secs: 0,
+        };
+        let t0 = Duration::ZERO;
+        assert!(c.validate(&v, t0, Some(1444000000)).is_ok());
+        assert_eq!(c.validate(&v, t0, Some(1444064945)), Err(Error::Expired));
+        assert_eq!(
+            c.validate(&v, t0, Some(1443944943)),
+            Err(Error::NotYetValid)
+        );
+        assert_eq!(c.validate(&v, t0, None), Err(Error::NoLifetime));
+        let other = Validation {
+            audience: "coap://other",
+            leeway_secs: 0,
+        };
+        assert_eq!(
+            c.validate(&other, t0, Some(1444000000)),
+            Err(Error::WrongAudience)
+        );
+    }
+}
