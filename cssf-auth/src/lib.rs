@@ -13,18 +13,26 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+pub mod accounting;
 pub mod aif;
+pub mod authz_info;
 pub mod bytes;
 mod cbor;
 pub mod cose;
 pub mod cwt;
 mod error;
+#[cfg(feature = "issuer")]
+pub mod issuer;
 pub mod pop;
+pub mod store;
 
+pub use accounting::AuthEvent;
 pub use aif::{Aif, Method, ScopeMapper};
+pub use authz_info::{AuthzInfo, Config, Response};
 pub use bytes::Bytes;
 pub use cbor::MAX_DEPTH;
 pub use cose::{Algorithm, CoseKey, KeyEntry, KeyResolver, Limits};
 pub use cwt::{Claims, Token, Validation};
 pub use error::Error;
 pub use pop::PopKey;
+pub use store::{Decision, DenyReason, TokenStore};

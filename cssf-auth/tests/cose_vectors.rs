@@ -4,7 +4,12 @@
 //! using an unsupported message type or algorithm is rejected as such.
 //! A new JSON file dropped into one of the directories adds a case.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

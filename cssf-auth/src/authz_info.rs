@@ -1,0 +1,409 @@
+//! The `/authz-info` endpoint (RFC 9200 §5.10.1) and request authorization
+//! (§5.10.2), with AS Request Creation Hints (§5.3) for unauthorized
+//! requests, and accounting events for every decision.
+//!
+//! `POST /authz-info` with a CWT: the token is verified (COSE with the
+//! configured keys, `aud`, `exp`/`nbf` against the optional wall clock or
+//! `exi` against the monotonic clock, `cti` replay), its PoP key is resolved
+//! from `cnf`, and it is stored under the key's `kid`. The answer is 2.01
+//! Created, or 4.00 / 4.01 / 4.03 (with an ACE error payload on 4.00), or
+//! 5.03 when the store is full.
+
+use core::time::Duration;
+
+use crate::accounting::{event_path, AuthEvent, EventQueue};
+use crate::aif::{Method, NoTextScopes, ScopeMapper};
+use crate::cose::{KeyResolver, Limits};
+use crate::cwt::{Token, Validation};
+use crate::pop::Kid;
+use crate::store::{
+    Decision, DenyReason, Inserted, ReplayCache, StoredScope, TokenRecord, TokenStore,
+};
+use crate::Error;
+
+/// CoAP 2.01 Created.
+pub const CREATED: u8 = 0x41;
+
+/// ACE parameter `error` (RFC 9200 §8.10 CBOR mapping).
+pub const PARAM_ERROR: u8 = 30;
+
+/// AS Request Creation Hints parameters (RFC 9200 §5.3, Figure 3).
+pub mod hints {
+    /// `AS`: the AS URI.
+    pub const AS: u8 = 1;
+    /// `kid`.
+    pub const KID: u8 = 2;
+    /// `audience`.
+    pub const AUDIENCE: u8 = 5;
+    /// `scope`.
+    pub const SCOPE: u8 = 9;
+    /// `cnonce`.
+    pub const CNONCE: u8 = 39;
+}
+
+/// Resource-server configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config<'a> {
+    /// This RS's audience name (matched against `aud`).
+    pub audience: &'a str,
+    /// Clock skew allowed for `exp` / `nbf`, in seconds.
+    pub leeway_secs: u64,
+    /// CBOR size and depth limits.
+    pub limits: Limits,
+    /// The AS URI announced in AS Request Creation Hints.
+    pub as_uri: Option<&'a str>,
+}
+
+impl<'a> Config<'a> {
+    /// A configuration for `audience` with default limits and no leeway.
+    pub fn new(audience: &'a str) -> Self {
+        Self {
+            audience,
+            leeway_secs: 0,
+            limits: Limits::default(),
+            as_uri: None,
+        }
+    }
+}
+
+/// The CoAP answer to a `POST /authz-info`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Response {
+    /// CoAP response code (`class << 5 | detail`).
+    pub code: u8,
+    /// Bytes of payload written to the output buffer.
+    pub payload_len: usize,
+    /// The error, when the token was refused.
+    pub error: Option<Error>,
+}
+
+/// Counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Tokens accepted.
+    pub tokens_accepted: u64,
+    /// Tokens refused.
+    pub tokens_rejected: u64,
+    /// Requests allowed.
+    pub requests_allowed: u64,
+    /// Requests denied.
+    pub requests_denied: u64,
+}
+
+/// The resource server's token handling: `/authz-info`, the token store,
+/// replay cache and accounting queue. `N` tokens, `R` remembered `cti`s,
+/// `E` queued events.
+pub struct AuthzInfo<
+    'k,
+    K: KeyResolver + ?Sized,
+    M: ScopeMapper = NoTextScopes,
+    const N: usize = 4,
+    const R: usize = 32,
+    const E: usize = 16,
+> {
+    config: Config<'k>,
+    keys: &'k K,
+    mapper: M,
+    store: TokenStore<N>,
+    replay: ReplayCache<R>,
+    events: EventQueue<E>,
+    stats: Stats,
+}
+
+impl<'k, K: KeyResolver + ?Sized, const N: usize, const R: usize, const E: usize>
+    AuthzInfo<'k, K, NoTextScopes, N, R, E>
+{
+    /// A resource server with `keys` (to verify tokens and open encrypted
+    /// PoP keys) that refuses text scopes.
+    pub fn new(config: Config<'k>, keys: &'k K) -> Self {
+        Self::with_mapper(config, keys, NoTextScopes)
+    }
+}
+
+impl<
+        'k,
+        K: KeyResolver + ?Sized,
+        M: ScopeMapper,
+        const N: usize,
+        const R: usize,
+        const E: usize,
+    > AuthzInfo<'k, K, M, N, R, E>
+{
+    /// As [`AuthzInfo::new`], with a mapper for text scopes.
+    pub fn with_mapper(config: Config<'k>, keys: &'k K, mapper: M) -> Self {
+        Self {
+            config,
+            keys,
+            mapper,
+            store: TokenStore::new(),
+            replay: ReplayCache::new(),
+            events: EventQueue::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Handles `POST /authz-info` carrying `token` (decrypted in place if it
+    /// is an Encrypt0). `now` is monotonic time, `wall` the wall clock in
+    /// seconds since the epoch if the device has one. The error payload (on
+    /// 4.00) is written to `out`; an `out` too short for it gets none.
+    pub fn post(
+        &mut self,
+        now: Duration,
+        wall: Option<u64>,
+        token: &mut [u8],
+        out: &mut [u8],
+    ) -> Response {
+        match self.accept(now, wall, token) {
+            Ok((kid, replaced)) => {
+                self.stats.tokens_accepted += 1;
+                self.events.push(AuthEvent::TokenAccepted { kid, replaced });
+                Response {
+                    code: CREATED,
+                    payload_len: 0,
+                    error: None,
+                }
+            }
+            Err(e) => {
+                self.stats.tokens_rejected += 1;
+                self.events.push(AuthEvent::TokenRejected { reason: e });
+                let payload_len = match e.ace_error() {
+                    Some(code) => match out.get_mut(..4) {
+                        Some(p) => {
+                            // {30: code}
+                            p.copy_from_slice(&[0xa1, 0x18, PARAM_ERROR, code]);
+                            4
+                        }
+                        None => 0,
+                    },
+                    None => 0,
+                };
+                Response {
+                    code: e.code(),
+                    payload_len,
+                    error: Some(e),
+                }
+            }
+        }
+    }
+
+    fn accept(
+        &mut self,
+        now: Duration,
+        wall: Option<u64>,
+        token: &mut [u8],
+    ) -> Result<(Kid, bool), Error> {
+        let limits = self.config.limits;
+        let verified = Token::new(token, limits).verify(self.keys, &[])?;
+        let claims = verified.claims();
+        let v = Validation {
+            audience: self.config.audience,
+            leeway_secs: self.config.leeway_secs,
+        };
+        let lifetime = claims.validate(&v, now, wall)?;
+        if let Some(cti) = claims.cti {
+            if self.replay.contains(cti) {
+                return Err(Error::Replay);
+            }
+        }
+        let pop = claims
+            .cnf
+            .as_ref()
+            .ok_or(Error::MissingClaim)?
+            .resolve(self.keys, &limits)?;
+        let kid = Kid::from_slice(pop.kid().ok_or(Error::MissingClaim)?)?;
+        let scope = StoredScope::from_claim(claims.scope.as_ref().ok_or(Error::InvalidScope)?)?;
+        let rec = TokenRecord {
+            pop,
+            scope,
+            lifetime,
+        };
+        let ins = self.store.insert(rec, now, wall, self.config.leeway_secs)?;
+        if let Some(cti) = claims.cti {
+            self.replay.check_and_insert(cti)?;
+        }
+        let replaced = match ins {
+            Inserted::New => false,
+            Inserted::Replaced => true,
+            Inserted::Evicted(old) => {
+                self.events.push(AuthEvent::TokenExpired { kid: old });
+                false
+            }
+        };
+        Ok((kid, replaced))
+    }
+
+    /// Authorizes `method` on `path` for the security association bound to
+    /// `kid` (e.g. the DTLS psk_identity), recording the decision.
+    pub fn authorize(
+        &mut self,
+        now: Duration,
+        wall: Option<u64>,
+        kid: Option<&[u8]>,
+        method: Method,
+        path: &str,
+    ) -> Decision {
+        let d = match kid {
+            Some(k) => self.store.authorize(
+                k,
+                now,
+                wall,
+                self.config.leeway_secs,
+                method,
+                path,
+                &self.mapper,
+            ),
+            None => Decision::Deny(DenyReason::NoToken),
+        };
+        let kid_owned = kid.and_then(|k| Kid::from_slice(k).ok());
+        match d {
+            Decision::Allow => {
+                self.stats.requests_allowed += 1;
+                self.events.push(AuthEvent::RequestAllowed {
+                    kid: kid_owned.unwrap_or_default(),
+                    method,
+                    path: event_path(path),
+                });
+            }
+            Decision::Deny(reason) => {
+                self.stats.requests_denied += 1;
+                self.events.push(AuthEvent::RequestDenied {
+                    kid: kid_owned,
+                    method,
+                    path: event_path(path),
+                    reason,
+                });
+            }
+        }
+        d
+    }
+
+    /// Writes the AS Request Creation Hints (RFC 9200 §5.3) for a 4.01
+    /// answer: the configured AS URI, this RS's audience and, if given, a
+    /// `cnonce` and the requested `scope` (AIF CBOR, embedded as is).
+    pub fn creation_hints(
+        &self,
+        cnonce: Option<&[u8]>,
+        scope: Option<&[u8]>,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        emit_creation_hints(
+            self.config.as_uri,
+            Some(self.config.audience),
+            cnonce,
+            scope,
+            out,
+        )
+    }
+
+    /// Drops expired tokens, recording a [`AuthEvent::TokenExpired`] for each.
+    pub fn handle_timeout(&mut self, now: Duration, wall: Option<u64>) {
+        let leeway = self.config.leeway_secs;
+        let mut expired: [Option<Kid>; N] = core::array::from_fn(|_| None);
+        for (slot, r) in expired.iter_mut().zip(self.store.iter()) {
+            if r.lifetime.expired(now, wall, leeway) {
+                *slot = Kid::from_slice(r.kid()).ok();
+            }
+        }
+        for kid in expired.into_iter().flatten() {
+            self.store.remove(kid.as_slice());
+            self.events.push(AuthEvent::TokenExpired { kid });
+        }
+    }
+
+    /// The earliest monotonic deadline of a stored `exi` token.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        self.store.iter().filter_map(|r| r.lifetime.deadline).min()
+    }
+
+    /// The next accounting event.
+    pub fn poll_event(&mut self) -> Option<AuthEvent> {
+        self.events.pop()
+    }
+
+    /// Counters (events dropped for lack of queue space: [`Self::events_dropped`]).
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Accounting events dropped because the queue was full.
+    pub fn events_dropped(&self) -> u64 {
+        self.events.dropped()
+    }
+
+    /// The token store.
+    pub fn store(&self) -> &TokenStore<N> {
+        &self.store
+    }
+}
+
+/// Emits AS Request Creation Hints (a CBOR map, RFC 9200 §5.3) into `out`.
+pub fn emit_creation_hints(
+    as_uri: Option<&str>,
+    audience: Option<&str>,
+    cnonce: Option<&[u8]>,
+    scope: Option<&[u8]>,
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    let n = u64::from(as_uri.is_some())
+        + u64::from(audience.is_some())
+        + u64::from(cnonce.is_some())
+        + u64::from(scope.is_some());
+    let mut e = minicbor::Encoder::new(minicbor::encode::write::Cursor::new(&mut *out));
+    let r: Result<(), minicbor::encode::Error<_>> = (|| {
+        e.map(n)?;
+        if let Some(a) = as_uri {
+            e.u8(hints::AS)?.str(a)?;
+        }
+        if let Some(a) = audience {
+            e.u8(hints::AUDIENCE)?.str(a)?;
+        }
+        if let Some(s) = scope {
+            e.u8(hints::SCOPE)?;
+            minicbor::encode::Write::write_all(e.writer_mut(), s)
+                .map_err(|_| minicbor::encode::Error::message("short"))?;
+        }
+        if let Some(c) = cnonce {
+            e.u8(hints::CNONCE)?.bytes(c)?;
+        }
+        Ok(())
+    })();
+    let needed = 1
+        + as_uri.map_or(0, |a| 10 + a.len())
+        + audience.map_or(0, |a| 10 + a.len())
+        + scope.map_or(0, |s| 1 + s.len())
+        + cnonce.map_or(0, |c| 11 + c.len());
+    r.map_err(|_| Error::BufferTooSmall { needed })?;
+    Ok(e.into_writer().position())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creation_hints_rfc9200_figure_4_shape() {
+        let mut out = [0u8; 96];
+        let n = emit_creation_hints(
+            Some("coaps://as.example.com/token"),
+            Some("coaps://rs.example.com"),
+            Some(&[0xe0, 0xa1, 0x56, 0xbb, 0x8f, 0x7a, 0x16, 0x82]),
+            None,
+            &mut out,
+        )
+        .unwrap();
+        // {1: "coaps://as.example.com/token", 5: "coaps://rs.example.com", 39: h'...'}
+        assert_eq!(out[0], 0xa3);
+        assert_eq!(out[1], 0x01);
+        assert_eq!(&out[n - 11..n - 8], &[0x18, 0x27, 0x48]);
+        assert!(matches!(
+            emit_creation_hints(
+                Some("coaps://as.example.com/token"),
+                None,
+                None,
+                None,
+                &mut out[..4]
+            ),
+            Err(Error::BufferTooSmall { .. })
+        ));
+    }
+}

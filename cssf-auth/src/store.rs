@@ -1,0 +1,359 @@
+//! The bounded token store (RFC 9200 §5.10.1): fixed-size records in a
+//! const-generic array, keyed by the PoP key's kid. A token for a kid
+//! already stored replaces it; when full, expired tokens are evicted;
+//! otherwise the new token is refused ([`Error::StoreFull`]). A bounded
+//! replay cache remembers hashes of accepted `cti`s.
+
+use core::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::aif::{Aif, Method, ScopeMapper};
+use crate::bytes::Bytes;
+use crate::cwt::{Lifetime, Scope};
+use crate::pop::{Kid, PopKey};
+use crate::Error;
+
+/// Largest scope (AIF CBOR or text) kept in a record.
+pub const MAX_SCOPE_LEN: usize = 192;
+
+/// Why a request was denied (RFC 9200 §5.10.2).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DenyReason {
+    /// No stored token for the kid (4.01 with AS Request Creation Hints).
+    NoToken,
+    /// The token expired (4.01).
+    Expired,
+    /// The path is not covered by the scope (4.03).
+    PathNotInScope,
+    /// The path is covered but not the method (4.05).
+    MethodNotAllowed,
+}
+
+impl DenyReason {
+    /// The CoAP response code: 4.01, 4.03 or 4.05.
+    pub fn code(&self) -> u8 {
+        match self {
+            DenyReason::NoToken | DenyReason::Expired => 0x81,
+            DenyReason::PathNotInScope => 0x83,
+            DenyReason::MethodNotAllowed => 0x85,
+        }
+    }
+}
+
+/// The outcome of an authorization check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Go ahead.
+    Allow,
+    /// Refuse, for this reason.
+    Deny(DenyReason),
+}
+
+/// A stored scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredScope {
+    /// AIF CBOR array.
+    Aif(Bytes<MAX_SCOPE_LEN>),
+    /// Text scope.
+    Text(Bytes<MAX_SCOPE_LEN>),
+}
+
+impl StoredScope {
+    /// Copies a token's scope claim.
+    pub fn from_claim(s: &Scope<'_>) -> Result<Self, Error> {
+        match s {
+            Scope::Aif(a) => Ok(StoredScope::Aif(
+                Bytes::from_slice(a.as_bytes()).map_err(|_| Error::InvalidScope)?,
+            )),
+            Scope::Text(t) => Ok(StoredScope::Text(
+                Bytes::from_slice(t.as_bytes()).map_err(|_| Error::InvalidScope)?,
+            )),
+        }
+    }
+
+    fn decide<M: ScopeMapper + ?Sized>(&self, method: Method, path: &str, mapper: &M) -> Decision {
+        match self {
+            StoredScope::Aif(b) => match Aif::parse(b.as_slice()) {
+                Ok(a) => {
+                    let perms = a.permissions(path);
+                    if perms == 0 {
+                        Decision::Deny(DenyReason::PathNotInScope)
+                    } else if perms & method.bit() == 0 {
+                        Decision::Deny(DenyReason::MethodNotAllowed)
+                    } else {
+                        Decision::Allow
+                    }
+                }
+                Err(_) => Decision::Deny(DenyReason::PathNotInScope),
+            },
+            StoredScope::Text(t) => match core::str::from_utf8(t.as_slice()) {
+                Ok(s) if mapper.allows(s, method, path) => Decision::Allow,
+                _ => Decision::Deny(DenyReason::PathNotInScope),
+            },
+        }
+    }
+}
+
+/// One stored access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// The proof-of-possession key (its kid is the record's key).
+    pub pop: PopKey,
+    /// The granted scope.
+    pub scope: StoredScope,
+    /// When the token stops being valid.
+    pub lifetime: Lifetime,
+}
+
+impl TokenRecord {
+    /// The kid the record is stored under.
+    pub fn kid(&self) -> &[u8] {
+        self.pop.kid().unwrap_or(&[])
+    }
+}
+
+/// What [`TokenStore::insert`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// Into a free slot.
+    New,
+    /// Replaced the token with the same kid.
+    Replaced,
+    /// Evicted an expired token (its kid given) to make room.
+    Evicted(Kid),
+}
+
+/// Up to `N` tokens, no heap.
+#[derive(Debug, Clone)]
+pub struct TokenStore<const N: usize> {
+    slots: [Option<TokenRecord>; N],
+}
+
+impl<const N: usize> Default for TokenStore<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> TokenStore<N> {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self {
+            slots: core::array::from_fn(|_| None),
+        }
+    }
+
+    /// Stores `rec` (see the module docs for the replacement rules).
+    pub fn insert(
+        &mut self,
+        rec: TokenRecord,
+        now: Duration,
+        wall: Option<u64>,
+        leeway_secs: u64,
+    ) -> Result<Inserted, Error> {
+        if rec.pop.kid().is_none() {
+            return Err(Error::MissingClaim);
+        }
+        if let Some(slot) = self
+            .slots
+            .iter_mut()
+            .find(|s| s.as_ref().is_some_and(|r| r.kid() == rec.kid()))
+        {
+            *slot = Some(rec);
+            return Ok(Inserted::Replaced);
+        }
+        if let Some(slot) = self.slots.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(rec);
+            return Ok(Inserted::New);
+        }
+        let expired = self.slots.iter_mut().find(|s| {
+            s.as_ref()
+                .is_some_and(|r| r.lifetime.expired(now, wall, leeway_secs))
+        });
+        match expired {
+            Some(slot) => {
+                let old = slot
+                    .as_ref()
+                    .map(|r| Kid::from_slice(r.kid()).unwrap_or_default())
+                    .unwrap_or_default();
+                *slot = Some(rec);
+                Ok(Inserted::Evicted(old))
+            }
+            None => Err(Error::StoreFull),
+        }
+    }
+
+    /// The record stored under `kid`.
+    pub fn get(&self, kid: &[u8]) -> Option<&TokenRecord> {
+        self.slots.iter().flatten().find(|r| r.kid() == kid)
+    }
+
+    /// Removes and returns the record under `kid`.
+    pub fn remove(&mut self, kid: &[u8]) -> Option<TokenRecord> {
+        self.slots
+            .iter_mut()
+            .find(|s| s.as_ref().is_some_and(|r| r.kid() == kid))
+            .and_then(Option::take)
+    }
+
+    /// Stored tokens.
+    pub fn len(&self) -> usize {
+        self.slots.iter().flatten().count()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Iterates over stored records.
+    pub fn iter(&self) -> impl Iterator<Item = &TokenRecord> {
+        self.slots.iter().flatten()
+    }
+
+    /// Checks `method` on `path` for the token stored under `kid`.
+    // The clock pair and the request triple are each what the caller has at
+    // hand; bundling them would only move the argument list.
+    #[allow(clippy::too_many_arguments)]
+    pub fn authorize<M: ScopeMapper + ?Sized>(
+        &self,
+        kid: &[u8],
+        now: Duration,
+        wall: Option<u64>,
+        leeway_secs: u64,
+        method: Method,
+        path: &str,
+        mapper: &M,
+    ) -> Decision {
+        match self.get(kid) {
+            None => Decision::Deny(DenyReason::NoToken),
+            Some(r) if r.lifetime.expired(now, wall, leeway_secs) => {
+                Decision::Deny(DenyReason::Expired)
+            }
+            Some(r) => r.scope.decide(method, path, mapper),
+        }
+    }
+}
+
+/// Remembers the last `R` accepted `cti`s (as 16-byte SHA-256 prefixes).
+/// When full the oldest entry is overwritten, so the replay window is the
+/// last `R` tokens; size `R` above the number of tokens an AS issues to this
+/// RS within a token lifetime.
+#[derive(Debug, Clone)]
+pub struct ReplayCache<const R: usize> {
+    entries: [[u8; 16]; R],
+    len: usize,
+    next: usize,
+}
+
+impl<const R: usize> Default for ReplayCache<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const R: usize> ReplayCache<R> {
+    /// An empty cache.
+    pub const fn new() -> Self {
+        Self {
+            entries: [[0; 16]; R],
+            len: 0,
+            next: 0,
+        }
+    }
+
+    fn digest(cti: &[u8]) -> [u8; 16] {
+        let h: [u8; 32] = Sha256::digest(cti).into();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(h.get(..16).unwrap_or(&[0; 16]));
+        out
+    }
+
+    /// Whether `cti` was seen.
+    pub fn contains(&self, cti: &[u8]) -> bool {
+        let d = Self::digest(cti);
+        self.entries.iter().take(self.len).any(|e| *e == d)
+    }
+
+    /// Records `cti`; [`Error::Replay`] if it was already seen.
+    pub fn check_and_insert(&mut self, cti: &[u8]) -> Result<(), Error> {
+        if self.contains(cti) {
+            return Err(Error::Replay);
+        }
+        if R == 0 {
+            return Ok(());
+        }
+        if let Some(e) = self.entries.get_mut(self.next) {
+            *e = Self::digest(cti);
+        }
+        self.next = (self.next + 1) % R;
+        self.len = (self.len + 1).min(R);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(kid: &[u8], secs: u64) -> TokenRecord {
+        TokenRecord {
+            pop: PopKey::KidOnly(Kid::from_slice(kid).unwrap()),
+            scope: StoredScope::Aif(Bytes::from_slice(&[0x81, 0x82, 0x61, 0x2f, 0x01]).unwrap()),
+            lifetime: Lifetime {
+                exp: None,
+                deadline: Some(Duration::from_secs(secs)),
+            },
+        }
+    }
+
+    #[test]
+    fn replace_evict_full() {
+        let mut s = TokenStore::<2>::new();
+        let t0 = Duration::ZERO;
+        assert_eq!(s.insert(rec(b"a", 10), t0, None, 0), Ok(Inserted::New));
+        assert_eq!(s.insert(rec(b"a", 20), t0, None, 0), Ok(Inserted::Replaced));
+        assert_eq!(s.insert(rec(b"b", 5), t0, None, 0), Ok(Inserted::New));
+        assert_eq!(s.insert(rec(b"c", 5), t0, None, 0), Err(Error::StoreFull));
+        let t6 = Duration::from_secs(6);
+        assert_eq!(
+            s.insert(rec(b"c", 50), t6, None, 0),
+            Ok(Inserted::Evicted(Kid::from_slice(b"b").unwrap()))
+        );
+        assert_eq!(s.len(), 2);
+        let m = crate::aif::NoTextScopes;
+        assert_eq!(
+            s.authorize(b"c", t6, None, 0, Method::Get, "/", &m),
+            Decision::Allow
+        );
+        assert_eq!(
+            s.authorize(b"c", t6, None, 0, Method::Put, "/", &m),
+            Decision::Deny(DenyReason::MethodNotAllowed)
+        );
+        assert_eq!(
+            s.authorize(b"c", t6, None, 0, Method::Get, "/x", &m),
+            Decision::Deny(DenyReason::PathNotInScope)
+        );
+        assert_eq!(
+            s.authorize(b"a", Duration::from_secs(21), None, 0, Method::Get, "/", &m),
+            Decision::Deny(DenyReason::Expired)
+        );
+        assert_eq!(
+            s.authorize(b"z", t6, None, 0, Method::Get, "/", &m),
+            Decision::Deny(DenyReason::NoToken)
+        );
+    }
+
+    #[test]
+    fn replay_cache_window() {
+        let mut c = ReplayCache::<2>::new();
+        c.check_and_insert(b"1").unwrap();
+        assert_eq!(c.check_and_insert(b"1"), Err(Error::Replay));
+        c.check_and_insert(b"2").unwrap();
+        c.check_and_insert(b"3").unwrap();
+        assert!(!c.contains(b"1"));
+        assert!(c.contains(b"3"));
+    }
+}
