@@ -12,9 +12,10 @@
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration as StdDuration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use core::time::Duration;
+use core::time::Duration as StdDuration;
 
 use cssf_auth::accounting::AuthEvent;
 use cssf_auth::issuer::{self, ClaimsSet, CnfOut, ScopeOut};
