@@ -108,6 +108,7 @@ pub struct AuthzInfo<
     replay: ReplayCache<R>,
     events: EventQueue<E>,
     stats: Stats,
+    last_kid: Option<Kid>,
 }
 
 impl<'k, K: KeyResolver + ?Sized, const N: usize, const R: usize, const E: usize>
@@ -139,6 +140,7 @@ impl<
             replay: ReplayCache::new(),
             events: EventQueue::new(),
             stats: Stats::default(),
+            last_kid: None,
         }
     }
 
@@ -156,6 +158,7 @@ impl<
         match self.accept(now, wall, token) {
             Ok((kid, replaced)) => {
                 self.stats.tokens_accepted += 1;
+                self.last_kid = Some(kid);
                 self.events.push(AuthEvent::TokenAccepted { kid, replaced });
                 Response {
                     code: CREATED,
@@ -328,6 +331,16 @@ impl<
     /// Accounting events dropped because the queue was full.
     pub fn events_dropped(&self) -> u64 {
         self.events.dropped()
+    }
+
+    /// The kid of the token most recently accepted.
+    pub fn last_accepted_kid(&self) -> Option<Kid> {
+        self.last_kid
+    }
+
+    /// The configured leeway for `exp` / `nbf`, in seconds.
+    pub fn leeway_secs(&self) -> u64 {
+        self.config.leeway_secs
     }
 
     /// The token store.

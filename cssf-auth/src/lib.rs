@@ -20,6 +20,8 @@ pub mod bytes;
 mod cbor;
 pub mod cose;
 pub mod cwt;
+#[cfg(feature = "dtls")]
+pub mod dtls;
 mod error;
 #[cfg(feature = "issuer")]
 pub mod issuer;

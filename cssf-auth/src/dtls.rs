@@ -1,0 +1,138 @@
+//! ACE DTLS profile glue (RFC 9202, feature `dtls`): the resource server's
+//! token store as the DTLS server's [`cssf_dtls::PskStore`].
+//!
+//! - RFC 9202 §3.3.1: after `POST /authz-info`, the client's `psk_identity`
+//!   is the `kid` of the symmetric PoP key; the PSK is that key.
+//! - RFC 9202 §3.3.2: a client that did not post the token first sends the
+//!   access token itself as `psk_identity`; it is then verified and stored
+//!   exactly as `/authz-info` would, and its PoP key is the PSK.
+//!
+//! Expired tokens and non-symmetric PoP keys resolve to no PSK, so the
+//! handshake fails.
+
+use core::time::Duration;
+
+use cssf_dtls::{PskStore, MAX_IDENTITY_LEN, MAX_PSK_LEN};
+
+use crate::aif::ScopeMapper;
+use crate::authz_info::{AuthzInfo, CREATED};
+use crate::cose::KeyResolver;
+
+/// A [`PskStore`] view of an [`AuthzInfo`] at one instant.
+pub struct TokenPsk<
+    'a,
+    'k,
+    K: KeyResolver + ?Sized,
+    M: ScopeMapper,
+    const N: usize,
+    const R: usize,
+    const E: usize,
+> {
+    rs: &'a mut AuthzInfo<'k, K, M, N, R, E>,
+    now: Duration,
+    wall: Option<u64>,
+}
+
+impl<
+        'k,
+        K: KeyResolver + ?Sized,
+        M: ScopeMapper,
+        const N: usize,
+        const R: usize,
+        const E: usize,
+    > AuthzInfo<'k, K, M, N, R, E>
+{
+    /// The PSK store for a DTLS handshake happening at `now` / `wall`.
+    pub fn psk_store(
+        &mut self,
+        now: Duration,
+        wall: Option<u64>,
+    ) -> TokenPsk<'_, 'k, K, M, N, R, E> {
+        TokenPsk {
+            rs: self,
+            now,
+            wall,
+        }
+    }
+
+    fn psk_for_kid(
+        &self,
+        kid: &[u8],
+        now: Duration,
+        wall: Option<u64>,
+        key: &mut [u8; MAX_PSK_LEN],
+    ) -> Option<usize> {
+        let rec = self.store().get(kid)?;
+        if rec.lifetime.expired(now, wall, self.leeway_secs()) {
+            return None;
+        }
+        let k = rec.pop.symmetric()?;
+        key.get_mut(..k.len())?.copy_from_slice(k);
+        Some(k.len())
+    }
+}
+
+impl<K: KeyResolver + ?Sized, M: ScopeMapper, const N: usize, const R: usize, const E: usize>
+    PskStore for TokenPsk<'_, '_, K, M, N, R, E>
+{
+    fn psk(&mut self, identity: &[u8], key: &mut [u8; MAX_PSK_LEN]) -> Option<usize> {
+        if let Some(n) = self.rs.psk_for_kid(identity, self.now, self.wall, key) {
+            return Some(n);
+        }
+        // RFC 9202 §3.3.2: the identity is the access token itself.
+        let mut tok = [0u8; MAX_IDENTITY_LEN];
+        let t = tok.get_mut(..identity.len())?;
+        t.copy_from_slice(identity);
+        let r = self.rs.post(self.now, self.wall, t, &mut []);
+        if r.code != CREATED {
+            return None;
+        }
+        let kid = self.rs.last_accepted_kid()?;
+        self.rs
+            .psk_for_kid(kid.as_slice(), self.now, self.wall, key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::issuer::{mac0, ClaimsSet, CnfOut, ScopeOut};
+    use crate::{Algorithm, Bytes, Config, CoseKey, KeyEntry, PopKey};
+
+    #[test]
+    fn kid_and_token_as_identity() {
+        let as_key = CoseKey::hmac(Algorithm::Hmac256, &[1; 32]).unwrap();
+        let keys = [KeyEntry::new(as_key.clone())];
+        let pop = PopKey::Symmetric {
+            kid: Some(Bytes::from_slice(b"c1").unwrap()),
+            k: Bytes::from_slice(&[9; 16]).unwrap(),
+        };
+        let c = ClaimsSet {
+            aud: Some("rs"),
+            exi: Some(100),
+            cti: Some(b"x"),
+            cnf: Some(CnfOut::Key(&pop)),
+            scope: Some(ScopeOut::AifBytes(&[0x81, 0x82, 0x61, 0x2f, 0x01])),
+            ..Default::default()
+        };
+        let mut p = [0u8; 128];
+        let n = c.emit(&mut p).unwrap();
+        let mut t = [0u8; 128];
+        let m = mac0(&as_key, None, &p[..n], &mut t).unwrap();
+        let mut rs: AuthzInfo<'_, _> = AuthzInfo::new(Config::new("rs"), &keys);
+        let mut key = [0u8; MAX_PSK_LEN];
+        let now = Duration::from_secs(1);
+        assert_eq!(rs.psk_store(now, None).psk(b"c1", &mut key), None);
+        // token as identity (RFC 9202 §3.3.2)
+        assert_eq!(rs.psk_store(now, None).psk(&t[..m], &mut key), Some(16));
+        assert_eq!(&key[..16], &[9; 16]);
+        // now the kid works (RFC 9202 §3.3.1)
+        assert_eq!(rs.psk_store(now, None).psk(b"c1", &mut key), Some(16));
+        // and not after expiry
+        assert_eq!(
+            rs.psk_store(Duration::from_secs(200), None)
+                .psk(b"c1", &mut key),
+            None
+        );
+    }
+}
