@@ -517,6 +517,18 @@ impl<'a, const N: usize> MessageBuilder<'a, N> {
         removed
     }
 
+    /// Removes the last option numbered `number`, if any.
+    pub fn remove_last(&mut self, number: OptionNumber) -> bool {
+        let Some(i) = self.entries().iter().rposition(|e| e.number == number) else {
+            return false;
+        };
+        if let Some(tail) = self.options.get_mut(i..self.count) {
+            tail.rotate_left(1);
+        }
+        self.count -= 1;
+        true
+    }
+
     /// Replaces every `number` option by one uint option.
     pub fn set_uint(&mut self, number: OptionNumber, value: u32) -> Result<&mut Self, Error> {
         self.remove_option(number);
@@ -550,7 +562,7 @@ impl<'a, const N: usize> MessageBuilder<'a, N> {
 
     /// Adds one Uri-Path option per `/`-separated segment of `path` (a
     /// leading `/` is skipped; segments are taken verbatim, no
-    /// percent-decoding: decompose full URIs with the `uri` module).
+    /// percent-decoding: decompose full URIs with [`crate::wire::uri`]).
     pub fn uri_path(&mut self, path: &'a str) -> Result<&mut Self, Error> {
         let path = path.strip_prefix('/').unwrap_or(path);
         if !path.is_empty() {

@@ -9,6 +9,7 @@ mod code;
 mod content_format;
 mod message;
 mod option;
+pub mod uri;
 
 pub use block::{Block, MAX_BLOCK_NUM};
 pub use code::{Code, MessageType};
