@@ -2,6 +2,41 @@
 //!
 //! Part of CSSF, the Common Service Security Framework. `#![no_std]`; the
 //! `alloc` and `std` features add conveniences, never requirements.
+//!
+//! Suites: TLS_PSK_WITH_AES_128_CCM_8, TLS_PSK_WITH_CHACHA20_POLY1305_SHA256
+//! and TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256, with extended master
+//! secret (RFC 7627, required by default), empty renegotiation_info
+//! (RFC 5746, renegotiation refused) and record_size_limit (RFC 8449).
+//!
+//! The driver loop is the same for [`Client`] and [`Endpoint`]: after each
+//! input drain `poll_transmit`, then `poll_event`, then read `poll_timeout`.
+//!
+//! ```
+//! use cssf_dtls::{Client, Config, Endpoint, Event, StaticPsk};
+//! use core::time::Duration;
+//! # let (rng_c, rng_s) = (cssf_netsim::SimRng::new(1), cssf_netsim::SimRng::new(2));
+//! let keys = [(&b"Client_identity"[..], &b"secretPSK"[..])];
+//! let mut server: Endpoint<u8, _, _, 2> =
+//!     Endpoint::new(Config::default(), StaticPsk::new(&keys), rng_s, Duration::ZERO).unwrap();
+//! let mut client = Client::new(Config::default(), b"Client_identity", b"secretPSK", 2u8, rng_c, Duration::ZERO).unwrap();
+//! let now = Duration::ZERO;
+//! let mut buf = [0u8; 1500];
+//! for _ in 0..8 {
+//!     while let Some(t) = client.poll_transmit(now, &mut buf).unwrap() {
+//!         server.handle_datagram(now, 1u8, &mut buf[..t.len]).unwrap();
+//!     }
+//!     while let Some(t) = server.poll_transmit(now, &mut buf).unwrap() {
+//!         client.handle_datagram(now, t.to + 1, &mut buf[..t.len]).unwrap();
+//!     }
+//! }
+//! assert!(client.is_connected());
+//! client.send(now, b"GET /temp").unwrap();
+//! let t = client.poll_transmit(now, &mut buf).unwrap().unwrap();
+//! server.handle_datagram(now, 1u8, &mut buf[..t.len]).unwrap();
+//! let mut got = [0u8; 64];
+//! assert_eq!(server.recv(&1u8, &mut got).unwrap(), Some(9));
+//! assert_eq!(&got[..9], b"GET /temp");
+//! ```
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -9,8 +44,27 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+mod client;
+mod config;
+mod connection;
+mod cookie;
+pub mod crypto;
+mod endpoint;
 mod error;
+mod event;
+mod flight;
 mod psk;
+mod replay;
+pub mod wire;
 
+pub use client::Client;
+pub use config::Config;
+pub use connection::{Stats, APP_QUEUE_CAPACITY};
+pub use cookie::{CookieSecrets, PeerAddress, COOKIE_LEN};
+pub use crypto::suite::{AeadKind, CipherSuite, KeyExchange};
+pub use endpoint::Endpoint;
 pub use error::{AlertDescription, Error};
+pub use event::{Event, Transmit};
+pub use flight::MAX_MESSAGE_LEN;
 pub use psk::{PskStore, StaticPsk, MAX_IDENTITY_LEN, MAX_PSK_LEN};
+pub use replay::ReplayWindow;

@@ -1,0 +1,136 @@
+//! The DTLS client: one [`Connection`](crate::connection) to one server.
+
+use core::time::Duration;
+
+use rand_core::CryptoRngCore;
+
+use crate::config::Config;
+use crate::connection::{ConnEvent, Connection, Stats};
+use crate::event::{Event, Transmit};
+use crate::psk::{PskStore, MAX_PSK_LEN};
+use crate::Error;
+
+struct NoStore;
+impl PskStore for NoStore {
+    fn psk(&mut self, _: &[u8], _: &mut [u8; MAX_PSK_LEN]) -> Option<usize> {
+        None
+    }
+}
+
+/// A DTLS 1.2 PSK client talking to one server address `A`.
+///
+/// ```
+/// use cssf_dtls::{Client, Config};
+/// use core::time::Duration;
+/// # let mut rng = cssf_netsim::SimRng::new(1);
+/// let mut client = Client::new(Config::default(), b"Client_identity", b"secretPSK", 5684u16, &mut rng, Duration::ZERO).unwrap();
+/// let mut buf = [0u8; 1500];
+/// let tx = client.poll_transmit(Duration::ZERO, &mut buf).unwrap().unwrap();
+/// assert_eq!((tx.to, buf[0]), (5684, 22)); // a ClientHello record to the server
+/// ```
+pub struct Client<A, R> {
+    conn: Connection,
+    peer: A,
+    rng: R,
+}
+
+impl<A, R> core::fmt::Debug for Client<A, R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Client")
+            .field("conn", &self.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Clone + PartialEq, R: CryptoRngCore> Client<A, R> {
+    /// Starts a handshake with `peer` using PSK `identity`/`psk` (the first
+    /// ClientHello is queued for [`poll_transmit`](Self::poll_transmit)).
+    pub fn new(
+        config: Config,
+        identity: &[u8],
+        psk: &[u8],
+        peer: A,
+        mut rng: R,
+        now: Duration,
+    ) -> Result<Self, Error> {
+        let conn = Connection::new_client(config, identity, psk, now, &mut rng)?;
+        Ok(Client { conn, peer, rng })
+    }
+
+    /// Input: a datagram from `from` (others than the server are ignored);
+    /// decrypted in place. `Err` means the connection is dead.
+    pub fn handle_datagram(
+        &mut self,
+        now: Duration,
+        from: A,
+        data: &mut [u8],
+    ) -> Result<(), Error> {
+        if from != self.peer {
+            return Ok(());
+        }
+        self.conn
+            .handle_datagram(now, data, &mut self.rng, &mut NoStore)
+    }
+
+    /// Input: time passed. `Err` means the handshake gave up.
+    pub fn handle_timeout(&mut self, now: Duration) -> Result<(), Error> {
+        self.conn.handle_timeout(now)
+    }
+
+    /// Output: the next datagram into `buf`.
+    pub fn poll_transmit(
+        &mut self,
+        _now: Duration,
+        buf: &mut [u8],
+    ) -> Result<Option<Transmit<A>>, Error> {
+        Ok(self.conn.poll_transmit(buf)?.map(|len| Transmit {
+            to: self.peer.clone(),
+            len,
+        }))
+    }
+
+    /// Output: the next event.
+    pub fn poll_event(&mut self) -> Option<Event<A>> {
+        let peer = self.peer.clone();
+        Some(match self.conn.poll_event()? {
+            ConnEvent::Connected(suite) => Event::Connected { peer, suite },
+            ConnEvent::Data(len) => Event::ApplicationData { peer, len },
+            ConnEvent::Closed(error) => Event::Closed { peer, error },
+        })
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        self.conn.poll_timeout()
+    }
+
+    /// Queues application data (one record) once connected.
+    pub fn send(&mut self, _now: Duration, data: &[u8]) -> Result<(), Error> {
+        self.conn.send(data)
+    }
+
+    /// Copies the next received application record into `buf`.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+        self.conn.recv(buf)
+    }
+
+    /// Sends close_notify and closes.
+    pub fn close(&mut self, _now: Duration) {
+        self.conn.close();
+    }
+
+    /// True once the handshake has completed (and until closed).
+    pub fn is_connected(&self) -> bool {
+        self.conn.state == crate::connection::State::Connected
+    }
+
+    /// The largest payload [`send`](Self::send) accepts.
+    pub fn max_payload(&self) -> usize {
+        self.conn.max_payload()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.conn.stats
+    }
+}

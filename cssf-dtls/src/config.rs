@@ -1,0 +1,74 @@
+//! Configuration shared by clients and servers.
+
+use core::time::Duration;
+
+use crate::crypto::suite::CipherSuite;
+use crate::psk::MAX_IDENTITY_LEN;
+use crate::Error;
+
+/// Handshake and record-layer settings.
+///
+/// ```
+/// use cssf_dtls::{Config, CipherSuite};
+/// use core::time::Duration;
+/// let mut c = Config::default();
+/// c.suites = heapless::Vec::from_slice(&[CipherSuite::PskWithAes128Ccm8]).unwrap();
+/// c.retransmit_initial = Duration::from_millis(200);
+/// assert_eq!(c.mtu, 1152);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Suites offered (client) or accepted (server), in preference order.
+    pub suites: heapless::Vec<CipherSuite, 4>,
+    /// Largest datagram we send (flights are fragmented to fit).
+    pub mtu: usize,
+    /// Initial retransmission timeout (RFC 6347 §4.2.4.1 suggests 1 s;
+    /// RFC 7925 §11 recommends 9 s for constrained networks, the default).
+    pub retransmit_initial: Duration,
+    /// Upper bound of the exponential backoff (RFC 7925 §11: at least 60 s).
+    pub retransmit_max: Duration,
+    /// Retransmissions of one flight before the handshake fails.
+    pub max_retransmits: u8,
+    /// Insist on extended master secret (RFC 7627); on by default.
+    pub require_extended_master_secret: bool,
+    /// Offer record_size_limit (RFC 8449) with this value (>= 64), if set.
+    pub record_size_limit: Option<u16>,
+    /// Server: psk_identity_hint sent in ServerKeyExchange (empty = none).
+    pub psk_identity_hint: heapless::Vec<u8, MAX_IDENTITY_LEN>,
+    /// Server: a session without traffic for this long is dropped.
+    pub idle_timeout: Duration,
+    /// Server: how often the cookie secret rotates.
+    pub cookie_rotation: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            suites: heapless::Vec::from_slice(&CipherSuite::ALL).unwrap_or_default(),
+            mtu: 1152,
+            retransmit_initial: Duration::from_secs(9),
+            retransmit_max: Duration::from_secs(60),
+            max_retransmits: 7,
+            require_extended_master_secret: true,
+            record_size_limit: None,
+            psk_identity_hint: heapless::Vec::new(),
+            idle_timeout: Duration::from_secs(600),
+            cookie_rotation: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Config {
+    /// Checks the settings are usable.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.suites.is_empty()
+            || self.mtu < 128
+            || self.record_size_limit.is_some_and(|l| l < 64)
+            || self.retransmit_initial.is_zero()
+        {
+            return Err(Error::Config);
+        }
+        Ok(())
+    }
+}

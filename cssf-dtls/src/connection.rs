@@ -1,0 +1,1295 @@
+//! The per-peer DTLS 1.2 state machine (RFC 6347 §4.2.4 flights, RFC 5246
+//! §7.3 handshake), shared by [`Client`](crate::Client) and the server
+//! [`Endpoint`](crate::Endpoint).
+//!
+//! Flights (PSK, RFC 6347 figure 1):
+//! ```text
+//! Client                                   Server
+//! 1 ClientHello            -------->
+//!                          <--------       HelloVerifyRequest 2
+//! 3 ClientHello + cookie   -------->
+//!                                          ServerHello        4
+//!                                          ServerKeyExchange*
+//!                          <--------       ServerHelloDone
+//! 5 ClientKeyExchange
+//!   ChangeCipherSpec
+//!   Finished               -------->
+//!                                          ChangeCipherSpec   6
+//!                          <--------       Finished
+//! ```
+
+use core::time::Duration;
+
+use p256::ecdh::EphemeralSecret;
+use p256::elliptic_curve::sec1::ToEncodedPoint;
+use p256::PublicKey;
+use rand_core::CryptoRngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::config::Config;
+use crate::crypto::aead::RecordCipher;
+use crate::crypto::prf;
+use crate::crypto::suite::{CipherSuite, KeyExchange};
+use crate::flight::{whole_header, Flight, Reassembly, MAX_MESSAGE_LEN};
+use crate::psk::{PskStore, MAX_IDENTITY_LEN, MAX_PSK_LEN};
+use crate::replay::ReplayWindow;
+use crate::wire::alert::{AlertRepr, LEVEL_FATAL, LEVEL_WARNING};
+use crate::wire::client_hello::ClientHelloRepr;
+use crate::wire::extensions::{self as ext, ExtensionIter};
+use crate::wire::handshake::{msg_type as mt, HandshakeHeader, HEADER_LEN as HS_HEADER};
+use crate::wire::hello_verify_request::HelloVerifyRequestRepr;
+use crate::wire::key_exchange::{ClientKeyExchangeRepr, ServerKeyExchangeRepr};
+use crate::wire::record::{ContentType, RecordHeader, HEADER_LEN as REC_HEADER};
+use crate::wire::server_hello::ServerHelloRepr;
+use crate::wire::{Writer, DTLS_1_0, DTLS_1_2};
+use crate::{AlertDescription, Error};
+
+const CT_CCS: u8 = 20;
+const CT_ALERT: u8 = 21;
+const CT_HANDSHAKE: u8 = 22;
+const CT_APP: u8 = 23;
+const EMPTY_RENEGOTIATION_INFO_SCSV: u16 = 0x00FF;
+const SEQ_LIMIT: u64 = 1 << 48;
+
+/// Counters of what was received and dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Datagrams handed in.
+    pub datagrams_received: u64,
+    /// Records that parsed.
+    pub records_received: u64,
+    /// Records dropped as malformed, from an unusable epoch or unexpected.
+    pub records_dropped: u64,
+    /// Records dropped because authentication failed.
+    pub auth_failures: u64,
+    /// Records dropped as replays (or older than the window).
+    pub replays: u64,
+    /// Flight retransmissions (timer or peer-triggered).
+    pub retransmissions: u64,
+    /// Application records dropped because the receive queue was full.
+    pub rx_overflow: u64,
+    /// Bytes of datagrams sent.
+    pub bytes_sent: u64,
+    /// Bytes of datagrams received.
+    pub bytes_received: u64,
+}
+
+impl Stats {
+    pub(crate) fn add(&mut self, o: &Stats) {
+        self.datagrams_received += o.datagrams_received;
+        self.records_received += o.records_received;
+        self.records_dropped += o.records_dropped;
+        self.auth_failures += o.auth_failures;
+        self.replays += o.replays;
+        self.retransmissions += o.retransmissions;
+        self.rx_overflow += o.rx_overflow;
+        self.bytes_sent += o.bytes_sent;
+        self.bytes_received += o.bytes_received;
+    }
+}
+
+/// Capacity of the application send and receive queues, each.
+pub const APP_QUEUE_CAPACITY: usize = 2048;
+
+/// A bounded FIFO of application records.
+#[derive(Debug, Clone)]
+pub(crate) struct AppQueue {
+    buf: [u8; APP_QUEUE_CAPACITY],
+    used: usize,
+    lens: heapless::Deque<u16, 16>,
+}
+
+impl AppQueue {
+    const fn new() -> Self {
+        AppQueue {
+            buf: [0; APP_QUEUE_CAPACITY],
+            used: 0,
+            lens: heapless::Deque::new(),
+        }
+    }
+    fn push(&mut self, data: &[u8]) -> bool {
+        let end = self.used + data.len();
+        let Some(dst) = self.buf.get_mut(self.used..end) else {
+            return false;
+        };
+        if self.lens.push_back(data.len() as u16).is_err() {
+            return false;
+        }
+        dst.copy_from_slice(data);
+        self.used = end;
+        true
+    }
+    fn front(&self) -> Option<&[u8]> {
+        let n = usize::from(*self.lens.front()?);
+        self.buf.get(..n)
+    }
+    fn pop(&mut self) {
+        if let Some(n) = self.lens.pop_front() {
+            let n = usize::from(n);
+            self.buf.copy_within(n..self.used, 0);
+            self.used -= n;
+        }
+    }
+    fn clear(&mut self) {
+        self.used = 0;
+        self.lens.clear();
+    }
+}
+
+/// What a connection reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnEvent {
+    Connected(CipherSuite),
+    Data(usize),
+    Closed(Option<Error>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Client,
+    Server,
+}
+
+/// Handshake states, named after what was last sent or received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Client: ClientHello sent, awaiting HelloVerifyRequest or ServerHello.
+    ClientHelloSent,
+    /// Client: ServerHello received, awaiting ServerKeyExchange or ServerHelloDone.
+    ServerHelloReceived,
+    /// Client: ServerKeyExchange received, awaiting ServerHelloDone.
+    ServerKeyExchangeReceived,
+    /// Client: flight 5 sent, awaiting the server's ChangeCipherSpec.
+    ClientFinishedSent,
+    /// Client: server ChangeCipherSpec received, awaiting its Finished.
+    ServerCcsReceived,
+    /// Server: flight 4 sent, awaiting ClientKeyExchange.
+    ServerHelloDoneSent,
+    /// Server: ClientKeyExchange received, awaiting ChangeCipherSpec.
+    ClientKeyExchangeReceived,
+    /// Server: client ChangeCipherSpec received, awaiting its Finished.
+    ClientCcsReceived,
+    /// Handshake complete; application data flows.
+    Connected,
+    /// close_notify sent or received.
+    Closed,
+    /// A fatal error; only a pending alert may still go out.
+    Failed,
+}
+
+/// One DTLS association with one peer.
+pub(crate) struct Connection {
+    role: Role,
+    pub(crate) state: State,
+    config: Config,
+    identity: heapless::Vec<u8, MAX_IDENTITY_LEN>,
+    psk: Zeroizing<[u8; MAX_PSK_LEN]>,
+    psk_len: usize,
+    pub(crate) client_random: [u8; 32],
+    server_random: [u8; 32],
+    pub(crate) suite: Option<CipherSuite>,
+    ems: bool,
+    ecdh: Option<EphemeralSecret>,
+    ecdh_shared: Option<Zeroizing<[u8; 32]>>,
+    cookie: heapless::Vec<u8, 255>,
+    transcript: Sha256,
+    master: Zeroizing<[u8; 48]>,
+    pending_read: Option<RecordCipher>,
+    read: Option<RecordCipher>,
+    write: Option<RecordCipher>,
+    read_epoch: u16,
+    write_seq: [u64; 2],
+    replay: ReplayWindow,
+    send_msg_seq: u16,
+    recv_msg_seq: u16,
+    peer_flight_last_seq: Option<u16>,
+    flight: Flight,
+    sending: Option<(usize, usize)>,
+    retransmit_at: Option<Duration>,
+    rto: Duration,
+    retransmits: u8,
+    reasm: Reassembly,
+    peer_record_limit: Option<u16>,
+    alert: Option<(u8, u8)>,
+    txq: AppQueue,
+    rxq: AppQueue,
+    events: heapless::Deque<ConnEvent, 8>,
+    pub(crate) stats: Stats,
+    pub(crate) last_activity: Duration,
+}
+
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .field("suite", &self.suite)
+            .finish_non_exhaustive()
+    }
+}
+
+fn le16(b: &[u8]) -> u16 {
+    b.iter().fold(0u16, |a, &x| (a << 8) | u16::from(x))
+}
+
+impl Connection {
+    fn blank(role: Role, config: Config, now: Duration) -> Self {
+        let rto = config.retransmit_initial;
+        Connection {
+            role,
+            state: State::Failed,
+            config,
+            identity: heapless::Vec::new(),
+            psk: Zeroizing::new([0; MAX_PSK_LEN]),
+            psk_len: 0,
+            client_random: [0; 32],
+            server_random: [0; 32],
+            suite: None,
+            ems: false,
+            ecdh: None,
+            ecdh_shared: None,
+            cookie: heapless::Vec::new(),
+            transcript: Sha256::new(),
+            master: Zeroizing::new([0; 48]),
+            pending_read: None,
+            read: None,
+            write: None,
+            read_epoch: 0,
+            write_seq: [0; 2],
+            replay: ReplayWindow::new(),
+            send_msg_seq: 0,
+            recv_msg_seq: 0,
+            peer_flight_last_seq: None,
+            flight: Flight::new(),
+            sending: None,
+            retransmit_at: None,
+            rto,
+            retransmits: 0,
+            reasm: Reassembly::new(),
+            peer_record_limit: None,
+            alert: None,
+            txq: AppQueue::new(),
+            rxq: AppQueue::new(),
+            events: heapless::Deque::new(),
+            stats: Stats::default(),
+            last_activity: now,
+        }
+    }
+
+    /// A client connection with its first ClientHello queued.
+    pub(crate) fn new_client(
+        config: Config,
+        identity: &[u8],
+        psk: &[u8],
+        now: Duration,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<Self, Error> {
+        config.validate()?;
+        let mut c = Self::blank(Role::Client, config, now);
+        c.identity = heapless::Vec::from_slice(identity).map_err(|_| Error::Config)?;
+        c.psk
+            .get_mut(..psk.len())
+            .ok_or(Error::Config)?
+            .copy_from_slice(psk);
+        c.psk_len = psk.len();
+        rng.fill_bytes(&mut c.client_random);
+        c.state = State::ClientHelloSent;
+        c.send_client_hello(now)?;
+        Ok(c)
+    }
+
+    /// A server connection for a ClientHello whose cookie was verified.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new_server(
+        config: Config,
+        now: Duration,
+        rng: &mut dyn CryptoRngCore,
+        record_seq: u64,
+        message_seq: u16,
+        ch_body: &[u8],
+    ) -> Result<Self, Error> {
+        let mut c = Self::blank(Role::Server, config, now);
+        c.write_seq[0] = record_seq;
+        c.recv_msg_seq = message_seq.wrapping_add(1);
+        c.send_msg_seq = message_seq;
+        c.peer_flight_last_seq = Some(message_seq);
+        c.add_transcript(mt::CLIENT_HELLO, message_seq, ch_body);
+        c.process_client_hello(now, rng, ch_body)?;
+        Ok(c)
+    }
+
+    fn add_transcript(&mut self, t: u8, seq: u16, body: &[u8]) {
+        self.transcript.update(whole_header(t, seq, body.len()));
+        self.transcript.update(body);
+    }
+
+    fn transcript_hash(&self) -> [u8; 32] {
+        self.transcript.clone().finalize().into()
+    }
+
+    // ---- output helpers -------------------------------------------------
+
+    fn new_flight(&mut self, now: Duration, expect_reply: bool) {
+        self.flight.clear();
+        self.sending = None;
+        self.retransmits = 0;
+        self.rto = self.config.retransmit_initial;
+        self.retransmit_at = expect_reply.then(|| now + self.rto);
+    }
+
+    fn start_sending(&mut self) {
+        if !self.flight.entries.is_empty() {
+            self.sending = Some((0, 0));
+        }
+    }
+
+    /// Appends a handshake message to the flight and the transcript.
+    fn push_handshake(
+        &mut self,
+        t: u8,
+        epoch: u16,
+        body_len: usize,
+        emit: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
+    ) -> Result<(), Error> {
+        if body_len > MAX_MESSAGE_LEN {
+            return Err(Error::Internal);
+        }
+        let seq = self.send_msg_seq;
+        let buf = self
+            .flight
+            .push(CT_HANDSHAKE, epoch, HS_HEADER + body_len)?;
+        let (hdr, body) = buf.split_at_mut(HS_HEADER);
+        let res = HandshakeHeader::whole(t, seq, body_len)
+            .emit(hdr)
+            .and_then(|_| emit(body));
+        match res {
+            Ok(n) if n == body_len => {}
+            _ => {
+                self.flight.pop();
+                return Err(Error::Internal);
+            }
+        }
+        self.transcript.update(&*buf);
+        self.send_msg_seq = self.send_msg_seq.wrapping_add(1);
+        Ok(())
+    }
+
+    fn push_ccs(&mut self) -> Result<(), Error> {
+        let b = self.flight.push(CT_CCS, 0, 1)?;
+        b.fill(1);
+        Ok(())
+    }
+
+    fn fail(&mut self, e: Error) -> Error {
+        if !matches!(self.state, State::Failed | State::Closed) {
+            if let Some(code) = e.code() {
+                self.alert = Some((LEVEL_FATAL, code.to_u8()));
+            }
+            let _ = self.events.push_back(ConnEvent::Closed(Some(e)));
+        }
+        self.state = State::Failed;
+        self.sending = None;
+        self.retransmit_at = None;
+        self.txq.clear();
+        e
+    }
+
+    // ---- client flights --------------------------------------------------
+
+    fn offers_ecdhe(&self) -> bool {
+        self.config
+            .suites
+            .iter()
+            .any(|s| s.key_exchange() == KeyExchange::EcdhePsk)
+    }
+
+    fn send_client_hello(&mut self, now: Duration) -> Result<(), Error> {
+        let mut suites = [0u8; 8];
+        let mut ns = 0;
+        for (s, d) in self.config.suites.iter().zip(suites.chunks_exact_mut(2)) {
+            d.copy_from_slice(&s.id().to_be_bytes());
+            ns += 2;
+        }
+        let mut exts = [0u8; 64];
+        let mut w = Writer::new(&mut exts);
+        if self.offers_ecdhe() {
+            ext::put(&mut w, ext::SUPPORTED_GROUPS, &[0, 2, 0, 23])?;
+            ext::put(&mut w, ext::EC_POINT_FORMATS, &[1, 0])?;
+        }
+        ext::put(&mut w, ext::EXTENDED_MASTER_SECRET, &[])?;
+        ext::put(&mut w, ext::RENEGOTIATION_INFO, &[0])?;
+        if let Some(l) = self.config.record_size_limit {
+            ext::put(&mut w, ext::RECORD_SIZE_LIMIT, &l.to_be_bytes())?;
+        }
+        let elen = w.len();
+        let random = self.client_random;
+        let cookie = self.cookie.clone();
+        let ch = ClientHelloRepr {
+            version: DTLS_1_2,
+            random: &random,
+            session_id: &[],
+            cookie: &cookie,
+            cipher_suites: suites.get(..ns).unwrap_or(&[]),
+            compression_methods: &[0],
+            extensions: exts.get(..elen).unwrap_or(&[]),
+        };
+        self.new_flight(now, true);
+        self.push_handshake(mt::CLIENT_HELLO, 0, ch.buffer_len(), |b| ch.emit(b))?;
+        self.start_sending();
+        Ok(())
+    }
+
+    fn process_hello_verify_request(&mut self, now: Duration, body: &[u8]) -> Result<(), Error> {
+        let hvr = HelloVerifyRequestRepr::parse(body)?;
+        if hvr.version != DTLS_1_0 && hvr.version != DTLS_1_2 {
+            return Err(Error::ProtocolVersion);
+        }
+        self.cookie = heapless::Vec::from_slice(hvr.cookie).map_err(|_| Error::Decode)?;
+        // RFC 6347 §4.2.1: neither the first ClientHello nor the
+        // HelloVerifyRequest enter the transcript.
+        self.transcript = Sha256::new();
+        self.send_client_hello(now)
+    }
+
+    fn process_server_hello(&mut self, body: &[u8]) -> Result<(), Error> {
+        let sh = ServerHelloRepr::parse(body)?;
+        if sh.version != DTLS_1_2 {
+            return Err(Error::ProtocolVersion);
+        }
+        let suite = CipherSuite::from_id(sh.cipher_suite)
+            .filter(|s| self.config.suites.contains(s))
+            .ok_or(Error::IllegalParameter)?;
+        if sh.compression_method != 0 {
+            return Err(Error::IllegalParameter);
+        }
+        self.ems = false;
+        for e in ExtensionIter::new(sh.extensions) {
+            let (t, d) = e?;
+            match t {
+                ext::EXTENDED_MASTER_SECRET => {
+                    if !d.is_empty() {
+                        return Err(Error::Decode);
+                    }
+                    self.ems = true;
+                }
+                ext::RENEGOTIATION_INFO if d != [0] => {
+                    return Err(Error::HandshakeFailure);
+                }
+                ext::RECORD_SIZE_LIMIT => {
+                    self.peer_record_limit = Some(ext::parse_record_size_limit(d)?);
+                }
+                _ => {}
+            }
+        }
+        if !self.ems && self.config.require_extended_master_secret {
+            return Err(Error::InsufficientSecurity);
+        }
+        self.server_random = *sh.random;
+        self.suite = Some(suite);
+        Ok(())
+    }
+
+    fn process_server_key_exchange(
+        &mut self,
+        rng: &mut dyn CryptoRngCore,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        let suite = self.suite.ok_or(Error::Internal)?;
+        let ecdhe = suite.key_exchange() == KeyExchange::EcdhePsk;
+        let ske = ServerKeyExchangeRepr::parse(body, ecdhe)?;
+        if let Some((group, point)) = ske.ecdh {
+            if group != ext::SECP256R1 {
+                return Err(Error::IllegalParameter);
+            }
+            let peer = PublicKey::from_sec1_bytes(point).map_err(|_| Error::IllegalParameter)?;
+            let mut r = rng;
+            let secret = EphemeralSecret::random(&mut r);
+            let shared = secret.diffie_hellman(&peer);
+            let mut z = Zeroizing::new([0u8; 32]);
+            z.copy_from_slice(shared.raw_secret_bytes());
+            self.ecdh_shared = Some(z);
+            self.ecdh = Some(secret);
+        }
+        Ok(())
+    }
+
+    fn derive_keys(&mut self) -> Result<(), Error> {
+        let suite = self.suite.ok_or(Error::Internal)?;
+        let psk = self.psk.get(..self.psk_len).ok_or(Error::Internal)?;
+        let mut pms = Zeroizing::new([0u8; 134]);
+        let other = self.ecdh_shared.as_ref().map(|z| &z[..]);
+        let n = prf::psk_premaster(other, psk, &mut pms);
+        let pms = pms.get(..n).ok_or(Error::Internal)?;
+        let hash = self.transcript_hash();
+        self.master = prf::master_secret(
+            pms,
+            &self.client_random,
+            &self.server_random,
+            self.ems.then_some(&hash),
+        );
+        let a = suite.aead();
+        let (k, iv) = (a.key_len(), a.fixed_iv_len());
+        let mut kb = Zeroizing::new([0u8; 2 * (32 + 12)]);
+        let kb = kb.get_mut(..2 * (k + iv)).ok_or(Error::Internal)?;
+        prf::prf(
+            &self.master[..],
+            b"key expansion",
+            &[&self.server_random, &self.client_random],
+            kb,
+        );
+        let (ck, rest) = kb.split_at(k);
+        let (sk, rest) = rest.split_at(k);
+        let (civ, siv) = rest.split_at(iv);
+        let client = RecordCipher::new(a, ck, civ)?;
+        let server = RecordCipher::new(a, sk, siv)?;
+        let (w, r) = match self.role {
+            Role::Client => (client, server),
+            Role::Server => (server, client),
+        };
+        self.write = Some(w);
+        self.pending_read = Some(r);
+        self.ecdh = None;
+        self.ecdh_shared = None;
+        Ok(())
+    }
+
+    fn send_client_key_exchange(&mut self, now: Duration) -> Result<(), Error> {
+        let point = self
+            .ecdh
+            .as_ref()
+            .map(|s| s.public_key().to_encoded_point(false));
+        let identity = self.identity.clone();
+        let cke = ClientKeyExchangeRepr {
+            identity: &identity,
+            point: point.as_ref().map(|p| p.as_bytes()),
+        };
+        self.new_flight(now, true);
+        self.push_handshake(mt::CLIENT_KEY_EXCHANGE, 0, cke.buffer_len(), |b| {
+            cke.emit(b)
+        })?;
+        self.derive_keys()?;
+        self.push_ccs()?;
+        let vd = prf::verify_data(&self.master, true, &self.transcript_hash());
+        self.push_handshake(mt::FINISHED, 1, 12, |b| {
+            b.get_mut(..12).ok_or(Error::Internal)?.copy_from_slice(&vd);
+            Ok(12)
+        })?;
+        self.start_sending();
+        Ok(())
+    }
+
+    // ---- server flights --------------------------------------------------
+
+    fn process_client_hello(
+        &mut self,
+        now: Duration,
+        rng: &mut dyn CryptoRngCore,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        let ch = ClientHelloRepr::parse(body)?;
+        // DTLS versions count down: 0xFEFD (1.2) < 0xFEFF (1.0).
+        if ch.version > DTLS_1_2 || (ch.version >> 8) != 0xFE {
+            return Err(Error::ProtocolVersion);
+        }
+        if !ch.compression_methods.contains(&0) {
+            return Err(Error::IllegalParameter);
+        }
+        let mut client_ems = false;
+        let mut reneg = ch.suites().any(|s| s == EMPTY_RENEGOTIATION_INFO_SCSV);
+        let mut p256_ok = true;
+        let mut point_formats = false;
+        let mut client_limit = false;
+        for e in ExtensionIter::new(ch.extensions) {
+            let (t, d) = e?;
+            match t {
+                ext::EXTENDED_MASTER_SECRET => client_ems = true,
+                ext::RENEGOTIATION_INFO => {
+                    if d != [0] {
+                        return Err(Error::HandshakeFailure);
+                    }
+                    reneg = true;
+                }
+                ext::SUPPORTED_GROUPS => p256_ok = ext::groups_contain_p256(d),
+                ext::EC_POINT_FORMATS => point_formats = true,
+                ext::RECORD_SIZE_LIMIT => {
+                    self.peer_record_limit = Some(ext::parse_record_size_limit(d)?);
+                    client_limit = true;
+                }
+                _ => {}
+            }
+        }
+        let suite = self
+            .config
+            .suites
+            .iter()
+            .copied()
+            .filter(|s| s.key_exchange() != KeyExchange::EcdhePsk || p256_ok)
+            .find(|s| ch.suites().any(|c| c == s.id()))
+            .ok_or(Error::HandshakeFailure)?;
+        if !client_ems && self.config.require_extended_master_secret {
+            return Err(Error::InsufficientSecurity);
+        }
+        self.ems = client_ems;
+        self.suite = Some(suite);
+        self.client_random = *ch.random;
+        rng.fill_bytes(&mut self.server_random);
+
+        let mut exts = [0u8; 32];
+        let mut w = Writer::new(&mut exts);
+        if reneg {
+            ext::put(&mut w, ext::RENEGOTIATION_INFO, &[0])?;
+        }
+        if client_ems {
+            ext::put(&mut w, ext::EXTENDED_MASTER_SECRET, &[])?;
+        }
+        if let (true, Some(l)) = (client_limit, self.config.record_size_limit) {
+            ext::put(&mut w, ext::RECORD_SIZE_LIMIT, &l.to_be_bytes())?;
+        }
+        let ecdhe = suite.key_exchange() == KeyExchange::EcdhePsk;
+        if ecdhe && point_formats {
+            ext::put(&mut w, ext::EC_POINT_FORMATS, &[1, 0])?;
+        }
+        let elen = w.len();
+        let random = self.server_random;
+        let sh = ServerHelloRepr {
+            version: DTLS_1_2,
+            random: &random,
+            session_id: &[],
+            cipher_suite: suite.id(),
+            compression_method: 0,
+            extensions: exts.get(..elen).unwrap_or(&[]),
+        };
+        self.new_flight(now, true);
+        self.push_handshake(mt::SERVER_HELLO, 0, sh.buffer_len(), |b| sh.emit(b))?;
+        let hint = self.config.psk_identity_hint.clone();
+        if ecdhe {
+            let mut r = rng;
+            let secret = EphemeralSecret::random(&mut r);
+            let point = secret.public_key().to_encoded_point(false);
+            self.ecdh = Some(secret);
+            let ske = ServerKeyExchangeRepr {
+                hint: &hint,
+                ecdh: Some((ext::SECP256R1, point.as_bytes())),
+            };
+            self.push_handshake(mt::SERVER_KEY_EXCHANGE, 0, ske.buffer_len(), |b| {
+                ske.emit(b)
+            })?;
+        } else if !hint.is_empty() {
+            let ske = ServerKeyExchangeRepr {
+                hint: &hint,
+                ecdh: None,
+            };
+            self.push_handshake(mt::SERVER_KEY_EXCHANGE, 0, ske.buffer_len(), |b| {
+                ske.emit(b)
+            })?;
+        }
+        self.push_handshake(mt::SERVER_HELLO_DONE, 0, 0, |_| Ok(0))?;
+        self.start_sending();
+        self.state = State::ServerHelloDoneSent;
+        Ok(())
+    }
+
+    fn process_client_key_exchange(
+        &mut self,
+        store: &mut dyn PskStore,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        let suite = self.suite.ok_or(Error::Internal)?;
+        let ecdhe = suite.key_exchange() == KeyExchange::EcdhePsk;
+        let cke = ClientKeyExchangeRepr::parse(body, ecdhe)?;
+        let n = store
+            .psk(cke.identity, &mut self.psk)
+            .filter(|n| *n <= MAX_PSK_LEN)
+            .ok_or(Error::UnknownPskIdentity)?;
+        self.psk_len = n;
+        self.identity = heapless::Vec::from_slice(cke.identity).unwrap_or_default();
+        if let Some(point) = cke.point {
+            let peer = PublicKey::from_sec1_bytes(point).map_err(|_| Error::IllegalParameter)?;
+            let secret = self.ecdh.as_ref().ok_or(Error::Internal)?;
+            let shared = secret.diffie_hellman(&peer);
+            let mut z = Zeroizing::new([0u8; 32]);
+            z.copy_from_slice(shared.raw_secret_bytes());
+            self.ecdh_shared = Some(z);
+        }
+        Ok(())
+    }
+
+    fn check_finished(&self, body: &[u8]) -> Result<(), Error> {
+        if body.len() != 12 {
+            return Err(Error::Decode);
+        }
+        let peer_is_client = self.role == Role::Server;
+        let expected = prf::verify_data(&self.master, peer_is_client, &self.transcript_hash());
+        if bool::from(expected.ct_eq(body)) {
+            Ok(())
+        } else {
+            Err(Error::DecryptError)
+        }
+    }
+
+    fn connected(&mut self) {
+        self.state = State::Connected;
+        self.retransmit_at = None;
+        if let Some(s) = self.suite {
+            let _ = self.events.push_back(ConnEvent::Connected(s));
+        }
+    }
+
+    // ---- input -----------------------------------------------------------
+
+    /// Processes one datagram. An `Err` means the connection is dead.
+    pub(crate) fn handle_datagram(
+        &mut self,
+        now: Duration,
+        data: &mut [u8],
+        rng: &mut dyn CryptoRngCore,
+        store: &mut dyn PskStore,
+    ) -> Result<(), Error> {
+        if matches!(self.state, State::Failed | State::Closed) {
+            return Ok(());
+        }
+        self.stats.datagrams_received += 1;
+        self.stats.bytes_received += data.len() as u64;
+        let mut rest = data;
+        while !rest.is_empty() {
+            let Ok((hdr, frag, _)) = RecordHeader::parse(rest) else {
+                self.stats.records_dropped += 1;
+                break;
+            };
+            let flen = frag.len();
+            let (rec, tail) = core::mem::take(&mut rest).split_at_mut(REC_HEADER + flen);
+            rest = tail;
+            let payload = rec.get_mut(REC_HEADER..).unwrap_or_default();
+            self.stats.records_received += 1;
+            if let Err(e) = self.handle_record(now, &hdr, payload, rng, store) {
+                return Err(self.fail(e));
+            }
+            if matches!(self.state, State::Failed | State::Closed) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_record(
+        &mut self,
+        now: Duration,
+        hdr: &RecordHeader,
+        payload: &mut [u8],
+        rng: &mut dyn CryptoRngCore,
+        store: &mut dyn PskStore,
+    ) -> Result<(), Error> {
+        if hdr.version >> 8 != 0xFE {
+            self.stats.records_dropped += 1;
+            return Ok(());
+        }
+        let plain: &[u8] = match hdr.epoch {
+            0 => {
+                if hdr.content_type == ContentType::ApplicationData
+                    || (hdr.content_type == ContentType::Alert && self.read_epoch != 0)
+                {
+                    self.stats.records_dropped += 1;
+                    return Ok(());
+                }
+                payload
+            }
+            1 if self.read_epoch == 1 => {
+                let Some(cipher) = self.read.as_ref() else {
+                    self.stats.records_dropped += 1;
+                    return Ok(());
+                };
+                if !self.replay.check(hdr.sequence) {
+                    self.stats.replays += 1;
+                    return Ok(());
+                }
+                let Ok(r) = cipher.open(hdr.epoch_seq(), hdr.content_type.to_u8(), payload) else {
+                    self.stats.auth_failures += 1;
+                    // Awaiting the peer's Finished, a handshake record that
+                    // fails authentication means the keys differ (wrong PSK):
+                    // fail fast with bad_record_mac (RFC 6347 §4.1.2.7).
+                    let awaiting_finished = matches!(
+                        self.state,
+                        State::ServerCcsReceived | State::ClientCcsReceived
+                    );
+                    if awaiting_finished && hdr.content_type == ContentType::Handshake {
+                        return Err(Error::BadRecordMac);
+                    }
+                    return Ok(());
+                };
+                self.replay.accept(hdr.sequence);
+                payload.get(r).unwrap_or_default()
+            }
+            _ => {
+                self.stats.records_dropped += 1;
+                return Ok(());
+            }
+        };
+        self.last_activity = now;
+        match hdr.content_type {
+            ContentType::Handshake => {
+                let mut rest = plain;
+                while !rest.is_empty() {
+                    let Ok((h, frag, tail)) = HandshakeHeader::parse(rest) else {
+                        self.stats.records_dropped += 1;
+                        return Ok(());
+                    };
+                    rest = tail;
+                    self.handle_fragment(now, hdr.epoch, &h, frag, rng, store)?;
+                    if matches!(self.state, State::Failed | State::Closed) {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            ContentType::ChangeCipherSpec => {
+                if plain != [1] {
+                    return Err(Error::Decode);
+                }
+                let next = match (self.role, self.state) {
+                    (Role::Client, State::ClientFinishedSent) => State::ServerCcsReceived,
+                    (Role::Server, State::ClientKeyExchangeReceived) => State::ClientCcsReceived,
+                    _ => return Ok(()), // retransmitted or early: ignore
+                };
+                self.read = self.pending_read.take();
+                self.read_epoch = 1;
+                self.replay = ReplayWindow::new();
+                self.state = next;
+                Ok(())
+            }
+            ContentType::Alert => {
+                let a = AlertRepr::parse(plain)?;
+                if a.description == AlertDescription::CloseNotify {
+                    if self.state == State::Connected {
+                        self.alert = Some((LEVEL_WARNING, 0));
+                    }
+                    self.state = State::Closed;
+                    self.sending = None;
+                    self.retransmit_at = None;
+                    let _ = self.events.push_back(ConnEvent::Closed(None));
+                    Ok(())
+                } else if a.level == LEVEL_FATAL {
+                    Err(Error::AlertReceived(a.description))
+                } else {
+                    Ok(()) // warnings (e.g. no_renegotiation) are ignored
+                }
+            }
+            ContentType::ApplicationData => {
+                if self.state != State::Connected {
+                    self.stats.records_dropped += 1;
+                } else if self.events.is_full() || !self.rxq.push(plain) {
+                    self.stats.rx_overflow += 1;
+                } else {
+                    let _ = self.events.push_back(ConnEvent::Data(plain.len()));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn handle_fragment(
+        &mut self,
+        now: Duration,
+        epoch: u16,
+        h: &HandshakeHeader,
+        frag: &[u8],
+        rng: &mut dyn CryptoRngCore,
+        store: &mut dyn PskStore,
+    ) -> Result<(), Error> {
+        // The server's first message_seq is its choice (0, or 1 after a
+        // cookie exchange): adopt it.
+        if self.state == State::ClientHelloSent
+            && matches!(h.msg_type, mt::SERVER_HELLO | mt::HELLO_VERIFY_REQUEST)
+            && h.message_seq > self.recv_msg_seq
+            && !self.reasm.active
+        {
+            self.recv_msg_seq = h.message_seq;
+        }
+        if h.message_seq < self.recv_msg_seq {
+            // The peer repeats its previous flight: ours was lost (§4.2.4).
+            let may_resend = self.state != State::Connected || self.role == Role::Server;
+            if may_resend
+                && Some(h.message_seq) == self.peer_flight_last_seq
+                && self.sending.is_none()
+            {
+                self.stats.retransmissions += 1;
+                self.start_sending();
+            }
+            return Ok(());
+        }
+        if h.message_seq > self.recv_msg_seq {
+            return Ok(()); // a later message overtook this one: wait for a resend
+        }
+        if !self.reasm.active && h.fragment_offset == 0 && h.fragment_length == h.length {
+            return self.process_message(now, epoch, h.msg_type, h.message_seq, frag, rng, store);
+        }
+        match self.reasm.add(h, frag) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(Error::Decode) => {
+                self.stats.records_dropped += 1;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
+        let mut body = [0u8; MAX_MESSAGE_LEN];
+        let msg = self.reasm.message();
+        let n = msg.len();
+        body.get_mut(..n)
+            .ok_or(Error::Internal)?
+            .copy_from_slice(msg);
+        let (t, seq) = (self.reasm.msg_type, self.reasm.seq);
+        self.reasm.reset();
+        self.process_message(
+            now,
+            epoch,
+            t,
+            seq,
+            body.get(..n).unwrap_or_default(),
+            rng,
+            store,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn process_message(
+        &mut self,
+        now: Duration,
+        epoch: u16,
+        t: u8,
+        seq: u16,
+        body: &[u8],
+        rng: &mut dyn CryptoRngCore,
+        store: &mut dyn PskStore,
+    ) -> Result<(), Error> {
+        let want_epoch = match (self.state, t) {
+            (State::Connected, _) | (_, mt::FINISHED) => 1,
+            _ => 0,
+        };
+        if epoch != want_epoch {
+            return Err(Error::UnexpectedMessage);
+        }
+        self.recv_msg_seq = seq.wrapping_add(1);
+        match (self.state, t) {
+            (State::ClientHelloSent, mt::HELLO_VERIFY_REQUEST) => {
+                self.peer_flight_last_seq = Some(seq);
+                self.process_hello_verify_request(now, body)
+            }
+            (State::ClientHelloSent, mt::SERVER_HELLO) => {
+                self.retransmit_at = None;
+                self.add_transcript(t, seq, body);
+                self.process_server_hello(body)?;
+                self.state = State::ServerHelloReceived;
+                Ok(())
+            }
+            (State::ServerHelloReceived, mt::SERVER_KEY_EXCHANGE) => {
+                self.add_transcript(t, seq, body);
+                self.process_server_key_exchange(rng, body)?;
+                self.state = State::ServerKeyExchangeReceived;
+                Ok(())
+            }
+            (
+                State::ServerHelloReceived | State::ServerKeyExchangeReceived,
+                mt::SERVER_HELLO_DONE,
+            ) => {
+                let ecdhe = self.suite.map(|s| s.key_exchange()) == Some(KeyExchange::EcdhePsk);
+                if ecdhe && self.ecdh.is_none() {
+                    return Err(Error::UnexpectedMessage);
+                }
+                if !body.is_empty() {
+                    return Err(Error::Decode);
+                }
+                self.add_transcript(t, seq, body);
+                self.peer_flight_last_seq = Some(seq);
+                self.send_client_key_exchange(now)?;
+                self.state = State::ClientFinishedSent;
+                Ok(())
+            }
+            (State::ServerCcsReceived, mt::FINISHED) => {
+                self.check_finished(body)?;
+                self.add_transcript(t, seq, body);
+                self.peer_flight_last_seq = Some(seq);
+                self.connected();
+                Ok(())
+            }
+            (State::ServerHelloDoneSent, mt::CLIENT_KEY_EXCHANGE) => {
+                self.retransmit_at = None;
+                self.process_client_key_exchange(store, body)?;
+                self.add_transcript(t, seq, body);
+                self.derive_keys()?;
+                self.state = State::ClientKeyExchangeReceived;
+                Ok(())
+            }
+            (State::ClientCcsReceived, mt::FINISHED) => {
+                self.check_finished(body)?;
+                self.add_transcript(t, seq, body);
+                self.peer_flight_last_seq = Some(seq);
+                self.new_flight(now, false);
+                self.push_ccs()?;
+                let vd = prf::verify_data(&self.master, false, &self.transcript_hash());
+                self.push_handshake(mt::FINISHED, 1, 12, |b| {
+                    b.get_mut(..12).ok_or(Error::Internal)?.copy_from_slice(&vd);
+                    Ok(12)
+                })?;
+                self.start_sending();
+                self.connected();
+                Ok(())
+            }
+            (State::Connected, mt::HELLO_REQUEST | mt::CLIENT_HELLO) => {
+                // RFC 5746 §4.5: we never renegotiate.
+                self.alert = Some((LEVEL_WARNING, AlertDescription::NoRenegotiation.to_u8()));
+                Ok(())
+            }
+            _ => Err(Error::UnexpectedMessage),
+        }
+    }
+
+    /// Timer input. An `Err` means the handshake gave up.
+    pub(crate) fn handle_timeout(&mut self, now: Duration) -> Result<(), Error> {
+        let Some(at) = self.retransmit_at else {
+            return Ok(());
+        };
+        if now < at {
+            return Ok(());
+        }
+        if self.retransmits >= self.config.max_retransmits {
+            return Err(self.fail(Error::Timeout));
+        }
+        self.retransmits += 1;
+        self.stats.retransmissions += 1;
+        self.rto = (self.rto * 2).min(self.config.retransmit_max);
+        self.retransmit_at = Some(now + self.rto);
+        self.start_sending();
+        Ok(())
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Duration> {
+        self.retransmit_at
+    }
+
+    pub(crate) fn poll_event(&mut self) -> Option<ConnEvent> {
+        self.events.pop_front()
+    }
+
+    pub(crate) fn is_dead(&self) -> bool {
+        matches!(self.state, State::Failed | State::Closed) && self.alert.is_none()
+    }
+
+    // ---- application interface -------------------------------------------
+
+    fn overhead(&self, epoch: u16) -> (usize, usize) {
+        match (epoch, self.write.as_ref()) {
+            (1, Some(c)) => (c.kind().explicit_nonce_len(), c.kind().overhead()),
+            _ => (0, 0),
+        }
+    }
+
+    /// Largest application payload one record can carry.
+    pub(crate) fn max_payload(&self) -> usize {
+        let (_, ov) = self.overhead(1);
+        let by_mtu = self.config.mtu.saturating_sub(REC_HEADER + ov);
+        let by_peer = self.peer_record_limit.map_or(usize::MAX, usize::from);
+        by_mtu.min(by_peer)
+    }
+
+    pub(crate) fn send(&mut self, data: &[u8]) -> Result<(), Error> {
+        match self.state {
+            State::Connected => {}
+            State::Closed | State::Failed => return Err(Error::Closed),
+            _ => return Err(Error::NotConnected),
+        }
+        if data.len() > self.max_payload() {
+            return Err(Error::RecordOverflow);
+        }
+        if self.txq.push(data) {
+            Ok(())
+        } else {
+            Err(Error::Full)
+        }
+    }
+
+    pub(crate) fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+        let Some(front) = self.rxq.front() else {
+            return Ok(None);
+        };
+        let n = front.len();
+        buf.get_mut(..n)
+            .ok_or(Error::BufferTooSmall { needed: n })?
+            .copy_from_slice(front);
+        self.rxq.pop();
+        Ok(Some(n))
+    }
+
+    pub(crate) fn close(&mut self) {
+        if self.state == State::Connected {
+            self.alert = Some((LEVEL_WARNING, 0));
+            let _ = self.events.push_back(ConnEvent::Closed(None));
+        }
+        if !matches!(self.state, State::Failed) {
+            self.state = State::Closed;
+        }
+        self.sending = None;
+        self.retransmit_at = None;
+        self.txq.clear();
+    }
+
+    // ---- output ----------------------------------------------------------
+
+    /// Seals a record whose plaintext sits at `out[13 + explicit..]`.
+    fn seal(&mut self, out: &mut [u8], ct: u8, epoch: u16, pt_len: usize) -> Result<usize, Error> {
+        let idx = usize::from(epoch.min(1));
+        let seq = *self.write_seq.get(idx).ok_or(Error::Internal)?;
+        if seq >= SEQ_LIMIT {
+            return Err(Error::Closed);
+        }
+        if let Some(s) = self.write_seq.get_mut(idx) {
+            *s += 1;
+        }
+        let es = (u64::from(epoch) << 48) | seq;
+        let (hdr, body) = out
+            .split_at_mut_checked(REC_HEADER)
+            .ok_or(Error::Internal)?;
+        let flen = match (epoch, self.write.as_ref()) {
+            (0, _) => pt_len,
+            (_, Some(c)) => c.seal(es, ct, body, pt_len)?,
+            _ => return Err(Error::Internal),
+        };
+        RecordHeader {
+            content_type: ContentType::from_u8(ct).ok_or(Error::Internal)?,
+            version: DTLS_1_2,
+            epoch,
+            sequence: seq,
+            length: flen as u16,
+        }
+        .emit(hdr)?;
+        Ok(REC_HEADER + flen)
+    }
+
+    /// Writes the next datagram into `out`; `Ok(None)` when nothing is due.
+    pub(crate) fn poll_transmit(&mut self, out: &mut [u8]) -> Result<Option<usize>, Error> {
+        let limit = self.config.mtu.min(out.len());
+        let mut pos = 0;
+        if let Some((level, desc)) = self.alert {
+            let epoch = if self.write.is_some() && self.write_epoch_active() {
+                1
+            } else {
+                0
+            };
+            let (ex, ov) = self.overhead(epoch);
+            let need = REC_HEADER + ov + 2;
+            let rec = out
+                .get_mut(..need)
+                .ok_or(Error::BufferTooSmall { needed: need })?;
+            if let Some(p) = rec.get_mut(REC_HEADER + ex..REC_HEADER + ex + 2) {
+                p.copy_from_slice(&[level, desc]);
+            }
+            pos += self.seal(rec, CT_ALERT, epoch, 2)?;
+            self.alert = None;
+            self.stats.bytes_sent += pos as u64;
+            return Ok(Some(pos));
+        }
+        while let Some((idx, off)) = self.sending {
+            let Some(e) = self.flight.entries.get(idx).copied() else {
+                self.sending = None;
+                break;
+            };
+            let (ex, ov) = self.overhead(e.epoch);
+            let room = limit.saturating_sub(pos);
+            let rec_out = out.get_mut(pos..).unwrap_or_default();
+            let (written, done) = if e.content_type == CT_CCS {
+                let need = REC_HEADER + ov + 1;
+                if need > room {
+                    if pos == 0 {
+                        return Err(Error::BufferTooSmall { needed: need });
+                    }
+                    break;
+                }
+                if let Some(b) = rec_out.get_mut(REC_HEADER + ex) {
+                    *b = 1;
+                }
+                (self.seal(rec_out, CT_CCS, e.epoch, 1)?, true)
+            } else {
+                let msg = self.flight.bytes(&e);
+                let (hdr_bytes, body) = msg.split_at_checked(HS_HEADER).ok_or(Error::Internal)?;
+                let remaining = body.len().saturating_sub(off);
+                let fixed = REC_HEADER + ov + HS_HEADER;
+                let min_frag = remaining.min(32);
+                if fixed + min_frag > room {
+                    if pos == 0 {
+                        return Err(Error::BufferTooSmall {
+                            needed: fixed + min_frag,
+                        });
+                    }
+                    break;
+                }
+                let by_limit = self
+                    .peer_record_limit
+                    .map_or(usize::MAX, |l| usize::from(l).saturating_sub(HS_HEADER));
+                let flen = remaining.min(room - fixed).min(by_limit.max(1));
+                let h = HandshakeHeader {
+                    msg_type: hdr_bytes.first().copied().unwrap_or(0),
+                    length: body.len() as u32,
+                    message_seq: le16(hdr_bytes.get(4..6).unwrap_or_default()),
+                    fragment_offset: off as u32,
+                    fragment_length: flen as u32,
+                };
+                let start = REC_HEADER + ex;
+                let p = rec_out
+                    .get_mut(start..start + HS_HEADER + flen)
+                    .ok_or(Error::Internal)?;
+                let (ph, pb) = p.split_at_mut(HS_HEADER);
+                h.emit(ph)?;
+                pb.copy_from_slice(body.get(off..off + flen).ok_or(Error::Internal)?);
+                let body_len = body.len();
+                let n = self.seal(rec_out, CT_HANDSHAKE, e.epoch, HS_HEADER + flen)?;
+                if off + flen < body_len {
+                    self.sending = Some((idx, off + flen));
+                    pos += n;
+                    continue;
+                }
+                (n, true)
+            };
+            pos += written;
+            if done {
+                self.sending = (idx + 1 < self.flight.entries.len()).then_some((idx + 1, 0));
+            }
+        }
+        if self.state == State::Connected && self.sending.is_none() {
+            while let Some(len) = self.txq.front().map(<[u8]>::len) {
+                let (ex, ov) = self.overhead(1);
+                let need = REC_HEADER + ov + len;
+                if pos + need > limit {
+                    if pos == 0 {
+                        return Err(Error::BufferTooSmall { needed: need });
+                    }
+                    break;
+                }
+                let rec_out = out.get_mut(pos..pos + need).ok_or(Error::Internal)?;
+                if let (Some(dst), Some(src)) = (
+                    rec_out.get_mut(REC_HEADER + ex..REC_HEADER + ex + len),
+                    self.txq.front(),
+                ) {
+                    dst.copy_from_slice(src);
+                }
+                pos += self.seal(rec_out, CT_APP, 1, len)?;
+                self.txq.pop();
+            }
+        }
+        if pos == 0 {
+            return Ok(None);
+        }
+        self.stats.bytes_sent += pos as u64;
+        Ok(Some(pos))
+    }
+
+    /// True once our ChangeCipherSpec has gone out in the current flight
+    /// (alerts after that point are protected).
+    fn write_epoch_active(&self) -> bool {
+        matches!(
+            self.state,
+            State::Connected | State::ClientFinishedSent | State::ServerCcsReceived | State::Closed
+        ) || (self.state == State::Failed && self.write_seq[1] > 0)
+    }
+}

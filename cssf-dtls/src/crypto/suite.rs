@@ -1,0 +1,128 @@
+//! Cipher suites: how each splits into a key exchange and a record AEAD, so
+//! ECDHE_ECDSA suites (and raw public keys) slot in beside the PSK ones.
+
+/// The key exchange half of a suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyExchange {
+    /// Plain pre-shared key (RFC 4279).
+    Psk,
+    /// Ephemeral ECDH on secp256r1 authenticated by a PSK (RFC 5489).
+    EcdhePsk,
+}
+
+/// The record-protection half of a suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AeadKind {
+    /// AES-128-CCM with an 8-byte tag (RFC 6655).
+    Aes128Ccm8,
+    /// ChaCha20-Poly1305 (RFC 7905).
+    ChaCha20Poly1305,
+}
+
+impl AeadKind {
+    /// Encryption key length.
+    pub const fn key_len(self) -> usize {
+        match self {
+            AeadKind::Aes128Ccm8 => 16,
+            AeadKind::ChaCha20Poly1305 => 32,
+        }
+    }
+    /// Implicit IV (salt) length taken from the key block.
+    pub const fn fixed_iv_len(self) -> usize {
+        match self {
+            AeadKind::Aes128Ccm8 => 4,
+            AeadKind::ChaCha20Poly1305 => 12,
+        }
+    }
+    /// Explicit nonce bytes carried in each record.
+    pub const fn explicit_nonce_len(self) -> usize {
+        match self {
+            AeadKind::Aes128Ccm8 => 8,
+            AeadKind::ChaCha20Poly1305 => 0,
+        }
+    }
+    /// Authentication tag length.
+    pub const fn tag_len(self) -> usize {
+        match self {
+            AeadKind::Aes128Ccm8 => 8,
+            AeadKind::ChaCha20Poly1305 => 16,
+        }
+    }
+    /// Bytes a record grows by under protection.
+    pub const fn overhead(self) -> usize {
+        self.explicit_nonce_len() + self.tag_len()
+    }
+}
+
+/// The cipher suites this crate implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CipherSuite {
+    /// TLS_PSK_WITH_AES_128_CCM_8 (0xC0A8), mandatory for CoAP (RFC 7252 §9.1.3.1).
+    PskWithAes128Ccm8,
+    /// TLS_PSK_WITH_CHACHA20_POLY1305_SHA256 (0xCCAB, RFC 7905).
+    PskWithChaCha20Poly1305Sha256,
+    /// TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256 (0xCCAC, RFC 7905).
+    EcdhePskWithChaCha20Poly1305Sha256,
+}
+
+impl CipherSuite {
+    /// Every implemented suite, in default preference order.
+    pub const ALL: [CipherSuite; 3] = [
+        CipherSuite::PskWithAes128Ccm8,
+        CipherSuite::PskWithChaCha20Poly1305Sha256,
+        CipherSuite::EcdhePskWithChaCha20Poly1305Sha256,
+    ];
+
+    /// The IANA value.
+    pub const fn id(self) -> u16 {
+        match self {
+            CipherSuite::PskWithAes128Ccm8 => 0xC0A8,
+            CipherSuite::PskWithChaCha20Poly1305Sha256 => 0xCCAB,
+            CipherSuite::EcdhePskWithChaCha20Poly1305Sha256 => 0xCCAC,
+        }
+    }
+
+    /// The suite for an IANA value, if implemented.
+    pub fn from_id(id: u16) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.id() == id)
+    }
+
+    /// Its key exchange.
+    pub const fn key_exchange(self) -> KeyExchange {
+        match self {
+            CipherSuite::PskWithAes128Ccm8 | CipherSuite::PskWithChaCha20Poly1305Sha256 => {
+                KeyExchange::Psk
+            }
+            CipherSuite::EcdhePskWithChaCha20Poly1305Sha256 => KeyExchange::EcdhePsk,
+        }
+    }
+
+    /// Its record AEAD.
+    pub const fn aead(self) -> AeadKind {
+        match self {
+            CipherSuite::PskWithAes128Ccm8 => AeadKind::Aes128Ccm8,
+            _ => AeadKind::ChaCha20Poly1305,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip() {
+        for s in CipherSuite::ALL {
+            assert_eq!(CipherSuite::from_id(s.id()), Some(s));
+        }
+        assert_eq!(CipherSuite::from_id(0xC0AE), None);
+        assert_eq!(CipherSuite::PskWithAes128Ccm8.aead().overhead(), 16);
+        assert_eq!(
+            CipherSuite::PskWithChaCha20Poly1305Sha256.aead().overhead(),
+            16
+        );
+    }
+}

@@ -1,0 +1,440 @@
+//! The DTLS server endpoint: stateless cookie exchange (RFC 6347 §4.2.1),
+//! then one connection per peer address in a bounded table.
+
+use core::time::Duration;
+
+use rand_core::CryptoRngCore;
+
+use crate::config::Config;
+use crate::connection::{ConnEvent, Connection, State, Stats};
+use crate::cookie::{CookieSecrets, PeerAddress};
+use crate::event::{Event, Transmit};
+use crate::psk::PskStore;
+use crate::wire::client_hello::ClientHelloRepr;
+use crate::wire::handshake::{msg_type, HandshakeHeader, HEADER_LEN as HS_HEADER};
+use crate::wire::hello_verify_request::HelloVerifyRequestRepr;
+use crate::wire::record::{ContentType, RecordHeader, HEADER_LEN as REC_HEADER};
+use crate::wire::DTLS_1_0;
+use crate::Error;
+
+const STATELESS_QUEUE: usize = 4;
+const STATELESS_MAX: usize = 64;
+
+struct Session<A> {
+    peer: A,
+    conn: Connection,
+}
+
+/// A DTLS 1.2 PSK server for up to `N` concurrent peers.
+///
+/// ```
+/// use cssf_dtls::{Config, Endpoint, StaticPsk};
+/// use core::time::Duration;
+/// # let rng = cssf_netsim::SimRng::new(1);
+/// let keys = [(&b"Client_identity"[..], &b"secretPSK"[..])];
+/// let mut server: Endpoint<u16, _, _, 4> = Endpoint::new(Config::default(), StaticPsk::new(&keys), rng, Duration::ZERO).unwrap();
+/// assert_eq!(server.poll_timeout(), None); // nothing to do until a ClientHello arrives
+/// ```
+pub struct Endpoint<A, P, R, const N: usize> {
+    config: Config,
+    store: P,
+    rng: R,
+    cookies: CookieSecrets,
+    next_rotation: Duration,
+    sessions: heapless::Vec<Session<A>, N>,
+    stateless: heapless::Deque<(A, [u8; STATELESS_MAX], usize), STATELESS_QUEUE>,
+    events: heapless::Deque<Event<A>, 16>,
+    stats: Stats,
+    rr: usize,
+}
+
+impl<A, P, R, const N: usize> core::fmt::Debug for Endpoint<A, P, R, N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("sessions", &self.sessions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize> Endpoint<A, P, R, N> {
+    /// A server resolving PSK identities through `store`.
+    pub fn new(config: Config, store: P, mut rng: R, now: Duration) -> Result<Self, Error> {
+        config.validate()?;
+        let cookies = CookieSecrets::new(&mut rng);
+        Ok(Endpoint {
+            next_rotation: now + config.cookie_rotation,
+            config,
+            store,
+            rng,
+            cookies,
+            sessions: heapless::Vec::new(),
+            stateless: heapless::Deque::new(),
+            events: heapless::Deque::new(),
+            stats: Stats::default(),
+            rr: 0,
+        })
+    }
+
+    fn rotate_if_due(&mut self, now: Duration) {
+        if now >= self.next_rotation {
+            self.cookies.rotate(&mut self.rng);
+            self.next_rotation = now + self.config.cookie_rotation;
+        }
+    }
+
+    fn drain_conn_events(events: &mut heapless::Deque<Event<A>, 16>, s: &mut Session<A>) {
+        while !events.is_full() {
+            let Some(e) = s.conn.poll_event() else { break };
+            let peer = s.peer.clone();
+            let _ = events.push_back(match e {
+                ConnEvent::Connected(suite) => Event::Connected { peer, suite },
+                ConnEvent::Data(len) => Event::ApplicationData { peer, len },
+                ConnEvent::Closed(error) => Event::Closed { peer, error },
+            });
+        }
+    }
+
+    /// Input: a datagram from `from`, decrypted in place. An `Err` means the
+    /// connection with `from` died (its alert, if any, is still sent).
+    pub fn handle_datagram(
+        &mut self,
+        now: Duration,
+        from: A,
+        data: &mut [u8],
+    ) -> Result<(), Error> {
+        self.rotate_if_due(now);
+        let idx = self.sessions.iter().position(|s| s.peer == from);
+        if let Some(i) = idx {
+            // A ClientHello with a fresh random from a known address is a
+            // client starting over (RFC 6347 §4.2.8); a delayed copy of the
+            // old one is not.
+            let restart = self.sessions.get(i).is_some_and(|s| {
+                matches!(
+                    s.conn.state,
+                    State::Connected | State::Closed | State::Failed
+                ) && client_hello_random(data).is_some_and(|r| r != s.conn.client_random)
+            });
+            if !restart {
+                let Endpoint {
+                    sessions,
+                    rng,
+                    store,
+                    events,
+                    ..
+                } = self;
+                let s = sessions.get_mut(i).ok_or(Error::Internal)?;
+                let r = s.conn.handle_datagram(now, data, rng, store);
+                Self::drain_conn_events(events, s);
+                return r;
+            }
+        }
+        self.stateless_client_hello(now, from, data)
+    }
+
+    /// The stateless path: HelloVerifyRequest, or a new session once the
+    /// cookie checks out.
+    fn stateless_client_hello(&mut self, now: Duration, from: A, data: &[u8]) -> Result<(), Error> {
+        self.stats.datagrams_received += 1;
+        self.stats.bytes_received += data.len() as u64;
+        let Ok((rh, frag, _)) = RecordHeader::parse(data) else {
+            self.stats.records_dropped += 1;
+            return Ok(());
+        };
+        let Ok((hh, body, _)) = HandshakeHeader::parse(frag) else {
+            self.stats.records_dropped += 1;
+            return Ok(());
+        };
+        if rh.content_type != ContentType::Handshake
+            || rh.epoch != 0
+            || hh.msg_type != msg_type::CLIENT_HELLO
+            || hh.fragment_offset != 0
+            || hh.fragment_length != hh.length
+        {
+            self.stats.records_dropped += 1;
+            return Ok(());
+        }
+        let Ok(ch) = ClientHelloRepr::parse(body) else {
+            self.stats.records_dropped += 1;
+            return Ok(());
+        };
+        if !self.cookies.verify(&from, &ch) {
+            let cookie = self.cookies.cookie(&from, &ch);
+            let hvr = HelloVerifyRequestRepr {
+                version: DTLS_1_0,
+                cookie: &cookie,
+            };
+            let mut out = [0u8; STATELESS_MAX];
+            let blen = hvr.buffer_len();
+            let total = REC_HEADER + HS_HEADER + blen;
+            let ok = RecordHeader {
+                content_type: ContentType::Handshake,
+                version: DTLS_1_0,
+                epoch: 0,
+                sequence: rh.sequence,
+                length: (HS_HEADER + blen) as u16,
+            }
+            .emit(&mut out)
+            .and_then(|_| {
+                HandshakeHeader::whole(msg_type::HELLO_VERIFY_REQUEST, 0, blen)
+                    .emit(out.get_mut(REC_HEADER..).unwrap_or_default())
+            })
+            .and_then(|_| hvr.emit(out.get_mut(REC_HEADER + HS_HEADER..).unwrap_or_default()));
+            if ok.is_ok() {
+                if self.stateless.is_full() {
+                    self.stateless.pop_front();
+                }
+                let _ = self.stateless.push_back((from, out, total));
+            }
+            return Ok(());
+        }
+        // A valid cookie: the client proved its address; create state.
+        if let Some(i) = self.sessions.iter().position(|s| s.peer == from) {
+            self.sessions.swap_remove(i);
+        }
+        if self.sessions.is_full() {
+            self.evict(now);
+        }
+        if self.sessions.is_full() {
+            self.stats.records_dropped += 1;
+            return Ok(());
+        }
+        match Connection::new_server(
+            self.config.clone(),
+            now,
+            &mut self.rng,
+            rh.sequence,
+            hh.message_seq,
+            body,
+        ) {
+            Ok(conn) => {
+                let _ = self.sessions.push(Session { peer: from, conn });
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(code) = e.code() {
+                    let mut out = [0u8; STATELESS_MAX];
+                    let ok = RecordHeader {
+                        content_type: ContentType::Alert,
+                        version: crate::wire::DTLS_1_2,
+                        epoch: 0,
+                        sequence: rh.sequence,
+                        length: 2,
+                    }
+                    .emit(&mut out);
+                    if let (Ok(()), Some(p)) = (ok, out.get_mut(REC_HEADER..REC_HEADER + 2)) {
+                        p.copy_from_slice(&[2, code.to_u8()]);
+                        if self.stateless.is_full() {
+                            self.stateless.pop_front();
+                        }
+                        let _ = self
+                            .stateless
+                            .push_back((from.clone(), out, REC_HEADER + 2));
+                    }
+                }
+                let _ = self.events.push_back(Event::Closed {
+                    peer: from,
+                    error: Some(e),
+                });
+                Err(e)
+            }
+        }
+    }
+
+    /// Frees the least recently active slot that is not connected, or the
+    /// idlest one if all are.
+    fn evict(&mut self, now: Duration) {
+        let victim = self
+            .sessions
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.conn.state != State::Connected)
+            .min_by_key(|(_, s)| s.conn.last_activity)
+            .or_else(|| {
+                self.sessions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| {
+                        now.saturating_sub(s.conn.last_activity) >= self.config.idle_timeout
+                    })
+                    .min_by_key(|(_, s)| s.conn.last_activity)
+            })
+            .map(|(i, _)| i);
+        if let Some(i) = victim {
+            let s = self.sessions.swap_remove(i);
+            self.stats.add(&s.conn.stats);
+        }
+    }
+
+    /// Input: time passed. Returns the first connection error, if any; all
+    /// due timers are processed regardless.
+    pub fn handle_timeout(&mut self, now: Duration) -> Result<(), Error> {
+        self.rotate_if_due(now);
+        let mut first = Ok(());
+        let idle = self.config.idle_timeout;
+        let Endpoint {
+            sessions,
+            events,
+            stats,
+            ..
+        } = self;
+        let mut i = 0;
+        while i < sessions.len() {
+            let Some(s) = sessions.get_mut(i) else { break };
+            if let Err(e) = s.conn.handle_timeout(now) {
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+            if now.saturating_sub(s.conn.last_activity) >= idle && !s.conn.is_dead() {
+                s.conn.close();
+                if s.conn.poll_event().is_none() {
+                    // closed before connecting: report the timeout
+                    let _ = events.push_back(Event::Closed {
+                        peer: s.peer.clone(),
+                        error: Some(Error::Timeout),
+                    });
+                } else {
+                    let _ = events.push_back(Event::Closed {
+                        peer: s.peer.clone(),
+                        error: None,
+                    });
+                }
+            }
+            Self::drain_conn_events(events, s);
+            if s.conn.is_dead() {
+                let s = sessions.swap_remove(i);
+                stats.add(&s.conn.stats);
+            } else {
+                i += 1;
+            }
+        }
+        first
+    }
+
+    /// Output: the next datagram into `buf`.
+    pub fn poll_transmit(
+        &mut self,
+        _now: Duration,
+        buf: &mut [u8],
+    ) -> Result<Option<Transmit<A>>, Error> {
+        if let Some((to, data, len)) = self.stateless.front() {
+            let src = data.get(..*len).unwrap_or_default();
+            buf.get_mut(..src.len())
+                .ok_or(Error::BufferTooSmall { needed: src.len() })?
+                .copy_from_slice(src);
+            let t = Transmit {
+                to: to.clone(),
+                len: *len,
+            };
+            self.stats.bytes_sent += *len as u64;
+            self.stateless.pop_front();
+            return Ok(Some(t));
+        }
+        let n = self.sessions.len();
+        for k in 0..n {
+            let i = (self.rr + k) % n;
+            let Some(s) = self.sessions.get_mut(i) else {
+                continue;
+            };
+            if let Some(len) = s.conn.poll_transmit(buf)? {
+                self.rr = (i + 1) % n;
+                return Ok(Some(Transmit {
+                    to: s.peer.clone(),
+                    len,
+                }));
+            }
+        }
+        // Sessions that ended and have sent everything are dropped.
+        let mut i = 0;
+        while i < self.sessions.len() {
+            if self.sessions.get(i).is_some_and(|s| s.conn.is_dead()) {
+                let s = self.sessions.swap_remove(i);
+                Self::drain_events_of(&mut self.events, s);
+            } else {
+                i += 1;
+            }
+        }
+        Ok(None)
+    }
+
+    fn drain_events_of(events: &mut heapless::Deque<Event<A>, 16>, mut s: Session<A>) {
+        Self::drain_conn_events(events, &mut s);
+    }
+
+    /// Output: the next event.
+    pub fn poll_event(&mut self) -> Option<Event<A>> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        self.sessions
+            .iter()
+            .flat_map(|s| {
+                [
+                    s.conn.poll_timeout(),
+                    Some(s.conn.last_activity + self.config.idle_timeout),
+                ]
+            })
+            .flatten()
+            .min()
+    }
+
+    /// Queues application data to a connected peer.
+    pub fn send(&mut self, _now: Duration, peer: &A, data: &[u8]) -> Result<(), Error> {
+        self.session_mut(peer)?.send(data)
+    }
+
+    /// Copies the next application record from `peer` into `buf`.
+    pub fn recv(&mut self, peer: &A, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+        self.session_mut(peer)?.recv(buf)
+    }
+
+    /// Sends close_notify to `peer` and forgets it once sent.
+    pub fn close(&mut self, _now: Duration, peer: &A) -> Result<(), Error> {
+        self.session_mut(peer)?.close();
+        Ok(())
+    }
+
+    fn session_mut(&mut self, peer: &A) -> Result<&mut Connection, Error> {
+        self.sessions
+            .iter_mut()
+            .find(|s| &s.peer == peer)
+            .map(|s| &mut s.conn)
+            .ok_or(Error::UnknownPeer)
+    }
+
+    /// True when `peer` has an established session.
+    pub fn is_connected(&self, peer: &A) -> bool {
+        self.sessions
+            .iter()
+            .any(|s| &s.peer == peer && s.conn.state == State::Connected)
+    }
+
+    /// Number of sessions held (any state).
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Counters summed over the endpoint and all its sessions.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats;
+        for x in &self.sessions {
+            s.add(&x.conn.stats);
+        }
+        s
+    }
+}
+
+/// The client random when the datagram starts with an epoch-0 ClientHello.
+fn client_hello_random(data: &[u8]) -> Option<[u8; 32]> {
+    let (rh, frag, _) = RecordHeader::parse(data).ok()?;
+    let (hh, body, _) = HandshakeHeader::parse(frag).ok()?;
+    if rh.content_type != ContentType::Handshake
+        || rh.epoch != 0
+        || hh.msg_type != msg_type::CLIENT_HELLO
+    {
+        return None;
+    }
+    body.get(2..34)?.try_into().ok()
+}

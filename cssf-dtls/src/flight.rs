@@ -1,0 +1,193 @@
+//! Flights (RFC 6347 §4.2.4): our last flight kept for retransmission, and
+//! bounded reassembly of the peer's fragmented handshake messages (§4.2.3).
+
+use crate::wire::handshake::{HandshakeHeader, HEADER_LEN};
+use crate::Error;
+
+/// Largest handshake message body this crate reassembles or sends.
+pub const MAX_MESSAGE_LEN: usize = 1024;
+/// Bytes available for one flight's messages (headers included).
+pub(crate) const FLIGHT_CAPACITY: usize = 1024;
+/// Most records in one flight.
+pub(crate) const MAX_FLIGHT_ENTRIES: usize = 6;
+
+/// One record-level item of a flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// Content type (handshake or change_cipher_spec).
+    pub(crate) content_type: u8,
+    /// Epoch to send it under.
+    pub(crate) epoch: u16,
+    pub(crate) start: usize,
+    pub(crate) len: usize,
+}
+
+/// Our last flight: whole, unfragmented messages (headers included).
+#[derive(Debug, Clone)]
+pub(crate) struct Flight {
+    data: [u8; FLIGHT_CAPACITY],
+    used: usize,
+    pub(crate) entries: heapless::Vec<Entry, MAX_FLIGHT_ENTRIES>,
+}
+
+impl Flight {
+    pub(crate) const fn new() -> Self {
+        Flight {
+            data: [0; FLIGHT_CAPACITY],
+            used: 0,
+            entries: heapless::Vec::new(),
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.used = 0;
+        self.entries.clear();
+    }
+
+    /// Appends an item and returns the space for its bytes.
+    pub(crate) fn push(
+        &mut self,
+        content_type: u8,
+        epoch: u16,
+        len: usize,
+    ) -> Result<&mut [u8], Error> {
+        let start = self.used;
+        let end = start + len;
+        if end > FLIGHT_CAPACITY {
+            return Err(Error::Internal);
+        }
+        self.entries
+            .push(Entry {
+                content_type,
+                epoch,
+                start,
+                len,
+            })
+            .map_err(|_| Error::Internal)?;
+        self.used = end;
+        self.data.get_mut(start..end).ok_or(Error::Internal)
+    }
+
+    /// Drops the last item (used when building it failed).
+    pub(crate) fn pop(&mut self) {
+        if let Some(e) = self.entries.pop() {
+            self.used = e.start;
+        }
+    }
+
+    pub(crate) fn bytes(&self, e: &Entry) -> &[u8] {
+        self.data.get(e.start..e.start + e.len).unwrap_or(&[])
+    }
+}
+
+/// Reassembles one handshake message from fragments.
+#[derive(Debug, Clone)]
+pub(crate) struct Reassembly {
+    pub(crate) active: bool,
+    pub(crate) msg_type: u8,
+    pub(crate) seq: u16,
+    pub(crate) len: usize,
+    received: usize,
+    pub(crate) body: [u8; MAX_MESSAGE_LEN],
+    have: [u8; MAX_MESSAGE_LEN / 8],
+}
+
+impl Reassembly {
+    pub(crate) const fn new() -> Self {
+        Reassembly {
+            active: false,
+            msg_type: 0,
+            seq: 0,
+            len: 0,
+            received: 0,
+            body: [0; MAX_MESSAGE_LEN],
+            have: [0; MAX_MESSAGE_LEN / 8],
+        }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.active = false;
+        self.received = 0;
+        self.have.fill(0);
+    }
+
+    /// Adds a fragment; returns true once the message is complete.
+    pub(crate) fn add(&mut self, h: &HandshakeHeader, frag: &[u8]) -> Result<bool, Error> {
+        let len = h.length as usize;
+        if len > MAX_MESSAGE_LEN {
+            return Err(Error::RecordOverflow);
+        }
+        if !self.active {
+            self.reset();
+            self.active = true;
+            self.msg_type = h.msg_type;
+            self.seq = h.message_seq;
+            self.len = len;
+        } else if self.msg_type != h.msg_type || self.len != len || self.seq != h.message_seq {
+            return Err(Error::Decode);
+        }
+        let off = h.fragment_offset as usize;
+        for (i, b) in frag.iter().enumerate() {
+            let p = off + i;
+            let (Some(slot), Some(bits)) = (self.body.get_mut(p), self.have.get_mut(p / 8)) else {
+                return Err(Error::Decode);
+            };
+            let mask = 1u8 << (p % 8);
+            if *bits & mask == 0 {
+                *bits |= mask;
+                *slot = *b;
+                self.received += 1;
+            }
+        }
+        Ok(self.received == self.len)
+    }
+
+    pub(crate) fn message(&self) -> &[u8] {
+        self.body.get(..self.len).unwrap_or(&[])
+    }
+}
+
+/// The 12-byte header of the unfragmented form of a message, as hashed into
+/// the transcript (RFC 6347 §4.2.6).
+pub(crate) fn whole_header(msg_type: u8, seq: u16, len: usize) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    let _ = HandshakeHeader::whole(msg_type, seq, len).emit(&mut h);
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reassembles_out_of_order_and_overlapping() {
+        let msg: std::vec::Vec<u8> = (0..100u8).collect();
+        let mut r = Reassembly::new();
+        let frag = |off: u32, len: u32| HandshakeHeader {
+            msg_type: 12,
+            length: 100,
+            message_seq: 3,
+            fragment_offset: off,
+            fragment_length: len,
+        };
+        assert!(!r.add(&frag(50, 50), &msg[50..]).unwrap());
+        assert!(!r.add(&frag(0, 30), &msg[..30]).unwrap());
+        assert!(!r.add(&frag(20, 20), &msg[20..40]).unwrap());
+        assert!(r.add(&frag(30, 30), &msg[30..60]).unwrap());
+        assert_eq!(r.message(), &msg[..]);
+        let mut big = frag(0, 0);
+        big.length = 5000;
+        assert_eq!(Reassembly::new().add(&big, &[]), Err(Error::RecordOverflow));
+    }
+
+    #[test]
+    fn flight_push_pop() {
+        let mut f = Flight::new();
+        f.push(22, 0, 10).unwrap().fill(7);
+        f.push(20, 0, 1).unwrap()[0] = 1;
+        assert_eq!(f.entries.len(), 2);
+        f.pop();
+        assert_eq!(f.bytes(&f.entries[0]), &[7; 10]);
+        assert!(f.push(22, 0, FLIGHT_CAPACITY).is_err());
+    }
+}

@@ -1,0 +1,142 @@
+//! PSK key exchange messages: ServerKeyExchange and ClientKeyExchange for
+//! PSK (RFC 4279 §2) and ECDHE_PSK (RFC 5489 §2, ECParameters per RFC 8422).
+
+use super::{Reader, Writer};
+use crate::Error;
+
+/// ECCurveType named_curve (3).
+pub const NAMED_CURVE: u8 = 3;
+
+/// ServerKeyExchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerKeyExchangeRepr<'a> {
+    /// psk_identity_hint (may be empty).
+    pub hint: &'a [u8],
+    /// For ECDHE_PSK: the named group and the server's public point.
+    pub ecdh: Option<(u16, &'a [u8])>,
+}
+
+impl<'a> ServerKeyExchangeRepr<'a> {
+    /// Parses the body; `ecdhe` says which suite family is negotiated.
+    pub fn parse(body: &'a [u8], ecdhe: bool) -> Result<Self, Error> {
+        let mut r = Reader::new(body);
+        let hint = r.vec16()?;
+        let ecdh = if ecdhe {
+            if r.u8()? != NAMED_CURVE {
+                return Err(Error::IllegalParameter);
+            }
+            let group = r.u16()?;
+            let point = r.vec8()?;
+            if point.is_empty() {
+                return Err(Error::Decode);
+            }
+            Some((group, point))
+        } else {
+            None
+        };
+        r.finish()?;
+        Ok(ServerKeyExchangeRepr { hint, ecdh })
+    }
+    /// Emitted length.
+    pub fn buffer_len(&self) -> usize {
+        2 + self.hint.len() + self.ecdh.map_or(0, |(_, p)| 4 + p.len())
+    }
+    /// Writes the body; returns its length.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let mut w = Writer::new(buf);
+        w.vec16(self.hint)?;
+        if let Some((g, p)) = self.ecdh {
+            w.u8(NAMED_CURVE)?;
+            w.u16(g)?;
+            w.vec8(p)?;
+        }
+        Ok(w.len())
+    }
+}
+
+/// ClientKeyExchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientKeyExchangeRepr<'a> {
+    /// psk_identity.
+    pub identity: &'a [u8],
+    /// For ECDHE_PSK: the client's public point.
+    pub point: Option<&'a [u8]>,
+}
+
+impl<'a> ClientKeyExchangeRepr<'a> {
+    /// Parses the body.
+    pub fn parse(body: &'a [u8], ecdhe: bool) -> Result<Self, Error> {
+        let mut r = Reader::new(body);
+        let identity = r.vec16()?;
+        let point = if ecdhe {
+            let p = r.vec8()?;
+            if p.is_empty() {
+                return Err(Error::Decode);
+            }
+            Some(p)
+        } else {
+            None
+        };
+        r.finish()?;
+        Ok(ClientKeyExchangeRepr { identity, point })
+    }
+    /// Emitted length.
+    pub fn buffer_len(&self) -> usize {
+        2 + self.identity.len() + self.point.map_or(0, |p| 1 + p.len())
+    }
+    /// Writes the body; returns its length.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let mut w = Writer::new(buf);
+        w.vec16(self.identity)?;
+        if let Some(p) = self.point {
+            w.vec8(p)?;
+        }
+        Ok(w.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn psk_messages() {
+        // ClientKeyExchange carrying "Client_identity" (RFC 4279 §2).
+        let mut b = [0u8; 64];
+        let c = ClientKeyExchangeRepr {
+            identity: b"Client_identity",
+            point: None,
+        };
+        let n = c.emit(&mut b).unwrap();
+        assert_eq!(&b[..3], &[0, 15, b'C']);
+        assert_eq!(ClientKeyExchangeRepr::parse(&b[..n], false).unwrap(), c);
+        assert!(ClientKeyExchangeRepr::parse(&b[..n], true).is_err());
+        let s = ServerKeyExchangeRepr {
+            hint: b"",
+            ecdh: None,
+        };
+        let n = s.emit(&mut b).unwrap();
+        assert_eq!(&b[..n], &[0, 0]);
+        assert_eq!(ServerKeyExchangeRepr::parse(&b[..n], false).unwrap(), s);
+    }
+
+    #[test]
+    fn ecdhe_psk_messages() {
+        let point = [4u8; 65];
+        let s = ServerKeyExchangeRepr {
+            hint: b"hint",
+            ecdh: Some((23, &point)),
+        };
+        let mut b = [0u8; 128];
+        let n = s.emit(&mut b).unwrap();
+        assert_eq!(n, s.buffer_len());
+        assert_eq!(&b[6..10], &[3, 0, 23, 65]);
+        assert_eq!(ServerKeyExchangeRepr::parse(&b[..n], true).unwrap(), s);
+        let c = ClientKeyExchangeRepr {
+            identity: b"id",
+            point: Some(&point),
+        };
+        let n = c.emit(&mut b).unwrap();
+        assert_eq!(ClientKeyExchangeRepr::parse(&b[..n], true).unwrap(), c);
+    }
+}
