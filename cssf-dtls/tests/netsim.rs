@@ -1,7 +1,12 @@
 //! In-memory handshakes and data for every suite under the shared netsim
 //! harness: clean links, 30% loss with duplication and reordering, lost
 //! final flights, tampering and replay.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use core::time::Duration;
 use std::vec::Vec;

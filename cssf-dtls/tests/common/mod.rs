@@ -1,0 +1,302 @@
+//! Helpers for interop tests: a child-process guard and UDP drivers for our
+//! client and server. Every read is bounded; every child is killed on drop.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::too_many_arguments,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::string::String;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+
+use cssf_dtls::{CipherSuite, Client, Config, Endpoint, Event, StaticPsk};
+use cssf_netsim::SimRng;
+
+/// A running peer process; killed and reaped on drop.
+pub struct Peer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    out: Arc<Mutex<Vec<u8>>>,
+    pub what: String,
+}
+
+impl Peer {
+    /// Starts `program args..` with piped stdio (stdin kept open).
+    pub fn spawn(program: &str, args: &[&str], what: String) -> Peer {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what}: cannot start {program}: {e}"));
+        let out = Arc::new(Mutex::new(Vec::new()));
+        for mut r in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let out = out.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = r.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    out.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            });
+        }
+        let stdin = child.stdin.take();
+        Peer {
+            child,
+            stdin,
+            out,
+            what,
+        }
+    }
+
+    /// Everything the peer printed so far.
+    pub fn output(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
+    }
+
+    /// Waits (bounded) until the output contains `needle`.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if self.output().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Writes to the peer's stdin.
+    pub fn write_stdin(&mut self, data: &[u8]) {
+        if let Some(s) = self.stdin.as_mut() {
+            let _ = s.write_all(data);
+            let _ = s.flush();
+        }
+    }
+
+    /// True while the process runs.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Hex string to bytes.
+pub fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+pub fn config(suites: &[CipherSuite]) -> Config {
+    let mut c = Config::default();
+    c.suites = heapless::Vec::from_slice(suites).unwrap();
+    c.retransmit_initial = Duration::from_millis(500);
+    c.retransmit_max = Duration::from_secs(2);
+    c.max_retransmits = 10;
+    c
+}
+
+fn seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+}
+
+/// What the client driver saw.
+pub struct ClientRun {
+    pub suite: CipherSuite,
+    pub received: Vec<Vec<u8>>,
+}
+
+/// Runs our client against `server`: handshake, then `on_connected` (e.g.
+/// make the peer send something), send `payload` (if any), and wait until
+/// `done(received)`; bounded by `timeout`.
+pub fn run_client(
+    server: SocketAddr,
+    cfg: Config,
+    identity: &[u8],
+    key: &[u8],
+    payload: Option<&[u8]>,
+    mut on_connected: impl FnMut(),
+    mut done: impl FnMut(&[Vec<u8>]) -> bool,
+    timeout: Duration,
+) -> Result<ClientRun, String> {
+    let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let now = || start.elapsed();
+    let mut client = Client::new(cfg, identity, key, server, SimRng::new(seed()), now())
+        .map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 2048];
+    let mut suite = None;
+    let mut received = Vec::new();
+    let mut sent = false;
+    loop {
+        if now() > timeout {
+            return Err(format!(
+                "timed out (connected: {}, received {:?})",
+                suite.is_some(),
+                received
+            ));
+        }
+        while let Some(t) = client
+            .poll_transmit(now(), &mut buf)
+            .map_err(|e| e.to_string())?
+        {
+            sock.send_to(&buf[..t.len], t.to)
+                .map_err(|e| e.to_string())?;
+        }
+        while let Some(ev) = client.poll_event() {
+            match ev {
+                Event::Connected { suite: s, .. } => {
+                    suite = Some(s);
+                    on_connected();
+                }
+                Event::ApplicationData { .. } => {
+                    let mut b = [0u8; 2048];
+                    if let Ok(Some(n)) = client.recv(&mut b) {
+                        received.push(b[..n].to_vec());
+                    }
+                }
+                Event::Closed { error, .. } => return Err(format!("closed: {error:?}")),
+                _ => {}
+            }
+        }
+        if let Some(s) = suite {
+            if !sent {
+                sent = true;
+                if let Some(p) = payload {
+                    client.send(now(), p).map_err(|e| e.to_string())?;
+                    continue;
+                }
+            }
+            if done(&received) {
+                client.close(now());
+                while let Ok(Some(t)) = client.poll_transmit(now(), &mut buf) {
+                    let _ = sock.send_to(&buf[..t.len], t.to);
+                }
+                return Ok(ClientRun { suite: s, received });
+            }
+        }
+        let wait = client
+            .poll_timeout()
+            .map(|t| t.saturating_sub(now()))
+            .unwrap_or(Duration::from_millis(100))
+            .clamp(Duration::from_millis(5), Duration::from_millis(100));
+        sock.set_read_timeout(Some(wait))
+            .map_err(|e| e.to_string())?;
+        match sock.recv_from(&mut buf) {
+            Ok((n, from)) => client
+                .handle_datagram(now(), from, &mut buf[..n])
+                .map_err(|e| format!("handshake failed: {e}"))?,
+            Err(_) => client.handle_timeout(now()).map_err(|e| format!("{e}"))?,
+        }
+    }
+}
+
+/// What the server driver saw.
+pub struct ServerRun {
+    pub suite: Option<CipherSuite>,
+    pub received: Vec<Vec<u8>>,
+}
+
+/// Runs our server on `sock` until `done(received)` or `timeout`; every
+/// application record is answered with `reply(record)`.
+pub fn run_server(
+    sock: &UdpSocket,
+    cfg: Config,
+    keys: &[(&[u8], &[u8])],
+    mut reply: impl FnMut(&[u8]) -> Option<Vec<u8>>,
+    mut done: impl FnMut(&[Vec<u8>]) -> bool,
+    timeout: Duration,
+) -> Result<ServerRun, String> {
+    let start = Instant::now();
+    let now = || start.elapsed();
+    let mut server: Endpoint<SocketAddr, _, _, 4> =
+        Endpoint::new(cfg, StaticPsk::new(keys), SimRng::new(seed()), now())
+            .map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 2048];
+    let mut suite = None;
+    let mut received = Vec::new();
+    let mut errors = Vec::new();
+    loop {
+        if done(&received) {
+            // Give a reply a moment to leave.
+            while let Some(t) = server
+                .poll_transmit(now(), &mut buf)
+                .map_err(|e| e.to_string())?
+            {
+                let _ = sock.send_to(&buf[..t.len], t.to);
+            }
+            return Ok(ServerRun { suite, received });
+        }
+        if now() > timeout {
+            return Err(format!(
+                "timed out (connected: {suite:?}, received {received:?}, errors {errors:?})"
+            ));
+        }
+        while let Some(t) = server
+            .poll_transmit(now(), &mut buf)
+            .map_err(|e| e.to_string())?
+        {
+            sock.send_to(&buf[..t.len], t.to)
+                .map_err(|e| e.to_string())?;
+        }
+        while let Some(ev) = server.poll_event() {
+            match ev {
+                Event::Connected { suite: s, .. } => suite = Some(s),
+                Event::ApplicationData { peer, .. } => {
+                    let mut b = [0u8; 2048];
+                    if let Ok(Some(n)) = server.recv(&peer, &mut b) {
+                        received.push(b[..n].to_vec());
+                        if let Some(r) = reply(&b[..n]) {
+                            server.send(now(), &peer, &r).map_err(|e| e.to_string())?;
+                        }
+                    }
+                }
+                Event::Closed { error: Some(e), .. } => errors.push(e),
+                _ => {}
+            }
+        }
+        let wait = server
+            .poll_timeout()
+            .map(|t| t.saturating_sub(now()))
+            .unwrap_or(Duration::from_millis(100))
+            .clamp(Duration::from_millis(5), Duration::from_millis(100));
+        sock.set_read_timeout(Some(wait))
+            .map_err(|e| e.to_string())?;
+        match sock.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                if let Err(e) = server.handle_datagram(now(), from, &mut buf[..n]) {
+                    errors.push(e);
+                }
+            }
+            Err(_) => {
+                let _ = server.handle_timeout(now());
+            }
+        }
+    }
+}
