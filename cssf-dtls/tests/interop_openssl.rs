@@ -1,5 +1,6 @@
 //! Interop with OpenSSL's `s_server` / `s_client` (DTLS 1.2, PSK suites).
 #![allow(
+    clippy::std_instead_of_core,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,

@@ -2,6 +2,7 @@
 //! harness: clean links, 30% loss with duplication and reordering, lost
 //! final flights, tampering and replay.
 #![allow(
+    clippy::std_instead_of_core,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,

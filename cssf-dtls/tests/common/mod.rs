@@ -1,6 +1,7 @@
 //! Helpers for interop tests: a child-process guard and UDP drivers for our
 //! client and server. Every read is bounded; every child is killed on drop.
 #![allow(
+    clippy::std_instead_of_core,
     dead_code,
     unreachable_pub,
     clippy::too_many_arguments,
