@@ -3,10 +3,13 @@
 //! From the caller's 32-byte device root key, HKDF-SHA256 (RFC 5869, salt
 //! [`HKDF_SALT`]) derives three independent keys:
 //! - `enc`: ChaCha20-Poly1305 (RFC 8439) key sealing every record;
-//! - `name`: HMAC-SHA256 key hashing key names to 16-byte index tags;
-//! - `hdr`: HMAC-SHA256 key authenticating record and sector headers (64-bit
-//!   tags), so the log can be walked and damage attributed without trusting
-//!   unauthenticated bytes.
+//! - `name`: HMAC-SHA256 key hashing key names to 8-byte index tags;
+//! - `hdr`: key authenticating record and sector headers with 64-bit tags, so
+//!   the log can be walked and damage attributed without trusting
+//!   unauthenticated bytes. Sector headers use HMAC-SHA256; record headers,
+//!   written on every operation, use ChaCha20-Poly1305 over the header as
+//!   associated data with an empty message, nonce `2u32 || counter_le64`
+//!   (the record counter is unique, so this one-time MAC never reuses a key).
 //!
 //! The AEAD nonce is `0u32 || counter_le64`, where `counter` is the record's
 //! log counter: unique per record for the life of the store (see the store
@@ -22,7 +25,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 /// HKDF salt: binds derived keys to this store format version.
 pub const HKDF_SALT: &[u8] = b"cssf-store v1";
 /// Length of a key-name hash in the index and record header.
-pub const NAME_HASH_LEN: usize = 16;
+pub const NAME_HASH_LEN: usize = 8;
 /// Length of a header authentication tag.
 pub const HEADER_MAC_LEN: usize = 8;
 /// Length of the AEAD tag closing every record.
@@ -85,7 +88,7 @@ impl Keys {
         }
     }
 
-    /// The 16-byte index tag of a key name (keyed unless `plain`).
+    /// The 8-byte index tag of a key name (keyed unless `plain`).
     pub(crate) fn name_hash(&self, name: &[u8], plain: bool) -> [u8; NAME_HASH_LEN] {
         let mut out = [0u8; NAME_HASH_LEN];
         if plain {
@@ -100,6 +103,23 @@ impl Keys {
                 .finalize()
                 .into_bytes();
             out.copy_from_slice(d.get(..NAME_HASH_LEN).unwrap_or(&[0; NAME_HASH_LEN]));
+        }
+        out
+    }
+
+    /// The 8-byte tag of a record header with log counter `counter`.
+    pub(crate) fn record_header_mac(&self, counter: u64, data: &[u8]) -> [u8; HEADER_MAC_LEN] {
+        let cipher = ChaCha20Poly1305::new((&self.hdr).into());
+        let mut n = [0u8; 12];
+        let (dom, tail) = n.split_at_mut(4);
+        dom.copy_from_slice(&(MacDomain::Record as u32).to_le_bytes());
+        tail.copy_from_slice(&counter.to_le_bytes());
+        let tag = cipher
+            .encrypt_in_place_detached(&n.into(), data, &mut [])
+            .map(<[u8; TAG_LEN]>::from);
+        let mut out = [0u8; HEADER_MAC_LEN];
+        if let Ok(tag) = tag {
+            out.copy_from_slice(tag.get(..HEADER_MAC_LEN).unwrap_or(&[0; HEADER_MAC_LEN]));
         }
         out
     }

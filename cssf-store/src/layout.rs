@@ -10,20 +10,22 @@
 //!  24  oldest_gen    u64 le   oldest sector generation still live when opened
 //!  32  tag           8 bytes  HMAC-SHA256(hdr key, 1 || bytes 0..32)[..8]
 //! record  = record_header payload, padded with 0xFF to ALIGN
-//! record_header (44 bytes):
+//! record_header (32 bytes):
 //!   0  kind          u8       1 set, 2 remove, 3 commit, 4 gc-done, 5 tampered, 6 ack
 //!   1  flags         u8       bit 0: name stored in clear
 //!   2  payload_len   u16 le   bytes after the header (sealed data + 16-byte tag)
 //!   4  counter       u64 le   log counter: AEAD nonce, order, rollback state
-//!  12  tx / arg      u64 le   transaction id (counter of its first record) for
-//!                             set/remove, 0 outside transactions; the argument of
-//!                             commit / gc-done / ack records
-//!  20  name_hash     16 bytes keyed hash of the key name (zero for internal kinds)
-//!  36  tag           8 bytes  HMAC-SHA256(hdr key, 2 || bytes 0..36)[..8]
+//!  12  back          u32 le   set/remove/commit: 0 outside a transaction, else
+//!                             counter - (counter of the transaction's first record) + 1;
+//!                             ack: hi - lo + 1 of the counter range it explains
+//!  16  name_hash     8 bytes  keyed hash of the key name; gc-done: the collected
+//!                             sector generation (u64 le); ack: hi (u64 le)
+//!  24  tag           8 bytes  ChaCha20-Poly1305(hdr key, nonce 2u32 || counter,
+//!                             AD bytes 0..24, empty message) tag [..8]
 //! payload (set):   seal(name_len u8 || name || value) || aead_tag
 //!          (plain names: name_len u8 || name in clear, then seal(value) || aead_tag)
 //! payload (other): aead_tag over the empty message
-//! AEAD associated data: record header bytes 0..36.
+//! AEAD associated data: the record header (and, with plain names, the name).
 //! ```
 //!
 //! `ALIGN` is the larger of the flash's `READ_SIZE` and `WRITE_SIZE`; every
@@ -44,15 +46,15 @@ const SH_OLDEST: usize = 24;
 const SH_TAG: usize = 32;
 
 /// Length of the record header.
-pub const RECORD_HEADER_LEN: usize = 44;
+pub const RECORD_HEADER_LEN: usize = 32;
 const RH_KIND: usize = 0;
 const RH_FLAGS: usize = 1;
 const RH_LEN: usize = 2;
 const RH_COUNTER: usize = 4;
-const RH_ARG: usize = 12;
-const RH_NAME: usize = 20;
-/// Offset of the record header tag; bytes before it are the AEAD AD.
-pub const RH_TAG: usize = 36;
+const RH_BACK: usize = 12;
+const RH_NAME: usize = 16;
+/// Offset of the record header tag.
+pub const RH_TAG: usize = 24;
 
 /// Record flag: the name is stored in clear before the sealed value.
 pub const FLAG_PLAIN_NAME: u8 = 1;
@@ -167,7 +169,9 @@ pub struct RecordHeader {
     pub payload_len: u16,
     /// Log counter.
     pub counter: u64,
-    /// Transaction id or argument.
+    /// Transaction id (counter of its first record; 0 outside transactions)
+    /// for set/remove/commit, the collected generation for gc-done, the low
+    /// end of the explained range for ack.
     pub arg: u64,
     /// Key name hash.
     pub name_hash: [u8; NAME_HASH_LEN],
@@ -189,9 +193,21 @@ impl RecordHeader {
         }
         put(out, RH_LEN, &self.payload_len.to_le_bytes());
         put(out, RH_COUNTER, &self.counter.to_le_bytes());
-        put(out, RH_ARG, &self.arg.to_le_bytes());
-        put(out, RH_NAME, &self.name_hash);
-        let tag = keys.header_mac(MacDomain::Record, out.get(..RH_TAG).unwrap_or(&[]));
+        let (back, name) = match self.kind {
+            Kind::GcDone => (0, self.arg.to_le_bytes()),
+            Kind::Ack => {
+                let hi = u64::from_le_bytes(self.name_hash);
+                (hi.wrapping_sub(self.arg).wrapping_add(1), self.name_hash)
+            }
+            _ if self.arg == 0 => (0, self.name_hash),
+            _ => (
+                self.counter.wrapping_sub(self.arg).wrapping_add(1),
+                self.name_hash,
+            ),
+        };
+        put(out, RH_BACK, &(back as u32).to_le_bytes());
+        put(out, RH_NAME, &name);
+        let tag = keys.record_header_mac(self.counter, out.get(..RH_TAG).unwrap_or(&[]));
         put(out, RH_TAG, &tag);
     }
 
@@ -199,22 +215,44 @@ impl RecordHeader {
     pub(crate) fn parse(keys: &Keys, b: &[u8]) -> Option<Self> {
         let body = b.get(..RH_TAG)?;
         let tag = b.get(RH_TAG..RH_TAG + HEADER_MAC_LEN)?;
-        let kind = Kind::from_u8(*b.first()?)?;
-        let want = keys.header_mac(MacDomain::Record, body);
+        let want = keys.record_header_mac(u64_at(b, RH_COUNTER), body);
         if !bool::from(subtle::ConstantTimeEq::ct_eq(tag, &want[..])) {
             return None;
         }
+        Self::parse_unchecked(b)
+    }
+
+    /// Parses without checking the header tag: only for records whose AEAD
+    /// tag is checked next (the header is part of its associated data).
+    pub(crate) fn parse_unchecked(b: &[u8]) -> Option<Self> {
+        let kind = Kind::from_u8(*b.first()?)?;
         let mut len = [0u8; 2];
         len.copy_from_slice(b.get(RH_LEN..RH_LEN + 2)?);
         let mut name_hash = [0u8; NAME_HASH_LEN];
         name_hash.copy_from_slice(b.get(RH_NAME..RH_NAME + NAME_HASH_LEN)?);
+        let mut back = [0u8; 4];
+        back.copy_from_slice(b.get(RH_BACK..RH_BACK + 4)?);
+        let back = u64::from(u32::from_le_bytes(back));
+        let counter = u64_at(b, RH_COUNTER);
+        let arg = match kind {
+            Kind::GcDone => u64::from_le_bytes(name_hash),
+            Kind::Ack => u64::from_le_bytes(name_hash)
+                .wrapping_add(1)
+                .wrapping_sub(back),
+            _ if back == 0 => 0,
+            _ => counter.wrapping_add(1).wrapping_sub(back),
+        };
         Some(Self {
             kind,
             flags: *b.get(RH_FLAGS)?,
             payload_len: u16::from_le_bytes(len),
-            counter: u64_at(b, RH_COUNTER),
-            arg: u64_at(b, RH_ARG),
-            name_hash,
+            counter,
+            arg,
+            name_hash: if kind == Kind::GcDone {
+                [0; NAME_HASH_LEN]
+            } else {
+                name_hash
+            },
         })
     }
 }
@@ -253,16 +291,39 @@ mod tests {
             flags: 0,
             payload_len: 300,
             counter: 0x0102_0304_0506_0708,
-            arg: 5,
-            name_hash: [0xAA; 16],
+            arg: 0x0102_0304_0506_0700,
+            name_hash: [0xAA; 8],
         };
         let mut b = [0u8; RECORD_HEADER_LEN];
         h.emit(&k, &mut b);
         assert_eq!(b[0], 1);
         assert_eq!(&b[2..4], &300u16.to_le_bytes());
         assert_eq!(&b[4..12], &[8, 7, 6, 5, 4, 3, 2, 1]);
+        assert_eq!(
+            &b[12..16],
+            &9u32.to_le_bytes(),
+            "transaction started 8 records back"
+        );
         assert_eq!(RecordHeader::parse(&k, &b), Some(h));
-        assert_eq!(h.total_len(8), 344);
+        assert_eq!(h.total_len(8), 336);
+        let g = RecordHeader {
+            kind: Kind::GcDone,
+            arg: 77,
+            name_hash: [0; 8],
+            ..h
+        };
+        g.emit(&k, &mut b);
+        assert_eq!(&b[16..24], &77u64.to_le_bytes());
+        assert_eq!(RecordHeader::parse(&k, &b), Some(g));
+        let a = RecordHeader {
+            kind: Kind::Ack,
+            arg: 10,
+            name_hash: 12u64.to_le_bytes(),
+            ..h
+        };
+        a.emit(&k, &mut b);
+        assert_eq!(&b[12..16], &3u32.to_le_bytes());
+        assert_eq!(RecordHeader::parse(&k, &b), Some(a));
         for bit in 0..RECORD_HEADER_LEN * 8 {
             let mut c = b;
             c[bit / 8] ^= 1 << (bit % 8);

@@ -12,7 +12,7 @@
 //! always free, every sector is erased equally often, and a power cut at any
 //! point leaves either the old copy or both copies readable.
 //!
-//! An in-RAM index of at most `KEYS` entries maps each key's 16-byte name hash
+//! An in-RAM index of at most `KEYS` entries maps each key's 8-byte keyed name hash
 //! to the flash address and counter of its newest record; `get` is one index
 //! lookup and one record read. Mount rebuilds the index by scanning the log.
 //!
@@ -94,18 +94,37 @@ fn ack_hi(h: &[u8; NAME_HASH_LEN]) -> u64 {
     u64::from_le_bytes(b)
 }
 
-/// Scratch buffer for one record, wiped on drop (it holds plaintext).
-struct Scratch([u8; MAX_RECORD_LEN]);
+/// Scratch buffer for one record, wiped on drop (it holds plaintext). Only
+/// the prefix handed out is wiped: volatile wiping is byte by byte.
+struct Scratch {
+    buf: [u8; MAX_RECORD_LEN],
+    used: usize,
+}
 
 impl Scratch {
     const fn new() -> Self {
-        Self([0; MAX_RECORD_LEN])
+        Self {
+            buf: [0; MAX_RECORD_LEN],
+            used: 0,
+        }
+    }
+
+    /// The first `len` bytes, to write into.
+    fn prefix_mut(&mut self, len: usize) -> Option<&mut [u8]> {
+        self.used = self.used.max(len.min(MAX_RECORD_LEN));
+        self.buf.get_mut(..len)
+    }
+
+    fn get(&self, r: core::ops::Range<usize>) -> Option<&[u8]> {
+        self.buf.get(r)
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        self.0.zeroize();
+        if let Some(b) = self.buf.get_mut(..self.used) {
+            b.zeroize();
+        }
     }
 }
 
@@ -639,7 +658,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         if payload < TAG_LEN || total > MAX_RECORD_LEN {
             return Ok(false);
         }
-        let rec = buf.0.get_mut(..total).ok_or(Error::Corrupt)?;
+        let rec = buf.prefix_mut(total).ok_or(Error::Corrupt)?;
         self.flash.read(addr, rec).map_err(flash_err)?;
         let body_end = RECORD_HEADER_LEN + payload - TAG_LEN;
         let mut tag = [0u8; TAG_LEN];
@@ -724,6 +743,8 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
     }
 
     fn write_ack(&mut self, lo: u64, hi: u64, limit: u32) -> Result<(), Error> {
+        // The record stores the range length in 32 bits.
+        let lo = lo.max(hi.saturating_sub(u64::from(u32::MAX) - 2));
         let (addr, _, _) = self.append(Kind::Ack, 0, lo, &ack_hash(hi), None, limit)?;
         let a = AckRange { lo, hi, addr };
         if let Some(slot) = self.acks.get_mut(self.nacks) {
@@ -1046,11 +1067,10 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             let (a, c, size) = if good {
                 let plain_len = h.payload_len as usize - TAG_LEN;
                 let body = buf
-                    .0
                     .get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + plain_len)
                     .ok_or(Error::Corrupt)?;
                 let mut tmp = Scratch::new();
-                let t = tmp.0.get_mut(..plain_len).ok_or(Error::Corrupt)?;
+                let t = tmp.prefix_mut(plain_len).ok_or(Error::Corrupt)?;
                 t.copy_from_slice(body);
                 self.append(Kind::Set, h.flags, 0, &h.name_hash, Some(t), limit)?
             } else {
@@ -1133,7 +1153,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             0
         };
         let mut buf = Scratch::new();
-        let rec = buf.0.get_mut(..total).ok_or(Error::Full)?;
+        let rec = buf.prefix_mut(total).ok_or(Error::Full)?;
         rec.fill(0xFF);
         h.emit(&self.keys, rec);
         let body_end = RECORD_HEADER_LEN + body.len();
@@ -1186,8 +1206,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         let mut body = Scratch::new();
         let n = 1 + key.len() + value.len();
         let b = body
-            .0
-            .get_mut(..n)
+            .prefix_mut(n)
             .ok_or(Error::ValueTooLong { max: MAX_VALUE_LEN })?;
         let (len, rest) = b.split_at_mut(1);
         let (name, val) = rest.split_at_mut(key.len());
@@ -1249,7 +1268,8 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         let mut hb = [0u8; align_up(RECORD_HEADER_LEN, MAX_ALIGN)];
         let hb = hb.get_mut(..Self::HDR_READ).ok_or(Error::Corrupt)?;
         self.read(e.addr, hb)?;
-        let h = RecordHeader::parse(&self.keys, hb).ok_or(Error::Tampered)?;
+        // The AEAD check below covers the header (associated data).
+        let h = RecordHeader::parse_unchecked(hb).ok_or(Error::Tampered)?;
         if h.counter != e.counter || h.name_hash != e.hash || h.kind != Kind::Set {
             return Err(Error::Tampered);
         }
@@ -1258,7 +1278,6 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         }
         let plain = h.payload_len as usize - TAG_LEN;
         scratch
-            .0
             .get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + plain)
             .ok_or(Error::Tampered)
     }

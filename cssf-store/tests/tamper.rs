@@ -152,9 +152,9 @@ fn records(img: &[u8], sec: usize) -> Vec<(usize, usize)> {
     let start = sec * common::ERASE;
     let mut pos = start + 40;
     let mut out = Vec::new();
-    while pos + 44 <= start + common::ERASE && img[pos..pos + 44].iter().any(|&b| b != 0xFF) {
+    while pos + 32 <= start + common::ERASE && img[pos..pos + 32].iter().any(|&b| b != 0xFF) {
         let len = u16::from_le_bytes([img[pos + 2], img[pos + 3]]) as usize;
-        let total = (44 + len).div_ceil(4) * 4;
+        let total = (32 + len).div_ceil(4) * 4;
         out.push((pos, total));
         pos += total;
     }
