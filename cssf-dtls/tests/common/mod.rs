@@ -301,3 +301,29 @@ pub fn run_server(
         }
     }
 }
+
+/// A confirmable CoAP GET /time with a 2-byte token (RFC 7252 §3).
+pub fn coap_get_time(mid: u16) -> Vec<u8> {
+    let mut v = std::vec![0x42, 0x01, (mid >> 8) as u8, mid as u8, 0xAB, 0xCD, 0xB4];
+    v.extend_from_slice(b"time");
+    v
+}
+
+/// The response code byte of a CoAP message, if it is one.
+pub fn coap_code(msg: &[u8]) -> Option<u8> {
+    (msg.len() >= 4 && msg[0] >> 6 == 1).then(|| msg[1])
+}
+
+/// A piggybacked ACK 2.05 Content carrying `payload` for a CoAP request.
+pub fn coap_ack_205(req: &[u8], payload: &[u8]) -> Option<Vec<u8>> {
+    if req.len() < 4 || req[0] >> 6 != 1 {
+        return None;
+    }
+    let tkl = usize::from(req[0] & 0x0F);
+    let token = req.get(4..4 + tkl)?;
+    let mut v = std::vec![0x60 | req[0] & 0x0F, 0x45, req[2], req[3]];
+    v.extend_from_slice(token);
+    v.push(0xFF);
+    v.extend_from_slice(payload);
+    Some(v)
+}
