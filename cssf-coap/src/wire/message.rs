@@ -19,7 +19,7 @@ use crate::wire::block::Block;
 use crate::wire::code::{Code, MessageType};
 use crate::wire::content_format::ContentFormat;
 use crate::wire::option::{
-    decode_uint, header_len, write_option, CoapOption, OptionNumber, Options, RawOptions,
+    decode_uint, header_len, next_option, write_option, CoapOption, OptionNumber, Options,
     UintBytes, MAX_OPTION_VALUE_LEN, PAYLOAD_MARKER,
 };
 use crate::Error;
@@ -81,14 +81,17 @@ impl<'a> Message<'a> {
         if code == 0 && buf.len() != field::HEADER_LEN {
             return Err(Error::EmptyMessageNotEmpty);
         }
-        let mut raw = RawOptions::new(buf, options_start);
-        for o in raw.by_ref() {
-            o?;
+        let mut rest = buf.get(options_start..).ok_or(Error::Truncated)?;
+        let mut number = 0;
+        while let Some((n, _, r)) = next_option(rest, number)? {
+            number = n;
+            rest = r;
         }
-        let options_end = raw.position();
-        if options_end < buf.len() && options_end + 1 == buf.len() {
+        // `rest` is now empty or starts with the payload marker.
+        if rest.len() == 1 {
             return Err(Error::PayloadMarkerWithoutPayload);
         }
+        let options_end = buf.len() - rest.len();
         Ok(Message {
             buf,
             options_start,

@@ -337,43 +337,19 @@ impl<'a> RawOptions<'a> {
         self.pos
     }
 
-    fn ext(&self, nibble: u8, at: usize) -> Result<(usize, usize), Error> {
-        match nibble {
-            EXT8 => {
-                let b = *self.buf.get(at).ok_or(Error::Truncated)?;
-                Ok((usize::from(b) + EXT8_BASE, 1))
-            }
-            EXT16 => {
-                let b = self.buf.get(at..at + 2).ok_or(Error::Truncated)?;
-                let v = b.iter().fold(0usize, |a, &x| (a << 8) | usize::from(x));
-                Ok((v + EXT16_BASE, 2))
-            }
-            RESERVED => Err(Error::ReservedOptionNibble),
-            n => Ok((usize::from(n), 0)),
-        }
-    }
-
     fn step(&mut self) -> Result<Option<RawOption<'a>>, Error> {
         let offset = self.pos;
-        let Some(&head) = self.buf.get(offset) else {
+        let rest = self.buf.get(offset..).unwrap_or(&[]);
+        let Some((number, value, after)) = next_option(rest, self.number)? else {
             return Ok(None);
         };
-        if head == PAYLOAD_MARKER {
-            return Ok(None);
-        }
-        let (delta, dlen) = self.ext(head >> 4, offset + 1)?;
-        let (len, llen) = self.ext(head & 0x0f, offset + 1 + dlen)?;
-        let number = usize::from(self.number) + delta;
-        let number = u16::try_from(number).map_err(|_| Error::OptionNumberOverflow)?;
-        let header_len = 1 + dlen + llen;
-        let start = offset + header_len;
-        let value = self.buf.get(start..start + len).ok_or(Error::Truncated)?;
-        self.pos = start + len;
+        let header_len = rest.len() - after.len() - value.len();
+        let delta = number - self.number;
+        self.pos = offset + header_len + value.len();
         self.number = number;
         Ok(Some(RawOption {
             offset,
-            // delta <= number <= 65535 here
-            delta: u16::try_from(delta).unwrap_or(u16::MAX),
+            delta,
             number: OptionNumber(number),
             header_len,
             value,
@@ -406,13 +382,15 @@ impl<'a> Iterator for RawOptions<'a> {
 /// order (ascending numbers, repeated options in their original order).
 #[derive(Debug, Clone)]
 pub struct Options<'a> {
-    raw: RawOptions<'a>,
+    rest: &'a [u8],
+    number: u16,
 }
 
 impl<'a> Options<'a> {
     pub(crate) fn new(area: &'a [u8]) -> Self {
         Options {
-            raw: RawOptions::new(area, 0),
+            rest: area,
+            number: 0,
         }
     }
 }
@@ -420,17 +398,59 @@ impl<'a> Options<'a> {
 impl<'a> Iterator for Options<'a> {
     type Item = CoapOption<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        // The area was validated when the message was constructed, so the
-        // raw iterator never yields an error here; if it did we stop.
-        match self.raw.next()? {
-            Ok(o) => Some(CoapOption {
-                number: o.number,
-                value: o.value,
-            }),
-            Err(_) => None,
-        }
+        // The area was validated when the message was constructed, so this
+        // never fails; if it did, iteration would just stop.
+        let (number, value, rest) = next_option(self.rest, self.number).ok()??;
+        self.rest = rest;
+        self.number = number;
+        Some(CoapOption {
+            number: OptionNumber(number),
+            value,
+        })
     }
+}
+
+#[inline(always)]
+fn ext_value(nibble: u8, ext: &[u8], used: &mut usize) -> Result<usize, Error> {
+    match nibble {
+        0..=12 => Ok(usize::from(nibble)),
+        EXT8 => {
+            let b = ext.get(*used).ok_or(Error::Truncated)?;
+            *used += 1;
+            Ok(usize::from(*b) + EXT8_BASE)
+        }
+        EXT16 => {
+            let b = ext.get(*used..*used + 2).ok_or(Error::Truncated)?;
+            *used += 2;
+            let v = b.iter().fold(0usize, |a, &x| (a << 8) | usize::from(x));
+            Ok(v + EXT16_BASE)
+        }
+        RESERVED.. => Err(Error::ReservedOptionNibble),
+    }
+}
+
+/// Decodes the option at the start of `rest` (which must not start with
+/// the payload marker): `(number, value, bytes after the option)`, or
+/// `None` when `rest` is empty or starts with the payload marker.
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+pub(crate) fn next_option(rest: &[u8], prev: u16) -> Result<Option<(u16, &[u8], &[u8])>, Error> {
+    let Some((&head, ext)) = rest.split_first() else {
+        return Ok(None);
+    };
+    if head == PAYLOAD_MARKER {
+        return Ok(None);
+    }
+    let mut used = 0;
+    let delta = ext_value(head >> 4, ext, &mut used)?;
+    let len = ext_value(head & 0x0f, ext, &mut used)?;
+    let number =
+        u16::try_from(usize::from(prev) + delta).map_err(|_| Error::OptionNumberOverflow)?;
+    let after = ext.get(used..).ok_or(Error::Truncated)?;
+    let (value, rest) = after.split_at_checked(len).ok_or(Error::Truncated)?;
+    Ok(Some((number, value, rest)))
 }
 
 /// Length of the header for `delta` and `len` (1..=5 bytes).
