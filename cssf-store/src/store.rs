@@ -475,7 +475,12 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         // An interrupted GC leaves the sector after the head in use: finish it.
         let after = (s.head + 1) % SECTORS;
         if s.sector(after).state == SectorState::Used && s.lost_max.is_none() {
-            s.gc(after)?;
+            match s.gc(after) {
+                // No room left to finish it (a nearly all-live sector after a
+                // torn copy): stay mounted, readable, and full.
+                Err(Error::Full) => {}
+                r => r?,
+            }
         }
         s.commit_counter()?;
         Ok(s)
