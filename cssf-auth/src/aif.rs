@@ -70,11 +70,14 @@ pub struct Aif<'a> {
 impl<'a> Aif<'a> {
     /// Validates `bytes` as exactly one AIF array of `[tstr, uint]` pairs.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
-        cbor::check_single_item(bytes, 2).map_err(|_| Error::InvalidScope)?;
         let s = Self { bytes };
         let mut it = s.entries_raw()?;
         for e in &mut it {
             e?;
+        }
+        // exactly one array, nothing after it
+        if it.d.position() != bytes.len() {
+            return Err(Error::InvalidScope);
         }
         Ok(s)
     }

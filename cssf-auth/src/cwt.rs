@@ -175,7 +175,8 @@ impl<'a> Claims<'a> {
     /// Parses a claims set (a CBOR map) from `payload`. Unknown claims are
     /// skipped (RFC 8392 §3); a known claim appearing twice is refused.
     pub fn parse(payload: &'a [u8], limits: &Limits) -> Result<Self, Error> {
-        cbor::check_single_item(payload, limits.max_depth)?;
+        // One pass: every value is read by a bounded typed reader or skipped
+        // with the depth limit, so no separate well-formedness walk is needed.
         let mut d = Decoder::new(payload);
         let n = cbor::map(&mut d)?;
         let mut c = Claims::default();
@@ -229,6 +230,9 @@ impl<'a> Claims<'a> {
                 EXI => c.exi = Some(cbor::uint(&mut d)?),
                 _ => cbor::skip(&mut d, limits.max_depth)?,
             }
+        }
+        if d.position() != payload.len() {
+            return Err(Error::Malformed);
         }
         Ok(c)
     }

@@ -432,9 +432,19 @@ fn deeply_nested_cbor() {
         &custom_mac0(&[0xa1, 0x01, 0x05], &[0xa0], &p),
         Error::TooDeep,
     );
-    // and a bare deeply nested blob
+    // deep nesting in the unprotected header, correctly MACed
+    let mut unprot = vec![0xa1, 0x18, 0x63];
+    unprot.extend(std::iter::repeat_n(0x81, 40));
+    unprot.push(0x00);
+    let p = good_payload();
+    expect_reject(
+        &custom_mac0(&[0xa1, 0x01, 0x05], &unprot, &p),
+        Error::TooDeep,
+    );
+    // a bare deeply nested blob is not a COSE message: refused on its first
+    // element, without descending
     let blob: Vec<u8> = std::iter::repeat_n(0x81, 500).chain([0]).collect();
-    expect_reject(&blob, Error::TooDeep);
+    expect_reject(&blob, Error::Malformed);
 }
 
 #[test]

@@ -111,6 +111,15 @@ impl Default for Limits {
     }
 }
 
+/// Nothing may follow the message.
+fn end(d: &Decoder<'_>, input: &[u8]) -> Result<(), Error> {
+    if d.position() == input.len() {
+        Ok(())
+    } else {
+        Err(Error::Malformed)
+    }
+}
+
 /// A parsed single-recipient COSE message (not yet verified).
 #[derive(Debug, Clone)]
 pub enum Message<'a> {
@@ -131,7 +140,6 @@ impl<'a> Message<'a> {
         if input.len() > limits.max_len {
             return Err(Error::TooLarge);
         }
-        cbor::check_single_item(input, limits.max_depth)?;
         let mut d = Decoder::new(input);
         let mut tag = cbor::opt_tag(&mut d)?;
         if tag == Some(TAG_CWT) {
@@ -161,6 +169,7 @@ impl<'a> Message<'a> {
             MessageKind::Sign1 => {
                 let payload = cbor::bytes(&mut d)?;
                 let signature = cbor::bytes(&mut d)?;
+                end(&d, input)?;
                 Ok(Message::Sign1(CoseSign1 {
                     protected,
                     header,
@@ -171,6 +180,7 @@ impl<'a> Message<'a> {
             MessageKind::Mac0 => {
                 let payload = cbor::bytes(&mut d)?;
                 let tag = cbor::bytes(&mut d)?;
+                end(&d, input)?;
                 Ok(Message::Mac0(CoseMac0 {
                     protected,
                     header,
@@ -180,13 +190,14 @@ impl<'a> Message<'a> {
             }
             MessageKind::Encrypt0 => {
                 let ciphertext = cbor::bytes(&mut d)?;
-                let end = d.position();
-                let begin = end.checked_sub(ciphertext.len()).ok_or(Error::Malformed)?;
+                end(&d, input)?;
+                let stop = d.position();
+                let begin = stop.checked_sub(ciphertext.len()).ok_or(Error::Malformed)?;
                 Ok(Message::Encrypt0(CoseEncrypt0 {
                     protected,
                     header,
                     ciphertext,
-                    ciphertext_range: begin..end,
+                    ciphertext_range: begin..stop,
                 }))
             }
         }

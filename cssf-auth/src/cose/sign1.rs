@@ -34,23 +34,62 @@ pub(crate) fn stream_structure(
     protected: &[u8],
     external_aad: &[u8],
     payload: Option<&[u8]>,
-    mut sink: impl FnMut(&[u8]),
+    sink: impl FnMut(&[u8]),
 ) {
+    // The small leading items are gathered into one stack buffer so the
+    // hash / MAC sees few, larger updates (it matters for HMAC on short
+    // tokens); anything that does not fit is passed through directly.
+    let mut c = Coalesce {
+        buf: [0; COALESCE],
+        n: 0,
+        sink,
+    };
     let mut h = [0u8; 9];
-    sink(cbor::head(
+    c.push(cbor::head(
         MAJOR_ARRAY,
         if payload.is_some() { 4 } else { 3 },
         &mut h,
     ));
-    sink(cbor::head(MAJOR_TEXT, context.len() as u64, &mut h));
-    sink(context.as_bytes());
-    sink(cbor::head(MAJOR_BYTES, protected.len() as u64, &mut h));
-    sink(protected);
-    sink(cbor::head(MAJOR_BYTES, external_aad.len() as u64, &mut h));
-    sink(external_aad);
+    c.push(cbor::head(MAJOR_TEXT, context.len() as u64, &mut h));
+    c.push(context.as_bytes());
+    c.push(cbor::head(MAJOR_BYTES, protected.len() as u64, &mut h));
+    c.push(protected);
+    c.push(cbor::head(MAJOR_BYTES, external_aad.len() as u64, &mut h));
+    c.push(external_aad);
     if let Some(p) = payload {
-        sink(cbor::head(MAJOR_BYTES, p.len() as u64, &mut h));
-        sink(p);
+        c.push(cbor::head(MAJOR_BYTES, p.len() as u64, &mut h));
+        c.push(p);
+    }
+    c.flush();
+}
+
+const COALESCE: usize = 128;
+
+struct Coalesce<F: FnMut(&[u8])> {
+    buf: [u8; COALESCE],
+    n: usize,
+    sink: F,
+}
+
+impl<F: FnMut(&[u8])> Coalesce<F> {
+    fn push(&mut self, b: &[u8]) {
+        match self.buf.get_mut(self.n..self.n + b.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(b);
+                self.n += b.len();
+            }
+            None => {
+                self.flush();
+                (self.sink)(b);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.n > 0 {
+            (self.sink)(self.buf.get(..self.n).unwrap_or(&[]));
+            self.n = 0;
+        }
     }
 }
 
