@@ -426,7 +426,7 @@ fn deeply_nested_cbor() {
     let mut p = good_payload();
     p[0] += 1; // one more map entry
     p.extend_from_slice(&[0x18, 0x64]); // key 100
-    p.extend(std::iter::repeat_n(0x81, 40));
+    p.extend(core::iter::repeat_n(0x81, 40));
     p.push(0x00);
     expect_reject(
         &custom_mac0(&[0xa1, 0x01, 0x05], &[0xa0], &p),
@@ -434,7 +434,7 @@ fn deeply_nested_cbor() {
     );
     // deep nesting in the unprotected header, correctly MACed
     let mut unprot = vec![0xa1, 0x18, 0x63];
-    unprot.extend(std::iter::repeat_n(0x81, 40));
+    unprot.extend(core::iter::repeat_n(0x81, 40));
     unprot.push(0x00);
     let p = good_payload();
     expect_reject(
@@ -443,7 +443,7 @@ fn deeply_nested_cbor() {
     );
     // a bare deeply nested blob is not a COSE message: refused on its first
     // element, without descending
-    let blob: Vec<u8> = std::iter::repeat_n(0x81, 500).chain([0]).collect();
+    let blob: Vec<u8> = core::iter::repeat_n(0x81, 500).chain([0]).collect();
     expect_reject(&blob, Error::Malformed);
 }
 
@@ -462,4 +462,98 @@ fn garbage_never_panics() {
         let (r, _) = post(&mut rs, &t);
         assert_ne!(r.code, 0x41, "bit flip at {i} accepted");
     }
+}
+
+struct ReadOnly;
+
+impl cssf_auth::ScopeMapper for ReadOnly {
+    fn allows(&self, scope: &str, method: Method, path: &str) -> bool {
+        scope.split(' ').any(|s| s == "read")
+            && method == Method::Get
+            && path.starts_with("/sensors/")
+    }
+}
+
+#[test]
+fn text_scopes_through_the_caller_mapper() {
+    let keys = keys();
+    let t = mac_token(|c| c.scope = Some(ScopeOut::Text("read calibrate")));
+    // the default mapper refuses text scopes
+    let mut rs: AuthzInfo<'_, [KeyEntry]> = AuthzInfo::new(Config::new(AUD), &keys[..]);
+    assert_eq!(post(&mut rs, &t).0.code, 0x41);
+    let now = Duration::from_secs(6);
+    let kid = Some(&b"client-kid"[..]);
+    assert_ne!(
+        rs.authorize(now, Some(WALL), kid, Method::Get, "/sensors/temp"),
+        Decision::Allow
+    );
+    // a caller mapper grants what it says
+    let mut rs: AuthzInfo<'_, [KeyEntry], ReadOnly> =
+        AuthzInfo::with_mapper(Config::new(AUD), &keys[..], ReadOnly);
+    let mut tok = t.clone();
+    assert_eq!(
+        rs.post(Duration::from_secs(5), Some(WALL), &mut tok, &mut [])
+            .code,
+        0x41
+    );
+    assert_eq!(
+        rs.authorize(now, Some(WALL), kid, Method::Get, "/sensors/temp"),
+        Decision::Allow
+    );
+    assert_ne!(
+        rs.authorize(now, Some(WALL), kid, Method::Put, "/sensors/temp"),
+        Decision::Allow
+    );
+    assert_ne!(
+        rs.authorize(now, Some(WALL), kid, Method::Get, "/actuators/led"),
+        Decision::Allow
+    );
+}
+
+#[test]
+fn store_full_then_expired_token_evicted() {
+    let keys = keys();
+    let mut rs: AuthzInfo<'_, [KeyEntry], cssf_auth::aif::NoTextScopes, 1> =
+        AuthzInfo::new(Config::new(AUD), &keys[..]);
+    let pop2 = PopKey::Symmetric {
+        kid: Some(Bytes::from_slice(b"second").unwrap()),
+        k: Bytes::from_slice(&[1; 16]).unwrap(),
+    };
+    let mut tok = mac_token(|c| {
+        c.exp = None;
+        c.exi = Some(10);
+    });
+    let mut out = [0u8; 8];
+    assert_eq!(
+        rs.post(Duration::from_secs(0), None, &mut tok, &mut out)
+            .code,
+        0x41
+    );
+    let mut p = [0u8; 512];
+    let aif = aif();
+    let n = ClaimsSet {
+        aud: Some(AUD),
+        exi: Some(10),
+        cti: Some(b"cti-2"),
+        cnf: Some(CnfOut::Key(&pop2)),
+        scope: Some(ScopeOut::AifBytes(&aif)),
+        ..Default::default()
+    }
+    .emit(&mut p)
+    .unwrap();
+    let key = CoseKey::hmac(Algorithm::Hmac256, &HMAC_K).unwrap();
+    let mut t = [0u8; 1024];
+    let m = issuer::mac0(&key, Some(b"as-hmac"), &p[..n], &mut t).unwrap();
+    let mut t1 = t[..m].to_vec();
+    let r = rs.post(Duration::from_secs(5), None, &mut t1, &mut out);
+    assert_eq!((r.code, r.error), (0xA3, Some(Error::StoreFull)));
+    let mut t2 = t[..m].to_vec();
+    let r = rs.post(Duration::from_secs(11), None, &mut t2, &mut out);
+    assert_eq!(r.code, 0x41, "{r:?}");
+    let evs: Vec<_> = core::iter::from_fn(|| rs.poll_event()).collect();
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, AuthEvent::TokenExpired { .. })),
+        "{evs:?}"
+    );
 }
