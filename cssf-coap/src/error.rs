@@ -56,6 +56,11 @@ pub enum Error {
     /// A URI that RFC 7252 §6.4 rejects (not absolute, wrong scheme, fragment,
     /// bad percent-encoding, bad port) or that §6.5 cannot compose.
     BadUri,
+    /// An endpoint table (exchanges, CON messages in flight, queue) is
+    /// full; try again later (a server answers 5.03 in this case).
+    Busy,
+    /// No pending request or exchange has this id.
+    UnknownId,
 }
 
 impl Error {
@@ -72,6 +77,7 @@ impl Error {
             | Error::BadUtf8
             | Error::BadBlock => Some(Code::BAD_OPTION),
             Error::BadUri => Some(Code::BAD_REQUEST),
+            Error::Busy => Some(Code::SERVICE_UNAVAILABLE),
             Error::BufferTooSmall { .. } | Error::TooManyOptions | Error::OptionTooLong => {
                 Some(Code::INTERNAL_SERVER_ERROR)
             }
@@ -119,6 +125,8 @@ impl fmt::Display for Error {
             Error::OptionTooLong => f.write_str("option value too long to encode"),
             Error::TooManyOptions => f.write_str("too many options for the builder capacity"),
             Error::BadUri => f.write_str("invalid coap/coaps URI"),
+            Error::Busy => f.write_str("endpoint table full"),
+            Error::UnknownId => f.write_str("no such request or exchange"),
         }
     }
 }

@@ -44,9 +44,11 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+pub mod endpoint;
 mod error;
 pub mod wire;
 
+pub use endpoint::{Endpoint, Event};
 pub use error::Error;
 pub use wire::{
     Block, CoapOption, Code, ContentFormat, Message, MessageBuilder, MessageType, OptionFormat,

@@ -188,8 +188,14 @@ mod tests {
 
     #[test]
     fn filters() {
-        assert_eq!(doc(Some(b"rt=temperature-c")), "</sensors/temp>;rt=\"temperature-c\";if=\"sensor\";ct=0;obs");
-        assert_eq!(doc(Some(b"rt=core.s")), "</sensors/light>;rt=\"light-lux core.s\";if=\"sensor\";sz=120");
+        assert_eq!(
+            doc(Some(b"rt=temperature-c")),
+            "</sensors/temp>;rt=\"temperature-c\";if=\"sensor\";ct=0;obs"
+        );
+        assert_eq!(
+            doc(Some(b"rt=core.s")),
+            "</sensors/light>;rt=\"light-lux core.s\";if=\"sensor\";sz=120"
+        );
         assert_eq!(doc(Some(b"rt=light*")), doc(Some(b"rt=core.s")));
         assert_eq!(doc(Some(b"href=/led")), "</led>");
         assert_eq!(doc(Some(b"href=/sensors/*")).matches("</").count(), 2);

@@ -42,6 +42,11 @@ mod tests {
         assert!(notification_is_fresh(HALF + 2, t, 0, t));
         assert!(!notification_is_fresh(HALF, t, 0, t));
         assert!(!notification_is_fresh(9, t, 8, Duration::from_secs(128)));
-        assert!(notification_is_fresh(9, t, 8, Duration::from_millis(128_001)));
+        assert!(notification_is_fresh(
+            9,
+            t,
+            8,
+            Duration::from_millis(128_001)
+        ));
     }
 }

@@ -200,9 +200,15 @@ mod tests {
     #[test]
     fn routes() {
         assert_eq!(route(&T, Code::GET, segs(&["a", "b"])), Route::Resource(0));
-        assert_eq!(route(&T, Code::PUT, segs(&["a", "b"])), Route::MethodNotAllowed);
+        assert_eq!(
+            route(&T, Code::PUT, segs(&["a", "b"])),
+            Route::MethodNotAllowed
+        );
         assert_eq!(route(&T, Code::GET, segs(&["a"])), Route::NotFound);
-        assert_eq!(route(&T, Code::GET, segs(&["a", "b", "c"])), Route::NotFound);
+        assert_eq!(
+            route(&T, Code::GET, segs(&["a", "b", "c"])),
+            Route::NotFound
+        );
         assert_eq!(route(&T, Code::DELETE, segs(&["c"])), Route::Resource(1));
         assert_eq!(
             route(&T, Code::GET, segs(&[".well-known", "core"])),

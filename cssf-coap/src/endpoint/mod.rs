@@ -1,0 +1,1848 @@
+//! The sans-IO CoAP endpoint: client and server at once.
+//!
+//! It implements the RFC 7252 §4 message layer (CON retransmission with the
+//! §4.8 parameters, NSTART, message-ID deduplication that replays the cached
+//! response, ACK/RST matching, CoAP ping), §5 request/response (random
+//! tokens, piggybacked and separate responses, NON), a resource router with
+//! `/.well-known/core` (RFC 6690), Observe (RFC 7641), Block-wise transfers
+//! (RFC 7959) and the Echo / Request-Tag options (RFC 9175). Every table has
+//! a fixed capacity; nothing is allocated.
+//!
+//! The endpoint follows the workspace's I/O shape: feed it datagrams
+//! ([`Endpoint::handle_datagram`]) and time ([`Endpoint::handle_timeout`]),
+//! issue commands ([`Endpoint::request`], [`Endpoint::respond`],
+//! [`Endpoint::notify`]), then drain [`Endpoint::poll_transmit`],
+//! [`Endpoint::poll_event`] and read [`Endpoint::poll_timeout`].
+//!
+//! ```
+//! use core::time::Duration;
+//! use cssf_coap::endpoint::{Endpoint, Config, Event, Methods, Request, Resource, Response};
+//! use cssf_coap::Code;
+//!
+//! static RESOURCES: [Resource; 1] = [Resource::new("hello", Methods::GET)];
+//! # struct Rng(u64);
+//! # impl rand_core::RngCore for Rng {
+//! #     fn next_u32(&mut self) -> u32 { self.next_u64() as u32 }
+//! #     fn next_u64(&mut self) -> u64 { self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1); self.0 >> 11 }
+//! #     fn fill_bytes(&mut self, d: &mut [u8]) { for b in d { *b = self.next_u64() as u8 } }
+//! #     fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), rand_core::Error> { self.fill_bytes(d); Ok(()) }
+//! # }
+//! # impl rand_core::CryptoRng for Rng {}
+//! let mut client: Endpoint<u8, Rng> = Endpoint::new(Config::default(), Rng(1), &[]);
+//! let mut server: Endpoint<u8, Rng> = Endpoint::new(Config::default(), Rng(2), &RESOURCES);
+//! let now = Duration::ZERO;
+//! let id = client.request(now, 2, &Request::get("hello"))?;
+//! let mut buf = [0u8; 1280];
+//!
+//! // client -> server
+//! let tx = client.poll_transmit(now, &mut buf)?.unwrap();
+//! server.handle_datagram(now, 1, &mut buf[..tx.len])?;
+//! let Some(Event::Request { id: rid, .. }) = server.poll_event() else { panic!() };
+//! server.respond(now, rid, &Response::new(Code::CONTENT).payload(b"world"))?;
+//!
+//! // server -> client (piggybacked in the ACK)
+//! let tx = server.poll_transmit(now, &mut buf)?.unwrap();
+//! client.handle_datagram(now, 2, &mut buf[..tx.len])?;
+//! match client.poll_event() {
+//!     Some(Event::Response { id: got, response, .. }) => {
+//!         assert_eq!(got, id);
+//!         assert_eq!(response.code(), Code::CONTENT);
+//!         assert_eq!(response.payload(), b"world");
+//!     }
+//!     other => panic!("{other:?}"),
+//! }
+//! # Ok::<(), cssf_coap::Error>(())
+//! ```
+
+mod config;
+mod link_format;
+mod observe;
+mod router;
+
+pub use config::Config;
+pub use observe::{notification_is_fresh, OBSERVE_REORDER_WINDOW};
+pub use router::{Methods, Resource};
+
+use core::time::Duration;
+
+use heapless::Vec;
+use rand_core::{CryptoRng, RngCore};
+
+use crate::wire::{Block, Code, ContentFormat, Message, MessageBuilder, MessageType, OptionNumber};
+use crate::Error;
+
+use link_format::Window;
+use router::Route;
+
+/// Content-Format of `/.well-known/core` (application/link-format).
+const LINK_FORMAT: ContentFormat = ContentFormat(40);
+/// Options a message built by the endpoint may carry.
+const OPTS: usize = 24;
+
+/// A datagram [`Endpoint::poll_transmit`] wrote: destination and length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit<A> {
+    /// Where to send it.
+    pub to: A,
+    /// How many bytes of the caller's buffer it occupies.
+    pub len: usize,
+}
+
+/// Identifies a request the server received and the application answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u32);
+
+/// Identifies a client exchange (a request and its responses or notifications).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExchangeId(pub u32);
+
+/// A received message, owned (copied into a fixed buffer) so the
+/// application can read it while commanding the endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received<const M: usize> {
+    bytes: Vec<u8, M>,
+    payload_at: usize,
+}
+
+impl<const M: usize> Received<M> {
+    fn new(msg: &Message<'_>) -> Option<Self> {
+        let raw = msg.as_bytes();
+        let bytes = Vec::from_slice(raw).ok()?;
+        Some(Received {
+            bytes,
+            payload_at: raw.len().saturating_sub(msg.payload().len()),
+        })
+    }
+
+    /// The message as a checked view (parsing cannot fail: it was validated
+    /// on arrival).
+    pub fn message(&self) -> Result<Message<'_>, Error> {
+        Message::parse(&self.bytes)
+    }
+
+    /// The code.
+    pub fn code(&self) -> Code {
+        Code(self.bytes.get(1).copied().unwrap_or(0))
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &[u8] {
+        self.bytes.get(self.payload_at..).unwrap_or(&[])
+    }
+
+    /// The raw message bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// What the endpoint reports to the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event<A, const M: usize> {
+    /// A request for one of the router's resources: answer it with
+    /// [`Endpoint::respond`]. Requests carrying Block1 arrive one block at a
+    /// time, in order (the endpoint answers 4.08 to gaps itself); for Block2
+    /// requests answer with the whole representation, the endpoint slices it.
+    Request {
+        /// Pass to [`Endpoint::respond`].
+        id: RequestId,
+        /// Who asked.
+        peer: A,
+        /// Index of the resource in the router table.
+        resource: usize,
+        /// The request.
+        request: Received<M>,
+    },
+    /// A response to [`Endpoint::request`]. With Block2, one event per
+    /// block (the endpoint fetches the next block itself); `last` is `true`
+    /// on the final one, after which the exchange is over.
+    Response {
+        /// The exchange.
+        id: ExchangeId,
+        /// Who answered.
+        peer: A,
+        /// `false` while more Block2 blocks follow.
+        last: bool,
+        /// The response.
+        response: Received<M>,
+    },
+    /// A fresh Observe notification (stale, reordered ones are dropped per
+    /// RFC 7641 §3.4).
+    Notification {
+        /// The observing exchange.
+        id: ExchangeId,
+        /// The server.
+        peer: A,
+        /// The notification.
+        notification: Received<M>,
+    },
+    /// No response: the CON request was never acknowledged, or no response
+    /// came within [`Config::response_timeout`].
+    Timeout {
+        /// The exchange.
+        id: ExchangeId,
+    },
+    /// The peer rejected the request with RST.
+    Reset {
+        /// The exchange.
+        id: ExchangeId,
+    },
+}
+
+/// A client request, for [`Endpoint::request`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// Method code (0.01..=0.31).
+    pub method: Code,
+    /// Confirmable (default) or non-confirmable.
+    pub confirmable: bool,
+    /// Path, `/`-separated, without percent-encoding.
+    pub path: &'a str,
+    /// Query, `&`-separated arguments (one Uri-Query each).
+    pub query: Option<&'a str>,
+    /// Content-Format of the payload.
+    pub content_format: Option<ContentFormat>,
+    /// Accept.
+    pub accept: Option<ContentFormat>,
+    /// Observe (0 register, 1 deregister).
+    pub observe: Option<u32>,
+    /// Block1 (the payload is that block).
+    pub block1: Option<Block>,
+    /// Block2 (early size negotiation or a given block).
+    pub block2: Option<Block>,
+    /// Size1 (total upload size).
+    pub size1: Option<u32>,
+    /// Request-Tag (RFC 9175 §3) to keep concurrent Block1 uploads apart.
+    pub request_tag: Option<&'a [u8]>,
+    /// The payload.
+    pub payload: &'a [u8],
+}
+
+impl<'a> Request<'a> {
+    /// A confirmable request with no options or payload.
+    pub const fn new(method: Code, path: &'a str) -> Self {
+        Request {
+            method,
+            confirmable: true,
+            path,
+            query: None,
+            content_format: None,
+            accept: None,
+            observe: None,
+            block1: None,
+            block2: None,
+            size1: None,
+            request_tag: None,
+            payload: &[],
+        }
+    }
+
+    /// GET `path`.
+    pub const fn get(path: &'a str) -> Self {
+        Request::new(Code::GET, path)
+    }
+
+    /// PUT `path`.
+    pub const fn put(path: &'a str) -> Self {
+        Request::new(Code::PUT, path)
+    }
+
+    /// POST `path`.
+    pub const fn post(path: &'a str) -> Self {
+        Request::new(Code::POST, path)
+    }
+
+    /// DELETE `path`.
+    pub const fn delete(path: &'a str) -> Self {
+        Request::new(Code::DELETE, path)
+    }
+
+    /// Makes it non-confirmable.
+    pub const fn non(mut self) -> Self {
+        self.confirmable = false;
+        self
+    }
+
+    /// Sets the payload.
+    pub const fn payload(mut self, payload: &'a [u8]) -> Self {
+        self.payload = payload;
+        self
+    }
+
+    /// Sets the query (`a=b&c`).
+    pub const fn query(mut self, query: &'a str) -> Self {
+        self.query = Some(query);
+        self
+    }
+
+    /// Sets Content-Format.
+    pub const fn content_format(mut self, cf: ContentFormat) -> Self {
+        self.content_format = Some(cf);
+        self
+    }
+
+    /// Registers as an observer (Observe 0).
+    pub const fn observe(mut self) -> Self {
+        self.observe = Some(0);
+        self
+    }
+
+    /// Sets Block1 and the payload of that block.
+    pub const fn block1(mut self, block: Block, payload: &'a [u8]) -> Self {
+        self.block1 = Some(block);
+        self.payload = payload;
+        self
+    }
+
+    /// Sets Block2.
+    pub const fn block2(mut self, block: Block) -> Self {
+        self.block2 = Some(block);
+        self
+    }
+
+    /// Sets Size1.
+    pub const fn size1(mut self, size: u32) -> Self {
+        self.size1 = Some(size);
+        self
+    }
+
+    /// Sets Request-Tag.
+    pub const fn request_tag(mut self, tag: &'a [u8]) -> Self {
+        self.request_tag = Some(tag);
+        self
+    }
+}
+
+/// A server response or notification, for [`Endpoint::respond`] and
+/// [`Endpoint::notify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Response<'a> {
+    /// Response code.
+    pub code: Code,
+    /// Content-Format.
+    pub content_format: Option<ContentFormat>,
+    /// Max-Age (seconds).
+    pub max_age: Option<u32>,
+    /// ETag.
+    pub etag: Option<&'a [u8]>,
+    /// Location-Path (for 2.01), `/`-separated.
+    pub location_path: Option<&'a str>,
+    /// The whole representation; the endpoint slices it for Block2.
+    pub payload: &'a [u8],
+}
+
+impl<'a> Response<'a> {
+    /// A response with no options or payload.
+    pub const fn new(code: Code) -> Self {
+        Response {
+            code,
+            content_format: None,
+            max_age: None,
+            etag: None,
+            location_path: None,
+            payload: &[],
+        }
+    }
+
+    /// Sets the payload.
+    pub const fn payload(mut self, payload: &'a [u8]) -> Self {
+        self.payload = payload;
+        self
+    }
+
+    /// Sets Content-Format.
+    pub const fn content_format(mut self, cf: ContentFormat) -> Self {
+        self.content_format = Some(cf);
+        self
+    }
+
+    /// Sets Max-Age.
+    pub const fn max_age(mut self, secs: u32) -> Self {
+        self.max_age = Some(secs);
+        self
+    }
+}
+
+/// Counters of what the endpoint dropped, repeated or refused.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Malformed datagrams (format errors) and misused message types.
+    pub malformed: u64,
+    /// Duplicate CON/NON messages (answered from the cache, never re-run).
+    pub duplicates: u64,
+    /// RST messages sent.
+    pub resets_sent: u64,
+    /// Requests refused with 5.03 because a table was full.
+    pub busy: u64,
+    /// CON retransmissions.
+    pub retransmissions: u64,
+    /// CON messages given up after MAX_RETRANSMIT.
+    pub give_ups: u64,
+    /// Notifications dropped by the §3.4 freshness rule.
+    pub stale_notifications: u64,
+    /// Messages dropped because a queue was full or a message did not fit.
+    pub dropped: u64,
+    /// Responses and ACKs that matched no exchange.
+    pub unmatched: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Token {
+    len: u8,
+    bytes: [u8; 8],
+}
+
+impl Token {
+    fn new(t: &[u8]) -> Self {
+        let mut bytes = [0u8; 8];
+        let len = t.len().min(8);
+        if let (Some(dst), Some(src)) = (bytes.get_mut(..len), t.get(..len)) {
+            dst.copy_from_slice(src);
+        }
+        Token {
+            len: len as u8,
+            bytes,
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Exchange(u32),
+    Response,
+    Notify(u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConState {
+    /// Held back by NSTART.
+    Waiting,
+    /// To be (re)transmitted by the next `poll_transmit`.
+    Send,
+    /// On the wire; retransmit or give up at `next_at`.
+    Sent { next_at: Duration },
+}
+
+/// A confirmable message awaiting its ACK (RFC 7252 §4.2).
+#[derive(Debug)]
+struct ConSlot<A, const M: usize> {
+    peer: A,
+    mid: u16,
+    bytes: Vec<u8, M>,
+    owner: Owner,
+    state: ConState,
+    tries: u8,
+    timeout: Duration,
+}
+
+#[derive(Debug)]
+enum DedupState<const M: usize> {
+    /// A request handed to the application, not answered yet, and an Empty
+    /// ACK was sent (separate response to follow).
+    PendingAcked,
+    /// Answered; replay these bytes (empty: not answered yet, nothing to
+    /// replay).
+    Answered(Vec<u8, M>),
+    /// A CON/NON response we acknowledged (CON: replay an Empty ACK).
+    Acked,
+}
+
+/// A message ID seen from a peer (RFC 7252 §4.5).
+#[derive(Debug)]
+struct Dedup<A, const M: usize> {
+    peer: A,
+    mid: u16,
+    expires: Duration,
+    state: DedupState<M>,
+}
+
+#[derive(Debug)]
+struct PendingRequest<A> {
+    id: u32,
+    peer: A,
+    mid: u16,
+    token: Token,
+    con: bool,
+    acked: bool,
+    ack_at: Duration,
+    resource: usize,
+    observe: Option<u32>,
+    block1: Option<Block>,
+    block2: Option<Block>,
+}
+
+#[derive(Debug)]
+struct Exchange<A, const M: usize> {
+    id: u32,
+    peer: A,
+    token: Token,
+    con: bool,
+    observing: bool,
+    last_obs: Option<(u32, Duration)>,
+    echo_retried: bool,
+    template: Vec<u8, M>,
+    deadline: Option<Duration>,
+}
+
+#[derive(Debug)]
+struct Observer<A> {
+    key: u32,
+    peer: A,
+    token: Token,
+    resource: usize,
+    since_con: u32,
+    last_mid: u16,
+}
+
+/// A Block1 upload in progress (RFC 7959 §2.5), keyed by peer, resource and
+/// Request-Tag (RFC 9175 §3).
+#[derive(Debug)]
+struct Upload<A> {
+    peer: A,
+    resource: usize,
+    tag: Token,
+    next_offset: usize,
+    expires: Duration,
+}
+
+/// Echo values (RFC 9175 §2): the current one and its predecessor.
+#[derive(Debug, Default)]
+struct EchoState {
+    current: [u8; 8],
+    previous: [u8; 8],
+    rotated: Option<Duration>,
+}
+
+/// How a client request is re-sent from its template.
+#[derive(Debug, Clone, Copy)]
+enum Edit {
+    /// Fetch the next Block2 block (without Observe, RFC 7959 §3.4).
+    NextBlock2(Block),
+    /// Retry with the server's Echo value (RFC 9175 §2.4).
+    Echo([u8; 40], usize),
+    /// GET with Observe 1 (RFC 7641 §3.6).
+    CancelObserve,
+}
+
+/// Options of a message the endpoint builds.
+#[derive(Debug, Default, Clone, Copy)]
+struct Opts<'p> {
+    observe: Option<u32>,
+    etag: Option<&'p [u8]>,
+    location_path: Option<&'p str>,
+    content_format: Option<ContentFormat>,
+    max_age: Option<u32>,
+    block2: Option<Block>,
+    block1: Option<Block>,
+    size2: Option<u32>,
+    size1: Option<u32>,
+    echo: Option<&'p [u8]>,
+    payload: &'p [u8],
+}
+
+impl<'p> Opts<'p> {
+    fn from_response(r: &Response<'p>) -> Self {
+        Opts {
+            etag: r.etag,
+            location_path: r.location_path,
+            content_format: r.content_format,
+            max_age: r.max_age,
+            payload: r.payload,
+            ..Opts::default()
+        }
+    }
+}
+
+fn emit_vec<const M: usize, const K: usize>(
+    b: &MessageBuilder<'_, K>,
+) -> Result<Vec<u8, M>, Error> {
+    let needed = b.buffer_len();
+    let mut v: Vec<u8, M> = Vec::new();
+    v.resize(needed, 0)
+        .map_err(|_| Error::BufferTooSmall { needed })?;
+    b.emit(&mut v)?;
+    Ok(v)
+}
+
+fn build<const M: usize>(
+    ty: MessageType,
+    code: Code,
+    mid: u16,
+    token: &[u8],
+    o: &Opts<'_>,
+) -> Result<Vec<u8, M>, Error> {
+    let mut b = MessageBuilder::<'_, OPTS>::new(ty, code, mid);
+    b.token(token)?;
+    if let Some(v) = o.observe {
+        b.observe(v)?;
+    }
+    if let Some(e) = o.etag {
+        b.add_option(OptionNumber::ETAG, e)?;
+    }
+    if let Some(p) = o.location_path {
+        let p = p.strip_prefix('/').unwrap_or(p);
+        if !p.is_empty() {
+            for seg in p.split('/') {
+                b.add_str(OptionNumber::LOCATION_PATH, seg)?;
+            }
+        }
+    }
+    if let Some(cf) = o.content_format {
+        b.content_format(cf)?;
+    }
+    if let Some(v) = o.max_age {
+        b.add_uint(OptionNumber::MAX_AGE, v)?;
+    }
+    if let Some(v) = o.block2 {
+        b.block2(v)?;
+    }
+    if let Some(v) = o.block1 {
+        b.block1(v)?;
+    }
+    if let Some(v) = o.size2 {
+        b.add_uint(OptionNumber::SIZE2, v)?;
+    }
+    if let Some(v) = o.size1 {
+        b.add_uint(OptionNumber::SIZE1, v)?;
+    }
+    if let Some(e) = o.echo {
+        b.add_option(OptionNumber::ECHO, e)?;
+    }
+    b.payload(o.payload);
+    emit_vec(&b)
+}
+
+/// Cuts the Block2 slice a request asks for out of a whole representation
+/// (RFC 7959 §2.4). `None` block: no slicing needed. `Err`: the requested
+/// block lies beyond the representation.
+fn slice_block2(
+    payload: &[u8],
+    req: Option<Block>,
+    max_szx: u8,
+) -> Result<(&[u8], Option<Block>), ()> {
+    let szx = req.map_or(max_szx, |b| b.szx().min(max_szx)).min(6);
+    let size = 1usize << (szx + 4);
+    if req.is_none() && payload.len() <= size {
+        return Ok((payload, None));
+    }
+    let offset = req.map_or(0, |b| b.offset());
+    if offset > payload.len() || (offset == payload.len() && offset != 0) {
+        return Err(());
+    }
+    let end = offset.saturating_add(size).min(payload.len());
+    let block = Block::at_offset(offset, end < payload.len(), szx).map_err(|_| ())?;
+    Ok((payload.get(offset..end).unwrap_or(&[]), Some(block)))
+}
+
+/// A CoAP endpoint, client and server at once.
+///
+/// - `A`: peer address type (caller's choice).
+/// - `R`: the caller's RNG (tokens, initial message ID, retransmission
+///   jitter, Echo values).
+/// - `N`: capacity of each of the small tables (CON messages in flight,
+///   outgoing queue, pending server requests, client exchanges, observers,
+///   Block1 uploads, events).
+/// - `D`: message IDs remembered for deduplication (RFC 7252 §4.5) with
+///   their cached responses; size it for the request rate over
+///   EXCHANGE_LIFETIME (247 s). When it is full, requests get 5.03.
+/// - `M`: largest message (bytes) received or sent.
+#[derive(Debug)]
+pub struct Endpoint<A, R, const N: usize = 8, const D: usize = 32, const M: usize = 1152> {
+    config: Config,
+    rng: R,
+    resources: &'static [Resource],
+    next_mid: u16,
+    next_id: u32,
+    obs_seq: u32,
+    cons: Vec<ConSlot<A, M>, N>,
+    txq: Vec<(A, Vec<u8, M>), N>,
+    dedup: Vec<Dedup<A, M>, D>,
+    pending: Vec<PendingRequest<A>, N>,
+    exchanges: Vec<Exchange<A, M>, N>,
+    observers: Vec<Observer<A>, N>,
+    uploads: Vec<Upload<A>, N>,
+    events: Vec<Event<A, M>, N>,
+    echo: EchoState,
+    stats: Stats,
+}
+
+impl<A, R, const N: usize, const D: usize, const M: usize> Endpoint<A, R, N, D, M>
+where
+    A: Clone + Eq,
+    R: RngCore + CryptoRng,
+{
+    /// A new endpoint serving `resources` (empty for a pure client).
+    pub fn new(config: Config, mut rng: R, resources: &'static [Resource]) -> Self {
+        let next_mid = (rng.next_u32() & 0xffff) as u16;
+        Endpoint {
+            config,
+            rng,
+            resources,
+            next_mid,
+            next_id: 1,
+            obs_seq: 2,
+            cons: Vec::new(),
+            txq: Vec::new(),
+            dedup: Vec::new(),
+            pending: Vec::new(),
+            exchanges: Vec::new(),
+            observers: Vec::new(),
+            uploads: Vec::new(),
+            events: Vec::new(),
+            echo: EchoState::default(),
+            stats: Stats::default(),
+        }
+    }
+
+    // ----- getters -----
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Number of registered observers (server side).
+    pub fn observer_count(&self) -> usize {
+        self.observers.len()
+    }
+
+    /// Number of open client exchanges.
+    pub fn exchange_count(&self) -> usize {
+        self.exchanges.len()
+    }
+
+    /// Number of requests the application has not answered yet.
+    pub fn pending_requests(&self) -> usize {
+        self.pending.len()
+    }
+
+    // ----- inputs -----
+
+    /// A datagram from `peer` arrived. Malformed or unexpected messages are
+    /// dropped (or rejected with RST) and counted in [`Endpoint::stats`];
+    /// this never fails today but keeps the workspace's signature.
+    pub fn handle_datagram(
+        &mut self,
+        now: Duration,
+        peer: A,
+        datagram: &mut [u8],
+    ) -> Result<(), Error> {
+        self.maintain(now);
+        if datagram.len() > M {
+            self.stats.dropped += 1;
+            return Ok(());
+        }
+        let msg = match Message::parse(datagram) {
+            Ok(m) => m,
+            Err(_) => {
+                self.stats.malformed += 1;
+                // §4.2: a CON with a message format error is rejected.
+                if let Some(&[b0, _, m0, m1]) = datagram.get(..4) {
+                    if b0 >> 6 == 1 && MessageType::from_bits(b0 >> 4) == MessageType::Con {
+                        self.queue_rst(peer, u16::from_be_bytes([m0, m1]));
+                    }
+                }
+                return Ok(());
+            }
+        };
+        let code = msg.code();
+        if code.is_empty() {
+            self.on_empty(now, peer, &msg);
+        } else if code.is_request() {
+            self.on_request(now, peer, &msg);
+        } else if code.is_response() {
+            self.on_response(now, peer, &msg);
+        } else {
+            self.stats.malformed += 1;
+            if msg.ty() == MessageType::Con {
+                self.queue_rst(peer, msg.message_id());
+            }
+        }
+        Ok(())
+    }
+
+    /// Time passed: retransmits, gives up, sends Empty ACKs for requests
+    /// the application has not answered yet, expires exchanges.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        self.maintain(now);
+        let mut i = 0;
+        while i < self.cons.len() {
+            let Some(slot) = self.cons.get_mut(i) else {
+                break;
+            };
+            if let ConState::Sent { next_at } = slot.state {
+                if next_at <= now {
+                    if slot.tries < self.config.max_retransmit {
+                        slot.tries += 1;
+                        slot.timeout = slot.timeout.saturating_mul(2);
+                        slot.state = ConState::Send;
+                        self.stats.retransmissions += 1;
+                    } else {
+                        let slot = self.cons.remove(i);
+                        self.stats.give_ups += 1;
+                        self.give_up(slot.owner);
+                        continue;
+                    }
+                }
+            }
+            i += 1;
+        }
+        // §5.2.2: acknowledge requests the application is slow to answer.
+        for k in 0..self.pending.len() {
+            let Some(p) = self.pending.get(k) else { break };
+            if p.con && !p.acked && p.ack_at <= now {
+                let (peer, mid) = (p.peer.clone(), p.mid);
+                if self.queue_empty_ack(peer.clone(), mid) {
+                    if let Some(p) = self.pending.get_mut(k) {
+                        p.acked = true;
+                    }
+                    if let Some(d) = self
+                        .dedup
+                        .iter_mut()
+                        .find(|d| d.peer == peer && d.mid == mid)
+                    {
+                        d.state = DedupState::PendingAcked;
+                    }
+                }
+            }
+        }
+        let mut i = 0;
+        while i < self.exchanges.len() {
+            let due = self
+                .exchanges
+                .get(i)
+                .is_some_and(|e| e.deadline.is_some_and(|d| d <= now));
+            if due && !self.events.is_full() {
+                let ex = self.exchanges.remove(i);
+                self.cons.retain(|c| c.owner != Owner::Exchange(ex.id));
+                self.push_event(Event::Timeout {
+                    id: ExchangeId(ex.id),
+                });
+                continue;
+            }
+            i += 1;
+        }
+    }
+
+    // ----- commands -----
+
+    /// Sends a request to `peer`. Responses arrive as [`Event::Response`]
+    /// (or [`Event::Notification`] when observing).
+    ///
+    /// Errors: [`Error::Busy`] when the exchange or CON table is full,
+    /// codec errors when the request does not fit `M` bytes.
+    pub fn request(
+        &mut self,
+        now: Duration,
+        peer: A,
+        req: &Request<'_>,
+    ) -> Result<ExchangeId, Error> {
+        self.maintain(now);
+        if self.exchanges.is_full()
+            || (req.confirmable && self.cons.is_full())
+            || (!req.confirmable && self.txq.is_full())
+        {
+            self.stats.busy += 1;
+            return Err(Error::Busy);
+        }
+        let token = self.fresh_token(&peer);
+        let mid = self.alloc_mid();
+        let ty = if req.confirmable {
+            MessageType::Con
+        } else {
+            MessageType::Non
+        };
+        let mut b = MessageBuilder::<'_, OPTS>::new(ty, req.method, mid);
+        b.token(token.as_slice())?;
+        b.uri_path(req.path)?;
+        if let Some(q) = req.query {
+            for arg in q.split('&').filter(|a| !a.is_empty()) {
+                b.add_str(OptionNumber::URI_QUERY, arg)?;
+            }
+        }
+        if let Some(cf) = req.content_format {
+            b.content_format(cf)?;
+        }
+        if let Some(cf) = req.accept {
+            b.accept(cf)?;
+        }
+        if let Some(o) = req.observe {
+            b.observe(o)?;
+        }
+        if let Some(v) = req.block1 {
+            b.block1(v)?;
+        }
+        if let Some(v) = req.block2 {
+            b.block2(v)?;
+        }
+        if let Some(v) = req.size1 {
+            b.add_uint(OptionNumber::SIZE1, v)?;
+        }
+        if let Some(t) = req.request_tag {
+            b.add_option(OptionNumber::REQUEST_TAG, t)?;
+        }
+        b.payload(req.payload);
+        let bytes: Vec<u8, M> = emit_vec(&b)?;
+        let id = self.alloc_id();
+        self.send_message(
+            peer.clone(),
+            mid,
+            bytes.clone(),
+            req.confirmable,
+            Owner::Exchange(id),
+        )?;
+        let ex = Exchange {
+            id,
+            peer,
+            token,
+            con: req.confirmable,
+            observing: req.observe == Some(0),
+            last_obs: None,
+            echo_retried: false,
+            template: bytes,
+            deadline: (!req.confirmable).then(|| now.saturating_add(self.config.response_timeout)),
+        };
+        self.exchanges.push(ex).map_err(|_| Error::Busy)?;
+        Ok(ExchangeId(id))
+    }
+
+    /// Cancels an Observe registration explicitly (GET with Observe 1, RFC
+    /// 7641 §3.6); the server's answer arrives as the final
+    /// [`Event::Response`].
+    pub fn cancel_observe(&mut self, now: Duration, id: ExchangeId) -> Result<(), Error> {
+        self.maintain(now);
+        let ex = self
+            .exchanges
+            .iter_mut()
+            .find(|e| e.id == id.0)
+            .ok_or(Error::UnknownId)?;
+        ex.observing = false;
+        ex.deadline = None;
+        self.resend_from_template(now, id.0, Edit::CancelObserve)
+    }
+
+    /// Forgets an exchange locally (a later notification is answered with
+    /// RST, which cancels the observation on the server, RFC 7641 §3.6).
+    pub fn forget(&mut self, id: ExchangeId) {
+        self.exchanges.retain(|e| e.id != id.0);
+        self.cons.retain(|c| c.owner != Owner::Exchange(id.0));
+    }
+
+    /// Answers a request from [`Event::Request`]: piggybacked in the ACK if
+    /// the request is still unacknowledged, else as a separate (CON)
+    /// response; NON for a NON request. Large payloads are sliced to the
+    /// Block2 the client asked for; a GET with Observe 0 on an observable
+    /// resource answered with 2.xx registers the client.
+    pub fn respond(&mut self, now: Duration, id: RequestId, r: &Response<'_>) -> Result<(), Error> {
+        self.maintain(now);
+        let pos = self
+            .pending
+            .iter()
+            .position(|p| p.id == id.0)
+            .ok_or(Error::UnknownId)?;
+        let separate = self.pending.get(pos).is_some_and(|p| p.con && p.acked);
+        if separate && self.cons.is_full() {
+            return Err(Error::Busy);
+        }
+        let p = self.pending.remove(pos);
+        let observable = self.resources.get(p.resource).is_some_and(|res| res.obs);
+        let mut code = r.code;
+        let mut o = Opts::from_response(r);
+        if p.observe == Some(0) && observable && code.is_success() {
+            o.observe = self.register_observer(&p);
+        }
+        match slice_block2(r.payload, p.block2, self.config.max_szx) {
+            Ok((body, b2)) => {
+                o.payload = body;
+                o.block2 = b2;
+                if b2.is_some_and(|b| b.num() == 0) {
+                    o.size2 = u32::try_from(r.payload.len()).ok();
+                }
+            }
+            Err(()) => {
+                code = Code::BAD_OPTION;
+                o = Opts::default();
+            }
+        }
+        if let Some(b) = p.block1 {
+            if code.is_success() {
+                if b.more() {
+                    code = Code::CONTINUE;
+                }
+                o.block1 = Block::new(b.num(), b.more(), b.szx().min(self.config.max_szx)).ok();
+            }
+        }
+        let token = p.token;
+        if p.con && !p.acked {
+            let bytes = build::<M>(MessageType::Ack, code, p.mid, token.as_slice(), &o)?;
+            self.cache_answer(&p.peer, p.mid, &bytes);
+            self.queue(p.peer, bytes);
+            Ok(())
+        } else {
+            let mid = self.alloc_mid();
+            let ty = if p.con {
+                MessageType::Con
+            } else {
+                MessageType::Non
+            };
+            let bytes = build::<M>(ty, code, mid, token.as_slice(), &o)?;
+            self.send_message(p.peer, mid, bytes, p.con, Owner::Response)
+        }
+    }
+
+    /// Sends a notification of the resource at `path` to each of its
+    /// observers (NON, CON every [`Config::notify_con_every`]-th time or
+    /// replacing a CON notification still in flight, RFC 7641 §4.5).
+    /// Returns how many observers were notified.
+    pub fn notify(&mut self, now: Duration, path: &str, r: &Response<'_>) -> Result<usize, Error> {
+        self.maintain(now);
+        let path = path.strip_prefix('/').unwrap_or(path);
+        let idx = self
+            .resources
+            .iter()
+            .position(|res| res.trimmed_path() == path)
+            .ok_or(Error::UnknownId)?;
+        self.obs_seq = (self.obs_seq + 1) & 0x00ff_ffff;
+        let seq = self.obs_seq;
+        let mut o = Opts::from_response(r);
+        o.observe = r.code.is_success().then_some(seq);
+        if let Ok((body, b2)) = slice_block2(r.payload, None, self.config.max_szx) {
+            o.payload = body;
+            o.block2 = b2;
+        }
+        let keys: Vec<u32, N> = self
+            .observers
+            .iter()
+            .filter(|ob| ob.resource == idx)
+            .map(|ob| ob.key)
+            .collect();
+        let mut sent = 0;
+        for key in keys {
+            let every = self.config.notify_con_every.max(1);
+            let Some(ob) = self.observers.iter_mut().find(|ob| ob.key == key) else {
+                continue;
+            };
+            ob.since_con += 1;
+            let con = ob.since_con >= every || !r.code.is_success();
+            if con {
+                ob.since_con = 0;
+            }
+            let (peer, token) = (ob.peer.clone(), ob.token);
+            if let Some(slot) = self.cons.iter_mut().find(|c| c.owner == Owner::Notify(key)) {
+                // §4.5.2: a newer notification replaces the one in flight.
+                if let Ok(bytes) =
+                    build::<M>(MessageType::Con, r.code, slot.mid, token.as_slice(), &o)
+                {
+                    slot.bytes = bytes;
+                    sent += 1;
+                }
+                continue;
+            }
+            let mid = self.alloc_mid();
+            let ty = if con {
+                MessageType::Con
+            } else {
+                MessageType::Non
+            };
+            let bytes = build::<M>(ty, r.code, mid, token.as_slice(), &o)?;
+            if let Some(ob) = self.observers.iter_mut().find(|ob| ob.key == key) {
+                ob.last_mid = mid;
+            }
+            if self
+                .send_message(peer, mid, bytes, con, Owner::Notify(key))
+                .is_ok()
+            {
+                sent += 1;
+            } else {
+                self.stats.dropped += 1;
+            }
+            if !r.code.is_success() {
+                // A non-2.xx notification ends the observation (§3.2).
+                self.observers.retain(|ob| ob.key != key);
+            }
+        }
+        Ok(sent)
+    }
+
+    // ----- outputs -----
+
+    /// The next datagram to send, written into `buf`. A short `buf` gives
+    /// `BufferTooSmall { needed }` and the datagram stays queued.
+    pub fn poll_transmit(
+        &mut self,
+        now: Duration,
+        buf: &mut [u8],
+    ) -> Result<Option<Transmit<A>>, Error> {
+        if let Some((_, bytes)) = self.txq.first() {
+            let len = bytes.len();
+            let out = buf
+                .get_mut(..len)
+                .ok_or(Error::BufferTooSmall { needed: len })?;
+            out.copy_from_slice(bytes);
+            let (to, _) = self.txq.remove(0);
+            return Ok(Some(Transmit { to, len }));
+        }
+        let nstart = usize::from(self.config.nstart.max(1));
+        for i in 0..self.cons.len() {
+            let Some(slot) = self.cons.get(i) else { break };
+            let eligible = match slot.state {
+                ConState::Send => true,
+                ConState::Waiting => {
+                    self.cons
+                        .iter()
+                        .filter(|c| c.peer == slot.peer && !matches!(c.state, ConState::Waiting))
+                        .count()
+                        < nstart
+                }
+                ConState::Sent { .. } => false,
+            };
+            if !eligible {
+                continue;
+            }
+            let len = slot.bytes.len();
+            let first = slot.state == ConState::Waiting;
+            let out = buf
+                .get_mut(..len)
+                .ok_or(Error::BufferTooSmall { needed: len })?;
+            out.copy_from_slice(&slot.bytes);
+            let initial = if first {
+                Some(self.initial_timeout())
+            } else {
+                None
+            };
+            let Some(slot) = self.cons.get_mut(i) else {
+                break;
+            };
+            if let Some(t) = initial {
+                slot.timeout = t;
+            }
+            slot.state = ConState::Sent {
+                next_at: now.saturating_add(slot.timeout),
+            };
+            return Ok(Some(Transmit {
+                to: slot.peer.clone(),
+                len,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event<A, M>> {
+        if self.events.is_empty() {
+            None
+        } else {
+            Some(self.events.remove(0))
+        }
+    }
+
+    /// When [`Endpoint::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        let cons = self.cons.iter().filter_map(|c| match c.state {
+            ConState::Sent { next_at } => Some(next_at),
+            _ => None,
+        });
+        let acks = self
+            .pending
+            .iter()
+            .filter(|p| p.con && !p.acked)
+            .map(|p| p.ack_at);
+        let deadlines = self.exchanges.iter().filter_map(|e| e.deadline);
+        cons.chain(acks).chain(deadlines).min()
+    }
+
+    // ----- internals: message layer -----
+
+    fn alloc_mid(&mut self) -> u16 {
+        let mid = self.next_mid;
+        self.next_mid = self.next_mid.wrapping_add(1);
+        mid
+    }
+
+    fn alloc_id(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        id
+    }
+
+    fn fresh_token(&mut self, peer: &A) -> Token {
+        let len = usize::from(self.config.token_len.clamp(1, 8));
+        let mut t = Token::default();
+        for _ in 0..8 {
+            let mut bytes = [0u8; 8];
+            self.rng.fill_bytes(bytes.get_mut(..len).unwrap_or(&mut []));
+            t = Token::new(bytes.get(..len).unwrap_or(&[]));
+            if !self
+                .exchanges
+                .iter()
+                .any(|e| &e.peer == peer && e.token == t)
+            {
+                break;
+            }
+        }
+        t
+    }
+
+    /// ACK_TIMEOUT × a random factor in [1, ACK_RANDOM_FACTOR] (§4.2).
+    fn initial_timeout(&mut self) -> Duration {
+        let base = self.config.ack_timeout;
+        let extra_milli = self.config.ack_random_factor_milli.saturating_sub(1000);
+        let span = base.saturating_mul(extra_milli) / 1000;
+        let span_us = u64::try_from(span.as_micros()).unwrap_or(u64::MAX);
+        let r = if span_us == 0 {
+            0
+        } else {
+            self.rng.next_u64() % (span_us + 1)
+        };
+        base.saturating_add(Duration::from_micros(r))
+    }
+
+    fn maintain(&mut self, now: Duration) {
+        self.dedup.retain(|d| d.expires > now);
+        self.uploads.retain(|u| u.expires > now);
+        let rotate = self
+            .echo
+            .rotated
+            .map_or(true, |t| now >= t.saturating_add(self.config.echo_lifetime));
+        if rotate {
+            self.echo.previous = self.echo.current;
+            self.rng.fill_bytes(&mut self.echo.current);
+            if self.echo.rotated.is_none() {
+                self.echo.previous = self.echo.current;
+            }
+            self.echo.rotated = Some(now);
+        }
+    }
+
+    fn push_event(&mut self, ev: Event<A, M>) -> bool {
+        if self.events.push(ev).is_err() {
+            self.stats.dropped += 1;
+            false
+        } else {
+            true
+        }
+    }
+
+    fn queue(&mut self, to: A, bytes: Vec<u8, M>) -> bool {
+        if self.txq.push((to, bytes)).is_err() {
+            self.stats.dropped += 1;
+            false
+        } else {
+            true
+        }
+    }
+
+    fn queue_empty(&mut self, to: A, ty: MessageType, mid: u16) -> bool {
+        let b = MessageBuilder::<'_, 1>::new(ty, Code::EMPTY, mid);
+        match emit_vec::<M, 1>(&b) {
+            Ok(bytes) => self.queue(to, bytes),
+            Err(_) => false,
+        }
+    }
+
+    fn queue_empty_ack(&mut self, to: A, mid: u16) -> bool {
+        self.queue_empty(to, MessageType::Ack, mid)
+    }
+
+    fn queue_rst(&mut self, to: A, mid: u16) {
+        if self.queue_empty(to, MessageType::Rst, mid) {
+            self.stats.resets_sent += 1;
+        }
+    }
+
+    /// Queues a NON (or ACK) directly, or a CON under retransmission control.
+    fn send_message(
+        &mut self,
+        peer: A,
+        mid: u16,
+        bytes: Vec<u8, M>,
+        con: bool,
+        owner: Owner,
+    ) -> Result<(), Error> {
+        if con {
+            let slot = ConSlot {
+                peer,
+                mid,
+                bytes,
+                owner,
+                state: ConState::Waiting,
+                tries: 0,
+                timeout: self.config.ack_timeout,
+            };
+            self.cons.push(slot).map_err(|_| Error::Busy)
+        } else if self.queue(peer, bytes) {
+            Ok(())
+        } else {
+            Err(Error::Busy)
+        }
+    }
+
+    fn give_up(&mut self, owner: Owner) {
+        match owner {
+            Owner::Exchange(x) => {
+                if let Some(pos) = self.exchanges.iter().position(|e| e.id == x) {
+                    self.exchanges.remove(pos);
+                    self.push_event(Event::Timeout { id: ExchangeId(x) });
+                }
+            }
+            // RFC 7641 §4.5: an observer that does not acknowledge is gone.
+            Owner::Notify(k) => self.observers.retain(|o| o.key != k),
+            Owner::Response => {}
+        }
+    }
+
+    fn on_empty(&mut self, now: Duration, peer: A, msg: &Message<'_>) {
+        let mid = msg.message_id();
+        match msg.ty() {
+            // §4.3: CoAP ping.
+            MessageType::Con => self.queue_rst(peer, mid),
+            MessageType::Non => self.stats.malformed += 1,
+            MessageType::Ack => {
+                let Some(pos) = self
+                    .cons
+                    .iter()
+                    .position(|c| c.peer == peer && c.mid == mid)
+                else {
+                    self.stats.unmatched += 1;
+                    return;
+                };
+                let slot = self.cons.remove(pos);
+                if let Owner::Exchange(x) = slot.owner {
+                    // Separate response to follow (§5.2.2).
+                    let deadline = now.saturating_add(self.config.response_timeout);
+                    if let Some(ex) = self.exchanges.iter_mut().find(|e| e.id == x) {
+                        if !ex.observing || ex.last_obs.is_none() {
+                            ex.deadline = Some(deadline);
+                        }
+                    }
+                }
+            }
+            MessageType::Rst => self.on_reset(&peer, mid),
+        }
+    }
+
+    fn on_reset(&mut self, peer: &A, mid: u16) {
+        if let Some(pos) = self
+            .cons
+            .iter()
+            .position(|c| &c.peer == peer && c.mid == mid)
+        {
+            let slot = self.cons.remove(pos);
+            match slot.owner {
+                Owner::Exchange(x) => {
+                    self.exchanges.retain(|e| e.id != x);
+                    self.push_event(Event::Reset { id: ExchangeId(x) });
+                }
+                Owner::Notify(k) => self.observers.retain(|o| o.key != k),
+                Owner::Response => {}
+            }
+            return;
+        }
+        let before = self.observers.len();
+        self.observers
+            .retain(|o| !(&o.peer == peer && o.last_mid == mid));
+        if self.observers.len() == before {
+            self.stats.unmatched += 1;
+        }
+    }
+
+    fn cache_answer(&mut self, peer: &A, mid: u16, bytes: &Vec<u8, M>) {
+        if let Some(d) = self
+            .dedup
+            .iter_mut()
+            .find(|d| &d.peer == peer && d.mid == mid)
+        {
+            d.state = DedupState::Answered(bytes.clone());
+        }
+    }
+
+    fn remember(
+        &mut self,
+        now: Duration,
+        peer: A,
+        mid: u16,
+        con: bool,
+        state: DedupState<M>,
+    ) -> bool {
+        let life = if con {
+            self.config.exchange_lifetime()
+        } else {
+            self.config.non_lifetime()
+        };
+        self.dedup
+            .push(Dedup {
+                peer,
+                mid,
+                expires: now.saturating_add(life),
+                state,
+            })
+            .is_ok()
+    }
+
+    /// Answers a request at once (piggybacked for CON, NON otherwise),
+    /// caching the answer for duplicates if `cache`.
+    fn reply_now(&mut self, peer: A, msg: &Message<'_>, code: Code, o: &Opts<'_>, cache: bool) {
+        let con = msg.ty() == MessageType::Con;
+        let (ty, mid) = if con {
+            (MessageType::Ack, msg.message_id())
+        } else {
+            (MessageType::Non, self.alloc_mid())
+        };
+        match build::<M>(ty, code, mid, msg.token(), o) {
+            Ok(bytes) => {
+                if cache {
+                    self.cache_answer(&peer, msg.message_id(), &bytes);
+                }
+                self.queue(peer, bytes);
+            }
+            Err(_) => self.stats.dropped += 1,
+        }
+    }
+
+    fn busy(&mut self, peer: A, msg: &Message<'_>) {
+        self.stats.busy += 1;
+        let o = Opts {
+            max_age: Some(self.config.busy_max_age),
+            ..Opts::default()
+        };
+        self.reply_now(peer, msg, Code::SERVICE_UNAVAILABLE, &o, false);
+    }
+
+    // ----- internals: server -----
+
+    fn on_request(&mut self, now: Duration, peer: A, msg: &Message<'_>) {
+        let mid = msg.message_id();
+        let con = match msg.ty() {
+            MessageType::Con => true,
+            MessageType::Non => false,
+            _ => {
+                self.stats.malformed += 1;
+                return;
+            }
+        };
+        if let Some(d) = self.dedup.iter().find(|d| d.peer == peer && d.mid == mid) {
+            self.stats.duplicates += 1;
+            if con {
+                match &d.state {
+                    DedupState::Answered(bytes) if !bytes.is_empty() => {
+                        let bytes = bytes.clone();
+                        self.queue(peer, bytes);
+                    }
+                    DedupState::PendingAcked | DedupState::Acked => {
+                        self.queue_empty_ack(peer, mid);
+                    }
+                    _ => {}
+                }
+            }
+            return;
+        }
+        if self.dedup.is_full() {
+            self.busy(peer, msg);
+            return;
+        }
+        self.remember(
+            now,
+            peer.clone(),
+            mid,
+            con,
+            DedupState::Answered(Vec::new()),
+        );
+        if let Err(e) = msg.check_options() {
+            let code = e.code().unwrap_or(Code::BAD_OPTION);
+            self.reply_now(peer, msg, code, &Opts::default(), true);
+            return;
+        }
+        match router::route(self.resources, msg.code(), msg.uri_path()) {
+            Route::NotFound => self.reply_now(peer, msg, Code::NOT_FOUND, &Opts::default(), true),
+            Route::MethodNotAllowed => {
+                self.reply_now(peer, msg, Code::METHOD_NOT_ALLOWED, &Opts::default(), true)
+            }
+            Route::WellKnownCore => self.well_known_core(peer, msg),
+            Route::Resource(i) => self.dispatch(now, peer, msg, i),
+        }
+    }
+
+    fn well_known_core(&mut self, peer: A, msg: &Message<'_>) {
+        let req_b2 = msg.block2().ok().flatten();
+        let szx = req_b2
+            .map_or(self.config.max_szx, |b| b.szx().min(self.config.max_szx))
+            .min(6);
+        let size = 1usize << (szx + 4);
+        let offset = req_b2.map_or(0, |b| b.offset());
+        let query = msg.uri_query().next();
+        let mut buf = [0u8; 1024];
+        let mut w = Window::new(buf.get_mut(..size).unwrap_or(&mut []), offset);
+        link_format::write_links(self.resources, query, &mut w);
+        let (total, n) = (w.total(), w.written());
+        if offset > 0 && offset >= total {
+            self.reply_now(peer, msg, Code::BAD_OPTION, &Opts::default(), true);
+            return;
+        }
+        let more = offset + n < total;
+        let mut o = Opts {
+            content_format: Some(LINK_FORMAT),
+            payload: buf.get(..n).unwrap_or(&[]),
+            ..Opts::default()
+        };
+        if more || req_b2.is_some() {
+            o.block2 = Block::at_offset(offset, more, szx).ok();
+            if offset == 0 {
+                o.size2 = u32::try_from(total).ok();
+            }
+        }
+        self.reply_now(peer, msg, Code::CONTENT, &o, true);
+    }
+
+    fn dispatch(&mut self, now: Duration, peer: A, msg: &Message<'_>, i: usize) {
+        let Some(res) = self.resources.get(i).copied() else {
+            return;
+        };
+        if res.echo {
+            let fresh = msg.option(OptionNumber::ECHO).is_some_and(|e| {
+                e == self.echo.current.as_slice() || e == self.echo.previous.as_slice()
+            });
+            if !fresh {
+                let echo = self.echo.current;
+                let o = Opts {
+                    echo: Some(&echo),
+                    ..Opts::default()
+                };
+                self.reply_now(peer, msg, Code::UNAUTHORIZED, &o, true);
+                return;
+            }
+        }
+        if self.pending.is_full() || self.events.is_full() {
+            // Forget the message ID so the retransmission is processed.
+            let mid = msg.message_id();
+            self.dedup.retain(|d| !(d.peer == peer && d.mid == mid));
+            self.busy(peer, msg);
+            return;
+        }
+        let observe = msg.observe().ok().flatten();
+        let token = Token::new(msg.token());
+        if msg.code() == Code::GET && observe != Some(0) {
+            // Deregistration (Observe 1) or a plain GET with the same token.
+            self.observers
+                .retain(|o| !(o.peer == peer && o.token == token));
+        }
+        let block1 = msg.block1().ok().flatten();
+        if let Some(b) = block1 {
+            if let Err((code, size1)) = self.check_upload(now, &peer, msg, i, b) {
+                let o = Opts {
+                    size1,
+                    ..Opts::default()
+                };
+                self.reply_now(peer, msg, code, &o, true);
+                return;
+            }
+        }
+        let Some(request) = Received::new(msg) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        let id = self.alloc_id();
+        let con = msg.ty() == MessageType::Con;
+        let p = PendingRequest {
+            id,
+            peer: peer.clone(),
+            mid: msg.message_id(),
+            token,
+            con,
+            acked: false,
+            ack_at: now.saturating_add(self.config.separate_ack_delay),
+            resource: i,
+            observe: if msg.code() == Code::GET {
+                observe
+            } else {
+                None
+            },
+            block1,
+            block2: msg.block2().ok().flatten(),
+        };
+        if self.pending.push(p).is_ok() {
+            self.push_event(Event::Request {
+                id: RequestId(id),
+                peer,
+                resource: i,
+                request,
+            });
+        }
+    }
+
+    /// RFC 7959 §2.5 server-side Block1 bookkeeping: in order, bounded.
+    fn check_upload(
+        &mut self,
+        now: Duration,
+        peer: &A,
+        msg: &Message<'_>,
+        res: usize,
+        b: Block,
+    ) -> Result<(), (Code, Option<u32>)> {
+        let max = self.config.max_body;
+        let too_large = Err((Code::REQUEST_ENTITY_TOO_LARGE, Some(max)));
+        let size1 = msg.uint_option(OptionNumber::SIZE1).ok().flatten();
+        let end = b.offset().saturating_add(msg.payload().len());
+        if size1.is_some_and(|s| s > max) || end > max as usize {
+            return too_large;
+        }
+        if b.more() && msg.payload().len() != b.size() {
+            return Err((Code::BAD_REQUEST, None));
+        }
+        let tag = Token::new(msg.option(OptionNumber::REQUEST_TAG).unwrap_or(&[]));
+        let expires = now.saturating_add(self.config.exchange_lifetime());
+        let pos = self
+            .uploads
+            .iter()
+            .position(|u| &u.peer == peer && u.resource == res && u.tag == tag);
+        if b.num() == 0 {
+            if let Some(p) = pos {
+                self.uploads.remove(p);
+            }
+            if b.more() {
+                let up = Upload {
+                    peer: peer.clone(),
+                    resource: res,
+                    tag,
+                    next_offset: end,
+                    expires,
+                };
+                if self.uploads.push(up).is_err() {
+                    self.stats.busy += 1;
+                    return Err((Code::SERVICE_UNAVAILABLE, None));
+                }
+            }
+            return Ok(());
+        }
+        let Some(p) = pos else {
+            return Err((Code::REQUEST_ENTITY_INCOMPLETE, None));
+        };
+        let Some(up) = self.uploads.get_mut(p) else {
+            return Err((Code::REQUEST_ENTITY_INCOMPLETE, None));
+        };
+        if up.next_offset != b.offset() {
+            return Err((Code::REQUEST_ENTITY_INCOMPLETE, None));
+        }
+        up.next_offset = end;
+        up.expires = expires;
+        if !b.more() {
+            self.uploads.remove(p);
+        }
+        Ok(())
+    }
+
+    fn register_observer(&mut self, p: &PendingRequest<A>) -> Option<u32> {
+        self.obs_seq = (self.obs_seq + 1) & 0x00ff_ffff;
+        if let Some(o) = self
+            .observers
+            .iter_mut()
+            .find(|o| o.peer == p.peer && o.token == p.token)
+        {
+            o.resource = p.resource;
+            return Some(self.obs_seq);
+        }
+        let key = self.alloc_id();
+        let ob = Observer {
+            key,
+            peer: p.peer.clone(),
+            token: p.token,
+            resource: p.resource,
+            since_con: 0,
+            last_mid: p.mid,
+        };
+        // Full table: answer without Observe (§4.1: not registered).
+        self.observers.push(ob).ok().map(|()| self.obs_seq)
+    }
+
+    // ----- internals: client -----
+
+    fn on_response(&mut self, now: Duration, peer: A, msg: &Message<'_>) {
+        let ty = msg.ty();
+        let mid = msg.message_id();
+        let non_ack = matches!(ty, MessageType::Con | MessageType::Non);
+        if non_ack {
+            if let Some(d) = self.dedup.iter().find(|d| d.peer == peer && d.mid == mid) {
+                self.stats.duplicates += 1;
+                if ty == MessageType::Con && matches!(d.state, DedupState::Acked) {
+                    self.queue_empty_ack(peer, mid);
+                }
+                return;
+            }
+        }
+        let token = Token::new(msg.token());
+        let Some(pos) = self
+            .exchanges
+            .iter()
+            .position(|e| e.peer == peer && e.token == token)
+        else {
+            self.stats.unmatched += 1;
+            if non_ack {
+                // RFC 7641 §3.6: reject what we no longer want.
+                self.queue_rst(peer, mid);
+            }
+            return;
+        };
+        let Some(ex_id) = self.exchanges.get(pos).map(|e| e.id) else {
+            return;
+        };
+        if ty == MessageType::Ack
+            && !self
+                .cons
+                .iter()
+                .any(|c| c.peer == peer && c.mid == mid && c.owner == Owner::Exchange(ex_id))
+        {
+            // A duplicate or late piggybacked response.
+            self.stats.duplicates += 1;
+            return;
+        }
+        if msg.check_options().is_err() {
+            self.stats.malformed += 1;
+            if ty == MessageType::Con {
+                self.queue_rst(peer, mid);
+            }
+            return;
+        }
+        // Room for what this produces, else drop it and let the peer repeat.
+        if self.events.is_full() || (non_ack && self.dedup.is_full()) || self.txq.is_full() {
+            self.stats.dropped += 1;
+            return;
+        }
+        if non_ack {
+            self.remember(
+                now,
+                peer.clone(),
+                mid,
+                ty == MessageType::Con,
+                DedupState::Acked,
+            );
+        }
+        if ty == MessageType::Con {
+            self.queue_empty_ack(peer.clone(), mid);
+        }
+        // Any response ends the request's retransmission.
+        self.cons.retain(|c| c.owner != Owner::Exchange(ex_id));
+        let code = msg.code();
+        let Some(ex) = self.exchanges.get_mut(pos) else {
+            return;
+        };
+        // RFC 9175 §2.4: retry once with the server's Echo value.
+        if code == Code::UNAUTHORIZED && !ex.echo_retried {
+            if let Some(echo) = msg.option(OptionNumber::ECHO) {
+                ex.echo_retried = true;
+                let mut val = [0u8; 40];
+                let n = echo.len().min(40);
+                if let (Some(d), Some(s)) = (val.get_mut(..n), echo.get(..n)) {
+                    d.copy_from_slice(s);
+                }
+                let res = self.resend_from_template(now, ex_id, Edit::Echo(val, n));
+                if res.is_ok() {
+                    return;
+                }
+                self.stats.dropped += 1;
+                return;
+            }
+        }
+        let observe = msg.observe().ok().flatten();
+        let Some(received) = Received::new(msg) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        if ex.observing && code.is_success() {
+            if let Some(v2) = observe {
+                let fresh = ex
+                    .last_obs
+                    .map_or(true, |(v1, t1)| notification_is_fresh(v1, t1, v2, now));
+                if !fresh {
+                    self.stats.stale_notifications += 1;
+                    return;
+                }
+                ex.last_obs = Some((v2, now));
+                ex.deadline = None;
+                self.push_event(Event::Notification {
+                    id: ExchangeId(ex_id),
+                    peer,
+                    notification: received,
+                });
+                return;
+            }
+        }
+        let block2 = msg.block2().ok().flatten();
+        if let Some(b) = block2.filter(|b| b.more() && code.is_success() && !ex.observing) {
+            let next = Block::new(b.num() + 1, false, b.szx());
+            self.push_event(Event::Response {
+                id: ExchangeId(ex_id),
+                peer,
+                last: false,
+                response: received,
+            });
+            let res =
+                next.and_then(|next| self.resend_from_template(now, ex_id, Edit::NextBlock2(next)));
+            if res.is_err() {
+                self.forget(ExchangeId(ex_id));
+                self.push_event(Event::Timeout {
+                    id: ExchangeId(ex_id),
+                });
+            }
+            return;
+        }
+        self.exchanges.remove(pos);
+        self.push_event(Event::Response {
+            id: ExchangeId(ex_id),
+            peer,
+            last: true,
+            response: received,
+        });
+    }
+
+    /// Re-sends an exchange's request with a new message ID after `edit`
+    /// (next Block2, Echo, Observe 1); the edited request becomes the template.
+    fn resend_from_template(&mut self, now: Duration, ex_id: u32, edit: Edit) -> Result<(), Error> {
+        let Some(ex) = self.exchanges.iter().find(|e| e.id == ex_id) else {
+            return Err(Error::UnknownId);
+        };
+        let (peer, con) = (ex.peer.clone(), ex.con);
+        if (con && self.cons.is_full()) || (!con && self.txq.is_full()) {
+            return Err(Error::Busy);
+        }
+        let template = ex.template.clone();
+        let mid = self.alloc_mid();
+        let msg = Message::parse(&template)?;
+        let mut b = MessageBuilder::<'_, OPTS>::from_message(&msg)?;
+        b.set_message_id(mid);
+        match &edit {
+            Edit::NextBlock2(next) => {
+                b.remove_option(OptionNumber::OBSERVE);
+                b.block2(*next)?;
+            }
+            Edit::Echo(val, n) => {
+                b.remove_option(OptionNumber::ECHO);
+                b.add_option(OptionNumber::ECHO, val.get(..*n).unwrap_or(&[]))?;
+            }
+            Edit::CancelObserve => {
+                b.remove_option(OptionNumber::BLOCK2);
+                b.observe(1)?;
+            }
+        }
+        let bytes: Vec<u8, M> = emit_vec(&b)?;
+        self.cons.retain(|c| c.owner != Owner::Exchange(ex_id));
+        self.send_message(peer, mid, bytes.clone(), con, Owner::Exchange(ex_id))?;
+        let deadline = now.saturating_add(self.config.response_timeout);
+        if let Some(ex) = self.exchanges.iter_mut().find(|e| e.id == ex_id) {
+            ex.template = bytes;
+            ex.deadline = (!con).then_some(deadline);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
