@@ -30,8 +30,10 @@ pub const IV: i64 = 5;
 /// Header label `Partial IV`.
 pub const PARTIAL_IV: i64 = 6;
 
-/// At most this many labels across both buckets, and in `crit`.
+/// At most this many labels across both buckets.
 pub const MAX_LABELS: usize = 16;
+/// At most this many labels in `crit`.
+pub const MAX_CRIT: usize = 4;
 
 /// The header parameters of one COSE message that this crate processes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -76,7 +78,7 @@ pub(crate) fn parse<'a>(
         labels: [None; MAX_LABELS],
         n: 0,
     };
-    let mut crit: [Option<Label<'a>>; MAX_LABELS] = [None; MAX_LABELS];
+    let mut crit: [Option<Label<'a>>; MAX_CRIT] = [None; MAX_CRIT];
     let mut protected_seen = 0usize;
     if !protected.is_empty() {
         cbor::check_single_item(protected, max_depth)?;
@@ -112,7 +114,7 @@ fn bucket<'a>(
     protected: bool,
     h: &mut Header<'a>,
     seen: &mut Seen<'a>,
-    crit: &mut [Option<Label<'a>>; MAX_LABELS],
+    crit: &mut [Option<Label<'a>>; MAX_CRIT],
     max_depth: usize,
 ) -> Result<(), Error> {
     let n = cbor::map(d)?;
@@ -135,7 +137,7 @@ fn bucket<'a>(
                     return Err(Error::UnknownCritical);
                 }
                 let k = cbor::array(d).map_err(|_| Error::UnknownCritical)?;
-                if k == 0 || k > MAX_LABELS as u64 {
+                if k == 0 || k > MAX_CRIT as u64 {
                     return Err(Error::UnknownCritical);
                 }
                 for slot in crit.iter_mut().take(k as usize) {
