@@ -557,3 +557,20 @@ fn store_full_then_expired_token_evicted() {
         "{evs:?}"
     );
 }
+
+#[test]
+fn cwt_tag_61_and_untagged_are_accepted() {
+    let keys = keys();
+    let mut rs: AuthzInfo<'_, [KeyEntry]> = AuthzInfo::new(Config::new(AUD), &keys[..]);
+    let t = mac_token(|_| {});
+    let mut tagged61 = vec![0xd8, 0x3d];
+    tagged61.extend_from_slice(&t);
+    assert_eq!(post(&mut rs, &tagged61).0.code, 0x41);
+    let untagged = mac_token(|c| c.cti = Some(b"cti-untagged"))[1..].to_vec();
+    assert_eq!(post(&mut rs, &untagged).0.code, 0x41);
+    // an unknown outer tag is refused
+    let mut t99 = vec![0xd8, 0x63];
+    t99.extend_from_slice(&mac_token(|c| c.cti = Some(b"cti-99")));
+    let (r, _) = post(&mut rs, &t99);
+    assert_eq!(r.error, Some(Error::UnsupportedMessage));
+}

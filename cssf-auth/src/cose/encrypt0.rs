@@ -232,3 +232,61 @@ pub fn encrypt_detached(
     }
     Ok(total)
 }
+
+#[cfg(all(test, feature = "issuer"))]
+mod tests {
+    use super::*;
+    use crate::cose::{Limits, Message};
+
+    #[test]
+    fn partial_iv_with_base_iv() {
+        let base = [0xa0u8; 13];
+        let key = CoseKey::AesCcm16_64_128 {
+            key: crate::cose::SymmetricKey::new(&[5; 16]).unwrap(),
+            base_iv: Some(base),
+        };
+        let protected = [0xa1, 0x01, 0x0a];
+        let mut aad = [0u8; MAX_ENC_STRUCTURE];
+        let alen = enc_structure(&protected, &[], &mut aad).unwrap();
+        let mut nonce = base;
+        nonce[11] ^= 0x01;
+        nonce[12] ^= 0x02;
+        let mut region = [0u8; 13];
+        region[..5].copy_from_slice(b"hello");
+        let clen = encrypt_detached(
+            Algorithm::AesCcm16_64_128,
+            &key,
+            &nonce,
+            &aad[..alen],
+            &mut region,
+            5,
+        )
+        .unwrap();
+        // 16([h'A1010A', {6: h'0102'}, h'<ciphertext>'])
+        let mut msg = std::vec![
+            0xd0,
+            0x83,
+            0x43,
+            0xa1,
+            0x01,
+            0x0a,
+            0xa1,
+            0x06,
+            0x42,
+            0x01,
+            0x02,
+            0x40 | clen as u8
+        ];
+        msg.extend_from_slice(&region[..clen]);
+        let Message::Encrypt0(m) = Message::parse(&msg, &Limits::default()).unwrap() else {
+            panic!()
+        };
+        let prep = m.prepare(&key, &[]).unwrap();
+        let mut buf = msg.clone();
+        let r = prep.decrypt_in_place(&key, &mut buf).unwrap();
+        assert_eq!(&buf[r], b"hello");
+        // without a base IV the Partial IV cannot be used
+        let no_base = CoseKey::aead(Algorithm::AesCcm16_64_128, &[5; 16]).unwrap();
+        assert_eq!(m.prepare(&no_base, &[]).err(), Some(Error::BadIv));
+    }
+}
