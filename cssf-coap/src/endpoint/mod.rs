@@ -1038,13 +1038,21 @@ where
                 ob.since_con = 0;
             }
             let (peer, token) = (ob.peer.clone(), ob.token);
-            if let Some(slot) = self.cons.iter_mut().find(|c| c.owner == Owner::Notify(key)) {
-                // §4.5.2: a newer notification replaces the one in flight.
-                if let Ok(bytes) =
-                    build::<M>(MessageType::Con, r.code, slot.mid, token.as_slice(), &o)
-                {
+            if let Some(pos) = self.cons.iter().position(|c| c.owner == Owner::Notify(key)) {
+                // §4.5.2: a newer notification replaces the one in flight and
+                // goes out now, keeping its retransmission counter and timeout.
+                let mid = self.alloc_mid();
+                let bytes = build::<M>(MessageType::Con, r.code, mid, token.as_slice(), &o)?;
+                if let Some(slot) = self.cons.get_mut(pos) {
                     slot.bytes = bytes;
+                    slot.mid = mid;
+                    if !matches!(slot.state, ConState::Waiting) {
+                        slot.state = ConState::Send;
+                    }
                     sent += 1;
+                }
+                if let Some(ob) = self.observers.iter_mut().find(|ob| ob.key == key) {
+                    ob.last_mid = mid;
                 }
                 continue;
             }
@@ -1710,6 +1718,18 @@ where
                 self.queue_rst(peer, mid);
             }
             return;
+        }
+        // Responses need dedup entries only to re-ACK duplicates (and
+        // notification duplicates also fail the §3.4 freshness check), so
+        // the oldest such entry makes room rather than losing the response.
+        if non_ack && self.dedup.is_full() {
+            if let Some(pos) = self
+                .dedup
+                .iter()
+                .position(|d| matches!(d.state, DedupState::Acked))
+            {
+                self.dedup.remove(pos);
+            }
         }
         // Room for what this produces, else drop it and let the peer repeat.
         if self.events.is_full() || (non_ack && self.dedup.is_full()) || self.txq.is_full() {

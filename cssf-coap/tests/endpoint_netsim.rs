@@ -1,0 +1,601 @@
+//! The endpoint as client and server over the seeded in-memory network
+//! (`cssf-netsim`) with loss, duplication and reordering. Every failure
+//! message names the seed so the run can be replayed.
+#![allow(
+    clippy::std_instead_of_core,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use cssf_coap::endpoint::{
+    Config, Endpoint, Event, ExchangeId, Methods, Request, Resource, Response,
+};
+use cssf_coap::{Block, Code};
+use cssf_netsim::{LinkConfig, Node, Sim, SimRng};
+
+const SERVER: u8 = 0;
+
+static RESOURCES: [Resource; 5] = [
+    Resource::new("echo", Methods::POST),
+    Resource::new("big", Methods::GET),
+    Resource::new("upload", Methods::PUT),
+    Resource::new("obs", Methods::GET).observable(),
+    Resource::new("fresh", Methods::PUT).echo(),
+];
+
+/// RFC defaults except MAX_RETRANSMIT: with 20% loss each way a CON
+/// exchange attempt fails with p = 0.36, so 5 attempts lose ~0.6% of
+/// 1,000 requests; 9 attempts (p = 1e-4) let every one complete.
+fn config() -> Config {
+    Config {
+        max_retransmit: 8,
+        ..Config::default()
+    }
+}
+
+type Ep<const D: usize, const M: usize> = Endpoint<u8, SimRng, 8, D, M>;
+
+struct Server<const D: usize, const M: usize> {
+    ep: Box<Ep<D, M>>,
+    /// How often the handler ran per request payload.
+    handled: HashMap<Vec<u8>, u32>,
+    big: Vec<u8>,
+    uploaded: Vec<u8>,
+    obs_value: u32,
+}
+
+impl<const D: usize, const M: usize> Server<D, M> {
+    fn new(seed: u64, config: Config) -> Self {
+        Server {
+            ep: Box::new(Endpoint::new(config, SimRng::new(seed ^ 0xabc), &RESOURCES)),
+            handled: HashMap::new(),
+            big: (0..64 * 1024u32).map(|i| (i * 7 % 251) as u8).collect(),
+            uploaded: Vec::new(),
+            obs_value: 0,
+        }
+    }
+
+    fn app(&mut self, now: Duration) {
+        while let Some(ev) = self.ep.poll_event() {
+            let Event::Request {
+                id,
+                resource,
+                request,
+                ..
+            } = ev
+            else {
+                continue;
+            };
+            let payload = request.payload().to_vec();
+            let msg = request.message().unwrap();
+            match resource {
+                0 => {
+                    *self.handled.entry(payload.clone()).or_default() += 1;
+                    let r = Response::new(Code::CONTENT).payload(&payload);
+                    self.ep.respond(now, id, &r).unwrap();
+                }
+                1 => {
+                    let r = Response::new(Code::CONTENT).payload(&self.big);
+                    self.ep.respond(now, id, &r).unwrap();
+                }
+                2 => {
+                    let b = msg.block1().unwrap().expect("Block1 upload");
+                    assert_eq!(
+                        b.offset(),
+                        self.uploaded.len(),
+                        "blocks must arrive in order"
+                    );
+                    self.uploaded.extend_from_slice(&payload);
+                    self.ep
+                        .respond(now, id, &Response::new(Code::CHANGED))
+                        .unwrap();
+                }
+                3 => {
+                    let v = self.obs_value.to_be_bytes();
+                    self.ep
+                        .respond(now, id, &Response::new(Code::CONTENT).payload(&v))
+                        .unwrap();
+                }
+                _ => {
+                    *self.handled.entry(payload.clone()).or_default() += 1;
+                    self.ep
+                        .respond(now, id, &Response::new(Code::CHANGED))
+                        .unwrap();
+                }
+            }
+        }
+    }
+}
+
+impl<const D: usize, const M: usize> Node<u8> for Server<D, M> {
+    fn addr(&self) -> u8 {
+        SERVER
+    }
+    fn handle_datagram(&mut self, now: Duration, from: u8, data: &mut [u8]) {
+        self.ep.handle_datagram(now, from, data).unwrap();
+        self.app(now);
+    }
+    fn handle_timeout(&mut self, now: Duration) {
+        self.ep.handle_timeout(now);
+        self.app(now);
+    }
+    fn poll_transmit(&mut self, now: Duration, buf: &mut [u8]) -> Option<(u8, usize)> {
+        self.ep
+            .poll_transmit(now, buf)
+            .unwrap()
+            .map(|t| (t.to, t.len))
+    }
+    fn poll_timeout(&self) -> Option<Duration> {
+        self.ep.poll_timeout()
+    }
+}
+
+/// What the client application does.
+enum Job {
+    /// POST /echo `total` times, `window` at once.
+    Requests {
+        next: u32,
+        total: u32,
+        window: usize,
+        got: HashMap<Vec<u8>, u32>,
+    },
+    /// GET /big, reassembled.
+    Download { body: Vec<u8>, done: bool },
+    /// PUT /upload block by block.
+    Upload {
+        data: Vec<u8>,
+        offset: usize,
+        szx: u8,
+        done: bool,
+        tag: [u8; 2],
+    },
+    /// Observe /obs.
+    Observe { values: Vec<u32> },
+    /// PUT /fresh (needs Echo).
+    Fresh { code: Option<Code> },
+}
+
+struct Client<const D: usize, const M: usize> {
+    addr: u8,
+    ep: Box<Ep<D, M>>,
+    job: Job,
+    timeouts: u32,
+    open: Vec<ExchangeId>,
+}
+
+impl<const D: usize, const M: usize> Client<D, M> {
+    fn new(addr: u8, seed: u64, config: Config, job: Job) -> Self {
+        Client {
+            addr,
+            ep: Box::new(Endpoint::new(
+                config,
+                SimRng::new(seed ^ u64::from(addr)),
+                &[],
+            )),
+            job,
+            timeouts: 0,
+            open: Vec::new(),
+        }
+    }
+
+    fn start(&mut self, now: Duration) {
+        match &mut self.job {
+            Job::Download { .. } => {
+                let id = self.ep.request(now, SERVER, &Request::get("big")).unwrap();
+                self.open.push(id);
+            }
+            Job::Observe { .. } => {
+                let id = self
+                    .ep
+                    .request(now, SERVER, &Request::get("obs").observe())
+                    .unwrap();
+                self.open.push(id);
+            }
+            Job::Fresh { .. } => {
+                let r = Request::put("fresh").payload(b"on");
+                let id = self.ep.request(now, SERVER, &r).unwrap();
+                self.open.push(id);
+            }
+            Job::Upload { .. } => self.send_block(now),
+            Job::Requests { .. } => {}
+        }
+        self.app(now);
+    }
+
+    fn send_block(&mut self, now: Duration) {
+        let Job::Upload {
+            data,
+            offset,
+            szx,
+            tag,
+            ..
+        } = &self.job
+        else {
+            return;
+        };
+        let size = 16usize << *szx;
+        let end = (*offset + size).min(data.len());
+        let b = Block::at_offset(*offset, end < data.len(), *szx).unwrap();
+        let mut r = Request::put("upload")
+            .block1(b, &data[*offset..end])
+            .request_tag(tag);
+        if *offset == 0 {
+            r = r.size1(data.len() as u32);
+        }
+        let id = self.ep.request(now, SERVER, &r).unwrap();
+        self.open.push(id);
+    }
+
+    fn app(&mut self, now: Duration) {
+        if let Job::Requests {
+            next,
+            total,
+            window,
+            ..
+        } = &mut self.job
+        {
+            while *next < *total && self.open.len() < *window {
+                let payload = format!("{}:{}", self.addr, *next);
+                *next += 1;
+                let id = self
+                    .ep
+                    .request(
+                        now,
+                        SERVER,
+                        &Request::post("echo").payload(payload.as_bytes()),
+                    )
+                    .unwrap();
+                self.open.push(id);
+            }
+        }
+        while let Some(ev) = self.ep.poll_event() {
+            match ev {
+                Event::Response {
+                    id, last, response, ..
+                } => {
+                    if last {
+                        self.open.retain(|x| *x != id);
+                    }
+                    match &mut self.job {
+                        Job::Requests { got, .. } => {
+                            assert_eq!(response.code(), Code::CONTENT);
+                            *got.entry(response.payload().to_vec()).or_default() += 1;
+                        }
+                        Job::Download { body, done } => {
+                            let b = response.message().unwrap().block2().unwrap().unwrap();
+                            assert_eq!(b.offset(), body.len(), "Block2 out of order");
+                            body.extend_from_slice(response.payload());
+                            *done = last;
+                        }
+                        Job::Upload {
+                            offset,
+                            szx,
+                            done,
+                            data,
+                            ..
+                        } => {
+                            let b1 = response.message().unwrap().block1().unwrap().unwrap();
+                            let sent = (16usize << *szx).min(data.len() - *offset);
+                            if response.code() == Code::CONTINUE {
+                                *offset += sent;
+                                // The server may ask for smaller blocks (SZX negotiation).
+                                *szx = (*szx).min(b1.szx());
+                                self.send_block(now);
+                            } else {
+                                assert_eq!(response.code(), Code::CHANGED);
+                                *done = true;
+                            }
+                        }
+                        Job::Fresh { code } => *code = Some(response.code()),
+                        Job::Observe { .. } => panic!("observe registration ended"),
+                    }
+                }
+                Event::Notification { notification, .. } => {
+                    if let Job::Observe { values } = &mut self.job {
+                        let v = u32::from_be_bytes(notification.payload().try_into().unwrap());
+                        values.push(v);
+                    }
+                }
+                Event::Timeout { id } | Event::Reset { id } => {
+                    self.timeouts += 1;
+                    self.open.retain(|x| *x != id);
+                }
+                _ => {}
+            }
+        }
+        if let Job::Requests {
+            next,
+            total,
+            window,
+            ..
+        } = &mut self.job
+        {
+            while *next < *total && self.open.len() < *window {
+                let payload = format!("{}:{}", self.addr, *next);
+                *next += 1;
+                let id = self
+                    .ep
+                    .request(
+                        now,
+                        SERVER,
+                        &Request::post("echo").payload(payload.as_bytes()),
+                    )
+                    .unwrap();
+                self.open.push(id);
+            }
+        }
+    }
+}
+
+impl<const D: usize, const M: usize> Node<u8> for Client<D, M> {
+    fn addr(&self) -> u8 {
+        self.addr
+    }
+    fn handle_datagram(&mut self, now: Duration, from: u8, data: &mut [u8]) {
+        self.ep.handle_datagram(now, from, data).unwrap();
+        self.app(now);
+    }
+    fn handle_timeout(&mut self, now: Duration) {
+        self.ep.handle_timeout(now);
+        self.app(now);
+    }
+    fn poll_transmit(&mut self, now: Duration, buf: &mut [u8]) -> Option<(u8, usize)> {
+        self.ep
+            .poll_transmit(now, buf)
+            .unwrap()
+            .map(|t| (t.to, t.len))
+    }
+    fn poll_timeout(&self) -> Option<Duration> {
+        self.ep.poll_timeout()
+    }
+}
+
+/// Runs `f` on a thread with a large stack (the endpoints hold their
+/// fixed-capacity tables inline).
+fn big_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn thousand_requests_exactly_once_under_loss_and_duplication() {
+    big_stack(|| {
+        for seed in [1u64, 2, 3] {
+            let mut sim = Sim::new(seed, LinkConfig::lossy(0.2));
+            let mut server: Server<1024, 256> = Server::new(seed, config());
+            let mut clients: Vec<Client<1024, 256>> = (1..=4)
+                .map(|a| {
+                    let job = Job::Requests {
+                        next: 0,
+                        total: 250,
+                        window: 2,
+                        got: HashMap::new(),
+                    };
+                    Client::new(a, seed, config(), job)
+                })
+                .collect();
+            for c in &mut clients {
+                c.start(sim.now);
+            }
+            let [c1, c2, c3, c4] = &mut clients[..] else {
+                unreachable!()
+            };
+            let mut nodes: [&mut dyn Node<u8>; 5] = [&mut server, c1, c2, c3, c4];
+            sim.drive_bounded(&mut nodes, 2_000_000, |_| false).ok();
+            let _ = nodes;
+            let mut total = 0;
+            for c in &clients {
+                let Job::Requests { got, .. } = &c.job else {
+                    unreachable!()
+                };
+                assert_eq!(c.timeouts, 0, "seed {seed}: client {} had timeouts", c.addr);
+                assert_eq!(
+                    got.len(),
+                    250,
+                    "seed {seed}: client {} got {} distinct responses",
+                    c.addr,
+                    got.len()
+                );
+                assert!(
+                    got.values().all(|&n| n == 1),
+                    "seed {seed}: a response was delivered twice"
+                );
+                total += got.len();
+            }
+            assert_eq!(total, 1000, "seed {seed}");
+            assert_eq!(
+                server.handled.len(),
+                1000,
+                "seed {seed}: handler saw {} requests",
+                server.handled.len()
+            );
+            let twice: Vec<_> = server.handled.iter().filter(|(_, &n)| n != 1).collect();
+            assert!(
+                twice.is_empty(),
+                "seed {seed}: handler ran more than once for {twice:?}"
+            );
+            let st = server.ep.stats();
+            assert!(
+                st.duplicates > 0,
+                "seed {seed}: no duplicate was exercised: {:?} {st:?}",
+                sim.net.stats
+            );
+            assert!(
+                sim.net.stats.lost > 0 && sim.net.stats.duplicated > 0,
+                "seed {seed}"
+            );
+        }
+    });
+}
+
+#[test]
+fn observe_notifications_in_order_stale_dropped() {
+    big_stack(|| {
+        for seed in [11u64, 12, 13] {
+            let mut link = LinkConfig::lossy(0.2);
+            link.reorder = 0.3;
+            let mut sim = Sim::new(seed, link);
+            let mut server: Server<64, 256> = Server::new(seed, config());
+            let mut client: Client<64, 256> =
+                Client::new(1, seed, config(), Job::Observe { values: Vec::new() });
+            client.start(sim.now);
+            sim.drive_bounded(&mut [&mut server, &mut client], 100_000, |n| {
+                let _ = n;
+                false
+            })
+            .ok();
+            // Registration is done (the first response is a notification too).
+            let Job::Observe { values } = &client.job else {
+                unreachable!()
+            };
+            assert_eq!(
+                values.len(),
+                1,
+                "seed {seed}: registration response missing"
+            );
+            assert_eq!(server.ep.observer_count(), 1, "seed {seed}");
+            for i in 1..=300u32 {
+                server.obs_value = i;
+                let v = i.to_be_bytes();
+                server
+                    .ep
+                    .notify(sim.now, "obs", &Response::new(Code::CONTENT).payload(&v))
+                    .unwrap();
+                let until = sim.now + Duration::from_millis(50);
+                sim.run_until(&mut [&mut server, &mut client], until);
+            }
+            sim.run_until(
+                &mut [&mut server, &mut client],
+                sim.now + Duration::from_secs(300),
+            );
+            let Job::Observe { values } = &client.job else {
+                unreachable!()
+            };
+            assert!(
+                values.windows(2).all(|w| w[0] < w[1]),
+                "seed {seed}: out of order: {values:?}"
+            );
+            let stale = client.ep.stats().stale_notifications;
+            assert!(
+                stale > 0,
+                "seed {seed}: no reordered notification was dropped ({:?})",
+                sim.net.stats
+            );
+            assert!(
+                values.len() > 150,
+                "seed {seed}: only {} of 300 notifications",
+                values.len()
+            );
+            assert_eq!(
+                *values.last().unwrap(),
+                300,
+                "seed {seed}: last notification lost"
+            );
+        }
+    });
+}
+
+#[test]
+fn block2_download_64k_under_loss() {
+    big_stack(|| {
+        for seed in [21u64, 22] {
+            let mut sim = Sim::new(seed, LinkConfig::lossy(0.2));
+            let mut server: Server<256, 1152> = Server::new(seed, config());
+            let mut client: Client<256, 1152> = Client::new(
+                1,
+                seed,
+                config(),
+                Job::Download {
+                    body: Vec::new(),
+                    done: false,
+                },
+            );
+            client.start(sim.now);
+            let r = sim.drive_bounded(&mut [&mut server, &mut client], 1_000_000, |n| {
+                let _ = n;
+                false
+            });
+            let Job::Download { body, done } = &client.job else {
+                unreachable!()
+            };
+            assert!(
+                *done,
+                "seed {seed}: download incomplete ({} bytes, {r:?})",
+                body.len()
+            );
+            assert_eq!(body.len(), 64 * 1024, "seed {seed}");
+            assert!(*body == server.big, "seed {seed}: content differs");
+            assert_eq!(client.timeouts, 0, "seed {seed}");
+        }
+    });
+}
+
+#[test]
+fn block1_upload_16k_under_loss_with_szx_negotiation() {
+    big_stack(|| {
+        for seed in [31u64, 32] {
+            let mut sim = Sim::new(seed, LinkConfig::lossy(0.2));
+            // The server takes 256-byte blocks; the client starts with 1024.
+            let mut server: Server<256, 1152> = Server::new(
+                seed,
+                Config {
+                    max_szx: 4,
+                    ..config()
+                },
+            );
+            let data: Vec<u8> = (0..16 * 1024u32).map(|i| (i * 13 % 241) as u8).collect();
+            let job = Job::Upload {
+                data: data.clone(),
+                offset: 0,
+                szx: 6,
+                done: false,
+                tag: [7, 7],
+            };
+            let mut client: Client<256, 1152> = Client::new(1, seed, config(), job);
+            client.start(sim.now);
+            sim.drive_bounded(&mut [&mut server, &mut client], 1_000_000, |_| false)
+                .ok();
+            let Job::Upload { done, szx, .. } = &client.job else {
+                unreachable!()
+            };
+            assert!(
+                *done,
+                "seed {seed}: upload incomplete ({} bytes)",
+                server.uploaded.len()
+            );
+            assert_eq!(*szx, 4, "seed {seed}: block size not negotiated down");
+            assert!(
+                server.uploaded == data,
+                "seed {seed}: uploaded content differs"
+            );
+            assert_eq!(client.timeouts, 0, "seed {seed}");
+        }
+    });
+}
+
+#[test]
+fn echo_freshness_retried_automatically() {
+    big_stack(|| {
+        let seed = 41;
+        let mut sim = Sim::new(seed, LinkConfig::lossy(0.1));
+        let mut server: Server<64, 256> = Server::new(seed, config());
+        let mut client: Client<64, 256> = Client::new(1, seed, config(), Job::Fresh { code: None });
+        client.start(sim.now);
+        sim.drive_bounded(&mut [&mut server, &mut client], 100_000, |_| false)
+            .ok();
+        let Job::Fresh { code } = &client.job else {
+            unreachable!()
+        };
+        assert_eq!(*code, Some(Code::CHANGED), "seed {seed}: Echo retry failed");
+        assert_eq!(server.handled.get(&b"on"[..]), Some(&1), "seed {seed}");
+    });
+}
