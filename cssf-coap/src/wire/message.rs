@@ -602,13 +602,22 @@ impl<'a, const N: usize> MessageBuilder<'a, N> {
         {
             return Err(Error::EmptyMessageNotEmpty);
         }
-        let needed = self.buffer_len();
-        let out = buf
-            .get_mut(..needed)
-            .ok_or(Error::BufferTooSmall { needed })?;
-        let (header, rest) = out
+        match self.write(buf) {
+            Err(Error::BufferTooSmall { .. }) => Err(Error::BufferTooSmall {
+                needed: self.buffer_len(),
+            }),
+            r => r,
+        }
+    }
+
+    /// Writes without a sizing pass; a short buffer fails part-way (the
+    /// caller turns that into the exact `needed`).
+    fn write(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let total = buf.len();
+        let short = Error::BufferTooSmall { needed: 0 };
+        let (header, rest) = buf
             .split_at_mut_checked(field::HEADER_LEN)
-            .ok_or(Error::BufferTooSmall { needed })?;
+            .ok_or(short)?;
         // token.len() <= 8 is enforced by `token()`.
         let tkl = (self.token.len() & 0x0f) as u8;
         let id = self.message_id.to_be_bytes();
@@ -618,22 +627,25 @@ impl<'a, const N: usize> MessageBuilder<'a, N> {
             id[0],
             id[1],
         ]);
-        let (tok, mut rest) = rest
-            .split_at_mut_checked(self.token.len())
-            .ok_or(Error::BufferTooSmall { needed })?;
+        let (tok, mut rest) = rest.split_at_mut_checked(self.token.len()).ok_or(short)?;
         tok.copy_from_slice(self.token);
         let mut prev = 0usize;
         for e in self.entries() {
             let n = usize::from(e.number.0);
             let w = write_option(rest, n - prev, e.value.as_bytes())?;
-            rest = rest.get_mut(w..).ok_or(Error::BufferTooSmall { needed })?;
+            rest = rest.get_mut(w..).ok_or(short)?;
             prev = n;
         }
-        if let Some((marker, body)) = rest.split_first_mut() {
+        if !self.payload.is_empty() {
+            let (marker, body) = rest
+                .get_mut(..1 + self.payload.len())
+                .and_then(|d| d.split_first_mut())
+                .ok_or(short)?;
             *marker = PAYLOAD_MARKER;
             body.copy_from_slice(self.payload);
+            rest = rest.get_mut(1 + self.payload.len()..).ok_or(short)?;
         }
-        Ok(needed)
+        Ok(total - rest.len())
     }
 }
 

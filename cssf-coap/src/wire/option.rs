@@ -483,6 +483,18 @@ fn nibble(v: usize) -> u8 {
 /// value.len()` long and `value.len() <= MAX_OPTION_VALUE_LEN`.
 pub(crate) fn write_option(out: &mut [u8], delta: usize, value: &[u8]) -> Result<usize, Error> {
     let len = value.len();
+    if delta < EXT8_BASE && len < EXT8_BASE {
+        // The common case: a one-byte header.
+        let total = 1 + len;
+        let dst = out
+            .get_mut(..total)
+            .ok_or(Error::BufferTooSmall { needed: total })?;
+        if let Some((head, val)) = dst.split_first_mut() {
+            *head = ((delta as u8) << 4) | len as u8;
+            val.copy_from_slice(value);
+        }
+        return Ok(total);
+    }
     if len > MAX_OPTION_VALUE_LEN {
         return Err(Error::OptionTooLong);
     }
