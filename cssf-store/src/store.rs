@@ -777,9 +777,6 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             let want = newest.oldest_gen.max(sv.max_gc_done.map_or(0, |g| g + 1));
             if oldest.gen > want {
                 self.gap(0, oldest.first_counter.saturating_sub(1), sv);
-                if self.lost_max.is_none() {
-                    self.lost_max = Some(oldest.first_counter.saturating_sub(1));
-                }
             }
         }
         let mut pending = [NO_PENDING; MAX_TX_OPS];
@@ -1510,7 +1507,8 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         if self.head_pos + Self::RESERVE > limit {
             return Err(Error::Full);
         }
-        self.write_ack(1, self.next - 1, limit)?;
+        // Counter 0 stands for "before the oldest sector" (a lost sector).
+        self.write_ack(0, self.next - 1, limit)?;
         self.lost_max = None;
         let after = (self.head + 1) % SECTORS;
         if self.sector(after).state == SectorState::Used {
