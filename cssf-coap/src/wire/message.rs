@@ -615,9 +615,7 @@ impl<'a, const N: usize> MessageBuilder<'a, N> {
     fn write(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let total = buf.len();
         let short = Error::BufferTooSmall { needed: 0 };
-        let (header, rest) = buf
-            .split_at_mut_checked(field::HEADER_LEN)
-            .ok_or(short)?;
+        let (header, rest) = buf.split_at_mut_checked(field::HEADER_LEN).ok_or(short)?;
         // token.len() <= 8 is enforced by `token()`.
         let tkl = (self.token.len() & 0x0f) as u8;
         let id = self.message_id.to_be_bytes();
