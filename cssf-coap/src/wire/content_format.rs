@@ -77,3 +77,32 @@ impl fmt::Display for ContentFormat {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::format;
+
+    #[test]
+    fn registry_values() {
+        // RFC 7252 §12.3, RFC 8428 §12.3, RFC 9200 §8.16, RFC 8392 §9.4.
+        let expected = [
+            (ContentFormat::TEXT_PLAIN, 0),
+            (ContentFormat::LINK_FORMAT, 40),
+            (ContentFormat::OCTET_STREAM, 42),
+            (ContentFormat::JSON, 50),
+            (ContentFormat::CBOR, 60),
+            (ContentFormat::SENML_JSON, 110),
+            (ContentFormat::SENML_CBOR, 112),
+            (ContentFormat::ACE_CBOR, 19),
+            (ContentFormat::CWT, 61),
+        ];
+        for (cf, n) in expected {
+            assert_eq!(cf.0, n);
+            assert!(cf.media_type().is_some());
+        }
+        assert_eq!(ContentFormat(9999).media_type(), None);
+        assert_eq!(format!("{}", ContentFormat::CBOR), "60 (application/cbor)");
+        assert_eq!(format!("{}", ContentFormat(9999)), "9999");
+    }
+}
