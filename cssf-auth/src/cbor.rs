@@ -6,7 +6,6 @@
 //! are refused (tokens are produced by encoders using the preferred,
 //! definite-length serialization of RFC 8949 §4.2).
 
-use minicbor::data::Type;
 use minicbor::Decoder;
 
 use crate::Error;
@@ -30,75 +29,58 @@ pub(crate) fn malformed<E>(_: E) -> Error {
     Error::Malformed
 }
 
+/// The major type of the next item, without decoding it.
+pub(crate) fn peek_major(d: &Decoder<'_>) -> Option<u8> {
+    d.input().get(d.position()).map(|b| b >> 5)
+}
+
+// The typed readers below rely on minicbor refusing any other type (and
+// indefinite lengths for strings): no separate type probe on the hot path.
+
 /// Reads an integer (major type 0 or 1) that fits an `i64`.
 pub(crate) fn int(d: &mut Decoder<'_>) -> Result<i64, Error> {
-    match d.datatype().map_err(malformed)? {
-        Type::U8
-        | Type::U16
-        | Type::U32
-        | Type::U64
-        | Type::I8
-        | Type::I16
-        | Type::I32
-        | Type::I64
-        | Type::Int => d.i64().map_err(malformed),
-        _ => Err(Error::Malformed),
-    }
+    d.i64().map_err(malformed)
 }
 
 /// Reads an unsigned integer.
 pub(crate) fn uint(d: &mut Decoder<'_>) -> Result<u64, Error> {
-    match d.datatype().map_err(malformed)? {
-        Type::U8 | Type::U16 | Type::U32 | Type::U64 => d.u64().map_err(malformed),
-        _ => Err(Error::Malformed),
-    }
+    d.u64().map_err(malformed)
 }
 
 /// Reads a definite-length byte string.
 pub(crate) fn bytes<'a>(d: &mut Decoder<'a>) -> Result<&'a [u8], Error> {
-    match d.datatype().map_err(malformed)? {
-        Type::Bytes => d.bytes().map_err(malformed),
-        _ => Err(Error::Malformed),
-    }
+    d.bytes().map_err(malformed)
 }
 
 /// Reads a definite-length text string.
 pub(crate) fn text<'a>(d: &mut Decoder<'a>) -> Result<&'a str, Error> {
-    match d.datatype().map_err(malformed)? {
-        Type::String => d.str().map_err(malformed),
-        _ => Err(Error::Malformed),
-    }
+    d.str().map_err(malformed)
 }
 
 /// Reads a definite-length array header.
 pub(crate) fn array(d: &mut Decoder<'_>) -> Result<u64, Error> {
-    match d.datatype().map_err(malformed)? {
-        Type::Array => d.array().map_err(malformed)?.ok_or(Error::Malformed),
-        _ => Err(Error::Malformed),
-    }
+    d.array().map_err(malformed)?.ok_or(Error::Malformed)
 }
 
 /// Reads a definite-length map header.
 pub(crate) fn map(d: &mut Decoder<'_>) -> Result<u64, Error> {
-    match d.datatype().map_err(malformed)? {
-        Type::Map => d.map().map_err(malformed)?.ok_or(Error::Malformed),
-        _ => Err(Error::Malformed),
-    }
+    d.map().map_err(malformed)?.ok_or(Error::Malformed)
 }
 
 /// Reads a label (int or tstr).
 pub(crate) fn label<'a>(d: &mut Decoder<'a>) -> Result<Label<'a>, Error> {
-    match d.datatype().map_err(malformed)? {
-        Type::String => Ok(Label::Text(d.str().map_err(malformed)?)),
+    match peek_major(d) {
+        Some(MAJOR_TEXT) => Ok(Label::Text(text(d)?)),
         _ => Ok(Label::Int(int(d)?)),
     }
 }
 
 /// If the next item is a tag, consumes it and returns its number.
 pub(crate) fn opt_tag(d: &mut Decoder<'_>) -> Result<Option<u64>, Error> {
-    match d.datatype().map_err(malformed)? {
-        Type::Tag => Ok(Some(d.tag().map_err(malformed)?.as_u64())),
-        _ => Ok(None),
+    match peek_major(d) {
+        Some(6) => Ok(Some(d.tag().map_err(malformed)?.as_u64())),
+        Some(_) => Ok(None),
+        None => Err(Error::Malformed),
     }
 }
 
@@ -110,34 +92,37 @@ pub(crate) fn skip(d: &mut Decoder<'_>, max_depth: usize) -> Result<(), Error> {
     let mut remaining = [0u64; MAX_DEPTH];
     let mut depth = 0usize;
     loop {
-        let opened = match d.datatype().map_err(malformed)? {
-            Type::Array => d.array().map_err(malformed)?.ok_or(Error::Malformed)?,
-            Type::Map => d
-                .map()
-                .map_err(malformed)?
-                .ok_or(Error::Malformed)?
-                .checked_mul(2)
-                .ok_or(Error::TooLarge)?,
-            Type::Tag => {
+        let first = *d.input().get(d.position()).ok_or(Error::Malformed)?;
+        // Indefinite lengths (and the break code) are refused.
+        if first & 0x1f == 31 {
+            return Err(Error::Malformed);
+        }
+        let opened = match first >> 5 {
+            MAJOR_ARRAY => array(d)?,
+            5 => map(d)?.checked_mul(2).ok_or(Error::TooLarge)?,
+            6 => {
                 // A tag wraps the next item; it is not an item of its own.
                 d.tag().map_err(malformed)?;
                 continue;
             }
-            Type::Bytes => {
-                d.bytes().map_err(malformed)?;
+            MAJOR_BYTES => {
+                bytes(d)?;
                 0
             }
-            Type::String => {
-                d.str().map_err(malformed)?;
+            MAJOR_TEXT => {
+                text(d)?;
                 0
             }
-            Type::BytesIndef
-            | Type::StringIndef
-            | Type::ArrayIndef
-            | Type::MapIndef
-            | Type::Break
-            | Type::Unknown(_) => return Err(Error::Malformed),
+            0 => {
+                uint(d)?;
+                0
+            }
+            1 => {
+                d.int().map_err(malformed)?;
+                0
+            }
             _ => {
+                // simple values and floats (minicbor refuses reserved ones)
                 d.skip().map_err(malformed)?;
                 0
             }

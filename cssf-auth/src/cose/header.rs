@@ -50,19 +50,50 @@ pub struct Header<'a> {
     pub content_type: Option<i64>,
 }
 
+/// Labels seen so far: a bitmask for small integer labels (the common
+/// case) and a short list for the rest.
 struct Seen<'a> {
-    labels: [Option<Label<'a>>; MAX_LABELS],
+    small: u64,
+    others: [Option<Label<'a>>; MAX_LABELS],
     n: usize,
+}
+
+fn small_bit(l: &Label<'_>) -> Option<u64> {
+    match l {
+        Label::Int(i @ -32..=31) => Some(1u64 << (i + 32)),
+        _ => None,
+    }
 }
 
 impl<'a> Seen<'a> {
     fn insert(&mut self, l: Label<'a>) -> Result<(), Error> {
-        if self.labels.iter().flatten().any(|x| *x == l) {
+        if let Some(bit) = small_bit(&l) {
+            if self.small & bit != 0 {
+                return Err(Error::DuplicateLabel);
+            }
+            self.small |= bit;
+            return Ok(());
+        }
+        if self.others.iter().flatten().any(|x| *x == l) {
             return Err(Error::DuplicateLabel);
         }
-        *self.labels.get_mut(self.n).ok_or(Error::TooLarge)? = Some(l);
+        *self.others.get_mut(self.n).ok_or(Error::TooLarge)? = Some(l);
         self.n += 1;
         Ok(())
+    }
+
+    /// Whether `l` was seen among the first `n` other labels / in `small`.
+    fn contains(&self, l: &Label<'a>, small: u64, n: usize) -> bool {
+        match small_bit(l) {
+            Some(bit) => small & bit != 0,
+            None => self
+                .others
+                .get(..n)
+                .unwrap_or(&[])
+                .iter()
+                .flatten()
+                .any(|x| x == l),
+        }
     }
 }
 
@@ -75,27 +106,23 @@ pub(crate) fn parse<'a>(
 ) -> Result<Header<'a>, Error> {
     let mut h = Header::default();
     let mut seen = Seen {
-        labels: [None; MAX_LABELS],
+        small: 0,
+        others: [None; MAX_LABELS],
         n: 0,
     };
     let mut crit: [Option<Label<'a>>; MAX_CRIT] = [None; MAX_CRIT];
-    let mut protected_seen = 0usize;
+    let (mut protected_small, mut protected_n) = (0u64, 0usize);
     if !protected.is_empty() {
         cbor::check_single_item(protected, max_depth)?;
         let mut d = Decoder::new(protected);
         bucket(&mut d, true, &mut h, &mut seen, &mut crit, max_depth)?;
-        protected_seen = seen.n;
+        protected_small = seen.small;
+        protected_n = seen.n;
     }
     bucket(unprotected, false, &mut h, &mut seen, &mut crit, max_depth)?;
     for c in crit.iter().flatten() {
         let understood = matches!(c, Label::Int(ALG | CONTENT_TYPE | KID | IV | PARTIAL_IV));
-        let present = seen
-            .labels
-            .get(..protected_seen)
-            .unwrap_or(&[])
-            .iter()
-            .flatten()
-            .any(|l| l == c);
+        let present = seen.contains(c, protected_small, protected_n);
         if !understood || !present {
             return Err(Error::UnknownCritical);
         }
