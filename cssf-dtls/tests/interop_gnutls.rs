@@ -159,3 +159,59 @@ fn gnutls_cli_against_our_server() {
         );
     }
 }
+
+/// RFC 7627: a client without extended master secret (GnuTLS
+/// `%NO_SESSION_HASH`) is refused by default and accepted when the server
+/// is configured to allow it.
+#[test]
+fn extended_master_secret_required_by_default() {
+    if !require_binary("gnutls-cli", INSTALL) {
+        return;
+    }
+    let ver = version("gnutls-cli", &["--version"]);
+    let prio = format!("{}:%NO_SESSION_HASH", priority("PSK", "AES-128-CCM-8"));
+    let key = unhex(PSK_HEX);
+    let keys: [(&[u8], &[u8]); 1] = [(ID.as_bytes(), &key)];
+    for require in [true, false] {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = sock.local_addr().unwrap().port().to_string();
+        let mut peer = Peer::spawn(
+            "gnutls-cli",
+            &["--udp", "-p", &port, "127.0.0.1", "--pskusername", ID, "--pskkey", PSK_HEX, "--priority", &prio],
+            format!("{ver} gnutls-cli without EMS, suite PSK-AES-128-CCM-8, server requires EMS: {require}"),
+        );
+        let mut cfg = config(&[CipherSuite::PskWithAes128Ccm8]);
+        cfg.require_extended_master_secret = require;
+        let mut wrote = false;
+        let r = run_server(
+            &sock,
+            cfg,
+            &keys,
+            |m| Some(m.to_vec()),
+            |got| {
+                if !wrote && peer.output().contains("Handshake was completed") {
+                    wrote = true;
+                    peer.write_stdin(b"no ems\n");
+                }
+                !got.is_empty()
+            },
+            Duration::from_secs(if require { 4 } else { 20 }),
+        );
+        if require {
+            assert!(
+                r.is_err(),
+                "{}: handshake should have been refused",
+                peer.what
+            );
+            assert!(
+                peer.wait_for("Handshake failed", Duration::from_secs(5)),
+                "{}: expected a failed handshake:\n{}",
+                peer.what,
+                peer.output()
+            );
+        } else {
+            let r = r.unwrap_or_else(|e| panic!("{}: {e}\n{}", peer.what, peer.output()));
+            assert_eq!(r.received[0], b"no ems\n", "{}", peer.what);
+        }
+    }
+}

@@ -401,3 +401,107 @@ fn close_notify_both_ways() {
     );
     assert_eq!(c.c.send(sim.now, b"x"), Err(Error::Closed));
 }
+
+/// A node for a second or third client at another address.
+struct NamedClient(u8, ClientNode);
+
+impl Node<u8> for NamedClient {
+    fn addr(&self) -> u8 {
+        self.0
+    }
+    fn handle_datagram(&mut self, now: Duration, from: u8, data: &mut [u8]) {
+        self.1.handle_datagram(now, from, data)
+    }
+    fn handle_timeout(&mut self, now: Duration) {
+        self.1.handle_timeout(now)
+    }
+    fn poll_transmit(&mut self, now: Duration, buf: &mut [u8]) -> Option<(u8, usize)> {
+        self.1.poll_transmit(now, buf)
+    }
+    fn poll_timeout(&self) -> Option<Duration> {
+        self.1.poll_timeout()
+    }
+}
+
+#[test]
+fn server_demultiplexes_several_peers_and_bounds_its_table() {
+    // Table capacity 4 (the `Server` type): four clients handshake at once
+    // over a lossy link; a fifth finds the table full of live sessions and
+    // gets no state (its handshake cannot complete).
+    let suite = CipherSuite::PskWithAes128Ccm8;
+    let mut sim = Sim::new(31, LinkConfig::lossy(0.1));
+    let mut s = ServerNode::new(config(suite), 32);
+    let mut clients: Vec<NamedClient> = (10..14)
+        .map(|a| NamedClient(a, ClientNode::new(config(suite), u64::from(a))))
+        .collect();
+    for _ in 0..20_000 {
+        if clients.iter().all(|c| c.1.connected) {
+            break;
+        }
+        let mut nodes: Vec<&mut dyn Node<u8>> = Vec::new();
+        nodes.push(&mut s);
+        for c in clients.iter_mut() {
+            nodes.push(c);
+        }
+        if !sim.step(&mut nodes) {
+            break;
+        }
+    }
+    // Clients here talk to SERVER but from their own addresses.
+    assert!(
+        clients.iter().all(|c| c.1.connected),
+        "seed {}: not all four connected",
+        sim.seed()
+    );
+    assert_eq!(s.s.sessions(), 4);
+    let mut sorted = s.connected.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted, [10, 11, 12, 13]);
+    let mut fifth = NamedClient(14, ClientNode::new(config(suite), 14));
+    let until = sim.now + Duration::from_secs(3);
+    {
+        let mut nodes: Vec<&mut dyn Node<u8>> = std::vec![&mut s, &mut fifth];
+        sim.run_until(&mut nodes, until);
+    }
+    assert!(!fifth.1.connected);
+    assert_eq!(s.s.sessions(), 4, "the table never grows past its capacity");
+}
+
+#[test]
+fn idle_sessions_expire() {
+    let suite = CipherSuite::PskWithAes128Ccm8;
+    let mut cfg = config(suite);
+    cfg.idle_timeout = Duration::from_secs(30);
+    let mut sim = Sim::new(41, LinkConfig::perfect());
+    let mut c = ClientNode::new(config(suite), 41);
+    let mut s = ServerNode::new(cfg, 42);
+    drive_until(&mut sim, &mut c, &mut s, "handshake", |c, s| {
+        c.connected && !s.connected.is_empty()
+    });
+    assert_eq!(s.s.sessions(), 1);
+    let until = sim.now + Duration::from_secs(31);
+    sim.run_until(&mut [&mut c, &mut s], until);
+    assert_eq!(s.s.sessions(), 0, "idle session still held");
+}
+
+#[test]
+fn record_size_limit_is_honoured() {
+    // Both sides offer record_size_limit 128 (RFC 8449): handshake messages
+    // are fragmented to fit and larger application records are refused.
+    let suite = CipherSuite::EcdhePskWithChaCha20Poly1305Sha256;
+    let mut cfg = config(suite);
+    cfg.record_size_limit = Some(128);
+    let mut sim = Sim::new(51, LinkConfig::perfect());
+    let mut c = ClientNode::new(cfg.clone(), 51);
+    let mut s = ServerNode::new(cfg, 52);
+    drive_until(&mut sim, &mut c, &mut s, "handshake", |c, s| {
+        c.connected && !s.connected.is_empty()
+    });
+    assert_eq!(c.c.max_payload(), 128);
+    assert_eq!(c.c.send(sim.now, &[0u8; 129]), Err(Error::RecordOverflow));
+    c.c.send(sim.now, &[7u8; 128]).unwrap();
+    let until = sim.now + Duration::from_secs(1);
+    sim.run_until(&mut [&mut c, &mut s], until);
+    assert_eq!(s.got, [std::vec![7u8; 128]]);
+}
