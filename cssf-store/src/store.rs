@@ -358,6 +358,8 @@ pub struct Store<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECT
     next: u64,
     acks: [AckRange; MAX_ACKS],
     nacks: usize,
+    /// Counter of the newest record known to be on flash.
+    last_written: u64,
     /// An `ack` to write first thing in the next sector opened.
     pending_ack: Option<(u64, u64)>,
     live_bytes: usize,
@@ -416,6 +418,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             acks: [AckRange::default(); MAX_ACKS],
             nacks: 0,
             pending_ack: None,
+            last_written: 0,
             live_bytes: 0,
             lost_max: None,
             stats: Stats::default(),
@@ -435,6 +438,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
                 }
             }
         }
+        s.last_written = survey.max_good;
         s.acks = survey.acks;
         s.nacks = survey.nacks;
         let torn = s.build_index(&survey)?;
@@ -1174,12 +1178,15 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         self.head_pos += total as u32;
         self.next += 1;
         self.flash.write(addr, rec).map_err(flash_err)?;
+        self.last_written = h.counter;
         Ok((addr, h.counter, total as u32))
     }
 
     fn commit_counter(&mut self) -> Result<(), Error> {
+        // Only counters of records on flash: a burned counter (torn write)
+        // must not raise the trusted counter above the log.
         self.counter
-            .advance_to(self.next - 1)
+            .advance_to(self.last_written)
             .map_err(|_| Error::Counter)
     }
 
