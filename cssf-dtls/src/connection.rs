@@ -1293,3 +1293,152 @@ impl Connection {
         ) || (self.state == State::Failed && self.write_seq[1] > 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::psk::StaticPsk;
+    use cssf_netsim::SimRng;
+
+    const NOW: Duration = Duration::ZERO;
+    static KEYS: [(&[u8], &[u8]); 1] = [(b"id", b"key-key-key-key!")];
+
+    fn pump(c: &mut Connection, s: &mut Connection, rng: &mut SimRng) {
+        let mut store = StaticPsk::new(&KEYS);
+        let mut buf = [0u8; 1500];
+        for _ in 0..20 {
+            let mut moved = false;
+            while let Some(n) = c.poll_transmit(&mut buf).unwrap() {
+                s.handle_datagram(NOW, &mut buf[..n], rng, &mut store)
+                    .unwrap();
+                moved = true;
+            }
+            while let Some(n) = s.poll_transmit(&mut buf).unwrap() {
+                c.handle_datagram(NOW, &mut buf[..n], rng, &mut store)
+                    .unwrap();
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    /// A connected pair without the cookie exchange (the server is built
+    /// straight from the first ClientHello).
+    fn connected_pair(rng: &mut SimRng) -> (Connection, Connection) {
+        let mut c = Connection::new_client(Config::default(), b"id", b"key-key-key-key!", NOW, rng)
+            .unwrap();
+        let mut buf = [0u8; 1500];
+        let n = c.poll_transmit(&mut buf).unwrap().unwrap();
+        let (rh, frag, _) = RecordHeader::parse(&buf[..n]).unwrap();
+        let (hh, body, _) = HandshakeHeader::parse(frag).unwrap();
+        let mut s = Connection::new_server(
+            Config::default(),
+            NOW,
+            rng,
+            rh.sequence,
+            hh.message_seq,
+            body,
+        )
+        .unwrap();
+        pump(&mut c, &mut s, rng);
+        assert_eq!((c.state, s.state), (State::Connected, State::Connected));
+        (c, s)
+    }
+
+    #[test]
+    fn handshake_without_cookie_exchange() {
+        let mut rng = SimRng::new(3);
+        let (mut c, mut s) = connected_pair(&mut rng);
+        assert_eq!(
+            c.poll_event(),
+            Some(ConnEvent::Connected(CipherSuite::PskWithAes128Ccm8))
+        );
+        assert_eq!(
+            s.poll_event(),
+            Some(ConnEvent::Connected(CipherSuite::PskWithAes128Ccm8))
+        );
+    }
+
+    #[test]
+    fn renegotiation_is_refused_with_a_warning() {
+        let mut rng = SimRng::new(4);
+        let (mut c, mut s) = connected_pair(&mut rng);
+        while c.poll_event().is_some() {}
+        while s.poll_event().is_some() {}
+        // The server asks for renegotiation (HelloRequest, epoch 1).
+        s.new_flight(NOW, false);
+        s.push_handshake(mt::HELLO_REQUEST, 1, 0, |_| Ok(0))
+            .unwrap();
+        s.start_sending();
+        let mut buf = [0u8; 1500];
+        let n = s.poll_transmit(&mut buf).unwrap().unwrap();
+        let mut store = StaticPsk::new(&KEYS);
+        c.handle_datagram(NOW, &mut buf[..n], &mut rng, &mut store)
+            .unwrap();
+        assert_eq!(
+            c.alert,
+            Some((LEVEL_WARNING, AlertDescription::NoRenegotiation.to_u8()))
+        );
+        assert_eq!(c.state, State::Connected);
+        // The warning goes out protected; the server stays connected.
+        let n = c.poll_transmit(&mut buf).unwrap().unwrap();
+        assert_eq!(buf[0], CT_ALERT);
+        assert_eq!(&buf[3..5], &[0, 1], "epoch 1");
+        s.handle_datagram(NOW, &mut buf[..n], &mut rng, &mut store)
+            .unwrap();
+        assert_eq!(s.state, State::Connected);
+        assert_eq!(s.poll_event(), None);
+        // Application data still flows.
+        c.send(b"still here").unwrap();
+        pump(&mut c, &mut s, &mut rng);
+        let mut out = [0u8; 32];
+        assert_eq!(s.recv(&mut out).unwrap(), Some(10));
+    }
+
+    #[test]
+    fn short_output_buffer_reports_needed_and_keeps_the_datagram() {
+        let mut rng = SimRng::new(5);
+        let mut c =
+            Connection::new_client(Config::default(), b"id", b"key-key-key-key!", NOW, &mut rng)
+                .unwrap();
+        let mut small = [0u8; 20];
+        let err = c.poll_transmit(&mut small).unwrap_err();
+        assert!(matches!(err, Error::BufferTooSmall { needed } if needed > 20));
+        let mut buf = [0u8; 1500];
+        assert!(c.poll_transmit(&mut buf).unwrap().is_some());
+    }
+
+    #[test]
+    fn handshake_times_out_after_the_retransmission_budget() {
+        let mut rng = SimRng::new(6);
+        let cfg = Config {
+            retransmit_initial: Duration::from_secs(1),
+            max_retransmits: 2,
+            ..Config::default()
+        };
+        let mut c = Connection::new_client(cfg, b"id", b"k", NOW, &mut rng).unwrap();
+        let mut buf = [0u8; 1500];
+        let mut sent = 0;
+        let mut t = NOW;
+        loop {
+            while c.poll_transmit(&mut buf).unwrap().is_some() {
+                sent += 1;
+            }
+            let Some(next) = c.poll_timeout() else { break };
+            assert!(next > t);
+            t = next;
+            if c.handle_timeout(t).is_err() {
+                break;
+            }
+        }
+        assert_eq!(sent, 3, "first transmission plus two retransmissions");
+        assert_eq!(
+            c.poll_event(),
+            Some(ConnEvent::Closed(Some(Error::Timeout)))
+        );
+        // exponential backoff: 1 s, then 2 s, then the give-up at +4 s
+        assert_eq!(t, Duration::from_secs(7));
+    }
+}
