@@ -426,7 +426,7 @@ fn deeply_nested_cbor() {
     let mut p = good_payload();
     p[0] += 1; // one more map entry
     p.extend_from_slice(&[0x18, 0x64]); // key 100
-    p.extend(core::iter::repeat_n(0x81, 40));
+    p.extend_from_slice(&[0x81; 40]);
     p.push(0x00);
     expect_reject(
         &custom_mac0(&[0xa1, 0x01, 0x05], &[0xa0], &p),
@@ -434,7 +434,7 @@ fn deeply_nested_cbor() {
     );
     // deep nesting in the unprotected header, correctly MACed
     let mut unprot = vec![0xa1, 0x18, 0x63];
-    unprot.extend(core::iter::repeat_n(0x81, 40));
+    unprot.extend_from_slice(&[0x81; 40]);
     unprot.push(0x00);
     let p = good_payload();
     expect_reject(
@@ -443,7 +443,8 @@ fn deeply_nested_cbor() {
     );
     // a bare deeply nested blob is not a COSE message: refused on its first
     // element, without descending
-    let blob: Vec<u8> = core::iter::repeat_n(0x81, 500).chain([0]).collect();
+    let mut blob = vec![0x81u8; 500];
+    blob.push(0);
     expect_reject(&blob, Error::Malformed);
 }
 
