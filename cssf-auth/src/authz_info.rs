@@ -148,6 +148,9 @@ impl<
     /// is an Encrypt0). `now` is monotonic time, `wall` the wall clock in
     /// seconds since the epoch if the device has one. The error payload (on
     /// 4.00) is written to `out`; an `out` too short for it gets none.
+    ///
+    /// The token buffer is zeroized before returning: after an Encrypt0 token
+    /// it holds the decrypted claims, PoP key included.
     pub fn post(
         &mut self,
         now: Duration,
@@ -155,7 +158,9 @@ impl<
         token: &mut [u8],
         out: &mut [u8],
     ) -> Response {
-        match self.accept(now, wall, token) {
+        let result = self.accept(now, wall, token);
+        zeroize::Zeroize::zeroize(token);
+        match result {
             Ok((kid, replaced)) => {
                 self.stats.tokens_accepted += 1;
                 self.last_kid = Some(kid);

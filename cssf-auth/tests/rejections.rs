@@ -575,3 +575,19 @@ fn cwt_tag_61_and_untagged_are_accepted() {
     let (r, _) = post(&mut rs, &t99);
     assert_eq!(r.error, Some(Error::UnsupportedMessage));
 }
+
+#[test]
+fn post_zeroizes_the_token_buffer() {
+    let keys = keys();
+    let mut rs: AuthzInfo<'_, [KeyEntry]> = AuthzInfo::new(Config::new(AUD), &keys[..]);
+    let rs_key = CoseKey::aead(Algorithm::AesCcm16_64_128, &[0x33; 16]).unwrap();
+    let mut t = [0u8; 1024];
+    let m = issuer::encrypt0(&rs_key, Some(b"rs-ccm"), &[7; 13], &good_payload(), &mut t).unwrap();
+    let mut tok = t[..m].to_vec();
+    let r = rs.post(Duration::from_secs(1), Some(WALL), &mut tok, &mut []);
+    assert_eq!(r.code, 0x41);
+    assert!(
+        tok.iter().all(|b| *b == 0),
+        "decrypted claims left in the caller's buffer"
+    );
+}
