@@ -108,11 +108,9 @@ impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize> Endpoint<A, 
             // A ClientHello with a fresh random from a known address is a
             // client starting over (RFC 6347 §4.2.8); a delayed copy of the
             // old one is not.
+            // It still has to pass the cookie check before it replaces anything.
             let restart = self.sessions.get(i).is_some_and(|s| {
-                matches!(
-                    s.conn.state,
-                    State::Connected | State::Closed | State::Failed
-                ) && client_hello_random(data).is_some_and(|r| r != s.conn.client_random)
+                client_hello_random(data).is_some_and(|r| r != s.conn.client_random)
             });
             if !restart {
                 let Endpoint {

@@ -505,3 +505,25 @@ fn record_size_limit_is_honoured() {
     sim.run_until(&mut [&mut c, &mut s], until);
     assert_eq!(s.got, [std::vec![7u8; 128]]);
 }
+
+#[test]
+fn a_restarted_client_gets_a_fresh_session() {
+    // The client reboots mid-session (new random, same address): its new
+    // handshake replaces the old session once the cookie checks out.
+    let suite = CipherSuite::PskWithAes128Ccm8;
+    let mut sim = Sim::new(61, LinkConfig::perfect());
+    let mut c = ClientNode::new(config(suite), 61);
+    let mut s = ServerNode::new(config(suite), 62);
+    drive_until(&mut sim, &mut c, &mut s, "first handshake", |c, s| {
+        c.connected && s.connected.len() == 1
+    });
+    let mut c2 = ClientNode::new(config(suite), 63);
+    drive_until(&mut sim, &mut c2, &mut s, "second handshake", |c, s| {
+        c.connected && s.connected.len() == 2
+    });
+    assert_eq!(s.s.sessions(), 1);
+    c2.c.send(sim.now, b"after reboot").unwrap();
+    let until = sim.now + Duration::from_secs(1);
+    sim.run_until(&mut [&mut c2, &mut s], until);
+    assert_eq!(c2.got, [b"after reboot".to_vec()]);
+}
