@@ -356,3 +356,45 @@ fn main() -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_dissects_request_and_response() {
+        let out = demo().unwrap();
+        for needle in [
+            "Constrained Application Protocol, Confirmable, 0.01 GET",
+            "..00 .... = Type: Confirmable (0)",
+            "Opt #1: Observe: 0 (register)",
+            "Uri-Path: \"sensors\"",
+            "Uri-Query: \"unit=C\"",
+            "Block2: 2: NUM 0, M 0, SZX 2 (block size 64, offset 0)",
+            "[Request URI: coap://[::1]/sensors/temp?unit=C]",
+            "Acknowledgement, 2.05 Content",
+            "ETag: 0x5e110a77",
+            "Observe: 12 (sequence number)",
+            "Max-Age: 30 s",
+            "Payload: 6 bytes, Content-Format 0 (text/plain; charset=utf-8): \"21.5 C\"",
+        ] {
+            assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+        }
+    }
+
+    #[test]
+    fn libcoap_response_and_malformed_input() {
+        // A 2.05 captured from libcoap 4.3.1 (Max-Age with a 13-extended delta).
+        let bytes = parse_hex("6445e20a63616666d10101ff31373935393230343836").unwrap();
+        let out = dissect("m", &bytes, None).unwrap();
+        assert!(out.contains("Delta: 14, Length: 1, header 2 byte(s) at offset 8: d101"));
+        assert!(out.contains("Payload: 10 bytes: \"1795920486\""));
+        let bad = parse_hex("40010001ff").unwrap();
+        assert_eq!(
+            dissect("m", &bad, None).err(),
+            Some(Error::PayloadMarkerWithoutPayload)
+        );
+        assert!(parse_hex("4x").is_none());
+        assert!(parse_hex("401").is_none());
+    }
+}
