@@ -185,8 +185,16 @@ pub fn decompose<'a, const N: usize>(
         };
         (h, p, is_ipv4(h))
     };
-    if host.is_empty() {
+    if host.is_empty() || (!host_is_ip && !valid(host, Part::Host)) {
         return Err(Error::BadUri);
+    }
+    if !path.split('/').all(|seg| valid(seg, Part::Segment)) {
+        return Err(Error::BadUri);
+    }
+    if let Some(q) = query {
+        if !q.split('&').all(|arg| valid(arg, Part::Argument)) {
+            return Err(Error::BadUri);
+        }
     }
     let default_port = if secure { COAPS_PORT } else { COAP_PORT };
     let port = match port_str {
@@ -268,6 +276,12 @@ fn allowed(b: u8, part: Part) -> bool {
         Part::Segment => unreserved || sub || matches!(b, b'&' | b':' | b'@'),
         Part::Argument => unreserved || sub || matches!(b, b':' | b'@' | b'/' | b'?'),
     }
+}
+
+/// RFC 3986 syntax check of one component (percent-escapes are checked
+/// when decoding).
+fn valid(s: &str, part: Part) -> bool {
+    s.bytes().all(|b| b == b'%' || allowed(b, part))
 }
 
 fn encode<W: Write>(out: &mut W, value: &[u8], part: Part) -> fmt::Result {
@@ -448,6 +462,10 @@ mod tests {
             "coap:///path",
             "coap://[::1/",
             "coap://[::1]x/",
+            "coap://::1/",
+            "coap://h/a b",
+            "coap://h/x?a\"b",
+            "coap://h<>/",
             "coap",
         ] {
             assert_eq!(opts(bad, None), Err(Error::BadUri), "{bad}");
