@@ -124,4 +124,23 @@ mod tests {
             assert!(ClientHelloRepr::parse(&buf[..cut]).is_err() || cut == n - 6);
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn round_trip_any(
+            random: [u8; 32],
+            sid in proptest::collection::vec(proptest::num::u8::ANY, 0..=32),
+            cookie in proptest::collection::vec(proptest::num::u8::ANY, 0..=255),
+            suites in proptest::collection::vec(proptest::num::u16::ANY, 1..20),
+            comp in proptest::collection::vec(proptest::num::u8::ANY, 1..4),
+            ems: bool,
+        ) {
+            let suites: std::vec::Vec<u8> = suites.iter().flat_map(|s| s.to_be_bytes()).collect();
+            let ext: &[u8] = if ems { &[0, 0x17, 0, 0] } else { &[] };
+            let ch = ClientHelloRepr { version: 0xFEFD, random: &random, session_id: &sid, cookie: &cookie, cipher_suites: &suites, compression_methods: &comp, extensions: ext };
+            let mut buf = std::vec![0u8; ch.buffer_len()];
+            let n = ch.emit(&mut buf).unwrap();
+            proptest::prop_assert_eq!(ClientHelloRepr::parse(&buf[..n]).unwrap(), ch);
+        }
+    }
 }

@@ -52,4 +52,14 @@ mod tests {
         assert_eq!(out, bytes);
         assert!(HelloVerifyRequestRepr::parse(&bytes[..4]).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn round_trip_any(v: u16, cookie in proptest::collection::vec(proptest::num::u8::ANY, 0..=255)) {
+            let h = HelloVerifyRequestRepr { version: v, cookie: &cookie };
+            let mut buf = std::vec![0u8; h.buffer_len()];
+            let n = h.emit(&mut buf).unwrap();
+            proptest::prop_assert_eq!(HelloVerifyRequestRepr::parse(&buf[..n]).unwrap(), h);
+        }
+    }
 }

@@ -139,4 +139,23 @@ mod tests {
         let n = c.emit(&mut b).unwrap();
         assert_eq!(ClientKeyExchangeRepr::parse(&b[..n], true).unwrap(), c);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn round_trip_any(
+            id in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            point in proptest::collection::vec(proptest::num::u8::ANY, 1..=255),
+            group: u16,
+            ecdhe: bool,
+        ) {
+            let s = ServerKeyExchangeRepr { hint: &id, ecdh: ecdhe.then_some((group, &point[..])) };
+            let mut buf = std::vec![0u8; s.buffer_len()];
+            let n = s.emit(&mut buf).unwrap();
+            proptest::prop_assert_eq!(ServerKeyExchangeRepr::parse(&buf[..n], ecdhe).unwrap(), s);
+            let c = ClientKeyExchangeRepr { identity: &id, point: ecdhe.then_some(&point[..]) };
+            let mut buf = std::vec![0u8; c.buffer_len()];
+            let n = c.emit(&mut buf).unwrap();
+            proptest::prop_assert_eq!(ClientKeyExchangeRepr::parse(&buf[..n], ecdhe).unwrap(), c);
+        }
+    }
 }

@@ -95,4 +95,15 @@ mod tests {
         assert_eq!(ServerHelloRepr::parse(&buf[..n]).unwrap(), sh);
         assert!(ServerHelloRepr::parse(&buf[..n - 1]).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn round_trip_any(random: [u8; 32], sid in proptest::collection::vec(proptest::num::u8::ANY, 0..=32), suite: u16, comp: u8, reneg: bool) {
+            let ext: &[u8] = if reneg { &[0xff, 0x01, 0, 1, 0] } else { &[] };
+            let sh = ServerHelloRepr { version: 0xFEFD, random: &random, session_id: &sid, cipher_suite: suite, compression_method: comp, extensions: ext };
+            let mut buf = std::vec![0u8; sh.buffer_len()];
+            let n = sh.emit(&mut buf).unwrap();
+            proptest::prop_assert_eq!(ServerHelloRepr::parse(&buf[..n]).unwrap(), sh);
+        }
+    }
 }
