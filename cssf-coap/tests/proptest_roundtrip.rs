@@ -248,7 +248,7 @@ proptest! {
         let mut buf = vec![0u8; b.buffer_len()];
         b.emit(&mut buf).unwrap();
         let m = Message::parse(&buf).unwrap();
-        let dest = std::net::SocketAddr::from(([192, 0, 2, 1], port));
+        let dest = core::net::SocketAddr::from(([192, 0, 2, 1], port));
         let mut uri = String::new();
         compose(&m, secure, dest, &mut uri).unwrap();
 
