@@ -150,3 +150,118 @@ fn openssl_s_client_against_our_server() {
         );
     }
 }
+
+/// Small MTUs: we fragment our flights at 128 bytes (OpenSSL reassembles),
+/// and OpenSSL (whose minimum MTU is 256) fragments a ServerKeyExchange made
+/// large by a 240-byte identity hint (we reassemble). ECDHE-PSK for the
+/// largest messages.
+#[test]
+fn fragmented_flights_both_ways_with_openssl() {
+    if !require_binary("openssl", INSTALL) {
+        return;
+    }
+    let ver = version("openssl", &["version"]);
+    let name = "ECDHE-PSK-CHACHA20-POLY1305";
+    let suite = CipherSuite::EcdhePskWithChaCha20Poly1305Sha256;
+    // Our server, s_client with a small MTU.
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap().to_string();
+    let mut peer = Peer::spawn(
+        "openssl",
+        &[
+            "s_client",
+            "-dtls1_2",
+            "-mtu",
+            "256",
+            "-connect",
+            &addr,
+            "-psk",
+            PSK_HEX,
+            "-psk_identity",
+            ID,
+            "-cipher",
+            name,
+        ],
+        format!("{ver} s_client -mtu 256, suite {name}"),
+    );
+    peer.write_stdin(b"fragmented hello\n");
+    let key = unhex(PSK_HEX);
+    let keys: [(&[u8], &[u8]); 1] = [(ID.as_bytes(), &key)];
+    let mut cfg = config(&[suite]);
+    cfg.mtu = 128;
+    let r = run_server(
+        &sock,
+        cfg.clone(),
+        &keys,
+        |m| Some(m.to_vec()),
+        |got| !got.is_empty(),
+        Duration::from_secs(20),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{}: our server failed: {e}\npeer output:\n{}",
+            peer.what,
+            peer.output()
+        )
+    });
+    assert_eq!(r.received[0], b"fragmented hello\n", "{}", peer.what);
+    drop(peer);
+
+    // Our client with a small MTU, s_server with a small MTU.
+    let port = free_udp_port();
+    let accept = format!("127.0.0.1:{port}");
+    let hint = "h".repeat(240);
+    let peer = Peer::spawn(
+        "openssl",
+        &[
+            "s_server",
+            "-dtls1_2",
+            "-mtu",
+            "256",
+            "-accept",
+            &accept,
+            "-listen",
+            "-nocert",
+            "-psk",
+            PSK_HEX,
+            "-psk_hint",
+            &hint,
+            "-cipher",
+            name,
+            "-no_ticket",
+            "-naccept",
+            "1",
+        ],
+        format!("{ver} s_server -mtu 256 with a 240-byte hint, suite {name}"),
+    );
+    assert!(
+        peer.wait_for("ACCEPT", Duration::from_secs(10)),
+        "{}: never ready: {}",
+        peer.what,
+        peer.output()
+    );
+    let r = run_client(
+        accept.parse().unwrap(),
+        cfg,
+        ID.as_bytes(),
+        &key,
+        Some(b"small mtu from cssf\n"),
+        || {},
+        |_| true,
+        Duration::from_secs(20),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{}: our client failed: {e}\npeer output:\n{}",
+            peer.what,
+            peer.output()
+        )
+    });
+    assert_eq!(r.suite, suite);
+    assert!(
+        peer.wait_for("small mtu from cssf", Duration::from_secs(5)),
+        "{}: {}",
+        peer.what,
+        peer.output()
+    );
+}
