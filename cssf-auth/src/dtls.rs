@@ -10,6 +10,7 @@
 //! Expired tokens and non-symmetric PoP keys resolve to no PSK, so the
 //! handshake fails.
 
+use core::cell::{Cell, RefCell};
 use core::time::Duration;
 
 use cssf_dtls::{PskStore, MAX_IDENTITY_LEN, MAX_PSK_LEN};
@@ -90,6 +91,59 @@ impl<K: KeyResolver + ?Sized, M: ScopeMapper, const N: usize, const R: usize, co
         let kid = self.rs.last_accepted_kid()?;
         self.rs
             .psk_for_kid(kid.as_slice(), self.now, self.wall, key)
+    }
+}
+
+/// The time a [`SharedTokenPsk`] resolves PSKs at; the driver loop updates
+/// it before feeding the DTLS endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Clock {
+    /// Monotonic time.
+    pub now: Duration,
+    /// Wall clock, seconds since the epoch, if the device has one.
+    pub wall: Option<u64>,
+}
+
+/// A [`PskStore`] a DTLS endpoint can own for its whole life while the rest
+/// of the resource server keeps using the same [`AuthzInfo`] (shared through
+/// a `RefCell`) for `/authz-info` and `authorize`. The current time comes
+/// from a `Cell<Clock>` the driver loop updates.
+pub struct SharedTokenPsk<
+    'a,
+    'k,
+    K: KeyResolver + ?Sized,
+    M: ScopeMapper,
+    const N: usize,
+    const R: usize,
+    const E: usize,
+> {
+    rs: &'a RefCell<AuthzInfo<'k, K, M, N, R, E>>,
+    clock: &'a Cell<Clock>,
+}
+
+impl<
+        'a,
+        'k,
+        K: KeyResolver + ?Sized,
+        M: ScopeMapper,
+        const N: usize,
+        const R: usize,
+        const E: usize,
+    > SharedTokenPsk<'a, 'k, K, M, N, R, E>
+{
+    /// A PSK store over `rs`, at the time in `clock`.
+    pub fn new(rs: &'a RefCell<AuthzInfo<'k, K, M, N, R, E>>, clock: &'a Cell<Clock>) -> Self {
+        Self { rs, clock }
+    }
+}
+
+impl<K: KeyResolver + ?Sized, M: ScopeMapper, const N: usize, const R: usize, const E: usize>
+    PskStore for SharedTokenPsk<'_, '_, K, M, N, R, E>
+{
+    fn psk(&mut self, identity: &[u8], key: &mut [u8; MAX_PSK_LEN]) -> Option<usize> {
+        let c = self.clock.get();
+        let mut rs = self.rs.try_borrow_mut().ok()?;
+        rs.psk_store(c.now, c.wall).psk(identity, key)
     }
 }
 
