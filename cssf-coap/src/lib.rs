@@ -49,6 +49,8 @@ mod error;
 pub mod wire;
 
 pub use endpoint::{Endpoint, Event};
+/// The `rand_core` version the endpoint's RNG bound refers to.
+pub use rand_core;
 pub use error::Error;
 pub use wire::{
     Block, CoapOption, Code, ContentFormat, Message, MessageBuilder, MessageType, OptionFormat,

@@ -1,0 +1,162 @@
+//! Drives a CoAP server+client endpoint with arbitrary sequences of raw and
+//! structured datagrams from three peers, time steps, answers and
+//! notifications. Checks: no panic, every datagram the endpoint emits parses,
+//! and the fixed tables never exceed their capacity (memory is bounded by
+//! the type).
+#![no_main]
+
+use core::time::Duration;
+
+use arbitrary::Arbitrary;
+use cssf_coap::endpoint::{Config, Endpoint, Event, Methods, Request, Resource, Response};
+use cssf_coap::rand_core::{CryptoRng, Error as RandError, RngCore};
+use cssf_coap::{Block, Code, Message, MessageBuilder, MessageType, OptionNumber};
+use libfuzzer_sys::fuzz_target;
+
+struct Rng(u64);
+impl RngCore for Rng {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 11
+    }
+    fn fill_bytes(&mut self, d: &mut [u8]) {
+        for b in d {
+            *b = self.next_u64() as u8;
+        }
+    }
+    fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), RandError> {
+        self.fill_bytes(d);
+        Ok(())
+    }
+}
+impl CryptoRng for Rng {}
+
+static RESOURCES: [Resource; 4] = [
+    Resource::new("obs", Methods::GET).observable().rt("x"),
+    Resource::new("data", Methods::ALL).ct(0),
+    Resource::new("fresh", Methods::PUT).echo(),
+    Resource::new("a/b", Methods::GET.union(Methods::POST)),
+];
+const PATHS: [&str; 6] = ["obs", "data", "fresh", "a/b", ".well-known/core", "nope"];
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    Raw { peer: u8, bytes: Vec<u8> },
+    Msg {
+        peer: u8,
+        ty: u8,
+        code: u8,
+        mid: u16,
+        token: u8,
+        path: u8,
+        observe: Option<u32>,
+        block1: Option<u32>,
+        block2: Option<u32>,
+        echo: Option<[u8; 8]>,
+        query: bool,
+        payload: Vec<u8>,
+    },
+    Advance { ms: u32 },
+    Timeout,
+    Answer { code: u8, len: u16 },
+    Notify { len: u16 },
+    Request { peer: u8, path: u8, observe: bool, con: bool },
+    Cancel,
+}
+
+type Ep = Endpoint<u8, Rng, 4, 16, 512>;
+
+fuzz_target!(|ops: Vec<Op>| {
+    let mut ep: Ep = Endpoint::new(Config::default(), Rng(1), &RESOURCES);
+    let mut now = Duration::ZERO;
+    let mut pending = Vec::new();
+    let mut exchanges = Vec::new();
+    let big = [0x5au8; 3000];
+    let mut out = [0u8; 600];
+    for op in ops.into_iter().take(256) {
+        match op {
+            Op::Raw { peer, mut bytes } => {
+                let _ = ep.handle_datagram(now, peer % 3, &mut bytes);
+            }
+            Op::Msg { peer, ty, code, mid, token, path, observe, block1, block2, echo, query, payload } => {
+                let tok = [token; 2];
+                let mut b = MessageBuilder::<16>::new(MessageType::from_bits(ty), Code(code), mid);
+                let _ = b.token(&tok[..usize::from(token % 3)]);
+                let _ = b.uri_path(PATHS[usize::from(path) % PATHS.len()]);
+                if query {
+                    let _ = b.add_str(OptionNumber::URI_QUERY, "rt=x*");
+                }
+                if let Some(o) = observe {
+                    let _ = b.observe(o);
+                }
+                if let Some(v) = block1.and_then(|v| Block::from_uint(v).ok()) {
+                    let _ = b.block1(v);
+                }
+                if let Some(v) = block2.and_then(|v| Block::from_uint(v).ok()) {
+                    let _ = b.block2(v);
+                }
+                if let Some(e) = echo.as_ref() {
+                    let _ = b.add_option(OptionNumber::ECHO, e);
+                }
+                b.payload(&payload);
+                let mut buf = [0u8; 1024];
+                if let Ok(n) = b.emit(&mut buf) {
+                    let _ = ep.handle_datagram(now, peer % 3, &mut buf[..n]);
+                }
+            }
+            Op::Advance { ms } => now += Duration::from_millis(u64::from(ms % 600_000)),
+            Op::Timeout => ep.handle_timeout(now),
+            Op::Answer { code, len } => {
+                if let Some(id) = pending.pop() {
+                    let r = Response::new(Code(code)).payload(&big[..usize::from(len) % big.len()]);
+                    let _ = ep.respond(now, id, &r);
+                }
+            }
+            Op::Notify { len } => {
+                let r = Response::new(Code::CONTENT).payload(&big[..usize::from(len) % big.len()]);
+                let _ = ep.notify(now, "obs", &r);
+            }
+            Op::Request { peer, path, observe, con } => {
+                let mut r = Request::get(PATHS[usize::from(path) % PATHS.len()]);
+                if observe {
+                    r = r.observe();
+                }
+                if !con {
+                    r = r.non();
+                }
+                if let Ok(id) = ep.request(now, peer % 3, &r) {
+                    exchanges.push(id);
+                }
+            }
+            Op::Cancel => {
+                if let Some(id) = exchanges.pop() {
+                    let _ = ep.cancel_observe(now, id);
+                }
+            }
+        }
+        // Drain: everything emitted must be a valid CoAP message.
+        for _ in 0..64 {
+            match ep.poll_transmit(now, &mut out) {
+                Ok(Some(t)) => {
+                    assert!(t.len <= out.len());
+                    Message::parse(&out[..t.len]).expect("endpoint emitted a malformed message");
+                }
+                Ok(None) => break,
+                Err(_) => break,
+            }
+        }
+        while let Some(ev) = ep.poll_event() {
+            if let Event::Request { id, .. } = ev {
+                pending.push(id);
+                if pending.len() > 8 {
+                    pending.remove(0);
+                }
+            }
+        }
+        let _ = ep.poll_timeout();
+        assert!(ep.exchange_count() <= 4 && ep.observer_count() <= 4 && ep.pending_requests() <= 4);
+    }
+});
