@@ -284,17 +284,14 @@ impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize> Endpoint<A, 
                 }
             }
             if now.saturating_sub(s.conn.last_activity) >= idle && !s.conn.is_dead() {
+                // A connected session says goodbye (close_notify, and its
+                // own Closed event); a half-open one just times out.
+                let was_connected = s.conn.state == State::Connected;
                 s.conn.close();
-                if s.conn.poll_event().is_none() {
-                    // closed before connecting: report the timeout
+                if !was_connected {
                     let _ = events.push_back(Event::Closed {
                         peer: s.peer.clone(),
                         error: Some(Error::Timeout),
-                    });
-                } else {
-                    let _ = events.push_back(Event::Closed {
-                        peer: s.peer.clone(),
-                        error: None,
                     });
                 }
             }

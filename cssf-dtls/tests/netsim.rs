@@ -483,6 +483,8 @@ fn idle_sessions_expire() {
     let until = sim.now + Duration::from_secs(31);
     sim.run_until(&mut [&mut c, &mut s], until);
     assert_eq!(s.s.sessions(), 0, "idle session still held");
+    assert_eq!(c.error, None, "the client saw a clean close_notify");
+    assert_eq!(c.c.send(sim.now, b"x"), Err(Error::Closed));
 }
 
 #[test]
