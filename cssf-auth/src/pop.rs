@@ -90,7 +90,7 @@ impl PopKey {
         Self::read_cose_key(&mut d, max_depth)
     }
 
-    pub(crate) fn read_cose_key(d: &mut Decoder<'_>, max_depth: usize) -> Result<Self, Error> {
+    fn read_cose_key(d: &mut Decoder<'_>, max_depth: usize) -> Result<Self, Error> {
         fn bad<E>(_: E) -> Error {
             Error::InvalidPopKey
         }
@@ -167,11 +167,20 @@ impl PopKey {
     }
 }
 
-/// The `cnf` claim as found in a token (the encrypted form not yet opened).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The bytes of the next item (skipped with the depth limit).
+fn item<'a>(d: &mut Decoder<'a>, max_depth: usize) -> Result<&'a [u8], Error> {
+    let start = d.position();
+    cbor::skip(d, max_depth)?;
+    let all: &'a [u8] = d.input();
+    all.get(start..d.position()).ok_or(Error::Malformed)
+}
+
+/// The `cnf` claim as found in a token: a zero-copy view, the key is only
+/// decoded (or decrypted) by [`Cnf::resolve`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cnf<'a> {
-    /// A plain COSE_Key.
-    Key(PopKey),
+    /// A plain COSE_Key: the serialized map (well-formed, not yet decoded).
+    Key(&'a [u8]),
     /// An Encrypted_COSE_Key: the COSE_Encrypt0 bytes.
     Encrypted(&'a [u8]),
     /// A bare kid.
@@ -186,15 +195,13 @@ impl<'a> Cnf<'a> {
             return Err(Error::InvalidPopKey);
         }
         match cbor::int(d).map_err(bad)? {
-            CNF_COSE_KEY => Ok(Cnf::Key(PopKey::read_cose_key(d, max_depth)?)),
-            CNF_ENCRYPTED_COSE_KEY => {
-                let start = d.position();
-                cbor::skip(d, max_depth)?;
-                let all: &'a [u8] = d.input();
-                Ok(Cnf::Encrypted(
-                    all.get(start..d.position()).ok_or(Error::Malformed)?,
-                ))
+            CNF_COSE_KEY => {
+                if cbor::peek_major(d) != Some(5) {
+                    return Err(Error::InvalidPopKey);
+                }
+                Ok(Cnf::Key(item(d, max_depth)?))
             }
+            CNF_ENCRYPTED_COSE_KEY => Ok(Cnf::Encrypted(item(d, max_depth)?)),
             CNF_KID => Ok(Cnf::Kid(cbor::bytes(d).map_err(bad)?)),
             _ => Err(Error::InvalidPopKey),
         }
@@ -208,7 +215,7 @@ impl<'a> Cnf<'a> {
         limits: &Limits,
     ) -> Result<PopKey, Error> {
         match self {
-            Cnf::Key(k) => Ok(k.clone()),
+            Cnf::Key(k) => PopKey::parse_cose_key(k, limits.max_depth),
             Cnf::Kid(kid) => Ok(PopKey::KidOnly(Kid::from_slice(kid)?)),
             Cnf::Encrypted(bytes) => {
                 let msg = Message::parse(bytes, limits).map_err(|_| Error::InvalidPopKey)?;
