@@ -525,8 +525,8 @@ enum Edit {
     NextBlock2(Block),
     /// Retry with the server's Echo value (RFC 9175 §2.4).
     Echo([u8; 40], usize),
-    /// GET with Observe 1 (RFC 7641 §3.6).
-    CancelObserve,
+    /// GET with Observe 0 (re-register) or 1 (cancel, RFC 7641 §3.6).
+    Observe(u32),
 }
 
 /// Options of a message the endpoint builds.
@@ -928,7 +928,20 @@ where
             .ok_or(Error::UnknownId)?;
         ex.observing = false;
         ex.deadline = None;
-        self.resend_from_template(now, id.0, Edit::CancelObserve)
+        self.resend_from_template(now, id.0, Edit::Observe(1))
+    }
+
+    /// Re-registers an observation (RFC 7641 §3.3.1: GET with Observe 0 and
+    /// the same token), e.g. when Max-Age of the last notification ran out.
+    pub fn reregister(&mut self, now: Duration, id: ExchangeId) -> Result<(), Error> {
+        self.maintain(now);
+        let ex = self
+            .exchanges
+            .iter_mut()
+            .find(|e| e.id == id.0)
+            .ok_or(Error::UnknownId)?;
+        ex.observing = true;
+        self.resend_from_template(now, id.0, Edit::Observe(0))
     }
 
     /// Forgets an exchange locally (a later notification is answered with
@@ -1847,9 +1860,9 @@ where
                 b.remove_option(OptionNumber::ECHO);
                 b.add_option(OptionNumber::ECHO, val.get(..*n).unwrap_or(&[]))?;
             }
-            Edit::CancelObserve => {
+            Edit::Observe(v) => {
                 b.remove_option(OptionNumber::BLOCK2);
-                b.observe(1)?;
+                b.observe(*v)?;
             }
         }
         let bytes: Vec<u8, M> = emit_vec(&b)?;

@@ -239,3 +239,268 @@ fn well_known_core_block2() {
     assert!(b2.more());
     assert_eq!(b2.size(), 16);
 }
+
+static UP: [Resource; 2] = [
+    Resource::new("up", Methods::PUT),
+    Resource::new("obs", Methods::GET).observable(),
+];
+
+fn small_server() -> Ep {
+    let config = Config {
+        max_body: 256,
+        ..Config::default()
+    };
+    Endpoint::new(config, TestRng(9), &UP)
+}
+
+fn block1_put(
+    mid: u16,
+    num: u32,
+    more: bool,
+    tag: Option<&[u8]>,
+    size1: Option<u32>,
+) -> StdVec<u8> {
+    let payload = [0x42u8; 16];
+    let token = [mid as u8];
+    let mut b = MessageBuilder::<'_, 8>::new(MessageType::Con, Code::PUT, mid);
+    b.token(&token).unwrap();
+    b.uri_path("up").unwrap();
+    b.block1(Block::new(num, more, 0).unwrap()).unwrap();
+    if let Some(t) = tag {
+        b.add_option(OptionNumber::REQUEST_TAG, t).unwrap();
+    }
+    if let Some(s) = size1 {
+        b.add_uint(OptionNumber::SIZE1, s).unwrap();
+    }
+    b.payload(&payload);
+    let mut buf = [0u8; 128];
+    let n = b.emit(&mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
+/// Sends a message, answers any request with 2.04, returns the reply code.
+fn exchange(s: &mut Ep, m: StdVec<u8>) -> Code {
+    s.handle_datagram(Duration::ZERO, 1, &mut m.clone())
+        .unwrap();
+    while let Some(ev) = s.poll_event() {
+        if let Event::Request { id, .. } = ev {
+            s.respond(Duration::ZERO, id, &Response::new(Code::CHANGED))
+                .unwrap();
+        }
+    }
+    let out = drain(s);
+    Message::parse(&out[0]).unwrap().code()
+}
+
+#[test]
+fn block1_continue_gap_too_large_and_request_tags() {
+    let mut s = small_server();
+    // Two concurrent uploads kept apart by Request-Tag.
+    assert_eq!(
+        exchange(&mut s, block1_put(1, 0, true, Some(b"a"), None)),
+        Code::CONTINUE
+    );
+    assert_eq!(
+        exchange(&mut s, block1_put(2, 0, true, Some(b"b"), None)),
+        Code::CONTINUE
+    );
+    assert_eq!(
+        exchange(&mut s, block1_put(3, 1, true, Some(b"a"), None)),
+        Code::CONTINUE
+    );
+    assert_eq!(
+        exchange(&mut s, block1_put(4, 1, false, Some(b"b"), None)),
+        Code::CHANGED
+    );
+    // A gap (block 3 after block 1) is 4.08 and never reaches the application.
+    assert_eq!(
+        exchange(&mut s, block1_put(5, 3, true, Some(b"a"), None)),
+        Code::REQUEST_ENTITY_INCOMPLETE
+    );
+    assert_eq!(
+        exchange(&mut s, block1_put(6, 2, false, Some(b"a"), None)),
+        Code::CHANGED
+    );
+    // No upload in progress: 4.08.
+    assert_eq!(
+        exchange(&mut s, block1_put(7, 5, false, None, None)),
+        Code::REQUEST_ENTITY_INCOMPLETE
+    );
+    // Announced or actual size above max_body (256): 4.13 with Size1.
+    let m = block1_put(8, 0, true, None, Some(10_000));
+    s.handle_datagram(Duration::ZERO, 1, &mut m.clone())
+        .unwrap();
+    let out = drain(&mut s);
+    let r = Message::parse(&out[0]).unwrap();
+    assert_eq!(r.code(), Code::REQUEST_ENTITY_TOO_LARGE);
+    assert_eq!(r.uint_option(OptionNumber::SIZE1).unwrap(), Some(256));
+    let mut s = small_server(); // the message-ID cache (8) is full by now
+    assert_eq!(
+        exchange(&mut s, block1_put(9, 16, true, None, None)),
+        Code::REQUEST_ENTITY_TOO_LARGE
+    );
+}
+
+fn observe_get(mid: u16, token: u8, observe: Option<u32>) -> StdVec<u8> {
+    let mut b = MessageBuilder::<'_, 8>::new(MessageType::Con, Code::GET, mid);
+    b.token(core::slice::from_ref(&token)).unwrap();
+    b.uri_path("obs").unwrap();
+    if let Some(o) = observe {
+        b.observe(o).unwrap();
+    }
+    let mut buf = [0u8; 64];
+    let n = b.emit(&mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
+fn register(s: &mut Ep, mid: u16, token: u8) -> StdVec<u8> {
+    s.handle_datagram(Duration::ZERO, 1, &mut observe_get(mid, token, Some(0)))
+        .unwrap();
+    let Some(Event::Request { id, .. }) = s.poll_event() else {
+        panic!()
+    };
+    s.respond(
+        Duration::ZERO,
+        id,
+        &Response::new(Code::CONTENT).payload(b"0"),
+    )
+    .unwrap();
+    drain(s).remove(0)
+}
+
+#[test]
+fn observe_register_notify_rst_and_deregister() {
+    let mut s = small_server();
+    let first = register(&mut s, 1, 0xaa);
+    let r = Message::parse(&first).unwrap();
+    let seq0 = r.observe().unwrap().unwrap();
+    assert_eq!(s.observer_count(), 1);
+    // Notifications carry increasing sequence numbers and the token.
+    assert_eq!(
+        s.notify(
+            Duration::ZERO,
+            "/obs",
+            &Response::new(Code::CONTENT).payload(b"1")
+        )
+        .unwrap(),
+        1
+    );
+    let n = drain(&mut s).remove(0);
+    let m = Message::parse(&n).unwrap();
+    assert_eq!((m.ty(), m.token()), (MessageType::Non, &[0xaa][..]));
+    assert!(m.observe().unwrap().unwrap() > seq0);
+    // RST to the notification removes the observer.
+    let mid = m.message_id().to_be_bytes();
+    let mut rst = [0x70, 0, mid[0], mid[1]];
+    s.handle_datagram(Duration::ZERO, 1, &mut rst).unwrap();
+    assert_eq!(s.observer_count(), 0);
+    assert_eq!(
+        s.notify(Duration::ZERO, "obs", &Response::new(Code::CONTENT))
+            .unwrap(),
+        0
+    );
+    // Register again, then deregister with Observe 1.
+    register(&mut s, 2, 0xbb);
+    assert_eq!(s.observer_count(), 1);
+    s.handle_datagram(Duration::ZERO, 1, &mut observe_get(3, 0xbb, Some(1)))
+        .unwrap();
+    assert_eq!(s.observer_count(), 0);
+}
+
+#[test]
+fn every_nth_notification_is_con_and_replaced_in_flight() {
+    let mut s = small_server();
+    register(&mut s, 1, 0xcc);
+    let every = Config::default().notify_con_every;
+    let mut types = StdVec::new();
+    for i in 0..every {
+        let v = [i as u8];
+        s.notify(
+            Duration::ZERO,
+            "obs",
+            &Response::new(Code::CONTENT).payload(&v),
+        )
+        .unwrap();
+        types.push(Message::parse(&drain(&mut s)[0]).unwrap().ty());
+    }
+    assert_eq!(types.iter().filter(|t| **t == MessageType::Con).count(), 1);
+    assert_eq!(types.last(), Some(&MessageType::Con));
+    // While that CON is unacknowledged the next notification replaces it.
+    s.notify(
+        Duration::ZERO,
+        "obs",
+        &Response::new(Code::CONTENT).payload(b"new"),
+    )
+    .unwrap();
+    let out = drain(&mut s);
+    let m = Message::parse(&out[0]).unwrap();
+    assert_eq!((m.ty(), m.payload()), (MessageType::Con, &b"new"[..]));
+    // The observer that never acknowledges is removed after MAX_RETRANSMIT.
+    while let Some(t) = s.poll_timeout() {
+        s.handle_timeout(t);
+        drain_at(&mut s, t);
+    }
+    assert_eq!(s.observer_count(), 0);
+}
+
+#[test]
+fn full_dedup_cache_answers_503_with_max_age() {
+    let mut s = server(); // D = 8
+    for mid in 0..8u16 {
+        let mut m = req(MessageType::Con, Code::GET, mid, "nope");
+        s.handle_datagram(Duration::ZERO, 1, &mut m).unwrap();
+    }
+    drain(&mut s);
+    let mut m = req(MessageType::Con, Code::GET, 100, "nope");
+    s.handle_datagram(Duration::ZERO, 1, &mut m).unwrap();
+    let out = drain(&mut s);
+    let r = Message::parse(&out[0]).unwrap();
+    assert_eq!(r.code(), Code::SERVICE_UNAVAILABLE);
+    assert_eq!(r.max_age().unwrap(), Some(Config::default().busy_max_age));
+    assert_eq!(s.stats().busy, 1);
+    // After EXCHANGE_LIFETIME the IDs are forgotten and requests served again.
+    let later = Config::default().exchange_lifetime() + Duration::from_secs(1);
+    let mut m = req(MessageType::Con, Code::GET, 101, "nope");
+    s.handle_datagram(later, 1, &mut m).unwrap();
+    let out = drain_at(&mut s, later);
+    assert_eq!(Message::parse(&out[0]).unwrap().code(), Code::NOT_FOUND);
+}
+
+#[test]
+fn client_rejects_unknown_notification_and_matches_separate_response() {
+    let mut c: Ep = Endpoint::new(Config::default(), TestRng(5), &[]);
+    // An unknown token in a NON response is answered with RST (RFC 7641 §3.6).
+    let mut b = MessageBuilder::<'_, 4>::new(MessageType::Non, Code::CONTENT, 77);
+    b.token(&[9, 9]).unwrap();
+    let mut buf = [0u8; 32];
+    let n = b.emit(&mut buf).unwrap();
+    c.handle_datagram(Duration::ZERO, 2, &mut buf[..n]).unwrap();
+    assert_eq!(drain(&mut c), [[0x70, 0, 0, 77]]);
+    // Request, Empty ACK, then a CON response with the token: ACKed once,
+    // delivered once even when duplicated.
+    let id = c.request(Duration::ZERO, 2, &Request::get("x")).unwrap();
+    let sent = drain(&mut c).remove(0);
+    let q = Message::parse(&sent).unwrap();
+    let mut ack = [0x60, 0, sent[2], sent[3]];
+    c.handle_datagram(Duration::ZERO, 2, &mut ack).unwrap();
+    let mut b = MessageBuilder::<'_, 4>::new(MessageType::Con, Code::CONTENT, 500);
+    b.token(q.token()).unwrap();
+    b.payload(b"late");
+    let n = b.emit(&mut buf).unwrap();
+    for _ in 0..2 {
+        c.handle_datagram(Duration::ZERO, 2, &mut buf[..n]).unwrap();
+        assert_eq!(drain(&mut c), [[0x60, 0, 0x01, 0xf4]]);
+    }
+    match c.poll_event() {
+        Some(Event::Response {
+            id: got,
+            response,
+            last: true,
+            ..
+        }) => {
+            assert_eq!((got, response.payload()), (id, &b"late"[..]));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(c.poll_event().is_none());
+}
