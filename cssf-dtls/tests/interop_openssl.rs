@@ -265,3 +265,100 @@ fn fragmented_flights_both_ways_with_openssl() {
         peer.output()
     );
 }
+
+/// Failures end cleanly both ways: with a wrong key OpenSSL's server
+/// silently drops our Finished (its MAC fails; DTLS discards such records),
+/// so our client gives up after its retransmission budget; an unknown
+/// identity from `s_client` gets our `unknown_psk_identity` alert.
+#[test]
+fn wrong_key_and_unknown_identity_alerts_with_openssl() {
+    if !require_binary("openssl", INSTALL) {
+        return;
+    }
+    let ver = version("openssl", &["version"]);
+    let name = "PSK-AES128-CCM8";
+    let port = free_udp_port();
+    let accept = format!("127.0.0.1:{port}");
+    let peer = Peer::spawn(
+        "openssl",
+        &[
+            "s_server",
+            "-dtls1_2",
+            "-accept",
+            &accept,
+            "-listen",
+            "-nocert",
+            "-psk",
+            PSK_HEX,
+            "-cipher",
+            name,
+            "-no_ticket",
+            "-naccept",
+            "1",
+        ],
+        format!("{ver} s_server, suite {name}, client with a wrong key"),
+    );
+    assert!(
+        peer.wait_for("ACCEPT", Duration::from_secs(10)),
+        "{}: never ready: {}",
+        peer.what,
+        peer.output()
+    );
+    let mut cfg = config(&[CipherSuite::PskWithAes128Ccm8]);
+    cfg.max_retransmits = 3;
+    let r = run_client(
+        accept.parse().unwrap(),
+        cfg,
+        ID.as_bytes(),
+        &[0x42; 16],
+        None,
+        || {},
+        |_| true,
+        Duration::from_secs(20),
+    );
+    let err = r
+        .err()
+        .unwrap_or_else(|| panic!("{}: handshake with a wrong key succeeded", peer.what));
+    assert!(
+        err.contains("timed out") || err.contains("fatal alert"),
+        "{}: expected a timeout or a fatal alert, got: {err}",
+        peer.what
+    );
+    drop(peer);
+
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap().to_string();
+    let peer = Peer::spawn(
+        "openssl",
+        &[
+            "s_client",
+            "-dtls1_2",
+            "-connect",
+            &addr,
+            "-psk",
+            PSK_HEX,
+            "-psk_identity",
+            "stranger",
+            "-cipher",
+            name,
+        ],
+        format!("{ver} s_client with an unknown identity, suite {name}"),
+    );
+    let key = unhex(PSK_HEX);
+    let keys: [(&[u8], &[u8]); 1] = [(ID.as_bytes(), &key)];
+    let r = run_server(
+        &sock,
+        config(&[CipherSuite::PskWithAes128Ccm8]),
+        &keys,
+        |_| None,
+        |_| false,
+        Duration::from_secs(3),
+    );
+    assert!(r.is_err());
+    assert!(
+        peer.wait_for("unknown psk identity", Duration::from_secs(5)),
+        "{}: expected our unknown_psk_identity alert:\n{}",
+        peer.what,
+        peer.output()
+    );
+}
