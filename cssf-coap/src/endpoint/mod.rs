@@ -1118,10 +1118,18 @@ where
             let Some(slot) = self.cons.get(i) else { break };
             let eligible = match slot.state {
                 ConState::Send => true,
+                // NSTART (§4.7) limits the requests outstanding to a peer;
+                // separate responses and notifications are not held behind
+                // them (nor behind each other's exponential back-off).
+                ConState::Waiting if !matches!(slot.owner, Owner::Exchange(_)) => true,
                 ConState::Waiting => {
                     self.cons
                         .iter()
-                        .filter(|c| c.peer == slot.peer && !matches!(c.state, ConState::Waiting))
+                        .filter(|c| {
+                            c.peer == slot.peer
+                                && matches!(c.owner, Owner::Exchange(_))
+                                && !matches!(c.state, ConState::Waiting)
+                        })
                         .count()
                         < nstart
                 }
