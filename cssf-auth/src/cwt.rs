@@ -372,54 +372,7 @@ impl<'a> Token<'a, Unverified> {
         external_aad: &[u8],
     ) -> Result<Token<'a, Verified>, Error> {
         let Token { buf, limits, .. } = self;
-        let mut range = 0..buf.len();
-        let mut outer = None;
-        let mut level = 0;
-        loop {
-            if level >= MAX_NESTING {
-                return Err(Error::TooDeep);
-            }
-            level += 1;
-            let here = buf.get(range.clone()).ok_or(Error::Malformed)?;
-            let msg = Message::parse(here, &limits)?;
-            let alg = msg.header().alg.ok_or(Error::MissingAlg)?;
-            let key = keys
-                .resolve(msg.header().kid, alg)
-                .ok_or(Error::UnknownKey)?;
-            if key.algorithm() != alg {
-                return Err(Error::UnknownKey);
-            }
-            let kind = alg.message_kind();
-            outer.get_or_insert(kind);
-            let payload = match msg {
-                Message::Sign1(m) => {
-                    m.verify(key, external_aad)?;
-                    let r = subrange(here, m.payload)?;
-                    range.start + r.start..range.start + r.end
-                }
-                Message::Mac0(m) => {
-                    m.verify(key, external_aad)?;
-                    let r = subrange(here, m.payload)?;
-                    range.start + r.start..range.start + r.end
-                }
-                Message::Encrypt0(m) => {
-                    let prep = m.prepare(key, external_aad)?;
-                    let region = buf.get_mut(range.clone()).ok_or(Error::Malformed)?;
-                    let r = prep.decrypt_in_place(key, region)?;
-                    range.start + r.start..range.start + r.end
-                }
-            };
-            range = payload;
-            // A nested COSE message starts with a tag (major type 6).
-            let first = buf.get(range.start).copied();
-            if matches!(first, Some(b) if b >> 5 == 6) {
-                continue;
-            }
-            break;
-        }
-        let buf: &'a [u8] = buf;
-        let payload = buf.get(range).ok_or(Error::Malformed)?;
-        let claims = Claims::parse(payload, &limits)?;
+        let (claims, outer) = verify_layers(buf, keys, external_aad, &limits)?;
         Ok(Token {
             buf: &mut [],
             claims: Some(claims),
@@ -428,6 +381,64 @@ impl<'a> Token<'a, Unverified> {
             _state: PhantomData,
         })
     }
+}
+
+/// Verifies up to [`MAX_NESTING`] COSE layers and parses the claims.
+fn verify_layers<'a, K: KeyResolver + ?Sized>(
+    buf: &'a mut [u8],
+    keys: &K,
+    external_aad: &[u8],
+    limits: &Limits,
+) -> Result<(Claims<'a>, Option<MessageKind>), Error> {
+    let mut range = 0..buf.len();
+    let mut outer = None;
+    let mut level = 0;
+    loop {
+        if level >= MAX_NESTING {
+            return Err(Error::TooDeep);
+        }
+        level += 1;
+        let here = buf.get(range.clone()).ok_or(Error::Malformed)?;
+        let msg = Message::parse(here, limits)?;
+        let alg = msg.header().alg.ok_or(Error::MissingAlg)?;
+        let key = keys
+            .resolve(msg.header().kid, alg)
+            .ok_or(Error::UnknownKey)?;
+        if key.algorithm() != alg {
+            return Err(Error::UnknownKey);
+        }
+        let kind = alg.message_kind();
+        outer.get_or_insert(kind);
+        let payload = match msg {
+            Message::Sign1(m) => {
+                m.verify(key, external_aad)?;
+                let r = subrange(here, m.payload)?;
+                range.start + r.start..range.start + r.end
+            }
+            Message::Mac0(m) => {
+                m.verify(key, external_aad)?;
+                let r = subrange(here, m.payload)?;
+                range.start + r.start..range.start + r.end
+            }
+            Message::Encrypt0(m) => {
+                let prep = m.prepare(key, external_aad)?;
+                let region = buf.get_mut(range.clone()).ok_or(Error::Malformed)?;
+                let r = prep.decrypt_in_place(key, region)?;
+                range.start + r.start..range.start + r.end
+            }
+        };
+        range = payload;
+        // A nested COSE message starts with a tag (major type 6).
+        let first = buf.get(range.start).copied();
+        if matches!(first, Some(b) if b >> 5 == 6) {
+            continue;
+        }
+        break;
+    }
+    let buf: &'a [u8] = buf;
+    let payload = buf.get(range).ok_or(Error::Malformed)?;
+    let claims = Claims::parse(payload, limits)?;
+    Ok((claims, outer))
 }
 
 impl<'a> Token<'a, Verified> {
@@ -486,7 +497,7 @@ pub fn verify<'a, K: KeyResolver + ?Sized>(
     keys: &K,
     limits: Limits,
 ) -> Result<Claims<'a>, Error> {
-    Ok(Token::new(token, limits).verify(keys, &[])?.into_claims())
+    verify_layers(token, keys, &[], &limits).map(|(c, _)| c)
 }
 
 #[cfg(test)]
