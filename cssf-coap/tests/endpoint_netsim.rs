@@ -561,10 +561,14 @@ fn observe_notifications_in_order_stale_dropped() {
                 "seed {seed}: only {} of 300 notifications",
                 values.len()
             );
-            assert_eq!(
-                *values.last().unwrap(),
-                300,
-                "seed {seed}: last notification lost"
+            // NON notifications may be lost for good, but the last CON one
+            // (every `notify_con_every`-th, or newer ones replacing it) is
+            // retransmitted until acknowledged.
+            let every = config().notify_con_every;
+            assert!(
+                *values.last().unwrap() > 300 - every,
+                "seed {seed}: last notification {} older than the last CON one",
+                values.last().unwrap()
             );
         }
     });
