@@ -231,7 +231,7 @@ impl core::fmt::Debug for Connection {
     }
 }
 
-fn le16(b: &[u8]) -> u16 {
+fn be16(b: &[u8]) -> u16 {
     b.iter().fold(0u16, |a, &x| (a << 8) | u16::from(x))
 }
 
@@ -1231,7 +1231,7 @@ impl Connection {
                 let h = HandshakeHeader {
                     msg_type: hdr_bytes.first().copied().unwrap_or(0),
                     length: body.len() as u32,
-                    message_seq: le16(hdr_bytes.get(4..6).unwrap_or_default()),
+                    message_seq: be16(hdr_bytes.get(4..6).unwrap_or_default()),
                     fragment_offset: off as u32,
                     fragment_length: flen as u32,
                 };
