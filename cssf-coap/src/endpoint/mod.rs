@@ -470,6 +470,8 @@ struct PendingRequest<A> {
     con: bool,
     acked: bool,
     ack_at: Duration,
+    /// Dropped unanswered after EXCHANGE_LIFETIME (the client gave up).
+    expires: Duration,
     resource: usize,
     observe: Option<u32>,
     block1: Option<Block>,
@@ -1239,6 +1241,8 @@ where
     fn maintain(&mut self, now: Duration) {
         self.dedup.retain(|d| d.expires > now);
         self.uploads.retain(|u| u.expires > now);
+        // A request the application never answered frees its slot.
+        self.pending.retain(|p| p.expires > now);
         let rotate = self
             .echo
             .rotated
@@ -1589,6 +1593,7 @@ where
             con,
             acked: false,
             ack_at: now.saturating_add(self.config.separate_ack_delay),
+            expires: now.saturating_add(self.config.exchange_lifetime()),
             resource: i,
             observe: if msg.code() == Code::GET {
                 observe

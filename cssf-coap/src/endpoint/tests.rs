@@ -504,3 +504,21 @@ fn client_rejects_unknown_notification_and_matches_separate_response() {
     }
     assert!(c.poll_event().is_none());
 }
+
+#[test]
+fn unanswered_request_frees_its_slot_after_exchange_lifetime() {
+    let mut s = server();
+    let mut m = req(MessageType::Con, Code::PUT, 1, "led");
+    s.handle_datagram(Duration::ZERO, 1, &mut m).unwrap();
+    let Some(Event::Request { id, .. }) = s.poll_event() else {
+        panic!()
+    };
+    assert_eq!(s.pending_requests(), 1);
+    let later = Config::default().exchange_lifetime() + Duration::from_secs(1);
+    s.handle_timeout(later);
+    assert_eq!(s.pending_requests(), 0);
+    assert_eq!(
+        s.respond(later, id, &Response::new(Code::CHANGED)),
+        Err(Error::UnknownId)
+    );
+}
