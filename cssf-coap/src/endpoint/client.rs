@@ -1,0 +1,211 @@
+//! The client side: matching responses to exchanges (RFC 7252 §5.3.2),
+//! the Echo retry (RFC 9175 §2.4), Observe freshness (RFC 7641 §3.4) and
+//! following Block2 (RFC 7959 §2.4).
+
+use core::time::Duration;
+
+use heapless::Vec;
+use rand_core::{CryptoRng, RngCore};
+
+use super::*;
+
+impl<A, R, const N: usize, const D: usize, const M: usize> Endpoint<A, R, N, D, M>
+where
+    A: Clone + Eq,
+    R: RngCore + CryptoRng,
+{
+    pub(super) fn on_response(&mut self, now: Duration, peer: A, msg: &Message<'_>) {
+        let ty = msg.ty();
+        let mid = msg.message_id();
+        let non_ack = matches!(ty, MessageType::Con | MessageType::Non);
+        if non_ack {
+            if let Some(d) = self.dedup.iter().find(|d| d.peer == peer && d.mid == mid) {
+                self.stats.duplicates += 1;
+                if ty == MessageType::Con && matches!(d.state, DedupState::Acked) {
+                    self.queue_empty_ack(peer, mid);
+                }
+                return;
+            }
+        }
+        let token = Token::new(msg.token());
+        let Some(pos) = self
+            .exchanges
+            .iter()
+            .position(|e| e.peer == peer && e.token == token)
+        else {
+            self.stats.unmatched += 1;
+            if non_ack {
+                // RFC 7641 §3.6: reject what we no longer want.
+                self.queue_rst(peer, mid);
+            }
+            return;
+        };
+        let Some(ex_id) = self.exchanges.get(pos).map(|e| e.id) else {
+            return;
+        };
+        if ty == MessageType::Ack
+            && !self
+                .cons
+                .iter()
+                .any(|c| c.peer == peer && c.mid == mid && c.owner == Owner::Exchange(ex_id))
+        {
+            // A duplicate or late piggybacked response.
+            self.stats.duplicates += 1;
+            return;
+        }
+        if msg.check_options().is_err() {
+            self.stats.malformed += 1;
+            if ty == MessageType::Con {
+                self.queue_rst(peer, mid);
+            }
+            return;
+        }
+        // Responses need dedup entries only to re-ACK duplicates (and
+        // notification duplicates also fail the §3.4 freshness check), so
+        // the oldest such entry makes room rather than losing the response.
+        if non_ack && self.dedup.is_full() {
+            if let Some(pos) = self
+                .dedup
+                .iter()
+                .position(|d| matches!(d.state, DedupState::Acked))
+            {
+                self.dedup.remove(pos);
+            }
+        }
+        // Room for what this produces, else drop it and let the peer repeat.
+        if self.events.is_full() || (non_ack && self.dedup.is_full()) || self.txq.is_full() {
+            self.stats.dropped += 1;
+            return;
+        }
+        if non_ack {
+            self.remember(
+                now,
+                peer.clone(),
+                mid,
+                ty == MessageType::Con,
+                DedupState::Acked,
+            );
+        }
+        if ty == MessageType::Con {
+            self.queue_empty_ack(peer.clone(), mid);
+        }
+        // Any response ends the request's retransmission.
+        self.cons.retain(|c| c.owner != Owner::Exchange(ex_id));
+        let code = msg.code();
+        let Some(ex) = self.exchanges.get_mut(pos) else {
+            return;
+        };
+        // RFC 9175 §2.4: retry once with the server's Echo value.
+        if code == Code::UNAUTHORIZED && !ex.echo_retried {
+            if let Some(echo) = msg.option(OptionNumber::ECHO) {
+                ex.echo_retried = true;
+                let mut val = [0u8; 40];
+                let n = echo.len().min(40);
+                if let (Some(d), Some(s)) = (val.get_mut(..n), echo.get(..n)) {
+                    d.copy_from_slice(s);
+                }
+                let res = self.resend_from_template(now, ex_id, Edit::Echo(val, n));
+                if res.is_ok() {
+                    return;
+                }
+                self.stats.dropped += 1;
+                return;
+            }
+        }
+        let observe = msg.observe().ok().flatten();
+        let Some(received) = Received::new(msg) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        if ex.observing && code.is_success() {
+            if let Some(v2) = observe {
+                let fresh = ex
+                    .last_obs
+                    .map_or(true, |(v1, t1)| notification_is_fresh(v1, t1, v2, now));
+                if !fresh {
+                    self.stats.stale_notifications += 1;
+                    return;
+                }
+                ex.last_obs = Some((v2, now));
+                ex.deadline = None;
+                self.push_event(Event::Notification {
+                    id: ExchangeId(ex_id),
+                    peer,
+                    notification: received,
+                });
+                return;
+            }
+        }
+        let block2 = msg.block2().ok().flatten();
+        if let Some(b) = block2.filter(|b| b.more() && code.is_success() && !ex.observing) {
+            let next = Block::new(b.num() + 1, false, b.szx());
+            self.push_event(Event::Response {
+                id: ExchangeId(ex_id),
+                peer,
+                last: false,
+                response: received,
+            });
+            let res =
+                next.and_then(|next| self.resend_from_template(now, ex_id, Edit::NextBlock2(next)));
+            if res.is_err() {
+                self.forget(ExchangeId(ex_id));
+                self.push_event(Event::Timeout {
+                    id: ExchangeId(ex_id),
+                });
+            }
+            return;
+        }
+        self.exchanges.remove(pos);
+        self.push_event(Event::Response {
+            id: ExchangeId(ex_id),
+            peer,
+            last: true,
+            response: received,
+        });
+    }
+
+    /// Re-sends an exchange's request with a new message ID after `edit`
+    /// (next Block2, Echo, Observe 1); the edited request becomes the template.
+    pub(super) fn resend_from_template(
+        &mut self,
+        now: Duration,
+        ex_id: u32,
+        edit: Edit,
+    ) -> Result<(), Error> {
+        let Some(ex) = self.exchanges.iter().find(|e| e.id == ex_id) else {
+            return Err(Error::UnknownId);
+        };
+        let (peer, con) = (ex.peer.clone(), ex.con);
+        if (con && self.cons.is_full()) || (!con && self.txq.is_full()) {
+            return Err(Error::Busy);
+        }
+        let template = ex.template.clone();
+        let mid = self.alloc_mid();
+        let msg = Message::parse(&template)?;
+        let mut b = MessageBuilder::<'_, OPTS>::from_message(&msg)?;
+        b.set_message_id(mid);
+        match &edit {
+            Edit::NextBlock2(next) => {
+                b.remove_option(OptionNumber::OBSERVE);
+                b.block2(*next)?;
+            }
+            Edit::Echo(val, n) => {
+                b.remove_option(OptionNumber::ECHO);
+                b.add_option(OptionNumber::ECHO, val.get(..*n).unwrap_or(&[]))?;
+            }
+            Edit::Observe(v) => {
+                b.remove_option(OptionNumber::BLOCK2);
+                b.observe(*v)?;
+            }
+        }
+        let bytes: Vec<u8, M> = emit_vec(&b)?;
+        self.cons.retain(|c| c.owner != Owner::Exchange(ex_id));
+        self.send_message(peer, mid, bytes.clone(), con, Owner::Exchange(ex_id))?;
+        let deadline = now.saturating_add(self.config.response_timeout);
+        if let Some(ex) = self.exchanges.iter_mut().find(|e| e.id == ex_id) {
+            ex.template = bytes;
+            ex.deadline = (!con).then_some(deadline);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,318 @@
+//! What the application exchanges with the endpoint: requests and
+//! responses it builds, events and received messages it reads, counters.
+
+use heapless::Vec;
+
+use crate::wire::{Block, Code, ContentFormat, Message};
+use crate::Error;
+
+#[allow(unused_imports)] // doc links
+use super::{Config, Endpoint};
+
+/// A datagram [`Endpoint::poll_transmit`] wrote: destination and length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit<A> {
+    /// Where to send it.
+    pub to: A,
+    /// How many bytes of the caller's buffer it occupies.
+    pub len: usize,
+}
+
+/// Identifies a request the server received and the application answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u32);
+
+/// Identifies a client exchange (a request and its responses or notifications).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExchangeId(pub u32);
+
+/// A received message, owned (copied into a fixed buffer) so the
+/// application can read it while commanding the endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received<const M: usize> {
+    bytes: Vec<u8, M>,
+    payload_at: usize,
+}
+
+impl<const M: usize> Received<M> {
+    pub(super) fn new(msg: &Message<'_>) -> Option<Self> {
+        let raw = msg.as_bytes();
+        let bytes = Vec::from_slice(raw).ok()?;
+        Some(Received {
+            bytes,
+            payload_at: raw.len().saturating_sub(msg.payload().len()),
+        })
+    }
+
+    /// The message as a checked view (parsing cannot fail: it was validated
+    /// on arrival).
+    pub fn message(&self) -> Result<Message<'_>, Error> {
+        Message::parse(&self.bytes)
+    }
+
+    /// The code.
+    pub fn code(&self) -> Code {
+        Code(self.bytes.get(1).copied().unwrap_or(0))
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &[u8] {
+        self.bytes.get(self.payload_at..).unwrap_or(&[])
+    }
+
+    /// The raw message bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// What the endpoint reports to the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event<A, const M: usize> {
+    /// A request for one of the router's resources: answer it with
+    /// [`Endpoint::respond`]. Requests carrying Block1 arrive one block at a
+    /// time, in order (the endpoint answers 4.08 to gaps itself); for Block2
+    /// requests answer with the whole representation, the endpoint slices it.
+    Request {
+        /// Pass to [`Endpoint::respond`].
+        id: RequestId,
+        /// Who asked.
+        peer: A,
+        /// Index of the resource in the router table.
+        resource: usize,
+        /// The request.
+        request: Received<M>,
+    },
+    /// A response to [`Endpoint::request`]. With Block2, one event per
+    /// block (the endpoint fetches the next block itself); `last` is `true`
+    /// on the final one, after which the exchange is over.
+    Response {
+        /// The exchange.
+        id: ExchangeId,
+        /// Who answered.
+        peer: A,
+        /// `false` while more Block2 blocks follow.
+        last: bool,
+        /// The response.
+        response: Received<M>,
+    },
+    /// A fresh Observe notification (stale, reordered ones are dropped per
+    /// RFC 7641 §3.4).
+    Notification {
+        /// The observing exchange.
+        id: ExchangeId,
+        /// The server.
+        peer: A,
+        /// The notification.
+        notification: Received<M>,
+    },
+    /// No response: the CON request was never acknowledged, or no response
+    /// came within [`Config::response_timeout`].
+    Timeout {
+        /// The exchange.
+        id: ExchangeId,
+    },
+    /// The peer rejected the request with RST.
+    Reset {
+        /// The exchange.
+        id: ExchangeId,
+    },
+}
+
+/// A client request, for [`Endpoint::request`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// Method code (0.01..=0.31).
+    pub method: Code,
+    /// Confirmable (default) or non-confirmable.
+    pub confirmable: bool,
+    /// Path, `/`-separated, without percent-encoding.
+    pub path: &'a str,
+    /// Query, `&`-separated arguments (one Uri-Query each).
+    pub query: Option<&'a str>,
+    /// Content-Format of the payload.
+    pub content_format: Option<ContentFormat>,
+    /// Accept.
+    pub accept: Option<ContentFormat>,
+    /// Observe (0 register, 1 deregister).
+    pub observe: Option<u32>,
+    /// Block1 (the payload is that block).
+    pub block1: Option<Block>,
+    /// Block2 (early size negotiation or a given block).
+    pub block2: Option<Block>,
+    /// Size1 (total upload size).
+    pub size1: Option<u32>,
+    /// Request-Tag (RFC 9175 §3) to keep concurrent Block1 uploads apart.
+    pub request_tag: Option<&'a [u8]>,
+    /// The payload.
+    pub payload: &'a [u8],
+}
+
+impl<'a> Request<'a> {
+    /// A confirmable request with no options or payload.
+    pub const fn new(method: Code, path: &'a str) -> Self {
+        Request {
+            method,
+            confirmable: true,
+            path,
+            query: None,
+            content_format: None,
+            accept: None,
+            observe: None,
+            block1: None,
+            block2: None,
+            size1: None,
+            request_tag: None,
+            payload: &[],
+        }
+    }
+
+    /// GET `path`.
+    pub const fn get(path: &'a str) -> Self {
+        Request::new(Code::GET, path)
+    }
+
+    /// PUT `path`.
+    pub const fn put(path: &'a str) -> Self {
+        Request::new(Code::PUT, path)
+    }
+
+    /// POST `path`.
+    pub const fn post(path: &'a str) -> Self {
+        Request::new(Code::POST, path)
+    }
+
+    /// DELETE `path`.
+    pub const fn delete(path: &'a str) -> Self {
+        Request::new(Code::DELETE, path)
+    }
+
+    /// Makes it non-confirmable.
+    pub const fn non(mut self) -> Self {
+        self.confirmable = false;
+        self
+    }
+
+    /// Sets the payload.
+    pub const fn payload(mut self, payload: &'a [u8]) -> Self {
+        self.payload = payload;
+        self
+    }
+
+    /// Sets the query (`a=b&c`).
+    pub const fn query(mut self, query: &'a str) -> Self {
+        self.query = Some(query);
+        self
+    }
+
+    /// Sets Content-Format.
+    pub const fn content_format(mut self, cf: ContentFormat) -> Self {
+        self.content_format = Some(cf);
+        self
+    }
+
+    /// Registers as an observer (Observe 0).
+    pub const fn observe(mut self) -> Self {
+        self.observe = Some(0);
+        self
+    }
+
+    /// Sets Block1 and the payload of that block.
+    pub const fn block1(mut self, block: Block, payload: &'a [u8]) -> Self {
+        self.block1 = Some(block);
+        self.payload = payload;
+        self
+    }
+
+    /// Sets Block2.
+    pub const fn block2(mut self, block: Block) -> Self {
+        self.block2 = Some(block);
+        self
+    }
+
+    /// Sets Size1.
+    pub const fn size1(mut self, size: u32) -> Self {
+        self.size1 = Some(size);
+        self
+    }
+
+    /// Sets Request-Tag.
+    pub const fn request_tag(mut self, tag: &'a [u8]) -> Self {
+        self.request_tag = Some(tag);
+        self
+    }
+}
+
+/// A server response or notification, for [`Endpoint::respond`] and
+/// [`Endpoint::notify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Response<'a> {
+    /// Response code.
+    pub code: Code,
+    /// Content-Format.
+    pub content_format: Option<ContentFormat>,
+    /// Max-Age (seconds).
+    pub max_age: Option<u32>,
+    /// ETag.
+    pub etag: Option<&'a [u8]>,
+    /// Location-Path (for 2.01), `/`-separated.
+    pub location_path: Option<&'a str>,
+    /// The whole representation; the endpoint slices it for Block2.
+    pub payload: &'a [u8],
+}
+
+impl<'a> Response<'a> {
+    /// A response with no options or payload.
+    pub const fn new(code: Code) -> Self {
+        Response {
+            code,
+            content_format: None,
+            max_age: None,
+            etag: None,
+            location_path: None,
+            payload: &[],
+        }
+    }
+
+    /// Sets the payload.
+    pub const fn payload(mut self, payload: &'a [u8]) -> Self {
+        self.payload = payload;
+        self
+    }
+
+    /// Sets Content-Format.
+    pub const fn content_format(mut self, cf: ContentFormat) -> Self {
+        self.content_format = Some(cf);
+        self
+    }
+
+    /// Sets Max-Age.
+    pub const fn max_age(mut self, secs: u32) -> Self {
+        self.max_age = Some(secs);
+        self
+    }
+}
+
+/// Counters of what the endpoint dropped, repeated or refused.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Malformed datagrams (format errors) and misused message types.
+    pub malformed: u64,
+    /// Duplicate CON/NON messages (answered from the cache, never re-run).
+    pub duplicates: u64,
+    /// RST messages sent.
+    pub resets_sent: u64,
+    /// Requests refused with 5.03 because a table was full.
+    pub busy: u64,
+    /// CON retransmissions.
+    pub retransmissions: u64,
+    /// CON messages given up after MAX_RETRANSMIT.
+    pub give_ups: u64,
+    /// Notifications dropped by the §3.4 freshness rule.
+    pub stale_notifications: u64,
+    /// Messages dropped because a queue was full or a message did not fit.
+    pub dropped: u64,
+    /// Responses and ACKs that matched no exchange.
+    pub unmatched: u64,
+}

@@ -1,0 +1,279 @@
+//! The RFC 7252 §4 message layer: message IDs, retransmission timing,
+//! the outgoing queue, ACK/RST matching, ping and the message-ID cache.
+
+use core::time::Duration;
+
+use heapless::Vec;
+use rand_core::{CryptoRng, RngCore};
+
+use super::*;
+
+impl<A, R, const N: usize, const D: usize, const M: usize> Endpoint<A, R, N, D, M>
+where
+    A: Clone + Eq,
+    R: RngCore + CryptoRng,
+{
+    pub(super) fn alloc_mid(&mut self) -> u16 {
+        let mid = self.next_mid;
+        self.next_mid = self.next_mid.wrapping_add(1);
+        mid
+    }
+
+    pub(super) fn alloc_id(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        id
+    }
+
+    pub(super) fn fresh_token(&mut self, peer: &A) -> Token {
+        let len = usize::from(self.config.token_len.clamp(1, 8));
+        let mut t = Token::default();
+        for _ in 0..8 {
+            let mut bytes = [0u8; 8];
+            self.rng.fill_bytes(bytes.get_mut(..len).unwrap_or(&mut []));
+            t = Token::new(bytes.get(..len).unwrap_or(&[]));
+            if !self
+                .exchanges
+                .iter()
+                .any(|e| &e.peer == peer && e.token == t)
+            {
+                break;
+            }
+        }
+        t
+    }
+
+    /// ACK_TIMEOUT × a random factor in [1, ACK_RANDOM_FACTOR] (§4.2).
+    pub(super) fn initial_timeout(&mut self) -> Duration {
+        let base = self.config.ack_timeout;
+        let extra_milli = self.config.ack_random_factor_milli.saturating_sub(1000);
+        let span = base.saturating_mul(extra_milli) / 1000;
+        let span_us = u64::try_from(span.as_micros()).unwrap_or(u64::MAX);
+        let r = if span_us == 0 {
+            0
+        } else {
+            self.rng.next_u64() % (span_us + 1)
+        };
+        base.saturating_add(Duration::from_micros(r))
+    }
+
+    pub(super) fn maintain(&mut self, now: Duration) {
+        self.dedup.retain(|d| d.expires > now);
+        self.uploads.retain(|u| u.expires > now);
+        // A request the application never answered frees its slot.
+        self.pending.retain(|p| p.expires > now);
+        let rotate = self
+            .echo
+            .rotated
+            .map_or(true, |t| now >= t.saturating_add(self.config.echo_lifetime));
+        if rotate {
+            self.echo.previous = self.echo.current;
+            self.rng.fill_bytes(&mut self.echo.current);
+            if self.echo.rotated.is_none() {
+                self.echo.previous = self.echo.current;
+            }
+            self.echo.rotated = Some(now);
+        }
+    }
+
+    pub(super) fn push_event(&mut self, ev: Event<A, M>) -> bool {
+        if self.events.push(ev).is_err() {
+            self.stats.dropped += 1;
+            false
+        } else {
+            true
+        }
+    }
+
+    pub(super) fn queue(&mut self, to: A, bytes: Vec<u8, M>) -> bool {
+        if self.txq.push((to, bytes)).is_err() {
+            self.stats.dropped += 1;
+            false
+        } else {
+            true
+        }
+    }
+
+    pub(super) fn queue_empty(&mut self, to: A, ty: MessageType, mid: u16) -> bool {
+        let b = MessageBuilder::<'_, 1>::new(ty, Code::EMPTY, mid);
+        match emit_vec::<M, 1>(&b) {
+            Ok(bytes) => self.queue(to, bytes),
+            Err(_) => false,
+        }
+    }
+
+    pub(super) fn queue_empty_ack(&mut self, to: A, mid: u16) -> bool {
+        self.queue_empty(to, MessageType::Ack, mid)
+    }
+
+    pub(super) fn queue_rst(&mut self, to: A, mid: u16) {
+        if self.queue_empty(to, MessageType::Rst, mid) {
+            self.stats.resets_sent += 1;
+        }
+    }
+
+    /// Queues a NON (or ACK) directly, or a CON under retransmission control.
+    pub(super) fn send_message(
+        &mut self,
+        peer: A,
+        mid: u16,
+        bytes: Vec<u8, M>,
+        con: bool,
+        owner: Owner,
+    ) -> Result<(), Error> {
+        if con {
+            let slot = ConSlot {
+                peer,
+                mid,
+                bytes,
+                owner,
+                state: ConState::Waiting,
+                tries: 0,
+                timeout: self.config.ack_timeout,
+            };
+            self.cons.push(slot).map_err(|_| Error::Busy)
+        } else if self.queue(peer, bytes) {
+            Ok(())
+        } else {
+            Err(Error::Busy)
+        }
+    }
+
+    pub(super) fn give_up(&mut self, owner: Owner) {
+        match owner {
+            Owner::Exchange(x) => {
+                if let Some(pos) = self.exchanges.iter().position(|e| e.id == x) {
+                    self.exchanges.remove(pos);
+                    self.push_event(Event::Timeout { id: ExchangeId(x) });
+                }
+            }
+            // RFC 7641 §4.5: an observer that does not acknowledge is gone.
+            Owner::Notify(k) => self.observers.retain(|o| o.key != k),
+            Owner::Response => {}
+        }
+    }
+
+    pub(super) fn on_empty(&mut self, now: Duration, peer: A, msg: &Message<'_>) {
+        let mid = msg.message_id();
+        match msg.ty() {
+            // §4.3: CoAP ping.
+            MessageType::Con => self.queue_rst(peer, mid),
+            MessageType::Non => self.stats.malformed += 1,
+            MessageType::Ack => {
+                let Some(pos) = self
+                    .cons
+                    .iter()
+                    .position(|c| c.peer == peer && c.mid == mid)
+                else {
+                    self.stats.unmatched += 1;
+                    return;
+                };
+                let slot = self.cons.remove(pos);
+                if let Owner::Exchange(x) = slot.owner {
+                    // Separate response to follow (§5.2.2).
+                    let deadline = now.saturating_add(self.config.response_timeout);
+                    if let Some(ex) = self.exchanges.iter_mut().find(|e| e.id == x) {
+                        if !ex.observing || ex.last_obs.is_none() {
+                            ex.deadline = Some(deadline);
+                        }
+                    }
+                }
+            }
+            MessageType::Rst => self.on_reset(&peer, mid),
+        }
+    }
+
+    pub(super) fn on_reset(&mut self, peer: &A, mid: u16) {
+        if let Some(pos) = self
+            .cons
+            .iter()
+            .position(|c| &c.peer == peer && c.mid == mid)
+        {
+            let slot = self.cons.remove(pos);
+            match slot.owner {
+                Owner::Exchange(x) => {
+                    self.exchanges.retain(|e| e.id != x);
+                    self.push_event(Event::Reset { id: ExchangeId(x) });
+                }
+                Owner::Notify(k) => self.observers.retain(|o| o.key != k),
+                Owner::Response => {}
+            }
+            return;
+        }
+        let before = self.observers.len();
+        self.observers
+            .retain(|o| !(&o.peer == peer && o.last_mid == mid));
+        if self.observers.len() == before {
+            self.stats.unmatched += 1;
+        }
+    }
+
+    pub(super) fn cache_answer(&mut self, peer: &A, mid: u16, bytes: &Vec<u8, M>) {
+        if let Some(d) = self
+            .dedup
+            .iter_mut()
+            .find(|d| &d.peer == peer && d.mid == mid)
+        {
+            d.state = DedupState::Answered(bytes.clone());
+        }
+    }
+
+    pub(super) fn remember(
+        &mut self,
+        now: Duration,
+        peer: A,
+        mid: u16,
+        con: bool,
+        state: DedupState<M>,
+    ) -> bool {
+        let life = if con {
+            self.config.exchange_lifetime()
+        } else {
+            self.config.non_lifetime()
+        };
+        self.dedup
+            .push(Dedup {
+                peer,
+                mid,
+                expires: now.saturating_add(life),
+                state,
+            })
+            .is_ok()
+    }
+
+    /// Answers a request at once (piggybacked for CON, NON otherwise),
+    /// caching the answer for duplicates if `cache`.
+    pub(super) fn reply_now(
+        &mut self,
+        peer: A,
+        msg: &Message<'_>,
+        code: Code,
+        o: &Opts<'_>,
+        cache: bool,
+    ) {
+        let con = msg.ty() == MessageType::Con;
+        let (ty, mid) = if con {
+            (MessageType::Ack, msg.message_id())
+        } else {
+            (MessageType::Non, self.alloc_mid())
+        };
+        match build::<M>(ty, code, mid, msg.token(), o) {
+            Ok(bytes) => {
+                if cache {
+                    self.cache_answer(&peer, msg.message_id(), &bytes);
+                }
+                self.queue(peer, bytes);
+            }
+            Err(_) => self.stats.dropped += 1,
+        }
+    }
+
+    pub(super) fn busy(&mut self, peer: A, msg: &Message<'_>) {
+        self.stats.busy += 1;
+        let o = Opts {
+            max_age: Some(self.config.busy_max_age),
+            ..Opts::default()
+        };
+        self.reply_now(peer, msg, Code::SERVICE_UNAVAILABLE, &o, false);
+    }
+}

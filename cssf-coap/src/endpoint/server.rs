@@ -1,0 +1,261 @@
+//! The server side: routing (RFC 7252 §5.7-5.9), `/.well-known/core`
+//! (RFC 6690), Echo freshness (RFC 9175 §2), Block1 bookkeeping (RFC 7959
+//! §2.5) and Observe registration (RFC 7641 §4.1).
+
+use core::time::Duration;
+
+use rand_core::{CryptoRng, RngCore};
+
+use super::link_format::{self, Window};
+use super::router::{self, Route};
+use super::*;
+
+impl<A, R, const N: usize, const D: usize, const M: usize> Endpoint<A, R, N, D, M>
+where
+    A: Clone + Eq,
+    R: RngCore + CryptoRng,
+{
+    pub(super) fn on_request(&mut self, now: Duration, peer: A, msg: &Message<'_>) {
+        let mid = msg.message_id();
+        let con = match msg.ty() {
+            MessageType::Con => true,
+            MessageType::Non => false,
+            _ => {
+                self.stats.malformed += 1;
+                return;
+            }
+        };
+        if let Some(d) = self.dedup.iter().find(|d| d.peer == peer && d.mid == mid) {
+            self.stats.duplicates += 1;
+            if con {
+                match &d.state {
+                    DedupState::Answered(bytes) if !bytes.is_empty() => {
+                        let bytes = bytes.clone();
+                        self.queue(peer, bytes);
+                    }
+                    DedupState::PendingAcked | DedupState::Acked => {
+                        self.queue_empty_ack(peer, mid);
+                    }
+                    _ => {}
+                }
+            }
+            return;
+        }
+        if self.dedup.is_full() {
+            self.busy(peer, msg);
+            return;
+        }
+        self.remember(
+            now,
+            peer.clone(),
+            mid,
+            con,
+            DedupState::Answered(Vec::new()),
+        );
+        if let Err(e) = msg.check_options() {
+            let code = e.code().unwrap_or(Code::BAD_OPTION);
+            self.reply_now(peer, msg, code, &Opts::default(), true);
+            return;
+        }
+        match router::route(self.resources, msg.code(), msg.uri_path()) {
+            Route::NotFound => self.reply_now(peer, msg, Code::NOT_FOUND, &Opts::default(), true),
+            Route::MethodNotAllowed => {
+                self.reply_now(peer, msg, Code::METHOD_NOT_ALLOWED, &Opts::default(), true)
+            }
+            Route::WellKnownCore => self.well_known_core(peer, msg),
+            Route::Resource(i) => self.dispatch(now, peer, msg, i),
+        }
+    }
+
+    pub(super) fn well_known_core(&mut self, peer: A, msg: &Message<'_>) {
+        let req_b2 = msg.block2().ok().flatten();
+        let szx = req_b2
+            .map_or(self.config.max_szx, |b| b.szx().min(self.config.max_szx))
+            .min(6);
+        let size = 1usize << (szx + 4);
+        let offset = req_b2.map_or(0, |b| b.offset());
+        let query = msg.uri_query().next();
+        let mut buf = [0u8; 1024];
+        let mut w = Window::new(buf.get_mut(..size).unwrap_or(&mut []), offset);
+        link_format::write_links(self.resources, query, &mut w);
+        let (total, n) = (w.total(), w.written());
+        if offset > 0 && offset >= total {
+            self.reply_now(peer, msg, Code::BAD_OPTION, &Opts::default(), true);
+            return;
+        }
+        let more = offset + n < total;
+        let mut o = Opts {
+            content_format: Some(LINK_FORMAT),
+            payload: buf.get(..n).unwrap_or(&[]),
+            ..Opts::default()
+        };
+        if more || req_b2.is_some() {
+            o.block2 = Block::at_offset(offset, more, szx).ok();
+            if offset == 0 {
+                o.size2 = u32::try_from(total).ok();
+            }
+        }
+        self.reply_now(peer, msg, Code::CONTENT, &o, true);
+    }
+
+    pub(super) fn dispatch(&mut self, now: Duration, peer: A, msg: &Message<'_>, i: usize) {
+        let Some(res) = self.resources.get(i).copied() else {
+            return;
+        };
+        if res.echo {
+            let fresh = msg.option(OptionNumber::ECHO).is_some_and(|e| {
+                e == self.echo.current.as_slice() || e == self.echo.previous.as_slice()
+            });
+            if !fresh {
+                let echo = self.echo.current;
+                let o = Opts {
+                    echo: Some(&echo),
+                    ..Opts::default()
+                };
+                self.reply_now(peer, msg, Code::UNAUTHORIZED, &o, true);
+                return;
+            }
+        }
+        if self.pending.is_full() || self.events.is_full() {
+            // Forget the message ID so the retransmission is processed.
+            let mid = msg.message_id();
+            self.dedup.retain(|d| !(d.peer == peer && d.mid == mid));
+            self.busy(peer, msg);
+            return;
+        }
+        let observe = msg.observe().ok().flatten();
+        let token = Token::new(msg.token());
+        if msg.code() == Code::GET && observe != Some(0) {
+            // Deregistration (Observe 1) or a plain GET with the same token.
+            self.observers
+                .retain(|o| !(o.peer == peer && o.token == token));
+        }
+        let block1 = msg.block1().ok().flatten();
+        if let Some(b) = block1 {
+            if let Err((code, size1)) = self.check_upload(now, &peer, msg, i, b) {
+                let o = Opts {
+                    size1,
+                    ..Opts::default()
+                };
+                self.reply_now(peer, msg, code, &o, true);
+                return;
+            }
+        }
+        let Some(request) = Received::new(msg) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        let id = self.alloc_id();
+        let con = msg.ty() == MessageType::Con;
+        let p = PendingRequest {
+            id,
+            peer: peer.clone(),
+            mid: msg.message_id(),
+            token,
+            con,
+            acked: false,
+            ack_at: now.saturating_add(self.config.separate_ack_delay),
+            expires: now.saturating_add(self.config.exchange_lifetime()),
+            resource: i,
+            observe: if msg.code() == Code::GET {
+                observe
+            } else {
+                None
+            },
+            block1,
+            block2: msg.block2().ok().flatten(),
+        };
+        if self.pending.push(p).is_ok() {
+            self.push_event(Event::Request {
+                id: RequestId(id),
+                peer,
+                resource: i,
+                request,
+            });
+        }
+    }
+
+    /// RFC 7959 §2.5 server-side Block1 bookkeeping: in order, bounded.
+    pub(super) fn check_upload(
+        &mut self,
+        now: Duration,
+        peer: &A,
+        msg: &Message<'_>,
+        res: usize,
+        b: Block,
+    ) -> Result<(), (Code, Option<u32>)> {
+        let max = self.config.max_body;
+        let too_large = Err((Code::REQUEST_ENTITY_TOO_LARGE, Some(max)));
+        let size1 = msg.uint_option(OptionNumber::SIZE1).ok().flatten();
+        let end = b.offset().saturating_add(msg.payload().len());
+        if size1.is_some_and(|s| s > max) || end > max as usize {
+            return too_large;
+        }
+        if b.more() && msg.payload().len() != b.size() {
+            return Err((Code::BAD_REQUEST, None));
+        }
+        let tag = Token::new(msg.option(OptionNumber::REQUEST_TAG).unwrap_or(&[]));
+        let expires = now.saturating_add(self.config.exchange_lifetime());
+        let pos = self
+            .uploads
+            .iter()
+            .position(|u| &u.peer == peer && u.resource == res && u.tag == tag);
+        if b.num() == 0 {
+            if let Some(p) = pos {
+                self.uploads.remove(p);
+            }
+            if b.more() {
+                let up = Upload {
+                    peer: peer.clone(),
+                    resource: res,
+                    tag,
+                    next_offset: end,
+                    expires,
+                };
+                if self.uploads.push(up).is_err() {
+                    self.stats.busy += 1;
+                    return Err((Code::SERVICE_UNAVAILABLE, None));
+                }
+            }
+            return Ok(());
+        }
+        let Some(p) = pos else {
+            return Err((Code::REQUEST_ENTITY_INCOMPLETE, None));
+        };
+        let Some(up) = self.uploads.get_mut(p) else {
+            return Err((Code::REQUEST_ENTITY_INCOMPLETE, None));
+        };
+        if up.next_offset != b.offset() {
+            return Err((Code::REQUEST_ENTITY_INCOMPLETE, None));
+        }
+        up.next_offset = end;
+        up.expires = expires;
+        if !b.more() {
+            self.uploads.remove(p);
+        }
+        Ok(())
+    }
+
+    pub(super) fn register_observer(&mut self, p: &PendingRequest<A>) -> Option<u32> {
+        self.obs_seq = (self.obs_seq + 1) & 0x00ff_ffff;
+        if let Some(o) = self
+            .observers
+            .iter_mut()
+            .find(|o| o.peer == p.peer && o.token == p.token)
+        {
+            o.resource = p.resource;
+            return Some(self.obs_seq);
+        }
+        let key = self.alloc_id();
+        let ob = Observer {
+            key,
+            peer: p.peer.clone(),
+            token: p.token,
+            resource: p.resource,
+            since_con: 0,
+            last_mid: p.mid,
+        };
+        // Full table: answer without Observe (§4.1: not registered).
+        self.observers.push(ob).ok().map(|()| self.obs_seq)
+    }
+}
