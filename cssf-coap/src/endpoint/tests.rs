@@ -522,3 +522,38 @@ fn unanswered_request_frees_its_slot_after_exchange_lifetime() {
         Err(Error::UnknownId)
     );
 }
+
+#[test]
+fn non_request_gets_non_response_and_duplicate_is_ignored() {
+    let mut s = server();
+    let m = req(MessageType::Non, Code::GET, 40, "temp");
+    s.handle_datagram(Duration::ZERO, 1, &mut m.clone())
+        .unwrap();
+    let Some(Event::Request { id, .. }) = s.poll_event() else {
+        panic!()
+    };
+    s.respond(
+        Duration::ZERO,
+        id,
+        &Response::new(Code::CONTENT).payload(b"20"),
+    )
+    .unwrap();
+    let out = drain(&mut s);
+    let r = Message::parse(&out[0]).unwrap();
+    assert_eq!(
+        (r.ty(), r.code(), r.token()),
+        (MessageType::Non, Code::CONTENT, &[1u8, 2][..])
+    );
+    assert_ne!(
+        r.message_id(),
+        40,
+        "a NON response takes a fresh message ID"
+    );
+    // No separate-ACK timer for NON, and the duplicate is not re-run.
+    assert_eq!(s.poll_timeout(), None);
+    s.handle_datagram(Duration::ZERO, 1, &mut m.clone())
+        .unwrap();
+    assert!(s.poll_event().is_none());
+    assert!(drain(&mut s).is_empty());
+    assert_eq!(s.stats().duplicates, 1);
+}
