@@ -379,7 +379,9 @@ fn handshake_bytes_on_the_wire_ccm8() {
         sim.net.stats.delivered
     );
     assert_eq!(sim.net.stats.lost, 0);
-    assert!(total > 0);
+    // OpenSSL 3.0 against itself uses 633 bytes for the same handshake
+    // (s_client reports 246 read + 387 written); stay below that.
+    assert!(total < 633, "{total} bytes");
 }
 
 #[test]
