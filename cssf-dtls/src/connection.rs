@@ -32,7 +32,7 @@ use crate::config::Config;
 use crate::crypto::aead::RecordCipher;
 use crate::crypto::prf;
 use crate::crypto::suite::{CipherSuite, KeyExchange};
-use crate::flight::{whole_header, Flight, Reassembly, MAX_MESSAGE_LEN};
+use crate::flight::{whole_header, Ahead, Flight, Reassembly, AHEAD_CAPACITY, MAX_MESSAGE_LEN};
 use crate::psk::{PskStore, MAX_IDENTITY_LEN, MAX_PSK_LEN};
 use crate::replay::ReplayWindow;
 use crate::wire::alert::{AlertRepr, LEVEL_FATAL, LEVEL_WARNING};
@@ -212,6 +212,7 @@ pub(crate) struct Connection {
     rto: Duration,
     retransmits: u8,
     reasm: Reassembly,
+    ahead: Ahead,
     peer_record_limit: Option<u16>,
     alert: Option<(u8, u8)>,
     txq: AppQueue,
@@ -269,6 +270,7 @@ impl Connection {
             rto,
             retransmits: 0,
             reasm: Reassembly::new(),
+            ahead: Ahead::new(),
             peer_record_limit: None,
             alert: None,
             txq: AppQueue::new(),
@@ -920,10 +922,18 @@ impl Connection {
             return Ok(());
         }
         if h.message_seq > self.recv_msg_seq {
-            return Ok(()); // a later message overtook this one: wait for a resend
+            // A later message overtook this one: keep it (bounded) if whole.
+            if h.fragment_offset == 0
+                && h.fragment_length == h.length
+                && h.message_seq - self.recv_msg_seq <= 4
+            {
+                self.ahead.store(epoch, h.msg_type, h.message_seq, frag);
+            }
+            return Ok(());
         }
         if !self.reasm.active && h.fragment_offset == 0 && h.fragment_length == h.length {
-            return self.process_message(now, epoch, h.msg_type, h.message_seq, frag, rng, store);
+            self.process_message(now, epoch, h.msg_type, h.message_seq, frag, rng, store)?;
+            return self.process_ahead(now, rng, store);
         }
         match self.reasm.add(h, frag) {
             Ok(true) => {}
@@ -950,7 +960,30 @@ impl Connection {
             body.get(..n).unwrap_or_default(),
             rng,
             store,
-        )
+        )?;
+        self.process_ahead(now, rng, store)
+    }
+
+    /// Processes kept messages whose turn has come.
+    fn process_ahead(
+        &mut self,
+        now: Duration,
+        rng: &mut dyn CryptoRngCore,
+        store: &mut dyn PskStore,
+    ) -> Result<(), Error> {
+        loop {
+            self.ahead.purge_below(self.recv_msg_seq);
+            if matches!(self.state, State::Failed | State::Closed) || self.reasm.active {
+                return Ok(());
+            }
+            let mut body = [0u8; AHEAD_CAPACITY];
+            let seq = self.recv_msg_seq;
+            let Some((t, epoch, n)) = self.ahead.take(seq, &mut body) else {
+                return Ok(());
+            };
+            let body = body.get(..n).unwrap_or_default();
+            self.process_message(now, epoch, t, seq, body, rng, store)?;
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -191,3 +191,110 @@ mod tests {
         assert!(f.push(22, 0, FLIGHT_CAPACITY).is_err());
     }
 }
+
+/// Bytes available for complete messages that arrived ahead of their turn.
+pub(crate) const AHEAD_CAPACITY: usize = 384;
+
+#[derive(Debug, Clone, Copy)]
+struct AheadEntry {
+    seq: u16,
+    msg_type: u8,
+    epoch: u16,
+    start: usize,
+    len: usize,
+}
+
+/// Complete handshake messages that overtook an earlier one of the same
+/// flight (reordering): kept, bounded, until their turn comes.
+#[derive(Debug, Clone)]
+pub(crate) struct Ahead {
+    buf: [u8; AHEAD_CAPACITY],
+    used: usize,
+    entries: heapless::Vec<AheadEntry, 4>,
+}
+
+impl Ahead {
+    pub(crate) const fn new() -> Self {
+        Ahead {
+            buf: [0; AHEAD_CAPACITY],
+            used: 0,
+            entries: heapless::Vec::new(),
+        }
+    }
+
+    /// Keeps a whole message; false when it is a duplicate or does not fit.
+    pub(crate) fn store(&mut self, epoch: u16, msg_type: u8, seq: u16, body: &[u8]) -> bool {
+        if self.entries.iter().any(|e| e.seq == seq) || self.entries.is_full() {
+            return false;
+        }
+        let start = self.used;
+        let Some(dst) = self.buf.get_mut(start..start + body.len()) else {
+            return false;
+        };
+        dst.copy_from_slice(body);
+        self.used += body.len();
+        let _ = self.entries.push(AheadEntry {
+            seq,
+            msg_type,
+            epoch,
+            start,
+            len: body.len(),
+        });
+        true
+    }
+
+    fn remove(&mut self, i: usize) {
+        if i >= self.entries.len() {
+            return;
+        }
+        let e = self.entries.swap_remove(i);
+        self.buf.copy_within(e.start + e.len..self.used, e.start);
+        self.used -= e.len;
+        for o in self.entries.iter_mut() {
+            if o.start > e.start {
+                o.start -= e.len;
+            }
+        }
+    }
+
+    /// Forgets messages older than `seq`.
+    pub(crate) fn purge_below(&mut self, seq: u16) {
+        while let Some(i) = self.entries.iter().position(|e| e.seq < seq) {
+            self.remove(i);
+        }
+    }
+
+    /// Moves the message with `seq` into `out`: (type, epoch, length).
+    pub(crate) fn take(&mut self, seq: u16, out: &mut [u8]) -> Option<(u8, u16, usize)> {
+        let i = self.entries.iter().position(|e| e.seq == seq)?;
+        let e = *self.entries.get(i)?;
+        let src = self.buf.get(e.start..e.start + e.len)?;
+        out.get_mut(..e.len)?.copy_from_slice(src);
+        self.remove(i);
+        Some((e.msg_type, e.epoch, e.len))
+    }
+}
+
+#[cfg(test)]
+mod ahead_tests {
+    use super::*;
+
+    #[test]
+    fn store_take_purge() {
+        let mut a = Ahead::new();
+        assert!(a.store(0, 12, 3, &[3; 10]));
+        assert!(a.store(0, 14, 4, &[]));
+        assert!(a.store(0, 16, 5, &[5; 20]));
+        assert!(!a.store(0, 16, 5, &[5; 20]), "duplicate");
+        assert!(!a.store(0, 16, 6, &[0; AHEAD_CAPACITY]), "too large");
+        let mut out = [0u8; AHEAD_CAPACITY];
+        assert_eq!(a.take(3, &mut out), Some((12, 0, 10)));
+        assert_eq!(&out[..10], &[3; 10]);
+        assert_eq!(a.take(3, &mut out), None);
+        a.purge_below(5);
+        assert_eq!(a.take(4, &mut out), None);
+        assert_eq!(a.take(5, &mut out), Some((16, 0, 20)));
+        assert_eq!(&out[..20], &[5; 20]);
+        assert_eq!(a.used, 0);
+    }
+}

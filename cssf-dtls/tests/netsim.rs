@@ -531,3 +531,26 @@ fn a_restarted_client_gets_a_fresh_session() {
     sim.run_until(&mut [&mut c2, &mut s], until);
     assert_eq!(c2.got, [b"after reboot".to_vec()]);
 }
+
+#[test]
+fn heavy_reordering_with_fragmented_flights() {
+    // Flights split over several datagrams (MTU 200) and half of them
+    // delayed: messages that overtake earlier ones are kept, not dropped.
+    for suite in CipherSuite::ALL {
+        for seed in 0..50 {
+            let link = LinkConfig {
+                reorder: 0.5,
+                reorder_delay: Duration::from_millis(80),
+                ..LinkConfig::lossy(0.1).with_mtu(200)
+            };
+            let mut sim = Sim::new(seed, link);
+            let mut cfg = config(suite);
+            cfg.mtu = 200;
+            let mut c = ClientNode::new(cfg.clone(), seed);
+            let mut s = ServerNode::new(cfg, seed + 7);
+            drive_until(&mut sim, &mut c, &mut s, "reordered handshake", |c, s| {
+                c.connected && !s.connected.is_empty()
+            });
+        }
+    }
+}
