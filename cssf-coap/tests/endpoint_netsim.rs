@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use cssf_coap::endpoint::{
-    Config, Endpoint, Event, ExchangeId, Methods, Request, RequestId, Resource, Response,
+    BlockAssembler, Config, Endpoint, Event, ExchangeId, Methods, Request, RequestId, Resource,
+    Response,
 };
 use cssf_coap::{Block, Code};
 use cssf_netsim::{LinkConfig, Node, Sim, SimRng};
@@ -188,6 +189,7 @@ struct Client<const D: usize, const M: usize> {
     job: Job,
     timeouts: u32,
     open: Vec<ExchangeId>,
+    asm: BlockAssembler,
 }
 
 impl<const D: usize, const M: usize> Client<D, M> {
@@ -202,6 +204,7 @@ impl<const D: usize, const M: usize> Client<D, M> {
             job,
             timeouts: 0,
             open: Vec::new(),
+            asm: BlockAssembler::new(),
         }
     }
 
@@ -289,10 +292,13 @@ impl<const D: usize, const M: usize> Client<D, M> {
                             *got.entry(response.payload().to_vec()).or_default() += 1;
                         }
                         Job::Download { body, done } => {
-                            let b = response.message().unwrap().block2().unwrap().unwrap();
-                            assert_eq!(b.offset(), body.len(), "Block2 out of order");
-                            body.extend_from_slice(response.payload());
-                            *done = last;
+                            // Reassemble into a fixed caller buffer.
+                            let len = self.asm.push(&mut body[..], &response).unwrap();
+                            assert_eq!(len.is_some(), last, "last block flag");
+                            if let Some(len) = len {
+                                body.truncate(len);
+                                *done = true;
+                            }
                         }
                         Job::Upload {
                             offset,
@@ -585,7 +591,7 @@ fn block2_download_64k_under_loss() {
                 seed,
                 config(),
                 Job::Download {
-                    body: Vec::new(),
+                    body: vec![0; 64 * 1024],
                     done: false,
                 },
             );

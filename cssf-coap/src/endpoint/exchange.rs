@@ -316,3 +316,65 @@ pub struct Stats {
     /// Responses and ACKs that matched no exchange.
     pub unmatched: u64,
 }
+
+/// Reassembles a Block2 response, delivered as one [`Event::Response`] per
+/// block, into a caller buffer (RFC 7959 §2.4). It only tracks the length,
+/// so it can live beside the buffer in the application's state.
+///
+/// ```
+/// use cssf_coap::endpoint::BlockAssembler;
+/// let mut buf = [0u8; 4096];
+/// let mut body = BlockAssembler::new();
+/// // for each Event::Response { response, .. } of the exchange:
+/// //     if let Some(len) = body.push(&mut buf, &response)? { /* buf[..len] is the body */ }
+/// assert!(body.is_empty());
+/// # Ok::<(), cssf_coap::Error>(())
+/// ```
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BlockAssembler {
+    len: usize,
+}
+
+impl BlockAssembler {
+    /// Nothing assembled yet.
+    pub const fn new() -> Self {
+        BlockAssembler { len: 0 }
+    }
+
+    /// Bytes assembled so far.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing was assembled yet.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Adds one response's block at its offset in `buf`: `Ok(Some(len))`
+    /// once the last block is in, `Ok(None)` while more follow. A block that
+    /// does not continue the body gives [`Error::BadBlock`] (nothing is
+    /// written); a short `buf` gives [`Error::BufferTooSmall`].
+    pub fn push<const M: usize>(
+        &mut self,
+        buf: &mut [u8],
+        response: &Received<M>,
+    ) -> Result<Option<usize>, Error> {
+        let msg = response.message()?;
+        let payload = msg.payload();
+        let (offset, more) = match msg.block2()? {
+            Some(b) => (b.offset(), b.more()),
+            None => (0, false),
+        };
+        if offset != self.len {
+            return Err(Error::BadBlock);
+        }
+        let end = offset.saturating_add(payload.len());
+        let dst = buf
+            .get_mut(offset..end)
+            .ok_or(Error::BufferTooSmall { needed: end })?;
+        dst.copy_from_slice(payload);
+        self.len = end;
+        Ok((!more).then_some(end))
+    }
+}

@@ -64,7 +64,9 @@ mod router;
 mod server;
 
 pub use config::Config;
-pub use exchange::{Event, ExchangeId, Received, Request, RequestId, Response, Stats, Transmit};
+pub use exchange::{
+    BlockAssembler, Event, ExchangeId, Received, Request, RequestId, Response, Stats, Transmit,
+};
 pub use observe::{notification_is_fresh, OBSERVE_REORDER_WINDOW};
 pub use router::{Methods, Resource};
 

@@ -557,3 +557,42 @@ fn non_request_gets_non_response_and_duplicate_is_ignored() {
     assert!(drain(&mut s).is_empty());
     assert_eq!(s.stats().duplicates, 1);
 }
+
+fn block_response(num: u32, more: bool, payload: &[u8]) -> Received<256> {
+    let mut b = MessageBuilder::<'_, 4>::new(MessageType::Ack, Code::CONTENT, 1);
+    b.block2(Block::new(num, more, 0).unwrap()).unwrap();
+    b.payload(payload);
+    let mut buf = [0u8; 64];
+    let n = b.emit(&mut buf).unwrap();
+    Received::new(&Message::parse(&buf[..n]).unwrap()).unwrap()
+}
+
+#[test]
+fn block_assembler_in_order_gap_and_short_buffer() {
+    let mut buf = [0u8; 40];
+    let mut asm = BlockAssembler::new();
+    assert_eq!(
+        asm.push(&mut buf, &block_response(0, true, &[1; 16])),
+        Ok(None)
+    );
+    // A gap (block 2 after block 0) is refused and writes nothing.
+    assert_eq!(
+        asm.push(&mut buf, &block_response(2, true, &[3; 16])),
+        Err(Error::BadBlock)
+    );
+    assert_eq!(
+        asm.push(&mut buf, &block_response(1, true, &[2; 16])),
+        Ok(None)
+    );
+    assert_eq!(
+        asm.push(&mut buf, &block_response(2, false, &[3; 16])),
+        Err(Error::BufferTooSmall { needed: 48 })
+    );
+    let mut big = [0u8; 48];
+    big[..32].copy_from_slice(&buf[..32]);
+    assert_eq!(
+        asm.push(&mut big, &block_response(2, false, &[3; 16])),
+        Ok(Some(48))
+    );
+    assert_eq!(&big[..], &[[1u8; 16], [2; 16], [3; 16]].concat()[..]);
+}
