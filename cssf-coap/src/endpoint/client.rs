@@ -104,11 +104,17 @@ where
                 if let (Some(d), Some(s)) = (val.get_mut(..n), echo.get(..n)) {
                     d.copy_from_slice(s);
                 }
-                let res = self.resend_from_template(now, ex_id, Edit::Echo(val, n));
-                if res.is_ok() {
-                    return;
+                if self
+                    .resend_from_template(now, ex_id, Edit::Echo(val, n))
+                    .is_err()
+                {
+                    // Could not retry (table full): end the exchange visibly.
+                    self.stats.dropped += 1;
+                    self.forget(ExchangeId(ex_id));
+                    self.push_event(Event::Timeout {
+                        id: ExchangeId(ex_id),
+                    });
                 }
-                self.stats.dropped += 1;
                 return;
             }
         }
@@ -186,7 +192,12 @@ where
         b.set_message_id(mid);
         match &edit {
             Edit::NextBlock2(next) => {
+                // Later blocks are plain GETs of the representation (RFC
+                // 7959 §2.4, §3.2): no Observe, no upload body.
                 b.remove_option(OptionNumber::OBSERVE);
+                b.remove_option(OptionNumber::BLOCK1);
+                b.remove_option(OptionNumber::SIZE1);
+                b.payload(&[]);
                 b.block2(*next)?;
             }
             Edit::Echo(val, n) => {
