@@ -53,7 +53,11 @@ fn cases() -> Vec<Case> {
             let mut bytes = vec![0u8; builder.buffer_len()];
             builder.emit(&mut bytes).unwrap();
             let lite = Packet::from_bytes(&bytes).unwrap();
-            assert_eq!(lite.to_bytes().unwrap(), bytes, "coap-lite re-emits {name} differently");
+            assert_eq!(
+                lite.to_bytes().unwrap(),
+                bytes,
+                "coap-lite re-emits {name} differently"
+            );
             Case {
                 name,
                 builder,
@@ -102,10 +106,18 @@ fn lite_emit(p: &Packet) -> usize {
 fn bench(c: &mut Criterion) {
     for case in cases() {
         let mut g = c.benchmark_group(format!("coap {}", case.name));
-        g.bench_function("parse/cssf", |b| b.iter(|| cssf_parse(black_box(&case.bytes))));
-        g.bench_function("parse/coap-lite", |b| b.iter(|| lite_parse(black_box(&case.bytes))));
-        g.bench_function("emit/cssf", |b| b.iter(|| cssf_emit(black_box(&case.builder))));
-        g.bench_function("emit/coap-lite", |b| b.iter(|| lite_emit(black_box(&case.lite))));
+        g.bench_function("parse/cssf", |b| {
+            b.iter(|| cssf_parse(black_box(&case.bytes)))
+        });
+        g.bench_function("parse/coap-lite", |b| {
+            b.iter(|| lite_parse(black_box(&case.bytes)))
+        });
+        g.bench_function("emit/cssf", |b| {
+            b.iter(|| cssf_emit(black_box(&case.builder)))
+        });
+        g.bench_function("emit/coap-lite", |b| {
+            b.iter(|| lite_emit(black_box(&case.lite)))
+        });
         g.finish();
     }
     summary();

@@ -49,9 +49,9 @@ mod error;
 pub mod wire;
 
 pub use endpoint::{Endpoint, Event};
+pub use error::Error;
 /// The `rand_core` version the endpoint's RNG bound refers to.
 pub use rand_core;
-pub use error::Error;
 pub use wire::{
     Block, CoapOption, Code, ContentFormat, Message, MessageBuilder, MessageType, OptionFormat,
     OptionNumber, OptionValue,
