@@ -186,7 +186,7 @@ where
             return Err(Error::Busy);
         }
         let template = ex.template.clone();
-        let mid = self.alloc_mid();
+        let mid = self.alloc_mid(&peer);
         let msg = Message::parse(&template)?;
         let mut b = MessageBuilder::<'_, OPTS>::from_message(&msg)?;
         b.set_message_id(mid);

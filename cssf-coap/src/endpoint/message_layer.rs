@@ -13,10 +13,65 @@ where
     A: Clone + Eq,
     R: RngCore + CryptoRng,
 {
-    pub(super) fn alloc_mid(&mut self) -> u16 {
-        let mid = self.next_mid;
-        self.next_mid = self.next_mid.wrapping_add(1);
-        mid
+    /// The next message ID towards `peer` (RFC 7252 §4.4).
+    ///
+    /// Each peer has its own sequence, started at a random value, so the
+    /// 16-bit space is shared only by the messages sent to that one peer
+    /// (it wraps only after 65,536 messages to it within EXCHANGE_LIFETIME,
+    /// far beyond a constrained device's rate). The table holds `N`
+    /// sequences; a new peer evicts the least recently used one. That is
+    /// exactly safe when the evicted sequence was last used more than
+    /// EXCHANGE_LIFETIME ago: the peer's deduplication state for those IDs
+    /// has expired (§4.5), so any restart value is fresh. Evicting a more
+    /// recently used sequence restarts it at a new random value; the peer can
+    /// only mistake a new message for a duplicate if that value lands within
+    /// the few IDs sent to it during the last EXCHANGE_LIFETIME
+    /// (probability ≈ k / 65,536 for k such IDs), and never collides with a
+    /// CON of ours still in flight to it, which is checked.
+    pub(super) fn alloc_mid(&mut self, peer: &A) -> u16 {
+        let now = self.last_now;
+        if let Some(seq) = self.mids.iter_mut().find(|s| &s.peer == peer) {
+            let mid = seq.next;
+            seq.next = seq.next.wrapping_add(1);
+            seq.last_used = now;
+            return mid;
+        }
+        let mut start = (self.rng.next_u32() & 0xffff) as u16;
+        for _ in 0..8 {
+            // Keep clear of IDs of ours still awaiting an ACK from this peer.
+            let clash = self.cons.iter().any(|c| {
+                &c.peer == peer
+                    && (c.mid.wrapping_sub(start) < 0x100 || start.wrapping_sub(c.mid) < 0x100)
+            });
+            if !clash {
+                break;
+            }
+            start = (self.rng.next_u32() & 0xffff) as u16;
+        }
+        if self.mids.is_full() {
+            if let Some(lru) = self
+                .mids
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(i, _)| i)
+            {
+                self.mids.swap_remove(lru);
+            }
+        }
+        // Cannot fail: a slot was freed above when the table was full.
+        let _ = self.mids.push(MidSeq {
+            peer: peer.clone(),
+            next: start.wrapping_add(1),
+            last_used: now,
+        });
+        start
+    }
+
+    /// Number of peers with a message-ID sequence (test aid).
+    #[cfg(test)]
+    pub(super) fn mid_sequences(&self) -> usize {
+        self.mids.len()
     }
 
     pub(super) fn alloc_id(&mut self) -> u32 {
@@ -58,6 +113,7 @@ where
     }
 
     pub(super) fn maintain(&mut self, now: Duration) {
+        self.last_now = self.last_now.max(now);
         self.dedup.retain(|d| d.expires > now);
         self.uploads.retain(|u| u.expires > now);
         // A request the application never answered frees its slot.
@@ -255,7 +311,7 @@ where
         let (ty, mid) = if con {
             (MessageType::Ack, msg.message_id())
         } else {
-            (MessageType::Non, self.alloc_mid())
+            (MessageType::Non, self.alloc_mid(&peer))
         };
         match build::<M>(ty, code, mid, msg.token(), o) {
             Ok(bytes) => {

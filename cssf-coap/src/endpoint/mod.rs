@@ -197,6 +197,14 @@ struct Observer<A> {
     last_mid: u16,
 }
 
+/// The message-ID sequence towards one peer (RFC 7252 §4.4).
+#[derive(Debug)]
+struct MidSeq<A> {
+    peer: A,
+    next: u16,
+    last_used: Duration,
+}
+
 /// A Block1 upload in progress (RFC 7959 §2.5), keyed by peer, resource and
 /// Request-Tag (RFC 9175 §3).
 #[derive(Debug)]
@@ -344,7 +352,7 @@ fn slice_block2(
 ///   jitter, Echo values).
 /// - `N`: capacity of each of the small tables (CON messages in flight,
 ///   outgoing queue, pending server requests, client exchanges, observers,
-///   Block1 uploads, events).
+///   Block1 uploads, events, per-peer message-ID sequences).
 /// - `D`: message IDs remembered for deduplication (RFC 7252 §4.5) with
 ///   their cached responses; size it for the request rate over
 ///   EXCHANGE_LIFETIME (247 s). When it is full, requests get 5.03.
@@ -354,7 +362,10 @@ pub struct Endpoint<A, R, const N: usize = 8, const D: usize = 32, const M: usiz
     config: Config,
     rng: R,
     resources: &'static [Resource],
-    next_mid: u16,
+    /// Per-peer message-ID sequences, least recently used evicted.
+    mids: Vec<MidSeq<A>, N>,
+    /// The latest `now` seen (ages the message-ID sequences).
+    last_now: Duration,
     next_id: u32,
     obs_seq: u32,
     cons: Vec<ConSlot<A, M>, N>,
@@ -375,13 +386,13 @@ where
     R: RngCore + CryptoRng,
 {
     /// A new endpoint serving `resources` (empty for a pure client).
-    pub fn new(config: Config, mut rng: R, resources: &'static [Resource]) -> Self {
-        let next_mid = (rng.next_u32() & 0xffff) as u16;
+    pub fn new(config: Config, rng: R, resources: &'static [Resource]) -> Self {
         Endpoint {
             config,
             rng,
             resources,
-            next_mid,
+            mids: Vec::new(),
+            last_now: Duration::ZERO,
             next_id: 1,
             obs_seq: 2,
             cons: Vec::new(),
@@ -554,7 +565,7 @@ where
             return Err(Error::Busy);
         }
         let token = self.fresh_token(&peer);
-        let mid = self.alloc_mid();
+        let mid = self.alloc_mid(&peer);
         let ty = if req.confirmable {
             MessageType::Con
         } else {
@@ -700,7 +711,7 @@ where
             self.queue(p.peer, bytes);
             Ok(())
         } else {
-            let mid = self.alloc_mid();
+            let mid = self.alloc_mid(&p.peer);
             let ty = if p.con {
                 MessageType::Con
             } else {
@@ -752,7 +763,7 @@ where
             if let Some(pos) = self.cons.iter().position(|c| c.owner == Owner::Notify(key)) {
                 // §4.5.2: a newer notification replaces the one in flight and
                 // goes out now, keeping its retransmission counter and timeout.
-                let mid = self.alloc_mid();
+                let mid = self.alloc_mid(&peer);
                 let bytes = build::<M>(MessageType::Con, r.code, mid, token.as_slice(), &o)?;
                 if let Some(slot) = self.cons.get_mut(pos) {
                     slot.bytes = bytes;
@@ -767,7 +778,7 @@ where
                 }
                 continue;
             }
-            let mid = self.alloc_mid();
+            let mid = self.alloc_mid(&peer);
             let ty = if con {
                 MessageType::Con
             } else {

@@ -596,3 +596,52 @@ fn block_assembler_in_order_gap_and_short_buffer() {
     );
     assert_eq!(&big[..], &[[1u8; 16], [2; 16], [3; 16]].concat()[..]);
 }
+
+/// Sends a NON GET to `peer` at `now`, returns its message ID and forgets
+/// the exchange (only the message layer is under test).
+fn non_get_mid(c: &mut Ep, now: Duration, peer: u8) -> u16 {
+    let id = c.request(now, peer, &Request::get("x").non()).unwrap();
+    let out = drain_at(c, now);
+    assert_eq!(out.len(), 1);
+    c.forget(id);
+    Message::parse(&out[0]).unwrap().message_id()
+}
+
+#[test]
+fn message_ids_are_allocated_per_peer() {
+    let mut c: Ep = Endpoint::new(Config::default(), TestRng(3), &[]);
+    let t = Duration::ZERO;
+    // Interleaved requests: each peer still sees a consecutive sequence.
+    let a0 = non_get_mid(&mut c, t, 1);
+    let b0 = non_get_mid(&mut c, t, 2);
+    let a1 = non_get_mid(&mut c, t, 1);
+    let b1 = non_get_mid(&mut c, t, 2);
+    let a2 = non_get_mid(&mut c, t, 1);
+    assert_eq!(a1, a0.wrapping_add(1));
+    assert_eq!(a2, a0.wrapping_add(2));
+    assert_eq!(b1, b0.wrapping_add(1));
+    assert_eq!(c.mid_sequences(), 2);
+}
+
+#[test]
+fn message_id_table_evicts_least_recently_used_peer() {
+    let mut c: Ep = Endpoint::new(Config::default(), TestRng(5), &[]);
+    // N = 4 sequences: peers 1..=4 at t = 1..=4 s, then peer 1 again.
+    let mut last = [0u16; 6];
+    for p in 1..=4u8 {
+        last[usize::from(p)] = non_get_mid(&mut c, Duration::from_secs(u64::from(p)), p);
+    }
+    let again = non_get_mid(&mut c, Duration::from_secs(5), 1);
+    assert_eq!(again, last[1].wrapping_add(1));
+    // Peer 5 evicts the least recently used sequence (peer 2, t = 2 s)...
+    non_get_mid(&mut c, Duration::from_secs(6), 5);
+    assert_eq!(c.mid_sequences(), 4);
+    // ...so peers 1, 3 and 4 continue their sequences.
+    for p in [3u8, 4] {
+        let m = non_get_mid(&mut c, Duration::from_secs(7), p);
+        assert_eq!(m, last[usize::from(p)].wrapping_add(1), "peer {p}");
+    }
+    let m = non_get_mid(&mut c, Duration::from_secs(7), 1);
+    assert_eq!(m, again.wrapping_add(1));
+    assert_eq!(c.mid_sequences(), 4);
+}
