@@ -15,11 +15,15 @@ use crate::accounting::{event_path, AuthEvent, EventQueue};
 use crate::aif::{Method, NoTextScopes, ScopeMapper};
 use crate::cose::{KeyResolver, Limits};
 use crate::cwt::{Token, Validation};
+use crate::exi::{issuer_id, CtiFormat, ExiTracker, ExiWatermark};
 use crate::pop::Kid;
 use crate::store::{
     Decision, DenyReason, Inserted, ReplayCache, StoredScope, TokenRecord, TokenStore,
 };
 use crate::Error;
+
+/// How many issuers' `exi` Sequence Numbers an [`AuthzInfo`] tracks.
+pub const EXI_ISSUERS: usize = 4;
 
 /// CoAP 2.01 Created.
 pub const CREATED: u8 = 0x41;
@@ -52,6 +56,9 @@ pub struct Config<'a> {
     pub limits: Limits,
     /// The AS URI announced in AS Request Creation Hints.
     pub as_uri: Option<&'a str>,
+    /// The `cti` layout of `exi` tokens (RFC 9200 §5.10.3): prefix and
+    /// Sequence Number encoding. Default: no prefix, big-endian number.
+    pub exi_cti: CtiFormat<'a>,
 }
 
 impl<'a> Config<'a> {
@@ -62,6 +69,7 @@ impl<'a> Config<'a> {
             leeway_secs: 0,
             limits: Limits::default(),
             as_uri: None,
+            exi_cti: CtiFormat::default(),
         }
     }
 }
@@ -91,8 +99,9 @@ pub struct Stats {
 }
 
 /// The resource server's token handling: `/authz-info`, the token store,
-/// replay cache and accounting queue. `N` tokens, `R` remembered `cti`s,
-/// `E` queued events.
+/// replay cache, `exi` Sequence Numbers and accounting queue. `N` tokens,
+/// `R` remembered `cti`s, `E` queued events; the Sequence Numbers of
+/// [`EXI_ISSUERS`] issuers and of up to `N` live `exi` tokens.
 pub struct AuthzInfo<
     'k,
     K: KeyResolver + ?Sized,
@@ -106,6 +115,7 @@ pub struct AuthzInfo<
     mapper: M,
     store: TokenStore<N>,
     replay: ReplayCache<R>,
+    exi: ExiTracker<EXI_ISSUERS, N>,
     events: EventQueue<E>,
     stats: Stats,
     last_kid: Option<Kid>,
@@ -138,6 +148,7 @@ impl<
             mapper,
             store: TokenStore::new(),
             replay: ReplayCache::new(),
+            exi: ExiTracker::new(),
             events: EventQueue::new(),
             stats: Stats::default(),
             last_kid: None,
@@ -208,11 +219,31 @@ impl<
             leeway_secs: self.config.leeway_secs,
         };
         let lifetime = claims.validate(&v, now, wall)?;
-        if let Some(cti) = claims.cti {
-            if self.replay.contains(cti) {
-                return Err(Error::Replay);
+        // RFC 9200 §5.10.3: an `exi` token's cti carries a Sequence Number;
+        // numbers at or below the highest expired one of the issuer are
+        // expired, and a live one posted again is a replay. That check
+        // replaces the cti ring for `exi` tokens (it is per issuer and
+        // covers every expired token, not only the last `R`).
+        let exi_seq = match (claims.exi, claims.cti, lifetime.deadline) {
+            (Some(_), Some(cti), Some(deadline)) => {
+                let seq = self.config.exi_cti.sequence_number(cti)?;
+                let issuer = issuer_id(claims.iss);
+                self.exi.check(now, &issuer, seq)?;
+                if !self.exi.has_room(&issuer) {
+                    return Err(Error::ExiStateFull);
+                }
+                Some((issuer, seq, deadline))
             }
-        }
+            (Some(_), _, _) => return Err(Error::MissingClaim),
+            _ => {
+                if let Some(cti) = claims.cti {
+                    if self.replay.contains(cti) {
+                        return Err(Error::Replay);
+                    }
+                }
+                None
+            }
+        };
         let pop = claims
             .cnf
             .as_ref()
@@ -226,8 +257,14 @@ impl<
             lifetime,
         };
         let ins = self.store.insert(rec, now, wall, self.config.leeway_secs)?;
-        if let Some(cti) = claims.cti {
-            self.replay.check_and_insert(cti)?;
+        match exi_seq {
+            // Cannot fail: the issuer slot was checked above.
+            Some((issuer, seq, deadline)) => self.exi.record(&issuer, seq, deadline)?,
+            None => {
+                if let Some(cti) = claims.cti {
+                    self.replay.check_and_insert(cti)?;
+                }
+            }
         }
         let replaced = match ins {
             Inserted::New => false,
@@ -305,6 +342,7 @@ impl<
 
     /// Drops expired tokens, recording a [`AuthEvent::TokenExpired`] for each.
     pub fn handle_timeout(&mut self, now: Duration, wall: Option<u64>) {
+        self.exi.expire(now);
         let leeway = self.config.leeway_secs;
         let mut expired: [Option<Kid>; N] = core::array::from_fn(|_| None);
         for (slot, r) in expired.iter_mut().zip(self.store.iter()) {
@@ -320,7 +358,26 @@ impl<
 
     /// The earliest monotonic deadline of a stored `exi` token.
     pub fn poll_timeout(&self) -> Option<Duration> {
-        self.store.iter().filter_map(|r| r.lifetime.deadline).min()
+        let stored = self.store.iter().filter_map(|r| r.lifetime.deadline).min();
+        match (stored, self.exi.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The `exi` Sequence Number state to keep in persistent storage (RFC
+    /// 9200 §5.10.3): per issuer, the highest number seen. Save it whenever
+    /// a token with `exi` was accepted, and give it back with
+    /// [`Self::restore_exi_watermark`] after a restart, before accepting
+    /// tokens; otherwise an `exi` token accepted before the restart could be
+    /// posted again and live again.
+    pub fn exi_watermarks(&self) -> impl Iterator<Item = ExiWatermark> + '_ {
+        self.exi.persistent()
+    }
+
+    /// Restores one issuer's `exi` state saved by [`Self::exi_watermarks`].
+    pub fn restore_exi_watermark(&mut self, w: ExiWatermark) -> Result<(), Error> {
+        self.exi.restore(w)
     }
 
     /// The next accounting event.

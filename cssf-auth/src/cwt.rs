@@ -281,6 +281,14 @@ impl Claims<'_> {
     /// - `exp` / `nbf` are checked against `wall` when the device has a
     ///   clock; a token whose only lifetime is `exp`, on a device without a
     ///   clock, or with no lifetime at all, is refused ([`Error::NoLifetime`]).
+    /// - Devices without a wall clock (`wall == None`, RFC 9200 §5.10.3)
+    ///   cannot check `exp` or `nbf` and rely on `exi`: a token with `nbf`
+    ///   (and/or `exp`) but no `exi` is refused ([`Error::NoLifetime`]); a
+    ///   token with `exi` is accepted for `exi` seconds from reception and
+    ///   its `nbf` is not checked (there is no time to check it against).
+    /// - The `exi` Sequence Number rule (the `cti` of an `exi` token must be
+    ///   above the highest expired one of its issuer) needs state across
+    ///   tokens and is applied by [`crate::AuthzInfo`] ([`crate::exi`]).
     pub fn validate(
         &self,
         v: &Validation<'_>,

@@ -50,6 +50,9 @@ pub enum Error {
     InvalidPopKey,
     /// The token store is full and no stored token has expired.
     StoreFull,
+    /// No room to track the `exi` Sequence Numbers of one more issuer
+    /// (RFC 9200 §5.10.3).
+    ExiStateFull,
     /// An output buffer is too short.
     BufferTooSmall {
         /// Bytes the output needs.
@@ -77,7 +80,7 @@ impl Error {
             | Error::InvalidScope
             | Error::InvalidPopKey => BAD_REQUEST,
             Error::WrongAudience => FORBIDDEN,
-            Error::StoreFull => SERVICE_UNAVAILABLE,
+            Error::StoreFull | Error::ExiStateFull => SERVICE_UNAVAILABLE,
             Error::BufferTooSmall { .. } => INTERNAL,
             _ => UNAUTHORIZED,
         }
@@ -118,6 +121,7 @@ impl fmt::Display for Error {
             Error::InvalidScope => "invalid scope",
             Error::InvalidPopKey => "invalid proof-of-possession key",
             Error::StoreFull => "token store full",
+            Error::ExiStateFull => "no room for another issuer's exi sequence numbers",
             Error::BufferTooSmall { needed } => {
                 return write!(f, "buffer too small, {needed} bytes needed")
             }

@@ -57,6 +57,7 @@ pub mod cwt;
 #[cfg(feature = "dtls")]
 pub mod dtls;
 mod error;
+pub mod exi;
 #[cfg(feature = "issuer")]
 pub mod issuer;
 pub mod pop;
