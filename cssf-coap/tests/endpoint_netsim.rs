@@ -21,13 +21,20 @@ use cssf_netsim::{LinkConfig, Node, Sim, SimRng};
 
 const SERVER: u8 = 0;
 
-static RESOURCES: [Resource; 5] = [
+static RESOURCES: [Resource; 6] = [
     Resource::new("echo", Methods::POST),
     Resource::new("big", Methods::GET),
     Resource::new("upload", Methods::PUT),
     Resource::new("obs", Methods::GET).observable(),
     Resource::new("fresh", Methods::PUT).echo(),
+    Resource::new("bigobs", Methods::GET).observable(),
 ];
+
+/// The /bigobs representation for value `v` (several Block2 blocks); its
+/// ETag is `v` big-endian.
+fn big_rep(v: u32) -> Vec<u8> {
+    (0..2500u32).map(|i| (i * 7 + v) as u8).collect()
+}
 
 /// RFC defaults except MAX_RETRANSMIT: with 20% loss each way a CON
 /// attempt fails with p = 0.36, so with the RFC's 4 retransmissions ~0.6%
@@ -123,6 +130,13 @@ impl<const D: usize, const M: usize> Server<D, M> {
                         .respond(now, id, &Response::new(Code::CONTENT).payload(&v))
                         .unwrap();
                 }
+                5 => {
+                    let rep = big_rep(self.obs_value);
+                    let etag = self.obs_value.to_be_bytes();
+                    let mut r = Response::new(Code::CONTENT).payload(&rep);
+                    r.etag = Some(&etag);
+                    self.ep.respond(now, id, &r).unwrap();
+                }
                 _ => {
                     *self.handled.entry(payload.clone()).or_default() += 1;
                     self.ep
@@ -181,6 +195,8 @@ enum Job {
     Observe { values: Vec<u32> },
     /// PUT /fresh (needs Echo).
     Fresh { code: Option<Code> },
+    /// Observe /bigobs: notifications span several Block2 blocks.
+    ObserveBig { buf: Vec<u8>, bodies: Vec<Vec<u8>> },
 }
 
 struct Client<const D: usize, const M: usize> {
@@ -218,6 +234,13 @@ impl<const D: usize, const M: usize> Client<D, M> {
                 let id = self
                     .ep
                     .request(now, SERVER, &Request::get("obs").observe())
+                    .unwrap();
+                self.open.push(id);
+            }
+            Job::ObserveBig { .. } => {
+                let id = self
+                    .ep
+                    .request(now, SERVER, &Request::get("bigobs").observe())
                     .unwrap();
                 self.open.push(id);
             }
@@ -320,15 +343,28 @@ impl<const D: usize, const M: usize> Client<D, M> {
                             }
                         }
                         Job::Fresh { code } => *code = Some(response.code()),
-                        Job::Observe { .. } => panic!("observe registration ended"),
+                        Job::Observe { .. } | Job::ObserveBig { .. } => {
+                            panic!("observe registration ended")
+                        }
                     }
                 }
-                Event::Notification { notification, .. } => {
-                    if let Job::Observe { values } = &mut self.job {
+                Event::Notification {
+                    notification, last, ..
+                } => match &mut self.job {
+                    Job::Observe { values } => {
+                        assert!(last, "small notification split into blocks");
                         let v = u32::from_be_bytes(notification.payload().try_into().unwrap());
                         values.push(v);
                     }
-                }
+                    Job::ObserveBig { buf, bodies } => {
+                        let len = self.asm.push(&mut buf[..], &notification).unwrap();
+                        assert_eq!(len.is_some(), last, "last block flag");
+                        if let Some(len) = len {
+                            bodies.push(buf[..len].to_vec());
+                        }
+                    }
+                    _ => panic!("unexpected notification"),
+                },
                 Event::Timeout { id } | Event::Reset { id } => {
                     self.timeouts += 1;
                     self.open.retain(|x| *x != id);
@@ -673,5 +709,76 @@ fn echo_freshness_retried_automatically() {
         };
         assert_eq!(*code, Some(Code::CHANGED), "seed {seed}: Echo retry failed");
         assert_eq!(server.handled.get(&b"on"[..]), Some(&1), "seed {seed}");
+    });
+}
+
+/// RFC 7959 §2.6: a notification larger than one block arrives as its
+/// first block; the endpoint fetches the rest (GET + Block2, no Observe)
+/// and every completed body is one whole representation, never a mix of
+/// two (the ETag check), under 20% loss.
+#[test]
+fn block2_notifications_reassembled_under_loss() {
+    big_stack(|| {
+        for seed in [51u64, 52, 53] {
+            let mut sim = Sim::new(seed, LinkConfig::lossy(0.2));
+            let mut server: Server<256, 1152> = Server::new(seed, config());
+            let job = Job::ObserveBig {
+                buf: vec![0; 4096],
+                bodies: Vec::new(),
+            };
+            let mut client: Client<256, 1152> = Client::new(1, seed, config(), job);
+            client.start(sim.now);
+            let until = sim.now + Duration::from_secs(60);
+            sim.run_until(&mut [&mut server, &mut client], until);
+            assert_eq!(server.ep.observer_count(), 1, "seed {seed}: not registered");
+            for i in 1..=30u32 {
+                server.obs_value = i;
+                let rep = big_rep(i);
+                let etag = i.to_be_bytes();
+                let mut r = Response::new(Code::CONTENT).payload(&rep);
+                r.etag = Some(&etag);
+                server.ep.notify(sim.now, "bigobs", &r).unwrap();
+                let until = sim.now + Duration::from_secs(10);
+                sim.run_until(&mut [&mut server, &mut client], until);
+            }
+            let until = sim.now + Duration::from_secs(300);
+            sim.run_until(&mut [&mut server, &mut client], until);
+            let Job::ObserveBig { bodies, .. } = &client.job else {
+                unreachable!()
+            };
+            let values: Vec<u32> = bodies
+                .iter()
+                .map(|b| {
+                    let v = u32::from(b[0]);
+                    assert!(
+                        *b == big_rep(v),
+                        "seed {seed}: body {v} mixes representations"
+                    );
+                    v
+                })
+                .collect();
+            assert!(
+                values.windows(2).all(|w| w[0] < w[1]),
+                "seed {seed}: out of order: {values:?}"
+            );
+            assert!(
+                values.len() >= 20,
+                "seed {seed}: only {} of 31 bodies completed: {values:?} {:?}",
+                values.len(),
+                client.ep.stats()
+            );
+            let every = config().notify_con_every;
+            assert!(
+                *values.last().unwrap() > 30 - every,
+                "seed {seed}: last body {} older than the last CON notification",
+                values.last().unwrap()
+            );
+            assert_eq!(client.timeouts, 0, "seed {seed}");
+            assert_eq!(
+                client.ep.exchange_count(),
+                1,
+                "seed {seed}: fetches left open"
+            );
+        }
     });
 }

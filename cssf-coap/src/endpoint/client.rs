@@ -134,40 +134,153 @@ where
                 }
                 ex.last_obs = Some((v2, now));
                 ex.deadline = None;
+                // A newer representation replaces a body still being fetched.
+                self.drop_fetch(ex_id);
+                let block2 = msg.block2().ok().flatten().filter(|b| b.more());
                 self.push_event(Event::Notification {
                     id: ExchangeId(ex_id),
                     peer,
+                    last: block2.is_none(),
                     notification: received,
                 });
+                if let Some(b) = block2 {
+                    let etag = msg.option(OptionNumber::ETAG).map(Token::new);
+                    if self.start_fetch(now, ex_id, b, etag).is_err() {
+                        self.stats.dropped += 1;
+                    }
+                }
                 return;
             }
         }
+        let fetch_for = ex.fetch_for;
+        if let Some((parent, etag)) = fetch_for {
+            // A block of a notification's body (RFC 7959 §2.6).
+            let same_rep = msg.option(OptionNumber::ETAG).map(Token::new) == etag;
+            let parent_alive = self.exchanges.iter().any(|e| e.id == parent);
+            if !code.is_success() || !same_rep || !parent_alive {
+                self.exchanges.remove(pos);
+                self.stats.dropped += 1;
+                return;
+            }
+        }
+        let ex_event = fetch_for.map_or(ex_id, |(parent, _)| parent);
         let block2 = msg.block2().ok().flatten();
+        let Some(ex) = self.exchanges.get(pos) else {
+            return;
+        };
         if let Some(b) = block2.filter(|b| b.more() && code.is_success() && !ex.observing) {
             let next = Block::new(b.num() + 1, false, b.szx());
-            self.push_event(Event::Response {
-                id: ExchangeId(ex_id),
-                peer,
-                last: false,
-                response: received,
-            });
+            if fetch_for.is_some() {
+                self.push_event(Event::Notification {
+                    id: ExchangeId(ex_event),
+                    peer,
+                    last: false,
+                    notification: received,
+                });
+            } else {
+                self.push_event(Event::Response {
+                    id: ExchangeId(ex_id),
+                    peer,
+                    last: false,
+                    response: received,
+                });
+            }
             let res =
                 next.and_then(|next| self.resend_from_template(now, ex_id, Edit::NextBlock2(next)));
             if res.is_err() {
-                self.forget(ExchangeId(ex_id));
-                self.push_event(Event::Timeout {
-                    id: ExchangeId(ex_id),
-                });
+                self.exchanges.retain(|e| e.id != ex_id);
+                self.cons.retain(|c| c.owner != Owner::Exchange(ex_id));
+                if fetch_for.is_some() {
+                    self.stats.dropped += 1;
+                } else {
+                    self.push_event(Event::Timeout {
+                        id: ExchangeId(ex_id),
+                    });
+                }
             }
             return;
         }
         self.exchanges.remove(pos);
-        self.push_event(Event::Response {
-            id: ExchangeId(ex_id),
+        if fetch_for.is_some() {
+            self.push_event(Event::Notification {
+                id: ExchangeId(ex_event),
+                peer,
+                last: true,
+                notification: received,
+            });
+        } else {
+            self.push_event(Event::Response {
+                id: ExchangeId(ex_id),
+                peer,
+                last: true,
+                response: received,
+            });
+        }
+    }
+
+    /// Starts fetching the blocks after `first` of a notification of the
+    /// observing exchange `parent`: GET + Block2 without Observe and with a
+    /// fresh token (RFC 7959 §2.6; a request without Observe on the
+    /// observation's own token could be taken as a deregistration).
+    pub(super) fn start_fetch(
+        &mut self,
+        now: Duration,
+        parent: u32,
+        first: Block,
+        etag: Option<Token>,
+    ) -> Result<(), Error> {
+        let Some(ex) = self.exchanges.iter().find(|e| e.id == parent) else {
+            return Err(Error::UnknownId);
+        };
+        let (peer, con) = (ex.peer.clone(), ex.con);
+        if self.exchanges.is_full() || (con && self.cons.is_full()) || (!con && self.txq.is_full())
+        {
+            return Err(Error::Busy);
+        }
+        let template = ex.template.clone();
+        let token = self.fresh_token(&peer);
+        let mid = self.alloc_mid(&peer);
+        let msg = Message::parse(&template)?;
+        let mut b = MessageBuilder::<'_, OPTS>::from_message(&msg)?;
+        b.set_message_id(mid);
+        b.token(token.as_slice())?;
+        b.remove_option(OptionNumber::OBSERVE);
+        b.remove_option(OptionNumber::BLOCK1);
+        b.remove_option(OptionNumber::SIZE1);
+        b.payload(&[]);
+        b.block2(Block::new(first.num() + 1, false, first.szx())?)?;
+        let bytes: Vec<u8, M> = emit_vec(&b)?;
+        let id = self.alloc_id();
+        self.send_message(peer.clone(), mid, bytes.clone(), con, Owner::Exchange(id))?;
+        let ex = Exchange {
+            id,
             peer,
-            last: true,
-            response: received,
-        });
+            token,
+            con,
+            observing: false,
+            last_obs: None,
+            echo_retried: false,
+            template: bytes,
+            deadline: (!con).then(|| now.saturating_add(self.config.response_timeout)),
+            fetch_for: Some((parent, etag)),
+        };
+        if self.exchanges.push(ex).is_err() {
+            self.cons.retain(|c| c.owner != Owner::Exchange(id));
+            return Err(Error::Busy);
+        }
+        Ok(())
+    }
+
+    /// Abandons the fetch of a notification body for the exchange `parent`.
+    pub(super) fn drop_fetch(&mut self, parent: u32) {
+        while let Some(pos) = self
+            .exchanges
+            .iter()
+            .position(|e| e.fetch_for.is_some_and(|(p, _)| p == parent))
+        {
+            let ex = self.exchanges.remove(pos);
+            self.cons.retain(|c| c.owner != Owner::Exchange(ex.id));
+        }
     }
 
     /// Re-sends an exchange's request with a new message ID after `edit`

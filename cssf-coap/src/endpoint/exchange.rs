@@ -99,11 +99,23 @@ pub enum Event<A, const M: usize> {
     },
     /// A fresh Observe notification (stale, reordered ones are dropped per
     /// RFC 7641 §3.4).
+    ///
+    /// A notification carrying Block2 with more blocks (RFC 7959 §2.6)
+    /// arrives as its first block with `last: false`; the endpoint then
+    /// fetches the rest with GET + Block2 (no Observe, a fresh token) and
+    /// delivers each block as a further `Notification` of the same `id`,
+    /// `last: true` on the final one: feed them to a [`BlockAssembler`]. A
+    /// newer notification (a block at offset 0) replaces a body still being
+    /// fetched; a fetch that fails (no answer, an error, or a block with a
+    /// different ETag, i.e. of a newer representation) is abandoned,
+    /// counted in [`Stats::dropped`], and the next notification starts over.
     Notification {
         /// The observing exchange.
         id: ExchangeId,
         /// The server.
         peer: A,
+        /// `false` while more Block2 blocks of this notification follow.
+        last: bool,
         /// The notification.
         notification: Received<M>,
     },
@@ -352,9 +364,11 @@ impl BlockAssembler {
     }
 
     /// Adds one response's block at its offset in `buf`: `Ok(Some(len))`
-    /// once the last block is in, `Ok(None)` while more follow. A block that
-    /// does not continue the body gives [`Error::BadBlock`] (nothing is
-    /// written); a short `buf` gives [`Error::BufferTooSmall`].
+    /// once the last block is in, `Ok(None)` while more follow. A block at
+    /// offset 0 starts a new body (e.g. a newer Observe notification); any
+    /// other block that does not continue the body gives
+    /// [`Error::BadBlock`] (nothing is written); a short `buf` gives
+    /// [`Error::BufferTooSmall`].
     pub fn push<const M: usize>(
         &mut self,
         buf: &mut [u8],
@@ -366,6 +380,9 @@ impl BlockAssembler {
             Some(b) => (b.offset(), b.more()),
             None => (0, false),
         };
+        if offset == 0 {
+            self.len = 0;
+        }
         if offset != self.len {
             return Err(Error::BadBlock);
         }

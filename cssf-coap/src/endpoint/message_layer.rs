@@ -199,8 +199,12 @@ where
         match owner {
             Owner::Exchange(x) => {
                 if let Some(pos) = self.exchanges.iter().position(|e| e.id == x) {
-                    self.exchanges.remove(pos);
-                    self.push_event(Event::Timeout { id: ExchangeId(x) });
+                    let ex = self.exchanges.remove(pos);
+                    if ex.fetch_for.is_some() {
+                        self.stats.dropped += 1;
+                    } else {
+                        self.push_event(Event::Timeout { id: ExchangeId(x) });
+                    }
                 }
             }
             // RFC 7641 §4.5: an observer that does not acknowledge is gone.
@@ -248,8 +252,16 @@ where
             let slot = self.cons.remove(pos);
             match slot.owner {
                 Owner::Exchange(x) => {
+                    let fetch = self
+                        .exchanges
+                        .iter()
+                        .any(|e| e.id == x && e.fetch_for.is_some());
                     self.exchanges.retain(|e| e.id != x);
-                    self.push_event(Event::Reset { id: ExchangeId(x) });
+                    if fetch {
+                        self.stats.dropped += 1;
+                    } else {
+                        self.push_event(Event::Reset { id: ExchangeId(x) });
+                    }
                 }
                 Owner::Notify(k) => self.observers.retain(|o| o.key != k),
                 Owner::Response => {}

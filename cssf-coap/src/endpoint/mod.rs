@@ -185,6 +185,11 @@ struct Exchange<A, const M: usize> {
     echo_retried: bool,
     template: Vec<u8, M>,
     deadline: Option<Duration>,
+    /// Set on a fetch of the remaining Block2 blocks of a notification
+    /// (RFC 7959 §2.6): the observing exchange and the ETag of the
+    /// notification's first block (a later block with another ETag belongs
+    /// to a newer representation and ends the fetch).
+    fetch_for: Option<(u32, Option<Token>)>,
 }
 
 #[derive(Debug)]
@@ -534,9 +539,15 @@ where
             if due && !self.events.is_full() {
                 let ex = self.exchanges.remove(i);
                 self.cons.retain(|c| c.owner != Owner::Exchange(ex.id));
-                self.push_event(Event::Timeout {
-                    id: ExchangeId(ex.id),
-                });
+                if ex.fetch_for.is_some() {
+                    // An abandoned notification body, not an exchange of
+                    // the application's: the observation goes on.
+                    self.stats.dropped += 1;
+                } else {
+                    self.push_event(Event::Timeout {
+                        id: ExchangeId(ex.id),
+                    });
+                }
                 continue;
             }
             i += 1;
@@ -620,6 +631,7 @@ where
             echo_retried: false,
             template: bytes,
             deadline: (!req.confirmable).then(|| now.saturating_add(self.config.response_timeout)),
+            fetch_for: None,
         };
         self.exchanges.push(ex).map_err(|_| Error::Busy)?;
         Ok(ExchangeId(id))
@@ -637,6 +649,7 @@ where
             .ok_or(Error::UnknownId)?;
         ex.observing = false;
         ex.deadline = None;
+        self.drop_fetch(id.0);
         self.resend_from_template(now, id.0, Edit::Observe(1))
     }
 
@@ -656,6 +669,7 @@ where
     /// Forgets an exchange locally (a later notification is answered with
     /// RST, which cancels the observation on the server, RFC 7641 §3.6).
     pub fn forget(&mut self, id: ExchangeId) {
+        self.drop_fetch(id.0);
         self.exchanges.retain(|e| e.id != id.0);
         self.cons.retain(|c| c.owner != Owner::Exchange(id.0));
     }

@@ -645,3 +645,111 @@ fn message_id_table_evicts_least_recently_used_peer() {
     assert_eq!(m, again.wrapping_add(1));
     assert_eq!(c.mid_sequences(), 4);
 }
+
+#[test]
+fn block2_notification_fetches_rest_without_observe_on_fresh_token() {
+    let mut c: Ep = Endpoint::new(Config::default(), TestRng(9), &[]);
+    let t = Duration::ZERO;
+    let id = c.request(t, 2, &Request::get("temp").observe()).unwrap();
+    let out = drain(&mut c);
+    let reg = Message::parse(&out[0]).unwrap();
+    let obs_token = reg.token().to_vec();
+    // The registration answer: Observe 5, first of two 16-byte blocks.
+    let mut b = MessageBuilder::<'_, 4>::new(MessageType::Ack, Code::CONTENT, reg.message_id());
+    b.token(&obs_token).unwrap();
+    b.observe(5).unwrap();
+    b.add_option(OptionNumber::ETAG, &[9]).unwrap();
+    b.block2(Block::new(0, true, 0).unwrap()).unwrap();
+    b.payload(&[1; 16]);
+    let mut m = emit_test(&b);
+    c.handle_datagram(t, 2, &mut m).unwrap();
+    let mut asm = BlockAssembler::new();
+    let mut body = [0u8; 64];
+    match c.poll_event() {
+        Some(Event::Notification {
+            id: got,
+            last: false,
+            notification,
+            ..
+        }) => {
+            assert_eq!(got, id);
+            assert_eq!(asm.push(&mut body, &notification), Ok(None));
+        }
+        other => panic!("{other:?}"),
+    }
+    let out = drain(&mut c);
+    assert_eq!(out.len(), 1);
+    let get = Message::parse(&out[0]).unwrap();
+    assert_eq!(get.code(), Code::GET);
+    assert_eq!(get.observe().unwrap(), None, "block fetch must not observe");
+    assert_ne!(
+        get.token(),
+        &obs_token[..],
+        "block fetch uses a fresh token"
+    );
+    assert_eq!(get.block2().unwrap().map(|b| b.num()), Some(1));
+    // The final block completes the notification on the observing exchange.
+    let mut b = MessageBuilder::<'_, 4>::new(MessageType::Ack, Code::CONTENT, get.message_id());
+    b.token(get.token()).unwrap();
+    b.add_option(OptionNumber::ETAG, &[9]).unwrap();
+    b.block2(Block::new(1, false, 0).unwrap()).unwrap();
+    b.payload(&[2; 10]);
+    let mut m = emit_test(&b);
+    c.handle_datagram(t, 2, &mut m).unwrap();
+    match c.poll_event() {
+        Some(Event::Notification {
+            id: got,
+            last: true,
+            notification,
+            ..
+        }) => {
+            assert_eq!(got, id);
+            assert_eq!(asm.push(&mut body, &notification), Ok(Some(26)));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(&body[..26], &[[1u8; 16].as_slice(), &[2; 10]].concat()[..]);
+    // Only the observation is left.
+    assert_eq!(c.exchange_count(), 1);
+}
+
+#[test]
+fn block2_notification_with_changed_etag_is_abandoned() {
+    let mut c: Ep = Endpoint::new(Config::default(), TestRng(10), &[]);
+    let t = Duration::ZERO;
+    c.request(t, 2, &Request::get("temp").observe()).unwrap();
+    let out = drain(&mut c);
+    let reg = Message::parse(&out[0]).unwrap();
+    let mut b = MessageBuilder::<'_, 4>::new(MessageType::Ack, Code::CONTENT, reg.message_id());
+    b.token(reg.token()).unwrap();
+    b.observe(5).unwrap();
+    b.add_option(OptionNumber::ETAG, &[1]).unwrap();
+    b.block2(Block::new(0, true, 0).unwrap()).unwrap();
+    b.payload(&[1; 16]);
+    let mut m = emit_test(&b);
+    c.handle_datagram(t, 2, &mut m).unwrap();
+    assert!(matches!(
+        c.poll_event(),
+        Some(Event::Notification { last: false, .. })
+    ));
+    let out = drain(&mut c);
+    let get = Message::parse(&out[0]).unwrap();
+    let mut b = MessageBuilder::<'_, 4>::new(MessageType::Ack, Code::CONTENT, get.message_id());
+    b.token(get.token()).unwrap();
+    b.add_option(OptionNumber::ETAG, &[2]).unwrap();
+    b.block2(Block::new(1, false, 0).unwrap()).unwrap();
+    b.payload(&[2; 10]);
+    let mut m = emit_test(&b);
+    let dropped = c.stats().dropped;
+    c.handle_datagram(t, 2, &mut m).unwrap();
+    assert_eq!(c.poll_event(), None);
+    assert_eq!(c.stats().dropped, dropped + 1);
+    assert_eq!(c.exchange_count(), 1);
+}
+
+fn emit_test(b: &MessageBuilder<'_, 4>) -> StdVec<u8> {
+    let mut v = StdVec::from_iter(core::iter::repeat_n(0u8, b.buffer_len()));
+    let n = b.emit(&mut v).unwrap();
+    v.truncate(n);
+    v
+}
