@@ -47,7 +47,7 @@ fn config() -> Config {
     }
 }
 
-type Ep<const D: usize, const M: usize> = Endpoint<u8, SimRng, 8, D, M>;
+type Ep<const D: usize, const M: usize> = Endpoint<u8, SimRng, 8, D, M, { 16 * 1024 }>;
 
 struct Server<const D: usize, const M: usize> {
     ep: Box<Ep<D, M>>,
@@ -55,6 +55,8 @@ struct Server<const D: usize, const M: usize> {
     handled: HashMap<Vec<u8>, u32>,
     big: Vec<u8>,
     uploaded: Vec<u8>,
+    /// Block1 requests the /upload handler saw, by block size.
+    upload_blocks: HashMap<usize, u32>,
     obs_value: u32,
     /// Every `late_every`-th /echo request is answered 1.5 s later, after
     /// the endpoint's Empty ACK (a separate response, RFC 7252 §5.2.2).
@@ -70,6 +72,7 @@ impl<const D: usize, const M: usize> Server<D, M> {
             handled: HashMap::new(),
             big: (0..64 * 1024u32).map(|i| (i * 7 % 251) as u8).collect(),
             uploaded: Vec::new(),
+            upload_blocks: HashMap::new(),
             obs_value: 0,
             late_every: 0,
             late: Vec::new(),
@@ -120,6 +123,7 @@ impl<const D: usize, const M: usize> Server<D, M> {
                         "blocks must arrive in order"
                     );
                     self.uploaded.extend_from_slice(&payload);
+                    *self.upload_blocks.entry(b.size()).or_default() += 1;
                     self.ep
                         .respond(now, id, &Response::new(Code::CHANGED))
                         .unwrap();
@@ -195,6 +199,12 @@ enum Job {
     Observe { values: Vec<u32> },
     /// PUT /fresh (needs Echo).
     Fresh { code: Option<Code> },
+    /// PUT /upload with `Endpoint::upload` (the endpoint drives Block1).
+    AutoUpload {
+        data: Vec<u8>,
+        result: Option<Code>,
+        responses: u32,
+    },
     /// Observe /bigobs: notifications span several Block2 blocks.
     ObserveBig { buf: Vec<u8>, bodies: Vec<Vec<u8>> },
 }
@@ -235,6 +245,11 @@ impl<const D: usize, const M: usize> Client<D, M> {
                     .ep
                     .request(now, SERVER, &Request::get("obs").observe())
                     .unwrap();
+                self.open.push(id);
+            }
+            Job::AutoUpload { data, .. } => {
+                let r = Request::put("upload").payload(data).request_tag(&[9]);
+                let id = self.ep.upload(now, SERVER, &r).unwrap();
                 self.open.push(id);
             }
             Job::ObserveBig { .. } => {
@@ -343,6 +358,13 @@ impl<const D: usize, const M: usize> Client<D, M> {
                             }
                         }
                         Job::Fresh { code } => *code = Some(response.code()),
+                        Job::AutoUpload {
+                            result, responses, ..
+                        } => {
+                            assert!(last, "an upload ends with one response");
+                            *responses += 1;
+                            *result = Some(response.code());
+                        }
                         Job::Observe { .. } | Job::ObserveBig { .. } => {
                             panic!("observe registration ended")
                         }
@@ -779,6 +801,62 @@ fn block2_notifications_reassembled_under_loss() {
                 1,
                 "seed {seed}: fetches left open"
             );
+        }
+    });
+}
+
+/// `Endpoint::upload`: the endpoint sends a 16 KiB body as Block1 blocks,
+/// follows 2.31, switches to the server's smaller block size and reports
+/// one response, under 20% loss.
+#[test]
+fn automatic_block1_upload_16k_under_loss() {
+    big_stack(|| {
+        for seed in [61u64, 62, 63] {
+            let mut sim = Sim::new(seed, LinkConfig::lossy(0.2));
+            // The server takes 256-byte blocks; the client starts with 1024.
+            let mut server: Server<256, 1152> = Server::new(
+                seed,
+                Config {
+                    max_szx: 4,
+                    ..config()
+                },
+            );
+            let data: Vec<u8> = (0..16 * 1024u32).map(|i| (i * 11 % 239) as u8).collect();
+            let job = Job::AutoUpload {
+                data: data.clone(),
+                result: None,
+                responses: 0,
+            };
+            let mut client: Client<256, 1152> = Client::new(1, seed, config(), job);
+            client.start(sim.now);
+            sim.drive_bounded(&mut [&mut server, &mut client], 1_000_000, |_| false)
+                .ok();
+            let Job::AutoUpload {
+                result, responses, ..
+            } = &client.job
+            else {
+                unreachable!()
+            };
+            assert_eq!(
+                *result,
+                Some(Code::CHANGED),
+                "seed {seed}: upload result ({} bytes arrived)",
+                server.uploaded.len()
+            );
+            assert_eq!(*responses, 1, "seed {seed}: response events");
+            // One 1024-byte block, then the server's 256-byte blocks.
+            let blocks = &server.upload_blocks;
+            assert_eq!(blocks.get(&1024), Some(&1), "seed {seed}: {blocks:?}");
+            assert_eq!(blocks.get(&256), Some(&60), "seed {seed}: {blocks:?}");
+            assert!(
+                server.uploaded == data,
+                "seed {seed}: uploaded content differs ({} of {} bytes)",
+                server.uploaded.len(),
+                data.len()
+            );
+            assert_eq!(client.timeouts, 0, "seed {seed}");
+            assert!(client.open.is_empty(), "seed {seed}");
+            assert_eq!(client.ep.exchange_count(), 0, "seed {seed}");
         }
     });
 }

@@ -9,7 +9,8 @@ use rand_core::{CryptoRng, RngCore};
 
 use super::*;
 
-impl<A, R, const N: usize, const D: usize, const M: usize> Endpoint<A, R, N, D, M>
+impl<A, R, const N: usize, const D: usize, const M: usize, const U: usize>
+    Endpoint<A, R, N, D, M, U>
 where
     A: Clone + Eq,
     R: RngCore + CryptoRng,
@@ -118,6 +119,13 @@ where
                 return;
             }
         }
+        if self.upload.as_ref().is_some_and(|u| u.ex == ex_id) && self.upload_step(now, ex_id, msg)
+        {
+            return;
+        }
+        let Some(ex) = self.exchanges.get_mut(pos) else {
+            return;
+        };
         let observe = msg.observe().ok().flatten();
         let Some(received) = Received::new(msg) else {
             self.stats.dropped += 1;
@@ -216,6 +224,101 @@ where
                 response: received,
             });
         }
+    }
+
+    /// Drives the automatic upload on a response to its exchange: `true`
+    /// when the next block went out (the response is consumed), `false` when
+    /// the response is the final one (the upload is over).
+    pub(super) fn upload_step(&mut self, now: Duration, ex_id: u32, msg: &Message<'_>) -> bool {
+        let code = msg.code();
+        let b1 = msg.block1().ok().flatten();
+        let Some(up) = self.upload.as_mut() else {
+            return false;
+        };
+        let proceed = match (code, b1) {
+            (Code::CONTINUE, Some(b1)) => {
+                let end = up.offset.saturating_add(up.sent);
+                if end < up.body.len() {
+                    // RFC 7959 §2.5: the server acknowledged the block and
+                    // may ask for smaller ones from here on.
+                    up.szx = up.szx.min(b1.szx());
+                    up.offset = end;
+                    true
+                } else {
+                    false
+                }
+            }
+            // §2.9.3: 4.13 with Block1 names the block size the server
+            // takes: start over with it (only ever smaller, so this ends).
+            (Code::REQUEST_ENTITY_TOO_LARGE, Some(b1)) if b1.szx() < up.szx => {
+                up.szx = b1.szx();
+                up.offset = 0;
+                true
+            }
+            _ => false,
+        };
+        if !proceed {
+            self.upload = None;
+            return false;
+        }
+        if self.send_upload_block(now, ex_id).is_err() {
+            // Could not send (table full, message too large): end visibly.
+            self.stats.dropped += 1;
+            self.upload = None;
+            self.forget(ExchangeId(ex_id));
+            self.push_event(Event::Timeout {
+                id: ExchangeId(ex_id),
+            });
+        }
+        true
+    }
+
+    /// Sends the upload's block at its current offset and size, from the
+    /// exchange's template with a new message ID and a fresh token (a late
+    /// response to an earlier block then matches nothing).
+    pub(super) fn send_upload_block(&mut self, now: Duration, ex_id: u32) -> Result<(), Error> {
+        let Some(ex) = self.exchanges.iter().find(|e| e.id == ex_id) else {
+            return Err(Error::UnknownId);
+        };
+        let (peer, con) = (ex.peer.clone(), ex.con);
+        if (con && self.cons.is_full()) || (!con && self.txq.is_full()) {
+            return Err(Error::Busy);
+        }
+        let template = ex.template.clone();
+        let token = self.fresh_token(&peer);
+        let mid = self.alloc_mid(&peer);
+        let up = self.upload.as_mut().ok_or(Error::UnknownId)?;
+        let size = 16usize << up.szx;
+        let end = up.offset.saturating_add(size).min(up.body.len());
+        up.sent = end.saturating_sub(up.offset);
+        let block = Block::at_offset(up.offset, end < up.body.len(), up.szx)?;
+        let total = u32::try_from(up.body.len()).ok();
+        let first = up.offset == 0;
+        let up = self.upload.as_ref().ok_or(Error::UnknownId)?;
+        let payload = up.body.get(block.offset()..end).unwrap_or(&[]);
+        let msg = Message::parse(&template)?;
+        let mut b = MessageBuilder::<'_, OPTS>::from_message(&msg)?;
+        b.set_message_id(mid);
+        b.token(token.as_slice())?;
+        b.remove_option(OptionNumber::BLOCK1);
+        b.remove_option(OptionNumber::SIZE1);
+        b.block1(block)?;
+        if first {
+            if let Some(t) = total {
+                b.add_uint(OptionNumber::SIZE1, t)?;
+            }
+        }
+        b.payload(payload);
+        let bytes: Vec<u8, M> = emit_vec(&b)?;
+        self.cons.retain(|c| c.owner != Owner::Exchange(ex_id));
+        self.send_message(peer, mid, bytes.clone(), con, Owner::Exchange(ex_id))?;
+        let deadline = now.saturating_add(self.config.response_timeout);
+        if let Some(ex) = self.exchanges.iter_mut().find(|e| e.id == ex_id) {
+            ex.template = bytes;
+            ex.token = token;
+            ex.deadline = (!con).then_some(deadline);
+        }
+        Ok(())
     }
 
     /// Starts fetching the blocks after `first` of a notification of the

@@ -8,7 +8,8 @@ use rand_core::{CryptoRng, RngCore};
 
 use super::*;
 
-impl<A, R, const N: usize, const D: usize, const M: usize> Endpoint<A, R, N, D, M>
+impl<A, R, const N: usize, const D: usize, const M: usize, const U: usize>
+    Endpoint<A, R, N, D, M, U>
 where
     A: Clone + Eq,
     R: RngCore + CryptoRng,
@@ -114,6 +115,12 @@ where
 
     pub(super) fn maintain(&mut self, now: Duration) {
         self.last_now = self.last_now.max(now);
+        // An automatic upload ends with its exchange (answer, timeout, RST).
+        if let Some(u) = &self.upload {
+            if !self.exchanges.iter().any(|e| e.id == u.ex) {
+                self.upload = None;
+            }
+        }
         self.dedup.retain(|d| d.expires > now);
         self.uploads.retain(|u| u.expires > now);
         // A request the application never answered frees its slot.

@@ -221,6 +221,20 @@ struct Upload<A> {
     expires: Duration,
 }
 
+/// An automatic client Block1 upload (RFC 7959 §2.5): the body, copied,
+/// and the block in flight.
+#[derive(Debug)]
+struct ClientUpload<const U: usize> {
+    ex: u32,
+    body: Vec<u8, U>,
+    /// Offset of the block in flight.
+    offset: usize,
+    /// Its length.
+    sent: usize,
+    /// Block size exponent in use (only ever decreases).
+    szx: u8,
+}
+
 /// Echo values (RFC 9175 §2): the current one and its predecessor.
 #[derive(Debug, Default)]
 struct EchoState {
@@ -362,8 +376,18 @@ fn slice_block2(
 ///   their cached responses; size it for the request rate over
 ///   EXCHANGE_LIFETIME (247 s). When it is full, requests get 5.03.
 /// - `M`: largest message (bytes) received or sent.
+/// - `U`: largest body [`Endpoint::upload`] sends block-wise (bytes; the
+///   endpoint copies it, one automatic upload at a time). `0` on a device
+///   that never uploads more than one block.
 #[derive(Debug)]
-pub struct Endpoint<A, R, const N: usize = 8, const D: usize = 32, const M: usize = 1152> {
+pub struct Endpoint<
+    A,
+    R,
+    const N: usize = 8,
+    const D: usize = 32,
+    const M: usize = 1152,
+    const U: usize = 4096,
+> {
     config: Config,
     rng: R,
     resources: &'static [Resource],
@@ -380,12 +404,15 @@ pub struct Endpoint<A, R, const N: usize = 8, const D: usize = 32, const M: usiz
     exchanges: Vec<Exchange<A, M>, N>,
     observers: Vec<Observer<A>, N>,
     uploads: Vec<Upload<A>, N>,
+    /// The automatic Block1 upload in progress (client side).
+    upload: Option<ClientUpload<U>>,
     events: Vec<Event<A, M>, N>,
     echo: EchoState,
     stats: Stats,
 }
 
-impl<A, R, const N: usize, const D: usize, const M: usize> Endpoint<A, R, N, D, M>
+impl<A, R, const N: usize, const D: usize, const M: usize, const U: usize>
+    Endpoint<A, R, N, D, M, U>
 where
     A: Clone + Eq,
     R: RngCore + CryptoRng,
@@ -407,6 +434,7 @@ where
             exchanges: Vec::new(),
             observers: Vec::new(),
             uploads: Vec::new(),
+            upload: None,
             events: Vec::new(),
             echo: EchoState::default(),
             stats: Stats::default(),
@@ -635,6 +663,56 @@ where
         };
         self.exchanges.push(ex).map_err(|_| Error::Busy)?;
         Ok(ExchangeId(id))
+    }
+
+    /// Sends a request whose payload (`req.payload`, the whole body) may
+    /// exceed one block: the endpoint copies it (at most `U` bytes, else
+    /// [`Error::BufferTooSmall`]) and sends it as Block1 blocks of
+    /// [`Config::max_szx`] (RFC 7959 §2.5), Size1 on the first block, a fresh
+    /// token per block, and `req.request_tag` on each when set (RFC 9175
+    /// §3). It follows 2.31 Continue, switches to the smaller block size a
+    /// server asks for, restarts with the smaller size a 4.13 response
+    /// carries in its Block1 option, and reports only the final response as
+    /// one [`Event::Response`] (or [`Event::Timeout`] / [`Event::Reset`]).
+    /// A body that fits one block is sent as a plain request.
+    ///
+    /// Errors: [`Error::Busy`] while another automatic upload is in progress
+    /// or a table is full; `req.block1` must not be set
+    /// ([`Error::BadBlock`]).
+    pub fn upload(
+        &mut self,
+        now: Duration,
+        peer: A,
+        req: &Request<'_>,
+    ) -> Result<ExchangeId, Error> {
+        self.maintain(now);
+        if req.block1.is_some() {
+            return Err(Error::BadBlock);
+        }
+        let szx = self.config.max_szx.min(6);
+        let size = 16usize << szx;
+        if req.payload.len() <= size {
+            return self.request(now, peer, req);
+        }
+        if self.upload.is_some() {
+            self.stats.busy += 1;
+            return Err(Error::Busy);
+        }
+        let needed = req.payload.len();
+        let body: Vec<u8, U> =
+            Vec::from_slice(req.payload).map_err(|_| Error::BufferTooSmall { needed })?;
+        let first = req.payload.get(..size).unwrap_or(req.payload);
+        let mut r = req.block1(Block::at_offset(0, true, szx)?, first);
+        r.size1 = Some(u32::try_from(needed).map_err(|_| Error::BufferTooSmall { needed })?);
+        let id = self.request(now, peer, &r)?;
+        self.upload = Some(ClientUpload {
+            ex: id.0,
+            body,
+            offset: 0,
+            sent: size,
+            szx,
+        });
+        Ok(id)
     }
 
     /// Cancels an Observe registration explicitly (GET with Observe 1, RFC

@@ -10,7 +10,8 @@ use super::link_format::{self, Window};
 use super::router::{self, Route};
 use super::*;
 
-impl<A, R, const N: usize, const D: usize, const M: usize> Endpoint<A, R, N, D, M>
+impl<A, R, const N: usize, const D: usize, const M: usize, const U: usize>
+    Endpoint<A, R, N, D, M, U>
 where
     A: Clone + Eq,
     R: RngCore + CryptoRng,

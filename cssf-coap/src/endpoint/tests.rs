@@ -753,3 +753,104 @@ fn emit_test(b: &MessageBuilder<'_, 4>) -> StdVec<u8> {
     v.truncate(n);
     v
 }
+
+/// Answers the client's last request (an ACK) with `code` and Block1.
+fn answer_block1(c: &mut Ep, req: &[u8], code: Code, b1: Block) {
+    let m = Message::parse(req).unwrap();
+    let mut b = MessageBuilder::<'_, 4>::new(MessageType::Ack, code, m.message_id());
+    b.token(m.token()).unwrap();
+    b.block1(b1).unwrap();
+    let mut out = emit_test(&b);
+    c.handle_datagram(Duration::ZERO, 2, &mut out).unwrap();
+}
+
+#[test]
+fn upload_follows_2_31_and_restarts_smaller_after_4_13() {
+    let cfg = Config {
+        max_szx: 3,
+        ..Config::default()
+    };
+    let mut c: Ep = Endpoint::new(cfg, TestRng(11), &[]);
+    let body: StdVec<u8> = (0..300u32).map(|i| i as u8).collect();
+    let id = c
+        .upload(Duration::ZERO, 2, &Request::put("led").payload(&body))
+        .unwrap();
+    assert_eq!(
+        c.upload(Duration::ZERO, 2, &Request::put("led").payload(&body)),
+        Err(Error::Busy),
+        "one automatic upload at a time"
+    );
+    let out = drain(&mut c);
+    let first = Message::parse(&out[0]).unwrap();
+    assert_eq!(
+        first.block1().unwrap(),
+        Some(Block::new(0, true, 3).unwrap())
+    );
+    assert_eq!(first.payload(), &body[..128]);
+    assert_eq!(first.option(OptionNumber::SIZE1), Some(&[1u8, 44][..]));
+    // 4.13 naming 32-byte blocks: start over with them.
+    answer_block1(
+        &mut c,
+        &out[0],
+        Code::REQUEST_ENTITY_TOO_LARGE,
+        Block::new(0, false, 1).unwrap(),
+    );
+    assert_eq!(c.poll_event(), None);
+    let out2 = drain(&mut c);
+    let again = Message::parse(&out2[0]).unwrap();
+    assert_eq!(
+        again.block1().unwrap(),
+        Some(Block::new(0, true, 1).unwrap())
+    );
+    assert_eq!(again.payload(), &body[..32]);
+    assert_eq!(again.option(OptionNumber::SIZE1), Some(&[1u8, 44][..]));
+    assert_ne!(again.token(), first.token(), "fresh token per block");
+    // 2.31: next block.
+    answer_block1(
+        &mut c,
+        &out2[0],
+        Code::CONTINUE,
+        Block::new(0, true, 1).unwrap(),
+    );
+    assert_eq!(c.poll_event(), None);
+    let out3 = drain(&mut c);
+    let next = Message::parse(&out3[0]).unwrap();
+    assert_eq!(
+        next.block1().unwrap(),
+        Some(Block::new(1, true, 1).unwrap())
+    );
+    assert_eq!(next.payload(), &body[32..64]);
+    assert_eq!(next.option(OptionNumber::SIZE1), None);
+    // Any other answer is final and delivered once.
+    answer_block1(
+        &mut c,
+        &out3[0],
+        Code(0x88),
+        Block::new(1, false, 1).unwrap(),
+    );
+    match c.poll_event() {
+        Some(Event::Response {
+            id: got,
+            last: true,
+            response,
+            ..
+        }) => {
+            assert_eq!(got, id);
+            assert_eq!(response.code(), Code(0x88));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.poll_event(), None);
+    assert_eq!(c.exchange_count(), 0);
+    // The upload slot is free again; a body larger than U is refused.
+    assert!(c
+        .upload(Duration::ZERO, 2, &Request::put("led").payload(&body))
+        .is_ok());
+    drain(&mut c);
+    let huge = StdVec::from_iter(core::iter::repeat_n(0u8, 5000));
+    let mut c2: Ep = Endpoint::new(cfg, TestRng(12), &[]);
+    assert_eq!(
+        c2.upload(Duration::ZERO, 2, &Request::put("led").payload(&huge)),
+        Err(Error::BufferTooSmall { needed: 5000 })
+    );
+}
