@@ -559,3 +559,79 @@ fn libcoap_client_against_our_server() {
     let ticks = out.matches("tick").count();
     assert!(ticks >= 3, "{name}: observe produced {ticks} lines: {out}");
 }
+
+/// `Endpoint::upload` (the endpoint drives Block1 itself) against libcoap's
+/// /example_data, then the body read back block-wise.
+#[test]
+fn our_automatic_upload_against_libcoap_server() {
+    if !require_binary("coap-server-notls", INSTALL) {
+        return;
+    }
+    let name = peer_name("coap-server-notls");
+    let port = free_udp_port();
+    let _server = ChildGuard(
+        Command::new("coap-server-notls")
+            .args(["-A", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name}: cannot start: {e}")),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut d = Driver {
+        ep: Box::new(Endpoint::new(Config::default(), SimRng::new(6), &[])),
+        sock,
+        origin: Instant::now(),
+        peer: SocketAddr::from(([127, 0, 0, 1], port)),
+        name: name.clone(),
+    };
+    for (len, szx) in [(4000usize, 6u8), (3000, 2)] {
+        d.ep = Box::new(Endpoint::new(
+            Config {
+                max_szx: szx,
+                ..Config::default()
+            },
+            SimRng::new(len as u64),
+            &[],
+        ));
+        let data: Vec<u8> = (0..len).map(|i| b'A' + (i % 23) as u8).collect();
+        let now = d.now();
+        let put = Request::put("example_data")
+            .content_format(ContentFormat::TEXT_PLAIN)
+            .payload(&data);
+        let id = d.ep.upload(now, d.peer, &put).unwrap();
+        let mut result = None;
+        d.run(Duration::from_secs(30), |_, ev| match ev {
+            Event::Response {
+                id: got,
+                response,
+                last,
+                ..
+            } if got == id => {
+                assert!(
+                    last,
+                    "{name}: upload of {len} bytes: more than one response"
+                );
+                result = Some(response.code());
+                true
+            }
+            Event::Timeout { id: got } | Event::Reset { id: got } if got == id => {
+                panic!("{name}: upload of {len} bytes (SZX {szx}) timed out or was reset")
+            }
+            _ => false,
+        });
+        let code = result.unwrap();
+        assert!(
+            code.is_success() && code != Code::CONTINUE,
+            "{name}: upload of {len} bytes (SZX {szx}) gave {code}"
+        );
+        let (code, body) = d.call(&Request::get("example_data"));
+        assert_eq!(code, Code::CONTENT, "{name}: GET after upload");
+        assert!(
+            body == data,
+            "{name}: body read back differs after upload of {len} bytes (SZX {szx}): {} bytes",
+            body.len()
+        );
+    }
+}
