@@ -587,14 +587,14 @@ fn our_automatic_upload_against_libcoap_server() {
         name: name.clone(),
     };
     for (len, szx) in [(4000usize, 6u8), (3000, 2)] {
-        d.ep = Box::new(Endpoint::new(
+        *d.ep = Endpoint::new(
             Config {
                 max_szx: szx,
                 ..Config::default()
             },
             SimRng::new(len as u64),
             &[],
-        ));
+        );
         let data: Vec<u8> = (0..len).map(|i| b'A' + (i % 23) as u8).collect();
         let now = d.now();
         let put = Request::put("example_data")
