@@ -34,40 +34,97 @@ pub(crate) fn peek_major(d: &Decoder<'_>) -> Option<u8> {
     d.input().get(d.position()).map(|b| b >> 5)
 }
 
-// The typed readers below rely on minicbor refusing any other type (and
-// indefinite lengths for strings): no separate type probe on the hot path.
+// The typed readers below decode the item head themselves (one byte of
+// major type / additional information, then 0, 1, 2, 4 or 8 argument bytes)
+// and move the decoder's position: no type probe, no generic error values on
+// the hot path. They accept exactly what the minicbor readers they replace
+// accepted: any argument width (preferred serialization is not required),
+// no indefinite lengths (additional information 31) and no reserved
+// additional information (28–30); text must be valid UTF-8.
 
-/// Reads an integer (major type 0 or 1) that fits an `i64`.
+/// The head at the decoder's position: `(major, argument, head length)`.
+#[inline(always)]
+fn head_at(input: &[u8], pos: usize) -> Result<(u8, u64, usize), Error> {
+    let first = *input.get(pos).ok_or(Error::Malformed)?;
+    let ai = first & 0x1f;
+    let (arg, len) = match ai {
+        0..=23 => (u64::from(ai), 1),
+        24 => (u64::from(*input.get(pos + 1).ok_or(Error::Malformed)?), 2),
+        25 => (be(input, pos + 1, 2)?, 3),
+        26 => (be(input, pos + 1, 4)?, 5),
+        27 => (be(input, pos + 1, 8)?, 9),
+        _ => return Err(Error::Malformed),
+    };
+    Ok((first >> 5, arg, len))
+}
+
+#[inline(always)]
+fn be(input: &[u8], at: usize, n: usize) -> Result<u64, Error> {
+    let b = input
+        .get(at..at.checked_add(n).ok_or(Error::Malformed)?)
+        .ok_or(Error::Malformed)?;
+    Ok(b.iter().fold(0u64, |v, x| (v << 8) | u64::from(*x)))
+}
+
+/// Reads a head of major type `major`, returning its argument.
+#[inline(always)]
+fn expect(d: &mut Decoder<'_>, major: u8) -> Result<u64, Error> {
+    let pos = d.position();
+    let (m, arg, len) = head_at(d.input(), pos)?;
+    if m != major {
+        return Err(Error::Malformed);
+    }
+    d.set_position(pos + len);
+    Ok(arg)
+}
+
+/// Reads the content of a byte or text string whose head was just read.
+#[inline(always)]
+fn content<'a>(d: &mut Decoder<'a>, len: u64) -> Result<&'a [u8], Error> {
+    let input: &'a [u8] = d.input();
+    let start = d.position();
+    let len = usize::try_from(len).map_err(|_| Error::Malformed)?;
+    let end = start.checked_add(len).ok_or(Error::Malformed)?;
+    let b = input.get(start..end).ok_or(Error::Malformed)?;
+    d.set_position(end);
+    Ok(b)
+}
+
 pub(crate) fn int(d: &mut Decoder<'_>) -> Result<i64, Error> {
-    d.i64().map_err(malformed)
+    let pos = d.position();
+    let (m, arg, len) = head_at(d.input(), pos)?;
+    let v = i64::try_from(arg).map_err(|_| Error::Malformed)?;
+    let v = match m {
+        0 => v,
+        1 => -1 - v,
+        _ => return Err(Error::Malformed),
+    };
+    d.set_position(pos + len);
+    Ok(v)
 }
 
-/// Reads an unsigned integer.
 pub(crate) fn uint(d: &mut Decoder<'_>) -> Result<u64, Error> {
-    d.u64().map_err(malformed)
+    expect(d, 0)
 }
 
-/// Reads a definite-length byte string.
 pub(crate) fn bytes<'a>(d: &mut Decoder<'a>) -> Result<&'a [u8], Error> {
-    d.bytes().map_err(malformed)
+    let len = expect(d, MAJOR_BYTES)?;
+    content(d, len)
 }
 
-/// Reads a definite-length text string.
 pub(crate) fn text<'a>(d: &mut Decoder<'a>) -> Result<&'a str, Error> {
-    d.str().map_err(malformed)
+    let len = expect(d, MAJOR_TEXT)?;
+    core::str::from_utf8(content(d, len)?).map_err(malformed)
 }
 
-/// Reads a definite-length array header.
 pub(crate) fn array(d: &mut Decoder<'_>) -> Result<u64, Error> {
-    d.array().map_err(malformed)?.ok_or(Error::Malformed)
+    expect(d, MAJOR_ARRAY)
 }
 
-/// Reads a definite-length map header.
 pub(crate) fn map(d: &mut Decoder<'_>) -> Result<u64, Error> {
-    d.map().map_err(malformed)?.ok_or(Error::Malformed)
+    expect(d, 5)
 }
 
-/// Reads a label (int or tstr).
 pub(crate) fn label<'a>(d: &mut Decoder<'a>) -> Result<Label<'a>, Error> {
     match peek_major(d) {
         Some(MAJOR_TEXT) => Ok(Label::Text(text(d)?)),
@@ -102,7 +159,7 @@ pub(crate) fn skip(d: &mut Decoder<'_>, max_depth: usize) -> Result<(), Error> {
             5 => map(d)?.checked_mul(2).ok_or(Error::TooLarge)?,
             6 => {
                 // A tag wraps the next item; it is not an item of its own.
-                d.tag().map_err(malformed)?;
+                expect(d, 6)?;
                 continue;
             }
             MAJOR_BYTES => {
@@ -118,7 +175,7 @@ pub(crate) fn skip(d: &mut Decoder<'_>, max_depth: usize) -> Result<(), Error> {
                 0
             }
             1 => {
-                d.int().map_err(malformed)?;
+                expect(d, 1)?;
                 0
             }
             _ => {
@@ -217,6 +274,46 @@ mod tests {
             check_single_item(&[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 4),
             Err(Error::Malformed)
         );
+    }
+
+    #[test]
+    fn typed_readers_decode_heads_exactly() {
+        let rd = |b: &[u8]| -> (Result<i64, Error>, usize) {
+            let mut d = Decoder::new(b);
+            let r = int(&mut d);
+            (r, d.position())
+        };
+        assert_eq!(rd(&[0x17]), (Ok(23), 1));
+        // non-preferred widths are accepted, as before
+        assert_eq!(rd(&[0x19, 0x00, 0x05]), (Ok(5), 3));
+        assert_eq!(rd(&[0x38, 0x63]), (Ok(-100), 2));
+        assert_eq!(
+            rd(&[0x3b, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).0,
+            Ok(i64::MIN)
+        );
+        assert_eq!(
+            rd(&[0x1b, 0x80, 0, 0, 0, 0, 0, 0, 0]).0,
+            Err(Error::Malformed)
+        );
+        assert_eq!(
+            rd(&[0x3b, 0x80, 0, 0, 0, 0, 0, 0, 0]).0,
+            Err(Error::Malformed)
+        );
+        // reserved additional information, indefinite, truncated, wrong type
+        for bad in [&[0x1c][..], &[0x1f], &[0x19, 0x01], &[0x40], &[]] {
+            assert_eq!(rd(bad).0, Err(Error::Malformed), "{bad:02x?}");
+        }
+        let mut d = Decoder::new(&[0x5a, 0, 0, 0, 2, 1, 2, 0x62, 0xc3, 0x28]);
+        assert_eq!(bytes(&mut d), Ok(&[1u8, 2][..]));
+        // invalid UTF-8 in text
+        assert_eq!(text(&mut d), Err(Error::Malformed));
+        let mut d = Decoder::new(&[0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(bytes(&mut d), Err(Error::Malformed));
+        let mut d = Decoder::new(&[0x9f]);
+        assert_eq!(array(&mut d), Err(Error::Malformed));
+        let mut d = Decoder::new(&[0xb8, 0x02]);
+        assert_eq!(map(&mut d), Ok(2));
+        assert_eq!(uint(&mut Decoder::new(&[0x20])), Err(Error::Malformed));
     }
 
     #[test]

@@ -11,7 +11,6 @@ use core::marker::PhantomData;
 use core::ops::Range;
 use core::time::Duration;
 
-use minicbor::data::Type;
 use minicbor::Decoder;
 
 use crate::aif::Aif;
@@ -152,10 +151,16 @@ fn half_to_f64(bits: u16) -> f64 {
     sign * v
 }
 
+/// The first byte of the next item (its major type and additional
+/// information: definite lengths are additional information 0..=27).
+fn first_byte(d: &Decoder<'_>) -> Result<u8, Error> {
+    d.input().get(d.position()).copied().ok_or(Error::Malformed)
+}
+
 /// Reads a NumericDate: an integer or a floating-point number (16/32/64-bit).
 fn date(d: &mut Decoder<'_>, round: Round) -> Result<i64, Error> {
-    match d.datatype().map_err(cbor::malformed)? {
-        Type::F16 => {
+    match d.input().get(d.position()).copied() {
+        Some(0xf9) => {
             let p = d.position();
             let b = d.input().get(p + 1..p + 3).ok_or(Error::Malformed)?;
             let bits = u16::from_be_bytes([
@@ -165,8 +170,8 @@ fn date(d: &mut Decoder<'_>, round: Round) -> Result<i64, Error> {
             d.set_position(p + 3);
             float_to_secs(half_to_f64(bits), round)
         }
-        Type::F32 => float_to_secs(f64::from(d.f32().map_err(cbor::malformed)?), round),
-        Type::F64 => float_to_secs(d.f64().map_err(cbor::malformed)?, round),
+        Some(0xfa) => float_to_secs(f64::from(d.f32().map_err(cbor::malformed)?), round),
+        Some(0xfb) => float_to_secs(d.f64().map_err(cbor::malformed)?, round),
         _ => cbor::int(d),
     }
 }
@@ -199,8 +204,8 @@ impl<'a> Claims<'a> {
                 ISS => c.iss = Some(cbor::text(&mut d)?),
                 SUB => c.sub = Some(cbor::text(&mut d)?),
                 AUD => {
-                    c.aud = Some(match d.datatype().map_err(cbor::malformed)? {
-                        Type::Array => {
+                    c.aud = Some(match first_byte(&d)? {
+                        0x80..=0x9b => {
                             let start = d.position();
                             cbor::skip(&mut d, 1)?;
                             let raw = payload.get(start..d.position()).ok_or(Error::Malformed)?;
@@ -215,10 +220,10 @@ impl<'a> Claims<'a> {
                 CTI => c.cti = Some(cbor::bytes(&mut d)?),
                 CNF => c.cnf = Some(Cnf::read(&mut d, limits.max_depth)?),
                 SCOPE => {
-                    c.scope = Some(match d.datatype().map_err(cbor::malformed)? {
-                        Type::String => Scope::Text(cbor::text(&mut d)?),
-                        Type::Bytes => Scope::Aif(Aif::parse(cbor::bytes(&mut d)?)?),
-                        Type::Array => {
+                    c.scope = Some(match first_byte(&d)? {
+                        0x60..=0x7b => Scope::Text(cbor::text(&mut d)?),
+                        0x40..=0x5b => Scope::Aif(Aif::parse(cbor::bytes(&mut d)?)?),
+                        0x80..=0x9b => {
                             let start = d.position();
                             cbor::skip(&mut d, 2).map_err(|_| Error::InvalidScope)?;
                             let raw = payload.get(start..d.position()).ok_or(Error::Malformed)?;

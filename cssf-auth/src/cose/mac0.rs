@@ -50,13 +50,15 @@ fn ct_eq_words(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     let mut diff = 0u64;
-    for (x, y) in a.chunks(8).zip(b.chunks(8)) {
-        let (mut xa, mut ya) = ([0u8; 8], [0u8; 8]);
-        if let (Some(xd), Some(yd)) = (xa.get_mut(..x.len()), ya.get_mut(..y.len())) {
-            xd.copy_from_slice(x);
-            yd.copy_from_slice(y);
-        }
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        let xa: [u8; 8] = x.try_into().unwrap_or([0; 8]);
+        let ya: [u8; 8] = y.try_into().unwrap_or([0; 8]);
         diff |= u64::from_le_bytes(xa) ^ u64::from_le_bytes(ya);
+    }
+    for (x, y) in ra.iter().zip(rb) {
+        diff |= u64::from(x ^ y);
     }
     bool::from(diff.ct_eq(&0))
 }

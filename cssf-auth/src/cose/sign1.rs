@@ -6,7 +6,7 @@ use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::ecdsa::Signature;
 use sha2::{Digest, Sha256};
 
-use crate::cbor::{self, MAJOR_ARRAY, MAJOR_BYTES, MAJOR_TEXT};
+use crate::cbor::{MAJOR_ARRAY, MAJOR_BYTES, MAJOR_TEXT};
 use crate::cose::{Algorithm, CoseKey, Header};
 use crate::Error;
 
@@ -44,20 +44,15 @@ pub(crate) fn stream_structure(
         n: 0,
         sink,
     };
-    let mut h = [0u8; 9];
-    c.push(cbor::head(
-        MAJOR_ARRAY,
-        if payload.is_some() { 4 } else { 3 },
-        &mut h,
-    ));
-    c.push(cbor::head(MAJOR_TEXT, context.len() as u64, &mut h));
+    c.head(MAJOR_ARRAY, if payload.is_some() { 4 } else { 3 });
+    c.head(MAJOR_TEXT, context.len() as u64);
     c.push(context.as_bytes());
-    c.push(cbor::head(MAJOR_BYTES, protected.len() as u64, &mut h));
+    c.head(MAJOR_BYTES, protected.len() as u64);
     c.push(protected);
-    c.push(cbor::head(MAJOR_BYTES, external_aad.len() as u64, &mut h));
+    c.head(MAJOR_BYTES, external_aad.len() as u64);
     c.push(external_aad);
     if let Some(p) = payload {
-        c.push(cbor::head(MAJOR_BYTES, p.len() as u64, &mut h));
+        c.head(MAJOR_BYTES, p.len() as u64);
         c.push(p);
     }
     c.flush();
@@ -72,7 +67,37 @@ struct Coalesce<F: FnMut(&[u8])> {
 }
 
 impl<F: FnMut(&[u8])> Coalesce<F> {
+    /// Writes a CBOR head straight into the buffer (no temporary, no
+    /// memcpy call for one to nine bytes).
+    fn head(&mut self, major: u8, arg: u64) {
+        let m = major << 5;
+        let (first, extra): (u8, usize) = match arg {
+            0..=23 => (m | arg as u8, 0),
+            24..=0xff => (m | 24, 1),
+            0x100..=0xffff => (m | 25, 2),
+            0x1_0000..=0xffff_ffff => (m | 26, 4),
+            _ => (m | 27, 8),
+        };
+        if self.n + 1 + extra > COALESCE {
+            self.flush();
+        }
+        let be = arg.to_be_bytes();
+        let at = self.n;
+        if let Some(b) = self.buf.get_mut(at) {
+            *b = first;
+        }
+        for k in 0..extra {
+            if let (Some(dst), Some(src)) = (self.buf.get_mut(at + 1 + k), be.get(8 - extra + k)) {
+                *dst = *src;
+            }
+        }
+        self.n = at + 1 + extra;
+    }
+
     fn push(&mut self, b: &[u8]) {
+        if b.is_empty() {
+            return;
+        }
         match self.buf.get_mut(self.n..self.n + b.len()) {
             Some(dst) => {
                 dst.copy_from_slice(b);
