@@ -854,3 +854,37 @@ fn upload_follows_2_31_and_restarts_smaller_after_4_13() {
         Err(Error::BufferTooSmall { needed: 5000 })
     );
 }
+
+#[test]
+fn upload_slot_is_freed_when_its_exchange_times_out() {
+    let cfg = Config {
+        max_szx: 3,
+        ..Config::default()
+    };
+    let mut c: Ep = Endpoint::new(cfg, TestRng(13), &[]);
+    let body = [7u8; 300];
+    let id = c
+        .upload(Duration::ZERO, 2, &Request::put("led").payload(&body))
+        .unwrap();
+    let mut now = Duration::ZERO;
+    let mut timed_out = false;
+    for _ in 0..1000 {
+        drain_at(&mut c, now);
+        match c.poll_event() {
+            Some(Event::Timeout { id: got }) => {
+                assert_eq!(got, id);
+                timed_out = true;
+                break;
+            }
+            Some(other) => panic!("{other:?}"),
+            None => {}
+        }
+        now = c.poll_timeout().unwrap_or(now + Duration::from_secs(1));
+        c.handle_timeout(now);
+    }
+    assert!(timed_out, "the unanswered upload never timed out");
+    assert_eq!(c.stats().give_ups, 1);
+    assert!(c
+        .upload(now, 2, &Request::put("led").payload(&body))
+        .is_ok());
+}
