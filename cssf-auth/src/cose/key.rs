@@ -12,6 +12,7 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::bytes::Bytes;
+use crate::cose::hmac_pre::HmacMidstate;
 use crate::cose::Algorithm;
 use crate::Error;
 
@@ -26,6 +27,9 @@ pub const MAX_KID_LEN: usize = 32;
 pub struct SymmetricKey {
     bytes: [u8; MAX_SYMMETRIC_KEY_LEN],
     len: usize,
+    /// HMAC keys made by [`CoseKey::hmac`]: the precomputed inner / outer
+    /// SHA-256 states.
+    hmac: Option<HmacMidstate>,
 }
 
 impl SymmetricKey {
@@ -43,7 +47,12 @@ impl SymmetricKey {
         Ok(Self {
             bytes,
             len: k.len(),
+            hmac: None,
         })
+    }
+
+    pub(crate) fn hmac_midstate(&self) -> Option<&HmacMidstate> {
+        self.hmac.as_ref()
     }
 
     /// The secret bytes.
@@ -124,7 +133,8 @@ impl CoseKey {
 
     /// An HMAC key for `alg` (4 or 5).
     pub fn hmac(alg: Algorithm, k: &[u8]) -> Result<Self, Error> {
-        let k = SymmetricKey::new(k)?;
+        let mut k = SymmetricKey::new(k)?;
+        k.hmac = Some(HmacMidstate::new(k.as_bytes()));
         match alg {
             Algorithm::Hmac256_64 => Ok(CoseKey::Hmac256_64(k)),
             Algorithm::Hmac256 => Ok(CoseKey::Hmac256(k)),

@@ -86,7 +86,20 @@ impl CoseMac0<'_> {
         if self.tag.len() != len {
             return Err(Error::VerificationFailed);
         }
-        let full = mac_structure_hmac(k.as_bytes(), self.protected, external_aad, self.payload)?;
+        let full = match k.hmac_midstate() {
+            Some(pre) => {
+                let mut s = pre.start();
+                stream_structure(
+                    CONTEXT,
+                    self.protected,
+                    external_aad,
+                    Some(self.payload),
+                    |b| s.update(b),
+                );
+                pre.finish(s)
+            }
+            None => mac_structure_hmac(k.as_bytes(), self.protected, external_aad, self.payload)?,
+        };
         let expected = full.get(..len).ok_or(Error::VerificationFailed)?;
         if ct_eq_words(expected, self.tag) {
             Ok(())

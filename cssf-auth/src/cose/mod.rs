@@ -8,6 +8,7 @@
 
 pub mod encrypt0;
 pub mod header;
+mod hmac_pre;
 pub mod key;
 pub mod mac0;
 pub mod sign1;
