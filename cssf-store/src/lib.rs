@@ -56,4 +56,4 @@ pub use config::{Config, MAX_KEY_LEN, MAX_TX_OPS, MAX_VALUE_LEN};
 pub use crypto::RootKey;
 pub use error::Error;
 pub use rollback::{MonotonicCounter, NoRollbackProtection, RamCounter};
-pub use store::{Stats, Store, Transaction};
+pub use store::{Stats, Store, Transaction, GC_CUTS};

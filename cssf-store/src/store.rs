@@ -67,6 +67,11 @@ pub const MAX_RECORD_LEN: usize = align_up(
     MAX_ALIGN,
 );
 const NO_HASH: [u8; NAME_HASH_LEN] = [0; NAME_HASH_LEN];
+/// Power cuts during one garbage collection that the space accounting
+/// absorbs: each may leave a torn record copy and an `ack` in the new head.
+/// Writes are refused with [`Error::Full`] early enough that a collection
+/// always finishes after this many cuts (see [`Store::set`]).
+pub const GC_CUTS: usize = 2;
 /// Most `ack` ranges (torn writes explained) kept at once; older ones are
 /// dropped when their counters leave the log.
 pub const MAX_ACKS: usize = 8;
@@ -999,16 +1004,96 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         Ok(())
     }
 
-    /// Makes room for `size` bytes in the head sector, moving to the next
+    /// Live bytes and largest live record of sector `i` (from the index).
+    fn sector_load(&self, i: usize) -> (usize, usize) {
+        let start = self.sector_start(i);
+        let end = start + Self::SECTOR;
+        let entries = self.index.get(..self.index_len).unwrap_or(&[]);
+        entries
+            .iter()
+            .filter(|e| (start..end).contains(&e.addr))
+            .fold((0, 0), |(live, big), e| {
+                (live + e.size as usize, big.max(e.size as usize))
+            })
+    }
+
+    /// `ack` records in sector `i` that a GC of `i` would carry.
+    fn carried_acks(&self, i: usize) -> usize {
+        let start = self.sector_start(i);
+        let floor = (0..SECTORS)
+            .filter(|&j| j != i && self.sector(j).state == SectorState::Used)
+            .map(|j| self.sector(j).first_counter)
+            .min()
+            // The head opened for the GC starts at `next` or later.
+            .unwrap_or(self.next);
+        self.acks
+            .get(..self.nacks)
+            .unwrap_or(&[])
+            .iter()
+            .filter(|a| (start..start + Self::SECTOR).contains(&a.addr) && a.hi >= floor)
+            .count()
+    }
+
+    /// Bytes a GC of sector `i` needs in a fresh head, below the reserve kept
+    /// for the `gc-done` record, if `add` more live bytes (largest record
+    /// `big`) were in `i`: its live records, the `ack`s it carries, an `ack`
+    /// left pending by a torn write, and for each of [`GC_CUTS`] power cuts
+    /// during the GC a torn copy plus the `ack` that explains it.
+    ///
+    /// Records of the keys in `superseded` that are in `i` stop being live
+    /// after the write (a GC before it copies them into the head, where the
+    /// write then supersedes them), so they are not counted.
+    fn gc_need(
+        &self,
+        i: usize,
+        add: usize,
+        big: usize,
+        superseded: &[[u8; NAME_HASH_LEN]],
+    ) -> usize {
+        let r = Self::RESERVE as usize;
+        let (live, big0) = self.sector_load(i);
+        let start = self.sector_start(i);
+        let dropped: usize = superseded
+            .iter()
+            .filter_map(|h| self.find(h).and_then(|j| self.index.get(j)))
+            .filter(|e| (start..start + Self::SECTOR).contains(&e.addr))
+            .map(|e| e.size as usize)
+            .sum();
+        let torn = big0.max(big).max(r);
+        (live + add).saturating_sub(dropped) + (self.carried_acks(i) + 1) * r + GC_CUTS * (torn + r)
+    }
+
+    /// Makes room in the head sector for records taking `size` bytes, of
+    /// which `add` bytes stay live (largest record `big`), moving to the next
     /// sector (and collecting the oldest) as needed.
-    fn ensure_space(&mut self, size: usize) -> Result<(), Error> {
+    ///
+    /// Keeps the invariant that makes every garbage collection finish, even
+    /// after [`GC_CUTS`] power cuts during it: each used sector's
+    /// [`Self::gc_need`] fits in one sector. A write that would break it is
+    /// refused with [`Error::Full`] before anything is written.
+    /// `superseded` lists the distinct keys the write replaces or removes.
+    fn ensure_space(
+        &mut self,
+        size: usize,
+        add: usize,
+        big: usize,
+        superseded: &[[u8; NAME_HASH_LEN]],
+    ) -> Result<(), Error> {
         let cap = (Self::SECTOR - Self::DATA_START - Self::RESERVE) as usize;
         if size > cap {
             return Err(Error::Full);
         }
         for _ in 0..=2 * SECTORS {
-            if self.head_pos as usize + size <= (Self::SECTOR - Self::RESERVE) as usize {
+            let fits = self.head_pos as usize + size <= (Self::SECTOR - Self::RESERVE) as usize;
+            if fits && (add == 0 || self.gc_need(self.head, add, big, superseded) <= cap) {
                 return Ok(());
+            }
+            // The next head receives the live data of the sector after it.
+            let after = (self.head + 2) % SECTORS;
+            if self.sector(after).state == SectorState::Used
+                && self.gc_need(after, add, big, superseded) > cap
+            {
+                return Err(Error::Full);
             }
             self.advance_head()?;
         }
@@ -1293,6 +1378,14 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
 
     /// Sets `key` to `value`.
     ///
+    /// Refused before anything is written with [`Error::IndexFull`] when
+    /// `key` is new and the index already holds `KEYS` keys (so a store
+    /// written through this API always mounts with the same `KEYS`), and
+    /// with [`Error::Full`] when the live data would grow past what one
+    /// garbage collection can move into a fresh sector while absorbing
+    /// [`GC_CUTS`] power cuts (so a power cut never leaves the store unable
+    /// to write; removes are always accepted and free room again).
+    ///
     /// # Errors
     /// Key or value too long, [`Error::IndexFull`], [`Error::Full`],
     /// [`Error::Corrupt`] when the store is degraded and needs a garbage
@@ -1311,7 +1404,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             .and_then(|i| self.index.get(i))
             .map_or(0, |e| e.size as usize);
         self.check_room(size, old)?;
-        self.ensure_space(size)?;
+        self.ensure_space(size, size, size, &[hash])?;
         let e = self.write_set(key, value, 0)?;
         self.index_put(e)?;
         self.commit_counter()
@@ -1338,7 +1431,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         if self.find(&hash).is_none() && self.lost_max.is_none() {
             return Err(Error::NotFound);
         }
-        self.ensure_space(Self::RESERVE as usize)?;
+        self.ensure_space(Self::RESERVE as usize, 0, 0, &[])?;
         let limit = Self::SECTOR - Self::RESERVE;
         self.append(Kind::Remove, 0, 0, &hash, None, limit)?;
         self.index_remove(&hash);
@@ -1358,7 +1451,9 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         }
         let mut total = Self::RESERVE as usize;
         let mut new_keys = 0usize;
-        let (mut added, mut dropped) = (0usize, 0usize);
+        let (mut added, mut dropped, mut big) = (0usize, 0usize, 0usize);
+        let mut hashes = [NO_HASH; MAX_TX_OPS];
+        let mut nhashes = 0usize;
         for (i, op) in ops.iter().enumerate() {
             let key = match op {
                 Some(Op::Set(k, _) | Op::Remove(k)) => k,
@@ -1369,6 +1464,10 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
                 |o| matches!(o, Some(Op::Set(k2, _) | Op::Remove(k2)) if self.name_hash(k2) == h),
             );
             if first {
+                if let Some(slot) = hashes.get_mut(nhashes) {
+                    *slot = h;
+                    nhashes += 1;
+                }
                 dropped += self
                     .find(&h)
                     .and_then(|j| self.index.get(j))
@@ -1378,6 +1477,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
                 Some(Op::Set(k, v)) => {
                     total += Self::set_size(k, v);
                     added += Self::set_size(k, v);
+                    big = big.max(Self::set_size(k, v));
                     let earlier = ops
                         .get(..i)
                         .unwrap_or(&[])
@@ -1399,7 +1499,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             return Err(Error::IndexFull);
         }
         self.check_room(added, dropped)?;
-        self.ensure_space(total)?;
+        self.ensure_space(total, added, big, hashes.get(..nhashes).unwrap_or(&[]))?;
         let txid = self.next;
         let mut entries = [(EMPTY_ENTRY, false); MAX_TX_OPS];
         let limit = Self::SECTOR - Self::RESERVE;
