@@ -282,11 +282,11 @@ fn side_by_side() {
         let o = run_ours(len);
         for (name, p) in [
             (
-                "sequential-storage uncached",
+                "sequential-storage, default uncached map (scans flash)",
                 run_theirs(theirs(plain()), len),
             ),
             (
-                "sequential-storage cached",
+                "sequential-storage, all caches (page states, page and key pointers)",
                 run_theirs(theirs(cached()), len),
             ),
         ] {

@@ -407,7 +407,10 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
     /// # Errors
     /// [`Error::Config`] for an unusable geometry, [`Error::Rollback`] when
     /// the image is older than the counter, [`Error::IndexFull`] when the
-    /// flash holds more than `KEYS` keys, flash and counter errors.
+    /// flash holds more than `KEYS` keys (only possible when it was written
+    /// with a larger `KEYS`, or when a remove record was tampered with:
+    /// [`Store::set`] and [`Store::commit`] refuse a new key past `KEYS`
+    /// before writing anything), flash and counter errors.
     pub fn mount(flash: F, root: &RootKey, counter: C, config: Config) -> Result<Self, Error> {
         let mut s = Self {
             flash,
