@@ -488,8 +488,10 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         let after = (s.head + 1) % SECTORS;
         if s.sector(after).state == SectorState::Used && s.lost_max.is_none() {
             match s.gc(after) {
-                // No room left to finish it (a nearly all-live sector after a
-                // torn copy): stay mounted, readable, and full.
+                // No room left to finish it: only after more than `GC_CUTS`
+                // cuts during this GC (the write checks keep that headroom),
+                // or for an image written without them. Stay mounted and
+                // readable; removes of keys in the head may free room.
                 Err(Error::Full) => {}
                 r => r?,
             }
