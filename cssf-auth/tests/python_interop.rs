@@ -11,7 +11,7 @@
 )]
 
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use core::time::Duration;
@@ -22,19 +22,9 @@ use cssf_auth::issuer::{self, ClaimsSet, CnfOut, ScopeOut};
 use cssf_auth::{
     Aif, Algorithm, AuthzInfo, Bytes, Config, CoseKey, Decision, KeyEntry, Method, PopKey,
 };
-use cssf_netsim::peer::require_python_module;
+use cssf_netsim::peer::{require_python_module, ChildGuard};
 
 const AUD: &str = "coaps://rs1.example";
-
-/// Kills the child on every path.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn script() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/cose_peer.py")
@@ -65,7 +55,7 @@ fn run_peer(args: &[&str]) -> (bool, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn python3");
-    let mut g = Guard(child);
+    let mut g = ChildGuard(child);
     let deadline = Instant::now() + StdDuration::from_secs(60);
     let status = loop {
         if let Some(s) = g.0.try_wait().unwrap() {

@@ -10,7 +10,7 @@
 )]
 
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ use cssf_coap::endpoint::{
     Config, Endpoint, Event, ExchangeId, Methods, Request, Resource, Response,
 };
 use cssf_coap::{Block, Code, ContentFormat};
-use cssf_netsim::peer::{free_udp_port, require_binary, version};
+use cssf_netsim::peer::{free_udp_port, require_binary, version, ChildGuard};
 use cssf_netsim::SimRng;
 
 const INSTALL: &str = "apt-get install libcoap3-bin";
@@ -40,16 +40,6 @@ fn peer_name(bin: &str) -> String {
         })
         .unwrap_or_else(|| version(bin, &["-h"]));
     format!("libcoap {bin} [{v}]")
-}
-
-/// Kills the child process on every path.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 type Ep = Endpoint<SocketAddr, SimRng, 8, 64, 1152>;

@@ -13,18 +13,19 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::string::String;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use cssf_dtls::{CipherSuite, Client, Config, Endpoint, Event, StaticPsk};
+use cssf_netsim::peer::ChildGuard;
 use cssf_netsim::SimRng;
 
 /// A running peer process; killed and reaped on drop.
 pub struct Peer {
-    child: Child,
+    child: ChildGuard,
     stdin: Option<ChildStdin>,
     out: Arc<Mutex<Vec<u8>>>,
     pub what: String,
@@ -58,7 +59,7 @@ impl Peer {
         }
         let stdin = child.stdin.take();
         Peer {
-            child,
+            child: ChildGuard(child),
             stdin,
             out,
             what,
@@ -92,14 +93,7 @@ impl Peer {
 
     /// True while the process runs.
     pub fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        matches!(self.child.0.try_wait(), Ok(None))
     }
 }
 

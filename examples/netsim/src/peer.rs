@@ -6,8 +6,20 @@
 
 use std::net::UdpSocket;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command};
 use std::string::String;
+
+/// Owns a peer's child process and kills (and reaps) it on every path,
+/// panics included. Public field: use the [`Child`] as usual.
+#[derive(Debug)]
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// True when running in CI, where every peer must be present.
 pub fn in_ci() -> bool {
