@@ -1,0 +1,6 @@
+//! `cssf-client`: see `cssf_examples::cli::client_main` and examples/README.md.
+
+fn main() -> std::process::ExitCode {
+    let args = cssf_examples::util::Args::from_env();
+    cssf_examples::util::exit_with(cssf_examples::cli::client_main(args))
+}

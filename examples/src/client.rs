@@ -1,0 +1,595 @@
+//! A CoAP / CoAPs client over tokio: one UDP socket connected to the server,
+//! a cssf-dtls [`cssf_dtls::Client`] when the URI is `coaps://`, and a
+//! cssf-coap [`cssf_coap::Endpoint`] for requests, Block-wise transfers and
+//! Observe. Every wait is bounded by the link's timeout.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use cssf_coap::endpoint::{Event as CoapEvent, ExchangeId, Received, Request};
+use cssf_coap::{Block, Code, ContentFormat, OptionFormat, OptionNumber};
+use cssf_dtls::{CipherSuite, Event as DtlsEvent};
+use rand_core::OsRng;
+use tokio::net::UdpSocket;
+
+use crate::fail;
+use crate::server::MAX_MESSAGE;
+use crate::util::{hex, printable, Result};
+
+/// The client's CoAP endpoint: uploads up to 64 KiB block-wise.
+pub type ClientCoap = cssf_coap::Endpoint<SocketAddr, OsRng, 8, 16, MAX_MESSAGE, 65536>;
+
+/// Datagrams and bytes that went over the wire.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Traffic {
+    /// Datagrams sent.
+    pub sent: u64,
+    /// Bytes sent (UDP payload).
+    pub sent_bytes: u64,
+    /// Datagrams received.
+    pub received: u64,
+    /// Bytes received.
+    pub received_bytes: u64,
+}
+
+impl Traffic {
+    /// What happened since `before`.
+    pub fn since(&self, before: &Traffic) -> Traffic {
+        Traffic {
+            sent: self.sent - before.sent,
+            sent_bytes: self.sent_bytes - before.sent_bytes,
+            received: self.received - before.received,
+            received_bytes: self.received_bytes - before.received_bytes,
+        }
+    }
+}
+
+impl std::fmt::Display for Traffic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} datagrams out ({} bytes), {} in ({} bytes)",
+            self.sent, self.sent_bytes, self.received, self.received_bytes
+        )
+    }
+}
+
+/// A response (Block2 blocks reassembled).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The response code.
+    pub code: Code,
+    /// The options of the (last) response message, in order.
+    pub options: Vec<(OptionNumber, Vec<u8>)>,
+    /// The whole payload.
+    pub payload: Vec<u8>,
+    /// Response messages it took (blocks).
+    pub messages: usize,
+}
+
+impl Reply {
+    fn start(r: &Received<MAX_MESSAGE>) -> Result<Reply> {
+        let m = r.message().map_err(|e| fail!("bad response: {e}"))?;
+        Ok(Reply {
+            code: r.code(),
+            options: m.options().map(|o| (o.number, o.value.to_vec())).collect(),
+            payload: Vec::new(),
+            messages: 0,
+        })
+    }
+
+    /// Adds one message (a block or the whole response); `true` when
+    /// complete.
+    fn add(&mut self, r: &Received<MAX_MESSAGE>, last: bool) -> Result<bool> {
+        let m = r.message().map_err(|e| fail!("bad response: {e}"))?;
+        let b2 = m.block2().ok().flatten();
+        match b2 {
+            Some(b) if b.num() > 0 => {
+                if b.offset() != self.payload.len() {
+                    return Err(fail!("Block2 block {} out of order", b.num()));
+                }
+            }
+            _ => {
+                // A first block or a complete response starts over.
+                let fresh = Reply::start(r)?;
+                *self = Reply {
+                    messages: self.messages,
+                    ..fresh
+                };
+            }
+        }
+        self.code = r.code();
+        self.options = m.options().map(|o| (o.number, o.value.to_vec())).collect();
+        self.payload.extend_from_slice(m.payload());
+        self.messages += 1;
+        Ok(last || !b2.is_some_and(|b| b.more()))
+    }
+
+    /// The value of a uint option.
+    pub fn uint_option(&self, n: OptionNumber) -> Option<u32> {
+        self.options
+            .iter()
+            .find(|(o, _)| *o == n)
+            .and_then(|(_, v)| decode_uint(v))
+    }
+
+    /// The payload as text when printable.
+    pub fn text(&self) -> Option<&str> {
+        printable(&self.payload)
+    }
+
+    /// `2.05 Content`, the options one per line, then the payload (text, or
+    /// hex when binary).
+    pub fn render(&self) -> String {
+        let mut s = format!("{} {}\n", self.code, self.code.name().unwrap_or(""));
+        for (n, v) in &self.options {
+            let _ = writeln!(s, "  {}: {}", option_name(*n), option_value(*n, v));
+        }
+        match self.text() {
+            Some(t) => s.push_str(t),
+            None => {
+                let _ = write!(
+                    s,
+                    "(payload, {} bytes, hex) {}",
+                    self.payload.len(),
+                    hex(&self.payload)
+                );
+            }
+        }
+        if !s.ends_with('\n') {
+            s.push('\n');
+        }
+        s
+    }
+}
+
+/// A CoAP uint option value (big-endian, at most 4 bytes).
+fn decode_uint(v: &[u8]) -> Option<u32> {
+    if v.len() > 4 {
+        return None;
+    }
+    Some(v.iter().fold(0u32, |a, b| (a << 8) | u32::from(*b)))
+}
+
+fn option_name(n: OptionNumber) -> String {
+    n.info()
+        .map_or(format!("Option {}", n.0), |i| i.name.to_string())
+}
+
+fn option_value(n: OptionNumber, v: &[u8]) -> String {
+    let uint = || decode_uint(v).unwrap_or(0);
+    if n == OptionNumber::BLOCK1 || n == OptionNumber::BLOCK2 {
+        return match Block::from_bytes(v) {
+            Ok(b) => format!("{}/{}/{}", b.num(), u8::from(b.more()), b.size()),
+            Err(_) => hex(v),
+        };
+    }
+    if n == OptionNumber::CONTENT_FORMAT || n == OptionNumber::ACCEPT {
+        let cf = ContentFormat(uint() as u16);
+        return match cf.media_type() {
+            Some(t) => format!("{} ({t})", cf.0),
+            None => cf.0.to_string(),
+        };
+    }
+    match n.info().map(|i| i.format) {
+        Some(OptionFormat::Uint) => uint().to_string(),
+        Some(OptionFormat::String) => String::from_utf8_lossy(v).into_owned(),
+        Some(OptionFormat::Empty) => String::new(),
+        _ => hex(v),
+    }
+}
+
+/// A connection to one server: plain CoAP or CoAP over DTLS.
+pub struct Link {
+    sock: UdpSocket,
+    server: SocketAddr,
+    dtls: Option<Box<cssf_dtls::Client<SocketAddr, OsRng>>>,
+    coap: Box<ClientCoap>,
+    origin: Instant,
+    timeout: Duration,
+    /// What went over the wire so far.
+    pub traffic: Traffic,
+    suite: Option<CipherSuite>,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("server", &self.server)
+            .field("secure", &self.dtls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Link {
+    async fn socket(server: SocketAddr) -> Result<UdpSocket> {
+        let local: SocketAddr = if server.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let sock = UdpSocket::bind(local)
+            .await
+            .map_err(|e| fail!("cannot open a UDP socket: {e}"))?;
+        sock.connect(server)
+            .await
+            .map_err(|e| fail!("cannot reach {server}: {e}"))?;
+        Ok(sock)
+    }
+
+    fn new_coap() -> Box<ClientCoap> {
+        // Loopback and LAN use: answers come fast or not at all.
+        let c = cssf_coap::endpoint::Config {
+            ack_timeout: Duration::from_secs(1),
+            response_timeout: Duration::from_secs(30),
+            ..Default::default()
+        };
+        Box::new(ClientCoap::new(c, OsRng, &[]))
+    }
+
+    /// A plain CoAP link.
+    pub async fn plain(server: SocketAddr, timeout: Duration) -> Result<Link> {
+        Ok(Link {
+            sock: Self::socket(server).await?,
+            server,
+            dtls: None,
+            coap: Self::new_coap(),
+            origin: Instant::now(),
+            timeout,
+            traffic: Traffic::default(),
+            suite: None,
+            buf: vec![0u8; 2048],
+        })
+    }
+
+    /// A DTLS link keyed with a PSK: runs the handshake before returning.
+    pub async fn dtls_psk(
+        server: SocketAddr,
+        identity: &[u8],
+        psk: &[u8],
+        timeout: Duration,
+    ) -> Result<Link> {
+        let mut cfg = cssf_dtls::Config::default();
+        cfg.retransmit_initial = Duration::from_secs(1);
+        cfg.max_retransmits = 4;
+        let client = cssf_dtls::Client::new(cfg, identity, psk, server, OsRng, Duration::ZERO)
+            .map_err(|e| fail!("DTLS client: {e}"))?;
+        let mut link = Link {
+            sock: Self::socket(server).await?,
+            server,
+            dtls: Some(Box::new(client)),
+            coap: Self::new_coap(),
+            origin: Instant::now(),
+            timeout,
+            traffic: Traffic::default(),
+            suite: None,
+            buf: vec![0u8; 2048],
+        };
+        link.handshake().await?;
+        Ok(link)
+    }
+
+    /// The negotiated DTLS suite, on a DTLS link.
+    pub fn suite(&self) -> Option<CipherSuite> {
+        self.suite
+    }
+
+    /// The server.
+    pub fn server(&self) -> SocketAddr {
+        self.server
+    }
+
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    async fn handshake(&mut self) -> Result<()> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            self.flush().await?;
+            if self.suite.is_some() {
+                return Ok(());
+            }
+            if !self.wait(deadline).await? {
+                return Err(fail!(
+                    "DTLS handshake with {} timed out after {} s",
+                    self.server,
+                    self.timeout.as_secs()
+                ));
+            }
+        }
+    }
+
+    async fn send(&mut self, len: usize) -> Result<()> {
+        let data = self.buf.get(..len).unwrap_or(&[]);
+        self.sock.send(data).await.map_err(|e| self.io_error(&e))?;
+        self.traffic.sent += 1;
+        self.traffic.sent_bytes += len as u64;
+        Ok(())
+    }
+
+    fn io_error(&self, e: &std::io::Error) -> crate::util::Failure {
+        if e.kind() == std::io::ErrorKind::ConnectionRefused {
+            fail!("no server at {} (connection refused)", self.server)
+        } else {
+            fail!("{}: {e}", self.server)
+        }
+    }
+
+    /// Sends everything queued.
+    async fn flush(&mut self) -> Result<()> {
+        let now = self.now();
+        let mut msg = vec![0u8; 2048];
+        while let Some(t) = self
+            .coap
+            .poll_transmit(now, &mut msg)
+            .map_err(|e| fail!("CoAP: {e}"))?
+        {
+            let data = msg.get(..t.len).unwrap_or(&[]);
+            match self.dtls.as_mut() {
+                Some(d) => d.send(now, data).map_err(|e| fail!("DTLS send: {e}"))?,
+                None => {
+                    self.buf
+                        .get_mut(..t.len)
+                        .ok_or_else(|| fail!("message too long"))?
+                        .copy_from_slice(data);
+                    self.send(t.len).await?;
+                }
+            }
+        }
+        while let Some(d) = self.dtls.as_mut() {
+            let Some(t) = d
+                .poll_transmit(now, &mut self.buf)
+                .map_err(|e| fail!("DTLS: {e}"))?
+            else {
+                break;
+            };
+            self.send(t.len).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for one datagram or timer; `false` when `deadline` passed.
+    async fn wait(&mut self, deadline: Instant) -> Result<bool> {
+        let now = self.now();
+        let timers = [
+            self.coap.poll_timeout(),
+            self.dtls.as_ref().and_then(|d| d.poll_timeout()),
+        ];
+        let wake = timers
+            .into_iter()
+            .flatten()
+            .map(|t| self.origin + t.max(now))
+            .chain([deadline])
+            .min()
+            .unwrap_or(deadline);
+        let mut rx = vec![0u8; 2048];
+        let got = tokio::select! {
+            r = self.sock.recv(&mut rx) => Some(r),
+            () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => None,
+        };
+        let now = self.now();
+        match got {
+            Some(Ok(n)) => {
+                self.traffic.received += 1;
+                self.traffic.received_bytes += n as u64;
+                let data = rx.get_mut(..n).unwrap_or(&mut []);
+                self.input(now, data)?;
+            }
+            Some(Err(e)) => return Err(self.io_error(&e)),
+            None => {
+                self.coap.handle_timeout(now);
+                if let Some(d) = self.dtls.as_mut() {
+                    d.handle_timeout(now)
+                        .map_err(|e| fail!("DTLS handshake with {}: {e}", self.server))?;
+                }
+            }
+        }
+        Ok(Instant::now() < deadline)
+    }
+
+    fn input(&mut self, now: Duration, data: &mut [u8]) -> Result<()> {
+        let server = self.server;
+        let Some(d) = self.dtls.as_mut() else {
+            let _ = self.coap.handle_datagram(now, server, data);
+            return Ok(());
+        };
+        d.handle_datagram(now, server, data)
+            .map_err(|e| fail!("DTLS with {server}: {e}"))?;
+        let mut rec = vec![0u8; 2048];
+        while let Some(ev) = d.poll_event() {
+            match ev {
+                DtlsEvent::Connected { suite, .. } => self.suite = Some(suite),
+                DtlsEvent::ApplicationData { .. } => {
+                    while let Ok(Some(n)) = d.recv(&mut rec) {
+                        if let Some(m) = rec.get_mut(..n) {
+                            let _ = self.coap.handle_datagram(now, server, m);
+                        }
+                    }
+                }
+                DtlsEvent::Closed { error, .. } => {
+                    return Err(match error {
+                        Some(e) => fail!("DTLS with {server} failed: {e}"),
+                        None => fail!("DTLS session closed by {server}"),
+                    })
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn no_answer(&self) -> crate::util::Failure {
+        fail!(
+            "no response from {} within {} s",
+            self.server,
+            self.timeout.as_secs()
+        )
+    }
+
+    /// Sends `req` (block-wise when its payload is longer than one block)
+    /// and returns the whole response.
+    pub async fn request(&mut self, req: &Request<'_>) -> Result<Reply> {
+        let now = self.now();
+        let id = self
+            .coap
+            .upload(now, self.server, req)
+            .map_err(|e| fail!("cannot send the request: {e}"))?;
+        let deadline = Instant::now() + self.timeout;
+        let mut reply: Option<Reply> = None;
+        loop {
+            self.flush().await?;
+            while let Some(ev) = self.coap.poll_event() {
+                match ev {
+                    CoapEvent::Response {
+                        id: got,
+                        last,
+                        response,
+                        ..
+                    }
+                    | CoapEvent::Notification {
+                        id: got,
+                        last,
+                        notification: response,
+                        ..
+                    } if got == id => {
+                        let r = match reply.as_mut() {
+                            Some(r) => r,
+                            None => reply.insert(Reply::start(&response)?),
+                        };
+                        if r.add(&response, last)? {
+                            if r.uint_option(OptionNumber::OBSERVE).is_some() {
+                                self.coap.forget(id);
+                            }
+                            return reply.ok_or_else(|| self.no_answer());
+                        }
+                    }
+                    CoapEvent::Timeout { id: got } if got == id => return Err(self.no_answer()),
+                    CoapEvent::Reset { id: got } if got == id => {
+                        return Err(fail!("{} rejected the request (RST)", self.server))
+                    }
+                    _ => {}
+                }
+            }
+            if !self.wait(deadline).await? {
+                return Err(self.no_answer());
+            }
+        }
+    }
+
+    /// Observes `path`: calls `each` for every notification (the first
+    /// response included), `count` of them, then cancels the observation.
+    /// A response without Observe (the resource is not observable) is
+    /// passed to `each` and ends the observation.
+    pub async fn observe(
+        &mut self,
+        path: &str,
+        query: Option<&str>,
+        count: u32,
+        mut each: impl FnMut(&Reply, &Traffic),
+    ) -> Result<()> {
+        let now = self.now();
+        let mut req = Request::get(path).observe();
+        if let Some(q) = query {
+            req = req.query(q);
+        }
+        let id = self
+            .coap
+            .request(now, self.server, &req)
+            .map_err(|e| fail!("cannot send the request: {e}"))?;
+        let mut deadline = Instant::now() + self.timeout;
+        let mut seen = 0;
+        let mut reply: Option<Reply> = None;
+        let mut mark = self.traffic;
+        while seen < count {
+            self.flush().await?;
+            while let Some(ev) = self.coap.poll_event() {
+                let (got, last, r) = match ev {
+                    CoapEvent::Response {
+                        id, last, response, ..
+                    } => (id, last, response),
+                    CoapEvent::Notification {
+                        id,
+                        last,
+                        notification,
+                        ..
+                    } => (id, last, notification),
+                    CoapEvent::Timeout { id: got } if got == id => return Err(self.no_answer()),
+                    CoapEvent::Reset { id: got } if got == id => {
+                        return Err(fail!("{} rejected the request (RST)", self.server))
+                    }
+                    _ => continue,
+                };
+                if got != id {
+                    continue;
+                }
+                let rep = match reply.as_mut() {
+                    Some(x) => x,
+                    None => reply.insert(Reply::start(&r)?),
+                };
+                if rep.add(&r, last)? {
+                    seen += 1;
+                    deadline = Instant::now() + self.timeout;
+                    each(rep, &self.traffic.since(&mark));
+                    mark = self.traffic;
+                    let observing = rep.uint_option(OptionNumber::OBSERVE).is_some();
+                    reply = None;
+                    if !observing {
+                        self.coap.forget(id);
+                        return Ok(());
+                    }
+                    if seen >= count {
+                        break;
+                    }
+                }
+            }
+            if seen < count && !self.wait(deadline).await? {
+                return Err(fail!(
+                    "no notification from {} within {} s",
+                    self.server,
+                    self.timeout.as_secs()
+                ));
+            }
+        }
+        self.cancel(id).await;
+        Ok(())
+    }
+
+    /// Deregisters (GET with Observe 1) and waits briefly for the answer.
+    async fn cancel(&mut self, id: ExchangeId) {
+        let now = self.now();
+        if self.coap.cancel_observe(now, id).is_err() {
+            self.coap.forget(id);
+            return;
+        }
+        let deadline = Instant::now() + self.timeout.min(Duration::from_secs(3));
+        loop {
+            if self.flush().await.is_err() {
+                return;
+            }
+            while let Some(ev) = self.coap.poll_event() {
+                if matches!(ev, CoapEvent::Response { id: got, last: true, .. } if got == id)
+                    || matches!(ev, CoapEvent::Timeout { id: got } | CoapEvent::Reset { id: got } if got == id)
+                {
+                    self.coap.forget(id);
+                    return;
+                }
+            }
+            if !matches!(self.wait(deadline).await, Ok(true)) {
+                self.coap.forget(id);
+                return;
+            }
+        }
+    }
+
+    /// Ends the link (close_notify on DTLS).
+    pub async fn close(mut self) {
+        let now = self.now();
+        if let Some(d) = self.dtls.as_mut() {
+            d.close(now);
+        }
+        let _ = self.flush().await;
+    }
+}

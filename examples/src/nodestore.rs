@@ -1,0 +1,231 @@
+//! The device's persistent state in a file-backed cssf-store: provisioned
+//! PSKs (`psk/<identity>`), accepted tokens (`tok/<kid>`) and counters
+//! (`ctr/<name>`, 8 bytes big-endian).
+//!
+//! The store is sealed under a 32-byte root key kept beside it in
+//! `<FILE>.rootkey` (hex, owner-only), created with the store. A device would
+//! keep that key in a secure element or derive it from a hardware unique
+//! key. The host store runs without a trusted monotonic counter
+//! ([`NoRollbackProtection`]): corruption and tampering are detected, an old
+//! copy of the whole file replayed is not.
+
+use std::path::{Path, PathBuf};
+
+use cssf_store::flash::FileFlash;
+use cssf_store::typed::{PSK_PREFIX, TOKEN_PREFIX};
+use cssf_store::{Config, NoRollbackProtection, RootKey, Store};
+use zeroize::Zeroizing;
+
+use crate::fail;
+use crate::keys::{write_private, Psk};
+use crate::util::{hex, unhex, Result};
+
+/// Sector (erase block) size of the emulated flash.
+pub const SECTOR: usize = 4096;
+/// Sectors the store uses (64 KiB).
+pub const SECTORS: usize = 16;
+/// Keys the store indexes.
+pub const KEYS: usize = 64;
+
+type Inner = Store<FileFlash<SECTOR>, NoRollbackProtection, KEYS, SECTORS>;
+
+/// Key-name prefix of counters.
+pub const COUNTER_PREFIX: &[u8] = b"ctr/";
+
+/// The device's store.
+pub struct NodeStore {
+    store: Box<Inner>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for NodeStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NodeStore({})", self.path.display())
+    }
+}
+
+fn root_key_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".rootkey");
+    PathBuf::from(p)
+}
+
+impl NodeStore {
+    /// Opens the store in `path`, creating it (and its root key) when missing.
+    pub fn open(path: &Path) -> Result<Self> {
+        let key_path = root_key_path(path);
+        let existed = path.exists();
+        let root = match std::fs::read_to_string(&key_path) {
+            Ok(text) => {
+                let k = Zeroizing::new(
+                    unhex(text.trim())
+                        .map_err(|_| fail!("root key file {} is not hex", key_path.display()))?,
+                );
+                let arr: [u8; 32] = k.as_slice().try_into().map_err(|_| {
+                    fail!(
+                        "root key file {} does not hold 32 bytes",
+                        key_path.display()
+                    )
+                })?;
+                RootKey(arr)
+            }
+            Err(_) if !existed => {
+                let mut k = [0u8; 32];
+                rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut k);
+                write_private(&key_path, format!("{}\n", hex(&k)).as_bytes())?;
+                RootKey(k)
+            }
+            Err(e) => {
+                return Err(fail!(
+                    "store {} exists but its root key {} cannot be read: {e}",
+                    path.display(),
+                    key_path.display()
+                ))
+            }
+        };
+        let flash = FileFlash::<SECTOR>::open(path, SECTOR * SECTORS)
+            .map_err(|e| fail!("cannot open store file {}: {e:?}", path.display()))?;
+        let store = Store::mount(flash, &root, NoRollbackProtection, Config::new())
+            .map_err(|e| fail!("cannot mount store {}: {e}", path.display()))?;
+        Ok(NodeStore {
+            store: Box::new(store),
+            path: path.to_owned(),
+        })
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Number of keys stored.
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Whether the store is empty.
+    pub fn is_empty(&self) -> bool {
+        self.store.is_empty()
+    }
+
+    fn names_with(&mut self, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let mut names = Vec::new();
+        self.store
+            .for_each_key(|k| {
+                if let Ok(name) = k {
+                    if let Some(rest) = name.strip_prefix(prefix) {
+                        names.push(rest.to_vec());
+                    }
+                }
+            })
+            .map_err(|e| fail!("store {}: {e}", self.path.display()))?;
+        Ok(names)
+    }
+
+    /// Every provisioned PSK.
+    pub fn psks(&mut self) -> Result<Vec<Psk>> {
+        let mut out = Vec::new();
+        for id in self.names_with(PSK_PREFIX)? {
+            let mut k = Zeroizing::new([0u8; 64]);
+            let n = self
+                .store
+                .get_psk(&id, &mut k[..])
+                .map_err(|e| fail!("store: PSK {}: {e}", String::from_utf8_lossy(&id)))?;
+            out.push(Psk {
+                identity: id,
+                key: Zeroizing::new(k.get(..n).unwrap_or(&[]).to_vec()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Saves a PSK.
+    pub fn set_psk(&mut self, psk: &Psk) -> Result<()> {
+        self.store
+            .set_psk(&psk.identity, &psk.key)
+            .map_err(|e| fail!("store: cannot save PSK: {e}"))
+    }
+
+    /// Every stored token, with the kid it is stored under.
+    pub fn tokens(&mut self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for kid in self.names_with(TOKEN_PREFIX)? {
+            let mut buf = vec![0u8; cssf_store::typed::MAX_TOKEN_LEN];
+            if let Ok(n) = self.store.get_token(&kid, &mut buf) {
+                buf.truncate(n);
+                out.push((kid, buf));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Saves a token under its kid.
+    pub fn set_token(&mut self, kid: &[u8], token: &[u8]) -> Result<()> {
+        self.store
+            .set_token(kid, token)
+            .map_err(|e| fail!("store: cannot save token: {e}"))
+    }
+
+    /// Forgets a token.
+    pub fn remove_token(&mut self, kid: &[u8]) -> Result<()> {
+        match self.store.remove_token(kid) {
+            Ok(()) | Err(cssf_store::Error::NotFound) => Ok(()),
+            Err(e) => Err(fail!("store: cannot remove token: {e}")),
+        }
+    }
+
+    /// A counter (0 when never set).
+    pub fn counter(&mut self, name: &str) -> Result<u64> {
+        let key = [COUNTER_PREFIX, name.as_bytes()].concat();
+        let mut b = [0u8; 8];
+        match self.store.get(&key, &mut b) {
+            Ok(8) => Ok(u64::from_be_bytes(b)),
+            Ok(_) => Err(fail!("store: counter {name} is not 8 bytes")),
+            Err(cssf_store::Error::NotFound) => Ok(0),
+            Err(e) => Err(fail!("store: counter {name}: {e}")),
+        }
+    }
+
+    /// Sets a counter.
+    pub fn set_counter(&mut self, name: &str, v: u64) -> Result<()> {
+        let key = [COUNTER_PREFIX, name.as_bytes()].concat();
+        self.store
+            .set(&key, &v.to_be_bytes())
+            .map_err(|e| fail!("store: cannot save counter {name}: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn survives_reopen() {
+        let path = std::env::temp_dir().join(format!("cssf-nodestore-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(root_key_path(&path));
+        {
+            let mut s = NodeStore::open(&path).unwrap();
+            s.set_psk(&Psk::parse("dev1:00112233").unwrap()).unwrap();
+            s.set_token(b"kid1", b"token bytes").unwrap();
+            s.set_counter("boots", 7).unwrap();
+        }
+        let mut s = NodeStore::open(&path).unwrap();
+        let psks = s.psks().unwrap();
+        assert_eq!(psks.len(), 1);
+        assert_eq!(psks[0].identity, b"dev1");
+        assert_eq!(&psks[0].key[..], &[0, 0x11, 0x22, 0x33]);
+        assert_eq!(
+            s.tokens().unwrap(),
+            vec![(b"kid1".to_vec(), b"token bytes".to_vec())]
+        );
+        assert_eq!(s.counter("boots").unwrap(), 7);
+        assert_eq!(s.counter("never").unwrap(), 0);
+        s.remove_token(b"kid1").unwrap();
+        assert!(s.tokens().unwrap().is_empty());
+        // The store without its root key is refused, not silently recreated.
+        std::fs::remove_file(root_key_path(&path)).unwrap();
+        assert!(NodeStore::open(&path).unwrap_err().0.contains("root key"));
+        let _ = std::fs::remove_file(&path);
+    }
+}

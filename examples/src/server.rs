@@ -1,0 +1,942 @@
+//! The CSSF device on a host: CoAP on one UDP socket, CoAPs (DTLS 1.2 PSK)
+//! on another, both feeding one cssf-coap endpoint, with ACE tokens
+//! (cssf-auth) deciding what each DTLS session may do and a cssf-store file
+//! keeping keys, tokens and counters.
+//!
+//! How a datagram travels (DESIGN.md, "end-to-end flow"):
+//!
+//! ```text
+//! UDP :5684 -> cssf-dtls Endpoint (PSK from --psk, or from a token's PoP key)
+//!           -> application data -> cssf-coap Endpoint (peer = Secure(addr))
+//! UDP :5683 -> cssf-coap Endpoint (peer = Plain(addr))
+//! cssf-coap Event::Request -> authorize (cssf-auth AuthzInfo) -> resource
+//!           -> respond -> poll_transmit -> DTLS send / UDP send
+//! ```
+//!
+//! Access rules: without an AS key every resource is open on both
+//! transports (a development device). With an AS key (`--as-public-key`,
+//! `--as-hmac-key`) the device follows ACE (RFC 9200/9202): plain CoAP may
+//! only `POST /authz-info` and read `/.well-known/core` (anything else gets
+//! 4.01 with AS Request Creation Hints); a DTLS session keyed by a token's
+//! PoP key may do what the token's AIF scope allows (else 4.03, or 4.01
+//! once the token expired); a DTLS session keyed by a provisioned `--psk`
+//! may do everything.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use cssf_auth::dtls::Clock;
+use cssf_auth::{AuthEvent, AuthzInfo, Decision, KeyEntry, Method};
+use cssf_coap::endpoint::{Event as CoapEvent, Methods, Received, RequestId, Resource, Response};
+use cssf_coap::{Code, ContentFormat, Message};
+use cssf_dtls::{Event as DtlsEvent, PskStore, MAX_PSK_LEN};
+use rand_core::OsRng;
+use tokio::net::UdpSocket;
+
+use crate::fail;
+use crate::keys::Psk;
+use crate::nodestore::NodeStore;
+use crate::token::kid_text;
+use crate::util::{unix_now, Result};
+
+/// Largest CoAP message (fits a DTLS record under the default 1152-byte MTU
+/// with a 1024-byte block).
+pub const MAX_MESSAGE: usize = 1152;
+
+/// The CoAP endpoint of the device: 16 slots per table, 64 remembered
+/// message IDs, no client uploads.
+pub type DeviceCoap = cssf_coap::Endpoint<Peer, OsRng, 16, 64, MAX_MESSAGE, 0>;
+/// The DTLS endpoint of the device (8 concurrent sessions).
+pub type DeviceDtls = cssf_dtls::Endpoint<SocketAddr, NodePsk, OsRng, 8>;
+/// The ACE resource server: 8 tokens, 64 remembered `cti`s, 64 queued
+/// accounting events.
+pub type Authz = AuthzInfo<'static, [KeyEntry], cssf_auth::aif::NoTextScopes, 8, 64, 64>;
+
+/// Who a CoAP message is from: the transport matters for authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Peer {
+    /// Plain CoAP over UDP.
+    Plain(SocketAddr),
+    /// CoAP over a DTLS session.
+    Secure(SocketAddr),
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Peer::Plain(a) => write!(f, "coap {a}"),
+            Peer::Secure(a) => write!(f, "coaps {a}"),
+        }
+    }
+}
+
+/// How a DTLS session was keyed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Binding {
+    /// A provisioned PSK with this identity: full access.
+    Provisioned(Vec<u8>),
+    /// A token's PoP key with this kid: the token's scope.
+    Token(Vec<u8>),
+}
+
+impl fmt::Display for Binding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Binding::Provisioned(id) => write!(f, "psk {}", kid_text(id)),
+            Binding::Token(kid) => write!(f, "token kid {}", kid_text(kid)),
+        }
+    }
+}
+
+/// The device's PSK store for cssf-dtls: provisioned PSKs first, then the
+/// ACE token store (RFC 9202: `psk_identity` = the PoP key's kid, or the
+/// token itself). It records which key each peer's session was made with,
+/// so requests on that session are authorized against it.
+#[derive(Clone)]
+pub struct NodePsk {
+    auth: Option<Rc<RefCell<Authz>>>,
+    clock: Rc<Cell<Clock>>,
+    psks: Rc<RefCell<Vec<Psk>>>,
+    current: Rc<Cell<Option<SocketAddr>>>,
+    bindings: Rc<RefCell<HashMap<SocketAddr, Binding>>>,
+}
+
+impl PskStore for NodePsk {
+    fn psk(&mut self, identity: &[u8], key: &mut [u8; MAX_PSK_LEN]) -> Option<usize> {
+        let peer = self.current.get()?;
+        if let Some(p) = self.psks.borrow().iter().find(|p| p.identity == identity) {
+            key.get_mut(..p.key.len())?.copy_from_slice(&p.key);
+            self.bindings
+                .borrow_mut()
+                .insert(peer, Binding::Provisioned(identity.to_vec()));
+            return Some(p.key.len());
+        }
+        let auth = self.auth.as_ref()?;
+        let c = self.clock.get();
+        let mut a = auth.try_borrow_mut().ok()?;
+        let n = a.psk_store(c.now, c.wall).psk(identity, key)?;
+        let kid = if a.store().get(identity).is_some() {
+            identity.to_vec()
+        } else {
+            // RFC 9202 §3.3.2: the identity was the token itself.
+            a.last_accepted_kid()?.as_slice().to_vec()
+        };
+        self.bindings.borrow_mut().insert(peer, Binding::Token(kid));
+        Some(n)
+    }
+}
+
+/// What the device is configured with.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Plain CoAP address.
+    pub bind: SocketAddr,
+    /// CoAPs (DTLS) address.
+    pub dtls_bind: SocketAddr,
+    /// Provisioned PSKs.
+    pub psks: Vec<Psk>,
+    /// Keys of trusted Authorization Servers (empty: no ACE).
+    pub as_keys: Vec<KeyEntry>,
+    /// This device's audience name.
+    pub audience: String,
+    /// The store file, if any.
+    pub store: Option<PathBuf>,
+    /// Prefix of every log line.
+    pub log_prefix: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 5683)),
+            dtls_bind: SocketAddr::from(([127, 0, 0, 1], 5684)),
+            psks: Vec::new(),
+            as_keys: Vec::new(),
+            audience: "rs1".into(),
+            store: None,
+            log_prefix: String::new(),
+        }
+    }
+}
+
+const OPEN: Methods = Methods::GET;
+
+static RESOURCES_ACE: [Resource; 6] = [
+    Resource::new("time", OPEN).rt("time").ct(0).observable(),
+    Resource::new("sensors/temp", OPEN)
+        .rt("temperature-c")
+        .ct(0)
+        .observable(),
+    Resource::new("actuators/led", Methods::GET.union(Methods::PUT))
+        .rt("light")
+        .ct(0),
+    Resource::new("large", OPEN).ct(0).sz(LARGE_LEN as u32),
+    Resource::new("echo", Methods::POST).ct(0),
+    Resource::new("authz-info", Methods::POST).ct(19),
+];
+
+/// The resources of a device without ACE (no `/authz-info`).
+fn resources(ace: bool) -> &'static [Resource] {
+    if ace {
+        &RESOURCES_ACE
+    } else {
+        RESOURCES_ACE.get(..5).unwrap_or(&[])
+    }
+}
+
+/// Length of `/large`.
+pub const LARGE_LEN: usize = 4096;
+
+/// The deterministic 4096-byte text of `/large`: 128 lines of 32 bytes,
+/// `0000 abcdefghijklmnopqrstuvwxyz\n` to `0127 ...`.
+pub fn large_body() -> Vec<u8> {
+    (0..LARGE_LEN / 32)
+        .flat_map(|i| format!("{i:04} abcdefghijklmnopqrstuvwxyz\n").into_bytes())
+        .collect()
+}
+
+/// `YYYY-MM-DDThh:mm:ssZ` for seconds since the epoch.
+pub fn iso_time(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil from days (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The simulated temperature at `t` seconds of uptime, in °C.
+pub fn temperature(t: u64) -> f64 {
+    let x = t as f64 / 60.0 * std::f64::consts::TAU;
+    ((21.0 + 1.5 * x.sin()) * 10.0).round() / 10.0
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counters {
+    boots: u64,
+    exchanges: u64,
+    allowed: u64,
+    denied: u64,
+    tokens: u64,
+}
+
+enum Input {
+    Plain(std::io::Result<(usize, SocketAddr)>),
+    Secure(std::io::Result<(usize, SocketAddr)>),
+    Timer,
+    Stop,
+}
+
+/// A running device.
+pub struct Server {
+    cfg: ServerConfig,
+    plain: UdpSocket,
+    secure: UdpSocket,
+    coap: Box<DeviceCoap>,
+    dtls: Box<DeviceDtls>,
+    psk: NodePsk,
+    store: Option<NodeStore>,
+    origin: Instant,
+    led: bool,
+    large: Vec<u8>,
+    uploads: HashMap<Peer, Vec<u8>>,
+    echoed: HashMap<Peer, Vec<u8>>,
+    counters: Counters,
+    dirty: bool,
+    next_tick: Duration,
+    next_save: Duration,
+    ticks: u64,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("bind", &self.cfg.bind)
+            .field("dtls_bind", &self.cfg.dtls_bind)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> Result<UdpSocket> {
+    UdpSocket::bind(addr)
+        .await
+        .map_err(|e| fail!("cannot bind {what} to {addr}: {e}"))
+}
+
+impl Server {
+    /// Binds both sockets, opens the store and restores what it holds.
+    pub async fn start(mut cfg: ServerConfig) -> Result<Server> {
+        let plain = bind(cfg.bind, "CoAP").await?;
+        let secure = bind(cfg.dtls_bind, "CoAPs").await?;
+        // Report the real ports (port 0 picks a free one).
+        cfg.bind = plain.local_addr().map_err(|e| fail!("{e}"))?;
+        cfg.dtls_bind = secure.local_addr().map_err(|e| fail!("{e}"))?;
+        let mut store = match &cfg.store {
+            Some(p) => Some(NodeStore::open(p)?),
+            None => None,
+        };
+        let mut psks = Vec::new();
+        if let Some(s) = store.as_mut() {
+            for p in &cfg.psks {
+                s.set_psk(p)?;
+            }
+            psks = s.psks()?;
+        } else {
+            psks.clone_from(&cfg.psks);
+        }
+        let ace = !cfg.as_keys.is_empty();
+        let auth = ace.then(|| {
+            // The keys and audience live as long as the program.
+            let keys: &'static [KeyEntry] = Box::leak(cfg.as_keys.clone().into_boxed_slice());
+            let aud: &'static str = Box::leak(cfg.audience.clone().into_boxed_str());
+            let mut c = cssf_auth::Config::new(aud);
+            c.leeway_secs = 5;
+            Rc::new(RefCell::new(Authz::new(c, keys)))
+        });
+        let origin = Instant::now();
+        let psk = NodePsk {
+            auth,
+            clock: Rc::new(Cell::new(Clock::default())),
+            psks: Rc::new(RefCell::new(psks)),
+            current: Rc::new(Cell::new(None)),
+            bindings: Rc::new(RefCell::new(HashMap::new())),
+        };
+        let mut dcfg = cssf_dtls::Config::default();
+        dcfg.retransmit_initial = Duration::from_secs(1);
+        let dtls = Box::new(
+            DeviceDtls::new(dcfg, psk.clone(), OsRng, Duration::ZERO)
+                .map_err(|e| fail!("DTLS configuration: {e}"))?,
+        );
+        let coap = Box::new(DeviceCoap::new(
+            cssf_coap::endpoint::Config::default(),
+            OsRng,
+            resources(ace),
+        ));
+        let mut s = Server {
+            cfg,
+            plain,
+            secure,
+            coap,
+            dtls,
+            psk,
+            store,
+            origin,
+            led: false,
+            large: large_body(),
+            uploads: HashMap::new(),
+            echoed: HashMap::new(),
+            counters: Counters::default(),
+            dirty: false,
+            next_tick: Duration::from_secs(1),
+            next_save: Duration::from_secs(10),
+            ticks: 0,
+        };
+        s.restore()?;
+        Ok(s)
+    }
+
+    /// The plain CoAP address.
+    pub fn coap_addr(&self) -> SocketAddr {
+        self.cfg.bind
+    }
+
+    /// The CoAPs address.
+    pub fn coaps_addr(&self) -> SocketAddr {
+        self.cfg.dtls_bind
+    }
+
+    fn log(&self, line: &str) {
+        println!("{}{line}", self.cfg.log_prefix);
+    }
+
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    /// Startup: counters, stored tokens, a summary line.
+    fn restore(&mut self) -> Result<()> {
+        let mut restored = 0;
+        if let Some(st) = self.store.as_mut() {
+            self.counters = Counters {
+                boots: st.counter("boots")? + 1,
+                exchanges: st.counter("exchanges")?,
+                allowed: st.counter("allowed")?,
+                denied: st.counter("denied")?,
+                tokens: st.counter("tokens")?,
+            };
+            st.set_counter("boots", self.counters.boots)?;
+            let tokens = st.tokens()?;
+            if let Some(auth) = &self.psk.auth {
+                let mut a = auth.borrow_mut();
+                for (kid, mut tok) in tokens {
+                    let r = a.post(Duration::ZERO, Some(unix_now()), &mut tok, &mut []);
+                    if r.code == cssf_auth::authz_info::CREATED {
+                        restored += 1;
+                    } else {
+                        st.remove_token(&kid)?;
+                    }
+                }
+                // Restoring is not an accounting event of this run.
+                while a.poll_event().is_some() {}
+            }
+        }
+        let ace = if self.psk.auth.is_some() {
+            format!("ACE on (audience {})", self.cfg.audience)
+        } else {
+            "ACE off (no AS key)".into()
+        };
+        let store = match &self.store {
+            Some(s) => format!(
+                "store {} ({} keys, boot {}, {restored} tokens restored)",
+                s.path().display(),
+                s.len(),
+                self.counters.boots
+            ),
+            None => "no store".into(),
+        };
+        self.log(&format!(
+            "listening on coap://{} and coaps://{}; {} PSK identities; {ace}; {store}",
+            self.cfg.bind,
+            self.cfg.dtls_bind,
+            self.psk.psks.borrow().len()
+        ));
+        Ok(())
+    }
+
+    /// Runs until `stop` completes (or forever); saves the counters at the end.
+    pub async fn run(mut self, stop: impl std::future::Future<Output = ()>) -> Result<()> {
+        let mut stop = std::pin::pin!(stop);
+        let mut pbuf = vec![0u8; 2048];
+        let mut sbuf = vec![0u8; 2048];
+        loop {
+            self.pump().await?;
+            let now = self.now();
+            let wake = [
+                self.coap.poll_timeout(),
+                self.dtls.poll_timeout(),
+                self.psk
+                    .auth
+                    .as_ref()
+                    .and_then(|a| a.borrow().poll_timeout()),
+                Some(self.next_tick),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(self.next_tick);
+            let deadline = tokio::time::Instant::from_std(self.origin + wake.max(now));
+            let input = tokio::select! {
+                r = self.plain.recv_from(&mut pbuf) => Input::Plain(r),
+                r = self.secure.recv_from(&mut sbuf) => Input::Secure(r),
+                () = tokio::time::sleep_until(deadline) => Input::Timer,
+                () = &mut stop => Input::Stop,
+            };
+            let now = self.now();
+            self.psk.clock.set(Clock {
+                now,
+                wall: Some(unix_now()),
+            });
+            match input {
+                Input::Plain(Ok((n, from))) => {
+                    if let Some(d) = pbuf.get_mut(..n) {
+                        let _ = self.coap.handle_datagram(now, Peer::Plain(from), d);
+                    }
+                }
+                Input::Secure(Ok((n, from))) => {
+                    self.psk.current.set(Some(from));
+                    if let Some(d) = sbuf.get_mut(..n) {
+                        if let Err(e) = self.dtls.handle_datagram(now, from, d) {
+                            self.log(&format!("dtls {from}: connection failed: {e}"));
+                            self.psk.bindings.borrow_mut().remove(&from);
+                        }
+                    }
+                    self.psk.current.set(None);
+                }
+                // A UDP error (e.g. an ICMP report for an earlier datagram)
+                // concerns one peer, not the device.
+                Input::Plain(Err(_)) | Input::Secure(Err(_)) => {}
+                Input::Timer => self.on_timer(now),
+                Input::Stop => break,
+            }
+        }
+        self.save_counters();
+        self.log("stopped");
+        Ok(())
+    }
+
+    fn on_timer(&mut self, now: Duration) {
+        self.coap.handle_timeout(now);
+        if let Err(e) = self.dtls.handle_timeout(now) {
+            self.log(&format!("dtls: handshake gave up: {e}"));
+        }
+        if let Some(a) = &self.psk.auth {
+            a.borrow_mut().handle_timeout(now, Some(unix_now()));
+        }
+        if now >= self.next_tick {
+            self.ticks += 1;
+            self.next_tick += Duration::from_secs(1);
+            let t = iso_time(unix_now());
+            let r = Response::new(Code::CONTENT)
+                .content_format(ContentFormat::TEXT_PLAIN)
+                .payload(t.as_bytes());
+            let _ = self.coap.notify(now, "time", &r);
+            if self.ticks % 5 == 0 {
+                let t = format!("{:.1}", temperature(now.as_secs()));
+                let r = Response::new(Code::CONTENT)
+                    .content_format(ContentFormat::TEXT_PLAIN)
+                    .payload(t.as_bytes());
+                let _ = self.coap.notify(now, "sensors/temp", &r);
+            }
+        }
+        if now >= self.next_save {
+            self.next_save = now + Duration::from_secs(10);
+            if self.dirty {
+                self.save_counters();
+            }
+        }
+    }
+
+    fn save_counters(&mut self) {
+        let c = self.counters;
+        let Some(st) = self.store.as_mut() else {
+            return;
+        };
+        let r = st
+            .set_counter("exchanges", c.exchanges)
+            .and_then(|()| st.set_counter("allowed", c.allowed))
+            .and_then(|()| st.set_counter("denied", c.denied))
+            .and_then(|()| st.set_counter("tokens", c.tokens));
+        self.dirty = false;
+        if let Err(e) = r {
+            self.log(&format!("store: {e}"));
+        }
+    }
+
+    /// Moves everything that is ready: DTLS records to CoAP, CoAP events to
+    /// the application, CoAP messages to DTLS or UDP, DTLS records to UDP.
+    async fn pump(&mut self) -> Result<()> {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let now = self.now();
+            let mut progress = false;
+            while let Some(ev) = self.dtls.poll_event() {
+                progress = true;
+                match ev {
+                    DtlsEvent::ApplicationData { peer, .. } => {
+                        while let Ok(Some(n)) = self.dtls.recv(&peer, &mut buf) {
+                            if let Some(d) = buf.get_mut(..n) {
+                                let _ = self.coap.handle_datagram(now, Peer::Secure(peer), d);
+                            }
+                        }
+                    }
+                    DtlsEvent::Connected { peer, suite } => {
+                        let how = self
+                            .psk
+                            .bindings
+                            .borrow()
+                            .get(&peer)
+                            .map_or("unknown key".into(), ToString::to_string);
+                        self.log(&format!("dtls {peer}: connected, {suite:?}, {how}"));
+                    }
+                    DtlsEvent::Closed { peer, error } => {
+                        self.psk.bindings.borrow_mut().remove(&peer);
+                        self.uploads.remove(&Peer::Secure(peer));
+                        self.echoed.remove(&Peer::Secure(peer));
+                        match error {
+                            None => self.log(&format!("dtls {peer}: closed")),
+                            Some(e) => self.log(&format!("dtls {peer}: closed: {e}")),
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            while let Some(ev) = self.coap.poll_event() {
+                progress = true;
+                if let CoapEvent::Request {
+                    id,
+                    peer,
+                    resource,
+                    request,
+                } = ev
+                {
+                    self.on_request(now, id, peer, resource, &request);
+                }
+            }
+            while let Some(t) = self
+                .coap
+                .poll_transmit(now, &mut buf)
+                .map_err(|e| fail!("CoAP: {e}"))?
+            {
+                progress = true;
+                let data = buf.get(..t.len).unwrap_or(&[]);
+                match t.to {
+                    Peer::Plain(a) => {
+                        let _ = self.plain.send_to(data, a).await;
+                    }
+                    Peer::Secure(a) => {
+                        // The session may have ended (an observer that left).
+                        let _ = self.dtls.send(now, &a, data);
+                    }
+                }
+            }
+            while let Some(t) = self
+                .dtls
+                .poll_transmit(now, &mut buf)
+                .map_err(|e| fail!("DTLS: {e}"))?
+            {
+                progress = true;
+                let _ = self
+                    .secure
+                    .send_to(buf.get(..t.len).unwrap_or(&[]), t.to)
+                    .await;
+            }
+            self.drain_accounting();
+            if !progress {
+                return Ok(());
+            }
+        }
+    }
+
+    fn drain_accounting(&mut self) {
+        let Some(auth) = self.psk.auth.clone() else {
+            return;
+        };
+        loop {
+            let ev = auth.borrow_mut().poll_event();
+            let Some(ev) = ev else { break };
+            let line = match &ev {
+                AuthEvent::TokenAccepted { kid, replaced } => {
+                    self.counters.tokens += 1;
+                    format!(
+                        "token accepted, kid {}{}",
+                        kid_text(kid.as_slice()),
+                        if *replaced {
+                            " (replaced the previous one)"
+                        } else {
+                            ""
+                        }
+                    )
+                }
+                AuthEvent::TokenRejected { reason } => format!("token rejected: {reason}"),
+                AuthEvent::TokenExpired { kid } => {
+                    if let Some(st) = self.store.as_mut() {
+                        let _ = st.remove_token(kid.as_slice());
+                    }
+                    format!("token expired, kid {}", kid_text(kid.as_slice()))
+                }
+                AuthEvent::RequestAllowed { kid, method, path } => {
+                    self.counters.allowed += 1;
+                    format!(
+                        "allowed {} {} for kid {}",
+                        method_name(*method),
+                        String::from_utf8_lossy(path.as_slice()),
+                        kid_text(kid.as_slice())
+                    )
+                }
+                AuthEvent::RequestDenied {
+                    kid,
+                    method,
+                    path,
+                    reason,
+                } => {
+                    self.counters.denied += 1;
+                    format!(
+                        "denied {} {} for kid {}: {reason:?}",
+                        method_name(*method),
+                        String::from_utf8_lossy(path.as_slice()),
+                        kid.as_ref()
+                            .map_or("none".into(), |k| kid_text(k.as_slice()))
+                    )
+                }
+                other => format!("{other:?}"),
+            };
+            self.dirty = true;
+            self.log(&format!("accounting: {line}"));
+        }
+    }
+
+    /// `Err((code, payload, content-format))` when the request is refused.
+    fn authorize(
+        &mut self,
+        now: Duration,
+        peer: &Peer,
+        code: Code,
+        path: &str,
+    ) -> std::result::Result<(), (Code, Vec<u8>, Option<ContentFormat>)> {
+        let Some(auth) = self.psk.auth.clone() else {
+            // No ACE: plain CoAP is open, DTLS sessions use provisioned PSKs.
+            return Ok(());
+        };
+        if path == "authz-info" {
+            return Ok(());
+        }
+        let hints = |a: &Authz| {
+            let mut out = [0u8; 128];
+            let n = a.creation_hints(None, None, &mut out).unwrap_or(0);
+            (
+                Code::UNAUTHORIZED,
+                out.get(..n).unwrap_or(&[]).to_vec(),
+                Some(ContentFormat::ACE_CBOR),
+            )
+        };
+        let addr = match peer {
+            Peer::Plain(_) => return Err(hints(&auth.borrow())),
+            Peer::Secure(a) => *a,
+        };
+        let binding = self.psk.bindings.borrow().get(&addr).cloned();
+        match binding {
+            Some(Binding::Provisioned(_)) => Ok(()),
+            Some(Binding::Token(kid)) => {
+                let Some(method) = Method::from_code(code.0) else {
+                    return Err((Code::METHOD_NOT_ALLOWED, Vec::new(), None));
+                };
+                let mut a = auth.borrow_mut();
+                let full = format!("/{path}");
+                match a.authorize(now, Some(unix_now()), Some(&kid), method, &full) {
+                    Decision::Allow => Ok(()),
+                    Decision::Deny(reason) => {
+                        let c = Code(reason.code());
+                        if c == Code::UNAUTHORIZED {
+                            Err(hints(&a))
+                        } else {
+                            Err((c, Vec::new(), None))
+                        }
+                    }
+                }
+            }
+            None => Err(hints(&auth.borrow())),
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        now: Duration,
+        id: RequestId,
+        peer: Peer,
+        resource: usize,
+        request: &Received<MAX_MESSAGE>,
+    ) {
+        let path = resources(self.psk.auth.is_some())
+            .get(resource)
+            .map_or("", |r| r.path);
+        let code = request.code();
+        let (rcode, payload, cf) = match request.message() {
+            Err(_) => (Code::BAD_REQUEST, Vec::new(), None),
+            Ok(msg) => match self.authorize(now, &peer, code, path) {
+                Err(refused) => refused,
+                Ok(()) => self.handle(now, &peer, path, &msg),
+            },
+        };
+        let mut r = Response::new(rcode).payload(&payload);
+        r.content_format = cf;
+        let sent = self.coap.respond(now, id, &r);
+        self.counters.exchanges += 1;
+        self.dirty = true;
+        let who = match peer {
+            Peer::Secure(a) => self
+                .psk
+                .bindings
+                .borrow()
+                .get(&a)
+                .map_or(String::new(), |b| format!(" [{b}]")),
+            Peer::Plain(_) => String::new(),
+        };
+        let block = request
+            .message()
+            .map_or(String::new(), |m| describe_blocks(&m));
+        let status = match sent {
+            Ok(()) => format!(
+                "{rcode} {} ({} bytes)",
+                rcode.name().unwrap_or(""),
+                payload.len()
+            ),
+            Err(e) => format!("not answered: {e}"),
+        };
+        self.log(&format!(
+            "{peer}{who} {} /{path}{block} ({} bytes) -> {status}",
+            code.name().unwrap_or("?"),
+            request.payload().len()
+        ));
+    }
+
+    fn handle(
+        &mut self,
+        now: Duration,
+        peer: &Peer,
+        path: &str,
+        msg: &Message<'_>,
+    ) -> (Code, Vec<u8>, Option<ContentFormat>) {
+        let text = Some(ContentFormat::TEXT_PLAIN);
+        let code = msg.code();
+        match (path, code) {
+            ("time", Code::GET) => (Code::CONTENT, iso_time(unix_now()).into_bytes(), text),
+            ("sensors/temp", Code::GET) => (
+                Code::CONTENT,
+                format!("{:.1}", temperature(now.as_secs())).into_bytes(),
+                text,
+            ),
+            ("actuators/led", Code::GET) => (
+                Code::CONTENT,
+                if self.led {
+                    b"on".to_vec()
+                } else {
+                    b"off".to_vec()
+                },
+                text,
+            ),
+            ("actuators/led", Code::PUT) => match msg.payload() {
+                b"on" | b"1" => {
+                    self.led = true;
+                    (Code::CHANGED, b"on".to_vec(), text)
+                }
+                b"off" | b"0" => {
+                    self.led = false;
+                    (Code::CHANGED, b"off".to_vec(), text)
+                }
+                _ => (Code::BAD_REQUEST, b"expected on or off".to_vec(), text),
+            },
+            ("large", Code::GET) => (Code::CONTENT, self.large.clone(), text),
+            ("echo", Code::POST) => self.echo(peer, msg),
+            ("authz-info", Code::POST) => self.authz_info(now, msg.payload()),
+            _ => (Code::METHOD_NOT_ALLOWED, Vec::new(), None),
+        }
+    }
+
+    /// `/echo`: answers the request body; Block1 uploads are assembled
+    /// (the endpoint answers 2.31 Continue to intermediate blocks), and the
+    /// later Block2 blocks of a long answer are served from the last body.
+    fn echo(&mut self, peer: &Peer, msg: &Message<'_>) -> (Code, Vec<u8>, Option<ContentFormat>) {
+        let cf = msg.content_format().ok().flatten();
+        match msg.block1().ok().flatten() {
+            Some(b) => {
+                let buf = self.uploads.entry(*peer).or_default();
+                if b.num() == 0 {
+                    buf.clear();
+                }
+                buf.truncate(b.offset());
+                buf.extend_from_slice(msg.payload());
+                if b.more() {
+                    return (Code::CHANGED, Vec::new(), None);
+                }
+                let body = self.uploads.remove(peer).unwrap_or_default();
+                self.echoed.insert(*peer, body.clone());
+                (Code::CHANGED, body, cf)
+            }
+            None => {
+                let later_block = msg.block2().ok().flatten().is_some_and(|b| b.num() > 0);
+                if later_block && msg.payload().is_empty() {
+                    if let Some(body) = self.echoed.get(peer) {
+                        return (Code::CHANGED, body.clone(), cf);
+                    }
+                }
+                let body = msg.payload().to_vec();
+                self.echoed.insert(*peer, body.clone());
+                (Code::CHANGED, body, cf)
+            }
+        }
+    }
+
+    /// `POST /authz-info` (RFC 9200 §5.10.1): verify and store the token;
+    /// keep it in the store so it survives a restart.
+    fn authz_info(
+        &mut self,
+        now: Duration,
+        token: &[u8],
+    ) -> (Code, Vec<u8>, Option<ContentFormat>) {
+        let Some(auth) = self.psk.auth.clone() else {
+            return (Code::NOT_FOUND, Vec::new(), None);
+        };
+        let mut tok = token.to_vec();
+        let mut out = [0u8; 64];
+        let r = auth
+            .borrow_mut()
+            .post(now, Some(unix_now()), &mut tok, &mut out);
+        if r.code == cssf_auth::authz_info::CREATED {
+            let kid = auth.borrow().last_accepted_kid();
+            if let (Some(st), Some(kid)) = (self.store.as_mut(), kid) {
+                if let Err(e) = st.set_token(kid.as_slice(), token) {
+                    println!("{}{e}", self.cfg.log_prefix);
+                }
+            }
+        }
+        let payload = out.get(..r.payload_len).unwrap_or(&[]).to_vec();
+        let cf = (!payload.is_empty()).then_some(ContentFormat::ACE_CBOR);
+        (Code(r.code), payload, cf)
+    }
+}
+
+/// ` Block1 n/m/size Block2 n/m/size Observe v` for a log line.
+fn describe_blocks(m: &Message<'_>) -> String {
+    let mut s = String::new();
+    for (name, b) in [("Block1", m.block1()), ("Block2", m.block2())] {
+        if let Ok(Some(b)) = b {
+            s.push_str(&format!(
+                " {name} {}/{}/{}",
+                b.num(),
+                u8::from(b.more()),
+                b.size()
+            ));
+        }
+    }
+    if let Ok(Some(o)) = m.observe() {
+        s.push_str(&format!(" Observe {o}"));
+    }
+    s
+}
+
+fn method_name(m: Method) -> &'static str {
+    match m {
+        Method::Get => "GET",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Delete => "DELETE",
+        Method::Fetch => "FETCH",
+        Method::Patch => "PATCH",
+        Method::IPatch => "iPATCH",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_is_deterministic() {
+        let b = large_body();
+        assert_eq!(b.len(), LARGE_LEN);
+        assert!(b.starts_with(b"0000 abcdefghijklmnopqrstuvwxyz\n0001 "));
+        assert!(b.ends_with(b"0127 abcdefghijklmnopqrstuvwxyz\n"));
+    }
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso_time(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(iso_time(1_764_400_000), "2025-11-29T07:06:40Z");
+    }
+
+    #[test]
+    fn temperature_is_plausible() {
+        for t in 0..120 {
+            let v = temperature(t);
+            assert!((19.4..=22.6).contains(&v), "{v}");
+        }
+    }
+}
