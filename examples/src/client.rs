@@ -47,10 +47,15 @@ impl Traffic {
 
 impl std::fmt::Display for Traffic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = |n: u64| if n == 1 { "" } else { "s" };
         write!(
             f,
-            "{} datagrams out ({} bytes), {} in ({} bytes)",
-            self.sent, self.sent_bytes, self.received, self.received_bytes
+            "{} datagram{} out ({} bytes), {} in ({} bytes)",
+            self.sent,
+            s(self.sent),
+            self.sent_bytes,
+            self.received,
+            self.received_bytes
         )
     }
 }

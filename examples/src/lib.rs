@@ -15,6 +15,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod demo;
 pub mod keys;
 pub mod nodestore;
 pub mod server;

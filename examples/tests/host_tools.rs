@@ -1,0 +1,438 @@
+//! The real binaries on loopback: the demo, `cssf-client` against
+//! `cssf-server` for every resource (PSK, tokens, plain CoAP), the token
+//! tool, the store across a restart, and the bad-input cases.
+
+mod host_common;
+
+use std::time::{Duration, Instant};
+
+use host_common::{assert_one_line_error, large_body, run, text_body, ServerProc, TempDir};
+
+const LIMIT: Duration = Duration::from_secs(60);
+const PSK: &str = "dev-1:00112233445566778899aabbccddeeff";
+const HMAC: &str = "0101010101010101010101010101010101010101010101010101010101010101";
+
+fn client(args: &[&str]) -> host_common::Run {
+    let mut a = vec!["--timeout", "10"];
+    a.extend_from_slice(args);
+    run("cssf-client", &a, LIMIT)
+}
+
+#[test]
+fn demo_exits_zero_and_prints_each_step() {
+    let start = Instant::now();
+    let r = run("cssf-demo", &[], LIMIT).ok("cssf-demo");
+    let out = &r.stdout;
+    for n in 1..=10 {
+        assert!(out.contains(&format!("[{n}] ")), "step {n} missing:\n{out}");
+    }
+    for want in [
+        "4.01 Unauthorized",
+        "POST /authz-info",
+        "2.01 Created",
+        "accounting: token accepted",
+        "connected, PskWithAes128Ccm8",
+        "client <- 2.05 Content",
+        "client <- 2.04 Changed \"on\"",
+        "4.03 Forbidden",
+        "accounting: denied GET /large",
+        "notification 3 (Observe",
+        "wire: ",
+        "round trip",
+        "dtls 127.0.0.1",
+        "done in",
+    ] {
+        assert!(out.contains(want), "demo output lacks {want:?}:\n{out}");
+    }
+    // "A few seconds" (three one-second notifications); generous bound.
+    assert!(start.elapsed() < Duration::from_secs(30), "demo too slow");
+}
+
+/// Every resource through `cssf-client`, over `uri` with `creds`.
+fn every_resource(s: &ServerProc, secure: bool, creds: &[&str], what: &str) {
+    let uri = |p: &str| {
+        if secure {
+            s.coaps_uri(p)
+        } else {
+            s.coap_uri(p)
+        }
+    };
+    let with = |extra: &[&str], u: String| {
+        let mut a: Vec<&str> = creds.to_vec();
+        a.extend_from_slice(extra);
+        let r = client(&[a.as_slice(), &[u.as_str()]].concat()).ok(what);
+        r.stdout
+    };
+    let out = with(&[], uri(".well-known/core"));
+    assert!(out.starts_with("2.05 Content"), "{what}: {out}");
+    for link in [
+        "</time>",
+        "</sensors/temp>",
+        "</actuators/led>",
+        "</large>",
+        "</echo>",
+    ] {
+        assert!(out.contains(link), "{what}: discovery lacks {link}: {out}");
+    }
+    let out = with(&[], uri("time"));
+    assert!(out.starts_with("2.05 Content"), "{what}: {out}");
+    assert!(
+        out.contains("T") && out.trim_end().ends_with('Z'),
+        "{what}: {out}"
+    );
+    let out = with(&["-q"], uri("sensors/temp"));
+    let t: f64 = out
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{what}: {out}"));
+    assert!((15.0..30.0).contains(&t), "{what}: temperature {t}");
+    let out = with(&["-m", "put", "--payload", "on"], uri("actuators/led"));
+    assert!(out.starts_with("2.04 Changed"), "{what}: {out}");
+    assert_eq!(with(&["-q"], uri("actuators/led")).trim(), "on", "{what}");
+    let out = with(&["-m", "put", "--payload", "off"], uri("actuators/led"));
+    assert!(out.starts_with("2.04 Changed"), "{what}: {out}");
+    assert_eq!(with(&["-q"], uri("actuators/led")).trim(), "off", "{what}");
+    let out = with(&["-m", "put", "--payload", "blink"], uri("actuators/led"));
+    assert!(out.starts_with("4.00 Bad Request"), "{what}: {out}");
+    // Block2: 4096 bytes in 1024-byte blocks.
+    let out = with(&["-q"], uri("large"));
+    assert_eq!(out, format!("{}\n", large_body()), "{what}: /large differs");
+    let out = with(&[], uri("large"));
+    assert!(out.contains("Block2: 3/0/1024"), "{what}: {out}");
+    // Block1 up and Block2 down through /echo.
+    let dir = TempDir::new("echo");
+    let body = text_body(3000);
+    let f = dir.path("body.txt");
+    std::fs::write(&f, &body).unwrap();
+    let out = with(
+        &["-q", "-m", "post", "--payload-file", f.to_str().unwrap()],
+        uri("echo"),
+    );
+    assert_eq!(
+        out,
+        format!("{body}\n"),
+        "{what}: /echo of 3000 bytes differs"
+    );
+    let out = with(&["-q", "-m", "post", "--payload", "ping"], uri("echo"));
+    assert_eq!(out, "ping\n", "{what}");
+    // Observe: three notifications of /time, then of /sensors/temp's first.
+    let out = with(&["--observe", "3"], uri("time"));
+    assert_eq!(out.matches("2.05 Content").count(), 3, "{what}: {out}");
+    assert_eq!(out.matches("Observe: ").count(), 3, "{what}: {out}");
+    let out = with(&["--observe", "1"], uri("sensors/temp"));
+    assert!(out.contains("Observe: "), "{what}: {out}");
+    // Unknown resource and wrong method.
+    assert!(with(&[], uri("nothing")).starts_with("4.04"), "{what}");
+    assert!(
+        with(&["-m", "delete"], uri("time")).starts_with("4.05"),
+        "{what}"
+    );
+}
+
+#[test]
+fn client_against_server_with_psk_and_plain() {
+    let s = ServerProc::start(&["--psk", PSK]);
+    every_resource(&s, true, &["--psk", PSK], "coaps with PSK");
+    every_resource(&s, false, &[], "plain coap without ACE");
+    // A wrong key fails the handshake: one line, non-zero.
+    let r = client(&["--psk", "dev-1:00", &s.coaps_uri("time")]);
+    assert_one_line_error(&r, "DTLS", "wrong PSK");
+    let log = s.log();
+    assert!(
+        log.contains("connected, PskWithAes128Ccm8, psk \"dev-1\""),
+        "{log}"
+    );
+    assert!(log.contains("GET /large Block2 3/0/1024"), "{log}");
+    assert!(log.contains("POST /echo Block1 1/1/1024"), "{log}");
+}
+
+#[test]
+fn client_with_tokens_es256_and_hmac() {
+    let dir = TempDir::new("tokens");
+    let (sk, pk, tok, tok2) = (
+        dir.path("as.pem"),
+        dir.path("as.pub.pem"),
+        dir.path("token.cbor"),
+        dir.path("token-hmac.cbor"),
+    );
+    let p = |x: &std::path::PathBuf| x.to_str().unwrap().to_string();
+    run(
+        "cssf-token",
+        &["genkey", "--out", &p(&sk), "--public", &p(&pk)],
+        LIMIT,
+    )
+    .ok("genkey");
+    let scope = "/sensors/temp:GET /actuators/led:GET,PUT /time:GET";
+    let minted = run(
+        "cssf-token",
+        &[
+            "mint",
+            "--as-key",
+            &p(&sk),
+            "--aud",
+            "rs1",
+            "--scope",
+            scope,
+            "--expires-in",
+            "3600s",
+            "--kid",
+            "c1",
+            "--out",
+            &p(&tok),
+        ],
+        LIMIT,
+    )
+    .ok("mint");
+    assert!(
+        minted.stdout.contains("kid (psk_identity): \"c1\""),
+        "{}",
+        minted.stdout
+    );
+    assert!(
+        minted.stdout.contains("PoP key (PSK):"),
+        "{}",
+        minted.stdout
+    );
+    let ins = run(
+        "cssf-token",
+        &["inspect", "--as-public-key", &p(&pk), &p(&tok)],
+        LIMIT,
+    )
+    .ok("inspect");
+    assert!(ins.stdout.contains("claims (verified)"), "{}", ins.stdout);
+    assert!(
+        ins.stdout.contains("/actuators/led GET,PUT"),
+        "{}",
+        ins.stdout
+    );
+    let ins = run("cssf-token", &["inspect", &p(&tok)], LIMIT).ok("inspect");
+    assert!(ins.stdout.contains("NOT verified"), "{}", ins.stdout);
+    run(
+        "cssf-token",
+        &[
+            "mint",
+            "--as-hmac-key",
+            HMAC,
+            "--scope",
+            "/sensors/temp:GET",
+            "--kid",
+            "c2",
+            "--out",
+            &p(&tok2),
+        ],
+        LIMIT,
+    )
+    .ok("mint hmac");
+    let bad = run(
+        "cssf-token",
+        &["inspect", "--as-public-key", &p(&pk), &p(&tok2)],
+        LIMIT,
+    );
+    assert_one_line_error(&bad, "verification failed", "inspect with the wrong key");
+
+    let s = ServerProc::start(&["--as-public-key", &p(&pk), "--as-hmac-key", HMAC]);
+    // Plain CoAP without a token: 4.01 with AS Request Creation Hints.
+    let out = client(&[&s.coap_uri("sensors/temp")]).ok("plain").stdout;
+    assert!(out.starts_with("4.01 Unauthorized"), "{out}");
+    assert!(out.contains("application/ace+cbor"), "{out}");
+    // ES256 token: in scope, out of scope.
+    let t = p(&tok);
+    let ok = |args: &[&str]| client(&[&["--token", t.as_str()][..], args].concat()).ok("token");
+    assert!(ok(&[&s.coaps_uri("sensors/temp")])
+        .stdout
+        .starts_with("2.05"));
+    assert!(ok(&[
+        "-m",
+        "put",
+        "--payload",
+        "on",
+        &s.coaps_uri("actuators/led")
+    ])
+    .stdout
+    .starts_with("2.04 Changed"));
+    assert_eq!(
+        ok(&["-q", &s.coaps_uri("actuators/led")]).stdout.trim(),
+        "on"
+    );
+    assert!(ok(&[&s.coaps_uri("large")])
+        .stdout
+        .starts_with("4.03 Forbidden"));
+    assert!(ok(&["-m", "post", "--payload", "x", &s.coaps_uri("echo")])
+        .stdout
+        .starts_with("4.03 Forbidden"));
+    let out = ok(&["--observe", "2", &s.coaps_uri("time")]).stdout;
+    assert_eq!(out.matches("Observe: ").count(), 2, "{out}");
+    // HMAC token: its own, smaller scope.
+    let t2 = p(&tok2);
+    let r = client(&["--token", &t2, &s.coaps_uri("sensors/temp")]).ok("hmac token");
+    assert!(r.stdout.starts_with("2.05"), "{}", r.stdout);
+    let r = client(&["--token", &t2, &s.coaps_uri("actuators/led")]).ok("hmac token");
+    assert!(r.stdout.starts_with("4.03"), "{}", r.stdout);
+    let log = s.log();
+    for want in [
+        "accounting: token accepted, kid \"c1\"",
+        "accounting: token accepted, kid \"c2\"",
+        "accounting: allowed GET /sensors/temp for kid \"c1\"",
+        "accounting: denied GET /large for kid \"c1\"",
+        "token kid \"c1\"",
+    ] {
+        assert!(log.contains(want), "server log lacks {want:?}:\n{log}");
+    }
+}
+
+#[test]
+fn store_keeps_psks_and_tokens_across_restarts() {
+    let dir = TempDir::new("store");
+    let store = dir.path("device.store");
+    let st = store.to_str().unwrap();
+    let tok = dir.path("t.cbor");
+    let t = tok.to_str().unwrap();
+    run(
+        "cssf-token",
+        &[
+            "mint",
+            "--as-hmac-key",
+            HMAC,
+            "--scope",
+            "/sensors/temp:GET",
+            "--kid",
+            "k9",
+            "--out",
+            t,
+        ],
+        LIMIT,
+    )
+    .ok("mint");
+    {
+        let s = ServerProc::start(&["--psk", PSK, "--as-hmac-key", HMAC, "--store", st]);
+        client(&["--token", t, &s.coaps_uri("sensors/temp")]).ok("first run");
+        assert!(s.log().contains("boot 1"), "{}", s.log());
+    }
+    assert!(std::fs::metadata(&store).unwrap().len() > 0);
+    // Second boot: no --psk on the command line, the store has it; the
+    // token is restored (posting it again is a replay, the handshake works).
+    let s = ServerProc::start(&["--as-hmac-key", HMAC, "--store", st]);
+    let log = s.log();
+    assert!(
+        log.contains("boot 2") && log.contains("1 tokens restored"),
+        "{log}"
+    );
+    assert!(log.contains("1 PSK identities"), "{log}");
+    let r = client(&["--psk", PSK, &s.coaps_uri("time")]).ok("stored PSK");
+    assert!(r.stdout.starts_with("2.05"), "{}", r.stdout);
+    let r = client(&["--token", t, &s.coaps_uri("sensors/temp")]).ok("restored token");
+    assert!(r.stdout.starts_with("2.05"), "{}", r.stdout);
+    assert!(s.log().contains("token rejected: "), "{}", s.log());
+}
+
+#[test]
+fn bad_input_gives_one_line_errors() {
+    let dir = TempDir::new("bad");
+    let missing = dir.path("missing.pem");
+    let m = missing.to_str().unwrap();
+    let garbage = dir.path("garbage.pem");
+    std::fs::write(&garbage, "not a key").unwrap();
+    let g = garbage.to_str().unwrap();
+    // Unreadable or wrong key files.
+    let r = run("cssf-server", &["--as-public-key", m], LIMIT);
+    assert_one_line_error(&r, "cannot read public key", "server, missing AS key");
+    let r = run("cssf-server", &["--as-public-key", g], LIMIT);
+    assert_one_line_error(&r, "is not a P-256 public key", "server, garbage AS key");
+    let r = run(
+        "cssf-token",
+        &["mint", "--as-key", m, "--scope", "/a:GET", "--out", "x"],
+        LIMIT,
+    );
+    assert_one_line_error(&r, "cannot read private key", "token, missing AS key");
+    let r = run(
+        "cssf-client",
+        &["--token", m, "coaps://127.0.0.1:9/x"],
+        LIMIT,
+    );
+    assert_one_line_error(&r, "cannot read token", "client, missing token");
+    let r = run(
+        "cssf-client",
+        &["--psk", "nokey", "coaps://127.0.0.1:9/x"],
+        LIMIT,
+    );
+    assert_one_line_error(&r, "IDENTITY:HEXKEY", "client, bad --psk");
+    // Malformed URIs.
+    for u in [
+        "http://127.0.0.1/",
+        "coap://[::1/",
+        "coap://127.0.0.1:99999/",
+        "coap://",
+    ] {
+        let r = run("cssf-client", &[u], LIMIT);
+        assert_one_line_error(&r, "malformed URI", u);
+    }
+    let r = run("cssf-client", &["coaps://127.0.0.1/x"], LIMIT);
+    assert_one_line_error(&r, "give --psk", "coaps without credentials");
+    // Port in use.
+    let held = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port().to_string();
+    let r = run(
+        "cssf-server",
+        &[
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--dtls-bind",
+            "127.0.0.1:0",
+        ],
+        LIMIT,
+    );
+    assert_one_line_error(&r, "cannot bind CoAP", "port in use");
+    // Unreachable: a port nobody listens on (refused at once), and a socket
+    // that never answers (a bounded timeout, not a hang).
+    let free = cssf_netsim::peer::free_udp_port();
+    let r = run(
+        "cssf-client",
+        &[&format!("coap://127.0.0.1:{free}/time")],
+        LIMIT,
+    );
+    assert_one_line_error(&r, "127.0.0.1", "nobody listening");
+    let t0 = Instant::now();
+    let r = run(
+        "cssf-client",
+        &["--timeout", "2", &format!("coap://127.0.0.1:{port}/time")],
+        LIMIT,
+    );
+    assert_one_line_error(&r, "no response from", "silent server, plain");
+    let r = run(
+        "cssf-client",
+        &[
+            "--timeout",
+            "2",
+            "--psk",
+            PSK,
+            &format!("coaps://127.0.0.1:{port}/time"),
+        ],
+        LIMIT,
+    );
+    assert_one_line_error(&r, "timed out", "silent server, DTLS");
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "timeouts are not bounded"
+    );
+    // Raw public keys are refused clearly until cssf-dtls has them.
+    let key = dir.path("k.pem");
+    run(
+        "cssf-token",
+        &["genkey", "--out", key.to_str().unwrap()],
+        LIMIT,
+    )
+    .ok("genkey");
+    let k = key.to_str().unwrap();
+    let r = run("cssf-server", &["--key", k, "--trust", k], LIMIT);
+    assert_one_line_error(&r, "not supported yet", "server --key");
+    let r = run(
+        "cssf-client",
+        &["--key", k, "--trust", k, "coaps://127.0.0.1/x"],
+        LIMIT,
+    );
+    assert_one_line_error(&r, "not supported yet", "client --key");
+    // Unknown options.
+    let r = run("cssf-server", &["--frobnicate"], LIMIT);
+    assert_one_line_error(&r, "unknown option --frobnicate", "server option");
+    drop(held);
+}
