@@ -1,0 +1,256 @@
+//! `cssf-attack-lab`: emulated attacks on CSSF, side by side with plain CoAP
+//! (no security) and libcoap with OpenSSL DTLS (PSK).
+//!
+//! Every attack runs `--attempts` times (seeded by `--seed`) against a
+//! client and a server that talk through an in-memory network with an
+//! adversary on the path (sees, drops, modifies, replays, reorders and
+//! injects datagrams); the libcoap column runs the transport attacks
+//! through a UDP man-in-the-middle proxy on loopback. An attack counts as
+//! accepted only when its effect is observed: the server acts on a
+//! modified or replayed request, a forged record reaches the application,
+//! a token grants access, the store returns data it should not.
+//!
+//! Prints a Markdown table and `accepted against CSSF: N`; exits non-zero
+//! when anything was accepted against CSSF or the legitimate session did
+//! not survive an attack it should survive.
+
+mod auth;
+mod coap;
+mod libcoap;
+mod net;
+mod stack;
+mod store;
+mod transport;
+
+use std::process::ExitCode;
+
+/// Command-line options.
+#[derive(Debug, Clone, Copy)]
+pub struct Opts {
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Attempts per attack (in memory).
+    pub attempts: u32,
+    /// Attempts per attack against libcoap (each spawns a process).
+    pub peer_attempts: u32,
+    /// Skip the libcoap column.
+    pub no_peer: bool,
+    /// Run only this family (transport, coap, auth, store).
+    pub family: Option<&'static str>,
+}
+
+/// How often an attack was tried against one implementation and how often
+/// it was accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    /// Ran: accepted out of attempts.
+    Ran {
+        /// Accepted attempts.
+        accepted: u32,
+        /// Attempts.
+        attempts: u32,
+    },
+    /// The attack has no meaning there.
+    Na(&'static str),
+    /// The external peer is not installed.
+    PeerMissing,
+    /// Not run (with why).
+    NotRun(&'static str),
+}
+
+impl std::fmt::Display for Cmp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cmp::Ran { accepted, attempts } => write!(f, "{accepted}/{attempts} accepted"),
+            Cmp::Na(why) => write!(f, "n/a ({why})"),
+            Cmp::PeerMissing => write!(f, "peer missing"),
+            Cmp::NotRun(why) => write!(f, "not run ({why})"),
+        }
+    }
+}
+
+/// One attack's results.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Short stable id (used by the CI test and the libcoap runner).
+    pub id: &'static str,
+    /// What the attack is.
+    pub name: &'static str,
+    /// Attempts against CSSF.
+    pub attempts: u32,
+    /// Accepted against CSSF.
+    pub accepted: u32,
+    /// Attempts after which the legitimate session (or store) still worked;
+    /// `None` where survival has no meaning.
+    pub survived: Option<u32>,
+    /// The defence that stopped it.
+    pub defence: String,
+    /// Plain CoAP.
+    pub baseline: Cmp,
+    /// libcoap + OpenSSL DTLS (PSK) through the proxy.
+    pub libcoap: Cmp,
+}
+
+impl Row {
+    /// A row with no comparison yet.
+    pub fn new(id: &'static str, name: &'static str) -> Self {
+        Row {
+            id,
+            name,
+            attempts: 0,
+            accepted: 0,
+            survived: Some(0),
+            defence: String::new(),
+            baseline: Cmp::Na("-"),
+            libcoap: Cmp::Na("not a transport attack"),
+        }
+    }
+
+    /// Counts one CSSF attempt.
+    pub fn attempt(&mut self, accepted: bool, survived: bool) {
+        self.attempts += 1;
+        self.accepted += u32::from(accepted);
+        if let Some(s) = self.survived.as_mut() {
+            *s += u32::from(survived);
+        }
+    }
+
+    fn survival_ok(&self) -> bool {
+        match self.survived {
+            None => true,
+            Some(s) => s == self.attempts,
+        }
+    }
+}
+
+fn parse_args() -> Result<Opts, String> {
+    let mut o = Opts {
+        seed: 0x00C5_5F1A_B000,
+        attempts: 200,
+        peer_attempts: 20,
+        no_peer: false,
+        family: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut num = |name: &str| -> Result<u64, String> {
+            args.next()
+                .and_then(|v| {
+                    let v = v.trim();
+                    match v.strip_prefix("0x") {
+                        Some(h) => u64::from_str_radix(h, 16).ok(),
+                        None => v.parse().ok(),
+                    }
+                })
+                .ok_or_else(|| format!("{name} needs a number"))
+        };
+        match a.as_str() {
+            "--seed" => o.seed = num("--seed")?,
+            "--attempts" => {
+                o.attempts = u32::try_from(num("--attempts")?).unwrap_or(u32::MAX).max(1)
+            }
+            "--peer-attempts" => {
+                o.peer_attempts = u32::try_from(num("--peer-attempts")?)
+                    .unwrap_or(u32::MAX)
+                    .max(1)
+            }
+            "--short" => {
+                o.attempts = 12;
+                o.peer_attempts = 3;
+            }
+            "--no-peer" => o.no_peer = true,
+            "--family" => {
+                let f = args.next().unwrap_or_default();
+                o.family = ["transport", "coap", "auth", "store"]
+                    .into_iter()
+                    .find(|x| *x == f);
+                if o.family.is_none() {
+                    return Err(format!("unknown family {f:?}"));
+                }
+            }
+            "-h" | "--help" => {
+                println!(
+                    "usage: cssf-attack-lab [--seed N] [--attempts N] [--peer-attempts N] [--short] [--no-peer] [--family transport|coap|auth|store]\n\
+                     Runs each attack N times (default 200; libcoap 20; --short: 12 and 3) and prints a Markdown table."
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    let opts = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("cssf-attack-lab: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let started = std::time::Instant::now();
+    let mut rows = Vec::new();
+    let want = |f: &str| match opts.family {
+        None => true,
+        Some(x) => x == f,
+    };
+    if want("transport") {
+        rows.extend(transport::run(&opts));
+    }
+    if want("coap") {
+        rows.extend(coap::run(&opts));
+    }
+    if want("auth") {
+        rows.extend(auth::run(&opts));
+    }
+    if want("store") {
+        rows.extend(store::run(&opts));
+    }
+    libcoap::run(&opts, &mut rows);
+
+    println!(
+        "Attack lab: seed {:#x}, {} attempts per attack in memory, {} against libcoap.\n",
+        opts.seed, opts.attempts, opts.peer_attempts
+    );
+    println!("| Attack | Attempts | Blocked | Accepted (CSSF) | Legitimate session survived | Defence | Plain CoAP | libcoap + OpenSSL DTLS (PSK) |");
+    println!("| --- | ---: | ---: | ---: | --- | --- | --- | --- |");
+    let mut accepted = 0u32;
+    let mut failed_survival = Vec::new();
+    for r in &rows {
+        accepted += r.accepted;
+        let surv = match r.survived {
+            None => "n/a".to_string(),
+            Some(s) if s == r.attempts => "yes".to_string(),
+            Some(s) => format!("NO ({s}/{})", r.attempts),
+        };
+        if !r.survival_ok() {
+            failed_survival.push(r.id);
+        }
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.name,
+            r.attempts,
+            r.attempts - r.accepted,
+            r.accepted,
+            surv,
+            r.defence,
+            r.baseline,
+            r.libcoap
+        );
+    }
+    println!();
+    eprintln!("ran in {:.1} s", started.elapsed().as_secs_f64());
+    if !failed_survival.is_empty() {
+        println!(
+            "legitimate session did not survive: {}",
+            failed_survival.join(", ")
+        );
+    }
+    println!("accepted against CSSF: {accepted}");
+    if accepted == 0 && failed_survival.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

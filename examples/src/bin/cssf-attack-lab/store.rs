@@ -1,0 +1,356 @@
+//! Storage attacks on `cssf-store`: tampering with the flash image,
+//! rolling it back to an older image, and cutting the power in the middle
+//! of a transaction.
+
+use std::collections::BTreeMap;
+
+use cssf_netsim::SimRng;
+use cssf_store::flash::RamFlash;
+use cssf_store::{Config, Error, RamCounter, RootKey, Store, Transaction};
+use embedded_storage::nor_flash::{
+    check_erase, check_read, check_write, ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash,
+};
+
+use crate::{Cmp, Opts, Row};
+
+const ROOT: RootKey = RootKey([0xC3; 32]);
+const ERASE: usize = 1024;
+const SECTORS: usize = 4;
+const SIZE: usize = ERASE * SECTORS;
+type Flash = RamFlash<SIZE, ERASE, 4, 1>;
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+const PROBE: [&[u8]; 6] = [b"psk", b"token", b"led", b"k0", b"k1", b"absent"];
+
+/// Writes a history (overwrites, a remove, garbage collections) and returns
+/// the flash, the model of what was committed, and the trusted counter.
+fn history(rng: &mut SimRng, rounds: usize) -> (Flash, Model, RamCounter) {
+    let mut counter = RamCounter::default();
+    let mut model = Model::new();
+    let Ok(mut s) =
+        Store::<_, _, 16, SECTORS>::mount(Flash::new(), &ROOT, &mut counter, Config::new())
+    else {
+        panic!("lab bug: blank store did not mount");
+    };
+    for r in 0..rounds {
+        let key: &[u8] = PROBE[r % 5];
+        let len = 4 + (rng.next_u64_raw() % 40) as usize;
+        let val: Vec<u8> = (0..len).map(|_| rng.next_u64_raw() as u8).collect();
+        if r % 11 == 10 {
+            if s.remove(key).is_ok() {
+                model.remove(key);
+            }
+        } else if s.set(key, &val).is_ok() {
+            model.insert(key.to_vec(), val);
+        }
+    }
+    let (flash, _) = s.into_parts();
+    (flash, model, counter)
+}
+
+/// Mounts and reads every probe key: `true` when the store returned
+/// something it must not (a wrong value, a value for an absent key, or
+/// "absent" for a present key). Errors are detections, not acceptances.
+fn betrayed<F: NorFlash>(flash: F, counter: &mut RamCounter, model: &Model) -> bool {
+    let Ok(mut s) = Store::<_, _, 16, SECTORS>::mount(flash, &ROOT, counter, Config::new()) else {
+        return false;
+    };
+    let mut buf = [0u8; 64];
+    PROBE
+        .iter()
+        .any(|k| match (s.get(k, &mut buf), model.get(*k)) {
+            (Ok(n), Some(v)) => buf.get(..n) != Some(v.as_slice()),
+            (Ok(_), None) => true,
+            (Err(Error::NotFound), Some(_)) => true,
+            _ => false,
+        })
+}
+
+fn tamper(o: &Opts) -> Row {
+    let mut row = Row::new(
+        "flash-tamper",
+        "Flash tampering (bit flips, spliced and erased chunks)",
+    );
+    row.survived = None;
+    for i in 0..o.attempts {
+        let mut rng = SimRng::new(o.seed.wrapping_add(u64::from(i)) ^ 0x57);
+        let (mut flash, model, mut counter) = history(&mut rng, 20 + (i as usize % 30));
+        let img = flash.image_mut();
+        let n = img.len();
+        match i % 3 {
+            0 => {
+                let pos = (rng.next_u64_raw() as usize) % n;
+                if let Some(b) = img.get_mut(pos) {
+                    *b ^= 1 << (rng.next_u64_raw() % 8);
+                }
+            }
+            1 => {
+                let from = (rng.next_u64_raw() as usize) % (n - 32);
+                let to = (rng.next_u64_raw() as usize) % (n - 32);
+                let chunk: Vec<u8> = img.get(from..from + 32).unwrap_or(&[]).to_vec();
+                if let Some(d) = img.get_mut(to..to + 32) {
+                    d.copy_from_slice(&chunk);
+                }
+            }
+            _ => {
+                let at = ((rng.next_u64_raw() as usize) % (n / 64)) * 64;
+                if let Some(d) = img.get_mut(at..at + 64) {
+                    d.fill(0xFF);
+                }
+            }
+        }
+        row.attempt(betrayed(flash, &mut counter, &model), true);
+    }
+    row.defence = "ChaCha20-Poly1305 per record, keyed index".into();
+    row.baseline = Cmp::Na("no store");
+    row
+}
+
+fn rollback(o: &Opts) -> Row {
+    let mut row = Row::new("flash-rollback", "Flash rollback to an older image");
+    row.survived = None;
+    for i in 0..o.attempts {
+        let mut rng = SimRng::new(o.seed.wrapping_add(u64::from(i)) ^ 0x80);
+        let mut counter = RamCounter::default();
+        let Ok(mut s) =
+            Store::<_, _, 16, SECTORS>::mount(Flash::new(), &ROOT, &mut counter, Config::new())
+        else {
+            panic!("lab bug: blank store did not mount");
+        };
+        let total = 5 + (rng.next_u64_raw() % 40) as usize;
+        let snap_at = (rng.next_u64_raw() as usize) % total;
+        let mut snapshot = None;
+        let mut last = Vec::new();
+        for k in 0..total {
+            last = format!("led-state-{k}").into_bytes();
+            let _ = s.set(b"led", &last);
+            if k == snap_at {
+                snapshot = Some(s.flash().image().to_vec());
+            }
+        }
+        drop(s);
+        let mut old = Flash::new();
+        if let Some(img) = snapshot {
+            old.image_mut().copy_from_slice(&img);
+        }
+        let model: Model = [(b"led".to_vec(), last)].into_iter().collect();
+        // Only the newest value may come back (or the mount fails).
+        let mut ok_probe = true;
+        if let Ok(mut s) =
+            Store::<_, _, 16, SECTORS>::mount(old, &ROOT, &mut counter, Config::new())
+        {
+            let mut buf = [0u8; 64];
+            ok_probe = match s.get(b"led", &mut buf) {
+                Ok(n) => buf.get(..n) == model.get(&b"led"[..]).map(Vec::as_slice),
+                Err(_) => true,
+            };
+        }
+        row.attempt(!ok_probe, true);
+    }
+    row.defence = "trusted monotonic counter checked at mount".into();
+    row.baseline = Cmp::Na("no store");
+    row
+}
+
+/// A NOR flash whose power fails after `budget` more program or erase
+/// operations: the word being programmed gets a random subset of its new
+/// zero bits, the sector being erased is erased only up to a random word.
+struct CutFlash {
+    data: Vec<u8>,
+    budget: Option<u64>,
+    events: u64,
+    dead: bool,
+    rng: SimRng,
+}
+
+impl CutFlash {
+    fn tick(&mut self) -> Result<(), bool> {
+        if self.dead {
+            return Err(false);
+        }
+        self.events += 1;
+        match &mut self.budget {
+            Some(0) => {
+                self.dead = true;
+                Err(true)
+            }
+            Some(b) => {
+                *b -= 1;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl ErrorType for CutFlash {
+    type Error = NorFlashErrorKind;
+}
+
+impl ReadNorFlash for CutFlash {
+    const READ_SIZE: usize = 1;
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        if self.dead {
+            return Err(NorFlashErrorKind::Other);
+        }
+        check_read(self, offset, bytes.len())?;
+        let src = self
+            .data
+            .get(offset as usize..offset as usize + bytes.len())
+            .ok_or(NorFlashErrorKind::OutOfBounds)?;
+        bytes.copy_from_slice(src);
+        Ok(())
+    }
+    fn capacity(&self) -> usize {
+        self.data.len()
+    }
+}
+
+impl NorFlash for CutFlash {
+    const WRITE_SIZE: usize = 4;
+    const ERASE_SIZE: usize = ERASE;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        check_erase(self, from, to)?;
+        for s in (from as usize..to as usize).step_by(ERASE) {
+            if let Err(now) = self.tick() {
+                if now {
+                    let k = (self.rng.next_u64_raw() as usize) % (ERASE / 4);
+                    if let Some(d) = self.data.get_mut(s..s + 4 * k) {
+                        d.fill(0xFF);
+                    }
+                }
+                return Err(NorFlashErrorKind::Other);
+            }
+            if let Some(d) = self.data.get_mut(s..s + ERASE) {
+                d.fill(0xFF);
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        check_write(self, offset, bytes.len())?;
+        for (w, chunk) in bytes.chunks(4).enumerate() {
+            let at = offset as usize + 4 * w;
+            match self.tick() {
+                Ok(()) => {
+                    if let Some(d) = self.data.get_mut(at..at + chunk.len()) {
+                        for (old, new) in d.iter_mut().zip(chunk) {
+                            *old &= new;
+                        }
+                    }
+                }
+                Err(now) => {
+                    if now {
+                        let r = self.rng.next_u64_raw().to_le_bytes();
+                        if let Some(d) = self.data.get_mut(at..at + chunk.len()) {
+                            for ((old, new), m) in d.iter_mut().zip(chunk).zip(r) {
+                                *old &= new | m;
+                            }
+                        }
+                    }
+                    return Err(NorFlashErrorKind::Other);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn power_cut(o: &Opts) -> Row {
+    let mut row = Row::new("power-cut", "Power cut during a store transaction (3 keys)");
+    for i in 0..o.attempts {
+        let mut rng = SimRng::new(o.seed.wrapping_add(u64::from(i)) ^ 0x9C);
+        let (flash, model, counter) = history(&mut rng, (i as usize * 7) % 60);
+        let image = flash.image().to_vec();
+        let new_vals: Vec<Vec<u8>> = (0..3)
+            .map(|k| format!("new-{i}-{k}").into_bytes())
+            .collect();
+        let keys: [&[u8]; 3] = [b"psk", b"token", b"led"];
+        let fresh = |budget| CutFlash {
+            data: image.clone(),
+            budget,
+            events: 0,
+            dead: false,
+            rng: SimRng::new(u64::from(i)),
+        };
+        // Mounts, commits the transaction; returns the flash events after
+        // mount and in total, and the image left behind.
+        let run = |flash: CutFlash, counter: &mut RamCounter| -> (u64, u64, Vec<u8>) {
+            match Store::<_, _, 16, SECTORS>::mount(flash, &ROOT, counter, Config::new()) {
+                Ok(mut s) => {
+                    let mounted = s.flash().events;
+                    let mut tx = Transaction::<4>::new();
+                    for (k, v) in keys.iter().zip(&new_vals) {
+                        let _ = tx.set(k, v);
+                    }
+                    let _ = s.commit(&tx);
+                    let (f, _) = s.into_parts();
+                    (mounted, f.events, f.data)
+                }
+                Err(_) => (0, 0, Vec::new()),
+            }
+        };
+        // Dry run: where the transaction's flash operations lie.
+        let mut c1 = counter;
+        let (mounted, total, _) = run(fresh(None), &mut c1);
+        if total == 0 {
+            row.attempt(false, false);
+            continue;
+        }
+        // The real run, the power cut at one of the transaction's operations.
+        let cut_at = mounted + rng.next_u64_raw() % (total - mounted + 1);
+        let mut counter2 = counter;
+        let (_, _, data) = run(fresh(Some(cut_at)), &mut counter2);
+        if data.is_empty() {
+            row.attempt(false, false);
+            continue;
+        }
+        // Power back: remount the image as the cut left it.
+        let back = CutFlash {
+            data,
+            budget: None,
+            events: 0,
+            dead: false,
+            rng: SimRng::new(1),
+        };
+        let (accepted, survived) =
+            match Store::<_, _, 16, SECTORS>::mount(back, &ROOT, &mut counter2, Config::new()) {
+                Err(_) => (false, false),
+                Ok(mut s) => {
+                    let mut buf = [0u8; 64];
+                    let mut state = Vec::new();
+                    for (k, v) in keys.iter().zip(&new_vals) {
+                        let got = s
+                            .get(k, &mut buf)
+                            .ok()
+                            .and_then(|n| buf.get(..n).map(<[u8]>::to_vec));
+                        let old = model.get(*k).cloned();
+                        state.push(if got.as_ref() == Some(v) {
+                            1
+                        } else if got == old {
+                            0
+                        } else {
+                            2
+                        });
+                    }
+                    let mixed = state.contains(&2)
+                        || !(state.iter().all(|x| *x == 0) || state.iter().all(|x| *x == 1));
+                    let writable = s.set(b"k1", b"after").is_ok()
+                        && s.get(b"k1", &mut buf).ok().and_then(|n| buf.get(..n))
+                            == Some(&b"after"[..]);
+                    (mixed, writable)
+                }
+            };
+        row.attempt(accepted, survived);
+    }
+    row.defence = "single commit record per transaction; torn records fail their tag".into();
+    row.baseline = Cmp::Na("no store");
+    row
+}
+
+/// The storage rows.
+pub fn run(o: &Opts) -> Vec<Row> {
+    vec![tamper(o), rollback(o), power_cut(o)]
+}

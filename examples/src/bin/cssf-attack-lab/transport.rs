@@ -1,0 +1,749 @@
+//! Transport attacks: eavesdropping, record replay, bit flips, truncation,
+//! reordering and duplication, forged records and alerts, downgrade,
+//! ClientHello and handshake floods, amplification.
+
+use std::time::Duration;
+
+use cssf_coap::{Code, MessageBuilder, MessageType};
+use cssf_dtls::wire::client_hello::ClientHelloRepr;
+use cssf_dtls::wire::extensions::EXTENDED_MASTER_SECRET;
+use cssf_dtls::wire::handshake::{msg_type, HandshakeHeader, HEADER_LEN as HS_LEN};
+use cssf_dtls::wire::record::{ContentType, RecordHeader, HEADER_LEN as REC_LEN};
+use cssf_dtls::CipherSuite;
+use cssf_netsim::SimRng;
+
+use crate::net::{
+    contains, Addr, Adversary, Honest, Net, Node, Packet, CLIENT, SERVER, SPOOF_BASE,
+};
+use crate::stack::{
+    connect, cssf_alive, is_app_record, plain_alive, violations, CssfClient, LabServer,
+    PlainClient, PlainServer, IDENTITY, PSK, SESSIONS, TEMP,
+};
+use crate::{Cmp, Opts, Row};
+
+/// The legitimate PUT's payload in attempt `seed` (a recognisable secret).
+pub fn secret(seed: u64) -> Vec<u8> {
+    format!("led=on;owner-secret={seed:016x}").into_bytes()
+}
+
+/// How long an attacked exchange runs (virtual time): covers CoAP
+/// retransmissions and EXCHANGE_LIFETIME.
+pub const ATTACK_WINDOW: Duration = Duration::from_secs(400);
+
+/// Outcome of one attacked exchange.
+pub struct Outcome {
+    /// Forged + replayed deliveries (both directions).
+    pub violations: usize,
+    /// PUTs the server acted on with the legitimate payload.
+    pub legit_actions: usize,
+    /// PUTs acted on with any other payload.
+    pub other_actions: usize,
+    /// The session still works afterwards.
+    pub alive: bool,
+    /// Everything on the wire.
+    pub transcript: Vec<u8>,
+}
+
+impl Outcome {
+    /// The attack had an effect.
+    pub fn accepted(&self) -> bool {
+        self.violations > 0 || self.legit_actions > 1 || self.other_actions > 0
+    }
+}
+
+/// A CSSF client and server: honest handshake, then a PUT /actuators/led
+/// and a GET /sensors/temp under `adv`, then the liveness check.
+pub fn cssf_exchange(seed: u64, adv: &mut dyn Adversary) -> Outcome {
+    let mut net = Net::default();
+    let mut c = CssfClient::legit(seed);
+    let mut s = LabServer::lab(seed);
+    let up = connect(&mut net, &mut c, &mut s);
+    let put = secret(seed);
+    c.app.push(Code::PUT, "actuators/led", &put);
+    c.app.push(Code::GET, "sensors/temp", b"");
+    net.run_for(&mut [&mut c, &mut s], adv, ATTACK_WINDOW);
+    let (f1, r1) = violations(&c.sent, &s.delivered);
+    let (f2, r2) = violations(&s.sent, &c.delivered);
+    let legit_actions = s.app.actions.iter().filter(|a| a.payload == put).count();
+    let other_actions = s.app.actions.len() - legit_actions;
+    let alive = up && cssf_alive(&mut net, &mut c, &mut s);
+    Outcome {
+        violations: f1 + r1 + f2 + r2,
+        legit_actions,
+        other_actions,
+        alive,
+        transcript: net.transcript.iter().flat_map(|p| p.data.clone()).collect(),
+    }
+}
+
+/// The same exchange over plain CoAP.
+pub fn plain_exchange(seed: u64, adv: &mut dyn Adversary) -> Outcome {
+    let mut net = Net::default();
+    let mut c = PlainClient::new(seed);
+    let mut s = PlainServer::new(seed);
+    let put = secret(seed);
+    c.app.push(Code::PUT, "actuators/led", &put);
+    c.app.push(Code::GET, "sensors/temp", b"");
+    net.run_for(&mut [&mut c, &mut s], adv, ATTACK_WINDOW);
+    let (f1, r1) = violations(&c.sent, &s.delivered);
+    let (f2, r2) = violations(&s.sent, &c.delivered);
+    let legit_actions = s.app.actions.iter().filter(|a| a.payload == put).count();
+    let other_actions = s.app.actions.len() - legit_actions;
+    let alive = plain_alive(&mut net, &mut c, &mut s);
+    Outcome {
+        violations: f1 + r1 + f2 + r2,
+        legit_actions,
+        other_actions,
+        alive,
+        transcript: net.transcript.iter().flat_map(|p| p.data.clone()).collect(),
+    }
+}
+
+/// Which datagrams an adversary targets: application data only (DTLS
+/// application_data records, or any CoAP message on plain CoAP).
+fn target(p: &Packet, plain: bool) -> bool {
+    plain || is_app_record(&p.data)
+}
+
+/// Replays captured datagrams later (tainted copies), at random times.
+pub struct Replayer {
+    /// Randomness.
+    pub rng: SimRng,
+    /// Target plain CoAP datagrams instead of DTLS application records.
+    pub plain: bool,
+    /// Only datagrams toward the server.
+    pub to_server_only: bool,
+    /// Earliest replay, after the original.
+    pub lo: Duration,
+    /// Latest replay.
+    pub hi: Duration,
+    /// Copies replayed of each datagram.
+    pub copies: usize,
+    /// Scheduled replays.
+    pub held: Vec<(Duration, Packet)>,
+}
+
+impl Adversary for Replayer {
+    fn intercept(&mut self, now: Duration, p: Packet, out: &mut Vec<Packet>) {
+        if target(&p, self.plain) && (!self.to_server_only || p.to == SERVER) {
+            for _ in 0..self.copies {
+                let at = now + self.rng.between(self.lo, self.hi);
+                let copy = Packet::forged(p.from, p.to, p.data.clone());
+                self.held.push((at, copy));
+            }
+        }
+        out.push(p);
+    }
+    fn tick(&mut self, now: Duration, out: &mut Vec<Packet>) {
+        let (due, keep): (Vec<_>, Vec<_>) = self.held.drain(..).partition(|(t, _)| *t <= now);
+        self.held = keep;
+        out.extend(due.into_iter().map(|(_, p)| p));
+    }
+    fn wakeup(&self) -> Option<Duration> {
+        self.held.iter().map(|(t, _)| *t).min()
+    }
+}
+
+/// Corrupts every targeted datagram in one direction at the same byte
+/// position (modulo its length).
+struct Corrupter {
+    toward_server: bool,
+    plain: bool,
+    index: usize,
+    truncate: bool,
+    bit: u8,
+}
+
+impl Adversary for Corrupter {
+    fn intercept(&mut self, _now: Duration, p: Packet, out: &mut Vec<Packet>) {
+        let dir = (p.to == SERVER) == self.toward_server;
+        if !dir || !target(&p, self.plain) || p.data.is_empty() {
+            out.push(p);
+            return;
+        }
+        let pos = self.index % p.data.len();
+        let mut data = p.data.clone();
+        if self.truncate {
+            data.truncate(pos);
+        } else if let Some(b) = data.get_mut(pos) {
+            *b ^= 1 << (self.bit % 8);
+        }
+        out.push(Packet::forged(p.from, p.to, data));
+    }
+}
+
+/// Delays every datagram by a random time (so they overtake each other)
+/// and duplicates half of them.
+struct Shuffler {
+    rng: SimRng,
+    held: Vec<(Duration, Packet)>,
+}
+
+impl Adversary for Shuffler {
+    fn intercept(&mut self, now: Duration, p: Packet, _out: &mut Vec<Packet>) {
+        let at = now
+            + self
+                .rng
+                .between(Duration::ZERO, Duration::from_millis(2500));
+        if self.rng.chance(0.5) {
+            let at2 = now + self.rng.between(Duration::ZERO, Duration::from_secs(5));
+            self.held
+                .push((at2, Packet::forged(p.from, p.to, p.data.clone())));
+        }
+        self.held.push((at, p));
+    }
+    fn tick(&mut self, now: Duration, out: &mut Vec<Packet>) {
+        self.held.sort_by_key(|(t, _)| *t);
+        while self.held.first().is_some_and(|(t, _)| *t <= now) {
+            out.push(self.held.remove(0).1);
+        }
+    }
+    fn wakeup(&self) -> Option<Duration> {
+        self.held.iter().map(|(t, _)| *t).min()
+    }
+}
+
+/// Injects forged datagrams each time it sees application traffic: random
+/// records of the given content type (CSSF) or forged CoAP messages (plain),
+/// spoofed from the other side.
+struct Injector {
+    rng: SimRng,
+    plain: bool,
+    content_type: u8,
+    per_packet: usize,
+}
+
+impl Injector {
+    fn forge_record(&mut self, seen: &[u8]) -> Vec<u8> {
+        let (epoch, seq) = match RecordHeader::parse(seen) {
+            Ok((h, _, _)) => (h.epoch, h.sequence),
+            Err(_) => (1, 1),
+        };
+        let len = 8 + (self.rng.next_u64_raw() % 64) as usize;
+        let mut v = vec![self.content_type, 0xFE, 0xFD];
+        v.extend_from_slice(&epoch.to_be_bytes());
+        let s = seq + self.rng.next_u64_raw() % 8;
+        v.extend_from_slice(&s.to_be_bytes()[2..]);
+        v.extend_from_slice(&(len as u16).to_be_bytes());
+        v.extend((0..len).map(|_| self.rng.next_u64_raw() as u8));
+        v
+    }
+
+    fn forge_coap(&mut self, to: Addr) -> Vec<u8> {
+        let mid = self.rng.next_u64_raw() as u16;
+        let mut buf = [0u8; 128];
+        let payload = b"temperature=99.9C;forged";
+        let mut b = if to == SERVER {
+            let mut b = MessageBuilder::<4>::new(MessageType::Con, Code::GET, mid);
+            let _ = b.uri_path("sensors/temp");
+            b
+        } else {
+            let mut b = MessageBuilder::<4>::new(MessageType::Non, Code::CONTENT, mid);
+            b.payload(payload);
+            b
+        };
+        let tok = self.rng.next_u32_raw().to_be_bytes();
+        let _ = b.token(&tok);
+        let n = b.emit(&mut buf).unwrap_or(0);
+        buf.get(..n).unwrap_or(&[]).to_vec()
+    }
+}
+
+trait NextU32 {
+    fn next_u32_raw(&mut self) -> u32;
+}
+impl NextU32 for SimRng {
+    fn next_u32_raw(&mut self) -> u32 {
+        (self.next_u64_raw() >> 32) as u32
+    }
+}
+
+impl Adversary for Injector {
+    fn intercept(&mut self, _now: Duration, p: Packet, out: &mut Vec<Packet>) {
+        if target(&p, self.plain) {
+            for _ in 0..self.per_packet {
+                let data = if self.plain {
+                    self.forge_coap(p.to)
+                } else {
+                    self.forge_record(&p.data)
+                };
+                out.push(Packet::forged(p.from, p.to, data));
+            }
+        }
+        out.push(p);
+    }
+}
+
+/// Injects plaintext (epoch 0) and encrypted-looking (epoch 1) fatal alerts
+/// toward both sides whenever application traffic passes.
+struct AlertInjector {
+    rng: SimRng,
+}
+
+impl Adversary for AlertInjector {
+    fn intercept(&mut self, _now: Duration, p: Packet, out: &mut Vec<Packet>) {
+        if is_app_record(&p.data) {
+            let seq = match RecordHeader::parse(&p.data) {
+                Ok((h, _, _)) => h.sequence,
+                Err(_) => 1,
+            };
+            // Plaintext fatal alert: handshake_failure / close_notify / bad_record_mac.
+            for desc in [40u8, 0, 20] {
+                let mut a = vec![21, 0xFE, 0xFD, 0, 0];
+                a.extend_from_slice(&(seq + 1).to_be_bytes()[2..]);
+                a.extend_from_slice(&[0, 2, 2, desc]);
+                out.push(Packet::forged(p.from, p.to, a.clone()));
+                out.push(Packet::forged(p.to, p.from, a));
+            }
+            // Epoch 1: a random "encrypted" alert.
+            let mut a = vec![21, 0xFE, 0xFD, 0, 1];
+            a.extend_from_slice(&(seq + 1).to_be_bytes()[2..]);
+            a.extend_from_slice(&[0, 26]);
+            a.extend((0..26).map(|_| self.rng.next_u64_raw() as u8));
+            out.push(Packet::forged(p.from, p.to, a.clone()));
+            out.push(Packet::forged(p.to, p.from, a));
+        }
+        out.push(p);
+    }
+}
+
+/// Rewrites every ClientHello (both the first and the one with the cookie,
+/// so the cookie still verifies).
+struct Downgrader {
+    strip_ems: bool,
+    modified: u32,
+}
+
+/// Edits a ClientHello: returns its new cipher suites and extension block.
+pub type HelloEdit<'e> = &'e dyn Fn(&ClientHelloRepr<'_>) -> (Vec<u8>, Vec<u8>);
+
+/// Rebuilds a datagram whose first record is a whole ClientHello with the
+/// suites and extensions `edit` returns.
+pub fn rewrite_client_hello(data: &[u8], edit: HelloEdit<'_>) -> Option<Vec<u8>> {
+    let (rh, frag, rest) = RecordHeader::parse(data).ok()?;
+    let (hh, body, _) = HandshakeHeader::parse(frag).ok()?;
+    if rh.content_type != ContentType::Handshake
+        || hh.msg_type != msg_type::CLIENT_HELLO
+        || hh.fragment_length != hh.length
+    {
+        return None;
+    }
+    let ch = ClientHelloRepr::parse(body).ok()?;
+    let (suites, ext) = edit(&ch);
+    let new = ClientHelloRepr {
+        cipher_suites: &suites,
+        extensions: &ext,
+        ..ch
+    };
+    let blen = new.buffer_len();
+    let mut out = vec![0u8; REC_LEN + HS_LEN + blen];
+    RecordHeader {
+        length: (HS_LEN + blen) as u16,
+        ..rh
+    }
+    .emit(&mut out)
+    .ok()?;
+    HandshakeHeader::whole(msg_type::CLIENT_HELLO, hh.message_seq, blen)
+        .emit(out.get_mut(REC_LEN..)?)
+        .ok()?;
+    new.emit(out.get_mut(REC_LEN + HS_LEN..)?).ok()?;
+    out.extend_from_slice(rest);
+    Some(out)
+}
+
+/// The extension block without extension `t`.
+fn strip_extension(block: &[u8], t: u16) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = block;
+    while rest.len() >= 4 {
+        let ty = u16::from_be_bytes([rest[0], rest[1]]);
+        let len = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
+        let Some(ext) = rest.get(..4 + len) else {
+            break;
+        };
+        if ty != t {
+            out.extend_from_slice(ext);
+        }
+        rest = &rest[4 + len..];
+    }
+    out
+}
+
+impl Adversary for Downgrader {
+    fn intercept(&mut self, _now: Duration, p: Packet, out: &mut Vec<Packet>) {
+        let strip_ems = self.strip_ems;
+        let edit = move |ch: &ClientHelloRepr<'_>| {
+            if strip_ems {
+                (
+                    ch.cipher_suites.to_vec(),
+                    strip_extension(ch.extensions, EXTENDED_MASTER_SECRET),
+                )
+            } else {
+                let strong = CipherSuite::EcdhePskWithChaCha20Poly1305Sha256.id();
+                let suites = ch
+                    .suites()
+                    .filter(|s| *s != strong)
+                    .flat_map(u16::to_be_bytes)
+                    .collect();
+                (suites, ch.extensions.to_vec())
+            }
+        };
+        if p.to == SERVER {
+            if let Some(d) = rewrite_client_hello(&p.data, &edit) {
+                if d != p.data {
+                    self.modified += 1;
+                    out.push(Packet::forged(p.from, p.to, d));
+                    return;
+                }
+            }
+        }
+        out.push(p);
+    }
+}
+
+/// The suites offered in the downgrade runs, strongest first.
+const ALL_SUITES: [CipherSuite; 3] = [
+    CipherSuite::EcdhePskWithChaCha20Poly1305Sha256,
+    CipherSuite::PskWithChaCha20Poly1305Sha256,
+    CipherSuite::PskWithAes128Ccm8,
+];
+
+fn eavesdrop(o: &Opts) -> Row {
+    let mut row = Row::new("eavesdrop", "Eavesdropping (plaintext on the wire)");
+    let leaks = |t: &[u8], seed: u64| {
+        contains(t, &secret(seed)) || contains(t, TEMP) || contains(t, b"actuators")
+    };
+    let mut base = 0;
+    for i in 0..o.attempts {
+        let seed = o.seed.wrapping_add(u64::from(i));
+        let r = cssf_exchange(seed, &mut Honest);
+        row.attempt(leaks(&r.transcript, seed), r.alive);
+        let b = plain_exchange(seed, &mut Honest);
+        base += u32::from(leaks(&b.transcript, seed));
+    }
+    row.defence = "DTLS record encryption (AEAD)".into();
+    row.baseline = Cmp::Ran {
+        accepted: base,
+        attempts: o.attempts,
+    };
+    row
+}
+
+fn run_integrity(
+    o: &Opts,
+    id: &'static str,
+    name: &'static str,
+    defence: &str,
+    salt: u64,
+    dos_is_effect: bool,
+    make: &dyn Fn(u64, u32, bool) -> Box<dyn Adversary>,
+) -> Row {
+    let mut row = Row::new(id, name);
+    let mut base = 0;
+    for i in 0..o.attempts {
+        let seed = o.seed.wrapping_add(u64::from(i)) ^ salt;
+        let r = cssf_exchange(seed, make(seed, i, false).as_mut());
+        row.attempt(r.accepted() || (dos_is_effect && !r.alive), r.alive);
+        let b = plain_exchange(seed, make(seed, i, true).as_mut());
+        base += u32::from(b.accepted());
+    }
+    row.defence = defence.into();
+    row.baseline = Cmp::Ran {
+        accepted: base,
+        attempts: o.attempts,
+    };
+    row
+}
+
+fn downgrade(o: &Opts, strip_ems: bool) -> Row {
+    let mut row = if strip_ems {
+        Row::new(
+            "downgrade-ems",
+            "Downgrade: extended_master_secret stripped from ClientHello",
+        )
+    } else {
+        Row::new(
+            "downgrade-suite",
+            "Downgrade: strongest suite (ECDHE-PSK) stripped from ClientHello",
+        )
+    };
+    for i in 0..o.attempts {
+        let seed = o.seed.wrapping_add(u64::from(i)) ^ 0xD0;
+        let mut net = Net::default();
+        let mut c = CssfClient::new(CLIENT, SERVER, IDENTITY, PSK, &ALL_SUITES, seed);
+        let mut s = LabServer::with_store(
+            cssf_dtls::StaticPsk::new(&crate::stack::KEYS),
+            &ALL_SUITES,
+            seed,
+        );
+        let mut adv = Downgrader {
+            strip_ems,
+            modified: 0,
+        };
+        net.run_for(&mut [&mut c, &mut s], &mut adv, Duration::from_secs(60));
+        let accepted = c.dtls.is_connected() || s.dtls.is_connected(&CLIENT);
+        // Recovery: once the attacker is gone a new handshake gets the
+        // strongest suite.
+        let mut c2 = CssfClient::new(CLIENT, SERVER, IDENTITY, PSK, &ALL_SUITES, seed ^ 1);
+        net.run_for(&mut [&mut c2, &mut s], &mut Honest, Duration::from_secs(60));
+        let ok = c2.up() && c2.suite == Some(CipherSuite::EcdhePskWithChaCha20Poly1305Sha256);
+        row.attempt(accepted || adv.modified == 0, ok);
+    }
+    row.defence = if strip_ems {
+        "EMS required by the server; Finished MAC covers the ClientHello".into()
+    } else {
+        "Finished MAC over the handshake transcript".into()
+    };
+    row.baseline = Cmp::Na("no handshake");
+    row
+}
+
+/// A first ClientHello (no cookie) from a fresh client.
+fn client_hello(seed: u64, identity: &[u8]) -> Vec<u8> {
+    let mut c = CssfClient::new(SPOOF_BASE, SERVER, identity, b"x", &ALL_SUITES, seed);
+    let mut out = Vec::new();
+    c.output(Duration::ZERO, &mut out);
+    out.into_iter().next().map(|p| p.data).unwrap_or_default()
+}
+
+fn hello_flood(o: &Opts) -> (Row, Row) {
+    let mut flood = Row::new(
+        "ch-flood",
+        "ClientHello flood without cookie (spoofed sources)",
+    );
+    let mut amp = Row::new(
+        "amplification",
+        "Amplification before the cookie (bytes out / in > 3)",
+    );
+    let seed = o.seed ^ 0xF100D;
+    let mut net = Net::default();
+    let mut c = CssfClient::legit(seed);
+    let mut s = LabServer::lab(seed);
+    let up = connect(&mut net, &mut c, &mut s);
+    let mut max_ratio = 0f64;
+    for i in 0..o.attempts {
+        let from = SPOOF_BASE + (i % 60_000) as Addr;
+        let id: Vec<u8> = (0..(i % 100)).map(|k| b'a' + (k % 26) as u8).collect();
+        let ch = client_hello(seed.wrapping_add(u64::from(i)), &id);
+        let before = s.dtls.sessions();
+        s.input(net.now, &Packet::forged(from, SERVER, ch.clone()));
+        let mut out = Vec::new();
+        s.output(net.now, &mut out);
+        let sent: usize = out
+            .iter()
+            .filter(|p| p.to == from)
+            .map(|p| p.data.len())
+            .sum();
+        let ratio = sent as f64 / ch.len().max(1) as f64;
+        max_ratio = max_ratio.max(ratio);
+        let grew = s.dtls.sessions() > before;
+        flood.attempt(grew, true);
+        amp.attempt(ratio > 3.0, true);
+    }
+    let alive = up && cssf_alive(&mut net, &mut c, &mut s);
+    flood.survived = Some(if alive { flood.attempts } else { 0 });
+    amp.survived = None;
+    flood.defence = format!(
+        "stateless HelloVerifyRequest cookie (sessions stayed {})",
+        s.dtls.sessions()
+    );
+    amp.defence = format!("only a HelloVerifyRequest before the cookie (max ratio {max_ratio:.2})");
+    flood.baseline = Cmp::Na("no handshake");
+    // Plain CoAP: a spoofed GET /.well-known/core is answered in full.
+    let mut ps = PlainServer::new(seed);
+    let mut acc = 0;
+    for i in 0..o.attempts {
+        let from = SPOOF_BASE + (i % 60_000) as Addr;
+        let mut b = MessageBuilder::<2>::new(MessageType::Non, Code::GET, i as u16);
+        let _ = b.uri_path(".well-known/core");
+        let mut buf = [0u8; 64];
+        let n = b.emit(&mut buf).unwrap_or(0);
+        let req = buf.get(..n).unwrap_or(&[]).to_vec();
+        ps.input(Duration::ZERO, &Packet::forged(from, SERVER, req));
+        let mut out = Vec::new();
+        ps.output(Duration::ZERO, &mut out);
+        let sent: usize = out
+            .iter()
+            .filter(|p| p.to == from)
+            .map(|p| p.data.len())
+            .sum();
+        acc += u32::from(sent > 3 * n);
+    }
+    amp.baseline = Cmp::Ran {
+        accepted: acc,
+        attempts: o.attempts,
+    };
+    (flood, amp)
+}
+
+/// Lets the first `n` datagrams from each spoofed address through, then
+/// drops the rest: each attacker leaves a half-open handshake behind.
+struct HalfOpen {
+    n: usize,
+    seen: std::collections::HashMap<Addr, usize>,
+}
+
+impl Adversary for HalfOpen {
+    fn intercept(&mut self, _now: Duration, p: Packet, out: &mut Vec<Packet>) {
+        if p.from >= SPOOF_BASE {
+            let k = self.seen.entry(p.from).or_default();
+            *k += 1;
+            if *k > self.n {
+                return;
+            }
+        }
+        out.push(p);
+    }
+}
+
+fn handshake_flood(o: &Opts) -> Row {
+    let mut row = Row::new(
+        "hs-flood",
+        "Handshake flood with valid cookies (half-open sessions)",
+    );
+    let seed = o.seed ^ 0x4A4D;
+    let mut net = Net::default();
+    let mut c = CssfClient::legit(seed);
+    let mut s = LabServer::lab(seed);
+    let up = connect(&mut net, &mut c, &mut s);
+    let mut adv = HalfOpen {
+        n: 2,
+        seen: Default::default(),
+    };
+    for i in 0..o.attempts {
+        let from = SPOOF_BASE + (i % 60_000) as Addr;
+        let mut m = CssfClient::new(
+            from,
+            SERVER,
+            b"mallory",
+            b"guess",
+            &crate::stack::LAB_SUITES,
+            seed + u64::from(i),
+        );
+        net.run_for(
+            &mut [&mut c, &mut s, &mut m],
+            &mut adv,
+            Duration::from_millis(500),
+        );
+        row.attempt(s.dtls.sessions() > SESSIONS || !c.up(), true);
+    }
+    let alive = up && cssf_alive(&mut net, &mut c, &mut s);
+    row.survived = Some(if alive { row.attempts } else { 0 });
+    row.defence = format!(
+        "bounded session table ({SESSIONS}), half-open evicted first (max held {})",
+        s.max_sessions
+    );
+    row.baseline = Cmp::Na("no handshake");
+    row
+}
+
+/// All transport rows.
+pub fn run(o: &Opts) -> Vec<Row> {
+    let mut rows = vec![eavesdrop(o)];
+    rows.push(run_integrity(
+        o,
+        "replay",
+        "Record replay (every datagram replayed twice, up to 300 s later)",
+        "DTLS anti-replay window",
+        0x11,
+        false,
+        &|seed, _, plain| {
+            Box::new(Replayer {
+                rng: SimRng::new(seed ^ 0xAA),
+                plain,
+                to_server_only: false,
+                lo: Duration::ZERO,
+                hi: Duration::from_secs(300),
+                copies: 2,
+                held: Vec::new(),
+            })
+        },
+    ));
+    rows.push(run_integrity(
+        o,
+        "bitflip",
+        "Bit flip at every byte position of a record (both directions)",
+        "AEAD tag check (record dropped, CoAP retransmits)",
+        0x22,
+        false,
+        &|seed, i, plain| {
+            Box::new(Corrupter {
+                toward_server: i % 2 == 0,
+                plain,
+                index: (i / 2) as usize,
+                truncate: false,
+                bit: (seed % 8) as u8,
+            })
+        },
+    ));
+    rows.push(run_integrity(
+        o,
+        "truncate",
+        "Truncation at every byte position of a record (both directions)",
+        "record length / AEAD check",
+        0x33,
+        false,
+        &|_, i, plain| {
+            Box::new(Corrupter {
+                toward_server: i % 2 == 0,
+                plain,
+                index: (i / 2) as usize,
+                truncate: true,
+                bit: 0,
+            })
+        },
+    ));
+    rows.push(run_integrity(
+        o,
+        "reorder",
+        "Reordering (random delays) and duplication of every datagram",
+        "replay window; CoAP deduplication",
+        0x44,
+        false,
+        &|seed, _, _| {
+            Box::new(Shuffler {
+                rng: SimRng::new(seed ^ 0xBB),
+                held: Vec::new(),
+            })
+        },
+    ));
+    rows.push(run_integrity(
+        o,
+        "inject",
+        "Injected forged records (spoofed source, plausible epoch/sequence)",
+        "AEAD tag check",
+        0x55,
+        false,
+        &|seed, _, plain| {
+            Box::new(Injector {
+                rng: SimRng::new(seed ^ 0xCC),
+                plain,
+                content_type: 23,
+                per_packet: 3,
+            })
+        },
+    ));
+    let mut alerts = run_integrity(
+        o,
+        "alert",
+        "Injected forged alerts (plaintext and epoch 1)",
+        "unauthenticated alerts dropped",
+        0x66,
+        true,
+        &|seed, _, _| {
+            Box::new(AlertInjector {
+                rng: SimRng::new(seed ^ 0xDD),
+            })
+        },
+    );
+    // A forged alert's effect is tearing the session down (counted above).
+    alerts.baseline = Cmp::Na("no alerts in plain CoAP");
+    rows.push(alerts);
+    rows.push(downgrade(o, false));
+    rows.push(downgrade(o, true));
+    let (flood, amp) = hello_flood(o);
+    rows.push(flood);
+    rows.push(handshake_flood(o));
+    rows.push(amp);
+    rows
+}
