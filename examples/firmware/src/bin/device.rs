@@ -1,0 +1,418 @@
+//! The full device, in memory on one Cortex-M4F: an Authorization Server
+//! mints an ACE token, the resource server accepts it at `/authz-info`, a
+//! client runs a DTLS PSK handshake (TLS_PSK_WITH_AES_128_CCM_8) with the
+//! token's PoP key, sends CoAP GETs over it that the server authorizes
+//! against the token's scope, and the device stores a key in its encrypted
+//! flash store (on a RAM flash). Every step prints one line; the exit status
+//! says whether all of them passed.
+#![no_std]
+#![no_main]
+
+use core::cell::RefCell;
+
+use cortex_m_rt::entry;
+use cssf_auth::aif::NoTextScopes;
+use cssf_auth::issuer::{mac0, ClaimsSet, CnfOut, ScopeOut};
+use cssf_auth::{Aif, Algorithm, AuthzInfo, Bytes, CoseKey, Decision, KeyEntry, Method, PopKey};
+use cssf_coap::endpoint::{
+    Config as CoapConfig, Endpoint as CoapEndpoint, Event as CoapEvent, Methods, Request, Resource,
+    Response,
+};
+use cssf_coap::Code;
+use cssf_dtls::{
+    CipherSuite, Client, Config as DtlsConfig, Endpoint as DtlsEndpoint, Event as DtlsEvent,
+    PskStore, MAX_PSK_LEN,
+};
+use cssf_firmware::{
+    fail, line, put, put_hex, put_num, stack, DemoRng, CLIENT_ADDR, CLIENT_COAP_SEED,
+    CLIENT_DTLS_SEED, KID, NOW, POP_KEY, SERVER_ADDR,
+};
+use cssf_store::flash::RamFlash;
+use cssf_store::{Config as StoreConfig, RamCounter, RootKey, Store};
+
+/// The Authorization Server's HMAC key, shared with the resource server.
+const AS_KEY: [u8; 32] = *b"AS-RS shared HMAC key, demo only";
+/// The store's root key (a real device keeps it in a key slot or derives it
+/// from a hardware unique key).
+const ROOT_KEY: [u8; 32] = *b"store root key for the demo only";
+
+/// CoAP endpoint sizes for a small device: 2 exchanges, 4 dedup entries,
+/// 256-byte messages, no Block1 upload buffer.
+type Coap = CoapEndpoint<u8, DemoRng, 2, 4, 256, 0>;
+type Rs<'k> = AuthzInfo<'k, [KeyEntry], NoTextScopes, 2, 4, 4>;
+type Server<'r, 'k> = DtlsEndpoint<u8, TokenPsk<'r, 'k>, DemoRng, 1>;
+
+static RESOURCES: [Resource; 2] = [
+    Resource::new("sensors/temp", Methods::GET),
+    Resource::new("actuators/led", Methods::GET.union(Methods::PUT)),
+];
+/// Paths as the token scope names them, by resource index.
+const SCOPE_PATHS: [&str; 2] = ["/sensors/temp", "/actuators/led"];
+
+/// The DTLS server's PSK store: the resource server's tokens (RFC 9202
+/// §3.3.1: the psk_identity is the PoP key's kid), shared with the CoAP
+/// layer that authorizes requests.
+struct TokenPsk<'r, 'k>(&'r RefCell<Rs<'k>>);
+
+impl PskStore for TokenPsk<'_, '_> {
+    fn psk(&mut self, identity: &[u8], key: &mut [u8; MAX_PSK_LEN]) -> Option<usize> {
+        let mut rs = self.0.try_borrow_mut().ok()?;
+        rs.psk_store(NOW, None).psk(identity, key)
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    stack::paint();
+    line(&[b"cssf-firmware device: Cortex-M4F, QEMU mps2-an386, semihosting"]);
+    line(&[b"rng: deterministic demo generator seeded from a constant, NOT an entropy source"]);
+
+    // 1. The Authorization Server mints a token for audience rs1 with the
+    //    scope GET /sensors/temp and a symmetric PoP key.
+    let Ok(as_key) = CoseKey::hmac(Algorithm::Hmac256_64, &AS_KEY) else {
+        fail(b"as key")
+    };
+    let mut token = [0u8; 160];
+    let token_len = match mint(&as_key, &mut token) {
+        Some(n) => n,
+        None => fail(b"token: mint"),
+    };
+    line(&[b"token: minted COSE_Mac0 (HMAC 256/64) CWT, scope GET /sensors/temp"]);
+
+    // 2. The resource server verifies and stores it (POST /authz-info).
+    let keys = [KeyEntry::new(as_key)];
+    let rs = RefCell::new(Rs::new(cssf_auth::Config::new("rs1"), &keys[..]));
+    let mut err = [0u8; 8];
+    let code = {
+        let mut rs = rs.borrow_mut();
+        let t = token.get_mut(..token_len).unwrap_or(&mut []);
+        rs.post(NOW, None, t, &mut err).code
+    };
+    if code != cssf_auth::authz_info::CREATED {
+        fail(b"authz-info: token refused");
+    }
+    line(&[b"authz-info: token accepted, 2.01 Created"]);
+
+    // 3. DTLS PSK handshake, the PSK resolved from the token by its kid.
+    let mut server_cfg = DtlsConfig::default(); // all suites
+    server_cfg.retransmit_initial = core::time::Duration::from_secs(9);
+    let Ok(server) = Server::new(
+        server_cfg,
+        TokenPsk(&rs),
+        DemoRng::new(0x5e7e_7000_0000_0003),
+        NOW,
+    ) else {
+        fail(b"dtls server config")
+    };
+    let Ok(client) = Client::new(
+        client_config(),
+        KID,
+        &POP_KEY,
+        SERVER_ADDR,
+        DemoRng::new(CLIENT_DTLS_SEED),
+        NOW,
+    ) else {
+        fail(b"dtls client config")
+    };
+    let mut net = Net {
+        client,
+        server,
+        coap_client: Coap::new(CoapConfig::default(), DemoRng::new(CLIENT_COAP_SEED), &[]),
+        coap_server: Coap::new(
+            CoapConfig::default(),
+            DemoRng::new(0x5e7e_c0a9_0000_0004),
+            &RESOURCES,
+        ),
+        rs: &rs,
+        bytes: 0,
+        datagrams: 0,
+        connected: None,
+        response: None,
+        record: true,
+    };
+    #[cfg(feature = "dump-transcript")]
+    put(b"// @generated by `cargo run --release --bin device --features dump-transcript`\n//! The server's datagrams to the PSK client, recorded from the device run.\n\n/// Each datagram the server sent the client, in order.\npub const SERVER_DATAGRAMS: &[&[u8]] = &[\n");
+    net.pump();
+    #[cfg(feature = "dump-transcript")]
+    put(b"];\n");
+    match net.connected {
+        Some(CipherSuite::PskWithAes128Ccm8) => {}
+        _ => fail(b"dtls psk: handshake did not complete with TLS_PSK_WITH_AES_128_CCM_8"),
+    }
+    put(b"dtls psk: handshake complete, TLS_PSK_WITH_AES_128_CCM_8, ");
+    put_num(net.bytes);
+    put(b" bytes in ");
+    put_num(net.datagrams);
+    line(&[b" datagrams"]);
+
+    // 4. CoAP GET inside the session, authorized by the token's scope.
+    let got = net.get("sensors/temp");
+    match &got {
+        Some((c, p)) if *c == Code::CONTENT.0 && p.as_slice() == b"22.5" => {}
+        _ => fail(b"coap: GET /sensors/temp was not answered 2.05 22.5"),
+    }
+    line(&[b"coap: GET /sensors/temp -> 2.05 Content \"22.5\" (allowed by the token scope)"]);
+    net.record = false;
+    match net.get("actuators/led") {
+        Some((0x83, _)) => {}
+        _ => fail(b"coap: GET /actuators/led was not refused with 4.03"),
+    }
+    line(&[b"coap: GET /actuators/led -> 4.03 Forbidden (outside the token scope)"]);
+
+    // 5. The ECDHE-ECDSA handshake (raw public keys).
+    line(&[b"dtls ecdhe-ecdsa: not available (cssf-dtls has no ECDHE-ECDSA suite yet)"]);
+
+    // 6. The encrypted store on a RAM flash: set, get, remount, get.
+    store_demo();
+
+    // 7. Sizes and stack.
+    sizes();
+    put(b"stack: peak ");
+    put_num(stack::peak());
+    line(&[b" bytes"]);
+    line(&[b"result: all steps passed"]);
+    cssf_firmware::exit(true)
+}
+
+fn client_config() -> DtlsConfig {
+    let mut cfg = DtlsConfig::default();
+    cfg.suites.clear();
+    let _ = cfg.suites.push(CipherSuite::PskWithAes128Ccm8);
+    cfg
+}
+
+fn mint(as_key: &CoseKey, out: &mut [u8]) -> Option<usize> {
+    let pop = PopKey::Symmetric {
+        kid: Some(Bytes::from_slice(KID).ok()?),
+        k: Bytes::from_slice(&POP_KEY).ok()?,
+    };
+    let mut aif = [0u8; 32];
+    let n = Aif::emit(&[("/sensors/temp", 1)], &mut aif).ok()?;
+    let claims = ClaimsSet {
+        aud: Some("rs1"),
+        exi: Some(3600),
+        cti: Some(&[0, 0, 0, 1]),
+        scope: Some(ScopeOut::AifBytes(aif.get(..n)?)),
+        cnf: Some(CnfOut::Key(&pop)),
+        ..Default::default()
+    };
+    let mut payload = [0u8; 96];
+    let plen = claims.emit(&mut payload).ok()?;
+    mac0(as_key, None, payload.get(..plen)?, out).ok()
+}
+
+/// Both ends of the in-memory link, DTLS below CoAP.
+struct Net<'r, 'k> {
+    client: Client<u8, DemoRng>,
+    server: Server<'r, 'k>,
+    coap_client: Coap,
+    coap_server: Coap,
+    rs: &'r RefCell<Rs<'k>>,
+    bytes: usize,
+    datagrams: usize,
+    connected: Option<CipherSuite>,
+    response: Option<(u8, heapless::Vec<u8, 16>)>,
+    /// Record the server's datagrams (feature `dump-transcript`).
+    record: bool,
+}
+
+impl Net<'_, '_> {
+    fn get(&mut self, path: &str) -> Option<(u8, heapless::Vec<u8, 16>)> {
+        self.response = None;
+        if self
+            .coap_client
+            .request(NOW, SERVER_ADDR, &Request::get(path))
+            .is_err()
+        {
+            fail(b"coap: request");
+        }
+        self.pump();
+        self.response.take()
+    }
+
+    /// Moves datagrams and application data until nothing moves.
+    fn pump(&mut self) {
+        let mut buf = [0u8; 600];
+        for _ in 0..64 {
+            let mut moved = false;
+            // CoAP client -> DTLS client.
+            while let Ok(Some(t)) = self.coap_client.poll_transmit(NOW, &mut buf) {
+                if self
+                    .client
+                    .send(NOW, buf.get(..t.len).unwrap_or(&[]))
+                    .is_err()
+                {
+                    fail(b"dtls client send");
+                }
+                moved = true;
+            }
+            // DTLS client -> server.
+            loop {
+                match self.client.poll_transmit(NOW, &mut buf) {
+                    Ok(Some(t)) => {
+                        self.count(t.len);
+                        let d = buf.get_mut(..t.len).unwrap_or(&mut []);
+                        if self.server.handle_datagram(NOW, CLIENT_ADDR, d).is_err() {
+                            fail(b"dtls server: connection failed");
+                        }
+                        moved = true;
+                    }
+                    Ok(None) => break,
+                    Err(_) => fail(b"dtls client poll_transmit"),
+                }
+            }
+            // DTLS server -> application (CoAP server).
+            while let Some(ev) = self.server.poll_event() {
+                match ev {
+                    DtlsEvent::ApplicationData { .. } => {}
+                    DtlsEvent::Closed { .. } => fail(b"dtls server: closed"),
+                    _ => {}
+                }
+            }
+            while let Ok(Some(n)) = self.server.recv(&CLIENT_ADDR, &mut buf) {
+                let d = buf.get_mut(..n).unwrap_or(&mut []);
+                if self
+                    .coap_server
+                    .handle_datagram(NOW, CLIENT_ADDR, d)
+                    .is_err()
+                {
+                    fail(b"coap server: handle_datagram");
+                }
+                moved = true;
+            }
+            while let Some(ev) = self.coap_server.poll_event() {
+                if let CoapEvent::Request {
+                    id,
+                    resource,
+                    request,
+                    ..
+                } = ev
+                {
+                    let code = request.code().0;
+                    let path = SCOPE_PATHS.get(resource).copied().unwrap_or("");
+                    let method = Method::from_code(code).unwrap_or(Method::Get);
+                    let decision =
+                        self.rs
+                            .borrow_mut()
+                            .authorize(NOW, None, Some(KID), method, path);
+                    let r = match decision {
+                        Decision::Allow => Response::new(Code::CONTENT).payload(b"22.5"),
+                        Decision::Deny(reason) => Response::new(Code(reason.code())),
+                    };
+                    if self.coap_server.respond(NOW, id, &r).is_err() {
+                        fail(b"coap server: respond");
+                    }
+                }
+            }
+            while let Ok(Some(t)) = self.coap_server.poll_transmit(NOW, &mut buf) {
+                let d = buf.get(..t.len).unwrap_or(&[]);
+                if self.server.send(NOW, &CLIENT_ADDR, d).is_err() {
+                    fail(b"dtls server send");
+                }
+                moved = true;
+            }
+            // DTLS server -> client.
+            loop {
+                match self.server.poll_transmit(NOW, &mut buf) {
+                    Ok(Some(t)) => {
+                        self.count(t.len);
+                        #[cfg(feature = "dump-transcript")]
+                        if self.record {
+                            put(b"    &[");
+                            for b in buf.get(..t.len).unwrap_or(&[]) {
+                                put(b"0x");
+                                put_hex(&[*b]);
+                                put(b",");
+                            }
+                            put(b"],\n");
+                        }
+                        let d = buf.get_mut(..t.len).unwrap_or(&mut []);
+                        if self.client.handle_datagram(NOW, SERVER_ADDR, d).is_err() {
+                            fail(b"dtls client: connection failed");
+                        }
+                        moved = true;
+                    }
+                    Ok(None) => break,
+                    Err(_) => fail(b"dtls server poll_transmit"),
+                }
+            }
+            while let Some(ev) = self.client.poll_event() {
+                match ev {
+                    DtlsEvent::Connected { suite, .. } => self.connected = Some(suite),
+                    DtlsEvent::Closed { .. } => fail(b"dtls client: closed"),
+                    _ => {}
+                }
+            }
+            // DTLS client -> CoAP client.
+            while let Ok(Some(n)) = self.client.recv(&mut buf) {
+                let d = buf.get_mut(..n).unwrap_or(&mut []);
+                if self
+                    .coap_client
+                    .handle_datagram(NOW, SERVER_ADDR, d)
+                    .is_err()
+                {
+                    fail(b"coap client: handle_datagram");
+                }
+                moved = true;
+            }
+            while let Some(ev) = self.coap_client.poll_event() {
+                if let CoapEvent::Response { response, .. } = ev {
+                    let p = heapless::Vec::from_slice(response.payload()).unwrap_or_default();
+                    self.response = Some((response.code().0, p));
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        fail(b"link: still busy after 64 rounds");
+    }
+
+    fn count(&mut self, len: usize) {
+        self.bytes += len;
+        self.datagrams += 1;
+    }
+}
+
+fn store_demo() {
+    let mut counter = RamCounter::default();
+    let root = RootKey(ROOT_KEY);
+    let flash = RamFlash::<{ 2 * 4096 }, 4096, 4, 1>::new();
+    let Ok(mut store) = Store::<_, _, 4, 2>::mount(flash, &root, &mut counter, StoreConfig::new())
+    else {
+        fail(b"store: mount")
+    };
+    if store.set(b"psk/fw-client", &POP_KEY).is_err() {
+        fail(b"store: set");
+    }
+    let (flash, _) = store.into_parts();
+    // Remount, as after a reboot, and read the key back.
+    let Ok(mut store) = Store::<_, _, 4, 2>::mount(flash, &root, &mut counter, StoreConfig::new())
+    else {
+        fail(b"store: remount")
+    };
+    let mut buf = [0u8; 32];
+    match store.get(b"psk/fw-client", &mut buf) {
+        Ok(16) if buf.get(..16) == Some(&POP_KEY[..]) => {}
+        _ => fail(b"store: get after remount"),
+    }
+    line(&[b"store: set psk/fw-client (16 bytes), remounted, get -> same 16 bytes"]);
+}
+
+fn sizes() {
+    use core::mem::size_of;
+    type E1 = DtlsEndpoint<u8, TokenPsk<'static, 'static>, DemoRng, 1>;
+    type E0 = DtlsEndpoint<u8, TokenPsk<'static, 'static>, DemoRng, 0>;
+    put(b"size_of: dtls Client ");
+    put_num(size_of::<Client<u8, DemoRng>>());
+    put(b" B, dtls Endpoint per-session ");
+    put_num(size_of::<E1>() - size_of::<E0>());
+    put(b" B, dtls Endpoint<_,_,_,1> ");
+    put_num(size_of::<E1>());
+    put(b" B, coap Endpoint<2,4,256,0> ");
+    put_num(size_of::<Coap>());
+    put(b" B, AuthzInfo<2,4,4> ");
+    put_num(size_of::<Rs<'static>>());
+    line(&[b" B"]);
+    let _ = put_hex;
+}
