@@ -211,6 +211,8 @@ struct Injector {
     plain: bool,
     content_type: u8,
     per_packet: usize,
+    /// Forgeries left (so forged traffic cannot feed itself forever).
+    budget: usize,
 }
 
 impl Injector {
@@ -260,7 +262,8 @@ impl NextU32 for SimRng {
 
 impl Adversary for Injector {
     fn intercept(&mut self, _now: Duration, p: Packet, out: &mut Vec<Packet>) {
-        if target(&p, self.plain) {
+        if target(&p, self.plain) && self.budget > 0 {
+            self.budget = self.budget.saturating_sub(self.per_packet);
             for _ in 0..self.per_packet {
                 let data = if self.plain {
                     self.forge_coap(p.to)
@@ -720,6 +723,7 @@ pub fn run(o: &Opts) -> Vec<Row> {
                 plain,
                 content_type: 23,
                 per_packet: 3,
+                budget: 30,
             })
         },
     ));

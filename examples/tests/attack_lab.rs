@@ -1,0 +1,140 @@
+//! Runs `cssf-attack-lab --short` (the built binary) and checks its verdict:
+//! exit status 0, every attack in the table, nothing accepted against CSSF,
+//! and the plain CoAP baseline falling to the attacks it must fall to (so
+//! the lab demonstrably detects an attack when one succeeds).
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cssf_netsim::peer::{require_binary, ChildGuard};
+
+/// Every attack the lab must report (the start of its row name).
+const ATTACKS: [&str; 21] = [
+    "Eavesdropping",
+    "Record replay",
+    "Bit flip",
+    "Truncation",
+    "Reordering",
+    "Injected forged records",
+    "Injected forged alerts",
+    "Downgrade: strongest suite",
+    "Downgrade: extended_master_secret",
+    "ClientHello flood",
+    "Handshake flood",
+    "Amplification",
+    "CoAP request replay",
+    "Forged token",
+    "Expired token",
+    "Replayed token",
+    "Scope escalation",
+    "Stolen token",
+    "Flash tampering",
+    "Flash rollback",
+    "Power cut",
+];
+
+/// Cells of the table row whose name starts with `name`.
+fn row<'a>(table: &'a str, name: &str) -> Option<Vec<&'a str>> {
+    table
+        .lines()
+        .find(|l| l.starts_with(&format!("| {name}")))
+        .map(|l| l.split('|').map(str::trim).collect())
+}
+
+#[test]
+fn short_lab_accepts_nothing_against_cssf() {
+    // The libcoap column needs the peer (skipped on a dev machine, required in CI).
+    let peer = require_binary("coap-server-openssl", "apt-get install libcoap3-bin")
+        && require_binary("coap-client-openssl", "apt-get install libcoap3-bin");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cssf-attack-lab"));
+    cmd.arg("--short");
+    if !peer {
+        cmd.arg("--no-peer");
+    }
+    let mut child = ChildGuard(
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start cssf-attack-lab"),
+    );
+    let mut stdout = child.0.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.0.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "cssf-attack-lab --short did not finish within 600 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = reader.join().expect("stdout reader");
+    let mut err = String::new();
+    if let Some(mut e) = child.0.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    assert!(
+        status.success(),
+        "cssf-attack-lab --short failed ({status}):\n{out}\n{err}"
+    );
+    assert!(
+        out.lines().any(|l| l == "accepted against CSSF: 0"),
+        "no zero verdict:\n{out}"
+    );
+    for name in ATTACKS {
+        let cells = row(&out, name).unwrap_or_else(|| panic!("attack {name:?} missing:\n{out}"));
+        // | name | attempts | blocked | accepted | survived | defence | plain | libcoap |
+        assert_eq!(cells.len(), 10, "row {name:?} malformed: {cells:?}");
+        let attempts: u32 = cells[2].parse().expect("attempts");
+        assert!(attempts > 0, "{name}: no attempts");
+        assert_eq!(cells[4], "0", "{name}: accepted against CSSF:\n{out}");
+        assert!(
+            !cells[5].starts_with("NO"),
+            "{name}: session did not survive:\n{out}"
+        );
+        assert!(!cells[6].is_empty(), "{name}: no defence named");
+    }
+    // The baseline must fall where plain CoAP has no defence.
+    for name in [
+        "Eavesdropping",
+        "Bit flip",
+        "Injected forged records",
+        "CoAP request replay",
+    ] {
+        let cells = row(&out, name).expect("row present");
+        let plain = cells[7];
+        let accepted: u32 = plain
+            .split('/')
+            .next()
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name}: plain CoAP cell {plain:?} is not a count"));
+        assert!(
+            accepted > 0,
+            "{name}: the plain CoAP baseline resisted ({plain}); the lab cannot detect this attack"
+        );
+    }
+    if peer {
+        for name in [
+            "Eavesdropping",
+            "Record replay",
+            "Bit flip",
+            "Truncation",
+            "Reordering",
+            "Injected forged records",
+        ] {
+            let cells = row(&out, name).expect("row present");
+            assert!(
+                cells[8].ends_with("accepted"),
+                "{name}: libcoap (coap-server-openssl / coap-client-openssl, DTLS PSK) column did not run: {}",
+                cells[8]
+            );
+        }
+    }
+}
