@@ -33,6 +33,18 @@ pub const CLIENT_ADDR: u8 = 2;
 /// sans-IO, so time is an input; nothing here waits.
 pub const NOW: Duration = Duration::from_secs(1);
 
+/// CoAP endpoint sizes for a small device: 2 exchanges, 4 deduplication
+/// entries, 256-byte messages, no Block1 upload buffer.
+pub type Coap = cssf_coap::endpoint::Endpoint<u8, DemoRng, 2, 4, 256, 0>;
+
+/// The client's DTLS configuration: TLS_PSK_WITH_AES_128_CCM_8 only (RFC 7925).
+pub fn client_config() -> cssf_dtls::Config {
+    let mut cfg = cssf_dtls::Config::default();
+    cfg.suites.clear();
+    let _ = cfg.suites.push(cssf_dtls::CipherSuite::PskWithAes128Ccm8);
+    cfg
+}
+
 /// A small deterministic generator (SplitMix64) for the emulator demo.
 ///
 /// **Not an entropy source.** It is seeded from a constant, so every run
