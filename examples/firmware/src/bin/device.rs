@@ -223,6 +223,18 @@ impl Net<'_, '_> {
             let mut moved = false;
             // CoAP client -> DTLS client.
             while let Ok(Some(t)) = self.coap_client.poll_transmit(NOW, &mut buf) {
+                #[cfg(feature = "dump-transcript")]
+                if self.record {
+                    // The request's message ID and token, for the codec-only
+                    // client to send the same request.
+                    if let Ok(m) = cssf_coap::Message::parse(buf.get(..t.len).unwrap_or(&[])) {
+                        put(b"transcript-mid: ");
+                        put_num(usize::from(m.message_id()));
+                        put(b"\ntranscript-token: ");
+                        cssf_firmware::put_hex(m.token());
+                        put(b"\n");
+                    }
+                }
                 if self
                     .client
                     .send(NOW, buf.get(..t.len).unwrap_or(&[]))
