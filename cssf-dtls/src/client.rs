@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::connection::{ConnEvent, Connection, Stats};
 use crate::event::{Event, Transmit};
 use crate::psk::{PskStore, MAX_PSK_LEN};
+use crate::trust::{RejectAll, SigningKey, TrustStore};
 use crate::Error;
 
 struct NoStore;
@@ -17,7 +18,10 @@ impl PskStore for NoStore {
     }
 }
 
-/// A DTLS 1.2 PSK client talking to one server address `A`.
+/// A DTLS 1.2 client talking to one server address `A`, authenticating
+/// with a PSK ([`new`](Self::new)) or with raw public keys
+/// ([`with_raw_public_key`](Self::with_raw_public_key)), the server's key
+/// accepted by the trust store `T`.
 ///
 /// ```
 /// use cssf_dtls::{Client, Config};
@@ -28,13 +32,14 @@ impl PskStore for NoStore {
 /// let tx = client.poll_transmit(Duration::ZERO, &mut buf).unwrap().unwrap();
 /// assert_eq!((tx.to, buf[0]), (5684, 22)); // a ClientHello record to the server
 /// ```
-pub struct Client<A, R> {
+pub struct Client<A, R, T = RejectAll> {
     conn: Connection,
     peer: A,
     rng: R,
+    trust: T,
 }
 
-impl<A, R> core::fmt::Debug for Client<A, R> {
+impl<A, R, T> core::fmt::Debug for Client<A, R, T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Client")
             .field("conn", &self.conn)
@@ -45,6 +50,7 @@ impl<A, R> core::fmt::Debug for Client<A, R> {
 impl<A: Clone + PartialEq, R: CryptoRngCore> Client<A, R> {
     /// Starts a handshake with `peer` using PSK `identity`/`psk` (the first
     /// ClientHello is queued for [`poll_transmit`](Self::poll_transmit)).
+    /// Only the PSK suites of `config` are offered.
     pub fn new(
         config: Config,
         identity: &[u8],
@@ -54,7 +60,55 @@ impl<A: Clone + PartialEq, R: CryptoRngCore> Client<A, R> {
         now: Duration,
     ) -> Result<Self, Error> {
         let conn = Connection::new_client(config, identity, psk, now, &mut rng)?;
-        Ok(Client { conn, peer, rng })
+        Ok(Client {
+            conn,
+            peer,
+            rng,
+            trust: RejectAll,
+        })
+    }
+}
+
+impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
+    /// Starts an ECDHE_ECDSA handshake with raw public keys (RFC 7250):
+    /// the server's key must satisfy `trust`; `key` is our own, sent only
+    /// if the server asks for client authentication (`None`: server-only
+    /// authentication, and a server requiring client keys refuses us).
+    /// Only the ECDHE_ECDSA suites of `config` are offered.
+    ///
+    /// ```
+    /// use cssf_dtls::{Client, Config, PinnedKeys, SigningKey};
+    /// use core::time::Duration;
+    /// # let mut rng = cssf_netsim::SimRng::new(1);
+    /// let server_key = SigningKey::random(&mut rng);
+    /// let pins = [p256::PublicKey::from(server_key.verifying_key())];
+    /// let my_key = SigningKey::random(&mut rng);
+    /// let mut client = Client::with_raw_public_key(
+    ///     Config::default(), Some(my_key), PinnedKeys::new(&pins), 5684u16, &mut rng, Duration::ZERO,
+    /// ).unwrap();
+    /// let mut buf = [0u8; 1500];
+    /// assert!(client.poll_transmit(Duration::ZERO, &mut buf).unwrap().is_some());
+    /// ```
+    pub fn with_raw_public_key(
+        config: Config,
+        key: Option<SigningKey>,
+        trust: T,
+        peer: A,
+        mut rng: R,
+        now: Duration,
+    ) -> Result<Self, Error> {
+        let conn = Connection::new_client_with(config, &[], &[], Some(key), now, &mut rng)?;
+        Ok(Client {
+            conn,
+            peer,
+            rng,
+            trust,
+        })
+    }
+
+    /// The server's public key, once authenticated with raw public keys.
+    pub fn peer_public_key(&self) -> Option<&p256::PublicKey> {
+        self.conn.peer_key.as_ref()
     }
 
     /// Input: a datagram from `from` (others than the server are ignored);
@@ -69,7 +123,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore> Client<A, R> {
             return Ok(());
         }
         self.conn
-            .handle_datagram(now, data, &mut self.rng, &mut NoStore)
+            .handle_datagram(now, data, &mut self.rng, &mut NoStore, &self.trust)
     }
 
     /// Input: time passed. `Err` means the handshake gave up.

@@ -20,7 +20,7 @@ use crate::Error;
 #[non_exhaustive]
 pub struct Config {
     /// Suites offered (client) or accepted (server), in preference order.
-    pub suites: heapless::Vec<CipherSuite, 4>,
+    pub suites: heapless::Vec<CipherSuite, 8>,
     /// Largest datagram we send (flights are fragmented to fit).
     pub mtu: usize,
     /// Initial retransmission timeout (RFC 6347 §4.2.4.1 suggests 1 s;
@@ -36,6 +36,9 @@ pub struct Config {
     pub record_size_limit: Option<u16>,
     /// Server: psk_identity_hint sent in ServerKeyExchange (empty = none).
     pub psk_identity_hint: heapless::Vec<u8, MAX_IDENTITY_LEN>,
+    /// Server with a signing key: ask ECDHE_ECDSA clients for their raw
+    /// public key (CertificateRequest) and refuse those without one.
+    pub require_client_auth: bool,
     /// Server: a session without traffic for this long is dropped.
     pub idle_timeout: Duration,
     /// Server: how often the cookie secret rotates.
@@ -53,6 +56,7 @@ impl Default for Config {
             require_extended_master_secret: true,
             record_size_limit: None,
             psk_identity_hint: heapless::Vec::new(),
+            require_client_auth: false,
             idle_timeout: Duration::from_secs(600),
             cookie_rotation: Duration::from_secs(300),
         }

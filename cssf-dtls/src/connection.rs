@@ -17,10 +17,18 @@
 //!                                          ChangeCipherSpec   6
 //!                          <--------       Finished
 //! ```
+//!
+//! ECDHE_ECDSA with raw public keys (RFC 8422, RFC 7250) adds the server's
+//! Certificate before its signed ServerKeyExchange, and, with client
+//! authentication, CertificateRequest in flight 4 and the client's
+//! Certificate and CertificateVerify around its ClientKeyExchange in flight 5.
 
 use core::time::Duration;
 
 use p256::ecdh::EphemeralSecret;
+use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
+use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::PublicKey;
 use rand_core::CryptoRngCore;
@@ -35,12 +43,20 @@ use crate::crypto::suite::{CipherSuite, KeyExchange};
 use crate::flight::{whole_header, Ahead, Flight, Reassembly, AHEAD_CAPACITY, MAX_MESSAGE_LEN};
 use crate::psk::{PskStore, MAX_IDENTITY_LEN, MAX_PSK_LEN};
 use crate::replay::ReplayWindow;
+use crate::trust::TrustStore;
 use crate::wire::alert::{AlertRepr, LEVEL_FATAL, LEVEL_WARNING};
+use crate::wire::certificate::{
+    self as cert, CertificateRequestRepr, DigitallySignedRepr, RawPublicKeyCertificateRepr,
+    ECDSA_SECP256R1_SHA256,
+};
 use crate::wire::client_hello::ClientHelloRepr;
 use crate::wire::extensions::{self as ext, ExtensionIter};
 use crate::wire::handshake::{msg_type as mt, HandshakeHeader, HEADER_LEN as HS_HEADER};
 use crate::wire::hello_verify_request::HelloVerifyRequestRepr;
-use crate::wire::key_exchange::{ClientKeyExchangeRepr, ServerKeyExchangeRepr};
+use crate::wire::key_exchange::{
+    ClientKeyExchangeRepr, EcdhClientKeyExchangeRepr, ServerKeyExchangeRepr,
+    SignedServerKeyExchangeRepr,
+};
 use crate::wire::record::{ContentType, RecordHeader, HEADER_LEN as REC_HEADER};
 use crate::wire::server_hello::ServerHelloRepr;
 use crate::wire::{Writer, DTLS_1_0, DTLS_1_2};
@@ -158,17 +174,22 @@ pub(crate) enum Role {
 pub(crate) enum State {
     /// Client: ClientHello sent, awaiting HelloVerifyRequest or ServerHello.
     ClientHelloSent,
-    /// Client: ServerHello received, awaiting ServerKeyExchange or ServerHelloDone.
+    /// Client: ServerHello received, awaiting Certificate, ServerKeyExchange or ServerHelloDone.
     ServerHelloReceived,
+    /// Client (ECDHE_ECDSA): the server's trusted key received, awaiting ServerKeyExchange.
+    ServerCertificateReceived,
     /// Client: ServerKeyExchange received, awaiting ServerHelloDone.
     ServerKeyExchangeReceived,
     /// Client: flight 5 sent, awaiting the server's ChangeCipherSpec.
     ClientFinishedSent,
     /// Client: server ChangeCipherSpec received, awaiting its Finished.
     ServerCcsReceived,
-    /// Server: flight 4 sent, awaiting ClientKeyExchange.
+    /// Server: flight 4 sent, awaiting ClientKeyExchange (or Certificate).
     ServerHelloDoneSent,
-    /// Server: ClientKeyExchange received, awaiting ChangeCipherSpec.
+    /// Server: the client's trusted key received, awaiting ClientKeyExchange.
+    ClientCertificateReceived,
+    /// Server: ClientKeyExchange received, awaiting CertificateVerify (if
+    /// the client authenticates) and ChangeCipherSpec.
     ClientKeyExchangeReceived,
     /// Server: client ChangeCipherSpec received, awaiting its Finished.
     ClientCcsReceived,
@@ -194,6 +215,14 @@ pub(crate) struct Connection {
     ems: bool,
     ecdh: Option<EphemeralSecret>,
     ecdh_shared: Option<Zeroizing<[u8; 32]>>,
+    /// Our ECDSA key (client: sent when asked; server: signs ServerKeyExchange).
+    own_key: Option<SigningKey>,
+    /// The peer's authenticated (trusted) raw public key.
+    pub(crate) peer_key: Option<PublicKey>,
+    /// Client: the server sent CertificateRequest; server: we sent it.
+    cert_requested: bool,
+    /// Server: the client's CertificateVerify is still due.
+    awaiting_cv: bool,
     cookie: heapless::Vec<u8, 255>,
     transcript: Sha256,
     master: Zeroizing<[u8; 48]>,
@@ -232,6 +261,29 @@ impl core::fmt::Debug for Connection {
     }
 }
 
+/// Decodes a peer's ECDH point: uncompressed (the only format we offer),
+/// on the curve, not the identity (RFC 8422 §5.11).
+fn parse_point(point: &[u8]) -> Result<PublicKey, Error> {
+    if point.len() != 65 || point.first() != Some(&4) {
+        return Err(Error::IllegalParameter);
+    }
+    PublicKey::from_sec1_bytes(point).map_err(|_| Error::IllegalParameter)
+}
+
+/// `client_random + server_random + ServerECDHParams`, what the server signs.
+fn signed_params(
+    client_random: &[u8; 32],
+    server_random: &[u8; 32],
+    params: &[u8],
+) -> Result<heapless::Vec<u8, 160>, Error> {
+    let mut m = heapless::Vec::new();
+    m.extend_from_slice(client_random)
+        .and_then(|_| m.extend_from_slice(server_random))
+        .and_then(|_| m.extend_from_slice(params))
+        .map_err(|_| Error::IllegalParameter)?;
+    Ok(m)
+}
+
 fn be16(b: &[u8]) -> u16 {
     b.iter().fold(0u16, |a, &x| (a << 8) | u16::from(x))
 }
@@ -252,6 +304,10 @@ impl Connection {
             ems: false,
             ecdh: None,
             ecdh_shared: None,
+            own_key: None,
+            peer_key: None,
+            cert_requested: false,
+            awaiting_cv: false,
             cookie: heapless::Vec::new(),
             transcript: Sha256::new(),
             master: Zeroizing::new([0; 48]),
@@ -281,7 +337,8 @@ impl Connection {
         }
     }
 
-    /// A client connection with its first ClientHello queued.
+    /// A PSK client connection with its first ClientHello queued (only the
+    /// configured PSK suites are offered).
     pub(crate) fn new_client(
         config: Config,
         identity: &[u8],
@@ -289,8 +346,28 @@ impl Connection {
         now: Duration,
         rng: &mut dyn CryptoRngCore,
     ) -> Result<Self, Error> {
+        Self::new_client_with(config, identity, psk, None, now, rng)
+    }
+
+    /// A client connection offering the PSK suites if `psk` is non-empty
+    /// and the ECDHE_ECDSA suites (raw public keys) if `ecdsa` is set, with
+    /// `own_key` as its key when the server asks for one.
+    pub(crate) fn new_client_with(
+        mut config: Config,
+        identity: &[u8],
+        psk: &[u8],
+        ecdsa: Option<Option<SigningKey>>,
+        now: Duration,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<Self, Error> {
+        let (use_psk, use_ecdsa) = (!psk.is_empty() || ecdsa.is_none(), ecdsa.is_some());
+        config.suites.retain(|s| {
+            let kx = s.key_exchange();
+            (use_psk && kx.is_psk()) || (use_ecdsa && kx == KeyExchange::EcdheEcdsa)
+        });
         config.validate()?;
         let mut c = Self::blank(Role::Client, config, now);
+        c.own_key = ecdsa.flatten();
         c.identity = heapless::Vec::from_slice(identity).map_err(|_| Error::Config)?;
         c.psk
             .get_mut(..psk.len())
@@ -307,6 +384,7 @@ impl Connection {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new_server(
         config: Config,
+        own_key: Option<&SigningKey>,
         now: Duration,
         rng: &mut dyn CryptoRngCore,
         record_seq: u64,
@@ -314,6 +392,7 @@ impl Connection {
         ch_body: &[u8],
     ) -> Result<Self, Error> {
         let mut c = Self::blank(Role::Server, config, now);
+        c.own_key = own_key.cloned();
         c.write_seq[0] = record_seq;
         c.recv_msg_seq = message_seq.wrapping_add(1);
         c.send_msg_seq = message_seq;
@@ -405,21 +484,72 @@ impl Connection {
         self.config
             .suites
             .iter()
-            .any(|s| s.key_exchange() == KeyExchange::EcdhePsk)
+            .any(|s| s.key_exchange().is_ecdhe())
+    }
+
+    fn offers_ecdsa(&self) -> bool {
+        self.config
+            .suites
+            .iter()
+            .any(|s| s.key_exchange() == KeyExchange::EcdheEcdsa)
+    }
+
+    fn kx(&self) -> Option<KeyExchange> {
+        self.suite.map(CipherSuite::key_exchange)
+    }
+
+    /// Our public key as a SubjectPublicKeyInfo.
+    fn own_spki(&self) -> Result<[u8; cert::SPKI_P256_LEN], Error> {
+        let key = self.own_key.as_ref().ok_or(Error::Internal)?;
+        let point = key.verifying_key().to_encoded_point(false);
+        let point: &[u8; cert::P256_POINT_LEN] =
+            point.as_bytes().try_into().map_err(|_| Error::Internal)?;
+        Ok(cert::spki_p256(point))
+    }
+
+    /// Parses the peer's raw public key Certificate and asks `trust`.
+    fn process_peer_certificate(
+        &mut self,
+        trust: &dyn TrustStore,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        let c = RawPublicKeyCertificateRepr::parse(body).map_err(|_| Error::BadCertificate)?;
+        let point = cert::parse_spki_p256(c.spki)?;
+        let key = PublicKey::from_sec1_bytes(point).map_err(|_| Error::BadCertificate)?;
+        if !trust.is_trusted(&key) {
+            return Err(Error::UntrustedPeer);
+        }
+        self.peer_key = Some(key);
+        Ok(())
+    }
+
+    /// Pushes our Certificate (a raw public key).
+    fn push_own_certificate(&mut self) -> Result<(), Error> {
+        let spki = self.own_spki()?;
+        let c = RawPublicKeyCertificateRepr { spki: &spki };
+        self.push_handshake(mt::CERTIFICATE, 0, c.buffer_len(), |b| c.emit(b))
     }
 
     fn send_client_hello(&mut self, now: Duration) -> Result<(), Error> {
-        let mut suites = [0u8; 8];
+        let mut suites = [0u8; 16];
         let mut ns = 0;
         for (s, d) in self.config.suites.iter().zip(suites.chunks_exact_mut(2)) {
             d.copy_from_slice(&s.id().to_be_bytes());
             ns += 2;
         }
-        let mut exts = [0u8; 64];
+        let mut exts = [0u8; 96];
         let mut w = Writer::new(&mut exts);
         if self.offers_ecdhe() {
             ext::put(&mut w, ext::SUPPORTED_GROUPS, &[0, 2, 0, 23])?;
             ext::put(&mut w, ext::EC_POINT_FORMATS, &[1, 0])?;
+        }
+        if self.offers_ecdsa() {
+            ext::put(&mut w, ext::SIGNATURE_ALGORITHMS, &[0, 2, 4, 3])?;
+            let rpk = [1, cert::CERT_TYPE_RAW_PUBLIC_KEY];
+            if self.own_key.is_some() {
+                ext::put(&mut w, ext::CLIENT_CERTIFICATE_TYPE, &rpk)?;
+            }
+            ext::put(&mut w, ext::SERVER_CERTIFICATE_TYPE, &rpk)?;
         }
         ext::put(&mut w, ext::EXTENDED_MASTER_SECRET, &[])?;
         ext::put(&mut w, ext::RENEGOTIATION_INFO, &[0])?;
@@ -468,9 +598,23 @@ impl Connection {
             return Err(Error::IllegalParameter);
         }
         self.ems = false;
+        let mut server_rpk = false;
         for e in ExtensionIter::new(sh.extensions) {
             let (t, d) = e?;
             match t {
+                // RFC 7250 §4.2: the server's choice, one byte; we only
+                // offer raw public keys.
+                ext::SERVER_CERTIFICATE_TYPE => {
+                    if d != [cert::CERT_TYPE_RAW_PUBLIC_KEY] {
+                        return Err(Error::UnsupportedCertificate);
+                    }
+                    server_rpk = true;
+                }
+                ext::CLIENT_CERTIFICATE_TYPE
+                    if d != [cert::CERT_TYPE_RAW_PUBLIC_KEY] || self.own_key.is_none() =>
+                {
+                    return Err(Error::UnsupportedCertificate);
+                }
                 ext::EXTENDED_MASTER_SECRET => {
                     if !d.is_empty() {
                         return Err(Error::Decode);
@@ -489,6 +633,10 @@ impl Connection {
         if !self.ems && self.config.require_extended_master_secret {
             return Err(Error::InsufficientSecurity);
         }
+        // Without server_certificate_type the server would send X.509.
+        if suite.key_exchange() == KeyExchange::EcdheEcdsa && !server_rpk {
+            return Err(Error::UnsupportedCertificate);
+        }
         self.server_random = *sh.random;
         self.suite = Some(suite);
         Ok(())
@@ -500,13 +648,19 @@ impl Connection {
         body: &[u8],
     ) -> Result<(), Error> {
         let suite = self.suite.ok_or(Error::Internal)?;
-        let ecdhe = suite.key_exchange() == KeyExchange::EcdhePsk;
-        let ske = ServerKeyExchangeRepr::parse(body, ecdhe)?;
-        if let Some((group, point)) = ske.ecdh {
+        let ecdh = if suite.key_exchange() == KeyExchange::EcdheEcdsa {
+            let (ske, params) = SignedServerKeyExchangeRepr::parse(body)?;
+            self.verify_server_params(params, &ske.signed)?;
+            Some((ske.group, ske.point))
+        } else {
+            let ecdhe = suite.key_exchange() == KeyExchange::EcdhePsk;
+            ServerKeyExchangeRepr::parse(body, ecdhe)?.ecdh
+        };
+        if let Some((group, point)) = ecdh {
             if group != ext::SECP256R1 {
                 return Err(Error::IllegalParameter);
             }
-            let peer = PublicKey::from_sec1_bytes(point).map_err(|_| Error::IllegalParameter)?;
+            let peer = parse_point(point)?;
             let mut r = rng;
             let secret = EphemeralSecret::random(&mut r);
             let shared = secret.diffie_hellman(&peer);
@@ -518,12 +672,39 @@ impl Connection {
         Ok(())
     }
 
+    /// Checks the ServerKeyExchange signature (RFC 8422 §5.4) with the
+    /// server's certified key.
+    fn verify_server_params(
+        &self,
+        params: &[u8],
+        signed: &DigitallySignedRepr<'_>,
+    ) -> Result<(), Error> {
+        let key = self.peer_key.as_ref().ok_or(Error::UnexpectedMessage)?;
+        if signed.algorithm != ECDSA_SECP256R1_SHA256 {
+            return Err(Error::IllegalParameter);
+        }
+        let sig = Signature::from_der(signed.signature).map_err(|_| Error::DecryptError)?;
+        let msg = signed_params(&self.client_random, &self.server_random, params)?;
+        VerifyingKey::from(key)
+            .verify(msg.as_slice(), &sig)
+            .map_err(|_| Error::DecryptError)
+    }
+
     fn derive_keys(&mut self) -> Result<(), Error> {
         let suite = self.suite.ok_or(Error::Internal)?;
-        let psk = self.psk.get(..self.psk_len).ok_or(Error::Internal)?;
         let mut pms = Zeroizing::new([0u8; 134]);
         let other = self.ecdh_shared.as_ref().map(|z| &z[..]);
-        let n = prf::psk_premaster(other, psk, &mut pms);
+        let n = if suite.key_exchange() == KeyExchange::EcdheEcdsa {
+            // RFC 8422 §5.10: the premaster secret is the x coordinate.
+            let z = other.ok_or(Error::Internal)?;
+            pms.get_mut(..z.len())
+                .ok_or(Error::Internal)?
+                .copy_from_slice(z);
+            z.len()
+        } else {
+            let psk = self.psk.get(..self.psk_len).ok_or(Error::Internal)?;
+            prf::psk_premaster(other, psk, &mut pms)
+        };
         let pms = pms.get(..n).ok_or(Error::Internal)?;
         let hash = self.transcript_hash();
         self.master = prf::master_secret(
@@ -564,15 +745,45 @@ impl Connection {
             .as_ref()
             .map(|s| s.public_key().to_encoded_point(false));
         let identity = self.identity.clone();
-        let cke = ClientKeyExchangeRepr {
-            identity: &identity,
-            point: point.as_ref().map(|p| p.as_bytes()),
-        };
+        let ecdsa = self.kx() == Some(KeyExchange::EcdheEcdsa);
         self.new_flight(now, true);
-        self.push_handshake(mt::CLIENT_KEY_EXCHANGE, 0, cke.buffer_len(), |b| {
-            cke.emit(b)
-        })?;
+        if ecdsa && self.cert_requested {
+            self.push_own_certificate()?;
+        }
+        if ecdsa {
+            let cke = EcdhClientKeyExchangeRepr {
+                point: point
+                    .as_ref()
+                    .map(|p| p.as_bytes())
+                    .ok_or(Error::Internal)?,
+            };
+            self.push_handshake(mt::CLIENT_KEY_EXCHANGE, 0, cke.buffer_len(), |b| {
+                cke.emit(b)
+            })?;
+        } else {
+            let cke = ClientKeyExchangeRepr {
+                identity: &identity,
+                point: point.as_ref().map(|p| p.as_bytes()),
+            };
+            self.push_handshake(mt::CLIENT_KEY_EXCHANGE, 0, cke.buffer_len(), |b| {
+                cke.emit(b)
+            })?;
+        }
+        // The extended master secret's session hash ends at ClientKeyExchange
+        // (RFC 7627 §3), so keys are derived before CertificateVerify.
         self.derive_keys()?;
+        if ecdsa && self.cert_requested {
+            // RFC 5246 §7.4.8: a signature over every handshake message so far.
+            let key = self.own_key.as_ref().ok_or(Error::Internal)?;
+            let sig: DerSignature = key
+                .sign_prehash(&self.transcript_hash())
+                .map_err(|_| Error::Internal)?;
+            let cv = DigitallySignedRepr {
+                algorithm: ECDSA_SECP256R1_SHA256,
+                signature: sig.as_bytes(),
+            };
+            self.push_handshake(mt::CERTIFICATE_VERIFY, 0, cv.buffer_len(), |b| cv.emit(b))?;
+        }
         self.push_ccs()?;
         let vd = prf::verify_data(&self.master, true, &self.transcript_hash());
         self.push_handshake(mt::FINISHED, 1, 12, |b| {
@@ -604,9 +815,21 @@ impl Connection {
         let mut p256_ok = true;
         let mut point_formats = false;
         let mut client_limit = false;
+        let mut sig_ok = true;
+        let mut server_rpk = false;
+        let mut client_rpk = false;
         for e in ExtensionIter::new(ch.extensions) {
             let (t, d) = e?;
             match t {
+                ext::SIGNATURE_ALGORITHMS => {
+                    sig_ok = ext::sig_algs_contain(d, ECDSA_SECP256R1_SHA256);
+                }
+                ext::SERVER_CERTIFICATE_TYPE => {
+                    server_rpk = ext::cert_types_contain(d, cert::CERT_TYPE_RAW_PUBLIC_KEY);
+                }
+                ext::CLIENT_CERTIFICATE_TYPE => {
+                    client_rpk = ext::cert_types_contain(d, cert::CERT_TYPE_RAW_PUBLIC_KEY);
+                }
                 ext::EXTENDED_MASTER_SECRET => client_ems = true,
                 ext::RENEGOTIATION_INFO => {
                     if d != [0] {
@@ -628,7 +851,19 @@ impl Connection {
             .suites
             .iter()
             .copied()
-            .filter(|s| s.key_exchange() != KeyExchange::EcdhePsk || p256_ok)
+            .filter(|s| match s.key_exchange() {
+                KeyExchange::Psk => true,
+                KeyExchange::EcdhePsk => p256_ok,
+                // Raw public keys only: the client must accept one from us,
+                // and offer its own when we require client authentication.
+                KeyExchange::EcdheEcdsa => {
+                    p256_ok
+                        && sig_ok
+                        && server_rpk
+                        && self.own_key.is_some()
+                        && (client_rpk || !self.config.require_client_auth)
+                }
+            })
             .find(|s| ch.suites().any(|c| c == s.id()))
             .ok_or(Error::HandshakeFailure)?;
         if !client_ems && self.config.require_extended_master_secret {
@@ -639,7 +874,9 @@ impl Connection {
         self.client_random = *ch.random;
         rng.fill_bytes(&mut self.server_random);
 
-        let mut exts = [0u8; 32];
+        let ecdsa = suite.key_exchange() == KeyExchange::EcdheEcdsa;
+        self.cert_requested = ecdsa && self.config.require_client_auth;
+        let mut exts = [0u8; 48];
         let mut w = Writer::new(&mut exts);
         if reneg {
             ext::put(&mut w, ext::RENEGOTIATION_INFO, &[0])?;
@@ -650,9 +887,16 @@ impl Connection {
         if let (true, Some(l)) = (client_limit, self.config.record_size_limit) {
             ext::put(&mut w, ext::RECORD_SIZE_LIMIT, &l.to_be_bytes())?;
         }
-        let ecdhe = suite.key_exchange() == KeyExchange::EcdhePsk;
+        let ecdhe = suite.key_exchange().is_ecdhe();
         if ecdhe && point_formats {
             ext::put(&mut w, ext::EC_POINT_FORMATS, &[1, 0])?;
+        }
+        if ecdsa {
+            let rpk = [cert::CERT_TYPE_RAW_PUBLIC_KEY];
+            ext::put(&mut w, ext::SERVER_CERTIFICATE_TYPE, &rpk)?;
+            if self.cert_requested {
+                ext::put(&mut w, ext::CLIENT_CERTIFICATE_TYPE, &rpk)?;
+            }
         }
         let elen = w.len();
         let random = self.server_random;
@@ -667,7 +911,38 @@ impl Connection {
         self.new_flight(now, true);
         self.push_handshake(mt::SERVER_HELLO, 0, sh.buffer_len(), |b| sh.emit(b))?;
         let hint = self.config.psk_identity_hint.clone();
-        if ecdhe {
+        if ecdsa {
+            self.push_own_certificate()?;
+            let mut r = rng;
+            let secret = EphemeralSecret::random(&mut r);
+            let point = secret.public_key().to_encoded_point(false);
+            self.ecdh = Some(secret);
+            let mut params = [0u8; 4 + cert::P256_POINT_LEN];
+            let plen = SignedServerKeyExchangeRepr::emit_params(
+                ext::SECP256R1,
+                point.as_bytes(),
+                &mut params,
+            )?;
+            let params = params.get(..plen).ok_or(Error::Internal)?;
+            let msg = signed_params(&self.client_random, &self.server_random, params)?;
+            let key = self.own_key.as_ref().ok_or(Error::Internal)?;
+            let sig: DerSignature = key.try_sign(msg.as_slice()).map_err(|_| Error::Internal)?;
+            let ske = SignedServerKeyExchangeRepr {
+                group: ext::SECP256R1,
+                point: point.as_bytes(),
+                signed: DigitallySignedRepr {
+                    algorithm: ECDSA_SECP256R1_SHA256,
+                    signature: sig.as_bytes(),
+                },
+            };
+            self.push_handshake(mt::SERVER_KEY_EXCHANGE, 0, ske.buffer_len(), |b| {
+                ske.emit(b)
+            })?;
+            if self.cert_requested {
+                let cr = CertificateRequestRepr::ECDSA_P256;
+                self.push_handshake(mt::CERTIFICATE_REQUEST, 0, cr.buffer_len(), |b| cr.emit(b))?;
+            }
+        } else if ecdhe {
             let mut r = rng;
             let secret = EphemeralSecret::random(&mut r);
             let point = secret.public_key().to_encoded_point(false);
@@ -700,6 +975,16 @@ impl Connection {
         body: &[u8],
     ) -> Result<(), Error> {
         let suite = self.suite.ok_or(Error::Internal)?;
+        if suite.key_exchange() == KeyExchange::EcdheEcdsa {
+            let cke = EcdhClientKeyExchangeRepr::parse(body)?;
+            let peer = parse_point(cke.point)?;
+            let secret = self.ecdh.as_ref().ok_or(Error::Internal)?;
+            let shared = secret.diffie_hellman(&peer);
+            let mut z = Zeroizing::new([0u8; 32]);
+            z.copy_from_slice(shared.raw_secret_bytes());
+            self.ecdh_shared = Some(z);
+            return Ok(());
+        }
         let ecdhe = suite.key_exchange() == KeyExchange::EcdhePsk;
         let cke = ClientKeyExchangeRepr::parse(body, ecdhe)?;
         let n = store
@@ -709,7 +994,7 @@ impl Connection {
         self.psk_len = n;
         self.identity = heapless::Vec::from_slice(cke.identity).unwrap_or_default();
         if let Some(point) = cke.point {
-            let peer = PublicKey::from_sec1_bytes(point).map_err(|_| Error::IllegalParameter)?;
+            let peer = parse_point(point)?;
             let secret = self.ecdh.as_ref().ok_or(Error::Internal)?;
             let shared = secret.diffie_hellman(&peer);
             let mut z = Zeroizing::new([0u8; 32]);
@@ -749,6 +1034,7 @@ impl Connection {
         data: &mut [u8],
         rng: &mut dyn CryptoRngCore,
         store: &mut dyn PskStore,
+        trust: &dyn TrustStore,
     ) -> Result<(), Error> {
         if matches!(self.state, State::Failed | State::Closed) {
             return Ok(());
@@ -766,7 +1052,7 @@ impl Connection {
             rest = tail;
             let payload = rec.get_mut(REC_HEADER..).unwrap_or_default();
             self.stats.records_received += 1;
-            if let Err(e) = self.handle_record(now, &hdr, payload, rng, store) {
+            if let Err(e) = self.handle_record(now, &hdr, payload, rng, store, trust) {
                 return Err(self.fail(e));
             }
             if matches!(self.state, State::Failed | State::Closed) {
@@ -783,6 +1069,7 @@ impl Connection {
         payload: &mut [u8],
         rng: &mut dyn CryptoRngCore,
         store: &mut dyn PskStore,
+        trust: &dyn TrustStore,
     ) -> Result<(), Error> {
         if hdr.version >> 8 != 0xFE {
             self.stats.records_dropped += 1;
@@ -839,7 +1126,7 @@ impl Connection {
                         return Ok(());
                     };
                     rest = tail;
-                    self.handle_fragment(now, hdr.epoch, &h, frag, rng, store)?;
+                    self.handle_fragment(now, hdr.epoch, &h, frag, rng, store, trust)?;
                     if matches!(self.state, State::Failed | State::Closed) {
                         break;
                     }
@@ -852,7 +1139,9 @@ impl Connection {
                 }
                 let next = match (self.role, self.state) {
                     (Role::Client, State::ClientFinishedSent) => State::ServerCcsReceived,
-                    (Role::Server, State::ClientKeyExchangeReceived) => State::ClientCcsReceived,
+                    (Role::Server, State::ClientKeyExchangeReceived) if !self.awaiting_cv => {
+                        State::ClientCcsReceived
+                    }
                     _ => return Ok(()), // retransmitted or early: ignore
                 };
                 self.read = self.pending_read.take();
@@ -891,6 +1180,7 @@ impl Connection {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn handle_fragment(
         &mut self,
         now: Duration,
@@ -899,6 +1189,7 @@ impl Connection {
         frag: &[u8],
         rng: &mut dyn CryptoRngCore,
         store: &mut dyn PskStore,
+        trust: &dyn TrustStore,
     ) -> Result<(), Error> {
         // The server's first message_seq is its choice (0, or 1 after a
         // cookie exchange): adopt it.
@@ -932,8 +1223,17 @@ impl Connection {
             return Ok(());
         }
         if !self.reasm.active && h.fragment_offset == 0 && h.fragment_length == h.length {
-            self.process_message(now, epoch, h.msg_type, h.message_seq, frag, rng, store)?;
-            return self.process_ahead(now, rng, store);
+            self.process_message(
+                now,
+                epoch,
+                h.msg_type,
+                h.message_seq,
+                frag,
+                rng,
+                store,
+                trust,
+            )?;
+            return self.process_ahead(now, rng, store, trust);
         }
         match self.reasm.add(h, frag) {
             Ok(true) => {}
@@ -960,8 +1260,9 @@ impl Connection {
             body.get(..n).unwrap_or_default(),
             rng,
             store,
+            trust,
         )?;
-        self.process_ahead(now, rng, store)
+        self.process_ahead(now, rng, store, trust)
     }
 
     /// Processes kept messages whose turn has come.
@@ -970,6 +1271,7 @@ impl Connection {
         now: Duration,
         rng: &mut dyn CryptoRngCore,
         store: &mut dyn PskStore,
+        trust: &dyn TrustStore,
     ) -> Result<(), Error> {
         loop {
             self.ahead.purge_below(self.recv_msg_seq);
@@ -982,7 +1284,7 @@ impl Connection {
                 return Ok(());
             };
             let body = body.get(..n).unwrap_or_default();
-            self.process_message(now, epoch, t, seq, body, rng, store)?;
+            self.process_message(now, epoch, t, seq, body, rng, store, trust)?;
         }
     }
 
@@ -996,6 +1298,7 @@ impl Connection {
         body: &[u8],
         rng: &mut dyn CryptoRngCore,
         store: &mut dyn PskStore,
+        trust: &dyn TrustStore,
     ) -> Result<(), Error> {
         let want_epoch = match (self.state, t) {
             (State::Connected, _) | (_, mt::FINISHED) => 1,
@@ -1017,17 +1320,46 @@ impl Connection {
                 self.state = State::ServerHelloReceived;
                 Ok(())
             }
-            (State::ServerHelloReceived, mt::SERVER_KEY_EXCHANGE) => {
+            (State::ServerHelloReceived, mt::CERTIFICATE)
+                if self.kx() == Some(KeyExchange::EcdheEcdsa) =>
+            {
+                self.process_peer_certificate(trust, body)?;
+                self.add_transcript(t, seq, body);
+                self.state = State::ServerCertificateReceived;
+                Ok(())
+            }
+            (
+                State::ServerHelloReceived | State::ServerCertificateReceived,
+                mt::SERVER_KEY_EXCHANGE,
+            ) => {
+                // ECDHE_ECDSA needs the server's Certificate first.
+                let ecdsa = self.kx() == Some(KeyExchange::EcdheEcdsa);
+                if ecdsa != (self.state == State::ServerCertificateReceived) {
+                    return Err(Error::UnexpectedMessage);
+                }
                 self.add_transcript(t, seq, body);
                 self.process_server_key_exchange(rng, body)?;
                 self.state = State::ServerKeyExchangeReceived;
+                Ok(())
+            }
+            (State::ServerKeyExchangeReceived, mt::CERTIFICATE_REQUEST)
+                if self.kx() == Some(KeyExchange::EcdheEcdsa) && !self.cert_requested =>
+            {
+                let cr = CertificateRequestRepr::parse(body)?;
+                // We only have an ECDSA P-256 key, and the server only asks
+                // if we offered client_certificate_type (i.e. have a key).
+                if !cr.allows_ecdsa_p256() || self.own_key.is_none() {
+                    return Err(Error::HandshakeFailure);
+                }
+                self.add_transcript(t, seq, body);
+                self.cert_requested = true;
                 Ok(())
             }
             (
                 State::ServerHelloReceived | State::ServerKeyExchangeReceived,
                 mt::SERVER_HELLO_DONE,
             ) => {
-                let ecdhe = self.suite.map(|s| s.key_exchange()) == Some(KeyExchange::EcdhePsk);
+                let ecdhe = self.kx().is_some_and(KeyExchange::is_ecdhe);
                 if ecdhe && self.ecdh.is_none() {
                     return Err(Error::UnexpectedMessage);
                 }
@@ -1047,12 +1379,41 @@ impl Connection {
                 self.connected();
                 Ok(())
             }
-            (State::ServerHelloDoneSent, mt::CLIENT_KEY_EXCHANGE) => {
+            (State::ServerHelloDoneSent, mt::CERTIFICATE) if self.cert_requested => {
+                self.retransmit_at = None;
+                self.process_peer_certificate(trust, body)?;
+                self.add_transcript(t, seq, body);
+                self.state = State::ClientCertificateReceived;
+                Ok(())
+            }
+            (
+                State::ServerHelloDoneSent | State::ClientCertificateReceived,
+                mt::CLIENT_KEY_EXCHANGE,
+            ) => {
+                // With client authentication the Certificate comes first.
+                if self.cert_requested != (self.state == State::ClientCertificateReceived) {
+                    return Err(Error::UnexpectedMessage);
+                }
                 self.retransmit_at = None;
                 self.process_client_key_exchange(store, body)?;
                 self.add_transcript(t, seq, body);
                 self.derive_keys()?;
+                self.awaiting_cv = self.cert_requested;
                 self.state = State::ClientKeyExchangeReceived;
+                Ok(())
+            }
+            (State::ClientKeyExchangeReceived, mt::CERTIFICATE_VERIFY) if self.awaiting_cv => {
+                let cv = DigitallySignedRepr::parse(body)?;
+                if cv.algorithm != ECDSA_SECP256R1_SHA256 {
+                    return Err(Error::IllegalParameter);
+                }
+                let key = self.peer_key.as_ref().ok_or(Error::Internal)?;
+                let sig = Signature::from_der(cv.signature).map_err(|_| Error::DecryptError)?;
+                VerifyingKey::from(key)
+                    .verify_prehash(&self.transcript_hash(), &sig)
+                    .map_err(|_| Error::DecryptError)?;
+                self.add_transcript(t, seq, body);
+                self.awaiting_cv = false;
                 Ok(())
             }
             (State::ClientCcsReceived, mt::FINISHED) => {
@@ -1342,12 +1703,12 @@ mod tests {
         for _ in 0..20 {
             let mut moved = false;
             while let Some(n) = c.poll_transmit(&mut buf).unwrap() {
-                s.handle_datagram(NOW, &mut buf[..n], rng, &mut store)
+                s.handle_datagram(NOW, &mut buf[..n], rng, &mut store, &crate::RejectAll)
                     .unwrap();
                 moved = true;
             }
             while let Some(n) = s.poll_transmit(&mut buf).unwrap() {
-                c.handle_datagram(NOW, &mut buf[..n], rng, &mut store)
+                c.handle_datagram(NOW, &mut buf[..n], rng, &mut store, &crate::RejectAll)
                     .unwrap();
                 moved = true;
             }
@@ -1368,6 +1729,7 @@ mod tests {
         let (hh, body, _) = HandshakeHeader::parse(frag).unwrap();
         let mut s = Connection::new_server(
             Config::default(),
+            None,
             NOW,
             rng,
             rh.sequence,
@@ -1408,7 +1770,7 @@ mod tests {
         let mut buf = [0u8; 1500];
         let n = s.poll_transmit(&mut buf).unwrap().unwrap();
         let mut store = StaticPsk::new(&KEYS);
-        c.handle_datagram(NOW, &mut buf[..n], &mut rng, &mut store)
+        c.handle_datagram(NOW, &mut buf[..n], &mut rng, &mut store, &crate::RejectAll)
             .unwrap();
         assert_eq!(
             c.alert,
@@ -1419,7 +1781,7 @@ mod tests {
         let n = c.poll_transmit(&mut buf).unwrap().unwrap();
         assert_eq!(buf[0], CT_ALERT);
         assert_eq!(&buf[3..5], &[0, 1], "epoch 1");
-        s.handle_datagram(NOW, &mut buf[..n], &mut rng, &mut store)
+        s.handle_datagram(NOW, &mut buf[..n], &mut rng, &mut store, &crate::RejectAll)
             .unwrap();
         assert_eq!(s.state, State::Connected);
         assert_eq!(s.poll_event(), None);

@@ -10,6 +10,7 @@ use crate::connection::{ConnEvent, Connection, State, Stats};
 use crate::cookie::{CookieSecrets, PeerAddress};
 use crate::event::{Event, Transmit};
 use crate::psk::PskStore;
+use crate::trust::{RejectAll, SigningKey, TrustStore};
 use crate::wire::client_hello::ClientHelloRepr;
 use crate::wire::handshake::{msg_type, HandshakeHeader, HEADER_LEN as HS_HEADER};
 use crate::wire::hello_verify_request::HelloVerifyRequestRepr;
@@ -25,7 +26,9 @@ struct Session<A> {
     conn: Connection,
 }
 
-/// A DTLS 1.2 PSK server for up to `N` concurrent peers.
+/// A DTLS 1.2 server for up to `N` concurrent peers: PSK clients resolved
+/// through `P`, and, when built [`with_raw_public_key`](Self::with_raw_public_key),
+/// ECDHE_ECDSA clients with raw public keys accepted by `T`.
 ///
 /// ```
 /// use cssf_dtls::{Config, Endpoint, StaticPsk};
@@ -35,9 +38,11 @@ struct Session<A> {
 /// let mut server: Endpoint<u16, _, _, 4> = Endpoint::new(Config::default(), StaticPsk::new(&keys), rng, Duration::ZERO).unwrap();
 /// assert_eq!(server.poll_timeout(), None); // nothing to do until a ClientHello arrives
 /// ```
-pub struct Endpoint<A, P, R, const N: usize> {
+pub struct Endpoint<A, P, R, const N: usize, T = RejectAll> {
     config: Config,
     store: P,
+    own_key: Option<SigningKey>,
+    trust: T,
     rng: R,
     cookies: CookieSecrets,
     next_rotation: Duration,
@@ -48,7 +53,7 @@ pub struct Endpoint<A, P, R, const N: usize> {
     rr: usize,
 }
 
-impl<A, P, R, const N: usize> core::fmt::Debug for Endpoint<A, P, R, N> {
+impl<A, P, R, const N: usize, T> core::fmt::Debug for Endpoint<A, P, R, N, T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Endpoint")
             .field("sessions", &self.sessions.len())
@@ -57,14 +62,62 @@ impl<A, P, R, const N: usize> core::fmt::Debug for Endpoint<A, P, R, N> {
 }
 
 impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize> Endpoint<A, P, R, N> {
-    /// A server resolving PSK identities through `store`.
-    pub fn new(config: Config, store: P, mut rng: R, now: Duration) -> Result<Self, Error> {
+    /// A server resolving PSK identities through `store` (the ECDHE_ECDSA
+    /// suites are not selected: it has no key).
+    pub fn new(config: Config, store: P, rng: R, now: Duration) -> Result<Self, Error> {
+        Self::build(config, store, None, RejectAll, rng, now)
+    }
+}
+
+impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize, T: TrustStore>
+    Endpoint<A, P, R, N, T>
+{
+    /// A server that also offers the ECDHE_ECDSA suites with raw public keys
+    /// (RFC 7250): `key` signs its ServerKeyExchange; with
+    /// [`Config::require_client_auth`] clients must present a key that
+    /// `trust` accepts. PSK clients keep working through `store` (pass
+    /// `StaticPsk::new(&[])` for none).
+    ///
+    /// ```
+    /// use cssf_dtls::{Config, Endpoint, PinnedKeys, SigningKey, StaticPsk};
+    /// use core::time::Duration;
+    /// # let mut rng = cssf_netsim::SimRng::new(1);
+    /// let key = SigningKey::random(&mut rng);
+    /// let client_pins = [p256::PublicKey::from(SigningKey::random(&mut rng).verifying_key())];
+    /// let mut config = Config::default();
+    /// config.require_client_auth = true;
+    /// let server: Endpoint<u16, _, _, 4, _> = Endpoint::with_raw_public_key(
+    ///     config, StaticPsk::new(&[]), key, PinnedKeys::new(&client_pins), rng, Duration::ZERO,
+    /// ).unwrap();
+    /// assert_eq!(server.sessions(), 0);
+    /// ```
+    pub fn with_raw_public_key(
+        config: Config,
+        store: P,
+        key: SigningKey,
+        trust: T,
+        rng: R,
+        now: Duration,
+    ) -> Result<Self, Error> {
+        Self::build(config, store, Some(key), trust, rng, now)
+    }
+
+    fn build(
+        config: Config,
+        store: P,
+        own_key: Option<SigningKey>,
+        trust: T,
+        mut rng: R,
+        now: Duration,
+    ) -> Result<Self, Error> {
         config.validate()?;
         let cookies = CookieSecrets::new(&mut rng);
         Ok(Endpoint {
             next_rotation: now + config.cookie_rotation,
             config,
             store,
+            own_key,
+            trust,
             rng,
             cookies,
             sessions: heapless::Vec::new(),
@@ -117,11 +170,12 @@ impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize> Endpoint<A, 
                     sessions,
                     rng,
                     store,
+                    trust,
                     events,
                     ..
                 } = self;
                 let s = sessions.get_mut(i).ok_or(Error::Internal)?;
-                let r = s.conn.handle_datagram(now, data, rng, store);
+                let r = s.conn.handle_datagram(now, data, rng, store, trust);
                 Self::drain_conn_events(events, s);
                 return r;
             }
@@ -198,6 +252,7 @@ impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize> Endpoint<A, 
         }
         match Connection::new_server(
             self.config.clone(),
+            self.own_key.as_ref(),
             now,
             &mut self.rng,
             rh.sequence,
@@ -404,6 +459,14 @@ impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize> Endpoint<A, 
         self.sessions
             .iter()
             .any(|s| &s.peer == peer && s.conn.state == State::Connected)
+    }
+
+    /// The authenticated raw public key of `peer`, if it presented one.
+    pub fn peer_public_key(&self, peer: &A) -> Option<&p256::PublicKey> {
+        self.sessions
+            .iter()
+            .find(|s| &s.peer == peer)
+            .and_then(|s| s.conn.peer_key.as_ref())
     }
 
     /// Number of sessions held (any state).

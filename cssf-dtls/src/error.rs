@@ -16,6 +16,10 @@ pub enum AlertDescription {
     RecordOverflow,
     /// handshake_failure (40).
     HandshakeFailure,
+    /// bad_certificate (42).
+    BadCertificate,
+    /// unsupported_certificate (43).
+    UnsupportedCertificate,
     /// illegal_parameter (47).
     IllegalParameter,
     /// decode_error (50).
@@ -47,6 +51,8 @@ impl AlertDescription {
             Self::BadRecordMac => 20,
             Self::RecordOverflow => 22,
             Self::HandshakeFailure => 40,
+            Self::BadCertificate => 42,
+            Self::UnsupportedCertificate => 43,
             Self::IllegalParameter => 47,
             Self::DecodeError => 50,
             Self::DecryptError => 51,
@@ -68,6 +74,8 @@ impl AlertDescription {
             20 => Self::BadRecordMac,
             22 => Self::RecordOverflow,
             40 => Self::HandshakeFailure,
+            42 => Self::BadCertificate,
+            43 => Self::UnsupportedCertificate,
             47 => Self::IllegalParameter,
             50 => Self::DecodeError,
             51 => Self::DecryptError,
@@ -107,8 +115,18 @@ pub enum Error {
     InsufficientSecurity,
     /// The server does not know the PSK identity (unknown_psk_identity).
     UnknownPskIdentity,
-    /// The Finished verify_data did not match (decrypt_error).
+    /// The Finished verify_data or a handshake signature (ServerKeyExchange,
+    /// CertificateVerify) did not verify (decrypt_error).
     DecryptError,
+    /// The peer's certificate or raw public key is malformed or not a P-256
+    /// key (bad_certificate).
+    BadCertificate,
+    /// The peer's key parsed but the trust store does not accept it
+    /// (bad_certificate).
+    UntrustedPeer,
+    /// No certificate type both sides support, or the peer sent a
+    /// certificate we cannot use (unsupported_certificate).
+    UnsupportedCertificate,
     /// A record failed authentication where that is fatal (bad_record_mac).
     BadRecordMac,
     /// A record or message exceeds a limit (record_overflow).
@@ -145,6 +163,8 @@ impl Error {
             Error::ProtocolVersion => AlertDescription::ProtocolVersion,
             Error::UnknownPskIdentity => AlertDescription::UnknownPskIdentity,
             Error::DecryptError => AlertDescription::DecryptError,
+            Error::BadCertificate | Error::UntrustedPeer => AlertDescription::BadCertificate,
+            Error::UnsupportedCertificate => AlertDescription::UnsupportedCertificate,
             Error::BadRecordMac => AlertDescription::BadRecordMac,
             Error::RecordOverflow => AlertDescription::RecordOverflow,
             Error::Internal => AlertDescription::InternalError,
@@ -166,7 +186,10 @@ impl fmt::Display for Error {
             Error::ProtocolVersion => f.write_str("unsupported protocol version"),
             Error::InsufficientSecurity => f.write_str("peer lacks extended master secret"),
             Error::UnknownPskIdentity => f.write_str("unknown PSK identity"),
-            Error::DecryptError => f.write_str("Finished verification failed"),
+            Error::DecryptError => f.write_str("Finished or signature verification failed"),
+            Error::BadCertificate => f.write_str("malformed peer certificate or key"),
+            Error::UntrustedPeer => f.write_str("peer key not trusted"),
+            Error::UnsupportedCertificate => f.write_str("unsupported certificate type"),
             Error::BadRecordMac => f.write_str("record authentication failed"),
             Error::RecordOverflow => f.write_str("record too large"),
             Error::AlertReceived(a) => write!(f, "peer sent fatal alert {}", a.to_u8()),

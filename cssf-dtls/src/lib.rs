@@ -4,9 +4,17 @@
 //! `alloc` and `std` features add conveniences, never requirements.
 //!
 //! Suites: TLS_PSK_WITH_AES_128_CCM_8, TLS_PSK_WITH_CHACHA20_POLY1305_SHA256
-//! and TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256, with extended master
-//! secret (RFC 7627, required by default), empty renegotiation_info
-//! (RFC 5746, renegotiation refused) and record_size_limit (RFC 8449).
+//! and TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256 ([`Client::new`],
+//! [`Endpoint::new`]); TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 and
+//! TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 on P-256 with raw public
+//! keys (RFC 7250, the RFC 7925 §4.4 profile: SubjectPublicKeyInfo in the
+//! Certificate message, ecdsa_secp256r1_sha256 signatures, secp256r1 with
+//! uncompressed points), server-only or mutual ([`Client::with_raw_public_key`],
+//! [`Endpoint::with_raw_public_key`], [`Config::require_client_auth`]); which
+//! peer keys are accepted is up to a [`TrustStore`] such as [`PinnedKeys`].
+//! All with extended master secret (RFC 7627, required by default), empty
+//! renegotiation_info (RFC 5746, renegotiation refused) and record_size_limit
+//! (RFC 8449).
 //!
 //! The driver loop is the same for [`Client`] and [`Endpoint`]: after each
 //! input drain `poll_transmit`, then `poll_event`, then read `poll_timeout`.
@@ -37,6 +45,37 @@
 //! assert_eq!(server.recv(&1u8, &mut got).unwrap(), Some(9));
 //! assert_eq!(&got[..9], b"GET /temp");
 //! ```
+//!
+//! The same with raw public keys and mutual authentication:
+//!
+//! ```
+//! use cssf_dtls::{Client, Config, Endpoint, PinnedKeys, SigningKey, StaticPsk};
+//! use core::time::Duration;
+//! # let (mut rng_c, mut rng_s) = (cssf_netsim::SimRng::new(1), cssf_netsim::SimRng::new(2));
+//! let (server_key, client_key) = (SigningKey::random(&mut rng_s), SigningKey::random(&mut rng_c));
+//! let server_pin = [p256::PublicKey::from(server_key.verifying_key())];
+//! let client_pin = [p256::PublicKey::from(client_key.verifying_key())];
+//! let mut config = Config::default();
+//! config.require_client_auth = true;
+//! let mut server: Endpoint<u8, _, _, 2, _> = Endpoint::with_raw_public_key(
+//!     config.clone(), StaticPsk::new(&[]), server_key, PinnedKeys::new(&client_pin), rng_s, Duration::ZERO,
+//! ).unwrap();
+//! let mut client = Client::with_raw_public_key(
+//!     config, Some(client_key), PinnedKeys::new(&server_pin), 2u8, rng_c, Duration::ZERO,
+//! ).unwrap();
+//! let now = Duration::ZERO;
+//! let mut buf = [0u8; 1500];
+//! for _ in 0..8 {
+//!     while let Some(t) = client.poll_transmit(now, &mut buf).unwrap() {
+//!         server.handle_datagram(now, 1u8, &mut buf[..t.len]).unwrap();
+//!     }
+//!     while let Some(t) = server.poll_transmit(now, &mut buf).unwrap() {
+//!         client.handle_datagram(now, t.to + 1, &mut buf[..t.len]).unwrap();
+//!     }
+//! }
+//! assert!(client.is_connected());
+//! assert_eq!(server.peer_public_key(&1), Some(&client_pin[0]));
+//! ```
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -55,6 +94,7 @@ mod event;
 mod flight;
 mod psk;
 mod replay;
+mod trust;
 pub mod wire;
 
 pub use client::Client;
@@ -68,3 +108,4 @@ pub use event::{Event, Transmit};
 pub use flight::MAX_MESSAGE_LEN;
 pub use psk::{PskStore, StaticPsk, MAX_IDENTITY_LEN, MAX_PSK_LEN};
 pub use replay::ReplayWindow;
+pub use trust::{FnTrust, PinnedKeys, RejectAll, SigningKey, TrustStore};

@@ -9,6 +9,20 @@ pub enum KeyExchange {
     Psk,
     /// Ephemeral ECDH on secp256r1 authenticated by a PSK (RFC 5489).
     EcdhePsk,
+    /// Ephemeral ECDH on secp256r1 with ECDSA-P256-SHA256 signatures
+    /// (RFC 8422), keys carried as raw public keys (RFC 7250).
+    EcdheEcdsa,
+}
+
+impl KeyExchange {
+    /// True for the ECDHE key exchanges (secp256r1 offered and negotiated).
+    pub const fn is_ecdhe(self) -> bool {
+        matches!(self, KeyExchange::EcdhePsk | KeyExchange::EcdheEcdsa)
+    }
+    /// True for the PSK-authenticated key exchanges.
+    pub const fn is_psk(self) -> bool {
+        matches!(self, KeyExchange::Psk | KeyExchange::EcdhePsk)
+    }
 }
 
 /// The record-protection half of a suite.
@@ -66,14 +80,21 @@ pub enum CipherSuite {
     PskWithChaCha20Poly1305Sha256,
     /// TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256 (0xCCAC, RFC 7905).
     EcdhePskWithChaCha20Poly1305Sha256,
+    /// TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 (0xC0AE, RFC 7251), mandatory for
+    /// CoAP with raw public keys (RFC 7252 §9.1.3.2).
+    EcdheEcdsaWithAes128Ccm8,
+    /// TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 (0xCCA9, RFC 7905).
+    EcdheEcdsaWithChaCha20Poly1305Sha256,
 }
 
 impl CipherSuite {
     /// Every implemented suite, in default preference order.
-    pub const ALL: [CipherSuite; 3] = [
+    pub const ALL: [CipherSuite; 5] = [
         CipherSuite::PskWithAes128Ccm8,
         CipherSuite::PskWithChaCha20Poly1305Sha256,
         CipherSuite::EcdhePskWithChaCha20Poly1305Sha256,
+        CipherSuite::EcdheEcdsaWithAes128Ccm8,
+        CipherSuite::EcdheEcdsaWithChaCha20Poly1305Sha256,
     ];
 
     /// The IANA value.
@@ -82,6 +103,8 @@ impl CipherSuite {
             CipherSuite::PskWithAes128Ccm8 => 0xC0A8,
             CipherSuite::PskWithChaCha20Poly1305Sha256 => 0xCCAB,
             CipherSuite::EcdhePskWithChaCha20Poly1305Sha256 => 0xCCAC,
+            CipherSuite::EcdheEcdsaWithAes128Ccm8 => 0xC0AE,
+            CipherSuite::EcdheEcdsaWithChaCha20Poly1305Sha256 => 0xCCA9,
         }
     }
 
@@ -97,13 +120,17 @@ impl CipherSuite {
                 KeyExchange::Psk
             }
             CipherSuite::EcdhePskWithChaCha20Poly1305Sha256 => KeyExchange::EcdhePsk,
+            CipherSuite::EcdheEcdsaWithAes128Ccm8
+            | CipherSuite::EcdheEcdsaWithChaCha20Poly1305Sha256 => KeyExchange::EcdheEcdsa,
         }
     }
 
     /// Its record AEAD.
     pub const fn aead(self) -> AeadKind {
         match self {
-            CipherSuite::PskWithAes128Ccm8 => AeadKind::Aes128Ccm8,
+            CipherSuite::PskWithAes128Ccm8 | CipherSuite::EcdheEcdsaWithAes128Ccm8 => {
+                AeadKind::Aes128Ccm8
+            }
             _ => AeadKind::ChaCha20Poly1305,
         }
     }
@@ -118,7 +145,15 @@ mod tests {
         for s in CipherSuite::ALL {
             assert_eq!(CipherSuite::from_id(s.id()), Some(s));
         }
-        assert_eq!(CipherSuite::from_id(0xC0AE), None);
+        assert_eq!(
+            CipherSuite::from_id(0xC0AE),
+            Some(CipherSuite::EcdheEcdsaWithAes128Ccm8)
+        );
+        assert_eq!(CipherSuite::from_id(0xC0AC), None);
+        assert_eq!(
+            CipherSuite::EcdheEcdsaWithAes128Ccm8.aead(),
+            AeadKind::Aes128Ccm8
+        );
         assert_eq!(CipherSuite::PskWithAes128Ccm8.aead().overhead(), 16);
         assert_eq!(
             CipherSuite::PskWithChaCha20Poly1305Sha256.aead().overhead(),

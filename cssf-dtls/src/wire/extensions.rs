@@ -10,6 +10,12 @@ use crate::Error;
 pub const SUPPORTED_GROUPS: u16 = 10;
 /// ec_point_formats (11).
 pub const EC_POINT_FORMATS: u16 = 11;
+/// signature_algorithms (13, RFC 5246 §7.4.1.4.1).
+pub const SIGNATURE_ALGORITHMS: u16 = 13;
+/// client_certificate_type (19, RFC 7250).
+pub const CLIENT_CERTIFICATE_TYPE: u16 = 19;
+/// server_certificate_type (20, RFC 7250).
+pub const SERVER_CERTIFICATE_TYPE: u16 = 20;
 /// extended_master_secret (23).
 pub const EXTENDED_MASTER_SECRET: u16 = 23;
 /// record_size_limit (28).
@@ -101,6 +107,20 @@ pub fn groups_contain_p256(data: &[u8]) -> bool {
     list.chunks_exact(2).any(|c| c == SECP256R1.to_be_bytes())
 }
 
+/// True when a signature_algorithms list contains `alg`.
+pub fn sig_algs_contain(data: &[u8], alg: u16) -> bool {
+    let mut r = Reader::new(data);
+    let Ok(list) = r.vec16() else { return false };
+    list.chunks_exact(2).any(|c| c == alg.to_be_bytes())
+}
+
+/// True when a ClientHello certificate type list (`CertificateType<1..2^8-1>`)
+/// contains `t`.
+pub fn cert_types_contain(data: &[u8], t: u8) -> bool {
+    let mut r = Reader::new(data);
+    r.vec8().is_ok_and(|l| r.is_empty() && l.contains(&t))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +141,11 @@ mod tests {
         assert!(parse_record_size_limit(&[0, 10]).is_err());
         assert!(groups_contain_p256(&[0, 4, 0, 29, 0, 23]));
         assert!(!groups_contain_p256(&[0, 2, 0, 29]));
+        assert!(sig_algs_contain(&[0, 4, 8, 4, 4, 3], 0x0403));
+        assert!(!sig_algs_contain(&[0, 2, 4, 1], 0x0403));
+        assert!(cert_types_contain(&[2, 2, 0], 2));
+        assert!(!cert_types_contain(&[1, 0], 2));
+        assert!(!cert_types_contain(&[2, 2], 2));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! `buffer_len` and `emit`, and `parse(emit(r)) == r`.
 
 pub mod alert;
+pub mod certificate;
 pub mod client_hello;
 pub mod extensions;
 pub mod handshake;

@@ -1,0 +1,80 @@
+//! Peer authentication with raw public keys (RFC 7250, RFC 7925 §4.4): who
+//! is trusted is decided by the caller through [`TrustStore`].
+
+use p256::PublicKey;
+
+pub use p256::ecdsa::SigningKey;
+
+/// Decides whether a peer's P-256 public key is accepted.
+///
+/// The key handed in has already been decoded from a strictly parsed
+/// SubjectPublicKeyInfo and checked to be a valid point on the curve (not
+/// the identity); the handshake proves the peer holds its private key.
+pub trait TrustStore {
+    /// True when `key` may authenticate the peer.
+    fn is_trusted(&self, key: &PublicKey) -> bool;
+}
+
+impl<T: TrustStore + ?Sized> TrustStore for &T {
+    fn is_trusted(&self, key: &PublicKey) -> bool {
+        (**self).is_trusted(key)
+    }
+}
+
+/// Trusts nobody: the trust store of PSK-only clients and servers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RejectAll;
+
+impl TrustStore for RejectAll {
+    fn is_trusted(&self, _: &PublicKey) -> bool {
+        false
+    }
+}
+
+/// A fixed list of pinned public keys (RFC 7250 §6: the out-of-band binding
+/// of a key to an identity).
+///
+/// ```
+/// use cssf_dtls::{PinnedKeys, SigningKey, TrustStore};
+/// # let mut rng = cssf_netsim::SimRng::new(1);
+/// let server_key = SigningKey::random(&mut rng);
+/// let other = SigningKey::random(&mut rng);
+/// let pins = [p256::PublicKey::from(server_key.verifying_key())];
+/// let trust = PinnedKeys::new(&pins);
+/// assert!(trust.is_trusted(&server_key.verifying_key().into()));
+/// assert!(!trust.is_trusted(&other.verifying_key().into()));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct PinnedKeys<'a> {
+    keys: &'a [PublicKey],
+}
+
+impl<'a> PinnedKeys<'a> {
+    /// Trusts exactly `keys`.
+    pub const fn new(keys: &'a [PublicKey]) -> Self {
+        PinnedKeys { keys }
+    }
+}
+
+impl TrustStore for PinnedKeys<'_> {
+    fn is_trusted(&self, key: &PublicKey) -> bool {
+        self.keys.iter().any(|k| k == key)
+    }
+}
+
+/// Lets a closure decide (a lookup in a device registry, say).
+///
+/// ```
+/// use cssf_dtls::{FnTrust, TrustStore, SigningKey};
+/// # let mut rng = cssf_netsim::SimRng::new(1);
+/// let k = SigningKey::random(&mut rng);
+/// assert!(FnTrust(|_: &p256::PublicKey| true).is_trusted(&k.verifying_key().into()));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct FnTrust<F>(pub F);
+
+impl<F: Fn(&PublicKey) -> bool> TrustStore for FnTrust<F> {
+    fn is_trusted(&self, key: &PublicKey) -> bool {
+        (self.0)(key)
+    }
+}
