@@ -88,6 +88,9 @@ enum Kind {
     Replayed,
     Scope,
     Stolen,
+    /// Not an attack: the attacker's client with a valid token and its PoP
+    /// key, to show the lab sees access when it is granted.
+    Control,
 }
 
 /// One attempt: returns (accepted, legitimate session survived).
@@ -288,6 +291,18 @@ fn attempt(kind: Kind, i: u32, seed: u64) -> (bool, bool) {
             }
             acted(&mut net, &mut c, &mut s, MAL_KID, &MAL_POP, false)
         }
+        Kind::Control => {
+            let tok = mint(
+                &real_as,
+                MAL_KID,
+                &MAL_POP,
+                &mal_cti,
+                &full,
+                WALL as i64 + 3600,
+            );
+            let _ = post(&tok);
+            acted(&mut net, &mut c, &mut s, MAL_KID, &MAL_POP, false)
+        }
         Kind::Stolen => {
             let mut guess = [0u8; 16];
             for b in &mut guess {
@@ -301,7 +316,12 @@ fn attempt(kind: Kind, i: u32, seed: u64) -> (bool, bool) {
             }
         }
     };
-    let alive = up && cssf_alive(&mut net, &mut c, &mut s);
+    // The legitimate client is still served: a GET, and a PUT its scope allows.
+    let mut alive = up && cssf_alive(&mut net, &mut c, &mut s);
+    let mine = format!("led=on;by=owner-{i}").into_bytes();
+    c.app.push(Code::PUT, "actuators/led", &mine);
+    net.run_for(&mut [&mut c, &mut s], &mut Honest, Duration::from_secs(60));
+    alive &= s.app.actions.iter().any(|a| a.payload == mine);
     (accepted || stored, alive)
 }
 
@@ -343,12 +363,17 @@ pub fn run(o: &Opts) -> Vec<Row> {
         .into_iter()
         .map(|(kind, id, name, defence)| {
             let mut row = Row::new(id, name);
+            let mut control = 0;
             for i in 0..o.attempts {
                 let seed = o.seed.wrapping_add(u64::from(i)) ^ (0x70 + id.len() as u64);
                 let (acc, alive) = attempt(kind, i, seed);
                 row.attempt(acc, alive);
+                control += u32::from(attempt(Kind::Control, i, seed ^ 0xC0).0);
             }
-            row.defence = defence.into();
+            row.defence = format!(
+                "{defence} (control, valid token: granted {control}/{})",
+                o.attempts
+            );
             row.baseline = Cmp::Na("no access control: every request is served");
             row
         })

@@ -9,6 +9,7 @@ use cssf_dtls::wire::client_hello::ClientHelloRepr;
 use cssf_dtls::wire::extensions::EXTENDED_MASTER_SECRET;
 use cssf_dtls::wire::handshake::{msg_type, HandshakeHeader, HEADER_LEN as HS_LEN};
 use cssf_dtls::wire::record::{ContentType, RecordHeader, HEADER_LEN as REC_LEN};
+use cssf_dtls::wire::server_hello::ServerHelloRepr;
 use cssf_dtls::CipherSuite;
 use cssf_netsim::SimRng;
 
@@ -315,6 +316,18 @@ impl Adversary for AlertInjector {
 struct Downgrader {
     strip_ems: bool,
     modified: u32,
+    /// The suite the server chose in its ServerHello, if one was sent.
+    server_suite: Option<u16>,
+}
+
+/// The cipher suite of a ServerHello at the start of `data`, if any.
+fn server_hello_suite(data: &[u8]) -> Option<u16> {
+    let (rh, frag, _) = RecordHeader::parse(data).ok()?;
+    let (hh, body, _) = HandshakeHeader::parse(frag).ok()?;
+    if rh.content_type != ContentType::Handshake || hh.msg_type != msg_type::SERVER_HELLO {
+        return None;
+    }
+    ServerHelloRepr::parse(body).ok().map(|sh| sh.cipher_suite)
 }
 
 /// Edits a ClientHello: returns its new cipher suites and extension block.
@@ -391,6 +404,11 @@ impl Adversary for Downgrader {
                 (suites, ch.extensions.to_vec())
             }
         };
+        if p.from == SERVER {
+            if let Some(suite) = server_hello_suite(&p.data) {
+                self.server_suite = Some(suite);
+            }
+        }
         if p.to == SERVER {
             if let Some(d) = rewrite_client_hello(&p.data, &edit) {
                 if d != p.data {
@@ -470,6 +488,7 @@ fn downgrade(o: &Opts, strip_ems: bool) -> Row {
             "Downgrade: strongest suite (ECDHE-PSK) stripped from ClientHello",
         )
     };
+    let (mut weaker_chosen, mut hello_sent) = (0, 0);
     for i in 0..o.attempts {
         let seed = o.seed.wrapping_add(u64::from(i)) ^ 0xD0;
         let mut net = Net::default();
@@ -482,6 +501,7 @@ fn downgrade(o: &Opts, strip_ems: bool) -> Row {
         let mut adv = Downgrader {
             strip_ems,
             modified: 0,
+            server_suite: None,
         };
         net.run_for(&mut [&mut c, &mut s], &mut adv, Duration::from_secs(60));
         let accepted = c.dtls.is_connected() || s.dtls.is_connected(&CLIENT);
@@ -491,11 +511,21 @@ fn downgrade(o: &Opts, strip_ems: bool) -> Row {
         net.run_for(&mut [&mut c2, &mut s], &mut Honest, Duration::from_secs(60));
         let ok = c2.up() && c2.suite == Some(CipherSuite::EcdhePskWithChaCha20Poly1305Sha256);
         row.attempt(accepted || adv.modified == 0, ok);
+        if let Some(sfx) = adv.server_suite {
+            hello_sent += 1;
+            weaker_chosen += u32::from(sfx != CipherSuite::EcdhePskWithChaCha20Poly1305Sha256.id());
+        }
     }
     row.defence = if strip_ems {
-        "EMS required by the server; Finished MAC covers the ClientHello".into()
+        format!(
+            "server requires EMS (handshake refused; ServerHello sent in {hello_sent}/{} runs)",
+            row.attempts
+        )
     } else {
-        "Finished MAC over the handshake transcript".into()
+        format!(
+            "Finished MAC over the transcript (server picked the weaker suite in {weaker_chosen}/{} runs, then Finished failed)",
+            row.attempts
+        )
     };
     row.baseline = Cmp::Na("no handshake");
     row
@@ -579,6 +609,9 @@ fn hello_flood(o: &Opts) -> (Row, Row) {
     (flood, amp)
 }
 
+/// A second legitimate client's address.
+const SECOND_CLIENT: Addr = 3;
+
 /// Lets the first `n` datagrams from each spoofed address through, then
 /// drops the rest: each attacker leaves a half-open handshake behind.
 struct HalfOpen {
@@ -630,11 +663,27 @@ fn handshake_flood(o: &Opts) -> Row {
         );
         row.attempt(s.dtls.sessions() > SESSIONS || !c.up(), true);
     }
-    let alive = up && cssf_alive(&mut net, &mut c, &mut s);
+    // A second legitimate client arriving while the table is full of
+    // half-open handshakes still gets in (a half-open one is evicted).
+    let mut late = CssfClient::new(
+        SECOND_CLIENT,
+        SERVER,
+        IDENTITY,
+        PSK,
+        &crate::stack::LAB_SUITES,
+        seed ^ 9,
+    );
+    net.run_for(
+        &mut [&mut c, &mut s, &mut late],
+        &mut adv,
+        Duration::from_secs(30),
+    );
+    let alive = up && late.up() && cssf_alive(&mut net, &mut c, &mut s);
     row.survived = Some(if alive { row.attempts } else { 0 });
     row.defence = format!(
-        "bounded session table ({SESSIONS}), half-open evicted first (max held {})",
-        s.max_sessions
+        "bounded session table ({SESSIONS}), half-open evicted first (max held {}; a new client still connected: {})",
+        s.max_sessions,
+        if late.up() { "yes" } else { "NO" }
     );
     row.baseline = Cmp::Na("no handshake");
     row
