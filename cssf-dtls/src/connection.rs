@@ -223,6 +223,11 @@ pub(crate) struct Connection {
     cert_requested: bool,
     /// Server: the client's CertificateVerify is still due.
     awaiting_cv: bool,
+    /// Client: the server agreed to a raw public key from us (RFC 7250).
+    client_cert_rpk: bool,
+    /// Client: the server asked for a certificate we cannot give; an empty
+    /// certificate_list is sent (RFC 5246 §7.4.6), the server decides.
+    send_empty_cert: bool,
     cookie: heapless::Vec<u8, 255>,
     transcript: Sha256,
     master: Zeroizing<[u8; 48]>,
@@ -308,6 +313,8 @@ impl Connection {
             peer_key: None,
             cert_requested: false,
             awaiting_cv: false,
+            client_cert_rpk: false,
+            send_empty_cert: false,
             cookie: heapless::Vec::new(),
             transcript: Sha256::new(),
             master: Zeroizing::new([0; 48]),
@@ -610,10 +617,11 @@ impl Connection {
                     }
                     server_rpk = true;
                 }
-                ext::CLIENT_CERTIFICATE_TYPE
-                    if d != [cert::CERT_TYPE_RAW_PUBLIC_KEY] || self.own_key.is_none() =>
-                {
-                    return Err(Error::UnsupportedCertificate);
+                ext::CLIENT_CERTIFICATE_TYPE => {
+                    if d != [cert::CERT_TYPE_RAW_PUBLIC_KEY] || self.own_key.is_none() {
+                        return Err(Error::UnsupportedCertificate);
+                    }
+                    self.client_cert_rpk = true;
                 }
                 ext::EXTENDED_MASTER_SECRET => {
                     if !d.is_empty() {
@@ -749,6 +757,11 @@ impl Connection {
         self.new_flight(now, true);
         if ecdsa && self.cert_requested {
             self.push_own_certificate()?;
+        } else if ecdsa && self.send_empty_cert {
+            self.push_handshake(mt::CERTIFICATE, 0, 3, |b| {
+                b.get_mut(..3).ok_or(Error::Internal)?.fill(0);
+                Ok(3)
+            })?;
         }
         if ecdsa {
             let cke = EcdhClientKeyExchangeRepr {
@@ -1343,16 +1356,21 @@ impl Connection {
                 Ok(())
             }
             (State::ServerKeyExchangeReceived, mt::CERTIFICATE_REQUEST)
-                if self.kx() == Some(KeyExchange::EcdheEcdsa) && !self.cert_requested =>
+                if self.kx() == Some(KeyExchange::EcdheEcdsa)
+                    && !self.cert_requested
+                    && !self.send_empty_cert =>
             {
                 let cr = CertificateRequestRepr::parse(body)?;
-                // We only have an ECDSA P-256 key, and the server only asks
-                // if we offered client_certificate_type (i.e. have a key).
-                if !cr.allows_ecdsa_p256() || self.own_key.is_none() {
-                    return Err(Error::HandshakeFailure);
-                }
                 self.add_transcript(t, seq, body);
-                self.cert_requested = true;
+                // Servers may ask without requiring (GnuTLS does by default):
+                // without a usable key (none, the server did not agree to a
+                // raw public key, or it does not take ECDSA P-256) we answer
+                // with an empty certificate_list and let it decide.
+                if self.own_key.is_some() && self.client_cert_rpk && cr.allows_ecdsa_p256() {
+                    self.cert_requested = true;
+                } else {
+                    self.send_empty_cert = true;
+                }
                 Ok(())
             }
             (
@@ -1740,6 +1758,21 @@ mod tests {
         pump(&mut c, &mut s, rng);
         assert_eq!((c.state, s.state), (State::Connected, State::Connected));
         (c, s)
+    }
+
+    #[test]
+    fn peer_points_are_validated() {
+        let k = p256::SecretKey::random(&mut SimRng::new(1)).public_key();
+        assert_eq!(parse_point(k.to_encoded_point(false).as_bytes()), Ok(k));
+        // compressed (not offered), the identity, off the curve, truncated
+        assert!(parse_point(k.to_encoded_point(true).as_bytes()).is_err());
+        assert_eq!(parse_point(&[0]), Err(Error::IllegalParameter));
+        let mut off = [0u8; 65];
+        off[0] = 4;
+        off[32] = 1;
+        off[64] = 1;
+        assert_eq!(parse_point(&off), Err(Error::IllegalParameter));
+        assert!(parse_point(&k.to_encoded_point(false).as_bytes()[..64]).is_err());
     }
 
     #[test]

@@ -19,7 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
-use cssf_dtls::{CipherSuite, Client, Config, Endpoint, Event, StaticPsk};
+use cssf_dtls::{
+    CipherSuite, Client, Config, Endpoint, Event, PskStore, SigningKey, StaticPsk, TrustStore,
+};
 use cssf_netsim::peer::ChildGuard;
 use cssf_netsim::SimRng;
 
@@ -114,7 +116,7 @@ pub fn config(suites: &[CipherSuite]) -> Config {
     c
 }
 
-fn seed() -> u64 {
+pub fn seed() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -136,6 +138,26 @@ pub fn run_client(
     identity: &[u8],
     key: &[u8],
     payload: Option<&[u8]>,
+    on_connected: impl FnMut(),
+    done: impl FnMut(&[Vec<u8>]) -> bool,
+    timeout: Duration,
+) -> Result<ClientRun, String> {
+    let client = Client::new(
+        cfg,
+        identity,
+        key,
+        server,
+        SimRng::new(seed()),
+        Duration::ZERO,
+    )
+    .map_err(|e| e.to_string())?;
+    drive_client(client, payload, on_connected, done, timeout)
+}
+
+/// [`run_client`] for an already built client (e.g. with raw public keys).
+pub fn drive_client<T: TrustStore>(
+    mut client: Client<SocketAddr, SimRng, T>,
+    payload: Option<&[u8]>,
     mut on_connected: impl FnMut(),
     mut done: impl FnMut(&[Vec<u8>]) -> bool,
     timeout: Duration,
@@ -143,8 +165,6 @@ pub fn run_client(
     let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let start = Instant::now();
     let now = || start.elapsed();
-    let mut client = Client::new(cfg, identity, key, server, SimRng::new(seed()), now())
-        .map_err(|e| e.to_string())?;
     let mut buf = [0u8; 2048];
     let mut suite = None;
     let mut received = Vec::new();
@@ -224,15 +244,30 @@ pub fn run_server(
     sock: &UdpSocket,
     cfg: Config,
     keys: &[(&[u8], &[u8])],
+    reply: impl FnMut(&[u8]) -> Option<Vec<u8>>,
+    done: impl FnMut(&[Vec<u8>]) -> bool,
+    timeout: Duration,
+) -> Result<ServerRun, String> {
+    let server: Endpoint<SocketAddr, _, _, 4> = Endpoint::new(
+        cfg,
+        StaticPsk::new(keys),
+        SimRng::new(seed()),
+        Duration::ZERO,
+    )
+    .map_err(|e| e.to_string())?;
+    drive_server(sock, server, reply, done, timeout)
+}
+
+/// [`run_server`] for an already built endpoint (e.g. with raw public keys).
+pub fn drive_server<P: PskStore, T: TrustStore>(
+    sock: &UdpSocket,
+    mut server: Endpoint<SocketAddr, P, SimRng, 4, T>,
     mut reply: impl FnMut(&[u8]) -> Option<Vec<u8>>,
     mut done: impl FnMut(&[Vec<u8>]) -> bool,
     timeout: Duration,
 ) -> Result<ServerRun, String> {
     let start = Instant::now();
     let now = || start.elapsed();
-    let mut server: Endpoint<SocketAddr, _, _, 4> =
-        Endpoint::new(cfg, StaticPsk::new(keys), SimRng::new(seed()), now())
-            .map_err(|e| e.to_string())?;
     let mut buf = [0u8; 2048];
     let mut suite = None;
     let mut received = Vec::new();
@@ -294,6 +329,98 @@ pub fn run_server(
             }
         }
     }
+}
+
+/// Key files for peers that take PEM: an `EC PRIVATE KEY` (RFC 5915, with
+/// its public key) and the `PUBLIC KEY` (SubjectPublicKeyInfo), written to
+/// temp files removed on drop.
+pub struct KeyFiles {
+    pub key: std::path::PathBuf,
+    pub public: std::path::PathBuf,
+}
+
+impl KeyFiles {
+    pub fn write(k: &SigningKey, tag: &str) -> KeyFiles {
+        let point = k.verifying_key().to_encoded_point(false);
+        let mut sec1 = std::vec![0x30, 0x77, 2, 1, 1, 4, 0x20];
+        sec1.extend_from_slice(&k.to_bytes());
+        sec1.extend_from_slice(&[0xa0, 0x0a, 6, 8, 0x2a, 0x86, 0x48, 0xce, 0x3d, 3, 1, 7]);
+        sec1.extend_from_slice(&[0xa1, 0x44, 3, 0x42, 0]);
+        sec1.extend_from_slice(point.as_bytes());
+        let spki = cssf_dtls::wire::certificate::spki_p256(point.as_bytes().try_into().unwrap());
+        let dir = std::env::temp_dir();
+        let id = format!("{}-{tag}-{}", std::process::id(), seed() % 1_000_000);
+        let files = KeyFiles {
+            key: dir.join(format!("cssf-dtls-{id}-key.pem")),
+            public: dir.join(format!("cssf-dtls-{id}-pub.pem")),
+        };
+        std::fs::write(&files.key, pem("EC PRIVATE KEY", &sec1)).unwrap();
+        std::fs::write(&files.public, pem("PUBLIC KEY", &spki)).unwrap();
+        files
+    }
+    pub fn key(&self) -> &str {
+        self.key.to_str().unwrap()
+    }
+    pub fn public(&self) -> &str {
+        self.public.to_str().unwrap()
+    }
+}
+
+impl Drop for KeyFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.key);
+        let _ = std::fs::remove_file(&self.public);
+    }
+}
+
+/// PEM armour (RFC 7468) around `der`.
+pub fn pem(label: &str, der: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::new();
+    for c in der.chunks(3) {
+        let n = c
+            .iter()
+            .enumerate()
+            .fold(0u32, |a, (i, &x)| a | u32::from(x) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= c.len() {
+                b64.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                b64.push('=');
+            }
+        }
+    }
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// Reads the key of a `PUBLIC KEY` PEM written by a peer tool.
+pub fn read_public_pem(pem: &str) -> p256::PublicKey {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b64: Vec<u8> = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .flat_map(|l| l.bytes())
+        .filter(|&c| c != b'=')
+        .map(|c| A.iter().position(|&a| a == c).unwrap() as u8)
+        .collect();
+    let mut der = Vec::new();
+    for c in b64.chunks(4) {
+        let n = c
+            .iter()
+            .enumerate()
+            .fold(0u32, |a, (i, &x)| a | u32::from(x) << (18 - 6 * i));
+        for i in 0..c.len() - 1 {
+            der.push((n >> (16 - 8 * i)) as u8);
+        }
+    }
+    let point = cssf_dtls::wire::certificate::parse_spki_p256(&der).unwrap();
+    p256::PublicKey::from_sec1_bytes(point).unwrap()
 }
 
 /// A confirmable CoAP GET /time with a 2-byte token (RFC 7252 §3).
