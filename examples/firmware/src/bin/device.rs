@@ -80,6 +80,22 @@ fn main() -> ! {
     let keys = [KeyEntry::new(as_key)];
     let rs = RefCell::new(Rs::new(cssf_auth::Config::new("rs1"), &keys[..]));
     let mut err = [0u8; 8];
+    // A copy with one bit of the MAC flipped must be refused.
+    let mut forged = token;
+    if let Some(b) = forged.get_mut(token_len.saturating_sub(1)) {
+        *b ^= 1;
+    }
+    let forged_code = {
+        let mut rs = rs.borrow_mut();
+        let t = forged.get_mut(..token_len).unwrap_or(&mut []);
+        rs.post(NOW, None, t, &mut err).code
+    };
+    if forged_code == cssf_auth::authz_info::CREATED || forged_code >> 5 != 4 {
+        fail(b"authz-info: a token with a forged MAC was not refused with 4.xx");
+    }
+    put(b"authz-info: token with a forged MAC refused, ");
+    put_code(forged_code);
+    line(&[]);
     let code = {
         let mut rs = rs.borrow_mut();
         let t = token.get_mut(..token_len).unwrap_or(&mut []);
@@ -166,6 +182,17 @@ fn main() -> ! {
     line(&[b" bytes"]);
     line(&[b"result: all steps passed"]);
     cssf_firmware::exit(true)
+}
+
+/// Writes a CoAP code as `c.dd`.
+fn put_code(code: u8) {
+    put_num(usize::from(code >> 5));
+    put(b".");
+    let detail = code & 31;
+    if detail < 10 {
+        put(b"0");
+    }
+    put_num(usize::from(detail));
 }
 
 fn mint(as_key: &CoseKey, out: &mut [u8]) -> Option<usize> {
@@ -371,32 +398,60 @@ impl Net<'_, '_> {
 }
 
 /// The server's and the client's P-256 private keys (demo constants; a
-/// device would generate its key at provisioning and keep it in the store).
+/// device would generate its key at provisioning and keep it in the store),
+/// and a key the server does not know.
 const SERVER_SK: [u8; 32] = *b"server P-256 private key, demo!!";
 const CLIENT_SK: [u8; 32] = *b"client P-256 private key, demo!!";
+const STRANGER_SK: [u8; 32] = *b"an unpinned P-256 key, demo only";
 
 fn ecdhe_ecdsa_demo() {
+    match ecdhe_ecdsa(&CLIENT_SK) {
+        Ok((bytes, datagrams)) => {
+            put(b"dtls ecdhe-ecdsa: handshake complete, TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, raw public keys both ways (RFC 7250), ");
+            put_num(bytes);
+            put(b" bytes in ");
+            put_num(datagrams);
+            line(&[b" datagrams, data record delivered"]);
+        }
+        Err(e) => fail(e),
+    }
+    match ecdhe_ecdsa(&STRANGER_SK) {
+        Err(b"server refused the handshake") => {
+            line(&[b"dtls ecdhe-ecdsa: a client key the server has not pinned is refused"])
+        }
+        Err(e) => fail(e),
+        Ok(_) => fail(b"ecdhe-ecdsa: a client with an unpinned key was accepted"),
+    }
+}
+
+/// One ECDHE-ECDSA handshake with mutual raw-public-key authentication (the
+/// server pins [`CLIENT_SK`]'s public key, the client pins the server's),
+/// then one record client to server. Returns the bytes and datagrams of the
+/// handshake, or what went wrong.
+fn ecdhe_ecdsa(client_key: &[u8; 32]) -> Result<(usize, usize), &'static [u8]> {
     use cssf_dtls::{PinnedKeys, SigningKey};
-    let (Ok(server_sk), Ok(client_sk)) = (
+    let keys = (
         SigningKey::from_slice(&SERVER_SK),
         SigningKey::from_slice(&CLIENT_SK),
-    ) else {
-        fail(b"ecdhe-ecdsa: keys")
+        SigningKey::from_slice(client_key),
+    );
+    let (Ok(server_sk), Ok(pinned_sk), Ok(client_sk)) = keys else {
+        return Err(b"ecdhe-ecdsa: keys");
     };
     let server_pub = [p256::PublicKey::from(server_sk.verifying_key())];
-    let client_pub = [p256::PublicKey::from(client_sk.verifying_key())];
+    let pinned_pub = [p256::PublicKey::from(pinned_sk.verifying_key())];
+    let client_pub = p256::PublicKey::from(client_sk.verifying_key());
     let mut server_cfg = DtlsConfig::default(); // all suites
     server_cfg.require_client_auth = true;
-    let no_psk = cssf_dtls::StaticPsk::new(&[]);
     let Ok(mut server) = DtlsEndpoint::<u8, _, _, 1, _>::with_raw_public_key(
         server_cfg,
-        no_psk,
+        cssf_dtls::StaticPsk::new(&[]),
         server_sk,
-        PinnedKeys::new(&client_pub),
+        PinnedKeys::new(&pinned_pub),
         DemoRng::new(0x5e7e_ecd5_0000_0005),
         NOW,
     ) else {
-        fail(b"ecdhe-ecdsa: server config")
+        return Err(b"ecdhe-ecdsa: server config");
     };
     let mut client_cfg = DtlsConfig::default();
     client_cfg.suites.clear();
@@ -411,7 +466,7 @@ fn ecdhe_ecdsa_demo() {
         DemoRng::new(0x0c11_ecd5_0000_0006),
         NOW,
     ) else {
-        fail(b"ecdhe-ecdsa: client config")
+        return Err(b"ecdhe-ecdsa: client config");
     };
     let mut buf = [0u8; 1200];
     let (mut bytes, mut datagrams) = (0usize, 0usize);
@@ -425,13 +480,13 @@ fn ecdhe_ecdsa_demo() {
             datagrams += 1;
             let d = buf.get_mut(..t.len).unwrap_or(&mut []);
             if server.handle_datagram(NOW, CLIENT_ADDR, d).is_err() {
-                fail(b"ecdhe-ecdsa: server refused the handshake");
+                return Err(b"server refused the handshake");
             }
             moved = true;
         }
         while let Some(ev) = server.poll_event() {
             if let DtlsEvent::Closed { .. } = ev {
-                fail(b"ecdhe-ecdsa: server closed");
+                return Err(b"server refused the handshake");
             }
         }
         while let Ok(Some(n)) = server.recv(&CLIENT_ADDR, &mut buf) {
@@ -442,21 +497,21 @@ fn ecdhe_ecdsa_demo() {
             datagrams += 1;
             let d = buf.get_mut(..t.len).unwrap_or(&mut []);
             if client.handle_datagram(NOW, SERVER_ADDR, d).is_err() {
-                fail(b"ecdhe-ecdsa: client refused the handshake");
+                return Err(b"ecdhe-ecdsa: client refused the handshake");
             }
             moved = true;
         }
         while let Some(ev) = client.poll_event() {
             match ev {
                 DtlsEvent::Connected { suite: s, .. } => suite = Some(s),
-                DtlsEvent::Closed { .. } => fail(b"ecdhe-ecdsa: client closed"),
+                DtlsEvent::Closed { .. } => return Err(b"ecdhe-ecdsa: client closed"),
                 _ => {}
             }
         }
         if suite.is_some() && !sent_ping {
             sent_ping = true;
             if client.send(NOW, b"ping").is_err() {
-                fail(b"ecdhe-ecdsa: send");
+                return Err(b"ecdhe-ecdsa: send");
             }
             moved = true;
         }
@@ -465,21 +520,17 @@ fn ecdhe_ecdsa_demo() {
         }
     }
     if suite != Some(CipherSuite::EcdheEcdsaWithAes128Ccm8) {
-        fail(b"ecdhe-ecdsa: handshake did not complete with TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8");
+        return Err(b"ecdhe-ecdsa: no handshake with TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8");
     }
     let keys_ok = client.peer_public_key() == server_pub.first()
-        && server.peer_public_key(&CLIENT_ADDR) == client_pub.first();
+        && server.peer_public_key(&CLIENT_ADDR) == Some(&client_pub);
     if !keys_ok {
-        fail(b"ecdhe-ecdsa: authenticated keys are not the pinned ones");
+        return Err(b"ecdhe-ecdsa: authenticated keys are not the pinned ones");
     }
     if !got_ping {
-        fail(b"ecdhe-ecdsa: application data did not arrive");
+        return Err(b"ecdhe-ecdsa: application data did not arrive");
     }
-    put(b"dtls ecdhe-ecdsa: handshake complete, TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, raw public keys both ways (RFC 7250), ");
-    put_num(bytes);
-    put(b" bytes in ");
-    put_num(datagrams);
-    line(&[b" datagrams, data record delivered"]);
+    Ok((bytes, datagrams))
 }
 
 fn store_demo() {
