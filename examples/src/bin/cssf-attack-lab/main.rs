@@ -240,6 +240,22 @@ fn main() -> ExitCode {
         );
     }
     println!();
+    println!(
+        "- Accepted means the effect was observed: a receiver's application was handed a payload \
+         the sender never sent, or one more often than it was sent; the server carried out a PUT \
+         twice or one the client did not send; a refused token was stored or granted access; a \
+         forged alert closed the session; the store returned a wrong or old value or half a \
+         transaction. Blocked attempts had none of these effects.\n\
+         - Survived: afterwards the same session answers a fresh request (downgrade: a new \
+         handshake gets the strongest suite; floods: the session and a newly arriving client \
+         work; store: it mounts and takes writes).\n\
+         - Plain CoAP: the same client, server and adversary without DTLS (tokens and store: no \
+         equivalent).\n\
+         - libcoap + OpenSSL: coap-server-openssl / coap-client-openssl (DTLS 1.2 PSK) through a \
+         loopback UDP proxy that attacks the datagrams toward the server; the effect is read from \
+         the server's log of received requests."
+    );
+    println!();
     eprintln!("ran in {:.1} s", started.elapsed().as_secs_f64());
     if !failed_survival.is_empty() {
         println!(

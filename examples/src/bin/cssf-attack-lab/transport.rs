@@ -577,7 +577,7 @@ fn hello_flood(o: &Opts) -> (Row, Row) {
     flood.survived = Some(if alive { flood.attempts } else { 0 });
     amp.survived = None;
     flood.defence = format!(
-        "stateless HelloVerifyRequest cookie (sessions stayed {})",
+        "stateless HelloVerifyRequest cookie (sessions after the flood: {}, the legitimate one included)",
         s.dtls.sessions()
     );
     amp.defence = format!("only a HelloVerifyRequest before the cookie (max ratio {max_ratio:.2})");
