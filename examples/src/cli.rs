@@ -89,12 +89,24 @@ pub fn server_main(args: Args) -> Result<()> {
     let cfg = server_config(args)?;
     runtime()?.block_on(async {
         let server = Server::start(cfg).await?;
-        server
-            .run(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
+        server.run(stop_signal()).await
     })
+}
+
+/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// What `cssf-client` does.
@@ -275,7 +287,12 @@ async fn run_client(cfg: ClientConfig) -> Result<()> {
             }
             // The device may hold the token already (a second post of the
             // same token is a replay): the handshake tells.
-            Err(e) if t.secure => refused = Some(e),
+            Err(e) if t.secure => {
+                if !cfg.quiet {
+                    eprintln!("note: {e}; trying the handshake anyway (the device may hold this token already)");
+                }
+                refused = Some(e);
+            }
             Err(e) => return Err(e),
         }
         creds = Some(file.psk()?);
