@@ -3,11 +3,15 @@
 //!
 //! For each attempt a fresh `coap-server-openssl` (debug log on) listens on
 //! loopback; `coap-client-openssl` PUTs a secret to `/example_data` through
-//! the proxy, which applies the attack to the datagrams toward the server.
+//! the proxy, which applies the attack to the datagrams toward the server
+//! (bit flips and truncation alternate with the datagrams toward the
+//! client: the secret is then stored directly and read back with a GET
+//! through the proxy).
 //! The effect is read from the server's log, which prints every CoAP
 //! request it receives after DTLS: a request the client did not send
 //! (modified or forged) or the client's PUT received more often than the
-//! client transmitted it (replayed) is an accepted attack; for
+//! client transmitted it (replayed) is an accepted attack, and so is a
+//! client printing a representation the server never sent; for
 //! eavesdropping, the secret or the path visible in the proxied bytes.
 
 use std::io::Read;
@@ -35,10 +39,24 @@ const IDENTITY: &str = "Client_identity";
 enum Mode {
     Pass,
     Replay,
-    BitFlip { index: usize, bit: u8 },
-    Truncate { index: usize },
+    BitFlip {
+        index: usize,
+        bit: u8,
+    },
+    Truncate {
+        index: usize,
+    },
     Inject,
     Shuffle,
+    /// Bit flip in the server's datagrams toward the client.
+    FlipToClient {
+        index: usize,
+        bit: u8,
+    },
+    /// Truncation of the server's datagrams toward the client.
+    TruncToClient {
+        index: usize,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -81,7 +99,7 @@ fn proxy(
             } else {
                 rep.client_app += 1;
                 match mode {
-                    Mode::Pass => {
+                    Mode::Pass | Mode::FlipToClient { .. } | Mode::TruncToClient { .. } => {
                         let _ = back.send_to(&d, server);
                     }
                     Mode::Replay => {
@@ -127,10 +145,25 @@ fn proxy(
         }
         if let Ok((n, _)) = back.recv_from(&mut buf) {
             idle = false;
-            let d = buf.get(..n).unwrap_or(&[]);
-            rep.wire.extend_from_slice(d);
+            let mut d = buf.get(..n).unwrap_or(&[]).to_vec();
+            rep.wire.extend_from_slice(&d);
+            if is_app(&d) {
+                match mode {
+                    Mode::FlipToClient { index, bit } => {
+                        let pos = index % d.len();
+                        if let Some(b) = d.get_mut(pos) {
+                            *b ^= 1 << (bit % 8);
+                        }
+                    }
+                    Mode::TruncToClient { index } => {
+                        let pos = index % d.len();
+                        d.truncate(pos);
+                    }
+                    _ => {}
+                }
+            }
             if let Some(c) = client {
-                let _ = front.send_to(d, c);
+                let _ = front.send_to(&d, c);
             }
         }
         let now = Instant::now();
@@ -220,25 +253,26 @@ fn attempt(id: &str, mode: Mode, seed: u64, dir: &std::path::Path) -> Option<boo
     let secret = format!("led=on;owner-secret={seed:016x}");
     let payload = dir.join(format!("put-{seed:x}.txt"));
     std::fs::write(&payload, &secret).ok()?;
-    let uri = format!("coaps://127.0.0.1:{pport}/example_data");
-    let mut client = ChildGuard(
-        Command::new(CLIENT_BIN)
-            .args(["-m", "put", "-u", IDENTITY, "-k", PSK, "-B", "3", "-f"])
-            .arg(&payload)
-            .arg(&uri)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?,
-    );
-    let t1 = Instant::now();
-    while t1.elapsed() < Duration::from_secs(8) {
-        if let Ok(Some(_)) = client.0.try_wait() {
-            break;
-        }
-        thread::sleep(Duration::from_millis(10));
+    let to_client = matches!(mode, Mode::FlipToClient { .. } | Mode::TruncToClient { .. });
+    // Toward the client: the secret is stored directly (no proxy), then
+    // read back through the attacking proxy; the client's output is the
+    // effect.
+    let direct = format!("coaps://127.0.0.1:{}/example_data", port + 1);
+    let via_proxy = format!("coaps://127.0.0.1:{pport}/example_data");
+    if to_client {
+        run_client(&["-m", "put", "-f"], Some(&payload), &direct)?;
     }
-    drop(client);
+    let got = if to_client {
+        let got = run_client(&["-m", "get"], None, &via_proxy)?;
+        // Control: read directly, the client does print the secret.
+        let direct_read = run_client(&["-m", "get"], None, &direct)?;
+        if direct_read.trim_ascii() != secret.as_bytes() {
+            return None;
+        }
+        got
+    } else {
+        run_client(&["-m", "put", "-f"], Some(&payload), &via_proxy)?
+    };
     // Let delayed and replayed datagrams arrive.
     thread::sleep(Duration::from_millis(700));
     stop.store(true, Ordering::Relaxed);
@@ -267,6 +301,10 @@ fn attempt(id: &str, mode: Mode, seed: u64, dir: &std::path::Path) -> Option<boo
         Mode::Pass => {
             contains(&rep.wire, secret.as_bytes()) || contains(&rep.wire, b"example_data")
         }
+        // The client printed a representation the server never sent.
+        Mode::FlipToClient { .. } | Mode::TruncToClient { .. } => {
+            !got.trim_ascii().is_empty() && got.trim_ascii() != secret.as_bytes()
+        }
         _ => forged > 0 || replayed,
     })
 }
@@ -274,16 +312,59 @@ fn attempt(id: &str, mode: Mode, seed: u64, dir: &std::path::Path) -> Option<boo
 /// The proxy mode for attempt `i` with seed `s`.
 type ModeFor = fn(u32, u64) -> Mode;
 
+/// Runs `coap-client-openssl` with `args` (and the payload file, if any)
+/// on `uri`, at most 8 s; returns its standard output.
+fn run_client(args: &[&str], file: Option<&std::path::Path>, uri: &str) -> Option<Vec<u8>> {
+    let mut cmd = Command::new(CLIENT_BIN);
+    cmd.args(["-u", IDENTITY, "-k", PSK, "-B", "3"]).args(args);
+    if let Some(f) = file {
+        cmd.arg(f);
+    }
+    let mut child = ChildGuard(
+        cmd.arg(uri)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?,
+    );
+    let mut stdout = child.0.stdout.take()?;
+    let reader = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = stdout.read_to_end(&mut v);
+        v
+    });
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(8) {
+        if let Ok(Some(_)) = child.0.try_wait() {
+            break;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    drop(child);
+    reader.join().ok()
+}
+
 /// Fills the libcoap column of the transport rows.
 pub fn run(o: &Opts, rows: &mut [Row]) {
     let plan: [(&str, ModeFor); 6] = [
         ("eavesdrop", |_, _| Mode::Pass),
         ("replay", |_, _| Mode::Replay),
-        ("bitflip", |i, s| Mode::BitFlip {
-            index: i as usize,
-            bit: (s % 8) as u8,
+        ("bitflip", |i, s| {
+            let (index, bit) = ((i / 2) as usize, (s % 8) as u8);
+            if i % 2 == 0 {
+                Mode::BitFlip { index, bit }
+            } else {
+                Mode::FlipToClient { index, bit }
+            }
         }),
-        ("truncate", |i, _| Mode::Truncate { index: i as usize }),
+        ("truncate", |i, _| {
+            let index = (i / 2) as usize;
+            if i % 2 == 0 {
+                Mode::Truncate { index }
+            } else {
+                Mode::TruncToClient { index }
+            }
+        }),
         ("inject", |_, _| Mode::Inject),
         ("reorder", |_, _| Mode::Shuffle),
     ];
