@@ -2,13 +2,18 @@
 //! and from others) and time steps, interleaved with a real server's
 //! (optionally corrupted) flights so the fuzzer reaches every client state:
 //! HelloVerifyRequest, the server flight, Finished, application data and
-//! alerts. Must never panic, and memory stays bounded by construction.
+//! alerts; with an ECDHE_ECDSA suite the server uses raw public keys (its
+//! Certificate, signed ServerKeyExchange and, when the selector is odd, a
+//! CertificateRequest). Must never panic, and memory stays bounded by
+//! construction.
 #![no_main]
 
 use core::time::Duration;
 
 use arbitrary::Arbitrary;
-use cssf_dtls::{Client, Config, Endpoint, StaticPsk};
+use cssf_dtls::{
+    Client, Config, Endpoint, KeyExchange, PinnedKeys, SigningKey, StaticPsk, TrustStore,
+};
 use libfuzzer_sys::fuzz_target;
 
 /// A deterministic generator (fuzzing only; never for real keys).
@@ -63,28 +68,59 @@ fuzz_target!(|input: (u8, Vec<Op>)| {
     if let Some(s) = all.get(usize::from(suite) % (all.len() + 1)) {
         cfg.suites = heapless::Vec::from_slice(&[*s]).unwrap_or(all.clone());
     }
-    let mut server: Endpoint<u8, _, _, 2> = Endpoint::new(
+    let server_key = SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
+    let client_key = SigningKey::from_bytes(&[9u8; 32].into()).unwrap();
+    let pins_server = [p256::PublicKey::from(server_key.verifying_key())];
+    let pins_client = [p256::PublicKey::from(client_key.verifying_key())];
+    let ecdsa = cfg.suites.len() == 1
+        && cfg.suites.first().map(|s| s.key_exchange()) == Some(KeyExchange::EcdheEcdsa);
+    cfg.require_client_auth = ecdsa && suite % 2 == 1;
+    let Ok(server) = Endpoint::<u8, _, _, 2, _>::with_raw_public_key(
         cfg.clone(),
         StaticPsk::new(&KEYS),
+        server_key,
+        PinnedKeys::new(&pins_client),
         FuzzRng(1),
         Duration::ZERO,
-    )
-    .unwrap();
-    let Ok(mut client) = Client::new(
+    ) else {
+        return;
+    };
+    if ecdsa {
+        if let Ok(client) = Client::with_raw_public_key(
+            cfg,
+            Some(client_key),
+            PinnedKeys::new(&pins_server),
+            1u8,
+            FuzzRng(2),
+            Duration::ZERO,
+        ) {
+            run(server, client, ops);
+        }
+    } else if let Ok(client) = Client::new(
         cfg,
         b"id",
         b"0123456789abcdef",
         1u8,
         FuzzRng(2),
         Duration::ZERO,
-    ) else {
-        return;
-    };
+    ) {
+        run(server, client, ops);
+    }
+});
+
+fn run<T: TrustStore, U: TrustStore>(
+    mut server: Endpoint<u8, StaticPsk<'static>, FuzzRng, 2, T>,
+    mut client: Client<u8, FuzzRng, U>,
+    ops: Vec<Op>,
+) {
     let mut now = Duration::ZERO;
     let mut buf = [0u8; 1500];
     for op in ops.into_iter().take(64) {
         match op {
-            Op::Inject { from_server, mut data } => {
+            Op::Inject {
+                from_server,
+                mut data,
+            } => {
                 let from = if from_server { 1 } else { 3 };
                 let _ = client.handle_datagram(now, from, &mut data);
             }
@@ -129,4 +165,4 @@ fuzz_target!(|input: (u8, Vec<Op>)| {
             _ => break,
         }
     }
-});
+}

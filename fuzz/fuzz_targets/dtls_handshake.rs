@@ -2,10 +2,17 @@
 //! `parse(emit(parse(x))) == parse(x)` where parsing succeeds.
 #![no_main]
 
+use cssf_dtls::wire::certificate::{
+    parse_spki_p256, spki_p256, CertificateRequestRepr, DigitallySignedRepr,
+    RawPublicKeyCertificateRepr, X509CertificateListRepr,
+};
 use cssf_dtls::wire::client_hello::ClientHelloRepr;
 use cssf_dtls::wire::extensions::ExtensionIter;
 use cssf_dtls::wire::hello_verify_request::HelloVerifyRequestRepr;
-use cssf_dtls::wire::key_exchange::{ClientKeyExchangeRepr, ServerKeyExchangeRepr};
+use cssf_dtls::wire::key_exchange::{
+    ClientKeyExchangeRepr, EcdhClientKeyExchangeRepr, ServerKeyExchangeRepr,
+    SignedServerKeyExchangeRepr,
+};
 use cssf_dtls::wire::server_hello::ServerHelloRepr;
 use libfuzzer_sys::fuzz_target;
 
@@ -36,6 +43,37 @@ fuzz_target!(|data: &[u8]| {
             let n = c.emit(&mut buf).unwrap();
             assert_eq!(ClientKeyExchangeRepr::parse(&buf[..n], ecdhe).unwrap(), c);
         }
+    }
+    // Certificate-based messages (ECDHE_ECDSA, raw public keys).
+    if let Ok(c) = RawPublicKeyCertificateRepr::parse(data) {
+        let n = c.emit(&mut buf).unwrap();
+        assert_eq!(RawPublicKeyCertificateRepr::parse(&buf[..n]).unwrap(), c);
+        if let Ok(p) = parse_spki_p256(c.spki) {
+            assert_eq!(spki_p256(p)[..], c.spki[..]);
+        }
+    }
+    if let Ok(l) = X509CertificateListRepr::parse(data) {
+        for cert in l.certs() {
+            assert!(!cert.is_empty());
+        }
+    }
+    if let Ok(r) = CertificateRequestRepr::parse(data) {
+        let n = r.emit(&mut buf).unwrap();
+        assert_eq!(CertificateRequestRepr::parse(&buf[..n]).unwrap(), r);
+        let _ = r.allows_ecdsa_p256();
+    }
+    if let Ok(d) = DigitallySignedRepr::parse(data) {
+        let n = d.emit(&mut buf).unwrap();
+        assert_eq!(DigitallySignedRepr::parse(&buf[..n]).unwrap(), d);
+    }
+    if let Ok((s, params)) = SignedServerKeyExchangeRepr::parse(data) {
+        assert_eq!(params.len(), s.params_len());
+        let n = s.emit(&mut buf).unwrap();
+        assert_eq!(SignedServerKeyExchangeRepr::parse(&buf[..n]).unwrap().0, s);
+    }
+    if let Ok(c) = EcdhClientKeyExchangeRepr::parse(data) {
+        let n = c.emit(&mut buf).unwrap();
+        assert_eq!(EcdhClientKeyExchangeRepr::parse(&buf[..n]).unwrap(), c);
     }
     let _ = ExtensionIter::validate(data);
 });

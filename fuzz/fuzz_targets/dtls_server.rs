@@ -1,13 +1,17 @@
 //! A whole server endpoint fed arbitrary datagrams and time steps,
 //! interleaved with a real client's (optionally corrupted) handshake so the
-//! fuzzer reaches every state past the cookie exchange. Must never panic,
-//! and memory stays bounded by construction (fixed tables).
+//! fuzzer reaches every state past the cookie exchange: PSK, and ECDHE_ECDSA
+//! with raw public keys server-only and mutual (Certificate, signed
+//! ServerKeyExchange, CertificateRequest, CertificateVerify). Must never
+//! panic, and memory stays bounded by construction (fixed tables).
 #![no_main]
 
 use core::time::Duration;
 
 use arbitrary::Arbitrary;
-use cssf_dtls::{Client, Config, Endpoint, StaticPsk};
+use cssf_dtls::{
+    CipherSuite, Client, Config, Endpoint, PinnedKeys, SigningKey, StaticPsk, TrustStore,
+};
 use libfuzzer_sys::fuzz_target;
 
 /// A deterministic generator (fuzzing only; never for real keys).
@@ -51,26 +55,70 @@ enum Op {
 
 static KEYS: [(&[u8], &[u8]); 1] = [(b"id", b"0123456789abcdef")];
 
-fuzz_target!(|ops: Vec<Op>| {
+fuzz_target!(|input: (u8, Vec<Op>)| {
+    let (mode, ops) = input;
     let mut cfg = Config::default();
     cfg.retransmit_initial = Duration::from_millis(100);
-    let mut server: Endpoint<u8, _, _, 2> = Endpoint::new(
+    let server_key = SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
+    let client_key = SigningKey::from_bytes(&[9u8; 32].into()).unwrap();
+    let pins_server = [p256::PublicKey::from(server_key.verifying_key())];
+    let pins_client = [p256::PublicKey::from(client_key.verifying_key())];
+    // mode 0: PSK; 1: raw public keys, server-only; 2: mutual; 3: mutual
+    // with a client key the server does not trust.
+    let mode = mode % 4;
+    if mode != 0 {
+        let suites = [
+            CipherSuite::EcdheEcdsaWithAes128Ccm8,
+            CipherSuite::EcdheEcdsaWithChaCha20Poly1305Sha256,
+        ];
+        cfg.suites = heapless::Vec::from_slice(&suites).unwrap();
+        cfg.require_client_auth = mode >= 2;
+    }
+    let Ok(server) = Endpoint::<u8, _, _, 2, _>::with_raw_public_key(
         cfg.clone(),
         StaticPsk::new(&KEYS),
+        server_key,
+        PinnedKeys::new(&pins_client),
         FuzzRng(1),
-        Duration::ZERO,
-    )
-    .unwrap();
-    let Ok(mut client) = Client::new(
-        cfg,
-        b"id",
-        b"0123456789abcdef",
-        1u8,
-        FuzzRng(2),
         Duration::ZERO,
     ) else {
         return;
     };
+    if mode == 0 {
+        if let Ok(client) = Client::new(
+            cfg,
+            b"id",
+            b"0123456789abcdef",
+            1u8,
+            FuzzRng(2),
+            Duration::ZERO,
+        ) {
+            run(server, client, ops);
+        }
+    } else {
+        let own = match mode {
+            2 => Some(client_key),
+            3 => Some(SigningKey::from_bytes(&[11u8; 32].into()).unwrap()),
+            _ => None,
+        };
+        if let Ok(client) = Client::with_raw_public_key(
+            cfg,
+            own,
+            PinnedKeys::new(&pins_server),
+            1u8,
+            FuzzRng(2),
+            Duration::ZERO,
+        ) {
+            run(server, client, ops);
+        }
+    }
+});
+
+fn run<T: TrustStore, U: TrustStore>(
+    mut server: Endpoint<u8, StaticPsk<'static>, FuzzRng, 2, T>,
+    mut client: Client<u8, FuzzRng, U>,
+    ops: Vec<Op>,
+) {
     let mut now = Duration::ZERO;
     let mut buf = [0u8; 1500];
     for op in ops.into_iter().take(64) {
@@ -116,4 +164,4 @@ fuzz_target!(|ops: Vec<Op>| {
             _ => break,
         }
     }
-});
+}
