@@ -13,14 +13,10 @@ use zeroize::Zeroizing;
 use crate::client::{Link, Reply};
 use crate::fail;
 use crate::keys::{load_private_key, load_public_key, Psk};
-use crate::server::{Server, ServerConfig};
+use crate::server::{RpkConfig, Server, ServerConfig};
 use crate::token::{self, AsKey, MintRequest};
 use crate::uri::Target;
 use crate::util::{hex, parse_duration_secs, unhex, Arg, Args, Result};
-
-/// Raw public keys (RFC 7250) are not in cssf-dtls yet.
-pub const RPK_UNSUPPORTED: &str =
-    "--key/--trust (raw public keys, RFC 7250): not supported yet by cssf-dtls; use --psk or --token";
 
 /// Builds a single-threaded tokio runtime.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -43,24 +39,15 @@ pub const SERVER_USAGE: &str = "usage: cssf-server [--bind ADDR] [--dtls-bind AD
 pub fn server_config(mut args: Args) -> Result<ServerConfig> {
     let mut cfg = ServerConfig::default();
     let (mut es256, mut hmac) = (None, None);
-    let mut rpk = false;
+    let (mut key, mut trust) = (None, Vec::new());
     while let Some(a) = args.next_arg() {
         match a {
             Arg::Opt(o) => match o.as_str() {
                 "--bind" => cfg.bind = addr(&args.value(&o)?, &o)?,
                 "--dtls-bind" => cfg.dtls_bind = addr(&args.value(&o)?, &o)?,
                 "--psk" => cfg.psks.push(Psk::parse(&args.value(&o)?)?),
-                "--key" | "--trust" => {
-                    let f = PathBuf::from(args.value(&o)?);
-                    // Fail on an unreadable file first: that is the user's
-                    // first problem.
-                    if o == "--key" {
-                        load_private_key(&f)?;
-                    } else {
-                        load_public_key(&f)?;
-                    }
-                    rpk = true;
-                }
+                "--key" => key = Some(load_private_key(&PathBuf::from(args.value(&o)?))?),
+                "--trust" => trust.push(load_public_key(&PathBuf::from(args.value(&o)?))?),
                 "--as-public-key" => {
                     es256 = Some(load_public_key(&PathBuf::from(args.value(&o)?))?)
                 }
@@ -77,9 +64,13 @@ pub fn server_config(mut args: Args) -> Result<ServerConfig> {
             Arg::Pos(p) => return Err(fail!("unexpected argument `{p}`; {SERVER_USAGE}")),
         }
     }
-    if rpk {
-        return Err(fail!("{RPK_UNSUPPORTED}"));
-    }
+    cfg.rpk = match key {
+        Some(key) => Some(RpkConfig { key, trust }),
+        None if !trust.is_empty() => {
+            return Err(fail!("--trust needs --key (the device's own private key)"))
+        }
+        None => None,
+    };
     cfg.as_keys = token::verification_keys(es256.as_ref(), hmac.as_deref().map(|v| &v[..]))?;
     Ok(cfg)
 }
@@ -116,6 +107,10 @@ pub struct ClientConfig {
     pub method: Code,
     /// PSK for coaps.
     pub psk: Option<Psk>,
+    /// Our private key for raw public keys (RFC 7250).
+    pub key: Option<p256::SecretKey>,
+    /// The server public keys we accept (raw public keys).
+    pub trust: Vec<p256::PublicKey>,
     /// Token file.
     pub token: Option<PathBuf>,
     /// Where to POST the token (default: the server's host, CoAP port =
@@ -145,7 +140,7 @@ pub fn client_config(mut args: Args) -> Result<ClientConfig> {
     let mut payload = Vec::new();
     let mut uri = None;
     let mut timeout = Duration::from_secs(10);
-    let mut rpk = false;
+    let (mut key, mut trust) = (None, Vec::new());
     let mut quiet = false;
     while let Some(a) = args.next_arg() {
         match a {
@@ -164,15 +159,8 @@ pub fn client_config(mut args: Args) -> Result<ClientConfig> {
                     }
                 }
                 "--psk" => psk = Some(Psk::parse(&args.value(&o)?)?),
-                "--key" | "--trust" => {
-                    let f = PathBuf::from(args.value(&o)?);
-                    if o == "--key" {
-                        load_private_key(&f)?;
-                    } else {
-                        load_public_key(&f)?;
-                    }
-                    rpk = true;
-                }
+                "--key" => key = Some(load_private_key(&PathBuf::from(args.value(&o)?))?),
+                "--trust" => trust.push(load_public_key(&PathBuf::from(args.value(&o)?))?),
                 "--token" => token = Some(PathBuf::from(args.value(&o)?)),
                 "--authz-info" => authz = Some(Target::parse(&args.value(&o)?)?),
                 "--observe" | "-s" => {
@@ -206,17 +194,19 @@ pub fn client_config(mut args: Args) -> Result<ClientConfig> {
     }
     let uri = uri.ok_or_else(|| fail!("no URI; {CLIENT_USAGE}"))?;
     let target = Target::parse(&uri)?;
-    if rpk {
-        return Err(fail!("{RPK_UNSUPPORTED}"));
+    if key.is_some() && trust.is_empty() {
+        return Err(fail!("--key needs --trust FILE (the server's public key)"));
     }
-    if target.secure && psk.is_none() && token.is_none() {
+    if target.secure && psk.is_none() && token.is_none() && trust.is_empty() {
         return Err(fail!(
-            "{uri} is coaps: give --psk IDENTITY:HEXKEY or --token FILE"
+            "{uri} is coaps: give --psk IDENTITY:HEXKEY, --token FILE or --trust FILE [--key FILE]"
         ));
     }
     Ok(ClientConfig {
         method,
         psk,
+        key,
+        trust,
         token,
         authz_info: authz,
         observe,
@@ -299,6 +289,9 @@ async fn run_client(cfg: ClientConfig) -> Result<()> {
     }
     let link = match (&creds, t.secure) {
         (Some((id, key)), true) => Link::dtls_psk(t.addr, id, key, cfg.timeout).await,
+        (None, true) => {
+            Link::dtls_rpk(t.addr, cfg.key.clone(), cfg.trust.clone(), cfg.timeout).await
+        }
         _ => Link::plain(t.addr, cfg.timeout).await,
     };
     let mut link = match (link, refused) {
@@ -344,7 +337,7 @@ pub const TOKEN_USAGE: &str =
     "usage: cssf-token mint (--as-key FILE | --as-hmac-key HEX) [--aud NAME] \
 --scope 'PATH:METHOD[,METHOD] ...' [--expires-in DURATION] [--kid TEXT] [--iss NAME] --out FILE\n\
        cssf-token inspect [--as-public-key FILE | --as-hmac-key HEX] FILE\n\
-       cssf-token genkey --out FILE [--public FILE]";
+       cssf-token genkey --out FILE [--public FILE] [--sec1]";
 
 /// `cssf-token`.
 pub fn token_main(mut args: Args) -> Result<()> {
@@ -446,19 +439,20 @@ fn token_inspect(mut args: Args) -> Result<()> {
 }
 
 fn token_genkey(mut args: Args) -> Result<()> {
-    let (mut out, mut public) = (None, None);
+    let (mut out, mut public, mut sec1) = (None, None, false);
     while let Some(a) = args.next_arg() {
         match a {
             Arg::Opt(o) => match o.as_str() {
                 "--out" | "-o" => out = Some(PathBuf::from(args.value(&o)?)),
                 "--public" => public = Some(PathBuf::from(args.value(&o)?)),
+                "--sec1" => sec1 = true,
                 _ => return Err(fail!("unknown option {o}; {TOKEN_USAGE}")),
             },
             Arg::Pos(p) => return Err(fail!("unexpected argument `{p}`; {TOKEN_USAGE}")),
         }
     }
     let out = out.ok_or_else(|| fail!("genkey needs --out FILE"))?;
-    crate::keys::generate_key_pair(&out, public.as_deref())?;
+    crate::keys::generate_key_pair(&out, public.as_deref(), sec1)?;
     println!("wrote P-256 private key {}", out.display());
     if let Some(p) = public {
         println!("wrote public key {}", p.display());

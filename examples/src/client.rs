@@ -185,11 +185,72 @@ fn option_value(n: OptionNumber, v: &[u8]) -> String {
     }
 }
 
+/// The DTLS client whatever its trust store.
+trait DtlsClient {
+    fn handle_datagram(
+        &mut self,
+        now: Duration,
+        from: SocketAddr,
+        d: &mut [u8],
+    ) -> std::result::Result<(), cssf_dtls::Error>;
+    fn handle_timeout(&mut self, now: Duration) -> std::result::Result<(), cssf_dtls::Error>;
+    fn poll_transmit(
+        &mut self,
+        now: Duration,
+        buf: &mut [u8],
+    ) -> std::result::Result<Option<cssf_dtls::Transmit<SocketAddr>>, cssf_dtls::Error>;
+    fn poll_event(&mut self) -> Option<DtlsEvent<SocketAddr>>;
+    fn poll_timeout(&self) -> Option<Duration>;
+    fn send(&mut self, now: Duration, data: &[u8]) -> std::result::Result<(), cssf_dtls::Error>;
+    fn recv(&mut self, buf: &mut [u8]) -> std::result::Result<Option<usize>, cssf_dtls::Error>;
+    fn close(&mut self, now: Duration);
+    fn peer_public_key(&self) -> Option<p256::PublicKey>;
+}
+
+impl<T: cssf_dtls::TrustStore> DtlsClient for cssf_dtls::Client<SocketAddr, OsRng, T> {
+    fn handle_datagram(
+        &mut self,
+        now: Duration,
+        from: SocketAddr,
+        d: &mut [u8],
+    ) -> std::result::Result<(), cssf_dtls::Error> {
+        cssf_dtls::Client::handle_datagram(self, now, from, d)
+    }
+    fn handle_timeout(&mut self, now: Duration) -> std::result::Result<(), cssf_dtls::Error> {
+        cssf_dtls::Client::handle_timeout(self, now)
+    }
+    fn poll_transmit(
+        &mut self,
+        now: Duration,
+        buf: &mut [u8],
+    ) -> std::result::Result<Option<cssf_dtls::Transmit<SocketAddr>>, cssf_dtls::Error> {
+        cssf_dtls::Client::poll_transmit(self, now, buf)
+    }
+    fn poll_event(&mut self) -> Option<DtlsEvent<SocketAddr>> {
+        cssf_dtls::Client::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Duration> {
+        cssf_dtls::Client::poll_timeout(self)
+    }
+    fn send(&mut self, now: Duration, data: &[u8]) -> std::result::Result<(), cssf_dtls::Error> {
+        cssf_dtls::Client::send(self, now, data)
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> std::result::Result<Option<usize>, cssf_dtls::Error> {
+        cssf_dtls::Client::recv(self, buf)
+    }
+    fn close(&mut self, now: Duration) {
+        cssf_dtls::Client::close(self, now);
+    }
+    fn peer_public_key(&self) -> Option<p256::PublicKey> {
+        cssf_dtls::Client::peer_public_key(self).copied()
+    }
+}
+
 /// A connection to one server: plain CoAP or CoAP over DTLS.
 pub struct Link {
     sock: UdpSocket,
     server: SocketAddr,
-    dtls: Option<Box<cssf_dtls::Client<SocketAddr, OsRng>>>,
+    dtls: Option<Box<dyn DtlsClient>>,
     coap: Box<ClientCoap>,
     origin: Instant,
     timeout: Duration,
@@ -261,10 +322,46 @@ impl Link {
         cfg.max_retransmits = 4;
         let client = cssf_dtls::Client::new(cfg, identity, psk, server, OsRng, Duration::ZERO)
             .map_err(|e| fail!("DTLS client: {e}"))?;
+        Self::dtls(server, Box::new(client), timeout).await
+    }
+
+    /// A DTLS link with raw public keys (RFC 7250): the server's key must be
+    /// one of `trust`; `key` is ours, sent when the server asks for one.
+    pub async fn dtls_rpk(
+        server: SocketAddr,
+        key: Option<p256::SecretKey>,
+        trust: Vec<p256::PublicKey>,
+        timeout: Duration,
+    ) -> Result<Link> {
+        let mut cfg = cssf_dtls::Config::default();
+        cfg.retransmit_initial = Duration::from_secs(1);
+        cfg.max_retransmits = 4;
+        let client = cssf_dtls::Client::with_raw_public_key(
+            cfg,
+            key.as_ref().map(cssf_dtls::SigningKey::from),
+            crate::server::TrustedKeys(trust),
+            server,
+            OsRng,
+            Duration::ZERO,
+        )
+        .map_err(|e| fail!("DTLS client: {e}"))?;
+        Self::dtls(server, Box::new(client), timeout).await
+    }
+
+    /// The server's raw public key, on a link made with raw public keys.
+    pub fn server_public_key(&self) -> Option<p256::PublicKey> {
+        self.dtls.as_ref().and_then(|d| d.peer_public_key())
+    }
+
+    async fn dtls(
+        server: SocketAddr,
+        client: Box<dyn DtlsClient>,
+        timeout: Duration,
+    ) -> Result<Link> {
         let mut link = Link {
             sock: Self::socket(server).await?,
             server,
-            dtls: Some(Box::new(client)),
+            dtls: Some(client),
             coap: Self::new_coap(),
             origin: Instant::now(),
             timeout,

@@ -99,13 +99,18 @@ pub fn load_public_key(path: &Path) -> Result<PublicKey> {
         })
 }
 
-/// Writes a fresh P-256 key pair: the private key (PKCS#8 PEM, mode 0600
-/// on Unix) to `private`, and the public key (SPKI PEM) to `public` if given.
-pub fn generate_key_pair(private: &Path, public: Option<&Path>) -> Result<PublicKey> {
+/// Writes a fresh P-256 key pair: the private key (PEM, mode 0600 on Unix)
+/// to `private`, and the public key (SPKI PEM) to `public` if given.
+/// With `sec1`, the private key is written as SEC1 `EC PRIVATE KEY` (what
+/// GnuTLS and libcoap's `-M` read) instead of PKCS#8.
+pub fn generate_key_pair(private: &Path, public: Option<&Path>, sec1: bool) -> Result<PublicKey> {
     let sk = SecretKey::random(&mut rand_core::OsRng);
-    let pem = sk
-        .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
-        .map_err(|e| fail!("cannot encode the private key: {e}"))?;
+    let pem = if sec1 {
+        sec1_pem(&sk)?
+    } else {
+        sk.to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
+            .map_err(|e| fail!("cannot encode the private key: {e}"))?
+    };
     write_private(private, pem.as_bytes())?;
     let pk = sk.public_key();
     if let Some(p) = public {
@@ -115,6 +120,25 @@ pub fn generate_key_pair(private: &Path, public: Option<&Path>) -> Result<Public
         std::fs::write(p, pem).map_err(|e| fail!("cannot write {}: {e}", p.display()))?;
     }
     Ok(pk)
+}
+
+/// SEC1 `EC PRIVATE KEY` (RFC 5915) with the named curve and the public
+/// key, the form OpenSSL and GnuTLS read.
+fn sec1_pem(sk: &SecretKey) -> Result<Zeroizing<String>> {
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    let point = sk.public_key().to_encoded_point(false);
+    let mut der = Zeroizing::new(vec![0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20]);
+    der.extend_from_slice(&sk.to_bytes());
+    // [0] namedCurve prime256v1 (1.2.840.10045.3.1.7)
+    der.extend_from_slice(&[
+        0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+    ]);
+    // [1] publicKey BIT STRING
+    der.extend_from_slice(&[0xa1, 0x44, 0x03, 0x42, 0x00]);
+    der.extend_from_slice(point.as_bytes());
+    p256::pkcs8::der::pem::encode_string("EC PRIVATE KEY", p256::pkcs8::LineEnding::LF, &der)
+        .map(Zeroizing::new)
+        .map_err(|e| fail!("cannot encode the private key: {e}"))
 }
 
 /// Writes secret bytes to a new file readable only by its owner.
@@ -153,7 +177,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cssf-keys-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (sk, pk) = (dir.join("k.pem"), dir.join("k.pub.pem"));
-        let public = generate_key_pair(&sk, Some(&pk)).unwrap();
+        let public = generate_key_pair(&sk, Some(&pk), false).unwrap();
+        let sec1 = dir.join("k1.pem");
+        let p1 = generate_key_pair(&sec1, None, true).unwrap();
+        assert!(std::fs::read_to_string(&sec1)
+            .unwrap()
+            .starts_with("-----BEGIN EC PRIVATE KEY"));
+        assert_eq!(load_private_key(&sec1).unwrap().public_key(), p1);
         assert_eq!(load_private_key(&sk).unwrap().public_key(), public);
         assert_eq!(load_public_key(&pk).unwrap(), public);
         assert_eq!(load_public_key(&sk).unwrap(), public);

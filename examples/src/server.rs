@@ -34,7 +34,7 @@ use cssf_auth::dtls::Clock;
 use cssf_auth::{AuthEvent, AuthzInfo, Decision, KeyEntry, Method};
 use cssf_coap::endpoint::{Event as CoapEvent, Methods, Received, RequestId, Resource, Response};
 use cssf_coap::{Code, ContentFormat, Message};
-use cssf_dtls::{Event as DtlsEvent, PskStore, MAX_PSK_LEN};
+use cssf_dtls::{Event as DtlsEvent, PskStore, TrustStore, MAX_PSK_LEN};
 use rand_core::OsRng;
 use tokio::net::UdpSocket;
 
@@ -54,8 +54,119 @@ pub const MAX_MESSAGE: usize = 1152;
 /// transfer in 64-byte blocks alone takes 64. Past about two requests a
 /// second, sustained, requests get 5.03 with Max-Age.
 pub type DeviceCoap = cssf_coap::Endpoint<Peer, OsRng, 16, 512, MAX_MESSAGE, 0>;
-/// The DTLS endpoint of the device (8 concurrent sessions).
-pub type DeviceDtls = cssf_dtls::Endpoint<SocketAddr, NodePsk, OsRng, 8>;
+/// The DTLS endpoint of the device (8 concurrent sessions): PSK only, or
+/// PSK and raw public keys trusted through `T`.
+pub type DeviceDtls<T = cssf_dtls::RejectAll> =
+    cssf_dtls::Endpoint<SocketAddr, NodePsk, OsRng, 8, T>;
+
+/// Pinned peer public keys (RFC 7250 §6), owned.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedKeys(pub Vec<p256::PublicKey>);
+
+impl TrustStore for TrustedKeys {
+    fn is_trusted(&self, key: &p256::PublicKey) -> bool {
+        self.0.iter().any(|k| k == key)
+    }
+}
+
+/// The DTLS endpoint whatever its trust store: what the driver loop uses.
+trait DtlsServer {
+    fn handle_datagram(
+        &mut self,
+        now: Duration,
+        from: SocketAddr,
+        d: &mut [u8],
+    ) -> std::result::Result<(), cssf_dtls::Error>;
+    fn handle_timeout(&mut self, now: Duration) -> std::result::Result<(), cssf_dtls::Error>;
+    fn poll_transmit(
+        &mut self,
+        now: Duration,
+        buf: &mut [u8],
+    ) -> std::result::Result<Option<cssf_dtls::Transmit<SocketAddr>>, cssf_dtls::Error>;
+    fn poll_event(&mut self) -> Option<DtlsEvent<SocketAddr>>;
+    fn poll_timeout(&self) -> Option<Duration>;
+    fn send(
+        &mut self,
+        now: Duration,
+        peer: &SocketAddr,
+        data: &[u8],
+    ) -> std::result::Result<(), cssf_dtls::Error>;
+    fn recv(
+        &mut self,
+        peer: &SocketAddr,
+        buf: &mut [u8],
+    ) -> std::result::Result<Option<usize>, cssf_dtls::Error>;
+    fn peer_public_key(&self, peer: &SocketAddr) -> Option<p256::PublicKey>;
+}
+
+impl<T: TrustStore> DtlsServer for DeviceDtls<T> {
+    fn handle_datagram(
+        &mut self,
+        now: Duration,
+        from: SocketAddr,
+        d: &mut [u8],
+    ) -> std::result::Result<(), cssf_dtls::Error> {
+        cssf_dtls::Endpoint::handle_datagram(self, now, from, d)
+    }
+    fn handle_timeout(&mut self, now: Duration) -> std::result::Result<(), cssf_dtls::Error> {
+        cssf_dtls::Endpoint::handle_timeout(self, now)
+    }
+    fn poll_transmit(
+        &mut self,
+        now: Duration,
+        buf: &mut [u8],
+    ) -> std::result::Result<Option<cssf_dtls::Transmit<SocketAddr>>, cssf_dtls::Error> {
+        cssf_dtls::Endpoint::poll_transmit(self, now, buf)
+    }
+    fn poll_event(&mut self) -> Option<DtlsEvent<SocketAddr>> {
+        cssf_dtls::Endpoint::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Duration> {
+        cssf_dtls::Endpoint::poll_timeout(self)
+    }
+    fn send(
+        &mut self,
+        now: Duration,
+        peer: &SocketAddr,
+        data: &[u8],
+    ) -> std::result::Result<(), cssf_dtls::Error> {
+        cssf_dtls::Endpoint::send(self, now, peer, data)
+    }
+    fn recv(
+        &mut self,
+        peer: &SocketAddr,
+        buf: &mut [u8],
+    ) -> std::result::Result<Option<usize>, cssf_dtls::Error> {
+        cssf_dtls::Endpoint::recv(self, peer, buf)
+    }
+    fn peer_public_key(&self, peer: &SocketAddr) -> Option<p256::PublicKey> {
+        cssf_dtls::Endpoint::peer_public_key(self, peer).copied()
+    }
+}
+
+/// Raw public keys for the device (RFC 7250).
+#[derive(Clone)]
+pub struct RpkConfig {
+    /// Our private key.
+    pub key: p256::SecretKey,
+    /// Client keys we accept; empty: clients are not asked for a key.
+    pub trust: Vec<p256::PublicKey>,
+}
+
+impl fmt::Debug for RpkConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RpkConfig({} trusted keys)", self.trust.len())
+    }
+}
+
+/// A short fingerprint of a public key: the first 8 bytes of SHA-256 over
+/// its uncompressed SEC1 encoding, hex.
+pub fn key_fingerprint(k: &p256::PublicKey) -> String {
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(k.to_encoded_point(false).as_bytes());
+    crate::util::hex(d.get(..8).unwrap_or(&[]))
+}
 /// The ACE resource server: 8 tokens, 64 remembered `cti`s, 64 queued
 /// accounting events.
 pub type Authz = AuthzInfo<'static, [KeyEntry], cssf_auth::aif::NoTextScopes, 8, 64, 64>;
@@ -85,6 +196,11 @@ pub enum Binding {
     Provisioned(Vec<u8>),
     /// A token's PoP key with this kid: the token's scope.
     Token(Vec<u8>),
+    /// A trusted raw public key (fingerprint): full access.
+    PublicKey(String),
+    /// No client authentication (raw public key server, no client key):
+    /// treated as plain CoAP.
+    Anonymous,
 }
 
 impl fmt::Display for Binding {
@@ -92,6 +208,8 @@ impl fmt::Display for Binding {
         match self {
             Binding::Provisioned(id) => write!(f, "psk {}", kid_text(id)),
             Binding::Token(kid) => write!(f, "token kid {}", kid_text(kid)),
+            Binding::PublicKey(fp) => write!(f, "raw public key {fp}"),
+            Binding::Anonymous => f.write_str("no client key"),
         }
     }
 }
@@ -149,6 +267,8 @@ pub struct ServerConfig {
     pub audience: String,
     /// The store file, if any.
     pub store: Option<PathBuf>,
+    /// Raw public keys, if any.
+    pub rpk: Option<RpkConfig>,
     /// Prefix of every log line.
     pub log_prefix: String,
 }
@@ -162,6 +282,7 @@ impl Default for ServerConfig {
             as_keys: Vec::new(),
             audience: "rs1".into(),
             store: None,
+            rpk: None,
             log_prefix: String::new(),
         }
     }
@@ -253,7 +374,7 @@ pub struct Server {
     plain: UdpSocket,
     secure: UdpSocket,
     coap: Box<DeviceCoap>,
-    dtls: Box<DeviceDtls>,
+    dtls: Box<dyn DtlsServer>,
     psk: NodePsk,
     store: Option<NodeStore>,
     origin: Instant,
@@ -323,10 +444,26 @@ impl Server {
         };
         let mut dcfg = cssf_dtls::Config::default();
         dcfg.retransmit_initial = Duration::from_secs(1);
-        let dtls = Box::new(
-            DeviceDtls::new(dcfg, psk.clone(), OsRng, Duration::ZERO)
-                .map_err(|e| fail!("DTLS configuration: {e}"))?,
-        );
+        let dtls: Box<dyn DtlsServer> = match &cfg.rpk {
+            None => Box::new(
+                DeviceDtls::new(dcfg, psk.clone(), OsRng, Duration::ZERO)
+                    .map_err(|e| fail!("DTLS configuration: {e}"))?,
+            ),
+            Some(r) => {
+                dcfg.require_client_auth = !r.trust.is_empty();
+                Box::new(
+                    DeviceDtls::with_raw_public_key(
+                        dcfg,
+                        psk.clone(),
+                        cssf_dtls::SigningKey::from(&r.key),
+                        TrustedKeys(r.trust.clone()),
+                        OsRng,
+                        Duration::ZERO,
+                    )
+                    .map_err(|e| fail!("DTLS configuration: {e}"))?,
+                )
+            }
+        };
         let coap = Box::new(DeviceCoap::new(
             cssf_coap::endpoint::Config::default(),
             OsRng,
@@ -400,6 +537,14 @@ impl Server {
                 while a.poll_event().is_some() {}
             }
         }
+        let rpk = match &self.cfg.rpk {
+            Some(r) => format!(
+                "; raw public key {} ({} trusted client keys)",
+                key_fingerprint(&r.key.public_key()),
+                r.trust.len()
+            ),
+            None => String::new(),
+        };
         let ace = if self.psk.auth.is_some() {
             format!("ACE on (audience {})", self.cfg.audience)
         } else {
@@ -415,7 +560,7 @@ impl Server {
             None => "no store".into(),
         };
         self.log(&format!(
-            "listening on coap://{} and coaps://{}; {} PSK identities; {ace}; {store}",
+            "listening on coap://{} and coaps://{}; {} PSK identities{rpk}; {ace}; {store}",
             self.cfg.bind,
             self.cfg.dtls_bind,
             self.psk.psks.borrow().len()
@@ -550,6 +695,15 @@ impl Server {
                         }
                     }
                     DtlsEvent::Connected { peer, suite } => {
+                        // A session the PSK store did not key was made
+                        // with raw public keys.
+                        if !self.psk.bindings.borrow().contains_key(&peer) {
+                            let b = match self.dtls.peer_public_key(&peer) {
+                                Some(k) => Binding::PublicKey(key_fingerprint(&k)),
+                                None => Binding::Anonymous,
+                            };
+                            self.psk.bindings.borrow_mut().insert(peer, b);
+                        }
                         let how = self
                             .psk
                             .bindings
@@ -705,7 +859,7 @@ impl Server {
         };
         let binding = self.psk.bindings.borrow().get(&addr).cloned();
         match binding {
-            Some(Binding::Provisioned(_)) => Ok(()),
+            Some(Binding::Provisioned(_) | Binding::PublicKey(_)) => Ok(()),
             Some(Binding::Token(kid)) => {
                 let Some(method) = Method::from_code(code.0) else {
                     return Err((Code::METHOD_NOT_ALLOWED, Vec::new(), None));
@@ -724,7 +878,7 @@ impl Server {
                     }
                 }
             }
-            None => Err(hints(&auth.borrow())),
+            Some(Binding::Anonymous) | None => Err(hints(&auth.borrow())),
         }
     }
 

@@ -414,23 +414,6 @@ fn bad_input_gives_one_line_errors() {
         t0.elapsed() < Duration::from_secs(20),
         "timeouts are not bounded"
     );
-    // Raw public keys are refused clearly until cssf-dtls has them.
-    let key = dir.path("k.pem");
-    run(
-        "cssf-token",
-        &["genkey", "--out", key.to_str().unwrap()],
-        LIMIT,
-    )
-    .ok("genkey");
-    let k = key.to_str().unwrap();
-    let r = run("cssf-server", &["--key", k, "--trust", k], LIMIT);
-    assert_one_line_error(&r, "not supported yet", "server --key");
-    let r = run(
-        "cssf-client",
-        &["--key", k, "--trust", k, "coaps://127.0.0.1/x"],
-        LIMIT,
-    );
-    assert_one_line_error(&r, "not supported yet", "client --key");
     // Unknown options.
     let r = run("cssf-server", &["--frobnicate"], LIMIT);
     assert_one_line_error(&r, "unknown option --frobnicate", "server option");
