@@ -6,6 +6,11 @@ use crate::crypto::suite::CipherSuite;
 use crate::psk::MAX_IDENTITY_LEN;
 use crate::Error;
 
+/// Largest X.509 certificate we send (feature `x509`): it must fit in one
+/// handshake flight beside ServerHello and ServerKeyExchange.
+#[cfg(feature = "x509")]
+pub const MAX_CERTIFICATE_LEN: usize = 640;
+
 /// Handshake and record-layer settings.
 ///
 /// ```
@@ -39,6 +44,13 @@ pub struct Config {
     /// Server with a signing key: ask ECDHE_ECDSA clients for their raw
     /// public key (CertificateRequest) and refuse those without one.
     pub require_client_auth: bool,
+    /// Server (feature `x509`): our DER X.509 certificate for the key given
+    /// to [`Endpoint::with_raw_public_key`](crate::Endpoint::with_raw_public_key),
+    /// sent to ECDHE_ECDSA clients that do not take raw public keys
+    /// (empty: such clients are refused). The caller makes sure it matches
+    /// the key.
+    #[cfg(feature = "x509")]
+    pub certificate: heapless::Vec<u8, MAX_CERTIFICATE_LEN>,
     /// Server: a session without traffic for this long is dropped.
     pub idle_timeout: Duration,
     /// Server: how often the cookie secret rotates.
@@ -57,6 +69,8 @@ impl Default for Config {
             record_size_limit: None,
             psk_identity_hint: heapless::Vec::new(),
             require_client_auth: false,
+            #[cfg(feature = "x509")]
+            certificate: heapless::Vec::new(),
             idle_timeout: Duration::from_secs(600),
             cookie_rotation: Duration::from_secs(300),
         }

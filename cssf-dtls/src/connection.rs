@@ -228,6 +228,11 @@ pub(crate) struct Connection {
     /// Client: the server asked for a certificate we cannot give; an empty
     /// certificate_list is sent (RFC 5246 §7.4.6), the server decides.
     send_empty_cert: bool,
+    /// The peer's Certificate is X.509 (client: the server did not agree to
+    /// a raw public key; feature `x509`).
+    peer_x509: bool,
+    /// Server: our Certificate is X.509 (feature `x509`).
+    send_x509: bool,
     cookie: heapless::Vec<u8, 255>,
     transcript: Sha256,
     master: Zeroizing<[u8; 48]>,
@@ -315,6 +320,8 @@ impl Connection {
             awaiting_cv: false,
             client_cert_rpk: false,
             send_empty_cert: false,
+            peer_x509: false,
+            send_x509: false,
             cookie: heapless::Vec::new(),
             transcript: Sha256::new(),
             master: Zeroizing::new([0; 48]),
@@ -501,6 +508,14 @@ impl Connection {
             .any(|s| s.key_exchange() == KeyExchange::EcdheEcdsa)
     }
 
+    /// Server: an X.509 certificate is configured (feature `x509`).
+    fn has_certificate(&self) -> bool {
+        #[cfg(feature = "x509")]
+        return !self.config.certificate.is_empty();
+        #[cfg(not(feature = "x509"))]
+        false
+    }
+
     fn kx(&self) -> Option<KeyExchange> {
         self.suite.map(CipherSuite::key_exchange)
     }
@@ -520,6 +535,18 @@ impl Connection {
         trust: &dyn TrustStore,
         body: &[u8],
     ) -> Result<(), Error> {
+        #[cfg(feature = "x509")]
+        if self.peer_x509 {
+            let list =
+                cert::X509CertificateListRepr::parse(body).map_err(|_| Error::BadCertificate)?;
+            let end_entity = list.certs().next().ok_or(Error::BadCertificate)?;
+            let key = crate::x509::certificate_key(end_entity)?;
+            if !trust.is_trusted_certificate(end_entity, &key) {
+                return Err(Error::UntrustedPeer);
+            }
+            self.peer_key = Some(key);
+            return Ok(());
+        }
         let c = RawPublicKeyCertificateRepr::parse(body).map_err(|_| Error::BadCertificate)?;
         let point = cert::parse_spki_p256(c.spki)?;
         let key = PublicKey::from_sec1_bytes(point).map_err(|_| Error::BadCertificate)?;
@@ -532,6 +559,14 @@ impl Connection {
 
     /// Pushes our Certificate (a raw public key).
     fn push_own_certificate(&mut self) -> Result<(), Error> {
+        #[cfg(feature = "x509")]
+        if self.send_x509 {
+            let der = self.config.certificate.clone();
+            let n = cert::X509CertificateListRepr::single_len(&der);
+            return self.push_handshake(mt::CERTIFICATE, 0, n, |b| {
+                cert::X509CertificateListRepr::emit_single(&der, b)
+            });
+        }
         let spki = self.own_spki()?;
         let c = RawPublicKeyCertificateRepr { spki: &spki };
         self.push_handshake(mt::CERTIFICATE, 0, c.buffer_len(), |b| c.emit(b))
@@ -641,9 +676,12 @@ impl Connection {
         if !self.ems && self.config.require_extended_master_secret {
             return Err(Error::InsufficientSecurity);
         }
-        // Without server_certificate_type the server would send X.509.
+        // Without server_certificate_type the server sends X.509.
         if suite.key_exchange() == KeyExchange::EcdheEcdsa && !server_rpk {
-            return Err(Error::UnsupportedCertificate);
+            if !cfg!(feature = "x509") {
+                return Err(Error::UnsupportedCertificate);
+            }
+            self.peer_x509 = true;
         }
         self.server_random = *sh.random;
         self.suite = Some(suite);
@@ -872,7 +910,7 @@ impl Connection {
                 KeyExchange::EcdheEcdsa => {
                     p256_ok
                         && sig_ok
-                        && server_rpk
+                        && (server_rpk || self.has_certificate())
                         && self.own_key.is_some()
                         && (client_rpk || !self.config.require_client_auth)
                 }
@@ -889,6 +927,7 @@ impl Connection {
 
         let ecdsa = suite.key_exchange() == KeyExchange::EcdheEcdsa;
         self.cert_requested = ecdsa && self.config.require_client_auth;
+        self.send_x509 = ecdsa && !server_rpk;
         let mut exts = [0u8; 48];
         let mut w = Writer::new(&mut exts);
         if reneg {
@@ -906,7 +945,9 @@ impl Connection {
         }
         if ecdsa {
             let rpk = [cert::CERT_TYPE_RAW_PUBLIC_KEY];
-            ext::put(&mut w, ext::SERVER_CERTIFICATE_TYPE, &rpk)?;
+            if !self.send_x509 {
+                ext::put(&mut w, ext::SERVER_CERTIFICATE_TYPE, &rpk)?;
+            }
             if self.cert_requested {
                 ext::put(&mut w, ext::CLIENT_CERTIFICATE_TYPE, &rpk)?;
             }

@@ -12,6 +12,9 @@
 //! uncompressed points), server-only or mutual ([`Client::with_raw_public_key`],
 //! [`Endpoint::with_raw_public_key`], [`Config::require_client_auth`]); which
 //! peer keys are accepted is up to a [`TrustStore`] such as [`PinnedKeys`].
+//! With the `x509` feature, ECDHE_ECDSA also works with X.509 end-entity
+//! certificates (for peers without raw public keys, e.g. OpenSSL): see the
+//! `x509` module, `CaSigned` and `Config::certificate`.
 //! All with extended master secret (RFC 7627, required by default), empty
 //! renegotiation_info (RFC 5746, renegotiation refused) and record_size_limit
 //! (RFC 8449).
@@ -96,9 +99,14 @@ mod psk;
 mod replay;
 mod trust;
 pub mod wire;
+#[cfg(feature = "x509")]
+#[cfg_attr(docsrs, doc(cfg(feature = "x509")))]
+pub mod x509;
 
 pub use client::Client;
 pub use config::Config;
+#[cfg(feature = "x509")]
+pub use config::MAX_CERTIFICATE_LEN;
 pub use connection::{Stats, APP_QUEUE_CAPACITY};
 pub use cookie::{CookieSecrets, PeerAddress, COOKIE_LEN};
 pub use crypto::suite::{AeadKind, CipherSuite, KeyExchange};
@@ -109,3 +117,5 @@ pub use flight::MAX_MESSAGE_LEN;
 pub use psk::{PskStore, StaticPsk, MAX_IDENTITY_LEN, MAX_PSK_LEN};
 pub use replay::ReplayWindow;
 pub use trust::{FnTrust, PinnedKeys, RejectAll, SigningKey, TrustStore};
+#[cfg(feature = "x509")]
+pub use x509::CaSigned;

@@ -13,11 +13,22 @@ pub use p256::ecdsa::SigningKey;
 pub trait TrustStore {
     /// True when `key` may authenticate the peer.
     fn is_trusted(&self, key: &PublicKey) -> bool;
+
+    /// True when the peer's X.509 end-entity `certificate` (DER, feature
+    /// `x509`), whose P-256 key is `key`, may authenticate it. By default
+    /// the key decides ([`is_trusted`](Self::is_trusted), i.e. pinning).
+    fn is_trusted_certificate(&self, certificate: &[u8], key: &PublicKey) -> bool {
+        let _ = certificate;
+        self.is_trusted(key)
+    }
 }
 
 impl<T: TrustStore + ?Sized> TrustStore for &T {
     fn is_trusted(&self, key: &PublicKey) -> bool {
         (**self).is_trusted(key)
+    }
+    fn is_trusted_certificate(&self, certificate: &[u8], key: &PublicKey) -> bool {
+        (**self).is_trusted_certificate(certificate, key)
     }
 }
 
