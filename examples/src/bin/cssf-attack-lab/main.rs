@@ -252,8 +252,9 @@ fn main() -> ExitCode {
          - Plain CoAP: the same client, server and adversary without DTLS (tokens and store: no \
          equivalent).\n\
          - libcoap + OpenSSL: coap-server-openssl / coap-client-openssl (DTLS 1.2 PSK) through a \
-         loopback UDP proxy that attacks the datagrams toward the server; the effect is read from \
-         the server's log of received requests."
+         loopback UDP proxy that attacks the datagrams toward the server (bit flips and \
+         truncation: every other attempt those toward the client); the effect is read from the \
+         server's log of received requests, or from what the client prints."
     );
     println!();
     eprintln!("ran in {:.1} s", started.elapsed().as_secs_f64());
