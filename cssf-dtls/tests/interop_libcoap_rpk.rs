@@ -2,6 +2,7 @@
 //! (`coap-server-gnutls -M key.pem`, `coap-client-gnutls -M key.pem`):
 //! CoAP over DTLS ECDHE_ECDSA in both directions, mutual authentication
 //! (libcoap asks for and checks the peer's key unless `-n`) and server-only.
+//! The CoAP messages on our side are built and parsed with cssf-coap.
 #![allow(
     clippy::std_instead_of_core,
     clippy::unwrap_used,
@@ -15,15 +16,34 @@ mod common;
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use common::{
-    coap_ack_205, coap_code, coap_get_time, config, drive_client, drive_server, read_public_pem,
-    seed, KeyFiles, Peer,
-};
+use common::{config, drive_client, drive_server, read_public_pem, seed, KeyFiles, Peer};
+use cssf_coap::{Code, Message, MessageBuilder, MessageType};
 use cssf_dtls::{CipherSuite, Client, Endpoint, FnTrust, PinnedKeys, SigningKey, StaticPsk};
 use cssf_netsim::peer::{free_udp_port_pair, require_binary, version};
 use cssf_netsim::SimRng;
 
 const INSTALL: &str = "apt-get install -y libcoap3-bin";
+
+/// CON GET /time with a 2-byte token.
+fn get_time(mid: u16) -> Vec<u8> {
+    let mut b = MessageBuilder::<4>::new(MessageType::Con, Code::GET, mid);
+    b.token(&[0xAB, 0xCD]).unwrap();
+    b.uri_path("time").unwrap();
+    let mut out = [0u8; 64];
+    let n = b.emit(&mut out).unwrap();
+    out[..n].to_vec()
+}
+
+/// A piggybacked ACK 2.05 carrying `payload` for a CON request.
+fn ack_content(req: &[u8], payload: &[u8]) -> Option<Vec<u8>> {
+    let m = Message::parse(req).ok()?;
+    let mut b = MessageBuilder::<2>::new(MessageType::Ack, Code::CONTENT, m.message_id());
+    b.token(m.token()).ok()?;
+    b.payload(payload);
+    let mut out = [0u8; 256];
+    let n = b.emit(&mut out).ok()?;
+    Some(out[..n].to_vec())
+}
 
 fn key(seed: u64) -> SigningKey {
     SigningKey::random(&mut SimRng::new(seed))
@@ -83,9 +103,9 @@ fn our_client_against_coap_server_gnutls_raw_public_keys() {
             .unwrap();
             let r = drive_client(
                 client,
-                Some(&coap_get_time(0x1234)),
+                Some(&get_time(0x1234)),
                 || {},
-                |got| got.iter().any(|g| coap_code(g).is_some()),
+                |got| got.iter().any(|g| Message::parse(g).is_ok()),
                 Duration::from_secs(if mutual && !with_key { 5 } else { 20 }),
             );
             if mutual && !with_key {
@@ -105,14 +125,14 @@ fn our_client_against_coap_server_gnutls_raw_public_keys() {
                 )
             });
             assert_eq!(r.suite, suite, "{}", peer.what);
-            let code = coap_code(&r.received[0]).unwrap();
+            let rsp = Message::parse(&r.received[0]).unwrap();
+            assert_eq!(rsp.token(), &[0xAB, 0xCD], "{}", peer.what);
             assert_eq!(
-                code >> 5,
+                rsp.code().class(),
                 2,
-                "{}: GET /time answered with {}.{:02}",
+                "{}: GET /time answered with {:?}",
                 peer.what,
-                code >> 5,
-                code & 31
+                rsp.code()
             );
         }
     }
@@ -160,7 +180,7 @@ fn coap_client_gnutls_against_our_server_raw_public_keys() {
             let r = drive_server(
                 &sock,
                 server,
-                |req| coap_ack_205(req, b"hello from cssf"),
+                |req| ack_content(req, b"hello from cssf"),
                 |got| !got.is_empty(),
                 Duration::from_secs(20),
             )
@@ -172,12 +192,8 @@ fn coap_client_gnutls_against_our_server_raw_public_keys() {
                 )
             });
             assert_eq!(r.suite, Some(suite), "{}", peer.what);
-            assert_eq!(
-                coap_code(&r.received[0]),
-                Some(0x01),
-                "{}: expected a GET",
-                peer.what
-            );
+            let req = Message::parse(&r.received[0]).unwrap();
+            assert_eq!(req.code(), Code::GET, "{}: expected a GET", peer.what);
             assert!(
                 peer.wait_for("hello from cssf", Duration::from_secs(5)),
                 "{}: never printed our payload:\n{}",
