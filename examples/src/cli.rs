@@ -278,9 +278,6 @@ async fn run_client(cfg: ClientConfig) -> Result<()> {
             // The device may hold the token already (a second post of the
             // same token is a replay): the handshake tells.
             Err(e) if t.secure => {
-                if !cfg.quiet {
-                    eprintln!("note: {e}; trying the handshake anyway (the device may hold this token already)");
-                }
                 refused = Some(e);
             }
             Err(e) => return Err(e),
@@ -295,7 +292,12 @@ async fn run_client(cfg: ClientConfig) -> Result<()> {
         _ => Link::plain(t.addr, cfg.timeout).await,
     };
     let mut link = match (link, refused) {
-        (Ok(l), _) => l,
+        (Ok(l), refused) => {
+            if let (Some(r), false) = (refused, cfg.quiet) {
+                eprintln!("note: {r}, but the device holds it already: the handshake with its PoP key worked");
+            }
+            l
+        }
         (Err(e), Some(r)) => {
             return Err(fail!(
                 "{r}, and the DTLS handshake with its PoP key failed: {e}"
@@ -335,7 +337,7 @@ async fn run_client(cfg: ClientConfig) -> Result<()> {
 /// Usage of `cssf-token`.
 pub const TOKEN_USAGE: &str =
     "usage: cssf-token mint (--as-key FILE | --as-hmac-key HEX) [--aud NAME] \
---scope 'PATH:METHOD[,METHOD] ...' [--expires-in DURATION] [--kid TEXT] [--iss NAME] --out FILE\n\
+--scope 'PATH:METHOD[,METHOD] ...' [--expires-in DURATION [--exi]] [--kid TEXT] [--iss NAME] --out FILE\n\
        cssf-token inspect [--as-public-key FILE | --as-hmac-key HEX] FILE\n\
        cssf-token genkey --out FILE [--public FILE] [--sec1]";
 
@@ -357,6 +359,7 @@ fn token_mint(mut args: Args) -> Result<()> {
     let (mut key, mut scope, mut out) = (None, None, None);
     let mut aud = "rs1".to_string();
     let mut expires_in = 3600;
+    let mut exi = false;
     let (mut kid, mut iss) = (None, None);
     while let Some(a) = args.next_arg() {
         match a {
@@ -374,6 +377,7 @@ fn token_mint(mut args: Args) -> Result<()> {
                 "--aud" | "--audience" => aud = args.value(&o)?,
                 "--scope" => scope = Some(token::parse_scope(&args.value(&o)?)?),
                 "--expires-in" => expires_in = parse_duration_secs(&args.value(&o)?)?,
+                "--exi" => exi = true,
                 "--kid" => kid = Some(args.value(&o)?.into_bytes()),
                 "--iss" => iss = Some(args.value(&o)?),
                 "--out" | "-o" => out = Some(PathBuf::from(args.value(&o)?)),
@@ -388,6 +392,7 @@ fn token_mint(mut args: Args) -> Result<()> {
         audience: aud,
         scope: scope.ok_or_else(|| fail!("mint needs --scope"))?,
         expires_in,
+        exi,
         kid,
     };
     let out = out.ok_or_else(|| fail!("mint needs --out FILE"))?;
@@ -402,10 +407,17 @@ fn token_mint(mut args: Args) -> Result<()> {
     );
     println!("kid (psk_identity): {}", token::kid_text(&m.kid));
     println!("PoP key (PSK):      {}", hex(&m.key));
-    println!(
-        "audience {}, expires at {} ({} s)",
-        req.audience, m.exp, expires_in
-    );
+    if exi {
+        println!(
+            "audience {}, expires {expires_in} s after the device receives it (exi)",
+            req.audience
+        );
+    } else {
+        println!(
+            "audience {}, expires at {} ({} s)",
+            req.audience, m.exp, expires_in
+        );
+    }
     Ok(())
 }
 

@@ -78,6 +78,7 @@ pub async fn run() -> Result<()> {
         audience: "rs1".into(),
         scope: token::parse_scope(DEMO_SCOPE)?,
         expires_in: 3600,
+        exi: false,
         kid: Some(b"client-1".to_vec()),
     };
     let minted = token::mint(&req)?;

@@ -31,6 +31,8 @@ type Inner = Store<FileFlash<SECTOR>, NoRollbackProtection, KEYS, SECTORS>;
 
 /// Key-name prefix of counters.
 pub const COUNTER_PREFIX: &[u8] = b"ctr/";
+/// Key-name prefix of the `exi` watermarks (RFC 9200 §5.10.3), per issuer.
+pub const EXI_PREFIX: &[u8] = b"exi/";
 
 /// The device's store.
 pub struct NodeStore {
@@ -174,6 +176,31 @@ impl NodeStore {
         }
     }
 
+    /// The saved `exi` watermarks: (issuer id, highest expired Sequence
+    /// Number).
+    pub fn exi_watermarks(&mut self) -> Result<Vec<([u8; 16], u64)>> {
+        let mut out = Vec::new();
+        for issuer in self.names_with(EXI_PREFIX)? {
+            let key = [EXI_PREFIX, &issuer].concat();
+            let mut b = [0u8; 8];
+            if let (Ok(8), Ok(id)) = (
+                self.store.get(&key, &mut b),
+                <[u8; 16]>::try_from(issuer.as_slice()),
+            ) {
+                out.push((id, u64::from_be_bytes(b)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Saves one issuer's `exi` watermark.
+    pub fn set_exi_watermark(&mut self, issuer: &[u8; 16], expired_up_to: u64) -> Result<()> {
+        let key = [EXI_PREFIX, issuer].concat();
+        self.store
+            .set(&key, &expired_up_to.to_be_bytes())
+            .map_err(|e| fail!("store: cannot save an exi watermark: {e}"))
+    }
+
     /// A counter (0 when never set).
     pub fn counter(&mut self, name: &str) -> Result<u64> {
         let key = [COUNTER_PREFIX, name.as_bytes()].concat();
@@ -221,6 +248,8 @@ mod tests {
         );
         assert_eq!(s.counter("boots").unwrap(), 7);
         assert_eq!(s.counter("never").unwrap(), 0);
+        s.set_exi_watermark(&[7; 16], 42).unwrap();
+        assert_eq!(s.exi_watermarks().unwrap(), vec![([7; 16], 42)]);
         s.remove_token(b"kid1").unwrap();
         assert!(s.tokens().unwrap().is_empty());
         // The store without its root key is refused, not silently recreated.

@@ -525,6 +525,20 @@ impl Server {
             let tokens = st.tokens()?;
             if let Some(auth) = &self.psk.auth {
                 let mut a = auth.borrow_mut();
+                // RFC 9200 §5.10.3: the `exi` state first, so an `exi`
+                // token accepted before the restart cannot live again.
+                for (issuer, expired_up_to) in st.exi_watermarks()? {
+                    let w = cssf_auth::exi::ExiWatermark {
+                        issuer,
+                        expired_up_to,
+                    };
+                    if let Err(e) = a.restore_exi_watermark(w) {
+                        println!(
+                            "{}store: exi watermark not restored: {e}",
+                            self.cfg.log_prefix
+                        );
+                    }
+                }
                 for (kid, mut tok) in tokens {
                     let r = a.post(Duration::ZERO, Some(unix_now()), &mut tok, &mut []);
                     if r.code == cssf_auth::authz_info::CREATED {
@@ -781,6 +795,14 @@ impl Server {
             let line = match &ev {
                 AuthEvent::TokenAccepted { kid, replaced } => {
                     self.counters.tokens += 1;
+                    if let Some(st) = self.store.as_mut() {
+                        let marks: Vec<_> = auth.borrow().exi_watermarks().collect();
+                        for w in marks {
+                            if let Err(e) = st.set_exi_watermark(&w.issuer, w.expired_up_to) {
+                                println!("{}{e}", self.cfg.log_prefix);
+                            }
+                        }
+                    }
                     format!(
                         "token accepted, kid {}{}",
                         kid_text(kid.as_slice()),

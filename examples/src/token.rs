@@ -92,6 +92,10 @@ pub struct MintRequest {
     pub scope: Vec<(String, u64)>,
     /// Lifetime in seconds (`exp` = now + this; `iat` = now).
     pub expires_in: u64,
+    /// Use `exi` (lifetime from reception, RFC 9200 §5.10.3) instead of
+    /// `exp`/`iat`, for devices without a clock: the `cti` then carries a
+    /// Sequence Number (milliseconds since the epoch, 8 bytes big-endian).
+    pub exi: bool,
     /// PoP key identifier; random 4 bytes when `None`.
     pub kid: Option<Vec<u8>>,
 }
@@ -173,7 +177,14 @@ pub fn mint(req: &MintRequest) -> Result<Minted> {
         }
     };
     let mut cti = [0u8; 8];
-    OsRng.fill_bytes(&mut cti);
+    if req.exi {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        cti = ms.to_be_bytes();
+    } else {
+        OsRng.fill_bytes(&mut cti);
+    }
     let pop = PopKey::Symmetric {
         kid: Some(Bytes::from_slice(&kid).map_err(|_| fail!("kid longer than 32 bytes"))?),
         k: Bytes::from_slice(&k).map_err(|e| fail!("PoP key: {e}"))?,
@@ -189,8 +200,17 @@ pub fn mint(req: &MintRequest) -> Result<Minted> {
     let claims = ClaimsSet {
         iss: req.issuer.as_deref(),
         aud: Some(&req.audience),
-        exp: i64::try_from(exp).ok(),
-        iat: i64::try_from(now).ok(),
+        exp: if req.exi {
+            None
+        } else {
+            i64::try_from(exp).ok()
+        },
+        iat: if req.exi {
+            None
+        } else {
+            i64::try_from(now).ok()
+        },
+        exi: req.exi.then_some(req.expires_in),
         cti: Some(&cti),
         cnf: Some(CnfOut::Key(&pop)),
         scope: Some(ScopeOut::AifBytes(&aif)),
@@ -465,6 +485,7 @@ mod tests {
             audience: "rs1".into(),
             scope: parse_scope("/sensors/temp:GET /actuators/led:GET,PUT").unwrap(),
             expires_in: 3600,
+            exi: false,
             kid: Some(b"c1".to_vec()),
         }
     }

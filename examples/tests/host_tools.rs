@@ -419,3 +419,51 @@ fn bad_input_gives_one_line_errors() {
     assert_one_line_error(&r, "unknown option --frobnicate", "server option");
     drop(held);
 }
+
+/// RFC 9200 §5.10.3 across a restart: an `exi` token works until the device
+/// restarts; after it, the saved Sequence Number watermark keeps the token
+/// from living again (the device cannot know how long it was off).
+#[test]
+fn exi_tokens_do_not_survive_a_restart() {
+    let dir = TempDir::new("exi");
+    let store = dir.path("device.store");
+    let st = store.to_str().unwrap();
+    let tok = dir.path("exi.cbor");
+    let t = tok.to_str().unwrap();
+    let minted = run(
+        "cssf-token",
+        &[
+            "mint",
+            "--as-hmac-key",
+            HMAC,
+            "--scope",
+            "/sensors/temp:GET",
+            "--kid",
+            "e1",
+            "--expires-in",
+            "600",
+            "--exi",
+            "--out",
+            t,
+        ],
+        LIMIT,
+    )
+    .ok("mint --exi");
+    assert!(minted.stdout.contains("(exi)"), "{}", minted.stdout);
+    let ins = run("cssf-token", &["inspect", "--as-hmac-key", HMAC, t], LIMIT).ok("inspect");
+    assert!(
+        ins.stdout.contains("exi   600 s after reception"),
+        "{}",
+        ins.stdout
+    );
+    {
+        let s = ServerProc::start(&["--as-hmac-key", HMAC, "--store", st]);
+        let r = client(&["--token", t, &s.coaps_uri("sensors/temp")]).ok("exi token");
+        assert!(r.stdout.starts_with("2.05"), "{}", r.stdout);
+    }
+    let s = ServerProc::start(&["--as-hmac-key", HMAC, "--store", st]);
+    assert!(s.log().contains("0 tokens restored"), "{}", s.log());
+    let r = client(&["--token", t, &s.coaps_uri("sensors/temp")]);
+    assert_one_line_error(&r, "refused the token", "exi token after a restart");
+    assert!(s.log().contains("token rejected"), "{}", s.log());
+}
