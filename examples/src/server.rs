@@ -382,6 +382,8 @@ pub struct Server {
     large: Vec<u8>,
     uploads: HashMap<Peer, Vec<u8>>,
     echoed: HashMap<Peer, Vec<u8>>,
+    /// Requests the endpoint answers itself, by peer and message ID.
+    internal: HashMap<(Peer, u16), String>,
     counters: Counters,
     dirty: bool,
     next_tick: Duration,
@@ -482,6 +484,7 @@ impl Server {
             large: large_body(),
             uploads: HashMap::new(),
             echoed: HashMap::new(),
+            internal: HashMap::new(),
             counters: Counters::default(),
             dirty: false,
             next_tick: Duration::from_secs(1),
@@ -618,7 +621,7 @@ impl Server {
             match input {
                 Input::Plain(Ok((n, from))) => {
                     if let Some(d) = pbuf.get_mut(..n) {
-                        let _ = self.coap.handle_datagram(now, Peer::Plain(from), d);
+                        self.coap_input(now, Peer::Plain(from), d);
                     }
                 }
                 Input::Secure(Ok((n, from))) => {
@@ -704,7 +707,7 @@ impl Server {
                     DtlsEvent::ApplicationData { peer, .. } => {
                         while let Ok(Some(n)) = self.dtls.recv(&peer, &mut buf) {
                             if let Some(d) = buf.get_mut(..n) {
-                                let _ = self.coap.handle_datagram(now, Peer::Secure(peer), d);
+                                self.coap_input(now, Peer::Secure(peer), d);
                             }
                         }
                     }
@@ -757,6 +760,7 @@ impl Server {
             {
                 progress = true;
                 let data = buf.get(..t.len).unwrap_or(&[]);
+                self.log_endpoint_answer(&t.to, data);
                 match t.to {
                     Peer::Plain(a) => {
                         let _ = self.plain.send_to(data, a).await;
@@ -782,6 +786,56 @@ impl Server {
             if !progress {
                 return Ok(());
             }
+        }
+    }
+
+    /// Feeds a CoAP message to the endpoint, noting requests the endpoint
+    /// answers itself (`/.well-known/core`, 4.04, 4.05) so their exchange
+    /// is logged when the answer goes out.
+    fn coap_input(&mut self, now: Duration, peer: Peer, d: &mut [u8]) {
+        if let Ok(m) = Message::parse(d) {
+            if m.code().is_request() {
+                let segs: Vec<&[u8]> = m.uri_path().collect();
+                let path: Vec<String> = segs
+                    .iter()
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .collect();
+                let routed = resources(self.psk.auth.is_some())
+                    .iter()
+                    .any(|r| r.matches(segs.iter().copied()) && r.methods.allows(m.code()));
+                if !routed {
+                    if self.internal.len() >= 64 {
+                        // Unanswered leftovers (dropped messages): forget them.
+                        self.internal.clear();
+                    }
+                    self.internal.insert(
+                        (peer, m.message_id()),
+                        format!(
+                            "{} /{}{}",
+                            m.code().name().unwrap_or("?"),
+                            path.join("/"),
+                            describe_blocks(&m)
+                        ),
+                    );
+                }
+            }
+        }
+        let _ = self.coap.handle_datagram(now, peer, d);
+    }
+
+    /// Logs the endpoint's own answer to a request noted by `coap_input`.
+    fn log_endpoint_answer(&mut self, to: &Peer, data: &[u8]) {
+        if self.internal.is_empty() {
+            return;
+        }
+        let Ok(m) = Message::parse(data) else { return };
+        if let Some(req) = self.internal.remove(&(*to, m.message_id())) {
+            let c = m.code();
+            self.log(&format!(
+                "{to} {req} -> {c} {} ({} bytes, answered by the endpoint)",
+                c.name().unwrap_or(""),
+                m.payload().len()
+            ));
         }
     }
 

@@ -143,6 +143,13 @@ fn client_against_server_with_psk_and_plain() {
         "{log}"
     );
     assert!(log.contains("GET /large Block2 3/0/1024"), "{log}");
+    // Exchanges the CoAP endpoint answers itself are logged too.
+    assert!(
+        log.contains("GET /.well-known/core -> 2.05 Content"),
+        "{log}"
+    );
+    assert!(log.contains("GET /nothing -> 4.04 Not Found"), "{log}");
+    assert!(log.contains("DELETE /time -> 4.05"), "{log}");
     assert!(log.contains("POST /echo Block1 1/1/1024"), "{log}");
 }
 
