@@ -33,7 +33,7 @@ fn addr(s: &str, opt: &str) -> Result<SocketAddr> {
 
 /// Usage of `cssf-server`.
 pub const SERVER_USAGE: &str = "usage: cssf-server [--bind ADDR] [--dtls-bind ADDR] [--psk IDENTITY:HEXKEY]... \
-[--key FILE --trust FILE...] [--as-public-key FILE] [--as-hmac-key HEX] [--audience NAME] [--store FILE]";
+[--key FILE --trust FILE...] [--as-public-key FILE] [--as-hmac-key HEX] [--as-uri URI] [--audience NAME] [--store FILE]";
 
 /// Parses `cssf-server`'s arguments.
 pub fn server_config(mut args: Args) -> Result<ServerConfig> {
@@ -57,6 +57,7 @@ pub fn server_config(mut args: Args) -> Result<ServerConfig> {
                     ))
                 }
                 "--audience" => cfg.audience = args.value(&o)?,
+                "--as-uri" => cfg.as_uri = Some(args.value(&o)?),
                 "--store" => cfg.store = Some(PathBuf::from(args.value(&o)?)),
                 "-h" | "--help" => return Err(fail!("{SERVER_USAGE}")),
                 _ => return Err(fail!("unknown option {o}; {SERVER_USAGE}")),

@@ -65,6 +65,35 @@ fn expect(r: &Reply, code: Code, what: &str) -> Result<()> {
     }
 }
 
+/// The AS Request Creation Hints of a 4.01 (a CBOR map with integer keys)
+/// as text: `{AS: "coaps://...", audience: "rs1"}`.
+pub fn describe_hints(payload: &[u8]) -> String {
+    let mut d = minicbor::Decoder::new(payload);
+    let Ok(Some(n)) = d.map() else {
+        return format!("(not a CBOR map: {})", hex(payload));
+    };
+    let mut parts = Vec::new();
+    for _ in 0..n {
+        let Ok(k) = d.u64() else { break };
+        let name = match k {
+            1 => "AS".to_string(),
+            2 => "kid".to_string(),
+            5 => "audience".to_string(),
+            9 => "scope".to_string(),
+            39 => "cnonce".to_string(),
+            other => other.to_string(),
+        };
+        let v = match d.datatype() {
+            Ok(minicbor::data::Type::String) => d.str().map(|t| format!("\"{t}\"")).ok(),
+            Ok(minicbor::data::Type::Bytes) => d.bytes().map(hex).ok(),
+            _ => d.skip().ok().map(|()| "...".to_string()),
+        };
+        let Some(v) = v else { break };
+        parts.push(format!("{name}: {v}"));
+    }
+    format!("{{{}}}", parts.join(", "))
+}
+
 /// Runs the demo; `Err` if any step does not go as described.
 pub async fn run() -> Result<()> {
     let started = Instant::now();
@@ -101,6 +130,7 @@ pub async fn run() -> Result<()> {
         bind: ([127, 0, 0, 1], 0).into(),
         dtls_bind: ([127, 0, 0, 1], 0).into(),
         as_keys: AsKey::Es256(as_key).verification_keys()?,
+        as_uri: Some("coaps://as.example/token".into()),
         log_prefix: "    device | ".into(),
         ..ServerConfig::default()
     };
@@ -119,7 +149,10 @@ pub async fn run() -> Result<()> {
         )
         .await?;
         expect(&r, Code::UNAUTHORIZED, "unauthenticated GET")?;
-        println!("    (4.01 carries AS Request Creation Hints: where to get a token)");
+        println!(
+            "    AS Request Creation Hints (RFC 9200 5.3): {}",
+            describe_hints(&r.payload)
+        );
 
         step(4, "Client uploads the token: POST /authz-info (plain CoAP)");
         let r = exchange(
@@ -226,4 +259,23 @@ pub fn demo_main(args: crate::util::Args) -> Result<()> {
         return Err(fail!("cssf-demo takes no arguments (got {a:?})"));
     }
     crate::cli::runtime()?.block_on(run())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_are_described() {
+        // {1: "coaps://as", 5: "rs1", 39: h'0102'}
+        let p = [
+            0xa3, 0x01, 0x6a, b'c', b'o', b'a', b'p', b's', b':', b'/', b'/', b'a', b's', 0x05,
+            0x63, b'r', b's', b'1', 0x18, 0x27, 0x42, 0x01, 0x02,
+        ];
+        assert_eq!(
+            describe_hints(&p),
+            "{AS: \"coaps://as\", audience: \"rs1\", cnonce: 0102}"
+        );
+        assert!(describe_hints(&[0x01]).starts_with("(not a CBOR map"));
+    }
 }

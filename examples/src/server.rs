@@ -265,6 +265,8 @@ pub struct ServerConfig {
     pub as_keys: Vec<KeyEntry>,
     /// This device's audience name.
     pub audience: String,
+    /// The AS URI announced in 4.01 answers (AS Request Creation Hints).
+    pub as_uri: Option<String>,
     /// The store file, if any.
     pub store: Option<PathBuf>,
     /// Raw public keys, if any.
@@ -281,6 +283,7 @@ impl Default for ServerConfig {
             psks: Vec::new(),
             as_keys: Vec::new(),
             audience: "rs1".into(),
+            as_uri: None,
             store: None,
             rpk: None,
             log_prefix: String::new(),
@@ -434,6 +437,10 @@ impl Server {
             let aud: &'static str = Box::leak(cfg.audience.clone().into_boxed_str());
             let mut c = cssf_auth::Config::new(aud);
             c.leeway_secs = 5;
+            c.as_uri = cfg
+                .as_uri
+                .clone()
+                .map(|u| -> &'static str { Box::leak(u.into_boxed_str()) });
             Rc::new(RefCell::new(Authz::new(c, keys)))
         });
         let origin = Instant::now();

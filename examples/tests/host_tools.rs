@@ -28,6 +28,7 @@ fn demo_exits_zero_and_prints_each_step() {
     }
     for want in [
         "4.01 Unauthorized",
+        "Creation Hints (RFC 9200 5.3): {AS: \"coaps://as.example/token\", audience: \"rs1\"}",
         "POST /authz-info",
         "2.01 Created",
         "accounting: token accepted",
