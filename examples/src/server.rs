@@ -1066,6 +1066,7 @@ impl Server {
         let cf = msg.content_format().ok().flatten();
         match msg.block1().ok().flatten() {
             Some(b) => {
+                make_room(&mut self.uploads, peer);
                 let buf = self.uploads.entry(*peer).or_default();
                 if b.num() == 0 {
                     buf.clear();
@@ -1076,6 +1077,7 @@ impl Server {
                     return (Code::CHANGED, Vec::new(), None);
                 }
                 let body = self.uploads.remove(peer).unwrap_or_default();
+                make_room(&mut self.echoed, peer);
                 self.echoed.insert(*peer, body.clone());
                 (Code::CHANGED, body, cf)
             }
@@ -1087,6 +1089,7 @@ impl Server {
                     }
                 }
                 let body = msg.payload().to_vec();
+                make_room(&mut self.echoed, peer);
                 self.echoed.insert(*peer, body.clone());
                 (Code::CHANGED, body, cf)
             }
@@ -1139,6 +1142,19 @@ fn describe_blocks(m: &Message<'_>) -> String {
         s.push_str(&format!(" Observe {o}"));
     }
     s
+}
+
+/// Peers whose `/echo` bodies are kept (uploads in progress, last answers).
+const ECHO_PEERS: usize = 16;
+
+/// Keeps `map` under [`ECHO_PEERS`] entries before `peer` is added: many
+/// peers (or spoofed plain-CoAP sources) cannot make it grow without bound.
+fn make_room(map: &mut HashMap<Peer, Vec<u8>>, peer: &Peer) {
+    if map.len() >= ECHO_PEERS && !map.contains_key(peer) {
+        if let Some(k) = map.keys().next().copied() {
+            map.remove(&k);
+        }
+    }
 }
 
 fn method_name(m: Method) -> &'static str {
