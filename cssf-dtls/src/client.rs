@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::connection::{ConnEvent, Connection, Stats};
 use crate::event::{Event, Transmit};
 use crate::psk::{PskStore, MAX_PSK_LEN};
+use crate::session::Session;
 use crate::trust::{RejectAll, SigningKey, TrustStore};
 use crate::Error;
 
@@ -67,6 +68,29 @@ impl<A: Clone + PartialEq, R: CryptoRngCore> Client<A, R> {
             trust: RejectAll,
         })
     }
+
+    /// Starts a PSK handshake offering `session` for resumption (RFC 5246
+    /// §7.4.1.2): an abbreviated handshake if the server still holds it,
+    /// otherwise a full one with `identity`/`psk`. See
+    /// [`is_resumed`](Client::is_resumed).
+    pub fn resume(
+        config: Config,
+        identity: &[u8],
+        psk: &[u8],
+        session: &Session,
+        peer: A,
+        mut rng: R,
+        now: Duration,
+    ) -> Result<Self, Error> {
+        let conn =
+            Connection::new_client_with(config, identity, psk, None, Some(session), now, &mut rng)?;
+        Ok(Client {
+            conn,
+            peer,
+            rng,
+            trust: RejectAll,
+        })
+    }
 }
 
 impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
@@ -97,7 +121,31 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
         mut rng: R,
         now: Duration,
     ) -> Result<Self, Error> {
-        let conn = Connection::new_client_with(config, &[], &[], Some(key), now, &mut rng)?;
+        let conn = Connection::new_client_with(config, &[], &[], Some(key), None, now, &mut rng)?;
+        Ok(Client {
+            conn,
+            peer,
+            rng,
+            trust,
+        })
+    }
+
+    /// Like [`with_raw_public_key`](Self::with_raw_public_key), offering
+    /// `session` for resumption: an abbreviated handshake if the server
+    /// still holds it (the server's key is the session's, see
+    /// [`Session::peer_public_key`]), otherwise a full one checked by
+    /// `trust`.
+    pub fn resume_with_raw_public_key(
+        config: Config,
+        key: Option<SigningKey>,
+        trust: T,
+        session: &Session,
+        peer: A,
+        mut rng: R,
+        now: Duration,
+    ) -> Result<Self, Error> {
+        let conn =
+            Connection::new_client_with(config, &[], &[], Some(key), Some(session), now, &mut rng)?;
         Ok(Client {
             conn,
             peer,
@@ -109,6 +157,23 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
     /// The server's public key, once authenticated with raw public keys.
     pub fn peer_public_key(&self) -> Option<&p256::PublicKey> {
         self.conn.peer_key.as_ref()
+    }
+
+    /// The session to resume later, once connected to a server that
+    /// assigned a session ID; `None` before that and after a fatal alert.
+    pub fn session(&self) -> Option<Session> {
+        self.conn.session()
+    }
+
+    /// True when the handshake resumed a session (abbreviated handshake).
+    pub fn is_resumed(&self) -> bool {
+        self.conn.resumed
+    }
+
+    /// True when a Connection ID was negotiated (RFC 9146), in either
+    /// direction.
+    pub fn cid_negotiated(&self) -> bool {
+        self.conn.cid_negotiated()
     }
 
     /// Input: a datagram from `from` (others than the server are ignored);

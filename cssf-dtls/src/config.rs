@@ -55,7 +55,28 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Server: how often the cookie secret rotates.
     pub cookie_rotation: Duration,
+    /// Connection ID (RFC 9146). `None`: not offered (client) or not
+    /// accepted (server). `Some(n)`, `n <= MAX_CID_LEN`: negotiate CIDs and
+    /// ask the peer to put an `n`-byte CID of ours in its records (`0`: we
+    /// send with the peer's CID but want none ourselves). A server gives
+    /// every session a distinct CID of exactly this length, which is how it
+    /// finds the session of a tls12_cid record whatever its source address.
+    pub cid_len: Option<u8>,
+    /// tls12_cid records: pad the inner plaintext (content and real type)
+    /// with zeros to a multiple of this many bytes (0 or 1: no padding).
+    pub cid_padding: u8,
+    /// Server: assign session IDs, keep the sessions in the endpoint's
+    /// bounded cache and accept abbreviated handshakes resuming them.
+    pub resumption: bool,
+    /// Client: offer extended master secret (RFC 7627). Turning it off is
+    /// only for peers that need it and requires
+    /// `require_extended_master_secret = false`.
+    pub offer_extended_master_secret: bool,
 }
+
+/// Longest Connection ID this crate asks a peer to use (RFC 9146 allows 255;
+/// any length the peer asks for is used when sending).
+pub const MAX_CID_LEN: usize = 16;
 
 impl Default for Config {
     fn default() -> Self {
@@ -73,6 +94,10 @@ impl Default for Config {
             certificate: heapless::Vec::new(),
             idle_timeout: Duration::from_secs(600),
             cookie_rotation: Duration::from_secs(300),
+            cid_len: None,
+            cid_padding: 0,
+            resumption: true,
+            offer_extended_master_secret: true,
         }
     }
 }
@@ -84,6 +109,8 @@ impl Config {
             || self.mtu < 128
             || self.record_size_limit.is_some_and(|l| l < 64)
             || self.retransmit_initial.is_zero()
+            || self.cid_len.is_some_and(|l| usize::from(l) > MAX_CID_LEN)
+            || (self.require_extended_master_secret && !self.offer_extended_master_secret)
         {
             return Err(Error::Config);
         }

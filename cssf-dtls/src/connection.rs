@@ -36,19 +36,21 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::config::Config;
+use crate::config::{Config, MAX_CID_LEN};
 use crate::crypto::aead::RecordCipher;
 use crate::crypto::prf;
 use crate::crypto::suite::{CipherSuite, KeyExchange};
 use crate::flight::{whole_header, Ahead, Flight, Reassembly, AHEAD_CAPACITY, MAX_MESSAGE_LEN};
 use crate::psk::{PskStore, MAX_IDENTITY_LEN, MAX_PSK_LEN};
 use crate::replay::ReplayWindow;
+use crate::session::{Session, SESSION_ID_LEN};
 use crate::trust::TrustStore;
 use crate::wire::alert::{AlertRepr, LEVEL_FATAL, LEVEL_WARNING};
 use crate::wire::certificate::{
     self as cert, CertificateRequestRepr, DigitallySignedRepr, RawPublicKeyCertificateRepr,
     ECDSA_SECP256R1_SHA256,
 };
+use crate::wire::cid_record::{self, CidRecordHeader, TLS12_CID};
 use crate::wire::client_hello::ClientHelloRepr;
 use crate::wire::extensions::{self as ext, ExtensionIter};
 use crate::wire::handshake::{msg_type as mt, HandshakeHeader, HEADER_LEN as HS_HEADER};
@@ -184,6 +186,12 @@ pub(crate) enum State {
     ClientFinishedSent,
     /// Client: server ChangeCipherSpec received, awaiting its Finished.
     ServerCcsReceived,
+    /// Client, abbreviated handshake: ServerHello resuming our session
+    /// received, awaiting the server's ChangeCipherSpec.
+    ResumeServerHelloReceived,
+    /// Server, abbreviated handshake: ServerHello, ChangeCipherSpec and
+    /// Finished sent, awaiting the client's ChangeCipherSpec.
+    ResumeFinishedSent,
     /// Server: flight 4 sent, awaiting ClientKeyExchange (or Certificate).
     ServerHelloDoneSent,
     /// Server: the client's trusted key received, awaiting ClientKeyExchange.
@@ -259,6 +267,27 @@ pub(crate) struct Connection {
     events: heapless::Deque<ConnEvent, 8>,
     pub(crate) stats: Stats,
     pub(crate) last_activity: Duration,
+    /// RFC 9146: the CID the peer puts in records to us (ours).
+    pub(crate) cid_rx: heapless::Vec<u8, MAX_CID_LEN>,
+    /// RFC 9146: the CID we put in records to the peer; `Some` once
+    /// negotiated (empty: the peer wants none).
+    cid_tx: Option<heapless::Vec<u8, 255>>,
+    /// The last datagram held an authenticated record newer than every
+    /// record before it (RFC 9146 §6).
+    newest: bool,
+    /// Our ChangeCipherSpec is in a flight: alerts go out protected.
+    ccs_pushed: bool,
+    /// Server: the ID assigned or resumed; client: the ID the server gave.
+    pub(crate) session_id: heapless::Vec<u8, SESSION_ID_LEN>,
+    /// Client: the session offered; server: the cached session matching
+    /// the ClientHello's ID.
+    offered: Option<Session>,
+    /// This connection resumed a session (abbreviated handshake).
+    pub(crate) resumed: bool,
+    /// The connection ended with a fatal alert (sent or received).
+    pub(crate) fatal: bool,
+    /// The handshake completed (both Finished verified).
+    pub(crate) established: bool,
 }
 
 impl core::fmt::Debug for Connection {
@@ -269,6 +298,14 @@ impl core::fmt::Debug for Connection {
             .field("suite", &self.suite)
             .finish_non_exhaustive()
     }
+}
+
+/// Writes the connection_id extension (RFC 9146 §3) carrying `cid`.
+fn put_cid_extension(w: &mut Writer<'_>, cid: &[u8]) -> Result<(), Error> {
+    let n = u8::try_from(cid.len()).map_err(|_| Error::Internal)?;
+    w.u16(cid_record::EXTENSION_TYPE)?;
+    w.u16(u16::from(n) + 1)?;
+    w.vec8(cid)
 }
 
 /// Decodes a peer's ECDH point: uncompressed (the only format we offer),
@@ -348,6 +385,15 @@ impl Connection {
             events: heapless::Deque::new(),
             stats: Stats::default(),
             last_activity: now,
+            cid_rx: heapless::Vec::new(),
+            cid_tx: None,
+            newest: false,
+            ccs_pushed: false,
+            session_id: heapless::Vec::new(),
+            offered: None,
+            resumed: false,
+            fatal: false,
+            established: false,
         }
     }
 
@@ -360,17 +406,20 @@ impl Connection {
         now: Duration,
         rng: &mut dyn CryptoRngCore,
     ) -> Result<Self, Error> {
-        Self::new_client_with(config, identity, psk, None, now, rng)
+        Self::new_client_with(config, identity, psk, None, None, now, rng)
     }
 
     /// A client connection offering the PSK suites if `psk` is non-empty
     /// and the ECDHE_ECDSA suites (raw public keys) if `ecdsa` is set, with
-    /// `own_key` as its key when the server asks for one.
+    /// `own_key` as its key when the server asks for one; `session` is
+    /// offered for resumption when its suite is among those offered.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new_client_with(
         mut config: Config,
         identity: &[u8],
         psk: &[u8],
         ecdsa: Option<Option<SigningKey>>,
+        session: Option<&Session>,
         now: Duration,
         rng: &mut dyn CryptoRngCore,
     ) -> Result<Self, Error> {
@@ -382,6 +431,15 @@ impl Connection {
         config.validate()?;
         let mut c = Self::blank(Role::Client, config, now);
         c.own_key = ecdsa.flatten();
+        c.offered = session
+            .filter(|s| c.config.suites.contains(&s.suite))
+            .cloned();
+        if let Some(n) = c.config.cid_len {
+            let mut cid = [0u8; MAX_CID_LEN];
+            let cid = cid.get_mut(..usize::from(n)).ok_or(Error::Config)?;
+            rng.fill_bytes(cid);
+            c.cid_rx = heapless::Vec::from_slice(cid).map_err(|_| Error::Config)?;
+        }
         c.identity = heapless::Vec::from_slice(identity).map_err(|_| Error::Config)?;
         c.psk
             .get_mut(..psk.len())
@@ -395,6 +453,9 @@ impl Connection {
     }
 
     /// A server connection for a ClientHello whose cookie was verified.
+    /// `cid` is the CID this session receives with (when the client offers
+    /// CIDs and `config.cid_len` is set); `cached` is the session matching
+    /// the ClientHello's session ID, if the server still holds it.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new_server(
         config: Config,
@@ -404,9 +465,13 @@ impl Connection {
         record_seq: u64,
         message_seq: u16,
         ch_body: &[u8],
+        cid: &[u8],
+        cached: Option<Session>,
     ) -> Result<Self, Error> {
         let mut c = Self::blank(Role::Server, config, now);
         c.own_key = own_key.cloned();
+        c.cid_rx = heapless::Vec::from_slice(cid).map_err(|_| Error::Config)?;
+        c.offered = cached;
         c.write_seq[0] = record_seq;
         c.recv_msg_seq = message_seq.wrapping_add(1);
         c.send_msg_seq = message_seq;
@@ -475,10 +540,15 @@ impl Connection {
     fn push_ccs(&mut self) -> Result<(), Error> {
         let b = self.flight.push(CT_CCS, 0, 1)?;
         b.fill(1);
+        self.ccs_pushed = true;
         Ok(())
     }
 
     fn fail(&mut self, e: Error) -> Error {
+        if e.code().is_some() || matches!(e, Error::AlertReceived(_)) {
+            // RFC 5246 §7.2.2: never resumed after a fatal alert.
+            self.fatal = true;
+        }
         if !matches!(self.state, State::Failed | State::Closed) {
             if let Some(code) = e.code() {
                 self.alert = Some((LEVEL_FATAL, code.to_u8()));
@@ -593,18 +663,28 @@ impl Connection {
             }
             ext::put(&mut w, ext::SERVER_CERTIFICATE_TYPE, &rpk)?;
         }
-        ext::put(&mut w, ext::EXTENDED_MASTER_SECRET, &[])?;
+        if self.config.offer_extended_master_secret {
+            ext::put(&mut w, ext::EXTENDED_MASTER_SECRET, &[])?;
+        }
         ext::put(&mut w, ext::RENEGOTIATION_INFO, &[0])?;
         if let Some(l) = self.config.record_size_limit {
             ext::put(&mut w, ext::RECORD_SIZE_LIMIT, &l.to_be_bytes())?;
         }
+        if self.config.cid_len.is_some() {
+            put_cid_extension(&mut w, &self.cid_rx)?;
+        }
         let elen = w.len();
         let random = self.client_random;
         let cookie = self.cookie.clone();
+        let sid = self
+            .offered
+            .as_ref()
+            .map(|s| s.id.clone())
+            .unwrap_or_default();
         let ch = ClientHelloRepr {
             version: DTLS_1_2,
             random: &random,
-            session_id: &[],
+            session_id: &sid,
             cookie: &cookie,
             cipher_suites: suites.get(..ns).unwrap_or(&[]),
             compression_methods: &[0],
@@ -641,6 +721,7 @@ impl Connection {
         }
         self.ems = false;
         let mut server_rpk = false;
+        self.cid_tx = None;
         for e in ExtensionIter::new(sh.extensions) {
             let (t, d) = e?;
             match t {
@@ -662,7 +743,18 @@ impl Connection {
                     if !d.is_empty() {
                         return Err(Error::Decode);
                     }
+                    if !self.config.offer_extended_master_secret {
+                        return Err(Error::UnsupportedExtension);
+                    }
                     self.ems = true;
+                }
+                cid_record::EXTENSION_TYPE => {
+                    // RFC 9146 §3: the CID the server wants in our records.
+                    if self.config.cid_len.is_none() {
+                        return Err(Error::UnsupportedExtension);
+                    }
+                    let cid = cid_record::parse_extension(d)?;
+                    self.cid_tx = Some(heapless::Vec::from_slice(cid).map_err(|_| Error::Decode)?);
                 }
                 ext::RENEGOTIATION_INFO if d != [0] => {
                     return Err(Error::HandshakeFailure);
@@ -685,6 +777,26 @@ impl Connection {
         }
         self.server_random = *sh.random;
         self.suite = Some(suite);
+        self.session_id = heapless::Vec::from_slice(sh.session_id).map_err(|_| Error::Decode)?;
+        let resumed = self
+            .offered
+            .as_ref()
+            .is_some_and(|s| s.id_is(sh.session_id));
+        if let (true, Some(s)) = (resumed, self.offered.as_ref()) {
+            // RFC 5246 §7.4.1.3: the same suite; RFC 7627 §5.3: the same
+            // extended master secret state, or abort.
+            if s.suite != suite {
+                return Err(Error::IllegalParameter);
+            }
+            if s.ems != self.ems {
+                return Err(Error::HandshakeFailure);
+            }
+            self.master = s.master.clone();
+            self.identity = s.identity.clone();
+            self.peer_key = s.peer_key;
+            self.resumed = true;
+            self.install_keys()?;
+        }
         Ok(())
     }
 
@@ -759,6 +871,13 @@ impl Connection {
             &self.server_random,
             self.ems.then_some(&hash),
         );
+        self.install_keys()
+    }
+
+    /// The key block from the master secret and both randoms (RFC 5246
+    /// §6.3): the write cipher, and the read cipher pending the peer's CCS.
+    fn install_keys(&mut self) -> Result<(), Error> {
+        let suite = self.suite.ok_or(Error::Internal)?;
         let a = suite.aead();
         let (k, iv) = (a.key_len(), a.fixed_iv_len());
         let mut kb = Zeroizing::new([0u8; 2 * (32 + 12)]);
@@ -869,6 +988,7 @@ impl Connection {
         let mut sig_ok = true;
         let mut server_rpk = false;
         let mut client_rpk = false;
+        let mut client_cid = None;
         for e in ExtensionIter::new(ch.extensions) {
             let (t, d) = e?;
             match t {
@@ -894,6 +1014,7 @@ impl Connection {
                     self.peer_record_limit = Some(ext::parse_record_size_limit(d)?);
                     client_limit = true;
                 }
+                cid_record::EXTENSION_TYPE => client_cid = Some(cid_record::parse_extension(d)?),
                 _ => {}
             }
         }
@@ -920,15 +1041,55 @@ impl Connection {
         if !client_ems && self.config.require_extended_master_secret {
             return Err(Error::InsufficientSecurity);
         }
-        self.ems = client_ems;
-        self.suite = Some(suite);
+        // Resumption (RFC 5246 §7.4.1.2): the cached session, if its suite
+        // is still on both lists. RFC 7627 §5.3: a session with extended
+        // master secret is not resumed without it (abort); one without it is
+        // not resumed when the client now offers it (full handshake).
+        let resume = match self.offered.take() {
+            Some(s)
+                if s.id_is(ch.session_id)
+                    && self.config.suites.contains(&s.suite)
+                    && ch.suites().any(|c| c == s.suite.id()) =>
+            {
+                if s.ems && !client_ems {
+                    return Err(Error::HandshakeFailure);
+                }
+                (s.ems == client_ems).then_some(s)
+            }
+            _ => None,
+        };
         self.client_random = *ch.random;
         rng.fill_bytes(&mut self.server_random);
+        if let Some(s) = resume {
+            self.resumed = true;
+            self.suite = Some(s.suite);
+            self.ems = s.ems;
+            self.master = s.master.clone();
+            self.identity = s.identity.clone();
+            self.peer_key = s.peer_key;
+            self.session_id = s.id.clone();
+        } else {
+            self.ems = client_ems;
+            self.suite = Some(suite);
+            self.session_id.clear();
+            if self.config.resumption {
+                let mut id = [0u8; SESSION_ID_LEN];
+                rng.fill_bytes(&mut id);
+                self.session_id = heapless::Vec::from_slice(&id).map_err(|_| Error::Internal)?;
+            }
+        }
+        // RFC 9146 §3: use the client's CID when sending; ask for ours.
+        if let (Some(cid), Some(_)) = (client_cid, self.config.cid_len) {
+            self.cid_tx = Some(heapless::Vec::from_slice(cid).map_err(|_| Error::Decode)?);
+        } else {
+            self.cid_rx.clear();
+        }
+        let suite = self.suite.ok_or(Error::Internal)?;
 
         let ecdsa = suite.key_exchange() == KeyExchange::EcdheEcdsa;
-        self.cert_requested = ecdsa && self.config.require_client_auth;
+        self.cert_requested = ecdsa && self.config.require_client_auth && !self.resumed;
         self.send_x509 = ecdsa && !server_rpk;
-        let mut exts = [0u8; 48];
+        let mut exts = [0u8; 80];
         let mut w = Writer::new(&mut exts);
         if reneg {
             ext::put(&mut w, ext::RENEGOTIATION_INFO, &[0])?;
@@ -939,11 +1100,11 @@ impl Connection {
         if let (true, Some(l)) = (client_limit, self.config.record_size_limit) {
             ext::put(&mut w, ext::RECORD_SIZE_LIMIT, &l.to_be_bytes())?;
         }
-        let ecdhe = suite.key_exchange().is_ecdhe();
+        let ecdhe = suite.key_exchange().is_ecdhe() && !self.resumed;
         if ecdhe && point_formats {
             ext::put(&mut w, ext::EC_POINT_FORMATS, &[1, 0])?;
         }
-        if ecdsa {
+        if ecdsa && !self.resumed {
             let rpk = [cert::CERT_TYPE_RAW_PUBLIC_KEY];
             if !self.send_x509 {
                 ext::put(&mut w, ext::SERVER_CERTIFICATE_TYPE, &rpk)?;
@@ -952,18 +1113,36 @@ impl Connection {
                 ext::put(&mut w, ext::CLIENT_CERTIFICATE_TYPE, &rpk)?;
             }
         }
+        if self.cid_tx.is_some() {
+            put_cid_extension(&mut w, &self.cid_rx)?;
+        }
         let elen = w.len();
         let random = self.server_random;
+        let sid = self.session_id.clone();
         let sh = ServerHelloRepr {
             version: DTLS_1_2,
             random: &random,
-            session_id: &[],
+            session_id: &sid,
             cipher_suite: suite.id(),
             compression_method: 0,
             extensions: exts.get(..elen).unwrap_or(&[]),
         };
         self.new_flight(now, true);
         self.push_handshake(mt::SERVER_HELLO, 0, sh.buffer_len(), |b| sh.emit(b))?;
+        if self.resumed {
+            // Abbreviated handshake: ChangeCipherSpec and Finished follow
+            // the ServerHello in the same flight.
+            self.install_keys()?;
+            self.push_ccs()?;
+            let vd = prf::verify_data(&self.master, false, &self.transcript_hash());
+            self.push_handshake(mt::FINISHED, 1, 12, |b| {
+                b.get_mut(..12).ok_or(Error::Internal)?.copy_from_slice(&vd);
+                Ok(12)
+            })?;
+            self.start_sending();
+            self.state = State::ResumeFinishedSent;
+            return Ok(());
+        }
         let hint = self.config.psk_identity_hint.clone();
         if ecdsa {
             self.push_own_certificate()?;
@@ -1073,6 +1252,7 @@ impl Connection {
 
     fn connected(&mut self) {
         self.state = State::Connected;
+        self.established = true;
         self.retransmit_at = None;
         if let Some(s) = self.suite {
             let _ = self.events.push_back(ConnEvent::Connected(s));
@@ -1095,8 +1275,45 @@ impl Connection {
         }
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += data.len() as u64;
+        self.newest = false;
         let mut rest = data;
         while !rest.is_empty() {
+            if rest.first() == Some(&TLS12_CID) {
+                // RFC 9146 §4: parsed with the length of our own CID.
+                let parsed = self
+                    .expects_cid()
+                    .then(|| CidRecordHeader::parse(rest, self.cid_rx.len()).ok())
+                    .flatten()
+                    .map(|(h, f, _)| {
+                        let cid_ok = bool::from(h.cid.ct_eq(&self.cid_rx));
+                        (
+                            h.version,
+                            h.epoch,
+                            h.sequence,
+                            cid_ok,
+                            h.buffer_len() + f.len(),
+                        )
+                    });
+                let Some((version, epoch, seq, cid_ok, total)) = parsed else {
+                    self.stats.records_dropped += 1;
+                    break;
+                };
+                let (rec, tail) = core::mem::take(&mut rest).split_at_mut(total);
+                rest = tail;
+                let hl = cid_record::FIXED_HEADER_LEN + self.cid_rx.len();
+                let payload = rec.get_mut(hl..).unwrap_or_default();
+                self.stats.records_received += 1;
+                let r = self.handle_cid_record(
+                    now, version, epoch, seq, cid_ok, payload, rng, store, trust,
+                );
+                if let Err(e) = r {
+                    return Err(self.fail(e));
+                }
+                if matches!(self.state, State::Failed | State::Closed) {
+                    break;
+                }
+                continue;
+            }
             let Ok((hdr, frag, _)) = RecordHeader::parse(rest) else {
                 self.stats.records_dropped += 1;
                 break;
@@ -1140,7 +1357,9 @@ impl Connection {
                 payload
             }
             1 if self.read_epoch == 1 => {
-                let Some(cipher) = self.read.as_ref() else {
+                let Some(cipher) = self.read.as_ref().filter(|_| !self.expects_cid()) else {
+                    // RFC 9146 §4: with a CID negotiated, plain protected
+                    // records are invalid.
                     self.stats.records_dropped += 1;
                     return Ok(());
                 };
@@ -1162,6 +1381,7 @@ impl Connection {
                     }
                     return Ok(());
                 };
+                self.note_newest(hdr.sequence);
                 self.replay.accept(hdr.sequence);
                 payload.get(r).unwrap_or_default()
             }
@@ -1170,8 +1390,99 @@ impl Connection {
                 return Ok(());
             }
         };
+        self.dispatch(now, hdr.epoch, hdr.content_type, plain, rng, store, trust)
+    }
+
+    /// True once a CID was negotiated (either direction may be empty).
+    pub(crate) fn cid_negotiated(&self) -> bool {
+        self.cid_tx.is_some()
+    }
+
+    /// True when the peer must send us tls12_cid records (epoch >= 1).
+    fn expects_cid(&self) -> bool {
+        self.cid_tx.is_some() && !self.cid_rx.is_empty()
+    }
+
+    /// RFC 9146 §6: remembers that this datagram held an authenticated
+    /// record newer than any before it (called before `replay.accept`).
+    fn note_newest(&mut self, seq: u64) {
+        if self.replay.highest().map_or(true, |h| seq > h) {
+            self.newest = true;
+        }
+    }
+
+    /// True when the last datagram carried an authenticated record newer
+    /// than every earlier one: the only kind that may move the peer's
+    /// address (RFC 9146 §6).
+    pub(crate) fn took_newest(&self) -> bool {
+        self.newest
+    }
+
+    /// A tls12_cid record (RFC 9146 §4, §5): authenticated with the CID in
+    /// the additional data, then the real type recovered from the inner
+    /// plaintext.
+    #[allow(clippy::too_many_arguments)]
+    fn handle_cid_record(
+        &mut self,
+        now: Duration,
+        version: u16,
+        epoch: u16,
+        seq: u64,
+        cid_ok: bool,
+        payload: &mut [u8],
+        rng: &mut dyn CryptoRngCore,
+        store: &mut dyn PskStore,
+        trust: &dyn TrustStore,
+    ) -> Result<(), Error> {
+        let cipher = self.read.as_ref().filter(|_| self.read_epoch == 1);
+        let (true, true, 1, Some(cipher)) = (cid_ok, version >> 8 == 0xFE, epoch, cipher) else {
+            self.stats.records_dropped += 1;
+            return Ok(());
+        };
+        if !self.replay.check(seq) {
+            self.stats.replays += 1;
+            return Ok(());
+        }
+        let es = (u64::from(epoch) << 48) | seq;
+        let Ok(r) = cipher.open_cid(es, version, &self.cid_rx, payload) else {
+            self.stats.auth_failures += 1;
+            // As for plain records: awaiting Finished, a failure means
+            // different keys.
+            if matches!(
+                self.state,
+                State::ServerCcsReceived | State::ClientCcsReceived
+            ) {
+                return Err(Error::BadRecordMac);
+            }
+            return Ok(());
+        };
+        let inner = payload.get(r).unwrap_or_default();
+        let Some((ct, len)) = cid_record::split_inner_plaintext(inner)
+            .and_then(|(t, n)| Some((ContentType::from_u8(t)?, n)))
+        else {
+            self.stats.records_dropped += 1;
+            return Ok(());
+        };
+        self.note_newest(seq);
+        self.replay.accept(seq);
+        let plain = inner.get(..len).unwrap_or_default();
+        self.dispatch(now, epoch, ct, plain, rng, store, trust)
+    }
+
+    /// An authenticated (or epoch-0) record's plaintext, by content type.
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch(
+        &mut self,
+        now: Duration,
+        epoch: u16,
+        content_type: ContentType,
+        plain: &[u8],
+        rng: &mut dyn CryptoRngCore,
+        store: &mut dyn PskStore,
+        trust: &dyn TrustStore,
+    ) -> Result<(), Error> {
         self.last_activity = now;
-        match hdr.content_type {
+        match content_type {
             ContentType::Handshake => {
                 let mut rest = plain;
                 while !rest.is_empty() {
@@ -1180,7 +1491,7 @@ impl Connection {
                         return Ok(());
                     };
                     rest = tail;
-                    self.handle_fragment(now, hdr.epoch, &h, frag, rng, store, trust)?;
+                    self.handle_fragment(now, epoch, &h, frag, rng, store, trust)?;
                     if matches!(self.state, State::Failed | State::Closed) {
                         break;
                     }
@@ -1192,10 +1503,14 @@ impl Connection {
                     return Err(Error::Decode);
                 }
                 let next = match (self.role, self.state) {
-                    (Role::Client, State::ClientFinishedSent) => State::ServerCcsReceived,
+                    (
+                        Role::Client,
+                        State::ClientFinishedSent | State::ResumeServerHelloReceived,
+                    ) => State::ServerCcsReceived,
                     (Role::Server, State::ClientKeyExchangeReceived) if !self.awaiting_cv => {
                         State::ClientCcsReceived
                     }
+                    (Role::Server, State::ResumeFinishedSent) => State::ClientCcsReceived,
                     _ => return Ok(()), // retransmitted or early: ignore
                 };
                 self.read = self.pending_read.take();
@@ -1256,7 +1571,11 @@ impl Connection {
         }
         if h.message_seq < self.recv_msg_seq {
             // The peer repeats its previous flight: ours was lost (§4.2.4).
-            let may_resend = self.state != State::Connected || self.role == Role::Server;
+            // Connected, only the side that sent the last flight resends it:
+            // the server after a full handshake, the client after an
+            // abbreviated one.
+            let may_resend =
+                self.state != State::Connected || (self.role == Role::Server) != self.resumed;
             if may_resend
                 && Some(h.message_seq) == self.peer_flight_last_seq
                 && self.sending.is_none()
@@ -1371,7 +1690,11 @@ impl Connection {
                 self.retransmit_at = None;
                 self.add_transcript(t, seq, body);
                 self.process_server_hello(body)?;
-                self.state = State::ServerHelloReceived;
+                self.state = if self.resumed {
+                    State::ResumeServerHelloReceived
+                } else {
+                    State::ServerHelloReceived
+                };
                 Ok(())
             }
             (State::ServerHelloReceived, mt::CERTIFICATE)
@@ -1435,6 +1758,17 @@ impl Connection {
                 self.check_finished(body)?;
                 self.add_transcript(t, seq, body);
                 self.peer_flight_last_seq = Some(seq);
+                if self.resumed {
+                    // Abbreviated handshake: ours is the last flight.
+                    self.new_flight(now, false);
+                    self.push_ccs()?;
+                    let vd = prf::verify_data(&self.master, true, &self.transcript_hash());
+                    self.push_handshake(mt::FINISHED, 1, 12, |b| {
+                        b.get_mut(..12).ok_or(Error::Internal)?.copy_from_slice(&vd);
+                        Ok(12)
+                    })?;
+                    self.start_sending();
+                }
                 self.connected();
                 Ok(())
             }
@@ -1459,6 +1793,13 @@ impl Connection {
                 self.derive_keys()?;
                 self.awaiting_cv = self.cert_requested;
                 self.state = State::ClientKeyExchangeReceived;
+                Ok(())
+            }
+            (State::ClientCcsReceived, mt::FINISHED) if self.resumed => {
+                self.check_finished(body)?;
+                self.add_transcript(t, seq, body);
+                self.peer_flight_last_seq = Some(seq);
+                self.connected();
                 Ok(())
             }
             (State::ClientKeyExchangeReceived, mt::CERTIFICATE_VERIFY) if self.awaiting_cv => {
@@ -1532,11 +1873,44 @@ impl Connection {
 
     // ---- application interface -------------------------------------------
 
+    /// `(offset of the plaintext after the 13-byte header, bytes added
+    /// beyond header and plaintext)` for a record of `epoch`; a tls12_cid
+    /// record adds its CID, the real type and at most the padding.
     fn overhead(&self, epoch: u16) -> (usize, usize) {
         match (epoch, self.write.as_ref()) {
-            (1, Some(c)) => (c.kind().explicit_nonce_len(), c.kind().overhead()),
+            (1, Some(c)) => {
+                let (ex, ov) = (c.kind().explicit_nonce_len(), c.kind().overhead());
+                match self.send_cid() {
+                    Some(cid) => {
+                        let pad = usize::from(self.config.cid_padding.saturating_sub(1));
+                        (cid.len() + ex, cid.len() + ov + 1 + pad)
+                    }
+                    None => (ex, ov),
+                }
+            }
             _ => (0, 0),
         }
+    }
+
+    /// The non-empty CID our protected records carry, if negotiated.
+    fn send_cid(&self) -> Option<&[u8]> {
+        self.cid_tx.as_deref().filter(|c| !c.is_empty())
+    }
+
+    /// The resumable session, once established and unless it ended with a
+    /// fatal alert.
+    pub(crate) fn session(&self) -> Option<Session> {
+        if !self.established || self.fatal || self.session_id.is_empty() {
+            return None;
+        }
+        Some(Session {
+            id: self.session_id.clone(),
+            master: self.master.clone(),
+            suite: self.suite?,
+            ems: self.ems,
+            identity: self.identity.clone(),
+            peer_key: self.peer_key,
+        })
     }
 
     /// Largest application payload one record can carry.
@@ -1601,6 +1975,35 @@ impl Connection {
             *s += 1;
         }
         let es = (u64::from(epoch) << 48) | seq;
+        if let (1.., Some(cid), Some(c)) = (epoch, self.send_cid(), self.write.as_ref()) {
+            // RFC 9146 §4: tls12_cid record, inner plaintext = content ||
+            // real type || zero padding.
+            let hl = cid_record::FIXED_HEADER_LEN + cid.len();
+            let (hdr, body) = out.split_at_mut_checked(hl).ok_or(Error::Internal)?;
+            let ex = c.kind().explicit_nonce_len();
+            let block = usize::from(self.config.cid_padding.max(1));
+            let pad = (block - (pt_len + 1) % block) % block;
+            let inner_len = pt_len + 1 + pad;
+            let tail = body
+                .get_mut(ex + pt_len..ex + inner_len)
+                .ok_or(Error::BufferTooSmall {
+                    needed: hl + ex + inner_len,
+                })?;
+            tail.fill(0);
+            if let Some(t) = tail.first_mut() {
+                *t = ct;
+            }
+            let flen = c.seal_cid(es, cid, body, inner_len)?;
+            CidRecordHeader {
+                version: DTLS_1_2,
+                epoch,
+                sequence: seq,
+                cid,
+                length: flen as u16,
+            }
+            .emit(hdr)?;
+            return Ok(hl + flen);
+        }
         let (hdr, body) = out
             .split_at_mut_checked(REC_HEADER)
             .ok_or(Error::Internal)?;
@@ -1740,10 +2143,10 @@ impl Connection {
     /// True once our ChangeCipherSpec has gone out in the current flight
     /// (alerts after that point are protected).
     fn write_epoch_active(&self) -> bool {
-        matches!(
-            self.state,
-            State::Connected | State::ClientFinishedSent | State::ServerCcsReceived | State::Closed
-        ) || (self.state == State::Failed && self.write_seq[1] > 0)
+        match self.state {
+            State::Failed => self.write_seq[1] > 0,
+            _ => self.ccs_pushed,
+        }
     }
 }
 
@@ -1794,6 +2197,8 @@ mod tests {
             rh.sequence,
             hh.message_seq,
             body,
+            &[],
+            None,
         )
         .unwrap();
         pump(&mut c, &mut s, rng);

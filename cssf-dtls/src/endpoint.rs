@@ -1,16 +1,20 @@
 //! The DTLS server endpoint: stateless cookie exchange (RFC 6347 §4.2.1),
-//! then one connection per peer address in a bounded table.
+//! then one connection per peer in a bounded table, found by Connection ID
+//! first (RFC 9146 §4: tls12_cid records, whatever their source address),
+//! then by address; plus the bounded session cache for resumption.
 
 use core::time::Duration;
 
 use rand_core::CryptoRngCore;
 
-use crate::config::Config;
+use crate::config::{Config, MAX_CID_LEN};
 use crate::connection::{ConnEvent, Connection, State, Stats};
 use crate::cookie::{CookieSecrets, PeerAddress};
 use crate::event::{Event, Transmit};
 use crate::psk::PskStore;
+use crate::session::SessionCache;
 use crate::trust::{RejectAll, SigningKey, TrustStore};
+use crate::wire::cid_record::{CID_OFFSET, TLS12_CID};
 use crate::wire::client_hello::ClientHelloRepr;
 use crate::wire::handshake::{msg_type, HandshakeHeader, HEADER_LEN as HS_HEADER};
 use crate::wire::hello_verify_request::HelloVerifyRequestRepr;
@@ -28,7 +32,8 @@ struct Session<A> {
 
 /// A DTLS 1.2 server for up to `N` concurrent peers: PSK clients resolved
 /// through `P`, and, when built [`with_raw_public_key`](Self::with_raw_public_key),
-/// ECDHE_ECDSA clients with raw public keys accepted by `T`.
+/// ECDHE_ECDSA clients with raw public keys accepted by `T`; up to `S`
+/// sessions are kept for resumption.
 ///
 /// ```
 /// use cssf_dtls::{Config, Endpoint, StaticPsk};
@@ -38,7 +43,7 @@ struct Session<A> {
 /// let mut server: Endpoint<u16, _, _, 4> = Endpoint::new(Config::default(), StaticPsk::new(&keys), rng, Duration::ZERO).unwrap();
 /// assert_eq!(server.poll_timeout(), None); // nothing to do until a ClientHello arrives
 /// ```
-pub struct Endpoint<A, P, R, const N: usize, T = RejectAll> {
+pub struct Endpoint<A, P, R, const N: usize, T = RejectAll, const S: usize = 4> {
     config: Config,
     store: P,
     own_key: Option<SigningKey>,
@@ -51,9 +56,10 @@ pub struct Endpoint<A, P, R, const N: usize, T = RejectAll> {
     events: heapless::Deque<Event<A>, 16>,
     stats: Stats,
     rr: usize,
+    cache: SessionCache<S>,
 }
 
-impl<A, P, R, const N: usize, T> core::fmt::Debug for Endpoint<A, P, R, N, T> {
+impl<A, P, R, const N: usize, T, const S: usize> core::fmt::Debug for Endpoint<A, P, R, N, T, S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Endpoint")
             .field("sessions", &self.sessions.len())
@@ -61,7 +67,9 @@ impl<A, P, R, const N: usize, T> core::fmt::Debug for Endpoint<A, P, R, N, T> {
     }
 }
 
-impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize> Endpoint<A, P, R, N> {
+impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize, const S: usize>
+    Endpoint<A, P, R, N, RejectAll, S>
+{
     /// A server resolving PSK identities through `store` (the ECDHE_ECDSA
     /// suites are not selected: it has no key).
     pub fn new(config: Config, store: P, rng: R, now: Duration) -> Result<Self, Error> {
@@ -69,8 +77,14 @@ impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize> Endpoint<A, 
     }
 }
 
-impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize, T: TrustStore>
-    Endpoint<A, P, R, N, T>
+impl<
+        A: PeerAddress,
+        P: PskStore,
+        R: CryptoRngCore,
+        const N: usize,
+        T: TrustStore,
+        const S: usize,
+    > Endpoint<A, P, R, N, T, S>
 {
     /// A server that also offers the ECDHE_ECDSA suites with raw public keys
     /// (RFC 7250): `key` signs its ServerKeyExchange; with
@@ -125,6 +139,7 @@ impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize, T: TrustStor
             events: heapless::Deque::new(),
             stats: Stats::default(),
             rr: 0,
+            cache: SessionCache::new(),
         })
     }
 
@@ -135,12 +150,29 @@ impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize, T: TrustStor
         }
     }
 
-    fn drain_conn_events(events: &mut heapless::Deque<Event<A>, 16>, s: &mut Session<A>) {
+    fn drain_conn_events(
+        events: &mut heapless::Deque<Event<A>, 16>,
+        cache: &mut SessionCache<S>,
+        now: Duration,
+        s: &mut Session<A>,
+    ) {
+        if s.conn.fatal && s.conn.established {
+            // RFC 5246 §7.2.2: an established session that ended with a
+            // fatal alert is not resumed. (Failed handshakes that never
+            // proved the master secret cannot evict it.)
+            cache.remove(&s.conn.session_id);
+            s.conn.established = false;
+        }
         while !events.is_full() {
             let Some(e) = s.conn.poll_event() else { break };
             let peer = s.peer.clone();
             let _ = events.push_back(match e {
-                ConnEvent::Connected(suite) => Event::Connected { peer, suite },
+                ConnEvent::Connected(suite) => {
+                    if let (false, Some(session)) = (s.conn.resumed, s.conn.session()) {
+                        cache.insert(session, now);
+                    }
+                    Event::Connected { peer, suite }
+                }
                 ConnEvent::Data(len) => Event::ApplicationData { peer, len },
                 ConnEvent::Closed(error) => Event::Closed { peer, error },
             });
@@ -156,6 +188,9 @@ impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize, T: TrustStor
         data: &mut [u8],
     ) -> Result<(), Error> {
         self.rotate_if_due(now);
+        if data.first() == Some(&TLS12_CID) {
+            return self.handle_cid_datagram(now, from, data);
+        }
         let idx = self.sessions.iter().position(|s| s.peer == from);
         if let Some(i) = idx {
             // A ClientHello with a fresh random from a known address is a
@@ -172,15 +207,94 @@ impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize, T: TrustStor
                     store,
                     trust,
                     events,
+                    cache,
                     ..
                 } = self;
                 let s = sessions.get_mut(i).ok_or(Error::Internal)?;
                 let r = s.conn.handle_datagram(now, data, rng, store, trust);
-                Self::drain_conn_events(events, s);
+                Self::drain_conn_events(events, cache, now, s);
                 return r;
             }
         }
         self.stateless_client_hello(now, from, data)
+    }
+
+    /// A datagram starting with a tls12_cid record: the session is found by
+    /// CID whatever the source address (RFC 9146 §4). The session moves to
+    /// `from` only when the datagram held an authenticated record newer
+    /// than every earlier one (§6); a forged, replayed or older record
+    /// changes nothing.
+    fn handle_cid_datagram(
+        &mut self,
+        now: Duration,
+        from: A,
+        data: &mut [u8],
+    ) -> Result<(), Error> {
+        let n = self.config.cid_len.map_or(0, usize::from);
+        let cid = data.get(CID_OFFSET..CID_OFFSET + n).filter(|_| n > 0);
+        let idx = cid.and_then(|cid| {
+            self.sessions
+                .iter()
+                .position(|s| s.conn.cid_negotiated() && s.conn.cid_rx.as_slice() == cid)
+        });
+        let Some(i) = idx else {
+            self.stats.datagrams_received += 1;
+            self.stats.bytes_received += data.len() as u64;
+            self.stats.records_dropped += 1;
+            return Ok(());
+        };
+        let Endpoint {
+            sessions,
+            rng,
+            store,
+            events,
+            cache,
+            trust,
+            ..
+        } = self;
+        let s = sessions.get_mut(i).ok_or(Error::Internal)?;
+        let r = s.conn.handle_datagram(now, data, rng, store, trust);
+        let moved = r.is_ok() && s.peer != from && s.conn.took_newest() && !s.conn.is_dead();
+        if moved {
+            let old = core::mem::replace(&mut s.peer, from.clone());
+            let _ = events.push_back(Event::PeerAddressChanged {
+                old,
+                new: from.clone(),
+            });
+        }
+        Self::drain_conn_events(events, cache, now, s);
+        if moved {
+            // Another session still bound to the new address is stale
+            // (the address was reused): it goes.
+            if let Some(j) = self
+                .sessions
+                .iter()
+                .enumerate()
+                .position(|(j, s)| j != i && s.peer == from)
+            {
+                let old = self.sessions.swap_remove(j);
+                self.stats.add(&old.conn.stats);
+            }
+        }
+        r
+    }
+
+    /// A fresh CID of the configured length, distinct from every session's.
+    fn new_cid(&mut self) -> heapless::Vec<u8, MAX_CID_LEN> {
+        let n = self.config.cid_len.map_or(0, usize::from).min(MAX_CID_LEN);
+        let mut cid = [0u8; MAX_CID_LEN];
+        let cid = cid.get_mut(..n).unwrap_or_default();
+        for _ in 0..8 {
+            self.rng.fill_bytes(cid);
+            if !self
+                .sessions
+                .iter()
+                .any(|s| s.conn.cid_rx.as_slice() == &*cid)
+            {
+                break;
+            }
+        }
+        heapless::Vec::from_slice(cid).unwrap_or_default()
     }
 
     /// The stateless path: HelloVerifyRequest, or a new session once the
@@ -250,6 +364,12 @@ impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize, T: TrustStor
             self.stats.records_dropped += 1;
             return Ok(());
         }
+        let cid = self.new_cid();
+        let cached = if self.config.resumption && !ch.session_id.is_empty() {
+            self.cache.get(ch.session_id, now)
+        } else {
+            None
+        };
         match Connection::new_server(
             self.config.clone(),
             self.own_key.as_ref(),
@@ -258,6 +378,8 @@ impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize, T: TrustStor
             rh.sequence,
             hh.message_seq,
             body,
+            &cid,
+            cached,
         ) {
             Ok(conn) => {
                 let _ = self.sessions.push(Session { peer: from, conn });
@@ -328,6 +450,7 @@ impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize, T: TrustStor
             sessions,
             events,
             stats,
+            cache,
             ..
         } = self;
         let mut i = 0;
@@ -350,7 +473,7 @@ impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize, T: TrustStor
                     });
                 }
             }
-            Self::drain_conn_events(events, s);
+            Self::drain_conn_events(events, cache, now, s);
             if s.conn.is_dead() {
                 let s = sessions.swap_remove(i);
                 stats.add(&s.conn.stats);
@@ -364,7 +487,7 @@ impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize, T: TrustStor
     /// Output: the next datagram into `buf`.
     pub fn poll_transmit(
         &mut self,
-        _now: Duration,
+        now: Duration,
         buf: &mut [u8],
     ) -> Result<Option<Transmit<A>>, Error> {
         if let Some((to, data, len)) = self.stateless.front() {
@@ -399,7 +522,7 @@ impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize, T: TrustStor
         while i < self.sessions.len() {
             if self.sessions.get(i).is_some_and(|s| s.conn.is_dead()) {
                 let s = self.sessions.swap_remove(i);
-                Self::drain_events_of(&mut self.events, s);
+                Self::drain_events_of(&mut self.events, &mut self.cache, now, s);
             } else {
                 i += 1;
             }
@@ -407,8 +530,13 @@ impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize, T: TrustStor
         Ok(None)
     }
 
-    fn drain_events_of(events: &mut heapless::Deque<Event<A>, 16>, mut s: Session<A>) {
-        Self::drain_conn_events(events, &mut s);
+    fn drain_events_of(
+        events: &mut heapless::Deque<Event<A>, 16>,
+        cache: &mut SessionCache<S>,
+        now: Duration,
+        mut s: Session<A>,
+    ) {
+        Self::drain_conn_events(events, cache, now, &mut s);
     }
 
     /// Output: the next event.
@@ -467,6 +595,18 @@ impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize, T: TrustStor
             .iter()
             .find(|s| &s.peer == peer)
             .and_then(|s| s.conn.peer_key.as_ref())
+    }
+
+    /// True when `peer`'s connection resumed a session (abbreviated handshake).
+    pub fn is_resumed(&self, peer: &A) -> bool {
+        self.sessions
+            .iter()
+            .any(|s| &s.peer == peer && s.conn.resumed)
+    }
+
+    /// Number of sessions held for resumption.
+    pub fn cached_sessions(&self) -> usize {
+        self.cache.len()
     }
 
     /// Number of sessions held (any state).

@@ -115,6 +115,8 @@ pub enum Error {
     InsufficientSecurity,
     /// The server does not know the PSK identity (unknown_psk_identity).
     UnknownPskIdentity,
+    /// The peer answered with an extension we did not offer (unsupported_extension).
+    UnsupportedExtension,
     /// The Finished verify_data or a handshake signature (ServerKeyExchange,
     /// CertificateVerify) did not verify (decrypt_error).
     DecryptError,
@@ -162,6 +164,7 @@ impl Error {
             }
             Error::ProtocolVersion => AlertDescription::ProtocolVersion,
             Error::UnknownPskIdentity => AlertDescription::UnknownPskIdentity,
+            Error::UnsupportedExtension => AlertDescription::UnsupportedExtension,
             Error::DecryptError => AlertDescription::DecryptError,
             Error::BadCertificate | Error::UntrustedPeer => AlertDescription::BadCertificate,
             Error::UnsupportedCertificate => AlertDescription::UnsupportedCertificate,
@@ -186,6 +189,7 @@ impl fmt::Display for Error {
             Error::ProtocolVersion => f.write_str("unsupported protocol version"),
             Error::InsufficientSecurity => f.write_str("peer lacks extended master secret"),
             Error::UnknownPskIdentity => f.write_str("unknown PSK identity"),
+            Error::UnsupportedExtension => f.write_str("unsolicited extension"),
             Error::DecryptError => f.write_str("Finished or signature verification failed"),
             Error::BadCertificate => f.write_str("malformed peer certificate or key"),
             Error::UntrustedPeer => f.write_str("peer key not trusted"),

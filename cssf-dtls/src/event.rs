@@ -30,6 +30,14 @@ pub enum Event<A> {
         /// Its length.
         len: usize,
     },
+    /// RFC 9146 §6: an authenticated tls12_cid record, newer than every
+    /// record before it, arrived from `new`; the session now sends there.
+    PeerAddressChanged {
+        /// The address used until now.
+        old: A,
+        /// The address the session moved to.
+        new: A,
+    },
     /// The connection ended: `error` is `None` after close_notify.
     Closed {
         /// The peer.

@@ -17,7 +17,10 @@
 //! `x509` module, `CaSigned` and `Config::certificate`.
 //! All with extended master secret (RFC 7627, required by default), empty
 //! renegotiation_info (RFC 5746, renegotiation refused) and record_size_limit
-//! (RFC 8449).
+//! (RFC 8449); Connection ID (RFC 9146: tls12_cid records, the server
+//! finding sessions by CID and following a client to a new address only
+//! after an authenticated, newest record from it) and session resumption
+//! with session IDs (abbreviated handshake, bounded server cache).
 //!
 //! The driver loop is the same for [`Client`] and [`Endpoint`]: after each
 //! input drain `poll_transmit`, then `poll_event`, then read `poll_timeout`.
@@ -97,6 +100,7 @@ mod event;
 mod flight;
 mod psk;
 mod replay;
+mod session;
 mod trust;
 pub mod wire;
 #[cfg(feature = "x509")]
@@ -104,7 +108,7 @@ pub mod wire;
 pub mod x509;
 
 pub use client::Client;
-pub use config::Config;
+pub use config::{Config, MAX_CID_LEN};
 #[cfg(feature = "x509")]
 pub use config::MAX_CERTIFICATE_LEN;
 pub use connection::{Stats, APP_QUEUE_CAPACITY};
@@ -116,6 +120,7 @@ pub use event::{Event, Transmit};
 pub use flight::MAX_MESSAGE_LEN;
 pub use psk::{PskStore, StaticPsk, MAX_IDENTITY_LEN, MAX_PSK_LEN};
 pub use replay::ReplayWindow;
+pub use session::{Session, SessionCache, SESSION_ID_LEN};
 pub use trust::{FnTrust, PinnedKeys, RejectAll, SigningKey, TrustStore};
 #[cfg(feature = "x509")]
 pub use x509::CaSigned;

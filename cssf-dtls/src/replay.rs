@@ -33,6 +33,11 @@ impl ReplayWindow {
         age < Self::WIDTH && self.bits & (1u64 << age) == 0
     }
 
+    /// The highest sequence number accepted so far, if any.
+    pub fn highest(&self) -> Option<u64> {
+        self.any.then_some(self.top)
+    }
+
     /// Marks an authenticated `seq` as seen.
     pub fn accept(&mut self, seq: u64) {
         if !self.any {
@@ -64,8 +69,10 @@ mod tests {
     #[test]
     fn window_semantics() {
         let mut w = ReplayWindow::new();
+        assert_eq!(w.highest(), None);
         assert!(w.check(5));
         w.accept(5);
+        assert_eq!(w.highest(), Some(5));
         assert!(!w.check(5));
         assert!(w.check(4));
         w.accept(4);

@@ -4,7 +4,9 @@
 //! 8-byte explicit part, which is epoch || sequence number and is carried in
 //! front of the ciphertext. ChaCha20-Poly1305 (RFC 7905 §2): nonce = 12-byte
 //! IV XOR (epoch || sequence number) left-padded with zeros; nothing explicit.
-//! Additional data: epoch || seq (8) || type || version || plaintext length.
+//! Additional data: epoch || seq (8) || type || version || plaintext length;
+//! for tls12_cid records (RFC 9146 §5) the CID form built in
+//! [`cid_record::additional_data`].
 
 use aes::Aes128;
 use ccm::aead::{AeadInPlace, KeyInit};
@@ -14,7 +16,11 @@ use chacha20poly1305::ChaCha20Poly1305;
 use zeroize::Zeroizing;
 
 use super::suite::AeadKind;
+use crate::wire::{cid_record, DTLS_1_2};
 use crate::Error;
+
+/// Room for the tls12_cid additional data: 23 bytes plus a CID of up to 255.
+const MAX_CID_AAD: usize = 23 + 255;
 
 type Aes128Ccm8 = Ccm<Aes128, U8, U12>;
 
@@ -83,12 +89,61 @@ impl RecordCipher {
         frag: &mut [u8],
         pt_len: usize,
     ) -> Result<usize, Error> {
+        self.seal_with(epoch_seq, &aad(epoch_seq, ctype, pt_len), frag, pt_len)
+    }
+
+    /// Protects a tls12_cid record (RFC 9146 §5): `frag` holds the
+    /// DTLSInnerPlaintext (content, real type, zero padding) of `inner_len`
+    /// bytes at offset `explicit_nonce_len()`; the additional data binds the
+    /// CID and the inner plaintext length.
+    pub fn seal_cid(
+        &self,
+        epoch_seq: u64,
+        cid: &[u8],
+        frag: &mut [u8],
+        inner_len: usize,
+    ) -> Result<usize, Error> {
+        let mut a = [0u8; MAX_CID_AAD];
+        let n = cid_record::additional_data(&mut a, DTLS_1_2, epoch_seq, cid, inner_len)?;
+        self.seal_with(
+            epoch_seq,
+            a.get(..n).ok_or(Error::Internal)?,
+            frag,
+            inner_len,
+        )
+    }
+
+    /// Opens a tls12_cid record in place; returns the DTLSInnerPlaintext's
+    /// range inside `frag` (padding and real type still attached).
+    pub fn open_cid(
+        &self,
+        epoch_seq: u64,
+        version: u16,
+        cid: &[u8],
+        frag: &mut [u8],
+    ) -> Result<core::ops::Range<usize>, Error> {
+        let pt_len = frag
+            .len()
+            .checked_sub(self.kind().overhead())
+            .ok_or(Error::BadRecordMac)?;
+        let mut a = [0u8; MAX_CID_AAD];
+        let n = cid_record::additional_data(&mut a, version, epoch_seq, cid, pt_len)
+            .map_err(|_| Error::BadRecordMac)?;
+        self.open_with(epoch_seq, a.get(..n).ok_or(Error::Internal)?, frag)
+    }
+
+    fn seal_with(
+        &self,
+        epoch_seq: u64,
+        a: &[u8],
+        frag: &mut [u8],
+        pt_len: usize,
+    ) -> Result<usize, Error> {
         let kind = self.kind();
         let total = kind.explicit_nonce_len() + pt_len + kind.tag_len();
         let frag = frag
             .get_mut(..total)
             .ok_or(Error::BufferTooSmall { needed: total })?;
-        let a = aad(epoch_seq, ctype, pt_len);
         match self {
             RecordCipher::Ccm8(c, salt) => {
                 let (explicit, rest) = frag.split_at_mut(8);
@@ -98,7 +153,7 @@ impl RecordCipher {
                 nonce[..4].copy_from_slice(&salt[..]);
                 nonce[4..].copy_from_slice(&epoch_seq.to_be_bytes());
                 let tag = c
-                    .encrypt_in_place_detached(&nonce.into(), &a, pt)
+                    .encrypt_in_place_detached(&nonce.into(), a, pt)
                     .map_err(|_| Error::Internal)?;
                 tag_out.copy_from_slice(&tag);
             }
@@ -106,7 +161,7 @@ impl RecordCipher {
                 let (pt, tag_out) = frag.split_at_mut(pt_len);
                 let nonce = chacha_nonce(iv, epoch_seq);
                 let tag = c
-                    .encrypt_in_place_detached(&nonce.into(), &a, pt)
+                    .encrypt_in_place_detached(&nonce.into(), a, pt)
                     .map_err(|_| Error::Internal)?;
                 tag_out.copy_from_slice(&tag);
             }
@@ -122,12 +177,23 @@ impl RecordCipher {
         ctype: u8,
         frag: &mut [u8],
     ) -> Result<core::ops::Range<usize>, Error> {
-        let kind = self.kind();
         let pt_len = frag
             .len()
-            .checked_sub(kind.overhead())
+            .checked_sub(self.kind().overhead())
             .ok_or(Error::BadRecordMac)?;
-        let a = aad(epoch_seq, ctype, pt_len);
+        self.open_with(epoch_seq, &aad(epoch_seq, ctype, pt_len), frag)
+    }
+
+    fn open_with(
+        &self,
+        epoch_seq: u64,
+        a: &[u8],
+        frag: &mut [u8],
+    ) -> Result<core::ops::Range<usize>, Error> {
+        let pt_len = frag
+            .len()
+            .checked_sub(self.kind().overhead())
+            .ok_or(Error::BadRecordMac)?;
         match self {
             RecordCipher::Ccm8(c, salt) => {
                 let (explicit, rest) = frag.split_at_mut(8);
@@ -135,14 +201,14 @@ impl RecordCipher {
                 let mut nonce = [0u8; 12];
                 nonce[..4].copy_from_slice(&salt[..]);
                 nonce[4..].copy_from_slice(explicit);
-                c.decrypt_in_place_detached(&nonce.into(), &a, ct, (&*tag).into())
+                c.decrypt_in_place_detached(&nonce.into(), a, ct, (&*tag).into())
                     .map_err(|_| Error::BadRecordMac)?;
                 Ok(8..8 + pt_len)
             }
             RecordCipher::ChaCha(c, iv) => {
                 let (ct, tag) = frag.split_at_mut(pt_len);
                 let nonce = chacha_nonce(iv, epoch_seq);
-                c.decrypt_in_place_detached(&nonce.into(), &a, ct, (&*tag).into())
+                c.decrypt_in_place_detached(&nonce.into(), a, ct, (&*tag).into())
                     .map_err(|_| Error::BadRecordMac)?;
                 Ok(0..pt_len)
             }
@@ -208,6 +274,42 @@ mod tests {
         assert_eq!(c.open(ES, 23, &mut buf[..3]), Err(Error::BadRecordMac));
     }
 
+    #[test]
+    fn tls12_cid_known_answers() {
+        // DTLSInnerPlaintext: content, real type 23, two bytes of padding.
+        let mut inner = PT.to_vec();
+        inner.extend_from_slice(&[23, 0, 0]);
+        let cid = [1u8, 2, 3, 4];
+        for (c, explicit, expected) in [
+            (
+                RecordCipher::new(AeadKind::Aes128Ccm8, &KEY16, b"salt").unwrap(),
+                8,
+                CCM8_CID_EXPECTED,
+            ),
+            (
+                RecordCipher::new(AeadKind::ChaCha20Poly1305, &KEY32, &IV12).unwrap(),
+                0,
+                CHACHA_CID_EXPECTED,
+            ),
+        ] {
+            let mut buf = [0u8; 64];
+            buf[explicit..explicit + inner.len()].copy_from_slice(&inner);
+            let n = c.seal_cid(ES, &cid, &mut buf, inner.len()).unwrap();
+            assert_eq!(hex(expected), &buf[..n], "{c:?}");
+            let mut copy = buf;
+            let r = c.open_cid(ES, 0xFEFD, &cid, &mut copy[..n]).unwrap();
+            assert_eq!(&copy[r], &inner[..]);
+            // The CID is authenticated: another CID (or the plain AAD) fails.
+            let mut copy = buf;
+            assert_eq!(
+                c.open_cid(ES, 0xFEFD, &[1, 2, 3, 5], &mut copy[..n]),
+                Err(Error::BadRecordMac)
+            );
+            let mut copy = buf;
+            assert_eq!(c.open(ES, 23, &mut copy[..n]), Err(Error::BadRecordMac));
+        }
+    }
+
     // Expected bytes computed independently with Python `cryptography`
     // (AESCCM(key, tag_length=8) and ChaCha20Poly1305) over the same inputs;
     // see the comment at the top of this module for the nonce/AAD layout.
@@ -215,4 +317,11 @@ mod tests {
         "0001000000000005f68407bb3dff122063eeb61033804da6fd2d62ebb369508dd1d57260ecd0713e";
     const CHACHA_EXPECTED: &str =
         "b9abe2fae5aad35a0bfb8664dbb2cd0fc6255b980bb5534fd0a8ba24b30c27d182a1fff2988303db";
+    // The same inputs as tls12_cid records (RFC 9146 §5 additional data,
+    // CID 01020304, inner plaintext = PT || 23 || 00 00), also from Python
+    // `cryptography`.
+    const CCM8_CID_EXPECTED: &str =
+        "0001000000000005f68407bb3dff122063eeb61033804da6fd2d62ebb369508dd74255fe8cb031f333fd8d";
+    const CHACHA_CID_EXPECTED: &str =
+        "b9abe2fae5aad35a0bfb8664dbb2cd0fc6255b980bb5534f267c0647df45ce1e04c1b546e11432ffcc3856";
 }

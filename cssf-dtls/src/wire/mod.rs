@@ -6,6 +6,7 @@
 
 pub mod alert;
 pub mod certificate;
+pub mod cid_record;
 pub mod client_hello;
 pub mod extensions;
 pub mod handshake;

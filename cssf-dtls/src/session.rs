@@ -1,0 +1,245 @@
+//! Session resumption with session IDs (RFC 5246 §7.3, §7.4.1.2; RFC 6347
+//! §4.2.8 for the DTLS flights) and its interaction with extended master
+//! secret (RFC 7627 §5.3).
+//!
+//! A full handshake on a server with resumption enabled assigns a random
+//! 32-byte session ID; the server keeps `(id -> master secret, suite, EMS
+//! flag, peer identity: PSK identity or raw public key)` in a bounded [`SessionCache`], and a client keeps a
+//! [`Session`] snapshot. A later ClientHello offering that ID gets the
+//! abbreviated handshake:
+//!
+//! ```text
+//! Client                                   Server
+//! ClientHello (session_id) -------->
+//!                          <--------       HelloVerifyRequest
+//! ClientHello + cookie     -------->
+//!                                          ServerHello (same session_id)
+//!                                          ChangeCipherSpec
+//!                          <--------       Finished
+//! ChangeCipherSpec
+//! Finished                 -------->
+//! ```
+//!
+//! A session whose connection ended with a fatal alert is never resumed
+//! (RFC 5246 §7.2.2): the server forgets it, and [`Client::session`] no
+//! longer returns it. Master secrets are zeroized when a session is dropped
+//! or evicted.
+//!
+//! [`Client::session`]: crate::Client::session
+
+use core::time::Duration;
+
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::crypto::suite::CipherSuite;
+use crate::psk::MAX_IDENTITY_LEN;
+
+/// Length of the session IDs this crate assigns.
+pub const SESSION_ID_LEN: usize = 32;
+
+/// A resumable session: what both sides keep after a full handshake. The
+/// master secret is zeroized on drop; `Debug` does not print it.
+///
+/// ```
+/// # use cssf_dtls::{Client, Config, Endpoint, StaticPsk};
+/// # use core::time::Duration;
+/// # let keys = [(&b"Client_identity"[..], &b"secretPSK"[..])];
+/// # let mut server: Endpoint<u8, _, _, 2> = Endpoint::new(Config::default(), StaticPsk::new(&keys), cssf_netsim::SimRng::new(2), Duration::ZERO).unwrap();
+/// # let mut client = Client::new(Config::default(), b"Client_identity", b"secretPSK", 2u8, cssf_netsim::SimRng::new(1), Duration::ZERO).unwrap();
+/// # let now = Duration::ZERO; let mut buf = [0u8; 1500];
+/// # for _ in 0..8 {
+/// #     while let Some(t) = client.poll_transmit(now, &mut buf).unwrap() { server.handle_datagram(now, 1u8, &mut buf[..t.len]).unwrap(); }
+/// #     while let Some(t) = server.poll_transmit(now, &mut buf).unwrap() { client.handle_datagram(now, 2u8, &mut buf[..t.len]).unwrap(); }
+/// # }
+/// // After a full handshake with a server that assigns session IDs:
+/// let session = client.session().expect("resumable");
+/// assert_eq!(session.id().len(), 32);
+/// assert!(session.extended_master_secret());
+/// // Later: a new connection offering it (abbreviated handshake if the
+/// // server still knows it, a full one otherwise).
+/// let again = Client::resume(Config::default(), b"Client_identity", b"secretPSK", &session, 2u8, cssf_netsim::SimRng::new(3), now).unwrap();
+/// # let _ = again;
+/// ```
+#[derive(Clone)]
+pub struct Session {
+    pub(crate) id: heapless::Vec<u8, SESSION_ID_LEN>,
+    pub(crate) master: Zeroizing<[u8; 48]>,
+    pub(crate) suite: CipherSuite,
+    pub(crate) ems: bool,
+    pub(crate) identity: heapless::Vec<u8, MAX_IDENTITY_LEN>,
+    pub(crate) peer_key: Option<p256::PublicKey>,
+}
+
+impl core::fmt::Debug for Session {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("suite", &self.suite)
+            .field("ems", &self.ems)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// The session ID (1..=32 bytes).
+    pub fn id(&self) -> &[u8] {
+        &self.id
+    }
+
+    /// The cipher suite the session was established with.
+    pub fn suite(&self) -> CipherSuite {
+        self.suite
+    }
+
+    /// True when the session's master secret was derived with extended
+    /// master secret (RFC 7627); only such sessions resume under EMS.
+    pub fn extended_master_secret(&self) -> bool {
+        self.ems
+    }
+
+    /// The PSK identity the session was authenticated with (empty for raw
+    /// public keys).
+    pub fn identity(&self) -> &[u8] {
+        &self.identity
+    }
+
+    /// The peer's raw public key, for sessions authenticated with one.
+    pub fn peer_public_key(&self) -> Option<&p256::PublicKey> {
+        self.peer_key.as_ref()
+    }
+
+    pub(crate) fn id_is(&self, id: &[u8]) -> bool {
+        !id.is_empty() && self.id.len() == id.len() && bool::from(self.id.as_slice().ct_eq(id))
+    }
+}
+
+struct CacheEntry {
+    session: Session,
+    last_used: Duration,
+}
+
+/// The server's bounded session cache: at most `S` sessions, the least
+/// recently used one evicted first (and its master secret zeroized).
+pub struct SessionCache<const S: usize> {
+    entries: heapless::Vec<CacheEntry, S>,
+}
+
+impl<const S: usize> core::fmt::Debug for SessionCache<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SessionCache")
+            .field("len", &self.entries.len())
+            .field("capacity", &S)
+            .finish()
+    }
+}
+
+impl<const S: usize> Default for SessionCache<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const S: usize> SessionCache<S> {
+    /// An empty cache.
+    pub const fn new() -> Self {
+        SessionCache {
+            entries: heapless::Vec::new(),
+        }
+    }
+
+    /// Number of sessions held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no session is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Stores `session` (replacing one with the same ID), evicting the least
+    /// recently used entry when full.
+    pub fn insert(&mut self, session: Session, now: Duration) {
+        if S == 0 || session.id.is_empty() {
+            return;
+        }
+        self.remove(&session.id);
+        if self.entries.is_full() {
+            if let Some(i) = self
+                .entries
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(i, _)| i)
+            {
+                // Dropping the entry zeroizes its master secret.
+                drop(self.entries.swap_remove(i));
+            }
+        }
+        let _ = self.entries.push(CacheEntry {
+            session,
+            last_used: now,
+        });
+    }
+
+    /// The session with `id`, marked as used at `now`.
+    pub fn get(&mut self, id: &[u8], now: Duration) -> Option<Session> {
+        let e = self.entries.iter_mut().find(|e| e.session.id_is(id))?;
+        e.last_used = now;
+        Some(e.session.clone())
+    }
+
+    /// Forgets the session with `id` (e.g. after a fatal alert).
+    pub fn remove(&mut self, id: &[u8]) -> bool {
+        match self.entries.iter().position(|e| e.session.id_is(id)) {
+            Some(i) => {
+                drop(self.entries.swap_remove(i));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(b: u8) -> Session {
+        Session {
+            id: heapless::Vec::from_slice(&[b; 32]).unwrap(),
+            master: Zeroizing::new([b; 48]),
+            suite: CipherSuite::PskWithAes128Ccm8,
+            ems: true,
+            identity: heapless::Vec::from_slice(b"id").unwrap(),
+            peer_key: None,
+        }
+    }
+
+    #[test]
+    fn bounded_lru_cache() {
+        let t = Duration::from_secs;
+        let mut c: SessionCache<2> = SessionCache::new();
+        c.insert(session(1), t(1));
+        c.insert(session(2), t(2));
+        // Using 1 makes 2 the least recently used.
+        assert_eq!(c.get(&[1; 32], t(3)).unwrap().master[0], 1);
+        c.insert(session(3), t(4));
+        assert_eq!(c.len(), 2);
+        assert!(c.get(&[2; 32], t(5)).is_none(), "2 was evicted");
+        assert!(c.get(&[1; 32], t(5)).is_some());
+        assert!(c.get(&[3; 32], t(5)).is_some());
+        // Replacing keeps one entry per ID.
+        c.insert(session(3), t(6));
+        assert_eq!(c.len(), 2);
+        assert!(c.remove(&[3; 32]));
+        assert!(!c.remove(&[3; 32]));
+        assert!(c.get(&[3; 32], t(7)).is_none());
+        // Empty and short IDs never match.
+        assert!(c.get(&[], t(7)).is_none());
+        assert!(c.get(&[1; 31], t(7)).is_none());
+        let s = session(9);
+        assert!(!std::format!("{s:?}").contains("master"));
+    }
+}

@@ -1,0 +1,405 @@
+//! Connection ID (RFC 9146) in memory: negotiation in both directions,
+//! tls12_cid records on the wire, a client whose address changes while data
+//! flows under loss, and forged, replayed or older records from another
+//! address that must not move the session.
+#![allow(
+    clippy::std_instead_of_core,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use core::time::Duration;
+use std::vec::Vec;
+
+use cssf_dtls::{CipherSuite, Client, Config, Endpoint, Event, StaticPsk};
+use cssf_netsim::{LinkConfig, Node, Sim, SimRng};
+
+const ID: &[u8] = b"Client_identity";
+const KEY: &[u8] = b"\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff";
+static KEYS: [(&[u8], &[u8]); 1] = [(ID, KEY)];
+const CLIENT: u8 = 1;
+const SERVER: u8 = 2;
+const NEW_CLIENT: u8 = 3;
+const ATTACKER: u8 = 9;
+
+/// The PSK suites (the ECDHE_ECDSA ones are covered in `cid_rpk`).
+const PSK_SUITES: [CipherSuite; 3] = [
+    CipherSuite::PskWithAes128Ccm8,
+    CipherSuite::PskWithChaCha20Poly1305Sha256,
+    CipherSuite::EcdhePskWithChaCha20Poly1305Sha256,
+];
+
+fn config(suite: CipherSuite, cid_len: Option<u8>) -> Config {
+    let mut c = Config::default();
+    c.suites = heapless::Vec::from_slice(&[suite]).unwrap();
+    c.retransmit_initial = Duration::from_millis(100);
+    c.retransmit_max = Duration::from_millis(800);
+    c.max_retransmits = 30;
+    c.cid_len = cid_len;
+    c
+}
+
+struct ClientNode {
+    c: Client<u8, SimRng>,
+    addr: u8,
+    connected: bool,
+    got: Vec<Vec<u8>>,
+    sent: Vec<Vec<u8>>,
+}
+
+impl ClientNode {
+    fn new(cfg: Config, seed: u64) -> Self {
+        ClientNode {
+            c: Client::new(cfg, ID, KEY, SERVER, SimRng::new(seed), Duration::ZERO).unwrap(),
+            addr: CLIENT,
+            connected: false,
+            got: Vec::new(),
+            sent: Vec::new(),
+        }
+    }
+    fn events(&mut self) {
+        while let Some(e) = self.c.poll_event() {
+            match e {
+                Event::Connected { .. } => self.connected = true,
+                Event::ApplicationData { .. } => {
+                    let mut b = [0u8; 2048];
+                    let n = self.c.recv(&mut b).unwrap().unwrap();
+                    self.got.push(b[..n].to_vec());
+                }
+                Event::Closed { error, .. } => panic!("client closed: {error:?}"),
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Node<u8> for ClientNode {
+    fn addr(&self) -> u8 {
+        self.addr
+    }
+    fn handle_datagram(&mut self, now: Duration, from: u8, data: &mut [u8]) {
+        self.c.handle_datagram(now, from, data).unwrap();
+        self.events();
+    }
+    fn handle_timeout(&mut self, now: Duration) {
+        self.c.handle_timeout(now).unwrap();
+        self.events();
+    }
+    fn poll_transmit(&mut self, now: Duration, buf: &mut [u8]) -> Option<(u8, usize)> {
+        let t = self.c.poll_transmit(now, buf).unwrap()?;
+        self.sent.push(buf[..t.len].to_vec());
+        Some((t.to, t.len))
+    }
+    fn poll_timeout(&self) -> Option<Duration> {
+        self.c.poll_timeout()
+    }
+}
+
+struct ServerNode {
+    s: Endpoint<u8, StaticPsk<'static>, SimRng, 4>,
+    connected: Vec<u8>,
+    moves: Vec<(u8, u8)>,
+    got: Vec<Vec<u8>>,
+    sent: Vec<(u8, Vec<u8>)>,
+    echo: bool,
+}
+
+impl ServerNode {
+    fn new(cfg: Config, seed: u64) -> Self {
+        ServerNode {
+            s: Endpoint::new(
+                cfg,
+                StaticPsk::new(&KEYS),
+                SimRng::new(seed),
+                Duration::ZERO,
+            )
+            .unwrap(),
+            connected: Vec::new(),
+            moves: Vec::new(),
+            got: Vec::new(),
+            sent: Vec::new(),
+            echo: true,
+        }
+    }
+    fn events(&mut self, now: Duration) {
+        while let Some(e) = self.s.poll_event() {
+            match e {
+                Event::Connected { peer, .. } => self.connected.push(peer),
+                Event::PeerAddressChanged { old, new } => self.moves.push((old, new)),
+                Event::ApplicationData { peer, .. } => {
+                    let mut b = [0u8; 2048];
+                    let n = self.s.recv(&peer, &mut b).unwrap().unwrap();
+                    self.got.push(b[..n].to_vec());
+                    if self.echo {
+                        self.s.send(now, &peer, &b[..n]).unwrap();
+                    }
+                }
+                Event::Closed { peer, error } => panic!("server closed {peer}: {error:?}"),
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Node<u8> for ServerNode {
+    fn addr(&self) -> u8 {
+        SERVER
+    }
+    fn handle_datagram(&mut self, now: Duration, from: u8, data: &mut [u8]) {
+        let _ = self.s.handle_datagram(now, from, data);
+        self.events(now);
+    }
+    fn handle_timeout(&mut self, now: Duration) {
+        let _ = self.s.handle_timeout(now);
+        self.events(now);
+    }
+    fn poll_transmit(&mut self, now: Duration, buf: &mut [u8]) -> Option<(u8, usize)> {
+        let t = self.s.poll_transmit(now, buf).unwrap()?;
+        // RFC 9146 §6: nothing goes to the new address before an
+        // authenticated record from it moved the session there.
+        assert!(
+            t.to != NEW_CLIENT || self.moves.contains(&(CLIENT, NEW_CLIENT)),
+            "server sent to the new address before the session moved"
+        );
+        self.sent.push((t.to, buf[..t.len].to_vec()));
+        Some((t.to, t.len))
+    }
+    fn poll_timeout(&self) -> Option<Duration> {
+        self.s.poll_timeout()
+    }
+}
+
+/// Steps until both sides are connected; fails with the seed.
+fn connect(sim: &mut Sim<u8>, c: &mut ClientNode, s: &mut ServerNode) {
+    for _ in 0..50_000 {
+        if c.connected && !s.connected.is_empty() {
+            return;
+        }
+        if !sim.step(&mut [c, s]) {
+            break;
+        }
+    }
+    panic!(
+        "seed {}: handshake did not finish by {:?}",
+        sim.seed(),
+        sim.now
+    );
+}
+
+/// Sends `msg` until its echo comes back (as a CoAP CON would).
+fn echo(sim: &mut Sim<u8>, c: &mut ClientNode, s: &mut ServerNode, msg: &[u8], what: &str) {
+    let mut tries = 0;
+    while !c.got.iter().any(|g| g[..] == msg[..]) {
+        tries += 1;
+        assert!(tries < 300, "seed {}: {what}: never echoed", sim.seed());
+        c.c.send(sim.now, msg).unwrap();
+        let until = sim.now + Duration::from_millis(300);
+        sim.run_until(&mut [c, s], until);
+    }
+}
+
+#[test]
+fn cid_records_on_the_wire_for_every_suite() {
+    for suite in PSK_SUITES {
+        let mut sim = Sim::new(1, LinkConfig::perfect());
+        let mut c = ClientNode::new(config(suite, Some(4)), 1);
+        let mut s = ServerNode::new(config(suite, Some(6)), 2);
+        connect(&mut sim, &mut c, &mut s);
+        assert!(c.c.cid_negotiated(), "{suite:?}");
+        echo(&mut sim, &mut c, &mut s, b"ping", "first message");
+        // The client's last datagram is the protected "ping": tls12_cid with
+        // the server's 6-byte CID; the server's echo carries our 4-byte CID.
+        let out = c.sent.last().unwrap();
+        assert_eq!(out[0], 25, "{suite:?}: client record type");
+        let (to, back) = s.sent.last().unwrap();
+        assert_eq!(
+            (*to, back[0]),
+            (CLIENT, 25),
+            "{suite:?}: server record type"
+        );
+        // Length field after 13 - 2 + CID bytes: client record = 11 + 6 + 2.
+        let len = usize::from(u16::from_be_bytes([out[17], out[18]]));
+        assert_eq!(out.len(), 19 + len, "{suite:?}: client record length");
+        let len = usize::from(u16::from_be_bytes([back[15], back[16]]));
+        assert_eq!(back.len(), 17 + len, "{suite:?}: server record length");
+        // The Finished messages went out as tls12_cid records too (RFC 9146
+        // §4: once encryption is enabled); no plain epoch-1 record was sent.
+        for d in c.sent.iter().chain(s.sent.iter().map(|(_, d)| d)) {
+            assert!(
+                !(d[0] != 25 && d[3..5] == [0, 1]) || contains_cid_record(d),
+                "{suite:?}: plain protected record sent with a CID negotiated"
+            );
+        }
+        assert_eq!(c.c.stats().auth_failures, 0);
+        assert_eq!(s.s.stats().auth_failures, 0);
+    }
+}
+
+/// True when a datagram holds a tls12_cid record after its first record.
+fn contains_cid_record(d: &[u8]) -> bool {
+    let first = 13 + usize::from(u16::from_be_bytes([d[11], d[12]]));
+    d.get(first) == Some(&25)
+}
+
+#[test]
+fn one_sided_and_absent_cids() {
+    let suite = CipherSuite::PskWithAes128Ccm8;
+    // The client asks for no CID (length 0): it sends tls12_cid records with
+    // the server's CID, the server sends plain records.
+    let mut sim = Sim::new(2, LinkConfig::perfect());
+    let mut c = ClientNode::new(config(suite, Some(0)), 3);
+    let mut s = ServerNode::new(config(suite, Some(4)), 4);
+    connect(&mut sim, &mut c, &mut s);
+    echo(&mut sim, &mut c, &mut s, b"one-sided", "echo");
+    assert!(c.c.cid_negotiated());
+    assert_eq!(c.sent.last().unwrap()[0], 25);
+    assert_eq!(s.sent.last().unwrap().1[0], 23);
+    // A server without CID support ignores the offer: plain records.
+    let mut sim = Sim::new(3, LinkConfig::perfect());
+    let mut c = ClientNode::new(config(suite, Some(4)), 5);
+    let mut s = ServerNode::new(config(suite, None), 6);
+    connect(&mut sim, &mut c, &mut s);
+    echo(&mut sim, &mut c, &mut s, b"no cid", "echo");
+    assert!(!c.c.cid_negotiated());
+    assert_eq!(c.sent.last().unwrap()[0], 23);
+    assert_eq!(s.sent.last().unwrap().1[0], 23);
+}
+
+#[test]
+fn padding_hides_the_length() {
+    let suite = CipherSuite::PskWithAes128Ccm8;
+    let mut cfg = config(suite, Some(4));
+    cfg.cid_padding = 32;
+    let mut sim = Sim::new(4, LinkConfig::perfect());
+    let mut c = ClientNode::new(cfg.clone(), 7);
+    let mut s = ServerNode::new(cfg, 8);
+    connect(&mut sim, &mut c, &mut s);
+    for msg in [&b"a"[..], b"abcdefghij", &[7u8; 31], &[7u8; 40]] {
+        echo(&mut sim, &mut c, &mut s, msg, "padded echo");
+        let d = c.sent.last().unwrap();
+        // CCM_8: 8 explicit nonce bytes and an 8-byte tag around the inner
+        // plaintext (content, type, zeros), a multiple of 32.
+        let inner = d.len() - 17 - 16;
+        assert_eq!(inner % 32, 0, "inner plaintext of {} bytes", msg.len());
+    }
+}
+
+#[test]
+fn address_change_mid_transfer_under_loss_every_suite() {
+    for suite in PSK_SUITES {
+        for seed in 0..20 {
+            let mut sim = Sim::new(seed, LinkConfig::lossy(0.2));
+            let mut c = ClientNode::new(config(suite, Some(4)), seed);
+            let mut s = ServerNode::new(config(suite, Some(5)), seed ^ 0x55);
+            connect(&mut sim, &mut c, &mut s);
+            for i in 0..3u8 {
+                echo(&mut sim, &mut c, &mut s, &[i; 64], "before the move");
+            }
+            // NAT rebinding: from now on the client's datagrams come from
+            // another address, and datagrams to the old one are lost.
+            c.addr = NEW_CLIENT;
+            for i in 3..8u8 {
+                echo(&mut sim, &mut c, &mut s, &[i; 64], "after the move");
+            }
+            assert_eq!(
+                s.moves,
+                [(CLIENT, NEW_CLIENT)],
+                "seed {seed} {suite:?}: one move"
+            );
+            assert_eq!(
+                s.connected,
+                [CLIENT],
+                "seed {seed} {suite:?}: no new handshake"
+            );
+            assert_eq!(s.s.sessions(), 1);
+            assert!(s.s.is_connected(&NEW_CLIENT) && !s.s.is_connected(&CLIENT));
+            assert!(s.sent.iter().any(|(to, _)| *to == NEW_CLIENT));
+        }
+    }
+}
+
+#[test]
+fn forged_replayed_and_older_records_from_elsewhere_change_nothing() {
+    let suite = CipherSuite::PskWithChaCha20Poly1305Sha256;
+    let mut sim = Sim::new(6, LinkConfig::perfect());
+    let mut c = ClientNode::new(config(suite, Some(4)), 9);
+    let mut s = ServerNode::new(config(suite, Some(4)), 10);
+    s.echo = false;
+    connect(&mut sim, &mut c, &mut s);
+    let now = sim.now;
+    let mut buf = [0u8; 1500];
+    let mut record = |c: &mut ClientNode, msg: &[u8]| {
+        c.c.send(now, msg).unwrap();
+        let t = c.c.poll_transmit(now, &mut buf).unwrap().unwrap();
+        buf[..t.len].to_vec()
+    };
+    let a = record(&mut c, b"a");
+    let b = record(&mut c, b"b");
+    let d = record(&mut c, b"d");
+    assert_eq!(a[0], 25);
+    let stats0 = s.s.stats();
+
+    // Forged: the right CID, a corrupted tag, from another address.
+    let mut forged = a.clone();
+    *forged.last_mut().unwrap() ^= 1;
+    s.handle_datagram(now, ATTACKER, &mut forged);
+    assert_eq!(s.s.stats().auth_failures, stats0.auth_failures + 1);
+    // Unknown CID: dropped before any session sees it.
+    let mut unknown = a.clone();
+    unknown[11] ^= 0xff;
+    s.handle_datagram(now, ATTACKER, &mut unknown);
+    assert_eq!(s.s.stats().records_dropped, stats0.records_dropped + 1);
+    assert!(s.moves.is_empty() && s.got.is_empty());
+
+    // Genuine b from the client's address, then a (older, not a replay)
+    // from another: the data is accepted, the address stays.
+    s.handle_datagram(now, CLIENT, &mut b.clone());
+    s.handle_datagram(now, ATTACKER, &mut a.clone());
+    assert_eq!(s.got, [b"b".to_vec(), b"a".to_vec()]);
+    assert!(s.moves.is_empty(), "an older record moved the session");
+    // Replays of both, from another address: dropped, counted, no move.
+    s.handle_datagram(now, ATTACKER, &mut a.clone());
+    s.handle_datagram(now, ATTACKER, &mut b.clone());
+    assert_eq!(s.s.stats().replays, stats0.replays + 2);
+    assert_eq!(s.got.len(), 2);
+    assert!(s.moves.is_empty());
+    assert!(s.s.is_connected(&CLIENT) && !s.s.is_connected(&ATTACKER));
+    s.s.send(now, &CLIENT, b"still here").unwrap();
+    let t = s.s.poll_transmit(now, &mut buf).unwrap().unwrap();
+    assert_eq!(t.to, CLIENT);
+
+    // A genuine newest record from the new address moves the session.
+    s.handle_datagram(now, NEW_CLIENT, &mut d.clone());
+    assert_eq!(s.moves, [(CLIENT, NEW_CLIENT)]);
+    assert!(s.s.is_connected(&NEW_CLIENT) && !s.s.is_connected(&CLIENT));
+    s.s.send(now, &NEW_CLIENT, b"moved").unwrap();
+    let t = s.s.poll_transmit(now, &mut buf).unwrap().unwrap();
+    assert_eq!(t.to, NEW_CLIENT);
+}
+
+#[test]
+fn plain_protected_records_are_refused_once_a_cid_is_negotiated() {
+    let suite = CipherSuite::PskWithAes128Ccm8;
+    let mut sim = Sim::new(8, LinkConfig::perfect());
+    let mut c = ClientNode::new(config(suite, Some(4)), 11);
+    let mut s = ServerNode::new(config(suite, Some(4)), 12);
+    s.echo = false;
+    connect(&mut sim, &mut c, &mut s);
+    let now = sim.now;
+    // Rewrite a genuine tls12_cid record as a plain application_data record
+    // (CID removed): RFC 9146 §4 makes it invalid.
+    c.c.send(now, b"x").unwrap();
+    let mut buf = [0u8; 1500];
+    let t = c.c.poll_transmit(now, &mut buf).unwrap().unwrap();
+    let rec = &buf[..t.len];
+    let mut plain = Vec::new();
+    plain.push(23);
+    plain.extend_from_slice(&rec[1..11]);
+    plain.extend_from_slice(&rec[15..]);
+    let dropped = s.s.stats().records_dropped;
+    s.handle_datagram(now, CLIENT, &mut plain);
+    assert_eq!(s.s.stats().records_dropped, dropped + 1);
+    assert!(s.got.is_empty());
+}
