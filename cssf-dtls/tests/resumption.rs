@@ -1,0 +1,368 @@
+//! Session resumption with session IDs (RFC 5246 §7.3, RFC 6347 §4.2.8) in
+//! memory: a client restarts and resumes under loss, unknown IDs fall back
+//! to a full handshake, a session that ended with a fatal alert is not
+//! resumed, and extended master secret mismatches follow RFC 7627 §5.3.
+#![allow(
+    clippy::std_instead_of_core,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use core::time::Duration;
+use std::vec::Vec;
+
+use cssf_dtls::{
+    AlertDescription, CipherSuite, Client, Config, Endpoint, Error, Event, Session, StaticPsk,
+};
+use cssf_netsim::{LinkConfig, Node, Sim, SimRng};
+
+const ID: &[u8] = b"Client_identity";
+const KEY: &[u8] = b"\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff";
+static KEYS: [(&[u8], &[u8]); 1] = [(ID, KEY)];
+const CLIENT: u8 = 1;
+const SERVER: u8 = 2;
+
+fn config(suite: CipherSuite) -> Config {
+    let mut c = Config::default();
+    c.suites = heapless::Vec::from_slice(&[suite]).unwrap();
+    c.retransmit_initial = Duration::from_millis(100);
+    c.retransmit_max = Duration::from_millis(800);
+    c.max_retransmits = 30;
+    c
+}
+
+struct ClientNode {
+    c: Client<u8, SimRng>,
+    connected: bool,
+    got: Vec<Vec<u8>>,
+    error: Option<Error>,
+    bytes_sent: usize,
+}
+
+impl ClientNode {
+    fn new(c: Client<u8, SimRng>) -> Self {
+        ClientNode {
+            c,
+            connected: false,
+            got: Vec::new(),
+            error: None,
+            bytes_sent: 0,
+        }
+    }
+    fn events(&mut self) {
+        while let Some(e) = self.c.poll_event() {
+            match e {
+                Event::Connected { .. } => self.connected = true,
+                Event::ApplicationData { .. } => {
+                    let mut b = [0u8; 2048];
+                    let n = self.c.recv(&mut b).unwrap().unwrap();
+                    self.got.push(b[..n].to_vec());
+                }
+                Event::Closed { error, .. } => self.error = error,
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Node<u8> for ClientNode {
+    fn addr(&self) -> u8 {
+        CLIENT
+    }
+    fn handle_datagram(&mut self, now: Duration, from: u8, data: &mut [u8]) {
+        if let Err(e) = self.c.handle_datagram(now, from, data) {
+            self.error = Some(e);
+        }
+        self.events();
+    }
+    fn handle_timeout(&mut self, now: Duration) {
+        if let Err(e) = self.c.handle_timeout(now) {
+            self.error = Some(e);
+        }
+        self.events();
+    }
+    fn poll_transmit(&mut self, now: Duration, buf: &mut [u8]) -> Option<(u8, usize)> {
+        let t = self.c.poll_transmit(now, buf).unwrap()?;
+        self.bytes_sent += t.len;
+        Some((t.to, t.len))
+    }
+    fn poll_timeout(&self) -> Option<Duration> {
+        self.c.poll_timeout()
+    }
+}
+
+struct ServerNode {
+    s: Endpoint<u8, StaticPsk<'static>, SimRng, 4, 4>,
+    connected: usize,
+    closed: Vec<Option<Error>>,
+}
+
+impl ServerNode {
+    fn new(cfg: Config, seed: u64) -> Self {
+        ServerNode {
+            s: Endpoint::new(
+                cfg,
+                StaticPsk::new(&KEYS),
+                SimRng::new(seed),
+                Duration::ZERO,
+            )
+            .unwrap(),
+            connected: 0,
+            closed: Vec::new(),
+        }
+    }
+    fn events(&mut self, now: Duration) {
+        while let Some(e) = self.s.poll_event() {
+            match e {
+                Event::Connected { .. } => self.connected += 1,
+                Event::ApplicationData { peer, .. } => {
+                    let mut b = [0u8; 2048];
+                    let n = self.s.recv(&peer, &mut b).unwrap().unwrap();
+                    self.s.send(now, &peer, &b[..n]).unwrap();
+                }
+                Event::Closed { error, .. } => self.closed.push(error),
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Node<u8> for ServerNode {
+    fn addr(&self) -> u8 {
+        SERVER
+    }
+    fn handle_datagram(&mut self, now: Duration, from: u8, data: &mut [u8]) {
+        let _ = self.s.handle_datagram(now, from, data);
+        self.events(now);
+    }
+    fn handle_timeout(&mut self, now: Duration) {
+        let _ = self.s.handle_timeout(now);
+        self.events(now);
+    }
+    fn poll_transmit(&mut self, now: Duration, buf: &mut [u8]) -> Option<(u8, usize)> {
+        self.s
+            .poll_transmit(now, buf)
+            .unwrap()
+            .map(|t| (t.to, t.len))
+    }
+    fn poll_timeout(&self) -> Option<Duration> {
+        self.s.poll_timeout()
+    }
+}
+
+fn run(
+    sim: &mut Sim<u8>,
+    c: &mut ClientNode,
+    s: &mut ServerNode,
+    what: &str,
+    done: impl Fn(&ClientNode, &ServerNode) -> bool,
+) {
+    for _ in 0..50_000 {
+        if done(c, s) {
+            return;
+        }
+        if !sim.step(&mut [c, s]) {
+            break;
+        }
+    }
+    assert!(
+        done(c, s),
+        "seed {}: {what} did not finish (t = {:?}, client error {:?})",
+        sim.seed(),
+        sim.now,
+        c.error
+    );
+}
+
+fn echo(sim: &mut Sim<u8>, c: &mut ClientNode, s: &mut ServerNode, msg: &[u8]) {
+    let mut tries = 0;
+    while !c.got.iter().any(|g| g[..] == msg[..]) {
+        tries += 1;
+        assert!(tries < 300, "seed {}: never echoed", sim.seed());
+        c.c.send(sim.now, msg).unwrap();
+        let until = sim.now + Duration::from_millis(300);
+        sim.run_until(&mut [c, s], until);
+    }
+}
+
+fn client(cfg: Config, seed: u64, session: Option<&Session>) -> ClientNode {
+    let rng = SimRng::new(seed);
+    ClientNode::new(match session {
+        Some(s) => Client::resume(cfg, ID, KEY, s, SERVER, rng, Duration::ZERO).unwrap(),
+        None => Client::new(cfg, ID, KEY, SERVER, rng, Duration::ZERO).unwrap(),
+    })
+}
+
+/// A full handshake and one echo; returns the client's session.
+fn first_connection(sim: &mut Sim<u8>, s: &mut ServerNode, cfg: Config, seed: u64) -> Session {
+    let mut c = client(cfg, seed, None);
+    run(sim, &mut c, s, "full handshake", |c, s| {
+        c.connected && s.connected >= 1
+    });
+    assert!(!c.c.is_resumed());
+    echo(sim, &mut c, s, b"first");
+    c.c.session().expect("a resumable session")
+}
+
+#[test]
+fn resumption_after_client_restart_under_loss_every_suite() {
+    for suite in CipherSuite::ALL {
+        for seed in 0..20 {
+            let mut sim = Sim::new(seed, LinkConfig::lossy(0.2));
+            let mut s = ServerNode::new(config(suite), seed ^ 0x77);
+            let session = first_connection(&mut sim, &mut s, config(suite), seed);
+            assert_eq!(session.id().len(), 32);
+            assert_eq!(session.suite(), suite);
+            assert!(session.extended_master_secret());
+            assert_eq!(s.s.cached_sessions(), 1);
+            // The client restarts (its connection state is gone) and resumes
+            // from the same address.
+            let mut c = client(config(suite), seed + 1000, Some(&session));
+            run(&mut sim, &mut c, &mut s, "abbreviated handshake", |c, s| {
+                c.connected && s.connected >= 2
+            });
+            assert!(c.c.is_resumed(), "seed {seed} {suite:?}: not resumed");
+            assert!(s.s.is_resumed(&CLIENT), "seed {seed} {suite:?}");
+            echo(&mut sim, &mut c, &mut s, b"after resumption");
+            // The resumed connection's session is the same one.
+            assert_eq!(c.c.session().unwrap().id(), session.id());
+            assert_eq!(s.s.cached_sessions(), 1);
+        }
+    }
+}
+
+#[test]
+fn abbreviated_handshake_is_smaller() {
+    let suite = CipherSuite::EcdhePskWithChaCha20Poly1305Sha256;
+    let mut sim = Sim::new(1, LinkConfig::perfect());
+    let mut s = ServerNode::new(config(suite), 2);
+    let mut full = client(config(suite), 3, None);
+    run(&mut sim, &mut full, &mut s, "full", |c, _| c.connected);
+    let session = full.c.session().unwrap();
+    let mut again = client(config(suite), 4, Some(&session));
+    run(&mut sim, &mut again, &mut s, "resumed", |c, _| c.connected);
+    assert!(again.c.is_resumed());
+    assert!(
+        again.bytes_sent < full.bytes_sent,
+        "client bytes: resumed {} vs full {}",
+        again.bytes_sent,
+        full.bytes_sent
+    );
+}
+
+#[test]
+fn unknown_session_id_falls_back_to_a_full_handshake() {
+    let suite = CipherSuite::PskWithAes128Ccm8;
+    let mut sim = Sim::new(5, LinkConfig::lossy(0.1));
+    let mut s = ServerNode::new(config(suite), 6);
+    let session = first_connection(&mut sim, &mut s, config(suite), 7);
+    // Another server (e.g. after a reboot) has never seen the ID.
+    let mut sim = Sim::new(8, LinkConfig::lossy(0.1));
+    let mut other = ServerNode::new(config(suite), 9);
+    let mut c = client(config(suite), 10, Some(&session));
+    run(&mut sim, &mut c, &mut other, "fallback", |c, s| {
+        c.connected && s.connected == 1
+    });
+    assert!(!c.c.is_resumed() && !other.s.is_resumed(&CLIENT));
+    echo(&mut sim, &mut c, &mut other, b"full again");
+    let fresh = c.c.session().unwrap();
+    assert_ne!(fresh.id(), session.id());
+}
+
+#[test]
+fn no_resumption_after_a_fatal_alert() {
+    let suite = CipherSuite::PskWithAes128Ccm8;
+    let mut sim = Sim::new(11, LinkConfig::perfect());
+    let mut s = ServerNode::new(config(suite), 12);
+    let mut c = client(config(suite), 13, None);
+    run(&mut sim, &mut c, &mut s, "full handshake", |c, s| {
+        c.connected && s.connected == 1
+    });
+    let session = c.c.session().unwrap();
+    assert_eq!(s.s.cached_sessions(), 1);
+    // An unprotected handshake message in the client's next expected
+    // message_seq while connected: unexpected_message, a fatal alert that
+    // reaches the server protected.
+    for seq in 0..8u16 {
+        if c.error.is_some() {
+            break;
+        }
+        let mut rec = std::vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 99, 0, 24];
+        rec.extend_from_slice(&[20, 0, 0, 12]);
+        rec.extend_from_slice(&seq.to_be_bytes());
+        rec.extend_from_slice(&[0, 0, 0, 0, 0, 12]);
+        rec.extend_from_slice(&[0u8; 12]);
+        c.handle_datagram(sim.now, SERVER, &mut rec);
+    }
+    assert_eq!(c.error, Some(Error::UnexpectedMessage));
+    assert!(c.c.session().is_none(), "client still offers the session");
+    let until = sim.now + Duration::from_secs(1);
+    sim.run_until(&mut [&mut c, &mut s], until);
+    assert_eq!(
+        s.closed,
+        [Some(Error::AlertReceived(
+            AlertDescription::UnexpectedMessage
+        ))]
+    );
+    assert_eq!(s.s.cached_sessions(), 0, "server kept the session");
+    // The saved snapshot is refused: a full handshake follows.
+    let mut c = client(config(suite), 14, Some(&session));
+    run(&mut sim, &mut c, &mut s, "full handshake", |c, s| {
+        c.connected && s.connected == 2
+    });
+    assert!(!c.c.is_resumed());
+}
+
+fn no_ems_required(suite: CipherSuite) -> Config {
+    let mut c = config(suite);
+    c.require_extended_master_secret = false;
+    c
+}
+
+#[test]
+fn ems_session_is_not_resumed_without_ems() {
+    // RFC 7627 §5.3: the original session used EMS, the new ClientHello
+    // does not offer it: the server aborts.
+    let suite = CipherSuite::PskWithChaCha20Poly1305Sha256;
+    let mut sim = Sim::new(15, LinkConfig::perfect());
+    let mut s = ServerNode::new(no_ems_required(suite), 16);
+    let session = first_connection(&mut sim, &mut s, config(suite), 17);
+    assert!(session.extended_master_secret());
+    let mut cfg = no_ems_required(suite);
+    cfg.offer_extended_master_secret = false;
+    let mut c = client(cfg, 18, Some(&session));
+    run(&mut sim, &mut c, &mut s, "abort", |c, _| c.error.is_some());
+    assert_eq!(
+        c.error,
+        Some(Error::AlertReceived(AlertDescription::HandshakeFailure))
+    );
+    assert!(!c.connected);
+}
+
+#[test]
+fn session_without_ems_is_not_resumed_when_ems_is_offered() {
+    // RFC 7627 §5.3: the original session did not use EMS, the new
+    // ClientHello offers it: a full handshake (with EMS) instead.
+    let suite = CipherSuite::PskWithAes128Ccm8;
+    let mut sim = Sim::new(19, LinkConfig::perfect());
+    let mut s = ServerNode::new(no_ems_required(suite), 20);
+    let mut legacy = no_ems_required(suite);
+    legacy.offer_extended_master_secret = false;
+    let session = first_connection(&mut sim, &mut s, legacy.clone(), 21);
+    assert!(!session.extended_master_secret());
+    // Without EMS on either side it does resume.
+    let mut c = client(legacy, 22, Some(&session));
+    run(&mut sim, &mut c, &mut s, "legacy resumption", |c, _| {
+        c.connected
+    });
+    assert!(c.c.is_resumed());
+    // Offering EMS now: full handshake.
+    let mut c = client(no_ems_required(suite), 23, Some(&session));
+    run(&mut sim, &mut c, &mut s, "full handshake", |c, _| {
+        c.connected
+    });
+    assert!(!c.c.is_resumed());
+    assert!(c.c.session().unwrap().extended_master_secret());
+}
