@@ -250,9 +250,18 @@ impl<
             events,
             cache,
             trust,
+            stats,
             ..
         } = self;
         let s = sessions.get_mut(i).ok_or(Error::Internal)?;
+        if s.peer != from && s.conn.state != State::Connected {
+            // Mid-handshake, records come from the handshake's address; a
+            // CID is public (it was in the ServerHello), so records with it
+            // from elsewhere are not let near the handshake.
+            stats.datagrams_received += 1;
+            stats.records_dropped += 1;
+            return Ok(());
+        }
         let r = s.conn.handle_datagram(now, data, rng, store, trust);
         let moved = r.is_ok() && s.peer != from && s.conn.took_newest() && !s.conn.is_dead();
         if moved {

@@ -403,3 +403,57 @@ fn plain_protected_records_are_refused_once_a_cid_is_negotiated() {
     assert_eq!(s.s.stats().records_dropped, dropped + 1);
     assert!(s.got.is_empty());
 }
+
+/// The tls12_cid records of a datagram (CID length `cid_len`).
+fn cid_records(d: &[u8], cid_len: usize) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut rest = d;
+    while rest.len() >= 13 {
+        let l = if rest[0] == 25 { 13 + cid_len } else { 13 };
+        let len = l + usize::from(u16::from_be_bytes([rest[l - 2], rest[l - 1]]));
+        if rest[0] == 25 {
+            out.push(rest[..len].to_vec());
+        }
+        rest = &rest[len..];
+    }
+    out
+}
+
+#[test]
+fn cid_records_from_elsewhere_do_not_reach_a_handshake() {
+    // A CID is public once the ServerHello went out: a garbage tls12_cid
+    // record from another address while the server awaits the client's
+    // Finished must not fail the handshake.
+    let suite = CipherSuite::PskWithAes128Ccm8;
+    let mut sim = Sim::new(9, LinkConfig::perfect());
+    let mut c = ClientNode::new(config(suite, Some(4)), 13);
+    let mut s = ServerNode::new(config(suite, Some(4)), 14);
+    // Flush until the client has queued its Finished (a tls12_cid record),
+    // before the server sees it.
+    let flight = loop {
+        sim.flush(&mut [&mut c, &mut s]);
+        if let Some(d) = c.sent.iter().find(|d| !cid_records(d, 4).is_empty()) {
+            break d.clone();
+        }
+        assert!(sim.step(&mut [&mut c, &mut s]));
+    };
+    assert!(s.connected.is_empty());
+    // Deliver ClientKeyExchange and ChangeCipherSpec ahead of the network:
+    // the server now awaits the Finished.
+    let finished = cid_records(&flight, 4).pop().unwrap();
+    let mut head = flight[..flight.len() - finished.len()].to_vec();
+    let now = sim.now;
+    s.handle_datagram(now, CLIENT, &mut head);
+    let mut forged = finished.clone();
+    *forged.last_mut().unwrap() ^= 1;
+    s.handle_datagram(now, ATTACKER, &mut forged);
+    assert!(s.s.stats().records_dropped >= 1);
+    s.handle_datagram(now, CLIENT, &mut finished.clone());
+    assert_eq!(
+        s.connected,
+        [CLIENT],
+        "the genuine Finished completes the handshake"
+    );
+    connect(&mut sim, &mut c, &mut s);
+    assert_eq!(s.connected, [CLIENT]);
+}

@@ -14,7 +14,8 @@ use core::time::Duration;
 use std::vec::Vec;
 
 use cssf_dtls::{
-    AlertDescription, CipherSuite, Client, Config, Endpoint, Error, Event, Session, StaticPsk,
+    AlertDescription, CipherSuite, Client, Config, Endpoint, Error, Event, RejectAll, Session,
+    StaticPsk,
 };
 use cssf_netsim::{LinkConfig, Node, Sim, SimRng};
 
@@ -94,7 +95,7 @@ impl Node<u8> for ClientNode {
 }
 
 struct ServerNode {
-    s: Endpoint<u8, StaticPsk<'static>, SimRng, 4, 4>,
+    s: Endpoint<u8, StaticPsk<'static>, SimRng, 4, RejectAll, 4>,
     connected: usize,
     closed: Vec<Option<Error>>,
 }
@@ -208,7 +209,10 @@ fn first_connection(sim: &mut Sim<u8>, s: &mut ServerNode, cfg: Config, seed: u6
 
 #[test]
 fn resumption_after_client_restart_under_loss_every_suite() {
-    for suite in CipherSuite::ALL {
+    for suite in CipherSuite::ALL
+        .into_iter()
+        .filter(|s| s.key_exchange().is_psk())
+    {
         for seed in 0..20 {
             let mut sim = Sim::new(seed, LinkConfig::lossy(0.2));
             let mut s = ServerNode::new(config(suite), seed ^ 0x77);
@@ -365,4 +369,25 @@ fn session_without_ems_is_not_resumed_when_ems_is_offered() {
     });
     assert!(!c.c.is_resumed());
     assert!(c.c.session().unwrap().extended_master_secret());
+}
+
+#[test]
+fn resumed_connection_negotiates_cids_afresh() {
+    // RFC 9146 §3: connection_id is negotiated again in a resumed handshake.
+    let suite = CipherSuite::PskWithAes128Ccm8;
+    let mut cfg = config(suite);
+    cfg.cid_len = Some(4);
+    let mut sim = Sim::new(24, LinkConfig::lossy(0.2));
+    let mut s = ServerNode::new(cfg.clone(), 25);
+    let session = first_connection(&mut sim, &mut s, config(suite), 26);
+    let mut c = client(cfg, 27, Some(&session));
+    run(
+        &mut sim,
+        &mut c,
+        &mut s,
+        "abbreviated handshake with CIDs",
+        |c, s| c.connected && s.connected >= 2,
+    );
+    assert!(c.c.is_resumed() && c.c.cid_negotiated());
+    echo(&mut sim, &mut c, &mut s, b"resumed with a CID");
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use common::{config, unhex, Peer};
-use cssf_dtls::{CipherSuite, Client, Endpoint, Event, Session, StaticPsk};
+use cssf_dtls::{CipherSuite, Client, Endpoint, Event, RejectAll, Session, StaticPsk};
 use cssf_netsim::peer::{free_udp_port, require_binary, version};
 use cssf_netsim::SimRng;
 
@@ -225,7 +225,7 @@ fn openssl_s_client_resumes_with_our_server() {
         ));
         let sess = sess.to_str().unwrap().to_owned();
         let start = Instant::now();
-        let mut server: Endpoint<SocketAddr, _, _, 4, 4> = Endpoint::new(
+        let mut server: Endpoint<SocketAddr, _, _, 4, RejectAll, 4> = Endpoint::new(
             config(&[suite]),
             StaticPsk::new(&keys),
             SimRng::new(seed()),
