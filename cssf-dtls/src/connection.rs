@@ -2285,6 +2285,53 @@ mod tests {
     }
 
     #[test]
+    fn client_refuses_resumption_with_a_different_ems_state() {
+        // RFC 7627 §5.3, client side: the ServerHello resuming a session
+        // must match the session's extended master secret state.
+        let mut rng = SimRng::new(7);
+        let cfg = Config {
+            require_extended_master_secret: false,
+            ..Config::default()
+        };
+        for (session_ems, hello_ems) in [(true, false), (false, true)] {
+            let session = Session {
+                id: heapless::Vec::from_slice(&[7; 32]).unwrap(),
+                master: Zeroizing::new([1; 48]),
+                suite: CipherSuite::PskWithAes128Ccm8,
+                ems: session_ems,
+                identity: heapless::Vec::new(),
+            };
+            let mut c = Connection::new_client_offering(
+                cfg.clone(),
+                b"id",
+                b"k",
+                Some(&session),
+                NOW,
+                &mut rng,
+            )
+            .unwrap();
+            let exts: &[u8] = if hello_ems { &[0, 23, 0, 0] } else { &[] };
+            let sh = ServerHelloRepr {
+                version: DTLS_1_2,
+                random: &[9; 32],
+                session_id: &[7; 32],
+                cipher_suite: CipherSuite::PskWithAes128Ccm8.id(),
+                compression_method: 0,
+                extensions: exts,
+            };
+            let mut body = [0u8; 128];
+            let n = sh.buffer_len();
+            sh.emit(&mut body).unwrap();
+            assert_eq!(
+                c.process_server_hello(&body[..n]),
+                Err(Error::HandshakeFailure),
+                "session EMS {session_ems}, ServerHello EMS {hello_ems}"
+            );
+            assert!(!c.resumed);
+        }
+    }
+
+    #[test]
     fn handshake_times_out_after_the_retransmission_budget() {
         let mut rng = SimRng::new(6);
         let cfg = Config {
