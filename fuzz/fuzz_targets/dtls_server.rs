@@ -3,14 +3,17 @@
 //! fuzzer reaches every state past the cookie exchange: PSK, and ECDHE_ECDSA
 //! with raw public keys server-only and mutual (Certificate, signed
 //! ServerKeyExchange, CertificateRequest, CertificateVerify). Must never
-//! panic, and memory stays bounded by construction (fixed tables).
+//! panic, and memory stays bounded by construction (fixed tables). Half the
+//! runs negotiate Connection IDs (tls12_cid records, sessions found by CID,
+//! the client moving to other addresses); a restarted client offers its
+//! session for resumption (abbreviated handshake, bounded cache).
 #![no_main]
 
 use core::time::Duration;
 
 use arbitrary::Arbitrary;
 use cssf_dtls::{
-    CipherSuite, Client, Config, Endpoint, PinnedKeys, SigningKey, StaticPsk, TrustStore,
+    CipherSuite, Client, Config, Endpoint, PinnedKeys, Session, SigningKey, StaticPsk, TrustStore,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -51,6 +54,10 @@ enum Op {
     Wait { millis: u16 },
     /// Application data from the client.
     Send { data: Vec<u8> },
+    /// The client's datagrams come from another address from now on.
+    Move { to: u8 },
+    /// The client restarts, offering its session if it has one.
+    Restart,
 }
 
 static KEYS: [(&[u8], &[u8]); 1] = [(b"id", b"0123456789abcdef")];
@@ -59,6 +66,9 @@ fuzz_target!(|input: (u8, Vec<Op>)| {
     let (mode, ops) = input;
     let mut cfg = Config::default();
     cfg.retransmit_initial = Duration::from_millis(100);
+    if mode & 4 != 0 {
+        cfg.cid_len = Some(4);
+    }
     let server_key = SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
     let client_key = SigningKey::from_bytes(&[9u8; 32].into()).unwrap();
     let pins_server = [p256::PublicKey::from(server_key.verifying_key())];
@@ -85,15 +95,13 @@ fuzz_target!(|input: (u8, Vec<Op>)| {
         return;
     };
     if mode == 0 {
-        if let Ok(client) = Client::new(
-            cfg,
-            b"id",
-            b"0123456789abcdef",
-            1u8,
-            FuzzRng(2),
-            Duration::ZERO,
-        ) {
-            run(server, client, ops);
+        let key = b"0123456789abcdef";
+        let make = |session: Option<&Session>, seed: u64, now: Duration| match session {
+            Some(s) => Client::resume(cfg.clone(), b"id", key, s, 1u8, FuzzRng(seed), now),
+            None => Client::new(cfg.clone(), b"id", key, 1u8, FuzzRng(seed), now),
+        };
+        if let Ok(client) = make(None, 2, Duration::ZERO) {
+            run(server, client, ops, &make);
         }
     } else {
         let own = match mode {
@@ -101,26 +109,44 @@ fuzz_target!(|input: (u8, Vec<Op>)| {
             3 => Some(SigningKey::from_bytes(&[11u8; 32].into()).unwrap()),
             _ => None,
         };
-        if let Ok(client) = Client::with_raw_public_key(
-            cfg,
-            own,
-            PinnedKeys::new(&pins_server),
-            1u8,
-            FuzzRng(2),
-            Duration::ZERO,
-        ) {
-            run(server, client, ops);
+        let make = |session: Option<&Session>, seed: u64, now: Duration| {
+            let (own, trust) = (own.clone(), PinnedKeys::new(&pins_server));
+            match session {
+                Some(s) => Client::resume_with_raw_public_key(
+                    cfg.clone(),
+                    own,
+                    trust,
+                    s,
+                    1u8,
+                    FuzzRng(seed),
+                    now,
+                ),
+                None => {
+                    Client::with_raw_public_key(cfg.clone(), own, trust, 1u8, FuzzRng(seed), now)
+                }
+            }
+        };
+        if let Ok(client) = make(None, 2, Duration::ZERO) {
+            run(server, client, ops, &make);
         }
     }
 });
+
+type MakeClient<'a, U> =
+    dyn Fn(Option<&Session>, u64, Duration) -> Result<Client<u8, FuzzRng, U>, cssf_dtls::Error>
+        + 'a;
 
 fn run<T: TrustStore, U: TrustStore>(
     mut server: Endpoint<u8, StaticPsk<'static>, FuzzRng, 2, T>,
     mut client: Client<u8, FuzzRng, U>,
     ops: Vec<Op>,
+    make: &MakeClient<'_, U>,
 ) {
     let mut now = Duration::ZERO;
     let mut buf = [0u8; 1500];
+    let mut client_addr = 0u8;
+    let mut session = None;
+    let mut restarts = 0u64;
     for op in ops.into_iter().take(64) {
         match op {
             Op::Inject { from, mut data } => {
@@ -134,12 +160,12 @@ fn run<T: TrustStore, U: TrustStore>(
                             *b ^= x;
                         }
                     }
-                    let _ = server.handle_datagram(now, 0, d);
+                    let _ = server.handle_datagram(now, client_addr, d);
                 }
             }
             Op::ServerToClient => {
                 if let Ok(Some(t)) = server.poll_transmit(now, &mut buf) {
-                    if t.to == 0 {
+                    if t.to == client_addr {
                         let _ = client.handle_datagram(now, 1, &mut buf[..t.len]);
                     }
                 }
@@ -151,6 +177,14 @@ fn run<T: TrustStore, U: TrustStore>(
             }
             Op::Send { data } => {
                 let _ = client.send(now, &data);
+            }
+            Op::Move { to } => client_addr = to % 4,
+            Op::Restart => {
+                session = client.session().or(session);
+                restarts += 1;
+                if let Ok(c) = make(session.as_ref(), 2 + restarts, now) {
+                    client = c;
+                }
             }
         }
         while server.poll_event().is_some() {}
