@@ -2300,11 +2300,13 @@ mod tests {
                 suite: CipherSuite::PskWithAes128Ccm8,
                 ems: session_ems,
                 identity: heapless::Vec::new(),
+                peer_key: None,
             };
-            let mut c = Connection::new_client_offering(
+            let mut c = Connection::new_client_with(
                 cfg.clone(),
                 b"id",
                 b"k",
+                None,
                 Some(&session),
                 NOW,
                 &mut rng,
