@@ -1104,7 +1104,8 @@ impl Connection {
         if ecdhe && point_formats {
             ext::put(&mut w, ext::EC_POINT_FORMATS, &[1, 0])?;
         }
-        if ecdsa && !self.resumed {
+        if ecdsa {
+            // Also when resuming: the session's server key is a raw one.
             let rpk = [cert::CERT_TYPE_RAW_PUBLIC_KEY];
             if !self.send_x509 {
                 ext::put(&mut w, ext::SERVER_CERTIFICATE_TYPE, &rpk)?;
