@@ -74,9 +74,13 @@ pub struct Config {
     pub offer_extended_master_secret: bool,
 }
 
-/// Longest Connection ID this crate asks a peer to use (RFC 9146 allows 255;
-/// any length the peer asks for is used when sending).
+/// Longest Connection ID this crate asks a peer to use (RFC 9146 allows 255).
 pub const MAX_CID_LEN: usize = 16;
+
+/// Longest Connection ID a peer may ask us to send (Mbed TLS bounds it the
+/// same way): a server ignores a longer offer (no CIDs on that
+/// connection), a client refuses a longer one with illegal_parameter.
+pub const MAX_PEER_CID_LEN: usize = 32;
 
 impl Default for Config {
     fn default() -> Self {

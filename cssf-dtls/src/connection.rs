@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::config::{Config, MAX_CID_LEN};
+use crate::config::{Config, MAX_CID_LEN, MAX_PEER_CID_LEN};
 use crate::crypto::aead::RecordCipher;
 use crate::crypto::prf;
 use crate::crypto::suite::{CipherSuite, KeyExchange};
@@ -271,7 +271,7 @@ pub(crate) struct Connection {
     pub(crate) cid_rx: heapless::Vec<u8, MAX_CID_LEN>,
     /// RFC 9146: the CID we put in records to the peer; `Some` once
     /// negotiated (empty: the peer wants none).
-    cid_tx: Option<heapless::Vec<u8, 255>>,
+    cid_tx: Option<heapless::Vec<u8, MAX_PEER_CID_LEN>>,
     /// The last datagram held an authenticated record newer than every
     /// record before it (RFC 9146 §6).
     newest: bool,
@@ -279,8 +279,7 @@ pub(crate) struct Connection {
     ccs_pushed: bool,
     /// Server: the ID assigned or resumed; client: the ID the server gave.
     pub(crate) session_id: heapless::Vec<u8, SESSION_ID_LEN>,
-    /// Client: the session offered; server: the cached session matching
-    /// the ClientHello's ID.
+    /// Client: the session offered (kept across HelloVerifyRequest).
     offered: Option<Session>,
     /// This connection resumed a session (abbreviated handshake).
     pub(crate) resumed: bool,
@@ -471,13 +470,12 @@ impl Connection {
         let mut c = Self::blank(Role::Server, config, now);
         c.own_key = own_key.cloned();
         c.cid_rx = heapless::Vec::from_slice(cid).map_err(|_| Error::Config)?;
-        c.offered = cached;
         c.write_seq[0] = record_seq;
         c.recv_msg_seq = message_seq.wrapping_add(1);
         c.send_msg_seq = message_seq;
         c.peer_flight_last_seq = Some(message_seq);
         c.add_transcript(mt::CLIENT_HELLO, message_seq, ch_body);
-        c.process_client_hello(now, rng, ch_body)?;
+        c.process_client_hello(now, rng, ch_body, cached)?;
         Ok(c)
     }
 
@@ -754,7 +752,10 @@ impl Connection {
                         return Err(Error::UnsupportedExtension);
                     }
                     let cid = cid_record::parse_extension(d)?;
-                    self.cid_tx = Some(heapless::Vec::from_slice(cid).map_err(|_| Error::Decode)?);
+                    // Longer than MAX_PEER_CID_LEN: we cannot send with it.
+                    let cid =
+                        heapless::Vec::from_slice(cid).map_err(|_| Error::IllegalParameter)?;
+                    self.cid_tx = Some(cid);
                 }
                 ext::RENEGOTIATION_INFO if d != [0] => {
                     return Err(Error::HandshakeFailure);
@@ -971,6 +972,7 @@ impl Connection {
         now: Duration,
         rng: &mut dyn CryptoRngCore,
         body: &[u8],
+        cached: Option<Session>,
     ) -> Result<(), Error> {
         let ch = ClientHelloRepr::parse(body)?;
         // DTLS versions count down: 0xFEFD (1.2) < 0xFEFF (1.0).
@@ -1045,7 +1047,7 @@ impl Connection {
         // is still on both lists. RFC 7627 §5.3: a session with extended
         // master secret is not resumed without it (abort); one without it is
         // not resumed when the client now offers it (full handshake).
-        let resume = match self.offered.take() {
+        let resume = match cached {
             Some(s)
                 if s.id_is(ch.session_id)
                     && self.config.suites.contains(&s.suite)
@@ -1079,8 +1081,10 @@ impl Connection {
             }
         }
         // RFC 9146 §3: use the client's CID when sending; ask for ours.
+        // A CID longer than we can carry: no CIDs on this connection.
+        let client_cid = client_cid.filter(|c| c.len() <= MAX_PEER_CID_LEN);
         if let (Some(cid), Some(_)) = (client_cid, self.config.cid_len) {
-            self.cid_tx = Some(heapless::Vec::from_slice(cid).map_err(|_| Error::Decode)?);
+            self.cid_tx = Some(heapless::Vec::from_slice(cid).map_err(|_| Error::Internal)?);
         } else {
             self.cid_rx.clear();
         }
@@ -2283,6 +2287,68 @@ mod tests {
         assert!(matches!(err, Error::BufferTooSmall { needed } if needed > 20));
         let mut buf = [0u8; 1500];
         assert!(c.poll_transmit(&mut buf).unwrap().is_some());
+    }
+
+    #[test]
+    fn peer_cids_longer_than_we_carry() {
+        let mut rng = SimRng::new(8);
+        let cfg = Config {
+            cid_len: Some(4),
+            ..Config::default()
+        };
+        // Server: a 40-byte CID offer is ignored (no CIDs), not fatal.
+        let mut exts = [0u8; 64];
+        let mut w = Writer::new(&mut exts);
+        ext::put(&mut w, ext::EXTENDED_MASTER_SECRET, &[]).unwrap();
+        put_cid_extension(&mut w, &[5; 40]).unwrap();
+        let n = w.len();
+        let ch = ClientHelloRepr {
+            version: DTLS_1_2,
+            random: &[3; 32],
+            session_id: &[],
+            cookie: &[],
+            cipher_suites: &[0xC0, 0xA8],
+            compression_methods: &[0],
+            extensions: &exts[..n],
+        };
+        let mut body = [0u8; 256];
+        let len = ch.buffer_len();
+        ch.emit(&mut body).unwrap();
+        let s = Connection::new_server(
+            cfg.clone(),
+            None,
+            NOW,
+            &mut rng,
+            0,
+            0,
+            &body[..len],
+            &[1, 2, 3, 4],
+            None,
+        )
+        .unwrap();
+        assert!(!s.cid_negotiated());
+        assert_eq!(s.state, State::ServerHelloDoneSent);
+        // Client: a 40-byte CID from the server cannot be used.
+        let mut c = Connection::new_client(cfg, b"id", b"k", NOW, &mut rng).unwrap();
+        let mut exts = [0u8; 64];
+        let mut w = Writer::new(&mut exts);
+        ext::put(&mut w, ext::EXTENDED_MASTER_SECRET, &[]).unwrap();
+        put_cid_extension(&mut w, &[5; 40]).unwrap();
+        let n = w.len();
+        let sh = ServerHelloRepr {
+            version: DTLS_1_2,
+            random: &[9; 32],
+            session_id: &[],
+            cipher_suite: CipherSuite::PskWithAes128Ccm8.id(),
+            compression_method: 0,
+            extensions: &exts[..n],
+        };
+        let len = sh.buffer_len();
+        sh.emit(&mut body).unwrap();
+        assert_eq!(
+            c.process_server_hello(&body[..len]),
+            Err(Error::IllegalParameter)
+        );
     }
 
     #[test]
