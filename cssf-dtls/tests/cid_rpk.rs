@@ -210,22 +210,20 @@ fn echo(sim: &mut Sim<u8>, c: &mut ClientNode, s: &mut ServerNode, msg: &[u8]) {
     }
 }
 
-fn rpk_client(suite: CipherSuite, seed: u64, session: Option<&Session>) -> ClientNode {
+fn rpk_client(
+    suite: CipherSuite,
+    seed: u64,
+    session: Option<&Session>,
+    now: Duration,
+) -> ClientNode {
     let (own, trust) = (Some(key(10)), Pins(std::vec![public(&key(20))]));
     let rng = SimRng::new(seed);
     ClientNode::new(match session {
-        Some(s) => Client::resume_with_raw_public_key(
-            config(suite),
-            own,
-            trust,
-            s,
-            SERVER,
-            rng,
-            Duration::ZERO,
-        )
-        .unwrap(),
-        None => Client::with_raw_public_key(config(suite), own, trust, SERVER, rng, Duration::ZERO)
-            .unwrap(),
+        Some(s) => {
+            Client::resume_with_raw_public_key(config(suite), own, trust, s, SERVER, rng, now)
+                .unwrap()
+        }
+        None => Client::with_raw_public_key(config(suite), own, trust, SERVER, rng, now).unwrap(),
     })
 }
 
@@ -243,7 +241,7 @@ fn rpk_address_change_mid_transfer_under_loss() {
     for suite in ECDSA_SUITES {
         for seed in 0..10 {
             let mut sim = Sim::new(seed, LinkConfig::lossy(0.2));
-            let mut c = rpk_client(suite, seed, None);
+            let mut c = rpk_client(suite, seed, None, sim.now);
             let mut s = rpk_server(suite, seed ^ 0x99);
             run(&mut sim, &mut c, &mut s, "handshake", 1);
             assert!(c.c.cid_negotiated());
@@ -271,12 +269,12 @@ fn rpk_resumption_keeps_the_peer_keys() {
         for seed in 0..10 {
             let mut sim = Sim::new(seed, LinkConfig::lossy(0.2));
             let mut s = rpk_server(suite, seed ^ 0x33);
-            let mut c = rpk_client(suite, seed, None);
+            let mut c = rpk_client(suite, seed, None, sim.now);
             run(&mut sim, &mut c, &mut s, "full handshake", 1);
             echo(&mut sim, &mut c, &mut s, b"full");
             let session = c.c.session().unwrap();
             assert_eq!(session.peer_public_key(), Some(&public(&key(20))));
-            let mut c = rpk_client(suite, seed + 500, Some(&session));
+            let mut c = rpk_client(suite, seed + 500, Some(&session), sim.now);
             run(&mut sim, &mut c, &mut s, "abbreviated handshake", 2);
             assert!(c.c.is_resumed(), "seed {seed} {suite:?}");
             assert!(s.s.is_resumed(&CLIENT));
@@ -284,5 +282,32 @@ fn rpk_resumption_keeps_the_peer_keys() {
             assert_eq!(s.s.peer_public_key(&CLIENT), Some(&public(&key(10))));
             echo(&mut sim, &mut c, &mut s, b"resumed");
         }
+    }
+}
+
+#[test]
+fn rpk_resumption_bytes_and_round_trips() {
+    // Clean link, fixed 10 ms one-way delay; printed with --nocapture.
+    for suite in ECDSA_SUITES {
+        let mut sim = Sim::new(1, LinkConfig::perfect());
+        let mut s = rpk_server(suite, 2);
+        let mut c = rpk_client(suite, 3, None, sim.now);
+        run(&mut sim, &mut c, &mut s, "full handshake", 1);
+        sim.run_until(&mut [&mut c, &mut s], sim.now + Duration::from_millis(50));
+        let (full_time, full_bytes) = (sim.now, sim.net.stats.bytes_delivered);
+        let session = c.c.session().unwrap();
+        let start = sim.now;
+        let mut c = rpk_client(suite, 4, Some(&session), sim.now);
+        run(&mut sim, &mut c, &mut s, "abbreviated handshake", 2);
+        let resumed_time = sim.now - start;
+        sim.run_until(&mut [&mut c, &mut s], sim.now + Duration::from_millis(50));
+        let resumed_bytes = sim.net.stats.bytes_delivered - full_bytes;
+        std::println!(
+            "{suite:?} (mutual RPK, CID): full {full_bytes} bytes, resumed {resumed_bytes} bytes; \
+             both sides connected after {:?} vs {resumed_time:?}",
+            full_time - Duration::from_millis(50)
+        );
+        assert!(c.c.is_resumed());
+        assert!(resumed_bytes < full_bytes, "{suite:?}");
     }
 }
