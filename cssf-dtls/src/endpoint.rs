@@ -288,7 +288,9 @@ impl<
         r
     }
 
-    /// A fresh CID of the configured length, distinct from every session's.
+    /// A fresh CID of the configured length, distinct from every session's;
+    /// empty (the session asks for no CID) if eight draws all collide,
+    /// which only a very short `cid_len` makes likely.
     fn new_cid(&mut self) -> heapless::Vec<u8, MAX_CID_LEN> {
         let n = self.config.cid_len.map_or(0, usize::from).min(MAX_CID_LEN);
         let mut cid = [0u8; MAX_CID_LEN];
@@ -300,10 +302,10 @@ impl<
                 .iter()
                 .any(|s| s.conn.cid_rx.as_slice() == &*cid)
             {
-                break;
+                return heapless::Vec::from_slice(cid).unwrap_or_default();
             }
         }
-        heapless::Vec::from_slice(cid).unwrap_or_default()
+        heapless::Vec::new()
     }
 
     /// The stateless path: HelloVerifyRequest, or a new session once the

@@ -457,3 +457,59 @@ fn cid_records_from_elsewhere_do_not_reach_a_handshake() {
     connect(&mut sim, &mut c, &mut s);
     assert_eq!(s.connected, [CLIENT]);
 }
+
+#[test]
+fn several_clients_one_moves_the_others_keep_their_sessions() {
+    let suite = CipherSuite::PskWithAes128Ccm8;
+    let mut sim = Sim::new(10, LinkConfig::lossy(0.1));
+    let mut s = ServerNode::new(config(suite, Some(2)), 20);
+    let mut clients: Vec<ClientNode> = (0..3u8)
+        .map(|i| {
+            let mut c = ClientNode::new(config(suite, Some(3)), 30 + u64::from(i));
+            c.addr = 4 + i;
+            c
+        })
+        .collect();
+    let [a, b, c] = &mut clients[..] else {
+        unreachable!()
+    };
+    for _ in 0..50_000 {
+        if a.connected && b.connected && c.connected && s.connected.len() == 3 {
+            break;
+        }
+        assert!(sim.step(&mut [a, b, c, &mut s]), "seed {}", sim.seed());
+    }
+    assert_eq!(s.s.sessions(), 3);
+    let mut round = |sim: &mut Sim<u8>,
+                     a: &mut ClientNode,
+                     b: &mut ClientNode,
+                     c: &mut ClientNode,
+                     s: &mut ServerNode,
+                     n: u8| {
+        for (who, node) in [a, b, c].into_iter().enumerate() {
+            let msg = [who as u8, n, 0xAA];
+            let mut tries = 0;
+            while !node.got.iter().any(|g| g[..] == msg[..]) {
+                tries += 1;
+                assert!(
+                    tries < 300,
+                    "seed {}: client {who} never echoed",
+                    sim.seed()
+                );
+                node.c.send(sim.now, &msg).unwrap();
+                let until = sim.now + Duration::from_millis(300);
+                sim.run_until(&mut [node, s], until);
+            }
+        }
+    };
+    round(&mut sim, a, b, c, &mut s, 0);
+    b.addr = 9;
+    round(&mut sim, a, b, c, &mut s, 1);
+    assert_eq!(s.moves, [(5, 9)]);
+    assert_eq!(s.s.sessions(), 3);
+    assert_eq!(s.connected.len(), 3, "no new handshake");
+    // Each client only ever received its own echoes.
+    for (who, node) in [a, b, c].into_iter().enumerate() {
+        assert!(node.got.iter().all(|g| g[0] == who as u8), "client {who}");
+    }
+}
