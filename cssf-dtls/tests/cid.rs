@@ -480,12 +480,12 @@ fn several_clients_one_moves_the_others_keep_their_sessions() {
         assert!(sim.step(&mut [a, b, c, &mut s]), "seed {}", sim.seed());
     }
     assert_eq!(s.s.sessions(), 3);
-    let mut round = |sim: &mut Sim<u8>,
-                     a: &mut ClientNode,
-                     b: &mut ClientNode,
-                     c: &mut ClientNode,
-                     s: &mut ServerNode,
-                     n: u8| {
+    let round = |sim: &mut Sim<u8>,
+                 a: &mut ClientNode,
+                 b: &mut ClientNode,
+                 c: &mut ClientNode,
+                 s: &mut ServerNode,
+                 n: u8| {
         for (who, node) in [a, b, c].into_iter().enumerate() {
             let msg = [who as u8, n, 0xAA];
             let mut tries = 0;
