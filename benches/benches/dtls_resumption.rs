@@ -65,8 +65,16 @@ fn psk_full(server: &mut Server, seed: u64) -> (usize, Option<Session>) {
 
 fn psk_resumed(server: &mut Server, session: &Session, seed: u64) -> usize {
     let cfg = config(CipherSuite::PskWithAes128Ccm8);
-    let mut c =
-        Client::resume(cfg, ID, PSK, session, 2u8, SimRng::new(seed), Duration::ZERO).unwrap();
+    let mut c = Client::resume(
+        cfg,
+        ID,
+        PSK,
+        session,
+        2u8,
+        SimRng::new(seed),
+        Duration::ZERO,
+    )
+    .unwrap();
     let n = drive(&mut c, server);
     assert!(c.is_resumed());
     n
