@@ -1109,7 +1109,7 @@ impl Connection {
             ext::put(&mut w, ext::EC_POINT_FORMATS, &[1, 0])?;
         }
         if ecdsa {
-            // Also when resuming: the session's server key is a raw one.
+            // Also when resuming: the client checks the type it agreed to.
             let rpk = [cert::CERT_TYPE_RAW_PUBLIC_KEY];
             if !self.send_x509 {
                 ext::put(&mut w, ext::SERVER_CERTIFICATE_TYPE, &rpk)?;

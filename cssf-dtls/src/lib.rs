@@ -108,9 +108,9 @@ pub mod wire;
 pub mod x509;
 
 pub use client::Client;
-pub use config::{Config, MAX_CID_LEN, MAX_PEER_CID_LEN};
 #[cfg(feature = "x509")]
 pub use config::MAX_CERTIFICATE_LEN;
+pub use config::{Config, MAX_CID_LEN, MAX_PEER_CID_LEN};
 pub use connection::{Stats, APP_QUEUE_CAPACITY};
 pub use cookie::{CookieSecrets, PeerAddress, COOKIE_LEN};
 pub use crypto::suite::{AeadKind, CipherSuite, KeyExchange};
