@@ -1922,7 +1922,15 @@ impl Connection {
     pub(crate) fn max_payload(&self) -> usize {
         let (_, ov) = self.overhead(1);
         let by_mtu = self.config.mtu.saturating_sub(REC_HEADER + ov);
-        let by_peer = self.peer_record_limit.map_or(usize::MAX, usize::from);
+        // With a CID the peer's record_size_limit also covers the real
+        // type and the padding of the inner plaintext.
+        let inner_extra = match self.send_cid() {
+            Some(_) => 1 + usize::from(self.config.cid_padding.saturating_sub(1)),
+            None => 0,
+        };
+        let by_peer = self
+            .peer_record_limit
+            .map_or(usize::MAX, |l| usize::from(l).saturating_sub(inner_extra));
         by_mtu.min(by_peer)
     }
 

@@ -513,3 +513,22 @@ fn several_clients_one_moves_the_others_keep_their_sessions() {
         assert!(node.got.iter().all(|g| g[0] == who as u8), "client {who}");
     }
 }
+
+#[test]
+fn record_size_limit_counts_the_inner_plaintext() {
+    // The server limits records to 100 bytes of plaintext (RFC 8449); with a
+    // CID the real type and up to 15 bytes of padding share that room.
+    let suite = CipherSuite::PskWithAes128Ccm8;
+    let mut ccfg = config(suite, Some(4));
+    ccfg.cid_padding = 16;
+    ccfg.record_size_limit = Some(512);
+    let mut scfg = config(suite, Some(4));
+    scfg.record_size_limit = Some(100);
+    let mut sim = Sim::new(12, LinkConfig::perfect());
+    let mut c = ClientNode::new(ccfg, 15);
+    let mut s = ServerNode::new(scfg, 16);
+    connect(&mut sim, &mut c, &mut s);
+    assert_eq!(c.c.max_payload(), 100 - 1 - 15);
+    echo(&mut sim, &mut c, &mut s, &[0x42; 84], "largest record");
+    assert!(c.c.send(sim.now, &[0x42; 85]).is_err());
+}
