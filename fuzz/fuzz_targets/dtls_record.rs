@@ -45,7 +45,8 @@ fuzz_target!(|data: &[u8]| {
                 assert!(len < frag.len() && frag[len] == t && t != 0);
             }
             let mut aad = [0u8; 23 + 20];
-            let _ = cid_record::additional_data(&mut aad, h.version, h.epoch_seq(), h.cid, frag.len());
+            let _ =
+                cid_record::additional_data(&mut aad, h.version, h.epoch_seq(), h.cid, frag.len());
             rest = tail;
         }
         let _ = cid_record::parse_extension(records);

@@ -132,9 +132,8 @@ fuzz_target!(|input: (u8, Vec<Op>)| {
     }
 });
 
-type MakeClient<'a, U> =
-    dyn Fn(Option<&Session>, u64, Duration) -> Result<Client<u8, FuzzRng, U>, cssf_dtls::Error>
-        + 'a;
+type MakeClient<'a, U> = dyn Fn(Option<&Session>, u64, Duration) -> Result<Client<u8, FuzzRng, U>, cssf_dtls::Error>
+    + 'a;
 
 fn run<T: TrustStore, U: TrustStore>(
     mut server: Endpoint<u8, StaticPsk<'static>, FuzzRng, 2, T>,
