@@ -32,8 +32,20 @@ use core::time::Duration;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use p256::elliptic_curve::sec1::ToEncodedPoint;
+
 use crate::crypto::suite::CipherSuite;
 use crate::psk::MAX_IDENTITY_LEN;
+use crate::wire::{Reader, Writer};
+use crate::Error;
+
+/// Format version of [`Session::to_bytes`].
+const ENCODING_VERSION: u8 = 1;
+
+/// Longest [`Session::to_bytes`] encoding: version, ID, master secret,
+/// suite, EMS flag, identity, uncompressed peer key.
+pub const MAX_SESSION_ENCODING_LEN: usize =
+    1 + 1 + SESSION_ID_LEN + 48 + 2 + 1 + 1 + MAX_IDENTITY_LEN + 1 + 65;
 
 /// Length of the session IDs this crate assigns.
 pub const SESSION_ID_LEN: usize = 32;
@@ -107,6 +119,72 @@ impl Session {
     /// The peer's raw public key, for sessions authenticated with one.
     pub fn peer_public_key(&self) -> Option<&p256::PublicKey> {
         self.peer_key.as_ref()
+    }
+
+    /// Writes the session into `out` so a device can resume after a reboot
+    /// (e.g. kept in an encrypted store); returns the length. The encoding
+    /// holds the master secret: store it as a key.
+    ///
+    /// ```
+    /// # use cssf_dtls::{Session, MAX_SESSION_ENCODING_LEN};
+    /// # fn f(session: &Session) -> Result<(), cssf_dtls::Error> {
+    /// let mut buf = [0u8; MAX_SESSION_ENCODING_LEN];
+    /// let n = session.to_bytes(&mut buf)?;
+    /// let again = Session::from_bytes(&buf[..n])?;
+    /// assert_eq!(again.id(), session.id());
+    /// # Ok(()) }
+    /// ```
+    pub fn to_bytes(&self, out: &mut [u8]) -> Result<usize, Error> {
+        let mut w = Writer::new(out);
+        w.u8(ENCODING_VERSION)?;
+        w.vec8(&self.id)?;
+        w.put(&self.master[..])?;
+        w.u16(self.suite.id())?;
+        w.u8(u8::from(self.ems))?;
+        w.vec8(&self.identity)?;
+        match &self.peer_key {
+            Some(k) => w.vec8(k.to_encoded_point(false).as_bytes())?,
+            None => w.u8(0)?,
+        }
+        Ok(w.len())
+    }
+
+    /// Reads a session written by [`to_bytes`](Self::to_bytes); `Decode`
+    /// for anything else.
+    pub fn from_bytes(data: &[u8]) -> Result<Self, Error> {
+        let mut r = Reader::new(data);
+        if r.u8()? != ENCODING_VERSION {
+            return Err(Error::Decode);
+        }
+        let id = r.vec8()?;
+        if id.is_empty() {
+            return Err(Error::Decode);
+        }
+        let id = heapless::Vec::from_slice(id).map_err(|_| Error::Decode)?;
+        let mut master = Zeroizing::new([0u8; 48]);
+        master.copy_from_slice(r.take(48)?);
+        let suite = CipherSuite::from_id(r.u16()?).ok_or(Error::Decode)?;
+        let ems = match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(Error::Decode),
+        };
+        let identity = heapless::Vec::from_slice(r.vec8()?).map_err(|_| Error::Decode)?;
+        let key = r.vec8()?;
+        let peer_key = if key.is_empty() {
+            None
+        } else {
+            Some(p256::PublicKey::from_sec1_bytes(key).map_err(|_| Error::Decode)?)
+        };
+        r.finish()?;
+        Ok(Session {
+            id,
+            master,
+            suite,
+            ems,
+            identity,
+            peer_key,
+        })
     }
 
     pub(crate) fn id_is(&self, id: &[u8]) -> bool {
@@ -214,6 +292,56 @@ mod tests {
             ems: true,
             identity: heapless::Vec::from_slice(b"id").unwrap(),
             peer_key: None,
+        }
+    }
+
+    #[test]
+    fn encoding_round_trip_and_rejects() {
+        let mut s = session(4);
+        let mut buf = [0u8; MAX_SESSION_ENCODING_LEN];
+        let n = s.to_bytes(&mut buf).unwrap();
+        let back = Session::from_bytes(&buf[..n]).unwrap();
+        assert_eq!(
+            (
+                back.id(),
+                &back.master[..],
+                back.suite,
+                back.ems,
+                back.identity()
+            ),
+            (s.id(), &s.master[..], s.suite, s.ems, s.identity())
+        );
+        assert!(back.peer_key.is_none());
+        // With a raw public key, and the longest fields.
+        let key = crate::SigningKey::random(&mut cssf_netsim::SimRng::new(1));
+        s.peer_key = Some(key.verifying_key().into());
+        s.identity = heapless::Vec::from_slice(&[7; MAX_IDENTITY_LEN]).unwrap();
+        let n = s.to_bytes(&mut buf).unwrap();
+        assert_eq!(n, MAX_SESSION_ENCODING_LEN);
+        let back = Session::from_bytes(&buf[..n]).unwrap();
+        assert_eq!(back.peer_key, s.peer_key);
+        assert_eq!(back.identity(), s.identity());
+        // Truncated, extended, wrong version, bad flag, short buffer.
+        assert!(Session::from_bytes(&buf[..n - 1]).is_err());
+        let mut long = buf.to_vec();
+        long.push(0);
+        assert!(Session::from_bytes(&long[..n + 1]).is_err());
+        let mut bad = buf;
+        bad[0] = 2;
+        assert!(Session::from_bytes(&bad[..n]).is_err());
+        let mut bad = buf;
+        bad[1 + 1 + 32 + 48 + 2] = 7;
+        assert!(Session::from_bytes(&bad[..n]).is_err());
+        assert!(matches!(
+            s.to_bytes(&mut [0u8; 10]),
+            Err(Error::BufferTooSmall { .. })
+        ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(data in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let _ = Session::from_bytes(&data);
         }
     }
 

@@ -417,3 +417,23 @@ fn resumed_connection_negotiates_cids_afresh() {
     assert!(c.c.is_resumed() && c.c.cid_negotiated());
     echo(&mut sim, &mut c, &mut s, b"resumed with a CID");
 }
+
+#[test]
+fn resumption_from_a_stored_session_after_a_reboot() {
+    // The client keeps the session's encoding (e.g. in an encrypted store),
+    // reboots (all state gone) and resumes from the bytes.
+    let suite = CipherSuite::PskWithAes128Ccm8;
+    let mut sim = Sim::new(28, LinkConfig::lossy(0.1));
+    let mut s = ServerNode::new(config(suite), 29);
+    let mut stored = [0u8; cssf_dtls::MAX_SESSION_ENCODING_LEN];
+    let n = first_connection(&mut sim, &mut s, config(suite), 30)
+        .to_bytes(&mut stored)
+        .unwrap();
+    let session = Session::from_bytes(&stored[..n]).unwrap();
+    let mut c = client(config(suite), 31, Some(&session), sim.now);
+    run(&mut sim, &mut c, &mut s, "resumption from bytes", |c, s| {
+        c.connected && s.connected >= 2
+    });
+    assert!(c.c.is_resumed());
+    echo(&mut sim, &mut c, &mut s, b"after reboot");
+}
