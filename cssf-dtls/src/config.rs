@@ -68,6 +68,10 @@ pub struct Config {
     /// Server: assign session IDs, keep the sessions in the endpoint's
     /// bounded cache and accept abbreviated handshakes resuming them.
     pub resumption: bool,
+    /// Server: a cached session is not resumed once this long has passed
+    /// since its full handshake (RFC 5246 §F.1.4 suggests at most 24 hours,
+    /// the default).
+    pub session_lifetime: Duration,
     /// Client: offer extended master secret (RFC 7627). Turning it off is
     /// only for peers that need it and requires
     /// `require_extended_master_secret = false`.
@@ -101,6 +105,7 @@ impl Default for Config {
             cid_len: None,
             cid_padding: 0,
             resumption: true,
+            session_lifetime: Duration::from_secs(24 * 3600),
             offer_extended_master_secret: true,
         }
     }

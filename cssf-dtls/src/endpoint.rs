@@ -377,7 +377,8 @@ impl<
         }
         let cid = self.new_cid();
         let cached = if self.config.resumption && !ch.session_id.is_empty() {
-            self.cache.get(ch.session_id, now)
+            self.cache
+                .get(ch.session_id, now, self.config.session_lifetime)
         } else {
             None
         };

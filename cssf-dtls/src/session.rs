@@ -194,11 +194,13 @@ impl Session {
 
 struct CacheEntry {
     session: Session,
+    created: Duration,
     last_used: Duration,
 }
 
 /// The server's bounded session cache: at most `S` sessions, the least
-/// recently used one evicted first (and its master secret zeroized).
+/// recently used one evicted first (and its master secret zeroized), and
+/// none resumed past its lifetime.
 pub struct SessionCache<const S: usize> {
     entries: heapless::Vec<CacheEntry, S>,
 }
@@ -257,13 +259,20 @@ impl<const S: usize> SessionCache<S> {
         }
         let _ = self.entries.push(CacheEntry {
             session,
+            created: now,
             last_used: now,
         });
     }
 
-    /// The session with `id`, marked as used at `now`.
-    pub fn get(&mut self, id: &[u8], now: Duration) -> Option<Session> {
-        let e = self.entries.iter_mut().find(|e| e.session.id_is(id))?;
+    /// The session with `id`, marked as used at `now`, unless it was
+    /// established more than `lifetime` ago (then it is forgotten).
+    pub fn get(&mut self, id: &[u8], now: Duration, lifetime: Duration) -> Option<Session> {
+        let i = self.entries.iter().position(|e| e.session.id_is(id))?;
+        let e = self.entries.get_mut(i)?;
+        if now.saturating_sub(e.created) > lifetime {
+            drop(self.entries.swap_remove(i));
+            return None;
+        }
         e.last_used = now;
         Some(e.session.clone())
     }
@@ -345,6 +354,19 @@ mod tests {
         }
     }
 
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    #[test]
+    fn sessions_expire() {
+        let mut c: SessionCache<2> = SessionCache::new();
+        c.insert(session(1), Duration::from_secs(10));
+        let life = Duration::from_secs(100);
+        assert!(c.get(&[1; 32], Duration::from_secs(110), life).is_some());
+        // Use does not extend the lifetime.
+        assert!(c.get(&[1; 32], Duration::from_secs(111), life).is_none());
+        assert!(c.is_empty());
+    }
+
     #[test]
     fn bounded_lru_cache() {
         let t = Duration::from_secs;
@@ -352,21 +374,21 @@ mod tests {
         c.insert(session(1), t(1));
         c.insert(session(2), t(2));
         // Using 1 makes 2 the least recently used.
-        assert_eq!(c.get(&[1; 32], t(3)).unwrap().master[0], 1);
+        assert_eq!(c.get(&[1; 32], t(3), DAY).unwrap().master[0], 1);
         c.insert(session(3), t(4));
         assert_eq!(c.len(), 2);
-        assert!(c.get(&[2; 32], t(5)).is_none(), "2 was evicted");
-        assert!(c.get(&[1; 32], t(5)).is_some());
-        assert!(c.get(&[3; 32], t(5)).is_some());
+        assert!(c.get(&[2; 32], t(5), DAY).is_none(), "2 was evicted");
+        assert!(c.get(&[1; 32], t(5), DAY).is_some());
+        assert!(c.get(&[3; 32], t(5), DAY).is_some());
         // Replacing keeps one entry per ID.
         c.insert(session(3), t(6));
         assert_eq!(c.len(), 2);
         assert!(c.remove(&[3; 32]));
         assert!(!c.remove(&[3; 32]));
-        assert!(c.get(&[3; 32], t(7)).is_none());
+        assert!(c.get(&[3; 32], t(7), DAY).is_none());
         // Empty and short IDs never match.
-        assert!(c.get(&[], t(7)).is_none());
-        assert!(c.get(&[1; 31], t(7)).is_none());
+        assert!(c.get(&[], t(7), DAY).is_none());
+        assert!(c.get(&[1; 31], t(7), DAY).is_none());
         let s = session(9);
         assert!(!std::format!("{s:?}").contains("master"));
     }

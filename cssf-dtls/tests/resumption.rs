@@ -437,3 +437,28 @@ fn resumption_from_a_stored_session_after_a_reboot() {
     assert!(c.c.is_resumed());
     echo(&mut sim, &mut c, &mut s, b"after reboot");
 }
+
+#[test]
+fn expired_session_gets_a_full_handshake() {
+    let suite = CipherSuite::PskWithAes128Ccm8;
+    let mut cfg = config(suite);
+    cfg.session_lifetime = Duration::from_secs(60);
+    let mut sim = Sim::new(32, LinkConfig::perfect());
+    let mut s = ServerNode::new(cfg, 33);
+    let session = first_connection(&mut sim, &mut s, config(suite), 34);
+    // Still fresh: resumed.
+    let mut c = client(config(suite), 35, Some(&session), sim.now);
+    run(&mut sim, &mut c, &mut s, "fresh", |c, s| {
+        c.connected && s.connected >= 2
+    });
+    assert!(c.c.is_resumed());
+    // A minute and a half after the full handshake: a full one again.
+    let later = sim.now + Duration::from_secs(90);
+    sim.run_until(&mut [&mut c, &mut s], later);
+    sim.now = sim.now.max(later);
+    let mut c = client(config(suite), 36, Some(&session), sim.now);
+    run(&mut sim, &mut c, &mut s, "expired", |c, s| {
+        c.connected && s.connected >= 3
+    });
+    assert!(!c.c.is_resumed());
+}
