@@ -1347,7 +1347,7 @@ impl Connection {
         store: &mut dyn PskStore,
         trust: &dyn TrustStore,
     ) -> Result<(), Error> {
-        if hdr.version >> 8 != 0xFE {
+        if !self.record_version_ok(hdr, payload) {
             self.stats.records_dropped += 1;
             return Ok(());
         }
@@ -1398,6 +1398,30 @@ impl Connection {
         self.dispatch(now, hdr.epoch, hdr.content_type, plain, rng, store, trust)
     }
 
+    /// RFC 6347 §4.1: records carry the negotiated version, DTLS 1.2. Only
+    /// before it is settled may an epoch-0 record carry DTLS 1.0 (0xFEFF):
+    /// a client's ClientHello (OpenSSL sends its ClientHellos so), and, to a
+    /// client still waiting for the ServerHello, the server's
+    /// HelloVerifyRequest (RFC 6347 §4.2.1) or an alert. Anything else, such
+    /// as a ServerHello under 0xFEFC, is dropped.
+    fn record_version_ok(&self, hdr: &RecordHeader, payload: &[u8]) -> bool {
+        match hdr.version {
+            DTLS_1_2 => true,
+            DTLS_1_0 if hdr.epoch == 0 => match (self.role, hdr.content_type) {
+                (Role::Server, ContentType::Handshake) => {
+                    payload.first() == Some(&mt::CLIENT_HELLO)
+                }
+                (Role::Client, ContentType::Handshake) => {
+                    self.state == State::ClientHelloSent
+                        && payload.first() == Some(&mt::HELLO_VERIFY_REQUEST)
+                }
+                (Role::Client, ContentType::Alert) => self.state == State::ClientHelloSent,
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// True once a CID was negotiated (either direction may be empty).
     pub(crate) fn cid_negotiated(&self) -> bool {
         self.cid_tx.is_some()
@@ -1440,7 +1464,8 @@ impl Connection {
         trust: &dyn TrustStore,
     ) -> Result<(), Error> {
         let cipher = self.read.as_ref().filter(|_| self.read_epoch == 1);
-        let (true, true, 1, Some(cipher)) = (cid_ok, version >> 8 == 0xFE, epoch, cipher) else {
+        // Epoch 1 and later: the negotiated version only (RFC 6347 §4.1).
+        let (true, true, 1, Some(cipher)) = (cid_ok, version == DTLS_1_2, epoch, cipher) else {
             self.stats.records_dropped += 1;
             return Ok(());
         };

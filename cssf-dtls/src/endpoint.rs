@@ -321,7 +321,9 @@ impl<
             self.stats.records_dropped += 1;
             return Ok(());
         };
+        // RFC 6347 §4.1: a ClientHello record carries DTLS 1.0 or 1.2.
         if rh.content_type != ContentType::Handshake
+            || !matches!(rh.version, DTLS_1_0 | crate::wire::DTLS_1_2)
             || rh.epoch != 0
             || hh.msg_type != msg_type::CLIENT_HELLO
             || hh.fragment_offset != 0
