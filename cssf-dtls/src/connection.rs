@@ -725,6 +725,12 @@ impl Connection {
             match t {
                 // RFC 7250 §4.2: the server's choice, one byte; we only
                 // offer raw public keys.
+                // RFC 5246 §7.4.1.4: an extension we did not offer aborts.
+                ext::SERVER_CERTIFICATE_TYPE | ext::CLIENT_CERTIFICATE_TYPE
+                    if !self.offers_ecdsa() =>
+                {
+                    return Err(Error::UnsupportedExtension);
+                }
                 ext::SERVER_CERTIFICATE_TYPE => {
                     if d != [cert::CERT_TYPE_RAW_PUBLIC_KEY] {
                         return Err(Error::UnsupportedCertificate);
@@ -989,6 +995,9 @@ impl Connection {
         let mut client_limit = false;
         let mut sig_ok = true;
         let mut server_rpk = false;
+        // RFC 7250 §4.2: the server certificate types the client offered
+        // (absent: X.509 only).
+        let mut server_types: Option<&[u8]> = None;
         let mut client_rpk = false;
         let mut client_cid = None;
         for e in ExtensionIter::new(ch.extensions) {
@@ -999,6 +1008,7 @@ impl Connection {
                 }
                 ext::SERVER_CERTIFICATE_TYPE => {
                     server_rpk = ext::cert_types_contain(d, cert::CERT_TYPE_RAW_PUBLIC_KEY);
+                    server_types = Some(d);
                 }
                 ext::CLIENT_CERTIFICATE_TYPE => {
                     client_rpk = ext::cert_types_contain(d, cert::CERT_TYPE_RAW_PUBLIC_KEY);
@@ -1020,6 +1030,10 @@ impl Connection {
                 _ => {}
             }
         }
+        // A certificate only to a client that takes X.509 (RFC 7250 §4.2:
+        // one that offered other types only gets none).
+        let x509_ok = self.has_certificate()
+            && server_types.map_or(true, |d| ext::cert_types_contain(d, cert::CERT_TYPE_X509));
         let suite = self
             .config
             .suites
@@ -1033,7 +1047,7 @@ impl Connection {
                 KeyExchange::EcdheEcdsa => {
                     p256_ok
                         && sig_ok
-                        && (server_rpk || self.has_certificate())
+                        && (server_rpk || x509_ok)
                         && self.own_key.is_some()
                         && (client_rpk || !self.config.require_client_auth)
                 }
@@ -1113,6 +1127,14 @@ impl Connection {
             let rpk = [cert::CERT_TYPE_RAW_PUBLIC_KEY];
             if !self.send_x509 {
                 ext::put(&mut w, ext::SERVER_CERTIFICATE_TYPE, &rpk)?;
+            } else if server_types.is_some() {
+                // RFC 7250 §4.2: a client that offered the extension is
+                // told the selected type, X.509 included.
+                ext::put(
+                    &mut w,
+                    ext::SERVER_CERTIFICATE_TYPE,
+                    &[cert::CERT_TYPE_X509],
+                )?;
             }
             if self.cert_requested {
                 ext::put(&mut w, ext::CLIENT_CERTIFICATE_TYPE, &rpk)?;
@@ -2463,5 +2485,82 @@ mod tests {
         );
         // exponential backoff: 1 s, then 2 s, then the give-up at +4 s
         assert_eq!(t, Duration::from_secs(7));
+    }
+    /// The ClientHello body of an ECDHE_ECDSA client without a key, with
+    /// its server_certificate_type list (offered as `[2]`) replaced by `types`.
+    #[cfg(feature = "x509")]
+    fn ecdsa_hello_offering(types: u8, rng: &mut SimRng) -> std::vec::Vec<u8> {
+        let cfg = Config {
+            suites: heapless::Vec::from_slice(&[CipherSuite::EcdheEcdsaWithAes128Ccm8]).unwrap(),
+            ..Config::default()
+        };
+        let mut c = Connection::new_client_with(cfg, b"", b"", Some(None), None, NOW, rng).unwrap();
+        let mut buf = [0u8; 1500];
+        let n = c.poll_transmit(&mut buf).unwrap().unwrap();
+        let (_, frag, _) = RecordHeader::parse(&buf[..n]).unwrap();
+        let (_, body, _) = HandshakeHeader::parse(frag).unwrap();
+        let mut body = body.to_vec();
+        let at = body
+            .windows(6)
+            .position(|w| w == [0, 20, 0, 2, 1, cert::CERT_TYPE_RAW_PUBLIC_KEY])
+            .expect("server_certificate_type offered");
+        body[at + 5] = types;
+        body
+    }
+
+    #[test]
+    fn unoffered_certificate_type_extensions_abort_a_psk_client() {
+        // RFC 5246 §7.4.1.4: a PSK-only client offered no certificate types.
+        let mut rng = SimRng::new(5);
+        let mut c = Connection::new_client(Config::default(), b"id", b"k", NOW, &mut rng).unwrap();
+        let random = [7u8; 32];
+        for exts in [&[0u8, 20, 0, 1, 2][..], &[0, 19, 0, 1, 2]] {
+            let sh = ServerHelloRepr {
+                version: DTLS_1_2,
+                random: &random,
+                session_id: &[],
+                cipher_suite: CipherSuite::PskWithAes128Ccm8.id(),
+                compression_method: 0,
+                extensions: exts,
+            };
+            let mut b = [0u8; 128];
+            let n = sh.emit(&mut b).unwrap();
+            assert_eq!(
+                c.process_server_hello(&b[..n]),
+                Err(Error::UnsupportedExtension)
+            );
+        }
+    }
+
+    #[cfg(feature = "x509")]
+    #[test]
+    fn x509_only_to_clients_that_take_it() {
+        let mut rng = SimRng::new(6);
+        let key = SigningKey::random(&mut rng);
+        let cfg = Config {
+            suites: heapless::Vec::from_slice(&[CipherSuite::EcdheEcdsaWithAes128Ccm8]).unwrap(),
+            certificate: heapless::Vec::from_slice(b"DER certificate").unwrap(),
+            ..Config::default()
+        };
+        let server = |body: &[u8], rng: &mut SimRng| {
+            Connection::new_server(cfg.clone(), Some(&key), NOW, rng, 0, 0, body, &[], None)
+        };
+        // RFC 7250 §4.2: offered OpenPGP only, neither a raw key nor X.509.
+        let body = ecdsa_hello_offering(1, &mut rng);
+        assert_eq!(server(&body, &mut rng).err(), Some(Error::HandshakeFailure));
+        // Offered X.509 explicitly: sent, and the choice is in the ServerHello.
+        let body = ecdsa_hello_offering(cert::CERT_TYPE_X509, &mut rng);
+        let mut s = server(&body, &mut rng).unwrap();
+        assert!(s.send_x509);
+        let mut buf = [0u8; 1500];
+        let n = s.poll_transmit(&mut buf).unwrap().unwrap();
+        let (_, frag, _) = RecordHeader::parse(&buf[..n]).unwrap();
+        let (hh, body, _) = HandshakeHeader::parse(frag).unwrap();
+        assert_eq!(hh.msg_type, mt::SERVER_HELLO);
+        let sh = ServerHelloRepr::parse(body).unwrap();
+        assert_eq!(
+            ExtensionIter::find(sh.extensions, ext::SERVER_CERTIFICATE_TYPE),
+            Some(&[cert::CERT_TYPE_X509][..])
+        );
     }
 }
