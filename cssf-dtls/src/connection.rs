@@ -1247,12 +1247,16 @@ impl Connection {
         }
         let ecdhe = suite.key_exchange() == KeyExchange::EcdhePsk;
         let cke = ClientKeyExchangeRepr::parse(body, ecdhe)?;
+        // An identity longer than we can keep is refused rather than kept
+        // empty: the session (and its resumptions) report who authenticated.
+        let identity =
+            heapless::Vec::from_slice(cke.identity).map_err(|_| Error::UnknownPskIdentity)?;
         let n = store
             .psk(cke.identity, &mut self.psk)
             .filter(|n| *n <= MAX_PSK_LEN)
             .ok_or(Error::UnknownPskIdentity)?;
         self.psk_len = n;
-        self.identity = heapless::Vec::from_slice(cke.identity).unwrap_or_default();
+        self.identity = identity;
         if let Some(point) = cke.point {
             let peer = parse_point(point)?;
             let secret = self.ecdh.as_ref().ok_or(Error::Internal)?;
@@ -2562,5 +2566,57 @@ mod tests {
             ExtensionIter::find(sh.extensions, ext::SERVER_CERTIFICATE_TYPE),
             Some(&[cert::CERT_TYPE_X509][..])
         );
+    }
+    #[test]
+    fn overlong_psk_identity_is_refused_not_emptied() {
+        struct AnyIdentity;
+        impl PskStore for AnyIdentity {
+            fn psk(&mut self, _: &[u8], key: &mut [u8; MAX_PSK_LEN]) -> Option<usize> {
+                key[..4].copy_from_slice(b"psk!");
+                Some(4)
+            }
+        }
+        let mut rng = SimRng::new(8);
+        let mut c =
+            Connection::new_client(Config::default(), b"id", b"key-key-key-key!", NOW, &mut rng)
+                .unwrap();
+        let mut buf = [0u8; 1500];
+        let n = c.poll_transmit(&mut buf).unwrap().unwrap();
+        let (_, frag, _) = RecordHeader::parse(&buf[..n]).unwrap();
+        let (_, body, _) = HandshakeHeader::parse(frag).unwrap();
+        let mut s = Connection::new_server(
+            Config::default(),
+            None,
+            NOW,
+            &mut rng,
+            0,
+            0,
+            body,
+            &[],
+            None,
+        )
+        .unwrap();
+        for (len, ok) in [(MAX_IDENTITY_LEN, true), (MAX_IDENTITY_LEN + 1, false)] {
+            let id = std::vec![b'x'; len];
+            let ecdhe = s.kx() == Some(KeyExchange::EcdhePsk);
+            let mut ecdh_point = None;
+            if ecdhe {
+                let k = p256::SecretKey::random(&mut rng).public_key();
+                ecdh_point = Some(k.to_encoded_point(false));
+            }
+            let cke = ClientKeyExchangeRepr {
+                identity: &id,
+                point: ecdh_point.as_ref().map(|p| p.as_bytes()),
+            };
+            let mut b = [0u8; 512];
+            let m = cke.emit(&mut b).unwrap();
+            let r = s.process_client_key_exchange(&mut AnyIdentity, &b[..m]);
+            if ok {
+                assert_eq!(r, Ok(()));
+                assert_eq!(s.identity.as_slice(), &id[..]);
+            } else {
+                assert_eq!(r, Err(Error::UnknownPskIdentity));
+            }
+        }
     }
 }
