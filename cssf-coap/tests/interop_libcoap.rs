@@ -319,8 +319,10 @@ fn big_body() -> Vec<u8> {
 }
 
 fn start_our_server() -> OurServer {
-    let port = free_udp_port();
-    let sock = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    // Bind port 0 and read the port back: picking a free port first and
+    // binding it later races with the peers other tests start meanwhile.
+    let sock = UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+    let port = sock.local_addr().unwrap().port();
     let stop = Arc::new(AtomicBool::new(false));
     let stored = Arc::new(Mutex::new(b"initial".to_vec()));
     let (stop2, stored2) = (stop.clone(), stored.clone());
