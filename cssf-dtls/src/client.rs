@@ -9,7 +9,9 @@ use crate::connection::{ConnEvent, Connection, Stats};
 use crate::event::{Event, Transmit};
 use crate::psk::{PskStore, MAX_PSK_LEN};
 use crate::session::Session;
-use crate::trust::{RejectAll, SigningKey, TrustStore};
+#[cfg(feature = "ecdhe")]
+use crate::trust::SigningKey;
+use crate::trust::{RejectAll, TrustStore};
 use crate::Error;
 
 struct NoStore;
@@ -82,8 +84,16 @@ impl<A: Clone + PartialEq, R: CryptoRngCore> Client<A, R> {
         mut rng: R,
         now: Duration,
     ) -> Result<Self, Error> {
-        let conn =
-            Connection::new_client_with(config, identity, psk, None, Some(session), now, &mut rng)?;
+        let conn = Connection::new_client_with(
+            config,
+            identity,
+            psk,
+            #[cfg(feature = "ecdhe")]
+            None,
+            Some(session),
+            now,
+            &mut rng,
+        )?;
         Ok(Client {
             conn,
             peer,
@@ -113,6 +123,8 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
     /// let mut buf = [0u8; 1500];
     /// assert!(client.poll_transmit(Duration::ZERO, &mut buf).unwrap().is_some());
     /// ```
+    #[cfg(feature = "ecdhe")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
     pub fn with_raw_public_key(
         config: Config,
         key: Option<SigningKey>,
@@ -135,6 +147,8 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
     /// still holds it (the server's key is the session's, see
     /// [`Session::peer_public_key`]), otherwise a full one checked by
     /// `trust`.
+    #[cfg(feature = "ecdhe")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
     pub fn resume_with_raw_public_key(
         config: Config,
         key: Option<SigningKey>,
@@ -155,6 +169,8 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
     }
 
     /// The server's public key, once authenticated with raw public keys.
+    #[cfg(feature = "ecdhe")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
     pub fn peer_public_key(&self) -> Option<&p256::PublicKey> {
         self.conn.peer_key.as_ref()
     }

@@ -43,6 +43,8 @@ pub struct Config {
     pub psk_identity_hint: heapless::Vec<u8, MAX_IDENTITY_LEN>,
     /// Server with a signing key: ask ECDHE_ECDSA clients for their raw
     /// public key (CertificateRequest) and refuse those without one.
+    #[cfg(feature = "ecdhe")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
     pub require_client_auth: bool,
     /// Server (feature `x509`): our DER X.509 certificate for the key given
     /// to [`Endpoint::with_raw_public_key`](crate::Endpoint::with_raw_public_key),
@@ -97,6 +99,7 @@ impl Default for Config {
             require_extended_master_secret: true,
             record_size_limit: None,
             psk_identity_hint: heapless::Vec::new(),
+            #[cfg(feature = "ecdhe")]
             require_client_auth: false,
             #[cfg(feature = "x509")]
             certificate: heapless::Vec::new(),

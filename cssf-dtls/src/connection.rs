@@ -25,11 +25,17 @@
 
 use core::time::Duration;
 
+#[cfg(feature = "ecdhe")]
 use p256::ecdh::EphemeralSecret;
+#[cfg(feature = "ecdhe")]
 use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
+#[cfg(feature = "ecdhe")]
 use p256::ecdsa::signature::{Signer, Verifier};
+#[cfg(feature = "ecdhe")]
 use p256::ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey};
+#[cfg(feature = "ecdhe")]
 use p256::elliptic_curve::sec1::ToEncodedPoint;
+#[cfg(feature = "ecdhe")]
 use p256::PublicKey;
 use rand_core::CryptoRngCore;
 use sha2::{Digest, Sha256};
@@ -46,6 +52,7 @@ use crate::replay::ReplayWindow;
 use crate::session::{Session, SESSION_ID_LEN};
 use crate::trust::TrustStore;
 use crate::wire::alert::{AlertRepr, LEVEL_FATAL, LEVEL_WARNING};
+#[cfg(feature = "ecdhe")]
 use crate::wire::certificate::{
     self as cert, CertificateRequestRepr, DigitallySignedRepr, RawPublicKeyCertificateRepr,
     ECDSA_SECP256R1_SHA256,
@@ -55,10 +62,9 @@ use crate::wire::client_hello::ClientHelloRepr;
 use crate::wire::extensions::{self as ext, ExtensionIter};
 use crate::wire::handshake::{msg_type as mt, HandshakeHeader, HEADER_LEN as HS_HEADER};
 use crate::wire::hello_verify_request::HelloVerifyRequestRepr;
-use crate::wire::key_exchange::{
-    ClientKeyExchangeRepr, EcdhClientKeyExchangeRepr, ServerKeyExchangeRepr,
-    SignedServerKeyExchangeRepr,
-};
+use crate::wire::key_exchange::{ClientKeyExchangeRepr, ServerKeyExchangeRepr};
+#[cfg(feature = "ecdhe")]
+use crate::wire::key_exchange::{EcdhClientKeyExchangeRepr, SignedServerKeyExchangeRepr};
 use crate::wire::record::{ContentType, RecordHeader, HEADER_LEN as REC_HEADER};
 use crate::wire::server_hello::ServerHelloRepr;
 use crate::wire::{Writer, DTLS_1_0, DTLS_1_2};
@@ -221,25 +227,33 @@ pub(crate) struct Connection {
     server_random: [u8; 32],
     pub(crate) suite: Option<CipherSuite>,
     ems: bool,
+    #[cfg(feature = "ecdhe")]
     ecdh: Option<EphemeralSecret>,
+    #[cfg(feature = "ecdhe")]
     ecdh_shared: Option<Zeroizing<[u8; 32]>>,
     /// Our ECDSA key (client: sent when asked; server: signs ServerKeyExchange).
+    #[cfg(feature = "ecdhe")]
     own_key: Option<SigningKey>,
     /// The peer's authenticated (trusted) raw public key.
+    #[cfg(feature = "ecdhe")]
     pub(crate) peer_key: Option<PublicKey>,
     /// Client: the server sent CertificateRequest; server: we sent it.
     cert_requested: bool,
     /// Server: the client's CertificateVerify is still due.
     awaiting_cv: bool,
     /// Client: the server agreed to a raw public key from us (RFC 7250).
+    #[cfg(feature = "ecdhe")]
     client_cert_rpk: bool,
     /// Client: the server asked for a certificate we cannot give; an empty
     /// certificate_list is sent (RFC 5246 §7.4.6), the server decides.
+    #[cfg(feature = "ecdhe")]
     send_empty_cert: bool,
     /// The peer's Certificate is X.509 (client: the server did not agree to
     /// a raw public key; feature `x509`).
+    #[cfg(feature = "ecdhe")]
     peer_x509: bool,
     /// Server: our Certificate is X.509 (feature `x509`).
+    #[cfg(feature = "ecdhe")]
     send_x509: bool,
     cookie: heapless::Vec<u8, 255>,
     transcript: Sha256,
@@ -309,6 +323,7 @@ fn put_cid_extension(w: &mut Writer<'_>, cid: &[u8]) -> Result<(), Error> {
 
 /// Decodes a peer's ECDH point: uncompressed (the only format we offer),
 /// on the curve, not the identity (RFC 8422 §5.11).
+#[cfg(feature = "ecdhe")]
 fn parse_point(point: &[u8]) -> Result<PublicKey, Error> {
     if point.len() != 65 || point.first() != Some(&4) {
         return Err(Error::IllegalParameter);
@@ -317,6 +332,7 @@ fn parse_point(point: &[u8]) -> Result<PublicKey, Error> {
 }
 
 /// `client_random + server_random + ServerECDHParams`, what the server signs.
+#[cfg(feature = "ecdhe")]
 fn signed_params(
     client_random: &[u8; 32],
     server_random: &[u8; 32],
@@ -348,15 +364,23 @@ impl Connection {
             server_random: [0; 32],
             suite: None,
             ems: false,
+            #[cfg(feature = "ecdhe")]
             ecdh: None,
+            #[cfg(feature = "ecdhe")]
             ecdh_shared: None,
+            #[cfg(feature = "ecdhe")]
             own_key: None,
+            #[cfg(feature = "ecdhe")]
             peer_key: None,
             cert_requested: false,
             awaiting_cv: false,
+            #[cfg(feature = "ecdhe")]
             client_cert_rpk: false,
+            #[cfg(feature = "ecdhe")]
             send_empty_cert: false,
+            #[cfg(feature = "ecdhe")]
             peer_x509: false,
+            #[cfg(feature = "ecdhe")]
             send_x509: false,
             cookie: heapless::Vec::new(),
             transcript: Sha256::new(),
@@ -405,7 +429,16 @@ impl Connection {
         now: Duration,
         rng: &mut dyn CryptoRngCore,
     ) -> Result<Self, Error> {
-        Self::new_client_with(config, identity, psk, None, None, now, rng)
+        Self::new_client_with(
+            config,
+            identity,
+            psk,
+            #[cfg(feature = "ecdhe")]
+            None,
+            None,
+            now,
+            rng,
+        )
     }
 
     /// A client connection offering the PSK suites if `psk` is non-empty
@@ -414,22 +447,28 @@ impl Connection {
     /// offered for resumption when its suite is among those offered.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new_client_with(
-        mut config: Config,
+        #[cfg_attr(not(feature = "ecdhe"), allow(unused_mut))] mut config: Config,
         identity: &[u8],
         psk: &[u8],
-        ecdsa: Option<Option<SigningKey>>,
+        #[cfg(feature = "ecdhe")] ecdsa: Option<Option<SigningKey>>,
         session: Option<&Session>,
         now: Duration,
         rng: &mut dyn CryptoRngCore,
     ) -> Result<Self, Error> {
+        // Without `ecdhe` every suite is a PSK one: all are offered.
+        #[cfg(feature = "ecdhe")]
         let (use_psk, use_ecdsa) = (!psk.is_empty() || ecdsa.is_none(), ecdsa.is_some());
+        #[cfg(feature = "ecdhe")]
         config.suites.retain(|s| {
             let kx = s.key_exchange();
             (use_psk && kx.is_psk()) || (use_ecdsa && kx == KeyExchange::EcdheEcdsa)
         });
         config.validate()?;
         let mut c = Self::blank(Role::Client, config, now);
-        c.own_key = ecdsa.flatten();
+        #[cfg(feature = "ecdhe")]
+        {
+            c.own_key = ecdsa.flatten();
+        }
         c.offered = session
             .filter(|s| c.config.suites.contains(&s.suite))
             .cloned();
@@ -458,7 +497,7 @@ impl Connection {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new_server(
         config: Config,
-        own_key: Option<&SigningKey>,
+        #[cfg(feature = "ecdhe")] own_key: Option<&SigningKey>,
         now: Duration,
         rng: &mut dyn CryptoRngCore,
         record_seq: u64,
@@ -468,7 +507,10 @@ impl Connection {
         cached: Option<Session>,
     ) -> Result<Self, Error> {
         let mut c = Self::blank(Role::Server, config, now);
-        c.own_key = own_key.cloned();
+        #[cfg(feature = "ecdhe")]
+        {
+            c.own_key = own_key.cloned();
+        }
         c.cid_rx = heapless::Vec::from_slice(cid).map_err(|_| Error::Config)?;
         c.write_seq[0] = record_seq;
         c.recv_msg_seq = message_seq.wrapping_add(1);
@@ -570,13 +612,18 @@ impl Connection {
     }
 
     fn offers_ecdsa(&self) -> bool {
-        self.config
+        #[cfg(feature = "ecdhe")]
+        return self
+            .config
             .suites
             .iter()
-            .any(|s| s.key_exchange() == KeyExchange::EcdheEcdsa)
+            .any(|s| s.key_exchange() == KeyExchange::EcdheEcdsa);
+        #[cfg(not(feature = "ecdhe"))]
+        false
     }
 
     /// Server: an X.509 certificate is configured (feature `x509`).
+    #[cfg(feature = "ecdhe")]
     fn has_certificate(&self) -> bool {
         #[cfg(feature = "x509")]
         return !self.config.certificate.is_empty();
@@ -589,6 +636,7 @@ impl Connection {
     }
 
     /// Our public key as a SubjectPublicKeyInfo.
+    #[cfg(feature = "ecdhe")]
     fn own_spki(&self) -> Result<[u8; cert::SPKI_P256_LEN], Error> {
         let key = self.own_key.as_ref().ok_or(Error::Internal)?;
         let point = key.verifying_key().to_encoded_point(false);
@@ -598,6 +646,7 @@ impl Connection {
     }
 
     /// Parses the peer's raw public key Certificate and asks `trust`.
+    #[cfg(feature = "ecdhe")]
     fn process_peer_certificate(
         &mut self,
         trust: &dyn TrustStore,
@@ -626,6 +675,7 @@ impl Connection {
     }
 
     /// Pushes our Certificate (a raw public key).
+    #[cfg(feature = "ecdhe")]
     fn push_own_certificate(&mut self) -> Result<(), Error> {
         #[cfg(feature = "x509")]
         if self.send_x509 {
@@ -653,6 +703,7 @@ impl Connection {
             ext::put(&mut w, ext::SUPPORTED_GROUPS, &[0, 2, 0, 23])?;
             ext::put(&mut w, ext::EC_POINT_FORMATS, &[1, 0])?;
         }
+        #[cfg(feature = "ecdhe")]
         if self.offers_ecdsa() {
             ext::put(&mut w, ext::SIGNATURE_ALGORITHMS, &[0, 2, 4, 3])?;
             let rpk = [1, cert::CERT_TYPE_RAW_PUBLIC_KEY];
@@ -718,6 +769,7 @@ impl Connection {
             return Err(Error::IllegalParameter);
         }
         self.ems = false;
+        #[cfg(feature = "ecdhe")]
         let mut server_rpk = false;
         self.cid_tx = None;
         for e in ExtensionIter::new(sh.extensions) {
@@ -731,12 +783,14 @@ impl Connection {
                 {
                     return Err(Error::UnsupportedExtension);
                 }
+                #[cfg(feature = "ecdhe")]
                 ext::SERVER_CERTIFICATE_TYPE => {
                     if d != [cert::CERT_TYPE_RAW_PUBLIC_KEY] {
                         return Err(Error::UnsupportedCertificate);
                     }
                     server_rpk = true;
                 }
+                #[cfg(feature = "ecdhe")]
                 ext::CLIENT_CERTIFICATE_TYPE => {
                     if d != [cert::CERT_TYPE_RAW_PUBLIC_KEY] || self.own_key.is_none() {
                         return Err(Error::UnsupportedCertificate);
@@ -776,6 +830,7 @@ impl Connection {
             return Err(Error::InsufficientSecurity);
         }
         // Without server_certificate_type the server sends X.509.
+        #[cfg(feature = "ecdhe")]
         if suite.key_exchange() == KeyExchange::EcdheEcdsa && !server_rpk {
             if !cfg!(feature = "x509") {
                 return Err(Error::UnsupportedCertificate);
@@ -800,13 +855,28 @@ impl Connection {
             }
             self.master = s.master.clone();
             self.identity = s.identity.clone();
-            self.peer_key = s.peer_key;
+            #[cfg(feature = "ecdhe")]
+            {
+                self.peer_key = s.peer_key;
+            }
             self.resumed = true;
             self.install_keys()?;
         }
         Ok(())
     }
 
+    /// Plain PSK: the ServerKeyExchange carries only a psk_identity_hint
+    /// (not used: the client has one identity).
+    #[cfg(not(feature = "ecdhe"))]
+    fn process_server_key_exchange(
+        &mut self,
+        _: &mut dyn CryptoRngCore,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        ServerKeyExchangeRepr::parse(body, false).map(|_| ())
+    }
+
+    #[cfg(feature = "ecdhe")]
     fn process_server_key_exchange(
         &mut self,
         rng: &mut dyn CryptoRngCore,
@@ -839,6 +909,7 @@ impl Connection {
 
     /// Checks the ServerKeyExchange signature (RFC 8422 §5.4) with the
     /// server's certified key.
+    #[cfg(feature = "ecdhe")]
     fn verify_server_params(
         &self,
         params: &[u8],
@@ -858,8 +929,11 @@ impl Connection {
     fn derive_keys(&mut self) -> Result<(), Error> {
         let suite = self.suite.ok_or(Error::Internal)?;
         let mut pms = Zeroizing::new([0u8; 134]);
+        #[cfg(feature = "ecdhe")]
         let other = self.ecdh_shared.as_ref().map(|z| &z[..]);
-        let n = if suite.key_exchange() == KeyExchange::EcdheEcdsa {
+        #[cfg(not(feature = "ecdhe"))]
+        let other: Option<&[u8]> = None;
+        let n = if suite.key_exchange().is_ecdsa() {
             // RFC 8422 §5.10: the premaster secret is the x coordinate.
             let z = other.ok_or(Error::Internal)?;
             pms.get_mut(..z.len())
@@ -906,19 +980,25 @@ impl Connection {
         };
         self.write = Some(w);
         self.pending_read = Some(r);
-        self.ecdh = None;
-        self.ecdh_shared = None;
+        #[cfg(feature = "ecdhe")]
+        {
+            self.ecdh = None;
+            self.ecdh_shared = None;
+        }
         Ok(())
     }
 
     fn send_client_key_exchange(&mut self, now: Duration) -> Result<(), Error> {
+        #[cfg(feature = "ecdhe")]
         let point = self
             .ecdh
             .as_ref()
             .map(|s| s.public_key().to_encoded_point(false));
         let identity = self.identity.clone();
+        #[cfg(feature = "ecdhe")]
         let ecdsa = self.kx() == Some(KeyExchange::EcdheEcdsa);
         self.new_flight(now, true);
+        #[cfg(feature = "ecdhe")]
         if ecdsa && self.cert_requested {
             self.push_own_certificate()?;
         } else if ecdsa && self.send_empty_cert {
@@ -927,6 +1007,17 @@ impl Connection {
                 Ok(3)
             })?;
         }
+        #[cfg(not(feature = "ecdhe"))]
+        {
+            let cke = ClientKeyExchangeRepr {
+                identity: &identity,
+                point: None,
+            };
+            self.push_handshake(mt::CLIENT_KEY_EXCHANGE, 0, cke.buffer_len(), |b| {
+                cke.emit(b)
+            })?;
+        }
+        #[cfg(feature = "ecdhe")]
         if ecdsa {
             let cke = EcdhClientKeyExchangeRepr {
                 point: point
@@ -949,6 +1040,7 @@ impl Connection {
         // The extended master secret's session hash ends at ClientKeyExchange
         // (RFC 7627 §3), so keys are derived before CertificateVerify.
         self.derive_keys()?;
+        #[cfg(feature = "ecdhe")]
         if ecdsa && self.cert_requested {
             // RFC 5246 §7.4.8: a signature over every handshake message so far.
             let key = self.own_key.as_ref().ok_or(Error::Internal)?;
@@ -990,26 +1082,35 @@ impl Connection {
         }
         let mut client_ems = false;
         let mut reneg = ch.suites().any(|s| s == EMPTY_RENEGOTIATION_INFO_SCSV);
+        #[cfg(feature = "ecdhe")]
         let mut p256_ok = true;
+        #[cfg(feature = "ecdhe")]
         let mut point_formats = false;
         let mut client_limit = false;
+        #[cfg(feature = "ecdhe")]
         let mut sig_ok = true;
+        #[cfg(feature = "ecdhe")]
         let mut server_rpk = false;
         // RFC 7250 §4.2: the server certificate types the client offered
         // (absent: X.509 only).
+        #[cfg(feature = "ecdhe")]
         let mut server_types: Option<&[u8]> = None;
+        #[cfg(feature = "ecdhe")]
         let mut client_rpk = false;
         let mut client_cid = None;
         for e in ExtensionIter::new(ch.extensions) {
             let (t, d) = e?;
             match t {
+                #[cfg(feature = "ecdhe")]
                 ext::SIGNATURE_ALGORITHMS => {
                     sig_ok = ext::sig_algs_contain(d, ECDSA_SECP256R1_SHA256);
                 }
+                #[cfg(feature = "ecdhe")]
                 ext::SERVER_CERTIFICATE_TYPE => {
                     server_rpk = ext::cert_types_contain(d, cert::CERT_TYPE_RAW_PUBLIC_KEY);
                     server_types = Some(d);
                 }
+                #[cfg(feature = "ecdhe")]
                 ext::CLIENT_CERTIFICATE_TYPE => {
                     client_rpk = ext::cert_types_contain(d, cert::CERT_TYPE_RAW_PUBLIC_KEY);
                 }
@@ -1020,7 +1121,9 @@ impl Connection {
                     }
                     reneg = true;
                 }
+                #[cfg(feature = "ecdhe")]
                 ext::SUPPORTED_GROUPS => p256_ok = ext::groups_contain_p256(d),
+                #[cfg(feature = "ecdhe")]
                 ext::EC_POINT_FORMATS => point_formats = true,
                 ext::RECORD_SIZE_LIMIT => {
                     self.peer_record_limit = Some(ext::parse_record_size_limit(d)?);
@@ -1032,6 +1135,7 @@ impl Connection {
         }
         // A certificate only to a client that takes X.509 (RFC 7250 §4.2:
         // one that offered other types only gets none).
+        #[cfg(feature = "ecdhe")]
         let x509_ok = self.has_certificate()
             && server_types.map_or(true, |d| ext::cert_types_contain(d, cert::CERT_TYPE_X509));
         let suite = self
@@ -1041,9 +1145,11 @@ impl Connection {
             .copied()
             .filter(|s| match s.key_exchange() {
                 KeyExchange::Psk => true,
+                #[cfg(feature = "ecdhe")]
                 KeyExchange::EcdhePsk => p256_ok,
                 // Raw public keys only: the client must accept one from us,
                 // and offer its own when we require client authentication.
+                #[cfg(feature = "ecdhe")]
                 KeyExchange::EcdheEcdsa => {
                     p256_ok
                         && sig_ok
@@ -1082,7 +1188,10 @@ impl Connection {
             self.ems = s.ems;
             self.master = s.master.clone();
             self.identity = s.identity.clone();
-            self.peer_key = s.peer_key;
+            #[cfg(feature = "ecdhe")]
+            {
+                self.peer_key = s.peer_key;
+            }
             self.session_id = s.id.clone();
         } else {
             self.ems = client_ems;
@@ -1104,9 +1213,12 @@ impl Connection {
         }
         let suite = self.suite.ok_or(Error::Internal)?;
 
-        let ecdsa = suite.key_exchange() == KeyExchange::EcdheEcdsa;
-        self.cert_requested = ecdsa && self.config.require_client_auth && !self.resumed;
-        self.send_x509 = ecdsa && !server_rpk;
+        let ecdsa = suite.key_exchange().is_ecdsa();
+        #[cfg(feature = "ecdhe")]
+        {
+            self.cert_requested = ecdsa && self.config.require_client_auth && !self.resumed;
+            self.send_x509 = ecdsa && !server_rpk;
+        }
         let mut exts = [0u8; 80];
         let mut w = Writer::new(&mut exts);
         if reneg {
@@ -1119,9 +1231,11 @@ impl Connection {
             ext::put(&mut w, ext::RECORD_SIZE_LIMIT, &l.to_be_bytes())?;
         }
         let ecdhe = suite.key_exchange().is_ecdhe() && !self.resumed;
+        #[cfg(feature = "ecdhe")]
         if ecdhe && point_formats {
             ext::put(&mut w, ext::EC_POINT_FORMATS, &[1, 0])?;
         }
+        #[cfg(feature = "ecdhe")]
         if ecdsa {
             // Also when resuming: the client checks the type it agreed to.
             let rpk = [cert::CERT_TYPE_RAW_PUBLIC_KEY];
@@ -1171,6 +1285,7 @@ impl Connection {
             return Ok(());
         }
         let hint = self.config.psk_identity_hint.clone();
+        #[cfg(feature = "ecdhe")]
         if ecdsa {
             self.push_own_certificate()?;
             let mut r = rng;
@@ -1214,7 +1329,8 @@ impl Connection {
             self.push_handshake(mt::SERVER_KEY_EXCHANGE, 0, ske.buffer_len(), |b| {
                 ske.emit(b)
             })?;
-        } else if !hint.is_empty() {
+        }
+        if !ecdsa && !ecdhe && !hint.is_empty() {
             let ske = ServerKeyExchangeRepr {
                 hint: &hint,
                 ecdh: None,
@@ -1235,6 +1351,7 @@ impl Connection {
         body: &[u8],
     ) -> Result<(), Error> {
         let suite = self.suite.ok_or(Error::Internal)?;
+        #[cfg(feature = "ecdhe")]
         if suite.key_exchange() == KeyExchange::EcdheEcdsa {
             let cke = EcdhClientKeyExchangeRepr::parse(body)?;
             let peer = parse_point(cke.point)?;
@@ -1245,7 +1362,8 @@ impl Connection {
             self.ecdh_shared = Some(z);
             return Ok(());
         }
-        let ecdhe = suite.key_exchange() == KeyExchange::EcdhePsk;
+        // ECDHE_ECDSA returned above: ECDHE here is ECDHE_PSK.
+        let ecdhe = suite.key_exchange().is_ecdhe();
         let cke = ClientKeyExchangeRepr::parse(body, ecdhe)?;
         // An identity longer than we can keep is refused rather than kept
         // empty: the session (and its resumptions) report who authenticated.
@@ -1257,6 +1375,7 @@ impl Connection {
             .ok_or(Error::UnknownPskIdentity)?;
         self.psk_len = n;
         self.identity = identity;
+        #[cfg(feature = "ecdhe")]
         if let Some(point) = cke.point {
             let peer = parse_point(point)?;
             let secret = self.ecdh.as_ref().ok_or(Error::Internal)?;
@@ -1729,6 +1848,8 @@ impl Connection {
         store: &mut dyn PskStore,
         trust: &dyn TrustStore,
     ) -> Result<(), Error> {
+        #[cfg(not(feature = "ecdhe"))]
+        let _ = trust;
         let want_epoch = match (self.state, t) {
             (State::Connected, _) | (_, mt::FINISHED) => 1,
             _ => 0,
@@ -1753,6 +1874,7 @@ impl Connection {
                 };
                 Ok(())
             }
+            #[cfg(feature = "ecdhe")]
             (State::ServerHelloReceived, mt::CERTIFICATE)
                 if self.kx() == Some(KeyExchange::EcdheEcdsa) =>
             {
@@ -1766,7 +1888,7 @@ impl Connection {
                 mt::SERVER_KEY_EXCHANGE,
             ) => {
                 // ECDHE_ECDSA needs the server's Certificate first.
-                let ecdsa = self.kx() == Some(KeyExchange::EcdheEcdsa);
+                let ecdsa = self.kx().is_some_and(KeyExchange::is_ecdsa);
                 if ecdsa != (self.state == State::ServerCertificateReceived) {
                     return Err(Error::UnexpectedMessage);
                 }
@@ -1775,6 +1897,7 @@ impl Connection {
                 self.state = State::ServerKeyExchangeReceived;
                 Ok(())
             }
+            #[cfg(feature = "ecdhe")]
             (State::ServerKeyExchangeReceived, mt::CERTIFICATE_REQUEST)
                 if self.kx() == Some(KeyExchange::EcdheEcdsa)
                     && !self.cert_requested
@@ -1797,7 +1920,9 @@ impl Connection {
                 State::ServerHelloReceived | State::ServerKeyExchangeReceived,
                 mt::SERVER_HELLO_DONE,
             ) => {
+                #[cfg(feature = "ecdhe")]
                 let ecdhe = self.kx().is_some_and(KeyExchange::is_ecdhe);
+                #[cfg(feature = "ecdhe")]
                 if ecdhe && self.ecdh.is_none() {
                     return Err(Error::UnexpectedMessage);
                 }
@@ -1828,6 +1953,7 @@ impl Connection {
                 self.connected();
                 Ok(())
             }
+            #[cfg(feature = "ecdhe")]
             (State::ServerHelloDoneSent, mt::CERTIFICATE) if self.cert_requested => {
                 self.retransmit_at = None;
                 self.process_peer_certificate(trust, body)?;
@@ -1858,6 +1984,7 @@ impl Connection {
                 self.connected();
                 Ok(())
             }
+            #[cfg(feature = "ecdhe")]
             (State::ClientKeyExchangeReceived, mt::CERTIFICATE_VERIFY) if self.awaiting_cv => {
                 let cv = DigitallySignedRepr::parse(body)?;
                 if cv.algorithm != ECDSA_SECP256R1_SHA256 {
@@ -1965,6 +2092,7 @@ impl Connection {
             suite: self.suite?,
             ems: self.ems,
             identity: self.identity.clone(),
+            #[cfg(feature = "ecdhe")]
             peer_key: self.peer_key,
         })
     }

@@ -13,7 +13,9 @@ use crate::cookie::{CookieSecrets, PeerAddress};
 use crate::event::{Event, Transmit};
 use crate::psk::PskStore;
 use crate::session::SessionCache;
-use crate::trust::{RejectAll, SigningKey, TrustStore};
+#[cfg(feature = "ecdhe")]
+use crate::trust::SigningKey;
+use crate::trust::{RejectAll, TrustStore};
 use crate::wire::cid_record::{CID_OFFSET, TLS12_CID};
 use crate::wire::client_hello::ClientHelloRepr;
 use crate::wire::handshake::{msg_type, HandshakeHeader, HEADER_LEN as HS_HEADER};
@@ -46,6 +48,7 @@ struct Session<A> {
 pub struct Endpoint<A, P, R, const N: usize, T = RejectAll, const S: usize = 4> {
     config: Config,
     store: P,
+    #[cfg(feature = "ecdhe")]
     own_key: Option<SigningKey>,
     trust: T,
     rng: R,
@@ -73,7 +76,15 @@ impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize, const S: usi
     /// A server resolving PSK identities through `store` (the ECDHE_ECDSA
     /// suites are not selected: it has no key).
     pub fn new(config: Config, store: P, rng: R, now: Duration) -> Result<Self, Error> {
-        Self::build(config, store, None, RejectAll, rng, now)
+        Self::build(
+            config,
+            store,
+            #[cfg(feature = "ecdhe")]
+            None,
+            RejectAll,
+            rng,
+            now,
+        )
     }
 }
 
@@ -105,6 +116,8 @@ impl<
     /// ).unwrap();
     /// assert_eq!(server.sessions(), 0);
     /// ```
+    #[cfg(feature = "ecdhe")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
     pub fn with_raw_public_key(
         config: Config,
         store: P,
@@ -119,7 +132,7 @@ impl<
     fn build(
         config: Config,
         store: P,
-        own_key: Option<SigningKey>,
+        #[cfg(feature = "ecdhe")] own_key: Option<SigningKey>,
         trust: T,
         mut rng: R,
         now: Duration,
@@ -130,6 +143,7 @@ impl<
             next_rotation: now + config.cookie_rotation,
             config,
             store,
+            #[cfg(feature = "ecdhe")]
             own_key,
             trust,
             rng,
@@ -386,6 +400,7 @@ impl<
         };
         match Connection::new_server(
             self.config.clone(),
+            #[cfg(feature = "ecdhe")]
             self.own_key.as_ref(),
             now,
             &mut self.rng,
@@ -604,6 +619,8 @@ impl<
     }
 
     /// The authenticated raw public key of `peer`, if it presented one.
+    #[cfg(feature = "ecdhe")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
     pub fn peer_public_key(&self, peer: &A) -> Option<&p256::PublicKey> {
         self.sessions
             .iter()

@@ -121,6 +121,8 @@ pub use flight::MAX_MESSAGE_LEN;
 pub use psk::{PskStore, StaticPsk, MAX_IDENTITY_LEN, MAX_PSK_LEN};
 pub use replay::ReplayWindow;
 pub use session::{Session, SessionCache, MAX_SESSION_ENCODING_LEN, SESSION_ID_LEN};
-pub use trust::{FnTrust, PinnedKeys, RejectAll, SigningKey, TrustStore};
+pub use trust::RejectAll;
+#[cfg(feature = "ecdhe")]
+pub use trust::{FnTrust, PinnedKeys, SigningKey, TrustStore};
 #[cfg(feature = "x509")]
 pub use x509::CaSigned;

@@ -32,6 +32,7 @@ use core::time::Duration;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+#[cfg(feature = "ecdhe")]
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 
 use crate::crypto::suite::CipherSuite;
@@ -80,6 +81,7 @@ pub struct Session {
     pub(crate) suite: CipherSuite,
     pub(crate) ems: bool,
     pub(crate) identity: heapless::Vec<u8, MAX_IDENTITY_LEN>,
+    #[cfg(feature = "ecdhe")]
     pub(crate) peer_key: Option<p256::PublicKey>,
 }
 
@@ -117,6 +119,8 @@ impl Session {
     }
 
     /// The peer's raw public key, for sessions authenticated with one.
+    #[cfg(feature = "ecdhe")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
     pub fn peer_public_key(&self) -> Option<&p256::PublicKey> {
         self.peer_key.as_ref()
     }
@@ -142,10 +146,13 @@ impl Session {
         w.u16(self.suite.id())?;
         w.u8(u8::from(self.ems))?;
         w.vec8(&self.identity)?;
+        #[cfg(feature = "ecdhe")]
         match &self.peer_key {
             Some(k) => w.vec8(k.to_encoded_point(false).as_bytes())?,
             None => w.u8(0)?,
         }
+        #[cfg(not(feature = "ecdhe"))]
+        w.u8(0)?;
         Ok(w.len())
     }
 
@@ -171,11 +178,17 @@ impl Session {
         };
         let identity = heapless::Vec::from_slice(r.vec8()?).map_err(|_| Error::Decode)?;
         let key = r.vec8()?;
+        #[cfg(feature = "ecdhe")]
         let peer_key = if key.is_empty() {
             None
         } else {
             Some(p256::PublicKey::from_sec1_bytes(key).map_err(|_| Error::Decode)?)
         };
+        // Only sessions of the ECDHE_ECDSA suites hold a key.
+        #[cfg(not(feature = "ecdhe"))]
+        if !key.is_empty() {
+            return Err(Error::Decode);
+        }
         r.finish()?;
         Ok(Session {
             id,
@@ -183,6 +196,7 @@ impl Session {
             suite,
             ems,
             identity,
+            #[cfg(feature = "ecdhe")]
             peer_key,
         })
     }

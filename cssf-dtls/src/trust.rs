@@ -1,15 +1,33 @@
 //! Peer authentication with raw public keys (RFC 7250, RFC 7925 §4.4): who
-//! is trusted is decided by the caller through [`TrustStore`].
+//! is trusted is decided by the caller through [`TrustStore`] (feature
+//! `ecdhe`; without it only [`RejectAll`] exists, the trust store type of
+//! PSK clients and servers).
 
+#[cfg(feature = "ecdhe")]
 use p256::PublicKey;
 
+#[cfg(feature = "ecdhe")]
 pub use p256::ecdsa::SigningKey;
+
+#[cfg(not(feature = "ecdhe"))]
+pub(crate) use sealed::TrustStore;
+
+/// Without `ecdhe` no peer key is ever checked: the connection still takes
+/// a trust store argument, of this unnameable trait that only [`RejectAll`]
+/// implements.
+#[cfg(not(feature = "ecdhe"))]
+mod sealed {
+    pub trait TrustStore {}
+    impl TrustStore for super::RejectAll {}
+}
 
 /// Decides whether a peer's P-256 public key is accepted.
 ///
 /// The key handed in has already been decoded from a strictly parsed
 /// SubjectPublicKeyInfo and checked to be a valid point on the curve (not
 /// the identity); the handshake proves the peer holds its private key.
+#[cfg(feature = "ecdhe")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
 pub trait TrustStore {
     /// True when `key` may authenticate the peer.
     fn is_trusted(&self, key: &PublicKey) -> bool;
@@ -23,6 +41,7 @@ pub trait TrustStore {
     }
 }
 
+#[cfg(feature = "ecdhe")]
 impl<T: TrustStore + ?Sized> TrustStore for &T {
     fn is_trusted(&self, key: &PublicKey) -> bool {
         (**self).is_trusted(key)
@@ -36,6 +55,7 @@ impl<T: TrustStore + ?Sized> TrustStore for &T {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RejectAll;
 
+#[cfg(feature = "ecdhe")]
 impl TrustStore for RejectAll {
     fn is_trusted(&self, _: &PublicKey) -> bool {
         false
@@ -55,11 +75,14 @@ impl TrustStore for RejectAll {
 /// assert!(trust.is_trusted(&server_key.verifying_key().into()));
 /// assert!(!trust.is_trusted(&other.verifying_key().into()));
 /// ```
+#[cfg(feature = "ecdhe")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
 #[derive(Debug, Clone, Copy)]
 pub struct PinnedKeys<'a> {
     keys: &'a [PublicKey],
 }
 
+#[cfg(feature = "ecdhe")]
 impl<'a> PinnedKeys<'a> {
     /// Trusts exactly `keys`.
     pub const fn new(keys: &'a [PublicKey]) -> Self {
@@ -67,6 +90,7 @@ impl<'a> PinnedKeys<'a> {
     }
 }
 
+#[cfg(feature = "ecdhe")]
 impl TrustStore for PinnedKeys<'_> {
     fn is_trusted(&self, key: &PublicKey) -> bool {
         self.keys.iter().any(|k| k == key)
@@ -81,9 +105,12 @@ impl TrustStore for PinnedKeys<'_> {
 /// let k = SigningKey::random(&mut rng);
 /// assert!(FnTrust(|_: &p256::PublicKey| true).is_trusted(&k.verifying_key().into()));
 /// ```
+#[cfg(feature = "ecdhe")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
 #[derive(Debug, Clone, Copy)]
 pub struct FnTrust<F>(pub F);
 
+#[cfg(feature = "ecdhe")]
 impl<F: Fn(&PublicKey) -> bool> TrustStore for FnTrust<F> {
     fn is_trusted(&self, key: &PublicKey) -> bool {
         (self.0)(key)

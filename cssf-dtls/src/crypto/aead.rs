@@ -12,6 +12,7 @@ use aes::Aes128;
 use ccm::aead::{AeadInPlace, KeyInit};
 use ccm::consts::{U12, U8};
 use ccm::Ccm;
+#[cfg(feature = "chacha20")]
 use chacha20poly1305::ChaCha20Poly1305;
 use zeroize::Zeroizing;
 
@@ -27,10 +28,13 @@ type Aes128Ccm8 = Ccm<Aes128, U8, U12>;
 /// One direction's record protection keys. (The AES key schedule makes the
 /// CCM variant larger; boxing it would need `alloc`, which the core path avoids.)
 #[allow(clippy::large_enum_variant)]
+#[non_exhaustive]
 pub enum RecordCipher {
     /// AES-128-CCM-8 and its 4-byte salt.
     Ccm8(Aes128Ccm8, Zeroizing<[u8; 4]>),
     /// ChaCha20-Poly1305 and its 12-byte IV.
+    #[cfg(feature = "chacha20")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "chacha20")))]
     ChaCha(ChaCha20Poly1305, Zeroizing<[u8; 12]>),
 }
 
@@ -38,6 +42,7 @@ impl core::fmt::Debug for RecordCipher {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
             RecordCipher::Ccm8(..) => "RecordCipher::Ccm8",
+            #[cfg(feature = "chacha20")]
             RecordCipher::ChaCha(..) => "RecordCipher::ChaCha",
         })
     }
@@ -62,6 +67,7 @@ impl RecordCipher {
                 salt.copy_from_slice(iv.get(..4).ok_or(Error::Internal)?);
                 Ok(RecordCipher::Ccm8(c, salt))
             }
+            #[cfg(feature = "chacha20")]
             AeadKind::ChaCha20Poly1305 => {
                 let c = ChaCha20Poly1305::new_from_slice(key).map_err(|_| Error::Internal)?;
                 let mut n = Zeroizing::new([0u8; 12]);
@@ -75,6 +81,7 @@ impl RecordCipher {
     pub fn kind(&self) -> AeadKind {
         match self {
             RecordCipher::Ccm8(..) => AeadKind::Aes128Ccm8,
+            #[cfg(feature = "chacha20")]
             RecordCipher::ChaCha(..) => AeadKind::ChaCha20Poly1305,
         }
     }
@@ -157,6 +164,7 @@ impl RecordCipher {
                     .map_err(|_| Error::Internal)?;
                 tag_out.copy_from_slice(&tag);
             }
+            #[cfg(feature = "chacha20")]
             RecordCipher::ChaCha(c, iv) => {
                 let (pt, tag_out) = frag.split_at_mut(pt_len);
                 let nonce = chacha_nonce(iv, epoch_seq);
@@ -186,7 +194,7 @@ impl RecordCipher {
 
     fn open_with(
         &self,
-        epoch_seq: u64,
+        #[cfg_attr(not(feature = "chacha20"), allow(unused_variables))] epoch_seq: u64,
         a: &[u8],
         frag: &mut [u8],
     ) -> Result<core::ops::Range<usize>, Error> {
@@ -205,6 +213,7 @@ impl RecordCipher {
                     .map_err(|_| Error::BadRecordMac)?;
                 Ok(8..8 + pt_len)
             }
+            #[cfg(feature = "chacha20")]
             RecordCipher::ChaCha(c, iv) => {
                 let (ct, tag) = frag.split_at_mut(pt_len);
                 let nonce = chacha_nonce(iv, epoch_seq);
@@ -216,6 +225,7 @@ impl RecordCipher {
     }
 }
 
+#[cfg(feature = "chacha20")]
 fn chacha_nonce(iv: &[u8; 12], epoch_seq: u64) -> [u8; 12] {
     let mut n = *iv;
     for (b, s) in n[4..].iter_mut().zip(epoch_seq.to_be_bytes()) {
