@@ -63,6 +63,8 @@ pub struct Config {
     /// send with the peer's CID but want none ourselves). A server gives
     /// every session a distinct CID of exactly this length, which is how it
     /// finds the session of a tls12_cid record whatever its source address.
+    /// Needs feature `cid` (default): without it [`validate`](Self::validate)
+    /// refuses `Some`.
     pub cid_len: Option<u8>,
     /// tls12_cid records: pad the inner plaintext (content and real type)
     /// with zeros to a multiple of this many bytes (0 or 1: no padding).
@@ -115,13 +117,21 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Checks the settings are usable.
+    /// `cid_len`, or `None` when Connection IDs are compiled out (feature
+    /// `cid`): the CID code is then dead and not linked.
+    pub(crate) fn cid(&self) -> Option<u8> {
+        self.cid_len.filter(|_| cfg!(feature = "cid"))
+    }
+
+    /// Checks the settings are usable (`Error::Config` otherwise, also for
+    /// Connection IDs without feature `cid`).
     pub fn validate(&self) -> Result<(), Error> {
         if self.suites.is_empty()
             || self.mtu < 128
             || self.record_size_limit.is_some_and(|l| l < 64)
             || self.retransmit_initial.is_zero()
             || self.cid_len.is_some_and(|l| usize::from(l) > MAX_CID_LEN)
+            || (self.cid_len.is_some() && !cfg!(feature = "cid"))
             || (self.require_extended_master_secret && !self.offer_extended_master_secret)
         {
             return Err(Error::Config);

@@ -472,7 +472,7 @@ impl Connection {
         c.offered = session
             .filter(|s| c.config.suites.contains(&s.suite))
             .cloned();
-        if let Some(n) = c.config.cid_len {
+        if let Some(n) = c.config.cid() {
             let mut cid = [0u8; MAX_CID_LEN];
             let cid = cid.get_mut(..usize::from(n)).ok_or(Error::Config)?;
             rng.fill_bytes(cid);
@@ -719,7 +719,7 @@ impl Connection {
         if let Some(l) = self.config.record_size_limit {
             ext::put(&mut w, ext::RECORD_SIZE_LIMIT, &l.to_be_bytes())?;
         }
-        if self.config.cid_len.is_some() {
+        if self.config.cid().is_some() {
             put_cid_extension(&mut w, &self.cid_rx)?;
         }
         let elen = w.len();
@@ -808,7 +808,7 @@ impl Connection {
                 }
                 cid_record::EXTENSION_TYPE => {
                     // RFC 9146 §3: the CID the server wants in our records.
-                    if self.config.cid_len.is_none() {
+                    if self.config.cid().is_none() {
                         return Err(Error::UnsupportedExtension);
                     }
                     let cid = cid_record::parse_extension(d)?;
@@ -1206,7 +1206,7 @@ impl Connection {
         // RFC 9146 §3: use the client's CID when sending; ask for ours.
         // A CID longer than we can carry: no CIDs on this connection.
         let client_cid = client_cid.filter(|c| c.len() <= MAX_PEER_CID_LEN);
-        if let (Some(cid), Some(_)) = (client_cid, self.config.cid_len) {
+        if let (Some(cid), Some(_)) = (client_cid, self.config.cid()) {
             self.cid_tx = Some(heapless::Vec::from_slice(cid).map_err(|_| Error::Internal)?);
         } else {
             self.cid_rx.clear();
@@ -1569,12 +1569,12 @@ impl Connection {
 
     /// True once a CID was negotiated (either direction may be empty).
     pub(crate) fn cid_negotiated(&self) -> bool {
-        self.cid_tx.is_some()
+        cfg!(feature = "cid") && self.cid_tx.is_some()
     }
 
     /// True when the peer must send us tls12_cid records (epoch >= 1).
     fn expects_cid(&self) -> bool {
-        self.cid_tx.is_some() && !self.cid_rx.is_empty()
+        self.cid_negotiated() && !self.cid_rx.is_empty()
     }
 
     /// RFC 9146 §6: remembers that this datagram held an authenticated
@@ -2077,7 +2077,9 @@ impl Connection {
 
     /// The non-empty CID our protected records carry, if negotiated.
     fn send_cid(&self) -> Option<&[u8]> {
-        self.cid_tx.as_deref().filter(|c| !c.is_empty())
+        self.cid_tx
+            .as_deref()
+            .filter(|c| cfg!(feature = "cid") && !c.is_empty())
     }
 
     /// The resumable session, once established and unless it ended with a

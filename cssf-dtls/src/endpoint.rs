@@ -244,7 +244,7 @@ impl<
         from: A,
         data: &mut [u8],
     ) -> Result<(), Error> {
-        let n = self.config.cid_len.map_or(0, usize::from);
+        let n = self.config.cid().map_or(0, usize::from);
         let cid = data.get(CID_OFFSET..CID_OFFSET + n).filter(|_| n > 0);
         let idx = cid.and_then(|cid| {
             self.sessions
@@ -306,7 +306,7 @@ impl<
     /// empty (the session asks for no CID) if eight draws all collide,
     /// which only a very short `cid_len` makes likely.
     fn new_cid(&mut self) -> heapless::Vec<u8, MAX_CID_LEN> {
-        let n = self.config.cid_len.map_or(0, usize::from).min(MAX_CID_LEN);
+        let n = self.config.cid().map_or(0, usize::from).min(MAX_CID_LEN);
         let mut cid = [0u8; MAX_CID_LEN];
         let cid = cid.get_mut(..n).unwrap_or_default();
         for _ in 0..8 {

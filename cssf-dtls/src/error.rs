@@ -145,7 +145,8 @@ pub enum Error {
     Full,
     /// The peer is not known to this endpoint.
     UnknownPeer,
-    /// The configuration is unusable (e.g. no cipher suite, key too long).
+    /// The configuration is unusable (e.g. no cipher suite, key too long, a
+    /// Connection ID without feature `cid`).
     Config,
     /// An internal invariant failed (internal_error).
     Internal,
