@@ -25,6 +25,21 @@
 //! The driver loop is the same for [`Client`] and [`Endpoint`]: after each
 //! input drain `poll_transmit`, then `poll_event`, then read `poll_timeout`.
 //!
+//! Cargo features (the first three are default; without them a PSK client
+//! or server with TLS_PSK_WITH_AES_128_CCM_8 links no P-256, ECDSA,
+//! ChaCha20 or Connection ID code):
+//! - `ecdhe`: the ECDHE_PSK and ECDHE_ECDSA suites on P-256, raw public
+//!   keys, [`TrustStore`], [`SigningKey`] (`p256`, `ecdsa`);
+//! - `chacha20`: the ChaCha20-Poly1305 suites (`chacha20poly1305`);
+//! - `cid`: Connection IDs (RFC 9146); without it [`Config::validate`]
+//!   refuses `cid_len: Some(_)`;
+//! - `x509` (implies `ecdhe` and `alloc`): X.509 end-entity certificates;
+//! - `alloc`, `std`: conveniences, never requirements.
+//!
+//! A suite of a disabled feature does not exist ([`CipherSuite`] and the
+//! enums it maps to are `non_exhaustive`), so it is neither offered nor
+//! accepted.
+//!
 //! ```
 //! use cssf_dtls::{Client, Config, Endpoint, Event, StaticPsk};
 //! use core::time::Duration;
