@@ -28,9 +28,13 @@ use core::time::Duration;
 #[cfg(feature = "ecdhe")]
 use p256::ecdh::EphemeralSecret;
 #[cfg(feature = "ecdhe")]
-use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
+use p256::ecdsa::signature::hazmat::PrehashSigner;
+#[cfg(all(feature = "ecdhe", feature = "server"))]
+use p256::ecdsa::signature::hazmat::PrehashVerifier;
+#[cfg(all(feature = "ecdhe", feature = "server"))]
+use p256::ecdsa::signature::Signer;
 #[cfg(feature = "ecdhe")]
-use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::signature::Verifier;
 #[cfg(feature = "ecdhe")]
 use p256::ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey};
 #[cfg(feature = "ecdhe")]
@@ -74,6 +78,7 @@ const CT_CCS: u8 = 20;
 const CT_ALERT: u8 = 21;
 const CT_HANDSHAKE: u8 = 22;
 const CT_APP: u8 = 23;
+#[cfg(feature = "server")]
 const EMPTY_RENEGOTIATION_INFO_SCSV: u16 = 0x00FF;
 const SEQ_LIMIT: u64 = 1 << 48;
 
@@ -102,6 +107,7 @@ pub struct Stats {
 }
 
 impl Stats {
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn add(&mut self, o: &Stats) {
         self.datagrams_received += o.datagrams_received;
         self.records_received += o.records_received;
@@ -174,11 +180,14 @@ pub(crate) enum ConnEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
     Client,
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     Server,
 }
 
-/// Handshake states, named after what was last sent or received.
+/// Handshake states, named after what was last sent or received (the
+/// server's are never entered without feature `server`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
 pub(crate) enum State {
     /// Client: ClientHello sent, awaiting HelloVerifyRequest or ServerHello.
     ClientHelloSent,
@@ -238,8 +247,10 @@ pub(crate) struct Connection {
     #[cfg(feature = "ecdhe")]
     pub(crate) peer_key: Option<PublicKey>,
     /// Client: the server sent CertificateRequest; server: we sent it.
+    #[cfg(any(feature = "ecdhe", feature = "server"))]
     cert_requested: bool,
     /// Server: the client's CertificateVerify is still due.
+    #[cfg(feature = "server")]
     awaiting_cv: bool,
     /// Client: the server agreed to a raw public key from us (RFC 7250).
     #[cfg(feature = "ecdhe")]
@@ -254,6 +265,7 @@ pub(crate) struct Connection {
     peer_x509: bool,
     /// Server: our Certificate is X.509 (feature `x509`).
     #[cfg(feature = "ecdhe")]
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     send_x509: bool,
     cookie: heapless::Vec<u8, 255>,
     transcript: Sha256,
@@ -372,7 +384,9 @@ impl Connection {
             own_key: None,
             #[cfg(feature = "ecdhe")]
             peer_key: None,
+            #[cfg(any(feature = "ecdhe", feature = "server"))]
             cert_requested: false,
+            #[cfg(feature = "server")]
             awaiting_cv: false,
             #[cfg(feature = "ecdhe")]
             client_cert_rpk: false,
@@ -494,6 +508,7 @@ impl Connection {
     /// `cid` is the CID this session receives with (when the client offers
     /// CIDs and `config.cid_len` is set); `cached` is the session matching
     /// the ClientHello's session ID, if the server still holds it.
+    #[cfg(feature = "server")]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new_server(
         config: Config,
@@ -623,7 +638,7 @@ impl Connection {
     }
 
     /// Server: an X.509 certificate is configured (feature `x509`).
-    #[cfg(feature = "ecdhe")]
+    #[cfg(all(feature = "ecdhe", feature = "server"))]
     fn has_certificate(&self) -> bool {
         #[cfg(feature = "x509")]
         return !self.config.certificate.is_empty();
@@ -1065,6 +1080,7 @@ impl Connection {
 
     // ---- server flights --------------------------------------------------
 
+    #[cfg(feature = "server")]
     fn process_client_hello(
         &mut self,
         now: Duration,
@@ -1345,6 +1361,7 @@ impl Connection {
         Ok(())
     }
 
+    #[cfg(feature = "server")]
     fn process_client_key_exchange(
         &mut self,
         store: &mut dyn PskStore,
@@ -1553,6 +1570,7 @@ impl Connection {
         match hdr.version {
             DTLS_1_2 => true,
             DTLS_1_0 if hdr.epoch == 0 => match (self.role, hdr.content_type) {
+                #[cfg(feature = "server")]
                 (Role::Server, ContentType::Handshake) => {
                     payload.first() == Some(&mt::CLIENT_HELLO)
                 }
@@ -1588,6 +1606,7 @@ impl Connection {
     /// True when the last datagram carried an authenticated record newer
     /// than every earlier one: the only kind that may move the peer's
     /// address (RFC 9146 §6).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn took_newest(&self) -> bool {
         self.newest
     }
@@ -1682,9 +1701,11 @@ impl Connection {
                         Role::Client,
                         State::ClientFinishedSent | State::ResumeServerHelloReceived,
                     ) => State::ServerCcsReceived,
+                    #[cfg(feature = "server")]
                     (Role::Server, State::ClientKeyExchangeReceived) if !self.awaiting_cv => {
                         State::ClientCcsReceived
                     }
+                    #[cfg(feature = "server")]
                     (Role::Server, State::ResumeFinishedSent) => State::ClientCcsReceived,
                     _ => return Ok(()), // retransmitted or early: ignore
                 };
@@ -1850,6 +1871,8 @@ impl Connection {
     ) -> Result<(), Error> {
         #[cfg(not(feature = "ecdhe"))]
         let _ = trust;
+        #[cfg(not(feature = "server"))]
+        let _ = store;
         let want_epoch = match (self.state, t) {
             (State::Connected, _) | (_, mt::FINISHED) => 1,
             _ => 0,
@@ -1953,7 +1976,7 @@ impl Connection {
                 self.connected();
                 Ok(())
             }
-            #[cfg(feature = "ecdhe")]
+            #[cfg(all(feature = "ecdhe", feature = "server"))]
             (State::ServerHelloDoneSent, mt::CERTIFICATE) if self.cert_requested => {
                 self.retransmit_at = None;
                 self.process_peer_certificate(trust, body)?;
@@ -1961,6 +1984,7 @@ impl Connection {
                 self.state = State::ClientCertificateReceived;
                 Ok(())
             }
+            #[cfg(feature = "server")]
             (
                 State::ServerHelloDoneSent | State::ClientCertificateReceived,
                 mt::CLIENT_KEY_EXCHANGE,
@@ -1977,6 +2001,7 @@ impl Connection {
                 self.state = State::ClientKeyExchangeReceived;
                 Ok(())
             }
+            #[cfg(feature = "server")]
             (State::ClientCcsReceived, mt::FINISHED) if self.resumed => {
                 self.check_finished(body)?;
                 self.add_transcript(t, seq, body);
@@ -1984,7 +2009,7 @@ impl Connection {
                 self.connected();
                 Ok(())
             }
-            #[cfg(feature = "ecdhe")]
+            #[cfg(all(feature = "ecdhe", feature = "server"))]
             (State::ClientKeyExchangeReceived, mt::CERTIFICATE_VERIFY) if self.awaiting_cv => {
                 let cv = DigitallySignedRepr::parse(body)?;
                 if cv.algorithm != ECDSA_SECP256R1_SHA256 {
@@ -1999,6 +2024,7 @@ impl Connection {
                 self.awaiting_cv = false;
                 Ok(())
             }
+            #[cfg(feature = "server")]
             (State::ClientCcsReceived, mt::FINISHED) => {
                 self.check_finished(body)?;
                 self.add_transcript(t, seq, body);
@@ -2050,6 +2076,7 @@ impl Connection {
         self.events.pop_front()
     }
 
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn is_dead(&self) -> bool {
         matches!(self.state, State::Failed | State::Closed) && self.alert.is_none()
     }

@@ -25,14 +25,16 @@
 //! The driver loop is the same for [`Client`] and [`Endpoint`]: after each
 //! input drain `poll_transmit`, then `poll_event`, then read `poll_timeout`.
 //!
-//! Cargo features (the first three are default; without them a PSK client
-//! or server with TLS_PSK_WITH_AES_128_CCM_8 links no P-256, ECDSA,
-//! ChaCha20 or Connection ID code):
+//! Cargo features (the first four are default; without them a PSK client
+//! with TLS_PSK_WITH_AES_128_CCM_8 links no P-256, ECDSA, ChaCha20,
+//! Connection ID or server code):
 //! - `ecdhe`: the ECDHE_PSK and ECDHE_ECDSA suites on P-256, raw public
 //!   keys, [`TrustStore`], [`SigningKey`] (`p256`, `ecdsa`);
 //! - `chacha20`: the ChaCha20-Poly1305 suites (`chacha20poly1305`);
 //! - `cid`: Connection IDs (RFC 9146); without it [`Config::validate`]
 //!   refuses `cid_len: Some(_)`;
+//! - `server`: the server role, [`Endpoint`] (cookies, session cache) and
+//!   the server side of the handshake;
 //! - `x509` (implies `ecdhe` and `alloc`): X.509 end-entity certificates;
 //! - `alloc`, `std`: conveniences, never requirements.
 //!
@@ -107,8 +109,10 @@ extern crate std;
 mod client;
 mod config;
 mod connection;
+#[cfg(feature = "server")]
 mod cookie;
 pub mod crypto;
+#[cfg(feature = "server")]
 mod endpoint;
 mod error;
 mod event;
@@ -127,15 +131,19 @@ pub use client::Client;
 pub use config::MAX_CERTIFICATE_LEN;
 pub use config::{Config, MAX_CID_LEN, MAX_PEER_CID_LEN};
 pub use connection::{Stats, APP_QUEUE_CAPACITY};
+#[cfg(feature = "server")]
 pub use cookie::{CookieSecrets, PeerAddress, COOKIE_LEN};
 pub use crypto::suite::{AeadKind, CipherSuite, KeyExchange};
+#[cfg(feature = "server")]
 pub use endpoint::Endpoint;
 pub use error::{AlertDescription, Error};
 pub use event::{Event, Transmit};
 pub use flight::MAX_MESSAGE_LEN;
 pub use psk::{PskStore, StaticPsk, MAX_IDENTITY_LEN, MAX_PSK_LEN};
 pub use replay::ReplayWindow;
-pub use session::{Session, SessionCache, MAX_SESSION_ENCODING_LEN, SESSION_ID_LEN};
+#[cfg(feature = "server")]
+pub use session::SessionCache;
+pub use session::{Session, MAX_SESSION_ENCODING_LEN, SESSION_ID_LEN};
 pub use trust::RejectAll;
 #[cfg(feature = "ecdhe")]
 pub use trust::{FnTrust, PinnedKeys, SigningKey, TrustStore};

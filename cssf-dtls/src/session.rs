@@ -27,6 +27,7 @@
 //!
 //! [`Client::session`]: crate::Client::session
 
+#[cfg(feature = "server")]
 use core::time::Duration;
 
 use subtle::ConstantTimeEq;
@@ -206,6 +207,7 @@ impl Session {
     }
 }
 
+#[cfg(feature = "server")]
 struct CacheEntry {
     session: Session,
     created: Duration,
@@ -215,10 +217,13 @@ struct CacheEntry {
 /// The server's bounded session cache: at most `S` sessions, the least
 /// recently used one evicted first (and its master secret zeroized), and
 /// none resumed past its lifetime.
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub struct SessionCache<const S: usize> {
     entries: heapless::Vec<CacheEntry, S>,
 }
 
+#[cfg(feature = "server")]
 impl<const S: usize> core::fmt::Debug for SessionCache<S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SessionCache")
@@ -228,12 +233,14 @@ impl<const S: usize> core::fmt::Debug for SessionCache<S> {
     }
 }
 
+#[cfg(feature = "server")]
 impl<const S: usize> Default for SessionCache<S> {
     fn default() -> Self {
         Self::new()
     }
 }
 
+#[cfg(feature = "server")]
 impl<const S: usize> SessionCache<S> {
     /// An empty cache.
     pub const fn new() -> Self {
