@@ -9,6 +9,7 @@ use crate::Error;
 /// Largest X.509 certificate we send (feature `x509`): it must fit in one
 /// handshake flight beside ServerHello and ServerKeyExchange.
 #[cfg(feature = "x509")]
+#[cfg_attr(docsrs, doc(cfg(feature = "x509")))]
 pub const MAX_CERTIFICATE_LEN: usize = 640;
 
 /// Handshake and record-layer settings.
@@ -52,6 +53,7 @@ pub struct Config {
     /// (empty: such clients are refused). The caller makes sure it matches
     /// the key.
     #[cfg(feature = "x509")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "x509")))]
     pub certificate: heapless::Vec<u8, MAX_CERTIFICATE_LEN>,
     /// Server: a session without traffic for this long is dropped.
     pub idle_timeout: Duration,
