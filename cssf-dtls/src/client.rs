@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::connection::{ConnEvent, Connection, Stats};
 use crate::event::{Event, Transmit};
 use crate::psk::{PskStore, MAX_PSK_LEN};
+#[cfg(feature = "resumption")]
 use crate::session::Session;
 #[cfg(feature = "ecdhe")]
 use crate::trust::SigningKey;
@@ -75,6 +76,8 @@ impl<A: Clone + PartialEq, R: CryptoRngCore> Client<A, R> {
     /// §7.4.1.2): an abbreviated handshake if the server still holds it,
     /// otherwise a full one with `identity`/`psk`. See
     /// [`is_resumed`](Client::is_resumed).
+    #[cfg(feature = "resumption")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "resumption")))]
     pub fn resume(
         config: Config,
         identity: &[u8],
@@ -147,8 +150,8 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
     /// still holds it (the server's key is the session's, see
     /// [`Session::peer_public_key`]), otherwise a full one checked by
     /// `trust`.
-    #[cfg(feature = "ecdhe")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
+    #[cfg(all(feature = "ecdhe", feature = "resumption"))]
+    #[cfg_attr(docsrs, doc(cfg(all(feature = "ecdhe", feature = "resumption"))))]
     pub fn resume_with_raw_public_key(
         config: Config,
         key: Option<SigningKey>,
@@ -177,6 +180,8 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
 
     /// The session to resume later, once connected to a server that
     /// assigned a session ID; `None` before that and after a fatal alert.
+    #[cfg(feature = "resumption")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "resumption")))]
     pub fn session(&self) -> Option<Session> {
         self.conn.session()
     }

@@ -72,7 +72,9 @@ pub struct Config {
     /// with zeros to a multiple of this many bytes (0 or 1: no padding).
     pub cid_padding: u8,
     /// Server: assign session IDs, keep the sessions in the endpoint's
-    /// bounded cache and accept abbreviated handshakes resuming them.
+    /// bounded cache and accept abbreviated handshakes resuming them. On by
+    /// default with feature `resumption` (default); without it
+    /// [`validate`](Self::validate) refuses `true`.
     pub resumption: bool,
     /// Server: a cached session is not resumed once this long has passed
     /// since its full handshake (RFC 5246 §F.1.4 suggests at most 24 hours,
@@ -111,7 +113,7 @@ impl Default for Config {
             cookie_rotation: Duration::from_secs(300),
             cid_len: None,
             cid_padding: 0,
-            resumption: true,
+            resumption: cfg!(feature = "resumption"),
             session_lifetime: Duration::from_secs(24 * 3600),
             offer_extended_master_secret: true,
         }
@@ -125,8 +127,15 @@ impl Config {
         self.cid_len.filter(|_| cfg!(feature = "cid"))
     }
 
+    /// `resumption`, false when it is compiled out (feature `resumption`).
+    #[cfg(feature = "server")]
+    pub(crate) fn resumes(&self) -> bool {
+        cfg!(feature = "resumption") && self.resumption
+    }
+
     /// Checks the settings are usable (`Error::Config` otherwise, also for
-    /// Connection IDs without feature `cid`).
+    /// Connection IDs without feature `cid` and resumption without feature
+    /// `resumption`).
     pub fn validate(&self) -> Result<(), Error> {
         if self.suites.is_empty()
             || self.mtu < 128
@@ -134,6 +143,7 @@ impl Config {
             || self.retransmit_initial.is_zero()
             || self.cid_len.is_some_and(|l| usize::from(l) > MAX_CID_LEN)
             || (self.cid_len.is_some() && !cfg!(feature = "cid"))
+            || (self.resumption && !cfg!(feature = "resumption"))
             || (self.require_extended_master_secret && !self.offer_extended_master_secret)
         {
             return Err(Error::Config);

@@ -743,6 +743,7 @@ impl Connection {
         let sid = self
             .offered
             .as_ref()
+            .filter(|_| cfg!(feature = "resumption"))
             .map(|s| s.id.clone())
             .unwrap_or_default();
         let ch = ClientHelloRepr {
@@ -855,10 +856,11 @@ impl Connection {
         self.server_random = *sh.random;
         self.suite = Some(suite);
         self.session_id = heapless::Vec::from_slice(sh.session_id).map_err(|_| Error::Decode)?;
-        let resumed = self
-            .offered
-            .as_ref()
-            .is_some_and(|s| s.id_is(sh.session_id));
+        let resumed = cfg!(feature = "resumption")
+            && self
+                .offered
+                .as_ref()
+                .is_some_and(|s| s.id_is(sh.session_id));
         if let (true, Some(s)) = (resumed, self.offered.as_ref()) {
             // RFC 5246 §7.4.1.3: the same suite; RFC 7627 §5.3: the same
             // extended master secret state, or abort.
@@ -1213,7 +1215,7 @@ impl Connection {
             self.ems = client_ems;
             self.suite = Some(suite);
             self.session_id.clear();
-            if self.config.resumption {
+            if self.config.resumes() {
                 let mut id = [0u8; SESSION_ID_LEN];
                 rng.fill_bytes(&mut id);
                 self.session_id = heapless::Vec::from_slice(&id).map_err(|_| Error::Internal)?;
@@ -1962,7 +1964,7 @@ impl Connection {
                 self.check_finished(body)?;
                 self.add_transcript(t, seq, body);
                 self.peer_flight_last_seq = Some(seq);
-                if self.resumed {
+                if cfg!(feature = "resumption") && self.resumed {
                     // Abbreviated handshake: ours is the last flight.
                     self.new_flight(now, false);
                     self.push_ccs()?;
@@ -2111,6 +2113,7 @@ impl Connection {
 
     /// The resumable session, once established and unless it ended with a
     /// fatal alert.
+    #[cfg(any(feature = "resumption", feature = "server"))]
     pub(crate) fn session(&self) -> Option<Session> {
         if !self.established || self.fatal || self.session_id.is_empty() {
             return None;

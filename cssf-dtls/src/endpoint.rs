@@ -392,7 +392,7 @@ impl<
             return Ok(());
         }
         let cid = self.new_cid();
-        let cached = if self.config.resumption && !ch.session_id.is_empty() {
+        let cached = if self.config.resumes() && !ch.session_id.is_empty() {
             self.cache
                 .get(ch.session_id, now, self.config.session_lifetime)
         } else {

@@ -25,9 +25,9 @@
 //! The driver loop is the same for [`Client`] and [`Endpoint`]: after each
 //! input drain `poll_transmit`, then `poll_event`, then read `poll_timeout`.
 //!
-//! Cargo features (the first four are default; without them a PSK client
+//! Cargo features (the first five are default; without them a PSK client
 //! with TLS_PSK_WITH_AES_128_CCM_8 links no P-256, ECDSA, ChaCha20,
-//! Connection ID or server code):
+//! Connection ID, server or resumption code):
 //! - `ecdhe`: the ECDHE_PSK and ECDHE_ECDSA suites on P-256, raw public
 //!   keys, [`TrustStore`], [`SigningKey`] (`p256`, `ecdsa`);
 //! - `chacha20`: the ChaCha20-Poly1305 suites (`chacha20poly1305`);
@@ -35,6 +35,9 @@
 //!   refuses `cid_len: Some(_)`;
 //! - `server`: the server role, [`Endpoint`] (cookies, session cache) and
 //!   the server side of the handshake;
+//! - `resumption`: session resumption with session IDs ([`Session`],
+//!   [`Client::resume`]); without it [`Config::validate`] refuses
+//!   `resumption: true` (and the default is `false`);
 //! - `x509` (implies `ecdhe` and `alloc`): X.509 end-entity certificates;
 //! - `alloc`, `std`: conveniences, never requirements.
 //!
@@ -119,6 +122,8 @@ mod event;
 mod flight;
 mod psk;
 mod replay;
+// Without `resumption` sessions are still built internally, never exported.
+#[cfg_attr(not(feature = "resumption"), allow(unreachable_pub, dead_code))]
 mod session;
 mod trust;
 pub mod wire;
@@ -141,8 +146,9 @@ pub use event::{Event, Transmit};
 pub use flight::MAX_MESSAGE_LEN;
 pub use psk::{PskStore, StaticPsk, MAX_IDENTITY_LEN, MAX_PSK_LEN};
 pub use replay::ReplayWindow;
-#[cfg(feature = "server")]
+#[cfg(all(feature = "server", feature = "resumption"))]
 pub use session::SessionCache;
+#[cfg(feature = "resumption")]
 pub use session::{Session, MAX_SESSION_ENCODING_LEN, SESSION_ID_LEN};
 pub use trust::RejectAll;
 #[cfg(feature = "ecdhe")]
