@@ -507,7 +507,7 @@ fn observation_ends_with_4_01_when_the_token_expires() {
         .ok("observe")
         .stdout;
     let seen = out.matches("Observe: ").count();
-    assert!(seen >= 1 && seen < 60, "{seen} notifications:\n{out}");
+    assert!((1..60).contains(&seen), "{seen} notifications:\n{out}");
     assert!(out.contains("4.01 Unauthorized"), "{out}");
     let log = s.log();
     assert!(
