@@ -170,6 +170,52 @@ enum Outcome {
 ///
 /// `R` is the caller's RNG (initial message ID, tokens, retransmission
 /// jitter); `M` the largest request or response in bytes.
+///
+/// A separate response (RFC 7252 §5.2.2): the server acknowledges the
+/// request with an Empty ACK and sends the response later as CON, which the
+/// client acknowledges.
+///
+/// ```
+/// use core::time::Duration;
+/// use cssf_coap::lite::{Client, Config, Event};
+/// use cssf_coap::{Code, Message, MessageBuilder, MessageType};
+/// # struct Rng(u64);
+/// # impl rand_core::RngCore for Rng {
+/// #     fn next_u32(&mut self) -> u32 { self.next_u64() as u32 }
+/// #     fn next_u64(&mut self) -> u64 { self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1); self.0 >> 11 }
+/// #     fn fill_bytes(&mut self, d: &mut [u8]) { for b in d { *b = self.next_u64() as u8 } }
+/// #     fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), rand_core::Error> { self.fill_bytes(d); Ok(()) }
+/// # }
+/// # impl rand_core::CryptoRng for Rng {}
+/// let mut client: Client<Rng> = Client::new(Config::default(), Rng(7));
+/// let mut buf = [0u8; 256];
+/// let mut post = MessageBuilder::<2>::new(MessageType::Con, Code::POST, 0);
+/// post.uri_path("actuators/valve")?.payload(b"open");
+/// client.request(Duration::ZERO, &post)?;
+/// let n = client.poll_transmit(Duration::ZERO, &mut buf)?.unwrap();
+/// let req = Message::parse(&buf[..n])?;
+/// let (mid, token) = (req.message_id(), req.token().to_vec());
+///
+/// // Empty ACK: no more retransmissions, the response timeout runs.
+/// let t = Duration::from_millis(40);
+/// let mut ack = [0u8; 4];
+/// MessageBuilder::<0>::empty_ack(mid).emit(&mut ack)?;
+/// client.handle_datagram(t, &ack)?;
+/// assert_eq!(client.poll_timeout(), Some(t + Config::default().response_timeout));
+///
+/// // The response, CON with the server's own message ID.
+/// let mut rsp = MessageBuilder::<0>::new(MessageType::Con, Code::CHANGED, 0x2001);
+/// rsp.token(&token)?;
+/// let mut datagram = [0u8; 16];
+/// let len = rsp.emit(&mut datagram)?;
+/// client.handle_datagram(Duration::from_secs(3), &datagram[..len])?;
+/// assert!(matches!(client.poll_event(), Some(Event::Response(m)) if m.code() == Code::CHANGED));
+///
+/// // The client acknowledges it (and would again for a duplicate).
+/// let n = client.poll_transmit(Duration::from_secs(3), &mut buf)?.unwrap();
+/// assert_eq!(&buf[..n], &[0x60, 0x00, 0x20, 0x01]); // ACK 0.00, MID 0x2001
+/// # Ok::<(), cssf_coap::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Client<R, const M: usize = 256> {
     config: Config,
@@ -374,7 +420,44 @@ impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
     }
 
     /// Time passed: retransmits the confirmable request, or gives up and
-    /// reports [`Event::Timeout`].
+    /// reports [`Event::Timeout`]. Call it at [`Client::poll_timeout`].
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use cssf_coap::lite::{Client, Config, Event};
+    /// use cssf_coap::{Code, MessageBuilder, MessageType};
+    /// # struct Rng(u64);
+    /// # impl rand_core::RngCore for Rng {
+    /// #     fn next_u32(&mut self) -> u32 { self.next_u64() as u32 }
+    /// #     fn next_u64(&mut self) -> u64 { self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1); self.0 >> 11 }
+    /// #     fn fill_bytes(&mut self, d: &mut [u8]) { for b in d { *b = self.next_u64() as u8 } }
+    /// #     fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), rand_core::Error> { self.fill_bytes(d); Ok(()) }
+    /// # }
+    /// # impl rand_core::CryptoRng for Rng {}
+    /// // A factor of 1 removes the jitter: 1 s, 2 s, 4 s, then give up.
+    /// let config = Config {
+    ///     ack_timeout: Duration::from_secs(1),
+    ///     ack_random_factor_milli: 1000,
+    ///     max_retransmit: 2,
+    ///     ..Config::default()
+    /// };
+    /// let mut client: Client<Rng> = Client::new(config, Rng(3));
+    /// client.request(Duration::ZERO, &MessageBuilder::<0>::new(MessageType::Con, Code::GET, 0))?;
+    /// let mut buf = [0u8; 64];
+    /// let mut now = Duration::ZERO;
+    /// let mut sent = Vec::new();
+    /// loop {
+    ///     while client.poll_transmit(now, &mut buf)?.is_some() {
+    ///         sent.push(now.as_secs());
+    ///     }
+    ///     let Some(at) = client.poll_timeout() else { break };
+    ///     now = at;
+    ///     client.handle_timeout(now);
+    /// }
+    /// assert_eq!(sent, [0, 1, 3]);
+    /// assert_eq!((now.as_secs(), client.poll_event()), (7, Some(Event::Timeout)));
+    /// # Ok::<(), cssf_coap::Error>(())
+    /// ```
     pub fn handle_timeout(&mut self, now: Duration) {
         self.expire(now);
         let max = self.config.max_retransmit;
