@@ -10,33 +10,12 @@ use core::time::Duration;
 
 use arbitrary::Arbitrary;
 use cssf_coap::lite::{Client, Config, Event};
-use cssf_coap::rand_core::{CryptoRng, Error as RandError, RngCore};
 use cssf_coap::{Code, Message, MessageBuilder, MessageType, OptionNumber};
 use libfuzzer_sys::fuzz_target;
 
-struct Rng(u64);
-impl RngCore for Rng {
-    fn next_u32(&mut self) -> u32 {
-        (self.next_u64() >> 16) as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0
-    }
-    fn fill_bytes(&mut self, d: &mut [u8]) {
-        for b in d {
-            *b = (self.next_u64() >> 40) as u8;
-        }
-    }
-    fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), RandError> {
-        self.fill_bytes(d);
-        Ok(())
-    }
-}
-impl CryptoRng for Rng {}
+#[path = "common/fuzz_rng.rs"]
+mod fuzz_rng;
+use fuzz_rng::FuzzRng as Rng;
 
 #[derive(Arbitrary, Debug)]
 enum Op {
