@@ -96,9 +96,11 @@ mod cookie;
 pub mod crypto;
 mod endpoint;
 mod error;
+mod established;
 mod event;
 mod flight;
 mod psk;
+mod queue;
 mod replay;
 mod session;
 mod trust;
@@ -111,7 +113,7 @@ pub use client::Client;
 #[cfg(feature = "x509")]
 pub use config::MAX_CERTIFICATE_LEN;
 pub use config::{Config, MAX_CID_LEN, MAX_PEER_CID_LEN};
-pub use connection::{Stats, APP_QUEUE_CAPACITY};
+pub use connection::Stats;
 pub use cookie::{CookieSecrets, PeerAddress, COOKIE_LEN};
 pub use crypto::suite::{AeadKind, CipherSuite, KeyExchange};
 pub use endpoint::Endpoint;
@@ -119,8 +121,25 @@ pub use error::{AlertDescription, Error};
 pub use event::{Event, Transmit};
 pub use flight::MAX_MESSAGE_LEN;
 pub use psk::{PskStore, StaticPsk, MAX_IDENTITY_LEN, MAX_PSK_LEN};
+pub use queue::APP_QUEUE_CAPACITY;
 pub use replay::ReplayWindow;
 pub use session::{Session, SessionCache, MAX_SESSION_ENCODING_LEN, SESSION_ID_LEN};
 pub use trust::{FnTrust, PinnedKeys, RejectAll, SigningKey, TrustStore};
 #[cfg(feature = "x509")]
 pub use x509::CaSigned;
+
+/// Measured sizes of the per-peer state, for firmware footprint reports.
+#[doc(hidden)]
+pub mod footprint {
+    /// Bytes of one established session's compact state (one of the `N`
+    /// session slots of an [`Endpoint`](crate::Endpoint), without its peer
+    /// address).
+    pub const ESTABLISHED_SESSION: usize = core::mem::size_of::<crate::established::Established>();
+    /// Bytes of one handshake in progress (one of the `H` handshake slots
+    /// of an [`Endpoint`](crate::Endpoint), without its peer address).
+    pub const HANDSHAKE: usize = core::mem::size_of::<crate::connection::Connection>();
+    /// Bytes of each of the application queues an endpoint or client
+    /// shares among its sessions (one for sealed records to send, one for
+    /// received records).
+    pub const APP_QUEUE: usize = core::mem::size_of::<crate::queue::AppQueue>();
+}
