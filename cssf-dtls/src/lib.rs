@@ -142,4 +142,7 @@ pub mod footprint {
     /// shares among its sessions (one for sealed records to send, one for
     /// received records).
     pub const APP_QUEUE: usize = core::mem::size_of::<crate::queue::AppQueue>();
+
+    // The budget of an established session, on every target.
+    const _: () = assert!(ESTABLISHED_SESSION <= 256);
 }
