@@ -340,9 +340,9 @@ impl<
                 .iter()
                 .enumerate()
                 .filter(|(_, s)| {
-                    !s.est.is_open() || now.saturating_sub(s.est.last_activity) >= idle
+                    !s.est.is_open() || now.saturating_sub(s.est.last_activity()) >= idle
                 })
-                .min_by_key(|(_, s)| s.est.last_activity)
+                .min_by_key(|(_, s)| s.est.last_activity())
                 .map(|(i, _)| i);
             if let Some(i) = victim {
                 self.remove_session(i);
@@ -436,7 +436,7 @@ impl<
                 .sessions
                 .iter()
                 .enumerate()
-                .min_by_key(|(_, s)| s.est.last_activity)
+                .min_by_key(|(_, s)| s.est.last_activity())
                 .map(|(j, _)| j);
             if let Some(j) = victim {
                 self.remove_session(j);
@@ -848,7 +848,7 @@ impl<
                 ..
             } = self;
             let Some(s) = sessions.get_mut(i) else { break };
-            if now.saturating_sub(s.est.last_activity) >= idle && s.est.is_open() {
+            if now.saturating_sub(s.est.last_activity()) >= idle && s.est.is_open() {
                 // A connected session says goodbye (close_notify, and its
                 // own Closed event).
                 let mut up = EpUp {
@@ -1010,7 +1010,7 @@ impl<
         let ss = self
             .sessions
             .iter()
-            .map(|s| Some(s.est.last_activity + idle));
+            .map(|s| Some(s.est.last_activity() + idle));
         hs.chain(ss).flatten().min()
     }
 

@@ -25,6 +25,10 @@ use crate::{AlertDescription, Error};
 
 const SEQ_LIMIT: u64 = 1 << 48;
 
+fn millis(t: Duration) -> u64 {
+    u64::try_from(t.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Up to `N` bytes with a one-byte length.
 #[derive(Clone, Copy)]
 pub(crate) struct ShortBytes<const N: usize> {
@@ -82,7 +86,8 @@ pub(crate) struct Established {
     /// The next epoch-1 sequence number we send.
     pub(crate) write_seq: u64,
     replay: ReplayWindow,
-    pub(crate) last_activity: Duration,
+    /// When the last authenticated record arrived, in milliseconds.
+    last_activity_ms: u64,
     /// RFC 9146: the CID the peer puts in records to us (ours).
     cid_rx: ShortBytes<MAX_CID_LEN>,
     /// RFC 9146: the CID we put in records to the peer (empty: none).
@@ -147,7 +152,7 @@ impl Established {
             read: p.read,
             write_seq: p.write_seq,
             replay: p.replay,
-            last_activity: p.last_activity,
+            last_activity_ms: millis(p.last_activity),
             cid_rx: ShortBytes::from_slice(p.cid_rx)?,
             cid_tx: ShortBytes::from_slice(p.cid_tx.unwrap_or_default())?,
             cid_negotiated: p.cid_tx.is_some(),
@@ -162,6 +167,11 @@ impl Established {
             newest: p.newest,
             heard: false,
         })
+    }
+
+    /// When the last authenticated record arrived (millisecond resolution).
+    pub(crate) fn last_activity(&self) -> Duration {
+        Duration::from_millis(self.last_activity_ms)
     }
 
     /// True while application data flows.
@@ -393,7 +403,7 @@ impl Established {
         stats: &mut Stats,
         up: &mut dyn Upcall,
     ) -> Result<(), Error> {
-        self.last_activity = now;
+        self.last_activity_ms = millis(now);
         match content_type {
             ContentType::ApplicationData => {
                 self.heard = true;
