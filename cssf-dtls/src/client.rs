@@ -239,7 +239,8 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
         if from != self.peer {
             return Ok(());
         }
-        let rest = match self.est {
+        let rest = match self.est.as_ref() {
+            Some(est) if !est.is_open() => return Ok(()),
             Some(_) => {
                 self.stats.datagrams_received += 1;
                 self.stats.bytes_received += data.len() as u64;
