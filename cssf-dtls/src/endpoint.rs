@@ -112,7 +112,9 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 /// alert record) or the peer's whole retransmission budget has passed
 /// (the sum of its backed-off timeouts under our [`Config`]), resending
 /// the flight whenever the peer repeats its own (RFC 6347 §4.2.4). A new
-/// handshake is only admitted while a handshake slot is free and an
+/// handshake is only admitted while a handshake slot is free (a lingering
+/// handshake gives its slot up, and so does a half-open one that heard
+/// nothing from its peer for [`Config::retransmit_initial`]) and an
 /// established-session slot is left for it; otherwise the ClientHello is
 /// dropped (counted in [`Stats::handshakes_refused`]).
 ///
@@ -315,18 +317,21 @@ impl<
     }
 
     /// Makes room for a new handshake if possible: a handshake slot (a
-    /// lingering handshake gives its slot up first, then one idle for the
-    /// idle timeout) and an established-session slot for when it completes
-    /// (an idle session gives its slot up).
+    /// lingering handshake gives its slot up first, then a half-open one
+    /// that heard nothing from its peer for a whole initial retransmission
+    /// timeout: a peer that is there would have retransmitted) and an
+    /// established-session slot for when it completes (a closed or idle
+    /// session gives its slot up).
     fn admit(&mut self, now: Duration) -> bool {
         let idle = self.config.idle_timeout;
+        let stalled = self.config.retransmit_initial;
         if self.handshakes.is_full() {
             let victim = self
                 .handshakes
                 .iter()
                 .enumerate()
                 .filter(|(_, h)| {
-                    h.linger_until.is_some() || now.saturating_sub(h.conn.last_activity) >= idle
+                    h.linger_until.is_some() || now.saturating_sub(h.conn.last_activity) >= stalled
                 })
                 .min_by_key(|(_, h)| (h.linger_until.is_none(), h.conn.last_activity))
                 .map(|(i, _)| i);

@@ -157,6 +157,14 @@ fn the_server_keeps_its_last_flight_until_the_client_speaks() {
     to_client(&mut c, &resent, 1);
     assert!(c.is_connected());
     assert!(!c.is_lingering(), "the client received the last flight");
+    // The original flight 6, late, changes nothing at the client.
+    while c.poll_event().is_some() {}
+    let dropped = c.stats().records_dropped;
+    to_client(&mut c, &f6, 1);
+    assert!(c.is_connected());
+    assert!(c.stats().records_dropped > dropped);
+    assert_eq!(from_client(&mut c), Vec::<Vec<u8>>::new());
+    assert_eq!(c.poll_event(), None);
     assert_eq!(s.handshakes(), 1, "nothing heard from the client yet");
     // Application data from the client frees the handshake slot.
     round_trip(&mut s, &mut c, 1, b"first");
@@ -178,7 +186,10 @@ fn old_handshake_records_after_compaction_are_dropped_and_counted() {
     let before = s.stats();
     to_server(&mut s, 1, &f5);
     let after = s.stats();
-    assert!(after.records_dropped + after.replays > before.records_dropped + before.replays);
+    // ClientKeyExchange and ChangeCipherSpec (epoch 0) are dropped, the
+    // Finished is a replay.
+    assert_eq!(after.records_dropped, before.records_dropped + 2);
+    assert_eq!(after.replays, before.replays + 1);
     assert_eq!(from_server(&mut s), []);
     assert_eq!(events(&mut s), []);
     assert!(s.is_connected(&1));
@@ -270,6 +281,30 @@ fn full_handshake_slots_refuse_new_handshakes_and_sessions_keep_working() {
     round_trip(&mut s, &mut c, 3, b"c1");
     round_trip(&mut s, &mut a, 1, b"a3");
     assert_eq!(s.sessions(), 3);
+}
+
+#[test]
+fn a_stalled_half_open_handshake_gives_its_slot_up() {
+    let mut s: Server<4, 1> =
+        Endpoint::new(config(), StaticPsk::new(&KEYS), SimRng::new(19), T).unwrap();
+    // b takes the handshake slot and goes silent after its ClientHello.
+    let mut b = client(20);
+    assert!(!up_to_flight_4(&mut s, &mut b, 2).is_empty());
+    let mut c = client(21);
+    assert_eq!(up_to_flight_4(&mut s, &mut c, 3), []);
+    assert_eq!(s.stats().handshakes_refused, 1);
+    // A whole initial retransmission timeout (9 s) later, c's repeated
+    // ClientHello finds b's handshake stalled and takes its slot.
+    let at = c.poll_timeout().unwrap();
+    assert_eq!(at, T + Duration::from_secs(9));
+    c.handle_timeout(at).unwrap();
+    for mut d in from_client(&mut c) {
+        s.handle_datagram(at, 3, &mut d).unwrap();
+    }
+    let f4 = from_server(&mut s);
+    assert!(!f4.is_empty() && f4.iter().all(|(to, _)| *to == 3));
+    assert_eq!((s.sessions(), s.handshakes()), (1, 1));
+    assert_eq!(s.stats().handshakes_refused, 1);
 }
 
 #[test]
