@@ -46,6 +46,7 @@ extern crate std;
 
 pub mod endpoint;
 mod error;
+pub mod lite;
 pub mod wire;
 
 pub use endpoint::{Endpoint, Event};

@@ -1,4 +1,5 @@
-//! The DTLS client: one [`Connection`](crate::connection) to one server.
+//! The DTLS client: one [`Connection`](crate::connection) (the handshake)
+//! to one server, compacted into an [`Established`] session once complete.
 
 use core::time::Duration;
 
@@ -6,8 +7,10 @@ use rand_core::CryptoRngCore;
 
 use crate::config::Config;
 use crate::connection::{ConnEvent, Connection, Stats};
+use crate::established::{Established, Upcall};
 use crate::event::{Event, Transmit};
 use crate::psk::{PskStore, MAX_PSK_LEN};
+use crate::queue::AppQueue;
 #[cfg(feature = "resumption")]
 use crate::session::Session;
 #[cfg(feature = "ecdhe")]
@@ -36,11 +39,77 @@ impl PskStore for NoStore {
 /// let tx = client.poll_transmit(Duration::ZERO, &mut buf).unwrap().unwrap();
 /// assert_eq!((tx.to, buf[0]), (5684, 22)); // a ClientHello record to the server
 /// ```
+///
+/// The handshake state stays with the client (it also answers
+/// [`session`](Self::session) and [`peer_public_key`](Self::peer_public_key));
+/// records are protected by the compact established state once connected.
+/// Sent records are sealed into a queue of [`APP_QUEUE_CAPACITY`](crate::APP_QUEUE_CAPACITY)
+/// bytes, received ones wait in another.
 pub struct Client<A, R, T = RejectAll> {
     conn: Connection,
+    est: Option<Established>,
+    /// The handshake sent the last flight and resends it if the server
+    /// repeats its own, until it heard from the server or `linger_until`.
+    lingering: bool,
+    linger_until: Duration,
     peer: A,
     rng: R,
     trust: T,
+    txq: AppQueue,
+    rxq: AppQueue,
+    events: heapless::Deque<ConnEvent, 8>,
+    stats: Stats,
+}
+
+/// The client's side of its established session's input.
+struct ClUp<'a> {
+    events: &'a mut heapless::Deque<ConnEvent, 8>,
+    rxq: &'a mut AppQueue,
+    linger: Option<(
+        &'a mut Connection,
+        Duration,
+        &'a mut dyn CryptoRngCore,
+        &'a dyn TrustStore,
+    )>,
+}
+
+impl Upcall for ClUp<'_> {
+    fn data(&mut self, plain: &[u8]) -> bool {
+        if self.events.is_full() || !self.rxq.push(0, plain) {
+            return false;
+        }
+        let _ = self.events.push_back(ConnEvent::Data(plain.len()));
+        true
+    }
+    fn event(&mut self, e: ConnEvent) {
+        let _ = self.events.push_back(e);
+    }
+    fn old_handshake(&mut self, epoch: u16, plain: &[u8]) -> Result<bool, Error> {
+        match self.linger.as_mut() {
+            Some((conn, now, rng, trust)) => conn
+                .handle_old_handshake(*now, epoch, plain, *rng, &mut NoStore, *trust)
+                .map(|()| true),
+            None => Ok(false),
+        }
+    }
+}
+
+impl<A, R, T> Client<A, R, T> {
+    fn from_parts(conn: Connection, peer: A, rng: R, trust: T) -> Self {
+        Client {
+            conn,
+            est: None,
+            lingering: false,
+            linger_until: Duration::ZERO,
+            peer,
+            rng,
+            trust,
+            txq: AppQueue::new(),
+            rxq: AppQueue::new(),
+            events: heapless::Deque::new(),
+            stats: Stats::default(),
+        }
+    }
 }
 
 impl<A, R, T> core::fmt::Debug for Client<A, R, T> {
@@ -64,12 +133,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore> Client<A, R> {
         now: Duration,
     ) -> Result<Self, Error> {
         let conn = Connection::new_client(config, identity, psk, now, &mut rng)?;
-        Ok(Client {
-            conn,
-            peer,
-            rng,
-            trust: RejectAll,
-        })
+        Ok(Client::from_parts(conn, peer, rng, RejectAll))
     }
 
     /// Starts a PSK handshake offering `session` for resumption (RFC 5246
@@ -97,12 +161,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore> Client<A, R> {
             now,
             &mut rng,
         )?;
-        Ok(Client {
-            conn,
-            peer,
-            rng,
-            trust: RejectAll,
-        })
+        Ok(Client::from_parts(conn, peer, rng, RejectAll))
     }
 }
 
@@ -137,12 +196,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
         now: Duration,
     ) -> Result<Self, Error> {
         let conn = Connection::new_client_with(config, &[], &[], Some(key), None, now, &mut rng)?;
-        Ok(Client {
-            conn,
-            peer,
-            rng,
-            trust,
-        })
+        Ok(Client::from_parts(conn, peer, rng, trust))
     }
 
     /// Like [`with_raw_public_key`](Self::with_raw_public_key), offering
@@ -163,12 +217,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
     ) -> Result<Self, Error> {
         let conn =
             Connection::new_client_with(config, &[], &[], Some(key), Some(session), now, &mut rng)?;
-        Ok(Client {
-            conn,
-            peer,
-            rng,
-            trust,
-        })
+        Ok(Client::from_parts(conn, peer, rng, trust))
     }
 
     /// The server's public key, once authenticated with raw public keys.
@@ -183,6 +232,9 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
     #[cfg(feature = "resumption")]
     #[cfg_attr(docsrs, doc(cfg(feature = "resumption")))]
     pub fn session(&self) -> Option<Session> {
+        if self.est.as_ref().is_some_and(|e| e.fatal) {
+            return None;
+        }
         self.conn.session()
     }
 
@@ -208,13 +260,71 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
         if from != self.peer {
             return Ok(());
         }
-        self.conn
-            .handle_datagram(now, data, &mut self.rng, &mut NoStore, &self.trust)
+        let rest = match self.est.as_ref() {
+            Some(est) if !est.is_open() => return Ok(()),
+            Some(_) => {
+                self.stats.datagrams_received += 1;
+                self.stats.bytes_received += data.len() as u64;
+                data
+            }
+            None => {
+                let consumed = self.conn.handle_datagram(
+                    now,
+                    data,
+                    &mut self.rng,
+                    &mut NoStore,
+                    &self.trust,
+                )?;
+                if self.conn.state != crate::connection::State::Connected {
+                    return Ok(());
+                }
+                // Compacted at once; the handshake stays to resend its
+                // last flight if it sent it (an abbreviated handshake).
+                self.est = Some(self.conn.compact()?);
+                self.lingering = self.conn.sent_last_flight();
+                self.linger_until = now + self.conn.config().linger_time();
+                data.get_mut(consumed..).unwrap_or_default()
+            }
+        };
+        let Some(est) = self.est.as_mut() else {
+            return Ok(());
+        };
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let mut up = ClUp {
+            events: &mut self.events,
+            rxq: &mut self.rxq,
+            // The client keeps its handshake state anyway: it sees every
+            // handshake record of the finished handshake.
+            linger: Some((
+                &mut self.conn,
+                now,
+                &mut self.rng as &mut dyn CryptoRngCore,
+                &self.trust as &dyn TrustStore,
+            )),
+        };
+        let r = est.handle_datagram(now, rest, &mut self.stats, &mut up);
+        if est.heard {
+            self.lingering = false;
+        }
+        if !est.is_open() {
+            self.txq.purge(0);
+        }
+        r
     }
 
     /// Input: time passed. `Err` means the handshake gave up.
     pub fn handle_timeout(&mut self, now: Duration) -> Result<(), Error> {
-        self.conn.handle_timeout(now)
+        match self.est {
+            None => self.conn.handle_timeout(now),
+            Some(_) => {
+                if self.lingering && now >= self.linger_until {
+                    self.lingering = false;
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Output: the next datagram into `buf`.
@@ -223,16 +333,54 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
         _now: Duration,
         buf: &mut [u8],
     ) -> Result<Option<Transmit<A>>, Error> {
-        Ok(self.conn.poll_transmit(buf)?.map(|len| Transmit {
-            to: self.peer.clone(),
-            len,
-        }))
+        let to = self.peer.clone();
+        let Some(est) = self.est.as_mut() else {
+            return Ok(self
+                .conn
+                .poll_transmit(buf)?
+                .map(|len| Transmit { to, len }));
+        };
+        if self.conn.has_output() {
+            if let Some(len) = self.conn.poll_transmit_lingering(est, buf)? {
+                return Ok(Some(Transmit { to, len }));
+            }
+        }
+        let cfg = self.conn.config();
+        if let Some(len) = est.poll_alert(cfg, buf)? {
+            self.stats.bytes_sent += len as u64;
+            return Ok(Some(Transmit { to, len }));
+        }
+        let limit = cfg.mtu.min(buf.len());
+        let mut pos = 0;
+        while let Some((_, rec)) = self.txq.front() {
+            let end = pos + rec.len();
+            if end > limit {
+                if pos == 0 {
+                    return Err(Error::BufferTooSmall { needed: rec.len() });
+                }
+                break;
+            }
+            if let Some(dst) = buf.get_mut(pos..end) {
+                dst.copy_from_slice(rec);
+            }
+            pos = end;
+            self.txq.remove(0);
+        }
+        if pos == 0 {
+            return Ok(None);
+        }
+        self.stats.bytes_sent += pos as u64;
+        Ok(Some(Transmit { to, len: pos }))
     }
 
     /// Output: the next event.
     pub fn poll_event(&mut self) -> Option<Event<A>> {
         let peer = self.peer.clone();
-        Some(match self.conn.poll_event()? {
+        let e = match self.conn.poll_event() {
+            Some(e) => e,
+            None => self.events.pop_front()?,
+        };
+        Some(match e {
             ConnEvent::Connected(suite) => Event::Connected { peer, suite },
             ConnEvent::Data(len) => Event::ApplicationData { peer, len },
             ConnEvent::Closed(error) => Event::Closed { peer, error },
@@ -241,36 +389,68 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
     pub fn poll_timeout(&self) -> Option<Duration> {
-        self.conn.poll_timeout()
+        match self.est {
+            None => self.conn.poll_timeout(),
+            Some(_) => self.lingering.then_some(self.linger_until),
+        }
     }
 
-    /// Queues application data (one record) once connected.
+    /// Seals application data (one record) at once, once connected, into
+    /// the send queue (`Error::Full` until `poll_transmit` drains it).
     pub fn send(&mut self, _now: Duration, data: &[u8]) -> Result<(), Error> {
-        self.conn.send(data)
+        match self.est.as_mut() {
+            Some(est) => est.send(self.conn.config(), data, &mut self.txq, 0),
+            None if self.conn.is_dead() => Err(Error::Closed),
+            None => Err(Error::NotConnected),
+        }
     }
 
     /// Copies the next received application record into `buf`.
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
-        self.conn.recv(buf)
+        self.rxq.take(0, buf)
     }
 
     /// Sends close_notify and closes.
     pub fn close(&mut self, _now: Duration) {
-        self.conn.close();
+        match self.est.as_mut() {
+            Some(est) => {
+                let mut up = ClUp {
+                    events: &mut self.events,
+                    rxq: &mut self.rxq,
+                    linger: None,
+                };
+                est.close(&mut up);
+                self.txq.purge(0);
+                self.lingering = false;
+            }
+            None => self.conn.close(),
+        }
     }
 
     /// True once the handshake has completed (and until closed).
     pub fn is_connected(&self) -> bool {
-        self.conn.state == crate::connection::State::Connected
+        self.est.as_ref().is_some_and(Established::is_open)
     }
 
     /// The largest payload [`send`](Self::send) accepts.
     pub fn max_payload(&self) -> usize {
-        self.conn.max_payload()
+        match self.est.as_ref() {
+            Some(est) => est.max_payload(self.conn.config()),
+            None => self.conn.max_payload(),
+        }
     }
 
     /// Counters.
     pub fn stats(&self) -> Stats {
-        self.conn.stats
+        let mut s = self.stats;
+        s.add(&self.conn.stats);
+        s
+    }
+
+    /// True while the finished handshake is kept to resend its last
+    /// flight (tests).
+    #[doc(hidden)]
+    pub fn is_lingering(&self) -> bool {
+        self.est.is_some() && self.lingering
     }
 }

@@ -133,6 +133,19 @@ impl Config {
         cfg!(feature = "resumption") && self.resumption
     }
 
+    /// How long the side that sent a handshake's last flight keeps it to
+    /// resend (RFC 6347 §4.2.4): as long as a peer with these settings
+    /// keeps retransmitting its own last flight before giving up.
+    pub(crate) fn linger_time(&self) -> Duration {
+        let mut rto = self.retransmit_initial;
+        let mut total = Duration::ZERO;
+        for _ in 0..=self.max_retransmits {
+            total = total.saturating_add(rto);
+            rto = rto.saturating_mul(2).min(self.retransmit_max);
+        }
+        total
+    }
+
     /// Checks the settings are usable (`Error::Config` otherwise, also for
     /// Connection IDs without feature `cid` and resumption without feature
     /// `resumption`).

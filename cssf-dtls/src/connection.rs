@@ -50,6 +50,7 @@ use crate::config::{Config, MAX_CID_LEN, MAX_PEER_CID_LEN};
 use crate::crypto::aead::RecordCipher;
 use crate::crypto::prf;
 use crate::crypto::suite::{CipherSuite, KeyExchange};
+use crate::established::{Established, Parts};
 use crate::flight::{whole_header, Ahead, Flight, Reassembly, AHEAD_CAPACITY, MAX_MESSAGE_LEN};
 use crate::psk::{PskStore, MAX_IDENTITY_LEN, MAX_PSK_LEN};
 use crate::replay::ReplayWindow;
@@ -77,7 +78,6 @@ use crate::{AlertDescription, Error};
 const CT_CCS: u8 = 20;
 const CT_ALERT: u8 = 21;
 const CT_HANDSHAKE: u8 = 22;
-const CT_APP: u8 = 23;
 #[cfg(feature = "server")]
 const EMPTY_RENEGOTIATION_INFO_SCSV: u16 = 0x00FF;
 const SEQ_LIMIT: u64 = 1 << 48;
@@ -104,6 +104,10 @@ pub struct Stats {
     pub bytes_sent: u64,
     /// Bytes of datagrams received.
     pub bytes_received: u64,
+    /// Server: ClientHellos (with a valid cookie) dropped because no
+    /// handshake slot, or no established-session slot for when the
+    /// handshake completes, was free.
+    pub handshakes_refused: u64,
 }
 
 impl Stats {
@@ -118,54 +122,7 @@ impl Stats {
         self.rx_overflow += o.rx_overflow;
         self.bytes_sent += o.bytes_sent;
         self.bytes_received += o.bytes_received;
-    }
-}
-
-/// Capacity of the application send and receive queues, each.
-pub const APP_QUEUE_CAPACITY: usize = 2048;
-
-/// A bounded FIFO of application records.
-#[derive(Debug, Clone)]
-pub(crate) struct AppQueue {
-    buf: [u8; APP_QUEUE_CAPACITY],
-    used: usize,
-    lens: heapless::Deque<u16, 16>,
-}
-
-impl AppQueue {
-    const fn new() -> Self {
-        AppQueue {
-            buf: [0; APP_QUEUE_CAPACITY],
-            used: 0,
-            lens: heapless::Deque::new(),
-        }
-    }
-    fn push(&mut self, data: &[u8]) -> bool {
-        let end = self.used + data.len();
-        let Some(dst) = self.buf.get_mut(self.used..end) else {
-            return false;
-        };
-        if self.lens.push_back(data.len() as u16).is_err() {
-            return false;
-        }
-        dst.copy_from_slice(data);
-        self.used = end;
-        true
-    }
-    fn front(&self) -> Option<&[u8]> {
-        let n = usize::from(*self.lens.front()?);
-        self.buf.get(..n)
-    }
-    fn pop(&mut self) {
-        if let Some(n) = self.lens.pop_front() {
-            let n = usize::from(n);
-            self.buf.copy_within(n..self.used, 0);
-            self.used -= n;
-        }
-    }
-    fn clear(&mut self) {
-        self.used = 0;
-        self.lens.clear();
+        self.handshakes_refused += o.handshakes_refused;
     }
 }
 
@@ -288,8 +245,6 @@ pub(crate) struct Connection {
     ahead: Ahead,
     peer_record_limit: Option<u16>,
     alert: Option<(u8, u8)>,
-    txq: AppQueue,
-    rxq: AppQueue,
     events: heapless::Deque<ConnEvent, 8>,
     pub(crate) stats: Stats,
     pub(crate) last_activity: Duration,
@@ -417,8 +372,6 @@ impl Connection {
             ahead: Ahead::new(),
             peer_record_limit: None,
             alert: None,
-            txq: AppQueue::new(),
-            rxq: AppQueue::new(),
             events: heapless::Deque::new(),
             stats: Stats::default(),
             last_activity: now,
@@ -613,7 +566,6 @@ impl Connection {
         self.state = State::Failed;
         self.sending = None;
         self.retransmit_at = None;
-        self.txq.clear();
         e
     }
 
@@ -1431,6 +1383,9 @@ impl Connection {
     // ---- input -----------------------------------------------------------
 
     /// Processes one datagram. An `Err` means the connection is dead.
+    /// Returns how many bytes were consumed: when a record completes the
+    /// handshake, the records after it are left for the established
+    /// session (see [`compact`](Self::compact)).
     pub(crate) fn handle_datagram(
         &mut self,
         now: Duration,
@@ -1438,10 +1393,12 @@ impl Connection {
         rng: &mut dyn CryptoRngCore,
         store: &mut dyn PskStore,
         trust: &dyn TrustStore,
-    ) -> Result<(), Error> {
+    ) -> Result<usize, Error> {
+        let total_len = data.len();
         if matches!(self.state, State::Failed | State::Closed) {
-            return Ok(());
+            return Ok(total_len);
         }
+        let was_connected = self.state == State::Connected;
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += data.len() as u64;
         self.newest = false;
@@ -1478,7 +1435,9 @@ impl Connection {
                 if let Err(e) = r {
                     return Err(self.fail(e));
                 }
-                if matches!(self.state, State::Failed | State::Closed) {
+                if matches!(self.state, State::Failed | State::Closed)
+                    || (!was_connected && self.state == State::Connected)
+                {
                     break;
                 }
                 continue;
@@ -1495,11 +1454,13 @@ impl Connection {
             if let Err(e) = self.handle_record(now, &hdr, payload, rng, store, trust) {
                 return Err(self.fail(e));
             }
-            if matches!(self.state, State::Failed | State::Closed) {
+            if matches!(self.state, State::Failed | State::Closed)
+                || (!was_connected && self.state == State::Connected)
+            {
                 break;
             }
         }
-        Ok(())
+        Ok(total_len - rest.len())
     }
 
     fn handle_record(
@@ -1735,13 +1696,9 @@ impl Connection {
                 }
             }
             ContentType::ApplicationData => {
-                if self.state != State::Connected {
-                    self.stats.records_dropped += 1;
-                } else if self.events.is_full() || !self.rxq.push(plain) {
-                    self.stats.rx_overflow += 1;
-                } else {
-                    let _ = self.events.push_back(ConnEvent::Data(plain.len()));
-                }
+                // Application data is the established session's
+                // (`Established`): the handshake stops at its last record.
+                self.stats.records_dropped += 1;
                 Ok(())
             }
         }
@@ -2145,34 +2102,6 @@ impl Connection {
         by_mtu.min(by_peer)
     }
 
-    pub(crate) fn send(&mut self, data: &[u8]) -> Result<(), Error> {
-        match self.state {
-            State::Connected => {}
-            State::Closed | State::Failed => return Err(Error::Closed),
-            _ => return Err(Error::NotConnected),
-        }
-        if data.len() > self.max_payload() {
-            return Err(Error::RecordOverflow);
-        }
-        if self.txq.push(data) {
-            Ok(())
-        } else {
-            Err(Error::Full)
-        }
-    }
-
-    pub(crate) fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
-        let Some(front) = self.rxq.front() else {
-            return Ok(None);
-        };
-        let n = front.len();
-        buf.get_mut(..n)
-            .ok_or(Error::BufferTooSmall { needed: n })?
-            .copy_from_slice(front);
-        self.rxq.pop();
-        Ok(Some(n))
-    }
-
     pub(crate) fn close(&mut self) {
         if self.state == State::Connected {
             self.alert = Some((LEVEL_WARNING, 0));
@@ -2183,7 +2112,6 @@ impl Connection {
         }
         self.sending = None;
         self.retransmit_at = None;
-        self.txq.clear();
     }
 
     // ---- output ----------------------------------------------------------
@@ -2336,27 +2264,6 @@ impl Connection {
                 self.sending = (idx + 1 < self.flight.entries.len()).then_some((idx + 1, 0));
             }
         }
-        if self.state == State::Connected && self.sending.is_none() {
-            while let Some(len) = self.txq.front().map(<[u8]>::len) {
-                let (ex, ov) = self.overhead(1);
-                let need = REC_HEADER + ov + len;
-                if pos + need > limit {
-                    if pos == 0 {
-                        return Err(Error::BufferTooSmall { needed: need });
-                    }
-                    break;
-                }
-                let rec_out = out.get_mut(pos..pos + need).ok_or(Error::Internal)?;
-                if let (Some(dst), Some(src)) = (
-                    rec_out.get_mut(REC_HEADER + ex..REC_HEADER + ex + len),
-                    self.txq.front(),
-                ) {
-                    dst.copy_from_slice(src);
-                }
-                pos += self.seal(rec_out, CT_APP, 1, len)?;
-                self.txq.pop();
-            }
-        }
         if pos == 0 {
             return Ok(None);
         }
@@ -2371,6 +2278,89 @@ impl Connection {
             State::Failed => self.write_seq[1] > 0,
             _ => self.ccs_pushed,
         }
+    }
+}
+
+/// Handing a finished handshake over to the compact established state.
+impl Connection {
+    /// The established session's state, taken from a connected handshake:
+    /// the read keys move, the write keys are copied (a handshake that
+    /// lingers to resend its last flight still seals with them, see
+    /// [`poll_transmit_lingering`](Self::poll_transmit_lingering)).
+    pub(crate) fn compact(&mut self) -> Result<Established, Error> {
+        if self.state != State::Connected {
+            return Err(Error::Internal);
+        }
+        let (Some(read), Some(write), Some(suite)) =
+            (self.read.take(), self.write.as_ref(), self.suite)
+        else {
+            return Err(Error::Internal);
+        };
+        Established::new(Parts {
+            write: write.duplicate(),
+            read,
+            write_seq: self.write_seq[1],
+            replay: core::mem::take(&mut self.replay),
+            last_activity: self.last_activity,
+            cid_rx: &self.cid_rx,
+            cid_tx: self.cid_tx.as_deref(),
+            session_id: &self.session_id,
+            client_random: &self.client_random,
+            peer_record_limit: self.peer_record_limit,
+            alert: self.alert.take(),
+            suite,
+            resumed: self.resumed,
+            newest: self.newest,
+        })
+    }
+
+    /// True when we sent the handshake's last flight (the server after a
+    /// full handshake, the client after an abbreviated one): it must be
+    /// resent if the peer repeats its own last flight (RFC 6347 §4.2.4).
+    pub(crate) fn sent_last_flight(&self) -> bool {
+        (self.role == Role::Server) != self.resumed
+    }
+
+    /// A handshake record of the finished handshake, handed over by the
+    /// established session: a repeated peer flight makes us resend ours;
+    /// a message out of place is an error, as before the handover.
+    pub(crate) fn handle_old_handshake(
+        &mut self,
+        now: Duration,
+        epoch: u16,
+        plain: &[u8],
+        rng: &mut dyn CryptoRngCore,
+        store: &mut dyn PskStore,
+        trust: &dyn TrustStore,
+    ) -> Result<(), Error> {
+        if self.state != State::Connected {
+            return Ok(());
+        }
+        self.dispatch(now, epoch, ContentType::Handshake, plain, rng, store, trust)
+    }
+
+    /// [`poll_transmit`](Self::poll_transmit) for a lingering handshake:
+    /// epoch-1 records take their sequence numbers from the established
+    /// session, which shares the write keys.
+    pub(crate) fn poll_transmit_lingering(
+        &mut self,
+        est: &mut Established,
+        out: &mut [u8],
+    ) -> Result<Option<usize>, Error> {
+        self.write_seq[1] = est.write_seq;
+        let r = self.poll_transmit(out);
+        est.write_seq = self.write_seq[1];
+        r
+    }
+
+    /// The settings this connection was made with.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// True while part of a flight (or an alert) waits to be sent.
+    pub(crate) fn has_output(&self) -> bool {
+        self.sending.is_some() || self.alert.is_some()
     }
 }
 
@@ -2488,11 +2478,6 @@ mod tests {
             .unwrap();
         assert_eq!(s.state, State::Connected);
         assert_eq!(s.poll_event(), None);
-        // Application data still flows.
-        c.send(b"still here").unwrap();
-        pump(&mut c, &mut s, &mut rng);
-        let mut out = [0u8; 32];
-        assert_eq!(s.recv(&mut out).unwrap(), Some(10));
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The DTLS server endpoint: stateless cookie exchange (RFC 6347 §4.2.1),
-//! then one connection per peer in a bounded table, found by Connection ID
-//! first (RFC 9146 §4: tls12_cid records, whatever their source address),
-//! then by address; plus the bounded session cache for resumption.
+//! then a handshake in one of `H` handshake slots; once complete it is
+//! compacted into one of `N` established-session slots
+//! ([`Established`](crate::established)), found by Connection ID first
+//! (RFC 9146 §4: tls12_cid records, whatever their source address), then by
+//! address; plus the bounded session cache for resumption and the shared
+//! application queues.
 
 use core::time::Duration;
 
@@ -10,8 +13,10 @@ use rand_core::CryptoRngCore;
 use crate::config::{Config, MAX_CID_LEN};
 use crate::connection::{ConnEvent, Connection, State, Stats};
 use crate::cookie::{CookieSecrets, PeerAddress};
+use crate::established::{Established, Upcall};
 use crate::event::{Event, Transmit};
 use crate::psk::PskStore;
+use crate::queue::AppQueue;
 use crate::session::SessionCache;
 #[cfg(feature = "ecdhe")]
 use crate::trust::SigningKey;
@@ -26,16 +31,94 @@ use crate::Error;
 
 const STATELESS_QUEUE: usize = 4;
 const STATELESS_MAX: usize = 64;
+const EVENTS: usize = 16;
 
-struct Session<A> {
+/// An established session: its peer, its number (tagging its queued
+/// records) and its compact state.
+struct Slot<A> {
     peer: A,
-    conn: Connection,
+    id: u32,
+    est: Established,
 }
 
-/// A DTLS 1.2 server for up to `N` concurrent peers: PSK clients resolved
-/// through `P`, and, when built [`with_raw_public_key`](Self::with_raw_public_key),
-/// ECDHE_ECDSA clients with raw public keys accepted by `T`; up to `S`
-/// sessions are kept for resumption.
+/// A handshake in progress, or one that completed and lingers to resend
+/// its last flight (`linger_until` set; its session is in a [`Slot`] with
+/// the same `id`).
+struct Handshake<A> {
+    peer: A,
+    id: u32,
+    conn: Connection,
+    linger_until: Option<Duration>,
+}
+
+/// How a lingering handshake is reached while its session processes a
+/// datagram.
+struct Linger<'a> {
+    conn: &'a mut Connection,
+    now: Duration,
+    rng: &'a mut dyn CryptoRngCore,
+    store: &'a mut dyn PskStore,
+    trust: &'a dyn TrustStore,
+}
+
+/// The endpoint's side of an established session's input.
+struct EpUp<'a, A> {
+    events: &'a mut heapless::Deque<Event<A>, EVENTS>,
+    rxq: &'a mut AppQueue,
+    peer: &'a A,
+    tag: u32,
+    linger: Option<Linger<'a>>,
+}
+
+impl<A: Clone> Upcall for EpUp<'_, A> {
+    fn data(&mut self, plain: &[u8]) -> bool {
+        if self.events.is_full() || !self.rxq.push(self.tag, plain) {
+            return false;
+        }
+        let _ = self.events.push_back(Event::ApplicationData {
+            peer: self.peer.clone(),
+            len: plain.len(),
+        });
+        true
+    }
+    fn event(&mut self, e: ConnEvent) {
+        let peer = self.peer.clone();
+        let _ = self.events.push_back(match e {
+            ConnEvent::Connected(suite) => Event::Connected { peer, suite },
+            ConnEvent::Data(len) => Event::ApplicationData { peer, len },
+            ConnEvent::Closed(error) => Event::Closed { peer, error },
+        });
+    }
+    fn old_handshake(&mut self, epoch: u16, plain: &[u8]) -> Result<bool, Error> {
+        match self.linger.as_mut() {
+            Some(l) => l
+                .conn
+                .handle_old_handshake(l.now, epoch, plain, l.rng, l.store, l.trust)
+                .map(|()| true),
+            None => Ok(false),
+        }
+    }
+}
+
+/// A DTLS 1.2 server for up to `N` established sessions and `H` handshakes
+/// in progress: PSK clients resolved through `P`, and, when built
+/// [`with_raw_public_key`](Self::with_raw_public_key), ECDHE_ECDSA clients
+/// with raw public keys accepted by `T`; up to `S` sessions are kept for
+/// resumption.
+///
+/// A handshake occupies a handshake slot (a large one: transcript, flight
+/// buffer, reassembly, ECDHE keys); once complete it is compacted into an
+/// established-session slot of a few hundred bytes ([`footprint`](crate::footprint)).
+/// The side that sent the last flight keeps its handshake slot until the
+/// peer shows it got that flight (an authenticated application data or
+/// alert record) or the peer's whole retransmission budget has passed
+/// (the sum of its backed-off timeouts under our [`Config`]), resending
+/// the flight whenever the peer repeats its own (RFC 6347 §4.2.4). A new
+/// handshake is only admitted while a handshake slot is free (a lingering
+/// handshake gives its slot up, and so does a half-open one that heard
+/// nothing from its peer for [`Config::retransmit_initial`]) and an
+/// established-session slot is left for it; otherwise the ClientHello is
+/// dropped (counted in [`Stats::handshakes_refused`]).
 ///
 /// ```
 /// use cssf_dtls::{Config, Endpoint, StaticPsk};
@@ -45,7 +128,8 @@ struct Session<A> {
 /// let mut server: Endpoint<u16, _, _, 4> = Endpoint::new(Config::default(), StaticPsk::new(&keys), rng, Duration::ZERO).unwrap();
 /// assert_eq!(server.poll_timeout(), None); // nothing to do until a ClientHello arrives
 /// ```
-pub struct Endpoint<A, P, R, const N: usize, T = RejectAll, const S: usize = 4> {
+pub struct Endpoint<A, P, R, const N: usize, T = RejectAll, const S: usize = 4, const H: usize = 2>
+{
     config: Config,
     store: P,
     #[cfg(feature = "ecdhe")]
@@ -54,24 +138,37 @@ pub struct Endpoint<A, P, R, const N: usize, T = RejectAll, const S: usize = 4> 
     rng: R,
     cookies: CookieSecrets,
     next_rotation: Duration,
-    sessions: heapless::Vec<Session<A>, N>,
+    sessions: heapless::Vec<Slot<A>, N>,
+    handshakes: heapless::Vec<Handshake<A>, H>,
     stateless: heapless::Deque<(A, [u8; STATELESS_MAX], usize), STATELESS_QUEUE>,
-    events: heapless::Deque<Event<A>, 16>,
+    events: heapless::Deque<Event<A>, EVENTS>,
     stats: Stats,
     rr: usize,
     cache: SessionCache<S>,
+    txq: AppQueue,
+    rxq: AppQueue,
+    next_id: u32,
 }
 
-impl<A, P, R, const N: usize, T, const S: usize> core::fmt::Debug for Endpoint<A, P, R, N, T, S> {
+impl<A, P, R, const N: usize, T, const S: usize, const H: usize> core::fmt::Debug
+    for Endpoint<A, P, R, N, T, S, H>
+{
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Endpoint")
             .field("sessions", &self.sessions.len())
+            .field("handshakes", &self.handshakes.len())
             .finish_non_exhaustive()
     }
 }
 
-impl<A: PeerAddress, P: PskStore, R: CryptoRngCore, const N: usize, const S: usize>
-    Endpoint<A, P, R, N, RejectAll, S>
+impl<
+        A: PeerAddress,
+        P: PskStore,
+        R: CryptoRngCore,
+        const N: usize,
+        const S: usize,
+        const H: usize,
+    > Endpoint<A, P, R, N, RejectAll, S, H>
 {
     /// A server resolving PSK identities through `store` (the ECDHE_ECDSA
     /// suites are not selected: it has no key).
@@ -95,7 +192,8 @@ impl<
         const N: usize,
         T: TrustStore,
         const S: usize,
-    > Endpoint<A, P, R, N, T, S>
+        const H: usize,
+    > Endpoint<A, P, R, N, T, S, H>
 {
     /// A server that also offers the ECDHE_ECDSA suites with raw public keys
     /// (RFC 7250): `key` signs its ServerKeyExchange; with
@@ -149,11 +247,15 @@ impl<
             rng,
             cookies,
             sessions: heapless::Vec::new(),
+            handshakes: heapless::Vec::new(),
             stateless: heapless::Deque::new(),
             events: heapless::Deque::new(),
             stats: Stats::default(),
             rr: 0,
             cache: SessionCache::new(),
+            txq: AppQueue::new(),
+            rxq: AppQueue::new(),
+            next_id: 0,
         })
     }
 
@@ -164,25 +266,30 @@ impl<
         }
     }
 
+    /// How long a handshake that sent the last flight lingers at most.
+    fn linger_time(&self) -> Duration {
+        self.config.linger_time()
+    }
+
     fn drain_conn_events(
-        events: &mut heapless::Deque<Event<A>, 16>,
+        events: &mut heapless::Deque<Event<A>, EVENTS>,
         cache: &mut SessionCache<S>,
         now: Duration,
-        s: &mut Session<A>,
+        h: &mut Handshake<A>,
     ) {
-        if s.conn.fatal && s.conn.established {
+        if h.conn.fatal && h.conn.established {
             // RFC 5246 §7.2.2: an established session that ended with a
             // fatal alert is not resumed. (Failed handshakes that never
             // proved the master secret cannot evict it.)
-            cache.remove(&s.conn.session_id);
-            s.conn.established = false;
+            cache.remove(&h.conn.session_id);
+            h.conn.established = false;
         }
         while !events.is_full() {
-            let Some(e) = s.conn.poll_event() else { break };
-            let peer = s.peer.clone();
+            let Some(e) = h.conn.poll_event() else { break };
+            let peer = h.peer.clone();
             let _ = events.push_back(match e {
                 ConnEvent::Connected(suite) => {
-                    if let (false, Some(session)) = (s.conn.resumed, s.conn.session()) {
+                    if let (false, Some(session)) = (h.conn.resumed, h.conn.session()) {
                         cache.insert(session, now);
                     }
                     Event::Connected { peer, suite }
@@ -191,6 +298,76 @@ impl<
                 ConnEvent::Closed(error) => Event::Closed { peer, error },
             });
         }
+    }
+
+    /// Drops session slot `i`, its queued records and its lingering
+    /// handshake.
+    fn remove_session(&mut self, i: usize) {
+        if i >= self.sessions.len() {
+            return;
+        }
+        let s = self.sessions.swap_remove(i);
+        self.txq.purge(s.id);
+        self.rxq.purge(s.id);
+        if let Some(j) = self.handshakes.iter().position(|h| h.id == s.id) {
+            self.remove_handshake(j);
+        }
+    }
+
+    /// Drops handshake slot `i` (its counters go to the endpoint's).
+    fn remove_handshake(&mut self, i: usize) {
+        if i < self.handshakes.len() {
+            let h = self.handshakes.swap_remove(i);
+            self.stats.add(&h.conn.stats);
+        }
+    }
+
+    /// Handshakes still in progress (each will need a session slot).
+    fn in_progress(&self) -> usize {
+        self.handshakes
+            .iter()
+            .filter(|h| h.linger_until.is_none())
+            .count()
+    }
+
+    /// Makes room for a new handshake if possible: a handshake slot (a
+    /// lingering handshake gives its slot up first, then a half-open one
+    /// that heard nothing from its peer for a whole initial retransmission
+    /// timeout: a peer that is there would have retransmitted) and an
+    /// established-session slot for when it completes (a closed or idle
+    /// session gives its slot up).
+    fn admit(&mut self, now: Duration) -> bool {
+        let idle = self.config.idle_timeout;
+        let stalled = self.config.retransmit_initial;
+        if self.handshakes.is_full() {
+            let victim = self
+                .handshakes
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| {
+                    h.linger_until.is_some() || now.saturating_sub(h.conn.last_activity) >= stalled
+                })
+                .min_by_key(|(_, h)| (h.linger_until.is_none(), h.conn.last_activity))
+                .map(|(i, _)| i);
+            if let Some(i) = victim {
+                self.remove_handshake(i);
+            }
+        }
+        if self.sessions.len() + self.in_progress() >= N {
+            let victim = self
+                .sessions
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| {
+                    !s.est.is_open() || now.saturating_sub(s.est.last_activity()) >= idle
+                })
+                .min_by_key(|(_, s)| s.est.last_activity())
+                .map(|(i, _)| i);
+            if let Some(i) = victim {
+                self.remove_session(i);
+            }
+        }
+        !self.handshakes.is_full() && self.sessions.len() + self.in_progress() < N
     }
 
     /// Input: a datagram from `from`, decrypted in place. An `Err` means the
@@ -205,32 +382,157 @@ impl<
         if data.first() == Some(&TLS12_CID) {
             return self.handle_cid_datagram(now, from, data);
         }
-        let idx = self.sessions.iter().position(|s| s.peer == from);
-        if let Some(i) = idx {
-            // A ClientHello with a fresh random from a known address is a
-            // client starting over (RFC 6347 §4.2.8); a delayed copy of the
-            // old one is not.
-            // It still has to pass the cookie check before it replaces anything.
+        // A ClientHello with a fresh random from a known address is a
+        // client starting over (RFC 6347 §4.2.8); a delayed copy of the
+        // old one is not. It still has to pass the cookie check before it
+        // replaces anything.
+        let random = client_hello_random(data);
+        if let Some(i) = self
+            .handshakes
+            .iter()
+            .position(|h| h.peer == from && h.linger_until.is_none())
+        {
+            let restart = self
+                .handshakes
+                .get(i)
+                .is_some_and(|h| random.is_some_and(|r| r != h.conn.client_random));
+            if !restart {
+                return self.handshake_input(now, i, data);
+            }
+        } else if let Some(i) = self.sessions.iter().position(|s| s.peer == from) {
             let restart = self.sessions.get(i).is_some_and(|s| {
-                client_hello_random(data).is_some_and(|r| r != s.conn.client_random)
+                random.is_some_and(|r| r.get(..8) != Some(&s.est.random_prefix[..]))
             });
             if !restart {
-                let Endpoint {
-                    sessions,
-                    rng,
-                    store,
-                    trust,
-                    events,
-                    cache,
-                    ..
-                } = self;
-                let s = sessions.get_mut(i).ok_or(Error::Internal)?;
-                let r = s.conn.handle_datagram(now, data, rng, store, trust);
-                Self::drain_conn_events(events, cache, now, s);
-                return r;
+                return self.session_input(now, i, data);
             }
         }
         self.stateless_client_hello(now, from, data)
+    }
+
+    /// A datagram for handshake slot `i`; records after the one completing
+    /// the handshake go to the new established session.
+    fn handshake_input(&mut self, now: Duration, i: usize, data: &mut [u8]) -> Result<(), Error> {
+        let Endpoint {
+            handshakes,
+            rng,
+            store,
+            trust,
+            events,
+            cache,
+            ..
+        } = self;
+        let h = handshakes.get_mut(i).ok_or(Error::Internal)?;
+        let r = h.conn.handle_datagram(now, data, rng, store, trust);
+        Self::drain_conn_events(events, cache, now, h);
+        let consumed = r?;
+        if h.conn.state != State::Connected {
+            return Ok(());
+        }
+        let si = self.complete(now, i)?;
+        match data.get_mut(consumed..) {
+            Some(rest) if !rest.is_empty() => self.session_input_rest(now, si, rest),
+            _ => Ok(()),
+        }
+    }
+
+    /// Compacts the connected handshake in slot `i` into a session slot
+    /// (returned); the handshake slot is freed, unless it sent the last
+    /// flight: then it lingers.
+    fn complete(&mut self, now: Duration, i: usize) -> Result<usize, Error> {
+        let linger = self.linger_time();
+        let h = self.handshakes.get_mut(i).ok_or(Error::Internal)?;
+        let est = h.conn.compact()?;
+        let (peer, id) = (h.peer.clone(), h.id);
+        let lingers = h.conn.sent_last_flight();
+        if lingers {
+            h.linger_until = Some(now + linger);
+        }
+        if self.sessions.is_full() {
+            // Admission keeps a slot for every handshake in progress; if
+            // that ever fails, the least recently active session goes.
+            let victim = self
+                .sessions
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| s.est.last_activity())
+                .map(|(j, _)| j);
+            if let Some(j) = victim {
+                self.remove_session(j);
+            }
+        }
+        self.sessions
+            .push(Slot { peer, id, est })
+            .map_err(|_| Error::Internal)?;
+        if !lingers {
+            if let Some(j) = self.handshakes.iter().position(|h| h.id == id) {
+                self.remove_handshake(j);
+            }
+        }
+        Ok(self.sessions.len() - 1)
+    }
+
+    /// A datagram for session slot `i`.
+    fn session_input(&mut self, now: Duration, i: usize, data: &mut [u8]) -> Result<(), Error> {
+        self.stats.datagrams_received += 1;
+        self.stats.bytes_received += data.len() as u64;
+        self.session_input_rest(now, i, data)
+    }
+
+    /// Records for session slot `i` (the counters for the datagram are
+    /// already taken).
+    fn session_input_rest(
+        &mut self,
+        now: Duration,
+        i: usize,
+        data: &mut [u8],
+    ) -> Result<(), Error> {
+        let Endpoint {
+            sessions,
+            handshakes,
+            rng,
+            store,
+            trust,
+            events,
+            cache,
+            rxq,
+            txq,
+            stats,
+            ..
+        } = self;
+        let s = sessions.get_mut(i).ok_or(Error::Internal)?;
+        let linger = handshakes
+            .iter_mut()
+            .find(|h| h.id == s.id)
+            .map(|h| Linger {
+                conn: &mut h.conn,
+                now,
+                rng,
+                store,
+                trust,
+            });
+        let mut up = EpUp {
+            events,
+            rxq,
+            peer: &s.peer,
+            tag: s.id,
+            linger,
+        };
+        let r = s.est.handle_datagram(now, data, stats, &mut up);
+        if s.est.fatal {
+            cache.remove(s.est.session_id());
+        }
+        if !s.est.is_open() {
+            txq.purge(s.id);
+        }
+        let (heard, id) = (s.est.heard, s.id);
+        if heard {
+            // The peer has our last flight: the handshake is done with.
+            if let Some(j) = self.handshakes.iter().position(|h| h.id == id) {
+                self.remove_handshake(j);
+            }
+        }
+        r
     }
 
     /// A datagram starting with a tls12_cid record: the session is found by
@@ -245,61 +547,119 @@ impl<
         data: &mut [u8],
     ) -> Result<(), Error> {
         let n = self.config.cid().map_or(0, usize::from);
-        let cid = data.get(CID_OFFSET..CID_OFFSET + n).filter(|_| n > 0);
-        let idx = cid.and_then(|cid| {
-            self.sessions
-                .iter()
-                .position(|s| s.conn.cid_negotiated() && s.conn.cid_rx.as_slice() == cid)
-        });
-        let Some(i) = idx else {
-            self.stats.datagrams_received += 1;
-            self.stats.bytes_received += data.len() as u64;
-            self.stats.records_dropped += 1;
-            return Ok(());
+        let Some(cid) = data.get(CID_OFFSET..CID_OFFSET + n).filter(|_| n > 0) else {
+            return self.drop_datagram(data.len());
         };
-        let Endpoint {
-            sessions,
-            rng,
-            store,
-            events,
-            cache,
-            trust,
-            stats,
-            ..
-        } = self;
-        let s = sessions.get_mut(i).ok_or(Error::Internal)?;
-        if s.peer != from && s.conn.state != State::Connected {
+        let si = self
+            .sessions
+            .iter()
+            .position(|s| s.est.cid_negotiated() && s.est.cid_rx() == cid);
+        let hi = self.handshakes.iter().position(|h| {
+            h.linger_until.is_none() && h.conn.cid_negotiated() && h.conn.cid_rx.as_slice() == cid
+        });
+        if si.is_none()
+            && hi.is_some_and(|i| self.handshakes.get(i).is_some_and(|h| h.peer != from))
+        {
             // Mid-handshake, records come from the handshake's address; a
             // CID is public (it was in the ServerHello), so records with it
             // from elsewhere are not let near the handshake.
-            stats.datagrams_received += 1;
-            stats.records_dropped += 1;
+            self.stats.datagrams_received += 1;
+            self.stats.records_dropped += 1;
             return Ok(());
         }
-        let r = s.conn.handle_datagram(now, data, rng, store, trust);
-        let moved = r.is_ok() && s.peer != from && s.conn.took_newest() && !s.conn.is_dead();
-        if moved {
-            let old = core::mem::replace(&mut s.peer, from.clone());
-            let _ = events.push_back(Event::PeerAddressChanged {
+        let events_before = self.events.len();
+        let (r, moved_id) = match (si, hi) {
+            (Some(i), _) => {
+                let r = self.session_input(now, i, data);
+                let moved = self.sessions.get_mut(i).and_then(|s| {
+                    let m = r.is_ok() && s.peer != from && s.est.took_newest() && !s.est.is_dead();
+                    m.then(|| (core::mem::replace(&mut s.peer, from.clone()), s.id))
+                });
+                (r, moved)
+            }
+            (None, Some(i)) => {
+                let id = self.handshakes.get(i).map(|h| h.id);
+                let r = self.handshake_input(now, i, data);
+                // The handshake may have completed (and been compacted).
+                let moved = if let Some(h) = self
+                    .handshakes
+                    .iter_mut()
+                    .find(|h| Some(h.id) == id && h.linger_until.is_none())
+                {
+                    let m =
+                        r.is_ok() && h.peer != from && h.conn.took_newest() && !h.conn.is_dead();
+                    m.then(|| (core::mem::replace(&mut h.peer, from.clone()), h.id))
+                } else if let Some(s) = self.sessions.iter_mut().find(|s| Some(s.id) == id) {
+                    let m = r.is_ok() && s.peer != from && s.est.took_newest() && !s.est.is_dead();
+                    m.then(|| (core::mem::replace(&mut s.peer, from.clone()), s.id))
+                } else {
+                    None
+                };
+                (r, moved)
+            }
+            (None, None) => return self.drop_datagram(data.len()),
+        };
+        if let Some((old, id)) = moved_id {
+            // The events of this datagram name the new address, after the
+            // move itself.
+            let mut later: heapless::Vec<Event<A>, EVENTS> = heapless::Vec::new();
+            while self.events.len() > events_before {
+                if let Some(e) = self.events.pop_back() {
+                    let _ = later.push(match e {
+                        Event::ApplicationData { len, .. } => Event::ApplicationData {
+                            peer: from.clone(),
+                            len,
+                        },
+                        Event::Closed { error, .. } => Event::Closed {
+                            peer: from.clone(),
+                            error,
+                        },
+                        Event::Connected { suite, .. } => Event::Connected {
+                            peer: from.clone(),
+                            suite,
+                        },
+                        e => e,
+                    });
+                }
+            }
+            let _ = self.events.push_back(Event::PeerAddressChanged {
                 old,
                 new: from.clone(),
             });
-        }
-        Self::drain_conn_events(events, cache, now, s);
-        if moved {
+            while let Some(e) = later.pop() {
+                let _ = self.events.push_back(e);
+            }
+            for h in self.handshakes.iter_mut().filter(|h| h.id == id) {
+                h.peer = from.clone();
+            }
+            for s in self.sessions.iter_mut().filter(|s| s.id == id) {
+                s.peer = from.clone();
+            }
             // Another session still bound to the new address is stale
             // (the address was reused): it goes.
             if let Some(j) = self
                 .sessions
                 .iter()
-                .enumerate()
-                .position(|(j, s)| j != i && s.peer == from)
+                .position(|s| s.id != id && s.peer == from)
             {
-                let old = self.sessions.swap_remove(j);
-                self.stats.add(&old.conn.stats);
+                self.remove_session(j);
+            }
+            if let Some(j) = self
+                .handshakes
+                .iter()
+                .position(|h| h.id != id && h.peer == from)
+            {
+                self.remove_handshake(j);
             }
         }
         r
+    }
+
+    fn drop_datagram(&mut self, len: usize) -> Result<(), Error> {
+        self.stats.datagrams_received += 1;
+        self.stats.bytes_received += len as u64;
+        self.stats.records_dropped += 1;
+        Ok(())
     }
 
     /// A fresh CID of the configured length, distinct from every session's;
@@ -311,11 +671,12 @@ impl<
         let cid = cid.get_mut(..n).unwrap_or_default();
         for _ in 0..8 {
             self.rng.fill_bytes(cid);
-            if !self
-                .sessions
-                .iter()
-                .any(|s| s.conn.cid_rx.as_slice() == &*cid)
-            {
+            let taken = self.sessions.iter().any(|s| s.est.cid_rx() == &*cid)
+                || self
+                    .handshakes
+                    .iter()
+                    .any(|h| h.conn.cid_rx.as_slice() == &*cid);
+            if !taken {
                 return heapless::Vec::from_slice(cid).unwrap_or_default();
             }
         }
@@ -381,13 +742,15 @@ impl<
             return Ok(());
         }
         // A valid cookie: the client proved its address; create state.
+        // (A client starting over: its old session or handshake goes.)
         if let Some(i) = self.sessions.iter().position(|s| s.peer == from) {
-            self.sessions.swap_remove(i);
+            self.remove_session(i);
         }
-        if self.sessions.is_full() {
-            self.evict(now);
+        if let Some(i) = self.handshakes.iter().position(|h| h.peer == from) {
+            self.remove_handshake(i);
         }
-        if self.sessions.is_full() {
+        if !self.admit(now) {
+            self.stats.handshakes_refused += 1;
             self.stats.records_dropped += 1;
             return Ok(());
         }
@@ -411,7 +774,14 @@ impl<
             cached,
         ) {
             Ok(conn) => {
-                let _ = self.sessions.push(Session { peer: from, conn });
+                let id = self.next_id;
+                self.next_id = self.next_id.wrapping_add(1);
+                let _ = self.handshakes.push(Handshake {
+                    peer: from,
+                    id,
+                    conn,
+                    linger_until: None,
+                });
                 Ok(())
             }
             Err(e) => {
@@ -444,68 +814,75 @@ impl<
         }
     }
 
-    /// Frees the least recently active slot that is not connected, or the
-    /// idlest one if all are.
-    fn evict(&mut self, now: Duration) {
-        let victim = self
-            .sessions
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.conn.state != State::Connected)
-            .min_by_key(|(_, s)| s.conn.last_activity)
-            .or_else(|| {
-                self.sessions
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| {
-                        now.saturating_sub(s.conn.last_activity) >= self.config.idle_timeout
-                    })
-                    .min_by_key(|(_, s)| s.conn.last_activity)
-            })
-            .map(|(i, _)| i);
-        if let Some(i) = victim {
-            let s = self.sessions.swap_remove(i);
-            self.stats.add(&s.conn.stats);
-        }
-    }
-
     /// Input: time passed. Returns the first connection error, if any; all
     /// due timers are processed regardless.
     pub fn handle_timeout(&mut self, now: Duration) -> Result<(), Error> {
         self.rotate_if_due(now);
         let mut first = Ok(());
         let idle = self.config.idle_timeout;
-        let Endpoint {
-            sessions,
-            events,
-            stats,
-            cache,
-            ..
-        } = self;
         let mut i = 0;
-        while i < sessions.len() {
-            let Some(s) = sessions.get_mut(i) else { break };
-            if let Err(e) = s.conn.handle_timeout(now) {
-                if first.is_ok() {
-                    first = Err(e);
-                }
+        while i < self.handshakes.len() {
+            let Endpoint {
+                handshakes,
+                events,
+                cache,
+                ..
+            } = self;
+            let Some(h) = handshakes.get_mut(i) else {
+                break;
+            };
+            if h.linger_until.is_some_and(|t| now >= t) {
+                // Held long enough: the session no longer needs it.
+                self.remove_handshake(i);
+                continue;
             }
-            if now.saturating_sub(s.conn.last_activity) >= idle && !s.conn.is_dead() {
-                // A connected session says goodbye (close_notify, and its
-                // own Closed event); a half-open one just times out.
-                let was_connected = s.conn.state == State::Connected;
-                s.conn.close();
-                if !was_connected {
+            if h.linger_until.is_none() {
+                if let Err(e) = h.conn.handle_timeout(now) {
+                    if first.is_ok() {
+                        first = Err(e);
+                    }
+                }
+                if now.saturating_sub(h.conn.last_activity) >= idle && !h.conn.is_dead() {
+                    // A half-open handshake just times out.
+                    h.conn.close();
                     let _ = events.push_back(Event::Closed {
-                        peer: s.peer.clone(),
+                        peer: h.peer.clone(),
                         error: Some(Error::Timeout),
                     });
                 }
+                Self::drain_conn_events(events, cache, now, h);
+                if h.conn.is_dead() {
+                    self.remove_handshake(i);
+                    continue;
+                }
             }
-            Self::drain_conn_events(events, cache, now, s);
-            if s.conn.is_dead() {
-                let s = sessions.swap_remove(i);
-                stats.add(&s.conn.stats);
+            i += 1;
+        }
+        let mut i = 0;
+        while i < self.sessions.len() {
+            let Endpoint {
+                sessions,
+                events,
+                rxq,
+                txq,
+                ..
+            } = self;
+            let Some(s) = sessions.get_mut(i) else { break };
+            if now.saturating_sub(s.est.last_activity()) >= idle && s.est.is_open() {
+                // A connected session says goodbye (close_notify, and its
+                // own Closed event).
+                let mut up = EpUp {
+                    events,
+                    rxq,
+                    peer: &s.peer,
+                    tag: s.id,
+                    linger: None,
+                };
+                s.est.close(&mut up);
+                txq.purge(s.id);
+            }
+            if s.est.is_dead() {
+                self.remove_session(i);
             } else {
                 i += 1;
             }
@@ -516,7 +893,7 @@ impl<
     /// Output: the next datagram into `buf`.
     pub fn poll_transmit(
         &mut self,
-        now: Duration,
+        _now: Duration,
         buf: &mut [u8],
     ) -> Result<Option<Transmit<A>>, Error> {
         if let Some((to, data, len)) = self.stateless.front() {
@@ -532,40 +909,110 @@ impl<
             self.stateless.pop_front();
             return Ok(Some(t));
         }
-        let n = self.sessions.len();
+        // Handshake flights (and their alerts) first, round robin.
+        let n = self.handshakes.len();
         for k in 0..n {
             let i = (self.rr + k) % n;
-            let Some(s) = self.sessions.get_mut(i) else {
+            let Endpoint {
+                handshakes,
+                sessions,
+                ..
+            } = self;
+            let Some(h) = handshakes.get_mut(i) else {
                 continue;
             };
-            if let Some(len) = s.conn.poll_transmit(buf)? {
+            let sent = match h.linger_until {
+                None => h.conn.poll_transmit(buf)?,
+                Some(_) if h.conn.has_output() => {
+                    match sessions.iter_mut().find(|s| s.id == h.id) {
+                        Some(s) => h.conn.poll_transmit_lingering(&mut s.est, buf)?,
+                        None => None,
+                    }
+                }
+                Some(_) => None,
+            };
+            if let Some(len) = sent {
                 self.rr = (i + 1) % n;
+                return Ok(Some(Transmit {
+                    to: h.peer.clone(),
+                    len,
+                }));
+            }
+        }
+        // Session alerts.
+        for s in self.sessions.iter_mut() {
+            if let Some(len) = s.est.poll_alert(&self.config, buf)? {
+                self.stats.bytes_sent += len as u64;
                 return Ok(Some(Transmit {
                     to: s.peer.clone(),
                     len,
                 }));
             }
         }
-        // Sessions that ended and have sent everything are dropped.
+        // Sealed application records, several of one session per datagram.
+        while let Some((id, first)) = self.txq.front() {
+            let Some(to) = self
+                .sessions
+                .iter()
+                .find(|s| s.id == id)
+                .map(|s| s.peer.clone())
+            else {
+                self.txq.purge(id);
+                continue;
+            };
+            let need = first.len();
+            let out = buf
+                .get_mut(..need)
+                .ok_or(Error::BufferTooSmall { needed: need })?;
+            out.copy_from_slice(first);
+            self.txq.remove(0);
+            let limit = self.config.mtu.min(buf.len());
+            let mut pos = need;
+            while let Some((next, rec)) = self.txq.front() {
+                let end = pos + rec.len();
+                if next != id || end > limit {
+                    break;
+                }
+                if let Some(dst) = buf.get_mut(pos..end) {
+                    dst.copy_from_slice(rec);
+                }
+                pos = end;
+                self.txq.remove(0);
+            }
+            self.stats.bytes_sent += pos as u64;
+            return Ok(Some(Transmit { to, len: pos }));
+        }
+        // Handshakes and sessions that ended and have sent everything go.
+        let mut i = 0;
+        while i < self.handshakes.len() {
+            let dead = self
+                .handshakes
+                .get(i)
+                .is_some_and(|h| h.linger_until.is_none() && h.conn.is_dead());
+            if dead {
+                let Endpoint {
+                    handshakes,
+                    events,
+                    cache,
+                    ..
+                } = self;
+                if let Some(h) = handshakes.get_mut(i) {
+                    Self::drain_conn_events(events, cache, _now, h);
+                }
+                self.remove_handshake(i);
+            } else {
+                i += 1;
+            }
+        }
         let mut i = 0;
         while i < self.sessions.len() {
-            if self.sessions.get(i).is_some_and(|s| s.conn.is_dead()) {
-                let s = self.sessions.swap_remove(i);
-                Self::drain_events_of(&mut self.events, &mut self.cache, now, s);
+            if self.sessions.get(i).is_some_and(|s| s.est.is_dead()) {
+                self.remove_session(i);
             } else {
                 i += 1;
             }
         }
         Ok(None)
-    }
-
-    fn drain_events_of(
-        events: &mut heapless::Deque<Event<A>, 16>,
-        cache: &mut SessionCache<S>,
-        now: Duration,
-        mut s: Session<A>,
-    ) {
-        Self::drain_conn_events(events, cache, now, &mut s);
     }
 
     /// Output: the next event.
@@ -575,64 +1022,109 @@ impl<
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
     pub fn poll_timeout(&self) -> Option<Duration> {
-        self.sessions
+        let idle = self.config.idle_timeout;
+        let hs = self.handshakes.iter().flat_map(|h| match h.linger_until {
+            Some(t) => [Some(t), None],
+            None => [h.conn.poll_timeout(), Some(h.conn.last_activity + idle)],
+        });
+        let ss = self
+            .sessions
             .iter()
-            .flat_map(|s| {
-                [
-                    s.conn.poll_timeout(),
-                    Some(s.conn.last_activity + self.config.idle_timeout),
-                ]
-            })
-            .flatten()
-            .min()
+            .map(|s| Some(s.est.last_activity() + idle));
+        hs.chain(ss).flatten().min()
     }
 
-    /// Queues application data to a connected peer.
+    /// Seals application data for a connected peer at once and queues the
+    /// record (in a queue shared by all sessions, [`APP_QUEUE_CAPACITY`](crate::APP_QUEUE_CAPACITY)
+    /// bytes): `Error::Full` when it has no room, until `poll_transmit`
+    /// drains it.
     pub fn send(&mut self, _now: Duration, peer: &A, data: &[u8]) -> Result<(), Error> {
-        self.session_mut(peer)?.send(data)
+        let Some(s) = self.sessions.iter_mut().find(|s| &s.peer == peer) else {
+            return Err(if self.handshakes.iter().any(|h| &h.peer == peer) {
+                Error::NotConnected
+            } else {
+                Error::UnknownPeer
+            });
+        };
+        s.est.send(&self.config, data, &mut self.txq, s.id)
     }
 
     /// Copies the next application record from `peer` into `buf`.
     pub fn recv(&mut self, peer: &A, buf: &mut [u8]) -> Result<Option<usize>, Error> {
-        self.session_mut(peer)?.recv(buf)
+        match self.sessions.iter().find(|s| &s.peer == peer) {
+            Some(s) => self.rxq.take(s.id, buf),
+            None if self.handshakes.iter().any(|h| &h.peer == peer) => Ok(None),
+            None => Err(Error::UnknownPeer),
+        }
     }
 
     /// Sends close_notify to `peer` and forgets it once sent.
     pub fn close(&mut self, _now: Duration, peer: &A) -> Result<(), Error> {
-        self.session_mut(peer)?.close();
-        Ok(())
-    }
-
-    fn session_mut(&mut self, peer: &A) -> Result<&mut Connection, Error> {
-        self.sessions
+        let Endpoint {
+            sessions,
+            handshakes,
+            events,
+            rxq,
+            txq,
+            ..
+        } = self;
+        if let Some(s) = sessions.iter_mut().find(|s| &s.peer == peer) {
+            let mut up = EpUp {
+                events,
+                rxq,
+                peer: &s.peer,
+                tag: s.id,
+                linger: None,
+            };
+            s.est.close(&mut up);
+            txq.purge(s.id);
+            return Ok(());
+        }
+        match handshakes
             .iter_mut()
-            .find(|s| &s.peer == peer)
-            .map(|s| &mut s.conn)
-            .ok_or(Error::UnknownPeer)
+            .find(|h| &h.peer == peer && h.linger_until.is_none())
+        {
+            Some(h) => {
+                h.conn.close();
+                Ok(())
+            }
+            None => Err(Error::UnknownPeer),
+        }
     }
 
     /// True when `peer` has an established session.
     pub fn is_connected(&self, peer: &A) -> bool {
         self.sessions
             .iter()
-            .any(|s| &s.peer == peer && s.conn.state == State::Connected)
+            .any(|s| &s.peer == peer && s.est.is_open())
     }
 
     /// The authenticated raw public key of `peer`, if it presented one.
+    /// Once the handshake is compacted the key is the one of the session
+    /// in the resumption cache: `None` after it left the cache (or with
+    /// resumption off).
     #[cfg(feature = "ecdhe")]
     #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
     pub fn peer_public_key(&self, peer: &A) -> Option<&p256::PublicKey> {
-        self.sessions
-            .iter()
-            .find(|s| &s.peer == peer)
-            .and_then(|s| s.conn.peer_key.as_ref())
+        if let Some(h) = self.handshakes.iter().find(|h| &h.peer == peer) {
+            return h.conn.peer_key.as_ref();
+        }
+        let s = self.sessions.iter().find(|s| &s.peer == peer)?;
+        if s.est.session_id().is_empty() {
+            return None;
+        }
+        self.cache.peek(s.est.session_id())?.peer_public_key()
     }
 
     /// True when `peer`'s connection resumed a session (abbreviated handshake).
     pub fn is_resumed(&self, peer: &A) -> bool {
         self.sessions
             .iter()
-            .any(|s| &s.peer == peer && s.conn.resumed)
+            .any(|s| &s.peer == peer && s.est.resumed)
+            || self
+                .handshakes
+                .iter()
+                .any(|h| &h.peer == peer && h.conn.resumed)
     }
 
     /// Number of sessions held for resumption.
@@ -640,16 +1132,23 @@ impl<
         self.cache.len()
     }
 
-    /// Number of sessions held (any state).
+    /// Number of sessions held (any state): established ones and
+    /// handshakes in progress.
     pub fn sessions(&self) -> usize {
-        self.sessions.len()
+        self.sessions.len() + self.in_progress()
+    }
+
+    /// Handshake slots in use (in progress or lingering to resend their
+    /// last flight).
+    pub fn handshakes(&self) -> usize {
+        self.handshakes.len()
     }
 
     /// Counters summed over the endpoint and all its sessions.
     pub fn stats(&self) -> Stats {
         let mut s = self.stats;
-        for x in &self.sessions {
-            s.add(&x.conn.stats);
+        for h in &self.handshakes {
+            s.add(&h.conn.stats);
         }
         s
     }

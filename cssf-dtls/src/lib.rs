@@ -118,9 +118,11 @@ pub mod crypto;
 #[cfg(feature = "server")]
 mod endpoint;
 mod error;
+mod established;
 mod event;
 mod flight;
 mod psk;
+mod queue;
 mod replay;
 // Without `resumption` sessions are still built internally, never exported.
 #[cfg_attr(not(feature = "resumption"), allow(unreachable_pub, dead_code))]
@@ -135,7 +137,7 @@ pub use client::Client;
 #[cfg(feature = "x509")]
 pub use config::MAX_CERTIFICATE_LEN;
 pub use config::{Config, MAX_CID_LEN, MAX_PEER_CID_LEN};
-pub use connection::{Stats, APP_QUEUE_CAPACITY};
+pub use connection::Stats;
 #[cfg(feature = "server")]
 pub use cookie::{CookieSecrets, PeerAddress, COOKIE_LEN};
 pub use crypto::suite::{AeadKind, CipherSuite, KeyExchange};
@@ -145,6 +147,7 @@ pub use error::{AlertDescription, Error};
 pub use event::{Event, Transmit};
 pub use flight::MAX_MESSAGE_LEN;
 pub use psk::{PskStore, StaticPsk, MAX_IDENTITY_LEN, MAX_PSK_LEN};
+pub use queue::APP_QUEUE_CAPACITY;
 pub use replay::ReplayWindow;
 #[cfg(all(feature = "server", feature = "resumption"))]
 pub use session::SessionCache;
@@ -155,3 +158,22 @@ pub use trust::RejectAll;
 pub use trust::{FnTrust, PinnedKeys, SigningKey, TrustStore};
 #[cfg(feature = "x509")]
 pub use x509::CaSigned;
+
+/// Measured sizes of the per-peer state, for firmware footprint reports.
+#[doc(hidden)]
+pub mod footprint {
+    /// Bytes of one established session's compact state (one of the `N`
+    /// session slots of an [`Endpoint`](crate::Endpoint), without its peer
+    /// address).
+    pub const ESTABLISHED_SESSION: usize = core::mem::size_of::<crate::established::Established>();
+    /// Bytes of one handshake in progress (one of the `H` handshake slots
+    /// of an [`Endpoint`](crate::Endpoint), without its peer address).
+    pub const HANDSHAKE: usize = core::mem::size_of::<crate::connection::Connection>();
+    /// Bytes of each of the application queues an endpoint or client
+    /// shares among its sessions (one for sealed records to send, one for
+    /// received records).
+    pub const APP_QUEUE: usize = core::mem::size_of::<crate::queue::AppQueue>();
+
+    // The budget of an established session, on every target.
+    const _: () = assert!(ESTABLISHED_SESSION <= 256);
+}

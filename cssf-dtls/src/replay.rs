@@ -3,11 +3,12 @@
 /// Tracks which of the last 64 sequence numbers of an epoch were seen.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayWindow {
-    /// Highest sequence number accepted so far (valid once `any` is set).
+    /// Highest sequence number accepted so far (valid once `bits` is
+    /// non-zero).
     top: u64,
-    /// Bit `i` set: `top - i` was accepted.
+    /// Bit `i` set: `top - i` was accepted (bit 0, `top` itself, is set
+    /// once anything was accepted).
     bits: u64,
-    any: bool,
 }
 
 impl ReplayWindow {
@@ -16,17 +17,13 @@ impl ReplayWindow {
 
     /// An empty window.
     pub const fn new() -> Self {
-        ReplayWindow {
-            top: 0,
-            bits: 0,
-            any: false,
-        }
+        ReplayWindow { top: 0, bits: 0 }
     }
 
     /// True when `seq` is new and inside (or ahead of) the window. Call
     /// before authenticating the record; call [`accept`](Self::accept) after.
     pub fn check(&self, seq: u64) -> bool {
-        if !self.any || seq > self.top {
+        if self.bits == 0 || seq > self.top {
             return true;
         }
         let age = self.top - seq;
@@ -35,13 +32,12 @@ impl ReplayWindow {
 
     /// The highest sequence number accepted so far, if any.
     pub fn highest(&self) -> Option<u64> {
-        self.any.then_some(self.top)
+        (self.bits != 0).then_some(self.top)
     }
 
     /// Marks an authenticated `seq` as seen.
     pub fn accept(&mut self, seq: u64) {
-        if !self.any {
-            self.any = true;
+        if self.bits == 0 {
             self.top = seq;
             self.bits = 1;
         } else if seq > self.top {

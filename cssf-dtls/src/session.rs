@@ -298,6 +298,15 @@ impl<const S: usize> SessionCache<S> {
         Some(e.session.clone())
     }
 
+    /// The session with `id`, if held (whatever its age).
+    #[cfg(feature = "ecdhe")]
+    pub(crate) fn peek(&self, id: &[u8]) -> Option<&Session> {
+        self.entries
+            .iter()
+            .find(|e| e.session.id_is(id))
+            .map(|e| &e.session)
+    }
+
     /// Forgets the session with `id` (e.g. after a fatal alert).
     pub fn remove(&mut self, id: &[u8]) -> bool {
         match self.entries.iter().position(|e| e.session.id_is(id)) {

@@ -227,6 +227,62 @@ pub struct NodePsk {
     bindings: Rc<RefCell<HashMap<SocketAddr, Binding>>>,
 }
 
+impl NodePsk {
+    /// Whether `peer` may `code` `path` now: `Err((code, payload,
+    /// content-format))` when the request is refused.
+    fn authorize(
+        &self,
+        now: Duration,
+        peer: &Peer,
+        code: Code,
+        path: &str,
+    ) -> std::result::Result<(), (Code, Vec<u8>, Option<ContentFormat>)> {
+        let Some(auth) = self.auth.clone() else {
+            // No ACE: plain CoAP is open, DTLS sessions use provisioned PSKs.
+            return Ok(());
+        };
+        if path == "authz-info" {
+            return Ok(());
+        }
+        let hints = |a: &Authz| {
+            let mut out = [0u8; 128];
+            let n = a.creation_hints(None, None, &mut out).unwrap_or(0);
+            (
+                Code::UNAUTHORIZED,
+                out.get(..n).unwrap_or(&[]).to_vec(),
+                Some(ContentFormat::ACE_CBOR),
+            )
+        };
+        let addr = match peer {
+            Peer::Plain(_) => return Err(hints(&auth.borrow())),
+            Peer::Secure(a) => *a,
+        };
+        let binding = self.bindings.borrow().get(&addr).cloned();
+        match binding {
+            Some(Binding::Provisioned(_) | Binding::PublicKey(_)) => Ok(()),
+            Some(Binding::Token(kid)) => {
+                let Some(method) = Method::from_code(code.0) else {
+                    return Err((Code::METHOD_NOT_ALLOWED, Vec::new(), None));
+                };
+                let mut a = auth.borrow_mut();
+                let full = format!("/{path}");
+                match a.authorize(now, Some(unix_now()), Some(&kid), method, &full) {
+                    Decision::Allow => Ok(()),
+                    Decision::Deny(reason) => {
+                        let c = Code(reason.code());
+                        if c == Code::UNAUTHORIZED {
+                            Err(hints(&a))
+                        } else {
+                            Err((c, Vec::new(), None))
+                        }
+                    }
+                }
+            }
+            Some(Binding::Anonymous) | None => Err(hints(&auth.borrow())),
+        }
+    }
+}
+
 impl PskStore for NodePsk {
     fn psk(&mut self, identity: &[u8], key: &mut [u8; MAX_PSK_LEN]) -> Option<usize> {
         let peer = self.current.get()?;
@@ -668,13 +724,13 @@ impl Server {
             let r = Response::new(Code::CONTENT)
                 .content_format(ContentFormat::TEXT_PLAIN)
                 .payload(t.as_bytes());
-            let _ = self.coap.notify(now, "time", &r);
+            self.notify(now, "time", &r);
             if self.ticks % 5 == 0 {
                 let t = format!("{:.1}", temperature(now.as_secs()));
                 let r = Response::new(Code::CONTENT)
                     .content_format(ContentFormat::TEXT_PLAIN)
                     .payload(t.as_bytes());
-                let _ = self.coap.notify(now, "sensors/temp", &r);
+                self.notify(now, "sensors/temp", &r);
             }
         }
         if now >= self.next_save {
@@ -682,6 +738,25 @@ impl Server {
             if self.dirty {
                 self.save_counters();
             }
+        }
+    }
+
+    /// Notifies the observers of `path`, each authorized again as for a
+    /// GET now: an observer whose token expired (or whose session lost its
+    /// binding) gets a final 4.01 (4.03 if the scope no longer covers it)
+    /// that ends its observation (RFC 7641 §3.2), instead of the data.
+    fn notify(&mut self, now: Duration, path: &str, r: &Response<'_>) {
+        let psk = &self.psk;
+        let mut refused = Vec::new();
+        let _ = self.coap.notify_with(now, path, r, |peer| {
+            let code = psk.authorize(now, peer, Code::GET, path).err()?.0;
+            refused.push((*peer, code));
+            Some(code)
+        });
+        for (peer, code) in refused {
+            self.log(&format!(
+                "observe {peer} /{path}: ended with {code}, no longer authorized"
+            ));
         }
     }
 
@@ -912,59 +987,6 @@ impl Server {
         }
     }
 
-    /// `Err((code, payload, content-format))` when the request is refused.
-    fn authorize(
-        &mut self,
-        now: Duration,
-        peer: &Peer,
-        code: Code,
-        path: &str,
-    ) -> std::result::Result<(), (Code, Vec<u8>, Option<ContentFormat>)> {
-        let Some(auth) = self.psk.auth.clone() else {
-            // No ACE: plain CoAP is open, DTLS sessions use provisioned PSKs.
-            return Ok(());
-        };
-        if path == "authz-info" {
-            return Ok(());
-        }
-        let hints = |a: &Authz| {
-            let mut out = [0u8; 128];
-            let n = a.creation_hints(None, None, &mut out).unwrap_or(0);
-            (
-                Code::UNAUTHORIZED,
-                out.get(..n).unwrap_or(&[]).to_vec(),
-                Some(ContentFormat::ACE_CBOR),
-            )
-        };
-        let addr = match peer {
-            Peer::Plain(_) => return Err(hints(&auth.borrow())),
-            Peer::Secure(a) => *a,
-        };
-        let binding = self.psk.bindings.borrow().get(&addr).cloned();
-        match binding {
-            Some(Binding::Provisioned(_) | Binding::PublicKey(_)) => Ok(()),
-            Some(Binding::Token(kid)) => {
-                let Some(method) = Method::from_code(code.0) else {
-                    return Err((Code::METHOD_NOT_ALLOWED, Vec::new(), None));
-                };
-                let mut a = auth.borrow_mut();
-                let full = format!("/{path}");
-                match a.authorize(now, Some(unix_now()), Some(&kid), method, &full) {
-                    Decision::Allow => Ok(()),
-                    Decision::Deny(reason) => {
-                        let c = Code(reason.code());
-                        if c == Code::UNAUTHORIZED {
-                            Err(hints(&a))
-                        } else {
-                            Err((c, Vec::new(), None))
-                        }
-                    }
-                }
-            }
-            Some(Binding::Anonymous) | None => Err(hints(&auth.borrow())),
-        }
-    }
-
     fn on_request(
         &mut self,
         now: Duration,
@@ -979,7 +1001,7 @@ impl Server {
         let code = request.code();
         let (rcode, payload, cf) = match request.message() {
             Err(_) => (Code::BAD_REQUEST, Vec::new(), None),
-            Ok(msg) => match self.authorize(now, &peer, code, path) {
+            Ok(msg) => match self.psk.authorize(now, &peer, code, path) {
                 Err(refused) => refused,
                 Ok(()) => self.handle(now, &peer, path, &msg),
             },

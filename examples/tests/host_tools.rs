@@ -475,3 +475,43 @@ fn exi_tokens_do_not_survive_a_restart() {
     assert_one_line_error(&r, "refused the token", "exi token after a restart");
     assert!(s.log().contains("token rejected"), "{}", s.log());
 }
+
+#[test]
+fn observation_ends_with_4_01_when_the_token_expires() {
+    // Each notification is authorized again: once the token has expired,
+    // the observer gets a final 4.01 instead of the next value.
+    let dir = TempDir::new("expiry");
+    let tok = dir.path("token.cbor");
+    let t = tok.to_str().unwrap().to_string();
+    run(
+        "cssf-token",
+        &[
+            "mint",
+            "--as-hmac-key",
+            HMAC,
+            "--scope",
+            "/time:GET",
+            "--expires-in",
+            "6s",
+            "--kid",
+            "short",
+            "--out",
+            &t,
+        ],
+        LIMIT,
+    )
+    .ok("mint");
+    let s = ServerProc::start(&["--as-hmac-key", HMAC]);
+    // Far more notifications than the token's lifetime allows.
+    let out = client(&["--token", &t, "--observe", "60", &s.coaps_uri("time")])
+        .ok("observe")
+        .stdout;
+    let seen = out.matches("Observe: ").count();
+    assert!((1..60).contains(&seen), "{seen} notifications:\n{out}");
+    assert!(out.contains("4.01 Unauthorized"), "{out}");
+    let log = s.log();
+    assert!(
+        log.contains("/time: ended with 4.01"),
+        "server log lacks the ended observation:\n{log}"
+    );
+}

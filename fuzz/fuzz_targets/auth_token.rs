@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = cssf_auth::PopKey::parse_cose_key(data, 8);
     let _ = cssf_auth::Aif::parse(data);
     if let Ok(c) = cssf_auth::Claims::parse(data, &Limits::default()) {
-        let v = cssf_auth::Validation { audience: "rs", leeway_secs: 5 };
+        let v = cssf_auth::Validation {
+            audience: "rs",
+            leeway_secs: 5,
+        };
         let _ = c.validate(&v, Duration::from_secs(1), Some(1_700_000_000));
         if let Some(cnf) = &c.cnf {
             let _ = cnf.resolve(&keys[..], &Limits::default());
@@ -38,6 +41,11 @@ fuzz_target!(|data: &[u8]| {
     let mut rs: AuthzInfo<'_, [KeyEntry]> = AuthzInfo::new(Config::new("rs"), &keys[..]);
     let mut buf = data.to_vec();
     let mut out = [0u8; 8];
-    let _ = rs.post(Duration::from_secs(1), Some(1_700_000_000), &mut buf, &mut out);
+    let _ = rs.post(
+        Duration::from_secs(1),
+        Some(1_700_000_000),
+        &mut buf,
+        &mut out,
+    );
     while rs.poll_event().is_some() {}
 });

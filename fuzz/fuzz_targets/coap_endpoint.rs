@@ -9,30 +9,12 @@ use core::time::Duration;
 
 use arbitrary::Arbitrary;
 use cssf_coap::endpoint::{Config, Endpoint, Event, Methods, Request, Resource, Response};
-use cssf_coap::rand_core::{CryptoRng, Error as RandError, RngCore};
 use cssf_coap::{Block, Code, Message, MessageBuilder, MessageType, OptionNumber};
 use libfuzzer_sys::fuzz_target;
 
-struct Rng(u64);
-impl RngCore for Rng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        self.0 >> 11
-    }
-    fn fill_bytes(&mut self, d: &mut [u8]) {
-        for b in d {
-            *b = self.next_u64() as u8;
-        }
-    }
-    fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), RandError> {
-        self.fill_bytes(d);
-        Ok(())
-    }
-}
-impl CryptoRng for Rng {}
+#[path = "common/fuzz_rng.rs"]
+mod fuzz_rng;
+use fuzz_rng::FuzzRng as Rng;
 
 static RESOURCES: [Resource; 4] = [
     Resource::new("obs", Methods::GET).observable().rt("x"),
@@ -44,7 +26,10 @@ const PATHS: [&str; 6] = ["obs", "data", "fresh", "a/b", ".well-known/core", "no
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    Raw { peer: u8, bytes: Vec<u8> },
+    Raw {
+        peer: u8,
+        bytes: Vec<u8>,
+    },
     Msg {
         peer: u8,
         ty: u8,
@@ -59,11 +44,23 @@ enum Op {
         query: bool,
         payload: Vec<u8>,
     },
-    Advance { ms: u32 },
+    Advance {
+        ms: u32,
+    },
     Timeout,
-    Answer { code: u8, len: u16 },
-    Notify { len: u16 },
-    Request { peer: u8, path: u8, observe: bool, con: bool },
+    Answer {
+        code: u8,
+        len: u16,
+    },
+    Notify {
+        len: u16,
+    },
+    Request {
+        peer: u8,
+        path: u8,
+        observe: bool,
+        con: bool,
+    },
     Cancel,
 }
 
@@ -81,7 +78,20 @@ fuzz_target!(|ops: Vec<Op>| {
             Op::Raw { peer, mut bytes } => {
                 let _ = ep.handle_datagram(now, peer % 3, &mut bytes);
             }
-            Op::Msg { peer, ty, code, mid, token, path, observe, block1, block2, echo, query, payload } => {
+            Op::Msg {
+                peer,
+                ty,
+                code,
+                mid,
+                token,
+                path,
+                observe,
+                block1,
+                block2,
+                echo,
+                query,
+                payload,
+            } => {
                 let tok = [token; 2];
                 let mut b = MessageBuilder::<16>::new(MessageType::from_bits(ty), Code(code), mid);
                 let _ = b.token(&tok[..usize::from(token % 3)]);
@@ -119,7 +129,12 @@ fuzz_target!(|ops: Vec<Op>| {
                 let r = Response::new(Code::CONTENT).payload(&big[..usize::from(len) % big.len()]);
                 let _ = ep.notify(now, "obs", &r);
             }
-            Op::Request { peer, path, observe, con } => {
+            Op::Request {
+                peer,
+                path,
+                observe,
+                con,
+            } => {
                 let mut r = Request::get(PATHS[usize::from(path) % PATHS.len()]);
                 if observe {
                     r = r.observe();

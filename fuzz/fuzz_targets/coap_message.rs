@@ -20,11 +20,20 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = (m.version(), m.ty(), m.code(), m.message_id(), m.token_len());
     let _ = (m.observe(), m.content_format(), m.accept(), m.max_age());
-    let _ = (m.block1(), m.block2(), m.check_options(), m.first_bad_length());
+    let _ = (
+        m.block1(),
+        m.block2(),
+        m.check_options(),
+        m.first_bad_length(),
+    );
     let _ = m.first_unknown_critical();
     for o in m.options() {
         let _ = (o.as_uint(), o.as_str(), Block::from_bytes(o.value));
-        let _ = (o.number.is_critical(), o.number.is_unsafe(), o.number.info());
+        let _ = (
+            o.number.is_critical(),
+            o.number.is_unsafe(),
+            o.number.info(),
+        );
     }
     let Ok(b) = MessageBuilder::<128>::from_message(&m) else {
         assert!(m.options().count() > 128);

@@ -17,30 +17,9 @@ use cssf_dtls::{
 };
 use libfuzzer_sys::fuzz_target;
 
-/// A deterministic generator (fuzzing only; never for real keys).
-struct FuzzRng(u64);
-impl rand_core::RngCore for FuzzRng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 11
-    }
-    fn fill_bytes(&mut self, d: &mut [u8]) {
-        for b in d {
-            *b = self.next_u64() as u8;
-        }
-    }
-    fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(d);
-        Ok(())
-    }
-}
-impl rand_core::CryptoRng for FuzzRng {}
+#[path = "common/fuzz_rng.rs"]
+mod fuzz_rng;
+use fuzz_rng::FuzzRng;
 
 #[derive(Arbitrary, Debug)]
 enum Op {

@@ -819,6 +819,34 @@ where
     /// replacing a CON notification still in flight, RFC 7641 §4.5).
     /// Returns how many observers were notified.
     pub fn notify(&mut self, now: Duration, path: &str, r: &Response<'_>) -> Result<usize, Error> {
+        self.notify_with(now, path, r, |_| None)
+    }
+
+    /// Like [`notify`](Self::notify), asking `refuse` about each observer
+    /// first: when it returns `Some(code)` (an error code, e.g. 4.01 once
+    /// the observer's access token expired), that observer gets a
+    /// notification with `code` and no payload instead of `r`, which ends
+    /// its observation (RFC 7641 §3.2, §4.2). Returns how many observers
+    /// were sent a notification (either kind).
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use cssf_coap::endpoint::{Config, Endpoint, Methods, Resource, Response};
+    /// use cssf_coap::Code;
+    /// static RESOURCES: [Resource; 1] = [Resource::new("time", Methods::GET).observable()];
+    /// # let rng = cssf_netsim::SimRng::new(1);
+    /// let mut ep: Endpoint<u16, _> = Endpoint::new(Config::default(), rng, &RESOURCES);
+    /// let r = Response::new(Code::CONTENT).payload(b"12:00");
+    /// // No observers yet: nobody is notified.
+    /// assert_eq!(ep.notify_with(Duration::ZERO, "time", &r, |_peer| Some(Code::UNAUTHORIZED)).unwrap(), 0);
+    /// ```
+    pub fn notify_with(
+        &mut self,
+        now: Duration,
+        path: &str,
+        r: &Response<'_>,
+        mut refuse: impl FnMut(&A) -> Option<Code>,
+    ) -> Result<usize, Error> {
         self.maintain(now);
         let path = path.strip_prefix('/').unwrap_or(path);
         let idx = self
@@ -846,8 +874,13 @@ where
             let Some(ob) = self.observers.iter_mut().find(|ob| ob.key == key) else {
                 continue;
             };
+            let refused = refuse(&ob.peer).filter(|c| !c.is_success());
+            let (code, o) = match refused {
+                Some(c) => (c, Opts::default()),
+                None => (r.code, o),
+            };
             ob.since_con += 1;
-            let con = ob.since_con >= every || !r.code.is_success();
+            let con = ob.since_con >= every || !code.is_success();
             if con {
                 ob.since_con = 0;
             }
@@ -856,7 +889,7 @@ where
                 // §4.5.2: a newer notification replaces the one in flight and
                 // goes out now, keeping its retransmission counter and timeout.
                 let mid = self.alloc_mid(&peer);
-                let bytes = build::<M>(MessageType::Con, r.code, mid, token.as_slice(), &o)?;
+                let bytes = build::<M>(MessageType::Con, code, mid, token.as_slice(), &o)?;
                 if let Some(slot) = self.cons.get_mut(pos) {
                     slot.bytes = bytes;
                     slot.mid = mid;
@@ -876,7 +909,7 @@ where
             } else {
                 MessageType::Non
             };
-            let bytes = build::<M>(ty, r.code, mid, token.as_slice(), &o)?;
+            let bytes = build::<M>(ty, code, mid, token.as_slice(), &o)?;
             if let Some(ob) = self.observers.iter_mut().find(|ob| ob.key == key) {
                 ob.last_mid = mid;
             }
@@ -888,7 +921,7 @@ where
             } else {
                 self.stats.dropped += 1;
             }
-            if !r.code.is_success() {
+            if !code.is_success() {
                 // A non-2.xx notification ends the observation (§3.2).
                 self.observers.retain(|ob| ob.key != key);
             }

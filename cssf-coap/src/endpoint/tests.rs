@@ -408,6 +408,66 @@ fn observe_register_notify_rst_and_deregister() {
 }
 
 #[test]
+fn notify_with_refuses_one_observer_and_ends_only_its_observation() {
+    let mut s = small_server();
+    // Peer 1 and peer 2 both observe /obs.
+    register(&mut s, 1, 0xaa);
+    s.handle_datagram(Duration::ZERO, 2, &mut observe_get(7, 0xbb, Some(0)))
+        .unwrap();
+    let Some(Event::Request { id, .. }) = s.poll_event() else {
+        panic!()
+    };
+    s.respond(
+        Duration::ZERO,
+        id,
+        &Response::new(Code::CONTENT).payload(b"0"),
+    )
+    .unwrap();
+    drain(&mut s);
+    assert_eq!(s.observer_count(), 2);
+    // Peer 2's authorization ended: it gets 4.01 without a payload and
+    // without Observe; peer 1 gets the representation.
+    let r = Response::new(Code::CONTENT).payload(b"1");
+    let sent = s
+        .notify_with(Duration::ZERO, "obs", &r, |peer| {
+            (*peer == 2).then_some(Code::UNAUTHORIZED)
+        })
+        .unwrap();
+    assert_eq!(sent, 2);
+    let mut got = StdVec::new();
+    for d in drain(&mut s) {
+        let m = Message::parse(&d).unwrap();
+        got.push((
+            m.token().to_vec(),
+            m.code(),
+            m.payload().to_vec(),
+            m.observe().unwrap(),
+        ));
+    }
+    got.sort();
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        (&got[0].0[..], got[0].1, &got[0].2[..]),
+        (&[0xaa][..], Code::CONTENT, &b"1"[..])
+    );
+    assert!(got[0].3.is_some());
+    assert_eq!(
+        (&got[1].0[..], got[1].1, &got[1].2[..], got[1].3),
+        (&[0xbb][..], Code::UNAUTHORIZED, &b""[..], None)
+    );
+    // Only peer 1 still observes; a success code from `refuse` is ignored.
+    assert_eq!(s.observer_count(), 1);
+    assert_eq!(
+        s.notify_with(Duration::ZERO, "obs", &r, |_| Some(Code::CONTENT))
+            .unwrap(),
+        1
+    );
+    let m = drain(&mut s).remove(0);
+    assert_eq!(Message::parse(&m).unwrap().payload(), b"1");
+    assert_eq!(s.observer_count(), 1);
+}
+
+#[test]
 fn every_nth_notification_is_con_and_replaced_in_flight() {
     let mut s = small_server();
     register(&mut s, 1, 0xcc);

@@ -14,7 +14,7 @@ use ccm::consts::{U12, U8};
 use ccm::Ccm;
 #[cfg(feature = "chacha20")]
 use chacha20poly1305::ChaCha20Poly1305;
-use zeroize::Zeroizing;
+use zeroize::Zeroize;
 
 use super::suite::AeadKind;
 use crate::wire::{cid_record, DTLS_1_2};
@@ -25,25 +25,30 @@ const MAX_CID_AAD: usize = 23 + 255;
 
 type Aes128Ccm8 = Ccm<Aes128, U8, U12>;
 
-/// One direction's record protection keys. (The AES key schedule makes the
-/// CCM variant larger; boxing it would need `alloc`, which the core path avoids.)
-#[allow(clippy::large_enum_variant)]
-#[non_exhaustive]
-pub enum RecordCipher {
-    /// AES-128-CCM-8 and its 4-byte salt.
-    Ccm8(Aes128Ccm8, Zeroizing<[u8; 4]>),
-    /// ChaCha20-Poly1305 and its 12-byte IV.
-    #[cfg(feature = "chacha20")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "chacha20")))]
-    ChaCha(ChaCha20Poly1305, Zeroizing<[u8; 12]>),
+/// One direction's record protection keys, kept raw: the AEAD (and for
+/// AES-128-CCM-8 the key schedule) is built per record, so a session holds
+/// 45 bytes per direction instead of an expanded key schedule.
+pub struct RecordCipher {
+    kind: AeadKind,
+    /// The key (16 bytes used by AES-128-CCM-8, 32 by ChaCha20-Poly1305).
+    key: [u8; 32],
+    /// The salt (4 bytes used by AES-128-CCM-8) or the 12-byte IV.
+    iv: [u8; 12],
+}
+
+impl Drop for RecordCipher {
+    fn drop(&mut self) {
+        self.key.zeroize();
+        self.iv.zeroize();
+    }
 }
 
 impl core::fmt::Debug for RecordCipher {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
-            RecordCipher::Ccm8(..) => "RecordCipher::Ccm8",
+        f.write_str(match self.kind {
+            AeadKind::Aes128Ccm8 => "RecordCipher::Ccm8",
             #[cfg(feature = "chacha20")]
-            RecordCipher::ChaCha(..) => "RecordCipher::ChaCha",
+            AeadKind::ChaCha20Poly1305 => "RecordCipher::ChaCha",
         })
     }
 }
@@ -60,30 +65,48 @@ fn aad(epoch_seq: u64, ctype: u8, len: usize) -> [u8; 13] {
 impl RecordCipher {
     /// Keys for `kind` from key-block slices.
     pub fn new(kind: AeadKind, key: &[u8], iv: &[u8]) -> Result<Self, Error> {
-        match kind {
-            AeadKind::Aes128Ccm8 => {
-                let c = Aes128Ccm8::new_from_slice(key).map_err(|_| Error::Internal)?;
-                let mut salt = Zeroizing::new([0u8; 4]);
-                salt.copy_from_slice(iv.get(..4).ok_or(Error::Internal)?);
-                Ok(RecordCipher::Ccm8(c, salt))
-            }
-            #[cfg(feature = "chacha20")]
-            AeadKind::ChaCha20Poly1305 => {
-                let c = ChaCha20Poly1305::new_from_slice(key).map_err(|_| Error::Internal)?;
-                let mut n = Zeroizing::new([0u8; 12]);
-                n.copy_from_slice(iv.get(..12).ok_or(Error::Internal)?);
-                Ok(RecordCipher::ChaCha(c, n))
-            }
+        let mut c = RecordCipher {
+            kind,
+            key: [0; 32],
+            iv: [0; 12],
+        };
+        let (k, n) = (kind.key_len(), kind.fixed_iv_len());
+        if key.len() != k || iv.len() < n {
+            return Err(Error::Internal);
+        }
+        c.key
+            .get_mut(..k)
+            .ok_or(Error::Internal)?
+            .copy_from_slice(key);
+        c.iv.get_mut(..n)
+            .ok_or(Error::Internal)?
+            .copy_from_slice(iv.get(..n).ok_or(Error::Internal)?);
+        Ok(c)
+    }
+
+    /// A copy of the keys (a lingering handshake keeps sealing its last
+    /// flight with the session's write keys).
+    pub(crate) fn duplicate(&self) -> Self {
+        RecordCipher {
+            kind: self.kind,
+            key: self.key,
+            iv: self.iv,
         }
     }
 
     /// The AEAD kind.
     pub fn kind(&self) -> AeadKind {
-        match self {
-            RecordCipher::Ccm8(..) => AeadKind::Aes128Ccm8,
-            #[cfg(feature = "chacha20")]
-            RecordCipher::ChaCha(..) => AeadKind::ChaCha20Poly1305,
-        }
+        self.kind
+    }
+
+    fn ccm(&self) -> Result<Aes128Ccm8, Error> {
+        Aes128Ccm8::new_from_slice(self.key.get(..16).ok_or(Error::Internal)?)
+            .map_err(|_| Error::Internal)
+    }
+
+    #[cfg(feature = "chacha20")]
+    fn chacha(&self) -> Result<ChaCha20Poly1305, Error> {
+        ChaCha20Poly1305::new_from_slice(&self.key).map_err(|_| Error::Internal)
     }
 
     /// Protects a record fragment in place. `frag` holds the plaintext at
@@ -151,13 +174,14 @@ impl RecordCipher {
         let frag = frag
             .get_mut(..total)
             .ok_or(Error::BufferTooSmall { needed: total })?;
-        match self {
-            RecordCipher::Ccm8(c, salt) => {
+        match kind {
+            AeadKind::Aes128Ccm8 => {
+                let c = self.ccm()?;
                 let (explicit, rest) = frag.split_at_mut(8);
                 explicit.copy_from_slice(&epoch_seq.to_be_bytes());
                 let (pt, tag_out) = rest.split_at_mut(pt_len);
                 let mut nonce = [0u8; 12];
-                nonce[..4].copy_from_slice(&salt[..]);
+                nonce[..4].copy_from_slice(&self.iv[..4]);
                 nonce[4..].copy_from_slice(&epoch_seq.to_be_bytes());
                 let tag = c
                     .encrypt_in_place_detached(&nonce.into(), a, pt)
@@ -165,9 +189,10 @@ impl RecordCipher {
                 tag_out.copy_from_slice(&tag);
             }
             #[cfg(feature = "chacha20")]
-            RecordCipher::ChaCha(c, iv) => {
+            AeadKind::ChaCha20Poly1305 => {
+                let c = self.chacha()?;
                 let (pt, tag_out) = frag.split_at_mut(pt_len);
-                let nonce = chacha_nonce(iv, epoch_seq);
+                let nonce = chacha_nonce(&self.iv, epoch_seq);
                 let tag = c
                     .encrypt_in_place_detached(&nonce.into(), a, pt)
                     .map_err(|_| Error::Internal)?;
@@ -202,21 +227,23 @@ impl RecordCipher {
             .len()
             .checked_sub(self.kind().overhead())
             .ok_or(Error::BadRecordMac)?;
-        match self {
-            RecordCipher::Ccm8(c, salt) => {
+        match self.kind {
+            AeadKind::Aes128Ccm8 => {
+                let c = self.ccm().map_err(|_| Error::BadRecordMac)?;
                 let (explicit, rest) = frag.split_at_mut(8);
                 let (ct, tag) = rest.split_at_mut(pt_len);
                 let mut nonce = [0u8; 12];
-                nonce[..4].copy_from_slice(&salt[..]);
+                nonce[..4].copy_from_slice(&self.iv[..4]);
                 nonce[4..].copy_from_slice(explicit);
                 c.decrypt_in_place_detached(&nonce.into(), a, ct, (&*tag).into())
                     .map_err(|_| Error::BadRecordMac)?;
                 Ok(8..8 + pt_len)
             }
             #[cfg(feature = "chacha20")]
-            RecordCipher::ChaCha(c, iv) => {
+            AeadKind::ChaCha20Poly1305 => {
+                let c = self.chacha().map_err(|_| Error::BadRecordMac)?;
                 let (ct, tag) = frag.split_at_mut(pt_len);
-                let nonce = chacha_nonce(iv, epoch_seq);
+                let nonce = chacha_nonce(&self.iv, epoch_seq);
                 c.decrypt_in_place_detached(&nonce.into(), a, ct, (&*tag).into())
                     .map_err(|_| Error::BadRecordMac)?;
                 Ok(0..pt_len)

@@ -20,8 +20,8 @@ use cssf_coap::endpoint::{
 };
 use cssf_coap::Code;
 use cssf_dtls::{
-    CipherSuite, Client, Config as DtlsConfig, Endpoint as DtlsEndpoint, Event as DtlsEvent,
-    PskStore, MAX_PSK_LEN,
+    footprint, CipherSuite, Client, Config as DtlsConfig, Endpoint as DtlsEndpoint,
+    Event as DtlsEvent, PskStore, RejectAll, MAX_PSK_LEN,
 };
 use cssf_firmware::{
     client_config, fail, line, put, put_num, stack, Coap, DemoRng, CLIENT_ADDR, CLIENT_COAP_SEED,
@@ -37,7 +37,8 @@ const AS_KEY: [u8; 32] = *b"AS-RS shared HMAC key, demo only";
 const ROOT_KEY: [u8; 32] = *b"store root key for the demo only";
 
 type Rs<'k> = AuthzInfo<'k, [KeyEntry], NoTextScopes, 2, 4, 4>;
-type Server<'r, 'k> = DtlsEndpoint<u8, TokenPsk<'r, 'k>, DemoRng, 1>;
+/// One established session, one handshake slot, four cached sessions.
+type Server<'r, 'k> = DtlsEndpoint<u8, TokenPsk<'r, 'k>, DemoRng, 1, RejectAll, 4, 1>;
 
 static RESOURCES: [Resource; 2] = [
     Resource::new("sensors/temp", Methods::GET),
@@ -443,7 +444,7 @@ fn ecdhe_ecdsa(client_key: &[u8; 32]) -> Result<(usize, usize), &'static [u8]> {
     let client_pub = p256::PublicKey::from(client_sk.verifying_key());
     let mut server_cfg = DtlsConfig::default(); // all suites
     server_cfg.require_client_auth = true;
-    let Ok(mut server) = DtlsEndpoint::<u8, _, _, 1, _>::with_raw_public_key(
+    let Ok(mut server) = DtlsEndpoint::<u8, _, _, 1, _, 4, 1>::with_raw_public_key(
         server_cfg,
         cssf_dtls::StaticPsk::new(&[]),
         server_sk,
@@ -560,20 +561,22 @@ fn store_demo() {
 
 fn sizes() {
     use core::mem::size_of;
-    type E1 = DtlsEndpoint<u8, TokenPsk<'static, 'static>, DemoRng, 1>;
-    type E0 = DtlsEndpoint<u8, TokenPsk<'static, 'static>, DemoRng, 0>;
-    // The endpoint keeps one struct per peer for the whole association, so
-    // a session costs the same mid-handshake and established: measure it as
-    // the growth of the endpoint by one session slot.
-    let session = size_of::<E1>() - size_of::<E0>();
+    type E1 = Server<'static, 'static>;
+    type E2 = DtlsEndpoint<u8, TokenPsk<'static, 'static>, DemoRng, 2, RejectAll, 4, 1>;
+    // A handshake occupies one of the endpoint's H handshake slots; once
+    // complete it is compacted into one of its N session slots.
     put(b"size_of: dtls session established ");
-    put_num(session);
+    put_num(footprint::ESTABLISHED_SESSION);
     put(b" B, mid-handshake ");
-    put_num(session);
-    line(&[b" B (one per-session struct holds both states)"]);
+    put_num(footprint::HANDSHAKE);
+    put(b" B (compact session state; handshake slot; one more session slot adds ");
+    put_num(size_of::<E2>() - size_of::<E1>());
+    put(b" B, the shared application queues ");
+    put_num(2 * footprint::APP_QUEUE);
+    line(&[b" B)"]);
     put(b"size_of: dtls Client ");
     put_num(size_of::<Client<u8, DemoRng>>());
-    put(b" B, dtls Endpoint<_,_,_,1> ");
+    put(b" B, dtls Endpoint<_,_,_,1,_,4,1> ");
     put_num(size_of::<E1>());
     put(b" B, coap Endpoint<2,4,256,0> ");
     put_num(size_of::<Coap>());

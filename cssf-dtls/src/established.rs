@@ -1,0 +1,602 @@
+//! The compact state of an established session: only what application
+//! data records need once the handshake is over (RFC 6347 §4.1 record
+//! layer, RFC 9146 tls12_cid records). The handshake state
+//! ([`Connection`](crate::connection)) is dropped (or, while its last flight
+//! may still have to be retransmitted, kept aside) when a session is
+//! compacted into this.
+
+use core::time::Duration;
+
+use subtle::ConstantTimeEq;
+
+use crate::config::{Config, MAX_CID_LEN, MAX_PEER_CID_LEN};
+use crate::connection::{ConnEvent, Stats};
+use crate::crypto::aead::RecordCipher;
+use crate::crypto::suite::CipherSuite;
+use crate::queue::AppQueue;
+use crate::replay::ReplayWindow;
+use crate::session::SESSION_ID_LEN;
+use crate::wire::alert::{AlertRepr, LEVEL_FATAL, LEVEL_WARNING};
+use crate::wire::cid_record::{self, CidRecordHeader, TLS12_CID};
+use crate::wire::handshake::{msg_type as mt, HandshakeHeader};
+use crate::wire::record::{ContentType, RecordHeader, HEADER_LEN as REC_HEADER};
+use crate::wire::DTLS_1_2;
+use crate::{AlertDescription, Error};
+
+const SEQ_LIMIT: u64 = 1 << 48;
+
+fn millis(t: Duration) -> u64 {
+    u64::try_from(t.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Up to `N` bytes with a one-byte length.
+#[derive(Clone, Copy)]
+pub(crate) struct ShortBytes<const N: usize> {
+    len: u8,
+    buf: [u8; N],
+}
+
+impl<const N: usize> ShortBytes<N> {
+    pub(crate) const fn empty() -> Self {
+        ShortBytes {
+            len: 0,
+            buf: [0; N],
+        }
+    }
+    pub(crate) fn from_slice(b: &[u8]) -> Result<Self, Error> {
+        let mut s = Self::empty();
+        s.buf
+            .get_mut(..b.len())
+            .ok_or(Error::Internal)?
+            .copy_from_slice(b);
+        s.len = u8::try_from(b.len()).map_err(|_| Error::Internal)?;
+        Ok(s)
+    }
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        self.buf.get(..usize::from(self.len)).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Open,
+    Closed,
+    Failed,
+}
+
+/// What an established session hands to its owner while it processes a
+/// datagram.
+pub(crate) trait Upcall {
+    /// An application record arrived: queue it and its event; false when
+    /// there is no room (the record is dropped and counted).
+    fn data(&mut self, plain: &[u8]) -> bool;
+    /// A session event.
+    fn event(&mut self, e: ConnEvent);
+    /// A handshake record (epoch 0 plaintext or epoch 1 authenticated) of
+    /// the finished handshake, typically a retransmission: true when a
+    /// handshake still held took it (and may resend its last flight); an
+    /// error from it (a message out of place) ends the session.
+    fn old_handshake(&mut self, epoch: u16, plain: &[u8]) -> Result<bool, Error>;
+}
+
+/// One established DTLS session, compact.
+pub(crate) struct Established {
+    write: RecordCipher,
+    read: RecordCipher,
+    /// The next epoch-1 sequence number we send.
+    pub(crate) write_seq: u64,
+    replay: ReplayWindow,
+    /// When the last authenticated record arrived, in milliseconds.
+    last_activity_ms: u64,
+    /// RFC 9146: the CID the peer puts in records to us (ours).
+    cid_rx: ShortBytes<MAX_CID_LEN>,
+    /// RFC 9146: the CID we put in records to the peer (empty: none).
+    cid_tx: ShortBytes<MAX_PEER_CID_LEN>,
+    /// A CID was negotiated (either direction may be empty).
+    cid_negotiated: bool,
+    /// The session ID (server: where the cache holds the resumption
+    /// material and the peer's key).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    session_id: ShortBytes<SESSION_ID_LEN>,
+    /// The first bytes of the client random, to tell a delayed copy of the
+    /// ClientHello from a client starting over (RFC 6347 §4.2.8).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) random_prefix: [u8; 8],
+    peer_record_limit: Option<u16>,
+    alert: Option<(u8, u8)>,
+    pub(crate) suite: CipherSuite,
+    phase: Phase,
+    /// The handshake resumed a session.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) resumed: bool,
+    /// Ended with a fatal alert (sent or received): never resumed.
+    pub(crate) fatal: bool,
+    /// The last datagram held an authenticated record newer than every
+    /// record before it (RFC 9146 §6).
+    newest: bool,
+    /// An authenticated application data or alert record of the new epoch
+    /// arrived: the peer has our last flight (RFC 6347 §4.2.4).
+    pub(crate) heard: bool,
+}
+
+impl core::fmt::Debug for Established {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Established")
+            .field("suite", &self.suite)
+            .field("phase", &self.phase)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The pieces of a finished handshake an established session keeps.
+pub(crate) struct Parts<'a> {
+    pub(crate) write: RecordCipher,
+    pub(crate) read: RecordCipher,
+    pub(crate) write_seq: u64,
+    pub(crate) replay: ReplayWindow,
+    pub(crate) last_activity: Duration,
+    pub(crate) cid_rx: &'a [u8],
+    pub(crate) cid_tx: Option<&'a [u8]>,
+    pub(crate) session_id: &'a [u8],
+    pub(crate) client_random: &'a [u8; 32],
+    pub(crate) peer_record_limit: Option<u16>,
+    pub(crate) alert: Option<(u8, u8)>,
+    pub(crate) suite: CipherSuite,
+    pub(crate) resumed: bool,
+    pub(crate) newest: bool,
+}
+
+impl Established {
+    pub(crate) fn new(p: Parts<'_>) -> Result<Self, Error> {
+        let mut random_prefix = [0u8; 8];
+        random_prefix.copy_from_slice(p.client_random.get(..8).ok_or(Error::Internal)?);
+        Ok(Established {
+            write: p.write,
+            read: p.read,
+            write_seq: p.write_seq,
+            replay: p.replay,
+            last_activity_ms: millis(p.last_activity),
+            cid_rx: ShortBytes::from_slice(p.cid_rx)?,
+            cid_tx: ShortBytes::from_slice(p.cid_tx.unwrap_or_default())?,
+            cid_negotiated: p.cid_tx.is_some(),
+            session_id: ShortBytes::from_slice(p.session_id)?,
+            random_prefix,
+            peer_record_limit: p.peer_record_limit,
+            alert: p.alert,
+            suite: p.suite,
+            phase: Phase::Open,
+            resumed: p.resumed,
+            fatal: false,
+            newest: p.newest,
+            heard: false,
+        })
+    }
+
+    /// When the last authenticated record arrived (millisecond resolution).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn last_activity(&self) -> Duration {
+        Duration::from_millis(self.last_activity_ms)
+    }
+
+    /// True while application data flows.
+    pub(crate) fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    /// Closed or failed, with nothing left to send.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn is_dead(&self) -> bool {
+        self.phase != Phase::Open && self.alert.is_none()
+    }
+
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn session_id(&self) -> &[u8] {
+        self.session_id.as_slice()
+    }
+
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn cid_rx(&self) -> &[u8] {
+        self.cid_rx.as_slice()
+    }
+
+    /// A CID was negotiated (never without feature `cid`: the CID code
+    /// drops out).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn cid_negotiated(&self) -> bool {
+        cfg!(feature = "cid") && self.cid_negotiated
+    }
+
+    /// True when the peer must send us tls12_cid records.
+    fn expects_cid(&self) -> bool {
+        self.cid_negotiated() && self.cid_rx.len > 0
+    }
+
+    /// The non-empty CID our records carry, if negotiated.
+    fn send_cid(&self) -> Option<&[u8]> {
+        Some(self.cid_tx.as_slice()).filter(|c| cfg!(feature = "cid") && !c.is_empty())
+    }
+
+    /// True when the last datagram carried an authenticated record newer
+    /// than every earlier one (RFC 9146 §6).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn took_newest(&self) -> bool {
+        self.newest
+    }
+
+    /// `(offset of the plaintext after the 13-byte header, bytes added
+    /// beyond header and plaintext)`.
+    fn overhead(&self, cfg: &Config) -> (usize, usize) {
+        let k = self.write.kind();
+        let (ex, ov) = (k.explicit_nonce_len(), k.overhead());
+        match self.send_cid() {
+            Some(cid) => {
+                let pad = usize::from(cfg.cid_padding.saturating_sub(1));
+                (cid.len() + ex, cid.len() + ov + 1 + pad)
+            }
+            None => (ex, ov),
+        }
+    }
+
+    /// Largest application payload one record can carry.
+    pub(crate) fn max_payload(&self, cfg: &Config) -> usize {
+        let (_, ov) = self.overhead(cfg);
+        let by_mtu = cfg.mtu.saturating_sub(REC_HEADER + ov);
+        let inner_extra = match self.send_cid() {
+            Some(_) => 1 + usize::from(cfg.cid_padding.saturating_sub(1)),
+            None => 0,
+        };
+        let by_peer = self
+            .peer_record_limit
+            .map_or(usize::MAX, |l| usize::from(l).saturating_sub(inner_extra));
+        by_mtu.min(by_peer)
+    }
+
+    // ---- input -----------------------------------------------------------
+
+    /// Processes one datagram (or the rest of one whose first records
+    /// completed the handshake). An `Err` means the session died.
+    pub(crate) fn handle_datagram(
+        &mut self,
+        now: Duration,
+        data: &mut [u8],
+        stats: &mut Stats,
+        up: &mut dyn Upcall,
+    ) -> Result<(), Error> {
+        self.newest = false;
+        if self.phase != Phase::Open {
+            return Ok(());
+        }
+        let mut rest = data;
+        while !rest.is_empty() {
+            let r = if rest.first() == Some(&TLS12_CID) {
+                let parsed = self
+                    .expects_cid()
+                    .then(|| CidRecordHeader::parse(rest, self.cid_rx.as_slice().len()).ok())
+                    .flatten()
+                    .map(|(h, f, _)| {
+                        let cid_ok = bool::from(h.cid.ct_eq(self.cid_rx.as_slice()));
+                        (
+                            h.version,
+                            h.epoch,
+                            h.sequence,
+                            cid_ok,
+                            h.buffer_len() + f.len(),
+                        )
+                    });
+                let Some((version, epoch, seq, cid_ok, total)) = parsed else {
+                    stats.records_dropped += 1;
+                    break;
+                };
+                let (rec, tail) = core::mem::take(&mut rest).split_at_mut(total);
+                rest = tail;
+                let hl = cid_record::FIXED_HEADER_LEN + self.cid_rx.as_slice().len();
+                let payload = rec.get_mut(hl..).unwrap_or_default();
+                stats.records_received += 1;
+                self.handle_cid_record(now, version, epoch, seq, cid_ok, payload, stats, up)
+            } else {
+                let Ok((hdr, frag, _)) = RecordHeader::parse(rest) else {
+                    stats.records_dropped += 1;
+                    break;
+                };
+                let flen = frag.len();
+                let (rec, tail) = core::mem::take(&mut rest).split_at_mut(REC_HEADER + flen);
+                rest = tail;
+                let payload = rec.get_mut(REC_HEADER..).unwrap_or_default();
+                stats.records_received += 1;
+                self.handle_record(now, &hdr, payload, stats, up)
+            };
+            if let Err(e) = r {
+                return Err(self.fail(e, up));
+            }
+            if self.phase != Phase::Open {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_record(
+        &mut self,
+        now: Duration,
+        hdr: &RecordHeader,
+        payload: &mut [u8],
+        stats: &mut Stats,
+        up: &mut dyn Upcall,
+    ) -> Result<(), Error> {
+        match (hdr.version, hdr.epoch, hdr.content_type) {
+            (DTLS_1_2, 0, ContentType::Handshake) => {
+                // The peer repeats a flight of the finished handshake.
+                if !up.old_handshake(0, payload)? {
+                    stats.records_dropped += 1;
+                }
+                Ok(())
+            }
+            (DTLS_1_2, 1, _) if !self.expects_cid() => {
+                if !self.replay.check(hdr.sequence) {
+                    stats.replays += 1;
+                    return Ok(());
+                }
+                let Ok(r) = self
+                    .read
+                    .open(hdr.epoch_seq(), hdr.content_type.to_u8(), payload)
+                else {
+                    stats.auth_failures += 1;
+                    return Ok(());
+                };
+                self.note_newest(hdr.sequence);
+                self.replay.accept(hdr.sequence);
+                let plain = payload.get(r).unwrap_or_default();
+                self.dispatch(now, hdr.content_type, plain, stats, up)
+            }
+            _ => {
+                // Epoch 0 alerts, CCS and data, other epochs and versions,
+                // and plain protected records once a CID was negotiated
+                // (RFC 9146 §4).
+                stats.records_dropped += 1;
+                Ok(())
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn handle_cid_record(
+        &mut self,
+        now: Duration,
+        version: u16,
+        epoch: u16,
+        seq: u64,
+        cid_ok: bool,
+        payload: &mut [u8],
+        stats: &mut Stats,
+        up: &mut dyn Upcall,
+    ) -> Result<(), Error> {
+        if !(cid_ok && version == DTLS_1_2 && epoch == 1) {
+            stats.records_dropped += 1;
+            return Ok(());
+        }
+        if !self.replay.check(seq) {
+            stats.replays += 1;
+            return Ok(());
+        }
+        let es = (u64::from(epoch) << 48) | seq;
+        let Ok(r) = self
+            .read
+            .open_cid(es, version, self.cid_rx.as_slice(), payload)
+        else {
+            stats.auth_failures += 1;
+            return Ok(());
+        };
+        let inner = payload.get(r).unwrap_or_default();
+        let Some((ct, len)) = cid_record::split_inner_plaintext(inner)
+            .and_then(|(t, n)| Some((ContentType::from_u8(t)?, n)))
+        else {
+            stats.records_dropped += 1;
+            return Ok(());
+        };
+        self.note_newest(seq);
+        self.replay.accept(seq);
+        let plain = inner.get(..len).unwrap_or_default();
+        self.dispatch(now, ct, plain, stats, up)
+    }
+
+    fn note_newest(&mut self, seq: u64) {
+        if self.replay.highest().map_or(true, |h| seq > h) {
+            self.newest = true;
+        }
+    }
+
+    /// An authenticated epoch-1 record's plaintext.
+    fn dispatch(
+        &mut self,
+        now: Duration,
+        content_type: ContentType,
+        plain: &[u8],
+        stats: &mut Stats,
+        up: &mut dyn Upcall,
+    ) -> Result<(), Error> {
+        self.last_activity_ms = millis(now);
+        match content_type {
+            ContentType::ApplicationData => {
+                self.heard = true;
+                if !up.data(plain) {
+                    stats.rx_overflow += 1;
+                }
+                Ok(())
+            }
+            ContentType::Alert => {
+                self.heard = true;
+                let a = AlertRepr::parse(plain)?;
+                if a.description == AlertDescription::CloseNotify {
+                    self.alert = Some((LEVEL_WARNING, 0));
+                    self.phase = Phase::Closed;
+                    up.event(ConnEvent::Closed(None));
+                    Ok(())
+                } else if a.level == LEVEL_FATAL {
+                    Err(Error::AlertReceived(a.description))
+                } else {
+                    Ok(()) // warnings (e.g. no_renegotiation) are ignored
+                }
+            }
+            ContentType::Handshake => {
+                if up.old_handshake(1, plain)? {
+                    return Ok(());
+                }
+                // RFC 5746 §4.5: we never renegotiate. Anything else is a
+                // copy of the finished handshake's last flight.
+                let t = HandshakeHeader::parse(plain)
+                    .ok()
+                    .map(|(h, _, _)| h.msg_type);
+                if matches!(t, Some(mt::HELLO_REQUEST | mt::CLIENT_HELLO)) {
+                    self.alert = Some((LEVEL_WARNING, AlertDescription::NoRenegotiation.to_u8()));
+                } else {
+                    stats.records_dropped += 1;
+                }
+                Ok(())
+            }
+            ContentType::ChangeCipherSpec => {
+                stats.records_dropped += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the session after a fatal error: the alert (if the error has
+    /// one) is still sent.
+    pub(crate) fn fail(&mut self, e: Error, up: &mut dyn Upcall) -> Error {
+        if e.code().is_some() || matches!(e, Error::AlertReceived(_)) {
+            // RFC 5246 §7.2.2: never resumed after a fatal alert.
+            self.fatal = true;
+        }
+        if self.phase == Phase::Open {
+            if let Some(code) = e.code() {
+                self.alert = Some((LEVEL_FATAL, code.to_u8()));
+            }
+            up.event(ConnEvent::Closed(Some(e)));
+        }
+        self.phase = Phase::Failed;
+        e
+    }
+
+    /// Sends close_notify (and reports `Closed`) if still open.
+    pub(crate) fn close(&mut self, up: &mut dyn Upcall) {
+        if self.phase == Phase::Open {
+            self.alert = Some((LEVEL_WARNING, 0));
+            up.event(ConnEvent::Closed(None));
+            self.phase = Phase::Closed;
+        }
+    }
+
+    // ---- output ----------------------------------------------------------
+
+    /// Seals one application record into `q`, tagged `tag`.
+    pub(crate) fn send(
+        &mut self,
+        cfg: &Config,
+        data: &[u8],
+        q: &mut AppQueue,
+        tag: u32,
+    ) -> Result<(), Error> {
+        if self.phase != Phase::Open {
+            return Err(Error::Closed);
+        }
+        if data.len() > self.max_payload(cfg) {
+            return Err(Error::RecordOverflow);
+        }
+        if self.write_seq >= SEQ_LIMIT {
+            return Err(Error::Closed);
+        }
+        let (ex, ov) = self.overhead(cfg);
+        let need = REC_HEADER + ov + data.len();
+        let out = q.reserve(need).ok_or(Error::Full)?;
+        out.get_mut(REC_HEADER + ex..REC_HEADER + ex + data.len())
+            .ok_or(Error::Internal)?
+            .copy_from_slice(data);
+        let n = self.seal(cfg, out, ContentType::ApplicationData, data.len())?;
+        if q.commit(tag, n) {
+            Ok(())
+        } else {
+            Err(Error::Internal)
+        }
+    }
+
+    /// Writes the pending alert, if any, as one datagram into `out`.
+    pub(crate) fn poll_alert(
+        &mut self,
+        cfg: &Config,
+        out: &mut [u8],
+    ) -> Result<Option<usize>, Error> {
+        let Some((level, desc)) = self.alert else {
+            return Ok(None);
+        };
+        let (ex, ov) = self.overhead(cfg);
+        let need = REC_HEADER + ov + 2;
+        let rec = out
+            .get_mut(..need)
+            .ok_or(Error::BufferTooSmall { needed: need })?;
+        if let Some(p) = rec.get_mut(REC_HEADER + ex..REC_HEADER + ex + 2) {
+            p.copy_from_slice(&[level, desc]);
+        }
+        self.alert = None;
+        if self.write_seq >= SEQ_LIMIT {
+            return Ok(None);
+        }
+        Ok(Some(self.seal(cfg, rec, ContentType::Alert, 2)?))
+    }
+
+    /// Seals an epoch-1 record whose plaintext sits at `out[13 + explicit..]`.
+    fn seal(
+        &mut self,
+        cfg: &Config,
+        out: &mut [u8],
+        ct: ContentType,
+        pt_len: usize,
+    ) -> Result<usize, Error> {
+        let seq = self.write_seq;
+        if seq >= SEQ_LIMIT {
+            return Err(Error::Closed);
+        }
+        self.write_seq += 1;
+        let es = (1u64 << 48) | seq;
+        if let Some(cid) = self.send_cid() {
+            // RFC 9146 §4: inner plaintext = content || real type || zeros.
+            let hl = cid_record::FIXED_HEADER_LEN + cid.len();
+            let (hdr, body) = out.split_at_mut_checked(hl).ok_or(Error::Internal)?;
+            let ex = self.write.kind().explicit_nonce_len();
+            let block = usize::from(cfg.cid_padding.max(1));
+            let pad = (block - (pt_len + 1) % block) % block;
+            let inner_len = pt_len + 1 + pad;
+            let tail = body
+                .get_mut(ex + pt_len..ex + inner_len)
+                .ok_or(Error::BufferTooSmall {
+                    needed: hl + ex + inner_len,
+                })?;
+            tail.fill(0);
+            if let Some(t) = tail.first_mut() {
+                *t = ct.to_u8();
+            }
+            let flen = self.write.seal_cid(es, cid, body, inner_len)?;
+            CidRecordHeader {
+                version: DTLS_1_2,
+                epoch: 1,
+                sequence: seq,
+                cid,
+                length: flen as u16,
+            }
+            .emit(hdr)?;
+            return Ok(hl + flen);
+        }
+        let (hdr, body) = out
+            .split_at_mut_checked(REC_HEADER)
+            .ok_or(Error::Internal)?;
+        let flen = self.write.seal(es, ct.to_u8(), body, pt_len)?;
+        RecordHeader {
+            content_type: ct,
+            version: DTLS_1_2,
+            epoch: 1,
+            sequence: seq,
+            length: flen as u16,
+        }
+        .emit(hdr)?;
+        Ok(REC_HEADER + flen)
+    }
+}

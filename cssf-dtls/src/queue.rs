@@ -1,0 +1,147 @@
+//! Bounded byte queues shared by all sessions of an endpoint (or a
+//! client): sealed records waiting for `poll_transmit`, and received
+//! application records waiting for `recv`, each tagged with its session.
+
+/// Capacity in bytes of the endpoint's (or client's) queue of sealed
+/// application records and of its queue of received ones, each; shared
+/// by all sessions.
+pub const APP_QUEUE_CAPACITY: usize = 2048;
+
+/// Records a queue holds at most.
+pub(crate) const QUEUE_ENTRIES: usize = 16;
+
+/// A FIFO of byte strings tagged with a session number.
+pub(crate) struct TaggedQueue<const CAP: usize, const E: usize> {
+    buf: [u8; CAP],
+    used: usize,
+    entries: heapless::Vec<(u32, u16), E>,
+}
+
+impl<const CAP: usize, const E: usize> TaggedQueue<CAP, E> {
+    pub(crate) const fn new() -> Self {
+        TaggedQueue {
+            buf: [0; CAP],
+            used: 0,
+            entries: heapless::Vec::new(),
+        }
+    }
+
+    /// Room for an entry of up to `max` bytes, to fill and then
+    /// [`commit`](Self::commit); `None` when full.
+    pub(crate) fn reserve(&mut self, max: usize) -> Option<&mut [u8]> {
+        if self.entries.is_full() {
+            return None;
+        }
+        self.buf.get_mut(self.used..self.used.checked_add(max)?)
+    }
+
+    /// Adds the first `len` bytes of the last reservation as an entry.
+    pub(crate) fn commit(&mut self, tag: u32, len: usize) -> bool {
+        let (Ok(n), true) = (u16::try_from(len), self.used + len <= CAP) else {
+            return false;
+        };
+        if self.entries.push((tag, n)).is_err() {
+            return false;
+        }
+        self.used += len;
+        true
+    }
+
+    /// Appends `data` tagged `tag`; false when it does not fit.
+    pub(crate) fn push(&mut self, tag: u32, data: &[u8]) -> bool {
+        match self.reserve(data.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(data);
+                self.commit(tag, data.len())
+            }
+            None => false,
+        }
+    }
+
+    fn range(&self, i: usize) -> Option<core::ops::Range<usize>> {
+        let start = self
+            .entries
+            .iter()
+            .take(i)
+            .map(|(_, n)| usize::from(*n))
+            .sum::<usize>();
+        let (_, n) = self.entries.get(i)?;
+        Some(start..start + usize::from(*n))
+    }
+
+    /// The oldest entry and its tag.
+    pub(crate) fn front(&self) -> Option<(u32, &[u8])> {
+        let (tag, _) = self.entries.first()?;
+        Some((*tag, self.buf.get(self.range(0)?)?))
+    }
+
+    /// Index of the oldest entry tagged `tag`.
+    pub(crate) fn find(&self, tag: u32) -> Option<usize> {
+        self.entries.iter().position(|(t, _)| *t == tag)
+    }
+
+    /// Entry `i`.
+    pub(crate) fn get(&self, i: usize) -> Option<&[u8]> {
+        self.buf.get(self.range(i)?)
+    }
+
+    /// Drops entry `i`.
+    pub(crate) fn remove(&mut self, i: usize) {
+        let Some(r) = self.range(i) else { return };
+        self.buf.copy_within(r.end..self.used, r.start);
+        self.used -= r.len();
+        self.entries.remove(i);
+    }
+
+    /// Drops every entry tagged `tag`.
+    pub(crate) fn purge(&mut self, tag: u32) {
+        while let Some(i) = self.find(tag) {
+            self.remove(i);
+        }
+    }
+
+    /// Moves entry `i` (tagged `tag`) into `buf`.
+    pub(crate) fn take(&mut self, tag: u32, buf: &mut [u8]) -> Result<Option<usize>, crate::Error> {
+        let Some(i) = self.find(tag) else {
+            return Ok(None);
+        };
+        let src = self.get(i).unwrap_or_default();
+        let n = src.len();
+        buf.get_mut(..n)
+            .ok_or(crate::Error::BufferTooSmall { needed: n })?
+            .copy_from_slice(src);
+        self.remove(i);
+        Ok(Some(n))
+    }
+}
+
+/// The application queues of an endpoint or client.
+pub(crate) type AppQueue = TaggedQueue<APP_QUEUE_CAPACITY, QUEUE_ENTRIES>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tagged_fifo() {
+        let mut q: TaggedQueue<16, 4> = TaggedQueue::new();
+        assert!(q.push(1, b"aaa"));
+        assert!(q.push(2, b"bb"));
+        assert!(q.push(1, b"c"));
+        assert!(!q.push(3, &[0; 11]), "only 10 bytes left");
+        assert_eq!(q.front(), Some((1, &b"aaa"[..])));
+        let mut out = [0u8; 4];
+        assert_eq!(q.take(2, &mut out), Ok(Some(2)));
+        assert_eq!(&out[..2], b"bb");
+        assert_eq!(q.take(2, &mut out), Ok(None));
+        assert_eq!(
+            q.take(1, &mut out[..2]),
+            Err(crate::Error::BufferTooSmall { needed: 3 })
+        );
+        q.purge(1);
+        assert_eq!(q.front(), None);
+        assert!(q.push(3, &[7; 16]));
+        assert_eq!(q.front(), Some((3, &[7u8; 16][..])));
+        assert!(q.reserve(1).is_none());
+    }
+}

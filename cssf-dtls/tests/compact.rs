@@ -1,0 +1,412 @@
+//! Compact established sessions: a finished handshake is compacted into a
+//! small per-session state; the side that sent the last flight keeps the
+//! handshake aside (RFC 6347 §4.2.4) until the peer shows it got that
+//! flight; handshakes take bounded slots of their own; application data
+//! goes through queues shared by all sessions.
+#![allow(
+    clippy::std_instead_of_core,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use core::time::Duration;
+use std::vec::Vec;
+
+use cssf_dtls::{
+    footprint, CipherSuite, Client, Config, Endpoint, Error, Event, RejectAll, StaticPsk,
+    APP_QUEUE_CAPACITY,
+};
+use cssf_netsim::SimRng;
+
+const ID: &[u8] = b"Client_identity";
+const KEY: &[u8] = b"\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff";
+static KEYS: [(&[u8], &[u8]); 1] = [(ID, KEY)];
+const SERVER: u8 = 100;
+const T: Duration = Duration::from_millis(1);
+
+type Server<const N: usize, const H: usize> =
+    Endpoint<u8, StaticPsk<'static>, SimRng, N, RejectAll, 4, H>;
+
+fn config() -> Config {
+    let mut c = Config::default();
+    c.suites = heapless::Vec::from_slice(&[CipherSuite::PskWithAes128Ccm8]).unwrap();
+    c.cid_len = Some(4);
+    c
+}
+
+fn client(seed: u64) -> Client<u8, SimRng> {
+    Client::new(config(), ID, KEY, SERVER, SimRng::new(seed), T).unwrap()
+}
+
+fn from_client(c: &mut Client<u8, SimRng>) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1500];
+    while let Some(t) = c.poll_transmit(T, &mut buf).unwrap() {
+        out.push(buf[..t.len].to_vec());
+    }
+    out
+}
+
+/// Everything the server sends, by destination.
+fn from_server<const N: usize, const H: usize>(s: &mut Server<N, H>) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1500];
+    while let Some(t) = s.poll_transmit(T, &mut buf).unwrap() {
+        out.push((t.to, buf[..t.len].to_vec()));
+    }
+    out
+}
+
+fn to_server<const N: usize, const H: usize>(s: &mut Server<N, H>, from: u8, d: &[Vec<u8>]) {
+    for d in d {
+        s.handle_datagram(T, from, &mut d.clone()).unwrap();
+    }
+}
+
+fn to_client(c: &mut Client<u8, SimRng>, d: &[(u8, Vec<u8>)], addr: u8) {
+    for (to, d) in d {
+        if *to == addr {
+            c.handle_datagram(T, SERVER, &mut d.clone()).unwrap();
+        }
+    }
+}
+
+fn events<const N: usize, const H: usize>(s: &mut Server<N, H>) -> Vec<Event<u8>> {
+    core::iter::from_fn(|| s.poll_event()).collect()
+}
+
+/// Runs the handshake of `c` (at `addr`) up to the server's flight 4,
+/// which is returned undelivered.
+fn up_to_flight_4<const N: usize, const H: usize>(
+    s: &mut Server<N, H>,
+    c: &mut Client<u8, SimRng>,
+    addr: u8,
+) -> Vec<(u8, Vec<u8>)> {
+    to_server(s, addr, &from_client(c));
+    let hvr = from_server(s);
+    assert_eq!(hvr.len(), 1, "HelloVerifyRequest");
+    to_client(c, &hvr, addr);
+    to_server(s, addr, &from_client(c));
+    from_server(s)
+}
+
+/// A full handshake of `c` at `addr`; returns the client's flight 5.
+fn connect<const N: usize, const H: usize>(
+    s: &mut Server<N, H>,
+    c: &mut Client<u8, SimRng>,
+    addr: u8,
+) -> Vec<Vec<u8>> {
+    let f4 = up_to_flight_4(s, c, addr);
+    assert!(!f4.is_empty());
+    to_client(c, &f4, addr);
+    let f5 = from_client(c);
+    to_server(s, addr, &f5);
+    to_client(c, &from_server(s), addr);
+    assert!(c.is_connected() && s.is_connected(&addr));
+    f5
+}
+
+/// `c` sends `msg`; the server gets it and echoes it; `c` gets the echo.
+fn round_trip<const N: usize, const H: usize>(
+    s: &mut Server<N, H>,
+    c: &mut Client<u8, SimRng>,
+    addr: u8,
+    msg: &[u8],
+) {
+    c.send(T, msg).unwrap();
+    to_server(s, addr, &from_client(c));
+    let mut buf = [0u8; 256];
+    assert_eq!(s.recv(&addr, &mut buf).unwrap(), Some(msg.len()));
+    assert_eq!(&buf[..msg.len()], msg);
+    s.send(T, &addr, msg).unwrap();
+    to_client(c, &from_server(s), addr);
+    while c.poll_event().is_some() {}
+    assert_eq!(c.recv(&mut buf).unwrap(), Some(msg.len()));
+    assert_eq!(&buf[..msg.len()], msg);
+}
+
+#[test]
+fn the_server_keeps_its_last_flight_until_the_client_speaks() {
+    let mut s: Server<2, 2> =
+        Endpoint::new(config(), StaticPsk::new(&KEYS), SimRng::new(1), T).unwrap();
+    let mut c = client(2);
+    let f4 = up_to_flight_4(&mut s, &mut c, 1);
+    assert_eq!((s.sessions(), s.handshakes()), (1, 1));
+    to_client(&mut c, &f4, 1);
+    let f5 = from_client(&mut c);
+    to_server(&mut s, 1, &f5);
+    // Connected: the session is compacted, the handshake lingers with
+    // flight 6 (ChangeCipherSpec, Finished) to resend.
+    assert!(s.is_connected(&1));
+    assert_eq!((s.sessions(), s.handshakes()), (1, 1));
+    let f6 = from_server(&mut s);
+    assert!(!f6.is_empty());
+    // Flight 6 is lost; the client repeats flight 5 and the server resends.
+    let retransmissions = s.stats().retransmissions;
+    let at = c.poll_timeout().unwrap();
+    c.handle_timeout(at).unwrap();
+    let again = from_client(&mut c);
+    assert_eq!(again.len(), f5.len());
+    to_server(&mut s, 1, &again);
+    assert_eq!(s.stats().retransmissions, retransmissions + 1);
+    let resent = from_server(&mut s);
+    assert_eq!(resent.len(), f6.len());
+    assert!(!c.is_connected());
+    to_client(&mut c, &resent, 1);
+    assert!(c.is_connected());
+    assert!(!c.is_lingering(), "the client received the last flight");
+    // The original flight 6, late, changes nothing at the client.
+    while c.poll_event().is_some() {}
+    let dropped = c.stats().records_dropped;
+    to_client(&mut c, &f6, 1);
+    assert!(c.is_connected());
+    assert!(c.stats().records_dropped > dropped);
+    assert_eq!(from_client(&mut c), Vec::<Vec<u8>>::new());
+    assert_eq!(c.poll_event(), None);
+    assert_eq!(s.handshakes(), 1, "nothing heard from the client yet");
+    // Application data from the client frees the handshake slot.
+    round_trip(&mut s, &mut c, 1, b"first");
+    assert_eq!((s.sessions(), s.handshakes()), (1, 0));
+    round_trip(&mut s, &mut c, 1, b"second");
+}
+
+#[test]
+fn old_handshake_records_after_compaction_are_dropped_and_counted() {
+    let mut s: Server<2, 2> =
+        Endpoint::new(config(), StaticPsk::new(&KEYS), SimRng::new(3), T).unwrap();
+    let mut c = client(4);
+    let f5 = connect(&mut s, &mut c, 1);
+    round_trip(&mut s, &mut c, 1, b"hello");
+    assert_eq!(s.handshakes(), 0);
+    while s.poll_event().is_some() {}
+    // A late copy of flight 5 (epoch-0 ClientKeyExchange and
+    // ChangeCipherSpec, the epoch-1 Finished) reaches the compacted session.
+    let before = s.stats();
+    to_server(&mut s, 1, &f5);
+    let after = s.stats();
+    // ClientKeyExchange and ChangeCipherSpec (epoch 0) are dropped, the
+    // Finished is a replay.
+    assert_eq!(after.records_dropped, before.records_dropped + 2);
+    assert_eq!(after.replays, before.replays + 1);
+    assert_eq!(from_server(&mut s), []);
+    assert_eq!(events(&mut s), []);
+    assert!(s.is_connected(&1));
+    round_trip(&mut s, &mut c, 1, b"still here");
+}
+
+#[test]
+fn a_resuming_client_keeps_its_last_flight_and_the_server_compacts_at_once() {
+    let mut s: Server<2, 2> =
+        Endpoint::new(config(), StaticPsk::new(&KEYS), SimRng::new(5), T).unwrap();
+    let mut c = client(6);
+    connect(&mut s, &mut c, 1);
+    round_trip(&mut s, &mut c, 1, b"x");
+    let session = c.session().unwrap();
+    let mut c = Client::resume(config(), ID, KEY, &session, SERVER, SimRng::new(7), T).unwrap();
+    // Abbreviated: ClientHello, HelloVerifyRequest, ClientHello, then the
+    // server's ServerHello, ChangeCipherSpec and Finished.
+    let f2 = up_to_flight_4(&mut s, &mut c, 1);
+    to_client(&mut c, &f2, 1);
+    assert!(c.is_connected() && c.is_resumed());
+    assert!(c.is_lingering(), "the client sent the last flight");
+    // Flight 3 is lost: the server times out and resends its flight, the
+    // client answers it with its own again.
+    let f3 = from_client(&mut c);
+    assert!(!f3.is_empty());
+    let at = s.poll_timeout().unwrap();
+    s.handle_timeout(at).unwrap();
+    let f2 = from_server(&mut s);
+    assert!(!f2.is_empty());
+    to_client(&mut c, &f2, 1);
+    let again = from_client(&mut c);
+    assert_eq!(again.len(), f3.len());
+    to_server(&mut s, 1, &again);
+    assert!(s.is_connected(&1) && s.is_resumed(&1));
+    assert_eq!(s.handshakes(), 0, "the server received the last flight");
+    assert_eq!(from_server(&mut s), []);
+    round_trip(&mut s, &mut c, 1, b"resumed");
+    assert!(!c.is_lingering());
+}
+
+#[test]
+fn the_lingering_handshake_goes_after_the_holding_time() {
+    let mut s: Server<2, 2> =
+        Endpoint::new(config(), StaticPsk::new(&KEYS), SimRng::new(8), T).unwrap();
+    let mut c = client(9);
+    connect(&mut s, &mut c, 1);
+    assert_eq!(s.handshakes(), 1);
+    let at = s.poll_timeout().unwrap();
+    // Default settings: 9 s doubling up to 60 s, 7 retransmissions.
+    assert_eq!(at, T + Duration::from_secs(9 + 18 + 36 + 5 * 60));
+    s.handle_timeout(at).unwrap();
+    assert_eq!((s.sessions(), s.handshakes()), (1, 0));
+    assert!(s.is_connected(&1));
+}
+
+#[test]
+fn full_handshake_slots_refuse_new_handshakes_and_sessions_keep_working() {
+    let mut s: Server<4, 1> =
+        Endpoint::new(config(), StaticPsk::new(&KEYS), SimRng::new(10), T).unwrap();
+    let mut a = client(11);
+    connect(&mut s, &mut a, 1);
+    round_trip(&mut s, &mut a, 1, b"a1");
+    // b holds the only handshake slot (flight 4 not yet delivered).
+    let mut b = client(12);
+    let f4 = up_to_flight_4(&mut s, &mut b, 2);
+    assert_eq!(s.handshakes(), 1);
+    // c passes the cookie exchange but finds no handshake slot.
+    let mut c = client(13);
+    let refused = up_to_flight_4(&mut s, &mut c, 3);
+    assert_eq!(refused, []);
+    assert_eq!(s.stats().handshakes_refused, 1);
+    assert_eq!((s.sessions(), s.handshakes()), (2, 1));
+    // The established session is unaffected.
+    round_trip(&mut s, &mut a, 1, b"a2");
+    // b completes; its first record frees the slot, then c gets in.
+    to_client(&mut b, &f4, 2);
+    to_server(&mut s, 2, &from_client(&mut b));
+    to_client(&mut b, &from_server(&mut s), 2);
+    round_trip(&mut s, &mut b, 2, b"b1");
+    assert_eq!(s.handshakes(), 0);
+    let at = c.poll_timeout().unwrap();
+    c.handle_timeout(at).unwrap();
+    to_server(&mut s, 3, &from_client(&mut c));
+    let f4 = from_server(&mut s);
+    assert!(!f4.is_empty());
+    to_client(&mut c, &f4, 3);
+    to_server(&mut s, 3, &from_client(&mut c));
+    to_client(&mut c, &from_server(&mut s), 3);
+    round_trip(&mut s, &mut c, 3, b"c1");
+    round_trip(&mut s, &mut a, 1, b"a3");
+    assert_eq!(s.sessions(), 3);
+}
+
+#[test]
+fn a_stalled_half_open_handshake_gives_its_slot_up() {
+    let mut s: Server<4, 1> =
+        Endpoint::new(config(), StaticPsk::new(&KEYS), SimRng::new(19), T).unwrap();
+    // b takes the handshake slot and goes silent after its ClientHello.
+    let mut b = client(20);
+    assert!(!up_to_flight_4(&mut s, &mut b, 2).is_empty());
+    let mut c = client(21);
+    assert_eq!(up_to_flight_4(&mut s, &mut c, 3), []);
+    assert_eq!(s.stats().handshakes_refused, 1);
+    // A whole initial retransmission timeout (9 s) later, c's repeated
+    // ClientHello finds b's handshake stalled and takes its slot.
+    let at = c.poll_timeout().unwrap();
+    assert_eq!(at, T + Duration::from_secs(9));
+    c.handle_timeout(at).unwrap();
+    for mut d in from_client(&mut c) {
+        s.handle_datagram(at, 3, &mut d).unwrap();
+    }
+    let f4 = from_server(&mut s);
+    assert!(!f4.is_empty() && f4.iter().all(|(to, _)| *to == 3));
+    assert_eq!((s.sessions(), s.handshakes()), (1, 1));
+    assert_eq!(s.stats().handshakes_refused, 1);
+}
+
+#[test]
+fn fewer_session_slots_than_handshake_slots() {
+    // One session slot: a second client is refused while the first one's
+    // session is live, even though a handshake slot is free.
+    let mut s: Server<1, 2> =
+        Endpoint::new(config(), StaticPsk::new(&KEYS), SimRng::new(14), T).unwrap();
+    let mut a = client(15);
+    connect(&mut s, &mut a, 1);
+    round_trip(&mut s, &mut a, 1, b"a");
+    let mut b = client(16);
+    assert_eq!(up_to_flight_4(&mut s, &mut b, 2), []);
+    assert_eq!(s.stats().handshakes_refused, 1);
+    round_trip(&mut s, &mut a, 1, b"still");
+}
+
+#[test]
+fn long_transfer_under_loss_through_the_shared_queues() {
+    let mut s: Server<2, 2> =
+        Endpoint::new(config(), StaticPsk::new(&KEYS), SimRng::new(17), T).unwrap();
+    let mut c = client(18);
+    connect(&mut s, &mut c, 1);
+    while s.poll_event().is_some() {}
+    let total = 400u32;
+    let payload = |i: u32| -> Vec<u8> {
+        let mut p = i.to_be_bytes().to_vec();
+        p.resize(4 + (i as usize * 7) % 200, i as u8);
+        p
+    };
+    let (mut next, mut fulls) = (0u32, 0u32);
+    let (mut up, mut down) = (0u32, 0u32);
+    let (mut at_server, mut at_client) = (Vec::new(), Vec::new());
+    let mut buf = [0u8; 1500];
+    while next < total {
+        // Fill the client's send queue, then flush it over a link losing
+        // one datagram in four each way.
+        loop {
+            if next == total {
+                break;
+            }
+            match c.send(T, &payload(next)) {
+                Ok(()) => next += 1,
+                Err(Error::Full) => {
+                    fulls += 1;
+                    break;
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        while let Some(t) = c.poll_transmit(T, &mut buf).unwrap() {
+            up += 1;
+            if up % 4 != 0 {
+                s.handle_datagram(T, 1, &mut buf[..t.len]).unwrap();
+            }
+        }
+        for e in events(&mut s) {
+            if let Event::ApplicationData { peer, len } = e {
+                let mut b = [0u8; 256];
+                assert_eq!(s.recv(&peer, &mut b).unwrap(), Some(len));
+                at_server.push(b[..len].to_vec());
+                // Echo; drain the shared queue when it is full.
+                if s.send(T, &peer, &b[..len]) == Err(Error::Full) {
+                    for (_, mut d) in from_server(&mut s) {
+                        down += 1;
+                        if down % 4 != 0 {
+                            c.handle_datagram(T, SERVER, &mut d).unwrap();
+                        }
+                    }
+                    s.send(T, &peer, &b[..len]).unwrap();
+                }
+            }
+        }
+        for (_, mut d) in from_server(&mut s) {
+            down += 1;
+            if down % 4 != 0 {
+                c.handle_datagram(T, SERVER, &mut d).unwrap();
+            }
+        }
+        while let Some(e) = c.poll_event() {
+            if let Event::ApplicationData { len, .. } = e {
+                let mut b = [0u8; 256];
+                assert_eq!(c.recv(&mut b).unwrap(), Some(len));
+                at_client.push(b[..len].to_vec());
+            }
+        }
+    }
+    assert!(fulls > 0, "the bounded send queue filled up");
+    // What arrives is intact, in order, never twice; losses are losses.
+    let index = |p: &Vec<u8>| u32::from_be_bytes(p[..4].try_into().unwrap());
+    for got in [&at_server, &at_client] {
+        assert!(got.iter().all(|p| *p == payload(index(p))));
+        assert!(got.windows(2).all(|w| index(&w[0]) < index(&w[1])));
+    }
+    assert!(at_server.len() > total as usize / 2 && at_server.len() < total as usize);
+    assert!(at_client.len() > at_server.len() / 2 && at_client.len() < at_server.len());
+    assert!(at_client.iter().all(|p| at_server.contains(p)));
+    assert!(s.is_connected(&1) && c.is_connected());
+}
+
+// The issue target: an established session in at most 256 bytes (checked
+// at compile time; the library checks it too).
+const _: () = assert!(footprint::ESTABLISHED_SESSION <= 256);
+const _: () = assert!(footprint::HANDSHAKE > 10 * footprint::ESTABLISHED_SESSION);
+const _: () = assert!(footprint::APP_QUEUE >= APP_QUEUE_CAPACITY);
