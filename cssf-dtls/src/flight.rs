@@ -244,11 +244,11 @@ impl Ahead {
     }
 
     fn remove(&mut self, i: usize) {
-        if i >= self.entries.len() {
+        let Some(&e) = self.entries.get(i) else {
             return;
-        }
-        let e = self.entries.swap_remove(i);
-        self.buf.copy_within(e.start + e.len..self.used, e.start);
+        };
+        crate::queue::remove_at(&mut self.entries, i);
+        crate::queue::shift_down(&mut self.buf, e.start, e.start + e.len, self.used);
         self.used -= e.len;
         for o in self.entries.iter_mut() {
             if o.start > e.start {
