@@ -120,6 +120,13 @@ impl Default for Config {
     }
 }
 
+/// `d` in whole milliseconds, saturating at `u32::MAX`.
+fn millis32(d: Duration) -> u32 {
+    u32::try_from(d.as_secs())
+        .map_or(u32::MAX, |s| s.saturating_mul(1000))
+        .saturating_add(d.subsec_millis())
+}
+
 impl Config {
     /// `cid_len`, or `None` when Connection IDs are compiled out (feature
     /// `cid`): the CID code is then dead and not linked.
@@ -136,14 +143,18 @@ impl Config {
     /// How long the side that sent a handshake's last flight keeps it to
     /// resend (RFC 6347 §4.2.4): as long as a peer with these settings
     /// keeps retransmitting its own last flight before giving up.
+    /// Counted in whole milliseconds with 32-bit arithmetic (saturating
+    /// at about 49 days): `Duration`'s 64-bit seconds and nanosecond
+    /// carries cost a small image a few hundred bytes here.
     pub(crate) fn linger_time(&self) -> Duration {
-        let mut rto = self.retransmit_initial;
-        let mut total = Duration::ZERO;
+        let max = millis32(self.retransmit_max);
+        let mut rto = millis32(self.retransmit_initial);
+        let mut total = 0u32;
         for _ in 0..=self.max_retransmits {
             total = total.saturating_add(rto);
-            rto = rto.saturating_mul(2).min(self.retransmit_max);
+            rto = rto.saturating_mul(2).min(max);
         }
-        total
+        Duration::new(u64::from(total / 1000), (total % 1000) * 1_000_000)
     }
 
     /// Checks the settings are usable (`Error::Config` otherwise, also for
@@ -162,5 +173,24 @@ impl Config {
             return Err(Error::Config);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linger_time_sums_the_backed_off_timeouts() {
+        let mut c = Config::default();
+        // 9 + 18 + 36 + 5 × 60 s (capped), eight transmissions.
+        assert_eq!(c.linger_time(), Duration::from_secs(363));
+        c.retransmit_initial = Duration::from_millis(250);
+        c.retransmit_max = Duration::from_millis(1500);
+        c.max_retransmits = 3;
+        assert_eq!(c.linger_time(), Duration::from_millis(250 + 500 + 1000 + 1500));
+        c.retransmit_initial = Duration::from_secs(u64::MAX);
+        c.retransmit_max = Duration::from_secs(u64::MAX);
+        assert_eq!(c.linger_time(), Duration::from_millis(u64::from(u32::MAX)));
     }
 }
