@@ -25,8 +25,12 @@ use crate::{AlertDescription, Error};
 
 const SEQ_LIMIT: u64 = 1 << 48;
 
+/// `t` in whole milliseconds, saturating (as `as_millis` would, without
+/// its 128-bit arithmetic).
 fn millis(t: Duration) -> u64 {
-    u64::try_from(t.as_millis()).unwrap_or(u64::MAX)
+    t.as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(t.subsec_millis()))
 }
 
 /// Up to `N` bytes with a one-byte length.
@@ -54,6 +58,15 @@ impl<const N: usize> ShortBytes<N> {
     }
     pub(crate) fn as_slice(&self) -> &[u8] {
         self.buf.get(..usize::from(self.len)).unwrap_or_default()
+    }
+}
+
+/// `b` as [`ShortBytes`] when `keep`, else empty.
+fn short_if<const N: usize>(keep: bool, b: &[u8]) -> Result<ShortBytes<N>, Error> {
+    if keep {
+        ShortBytes::from_slice(b)
+    } else {
+        Ok(ShortBytes::empty())
     }
 }
 
@@ -149,17 +162,25 @@ pub(crate) struct Parts<'a> {
 impl Established {
     pub(crate) fn new(p: Parts<'_>) -> Result<Self, Error> {
         let mut random_prefix = [0u8; 8];
-        random_prefix.copy_from_slice(p.client_random.get(..8).ok_or(Error::Internal)?);
+        if cfg!(feature = "server") {
+            random_prefix.copy_from_slice(p.client_random.get(..8).ok_or(Error::Internal)?);
+        }
         Ok(Established {
             write: p.write,
             read: p.read,
             write_seq: p.write_seq,
             replay: p.replay,
-            last_activity_ms: millis(p.last_activity),
-            cid_rx: ShortBytes::from_slice(p.cid_rx)?,
-            cid_tx: ShortBytes::from_slice(p.cid_tx.unwrap_or_default())?,
+            last_activity_ms: if cfg!(feature = "server") {
+                millis(p.last_activity)
+            } else {
+                0
+            },
+            // Without features `cid` and `server` these are never read:
+            // left empty, their copies are not compiled in.
+            cid_rx: short_if(cfg!(feature = "cid"), p.cid_rx)?,
+            cid_tx: short_if(cfg!(feature = "cid"), p.cid_tx.unwrap_or_default())?,
             cid_negotiated: p.cid_tx.is_some(),
-            session_id: ShortBytes::from_slice(p.session_id)?,
+            session_id: short_if(cfg!(feature = "server"), p.session_id)?,
             random_prefix,
             peer_record_limit: p.peer_record_limit,
             alert: p.alert,
@@ -414,7 +435,10 @@ impl Established {
         stats: &mut Stats,
         up: &mut dyn Upcall,
     ) -> Result<(), Error> {
-        self.last_activity_ms = millis(now);
+        if cfg!(feature = "server") {
+            // Only an endpoint reads it (idle sessions).
+            self.last_activity_ms = millis(now);
+        }
         match content_type {
             ContentType::ApplicationData => {
                 self.heard = true;
