@@ -188,7 +188,10 @@ mod tests {
         c.retransmit_initial = Duration::from_millis(250);
         c.retransmit_max = Duration::from_millis(1500);
         c.max_retransmits = 3;
-        assert_eq!(c.linger_time(), Duration::from_millis(250 + 500 + 1000 + 1500));
+        assert_eq!(
+            c.linger_time(),
+            Duration::from_millis(250 + 500 + 1000 + 1500)
+        );
         c.retransmit_initial = Duration::from_secs(u64::MAX);
         c.retransmit_max = Duration::from_secs(u64::MAX);
         assert_eq!(c.linger_time(), Duration::from_millis(u64::from(u32::MAX)));

@@ -50,7 +50,9 @@ use crate::config::{Config, MAX_CID_LEN, MAX_PEER_CID_LEN};
 use crate::crypto::aead::RecordCipher;
 use crate::crypto::prf;
 use crate::crypto::suite::{CipherSuite, KeyExchange};
-use crate::established::{Established, Parts};
+use crate::established::{
+    next_record, seal_record, Established, InRecord, Parts, Reader, Unopened,
+};
 use crate::flight::{whole_header, Ahead, Flight, Reassembly, AHEAD_CAPACITY, MAX_MESSAGE_LEN};
 use crate::psk::{PskStore, MAX_IDENTITY_LEN, MAX_PSK_LEN};
 use crate::replay::ReplayWindow;
@@ -62,7 +64,7 @@ use crate::wire::certificate::{
     self as cert, CertificateRequestRepr, DigitallySignedRepr, RawPublicKeyCertificateRepr,
     ECDSA_SECP256R1_SHA256,
 };
-use crate::wire::cid_record::{self, CidRecordHeader, TLS12_CID};
+use crate::wire::cid_record;
 use crate::wire::client_hello::ClientHelloRepr;
 use crate::wire::extensions::{self as ext, ExtensionIter};
 use crate::wire::handshake::{msg_type as mt, HandshakeHeader, HEADER_LEN as HS_HEADER};
@@ -1404,54 +1406,25 @@ impl Connection {
         self.newest = false;
         let mut rest = data;
         while !rest.is_empty() {
-            if rest.first() == Some(&TLS12_CID) {
-                // RFC 9146 §4: parsed with the length of our own CID.
-                let parsed = self
-                    .expects_cid()
-                    .then(|| CidRecordHeader::parse(rest, self.cid_rx.len()).ok())
-                    .flatten()
-                    .map(|(h, f, _)| {
-                        let cid_ok = bool::from(h.cid.ct_eq(&self.cid_rx));
-                        (
-                            h.version,
-                            h.epoch,
-                            h.sequence,
-                            cid_ok,
-                            h.buffer_len() + f.len(),
-                        )
-                    });
-                let Some((version, epoch, seq, cid_ok, total)) = parsed else {
-                    self.stats.records_dropped += 1;
-                    break;
-                };
-                let (rec, tail) = core::mem::take(&mut rest).split_at_mut(total);
-                rest = tail;
-                let hl = cid_record::FIXED_HEADER_LEN + self.cid_rx.len();
-                let payload = rec.get_mut(hl..).unwrap_or_default();
-                self.stats.records_received += 1;
-                let r = self.handle_cid_record(
-                    now, version, epoch, seq, cid_ok, payload, rng, store, trust,
-                );
-                if let Err(e) = r {
-                    return Err(self.fail(e));
-                }
-                if matches!(self.state, State::Failed | State::Closed)
-                    || (!was_connected && self.state == State::Connected)
-                {
-                    break;
-                }
-                continue;
-            }
-            let Ok((hdr, frag, _)) = RecordHeader::parse(rest) else {
-                self.stats.records_dropped += 1;
+            let cid_rx = self.expects_cid().then_some(&self.cid_rx[..]);
+            let Some(rec) = next_record(&mut rest, cid_rx, &mut self.stats) else {
                 break;
             };
-            let flen = frag.len();
-            let (rec, tail) = core::mem::take(&mut rest).split_at_mut(REC_HEADER + flen);
-            rest = tail;
-            let payload = rec.get_mut(REC_HEADER..).unwrap_or_default();
-            self.stats.records_received += 1;
-            if let Err(e) = self.handle_record(now, &hdr, payload, rng, store, trust) {
+            let r = match rec {
+                InRecord::Plain(hdr, payload) => {
+                    self.handle_record(now, &hdr, payload, rng, store, trust)
+                }
+                InRecord::Cid {
+                    version,
+                    epoch,
+                    seq,
+                    cid_ok,
+                    payload,
+                } => self.handle_cid_record(
+                    now, version, epoch, seq, cid_ok, payload, rng, store, trust,
+                ),
+            };
+            if let Err(e) = r {
                 return Err(self.fail(e));
             }
             if matches!(self.state, State::Failed | State::Closed)
@@ -1487,33 +1460,32 @@ impl Connection {
                 payload
             }
             1 if self.read_epoch == 1 => {
-                let Some(cipher) = self.read.as_ref().filter(|_| !self.expects_cid()) else {
+                let Some(read) = self.read.as_ref().filter(|_| !self.expects_cid()) else {
                     // RFC 9146 §4: with a CID negotiated, plain protected
                     // records are invalid.
                     self.stats.records_dropped += 1;
                     return Ok(());
                 };
-                if !self.replay.check(hdr.sequence) {
-                    self.stats.replays += 1;
-                    return Ok(());
-                }
-                let Ok(r) = cipher.open(hdr.epoch_seq(), hdr.content_type.to_u8(), payload) else {
-                    self.stats.auth_failures += 1;
-                    // Awaiting the peer's Finished, a handshake record that
-                    // fails authentication means the keys differ (wrong PSK):
-                    // fail fast with bad_record_mac (RFC 6347 §4.1.2.7).
-                    let awaiting_finished = matches!(
-                        self.state,
-                        State::ServerCcsReceived | State::ClientCcsReceived
-                    );
-                    if awaiting_finished && hdr.content_type == ContentType::Handshake {
-                        return Err(Error::BadRecordMac);
-                    }
-                    return Ok(());
+                let mut rd = Reader {
+                    read,
+                    replay: &mut self.replay,
+                    newest: &mut self.newest,
+                    stats: &mut self.stats,
                 };
-                self.note_newest(hdr.sequence);
-                self.replay.accept(hdr.sequence);
-                payload.get(r).unwrap_or_default()
+                match rd.open(hdr, payload) {
+                    Ok(plain) => plain,
+                    // Awaiting the peer's Finished, a handshake record that
+                    // fails authentication means the keys differ (wrong
+                    // PSK): fail fast with bad_record_mac (RFC 6347
+                    // §4.1.2.7).
+                    Err(Unopened::BadMac)
+                        if self.awaiting_finished()
+                            && hdr.content_type == ContentType::Handshake =>
+                    {
+                        return Err(Error::BadRecordMac)
+                    }
+                    Err(_) => return Ok(()),
+                }
             }
             _ => {
                 self.stats.records_dropped += 1;
@@ -1558,12 +1530,12 @@ impl Connection {
         self.cid_negotiated() && !self.cid_rx.is_empty()
     }
 
-    /// RFC 9146 §6: remembers that this datagram held an authenticated
-    /// record newer than any before it (called before `replay.accept`).
-    fn note_newest(&mut self, seq: u64) {
-        if self.replay.highest().map_or(true, |h| seq > h) {
-            self.newest = true;
-        }
+    /// Awaiting the peer's Finished under its new keys.
+    fn awaiting_finished(&self) -> bool {
+        matches!(
+            self.state,
+            State::ServerCcsReceived | State::ClientCcsReceived
+        )
     }
 
     /// True when the last datagram carried an authenticated record newer
@@ -1590,40 +1562,23 @@ impl Connection {
         store: &mut dyn PskStore,
         trust: &dyn TrustStore,
     ) -> Result<(), Error> {
-        let cipher = self.read.as_ref().filter(|_| self.read_epoch == 1);
-        // Epoch 1 and later: the negotiated version only (RFC 6347 §4.1).
-        let (true, true, 1, Some(cipher)) = (cid_ok, version == DTLS_1_2, epoch, cipher) else {
+        let Some(read) = self.read.as_ref().filter(|_| self.read_epoch == 1) else {
             self.stats.records_dropped += 1;
             return Ok(());
         };
-        if !self.replay.check(seq) {
-            self.stats.replays += 1;
-            return Ok(());
-        }
-        let es = (u64::from(epoch) << 48) | seq;
-        let Ok(r) = cipher.open_cid(es, version, &self.cid_rx, payload) else {
-            self.stats.auth_failures += 1;
+        let mut rd = Reader {
+            read,
+            replay: &mut self.replay,
+            newest: &mut self.newest,
+            stats: &mut self.stats,
+        };
+        match rd.open_cid(version, epoch, seq, cid_ok, &self.cid_rx, payload) {
+            Ok((ct, plain)) => self.dispatch(now, epoch, ct, plain, rng, store, trust),
             // As for plain records: awaiting Finished, a failure means
             // different keys.
-            if matches!(
-                self.state,
-                State::ServerCcsReceived | State::ClientCcsReceived
-            ) {
-                return Err(Error::BadRecordMac);
-            }
-            return Ok(());
-        };
-        let inner = payload.get(r).unwrap_or_default();
-        let Some((ct, len)) = cid_record::split_inner_plaintext(inner)
-            .and_then(|(t, n)| Some((ContentType::from_u8(t)?, n)))
-        else {
-            self.stats.records_dropped += 1;
-            return Ok(());
-        };
-        self.note_newest(seq);
-        self.replay.accept(seq);
-        let plain = inner.get(..len).unwrap_or_default();
-        self.dispatch(now, epoch, ct, plain, rng, store, trust)
+            Err(Unopened::BadMac) if self.awaiting_finished() => Err(Error::BadRecordMac),
+            Err(_) => Ok(()),
+        }
     }
 
     /// An authenticated (or epoch-0) record's plaintext, by content type.
@@ -2126,53 +2081,10 @@ impl Connection {
         if let Some(s) = self.write_seq.get_mut(idx) {
             *s += 1;
         }
-        let es = (u64::from(epoch) << 48) | seq;
-        if let (1.., Some(cid), Some(c)) = (epoch, self.send_cid(), self.write.as_ref()) {
-            // RFC 9146 §4: tls12_cid record, inner plaintext = content ||
-            // real type || zero padding.
-            let hl = cid_record::FIXED_HEADER_LEN + cid.len();
-            let (hdr, body) = out.split_at_mut_checked(hl).ok_or(Error::Internal)?;
-            let ex = c.kind().explicit_nonce_len();
-            let block = usize::from(self.config.cid_padding.max(1));
-            let pad = (block - (pt_len + 1) % block) % block;
-            let inner_len = pt_len + 1 + pad;
-            let tail = body
-                .get_mut(ex + pt_len..ex + inner_len)
-                .ok_or(Error::BufferTooSmall {
-                    needed: hl + ex + inner_len,
-                })?;
-            tail.fill(0);
-            if let Some(t) = tail.first_mut() {
-                *t = ct;
-            }
-            let flen = c.seal_cid(es, cid, body, inner_len)?;
-            CidRecordHeader {
-                version: DTLS_1_2,
-                epoch,
-                sequence: seq,
-                cid,
-                length: flen as u16,
-            }
-            .emit(hdr)?;
-            return Ok(hl + flen);
-        }
-        let (hdr, body) = out
-            .split_at_mut_checked(REC_HEADER)
-            .ok_or(Error::Internal)?;
-        let flen = match (epoch, self.write.as_ref()) {
-            (0, _) => pt_len,
-            (_, Some(c)) => c.seal(es, ct, body, pt_len)?,
-            _ => return Err(Error::Internal),
-        };
-        RecordHeader {
-            content_type: ContentType::from_u8(ct).ok_or(Error::Internal)?,
-            version: DTLS_1_2,
-            epoch,
-            sequence: seq,
-            length: flen as u16,
-        }
-        .emit(hdr)?;
-        Ok(REC_HEADER + flen)
+        let ct = ContentType::from_u8(ct).ok_or(Error::Internal)?;
+        let cid = self.send_cid();
+        let pad = self.config.cid_padding;
+        seal_record(self.write.as_ref(), cid, pad, out, ct, epoch, seq, pt_len)
     }
 
     /// Writes the next datagram into `out`; `Ok(None)` when nothing is due.

@@ -289,42 +289,19 @@ impl Established {
         }
         let mut rest = data;
         while !rest.is_empty() {
-            let r = if rest.first() == Some(&TLS12_CID) {
-                let parsed = self
-                    .expects_cid()
-                    .then(|| CidRecordHeader::parse(rest, self.cid_rx.as_slice().len()).ok())
-                    .flatten()
-                    .map(|(h, f, _)| {
-                        let cid_ok = bool::from(h.cid.ct_eq(self.cid_rx.as_slice()));
-                        (
-                            h.version,
-                            h.epoch,
-                            h.sequence,
-                            cid_ok,
-                            h.buffer_len() + f.len(),
-                        )
-                    });
-                let Some((version, epoch, seq, cid_ok, total)) = parsed else {
-                    stats.records_dropped += 1;
-                    break;
-                };
-                let (rec, tail) = core::mem::take(&mut rest).split_at_mut(total);
-                rest = tail;
-                let hl = cid_record::FIXED_HEADER_LEN + self.cid_rx.as_slice().len();
-                let payload = rec.get_mut(hl..).unwrap_or_default();
-                stats.records_received += 1;
-                self.handle_cid_record(now, version, epoch, seq, cid_ok, payload, stats, up)
-            } else {
-                let Ok((hdr, frag, _)) = RecordHeader::parse(rest) else {
-                    stats.records_dropped += 1;
-                    break;
-                };
-                let flen = frag.len();
-                let (rec, tail) = core::mem::take(&mut rest).split_at_mut(REC_HEADER + flen);
-                rest = tail;
-                let payload = rec.get_mut(REC_HEADER..).unwrap_or_default();
-                stats.records_received += 1;
-                self.handle_record(now, &hdr, payload, stats, up)
+            let cid_rx = self.expects_cid().then_some(self.cid_rx.as_slice());
+            let Some(rec) = next_record(&mut rest, cid_rx, stats) else {
+                break;
+            };
+            let r = match rec {
+                InRecord::Plain(hdr, payload) => self.handle_record(now, &hdr, payload, stats, up),
+                InRecord::Cid {
+                    version,
+                    epoch,
+                    seq,
+                    cid_ok,
+                    payload,
+                } => self.handle_cid_record(now, version, epoch, seq, cid_ok, payload, stats, up),
             };
             if let Err(e) = r {
                 return Err(self.fail(e, up));
@@ -353,21 +330,10 @@ impl Established {
                 Ok(())
             }
             (DTLS_1_2, 1, _) if !self.expects_cid() => {
-                if !self.replay.check(hdr.sequence) {
-                    stats.replays += 1;
-                    return Ok(());
+                match self.reader(stats).open(hdr, payload) {
+                    Ok(plain) => self.dispatch(now, hdr.content_type, plain, stats, up),
+                    Err(_) => Ok(()),
                 }
-                let Ok(r) = self
-                    .read
-                    .open(hdr.epoch_seq(), hdr.content_type.to_u8(), payload)
-                else {
-                    stats.auth_failures += 1;
-                    return Ok(());
-                };
-                self.note_newest(hdr.sequence);
-                self.replay.accept(hdr.sequence);
-                let plain = payload.get(r).unwrap_or_default();
-                self.dispatch(now, hdr.content_type, plain, stats, up)
             }
             _ => {
                 // Epoch 0 alerts, CCS and data, other epochs and versions,
@@ -391,38 +357,20 @@ impl Established {
         stats: &mut Stats,
         up: &mut dyn Upcall,
     ) -> Result<(), Error> {
-        if !(cid_ok && version == DTLS_1_2 && epoch == 1) {
-            stats.records_dropped += 1;
-            return Ok(());
+        let cid_rx = self.cid_rx;
+        let mut rd = self.reader(stats);
+        match rd.open_cid(version, epoch, seq, cid_ok, cid_rx.as_slice(), payload) {
+            Ok((ct, plain)) => self.dispatch(now, ct, plain, stats, up),
+            Err(_) => Ok(()),
         }
-        if !self.replay.check(seq) {
-            stats.replays += 1;
-            return Ok(());
-        }
-        let es = (u64::from(epoch) << 48) | seq;
-        let Ok(r) = self
-            .read
-            .open_cid(es, version, self.cid_rx.as_slice(), payload)
-        else {
-            stats.auth_failures += 1;
-            return Ok(());
-        };
-        let inner = payload.get(r).unwrap_or_default();
-        let Some((ct, len)) = cid_record::split_inner_plaintext(inner)
-            .and_then(|(t, n)| Some((ContentType::from_u8(t)?, n)))
-        else {
-            stats.records_dropped += 1;
-            return Ok(());
-        };
-        self.note_newest(seq);
-        self.replay.accept(seq);
-        let plain = inner.get(..len).unwrap_or_default();
-        self.dispatch(now, ct, plain, stats, up)
     }
 
-    fn note_newest(&mut self, seq: u64) {
-        if self.replay.highest().map_or(true, |h| seq > h) {
-            self.newest = true;
+    fn reader<'s>(&'s mut self, stats: &'s mut Stats) -> Reader<'s> {
+        Reader {
+            read: &self.read,
+            replay: &mut self.replay,
+            newest: &mut self.newest,
+            stats,
         }
     }
 
@@ -580,47 +528,244 @@ impl Established {
             return Err(Error::Closed);
         }
         self.write_seq += 1;
-        let es = (1u64 << 48) | seq;
-        if let Some(cid) = self.send_cid() {
-            // RFC 9146 §4: inner plaintext = content || real type || zeros.
-            let hl = cid_record::FIXED_HEADER_LEN + cid.len();
-            let (hdr, body) = out.split_at_mut_checked(hl).ok_or(Error::Internal)?;
-            let ex = self.write.kind().explicit_nonce_len();
-            let block = usize::from(cfg.cid_padding.max(1));
-            let pad = (block - (pt_len + 1) % block) % block;
-            let inner_len = pt_len + 1 + pad;
-            let tail = body
-                .get_mut(ex + pt_len..ex + inner_len)
-                .ok_or(Error::BufferTooSmall {
-                    needed: hl + ex + inner_len,
-                })?;
-            tail.fill(0);
-            if let Some(t) = tail.first_mut() {
-                *t = ct.to_u8();
+        let cid = self.send_cid();
+        seal_record(
+            Some(&self.write),
+            cid,
+            cfg.cid_padding,
+            out,
+            ct,
+            1,
+            seq,
+            pt_len,
+        )
+    }
+}
+
+// ---- the record layer, shared with the handshake --------------------------
+//
+// One implementation of record framing, protection, replay checking and
+// the tls12_cid format for the handshake (`Connection`) and the
+// established session.
+
+/// One record cut from a datagram.
+pub(crate) enum InRecord<'a> {
+    /// A DTLSCiphertext (or DTLSPlaintext) record and its fragment.
+    Plain(RecordHeader, &'a mut [u8]),
+    /// A tls12_cid record (RFC 9146 §4): its fields and protected fragment;
+    /// `cid_ok` tells whether its CID is ours.
+    Cid {
+        version: u16,
+        epoch: u16,
+        seq: u64,
+        cid_ok: bool,
+        payload: &'a mut [u8],
+    },
+}
+
+/// Cuts the next record from `rest` (which then holds what follows it).
+/// tls12_cid records are parsed with the length of `cid_rx`, our CID, when
+/// the peer must send them; `None` (counted as dropped) when no record can
+/// be parsed: the rest of the datagram is dropped.
+pub(crate) fn next_record<'a>(
+    rest: &mut &'a mut [u8],
+    cid_rx: Option<&[u8]>,
+    stats: &mut Stats,
+) -> Option<InRecord<'a>> {
+    // Without feature `cid` no CID is expected: the tls12_cid code drops out.
+    let cid_rx = cid_rx.filter(|_| cfg!(feature = "cid"));
+    let r = if rest.first() == Some(&TLS12_CID) {
+        // RFC 9146 §4: parsed with the length of our own CID.
+        let parsed = cid_rx
+            .and_then(|cid| {
+                let (h, f, _) = CidRecordHeader::parse(rest, cid.len()).ok()?;
+                let cid_ok = bool::from(h.cid.ct_eq(cid));
+                Some((
+                    h.version,
+                    h.epoch,
+                    h.sequence,
+                    cid_ok,
+                    h.buffer_len() + f.len(),
+                ))
+            })
+            .map(|(version, epoch, seq, cid_ok, total)| {
+                let hl = cid_record::FIXED_HEADER_LEN + cid_rx.map_or(0, <[u8]>::len);
+                (version, epoch, seq, cid_ok, total, hl)
+            });
+        parsed.map(|(version, epoch, seq, cid_ok, total, hl)| {
+            let (rec, tail) = core::mem::take(rest).split_at_mut(total);
+            *rest = tail;
+            InRecord::Cid {
+                version,
+                epoch,
+                seq,
+                cid_ok,
+                payload: rec.get_mut(hl..).unwrap_or_default(),
             }
-            let flen = self.write.seal_cid(es, cid, body, inner_len)?;
-            CidRecordHeader {
-                version: DTLS_1_2,
-                epoch: 1,
-                sequence: seq,
-                cid,
-                length: flen as u16,
-            }
-            .emit(hdr)?;
-            return Ok(hl + flen);
+        })
+    } else {
+        RecordHeader::parse(rest)
+            .ok()
+            .map(|(hdr, frag, _)| (hdr, frag.len()))
+            .map(|(hdr, flen)| {
+                let (rec, tail) = core::mem::take(rest).split_at_mut(REC_HEADER + flen);
+                *rest = tail;
+                InRecord::Plain(hdr, rec.get_mut(REC_HEADER..).unwrap_or_default())
+            })
+    };
+    match r {
+        Some(_) => stats.records_received += 1,
+        None => stats.records_dropped += 1,
+    }
+    r
+}
+
+/// Why a protected record yielded no plaintext.
+pub(crate) enum Unopened {
+    /// Replayed, or not a record we take: counted, dropped.
+    Dropped,
+    /// Failed authentication: counted, dropped (the handshake may treat it
+    /// as fatal).
+    BadMac,
+}
+
+/// The read side of a protected epoch: its keys and replay window, and
+/// where to note a record newer than all before (RFC 9146 §6).
+pub(crate) struct Reader<'s> {
+    pub(crate) read: &'s RecordCipher,
+    pub(crate) replay: &'s mut ReplayWindow,
+    pub(crate) newest: &'s mut bool,
+    pub(crate) stats: &'s mut Stats,
+}
+
+impl Reader<'_> {
+    /// Authenticates an epoch-1 DTLSCiphertext record in place and returns
+    /// its plaintext.
+    pub(crate) fn open<'p>(
+        &mut self,
+        hdr: &RecordHeader,
+        payload: &'p mut [u8],
+    ) -> Result<&'p [u8], Unopened> {
+        if !self.replay.check(hdr.sequence) {
+            self.stats.replays += 1;
+            return Err(Unopened::Dropped);
         }
-        let (hdr, body) = out
-            .split_at_mut_checked(REC_HEADER)
-            .ok_or(Error::Internal)?;
-        let flen = self.write.seal(es, ct.to_u8(), body, pt_len)?;
-        RecordHeader {
-            content_type: ct,
+        let Ok(r) = self
+            .read
+            .open(hdr.epoch_seq(), hdr.content_type.to_u8(), payload)
+        else {
+            self.stats.auth_failures += 1;
+            return Err(Unopened::BadMac);
+        };
+        self.accept(hdr.sequence);
+        Ok(payload.get(r).unwrap_or_default())
+    }
+
+    /// Authenticates a tls12_cid record (epoch 1, DTLS 1.2, our CID
+    /// `cid_rx`) in place: the real content type and the content.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn open_cid<'p>(
+        &mut self,
+        version: u16,
+        epoch: u16,
+        seq: u64,
+        cid_ok: bool,
+        cid_rx: &[u8],
+        payload: &'p mut [u8],
+    ) -> Result<(ContentType, &'p [u8]), Unopened> {
+        // Epoch 1 and later: the negotiated version only (RFC 6347 §4.1).
+        if !(cfg!(feature = "cid") && cid_ok && version == DTLS_1_2 && epoch == 1) {
+            self.stats.records_dropped += 1;
+            return Err(Unopened::Dropped);
+        }
+        if !self.replay.check(seq) {
+            self.stats.replays += 1;
+            return Err(Unopened::Dropped);
+        }
+        let es = (u64::from(epoch) << 48) | seq;
+        let Ok(r) = self.read.open_cid(es, version, cid_rx, payload) else {
+            self.stats.auth_failures += 1;
+            return Err(Unopened::BadMac);
+        };
+        let inner = payload.get(r).unwrap_or_default();
+        let Some((ct, len)) = cid_record::split_inner_plaintext(inner)
+            .and_then(|(t, n)| Some((ContentType::from_u8(t)?, n)))
+        else {
+            self.stats.records_dropped += 1;
+            return Err(Unopened::Dropped);
+        };
+        self.accept(seq);
+        Ok((ct, inner.get(..len).unwrap_or_default()))
+    }
+
+    fn accept(&mut self, seq: u64) {
+        if self.replay.highest().map_or(true, |h| seq > h) {
+            *self.newest = true;
+        }
+        self.replay.accept(seq);
+    }
+}
+
+/// Seals a record of `epoch` with sequence number `seq` whose plaintext
+/// sits at `out[13 + explicit..]` (epoch 0: unprotected, `write` unused);
+/// a non-empty `cid` makes it a tls12_cid record (RFC 9146 §4: inner
+/// plaintext = content || real type || zeros up to a multiple of
+/// `cid_padding`). Returns the record length.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn seal_record(
+    write: Option<&RecordCipher>,
+    cid: Option<&[u8]>,
+    cid_padding: u8,
+    out: &mut [u8],
+    ct: ContentType,
+    epoch: u16,
+    seq: u64,
+    pt_len: usize,
+) -> Result<usize, Error> {
+    let es = (u64::from(epoch) << 48) | seq;
+    let cid = cid.filter(|c| cfg!(feature = "cid") && !c.is_empty());
+    if let (1.., Some(cid), Some(c)) = (epoch, cid, write) {
+        let hl = cid_record::FIXED_HEADER_LEN + cid.len();
+        let (hdr, body) = out.split_at_mut_checked(hl).ok_or(Error::Internal)?;
+        let ex = c.kind().explicit_nonce_len();
+        let block = usize::from(cid_padding.max(1));
+        let pad = (block - (pt_len + 1) % block) % block;
+        let inner_len = pt_len + 1 + pad;
+        let tail = body
+            .get_mut(ex + pt_len..ex + inner_len)
+            .ok_or(Error::BufferTooSmall {
+                needed: hl + ex + inner_len,
+            })?;
+        tail.fill(0);
+        if let Some(t) = tail.first_mut() {
+            *t = ct.to_u8();
+        }
+        let flen = c.seal_cid(es, cid, body, inner_len)?;
+        CidRecordHeader {
             version: DTLS_1_2,
-            epoch: 1,
+            epoch,
             sequence: seq,
+            cid,
             length: flen as u16,
         }
         .emit(hdr)?;
-        Ok(REC_HEADER + flen)
+        return Ok(hl + flen);
     }
+    let (hdr, body) = out
+        .split_at_mut_checked(REC_HEADER)
+        .ok_or(Error::Internal)?;
+    let flen = match (epoch, write) {
+        (0, _) => pt_len,
+        (_, Some(c)) => c.seal(es, ct.to_u8(), body, pt_len)?,
+        _ => return Err(Error::Internal),
+    };
+    RecordHeader {
+        content_type: ct,
+        version: DTLS_1_2,
+        epoch,
+        sequence: seq,
+        length: flen as u16,
+    }
+    .emit(hdr)?;
+    Ok(REC_HEADER + flen)
 }
