@@ -4,6 +4,10 @@
 //! ([`Connection`](crate::connection)) is dropped (or, while its last flight
 //! may still have to be retransmitted, kept aside) when a session is
 //! compacted into this.
+//!
+//! The record layer itself (framing, replay window, protection, the
+//! tls12_cid format) is here once, at the end of this file, and the
+//! handshake uses it too.
 
 use core::time::Duration;
 
