@@ -2276,7 +2276,9 @@ impl Connection {
     }
 }
 
+// The handshake tests build servers with a signing-key slot (feature `ecdhe`).
 #[cfg(test)]
+#[cfg(all(feature = "server", feature = "ecdhe"))]
 mod tests {
     use super::*;
     use crate::psk::StaticPsk;

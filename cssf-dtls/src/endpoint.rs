@@ -128,6 +128,35 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 /// let mut server: Endpoint<u16, _, _, 4> = Endpoint::new(Config::default(), StaticPsk::new(&keys), rng, Duration::ZERO).unwrap();
 /// assert_eq!(server.poll_timeout(), None); // nothing to do until a ClientHello arrives
 /// ```
+///
+/// A whole PSK handshake in memory, then a request from the client:
+///
+/// ```
+/// use cssf_dtls::{Client, Config, Endpoint, Event, StaticPsk};
+/// use core::time::Duration;
+/// # let (rng_c, rng_s) = (cssf_netsim::SimRng::new(1), cssf_netsim::SimRng::new(2));
+/// let keys = [(&b"Client_identity"[..], &b"secretPSK"[..])];
+/// let mut server: Endpoint<u8, _, _, 2> =
+///     Endpoint::new(Config::default(), StaticPsk::new(&keys), rng_s, Duration::ZERO).unwrap();
+/// let mut client = Client::new(Config::default(), b"Client_identity", b"secretPSK", 2u8, rng_c, Duration::ZERO).unwrap();
+/// let now = Duration::ZERO;
+/// let mut buf = [0u8; 1500];
+/// for _ in 0..8 {
+///     while let Some(t) = client.poll_transmit(now, &mut buf).unwrap() {
+///         server.handle_datagram(now, 1u8, &mut buf[..t.len]).unwrap();
+///     }
+///     while let Some(t) = server.poll_transmit(now, &mut buf).unwrap() {
+///         client.handle_datagram(now, t.to + 1, &mut buf[..t.len]).unwrap();
+///     }
+/// }
+/// assert!(client.is_connected());
+/// client.send(now, b"GET /temp").unwrap();
+/// let t = client.poll_transmit(now, &mut buf).unwrap().unwrap();
+/// server.handle_datagram(now, 1u8, &mut buf[..t.len]).unwrap();
+/// let mut got = [0u8; 64];
+/// assert_eq!(server.recv(&1u8, &mut got).unwrap(), Some(9));
+/// assert_eq!(&got[..9], b"GET /temp");
+/// ```
 pub struct Endpoint<A, P, R, const N: usize, T = RejectAll, const S: usize = 4, const H: usize = 2>
 {
     config: Config,
@@ -213,6 +242,37 @@ impl<
     ///     config, StaticPsk::new(&[]), key, PinnedKeys::new(&client_pins), rng, Duration::ZERO,
     /// ).unwrap();
     /// assert_eq!(server.sessions(), 0);
+    /// ```
+    ///
+    /// A whole handshake with mutual authentication:
+    ///
+    /// ```
+    /// use cssf_dtls::{Client, Config, Endpoint, PinnedKeys, SigningKey, StaticPsk};
+    /// use core::time::Duration;
+    /// # let (mut rng_c, mut rng_s) = (cssf_netsim::SimRng::new(1), cssf_netsim::SimRng::new(2));
+    /// let (server_key, client_key) = (SigningKey::random(&mut rng_s), SigningKey::random(&mut rng_c));
+    /// let server_pin = [p256::PublicKey::from(server_key.verifying_key())];
+    /// let client_pin = [p256::PublicKey::from(client_key.verifying_key())];
+    /// let mut config = Config::default();
+    /// config.require_client_auth = true;
+    /// let mut server: Endpoint<u8, _, _, 2, _> = Endpoint::with_raw_public_key(
+    ///     config.clone(), StaticPsk::new(&[]), server_key, PinnedKeys::new(&client_pin), rng_s, Duration::ZERO,
+    /// ).unwrap();
+    /// let mut client = Client::with_raw_public_key(
+    ///     config, Some(client_key), PinnedKeys::new(&server_pin), 2u8, rng_c, Duration::ZERO,
+    /// ).unwrap();
+    /// let now = Duration::ZERO;
+    /// let mut buf = [0u8; 1500];
+    /// for _ in 0..8 {
+    ///     while let Some(t) = client.poll_transmit(now, &mut buf).unwrap() {
+    ///         server.handle_datagram(now, 1u8, &mut buf[..t.len]).unwrap();
+    ///     }
+    ///     while let Some(t) = server.poll_transmit(now, &mut buf).unwrap() {
+    ///         client.handle_datagram(now, t.to + 1, &mut buf[..t.len]).unwrap();
+    ///     }
+    /// }
+    /// assert!(client.is_connected());
+    /// assert_eq!(server.peer_public_key(&1), Some(&client_pin[0]));
     /// ```
     #[cfg(feature = "ecdhe")]
     #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]

@@ -45,63 +45,10 @@
 //! enums it maps to are `non_exhaustive`), so it is neither offered nor
 //! accepted.
 //!
-//! ```
-//! use cssf_dtls::{Client, Config, Endpoint, Event, StaticPsk};
-//! use core::time::Duration;
-//! # let (rng_c, rng_s) = (cssf_netsim::SimRng::new(1), cssf_netsim::SimRng::new(2));
-//! let keys = [(&b"Client_identity"[..], &b"secretPSK"[..])];
-//! let mut server: Endpoint<u8, _, _, 2> =
-//!     Endpoint::new(Config::default(), StaticPsk::new(&keys), rng_s, Duration::ZERO).unwrap();
-//! let mut client = Client::new(Config::default(), b"Client_identity", b"secretPSK", 2u8, rng_c, Duration::ZERO).unwrap();
-//! let now = Duration::ZERO;
-//! let mut buf = [0u8; 1500];
-//! for _ in 0..8 {
-//!     while let Some(t) = client.poll_transmit(now, &mut buf).unwrap() {
-//!         server.handle_datagram(now, 1u8, &mut buf[..t.len]).unwrap();
-//!     }
-//!     while let Some(t) = server.poll_transmit(now, &mut buf).unwrap() {
-//!         client.handle_datagram(now, t.to + 1, &mut buf[..t.len]).unwrap();
-//!     }
-//! }
-//! assert!(client.is_connected());
-//! client.send(now, b"GET /temp").unwrap();
-//! let t = client.poll_transmit(now, &mut buf).unwrap().unwrap();
-//! server.handle_datagram(now, 1u8, &mut buf[..t.len]).unwrap();
-//! let mut got = [0u8; 64];
-//! assert_eq!(server.recv(&1u8, &mut got).unwrap(), Some(9));
-//! assert_eq!(&got[..9], b"GET /temp");
-//! ```
-//!
-//! The same with raw public keys and mutual authentication:
-//!
-//! ```
-//! use cssf_dtls::{Client, Config, Endpoint, PinnedKeys, SigningKey, StaticPsk};
-//! use core::time::Duration;
-//! # let (mut rng_c, mut rng_s) = (cssf_netsim::SimRng::new(1), cssf_netsim::SimRng::new(2));
-//! let (server_key, client_key) = (SigningKey::random(&mut rng_s), SigningKey::random(&mut rng_c));
-//! let server_pin = [p256::PublicKey::from(server_key.verifying_key())];
-//! let client_pin = [p256::PublicKey::from(client_key.verifying_key())];
-//! let mut config = Config::default();
-//! config.require_client_auth = true;
-//! let mut server: Endpoint<u8, _, _, 2, _> = Endpoint::with_raw_public_key(
-//!     config.clone(), StaticPsk::new(&[]), server_key, PinnedKeys::new(&client_pin), rng_s, Duration::ZERO,
-//! ).unwrap();
-//! let mut client = Client::with_raw_public_key(
-//!     config, Some(client_key), PinnedKeys::new(&server_pin), 2u8, rng_c, Duration::ZERO,
-//! ).unwrap();
-//! let now = Duration::ZERO;
-//! let mut buf = [0u8; 1500];
-//! for _ in 0..8 {
-//!     while let Some(t) = client.poll_transmit(now, &mut buf).unwrap() {
-//!         server.handle_datagram(now, 1u8, &mut buf[..t.len]).unwrap();
-//!     }
-//!     while let Some(t) = server.poll_transmit(now, &mut buf).unwrap() {
-//!         client.handle_datagram(now, t.to + 1, &mut buf[..t.len]).unwrap();
-//!     }
-//! }
-//! assert!(client.is_connected());
-//! assert_eq!(server.peer_public_key(&1), Some(&client_pin[0]));
-//! ```
+//! A whole PSK handshake and an exchange of application data, in memory,
+//! is the example on [`Endpoint`] (feature `server`); the same with raw
+//! public keys and mutual authentication is on
+//! [`Endpoint::with_raw_public_key`] (features `server` and `ecdhe`).
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

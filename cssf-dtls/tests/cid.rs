@@ -2,6 +2,12 @@
 //! tls12_cid records on the wire, a client whose address changes while data
 //! flows under loss, and forged, replayed or older records from another
 //! address that must not move the session.
+#![cfg(all(
+    feature = "server",
+    feature = "cid",
+    feature = "ecdhe",
+    feature = "chacha20"
+))]
 #![allow(
     clippy::std_instead_of_core,
     clippy::unwrap_used,

@@ -2,6 +2,13 @@
 //! raw public keys (mutual authentication): a client changing address
 //! mid-transfer under loss, and a restarted client resuming, with the peer
 //! keys carried by the session.
+#![cfg(all(
+    feature = "server",
+    feature = "cid",
+    feature = "ecdhe",
+    feature = "chacha20",
+    feature = "resumption"
+))]
 #![allow(
     clippy::std_instead_of_core,
     clippy::unwrap_used,

@@ -3,6 +3,7 @@
 //! handshake aside (RFC 6347 §4.2.4) until the peer shows it got that
 //! flight; handshakes take bounded slots of their own; application data
 //! goes through queues shared by all sessions.
+#![cfg(all(feature = "server", feature = "cid"))]
 #![allow(
     clippy::std_instead_of_core,
     clippy::unwrap_used,
@@ -197,6 +198,7 @@ fn old_handshake_records_after_compaction_are_dropped_and_counted() {
 }
 
 #[test]
+#[cfg(feature = "resumption")]
 fn a_resuming_client_keeps_its_last_flight_and_the_server_compacts_at_once() {
     let mut s: Server<2, 2> =
         Endpoint::new(config(), StaticPsk::new(&KEYS), SimRng::new(5), T).unwrap();

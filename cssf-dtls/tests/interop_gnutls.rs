@@ -1,5 +1,6 @@
 //! Interop with GnuTLS's `gnutls-serv --udp --echo` and `gnutls-cli --udp`
 //! (DTLS 1.2, PSK suites).
+#![cfg(all(feature = "server", feature = "ecdhe", feature = "chacha20"))]
 #![allow(
     clippy::std_instead_of_core,
     clippy::unwrap_used,

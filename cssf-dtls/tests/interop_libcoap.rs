@@ -1,5 +1,6 @@
 //! Interop with libcoap 4.3 (`coap-server-*` / `coap-client-*`, OpenSSL and
 //! GnuTLS builds): CoAP over DTLS PSK in both directions.
+#![cfg(all(feature = "server", feature = "ecdhe", feature = "chacha20"))]
 #![allow(
     clippy::std_instead_of_core,
     clippy::unwrap_used,

@@ -3,6 +3,7 @@
 //! CoAP over DTLS ECDHE_ECDSA in both directions, mutual authentication
 //! (libcoap asks for and checks the peer's key unless `-n`) and server-only.
 //! The CoAP messages on our side are built and parsed with cssf-coap.
+#![cfg(all(feature = "server", feature = "ecdhe", feature = "chacha20"))]
 #![allow(
     clippy::std_instead_of_core,
     clippy::unwrap_used,

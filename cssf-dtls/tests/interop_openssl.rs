@@ -1,4 +1,5 @@
 //! Interop with OpenSSL's `s_server` / `s_client` (DTLS 1.2, PSK suites).
+#![cfg(all(feature = "server", feature = "ecdhe", feature = "chacha20"))]
 #![allow(
     clippy::std_instead_of_core,
     clippy::unwrap_used,

@@ -4,7 +4,7 @@
 //! untrusted one refused), and `s_client -dtls1_2` against our server
 //! sending its own certificate; both suites. Certificates are made in the
 //! test with `openssl req -x509` for keys we generate.
-#![cfg(feature = "x509")]
+#![cfg(all(feature = "x509", feature = "server", feature = "chacha20"))]
 #![allow(
     clippy::std_instead_of_core,
     clippy::unwrap_used,

@@ -1,6 +1,7 @@
 //! Raw public keys (RFC 7250) with ECDHE_ECDSA against GnuTLS
 //! (`gnutls-serv` / `gnutls-cli --udp` with `--rawpkfile` / `--rawpkkeyfile`),
 //! server-only and mutual, both suites, both directions.
+#![cfg(all(feature = "server", feature = "ecdhe", feature = "chacha20"))]
 #![allow(
     clippy::std_instead_of_core,
     clippy::unwrap_used,

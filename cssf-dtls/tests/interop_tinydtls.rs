@@ -1,5 +1,6 @@
 //! Interop with tinydtls through its Python binding (PyPI `DTLSSocket`):
 //! TLS_PSK_WITH_AES_128_CCM_8 only, CoAP over DTLS both ways.
+#![cfg(all(feature = "server", feature = "ecdhe"))]
 #![allow(
     clippy::std_instead_of_core,
     clippy::unwrap_used,

@@ -1,6 +1,7 @@
 //! In-memory handshakes and data for every suite under the shared netsim
 //! harness: clean links, 30% loss with duplication and reordering, lost
 //! final flights, tampering and replay.
+#![cfg(feature = "server")]
 #![allow(
     clippy::std_instead_of_core,
     clippy::unwrap_used,
@@ -244,6 +245,7 @@ fn hundred_seeds_at_30_percent_loss_every_suite() {
 }
 
 #[test]
+#[cfg(all(feature = "ecdhe", feature = "chacha20"))]
 fn small_mtu_fragments_flights() {
     // ECDHE-PSK flights exceed 200 bytes: they must be fragmented and reassembled.
     let suite = CipherSuite::EcdhePskWithChaCha20Poly1305Sha256;
@@ -345,6 +347,7 @@ fn wrong_psk_fails_with_bad_record_mac() {
 }
 
 #[test]
+#[cfg(feature = "chacha20")]
 fn unknown_identity_gets_unknown_psk_identity() {
     let suite = CipherSuite::PskWithChaCha20Poly1305Sha256;
     let mut sim = Sim::new(9, LinkConfig::perfect());
@@ -496,6 +499,7 @@ fn idle_sessions_expire() {
 }
 
 #[test]
+#[cfg(all(feature = "ecdhe", feature = "chacha20"))]
 fn record_size_limit_is_honoured() {
     // Both sides offer record_size_limit 128 (RFC 8449): handshake messages
     // are fragmented to fit and larger application records are refused.
@@ -562,4 +566,45 @@ fn heavy_reordering_with_fragmented_flights() {
             });
         }
     }
+}
+
+/// The PSK-only build (`--no-default-features --features std,server`): its
+/// one suite completes the handshake and carries data both ways at 20 %
+/// loss (with duplication and reordering) for several seeds.
+#[test]
+#[cfg(not(any(
+    feature = "ecdhe",
+    feature = "chacha20",
+    feature = "cid",
+    feature = "resumption"
+)))]
+fn psk_only_build_at_20_percent_loss() {
+    assert_eq!(CipherSuite::ALL, [CipherSuite::PskWithAes128Ccm8]);
+    let mut lost = 0;
+    for seed in 0..20 {
+        let mut sim = Sim::new(seed, LinkConfig::lossy(0.2));
+        let cfg = Config::default();
+        assert!(!cfg.resumption && cfg.cid_len.is_none());
+        let mut c = ClientNode::new(cfg.clone(), seed);
+        let mut s = ServerNode::new(cfg, seed ^ 0x5A5A);
+        drive_until(&mut sim, &mut c, &mut s, "PSK-only handshake", |c, s| {
+            c.connected && s.connected.contains(&CLIENT)
+        });
+        for i in 0..3u8 {
+            let msg = [i ^ 0xA5; 64];
+            let mut tries = 0;
+            while !c.got.iter().any(|g| g[..] == msg[..]) {
+                tries += 1;
+                assert!(tries < 200, "seed {seed}: message {i} never echoed");
+                c.c.send(sim.now, &msg).unwrap();
+                let until = sim.now + Duration::from_millis(400);
+                sim.run_until(&mut [&mut c, &mut s], until);
+            }
+            // The server got it (client to server) and echoed it (back).
+            assert!(s.got.iter().any(|g| g[..] == msg[..]), "seed {seed}");
+        }
+        assert!(c.error.is_none(), "seed {seed}: {:?}", c.error);
+        lost += sim.net.stats.lost;
+    }
+    assert!(lost >= 20, "the link lost only {lost} datagrams");
 }

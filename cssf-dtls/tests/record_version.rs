@@ -3,6 +3,7 @@
 //! (as OpenSSL sends it) and so may a HelloVerifyRequest (RFC 6347 §4.2.1);
 //! every other record under another version is dropped and counted, and
 //! the handshake then goes on with the genuine records.
+#![cfg(feature = "server")]
 #![allow(
     clippy::std_instead_of_core,
     clippy::unwrap_used,

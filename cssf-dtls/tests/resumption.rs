@@ -2,6 +2,12 @@
 //! memory: a client restarts and resumes under loss, unknown IDs fall back
 //! to a full handshake, a session that ended with a fatal alert is not
 //! resumed, and extended master secret mismatches follow RFC 7627 §5.3.
+#![cfg(all(
+    feature = "server",
+    feature = "resumption",
+    feature = "cid",
+    feature = "chacha20"
+))]
 #![allow(
     clippy::std_instead_of_core,
     clippy::unwrap_used,

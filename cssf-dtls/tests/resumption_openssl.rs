@@ -3,6 +3,12 @@
 //! `-sess_in` resumes with our server. Both sides must see an abbreviated
 //! handshake: s_server prints "Reused session-id", s_client "Reused,
 //! TLSv1.2", and our side reports `is_resumed`.
+#![cfg(all(
+    feature = "server",
+    feature = "resumption",
+    feature = "ecdhe",
+    feature = "chacha20"
+))]
 #![allow(
     clippy::std_instead_of_core,
     clippy::unwrap_used,

@@ -2,6 +2,7 @@
 //! both suites, server-only and mutual authentication, clean and lossy
 //! links; untrusted keys, forged ServerKeyExchange signatures and invalid
 //! ECDH points are refused with typed errors and alerts.
+#![cfg(all(feature = "server", feature = "ecdhe", feature = "chacha20"))]
 #![allow(
     clippy::std_instead_of_core,
     clippy::unwrap_used,

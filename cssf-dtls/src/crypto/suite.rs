@@ -201,16 +201,19 @@ mod tests {
         for s in CipherSuite::ALL {
             assert_eq!(CipherSuite::from_id(s.id()), Some(s));
         }
+        #[cfg(feature = "ecdhe")]
         assert_eq!(
             CipherSuite::from_id(0xC0AE),
             Some(CipherSuite::EcdheEcdsaWithAes128Ccm8)
         );
         assert_eq!(CipherSuite::from_id(0xC0AC), None);
+        #[cfg(feature = "ecdhe")]
         assert_eq!(
             CipherSuite::EcdheEcdsaWithAes128Ccm8.aead(),
             AeadKind::Aes128Ccm8
         );
         assert_eq!(CipherSuite::PskWithAes128Ccm8.aead().overhead(), 16);
+        #[cfg(feature = "chacha20")]
         assert_eq!(
             CipherSuite::PskWithChaCha20Poly1305Sha256.aead().overhead(),
             16
