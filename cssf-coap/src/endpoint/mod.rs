@@ -901,6 +901,10 @@ where
                 if let Some(ob) = self.observers.iter_mut().find(|ob| ob.key == key) {
                     ob.last_mid = mid;
                 }
+                if !code.is_success() {
+                    // The replacing notification ends the observation too.
+                    self.observers.retain(|ob| ob.key != key);
+                }
                 continue;
             }
             let mid = self.alloc_mid(&peer);

@@ -468,6 +468,43 @@ fn notify_with_refuses_one_observer_and_ends_only_its_observation() {
 }
 
 #[test]
+fn refused_notification_replacing_one_in_flight_ends_the_observation() {
+    let mut s = small_server();
+    register(&mut s, 1, 0xaa);
+    // Notify until a CON notification is in flight (never acknowledged).
+    let every = Config::default().notify_con_every.max(1);
+    let mut con_in_flight = false;
+    for i in 0..every {
+        s.notify(
+            Duration::ZERO,
+            "obs",
+            &Response::new(Code::CONTENT).payload(&[b'0' + (i % 10) as u8]),
+        )
+        .unwrap();
+        for d in drain(&mut s) {
+            con_in_flight |= Message::parse(&d).unwrap().ty() == MessageType::Con;
+        }
+    }
+    assert!(con_in_flight, "no CON notification after {every}");
+    assert_eq!(s.observer_count(), 1);
+    // The token expired: the 4.01 replaces the CON in flight and ends it.
+    let r = Response::new(Code::CONTENT).payload(b"x");
+    assert_eq!(
+        s.notify_with(Duration::ZERO, "obs", &r, |_| Some(Code::UNAUTHORIZED))
+            .unwrap(),
+        1
+    );
+    let out = drain(&mut s);
+    let last = Message::parse(out.last().unwrap()).unwrap();
+    assert_eq!(
+        (last.code(), last.observe().unwrap()),
+        (Code::UNAUTHORIZED, None)
+    );
+    assert_eq!(s.observer_count(), 0);
+    assert_eq!(s.notify(Duration::ZERO, "obs", &r).unwrap(), 0);
+}
+
+#[test]
 fn every_nth_notification_is_con_and_replaced_in_flight() {
     let mut s = small_server();
     register(&mut s, 1, 0xcc);
