@@ -86,9 +86,9 @@ impl Upcall for ClUp<'_> {
     }
     fn old_handshake(&mut self, epoch: u16, plain: &[u8]) -> Result<bool, Error> {
         match self.linger.as_mut() {
-            Some((conn, now, rng, trust)) => conn
-                .handle_old_handshake(*now, epoch, plain, *rng, &mut NoStore, *trust)
-                .map(|()| true),
+            Some((conn, now, rng, trust)) => {
+                conn.handle_old_handshake(*now, epoch, plain, *rng, &mut NoStore, *trust)
+            }
             None => Ok(false),
         }
     }
@@ -295,9 +295,10 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
         let mut up = ClUp {
             events: &mut self.events,
             rxq: &mut self.rxq,
-            // The client keeps its handshake state anyway: it sees every
-            // handshake record of the finished handshake.
-            linger: Some((
+            // Only a lingering handshake (one that sent the last flight,
+            // to resend it) sees handshake records of the finished
+            // handshake; otherwise they are dropped.
+            linger: self.lingering.then_some((
                 &mut self.conn,
                 now,
                 &mut self.rng as &mut dyn CryptoRngCore,

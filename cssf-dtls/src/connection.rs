@@ -2234,8 +2234,12 @@ impl Connection {
     }
 
     /// A handshake record of the finished handshake, handed over by the
-    /// established session: a repeated peer flight makes us resend ours;
-    /// a message out of place is an error, as before the handover.
+    /// established session: a repeated peer flight makes us resend ours.
+    /// An authenticated (epoch 1) message out of place is an error, as
+    /// before the handover. A plaintext (epoch 0) record is anyone's: it
+    /// can at most make us resend our last flight, never reaches the
+    /// handshake's state machine and never fails; `Ok(false)` when it did
+    /// nothing (the caller counts it dropped).
     pub(crate) fn handle_old_handshake(
         &mut self,
         now: Duration,
@@ -2244,11 +2248,40 @@ impl Connection {
         rng: &mut dyn CryptoRngCore,
         store: &mut dyn PskStore,
         trust: &dyn TrustStore,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         if self.state != State::Connected {
-            return Ok(());
+            return Ok(false);
         }
-        self.dispatch(now, epoch, ContentType::Handshake, plain, rng, store, trust)
+        if epoch == 0 {
+            return Ok(self.old_plaintext_handshake(plain));
+        }
+        self.dispatch(now, epoch, ContentType::Handshake, plain, rng, store, trust)?;
+        Ok(true)
+    }
+
+    /// An epoch-0 handshake record after the handshake: if it repeats the
+    /// peer's last flight (a message_seq already received, the one that
+    /// ended that flight) and we sent the last flight, resend ours; true
+    /// when it did. Nothing else changes.
+    fn old_plaintext_handshake(&mut self, plain: &[u8]) -> bool {
+        let mut rest = plain;
+        while !rest.is_empty() {
+            let Ok((h, _, tail)) = HandshakeHeader::parse(rest) else {
+                return false;
+            };
+            rest = tail;
+            if h.message_seq < self.recv_msg_seq
+                && Some(h.message_seq) == self.peer_flight_last_seq
+                && self.sent_last_flight()
+            {
+                if self.sending.is_none() {
+                    self.stats.retransmissions += 1;
+                    self.start_sending();
+                }
+                return true;
+            }
+        }
+        false
     }
 
     /// [`poll_transmit`](Self::poll_transmit) for a lingering handshake:

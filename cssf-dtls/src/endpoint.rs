@@ -93,8 +93,7 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
         match self.linger.as_mut() {
             Some(l) => l
                 .conn
-                .handle_old_handshake(l.now, epoch, plain, l.rng, l.store, l.trust)
-                .map(|()| true),
+                .handle_old_handshake(l.now, epoch, plain, l.rng, l.store, l.trust),
             None => Ok(false),
         }
     }

@@ -91,8 +91,9 @@ pub(crate) trait Upcall {
     fn event(&mut self, e: ConnEvent);
     /// A handshake record (epoch 0 plaintext or epoch 1 authenticated) of
     /// the finished handshake, typically a retransmission: true when a
-    /// handshake still held took it (and may resend its last flight); an
-    /// error from it (a message out of place) ends the session.
+    /// handshake still held took it (and may resend its last flight). For
+    /// epoch 1 an error (a message out of place) ends the session; an
+    /// epoch-0 record never does (false or an error: it is dropped).
     fn old_handshake(&mut self, epoch: u16, plain: &[u8]) -> Result<bool, Error>;
 }
 
@@ -327,8 +328,11 @@ impl Established {
     ) -> Result<(), Error> {
         match (hdr.version, hdr.epoch, hdr.content_type) {
             (DTLS_1_2, 0, ContentType::Handshake) => {
-                // The peer repeats a flight of the finished handshake.
-                if !up.old_handshake(0, payload)? {
+                // The peer repeats a flight of the finished handshake, or
+                // anyone sends anything: unauthenticated, it can at most
+                // make a lingering handshake resend its last flight and
+                // never ends the session.
+                if !matches!(up.old_handshake(0, payload), Ok(true)) {
                     stats.records_dropped += 1;
                 }
                 Ok(())

@@ -197,6 +197,96 @@ fn old_handshake_records_after_compaction_are_dropped_and_counted() {
     round_trip(&mut s, &mut c, 1, b"still here");
 }
 
+/// A forged plaintext (epoch 0) handshake record: `msg_type`,
+/// `message_seq`, a body of `len` bytes from `rng`.
+fn forged_record(
+    rng: &mut SimRng,
+    record_seq: u64,
+    msg_type: u8,
+    message_seq: u16,
+    len: usize,
+) -> Vec<u8> {
+    use rand_core::RngCore;
+    let mut body = vec![0u8; len];
+    rng.fill_bytes(&mut body);
+    let len24 = |n: usize| (n as u32).to_be_bytes()[1..].to_vec();
+    let mut hs = vec![msg_type];
+    hs.extend(len24(len));
+    hs.extend(message_seq.to_be_bytes());
+    hs.extend(len24(0));
+    hs.extend(len24(len));
+    hs.extend(body);
+    let mut rec = vec![22, 0xfe, 0xfd, 0, 0];
+    rec.extend(&record_seq.to_be_bytes()[2..]);
+    rec.extend((hs.len() as u16).to_be_bytes());
+    rec.extend(hs);
+    rec
+}
+
+/// Forged epoch-0 handshake records (ClientHello, ServerHello, Finished;
+/// message_seq 0..=10; random bodies) from the peer's address.
+fn forgeries(rng: &mut SimRng) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for message_seq in 0..=10u16 {
+        for (k, msg_type) in [1u8, 2, 20].into_iter().enumerate() {
+            let len = [12usize, 38, 70][k] + usize::from(message_seq);
+            out.push(forged_record(
+                rng,
+                1000 + out.len() as u64,
+                msg_type,
+                message_seq,
+                len,
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn forged_plaintext_handshake_records_do_not_end_established_sessions() {
+    let mut s: Server<2, 2> =
+        Endpoint::new(config(), StaticPsk::new(&KEYS), SimRng::new(30), T).unwrap();
+    let mut c = client(31);
+    let mut rng = SimRng::new(32);
+    connect(&mut s, &mut c, 1);
+    while s.poll_event().is_some() {}
+    while c.poll_event().is_some() {}
+    // Toward the server while its handshake still lingers, and toward the
+    // client, which holds its handshake too.
+    for round in 0..2 {
+        assert_eq!(s.handshakes(), 1 - round);
+        let forged = forgeries(&mut rng);
+        let (s0, c0) = (s.stats(), c.stats());
+        for d in &forged {
+            assert_eq!(s.handle_datagram(T, 1, &mut d.clone()), Ok(()));
+            assert_eq!(c.handle_datagram(T, SERVER, &mut d.clone()), Ok(()));
+        }
+        assert!(s.is_connected(&1) && c.is_connected());
+        assert_eq!(events(&mut s), []);
+        assert_eq!(c.poll_event(), None);
+        // The client sent nothing; the server at most resent its last
+        // flight, once, while it lingered: the three forgeries carrying
+        // the message_seq of the client's Finished (3) pass for a repeated
+        // flight 5. Everything else is dropped and counted.
+        assert_eq!(from_client(&mut c), Vec::<Vec<u8>>::new());
+        let to_c = from_server(&mut s);
+        let (s1, c1) = (s.stats(), c.stats());
+        let (resent, taken) = if round == 0 { (1, 3) } else { (0, 0) };
+        assert_eq!(s1.retransmissions - s0.retransmissions, resent);
+        assert_eq!(to_c.len() as u64, resent);
+        assert_eq!(
+            s1.records_dropped - s0.records_dropped,
+            forged.len() as u64 - taken
+        );
+        assert_eq!(c1.records_dropped - c0.records_dropped, forged.len() as u64);
+        assert_eq!(c1.retransmissions, c0.retransmissions);
+        to_client(&mut c, &to_c, 1);
+        round_trip(&mut s, &mut c, 1, b"still connected");
+        while s.poll_event().is_some() {}
+        assert!(s.is_connected(&1) && c.is_connected());
+    }
+}
+
 #[test]
 #[cfg(feature = "resumption")]
 fn a_resuming_client_keeps_its_last_flight_and_the_server_compacts_at_once() {
