@@ -113,9 +113,10 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 /// alert record) or the peer's whole retransmission budget has passed
 /// (the sum of its backed-off timeouts under our [`Config`]), resending
 /// the flight whenever the peer repeats its own (RFC 6347 §4.2.4). A new
-/// handshake is only admitted while a handshake slot is free (a lingering
-/// handshake gives its slot up, and so does a half-open one that heard
-/// nothing from its peer for [`Config::retransmit_initial`]) and an
+/// handshake is only admitted while a handshake slot is free (a half-open
+/// handshake that heard nothing from its peer for
+/// [`Config::retransmit_initial`] gives its slot up, and so does a
+/// lingering one once its last flight went out) and an
 /// established-session slot is left for it; otherwise the ClientHello is
 /// dropped (counted in [`Stats::handshakes_refused`]).
 ///
@@ -390,11 +391,11 @@ impl<
     }
 
     /// Makes room for a new handshake if possible: a handshake slot (a
-    /// lingering handshake gives its slot up first, then a half-open one
-    /// that heard nothing from its peer for a whole initial retransmission
-    /// timeout: a peer that is there would have retransmitted) and an
-    /// established-session slot for when it completes (a closed or idle
-    /// session gives its slot up).
+    /// half-open handshake that heard nothing from its peer for a whole
+    /// initial retransmission timeout gives its slot up first: a peer that
+    /// is there would have retransmitted; then a lingering one, but never
+    /// before its last flight went out) and an established-session slot
+    /// for when it completes (a closed or idle session gives its slot up).
     fn admit(&mut self, now: Duration) -> bool {
         let idle = self.config.idle_timeout;
         let stalled = self.config.retransmit_initial;
@@ -403,10 +404,11 @@ impl<
                 .handshakes
                 .iter()
                 .enumerate()
-                .filter(|(_, h)| {
-                    h.linger_until.is_some() || now.saturating_sub(h.conn.last_activity) >= stalled
+                .filter(|(_, h)| match h.linger_until {
+                    Some(_) => !h.conn.has_output(),
+                    None => now.saturating_sub(h.conn.last_activity) >= stalled,
                 })
-                .min_by_key(|(_, h)| (h.linger_until.is_none(), h.conn.last_activity))
+                .min_by_key(|(_, h)| (h.linger_until.is_some(), h.conn.last_activity))
                 .map(|(i, _)| i);
             if let Some(i) = victim {
                 self.remove_handshake(i);

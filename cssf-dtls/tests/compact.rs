@@ -400,6 +400,48 @@ fn a_stalled_half_open_handshake_gives_its_slot_up() {
 }
 
 #[test]
+fn a_lingering_handshake_is_not_evicted_before_its_last_flight_is_sent() {
+    let mut s: Server<4, 2> =
+        Endpoint::new(config(), StaticPsk::new(&KEYS), SimRng::new(40), T).unwrap();
+    // a and b take both handshake slots.
+    let mut a = client(41);
+    let f4a = up_to_flight_4(&mut s, &mut a, 1);
+    let mut b = client(42);
+    assert!(!up_to_flight_4(&mut s, &mut b, 2).is_empty());
+    // c passes the cookie exchange; its second ClientHello is held back.
+    let mut c = client(43);
+    to_server(&mut s, 3, &from_client(&mut c));
+    let hvr = from_server(&mut s);
+    assert_eq!(hvr.len(), 1);
+    to_client(&mut c, &hvr, 3);
+    let ch = from_client(&mut c);
+    // The server reads a's flight 5 (a's handshake completes and lingers
+    // with flight 6 queued) and c's ClientHello before it transmits.
+    to_client(&mut a, &f4a, 1);
+    to_server(&mut s, 1, &from_client(&mut a));
+    assert!(s.is_connected(&1));
+    to_server(&mut s, 3, &ch);
+    // c finds no slot: a's handshake has unsent output, b's is not stalled.
+    assert_eq!(s.stats().handshakes_refused, 1);
+    assert_eq!(s.handshakes(), 2);
+    let out = from_server(&mut s);
+    assert!(!out.is_empty() && out.iter().all(|(to, _)| *to == 1));
+    to_client(&mut a, &out, 1);
+    assert!(a.is_connected());
+    // Flight 6 sent, a's lingering handshake gives its slot up to c's
+    // repeated ClientHello (b's, not stalled, keeps its own).
+    let at = c.poll_timeout().unwrap();
+    c.handle_timeout(at).unwrap();
+    to_server(&mut s, 3, &from_client(&mut c));
+    let f4c = from_server(&mut s);
+    assert!(!f4c.is_empty() && f4c.iter().all(|(to, _)| *to == 3));
+    assert_eq!(s.stats().handshakes_refused, 1);
+    assert_eq!((s.sessions(), s.handshakes()), (3, 2));
+    round_trip(&mut s, &mut a, 1, b"a1");
+    round_trip(&mut s, &mut a, 1, b"a2");
+}
+
+#[test]
 fn fewer_session_slots_than_handshake_slots() {
     // One session slot: a second client is refused while the first one's
     // session is live, even though a handshake slot is free.
