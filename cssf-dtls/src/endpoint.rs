@@ -67,12 +67,18 @@ struct EpUp<'a, A> {
     rxq: &'a mut AppQueue,
     peer: &'a A,
     tag: u32,
+    /// Other sessions are established: this one gets its fair share of
+    /// the receive queue only (see [`Endpoint::recv`]).
+    share: bool,
     linger: Option<Linger<'a>>,
 }
 
 impl<A: Clone> Upcall for EpUp<'_, A> {
     fn data(&mut self, plain: &[u8]) -> bool {
-        if self.events.is_full() || !self.rxq.push(self.tag, plain) {
+        if self.events.is_full()
+            || (self.share && !self.rxq.fair(self.tag, plain.len()))
+            || !self.rxq.push(self.tag, plain)
+        {
             return false;
         }
         let _ = self.events.push_back(Event::ApplicationData {
@@ -119,6 +125,14 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 /// lingering one once its last flight went out) and an
 /// established-session slot is left for it; otherwise the ClientHello is
 /// dropped (counted in [`Stats::handshakes_refused`]).
+///
+/// Received application records wait for [`recv`](Self::recv) in one
+/// queue shared by all sessions ([`APP_QUEUE_CAPACITY`](crate::APP_QUEUE_CAPACITY)
+/// bytes, 16 records). While more than one session is established, a
+/// session holds at most half of it (8 records and half the bytes; its
+/// first record is always taken if it fits): a session whose records are
+/// not read cannot crowd the others out. A record beyond the share, or
+/// one that does not fit, is dropped and counted in [`Stats::rx_overflow`].
 ///
 /// ```
 /// use cssf_dtls::{Config, Endpoint, StaticPsk};
@@ -561,6 +575,7 @@ impl<
             stats,
             ..
         } = self;
+        let share = sessions.len() > 1;
         let s = sessions.get_mut(i).ok_or(Error::Internal)?;
         let linger = handshakes
             .iter_mut()
@@ -577,6 +592,7 @@ impl<
             rxq,
             peer: &s.peer,
             tag: s.id,
+            share,
             linger,
         };
         let r = s.est.handle_datagram(now, data, stats, &mut up);
@@ -937,6 +953,7 @@ impl<
                     rxq,
                     peer: &s.peer,
                     tag: s.id,
+                    share: false,
                     linger: None,
                 };
                 s.est.close(&mut up);
@@ -1111,6 +1128,11 @@ impl<
     }
 
     /// Copies the next application record from `peer` into `buf`.
+    ///
+    /// Records not read yet wait in the queue shared by all sessions; with
+    /// other sessions established, `peer` may hold at most half of it (see
+    /// [`Endpoint`]): read promptly, or further records from `peer` are
+    /// dropped (counted in [`Stats::rx_overflow`]).
     pub fn recv(&mut self, peer: &A, buf: &mut [u8]) -> Result<Option<usize>, Error> {
         match self.sessions.iter().find(|s| &s.peer == peer) {
             Some(s) => self.rxq.take(s.id, buf),
@@ -1135,6 +1157,7 @@ impl<
                 rxq,
                 peer: &s.peer,
                 tag: s.id,
+                share: false,
                 linger: None,
             };
             s.est.close(&mut up);

@@ -86,6 +86,19 @@ impl<const CAP: usize, const E: usize> TaggedQueue<CAP, E> {
         }
     }
 
+    /// True when `tag` may add an entry of `len` bytes under a fair
+    /// share: its first entry always (if it fits at all), beyond that at
+    /// most half of the entries and half of the bytes.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn fair(&self, tag: u32, len: usize) -> bool {
+        let (n, bytes) = self
+            .entries
+            .iter()
+            .filter(|(t, _)| *t == tag)
+            .fold((0, len), |(n, b), (_, l)| (n + 1, b + usize::from(*l)));
+        n == 0 || (2 * (n + 1) <= E && 2 * bytes <= CAP)
+    }
+
     fn range(&self, i: usize) -> Option<core::ops::Range<usize>> {
         let start = self
             .entries
@@ -174,5 +187,18 @@ mod tests {
         assert!(q.push(3, &[7; 16]));
         assert_eq!(q.front(), Some((3, &[7u8; 16][..])));
         assert!(q.reserve(1).is_none());
+    }
+
+    #[test]
+    fn fair_share_is_half_the_entries_and_bytes() {
+        let mut q: TaggedQueue<16, 4> = TaggedQueue::new();
+        assert!(q.fair(1, 16), "a first entry always");
+        assert!(q.push(1, b"aa"));
+        assert!(q.fair(1, 6) && !q.fair(1, 7), "8 of 16 bytes");
+        assert!(q.push(1, b"b"));
+        assert!(!q.fair(1, 1), "2 of 4 entries");
+        assert!(q.fair(2, 1) && q.push(2, b"c") && q.fair(2, 1));
+        q.take(1, &mut [0; 2]).unwrap();
+        assert!(q.fair(1, 1));
     }
 }

@@ -539,6 +539,47 @@ fn long_transfer_under_loss_through_the_shared_queues() {
     assert!(s.is_connected(&1) && c.is_connected());
 }
 
+#[test]
+fn a_session_not_read_holds_only_its_share_of_the_receive_queue() {
+    let mut s: Server<2, 2> =
+        Endpoint::new(config(), StaticPsk::new(&KEYS), SimRng::new(19), T).unwrap();
+    let (mut a, mut b) = (client(20), client(21));
+    connect(&mut s, &mut a, 1);
+    connect(&mut s, &mut b, 2);
+    round_trip(&mut s, &mut a, 1, b"a");
+    round_trip(&mut s, &mut b, 2, b"b");
+    while s.poll_event().is_some() {}
+    // A packs 16 tiny records (the whole queue) into one datagram; the
+    // application reads nothing yet.
+    for i in 0..16u8 {
+        a.send(T, &[i]).unwrap();
+    }
+    let d = from_client(&mut a);
+    assert_eq!(d.len(), 1, "one datagram");
+    to_server(&mut s, 1, &d);
+    let from_a = |e: &Event<u8>| matches!(e, Event::ApplicationData { peer: 1, len: 1 });
+    assert_eq!(events(&mut s).iter().filter(|e| from_a(e)).count(), 8);
+    assert_eq!(s.stats().rx_overflow, 8, "A's records beyond its half");
+    // B still gets through.
+    b.send(T, b"from B").unwrap();
+    to_server(&mut s, 2, &from_client(&mut b));
+    assert!(matches!(
+        events(&mut s)[..],
+        [Event::ApplicationData { peer: 2, len: 6 }]
+    ));
+    let mut buf = [0u8; 16];
+    assert_eq!(s.recv(&2, &mut buf).unwrap(), Some(6));
+    assert_eq!(&buf[..6], b"from B");
+    assert_eq!(s.stats().rx_overflow, 8);
+    // A's first eight, in order; once read, A has room again.
+    for i in 0..8u8 {
+        assert_eq!(s.recv(&1, &mut buf).unwrap(), Some(1));
+        assert_eq!(buf[0], i);
+    }
+    assert_eq!(s.recv(&1, &mut buf).unwrap(), None);
+    round_trip(&mut s, &mut a, 1, b"again");
+}
+
 // The issue target: an established session in at most 256 bytes (checked
 // at compile time; the library checks it too).
 const _: () = assert!(footprint::ESTABLISHED_SESSION <= 256);
