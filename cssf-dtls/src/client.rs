@@ -428,6 +428,27 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
         }
     }
 
+    /// Test hook, not part of the API: ends an established session as an
+    /// internal error would, with a fatal internal_error alert to the
+    /// server. Tests of RFC 5246 §7.2.2 (a session ended by a fatal alert
+    /// is not resumed) need a fatal alert, and no authenticated record a
+    /// well-behaved peer sends is fatal. Only with `resumption`, the
+    /// feature whose rule it tests.
+    #[cfg(feature = "resumption")]
+    #[doc(hidden)]
+    pub fn fail_for_tests(&mut self) {
+        if let Some(est) = self.est.as_mut() {
+            let mut up = ClUp {
+                events: &mut self.events,
+                rxq: &mut self.rxq,
+                linger: None,
+            };
+            let _ = est.fail(Error::Internal, &mut up);
+            self.txq.purge(0);
+            self.lingering = false;
+        }
+    }
+
     /// True once the handshake has completed (and until closed).
     pub fn is_connected(&self) -> bool {
         self.est.as_ref().is_some_and(Established::is_open)

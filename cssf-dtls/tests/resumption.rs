@@ -1,7 +1,8 @@
 //! Session resumption with session IDs (RFC 5246 §7.3, RFC 6347 §4.2.8) in
 //! memory: a client restarts and resumes under loss, unknown IDs fall back
 //! to a full handshake, forged plaintext handshake records neither end
-//! nor spoil an established session, and extended master secret mismatches follow RFC 7627 §5.3.
+//! nor spoil an established session, a session ended by a fatal alert is
+//! not resumed, and extended master secret mismatches follow RFC 7627 §5.3.
 #![cfg(all(
     feature = "server",
     feature = "resumption",
@@ -344,6 +345,43 @@ fn forged_plaintext_handshake_records_neither_end_nor_spoil_a_session() {
         c.connected && s.connected == 2
     });
     assert!(c.c.is_resumed());
+}
+
+#[test]
+fn a_session_ended_by_a_fatal_alert_is_not_resumed() {
+    // RFC 5246 §7.2.2 on both sides: the client ends the session with a
+    // fatal internal_error alert (through a test hook: nothing
+    // authenticated that a well-behaved peer sends is fatal); it no longer
+    // offers the session, and the server, on receiving the alert, drops
+    // it from its cache.
+    let suite = CipherSuite::PskWithAes128Ccm8;
+    let mut sim = Sim::new(41, LinkConfig::perfect());
+    let mut s = ServerNode::new(config(suite), 42);
+    let mut c = client(config(suite), 43, None, sim.now);
+    run(&mut sim, &mut c, &mut s, "full handshake", |c, s| {
+        c.connected && s.connected == 1
+    });
+    let session = c.c.session().unwrap();
+    assert_eq!(s.s.cached_sessions(), 1);
+    c.c.fail_for_tests();
+    c.events();
+    assert_eq!(c.error, Some(Error::Internal));
+    assert!(c.c.session().is_none());
+    run(&mut sim, &mut c, &mut s, "alert delivered", |_, s| {
+        !s.closed.is_empty()
+    });
+    assert_eq!(
+        s.closed,
+        [Some(Error::AlertReceived(AlertDescription::InternalError))]
+    );
+    assert_eq!(s.s.cached_sessions(), 0);
+    // The session saved before the alert is refused: a full handshake.
+    let mut c = client(config(suite), 44, Some(&session), sim.now);
+    run(&mut sim, &mut c, &mut s, "new handshake", |c, s| {
+        c.connected && s.connected == 2
+    });
+    assert!(!c.c.is_resumed());
+    assert_eq!(s.s.cached_sessions(), 1);
 }
 
 fn no_ems_required(suite: CipherSuite) -> Config {
