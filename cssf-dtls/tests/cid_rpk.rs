@@ -17,14 +17,16 @@
     clippy::panic
 )]
 
+mod common;
+
 use core::time::Duration;
 use std::vec::Vec;
 
+use common::{key, public, Pins};
 use cssf_dtls::{
-    CipherSuite, Client, Config, Endpoint, Error, Event, Session, SigningKey, StaticPsk, TrustStore,
+    CipherSuite, Client, Config, Endpoint, Error, Event, Session, SigningKey, StaticPsk,
 };
 use cssf_netsim::{LinkConfig, Node, Sim, SimRng};
-use p256::PublicKey;
 
 const CLIENT: u8 = 1;
 const SERVER: u8 = 2;
@@ -33,21 +35,6 @@ const ECDSA_SUITES: [CipherSuite; 2] = [
     CipherSuite::EcdheEcdsaWithAes128Ccm8,
     CipherSuite::EcdheEcdsaWithChaCha20Poly1305Sha256,
 ];
-
-#[derive(Clone)]
-struct Pins(Vec<PublicKey>);
-impl TrustStore for Pins {
-    fn is_trusted(&self, key: &PublicKey) -> bool {
-        self.0.contains(key)
-    }
-}
-
-fn key(seed: u64) -> SigningKey {
-    SigningKey::random(&mut SimRng::new(seed))
-}
-fn public(k: &SigningKey) -> PublicKey {
-    k.verifying_key().into()
-}
 
 fn config(suite: CipherSuite) -> Config {
     let mut c = Config::default();

@@ -17,9 +17,9 @@ mod common;
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use common::{config, drive_client, drive_server, read_public_pem, seed, KeyFiles, Peer};
+use common::{config, drive_client, drive_server, key, read_public_pem, seed, KeyFiles, Peer};
 use cssf_coap::{Code, Message, MessageBuilder, MessageType};
-use cssf_dtls::{CipherSuite, Client, Endpoint, FnTrust, PinnedKeys, SigningKey, StaticPsk};
+use cssf_dtls::{CipherSuite, Client, Endpoint, FnTrust, PinnedKeys, StaticPsk};
 use cssf_netsim::peer::{free_udp_port_pair, require_binary, version};
 use cssf_netsim::SimRng;
 
@@ -44,10 +44,6 @@ fn ack_content(req: &[u8], payload: &[u8]) -> Option<Vec<u8>> {
     let mut out = [0u8; 256];
     let n = b.emit(&mut out).ok()?;
     Some(out[..n].to_vec())
-}
-
-fn key(seed: u64) -> SigningKey {
-    SigningKey::random(&mut SimRng::new(seed))
 }
 
 #[test]

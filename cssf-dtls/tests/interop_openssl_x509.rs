@@ -19,10 +19,8 @@ use std::net::UdpSocket;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{config, drive_client, drive_server, seed, KeyFiles, Peer};
-use cssf_dtls::{
-    CaSigned, CipherSuite, Client, Endpoint, PinnedKeys, SigningKey, StaticPsk, TrustStore,
-};
+use common::{config, drive_client, drive_server, key, seed, KeyFiles, Peer};
+use cssf_dtls::{CaSigned, CipherSuite, Client, Endpoint, PinnedKeys, StaticPsk, TrustStore};
 use cssf_netsim::peer::{free_udp_port, require_binary, version};
 use cssf_netsim::SimRng;
 
@@ -78,10 +76,6 @@ impl Drop for Cert {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.pem);
     }
-}
-
-fn key(seed: u64) -> SigningKey {
-    SigningKey::random(&mut SimRng::new(seed))
 }
 
 fn client_against_s_server<T: TrustStore>(

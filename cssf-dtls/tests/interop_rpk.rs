@@ -15,8 +15,8 @@ mod common;
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use common::{config, drive_client, drive_server, seed, KeyFiles, Peer};
-use cssf_dtls::{CipherSuite, Client, Endpoint, PinnedKeys, SigningKey, StaticPsk};
+use common::{config, drive_client, drive_server, key, seed, KeyFiles, Peer};
+use cssf_dtls::{CipherSuite, Client, Endpoint, PinnedKeys, StaticPsk};
 use cssf_netsim::peer::{free_udp_port, require_binary, version};
 use cssf_netsim::SimRng;
 
@@ -35,10 +35,6 @@ fn priority(cipher: &str) -> String {
         "NORMAL:-VERS-ALL:+VERS-DTLS1.2:-KX-ALL:+ECDHE-ECDSA:-CIPHER-ALL:+{cipher}:\
          -GROUP-ALL:+GROUP-SECP256R1:+CTYPE-CLI-RAWPK:+CTYPE-SRV-RAWPK"
     )
-}
-
-fn key(seed: u64) -> SigningKey {
-    SigningKey::random(&mut SimRng::new(seed))
 }
 
 #[test]

@@ -24,7 +24,7 @@ use std::string::String;
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
-use common::{config, unhex, Peer};
+use common::{config, seed, unhex, Peer};
 use cssf_dtls::{CipherSuite, Client, Endpoint, Event, RejectAll, Session, StaticPsk};
 use cssf_netsim::peer::{free_udp_port, require_binary, version};
 use cssf_netsim::SimRng;
@@ -40,13 +40,6 @@ const SUITES: [(CipherSuite, &str); 2] = [
         "ECDHE-PSK-CHACHA20-POLY1305",
     ),
 ];
-
-fn seed() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1)
-}
 
 /// Drives `client` on `sock`: handshake, send `msg`, close. Returns
 /// whether it resumed and its session. Bounded by `timeout`.

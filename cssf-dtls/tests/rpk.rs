@@ -11,12 +11,14 @@
     clippy::panic
 )]
 
+mod common;
+
 use core::time::Duration;
 use std::vec::Vec;
 
+use common::{key, public, Pins};
 use cssf_dtls::{
     AlertDescription, CipherSuite, Client, Config, Endpoint, Error, Event, SigningKey, StaticPsk,
-    TrustStore,
 };
 use cssf_netsim::{LinkConfig, Node, Sim, SimRng};
 use p256::ecdsa::signature::Signer;
@@ -28,22 +30,6 @@ const ECDSA_SUITES: [CipherSuite; 2] = [
     CipherSuite::EcdheEcdsaWithAes128Ccm8,
     CipherSuite::EcdheEcdsaWithChaCha20Poly1305Sha256,
 ];
-
-/// Pinned keys owned by the test.
-#[derive(Clone)]
-struct Pins(Vec<PublicKey>);
-impl TrustStore for Pins {
-    fn is_trusted(&self, key: &PublicKey) -> bool {
-        self.0.contains(key)
-    }
-}
-
-fn key(seed: u64) -> SigningKey {
-    SigningKey::random(&mut SimRng::new(seed))
-}
-fn public(k: &SigningKey) -> PublicKey {
-    k.verifying_key().into()
-}
 
 fn config(suite: CipherSuite, mutual: bool) -> Config {
     let mut c = Config::default();

@@ -448,3 +448,23 @@ pub fn coap_ack_205(req: &[u8], payload: &[u8]) -> Option<Vec<u8>> {
     v.extend_from_slice(payload);
     Some(v)
 }
+
+/// A deterministic P-256 signing key from `seed`.
+pub fn key(seed: u64) -> SigningKey {
+    SigningKey::random(&mut SimRng::new(seed))
+}
+
+/// The public key of `k`.
+pub fn public(k: &SigningKey) -> p256::PublicKey {
+    k.verifying_key().into()
+}
+
+/// Pinned keys owned by the test.
+#[derive(Clone)]
+pub struct Pins(pub Vec<p256::PublicKey>);
+
+impl TrustStore for Pins {
+    fn is_trusted(&self, key: &p256::PublicKey) -> bool {
+        self.0.contains(key)
+    }
+}
