@@ -9,38 +9,21 @@
     clippy::panic
 )]
 
+mod common;
+
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{peer_name, start_server_notls, INSTALL};
 use cssf_coap::endpoint::{
     Config, Endpoint, Event, ExchangeId, Methods, Request, Resource, Response,
 };
 use cssf_coap::{Block, Code, ContentFormat};
-use cssf_netsim::peer::{free_udp_port, require_binary, version, ChildGuard};
+use cssf_netsim::peer::{require_binary, ChildGuard};
 use cssf_netsim::SimRng;
-
-const INSTALL: &str = "apt-get install libcoap3-bin";
-
-fn peer_name(bin: &str) -> String {
-    // `-h` without an argument prints the usage, whose second line names the version.
-    let out = Command::new(bin).arg("-h").output().map(|o| {
-        let mut s = String::from_utf8_lossy(&o.stdout).into_owned();
-        s.push_str(&String::from_utf8_lossy(&o.stderr));
-        s
-    });
-    let v = out
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.contains(" v"))
-                .map(|l| l.trim().to_owned())
-        })
-        .unwrap_or_else(|| version(bin, &["-h"]));
-    format!("libcoap {bin} [{v}]")
-}
 
 type Ep = Endpoint<SocketAddr, SimRng, 8, 64, 1152>;
 /// The server remembers every message ID for EXCHANGE_LIFETIME (247 s):
@@ -144,16 +127,7 @@ fn our_client_against_libcoap_server() {
         return;
     }
     let name = peer_name("coap-server-notls");
-    let port = free_udp_port();
-    let _server = ChildGuard(
-        Command::new("coap-server-notls")
-            .args(["-A", "127.0.0.1", "-p", &port.to_string(), "-d", "10"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{name}: cannot start: {e}")),
-    );
-    std::thread::sleep(Duration::from_millis(300));
+    let (_server, port) = start_server_notls(&name, &["-d", "10"]);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut d = Driver {
         ep: Box::new(Endpoint::new(Config::default(), SimRng::new(5), &[])),
@@ -560,16 +534,7 @@ fn our_automatic_upload_against_libcoap_server() {
         return;
     }
     let name = peer_name("coap-server-notls");
-    let port = free_udp_port();
-    let _server = ChildGuard(
-        Command::new("coap-server-notls")
-            .args(["-A", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{name}: cannot start: {e}")),
-    );
-    std::thread::sleep(Duration::from_millis(300));
+    let (_server, port) = start_server_notls(&name, &[]);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut d = Driver {
         ep: Box::new(Endpoint::new(Config::default(), SimRng::new(6), &[])),

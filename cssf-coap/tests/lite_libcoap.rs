@@ -10,16 +10,16 @@
     clippy::panic
 )]
 
+mod common;
+
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{peer_name, start_server_notls, INSTALL};
 use cssf_coap::lite::{Client, Config, Event};
 use cssf_coap::{Code, ContentFormat, Message, MessageBuilder, MessageType};
-use cssf_netsim::peer::{free_udp_port, require_binary, version, ChildGuard};
+use cssf_netsim::peer::require_binary;
 use cssf_netsim::SimRng;
-
-const INSTALL: &str = "apt-get install libcoap3-bin";
 
 type Lite = Client<SimRng, 1152>;
 
@@ -111,24 +111,6 @@ impl Driver {
     }
 }
 
-fn peer_name(bin: &str) -> String {
-    // `-h` without an argument prints the usage, whose second line names the version.
-    let out = Command::new(bin).arg("-h").output().map(|o| {
-        let mut s = String::from_utf8_lossy(&o.stdout).into_owned();
-        s.push_str(&String::from_utf8_lossy(&o.stderr));
-        s
-    });
-    let v = out
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.contains(" v"))
-                .map(|l| l.trim().to_owned())
-        })
-        .unwrap_or_else(|| version(bin, &["-h"]));
-    format!("libcoap {bin} [{v}]")
-}
-
 fn get(ty: MessageType, path: &str) -> MessageBuilder<'_, 4> {
     let mut b = MessageBuilder::new(ty, Code::GET, 0);
     b.uri_path(path).unwrap();
@@ -141,16 +123,7 @@ fn lite_client_against_libcoap_server() {
         return;
     }
     let name = peer_name("coap-server-notls");
-    let port = free_udp_port();
-    let _server = ChildGuard(
-        Command::new("coap-server-notls")
-            .args(["-A", "127.0.0.1", "-p", &port.to_string(), "-d", "10"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{name}: cannot start: {e}")),
-    );
-    std::thread::sleep(Duration::from_millis(300));
+    let (_server, port) = start_server_notls(&name, &["-d", "10"]);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut d = Driver {
         client: Client::new(Config::default(), SimRng::new(11)),
