@@ -41,6 +41,28 @@ struct Slot<A> {
     est: Established,
 }
 
+impl<A: Clone> Slot<A> {
+    /// Sends close_notify (and reports its own `Closed` event), dropping
+    /// what the session still had queued for sending.
+    fn close(
+        &mut self,
+        events: &mut heapless::Deque<Event<A>, EVENTS>,
+        rxq: &mut AppQueue,
+        txq: &mut AppQueue,
+    ) {
+        let mut up = EpUp {
+            events,
+            rxq,
+            peer: &self.peer,
+            tag: self.id,
+            share: false,
+            linger: None,
+        };
+        self.est.close(&mut up);
+        txq.purge(self.id);
+    }
+}
+
 /// A handshake in progress, or one that completed and lingers to resend
 /// its last flight (`linger_until` set; its session is in a [`Slot`] with
 /// the same `id`).
@@ -948,16 +970,7 @@ impl<
             if now.saturating_sub(s.est.last_activity()) >= idle && s.est.is_open() {
                 // A connected session says goodbye (close_notify, and its
                 // own Closed event).
-                let mut up = EpUp {
-                    events,
-                    rxq,
-                    peer: &s.peer,
-                    tag: s.id,
-                    share: false,
-                    linger: None,
-                };
-                s.est.close(&mut up);
-                txq.purge(s.id);
+                s.close(events, rxq, txq);
             }
             if s.est.is_dead() {
                 self.remove_session(i);
@@ -1152,16 +1165,7 @@ impl<
             ..
         } = self;
         if let Some(s) = sessions.iter_mut().find(|s| &s.peer == peer) {
-            let mut up = EpUp {
-                events,
-                rxq,
-                peer: &s.peer,
-                tag: s.id,
-                share: false,
-                linger: None,
-            };
-            s.est.close(&mut up);
-            txq.purge(s.id);
+            s.close(events, rxq, txq);
             return Ok(());
         }
         match handshakes
