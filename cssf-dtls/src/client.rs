@@ -282,7 +282,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
                 // last flight if it sent it (an abbreviated handshake).
                 self.est = Some(self.conn.compact()?);
                 self.lingering = self.conn.sent_last_flight();
-                self.linger_until = now + self.conn.config().linger_time();
+                self.linger_until = now.saturating_add(self.conn.config().linger_time());
                 data.get_mut(consumed..).unwrap_or_default()
             }
         };

@@ -237,7 +237,14 @@ pub(crate) struct Connection {
     replay: ReplayWindow,
     send_msg_seq: u16,
     recv_msg_seq: u16,
+    /// The message that ended the peer's last flight: its message_seq and
+    /// a digest of (epoch, type, sequence, body). Only a complete copy of
+    /// it makes us resend our flight (RFC 6347 §4.2.4).
     peer_flight_last_seq: Option<u16>,
+    peer_flight_last: [u8; 16],
+    /// When our current flight was last (re)sent: peer-triggered resends
+    /// come at most once per initial retransmission timeout.
+    flight_sent_at: Duration,
     flight: Flight,
     sending: Option<(usize, usize)>,
     retransmit_at: Option<Duration>,
@@ -315,6 +322,19 @@ fn signed_params(
     Ok(m)
 }
 
+/// What identifies the message that ended the peer's flight: SHA-256 over
+/// its epoch, type, sequence and body, truncated to 16 bytes.
+fn flight_end_digest(epoch: u16, t: u8, seq: u16, body: &[u8]) -> [u8; 16] {
+    let mut h = Sha256::new();
+    h.update(epoch.to_be_bytes());
+    h.update(whole_header(t, seq, body.len()));
+    h.update(body);
+    let d: [u8; 32] = h.finalize().into();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(d.get(..16).unwrap_or(&[0; 16]));
+    out
+}
+
 fn be16(b: &[u8]) -> u16 {
     b.iter().fold(0u16, |a, &x| (a << 8) | u16::from(x))
 }
@@ -365,6 +385,8 @@ impl Connection {
             send_msg_seq: 0,
             recv_msg_seq: 0,
             peer_flight_last_seq: None,
+            peer_flight_last: [0; 16],
+            flight_sent_at: now,
             flight: Flight::new(),
             sending: None,
             retransmit_at: None,
@@ -433,6 +455,10 @@ impl Connection {
             (use_psk && kx.is_psk()) || (use_ecdsa && kx == KeyExchange::EcdheEcdsa)
         });
         config.validate()?;
+        // An empty key is no key: refused (RFC 4279 keys are 1..2^16 bytes).
+        if psk.is_empty() && config.suites.iter().any(|s| s.key_exchange().is_psk()) {
+            return Err(Error::Config);
+        }
         let mut c = Self::blank(Role::Client, config, now);
         #[cfg(feature = "ecdhe")]
         {
@@ -485,7 +511,7 @@ impl Connection {
         c.write_seq[0] = record_seq;
         c.recv_msg_seq = message_seq.wrapping_add(1);
         c.send_msg_seq = message_seq;
-        c.peer_flight_last_seq = Some(message_seq);
+        c.note_peer_flight_end(0, mt::CLIENT_HELLO, message_seq, ch_body);
         c.add_transcript(mt::CLIENT_HELLO, message_seq, ch_body);
         c.process_client_hello(now, rng, ch_body, cached)?;
         Ok(c)
@@ -507,7 +533,8 @@ impl Connection {
         self.sending = None;
         self.retransmits = 0;
         self.rto = self.config.retransmit_initial;
-        self.retransmit_at = expect_reply.then(|| now + self.rto);
+        self.retransmit_at = expect_reply.then(|| now.saturating_add(self.rto));
+        self.flight_sent_at = now;
     }
 
     fn start_sending(&mut self) {
@@ -554,7 +581,7 @@ impl Connection {
         Ok(())
     }
 
-    fn fail(&mut self, e: Error) -> Error {
+    pub(crate) fn fail(&mut self, e: Error) -> Error {
         if e.code().is_some() || matches!(e, Error::AlertReceived(_)) {
             // RFC 5246 §7.2.2: never resumed after a fatal alert.
             self.fatal = true;
@@ -1344,7 +1371,7 @@ impl Connection {
             heapless::Vec::from_slice(cke.identity).map_err(|_| Error::UnknownPskIdentity)?;
         let n = store
             .psk(cke.identity, &mut self.psk)
-            .filter(|n| *n <= MAX_PSK_LEN)
+            .filter(|n| (1..=MAX_PSK_LEN).contains(n))
             .ok_or(Error::UnknownPskIdentity)?;
         self.psk_len = n;
         self.identity = identity;
@@ -1593,7 +1620,6 @@ impl Connection {
         store: &mut dyn PskStore,
         trust: &dyn TrustStore,
     ) -> Result<(), Error> {
-        self.last_activity = now;
         match content_type {
             ContentType::Handshake => {
                 let mut rest = plain;
@@ -1686,12 +1712,8 @@ impl Connection {
             // abbreviated one.
             let may_resend =
                 self.state != State::Connected || (self.role == Role::Server) != self.resumed;
-            if may_resend
-                && Some(h.message_seq) == self.peer_flight_last_seq
-                && self.sending.is_none()
-            {
-                self.stats.retransmissions += 1;
-                self.start_sending();
+            if may_resend {
+                self.peer_repeated(now, epoch, h, frag);
             }
             return Ok(());
         }
@@ -1705,7 +1727,10 @@ impl Connection {
             }
             return Ok(());
         }
-        if !self.reasm.active && h.fragment_offset == 0 && h.fragment_length == h.length {
+        if h.fragment_offset == 0 && h.fragment_length == h.length {
+            // A whole message needs no reassembly; a partial one of the
+            // same message (perhaps a forged fragment) is dropped.
+            self.reasm.reset();
             self.process_message(
                 now,
                 epoch,
@@ -1718,7 +1743,7 @@ impl Connection {
             )?;
             return self.process_ahead(now, rng, store, trust);
         }
-        match self.reasm.add(h, frag) {
+        match self.reasm.add(epoch, h, frag) {
             Ok(true) => {}
             Ok(false) => return Ok(()),
             Err(Error::Decode) => {
@@ -1794,10 +1819,13 @@ impl Connection {
         if epoch != want_epoch {
             return Err(Error::UnexpectedMessage);
         }
+        // Only a message that advances the handshake is activity: repeats
+        // and stray records (anyone can send those) are not.
+        self.last_activity = now;
         self.recv_msg_seq = seq.wrapping_add(1);
         match (self.state, t) {
             (State::ClientHelloSent, mt::HELLO_VERIFY_REQUEST) => {
-                self.peer_flight_last_seq = Some(seq);
+                self.note_peer_flight_end(epoch, t, seq, body);
                 self.process_hello_verify_request(now, body)
             }
             (State::ClientHelloSent, mt::SERVER_HELLO) => {
@@ -1867,7 +1895,7 @@ impl Connection {
                     return Err(Error::Decode);
                 }
                 self.add_transcript(t, seq, body);
-                self.peer_flight_last_seq = Some(seq);
+                self.note_peer_flight_end(epoch, t, seq, body);
                 self.send_client_key_exchange(now)?;
                 self.state = State::ClientFinishedSent;
                 Ok(())
@@ -1875,7 +1903,7 @@ impl Connection {
             (State::ServerCcsReceived, mt::FINISHED) => {
                 self.check_finished(body)?;
                 self.add_transcript(t, seq, body);
-                self.peer_flight_last_seq = Some(seq);
+                self.note_peer_flight_end(epoch, t, seq, body);
                 if cfg!(feature = "resumption") && self.resumed {
                     // Abbreviated handshake: ours is the last flight.
                     self.new_flight(now, false);
@@ -1919,7 +1947,7 @@ impl Connection {
             (State::ClientCcsReceived, mt::FINISHED) if self.resumed => {
                 self.check_finished(body)?;
                 self.add_transcript(t, seq, body);
-                self.peer_flight_last_seq = Some(seq);
+                self.note_peer_flight_end(epoch, t, seq, body);
                 self.connected();
                 Ok(())
             }
@@ -1942,7 +1970,7 @@ impl Connection {
             (State::ClientCcsReceived, mt::FINISHED) => {
                 self.check_finished(body)?;
                 self.add_transcript(t, seq, body);
-                self.peer_flight_last_seq = Some(seq);
+                self.note_peer_flight_end(epoch, t, seq, body);
                 self.new_flight(now, false);
                 self.push_ccs()?;
                 let vd = prf::verify_data(&self.master, false, &self.transcript_hash());
@@ -1976,8 +2004,9 @@ impl Connection {
         }
         self.retransmits += 1;
         self.stats.retransmissions += 1;
-        self.rto = (self.rto * 2).min(self.config.retransmit_max);
-        self.retransmit_at = Some(now + self.rto);
+        self.rto = self.rto.saturating_mul(2).min(self.config.retransmit_max);
+        self.retransmit_at = Some(now.saturating_add(self.rto));
+        self.flight_sent_at = now;
         self.start_sending();
         Ok(())
     }
@@ -2105,8 +2134,9 @@ impl Connection {
             if let Some(p) = rec.get_mut(REC_HEADER + ex..REC_HEADER + ex + 2) {
                 p.copy_from_slice(&[level, desc]);
             }
-            pos += self.seal(rec, CT_ALERT, epoch, 2)?;
+            // Taken first: an alert that cannot be sealed is not retried.
             self.alert = None;
+            pos += self.seal(rec, CT_ALERT, epoch, 2)?;
             self.stats.bytes_sent += pos as u64;
             return Ok(Some(pos));
         }
@@ -2253,7 +2283,7 @@ impl Connection {
             return Ok(false);
         }
         if epoch == 0 {
-            return Ok(self.old_plaintext_handshake(plain));
+            return Ok(self.old_plaintext_handshake(now, plain));
         }
         self.dispatch(now, epoch, ContentType::Handshake, plain, rng, store, trust)?;
         Ok(true)
@@ -2263,25 +2293,62 @@ impl Connection {
     /// peer's last flight (a message_seq already received, the one that
     /// ended that flight) and we sent the last flight, resend ours; true
     /// when it did. Nothing else changes.
-    fn old_plaintext_handshake(&mut self, plain: &[u8]) -> bool {
+    fn old_plaintext_handshake(&mut self, now: Duration, plain: &[u8]) -> bool {
         let mut rest = plain;
         while !rest.is_empty() {
-            let Ok((h, _, tail)) = HandshakeHeader::parse(rest) else {
+            let Ok((h, frag, tail)) = HandshakeHeader::parse(rest) else {
                 return false;
             };
             rest = tail;
             if h.message_seq < self.recv_msg_seq
-                && Some(h.message_seq) == self.peer_flight_last_seq
                 && self.sent_last_flight()
+                && self.peer_repeated(now, 0, &h, frag)
             {
-                if self.sending.is_none() {
-                    self.stats.retransmissions += 1;
-                    self.start_sending();
-                }
                 return true;
             }
         }
         false
+    }
+
+    /// Records the message that ended the peer's flight: a complete copy of
+    /// it later means the peer did not get our answer.
+    fn note_peer_flight_end(&mut self, epoch: u16, t: u8, seq: u16, body: &[u8]) {
+        self.peer_flight_last_seq = Some(seq);
+        self.peer_flight_last = flight_end_digest(epoch, t, seq, body);
+    }
+
+    /// A handshake message the peer already sent: if it is a complete copy
+    /// of the message that ended its last flight (same epoch, type,
+    /// sequence and bytes), our flight was lost and is resent (RFC 6347
+    /// §4.2.4); true when it was such a copy. A resend happens at most once
+    /// per initial retransmission timeout and counts against the
+    /// retransmission budget, so neither a forged record (which cannot copy
+    /// the message) nor a replayed one can make us amplify.
+    fn peer_repeated(
+        &mut self,
+        now: Duration,
+        epoch: u16,
+        h: &HandshakeHeader,
+        frag: &[u8],
+    ) -> bool {
+        let complete = h.fragment_offset == 0 && h.fragment_length == h.length;
+        if !complete
+            || Some(h.message_seq) != self.peer_flight_last_seq
+            || flight_end_digest(epoch, h.msg_type, h.message_seq, frag) != self.peer_flight_last
+        {
+            return false;
+        }
+        let due = now
+            >= self
+                .flight_sent_at
+                .saturating_add(self.config.retransmit_initial);
+        if self.sending.is_none() && due && self.retransmits < self.config.max_retransmits {
+            self.retransmits += 1;
+            self.stats.retransmissions += 1;
+            self.flight_sent_at = now;
+            self.start_sending();
+        }
+        true
     }
 
     /// [`poll_transmit`](Self::poll_transmit) for a lingering handshake:
@@ -2301,6 +2368,13 @@ impl Connection {
     /// The settings this connection was made with.
     pub(crate) fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Stops sending what is left of the flight (and any alert).
+    #[cfg(feature = "server")]
+    pub(crate) fn stop_sending(&mut self) {
+        self.sending = None;
+        self.alert = None;
     }
 
     /// True while part of a flight (or an alert) waits to be sent.

@@ -21,6 +21,13 @@ pub const COOKIE_LEN: usize = 16;
 pub trait PeerAddress: Clone + PartialEq {
     /// Feeds the address's bytes (IP and port for a socket address) to `f`.
     fn feed(&self, f: &mut dyn FnMut(&[u8]));
+
+    /// True when `other` is on the same host (for a socket address: the
+    /// same IP, any port). The endpoint limits the handshake slots one
+    /// host may hold. By default, addresses are hosts.
+    fn same_host(&self, other: &Self) -> bool {
+        self == other
+    }
 }
 
 macro_rules! int_addr {
@@ -47,6 +54,10 @@ impl PeerAddress for core::net::SocketAddr {
             core::net::SocketAddr::V6(a) => f(&a.ip().octets()),
         }
         f(&self.port().to_be_bytes());
+    }
+
+    fn same_host(&self, other: &Self) -> bool {
+        self.ip() == other.ip()
     }
 }
 

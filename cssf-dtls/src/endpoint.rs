@@ -15,6 +15,7 @@ use crate::connection::{ConnEvent, Connection, State, Stats};
 use crate::cookie::{CookieSecrets, PeerAddress};
 use crate::established::{Established, Upcall};
 use crate::event::{Event, Transmit};
+use crate::flight::MAX_MESSAGE_LEN;
 use crate::psk::PskStore;
 use crate::queue::AppQueue;
 use crate::session::SessionCache;
@@ -28,6 +29,11 @@ use crate::wire::hello_verify_request::HelloVerifyRequestRepr;
 use crate::wire::record::{ContentType, RecordHeader, HEADER_LEN as REC_HEADER};
 use crate::wire::DTLS_1_0;
 use crate::Error;
+
+/// The highest record sequence number a ClientHello may carry: the
+/// server's epoch-0 records continue from it, and about 2^16 of them
+/// (every fragment of every retransmission) must still fit below 2^48.
+const MAX_CLIENT_HELLO_SEQUENCE: u64 = (1 << 48) - (1 << 16);
 
 const STATELESS_QUEUE: usize = 4;
 const STATELESS_MAX: usize = 64;
@@ -71,6 +77,9 @@ struct Handshake<A> {
     id: u32,
     conn: Connection,
     linger_until: Option<Duration>,
+    /// A half-open handshake's hard end: it never lives longer than a
+    /// peer's whole retransmission budget, however active it looks.
+    expires: Duration,
 }
 
 /// How a lingering handshake is reached while its session processes a
@@ -334,7 +343,7 @@ impl<
         config.validate()?;
         let cookies = CookieSecrets::new(&mut rng);
         Ok(Endpoint {
-            next_rotation: now + config.cookie_rotation,
+            next_rotation: now.saturating_add(config.cookie_rotation),
             config,
             store,
             #[cfg(feature = "ecdhe")]
@@ -358,7 +367,7 @@ impl<
     fn rotate_if_due(&mut self, now: Duration) {
         if now >= self.next_rotation {
             self.cookies.rotate(&mut self.rng);
-            self.next_rotation = now + self.config.cookie_rotation;
+            self.next_rotation = now.saturating_add(self.config.cookie_rotation);
         }
     }
 
@@ -432,9 +441,38 @@ impl<
     /// is there would have retransmitted; then a lingering one, but never
     /// before its last flight went out) and an established-session slot
     /// for when it completes (a closed or idle session gives its slot up).
-    fn admit(&mut self, now: Duration) -> bool {
+    ///
+    /// One host (see [`PeerAddress::same_host`]) holds at most half of the
+    /// handshake slots (at least one): beyond that, only its own stalled
+    /// handshake makes room for its new one. Repeating a ClientHello is not
+    /// progress, so it does not keep a handshake from stalling.
+    fn admit(&mut self, now: Duration, from: &A) -> bool {
         let idle = self.config.idle_timeout;
         let stalled = self.config.retransmit_initial;
+        let share = (H / 2).max(1);
+        let in_progress_from =
+            |h: &Handshake<A>| h.linger_until.is_none() && h.peer.same_host(from);
+        if self
+            .handshakes
+            .iter()
+            .filter(|h| in_progress_from(h))
+            .count()
+            >= share
+        {
+            let victim = self
+                .handshakes
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| {
+                    in_progress_from(h) && now.saturating_sub(h.conn.last_activity) >= stalled
+                })
+                .min_by_key(|(_, h)| h.conn.last_activity)
+                .map(|(i, _)| i);
+            match victim {
+                Some(i) => self.remove_handshake(i),
+                None => return false,
+            }
+        }
         if self.handshakes.is_full() {
             let victim = self
                 .handshakes
@@ -543,7 +581,7 @@ impl<
         let (peer, id) = (h.peer.clone(), h.id);
         let lingers = h.conn.sent_last_flight();
         if lingers {
-            h.linger_until = Some(now + linger);
+            h.linger_until = Some(now.saturating_add(linger));
         }
         if self.sessions.is_full() {
             // Admission keeps a slot for every handshake in progress; if
@@ -802,6 +840,13 @@ impl<
             || hh.msg_type != msg_type::CLIENT_HELLO
             || hh.fragment_offset != 0
             || hh.fragment_length != hh.length
+            // Bounded work before the cookie: no ClientHello we take is
+            // longer than a handshake message we reassemble.
+            || body.len() > MAX_MESSAGE_LEN
+            // Our flight continues the ClientHello's record sequence
+            // (RFC 6347 §4.2.1): one that leaves no room for the flight
+            // and its retransmissions is not taken.
+            || rh.sequence > MAX_CLIENT_HELLO_SEQUENCE
         {
             self.stats.records_dropped += 1;
             return Ok(());
@@ -848,7 +893,7 @@ impl<
         if let Some(i) = self.handshakes.iter().position(|h| h.peer == from) {
             self.remove_handshake(i);
         }
-        if !self.admit(now) {
+        if !self.admit(now, &from) {
             self.stats.handshakes_refused += 1;
             self.stats.records_dropped += 1;
             return Ok(());
@@ -880,6 +925,7 @@ impl<
                     id,
                     conn,
                     linger_until: None,
+                    expires: now.saturating_add(self.config.linger_time()),
                 });
                 Ok(())
             }
@@ -941,7 +987,9 @@ impl<
                         first = Err(e);
                     }
                 }
-                if now.saturating_sub(h.conn.last_activity) >= idle && !h.conn.is_dead() {
+                if (now >= h.expires || now.saturating_sub(h.conn.last_activity) >= idle)
+                    && !h.conn.is_dead()
+                {
                     // A half-open handshake just times out.
                     h.conn.close();
                     let _ = events.push_back(Event::Closed {
@@ -982,9 +1030,13 @@ impl<
     }
 
     /// Output: the next datagram into `buf`.
+    ///
+    /// Only a short buffer is an error (`BufferTooSmall`; the datagram stays
+    /// queued): a connection that cannot send fails on its own, with its
+    /// `Closed` event, and the others go on.
     pub fn poll_transmit(
         &mut self,
-        _now: Duration,
+        now: Duration,
         buf: &mut [u8],
     ) -> Result<Option<Transmit<A>>, Error> {
         if let Some((to, data, len)) = self.stateless.front() {
@@ -1000,27 +1052,47 @@ impl<
             self.stateless.pop_front();
             return Ok(Some(t));
         }
-        // Handshake flights (and their alerts) first, round robin.
+        // Handshake flights (and their alerts) first, round robin. A
+        // connection that cannot send fails on its own; only a short
+        // buffer is the caller's error.
         let n = self.handshakes.len();
         for k in 0..n {
             let i = (self.rr + k) % n;
             let Endpoint {
                 handshakes,
                 sessions,
+                events,
+                cache,
                 ..
             } = self;
             let Some(h) = handshakes.get_mut(i) else {
                 continue;
             };
             let sent = match h.linger_until {
-                None => h.conn.poll_transmit(buf)?,
+                None => h.conn.poll_transmit(buf),
                 Some(_) if h.conn.has_output() => {
                     match sessions.iter_mut().find(|s| s.id == h.id) {
-                        Some(s) => h.conn.poll_transmit_lingering(&mut s.est, buf)?,
-                        None => None,
+                        Some(s) => h.conn.poll_transmit_lingering(&mut s.est, buf),
+                        None => Ok(None),
                     }
                 }
-                Some(_) => None,
+                Some(_) => Ok(None),
+            };
+            let sent = match sent {
+                Ok(sent) => sent,
+                Err(e @ Error::BufferTooSmall { .. }) => return Err(e),
+                Err(e) if h.linger_until.is_none() => {
+                    let _ = h.conn.fail(e);
+                    Self::drain_conn_events(events, cache, now, h);
+                    None
+                }
+                Err(_) => {
+                    // A lingering last flight that cannot be resent: the
+                    // session goes on without it.
+                    h.linger_until = Some(now);
+                    h.conn.stop_sending();
+                    None
+                }
             };
             if let Some(len) = sent {
                 self.rr = (i + 1) % n;
@@ -1030,14 +1102,19 @@ impl<
                 }));
             }
         }
-        // Session alerts.
+        // Session alerts (an alert that cannot be sealed is dropped).
         for s in self.sessions.iter_mut() {
-            if let Some(len) = s.est.poll_alert(&self.config, buf)? {
-                self.stats.bytes_sent += len as u64;
-                return Ok(Some(Transmit {
-                    to: s.peer.clone(),
-                    len,
-                }));
+            match s.est.poll_alert(&self.config, buf) {
+                Ok(Some(len)) => {
+                    self.stats.bytes_sent += len as u64;
+                    return Ok(Some(Transmit {
+                        to: s.peer.clone(),
+                        len,
+                    }));
+                }
+                Ok(None) => {}
+                Err(e @ Error::BufferTooSmall { .. }) => return Err(e),
+                Err(_) => {}
             }
         }
         // Sealed application records, several of one session per datagram.
@@ -1088,7 +1165,7 @@ impl<
                     ..
                 } = self;
                 if let Some(h) = handshakes.get_mut(i) {
-                    Self::drain_conn_events(events, cache, _now, h);
+                    Self::drain_conn_events(events, cache, now, h);
                 }
                 self.remove_handshake(i);
             } else {
@@ -1116,12 +1193,15 @@ impl<
         let idle = self.config.idle_timeout;
         let hs = self.handshakes.iter().flat_map(|h| match h.linger_until {
             Some(t) => [Some(t), None],
-            None => [h.conn.poll_timeout(), Some(h.conn.last_activity + idle)],
+            None => [
+                h.conn.poll_timeout(),
+                Some(h.conn.last_activity.saturating_add(idle).min(h.expires)),
+            ],
         });
         let ss = self
             .sessions
             .iter()
-            .map(|s| Some(s.est.last_activity() + idle));
+            .map(|s| Some(s.est.last_activity().saturating_add(idle)));
         hs.chain(ss).flatten().min()
     }
 

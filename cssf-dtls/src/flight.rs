@@ -84,6 +84,7 @@ impl Flight {
 #[derive(Debug, Clone)]
 pub(crate) struct Reassembly {
     pub(crate) active: bool,
+    epoch: u16,
     pub(crate) msg_type: u8,
     pub(crate) seq: u16,
     pub(crate) len: usize,
@@ -96,6 +97,7 @@ impl Reassembly {
     pub(crate) const fn new() -> Self {
         Reassembly {
             active: false,
+            epoch: 0,
             msg_type: 0,
             seq: 0,
             len: 0,
@@ -111,20 +113,37 @@ impl Reassembly {
         self.have.fill(0);
     }
 
-    /// Adds a fragment; returns true once the message is complete.
-    pub(crate) fn add(&mut self, h: &HandshakeHeader, frag: &[u8]) -> Result<bool, Error> {
+    /// Adds a fragment of a record of `epoch`; returns true once the
+    /// message is complete. A fragment that does not fit the partial
+    /// message (another type, length or sequence: a forged fragment, or a
+    /// real one after a forged start) starts the message over, so one
+    /// spoofed fragment cannot stall the real message; only an epoch-0
+    /// fragment never replaces an authenticated (epoch 1) partial message.
+    pub(crate) fn add(
+        &mut self,
+        epoch: u16,
+        h: &HandshakeHeader,
+        frag: &[u8],
+    ) -> Result<bool, Error> {
         let len = h.length as usize;
         if len > MAX_MESSAGE_LEN {
             return Err(Error::RecordOverflow);
         }
-        if !self.active {
+        let conflict = self.active
+            && (self.msg_type != h.msg_type
+                || self.len != len
+                || self.seq != h.message_seq
+                || self.epoch != epoch);
+        if conflict && self.epoch > epoch {
+            return Err(Error::Decode);
+        }
+        if !self.active || conflict {
             self.reset();
             self.active = true;
+            self.epoch = epoch;
             self.msg_type = h.msg_type;
             self.seq = h.message_seq;
             self.len = len;
-        } else if self.msg_type != h.msg_type || self.len != len || self.seq != h.message_seq {
-            return Err(Error::Decode);
         }
         let off = h.fragment_offset as usize;
         for (i, b) in frag.iter().enumerate() {
@@ -170,14 +189,40 @@ mod tests {
             fragment_offset: off,
             fragment_length: len,
         };
-        assert!(!r.add(&frag(50, 50), &msg[50..]).unwrap());
-        assert!(!r.add(&frag(0, 30), &msg[..30]).unwrap());
-        assert!(!r.add(&frag(20, 20), &msg[20..40]).unwrap());
-        assert!(r.add(&frag(30, 30), &msg[30..60]).unwrap());
+        assert!(!r.add(0, &frag(50, 50), &msg[50..]).unwrap());
+        assert!(!r.add(0, &frag(0, 30), &msg[..30]).unwrap());
+        assert!(!r.add(0, &frag(20, 20), &msg[20..40]).unwrap());
+        assert!(r.add(0, &frag(30, 30), &msg[30..60]).unwrap());
         assert_eq!(r.message(), &msg[..]);
         let mut big = frag(0, 0);
         big.length = 5000;
-        assert_eq!(Reassembly::new().add(&big, &[]), Err(Error::RecordOverflow));
+        assert_eq!(
+            Reassembly::new().add(0, &big, &[]),
+            Err(Error::RecordOverflow)
+        );
+    }
+
+    #[test]
+    fn a_conflicting_fragment_starts_over_but_never_replaces_epoch_1() {
+        let msg: std::vec::Vec<u8> = (0..100u8).collect();
+        let frag = |len: u32, off: u32, flen: u32| HandshakeHeader {
+            msg_type: 12,
+            length: len,
+            message_seq: 3,
+            fragment_offset: off,
+            fragment_length: flen,
+        };
+        // A forged start with another length, then the real fragments.
+        let mut r = Reassembly::new();
+        assert!(!r.add(0, &frag(999, 0, 10), &[0xAA; 10]).unwrap());
+        assert!(!r.add(0, &frag(100, 0, 50), &msg[..50]).unwrap());
+        assert!(r.add(0, &frag(100, 50, 50), &msg[50..]).unwrap());
+        assert_eq!(r.message(), &msg[..]);
+        // An authenticated partial message is not replaced by plaintext.
+        let mut r = Reassembly::new();
+        assert!(!r.add(1, &frag(100, 0, 50), &msg[..50]).unwrap());
+        assert_eq!(r.add(0, &frag(999, 0, 10), &[0; 10]), Err(Error::Decode));
+        assert!(r.add(1, &frag(100, 50, 50), &msg[50..]).unwrap());
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub const RENEGOTIATION_INFO: u16 = 0xFF01;
 /// secp256r1 named group (23).
 pub const SECP256R1: u16 = 23;
 
+/// Most extensions a hello may carry (real DTLS clients send about ten);
+/// a block with more is refused by [`ExtensionIter::validate`].
+pub const MAX_EXTENSIONS: usize = 64;
+
 /// Iterates `(type, data)` over an extensions block (without its 2-byte
 /// length). Yields `Err(Decode)` once and stops on malformed input.
 #[derive(Debug, Clone)]
@@ -42,16 +46,18 @@ impl<'a> ExtensionIter<'a> {
         }
     }
 
-    /// Checks the whole block parses and has no duplicate types.
+    /// Checks the whole block parses, holds at most [`MAX_EXTENSIONS`]
+    /// extensions and has no duplicate types (linear in the block's length,
+    /// at most `MAX_EXTENSIONS²` comparisons).
     pub fn validate(block: &'a [u8]) -> Result<(), Error> {
-        for (i, e) in ExtensionIter::new(block).enumerate() {
+        let mut seen = [0u16; MAX_EXTENSIONS];
+        for (n, e) in ExtensionIter::new(block).enumerate() {
             let (t, _) = e?;
-            if ExtensionIter::new(block)
-                .take(i)
-                .any(|o| matches!(o, Ok((u, _)) if u == t))
-            {
+            let earlier = seen.get(..n).ok_or(Error::Decode)?;
+            if earlier.contains(&t) {
                 return Err(Error::Decode);
             }
+            *seen.get_mut(n).ok_or(Error::Decode)? = t;
         }
         Ok(())
     }
