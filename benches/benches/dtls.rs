@@ -119,8 +119,11 @@ fn full_path(
     client.send(now, data).unwrap();
     let t = client.poll_transmit(now, buf).unwrap().unwrap();
     server.handle_datagram(now, 1, &mut buf[..t.len]).unwrap();
-    while server.poll_event().is_some() {}
-    black_box(server.recv(&1, out).unwrap());
+    let mut session = None;
+    while let Some(e) = server.poll_event() {
+        session = Some(e.handle());
+    }
+    black_box(server.recv(session.unwrap(), out).unwrap());
 }
 
 fn records(c: &mut Criterion) {

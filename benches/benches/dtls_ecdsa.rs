@@ -77,11 +77,20 @@ fn handshake(keys: &Keys, suite: CipherSuite, mutual: bool, seed: u64) -> usize 
             bytes += t.len;
             client.handle_datagram(now, 2, &mut buf[..t.len]).unwrap();
         }
-        if client.is_connected() && server.is_connected(&1) {
+        if client.is_connected()
+            && server
+                .session_handle(&1)
+                .is_some_and(|h| server.is_connected(h))
+        {
             break;
         }
     }
-    assert!(client.is_connected() && server.is_connected(&1));
+    assert!(
+        client.is_connected()
+            && server
+                .session_handle(&1)
+                .is_some_and(|h| server.is_connected(h))
+    );
     bytes
 }
 

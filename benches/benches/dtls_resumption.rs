@@ -29,7 +29,7 @@ fn config(suite: CipherSuite) -> Config {
 
 /// Drives one handshake between `client` (address 1) and `server`; returns
 /// the bytes exchanged.
-fn drive<T: TrustStore>(client: &mut Client<u8, SimRng, T>, server: &mut Server) -> usize {
+fn drive<T: TrustStore<u8>>(client: &mut Client<u8, SimRng, T>, server: &mut Server) -> usize {
     let now = Duration::ZERO;
     let mut buf = [0u8; 1500];
     let mut bytes = 0;
@@ -42,7 +42,11 @@ fn drive<T: TrustStore>(client: &mut Client<u8, SimRng, T>, server: &mut Server)
             bytes += t.len;
             client.handle_datagram(now, 2, &mut buf[..t.len]).unwrap();
         }
-        if client.is_connected() && server.is_connected(&1) {
+        if client.is_connected()
+            && server
+                .session_handle(&1)
+                .is_some_and(|h| server.is_connected(h))
+        {
             return bytes;
         }
     }

@@ -13,7 +13,7 @@
 use core::cell::{Cell, RefCell};
 use core::time::Duration;
 
-use cssf_dtls::{PskStore, MAX_IDENTITY_LEN, MAX_PSK_LEN};
+use cssf_dtls::{PeerContext, PskStore, MAX_IDENTITY_LEN, MAX_PSK_LEN};
 
 use crate::aif::ScopeMapper;
 use crate::authz_info::{AuthzInfo, CREATED};
@@ -73,10 +73,30 @@ impl<
     }
 }
 
-impl<K: KeyResolver + ?Sized, M: ScopeMapper, const N: usize, const R: usize, const E: usize>
-    PskStore for TokenPsk<'_, '_, K, M, N, R, E>
+impl<
+        A,
+        K: KeyResolver + ?Sized,
+        M: ScopeMapper,
+        const N: usize,
+        const R: usize,
+        const E: usize,
+    > PskStore<A> for TokenPsk<'_, '_, K, M, N, R, E>
 {
-    fn psk(&mut self, identity: &[u8], key: &mut [u8; MAX_PSK_LEN]) -> Option<usize> {
+    fn psk(
+        &mut self,
+        _: &PeerContext<'_, A>,
+        identity: &[u8],
+        key: &mut [u8; MAX_PSK_LEN],
+    ) -> Option<usize> {
+        self.psk_at(identity, key)
+    }
+}
+
+impl<K: KeyResolver + ?Sized, M: ScopeMapper, const N: usize, const R: usize, const E: usize>
+    TokenPsk<'_, '_, K, M, N, R, E>
+{
+    /// The PSK for `identity`: a stored token's kid, or a token itself.
+    pub fn psk_at(&mut self, identity: &[u8], key: &mut [u8; MAX_PSK_LEN]) -> Option<usize> {
         if let Some(n) = self.rs.psk_for_kid(identity, self.now, self.wall, key) {
             return Some(n);
         }
@@ -137,13 +157,24 @@ impl<
     }
 }
 
-impl<K: KeyResolver + ?Sized, M: ScopeMapper, const N: usize, const R: usize, const E: usize>
-    PskStore for SharedTokenPsk<'_, '_, K, M, N, R, E>
+impl<
+        A,
+        K: KeyResolver + ?Sized,
+        M: ScopeMapper,
+        const N: usize,
+        const R: usize,
+        const E: usize,
+    > PskStore<A> for SharedTokenPsk<'_, '_, K, M, N, R, E>
 {
-    fn psk(&mut self, identity: &[u8], key: &mut [u8; MAX_PSK_LEN]) -> Option<usize> {
+    fn psk(
+        &mut self,
+        cx: &PeerContext<'_, A>,
+        identity: &[u8],
+        key: &mut [u8; MAX_PSK_LEN],
+    ) -> Option<usize> {
         let c = self.clock.get();
         let mut rs = self.rs.try_borrow_mut().ok()?;
-        rs.psk_store(c.now, c.wall).psk(identity, key)
+        rs.psk_store(cx.now, c.wall).psk_at(identity, key)
     }
 }
 
@@ -176,16 +207,16 @@ mod tests {
         let mut rs: AuthzInfo<'_, _> = AuthzInfo::new(Config::new("rs"), &keys);
         let mut key = [0u8; MAX_PSK_LEN];
         let now = Duration::from_secs(1);
-        assert_eq!(rs.psk_store(now, None).psk(b"c1", &mut key), None);
+        assert_eq!(rs.psk_store(now, None).psk_at(b"c1", &mut key), None);
         // token as identity (RFC 9202 §3.3.2)
-        assert_eq!(rs.psk_store(now, None).psk(&t[..m], &mut key), Some(16));
+        assert_eq!(rs.psk_store(now, None).psk_at(&t[..m], &mut key), Some(16));
         assert_eq!(&key[..16], &[9; 16]);
         // now the kid works (RFC 9202 §3.3.1)
-        assert_eq!(rs.psk_store(now, None).psk(b"c1", &mut key), Some(16));
+        assert_eq!(rs.psk_store(now, None).psk_at(b"c1", &mut key), Some(16));
         // and not after expiry
         assert_eq!(
             rs.psk_store(Duration::from_secs(200), None)
-                .psk(b"c1", &mut key),
+                .psk_at(b"c1", &mut key),
             None
         );
     }

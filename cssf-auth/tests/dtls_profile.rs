@@ -109,7 +109,8 @@ fn handshake_and_request(
     let t = client.poll_transmit(now, &mut buf).unwrap().unwrap();
     server.handle_datagram(now, 1u8, &mut buf[..t.len]).unwrap();
     let mut got = [0u8; 64];
-    let n = server.recv(&1u8, &mut got).unwrap().unwrap();
+    let session = server.session_handle(&1u8).unwrap();
+    let n = server.recv(session, &mut got).unwrap().unwrap();
     assert_eq!(&got[..n], b"GET /sensors/temp");
     // The session's PSK identity names the token (kid): authorize with it.
     let kid: &[u8] = if identity.len() > 32 {

@@ -6,10 +6,11 @@ use core::time::Duration;
 use rand_core::CryptoRngCore;
 
 use crate::config::Config;
-use crate::connection::{ConnEvent, Connection, Stats};
+use crate::connection::{Bound, Connection, Deps, Stats};
 use crate::established::{Established, Upcall};
-use crate::event::{Event, Transmit};
-use crate::psk::{PskStore, MAX_PSK_LEN};
+use crate::event::{CloseReason, Event, SessionHandle, Transmit};
+use crate::identity::Identity;
+use crate::psk::{PeerContext, PskStore, MAX_PSK_LEN};
 use crate::queue::AppQueue;
 #[cfg(feature = "resumption")]
 use crate::session::Session;
@@ -18,12 +19,21 @@ use crate::trust::SigningKey;
 use crate::trust::{RejectAll, TrustStore};
 use crate::Error;
 
+/// A client resolves no PSK identities.
 struct NoStore;
-impl PskStore for NoStore {
-    fn psk(&mut self, _: &[u8], _: &mut [u8; MAX_PSK_LEN]) -> Option<usize> {
+impl<A> PskStore<A> for NoStore {
+    fn psk(
+        &mut self,
+        _: &PeerContext<'_, A>,
+        _: &[u8],
+        _: &mut [u8; MAX_PSK_LEN],
+    ) -> Option<usize> {
         None
     }
 }
+
+/// Application data events a client queues for `poll_event`.
+const EVENTS: usize = 8;
 
 /// A DTLS 1.2 client talking to one server address `A`, authenticating
 /// with a PSK ([`new`](Self::new)) or with raw public keys
@@ -40,11 +50,16 @@ impl PskStore for NoStore {
 /// assert_eq!((tx.to, buf[0]), (5684, 22)); // a ClientHello record to the server
 /// ```
 ///
+/// A client has one session, [`SessionHandle::CLIENT`]: it reports
+/// [`Event::Connected`] once with what the handshake proved about the
+/// server ([`peer_identity`](Self::peer_identity)), and
+/// [`Event::Closed`] exactly once, whatever ended it.
+///
 /// The handshake state stays with the client (it also answers
-/// [`session`](Self::session) and [`peer_public_key`](Self::peer_public_key));
-/// records are protected by the compact established state once connected.
-/// Sent records are sealed into a queue of [`APP_QUEUE_CAPACITY`](crate::APP_QUEUE_CAPACITY)
-/// bytes, received ones wait in another.
+/// [`session`](Self::session)); records are protected by the compact
+/// established state once connected. Sent records are sealed into a queue
+/// of [`APP_QUEUE_CAPACITY`](crate::APP_QUEUE_CAPACITY) bytes, received
+/// ones wait in another.
 pub struct Client<A, R, T = RejectAll> {
     conn: Connection,
     est: Option<Established>,
@@ -57,20 +72,22 @@ pub struct Client<A, R, T = RejectAll> {
     trust: T,
     txq: AppQueue,
     rxq: AppQueue,
-    events: heapless::Deque<ConnEvent, 8>,
+    /// Lengths of received records not yet reported.
+    data_events: heapless::Deque<usize, EVENTS>,
+    /// What the handshake proved about the server, once connected.
+    identity: Option<Identity>,
+    connected_unreported: bool,
+    /// Why the session ended, and whether `Closed` was reported.
+    end: Option<CloseReason>,
+    closed_reported: bool,
     stats: Stats,
 }
 
 /// The client's side of its established session's input.
 struct ClUp<'a> {
-    events: &'a mut heapless::Deque<ConnEvent, 8>,
+    events: &'a mut heapless::Deque<usize, EVENTS>,
     rxq: &'a mut AppQueue,
-    linger: Option<(
-        &'a mut Connection,
-        Duration,
-        &'a mut dyn CryptoRngCore,
-        &'a dyn TrustStore,
-    )>,
+    linger: Option<(&'a mut Connection, Duration, Deps<'a>)>,
 }
 
 impl Upcall for ClUp<'_> {
@@ -78,17 +95,12 @@ impl Upcall for ClUp<'_> {
         if self.events.is_full() || !self.rxq.push(0, plain) {
             return false;
         }
-        let _ = self.events.push_back(ConnEvent::Data(plain.len()));
+        let _ = self.events.push_back(plain.len());
         true
-    }
-    fn event(&mut self, e: ConnEvent) {
-        let _ = self.events.push_back(e);
     }
     fn old_handshake(&mut self, epoch: u16, plain: &[u8]) -> Result<bool, Error> {
         match self.linger.as_mut() {
-            Some((conn, now, rng, trust)) => {
-                conn.handle_old_handshake(*now, epoch, plain, *rng, &mut NoStore, *trust)
-            }
+            Some((conn, now, deps)) => conn.handle_old_handshake(*now, epoch, plain, deps),
             None => Ok(false),
         }
     }
@@ -106,8 +118,27 @@ impl<A, R, T> Client<A, R, T> {
             trust,
             txq: AppQueue::new(),
             rxq: AppQueue::new(),
-            events: heapless::Deque::new(),
+            data_events: heapless::Deque::new(),
+            identity: None,
+            connected_unreported: false,
+            end: None,
+            closed_reported: false,
             stats: Stats::default(),
+        }
+    }
+
+    /// Ends the session (once: a later reason is ignored).
+    fn end(&mut self, reason: CloseReason) {
+        if self.end.is_none() {
+            self.end = Some(match reason {
+                CloseReason::Error(Error::Timeout) => CloseReason::HandshakeTimeout,
+                r => r,
+            });
+            if reason != CloseReason::LocalClose {
+                // After a local close, sealed records still go out first.
+                self.txq.purge(0);
+            }
+            self.lingering = false;
         }
     }
 }
@@ -165,7 +196,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore> Client<A, R> {
     }
 }
 
-impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
+impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
     /// Starts an ECDHE_ECDSA handshake with raw public keys (RFC 7250):
     /// the server's key must satisfy `trust`; `key` is our own, sent only
     /// if the server asks for client authentication (`None`: server-only
@@ -220,11 +251,22 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
         Ok(Client::from_parts(conn, peer, rng, trust))
     }
 
-    /// The server's public key, once authenticated with raw public keys.
-    #[cfg(feature = "ecdhe")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
-    pub fn peer_public_key(&self) -> Option<&p256::PublicKey> {
-        self.conn.peer_key.as_ref()
+    /// The handle of the client's one session ([`SessionHandle::CLIENT`]).
+    pub fn handle(&self) -> SessionHandle {
+        SessionHandle::CLIENT
+    }
+
+    /// What the handshake proved about the server, once connected (its
+    /// Finished verified): for PSK suites, the identity whose key it proved
+    /// it knows; with raw public keys or a certificate, its key. `None`
+    /// before that.
+    pub fn peer_identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
+    /// The negotiated suite, once connected.
+    pub fn suite(&self) -> Option<crate::CipherSuite> {
+        self.est.as_ref().map(|e| e.suite)
     }
 
     /// The session to resume later, once connected to a server that
@@ -250,37 +292,46 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
     }
 
     /// Input: a datagram from `from` (others than the server are ignored);
-    /// decrypted in place. `Err` means the connection is dead.
+    /// decrypted in place. `Err` means the session ended (its `Closed`
+    /// event follows).
     pub fn handle_datagram(
         &mut self,
         now: Duration,
         from: A,
         data: &mut [u8],
     ) -> Result<(), Error> {
-        if from != self.peer {
+        if from != self.peer || self.end.is_some() {
             return Ok(());
         }
         let rest = match self.est.as_ref() {
-            Some(est) if !est.is_open() => return Ok(()),
             Some(_) => {
                 self.stats.datagrams_received += 1;
                 self.stats.bytes_received += data.len() as u64;
                 data
             }
             None => {
-                let consumed = self.conn.handle_datagram(
-                    now,
-                    data,
-                    &mut self.rng,
-                    &mut NoStore,
-                    &self.trust,
-                )?;
+                let mut creds = Bound {
+                    store: &mut NoStore,
+                    trust: &self.trust,
+                    cx: PeerContext::new(SessionHandle::CLIENT, &self.peer, now),
+                };
+                let mut deps = Deps {
+                    rng: &mut self.rng,
+                    creds: &mut creds,
+                };
+                let r = self.conn.handle_datagram(now, data, &mut deps);
+                if let Some(reason) = self.conn.outcome() {
+                    self.end(reason);
+                }
+                let consumed = r?;
                 if self.conn.state != crate::connection::State::Connected {
                     return Ok(());
                 }
                 // Compacted at once; the handshake stays to resend its
                 // last flight if it sent it (an abbreviated handshake).
                 self.est = Some(self.conn.compact()?);
+                self.identity = self.conn.proven_identity();
+                self.connected_unreported = true;
                 self.lingering = self.conn.sent_last_flight();
                 self.linger_until = now.saturating_add(self.conn.config().linger_time());
                 data.get_mut(consumed..).unwrap_or_default()
@@ -292,8 +343,13 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
         if rest.is_empty() {
             return Ok(());
         }
+        let mut creds = Bound {
+            store: &mut NoStore,
+            trust: &self.trust,
+            cx: PeerContext::new(SessionHandle::CLIENT, &self.peer, now),
+        };
         let mut up = ClUp {
-            events: &mut self.events,
+            events: &mut self.data_events,
             rxq: &mut self.rxq,
             // Only a lingering handshake (one that sent the last flight,
             // to resend it) sees handshake records of the finished
@@ -301,24 +357,33 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
             linger: self.lingering.then_some((
                 &mut self.conn,
                 now,
-                &mut self.rng as &mut dyn CryptoRngCore,
-                &self.trust as &dyn TrustStore,
+                Deps {
+                    rng: &mut self.rng,
+                    creds: &mut creds,
+                },
             )),
         };
         let r = est.handle_datagram(now, rest, &mut self.stats, &mut up);
         if est.heard {
             self.lingering = false;
         }
-        if !est.is_open() {
-            self.txq.purge(0);
+        if let Some(reason) = est.end_reason() {
+            self.end(reason);
         }
         r
     }
 
-    /// Input: time passed. `Err` means the handshake gave up.
+    /// Input: time passed. `Err` means the handshake gave up (its `Closed`
+    /// event follows).
     pub fn handle_timeout(&mut self, now: Duration) -> Result<(), Error> {
         match self.est {
-            None => self.conn.handle_timeout(now),
+            None => {
+                let r = self.conn.handle_timeout(now);
+                if let Some(reason) = self.conn.outcome() {
+                    self.end(reason);
+                }
+                r
+            }
             Some(_) => {
                 if self.lingering && now >= self.linger_until {
                     self.lingering = false;
@@ -328,7 +393,8 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
         }
     }
 
-    /// Output: the next datagram into `buf`.
+    /// Output: the next datagram into `buf`. Only a short buffer is an
+    /// error (`BufferTooSmall`; the datagram stays queued).
     pub fn poll_transmit(
         &mut self,
         _now: Duration,
@@ -336,21 +402,27 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
     ) -> Result<Option<Transmit<A>>, Error> {
         let to = self.peer.clone();
         let Some(est) = self.est.as_mut() else {
-            return Ok(self
-                .conn
-                .poll_transmit(buf)?
-                .map(|len| Transmit { to, len }));
+            return match self.conn.poll_transmit(buf) {
+                Ok(sent) => Ok(sent.map(|len| Transmit { to, len })),
+                Err(e @ Error::BufferTooSmall { .. }) => Err(e),
+                Err(e) => {
+                    let _ = self.conn.fail(e);
+                    self.end(CloseReason::Error(e));
+                    Ok(None)
+                }
+            };
         };
         if self.conn.has_output() {
-            if let Some(len) = self.conn.poll_transmit_lingering(est, buf)? {
-                return Ok(Some(Transmit { to, len }));
+            match self.conn.poll_transmit_lingering(est, buf) {
+                Ok(Some(len)) => return Ok(Some(Transmit { to, len })),
+                Ok(None) => {}
+                Err(e @ Error::BufferTooSmall { .. }) => return Err(e),
+                Err(_) => self.lingering = false,
             }
         }
+        // Sealed records first: after a local close they precede the
+        // close_notify.
         let cfg = self.conn.config();
-        if let Some(len) = est.poll_alert(cfg, buf)? {
-            self.stats.bytes_sent += len as u64;
-            return Ok(Some(Transmit { to, len }));
-        }
         let limit = cfg.mtu.min(buf.len());
         let mut pos = 0;
         while let Some((_, rec)) = self.txq.front() {
@@ -367,31 +439,60 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
             pos = end;
             self.txq.remove(0);
         }
-        if pos == 0 {
-            return Ok(None);
+        if pos > 0 {
+            self.stats.bytes_sent += pos as u64;
+            return Ok(Some(Transmit { to, len: pos }));
         }
-        self.stats.bytes_sent += pos as u64;
-        Ok(Some(Transmit { to, len: pos }))
+        match est.poll_alert(cfg, buf) {
+            Ok(Some(len)) => {
+                self.stats.bytes_sent += len as u64;
+                return Ok(Some(Transmit { to, len }));
+            }
+            Ok(None) => {}
+            Err(e @ Error::BufferTooSmall { .. }) => return Err(e),
+            Err(_) => {}
+        }
+        Ok(None)
     }
 
-    /// Output: the next event.
+    /// Output: the next event: `Connected` (once), the `ApplicationData`
+    /// events, then `Closed` (once).
     pub fn poll_event(&mut self) -> Option<Event<A>> {
+        let handle = SessionHandle::CLIENT;
         let peer = self.peer.clone();
-        let e = match self.conn.poll_event() {
-            Some(e) => e,
-            None => self.events.pop_front()?,
-        };
-        Some(match e {
-            ConnEvent::Connected(suite) => Event::Connected { peer, suite },
-            ConnEvent::Data(len) => Event::ApplicationData { peer, len },
-            ConnEvent::Closed(error) => Event::Closed { peer, error },
-        })
+        if self.connected_unreported {
+            self.connected_unreported = false;
+            if let Some(est) = self.est.as_ref() {
+                return Some(Event::Connected {
+                    handle,
+                    peer,
+                    identity: self.identity.clone(),
+                    suite: est.suite,
+                    resumed: self.conn.resumed,
+                });
+            }
+        }
+        if let Some(len) = self.data_events.pop_front() {
+            return Some(Event::ApplicationData { handle, peer, len });
+        }
+        match self.end {
+            Some(reason) if !self.closed_reported => {
+                self.closed_reported = true;
+                Some(Event::Closed {
+                    handle,
+                    peer,
+                    reason,
+                })
+            }
+            _ => None,
+        }
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
     pub fn poll_timeout(&self) -> Option<Duration> {
         match self.est {
-            None => self.conn.poll_timeout(),
+            None if self.end.is_none() => self.conn.poll_timeout(),
+            None => None,
             Some(_) => self.lingering.then_some(self.linger_until),
         }
     }
@@ -400,8 +501,8 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
     /// the send queue (`Error::Full` until `poll_transmit` drains it).
     pub fn send(&mut self, _now: Duration, data: &[u8]) -> Result<(), Error> {
         match self.est.as_mut() {
+            _ if self.end.is_some() => Err(Error::Closed),
             Some(est) => est.send(self.conn.config(), data, &mut self.txq, 0),
-            None if self.conn.is_dead() => Err(Error::Closed),
             None => Err(Error::NotConnected),
         }
     }
@@ -411,21 +512,14 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
         self.rxq.take(0, buf)
     }
 
-    /// Sends close_notify and closes.
+    /// Sends close_notify (once connected) and closes; `Closed`
+    /// ([`CloseReason::LocalClose`]) follows.
     pub fn close(&mut self, _now: Duration) {
         match self.est.as_mut() {
-            Some(est) => {
-                let mut up = ClUp {
-                    events: &mut self.events,
-                    rxq: &mut self.rxq,
-                    linger: None,
-                };
-                est.close(&mut up);
-                self.txq.purge(0);
-                self.lingering = false;
-            }
+            Some(est) => est.close(CloseReason::LocalClose),
             None => self.conn.close(),
         }
+        self.end(CloseReason::LocalClose);
     }
 
     /// Test hook, not part of the API: ends an established session as an
@@ -438,20 +532,14 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore> Client<A, R, T> {
     #[doc(hidden)]
     pub fn fail_for_tests(&mut self) {
         if let Some(est) = self.est.as_mut() {
-            let mut up = ClUp {
-                events: &mut self.events,
-                rxq: &mut self.rxq,
-                linger: None,
-            };
-            let _ = est.fail(Error::Internal, &mut up);
-            self.txq.purge(0);
-            self.lingering = false;
+            let e = est.fail(Error::Internal);
+            self.end(CloseReason::Error(e));
         }
     }
 
     /// True once the handshake has completed (and until closed).
     pub fn is_connected(&self) -> bool {
-        self.est.as_ref().is_some_and(Established::is_open)
+        self.end.is_none() && self.est.as_ref().is_some_and(Established::is_open)
     }
 
     /// The largest payload [`send`](Self::send) accepts.

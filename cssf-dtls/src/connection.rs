@@ -53,8 +53,10 @@ use crate::crypto::suite::{CipherSuite, KeyExchange};
 use crate::established::{
     next_record, seal_record, Established, InRecord, Parts, Reader, Unopened,
 };
+use crate::event::CloseReason;
 use crate::flight::{whole_header, Ahead, Flight, Reassembly, AHEAD_CAPACITY, MAX_MESSAGE_LEN};
-use crate::psk::{PskStore, MAX_IDENTITY_LEN, MAX_PSK_LEN};
+use crate::identity::{Identity, PskIdentity};
+use crate::psk::{PeerContext, PskStore, MAX_IDENTITY_LEN, MAX_PSK_LEN};
 use crate::replay::ReplayWindow;
 use crate::session::{Session, SESSION_ID_LEN};
 use crate::trust::TrustStore;
@@ -128,12 +130,52 @@ impl Stats {
     }
 }
 
-/// What a connection reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ConnEvent {
-    Connected(CipherSuite),
-    Data(usize),
-    Closed(Option<Error>),
+/// What a handshake asks its owner: keys and trust decisions, the peer's
+/// context ([`PeerContext`](crate::PeerContext)) already bound in.
+pub(crate) trait Credentials {
+    /// The PSK for a ClientKeyExchange's identity.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    fn psk(&mut self, identity: &[u8], key: &mut [u8; MAX_PSK_LEN]) -> Option<usize>;
+    /// Whether the peer's raw public key is accepted.
+    #[cfg(feature = "ecdhe")]
+    fn trusted(&self, key: &PublicKey) -> bool;
+    /// Whether the peer's X.509 end-entity certificate is accepted.
+    #[cfg(feature = "x509")]
+    fn trusted_certificate(&self, certificate: &[u8], key: &PublicKey) -> bool;
+}
+
+/// The caller's stores bound to one peer's context: what a client or an
+/// endpoint hands its handshake as [`Credentials`].
+// A client never resolves PSKs and, without `ecdhe`, never checks keys:
+// then nothing here is read.
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
+pub(crate) struct Bound<'a, A, P: ?Sized, T: ?Sized> {
+    pub(crate) store: &'a mut P,
+    #[cfg_attr(not(feature = "ecdhe"), allow(dead_code))]
+    pub(crate) trust: &'a T,
+    pub(crate) cx: PeerContext<'a, A>,
+}
+
+impl<A, P: PskStore<A> + ?Sized, T: TrustStore<A> + ?Sized> Credentials for Bound<'_, A, P, T> {
+    fn psk(&mut self, identity: &[u8], key: &mut [u8; MAX_PSK_LEN]) -> Option<usize> {
+        self.store.psk(&self.cx, identity, key)
+    }
+    #[cfg(feature = "ecdhe")]
+    fn trusted(&self, key: &PublicKey) -> bool {
+        self.trust.is_trusted(&self.cx, key)
+    }
+    #[cfg(feature = "x509")]
+    fn trusted_certificate(&self, certificate: &[u8], key: &PublicKey) -> bool {
+        self.trust
+            .is_trusted_certificate(&self.cx, certificate, key)
+    }
+}
+
+/// The caller's dependencies a handshake uses, passed as one.
+pub(crate) struct Deps<'a> {
+    pub(crate) rng: &'a mut dyn CryptoRngCore,
+    #[cfg_attr(not(any(feature = "server", feature = "ecdhe")), allow(dead_code))]
+    pub(crate) creds: &'a mut dyn Credentials,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,7 +296,8 @@ pub(crate) struct Connection {
     ahead: Ahead,
     peer_record_limit: Option<u16>,
     alert: Option<(u8, u8)>,
-    events: heapless::Deque<ConnEvent, 8>,
+    /// How the handshake ended, once it did (failed or closed).
+    outcome: Option<CloseReason>,
     pub(crate) stats: Stats,
     pub(crate) last_activity: Duration,
     /// RFC 9146: the CID the peer puts in records to us (ours).
@@ -396,7 +439,7 @@ impl Connection {
             ahead: Ahead::new(),
             peer_record_limit: None,
             alert: None,
-            events: heapless::Deque::new(),
+            outcome: None,
             stats: Stats::default(),
             last_activity: now,
             cid_rx: heapless::Vec::new(),
@@ -590,7 +633,7 @@ impl Connection {
             if let Some(code) = e.code() {
                 self.alert = Some((LEVEL_FATAL, code.to_u8()));
             }
-            let _ = self.events.push_back(ConnEvent::Closed(Some(e)));
+            self.outcome.get_or_insert(CloseReason::Error(e));
         }
         self.state = State::Failed;
         self.sending = None;
@@ -645,7 +688,7 @@ impl Connection {
     #[cfg(feature = "ecdhe")]
     fn process_peer_certificate(
         &mut self,
-        trust: &dyn TrustStore,
+        creds: &dyn Credentials,
         body: &[u8],
     ) -> Result<(), Error> {
         #[cfg(feature = "x509")]
@@ -654,7 +697,7 @@ impl Connection {
                 cert::X509CertificateListRepr::parse(body).map_err(|_| Error::BadCertificate)?;
             let end_entity = list.certs().next().ok_or(Error::BadCertificate)?;
             let key = crate::x509::certificate_key(end_entity)?;
-            if !trust.is_trusted_certificate(end_entity, &key) {
+            if !creds.trusted_certificate(end_entity, &key) {
                 return Err(Error::UntrustedPeer);
             }
             self.peer_key = Some(key);
@@ -663,7 +706,7 @@ impl Connection {
         let c = RawPublicKeyCertificateRepr::parse(body).map_err(|_| Error::BadCertificate)?;
         let point = cert::parse_spki_p256(c.spki)?;
         let key = PublicKey::from_sec1_bytes(point).map_err(|_| Error::BadCertificate)?;
-        if !trust.is_trusted(&key) {
+        if !creds.trusted(&key) {
             return Err(Error::UntrustedPeer);
         }
         self.peer_key = Some(key);
@@ -856,6 +899,7 @@ impl Connection {
             #[cfg(feature = "ecdhe")]
             {
                 self.peer_key = s.peer_key;
+                self.peer_x509 = s.peer_certificate;
             }
             self.resumed = true;
             self.install_keys()?;
@@ -1190,6 +1234,7 @@ impl Connection {
             #[cfg(feature = "ecdhe")]
             {
                 self.peer_key = s.peer_key;
+                self.peer_x509 = s.peer_certificate;
             }
             self.session_id = s.id.clone();
         } else {
@@ -1347,7 +1392,7 @@ impl Connection {
     #[cfg(feature = "server")]
     fn process_client_key_exchange(
         &mut self,
-        store: &mut dyn PskStore,
+        creds: &mut dyn Credentials,
         body: &[u8],
     ) -> Result<(), Error> {
         let suite = self.suite.ok_or(Error::Internal)?;
@@ -1369,7 +1414,7 @@ impl Connection {
         // empty: the session (and its resumptions) report who authenticated.
         let identity =
             heapless::Vec::from_slice(cke.identity).map_err(|_| Error::UnknownPskIdentity)?;
-        let n = store
+        let n = creds
             .psk(cke.identity, &mut self.psk)
             .filter(|n| (1..=MAX_PSK_LEN).contains(n))
             .ok_or(Error::UnknownPskIdentity)?;
@@ -1404,9 +1449,6 @@ impl Connection {
         self.state = State::Connected;
         self.established = true;
         self.retransmit_at = None;
-        if let Some(s) = self.suite {
-            let _ = self.events.push_back(ConnEvent::Connected(s));
-        }
     }
 
     // ---- input -----------------------------------------------------------
@@ -1419,9 +1461,7 @@ impl Connection {
         &mut self,
         now: Duration,
         data: &mut [u8],
-        rng: &mut dyn CryptoRngCore,
-        store: &mut dyn PskStore,
-        trust: &dyn TrustStore,
+        cx: &mut Deps<'_>,
     ) -> Result<usize, Error> {
         let total_len = data.len();
         if matches!(self.state, State::Failed | State::Closed) {
@@ -1438,18 +1478,14 @@ impl Connection {
                 break;
             };
             let r = match rec {
-                InRecord::Plain(hdr, payload) => {
-                    self.handle_record(now, &hdr, payload, rng, store, trust)
-                }
+                InRecord::Plain(hdr, payload) => self.handle_record(now, &hdr, payload, cx),
                 InRecord::Cid {
                     version,
                     epoch,
                     seq,
                     cid_ok,
                     payload,
-                } => self.handle_cid_record(
-                    now, version, epoch, seq, cid_ok, payload, rng, store, trust,
-                ),
+                } => self.handle_cid_record(now, version, epoch, seq, cid_ok, payload, cx),
             };
             if let Err(e) = r {
                 return Err(self.fail(e));
@@ -1468,9 +1504,7 @@ impl Connection {
         now: Duration,
         hdr: &RecordHeader,
         payload: &mut [u8],
-        rng: &mut dyn CryptoRngCore,
-        store: &mut dyn PskStore,
-        trust: &dyn TrustStore,
+        cx: &mut Deps<'_>,
     ) -> Result<(), Error> {
         if !self.record_version_ok(hdr, payload) {
             self.stats.records_dropped += 1;
@@ -1519,7 +1553,7 @@ impl Connection {
                 return Ok(());
             }
         };
-        self.dispatch(now, hdr.epoch, hdr.content_type, plain, rng, store, trust)
+        self.dispatch(now, hdr.epoch, hdr.content_type, plain, cx)
     }
 
     /// RFC 6347 §4.1: records carry the negotiated version, DTLS 1.2. Only
@@ -1585,9 +1619,7 @@ impl Connection {
         seq: u64,
         cid_ok: bool,
         payload: &mut [u8],
-        rng: &mut dyn CryptoRngCore,
-        store: &mut dyn PskStore,
-        trust: &dyn TrustStore,
+        cx: &mut Deps<'_>,
     ) -> Result<(), Error> {
         let Some(read) = self.read.as_ref().filter(|_| self.read_epoch == 1) else {
             self.stats.records_dropped += 1;
@@ -1600,7 +1632,7 @@ impl Connection {
             stats: &mut self.stats,
         };
         match rd.open_cid(version, epoch, seq, cid_ok, &self.cid_rx, payload) {
-            Ok((ct, plain)) => self.dispatch(now, epoch, ct, plain, rng, store, trust),
+            Ok((ct, plain)) => self.dispatch(now, epoch, ct, plain, cx),
             // As for plain records: awaiting Finished, a failure means
             // different keys.
             Err(Unopened::BadMac) if self.awaiting_finished() => Err(Error::BadRecordMac),
@@ -1616,9 +1648,7 @@ impl Connection {
         epoch: u16,
         content_type: ContentType,
         plain: &[u8],
-        rng: &mut dyn CryptoRngCore,
-        store: &mut dyn PskStore,
-        trust: &dyn TrustStore,
+        cx: &mut Deps<'_>,
     ) -> Result<(), Error> {
         match content_type {
             ContentType::Handshake => {
@@ -1629,7 +1659,7 @@ impl Connection {
                         return Ok(());
                     };
                     rest = tail;
-                    self.handle_fragment(now, epoch, &h, frag, rng, store, trust)?;
+                    self.handle_fragment(now, epoch, &h, frag, cx)?;
                     if matches!(self.state, State::Failed | State::Closed) {
                         break;
                     }
@@ -1668,7 +1698,7 @@ impl Connection {
                     self.state = State::Closed;
                     self.sending = None;
                     self.retransmit_at = None;
-                    let _ = self.events.push_back(ConnEvent::Closed(None));
+                    self.outcome.get_or_insert(CloseReason::PeerClosed);
                     Ok(())
                 } else if a.level == LEVEL_FATAL {
                     Err(Error::AlertReceived(a.description))
@@ -1692,9 +1722,7 @@ impl Connection {
         epoch: u16,
         h: &HandshakeHeader,
         frag: &[u8],
-        rng: &mut dyn CryptoRngCore,
-        store: &mut dyn PskStore,
-        trust: &dyn TrustStore,
+        cx: &mut Deps<'_>,
     ) -> Result<(), Error> {
         // The server's first message_seq is its choice (0, or 1 after a
         // cookie exchange): adopt it.
@@ -1731,17 +1759,8 @@ impl Connection {
             // A whole message needs no reassembly; a partial one of the
             // same message (perhaps a forged fragment) is dropped.
             self.reasm.reset();
-            self.process_message(
-                now,
-                epoch,
-                h.msg_type,
-                h.message_seq,
-                frag,
-                rng,
-                store,
-                trust,
-            )?;
-            return self.process_ahead(now, rng, store, trust);
+            self.process_message(now, epoch, h.msg_type, h.message_seq, frag, cx)?;
+            return self.process_ahead(now, cx);
         }
         match self.reasm.add(epoch, h, frag) {
             Ok(true) => {}
@@ -1760,27 +1779,12 @@ impl Connection {
             .copy_from_slice(msg);
         let (t, seq) = (self.reasm.msg_type, self.reasm.seq);
         self.reasm.reset();
-        self.process_message(
-            now,
-            epoch,
-            t,
-            seq,
-            body.get(..n).unwrap_or_default(),
-            rng,
-            store,
-            trust,
-        )?;
-        self.process_ahead(now, rng, store, trust)
+        self.process_message(now, epoch, t, seq, body.get(..n).unwrap_or_default(), cx)?;
+        self.process_ahead(now, cx)
     }
 
     /// Processes kept messages whose turn has come.
-    fn process_ahead(
-        &mut self,
-        now: Duration,
-        rng: &mut dyn CryptoRngCore,
-        store: &mut dyn PskStore,
-        trust: &dyn TrustStore,
-    ) -> Result<(), Error> {
+    fn process_ahead(&mut self, now: Duration, cx: &mut Deps<'_>) -> Result<(), Error> {
         loop {
             self.ahead.purge_below(self.recv_msg_seq);
             if matches!(self.state, State::Failed | State::Closed) || self.reasm.active {
@@ -1792,7 +1796,7 @@ impl Connection {
                 return Ok(());
             };
             let body = body.get(..n).unwrap_or_default();
-            self.process_message(now, epoch, t, seq, body, rng, store, trust)?;
+            self.process_message(now, epoch, t, seq, body, cx)?;
         }
     }
 
@@ -1804,14 +1808,8 @@ impl Connection {
         t: u8,
         seq: u16,
         body: &[u8],
-        rng: &mut dyn CryptoRngCore,
-        store: &mut dyn PskStore,
-        trust: &dyn TrustStore,
+        cx: &mut Deps<'_>,
     ) -> Result<(), Error> {
-        #[cfg(not(feature = "ecdhe"))]
-        let _ = trust;
-        #[cfg(not(feature = "server"))]
-        let _ = store;
         let want_epoch = match (self.state, t) {
             (State::Connected, _) | (_, mt::FINISHED) => 1,
             _ => 0,
@@ -1843,7 +1841,7 @@ impl Connection {
             (State::ServerHelloReceived, mt::CERTIFICATE)
                 if self.kx() == Some(KeyExchange::EcdheEcdsa) =>
             {
-                self.process_peer_certificate(trust, body)?;
+                self.process_peer_certificate(&*cx.creds, body)?;
                 self.add_transcript(t, seq, body);
                 self.state = State::ServerCertificateReceived;
                 Ok(())
@@ -1858,7 +1856,7 @@ impl Connection {
                     return Err(Error::UnexpectedMessage);
                 }
                 self.add_transcript(t, seq, body);
-                self.process_server_key_exchange(rng, body)?;
+                self.process_server_key_exchange(&mut *cx.rng, body)?;
                 self.state = State::ServerKeyExchangeReceived;
                 Ok(())
             }
@@ -1921,7 +1919,7 @@ impl Connection {
             #[cfg(all(feature = "ecdhe", feature = "server"))]
             (State::ServerHelloDoneSent, mt::CERTIFICATE) if self.cert_requested => {
                 self.retransmit_at = None;
-                self.process_peer_certificate(trust, body)?;
+                self.process_peer_certificate(&*cx.creds, body)?;
                 self.add_transcript(t, seq, body);
                 self.state = State::ClientCertificateReceived;
                 Ok(())
@@ -1936,7 +1934,7 @@ impl Connection {
                     return Err(Error::UnexpectedMessage);
                 }
                 self.retransmit_at = None;
-                self.process_client_key_exchange(store, body)?;
+                self.process_client_key_exchange(&mut *cx.creds, body)?;
                 self.add_transcript(t, seq, body);
                 self.derive_keys()?;
                 self.awaiting_cv = self.cert_requested;
@@ -2015,13 +2013,9 @@ impl Connection {
         self.retransmit_at
     }
 
-    pub(crate) fn poll_event(&mut self) -> Option<ConnEvent> {
-        self.events.pop_front()
-    }
-
-    #[cfg_attr(not(feature = "server"), allow(dead_code))]
-    pub(crate) fn is_dead(&self) -> bool {
-        matches!(self.state, State::Failed | State::Closed) && self.alert.is_none()
+    /// How the handshake ended, once it did.
+    pub(crate) fn outcome(&self) -> Option<CloseReason> {
+        self.outcome
     }
 
     // ---- application interface -------------------------------------------
@@ -2067,7 +2061,31 @@ impl Connection {
             identity: self.identity.clone(),
             #[cfg(feature = "ecdhe")]
             peer_key: self.peer_key,
+            #[cfg(feature = "ecdhe")]
+            peer_certificate: self.peer_x509,
         })
+    }
+
+    /// What the handshake proved about the peer, once both Finished
+    /// messages verified; `None` before that (a PSK identity or a key
+    /// received earlier is only a claim) and for a client that did not
+    /// authenticate.
+    pub(crate) fn proven_identity(&self) -> Option<Identity> {
+        if !self.established {
+            return None;
+        }
+        if self.kx()?.is_psk() {
+            return PskIdentity::new(&self.identity).ok().map(Identity::Psk);
+        }
+        #[cfg(feature = "ecdhe")]
+        if let Some(k) = self.peer_key {
+            return Some(if self.peer_x509 {
+                Identity::Certificate(k)
+            } else {
+                Identity::RawPublicKey(k)
+            });
+        }
+        None
     }
 
     /// Largest application payload one record can carry.
@@ -2089,7 +2107,9 @@ impl Connection {
     pub(crate) fn close(&mut self) {
         if self.state == State::Connected {
             self.alert = Some((LEVEL_WARNING, 0));
-            let _ = self.events.push_back(ConnEvent::Closed(None));
+        }
+        if !matches!(self.state, State::Failed | State::Closed) {
+            self.outcome = Some(CloseReason::LocalClose);
         }
         if !matches!(self.state, State::Failed) {
             self.state = State::Closed;
@@ -2251,7 +2271,6 @@ impl Connection {
             peer_record_limit: self.peer_record_limit,
             alert: self.alert.take(),
             suite,
-            resumed: self.resumed,
             newest: self.newest,
         })
     }
@@ -2275,9 +2294,7 @@ impl Connection {
         now: Duration,
         epoch: u16,
         plain: &[u8],
-        rng: &mut dyn CryptoRngCore,
-        store: &mut dyn PskStore,
-        trust: &dyn TrustStore,
+        cx: &mut Deps<'_>,
     ) -> Result<bool, Error> {
         if self.state != State::Connected {
             return Ok(false);
@@ -2285,7 +2302,7 @@ impl Connection {
         if epoch == 0 {
             return Ok(self.old_plaintext_handshake(now, plain));
         }
-        self.dispatch(now, epoch, ContentType::Handshake, plain, rng, store, trust)?;
+        self.dispatch(now, epoch, ContentType::Handshake, plain, cx)?;
         Ok(true)
     }
 
@@ -2394,19 +2411,31 @@ mod tests {
     const NOW: Duration = Duration::ZERO;
     static KEYS: [(&[u8], &[u8]); 1] = [(b"id", b"key-key-key-key!")];
 
-    fn pump(c: &mut Connection, s: &mut Connection, rng: &mut SimRng) {
+    /// Runs `f` with the test's stores bound as a handshake's dependencies.
+    fn with_deps<R>(rng: &mut SimRng, f: impl FnOnce(&mut Deps<'_>) -> R) -> R {
         let mut store = StaticPsk::new(&KEYS);
+        let mut creds = Bound {
+            store: &mut store,
+            trust: &crate::RejectAll,
+            cx: PeerContext::new(crate::SessionHandle::from_raw(1), &0u8, NOW),
+        };
+        let mut deps = Deps {
+            rng,
+            creds: &mut creds,
+        };
+        f(&mut deps)
+    }
+
+    fn pump(c: &mut Connection, s: &mut Connection, rng: &mut SimRng) {
         let mut buf = [0u8; 1500];
         for _ in 0..20 {
             let mut moved = false;
             while let Some(n) = c.poll_transmit(&mut buf).unwrap() {
-                s.handle_datagram(NOW, &mut buf[..n], rng, &mut store, &crate::RejectAll)
-                    .unwrap();
+                with_deps(rng, |d| s.handle_datagram(NOW, &mut buf[..n], d)).unwrap();
                 moved = true;
             }
             while let Some(n) = s.poll_transmit(&mut buf).unwrap() {
-                c.handle_datagram(NOW, &mut buf[..n], rng, &mut store, &crate::RejectAll)
-                    .unwrap();
+                with_deps(rng, |d| c.handle_datagram(NOW, &mut buf[..n], d)).unwrap();
                 moved = true;
             }
             if !moved {
@@ -2459,23 +2488,19 @@ mod tests {
     #[test]
     fn handshake_without_cookie_exchange() {
         let mut rng = SimRng::new(3);
-        let (mut c, mut s) = connected_pair(&mut rng);
-        assert_eq!(
-            c.poll_event(),
-            Some(ConnEvent::Connected(CipherSuite::PskWithAes128Ccm8))
-        );
-        assert_eq!(
-            s.poll_event(),
-            Some(ConnEvent::Connected(CipherSuite::PskWithAes128Ccm8))
-        );
+        let (c, s) = connected_pair(&mut rng);
+        assert_eq!(c.suite, Some(CipherSuite::PskWithAes128Ccm8));
+        assert_eq!(s.suite, Some(CipherSuite::PskWithAes128Ccm8));
+        // Both proved the PSK of the client's identity.
+        let id = Identity::Psk(PskIdentity::new(b"id").unwrap());
+        assert_eq!(c.proven_identity(), Some(id.clone()));
+        assert_eq!(s.proven_identity(), Some(id));
     }
 
     #[test]
     fn renegotiation_is_refused_with_a_warning() {
         let mut rng = SimRng::new(4);
         let (mut c, mut s) = connected_pair(&mut rng);
-        while c.poll_event().is_some() {}
-        while s.poll_event().is_some() {}
         // The server asks for renegotiation (HelloRequest, epoch 1).
         s.new_flight(NOW, false);
         s.push_handshake(mt::HELLO_REQUEST, 1, 0, |_| Ok(0))
@@ -2483,9 +2508,7 @@ mod tests {
         s.start_sending();
         let mut buf = [0u8; 1500];
         let n = s.poll_transmit(&mut buf).unwrap().unwrap();
-        let mut store = StaticPsk::new(&KEYS);
-        c.handle_datagram(NOW, &mut buf[..n], &mut rng, &mut store, &crate::RejectAll)
-            .unwrap();
+        with_deps(&mut rng, |d| c.handle_datagram(NOW, &mut buf[..n], d)).unwrap();
         assert_eq!(
             c.alert,
             Some((LEVEL_WARNING, AlertDescription::NoRenegotiation.to_u8()))
@@ -2495,10 +2518,9 @@ mod tests {
         let n = c.poll_transmit(&mut buf).unwrap().unwrap();
         assert_eq!(buf[0], CT_ALERT);
         assert_eq!(&buf[3..5], &[0, 1], "epoch 1");
-        s.handle_datagram(NOW, &mut buf[..n], &mut rng, &mut store, &crate::RejectAll)
-            .unwrap();
+        with_deps(&mut rng, |d| s.handle_datagram(NOW, &mut buf[..n], d)).unwrap();
         assert_eq!(s.state, State::Connected);
-        assert_eq!(s.poll_event(), None);
+        assert_eq!(s.outcome(), None);
     }
 
     #[test]
@@ -2593,6 +2615,7 @@ mod tests {
                 ems: session_ems,
                 identity: heapless::Vec::new(),
                 peer_key: None,
+                peer_certificate: false,
             };
             let mut c = Connection::new_client_with(
                 cfg.clone(),
@@ -2649,10 +2672,7 @@ mod tests {
             }
         }
         assert_eq!(sent, 3, "first transmission plus two retransmissions");
-        assert_eq!(
-            c.poll_event(),
-            Some(ConnEvent::Closed(Some(Error::Timeout)))
-        );
+        assert_eq!(c.outcome(), Some(CloseReason::Error(Error::Timeout)));
         // exponential backoff: 1 s, then 2 s, then the give-up at +4 s
         assert_eq!(t, Duration::from_secs(7));
     }
@@ -2736,10 +2756,17 @@ mod tests {
     #[test]
     fn overlong_psk_identity_is_refused_not_emptied() {
         struct AnyIdentity;
-        impl PskStore for AnyIdentity {
+        impl Credentials for AnyIdentity {
             fn psk(&mut self, _: &[u8], key: &mut [u8; MAX_PSK_LEN]) -> Option<usize> {
                 key[..4].copy_from_slice(b"psk!");
                 Some(4)
+            }
+            fn trusted(&self, _: &PublicKey) -> bool {
+                false
+            }
+            #[cfg(feature = "x509")]
+            fn trusted_certificate(&self, _: &[u8], _: &PublicKey) -> bool {
+                false
             }
         }
         let mut rng = SimRng::new(8);

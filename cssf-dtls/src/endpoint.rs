@@ -1,24 +1,32 @@
 //! The DTLS server endpoint: stateless cookie exchange (RFC 6347 §4.2.1),
 //! then a handshake in one of `H` handshake slots; once complete it is
-//! compacted into one of `N` established-session slots
-//! ([`Established`](crate::established)), found by Connection ID first
-//! (RFC 9146 §4: tls12_cid records, whatever their source address), then by
-//! address; plus the bounded session cache for resumption and the shared
-//! application queues.
+//! compacted into its session slot ([`Established`](crate::established)),
+//! found by Connection ID first (RFC 9146 §4: tls12_cid records, whatever
+//! their source address), then by address; plus the bounded session cache
+//! for resumption and the shared application queues.
+//!
+//! Every handshake gets a [`SessionHandle`] and one of the `N` session
+//! slots when it is admitted; the slot carries the session's address, its
+//! proven identity and what is left to report. A session or handshake ends
+//! in one place ([`Endpoint::end`]), which keeps the reason for the one
+//! `Closed` event [`poll_event`](Endpoint::poll_event) reports; the slot
+//! is freed once that event was taken and its last alert sent.
 
 use core::time::Duration;
 
 use rand_core::CryptoRngCore;
 
 use crate::config::{Config, MAX_CID_LEN};
-use crate::connection::{ConnEvent, Connection, State, Stats};
+use crate::connection::{Bound, Connection, Deps, State, Stats};
 use crate::cookie::{CookieSecrets, PeerAddress};
+use crate::crypto::suite::CipherSuite;
 use crate::established::{Established, Upcall};
-use crate::event::{Event, Transmit};
+use crate::event::{CloseReason, Event, SessionHandle, Transmit};
 use crate::flight::MAX_MESSAGE_LEN;
-use crate::psk::PskStore;
+use crate::identity::Identity;
+use crate::psk::{PeerContext, PskStore};
 use crate::queue::AppQueue;
-use crate::session::SessionCache;
+use crate::session::{Session, SessionCache};
 #[cfg(feature = "ecdhe")]
 use crate::trust::SigningKey;
 use crate::trust::{RejectAll, TrustStore};
@@ -37,44 +45,60 @@ const MAX_CLIENT_HELLO_SEQUENCE: u64 = (1 << 48) - (1 << 16);
 
 const STATELESS_QUEUE: usize = 4;
 const STATELESS_MAX: usize = 64;
+/// Application data events waiting for `poll_event`.
 const EVENTS: usize = 16;
+/// Ended sessions whose slot was needed before their `Closed` event was
+/// taken (see [`Endpoint::bury`]).
+const GRAVEYARD: usize = 8;
 
-/// An established session: its peer, its number (tagging its queued
-/// records) and its compact state.
-struct Slot<A> {
-    peer: A,
-    id: u32,
-    est: Established,
+/// Where a session slot is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Life {
+    /// Handshaking or established.
+    Live,
+    /// Ended; its `Closed` event is not taken yet.
+    Ended(CloseReason),
+    /// Ended and reported; the slot only waits to send its last alert.
+    Reported,
 }
 
-impl<A: Clone> Slot<A> {
-    /// Sends close_notify (and reports its own `Closed` event), dropping
-    /// what the session still had queued for sending.
-    fn close(
-        &mut self,
-        events: &mut heapless::Deque<Event<A>, EVENTS>,
-        rxq: &mut AppQueue,
-        txq: &mut AppQueue,
-    ) {
-        let mut up = EpUp {
-            events,
-            rxq,
-            peer: &self.peer,
-            tag: self.id,
-            share: false,
-            linger: None,
-        };
-        self.est.close(&mut up);
-        txq.purge(self.id);
+/// One handle: a handshake, then its session; what the application is
+/// told about it, and what is left to tell.
+struct Slot<A> {
+    handle: SessionHandle,
+    peer: A,
+    /// The compact record state, once the handshake completed.
+    est: Option<Established>,
+    /// What the handshake proved about the peer (set when it completes).
+    identity: Option<Identity>,
+    suite: Option<CipherSuite>,
+    resumed: bool,
+    life: Life,
+    /// `Connected` is still to be reported.
+    connected_unreported: bool,
+    /// The address before an unreported move (RFC 9146 §6).
+    moved_from: Option<A>,
+}
+
+impl<A> Slot<A> {
+    fn live(&self) -> bool {
+        self.life == Life::Live
+    }
+
+    /// An alert is still to be sent.
+    fn has_alert(&self) -> bool {
+        self.est.as_ref().is_some_and(Established::has_alert)
+    }
+
+    fn established(&self) -> Option<&Established> {
+        self.est.as_ref().filter(|_| self.life == Life::Live)
     }
 }
 
 /// A handshake in progress, or one that completed and lingers to resend
-/// its last flight (`linger_until` set; its session is in a [`Slot`] with
-/// the same `id`).
-struct Handshake<A> {
-    peer: A,
-    id: u32,
+/// its last flight (`linger_until` set; its session is established).
+struct Handshake {
+    handle: SessionHandle,
     conn: Connection,
     linger_until: Option<Duration>,
     /// A half-open handshake's hard end: it never lives longer than a
@@ -82,14 +106,20 @@ struct Handshake<A> {
     expires: Duration,
 }
 
+/// An ended session whose slot was taken for a new handshake before its
+/// `Closed` event was reported.
+struct Tomb<A> {
+    handle: SessionHandle,
+    peer: A,
+    reason: CloseReason,
+}
+
 /// How a lingering handshake is reached while its session processes a
 /// datagram.
 struct Linger<'a> {
     conn: &'a mut Connection,
     now: Duration,
-    rng: &'a mut dyn CryptoRngCore,
-    store: &'a mut dyn PskStore,
-    trust: &'a dyn TrustStore,
+    deps: Deps<'a>,
 }
 
 /// The endpoint's side of an established session's input.
@@ -97,7 +127,7 @@ struct EpUp<'a, A> {
     events: &'a mut heapless::Deque<Event<A>, EVENTS>,
     rxq: &'a mut AppQueue,
     peer: &'a A,
-    tag: u32,
+    handle: SessionHandle,
     /// Other sessions are established: this one gets its fair share of
     /// the receive queue only (see [`Endpoint::recv`]).
     share: bool,
@@ -106,56 +136,82 @@ struct EpUp<'a, A> {
 
 impl<A: Clone> Upcall for EpUp<'_, A> {
     fn data(&mut self, plain: &[u8]) -> bool {
+        let tag = self.handle.raw();
         if self.events.is_full()
-            || (self.share && !self.rxq.fair(self.tag, plain.len()))
-            || !self.rxq.push(self.tag, plain)
+            || (self.share && !self.rxq.fair(tag, plain.len()))
+            || !self.rxq.push(tag, plain)
         {
             return false;
         }
         let _ = self.events.push_back(Event::ApplicationData {
+            handle: self.handle,
             peer: self.peer.clone(),
             len: plain.len(),
         });
         true
     }
-    fn event(&mut self, e: ConnEvent) {
-        let peer = self.peer.clone();
-        let _ = self.events.push_back(match e {
-            ConnEvent::Connected(suite) => Event::Connected { peer, suite },
-            ConnEvent::Data(len) => Event::ApplicationData { peer, len },
-            ConnEvent::Closed(error) => Event::Closed { peer, error },
-        });
-    }
     fn old_handshake(&mut self, epoch: u16, plain: &[u8]) -> Result<bool, Error> {
         match self.linger.as_mut() {
             Some(l) => l
                 .conn
-                .handle_old_handshake(l.now, epoch, plain, l.rng, l.store, l.trust),
+                .handle_old_handshake(l.now, epoch, plain, &mut l.deps),
             None => Ok(false),
         }
     }
 }
 
-/// A DTLS 1.2 server for up to `N` established sessions and `H` handshakes
-/// in progress: PSK clients resolved through `P`, and, when built
-/// [`with_raw_public_key`](Self::with_raw_public_key), ECDHE_ECDSA clients
-/// with raw public keys accepted by `T`; up to `S` sessions are kept for
-/// resumption.
+/// A DTLS 1.2 server for up to `N` sessions (handshakes included) and `H`
+/// handshakes in progress: PSK clients resolved through `P`, and, when
+/// built [`with_raw_public_key`](Self::with_raw_public_key), ECDHE_ECDSA
+/// clients with raw public keys accepted by `T`; up to `S` sessions are
+/// kept for resumption.
+///
+/// # Who is this session, and when does it end
+///
+/// Every handshake the endpoint admits gets a [`SessionHandle`], never
+/// reused while the endpoint lives; events, [`send`](Self::send),
+/// [`recv`](Self::recv), [`close`](Self::close) and the accessors speak in
+/// handles. The peer's address is an attribute of the session: it can
+/// change ([`Event::PeerAddressChanged`], Connection ID), and a new session
+/// from the same address (a client restarting on the same port) has
+/// another handle and shares nothing with the old one.
+///
+/// [`Event::Connected`] carries what the handshake *proved* about the
+/// peer (its PSK identity, raw public key or certificate key; `None` for
+/// a client of a server-only raw-public-key handshake), and so does
+/// [`peer_identity`](Self::peer_identity) from then on. Nothing the peer
+/// only claimed (a ClientKeyExchange's identity, a key in a Certificate
+/// message) is ever reported before its Finished verified.
+///
+/// Every handle ends exactly once, with one [`Event::Closed`] and its
+/// [`CloseReason`]: close_notify either way, a fatal alert or failed check,
+/// the idle timeout, a handshake that gave up or outlived the retransmission
+/// budget, eviction to admit a new handshake, replacement by a new
+/// ClientHello from the same address (RFC 6347 §4.2.8), or a Connection ID
+/// peer moving onto its address. Records received before the end stay
+/// readable with `recv` until `Closed` is taken; after it, the handle is
+/// unknown. A slot is freed once its `Closed` event was taken: an
+/// application that stops calling `poll_event` gets no new sessions
+/// (ClientHellos are then refused and counted), never lost events.
+///
+/// # Tables
 ///
 /// A handshake occupies a handshake slot (a large one: transcript, flight
-/// buffer, reassembly, ECDHE keys); once complete it is compacted into an
-/// established-session slot of a few hundred bytes ([`footprint`](crate::footprint)).
+/// buffer, reassembly, ECDHE keys); once complete it is compacted in its
+/// session slot to a few hundred bytes ([`footprint`](crate::footprint)).
 /// The side that sent the last flight keeps its handshake slot until the
 /// peer shows it got that flight (an authenticated application data or
 /// alert record) or the peer's whole retransmission budget has passed
 /// (the sum of its backed-off timeouts under our [`Config`]), resending
-/// the flight whenever the peer repeats its own (RFC 6347 §4.2.4). A new
-/// handshake is only admitted while a handshake slot is free (a half-open
-/// handshake that heard nothing from its peer for
-/// [`Config::retransmit_initial`] gives its slot up, and so does a
-/// lingering one once its last flight went out) and an
-/// established-session slot is left for it; otherwise the ClientHello is
-/// dropped (counted in [`Stats::handshakes_refused`]).
+/// the flight when the peer repeats its own (RFC 6347 §4.2.4; at most once
+/// per initial retransmission timeout). A new handshake is admitted while
+/// a handshake slot and a session slot are free: a half-open handshake
+/// that made no progress for [`Config::retransmit_initial`] gives its slot
+/// up (repeated ClientHellos are not progress), and so does a lingering
+/// one once its last flight went out, or an idle or closed session; one
+/// host ([`PeerAddress::same_host`]) holds at most half of the handshake
+/// slots. Otherwise the ClientHello is dropped (counted in
+/// [`Stats::handshakes_refused`]).
 ///
 /// Received application records wait for [`recv`](Self::recv) in one
 /// queue shared by all sessions ([`APP_QUEUE_CAPACITY`](crate::APP_QUEUE_CAPACITY)
@@ -177,7 +233,7 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 /// A whole PSK handshake in memory, then a request from the client:
 ///
 /// ```
-/// use cssf_dtls::{Client, Config, Endpoint, Event, StaticPsk};
+/// use cssf_dtls::{Client, Config, Endpoint, Event, Identity, StaticPsk};
 /// use core::time::Duration;
 /// # let (rng_c, rng_s) = (cssf_netsim::SimRng::new(1), cssf_netsim::SimRng::new(2));
 /// let keys = [(&b"Client_identity"[..], &b"secretPSK"[..])];
@@ -195,11 +251,16 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 ///     }
 /// }
 /// assert!(client.is_connected());
+/// // The server learns who connected, proven by the handshake.
+/// let Some(Event::Connected { handle, identity: Some(Identity::Psk(id)), .. }) = server.poll_event() else {
+///     panic!("not connected");
+/// };
+/// assert_eq!(id.as_bytes(), b"Client_identity");
 /// client.send(now, b"GET /temp").unwrap();
 /// let t = client.poll_transmit(now, &mut buf).unwrap().unwrap();
 /// server.handle_datagram(now, 1u8, &mut buf[..t.len]).unwrap();
 /// let mut got = [0u8; 64];
-/// assert_eq!(server.recv(&1u8, &mut got).unwrap(), Some(9));
+/// assert_eq!(server.recv(handle, &mut got).unwrap(), Some(9));
 /// assert_eq!(&got[..9], b"GET /temp");
 /// ```
 pub struct Endpoint<A, P, R, const N: usize, T = RejectAll, const S: usize = 4, const H: usize = 2>
@@ -212,8 +273,9 @@ pub struct Endpoint<A, P, R, const N: usize, T = RejectAll, const S: usize = 4, 
     rng: R,
     cookies: CookieSecrets,
     next_rotation: Duration,
-    sessions: heapless::Vec<Slot<A>, N>,
-    handshakes: heapless::Vec<Handshake<A>, H>,
+    slots: heapless::Vec<Slot<A>, N>,
+    handshakes: heapless::Vec<Handshake, H>,
+    graveyard: heapless::Deque<Tomb<A>, GRAVEYARD>,
     stateless: heapless::Deque<(A, [u8; STATELESS_MAX], usize), STATELESS_QUEUE>,
     events: heapless::Deque<Event<A>, EVENTS>,
     stats: Stats,
@@ -221,7 +283,7 @@ pub struct Endpoint<A, P, R, const N: usize, T = RejectAll, const S: usize = 4, 
     cache: SessionCache<S>,
     txq: AppQueue,
     rxq: AppQueue,
-    next_id: u32,
+    next_handle: u64,
 }
 
 impl<A, P, R, const N: usize, T, const S: usize, const H: usize> core::fmt::Debug
@@ -229,7 +291,7 @@ impl<A, P, R, const N: usize, T, const S: usize, const H: usize> core::fmt::Debu
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Endpoint")
-            .field("sessions", &self.sessions.len())
+            .field("sessions", &self.slots.len())
             .field("handshakes", &self.handshakes.len())
             .finish_non_exhaustive()
     }
@@ -237,7 +299,7 @@ impl<A, P, R, const N: usize, T, const S: usize, const H: usize> core::fmt::Debu
 
 impl<
         A: PeerAddress,
-        P: PskStore,
+        P: PskStore<A>,
         R: CryptoRngCore,
         const N: usize,
         const S: usize,
@@ -261,10 +323,10 @@ impl<
 
 impl<
         A: PeerAddress,
-        P: PskStore,
+        P: PskStore<A>,
         R: CryptoRngCore,
         const N: usize,
-        T: TrustStore,
+        T: TrustStore<A>,
         const S: usize,
         const H: usize,
     > Endpoint<A, P, R, N, T, S, H>
@@ -292,7 +354,7 @@ impl<
     /// A whole handshake with mutual authentication:
     ///
     /// ```
-    /// use cssf_dtls::{Client, Config, Endpoint, PinnedKeys, SigningKey, StaticPsk};
+    /// use cssf_dtls::{Client, Config, Endpoint, Event, Identity, PinnedKeys, SigningKey, StaticPsk};
     /// use core::time::Duration;
     /// # let (mut rng_c, mut rng_s) = (cssf_netsim::SimRng::new(1), cssf_netsim::SimRng::new(2));
     /// let (server_key, client_key) = (SigningKey::random(&mut rng_s), SigningKey::random(&mut rng_c));
@@ -317,7 +379,9 @@ impl<
     ///     }
     /// }
     /// assert!(client.is_connected());
-    /// assert_eq!(server.peer_public_key(&1), Some(&client_pin[0]));
+    /// assert_eq!(client.peer_identity(), Some(&Identity::RawPublicKey(server_pin[0])));
+    /// let handle = server.session_handle(&1).unwrap();
+    /// assert_eq!(server.peer_identity(handle), Some(&Identity::RawPublicKey(client_pin[0])));
     /// ```
     #[cfg(feature = "ecdhe")]
     #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
@@ -351,8 +415,9 @@ impl<
             trust,
             rng,
             cookies,
-            sessions: heapless::Vec::new(),
+            slots: heapless::Vec::new(),
             handshakes: heapless::Vec::new(),
+            graveyard: heapless::Deque::new(),
             stateless: heapless::Deque::new(),
             events: heapless::Deque::new(),
             stats: Stats::default(),
@@ -360,7 +425,7 @@ impl<
             cache: SessionCache::new(),
             txq: AppQueue::new(),
             rxq: AppQueue::new(),
-            next_id: 0,
+            next_handle: 1,
         })
     }
 
@@ -371,105 +436,246 @@ impl<
         }
     }
 
-    /// How long a handshake that sent the last flight lingers at most.
-    fn linger_time(&self) -> Duration {
-        self.config.linger_time()
+    // ---- finding slots ---------------------------------------------------
+
+    fn slot_index(&self, handle: SessionHandle) -> Option<usize> {
+        self.slots.iter().position(|s| s.handle == handle)
     }
 
-    fn drain_conn_events(
-        events: &mut heapless::Deque<Event<A>, EVENTS>,
-        cache: &mut SessionCache<S>,
-        now: Duration,
-        h: &mut Handshake<A>,
-    ) {
-        if h.conn.fatal && h.conn.established {
-            // RFC 5246 §7.2.2: an established session that ended with a
-            // fatal alert is not resumed. (Failed handshakes that never
-            // proved the master secret cannot evict it.)
-            cache.remove(&h.conn.session_id);
-            h.conn.established = false;
-        }
-        while !events.is_full() {
-            let Some(e) = h.conn.poll_event() else { break };
-            let peer = h.peer.clone();
-            let _ = events.push_back(match e {
-                ConnEvent::Connected(suite) => {
-                    if let (false, Some(session)) = (h.conn.resumed, h.conn.session()) {
-                        cache.insert(session, now);
-                    }
-                    Event::Connected { peer, suite }
-                }
-                ConnEvent::Data(len) => Event::ApplicationData { peer, len },
-                ConnEvent::Closed(error) => Event::Closed { peer, error },
-            });
-        }
+    fn handshake_index(&self, handle: SessionHandle) -> Option<usize> {
+        self.handshakes.iter().position(|h| h.handle == handle)
     }
 
-    /// Drops session slot `i`, its queued records and its lingering
-    /// handshake.
-    fn remove_session(&mut self, i: usize) {
-        if i >= self.sessions.len() {
+    /// The live slot at `addr`.
+    fn live_at(&self, addr: &A) -> Option<usize> {
+        self.slots.iter().position(|s| s.live() && &s.peer == addr)
+    }
+
+    // ---- the one way out ---------------------------------------------------
+
+    /// Ends the session or handshake in slot `i` with `reason`: the one
+    /// place a handle ends. Its reason waits in the slot for the `Closed`
+    /// event (reported once, by [`poll_event`](Self::poll_event)); what it
+    /// still had queued for sending goes, except the alert that says why
+    /// (close_notify after a local close or the idle timeout, the fatal
+    /// alert of a failure); a session ended by a fatal alert is not
+    /// resumed (RFC 5246 §7.2.2). A slot that ends twice keeps its first
+    /// reason.
+    fn end(&mut self, i: usize, reason: CloseReason) {
+        let Some(slot) = self.slots.get_mut(i) else {
+            return;
+        };
+        if !slot.live() {
             return;
         }
-        let s = self.sessions.swap_remove(i);
-        self.txq.purge(s.id);
-        self.rxq.purge(s.id);
-        if let Some(j) = self.handshakes.iter().position(|h| h.id == s.id) {
-            self.remove_handshake(j);
+        slot.life = Life::Ended(reason);
+        let handle = slot.handle;
+        if let Some(est) = slot.est.as_mut() {
+            match reason {
+                CloseReason::LocalClose | CloseReason::IdleTimeout => est.close(reason),
+                // Nobody is there to read an alert (the address moved
+                // on, or the peer lost its state).
+                CloseReason::Evicted | CloseReason::Replaced | CloseReason::AddressTaken => {
+                    est.drop_alert()
+                }
+                _ => {}
+            }
+            if est.fatal && !est.session_id().is_empty() {
+                self.cache.remove(est.session_id());
+            }
+        }
+        if reason != CloseReason::LocalClose {
+            // After a local close, records already sealed still go out,
+            // before the close_notify.
+            self.txq.purge(handle.raw());
+        }
+        if let Some(j) = self.handshake_index(handle) {
+            let keep = self.handshakes.get(j).is_some_and(|h| {
+                // A failed handshake still sends its fatal alert.
+                h.linger_until.is_none()
+                    && h.conn.has_output()
+                    && matches!(reason, CloseReason::Error(_))
+            });
+            if let Some(h) = self.handshakes.get_mut(j) {
+                if h.conn.fatal && h.conn.established {
+                    self.cache.remove(&h.conn.session_id);
+                }
+                if !keep {
+                    h.conn.stop_sending();
+                }
+            }
+            if !keep {
+                self.remove_handshake(j);
+            }
         }
     }
 
-    /// Drops handshake slot `i` (its counters go to the endpoint's).
-    fn remove_handshake(&mut self, i: usize) {
-        if i < self.handshakes.len() {
-            let h = self.handshakes.swap_remove(i);
+    /// Drops handshake slot `j` (its counters go to the endpoint's).
+    fn remove_handshake(&mut self, j: usize) {
+        if j < self.handshakes.len() {
+            let h = self.handshakes.swap_remove(j);
             self.stats.add(&h.conn.stats);
         }
     }
 
-    /// Handshakes still in progress (each will need a session slot).
-    fn in_progress(&self) -> usize {
-        self.handshakes
-            .iter()
-            .filter(|h| h.linger_until.is_none())
-            .count()
+    /// Frees the slots of ended sessions that have nothing left to send or
+    /// report but their `Closed`: reported ones go; unreported ones move to
+    /// the graveyard (while it has room) to be reported from there.
+    fn bury(&mut self) {
+        let mut i = 0;
+        while i < self.slots.len() {
+            let Some(s) = self.slots.get(i) else { break };
+            // A slot with an alert to send, a handshake still held, or a
+            // `Connected` or move not reported yet stays where it is.
+            let busy = s.has_alert()
+                || self.handshake_index(s.handle).is_some()
+                || self.txq.find(s.handle.raw()).is_some()
+                || s.connected_unreported
+                || s.moved_from.is_some();
+            let go = match s.life {
+                Life::Live => false,
+                Life::Reported => !busy,
+                Life::Ended(_) => !busy && !self.graveyard.is_full(),
+            };
+            if !go {
+                i += 1;
+                continue;
+            }
+            let s = self.slots.swap_remove(i);
+            if let Life::Ended(reason) = s.life {
+                let _ = self.graveyard.push_back(Tomb {
+                    handle: s.handle,
+                    peer: s.peer,
+                    reason,
+                });
+            } else {
+                self.rxq.purge(s.handle.raw());
+            }
+        }
     }
 
-    /// Makes room for a new handshake if possible: a handshake slot (a
-    /// half-open handshake that heard nothing from its peer for a whole
+    /// Brings slot `handle` up to date with its handshake after the
+    /// handshake processed input, time or output: a completed handshake is
+    /// compacted into the slot (`Connected`, with its proven identity; the
+    /// handshake slot lingers if it sent the last flight); a failed or
+    /// closed one ends the slot.
+    fn sync_handshake(&mut self, now: Duration, handle: SessionHandle) {
+        let (Some(i), Some(j)) = (self.slot_index(handle), self.handshake_index(handle)) else {
+            return;
+        };
+        let linger = self.config.linger_time();
+        let next = {
+            let Endpoint {
+                slots,
+                handshakes,
+                cache,
+                ..
+            } = self;
+            let (Some(slot), Some(h)) = (slots.get_mut(i), handshakes.get_mut(j)) else {
+                return;
+            };
+            if h.linger_until.is_some() || !slot.live() {
+                return;
+            }
+            if h.conn.state == State::Connected && slot.est.is_none() {
+                match h.conn.compact() {
+                    Ok(est) => {
+                        slot.identity = h.conn.proven_identity();
+                        slot.suite = h.conn.suite;
+                        slot.resumed = h.conn.resumed;
+                        slot.connected_unreported = true;
+                        slot.est = Some(est);
+                        if !h.conn.resumed {
+                            if let Some(session) = h.conn.session() {
+                                cache.insert(session, now);
+                            }
+                        }
+                        if h.conn.sent_last_flight() {
+                            h.linger_until = Some(now.saturating_add(linger));
+                            None
+                        } else {
+                            Some(Err(()))
+                        }
+                    }
+                    Err(e) => {
+                        let _ = h.conn.fail(e);
+                        Some(Ok(CloseReason::Error(e)))
+                    }
+                }
+            } else {
+                h.conn.outcome().map(|outcome| {
+                    Ok(match outcome {
+                        CloseReason::Error(Error::Timeout) => CloseReason::HandshakeTimeout,
+                        r => r,
+                    })
+                })
+            }
+        };
+        match next {
+            // Completed, and the peer sent the last flight: nothing to keep.
+            Some(Err(())) => self.remove_handshake(j),
+            Some(Ok(reason)) => self.end(i, reason),
+            None => {}
+        }
+    }
+
+    /// Brings slot `i` up to date with its established session after the
+    /// session processed input: a session that ended ends the slot; one
+    /// that heard from its peer lets its lingering handshake go.
+    fn sync_session(&mut self, i: usize) {
+        let Some(s) = self.slots.get(i) else { return };
+        let Some(est) = s.est.as_ref() else { return };
+        let (handle, heard, end) = (s.handle, est.heard, est.end_reason());
+        if heard {
+            // The peer has our last flight: the handshake is done with.
+            if let Some(j) = self.handshake_index(handle) {
+                self.remove_handshake(j);
+            }
+        }
+        if let Some(reason) = end {
+            self.end(i, reason);
+        }
+    }
+
+    // ---- admission ---------------------------------------------------------
+
+    /// Makes room for a new handshake from `from` if possible: a handshake
+    /// slot (a half-open handshake that made no progress for a whole
     /// initial retransmission timeout gives its slot up first: a peer that
     /// is there would have retransmitted; then a lingering one, but never
-    /// before its last flight went out) and an established-session slot
-    /// for when it completes (a closed or idle session gives its slot up).
-    ///
-    /// One host (see [`PeerAddress::same_host`]) holds at most half of the
-    /// handshake slots (at least one): beyond that, only its own stalled
-    /// handshake makes room for its new one. Repeating a ClientHello is not
-    /// progress, so it does not keep a handshake from stalling.
+    /// before its last flight went out) and a session slot (an idle or
+    /// closed session gives its slot up). One host (see
+    /// [`PeerAddress::same_host`]) holds at most half of the handshake
+    /// slots (at least one): beyond that, only its own stalled handshake
+    /// makes room for its new one.
     fn admit(&mut self, now: Duration, from: &A) -> bool {
         let idle = self.config.idle_timeout;
         let stalled = self.config.retransmit_initial;
         let share = (H / 2).max(1);
-        let in_progress_from =
-            |h: &Handshake<A>| h.linger_until.is_none() && h.peer.same_host(from);
-        if self
+        let in_progress = |h: &Handshake| h.linger_until.is_none();
+        let host_of = |slots: &[Slot<A>], h: &Handshake| {
+            slots
+                .iter()
+                .any(|s| s.handle == h.handle && s.peer.same_host(from))
+        };
+        let from_host = self
             .handshakes
             .iter()
-            .filter(|h| in_progress_from(h))
-            .count()
-            >= share
-        {
+            .filter(|h| in_progress(h) && host_of(&self.slots, h))
+            .count();
+        if from_host >= share {
             let victim = self
                 .handshakes
                 .iter()
-                .enumerate()
-                .filter(|(_, h)| {
-                    in_progress_from(h) && now.saturating_sub(h.conn.last_activity) >= stalled
+                .filter(|h| {
+                    in_progress(h)
+                        && host_of(&self.slots, h)
+                        && now.saturating_sub(h.conn.last_activity) >= stalled
                 })
-                .min_by_key(|(_, h)| h.conn.last_activity)
-                .map(|(i, _)| i);
-            match victim {
-                Some(i) => self.remove_handshake(i),
+                .min_by_key(|h| h.conn.last_activity)
+                .map(|h| h.handle);
+            match victim.and_then(|v| self.slot_index(v)) {
+                Some(i) => self.end(i, CloseReason::Evicted),
                 None => return false,
             }
         }
@@ -477,36 +683,53 @@ impl<
             let victim = self
                 .handshakes
                 .iter()
-                .enumerate()
-                .filter(|(_, h)| match h.linger_until {
+                .filter(|h| match h.linger_until {
                     Some(_) => !h.conn.has_output(),
                     None => now.saturating_sub(h.conn.last_activity) >= stalled,
                 })
-                .min_by_key(|(_, h)| (h.linger_until.is_some(), h.conn.last_activity))
-                .map(|(i, _)| i);
-            if let Some(i) = victim {
-                self.remove_handshake(i);
+                .min_by_key(|h| (h.linger_until.is_some(), h.conn.last_activity))
+                .map(|h| (h.handle, h.linger_until.is_some()));
+            match victim {
+                // A lingering handshake goes alone: its session lives on.
+                Some((v, true)) => {
+                    if let Some(j) = self.handshake_index(v) {
+                        self.remove_handshake(j);
+                    }
+                }
+                Some((v, false)) => {
+                    if let Some(i) = self.slot_index(v) {
+                        self.end(i, CloseReason::Evicted);
+                    }
+                }
+                None => {}
             }
         }
-        if self.sessions.len() + self.in_progress() >= N {
+        self.bury();
+        if self.slots.is_full() {
             let victim = self
-                .sessions
+                .slots
                 .iter()
-                .enumerate()
-                .filter(|(_, s)| {
-                    !s.est.is_open() || now.saturating_sub(s.est.last_activity()) >= idle
+                .filter_map(|s| {
+                    let est = s.established()?;
+                    (!est.is_open() || now.saturating_sub(est.last_activity()) >= idle)
+                        .then(|| (s.handle, est.last_activity()))
                 })
-                .min_by_key(|(_, s)| s.est.last_activity())
-                .map(|(i, _)| i);
-            if let Some(i) = victim {
-                self.remove_session(i);
+                .min_by_key(|(_, t)| *t)
+                .map(|(h, _)| h);
+            if let Some(i) = victim.and_then(|v| self.slot_index(v)) {
+                self.end(i, CloseReason::Evicted);
+                self.bury();
             }
         }
-        !self.handshakes.is_full() && self.sessions.len() + self.in_progress() < N
+        !self.handshakes.is_full() && !self.slots.is_full()
     }
 
-    /// Input: a datagram from `from`, decrypted in place. An `Err` means the
-    /// connection with `from` died (its alert, if any, is still sent).
+    // ---- input -------------------------------------------------------------
+
+    /// Input: a datagram from `from`, decrypted in place. `Err(e)`: the
+    /// session or handshake the datagram was for ended with `e` (its
+    /// [`Event::Closed`] follows, and its alert, if any, is still sent);
+    /// the endpoint and its other sessions go on.
     pub fn handle_datagram(
         &mut self,
         now: Duration,
@@ -522,153 +745,142 @@ impl<
         // old one is not. It still has to pass the cookie check before it
         // replaces anything.
         let random = client_hello_random(data);
-        if let Some(i) = self
-            .handshakes
-            .iter()
-            .position(|h| h.peer == from && h.linger_until.is_none())
-        {
-            let restart = self
-                .handshakes
-                .get(i)
-                .is_some_and(|h| random.is_some_and(|r| r != h.conn.client_random));
+        if let Some(i) = self.live_at(&from) {
+            let Some(slot) = self.slots.get(i) else {
+                return Ok(());
+            };
+            let handle = slot.handle;
+            let restart = match (slot.est.as_ref(), random) {
+                (Some(est), Some(r)) => r.get(..8) != Some(&est.random_prefix[..]),
+                (None, Some(r)) => self
+                    .handshake_index(handle)
+                    .and_then(|j| self.handshakes.get(j))
+                    .is_some_and(|h| r != h.conn.client_random),
+                (_, None) => false,
+            };
             if !restart {
-                return self.handshake_input(now, i, data);
-            }
-        } else if let Some(i) = self.sessions.iter().position(|s| s.peer == from) {
-            let restart = self.sessions.get(i).is_some_and(|s| {
-                random.is_some_and(|r| r.get(..8) != Some(&s.est.random_prefix[..]))
-            });
-            if !restart {
-                return self.session_input(now, i, data);
+                return match slot.est {
+                    Some(_) => self.session_input(now, i, data),
+                    None => self.handshake_input(now, handle, data),
+                };
             }
         }
         self.stateless_client_hello(now, from, data)
     }
 
-    /// A datagram for handshake slot `i`; records after the one completing
-    /// the handshake go to the new established session.
-    fn handshake_input(&mut self, now: Duration, i: usize, data: &mut [u8]) -> Result<(), Error> {
+    /// A datagram for the handshake of `handle`; records after the one
+    /// completing the handshake go to the new established session.
+    fn handshake_input(
+        &mut self,
+        now: Duration,
+        handle: SessionHandle,
+        data: &mut [u8],
+    ) -> Result<(), Error> {
+        let (Some(i), Some(j)) = (self.slot_index(handle), self.handshake_index(handle)) else {
+            return Ok(());
+        };
         let Endpoint {
+            slots,
             handshakes,
             rng,
             store,
             trust,
-            events,
-            cache,
             ..
         } = self;
-        let h = handshakes.get_mut(i).ok_or(Error::Internal)?;
-        let r = h.conn.handle_datagram(now, data, rng, store, trust);
-        Self::drain_conn_events(events, cache, now, h);
-        let consumed = r?;
-        if h.conn.state != State::Connected {
+        let (Some(slot), Some(h)) = (slots.get(i), handshakes.get_mut(j)) else {
             return Ok(());
-        }
-        let si = self.complete(now, i)?;
-        match data.get_mut(consumed..) {
-            Some(rest) if !rest.is_empty() => self.session_input_rest(now, si, rest),
-            _ => Ok(()),
-        }
-    }
-
-    /// Compacts the connected handshake in slot `i` into a session slot
-    /// (returned); the handshake slot is freed, unless it sent the last
-    /// flight: then it lingers.
-    fn complete(&mut self, now: Duration, i: usize) -> Result<usize, Error> {
-        let linger = self.linger_time();
-        let h = self.handshakes.get_mut(i).ok_or(Error::Internal)?;
-        let est = h.conn.compact()?;
-        let (peer, id) = (h.peer.clone(), h.id);
-        let lingers = h.conn.sent_last_flight();
-        if lingers {
-            h.linger_until = Some(now.saturating_add(linger));
-        }
-        if self.sessions.is_full() {
-            // Admission keeps a slot for every handshake in progress; if
-            // that ever fails, the least recently active session goes.
-            let victim = self
-                .sessions
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, s)| s.est.last_activity())
-                .map(|(j, _)| j);
-            if let Some(j) = victim {
-                self.remove_session(j);
+        };
+        let mut creds = Bound {
+            store,
+            trust: &*trust,
+            cx: PeerContext::new(handle, &slot.peer, now),
+        };
+        let mut deps = Deps {
+            rng,
+            creds: &mut creds,
+        };
+        let r = h.conn.handle_datagram(now, data, &mut deps);
+        self.sync_handshake(now, handle);
+        let consumed = r?;
+        let Some(i) = self.slot_index(handle) else {
+            return Ok(());
+        };
+        if self
+            .slots
+            .get(i)
+            .is_some_and(|s| s.est.is_some() && s.live())
+        {
+            if let Some(rest) = data.get_mut(consumed..).filter(|r| !r.is_empty()) {
+                return self.session_input_rest(now, i, rest);
             }
         }
-        self.sessions
-            .push(Slot { peer, id, est })
-            .map_err(|_| Error::Internal)?;
-        if !lingers {
-            if let Some(j) = self.handshakes.iter().position(|h| h.id == id) {
-                self.remove_handshake(j);
-            }
-        }
-        Ok(self.sessions.len() - 1)
+        Ok(())
     }
 
-    /// A datagram for session slot `i`.
+    /// A datagram for the session in slot `i`.
     fn session_input(&mut self, now: Duration, i: usize, data: &mut [u8]) -> Result<(), Error> {
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += data.len() as u64;
         self.session_input_rest(now, i, data)
     }
 
-    /// Records for session slot `i` (the counters for the datagram are
-    /// already taken).
+    /// Records for the session in slot `i` (the counters for the datagram
+    /// are already taken).
     fn session_input_rest(
         &mut self,
         now: Duration,
         i: usize,
         data: &mut [u8],
     ) -> Result<(), Error> {
+        let share = self
+            .slots
+            .iter()
+            .filter(|s| s.established().is_some())
+            .count()
+            > 1;
         let Endpoint {
-            sessions,
+            slots,
             handshakes,
             rng,
             store,
             trust,
             events,
-            cache,
             rxq,
-            txq,
             stats,
             ..
         } = self;
-        let share = sessions.len() > 1;
-        let s = sessions.get_mut(i).ok_or(Error::Internal)?;
+        let Some(s) = slots.get_mut(i) else {
+            return Ok(());
+        };
+        let Some(est) = s.est.as_mut() else {
+            return Ok(());
+        };
+        let mut creds = Bound {
+            store,
+            trust: &*trust,
+            cx: PeerContext::new(s.handle, &s.peer, now),
+        };
         let linger = handshakes
             .iter_mut()
-            .find(|h| h.id == s.id)
+            .find(|h| h.handle == s.handle && h.linger_until.is_some())
             .map(|h| Linger {
                 conn: &mut h.conn,
                 now,
-                rng,
-                store,
-                trust,
+                deps: Deps {
+                    rng,
+                    creds: &mut creds,
+                },
             });
         let mut up = EpUp {
             events,
             rxq,
             peer: &s.peer,
-            tag: s.id,
+            handle: s.handle,
             share,
             linger,
         };
-        let r = s.est.handle_datagram(now, data, stats, &mut up);
-        if s.est.fatal {
-            cache.remove(s.est.session_id());
-        }
-        if !s.est.is_open() {
-            txq.purge(s.id);
-        }
-        let (heard, id) = (s.est.heard, s.id);
-        if heard {
-            // The peer has our last flight: the handshake is done with.
-            if let Some(j) = self.handshakes.iter().position(|h| h.id == id) {
-                self.remove_handshake(j);
-            }
-        }
+        let r = est.handle_datagram(now, data, stats, &mut up);
+        self.sync_session(i);
         r
     }
 
@@ -676,7 +888,8 @@ impl<
     /// CID whatever the source address (RFC 9146 §4). The session moves to
     /// `from` only when the datagram held an authenticated record newer
     /// than every earlier one (§6); a forged, replayed or older record
-    /// changes nothing.
+    /// changes nothing. Another session still at `from` ends
+    /// ([`CloseReason::AddressTaken`]): the address was reused.
     fn handle_cid_datagram(
         &mut self,
         now: Duration,
@@ -687,107 +900,86 @@ impl<
         let Some(cid) = data.get(CID_OFFSET..CID_OFFSET + n).filter(|_| n > 0) else {
             return self.drop_datagram(data.len());
         };
-        let si = self
-            .sessions
-            .iter()
-            .position(|s| s.est.cid_negotiated() && s.est.cid_rx() == cid);
-        let hi = self.handshakes.iter().position(|h| {
-            h.linger_until.is_none() && h.conn.cid_negotiated() && h.conn.cid_rx.as_slice() == cid
+        let established = self.slots.iter().position(|s| {
+            s.established()
+                .is_some_and(|e| e.cid_negotiated() && e.cid_rx() == cid)
         });
-        if si.is_none()
-            && hi.is_some_and(|i| self.handshakes.get(i).is_some_and(|h| h.peer != from))
-        {
-            // Mid-handshake, records come from the handshake's address; a
-            // CID is public (it was in the ServerHello), so records with it
-            // from elsewhere are not let near the handshake.
-            self.stats.datagrams_received += 1;
-            self.stats.records_dropped += 1;
-            return Ok(());
-        }
-        let events_before = self.events.len();
-        let (r, moved_id) = match (si, hi) {
-            (Some(i), _) => {
-                let r = self.session_input(now, i, data);
-                let moved = self.sessions.get_mut(i).and_then(|s| {
-                    let m = r.is_ok() && s.peer != from && s.est.took_newest() && !s.est.is_dead();
-                    m.then(|| (core::mem::replace(&mut s.peer, from.clone()), s.id))
-                });
-                (r, moved)
+        let handshaking = self
+            .handshakes
+            .iter()
+            .find(|h| {
+                h.linger_until.is_none()
+                    && h.conn.cid_negotiated()
+                    && h.conn.cid_rx.as_slice() == cid
+            })
+            .map(|h| h.handle);
+        let handle = match (established, handshaking) {
+            (Some(i), _) => self.slots.get(i).map(|s| s.handle),
+            (None, Some(h)) => {
+                // Mid-handshake, records come from the handshake's address;
+                // a CID is public (it was in the ServerHello), so records
+                // with it from elsewhere are not let near the handshake.
+                let here = self
+                    .slot_index(h)
+                    .and_then(|i| self.slots.get(i))
+                    .is_some_and(|s| s.peer == from);
+                if !here {
+                    return self.drop_datagram(data.len());
+                }
+                Some(h)
             }
-            (None, Some(i)) => {
-                let id = self.handshakes.get(i).map(|h| h.id);
-                let r = self.handshake_input(now, i, data);
-                // The handshake may have completed (and been compacted).
-                let moved = if let Some(h) = self
-                    .handshakes
-                    .iter_mut()
-                    .find(|h| Some(h.id) == id && h.linger_until.is_none())
-                {
-                    let m =
-                        r.is_ok() && h.peer != from && h.conn.took_newest() && !h.conn.is_dead();
-                    m.then(|| (core::mem::replace(&mut h.peer, from.clone()), h.id))
-                } else if let Some(s) = self.sessions.iter_mut().find(|s| Some(s.id) == id) {
-                    let m = r.is_ok() && s.peer != from && s.est.took_newest() && !s.est.is_dead();
-                    m.then(|| (core::mem::replace(&mut s.peer, from.clone()), s.id))
-                } else {
-                    None
-                };
-                (r, moved)
-            }
-            (None, None) => return self.drop_datagram(data.len()),
+            (None, None) => None,
         };
-        if let Some((old, id)) = moved_id {
-            // The events of this datagram name the new address, after the
-            // move itself.
-            let mut later: heapless::Vec<Event<A>, EVENTS> = heapless::Vec::new();
-            while self.events.len() > events_before {
-                if let Some(e) = self.events.pop_back() {
-                    let _ = later.push(match e {
-                        Event::ApplicationData { len, .. } => Event::ApplicationData {
-                            peer: from.clone(),
-                            len,
-                        },
-                        Event::Closed { error, .. } => Event::Closed {
-                            peer: from.clone(),
-                            error,
-                        },
-                        Event::Connected { suite, .. } => Event::Connected {
-                            peer: from.clone(),
-                            suite,
-                        },
-                        e => e,
-                    });
+        let Some(handle) = handle else {
+            return self.drop_datagram(data.len());
+        };
+        let events_before = self.events.len();
+        let r = match established {
+            Some(i) => self.session_input(now, i, data),
+            None => self.handshake_input(now, handle, data),
+        };
+        // Did the datagram move the session?
+        let Some(i) = self.slot_index(handle) else {
+            return r;
+        };
+        let moved = r.is_ok()
+            && self.slots.get(i).is_some_and(|s| {
+                s.live()
+                    && s.peer != from
+                    && match s.est.as_ref() {
+                        Some(e) => e.took_newest(),
+                        None => self
+                            .handshake_index(handle)
+                            .and_then(|j| self.handshakes.get(j))
+                            .is_some_and(|h| h.conn.took_newest()),
+                    }
+            });
+        if !moved {
+            return r;
+        }
+        if let Some(s) = self.slots.get_mut(i) {
+            let old = core::mem::replace(&mut s.peer, from.clone());
+            s.moved_from.get_or_insert(old);
+        }
+        // The events of this datagram name the new address.
+        for e in self.events.iter_mut().skip(events_before) {
+            if let Event::ApplicationData {
+                handle: h, peer, ..
+            } = e
+            {
+                if *h == handle {
+                    *peer = from.clone();
                 }
             }
-            let _ = self.events.push_back(Event::PeerAddressChanged {
-                old,
-                new: from.clone(),
-            });
-            while let Some(e) = later.pop() {
-                let _ = self.events.push_back(e);
-            }
-            for h in self.handshakes.iter_mut().filter(|h| h.id == id) {
-                h.peer = from.clone();
-            }
-            for s in self.sessions.iter_mut().filter(|s| s.id == id) {
-                s.peer = from.clone();
-            }
-            // Another session still bound to the new address is stale
-            // (the address was reused): it goes.
-            if let Some(j) = self
-                .sessions
-                .iter()
-                .position(|s| s.id != id && s.peer == from)
-            {
-                self.remove_session(j);
-            }
-            if let Some(j) = self
-                .handshakes
-                .iter()
-                .position(|h| h.id != id && h.peer == from)
-            {
-                self.remove_handshake(j);
-            }
+        }
+        // Another session still bound to the new address is stale (the
+        // address was reused): it ends.
+        while let Some(j) = self
+            .slots
+            .iter()
+            .position(|s| s.live() && s.handle != handle && s.peer == from)
+        {
+            self.end(j, CloseReason::AddressTaken);
         }
         r
     }
@@ -808,7 +1000,10 @@ impl<
         let cid = cid.get_mut(..n).unwrap_or_default();
         for _ in 0..8 {
             self.rng.fill_bytes(cid);
-            let taken = self.sessions.iter().any(|s| s.est.cid_rx() == &*cid)
+            let taken = self
+                .slots
+                .iter()
+                .any(|s| s.est.as_ref().is_some_and(|e| e.cid_rx() == &*cid))
                 || self
                     .handshakes
                     .iter()
@@ -820,7 +1015,45 @@ impl<
         heapless::Vec::new()
     }
 
-    /// The stateless path: HelloVerifyRequest, or a new session once the
+    /// Queues a small stateless datagram (HelloVerifyRequest, alert),
+    /// dropping the oldest one if the queue is full.
+    fn queue_stateless(&mut self, to: A, out: [u8; STATELESS_MAX], len: usize) {
+        if self.stateless.is_full() {
+            self.stateless.pop_front();
+        }
+        let _ = self.stateless.push_back((to, out, len));
+    }
+
+    /// The session in the cache matching a ClientHello's session ID, if
+    /// it may still be resumed: the stores are asked again whether its
+    /// peer's identity is acceptable (a revoked identity cannot resume;
+    /// the client then gets a full handshake).
+    fn resumable(
+        &mut self,
+        now: Duration,
+        handle: SessionHandle,
+        from: &A,
+        id: &[u8],
+    ) -> Option<Session> {
+        if !self.config.resumes() || id.is_empty() {
+            return None;
+        }
+        let s = self.cache.get(id, now, self.config.session_lifetime)?;
+        let cx = PeerContext::new(handle, from, now);
+        let ok = match s.peer_identity() {
+            Some(Identity::Psk(psk_id)) => self.store.may_resume(&cx, &psk_id),
+            #[cfg(feature = "ecdhe")]
+            Some(other) => self.trust.may_resume(&cx, &other),
+            None => true,
+        };
+        if !ok {
+            self.cache.remove(id);
+            return None;
+        }
+        Some(s)
+    }
+
+    /// The stateless path: HelloVerifyRequest, or a new handshake once the
     /// cookie checks out.
     fn stateless_client_hello(&mut self, now: Duration, from: A, data: &[u8]) -> Result<(), Error> {
         self.stats.datagrams_received += 1;
@@ -878,34 +1111,25 @@ impl<
             })
             .and_then(|_| hvr.emit(out.get_mut(REC_HEADER + HS_HEADER..).unwrap_or_default()));
             if ok.is_ok() {
-                if self.stateless.is_full() {
-                    self.stateless.pop_front();
-                }
-                let _ = self.stateless.push_back((from, out, total));
+                self.queue_stateless(from, out, total);
             }
             return Ok(());
         }
         // A valid cookie: the client proved its address; create state.
-        // (A client starting over: its old session or handshake goes.)
-        if let Some(i) = self.sessions.iter().position(|s| s.peer == from) {
-            self.remove_session(i);
-        }
-        if let Some(i) = self.handshakes.iter().position(|h| h.peer == from) {
-            self.remove_handshake(i);
+        // A client starting over: its old session or handshake ends.
+        if let Some(i) = self.live_at(&from) {
+            self.end(i, CloseReason::Replaced);
         }
         if !self.admit(now, &from) {
             self.stats.handshakes_refused += 1;
             self.stats.records_dropped += 1;
             return Ok(());
         }
+        let handle = SessionHandle::from_raw(self.next_handle);
+        self.next_handle = self.next_handle.saturating_add(1);
         let cid = self.new_cid();
-        let cached = if self.config.resumes() && !ch.session_id.is_empty() {
-            self.cache
-                .get(ch.session_id, now, self.config.session_lifetime)
-        } else {
-            None
-        };
-        match Connection::new_server(
+        let cached = self.resumable(now, handle, &from, ch.session_id);
+        let conn = Connection::new_server(
             self.config.clone(),
             #[cfg(feature = "ecdhe")]
             self.own_key.as_ref(),
@@ -916,13 +1140,23 @@ impl<
             body,
             &cid,
             cached,
-        ) {
+        );
+        let slot = |life| Slot {
+            handle,
+            peer: from.clone(),
+            est: None,
+            identity: None,
+            suite: None,
+            resumed: false,
+            life,
+            connected_unreported: false,
+            moved_from: None,
+        };
+        match conn {
             Ok(conn) => {
-                let id = self.next_id;
-                self.next_id = self.next_id.wrapping_add(1);
+                let _ = self.slots.push(slot(Life::Live));
                 let _ = self.handshakes.push(Handshake {
-                    peer: from,
-                    id,
+                    handle,
                     conn,
                     linger_until: None,
                     expires: now.saturating_add(self.config.linger_time()),
@@ -942,89 +1176,68 @@ impl<
                     .emit(&mut out);
                     if let (Ok(()), Some(p)) = (ok, out.get_mut(REC_HEADER..REC_HEADER + 2)) {
                         p.copy_from_slice(&[2, code.to_u8()]);
-                        if self.stateless.is_full() {
-                            self.stateless.pop_front();
-                        }
-                        let _ = self
-                            .stateless
-                            .push_back((from.clone(), out, REC_HEADER + 2));
+                        self.queue_stateless(from.clone(), out, REC_HEADER + 2);
                     }
                 }
-                let _ = self.events.push_back(Event::Closed {
-                    peer: from,
-                    error: Some(e),
-                });
+                let _ = self.slots.push(slot(Life::Ended(CloseReason::Error(e))));
                 Err(e)
             }
         }
     }
 
-    /// Input: time passed. Returns the first connection error, if any; all
-    /// due timers are processed regardless.
+    /// Input: time passed. Returns the first error a handshake or session
+    /// ended with (each also gets its `Closed` event); all due timers are
+    /// processed regardless.
     pub fn handle_timeout(&mut self, now: Duration) -> Result<(), Error> {
         self.rotate_if_due(now);
         let mut first = Ok(());
         let idle = self.config.idle_timeout;
-        let mut i = 0;
-        while i < self.handshakes.len() {
-            let Endpoint {
-                handshakes,
-                events,
-                cache,
-                ..
-            } = self;
-            let Some(h) = handshakes.get_mut(i) else {
-                break;
-            };
-            if h.linger_until.is_some_and(|t| now >= t) {
-                // Held long enough: the session no longer needs it.
-                self.remove_handshake(i);
-                continue;
-            }
-            if h.linger_until.is_none() {
-                if let Err(e) = h.conn.handle_timeout(now) {
-                    if first.is_ok() {
-                        first = Err(e);
-                    }
-                }
-                if (now >= h.expires || now.saturating_sub(h.conn.last_activity) >= idle)
-                    && !h.conn.is_dead()
-                {
-                    // A half-open handshake just times out.
-                    h.conn.close();
-                    let _ = events.push_back(Event::Closed {
-                        peer: h.peer.clone(),
-                        error: Some(Error::Timeout),
-                    });
-                }
-                Self::drain_conn_events(events, cache, now, h);
-                if h.conn.is_dead() {
-                    self.remove_handshake(i);
+        let mut k = 0;
+        while let Some(h) = self.handshakes.get_mut(k) {
+            let handle = h.handle;
+            match h.linger_until {
+                Some(t) if now >= t => {
+                    // Held long enough: the session no longer needs it.
+                    self.remove_handshake(k);
                     continue;
                 }
+                Some(_) => {}
+                None => {
+                    let r = h.conn.handle_timeout(now);
+                    let stale =
+                        now >= h.expires || now.saturating_sub(h.conn.last_activity) >= idle;
+                    if let Err(e) = r {
+                        if first.is_ok() {
+                            first = Err(e);
+                        }
+                    }
+                    self.sync_handshake(now, handle);
+                    if stale {
+                        // A half-open handshake just times out.
+                        if let Some(i) = self.slot_index(handle) {
+                            self.end(i, CloseReason::HandshakeTimeout);
+                        }
+                    }
+                    if self.handshakes.get(k).map(|h| h.handle) != Some(handle) {
+                        continue;
+                    }
+                }
             }
-            i += 1;
+            k += 1;
         }
-        let mut i = 0;
-        while i < self.sessions.len() {
-            let Endpoint {
-                sessions,
-                events,
-                rxq,
-                txq,
-                ..
-            } = self;
-            let Some(s) = sessions.get_mut(i) else { break };
-            if now.saturating_sub(s.est.last_activity()) >= idle && s.est.is_open() {
-                // A connected session says goodbye (close_notify, and its
-                // own Closed event).
-                s.close(events, rxq, txq);
-            }
-            if s.est.is_dead() {
-                self.remove_session(i);
-            } else {
-                i += 1;
-            }
+        let due: heapless::Vec<usize, N> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                s.established()
+                    .is_some_and(|e| e.is_open() && now.saturating_sub(e.last_activity()) >= idle)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        for i in due {
+            // A connected session says goodbye (close_notify).
+            self.end(i, CloseReason::IdleTimeout);
         }
         first
     }
@@ -1052,80 +1265,63 @@ impl<
             self.stateless.pop_front();
             return Ok(Some(t));
         }
-        // Handshake flights (and their alerts) first, round robin. A
-        // connection that cannot send fails on its own; only a short
-        // buffer is the caller's error.
+        // Handshake flights (and their alerts) first, round robin.
         let n = self.handshakes.len();
         for k in 0..n {
-            let i = (self.rr + k) % n;
-            let Endpoint {
-                handshakes,
-                sessions,
-                events,
-                cache,
-                ..
-            } = self;
-            let Some(h) = handshakes.get_mut(i) else {
+            let j = (self.rr + k) % n;
+            let Some(handle) = self.handshakes.get(j).map(|h| h.handle) else {
                 continue;
             };
-            let sent = match h.linger_until {
-                None => h.conn.poll_transmit(buf),
-                Some(_) if h.conn.has_output() => {
-                    match sessions.iter_mut().find(|s| s.id == h.id) {
-                        Some(s) => h.conn.poll_transmit_lingering(&mut s.est, buf),
-                        None => Ok(None),
-                    }
-                }
-                Some(_) => Ok(None),
+            let Some(i) = self.slot_index(handle) else {
+                continue;
             };
-            let sent = match sent {
-                Ok(sent) => sent,
-                Err(e @ Error::BufferTooSmall { .. }) => return Err(e),
-                Err(e) if h.linger_until.is_none() => {
-                    let _ = h.conn.fail(e);
-                    Self::drain_conn_events(events, cache, now, h);
-                    None
-                }
-                Err(_) => {
-                    // A lingering last flight that cannot be resent: the
-                    // session goes on without it.
-                    h.linger_until = Some(now);
-                    h.conn.stop_sending();
-                    None
-                }
+            let Endpoint {
+                handshakes, slots, ..
+            } = self;
+            let (Some(h), Some(slot)) = (handshakes.get_mut(j), slots.get_mut(i)) else {
+                continue;
             };
-            if let Some(len) = sent {
-                self.rr = (i + 1) % n;
-                return Ok(Some(Transmit {
-                    to: h.peer.clone(),
-                    len,
-                }));
-            }
-        }
-        // Session alerts (an alert that cannot be sealed is dropped).
-        for s in self.sessions.iter_mut() {
-            match s.est.poll_alert(&self.config, buf) {
+            let sent = match (h.linger_until, slot.est.as_mut()) {
+                (None, _) => h.conn.poll_transmit(buf),
+                (Some(_), Some(est)) if h.conn.has_output() => {
+                    h.conn.poll_transmit_lingering(est, buf)
+                }
+                (Some(_), _) => Ok(None),
+            };
+            match sent {
                 Ok(Some(len)) => {
-                    self.stats.bytes_sent += len as u64;
+                    self.rr = (j + 1) % n;
                     return Ok(Some(Transmit {
-                        to: s.peer.clone(),
+                        to: slot.peer.clone(),
                         len,
                     }));
                 }
                 Ok(None) => {}
                 Err(e @ Error::BufferTooSmall { .. }) => return Err(e),
-                Err(_) => {}
+                Err(e) if h.linger_until.is_none() => {
+                    // This handshake cannot send: it fails on its own.
+                    let _ = h.conn.fail(e);
+                    h.conn.stop_sending();
+                    self.sync_handshake(now, handle);
+                }
+                Err(_) => {
+                    // A lingering last flight that cannot be resent: the
+                    // session goes on without it.
+                    h.conn.stop_sending();
+                }
             }
         }
-        // Sealed application records, several of one session per datagram.
-        while let Some((id, first)) = self.txq.front() {
+        // Sealed application records, several of one session per datagram
+        // (before alerts: a closing session's last records precede its
+        // close_notify).
+        while let Some((tag, first)) = self.txq.front() {
             let Some(to) = self
-                .sessions
+                .slots
                 .iter()
-                .find(|s| s.id == id)
+                .find(|s| s.handle.raw() == tag && s.est.is_some())
                 .map(|s| s.peer.clone())
             else {
-                self.txq.purge(id);
+                self.txq.purge(tag);
                 continue;
             };
             let need = first.len();
@@ -1138,7 +1334,7 @@ impl<
             let mut pos = need;
             while let Some((next, rec)) = self.txq.front() {
                 let end = pos + rec.len();
-                if next != id || end > limit {
+                if next != tag || end > limit {
                     break;
                 }
                 if let Some(dst) = buf.get_mut(pos..end) {
@@ -1150,42 +1346,94 @@ impl<
             self.stats.bytes_sent += pos as u64;
             return Ok(Some(Transmit { to, len: pos }));
         }
-        // Handshakes and sessions that ended and have sent everything go.
-        let mut i = 0;
-        while i < self.handshakes.len() {
-            let dead = self
-                .handshakes
-                .get(i)
-                .is_some_and(|h| h.linger_until.is_none() && h.conn.is_dead());
-            if dead {
-                let Endpoint {
-                    handshakes,
-                    events,
-                    cache,
-                    ..
-                } = self;
-                if let Some(h) = handshakes.get_mut(i) {
-                    Self::drain_conn_events(events, cache, now, h);
+        // Session alerts (an alert that cannot be sealed is dropped).
+        for s in self.slots.iter_mut() {
+            let Some(est) = s.est.as_mut() else { continue };
+            match est.poll_alert(&self.config, buf) {
+                Ok(Some(len)) => {
+                    self.stats.bytes_sent += len as u64;
+                    return Ok(Some(Transmit {
+                        to: s.peer.clone(),
+                        len,
+                    }));
                 }
-                self.remove_handshake(i);
-            } else {
-                i += 1;
+                Ok(None) => {}
+                Err(e @ Error::BufferTooSmall { .. }) => return Err(e),
+                Err(_) => {}
             }
         }
-        let mut i = 0;
-        while i < self.sessions.len() {
-            if self.sessions.get(i).is_some_and(|s| s.est.is_dead()) {
-                self.remove_session(i);
+        // Handshakes of ended sessions that sent their last alert go, and
+        // reported sessions with nothing left to send.
+        let mut j = 0;
+        while let Some(h) = self.handshakes.get(j) {
+            let ended = self
+                .slot_index(h.handle)
+                .and_then(|i| self.slots.get(i))
+                .map_or(true, |s| !s.live());
+            if ended && !h.conn.has_output() {
+                self.remove_handshake(j);
             } else {
-                i += 1;
+                j += 1;
             }
         }
+        self.bury();
         Ok(None)
     }
 
-    /// Output: the next event.
+    /// Output: the next event. For each handle, in order: `Connected`,
+    /// `PeerAddressChanged`, its `ApplicationData`, then `Closed` (once).
     pub fn poll_event(&mut self) -> Option<Event<A>> {
-        self.events.pop_front()
+        for s in self.slots.iter_mut() {
+            if s.connected_unreported {
+                s.connected_unreported = false;
+                if let Some(suite) = s.suite {
+                    return Some(Event::Connected {
+                        handle: s.handle,
+                        peer: s.peer.clone(),
+                        identity: s.identity.clone(),
+                        suite,
+                        resumed: s.resumed,
+                    });
+                }
+            }
+        }
+        for s in self.slots.iter_mut() {
+            if let Some(old) = s.moved_from.take() {
+                return Some(Event::PeerAddressChanged {
+                    handle: s.handle,
+                    old,
+                    new: s.peer.clone(),
+                });
+            }
+        }
+        if let Some(e) = self.events.pop_front() {
+            return Some(e);
+        }
+        if let Some(t) = self.graveyard.pop_front() {
+            self.rxq.purge(t.handle.raw());
+            return Some(Event::Closed {
+                handle: t.handle,
+                peer: t.peer,
+                reason: t.reason,
+            });
+        }
+        let i = self
+            .slots
+            .iter()
+            .position(|s| matches!(s.life, Life::Ended(_)))?;
+        let s = self.slots.get_mut(i)?;
+        let Life::Ended(reason) = s.life else {
+            return None;
+        };
+        s.life = Life::Reported;
+        let e = Event::Closed {
+            handle: s.handle,
+            peer: s.peer.clone(),
+            reason,
+        };
+        self.rxq.purge(s.handle.raw());
+        self.bury();
+        Some(e)
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
@@ -1198,101 +1446,126 @@ impl<
                 Some(h.conn.last_activity.saturating_add(idle).min(h.expires)),
             ],
         });
-        let ss = self
-            .sessions
-            .iter()
-            .map(|s| Some(s.est.last_activity().saturating_add(idle)));
+        let ss = self.slots.iter().map(|s| {
+            s.established()
+                .filter(|e| e.is_open())
+                .map(|e| e.last_activity().saturating_add(idle))
+        });
         hs.chain(ss).flatten().min()
     }
 
-    /// Seals application data for a connected peer at once and queues the
+    // ---- commands ------------------------------------------------------------
+
+    /// Seals application data for session `handle` at once and queues the
     /// record (in a queue shared by all sessions, [`APP_QUEUE_CAPACITY`](crate::APP_QUEUE_CAPACITY)
     /// bytes): `Error::Full` when it has no room, until `poll_transmit`
-    /// drains it.
-    pub fn send(&mut self, _now: Duration, peer: &A, data: &[u8]) -> Result<(), Error> {
-        let Some(s) = self.sessions.iter_mut().find(|s| &s.peer == peer) else {
-            return Err(if self.handshakes.iter().any(|h| &h.peer == peer) {
-                Error::NotConnected
-            } else {
-                Error::UnknownPeer
-            });
+    /// drains it; `NotConnected` during the handshake; `Closed` once the
+    /// session ended; `UnknownPeer` for a handle the endpoint does not hold.
+    pub fn send(
+        &mut self,
+        _now: Duration,
+        handle: SessionHandle,
+        data: &[u8],
+    ) -> Result<(), Error> {
+        let Some(s) = self.slots.iter_mut().find(|s| s.handle == handle) else {
+            return Err(Error::UnknownPeer);
         };
-        s.est.send(&self.config, data, &mut self.txq, s.id)
+        if !s.live() {
+            return Err(Error::Closed);
+        }
+        match s.est.as_mut() {
+            Some(est) => est.send(&self.config, data, &mut self.txq, handle.raw()),
+            None => Err(Error::NotConnected),
+        }
     }
 
-    /// Copies the next application record from `peer` into `buf`.
+    /// Copies the next application record of session `handle` into `buf`
+    /// (`Ok(None)` when none is waiting).
     ///
     /// Records not read yet wait in the queue shared by all sessions; with
-    /// other sessions established, `peer` may hold at most half of it (see
-    /// [`Endpoint`]): read promptly, or further records from `peer` are
-    /// dropped (counted in [`Stats::rx_overflow`]).
-    pub fn recv(&mut self, peer: &A, buf: &mut [u8]) -> Result<Option<usize>, Error> {
-        match self.sessions.iter().find(|s| &s.peer == peer) {
-            Some(s) => self.rxq.take(s.id, buf),
-            None if self.handshakes.iter().any(|h| &h.peer == peer) => Ok(None),
-            None => Err(Error::UnknownPeer),
-        }
-    }
-
-    /// Sends close_notify to `peer` and forgets it once sent.
-    pub fn close(&mut self, _now: Duration, peer: &A) -> Result<(), Error> {
-        let Endpoint {
-            sessions,
-            handshakes,
-            events,
-            rxq,
-            txq,
-            ..
-        } = self;
-        if let Some(s) = sessions.iter_mut().find(|s| &s.peer == peer) {
-            s.close(events, rxq, txq);
-            return Ok(());
-        }
-        match handshakes
-            .iter_mut()
-            .find(|h| &h.peer == peer && h.linger_until.is_none())
-        {
-            Some(h) => {
-                h.conn.close();
-                Ok(())
-            }
-            None => Err(Error::UnknownPeer),
-        }
-    }
-
-    /// True when `peer` has an established session.
-    pub fn is_connected(&self, peer: &A) -> bool {
-        self.sessions
+    /// other sessions established, one session may hold at most half of it
+    /// (see [`Endpoint`]): read promptly, or further records are dropped
+    /// (counted in [`Stats::rx_overflow`]). Records of a session that ended
+    /// stay readable until its `Closed` event is taken.
+    pub fn recv(&mut self, handle: SessionHandle, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+        let known = self
+            .slots
             .iter()
-            .any(|s| &s.peer == peer && s.est.is_open())
+            .any(|s| s.handle == handle && s.life != Life::Reported)
+            || self.graveyard.iter().any(|t| t.handle == handle);
+        if !known {
+            return Err(Error::UnknownPeer);
+        }
+        self.rxq.take(handle.raw(), buf)
     }
 
-    /// The authenticated raw public key of `peer`, if it presented one.
-    /// Once the handshake is compacted the key is the one of the session
-    /// in the resumption cache: `None` after it left the cache (or with
-    /// resumption off).
-    #[cfg(feature = "ecdhe")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
-    pub fn peer_public_key(&self, peer: &A) -> Option<&p256::PublicKey> {
-        if let Some(h) = self.handshakes.iter().find(|h| &h.peer == peer) {
-            return h.conn.peer_key.as_ref();
-        }
-        let s = self.sessions.iter().find(|s| &s.peer == peer)?;
-        if s.est.session_id().is_empty() {
-            return None;
-        }
-        self.cache.peek(s.est.session_id())?.peer_public_key()
-    }
-
-    /// True when `peer`'s connection resumed a session (abbreviated handshake).
-    pub fn is_resumed(&self, peer: &A) -> bool {
-        self.sessions
-            .iter()
-            .any(|s| &s.peer == peer && s.est.resumed)
-            || self
+    /// Ends session `handle`: close_notify to the peer if the handshake
+    /// completed (its `Closed` event, [`CloseReason::LocalClose`], follows).
+    pub fn close(&mut self, _now: Duration, handle: SessionHandle) -> Result<(), Error> {
+        let i = self.slot_index(handle).ok_or(Error::UnknownPeer)?;
+        if let Some(j) = self.handshake_index(handle) {
+            if let Some(h) = self
                 .handshakes
-                .iter()
-                .any(|h| &h.peer == peer && h.conn.resumed)
+                .get_mut(j)
+                .filter(|h| h.linger_until.is_none())
+            {
+                h.conn.close();
+            }
+        }
+        self.end(i, CloseReason::LocalClose);
+        Ok(())
+    }
+
+    // ---- accessors -----------------------------------------------------------
+
+    /// The live session (or handshake) at `peer`, if any.
+    pub fn session_handle(&self, peer: &A) -> Option<SessionHandle> {
+        self.live_at(peer)
+            .and_then(|i| self.slots.get(i))
+            .map(|s| s.handle)
+    }
+
+    /// The current address of session `handle`.
+    pub fn peer_address(&self, handle: SessionHandle) -> Option<&A> {
+        self.slots
+            .iter()
+            .find(|s| s.handle == handle)
+            .map(|s| &s.peer)
+    }
+
+    /// What the handshake of session `handle` proved about its peer (see
+    /// [`Identity`]); `None` while the handshake has not verified the
+    /// peer's Finished, for a client that did not authenticate (server-only
+    /// raw public keys), and for an unknown handle.
+    pub fn peer_identity(&self, handle: SessionHandle) -> Option<&Identity> {
+        self.slots
+            .iter()
+            .find(|s| s.handle == handle && s.est.is_some())?
+            .identity
+            .as_ref()
+    }
+
+    /// The suite of session `handle`, once connected.
+    pub fn suite(&self, handle: SessionHandle) -> Option<CipherSuite> {
+        self.slots
+            .iter()
+            .find(|s| s.handle == handle && s.est.is_some())?
+            .suite
+    }
+
+    /// True when session `handle` is established and open.
+    pub fn is_connected(&self, handle: SessionHandle) -> bool {
+        self.slots
+            .iter()
+            .any(|s| s.handle == handle && s.established().is_some_and(Established::is_open))
+    }
+
+    /// True when session `handle` resumed an earlier session (abbreviated
+    /// handshake).
+    pub fn is_resumed(&self, handle: SessionHandle) -> bool {
+        self.slots
+            .iter()
+            .any(|s| s.handle == handle && s.est.is_some() && s.resumed)
     }
 
     /// Number of sessions held for resumption.
@@ -1300,14 +1573,14 @@ impl<
         self.cache.len()
     }
 
-    /// Number of sessions held (any state): established ones and
-    /// handshakes in progress.
+    /// Number of live sessions: established ones and handshakes in
+    /// progress (ended ones waiting for their `Closed` event not counted).
     pub fn sessions(&self) -> usize {
-        self.sessions.len() + self.in_progress()
+        self.slots.iter().filter(|s| s.live()).count()
     }
 
-    /// Handshake slots in use (in progress or lingering to resend their
-    /// last flight).
+    /// Handshake slots in use (in progress, lingering to resend their
+    /// last flight, or sending a failed handshake's alert).
     pub fn handshakes(&self) -> usize {
         self.handshakes.len()
     }

@@ -14,9 +14,10 @@ use core::time::Duration;
 use subtle::ConstantTimeEq;
 
 use crate::config::{Config, MAX_CID_LEN, MAX_PEER_CID_LEN};
-use crate::connection::{ConnEvent, Stats};
+use crate::connection::Stats;
 use crate::crypto::aead::RecordCipher;
 use crate::crypto::suite::CipherSuite;
+use crate::event::CloseReason;
 use crate::queue::AppQueue;
 use crate::replay::ReplayWindow;
 use crate::session::SESSION_ID_LEN;
@@ -74,21 +75,12 @@ fn short_if<const N: usize>(keep: bool, b: &[u8]) -> Result<ShortBytes<N>, Error
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Open,
-    Closed,
-    Failed,
-}
-
 /// What an established session hands to its owner while it processes a
 /// datagram.
 pub(crate) trait Upcall {
     /// An application record arrived: queue it and its event; false when
     /// there is no room (the record is dropped and counted).
     fn data(&mut self, plain: &[u8]) -> bool;
-    /// A session event.
-    fn event(&mut self, e: ConnEvent);
     /// A handshake record (epoch 0 plaintext or epoch 1 authenticated) of
     /// the finished handshake, typically a retransmission: true when a
     /// handshake still held took it (and may resend its last flight). For
@@ -123,10 +115,8 @@ pub(crate) struct Established {
     peer_record_limit: Option<u16>,
     alert: Option<(u8, u8)>,
     pub(crate) suite: CipherSuite,
-    phase: Phase,
-    /// The handshake resumed a session.
-    #[cfg_attr(not(feature = "server"), allow(dead_code))]
-    pub(crate) resumed: bool,
+    /// Why the session ended, once it did (`None` while open).
+    end: Option<CloseReason>,
     /// Ended with a fatal alert (sent or received): never resumed.
     pub(crate) fatal: bool,
     /// The last datagram held an authenticated record newer than every
@@ -141,7 +131,7 @@ impl core::fmt::Debug for Established {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Established")
             .field("suite", &self.suite)
-            .field("phase", &self.phase)
+            .field("end", &self.end)
             .finish_non_exhaustive()
     }
 }
@@ -160,7 +150,6 @@ pub(crate) struct Parts<'a> {
     pub(crate) peer_record_limit: Option<u16>,
     pub(crate) alert: Option<(u8, u8)>,
     pub(crate) suite: CipherSuite,
-    pub(crate) resumed: bool,
     pub(crate) newest: bool,
 }
 
@@ -190,8 +179,7 @@ impl Established {
             peer_record_limit: p.peer_record_limit,
             alert: p.alert,
             suite: p.suite,
-            phase: Phase::Open,
-            resumed: p.resumed,
+            end: None,
             fatal: false,
             newest: p.newest,
             heard: false,
@@ -206,13 +194,7 @@ impl Established {
 
     /// True while application data flows.
     pub(crate) fn is_open(&self) -> bool {
-        self.phase == Phase::Open
-    }
-
-    /// Closed or failed, with nothing left to send.
-    #[cfg_attr(not(feature = "server"), allow(dead_code))]
-    pub(crate) fn is_dead(&self) -> bool {
-        self.phase != Phase::Open && self.alert.is_none()
+        self.end.is_none()
     }
 
     #[cfg_attr(not(feature = "server"), allow(dead_code))]
@@ -289,7 +271,7 @@ impl Established {
         up: &mut dyn Upcall,
     ) -> Result<(), Error> {
         self.newest = false;
-        if self.phase != Phase::Open {
+        if self.end.is_some() {
             return Ok(());
         }
         let mut rest = data;
@@ -309,9 +291,9 @@ impl Established {
                 } => self.handle_cid_record(now, version, epoch, seq, cid_ok, payload, stats, up),
             };
             if let Err(e) = r {
-                return Err(self.fail(e, up));
+                return Err(self.fail(e));
             }
-            if self.phase != Phase::Open {
+            if self.end.is_some() {
                 break;
             }
         }
@@ -408,8 +390,7 @@ impl Established {
                 let a = AlertRepr::parse(plain)?;
                 if a.description == AlertDescription::CloseNotify {
                     self.alert = Some((LEVEL_WARNING, 0));
-                    self.phase = Phase::Closed;
-                    up.event(ConnEvent::Closed(None));
+                    self.end = Some(CloseReason::PeerClosed);
                     Ok(())
                 } else if a.level == LEVEL_FATAL {
                     Err(Error::AlertReceived(a.description))
@@ -442,28 +423,43 @@ impl Established {
 
     /// Ends the session after a fatal error: the alert (if the error has
     /// one) is still sent.
-    pub(crate) fn fail(&mut self, e: Error, up: &mut dyn Upcall) -> Error {
+    pub(crate) fn fail(&mut self, e: Error) -> Error {
         if e.code().is_some() || matches!(e, Error::AlertReceived(_)) {
             // RFC 5246 §7.2.2: never resumed after a fatal alert.
             self.fatal = true;
         }
-        if self.phase == Phase::Open {
+        if self.end.is_none() {
             if let Some(code) = e.code() {
                 self.alert = Some((LEVEL_FATAL, code.to_u8()));
             }
-            up.event(ConnEvent::Closed(Some(e)));
+            self.end = Some(CloseReason::Error(e));
         }
-        self.phase = Phase::Failed;
         e
     }
 
-    /// Sends close_notify (and reports `Closed`) if still open.
-    pub(crate) fn close(&mut self, up: &mut dyn Upcall) {
-        if self.phase == Phase::Open {
+    /// Sends close_notify if still open; `reason` is why it ended.
+    pub(crate) fn close(&mut self, reason: CloseReason) {
+        if self.end.is_none() {
             self.alert = Some((LEVEL_WARNING, 0));
-            up.event(ConnEvent::Closed(None));
-            self.phase = Phase::Closed;
+            self.end = Some(reason);
         }
+    }
+
+    /// Why the session ended, once it did.
+    pub(crate) fn end_reason(&self) -> Option<CloseReason> {
+        self.end
+    }
+
+    /// An alert waits to be sent.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn has_alert(&self) -> bool {
+        self.alert.is_some()
+    }
+
+    /// Forgets the alert waiting to be sent (nobody would read it).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn drop_alert(&mut self) {
+        self.alert = None;
     }
 
     // ---- output ----------------------------------------------------------
@@ -474,9 +470,9 @@ impl Established {
         cfg: &Config,
         data: &[u8],
         q: &mut AppQueue,
-        tag: u32,
+        tag: u64,
     ) -> Result<(), Error> {
-        if self.phase != Phase::Open {
+        if self.end.is_some() {
             return Err(Error::Closed);
         }
         if data.len() > self.max_payload(cfg) {

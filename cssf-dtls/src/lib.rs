@@ -68,6 +68,7 @@ mod error;
 mod established;
 mod event;
 mod flight;
+mod identity;
 mod psk;
 mod queue;
 mod replay;
@@ -91,9 +92,10 @@ pub use crypto::suite::{AeadKind, CipherSuite, KeyExchange};
 #[cfg(feature = "server")]
 pub use endpoint::Endpoint;
 pub use error::{AlertDescription, Error};
-pub use event::{Event, Transmit};
+pub use event::{CloseReason, Event, SessionHandle, Transmit};
 pub use flight::MAX_MESSAGE_LEN;
-pub use psk::{PskStore, StaticPsk, MAX_IDENTITY_LEN, MAX_PSK_LEN};
+pub use identity::{Identity, PskIdentity};
+pub use psk::{PeerContext, PskStore, StaticPsk, MAX_IDENTITY_LEN, MAX_PSK_LEN};
 pub use queue::APP_QUEUE_CAPACITY;
 pub use replay::ReplayWindow;
 #[cfg(all(feature = "server", feature = "resumption"))]

@@ -37,17 +37,22 @@ use zeroize::Zeroizing;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 
 use crate::crypto::suite::CipherSuite;
+use crate::identity::{Identity, PskIdentity};
 use crate::psk::MAX_IDENTITY_LEN;
 use crate::wire::{Reader, Writer};
 use crate::Error;
 
-/// Format version of [`Session::to_bytes`].
-const ENCODING_VERSION: u8 = 1;
+/// Format version of [`Session::to_bytes`] (version 1, without the flags
+/// byte, is still read).
+const ENCODING_VERSION: u8 = 2;
 
 /// Longest [`Session::to_bytes`] encoding: version, ID, master secret,
-/// suite, EMS flag, identity, uncompressed peer key.
+/// suite, EMS flag, identity, uncompressed peer key, flags.
 pub const MAX_SESSION_ENCODING_LEN: usize =
-    1 + 1 + SESSION_ID_LEN + 48 + 2 + 1 + 1 + MAX_IDENTITY_LEN + 1 + 65;
+    1 + 1 + SESSION_ID_LEN + 48 + 2 + 1 + 1 + MAX_IDENTITY_LEN + 1 + 65 + 1;
+
+/// Flags byte: the peer's key came from an X.509 certificate.
+const FLAG_CERTIFICATE: u8 = 1;
 
 /// Length of the session IDs this crate assigns.
 pub const SESSION_ID_LEN: usize = 32;
@@ -87,6 +92,9 @@ pub struct Session {
     pub(crate) identity: heapless::Vec<u8, MAX_IDENTITY_LEN>,
     #[cfg(feature = "ecdhe")]
     pub(crate) peer_key: Option<p256::PublicKey>,
+    /// `peer_key` is an X.509 certificate's key.
+    #[cfg(feature = "ecdhe")]
+    pub(crate) peer_certificate: bool,
 }
 
 impl core::fmt::Debug for Session {
@@ -120,6 +128,26 @@ impl Session {
     /// public keys).
     pub fn identity(&self) -> &[u8] {
         &self.identity
+    }
+
+    /// What the session's full handshake proved about the peer (see
+    /// [`Identity`]): the PSK identity for the PSK suites (on a client, its
+    /// own identity, whose key the server proved it knows), the peer's raw
+    /// public key or certificate key for ECDHE_ECDSA; `None` for a client
+    /// that did not authenticate (server-only raw public keys).
+    pub fn peer_identity(&self) -> Option<Identity> {
+        if self.suite.key_exchange().is_psk() {
+            return PskIdentity::new(&self.identity).ok().map(Identity::Psk);
+        }
+        #[cfg(feature = "ecdhe")]
+        if let Some(k) = self.peer_key {
+            return Some(if self.peer_certificate {
+                Identity::Certificate(k)
+            } else {
+                Identity::RawPublicKey(k)
+            });
+        }
+        None
     }
 
     /// The peer's raw public key, for sessions authenticated with one.
@@ -160,6 +188,15 @@ impl Session {
         }
         #[cfg(not(feature = "ecdhe"))]
         w.u8(0)?;
+        #[cfg(feature = "ecdhe")]
+        let flags = if self.peer_certificate {
+            FLAG_CERTIFICATE
+        } else {
+            0
+        };
+        #[cfg(not(feature = "ecdhe"))]
+        let flags = 0;
+        w.u8(flags)?;
         Ok(w.len())
     }
 
@@ -167,7 +204,8 @@ impl Session {
     /// for anything else.
     pub fn from_bytes(data: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::new(data);
-        if r.u8()? != ENCODING_VERSION {
+        let version = r.u8()?;
+        if version != 1 && version != ENCODING_VERSION {
             return Err(Error::Decode);
         }
         let id = r.vec8()?;
@@ -196,6 +234,10 @@ impl Session {
         if !key.is_empty() {
             return Err(Error::Decode);
         }
+        let flags = if version == 1 { 0 } else { r.u8()? };
+        if flags & !FLAG_CERTIFICATE != 0 || (flags != 0 && key.is_empty()) {
+            return Err(Error::Decode);
+        }
         r.finish()?;
         Ok(Session {
             id,
@@ -205,6 +247,8 @@ impl Session {
             identity,
             #[cfg(feature = "ecdhe")]
             peer_key,
+            #[cfg(feature = "ecdhe")]
+            peer_certificate: flags & FLAG_CERTIFICATE != 0,
         })
     }
 
@@ -304,15 +348,6 @@ impl<const S: usize> SessionCache<S> {
         Some(e.session.clone())
     }
 
-    /// The session with `id`, if held (whatever its age).
-    #[cfg(feature = "ecdhe")]
-    pub(crate) fn peek(&self, id: &[u8]) -> Option<&Session> {
-        self.entries
-            .iter()
-            .find(|e| e.session.id_is(id))
-            .map(|e| &e.session)
-    }
-
     /// Forgets the session with `id` (e.g. after a fatal alert).
     pub fn remove(&mut self, id: &[u8]) -> bool {
         match self.entries.iter().position(|e| e.session.id_is(id)) {
@@ -339,6 +374,7 @@ mod tests {
             ems: true,
             identity: heapless::Vec::from_slice(b"id").unwrap(),
             peer_key: None,
+            peer_certificate: false,
         }
     }
 
@@ -374,8 +410,30 @@ mod tests {
         long.push(0);
         assert!(Session::from_bytes(&long[..n + 1]).is_err());
         let mut bad = buf;
-        bad[0] = 2;
+        bad[0] = 3;
         assert!(Session::from_bytes(&bad[..n]).is_err());
+        let mut bad = buf;
+        bad[n - 1] = 2;
+        assert!(Session::from_bytes(&bad[..n]).is_err());
+        // A certificate's key keeps its kind.
+        s.peer_certificate = true;
+        s.suite = CipherSuite::EcdheEcdsaWithAes128Ccm8;
+        let m = s.to_bytes(&mut buf).unwrap();
+        let back = Session::from_bytes(&buf[..m]).unwrap();
+        assert_eq!(back.peer_identity(), s.peer_identity());
+        assert!(matches!(
+            back.peer_identity(),
+            Some(Identity::Certificate(_))
+        ));
+        // Version 1 (no flags byte) is still read.
+        s.peer_certificate = false;
+        let m = s.to_bytes(&mut buf).unwrap();
+        buf[0] = 1;
+        let back = Session::from_bytes(&buf[..m - 1]).unwrap();
+        assert!(matches!(
+            back.peer_identity(),
+            Some(Identity::RawPublicKey(_))
+        ));
         let mut bad = buf;
         bad[1 + 1 + 32 + 48 + 2] = 7;
         assert!(Session::from_bytes(&bad[..n]).is_err());

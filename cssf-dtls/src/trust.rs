@@ -7,47 +7,82 @@
 use p256::PublicKey;
 
 #[cfg(feature = "ecdhe")]
+use crate::identity::Identity;
+#[cfg(feature = "ecdhe")]
+use crate::psk::PeerContext;
+
+#[cfg(feature = "ecdhe")]
 pub use p256::ecdsa::SigningKey;
 
 #[cfg(not(feature = "ecdhe"))]
 pub(crate) use sealed::TrustStore;
 
-/// Without `ecdhe` no peer key is ever checked: the connection still takes
-/// a trust store argument, of this unnameable trait that only [`RejectAll`]
-/// implements.
+/// Without `ecdhe` no peer key is ever checked: clients and endpoints still
+/// take a trust store argument, of this unnameable trait that only
+/// [`RejectAll`] implements.
 #[cfg(not(feature = "ecdhe"))]
 mod sealed {
-    pub trait TrustStore {}
-    impl TrustStore for super::RejectAll {}
+    pub trait TrustStore<A> {}
+    impl<A> TrustStore<A> for super::RejectAll {}
 }
 
-/// Decides whether a peer's P-256 public key is accepted.
+/// Decides whether a peer's P-256 public key is accepted, for a peer at
+/// address type `A`.
 ///
 /// The key handed in has already been decoded from a strictly parsed
 /// SubjectPublicKeyInfo and checked to be a valid point on the curve (not
-/// the identity); the handshake proves the peer holds its private key.
+/// the identity); accepting it does not make it an identity yet: the
+/// handshake then proves the peer holds its private key, and only a
+/// session whose Finished verified reports it
+/// ([`Identity::RawPublicKey`](crate::Identity)).
 #[cfg(feature = "ecdhe")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
-pub trait TrustStore {
+pub trait TrustStore<A> {
     /// True when `key` may authenticate the peer.
-    fn is_trusted(&self, key: &PublicKey) -> bool;
+    fn is_trusted(&self, cx: &PeerContext<'_, A>, key: &PublicKey) -> bool;
 
     /// True when the peer's X.509 end-entity `certificate` (DER, feature
     /// `x509`), whose P-256 key is `key`, may authenticate it. By default
     /// the key decides ([`is_trusted`](Self::is_trusted), i.e. pinning).
-    fn is_trusted_certificate(&self, certificate: &[u8], key: &PublicKey) -> bool {
+    fn is_trusted_certificate(
+        &self,
+        cx: &PeerContext<'_, A>,
+        certificate: &[u8],
+        key: &PublicKey,
+    ) -> bool {
         let _ = certificate;
-        self.is_trusted(key)
+        self.is_trusted(cx, key)
+    }
+
+    /// Whether a session whose peer proved `identity` (a raw public key or
+    /// a certificate's key) may still be resumed: an abbreviated handshake
+    /// proves only the old master secret. By default a raw public key is
+    /// asked about again ([`is_trusted`](Self::is_trusted)), so a key
+    /// removed from the store cannot resume; a certificate's key is not
+    /// (the certificate is not kept): override to revoke it.
+    fn may_resume(&self, cx: &PeerContext<'_, A>, identity: &Identity) -> bool {
+        match identity {
+            Identity::RawPublicKey(k) => self.is_trusted(cx, k),
+            _ => true,
+        }
     }
 }
 
 #[cfg(feature = "ecdhe")]
-impl<T: TrustStore + ?Sized> TrustStore for &T {
-    fn is_trusted(&self, key: &PublicKey) -> bool {
-        (**self).is_trusted(key)
+impl<A, T: TrustStore<A> + ?Sized> TrustStore<A> for &T {
+    fn is_trusted(&self, cx: &PeerContext<'_, A>, key: &PublicKey) -> bool {
+        (**self).is_trusted(cx, key)
     }
-    fn is_trusted_certificate(&self, certificate: &[u8], key: &PublicKey) -> bool {
-        (**self).is_trusted_certificate(certificate, key)
+    fn is_trusted_certificate(
+        &self,
+        cx: &PeerContext<'_, A>,
+        certificate: &[u8],
+        key: &PublicKey,
+    ) -> bool {
+        (**self).is_trusted_certificate(cx, certificate, key)
+    }
+    fn may_resume(&self, cx: &PeerContext<'_, A>, identity: &Identity) -> bool {
+        (**self).may_resume(cx, identity)
     }
 }
 
@@ -56,8 +91,8 @@ impl<T: TrustStore + ?Sized> TrustStore for &T {
 pub struct RejectAll;
 
 #[cfg(feature = "ecdhe")]
-impl TrustStore for RejectAll {
-    fn is_trusted(&self, _: &PublicKey) -> bool {
+impl<A> TrustStore<A> for RejectAll {
+    fn is_trusted(&self, _: &PeerContext<'_, A>, _: &PublicKey) -> bool {
         false
     }
 }
@@ -66,14 +101,16 @@ impl TrustStore for RejectAll {
 /// of a key to an identity).
 ///
 /// ```
-/// use cssf_dtls::{PinnedKeys, SigningKey, TrustStore};
+/// use cssf_dtls::{PeerContext, PinnedKeys, SessionHandle, SigningKey, TrustStore};
+/// use core::time::Duration;
 /// # let mut rng = cssf_netsim::SimRng::new(1);
 /// let server_key = SigningKey::random(&mut rng);
 /// let other = SigningKey::random(&mut rng);
 /// let pins = [p256::PublicKey::from(server_key.verifying_key())];
 /// let trust = PinnedKeys::new(&pins);
-/// assert!(trust.is_trusted(&server_key.verifying_key().into()));
-/// assert!(!trust.is_trusted(&other.verifying_key().into()));
+/// let cx = PeerContext::new(SessionHandle::CLIENT, &5684u16, Duration::ZERO);
+/// assert!(trust.is_trusted(&cx, &server_key.verifying_key().into()));
+/// assert!(!trust.is_trusted(&cx, &other.verifying_key().into()));
 /// ```
 #[cfg(feature = "ecdhe")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
@@ -91,8 +128,8 @@ impl<'a> PinnedKeys<'a> {
 }
 
 #[cfg(feature = "ecdhe")]
-impl TrustStore for PinnedKeys<'_> {
-    fn is_trusted(&self, key: &PublicKey) -> bool {
+impl<A> TrustStore<A> for PinnedKeys<'_> {
+    fn is_trusted(&self, _: &PeerContext<'_, A>, key: &PublicKey) -> bool {
         self.keys.iter().any(|k| k == key)
     }
 }
@@ -100,10 +137,12 @@ impl TrustStore for PinnedKeys<'_> {
 /// Lets a closure decide (a lookup in a device registry, say).
 ///
 /// ```
-/// use cssf_dtls::{FnTrust, TrustStore, SigningKey};
+/// use cssf_dtls::{FnTrust, PeerContext, SessionHandle, SigningKey, TrustStore};
+/// use core::time::Duration;
 /// # let mut rng = cssf_netsim::SimRng::new(1);
 /// let k = SigningKey::random(&mut rng);
-/// assert!(FnTrust(|_: &p256::PublicKey| true).is_trusted(&k.verifying_key().into()));
+/// let cx = PeerContext::new(SessionHandle::CLIENT, &5684u16, Duration::ZERO);
+/// assert!(FnTrust(|_: &p256::PublicKey| true).is_trusted(&cx, &k.verifying_key().into()));
 /// ```
 #[cfg(feature = "ecdhe")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
@@ -111,8 +150,8 @@ impl TrustStore for PinnedKeys<'_> {
 pub struct FnTrust<F>(pub F);
 
 #[cfg(feature = "ecdhe")]
-impl<F: Fn(&PublicKey) -> bool> TrustStore for FnTrust<F> {
-    fn is_trusted(&self, key: &PublicKey) -> bool {
+impl<A, F: Fn(&PublicKey) -> bool> TrustStore<A> for FnTrust<F> {
+    fn is_trusted(&self, _: &PeerContext<'_, A>, key: &PublicKey) -> bool {
         (self.0)(key)
     }
 }

@@ -12,6 +12,7 @@ use p256::PublicKey;
 use x509_cert::der::{Decode, Encode};
 use x509_cert::Certificate;
 
+use crate::psk::PeerContext;
 use crate::trust::TrustStore;
 use crate::wire::certificate::{parse_spki_p256, SPKI_P256_LEN};
 use crate::Error;
@@ -87,10 +88,12 @@ pub fn signed_by(cert: &[u8], ca: &PublicKey) -> bool {
 /// fixed list of CA public keys; raw public keys are refused.
 ///
 /// ```
-/// use cssf_dtls::{CaSigned, TrustStore};
+/// use cssf_dtls::{CaSigned, PeerContext, SessionHandle, TrustStore};
+/// use core::time::Duration;
 /// let cas: [p256::PublicKey; 0] = [];
 /// let any_key = p256::SecretKey::from_bytes(&[1u8; 32].into()).unwrap().public_key();
-/// assert!(!CaSigned::new(&cas).is_trusted_certificate(b"not DER", &any_key));
+/// let cx = PeerContext::new(SessionHandle::CLIENT, &5684u16, Duration::ZERO);
+/// assert!(!CaSigned::new(&cas).is_trusted_certificate(&cx, b"not DER", &any_key));
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct CaSigned<'a> {
@@ -104,11 +107,16 @@ impl<'a> CaSigned<'a> {
     }
 }
 
-impl TrustStore for CaSigned<'_> {
-    fn is_trusted(&self, _: &PublicKey) -> bool {
+impl<A> TrustStore<A> for CaSigned<'_> {
+    fn is_trusted(&self, _: &PeerContext<'_, A>, _: &PublicKey) -> bool {
         false
     }
-    fn is_trusted_certificate(&self, certificate: &[u8], _: &PublicKey) -> bool {
+    fn is_trusted_certificate(
+        &self,
+        _: &PeerContext<'_, A>,
+        certificate: &[u8],
+        _: &PublicKey,
+    ) -> bool {
         self.cas.iter().any(|ca| signed_by(certificate, ca))
     }
 }

@@ -16,6 +16,8 @@
     clippy::panic
 )]
 
+mod at;
+use at::At;
 use core::time::Duration;
 use std::vec::Vec;
 
@@ -74,7 +76,7 @@ impl ClientNode {
                     let n = self.c.recv(&mut b).unwrap().unwrap();
                     self.got.push(b[..n].to_vec());
                 }
-                Event::Closed { error, .. } => panic!("client closed: {error:?}"),
+                Event::Closed { reason, .. } => panic!("client closed: {reason:?}"),
                 _ => {}
             }
         }
@@ -133,16 +135,16 @@ impl ServerNode {
         while let Some(e) = self.s.poll_event() {
             match e {
                 Event::Connected { peer, .. } => self.connected.push(peer),
-                Event::PeerAddressChanged { old, new } => self.moves.push((old, new)),
+                Event::PeerAddressChanged { old, new, .. } => self.moves.push((old, new)),
                 Event::ApplicationData { peer, .. } => {
                     let mut b = [0u8; 2048];
-                    let n = self.s.recv(&peer, &mut b).unwrap().unwrap();
+                    let n = self.s.recv_at(&peer, &mut b).unwrap().unwrap();
                     self.got.push(b[..n].to_vec());
                     if self.echo {
-                        self.s.send(now, &peer, &b[..n]).unwrap();
+                        self.s.send_at(now, &peer, &b[..n]).unwrap();
                     }
                 }
-                Event::Closed { peer, error } => panic!("server closed {peer}: {error:?}"),
+                Event::Closed { peer, reason, .. } => panic!("server closed {peer}: {reason:?}"),
                 _ => {}
             }
         }
@@ -320,7 +322,7 @@ fn address_change_mid_transfer_under_loss_every_suite() {
                 "seed {seed} {suite:?}: no new handshake"
             );
             assert_eq!(s.s.sessions(), 1);
-            assert!(s.s.is_connected(&NEW_CLIENT) && !s.s.is_connected(&CLIENT));
+            assert!(s.s.connected_at(&NEW_CLIENT) && !s.s.connected_at(&CLIENT));
             assert!(s.sent.iter().any(|(to, _)| *to == NEW_CLIENT));
         }
     }
@@ -371,16 +373,16 @@ fn forged_replayed_and_older_records_from_elsewhere_change_nothing() {
     assert_eq!(s.s.stats().replays, stats0.replays + 2);
     assert_eq!(s.got.len(), 2);
     assert!(s.moves.is_empty());
-    assert!(s.s.is_connected(&CLIENT) && !s.s.is_connected(&ATTACKER));
-    s.s.send(now, &CLIENT, b"still here").unwrap();
+    assert!(s.s.connected_at(&CLIENT) && !s.s.connected_at(&ATTACKER));
+    s.s.send_at(now, &CLIENT, b"still here").unwrap();
     let t = s.s.poll_transmit(now, &mut buf).unwrap().unwrap();
     assert_eq!(t.to, CLIENT);
 
     // A genuine newest record from the new address moves the session.
     s.handle_datagram(now, NEW_CLIENT, &mut d.clone());
     assert_eq!(s.moves, [(CLIENT, NEW_CLIENT)]);
-    assert!(s.s.is_connected(&NEW_CLIENT) && !s.s.is_connected(&CLIENT));
-    s.s.send(now, &NEW_CLIENT, b"moved").unwrap();
+    assert!(s.s.connected_at(&NEW_CLIENT) && !s.s.connected_at(&CLIENT));
+    s.s.send_at(now, &NEW_CLIENT, b"moved").unwrap();
     let t = s.s.poll_transmit(now, &mut buf).unwrap().unwrap();
     assert_eq!(t.to, NEW_CLIENT);
 }

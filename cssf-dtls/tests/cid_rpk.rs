@@ -17,14 +17,16 @@
     clippy::panic
 )]
 
+mod at;
 mod common;
 
+use at::At;
 use core::time::Duration;
 use std::vec::Vec;
 
 use common::{key, public, Pins};
 use cssf_dtls::{
-    CipherSuite, Client, Config, Endpoint, Error, Event, Session, SigningKey, StaticPsk,
+    CipherSuite, Client, Config, Endpoint, Error, Event, Identity, Session, SigningKey, StaticPsk,
 };
 use cssf_netsim::{LinkConfig, Node, Sim, SimRng};
 
@@ -74,7 +76,7 @@ impl ClientNode {
                     let n = self.c.recv(&mut b).unwrap().unwrap();
                     self.got.push(b[..n].to_vec());
                 }
-                Event::Closed { error, .. } => self.error = self.error.or(error),
+                Event::Closed { reason, .. } => self.error = self.error.or(reason.error()),
                 _ => {}
             }
         }
@@ -134,11 +136,11 @@ impl ServerNode {
         while let Some(e) = self.s.poll_event() {
             match e {
                 Event::Connected { .. } => self.connected += 1,
-                Event::PeerAddressChanged { old, new } => self.moves.push((old, new)),
+                Event::PeerAddressChanged { old, new, .. } => self.moves.push((old, new)),
                 Event::ApplicationData { peer, .. } => {
                     let mut b = [0u8; 2048];
-                    let n = self.s.recv(&peer, &mut b).unwrap().unwrap();
-                    self.s.send(now, &peer, &b[..n]).unwrap();
+                    let n = self.s.recv_at(&peer, &mut b).unwrap().unwrap();
+                    self.s.send_at(now, &peer, &b[..n]).unwrap();
                 }
                 _ => {}
             }
@@ -249,8 +251,8 @@ fn rpk_address_change_mid_transfer_under_loss() {
             assert_eq!(s.moves, [(CLIENT, NEW_CLIENT)], "seed {seed} {suite:?}");
             assert_eq!(s.connected, 1, "seed {seed} {suite:?}: no new handshake");
             assert_eq!(
-                s.s.peer_public_key(&NEW_CLIENT),
-                Some(&public(&key(10))),
+                s.s.peer_identity(s.s.at(&NEW_CLIENT)),
+                Some(&Identity::RawPublicKey(public(&key(10)))),
                 "the moved session keeps the client's authenticated key"
             );
         }
@@ -271,9 +273,15 @@ fn rpk_resumption_keeps_the_peer_keys() {
             let mut c = rpk_client(suite, seed + 500, Some(&session), sim.now);
             run(&mut sim, &mut c, &mut s, "abbreviated handshake", 2);
             assert!(c.c.is_resumed(), "seed {seed} {suite:?}");
-            assert!(s.s.is_resumed(&CLIENT));
-            assert_eq!(c.c.peer_public_key(), Some(&public(&key(20))));
-            assert_eq!(s.s.peer_public_key(&CLIENT), Some(&public(&key(10))));
+            assert!(s.s.resumed_at(&CLIENT));
+            assert_eq!(
+                c.c.peer_identity(),
+                Some(&Identity::RawPublicKey(public(&key(20))))
+            );
+            assert_eq!(
+                s.s.peer_identity(s.s.at(&CLIENT)),
+                Some(&Identity::RawPublicKey(public(&key(10))))
+            );
             echo(&mut sim, &mut c, &mut s, b"resumed");
         }
     }

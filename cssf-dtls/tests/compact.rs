@@ -12,6 +12,8 @@
     clippy::panic
 )]
 
+mod at;
+use at::At;
 use core::time::Duration;
 use std::vec::Vec;
 
@@ -118,7 +120,7 @@ fn connect<const N: usize, const H: usize>(
     let f5 = from_client(c);
     to_server(s, addr, &f5);
     to_client(c, &from_server(s), addr);
-    assert!(c.is_connected() && s.is_connected(&addr));
+    assert!(c.is_connected() && s.connected_at(&addr));
     f5
 }
 
@@ -132,9 +134,9 @@ fn round_trip<const N: usize, const H: usize>(
     c.send(T, msg).unwrap();
     to_server(s, addr, &from_client(c));
     let mut buf = [0u8; 256];
-    assert_eq!(s.recv(&addr, &mut buf).unwrap(), Some(msg.len()));
+    assert_eq!(s.recv_at(&addr, &mut buf).unwrap(), Some(msg.len()));
     assert_eq!(&buf[..msg.len()], msg);
-    s.send(T, &addr, msg).unwrap();
+    s.send_at(T, &addr, msg).unwrap();
     to_client(c, &from_server(s), addr);
     while c.poll_event().is_some() {}
     assert_eq!(c.recv(&mut buf).unwrap(), Some(msg.len()));
@@ -153,7 +155,7 @@ fn the_server_keeps_its_last_flight_until_the_client_speaks() {
     to_server(&mut s, 1, &f5);
     // Connected: the session is compacted, the handshake lingers with
     // flight 6 (ChangeCipherSpec, Finished) to resend.
-    assert!(s.is_connected(&1));
+    assert!(s.connected_at(&1));
     assert_eq!((s.sessions(), s.handshakes()), (1, 1));
     let f6 = from_server(&mut s);
     assert!(!f6.is_empty());
@@ -208,7 +210,7 @@ fn old_handshake_records_after_compaction_are_dropped_and_counted() {
     assert_eq!(after.replays, before.replays + 1);
     assert_eq!(from_server(&mut s), []);
     assert_eq!(events(&mut s), []);
-    assert!(s.is_connected(&1));
+    assert!(s.connected_at(&1));
     round_trip(&mut s, &mut c, 1, b"still here");
 }
 
@@ -276,7 +278,7 @@ fn forged_plaintext_handshake_records_do_not_end_established_sessions() {
             assert_eq!(s.handle_datagram(T, 1, &mut d.clone()), Ok(()));
             assert_eq!(c.handle_datagram(T, SERVER, &mut d.clone()), Ok(()));
         }
-        assert!(s.is_connected(&1) && c.is_connected());
+        assert!(s.connected_at(&1) && c.is_connected());
         assert_eq!(events(&mut s), []);
         assert_eq!(c.poll_event(), None);
         // Neither side sent anything: not even the forgeries carrying the
@@ -294,7 +296,7 @@ fn forged_plaintext_handshake_records_do_not_end_established_sessions() {
         to_client(&mut c, &to_c, 1);
         round_trip(&mut s, &mut c, 1, b"still connected");
         while s.poll_event().is_some() {}
-        assert!(s.is_connected(&1) && c.is_connected());
+        assert!(s.connected_at(&1) && c.is_connected());
     }
 }
 
@@ -326,7 +328,7 @@ fn a_resuming_client_keeps_its_last_flight_and_the_server_compacts_at_once() {
     let again = from_client(&mut c);
     assert_eq!(again.len(), f3.len());
     to_server(&mut s, 1, &again);
-    assert!(s.is_connected(&1) && s.is_resumed(&1));
+    assert!(s.connected_at(&1) && s.resumed_at(&1));
     assert_eq!(s.handshakes(), 0, "the server received the last flight");
     assert_eq!(from_server(&mut s), []);
     round_trip(&mut s, &mut c, 1, b"resumed");
@@ -345,7 +347,7 @@ fn the_lingering_handshake_goes_after_the_holding_time() {
     assert_eq!(at, T + Duration::from_secs(9 + 18 + 36 + 5 * 60));
     s.handle_timeout(at).unwrap();
     assert_eq!((s.sessions(), s.handshakes()), (1, 0));
-    assert!(s.is_connected(&1));
+    assert!(s.connected_at(&1));
 }
 
 #[test]
@@ -430,7 +432,7 @@ fn a_lingering_handshake_is_not_evicted_before_its_last_flight_is_sent() {
     // with flight 6 queued) and c's ClientHello before it transmits.
     to_client(&mut a, &f4a, 1);
     to_server(&mut s, 1, &from_client(&mut a));
-    assert!(s.is_connected(&1));
+    assert!(s.connected_at(&1));
     to_server(&mut s, 3, &ch);
     // c finds no slot: a's handshake has unsent output, b's is not stalled.
     assert_eq!(s.stats().handshakes_refused, 1);
@@ -507,19 +509,19 @@ fn long_transfer_under_loss_through_the_shared_queues() {
             }
         }
         for e in events(&mut s) {
-            if let Event::ApplicationData { peer, len } = e {
+            if let Event::ApplicationData { peer, len, .. } = e {
                 let mut b = [0u8; 256];
-                assert_eq!(s.recv(&peer, &mut b).unwrap(), Some(len));
+                assert_eq!(s.recv_at(&peer, &mut b).unwrap(), Some(len));
                 at_server.push(b[..len].to_vec());
                 // Echo; drain the shared queue when it is full.
-                if s.send(T, &peer, &b[..len]) == Err(Error::Full) {
+                if s.send_at(T, &peer, &b[..len]) == Err(Error::Full) {
                     for (_, mut d) in from_server(&mut s) {
                         down += 1;
                         if down % 4 != 0 {
                             c.handle_datagram(T, SERVER, &mut d).unwrap();
                         }
                     }
-                    s.send(T, &peer, &b[..len]).unwrap();
+                    s.send_at(T, &peer, &b[..len]).unwrap();
                 }
             }
         }
@@ -547,7 +549,7 @@ fn long_transfer_under_loss_through_the_shared_queues() {
     assert!(at_server.len() > total as usize / 2 && at_server.len() < total as usize);
     assert!(at_client.len() > at_server.len() / 2 && at_client.len() < at_server.len());
     assert!(at_client.iter().all(|p| at_server.contains(p)));
-    assert!(s.is_connected(&1) && c.is_connected());
+    assert!(s.connected_at(&1) && c.is_connected());
 }
 
 #[test]
@@ -568,7 +570,16 @@ fn a_session_not_read_holds_only_its_share_of_the_receive_queue() {
     let d = from_client(&mut a);
     assert_eq!(d.len(), 1, "one datagram");
     to_server(&mut s, 1, &d);
-    let from_a = |e: &Event<u8>| matches!(e, Event::ApplicationData { peer: 1, len: 1 });
+    let from_a = |e: &Event<u8>| {
+        matches!(
+            e,
+            Event::ApplicationData {
+                peer: 1,
+                len: 1,
+                ..
+            }
+        )
+    };
     assert_eq!(events(&mut s).iter().filter(|e| from_a(e)).count(), 8);
     assert_eq!(s.stats().rx_overflow, 8, "A's records beyond its half");
     // B still gets through.
@@ -576,18 +587,22 @@ fn a_session_not_read_holds_only_its_share_of_the_receive_queue() {
     to_server(&mut s, 2, &from_client(&mut b));
     assert!(matches!(
         events(&mut s)[..],
-        [Event::ApplicationData { peer: 2, len: 6 }]
+        [Event::ApplicationData {
+            peer: 2,
+            len: 6,
+            ..
+        }]
     ));
     let mut buf = [0u8; 16];
-    assert_eq!(s.recv(&2, &mut buf).unwrap(), Some(6));
+    assert_eq!(s.recv_at(&2, &mut buf).unwrap(), Some(6));
     assert_eq!(&buf[..6], b"from B");
     assert_eq!(s.stats().rx_overflow, 8);
     // A's first eight, in order; once read, A has room again.
     for i in 0..8u8 {
-        assert_eq!(s.recv(&1, &mut buf).unwrap(), Some(1));
+        assert_eq!(s.recv_at(&1, &mut buf).unwrap(), Some(1));
         assert_eq!(buf[0], i);
     }
-    assert_eq!(s.recv(&1, &mut buf).unwrap(), None);
+    assert_eq!(s.recv_at(&1, &mut buf).unwrap(), None);
     round_trip(&mut s, &mut a, 1, b"again");
 }
 

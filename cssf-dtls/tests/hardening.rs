@@ -9,8 +9,10 @@
     clippy::panic
 )]
 
+mod at;
 mod common;
 
+use at::At;
 use core::time::Duration;
 use std::net::SocketAddr;
 use std::vec::Vec;
@@ -126,7 +128,7 @@ fn connect<const N: usize>(
             let r = out_s(s, now);
             feed_c(c, now, at, &r);
             while s.poll_event().is_some() {}
-            if c.is_connected() && s.is_connected(&at) {
+            if c.is_connected() && s.connected_at(&at) {
                 return Some(now);
             }
             if d.is_empty() && r.is_empty() {
@@ -186,7 +188,7 @@ fn a_client_hello_at_the_end_of_the_sequence_space_does_not_block_the_endpoint()
     let d = out_c(&mut c, Duration::ZERO);
     feed_s(&mut s, Duration::ZERO, good, &d);
     let mut buf = [0u8; 64];
-    assert_eq!(s.recv(&good, &mut buf).unwrap(), Some(4));
+    assert_eq!(s.recv_at(&good, &mut buf).unwrap(), Some(4));
 }
 
 #[test]
@@ -511,8 +513,8 @@ fn an_empty_psk_is_refused_on_both_sides() {
         let r = out_s(&mut s, now);
         feed_c(&mut c, now, at, &r);
         while let Some(e) = s.poll_event() {
-            if let Event::Closed { error, .. } = e {
-                closed.push(error);
+            if let Event::Closed { reason, .. } = e {
+                closed.push(reason.error());
             }
         }
     }

@@ -189,6 +189,9 @@ fn coap_client_gnutls_against_our_server_raw_public_keys() {
                 )
             });
             assert_eq!(r.suite, Some(suite), "{}", peer.what);
+            // Mutual: the client's key, proven; server-only: nobody.
+            let want = mutual.then_some(cssf_dtls::Identity::RawPublicKey(client_pin));
+            assert_eq!(r.identities, [want], "{}", peer.what);
             let req = Message::parse(&r.received[0]).unwrap();
             assert_eq!(req.code(), Code::GET, "{}: expected a GET", peer.what);
             assert!(

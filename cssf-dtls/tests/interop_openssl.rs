@@ -137,6 +137,15 @@ fn openssl_s_client_against_our_server() {
             )
         });
         assert_eq!(r.suite, Some(suite), "{}", peer.what);
+        // The session names the identity whose key s_client proved.
+        assert_eq!(
+            r.identities,
+            [Some(cssf_dtls::Identity::Psk(
+                cssf_dtls::PskIdentity::new(ID.as_bytes()).unwrap()
+            ))],
+            "{}",
+            peer.what
+        );
         assert!(
             peer.wait_for("pong: ping from openssl", Duration::from_secs(5)),
             "{}: s_client never printed our reply:\n{}",

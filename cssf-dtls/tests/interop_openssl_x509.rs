@@ -20,7 +20,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{config, drive_client, drive_server, key, seed, KeyFiles, Peer};
-use cssf_dtls::{CaSigned, CipherSuite, Client, Endpoint, PinnedKeys, StaticPsk, TrustStore};
+use cssf_dtls::{
+    CaSigned, CipherSuite, Client, Endpoint, Identity, PinnedKeys, StaticPsk, TrustStore,
+};
 use cssf_netsim::peer::{free_udp_port, require_binary, version};
 use cssf_netsim::SimRng;
 
@@ -78,7 +80,7 @@ impl Drop for Cert {
     }
 }
 
-fn client_against_s_server<T: TrustStore>(
+fn client_against_s_server<T: TrustStore<std::net::SocketAddr>>(
     ver: &str,
     files: &KeyFiles,
     cert: &Cert,
@@ -140,6 +142,12 @@ fn client_against_s_server<T: TrustStore>(
         )
     })?;
     assert_eq!(r.suite, suite, "{what}");
+    // The session names what the handshake proved: the certificate's key.
+    assert_eq!(
+        r.identity,
+        Some(Identity::Certificate(files.public_key)),
+        "{what}"
+    );
     assert!(
         peer.wait_for("hello from cssf", Duration::from_secs(5)),
         "{what}: s_server never printed our data:\n{}",

@@ -10,6 +10,8 @@
     clippy::panic
 )]
 
+mod at;
+use at::At;
 use core::time::Duration;
 use std::vec::Vec;
 
@@ -56,7 +58,7 @@ impl ClientNode {
                     let n = self.c.recv(&mut b).unwrap().unwrap();
                     self.got.push(b[..n].to_vec());
                 }
-                Event::Closed { error, .. } => self.error = error,
+                Event::Closed { reason, .. } => self.error = reason.error(),
                 _ => {}
             }
         }
@@ -122,10 +124,10 @@ impl ServerNode {
                 Event::Connected { peer, .. } => self.connected.push(peer),
                 Event::ApplicationData { peer, .. } => {
                     let mut b = [0u8; 2048];
-                    let n = self.s.recv(&peer, &mut b).unwrap().unwrap();
+                    let n = self.s.recv_at(&peer, &mut b).unwrap().unwrap();
                     self.got.push(b[..n].to_vec());
                     if self.echo {
-                        self.s.send(now, &peer, &b[..n]).unwrap();
+                        self.s.send_at(now, &peer, &b[..n]).unwrap();
                     }
                 }
                 _ => {}
@@ -312,7 +314,7 @@ fn tampered_and_replayed_records_are_dropped_and_counted() {
     s.handle_datagram(now, CLIENT, &mut again);
     assert_eq!(s.got.len(), 1);
     assert_eq!(s.s.stats().replays, 1);
-    assert!(s.s.is_connected(&CLIENT));
+    assert!(s.s.connected_at(&CLIENT));
 }
 
 #[test]

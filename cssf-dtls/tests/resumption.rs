@@ -17,6 +17,8 @@
     clippy::panic
 )]
 
+mod at;
+use at::At;
 use core::time::Duration;
 use std::vec::Vec;
 
@@ -68,7 +70,7 @@ impl ClientNode {
                     let n = self.c.recv(&mut b).unwrap().unwrap();
                     self.got.push(b[..n].to_vec());
                 }
-                Event::Closed { error, .. } => self.error = error,
+                Event::Closed { reason, .. } => self.error = reason.error(),
                 _ => {}
             }
         }
@@ -127,10 +129,10 @@ impl ServerNode {
                 Event::Connected { .. } => self.connected += 1,
                 Event::ApplicationData { peer, .. } => {
                     let mut b = [0u8; 2048];
-                    let n = self.s.recv(&peer, &mut b).unwrap().unwrap();
-                    self.s.send(now, &peer, &b[..n]).unwrap();
+                    let n = self.s.recv_at(&peer, &mut b).unwrap().unwrap();
+                    self.s.send_at(now, &peer, &b[..n]).unwrap();
                 }
-                Event::Closed { error, .. } => self.closed.push(error),
+                Event::Closed { reason, .. } => self.closed.push(reason.error()),
                 _ => {}
             }
         }
@@ -235,7 +237,7 @@ fn resumption_after_client_restart_under_loss_every_suite() {
                 c.connected && s.connected >= 2
             });
             assert!(c.c.is_resumed(), "seed {seed} {suite:?}: not resumed");
-            assert!(s.s.is_resumed(&CLIENT), "seed {seed} {suite:?}");
+            assert!(s.s.resumed_at(&CLIENT), "seed {seed} {suite:?}");
             echo(&mut sim, &mut c, &mut s, b"after resumption");
             // The resumed connection's session is the same one.
             assert_eq!(c.c.session().unwrap().id(), session.id());
@@ -302,7 +304,7 @@ fn unknown_session_id_falls_back_to_a_full_handshake() {
     run(&mut sim, &mut c, &mut other, "fallback", |c, s| {
         c.connected && s.connected == 1
     });
-    assert!(!c.c.is_resumed() && !other.s.is_resumed(&CLIENT));
+    assert!(!c.c.is_resumed() && !other.s.resumed_at(&CLIENT));
     echo(&mut sim, &mut c, &mut other, b"full again");
     let fresh = c.c.session().unwrap();
     assert_ne!(fresh.id(), session.id());

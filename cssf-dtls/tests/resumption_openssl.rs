@@ -17,8 +17,10 @@
     clippy::panic
 )]
 
+mod at;
 mod common;
 
+use at::At;
 use std::net::{SocketAddr, UdpSocket};
 use std::string::String;
 use std::time::{Duration, Instant};
@@ -64,8 +66,8 @@ fn client_run(
                 .map_err(|e| e.to_string())?;
         }
         while let Some(ev) = client.poll_event() {
-            if let Event::Closed { error, .. } = ev {
-                return Err(format!("closed during the handshake: {error:?}"));
+            if let Event::Closed { reason, .. } = ev {
+                return Err(format!("closed during the handshake: {reason:?}"));
             }
         }
         if client.is_connected() {
@@ -270,13 +272,13 @@ fn openssl_s_client_resumes_with_our_server() {
                 }
                 while let Some(ev) = server.poll_event() {
                     match ev {
-                        Event::Connected { peer, .. } => resumed.push(server.is_resumed(&peer)),
+                        Event::Connected { peer, .. } => resumed.push(server.resumed_at(&peer)),
                         Event::ApplicationData { peer, .. } => {
                             let mut b = [0u8; 2048];
-                            if let Ok(Some(n)) = server.recv(&peer, &mut b) {
+                            if let Ok(Some(n)) = server.recv_at(&peer, &mut b) {
                                 if b[..n].starts_with(b"ping from openssl") {
                                     pings += 1;
-                                    server.send(now, &peer, b"pong\n").unwrap();
+                                    server.send_at(now, &peer, b"pong\n").unwrap();
                                 }
                             }
                         }

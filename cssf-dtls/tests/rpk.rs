@@ -11,14 +11,17 @@
     clippy::panic
 )]
 
+mod at;
 mod common;
 
+use at::At;
 use core::time::Duration;
 use std::vec::Vec;
 
 use common::{key, public, Pins};
 use cssf_dtls::{
-    AlertDescription, CipherSuite, Client, Config, Endpoint, Error, Event, SigningKey, StaticPsk,
+    AlertDescription, CipherSuite, Client, Config, Endpoint, Error, Event, Identity, SigningKey,
+    StaticPsk,
 };
 use cssf_netsim::{LinkConfig, Node, Sim, SimRng};
 use p256::ecdsa::signature::Signer;
@@ -74,7 +77,7 @@ impl ClientNode {
                     let n = self.c.recv(&mut b).unwrap().unwrap();
                     self.got.push(b[..n].to_vec());
                 }
-                Event::Closed { error, .. } => self.error = self.error.or(error),
+                Event::Closed { reason, .. } => self.error = self.error.or(reason.error()),
                 _ => {}
             }
         }
@@ -140,11 +143,11 @@ impl ServerNode {
                 Event::Connected { peer, .. } => self.connected.push(peer),
                 Event::ApplicationData { peer, .. } => {
                     let mut b = [0u8; 2048];
-                    let n = self.s.recv(&peer, &mut b).unwrap().unwrap();
+                    let n = self.s.recv_at(&peer, &mut b).unwrap().unwrap();
                     self.got.push(b[..n].to_vec());
-                    self.s.send(now, &peer, &b[..n]).unwrap();
+                    self.s.send_at(now, &peer, &b[..n]).unwrap();
                 }
-                Event::Closed { error, .. } => self.error = self.error.or(error),
+                Event::Closed { reason, .. } => self.error = self.error.or(reason.error()),
                 _ => {}
             }
         }
@@ -222,9 +225,16 @@ fn full_exchange(suite: CipherSuite, mutual: bool, seed: u64, link: LinkConfig) 
     let mut sim = Sim::new(seed, link);
     let (mut c, mut s) = pair(suite, mutual, seed);
     drive(&mut sim, &mut c, &mut s, "handshake");
-    assert_eq!(c.c.peer_public_key(), Some(&public(&key(1))));
-    let client_key = s.s.peer_public_key(&CLIENT).copied();
-    assert_eq!(client_key, mutual.then(|| public(&key(2))), "{suite:?}");
+    assert_eq!(
+        c.c.peer_identity(),
+        Some(&Identity::RawPublicKey(public(&key(1))))
+    );
+    let client = s.s.peer_identity(s.s.at(&CLIENT)).cloned();
+    assert_eq!(
+        client,
+        mutual.then(|| Identity::RawPublicKey(public(&key(2)))),
+        "{suite:?}"
+    );
     for i in 0..3u8 {
         let msg = [i; 100];
         let mut tries = 0;
@@ -387,7 +397,10 @@ fn psk_clients_still_work_against_a_server_with_a_key() {
         }
     }
     assert!(c.is_connected());
-    assert_eq!(s.peer_public_key(&CLIENT), None);
+    assert!(matches!(
+        s.peer_identity(s.at(&CLIENT)),
+        Some(Identity::Psk(id)) if id.as_bytes() == b"id"
+    ));
     assert!(matches!(
         c.poll_event(),
         Some(Event::Connected { suite, .. }) if suite.key_exchange().is_psk()
@@ -449,7 +462,7 @@ fn tampered(
             }
         }
     }
-    assert!(!c.c.is_connected() && !s.s.is_connected(&CLIENT));
+    assert!(!c.c.is_connected() && !s.s.connected_at(&CLIENT));
     (ce, se)
 }
 
@@ -478,7 +491,7 @@ fn untampered_manual_drive_connects() {
             c.c.handle_datagram(now, SERVER, &mut buf[..t.len]).unwrap();
         }
     }
-    assert!(c.c.is_connected() && s.s.is_connected(&CLIENT));
+    assert!(c.c.is_connected() && s.s.connected_at(&CLIENT));
     seen.sort_unstable();
     // Certificate both ways, SKE, CertificateRequest, SHD, CV, CKE.
     assert_eq!(seen, [11, 11, 12, 13, 14, 15, 16]);

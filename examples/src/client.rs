@@ -207,7 +207,7 @@ trait DtlsClient {
     fn peer_public_key(&self) -> Option<p256::PublicKey>;
 }
 
-impl<T: cssf_dtls::TrustStore> DtlsClient for cssf_dtls::Client<SocketAddr, OsRng, T> {
+impl<T: cssf_dtls::TrustStore<SocketAddr>> DtlsClient for cssf_dtls::Client<SocketAddr, OsRng, T> {
     fn handle_datagram(
         &mut self,
         now: Duration,
@@ -242,7 +242,9 @@ impl<T: cssf_dtls::TrustStore> DtlsClient for cssf_dtls::Client<SocketAddr, OsRn
         cssf_dtls::Client::close(self, now);
     }
     fn peer_public_key(&self) -> Option<p256::PublicKey> {
-        cssf_dtls::Client::peer_public_key(self).copied()
+        cssf_dtls::Client::peer_identity(self)
+            .and_then(cssf_dtls::Identity::public_key)
+            .copied()
     }
 }
 
@@ -348,7 +350,8 @@ impl Link {
         Self::dtls(server, Box::new(client), timeout).await
     }
 
-    /// The server's raw public key, on a link made with raw public keys.
+    /// The server's raw public key, on a link made with raw public keys,
+    /// once the handshake proved it.
     pub fn server_public_key(&self) -> Option<p256::PublicKey> {
         self.dtls.as_ref().and_then(|d| d.peer_public_key())
     }
@@ -511,10 +514,12 @@ impl Link {
                         }
                     }
                 }
-                DtlsEvent::Closed { error, .. } => {
-                    return Err(match error {
-                        Some(e) => fail!("DTLS with {server} failed: {e}"),
-                        None => fail!("DTLS session closed by {server}"),
+                DtlsEvent::Closed { reason, .. } => {
+                    return Err(match reason {
+                        cssf_dtls::CloseReason::PeerClosed => {
+                            fail!("DTLS session closed by {server}")
+                        }
+                        r => fail!("DTLS with {server} failed: {r}"),
                     })
                 }
                 _ => {}

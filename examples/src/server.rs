@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! UDP :5684 -> cssf-dtls Endpoint (PSK from --psk, or from a token's PoP key)
-//!           -> application data -> cssf-coap Endpoint (peer = Secure(addr))
+//!           -> application data -> cssf-coap Endpoint (peer = Secure(session))
 //! UDP :5683 -> cssf-coap Endpoint (peer = Plain(addr))
 //! cssf-coap Event::Request -> authorize (cssf-auth AuthzInfo) -> resource
 //!           -> respond -> poll_transmit -> DTLS send / UDP send
@@ -34,7 +34,10 @@ use cssf_auth::dtls::Clock;
 use cssf_auth::{AuthEvent, AuthzInfo, Decision, KeyEntry, Method};
 use cssf_coap::endpoint::{Event as CoapEvent, Methods, Received, RequestId, Resource, Response};
 use cssf_coap::{Code, ContentFormat, Message};
-use cssf_dtls::{Event as DtlsEvent, PskStore, TrustStore, MAX_PSK_LEN};
+use cssf_dtls::{
+    CloseReason, Event as DtlsEvent, Identity, PeerContext, PskStore, SessionHandle, TrustStore,
+    MAX_PSK_LEN,
+};
 use rand_core::OsRng;
 use tokio::net::UdpSocket;
 
@@ -63,8 +66,8 @@ pub type DeviceDtls<T = cssf_dtls::RejectAll> =
 #[derive(Debug, Clone, Default)]
 pub struct TrustedKeys(pub Vec<p256::PublicKey>);
 
-impl TrustStore for TrustedKeys {
-    fn is_trusted(&self, key: &p256::PublicKey) -> bool {
+impl<A> TrustStore<A> for TrustedKeys {
+    fn is_trusted(&self, _: &PeerContext<'_, A>, key: &p256::PublicKey) -> bool {
         self.0.iter().any(|k| k == key)
     }
 }
@@ -88,18 +91,17 @@ trait DtlsServer {
     fn send(
         &mut self,
         now: Duration,
-        peer: &SocketAddr,
+        session: SessionHandle,
         data: &[u8],
     ) -> std::result::Result<(), cssf_dtls::Error>;
     fn recv(
         &mut self,
-        peer: &SocketAddr,
+        session: SessionHandle,
         buf: &mut [u8],
     ) -> std::result::Result<Option<usize>, cssf_dtls::Error>;
-    fn peer_public_key(&self, peer: &SocketAddr) -> Option<p256::PublicKey>;
 }
 
-impl<T: TrustStore> DtlsServer for DeviceDtls<T> {
+impl<T: TrustStore<SocketAddr>> DtlsServer for DeviceDtls<T> {
     fn handle_datagram(
         &mut self,
         now: Duration,
@@ -127,20 +129,17 @@ impl<T: TrustStore> DtlsServer for DeviceDtls<T> {
     fn send(
         &mut self,
         now: Duration,
-        peer: &SocketAddr,
+        session: SessionHandle,
         data: &[u8],
     ) -> std::result::Result<(), cssf_dtls::Error> {
-        cssf_dtls::Endpoint::send(self, now, peer, data)
+        cssf_dtls::Endpoint::send(self, now, session, data)
     }
     fn recv(
         &mut self,
-        peer: &SocketAddr,
+        session: SessionHandle,
         buf: &mut [u8],
     ) -> std::result::Result<Option<usize>, cssf_dtls::Error> {
-        cssf_dtls::Endpoint::recv(self, peer, buf)
-    }
-    fn peer_public_key(&self, peer: &SocketAddr) -> Option<p256::PublicKey> {
-        cssf_dtls::Endpoint::peer_public_key(self, peer).copied()
+        cssf_dtls::Endpoint::recv(self, session, buf)
     }
 }
 
@@ -172,19 +171,22 @@ pub fn key_fingerprint(k: &p256::PublicKey) -> String {
 pub type Authz = AuthzInfo<'static, [KeyEntry], cssf_auth::aif::NoTextScopes, 8, 64, 64>;
 
 /// Who a CoAP message is from: the transport matters for authorization.
+/// A DTLS peer is its session, never its address: a new session from the
+/// same address shares no CoAP state (duplicates, Block, Observe) and no
+/// rights with the old one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Peer {
     /// Plain CoAP over UDP.
     Plain(SocketAddr),
     /// CoAP over a DTLS session.
-    Secure(SocketAddr),
+    Secure(SessionHandle),
 }
 
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Peer::Plain(a) => write!(f, "coap {a}"),
-            Peer::Secure(a) => write!(f, "coaps {a}"),
+            Peer::Secure(h) => write!(f, "coaps session {h}"),
         }
     }
 }
@@ -214,20 +216,46 @@ impl fmt::Display for Binding {
     }
 }
 
+/// Tokens used as `psk_identity` (RFC 9202 §3.3.2) remembered with their
+/// kid, so a session that proves such an identity is bound to the token.
+const TOKEN_IDENTITIES: usize = 64;
+
 /// The device's PSK store for cssf-dtls: provisioned PSKs first, then the
 /// ACE token store (RFC 9202: `psk_identity` = the PoP key's kid, or the
-/// token itself). It records which key each peer's session was made with,
-/// so requests on that session are authorized against it.
+/// token itself). The rights of a session come from the identity its
+/// handshake proved (`Connected`), kept per session handle until `Closed`.
 #[derive(Clone)]
 pub struct NodePsk {
     auth: Option<Rc<RefCell<Authz>>>,
     clock: Rc<Cell<Clock>>,
     psks: Rc<RefCell<Vec<Psk>>>,
-    current: Rc<Cell<Option<SocketAddr>>>,
-    bindings: Rc<RefCell<HashMap<SocketAddr, Binding>>>,
+    /// A token used as identity -> its kid (bounded).
+    token_kids: Rc<RefCell<HashMap<Vec<u8>, Vec<u8>>>>,
+    bindings: Rc<RefCell<HashMap<SessionHandle, Binding>>>,
 }
 
 impl NodePsk {
+    /// How the session that proved `identity` is authorized.
+    fn binding_for(&self, identity: Option<&Identity>) -> Option<Binding> {
+        let id = match identity {
+            None => return Some(Binding::Anonymous),
+            Some(Identity::Psk(id)) => id.as_bytes(),
+            Some(Identity::RawPublicKey(k) | Identity::Certificate(k)) => {
+                return Some(Binding::PublicKey(key_fingerprint(k)))
+            }
+            Some(_) => return None,
+        };
+        if self.psks.borrow().iter().any(|p| p.identity == id) {
+            return Some(Binding::Provisioned(id.to_vec()));
+        }
+        let auth = self.auth.as_ref()?;
+        if auth.borrow().store().get(id).is_some() {
+            return Some(Binding::Token(id.to_vec()));
+        }
+        let kid = self.token_kids.borrow().get(id).cloned()?;
+        Some(Binding::Token(kid))
+    }
+
     /// Whether `peer` may `code` `path` now: `Err((code, payload,
     /// content-format))` when the request is refused.
     fn authorize(
@@ -253,11 +281,11 @@ impl NodePsk {
                 Some(ContentFormat::ACE_CBOR),
             )
         };
-        let addr = match peer {
+        let session = match peer {
             Peer::Plain(_) => return Err(hints(&auth.borrow())),
-            Peer::Secure(a) => *a,
+            Peer::Secure(h) => *h,
         };
-        let binding = self.bindings.borrow().get(&addr).cloned();
+        let binding = self.bindings.borrow().get(&session).cloned();
         match binding {
             Some(Binding::Provisioned(_) | Binding::PublicKey(_)) => Ok(()),
             Some(Binding::Token(kid)) => {
@@ -283,27 +311,31 @@ impl NodePsk {
     }
 }
 
-impl PskStore for NodePsk {
-    fn psk(&mut self, identity: &[u8], key: &mut [u8; MAX_PSK_LEN]) -> Option<usize> {
-        let peer = self.current.get()?;
+impl PskStore<SocketAddr> for NodePsk {
+    fn psk(
+        &mut self,
+        cx: &PeerContext<'_, SocketAddr>,
+        identity: &[u8],
+        key: &mut [u8; MAX_PSK_LEN],
+    ) -> Option<usize> {
         if let Some(p) = self.psks.borrow().iter().find(|p| p.identity == identity) {
             key.get_mut(..p.key.len())?.copy_from_slice(&p.key);
-            self.bindings
-                .borrow_mut()
-                .insert(peer, Binding::Provisioned(identity.to_vec()));
             return Some(p.key.len());
         }
         let auth = self.auth.as_ref()?;
         let c = self.clock.get();
         let mut a = auth.try_borrow_mut().ok()?;
-        let n = a.psk_store(c.now, c.wall).psk(identity, key)?;
-        let kid = if a.store().get(identity).is_some() {
-            identity.to_vec()
-        } else {
-            // RFC 9202 §3.3.2: the identity was the token itself.
-            a.last_accepted_kid()?.as_slice().to_vec()
-        };
-        self.bindings.borrow_mut().insert(peer, Binding::Token(kid));
+        let n = a.psk_store(cx.now, c.wall).psk_at(identity, key)?;
+        if a.store().get(identity).is_none() {
+            // RFC 9202 §3.3.2: the identity was the token itself. Only a
+            // session that proves it (Connected) is bound to the kid.
+            let kid = a.last_accepted_kid()?.as_slice().to_vec();
+            let mut m = self.token_kids.borrow_mut();
+            if m.len() >= TOKEN_IDENTITIES && !m.contains_key(identity) {
+                m.clear();
+            }
+            m.insert(identity.to_vec(), kid);
+        }
         Some(n)
     }
 }
@@ -504,7 +536,7 @@ impl Server {
             auth,
             clock: Rc::new(Cell::new(Clock::default())),
             psks: Rc::new(RefCell::new(psks)),
-            current: Rc::new(Cell::new(None)),
+            token_kids: Rc::new(RefCell::new(HashMap::new())),
             bindings: Rc::new(RefCell::new(HashMap::new())),
         };
         let mut dcfg = cssf_dtls::Config::default();
@@ -688,14 +720,11 @@ impl Server {
                     }
                 }
                 Input::Secure(Ok((n, from))) => {
-                    self.psk.current.set(Some(from));
                     if let Some(d) = sbuf.get_mut(..n) {
-                        if let Err(e) = self.dtls.handle_datagram(now, from, d) {
-                            self.log(&format!("dtls {from}: connection failed: {e}"));
-                            self.psk.bindings.borrow_mut().remove(&from);
-                        }
+                        // A failure ends that session only (its Closed
+                        // event is logged by `pump`).
+                        let _ = self.dtls.handle_datagram(now, from, d);
                     }
-                    self.psk.current.set(None);
                 }
                 // A UDP error (e.g. an ICMP report for an earlier datagram)
                 // concerns one peer, not the device.
@@ -711,9 +740,8 @@ impl Server {
 
     fn on_timer(&mut self, now: Duration) {
         self.coap.handle_timeout(now);
-        if let Err(e) = self.dtls.handle_timeout(now) {
-            self.log(&format!("dtls: handshake gave up: {e}"));
-        }
+        // Handshakes that give up are logged with their Closed event.
+        let _ = self.dtls.handle_timeout(now);
         if let Some(a) = &self.psk.auth {
             a.borrow_mut().handle_timeout(now, Some(unix_now()));
         }
@@ -786,38 +814,47 @@ impl Server {
             while let Some(ev) = self.dtls.poll_event() {
                 progress = true;
                 match ev {
-                    DtlsEvent::ApplicationData { peer, .. } => {
-                        while let Ok(Some(n)) = self.dtls.recv(&peer, &mut buf) {
+                    DtlsEvent::ApplicationData { handle, .. } => {
+                        while let Ok(Some(n)) = self.dtls.recv(handle, &mut buf) {
                             if let Some(d) = buf.get_mut(..n) {
-                                self.coap_input(now, Peer::Secure(peer), d);
+                                self.coap_input(now, Peer::Secure(handle), d);
                             }
                         }
                     }
-                    DtlsEvent::Connected { peer, suite } => {
-                        // A session the PSK store did not key was made
-                        // with raw public keys.
-                        if !self.psk.bindings.borrow().contains_key(&peer) {
-                            let b = match self.dtls.peer_public_key(&peer) {
-                                Some(k) => Binding::PublicKey(key_fingerprint(&k)),
-                                None => Binding::Anonymous,
-                            };
-                            self.psk.bindings.borrow_mut().insert(peer, b);
+                    DtlsEvent::Connected {
+                        handle,
+                        peer,
+                        identity,
+                        suite,
+                        resumed,
+                    } => {
+                        // The session's rights come from what its handshake
+                        // proved, nothing else.
+                        let binding = self.psk.binding_for(identity.as_ref());
+                        let how = binding
+                            .as_ref()
+                            .map_or("unknown identity".into(), ToString::to_string);
+                        if let Some(b) = binding {
+                            self.psk.bindings.borrow_mut().insert(handle, b);
                         }
-                        let how = self
-                            .psk
-                            .bindings
-                            .borrow()
-                            .get(&peer)
-                            .map_or("unknown key".into(), ToString::to_string);
-                        self.log(&format!("dtls {peer}: connected, {suite:?}, {how}"));
+                        let resumed = if resumed { ", resumed" } else { "" };
+                        self.log(&format!(
+                            "dtls {peer}: connected, {suite:?}, {how}{resumed} (session {handle})"
+                        ));
                     }
-                    DtlsEvent::Closed { peer, error } => {
-                        self.psk.bindings.borrow_mut().remove(&peer);
-                        self.uploads.remove(&Peer::Secure(peer));
-                        self.echoed.remove(&Peer::Secure(peer));
-                        match error {
-                            None => self.log(&format!("dtls {peer}: closed")),
-                            Some(e) => self.log(&format!("dtls {peer}: closed: {e}")),
+                    DtlsEvent::Closed {
+                        handle,
+                        peer,
+                        reason,
+                    } => {
+                        self.psk.bindings.borrow_mut().remove(&handle);
+                        self.uploads.remove(&Peer::Secure(handle));
+                        self.echoed.remove(&Peer::Secure(handle));
+                        match reason {
+                            CloseReason::PeerClosed | CloseReason::LocalClose => {
+                                self.log(&format!("dtls {peer}: closed (session {handle})"))
+                            }
+                            r => self.log(&format!("dtls {peer}: closed: {r} (session {handle})")),
                         }
                     }
                     _ => {}
@@ -847,9 +884,9 @@ impl Server {
                     Peer::Plain(a) => {
                         let _ = self.plain.send_to(data, a).await;
                     }
-                    Peer::Secure(a) => {
+                    Peer::Secure(h) => {
                         // The session may have ended (an observer that left).
-                        let _ = self.dtls.send(now, &a, data);
+                        let _ = self.dtls.send(now, h, data);
                     }
                 }
             }
@@ -1012,11 +1049,11 @@ impl Server {
         self.counters.exchanges += 1;
         self.dirty = true;
         let who = match peer {
-            Peer::Secure(a) => self
+            Peer::Secure(h) => self
                 .psk
                 .bindings
                 .borrow()
-                .get(&a)
+                .get(&h)
                 .map_or(String::new(), |b| format!(" [{b}]")),
             Peer::Plain(_) => String::new(),
         };

@@ -4,21 +4,28 @@
 //! HelloVerifyRequest, the server flight, Finished, application data and
 //! alerts; with an ECDHE_ECDSA suite the server uses raw public keys (its
 //! Certificate, signed ServerKeyExchange and, when the selector is odd, a
-//! CertificateRequest). Must never panic, and memory stays bounded by
-//! construction.
+//! CertificateRequest). Must never panic (memory stays bounded by
+//! construction); asserts the lifecycle contract (one `Connected`, one
+//! `Closed`, nothing after it), that a `Connected` names what the handshake
+//! proved (the PSK identity, or the pinned server key), and that datagrams
+//! from other addresses change nothing.
 #![no_main]
 
 use core::time::Duration;
 
 use arbitrary::Arbitrary;
 use cssf_dtls::{
-    Client, Config, Endpoint, KeyExchange, PinnedKeys, SigningKey, StaticPsk, TrustStore,
+    Client, Config, Endpoint, Event, Identity, KeyExchange, PinnedKeys, PskIdentity, SigningKey,
+    StaticPsk, TrustStore,
 };
 use libfuzzer_sys::fuzz_target;
 
 #[path = "common/fuzz_rng.rs"]
 mod fuzz_rng;
 use fuzz_rng::FuzzRng;
+#[path = "common/lifecycle.rs"]
+mod lifecycle;
+use lifecycle::Lifecycle;
 
 #[derive(Arbitrary, Debug)]
 enum Op {
@@ -73,7 +80,7 @@ fuzz_target!(|input: (u8, Vec<Op>)| {
             FuzzRng(2),
             Duration::ZERO,
         ) {
-            run(server, client, ops);
+            run(server, client, ops, Identity::RawPublicKey(pins_server[0]));
         }
     } else if let Ok(client) = Client::new(
         cfg,
@@ -83,15 +90,18 @@ fuzz_target!(|input: (u8, Vec<Op>)| {
         FuzzRng(2),
         Duration::ZERO,
     ) {
-        run(server, client, ops);
+        let id = Identity::Psk(PskIdentity::new(b"id").unwrap());
+        run(server, client, ops, id);
     }
 });
 
-fn run<T: TrustStore, U: TrustStore>(
+fn run<T: TrustStore<u8>, U: TrustStore<u8>>(
     mut server: Endpoint<u8, StaticPsk<'static>, FuzzRng, 2, T>,
     mut client: Client<u8, FuzzRng, U>,
     ops: Vec<Op>,
+    expect: Identity,
 ) {
+    let mut life = Lifecycle::default();
     let mut now = Duration::ZERO;
     let mut buf = [0u8; 1500];
     for op in ops.into_iter().take(64) {
@@ -101,7 +111,12 @@ fn run<T: TrustStore, U: TrustStore>(
                 mut data,
             } => {
                 let from = if from_server { 1 } else { 3 };
+                let before = (client.is_connected(), client.stats());
                 let _ = client.handle_datagram(now, from, &mut data);
+                if !from_server {
+                    assert_eq!(before, (client.is_connected(), client.stats()));
+                    assert!(client.poll_event().is_none(), "a stranger's datagram");
+                }
             }
             Op::ServerToClient { flip } => {
                 if let Ok(Some(t)) = server.poll_transmit(now, &mut buf) {
@@ -132,7 +147,16 @@ fn run<T: TrustStore, U: TrustStore>(
             }
         }
         while server.poll_event().is_some() {}
-        while client.poll_event().is_some() {}
+        while let Some(e) = client.poll_event() {
+            life.observe(&e);
+            if let Event::Connected { identity, .. } = &e {
+                assert_eq!(identity.as_ref(), Some(&expect), "proven identity");
+                assert_eq!(client.peer_identity(), Some(&expect));
+            }
+        }
+        if !client.is_connected() && life.connected.is_empty() {
+            assert_eq!(client.peer_identity(), None, "an identity before Finished");
+        }
         let _ = client.poll_timeout();
         let mut got = [0u8; 256];
         while let Ok(Some(_)) = client.recv(&mut got) {}

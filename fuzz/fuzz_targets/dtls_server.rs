@@ -2,24 +2,37 @@
 //! interleaved with a real client's (optionally corrupted) handshake so the
 //! fuzzer reaches every state past the cookie exchange: PSK, and ECDHE_ECDSA
 //! with raw public keys server-only and mutual (Certificate, signed
-//! ServerKeyExchange, CertificateRequest, CertificateVerify). Must never
-//! panic, and memory stays bounded by construction (fixed tables). Half the
-//! runs negotiate Connection IDs (tls12_cid records, sessions found by CID,
-//! the client moving to other addresses); a restarted client offers its
-//! session for resumption (abbreviated handshake, bounded cache).
+//! ServerKeyExchange, CertificateRequest, CertificateVerify). Half the runs
+//! negotiate Connection IDs (tls12_cid records, sessions found by CID, the
+//! client moving to other addresses); a restarted client offers its session
+//! for resumption (abbreviated handshake, bounded cache).
+//!
+//! Beyond never panicking (memory is bounded by construction), it asserts
+//! the endpoint's contract: the session lifecycle (one `Connected` and one
+//! `Closed` per handle at most, nothing after `Closed`, handles never
+//! reused); `poll_transmit` never fails with a large enough buffer (a
+//! connection's trouble is its own); a `Connected` identity is what the
+//! handshake can have proven in that mode (the PSK identity, no identity
+//! for server-only raw public keys, the pinned client key; never a session
+//! for an untrusted key); and injected datagrams never end an established
+//! session.
 #![no_main]
 
 use core::time::Duration;
 
 use arbitrary::Arbitrary;
 use cssf_dtls::{
-    CipherSuite, Client, Config, Endpoint, PinnedKeys, Session, SigningKey, StaticPsk, TrustStore,
+    CipherSuite, Client, Config, Endpoint, Event, Identity, PinnedKeys, Session, SigningKey,
+    StaticPsk, TrustStore,
 };
 use libfuzzer_sys::fuzz_target;
 
 #[path = "common/fuzz_rng.rs"]
 mod fuzz_rng;
 use fuzz_rng::FuzzRng;
+#[path = "common/lifecycle.rs"]
+mod lifecycle;
+use lifecycle::Lifecycle;
 
 #[derive(Arbitrary, Debug)]
 enum Op {
@@ -80,7 +93,8 @@ fuzz_target!(|input: (u8, Vec<Op>)| {
             None => Client::new(cfg.clone(), b"id", key, 1u8, FuzzRng(seed), now),
         };
         if let Ok(client) = make(None, 2, Duration::ZERO) {
-            run(server, client, ops, &make);
+            let psk = Identity::Psk(cssf_dtls::PskIdentity::new(b"id").unwrap());
+            run(server, client, ops, &make, Some(Some(psk)));
         }
     } else {
         let own = match mode {
@@ -105,8 +119,15 @@ fuzz_target!(|input: (u8, Vec<Op>)| {
                 }
             }
         };
+        // What a session may have proven: nothing (server-only), the
+        // pinned client key; an untrusted key never connects.
+        let expect = match mode {
+            1 => Some(None),
+            2 => Some(Some(Identity::RawPublicKey(pins_client[0]))),
+            _ => None,
+        };
         if let Ok(client) = make(None, 2, Duration::ZERO) {
-            run(server, client, ops, &make);
+            run(server, client, ops, &make, expect);
         }
     }
 });
@@ -114,18 +135,24 @@ fuzz_target!(|input: (u8, Vec<Op>)| {
 type MakeClient<'a, U> = dyn Fn(Option<&Session>, u64, Duration) -> Result<Client<u8, FuzzRng, U>, cssf_dtls::Error>
     + 'a;
 
-fn run<T: TrustStore, U: TrustStore>(
+/// `expect`: the identity every `Connected` must carry (`None`: no
+/// session may connect).
+fn run<T: TrustStore<u8>, U: TrustStore<u8>>(
     mut server: Endpoint<u8, StaticPsk<'static>, FuzzRng, 2, T>,
     mut client: Client<u8, FuzzRng, U>,
     ops: Vec<Op>,
     make: &MakeClient<'_, U>,
+    expect: Option<Option<Identity>>,
 ) {
+    let mut life = Lifecycle::default();
+    let mut client_life = Lifecycle::default();
     let mut now = Duration::ZERO;
     let mut buf = [0u8; 1500];
     let mut client_addr = 0u8;
     let mut session = None;
     let mut restarts = 0u64;
     for op in ops.into_iter().take(64) {
+        let injected = matches!(op, Op::Inject { .. });
         match op {
             Op::Inject { from, mut data } => {
                 let _ = server.handle_datagram(now, from % 4, &mut data);
@@ -141,13 +168,13 @@ fn run<T: TrustStore, U: TrustStore>(
                     let _ = server.handle_datagram(now, client_addr, d);
                 }
             }
-            Op::ServerToClient => {
-                if let Ok(Some(t)) = server.poll_transmit(now, &mut buf) {
-                    if t.to == client_addr {
-                        let _ = client.handle_datagram(now, 1, &mut buf[..t.len]);
-                    }
+            Op::ServerToClient => match server.poll_transmit(now, &mut buf) {
+                Ok(Some(t)) if t.to == client_addr => {
+                    let _ = client.handle_datagram(now, 1, &mut buf[..t.len]);
                 }
-            }
+                Ok(_) => {}
+                Err(e) => panic!("poll_transmit failed: {e:?}"),
+            },
             Op::Wait { millis } => {
                 now += Duration::from_millis(u64::from(millis));
                 let _ = server.handle_timeout(now);
@@ -162,18 +189,35 @@ fn run<T: TrustStore, U: TrustStore>(
                 restarts += 1;
                 if let Ok(c) = make(session.as_ref(), 2 + restarts, now) {
                     client = c;
+                    client_life = Lifecycle::default();
                 }
             }
         }
-        while server.poll_event().is_some() {}
-        while client.poll_event().is_some() {}
+        while let Some(e) = server.poll_event() {
+            life.observe(&e);
+            match &e {
+                Event::Connected { identity, .. } => match &expect {
+                    Some(want) => assert_eq!(identity, want, "proven identity"),
+                    None => panic!("a session connected with an untrusted key: {e:?}"),
+                },
+                Event::Closed { handle, reason, .. } => assert!(
+                    !(injected && life.connected.contains(&handle.raw())),
+                    "an injected datagram ended an established session: {reason:?}"
+                ),
+                _ => {}
+            }
+        }
+        while let Some(e) = client.poll_event() {
+            client_life.observe(&e);
+        }
         let _ = server.poll_timeout();
     }
     // Drain everything still queued: must terminate.
     for _ in 0..1000 {
         match server.poll_transmit(now, &mut buf) {
             Ok(Some(_)) => {}
-            _ => break,
+            Ok(None) => break,
+            Err(e) => panic!("poll_transmit failed: {e:?}"),
         }
     }
 }

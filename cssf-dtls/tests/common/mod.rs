@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use cssf_dtls::{
-    CipherSuite, Client, Config, Endpoint, Event, PskStore, SigningKey, StaticPsk, TrustStore,
+    CipherSuite, Client, CloseReason, Config, Endpoint, Event, PeerContext, PskStore, SigningKey,
+    StaticPsk, TrustStore,
 };
 use cssf_netsim::peer::ChildGuard;
 use cssf_netsim::SimRng;
@@ -126,6 +127,8 @@ pub fn seed() -> u64 {
 /// What the client driver saw.
 pub struct ClientRun {
     pub suite: CipherSuite,
+    /// What the handshake proved about the server (`Connected`).
+    pub identity: Option<cssf_dtls::Identity>,
     pub received: Vec<Vec<u8>>,
 }
 
@@ -155,7 +158,7 @@ pub fn run_client(
 }
 
 /// [`run_client`] for an already built client (e.g. with raw public keys).
-pub fn drive_client<T: TrustStore>(
+pub fn drive_client<T: TrustStore<SocketAddr>>(
     mut client: Client<SocketAddr, SimRng, T>,
     payload: Option<&[u8]>,
     mut on_connected: impl FnMut(),
@@ -167,6 +170,7 @@ pub fn drive_client<T: TrustStore>(
     let now = || start.elapsed();
     let mut buf = [0u8; 2048];
     let mut suite = None;
+    let mut identity = None;
     let mut received = Vec::new();
     let mut sent = false;
     loop {
@@ -186,8 +190,13 @@ pub fn drive_client<T: TrustStore>(
         }
         while let Some(ev) = client.poll_event() {
             match ev {
-                Event::Connected { suite: s, .. } => {
+                Event::Connected {
+                    suite: s,
+                    identity: i,
+                    ..
+                } => {
                     suite = Some(s);
+                    identity = i;
                     on_connected();
                 }
                 Event::ApplicationData { .. } => {
@@ -196,7 +205,7 @@ pub fn drive_client<T: TrustStore>(
                         received.push(b[..n].to_vec());
                     }
                 }
-                Event::Closed { error, .. } => return Err(format!("closed: {error:?}")),
+                Event::Closed { reason, .. } => return Err(format!("closed: {reason:?}")),
                 _ => {}
             }
         }
@@ -213,7 +222,11 @@ pub fn drive_client<T: TrustStore>(
                 while let Ok(Some(t)) = client.poll_transmit(now(), &mut buf) {
                     let _ = sock.send_to(&buf[..t.len], t.to);
                 }
-                return Ok(ClientRun { suite: s, received });
+                return Ok(ClientRun {
+                    suite: s,
+                    identity,
+                    received,
+                });
             }
         }
         let wait = client
@@ -235,6 +248,8 @@ pub fn drive_client<T: TrustStore>(
 /// What the server driver saw.
 pub struct ServerRun {
     pub suite: Option<CipherSuite>,
+    /// What each handshake proved about its client (`Connected`).
+    pub identities: Vec<Option<cssf_dtls::Identity>>,
     pub received: Vec<Vec<u8>>,
 }
 
@@ -259,7 +274,7 @@ pub fn run_server(
 }
 
 /// [`run_server`] for an already built endpoint (e.g. with raw public keys).
-pub fn drive_server<P: PskStore, T: TrustStore>(
+pub fn drive_server<P: PskStore<SocketAddr>, T: TrustStore<SocketAddr>>(
     sock: &UdpSocket,
     mut server: Endpoint<SocketAddr, P, SimRng, 4, T>,
     mut reply: impl FnMut(&[u8]) -> Option<Vec<u8>>,
@@ -270,6 +285,7 @@ pub fn drive_server<P: PskStore, T: TrustStore>(
     let now = || start.elapsed();
     let mut buf = [0u8; 2048];
     let mut suite = None;
+    let mut identities = Vec::new();
     let mut received = Vec::new();
     let mut errors = Vec::new();
     loop {
@@ -281,7 +297,11 @@ pub fn drive_server<P: PskStore, T: TrustStore>(
             {
                 let _ = sock.send_to(&buf[..t.len], t.to);
             }
-            return Ok(ServerRun { suite, received });
+            return Ok(ServerRun {
+                suite,
+                identities,
+                received,
+            });
         }
         if now() > timeout {
             return Err(format!(
@@ -297,17 +317,25 @@ pub fn drive_server<P: PskStore, T: TrustStore>(
         }
         while let Some(ev) = server.poll_event() {
             match ev {
-                Event::Connected { suite: s, .. } => suite = Some(s),
-                Event::ApplicationData { peer, .. } => {
+                Event::Connected {
+                    suite: s, identity, ..
+                } => {
+                    suite = Some(s);
+                    identities.push(identity);
+                }
+                Event::ApplicationData { handle, .. } => {
                     let mut b = [0u8; 2048];
-                    if let Ok(Some(n)) = server.recv(&peer, &mut b) {
+                    if let Ok(Some(n)) = server.recv(handle, &mut b) {
                         received.push(b[..n].to_vec());
                         if let Some(r) = reply(&b[..n]) {
-                            server.send(now(), &peer, &r).map_err(|e| e.to_string())?;
+                            server.send(now(), handle, &r).map_err(|e| e.to_string())?;
                         }
                     }
                 }
-                Event::Closed { error: Some(e), .. } => errors.push(e),
+                Event::Closed {
+                    reason: CloseReason::Error(e),
+                    ..
+                } => errors.push(e),
                 _ => {}
             }
         }
@@ -337,6 +365,8 @@ pub fn drive_server<P: PskStore, T: TrustStore>(
 pub struct KeyFiles {
     pub key: std::path::PathBuf,
     pub public: std::path::PathBuf,
+    /// The public key written.
+    pub public_key: p256::PublicKey,
 }
 
 impl KeyFiles {
@@ -353,6 +383,7 @@ impl KeyFiles {
         let files = KeyFiles {
             key: dir.join(format!("cssf-dtls-{id}-key.pem")),
             public: dir.join(format!("cssf-dtls-{id}-pub.pem")),
+            public_key: k.verifying_key().into(),
         };
         std::fs::write(&files.key, pem("EC PRIVATE KEY", &sec1)).unwrap();
         std::fs::write(&files.public, pem("PUBLIC KEY", &spki)).unwrap();
@@ -463,8 +494,8 @@ pub fn public(k: &SigningKey) -> p256::PublicKey {
 #[derive(Clone)]
 pub struct Pins(pub Vec<p256::PublicKey>);
 
-impl TrustStore for Pins {
-    fn is_trusted(&self, key: &p256::PublicKey) -> bool {
+impl<A> TrustStore<A> for Pins {
+    fn is_trusted(&self, _: &PeerContext<'_, A>, key: &p256::PublicKey) -> bool {
         self.0.contains(key)
     }
 }

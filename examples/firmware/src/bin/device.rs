@@ -21,7 +21,7 @@ use cssf_coap::endpoint::{
 use cssf_coap::Code;
 use cssf_dtls::{
     footprint, CipherSuite, Client, Config as DtlsConfig, Endpoint as DtlsEndpoint,
-    Event as DtlsEvent, PskStore, RejectAll, MAX_PSK_LEN,
+    Event as DtlsEvent, Identity, PeerContext, PskStore, RejectAll, MAX_PSK_LEN,
 };
 use cssf_firmware::{
     client_config, fail, line, put, put_num, stack, Coap, DemoRng, CLIENT_ADDR, CLIENT_COAP_SEED,
@@ -52,10 +52,15 @@ const SCOPE_PATHS: [&str; 2] = ["/sensors/temp", "/actuators/led"];
 /// layer that authorizes requests.
 struct TokenPsk<'r, 'k>(&'r RefCell<Rs<'k>>);
 
-impl PskStore for TokenPsk<'_, '_> {
-    fn psk(&mut self, identity: &[u8], key: &mut [u8; MAX_PSK_LEN]) -> Option<usize> {
+impl<A> PskStore<A> for TokenPsk<'_, '_> {
+    fn psk(
+        &mut self,
+        cx: &PeerContext<'_, A>,
+        identity: &[u8],
+        key: &mut [u8; MAX_PSK_LEN],
+    ) -> Option<usize> {
         let mut rs = self.0.try_borrow_mut().ok()?;
-        rs.psk_store(NOW, None).psk(identity, key)
+        rs.psk_store(cx.now, None).psk_at(identity, key)
     }
 }
 
@@ -297,7 +302,8 @@ impl Net<'_, '_> {
                     _ => {}
                 }
             }
-            while let Ok(Some(n)) = self.server.recv(&CLIENT_ADDR, &mut buf) {
+            let session = self.server.session_handle(&CLIENT_ADDR);
+            while let Some(Ok(Some(n))) = session.map(|h| self.server.recv(h, &mut buf)) {
                 let d = buf.get_mut(..n).unwrap_or(&mut []);
                 if self
                     .coap_server
@@ -334,7 +340,10 @@ impl Net<'_, '_> {
             }
             while let Ok(Some(t)) = self.coap_server.poll_transmit(NOW, &mut buf) {
                 let d = buf.get(..t.len).unwrap_or(&[]);
-                if self.server.send(NOW, &CLIENT_ADDR, d).is_err() {
+                let Some(session) = self.server.session_handle(&CLIENT_ADDR) else {
+                    fail(b"dtls server: no session")
+                };
+                if self.server.send(NOW, session, d).is_err() {
                     fail(b"dtls server send");
                 }
                 moved = true;
@@ -490,7 +499,8 @@ fn ecdhe_ecdsa(client_key: &[u8; 32]) -> Result<(usize, usize), &'static [u8]> {
                 return Err(b"server refused the handshake");
             }
         }
-        while let Ok(Some(n)) = server.recv(&CLIENT_ADDR, &mut buf) {
+        let session = server.session_handle(&CLIENT_ADDR);
+        while let Some(Ok(Some(n))) = session.map(|h| server.recv(h, &mut buf)) {
             got_ping = buf.get(..n) == Some(&b"ping"[..]);
         }
         while let Ok(Some(t)) = server.poll_transmit(NOW, &mut buf) {
@@ -523,8 +533,13 @@ fn ecdhe_ecdsa(client_key: &[u8; 32]) -> Result<(usize, usize), &'static [u8]> {
     if suite != Some(CipherSuite::EcdheEcdsaWithAes128Ccm8) {
         return Err(b"ecdhe-ecdsa: no handshake with TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8");
     }
-    let keys_ok = client.peer_public_key() == server_pub.first()
-        && server.peer_public_key(&CLIENT_ADDR) == Some(&client_pub);
+    // What each handshake proved about the other side: the pinned keys.
+    let proven_server = client.peer_identity().and_then(Identity::public_key);
+    let proven_client = server
+        .session_handle(&CLIENT_ADDR)
+        .and_then(|h| server.peer_identity(h))
+        .and_then(Identity::public_key);
+    let keys_ok = proven_server == server_pub.first() && proven_client == Some(&client_pub);
     if !keys_ok {
         return Err(b"ecdhe-ecdsa: authenticated keys are not the pinned ones");
     }

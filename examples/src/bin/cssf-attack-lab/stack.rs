@@ -5,14 +5,12 @@
 //! needs a fresh Echo, RFC 9175). Every PUT the server application acts on
 //! is logged, with whether it arrived in a datagram the adversary touched.
 
-use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::rc::Rc;
 use std::time::Duration;
 
 use cssf_coap::endpoint::{Event as CoapEvent, ExchangeId, Methods, Request, Resource, Response};
 use cssf_coap::Code;
-use cssf_dtls::{CipherSuite, Client, Config, Endpoint, Event, PskStore, StaticPsk, MAX_PSK_LEN};
+use cssf_dtls::{CipherSuite, Client, Config, Endpoint, Event, PskStore, StaticPsk};
 use cssf_netsim::SimRng;
 
 use crate::net::{Addr, Honest, Net, Node, Packet, CLIENT, SERVER};
@@ -286,7 +284,9 @@ impl CssfClient {
                         }
                     }
                 }
-                Event::Closed { error, .. } => self.closed = Some(error),
+                Event::Closed { reason, .. } => {
+                    self.closed.get_or_insert(reason.error());
+                }
                 _ => {}
             }
         }
@@ -358,34 +358,17 @@ impl Node for CssfClient {
     }
 }
 
-/// A PSK store that remembers the identity it was last asked for, so the
-/// server can tell which identity a session authenticated with.
-pub struct Recording<P> {
-    inner: P,
-    last: Rc<RefCell<Option<Vec<u8>>>>,
-}
-
-impl<P: PskStore> PskStore for Recording<P> {
-    fn psk(&mut self, identity: &[u8], key: &mut [u8; MAX_PSK_LEN]) -> Option<usize> {
-        let r = self.inner.psk(identity, key);
-        if r.is_some() {
-            *self.last.borrow_mut() = Some(identity.to_vec());
-        }
-        r
-    }
-}
-
 /// A CSSF server: CoAP over a DTLS endpoint.
-pub struct CssfServer<'a, P: PskStore> {
+pub struct CssfServer<'a, P: PskStore<Addr>> {
     /// DTLS.
-    pub dtls: Endpoint<Addr, Recording<P>, SimRng, SESSIONS>,
+    pub dtls: Endpoint<Addr, P, SimRng, SESSIONS>,
     /// CoAP.
     pub coap: Coap,
     /// The application.
     pub app: ServerApp<'a>,
-    /// The PSK identity each connected peer authenticated with.
+    /// The PSK identity each connected peer proved (from `Connected`,
+    /// until `Closed`).
     pub identities: HashMap<Addr, Vec<u8>>,
-    last_identity: Rc<RefCell<Option<Vec<u8>>>>,
     /// Application records delivered from tainted datagrams.
     pub tainted_app: u64,
     /// Most sessions ever held at once.
@@ -402,17 +385,12 @@ pub struct CssfServer<'a, P: PskStore> {
 /// The server with the lab's static PSK table.
 pub type LabServer<'a> = CssfServer<'a, StaticPsk<'static>>;
 
-impl<'a, P: PskStore> CssfServer<'a, P> {
+impl<'a, P: PskStore<Addr>> CssfServer<'a, P> {
     /// A server resolving PSKs through `store`.
     pub fn with_store(store: P, suites: &[CipherSuite], seed: u64) -> Self {
-        let last = Rc::new(RefCell::new(None));
-        let rec = Recording {
-            inner: store,
-            last: last.clone(),
-        };
         let dtls = match Endpoint::new(
             dtls_config(suites),
-            rec,
+            store,
             SimRng::new(seed ^ 0x5E),
             Duration::ZERO,
         ) {
@@ -424,7 +402,6 @@ impl<'a, P: PskStore> CssfServer<'a, P> {
             coap: Coap::new(coap_config(), SimRng::new(seed ^ 0x5E5E), &RESOURCES),
             app: ServerApp::default(),
             identities: HashMap::new(),
-            last_identity: last,
             tainted_app: 0,
             max_sessions: 0,
             legit_closed: false,
@@ -441,13 +418,19 @@ impl LabServer<'_> {
     }
 }
 
-impl<P: PskStore> CssfServer<'_, P> {
+impl<P: PskStore<Addr>> CssfServer<'_, P> {
     fn drain(&mut self, now: Duration, tainted: bool) {
         while let Some(ev) = self.dtls.poll_event() {
             match ev {
-                Event::ApplicationData { peer, .. } => {
+                Event::Connected { peer, identity, .. } => {
+                    match identity.as_ref().and_then(|i| i.psk_identity()) {
+                        Some(id) => self.identities.insert(peer, id.to_vec()),
+                        None => self.identities.remove(&peer),
+                    };
+                }
+                Event::ApplicationData { handle, peer, .. } => {
                     let mut buf = [0u8; 2048];
-                    while let Ok(Some(n)) = self.dtls.recv(&peer, &mut buf) {
+                    while let Ok(Some(n)) = self.dtls.recv(handle, &mut buf) {
                         if tainted {
                             self.tainted_app += 1;
                         }
@@ -462,25 +445,26 @@ impl<P: PskStore> CssfServer<'_, P> {
                         self.app.serve(&mut self.coap, now, tainted, &lookup);
                     }
                 }
-                Event::Closed { peer, .. } if peer == CLIENT => self.legit_closed = true,
+                Event::Closed { peer, .. } => {
+                    self.identities.remove(&peer);
+                    if peer == CLIENT {
+                        self.legit_closed = true;
+                    }
+                }
                 _ => {}
             }
         }
     }
 }
 
-impl<P: PskStore> Node for CssfServer<'_, P> {
+impl<P: PskStore<Addr>> Node for CssfServer<'_, P> {
     fn addr(&self) -> Addr {
         SERVER
     }
 
     fn input(&mut self, now: Duration, p: &Packet) {
         let mut data = p.data.clone();
-        *self.last_identity.borrow_mut() = None;
         let _ = self.dtls.handle_datagram(now, p.from, &mut data);
-        if let Some(id) = self.last_identity.borrow_mut().take() {
-            self.identities.insert(p.from, id);
-        }
         self.max_sessions = self.max_sessions.max(self.dtls.sessions());
         self.drain(now, p.tainted);
     }
@@ -489,7 +473,11 @@ impl<P: PskStore> Node for CssfServer<'_, P> {
         let mut buf = [0u8; 1500];
         while let Ok(Some(t)) = self.coap.poll_transmit(now, &mut buf) {
             if let Some(b) = buf.get(..t.len) {
-                if self.dtls.send(now, &t.to, b).is_ok() && t.to == CLIENT {
+                let sent = self
+                    .dtls
+                    .session_handle(&t.to)
+                    .is_some_and(|h| self.dtls.send(now, h, b).is_ok());
+                if sent && t.to == CLIENT {
                     self.sent.push(b.to_vec());
                 }
             }
@@ -626,14 +614,18 @@ impl Node for PlainServer {
 }
 
 /// Connects the legitimate CSSF client through an honest network.
-pub fn connect<P: PskStore>(net: &mut Net, c: &mut CssfClient, s: &mut CssfServer<'_, P>) -> bool {
+pub fn connect<P: PskStore<Addr>>(
+    net: &mut Net,
+    c: &mut CssfClient,
+    s: &mut CssfServer<'_, P>,
+) -> bool {
     net.run_for(&mut [c, s], &mut Honest, Duration::from_secs(30));
     c.up()
 }
 
 /// The legitimate session still works: a fresh GET /sensors/temp through an
 /// honest network is answered with the temperature.
-pub fn cssf_alive<P: PskStore>(
+pub fn cssf_alive<P: PskStore<Addr>>(
     net: &mut Net,
     c: &mut CssfClient,
     s: &mut CssfServer<'_, P>,
