@@ -1,4 +1,4 @@
-//! The DTLS client: one [`Connection`](crate::connection) (the handshake)
+//! The DTLS client: one [`Connection`](crate::handshake) (the handshake)
 //! to one server, compacted into an [`Established`] session once complete.
 
 use core::time::Duration;
@@ -6,14 +6,15 @@ use core::time::Duration;
 use rand_core::CryptoRngCore;
 
 use crate::config::Config;
-use crate::connection::{Bound, Connection, Deps, Stats};
 use crate::established::{Established, Upcall};
 use crate::event::{CloseReason, Event, SessionHandle, Transmit};
+use crate::handshake::{Bound, Connection, Deps};
 use crate::identity::Identity;
 use crate::psk::{PeerContext, PskStore, MAX_PSK_LEN};
 use crate::queue::AppQueue;
 #[cfg(feature = "resumption")]
 use crate::session::Session;
+use crate::stats::Stats;
 #[cfg(feature = "ecdhe")]
 use crate::trust::SigningKey;
 use crate::trust::{RejectAll, TrustStore};
@@ -324,7 +325,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
                     self.end(reason);
                 }
                 let consumed = r?;
-                if self.conn.state != crate::connection::State::Connected {
+                if self.conn.state != crate::handshake::State::Connected {
                     return Ok(());
                 }
                 // Compacted at once; the handshake stays to resend its

@@ -17,16 +17,17 @@ use core::time::Duration;
 use rand_core::CryptoRngCore;
 
 use crate::config::{Config, MAX_CID_LEN};
-use crate::connection::{Bound, Connection, Deps, State, Stats};
 use crate::cookie::{CookieSecrets, PeerAddress};
 use crate::crypto::suite::CipherSuite;
 use crate::established::{Established, Upcall};
 use crate::event::{CloseReason, Event, SessionHandle, Transmit};
 use crate::flight::MAX_MESSAGE_LEN;
+use crate::handshake::{Bound, Connection, Deps, State};
 use crate::identity::Identity;
 use crate::psk::{PeerContext, PskStore};
 use crate::queue::AppQueue;
 use crate::session::{Session, SessionCache};
+use crate::stats::Stats;
 #[cfg(feature = "ecdhe")]
 use crate::trust::SigningKey;
 use crate::trust::{RejectAll, TrustStore};

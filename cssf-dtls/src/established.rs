@@ -1,28 +1,26 @@
 //! The compact state of an established session: only what application
 //! data records need once the handshake is over (RFC 6347 §4.1 record
 //! layer, RFC 9146 tls12_cid records). The handshake state
-//! ([`Connection`](crate::connection)) is dropped (or, while its last flight
+//! ([`Connection`](crate::handshake)) is dropped (or, while its last flight
 //! may still have to be retransmitted, kept aside) when a session is
 //! compacted into this.
 //!
 //! The record layer itself (framing, replay window, protection, the
-//! tls12_cid format) is here once, at the end of this file, and the
-//! handshake uses it too.
+//! tls12_cid format) is in [`record`](crate::record), shared with the
+//! handshake.
 
 use core::time::Duration;
 
-use subtle::ConstantTimeEq;
-
 use crate::config::{Config, MAX_CID_LEN, MAX_PEER_CID_LEN};
-use crate::connection::Stats;
 use crate::crypto::aead::RecordCipher;
 use crate::crypto::suite::CipherSuite;
 use crate::event::CloseReason;
 use crate::queue::AppQueue;
+use crate::record::{next_record, seal_record, InRecord, Reader};
 use crate::replay::ReplayWindow;
 use crate::session::SESSION_ID_LEN;
+use crate::stats::Stats;
 use crate::wire::alert::{AlertRepr, LEVEL_FATAL, LEVEL_WARNING};
-use crate::wire::cid_record::{self, CidRecordHeader, TLS12_CID};
 use crate::wire::handshake::{msg_type as mt, HandshakeHeader};
 use crate::wire::record::{ContentType, RecordHeader, HEADER_LEN as REC_HEADER};
 use crate::wire::DTLS_1_2;
@@ -544,232 +542,4 @@ impl Established {
             pt_len,
         )
     }
-}
-
-// ---- the record layer, shared with the handshake --------------------------
-//
-// One implementation of record framing, protection, replay checking and
-// the tls12_cid format for the handshake (`Connection`) and the
-// established session.
-
-/// One record cut from a datagram.
-pub(crate) enum InRecord<'a> {
-    /// A DTLSCiphertext (or DTLSPlaintext) record and its fragment.
-    Plain(RecordHeader, &'a mut [u8]),
-    /// A tls12_cid record (RFC 9146 §4): its fields and protected fragment;
-    /// `cid_ok` tells whether its CID is ours.
-    Cid {
-        version: u16,
-        epoch: u16,
-        seq: u64,
-        cid_ok: bool,
-        payload: &'a mut [u8],
-    },
-}
-
-/// Cuts the next record from `rest` (which then holds what follows it).
-/// tls12_cid records are parsed with the length of `cid_rx`, our CID, when
-/// the peer must send them; `None` (counted as dropped) when no record can
-/// be parsed: the rest of the datagram is dropped.
-pub(crate) fn next_record<'a>(
-    rest: &mut &'a mut [u8],
-    cid_rx: Option<&[u8]>,
-    stats: &mut Stats,
-) -> Option<InRecord<'a>> {
-    // Without feature `cid` no CID is expected: the tls12_cid code drops out.
-    let cid_rx = cid_rx.filter(|_| cfg!(feature = "cid"));
-    let r = if rest.first() == Some(&TLS12_CID) {
-        // RFC 9146 §4: parsed with the length of our own CID.
-        let parsed = cid_rx
-            .and_then(|cid| {
-                let (h, f, _) = CidRecordHeader::parse(rest, cid.len()).ok()?;
-                let cid_ok = bool::from(h.cid.ct_eq(cid));
-                Some((
-                    h.version,
-                    h.epoch,
-                    h.sequence,
-                    cid_ok,
-                    h.buffer_len() + f.len(),
-                ))
-            })
-            .map(|(version, epoch, seq, cid_ok, total)| {
-                let hl = cid_record::FIXED_HEADER_LEN + cid_rx.map_or(0, <[u8]>::len);
-                (version, epoch, seq, cid_ok, total, hl)
-            });
-        parsed.map(|(version, epoch, seq, cid_ok, total, hl)| {
-            let (rec, tail) = core::mem::take(rest).split_at_mut(total);
-            *rest = tail;
-            InRecord::Cid {
-                version,
-                epoch,
-                seq,
-                cid_ok,
-                payload: rec.get_mut(hl..).unwrap_or_default(),
-            }
-        })
-    } else {
-        RecordHeader::parse(rest)
-            .ok()
-            .map(|(hdr, frag, _)| (hdr, frag.len()))
-            .map(|(hdr, flen)| {
-                let (rec, tail) = core::mem::take(rest).split_at_mut(REC_HEADER + flen);
-                *rest = tail;
-                InRecord::Plain(hdr, rec.get_mut(REC_HEADER..).unwrap_or_default())
-            })
-    };
-    match r {
-        Some(_) => stats.records_received += 1,
-        None => stats.records_dropped += 1,
-    }
-    r
-}
-
-/// Why a protected record yielded no plaintext.
-pub(crate) enum Unopened {
-    /// Replayed, or not a record we take: counted, dropped.
-    Dropped,
-    /// Failed authentication: counted, dropped (the handshake may treat it
-    /// as fatal).
-    BadMac,
-}
-
-/// The read side of a protected epoch: its keys and replay window, and
-/// where to note a record newer than all before (RFC 9146 §6).
-pub(crate) struct Reader<'s> {
-    pub(crate) read: &'s RecordCipher,
-    pub(crate) replay: &'s mut ReplayWindow,
-    pub(crate) newest: &'s mut bool,
-    pub(crate) stats: &'s mut Stats,
-}
-
-impl Reader<'_> {
-    /// Authenticates an epoch-1 DTLSCiphertext record in place and returns
-    /// its plaintext.
-    pub(crate) fn open<'p>(
-        &mut self,
-        hdr: &RecordHeader,
-        payload: &'p mut [u8],
-    ) -> Result<&'p [u8], Unopened> {
-        if !self.replay.check(hdr.sequence) {
-            self.stats.replays += 1;
-            return Err(Unopened::Dropped);
-        }
-        let Ok(r) = self
-            .read
-            .open(hdr.epoch_seq(), hdr.content_type.to_u8(), payload)
-        else {
-            self.stats.auth_failures += 1;
-            return Err(Unopened::BadMac);
-        };
-        self.accept(hdr.sequence);
-        Ok(payload.get(r).unwrap_or_default())
-    }
-
-    /// Authenticates a tls12_cid record (epoch 1, DTLS 1.2, our CID
-    /// `cid_rx`) in place: the real content type and the content.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn open_cid<'p>(
-        &mut self,
-        version: u16,
-        epoch: u16,
-        seq: u64,
-        cid_ok: bool,
-        cid_rx: &[u8],
-        payload: &'p mut [u8],
-    ) -> Result<(ContentType, &'p [u8]), Unopened> {
-        // Epoch 1 and later: the negotiated version only (RFC 6347 §4.1).
-        if !(cfg!(feature = "cid") && cid_ok && version == DTLS_1_2 && epoch == 1) {
-            self.stats.records_dropped += 1;
-            return Err(Unopened::Dropped);
-        }
-        if !self.replay.check(seq) {
-            self.stats.replays += 1;
-            return Err(Unopened::Dropped);
-        }
-        let es = (u64::from(epoch) << 48) | seq;
-        let Ok(r) = self.read.open_cid(es, version, cid_rx, payload) else {
-            self.stats.auth_failures += 1;
-            return Err(Unopened::BadMac);
-        };
-        let inner = payload.get(r).unwrap_or_default();
-        let Some((ct, len)) = cid_record::split_inner_plaintext(inner)
-            .and_then(|(t, n)| Some((ContentType::from_u8(t)?, n)))
-        else {
-            self.stats.records_dropped += 1;
-            return Err(Unopened::Dropped);
-        };
-        self.accept(seq);
-        Ok((ct, inner.get(..len).unwrap_or_default()))
-    }
-
-    fn accept(&mut self, seq: u64) {
-        if self.replay.highest().map_or(true, |h| seq > h) {
-            *self.newest = true;
-        }
-        self.replay.accept(seq);
-    }
-}
-
-/// Seals a record of `epoch` with sequence number `seq` whose plaintext
-/// sits at `out[13 + explicit..]` (epoch 0: unprotected, `write` unused);
-/// a non-empty `cid` makes it a tls12_cid record (RFC 9146 §4: inner
-/// plaintext = content || real type || zeros up to a multiple of
-/// `cid_padding`). Returns the record length.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn seal_record(
-    write: Option<&RecordCipher>,
-    cid: Option<&[u8]>,
-    cid_padding: u8,
-    out: &mut [u8],
-    ct: ContentType,
-    epoch: u16,
-    seq: u64,
-    pt_len: usize,
-) -> Result<usize, Error> {
-    let es = (u64::from(epoch) << 48) | seq;
-    let cid = cid.filter(|c| cfg!(feature = "cid") && !c.is_empty());
-    if let (1.., Some(cid), Some(c)) = (epoch, cid, write) {
-        let hl = cid_record::FIXED_HEADER_LEN + cid.len();
-        let (hdr, body) = out.split_at_mut_checked(hl).ok_or(Error::Internal)?;
-        let ex = c.kind().explicit_nonce_len();
-        let block = usize::from(cid_padding.max(1));
-        let pad = (block - (pt_len + 1) % block) % block;
-        let inner_len = pt_len + 1 + pad;
-        let tail = body
-            .get_mut(ex + pt_len..ex + inner_len)
-            .ok_or(Error::BufferTooSmall {
-                needed: hl + ex + inner_len,
-            })?;
-        tail.fill(0);
-        if let Some(t) = tail.first_mut() {
-            *t = ct.to_u8();
-        }
-        let flen = c.seal_cid(es, cid, body, inner_len)?;
-        CidRecordHeader {
-            version: DTLS_1_2,
-            epoch,
-            sequence: seq,
-            cid,
-            length: flen as u16,
-        }
-        .emit(hdr)?;
-        return Ok(hl + flen);
-    }
-    let (hdr, body) = out
-        .split_at_mut_checked(REC_HEADER)
-        .ok_or(Error::Internal)?;
-    let flen = match (epoch, write) {
-        (0, _) => pt_len,
-        (_, Some(c)) => c.seal(es, ct.to_u8(), body, pt_len)?,
-        _ => return Err(Error::Internal),
-    };
-    RecordHeader {
-        content_type: ct,
-        version: DTLS_1_2,
-        epoch,
-        sequence: seq,
-        length: flen as u16,
-    }
-    .emit(hdr)?;
-    Ok(REC_HEADER + flen)
 }

@@ -58,7 +58,6 @@ extern crate std;
 
 mod client;
 mod config;
-mod connection;
 #[cfg(feature = "server")]
 mod cookie;
 pub mod crypto;
@@ -68,13 +67,16 @@ mod error;
 mod established;
 mod event;
 mod flight;
+mod handshake;
 mod identity;
 mod psk;
 mod queue;
+mod record;
 mod replay;
 // Without `resumption` sessions are still built internally, never exported.
 #[cfg_attr(not(feature = "resumption"), allow(unreachable_pub, dead_code))]
 mod session;
+mod stats;
 mod trust;
 pub mod wire;
 #[cfg(feature = "x509")]
@@ -85,7 +87,6 @@ pub use client::Client;
 #[cfg(feature = "x509")]
 pub use config::MAX_CERTIFICATE_LEN;
 pub use config::{Config, MAX_CID_LEN, MAX_PEER_CID_LEN};
-pub use connection::Stats;
 #[cfg(feature = "server")]
 pub use cookie::{CookieSecrets, PeerAddress, COOKIE_LEN};
 pub use crypto::suite::{AeadKind, CipherSuite, KeyExchange};
@@ -102,6 +103,7 @@ pub use replay::ReplayWindow;
 pub use session::SessionCache;
 #[cfg(feature = "resumption")]
 pub use session::{Session, MAX_SESSION_ENCODING_LEN, SESSION_ID_LEN};
+pub use stats::Stats;
 pub use trust::RejectAll;
 #[cfg(feature = "ecdhe")]
 pub use trust::{FnTrust, PinnedKeys, SigningKey, TrustStore};
@@ -117,7 +119,7 @@ pub mod footprint {
     pub const ESTABLISHED_SESSION: usize = core::mem::size_of::<crate::established::Established>();
     /// Bytes of one handshake in progress (one of the `H` handshake slots
     /// of an [`Endpoint`](crate::Endpoint), without its peer address).
-    pub const HANDSHAKE: usize = core::mem::size_of::<crate::connection::Connection>();
+    pub const HANDSHAKE: usize = core::mem::size_of::<crate::handshake::Connection>();
     /// Bytes of each of the application queues an endpoint or client
     /// shares among its sessions (one for sealed records to send, one for
     /// received records).
