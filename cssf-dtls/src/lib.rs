@@ -45,6 +45,19 @@
 //! enums it maps to are `non_exhaustive`), so it is neither offered nor
 //! accepted.
 //!
+//! # Who is this session, and when does it end
+//!
+//! Every handshake gets a [`SessionHandle`], never reused; events and the
+//! endpoint's `send`, `recv`, `close` and accessors take handles, and the
+//! peer's address is only an attribute. [`Event::Connected`] carries the
+//! [`Identity`] the handshake *proved* (a PSK identity, a raw public key or
+//! a certificate's key; `None` for an anonymous client), never one the peer
+//! only claimed; `peer_identity` answers the same afterwards. Every handle
+//! ends with exactly one [`Event::Closed`] and its [`CloseReason`]. Stores
+//! ([`PskStore`], `TrustStore`) see the peer's [`PeerContext`] and are asked
+//! again before a session is resumed. The details are on [`Endpoint`]
+//! (feature `server`).
+//!
 //! A whole PSK handshake and an exchange of application data, in memory,
 //! is the example on [`Endpoint`] (feature `server`); the same with raw
 //! public keys and mutual authentication is on
@@ -120,6 +133,10 @@ pub mod footprint {
     /// Bytes of one handshake in progress (one of the `H` handshake slots
     /// of an [`Endpoint`](crate::Endpoint), without its peer address).
     pub const HANDSHAKE: usize = core::mem::size_of::<crate::handshake::Connection>();
+    /// Bytes an endpoint keeps beside each established session's record
+    /// state: the identity its handshake proved (a PSK identity of up to
+    /// [`MAX_IDENTITY_LEN`](crate::MAX_IDENTITY_LEN) bytes, or a public key).
+    pub const SESSION_IDENTITY: usize = core::mem::size_of::<Option<crate::Identity>>();
     /// Bytes of each of the application queues an endpoint or client
     /// shares among its sessions (one for sealed records to send, one for
     /// received records).

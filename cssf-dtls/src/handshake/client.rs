@@ -156,7 +156,11 @@ impl Connection {
         Ok(())
     }
 
-    pub(super) fn process_hello_verify_request(&mut self, now: Duration, body: &[u8]) -> Result<(), Error> {
+    pub(super) fn process_hello_verify_request(
+        &mut self,
+        now: Duration,
+        body: &[u8],
+    ) -> Result<(), Error> {
         let hvr = HelloVerifyRequestRepr::parse(body)?;
         if hvr.version != DTLS_1_0 && hvr.version != DTLS_1_2 {
             return Err(Error::ProtocolVersion);

@@ -12,8 +12,12 @@ use std::time::{Duration, Instant};
 
 use cssf_netsim::peer::{free_udp_port_pair, ChildGuard};
 
-/// Path of one of our binaries.
+/// Path of one of our binaries (`CSSF_TEST_SERVER` names another
+/// `cssf-server` to test, e.g. an older build).
 pub fn bin(name: &str) -> PathBuf {
+    if let (Some(p), "cssf-server") = (std::env::var_os("CSSF_TEST_SERVER"), name) {
+        return p.into();
+    }
     match name {
         "cssf-server" => env!("CARGO_BIN_EXE_cssf-server").into(),
         "cssf-client" => env!("CARGO_BIN_EXE_cssf-client").into(),

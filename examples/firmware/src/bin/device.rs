@@ -586,7 +586,9 @@ fn sizes() {
     put_num(footprint::HANDSHAKE);
     put(b" B (compact session state; handshake slot; one more session slot adds ");
     put_num(size_of::<E2>() - size_of::<E1>());
-    put(b" B, the shared application queues ");
+    put(b" B, of which the proven identity ");
+    put_num(footprint::SESSION_IDENTITY);
+    put(b" B; the shared application queues ");
     put_num(2 * footprint::APP_QUEUE);
     line(&[b" B)"]);
     put(b"size_of: dtls Client ");
