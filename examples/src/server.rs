@@ -847,7 +847,11 @@ impl Server {
                         peer,
                         reason,
                     } => {
+                        // Nothing of the session outlives it: its rights,
+                        // its CoAP state (duplicates, Block1, observations)
+                        // and its /echo buffers.
                         self.psk.bindings.borrow_mut().remove(&handle);
+                        self.coap.close_peer(&Peer::Secure(handle));
                         self.uploads.remove(&Peer::Secure(handle));
                         self.echoed.remove(&Peer::Secure(handle));
                         match reason {

@@ -130,6 +130,13 @@ pub enum Event<A, const M: usize> {
         /// The exchange.
         id: ExchangeId,
     },
+    /// The exchange was abandoned because the transport session to its
+    /// peer ended ([`Endpoint::close_peer`](super::Endpoint::close_peer)):
+    /// no response will come.
+    Aborted {
+        /// The exchange.
+        id: ExchangeId,
+    },
 }
 
 /// A client request, for [`Endpoint::request`].

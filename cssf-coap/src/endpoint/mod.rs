@@ -752,6 +752,65 @@ where
         self.cons.retain(|c| c.owner != Owner::Exchange(id.0));
     }
 
+    /// The transport session of `peer` ended (e.g. a DTLS session's
+    /// `Closed` event, the peer being that session): everything tied to it
+    /// goes at once, so nothing outlives the session or reaches a later
+    /// session that happens to get the same peer value. Its remembered
+    /// message IDs and cached responses (RFC 7252 §4.5: deduplication is per
+    /// security association), the requests it made that were not answered
+    /// (and their undelivered events), its Block1 uploads, its observations
+    /// (RFC 7641: the registration ends with the session), the messages
+    /// queued or awaiting an ACK toward it, and its message-ID sequence.
+    /// Client exchanges with it end with [`Event::Aborted`].
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use cssf_coap::endpoint::{Endpoint, Config, Event, Request};
+    /// # struct Rng(u64);
+    /// # impl rand_core::RngCore for Rng {
+    /// #     fn next_u32(&mut self) -> u32 { self.next_u64() as u32 }
+    /// #     fn next_u64(&mut self) -> u64 { self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1); self.0 >> 11 }
+    /// #     fn fill_bytes(&mut self, d: &mut [u8]) { for b in d { *b = self.next_u64() as u8 } }
+    /// #     fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), rand_core::Error> { self.fill_bytes(d); Ok(()) }
+    /// # }
+    /// # impl rand_core::CryptoRng for Rng {}
+    /// let mut client: Endpoint<u8, Rng> = Endpoint::new(Config::default(), Rng(1), &[]);
+    /// let id = client.request(Duration::ZERO, 2, &Request::get("temp"))?;
+    /// client.close_peer(&2);
+    /// assert_eq!(client.poll_event(), Some(Event::Aborted { id }));
+    /// assert_eq!(client.exchange_count(), 0);
+    /// # Ok::<(), cssf_coap::Error>(())
+    /// ```
+    pub fn close_peer(&mut self, peer: &A) {
+        let ended: Vec<u32, N> = self
+            .exchanges
+            .iter()
+            .filter(|e| &e.peer == peer && e.fetch_for.is_none())
+            .map(|e| e.id)
+            .collect();
+        self.events.retain(|e| match e {
+            Event::Request { peer: p, .. }
+            | Event::Response { peer: p, .. }
+            | Event::Notification { peer: p, .. } => p != peer,
+            _ => true,
+        });
+        for id in ended {
+            if self.upload.as_ref().is_some_and(|u| u.ex == id) {
+                self.upload = None;
+            }
+            self.forget(ExchangeId(id));
+            self.push_event(Event::Aborted { id: ExchangeId(id) });
+        }
+        self.exchanges.retain(|e| &e.peer != peer);
+        self.cons.retain(|c| &c.peer != peer);
+        self.txq.retain(|(p, _)| p != peer);
+        self.dedup.retain(|d| &d.peer != peer);
+        self.pending.retain(|p| &p.peer != peer);
+        self.observers.retain(|o| &o.peer != peer);
+        self.uploads.retain(|u| &u.peer != peer);
+        self.mids.retain(|m| &m.peer != peer);
+    }
+
     /// Answers a request from [`Event::Request`]: piggybacked in the ACK if
     /// the request is still unacknowledged, else as a separate (CON)
     /// response; NON for a NON request. Large payloads are sliced to the

@@ -985,3 +985,76 @@ fn upload_slot_is_freed_when_its_exchange_times_out() {
         .upload(now, 2, &Request::put("led").payload(&body))
         .is_ok());
 }
+
+#[test]
+fn close_peer_drops_everything_tied_to_the_peer() {
+    // Peer 1 observes, has an answered request cached, an unanswered one
+    // pending and a Block1 upload going; peer 2 has a cached answer too.
+    let mut s = small_server();
+    register(&mut s, 1, 0xaa);
+    assert_eq!(s.observer_count(), 1);
+    let answered = |s: &mut Ep, peer: u8, mid: u16| {
+        let mut m = observe_get(mid, 7, None);
+        s.handle_datagram(Duration::ZERO, peer, &mut m).unwrap();
+        let Some(Event::Request { id, .. }) = s.poll_event() else {
+            panic!("no request")
+        };
+        s.respond(
+            Duration::ZERO,
+            id,
+            &Response::new(Code::CONTENT).payload(b"secret"),
+        )
+        .unwrap();
+        drain(s);
+    };
+    answered(&mut s, 1, 20);
+    answered(&mut s, 2, 20);
+    s.handle_datagram(Duration::ZERO, 1, &mut observe_get(21, 8, None))
+        .unwrap();
+    assert_eq!(s.pending_requests(), 1);
+    s.close_peer(&1);
+    assert_eq!(
+        s.observer_count(),
+        0,
+        "the observation ended with the session"
+    );
+    assert_eq!(s.pending_requests(), 0);
+    assert_eq!(s.poll_event(), None, "its undelivered request is gone");
+    assert_eq!(
+        s.notify(Duration::ZERO, "obs", &Response::new(Code::CONTENT))
+            .unwrap(),
+        0
+    );
+    // A later peer with the same value is new: the same message ID is a
+    // new request, not a replay of the old answer.
+    s.handle_datagram(Duration::ZERO, 1, &mut observe_get(20, 9, None))
+        .unwrap();
+    assert!(matches!(s.poll_event(), Some(Event::Request { .. })));
+    // Peer 2's cached answer is untouched.
+    let dups = s.stats().duplicates;
+    s.handle_datagram(Duration::ZERO, 2, &mut observe_get(20, 7, None))
+        .unwrap();
+    assert_eq!(s.stats().duplicates, dups + 1);
+    let replay = drain(&mut s);
+    assert!(replay.iter().any(|d| d.ends_with(b"secret")));
+}
+
+#[test]
+fn close_peer_aborts_client_exchanges_with_it() {
+    let mut c: Ep = Endpoint::new(Config::default(), TestRng(3), &[]);
+    let a = c.request(Duration::ZERO, 5, &Request::get("x")).unwrap();
+    let b = c.request(Duration::ZERO, 6, &Request::get("y")).unwrap();
+    c.close_peer(&5);
+    assert_eq!(c.poll_event(), Some(Event::Aborted { id: a }));
+    assert_eq!(c.poll_event(), None);
+    assert_eq!(c.exchange_count(), 1);
+    // Only the other peer's request goes out.
+    let mut buf = [0u8; 256];
+    let mut to = StdVec::new();
+    while let Some(t) = c.poll_transmit(Duration::ZERO, &mut buf).unwrap() {
+        to.push(t.to);
+    }
+    assert_eq!(to, [6]);
+    c.forget(b);
+    assert_eq!(c.exchange_count(), 0);
+}
