@@ -33,8 +33,12 @@ impl<A> PskStore<A> for NoStore {
     }
 }
 
-/// Application data events a client queues for `poll_event`.
-const EVENTS: usize = 8;
+/// Application data events a client queues for `poll_event`: as many as
+/// records its receive queue holds.
+const EVENTS: usize = crate::queue::QUEUE_ENTRIES;
+/// Most application records packed into one datagram (the server's share
+/// of its receive queue when it has several sessions).
+const MAX_RECORDS_PER_DATAGRAM: usize = crate::queue::QUEUE_ENTRIES / 2;
 
 /// A DTLS 1.2 client talking to one server address `A`, authenticating
 /// with a PSK ([`new`](Self::new)) or with raw public keys
@@ -247,8 +251,15 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
         mut rng: R,
         now: Duration,
     ) -> Result<Self, Error> {
+        // Offered only while the trust store still accepts the server's
+        // key (otherwise a full handshake checks it again).
+        let cx = PeerContext::new(SessionHandle::CLIENT, &peer, now);
+        let offered = session
+            .peer_identity()
+            .map_or(true, |id| trust.may_resume(&cx, &id))
+            .then_some(session);
         let conn =
-            Connection::new_client_with(config, &[], &[], Some(key), Some(session), now, &mut rng)?;
+            Connection::new_client_with(config, &[], &[], Some(key), offered, now, &mut rng)?;
         Ok(Client::from_parts(conn, peer, rng, trust))
     }
 
@@ -421,14 +432,38 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
                 Err(_) => self.lingering = false,
             }
         }
+        // RFC 9853 §5.4: a path_challenge is answered at once, with its
+        // cookie (to the server: where it came from).
+        #[cfg(feature = "cid")]
+        if let Some(m) = est.take_rrc() {
+            if m.msg_type == crate::wire::rrc::PATH_CHALLENGE {
+                let reply = crate::wire::rrc::RrcRepr {
+                    msg_type: crate::wire::rrc::PATH_RESPONSE,
+                    cookie: m.cookie,
+                };
+                match est.seal_rrc(self.conn.config(), &reply, buf) {
+                    Ok(len) => {
+                        self.stats.bytes_sent += len as u64;
+                        return Ok(Some(Transmit { to, len }));
+                    }
+                    Err(e @ Error::BufferTooSmall { .. }) => {
+                        // Kept for a larger buffer.
+                        est.put_back_rrc(m);
+                        return Err(e);
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
         // Sealed records first: after a local close they precede the
         // close_notify.
         let cfg = self.conn.config();
         let limit = cfg.mtu.min(buf.len());
         let mut pos = 0;
+        let mut records = 0;
         while let Some((_, rec)) = self.txq.front() {
             let end = pos + rec.len();
-            if end > limit {
+            if end > limit || records >= MAX_RECORDS_PER_DATAGRAM {
                 if pos == 0 {
                     return Err(Error::BufferTooSmall { needed: rec.len() });
                 }
@@ -438,6 +473,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
                 dst.copy_from_slice(rec);
             }
             pos = end;
+            records += 1;
             self.txq.remove(0);
         }
         if pos > 0 {

@@ -59,6 +59,17 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Server: how often the cookie secret rotates.
     pub cookie_rotation: Duration,
+    /// Server: how long a HelloVerifyRequest cookie is taken (a client
+    /// sends its ClientHello with the cookie at once; one whose cookie
+    /// expired gets a new one). Bounds how long a captured ClientHello can
+    /// be replayed.
+    pub cookie_lifetime: Duration,
+    /// Server: the most sessions (established or in their handshake) one
+    /// host ([`PeerAddress::same_host`](crate::PeerAddress::same_host))
+    /// may hold; `None`: half of the endpoint's session slots (at least
+    /// one). A host at its limit that starts another handshake gives up its
+    /// least recently active session for it.
+    pub max_sessions_per_host: Option<u16>,
     /// Connection ID (RFC 9146). `None`: not offered (client) or not
     /// accepted (server). `Some(n)`, `n <= MAX_CID_LEN`: negotiate CIDs and
     /// ask the peer to put an `n`-byte CID of ours in its records (`0`: we
@@ -68,6 +79,13 @@ pub struct Config {
     /// Needs feature `cid` (default): without it [`validate`](Self::validate)
     /// refuses `Some`.
     pub cid_len: Option<u8>,
+    /// With Connection IDs, negotiate the Return Routability Check (RFC
+    /// 9853, the `rrc` extension; on by default): a server moves a session
+    /// to a new address only once the peer answered a `path_challenge`
+    /// there; a client answers them. Without it a server moves at once but
+    /// sends to the new address at most three times what it received from
+    /// there until [`Endpoint::address_validated`](crate::Endpoint::address_validated).
+    pub rrc: bool,
     /// tls12_cid records: pad the inner plaintext (content and real type)
     /// with zeros to a multiple of this many bytes (0 or 1: no padding).
     pub cid_padding: u8,
@@ -111,7 +129,10 @@ impl Default for Config {
             certificate: heapless::Vec::new(),
             idle_timeout: Duration::from_secs(600),
             cookie_rotation: Duration::from_secs(300),
+            cookie_lifetime: Duration::from_secs(20),
+            max_sessions_per_host: None,
             cid_len: None,
+            rrc: true,
             cid_padding: 0,
             resumption: cfg!(feature = "resumption"),
             session_lifetime: Duration::from_secs(24 * 3600),
@@ -165,6 +186,8 @@ impl Config {
             || self.mtu < 128
             || self.record_size_limit.is_some_and(|l| l < 64)
             || self.retransmit_initial.is_zero()
+            || self.cookie_lifetime.is_zero()
+            || self.max_sessions_per_host == Some(0)
             || self.cid_len.is_some_and(|l| usize::from(l) > MAX_CID_LEN)
             || (self.cid_len.is_some() && !cfg!(feature = "cid"))
             || (self.resumption && !cfg!(feature = "resumption"))

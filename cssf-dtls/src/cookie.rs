@@ -1,10 +1,17 @@
 //! Stateless cookies for HelloVerifyRequest (RFC 6347 §4.2.1).
 //!
-//! cookie = HMAC-SHA256(secret, client address || client_version || random
-//! || session_id || cipher_suites || compression_methods), truncated to
-//! [`COOKIE_LEN`] bytes. Two secrets are accepted (current and previous) so
-//! rotation does not break handshakes in progress. No per-peer state exists
-//! before a valid cookie arrives.
+//! cookie = t || HMAC-SHA256(secret, t || client address || client_version
+//! || random || session_id || cipher_suites || compression_methods), the MAC
+//! truncated so the cookie is [`COOKIE_LEN`] bytes, where `t` is the time
+//! the cookie was made (4 bytes, whole seconds of the caller's clock). A
+//! cookie is taken only while younger than the lifetime the caller gives
+//! (`Config::cookie_lifetime`): a ClientHello captured with its cookie
+//! cannot be replayed later to start a handshake (and end the session of
+//! the address it names). Two secrets are accepted (current and previous)
+//! so rotation does not break handshakes in progress. No per-peer state
+//! exists before a valid cookie arrives.
+
+use core::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -23,8 +30,9 @@ pub trait PeerAddress: Clone + PartialEq {
     fn feed(&self, f: &mut dyn FnMut(&[u8]));
 
     /// True when `other` is on the same host (for a socket address: the
-    /// same IP, any port). The endpoint limits the handshake slots one
-    /// host may hold. By default, addresses are hosts.
+    /// same IPv4 address or IPv6 /64, any port). The endpoint limits the
+    /// handshake and session slots one host may hold. By default, addresses
+    /// are hosts.
     fn same_host(&self, other: &Self) -> bool {
         self == other
     }
@@ -56,8 +64,15 @@ impl PeerAddress for core::net::SocketAddr {
         f(&self.port().to_be_bytes());
     }
 
+    /// The same IPv4 address, or the same IPv6 /64 (the prefix one
+    /// subscriber usually holds).
     fn same_host(&self, other: &Self) -> bool {
-        self.ip() == other.ip()
+        match (self, other) {
+            (core::net::SocketAddr::V6(a), core::net::SocketAddr::V6(b)) => {
+                a.ip().octets().get(..8) == b.ip().octets().get(..8)
+            }
+            _ => self.ip() == other.ip(),
+        }
     }
 }
 
@@ -93,6 +108,7 @@ impl CookieSecrets {
 
     fn compute<A: PeerAddress>(
         secret: &[u8; 32],
+        t: [u8; 4],
         addr: &A,
         ch: &ClientHelloRepr<'_>,
     ) -> [u8; COOKIE_LEN] {
@@ -100,6 +116,7 @@ impl CookieSecrets {
         let Ok(mut m) = Hmac::<Sha256>::new_from_slice(secret) else {
             return out;
         };
+        m.update(&t);
         addr.feed(&mut |b| m.update(b));
         m.update(&ch.version.to_be_bytes());
         m.update(ch.random);
@@ -110,27 +127,56 @@ impl CookieSecrets {
         m.update(&[ch.compression_methods.len() as u8]);
         m.update(ch.compression_methods);
         let full = m.finalize().into_bytes();
-        for (o, i) in out.iter_mut().zip(full.iter()) {
+        let (head, mac) = out.split_at_mut(4);
+        head.copy_from_slice(&t);
+        for (o, i) in mac.iter_mut().zip(full.iter()) {
             *o = *i;
         }
         out
     }
 
-    /// The cookie for this peer and ClientHello under the current secret.
-    pub fn cookie<A: PeerAddress>(&self, addr: &A, ch: &ClientHelloRepr<'_>) -> [u8; COOKIE_LEN] {
-        Self::compute(&self.current, addr, ch)
+    /// The cookie for this peer and ClientHello, made at `now`, under the
+    /// current secret.
+    pub fn cookie<A: PeerAddress>(
+        &self,
+        addr: &A,
+        ch: &ClientHelloRepr<'_>,
+        now: Duration,
+    ) -> [u8; COOKIE_LEN] {
+        Self::compute(&self.current, stamp(now), addr, ch)
     }
 
     /// True when `ch.cookie` is valid under the current or previous secret
-    /// (compared in constant time).
-    pub fn verify<A: PeerAddress>(&self, addr: &A, ch: &ClientHelloRepr<'_>) -> bool {
-        if ch.cookie.len() != COOKIE_LEN {
+    /// (compared in constant time) and was made at most `lifetime` before
+    /// `now`.
+    pub fn verify<A: PeerAddress>(
+        &self,
+        addr: &A,
+        ch: &ClientHelloRepr<'_>,
+        now: Duration,
+        lifetime: Duration,
+    ) -> bool {
+        let Some(t) = ch
+            .cookie
+            .get(..4)
+            .and_then(|t| <[u8; 4]>::try_from(t).ok())
+            .filter(|_| ch.cookie.len() == COOKIE_LEN)
+        else {
+            return false;
+        };
+        let age = u32::from_be_bytes(stamp(now)).wrapping_sub(u32::from_be_bytes(t));
+        if u64::from(age) > lifetime.as_secs() {
             return false;
         }
-        let a = Self::compute(&self.current, addr, ch);
-        let b = Self::compute(&self.previous, addr, ch);
+        let a = Self::compute(&self.current, t, addr, ch);
+        let b = Self::compute(&self.previous, t, addr, ch);
         bool::from(a.ct_eq(ch.cookie) | b.ct_eq(ch.cookie))
     }
+}
+
+/// `now` in whole seconds, as 4 bytes (wrapping every 136 years).
+fn stamp(now: Duration) -> [u8; 4] {
+    (now.as_secs() as u32).to_be_bytes()
 }
 
 #[cfg(test)]
@@ -152,17 +198,28 @@ mod tests {
             compression_methods: &[0],
             extensions: &[],
         };
-        let c = s.cookie(&7u8, &ch);
+        let t0 = Duration::from_secs(1000);
+        let life = Duration::from_secs(20);
+        let c = s.cookie(&7u8, &ch, t0);
         ch.cookie = &c;
-        assert!(s.verify(&7u8, &ch));
-        assert!(!s.verify(&8u8, &ch));
+        assert!(s.verify(&7u8, &ch, t0, life));
+        assert!(!s.verify(&8u8, &ch, t0, life));
         s.rotate(&mut rng);
-        assert!(s.verify(&7u8, &ch));
+        assert!(s.verify(&7u8, &ch, t0, life));
+        // Too old: refused, whatever the secret.
+        assert!(s.verify(&7u8, &ch, t0 + life, life));
+        assert!(!s.verify(&7u8, &ch, t0 + life + Duration::from_secs(1), life));
+        // A cookie whose time was edited fails its MAC.
+        let mut edited = c;
+        edited[3] ^= 1;
+        ch.cookie = &edited;
+        assert!(!s.verify(&7u8, &ch, t0, life));
+        ch.cookie = &c;
         s.rotate(&mut rng);
-        assert!(!s.verify(&7u8, &ch));
+        assert!(!s.verify(&7u8, &ch, t0, life));
         let addr: core::net::SocketAddr = "127.0.0.1:5684".parse().unwrap();
-        let c2 = s.cookie(&addr, &ch);
+        let c2 = s.cookie(&addr, &ch, t0);
         ch.cookie = &c2;
-        assert!(s.verify(&addr, &ch));
+        assert!(s.verify(&addr, &ch, t0, life));
     }
 }

@@ -36,8 +36,12 @@ use crate::wire::client_hello::ClientHelloRepr;
 use crate::wire::handshake::{msg_type, HandshakeHeader, HEADER_LEN as HS_HEADER};
 use crate::wire::hello_verify_request::HelloVerifyRequestRepr;
 use crate::wire::record::{ContentType, RecordHeader, HEADER_LEN as REC_HEADER};
+#[cfg(feature = "cid")]
+use crate::wire::rrc::{self, RrcRepr};
 use crate::wire::DTLS_1_0;
 use crate::Error;
+#[cfg(feature = "cid")]
+use subtle::ConstantTimeEq;
 
 /// The highest record sequence number a ClientHello may carry: the
 /// server's epoch-0 records continue from it, and about 2^16 of them
@@ -48,6 +52,8 @@ const STATELESS_QUEUE: usize = 4;
 const STATELESS_MAX: usize = 64;
 /// Application data events waiting for `poll_event`.
 const EVENTS: usize = 16;
+/// Most application records of one session packed into one datagram.
+pub(crate) const MAX_RECORDS_PER_DATAGRAM: usize = crate::queue::QUEUE_ENTRIES / 2;
 /// Ended sessions whose slot was needed before their `Closed` event was
 /// taken (see [`Endpoint::bury`]).
 const GRAVEYARD: usize = 8;
@@ -79,7 +85,55 @@ struct Slot<A> {
     connected_unreported: bool,
     /// The address before an unreported move (RFC 9146 §6).
     moved_from: Option<A>,
+    /// RFC 9853: a new address being checked before the session moves.
+    #[cfg(feature = "cid")]
+    check: Option<PathCheck<A>>,
+    /// The session moved without a check (no RRC): what may be sent to
+    /// its unvalidated address.
+    #[cfg(feature = "cid")]
+    unvalidated: Option<Budget>,
 }
+
+/// A Return Routability Check in progress (RFC 9853 §5.1): the address the
+/// peer's newest records came from, the challenge sent there, and what may
+/// be sent there before it answers (three times what came from it, §5).
+#[cfg(feature = "cid")]
+struct PathCheck<A> {
+    addr: A,
+    cookie: [u8; 8],
+    /// A challenge is to be sent.
+    due: bool,
+    tries: u8,
+    next_at: Duration,
+    received: u64,
+    sent: u64,
+}
+
+/// Bytes from and to an address that did not prove it receives.
+#[cfg(feature = "cid")]
+struct Budget {
+    received: u64,
+    sent: u64,
+}
+
+#[cfg(feature = "cid")]
+impl Budget {
+    /// `n` more bytes stay within three times what was received.
+    fn allows(&self, sent: u64, n: u64) -> bool {
+        sent.saturating_add(n) <= self.received.saturating_mul(AMPLIFICATION)
+    }
+}
+
+/// How many times what came from an unvalidated address may be sent there
+/// (RFC 9853 §5, RFC 9175 §2.4).
+#[cfg(feature = "cid")]
+const AMPLIFICATION: u64 = 3;
+/// RFC 9853 §5.5: the path check timer when the round trip is unknown.
+#[cfg(feature = "cid")]
+const PATH_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+/// Challenges sent before a check gives up (the binding stays).
+#[cfg(feature = "cid")]
+const PATH_CHECK_TRIES: u8 = 3;
 
 impl<A> Slot<A> {
     fn live(&self) -> bool {
@@ -187,9 +241,12 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 /// Every handle ends exactly once, with one [`Event::Closed`] and its
 /// [`CloseReason`]: close_notify either way, a fatal alert or failed check,
 /// the idle timeout, a handshake that gave up or outlived the retransmission
-/// budget, eviction to admit a new handshake, replacement by a new
-/// ClientHello from the same address (RFC 6347 §4.2.8), or a Connection ID
-/// peer moving onto its address. Records received before the end stay
+/// budget, eviction to admit a new handshake (or for its host's share), or
+/// replacement by a new ClientHello from the same address (RFC 6347
+/// §4.2.8). A Connection ID peer moving to an address never ends another
+/// session: it moves once it answered a Return Routability Check there
+/// (RFC 9853), or, without RRC, at once with at most three times what came
+/// from the new address sent there. Records received before the end stay
 /// readable with `recv` until `Closed` is taken; after it, the handle is
 /// unknown. A slot is freed once its `Closed` event was taken: an
 /// application that stops calling `poll_event` gets no new sessions
@@ -443,13 +500,39 @@ impl<
         self.slots.iter().position(|s| s.handle == handle)
     }
 
+    /// The slot of `handle` as the application sees it: unknown once its
+    /// `Closed` was reported (the slot may still be sending its last
+    /// alert).
+    fn known(&self, handle: SessionHandle) -> Option<&Slot<A>> {
+        self.slots
+            .iter()
+            .find(|s| s.handle == handle && s.life != Life::Reported)
+    }
+
     fn handshake_index(&self, handle: SessionHandle) -> Option<usize> {
         self.handshakes.iter().position(|h| h.handle == handle)
     }
 
     /// The live slot at `addr`.
+    /// A session without Connection IDs first: a CID session found at
+    /// the address moved there, and is reached by its CID.
     fn live_at(&self, addr: &A) -> Option<usize> {
-        self.slots.iter().position(|s| s.live() && &s.peer == addr)
+        let here = |s: &Slot<A>| s.live() && &s.peer == addr;
+        self.slots
+            .iter()
+            .position(|s| here(s) && !self.uses_cid(s))
+            .or_else(|| self.slots.iter().position(here))
+    }
+
+    /// The session (or its handshake) negotiated Connection IDs.
+    fn uses_cid(&self, s: &Slot<A>) -> bool {
+        match s.est.as_ref() {
+            Some(e) => e.cid_negotiated(),
+            None => self
+                .handshake_index(s.handle)
+                .and_then(|j| self.handshakes.get(j))
+                .is_some_and(|h| h.conn.cid_negotiated()),
+        }
     }
 
     // ---- the one way out ---------------------------------------------------
@@ -476,9 +559,7 @@ impl<
                 CloseReason::LocalClose | CloseReason::IdleTimeout => est.close(reason),
                 // Nobody is there to read an alert (the address moved
                 // on, or the peer lost its state).
-                CloseReason::Evicted | CloseReason::Replaced | CloseReason::AddressTaken => {
-                    est.drop_alert()
-                }
+                CloseReason::Evicted | CloseReason::Replaced => est.drop_alert(),
                 _ => {}
             }
             if est.fatal && !est.session_id().is_empty() {
@@ -653,11 +734,49 @@ impl<
         let idle = self.config.idle_timeout;
         let stalled = self.config.retransmit_initial;
         let share = (H / 2).max(1);
+        // Handshakes of ended sessions, kept to send their last alert, give
+        // their slots up first (the alert is dropped).
+        while self.handshakes.is_full() {
+            let Some(j) = self
+                .handshakes
+                .iter()
+                .position(|h| !self.slots.iter().any(|s| s.handle == h.handle && s.live()))
+            else {
+                break;
+            };
+            self.remove_handshake(j);
+        }
+        // One host holds at most its share of the session slots: at its
+        // limit, its least recently active established session makes room.
+        let host_limit = self
+            .config
+            .max_sessions_per_host
+            .map_or((N / 2).max(1), usize::from);
+        let host_sessions = self
+            .slots
+            .iter()
+            .filter(|s| s.live() && s.peer.same_host(from))
+            .count();
+        if host_sessions >= host_limit {
+            let victim = self
+                .slots
+                .iter()
+                .filter_map(|s| {
+                    let est = s.established().filter(|_| s.peer.same_host(from))?;
+                    Some((s.handle, est.last_activity()))
+                })
+                .min_by_key(|(_, t)| *t)
+                .map(|(h, _)| h);
+            match victim.and_then(|v| self.slot_index(v)) {
+                Some(i) => self.end(i, CloseReason::Evicted),
+                None => return false,
+            }
+        }
         let in_progress = |h: &Handshake| h.linger_until.is_none();
         let host_of = |slots: &[Slot<A>], h: &Handshake| {
             slots
                 .iter()
-                .any(|s| s.handle == h.handle && s.peer.same_host(from))
+                .any(|s| s.handle == h.handle && s.live() && s.peer.same_host(from))
         };
         let from_host = self
             .handshakes
@@ -889,8 +1008,8 @@ impl<
     /// CID whatever the source address (RFC 9146 §4). The session moves to
     /// `from` only when the datagram held an authenticated record newer
     /// than every earlier one (§6); a forged, replayed or older record
-    /// changes nothing. Another session still at `from` ends
-    /// ([`CloseReason::AddressTaken`]): the address was reused.
+    /// changes nothing. Another session at `from` is not touched (a moving
+    /// peer could name any address).
     fn handle_cid_datagram(
         &mut self,
         now: Duration,
@@ -935,54 +1054,136 @@ impl<
             return self.drop_datagram(data.len());
         };
         let events_before = self.events.len();
+        #[cfg(feature = "cid")]
+        let len = data.len() as u64;
         let r = match established {
             Some(i) => self.session_input(now, i, data),
             None => self.handshake_input(now, handle, data),
         };
-        // Did the datagram move the session?
+        // Did the datagram move the session (RFC 9146 §6)?
         let Some(i) = self.slot_index(handle) else {
             return r;
         };
-        let moved = r.is_ok()
-            && self.slots.get(i).is_some_and(|s| {
-                s.live()
-                    && s.peer != from
-                    && match s.est.as_ref() {
-                        Some(e) => e.took_newest(),
-                        None => self
-                            .handshake_index(handle)
-                            .and_then(|j| self.handshakes.get(j))
-                            .is_some_and(|h| h.conn.took_newest()),
+        let Some(s) = self.slots.get(i).filter(|s| s.live() && r.is_ok()) else {
+            return r;
+        };
+        let newest = match s.est.as_ref() {
+            Some(e) => e.took_newest(),
+            None => self
+                .handshake_index(handle)
+                .and_then(|j| self.handshakes.get(j))
+                .is_some_and(|h| h.conn.took_newest()),
+        };
+        let here = s.peer == from;
+        #[cfg(feature = "cid")]
+        {
+            let rrc = s.est.as_ref().is_some_and(Established::rrc);
+            // RFC 9853: a path_response to our check completes the move to
+            // the address checked (its cookie proves the challenge was
+            // received there, wherever the answer came from).
+            if let Some(to) = self.path_answered(i) {
+                self.move_session(i, handle, to, events_before);
+                return r;
+            }
+            let Some(s) = self.slots.get_mut(i) else {
+                return r;
+            };
+            if here {
+                if let Some(b) = s.unvalidated.as_mut() {
+                    b.received = b.received.saturating_add(len);
+                }
+                return r;
+            }
+            if !newest {
+                return r;
+            }
+            if rrc {
+                // The binding stays until the peer answers a challenge at
+                // the new address (RFC 9853 §5.1); what arrives from there
+                // is what may be sent there meanwhile (3x, §5).
+                match s.check.as_mut() {
+                    Some(c) if c.addr == from => c.received = c.received.saturating_add(len),
+                    _ => {
+                        let mut cookie = [0u8; 8];
+                        self.rng.fill_bytes(&mut cookie);
+                        if let Some(s) = self.slots.get_mut(i) {
+                            s.check = Some(PathCheck {
+                                addr: from,
+                                cookie,
+                                due: true,
+                                tries: 1,
+                                next_at: now.saturating_add(PATH_CHECK_TIMEOUT),
+                                received: len,
+                                sent: 0,
+                            });
+                        }
                     }
+                }
+                return r;
+            }
+            // A peer without RRC: it moves at once, but the new address
+            // gets at most three times what came from it until the
+            // application validates it (RFC 9146 §6, RFC 9175 §2.4).
+            s.unvalidated = Some(Budget {
+                received: len,
+                sent: 0,
             });
-        if !moved {
+        }
+        if here || !newest {
             return r;
         }
+        self.move_session(i, handle, from, events_before);
+        r
+    }
+
+    /// Moves the session in slot `i` to `to` (reported as
+    /// `PeerAddressChanged`, with the events of the datagram that moved it
+    /// naming the new address).
+    fn move_session(&mut self, i: usize, handle: SessionHandle, to: A, events_before: usize) {
         if let Some(s) = self.slots.get_mut(i) {
-            let old = core::mem::replace(&mut s.peer, from.clone());
-            s.moved_from.get_or_insert(old);
+            let old = core::mem::replace(&mut s.peer, to.clone());
+            // A `Connected` not reported yet names the new address itself;
+            // a move back to where the application last saw the session is
+            // no move.
+            if !s.connected_unreported && s.moved_from.is_none() {
+                s.moved_from = Some(old);
+            } else if s.moved_from.as_ref() == Some(&to) {
+                s.moved_from = None;
+            }
         }
-        // The events of this datagram name the new address.
         for e in self.events.iter_mut().skip(events_before) {
             if let Event::ApplicationData {
                 handle: h, peer, ..
             } = e
             {
                 if *h == handle {
-                    *peer = from.clone();
+                    *peer = to.clone();
                 }
             }
         }
-        // Another session still bound to the new address is stale (the
-        // address was reused): it ends.
-        while let Some(j) = self
-            .slots
-            .iter()
-            .position(|s| s.live() && s.handle != handle && s.peer == from)
-        {
-            self.end(j, CloseReason::AddressTaken);
+        // Another session at the new address is left alone: a CID session
+        // is found by its CID, not its address, and plain records from the
+        // address keep going to a session without CIDs there (live_at).
+    }
+
+    /// The address checked, when the datagram just processed for slot `i`
+    /// held a path_response matching the slot's check (RFC 9853 §5.1); the
+    /// check is then done. Other return_routability_check messages are
+    /// dropped (a server does not answer challenges, and unknown types are
+    /// ignored, §4).
+    #[cfg(feature = "cid")]
+    fn path_answered(&mut self, i: usize) -> Option<A> {
+        let s = self.slots.get_mut(i)?;
+        let m = s.est.as_mut().and_then(Established::take_rrc)?;
+        let ok = m.msg_type == rrc::PATH_RESPONSE
+            && s.check
+                .as_ref()
+                .is_some_and(|c| bool::from(c.cookie.ct_eq(&m.cookie)));
+        if !ok {
+            return None;
         }
-        r
+        s.unvalidated = None;
+        s.check.take().map(|c| c.addr)
     }
 
     fn drop_datagram(&mut self, len: usize) -> Result<(), Error> {
@@ -1089,8 +1290,11 @@ impl<
             self.stats.records_dropped += 1;
             return Ok(());
         };
-        if !self.cookies.verify(&from, &ch) {
-            let cookie = self.cookies.cookie(&from, &ch);
+        if !self
+            .cookies
+            .verify(&from, &ch, now, self.config.cookie_lifetime)
+        {
+            let cookie = self.cookies.cookie(&from, &ch, now);
             let hvr = HelloVerifyRequestRepr {
                 version: DTLS_1_0,
                 cookie: &cookie,
@@ -1107,7 +1311,10 @@ impl<
             }
             .emit(&mut out)
             .and_then(|_| {
-                HandshakeHeader::whole(msg_type::HELLO_VERIFY_REQUEST, 0, blen)
+                // The ClientHello's message_seq (RFC 6347 §4.2.2): a client
+                // that already took a cookie sees a new request as the
+                // next message, not a repeat.
+                HandshakeHeader::whole(msg_type::HELLO_VERIFY_REQUEST, hh.message_seq, blen)
                     .emit(out.get_mut(REC_HEADER..).unwrap_or_default())
             })
             .and_then(|_| hvr.emit(out.get_mut(REC_HEADER + HS_HEADER..).unwrap_or_default()));
@@ -1117,8 +1324,18 @@ impl<
             return Ok(());
         }
         // A valid cookie: the client proved its address; create state.
-        // A client starting over: its old session or handshake ends.
+        // A client starting over: its old session or handshake ends. A
+        // handshake replacing one still in progress is no progress: it
+        // inherits its predecessor's activity and hard end, so restarting
+        // cannot keep a slot from stalling.
+        let mut inherited = None;
         if let Some(i) = self.live_at(&from) {
+            if let Some(slot) = self.slots.get(i).filter(|s| s.est.is_none()) {
+                inherited = self
+                    .handshake_index(slot.handle)
+                    .and_then(|j| self.handshakes.get(j))
+                    .map(|h| (h.conn.last_activity, h.expires));
+            }
             self.end(i, CloseReason::Replaced);
         }
         if !self.admit(now, &from) {
@@ -1152,15 +1369,24 @@ impl<
             life,
             connected_unreported: false,
             moved_from: None,
+            #[cfg(feature = "cid")]
+            check: None,
+            #[cfg(feature = "cid")]
+            unvalidated: None,
         };
         match conn {
-            Ok(conn) => {
+            Ok(mut conn) => {
+                let mut expires = now.saturating_add(self.config.linger_time());
+                if let Some((activity, end)) = inherited {
+                    conn.last_activity = activity;
+                    expires = end;
+                }
                 let _ = self.slots.push(slot(Life::Live));
                 let _ = self.handshakes.push(Handshake {
                     handle,
                     conn,
                     linger_until: None,
-                    expires: now.saturating_add(self.config.linger_time()),
+                    expires,
                 });
                 Ok(())
             }
@@ -1225,6 +1451,30 @@ impl<
                 }
             }
             k += 1;
+        }
+        // Path checks (RFC 9853 §5.3, §5.5): a new challenge with a fresh
+        // cookie each timer, a few times; then the binding stays.
+        #[cfg(feature = "cid")]
+        for i in 0..self.slots.len() {
+            let mut cookie = [0u8; 8];
+            self.rng.fill_bytes(&mut cookie);
+            let Some(s) = self.slots.get_mut(i) else {
+                break;
+            };
+            let give_up = match s.check.as_mut() {
+                Some(c) if now >= c.next_at && c.tries < PATH_CHECK_TRIES => {
+                    c.tries += 1;
+                    c.cookie = cookie;
+                    c.due = true;
+                    c.next_at = now.saturating_add(PATH_CHECK_TIMEOUT);
+                    false
+                }
+                Some(c) => now >= c.next_at,
+                None => false,
+            };
+            if give_up {
+                s.check = None;
+            }
         }
         let due: heapless::Vec<usize, N> = self
             .slots
@@ -1312,6 +1562,44 @@ impl<
                 }
             }
         }
+        // Return Routability Check challenges to new addresses (RFC 9853).
+        #[cfg(feature = "cid")]
+        for s in self.slots.iter_mut() {
+            let (Some(est), Some(c)) = (s.est.as_mut(), s.check.as_mut()) else {
+                continue;
+            };
+            if !c.due || !s.life.eq(&Life::Live) {
+                continue;
+            }
+            let m = RrcRepr {
+                msg_type: rrc::PATH_CHALLENGE,
+                cookie: c.cookie,
+            };
+            let n = match est.seal_rrc(&self.config, &m, buf) {
+                Ok(n) => n,
+                Err(e @ Error::BufferTooSmall { .. }) => return Err(e),
+                Err(_) => {
+                    c.due = false;
+                    continue;
+                }
+            };
+            let budget = Budget {
+                received: c.received,
+                sent: 0,
+            };
+            c.due = false;
+            if !budget.allows(c.sent, n as u64) {
+                // Over the limit: sent once more arrives from there.
+                self.stats.amplification_limited += 1;
+                continue;
+            }
+            c.sent = c.sent.saturating_add(n as u64);
+            self.stats.bytes_sent += n as u64;
+            return Ok(Some(Transmit {
+                to: c.addr.clone(),
+                len: n,
+            }));
+        }
         // Sealed application records, several of one session per datagram
         // (before alerts: a closing session's last records precede its
         // close_notify).
@@ -1325,6 +1613,23 @@ impl<
                 self.txq.purge(tag);
                 continue;
             };
+            // An unvalidated address (a move without RRC) gets at most
+            // three times what came from it: records beyond are dropped.
+            #[cfg(feature = "cid")]
+            if let Some(b) = self
+                .slots
+                .iter_mut()
+                .find(|s| s.handle.raw() == tag)
+                .and_then(|s| s.unvalidated.as_mut())
+            {
+                let n = first.len() as u64;
+                if !b.allows(b.sent, n) {
+                    self.stats.amplification_limited += 1;
+                    self.txq.remove(0);
+                    continue;
+                }
+                b.sent = b.sent.saturating_add(n);
+            }
             let need = first.len();
             let out = buf
                 .get_mut(..need)
@@ -1333,11 +1638,15 @@ impl<
             self.txq.remove(0);
             let limit = self.config.mtu.min(buf.len());
             let mut pos = need;
+            let mut records = 1;
             while let Some((next, rec)) = self.txq.front() {
                 let end = pos + rec.len();
-                if next != tag || end > limit {
+                // At most half of a receive queue's records in one
+                // datagram: the peer's share of it when it is shared.
+                if next != tag || end > limit || records >= MAX_RECORDS_PER_DATAGRAM {
                     break;
                 }
+                records += 1;
                 if let Some(dst) = buf.get_mut(pos..end) {
                     dst.copy_from_slice(rec);
                 }
@@ -1452,7 +1761,14 @@ impl<
                 .filter(|e| e.is_open())
                 .map(|e| e.last_activity().saturating_add(idle))
         });
-        hs.chain(ss).flatten().min()
+        #[cfg(feature = "cid")]
+        let checks = self
+            .slots
+            .iter()
+            .map(|s| s.check.as_ref().map(|c| c.next_at));
+        #[cfg(not(feature = "cid"))]
+        let checks = core::iter::empty();
+        hs.chain(ss).chain(checks).flatten().min()
     }
 
     // ---- commands ------------------------------------------------------------
@@ -1468,7 +1784,11 @@ impl<
         handle: SessionHandle,
         data: &[u8],
     ) -> Result<(), Error> {
-        let Some(s) = self.slots.iter_mut().find(|s| s.handle == handle) else {
+        let Some(s) = self
+            .slots
+            .iter_mut()
+            .find(|s| s.handle == handle && s.life != Life::Reported)
+        else {
             return Err(Error::UnknownPeer);
         };
         if !s.live() {
@@ -1503,6 +1823,7 @@ impl<
     /// Ends session `handle`: close_notify to the peer if the handshake
     /// completed (its `Closed` event, [`CloseReason::LocalClose`], follows).
     pub fn close(&mut self, _now: Duration, handle: SessionHandle) -> Result<(), Error> {
+        self.known(handle).ok_or(Error::UnknownPeer)?;
         let i = self.slot_index(handle).ok_or(Error::UnknownPeer)?;
         if let Some(j) = self.handshake_index(handle) {
             if let Some(h) = self
@@ -1528,10 +1849,27 @@ impl<
 
     /// The current address of session `handle`.
     pub fn peer_address(&self, handle: SessionHandle) -> Option<&A> {
-        self.slots
-            .iter()
-            .find(|s| s.handle == handle)
-            .map(|s| &s.peer)
+        self.known(handle).map(|s| &s.peer)
+    }
+
+    /// The application validated the current address of session `handle`
+    /// (for instance with a fresh CoAP Echo answered from it, RFC 9175
+    /// §2.4): the limit on what is sent there after a Connection ID move
+    /// without the Return Routability Check is lifted. `UnknownPeer` for an
+    /// unknown handle.
+    pub fn address_validated(&mut self, handle: SessionHandle) -> Result<(), Error> {
+        let s = self
+            .slots
+            .iter_mut()
+            .find(|s| s.handle == handle && s.life != Life::Reported)
+            .ok_or(Error::UnknownPeer)?;
+        #[cfg(feature = "cid")]
+        {
+            s.unvalidated = None;
+        }
+        #[cfg(not(feature = "cid"))]
+        let _ = s;
+        Ok(())
     }
 
     /// What the handshake of session `handle` proved about its peer (see
@@ -1539,19 +1877,15 @@ impl<
     /// peer's Finished, for a client that did not authenticate (server-only
     /// raw public keys), and for an unknown handle.
     pub fn peer_identity(&self, handle: SessionHandle) -> Option<&Identity> {
-        self.slots
-            .iter()
-            .find(|s| s.handle == handle && s.est.is_some())?
+        self.known(handle)
+            .filter(|s| s.est.is_some())?
             .identity
             .as_ref()
     }
 
     /// The suite of session `handle`, once connected.
     pub fn suite(&self, handle: SessionHandle) -> Option<CipherSuite> {
-        self.slots
-            .iter()
-            .find(|s| s.handle == handle && s.est.is_some())?
-            .suite
+        self.known(handle).filter(|s| s.est.is_some())?.suite
     }
 
     /// True when session `handle` is established and open.
@@ -1564,9 +1898,8 @@ impl<
     /// True when session `handle` resumed an earlier session (abbreviated
     /// handshake).
     pub fn is_resumed(&self, handle: SessionHandle) -> bool {
-        self.slots
-            .iter()
-            .any(|s| s.handle == handle && s.est.is_some() && s.resumed)
+        self.known(handle)
+            .is_some_and(|s| s.est.is_some() && s.resumed)
     }
 
     /// Number of sessions held for resumption.

@@ -23,6 +23,8 @@ use crate::stats::Stats;
 use crate::wire::alert::{AlertRepr, LEVEL_FATAL, LEVEL_WARNING};
 use crate::wire::handshake::{msg_type as mt, HandshakeHeader};
 use crate::wire::record::{ContentType, RecordHeader, HEADER_LEN as REC_HEADER};
+#[cfg(feature = "cid")]
+use crate::wire::rrc::{RrcRepr, MESSAGE_LEN as RRC_LEN};
 use crate::wire::DTLS_1_2;
 use crate::{AlertDescription, Error};
 
@@ -123,6 +125,12 @@ pub(crate) struct Established {
     /// An authenticated application data or alert record of the new epoch
     /// arrived: the peer has our last flight (RFC 6347 §4.2.4).
     pub(crate) heard: bool,
+    /// Return Routability Check (RFC 9853) was negotiated.
+    #[cfg(feature = "cid")]
+    rrc: bool,
+    /// The last `return_routability_check` message received.
+    #[cfg(feature = "cid")]
+    rrc_in: Option<RrcRepr>,
 }
 
 impl core::fmt::Debug for Established {
@@ -149,6 +157,8 @@ pub(crate) struct Parts<'a> {
     pub(crate) alert: Option<(u8, u8)>,
     pub(crate) suite: CipherSuite,
     pub(crate) newest: bool,
+    #[cfg_attr(not(feature = "cid"), allow(dead_code))]
+    pub(crate) rrc: bool,
 }
 
 impl Established {
@@ -181,6 +191,10 @@ impl Established {
             fatal: false,
             newest: p.newest,
             heard: false,
+            #[cfg(feature = "cid")]
+            rrc: p.rrc,
+            #[cfg(feature = "cid")]
+            rrc_in: None,
         })
     }
 
@@ -416,7 +430,60 @@ impl Established {
                 stats.records_dropped += 1;
                 Ok(())
             }
+            #[cfg(feature = "cid")]
+            ContentType::ReturnRoutabilityCheck => {
+                // RFC 9853 §4: only once negotiated; kept for the owner
+                // (a challenge to answer, a response to match).
+                match RrcRepr::parse(plain) {
+                    Ok(m) if self.rrc => {
+                        self.heard = true;
+                        self.rrc_in = Some(m);
+                    }
+                    _ => stats.records_dropped += 1,
+                }
+                Ok(())
+            }
         }
+    }
+
+    /// The Return Routability Check message (RFC 9853) the last datagram
+    /// carried, if any: a challenge to answer or a response to match.
+    #[cfg(feature = "cid")]
+    pub(crate) fn take_rrc(&mut self) -> Option<RrcRepr> {
+        self.rrc_in.take()
+    }
+
+    /// Keeps `m` for the next [`take_rrc`](Self::take_rrc).
+    #[cfg(feature = "cid")]
+    pub(crate) fn put_back_rrc(&mut self, m: RrcRepr) {
+        self.rrc_in = Some(m);
+    }
+
+    /// Return Routability Check (RFC 9853) was negotiated.
+    #[cfg(feature = "cid")]
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn rrc(&self) -> bool {
+        self.rrc
+    }
+
+    /// Seals a `return_routability_check` message as one record into `out`.
+    #[cfg(feature = "cid")]
+    pub(crate) fn seal_rrc(
+        &mut self,
+        cfg: &Config,
+        m: &RrcRepr,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let (ex, ov) = self.overhead(cfg);
+        let need = REC_HEADER + ov + RRC_LEN;
+        let rec = out
+            .get_mut(..need)
+            .ok_or(Error::BufferTooSmall { needed: need })?;
+        m.emit(
+            rec.get_mut(REC_HEADER + ex..REC_HEADER + ex + RRC_LEN)
+                .ok_or(Error::Internal)?,
+        )?;
+        self.seal(cfg, rec, ContentType::ReturnRoutabilityCheck, RRC_LEN)
     }
 
     /// Ends the session after a fatal error: the alert (if the error has

@@ -73,9 +73,6 @@ pub enum CloseReason {
     /// A new ClientHello from the same address replaced it (RFC 6347
     /// §4.2.8: the client lost its state and started over).
     Replaced,
-    /// An authenticated Connection ID peer moved onto its address (RFC 9146
-    /// §6): the address belongs to another session now.
-    AddressTaken,
     /// A fatal error: a check failed (we sent the alert of
     /// [`Error::code`]) or the peer sent a fatal alert
     /// ([`Error::AlertReceived`]).
@@ -106,7 +103,6 @@ impl fmt::Display for CloseReason {
             CloseReason::HandshakeTimeout => f.write_str("handshake timed out"),
             CloseReason::Evicted => f.write_str("evicted for a new handshake"),
             CloseReason::Replaced => f.write_str("replaced by a new handshake from its address"),
-            CloseReason::AddressTaken => f.write_str("its address was taken by another session"),
             CloseReason::Error(e) => write!(f, "{e}"),
         }
     }

@@ -26,6 +26,10 @@ pub struct Stats {
     /// handshake slot, or no established-session slot for when the
     /// handshake completes, was free.
     pub handshakes_refused: u64,
+    /// Server: records and path challenges not sent to an address that
+    /// has not proven it receives, to stay within three times what came
+    /// from it (RFC 9853 §5, Connection ID moves).
+    pub amplification_limited: u64,
 }
 
 impl Stats {
@@ -41,5 +45,6 @@ impl Stats {
         self.bytes_sent += o.bytes_sent;
         self.bytes_received += o.bytes_received;
         self.handshakes_refused += o.handshakes_refused;
+        self.amplification_limited += o.amplification_limited;
     }
 }

@@ -112,6 +112,9 @@ struct ServerNode {
     got: Vec<Vec<u8>>,
     sent: Vec<(u8, Vec<u8>)>,
     echo: bool,
+    /// Bytes from and to the new address before the session moved there.
+    early_in: usize,
+    early_out: usize,
 }
 
 impl ServerNode {
@@ -129,6 +132,8 @@ impl ServerNode {
             got: Vec::new(),
             sent: Vec::new(),
             echo: true,
+            early_in: 0,
+            early_out: 0,
         }
     }
     fn events(&mut self, now: Duration) {
@@ -156,6 +161,9 @@ impl Node<u8> for ServerNode {
         SERVER
     }
     fn handle_datagram(&mut self, now: Duration, from: u8, data: &mut [u8]) {
+        if from == NEW_CLIENT && !self.moves.contains(&(CLIENT, NEW_CLIENT)) {
+            self.early_in += data.len();
+        }
         let _ = self.s.handle_datagram(now, from, data);
         self.events(now);
     }
@@ -165,12 +173,18 @@ impl Node<u8> for ServerNode {
     }
     fn poll_transmit(&mut self, now: Duration, buf: &mut [u8]) -> Option<(u8, usize)> {
         let t = self.s.poll_transmit(now, buf).unwrap()?;
-        // RFC 9146 §6: nothing goes to the new address before an
-        // authenticated record from it moved the session there.
-        assert!(
-            t.to != NEW_CLIENT || self.moves.contains(&(CLIENT, NEW_CLIENT)),
-            "server sent to the new address before the session moved"
-        );
+        // RFC 9146 §6, RFC 9853 §5: before the session moved, the new
+        // address gets only path challenges, at most three times what
+        // came from it.
+        if t.to == NEW_CLIENT && !self.moves.contains(&(CLIENT, NEW_CLIENT)) {
+            self.early_out += t.len;
+            assert!(
+                self.early_out <= 3 * self.early_in,
+                "server sent {} bytes to the unproven address, {} came from it",
+                self.early_out,
+                self.early_in
+            );
+        }
         self.sent.push((t.to, buf[..t.len].to_vec()));
         Some((t.to, t.len))
     }
@@ -378,8 +392,32 @@ fn forged_replayed_and_older_records_from_elsewhere_change_nothing() {
     let t = s.s.poll_transmit(now, &mut buf).unwrap().unwrap();
     assert_eq!(t.to, CLIENT);
 
-    // A genuine newest record from the new address moves the session.
+    // A genuine newest record from the new address starts the Return
+    // Routability Check (RFC 9853): a challenge goes there, the session
+    // stays where it was until the answer comes from the new address.
     s.handle_datagram(now, NEW_CLIENT, &mut d.clone());
+    assert!(s.moves.is_empty());
+    let challenge = s.s.poll_transmit(now, &mut buf).unwrap().unwrap();
+    assert_eq!(challenge.to, NEW_CLIENT);
+    assert!(challenge.len <= 3 * d.len());
+    let mut challenge = buf[..challenge.len].to_vec();
+    s.s.send_at(now, &CLIENT, b"not moved yet").unwrap();
+    assert_eq!(
+        s.s.poll_transmit(now, &mut buf).unwrap().unwrap().to,
+        CLIENT
+    );
+    // A forged answer (the challenge itself, replayed) changes nothing.
+    s.handle_datagram(now, NEW_CLIENT, &mut challenge.clone());
+    assert!(s.moves.is_empty());
+    c.c.handle_datagram(now, SERVER, &mut challenge).unwrap();
+    let answer = c.c.poll_transmit(now, &mut buf).unwrap().unwrap();
+    let answer = buf[..answer.len].to_vec();
+    // The answer, wherever it comes from (an on-path copy, say), proves
+    // the challenge reached the new address: the session moves there.
+    s.handle_datagram(now, ATTACKER, &mut answer.clone());
+    assert_eq!(s.moves, [(CLIENT, NEW_CLIENT)]);
+    // A copy of it changes nothing (replay).
+    s.handle_datagram(now, NEW_CLIENT, &mut answer.clone());
     assert_eq!(s.moves, [(CLIENT, NEW_CLIENT)]);
     assert!(s.s.connected_at(&NEW_CLIENT) && !s.s.connected_at(&CLIENT));
     s.s.send_at(now, &NEW_CLIENT, b"moved").unwrap();

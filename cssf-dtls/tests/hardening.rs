@@ -18,6 +18,9 @@ use std::net::SocketAddr;
 use std::vec::Vec;
 
 use common::{key, public, Pins};
+use cssf_dtls::wire::handshake::HandshakeHeader;
+use cssf_dtls::wire::hello_verify_request::HelloVerifyRequestRepr;
+use cssf_dtls::wire::record::{ContentType, RecordHeader};
 use cssf_dtls::{CipherSuite, Client, Config, Endpoint, Error, Event, StaticPsk};
 use cssf_netsim::SimRng;
 
@@ -523,4 +526,74 @@ fn an_empty_psk_is_refused_on_both_sides() {
         closed.contains(&Some(Error::UnknownPskIdentity)),
         "an empty key is an unknown identity: {closed:?}"
     );
+}
+
+#[test]
+fn an_expired_cookie_gets_a_new_one_and_the_handshake_completes() {
+    // Cookies are taken only while fresh (a captured ClientHello cannot be
+    // replayed later); a client whose cookie-bearing ClientHello was lost
+    // and retransmitted too late gets another HelloVerifyRequest.
+    let cfg = config();
+    let mut s = server(cfg.clone());
+    let at = addr("10.0.0.7:5000");
+    let mut c = client(cfg.clone(), 12);
+    let now = Duration::ZERO;
+    let ch1 = out_c(&mut c, now);
+    feed_s(&mut s, now, at, &ch1);
+    let hvr = out_s(&mut s, now);
+    feed_c(&mut c, now, at, &hvr);
+    let lost = out_c(&mut c, now);
+    assert_eq!(lost.len(), 1, "the cookie-bearing ClientHello, lost");
+    // Retransmitted after its timer backed off past the cookie's lifetime.
+    let mut now = now;
+    while now < cfg.cookie_lifetime + Duration::from_secs(1) {
+        now = c.poll_timeout().unwrap();
+        c.handle_timeout(now).unwrap();
+        let _ = out_c(&mut c, now);
+    }
+    now = c.poll_timeout().unwrap();
+    c.handle_timeout(now).unwrap();
+    let stale = out_c(&mut c, now);
+    feed_s(&mut s, now, at, &stale);
+    let again = out_s(&mut s, now);
+    assert_eq!(again.len(), 1, "a new HelloVerifyRequest");
+    assert_eq!(s.sessions(), 0, "the stale cookie created no state");
+    feed_c(&mut c, now, at, &again);
+    let t = connect(&mut s, &mut c, at, now, Duration::from_secs(30));
+    assert!(t.is_some(), "connected with the new cookie");
+}
+
+#[test]
+fn forged_hello_verify_requests_make_a_client_send_a_bounded_number_of_hellos() {
+    let mut c = client(config(), 13);
+    let now = Duration::ZERO;
+    let _ = out_c(&mut c, now);
+    let mut sent = 0;
+    for i in 0..50u8 {
+        // A HelloVerifyRequest with a new cookie each time, as if from the
+        // server, message_seq rising.
+        let hvr = HelloVerifyRequestRepr {
+            version: 0xFEFF,
+            cookie: &[i; 16],
+        };
+        let n = hvr.buffer_len();
+        let mut d = std::vec![0u8; 13 + 12 + n];
+        RecordHeader {
+            content_type: ContentType::Handshake,
+            version: 0xFEFF,
+            epoch: 0,
+            sequence: u64::from(i),
+            length: (12 + n) as u16,
+        }
+        .emit(&mut d)
+        .unwrap();
+        HandshakeHeader::whole(3, u16::from(i), n)
+            .emit(&mut d[13..])
+            .unwrap();
+        hvr.emit(&mut d[25..]).unwrap();
+        let _ = c.handle_datagram(now, server_addr(), &mut d);
+        sent += out_c(&mut c, now).len();
+    }
+    assert!(sent >= 1, "the first request was answered");
+    assert!(sent <= 4, "{sent} ClientHellos for 50 forged requests");
 }

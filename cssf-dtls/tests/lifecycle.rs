@@ -812,28 +812,38 @@ fn a_client_restarting_from_its_address_replaces_its_session() {
 }
 
 #[test]
-fn a_connection_id_peer_moving_onto_an_address_ends_the_session_there() {
-    let mut cfg = config(&PSK);
-    cfg.cid_len = Some(4);
-    let mut w: World<4> = World::new(server(cfg.clone(), Pins(Vec::new())));
-    w.add(1, psk_client(cfg.clone(), ID, KEY, 2));
-    w.add(2, psk_client(cfg, OTHER_ID, OTHER_KEY, 3));
-    w.run_for(Duration::from_secs(2));
-    let (h1, h2) = (w.handle_at(1), w.handle_at(2));
-    // Client 2 is gone (its address is reused); client 1 moves there.
-    w.clients.remove(&2);
-    let c = w.clients.remove(&1).unwrap();
-    w.add(2, c);
-    w.clients
-        .get_mut(&2)
-        .unwrap()
-        .send(w.now, b"moved")
-        .unwrap();
-    w.flush();
-    assert_eq!(w.closed(h2), CloseReason::AddressTaken);
-    assert_eq!(w.s.session_handle(&2), Some(h1));
-    assert!(w.s.is_connected(h1));
-    check_log(&w.events);
+fn a_connection_id_peer_moving_onto_an_address_leaves_the_session_there_alone() {
+    // With the Return Routability Check (the default) and without it.
+    for rrc in [true, false] {
+        let mut cfg = config(&PSK);
+        cfg.cid_len = Some(4);
+        cfg.rrc = rrc;
+        let mut w: World<4> = World::new(server(cfg.clone(), Pins(Vec::new())));
+        w.add(1, psk_client(cfg.clone(), ID, KEY, 2));
+        w.add(2, psk_client(cfg, OTHER_ID, OTHER_KEY, 3));
+        w.run_for(Duration::from_secs(2));
+        let (h1, h2) = (w.handle_at(1), w.handle_at(2));
+        // Client 2's device is gone; client 1 shows up at its address.
+        w.clients.remove(&2);
+        let c = w.clients.remove(&1).unwrap();
+        w.add(2, c);
+        w.clients
+            .get_mut(&2)
+            .unwrap()
+            .send(w.now, b"moved")
+            .unwrap();
+        w.flush();
+        // Session 1 moved (after answering the check, with RRC); session 2
+        // was not ended by it: a moving peer could name any address.
+        assert_eq!(w.s.peer_address(h1), Some(&2), "rrc {rrc}");
+        assert!(w.s.is_connected(h1) && w.s.is_connected(h2), "rrc {rrc}");
+        assert!(w.all_closed().is_empty(), "{:?}", w.all_closed());
+        assert!(w.events.iter().any(|e| matches!(
+            e,
+            Event::PeerAddressChanged { handle, old: 1, new: 2 } if *handle == h1
+        )));
+        check_log(&w.events);
+    }
 }
 
 #[test]

@@ -131,6 +131,12 @@ impl Connection {
         }
         if self.config.cid().is_some() {
             put_cid_extension(&mut w, &self.cid_rx)?;
+            // RFC 9853 §3: offered beside connection_id, so the server can
+            // check a new address of ours before it sends there.
+            #[cfg(feature = "cid")]
+            if self.config.rrc {
+                ext::put(&mut w, crate::wire::rrc::EXTENSION_TYPE, &[])?;
+            }
         }
         let elen = w.len();
         let random = self.client_random;
@@ -165,7 +171,13 @@ impl Connection {
         if hvr.version != DTLS_1_0 && hvr.version != DTLS_1_2 {
             return Err(Error::ProtocolVersion);
         }
+        if self.cookies_taken >= MAX_COOKIES || hvr.cookie == self.cookie.as_slice() {
+            // Enough cookies (a forged request could make us send at
+            // will), or the one we have: nothing new to send.
+            return Ok(());
+        }
         self.cookie = heapless::Vec::from_slice(hvr.cookie).map_err(|_| Error::Decode)?;
+        self.cookies_taken = self.cookies_taken.saturating_add(1);
         // RFC 6347 §4.2.1: neither the first ClientHello nor the
         // HelloVerifyRequest enter the transcript.
         self.transcript = Sha256::new();
@@ -187,6 +199,7 @@ impl Connection {
         #[cfg(feature = "ecdhe")]
         let mut server_rpk = false;
         self.cid_tx = None;
+        self.rrc = false;
         for e in ExtensionIter::new(sh.extensions) {
             let (t, d) = e?;
             match t {
@@ -231,6 +244,17 @@ impl Connection {
                     let cid =
                         heapless::Vec::from_slice(cid).map_err(|_| Error::IllegalParameter)?;
                     self.cid_tx = Some(cid);
+                }
+                #[cfg(feature = "cid")]
+                crate::wire::rrc::EXTENSION_TYPE => {
+                    // RFC 9853 §3: only an answer to our offer, empty.
+                    if self.config.cid().is_none() || !self.config.rrc {
+                        return Err(Error::UnsupportedExtension);
+                    }
+                    if !d.is_empty() {
+                        return Err(Error::Decode);
+                    }
+                    self.rrc = true;
                 }
                 ext::RENEGOTIATION_INFO if d != [0] => {
                     return Err(Error::HandshakeFailure);

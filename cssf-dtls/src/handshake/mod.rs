@@ -86,6 +86,9 @@ mod client;
 #[cfg(feature = "server")]
 mod server;
 
+/// Client: HelloVerifyRequests (with a new cookie each) it answers.
+const MAX_COOKIES: u8 = 4;
+
 const CT_CCS: u8 = 20;
 const CT_ALERT: u8 = 21;
 const CT_HANDSHAKE: u8 = 22;
@@ -284,6 +287,10 @@ pub(crate) struct Connection {
     /// The last datagram held an authenticated record newer than every
     /// record before it (RFC 9146 §6).
     newest: bool,
+    /// Return Routability Check (RFC 9853) was negotiated (with CIDs).
+    rrc: bool,
+    /// Client: HelloVerifyRequest cookies taken so far.
+    cookies_taken: u8,
     /// Our ChangeCipherSpec is in a flight: alerts go out protected.
     ccs_pushed: bool,
     /// Server: the ID assigned or resumed; client: the ID the server gave.
@@ -415,6 +422,8 @@ impl Connection {
             cid_rx: heapless::Vec::new(),
             cid_tx: None,
             newest: false,
+            rrc: false,
+            cookies_taken: 0,
             ccs_pushed: false,
             session_id: heapless::Vec::new(),
             offered: None,
@@ -916,6 +925,12 @@ impl Connection {
                 self.stats.records_dropped += 1;
                 Ok(())
             }
+            #[cfg(feature = "cid")]
+            ContentType::ReturnRoutabilityCheck => {
+                // Only an established session checks paths (RFC 9853).
+                self.stats.records_dropped += 1;
+                Ok(())
+            }
         }
     }
 
@@ -936,6 +951,25 @@ impl Connection {
             && !self.reasm.active
         {
             self.recv_msg_seq = h.message_seq;
+        }
+        // RFC 6347 §4.2.1: a server may answer our ClientHello with another
+        // HelloVerifyRequest (its cookie expired, its secret rotated); one
+        // with a new cookie gets a new ClientHello, a few times at most (a
+        // forged one could otherwise make us send at will).
+        if self.state == State::ClientHelloSent
+            && h.msg_type == mt::HELLO_VERIFY_REQUEST
+            && h.message_seq < self.recv_msg_seq
+            && epoch == 0
+            && h.fragment_offset == 0
+            && h.fragment_length == h.length
+        {
+            let fresh = HelloVerifyRequestRepr::parse(frag)
+                .is_ok_and(|v| v.cookie != self.cookie.as_slice());
+            if fresh && self.cookies_taken < MAX_COOKIES {
+                self.last_activity = now;
+                return self.process_hello_verify_request(now, frag);
+            }
+            return Ok(());
         }
         if h.message_seq < self.recv_msg_seq {
             // The peer repeats its previous flight: ours was lost (§4.2.4).
@@ -1322,6 +1356,7 @@ impl Connection {
             alert: self.alert.take(),
             suite,
             newest: self.newest,
+            rrc: self.rrc && self.cid_negotiated(),
         })
     }
 

@@ -84,6 +84,8 @@ impl Connection {
         #[cfg(feature = "ecdhe")]
         let mut client_rpk = false;
         let mut client_cid = None;
+        #[cfg_attr(not(feature = "cid"), allow(unused_mut))]
+        let mut client_rrc = false;
         for e in ExtensionIter::new(ch.extensions) {
             let (t, d) = e?;
             match t {
@@ -116,6 +118,8 @@ impl Connection {
                     client_limit = true;
                 }
                 cid_record::EXTENSION_TYPE => client_cid = Some(cid_record::parse_extension(d)?),
+                #[cfg(feature = "cid")]
+                crate::wire::rrc::EXTENSION_TYPE => client_rrc = d.is_empty(),
                 _ => {}
             }
         }
@@ -195,6 +199,8 @@ impl Connection {
         let client_cid = client_cid.filter(|c| c.len() <= MAX_PEER_CID_LEN);
         if let (Some(cid), Some(_)) = (client_cid, self.config.cid()) {
             self.cid_tx = Some(heapless::Vec::from_slice(cid).map_err(|_| Error::Internal)?);
+            // RFC 9853 §3: RRC only beside connection_id.
+            self.rrc = client_rrc && self.config.rrc;
         } else {
             self.cid_rx.clear();
         }
@@ -246,6 +252,10 @@ impl Connection {
         }
         if self.cid_tx.is_some() {
             put_cid_extension(&mut w, &self.cid_rx)?;
+            #[cfg(feature = "cid")]
+            if self.rrc {
+                ext::put(&mut w, crate::wire::rrc::EXTENSION_TYPE, &[])?;
+            }
         }
         let elen = w.len();
         let random = self.server_random;

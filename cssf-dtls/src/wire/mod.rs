@@ -13,6 +13,9 @@ pub mod handshake;
 pub mod hello_verify_request;
 pub mod key_exchange;
 pub mod record;
+#[cfg(feature = "cid")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cid")))]
+pub mod rrc;
 pub mod server_hello;
 
 use crate::Error;

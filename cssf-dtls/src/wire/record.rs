@@ -21,6 +21,10 @@ pub enum ContentType {
     Handshake,
     /// application_data (23).
     ApplicationData,
+    /// return_routability_check (27, RFC 9853; feature `cid`): only ever
+    /// inside a protected record.
+    #[cfg(feature = "cid")]
+    ReturnRoutabilityCheck,
 }
 
 impl ContentType {
@@ -31,6 +35,8 @@ impl ContentType {
             21 => Self::Alert,
             22 => Self::Handshake,
             23 => Self::ApplicationData,
+            #[cfg(feature = "cid")]
+            27 => Self::ReturnRoutabilityCheck,
             _ => return None,
         })
     }
@@ -41,6 +47,8 @@ impl ContentType {
             Self::Alert => 21,
             Self::Handshake => 22,
             Self::ApplicationData => 23,
+            #[cfg(feature = "cid")]
+            Self::ReturnRoutabilityCheck => 27,
         }
     }
 }
