@@ -13,12 +13,15 @@ use core::time::Duration;
 
 use crate::accounting::{event_path, AuthEvent, EventQueue};
 use crate::aif::{Method, NoTextScopes, ScopeMapper};
+use crate::cbor;
 use crate::cose::{KeyResolver, Limits};
 use crate::cwt::{Token, Validation};
 use crate::exi::{issuer_id, CtiFormat, ExiTracker, ExiWatermark};
-use crate::pop::Kid;
+use sha2::{Digest, Sha256};
+
+use crate::pop::{Kid, PopKey};
 use crate::store::{
-    Decision, DenyReason, Inserted, ReplayCache, StoredScope, TokenRecord, TokenStore,
+    Decision, DenyReason, Inserted, Issued, ReplayCache, StoredScope, TokenRecord, TokenStore,
 };
 use crate::Error;
 
@@ -59,6 +62,10 @@ pub struct Config<'a> {
     /// The `cti` layout of `exi` tokens (RFC 9200 §5.10.3): prefix and
     /// Sequence Number encoding. Default: no prefix, big-endian number.
     pub exi_cti: CtiFormat<'a>,
+    /// Refuse tokens without a `cti` ([`Error::MissingClaim`]). Default
+    /// true: without one, the replay cache cannot tell a token posted
+    /// twice.
+    pub require_cti: bool,
 }
 
 impl<'a> Config<'a> {
@@ -70,6 +77,7 @@ impl<'a> Config<'a> {
             limits: Limits::default(),
             as_uri: None,
             exi_cti: CtiFormat::default(),
+            require_cti: true,
         }
     }
 }
@@ -212,6 +220,7 @@ impl<
         token: &mut [u8],
     ) -> Result<(Kid, bool), Error> {
         let limits = self.config.limits;
+        let digest: [u8; 32] = Sha256::digest(&*token).into();
         let verified = Token::new(token, limits).verify(self.keys, &[])?;
         let claims = verified.claims();
         let v = Validation {
@@ -219,6 +228,9 @@ impl<
             leeway_secs: self.config.leeway_secs,
         };
         let lifetime = claims.validate(&v, now, wall)?;
+        if self.config.require_cti && claims.cti.is_none() {
+            return Err(Error::MissingClaim);
+        }
         // RFC 9200 §5.10.3: an `exi` token's cti carries a Sequence Number;
         // numbers at or below the highest expired one of the issuer are
         // expired, and a live one posted again is a replay. That check
@@ -244,17 +256,36 @@ impl<
                 None
             }
         };
-        let pop = claims
+        let mut pop = claims
             .cnf
             .as_ref()
             .ok_or(Error::MissingClaim)?
             .resolve(self.keys, &limits)?;
         let kid = Kid::from_slice(pop.kid().ok_or(Error::MissingClaim)?)?;
+        if let PopKey::KidOnly(_) = pop {
+            // RFC 9202 §4 / RFC 8747 §3.4: a `cnf` of only a kid names a key
+            // the RS already has: the key of the token stored under it (a
+            // scope update; the key stays), or one known out of band (the
+            // record then holds no key and no DTLS PSK resolves to it).
+            if let Some(old) = self.store.get(kid.as_slice()) {
+                pop = old.pop.clone();
+            }
+        }
         let scope = StoredScope::from_claim(claims.scope.as_ref().ok_or(Error::InvalidScope)?)?;
+        let issued = match (&exi_seq, claims.iat) {
+            (Some((issuer, seq, _)), _) => Issued::Sequence {
+                issuer: *issuer,
+                seq: *seq,
+            },
+            (None, Some(iat)) => Issued::At(iat),
+            (None, None) => Issued::Unordered,
+        };
         let rec = TokenRecord {
             pop,
             scope,
             lifetime,
+            issued,
+            digest,
         };
         let ins = self.store.insert(rec, now, wall, self.config.leeway_secs)?;
         match exi_seq {
@@ -409,6 +440,65 @@ impl<
     pub fn store(&self) -> &TokenStore<N> {
         &self.store
     }
+
+    /// The kid of the stored token a DTLS `psk_identity` names: the
+    /// RFC 9202 §3.3.2 form (the CBOR map `{8: {1: {1: 4, 2: kid}}}`, see
+    /// [`psk_identity_kid`]), a bare kid, or a token that was posted (to
+    /// `/authz-info` or as an earlier identity) with exactly these bytes.
+    pub fn kid_for_psk_identity(&self, identity: &[u8]) -> Option<Kid> {
+        if let Some(kid) = psk_identity_kid(identity) {
+            return self
+                .store
+                .get(kid)
+                .and_then(|r| Kid::from_slice(r.kid()).ok());
+        }
+        if let Some(r) = self.store.get(identity) {
+            return Kid::from_slice(r.kid()).ok();
+        }
+        let digest: [u8; 32] = Sha256::digest(identity).into();
+        self.store
+            .iter()
+            .find(|r| r.digest == digest)
+            .and_then(|r| Kid::from_slice(r.kid()).ok())
+    }
+}
+
+/// The kid in an RFC 9202 §3.3.2 `psk_identity`: the CBOR serialization
+/// of a `cnf` holding only a symmetric COSE_Key with a kid,
+/// `{8: {1: {1: 4, 2: h'..'}}}` (in either key order inside the COSE_Key).
+/// `None` for anything else (a bare kid, or an access token).
+///
+/// ```
+/// use cssf_auth::authz_info::psk_identity_kid;
+/// // RFC 9202 §3.3.2, the example identity
+/// let id = [0xA1, 0x08, 0xA1, 0x01, 0xA2, 0x01, 0x04, 0x02, 0x48,
+///           0x3D, 0x02, 0x78, 0x33, 0xFC, 0x62, 0x67, 0xCE];
+/// assert_eq!(psk_identity_kid(&id), Some(&[0x3D, 0x02, 0x78, 0x33, 0xFC, 0x62, 0x67, 0xCE][..]));
+/// assert_eq!(psk_identity_kid(b"client-1"), None);
+/// ```
+pub fn psk_identity_kid(identity: &[u8]) -> Option<&[u8]> {
+    let mut d = minicbor::Decoder::new(identity);
+    if cbor::map(&mut d).ok()? != 1 || cbor::int(&mut d).ok()? != crate::cwt::CNF {
+        return None;
+    }
+    if cbor::map(&mut d).ok()? != 1 || cbor::int(&mut d).ok()? != 1 {
+        return None;
+    }
+    if cbor::map(&mut d).ok()? != 2 {
+        return None;
+    }
+    let (mut kty, mut kid) = (None, None);
+    for _ in 0..2 {
+        match cbor::int(&mut d).ok()? {
+            1 => kty = Some(cbor::int(&mut d).ok()?),
+            2 => kid = Some(cbor::bytes(&mut d).ok()?),
+            _ => return None,
+        }
+    }
+    if d.position() != identity.len() || kty != Some(4) {
+        return None;
+    }
+    kid
 }
 
 /// Emits AS Request Creation Hints (a CBOR map, RFC 9200 §5.3) into `out`.

@@ -7,8 +7,15 @@
 //!   access token itself as `psk_identity`; it is then verified and stored
 //!   exactly as `/authz-info` would, and its PoP key is the PSK.
 //!
+//! - RFC 9202 §3.2 (feature `dtls-rpk`): a client's raw public key is
+//!   trusted while a live token's PoP key is that key
+//!   ([`AuthzInfo::trusts_pop_key`], and [`SharedTokenPsk`] as a
+//!   [`TrustStore`](cssf_dtls::TrustStore)).
+//!
 //! Expired tokens and non-symmetric PoP keys resolve to no PSK, so the
-//! handshake fails.
+//! handshake fails. Which rights a session then has is the
+//! [`Authorizer`](crate::authorizer::Authorizer)'s decision, from the
+//! identity the handshake proved.
 
 use core::cell::{Cell, RefCell};
 use core::time::Duration;
@@ -56,6 +63,22 @@ impl<
         }
     }
 
+    /// True when a live stored token's PoP key is the EC2 key `(x, y)`
+    /// (RFC 9202 §3.2: the client authenticates with it as a raw public
+    /// key).
+    pub fn trusts_pop_key(
+        &self,
+        x: &[u8; 32],
+        y: &[u8; 32],
+        now: Duration,
+        wall: Option<u64>,
+    ) -> bool {
+        self.store().iter().any(|r| {
+            matches!(&r.pop, crate::PopKey::Ec2 { x: kx, y: ky, .. } if kx == x && ky == y)
+                && !r.lifetime.expired(now, wall, self.leeway_secs())
+        })
+    }
+
     fn psk_for_kid(
         &self,
         kid: &[u8],
@@ -95,10 +118,17 @@ impl<
 impl<K: KeyResolver + ?Sized, M: ScopeMapper, const N: usize, const R: usize, const E: usize>
     TokenPsk<'_, '_, K, M, N, R, E>
 {
-    /// The PSK for `identity`: a stored token's kid, or a token itself.
+    /// The PSK for `identity`: a stored token's kid (bare or in the RFC
+    /// 9202 §3.3.2 `cnf` form), a token stored before with these bytes, or
+    /// a new token itself (verified and stored as `/authz-info` would).
     pub fn psk_at(&mut self, identity: &[u8], key: &mut [u8; MAX_PSK_LEN]) -> Option<usize> {
-        if let Some(n) = self.rs.psk_for_kid(identity, self.now, self.wall, key) {
-            return Some(n);
+        if let Some(kid) = self.rs.kid_for_psk_identity(identity) {
+            return self
+                .rs
+                .psk_for_kid(kid.as_slice(), self.now, self.wall, key);
+        }
+        if crate::authz_info::psk_identity_kid(identity).is_some() {
+            return None;
         }
         // RFC 9202 §3.3.2: the identity is the access token itself.
         let mut tok = [0u8; MAX_IDENTITY_LEN];
@@ -175,6 +205,28 @@ impl<
         let c = self.clock.get();
         let mut rs = self.rs.try_borrow_mut().ok()?;
         rs.psk_store(cx.now, c.wall).psk_at(identity, key)
+    }
+}
+
+#[cfg(feature = "dtls-rpk")]
+impl<
+        A,
+        K: KeyResolver + ?Sized,
+        M: ScopeMapper,
+        const N: usize,
+        const R: usize,
+        const E: usize,
+    > cssf_dtls::TrustStore<A> for SharedTokenPsk<'_, '_, K, M, N, R, E>
+{
+    /// Trusts a client key that is a live token's PoP key (RFC 9202 §3.2).
+    fn is_trusted(&self, cx: &PeerContext<'_, A>, key: &p256::PublicKey) -> bool {
+        let Some((x, y)) = crate::pop::coordinates(key) else {
+            return false;
+        };
+        let wall = self.clock.get().wall;
+        self.rs
+            .try_borrow()
+            .is_ok_and(|rs| rs.trusts_pop_key(&x, &y, cx.now, wall))
     }
 }
 

@@ -44,6 +44,9 @@ pub enum Error {
     MissingClaim,
     /// The `cti` was seen before (replay).
     Replay,
+    /// A token for the same kid that is not older is stored (by `iat`, or
+    /// by `exi` Sequence Number): a replaced token cannot come back.
+    Superseded,
     /// The scope claim is malformed or not understood.
     InvalidScope,
     /// The proof-of-possession key (`cnf`) is malformed or of an unsupported type.
@@ -53,6 +56,10 @@ pub enum Error {
     /// No room to track the `exi` Sequence Numbers of one more issuer
     /// (RFC 9200 §5.10.3).
     ExiStateFull,
+    /// An access-control policy element is malformed: a schedule, an IP
+    /// address range, an originator or path pattern, an operation mask, or
+    /// a policy index that does not exist (oneM2M ACPs, [`crate::acp`]).
+    InvalidPolicy,
     /// An output buffer is too short.
     BufferTooSmall {
         /// Bytes the output needs.
@@ -78,7 +85,8 @@ impl Error {
             | Error::UnsupportedMessage
             | Error::MissingClaim
             | Error::InvalidScope
-            | Error::InvalidPopKey => BAD_REQUEST,
+            | Error::InvalidPopKey
+            | Error::InvalidPolicy => BAD_REQUEST,
             Error::WrongAudience => FORBIDDEN,
             Error::StoreFull | Error::ExiStateFull => SERVICE_UNAVAILABLE,
             Error::BufferTooSmall { .. } => INTERNAL,
@@ -118,10 +126,12 @@ impl fmt::Display for Error {
             Error::NoLifetime => "token lifetime cannot be checked",
             Error::MissingClaim => "required claim missing",
             Error::Replay => "token identifier replayed",
+            Error::Superseded => "a newer token for this key is stored",
             Error::InvalidScope => "invalid scope",
             Error::InvalidPopKey => "invalid proof-of-possession key",
             Error::StoreFull => "token store full",
             Error::ExiStateFull => "no room for another issuer's exi sequence numbers",
+            Error::InvalidPolicy => "invalid access-control policy",
             Error::BufferTooSmall { needed } => {
                 return write!(f, "buffer too small, {needed} bytes needed")
             }

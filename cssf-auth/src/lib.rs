@@ -49,6 +49,7 @@ extern crate std;
 
 pub mod accounting;
 pub mod aif;
+pub mod authorizer;
 pub mod authz_info;
 pub mod bytes;
 mod cbor;

@@ -249,6 +249,16 @@ impl<'a> Cnf<'a> {
     }
 }
 
+/// The x and y coordinates of a P-256 public key, as a COSE EC2 key and
+/// [`Proof::PublicKey`](crate::authorizer::Proof::PublicKey) carry them.
+pub fn coordinates(key: &p256::PublicKey) -> Option<([u8; 32], [u8; 32])> {
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    let point = key.to_encoded_point(false);
+    let x = point.x()?.as_slice().try_into().ok()?;
+    let y = point.y()?.as_slice().try_into().ok()?;
+    Some((x, y))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

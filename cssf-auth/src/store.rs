@@ -1,8 +1,12 @@
 //! The bounded token store (RFC 9200 §5.10.1): fixed-size records in a
 //! const-generic array, keyed by the PoP key's kid. A token for a kid
-//! already stored replaces it; when full, expired tokens are evicted;
-//! otherwise the new token is refused ([`Error::StoreFull`]). A bounded
-//! replay cache remembers hashes of accepted `cti`s.
+//! already stored replaces it only when it is newer ([`Issued`]): a later
+//! `iat`, or a higher `exi` Sequence Number of the same issuer; an older or
+//! unordered one is refused ([`Error::Superseded`]), so a replaced token
+//! cannot be posted again to win back a wider scope. When full, expired
+//! tokens are evicted; otherwise the new token is refused
+//! ([`Error::StoreFull`]). A bounded replay cache remembers hashes of
+//! accepted `cti`s.
 
 use core::time::Duration;
 
@@ -11,6 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::aif::{Aif, Method, ScopeMapper};
 use crate::bytes::Bytes;
 use crate::cwt::{Lifetime, Scope};
+use crate::exi::IssuerId;
 use crate::pop::{Kid, PopKey};
 use crate::Error;
 
@@ -96,6 +101,49 @@ impl StoredScope {
     }
 }
 
+/// When a token was issued, to order two tokens for the same kid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Issued {
+    /// Neither `iat` nor an `exi` Sequence Number: cannot be ordered.
+    #[default]
+    Unordered,
+    /// `exi` token: the issuer and the Sequence Number in its `cti`
+    /// (RFC 9200 §5.10.3).
+    Sequence {
+        /// The issuer ([`crate::exi::issuer_id`] of `iss`).
+        issuer: IssuerId,
+        /// The Sequence Number.
+        seq: u64,
+    },
+    /// `iat`, seconds since the epoch.
+    At(i64),
+}
+
+impl Issued {
+    /// True when a token issued `self` may replace one issued `stored` for
+    /// the same kid: a higher Sequence Number of the same issuer, or an
+    /// `iat` no earlier (same second included). A stored token that
+    /// cannot be ordered may be replaced by any; an ordered one only by a
+    /// newer one measured the same way.
+    pub fn supersedes(&self, stored: &Issued) -> bool {
+        match (self, stored) {
+            (_, Issued::Unordered) => true,
+            // `iat` has a resolution of one second and an AS may issue two
+            // tokens for one key within it; the replay cache (a `cti` is
+            // required by default) tells those two apart.
+            (Issued::At(new), Issued::At(old)) => new >= old,
+            (
+                Issued::Sequence { issuer, seq },
+                Issued::Sequence {
+                    issuer: old_issuer,
+                    seq: old,
+                },
+            ) => issuer == old_issuer && seq > old,
+            _ => false,
+        }
+    }
+}
+
 /// One stored access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
@@ -105,12 +153,35 @@ pub struct TokenRecord {
     pub scope: StoredScope,
     /// When the token stops being valid.
     pub lifetime: Lifetime,
+    /// When it was issued.
+    pub issued: Issued,
+    /// SHA-256 of the token as posted (so the same token presented again as
+    /// a DTLS `psk_identity`, RFC 9202 §3.3.2, finds this record instead of
+    /// being refused as a replay).
+    pub digest: [u8; 32],
 }
 
 impl TokenRecord {
     /// The kid the record is stored under.
     pub fn kid(&self) -> &[u8] {
         self.pop.kid().unwrap_or(&[])
+    }
+
+    /// SHA-256 of the PoP key material (a symmetric key, or an EC2 key's
+    /// x and y): what a session that proved this key is bound to, so a
+    /// later token for the same kid with a different key does not hand
+    /// that session its scope.
+    pub fn pop_digest(&self) -> Option<[u8; 32]> {
+        match &self.pop {
+            PopKey::Symmetric { k, .. } => Some(Sha256::digest(k.as_slice()).into()),
+            PopKey::Ec2 { x, y, .. } => {
+                let mut h = Sha256::new();
+                h.update(x);
+                h.update(y);
+                Some(h.finalize().into())
+            }
+            PopKey::KidOnly(_) => None,
+        }
     }
 }
 
@@ -161,6 +232,12 @@ impl<const N: usize> TokenStore<N> {
             .iter_mut()
             .find(|s| s.as_ref().is_some_and(|r| r.kid() == rec.kid()))
         {
+            let stale = slot.as_ref().is_some_and(|old| {
+                !old.lifetime.expired(now, wall, leeway_secs) && !rec.issued.supersedes(&old.issued)
+            });
+            if stale {
+                return Err(Error::Superseded);
+            }
             *slot = Some(rec);
             return Ok(Inserted::Replaced);
         }
@@ -306,7 +383,36 @@ mod tests {
                 exp: None,
                 deadline: Some(Duration::from_secs(secs)),
             },
+            issued: Issued::Unordered,
+            digest: [0; 32],
         }
+    }
+
+    #[test]
+    fn only_a_newer_token_replaces_a_live_one() {
+        let mut s = TokenStore::<2>::new();
+        let t0 = Duration::ZERO;
+        let at = |iat, secs| TokenRecord {
+            issued: Issued::At(iat),
+            ..rec(b"a", secs)
+        };
+        assert_eq!(s.insert(at(100, 10), t0, None, 0), Ok(Inserted::New));
+        assert_eq!(s.insert(at(99, 10), t0, None, 0), Err(Error::Superseded));
+        assert_eq!(s.insert(rec(b"a", 10), t0, None, 0), Err(Error::Superseded));
+        assert_eq!(s.insert(at(100, 10), t0, None, 0), Ok(Inserted::Replaced));
+        assert_eq!(s.insert(at(101, 10), t0, None, 0), Ok(Inserted::Replaced));
+        // an expired token may be replaced by anything
+        let t11 = Duration::from_secs(11);
+        assert_eq!(s.insert(at(50, 20), t11, None, 0), Ok(Inserted::Replaced));
+        let seq = |issuer: u8, seq| Issued::Sequence {
+            issuer: [issuer; 16],
+            seq,
+        };
+        assert!(seq(1, 5).supersedes(&seq(1, 4)));
+        assert!(!seq(1, 4).supersedes(&seq(1, 4)));
+        assert!(!seq(2, 9).supersedes(&seq(1, 4)));
+        assert!(!Issued::At(9).supersedes(&seq(1, 4)));
+        assert!(Issued::Unordered.supersedes(&Issued::Unordered));
     }
 
     #[test]

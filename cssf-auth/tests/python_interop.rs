@@ -2,13 +2,17 @@
 //! `cwt` and `pycose`, driven by tests/peers/cose_peer.py. Tokens they mint
 //! (ES256 Sign1, HMAC Mac0, AES-CCM and ChaCha20/Poly1305 Encrypt0, an
 //! exi-only HMAC 256/64 token) are accepted by our `/authz-info`; tokens we
-//! mint verify in theirs.
+//! mint verify in theirs; and a `cwt` token as an Authorization Server
+//! issues it (the AS key's kid in the COSE header) works end to end:
+//! upload, DTLS with its PoP key, scope enforced.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing
 )]
+
+mod common;
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -280,4 +284,62 @@ fn tokens_we_mint_verify_in_cwt_and_pycose() {
     bad[last] ^= 1;
     let (ok, _, _) = run_peer(&["verify", "hmac", &to_hex(&bad)]);
     assert!(!ok, "{v}: the peer accepted a tampered HMAC token");
+}
+
+#[test]
+fn a_cwt_token_with_a_kid_in_its_header_works_end_to_end() {
+    use cssf_auth::authorizer::{Authorizer, Proof, Requester, Verdict};
+    if !peers_present() {
+        return;
+    }
+    let v = versions();
+    let (ok, out, err) = run_peer(&["mint-e2e"]);
+    assert!(ok, "{v}: minting failed: {err}");
+    // The resource server knows the AS keys but not the kids the AS puts
+    // in its headers ("as-e2e", "as-es256"): keys configured without a kid.
+    let keys = [
+        KeyEntry::new(CoseKey::hmac(Algorithm::Hmac256, &[0x11; 32]).unwrap()),
+        KeyEntry::new(CoseKey::Es256(*es_signing().verifying_key())),
+    ];
+    let rs: core::cell::RefCell<AuthzInfo<'_, [KeyEntry]>> =
+        core::cell::RefCell::new(AuthzInfo::new(Config::new(AUD), &keys[..]));
+    let now = Duration::from_secs(1);
+    let wall = Some(wall());
+    // 1. upload (POST /authz-info)
+    for line in out.lines() {
+        let (name, h) = line.split_once(' ').unwrap();
+        assert!(
+            h.contains("a104"),
+            "{v} {name}: expected a kid in the unprotected header: {h}"
+        );
+        let mut tok = hex(h);
+        let r = rs.borrow_mut().post(now, wall, &mut tok, &mut []);
+        assert_eq!(r.code, 0x41, "{v}: token '{name}' refused: {r:?}");
+    }
+    // 2. DTLS with the PoP key: the bare kid, and RFC 9202's cnf form
+    let mut cnf_form = vec![0xA1, 0x08, 0xA1, 0x01, 0xA2, 0x01, 0x04, 0x02, 0x49];
+    cnf_form.extend_from_slice(b"py-e2e-es");
+    let mut az: Authorizer<u32> = Authorizer::new();
+    for (h, identity) in [(1u32, b"py-e2e".to_vec()), (2, cnf_form)] {
+        let proven = common::psk_handshake(&rs, &identity, &[0x77; 16], u64::from(h), now, wall)
+            .unwrap_or_else(|| panic!("{v}: DTLS handshake with identity {identity:02x?}"));
+        az.on_connected(h, Proof::Psk(&proven), &rs.borrow())
+            .unwrap();
+        // 3. the scope is enforced: GET /sensors/temp only
+        let mut ask =
+            |m, p| az.decide(&mut rs.borrow_mut(), Requester::Session(h), m, p, now, wall);
+        assert_eq!(ask(Method::Get, "/sensors/temp"), Verdict::Allow, "{v}");
+        assert_eq!(
+            ask(Method::Put, "/sensors/temp"),
+            Verdict::MethodNotAllowed,
+            "{v}"
+        );
+        assert_eq!(
+            ask(Method::Put, "/actuators/led"),
+            Verdict::Forbidden,
+            "{v}"
+        );
+    }
+    // a wrong PoP key does not connect
+    assert!(common::psk_handshake(&rs, b"py-e2e", &[0x78; 16], 9, now, wall).is_none());
 }

@@ -223,7 +223,9 @@ fn es256_and_encrypt0_tokens_and_encrypted_pop_key() {
         ),
         Decision::Deny(DenyReason::Expired)
     );
-    // Encrypt0 token
+    // Encrypt0 token (a fresh RS: the live `exi` token above cannot be
+    // ordered against an `iat` one, so it would not be replaced)
+    let mut rs: AuthzInfo<'_, [KeyEntry]> = AuthzInfo::new(Config::new(AUD), &keys[..]);
     let m = issuer::encrypt0(&rs_key, Some(b"rs-ccm"), &[7; 13], &good_payload(), &mut t).unwrap();
     let (r, _) = post(&mut rs, &t[..m]);
     assert_eq!(r.code, 0x41, "{r:?}");

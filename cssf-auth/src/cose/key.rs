@@ -192,19 +192,28 @@ pub trait KeyResolver {
     /// The key for `alg` named `kid`. When the message carries no kid, any key
     /// for `alg` may be returned. Must never return a key whose
     /// [`CoseKey::algorithm`] differs from `alg` (checked again by the caller).
+    ///
+    /// The slice implementation: a key configured with a kid matches
+    /// messages with that kid only; a key configured without one matches a
+    /// message with no kid, and a message whose kid names no configured key
+    /// (Authorization Servers such as Python `cwt` always send one). A kid
+    /// is a hint, never a credential: the signature or MAC decides.
     fn resolve(&self, kid: Option<&[u8]>, alg: Algorithm) -> Option<&CoseKey>;
 }
 
 impl KeyResolver for [KeyEntry] {
     fn resolve(&self, kid: Option<&[u8]>, alg: Algorithm) -> Option<&CoseKey> {
-        self.iter()
-            .filter(|e| e.key.algorithm() == alg)
-            .find(|e| match (kid, &e.kid) {
-                (Some(k), Some(ek)) => ek.as_slice() == k,
-                (Some(_), None) => false,
-                (None, _) => true,
-            })
-            .map(|e| &e.key)
+        let mut for_alg = self.iter().filter(|e| e.key.algorithm() == alg);
+        match kid {
+            None => for_alg.next(),
+            Some(k) => {
+                let named = for_alg
+                    .clone()
+                    .find(|e| e.kid.as_ref().is_some_and(|ek| ek.as_slice() == k));
+                named.or_else(|| for_alg.find(|e| e.kid.is_none()))
+            }
+        }
+        .map(|e| &e.key)
     }
 }
 
@@ -233,6 +242,17 @@ mod tests {
         assert!(keys.resolve(Some(b"b"), Algorithm::Hmac256).is_none());
         assert!(keys.resolve(None, Algorithm::AesCcm16_64_128).is_some());
         assert!(keys.resolve(None, Algorithm::Es256).is_none());
+        // a kid naming no key falls back to a key configured without one
+        assert!(keys.resolve(Some(b"zz"), Algorithm::Hmac256).is_none());
+        let open = [
+            KeyEntry::with_kid(b"a", CoseKey::hmac(Algorithm::Hmac256, &[1; 32]).unwrap()).unwrap(),
+            KeyEntry::new(CoseKey::hmac(Algorithm::Hmac256, &[3; 32]).unwrap()),
+        ];
+        let k1 = open.resolve(Some(b"a"), Algorithm::Hmac256).unwrap();
+        let k3 = open.resolve(Some(b"zz"), Algorithm::Hmac256).unwrap();
+        assert_eq!(*k1, open[0].key);
+        assert_eq!(*k3, open[1].key);
+        assert!(open.resolve(Some(b"zz"), Algorithm::Hmac256_64).is_none());
         assert_eq!(
             CoseKey::aead(Algorithm::AesCcm16_64_128, &[0; 15]),
             Err(Error::InvalidPopKey)

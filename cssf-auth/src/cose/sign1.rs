@@ -131,6 +131,14 @@ impl CoseSign1<'_> {
     /// Verifies the signature with `key`, which must be an ES256 public key
     /// and match the protected `alg`; `external_aad` is the application's
     /// externally supplied data (empty for CWTs).
+    ///
+    /// Both the low-S and the high-S form of a signature verify: RFC 9053
+    /// §2.1 does not ask for either, and Authorization Servers emit both
+    /// (this crate's issuer emits low-S only). Nothing here keys on a
+    /// token's signature bytes: replay is detected by `cti`, and the stored
+    /// token a DTLS `psk_identity` names is found by kid or by the exact
+    /// bytes posted, so a token re-encoded with the other S is a new post
+    /// and meets the replay cache.
     pub fn verify(&self, key: &CoseKey, external_aad: &[u8]) -> Result<(), Error> {
         if self.header.alg != Some(Algorithm::Es256) {
             return Err(Error::UnsupportedAlgorithm);
@@ -159,6 +167,10 @@ pub fn sign_es256(
     let sig: Signature = key
         .sign_prehash(&digest)
         .map_err(|_| Error::VerificationFailed)?;
+    // Low-S form (s <= n/2): (r, n - s) is the same signature's other
+    // encoding; emitting one form means no token has two byte forms that
+    // both verify from this issuer.
+    let sig = sig.normalize_s().unwrap_or(sig);
     Ok(sig.to_bytes().into())
 }
 

@@ -4,6 +4,9 @@
 Uses the PyPI packages `cwt` and `pycose`.
 
   cose_peer.py mint                 -> lines "<name> <hex token>"
+  cose_peer.py mint-e2e             -> lines "<name> <hex token>": tokens as an
+                                       AS would issue them (the AS key's kid in
+                                       the COSE header, a symmetric PoP key)
   cose_peer.py verify <name> <hex>  -> JSON of the verified claims, exit 0;
                                        exit 1 with a message on failure
 Keys and claims are fixed here and mirrored in tests/python_interop.rs.
@@ -83,6 +86,21 @@ def mint():
     print("pycose-ccm", msg.encode().hex())
 
 
+POP_E2E = bytes([0x77] * 16)
+SCOPE_E2E = cbor2.dumps([["/sensors/temp", 1]])
+
+
+def mint_e2e():
+    # cwt.encode always writes the signing key's kid into the unprotected
+    # header: the resource server sees a kid it may not be configured with.
+    hk = COSEKey.from_symmetric_key(HMAC_K, alg="HS256", kid="as-e2e")
+    for name, key, pop_kid in (("hmac", hk, b"py-e2e"),
+                               ("es256", es_key(), b"py-e2e-es")):
+        c = {1: "cwt-python", 3: AUD, 7: b"cti-e2e-" + name.encode(),
+             8: {1: {1: 4, 2: pop_kid, -1: POP_E2E}}, 9: SCOPE_E2E}
+        print(name, cwt.encode(c, key).hex())
+
+
 def verify(name, hexstr):
     data = bytes.fromhex(hexstr)
     k = keys()
@@ -112,6 +130,8 @@ def verify(name, hexstr):
 if __name__ == "__main__":
     if sys.argv[1] == "mint":
         mint()
+    elif sys.argv[1] == "mint-e2e":
+        mint_e2e()
     elif sys.argv[1] == "verify":
         try:
             verify(sys.argv[2], sys.argv[3])
@@ -120,4 +140,4 @@ if __name__ == "__main__":
         except Exception as e:  # report the peer's reason
             raise SystemExit(f"{type(e).__name__}: {e}")
     else:
-        raise SystemExit("usage: cose_peer.py mint | verify <name> <hex>")
+        raise SystemExit("usage: cose_peer.py mint | mint-e2e | verify <name> <hex>")
