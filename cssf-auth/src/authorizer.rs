@@ -124,6 +124,8 @@ impl Verdict {
 /// use cssf_auth::authorizer::Rights;
 /// use cssf_auth::Method;
 /// let r = Rights::parse("/actuators/led:GET,PUT *:GET")?;
+/// assert_eq!(r, Rights::parse("/actuators/led:GET,PUT;*:GET")?);
+/// assert_eq!(r.to_string(), "/actuators/led:GET,PUT *:GET");
 /// assert!(r.allows(Method::Put, "/actuators/led"));
 /// assert!(r.allows(Method::Get, "/anything"));
 /// assert!(!r.allows(Method::Delete, "/actuators/led"));
@@ -144,6 +146,46 @@ impl fmt::Debug for Rights {
         l.finish()
     }
 }
+
+impl fmt::Display for Rights {
+    /// The text [`Rights::parse`] reads (`-` for no rights).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.entries.is_empty() {
+            return f.write_str("-");
+        }
+        for (i, (path, bits)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(core::str::from_utf8(path.as_slice()).unwrap_or("?"))?;
+            f.write_str(":")?;
+            if *bits == ALL_METHODS {
+                f.write_str("ALL")?;
+                continue;
+            }
+            let mut first = true;
+            for (m, name) in METHOD_NAMES {
+                if bits & m.bit() != 0 {
+                    f.write_str(if first { "" } else { "," })?;
+                    f.write_str(name)?;
+                    first = false;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The method names of the rights syntax.
+const METHOD_NAMES: [(Method, &str); 7] = [
+    (Method::Get, "GET"),
+    (Method::Post, "POST"),
+    (Method::Put, "PUT"),
+    (Method::Delete, "DELETE"),
+    (Method::Fetch, "FETCH"),
+    (Method::Patch, "PATCH"),
+    (Method::IPatch, "iPATCH"),
+];
 
 impl Rights {
     /// No rights at all.
@@ -169,13 +211,16 @@ impl Rights {
         r
     }
 
-    /// Parses `path:METHOD[,METHOD..]` entries separated by spaces; a path
+    /// Parses `path:METHOD[,METHOD..]` entries separated by spaces or `;`; a path
     /// `*` is every path, a method `ALL` every method. `InvalidScope` for
     /// anything else (an unknown method, an empty list, too many entries,
     /// a path longer than [`MAX_RIGHTS_PATH`]).
     pub fn parse(text: &str) -> Result<Self, Error> {
         let mut r = Rights::none();
-        for entry in text.split_ascii_whitespace() {
+        for entry in text
+            .split(|c: char| c.is_ascii_whitespace() || c == ';')
+            .filter(|e| !e.is_empty())
+        {
             let (path, methods) = entry.rsplit_once(':').ok_or(Error::InvalidScope)?;
             if path.is_empty() || (path != "*" && !path.starts_with('/')) {
                 return Err(Error::InvalidScope);
@@ -183,15 +228,14 @@ impl Rights {
             let mut bits = 0u64;
             for m in methods.split(',') {
                 bits |= match m {
-                    "GET" => Method::Get.bit(),
-                    "POST" => Method::Post.bit(),
-                    "PUT" => Method::Put.bit(),
-                    "DELETE" => Method::Delete.bit(),
-                    "FETCH" => Method::Fetch.bit(),
-                    "PATCH" => Method::Patch.bit(),
-                    "iPATCH" | "IPATCH" => Method::IPatch.bit(),
                     "ALL" => ALL_METHODS,
-                    _ => return Err(Error::InvalidScope),
+                    "IPATCH" => Method::IPatch.bit(),
+                    _ => METHOD_NAMES
+                        .iter()
+                        .find(|(_, name)| *name == m)
+                        .ok_or(Error::InvalidScope)?
+                        .0
+                        .bit(),
                 };
             }
             let path = Bytes::from_slice(path.as_bytes()).map_err(|_| Error::InvalidScope)?;
@@ -363,6 +407,11 @@ impl<S: Clone + PartialEq, const N: usize, const P: usize> Authorizer<S, N, P> {
         self.provisioned
             .push(Provisioned { credential, rights })
             .map_err(|_| Error::StoreFull)
+    }
+
+    /// The public rights.
+    pub fn public(&self) -> &Rights {
+        &self.public
     }
 
     /// Live sessions with a grant.

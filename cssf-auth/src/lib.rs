@@ -48,6 +48,7 @@
 extern crate std;
 
 pub mod accounting;
+pub mod acp;
 pub mod aif;
 pub mod authorizer;
 pub mod authz_info;

@@ -13,10 +13,11 @@ use zeroize::Zeroizing;
 use crate::client::{Link, Reply};
 use crate::fail;
 use crate::keys::{load_private_key, load_public_key, Psk};
-use crate::server::{RpkConfig, Server, ServerConfig};
+use crate::server::{default_rights, RpkConfig, Server, ServerConfig};
 use crate::token::{self, AsKey, MintRequest};
 use crate::uri::Target;
 use crate::util::{hex, parse_duration_secs, unhex, Arg, Args, Result};
+use cssf_auth::authorizer::Rights;
 
 /// Builds a single-threaded tokio runtime.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -32,33 +33,80 @@ fn addr(s: &str, opt: &str) -> Result<SocketAddr> {
 }
 
 /// Usage of `cssf-server`.
-pub const SERVER_USAGE: &str = "usage: cssf-server [--bind ADDR] [--dtls-bind ADDR] [--psk IDENTITY:HEXKEY]... \
-[--key FILE --trust FILE...] [--as-public-key FILE] [--as-hmac-key HEX] [--as-uri URI] [--audience NAME] [--store FILE]";
+pub const SERVER_USAGE: &str = "usage: cssf-server [--bind ADDR] [--dtls-bind ADDR] \
+[--psk IDENTITY:HEXKEY[:RIGHTS]]... [--key FILE [--trust FILE[:RIGHTS]]... [--require-client-key]] \
+[--as-public-key FILE] [--as-hmac-key HEX [--as-hmac-alg HS256|HS256/64]] [--as-kid KID] \
+[--as-uri URI] [--audience NAME] [--public RIGHTS] [--acp FILE] [--store FILE]
+RIGHTS: PATH:METHOD[,METHOD]... entries separated by ';' or spaces, PATH `*` for every path, \
+METHOD `ALL` for every method (e.g. `/actuators/led:GET,PUT;*:GET`); default `*:GET`";
+
+/// Splits `SPEC[:RIGHTS]` where RIGHTS starts with `/` or `*`: the first
+/// `:` followed by one of those whose remainder parses as rights.
+fn split_rights(spec: &str) -> Result<(&str, Option<Rights>)> {
+    for (i, _) in spec.match_indices(':') {
+        let rest = spec.get(i + 1..).unwrap_or("");
+        if !(rest.starts_with('/') || rest.starts_with('*')) {
+            continue;
+        }
+        if let Ok(r) = Rights::parse(rest) {
+            return Ok((spec.get(..i).unwrap_or(""), Some(r)));
+        }
+        return Err(fail!("`{rest}` is not RIGHTS; {SERVER_USAGE}"));
+    }
+    Ok((spec, None))
+}
 
 /// Parses `cssf-server`'s arguments.
 pub fn server_config(mut args: Args) -> Result<ServerConfig> {
     let mut cfg = ServerConfig::default();
     let (mut es256, mut hmac) = (None, None);
-    let (mut key, mut trust) = (None, Vec::new());
+    let (mut key, mut trust, mut require_client_key) = (None, Vec::new(), false);
+    let mut opts = token::KeyOptions::default();
     while let Some(a) = args.next_arg() {
         match a {
             Arg::Opt(o) => match o.as_str() {
                 "--bind" => cfg.bind = addr(&args.value(&o)?, &o)?,
                 "--dtls-bind" => cfg.dtls_bind = addr(&args.value(&o)?, &o)?,
-                "--psk" => cfg.psks.push(Psk::parse(&args.value(&o)?)?),
+                "--psk" => {
+                    let v = args.value(&o)?;
+                    let (spec, rights) = split_rights(&v)?;
+                    let psk = Psk::parse(spec)?;
+                    let rights = rights.unwrap_or_else(default_rights);
+                    cfg.psk_rights.push((psk.identity.clone(), rights));
+                    cfg.psks.push(psk);
+                }
                 "--key" => key = Some(load_private_key(&PathBuf::from(args.value(&o)?))?),
-                "--trust" => trust.push(load_public_key(&PathBuf::from(args.value(&o)?))?),
+                "--trust" => {
+                    let v = args.value(&o)?;
+                    let (file, rights) = split_rights(&v)?;
+                    let k = load_public_key(&PathBuf::from(file))?;
+                    trust.push((k, rights.unwrap_or_else(default_rights)));
+                }
+                "--require-client-key" => require_client_key = true,
+                "--public" => {
+                    let v = args.value(&o)?;
+                    cfg.public = Some(
+                        Rights::parse(&v).map_err(|_| fail!("--public: `{v}` is not RIGHTS"))?,
+                    );
+                }
                 "--as-public-key" => {
-                    es256 = Some(load_public_key(&PathBuf::from(args.value(&o)?))?)
+                    let (k, kid) = token::load_as_public_key(&PathBuf::from(args.value(&o)?))?;
+                    es256 = Some(k);
+                    opts.es256_kid = kid;
                 }
                 "--as-hmac-key" => {
                     hmac = Some(Zeroizing::new(
                         unhex(&args.value(&o)?).map_err(|e| fail!("--as-hmac-key: {e}"))?,
                     ))
                 }
+                "--as-hmac-alg" => {
+                    opts.hmac_alg = token::KeyOptions::parse_hmac_alg(&args.value(&o)?)?
+                }
+                "--as-kid" => opts.kid = Some(args.value(&o)?.into_bytes()),
                 "--audience" => cfg.audience = args.value(&o)?,
                 "--as-uri" => cfg.as_uri = Some(args.value(&o)?),
                 "--store" => cfg.store = Some(PathBuf::from(args.value(&o)?)),
+                "--acp" => cfg.acp = Some(PathBuf::from(args.value(&o)?)),
                 "-h" | "--help" => return Err(fail!("{SERVER_USAGE}")),
                 _ => return Err(fail!("unknown option {o}; {SERVER_USAGE}")),
             },
@@ -66,13 +114,19 @@ pub fn server_config(mut args: Args) -> Result<ServerConfig> {
         }
     }
     cfg.rpk = match key {
-        Some(key) => Some(RpkConfig { key, trust }),
+        Some(key) => Some(RpkConfig {
+            key,
+            trust,
+            require_client_key,
+        }),
         None if !trust.is_empty() => {
             return Err(fail!("--trust needs --key (the device's own private key)"))
         }
+        None if require_client_key => return Err(fail!("--require-client-key needs --key")),
         None => None,
     };
-    cfg.as_keys = token::verification_keys(es256.as_ref(), hmac.as_deref().map(|v| &v[..]))?;
+    cfg.as_keys =
+        token::verification_keys_with(es256.as_ref(), hmac.as_deref().map(|v| &v[..]), &opts)?;
     Ok(cfg)
 }
 

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod acp_json;
 pub mod cli;
 pub mod client;
 pub mod demo;

@@ -1,26 +1,34 @@
 //! The CSSF device on a host: CoAP on one UDP socket, CoAPs (DTLS 1.2 PSK)
-//! on another, both feeding one cssf-coap endpoint, with ACE tokens
-//! (cssf-auth) deciding what each DTLS session may do and a cssf-store file
-//! keeping keys, tokens and counters.
+//! on another, both feeding one cssf-coap endpoint, with a cssf-auth
+//! [`Authorizer`] deciding every request and notification from what each
+//! DTLS session proved, and a cssf-store file keeping keys, tokens and
+//! counters.
 //!
 //! How a datagram travels (DESIGN.md, "end-to-end flow"):
 //!
 //! ```text
 //! UDP :5684 -> cssf-dtls Endpoint (PSK from --psk, or from a token's PoP key)
+//!           -> Connected{handle, identity} -> Authorizer::on_connected
 //!           -> application data -> cssf-coap Endpoint (peer = Secure(session))
 //! UDP :5683 -> cssf-coap Endpoint (peer = Plain(addr))
-//! cssf-coap Event::Request -> authorize (cssf-auth AuthzInfo) -> resource
+//! cssf-coap Event::Request -> Authorizer::decide -> resource
 //!           -> respond -> poll_transmit -> DTLS send / UDP send
+//! DTLS Closed{handle} -> Authorizer::on_closed, CoAP close_peer
 //! ```
 //!
-//! Access rules: without an AS key every resource is open on both
-//! transports (a development device). With an AS key (`--as-public-key`,
-//! `--as-hmac-key`) the device follows ACE (RFC 9200/9202): plain CoAP may
-//! only `POST /authz-info` and read `/.well-known/core` (anything else gets
-//! 4.01 with AS Request Creation Hints); a DTLS session keyed by a token's
-//! PoP key may do what the token's AIF scope allows (else 4.03, or 4.01
-//! once the token expired); a DTLS session keyed by a provisioned `--psk`
-//! may do everything.
+//! Who may do what (the README's "Authorization" section):
+//!
+//! - a session that proved a provisioned `--psk IDENTITY:HEXKEY[:RIGHTS]`
+//!   or a `--trust FILE[:RIGHTS]` key gets those rights (default `*:GET`,
+//!   read-only);
+//! - a session keyed by an ACE token (its PoP key: the kid, RFC 9202's
+//!   `cnf` identity, the token itself, or a raw public key) gets the
+//!   token's scope, checked at every request;
+//! - everyone, plain CoAP included, gets the public rights (`--public`;
+//!   default `/authz-info:POST` with an AS key, and everything without one:
+//!   a development device).
+//!
+//! A grant lives exactly as long as its DTLS session.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -30,8 +38,9 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use cssf_auth::authorizer::{Authorizer, Granted, Proof, Requester, Rights, Verdict};
 use cssf_auth::dtls::Clock;
-use cssf_auth::{AuthEvent, AuthzInfo, Decision, KeyEntry, Method};
+use cssf_auth::{AuthEvent, AuthzInfo, KeyEntry, Method};
 use cssf_coap::endpoint::{Event as CoapEvent, Methods, Received, RequestId, Resource, Response};
 use cssf_coap::{Code, ContentFormat, Message};
 use cssf_dtls::{
@@ -69,6 +78,30 @@ pub struct TrustedKeys(pub Vec<p256::PublicKey>);
 impl<A> TrustStore<A> for TrustedKeys {
     fn is_trusted(&self, _: &PeerContext<'_, A>, key: &p256::PublicKey) -> bool {
         self.0.iter().any(|k| k == key)
+    }
+}
+
+/// The device's trust store for client raw public keys: the `--trust`
+/// keys, and the PoP keys of live ACE tokens (RFC 9202 §3.2).
+#[derive(Clone)]
+pub struct DeviceTrust {
+    keys: Vec<p256::PublicKey>,
+    auth: Rc<RefCell<Authz>>,
+    clock: Rc<Cell<Clock>>,
+}
+
+impl TrustStore<SocketAddr> for DeviceTrust {
+    fn is_trusted(&self, cx: &PeerContext<'_, SocketAddr>, key: &p256::PublicKey) -> bool {
+        if self.keys.iter().any(|k| k == key) {
+            return true;
+        }
+        let Some((x, y)) = cssf_auth::pop::coordinates(key) else {
+            return false;
+        };
+        let wall = self.clock.get().wall;
+        self.auth
+            .try_borrow()
+            .is_ok_and(|a| a.trusts_pop_key(&x, &y, cx.now, wall))
     }
 }
 
@@ -148,8 +181,13 @@ impl<T: TrustStore<SocketAddr>> DtlsServer for DeviceDtls<T> {
 pub struct RpkConfig {
     /// Our private key.
     pub key: p256::SecretKey,
-    /// Client keys we accept; empty: clients are not asked for a key.
-    pub trust: Vec<p256::PublicKey>,
+    /// Client keys we accept, with what a session proving each may do.
+    pub trust: Vec<(p256::PublicKey, Rights)>,
+    /// Ask every client for a key (also when `trust` is empty: clients
+    /// holding an ACE token's raw public key, RFC 9202 §3.2). Without it,
+    /// and without trusted keys, clients are not asked and their sessions
+    /// prove nothing (they get the public rights only).
+    pub require_client_key: bool,
 }
 
 impl fmt::Debug for RpkConfig {
@@ -191,124 +229,15 @@ impl fmt::Display for Peer {
     }
 }
 
-/// How a DTLS session was keyed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Binding {
-    /// A provisioned PSK with this identity: full access.
-    Provisioned(Vec<u8>),
-    /// A token's PoP key with this kid: the token's scope.
-    Token(Vec<u8>),
-    /// A trusted raw public key (fingerprint): full access.
-    PublicKey(String),
-    /// No client authentication (raw public key server, no client key):
-    /// treated as plain CoAP.
-    Anonymous,
-}
-
-impl fmt::Display for Binding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Binding::Provisioned(id) => write!(f, "psk {}", kid_text(id)),
-            Binding::Token(kid) => write!(f, "token kid {}", kid_text(kid)),
-            Binding::PublicKey(fp) => write!(f, "raw public key {fp}"),
-            Binding::Anonymous => f.write_str("no client key"),
-        }
-    }
-}
-
-/// Tokens used as `psk_identity` (RFC 9202 §3.3.2) remembered with their
-/// kid, so a session that proves such an identity is bound to the token.
-const TOKEN_IDENTITIES: usize = 64;
-
 /// The device's PSK store for cssf-dtls: provisioned PSKs first, then the
-/// ACE token store (RFC 9202: `psk_identity` = the PoP key's kid, or the
-/// token itself). The rights of a session come from the identity its
-/// handshake proved (`Connected`), kept per session handle until `Closed`.
+/// ACE token store (RFC 9202: the PoP key of the token a `psk_identity`
+/// names). Finding a key grants nothing: rights come from the
+/// [`Authorizer`] once the session's Finished proved the key.
 #[derive(Clone)]
 pub struct NodePsk {
-    auth: Option<Rc<RefCell<Authz>>>,
+    auth: Rc<RefCell<Authz>>,
     clock: Rc<Cell<Clock>>,
     psks: Rc<RefCell<Vec<Psk>>>,
-    /// A token used as identity -> its kid (bounded).
-    token_kids: Rc<RefCell<HashMap<Vec<u8>, Vec<u8>>>>,
-    bindings: Rc<RefCell<HashMap<SessionHandle, Binding>>>,
-}
-
-impl NodePsk {
-    /// How the session that proved `identity` is authorized.
-    fn binding_for(&self, identity: Option<&Identity>) -> Option<Binding> {
-        let id = match identity {
-            None => return Some(Binding::Anonymous),
-            Some(Identity::Psk(id)) => id.as_bytes(),
-            Some(Identity::RawPublicKey(k) | Identity::Certificate(k)) => {
-                return Some(Binding::PublicKey(key_fingerprint(k)))
-            }
-            Some(_) => return None,
-        };
-        if self.psks.borrow().iter().any(|p| p.identity == id) {
-            return Some(Binding::Provisioned(id.to_vec()));
-        }
-        let auth = self.auth.as_ref()?;
-        if auth.borrow().store().get(id).is_some() {
-            return Some(Binding::Token(id.to_vec()));
-        }
-        let kid = self.token_kids.borrow().get(id).cloned()?;
-        Some(Binding::Token(kid))
-    }
-
-    /// Whether `peer` may `code` `path` now: `Err((code, payload,
-    /// content-format))` when the request is refused.
-    fn authorize(
-        &self,
-        now: Duration,
-        peer: &Peer,
-        code: Code,
-        path: &str,
-    ) -> std::result::Result<(), (Code, Vec<u8>, Option<ContentFormat>)> {
-        let Some(auth) = self.auth.clone() else {
-            // No ACE: plain CoAP is open, DTLS sessions use provisioned PSKs.
-            return Ok(());
-        };
-        if path == "authz-info" {
-            return Ok(());
-        }
-        let hints = |a: &Authz| {
-            let mut out = [0u8; 128];
-            let n = a.creation_hints(None, None, &mut out).unwrap_or(0);
-            (
-                Code::UNAUTHORIZED,
-                out.get(..n).unwrap_or(&[]).to_vec(),
-                Some(ContentFormat::ACE_CBOR),
-            )
-        };
-        let session = match peer {
-            Peer::Plain(_) => return Err(hints(&auth.borrow())),
-            Peer::Secure(h) => *h,
-        };
-        let binding = self.bindings.borrow().get(&session).cloned();
-        match binding {
-            Some(Binding::Provisioned(_) | Binding::PublicKey(_)) => Ok(()),
-            Some(Binding::Token(kid)) => {
-                let Some(method) = Method::from_code(code.0) else {
-                    return Err((Code::METHOD_NOT_ALLOWED, Vec::new(), None));
-                };
-                let mut a = auth.borrow_mut();
-                let full = format!("/{path}");
-                match a.authorize(now, Some(unix_now()), Some(&kid), method, &full) {
-                    Decision::Allow => Ok(()),
-                    Decision::Deny(reason) => {
-                        let c = Code(reason.code());
-                        if c == Code::UNAUTHORIZED {
-                            Err(hints(&a))
-                        } else {
-                            Err((c, Vec::new(), None))
-                        }
-                    }
-                }
-            }
-            Some(Binding::Anonymous) | None => Err(hints(&auth.borrow())),
-        }
-    }
 }
 
 impl PskStore<SocketAddr> for NodePsk {
@@ -322,22 +251,74 @@ impl PskStore<SocketAddr> for NodePsk {
             key.get_mut(..p.key.len())?.copy_from_slice(&p.key);
             return Some(p.key.len());
         }
-        let auth = self.auth.as_ref()?;
         let c = self.clock.get();
-        let mut a = auth.try_borrow_mut().ok()?;
-        let n = a.psk_store(cx.now, c.wall).psk_at(identity, key)?;
-        if a.store().get(identity).is_none() {
-            // RFC 9202 §3.3.2: the identity was the token itself. Only a
-            // session that proves it (Connected) is bound to the kid.
-            let kid = a.last_accepted_kid()?.as_slice().to_vec();
-            let mut m = self.token_kids.borrow_mut();
-            if m.len() >= TOKEN_IDENTITIES && !m.contains_key(identity) {
-                m.clear();
-            }
-            m.insert(identity.to_vec(), kid);
-        }
-        Some(n)
+        let mut a = self.auth.try_borrow_mut().ok()?;
+        a.psk_store(cx.now, c.wall).psk_at(identity, key)
     }
+}
+
+/// What a session proved, owned: the Authorizer's [`Proof`], and the
+/// credential id a oneM2M access-control policy names (TS-0003 §8.2.2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Proven {
+    Psk(Vec<u8>),
+    Key([u8; 32], [u8; 32]),
+    Nothing,
+}
+
+impl Proven {
+    /// The credential id a oneM2M app rule names: the PSK identity, or
+    /// SHA-256 of the public key's uncompressed SEC1 encoding.
+    fn credential(&self) -> Option<Vec<u8>> {
+        use sha2::Digest;
+        match self {
+            Proven::Psk(id) => Some(id.clone()),
+            Proven::Key(x, y) => {
+                let mut h = sha2::Sha256::new();
+                h.update([4u8]);
+                h.update(x);
+                h.update(y);
+                Some(h.finalize().to_vec())
+            }
+            Proven::Nothing => None,
+        }
+    }
+
+    fn of(identity: Option<&Identity>) -> Option<Self> {
+        match identity {
+            None => Some(Proven::Nothing),
+            Some(Identity::Psk(id)) => Some(Proven::Psk(id.as_bytes().to_vec())),
+            Some(Identity::RawPublicKey(k) | Identity::Certificate(k)) => {
+                let (x, y) = cssf_auth::pop::coordinates(k)?;
+                Some(Proven::Key(x, y))
+            }
+            Some(_) => None,
+        }
+    }
+
+    fn proof(&self) -> Proof<'_> {
+        match self {
+            Proven::Psk(id) => Proof::Psk(id),
+            Proven::Key(x, y) => Proof::PublicKey(x, y),
+            Proven::Nothing => Proof::Anonymous,
+        }
+    }
+}
+
+/// A log label for what a session proved.
+fn describe(identity: Option<&Identity>) -> String {
+    match identity {
+        None => "no client key".into(),
+        Some(Identity::Psk(id)) => format!("psk {}", kid_text(id.as_bytes())),
+        Some(Identity::RawPublicKey(k)) => format!("raw public key {}", key_fingerprint(k)),
+        Some(Identity::Certificate(k)) => format!("certificate key {}", key_fingerprint(k)),
+        Some(_) => "unknown identity".into(),
+    }
+}
+
+/// The rights of a provisioned PSK or trusted key given without any.
+pub fn default_rights() -> Rights {
+    Rights::read_only()
 }
 
 /// What the device is configured with.
@@ -349,6 +330,12 @@ pub struct ServerConfig {
     pub dtls_bind: SocketAddr,
     /// Provisioned PSKs.
     pub psks: Vec<Psk>,
+    /// Rights of provisioned PSK identities; an identity not listed here
+    /// (e.g. one only in the store) gets [`default_rights`].
+    pub psk_rights: Vec<(Vec<u8>, Rights)>,
+    /// What everyone may do, plain CoAP included; `None`: `/authz-info:POST`
+    /// with an AS key, everything without one (a development device).
+    pub public: Option<Rights>,
     /// Keys of trusted Authorization Servers (empty: no ACE).
     pub as_keys: Vec<KeyEntry>,
     /// This device's audience name.
@@ -357,6 +344,8 @@ pub struct ServerConfig {
     pub as_uri: Option<String>,
     /// The store file, if any.
     pub store: Option<PathBuf>,
+    /// oneM2M access-control policies (JSON, [`crate::acp_json`]), if any.
+    pub acp: Option<PathBuf>,
     /// Raw public keys, if any.
     pub rpk: Option<RpkConfig>,
     /// Prefix of every log line.
@@ -369,10 +358,13 @@ impl Default for ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 5683)),
             dtls_bind: SocketAddr::from(([127, 0, 0, 1], 5684)),
             psks: Vec::new(),
+            psk_rights: Vec::new(),
+            public: None,
             as_keys: Vec::new(),
             audience: "rs1".into(),
             as_uri: None,
             store: None,
+            acp: None,
             rpk: None,
             log_prefix: String::new(),
         }
@@ -466,7 +458,13 @@ pub struct Server {
     secure: UdpSocket,
     coap: Box<DeviceCoap>,
     dtls: Box<dyn DtlsServer>,
-    psk: NodePsk,
+    /// ACE on: an AS key is configured (`/authz-info` exists).
+    ace: bool,
+    auth: Rc<RefCell<Authz>>,
+    clock: Rc<Cell<Clock>>,
+    /// The grants of live DTLS sessions.
+    policy: Policy,
+    provisioned: usize,
     store: Option<NodeStore>,
     origin: Instant,
     led: bool,
@@ -519,41 +517,70 @@ impl Server {
             psks.clone_from(&cfg.psks);
         }
         let ace = !cfg.as_keys.is_empty();
-        let auth = ace.then(|| {
-            // The keys and audience live as long as the program.
-            let keys: &'static [KeyEntry] = Box::leak(cfg.as_keys.clone().into_boxed_slice());
-            let aud: &'static str = Box::leak(cfg.audience.clone().into_boxed_str());
-            let mut c = cssf_auth::Config::new(aud);
-            c.leeway_secs = 5;
-            c.as_uri = cfg
-                .as_uri
-                .clone()
-                .map(|u| -> &'static str { Box::leak(u.into_boxed_str()) });
-            Rc::new(RefCell::new(Authz::new(c, keys)))
+        // The keys and audience live as long as the program. Without an AS
+        // key the token store accepts nothing (there is no /authz-info).
+        let keys: &'static [KeyEntry] = Box::leak(cfg.as_keys.clone().into_boxed_slice());
+        let aud: &'static str = Box::leak(cfg.audience.clone().into_boxed_str());
+        let mut c = cssf_auth::Config::new(aud);
+        c.leeway_secs = 5;
+        c.as_uri = cfg
+            .as_uri
+            .clone()
+            .map(|u| -> &'static str { Box::leak(u.into_boxed_str()) });
+        let auth = Rc::new(RefCell::new(Authz::new(c, keys)));
+        let clock = Rc::new(Cell::new(Clock::default()));
+        let mut authz = Authorizer::new();
+        authz.set_public(match &cfg.public {
+            Some(r) => r.clone(),
+            None if ace => Rights::parse("/authz-info:POST").map_err(|e| fail!("{e}"))?,
+            None => Rights::all(),
         });
+        for p in &psks {
+            let rights = cfg
+                .psk_rights
+                .iter()
+                .find(|(id, _)| *id == p.identity)
+                .map_or_else(default_rights, |(_, r)| r.clone());
+            authz
+                .provision_psk(&p.identity, rights)
+                .map_err(|e| fail!("--psk {}: {e}", kid_text(&p.identity)))?;
+        }
+        if let Some(r) = &cfg.rpk {
+            for (k, rights) in &r.trust {
+                let (x, y) =
+                    cssf_auth::pop::coordinates(k).ok_or_else(|| fail!("--trust: bad key"))?;
+                authz
+                    .provision_key(&x, &y, rights.clone())
+                    .map_err(|e| fail!("--trust: {e}"))?;
+            }
+        }
         let origin = Instant::now();
+        let provisioned = psks.len();
         let psk = NodePsk {
-            auth,
-            clock: Rc::new(Cell::new(Clock::default())),
+            auth: auth.clone(),
+            clock: clock.clone(),
             psks: Rc::new(RefCell::new(psks)),
-            token_kids: Rc::new(RefCell::new(HashMap::new())),
-            bindings: Rc::new(RefCell::new(HashMap::new())),
         };
         let mut dcfg = cssf_dtls::Config::default();
         dcfg.retransmit_initial = Duration::from_secs(1);
         let dtls: Box<dyn DtlsServer> = match &cfg.rpk {
             None => Box::new(
-                DeviceDtls::new(dcfg, psk.clone(), OsRng, Duration::ZERO)
+                DeviceDtls::new(dcfg, psk, OsRng, Duration::ZERO)
                     .map_err(|e| fail!("DTLS configuration: {e}"))?,
             ),
             Some(r) => {
-                dcfg.require_client_auth = !r.trust.is_empty();
+                dcfg.require_client_auth = !r.trust.is_empty() || r.require_client_key;
+                let trust = DeviceTrust {
+                    keys: r.trust.iter().map(|(k, _)| *k).collect(),
+                    auth: auth.clone(),
+                    clock: clock.clone(),
+                };
                 Box::new(
                     DeviceDtls::with_raw_public_key(
                         dcfg,
-                        psk.clone(),
+                        psk,
                         cssf_dtls::SigningKey::from(&r.key),
-                        TrustedKeys(r.trust.clone()),
+                        trust,
                         OsRng,
                         Duration::ZERO,
                     )
@@ -566,13 +593,33 @@ impl Server {
             OsRng,
             resources(ace),
         ));
+        let acp = match &cfg.acp {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| fail!("--acp: cannot read {}: {e}", path.display()))?;
+                let p = crate::acp_json::load(&text)
+                    .map_err(|e| fail!("--acp {}: {e}", path.display()))?;
+                Some(Box::new(p))
+            }
+            None => None,
+        };
+        let s_auth = auth.clone();
         let mut s = Server {
             cfg,
             plain,
             secure,
             coap,
             dtls,
-            psk,
+            ace,
+            auth,
+            clock,
+            policy: Policy {
+                authz,
+                auth: s_auth,
+                acp,
+                sessions: HashMap::new(),
+            },
+            provisioned,
             store,
             origin,
             led: false,
@@ -621,8 +668,8 @@ impl Server {
             };
             st.set_counter("boots", self.counters.boots)?;
             let tokens = st.tokens()?;
-            if let Some(auth) = &self.psk.auth {
-                let mut a = auth.borrow_mut();
+            if self.ace {
+                let mut a = self.auth.borrow_mut();
                 // RFC 9200 §5.10.3: the `exi` state first, so an `exi`
                 // token accepted before the restart cannot live again.
                 for (issuer, expired_up_to) in st.exi_watermarks()? {
@@ -657,7 +704,7 @@ impl Server {
             ),
             None => String::new(),
         };
-        let ace = if self.psk.auth.is_some() {
+        let ace = if self.ace {
             format!("ACE on (audience {})", self.cfg.audience)
         } else {
             "ACE off (no AS key)".into()
@@ -672,10 +719,11 @@ impl Server {
             None => "no store".into(),
         };
         self.log(&format!(
-            "listening on coap://{} and coaps://{}; {} PSK identities{rpk}; {ace}; {store}",
+            "listening on coap://{} and coaps://{}; {} PSK identities{rpk}; {ace}; public rights {}; {store}",
             self.cfg.bind,
             self.cfg.dtls_bind,
-            self.psk.psks.borrow().len()
+            self.provisioned,
+            self.policy.authz.public()
         ));
         Ok(())
     }
@@ -691,10 +739,7 @@ impl Server {
             let wake = [
                 self.coap.poll_timeout(),
                 self.dtls.poll_timeout(),
-                self.psk
-                    .auth
-                    .as_ref()
-                    .and_then(|a| a.borrow().poll_timeout()),
+                self.auth.borrow().poll_timeout(),
                 Some(self.next_tick),
             ]
             .into_iter()
@@ -709,7 +754,7 @@ impl Server {
                 () = &mut stop => Input::Stop,
             };
             let now = self.now();
-            self.psk.clock.set(Clock {
+            self.clock.set(Clock {
                 now,
                 wall: Some(unix_now()),
             });
@@ -742,9 +787,7 @@ impl Server {
         self.coap.handle_timeout(now);
         // Handshakes that give up are logged with their Closed event.
         let _ = self.dtls.handle_timeout(now);
-        if let Some(a) = &self.psk.auth {
-            a.borrow_mut().handle_timeout(now, Some(unix_now()));
-        }
+        self.auth.borrow_mut().handle_timeout(now, Some(unix_now()));
         if now >= self.next_tick {
             self.ticks += 1;
             self.next_tick += Duration::from_secs(1);
@@ -769,15 +812,15 @@ impl Server {
         }
     }
 
-    /// Notifies the observers of `path`, each authorized again as for a
-    /// GET now: an observer whose token expired (or whose session lost its
-    /// binding) gets a final 4.01 (4.03 if the scope no longer covers it)
-    /// that ends its observation (RFC 7641 §3.2), instead of the data.
+    /// Notifies the observers of `path`, each decided again as a GET now:
+    /// an observer whose token expired gets a final 4.01 (4.03 if the scope
+    /// no longer covers it) that ends its observation (RFC 7641 §3.2),
+    /// instead of the data.
     fn notify(&mut self, now: Duration, path: &str, r: &Response<'_>) {
-        let psk = &self.psk;
+        let policy = &mut self.policy;
         let mut refused = Vec::new();
         let _ = self.coap.notify_with(now, path, r, |peer| {
-            let code = psk.authorize(now, peer, Code::GET, path).err()?.0;
+            let code = policy.decide(now, peer, Code::GET, path, None).err()?.0;
             refused.push((*peer, code));
             Some(code)
         });
@@ -830,16 +873,36 @@ impl Server {
                     } => {
                         // The session's rights come from what its handshake
                         // proved, nothing else.
-                        let binding = self.psk.binding_for(identity.as_ref());
-                        let how = binding
-                            .as_ref()
-                            .map_or("unknown identity".into(), ToString::to_string);
-                        if let Some(b) = binding {
-                            self.psk.bindings.borrow_mut().insert(handle, b);
-                        }
+                        let how = describe(identity.as_ref());
+                        let proven = Proven::of(identity.as_ref());
+                        let granted = match &proven {
+                            None => Err(cssf_auth::Error::InvalidPopKey),
+                            Some(p) => self.policy.authz.on_connected(
+                                handle,
+                                p.proof(),
+                                &self.auth.borrow(),
+                            ),
+                        };
+                        let granted = match granted {
+                            Ok(Granted::Provisioned) => "provisioned rights".into(),
+                            Ok(Granted::Token) => format!(
+                                "token kid {}",
+                                kid_text(self.policy.authz.token_kid(&handle).unwrap_or(&[]))
+                            ),
+                            Ok(Granted::Anonymous) => "public rights only".into(),
+                            Err(e) => format!("no rights ({e})"),
+                        };
+                        self.policy.sessions.insert(
+                            handle,
+                            SessionInfo {
+                                label: format!("{how}: {granted}"),
+                                credential: proven.as_ref().and_then(Proven::credential),
+                                addr: peer,
+                            },
+                        );
                         let resumed = if resumed { ", resumed" } else { "" };
                         self.log(&format!(
-                            "dtls {peer}: connected, {suite:?}, {how}{resumed} (session {handle})"
+                            "dtls {peer}: connected, {suite:?}, {how}{resumed}, {granted} (session {handle})"
                         ));
                     }
                     DtlsEvent::Closed {
@@ -850,7 +913,8 @@ impl Server {
                         // Nothing of the session outlives it: its rights,
                         // its CoAP state (duplicates, Block1, observations)
                         // and its /echo buffers.
-                        self.psk.bindings.borrow_mut().remove(&handle);
+                        self.policy.authz.on_closed(&handle);
+                        self.policy.sessions.remove(&handle);
                         self.coap.close_peer(&Peer::Secure(handle));
                         self.uploads.remove(&Peer::Secure(handle));
                         self.echoed.remove(&Peer::Secure(handle));
@@ -859,6 +923,11 @@ impl Server {
                                 self.log(&format!("dtls {peer}: closed (session {handle})"))
                             }
                             r => self.log(&format!("dtls {peer}: closed: {r} (session {handle})")),
+                        }
+                    }
+                    DtlsEvent::PeerAddressChanged { handle, new, .. } => {
+                        if let Some(s) = self.policy.sessions.get_mut(&handle) {
+                            s.addr = new;
                         }
                     }
                     _ => {}
@@ -923,7 +992,7 @@ impl Server {
                     .iter()
                     .map(|s| String::from_utf8_lossy(s).into_owned())
                     .collect();
-                let routed = resources(self.psk.auth.is_some())
+                let routed = resources(self.ace)
                     .iter()
                     .any(|r| r.matches(segs.iter().copied()) && r.methods.allows(m.code()));
                 if !routed {
@@ -963,9 +1032,7 @@ impl Server {
     }
 
     fn drain_accounting(&mut self) {
-        let Some(auth) = self.psk.auth.clone() else {
-            return;
-        };
+        let auth = self.auth.clone();
         loop {
             let ev = auth.borrow_mut().poll_event();
             let Some(ev) = ev else { break };
@@ -1036,13 +1103,11 @@ impl Server {
         resource: usize,
         request: &Received<MAX_MESSAGE>,
     ) {
-        let path = resources(self.psk.auth.is_some())
-            .get(resource)
-            .map_or("", |r| r.path);
+        let path = resources(self.ace).get(resource).map_or("", |r| r.path);
         let code = request.code();
         let (rcode, payload, cf) = match request.message() {
             Err(_) => (Code::BAD_REQUEST, Vec::new(), None),
-            Ok(msg) => match self.psk.authorize(now, &peer, code, path) {
+            Ok(msg) => match self.policy.decide(now, &peer, code, path, Some(&msg)) {
                 Err(refused) => refused,
                 Ok(()) => self.handle(now, &peer, path, &msg),
             },
@@ -1054,11 +1119,10 @@ impl Server {
         self.dirty = true;
         let who = match peer {
             Peer::Secure(h) => self
-                .psk
-                .bindings
-                .borrow()
+                .policy
+                .sessions
                 .get(&h)
-                .map_or(String::new(), |b| format!(" [{b}]")),
+                .map_or(String::new(), |b| format!(" [{}]", b.label)),
             Peer::Plain(_) => String::new(),
         };
         let block = request
@@ -1166,9 +1230,10 @@ impl Server {
         now: Duration,
         token: &[u8],
     ) -> (Code, Vec<u8>, Option<ContentFormat>) {
-        let Some(auth) = self.psk.auth.clone() else {
+        if !self.ace {
             return (Code::NOT_FOUND, Vec::new(), None);
-        };
+        }
+        let auth = self.auth.clone();
         let mut tok = token.to_vec();
         let mut out = [0u8; 64];
         let r = auth
@@ -1186,6 +1251,94 @@ impl Server {
         let cf = (!payload.is_empty()).then_some(ContentFormat::ACE_CBOR);
         (Code(r.code), payload, cf)
     }
+}
+
+/// Who may do what: the Authorizer's grants, the oneM2M policies and the
+/// live sessions they are decided for.
+struct Policy {
+    authz: Authorizer<SessionHandle, 8, 32>,
+    auth: Rc<RefCell<Authz>>,
+    /// oneM2M access-control policies (`--acp`).
+    acp: Option<Box<crate::acp_json::Policies>>,
+    /// What each live session proved, and where it is.
+    sessions: HashMap<SessionHandle, SessionInfo>,
+}
+
+impl Policy {
+    /// Whether `peer` may `code` `path` now (the request `msg`, if any,
+    /// gives its oneM2M originator and query): `Err((code, payload,
+    /// content-format))` when refused (RFC 9200 §5.10.2: 4.01 with AS
+    /// Request Creation Hints, 4.03, 4.05). The Authorizer's grants and the
+    /// oneM2M policies both permit (permit-overrides); an originator the
+    /// session's credential may not claim is refused (4.03) whatever else
+    /// would allow it (TS-0003 §7.2).
+    fn decide(
+        &mut self,
+        now: Duration,
+        peer: &Peer,
+        code: Code,
+        path: &str,
+        msg: Option<&Message<'_>>,
+    ) -> std::result::Result<(), (Code, Vec<u8>, Option<ContentFormat>)> {
+        let Some(method) = Method::from_code(code.0) else {
+            return Err((Code::METHOD_NOT_ALLOWED, Vec::new(), None));
+        };
+        let full = format!("/{path}");
+        let wall = Some(unix_now());
+        let (who, session) = match peer {
+            Peer::Plain(_) => (Requester::Plain, None),
+            Peer::Secure(h) => (Requester::Session(*h), self.sessions.get(h)),
+        };
+        let acp = self.acp.as_deref().and_then(|acp| {
+            use cssf_auth::acp::{is_discovery_query, Operation, Request, ONEM2M_FR};
+            let originator = msg
+                .and_then(|m| m.option(cssf_coap::OptionNumber(ONEM2M_FR)))
+                .and_then(|o| std::str::from_utf8(o).ok());
+            let discover = msg.is_some_and(|m| {
+                m.uri_query()
+                    .any(|q| is_discovery_query(&String::from_utf8_lossy(q)))
+            });
+            let mut r = Request::new(Operation::from_coap(code.0, discover)?, &full);
+            r.credential = session.and_then(|s| s.credential.as_deref());
+            r.originator = originator;
+            r.ip = match peer {
+                Peer::Plain(a) => Some(a.ip()),
+                Peer::Secure(_) => session.map(|s| s.addr.ip()),
+            };
+            r.wall = wall;
+            Some(acp.check(&r))
+        });
+        if acp == Some(cssf_auth::acp::AcpVerdict::Impersonation) {
+            return Err((Code::FORBIDDEN, Vec::new(), None));
+        }
+        let mut a = self.auth.borrow_mut();
+        match self.authz.decide(&mut a, who, method, &full, now, wall) {
+            Verdict::Allow => Ok(()),
+            _ if acp.is_some_and(|v| v.is_granted()) => Ok(()),
+            Verdict::Unauthorized => {
+                let mut out = [0u8; 128];
+                let n = a.creation_hints(None, None, &mut out).unwrap_or(0);
+                Err((
+                    Code::UNAUTHORIZED,
+                    out.get(..n).unwrap_or(&[]).to_vec(),
+                    Some(ContentFormat::ACE_CBOR),
+                ))
+            }
+            Verdict::Forbidden => Err((Code::FORBIDDEN, Vec::new(), None)),
+            Verdict::MethodNotAllowed => Err((Code::METHOD_NOT_ALLOWED, Vec::new(), None)),
+        }
+    }
+}
+
+/// A live DTLS session, as the application sees it.
+#[derive(Debug, Clone)]
+struct SessionInfo {
+    /// What it proved and was granted, for the log.
+    label: String,
+    /// Its credential id for oneM2M policies, if it proved one.
+    credential: Option<Vec<u8>>,
+    /// Its current address.
+    addr: SocketAddr,
 }
 
 /// ` Block1 n/m/size Block2 n/m/size Observe v` for a log line.

@@ -50,23 +50,102 @@ impl std::fmt::Debug for AsKey {
     }
 }
 
-/// The keys a resource server verifies tokens with.
+/// How a resource server is told about its AS keys beyond the key bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyOptions {
+    /// The algorithm of the HMAC key: one key, one algorithm (HMAC 256/256
+    /// by default, what `cssf-token mint` uses; `HS256/64` for
+    /// HMAC 256/64).
+    pub hmac_alg: Algorithm,
+    /// The kid the AS puts in its COSE headers (`--as-kid`), for every AS
+    /// key without one of its own. A key without a kid matches tokens
+    /// without a kid and tokens whose kid names no configured key.
+    pub kid: Option<Vec<u8>>,
+    /// The ES256 key's own kid (from a COSE_Key file).
+    pub es256_kid: Option<Vec<u8>>,
+}
+
+impl Default for KeyOptions {
+    fn default() -> Self {
+        KeyOptions {
+            hmac_alg: Algorithm::Hmac256,
+            kid: None,
+            es256_kid: None,
+        }
+    }
+}
+
+impl KeyOptions {
+    /// Parses an `--as-hmac-alg` value: `HS256` (HMAC 256/256) or
+    /// `HS256/64` (HMAC 256/64).
+    pub fn parse_hmac_alg(s: &str) -> Result<Algorithm> {
+        match s {
+            "HS256" | "5" => Ok(Algorithm::Hmac256),
+            "HS256/64" | "4" => Ok(Algorithm::Hmac256_64),
+            _ => Err(fail!("--as-hmac-alg: `{s}` is not HS256 or HS256/64")),
+        }
+    }
+}
+
+/// The keys a resource server verifies tokens with (HMAC 256/256, no kid).
 pub fn verification_keys(
     es256: Option<&p256::PublicKey>,
     hmac: Option<&[u8]>,
 ) -> Result<Vec<KeyEntry>> {
+    verification_keys_with(es256, hmac, &KeyOptions::default())
+}
+
+/// The keys a resource server verifies tokens with, as `opts` says.
+pub fn verification_keys_with(
+    es256: Option<&p256::PublicKey>,
+    hmac: Option<&[u8]>,
+    opts: &KeyOptions,
+) -> Result<Vec<KeyEntry>> {
+    let entry = |kid: Option<&Vec<u8>>, key: CoseKey| match kid.or(opts.kid.as_ref()) {
+        Some(kid) => KeyEntry::with_kid(kid, key).map_err(|e| fail!("AS key id: {e}")),
+        None => Ok(KeyEntry::new(key)),
+    };
     let mut keys = Vec::new();
     if let Some(pk) = es256 {
-        keys.push(KeyEntry::new(CoseKey::Es256((*pk).into())));
+        keys.push(entry(
+            opts.es256_kid.as_ref(),
+            CoseKey::Es256((*pk).into()),
+        )?);
     }
     if let Some(k) = hmac {
-        for alg in [Algorithm::Hmac256, Algorithm::Hmac256_64] {
-            keys.push(KeyEntry::new(
-                CoseKey::hmac(alg, k).map_err(|e| fail!("AS HMAC key: {e}"))?,
-            ));
-        }
+        let key = CoseKey::hmac(opts.hmac_alg, k).map_err(|e| fail!("AS HMAC key: {e}"))?;
+        keys.push(entry(None, key)?);
     }
     Ok(keys)
+}
+
+/// Loads an AS public key: PEM (`PUBLIC KEY`), or a COSE_Key (RFC 9052
+/// §7: kty EC2, crv P-256, x, y, and optionally a kid) as CBOR bytes or
+/// hex text. Returns the key and its kid.
+pub fn load_as_public_key(path: &Path) -> Result<(p256::PublicKey, Option<Vec<u8>>)> {
+    let raw =
+        std::fs::read(path).map_err(|e| fail!("cannot read public key {}: {e}", path.display()))?;
+    if raw.starts_with(b"-----BEGIN") {
+        return Ok((crate::keys::load_public_key(path)?, None));
+    }
+    let text = String::from_utf8_lossy(&raw);
+    let cbor = crate::util::unhex(text.trim()).unwrap_or(raw);
+    let not_a_key = || {
+        fail!(
+            "{} is not a P-256 public key in PEM (`PUBLIC KEY`) or a COSE_Key",
+            path.display()
+        )
+    };
+    match PopKey::parse_cose_key(&cbor, cssf_auth::MAX_DEPTH).map_err(|_| not_a_key())? {
+        PopKey::Ec2 { kid, x, y } => {
+            let mut sec1 = vec![4u8];
+            sec1.extend_from_slice(&x);
+            sec1.extend_from_slice(&y);
+            let pk = p256::PublicKey::from_sec1_bytes(&sec1).map_err(|_| not_a_key())?;
+            Ok((pk, kid.map(|k| k.as_slice().to_vec())))
+        }
+        _ => Err(not_a_key()),
+    }
 }
 
 impl AsKey {

@@ -6,7 +6,11 @@
 //!   address: it must not get the planted identity's rights;
 //! - a session that drops without close_notify, then a new session from the
 //!   same address replaying its CoAP message ID: it must not get the old
-//!   session's cached response.
+//!   session's cached response;
+//! - provisioned identities get the rights they were given (read-only by
+//!   default), not everything;
+//! - a oneM2M policy decides with the credential the session proved: a
+//!   session claiming another credential's AE-ID is refused.
 
 mod host_common;
 
@@ -156,6 +160,21 @@ fn coap(code: u8, mid: u16, path: &[&str], payload: &[u8]) -> Vec<u8> {
     m
 }
 
+/// As [`coap`], with a oneM2M originator (`From`, CoAP option 256).
+fn coap_from(code: u8, mid: u16, path: &[&str], payload: &[u8], from: &str) -> Vec<u8> {
+    let mut m = coap(code, mid, path, &[]);
+    assert!(from.len() < 13);
+    // option delta 256 - 11 = 245: nibble 13, one extension byte 245 - 13
+    m.push((13 << 4) | from.len() as u8);
+    m.push(245 - 13);
+    m.extend_from_slice(from.as_bytes());
+    if !payload.is_empty() {
+        m.push(0xFF);
+        m.extend_from_slice(payload);
+    }
+    m
+}
+
 /// `(class.detail, payload)` of a CoAP response.
 fn response(m: &[u8]) -> (String, Vec<u8>) {
     let code = m[1];
@@ -294,4 +313,111 @@ fn a_new_session_from_the_same_address_never_gets_an_old_sessions_response() {
         s.log()
     );
     assert_eq!(code, "2.05", "B's own request was answered");
+}
+
+/// A PSK session to the server at `server` from a fresh socket.
+fn connect<'a>(
+    sock: &'a UdpSocket,
+    server: SocketAddr,
+    id: &[u8],
+    key: &[u8],
+) -> Session<'a, cssf_dtls::RejectAll> {
+    let mut cfg = Config::default();
+    cfg.retransmit_initial = Duration::from_millis(500);
+    let c = Client::new(cfg, id, key, server, OsRng, Duration::ZERO).unwrap();
+    let mut s = Session::new(sock, c);
+    s.handshake();
+    s
+}
+
+#[test]
+fn provisioned_identities_get_their_own_rights_and_no_more() {
+    // With an AS key the public rights are only POST /authz-info.
+    let s = ServerProc::start(&[
+        "--psk",
+        &format!("{DEV1}:/actuators/led:GET,PUT"),
+        "--psk",
+        DEV2,
+        "--as-hmac-key",
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+    ]);
+    let server: SocketAddr = format!("127.0.0.1:{}", s.coaps).parse().unwrap();
+    let (sa, sb) = (
+        UdpSocket::bind("127.0.0.1:0").unwrap(),
+        UdpSocket::bind("127.0.0.1:0").unwrap(),
+    );
+    let mut a = connect(&sa, server, b"dev-1", &DEV1_KEY);
+    let mut b = connect(&sb, server, b"dev-2", &DEV2_KEY);
+    let ask = |x: &mut Session<'_, _>, code, mid, path: &[&str], body: &[u8]| {
+        response(&x.request(&coap(code, mid, path, body))).0
+    };
+    // dev-1: exactly /actuators/led GET and PUT
+    assert_eq!(
+        ask(&mut a, 3, 0x10, &["actuators", "led"], b"on"),
+        "2.04",
+        "{}",
+        s.log()
+    );
+    assert_eq!(ask(&mut a, 1, 0x11, &["actuators", "led"], b""), "2.05");
+    assert_eq!(ask(&mut a, 1, 0x12, &["time"], b""), "4.03", "{}", s.log());
+    // dev-2, given no rights: read-only
+    assert_eq!(ask(&mut b, 1, 0x20, &["time"], b""), "2.05", "{}", s.log());
+    assert_eq!(
+        ask(&mut b, 3, 0x21, &["actuators", "led"], b"off"),
+        "4.05",
+        "a read-only identity changed the LED\n{}",
+        s.log()
+    );
+    // plain CoAP: 4.01 (with AS Request Creation Hints)
+    let log = s.log();
+    assert!(log.contains("provisioned rights"), "{log}");
+}
+
+#[test]
+fn a_onem2m_policy_decides_with_the_credential_the_session_proved() {
+    let dir = TempDir::new("acp");
+    let acp = dir.path("acp.json");
+    std::fs::write(
+        &acp,
+        r#"{
+          "policies": [{ "m2m:acp": { "rn": "acp-led",
+            "pv": { "acr": [ { "acor": ["Cadmin"], "acop": 6, "acaf": true } ] },
+            "cssf:paths": ["/actuators"] } }],
+          "apps": [ { "credential": "dev-1", "aes": ["Cadmin"] },
+                    { "credential": "dev-2", "aes": ["Csensor2"] } ]
+        }"#,
+    )
+    .unwrap();
+    // The PSKs themselves grant only /time (and ACE limits the public rights).
+    let s = ServerProc::start(&[
+        "--psk",
+        &format!("{DEV1}:/time:GET"),
+        "--psk",
+        &format!("{DEV2}:/time:GET"),
+        "--as-hmac-key",
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        "--acp",
+        acp.to_str().unwrap(),
+    ]);
+    let server: SocketAddr = format!("127.0.0.1:{}", s.coaps).parse().unwrap();
+    let (sa, sb) = (
+        UdpSocket::bind("127.0.0.1:0").unwrap(),
+        UdpSocket::bind("127.0.0.1:0").unwrap(),
+    );
+    let mut a = connect(&sa, server, b"dev-1", &DEV1_KEY);
+    let mut b = connect(&sb, server, b"dev-2", &DEV2_KEY);
+    let put = |x: &mut Session<'_, _>, mid, from: &str| {
+        response(&x.request(&coap_from(3, mid, &["actuators", "led"], b"on", from))).0
+    };
+    // dev-1 is Cadmin: the policy grants the update
+    assert_eq!(put(&mut a, 0x30, "Cadmin"), "2.04", "{}", s.log());
+    // ...and with no From, its default originator is Cadmin
+    let r = response(&a.request(&coap(1, 0x31, &["actuators", "led"], b""))).0;
+    assert_eq!(r, "2.05", "{}", s.log());
+    // dev-2 claiming Cadmin: impersonation, refused
+    assert_eq!(put(&mut b, 0x40, "Cadmin"), "4.03", "{}", s.log());
+    // dev-2 as itself: no rule grants it
+    assert_eq!(put(&mut b, 0x41, "Csensor2"), "4.03", "{}", s.log());
+    // and plain CoAP claiming Cadmin gets nothing
+    drop(dir);
 }
