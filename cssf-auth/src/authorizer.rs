@@ -302,6 +302,32 @@ impl Credential {
     }
 }
 
+/// A session handle's number, as the DTLS glue records it with
+/// [`AuthzInfo::note_handshake_key`] (for `cssf_dtls::SessionHandle`, its
+/// [`raw`](cssf_dtls::SessionHandle::raw) value).
+pub trait SessionId {
+    /// The number.
+    fn session_id(&self) -> u64;
+}
+
+macro_rules! session_id_for_ints {
+    ($($t:ty),*) => {$(
+        impl SessionId for $t {
+            fn session_id(&self) -> u64 {
+                u64::from(*self)
+            }
+        }
+    )*};
+}
+session_id_for_ints!(u8, u16, u32, u64);
+
+#[cfg(feature = "dtls")]
+impl SessionId for cssf_dtls::SessionHandle {
+    fn session_id(&self) -> u64 {
+        self.raw()
+    }
+}
+
 /// What a live session is granted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Grant {
@@ -347,13 +373,15 @@ impl<S, const N: usize, const P: usize> fmt::Debug for Authorizer<S, N, P> {
     }
 }
 
-impl<S: Clone + PartialEq, const N: usize, const P: usize> Default for Authorizer<S, N, P> {
+impl<S: Clone + PartialEq + SessionId, const N: usize, const P: usize> Default
+    for Authorizer<S, N, P>
+{
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<S: Clone + PartialEq, const N: usize, const P: usize> Authorizer<S, N, P> {
+impl<S: Clone + PartialEq + SessionId, const N: usize, const P: usize> Authorizer<S, N, P> {
     /// No credentials, no sessions, no public or anonymous rights.
     pub fn new() -> Self {
         Authorizer {
@@ -422,9 +450,11 @@ impl<S: Clone + PartialEq, const N: usize, const P: usize> Authorizer<S, N, P> {
     /// A session's handshake completed and proved `proof`: records its
     /// grant (replacing any earlier one for the same handle). Provisioned
     /// credentials come first; then a PSK identity that names a stored token
-    /// (its kid, or the token itself, RFC 9202 §3.3) or a public key that
-    /// is a stored token's PoP key (RFC 9202 §3.2); anything else is
-    /// anonymous. `StoreFull` when `N` sessions already have grants (the
+    /// (its kid, RFC 9202's `cnf` identity, or the token itself) whose key
+    /// is the one the DTLS glue handed this handshake
+    /// ([`AuthzInfo::handshake_key`] of the handle's [`SessionId`]), or a
+    /// public key that is a stored token's PoP key (RFC 9202 §3.2); anything
+    /// else is anonymous. `StoreFull` when `N` sessions already have grants (the
     /// session then has none: every request gets 4.01).
     pub fn on_connected<K, M, const T: usize, const R: usize, const E: usize>(
         &mut self,
@@ -445,9 +475,16 @@ impl<S: Clone + PartialEq, const N: usize, const P: usize> Authorizer<S, N, P> {
             Grant::Provisioned(i)
         } else {
             let record = match proof {
+                // The key the handshake was given for this identity, not
+                // the one stored for the kid now: a token posted between
+                // the key exchange and Finished is not this session's.
                 Proof::Psk(id) => tokens
                     .kid_for_psk_identity(id)
-                    .and_then(|kid| tokens.store().get(kid.as_slice())),
+                    .and_then(|kid| tokens.store().get(kid.as_slice()))
+                    .filter(|r| {
+                        let used = tokens.handshake_key(session.session_id());
+                        r.pop_digest().is_some() && used == r.pop_digest()
+                    }),
                 Proof::PublicKey(x, y) => tokens.store().iter().find(
                     |r| matches!(&r.pop, PopKey::Ec2 { x: kx, y: ky, .. } if kx == x && ky == y),
                 ),
@@ -583,6 +620,12 @@ mod tests {
         }
     }
 
+    /// The DTLS glue handed session `s` the token key `[k; 16]`.
+    fn handed(rs: &mut Rs<'_>, s: u8, k: u8) {
+        use sha2::Digest;
+        rs.note_handshake_key(u64::from(s), sha2::Sha256::digest([k; 16]).into());
+    }
+
     fn post(rs: &mut Rs<'_>, t: &[u8], secs: u64) -> u8 {
         let mut t = t.to_vec();
         rs.post(Duration::from_secs(secs), None, &mut t, &mut [])
@@ -602,6 +645,9 @@ mod tests {
         let cnf_form = [
             0xA1, 0x08, 0xA1, 0x01, 0xA2, 0x01, 0x04, 0x02, 0x42, b'c', b'1',
         ];
+        for s in 1..=3 {
+            handed(&mut rs, s, 9);
+        }
         assert_eq!(
             az.on_connected(1, Proof::Psk(b"c1"), &rs),
             Ok(Granted::Token)
@@ -613,6 +659,17 @@ mod tests {
         assert_eq!(
             az.on_connected(3, Proof::Psk(&wide), &rs),
             Ok(Granted::Token)
+        );
+        // a session whose handshake was given another key (or none) is not
+        // the token's
+        handed(&mut rs, 6, 8);
+        assert_eq!(
+            az.on_connected(6, Proof::Psk(b"c1"), &rs),
+            Ok(Granted::Anonymous)
+        );
+        assert_eq!(
+            az.on_connected(7, Proof::Psk(b"c1"), &rs),
+            Ok(Granted::Anonymous)
         );
         assert_eq!(az.token_kid(&3), Some(&b"c1"[..]));
         for s in 1..=3 {
@@ -626,12 +683,13 @@ mod tests {
         assert_eq!(v, Verdict::MethodNotAllowed);
         let v = az.decide(&mut rs, Requester::Session(1), Method::Get, "/b", T, None);
         assert_eq!(v, Verdict::Forbidden);
-        // a token for the kid with another key is not these sessions' grant
+        // a token for the kid with another key is refused while one lives
         let other = token(&sym(b"c1", 7), &[("/a", 0x7f)], 12, b"3");
-        assert_eq!(post(&mut rs, &other, 1), 0x41);
-        let v = az.decide(&mut rs, Requester::Session(1), Method::Get, "/a", T, None);
-        assert_eq!(v, Verdict::Unauthorized);
+        let mut t = other.clone();
+        let r = rs.post(Duration::from_secs(1), None, &mut t, &mut []);
+        assert_eq!(r.error, Some(Error::KidConflict));
         // expiry: 4.01
+        handed(&mut rs, 4, 9);
         assert_eq!(
             az.on_connected(4, Proof::Psk(b"c1"), &rs),
             Ok(Granted::Token)
@@ -645,6 +703,13 @@ mod tests {
             late,
             None,
         );
+        assert_eq!(v, Verdict::Unauthorized);
+        // once it expired, a token for the kid with another key is stored,
+        // and is not the old sessions' grant
+        let other = token(&sym(b"c1", 7), &[("/a", 0x7f)], 12, b"4");
+        assert_eq!(post(&mut rs, &other, 1500), 0x41);
+        let at = Duration::from_secs(1501);
+        let v = az.decide(&mut rs, Requester::Session(1), Method::Get, "/a", at, None);
         assert_eq!(v, Verdict::Unauthorized);
         // an unknown identity is anonymous
         assert_eq!(
@@ -807,6 +872,9 @@ mod tests {
                 match op {
                     Op::Connect(s, p) => {
                         model.remove(&s);
+                        if let P::Tok = p {
+                            handed(&mut rs, s, 5);
+                        }
                         if az.on_connected(s, proof_of(p, &tok), &rs).is_ok() {
                             model.insert(s, p);
                         }

@@ -28,6 +28,10 @@ use crate::Error;
 /// How many issuers' `exi` Sequence Numbers an [`AuthzInfo`] tracks.
 pub const EXI_ISSUERS: usize = 4;
 
+/// How many handshakes' token keys an [`AuthzInfo`] remembers
+/// ([`AuthzInfo::note_handshake_key`]); the oldest is forgotten first.
+pub const HANDSHAKE_KEYS: usize = 8;
+
 /// CoAP 2.01 Created.
 pub const CREATED: u8 = 0x41;
 
@@ -127,6 +131,9 @@ pub struct AuthzInfo<
     events: EventQueue<E>,
     stats: Stats,
     last_kid: Option<Kid>,
+    /// Which token key (SHA-256 of it) was handed to which handshake.
+    handshake_keys: [Option<(u64, [u8; 32])>; HANDSHAKE_KEYS],
+    next_handshake_key: usize,
 }
 
 impl<'k, K: KeyResolver + ?Sized, const N: usize, const R: usize, const E: usize>
@@ -160,6 +167,8 @@ impl<
             events: EventQueue::new(),
             stats: Stats::default(),
             last_kid: None,
+            handshake_keys: [None; HANDSHAKE_KEYS],
+            next_handshake_key: 0,
         }
     }
 
@@ -252,6 +261,9 @@ impl<
                     if self.replay.contains(cti) {
                         return Err(Error::Replay);
                     }
+                    if !self.replay.has_room(now, wall, self.config.leeway_secs) {
+                        return Err(Error::ReplayCacheFull);
+                    }
                 }
                 None
             }
@@ -293,7 +305,10 @@ impl<
             Some((issuer, seq, deadline)) => self.exi.record(&issuer, seq, deadline)?,
             None => {
                 if let Some(cti) = claims.cti {
-                    self.replay.check_and_insert(cti)?;
+                    // Cannot fail: checked above.
+                    let leeway = self.config.leeway_secs;
+                    self.replay
+                        .check_and_insert(cti, lifetime, now, wall, leeway)?;
                 }
             }
         }
@@ -439,6 +454,36 @@ impl<
     /// The token store.
     pub fn store(&self) -> &TokenStore<N> {
         &self.store
+    }
+
+    /// Records that handshake `handshake` (e.g. a DTLS session handle's
+    /// raw value) was given the token PoP key whose SHA-256 is
+    /// `key_digest`: the key its Finished will prove, whatever token is
+    /// stored for the kid by then. The DTLS glue calls it when it hands out
+    /// a token's key; [`Authorizer::on_connected`] binds the session to it.
+    ///
+    /// [`Authorizer::on_connected`]: crate::authorizer::Authorizer::on_connected
+    pub fn note_handshake_key(&mut self, handshake: u64, key_digest: [u8; 32]) {
+        let slot = self
+            .handshake_keys
+            .iter()
+            .position(|e| e.is_some_and(|(h, _)| h == handshake))
+            .unwrap_or(self.next_handshake_key);
+        if let Some(e) = self.handshake_keys.get_mut(slot) {
+            *e = Some((handshake, key_digest));
+        }
+        if slot == self.next_handshake_key {
+            self.next_handshake_key = (self.next_handshake_key + 1) % HANDSHAKE_KEYS;
+        }
+    }
+
+    /// The digest of the token key handed to `handshake`, if remembered.
+    pub fn handshake_key(&self, handshake: u64) -> Option<[u8; 32]> {
+        self.handshake_keys
+            .iter()
+            .flatten()
+            .find(|(h, _)| *h == handshake)
+            .map(|(_, d)| *d)
     }
 
     /// The kid of the stored token a DTLS `psk_identity` names: the

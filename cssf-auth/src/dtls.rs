@@ -107,17 +107,40 @@ impl<
 {
     fn psk(
         &mut self,
-        _: &PeerContext<'_, A>,
+        cx: &PeerContext<'_, A>,
         identity: &[u8],
         key: &mut [u8; MAX_PSK_LEN],
     ) -> Option<usize> {
-        self.psk_at(identity, key)
+        self.psk_for(cx.handle.raw(), identity, key)
+    }
+
+    /// Never: a resumed session would prove only the old master secret,
+    /// not which token key it was made with (the token for the kid may
+    /// have changed since); the client does a full handshake instead.
+    fn may_resume(&mut self, _: &PeerContext<'_, A>, _: &[u8]) -> bool {
+        false
     }
 }
 
 impl<K: KeyResolver + ?Sized, M: ScopeMapper, const N: usize, const R: usize, const E: usize>
     TokenPsk<'_, '_, K, M, N, R, E>
 {
+    /// As [`psk_at`](Self::psk_at), for handshake `handshake`: records
+    /// which key it was given ([`AuthzInfo::note_handshake_key`]), so the
+    /// session is bound to that key and not to a token stored later.
+    pub fn psk_for(
+        &mut self,
+        handshake: u64,
+        identity: &[u8],
+        key: &mut [u8; MAX_PSK_LEN],
+    ) -> Option<usize> {
+        use sha2::Digest;
+        let n = self.psk_at(identity, key)?;
+        let digest: [u8; 32] = sha2::Sha256::digest(key.get(..n)?).into();
+        self.rs.note_handshake_key(handshake, digest);
+        Some(n)
+    }
+
     /// The PSK for `identity`: a stored token's kid (bare or in the RFC
     /// 9202 §3.3.2 `cnf` form), a token stored before with these bytes, or
     /// a new token itself (verified and stored as `/authz-info` would).
@@ -204,7 +227,13 @@ impl<
     ) -> Option<usize> {
         let c = self.clock.get();
         let mut rs = self.rs.try_borrow_mut().ok()?;
-        rs.psk_store(cx.now, c.wall).psk_at(identity, key)
+        rs.psk_store(cx.now, c.wall)
+            .psk_for(cx.handle.raw(), identity, key)
+    }
+
+    /// Never (see [`TokenPsk`]'s).
+    fn may_resume(&mut self, _: &PeerContext<'_, A>, _: &[u8]) -> bool {
+        false
     }
 }
 

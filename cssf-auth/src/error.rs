@@ -47,6 +47,12 @@ pub enum Error {
     /// A token for the same kid that is not older is stored (by `iat`, or
     /// by `exi` Sequence Number): a replaced token cannot come back.
     Superseded,
+    /// A live token for the same kid is bound to another PoP key.
+    KidConflict,
+    /// The replay cache holds only live tokens' `cti`s: no room to
+    /// remember one more without forgetting one that could then be
+    /// replayed.
+    ReplayCacheFull,
     /// The scope claim is malformed or not understood.
     InvalidScope,
     /// The proof-of-possession key (`cnf`) is malformed or of an unsupported type.
@@ -86,9 +92,10 @@ impl Error {
             | Error::MissingClaim
             | Error::InvalidScope
             | Error::InvalidPopKey
-            | Error::InvalidPolicy => BAD_REQUEST,
+            | Error::InvalidPolicy
+            | Error::KidConflict => BAD_REQUEST,
             Error::WrongAudience => FORBIDDEN,
-            Error::StoreFull | Error::ExiStateFull => SERVICE_UNAVAILABLE,
+            Error::StoreFull | Error::ExiStateFull | Error::ReplayCacheFull => SERVICE_UNAVAILABLE,
             Error::BufferTooSmall { .. } => INTERNAL,
             _ => UNAUTHORIZED,
         }
@@ -127,6 +134,8 @@ impl fmt::Display for Error {
             Error::MissingClaim => "required claim missing",
             Error::Replay => "token identifier replayed",
             Error::Superseded => "a newer token for this key is stored",
+            Error::KidConflict => "a live token for this kid has another key",
+            Error::ReplayCacheFull => "no room to remember another token identifier",
             Error::InvalidScope => "invalid scope",
             Error::InvalidPopKey => "invalid proof-of-possession key",
             Error::StoreFull => "token store full",
@@ -153,5 +162,8 @@ mod tests {
         assert_eq!(Error::WrongAudience.code(), 0x83);
         assert_eq!(Error::InvalidScope.ace_error(), Some(6));
         assert_eq!(Error::Expired.ace_error(), None);
+        assert_eq!(Error::KidConflict.code(), 0x80);
+        assert_eq!(Error::ReplayCacheFull.code(), 0xA3);
+        assert_eq!(Error::Superseded.code(), 0x81);
     }
 }

@@ -232,11 +232,19 @@ impl<const N: usize> TokenStore<N> {
             .iter_mut()
             .find(|s| s.as_ref().is_some_and(|r| r.kid() == rec.kid()))
         {
-            let stale = slot.as_ref().is_some_and(|old| {
-                !old.lifetime.expired(now, wall, leeway_secs) && !rec.issued.supersedes(&old.issued)
-            });
-            if stale {
-                return Err(Error::Superseded);
+            if let Some(old) = slot
+                .as_ref()
+                .filter(|old| !old.lifetime.expired(now, wall, leeway_secs))
+            {
+                if !rec.issued.supersedes(&old.issued) {
+                    return Err(Error::Superseded);
+                }
+                // A live token's kid names its key: a token for another key
+                // under the same kid would take the first one's holder's
+                // grants away (and hand its sessions' kid to a stranger).
+                if rec.pop_digest() != old.pop_digest() {
+                    return Err(Error::KidConflict);
+                }
             }
             *slot = Some(rec);
             return Ok(Inserted::Replaced);
@@ -314,15 +322,16 @@ impl<const N: usize> TokenStore<N> {
     }
 }
 
-/// Remembers the last `R` accepted `cti`s (as 16-byte SHA-256 prefixes).
-/// When full the oldest entry is overwritten, so the replay window is the
-/// last `R` tokens; size `R` above the number of tokens an AS issues to this
-/// RS within a token lifetime.
+/// Remembers the `cti`s (as 16-byte SHA-256 prefixes) of up to `R`
+/// accepted tokens, each until its token expires: a full cache overwrites
+/// an entry whose token has expired, and otherwise refuses the new token
+/// ([`Error::ReplayCacheFull`], 5.03) rather than forget a live token's
+/// `cti` (which would let that token, replaced by a newer one, be posted
+/// again). Size `R` above the number of tokens an AS issues to this RS
+/// within a token lifetime.
 #[derive(Debug, Clone)]
 pub struct ReplayCache<const R: usize> {
-    entries: [[u8; 16]; R],
-    len: usize,
-    next: usize,
+    entries: [Option<([u8; 16], Lifetime)>; R],
 }
 
 impl<const R: usize> Default for ReplayCache<R> {
@@ -334,11 +343,7 @@ impl<const R: usize> Default for ReplayCache<R> {
 impl<const R: usize> ReplayCache<R> {
     /// An empty cache.
     pub const fn new() -> Self {
-        Self {
-            entries: [[0; 16]; R],
-            len: 0,
-            next: 0,
-        }
+        Self { entries: [None; R] }
     }
 
     fn digest(cti: &[u8]) -> [u8; 16] {
@@ -348,25 +353,44 @@ impl<const R: usize> ReplayCache<R> {
         out
     }
 
-    /// Whether `cti` was seen.
+    /// Whether `cti` was seen (and its token has not been forgotten).
     pub fn contains(&self, cti: &[u8]) -> bool {
         let d = Self::digest(cti);
-        self.entries.iter().take(self.len).any(|e| *e == d)
+        self.entries.iter().flatten().any(|(e, _)| *e == d)
     }
 
-    /// Records `cti`; [`Error::Replay`] if it was already seen.
-    pub fn check_and_insert(&mut self, cti: &[u8]) -> Result<(), Error> {
+    /// Whether one more `cti` can be remembered at `now`.
+    pub fn has_room(&self, now: Duration, wall: Option<u64>, leeway_secs: u64) -> bool {
+        self.entries
+            .iter()
+            .any(|e| !e.is_some_and(|(_, l)| !l.expired(now, wall, leeway_secs)))
+    }
+
+    /// Records `cti` of a token living `lifetime`: [`Error::Replay`] if it
+    /// was seen, [`Error::ReplayCacheFull`] if every entry is a live
+    /// token's.
+    pub fn check_and_insert(
+        &mut self,
+        cti: &[u8],
+        lifetime: Lifetime,
+        now: Duration,
+        wall: Option<u64>,
+        leeway_secs: u64,
+    ) -> Result<(), Error> {
         if self.contains(cti) {
             return Err(Error::Replay);
         }
-        if R == 0 {
-            return Ok(());
+        let slot = match self.entries.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => self
+                .entries
+                .iter()
+                .position(|e| e.is_some_and(|(_, l)| l.expired(now, wall, leeway_secs)))
+                .ok_or(Error::ReplayCacheFull)?,
+        };
+        if let Some(e) = self.entries.get_mut(slot) {
+            *e = Some((Self::digest(cti), lifetime));
         }
-        if let Some(e) = self.entries.get_mut(self.next) {
-            *e = Self::digest(cti);
-        }
-        self.next = (self.next + 1) % R;
-        self.len = (self.len + 1).min(R);
         Ok(())
     }
 }
@@ -453,13 +477,29 @@ mod tests {
     }
 
     #[test]
-    fn replay_cache_window() {
+    fn replay_cache_keeps_live_tokens() {
         let mut c = ReplayCache::<2>::new();
-        c.check_and_insert(b"1").unwrap();
-        assert_eq!(c.check_and_insert(b"1"), Err(Error::Replay));
-        c.check_and_insert(b"2").unwrap();
-        c.check_and_insert(b"3").unwrap();
+        let until = |secs| Lifetime {
+            exp: None,
+            deadline: Some(Duration::from_secs(secs)),
+        };
+        let t0 = Duration::ZERO;
+        c.check_and_insert(b"1", until(10), t0, None, 0).unwrap();
+        assert_eq!(
+            c.check_and_insert(b"1", until(10), t0, None, 0),
+            Err(Error::Replay)
+        );
+        c.check_and_insert(b"2", until(20), t0, None, 0).unwrap();
+        // full of live tokens: refused, nothing forgotten
+        assert_eq!(
+            c.check_and_insert(b"3", until(20), t0, None, 0),
+            Err(Error::ReplayCacheFull)
+        );
+        assert!(c.contains(b"1"));
+        // once token 1 expired, its entry goes
+        let t11 = Duration::from_secs(11);
+        c.check_and_insert(b"3", until(30), t11, None, 0).unwrap();
         assert!(!c.contains(b"1"));
-        assert!(c.contains(b"3"));
+        assert!(c.contains(b"2") && c.contains(b"3"));
     }
 }

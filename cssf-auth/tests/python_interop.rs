@@ -319,9 +319,9 @@ fn a_cwt_token_with_a_kid_in_its_header_works_end_to_end() {
     // 2. DTLS with the PoP key: the bare kid, and RFC 9202's cnf form
     let mut cnf_form = vec![0xA1, 0x08, 0xA1, 0x01, 0xA2, 0x01, 0x04, 0x02, 0x49];
     cnf_form.extend_from_slice(b"py-e2e-es");
-    let mut az: Authorizer<u32> = Authorizer::new();
-    for (h, identity) in [(1u32, b"py-e2e".to_vec()), (2, cnf_form)] {
-        let proven = common::psk_handshake(&rs, &identity, &[0x77; 16], u64::from(h), now, wall)
+    let mut az: Authorizer<u64> = Authorizer::new();
+    for (seed, identity) in [(1u64, b"py-e2e".to_vec()), (2, cnf_form)] {
+        let (proven, h) = common::psk_handshake(&rs, &identity, &[0x77; 16], seed, now, wall)
             .unwrap_or_else(|| panic!("{v}: DTLS handshake with identity {identity:02x?}"));
         az.on_connected(h, Proof::Psk(&proven), &rs.borrow())
             .unwrap();

@@ -28,7 +28,7 @@ mod common;
 use core::cell::{Cell, RefCell};
 use core::time::Duration;
 
-use cssf_auth::authorizer::{Authorizer, Proof, Requester, Verdict};
+use cssf_auth::authorizer::{Authorizer, Granted, Proof, Requester, Verdict};
 use cssf_auth::dtls::{Clock, SharedTokenPsk};
 use cssf_auth::issuer::{self, ClaimsSet, CnfOut, ScopeOut};
 use cssf_auth::{
@@ -94,13 +94,31 @@ const NOW: Duration = Duration::from_secs(2);
 #[test]
 fn a_replaced_token_cannot_come_back_when_its_cti_left_the_replay_cache() {
     let keys = keys();
-    // A replay cache of one cti: the second token pushes the first out.
+    // A replay cache of one cti. Before, the second token pushed the
+    // first one's cti out; now a live token's cti is never forgotten (the
+    // second token is refused until the first expires), and a replaced
+    // token is refused by its iat anyway.
     let mut rs: AuthzInfo<'_, _, _, 4, 1> = AuthzInfo::new(Config::new(AUD), &keys);
     let wide = token(&sym(b"k", 1), 1 | 4, |c| c.cti = Some(b"wide"));
     let narrow = token(&sym(b"k", 1), 1, |c| {
         c.cti = Some(b"narrow");
         c.iat = Some(200);
     });
+    post(&mut rs, &wide).unwrap();
+    assert_eq!(post(&mut rs, &narrow), Err(Error::ReplayCacheFull));
+    let mut rs: AuthzInfo<'_, _, _, 4, 2> = AuthzInfo::new(Config::new(AUD), &keys);
+    post(&mut rs, &wide).unwrap();
+    post(&mut rs, &narrow).unwrap();
+    assert!(post(&mut rs, &wide).is_err(), "the wide token came back");
+    let mut cfg = Config::new(AUD);
+    cfg.require_cti = false;
+    let mut rs: AuthzInfo<'_, _, _, 4, 1> = AuthzInfo::new(cfg, &keys);
+    let no_cti = |t: &[u8]| t.to_vec();
+    let wide = no_cti(&token(&sym(b"k", 1), 1 | 4, |c| c.cti = None));
+    let narrow = no_cti(&token(&sym(b"k", 1), 1, |c| {
+        c.cti = None;
+        c.iat = Some(200);
+    }));
     post(&mut rs, &wide).unwrap();
     post(&mut rs, &narrow).unwrap();
     assert_eq!(post(&mut rs, &wide), Err(Error::Superseded));
@@ -166,7 +184,7 @@ fn handshake(
     identity: &[u8],
     psk: &[u8],
     seed: u64,
-) -> Option<Vec<u8>> {
+) -> Option<(Vec<u8>, u64)> {
     common::psk_handshake(rs, identity, psk, seed, NOW, Some(WALL))
 }
 
@@ -176,12 +194,14 @@ fn a_token_as_psk_identity_works_for_every_handshake() {
     let rs = RefCell::new(AuthzInfo::new(Config::new(AUD), &keys));
     let t = token(&sym(b"k", 5), 1, |_| {});
     assert!(t.len() <= cssf_dtls::MAX_IDENTITY_LEN);
-    let mut az: Authorizer<u32> = Authorizer::new();
+    let mut az: Authorizer<u64> = Authorizer::new();
     for (i, seed) in [10u64, 20, 30].into_iter().enumerate() {
-        let id = handshake(&rs, &t, &[5; 16], seed)
+        let (id, h) = handshake(&rs, &t, &[5; 16], seed)
             .unwrap_or_else(|| panic!("handshake {i} with the token as identity"));
-        let h = u32::try_from(i).unwrap();
-        az.on_connected(h, Proof::Psk(&id), &rs.borrow()).unwrap();
+        assert_eq!(
+            az.on_connected(h, Proof::Psk(&id), &rs.borrow()),
+            Ok(Granted::Token)
+        );
         let v = az.decide(
             &mut rs.borrow_mut(),
             Requester::Session(h),
@@ -209,11 +229,11 @@ fn the_rfc9202_cnf_identity_names_the_stored_token() {
         0xA1, 0x08, 0xA1, 0x01, 0xA2, 0x01, 0x04, 0x02, 0x48, 0x3D, 0x02, 0x78, 0x33, 0xFC, 0x62,
         0x67, 0xCE,
     ];
-    let proven = handshake(&rs, &identity, &[3; 16], 60).expect("handshake");
-    let mut az: Authorizer<u32> = Authorizer::new();
-    az.on_connected(1, Proof::Psk(&proven), &rs.borrow())
+    let (proven, h) = handshake(&rs, &identity, &[3; 16], 60).expect("handshake");
+    let mut az: Authorizer<u64> = Authorizer::new();
+    az.on_connected(h, Proof::Psk(&proven), &rs.borrow())
         .unwrap();
-    assert_eq!(az.token_kid(&1), Some(&kid[..]));
+    assert_eq!(az.token_kid(&h), Some(&kid[..]));
     // the same form with an unknown kid is refused, never posted as a token
     let mut other = identity;
     other[16] ^= 1;

@@ -253,7 +253,15 @@ impl PskStore<SocketAddr> for NodePsk {
         }
         let c = self.clock.get();
         let mut a = self.auth.try_borrow_mut().ok()?;
-        a.psk_store(cx.now, c.wall).psk_at(identity, key)
+        a.psk_store(cx.now, c.wall)
+            .psk_for(cx.handle.raw(), identity, key)
+    }
+
+    /// Provisioned identities may resume while provisioned; a token's
+    /// never (the session would be bound to whatever key the token for the
+    /// kid has now, not the one the old handshake proved).
+    fn may_resume(&mut self, _: &PeerContext<'_, SocketAddr>, identity: &[u8]) -> bool {
+        self.psks.borrow().iter().any(|p| p.identity == identity)
     }
 }
 
@@ -530,9 +538,13 @@ impl Server {
         let auth = Rc::new(RefCell::new(Authz::new(c, keys)));
         let clock = Rc::new(Cell::new(Clock::default()));
         let mut authz = Authorizer::new();
+        let credentials = !psks.is_empty() || cfg.rpk.as_ref().is_some_and(|r| !r.trust.is_empty());
         authz.set_public(match &cfg.public {
             Some(r) => r.clone(),
             None if ace => Rights::parse("/authz-info:POST").map_err(|e| fail!("{e}"))?,
+            // A device with credentials but no AS: only they grant.
+            None if credentials => Rights::none(),
+            // Nothing configured at all: a development device.
             None => Rights::all(),
         });
         for p in &psks {
@@ -883,6 +895,15 @@ impl Server {
                                 &self.auth.borrow(),
                             ),
                         };
+                        // oneM2M app rules name provisioned credentials
+                        // only: a token's kid is the AS's choice and must
+                        // not alias a listed identity.
+                        let credential = match granted {
+                            Ok(Granted::Provisioned) => {
+                                proven.as_ref().and_then(Proven::credential)
+                            }
+                            _ => None,
+                        };
                         let granted = match granted {
                             Ok(Granted::Provisioned) => "provisioned rights".into(),
                             Ok(Granted::Token) => format!(
@@ -896,7 +917,7 @@ impl Server {
                             handle,
                             SessionInfo {
                                 label: format!("{how}: {granted}"),
-                                credential: proven.as_ref().and_then(Proven::credential),
+                                credential,
                                 addr: peer,
                             },
                         );
@@ -1290,21 +1311,19 @@ impl Policy {
             Peer::Secure(h) => (Requester::Session(*h), self.sessions.get(h)),
         };
         let acp = self.acp.as_deref().and_then(|acp| {
-            use cssf_auth::acp::{is_discovery_query, Operation, Request, ONEM2M_FR};
+            use cssf_auth::acp::{Operation, Request, ONEM2M_FR};
             let originator = msg
                 .and_then(|m| m.option(cssf_coap::OptionNumber(ONEM2M_FR)))
                 .and_then(|o| std::str::from_utf8(o).ok());
-            let discover = msg.is_some_and(|m| {
-                m.uri_query()
-                    .any(|q| is_discovery_query(&String::from_utf8_lossy(q)))
-            });
-            let mut r = Request::new(Operation::from_coap(code.0, discover)?, &full);
+            // The device has no oneM2M discovery: a GET with `fu=1` is
+            // served as a plain GET, so it is decided as Retrieve.
+            let mut r = Request::new(Operation::from_coap(code.0, false)?, &full);
             r.credential = session.and_then(|s| s.credential.as_deref());
             r.originator = originator;
-            r.ip = match peer {
-                Peer::Plain(a) => Some(a.ip()),
-                Peer::Secure(_) => session.map(|s| s.addr.ip()),
-            };
+            // A plain request's source address is anyone's to forge: an
+            // address range only counts for a session (whose address
+            // answered the handshake).
+            r.ip = session.map(|s| s.addr.ip());
             r.wall = wall;
             Some(acp.check(&r))
         });

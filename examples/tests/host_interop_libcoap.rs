@@ -117,7 +117,9 @@ fn dtls_client_against_cssf_server(bin: &str) {
         return;
     }
     let who = format!("{bin} ({}), PSK", libcoap_version(bin));
-    let s = ServerProc::start(&["--psk", &psk_arg()]);
+    // The PSK session may do everything (a provisioned identity is
+    // read-only unless given rights).
+    let s = ServerProc::start(&["--psk", &format!("{}:*:ALL", psk_arg())]);
     let u = ["-u", ID, "-k", KEY];
     let out = libcoap(
         bin,

@@ -58,7 +58,8 @@ fn client(args: &[&str]) -> host_common::Run {
 #[test]
 fn cssf_client_against_cssf_server_with_raw_public_keys() {
     let k = keys();
-    let s = ServerProc::start(&["--key", &k.device.0, "--trust", &k.client.1, "--psk", PSK]);
+    let trust = format!("{}:*:ALL", k.client.1);
+    let s = ServerProc::start(&["--key", &k.device.0, "--trust", &trust, "--psk", PSK]);
     let rpk = ["--key", k.client.0.as_str(), "--trust", k.device.1.as_str()];
     let with = |extra: &[&str], path: &str| {
         client(&[&rpk[..], extra, &[s.coaps_uri(path).as_str()]].concat()).ok("rpk client")

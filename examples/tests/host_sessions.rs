@@ -280,7 +280,12 @@ fn an_identity_planted_before_finished_gives_an_anonymous_session_nothing() {
 
 #[test]
 fn a_new_session_from_the_same_address_never_gets_an_old_sessions_response() {
-    let s = ServerProc::start(&["--psk", DEV1, "--psk", DEV2]);
+    let s = ServerProc::start(&[
+        "--psk",
+        &format!("{DEV1}:*:ALL"),
+        "--psk",
+        &format!("{DEV2}:*:ALL"),
+    ]);
     let server: SocketAddr = format!("127.0.0.1:{}", s.coaps).parse().unwrap();
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut cfg = Config::default();

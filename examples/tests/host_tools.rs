@@ -130,7 +130,10 @@ fn every_resource(s: &ServerProc, secure: bool, creds: &[&str], what: &str) {
 
 #[test]
 fn client_against_server_with_psk_and_plain() {
-    let s = ServerProc::start(&["--psk", PSK]);
+    // Rights: the PSK identity may do everything, and so may plain CoAP
+    // (with a provisioned identity, the public rights are none by default).
+    let all = format!("{PSK}:*:ALL");
+    let s = ServerProc::start(&["--psk", &all, "--public", "*:ALL"]);
     every_resource(&s, true, &["--psk", PSK], "coaps with PSK");
     every_resource(&s, false, &[], "plain coap without ACE");
     // A wrong key fails the handshake: one line, non-zero.

@@ -70,7 +70,8 @@ impl rand_core::CryptoRng for TestRng {}
 
 /// One DTLS PSK handshake (cssf-dtls client and endpoint, in memory) at
 /// `now`/`wall` against a server whose PSKs come from `rs` (RFC 9202); the
-/// PSK identity the server proved, if the handshake completed.
+/// PSK identity the server proved and the session handle's raw value (what
+/// an `Authorizer` is keyed by), if the handshake completed.
 #[cfg(feature = "dtls")]
 pub fn psk_handshake<K, M, const N: usize, const R: usize, const E: usize>(
     rs: &core::cell::RefCell<cssf_auth::AuthzInfo<'_, K, M, N, R, E>>,
@@ -79,7 +80,7 @@ pub fn psk_handshake<K, M, const N: usize, const R: usize, const E: usize>(
     seed: u64,
     now: core::time::Duration,
     wall: Option<u64>,
-) -> Option<Vec<u8>>
+) -> Option<(Vec<u8>, u64)>
 where
     K: cssf_auth::KeyResolver + ?Sized,
     M: cssf_auth::ScopeMapper,
@@ -117,7 +118,7 @@ where
     }
     let h = server.session_handle(&1u8)?;
     match server.peer_identity(h)? {
-        cssf_dtls::Identity::Psk(id) => Some(id.as_bytes().to_vec()),
+        cssf_dtls::Identity::Psk(id) => Some((id.as_bytes().to_vec(), h.raw())),
         _ => None,
     }
 }
