@@ -66,9 +66,21 @@ pub struct Config {
     pub cookie_lifetime: Duration,
     /// Server: the most sessions (established or in their handshake) one
     /// host ([`PeerAddress::same_host`](crate::PeerAddress::same_host))
-    /// may hold; `None`: half of the endpoint's session slots (at least
-    /// one). A host at its limit that starts another handshake gives up its
-    /// least recently active session for it.
+    /// keeps when others need room; `None`: half of the endpoint's session
+    /// slots (at least one). A session counts against the host its
+    /// handshake came from, wherever it moves later (Connection ID).
+    ///
+    /// While session slots are free a host may hold more: those slots are
+    /// lent. With the table full, a new handshake of a host below its
+    /// limit takes the place of the least recently active session of a
+    /// host beyond its limit (which ends with
+    /// [`CloseReason::Evicted`](crate::CloseReason::Evicted); the new
+    /// handshake needs the slot before it has authenticated, so only a
+    /// lent slot is given back this way). A session within its host's
+    /// limit is never evicted for another handshake, and a host at its
+    /// limit never evicts its own sessions: with the table full its new
+    /// handshake is refused
+    /// ([`Stats::handshakes_refused`](crate::Stats::handshakes_refused)).
     pub max_sessions_per_host: Option<u16>,
     /// Connection ID (RFC 9146). `None`: not offered (client) or not
     /// accepted (server). `Some(n)`, `n <= MAX_CID_LEN`: negotiate CIDs and

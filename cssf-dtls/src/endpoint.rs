@@ -74,6 +74,9 @@ enum Life {
 struct Slot<A> {
     handle: SessionHandle,
     peer: A,
+    /// The address the handshake came from (its cookie proved it): the
+    /// session counts against this host's limits wherever it moves.
+    origin: A,
     /// The compact record state, once the handshake completed.
     est: Option<Established>,
     /// What the handshake proved about the peer (set when it completes).
@@ -169,6 +172,16 @@ struct Tomb<A> {
     reason: CloseReason,
 }
 
+/// What admitting a new handshake takes (see [`Endpoint::admit`]).
+#[derive(Default)]
+struct Admission {
+    /// A handshake that gives its slot up alone (its session ended, or it
+    /// only lingered).
+    drop: Option<SessionHandle>,
+    /// Slots that end as evicted: a stalled handshake, a session.
+    evict: heapless::Vec<SessionHandle, 2>,
+}
+
 /// How a lingering handshake is reached while its session processes a
 /// datagram.
 struct Linger<'a> {
@@ -241,16 +254,17 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 /// Every handle ends exactly once, with one [`Event::Closed`] and its
 /// [`CloseReason`]: close_notify either way, a fatal alert or failed check,
 /// the idle timeout, a handshake that gave up or outlived the retransmission
-/// budget, eviction to admit a new handshake (or for its host's share), or
-/// replacement by a new ClientHello from the same address (RFC 6347
-/// §4.2.8). A Connection ID peer moving to an address never ends another
-/// session: it moves once it answered a Return Routability Check there
-/// (RFC 9853), or, without RRC, at once with at most three times what came
-/// from the new address sent there. Records received before the end stay
-/// readable with `recv` until `Closed` is taken; after it, the handle is
-/// unknown. A slot is freed once its `Closed` event was taken: an
-/// application that stops calling `poll_event` gets no new sessions
-/// (ClientHellos are then refused and counted), never lost events.
+/// budget, eviction to admit a new handshake (an idle, closed or stalled
+/// one, or one its host held beyond its share), or replacement by a new
+/// ClientHello from the same address (RFC 6347 §4.2.8). A Connection ID
+/// peer moving to an address never ends another session: it moves once it
+/// answered a Return Routability Check there (RFC 9853), or, without RRC,
+/// at once with at most three times what came from the new address sent
+/// there. Records received before the end stay readable with `recv` until
+/// `Closed` is taken; after it, the handle is unknown. A slot is freed once
+/// its `Closed` event was taken: an application that stops calling
+/// `poll_event` gets no new sessions (ClientHellos are then refused and
+/// counted), never lost events.
 ///
 /// # Tables
 ///
@@ -268,8 +282,13 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 /// up (repeated ClientHellos are not progress), and so does a lingering
 /// one once its last flight went out, or an idle or closed session; one
 /// host ([`PeerAddress::same_host`]) holds at most half of the handshake
-/// slots. Otherwise the ClientHello is dropped (counted in
-/// [`Stats::handshakes_refused`]).
+/// slots. Session slots beyond a host's [`Config::max_sessions_per_host`]
+/// (counted where each session's handshake came from) are lent while
+/// others need none: with the table full, a handshake of a host below its
+/// limit takes the least recently active of them, and a host at its limit
+/// is refused rather than evict its own. Otherwise the ClientHello is
+/// dropped (counted in [`Stats::handshakes_refused`]). Nothing is evicted
+/// for a handshake that is then refused.
 ///
 /// Received application records wait for [`recv`](Self::recv) in one
 /// queue shared by all sessions ([`APP_QUEUE_CAPACITY`](crate::APP_QUEUE_CAPACITY)
@@ -721,127 +740,146 @@ impl<
 
     // ---- admission ---------------------------------------------------------
 
-    /// Makes room for a new handshake from `from` if possible: a handshake
-    /// slot (a half-open handshake that made no progress for a whole
-    /// initial retransmission timeout gives its slot up first: a peer that
-    /// is there would have retransmitted; then a lingering one, but never
-    /// before its last flight went out) and a session slot (an idle or
-    /// closed session gives its slot up). One host (see
-    /// [`PeerAddress::same_host`]) holds at most half of the handshake
-    /// slots (at least one): beyond that, only its own stalled handshake
-    /// makes room for its new one.
+    /// Makes room for a new handshake from `from` if it can be admitted,
+    /// and only then: every condition is checked before anything ends.
+    ///
+    /// - A handshake slot: a free one, or one given up by the handshake of
+    ///   an ended session (kept for its alert, which is dropped), by a
+    ///   half-open handshake that made no progress for a whole initial
+    ///   retransmission timeout (a peer that is there would have
+    ///   retransmitted), or by a lingering one whose last flight went out.
+    ///   One host (see [`PeerAddress::same_host`]) holds at most half of
+    ///   the handshake slots (at least one): beyond that, only its own
+    ///   stalled handshake makes room for its new one.
+    /// - A session slot: a free one, or one given up by an idle or closed
+    ///   session or, for a host below its limit
+    ///   ([`Config::max_sessions_per_host`]), by the least recently active
+    ///   session of a host holding more than its limit: slots beyond a
+    ///   host's limit are lent while others need none. No session within
+    ///   its host's limit is evicted for a new handshake, and a host at
+    ///   its limit never evicts its own sessions: with the table full, its
+    ///   handshake is refused.
     fn admit(&mut self, now: Duration, from: &A) -> bool {
-        let idle = self.config.idle_timeout;
-        let stalled = self.config.retransmit_initial;
-        let share = (H / 2).max(1);
-        // Handshakes of ended sessions, kept to send their last alert, give
-        // their slots up first (the alert is dropped).
-        while self.handshakes.is_full() {
-            let Some(j) = self
-                .handshakes
-                .iter()
-                .position(|h| !self.slots.iter().any(|s| s.handle == h.handle && s.live()))
-            else {
-                break;
-            };
+        self.bury();
+        let Some(plan) = self.admission(now, from) else {
+            return false;
+        };
+        if let Some(j) = plan.drop.and_then(|h| self.handshake_index(h)) {
             self.remove_handshake(j);
         }
-        // One host holds at most its share of the session slots: at its
-        // limit, its least recently active established session makes room.
-        let host_limit = self
-            .config
-            .max_sessions_per_host
-            .map_or((N / 2).max(1), usize::from);
-        let host_sessions = self
-            .slots
-            .iter()
-            .filter(|s| s.live() && s.peer.same_host(from))
-            .count();
-        if host_sessions >= host_limit {
-            let victim = self
-                .slots
-                .iter()
-                .filter_map(|s| {
-                    let est = s.established().filter(|_| s.peer.same_host(from))?;
-                    Some((s.handle, est.last_activity()))
-                })
-                .min_by_key(|(_, t)| *t)
-                .map(|(h, _)| h);
-            match victim.and_then(|v| self.slot_index(v)) {
-                Some(i) => self.end(i, CloseReason::Evicted),
-                None => return false,
-            }
-        }
-        let in_progress = |h: &Handshake| h.linger_until.is_none();
-        let host_of = |slots: &[Slot<A>], h: &Handshake| {
-            slots
-                .iter()
-                .any(|s| s.handle == h.handle && s.live() && s.peer.same_host(from))
-        };
-        let from_host = self
-            .handshakes
-            .iter()
-            .filter(|h| in_progress(h) && host_of(&self.slots, h))
-            .count();
-        if from_host >= share {
-            let victim = self
-                .handshakes
-                .iter()
-                .filter(|h| {
-                    in_progress(h)
-                        && host_of(&self.slots, h)
-                        && now.saturating_sub(h.conn.last_activity) >= stalled
-                })
-                .min_by_key(|h| h.conn.last_activity)
-                .map(|h| h.handle);
-            match victim.and_then(|v| self.slot_index(v)) {
-                Some(i) => self.end(i, CloseReason::Evicted),
-                None => return false,
-            }
-        }
-        if self.handshakes.is_full() {
-            let victim = self
-                .handshakes
-                .iter()
-                .filter(|h| match h.linger_until {
-                    Some(_) => !h.conn.has_output(),
-                    None => now.saturating_sub(h.conn.last_activity) >= stalled,
-                })
-                .min_by_key(|h| (h.linger_until.is_some(), h.conn.last_activity))
-                .map(|h| (h.handle, h.linger_until.is_some()));
-            match victim {
-                // A lingering handshake goes alone: its session lives on.
-                Some((v, true)) => {
-                    if let Some(j) = self.handshake_index(v) {
-                        self.remove_handshake(j);
-                    }
-                }
-                Some((v, false)) => {
-                    if let Some(i) = self.slot_index(v) {
-                        self.end(i, CloseReason::Evicted);
-                    }
-                }
-                None => {}
+        for v in plan.evict {
+            if let Some(i) = self.slot_index(v) {
+                self.end(i, CloseReason::Evicted);
             }
         }
         self.bury();
-        if self.slots.is_full() {
-            let victim = self
-                .slots
+        !self.handshakes.is_full() && !self.slots.is_full()
+    }
+
+    /// What admitting a handshake from `from` takes (see
+    /// [`admit`](Self::admit)); `None` when it cannot be admitted. Changes
+    /// nothing.
+    fn admission(&self, now: Duration, from: &A) -> Option<Admission> {
+        let stalled = self.config.retransmit_initial;
+        let slot_of = |handle: SessionHandle| self.slots.iter().find(|s| s.handle == handle);
+        let live = |h: &Handshake| slot_of(h.handle).filter(|s| s.live());
+        let in_progress = |h: &Handshake| h.linger_until.is_none() && live(h).is_some();
+        let is_stalled =
+            |h: &Handshake| in_progress(h) && now.saturating_sub(h.conn.last_activity) >= stalled;
+        let of_host = |h: &Handshake| live(h).is_some_and(|s| s.origin.same_host(from));
+        let oldest = |f: &dyn Fn(&Handshake) -> bool| {
+            self.handshakes
+                .iter()
+                .filter(|h| f(h))
+                .min_by_key(|h| h.conn.last_activity)
+                .map(|h| h.handle)
+        };
+        // A handshake slot: the handshake that gives its slot up, if one
+        // must, and whether its session ends (evicted) or lives on.
+        let own = self
+            .handshakes
+            .iter()
+            .filter(|h| in_progress(h) && of_host(h))
+            .count();
+        let give = if own >= (H / 2).max(1) {
+            Some((oldest(&|h| is_stalled(h) && of_host(h))?, true))
+        } else if self.handshakes.is_full() {
+            let ended = self.handshakes.iter().find(|h| live(h).is_none());
+            let done = |h: &Handshake| h.linger_until.is_some() && !h.conn.has_output();
+            Some(
+                ended
+                    .map(|h| (h.handle, false))
+                    .or_else(|| oldest(&is_stalled).map(|v| (v, true)))
+                    .or_else(|| oldest(&done).map(|v| (v, false)))?,
+            )
+        } else {
+            None
+        };
+        let mut plan = Admission::default();
+        let mut room = GRAVEYARD.saturating_sub(self.graveyard.len());
+        let mut used = self.slots.len();
+        if let Some((v, evicted)) = give {
+            if let Some(r) = slot_of(v).and_then(|s| self.freed(s, evicted, room)) {
+                room = r;
+                used = used.saturating_sub(1);
+            }
+            if evicted {
+                let _ = plan.evict.push(v);
+            } else {
+                plan.drop = Some(v);
+            }
+        }
+        if used < N {
+            return Some(plan);
+        }
+        // A session slot: an idle or closed session's, or one lent to a
+        // host beyond its limit (only for a host below its own).
+        let idle = self.config.idle_timeout;
+        let limit = self
+            .config
+            .max_sessions_per_host
+            .map_or((N / 2).max(1), usize::from);
+        let count = |host: &A| {
+            self.slots
+                .iter()
+                .filter(|s| s.live() && s.origin.same_host(host))
+                .count()
+        };
+        let victim = |lent: bool| {
+            self.slots
                 .iter()
                 .filter_map(|s| {
                     let est = s.established()?;
-                    (!est.is_open() || now.saturating_sub(est.last_activity()) >= idle)
+                    let gives = if lent {
+                        count(&s.origin) > limit
+                    } else {
+                        !est.is_open() || now.saturating_sub(est.last_activity()) >= idle
+                    };
+                    (gives && self.freed(s, true, room).is_some())
                         .then(|| (s.handle, est.last_activity()))
                 })
                 .min_by_key(|(_, t)| *t)
-                .map(|(h, _)| h);
-            if let Some(i) = victim.and_then(|v| self.slot_index(v)) {
-                self.end(i, CloseReason::Evicted);
-                self.bury();
-            }
+                .map(|(h, _)| h)
+        };
+        let v = victim(false).or_else(|| (count(from) < limit).then(|| victim(true)).flatten())?;
+        let _ = plan.evict.push(v);
+        Some(plan)
+    }
+
+    /// The graveyard places left once slot `s` is freed, if it is freed at
+    /// once after its handshake went and, with `evicted`, after it ended
+    /// as evicted (its alert and queued records dropped); `None` when it
+    /// stays. A slot whose `Closed` is still to be reported takes one of
+    /// the `room` places left.
+    fn freed(&self, s: &Slot<A>, evicted: bool, room: usize) -> Option<usize> {
+        let busy = s.connected_unreported
+            || s.moved_from.is_some()
+            || (!evicted && (s.live() || s.has_alert() || self.txq.find(s.handle.raw()).is_some()));
+        match s.life {
+            _ if busy => None,
+            Life::Reported => Some(room),
+            _ => room.checked_sub(1),
         }
-        !self.handshakes.is_full() && !self.slots.is_full()
     }
 
     // ---- input -------------------------------------------------------------
@@ -1362,6 +1400,7 @@ impl<
         let slot = |life| Slot {
             handle,
             peer: from.clone(),
+            origin: from.clone(),
             est: None,
             identity: None,
             suite: None,

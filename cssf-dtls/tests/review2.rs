@@ -1046,3 +1046,76 @@ fn sessions_moved_in_by_another_host_do_not_make_a_host_evict_its_own() {
         closed(&ev, h1)
     );
 }
+
+// ---- added with the fixes ----------------------------------------------------
+
+#[test]
+fn session_slots_beyond_a_hosts_limit_are_lent_and_a_host_at_its_limit_evicts_none() {
+    // Four slots, two per host. Host A connects three devices while slots
+    // are free (one lent), host B one: the table is full.
+    let mut s: Server<4> = server(config(&PSK));
+    let mut ev = Vec::new();
+    let a = |p: u16| SocketAddr::new(addr("10.0.0.7:1").ip(), p);
+    let b = |p: u16| SocketAddr::new(addr("198.51.100.9:1").ip(), p);
+    let mut now = Duration::ZERO;
+    let mut handles = Vec::new();
+    for (i, at) in [a(1), a(2), a(3), b(1)].into_iter().enumerate() {
+        now += Duration::from_secs(1);
+        let mut c = psk_client(config(&PSK), ID, KEY, 40 + i as u64);
+        connect(&mut s, c.as_mut(), at, now, Duration::from_secs(5), &mut ev).expect("a free slot");
+        handles.push(s.session_handle(&at).unwrap());
+    }
+    assert_eq!(s.sessions(), 4);
+    // A fourth device of A: A is beyond its limit and the table is full.
+    // Refused, and nobody's session ends for it.
+    now += Duration::from_secs(1);
+    let refused = s.stats().handshakes_refused;
+    let mut c = psk_client(config(&PSK), ID, KEY, 50);
+    assert!(connect(
+        &mut s,
+        c.as_mut(),
+        a(4),
+        now,
+        Duration::from_secs(5),
+        &mut ev
+    )
+    .is_none());
+    assert!(s.stats().handshakes_refused > refused);
+    ev.extend(core::iter::from_fn(|| s.poll_event()));
+    for h in &handles {
+        assert!(closed(&ev, *h).is_empty(), "{:?}", closed(&ev, *h));
+    }
+    // A second device of B (below its limit): A's least recently active
+    // session, the lent one, gives its slot back; A keeps two.
+    let mut c = psk_client(config(&PSK), OTHER_ID, OTHER_KEY, 51);
+    connect(
+        &mut s,
+        c.as_mut(),
+        b(2),
+        now,
+        Duration::from_secs(5),
+        &mut ev,
+    )
+    .expect("a lent slot given back");
+    ev.extend(core::iter::from_fn(|| s.poll_event()));
+    assert_eq!(closed(&ev, handles[0]), [CloseReason::Evicted]);
+    for h in &handles[1..] {
+        assert!(closed(&ev, *h).is_empty(), "{:?}", closed(&ev, *h));
+    }
+    // A third device of B: B is at its limit, A too; refused, no eviction.
+    let mut c = psk_client(config(&PSK), OTHER_ID, OTHER_KEY, 52);
+    assert!(connect(
+        &mut s,
+        c.as_mut(),
+        b(3),
+        now,
+        Duration::from_secs(5),
+        &mut ev
+    )
+    .is_none());
+    ev.extend(core::iter::from_fn(|| s.poll_event()));
+    assert_eq!(s.sessions(), 4);
+    for h in &handles[1..] {
+        assert!(closed(&ev, *h).is_empty(), "{:?}", closed(&ev, *h));
+    }
+}
