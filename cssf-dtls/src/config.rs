@@ -98,6 +98,16 @@ pub struct Config {
     /// sends to the new address at most three times what it received from
     /// there until [`Endpoint::address_validated`](crate::Endpoint::address_validated).
     pub rrc: bool,
+    /// Server, with Connection IDs: grant CIDs only to clients that also
+    /// negotiate the Return Routability Check. A client offering
+    /// `connection_id` without `rrc` gets a session without CIDs (found by
+    /// its address, never moved), so no session changes address without a
+    /// check. Off by default: RFC 9853 §3 lets a client whose application
+    /// validates addresses itself (CoAP Echo) leave `rrc` out, and such a
+    /// session then moves at once under the limit described at
+    /// [`rrc`](Self::rrc). [`validate`](Self::validate) refuses it with
+    /// `rrc` off.
+    pub require_rrc: bool,
     /// tls12_cid records: pad the inner plaintext (content and real type)
     /// with zeros to a multiple of this many bytes (0 or 1: no padding).
     pub cid_padding: u8,
@@ -145,6 +155,7 @@ impl Default for Config {
             max_sessions_per_host: None,
             cid_len: None,
             rrc: true,
+            require_rrc: false,
             cid_padding: 0,
             resumption: cfg!(feature = "resumption"),
             session_lifetime: Duration::from_secs(24 * 3600),
@@ -191,8 +202,8 @@ impl Config {
     }
 
     /// Checks the settings are usable (`Error::Config` otherwise, also for
-    /// Connection IDs without feature `cid` and resumption without feature
-    /// `resumption`).
+    /// Connection IDs without feature `cid`, resumption without feature
+    /// `resumption` and `require_rrc` without `rrc`).
     pub fn validate(&self) -> Result<(), Error> {
         if self.suites.is_empty()
             || self.mtu < 128
@@ -204,6 +215,7 @@ impl Config {
             || (self.cid_len.is_some() && !cfg!(feature = "cid"))
             || (self.resumption && !cfg!(feature = "resumption"))
             || (self.require_extended_master_secret && !self.offer_extended_master_secret)
+            || (self.require_rrc && !self.rrc)
         {
             return Err(Error::Config);
         }

@@ -1119,3 +1119,37 @@ fn session_slots_beyond_a_hosts_limit_are_lent_and_a_host_at_its_limit_evicts_no
         assert!(closed(&ev, *h).is_empty(), "{:?}", closed(&ev, *h));
     }
 }
+
+#[test]
+fn require_rrc_grants_connection_ids_only_with_the_return_routability_check() {
+    let mut cfg = config(&PSK);
+    cfg.cid_len = Some(4);
+    cfg.require_rrc = true;
+    let mut s: Server<4> = server(cfg.clone());
+    let mut ev = Vec::new();
+    let now = Duration::ZERO;
+    // rrc off with require_rrc is no usable setting.
+    let mut bad = cfg.clone();
+    bad.rrc = false;
+    assert_eq!(bad.validate(), Err(Error::Config));
+    for rrc in [false, true] {
+        let at = SocketAddr::new(addr("10.0.0.7:1").ip(), 5000 + u16::from(rrc));
+        let mut ccfg = cfg.clone();
+        ccfg.require_rrc = false;
+        ccfg.rrc = rrc;
+        let mut c = Client::new(ccfg, ID, KEY, server_addr(), SimRng::new(60), now).unwrap();
+        connect(&mut s, &mut c, at, now, Duration::from_secs(5), &mut ev).expect("connects");
+        assert_eq!(c.cid_negotiated(), rrc, "rrc {rrc}");
+        // A record of the client from elsewhere: without CIDs it reaches
+        // no session; with CIDs and RRC it starts a check, no move yet.
+        let h = s.session_handle(&at).unwrap();
+        c.send(now, b"from elsewhere").unwrap();
+        let elsewhere = addr("198.51.100.9:7000");
+        for mut d in AnyClient::out(&mut c, now) {
+            let _ = s.handle_datagram(now, elsewhere, &mut d);
+        }
+        assert_eq!(s.peer_address(h), Some(&at), "rrc {rrc}");
+        let challenged = out_s(&mut s, now).iter().any(|(to, _)| *to == elsewhere);
+        assert_eq!(challenged, rrc, "rrc {rrc}");
+    }
+}

@@ -195,12 +195,16 @@ impl Connection {
             }
         }
         // RFC 9146 §3: use the client's CID when sending; ask for ours.
-        // A CID longer than we can carry: no CIDs on this connection.
-        let client_cid = client_cid.filter(|c| c.len() <= MAX_PEER_CID_LEN);
+        // A CID longer than we can carry, or one without the RRC we
+        // require: no CIDs on this connection.
+        let rrc = client_rrc && self.config.rrc;
+        let client_cid = client_cid
+            .filter(|c| c.len() <= MAX_PEER_CID_LEN)
+            .filter(|_| rrc || !self.config.require_rrc);
         if let (Some(cid), Some(_)) = (client_cid, self.config.cid()) {
             self.cid_tx = Some(heapless::Vec::from_slice(cid).map_err(|_| Error::Internal)?);
             // RFC 9853 §3: RRC only beside connection_id.
-            self.rrc = client_rrc && self.config.rrc;
+            self.rrc = rrc;
         } else {
             self.cid_rx.clear();
         }
