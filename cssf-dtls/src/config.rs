@@ -201,6 +201,18 @@ impl Config {
         Duration::new(u64::from(total / 1000), (total % 1000) * 1_000_000)
     }
 
+    /// RFC 9853 §5.5: the timer of a server's path check, after which it
+    /// sends another challenge or gives up: three times the handshake's
+    /// round trip when it measured one, never less than
+    /// `retransmit_initial`, this deployment's timer for a round trip not
+    /// known (RFC 6347's 1 s, RFC 7925's 9 s for constrained networks): a
+    /// new path may be slower than the old one.
+    #[cfg(all(feature = "server", feature = "cid"))]
+    pub(crate) fn path_check_timer(&self, round_trip: Option<Duration>) -> Duration {
+        let t = self.retransmit_initial;
+        round_trip.map_or(t, |r| t.max(r.saturating_mul(3)))
+    }
+
     /// Checks the settings are usable (`Error::Config` otherwise, also for
     /// Connection IDs without feature `cid`, resumption without feature
     /// `resumption` and `require_rrc` without `rrc`).

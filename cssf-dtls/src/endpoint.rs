@@ -91,6 +91,10 @@ struct Slot<A> {
     /// RFC 9853: a new address being checked before the session moves.
     #[cfg(feature = "cid")]
     check: Option<PathCheck<A>>,
+    /// RFC 9853 §5.5: the path check timer (see
+    /// [`Config::path_check_timer`]).
+    #[cfg(feature = "cid")]
+    path_timer: Duration,
     /// The session moved without a check (no RRC): what may be sent to
     /// its unvalidated address.
     #[cfg(feature = "cid")]
@@ -98,18 +102,66 @@ struct Slot<A> {
 }
 
 /// A Return Routability Check in progress (RFC 9853 §5.1): the address the
-/// peer's newest records came from, the challenge sent there, and what may
-/// be sent there before it answers (three times what came from it, §5).
+/// peer's newest records came from, the challenges sent there, and what
+/// may be sent there before it answers (three times what came from it, §5).
 #[cfg(feature = "cid")]
 struct PathCheck<A> {
     addr: A,
-    cookie: [u8; 8],
-    /// A challenge is to be sent.
+    /// The cookie of each challenge sent in this check, newest last: an
+    /// answer to any of them proves the address (a path whose round trip
+    /// is longer than the timer still validates, §5.3).
+    cookies: heapless::Vec<[u8; 8], PATH_CHECK_TRIES>,
+    /// The newest challenge is to be sent.
     due: bool,
-    tries: u8,
+    /// When to send the next challenge, or give up after the last.
     next_at: Duration,
+    timer: Duration,
     received: u64,
     sent: u64,
+}
+
+#[cfg(feature = "cid")]
+impl<A> PathCheck<A> {
+    /// A check of `addr`, where `len` bytes came from, its first challenge
+    /// carrying `cookie`; the next one follows `timer` later.
+    fn new(addr: A, cookie: [u8; 8], now: Duration, timer: Duration, len: u64) -> Self {
+        let mut cookies = heapless::Vec::new();
+        let _ = cookies.push(cookie);
+        PathCheck {
+            addr,
+            cookies,
+            due: true,
+            next_at: now.saturating_add(timer),
+            timer,
+            received: len,
+            sent: 0,
+        }
+    }
+
+    /// Time passed: once the timer ran out, another challenge with the
+    /// fresh `cookie` while tries are left. True when the check gave up
+    /// (the timer ran out after its last challenge).
+    fn on_timer(&mut self, now: Duration, cookie: impl FnOnce() -> [u8; 8]) -> bool {
+        if now < self.next_at {
+            return false;
+        }
+        if self.cookies.push(cookie()).is_err() {
+            return true;
+        }
+        self.due = true;
+        self.next_at = now.saturating_add(self.timer);
+        false
+    }
+
+    /// True when `cookie` is one of this check's (compared in constant
+    /// time, against each).
+    fn answered_by(&self, cookie: &[u8; 8]) -> bool {
+        let hit = self
+            .cookies
+            .iter()
+            .fold(subtle::Choice::from(0), |acc, c| acc | c.ct_eq(cookie));
+        bool::from(hit)
+    }
 }
 
 /// Bytes from and to an address that did not prove it receives.
@@ -131,12 +183,9 @@ impl Budget {
 /// (RFC 9853 §5, RFC 9175 §2.4).
 #[cfg(feature = "cid")]
 const AMPLIFICATION: u64 = 3;
-/// RFC 9853 §5.5: the path check timer when the round trip is unknown.
-#[cfg(feature = "cid")]
-const PATH_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 /// Challenges sent before a check gives up (the binding stays).
 #[cfg(feature = "cid")]
-const PATH_CHECK_TRIES: u8 = 3;
+const PATH_CHECK_TRIES: usize = 3;
 
 impl<A> Slot<A> {
     fn live(&self) -> bool {
@@ -670,11 +719,14 @@ impl<
                 slots,
                 handshakes,
                 cache,
+                config,
                 ..
             } = self;
             let (Some(slot), Some(h)) = (slots.get_mut(i), handshakes.get_mut(j)) else {
                 return;
             };
+            #[cfg(not(feature = "cid"))]
+            let _ = &config;
             if h.linger_until.is_some() || !slot.live() {
                 return;
             }
@@ -686,6 +738,10 @@ impl<
                         slot.resumed = h.conn.resumed;
                         slot.connected_unreported = true;
                         slot.est = Some(est);
+                        #[cfg(feature = "cid")]
+                        {
+                            slot.path_timer = config.path_check_timer(h.conn.round_trip);
+                        }
                         if !h.conn.resumed {
                             if let Some(session) = h.conn.session() {
                                 cache.insert(session, now);
@@ -1145,15 +1201,7 @@ impl<
                         let mut cookie = [0u8; 8];
                         self.rng.fill_bytes(&mut cookie);
                         if let Some(s) = self.slots.get_mut(i) {
-                            s.check = Some(PathCheck {
-                                addr: from,
-                                cookie,
-                                due: true,
-                                tries: 1,
-                                next_at: now.saturating_add(PATH_CHECK_TIMEOUT),
-                                received: len,
-                                sent: 0,
-                            });
+                            s.check = Some(PathCheck::new(from, cookie, now, s.path_timer, len));
                         }
                     }
                 }
@@ -1214,9 +1262,7 @@ impl<
         let s = self.slots.get_mut(i)?;
         let m = s.est.as_mut().and_then(Established::take_rrc)?;
         let ok = m.msg_type == rrc::PATH_RESPONSE
-            && s.check
-                .as_ref()
-                .is_some_and(|c| bool::from(c.cookie.ct_eq(&m.cookie)));
+            && s.check.as_ref().is_some_and(|c| c.answered_by(&m.cookie));
         if !ok {
             return None;
         }
@@ -1397,6 +1443,8 @@ impl<
             &cid,
             cached,
         );
+        #[cfg(feature = "cid")]
+        let path_timer = self.config.path_check_timer(None);
         let slot = |life| Slot {
             handle,
             peer: from.clone(),
@@ -1410,6 +1458,8 @@ impl<
             moved_from: None,
             #[cfg(feature = "cid")]
             check: None,
+            #[cfg(feature = "cid")]
+            path_timer,
             #[cfg(feature = "cid")]
             unvalidated: None,
         };
@@ -1494,24 +1544,14 @@ impl<
         // Path checks (RFC 9853 §5.3, §5.5): a new challenge with a fresh
         // cookie each timer, a few times; then the binding stays.
         #[cfg(feature = "cid")]
-        for i in 0..self.slots.len() {
-            let mut cookie = [0u8; 8];
-            self.rng.fill_bytes(&mut cookie);
-            let Some(s) = self.slots.get_mut(i) else {
-                break;
+        for s in self.slots.iter_mut() {
+            let rng = &mut self.rng;
+            let fresh = || {
+                let mut cookie = [0u8; 8];
+                rng.fill_bytes(&mut cookie);
+                cookie
             };
-            let give_up = match s.check.as_mut() {
-                Some(c) if now >= c.next_at && c.tries < PATH_CHECK_TRIES => {
-                    c.tries += 1;
-                    c.cookie = cookie;
-                    c.due = true;
-                    c.next_at = now.saturating_add(PATH_CHECK_TIMEOUT);
-                    false
-                }
-                Some(c) => now >= c.next_at,
-                None => false,
-            };
-            if give_up {
+            if s.check.as_mut().is_some_and(|c| c.on_timer(now, fresh)) {
                 s.check = None;
             }
         }
@@ -1610,9 +1650,12 @@ impl<
             if !c.due || !s.life.eq(&Life::Live) {
                 continue;
             }
+            let Some(&cookie) = c.cookies.last() else {
+                continue;
+            };
             let m = RrcRepr {
                 msg_type: rrc::PATH_CHALLENGE,
-                cookie: c.cookie,
+                cookie,
             };
             let n = match est.seal_rrc(&self.config, &m, buf) {
                 Ok(n) => n,

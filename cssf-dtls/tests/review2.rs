@@ -1153,3 +1153,66 @@ fn require_rrc_grants_connection_ids_only_with_the_return_routability_check() {
         assert_eq!(challenged, rrc, "rrc {rrc}");
     }
 }
+
+#[test]
+fn path_challenges_are_paced_by_the_handshakes_round_trip() {
+    // RFC 9853 §5.5: T = 3 x RTT when known (here measured by the
+    // handshake), never below retransmit_initial (1 s in these tests).
+    for (one_way, t) in [(0, 1000), (400, 2400)] {
+        let one_way = Duration::from_millis(one_way);
+        let mut cfg = config(&PSK);
+        cfg.cid_len = Some(4);
+        let mut s: Server<4> = server(cfg.clone());
+        let at = addr("10.0.0.7:5000");
+        let mut c = psk_client(cfg, ID, KEY, 2);
+        let mut wire: Vec<(Duration, bool, Vec<u8>)> = Vec::new();
+        let mut now = Duration::ZERO;
+        while !(c.connected() && s.session_handle(&at).is_some_and(|h| s.is_connected(h))) {
+            assert!(now < Duration::from_secs(20), "no connection");
+            for d in c.out(now) {
+                wire.push((now + one_way, true, d));
+            }
+            for (_, d) in out_s(&mut s, now) {
+                wire.push((now + one_way, false, d));
+            }
+            let (due, later) = wire.into_iter().partition(|w| w.0 <= now);
+            wire = later;
+            for (_, to_server, mut d) in due {
+                if to_server {
+                    let _ = s.handle_datagram(now, at, &mut d);
+                } else {
+                    c.input(now, &mut d);
+                }
+            }
+            let _ = s.handle_timeout(now);
+            c.timeout(now);
+            now += Duration::from_millis(10);
+        }
+        // The client's records now come from an address nothing answers at.
+        let new = addr("10.0.0.7:6000");
+        c.send(now, &[b'x'; 64]).unwrap();
+        for mut d in c.out(now) {
+            let _ = s.handle_datagram(now, new, &mut d);
+        }
+        let mut challenges = Vec::new();
+        let end = now + Duration::from_secs(15);
+        while now < end {
+            let _ = s.handle_timeout(now);
+            for (to, _) in out_s(&mut s, now) {
+                if to == new {
+                    challenges.push(now);
+                }
+            }
+            now += Duration::from_millis(10);
+        }
+        assert_eq!(challenges.len(), 3, "one_way {one_way:?}: {challenges:?}");
+        for w in challenges.windows(2) {
+            let gap = (w[1] - w[0]).as_millis();
+            // Measured in 10 ms steps: some tens of milliseconds more.
+            assert!(
+                gap.abs_diff(t) <= 100,
+                "one_way {one_way:?}: challenges {gap} ms apart, want {t}"
+            );
+        }
+    }
+}

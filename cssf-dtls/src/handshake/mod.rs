@@ -289,6 +289,11 @@ pub(crate) struct Connection {
     newest: bool,
     /// Return Routability Check (RFC 9853) was negotiated (with CIDs).
     rrc: bool,
+    /// Server: the round trip of our last flight before the client's
+    /// Finished, if it went out once (what the path checks of the session
+    /// start from, RFC 9853 §5.5).
+    #[cfg(all(feature = "server", feature = "cid"))]
+    pub(crate) round_trip: Option<Duration>,
     /// Client: HelloVerifyRequest cookies taken so far.
     cookies_taken: u8,
     /// Our ChangeCipherSpec is in a flight: alerts go out protected.
@@ -423,6 +428,8 @@ impl Connection {
             cid_tx: None,
             newest: false,
             rrc: false,
+            #[cfg(all(feature = "server", feature = "cid"))]
+            round_trip: None,
             cookies_taken: 0,
             ccs_pushed: false,
             session_id: heapless::Vec::new(),
