@@ -96,7 +96,9 @@ pub struct Config {
     /// to a new address only once the peer answered a `path_challenge`
     /// there; a client answers them. Without it a server moves at once but
     /// sends to the new address at most three times what it received from
-    /// there until [`Endpoint::address_validated`](crate::Endpoint::address_validated).
+    /// there until [`Endpoint::address_validated`](crate::Endpoint::address_validated)
+    /// (except to an address known to receive: the handshake's, or one
+    /// validated since).
     pub rrc: bool,
     /// Server, with Connection IDs: grant CIDs only to clients that also
     /// negotiate the Return Routability Check. A client offering

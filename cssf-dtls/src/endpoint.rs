@@ -99,6 +99,11 @@ struct Slot<A> {
     /// its unvalidated address.
     #[cfg(feature = "cid")]
     unvalidated: Option<Budget>,
+    /// Addresses besides `origin` known to receive: they answered a path
+    /// check or the application validated them. A session without RRC
+    /// moving back to one of them, or to `origin`, has no budget.
+    #[cfg(feature = "cid")]
+    validated: heapless::Deque<A, VALIDATED>,
 }
 
 /// A Return Routability Check in progress (RFC 9853 §5.1): the address the
@@ -186,6 +191,34 @@ const AMPLIFICATION: u64 = 3;
 /// Challenges sent before a check gives up (the binding stays).
 #[cfg(feature = "cid")]
 const PATH_CHECK_TRIES: usize = 3;
+/// Validated addresses a session remembers besides its handshake's (the
+/// oldest is forgotten first).
+#[cfg(feature = "cid")]
+const VALIDATED: usize = 2;
+
+#[cfg(feature = "cid")]
+impl<A: PartialEq> Slot<A> {
+    /// `addr` is known to receive: the handshake came from it, or it was
+    /// validated since.
+    fn is_validated(&self, addr: &A) -> bool {
+        self.origin == *addr || self.validated.iter().any(|a| a == addr)
+    }
+
+    /// Remembers that `addr` receives (forgetting the oldest such address
+    /// if need be); the session's current address there has no budget.
+    fn validate(&mut self, addr: A) {
+        if addr == self.peer {
+            self.unvalidated = None;
+        }
+        if self.is_validated(&addr) {
+            return;
+        }
+        if self.validated.is_full() {
+            self.validated.pop_front();
+        }
+        let _ = self.validated.push_back(addr);
+    }
+}
 
 impl<A> Slot<A> {
     fn live(&self) -> bool {
@@ -1207,10 +1240,11 @@ impl<
                 }
                 return r;
             }
-            // A peer without RRC: it moves at once, but the new address
-            // gets at most three times what came from it until the
-            // application validates it (RFC 9146 §6, RFC 9175 §2.4).
-            s.unvalidated = Some(Budget {
+            // A peer without RRC: it moves at once, but a new address gets
+            // at most three times what came from it until the application
+            // validates it (RFC 9146 §6, RFC 9175 §2.4); an address known
+            // to receive (the handshake's, one validated since) gets all.
+            s.unvalidated = (!s.is_validated(&from)).then_some(Budget {
                 received: len,
                 sent: 0,
             });
@@ -1266,8 +1300,10 @@ impl<
         if !ok {
             return None;
         }
+        let to = s.check.take()?.addr;
+        s.validate(to.clone());
         s.unvalidated = None;
-        s.check.take().map(|c| c.addr)
+        Some(to)
     }
 
     fn drop_datagram(&mut self, len: usize) -> Result<(), Error> {
@@ -1462,6 +1498,8 @@ impl<
             path_timer,
             #[cfg(feature = "cid")]
             unvalidated: None,
+            #[cfg(feature = "cid")]
+            validated: heapless::Deque::new(),
         };
         match conn {
             Ok(mut conn) => {
@@ -1937,8 +1975,11 @@ impl<
     /// The application validated the current address of session `handle`
     /// (for instance with a fresh CoAP Echo answered from it, RFC 9175
     /// §2.4): the limit on what is sent there after a Connection ID move
-    /// without the Return Routability Check is lifted. `UnknownPeer` for an
-    /// unknown handle.
+    /// without the Return Routability Check is lifted, and stays lifted
+    /// when the session comes back to it later (as for the address its
+    /// handshake came from and, with RRC, addresses that answered a path
+    /// check; a session remembers a few). `UnknownPeer` for an unknown
+    /// handle.
     pub fn address_validated(&mut self, handle: SessionHandle) -> Result<(), Error> {
         let s = self
             .slots
@@ -1946,9 +1987,7 @@ impl<
             .find(|s| s.handle == handle && s.life != Life::Reported)
             .ok_or(Error::UnknownPeer)?;
         #[cfg(feature = "cid")]
-        {
-            s.unvalidated = None;
-        }
+        s.validate(s.peer.clone());
         #[cfg(not(feature = "cid"))]
         let _ = s;
         Ok(())

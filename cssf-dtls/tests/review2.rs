@@ -1216,3 +1216,55 @@ fn path_challenges_are_paced_by_the_handshakes_round_trip() {
         }
     }
 }
+
+#[test]
+fn without_rrc_an_address_the_application_validated_stays_validated() {
+    let mut cfg = config(&PSK);
+    cfg.cid_len = Some(4);
+    let mut ccfg = cfg.clone();
+    ccfg.rrc = false;
+    let mut s: Server<4> = server(cfg);
+    let mut ev = Vec::new();
+    let c_addr = addr("10.0.0.7:5000");
+    let mut c = psk_client(ccfg, ID, KEY, 2);
+    connect(
+        &mut s,
+        c.as_mut(),
+        c_addr,
+        Duration::ZERO,
+        Duration::from_secs(5),
+        &mut ev,
+    )
+    .unwrap();
+    let h = s.session_handle(&c_addr).unwrap();
+    let mut now = Duration::from_secs(6);
+    let from = |s: &mut Server<4>, c: &mut Box<dyn AnyClient>, at: SocketAddr, now| {
+        c.send(now, b"here").unwrap();
+        for mut d in c.out(now) {
+            let _ = s.handle_datagram(now, at, &mut d);
+        }
+        assert_eq!(s.peer_address(h), Some(&at));
+    };
+    // A move to V (a new NAT binding), validated by the application.
+    let v = addr("10.0.0.7:6000");
+    from(&mut s, &mut c, v, now);
+    s.address_validated(h).unwrap();
+    // Away to W, and back to V: V still needs no budget.
+    from(&mut s, &mut c, addr("10.0.0.7:7000"), now);
+    from(&mut s, &mut c, v, now);
+    let limited = s.stats().amplification_limited;
+    let mut got = 0;
+    for _ in 0..10 {
+        now += Duration::from_secs(10);
+        s.send(now, h, &[b'n'; 100]).unwrap();
+        for (to, mut d) in out_s(&mut s, now) {
+            if to == v {
+                c.input(now, &mut d);
+            }
+        }
+        while c.recv(&mut [0u8; 256]).is_some() {
+            got += 1;
+        }
+    }
+    assert_eq!((got, s.stats().amplification_limited), (10, limited));
+}
