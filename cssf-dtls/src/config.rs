@@ -94,7 +94,8 @@ pub struct Config {
     /// With Connection IDs, negotiate the Return Routability Check (RFC
     /// 9853, the `rrc` extension; on by default): a server moves a session
     /// to a new address only once the peer answered a `path_challenge`
-    /// there; a client answers them. Without it a server moves at once but
+    /// there; both sides answer the peer's challenges (§5.4: once each, to
+    /// the address it came from). Without it a server moves at once but
     /// sends to the new address at most three times what it received from
     /// there until [`Endpoint::address_validated`](crate::Endpoint::address_validated)
     /// (except to an address known to receive: the handshake's, or one

@@ -118,6 +118,8 @@ struct PathCheck<A> {
     cookies: heapless::Vec<[u8; 8], PATH_CHECK_TRIES>,
     /// The newest challenge is to be sent.
     due: bool,
+    /// A path_response carried the cookie of one of the challenges.
+    answered: bool,
     /// When to send the next challenge, or give up after the last.
     next_at: Duration,
     timer: Duration,
@@ -136,6 +138,7 @@ impl<A> PathCheck<A> {
             addr,
             cookies,
             due: true,
+            answered: false,
             next_at: now.saturating_add(timer),
             timer,
             received: len,
@@ -188,6 +191,9 @@ impl Budget {
 /// (RFC 9853 §5, RFC 9175 §2.4).
 #[cfg(feature = "cid")]
 const AMPLIFICATION: u64 = 3;
+/// Path challenges of its peers (RFC 9853) an endpoint keeps to answer.
+#[cfg(feature = "cid")]
+const RRC_ANSWERS: usize = 4;
 /// Challenges sent before a check gives up (the binding stays).
 #[cfg(feature = "cid")]
 const PATH_CHECK_TRIES: usize = 3;
@@ -282,6 +288,18 @@ struct EpUp<'a, A> {
     /// the receive queue only (see [`Endpoint::recv`]).
     share: bool,
     linger: Option<Linger<'a>>,
+    #[cfg(feature = "cid")]
+    rrc: PathInput<'a, A>,
+}
+
+/// Where a session's Return Routability Check messages go (RFC 9853).
+#[cfg(feature = "cid")]
+struct PathInput<'a, A> {
+    /// The datagram's source: a path_response goes there (§5.4).
+    from: &'a A,
+    /// The session's own check, which a path_response may answer.
+    check: &'a mut Option<PathCheck<A>>,
+    answers: &'a mut heapless::Deque<(SessionHandle, A, [u8; 8]), RRC_ANSWERS>,
 }
 
 impl<A: Clone> Upcall for EpUp<'_, A> {
@@ -306,6 +324,26 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
                 .conn
                 .handle_old_handshake(l.now, epoch, plain, &mut l.deps),
             None => Ok(false),
+        }
+    }
+    /// RFC 9853 §5.4: exactly one path_response per valid path_challenge,
+    /// to where it came from (one beyond what the endpoint keeps is
+    /// dropped: the peer sends another). A path_response with the cookie
+    /// of one of our challenges answers our check. A path_drop (we only
+    /// run basic checks, §5.1) and unknown types are ignored (§4).
+    #[cfg(feature = "cid")]
+    fn rrc(&mut self, m: RrcRepr) {
+        let p = &mut self.rrc;
+        match m.msg_type {
+            rrc::PATH_CHALLENGE => {
+                let _ = p.answers.push_back((self.handle, p.from.clone(), m.cookie));
+            }
+            rrc::PATH_RESPONSE => {
+                if let Some(c) = p.check.as_mut().filter(|c| c.answered_by(&m.cookie)) {
+                    c.answered = true;
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -437,6 +475,10 @@ pub struct Endpoint<A, P, R, const N: usize, T = RejectAll, const S: usize = 4, 
     graveyard: heapless::Deque<Tomb<A>, GRAVEYARD>,
     stateless: heapless::Deque<(A, [u8; STATELESS_MAX], usize), STATELESS_QUEUE>,
     events: heapless::Deque<Event<A>, EVENTS>,
+    /// Path challenges of peers to answer: session, where the challenge
+    /// came from, its cookie.
+    #[cfg(feature = "cid")]
+    rrc_answers: heapless::Deque<(SessionHandle, A, [u8; 8]), RRC_ANSWERS>,
     stats: Stats,
     rr: usize,
     cache: SessionCache<S>,
@@ -579,6 +621,8 @@ impl<
             graveyard: heapless::Deque::new(),
             stateless: heapless::Deque::new(),
             events: heapless::Deque::new(),
+            #[cfg(feature = "cid")]
+            rrc_answers: heapless::Deque::new(),
             stats: Stats::default(),
             rr: 0,
             cache: SessionCache::new(),
@@ -1007,20 +1051,21 @@ impl<
             };
             if !restart {
                 return match slot.est {
-                    Some(_) => self.session_input(now, i, data),
-                    None => self.handshake_input(now, handle, data),
+                    Some(_) => self.session_input(now, i, &from, data),
+                    None => self.handshake_input(now, handle, &from, data),
                 };
             }
         }
         self.stateless_client_hello(now, from, data)
     }
 
-    /// A datagram for the handshake of `handle`; records after the one
-    /// completing the handshake go to the new established session.
+    /// A datagram from `from` for the handshake of `handle`; records after
+    /// the one completing the handshake go to the new established session.
     fn handshake_input(
         &mut self,
         now: Duration,
         handle: SessionHandle,
+        from: &A,
         data: &mut [u8],
     ) -> Result<(), Error> {
         let (Some(i), Some(j)) = (self.slot_index(handle), self.handshake_index(handle)) else {
@@ -1058,25 +1103,32 @@ impl<
             .is_some_and(|s| s.est.is_some() && s.live())
         {
             if let Some(rest) = data.get_mut(consumed..).filter(|r| !r.is_empty()) {
-                return self.session_input_rest(now, i, rest);
+                return self.session_input_rest(now, i, from, rest);
             }
         }
         Ok(())
     }
 
-    /// A datagram for the session in slot `i`.
-    fn session_input(&mut self, now: Duration, i: usize, data: &mut [u8]) -> Result<(), Error> {
+    /// A datagram from `from` for the session in slot `i`.
+    fn session_input(
+        &mut self,
+        now: Duration,
+        i: usize,
+        from: &A,
+        data: &mut [u8],
+    ) -> Result<(), Error> {
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += data.len() as u64;
-        self.session_input_rest(now, i, data)
+        self.session_input_rest(now, i, from, data)
     }
 
-    /// Records for the session in slot `i` (the counters for the datagram
-    /// are already taken).
+    /// Records from `from` for the session in slot `i` (the counters for
+    /// the datagram are already taken).
     fn session_input_rest(
         &mut self,
         now: Duration,
         i: usize,
+        from: &A,
         data: &mut [u8],
     ) -> Result<(), Error> {
         let share = self
@@ -1094,6 +1146,8 @@ impl<
             events,
             rxq,
             stats,
+            #[cfg(feature = "cid")]
+            rrc_answers,
             ..
         } = self;
         let Some(s) = slots.get_mut(i) else {
@@ -1102,6 +1156,8 @@ impl<
         let Some(est) = s.est.as_mut() else {
             return Ok(());
         };
+        #[cfg(not(feature = "cid"))]
+        let _ = from;
         let mut creds = Bound {
             store,
             trust: &*trust,
@@ -1125,6 +1181,12 @@ impl<
             handle: s.handle,
             share,
             linger,
+            #[cfg(feature = "cid")]
+            rrc: PathInput {
+                from,
+                check: &mut s.check,
+                answers: rrc_answers,
+            },
         };
         let r = est.handle_datagram(now, data, stats, &mut up);
         self.sync_session(i);
@@ -1184,8 +1246,8 @@ impl<
         #[cfg(feature = "cid")]
         let len = data.len() as u64;
         let r = match established {
-            Some(i) => self.session_input(now, i, data),
-            None => self.handshake_input(now, handle, data),
+            Some(i) => self.session_input(now, i, &from, data),
+            None => self.handshake_input(now, handle, &from, data),
         };
         // Did the datagram move the session (RFC 9146 §6)?
         let Some(i) = self.slot_index(handle) else {
@@ -1286,18 +1348,13 @@ impl<
         // address keep going to a session without CIDs there (live_at).
     }
 
-    /// The address checked, when the datagram just processed for slot `i`
-    /// held a path_response matching the slot's check (RFC 9853 §5.1); the
-    /// check is then done. Other return_routability_check messages are
-    /// dropped (a server does not answer challenges, and unknown types are
-    /// ignored, §4).
+    /// The address checked, once a path_response answered the check of
+    /// slot `i` (RFC 9853 §5.1): the check is then done, and the address
+    /// known to receive.
     #[cfg(feature = "cid")]
     fn path_answered(&mut self, i: usize) -> Option<A> {
         let s = self.slots.get_mut(i)?;
-        let m = s.est.as_mut().and_then(Established::take_rrc)?;
-        let ok = m.msg_type == rrc::PATH_RESPONSE
-            && s.check.as_ref().is_some_and(|c| c.answered_by(&m.cookie));
-        if !ok {
+        if !s.check.as_ref().is_some_and(|c| c.answered) {
             return None;
         }
         let to = s.check.take()?.addr;
@@ -1676,6 +1733,32 @@ impl<
                     // A lingering last flight that cannot be resent: the
                     // session goes on without it.
                     h.conn.stop_sending();
+                }
+            }
+        }
+        // RFC 9853 §5.4: path_responses at once, each to where its
+        // challenge came from.
+        #[cfg(feature = "cid")]
+        while let Some((handle, to, cookie)) = self.rrc_answers.front() {
+            let sealed = match self
+                .slots
+                .iter_mut()
+                .find(|s| s.handle == *handle && s.live())
+                .and_then(|s| s.est.as_mut())
+            {
+                Some(est) => est.seal_path_response(&self.config, *cookie, buf),
+                None => Err(Error::Closed),
+            };
+            match sealed {
+                Ok(len) => {
+                    let to = to.clone();
+                    self.rrc_answers.pop_front();
+                    self.stats.bytes_sent += len as u64;
+                    return Ok(Some(Transmit { to, len }));
+                }
+                Err(e @ Error::BufferTooSmall { .. }) => return Err(e),
+                Err(_) => {
+                    self.rrc_answers.pop_front();
                 }
             }
         }
@@ -2061,4 +2144,125 @@ fn client_hello_random(data: &[u8]) -> Option<[u8; 32]> {
         return None;
     }
     body.get(2..34)?.try_into().ok()
+}
+
+#[cfg(test)]
+#[cfg(feature = "cid")]
+mod tests {
+    use super::*;
+    use crate::psk::StaticPsk;
+    use crate::wire::rrc::{PATH_CHALLENGE, PATH_RESPONSE};
+    use crate::Client;
+    use cssf_netsim::SimRng;
+
+    static KEYS: [(&[u8], &[u8]); 1] = [(b"id", b"key-key-key-key!")];
+    const NOW: Duration = Duration::ZERO;
+
+    /// Catches the RRC messages of a datagram opened by a session.
+    #[derive(Default)]
+    struct Catch(heapless::Vec<RrcRepr, 8>);
+
+    impl Upcall for Catch {
+        fn data(&mut self, _: &[u8]) -> bool {
+            false
+        }
+        fn old_handshake(&mut self, _: u16, _: &[u8]) -> Result<bool, Error> {
+            Ok(false)
+        }
+        fn rrc(&mut self, m: RrcRepr) {
+            self.0.push(m).unwrap();
+        }
+    }
+
+    fn opened(est: &mut Established, d: &mut [u8]) -> heapless::Vec<RrcRepr, 8> {
+        let mut up = Catch::default();
+        est.handle_datagram(NOW, d, &mut Stats::default(), &mut up)
+            .unwrap();
+        up.0
+    }
+
+    /// `challenges` of `cookies`, sealed one record each into one datagram.
+    fn challenges(est: &mut Established, cfg: &Config, cookies: &[[u8; 8]]) -> ([u8; 512], usize) {
+        let mut d = [0u8; 512];
+        let mut n = 0;
+        for c in cookies {
+            let m = RrcRepr {
+                msg_type: PATH_CHALLENGE,
+                cookie: *c,
+            };
+            n += est.seal_rrc(cfg, &m, &mut d[n..]).unwrap();
+        }
+        (d, n)
+    }
+
+    #[test]
+    fn each_path_challenge_is_answered_once_to_where_it_came_from() {
+        let cfg = Config {
+            suites: heapless::Vec::from_slice(&[CipherSuite::PskWithAes128Ccm8]).unwrap(),
+            cid_len: Some(4),
+            ..Config::default()
+        };
+        let mut s: Endpoint<u8, _, _, 2> =
+            Endpoint::new(cfg.clone(), StaticPsk::new(&KEYS), SimRng::new(1), NOW).unwrap();
+        let mut c = Client::new(
+            cfg.clone(),
+            b"id",
+            b"key-key-key-key!",
+            0u8,
+            SimRng::new(2),
+            NOW,
+        )
+        .unwrap();
+        let mut buf = [0u8; 1500];
+        for _ in 0..8 {
+            while let Some(t) = c.poll_transmit(NOW, &mut buf).unwrap() {
+                s.handle_datagram(NOW, 1, &mut buf[..t.len]).unwrap();
+            }
+            while let Some(t) = s.poll_transmit(NOW, &mut buf).unwrap() {
+                c.handle_datagram(NOW, 0, &mut buf[..t.len]).unwrap();
+            }
+        }
+        assert!(c.is_connected());
+        while s.poll_event().is_some() {}
+
+        // The server answers two challenges of one datagram from address
+        // 2, each once, there (and checks address 2 itself).
+        let (mut d, n) = challenges(c.established().unwrap(), &cfg, &[[1; 8], [2; 8]]);
+        let mut replay = d;
+        s.handle_datagram(NOW, 2, &mut d[..n]).unwrap();
+        let mut got: std::vec::Vec<RrcRepr> = std::vec::Vec::new();
+        while let Some(t) = s.poll_transmit(NOW, &mut buf).unwrap() {
+            assert_eq!(t.to, 2);
+            got.extend(opened(c.established().unwrap(), &mut buf[..t.len]));
+        }
+        let answers: std::vec::Vec<_> = got
+            .iter()
+            .filter(|m| m.msg_type == PATH_RESPONSE)
+            .map(|m| m.cookie)
+            .collect();
+        assert_eq!(answers, [[1; 8], [2; 8]]);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0].msg_type, PATH_RESPONSE);
+        assert!(got.iter().any(|m| m.msg_type == PATH_CHALLENGE));
+        // A replayed copy is answered by nobody.
+        s.handle_datagram(NOW, 3, &mut replay[..n]).unwrap();
+        assert_eq!(s.poll_transmit(NOW, &mut buf).unwrap(), None);
+
+        // The client answers two challenges of one datagram, each once.
+        let h = s.session_handle(&1).unwrap();
+        let i = s.slot_index(h).unwrap();
+        let est = s.slots[i].est.as_mut().unwrap();
+        let (mut d, n) = challenges(est, &cfg, &[[3; 8], [4; 8]]);
+        c.handle_datagram(NOW, 0, &mut d[..n]).unwrap();
+        let mut answers = std::vec::Vec::new();
+        while let Some(t) = c.poll_transmit(NOW, &mut buf).unwrap() {
+            let est = s.slots[i].est.as_mut().unwrap();
+            answers.extend(opened(est, &mut buf[..t.len]));
+        }
+        let want = [[3; 8], [4; 8]].map(|cookie| RrcRepr {
+            msg_type: PATH_RESPONSE,
+            cookie,
+        });
+        assert_eq!(answers, want);
+    }
 }
