@@ -39,6 +39,10 @@ const EVENTS: usize = crate::queue::QUEUE_ENTRIES;
 /// Most application records packed into one datagram (the server's share
 /// of its receive queue when it has several sessions).
 const MAX_RECORDS_PER_DATAGRAM: usize = crate::queue::QUEUE_ENTRIES / 2;
+/// `path_challenge`s (RFC 9853) a client keeps to answer; more in one
+/// datagram are dropped (the server sends another).
+#[cfg(feature = "cid")]
+const RRC_ANSWERS: usize = 2;
 
 /// A DTLS 1.2 client talking to one server address `A`, authenticating
 /// with a PSK ([`new`](Self::new)) or with raw public keys
@@ -79,6 +83,9 @@ pub struct Client<A, R, T = RejectAll> {
     rxq: AppQueue,
     /// Lengths of received records not yet reported.
     data_events: heapless::Deque<usize, EVENTS>,
+    /// The cookies of `path_challenge`s still to answer.
+    #[cfg(feature = "cid")]
+    rrc_answers: heapless::Deque<[u8; 8], RRC_ANSWERS>,
     /// What the handshake proved about the server, once connected.
     identity: Option<Identity>,
     connected_unreported: bool,
@@ -92,6 +99,8 @@ pub struct Client<A, R, T = RejectAll> {
 struct ClUp<'a> {
     events: &'a mut heapless::Deque<usize, EVENTS>,
     rxq: &'a mut AppQueue,
+    #[cfg(feature = "cid")]
+    rrc_answers: &'a mut heapless::Deque<[u8; 8], RRC_ANSWERS>,
     linger: Option<(&'a mut Connection, Duration, Deps<'a>)>,
 }
 
@@ -109,6 +118,14 @@ impl Upcall for ClUp<'_> {
             None => Ok(false),
         }
     }
+    /// A client never challenges: only challenges matter (one beyond
+    /// what is kept is dropped).
+    #[cfg(feature = "cid")]
+    fn rrc(&mut self, m: crate::wire::rrc::RrcRepr) {
+        if m.msg_type == crate::wire::rrc::PATH_CHALLENGE {
+            let _ = self.rrc_answers.push_back(m.cookie);
+        }
+    }
 }
 
 impl<A, R, T> Client<A, R, T> {
@@ -124,6 +141,8 @@ impl<A, R, T> Client<A, R, T> {
             txq: AppQueue::new(),
             rxq: AppQueue::new(),
             data_events: heapless::Deque::new(),
+            #[cfg(feature = "cid")]
+            rrc_answers: heapless::Deque::new(),
             identity: None,
             connected_unreported: false,
             end: None,
@@ -363,6 +382,8 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
         let mut up = ClUp {
             events: &mut self.data_events,
             rxq: &mut self.rxq,
+            #[cfg(feature = "cid")]
+            rrc_answers: &mut self.rrc_answers,
             // Only a lingering handshake (one that sent the last flight,
             // to resend it) sees handshake records of the finished
             // handshake; otherwise they are dropped.
@@ -432,26 +453,20 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
                 Err(_) => self.lingering = false,
             }
         }
-        // RFC 9853 §5.4: a path_challenge is answered at once, with its
+        // RFC 9853 §5.4: each path_challenge is answered at once, with its
         // cookie (to the server: where it came from).
         #[cfg(feature = "cid")]
-        if let Some(m) = est.take_rrc() {
-            if m.msg_type == crate::wire::rrc::PATH_CHALLENGE {
-                let reply = crate::wire::rrc::RrcRepr {
-                    msg_type: crate::wire::rrc::PATH_RESPONSE,
-                    cookie: m.cookie,
-                };
-                match est.seal_rrc(self.conn.config(), &reply, buf) {
-                    Ok(len) => {
-                        self.stats.bytes_sent += len as u64;
-                        return Ok(Some(Transmit { to, len }));
-                    }
-                    Err(e @ Error::BufferTooSmall { .. }) => {
-                        // Kept for a larger buffer.
-                        est.put_back_rrc(m);
-                        return Err(e);
-                    }
-                    Err(_) => {}
+        while let Some(&cookie) = self.rrc_answers.front() {
+            match est.seal_path_response(self.conn.config(), cookie, buf) {
+                Ok(len) => {
+                    self.rrc_answers.pop_front();
+                    self.stats.bytes_sent += len as u64;
+                    return Ok(Some(Transmit { to, len }));
+                }
+                // Kept for a larger buffer.
+                Err(e @ Error::BufferTooSmall { .. }) => return Err(e),
+                Err(_) => {
+                    self.rrc_answers.pop_front();
                 }
             }
         }
@@ -592,6 +607,12 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
         let mut s = self.stats;
         s.add(&self.conn.stats);
         s
+    }
+
+    /// The established session (the endpoint's unit tests).
+    #[cfg(all(test, feature = "server", feature = "cid"))]
+    pub(crate) fn established(&mut self) -> Option<&mut Established> {
+        self.est.as_mut()
     }
 
     /// True while the finished handshake is kept to resend its last

@@ -66,9 +66,21 @@ pub struct Config {
     pub cookie_lifetime: Duration,
     /// Server: the most sessions (established or in their handshake) one
     /// host ([`PeerAddress::same_host`](crate::PeerAddress::same_host))
-    /// may hold; `None`: half of the endpoint's session slots (at least
-    /// one). A host at its limit that starts another handshake gives up its
-    /// least recently active session for it.
+    /// keeps when others need room; `None`: half of the endpoint's session
+    /// slots (at least one). A session counts against the host its
+    /// handshake came from, wherever it moves later (Connection ID).
+    ///
+    /// While session slots are free a host may hold more: those slots are
+    /// lent. With the table full, a new handshake of a host below its
+    /// limit takes the place of the least recently active session of a
+    /// host beyond its limit (which ends with
+    /// [`CloseReason::Evicted`](crate::CloseReason::Evicted); the new
+    /// handshake needs the slot before it has authenticated, so only a
+    /// lent slot is given back this way). A session within its host's
+    /// limit is never evicted for another handshake, and a host at its
+    /// limit never evicts its own sessions: with the table full its new
+    /// handshake is refused
+    /// ([`Stats::handshakes_refused`](crate::Stats::handshakes_refused)).
     pub max_sessions_per_host: Option<u16>,
     /// Connection ID (RFC 9146). `None`: not offered (client) or not
     /// accepted (server). `Some(n)`, `n <= MAX_CID_LEN`: negotiate CIDs and
@@ -82,10 +94,23 @@ pub struct Config {
     /// With Connection IDs, negotiate the Return Routability Check (RFC
     /// 9853, the `rrc` extension; on by default): a server moves a session
     /// to a new address only once the peer answered a `path_challenge`
-    /// there; a client answers them. Without it a server moves at once but
+    /// there; both sides answer the peer's challenges (§5.4: once each, to
+    /// the address it came from). Without it a server moves at once but
     /// sends to the new address at most three times what it received from
-    /// there until [`Endpoint::address_validated`](crate::Endpoint::address_validated).
+    /// there until [`Endpoint::address_validated`](crate::Endpoint::address_validated)
+    /// (except to an address known to receive: the handshake's, or one
+    /// validated since).
     pub rrc: bool,
+    /// Server, with Connection IDs: grant CIDs only to clients that also
+    /// negotiate the Return Routability Check. A client offering
+    /// `connection_id` without `rrc` gets a session without CIDs (found by
+    /// its address, never moved), so no session changes address without a
+    /// check. Off by default: RFC 9853 §3 lets a client whose application
+    /// validates addresses itself (CoAP Echo) leave `rrc` out, and such a
+    /// session then moves at once under the limit described at
+    /// [`rrc`](Self::rrc). [`validate`](Self::validate) refuses it with
+    /// `rrc` off.
+    pub require_rrc: bool,
     /// tls12_cid records: pad the inner plaintext (content and real type)
     /// with zeros to a multiple of this many bytes (0 or 1: no padding).
     pub cid_padding: u8,
@@ -133,6 +158,7 @@ impl Default for Config {
             max_sessions_per_host: None,
             cid_len: None,
             rrc: true,
+            require_rrc: false,
             cid_padding: 0,
             resumption: cfg!(feature = "resumption"),
             session_lifetime: Duration::from_secs(24 * 3600),
@@ -178,9 +204,21 @@ impl Config {
         Duration::new(u64::from(total / 1000), (total % 1000) * 1_000_000)
     }
 
+    /// RFC 9853 §5.5: the timer of a server's path check, after which it
+    /// sends another challenge or gives up: three times the handshake's
+    /// round trip when it measured one, never less than
+    /// `retransmit_initial`, this deployment's timer for a round trip not
+    /// known (RFC 6347's 1 s, RFC 7925's 9 s for constrained networks): a
+    /// new path may be slower than the old one.
+    #[cfg(all(feature = "server", feature = "cid"))]
+    pub(crate) fn path_check_timer(&self, round_trip: Option<Duration>) -> Duration {
+        let t = self.retransmit_initial;
+        round_trip.map_or(t, |r| t.max(r.saturating_mul(3)))
+    }
+
     /// Checks the settings are usable (`Error::Config` otherwise, also for
-    /// Connection IDs without feature `cid` and resumption without feature
-    /// `resumption`).
+    /// Connection IDs without feature `cid`, resumption without feature
+    /// `resumption` and `require_rrc` without `rrc`).
     pub fn validate(&self) -> Result<(), Error> {
         if self.suites.is_empty()
             || self.mtu < 128
@@ -192,6 +230,7 @@ impl Config {
             || (self.cid_len.is_some() && !cfg!(feature = "cid"))
             || (self.resumption && !cfg!(feature = "resumption"))
             || (self.require_extended_master_secret && !self.offer_extended_master_secret)
+            || (self.require_rrc && !self.rrc)
         {
             return Err(Error::Config);
         }

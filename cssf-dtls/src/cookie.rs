@@ -30,9 +30,10 @@ pub trait PeerAddress: Clone + PartialEq {
     fn feed(&self, f: &mut dyn FnMut(&[u8]));
 
     /// True when `other` is on the same host (for a socket address: the
-    /// same IPv4 address or IPv6 /64, any port). The endpoint limits the
-    /// handshake and session slots one host may hold. By default, addresses
-    /// are hosts.
+    /// same IPv4 address or IPv6 /64, any port; an IPv4-mapped or NAT64
+    /// IPv6 address is the IPv4 host it stands for). The endpoint limits
+    /// the handshake and session slots one host may hold. By default,
+    /// addresses are hosts.
     fn same_host(&self, other: &Self) -> bool {
         self == other
     }
@@ -65,13 +66,40 @@ impl PeerAddress for core::net::SocketAddr {
     }
 
     /// The same IPv4 address, or the same IPv6 /64 (the prefix one
-    /// subscriber usually holds).
+    /// subscriber usually holds). IPv6 addresses that stand for an IPv4
+    /// host (`::ffff:0:0/96`, how a dual-stack socket reports IPv4 peers,
+    /// and the NAT64 prefix `64:ff9b::/96`, RFC 6052) compare as that IPv4
+    /// address: they share one /64 whatever host they name.
     fn same_host(&self, other: &Self) -> bool {
-        match (self, other) {
-            (core::net::SocketAddr::V6(a), core::net::SocketAddr::V6(b)) => {
-                a.ip().octets().get(..8) == b.ip().octets().get(..8)
+        Host::of(self.ip()) == Host::of(other.ip())
+    }
+}
+
+/// What [`PeerAddress::same_host`] compares for an IP address.
+#[derive(PartialEq, Eq)]
+enum Host {
+    V4(core::net::Ipv4Addr),
+    /// The first 64 bits of an IPv6 address.
+    V6Prefix(u64),
+}
+
+impl Host {
+    /// The NAT64 well-known prefix `64:ff9b::/96` (RFC 6052 §2.1).
+    const NAT64: u128 = 0x0064_ff9b << 96;
+
+    fn of(ip: core::net::IpAddr) -> Self {
+        match ip {
+            core::net::IpAddr::V4(a) => Host::V4(a),
+            core::net::IpAddr::V6(a) => {
+                let bits = u128::from(a);
+                match a.to_ipv4_mapped() {
+                    Some(v4) => Host::V4(v4),
+                    None if bits >> 32 == Self::NAT64 >> 32 => {
+                        Host::V4(core::net::Ipv4Addr::from(bits as u32))
+                    }
+                    None => Host::V6Prefix((bits >> 64) as u64),
+                }
             }
-            _ => self.ip() == other.ip(),
         }
     }
 }
@@ -221,5 +249,29 @@ mod tests {
         let c2 = s.cookie(&addr, &ch, t0);
         ch.cookie = &c2;
         assert!(s.verify(&addr, &ch, t0, life));
+    }
+
+    #[test]
+    fn hosts_of_socket_addresses() {
+        let same = |a: &str, b: &str| {
+            let (a, b): (core::net::SocketAddr, core::net::SocketAddr) =
+                (a.parse().unwrap(), b.parse().unwrap());
+            assert_eq!(a.same_host(&b), b.same_host(&a));
+            a.same_host(&b)
+        };
+        assert!(same("10.0.0.7:1", "10.0.0.7:2"));
+        assert!(!same("10.0.0.7:1", "10.0.0.8:1"));
+        assert!(same("[2001:db8:0:1::1]:1", "[2001:db8:0:1:ffff::2]:2"));
+        assert!(!same("[2001:db8:0:1::1]:1", "[2001:db8:0:2::1]:1"));
+        // A dual-stack socket's IPv4 peers, and NAT64: IPv4 hosts.
+        assert!(!same("[::ffff:10.0.0.7]:1", "[::ffff:10.0.0.8]:1"));
+        assert!(same("[::ffff:10.0.0.7]:1", "[::ffff:10.0.0.7]:2"));
+        assert!(same("[::ffff:10.0.0.7]:1", "10.0.0.7:2"));
+        assert!(!same("[64:ff9b::10.0.0.7]:1", "[64:ff9b::10.0.0.8]:1"));
+        assert!(same("[64:ff9b::10.0.0.7]:1", "10.0.0.7:1"));
+        assert!(same("[64:ff9b::10.0.0.7]:1", "[::ffff:10.0.0.7]:1"));
+        // Outside the /96 prefixes, the /64 rule.
+        assert!(same("[64:ff9b::1:a00:7]:1", "[64:ff9b::1:a00:8]:1"));
+        assert!(!same("[::ffff:10.0.0.7]:1", "[::1]:1"));
     }
 }

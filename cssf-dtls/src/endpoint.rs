@@ -74,6 +74,9 @@ enum Life {
 struct Slot<A> {
     handle: SessionHandle,
     peer: A,
+    /// The address the handshake came from (its cookie proved it): the
+    /// session counts against this host's limits wherever it moves.
+    origin: A,
     /// The compact record state, once the handshake completed.
     est: Option<Established>,
     /// What the handshake proved about the peer (set when it completes).
@@ -88,25 +91,85 @@ struct Slot<A> {
     /// RFC 9853: a new address being checked before the session moves.
     #[cfg(feature = "cid")]
     check: Option<PathCheck<A>>,
+    /// RFC 9853 §5.5: the path check timer (see
+    /// [`Config::path_check_timer`]).
+    #[cfg(feature = "cid")]
+    path_timer: Duration,
     /// The session moved without a check (no RRC): what may be sent to
     /// its unvalidated address.
     #[cfg(feature = "cid")]
     unvalidated: Option<Budget>,
+    /// Addresses besides `origin` known to receive: they answered a path
+    /// check or the application validated them. A session without RRC
+    /// moving back to one of them, or to `origin`, has no budget.
+    #[cfg(feature = "cid")]
+    validated: heapless::Deque<A, VALIDATED>,
 }
 
 /// A Return Routability Check in progress (RFC 9853 §5.1): the address the
-/// peer's newest records came from, the challenge sent there, and what may
-/// be sent there before it answers (three times what came from it, §5).
+/// peer's newest records came from, the challenges sent there, and what
+/// may be sent there before it answers (three times what came from it, §5).
 #[cfg(feature = "cid")]
 struct PathCheck<A> {
     addr: A,
-    cookie: [u8; 8],
-    /// A challenge is to be sent.
+    /// The cookie of each challenge sent in this check, newest last: an
+    /// answer to any of them proves the address (a path whose round trip
+    /// is longer than the timer still validates, §5.3).
+    cookies: heapless::Vec<[u8; 8], PATH_CHECK_TRIES>,
+    /// The newest challenge is to be sent.
     due: bool,
-    tries: u8,
+    /// A path_response carried the cookie of one of the challenges.
+    answered: bool,
+    /// When to send the next challenge, or give up after the last.
     next_at: Duration,
+    timer: Duration,
     received: u64,
     sent: u64,
+}
+
+#[cfg(feature = "cid")]
+impl<A> PathCheck<A> {
+    /// A check of `addr`, where `len` bytes came from, its first challenge
+    /// carrying `cookie`; the next one follows `timer` later.
+    fn new(addr: A, cookie: [u8; 8], now: Duration, timer: Duration, len: u64) -> Self {
+        let mut cookies = heapless::Vec::new();
+        let _ = cookies.push(cookie);
+        PathCheck {
+            addr,
+            cookies,
+            due: true,
+            answered: false,
+            next_at: now.saturating_add(timer),
+            timer,
+            received: len,
+            sent: 0,
+        }
+    }
+
+    /// Time passed: once the timer ran out, another challenge with the
+    /// fresh `cookie` while tries are left. True when the check gave up
+    /// (the timer ran out after its last challenge).
+    fn on_timer(&mut self, now: Duration, cookie: impl FnOnce() -> [u8; 8]) -> bool {
+        if now < self.next_at {
+            return false;
+        }
+        if self.cookies.push(cookie()).is_err() {
+            return true;
+        }
+        self.due = true;
+        self.next_at = now.saturating_add(self.timer);
+        false
+    }
+
+    /// True when `cookie` is one of this check's (compared in constant
+    /// time, against each).
+    fn answered_by(&self, cookie: &[u8; 8]) -> bool {
+        let hit = self
+            .cookies
+            .iter()
+            .fold(subtle::Choice::from(0), |acc, c| acc | c.ct_eq(cookie));
+        bool::from(hit)
+    }
 }
 
 /// Bytes from and to an address that did not prove it receives.
@@ -128,12 +191,40 @@ impl Budget {
 /// (RFC 9853 §5, RFC 9175 §2.4).
 #[cfg(feature = "cid")]
 const AMPLIFICATION: u64 = 3;
-/// RFC 9853 §5.5: the path check timer when the round trip is unknown.
+/// Path challenges of its peers (RFC 9853) an endpoint keeps to answer.
 #[cfg(feature = "cid")]
-const PATH_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+const RRC_ANSWERS: usize = 4;
 /// Challenges sent before a check gives up (the binding stays).
 #[cfg(feature = "cid")]
-const PATH_CHECK_TRIES: u8 = 3;
+const PATH_CHECK_TRIES: usize = 3;
+/// Validated addresses a session remembers besides its handshake's (the
+/// oldest is forgotten first).
+#[cfg(feature = "cid")]
+const VALIDATED: usize = 2;
+
+#[cfg(feature = "cid")]
+impl<A: PartialEq> Slot<A> {
+    /// `addr` is known to receive: the handshake came from it, or it was
+    /// validated since.
+    fn is_validated(&self, addr: &A) -> bool {
+        self.origin == *addr || self.validated.iter().any(|a| a == addr)
+    }
+
+    /// Remembers that `addr` receives (forgetting the oldest such address
+    /// if need be); the session's current address there has no budget.
+    fn validate(&mut self, addr: A) {
+        if addr == self.peer {
+            self.unvalidated = None;
+        }
+        if self.is_validated(&addr) {
+            return;
+        }
+        if self.validated.is_full() {
+            self.validated.pop_front();
+        }
+        let _ = self.validated.push_back(addr);
+    }
+}
 
 impl<A> Slot<A> {
     fn live(&self) -> bool {
@@ -169,6 +260,16 @@ struct Tomb<A> {
     reason: CloseReason,
 }
 
+/// What admitting a new handshake takes (see [`Endpoint::admit`]).
+#[derive(Default)]
+struct Admission {
+    /// A handshake that gives its slot up alone (its session ended, or it
+    /// only lingered).
+    drop: Option<SessionHandle>,
+    /// Slots that end as evicted: a stalled handshake, a session.
+    evict: heapless::Vec<SessionHandle, 2>,
+}
+
 /// How a lingering handshake is reached while its session processes a
 /// datagram.
 struct Linger<'a> {
@@ -187,6 +288,18 @@ struct EpUp<'a, A> {
     /// the receive queue only (see [`Endpoint::recv`]).
     share: bool,
     linger: Option<Linger<'a>>,
+    #[cfg(feature = "cid")]
+    rrc: PathInput<'a, A>,
+}
+
+/// Where a session's Return Routability Check messages go (RFC 9853).
+#[cfg(feature = "cid")]
+struct PathInput<'a, A> {
+    /// The datagram's source: a path_response goes there (§5.4).
+    from: &'a A,
+    /// The session's own check, which a path_response may answer.
+    check: &'a mut Option<PathCheck<A>>,
+    answers: &'a mut heapless::Deque<(SessionHandle, A, [u8; 8]), RRC_ANSWERS>,
 }
 
 impl<A: Clone> Upcall for EpUp<'_, A> {
@@ -211,6 +324,26 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
                 .conn
                 .handle_old_handshake(l.now, epoch, plain, &mut l.deps),
             None => Ok(false),
+        }
+    }
+    /// RFC 9853 §5.4: exactly one path_response per valid path_challenge,
+    /// to where it came from (one beyond what the endpoint keeps is
+    /// dropped: the peer sends another). A path_response with the cookie
+    /// of one of our challenges answers our check. A path_drop (we only
+    /// run basic checks, §5.1) and unknown types are ignored (§4).
+    #[cfg(feature = "cid")]
+    fn rrc(&mut self, m: RrcRepr) {
+        let p = &mut self.rrc;
+        match m.msg_type {
+            rrc::PATH_CHALLENGE => {
+                let _ = p.answers.push_back((self.handle, p.from.clone(), m.cookie));
+            }
+            rrc::PATH_RESPONSE => {
+                if let Some(c) = p.check.as_mut().filter(|c| c.answered_by(&m.cookie)) {
+                    c.answered = true;
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -241,16 +374,17 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 /// Every handle ends exactly once, with one [`Event::Closed`] and its
 /// [`CloseReason`]: close_notify either way, a fatal alert or failed check,
 /// the idle timeout, a handshake that gave up or outlived the retransmission
-/// budget, eviction to admit a new handshake (or for its host's share), or
-/// replacement by a new ClientHello from the same address (RFC 6347
-/// §4.2.8). A Connection ID peer moving to an address never ends another
-/// session: it moves once it answered a Return Routability Check there
-/// (RFC 9853), or, without RRC, at once with at most three times what came
-/// from the new address sent there. Records received before the end stay
-/// readable with `recv` until `Closed` is taken; after it, the handle is
-/// unknown. A slot is freed once its `Closed` event was taken: an
-/// application that stops calling `poll_event` gets no new sessions
-/// (ClientHellos are then refused and counted), never lost events.
+/// budget, eviction to admit a new handshake (an idle, closed or stalled
+/// one, or one its host held beyond its share), or replacement by a new
+/// ClientHello from the same address (RFC 6347 §4.2.8). A Connection ID
+/// peer moving to an address never ends another session: it moves once it
+/// answered a Return Routability Check there (RFC 9853), or, without RRC,
+/// at once with at most three times what came from the new address sent
+/// there. Records received before the end stay readable with `recv` until
+/// `Closed` is taken; after it, the handle is unknown. A slot is freed once
+/// its `Closed` event was taken: an application that stops calling
+/// `poll_event` gets no new sessions (ClientHellos are then refused and
+/// counted), never lost events.
 ///
 /// # Tables
 ///
@@ -268,8 +402,13 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 /// up (repeated ClientHellos are not progress), and so does a lingering
 /// one once its last flight went out, or an idle or closed session; one
 /// host ([`PeerAddress::same_host`]) holds at most half of the handshake
-/// slots. Otherwise the ClientHello is dropped (counted in
-/// [`Stats::handshakes_refused`]).
+/// slots. Session slots beyond a host's [`Config::max_sessions_per_host`]
+/// (counted where each session's handshake came from) are lent while
+/// others need none: with the table full, a handshake of a host below its
+/// limit takes the least recently active of them, and a host at its limit
+/// is refused rather than evict its own. Otherwise the ClientHello is
+/// dropped (counted in [`Stats::handshakes_refused`]). Nothing is evicted
+/// for a handshake that is then refused.
 ///
 /// Received application records wait for [`recv`](Self::recv) in one
 /// queue shared by all sessions ([`APP_QUEUE_CAPACITY`](crate::APP_QUEUE_CAPACITY)
@@ -336,6 +475,10 @@ pub struct Endpoint<A, P, R, const N: usize, T = RejectAll, const S: usize = 4, 
     graveyard: heapless::Deque<Tomb<A>, GRAVEYARD>,
     stateless: heapless::Deque<(A, [u8; STATELESS_MAX], usize), STATELESS_QUEUE>,
     events: heapless::Deque<Event<A>, EVENTS>,
+    /// Path challenges of peers to answer: session, where the challenge
+    /// came from, its cookie.
+    #[cfg(feature = "cid")]
+    rrc_answers: heapless::Deque<(SessionHandle, A, [u8; 8]), RRC_ANSWERS>,
     stats: Stats,
     rr: usize,
     cache: SessionCache<S>,
@@ -478,6 +621,8 @@ impl<
             graveyard: heapless::Deque::new(),
             stateless: heapless::Deque::new(),
             events: heapless::Deque::new(),
+            #[cfg(feature = "cid")]
+            rrc_answers: heapless::Deque::new(),
             stats: Stats::default(),
             rr: 0,
             cache: SessionCache::new(),
@@ -651,11 +796,14 @@ impl<
                 slots,
                 handshakes,
                 cache,
+                config,
                 ..
             } = self;
             let (Some(slot), Some(h)) = (slots.get_mut(i), handshakes.get_mut(j)) else {
                 return;
             };
+            #[cfg(not(feature = "cid"))]
+            let _ = &config;
             if h.linger_until.is_some() || !slot.live() {
                 return;
             }
@@ -667,6 +815,10 @@ impl<
                         slot.resumed = h.conn.resumed;
                         slot.connected_unreported = true;
                         slot.est = Some(est);
+                        #[cfg(feature = "cid")]
+                        {
+                            slot.path_timer = config.path_check_timer(h.conn.round_trip);
+                        }
                         if !h.conn.resumed {
                             if let Some(session) = h.conn.session() {
                                 cache.insert(session, now);
@@ -721,127 +873,146 @@ impl<
 
     // ---- admission ---------------------------------------------------------
 
-    /// Makes room for a new handshake from `from` if possible: a handshake
-    /// slot (a half-open handshake that made no progress for a whole
-    /// initial retransmission timeout gives its slot up first: a peer that
-    /// is there would have retransmitted; then a lingering one, but never
-    /// before its last flight went out) and a session slot (an idle or
-    /// closed session gives its slot up). One host (see
-    /// [`PeerAddress::same_host`]) holds at most half of the handshake
-    /// slots (at least one): beyond that, only its own stalled handshake
-    /// makes room for its new one.
+    /// Makes room for a new handshake from `from` if it can be admitted,
+    /// and only then: every condition is checked before anything ends.
+    ///
+    /// - A handshake slot: a free one, or one given up by the handshake of
+    ///   an ended session (kept for its alert, which is dropped), by a
+    ///   half-open handshake that made no progress for a whole initial
+    ///   retransmission timeout (a peer that is there would have
+    ///   retransmitted), or by a lingering one whose last flight went out.
+    ///   One host (see [`PeerAddress::same_host`]) holds at most half of
+    ///   the handshake slots (at least one): beyond that, only its own
+    ///   stalled handshake makes room for its new one.
+    /// - A session slot: a free one, or one given up by an idle or closed
+    ///   session or, for a host below its limit
+    ///   ([`Config::max_sessions_per_host`]), by the least recently active
+    ///   session of a host holding more than its limit: slots beyond a
+    ///   host's limit are lent while others need none. No session within
+    ///   its host's limit is evicted for a new handshake, and a host at
+    ///   its limit never evicts its own sessions: with the table full, its
+    ///   handshake is refused.
     fn admit(&mut self, now: Duration, from: &A) -> bool {
-        let idle = self.config.idle_timeout;
-        let stalled = self.config.retransmit_initial;
-        let share = (H / 2).max(1);
-        // Handshakes of ended sessions, kept to send their last alert, give
-        // their slots up first (the alert is dropped).
-        while self.handshakes.is_full() {
-            let Some(j) = self
-                .handshakes
-                .iter()
-                .position(|h| !self.slots.iter().any(|s| s.handle == h.handle && s.live()))
-            else {
-                break;
-            };
+        self.bury();
+        let Some(plan) = self.admission(now, from) else {
+            return false;
+        };
+        if let Some(j) = plan.drop.and_then(|h| self.handshake_index(h)) {
             self.remove_handshake(j);
         }
-        // One host holds at most its share of the session slots: at its
-        // limit, its least recently active established session makes room.
-        let host_limit = self
-            .config
-            .max_sessions_per_host
-            .map_or((N / 2).max(1), usize::from);
-        let host_sessions = self
-            .slots
-            .iter()
-            .filter(|s| s.live() && s.peer.same_host(from))
-            .count();
-        if host_sessions >= host_limit {
-            let victim = self
-                .slots
-                .iter()
-                .filter_map(|s| {
-                    let est = s.established().filter(|_| s.peer.same_host(from))?;
-                    Some((s.handle, est.last_activity()))
-                })
-                .min_by_key(|(_, t)| *t)
-                .map(|(h, _)| h);
-            match victim.and_then(|v| self.slot_index(v)) {
-                Some(i) => self.end(i, CloseReason::Evicted),
-                None => return false,
-            }
-        }
-        let in_progress = |h: &Handshake| h.linger_until.is_none();
-        let host_of = |slots: &[Slot<A>], h: &Handshake| {
-            slots
-                .iter()
-                .any(|s| s.handle == h.handle && s.live() && s.peer.same_host(from))
-        };
-        let from_host = self
-            .handshakes
-            .iter()
-            .filter(|h| in_progress(h) && host_of(&self.slots, h))
-            .count();
-        if from_host >= share {
-            let victim = self
-                .handshakes
-                .iter()
-                .filter(|h| {
-                    in_progress(h)
-                        && host_of(&self.slots, h)
-                        && now.saturating_sub(h.conn.last_activity) >= stalled
-                })
-                .min_by_key(|h| h.conn.last_activity)
-                .map(|h| h.handle);
-            match victim.and_then(|v| self.slot_index(v)) {
-                Some(i) => self.end(i, CloseReason::Evicted),
-                None => return false,
-            }
-        }
-        if self.handshakes.is_full() {
-            let victim = self
-                .handshakes
-                .iter()
-                .filter(|h| match h.linger_until {
-                    Some(_) => !h.conn.has_output(),
-                    None => now.saturating_sub(h.conn.last_activity) >= stalled,
-                })
-                .min_by_key(|h| (h.linger_until.is_some(), h.conn.last_activity))
-                .map(|h| (h.handle, h.linger_until.is_some()));
-            match victim {
-                // A lingering handshake goes alone: its session lives on.
-                Some((v, true)) => {
-                    if let Some(j) = self.handshake_index(v) {
-                        self.remove_handshake(j);
-                    }
-                }
-                Some((v, false)) => {
-                    if let Some(i) = self.slot_index(v) {
-                        self.end(i, CloseReason::Evicted);
-                    }
-                }
-                None => {}
+        for v in plan.evict {
+            if let Some(i) = self.slot_index(v) {
+                self.end(i, CloseReason::Evicted);
             }
         }
         self.bury();
-        if self.slots.is_full() {
-            let victim = self
-                .slots
+        !self.handshakes.is_full() && !self.slots.is_full()
+    }
+
+    /// What admitting a handshake from `from` takes (see
+    /// [`admit`](Self::admit)); `None` when it cannot be admitted. Changes
+    /// nothing.
+    fn admission(&self, now: Duration, from: &A) -> Option<Admission> {
+        let stalled = self.config.retransmit_initial;
+        let slot_of = |handle: SessionHandle| self.slots.iter().find(|s| s.handle == handle);
+        let live = |h: &Handshake| slot_of(h.handle).filter(|s| s.live());
+        let in_progress = |h: &Handshake| h.linger_until.is_none() && live(h).is_some();
+        let is_stalled =
+            |h: &Handshake| in_progress(h) && now.saturating_sub(h.conn.last_activity) >= stalled;
+        let of_host = |h: &Handshake| live(h).is_some_and(|s| s.origin.same_host(from));
+        let oldest = |f: &dyn Fn(&Handshake) -> bool| {
+            self.handshakes
+                .iter()
+                .filter(|h| f(h))
+                .min_by_key(|h| h.conn.last_activity)
+                .map(|h| h.handle)
+        };
+        // A handshake slot: the handshake that gives its slot up, if one
+        // must, and whether its session ends (evicted) or lives on.
+        let own = self
+            .handshakes
+            .iter()
+            .filter(|h| in_progress(h) && of_host(h))
+            .count();
+        let give = if own >= (H / 2).max(1) {
+            Some((oldest(&|h| is_stalled(h) && of_host(h))?, true))
+        } else if self.handshakes.is_full() {
+            let ended = self.handshakes.iter().find(|h| live(h).is_none());
+            let done = |h: &Handshake| h.linger_until.is_some() && !h.conn.has_output();
+            Some(
+                ended
+                    .map(|h| (h.handle, false))
+                    .or_else(|| oldest(&is_stalled).map(|v| (v, true)))
+                    .or_else(|| oldest(&done).map(|v| (v, false)))?,
+            )
+        } else {
+            None
+        };
+        let mut plan = Admission::default();
+        let mut room = GRAVEYARD.saturating_sub(self.graveyard.len());
+        let mut used = self.slots.len();
+        if let Some((v, evicted)) = give {
+            if let Some(r) = slot_of(v).and_then(|s| self.freed(s, evicted, room)) {
+                room = r;
+                used = used.saturating_sub(1);
+            }
+            if evicted {
+                let _ = plan.evict.push(v);
+            } else {
+                plan.drop = Some(v);
+            }
+        }
+        if used < N {
+            return Some(plan);
+        }
+        // A session slot: an idle or closed session's, or one lent to a
+        // host beyond its limit (only for a host below its own).
+        let idle = self.config.idle_timeout;
+        let limit = self
+            .config
+            .max_sessions_per_host
+            .map_or((N / 2).max(1), usize::from);
+        let count = |host: &A| {
+            self.slots
+                .iter()
+                .filter(|s| s.live() && s.origin.same_host(host))
+                .count()
+        };
+        let victim = |lent: bool| {
+            self.slots
                 .iter()
                 .filter_map(|s| {
                     let est = s.established()?;
-                    (!est.is_open() || now.saturating_sub(est.last_activity()) >= idle)
+                    let gives = if lent {
+                        count(&s.origin) > limit
+                    } else {
+                        !est.is_open() || now.saturating_sub(est.last_activity()) >= idle
+                    };
+                    (gives && self.freed(s, true, room).is_some())
                         .then(|| (s.handle, est.last_activity()))
                 })
                 .min_by_key(|(_, t)| *t)
-                .map(|(h, _)| h);
-            if let Some(i) = victim.and_then(|v| self.slot_index(v)) {
-                self.end(i, CloseReason::Evicted);
-                self.bury();
-            }
+                .map(|(h, _)| h)
+        };
+        let v = victim(false).or_else(|| (count(from) < limit).then(|| victim(true)).flatten())?;
+        let _ = plan.evict.push(v);
+        Some(plan)
+    }
+
+    /// The graveyard places left once slot `s` is freed, if it is freed at
+    /// once after its handshake went and, with `evicted`, after it ended
+    /// as evicted (its alert and queued records dropped); `None` when it
+    /// stays. A slot whose `Closed` is still to be reported takes one of
+    /// the `room` places left.
+    fn freed(&self, s: &Slot<A>, evicted: bool, room: usize) -> Option<usize> {
+        let busy = s.connected_unreported
+            || s.moved_from.is_some()
+            || (!evicted && (s.live() || s.has_alert() || self.txq.find(s.handle.raw()).is_some()));
+        match s.life {
+            _ if busy => None,
+            Life::Reported => Some(room),
+            _ => room.checked_sub(1),
         }
-        !self.handshakes.is_full() && !self.slots.is_full()
     }
 
     // ---- input -------------------------------------------------------------
@@ -880,20 +1051,21 @@ impl<
             };
             if !restart {
                 return match slot.est {
-                    Some(_) => self.session_input(now, i, data),
-                    None => self.handshake_input(now, handle, data),
+                    Some(_) => self.session_input(now, i, &from, data),
+                    None => self.handshake_input(now, handle, &from, data),
                 };
             }
         }
         self.stateless_client_hello(now, from, data)
     }
 
-    /// A datagram for the handshake of `handle`; records after the one
-    /// completing the handshake go to the new established session.
+    /// A datagram from `from` for the handshake of `handle`; records after
+    /// the one completing the handshake go to the new established session.
     fn handshake_input(
         &mut self,
         now: Duration,
         handle: SessionHandle,
+        from: &A,
         data: &mut [u8],
     ) -> Result<(), Error> {
         let (Some(i), Some(j)) = (self.slot_index(handle), self.handshake_index(handle)) else {
@@ -931,25 +1103,32 @@ impl<
             .is_some_and(|s| s.est.is_some() && s.live())
         {
             if let Some(rest) = data.get_mut(consumed..).filter(|r| !r.is_empty()) {
-                return self.session_input_rest(now, i, rest);
+                return self.session_input_rest(now, i, from, rest);
             }
         }
         Ok(())
     }
 
-    /// A datagram for the session in slot `i`.
-    fn session_input(&mut self, now: Duration, i: usize, data: &mut [u8]) -> Result<(), Error> {
+    /// A datagram from `from` for the session in slot `i`.
+    fn session_input(
+        &mut self,
+        now: Duration,
+        i: usize,
+        from: &A,
+        data: &mut [u8],
+    ) -> Result<(), Error> {
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += data.len() as u64;
-        self.session_input_rest(now, i, data)
+        self.session_input_rest(now, i, from, data)
     }
 
-    /// Records for the session in slot `i` (the counters for the datagram
-    /// are already taken).
+    /// Records from `from` for the session in slot `i` (the counters for
+    /// the datagram are already taken).
     fn session_input_rest(
         &mut self,
         now: Duration,
         i: usize,
+        from: &A,
         data: &mut [u8],
     ) -> Result<(), Error> {
         let share = self
@@ -967,6 +1146,8 @@ impl<
             events,
             rxq,
             stats,
+            #[cfg(feature = "cid")]
+            rrc_answers,
             ..
         } = self;
         let Some(s) = slots.get_mut(i) else {
@@ -975,6 +1156,8 @@ impl<
         let Some(est) = s.est.as_mut() else {
             return Ok(());
         };
+        #[cfg(not(feature = "cid"))]
+        let _ = from;
         let mut creds = Bound {
             store,
             trust: &*trust,
@@ -998,6 +1181,12 @@ impl<
             handle: s.handle,
             share,
             linger,
+            #[cfg(feature = "cid")]
+            rrc: PathInput {
+                from,
+                check: &mut s.check,
+                answers: rrc_answers,
+            },
         };
         let r = est.handle_datagram(now, data, stats, &mut up);
         self.sync_session(i);
@@ -1057,8 +1246,8 @@ impl<
         #[cfg(feature = "cid")]
         let len = data.len() as u64;
         let r = match established {
-            Some(i) => self.session_input(now, i, data),
-            None => self.handshake_input(now, handle, data),
+            Some(i) => self.session_input(now, i, &from, data),
+            None => self.handshake_input(now, handle, &from, data),
         };
         // Did the datagram move the session (RFC 9146 §6)?
         let Some(i) = self.slot_index(handle) else {
@@ -1107,24 +1296,17 @@ impl<
                         let mut cookie = [0u8; 8];
                         self.rng.fill_bytes(&mut cookie);
                         if let Some(s) = self.slots.get_mut(i) {
-                            s.check = Some(PathCheck {
-                                addr: from,
-                                cookie,
-                                due: true,
-                                tries: 1,
-                                next_at: now.saturating_add(PATH_CHECK_TIMEOUT),
-                                received: len,
-                                sent: 0,
-                            });
+                            s.check = Some(PathCheck::new(from, cookie, now, s.path_timer, len));
                         }
                     }
                 }
                 return r;
             }
-            // A peer without RRC: it moves at once, but the new address
-            // gets at most three times what came from it until the
-            // application validates it (RFC 9146 §6, RFC 9175 §2.4).
-            s.unvalidated = Some(Budget {
+            // A peer without RRC: it moves at once, but a new address gets
+            // at most three times what came from it until the application
+            // validates it (RFC 9146 §6, RFC 9175 §2.4); an address known
+            // to receive (the handshake's, one validated since) gets all.
+            s.unvalidated = (!s.is_validated(&from)).then_some(Budget {
                 received: len,
                 sent: 0,
             });
@@ -1166,24 +1348,19 @@ impl<
         // address keep going to a session without CIDs there (live_at).
     }
 
-    /// The address checked, when the datagram just processed for slot `i`
-    /// held a path_response matching the slot's check (RFC 9853 §5.1); the
-    /// check is then done. Other return_routability_check messages are
-    /// dropped (a server does not answer challenges, and unknown types are
-    /// ignored, §4).
+    /// The address checked, once a path_response answered the check of
+    /// slot `i` (RFC 9853 §5.1): the check is then done, and the address
+    /// known to receive.
     #[cfg(feature = "cid")]
     fn path_answered(&mut self, i: usize) -> Option<A> {
         let s = self.slots.get_mut(i)?;
-        let m = s.est.as_mut().and_then(Established::take_rrc)?;
-        let ok = m.msg_type == rrc::PATH_RESPONSE
-            && s.check
-                .as_ref()
-                .is_some_and(|c| bool::from(c.cookie.ct_eq(&m.cookie)));
-        if !ok {
+        if !s.check.as_ref().is_some_and(|c| c.answered) {
             return None;
         }
+        let to = s.check.take()?.addr;
+        s.validate(to.clone());
         s.unvalidated = None;
-        s.check.take().map(|c| c.addr)
+        Some(to)
     }
 
     fn drop_datagram(&mut self, len: usize) -> Result<(), Error> {
@@ -1359,9 +1536,12 @@ impl<
             &cid,
             cached,
         );
+        #[cfg(feature = "cid")]
+        let path_timer = self.config.path_check_timer(None);
         let slot = |life| Slot {
             handle,
             peer: from.clone(),
+            origin: from.clone(),
             est: None,
             identity: None,
             suite: None,
@@ -1372,7 +1552,11 @@ impl<
             #[cfg(feature = "cid")]
             check: None,
             #[cfg(feature = "cid")]
+            path_timer,
+            #[cfg(feature = "cid")]
             unvalidated: None,
+            #[cfg(feature = "cid")]
+            validated: heapless::Deque::new(),
         };
         match conn {
             Ok(mut conn) => {
@@ -1455,24 +1639,14 @@ impl<
         // Path checks (RFC 9853 §5.3, §5.5): a new challenge with a fresh
         // cookie each timer, a few times; then the binding stays.
         #[cfg(feature = "cid")]
-        for i in 0..self.slots.len() {
-            let mut cookie = [0u8; 8];
-            self.rng.fill_bytes(&mut cookie);
-            let Some(s) = self.slots.get_mut(i) else {
-                break;
+        for s in self.slots.iter_mut() {
+            let rng = &mut self.rng;
+            let fresh = || {
+                let mut cookie = [0u8; 8];
+                rng.fill_bytes(&mut cookie);
+                cookie
             };
-            let give_up = match s.check.as_mut() {
-                Some(c) if now >= c.next_at && c.tries < PATH_CHECK_TRIES => {
-                    c.tries += 1;
-                    c.cookie = cookie;
-                    c.due = true;
-                    c.next_at = now.saturating_add(PATH_CHECK_TIMEOUT);
-                    false
-                }
-                Some(c) => now >= c.next_at,
-                None => false,
-            };
-            if give_up {
+            if s.check.as_mut().is_some_and(|c| c.on_timer(now, fresh)) {
                 s.check = None;
             }
         }
@@ -1562,6 +1736,32 @@ impl<
                 }
             }
         }
+        // RFC 9853 §5.4: path_responses at once, each to where its
+        // challenge came from.
+        #[cfg(feature = "cid")]
+        while let Some((handle, to, cookie)) = self.rrc_answers.front() {
+            let sealed = match self
+                .slots
+                .iter_mut()
+                .find(|s| s.handle == *handle && s.live())
+                .and_then(|s| s.est.as_mut())
+            {
+                Some(est) => est.seal_path_response(&self.config, *cookie, buf),
+                None => Err(Error::Closed),
+            };
+            match sealed {
+                Ok(len) => {
+                    let to = to.clone();
+                    self.rrc_answers.pop_front();
+                    self.stats.bytes_sent += len as u64;
+                    return Ok(Some(Transmit { to, len }));
+                }
+                Err(e @ Error::BufferTooSmall { .. }) => return Err(e),
+                Err(_) => {
+                    self.rrc_answers.pop_front();
+                }
+            }
+        }
         // Return Routability Check challenges to new addresses (RFC 9853).
         #[cfg(feature = "cid")]
         for s in self.slots.iter_mut() {
@@ -1571,9 +1771,12 @@ impl<
             if !c.due || !s.life.eq(&Life::Live) {
                 continue;
             }
+            let Some(&cookie) = c.cookies.last() else {
+                continue;
+            };
             let m = RrcRepr {
                 msg_type: rrc::PATH_CHALLENGE,
-                cookie: c.cookie,
+                cookie,
             };
             let n = match est.seal_rrc(&self.config, &m, buf) {
                 Ok(n) => n,
@@ -1855,8 +2058,11 @@ impl<
     /// The application validated the current address of session `handle`
     /// (for instance with a fresh CoAP Echo answered from it, RFC 9175
     /// §2.4): the limit on what is sent there after a Connection ID move
-    /// without the Return Routability Check is lifted. `UnknownPeer` for an
-    /// unknown handle.
+    /// without the Return Routability Check is lifted, and stays lifted
+    /// when the session comes back to it later (as for the address its
+    /// handshake came from and, with RRC, addresses that answered a path
+    /// check; a session remembers a few). `UnknownPeer` for an unknown
+    /// handle.
     pub fn address_validated(&mut self, handle: SessionHandle) -> Result<(), Error> {
         let s = self
             .slots
@@ -1864,9 +2070,7 @@ impl<
             .find(|s| s.handle == handle && s.life != Life::Reported)
             .ok_or(Error::UnknownPeer)?;
         #[cfg(feature = "cid")]
-        {
-            s.unvalidated = None;
-        }
+        s.validate(s.peer.clone());
         #[cfg(not(feature = "cid"))]
         let _ = s;
         Ok(())
@@ -1940,4 +2144,125 @@ fn client_hello_random(data: &[u8]) -> Option<[u8; 32]> {
         return None;
     }
     body.get(2..34)?.try_into().ok()
+}
+
+#[cfg(test)]
+#[cfg(feature = "cid")]
+mod tests {
+    use super::*;
+    use crate::psk::StaticPsk;
+    use crate::wire::rrc::{PATH_CHALLENGE, PATH_RESPONSE};
+    use crate::Client;
+    use cssf_netsim::SimRng;
+
+    static KEYS: [(&[u8], &[u8]); 1] = [(b"id", b"key-key-key-key!")];
+    const NOW: Duration = Duration::ZERO;
+
+    /// Catches the RRC messages of a datagram opened by a session.
+    #[derive(Default)]
+    struct Catch(heapless::Vec<RrcRepr, 8>);
+
+    impl Upcall for Catch {
+        fn data(&mut self, _: &[u8]) -> bool {
+            false
+        }
+        fn old_handshake(&mut self, _: u16, _: &[u8]) -> Result<bool, Error> {
+            Ok(false)
+        }
+        fn rrc(&mut self, m: RrcRepr) {
+            self.0.push(m).unwrap();
+        }
+    }
+
+    fn opened(est: &mut Established, d: &mut [u8]) -> heapless::Vec<RrcRepr, 8> {
+        let mut up = Catch::default();
+        est.handle_datagram(NOW, d, &mut Stats::default(), &mut up)
+            .unwrap();
+        up.0
+    }
+
+    /// `challenges` of `cookies`, sealed one record each into one datagram.
+    fn challenges(est: &mut Established, cfg: &Config, cookies: &[[u8; 8]]) -> ([u8; 512], usize) {
+        let mut d = [0u8; 512];
+        let mut n = 0;
+        for c in cookies {
+            let m = RrcRepr {
+                msg_type: PATH_CHALLENGE,
+                cookie: *c,
+            };
+            n += est.seal_rrc(cfg, &m, &mut d[n..]).unwrap();
+        }
+        (d, n)
+    }
+
+    #[test]
+    fn each_path_challenge_is_answered_once_to_where_it_came_from() {
+        let cfg = Config {
+            suites: heapless::Vec::from_slice(&[CipherSuite::PskWithAes128Ccm8]).unwrap(),
+            cid_len: Some(4),
+            ..Config::default()
+        };
+        let mut s: Endpoint<u8, _, _, 2> =
+            Endpoint::new(cfg.clone(), StaticPsk::new(&KEYS), SimRng::new(1), NOW).unwrap();
+        let mut c = Client::new(
+            cfg.clone(),
+            b"id",
+            b"key-key-key-key!",
+            0u8,
+            SimRng::new(2),
+            NOW,
+        )
+        .unwrap();
+        let mut buf = [0u8; 1500];
+        for _ in 0..8 {
+            while let Some(t) = c.poll_transmit(NOW, &mut buf).unwrap() {
+                s.handle_datagram(NOW, 1, &mut buf[..t.len]).unwrap();
+            }
+            while let Some(t) = s.poll_transmit(NOW, &mut buf).unwrap() {
+                c.handle_datagram(NOW, 0, &mut buf[..t.len]).unwrap();
+            }
+        }
+        assert!(c.is_connected());
+        while s.poll_event().is_some() {}
+
+        // The server answers two challenges of one datagram from address
+        // 2, each once, there (and checks address 2 itself).
+        let (mut d, n) = challenges(c.established().unwrap(), &cfg, &[[1; 8], [2; 8]]);
+        let mut replay = d;
+        s.handle_datagram(NOW, 2, &mut d[..n]).unwrap();
+        let mut got: std::vec::Vec<RrcRepr> = std::vec::Vec::new();
+        while let Some(t) = s.poll_transmit(NOW, &mut buf).unwrap() {
+            assert_eq!(t.to, 2);
+            got.extend(opened(c.established().unwrap(), &mut buf[..t.len]));
+        }
+        let answers: std::vec::Vec<_> = got
+            .iter()
+            .filter(|m| m.msg_type == PATH_RESPONSE)
+            .map(|m| m.cookie)
+            .collect();
+        assert_eq!(answers, [[1; 8], [2; 8]]);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0].msg_type, PATH_RESPONSE);
+        assert!(got.iter().any(|m| m.msg_type == PATH_CHALLENGE));
+        // A replayed copy is answered by nobody.
+        s.handle_datagram(NOW, 3, &mut replay[..n]).unwrap();
+        assert_eq!(s.poll_transmit(NOW, &mut buf).unwrap(), None);
+
+        // The client answers two challenges of one datagram, each once.
+        let h = s.session_handle(&1).unwrap();
+        let i = s.slot_index(h).unwrap();
+        let est = s.slots[i].est.as_mut().unwrap();
+        let (mut d, n) = challenges(est, &cfg, &[[3; 8], [4; 8]]);
+        c.handle_datagram(NOW, 0, &mut d[..n]).unwrap();
+        let mut answers = std::vec::Vec::new();
+        while let Some(t) = c.poll_transmit(NOW, &mut buf).unwrap() {
+            let est = s.slots[i].est.as_mut().unwrap();
+            answers.extend(opened(est, &mut buf[..t.len]));
+        }
+        let want = [[3; 8], [4; 8]].map(|cookie| RrcRepr {
+            msg_type: PATH_RESPONSE,
+            cookie,
+        });
+        assert_eq!(answers, want);
+    }
 }

@@ -87,6 +87,11 @@ pub(crate) trait Upcall {
     /// epoch 1 an error (a message out of place) ends the session; an
     /// epoch-0 record never does (false or an error: it is dropped).
     fn old_handshake(&mut self, epoch: u16, plain: &[u8]) -> Result<bool, Error>;
+    /// An authenticated `return_routability_check` message arrived (RFC
+    /// 9853, only once negotiated): a challenge to answer, a response to
+    /// match, or a type to ignore (§4).
+    #[cfg(feature = "cid")]
+    fn rrc(&mut self, m: RrcRepr);
 }
 
 /// One established DTLS session, compact.
@@ -128,9 +133,6 @@ pub(crate) struct Established {
     /// Return Routability Check (RFC 9853) was negotiated.
     #[cfg(feature = "cid")]
     rrc: bool,
-    /// The last `return_routability_check` message received.
-    #[cfg(feature = "cid")]
-    rrc_in: Option<RrcRepr>,
 }
 
 impl core::fmt::Debug for Established {
@@ -193,8 +195,6 @@ impl Established {
             heard: false,
             #[cfg(feature = "cid")]
             rrc: p.rrc,
-            #[cfg(feature = "cid")]
-            rrc_in: None,
         })
     }
 
@@ -432,31 +432,18 @@ impl Established {
             }
             #[cfg(feature = "cid")]
             ContentType::ReturnRoutabilityCheck => {
-                // RFC 9853 §4: only once negotiated; kept for the owner
-                // (a challenge to answer, a response to match).
+                // RFC 9853 §4: only once negotiated; for the owner (a
+                // challenge to answer, a response to match).
                 match RrcRepr::parse(plain) {
                     Ok(m) if self.rrc => {
                         self.heard = true;
-                        self.rrc_in = Some(m);
+                        up.rrc(m);
                     }
                     _ => stats.records_dropped += 1,
                 }
                 Ok(())
             }
         }
-    }
-
-    /// The Return Routability Check message (RFC 9853) the last datagram
-    /// carried, if any: a challenge to answer or a response to match.
-    #[cfg(feature = "cid")]
-    pub(crate) fn take_rrc(&mut self) -> Option<RrcRepr> {
-        self.rrc_in.take()
-    }
-
-    /// Keeps `m` for the next [`take_rrc`](Self::take_rrc).
-    #[cfg(feature = "cid")]
-    pub(crate) fn put_back_rrc(&mut self, m: RrcRepr) {
-        self.rrc_in = Some(m);
     }
 
     /// Return Routability Check (RFC 9853) was negotiated.
@@ -484,6 +471,22 @@ impl Established {
                 .ok_or(Error::Internal)?,
         )?;
         self.seal(cfg, rec, ContentType::ReturnRoutabilityCheck, RRC_LEN)
+    }
+
+    /// Seals the `path_response` answering a `path_challenge` with
+    /// `cookie` (RFC 9853 §5.4) as one record into `out`.
+    #[cfg(feature = "cid")]
+    pub(crate) fn seal_path_response(
+        &mut self,
+        cfg: &Config,
+        cookie: [u8; 8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let m = RrcRepr {
+            msg_type: crate::wire::rrc::PATH_RESPONSE,
+            cookie,
+        };
+        self.seal_rrc(cfg, &m, out)
     }
 
     /// Ends the session after a fatal error: the alert (if the error has

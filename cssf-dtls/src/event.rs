@@ -67,8 +67,9 @@ pub enum CloseReason {
     /// The handshake did not complete: its retransmission budget ran out,
     /// or it outlived the longest a handshake may take.
     HandshakeTimeout,
-    /// Removed to make room for a new handshake: it was idle, stalled or
-    /// closed (the endpoint's tables are full).
+    /// Removed to make room for a new handshake (the endpoint's tables
+    /// are full): it was idle, stalled or closed, or its host held it
+    /// beyond `Config::max_sessions_per_host`.
     Evicted,
     /// A new ClientHello from the same address replaced it (RFC 6347
     /// §4.2.8: the client lost its state and started over).

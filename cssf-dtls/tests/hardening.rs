@@ -597,3 +597,64 @@ fn forged_hello_verify_requests_make_a_client_send_a_bounded_number_of_hellos() 
     assert!(sent >= 1, "the first request was answered");
     assert!(sent <= 4, "{sent} ClientHellos for 50 forged requests");
 }
+
+/// A HelloVerifyRequest as a server that numbers every request 0 sends it
+/// (OpenSSL's stateless listener), echoing the record sequence number of
+/// the ClientHello record it answers (RFC 6347 §4.2.1).
+fn hello_verify_request(record_seq: u64, message_seq: u16, cookie: &[u8]) -> Vec<u8> {
+    let hvr = HelloVerifyRequestRepr {
+        version: 0xFEFF,
+        cookie,
+    };
+    let n = hvr.buffer_len();
+    let mut d = std::vec![0u8; 13 + 12 + n];
+    RecordHeader {
+        content_type: ContentType::Handshake,
+        version: 0xFEFF,
+        epoch: 0,
+        sequence: record_seq,
+        length: (12 + n) as u16,
+    }
+    .emit(&mut d)
+    .unwrap();
+    HandshakeHeader::whole(3, message_seq, n)
+        .emit(&mut d[13..])
+        .unwrap();
+    hvr.emit(&mut d[25..]).unwrap();
+    d
+}
+
+#[test]
+fn a_late_hello_verify_request_for_an_earlier_client_hello_is_not_a_new_cookie() {
+    // The first ClientHello went out twice (records 0 and 1) before the
+    // request for record 0 arrived; the client answered it (record 2).
+    // The request for record 1, late, with another cookie: stale, whether
+    // the server echoes message_seq or numbers its requests 0.
+    for echoes in [true, false] {
+        let mut c = client(config(), 14);
+        let mut now = Duration::ZERO;
+        assert_eq!(out_c(&mut c, now).len(), 1);
+        now += Duration::from_secs(1);
+        c.handle_timeout(now).unwrap();
+        assert_eq!(out_c(&mut c, now).len(), 1, "retransmitted");
+        let mut d = hello_verify_request(0, 0, &[1; 16]);
+        c.handle_datagram(now, server_addr(), &mut d).unwrap();
+        assert_eq!(out_c(&mut c, now).len(), 1, "a ClientHello with the cookie");
+        let mut late = hello_verify_request(1, 0, &[2; 16]);
+        c.handle_datagram(now, server_addr(), &mut late).unwrap();
+        assert!(
+            out_c(&mut c, now).is_empty(),
+            "echoes {echoes}: a stale cookie taken"
+        );
+        // A request for the second ClientHello (record 2, message_seq 1;
+        // 0 from a server that numbers every request 0) is new: its
+        // cookie expired.
+        let mut again = hello_verify_request(2, if echoes { 1 } else { 0 }, &[3; 16]);
+        c.handle_datagram(now, server_addr(), &mut again).unwrap();
+        assert_eq!(
+            out_c(&mut c, now).len(),
+            1,
+            "echoes {echoes}: a new cookie not taken"
+        );
+    }
+}

@@ -157,6 +157,7 @@ impl Connection {
             extensions: exts.get(..elen).unwrap_or(&[]),
         };
         self.new_flight(now, true);
+        self.hello_record_seq = self.write_seq[0];
         self.push_handshake(mt::CLIENT_HELLO, 0, ch.buffer_len(), |b| ch.emit(b))?;
         self.start_sending();
         Ok(())

@@ -289,8 +289,16 @@ pub(crate) struct Connection {
     newest: bool,
     /// Return Routability Check (RFC 9853) was negotiated (with CIDs).
     rrc: bool,
+    /// Server: the round trip of our last flight before the client's
+    /// Finished, if it went out once (what the path checks of the session
+    /// start from, RFC 9853 §5.5).
+    #[cfg(all(feature = "server", feature = "cid"))]
+    pub(crate) round_trip: Option<Duration>,
     /// Client: HelloVerifyRequest cookies taken so far.
     cookies_taken: u8,
+    /// Client: the record sequence number our latest ClientHello first
+    /// went out with (a HelloVerifyRequest echoes the one it answers).
+    hello_record_seq: u64,
     /// Our ChangeCipherSpec is in a flight: alerts go out protected.
     ccs_pushed: bool,
     /// Server: the ID assigned or resumed; client: the ID the server gave.
@@ -423,7 +431,10 @@ impl Connection {
             cid_tx: None,
             newest: false,
             rrc: false,
+            #[cfg(all(feature = "server", feature = "cid"))]
+            round_trip: None,
             cookies_taken: 0,
+            hello_record_seq: 0,
             ccs_pushed: false,
             session_id: heapless::Vec::new(),
             offered: None,
@@ -724,6 +735,7 @@ impl Connection {
             0 => {
                 if hdr.content_type == ContentType::ApplicationData
                     || (hdr.content_type == ContentType::Alert && self.read_epoch != 0)
+                    || self.stale_hello_verify_request(hdr, payload)
                 {
                     self.stats.records_dropped += 1;
                     return Ok(());
@@ -789,6 +801,29 @@ impl Connection {
             },
             _ => false,
         }
+    }
+
+    /// Client: a HelloVerifyRequest that answers an earlier ClientHello
+    /// than our latest. When our first ClientHello is retransmitted before
+    /// the request arrives, the server answers each copy, each with its
+    /// own cookie (the cookie holds its time): the late answer to the
+    /// first copy, taken as a new cookie, would start our handshake over
+    /// under the server's feet. A request answers our latest ClientHello
+    /// when it carries its message_seq (as our server's do) or, from a
+    /// server that numbers every request 0, the record sequence number of
+    /// one of its records (RFC 6347 §4.2.1: the server MUST echo it).
+    fn stale_hello_verify_request(&self, hdr: &RecordHeader, payload: &[u8]) -> bool {
+        if self.role != Role::Client
+            || self.state != State::ClientHelloSent
+            || hdr.content_type != ContentType::Handshake
+        {
+            return false;
+        }
+        HandshakeHeader::parse(payload).is_ok_and(|(h, _, _)| {
+            h.msg_type == mt::HELLO_VERIFY_REQUEST
+                && h.message_seq != self.send_msg_seq.wrapping_sub(1)
+                && hdr.sequence < self.hello_record_seq
+        })
     }
 
     /// True once a CID was negotiated (either direction may be empty).
@@ -955,7 +990,9 @@ impl Connection {
         // RFC 6347 §4.2.1: a server may answer our ClientHello with another
         // HelloVerifyRequest (its cookie expired, its secret rotated); one
         // with a new cookie gets a new ClientHello, a few times at most (a
-        // forged one could otherwise make us send at will).
+        // forged one could otherwise make us send at will). A request
+        // answering an older ClientHello never gets here (see
+        // `stale_hello_verify_request`).
         if self.state == State::ClientHelloSent
             && h.msg_type == mt::HELLO_VERIFY_REQUEST
             && h.message_seq < self.recv_msg_seq

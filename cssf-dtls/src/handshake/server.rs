@@ -195,12 +195,16 @@ impl Connection {
             }
         }
         // RFC 9146 §3: use the client's CID when sending; ask for ours.
-        // A CID longer than we can carry: no CIDs on this connection.
-        let client_cid = client_cid.filter(|c| c.len() <= MAX_PEER_CID_LEN);
+        // A CID longer than we can carry, or one without the RRC we
+        // require: no CIDs on this connection.
+        let rrc = client_rrc && self.config.rrc;
+        let client_cid = client_cid
+            .filter(|c| c.len() <= MAX_PEER_CID_LEN)
+            .filter(|_| rrc || !self.config.require_rrc);
         if let (Some(cid), Some(_)) = (client_cid, self.config.cid()) {
             self.cid_tx = Some(heapless::Vec::from_slice(cid).map_err(|_| Error::Internal)?);
             // RFC 9853 §3: RRC only beside connection_id.
-            self.rrc = client_rrc && self.config.rrc;
+            self.rrc = rrc;
         } else {
             self.cid_rx.clear();
         }
@@ -388,6 +392,20 @@ impl Connection {
         Ok(())
     }
 
+    /// Keeps the round trip of our current flight, answered by the
+    /// client's Finished at `now`, if it went out only once (Karn's rule:
+    /// the answer to a resent flight could be to either copy). The client's
+    /// work on its flight is counted in: an estimate on the long side.
+    fn measure_round_trip(&mut self, now: Duration) {
+        #[cfg(feature = "cid")]
+        {
+            self.round_trip =
+                (self.retransmits == 0).then(|| now.saturating_sub(self.flight_sent_at));
+        }
+        #[cfg(not(feature = "cid"))]
+        let _ = now;
+    }
+
     /// A message of the server side's handshake, in sequence (RFC 6347
     /// §4.2.4 flights; the states are named after the last message).
     #[allow(clippy::too_many_arguments)]
@@ -432,6 +450,7 @@ impl Connection {
             #[cfg(feature = "server")]
             (State::ClientCcsReceived, mt::FINISHED) if self.resumed => {
                 self.check_finished(body)?;
+                self.measure_round_trip(now);
                 self.add_transcript(t, seq, body);
                 self.note_peer_flight_end(epoch, t, seq, body);
                 self.connected();
@@ -462,6 +481,7 @@ impl Connection {
             #[cfg(feature = "server")]
             (State::ClientCcsReceived, mt::FINISHED) => {
                 self.check_finished(body)?;
+                self.measure_round_trip(now);
                 self.add_transcript(t, seq, body);
                 self.note_peer_flight_end(epoch, t, seq, body);
                 self.new_flight(now, false);
