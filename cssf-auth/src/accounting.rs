@@ -29,6 +29,12 @@ pub enum AuthEvent {
         /// Why.
         reason: Error,
     },
+    /// A stored token that nothing had used was evicted to make room for
+    /// a new one (the store was full).
+    TokenDisplaced {
+        /// Its kid.
+        kid: Kid,
+    },
     /// A stored token was evicted because it had expired.
     TokenExpired {
         /// Its kid.

@@ -319,6 +319,10 @@ impl<
                 self.events.push(AuthEvent::TokenExpired { kid: old });
                 false
             }
+            Inserted::Displaced(old) => {
+                self.events.push(AuthEvent::TokenDisplaced { kid: old });
+                false
+            }
         };
         Ok((kid, replaced))
     }
@@ -333,6 +337,9 @@ impl<
         method: Method,
         path: &str,
     ) -> Decision {
+        if let Some(k) = kid {
+            self.store.mark_used(k);
+        }
         let d = match kid {
             Some(k) => self.store.authorize(
                 k,
@@ -464,6 +471,14 @@ impl<
     ///
     /// [`Authorizer::on_connected`]: crate::authorizer::Authorizer::on_connected
     pub fn note_handshake_key(&mut self, handshake: u64, key_digest: [u8; 32]) {
+        let kid = self
+            .store
+            .iter()
+            .find(|r| r.pop_digest() == Some(key_digest))
+            .and_then(|r| Kid::from_slice(r.kid()).ok());
+        if let Some(kid) = kid {
+            self.store.mark_used(kid.as_slice());
+        }
         let slot = self
             .handshake_keys
             .iter()

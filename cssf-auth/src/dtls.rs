@@ -120,6 +120,12 @@ impl<
     fn may_resume(&mut self, _: &PeerContext<'_, A>, _: &[u8]) -> bool {
         false
     }
+
+    /// `illegal_parameter`: RFC 9202 §3.3.2, for an identity that selects
+    /// no valid access token.
+    fn unknown_identity(&self) -> cssf_dtls::Error {
+        cssf_dtls::Error::IllegalParameter
+    }
 }
 
 impl<K: KeyResolver + ?Sized, M: ScopeMapper, const N: usize, const R: usize, const E: usize>
@@ -234,6 +240,11 @@ impl<
     /// Never (see [`TokenPsk`]'s).
     fn may_resume(&mut self, _: &PeerContext<'_, A>, _: &[u8]) -> bool {
         false
+    }
+
+    /// `illegal_parameter` (RFC 9202 §3.3.2).
+    fn unknown_identity(&self) -> cssf_dtls::Error {
+        cssf_dtls::Error::IllegalParameter
     }
 }
 

@@ -3,10 +3,12 @@
 //! already stored replaces it only when it is newer ([`Issued`]): a later
 //! `iat`, or a higher `exi` Sequence Number of the same issuer; an older or
 //! unordered one is refused ([`Error::Superseded`]), so a replaced token
-//! cannot be posted again to win back a wider scope. When full, expired
-//! tokens are evicted; otherwise the new token is refused
-//! ([`Error::StoreFull`]). A bounded replay cache remembers hashes of
-//! accepted `cti`s.
+//! cannot be posted again to win back a wider scope, and a token for
+//! another key under a live token's kid is refused ([`Error::KidConflict`]).
+//! When full, an expired token is evicted, else the oldest one nothing has
+//! used yet; otherwise the new token is refused ([`Error::StoreFull`]). A
+//! bounded replay cache remembers hashes of accepted `cti`s until their
+//! tokens expire.
 
 use core::time::Duration;
 
@@ -194,12 +196,24 @@ pub enum Inserted {
     Replaced,
     /// Evicted an expired token (its kid given) to make room.
     Evicted(Kid),
+    /// Evicted the oldest token nothing had used (its kid given) to make
+    /// room.
+    Displaced(Kid),
 }
 
-/// Up to `N` tokens, no heap.
+/// Up to `N` tokens, no heap. When full, a new token takes the slot of an
+/// expired one; else of the oldest token nothing has used yet (no
+/// handshake was given its key, no request was decided with it,
+/// [`TokenStore::mark_used`]): a client posting tokens it never uses
+/// cannot keep everyone else's out. Tokens in use are never evicted.
 #[derive(Debug, Clone)]
 pub struct TokenStore<const N: usize> {
     slots: [Option<TokenRecord>; N],
+    /// Per slot: used since stored.
+    used: [bool; N],
+    /// Per slot: when stored (a counter), for "oldest".
+    stored: [u64; N],
+    next: u64,
 }
 
 impl<const N: usize> Default for TokenStore<N> {
@@ -213,6 +227,40 @@ impl<const N: usize> TokenStore<N> {
     pub fn new() -> Self {
         Self {
             slots: core::array::from_fn(|_| None),
+            used: [false; N],
+            stored: [0; N],
+            next: 0,
+        }
+    }
+
+    /// Notes that the token under `kid` is in use (a handshake was given
+    /// its key, or a request was decided with it): it is not evicted for a
+    /// new token while it lives.
+    pub fn mark_used(&mut self, kid: &[u8]) {
+        if let Some(i) = self.position(kid) {
+            if let Some(u) = self.used.get_mut(i) {
+                *u = true;
+            }
+        }
+    }
+
+    fn position(&self, kid: &[u8]) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|r| r.kid() == kid))
+    }
+
+    /// Puts `rec` in slot `i`, fresh (unused, newest).
+    fn put(&mut self, i: usize, rec: TokenRecord) {
+        if let (Some(slot), Some(u), Some(t)) = (
+            self.slots.get_mut(i),
+            self.used.get_mut(i),
+            self.stored.get_mut(i),
+        ) {
+            *slot = Some(rec);
+            *u = false;
+            *t = self.next;
+            self.next += 1;
         }
     }
 
@@ -227,13 +275,11 @@ impl<const N: usize> TokenStore<N> {
         if rec.pop.kid().is_none() {
             return Err(Error::MissingClaim);
         }
-        if let Some(slot) = self
-            .slots
-            .iter_mut()
-            .find(|s| s.as_ref().is_some_and(|r| r.kid() == rec.kid()))
-        {
-            if let Some(old) = slot
-                .as_ref()
+        if let Some(i) = self.position(rec.kid()) {
+            if let Some(old) = self
+                .slots
+                .get(i)
+                .and_then(Option::as_ref)
                 .filter(|old| !old.lifetime.expired(now, wall, leeway_secs))
             {
                 if !rec.issued.supersedes(&old.issued) {
@@ -246,28 +292,43 @@ impl<const N: usize> TokenStore<N> {
                     return Err(Error::KidConflict);
                 }
             }
-            *slot = Some(rec);
+            // The same key's newer token: in use if the old one was.
+            let used = self.used.get(i).copied().unwrap_or(false);
+            self.put(i, rec);
+            if let Some(u) = self.used.get_mut(i) {
+                *u = used;
+            }
             return Ok(Inserted::Replaced);
         }
-        if let Some(slot) = self.slots.iter_mut().find(|s| s.is_none()) {
-            *slot = Some(rec);
+        if let Some(i) = self.slots.iter().position(Option::is_none) {
+            self.put(i, rec);
             return Ok(Inserted::New);
         }
-        let expired = self.slots.iter_mut().find(|s| {
+        let expired = self.slots.iter().position(|s| {
             s.as_ref()
                 .is_some_and(|r| r.lifetime.expired(now, wall, leeway_secs))
         });
-        match expired {
-            Some(slot) => {
-                let old = slot
-                    .as_ref()
-                    .map(|r| Kid::from_slice(r.kid()).unwrap_or_default())
-                    .unwrap_or_default();
-                *slot = Some(rec);
-                Ok(Inserted::Evicted(old))
-            }
-            None => Err(Error::StoreFull),
-        }
+        let unused = || {
+            (0..N)
+                .filter(|i| !self.used.get(*i).copied().unwrap_or(true))
+                .min_by_key(|i| self.stored.get(*i).copied().unwrap_or(u64::MAX))
+        };
+        let (i, displaced) = match expired {
+            Some(i) => (i, false),
+            None => (unused().ok_or(Error::StoreFull)?, true),
+        };
+        let old = self
+            .slots
+            .get(i)
+            .and_then(Option::as_ref)
+            .and_then(|r| Kid::from_slice(r.kid()).ok())
+            .unwrap_or_default();
+        self.put(i, rec);
+        Ok(if displaced {
+            Inserted::Displaced(old)
+        } else {
+            Inserted::Evicted(old)
+        })
     }
 
     /// The record stored under `kid`.
@@ -277,10 +338,8 @@ impl<const N: usize> TokenStore<N> {
 
     /// Removes and returns the record under `kid`.
     pub fn remove(&mut self, kid: &[u8]) -> Option<TokenRecord> {
-        self.slots
-            .iter_mut()
-            .find(|s| s.as_ref().is_some_and(|r| r.kid() == kid))
-            .and_then(Option::take)
+        let i = self.position(kid)?;
+        self.slots.get_mut(i).and_then(Option::take)
     }
 
     /// Stored tokens.
@@ -446,6 +505,8 @@ mod tests {
         assert_eq!(s.insert(rec(b"a", 10), t0, None, 0), Ok(Inserted::New));
         assert_eq!(s.insert(rec(b"a", 20), t0, None, 0), Ok(Inserted::Replaced));
         assert_eq!(s.insert(rec(b"b", 5), t0, None, 0), Ok(Inserted::New));
+        s.mark_used(b"a");
+        s.mark_used(b"b");
         assert_eq!(s.insert(rec(b"c", 5), t0, None, 0), Err(Error::StoreFull));
         let t6 = Duration::from_secs(6);
         assert_eq!(
@@ -474,6 +535,25 @@ mod tests {
             s.authorize(b"z", t6, None, 0, Method::Get, "/", &m),
             Decision::Deny(DenyReason::NoToken)
         );
+    }
+
+    #[test]
+    fn when_full_an_unused_token_makes_room_and_a_used_one_does_not() {
+        let mut s = TokenStore::<2>::new();
+        let t0 = Duration::ZERO;
+        assert_eq!(s.insert(rec(b"a", 10), t0, None, 0), Ok(Inserted::New));
+        assert_eq!(s.insert(rec(b"b", 10), t0, None, 0), Ok(Inserted::New));
+        s.mark_used(b"b");
+        // "a" is the oldest unused: displaced
+        let a = Kid::from_slice(b"a").unwrap();
+        assert_eq!(
+            s.insert(rec(b"c", 10), t0, None, 0),
+            Ok(Inserted::Displaced(a))
+        );
+        s.mark_used(b"c");
+        // both in use: refused
+        assert_eq!(s.insert(rec(b"d", 10), t0, None, 0), Err(Error::StoreFull));
+        assert!(s.get(b"b").is_some() && s.get(b"c").is_some());
     }
 
     #[test]

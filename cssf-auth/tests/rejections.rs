@@ -548,6 +548,15 @@ fn store_full_then_expired_token_evicted() {
     let mut t = [0u8; 1024];
     let m = issuer::mac0(&key, Some(b"as-hmac"), &p[..n], &mut t).unwrap();
     let mut t1 = t[..m].to_vec();
+    // The stored token is in use (a request was decided with it): it is
+    // not displaced for the new one.
+    let _ = rs.authorize(
+        Duration::from_secs(1),
+        None,
+        Some(b"client-kid"),
+        Method::Get,
+        "/sensors/temp",
+    );
     let r = rs.post(Duration::from_secs(5), None, &mut t1, &mut out);
     assert_eq!((r.code, r.error), (0xA3, Some(Error::StoreFull)));
     let mut t2 = t[..m].to_vec();

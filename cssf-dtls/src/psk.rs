@@ -4,6 +4,8 @@ use core::time::Duration;
 
 use zeroize::Zeroizing;
 
+use crate::Error;
+
 use crate::event::SessionHandle;
 
 /// Maximum PSK length in bytes (RFC 4279 allows up to 2^16-1; IoT keys are 16..32).
@@ -60,6 +62,15 @@ pub trait PskStore<A> {
         let mut key = Zeroizing::new([0u8; MAX_PSK_LEN]);
         self.psk(cx, identity, &mut key).is_some_and(|n| n > 0)
     }
+
+    /// The error (and so the fatal alert) a handshake whose identity has
+    /// no key here ends with: [`Error::UnknownPskIdentity`]
+    /// (`unknown_psk_identity`, RFC 4279 §2) by default. An ACE resource
+    /// server answers [`Error::IllegalParameter`] (`illegal_parameter`,
+    /// RFC 9202 §3.3.2).
+    fn unknown_identity(&self) -> Error {
+        Error::UnknownPskIdentity
+    }
 }
 
 /// A fixed table of `(identity, key)` pairs: the simplest [`PskStore`].
@@ -109,5 +120,8 @@ impl<A, T: PskStore<A> + ?Sized> PskStore<A> for &mut T {
     }
     fn may_resume(&mut self, cx: &PeerContext<'_, A>, identity: &[u8]) -> bool {
         (**self).may_resume(cx, identity)
+    }
+    fn unknown_identity(&self) -> Error {
+        (**self).unknown_identity()
     }
 }

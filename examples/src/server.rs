@@ -235,6 +235,7 @@ impl fmt::Display for Peer {
 /// [`Authorizer`] once the session's Finished proved the key.
 #[derive(Clone)]
 pub struct NodePsk {
+    ace: bool,
     auth: Rc<RefCell<Authz>>,
     clock: Rc<Cell<Clock>>,
     psks: Rc<RefCell<Vec<Psk>>>,
@@ -262,6 +263,16 @@ impl PskStore<SocketAddr> for NodePsk {
     /// kid has now, not the one the old handshake proved).
     fn may_resume(&mut self, _: &PeerContext<'_, SocketAddr>, identity: &[u8]) -> bool {
         self.psks.borrow().iter().any(|p| p.identity == identity)
+    }
+
+    /// With ACE, `illegal_parameter` (RFC 9202 §3.3.2): the identity
+    /// selects neither a provisioned key nor a valid access token.
+    fn unknown_identity(&self) -> cssf_dtls::Error {
+        if self.ace {
+            cssf_dtls::Error::IllegalParameter
+        } else {
+            cssf_dtls::Error::UnknownPskIdentity
+        }
     }
 }
 
@@ -569,6 +580,7 @@ impl Server {
         let origin = Instant::now();
         let provisioned = psks.len();
         let psk = NodePsk {
+            ace,
             auth: auth.clone(),
             clock: clock.clone(),
             psks: Rc::new(RefCell::new(psks)),
@@ -1084,6 +1096,15 @@ impl Server {
                         let _ = st.remove_token(kid.as_slice());
                     }
                     format!("token expired, kid {}", kid_text(kid.as_slice()))
+                }
+                AuthEvent::TokenDisplaced { kid } => {
+                    if let Some(st) = self.store.as_mut() {
+                        let _ = st.remove_token(kid.as_slice());
+                    }
+                    format!(
+                        "token displaced (never used, store full), kid {}",
+                        kid_text(kid.as_slice())
+                    )
                 }
                 AuthEvent::RequestAllowed { kid, method, path } => {
                     self.counters.allowed += 1;

@@ -102,6 +102,9 @@ pub(crate) trait Credentials {
     /// The PSK for a ClientKeyExchange's identity.
     #[cfg_attr(not(feature = "server"), allow(dead_code))]
     fn psk(&mut self, identity: &[u8], key: &mut [u8; MAX_PSK_LEN]) -> Option<usize>;
+    /// The error an identity without a key ends the handshake with.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    fn unknown_identity(&self) -> Error;
     /// Whether the peer's raw public key is accepted.
     #[cfg(feature = "ecdhe")]
     fn trusted(&self, key: &PublicKey) -> bool;
@@ -125,6 +128,9 @@ pub(crate) struct Bound<'a, A, P: ?Sized, T: ?Sized> {
 impl<A, P: PskStore<A> + ?Sized, T: TrustStore<A> + ?Sized> Credentials for Bound<'_, A, P, T> {
     fn psk(&mut self, identity: &[u8], key: &mut [u8; MAX_PSK_LEN]) -> Option<usize> {
         self.store.psk(&self.cx, identity, key)
+    }
+    fn unknown_identity(&self) -> Error {
+        self.store.unknown_identity()
     }
     #[cfg(feature = "ecdhe")]
     fn trusted(&self, key: &PublicKey) -> bool {

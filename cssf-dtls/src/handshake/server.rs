@@ -373,11 +373,11 @@ impl Connection {
         // An identity longer than we can keep is refused rather than kept
         // empty: the session (and its resumptions) report who authenticated.
         let identity =
-            heapless::Vec::from_slice(cke.identity).map_err(|_| Error::UnknownPskIdentity)?;
+            heapless::Vec::from_slice(cke.identity).map_err(|_| creds.unknown_identity())?;
         let n = creds
             .psk(cke.identity, &mut self.psk)
             .filter(|n| (1..=MAX_PSK_LEN).contains(n))
-            .ok_or(Error::UnknownPskIdentity)?;
+            .ok_or_else(|| creds.unknown_identity())?;
         self.psk_len = n;
         self.identity = identity;
         #[cfg(feature = "ecdhe")]

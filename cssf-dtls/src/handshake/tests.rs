@@ -356,6 +356,9 @@ fn overlong_psk_identity_is_refused_not_emptied() {
             key[..4].copy_from_slice(b"psk!");
             Some(4)
         }
+        fn unknown_identity(&self) -> Error {
+            Error::UnknownPskIdentity
+        }
         fn trusted(&self, _: &PublicKey) -> bool {
             false
         }
