@@ -32,14 +32,14 @@
 //! let mut az: Authorizer<u32> = Authorizer::new();
 //! az.set_public(Rights::parse("/authz-info:POST")?);
 //! az.provision_psk(b"sensor-admin", Rights::parse("/actuators/led:GET,PUT")?)?;
-//! az.on_connected(7, Proof::Psk(b"sensor-admin"), &rs)?;
+//! az.on_connected(7, Proof::Psk(b"sensor-admin"), &mut rs)?;
 //! let now = Duration::ZERO;
 //! let mut ask = |who, m, p: &str| az.decide(&mut rs, who, m, p, now, None);
 //! assert_eq!(ask(Requester::Session(7), Method::Put, "/actuators/led"), Verdict::Allow);
 //! assert_eq!(ask(Requester::Session(7), Method::Get, "/sensors/temp"), Verdict::Forbidden);
 //! assert_eq!(ask(Requester::Plain, Method::Put, "/actuators/led"), Verdict::Unauthorized);
 //! assert_eq!(ask(Requester::Plain, Method::Post, "/authz-info"), Verdict::Allow);
-//! az.on_closed(&7);
+//! az.on_closed(&7, &mut rs);
 //! assert_eq!(az.decide(&mut rs, Requester::Session(7), Method::Put, "/actuators/led", now, None), Verdict::Unauthorized);
 //! # Ok::<(), cssf_auth::Error>(())
 //! ```
@@ -460,13 +460,16 @@ impl<S: Clone + PartialEq + SessionId, const N: usize, const P: usize> Authorize
         &mut self,
         session: S,
         proof: Proof<'_>,
-        tokens: &AuthzInfo<'_, K, M, T, R, E>,
+        tokens: &mut AuthzInfo<'_, K, M, T, R, E>,
     ) -> Result<Granted, Error>
     where
         K: KeyResolver + ?Sized,
         M: ScopeMapper,
     {
         self.sessions.retain(|(s, _)| s != &session);
+        // The key the DTLS glue gave this handshake, if it gave a token's:
+        // taken, the handshake is over.
+        let handed = tokens.take_handshake_key(session.session_id());
         let grant = if let Some(i) = self
             .provisioned
             .iter()
@@ -481,10 +484,7 @@ impl<S: Clone + PartialEq + SessionId, const N: usize, const P: usize> Authorize
                 Proof::Psk(id) => tokens
                     .kid_for_psk_identity(id)
                     .and_then(|kid| tokens.store().get(kid.as_slice()))
-                    .filter(|r| {
-                        let used = tokens.handshake_key(session.session_id());
-                        r.pop_digest().is_some() && used == r.pop_digest()
-                    }),
+                    .filter(|r| r.pop_digest().is_some() && handed == r.pop_digest()),
                 Proof::PublicKey(x, y) => tokens.store().iter().find(
                     |r| matches!(&r.pop, PopKey::Ec2 { x: kx, y: ky, .. } if kx == x && ky == y),
                 ),
@@ -499,9 +499,14 @@ impl<S: Clone + PartialEq + SessionId, const N: usize, const P: usize> Authorize
                 })
                 .unwrap_or(Grant::Anonymous)
         };
-        let granted = match grant {
+        let granted = match &grant {
             Grant::Provisioned(_) => Granted::Provisioned,
-            Grant::Token(..) => Granted::Token,
+            Grant::Token(kid, _) => {
+                // A proven session uses the token: it is not displaced for
+                // a newcomer while it lives.
+                tokens.mark_token_used(kid.as_slice());
+                Granted::Token
+            }
             Grant::Anonymous => Granted::Anonymous,
         };
         self.sessions
@@ -510,9 +515,20 @@ impl<S: Clone + PartialEq + SessionId, const N: usize, const P: usize> Authorize
         Ok(granted)
     }
 
-    /// The session ended: its grant goes.
-    pub fn on_closed(&mut self, session: &S) {
+    /// The session (or a handshake that never completed) ended: its grant,
+    /// and any token key handed to its handshake, go. Call it for every
+    /// DTLS `Closed`, so the record of keys handed to handshakes holds only
+    /// handshakes in flight.
+    pub fn on_closed<K, M, const T: usize, const R: usize, const E: usize>(
+        &mut self,
+        session: &S,
+        tokens: &mut AuthzInfo<'_, K, M, T, R, E>,
+    ) where
+        K: KeyResolver + ?Sized,
+        M: ScopeMapper,
+    {
         self.sessions.retain(|(s, _)| s != session);
+        let _ = tokens.take_handshake_key(session.session_id());
     }
 
     /// The kid of the token a session's grant comes from, if it does (for
@@ -649,26 +665,26 @@ mod tests {
             handed(&mut rs, s, 9);
         }
         assert_eq!(
-            az.on_connected(1, Proof::Psk(b"c1"), &rs),
+            az.on_connected(1, Proof::Psk(b"c1"), &mut rs),
             Ok(Granted::Token)
         );
         assert_eq!(
-            az.on_connected(2, Proof::Psk(&cnf_form), &rs),
+            az.on_connected(2, Proof::Psk(&cnf_form), &mut rs),
             Ok(Granted::Token)
         );
         assert_eq!(
-            az.on_connected(3, Proof::Psk(&wide), &rs),
+            az.on_connected(3, Proof::Psk(&wide), &mut rs),
             Ok(Granted::Token)
         );
         // a session whose handshake was given another key (or none) is not
         // the token's
         handed(&mut rs, 6, 8);
         assert_eq!(
-            az.on_connected(6, Proof::Psk(b"c1"), &rs),
+            az.on_connected(6, Proof::Psk(b"c1"), &mut rs),
             Ok(Granted::Anonymous)
         );
         assert_eq!(
-            az.on_connected(7, Proof::Psk(b"c1"), &rs),
+            az.on_connected(7, Proof::Psk(b"c1"), &mut rs),
             Ok(Granted::Anonymous)
         );
         assert_eq!(az.token_kid(&3), Some(&b"c1"[..]));
@@ -691,7 +707,7 @@ mod tests {
         // expiry: 4.01
         handed(&mut rs, 4, 9);
         assert_eq!(
-            az.on_connected(4, Proof::Psk(b"c1"), &rs),
+            az.on_connected(4, Proof::Psk(b"c1"), &mut rs),
             Ok(Granted::Token)
         );
         let late = Duration::from_secs(2000);
@@ -713,7 +729,7 @@ mod tests {
         assert_eq!(v, Verdict::Unauthorized);
         // an unknown identity is anonymous
         assert_eq!(
-            az.on_connected(5, Proof::Psk(b"zz"), &rs),
+            az.on_connected(5, Proof::Psk(b"zz"), &mut rs),
             Ok(Granted::Anonymous)
         );
     }
@@ -736,11 +752,11 @@ mod tests {
         let r = post(&mut rs, &token(&pop, &[("/a", 1)], 1, b"1"), 1);
         assert_eq!(r, 0x41, "{:?}", rs.poll_event());
         assert_eq!(
-            az.on_connected(1, Proof::PublicKey(&x, &y), &rs),
+            az.on_connected(1, Proof::PublicKey(&x, &y), &mut rs),
             Ok(Granted::Token)
         );
         assert_eq!(
-            az.on_connected(2, Proof::PublicKey(&x, &[5; 32]), &rs),
+            az.on_connected(2, Proof::PublicKey(&x, &[5; 32]), &mut rs),
             Ok(Granted::Anonymous)
         );
         let v = az.decide(&mut rs, Requester::Session(1), Method::Get, "/a", T, None);
@@ -760,15 +776,15 @@ mod tests {
         az.provision_psk(b"a", Rights::all()).unwrap();
         az.set_anonymous(Rights::parse("/pub:GET").unwrap());
         assert_eq!(
-            az.on_connected(1, Proof::Anonymous, &rs),
+            az.on_connected(1, Proof::Anonymous, &mut rs),
             Ok(Granted::Anonymous)
         );
         assert_eq!(
-            az.on_connected(2, Proof::Psk(b"a"), &rs),
+            az.on_connected(2, Proof::Psk(b"a"), &mut rs),
             Ok(Granted::Provisioned)
         );
         assert_eq!(
-            az.on_connected(3, Proof::Psk(b"a"), &rs),
+            az.on_connected(3, Proof::Psk(b"a"), &mut rs),
             Err(Error::StoreFull)
         );
         let v = az.decide(&mut rs, Requester::Session(3), Method::Get, "/x", T, None);
@@ -875,13 +891,13 @@ mod tests {
                         if let P::Tok = p {
                             handed(&mut rs, s, 5);
                         }
-                        if az.on_connected(s, proof_of(p, &tok), &rs).is_ok() {
+                        if az.on_connected(s, proof_of(p, &tok), &mut rs).is_ok() {
                             model.insert(s, p);
                         }
                         prop_assert!(az.sessions() <= 4);
                     }
                     Op::Close(s) => {
-                        az.on_closed(&s);
+                        az.on_closed(&s, &mut rs);
                         model.remove(&s);
                     }
                     Op::Ask(s, m, x) => {

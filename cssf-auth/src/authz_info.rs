@@ -29,7 +29,11 @@ use crate::Error;
 pub const EXI_ISSUERS: usize = 4;
 
 /// How many handshakes' token keys an [`AuthzInfo`] remembers
-/// ([`AuthzInfo::note_handshake_key`]); the oldest is forgotten first.
+/// ([`AuthzInfo::note_handshake_key`]): entries go when the handshake's
+/// session connects or closes (`Authorizer::on_connected` /
+/// `on_closed`), so this bounds the handshakes in flight at once (keep it
+/// at least the DTLS endpoint's handshake slots); beyond it the oldest
+/// entry is forgotten.
 pub const HANDSHAKE_KEYS: usize = 8;
 
 /// CoAP 2.01 Created.
@@ -298,6 +302,10 @@ impl<
             lifetime,
             issued,
             digest,
+            cti: match exi_seq {
+                Some(_) => None,
+                None => claims.cti.map(ReplayCache::<R>::digest),
+            },
         };
         let ins = self.store.insert(rec, now, wall, self.config.leeway_secs)?;
         match exi_seq {
@@ -319,7 +327,11 @@ impl<
                 self.events.push(AuthEvent::TokenExpired { kid: old });
                 false
             }
-            Inserted::Displaced(old) => {
+            Inserted::Displaced(old, cti) => {
+                // Dropped unused, not superseded: it may be posted again.
+                if let Some(d) = cti {
+                    self.replay.forget(&d);
+                }
                 self.events.push(AuthEvent::TokenDisplaced { kid: old });
                 false
             }
@@ -471,18 +483,11 @@ impl<
     ///
     /// [`Authorizer::on_connected`]: crate::authorizer::Authorizer::on_connected
     pub fn note_handshake_key(&mut self, handshake: u64, key_digest: [u8; 32]) {
-        let kid = self
-            .store
-            .iter()
-            .find(|r| r.pop_digest() == Some(key_digest))
-            .and_then(|r| Kid::from_slice(r.kid()).ok());
-        if let Some(kid) = kid {
-            self.store.mark_used(kid.as_slice());
-        }
         let slot = self
             .handshake_keys
             .iter()
             .position(|e| e.is_some_and(|(h, _)| h == handshake))
+            .or_else(|| self.handshake_keys.iter().position(Option::is_none))
             .unwrap_or(self.next_handshake_key);
         if let Some(e) = self.handshake_keys.get_mut(slot) {
             *e = Some((handshake, key_digest));
@@ -499,6 +504,22 @@ impl<
             .flatten()
             .find(|(h, _)| *h == handshake)
             .map(|(_, d)| *d)
+    }
+
+    /// Removes and returns what [`Self::handshake_key`] would (the
+    /// handshake completed or ended).
+    pub fn take_handshake_key(&mut self, handshake: u64) -> Option<[u8; 32]> {
+        let e = self
+            .handshake_keys
+            .iter_mut()
+            .find(|e| e.is_some_and(|(h, _)| h == handshake))?;
+        e.take().map(|(_, d)| d)
+    }
+
+    /// Notes that a proven session uses the token under `kid` (see
+    /// [`TokenStore::mark_used`]).
+    pub fn mark_token_used(&mut self, kid: &[u8]) {
+        self.store.mark_used(kid);
     }
 
     /// The kid of the stored token a DTLS `psk_identity` names: the

@@ -161,6 +161,10 @@ pub struct TokenRecord {
     /// a DTLS `psk_identity`, RFC 9202 §3.3.2, finds this record instead of
     /// being refused as a replay).
     pub digest: [u8; 32],
+    /// The replay cache's digest of its `cti` (none for `exi` tokens,
+    /// whose Sequence Numbers are tracked instead), to forget it when the
+    /// token is displaced unused.
+    pub cti: Option<[u8; 16]>,
 }
 
 impl TokenRecord {
@@ -196,9 +200,9 @@ pub enum Inserted {
     Replaced,
     /// Evicted an expired token (its kid given) to make room.
     Evicted(Kid),
-    /// Evicted the oldest token nothing had used (its kid given) to make
-    /// room.
-    Displaced(Kid),
+    /// Evicted the oldest token nothing had used to make room: its kid and
+    /// its `cti` digest ([`TokenRecord::cti`]).
+    Displaced(Kid, Option<[u8; 16]>),
 }
 
 /// Up to `N` tokens, no heap. When full, a new token takes the slot of an
@@ -288,7 +292,7 @@ impl<const N: usize> TokenStore<N> {
                 // A live token's kid names its key: a token for another key
                 // under the same kid would take the first one's holder's
                 // grants away (and hand its sessions' kid to a stranger).
-                if rec.pop_digest() != old.pop_digest() {
+                if old.pop_digest().is_some() && rec.pop_digest() != old.pop_digest() {
                     return Err(Error::KidConflict);
                 }
             }
@@ -317,15 +321,14 @@ impl<const N: usize> TokenStore<N> {
             Some(i) => (i, false),
             None => (unused().ok_or(Error::StoreFull)?, true),
         };
-        let old = self
-            .slots
-            .get(i)
-            .and_then(Option::as_ref)
+        let old = self.slots.get(i).and_then(Option::as_ref);
+        let old_cti = old.and_then(|r| r.cti);
+        let old = old
             .and_then(|r| Kid::from_slice(r.kid()).ok())
             .unwrap_or_default();
         self.put(i, rec);
         Ok(if displaced {
-            Inserted::Displaced(old)
+            Inserted::Displaced(old, old_cti)
         } else {
             Inserted::Evicted(old)
         })
@@ -405,7 +408,8 @@ impl<const R: usize> ReplayCache<R> {
         Self { entries: [None; R] }
     }
 
-    fn digest(cti: &[u8]) -> [u8; 16] {
+    /// The digest the cache keeps of `cti`.
+    pub fn digest(cti: &[u8]) -> [u8; 16] {
         let h: [u8; 32] = Sha256::digest(cti).into();
         let mut out = [0u8; 16];
         out.copy_from_slice(h.get(..16).unwrap_or(&[0; 16]));
@@ -416,6 +420,16 @@ impl<const R: usize> ReplayCache<R> {
     pub fn contains(&self, cti: &[u8]) -> bool {
         let d = Self::digest(cti);
         self.entries.iter().flatten().any(|(e, _)| *e == d)
+    }
+
+    /// Forgets the `cti` whose digest is `d` (its token was dropped unused:
+    /// posting it again is not a replay of anything live).
+    pub fn forget(&mut self, d: &[u8; 16]) {
+        for e in self.entries.iter_mut() {
+            if e.is_some_and(|(x, _)| x == *d) {
+                *e = None;
+            }
+        }
     }
 
     /// Whether one more `cti` can be remembered at `now`.
@@ -468,6 +482,7 @@ mod tests {
             },
             issued: Issued::Unordered,
             digest: [0; 32],
+            cti: None,
         }
     }
 
@@ -548,7 +563,7 @@ mod tests {
         let a = Kid::from_slice(b"a").unwrap();
         assert_eq!(
             s.insert(rec(b"c", 10), t0, None, 0),
-            Ok(Inserted::Displaced(a))
+            Ok(Inserted::Displaced(a, None))
         );
         s.mark_used(b"c");
         // both in use: refused

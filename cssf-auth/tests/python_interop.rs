@@ -323,7 +323,7 @@ fn a_cwt_token_with_a_kid_in_its_header_works_end_to_end() {
     for (seed, identity) in [(1u64, b"py-e2e".to_vec()), (2, cnf_form)] {
         let (proven, h) = common::psk_handshake(&rs, &identity, &[0x77; 16], seed, now, wall)
             .unwrap_or_else(|| panic!("{v}: DTLS handshake with identity {identity:02x?}"));
-        az.on_connected(h, Proof::Psk(&proven), &rs.borrow())
+        az.on_connected(h, Proof::Psk(&proven), &mut rs.borrow_mut())
             .unwrap();
         // 3. the scope is enforced: GET /sensors/temp only
         let mut ask =

@@ -183,7 +183,7 @@ fn a_token_stored_between_key_exchange_and_finished_is_not_the_sessions_grant() 
         } = e
         {
             let g = az
-                .on_connected(handle, Proof::Psk(id.as_bytes()), &rs.borrow())
+                .on_connected(handle, Proof::Psk(id.as_bytes()), &mut rs.borrow_mut())
                 .unwrap();
             connected = Some((handle, g));
         }

@@ -199,7 +199,7 @@ fn a_token_as_psk_identity_works_for_every_handshake() {
         let (id, h) = handshake(&rs, &t, &[5; 16], seed)
             .unwrap_or_else(|| panic!("handshake {i} with the token as identity"));
         assert_eq!(
-            az.on_connected(h, Proof::Psk(&id), &rs.borrow()),
+            az.on_connected(h, Proof::Psk(&id), &mut rs.borrow_mut()),
             Ok(Granted::Token)
         );
         let v = az.decide(
@@ -231,7 +231,7 @@ fn the_rfc9202_cnf_identity_names_the_stored_token() {
     ];
     let (proven, h) = handshake(&rs, &identity, &[3; 16], 60).expect("handshake");
     let mut az: Authorizer<u64> = Authorizer::new();
-    az.on_connected(h, Proof::Psk(&proven), &rs.borrow())
+    az.on_connected(h, Proof::Psk(&proven), &mut rs.borrow_mut())
         .unwrap();
     assert_eq!(az.token_kid(&h), Some(&kid[..]));
     // the same form with an unknown kid is refused, never posted as a token
@@ -344,7 +344,7 @@ fn a_raw_public_key_pop_token_authenticates_the_client() {
     let (px, py) = run(2).expect("handshake with the token's PoP key");
     let (px, py): ([u8; 32], [u8; 32]) = (px.try_into().unwrap(), py.try_into().unwrap());
     let mut az: Authorizer<u32> = Authorizer::new();
-    az.on_connected(1, Proof::PublicKey(&px, &py), &rs.borrow())
+    az.on_connected(1, Proof::PublicKey(&px, &py), &mut rs.borrow_mut())
         .unwrap();
     let mut ask = |m| {
         az.decide(

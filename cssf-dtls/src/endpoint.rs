@@ -978,13 +978,23 @@ impl<
                 .filter(|s| s.live() && s.origin.same_host(host))
                 .count()
         };
+        // Lent: the host holds more established sessions than its limit.
+        // Its handshakes in flight do not count here, or an unauthenticated
+        // half-open handshake from a host's network would make that host's
+        // own sessions, within its limit, evictable.
+        let established = |host: &A| {
+            self.slots
+                .iter()
+                .filter(|s| s.established().is_some() && s.origin.same_host(host))
+                .count()
+        };
         let victim = |lent: bool| {
             self.slots
                 .iter()
                 .filter_map(|s| {
                     let est = s.established()?;
                     let gives = if lent {
-                        count(&s.origin) > limit
+                        established(&s.origin) > limit
                     } else {
                         !est.is_open() || now.saturating_sub(est.last_activity()) >= idle
                     };

@@ -549,7 +549,14 @@ impl Server {
         let auth = Rc::new(RefCell::new(Authz::new(c, keys)));
         let clock = Rc::new(Cell::new(Clock::default()));
         let mut authz = Authorizer::new();
-        let credentials = !psks.is_empty() || cfg.rpk.as_ref().is_some_and(|r| !r.trust.is_empty());
+        // Anything that says who may do what: then the public rights are
+        // not everything.
+        let credentials = !psks.is_empty()
+            || cfg.acp.is_some()
+            || cfg
+                .rpk
+                .as_ref()
+                .is_some_and(|r| !r.trust.is_empty() || r.require_client_key);
         authz.set_public(match &cfg.public {
             Some(r) => r.clone(),
             None if ace => Rights::parse("/authz-info:POST").map_err(|e| fail!("{e}"))?,
@@ -904,7 +911,7 @@ impl Server {
                             Some(p) => self.policy.authz.on_connected(
                                 handle,
                                 p.proof(),
-                                &self.auth.borrow(),
+                                &mut self.auth.borrow_mut(),
                             ),
                         };
                         // oneM2M app rules name provisioned credentials
@@ -946,7 +953,9 @@ impl Server {
                         // Nothing of the session outlives it: its rights,
                         // its CoAP state (duplicates, Block1, observations)
                         // and its /echo buffers.
-                        self.policy.authz.on_closed(&handle);
+                        self.policy
+                            .authz
+                            .on_closed(&handle, &mut self.auth.borrow_mut());
                         self.policy.sessions.remove(&handle);
                         self.coap.close_peer(&Peer::Secure(handle));
                         self.uploads.remove(&Peer::Secure(handle));

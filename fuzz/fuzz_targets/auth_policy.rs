@@ -114,13 +114,13 @@ fuzz_target!(|input: Input<'_>| {
             Op::Connect(s, p) => {
                 let s = s % 8;
                 live[usize::from(s)] = None;
-                if az.on_connected(s, proof(p, input.identity), &rs).is_ok() {
+                if az.on_connected(s, proof(p, input.identity), &mut rs).is_ok() {
                     live[usize::from(s)] = Some(p);
                 }
                 assert!(az.sessions() <= 3);
             }
             Op::Close(s) => {
-                az.on_closed(&(s % 8));
+                az.on_closed(&(s % 8), &mut rs);
                 live[usize::from(s % 8)] = None;
             }
             Op::Ask(s, m, x) => {
@@ -136,7 +136,7 @@ fuzz_target!(|input: Input<'_>| {
                 setup(&mut lone);
                 let want = match p {
                     Some(p) => {
-                        let _ = lone.on_connected(0, proof(p, input.identity), &rs);
+                        let _ = lone.on_connected(0, proof(p, input.identity), &mut rs);
                         lone.decide(&mut rs, Requester::Session(0), m, path, now, None)
                     }
                     None if public.allows(m, path) => Verdict::Allow,
