@@ -49,6 +49,11 @@ pub struct Config {
     pub echo_lifetime: Duration,
     /// Token length used for requests (1..=8).
     pub token_len: u8,
+    /// The share, in percent, of each table the server side keeps for its
+    /// peers (observers, Block1 uploads, requests the application has not
+    /// answered, the message-ID cache) that one peer may hold (default 50;
+    /// at least one entry). See [`Config::peer_quota`].
+    pub peer_share_percent: u8,
 }
 
 impl Default for Config {
@@ -68,6 +73,7 @@ impl Default for Config {
             max_body: 64 * 1024,
             echo_lifetime: Duration::from_secs(30),
             token_len: 4,
+            peer_share_percent: 50,
         }
     }
 }
@@ -94,6 +100,31 @@ impl Config {
     pub fn non_lifetime(&self) -> Duration {
         self.max_transmit_span().saturating_add(self.max_latency)
     }
+
+    /// MAX_TRANSMIT_WAIT = ACK_TIMEOUT × (2^(MAX_RETRANSMIT + 1) − 1) ×
+    /// ACK_RANDOM_FACTOR (93 s with the defaults): the longest a confirmable
+    /// message is retransmitted before the endpoint gives up.
+    pub fn max_transmit_wait(&self) -> Duration {
+        let factor = (1u32 << (self.max_retransmit.min(15) + 1)).saturating_sub(1);
+        self.ack_timeout
+            .saturating_mul(factor)
+            .saturating_mul(self.ack_random_factor_milli)
+            / 1000
+    }
+
+    /// How many entries of a table with `capacity` slots one peer may hold:
+    /// [`Config::peer_share_percent`] of it, at least 1.
+    ///
+    /// ```
+    /// use cssf_coap::endpoint::Config;
+    /// let c = Config::default();
+    /// assert_eq!(c.peer_quota(8), 4);
+    /// assert_eq!(c.peer_quota(1), 1);
+    /// ```
+    pub fn peer_quota(&self, capacity: usize) -> usize {
+        let pct = usize::from(self.peer_share_percent.clamp(1, 100));
+        (capacity.saturating_mul(pct) / 100).max(1)
+    }
 }
 
 #[cfg(test)]
@@ -106,5 +137,6 @@ mod tests {
         assert_eq!(c.max_transmit_span(), Duration::from_secs(45));
         assert_eq!(c.exchange_lifetime(), Duration::from_secs(247));
         assert_eq!(c.non_lifetime(), Duration::from_secs(145));
+        assert_eq!(c.max_transmit_wait(), Duration::from_secs(93));
     }
 }

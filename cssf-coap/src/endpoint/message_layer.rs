@@ -193,6 +193,7 @@ where
                 state: ConState::Waiting,
                 tries: 0,
                 timeout: self.config.ack_timeout,
+                first_sent: None,
             };
             self.cons.push(slot).map_err(|_| Error::Busy)
         } else if self.queue(peer, bytes) {
@@ -232,7 +233,9 @@ where
                     .iter()
                     .position(|c| c.peer == peer && c.mid == mid)
                 else {
-                    self.stats.unmatched += 1;
+                    if !self.ack_to_earlier_notification(&peer, mid) {
+                        self.stats.unmatched += 1;
+                    }
                     return;
                 };
                 let slot = self.cons.remove(pos);
@@ -275,12 +278,39 @@ where
             }
             return;
         }
-        let before = self.observers.len();
-        self.observers
-            .retain(|o| !(&o.peer == peer && o.last_mid == mid));
-        if self.observers.len() == before {
+        // RFC 7641 §3.6: an RST to any of an observer's latest
+        // notifications (a newer one may have replaced it in flight) ends
+        // the observation, and the notification in flight with it.
+        let Some(key) = self
+            .observers
+            .iter()
+            .find(|o| &o.peer == peer && o.recent.contains(&mid))
+            .map(|o| o.key)
+        else {
             self.stats.unmatched += 1;
+            return;
+        };
+        self.observers.retain(|o| o.key != key);
+        self.cons.retain(|c| c.owner != Owner::Notify(key));
+    }
+
+    /// An ACK to an earlier notification of an observer whose newer one is
+    /// in flight (its round trip is longer than the notification period):
+    /// the observer is alive, so the newer one starts its retransmission
+    /// count over (keeping its schedule). Returns whether it matched.
+    pub(super) fn ack_to_earlier_notification(&mut self, peer: &A, mid: u16) -> bool {
+        let Some(key) = self
+            .observers
+            .iter()
+            .find(|o| &o.peer == peer && o.recent.contains(&mid))
+            .map(|o| o.key)
+        else {
+            return false;
+        };
+        if let Some(slot) = self.cons.iter_mut().find(|c| c.owner == Owner::Notify(key)) {
+            slot.tries = 0;
         }
+        true
     }
 
     pub(super) fn cache_answer(&mut self, peer: &A, mid: u16, bytes: &Vec<u8, M>) {

@@ -120,6 +120,12 @@ enum ConState {
     Waiting,
     /// To be (re)transmitted by the next `poll_transmit`.
     Send,
+    /// A notification to be transmitted by the next `poll_transmit` on the
+    /// retransmission schedule it already has (RFC 7641 §4.5.2: a newer
+    /// notification that replaces one in flight, or a retransmission
+    /// anchored to the first transmission): sending it does not move
+    /// `next_at`.
+    Resend { next_at: Duration },
     /// On the wire; retransmit or give up at `next_at`.
     Sent { next_at: Duration },
 }
@@ -134,6 +140,8 @@ struct ConSlot<A, const M: usize> {
     state: ConState,
     tries: u8,
     timeout: Duration,
+    /// When it was first transmitted.
+    first_sent: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -192,6 +200,11 @@ struct Exchange<A, const M: usize> {
     fetch_for: Option<(u32, Option<Token>)>,
 }
 
+/// Message IDs of its latest notifications an observer is known by: an
+/// RST (or ACK) to any of them is matched, so a client whose round trip is
+/// longer than the notification period can still cancel by RST.
+const OBSERVER_MIDS: usize = 4;
+
 #[derive(Debug)]
 struct Observer<A> {
     key: u32,
@@ -199,7 +212,18 @@ struct Observer<A> {
     token: Token,
     resource: usize,
     since_con: u32,
-    last_mid: u16,
+    /// Message IDs of its latest notifications, oldest first.
+    recent: Vec<u16, OBSERVER_MIDS>,
+}
+
+impl<A> Observer<A> {
+    fn note_mid(&mut self, mid: u16) {
+        if self.recent.is_full() {
+            self.recent.remove(0);
+        }
+        // Cannot fail: room was made above.
+        let _ = self.recent.push(mid);
+    }
 }
 
 /// The message-ID sequence towards one peer (RFC 7252 §4.4).
@@ -458,6 +482,19 @@ where
         self.observers.len()
     }
 
+    /// When the oldest confirmable notification still awaiting its ACK
+    /// was first sent (`None`: none is). Its observer is removed once its
+    /// retransmissions run out, at most MAX_TRANSMIT_WAIT (93 s with the
+    /// defaults) after that time, however often newer notifications replace
+    /// it in flight (RFC 7641 §4.5).
+    pub fn oldest_unacknowledged_notification(&self) -> Option<Duration> {
+        self.cons
+            .iter()
+            .filter(|c| matches!(c.owner, Owner::Notify(_)))
+            .filter_map(|c| c.first_sent)
+            .min()
+    }
+
     /// Number of open client exchanges.
     pub fn exchange_count(&self) -> usize {
         self.exchanges.len()
@@ -522,12 +559,21 @@ where
             let Some(slot) = self.cons.get_mut(i) else {
                 break;
             };
-            if let ConState::Sent { next_at } = slot.state {
+            if let ConState::Sent { next_at } | ConState::Resend { next_at } = slot.state {
                 if next_at <= now {
                     if slot.tries < self.config.max_retransmit {
                         slot.tries += 1;
                         slot.timeout = slot.timeout.saturating_mul(2);
-                        slot.state = ConState::Send;
+                        slot.state = if matches!(slot.owner, Owner::Notify(_)) {
+                            // Anchored to the first transmission: a late
+                            // `handle_timeout` does not stretch the
+                            // observer's MAX_TRANSMIT_WAIT.
+                            ConState::Resend {
+                                next_at: next_at.saturating_add(slot.timeout),
+                            }
+                        } else {
+                            ConState::Send
+                        };
                         self.stats.retransmissions += 1;
                     } else {
                         let slot = self.cons.remove(i);
@@ -869,6 +915,17 @@ where
                 MessageType::Non
             };
             let bytes = build::<M>(ty, code, mid, token.as_slice(), &o)?;
+            if o.observe.is_some() {
+                // A separate or NON registration answer: an RST to it
+                // cancels the observation like one to a notification.
+                if let Some(ob) = self
+                    .observers
+                    .iter_mut()
+                    .find(|ob| ob.peer == p.peer && ob.token == token)
+                {
+                    ob.note_mid(mid);
+                }
+            }
             self.send_message(p.peer, mid, bytes, p.con, Owner::Response)
         }
     }
@@ -946,19 +1003,25 @@ where
             let (peer, token) = (ob.peer.clone(), ob.token);
             if let Some(pos) = self.cons.iter().position(|c| c.owner == Owner::Notify(key)) {
                 // §4.5.2: a newer notification replaces the one in flight and
-                // goes out now, keeping its retransmission counter and timeout.
+                // goes out now, keeping its retransmission counter, timeout
+                // and schedule: however fast notifications come, an observer
+                // that never acknowledges is removed once the retransmissions
+                // of the first unacknowledged one run out (MAX_TRANSMIT_WAIT).
                 let mid = self.alloc_mid(&peer);
                 let bytes = build::<M>(MessageType::Con, code, mid, token.as_slice(), &o)?;
                 if let Some(slot) = self.cons.get_mut(pos) {
                     slot.bytes = bytes;
                     slot.mid = mid;
-                    if !matches!(slot.state, ConState::Waiting) {
-                        slot.state = ConState::Send;
-                    }
+                    slot.state = match slot.state {
+                        ConState::Sent { next_at } | ConState::Resend { next_at } => {
+                            ConState::Resend { next_at }
+                        }
+                        other => other,
+                    };
                     sent += 1;
                 }
                 if let Some(ob) = self.observers.iter_mut().find(|ob| ob.key == key) {
-                    ob.last_mid = mid;
+                    ob.note_mid(mid);
                 }
                 if !code.is_success() {
                     // The replacing notification ends the observation too.
@@ -974,7 +1037,7 @@ where
             };
             let bytes = build::<M>(ty, code, mid, token.as_slice(), &o)?;
             if let Some(ob) = self.observers.iter_mut().find(|ob| ob.key == key) {
-                ob.last_mid = mid;
+                ob.note_mid(mid);
             }
             if self
                 .send_message(peer, mid, bytes, con, Owner::Notify(key))
@@ -1014,7 +1077,7 @@ where
         for i in 0..self.cons.len() {
             let Some(slot) = self.cons.get(i) else { break };
             let eligible = match slot.state {
-                ConState::Send => true,
+                ConState::Send | ConState::Resend { .. } => true,
                 // NSTART (§4.7) limits the requests outstanding to a peer;
                 // separate responses and notifications are not held behind
                 // them (nor behind each other's exponential back-off).
@@ -1052,8 +1115,12 @@ where
             if let Some(t) = initial {
                 slot.timeout = t;
             }
-            slot.state = ConState::Sent {
-                next_at: now.saturating_add(slot.timeout),
+            slot.first_sent.get_or_insert(now);
+            slot.state = match slot.state {
+                ConState::Resend { next_at } => ConState::Sent { next_at },
+                _ => ConState::Sent {
+                    next_at: now.saturating_add(slot.timeout),
+                },
             };
             return Ok(Some(Transmit {
                 to: slot.peer.clone(),
@@ -1075,7 +1142,7 @@ where
     /// When [`Endpoint::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Duration> {
         let cons = self.cons.iter().filter_map(|c| match c.state {
-            ConState::Sent { next_at } => Some(next_at),
+            ConState::Sent { next_at } | ConState::Resend { next_at } => Some(next_at),
             _ => None,
         });
         let acks = self

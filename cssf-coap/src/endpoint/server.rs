@@ -247,6 +247,14 @@ where
             o.resource = p.resource;
             return Some(self.obs_seq);
         }
+        // A peer holds at most its share of the table; beyond it, or with
+        // the table full, the answer goes without Observe (§4.1: not
+        // registered, the client polls instead).
+        let held = self.observers.iter().filter(|o| o.peer == p.peer).count();
+        if held >= self.config.peer_quota(N) {
+            self.stats.busy += 1;
+            return None;
+        }
         let key = self.alloc_id();
         let ob = Observer {
             key,
@@ -254,9 +262,8 @@ where
             token: p.token,
             resource: p.resource,
             since_con: 0,
-            last_mid: p.mid,
+            recent: Vec::new(),
         };
-        // Full table: answer without Observe (§4.1: not registered).
         self.observers.push(ob).ok().map(|()| self.obs_seq)
     }
 }

@@ -1058,3 +1058,142 @@ fn close_peer_aborts_client_exchanges_with_it() {
     c.forget(b);
     assert_eq!(c.exchange_count(), 0);
 }
+
+/// Registers `token` of `peer` on /obs at `now`, answers 2.05; returns
+/// whether the answer carried Observe (the registration was accepted).
+fn register_as(s: &mut Ep, now: Duration, peer: u8, mid: u16, token: u8) -> bool {
+    s.handle_datagram(now, peer, &mut observe_get(mid, token, Some(0)))
+        .unwrap();
+    let Some(Event::Request { id, .. }) = s.poll_event() else {
+        panic!("no request")
+    };
+    s.respond(now, id, &Response::new(Code::CONTENT).payload(b"0"))
+        .unwrap();
+    let out = drain_at(s, now);
+    Message::parse(&out[0])
+        .unwrap()
+        .observe()
+        .unwrap()
+        .is_some()
+}
+
+#[test]
+fn observer_that_never_acks_is_removed_although_notifications_come_fast() {
+    // RFC 7641 §4.5: an observer that does not acknowledge a confirmable
+    // notification is removed once its retransmissions run out. A newer
+    // notification replaces the one in flight but keeps its retransmission
+    // schedule (§4.5.2), so notifications faster than ACK_TIMEOUT must not
+    // keep the observer forever.
+    let mut s = small_server();
+    assert!(register_as(&mut s, Duration::ZERO, 1, 1, 0xaa));
+    let mut now = Duration::ZERO;
+    let mut first_con = None;
+    // One notification a second for 200 s, never acknowledged.
+    for i in 0..200u32 {
+        now = Duration::from_secs(u64::from(i) + 1);
+        s.handle_timeout(now);
+        let v = [i as u8];
+        s.notify(now, "obs", &Response::new(Code::CONTENT).payload(&v))
+            .unwrap();
+        for d in drain_at(&mut s, now) {
+            if Message::parse(&d).unwrap().ty() == MessageType::Con && first_con.is_none() {
+                first_con = Some(now);
+            }
+        }
+        if s.observer_count() == 0 {
+            break;
+        }
+    }
+    let first = first_con.expect("no confirmable notification");
+    assert_eq!(s.observer_count(), 0, "observer never removed");
+    // Removed within MAX_TRANSMIT_WAIT (93 s) of the first unacknowledged
+    // CON, plus the one-second notification period.
+    let c = Config::default();
+    let wait = c.ack_timeout * ((1 << (c.max_retransmit + 1)) - 1) * 3 / 2;
+    assert!(
+        now <= first + wait + Duration::from_secs(1),
+        "removed {:?} after the first CON",
+        now - first
+    );
+}
+
+#[test]
+fn rst_to_an_earlier_notification_ends_the_observation() {
+    // A client whose round trip is longer than the notification period
+    // answers an older notification with RST: that ends the observation
+    // too (RFC 7641 §3.6, §4.5).
+    let mut s = small_server();
+    assert!(register_as(&mut s, Duration::ZERO, 1, 1, 0xaa));
+    let mut mids = StdVec::new();
+    for i in 0..10u8 {
+        s.notify(
+            Duration::ZERO,
+            "obs",
+            &Response::new(Code::CONTENT).payload(&[i]),
+        )
+        .unwrap();
+        for d in drain(&mut s) {
+            mids.push(Message::parse(&d).unwrap().message_id());
+        }
+    }
+    assert!(mids.len() >= 10);
+    // RST to the third-newest notification.
+    let mid = mids[mids.len() - 3].to_be_bytes();
+    let mut rst = [0x70, 0, mid[0], mid[1]];
+    s.handle_datagram(Duration::ZERO, 1, &mut rst).unwrap();
+    assert_eq!(s.observer_count(), 0);
+    // Nothing more is sent to it, the CON in flight included.
+    while let Some(t) = s.poll_timeout() {
+        s.handle_timeout(t);
+        assert!(drain_at(&mut s, t).is_empty(), "sent at {t:?}");
+    }
+}
+
+#[test]
+fn observer_acking_late_notifications_stays() {
+    // A client with a 3 s round trip and a notification a second: its ACKs
+    // always name an older notification than the one in flight. It is
+    // alive, so it stays an observer.
+    let mut s = small_server();
+    assert!(register_as(&mut s, Duration::ZERO, 1, 1, 0xaa));
+    let mut acks: StdVec<(Duration, u16)> = StdVec::new();
+    for i in 0..300u32 {
+        let now = Duration::from_secs(u64::from(i) + 1);
+        while acks.first().is_some_and(|(t, _)| *t <= now) {
+            let (_, mid) = acks.remove(0);
+            let m = mid.to_be_bytes();
+            s.handle_datagram(now, 1, &mut [0x60, 0, m[0], m[1]])
+                .unwrap();
+        }
+        s.handle_timeout(now);
+        s.notify(
+            now,
+            "obs",
+            &Response::new(Code::CONTENT).payload(&[i as u8]),
+        )
+        .unwrap();
+        for d in drain_at(&mut s, now) {
+            let m = Message::parse(&d).unwrap();
+            if m.ty() == MessageType::Con {
+                acks.push((now + Duration::from_secs(3), m.message_id()));
+            }
+        }
+    }
+    assert_eq!(s.observer_count(), 1);
+}
+
+#[test]
+fn one_peer_cannot_take_every_observation_slot() {
+    let mut s = small_server(); // N = 4
+    let mut accepted = 0;
+    for t in 0..4u8 {
+        if register_as(&mut s, Duration::ZERO, 1, 10 + u16::from(t), t) {
+            accepted += 1;
+        }
+    }
+    assert!(accepted < 4, "peer 1 holds every observer slot");
+    assert!(
+        register_as(&mut s, Duration::ZERO, 2, 20, 9),
+        "another peer cannot observe"
+    );
+}
