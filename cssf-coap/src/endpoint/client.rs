@@ -19,8 +19,13 @@ where
         let ty = msg.ty();
         let mid = msg.message_id();
         let non_ack = matches!(ty, MessageType::Con | MessageType::Non);
+        let token = Token::new(msg.token());
         if non_ack {
-            if let Some(d) = self.dedup.iter().find(|d| d.peer == peer && d.mid == mid) {
+            if let Some(d) = self
+                .dedup
+                .iter()
+                .find(|d| d.peer == peer && d.mid == mid && d.token == token)
+            {
                 self.stats.duplicates += 1;
                 if ty == MessageType::Con && matches!(d.state, DedupState::Acked) {
                     self.queue_empty_ack(peer, mid);
@@ -28,7 +33,6 @@ where
                 return;
             }
         }
-        let token = Token::new(msg.token());
         let Some(pos) = self
             .exchanges
             .iter()
@@ -63,18 +67,37 @@ where
         }
         // Responses need dedup entries only to re-ACK duplicates (and
         // notification duplicates also fail the §3.4 freshness check), so
-        // the oldest such entry makes room rather than losing the response.
-        if non_ack && self.dedup.is_full() {
-            if let Some(pos) = self
-                .dedup
-                .iter()
-                .position(|d| matches!(d.state, DedupState::Acked))
-            {
-                self.dedup.remove(pos);
+        // the oldest such entry makes room rather than losing the response:
+        // the peer's own at its quota, anyone's in a full cache.
+        if non_ack {
+            let held = self.dedup.iter().filter(|d| d.peer == peer).count();
+            if held >= self.config.peer_quota(D) {
+                if let Some(pos) = self
+                    .dedup
+                    .iter()
+                    .position(|d| d.peer == peer && matches!(d.state, DedupState::Acked))
+                {
+                    self.dedup.remove(pos);
+                }
+            }
+            if self.dedup.is_full() {
+                if let Some(pos) = self
+                    .dedup
+                    .iter()
+                    .position(|d| matches!(d.state, DedupState::Acked))
+                {
+                    self.dedup.remove(pos);
+                }
             }
         }
+        let at_quota = non_ack
+            && self.dedup.iter().filter(|d| d.peer == peer).count() >= self.config.peer_quota(D);
         // Room for what this produces, else drop it and let the peer repeat.
-        if self.events.is_full() || (non_ack && self.dedup.is_full()) || self.txq.is_full() {
+        if self.events.is_full()
+            || (non_ack && self.dedup.is_full())
+            || at_quota
+            || self.txq.is_full()
+        {
             self.stats.dropped += 1;
             return;
         }
@@ -83,6 +106,7 @@ where
                 now,
                 peer.clone(),
                 mid,
+                token,
                 ty == MessageType::Con,
                 DedupState::Acked,
             );

@@ -336,6 +336,31 @@ pub struct Stats {
     pub unmatched: u64,
 }
 
+/// How many entries of the tables the server side keeps for its peers one
+/// peer holds ([`Endpoint::peer_usage`]), or may hold at most
+/// ([`Endpoint::peer_quota`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PeerUsage {
+    /// Remembered message IDs with their cached responses (RFC 7252 §4.5).
+    pub message_ids: usize,
+    /// Observe registrations (RFC 7641).
+    pub observers: usize,
+    /// Block1 uploads in progress (RFC 7959).
+    pub uploads: usize,
+    /// Requests handed to the application and not answered yet.
+    pub pending: usize,
+}
+
+impl PeerUsage {
+    /// Whether every count is at most the one in `quota`.
+    pub fn within(&self, quota: &PeerUsage) -> bool {
+        self.message_ids <= quota.message_ids
+            && self.observers <= quota.observers
+            && self.uploads <= quota.uploads
+            && self.pending <= quota.pending
+    }
+}
+
 /// Reassembles a Block2 response, delivered as one [`Event::Response`] per
 /// block, into a caller buffer (RFC 7959 §2.4). It only tracks the length,
 /// so it can live beside the buffer in the application's state.

@@ -313,11 +313,11 @@ where
         true
     }
 
-    pub(super) fn cache_answer(&mut self, peer: &A, mid: u16, bytes: &Vec<u8, M>) {
+    pub(super) fn cache_answer(&mut self, peer: &A, mid: u16, token: &Token, bytes: &Vec<u8, M>) {
         if let Some(d) = self
             .dedup
             .iter_mut()
-            .find(|d| &d.peer == peer && d.mid == mid)
+            .find(|d| &d.peer == peer && d.mid == mid && &d.token == token)
         {
             d.state = DedupState::Answered(bytes.clone());
         }
@@ -328,6 +328,7 @@ where
         now: Duration,
         peer: A,
         mid: u16,
+        token: Token,
         con: bool,
         state: DedupState<M>,
     ) -> bool {
@@ -340,10 +341,101 @@ where
             .push(Dedup {
                 peer,
                 mid,
+                token,
+                since: now,
                 expires: now.saturating_add(life),
                 state,
             })
             .is_ok()
+    }
+
+    /// Makes room in the message-ID cache for a request from `peer` that
+    /// goes to the application (RFC 7252 §4.5; the endpoint's own answers
+    /// take no entry). `false`: no room, answer 5.03.
+    ///
+    /// - A peer holds at most its quota ([`Config::peer_quota`] of `D`); at
+    ///   the quota its own oldest entry goes, if the retransmissions of
+    ///   that request are over (older than MAX_TRANSMIT_SPAN), else the
+    ///   peer is sending too fast and gets 5.03.
+    /// - In a full cache an entry whose request the application still has
+    ///   goes never; first an unverified peer's (the oldest entry of the
+    ///   unverified peer holding the most), then, for a verified requester
+    ///   only, the oldest of the verified peer holding the most, if that
+    ///   is more than the requester holds.
+    ///
+    /// So a verified peer within its quota is always served when `D` is at
+    /// least the number of verified peers times the quota, whatever
+    /// unverified (possibly spoofed) sources send.
+    pub(super) fn admit_request(&mut self, now: Duration, peer: &A) -> bool {
+        let held = self.dedup.iter().filter(|d| &d.peer == peer).count();
+        if held >= self.config.peer_quota(D) {
+            let settled = now.checked_sub(self.config.max_transmit_span());
+            let own = self
+                .dedup
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| {
+                    &d.peer == peer && settled.is_some_and(|t| d.since <= t) && !self.is_pending(d)
+                })
+                .min_by_key(|(_, d)| d.since)
+                .map(|(i, _)| i);
+            match own {
+                Some(i) => {
+                    self.dedup.remove(i);
+                }
+                None => return false,
+            }
+        }
+        if !self.dedup.is_full() {
+            return true;
+        }
+        match self.dedup_victim(peer) {
+            Some(i) => {
+                self.dedup.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops the message-ID cache entry of a request after all (it got an
+    /// answer of the endpoint's own).
+    pub(super) fn forget_mid(&mut self, peer: &A, mid: u16, token: &Token) {
+        self.dedup
+            .retain(|d| !(&d.peer == peer && d.mid == mid && &d.token == token));
+    }
+
+    /// Whether the application has not answered the request of `d` yet.
+    fn is_pending(&self, d: &Dedup<A, M>) -> bool {
+        self.pending
+            .iter()
+            .any(|p| p.peer == d.peer && p.mid == d.mid && p.token == d.token)
+    }
+
+    /// The entry of a full message-ID cache that makes room for a request
+    /// from `requester` (see [`Endpoint::admit_request`]).
+    fn dedup_victim(&self, requester: &A) -> Option<usize> {
+        let requester_verified = self.is_verified(requester);
+        let held = self.dedup.iter().filter(|d| &d.peer == requester).count();
+        // Ranked by: unverified first, then the peer holding the most,
+        // then the oldest entry.
+        type Rank = (bool, core::cmp::Reverse<usize>, Duration);
+        let mut best: Option<(Rank, usize)> = None;
+        for (i, d) in self.dedup.iter().enumerate() {
+            if self.is_pending(d) {
+                continue;
+            }
+            let verified = self.is_verified(&d.peer);
+            let count = self.dedup.iter().filter(|e| e.peer == d.peer).count();
+            if verified && (!requester_verified || &d.peer == requester || count <= held + 1) {
+                continue;
+            }
+            let key = (verified, core::cmp::Reverse(count), d.since);
+            if best.as_ref().map_or(true, |(k, _)| key < *k) {
+                best = Some((key, i));
+            }
+        }
+        best.map(|(_, i)| i)
     }
 
     /// Answers a request at once (piggybacked for CON, NON otherwise),
@@ -365,7 +457,8 @@ where
         match build::<M>(ty, code, mid, msg.token(), o) {
             Ok(bytes) => {
                 if cache {
-                    self.cache_answer(&peer, msg.message_id(), &bytes);
+                    let token = Token::new(msg.token());
+                    self.cache_answer(&peer, msg.message_id(), &token, &bytes);
                 }
                 self.queue(peer, bytes);
             }

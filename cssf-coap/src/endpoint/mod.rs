@@ -65,7 +65,8 @@ mod server;
 
 pub use config::Config;
 pub use exchange::{
-    BlockAssembler, Event, ExchangeId, Received, Request, RequestId, Response, Stats, Transmit,
+    BlockAssembler, Event, ExchangeId, PeerUsage, Received, Request, RequestId, Response, Stats,
+    Transmit,
 };
 pub use observe::{notification_is_fresh, OBSERVE_REORDER_WINDOW};
 pub use router::{Methods, Resource};
@@ -156,13 +157,34 @@ enum DedupState<const M: usize> {
     Acked,
 }
 
-/// A message ID seen from a peer (RFC 7252 §4.5).
+/// A message ID seen from a peer (RFC 7252 §4.5), with the token of the
+/// message (a message with the same ID and another token is not a
+/// duplicate of it).
 #[derive(Debug)]
 struct Dedup<A, const M: usize> {
     peer: A,
     mid: u16,
+    token: Token,
+    /// When it was first seen.
+    since: Duration,
     expires: Duration,
     state: DedupState<M>,
+}
+
+/// Which peers have a verified address (see
+/// [`Endpoint::set_verified_peers`]); a function pointer so the endpoint
+/// stays `Debug` and allocation-free.
+#[derive(Clone, Copy)]
+struct VerifiedPeers<A>(fn(&A) -> bool);
+
+impl<A> core::fmt::Debug for VerifiedPeers<A> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("VerifiedPeers(fn)")
+    }
+}
+
+fn none_verified<A>(_: &A) -> bool {
+    false
 }
 
 #[derive(Debug)]
@@ -432,6 +454,7 @@ pub struct Endpoint<
     upload: Option<ClientUpload<U>>,
     events: Vec<Event<A, M>, N>,
     echo: EchoState,
+    verified: VerifiedPeers<A>,
     stats: Stats,
 }
 
@@ -461,7 +484,57 @@ where
             upload: None,
             events: Vec::new(),
             echo: EchoState::default(),
+            verified: VerifiedPeers(none_verified::<A>),
             stats: Stats::default(),
+        }
+    }
+
+    /// Tells the endpoint which peers have a verified address, e.g. those
+    /// that are DTLS sessions (the handshake proved the address, and the
+    /// session authenticates every message): `verified(peer)` returning
+    /// `true`. Every other peer is a plain one whose source address may be
+    /// spoofed. When the message-ID cache is full, entries of unverified
+    /// peers make room first, and an unverified peer never evicts a
+    /// verified one's. By default no peer is verified.
+    ///
+    /// ```
+    /// use cssf_coap::endpoint::{Config, Endpoint};
+    /// # let rng = cssf_netsim::SimRng::new(1);
+    /// // Peers 0..=9 are DTLS sessions in this application.
+    /// let mut ep: Endpoint<u16, _> = Endpoint::new(Config::default(), rng, &[]);
+    /// ep.set_verified_peers(|p| *p < 10);
+    /// assert!(ep.is_verified(&3));
+    /// assert!(!ep.is_verified(&42));
+    /// ```
+    pub fn set_verified_peers(&mut self, verified: fn(&A) -> bool) {
+        self.verified = VerifiedPeers(verified);
+    }
+
+    /// Whether `peer` has a verified address (see
+    /// [`Endpoint::set_verified_peers`]).
+    pub fn is_verified(&self, peer: &A) -> bool {
+        (self.verified.0)(peer)
+    }
+
+    /// How many entries of each table the server side keeps for its peers
+    /// `peer` holds. No peer ever holds more than [`Endpoint::peer_quota`].
+    pub fn peer_usage(&self, peer: &A) -> PeerUsage {
+        PeerUsage {
+            message_ids: self.dedup.iter().filter(|d| &d.peer == peer).count(),
+            observers: self.observers.iter().filter(|o| &o.peer == peer).count(),
+            uploads: self.uploads.iter().filter(|u| &u.peer == peer).count(),
+            pending: self.pending.iter().filter(|p| &p.peer == peer).count(),
+        }
+    }
+
+    /// The most of each table one peer may hold
+    /// ([`Config::peer_share_percent`] of its capacity, at least 1).
+    pub fn peer_quota(&self) -> PeerUsage {
+        PeerUsage {
+            message_ids: self.config.peer_quota(D),
+            observers: self.config.peer_quota(N),
+            uploads: self.config.peer_quota(N),
+            pending: self.config.peer_quota(N),
         }
     }
 
@@ -594,10 +667,11 @@ where
                     if let Some(p) = self.pending.get_mut(k) {
                         p.acked = true;
                     }
+                    let token = self.pending.get(k).map(|p| p.token);
                     if let Some(d) = self
                         .dedup
                         .iter_mut()
-                        .find(|d| d.peer == peer && d.mid == mid)
+                        .find(|d| d.peer == peer && d.mid == mid && Some(d.token) == token)
                     {
                         d.state = DedupState::PendingAcked;
                     }
@@ -904,7 +978,7 @@ where
         let token = p.token;
         if p.con && !p.acked {
             let bytes = build::<M>(MessageType::Ack, code, p.mid, token.as_slice(), &o)?;
-            self.cache_answer(&p.peer, p.mid, &bytes);
+            self.cache_answer(&p.peer, p.mid, &token, &bytes);
             self.queue(p.peer, bytes);
             Ok(())
         } else {

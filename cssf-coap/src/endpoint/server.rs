@@ -26,7 +26,14 @@ where
                 return;
             }
         };
-        if let Some(d) = self.dedup.iter().find(|d| d.peer == peer && d.mid == mid) {
+        let token = Token::new(msg.token());
+        // RFC 7252 §4.5: a duplicate is the same message again; one with the
+        // same message ID and another token is a different message.
+        if let Some(d) = self
+            .dedup
+            .iter()
+            .find(|d| d.peer == peer && d.mid == mid && d.token == token)
+        {
             self.stats.duplicates += 1;
             if con {
                 match &d.state {
@@ -42,17 +49,11 @@ where
             }
             return;
         }
-        if self.dedup.is_full() {
-            self.busy(peer, msg);
-            return;
-        }
-        self.remember(
-            now,
-            peer.clone(),
-            mid,
-            con,
-            DedupState::Answered(Vec::new()),
-        );
+        // The message ID is remembered only for requests that reach the
+        // application (`dispatch`): what the endpoint answers itself
+        // (4.02, 4.04, 4.05, 5.03, `/.well-known/core`, Echo challenges)
+        // runs no handler, so a duplicate is simply answered again, and
+        // no peer fills the cache with requests for nothing.
         if let Err(e) = msg.check_options() {
             let code = e.code().unwrap_or(Code::BAD_OPTION);
             self.reply_now(peer, msg, code, &Opts::default(), true);
@@ -117,15 +118,26 @@ where
                 return;
             }
         }
-        if self.pending.is_full() || self.events.is_full() {
-            // Forget the message ID so the retransmission is processed.
-            let mid = msg.message_id();
-            self.dedup.retain(|d| !(d.peer == peer && d.mid == mid));
+        let pending_held = self.pending.iter().filter(|p| p.peer == peer).count();
+        if self.pending.is_full()
+            || self.events.is_full()
+            || pending_held >= self.config.peer_quota(N)
+            || !self.admit_request(now, &peer)
+        {
             self.busy(peer, msg);
             return;
         }
         let observe = msg.observe().ok().flatten();
         let token = Token::new(msg.token());
+        let (mid, con) = (msg.message_id(), msg.ty() == MessageType::Con);
+        self.remember(
+            now,
+            peer.clone(),
+            mid,
+            token,
+            con,
+            DedupState::Answered(Vec::new()),
+        );
         if msg.code() == Code::GET && observe != Some(0) {
             // Deregistration (Observe 1) or a plain GET with the same token.
             self.observers
@@ -134,24 +146,25 @@ where
         let block1 = msg.block1().ok().flatten();
         if let Some(b) = block1 {
             if let Err((code, size1)) = self.check_upload(now, &peer, msg, i, b) {
+                self.forget_mid(&peer, mid, &token);
                 let o = Opts {
                     size1,
                     ..Opts::default()
                 };
-                self.reply_now(peer, msg, code, &o, true);
+                self.reply_now(peer, msg, code, &o, false);
                 return;
             }
         }
         let Some(request) = Received::new(msg) else {
+            self.forget_mid(&peer, mid, &token);
             self.stats.dropped += 1;
             return;
         };
         let id = self.alloc_id();
-        let con = msg.ty() == MessageType::Con;
         let p = PendingRequest {
             id,
             peer: peer.clone(),
-            mid: msg.message_id(),
+            mid,
             token,
             con,
             acked: false,

@@ -278,6 +278,16 @@ fn block1_put(
     buf[..n].to_vec()
 }
 
+/// The Block1 tests send many blocks from one peer at once: no quota.
+fn block1_server() -> Ep {
+    let config = Config {
+        max_body: 256,
+        peer_share_percent: 100,
+        ..Config::default()
+    };
+    Endpoint::new(config, TestRng(9), &UP)
+}
+
 /// Sends a message, answers any request with 2.04, returns the reply code.
 fn exchange(s: &mut Ep, m: StdVec<u8>) -> Code {
     s.handle_datagram(Duration::ZERO, 1, &mut m.clone())
@@ -294,7 +304,7 @@ fn exchange(s: &mut Ep, m: StdVec<u8>) -> Code {
 
 #[test]
 fn block1_continue_gap_too_large_and_request_tags() {
-    let mut s = small_server();
+    let mut s = block1_server();
     // Two concurrent uploads kept apart by Request-Tag.
     assert_eq!(
         exchange(&mut s, block1_put(1, 0, true, Some(b"a"), None)),
@@ -334,7 +344,7 @@ fn block1_continue_gap_too_large_and_request_tags() {
     let r = Message::parse(&out[0]).unwrap();
     assert_eq!(r.code(), Code::REQUEST_ENTITY_TOO_LARGE);
     assert_eq!(r.uint_option(OptionNumber::SIZE1).unwrap(), Some(256));
-    let mut s = small_server(); // the message-ID cache (8) is full by now
+    let mut s = block1_server();
     assert_eq!(
         exchange(&mut s, block1_put(9, 16, true, None, None)),
         Code::REQUEST_ENTITY_TOO_LARGE
@@ -541,26 +551,85 @@ fn every_nth_notification_is_con_and_replaced_in_flight() {
 }
 
 #[test]
-fn full_dedup_cache_answers_503_with_max_age() {
-    let mut s = server(); // D = 8
-    for mid in 0..8u16 {
-        let mut m = req(MessageType::Con, Code::GET, mid, "nope");
-        s.handle_datagram(Duration::ZERO, 1, &mut m).unwrap();
+fn peer_at_its_message_id_quota_gets_503_with_max_age_until_its_oldest_settles() {
+    let mut s = server(); // D = 8: quota 4
+    assert_eq!(s.peer_quota().message_ids, 4);
+    for mid in 0..4u16 {
+        assert_eq!(
+            get_as(&mut s, Duration::ZERO, 1, mid, &[1], "temp"),
+            Code::CONTENT
+        );
     }
-    drain(&mut s);
-    let mut m = req(MessageType::Con, Code::GET, 100, "nope");
+    assert_eq!(s.peer_usage(&1).message_ids, 4);
+    let mut m = req(MessageType::Con, Code::GET, 100, "temp");
     s.handle_datagram(Duration::ZERO, 1, &mut m).unwrap();
     let out = drain(&mut s);
     let r = Message::parse(&out[0]).unwrap();
     assert_eq!(r.code(), Code::SERVICE_UNAVAILABLE);
     assert_eq!(r.max_age().unwrap(), Some(Config::default().busy_max_age));
     assert_eq!(s.stats().busy, 1);
-    // After EXCHANGE_LIFETIME the IDs are forgotten and requests served again.
-    let later = Config::default().exchange_lifetime() + Duration::from_secs(1);
-    let mut m = req(MessageType::Con, Code::GET, 101, "nope");
-    s.handle_datagram(later, 1, &mut m).unwrap();
-    let out = drain_at(&mut s, later);
-    assert_eq!(Message::parse(&out[0]).unwrap().code(), Code::NOT_FOUND);
+    assert!(s.poll_event().is_none());
+    // Once MAX_TRANSMIT_SPAN passed, no retransmission of its oldest
+    // request can come: that entry makes room.
+    let settled = Config::default().max_transmit_span();
+    assert_eq!(get_as(&mut s, settled, 1, 101, &[1], "temp"), Code::CONTENT);
+    assert_eq!(s.peer_usage(&1).message_ids, 4);
+    // After EXCHANGE_LIFETIME every ID is forgotten.
+    let later = settled + Config::default().exchange_lifetime() + Duration::from_secs(1);
+    s.handle_timeout(later);
+    assert_eq!(s.peer_usage(&1).message_ids, 0);
+}
+
+#[test]
+fn unverified_peers_never_evict_a_verified_peers_message_ids() {
+    let mut s = server(); // D = 8: quota 4
+    s.set_verified_peers(|p| *p < 10);
+    // Two verified peers fill the cache to their quotas.
+    for p in [1u8, 2] {
+        for mid in 0..4u16 {
+            assert_eq!(
+                get_as(&mut s, Duration::ZERO, p, mid, &[p], "temp"),
+                Code::CONTENT
+            );
+        }
+    }
+    // Spoofable peers get 5.03, the cache stays as it is.
+    for p in 20..30u8 {
+        assert_eq!(
+            get_as(&mut s, Duration::ZERO, p, 7, &[p], "temp"),
+            Code::SERVICE_UNAVAILABLE
+        );
+    }
+    assert_eq!(s.peer_usage(&1).message_ids, 4);
+    assert_eq!(s.peer_usage(&2).message_ids, 4);
+    // A duplicate of peer 1 is still recognised.
+    let dups = s.stats().duplicates;
+    get_as(&mut s, Duration::ZERO, 1, 0, &[1], "temp");
+    assert_eq!(s.stats().duplicates, dups + 1);
+}
+
+#[test]
+fn a_verified_peer_within_its_quota_is_served_whatever_spoofed_peers_send() {
+    let mut s = server(); // D = 8: quota 4
+    s.set_verified_peers(|p| *p < 10);
+    let mut mid = 0u16;
+    for round in 0..40u8 {
+        // Unverified sources fill the cache...
+        for p in 0..8u8 {
+            mid = mid.wrapping_add(1);
+            get_as(&mut s, Duration::ZERO, 100 + p, mid, &[p], "temp");
+        }
+        // ...and the verified peer below its quota is served.
+        if s.peer_usage(&1).message_ids < s.peer_quota().message_ids {
+            mid = mid.wrapping_add(1);
+            assert_eq!(
+                get_as(&mut s, Duration::ZERO, 1, mid, &[round], "temp"),
+                Code::CONTENT,
+                "round {round}"
+            );
+        }
+        assert!(s.peer_usage(&1).within(&s.peer_quota()));
+    }
 }
 
 #[test]
@@ -1196,4 +1265,87 @@ fn one_peer_cannot_take_every_observation_slot() {
         register_as(&mut s, Duration::ZERO, 2, 20, 9),
         "another peer cannot observe"
     );
+}
+
+/// A CON GET of `path` from `peer` with message ID `mid` and `token`;
+/// answers a resulting request with 2.05 "ok"; returns the reply code.
+fn get_as(s: &mut Ep, now: Duration, peer: u8, mid: u16, token: &[u8], path: &str) -> Code {
+    let mut b = MessageBuilder::<'_, 8>::new(MessageType::Con, Code::GET, mid);
+    b.token(token).unwrap();
+    b.uri_path(path).unwrap();
+    let mut buf = [0u8; 64];
+    let n = b.emit(&mut buf).unwrap();
+    s.handle_datagram(now, peer, &mut buf[..n]).unwrap();
+    while let Some(ev) = s.poll_event() {
+        if let Event::Request { id, .. } = ev {
+            s.respond(now, id, &Response::new(Code::CONTENT).payload(b"ok"))
+                .unwrap();
+        }
+    }
+    let out = drain_at(s, now);
+    Message::parse(&out[0]).unwrap().code()
+}
+
+#[test]
+fn answers_of_the_endpoint_itself_take_no_message_id_cache_entry() {
+    let mut s = server(); // D = 8
+                          // One peer draws 4.04 for every message ID it likes...
+    for mid in 0..8u16 {
+        assert_eq!(
+            get_as(&mut s, Duration::ZERO, 1, mid, &[1], "nope"),
+            Code::NOT_FOUND
+        );
+    }
+    // ...and another peer's request is still served.
+    assert_eq!(
+        get_as(&mut s, Duration::ZERO, 2, 100, &[2], "temp"),
+        Code::CONTENT
+    );
+}
+
+#[test]
+fn one_peer_cannot_fill_the_message_id_cache() {
+    let mut s = server(); // D = 8
+    for mid in 0..8u16 {
+        get_as(&mut s, Duration::ZERO, 1, mid, &[1], "temp");
+    }
+    assert_eq!(
+        get_as(&mut s, Duration::ZERO, 2, 100, &[2], "temp"),
+        Code::CONTENT,
+        "peer 1 holds the whole message-ID cache"
+    );
+}
+
+#[test]
+fn many_peers_with_one_entry_each_do_not_lock_out_a_new_peer() {
+    let mut s = server(); // D = 8
+    for p in 10..18u8 {
+        assert_eq!(
+            get_as(&mut s, Duration::ZERO, p, 1, &[1], "temp"),
+            Code::CONTENT
+        );
+    }
+    assert_eq!(
+        get_as(&mut s, Duration::ZERO, 2, 100, &[2], "temp"),
+        Code::CONTENT
+    );
+}
+
+#[test]
+fn a_message_with_a_known_id_but_another_token_is_no_duplicate() {
+    let mut s = server();
+    assert_eq!(
+        get_as(&mut s, Duration::ZERO, 1, 9, &[1, 2, 3, 4], "temp"),
+        Code::CONTENT
+    );
+    // A 4-byte message (no token) with that message ID is not the cached
+    // exchange: it is not answered with the cached response.
+    let mut short = [0x40, 1, 0, 9];
+    s.handle_datagram(Duration::ZERO, 1, &mut short).unwrap();
+    let out = drain(&mut s);
+    assert!(
+        out.iter().all(|d| !d.ends_with(b"ok")),
+        "cached response replayed to another token"
+    );
+    assert_eq!(s.stats().duplicates, 0);
 }
