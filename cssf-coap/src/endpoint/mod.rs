@@ -201,6 +201,9 @@ struct PendingRequest<A> {
     resource: usize,
     observe: Option<u32>,
     block1: Option<Block>,
+    /// Its Request-Tag (RFC 9175 §3; empty: none), which with the peer and
+    /// resource names its Block1 upload.
+    tag: Token,
     block2: Option<Block>,
 }
 
@@ -973,6 +976,12 @@ where
                     code = Code::CONTINUE;
                 }
                 o.block1 = Block::new(b.num(), b.more(), b.szx().min(self.config.max_szx)).ok();
+            } else {
+                // An error answer ends the upload (RFC 7959 §2.5): its slot
+                // is free at once, not after EXCHANGE_LIFETIME (a refused
+                // peer cannot hold upload slots).
+                self.uploads
+                    .retain(|u| !(u.peer == p.peer && u.resource == p.resource && u.tag == p.tag));
             }
         }
         let token = p.token;

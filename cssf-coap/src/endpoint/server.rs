@@ -177,6 +177,7 @@ where
                 None
             },
             block1,
+            tag: Token::new(msg.option(OptionNumber::REQUEST_TAG).unwrap_or(&[])),
             block2: msg.block2().ok().flatten(),
         };
         if self.pending.push(p).is_ok() {
@@ -217,6 +218,11 @@ where
         if b.num() == 0 {
             if let Some(p) = pos {
                 self.uploads.remove(p);
+            }
+            let held = self.uploads.iter().filter(|u| &u.peer == peer).count();
+            if b.more() && held >= self.config.peer_quota(N) {
+                self.stats.busy += 1;
+                return Err((Code::SERVICE_UNAVAILABLE, None));
             }
             if b.more() {
                 let up = Upload {

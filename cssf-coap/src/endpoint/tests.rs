@@ -1349,3 +1349,44 @@ fn a_message_with_a_known_id_but_another_token_is_no_duplicate() {
     );
     assert_eq!(s.stats().duplicates, 0);
 }
+
+/// A CON POST of a first Block1 block (16 bytes, more to come) to /up
+/// with `tag` as Request-Tag.
+fn first_block(mid: u16, tag: &[u8]) -> StdVec<u8> {
+    let token = [mid as u8, 1];
+    let mut b = MessageBuilder::<'_, 8>::new(MessageType::Con, Code::PUT, mid);
+    b.token(&token).unwrap();
+    b.uri_path("up").unwrap();
+    b.block1(Block::new(0, true, 0).unwrap()).unwrap();
+    b.add_option(OptionNumber::REQUEST_TAG, tag).unwrap();
+    b.payload(&[0x42; 16]);
+    let mut buf = [0u8; 64];
+    let n = b.emit(&mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
+#[test]
+fn refused_first_blocks_keep_no_upload_slot() {
+    let mut s = small_server(); // N = 4 upload slots
+                                // An unauthenticated peer starts uploads the application refuses.
+    for t in 0..4u8 {
+        s.handle_datagram(Duration::ZERO, 5, &mut first_block(u16::from(t), &[t]))
+            .unwrap();
+        let Some(Event::Request { id, .. }) = s.poll_event() else {
+            panic!("no request")
+        };
+        s.respond(Duration::ZERO, id, &Response::new(Code::UNAUTHORIZED))
+            .unwrap();
+        let out = drain(&mut s);
+        assert_eq!(Message::parse(&out[0]).unwrap().code(), Code::UNAUTHORIZED);
+    }
+    // An authorized client's upload still gets a slot.
+    s.handle_datagram(Duration::ZERO, 1, &mut first_block(50, b"ok"))
+        .unwrap();
+    if let Some(Event::Request { id, .. }) = s.poll_event() {
+        s.respond(Duration::ZERO, id, &Response::new(Code::CHANGED))
+            .unwrap();
+    }
+    let out = drain(&mut s);
+    assert_eq!(Message::parse(&out[0]).unwrap().code(), Code::CONTINUE);
+}
