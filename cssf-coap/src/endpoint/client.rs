@@ -2,6 +2,7 @@
 //! the Echo retry (RFC 9175 §2.4), Observe freshness (RFC 7641 §3.4) and
 //! following Block2 (RFC 7959 §2.4).
 
+use core::hash::Hash;
 use core::time::Duration;
 
 use heapless::Vec;
@@ -12,7 +13,7 @@ use super::*;
 impl<A, R, const N: usize, const D: usize, const M: usize, const U: usize>
     Endpoint<A, R, N, D, M, U>
 where
-    A: Clone + Eq,
+    A: Clone + Eq + Hash,
     R: RngCore + CryptoRng,
 {
     pub(super) fn on_response(&mut self, now: Duration, peer: A, msg: &Message<'_>) {

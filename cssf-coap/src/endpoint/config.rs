@@ -45,7 +45,10 @@ pub struct Config {
     pub max_szx: u8,
     /// Largest Block1 upload accepted (bytes); larger ones get 4.13.
     pub max_body: u32,
-    /// How long an Echo value stays valid (RFC 9175 §2.4).
+    /// How long after it was issued an Echo value is accepted (RFC 9175
+    /// §2.4; whole seconds: a value is never accepted longer). Values carry
+    /// their issue time and are bound to the peer they were issued to, so
+    /// there is no rotation to schedule.
     pub echo_lifetime: Duration,
     /// Token length used for requests (1..=8).
     pub token_len: u8,

@@ -1,6 +1,7 @@
 //! The RFC 7252 §4 message layer: message IDs, retransmission timing,
 //! the outgoing queue, ACK/RST matching, ping and the message-ID cache.
 
+use core::hash::Hash;
 use core::time::Duration;
 
 use heapless::Vec;
@@ -11,7 +12,7 @@ use super::*;
 impl<A, R, const N: usize, const D: usize, const M: usize, const U: usize>
     Endpoint<A, R, N, D, M, U>
 where
-    A: Clone + Eq,
+    A: Clone + Eq + Hash,
     R: RngCore + CryptoRng,
 {
     /// The next message ID towards `peer` (RFC 7252 §4.4).
@@ -125,18 +126,6 @@ where
         self.uploads.retain(|u| u.expires > now);
         // A request the application never answered frees its slot.
         self.pending.retain(|p| p.expires > now);
-        let rotate = self
-            .echo
-            .rotated
-            .map_or(true, |t| now >= t.saturating_add(self.config.echo_lifetime));
-        if rotate {
-            self.echo.previous = self.echo.current;
-            self.rng.fill_bytes(&mut self.echo.current);
-            if self.echo.rotated.is_none() {
-                self.echo.previous = self.echo.current;
-            }
-            self.echo.rotated = Some(now);
-        }
     }
 
     pub(super) fn push_event(&mut self, ev: Event<A, M>) -> bool {

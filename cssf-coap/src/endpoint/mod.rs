@@ -56,6 +56,7 @@
 
 mod client;
 mod config;
+mod echo;
 mod exchange;
 mod link_format;
 mod message_layer;
@@ -71,6 +72,7 @@ pub use exchange::{
 pub use observe::{notification_is_fresh, OBSERVE_REORDER_WINDOW};
 pub use router::{Methods, Resource};
 
+use core::hash::Hash;
 use core::time::Duration;
 
 use heapless::Vec;
@@ -284,14 +286,6 @@ struct ClientUpload<const U: usize> {
     szx: u8,
 }
 
-/// Echo values (RFC 9175 §2): the current one and its predecessor.
-#[derive(Debug, Default)]
-struct EchoState {
-    current: [u8; 8],
-    previous: [u8; 8],
-    rotated: Option<Duration>,
-}
-
 /// How a client request is re-sent from its template.
 #[derive(Debug, Clone, Copy)]
 enum Edit {
@@ -415,9 +409,12 @@ fn slice_block2(
 
 /// A CoAP endpoint, client and server at once.
 ///
-/// - `A`: peer address type (caller's choice).
+/// - `A`: peer address type (caller's choice: `Clone + Eq + Hash`, e.g.
+///   `u8`, `SocketAddr` or a session handle; `Hash` because Echo values
+///   are a MAC over the peer they are issued to, RFC 9175 §2.4, so they
+///   need no table).
 /// - `R`: the caller's RNG (tokens, initial message ID, retransmission
-///   jitter, Echo values).
+///   jitter, the Echo key).
 /// - `N`: capacity of each of the small tables (CON messages in flight,
 ///   outgoing queue, pending server requests, client exchanges, observers,
 ///   Block1 uploads, events, per-peer message-ID sequences).
@@ -456,7 +453,8 @@ pub struct Endpoint<
     /// The automatic Block1 upload in progress (client side).
     upload: Option<ClientUpload<U>>,
     events: Vec<Event<A, M>, N>,
-    echo: EchoState,
+    /// Key of the Echo values (RFC 9175 §2): see `echo.rs`.
+    echo: echo::EchoKey,
     verified: VerifiedPeers<A>,
     stats: Stats,
 }
@@ -464,11 +462,12 @@ pub struct Endpoint<
 impl<A, R, const N: usize, const D: usize, const M: usize, const U: usize>
     Endpoint<A, R, N, D, M, U>
 where
-    A: Clone + Eq,
+    A: Clone + Eq + Hash,
     R: RngCore + CryptoRng,
 {
     /// A new endpoint serving `resources` (empty for a pure client).
-    pub fn new(config: Config, rng: R, resources: &'static [Resource]) -> Self {
+    pub fn new(config: Config, mut rng: R, resources: &'static [Resource]) -> Self {
+        let echo = echo::EchoKey::new(rng.next_u64(), rng.next_u64());
         Endpoint {
             config,
             rng,
@@ -486,7 +485,7 @@ where
             uploads: Vec::new(),
             upload: None,
             events: Vec::new(),
-            echo: EchoState::default(),
+            echo,
             verified: VerifiedPeers(none_verified::<A>),
             stats: Stats::default(),
         }

@@ -2,6 +2,7 @@
 //! (RFC 6690), Echo freshness (RFC 9175 §2), Block1 bookkeeping (RFC 7959
 //! §2.5) and Observe registration (RFC 7641 §4.1).
 
+use core::hash::Hash;
 use core::time::Duration;
 
 use rand_core::{CryptoRng, RngCore};
@@ -13,7 +14,7 @@ use super::*;
 impl<A, R, const N: usize, const D: usize, const M: usize, const U: usize>
     Endpoint<A, R, N, D, M, U>
 where
-    A: Clone + Eq,
+    A: Clone + Eq + Hash,
     R: RngCore + CryptoRng,
 {
     pub(super) fn on_request(&mut self, now: Duration, peer: A, msg: &Message<'_>) {
@@ -105,11 +106,14 @@ where
             return;
         };
         if res.echo {
-            let fresh = msg.option(OptionNumber::ECHO).is_some_and(|e| {
-                e == self.echo.current.as_slice() || e == self.echo.previous.as_slice()
-            });
+            // RFC 9175 §2.4: a value this endpoint issued to this peer less
+            // than `echo_lifetime` ago (see `echo.rs`).
+            let life = self.config.echo_lifetime;
+            let fresh = msg
+                .option(OptionNumber::ECHO)
+                .is_some_and(|e| self.echo.is_fresh(now, life, &peer, e));
             if !fresh {
-                let echo = self.echo.current;
+                let echo = self.echo.value(now, &peer);
                 let o = Opts {
                     echo: Some(&echo),
                     ..Opts::default()

@@ -1390,3 +1390,55 @@ fn refused_first_blocks_keep_no_upload_slot() {
     let out = drain(&mut s);
     assert_eq!(Message::parse(&out[0]).unwrap().code(), Code::CONTINUE);
 }
+
+/// A CON PUT to /fresh (an `.echo()` resource) from peer 1 at `now`,
+/// with `echo` if given; returns the reply code and its Echo value. A
+/// request that reaches the application is answered 2.04.
+fn put_fresh(s: &mut Ep, now: Duration, mid: u16, echo: Option<&[u8]>) -> (Code, StdVec<u8>) {
+    let mut b = MessageBuilder::<'_, 8>::new(MessageType::Con, Code::PUT, mid);
+    b.uri_path("fresh").unwrap();
+    if let Some(e) = echo {
+        b.add_option(OptionNumber::ECHO, e).unwrap();
+    }
+    let mut buf = [0u8; 96];
+    let n = b.emit(&mut buf).unwrap();
+    s.handle_datagram(now, 1, &mut buf[..n]).unwrap();
+    if let Some(Event::Request { id, .. }) = s.poll_event() {
+        s.respond(now, id, &Response::new(Code::CHANGED)).unwrap();
+    }
+    let out = drain_at(s, now);
+    let r = Message::parse(&out[0]).unwrap();
+    let e = r.option(OptionNumber::ECHO).unwrap_or(&[]).to_vec();
+    (r.code(), e)
+}
+
+#[test]
+fn echo_values_expire_echo_lifetime_after_they_were_issued() {
+    // RFC 9175 §2.3/§2.4: the server accepts an Echo value only while it
+    // is fresh, i.e. no longer than echo_lifetime (30 s) after it issued it,
+    // however rarely the endpoint is called.
+    let life = Config::default().echo_lifetime;
+    let mut s = server();
+    let (code, v0) = put_fresh(&mut s, Duration::ZERO, 1, None);
+    assert_eq!(code, Code::UNAUTHORIZED);
+    assert!(!v0.is_empty());
+    // Within the lifetime it is accepted...
+    let (code, _) = put_fresh(&mut s, life - Duration::from_secs(2), 2, Some(&v0));
+    assert_eq!(code, Code::CHANGED);
+    // ...one second after it, not, although the endpoint was not called
+    // in between.
+    let (code, _) = put_fresh(&mut s, life + Duration::from_secs(1), 3, Some(&v0));
+    assert_eq!(
+        code,
+        Code::UNAUTHORIZED,
+        "a value older than echo_lifetime passed"
+    );
+    // Nor much later, after an unrelated call in between.
+    s.handle_timeout(life + Duration::from_secs(2));
+    let (code, _) = put_fresh(&mut s, 2 * life - Duration::from_secs(1), 4, Some(&v0));
+    assert_eq!(
+        code,
+        Code::UNAUTHORIZED,
+        "a value twice echo_lifetime old passed"
+    );
+}
