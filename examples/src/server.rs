@@ -588,11 +588,16 @@ impl Server {
                 )
             }
         };
-        let coap = Box::new(DeviceCoap::new(
+        let mut coap = Box::new(DeviceCoap::new(
             cssf_coap::endpoint::Config::default(),
             OsRng,
             resources(ace),
         ));
+        // A DTLS session proved its address in the handshake; plain CoAP
+        // sources may be spoofed until they answer an Echo challenge, so
+        // answers to them stay under three times the request (RFC 9175
+        // §2.4).
+        coap.set_verified_peers(|p| matches!(p, Peer::Secure(_)));
         let acp = match &cfg.acp {
             Some(path) => {
                 let text = std::fs::read_to_string(path)

@@ -106,8 +106,7 @@ where
             self.remember(
                 now,
                 peer.clone(),
-                mid,
-                token,
+                (mid, token, msg.as_bytes().len()),
                 ty == MessageType::Con,
                 DedupState::Acked,
             );
@@ -143,6 +142,11 @@ where
                 }
                 return;
             }
+        }
+        if code.is_success() {
+            // A later challenge (the server's verification of our address
+            // ran out mid-transfer, say) is answered again.
+            ex.echo_retried = false;
         }
         if self.upload.as_ref().is_some_and(|u| u.ex == ex_id) && self.upload_step(now, ex_id, msg)
         {

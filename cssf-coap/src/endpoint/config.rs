@@ -57,6 +57,18 @@ pub struct Config {
     /// answered, the message-ID cache) that one peer may hold (default 50;
     /// at least one entry). See [`Config::peer_quota`].
     pub peer_share_percent: u8,
+    /// Toward a peer whose address is not verified (see
+    /// `Endpoint::set_verified_peers`), an answer is at most this many
+    /// times the size of the request (RFC 9175 §2.4 item 3: default 3; 0
+    /// turns the limit off). A larger answer to GET or FETCH becomes a 4.01
+    /// Echo challenge; one to another method goes in smaller Block2 blocks
+    /// (the challenge if not even 16-byte blocks fit); notifications go in
+    /// smaller blocks or not at all; a cached answer is not replayed to a
+    /// shorter duplicate.
+    pub amplification_factor: u8,
+    /// How long a plain peer that answered an Echo challenge counts as
+    /// verified (default 300 s).
+    pub address_validity: Duration,
 }
 
 impl Default for Config {
@@ -77,6 +89,8 @@ impl Default for Config {
             echo_lifetime: Duration::from_secs(30),
             token_len: 4,
             peer_share_percent: 50,
+            amplification_factor: 3,
+            address_validity: Duration::from_secs(300),
         }
     }
 }

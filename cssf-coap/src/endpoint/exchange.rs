@@ -334,6 +334,10 @@ pub struct Stats {
     pub dropped: u64,
     /// Responses and ACKs that matched no exchange.
     pub unmatched: u64,
+    /// Answers and notifications toward unverified peers that would have
+    /// exceeded [`Config::amplification_factor`] times the request:
+    /// replaced by an Echo challenge, or not sent (RFC 9175 §2.4).
+    pub amplification_limited: u64,
 }
 
 /// How many entries of the tables the server side keeps for its peers one

@@ -123,6 +123,7 @@ where
             }
         }
         self.dedup.retain(|d| d.expires > now);
+        self.addr_ok.retain(|(_, until)| *until > now);
         self.uploads.retain(|u| u.expires > now);
         // A request the application never answered frees its slot.
         self.pending.retain(|p| p.expires > now);
@@ -312,12 +313,12 @@ where
         }
     }
 
+    /// Remembers message `(mid, token, length)` of `peer`.
     pub(super) fn remember(
         &mut self,
         now: Duration,
         peer: A,
-        mid: u16,
-        token: Token,
+        (mid, token, req_len): (u16, Token, usize),
         con: bool,
         state: DedupState<M>,
     ) -> bool {
@@ -331,6 +332,7 @@ where
                 peer,
                 mid,
                 token,
+                req_len,
                 since: now,
                 expires: now.saturating_add(life),
                 state,
@@ -427,8 +429,33 @@ where
         best.map(|(_, i)| i)
     }
 
+    /// `peer` answered an Echo challenge at `now` (RFC 9175 §2.4 item 3):
+    /// it counts as verified for `Config::address_validity`.
+    pub(super) fn address_verified(&mut self, now: Duration, peer: &A) {
+        let until = now.saturating_add(self.config.address_validity);
+        if let Some(e) = self.addr_ok.iter_mut().find(|(p, _)| p == peer) {
+            e.1 = until;
+            return;
+        }
+        if self.addr_ok.is_full() {
+            if let Some(i) = self
+                .addr_ok
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(i, _)| i)
+            {
+                self.addr_ok.swap_remove(i);
+            }
+        }
+        // Cannot fail: room was made above.
+        let _ = self.addr_ok.push((peer.clone(), until));
+    }
+
     /// Answers a request at once (piggybacked for CON, NON otherwise),
-    /// caching the answer for duplicates if `cache`.
+    /// caching the answer for duplicates if `cache`. Toward an unverified
+    /// peer an answer over the amplification limit becomes a 4.01 Echo
+    /// challenge, or nothing if not even that fits (RFC 9175 §2.4).
     pub(super) fn reply_now(
         &mut self,
         peer: A,
@@ -438,10 +465,32 @@ where
         cache: bool,
     ) {
         let con = msg.ty() == MessageType::Con;
-        let (ty, mid) = if con {
-            (MessageType::Ack, msg.message_id())
+        let ty = if con {
+            MessageType::Ack
         } else {
-            (MessageType::Non, self.alloc_mid(&peer))
+            MessageType::Non
+        };
+        let echo = self.echo.value(self.last_now, &peer);
+        let challenge = Opts {
+            echo: Some(&echo),
+            ..Opts::default()
+        };
+        let (code, o) = match self.amplification_cap(&peer, msg.as_bytes().len()) {
+            Some(cap) if encoded_len(ty, code, msg.token(), o) > cap => {
+                self.stats.amplification_limited += 1;
+                if code == Code::UNAUTHORIZED
+                    || encoded_len(ty, Code::UNAUTHORIZED, msg.token(), &challenge) > cap
+                {
+                    return;
+                }
+                (Code::UNAUTHORIZED, &challenge)
+            }
+            _ => (code, o),
+        };
+        let mid = if con {
+            msg.message_id()
+        } else {
+            self.alloc_mid(&peer)
         };
         match build::<M>(ty, code, mid, msg.token(), o) {
             Ok(bytes) => {

@@ -167,6 +167,9 @@ struct Dedup<A, const M: usize> {
     peer: A,
     mid: u16,
     token: Token,
+    /// Its length (a shorter "duplicate" is not answered with more than
+    /// the amplification limit allows).
+    req_len: usize,
     /// When it was first seen.
     since: Duration,
     expires: Duration,
@@ -207,6 +210,10 @@ struct PendingRequest<A> {
     /// resource names its Block1 upload.
     tag: Token,
     block2: Option<Block>,
+    /// The request's method and length (the answer to an unverified peer
+    /// stays under `Config::amplification_factor` times it).
+    method: Code,
+    req_len: usize,
 }
 
 #[derive(Debug)]
@@ -241,6 +248,14 @@ struct Observer<A> {
     since_con: u32,
     /// Message IDs of its latest notifications, oldest first.
     recent: Vec<u16, OBSERVER_MIDS>,
+    /// Length of the registration request (notifications to an observer
+    /// registered unverified stay under `Config::amplification_factor`
+    /// times it).
+    req_len: usize,
+    /// The peer was verified when it registered: its notifications are not
+    /// limited (it asked for them itself, and stays only while it
+    /// acknowledges the confirmable ones).
+    verified: bool,
 }
 
 impl<A> Observer<A> {
@@ -344,7 +359,23 @@ fn build<const M: usize>(
     token: &[u8],
     o: &Opts<'_>,
 ) -> Result<Vec<u8, M>, Error> {
-    let mut b = MessageBuilder::<'_, OPTS>::new(ty, code, mid);
+    emit_vec(&builder(ty, code, mid, token, o)?)
+}
+
+/// The length of the message `build` would make (`usize::MAX` if it
+/// cannot be built).
+fn encoded_len(ty: MessageType, code: Code, token: &[u8], o: &Opts<'_>) -> usize {
+    builder(ty, code, 0, token, o).map_or(usize::MAX, |b| b.buffer_len())
+}
+
+fn builder<'p>(
+    ty: MessageType,
+    code: Code,
+    mid: u16,
+    token: &'p [u8],
+    o: &Opts<'p>,
+) -> Result<MessageBuilder<'p, OPTS>, Error> {
+    let mut b = MessageBuilder::<'p, OPTS>::new(ty, code, mid);
     b.token(token)?;
     if let Some(v) = o.observe {
         b.observe(v)?;
@@ -382,7 +413,7 @@ fn build<const M: usize>(
         b.add_option(OptionNumber::ECHO, e)?;
     }
     b.payload(o.payload);
-    emit_vec(&b)
+    Ok(b)
 }
 
 /// Cuts the Block2 slice a request asks for out of a whole representation
@@ -456,6 +487,10 @@ pub struct Endpoint<
     /// Key of the Echo values (RFC 9175 §2): see `echo.rs`.
     echo: echo::EchoKey,
     verified: VerifiedPeers<A>,
+    /// Plain peers that answered an Echo challenge (RFC 9175 §2.4 item 3),
+    /// verified until the given time; the entry that expires first goes
+    /// when it is full.
+    addr_ok: Vec<(A, Duration), N>,
     stats: Stats,
 }
 
@@ -487,6 +522,7 @@ where
             events: Vec::new(),
             echo,
             verified: VerifiedPeers(none_verified::<A>),
+            addr_ok: Vec::new(),
             stats: Stats::default(),
         }
     }
@@ -495,9 +531,12 @@ where
     /// that are DTLS sessions (the handshake proved the address, and the
     /// session authenticates every message): `verified(peer)` returning
     /// `true`. Every other peer is a plain one whose source address may be
-    /// spoofed. When the message-ID cache is full, entries of unverified
-    /// peers make room first, and an unverified peer never evicts a
-    /// verified one's. By default no peer is verified.
+    /// spoofed until it answers an Echo challenge (it then counts as
+    /// verified for [`Config::address_validity`]). Answers to unverified
+    /// peers stay under [`Config::amplification_factor`] times the request
+    /// (RFC 9175 §2.4); when the message-ID cache is full, entries of
+    /// unverified peers make room first, and an unverified peer never
+    /// evicts a verified one's. By default no peer is verified.
     ///
     /// ```
     /// use cssf_coap::endpoint::{Config, Endpoint};
@@ -512,10 +551,15 @@ where
         self.verified = VerifiedPeers(verified);
     }
 
-    /// Whether `peer` has a verified address (see
-    /// [`Endpoint::set_verified_peers`]).
+    /// Whether `peer` has a verified address: [`Endpoint::set_verified_peers`]
+    /// says so, or it answered an Echo challenge less than
+    /// [`Config::address_validity`] ago.
     pub fn is_verified(&self, peer: &A) -> bool {
         (self.verified.0)(peer)
+            || self
+                .addr_ok
+                .iter()
+                .any(|(p, until)| p == peer && *until > self.last_now)
     }
 
     /// How many entries of each table the server side keeps for its peers
@@ -931,6 +975,7 @@ where
         self.observers.retain(|o| &o.peer != peer);
         self.uploads.retain(|u| &u.peer != peer);
         self.mids.retain(|m| &m.peer != peer);
+        self.addr_ok.retain(|(p, _)| p != peer);
     }
 
     /// Answers a request from [`Event::Request`]: piggybacked in the ACK if
@@ -951,37 +996,67 @@ where
         }
         let p = self.pending.remove(pos);
         let observable = self.resources.get(p.resource).is_some_and(|res| res.obs);
-        let mut code = r.code;
-        let mut o = Opts::from_response(r);
-        if p.observe == Some(0) && observable && code.is_success() {
-            o.observe = self.register_observer(&p);
-        }
-        match slice_block2(r.payload, p.block2, self.config.max_szx) {
-            Ok((body, b2)) => {
-                o.payload = body;
-                o.block2 = b2;
-                if b2.is_some_and(|b| b.num() == 0) {
-                    o.size2 = u32::try_from(r.payload.len()).ok();
-                }
+        let wants_obs = p.observe == Some(0) && observable && r.code.is_success();
+        // RFC 9175 §2.4: toward an unverified peer the answer stays under
+        // `cap`. A safe method (GET, FETCH) gets an Echo challenge instead
+        // (the client repeats it with the value, proving its address, and
+        // is answered in full); another method was carried out already, so
+        // its answer goes in Block2 blocks small enough, with the challenge
+        // as the last resort.
+        let cap = self.amplification_cap(&p.peer, p.req_len);
+        let safe = matches!(p.method, Code::GET | Code::FETCH);
+        let ty = if p.con && !p.acked {
+            MessageType::Ack
+        } else if p.con {
+            MessageType::Con
+        } else {
+            MessageType::Non
+        };
+        // The sequence number `register_observer` will take (for the size).
+        let seq = wants_obs.then_some((self.obs_seq + 1) & 0x00ff_ffff);
+        let top = self.config.max_szx.min(6);
+        let lowest = if cap.is_some() && !safe { 0 } else { top };
+        let mut plan = None;
+        for szx in (lowest..=top).rev() {
+            let (code, o) = self.shape_answer(r, &p, szx, seq);
+            let len = encoded_len(ty, code, p.token.as_slice(), &o);
+            if cap.map_or(true, |c| len <= c) {
+                plan = Some((code, o));
+                break;
             }
-            Err(()) => {
-                code = Code::BAD_OPTION;
-                o = Opts::default();
-            }
         }
-        if let Some(b) = p.block1 {
+        let echo = self.echo.value(now, &p.peer);
+        let (code, mut o) = match plan {
+            Some(plan) => plan,
+            None => {
+                self.stats.amplification_limited += 1;
+                let o = Opts {
+                    echo: Some(&echo),
+                    ..Opts::default()
+                };
+                (Code::UNAUTHORIZED, o)
+            }
+        };
+        if code == Code::UNAUTHORIZED
+            && o.echo.is_some()
+            && cap.is_some_and(|c| encoded_len(ty, code, p.token.as_slice(), &o) > c)
+        {
+            // Not even the challenge fits (a tiny request with a long
+            // answer): no answer at all.
+            return Ok(());
+        }
+        if wants_obs {
+            o.observe = None;
             if code.is_success() {
-                if b.more() {
-                    code = Code::CONTINUE;
-                }
-                o.block1 = Block::new(b.num(), b.more(), b.szx().min(self.config.max_szx)).ok();
-            } else {
-                // An error answer ends the upload (RFC 7959 §2.5): its slot
-                // is free at once, not after EXCHANGE_LIFETIME (a refused
-                // peer cannot hold upload slots).
-                self.uploads
-                    .retain(|u| !(u.peer == p.peer && u.resource == p.resource && u.tag == p.tag));
+                o.observe = self.register_observer(&p);
             }
+        }
+        if p.block1.is_some() && !code.is_success() {
+            // An error answer ends the upload (RFC 7959 §2.5): its slot is
+            // free at once, not after EXCHANGE_LIFETIME (a refused peer
+            // cannot hold upload slots).
+            self.uploads
+                .retain(|u| !(u.peer == p.peer && u.resource == p.resource && u.tag == p.tag));
         }
         let token = p.token;
         if p.con && !p.acked {
@@ -1010,6 +1085,50 @@ where
             }
             self.send_message(p.peer, mid, bytes, p.con, Owner::Response)
         }
+    }
+
+    /// The code and options of the answer `r` to `p` with Block2 blocks of
+    /// at most `2^(max_szx+4)` bytes (RFC 7959 §2.4: a server may answer
+    /// with a smaller block than asked for), Observe `seq`.
+    fn shape_answer<'p>(
+        &self,
+        r: &Response<'p>,
+        p: &PendingRequest<A>,
+        max_szx: u8,
+        seq: Option<u32>,
+    ) -> (Code, Opts<'p>) {
+        let mut code = r.code;
+        let mut o = Opts::from_response(r);
+        o.observe = seq;
+        match slice_block2(r.payload, p.block2, max_szx) {
+            Ok((body, b2)) => {
+                o.payload = body;
+                o.block2 = b2;
+                if b2.is_some_and(|b| b.num() == 0) {
+                    o.size2 = u32::try_from(r.payload.len()).ok();
+                }
+            }
+            Err(()) => {
+                code = Code::BAD_OPTION;
+                o = Opts::default();
+            }
+        }
+        if let Some(b) = p.block1 {
+            if code.is_success() {
+                if b.more() {
+                    code = Code::CONTINUE;
+                }
+                o.block1 = Block::new(b.num(), b.more(), b.szx().min(self.config.max_szx)).ok();
+            }
+        }
+        (code, o)
+    }
+
+    /// The most bytes an answer to a `req_len`-byte request from `peer`
+    /// may have (`None`: no limit, the peer is verified or the limit off).
+    fn amplification_cap(&self, peer: &A, req_len: usize) -> Option<usize> {
+        let f = usize::from(self.config.amplification_factor);
+        (f != 0 && !self.is_verified(peer)).then(|| req_len.saturating_mul(f))
     }
 
     /// Sends a notification of the resource at `path` to each of its
@@ -1073,16 +1192,44 @@ where
                 continue;
             };
             let refused = refuse(&ob.peer).filter(|c| !c.is_success());
-            let (code, o) = match refused {
+            let (code, mut o) = match refused {
                 Some(c) => (c, Opts::default()),
                 None => (r.code, o),
+            };
+            // RFC 9175 §2.4: toward an observer that registered unverified
+            // a notification stays under the limit for its registration
+            // request (in smaller Block2 blocks; the client fetches the
+            // rest), or is not sent.
+            let (peer, token, req_len) = (ob.peer.clone(), ob.token, ob.req_len);
+            let cap = if ob.verified {
+                None
+            } else {
+                self.amplification_cap(&peer, req_len)
+            };
+            if let Some(cap) = cap {
+                let mut fits = encoded_len(MessageType::Con, code, token.as_slice(), &o) <= cap;
+                let mut szx = self.config.max_szx.min(6);
+                while !fits && code.is_success() && szx > 0 {
+                    szx -= 1;
+                    if let Ok((body, b2)) = slice_block2(r.payload, None, szx) {
+                        o.payload = body;
+                        o.block2 = b2;
+                    }
+                    fits = encoded_len(MessageType::Con, code, token.as_slice(), &o) <= cap;
+                }
+                if !fits {
+                    self.stats.amplification_limited += 1;
+                    continue;
+                }
+            }
+            let Some(ob) = self.observers.iter_mut().find(|ob| ob.key == key) else {
+                continue;
             };
             ob.since_con += 1;
             let con = ob.since_con >= every || !code.is_success();
             if con {
                 ob.since_con = 0;
             }
-            let (peer, token) = (ob.peer.clone(), ob.token);
             if let Some(pos) = self.cons.iter().position(|c| c.owner == Owner::Notify(key)) {
                 // §4.5.2: a newer notification replaces the one in flight and
                 // goes out now, keeping its retransmission counter, timeout

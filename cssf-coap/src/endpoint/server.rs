@@ -28,6 +28,16 @@ where
             }
         };
         let token = Token::new(msg.token());
+        let life = self.config.echo_lifetime;
+        if msg
+            .option(OptionNumber::ECHO)
+            .is_some_and(|e| self.echo.is_fresh(now, life, &peer, e))
+        {
+            // RFC 9175 §2.4 item 3: it received our challenge at its address.
+            self.address_verified(now, &peer);
+        }
+        let len = msg.as_bytes().len();
+        let cap = self.amplification_cap(&peer, len);
         // RFC 7252 §4.5: a duplicate is the same message again; one with the
         // same message ID and another token is a different message.
         if let Some(d) = self
@@ -36,8 +46,15 @@ where
             .find(|d| d.peer == peer && d.mid == mid && d.token == token)
         {
             self.stats.duplicates += 1;
+            // A retransmission (as long as the request was) gets the answer
+            // made for that request; a shorter "duplicate" from an
+            // unverified peer only what stays under its limit.
+            let cap = cap.filter(|_| len < d.req_len);
             if con {
                 match &d.state {
+                    DedupState::Answered(bytes) if cap.is_some_and(|c| bytes.len() > c) => {
+                        self.stats.amplification_limited += 1;
+                    }
                     DedupState::Answered(bytes) if !bytes.is_empty() => {
                         let bytes = bytes.clone();
                         self.queue(peer, bytes);
@@ -72,33 +89,52 @@ where
 
     pub(super) fn well_known_core(&mut self, peer: A, msg: &Message<'_>) {
         let req_b2 = msg.block2().ok().flatten();
-        let szx = req_b2
+        let top = req_b2
             .map_or(self.config.max_szx, |b| b.szx().min(self.config.max_szx))
             .min(6);
-        let size = 1usize << (szx + 4);
+        // Toward an unverified peer, the largest block that stays under the
+        // amplification limit (RFC 9175 §2.4; `reply_now` challenges if
+        // none does).
+        let cap = self.amplification_cap(&peer, msg.as_bytes().len());
+        let ty = if msg.ty() == MessageType::Con {
+            MessageType::Ack
+        } else {
+            MessageType::Non
+        };
         let offset = req_b2.map_or(0, |b| b.offset());
         let query = msg.uri_query().next();
         let mut buf = [0u8; 1024];
-        let mut w = Window::new(buf.get_mut(..size).unwrap_or(&mut []), offset);
-        link_format::write_links(self.resources, query, &mut w);
-        let (total, n) = (w.total(), w.written());
-        if offset > 0 && offset >= total {
-            self.reply_now(peer, msg, Code::BAD_OPTION, &Opts::default(), true);
-            return;
-        }
-        let more = offset + n < total;
-        let mut o = Opts {
-            content_format: Some(LINK_FORMAT),
-            payload: buf.get(..n).unwrap_or(&[]),
-            ..Opts::default()
-        };
-        if more || req_b2.is_some() {
-            o.block2 = Block::at_offset(offset, more, szx).ok();
-            if offset == 0 {
-                o.size2 = u32::try_from(total).ok();
+        let mut szx = top;
+        loop {
+            let size = 1usize << (szx + 4);
+            let mut w = Window::new(buf.get_mut(..size).unwrap_or(&mut []), offset);
+            link_format::write_links(self.resources, query, &mut w);
+            let (total, n) = (w.total(), w.written());
+            if offset > 0 && offset >= total {
+                self.reply_now(peer, msg, Code::BAD_OPTION, &Opts::default(), true);
+                return;
             }
+            let more = offset + n < total;
+            let mut o = Opts {
+                content_format: Some(LINK_FORMAT),
+                payload: buf.get(..n).unwrap_or(&[]),
+                ..Opts::default()
+            };
+            if more || req_b2.is_some() {
+                o.block2 = Block::at_offset(offset, more, szx).ok();
+                if offset == 0 {
+                    o.size2 = u32::try_from(total).ok();
+                }
+            }
+            let fits = cap.map_or(true, |c| {
+                encoded_len(ty, Code::CONTENT, msg.token(), &o) <= c
+            });
+            if fits || szx == 0 {
+                self.reply_now(peer, msg, Code::CONTENT, &o, true);
+                return;
+            }
+            szx -= 1;
         }
-        self.reply_now(peer, msg, Code::CONTENT, &o, true);
     }
 
     pub(super) fn dispatch(&mut self, now: Duration, peer: A, msg: &Message<'_>, i: usize) {
@@ -137,8 +173,7 @@ where
         self.remember(
             now,
             peer.clone(),
-            mid,
-            token,
+            (mid, token, msg.as_bytes().len()),
             con,
             DedupState::Answered(Vec::new()),
         );
@@ -183,6 +218,8 @@ where
             block1,
             tag: Token::new(msg.option(OptionNumber::REQUEST_TAG).unwrap_or(&[])),
             block2: msg.block2().ok().flatten(),
+            method: msg.code(),
+            req_len: msg.as_bytes().len(),
         };
         if self.pending.push(p).is_ok() {
             self.push_event(Event::Request {
@@ -262,12 +299,15 @@ where
 
     pub(super) fn register_observer(&mut self, p: &PendingRequest<A>) -> Option<u32> {
         self.obs_seq = (self.obs_seq + 1) & 0x00ff_ffff;
+        let verified = self.is_verified(&p.peer);
         if let Some(o) = self
             .observers
             .iter_mut()
             .find(|o| o.peer == p.peer && o.token == p.token)
         {
             o.resource = p.resource;
+            o.req_len = p.req_len;
+            o.verified = verified;
             return Some(self.obs_seq);
         }
         // A peer holds at most its share of the table; beyond it, or with
@@ -286,6 +326,8 @@ where
             resource: p.resource,
             since_con: 0,
             recent: Vec::new(),
+            req_len: p.req_len,
+            verified,
         };
         self.observers.push(ob).ok().map(|()| self.obs_seq)
     }

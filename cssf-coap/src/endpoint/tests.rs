@@ -1442,3 +1442,215 @@ fn echo_values_expire_echo_lifetime_after_they_were_issued() {
         "a value twice echo_lifetime old passed"
     );
 }
+
+/// A CON request `code` /`path` from `peer` with `token` and options
+/// added by `extra`; feeds it and returns its length.
+#[allow(clippy::too_many_arguments)]
+fn send_req<'e>(
+    s: &mut Ep,
+    now: Duration,
+    peer: u8,
+    mid: u16,
+    code: Code,
+    token: &'e [u8],
+    path: &'e str,
+    extra: impl FnOnce(&mut MessageBuilder<'e, 8>),
+) -> usize {
+    let mut b = MessageBuilder::<'e, 8>::new(MessageType::Con, code, mid);
+    b.token(token).unwrap();
+    b.uri_path(path).unwrap();
+    extra(&mut b);
+    let mut buf = [0u8; 128];
+    let n = b.emit(&mut buf).unwrap();
+    s.handle_datagram(now, peer, &mut buf[..n]).unwrap();
+    n
+}
+
+/// Answers every pending request with 2.05 and `body`.
+fn answer_all(s: &mut Ep, now: Duration, body: &[u8]) -> usize {
+    let mut n = 0;
+    while let Some(ev) = s.poll_event() {
+        if let Event::Request { id, .. } = ev {
+            s.respond(now, id, &Response::new(Code::CONTENT).payload(body))
+                .unwrap();
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn an_unverified_peer_gets_at_most_three_times_its_request() {
+    // RFC 9175 §2.4 item 3: toward a source address that has not shown it
+    // receives (a spoofed one, say), answers stay under three times the
+    // request.
+    let mut s = server();
+    let body = [0x5a; 200];
+    let n = send_req(
+        &mut s,
+        Duration::ZERO,
+        1,
+        1,
+        Code::GET,
+        &[1, 2],
+        "temp",
+        |_| {},
+    );
+    assert_eq!(answer_all(&mut s, Duration::ZERO, &body), 1);
+    let out = drain(&mut s);
+    assert_eq!(out.len(), 1);
+    assert!(
+        out[0].len() <= 3 * n,
+        "{} bytes answered to a {n}-byte request",
+        out[0].len()
+    );
+}
+
+#[test]
+fn a_short_duplicate_does_not_replay_a_larger_cached_answer() {
+    let mut s = server();
+    // A 9-byte GET /temp without token, answered with 25 bytes.
+    let n = send_req(&mut s, Duration::ZERO, 1, 7, Code::GET, &[], "temp", |_| {});
+    assert_eq!(n, 9);
+    answer_all(&mut s, Duration::ZERO, &[0x5a; 20]);
+    let out = drain(&mut s);
+    assert_eq!(out[0].len(), 25);
+    // The 4-byte "duplicate" (same message ID, no token) must not get the
+    // cached 25 bytes back.
+    let mut short = [0x40, 1, 0, 7];
+    s.handle_datagram(Duration::ZERO, 1, &mut short).unwrap();
+    for d in drain(&mut s) {
+        assert!(d.len() <= 12, "{} bytes answered to 4", d.len());
+    }
+}
+
+static AMP: [Resource; 3] = [
+    Resource::new("big", Methods::GET.union(Methods::POST)).rt("a-rather-long-resource-type"),
+    Resource::new("obs", Methods::GET)
+        .observable()
+        .rt("another-long-resource-type"),
+    Resource::new("a/long/path/to/many/things", Methods::GET),
+];
+
+fn amp_server(config: Config) -> Ep {
+    Endpoint::new(config, TestRng(21), &AMP)
+}
+
+#[test]
+fn echo_challenge_proves_the_address_then_answers_in_full() {
+    let mut s = amp_server(Config::default());
+    let body = [0x5a; 200];
+    let t = Duration::ZERO;
+    send_req(&mut s, t, 1, 1, Code::GET, &[1, 2], "big", |_| {});
+    answer_all(&mut s, t, &body);
+    let out = drain(&mut s);
+    let r = Message::parse(&out[0]).unwrap();
+    assert_eq!(r.code(), Code::UNAUTHORIZED);
+    let echo = r.option(OptionNumber::ECHO).unwrap().to_vec();
+    assert!(!s.is_verified(&1));
+    assert_eq!(s.stats().amplification_limited, 1);
+    // Another source cannot use peer 1's value...
+    send_req(&mut s, t, 2, 2, Code::GET, &[1, 2], "big", |b| {
+        b.add_option(OptionNumber::ECHO, &echo).unwrap();
+    });
+    answer_all(&mut s, t, &body);
+    let r = drain(&mut s).remove(0);
+    assert_eq!(Message::parse(&r).unwrap().code(), Code::UNAUTHORIZED);
+    assert!(!s.is_verified(&2));
+    // ...peer 1 repeating with it is verified and answered in full.
+    send_req(&mut s, t, 1, 3, Code::GET, &[1, 2], "big", |b| {
+        b.add_option(OptionNumber::ECHO, &echo).unwrap();
+    });
+    assert!(s.is_verified(&1));
+    answer_all(&mut s, t, &body);
+    let r = drain(&mut s).remove(0);
+    let r = Message::parse(&r).unwrap();
+    assert_eq!((r.code(), r.payload()), (Code::CONTENT, &body[..]));
+    // Until Config::address_validity runs out.
+    let later = Config::default().address_validity + Duration::from_secs(1);
+    s.handle_timeout(later);
+    assert!(!s.is_verified(&1));
+}
+
+#[test]
+fn verified_peers_and_a_zero_factor_are_not_limited() {
+    let body = [0x5a; 200];
+    let t = Duration::ZERO;
+    let mut s = amp_server(Config::default());
+    s.set_verified_peers(|p| *p == 7);
+    send_req(&mut s, t, 7, 1, Code::GET, &[1], "big", |_| {});
+    answer_all(&mut s, t, &body);
+    assert_eq!(
+        Message::parse(&drain(&mut s)[0]).unwrap().payload(),
+        &body[..]
+    );
+    let mut s = amp_server(Config {
+        amplification_factor: 0,
+        ..Config::default()
+    });
+    send_req(&mut s, t, 1, 1, Code::GET, &[1], "big", |_| {});
+    answer_all(&mut s, t, &body);
+    assert_eq!(
+        Message::parse(&drain(&mut s)[0]).unwrap().payload(),
+        &body[..]
+    );
+}
+
+#[test]
+fn an_unsafe_methods_answer_goes_in_blocks_that_fit() {
+    // The POST was carried out: no challenge (a repeat would run it
+    // again), a Block2 block small enough instead.
+    let mut s = amp_server(Config::default());
+    let t = Duration::ZERO;
+    let n = send_req(&mut s, t, 1, 1, Code::POST, &[1, 2, 3, 4], "big", |b| {
+        b.payload(b"0123456789");
+    });
+    answer_all(&mut s, t, &[0x5a; 200]);
+    let out = drain(&mut s);
+    let r = Message::parse(&out[0]).unwrap();
+    assert!(out[0].len() <= 3 * n, "{} > 3 x {n}", out[0].len());
+    assert_eq!(r.code(), Code::CONTENT);
+    let b2 = r.block2().unwrap().unwrap();
+    assert!(b2.more() && b2.num() == 0 && b2.size() < 200);
+    assert_eq!(r.payload(), &[0x5a; 200][..b2.size()]);
+}
+
+#[test]
+fn well_known_core_blocks_fit_an_unverified_peer() {
+    let mut s = amp_server(Config::default());
+    let n = send_req(
+        &mut s,
+        Duration::ZERO,
+        1,
+        1,
+        Code::GET,
+        &[],
+        ".well-known/core",
+        |_| {},
+    );
+    let out = drain(&mut s);
+    let r = Message::parse(&out[0]).unwrap();
+    assert!(out[0].len() <= 3 * n, "{} > 3 x {n}", out[0].len());
+    assert_eq!(r.code(), Code::CONTENT);
+    assert!(r.block2().unwrap().unwrap().more());
+}
+
+#[test]
+fn notifications_to_an_unverified_observer_fit_its_registration() {
+    let mut s = amp_server(Config::default());
+    let t = Duration::ZERO;
+    let n = send_req(&mut s, t, 1, 1, Code::GET, &[9], "obs", |b| {
+        b.observe(0).unwrap();
+    });
+    answer_all(&mut s, t, b"0");
+    drain(&mut s);
+    assert_eq!(s.observer_count(), 1);
+    s.notify(t, "obs", &Response::new(Code::CONTENT).payload(&[7; 300]))
+        .unwrap();
+    let out = drain(&mut s);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].len() <= 3 * n, "{} > 3 x {n}", out[0].len());
+    let m = Message::parse(&out[0]).unwrap();
+    assert!(m.observe().unwrap().is_some());
+    assert!(m.block2().unwrap().unwrap().more());
+}
