@@ -73,7 +73,27 @@ where
         // runs no handler, so a duplicate is simply answered again, and
         // no peer fills the cache with requests for nothing.
         if let Err(e) = msg.check_options() {
+            if !con {
+                // §5.4.1: a NON message with an unrecognized (or repeated,
+                // §5.4.5) critical option is rejected (§4.3): silently
+                // ignored, no response.
+                self.stats.malformed += 1;
+                return;
+            }
             let code = e.code().unwrap_or(Code::BAD_OPTION);
+            self.reply_now(peer, msg, code, &Opts::default(), true);
+            return;
+        }
+        // RFC 7959 §2.2: SZX 7 is reserved; a request carrying it is a
+        // 4.00 (the accessors refuse the value, it must not read as "no
+        // block").
+        if msg.block1().is_err() || msg.block2().is_err() {
+            self.reply_now(peer, msg, Code::BAD_REQUEST, &Opts::default(), true);
+            return;
+        }
+        // §5.7.2: this endpoint is no forward proxy.
+        if msg.has_option(OptionNumber::PROXY_URI) || msg.has_option(OptionNumber::PROXY_SCHEME) {
+            let code = Code::PROXYING_NOT_SUPPORTED;
             self.reply_now(peer, msg, code, &Opts::default(), true);
             return;
         }
@@ -81,6 +101,11 @@ where
             Route::NotFound => self.reply_now(peer, msg, Code::NOT_FOUND, &Opts::default(), true),
             Route::MethodNotAllowed => {
                 self.reply_now(peer, msg, Code::METHOD_NOT_ALLOWED, &Opts::default(), true)
+            }
+            // §5.10.8: `/.well-known/core` exists and has no ETag.
+            Route::WellKnownCore if !preconditions_hold(msg, true, None) => {
+                let code = Code::PRECONDITION_FAILED;
+                self.reply_now(peer, msg, code, &Opts::default(), true)
             }
             Route::WellKnownCore => self.well_known_core(peer, msg),
             Route::Resource(i) => self.dispatch(now, peer, msg, i),
@@ -331,4 +356,16 @@ where
         };
         self.observers.push(ob).ok().map(|()| self.obs_seq)
     }
+}
+
+/// RFC 7252 §5.10.8: whether the If-Match and If-None-Match options of
+/// `msg` hold for a resource that `exists` with the current ETag `etag`.
+/// If-Match holds when any of its values is empty (the resource exists) or
+/// equals `etag`; If-None-Match when the resource does not exist.
+pub(crate) fn preconditions_hold(msg: &Message<'_>, exists: bool, etag: Option<&[u8]>) -> bool {
+    let mut if_match = msg.options_numbered(OptionNumber::IF_MATCH).peekable();
+    let matched = if_match.peek().is_none()
+        || (exists && if_match.any(|o| o.value.is_empty() || Some(o.value) == etag));
+    let none_match = !msg.has_option(OptionNumber::IF_NONE_MATCH) || !exists;
+    matched && none_match
 }

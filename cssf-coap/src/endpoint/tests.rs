@@ -1654,3 +1654,118 @@ fn notifications_to_an_unverified_observer_fit_its_registration() {
     assert!(m.observe().unwrap().is_some());
     assert!(m.block2().unwrap().unwrap().more());
 }
+
+/// Sends a request built by `f` (CON unless `non`) to the default server,
+/// answers a resulting request with 2.05; returns what went out.
+fn rfc_case(non: bool, f: impl FnOnce(&mut MessageBuilder<'_, 8>)) -> StdVec<StdVec<u8>> {
+    let mut s = server();
+    let ty = if non {
+        MessageType::Non
+    } else {
+        MessageType::Con
+    };
+    let mut b = MessageBuilder::<'_, 8>::new(ty, Code::GET, 0x77);
+    b.token(&[5]).unwrap();
+    f(&mut b);
+    let mut buf = [0u8; 128];
+    let n = b.emit(&mut buf).unwrap();
+    s.handle_datagram(Duration::ZERO, 1, &mut buf[..n]).unwrap();
+    answer_all(&mut s, Duration::ZERO, b"21");
+    drain(&mut s)
+}
+
+fn code_of(out: &[StdVec<u8>]) -> Code {
+    Message::parse(&out[0]).unwrap().code()
+}
+
+#[test]
+fn rfc7959_2_2_block_szx_7_is_bad_request() {
+    for opt in [OptionNumber::BLOCK2, OptionNumber::BLOCK1] {
+        let out = rfc_case(false, |b| {
+            b.uri_path("temp").unwrap();
+            b.add_uint(opt, 0x17).unwrap(); // NUM 1, M 0, SZX 7
+        });
+        assert_eq!(code_of(&out), Code::BAD_REQUEST, "option {}", opt.0);
+    }
+}
+
+#[test]
+fn rfc7252_5_7_2_proxy_uri_gets_5_05() {
+    let out = rfc_case(false, |b| {
+        b.add_str(OptionNumber::PROXY_URI, "coap://example.net/temp")
+            .unwrap();
+    });
+    assert_eq!(code_of(&out), Code::PROXYING_NOT_SUPPORTED);
+    let out = rfc_case(false, |b| {
+        b.uri_path("temp").unwrap();
+        b.add_str(OptionNumber::PROXY_SCHEME, "http").unwrap();
+    });
+    assert_eq!(code_of(&out), Code::PROXYING_NOT_SUPPORTED);
+}
+
+#[test]
+fn rfc7252_5_4_5_repeated_critical_option_is_bad_option() {
+    // Accept (17) is critical and not repeatable.
+    let out = rfc_case(false, |b| {
+        b.uri_path("temp").unwrap();
+        b.add_uint(OptionNumber::ACCEPT, 0).unwrap();
+        b.add_uint(OptionNumber::ACCEPT, 50).unwrap();
+    });
+    assert_eq!(code_of(&out), Code::BAD_OPTION);
+    // A repeated elective one (Max-Age, 14) is ignored beyond the first.
+    let out = rfc_case(false, |b| {
+        b.uri_path("temp").unwrap();
+        b.add_uint(OptionNumber::MAX_AGE, 1).unwrap();
+        b.add_uint(OptionNumber::MAX_AGE, 2).unwrap();
+    });
+    assert_eq!(code_of(&out), Code::CONTENT);
+}
+
+#[test]
+fn rfc7252_5_4_1_non_request_with_unknown_critical_option_is_rejected() {
+    let out = rfc_case(true, |b| {
+        b.uri_path("temp").unwrap();
+        b.add_option(OptionNumber(9999), b"x").unwrap();
+    });
+    assert!(
+        out.iter()
+            .all(|d| Message::parse(d).unwrap().code() != Code::BAD_OPTION),
+        "a NON request answered 4.02"
+    );
+    assert!(out.is_empty(), "rejected silently");
+    // A CON one still gets 4.02.
+    let out = rfc_case(false, |b| {
+        b.uri_path("temp").unwrap();
+        b.add_option(OptionNumber(9999), b"x").unwrap();
+    });
+    assert_eq!(code_of(&out), Code::BAD_OPTION);
+}
+
+#[test]
+fn rfc7252_5_10_8_preconditions_on_well_known_core() {
+    // The endpoint's own /.well-known/core exists and has no ETag:
+    // If-None-Match and If-Match with a value fail (4.12), an empty
+    // If-Match ("any representation") holds.
+    let out = rfc_case(false, |b| {
+        b.uri_path(".well-known/core").unwrap();
+        b.add_empty(OptionNumber::IF_NONE_MATCH).unwrap();
+    });
+    assert_eq!(code_of(&out), Code::PRECONDITION_FAILED);
+    let out = rfc_case(false, |b| {
+        b.uri_path(".well-known/core").unwrap();
+        b.add_option(OptionNumber::IF_MATCH, b"x").unwrap();
+    });
+    assert_eq!(code_of(&out), Code::PRECONDITION_FAILED);
+    let out = rfc_case(false, |b| {
+        b.uri_path(".well-known/core").unwrap();
+        b.add_option(OptionNumber::IF_MATCH, b"").unwrap();
+    });
+    assert_eq!(code_of(&out), Code::CONTENT);
+    // RFC 7232 §5 as CoAP reads it: a request that fails without its
+    // conditions (4.04) ignores them.
+    let out = rfc_case(false, |b| {
+        b.uri_path("nope").unwrap();
+        b.add_option(OptionNumber::IF_MATCH, b"x").unwrap();
+    });
+    assert_eq!(code_of(&out), Code::NOT_FOUND);
+}
