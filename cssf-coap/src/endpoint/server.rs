@@ -291,6 +291,15 @@ where
                 return Err((Code::SERVICE_UNAVAILABLE, None));
             }
             if b.more() {
+                if self.uploads.is_full() && self.is_verified(peer) {
+                    // A verified peer's upload displaces one of an
+                    // unverified (possibly spoofed) peer: the one whose peer
+                    // holds the most, the oldest of those.
+                    let victim = self.unverified_victim(self.uploads.iter().map(|u| &u.peer));
+                    if let Some(i) = victim {
+                        self.uploads.remove(i);
+                    }
+                }
                 let up = Upload {
                     peer: peer.clone(),
                     resource: res,
@@ -322,6 +331,30 @@ where
         Ok(())
     }
 
+    /// The index, in a table whose entries belong to `peers` (oldest
+    /// first), of the entry to displace for a verified peer: the oldest of
+    /// the unverified peer holding the most. `None`: every entry is a
+    /// verified peer's.
+    pub(super) fn unverified_victim<'p>(
+        &self,
+        peers: impl Iterator<Item = &'p A> + Clone,
+    ) -> Option<usize>
+    where
+        A: 'p,
+    {
+        let mut best: Option<(usize, usize)> = None;
+        for (i, p) in peers.clone().enumerate() {
+            if self.is_verified(p) {
+                continue;
+            }
+            let count = peers.clone().filter(|q| *q == p).count();
+            if best.map_or(true, |(c, _)| count > c) {
+                best = Some((count, i));
+            }
+        }
+        best.map(|(_, i)| i)
+    }
+
     pub(super) fn register_observer(&mut self, p: &PendingRequest<A>) -> Option<u32> {
         self.obs_seq = (self.obs_seq + 1) & 0x00ff_ffff;
         let verified = self.is_verified(&p.peer);
@@ -342,6 +375,15 @@ where
         if held >= self.config.peer_quota(N) {
             self.stats.busy += 1;
             return None;
+        }
+        if self.observers.is_full() && verified {
+            // A verified peer's registration displaces an unverified (maybe
+            // spoofed) peer's observation, which ends without notice (its
+            // client re-registers when Max-Age runs out, RFC 7641 §3.3.1).
+            if let Some(i) = self.unverified_victim(self.observers.iter().map(|o| &o.peer)) {
+                let gone = self.observers.remove(i);
+                self.cons.retain(|c| c.owner != Owner::Notify(gone.key));
+            }
         }
         let key = self.alloc_id();
         let ob = Observer {
