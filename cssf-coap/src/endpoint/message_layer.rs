@@ -223,7 +223,7 @@ where
                     .iter()
                     .position(|c| c.peer == peer && c.mid == mid)
                 else {
-                    if !self.ack_to_earlier_notification(&peer, mid) {
+                    if !self.ack_to_earlier_notification(now, &peer, mid) {
                         self.stats.unmatched += 1;
                     }
                     return;
@@ -286,9 +286,15 @@ where
 
     /// An ACK to an earlier notification of an observer whose newer one is
     /// in flight (its round trip is longer than the notification period):
-    /// the observer is alive, so the newer one starts its retransmission
-    /// count over (keeping its schedule). Returns whether it matched.
-    pub(super) fn ack_to_earlier_notification(&mut self, peer: &A, mid: u16) -> bool {
+    /// the observer is alive at `now`, so the newer one starts its
+    /// retransmissions over from now, as if first sent now. Returns
+    /// whether it matched.
+    pub(super) fn ack_to_earlier_notification(
+        &mut self,
+        now: Duration,
+        peer: &A,
+        mid: u16,
+    ) -> bool {
         let Some(key) = self
             .observers
             .iter()
@@ -297,8 +303,18 @@ where
         else {
             return false;
         };
+        let timeout = self.initial_timeout();
         if let Some(slot) = self.cons.iter_mut().find(|c| c.owner == Owner::Notify(key)) {
-            slot.tries = 0;
+            if let ConState::Sent { .. } | ConState::Resend { .. } = slot.state {
+                slot.tries = 0;
+                slot.timeout = timeout;
+                slot.first_sent = Some(now);
+                let next_at = now.saturating_add(timeout);
+                slot.state = match slot.state {
+                    ConState::Resend { .. } => ConState::Resend { next_at },
+                    _ => ConState::Sent { next_at },
+                };
+            }
         }
         true
     }

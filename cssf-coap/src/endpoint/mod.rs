@@ -603,9 +603,13 @@ where
 
     /// When the oldest confirmable notification still awaiting its ACK
     /// was first sent (`None`: none is). Its observer is removed once its
-    /// retransmissions run out, at most MAX_TRANSMIT_WAIT (93 s with the
-    /// defaults) after that time, however often newer notifications replace
-    /// it in flight (RFC 7641 §4.5).
+    /// retransmissions run out, at most [`Config::max_transmit_wait`] (93 s
+    /// with the defaults) after that time, however often newer
+    /// notifications replace it in flight (RFC 7641 §4.5): after
+    /// [`Endpoint::handle_timeout`]`(now)` no notification first sent
+    /// MAX_TRANSMIT_WAIT before `now` is left. An ACK to one of the
+    /// observer's earlier notifications shows it alive and counts as a
+    /// first transmission at that time.
     pub fn oldest_unacknowledged_notification(&self) -> Option<Duration> {
         self.cons
             .iter()

@@ -1161,6 +1161,9 @@ fn observer_that_never_acks_is_removed_although_notifications_come_fast() {
     for i in 0..200u32 {
         now = Duration::from_secs(u64::from(i) + 1);
         s.handle_timeout(now);
+        if let Some(t) = s.oldest_unacknowledged_notification() {
+            assert!(now - t <= Config::default().max_transmit_wait());
+        }
         let v = [i as u8];
         s.notify(now, "obs", &Response::new(Code::CONTENT).payload(&v))
             .unwrap();
