@@ -486,14 +486,16 @@ where
         } else {
             MessageType::Non
         };
-        let echo = self.echo.value(self.last_now, &peer);
-        let challenge = Opts {
-            echo: Some(&echo),
-            ..Opts::default()
-        };
+        let echo;
+        let challenge;
         let (code, o) = match self.amplification_cap(&peer, msg.as_bytes().len()) {
             Some(cap) if encoded_len(ty, code, msg.token(), o) > cap => {
                 self.stats.amplification_limited += 1;
+                echo = self.echo.value(self.last_now, &peer);
+                challenge = Opts {
+                    echo: Some(&echo),
+                    ..Opts::default()
+                };
                 if code == Code::UNAUTHORIZED
                     || encoded_len(ty, Code::UNAUTHORIZED, msg.token(), &challenge) > cap
                 {

@@ -1023,16 +1023,16 @@ where
         let mut plan = None;
         for szx in (lowest..=top).rev() {
             let (code, o) = self.shape_answer(r, &p, szx, seq);
-            let len = encoded_len(ty, code, p.token.as_slice(), &o);
-            if cap.map_or(true, |c| len <= c) {
+            if cap.map_or(true, |c| encoded_len(ty, code, p.token.as_slice(), &o) <= c) {
                 plan = Some((code, o));
                 break;
             }
         }
-        let echo = self.echo.value(now, &p.peer);
+        let echo;
         let (code, mut o) = match plan {
             Some(plan) => plan,
             None => {
+                echo = self.echo.value(now, &p.peer);
                 self.stats.amplification_limited += 1;
                 let o = Opts {
                     echo: Some(&echo),
