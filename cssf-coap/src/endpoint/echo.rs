@@ -14,7 +14,7 @@ use core::time::Duration;
 pub(super) const ECHO_LEN: usize = 12;
 
 /// The MAC key.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(super) struct EchoKey {
     k0: u64,
     k1: u64,

@@ -445,6 +445,29 @@ where
         best.map(|(_, i)| i)
     }
 
+    /// The Echo value for `peer` at `now` (RFC 9175 §2.2), drawing the key
+    /// on first use.
+    pub(super) fn echo_value(&mut self, now: Duration, peer: &A) -> [u8; echo::ECHO_LEN] {
+        let key = match self.echo {
+            Some(k) => k,
+            None => {
+                let k = echo::EchoKey::new(self.rng.next_u64(), self.rng.next_u64());
+                self.echo = Some(k);
+                k
+            }
+        };
+        key.value(now, peer)
+    }
+
+    /// Whether `value` is an Echo value this endpoint issued to `peer`
+    /// less than `Config::echo_lifetime` before `now`.
+    pub(super) fn echo_fresh(&self, now: Duration, peer: &A, value: &[u8]) -> bool {
+        let life = self.config.echo_lifetime;
+        self.echo
+            .as_ref()
+            .is_some_and(|k| k.is_fresh(now, life, peer, value))
+    }
+
     /// `peer` answered an Echo challenge at `now` (RFC 9175 §2.4 item 3):
     /// it counts as verified for `Config::address_validity`.
     pub(super) fn address_verified(&mut self, now: Duration, peer: &A) {
@@ -491,7 +514,7 @@ where
         let (code, o) = match self.amplification_cap(&peer, msg.as_bytes().len()) {
             Some(cap) if encoded_len(ty, code, msg.token(), o) > cap => {
                 self.stats.amplification_limited += 1;
-                echo = self.echo.value(self.last_now, &peer);
+                echo = self.echo_value(self.last_now, &peer);
                 challenge = Opts {
                     echo: Some(&echo),
                     ..Opts::default()

@@ -484,8 +484,9 @@ pub struct Endpoint<
     /// The automatic Block1 upload in progress (client side).
     upload: Option<ClientUpload<U>>,
     events: Vec<Event<A, M>, N>,
-    /// Key of the Echo values (RFC 9175 §2): see `echo.rs`.
-    echo: echo::EchoKey,
+    /// Key of the Echo values (RFC 9175 §2, see `echo.rs`), drawn from the
+    /// RNG when the first value is issued (a pure client never draws it).
+    echo: Option<echo::EchoKey>,
     verified: VerifiedPeers<A>,
     /// Plain peers that answered an Echo challenge (RFC 9175 §2.4 item 3),
     /// verified until the given time; the entry that expires first goes
@@ -501,8 +502,7 @@ where
     R: RngCore + CryptoRng,
 {
     /// A new endpoint serving `resources` (empty for a pure client).
-    pub fn new(config: Config, mut rng: R, resources: &'static [Resource]) -> Self {
-        let echo = echo::EchoKey::new(rng.next_u64(), rng.next_u64());
+    pub fn new(config: Config, rng: R, resources: &'static [Resource]) -> Self {
         Endpoint {
             config,
             rng,
@@ -520,7 +520,7 @@ where
             uploads: Vec::new(),
             upload: None,
             events: Vec::new(),
-            echo,
+            echo: None,
             verified: VerifiedPeers(none_verified::<A>),
             addr_ok: Vec::new(),
             stats: Stats::default(),
@@ -1032,7 +1032,7 @@ where
         let (code, mut o) = match plan {
             Some(plan) => plan,
             None => {
-                echo = self.echo.value(now, &p.peer);
+                echo = self.echo_value(now, &p.peer);
                 self.stats.amplification_limited += 1;
                 let o = Opts {
                     echo: Some(&echo),

@@ -28,10 +28,9 @@ where
             }
         };
         let token = Token::new(msg.token());
-        let life = self.config.echo_lifetime;
         if msg
             .option(OptionNumber::ECHO)
-            .is_some_and(|e| self.echo.is_fresh(now, life, &peer, e))
+            .is_some_and(|e| self.echo_fresh(now, &peer, e))
         {
             // RFC 9175 §2.4 item 3: it received our challenge at its address.
             self.address_verified(now, &peer);
@@ -169,12 +168,11 @@ where
         if res.echo {
             // RFC 9175 §2.4: a value this endpoint issued to this peer less
             // than `echo_lifetime` ago (see `echo.rs`).
-            let life = self.config.echo_lifetime;
             let fresh = msg
                 .option(OptionNumber::ECHO)
-                .is_some_and(|e| self.echo.is_fresh(now, life, &peer, e));
+                .is_some_and(|e| self.echo_fresh(now, &peer, e));
             if !fresh {
-                let echo = self.echo.value(now, &peer);
+                let echo = self.echo_value(now, &peer);
                 let o = Opts {
                     echo: Some(&echo),
                     ..Opts::default()
