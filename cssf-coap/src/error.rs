@@ -35,6 +35,9 @@ pub enum Error {
     EmptyMessageNotEmpty,
     /// A critical option this implementation does not know (answer 4.02).
     UnknownCriticalOption(OptionNumber),
+    /// A critical option that may occur once occurs more than once (RFC
+    /// 7252 §5.4.5: treated like an unrecognized option, answer 4.02).
+    RepeatedOption(OptionNumber),
     /// A known option whose value length is outside the RFC bounds.
     BadOptionLength {
         /// The option number.
@@ -72,6 +75,7 @@ impl Error {
     pub const fn code(&self) -> Option<Code> {
         match self {
             Error::UnknownCriticalOption(_)
+            | Error::RepeatedOption(_)
             | Error::BadOptionLength { .. }
             | Error::BadUint
             | Error::BadUtf8
@@ -116,6 +120,7 @@ impl fmt::Display for Error {
                 f.write_str("empty message (0.00) with token, options or payload")
             }
             Error::UnknownCriticalOption(n) => write!(f, "unknown critical option {}", n.0),
+            Error::RepeatedOption(n) => write!(f, "critical option {} repeated", n.0),
             Error::BadOptionLength { number, len } => {
                 write!(f, "option {} has invalid length {len}", number.0)
             }

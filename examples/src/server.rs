@@ -42,7 +42,7 @@ use cssf_auth::authorizer::{Authorizer, Granted, Proof, Requester, Rights, Verdi
 use cssf_auth::dtls::Clock;
 use cssf_auth::{AuthEvent, AuthzInfo, KeyEntry, Method};
 use cssf_coap::endpoint::{Event as CoapEvent, Methods, Received, RequestId, Resource, Response};
-use cssf_coap::{Code, ContentFormat, Message};
+use cssf_coap::{Block, Code, ContentFormat, Message, OptionNumber};
 use cssf_dtls::{
     CloseReason, Event as DtlsEvent, Identity, PeerContext, PskStore, SessionHandle, TrustStore,
     MAX_PSK_LEN,
@@ -488,8 +488,8 @@ pub struct Server {
     origin: Instant,
     led: bool,
     large: Vec<u8>,
-    uploads: HashMap<Peer, Vec<u8>>,
-    echoed: HashMap<Peer, Vec<u8>>,
+    /// `/echo` bodies being uploaded and the last ones answered.
+    bodies: EchoBodies,
     /// Requests the endpoint answers itself, by peer and message ID.
     internal: HashMap<(Peer, u16), String>,
     counters: Counters,
@@ -619,11 +619,16 @@ impl Server {
                 )
             }
         };
-        let coap = Box::new(DeviceCoap::new(
+        let mut coap = Box::new(DeviceCoap::new(
             cssf_coap::endpoint::Config::default(),
             OsRng,
             resources(ace),
         ));
+        // A DTLS session proved its address in the handshake; plain CoAP
+        // sources may be spoofed until they answer an Echo challenge, so
+        // answers to them stay under three times the request (RFC 9175
+        // §2.4).
+        coap.set_verified_peers(|p| matches!(p, Peer::Secure(_)));
         let acp = match &cfg.acp {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -655,8 +660,7 @@ impl Server {
             origin,
             led: false,
             large: large_body(),
-            uploads: HashMap::new(),
-            echoed: HashMap::new(),
+            bodies: EchoBodies::default(),
             internal: HashMap::new(),
             counters: Counters::default(),
             dirty: false,
@@ -816,6 +820,7 @@ impl Server {
 
     fn on_timer(&mut self, now: Duration) {
         self.coap.handle_timeout(now);
+        self.bodies.expire(now);
         // Handshakes that give up are logged with their Closed event.
         let _ = self.dtls.handle_timeout(now);
         self.auth.borrow_mut().handle_timeout(now, Some(unix_now()));
@@ -958,8 +963,7 @@ impl Server {
                             .on_closed(&handle, &mut self.auth.borrow_mut());
                         self.policy.sessions.remove(&handle);
                         self.coap.close_peer(&Peer::Secure(handle));
-                        self.uploads.remove(&Peer::Secure(handle));
-                        self.echoed.remove(&Peer::Secure(handle));
+                        self.bodies.forget_peer(&Peer::Secure(handle));
                         match reason {
                             CloseReason::PeerClosed | CloseReason::LocalClose => {
                                 self.log(&format!("dtls {peer}: closed (session {handle})"))
@@ -1231,7 +1235,7 @@ impl Server {
                 _ => (Code::BAD_REQUEST, b"expected on or off".to_vec(), text),
             },
             ("large", Code::GET) => (Code::CONTENT, self.large.clone(), text),
-            ("echo", Code::POST) => self.echo(peer, msg),
+            ("echo", Code::POST) => self.echo(now, peer, msg),
             ("authz-info", Code::POST) => self.authz_info(now, msg.payload()),
             _ => (Code::METHOD_NOT_ALLOWED, Vec::new(), None),
         }
@@ -1240,35 +1244,36 @@ impl Server {
     /// `/echo`: answers the request body; Block1 uploads are assembled
     /// (the endpoint answers 2.31 Continue to intermediate blocks), and the
     /// later Block2 blocks of a long answer are served from the last body.
-    fn echo(&mut self, peer: &Peer, msg: &Message<'_>) -> (Code, Vec<u8>, Option<ContentFormat>) {
+    /// Both are kept per peer and Request-Tag, as the endpoint keeps
+    /// uploads apart (RFC 9175 §3; `/echo` is the only resource).
+    fn echo(
+        &mut self,
+        now: Duration,
+        peer: &Peer,
+        msg: &Message<'_>,
+    ) -> (Code, Vec<u8>, Option<ContentFormat>) {
         let cf = msg.content_format().ok().flatten();
+        let tag = msg.option(OptionNumber::REQUEST_TAG).unwrap_or(&[]);
+        let key = (*peer, tag.to_vec());
+        self.bodies.expire(now);
         match msg.block1().ok().flatten() {
-            Some(b) => {
-                make_room(&mut self.uploads, peer);
-                let buf = self.uploads.entry(*peer).or_default();
-                if b.num() == 0 {
-                    buf.clear();
+            Some(b) => match self.bodies.block(now, key.clone(), b, msg.payload()) {
+                Upload::Incomplete => (Code::REQUEST_ENTITY_INCOMPLETE, Vec::new(), None),
+                Upload::More => (Code::CHANGED, Vec::new(), None),
+                Upload::Done(body) => {
+                    self.bodies.answered(now, key, body.clone());
+                    (Code::CHANGED, body, cf)
                 }
-                buf.truncate(b.offset());
-                buf.extend_from_slice(msg.payload());
-                if b.more() {
-                    return (Code::CHANGED, Vec::new(), None);
-                }
-                let body = self.uploads.remove(peer).unwrap_or_default();
-                make_room(&mut self.echoed, peer);
-                self.echoed.insert(*peer, body.clone());
-                (Code::CHANGED, body, cf)
-            }
+            },
             None => {
                 let later_block = msg.block2().ok().flatten().is_some_and(|b| b.num() > 0);
                 if later_block && msg.payload().is_empty() {
-                    if let Some(body) = self.echoed.get(peer) {
-                        return (Code::CHANGED, body.clone(), cf);
+                    if let Some(body) = self.bodies.last_answer(&key) {
+                        return (Code::CHANGED, body, cf);
                     }
                 }
                 let body = msg.payload().to_vec();
-                make_room(&mut self.echoed, peer);
-                self.echoed.insert(*peer, body.clone());
+                self.bodies.answered(now, key, body.clone());
                 (Code::CHANGED, body, cf)
             }
         }
@@ -1409,14 +1414,115 @@ fn describe_blocks(m: &Message<'_>) -> String {
     s
 }
 
-/// Peers whose `/echo` bodies are kept (uploads in progress, last answers).
-const ECHO_PEERS: usize = 16;
+/// Uploads in progress and last answers of `/echo` kept at most (each).
+const ECHO_BODIES: usize = 16;
 
-/// Keeps `map` under [`ECHO_PEERS`] entries before `peer` is added: many
-/// peers (or spoofed plain-CoAP sources) cannot make it grow without bound.
-fn make_room(map: &mut HashMap<Peer, Vec<u8>>, peer: &Peer) {
-    if map.len() >= ECHO_PEERS && !map.contains_key(peer) {
-        if let Some(k) = map.keys().next().copied() {
+/// How long an `/echo` body is kept after its last block or answer: the
+/// endpoint's EXCHANGE_LIFETIME (RFC 7252 §4.8.2), after which it has
+/// forgotten the upload too.
+const ECHO_BODY_LIFETIME: Duration = Duration::from_secs(247);
+
+/// Whose `/echo` body: the peer and the request's Request-Tag.
+type BodyKey = (Peer, Vec<u8>);
+
+/// What a Block1 block of an `/echo` upload gives.
+#[derive(Debug, PartialEq, Eq)]
+enum Upload {
+    /// More blocks follow.
+    More,
+    /// The last block: the whole body.
+    Done(Vec<u8>),
+    /// It does not continue an upload this device holds (4.08).
+    Incomplete,
+}
+
+/// A kept body and when it goes.
+#[derive(Debug)]
+struct Kept {
+    body: Vec<u8>,
+    until: Duration,
+}
+
+/// `/echo` bodies by peer and Request-Tag: Block1 uploads being assembled
+/// and the last answer (for the later Block2 blocks of a long one).
+/// Bounded ([`ECHO_BODIES`] each, the oldest goes: many peers or spoofed
+/// plain-CoAP sources cannot make them grow) and expiring
+/// ([`ECHO_BODY_LIFETIME`]).
+#[derive(Debug, Default)]
+struct EchoBodies {
+    uploads: HashMap<BodyKey, Kept>,
+    answers: HashMap<BodyKey, Kept>,
+}
+
+impl EchoBodies {
+    /// Drops what expired by `now`.
+    fn expire(&mut self, now: Duration) {
+        self.uploads.retain(|_, k| k.until > now);
+        self.answers.retain(|_, k| k.until > now);
+    }
+
+    /// Drops everything of `peer` (its DTLS session ended).
+    fn forget_peer(&mut self, peer: &Peer) {
+        self.uploads.retain(|(p, _), _| p != peer);
+        self.answers.retain(|(p, _), _| p != peer);
+    }
+
+    /// Adds a Block1 block.
+    fn block(&mut self, now: Duration, key: BodyKey, b: Block, payload: &[u8]) -> Upload {
+        if b.num() == 0 {
+            make_room(&mut self.uploads, &key);
+            self.uploads.insert(
+                key.clone(),
+                Kept {
+                    body: Vec::new(),
+                    until: now,
+                },
+            );
+        }
+        let Some(kept) = self.uploads.get_mut(&key) else {
+            return Upload::Incomplete;
+        };
+        if kept.body.len() != b.offset() {
+            self.uploads.remove(&key);
+            return Upload::Incomplete;
+        }
+        kept.body.extend_from_slice(payload);
+        kept.until = now + ECHO_BODY_LIFETIME;
+        if b.more() {
+            return Upload::More;
+        }
+        self.uploads
+            .remove(&key)
+            .map_or(Upload::Incomplete, |k| Upload::Done(k.body))
+    }
+
+    /// Keeps `body` as the last answer to `key`.
+    fn answered(&mut self, now: Duration, key: BodyKey, body: Vec<u8>) {
+        make_room(&mut self.answers, &key);
+        self.answers.insert(
+            key,
+            Kept {
+                body,
+                until: now + ECHO_BODY_LIFETIME,
+            },
+        );
+    }
+
+    /// The last answer to `key`, if still kept.
+    fn last_answer(&self, key: &BodyKey) -> Option<Vec<u8>> {
+        self.answers.get(key).map(|k| k.body.clone())
+    }
+}
+
+/// Keeps `map` under [`ECHO_BODIES`] entries before `key` is added (the
+/// one that expires first goes).
+fn make_room(map: &mut HashMap<BodyKey, Kept>, key: &BodyKey) {
+    if map.len() >= ECHO_BODIES && !map.contains_key(key) {
+        if let Some(k) = map
+            .iter()
+            .min_by_key(|(_, v)| v.until)
+            .map(|(k, _)| k.clone())
+        {
             map.remove(&k);
         }
     }
@@ -1451,6 +1557,46 @@ mod tests {
         assert_eq!(iso_time(0), "1970-01-01T00:00:00Z");
         assert_eq!(iso_time(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(iso_time(1_764_400_000), "2025-11-29T07:06:40Z");
+    }
+
+    #[test]
+    fn echo_bodies_per_tag_bounded_and_expiring() {
+        let peer = Peer::Plain("127.0.0.1:9".parse().unwrap());
+        let key = |t: &[u8]| (peer, t.to_vec());
+        let b = |n, m| Block::new(n, m, 0).unwrap();
+        let t0 = Duration::ZERO;
+        let mut e = EchoBodies::default();
+        assert_eq!(e.block(t0, key(b"a"), b(0, true), &[1; 16]), Upload::More);
+        assert_eq!(e.block(t0, key(b"b"), b(0, true), &[2; 16]), Upload::More);
+        assert_eq!(
+            e.block(t0, key(b"a"), b(1, false), &[3; 4]),
+            Upload::Done([[1u8; 16].as_slice(), &[3; 4]].concat())
+        );
+        // A block that does not continue what is held: 4.08, and dropped.
+        assert_eq!(
+            e.block(t0, key(b"b"), b(2, true), &[2; 16]),
+            Upload::Incomplete
+        );
+        assert_eq!(
+            e.block(t0, key(b"b"), b(1, false), &[2; 1]),
+            Upload::Incomplete
+        );
+        // Expiry.
+        assert_eq!(e.block(t0, key(b"c"), b(0, true), &[4; 16]), Upload::More);
+        e.answered(t0, key(b"c"), vec![9]);
+        e.expire(ECHO_BODY_LIFETIME);
+        assert_eq!(
+            e.block(t0, key(b"c"), b(1, false), &[4; 1]),
+            Upload::Incomplete
+        );
+        assert_eq!(e.last_answer(&key(b"c")), None);
+        // Bounded.
+        for i in 0..100u8 {
+            e.answered(Duration::from_secs(u64::from(i)), key(&[i]), vec![i]);
+            let _ = e.block(t0, key(&[i]), b(0, true), &[i; 16]);
+        }
+        assert!(e.answers.len() <= ECHO_BODIES && e.uploads.len() <= ECHO_BODIES);
+        assert_eq!(e.last_answer(&key(&[99])), Some(vec![99]));
     }
 
     #[test]

@@ -1,8 +1,13 @@
 //! Drives a CoAP server+client endpoint with arbitrary sequences of raw and
-//! structured datagrams from three peers, time steps, answers and
-//! notifications. Checks: no panic, every datagram the endpoint emits parses,
-//! and the fixed tables never exceed their capacity (memory is bounded by
-//! the type).
+//! structured datagrams from three peers (peer 0 verified, like a DTLS
+//! session; 1 and 2 plain), time steps, answers and notifications. Checks:
+//! no panic, every datagram the endpoint emits parses, the fixed tables
+//! never exceed their capacity (memory is bounded by the type), no peer
+//! holds more of a table than its quota, nothing sent to a plain peer in
+//! answer to a datagram exceeds three times that datagram, and after
+//! `handle_timeout(now)` no confirmable notification first sent more than
+//! MAX_TRANSMIT_WAIT before is still awaiting its ACK (its observer is
+//! removed, RFC 7641 §4.5).
 #![no_main]
 
 use core::time::Duration;
@@ -66,16 +71,46 @@ enum Op {
 
 type Ep = Endpoint<u8, Rng, 4, 16, 512>;
 
+/// Drains what the endpoint sends; every datagram must parse. Returns the
+/// bytes of server-side messages (responses, ACK, RST; not the requests of
+/// its client side) sent to each peer.
+fn drain(ep: &mut Ep, now: Duration, out: &mut [u8]) -> [usize; 3] {
+    let mut sent = [0usize; 3];
+    for _ in 0..64 {
+        match ep.poll_transmit(now, out) {
+            Ok(Some(t)) => {
+                assert!(t.len <= out.len());
+                let m =
+                    Message::parse(&out[..t.len]).expect("endpoint emitted a malformed message");
+                if let (Some(s), false) = (sent.get_mut(usize::from(t.to)), m.code().is_request()) {
+                    *s += t.len;
+                }
+            }
+            Ok(None) => break,
+            Err(_) => break,
+        }
+    }
+    sent
+}
+
 fuzz_target!(|ops: Vec<Op>| {
     let mut ep: Ep = Endpoint::new(Config::default(), Rng(1), &RESOURCES);
+    ep.set_verified_peers(|p| *p == 0);
+    let wait = Config::default().max_transmit_wait();
     let mut now = Duration::ZERO;
     let mut pending = Vec::new();
     let mut exchanges = Vec::new();
     let big = [0x5au8; 3000];
     let mut out = [0u8; 600];
     for op in ops.into_iter().take(256) {
+        // Whatever is queued before a datagram arrives is not its answer.
+        drain(&mut ep, now, &mut out);
+        // (peer, datagram length) when the op is a datagram from a peer.
+        let mut from = None;
+        let mut timed_out = false;
         match op {
             Op::Raw { peer, mut bytes } => {
+                from = Some((peer % 3, bytes.len()));
                 let _ = ep.handle_datagram(now, peer % 3, &mut bytes);
             }
             Op::Msg {
@@ -114,11 +149,15 @@ fuzz_target!(|ops: Vec<Op>| {
                 b.payload(&payload);
                 let mut buf = [0u8; 1024];
                 if let Ok(n) = b.emit(&mut buf) {
+                    from = Some((peer % 3, n));
                     let _ = ep.handle_datagram(now, peer % 3, &mut buf[..n]);
                 }
             }
             Op::Advance { ms } => now += Duration::from_millis(u64::from(ms % 600_000)),
-            Op::Timeout => ep.handle_timeout(now),
+            Op::Timeout => {
+                ep.handle_timeout(now);
+                timed_out = true;
+            }
             Op::Answer { code, len } => {
                 if let Some(id) = pending.pop() {
                     let r = Response::new(Code(code)).payload(&big[..usize::from(len) % big.len()]);
@@ -152,15 +191,17 @@ fuzz_target!(|ops: Vec<Op>| {
                 }
             }
         }
-        // Drain: everything emitted must be a valid CoAP message.
-        for _ in 0..64 {
-            match ep.poll_transmit(now, &mut out) {
-                Ok(Some(t)) => {
-                    assert!(t.len <= out.len());
-                    Message::parse(&out[..t.len]).expect("endpoint emitted a malformed message");
-                }
-                Ok(None) => break,
-                Err(_) => break,
+        // Drain: everything emitted must be a valid CoAP message, and what a
+        // datagram from a plain peer brings back straight away (the
+        // endpoint's own answers, replays, RST) stays under three times it.
+        let sent = drain(&mut ep, now, &mut out);
+        if let Some((peer, len)) = from {
+            if peer != 0 && len > 0 {
+                let back = sent[usize::from(peer)];
+                assert!(
+                    back <= 3 * len,
+                    "{back} bytes to plain peer {peer} for {len}"
+                );
             }
         }
         while let Some(ev) = ep.poll_event() {
@@ -173,5 +214,18 @@ fuzz_target!(|ops: Vec<Op>| {
         }
         let _ = ep.poll_timeout();
         assert!(ep.exchange_count() <= 4 && ep.observer_count() <= 4 && ep.pending_requests() <= 4);
+        let quota = ep.peer_quota();
+        for p in 0..3u8 {
+            let u = ep.peer_usage(&p);
+            assert!(u.within(&quota), "peer {p} holds {u:?}, quota {quota:?}");
+        }
+        if timed_out {
+            if let Some(t) = ep.oldest_unacknowledged_notification() {
+                assert!(
+                    now.saturating_sub(t) <= wait,
+                    "a notification first sent at {t:?} still in flight at {now:?}"
+                );
+            }
+        }
     }
 });

@@ -2,6 +2,7 @@
 //! the Echo retry (RFC 9175 §2.4), Observe freshness (RFC 7641 §3.4) and
 //! following Block2 (RFC 7959 §2.4).
 
+use core::hash::Hash;
 use core::time::Duration;
 
 use heapless::Vec;
@@ -12,15 +13,20 @@ use super::*;
 impl<A, R, const N: usize, const D: usize, const M: usize, const U: usize>
     Endpoint<A, R, N, D, M, U>
 where
-    A: Clone + Eq,
+    A: Clone + Eq + Hash,
     R: RngCore + CryptoRng,
 {
     pub(super) fn on_response(&mut self, now: Duration, peer: A, msg: &Message<'_>) {
         let ty = msg.ty();
         let mid = msg.message_id();
         let non_ack = matches!(ty, MessageType::Con | MessageType::Non);
+        let token = Token::new(msg.token());
         if non_ack {
-            if let Some(d) = self.dedup.iter().find(|d| d.peer == peer && d.mid == mid) {
+            if let Some(d) = self
+                .dedup
+                .iter()
+                .find(|d| d.peer == peer && d.mid == mid && d.token == token)
+            {
                 self.stats.duplicates += 1;
                 if ty == MessageType::Con && matches!(d.state, DedupState::Acked) {
                     self.queue_empty_ack(peer, mid);
@@ -28,7 +34,6 @@ where
                 return;
             }
         }
-        let token = Token::new(msg.token());
         let Some(pos) = self
             .exchanges
             .iter()
@@ -63,18 +68,37 @@ where
         }
         // Responses need dedup entries only to re-ACK duplicates (and
         // notification duplicates also fail the §3.4 freshness check), so
-        // the oldest such entry makes room rather than losing the response.
-        if non_ack && self.dedup.is_full() {
-            if let Some(pos) = self
-                .dedup
-                .iter()
-                .position(|d| matches!(d.state, DedupState::Acked))
-            {
-                self.dedup.remove(pos);
+        // the oldest such entry makes room rather than losing the response:
+        // the peer's own at its quota, anyone's in a full cache.
+        if non_ack {
+            let held = self.dedup.iter().filter(|d| d.peer == peer).count();
+            if held >= self.config.peer_quota(D) {
+                if let Some(pos) = self
+                    .dedup
+                    .iter()
+                    .position(|d| d.peer == peer && matches!(d.state, DedupState::Acked))
+                {
+                    self.dedup.remove(pos);
+                }
+            }
+            if self.dedup.is_full() {
+                if let Some(pos) = self
+                    .dedup
+                    .iter()
+                    .position(|d| matches!(d.state, DedupState::Acked))
+                {
+                    self.dedup.remove(pos);
+                }
             }
         }
+        let at_quota = non_ack
+            && self.dedup.iter().filter(|d| d.peer == peer).count() >= self.config.peer_quota(D);
         // Room for what this produces, else drop it and let the peer repeat.
-        if self.events.is_full() || (non_ack && self.dedup.is_full()) || self.txq.is_full() {
+        if self.events.is_full()
+            || (non_ack && self.dedup.is_full())
+            || at_quota
+            || self.txq.is_full()
+        {
             self.stats.dropped += 1;
             return;
         }
@@ -82,7 +106,7 @@ where
             self.remember(
                 now,
                 peer.clone(),
-                mid,
+                (mid, token, msg.as_bytes().len()),
                 ty == MessageType::Con,
                 DedupState::Acked,
             );
@@ -118,6 +142,11 @@ where
                 }
                 return;
             }
+        }
+        if code.is_success() {
+            // A later challenge (the server's verification of our address
+            // ran out mid-transfer, say) is answered again.
+            ex.echo_retried = false;
         }
         if self.upload.as_ref().is_some_and(|u| u.ex == ex_id) && self.upload_step(now, ex_id, msg)
         {

@@ -45,10 +45,30 @@ pub struct Config {
     pub max_szx: u8,
     /// Largest Block1 upload accepted (bytes); larger ones get 4.13.
     pub max_body: u32,
-    /// How long an Echo value stays valid (RFC 9175 §2.4).
+    /// How long after it was issued an Echo value is accepted (RFC 9175
+    /// §2.4; whole seconds: a value is never accepted longer). Values carry
+    /// their issue time and are bound to the peer they were issued to, so
+    /// there is no rotation to schedule.
     pub echo_lifetime: Duration,
     /// Token length used for requests (1..=8).
     pub token_len: u8,
+    /// The share, in percent, of each table the server side keeps for its
+    /// peers (observers, Block1 uploads, requests the application has not
+    /// answered, the message-ID cache) that one peer may hold (default 50;
+    /// at least one entry). See [`Config::peer_quota`].
+    pub peer_share_percent: u8,
+    /// Toward a peer whose address is not verified (see
+    /// `Endpoint::set_verified_peers`), an answer is at most this many
+    /// times the size of the request (RFC 9175 §2.4 item 3: default 3; 0
+    /// turns the limit off). A larger answer to GET or FETCH becomes a 4.01
+    /// Echo challenge; one to another method goes in smaller Block2 blocks
+    /// (the challenge if not even 16-byte blocks fit); notifications go in
+    /// smaller blocks or not at all; a cached answer is not replayed to a
+    /// shorter duplicate.
+    pub amplification_factor: u8,
+    /// How long a plain peer that answered an Echo challenge counts as
+    /// verified (default 300 s).
+    pub address_validity: Duration,
 }
 
 impl Default for Config {
@@ -68,6 +88,9 @@ impl Default for Config {
             max_body: 64 * 1024,
             echo_lifetime: Duration::from_secs(30),
             token_len: 4,
+            peer_share_percent: 50,
+            amplification_factor: 3,
+            address_validity: Duration::from_secs(300),
         }
     }
 }
@@ -94,6 +117,31 @@ impl Config {
     pub fn non_lifetime(&self) -> Duration {
         self.max_transmit_span().saturating_add(self.max_latency)
     }
+
+    /// MAX_TRANSMIT_WAIT = ACK_TIMEOUT × (2^(MAX_RETRANSMIT + 1) − 1) ×
+    /// ACK_RANDOM_FACTOR (93 s with the defaults): the longest a confirmable
+    /// message is retransmitted before the endpoint gives up.
+    pub fn max_transmit_wait(&self) -> Duration {
+        let factor = (1u32 << (self.max_retransmit.min(15) + 1)).saturating_sub(1);
+        self.ack_timeout
+            .saturating_mul(factor)
+            .saturating_mul(self.ack_random_factor_milli)
+            / 1000
+    }
+
+    /// How many entries of a table with `capacity` slots one peer may hold:
+    /// [`Config::peer_share_percent`] of it, at least 1.
+    ///
+    /// ```
+    /// use cssf_coap::endpoint::Config;
+    /// let c = Config::default();
+    /// assert_eq!(c.peer_quota(8), 4);
+    /// assert_eq!(c.peer_quota(1), 1);
+    /// ```
+    pub fn peer_quota(&self, capacity: usize) -> usize {
+        let pct = usize::from(self.peer_share_percent.clamp(1, 100));
+        (capacity.saturating_mul(pct) / 100).max(1)
+    }
 }
 
 #[cfg(test)]
@@ -106,5 +154,6 @@ mod tests {
         assert_eq!(c.max_transmit_span(), Duration::from_secs(45));
         assert_eq!(c.exchange_lifetime(), Duration::from_secs(247));
         assert_eq!(c.non_lifetime(), Duration::from_secs(145));
+        assert_eq!(c.max_transmit_wait(), Duration::from_secs(93));
     }
 }

@@ -64,6 +64,34 @@ impl<const M: usize> Received<M> {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// RFC 7252 §5.10.8: whether the request's If-Match and If-None-Match
+    /// options hold for the target resource, which `exists` with the
+    /// current ETag `etag`. The endpoint passes these options to the
+    /// application (it knows its representations): when this is `false`,
+    /// answer 4.12 (Precondition Failed) without carrying out the method.
+    ///
+    /// ```
+    /// use cssf_coap::endpoint::Received;
+    /// # use cssf_coap::{Code, Message, MessageBuilder, MessageType, OptionNumber};
+    /// # let mut b = MessageBuilder::<4>::new(MessageType::Con, Code::PUT, 1);
+    /// # b.add_empty(OptionNumber::IF_NONE_MATCH).unwrap();
+    /// # let mut buf = [0u8; 16];
+    /// # let n = b.emit(&mut buf).unwrap();
+    /// # let request: Received<64> = Received::from_message(&Message::parse(&buf[..n]).unwrap()).unwrap();
+    /// // PUT with If-None-Match: only creates.
+    /// assert!(request.preconditions_hold(false, None));
+    /// assert!(!request.preconditions_hold(true, Some(b"v1")));
+    /// ```
+    pub fn preconditions_hold(&self, exists: bool, etag: Option<&[u8]>) -> bool {
+        self.message()
+            .is_ok_and(|m| super::server::preconditions_hold(&m, exists, etag))
+    }
+
+    /// Copies a received message (`None` if it is longer than `M`).
+    pub fn from_message(msg: &Message<'_>) -> Option<Self> {
+        Self::new(msg)
+    }
 }
 
 /// What the endpoint reports to the application.
@@ -74,6 +102,8 @@ pub enum Event<A, const M: usize> {
     /// [`Endpoint::respond`]. Requests carrying Block1 arrive one block at a
     /// time, in order (the endpoint answers 4.08 to gaps itself); for Block2
     /// requests answer with the whole representation, the endpoint slices it.
+    /// Conditional requests (If-Match, If-None-Match) are the
+    /// application's to evaluate: [`Received::preconditions_hold`].
     Request {
         /// Pass to [`Endpoint::respond`].
         id: RequestId,
@@ -334,6 +364,35 @@ pub struct Stats {
     pub dropped: u64,
     /// Responses and ACKs that matched no exchange.
     pub unmatched: u64,
+    /// Answers and notifications toward unverified peers that would have
+    /// exceeded [`Config::amplification_factor`] times the request:
+    /// replaced by an Echo challenge, or not sent (RFC 9175 §2.4).
+    pub amplification_limited: u64,
+}
+
+/// How many entries of the tables the server side keeps for its peers one
+/// peer holds ([`Endpoint::peer_usage`]), or may hold at most
+/// ([`Endpoint::peer_quota`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PeerUsage {
+    /// Remembered message IDs with their cached responses (RFC 7252 §4.5).
+    pub message_ids: usize,
+    /// Observe registrations (RFC 7641).
+    pub observers: usize,
+    /// Block1 uploads in progress (RFC 7959).
+    pub uploads: usize,
+    /// Requests handed to the application and not answered yet.
+    pub pending: usize,
+}
+
+impl PeerUsage {
+    /// Whether every count is at most the one in `quota`.
+    pub fn within(&self, quota: &PeerUsage) -> bool {
+        self.message_ids <= quota.message_ids
+            && self.observers <= quota.observers
+            && self.uploads <= quota.uploads
+            && self.pending <= quota.pending
+    }
 }
 
 /// Reassembles a Block2 response, delivered as one [`Event::Response`] per

@@ -1,6 +1,7 @@
 //! The RFC 7252 §4 message layer: message IDs, retransmission timing,
 //! the outgoing queue, ACK/RST matching, ping and the message-ID cache.
 
+use core::hash::Hash;
 use core::time::Duration;
 
 use heapless::Vec;
@@ -11,7 +12,7 @@ use super::*;
 impl<A, R, const N: usize, const D: usize, const M: usize, const U: usize>
     Endpoint<A, R, N, D, M, U>
 where
-    A: Clone + Eq,
+    A: Clone + Eq + Hash,
     R: RngCore + CryptoRng,
 {
     /// The next message ID towards `peer` (RFC 7252 §4.4).
@@ -122,21 +123,10 @@ where
             }
         }
         self.dedup.retain(|d| d.expires > now);
+        self.addr_ok.retain(|(_, until)| *until > now);
         self.uploads.retain(|u| u.expires > now);
         // A request the application never answered frees its slot.
         self.pending.retain(|p| p.expires > now);
-        let rotate = self
-            .echo
-            .rotated
-            .map_or(true, |t| now >= t.saturating_add(self.config.echo_lifetime));
-        if rotate {
-            self.echo.previous = self.echo.current;
-            self.rng.fill_bytes(&mut self.echo.current);
-            if self.echo.rotated.is_none() {
-                self.echo.previous = self.echo.current;
-            }
-            self.echo.rotated = Some(now);
-        }
     }
 
     pub(super) fn push_event(&mut self, ev: Event<A, M>) -> bool {
@@ -193,6 +183,7 @@ where
                 state: ConState::Waiting,
                 tries: 0,
                 timeout: self.config.ack_timeout,
+                first_sent: None,
             };
             self.cons.push(slot).map_err(|_| Error::Busy)
         } else if self.queue(peer, bytes) {
@@ -232,7 +223,9 @@ where
                     .iter()
                     .position(|c| c.peer == peer && c.mid == mid)
                 else {
-                    self.stats.unmatched += 1;
+                    if !self.ack_to_earlier_notification(now, &peer, mid) {
+                        self.stats.unmatched += 1;
+                    }
                     return;
                 };
                 let slot = self.cons.remove(pos);
@@ -275,29 +268,73 @@ where
             }
             return;
         }
-        let before = self.observers.len();
-        self.observers
-            .retain(|o| !(&o.peer == peer && o.last_mid == mid));
-        if self.observers.len() == before {
+        // RFC 7641 §3.6: an RST to any of an observer's latest
+        // notifications (a newer one may have replaced it in flight) ends
+        // the observation, and the notification in flight with it.
+        let Some(key) = self
+            .observers
+            .iter()
+            .find(|o| &o.peer == peer && o.recent.contains(&mid))
+            .map(|o| o.key)
+        else {
             self.stats.unmatched += 1;
-        }
+            return;
+        };
+        self.observers.retain(|o| o.key != key);
+        self.cons.retain(|c| c.owner != Owner::Notify(key));
     }
 
-    pub(super) fn cache_answer(&mut self, peer: &A, mid: u16, bytes: &Vec<u8, M>) {
+    /// An ACK to an earlier notification of an observer whose newer one is
+    /// in flight (its round trip is longer than the notification period):
+    /// the observer is alive at `now`, so the newer one starts its
+    /// retransmissions over from now, as if first sent now. Returns
+    /// whether it matched.
+    pub(super) fn ack_to_earlier_notification(
+        &mut self,
+        now: Duration,
+        peer: &A,
+        mid: u16,
+    ) -> bool {
+        let Some(key) = self
+            .observers
+            .iter()
+            .find(|o| &o.peer == peer && o.recent.contains(&mid))
+            .map(|o| o.key)
+        else {
+            return false;
+        };
+        let timeout = self.initial_timeout();
+        if let Some(slot) = self.cons.iter_mut().find(|c| c.owner == Owner::Notify(key)) {
+            if let ConState::Sent { .. } | ConState::Resend { .. } = slot.state {
+                slot.tries = 0;
+                slot.timeout = timeout;
+                slot.first_sent = Some(now);
+                let next_at = now.saturating_add(timeout);
+                slot.state = match slot.state {
+                    ConState::Resend { .. } => ConState::Resend { next_at },
+                    _ => ConState::Sent { next_at },
+                };
+            }
+        }
+        true
+    }
+
+    pub(super) fn cache_answer(&mut self, peer: &A, mid: u16, token: &Token, bytes: &Vec<u8, M>) {
         if let Some(d) = self
             .dedup
             .iter_mut()
-            .find(|d| &d.peer == peer && d.mid == mid)
+            .find(|d| &d.peer == peer && d.mid == mid && &d.token == token)
         {
             d.state = DedupState::Answered(bytes.clone());
         }
     }
 
+    /// Remembers message `(mid, token, length)` of `peer`.
     pub(super) fn remember(
         &mut self,
         now: Duration,
         peer: A,
-        mid: u16,
+        (mid, token, req_len): (u16, Token, usize),
         con: bool,
         state: DedupState<M>,
     ) -> bool {
@@ -310,14 +347,154 @@ where
             .push(Dedup {
                 peer,
                 mid,
+                token,
+                req_len,
+                since: now,
                 expires: now.saturating_add(life),
                 state,
             })
             .is_ok()
     }
 
+    /// Makes room in the message-ID cache for a request from `peer` that
+    /// goes to the application (RFC 7252 §4.5; the endpoint's own answers
+    /// take no entry). `false`: no room, answer 5.03.
+    ///
+    /// - A peer holds at most its quota ([`Config::peer_quota`] of `D`); at
+    ///   the quota its own oldest entry goes, if the retransmissions of
+    ///   that request are over (older than MAX_TRANSMIT_SPAN), else the
+    ///   peer is sending too fast and gets 5.03.
+    /// - In a full cache an entry whose request the application still has
+    ///   goes never; first an unverified peer's (the oldest entry of the
+    ///   unverified peer holding the most), then, for a verified requester
+    ///   only, the oldest of the verified peer holding the most, if that
+    ///   is more than the requester holds.
+    ///
+    /// So a verified peer within its quota is always served when `D` is at
+    /// least the number of verified peers times the quota, whatever
+    /// unverified (possibly spoofed) sources send.
+    pub(super) fn admit_request(&mut self, now: Duration, peer: &A) -> bool {
+        let held = self.dedup.iter().filter(|d| &d.peer == peer).count();
+        if held >= self.config.peer_quota(D) {
+            let settled = now.checked_sub(self.config.max_transmit_span());
+            let own = self
+                .dedup
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| {
+                    &d.peer == peer && settled.is_some_and(|t| d.since <= t) && !self.is_pending(d)
+                })
+                .min_by_key(|(_, d)| d.since)
+                .map(|(i, _)| i);
+            match own {
+                Some(i) => {
+                    self.dedup.remove(i);
+                }
+                None => return false,
+            }
+        }
+        if !self.dedup.is_full() {
+            return true;
+        }
+        match self.dedup_victim(peer) {
+            Some(i) => {
+                self.dedup.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops the message-ID cache entry of a request after all (it got an
+    /// answer of the endpoint's own).
+    pub(super) fn forget_mid(&mut self, peer: &A, mid: u16, token: &Token) {
+        self.dedup
+            .retain(|d| !(&d.peer == peer && d.mid == mid && &d.token == token));
+    }
+
+    /// Whether the application has not answered the request of `d` yet.
+    fn is_pending(&self, d: &Dedup<A, M>) -> bool {
+        self.pending
+            .iter()
+            .any(|p| p.peer == d.peer && p.mid == d.mid && p.token == d.token)
+    }
+
+    /// The entry of a full message-ID cache that makes room for a request
+    /// from `requester` (see [`Endpoint::admit_request`]).
+    fn dedup_victim(&self, requester: &A) -> Option<usize> {
+        let requester_verified = self.is_verified(requester);
+        let held = self.dedup.iter().filter(|d| &d.peer == requester).count();
+        // Ranked by: unverified first, then the peer holding the most,
+        // then the oldest entry.
+        type Rank = (bool, core::cmp::Reverse<usize>, Duration);
+        let mut best: Option<(Rank, usize)> = None;
+        for (i, d) in self.dedup.iter().enumerate() {
+            if self.is_pending(d) {
+                continue;
+            }
+            let verified = self.is_verified(&d.peer);
+            let count = self.dedup.iter().filter(|e| e.peer == d.peer).count();
+            if verified && (!requester_verified || &d.peer == requester || count <= held + 1) {
+                continue;
+            }
+            let key = (verified, core::cmp::Reverse(count), d.since);
+            if best.as_ref().map_or(true, |(k, _)| key < *k) {
+                best = Some((key, i));
+            }
+        }
+        best.map(|(_, i)| i)
+    }
+
+    /// The Echo value for `peer` at `now` (RFC 9175 §2.2), drawing the key
+    /// on first use.
+    pub(super) fn echo_value(&mut self, now: Duration, peer: &A) -> [u8; echo::ECHO_LEN] {
+        let key = match self.echo {
+            Some(k) => k,
+            None => {
+                let k = echo::EchoKey::new(self.rng.next_u64(), self.rng.next_u64());
+                self.echo = Some(k);
+                k
+            }
+        };
+        key.value(now, peer)
+    }
+
+    /// Whether `value` is an Echo value this endpoint issued to `peer`
+    /// less than `Config::echo_lifetime` before `now`.
+    pub(super) fn echo_fresh(&self, now: Duration, peer: &A, value: &[u8]) -> bool {
+        let life = self.config.echo_lifetime;
+        self.echo
+            .as_ref()
+            .is_some_and(|k| k.is_fresh(now, life, peer, value))
+    }
+
+    /// `peer` answered an Echo challenge at `now` (RFC 9175 §2.4 item 3):
+    /// it counts as verified for `Config::address_validity`.
+    pub(super) fn address_verified(&mut self, now: Duration, peer: &A) {
+        let until = now.saturating_add(self.config.address_validity);
+        if let Some(e) = self.addr_ok.iter_mut().find(|(p, _)| p == peer) {
+            e.1 = until;
+            return;
+        }
+        if self.addr_ok.is_full() {
+            if let Some(i) = self
+                .addr_ok
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(i, _)| i)
+            {
+                self.addr_ok.swap_remove(i);
+            }
+        }
+        // Cannot fail: room was made above.
+        let _ = self.addr_ok.push((peer.clone(), until));
+    }
+
     /// Answers a request at once (piggybacked for CON, NON otherwise),
-    /// caching the answer for duplicates if `cache`.
+    /// caching the answer for duplicates if `cache`. Toward an unverified
+    /// peer an answer over the amplification limit becomes a 4.01 Echo
+    /// challenge, or nothing if not even that fits (RFC 9175 §2.4).
     pub(super) fn reply_now(
         &mut self,
         peer: A,
@@ -327,15 +504,40 @@ where
         cache: bool,
     ) {
         let con = msg.ty() == MessageType::Con;
-        let (ty, mid) = if con {
-            (MessageType::Ack, msg.message_id())
+        let ty = if con {
+            MessageType::Ack
         } else {
-            (MessageType::Non, self.alloc_mid(&peer))
+            MessageType::Non
+        };
+        let echo;
+        let challenge;
+        let (code, o) = match self.amplification_cap(&peer, msg.as_bytes().len()) {
+            Some(cap) if encoded_len(ty, code, msg.token(), o) > cap => {
+                self.stats.amplification_limited += 1;
+                echo = self.echo_value(self.last_now, &peer);
+                challenge = Opts {
+                    echo: Some(&echo),
+                    ..Opts::default()
+                };
+                if code == Code::UNAUTHORIZED
+                    || encoded_len(ty, Code::UNAUTHORIZED, msg.token(), &challenge) > cap
+                {
+                    return;
+                }
+                (Code::UNAUTHORIZED, &challenge)
+            }
+            _ => (code, o),
+        };
+        let mid = if con {
+            msg.message_id()
+        } else {
+            self.alloc_mid(&peer)
         };
         match build::<M>(ty, code, mid, msg.token(), o) {
             Ok(bytes) => {
                 if cache {
-                    self.cache_answer(&peer, msg.message_id(), &bytes);
+                    let token = Token::new(msg.token());
+                    self.cache_answer(&peer, msg.message_id(), &token, &bytes);
                 }
                 self.queue(peer, bytes);
             }

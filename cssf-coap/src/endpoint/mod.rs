@@ -56,6 +56,7 @@
 
 mod client;
 mod config;
+mod echo;
 mod exchange;
 mod link_format;
 mod message_layer;
@@ -65,11 +66,13 @@ mod server;
 
 pub use config::Config;
 pub use exchange::{
-    BlockAssembler, Event, ExchangeId, Received, Request, RequestId, Response, Stats, Transmit,
+    BlockAssembler, Event, ExchangeId, PeerUsage, Received, Request, RequestId, Response, Stats,
+    Transmit,
 };
 pub use observe::{notification_is_fresh, OBSERVE_REORDER_WINDOW};
 pub use router::{Methods, Resource};
 
+use core::hash::Hash;
 use core::time::Duration;
 
 use heapless::Vec;
@@ -120,6 +123,12 @@ enum ConState {
     Waiting,
     /// To be (re)transmitted by the next `poll_transmit`.
     Send,
+    /// A notification to be transmitted by the next `poll_transmit` on the
+    /// retransmission schedule it already has (RFC 7641 §4.5.2: a newer
+    /// notification that replaces one in flight, or a retransmission
+    /// anchored to the first transmission): sending it does not move
+    /// `next_at`.
+    Resend { next_at: Duration },
     /// On the wire; retransmit or give up at `next_at`.
     Sent { next_at: Duration },
 }
@@ -134,6 +143,8 @@ struct ConSlot<A, const M: usize> {
     state: ConState,
     tries: u8,
     timeout: Duration,
+    /// When it was first transmitted.
+    first_sent: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -148,13 +159,37 @@ enum DedupState<const M: usize> {
     Acked,
 }
 
-/// A message ID seen from a peer (RFC 7252 §4.5).
+/// A message ID seen from a peer (RFC 7252 §4.5), with the token of the
+/// message (a message with the same ID and another token is not a
+/// duplicate of it).
 #[derive(Debug)]
 struct Dedup<A, const M: usize> {
     peer: A,
     mid: u16,
+    token: Token,
+    /// Its length (a shorter "duplicate" is not answered with more than
+    /// the amplification limit allows).
+    req_len: usize,
+    /// When it was first seen.
+    since: Duration,
     expires: Duration,
     state: DedupState<M>,
+}
+
+/// Which peers have a verified address (see
+/// [`Endpoint::set_verified_peers`]); a function pointer so the endpoint
+/// stays `Debug` and allocation-free.
+#[derive(Clone, Copy)]
+struct VerifiedPeers<A>(fn(&A) -> bool);
+
+impl<A> core::fmt::Debug for VerifiedPeers<A> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("VerifiedPeers(fn)")
+    }
+}
+
+fn none_verified<A>(_: &A) -> bool {
+    false
 }
 
 #[derive(Debug)]
@@ -171,7 +206,14 @@ struct PendingRequest<A> {
     resource: usize,
     observe: Option<u32>,
     block1: Option<Block>,
+    /// Its Request-Tag (RFC 9175 §3; empty: none), which with the peer and
+    /// resource names its Block1 upload.
+    tag: Token,
     block2: Option<Block>,
+    /// The request's method and length (the answer to an unverified peer
+    /// stays under `Config::amplification_factor` times it).
+    method: Code,
+    req_len: usize,
 }
 
 #[derive(Debug)]
@@ -192,6 +234,11 @@ struct Exchange<A, const M: usize> {
     fetch_for: Option<(u32, Option<Token>)>,
 }
 
+/// Message IDs of its latest notifications an observer is known by: an
+/// RST (or ACK) to any of them is matched, so a client whose round trip is
+/// longer than the notification period can still cancel by RST.
+const OBSERVER_MIDS: usize = 4;
+
 #[derive(Debug)]
 struct Observer<A> {
     key: u32,
@@ -199,7 +246,26 @@ struct Observer<A> {
     token: Token,
     resource: usize,
     since_con: u32,
-    last_mid: u16,
+    /// Message IDs of its latest notifications, oldest first.
+    recent: Vec<u16, OBSERVER_MIDS>,
+    /// Length of the registration request (notifications to an observer
+    /// registered unverified stay under `Config::amplification_factor`
+    /// times it).
+    req_len: usize,
+    /// The peer was verified when it registered: its notifications are not
+    /// limited (it asked for them itself, and stays only while it
+    /// acknowledges the confirmable ones).
+    verified: bool,
+}
+
+impl<A> Observer<A> {
+    fn note_mid(&mut self, mid: u16) {
+        if self.recent.is_full() {
+            self.recent.remove(0);
+        }
+        // Cannot fail: room was made above.
+        let _ = self.recent.push(mid);
+    }
 }
 
 /// The message-ID sequence towards one peer (RFC 7252 §4.4).
@@ -233,14 +299,6 @@ struct ClientUpload<const U: usize> {
     sent: usize,
     /// Block size exponent in use (only ever decreases).
     szx: u8,
-}
-
-/// Echo values (RFC 9175 §2): the current one and its predecessor.
-#[derive(Debug, Default)]
-struct EchoState {
-    current: [u8; 8],
-    previous: [u8; 8],
-    rotated: Option<Duration>,
 }
 
 /// How a client request is re-sent from its template.
@@ -301,7 +359,23 @@ fn build<const M: usize>(
     token: &[u8],
     o: &Opts<'_>,
 ) -> Result<Vec<u8, M>, Error> {
-    let mut b = MessageBuilder::<'_, OPTS>::new(ty, code, mid);
+    emit_vec(&builder(ty, code, mid, token, o)?)
+}
+
+/// The length of the message `build` would make (`usize::MAX` if it
+/// cannot be built).
+fn encoded_len(ty: MessageType, code: Code, token: &[u8], o: &Opts<'_>) -> usize {
+    builder(ty, code, 0, token, o).map_or(usize::MAX, |b| b.buffer_len())
+}
+
+fn builder<'p>(
+    ty: MessageType,
+    code: Code,
+    mid: u16,
+    token: &'p [u8],
+    o: &Opts<'p>,
+) -> Result<MessageBuilder<'p, OPTS>, Error> {
+    let mut b = MessageBuilder::<'p, OPTS>::new(ty, code, mid);
     b.token(token)?;
     if let Some(v) = o.observe {
         b.observe(v)?;
@@ -339,7 +413,7 @@ fn build<const M: usize>(
         b.add_option(OptionNumber::ECHO, e)?;
     }
     b.payload(o.payload);
-    emit_vec(&b)
+    Ok(b)
 }
 
 /// Cuts the Block2 slice a request asks for out of a whole representation
@@ -366,9 +440,12 @@ fn slice_block2(
 
 /// A CoAP endpoint, client and server at once.
 ///
-/// - `A`: peer address type (caller's choice).
+/// - `A`: peer address type (caller's choice: `Clone + Eq + Hash`, e.g.
+///   `u8`, `SocketAddr` or a session handle; `Hash` because Echo values
+///   are a MAC over the peer they are issued to, RFC 9175 §2.4, so they
+///   need no table).
 /// - `R`: the caller's RNG (tokens, initial message ID, retransmission
-///   jitter, Echo values).
+///   jitter, the Echo key).
 /// - `N`: capacity of each of the small tables (CON messages in flight,
 ///   outgoing queue, pending server requests, client exchanges, observers,
 ///   Block1 uploads, events, per-peer message-ID sequences).
@@ -407,14 +484,21 @@ pub struct Endpoint<
     /// The automatic Block1 upload in progress (client side).
     upload: Option<ClientUpload<U>>,
     events: Vec<Event<A, M>, N>,
-    echo: EchoState,
+    /// Key of the Echo values (RFC 9175 §2, see `echo.rs`), drawn from the
+    /// RNG when the first value is issued (a pure client never draws it).
+    echo: Option<echo::EchoKey>,
+    verified: VerifiedPeers<A>,
+    /// Plain peers that answered an Echo challenge (RFC 9175 §2.4 item 3),
+    /// verified until the given time; the entry that expires first goes
+    /// when it is full.
+    addr_ok: Vec<(A, Duration), N>,
     stats: Stats,
 }
 
 impl<A, R, const N: usize, const D: usize, const M: usize, const U: usize>
     Endpoint<A, R, N, D, M, U>
 where
-    A: Clone + Eq,
+    A: Clone + Eq + Hash,
     R: RngCore + CryptoRng,
 {
     /// A new endpoint serving `resources` (empty for a pure client).
@@ -436,8 +520,67 @@ where
             uploads: Vec::new(),
             upload: None,
             events: Vec::new(),
-            echo: EchoState::default(),
+            echo: None,
+            verified: VerifiedPeers(none_verified::<A>),
+            addr_ok: Vec::new(),
             stats: Stats::default(),
+        }
+    }
+
+    /// Tells the endpoint which peers have a verified address, e.g. those
+    /// that are DTLS sessions (the handshake proved the address, and the
+    /// session authenticates every message): `verified(peer)` returning
+    /// `true`. Every other peer is a plain one whose source address may be
+    /// spoofed until it answers an Echo challenge (it then counts as
+    /// verified for [`Config::address_validity`]). Answers to unverified
+    /// peers stay under [`Config::amplification_factor`] times the request
+    /// (RFC 9175 §2.4); when the message-ID cache is full, entries of
+    /// unverified peers make room first, and an unverified peer never
+    /// evicts a verified one's. By default no peer is verified.
+    ///
+    /// ```
+    /// use cssf_coap::endpoint::{Config, Endpoint};
+    /// # let rng = cssf_netsim::SimRng::new(1);
+    /// // Peers 0..=9 are DTLS sessions in this application.
+    /// let mut ep: Endpoint<u16, _> = Endpoint::new(Config::default(), rng, &[]);
+    /// ep.set_verified_peers(|p| *p < 10);
+    /// assert!(ep.is_verified(&3));
+    /// assert!(!ep.is_verified(&42));
+    /// ```
+    pub fn set_verified_peers(&mut self, verified: fn(&A) -> bool) {
+        self.verified = VerifiedPeers(verified);
+    }
+
+    /// Whether `peer` has a verified address: [`Endpoint::set_verified_peers`]
+    /// says so, or it answered an Echo challenge less than
+    /// [`Config::address_validity`] ago.
+    pub fn is_verified(&self, peer: &A) -> bool {
+        (self.verified.0)(peer)
+            || self
+                .addr_ok
+                .iter()
+                .any(|(p, until)| p == peer && *until > self.last_now)
+    }
+
+    /// How many entries of each table the server side keeps for its peers
+    /// `peer` holds. No peer ever holds more than [`Endpoint::peer_quota`].
+    pub fn peer_usage(&self, peer: &A) -> PeerUsage {
+        PeerUsage {
+            message_ids: self.dedup.iter().filter(|d| &d.peer == peer).count(),
+            observers: self.observers.iter().filter(|o| &o.peer == peer).count(),
+            uploads: self.uploads.iter().filter(|u| &u.peer == peer).count(),
+            pending: self.pending.iter().filter(|p| &p.peer == peer).count(),
+        }
+    }
+
+    /// The most of each table one peer may hold
+    /// ([`Config::peer_share_percent`] of its capacity, at least 1).
+    pub fn peer_quota(&self) -> PeerUsage {
+        PeerUsage {
+            message_ids: self.config.peer_quota(D),
+            observers: self.config.peer_quota(N),
+            uploads: self.config.peer_quota(N),
+            pending: self.config.peer_quota(N),
         }
     }
 
@@ -456,6 +599,23 @@ where
     /// Number of registered observers (server side).
     pub fn observer_count(&self) -> usize {
         self.observers.len()
+    }
+
+    /// When the oldest confirmable notification still awaiting its ACK
+    /// was first sent (`None`: none is). Its observer is removed once its
+    /// retransmissions run out, at most [`Config::max_transmit_wait`] (93 s
+    /// with the defaults) after that time, however often newer
+    /// notifications replace it in flight (RFC 7641 §4.5): after
+    /// [`Endpoint::handle_timeout`]`(now)` no notification first sent
+    /// MAX_TRANSMIT_WAIT before `now` is left. An ACK to one of the
+    /// observer's earlier notifications shows it alive and counts as a
+    /// first transmission at that time.
+    pub fn oldest_unacknowledged_notification(&self) -> Option<Duration> {
+        self.cons
+            .iter()
+            .filter(|c| matches!(c.owner, Owner::Notify(_)))
+            .filter_map(|c| c.first_sent)
+            .min()
     }
 
     /// Number of open client exchanges.
@@ -522,12 +682,21 @@ where
             let Some(slot) = self.cons.get_mut(i) else {
                 break;
             };
-            if let ConState::Sent { next_at } = slot.state {
+            if let ConState::Sent { next_at } | ConState::Resend { next_at } = slot.state {
                 if next_at <= now {
                     if slot.tries < self.config.max_retransmit {
                         slot.tries += 1;
                         slot.timeout = slot.timeout.saturating_mul(2);
-                        slot.state = ConState::Send;
+                        slot.state = if matches!(slot.owner, Owner::Notify(_)) {
+                            // Anchored to the first transmission: a late
+                            // `handle_timeout` does not stretch the
+                            // observer's MAX_TRANSMIT_WAIT.
+                            ConState::Resend {
+                                next_at: next_at.saturating_add(slot.timeout),
+                            }
+                        } else {
+                            ConState::Send
+                        };
                         self.stats.retransmissions += 1;
                     } else {
                         let slot = self.cons.remove(i);
@@ -548,10 +717,11 @@ where
                     if let Some(p) = self.pending.get_mut(k) {
                         p.acked = true;
                     }
+                    let token = self.pending.get(k).map(|p| p.token);
                     if let Some(d) = self
                         .dedup
                         .iter_mut()
-                        .find(|d| d.peer == peer && d.mid == mid)
+                        .find(|d| d.peer == peer && d.mid == mid && Some(d.token) == token)
                     {
                         d.state = DedupState::PendingAcked;
                     }
@@ -809,6 +979,7 @@ where
         self.observers.retain(|o| &o.peer != peer);
         self.uploads.retain(|u| &u.peer != peer);
         self.mids.retain(|m| &m.peer != peer);
+        self.addr_ok.retain(|(p, _)| p != peer);
     }
 
     /// Answers a request from [`Event::Request`]: piggybacked in the ACK if
@@ -829,12 +1000,111 @@ where
         }
         let p = self.pending.remove(pos);
         let observable = self.resources.get(p.resource).is_some_and(|res| res.obs);
+        let wants_obs = p.observe == Some(0) && observable && r.code.is_success();
+        // RFC 9175 §2.4: toward an unverified peer the answer stays under
+        // `cap`. A safe method (GET, FETCH) gets an Echo challenge instead
+        // (the client repeats it with the value, proving its address, and
+        // is answered in full); another method was carried out already, so
+        // its answer goes in Block2 blocks small enough, with the challenge
+        // as the last resort.
+        let cap = self.amplification_cap(&p.peer, p.req_len);
+        let safe = matches!(p.method, Code::GET | Code::FETCH);
+        let ty = if p.con && !p.acked {
+            MessageType::Ack
+        } else if p.con {
+            MessageType::Con
+        } else {
+            MessageType::Non
+        };
+        // The sequence number `register_observer` will take (for the size).
+        let seq = wants_obs.then_some((self.obs_seq + 1) & 0x00ff_ffff);
+        let top = self.config.max_szx.min(6);
+        let lowest = if cap.is_some() && !safe { 0 } else { top };
+        let mut plan = None;
+        for szx in (lowest..=top).rev() {
+            let (code, o) = self.shape_answer(r, &p, szx, seq);
+            if cap.map_or(true, |c| encoded_len(ty, code, p.token.as_slice(), &o) <= c) {
+                plan = Some((code, o));
+                break;
+            }
+        }
+        let echo;
+        let (code, mut o) = match plan {
+            Some(plan) => plan,
+            None => {
+                echo = self.echo_value(now, &p.peer);
+                self.stats.amplification_limited += 1;
+                let o = Opts {
+                    echo: Some(&echo),
+                    ..Opts::default()
+                };
+                (Code::UNAUTHORIZED, o)
+            }
+        };
+        if code == Code::UNAUTHORIZED
+            && o.echo.is_some()
+            && cap.is_some_and(|c| encoded_len(ty, code, p.token.as_slice(), &o) > c)
+        {
+            // Not even the challenge fits (a tiny request with a long
+            // answer): no answer at all.
+            return Ok(());
+        }
+        if wants_obs {
+            o.observe = None;
+            if code.is_success() {
+                o.observe = self.register_observer(&p);
+            }
+        }
+        if p.block1.is_some() && !code.is_success() {
+            // An error answer ends the upload (RFC 7959 §2.5): its slot is
+            // free at once, not after EXCHANGE_LIFETIME (a refused peer
+            // cannot hold upload slots).
+            self.uploads
+                .retain(|u| !(u.peer == p.peer && u.resource == p.resource && u.tag == p.tag));
+        }
+        let token = p.token;
+        if p.con && !p.acked {
+            let bytes = build::<M>(MessageType::Ack, code, p.mid, token.as_slice(), &o)?;
+            self.cache_answer(&p.peer, p.mid, &token, &bytes);
+            self.queue(p.peer, bytes);
+            Ok(())
+        } else {
+            let mid = self.alloc_mid(&p.peer);
+            let ty = if p.con {
+                MessageType::Con
+            } else {
+                MessageType::Non
+            };
+            let bytes = build::<M>(ty, code, mid, token.as_slice(), &o)?;
+            if o.observe.is_some() {
+                // A separate or NON registration answer: an RST to it
+                // cancels the observation like one to a notification.
+                if let Some(ob) = self
+                    .observers
+                    .iter_mut()
+                    .find(|ob| ob.peer == p.peer && ob.token == token)
+                {
+                    ob.note_mid(mid);
+                }
+            }
+            self.send_message(p.peer, mid, bytes, p.con, Owner::Response)
+        }
+    }
+
+    /// The code and options of the answer `r` to `p` with Block2 blocks of
+    /// at most `2^(max_szx+4)` bytes (RFC 7959 §2.4: a server may answer
+    /// with a smaller block than asked for), Observe `seq`.
+    fn shape_answer<'p>(
+        &self,
+        r: &Response<'p>,
+        p: &PendingRequest<A>,
+        max_szx: u8,
+        seq: Option<u32>,
+    ) -> (Code, Opts<'p>) {
         let mut code = r.code;
         let mut o = Opts::from_response(r);
-        if p.observe == Some(0) && observable && code.is_success() {
-            o.observe = self.register_observer(&p);
-        }
-        match slice_block2(r.payload, p.block2, self.config.max_szx) {
+        o.observe = seq;
+        match slice_block2(r.payload, p.block2, max_szx) {
             Ok((body, b2)) => {
                 o.payload = body;
                 o.block2 = b2;
@@ -855,22 +1125,14 @@ where
                 o.block1 = Block::new(b.num(), b.more(), b.szx().min(self.config.max_szx)).ok();
             }
         }
-        let token = p.token;
-        if p.con && !p.acked {
-            let bytes = build::<M>(MessageType::Ack, code, p.mid, token.as_slice(), &o)?;
-            self.cache_answer(&p.peer, p.mid, &bytes);
-            self.queue(p.peer, bytes);
-            Ok(())
-        } else {
-            let mid = self.alloc_mid(&p.peer);
-            let ty = if p.con {
-                MessageType::Con
-            } else {
-                MessageType::Non
-            };
-            let bytes = build::<M>(ty, code, mid, token.as_slice(), &o)?;
-            self.send_message(p.peer, mid, bytes, p.con, Owner::Response)
-        }
+        (code, o)
+    }
+
+    /// The most bytes an answer to a `req_len`-byte request from `peer`
+    /// may have (`None`: no limit, the peer is verified or the limit off).
+    fn amplification_cap(&self, peer: &A, req_len: usize) -> Option<usize> {
+        let f = usize::from(self.config.amplification_factor);
+        (f != 0 && !self.is_verified(peer)).then(|| req_len.saturating_mul(f))
     }
 
     /// Sends a notification of the resource at `path` to each of its
@@ -934,31 +1196,65 @@ where
                 continue;
             };
             let refused = refuse(&ob.peer).filter(|c| !c.is_success());
-            let (code, o) = match refused {
+            let (code, mut o) = match refused {
                 Some(c) => (c, Opts::default()),
                 None => (r.code, o),
+            };
+            // RFC 9175 §2.4: toward an observer that registered unverified
+            // a notification stays under the limit for its registration
+            // request (in smaller Block2 blocks; the client fetches the
+            // rest), or is not sent.
+            let (peer, token, req_len) = (ob.peer.clone(), ob.token, ob.req_len);
+            let cap = if ob.verified {
+                None
+            } else {
+                self.amplification_cap(&peer, req_len)
+            };
+            if let Some(cap) = cap {
+                let mut fits = encoded_len(MessageType::Con, code, token.as_slice(), &o) <= cap;
+                let mut szx = self.config.max_szx.min(6);
+                while !fits && code.is_success() && szx > 0 {
+                    szx -= 1;
+                    if let Ok((body, b2)) = slice_block2(r.payload, None, szx) {
+                        o.payload = body;
+                        o.block2 = b2;
+                    }
+                    fits = encoded_len(MessageType::Con, code, token.as_slice(), &o) <= cap;
+                }
+                if !fits {
+                    self.stats.amplification_limited += 1;
+                    continue;
+                }
+            }
+            let Some(ob) = self.observers.iter_mut().find(|ob| ob.key == key) else {
+                continue;
             };
             ob.since_con += 1;
             let con = ob.since_con >= every || !code.is_success();
             if con {
                 ob.since_con = 0;
             }
-            let (peer, token) = (ob.peer.clone(), ob.token);
             if let Some(pos) = self.cons.iter().position(|c| c.owner == Owner::Notify(key)) {
                 // §4.5.2: a newer notification replaces the one in flight and
-                // goes out now, keeping its retransmission counter and timeout.
+                // goes out now, keeping its retransmission counter, timeout
+                // and schedule: however fast notifications come, an observer
+                // that never acknowledges is removed once the retransmissions
+                // of the first unacknowledged one run out (MAX_TRANSMIT_WAIT).
                 let mid = self.alloc_mid(&peer);
                 let bytes = build::<M>(MessageType::Con, code, mid, token.as_slice(), &o)?;
                 if let Some(slot) = self.cons.get_mut(pos) {
                     slot.bytes = bytes;
                     slot.mid = mid;
-                    if !matches!(slot.state, ConState::Waiting) {
-                        slot.state = ConState::Send;
-                    }
+                    slot.state = match slot.state {
+                        ConState::Sent { next_at } | ConState::Resend { next_at } => {
+                            ConState::Resend { next_at }
+                        }
+                        other => other,
+                    };
                     sent += 1;
                 }
                 if let Some(ob) = self.observers.iter_mut().find(|ob| ob.key == key) {
-                    ob.last_mid = mid;
+                    ob.note_mid(mid);
                 }
                 if !code.is_success() {
                     // The replacing notification ends the observation too.
@@ -974,7 +1270,7 @@ where
             };
             let bytes = build::<M>(ty, code, mid, token.as_slice(), &o)?;
             if let Some(ob) = self.observers.iter_mut().find(|ob| ob.key == key) {
-                ob.last_mid = mid;
+                ob.note_mid(mid);
             }
             if self
                 .send_message(peer, mid, bytes, con, Owner::Notify(key))
@@ -1014,7 +1310,7 @@ where
         for i in 0..self.cons.len() {
             let Some(slot) = self.cons.get(i) else { break };
             let eligible = match slot.state {
-                ConState::Send => true,
+                ConState::Send | ConState::Resend { .. } => true,
                 // NSTART (§4.7) limits the requests outstanding to a peer;
                 // separate responses and notifications are not held behind
                 // them (nor behind each other's exponential back-off).
@@ -1052,8 +1348,12 @@ where
             if let Some(t) = initial {
                 slot.timeout = t;
             }
-            slot.state = ConState::Sent {
-                next_at: now.saturating_add(slot.timeout),
+            slot.first_sent.get_or_insert(now);
+            slot.state = match slot.state {
+                ConState::Resend { next_at } => ConState::Sent { next_at },
+                _ => ConState::Sent {
+                    next_at: now.saturating_add(slot.timeout),
+                },
             };
             return Ok(Some(Transmit {
                 to: slot.peer.clone(),
@@ -1075,7 +1375,7 @@ where
     /// When [`Endpoint::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Duration> {
         let cons = self.cons.iter().filter_map(|c| match c.state {
-            ConState::Sent { next_at } => Some(next_at),
+            ConState::Sent { next_at } | ConState::Resend { next_at } => Some(next_at),
             _ => None,
         });
         let acks = self

@@ -2,6 +2,7 @@
 //! (RFC 6690), Echo freshness (RFC 9175 §2), Block1 bookkeeping (RFC 7959
 //! §2.5) and Observe registration (RFC 7641 §4.1).
 
+use core::hash::Hash;
 use core::time::Duration;
 
 use rand_core::{CryptoRng, RngCore};
@@ -13,7 +14,7 @@ use super::*;
 impl<A, R, const N: usize, const D: usize, const M: usize, const U: usize>
     Endpoint<A, R, N, D, M, U>
 where
-    A: Clone + Eq,
+    A: Clone + Eq + Hash,
     R: RngCore + CryptoRng,
 {
     pub(super) fn on_request(&mut self, now: Duration, peer: A, msg: &Message<'_>) {
@@ -26,10 +27,33 @@ where
                 return;
             }
         };
-        if let Some(d) = self.dedup.iter().find(|d| d.peer == peer && d.mid == mid) {
+        let token = Token::new(msg.token());
+        if msg
+            .option(OptionNumber::ECHO)
+            .is_some_and(|e| self.echo_fresh(now, &peer, e))
+        {
+            // RFC 9175 §2.4 item 3: it received our challenge at its address.
+            self.address_verified(now, &peer);
+        }
+        let len = msg.as_bytes().len();
+        let cap = self.amplification_cap(&peer, len);
+        // RFC 7252 §4.5: a duplicate is the same message again; one with the
+        // same message ID and another token is a different message.
+        if let Some(d) = self
+            .dedup
+            .iter()
+            .find(|d| d.peer == peer && d.mid == mid && d.token == token)
+        {
             self.stats.duplicates += 1;
+            // A retransmission (as long as the request was) gets the answer
+            // made for that request; a shorter "duplicate" from an
+            // unverified peer only what stays under its limit.
+            let cap = cap.filter(|_| len < d.req_len);
             if con {
                 match &d.state {
+                    DedupState::Answered(bytes) if cap.is_some_and(|c| bytes.len() > c) => {
+                        self.stats.amplification_limited += 1;
+                    }
                     DedupState::Answered(bytes) if !bytes.is_empty() => {
                         let bytes = bytes.clone();
                         self.queue(peer, bytes);
@@ -42,19 +66,33 @@ where
             }
             return;
         }
-        if self.dedup.is_full() {
-            self.busy(peer, msg);
+        // The message ID is remembered only for requests that reach the
+        // application (`dispatch`): what the endpoint answers itself
+        // (4.02, 4.04, 4.05, 5.03, `/.well-known/core`, Echo challenges)
+        // runs no handler, so a duplicate is simply answered again, and
+        // no peer fills the cache with requests for nothing.
+        if let Err(e) = msg.check_options() {
+            if !con {
+                // §5.4.1: a NON message with an unrecognized (or repeated,
+                // §5.4.5) critical option is rejected (§4.3): silently
+                // ignored, no response.
+                self.stats.malformed += 1;
+                return;
+            }
+            let code = e.code().unwrap_or(Code::BAD_OPTION);
+            self.reply_now(peer, msg, code, &Opts::default(), true);
             return;
         }
-        self.remember(
-            now,
-            peer.clone(),
-            mid,
-            con,
-            DedupState::Answered(Vec::new()),
-        );
-        if let Err(e) = msg.check_options() {
-            let code = e.code().unwrap_or(Code::BAD_OPTION);
+        // RFC 7959 §2.2: SZX 7 is reserved; a request carrying it is a
+        // 4.00 (the accessors refuse the value, it must not read as "no
+        // block").
+        if msg.block1().is_err() || msg.block2().is_err() {
+            self.reply_now(peer, msg, Code::BAD_REQUEST, &Opts::default(), true);
+            return;
+        }
+        // §5.7.2: this endpoint is no forward proxy.
+        if msg.has_option(OptionNumber::PROXY_URI) || msg.has_option(OptionNumber::PROXY_SCHEME) {
+            let code = Code::PROXYING_NOT_SUPPORTED;
             self.reply_now(peer, msg, code, &Opts::default(), true);
             return;
         }
@@ -63,6 +101,11 @@ where
             Route::MethodNotAllowed => {
                 self.reply_now(peer, msg, Code::METHOD_NOT_ALLOWED, &Opts::default(), true)
             }
+            // §5.10.8: `/.well-known/core` exists and has no ETag.
+            Route::WellKnownCore if !preconditions_hold(msg, true, None) => {
+                let code = Code::PRECONDITION_FAILED;
+                self.reply_now(peer, msg, code, &Opts::default(), true)
+            }
             Route::WellKnownCore => self.well_known_core(peer, msg),
             Route::Resource(i) => self.dispatch(now, peer, msg, i),
         }
@@ -70,33 +113,52 @@ where
 
     pub(super) fn well_known_core(&mut self, peer: A, msg: &Message<'_>) {
         let req_b2 = msg.block2().ok().flatten();
-        let szx = req_b2
+        let top = req_b2
             .map_or(self.config.max_szx, |b| b.szx().min(self.config.max_szx))
             .min(6);
-        let size = 1usize << (szx + 4);
+        // Toward an unverified peer, the largest block that stays under the
+        // amplification limit (RFC 9175 §2.4; `reply_now` challenges if
+        // none does).
+        let cap = self.amplification_cap(&peer, msg.as_bytes().len());
+        let ty = if msg.ty() == MessageType::Con {
+            MessageType::Ack
+        } else {
+            MessageType::Non
+        };
         let offset = req_b2.map_or(0, |b| b.offset());
         let query = msg.uri_query().next();
         let mut buf = [0u8; 1024];
-        let mut w = Window::new(buf.get_mut(..size).unwrap_or(&mut []), offset);
-        link_format::write_links(self.resources, query, &mut w);
-        let (total, n) = (w.total(), w.written());
-        if offset > 0 && offset >= total {
-            self.reply_now(peer, msg, Code::BAD_OPTION, &Opts::default(), true);
-            return;
-        }
-        let more = offset + n < total;
-        let mut o = Opts {
-            content_format: Some(LINK_FORMAT),
-            payload: buf.get(..n).unwrap_or(&[]),
-            ..Opts::default()
-        };
-        if more || req_b2.is_some() {
-            o.block2 = Block::at_offset(offset, more, szx).ok();
-            if offset == 0 {
-                o.size2 = u32::try_from(total).ok();
+        let mut szx = top;
+        loop {
+            let size = 1usize << (szx + 4);
+            let mut w = Window::new(buf.get_mut(..size).unwrap_or(&mut []), offset);
+            link_format::write_links(self.resources, query, &mut w);
+            let (total, n) = (w.total(), w.written());
+            if offset > 0 && offset >= total {
+                self.reply_now(peer, msg, Code::BAD_OPTION, &Opts::default(), true);
+                return;
             }
+            let more = offset + n < total;
+            let mut o = Opts {
+                content_format: Some(LINK_FORMAT),
+                payload: buf.get(..n).unwrap_or(&[]),
+                ..Opts::default()
+            };
+            if more || req_b2.is_some() {
+                o.block2 = Block::at_offset(offset, more, szx).ok();
+                if offset == 0 {
+                    o.size2 = u32::try_from(total).ok();
+                }
+            }
+            let fits = cap.map_or(true, |c| {
+                encoded_len(ty, Code::CONTENT, msg.token(), &o) <= c
+            });
+            if fits || szx == 0 {
+                self.reply_now(peer, msg, Code::CONTENT, &o, true);
+                return;
+            }
+            szx -= 1;
         }
-        self.reply_now(peer, msg, Code::CONTENT, &o, true);
     }
 
     pub(super) fn dispatch(&mut self, now: Duration, peer: A, msg: &Message<'_>, i: usize) {
@@ -104,11 +166,13 @@ where
             return;
         };
         if res.echo {
-            let fresh = msg.option(OptionNumber::ECHO).is_some_and(|e| {
-                e == self.echo.current.as_slice() || e == self.echo.previous.as_slice()
-            });
+            // RFC 9175 §2.4: a value this endpoint issued to this peer less
+            // than `echo_lifetime` ago (see `echo.rs`).
+            let fresh = msg
+                .option(OptionNumber::ECHO)
+                .is_some_and(|e| self.echo_fresh(now, &peer, e));
             if !fresh {
-                let echo = self.echo.current;
+                let echo = self.echo_value(now, &peer);
                 let o = Opts {
                     echo: Some(&echo),
                     ..Opts::default()
@@ -117,15 +181,25 @@ where
                 return;
             }
         }
-        if self.pending.is_full() || self.events.is_full() {
-            // Forget the message ID so the retransmission is processed.
-            let mid = msg.message_id();
-            self.dedup.retain(|d| !(d.peer == peer && d.mid == mid));
+        let pending_held = self.pending.iter().filter(|p| p.peer == peer).count();
+        if self.pending.is_full()
+            || self.events.is_full()
+            || pending_held >= self.config.peer_quota(N)
+            || !self.admit_request(now, &peer)
+        {
             self.busy(peer, msg);
             return;
         }
         let observe = msg.observe().ok().flatten();
         let token = Token::new(msg.token());
+        let (mid, con) = (msg.message_id(), msg.ty() == MessageType::Con);
+        self.remember(
+            now,
+            peer.clone(),
+            (mid, token, msg.as_bytes().len()),
+            con,
+            DedupState::Answered(Vec::new()),
+        );
         if msg.code() == Code::GET && observe != Some(0) {
             // Deregistration (Observe 1) or a plain GET with the same token.
             self.observers
@@ -134,24 +208,25 @@ where
         let block1 = msg.block1().ok().flatten();
         if let Some(b) = block1 {
             if let Err((code, size1)) = self.check_upload(now, &peer, msg, i, b) {
+                self.forget_mid(&peer, mid, &token);
                 let o = Opts {
                     size1,
                     ..Opts::default()
                 };
-                self.reply_now(peer, msg, code, &o, true);
+                self.reply_now(peer, msg, code, &o, false);
                 return;
             }
         }
         let Some(request) = Received::new(msg) else {
+            self.forget_mid(&peer, mid, &token);
             self.stats.dropped += 1;
             return;
         };
         let id = self.alloc_id();
-        let con = msg.ty() == MessageType::Con;
         let p = PendingRequest {
             id,
             peer: peer.clone(),
-            mid: msg.message_id(),
+            mid,
             token,
             con,
             acked: false,
@@ -164,7 +239,10 @@ where
                 None
             },
             block1,
+            tag: Token::new(msg.option(OptionNumber::REQUEST_TAG).unwrap_or(&[])),
             block2: msg.block2().ok().flatten(),
+            method: msg.code(),
+            req_len: msg.as_bytes().len(),
         };
         if self.pending.push(p).is_ok() {
             self.push_event(Event::Request {
@@ -205,7 +283,21 @@ where
             if let Some(p) = pos {
                 self.uploads.remove(p);
             }
+            let held = self.uploads.iter().filter(|u| &u.peer == peer).count();
+            if b.more() && held >= self.config.peer_quota(N) {
+                self.stats.busy += 1;
+                return Err((Code::SERVICE_UNAVAILABLE, None));
+            }
             if b.more() {
+                if self.uploads.is_full() && self.is_verified(peer) {
+                    // A verified peer's upload displaces one of an
+                    // unverified (possibly spoofed) peer: the one whose peer
+                    // holds the most, the oldest of those.
+                    let victim = self.unverified_victim(self.uploads.iter().map(|u| &u.peer));
+                    if let Some(i) = victim {
+                        self.uploads.remove(i);
+                    }
+                }
                 let up = Upload {
                     peer: peer.clone(),
                     resource: res,
@@ -237,15 +329,59 @@ where
         Ok(())
     }
 
+    /// The index, in a table whose entries belong to `peers` (oldest
+    /// first), of the entry to displace for a verified peer: the oldest of
+    /// the unverified peer holding the most. `None`: every entry is a
+    /// verified peer's.
+    pub(super) fn unverified_victim<'p>(
+        &self,
+        peers: impl Iterator<Item = &'p A> + Clone,
+    ) -> Option<usize>
+    where
+        A: 'p,
+    {
+        let mut best: Option<(usize, usize)> = None;
+        for (i, p) in peers.clone().enumerate() {
+            if self.is_verified(p) {
+                continue;
+            }
+            let count = peers.clone().filter(|q| *q == p).count();
+            if best.map_or(true, |(c, _)| count > c) {
+                best = Some((count, i));
+            }
+        }
+        best.map(|(_, i)| i)
+    }
+
     pub(super) fn register_observer(&mut self, p: &PendingRequest<A>) -> Option<u32> {
         self.obs_seq = (self.obs_seq + 1) & 0x00ff_ffff;
+        let verified = self.is_verified(&p.peer);
         if let Some(o) = self
             .observers
             .iter_mut()
             .find(|o| o.peer == p.peer && o.token == p.token)
         {
             o.resource = p.resource;
+            o.req_len = p.req_len;
+            o.verified = verified;
             return Some(self.obs_seq);
+        }
+        // A peer holds at most its share of the table; beyond it, or with
+        // the table full, the answer goes without Observe (§4.1: not
+        // registered, the client polls instead).
+        let held = self.observers.iter().filter(|o| o.peer == p.peer).count();
+        if held >= self.config.peer_quota(N) {
+            self.stats.busy += 1;
+            return None;
+        }
+        if self.observers.is_full() && verified {
+            // A verified peer's registration displaces an unverified (maybe
+            // spoofed) peer's observation, which ends without notice (its
+            // client re-registers when Max-Age runs out, RFC 7641 §3.3.1).
+            if let Some(i) = self.unverified_victim(self.observers.iter().map(|o| &o.peer)) {
+                let gone = self.observers.remove(i);
+                self.cons.retain(|c| c.owner != Owner::Notify(gone.key));
+            }
         }
         let key = self.alloc_id();
         let ob = Observer {
@@ -254,9 +390,22 @@ where
             token: p.token,
             resource: p.resource,
             since_con: 0,
-            last_mid: p.mid,
+            recent: Vec::new(),
+            req_len: p.req_len,
+            verified,
         };
-        // Full table: answer without Observe (§4.1: not registered).
         self.observers.push(ob).ok().map(|()| self.obs_seq)
     }
+}
+
+/// RFC 7252 §5.10.8: whether the If-Match and If-None-Match options of
+/// `msg` hold for a resource that `exists` with the current ETag `etag`.
+/// If-Match holds when any of its values is empty (the resource exists) or
+/// equals `etag`; If-None-Match when the resource does not exist.
+pub(crate) fn preconditions_hold(msg: &Message<'_>, exists: bool, etag: Option<&[u8]>) -> bool {
+    let mut if_match = msg.options_numbered(OptionNumber::IF_MATCH).peekable();
+    let matched = if_match.peek().is_none()
+        || (exists && if_match.any(|o| o.value.is_empty() || Some(o.value) == etag));
+    let none_match = !msg.has_option(OptionNumber::IF_NONE_MATCH) || !exists;
+    matched && none_match
 }

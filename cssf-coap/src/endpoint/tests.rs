@@ -278,6 +278,16 @@ fn block1_put(
     buf[..n].to_vec()
 }
 
+/// The Block1 tests send many blocks from one peer at once: no quota.
+fn block1_server() -> Ep {
+    let config = Config {
+        max_body: 256,
+        peer_share_percent: 100,
+        ..Config::default()
+    };
+    Endpoint::new(config, TestRng(9), &UP)
+}
+
 /// Sends a message, answers any request with 2.04, returns the reply code.
 fn exchange(s: &mut Ep, m: StdVec<u8>) -> Code {
     s.handle_datagram(Duration::ZERO, 1, &mut m.clone())
@@ -294,7 +304,7 @@ fn exchange(s: &mut Ep, m: StdVec<u8>) -> Code {
 
 #[test]
 fn block1_continue_gap_too_large_and_request_tags() {
-    let mut s = small_server();
+    let mut s = block1_server();
     // Two concurrent uploads kept apart by Request-Tag.
     assert_eq!(
         exchange(&mut s, block1_put(1, 0, true, Some(b"a"), None)),
@@ -334,7 +344,7 @@ fn block1_continue_gap_too_large_and_request_tags() {
     let r = Message::parse(&out[0]).unwrap();
     assert_eq!(r.code(), Code::REQUEST_ENTITY_TOO_LARGE);
     assert_eq!(r.uint_option(OptionNumber::SIZE1).unwrap(), Some(256));
-    let mut s = small_server(); // the message-ID cache (8) is full by now
+    let mut s = block1_server();
     assert_eq!(
         exchange(&mut s, block1_put(9, 16, true, None, None)),
         Code::REQUEST_ENTITY_TOO_LARGE
@@ -541,26 +551,85 @@ fn every_nth_notification_is_con_and_replaced_in_flight() {
 }
 
 #[test]
-fn full_dedup_cache_answers_503_with_max_age() {
-    let mut s = server(); // D = 8
-    for mid in 0..8u16 {
-        let mut m = req(MessageType::Con, Code::GET, mid, "nope");
-        s.handle_datagram(Duration::ZERO, 1, &mut m).unwrap();
+fn peer_at_its_message_id_quota_gets_503_with_max_age_until_its_oldest_settles() {
+    let mut s = server(); // D = 8: quota 4
+    assert_eq!(s.peer_quota().message_ids, 4);
+    for mid in 0..4u16 {
+        assert_eq!(
+            get_as(&mut s, Duration::ZERO, 1, mid, &[1], "temp"),
+            Code::CONTENT
+        );
     }
-    drain(&mut s);
-    let mut m = req(MessageType::Con, Code::GET, 100, "nope");
+    assert_eq!(s.peer_usage(&1).message_ids, 4);
+    let mut m = req(MessageType::Con, Code::GET, 100, "temp");
     s.handle_datagram(Duration::ZERO, 1, &mut m).unwrap();
     let out = drain(&mut s);
     let r = Message::parse(&out[0]).unwrap();
     assert_eq!(r.code(), Code::SERVICE_UNAVAILABLE);
     assert_eq!(r.max_age().unwrap(), Some(Config::default().busy_max_age));
     assert_eq!(s.stats().busy, 1);
-    // After EXCHANGE_LIFETIME the IDs are forgotten and requests served again.
-    let later = Config::default().exchange_lifetime() + Duration::from_secs(1);
-    let mut m = req(MessageType::Con, Code::GET, 101, "nope");
-    s.handle_datagram(later, 1, &mut m).unwrap();
-    let out = drain_at(&mut s, later);
-    assert_eq!(Message::parse(&out[0]).unwrap().code(), Code::NOT_FOUND);
+    assert!(s.poll_event().is_none());
+    // Once MAX_TRANSMIT_SPAN passed, no retransmission of its oldest
+    // request can come: that entry makes room.
+    let settled = Config::default().max_transmit_span();
+    assert_eq!(get_as(&mut s, settled, 1, 101, &[1], "temp"), Code::CONTENT);
+    assert_eq!(s.peer_usage(&1).message_ids, 4);
+    // After EXCHANGE_LIFETIME every ID is forgotten.
+    let later = settled + Config::default().exchange_lifetime() + Duration::from_secs(1);
+    s.handle_timeout(later);
+    assert_eq!(s.peer_usage(&1).message_ids, 0);
+}
+
+#[test]
+fn unverified_peers_never_evict_a_verified_peers_message_ids() {
+    let mut s = server(); // D = 8: quota 4
+    s.set_verified_peers(|p| *p < 10);
+    // Two verified peers fill the cache to their quotas.
+    for p in [1u8, 2] {
+        for mid in 0..4u16 {
+            assert_eq!(
+                get_as(&mut s, Duration::ZERO, p, mid, &[p], "temp"),
+                Code::CONTENT
+            );
+        }
+    }
+    // Spoofable peers get 5.03, the cache stays as it is.
+    for p in 20..30u8 {
+        assert_eq!(
+            get_as(&mut s, Duration::ZERO, p, 7, &[p], "temp"),
+            Code::SERVICE_UNAVAILABLE
+        );
+    }
+    assert_eq!(s.peer_usage(&1).message_ids, 4);
+    assert_eq!(s.peer_usage(&2).message_ids, 4);
+    // A duplicate of peer 1 is still recognised.
+    let dups = s.stats().duplicates;
+    get_as(&mut s, Duration::ZERO, 1, 0, &[1], "temp");
+    assert_eq!(s.stats().duplicates, dups + 1);
+}
+
+#[test]
+fn a_verified_peer_within_its_quota_is_served_whatever_spoofed_peers_send() {
+    let mut s = server(); // D = 8: quota 4
+    s.set_verified_peers(|p| *p < 10);
+    let mut mid = 0u16;
+    for round in 0..40u8 {
+        // Unverified sources fill the cache...
+        for p in 0..8u8 {
+            mid = mid.wrapping_add(1);
+            get_as(&mut s, Duration::ZERO, 100 + p, mid, &[p], "temp");
+        }
+        // ...and the verified peer below its quota is served.
+        if s.peer_usage(&1).message_ids < s.peer_quota().message_ids {
+            mid = mid.wrapping_add(1);
+            assert_eq!(
+                get_as(&mut s, Duration::ZERO, 1, mid, &[round], "temp"),
+                Code::CONTENT,
+                "round {round}"
+            );
+        }
+        assert!(s.peer_usage(&1).within(&s.peer_quota()));
+    }
 }
 
 #[test]
@@ -1057,4 +1126,649 @@ fn close_peer_aborts_client_exchanges_with_it() {
     assert_eq!(to, [6]);
     c.forget(b);
     assert_eq!(c.exchange_count(), 0);
+}
+
+/// Registers `token` of `peer` on /obs at `now`, answers 2.05; returns
+/// whether the answer carried Observe (the registration was accepted).
+fn register_as(s: &mut Ep, now: Duration, peer: u8, mid: u16, token: u8) -> bool {
+    s.handle_datagram(now, peer, &mut observe_get(mid, token, Some(0)))
+        .unwrap();
+    let Some(Event::Request { id, .. }) = s.poll_event() else {
+        panic!("no request")
+    };
+    s.respond(now, id, &Response::new(Code::CONTENT).payload(b"0"))
+        .unwrap();
+    let out = drain_at(s, now);
+    Message::parse(&out[0])
+        .unwrap()
+        .observe()
+        .unwrap()
+        .is_some()
+}
+
+#[test]
+fn observer_that_never_acks_is_removed_although_notifications_come_fast() {
+    // RFC 7641 §4.5: an observer that does not acknowledge a confirmable
+    // notification is removed once its retransmissions run out. A newer
+    // notification replaces the one in flight but keeps its retransmission
+    // schedule (§4.5.2), so notifications faster than ACK_TIMEOUT must not
+    // keep the observer forever.
+    let mut s = small_server();
+    assert!(register_as(&mut s, Duration::ZERO, 1, 1, 0xaa));
+    let mut now = Duration::ZERO;
+    let mut first_con = None;
+    // One notification a second for 200 s, never acknowledged.
+    for i in 0..200u32 {
+        now = Duration::from_secs(u64::from(i) + 1);
+        s.handle_timeout(now);
+        if let Some(t) = s.oldest_unacknowledged_notification() {
+            assert!(now - t <= Config::default().max_transmit_wait());
+        }
+        let v = [i as u8];
+        s.notify(now, "obs", &Response::new(Code::CONTENT).payload(&v))
+            .unwrap();
+        for d in drain_at(&mut s, now) {
+            if Message::parse(&d).unwrap().ty() == MessageType::Con && first_con.is_none() {
+                first_con = Some(now);
+            }
+        }
+        if s.observer_count() == 0 {
+            break;
+        }
+    }
+    let first = first_con.expect("no confirmable notification");
+    assert_eq!(s.observer_count(), 0, "observer never removed");
+    // Removed within MAX_TRANSMIT_WAIT (93 s) of the first unacknowledged
+    // CON, plus the one-second notification period.
+    let c = Config::default();
+    let wait = c.ack_timeout * ((1 << (c.max_retransmit + 1)) - 1) * 3 / 2;
+    assert!(
+        now <= first + wait + Duration::from_secs(1),
+        "removed {:?} after the first CON",
+        now - first
+    );
+}
+
+#[test]
+fn rst_to_an_earlier_notification_ends_the_observation() {
+    // A client whose round trip is longer than the notification period
+    // answers an older notification with RST: that ends the observation
+    // too (RFC 7641 §3.6, §4.5).
+    let mut s = small_server();
+    assert!(register_as(&mut s, Duration::ZERO, 1, 1, 0xaa));
+    let mut mids = StdVec::new();
+    for i in 0..10u8 {
+        s.notify(
+            Duration::ZERO,
+            "obs",
+            &Response::new(Code::CONTENT).payload(&[i]),
+        )
+        .unwrap();
+        for d in drain(&mut s) {
+            mids.push(Message::parse(&d).unwrap().message_id());
+        }
+    }
+    assert!(mids.len() >= 10);
+    // RST to the third-newest notification.
+    let mid = mids[mids.len() - 3].to_be_bytes();
+    let mut rst = [0x70, 0, mid[0], mid[1]];
+    s.handle_datagram(Duration::ZERO, 1, &mut rst).unwrap();
+    assert_eq!(s.observer_count(), 0);
+    // Nothing more is sent to it, the CON in flight included.
+    while let Some(t) = s.poll_timeout() {
+        s.handle_timeout(t);
+        assert!(drain_at(&mut s, t).is_empty(), "sent at {t:?}");
+    }
+}
+
+#[test]
+fn observer_acking_late_notifications_stays() {
+    // A client with a 3 s round trip and a notification a second: its ACKs
+    // always name an older notification than the one in flight. It is
+    // alive, so it stays an observer.
+    let mut s = small_server();
+    assert!(register_as(&mut s, Duration::ZERO, 1, 1, 0xaa));
+    let mut acks: StdVec<(Duration, u16)> = StdVec::new();
+    for i in 0..300u32 {
+        let now = Duration::from_secs(u64::from(i) + 1);
+        while acks.first().is_some_and(|(t, _)| *t <= now) {
+            let (_, mid) = acks.remove(0);
+            let m = mid.to_be_bytes();
+            s.handle_datagram(now, 1, &mut [0x60, 0, m[0], m[1]])
+                .unwrap();
+        }
+        s.handle_timeout(now);
+        s.notify(
+            now,
+            "obs",
+            &Response::new(Code::CONTENT).payload(&[i as u8]),
+        )
+        .unwrap();
+        for d in drain_at(&mut s, now) {
+            let m = Message::parse(&d).unwrap();
+            if m.ty() == MessageType::Con {
+                acks.push((now + Duration::from_secs(3), m.message_id()));
+            }
+        }
+    }
+    assert_eq!(s.observer_count(), 1);
+}
+
+#[test]
+fn one_peer_cannot_take_every_observation_slot() {
+    let mut s = small_server(); // N = 4
+    let mut accepted = 0;
+    for t in 0..4u8 {
+        if register_as(&mut s, Duration::ZERO, 1, 10 + u16::from(t), t) {
+            accepted += 1;
+        }
+    }
+    assert!(accepted < 4, "peer 1 holds every observer slot");
+    assert!(
+        register_as(&mut s, Duration::ZERO, 2, 20, 9),
+        "another peer cannot observe"
+    );
+}
+
+/// A CON GET of `path` from `peer` with message ID `mid` and `token`;
+/// answers a resulting request with 2.05 "ok"; returns the reply code.
+fn get_as(s: &mut Ep, now: Duration, peer: u8, mid: u16, token: &[u8], path: &str) -> Code {
+    let mut b = MessageBuilder::<'_, 8>::new(MessageType::Con, Code::GET, mid);
+    b.token(token).unwrap();
+    b.uri_path(path).unwrap();
+    let mut buf = [0u8; 64];
+    let n = b.emit(&mut buf).unwrap();
+    s.handle_datagram(now, peer, &mut buf[..n]).unwrap();
+    while let Some(ev) = s.poll_event() {
+        if let Event::Request { id, .. } = ev {
+            s.respond(now, id, &Response::new(Code::CONTENT).payload(b"ok"))
+                .unwrap();
+        }
+    }
+    let out = drain_at(s, now);
+    Message::parse(&out[0]).unwrap().code()
+}
+
+#[test]
+fn answers_of_the_endpoint_itself_take_no_message_id_cache_entry() {
+    let mut s = server(); // D = 8
+                          // One peer draws 4.04 for every message ID it likes...
+    for mid in 0..8u16 {
+        assert_eq!(
+            get_as(&mut s, Duration::ZERO, 1, mid, &[1], "nope"),
+            Code::NOT_FOUND
+        );
+    }
+    // ...and another peer's request is still served.
+    assert_eq!(
+        get_as(&mut s, Duration::ZERO, 2, 100, &[2], "temp"),
+        Code::CONTENT
+    );
+}
+
+#[test]
+fn one_peer_cannot_fill_the_message_id_cache() {
+    let mut s = server(); // D = 8
+    for mid in 0..8u16 {
+        get_as(&mut s, Duration::ZERO, 1, mid, &[1], "temp");
+    }
+    assert_eq!(
+        get_as(&mut s, Duration::ZERO, 2, 100, &[2], "temp"),
+        Code::CONTENT,
+        "peer 1 holds the whole message-ID cache"
+    );
+}
+
+#[test]
+fn many_peers_with_one_entry_each_do_not_lock_out_a_new_peer() {
+    let mut s = server(); // D = 8
+    for p in 10..18u8 {
+        assert_eq!(
+            get_as(&mut s, Duration::ZERO, p, 1, &[1], "temp"),
+            Code::CONTENT
+        );
+    }
+    assert_eq!(
+        get_as(&mut s, Duration::ZERO, 2, 100, &[2], "temp"),
+        Code::CONTENT
+    );
+}
+
+#[test]
+fn a_message_with_a_known_id_but_another_token_is_no_duplicate() {
+    let mut s = server();
+    assert_eq!(
+        get_as(&mut s, Duration::ZERO, 1, 9, &[1, 2, 3, 4], "temp"),
+        Code::CONTENT
+    );
+    // A 4-byte message (no token) with that message ID is not the cached
+    // exchange: it is not answered with the cached response.
+    let mut short = [0x40, 1, 0, 9];
+    s.handle_datagram(Duration::ZERO, 1, &mut short).unwrap();
+    let out = drain(&mut s);
+    assert!(
+        out.iter().all(|d| !d.ends_with(b"ok")),
+        "cached response replayed to another token"
+    );
+    assert_eq!(s.stats().duplicates, 0);
+}
+
+/// A CON POST of a first Block1 block (16 bytes, more to come) to /up
+/// with `tag` as Request-Tag.
+fn first_block(mid: u16, tag: &[u8]) -> StdVec<u8> {
+    let token = [mid as u8, 1];
+    let mut b = MessageBuilder::<'_, 8>::new(MessageType::Con, Code::PUT, mid);
+    b.token(&token).unwrap();
+    b.uri_path("up").unwrap();
+    b.block1(Block::new(0, true, 0).unwrap()).unwrap();
+    b.add_option(OptionNumber::REQUEST_TAG, tag).unwrap();
+    b.payload(&[0x42; 16]);
+    let mut buf = [0u8; 64];
+    let n = b.emit(&mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
+#[test]
+fn refused_first_blocks_keep_no_upload_slot() {
+    let mut s = small_server(); // N = 4 upload slots
+                                // An unauthenticated peer starts uploads the application refuses.
+    for t in 0..4u8 {
+        s.handle_datagram(Duration::ZERO, 5, &mut first_block(u16::from(t), &[t]))
+            .unwrap();
+        let Some(Event::Request { id, .. }) = s.poll_event() else {
+            panic!("no request")
+        };
+        s.respond(Duration::ZERO, id, &Response::new(Code::UNAUTHORIZED))
+            .unwrap();
+        let out = drain(&mut s);
+        assert_eq!(Message::parse(&out[0]).unwrap().code(), Code::UNAUTHORIZED);
+    }
+    // An authorized client's upload still gets a slot.
+    s.handle_datagram(Duration::ZERO, 1, &mut first_block(50, b"ok"))
+        .unwrap();
+    if let Some(Event::Request { id, .. }) = s.poll_event() {
+        s.respond(Duration::ZERO, id, &Response::new(Code::CHANGED))
+            .unwrap();
+    }
+    let out = drain(&mut s);
+    assert_eq!(Message::parse(&out[0]).unwrap().code(), Code::CONTINUE);
+}
+
+/// A CON PUT to /fresh (an `.echo()` resource) from peer 1 at `now`,
+/// with `echo` if given; returns the reply code and its Echo value. A
+/// request that reaches the application is answered 2.04.
+fn put_fresh(s: &mut Ep, now: Duration, mid: u16, echo: Option<&[u8]>) -> (Code, StdVec<u8>) {
+    let mut b = MessageBuilder::<'_, 8>::new(MessageType::Con, Code::PUT, mid);
+    b.uri_path("fresh").unwrap();
+    if let Some(e) = echo {
+        b.add_option(OptionNumber::ECHO, e).unwrap();
+    }
+    let mut buf = [0u8; 96];
+    let n = b.emit(&mut buf).unwrap();
+    s.handle_datagram(now, 1, &mut buf[..n]).unwrap();
+    if let Some(Event::Request { id, .. }) = s.poll_event() {
+        s.respond(now, id, &Response::new(Code::CHANGED)).unwrap();
+    }
+    let out = drain_at(s, now);
+    let r = Message::parse(&out[0]).unwrap();
+    let e = r.option(OptionNumber::ECHO).unwrap_or(&[]).to_vec();
+    (r.code(), e)
+}
+
+#[test]
+fn echo_values_expire_echo_lifetime_after_they_were_issued() {
+    // RFC 9175 §2.3/§2.4: the server accepts an Echo value only while it
+    // is fresh, i.e. no longer than echo_lifetime (30 s) after it issued it,
+    // however rarely the endpoint is called.
+    let life = Config::default().echo_lifetime;
+    let mut s = server();
+    let (code, v0) = put_fresh(&mut s, Duration::ZERO, 1, None);
+    assert_eq!(code, Code::UNAUTHORIZED);
+    assert!(!v0.is_empty());
+    // Within the lifetime it is accepted...
+    let (code, _) = put_fresh(&mut s, life - Duration::from_secs(2), 2, Some(&v0));
+    assert_eq!(code, Code::CHANGED);
+    // ...one second after it, not, although the endpoint was not called
+    // in between.
+    let (code, _) = put_fresh(&mut s, life + Duration::from_secs(1), 3, Some(&v0));
+    assert_eq!(
+        code,
+        Code::UNAUTHORIZED,
+        "a value older than echo_lifetime passed"
+    );
+    // Nor much later, after an unrelated call in between.
+    s.handle_timeout(life + Duration::from_secs(2));
+    let (code, _) = put_fresh(&mut s, 2 * life - Duration::from_secs(1), 4, Some(&v0));
+    assert_eq!(
+        code,
+        Code::UNAUTHORIZED,
+        "a value twice echo_lifetime old passed"
+    );
+}
+
+/// A CON request `code` /`path` from `peer` with `token` and options
+/// added by `extra`; feeds it and returns its length.
+#[allow(clippy::too_many_arguments)]
+fn send_req<'e>(
+    s: &mut Ep,
+    now: Duration,
+    peer: u8,
+    mid: u16,
+    code: Code,
+    token: &'e [u8],
+    path: &'e str,
+    extra: impl FnOnce(&mut MessageBuilder<'e, 8>),
+) -> usize {
+    let mut b = MessageBuilder::<'e, 8>::new(MessageType::Con, code, mid);
+    b.token(token).unwrap();
+    b.uri_path(path).unwrap();
+    extra(&mut b);
+    let mut buf = [0u8; 128];
+    let n = b.emit(&mut buf).unwrap();
+    s.handle_datagram(now, peer, &mut buf[..n]).unwrap();
+    n
+}
+
+/// Answers every pending request with 2.05 and `body`.
+fn answer_all(s: &mut Ep, now: Duration, body: &[u8]) -> usize {
+    let mut n = 0;
+    while let Some(ev) = s.poll_event() {
+        if let Event::Request { id, .. } = ev {
+            s.respond(now, id, &Response::new(Code::CONTENT).payload(body))
+                .unwrap();
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn an_unverified_peer_gets_at_most_three_times_its_request() {
+    // RFC 9175 §2.4 item 3: toward a source address that has not shown it
+    // receives (a spoofed one, say), answers stay under three times the
+    // request.
+    let mut s = server();
+    let body = [0x5a; 200];
+    let n = send_req(
+        &mut s,
+        Duration::ZERO,
+        1,
+        1,
+        Code::GET,
+        &[1, 2],
+        "temp",
+        |_| {},
+    );
+    assert_eq!(answer_all(&mut s, Duration::ZERO, &body), 1);
+    let out = drain(&mut s);
+    assert_eq!(out.len(), 1);
+    assert!(
+        out[0].len() <= 3 * n,
+        "{} bytes answered to a {n}-byte request",
+        out[0].len()
+    );
+}
+
+#[test]
+fn a_short_duplicate_does_not_replay_a_larger_cached_answer() {
+    let mut s = server();
+    // A 9-byte GET /temp without token, answered with 25 bytes.
+    let n = send_req(&mut s, Duration::ZERO, 1, 7, Code::GET, &[], "temp", |_| {});
+    assert_eq!(n, 9);
+    answer_all(&mut s, Duration::ZERO, &[0x5a; 20]);
+    let out = drain(&mut s);
+    assert_eq!(out[0].len(), 25);
+    // The 4-byte "duplicate" (same message ID, no token) must not get the
+    // cached 25 bytes back.
+    let mut short = [0x40, 1, 0, 7];
+    s.handle_datagram(Duration::ZERO, 1, &mut short).unwrap();
+    for d in drain(&mut s) {
+        assert!(d.len() <= 12, "{} bytes answered to 4", d.len());
+    }
+}
+
+static AMP: [Resource; 3] = [
+    Resource::new("big", Methods::GET.union(Methods::POST)).rt("a-rather-long-resource-type"),
+    Resource::new("obs", Methods::GET)
+        .observable()
+        .rt("another-long-resource-type"),
+    Resource::new("a/long/path/to/many/things", Methods::GET),
+];
+
+fn amp_server(config: Config) -> Ep {
+    Endpoint::new(config, TestRng(21), &AMP)
+}
+
+#[test]
+fn echo_challenge_proves_the_address_then_answers_in_full() {
+    let mut s = amp_server(Config::default());
+    let body = [0x5a; 200];
+    let t = Duration::ZERO;
+    send_req(&mut s, t, 1, 1, Code::GET, &[1, 2], "big", |_| {});
+    answer_all(&mut s, t, &body);
+    let out = drain(&mut s);
+    let r = Message::parse(&out[0]).unwrap();
+    assert_eq!(r.code(), Code::UNAUTHORIZED);
+    let echo = r.option(OptionNumber::ECHO).unwrap().to_vec();
+    assert!(!s.is_verified(&1));
+    assert_eq!(s.stats().amplification_limited, 1);
+    // Another source cannot use peer 1's value...
+    send_req(&mut s, t, 2, 2, Code::GET, &[1, 2], "big", |b| {
+        b.add_option(OptionNumber::ECHO, &echo).unwrap();
+    });
+    answer_all(&mut s, t, &body);
+    let r = drain(&mut s).remove(0);
+    assert_eq!(Message::parse(&r).unwrap().code(), Code::UNAUTHORIZED);
+    assert!(!s.is_verified(&2));
+    // ...peer 1 repeating with it is verified and answered in full.
+    send_req(&mut s, t, 1, 3, Code::GET, &[1, 2], "big", |b| {
+        b.add_option(OptionNumber::ECHO, &echo).unwrap();
+    });
+    assert!(s.is_verified(&1));
+    answer_all(&mut s, t, &body);
+    let r = drain(&mut s).remove(0);
+    let r = Message::parse(&r).unwrap();
+    assert_eq!((r.code(), r.payload()), (Code::CONTENT, &body[..]));
+    // Until Config::address_validity runs out.
+    let later = Config::default().address_validity + Duration::from_secs(1);
+    s.handle_timeout(later);
+    assert!(!s.is_verified(&1));
+}
+
+#[test]
+fn verified_peers_and_a_zero_factor_are_not_limited() {
+    let body = [0x5a; 200];
+    let t = Duration::ZERO;
+    let mut s = amp_server(Config::default());
+    s.set_verified_peers(|p| *p == 7);
+    send_req(&mut s, t, 7, 1, Code::GET, &[1], "big", |_| {});
+    answer_all(&mut s, t, &body);
+    assert_eq!(
+        Message::parse(&drain(&mut s)[0]).unwrap().payload(),
+        &body[..]
+    );
+    let mut s = amp_server(Config {
+        amplification_factor: 0,
+        ..Config::default()
+    });
+    send_req(&mut s, t, 1, 1, Code::GET, &[1], "big", |_| {});
+    answer_all(&mut s, t, &body);
+    assert_eq!(
+        Message::parse(&drain(&mut s)[0]).unwrap().payload(),
+        &body[..]
+    );
+}
+
+#[test]
+fn an_unsafe_methods_answer_goes_in_blocks_that_fit() {
+    // The POST was carried out: no challenge (a repeat would run it
+    // again), a Block2 block small enough instead.
+    let mut s = amp_server(Config::default());
+    let t = Duration::ZERO;
+    let n = send_req(&mut s, t, 1, 1, Code::POST, &[1, 2, 3, 4], "big", |b| {
+        b.payload(b"0123456789");
+    });
+    answer_all(&mut s, t, &[0x5a; 200]);
+    let out = drain(&mut s);
+    let r = Message::parse(&out[0]).unwrap();
+    assert!(out[0].len() <= 3 * n, "{} > 3 x {n}", out[0].len());
+    assert_eq!(r.code(), Code::CONTENT);
+    let b2 = r.block2().unwrap().unwrap();
+    assert!(b2.more() && b2.num() == 0 && b2.size() < 200);
+    assert_eq!(r.payload(), &[0x5a; 200][..b2.size()]);
+}
+
+#[test]
+fn well_known_core_blocks_fit_an_unverified_peer() {
+    let mut s = amp_server(Config::default());
+    let n = send_req(
+        &mut s,
+        Duration::ZERO,
+        1,
+        1,
+        Code::GET,
+        &[],
+        ".well-known/core",
+        |_| {},
+    );
+    let out = drain(&mut s);
+    let r = Message::parse(&out[0]).unwrap();
+    assert!(out[0].len() <= 3 * n, "{} > 3 x {n}", out[0].len());
+    assert_eq!(r.code(), Code::CONTENT);
+    assert!(r.block2().unwrap().unwrap().more());
+}
+
+#[test]
+fn notifications_to_an_unverified_observer_fit_its_registration() {
+    let mut s = amp_server(Config::default());
+    let t = Duration::ZERO;
+    let n = send_req(&mut s, t, 1, 1, Code::GET, &[9], "obs", |b| {
+        b.observe(0).unwrap();
+    });
+    answer_all(&mut s, t, b"0");
+    drain(&mut s);
+    assert_eq!(s.observer_count(), 1);
+    s.notify(t, "obs", &Response::new(Code::CONTENT).payload(&[7; 300]))
+        .unwrap();
+    let out = drain(&mut s);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].len() <= 3 * n, "{} > 3 x {n}", out[0].len());
+    let m = Message::parse(&out[0]).unwrap();
+    assert!(m.observe().unwrap().is_some());
+    assert!(m.block2().unwrap().unwrap().more());
+}
+
+/// Sends a request built by `f` (CON unless `non`) to the default server,
+/// answers a resulting request with 2.05; returns what went out.
+fn rfc_case(non: bool, f: impl FnOnce(&mut MessageBuilder<'_, 8>)) -> StdVec<StdVec<u8>> {
+    let mut s = server();
+    let ty = if non {
+        MessageType::Non
+    } else {
+        MessageType::Con
+    };
+    let mut b = MessageBuilder::<'_, 8>::new(ty, Code::GET, 0x77);
+    b.token(&[5]).unwrap();
+    f(&mut b);
+    let mut buf = [0u8; 128];
+    let n = b.emit(&mut buf).unwrap();
+    s.handle_datagram(Duration::ZERO, 1, &mut buf[..n]).unwrap();
+    answer_all(&mut s, Duration::ZERO, b"21");
+    drain(&mut s)
+}
+
+fn code_of(out: &[StdVec<u8>]) -> Code {
+    Message::parse(&out[0]).unwrap().code()
+}
+
+#[test]
+fn rfc7959_2_2_block_szx_7_is_bad_request() {
+    for opt in [OptionNumber::BLOCK2, OptionNumber::BLOCK1] {
+        let out = rfc_case(false, |b| {
+            b.uri_path("temp").unwrap();
+            b.add_uint(opt, 0x17).unwrap(); // NUM 1, M 0, SZX 7
+        });
+        assert_eq!(code_of(&out), Code::BAD_REQUEST, "option {}", opt.0);
+    }
+}
+
+#[test]
+fn rfc7252_5_7_2_proxy_uri_gets_5_05() {
+    let out = rfc_case(false, |b| {
+        b.add_str(OptionNumber::PROXY_URI, "coap://example.net/temp")
+            .unwrap();
+    });
+    assert_eq!(code_of(&out), Code::PROXYING_NOT_SUPPORTED);
+    let out = rfc_case(false, |b| {
+        b.uri_path("temp").unwrap();
+        b.add_str(OptionNumber::PROXY_SCHEME, "http").unwrap();
+    });
+    assert_eq!(code_of(&out), Code::PROXYING_NOT_SUPPORTED);
+}
+
+#[test]
+fn rfc7252_5_4_5_repeated_critical_option_is_bad_option() {
+    // Accept (17) is critical and not repeatable.
+    let out = rfc_case(false, |b| {
+        b.uri_path("temp").unwrap();
+        b.add_uint(OptionNumber::ACCEPT, 0).unwrap();
+        b.add_uint(OptionNumber::ACCEPT, 50).unwrap();
+    });
+    assert_eq!(code_of(&out), Code::BAD_OPTION);
+    // A repeated elective one (Max-Age, 14) is ignored beyond the first.
+    let out = rfc_case(false, |b| {
+        b.uri_path("temp").unwrap();
+        b.add_uint(OptionNumber::MAX_AGE, 1).unwrap();
+        b.add_uint(OptionNumber::MAX_AGE, 2).unwrap();
+    });
+    assert_eq!(code_of(&out), Code::CONTENT);
+}
+
+#[test]
+fn rfc7252_5_4_1_non_request_with_unknown_critical_option_is_rejected() {
+    let out = rfc_case(true, |b| {
+        b.uri_path("temp").unwrap();
+        b.add_option(OptionNumber(9999), b"x").unwrap();
+    });
+    assert!(
+        out.iter()
+            .all(|d| Message::parse(d).unwrap().code() != Code::BAD_OPTION),
+        "a NON request answered 4.02"
+    );
+    assert!(out.is_empty(), "rejected silently");
+    // A CON one still gets 4.02.
+    let out = rfc_case(false, |b| {
+        b.uri_path("temp").unwrap();
+        b.add_option(OptionNumber(9999), b"x").unwrap();
+    });
+    assert_eq!(code_of(&out), Code::BAD_OPTION);
+}
+
+#[test]
+fn rfc7252_5_10_8_preconditions_on_well_known_core() {
+    // The endpoint's own /.well-known/core exists and has no ETag:
+    // If-None-Match and If-Match with a value fail (4.12), an empty
+    // If-Match ("any representation") holds.
+    let out = rfc_case(false, |b| {
+        b.uri_path(".well-known/core").unwrap();
+        b.add_empty(OptionNumber::IF_NONE_MATCH).unwrap();
+    });
+    assert_eq!(code_of(&out), Code::PRECONDITION_FAILED);
+    let out = rfc_case(false, |b| {
+        b.uri_path(".well-known/core").unwrap();
+        b.add_option(OptionNumber::IF_MATCH, b"x").unwrap();
+    });
+    assert_eq!(code_of(&out), Code::PRECONDITION_FAILED);
+    let out = rfc_case(false, |b| {
+        b.uri_path(".well-known/core").unwrap();
+        b.add_option(OptionNumber::IF_MATCH, b"").unwrap();
+    });
+    assert_eq!(code_of(&out), Code::CONTENT);
+    // RFC 7232 §5 as CoAP reads it: a request that fails without its
+    // conditions (4.04) ignores them.
+    let out = rfc_case(false, |b| {
+        b.uri_path("nope").unwrap();
+        b.add_option(OptionNumber::IF_MATCH, b"x").unwrap();
+    });
+    assert_eq!(code_of(&out), Code::NOT_FOUND);
 }

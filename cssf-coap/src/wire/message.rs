@@ -268,17 +268,29 @@ impl<'a> Message<'a> {
             .map(|o| (o.number, o.value.len()))
     }
 
-    /// RFC 7252 §5.4.1 / §5.4.3 check: `Err(UnknownCriticalOption)` for an
-    /// unknown critical option, `Err(BadOptionLength)` for a *critical* known
-    /// option of invalid length. Elective options with bad lengths are to be
+    /// RFC 7252 §5.4.1 / §5.4.3 / §5.4.5 check: `Err(UnknownCriticalOption)`
+    /// for an unknown critical option, `Err(RepeatedOption)` for a second
+    /// occurrence of a critical option that is not repeatable,
+    /// `Err(BadOptionLength)` for a *critical* known option of invalid
+    /// length. Elective options with bad lengths or repeated are to be
     /// ignored and do not fail this check.
     pub fn check_options(&self) -> Result<(), Error> {
+        let mut prev = None;
         for o in self.options() {
+            let repeated = prev == Some(o.number);
+            prev = Some(o.number);
             if !o.number.is_critical() {
                 continue;
             }
             if !o.number.is_known() {
                 return Err(Error::UnknownCriticalOption(o.number));
+            }
+            // §5.4.5: a supernumerary occurrence is treated like an
+            // unrecognized option (critical: the message is rejected or
+            // answered 4.02; elective ones are ignored by the accessors,
+            // which read the first occurrence).
+            if repeated && !o.number.is_repeatable() {
+                return Err(Error::RepeatedOption(o.number));
             }
             o.number.check_len(o.value.len())?;
         }
@@ -826,5 +838,39 @@ mod tests {
         let mut e = MessageBuilder::<1>::empty_ack(1);
         e.token(&[1]).unwrap();
         assert_eq!(e.emit(&mut out), Err(Error::EmptyMessageNotEmpty));
+    }
+
+    #[test]
+    fn repeated_options_rfc7252_5_4_5() {
+        let check = |opts: &[(OptionNumber, &'static [u8])]| {
+            let mut b = MessageBuilder::<4>::new(MessageType::Con, Code::GET, 1);
+            for (n, v) in opts {
+                b.add_option(*n, v).unwrap();
+            }
+            let mut out = [0u8; 32];
+            let n = b.emit(&mut out).unwrap();
+            Message::parse(&out[..n]).unwrap().check_options()
+        };
+        // Critical and not repeatable: rejected like an unknown option.
+        let r = check(&[(OptionNumber::ACCEPT, &[0]), (OptionNumber::ACCEPT, &[1])]);
+        assert_eq!(r, Err(Error::RepeatedOption(OptionNumber::ACCEPT)));
+        assert_eq!(r.unwrap_err().code(), Some(Code::BAD_OPTION));
+        assert!(check(&[
+            (OptionNumber::BLOCK2, &[0]),
+            (OptionNumber::BLOCK2, &[0x10])
+        ])
+        .is_err());
+        // Repeatable, or elective: fine.
+        assert_eq!(
+            check(&[
+                (OptionNumber::URI_PATH, b"a"),
+                (OptionNumber::URI_PATH, b"b")
+            ]),
+            Ok(())
+        );
+        assert_eq!(
+            check(&[(OptionNumber::MAX_AGE, &[1]), (OptionNumber::MAX_AGE, &[2])]),
+            Ok(())
+        );
     }
 }

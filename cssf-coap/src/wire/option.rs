@@ -102,10 +102,11 @@ macro_rules! options {
             }
         }
 
-        /// `(number, min_len, max_len)` of every known option: what
-        /// [`OptionNumber::check_len`] needs, without building the whole
+        /// `(number, min_len, max_len, repeatable)` of every known option:
+        /// what [`OptionNumber::check_len`] and
+        /// [`OptionNumber::is_repeatable`] need, without building the whole
         /// [`OptionInfo`] (a few hundred bytes less code in small images).
-        const LEN_BOUNDS: &[(u16, u16, u16)] = &[$(($num, $min, $max)),*];
+        const LEN_BOUNDS: &[(u16, u16, u16, bool)] = &[$(($num, $min, $max, $rep)),*];
     };
 }
 
@@ -198,7 +199,7 @@ impl OptionNumber {
     /// always pass (use [`OptionNumber::is_known`] for those).
     pub const fn check_len(self, len: usize) -> Result<(), Error> {
         let mut rest = LEN_BOUNDS;
-        while let [(n, min, max), tail @ ..] = rest {
+        while let [(n, min, max, _), tail @ ..] = rest {
             if *n == self.0 {
                 if len < *min as usize || len > *max as usize {
                     return Err(Error::BadOptionLength { number: self, len });
@@ -208,6 +209,28 @@ impl OptionNumber {
             rest = tail;
         }
         Ok(())
+    }
+}
+
+impl OptionNumber {
+    /// Whether the option may occur more than once in a message (RFC 7252
+    /// §5.4.5); unknown numbers count as repeatable (an unknown critical
+    /// option is rejected anyway, an unknown elective one ignored).
+    ///
+    /// ```
+    /// use cssf_coap::OptionNumber;
+    /// assert!(OptionNumber::URI_PATH.is_repeatable());
+    /// assert!(!OptionNumber::ACCEPT.is_repeatable());
+    /// ```
+    pub const fn is_repeatable(self) -> bool {
+        let mut rest = LEN_BOUNDS;
+        while let [(n, _, _, rep), tail @ ..] = rest {
+            if *n == self.0 {
+                return *rep;
+            }
+            rest = tail;
+        }
+        true
     }
 }
 
