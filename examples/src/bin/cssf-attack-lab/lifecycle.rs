@@ -1,0 +1,743 @@
+//! Session-lifecycle attacks on the real `cssf-server` over loopback UDP.
+//!
+//! Unlike the in-memory rows, these start the device program itself (the
+//! `cssf-server` beside the lab's own executable, or the one named by
+//! `--server` / `CSSF_LAB_SERVER`) and drive DTLS clients from the lab
+//! over a std `UdpSocket`. Every attempt comes from a fresh client
+//! address:port; the attacker's sessions share that address:port with
+//! what they attack, as a client restarting on the same port would.
+//!
+//! - Planted identity: a ClientKeyExchange naming `dev-1` (which may do
+//!   everything) with a guessed key, never finished, then from the same
+//!   address:port a server-only raw-public-key handshake (the client pins
+//!   the device key and proves nothing) and `PUT /actuators/led`.
+//!   Accepted: the PUT gets 2.04. Control: a session with dev-1's real key
+//!   doing the same PUT gets 2.04. Reference: the same anonymous PUT with
+//!   nothing planted (a 2.04 there would be the public rights' doing).
+//! - Session restart: session A (dev-1) POSTs a unique secret to `/echo`
+//!   with message ID M and vanishes without close_notify; session B
+//!   (dev-2, read-only `/time:GET`) from the same address:port sends
+//!   `GET /time` with message ID M, then `PUT /actuators/led`. Accepted:
+//!   B's response carries A's secret (a duplicate-cache entry crossed
+//!   sessions), or B's PUT gets 2.04. Control: within one session a
+//!   request re-using a message ID gets the cached response (the effect
+//!   the attack looks for), and A's own PUT gets 2.04.
+//!
+//! A row whose server cannot be found or started, or whose attempts could
+//! not run, is shown as a failure of the lab, never left out.
+
+use std::fs::File;
+use std::io::Read;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use cssf_dtls::{Client, Config, Event, RejectAll, TrustStore};
+use cssf_examples::server::TrustedKeys;
+use cssf_netsim::peer::{free_udp_port_pair, ChildGuard};
+use cssf_netsim::SimRng;
+use rand_core::OsRng;
+
+use crate::{Cmp, Opts, Row};
+
+const DEV1_ID: &str = "dev-1";
+const DEV1_KEY: [u8; 16] = [
+    0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
+];
+const DEV2_ID: &str = "dev-2";
+const DEV2_KEY: [u8; 16] = [15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0];
+/// CoAP codes (class << 5 | detail).
+const GET: u8 = 1;
+const POST: u8 = 2;
+const PUT: u8 = 3;
+const CHANGED: &str = "2.04";
+const CONTENT: &str = "2.05";
+
+type Res<T> = Result<T, String>;
+
+/// `IDENTITY:HEXKEY`.
+fn psk_spec(id: &str, key: &[u8]) -> String {
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{id}:{hex}")
+}
+
+/// The `cssf-server` to attack: `--server`, `CSSF_LAB_SERVER`, or the one
+/// beside the lab's own executable.
+fn server_binary(o: &Opts) -> Res<PathBuf> {
+    let p = match (&o.server, std::env::var_os("CSSF_LAB_SERVER")) {
+        (Some(p), _) => p.clone(),
+        (None, Some(p)) => PathBuf::from(p),
+        (None, None) => std::env::current_exe()
+            .map_err(|e| format!("cannot find the lab's own executable: {e}"))?
+            .parent()
+            .map(|d| d.join("cssf-server"))
+            .ok_or("the lab's executable has no directory")?,
+    };
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(format!(
+            "cssf-server not found at {} (build it, or name one with --server)",
+            p.display()
+        ))
+    }
+}
+
+/// A scratch directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Res<Scratch> {
+        let p = std::env::temp_dir().join(format!("cssf-attack-lab-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+        Ok(Scratch(p))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn read(p: &Path) -> String {
+    let mut s = String::new();
+    if let Ok(mut f) = File::open(p) {
+        let _ = f.read_to_string(&mut s);
+    }
+    s
+}
+
+/// A running `cssf-server` (killed on drop).
+struct Server {
+    _child: ChildGuard,
+    /// Its CoAPs address.
+    addr: SocketAddr,
+    /// Started with plain `--psk IDENTITY:HEXKEY` because it refused the
+    /// `:RIGHTS` suffix (a build from before per-identity rights).
+    without_rights: bool,
+}
+
+impl Server {
+    /// Starts `bin` on free loopback ports with `args` (each `--psk` with
+    /// its rights); if it refuses them, once more with `plain` (the same
+    /// without rights).
+    fn start(bin: &Path, dir: &Path, args: &[String], plain: &[String]) -> Res<Server> {
+        match Self::try_start(bin, dir, args) {
+            Ok(s) => Ok(s),
+            Err((true, first)) => match Self::try_start(bin, dir, plain) {
+                Ok(mut s) => {
+                    s.without_rights = true;
+                    Ok(s)
+                }
+                Err((_, e)) => Err(format!("{first}; without rights: {e}")),
+            },
+            Err((false, e)) => Err(e),
+        }
+    }
+
+    /// `Err((exited, why))`.
+    fn try_start(bin: &Path, dir: &Path, args: &[String]) -> Result<Server, (bool, String)> {
+        let mut last = (false, "no free port pair".to_string());
+        static STARTS: AtomicUsize = AtomicUsize::new(0);
+        for _ in 0..5 {
+            let n = STARTS.fetch_add(1, Ordering::Relaxed);
+            let coap = free_udp_port_pair();
+            if coap == 0 {
+                continue;
+            }
+            let coaps = coap + 1;
+            let (log, err) = (dir.join(format!("log-{n}")), dir.join(format!("err-{n}")));
+            let (Ok(out), Ok(errf)) = (File::create(&log), File::create(&err)) else {
+                return Err((false, format!("cannot write in {}", dir.display())));
+            };
+            let child = Command::new(bin)
+                .args(["--bind", &format!("127.0.0.1:{coap}")])
+                .args(["--dtls-bind", &format!("127.0.0.1:{coaps}")])
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(errf)
+                .spawn()
+                .map_err(|e| (false, format!("cannot start {}: {e}", bin.display())))?;
+            let mut guard = ChildGuard(child);
+            let end = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Ok(Some(st)) = guard.0.try_wait() {
+                    // A refused argument, or a port someone took meanwhile.
+                    last = (
+                        true,
+                        format!("cssf-server exited ({st}): {}", read(&err).trim()),
+                    );
+                    break;
+                }
+                let bound = [coap, coaps]
+                    .iter()
+                    .all(|p| UdpSocket::bind(("127.0.0.1", *p)).is_err());
+                if bound && read(&log).contains("listening on") {
+                    return Ok(Server {
+                        _child: guard,
+                        addr: SocketAddr::from(([127, 0, 0, 1], coaps)),
+                        without_rights: false,
+                    });
+                }
+                if Instant::now() > end {
+                    last = (false, "cssf-server did not start within 10 s".into());
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if last.1.contains("address") {
+                continue; // a port clash: other ports
+            }
+            return Err(last);
+        }
+        Err(last)
+    }
+}
+
+/// One DTLS session over the lab's socket.
+struct Session<'a, T> {
+    sock: &'a UdpSocket,
+    c: Client<SocketAddr, OsRng, T>,
+    start: Instant,
+}
+
+fn lab_config() -> Config {
+    let mut cfg = Config::default();
+    cfg.retransmit_initial = Duration::from_millis(500);
+    cfg
+}
+
+fn psk_client(server: SocketAddr, id: &str, key: &[u8]) -> Res<Client<SocketAddr, OsRng>> {
+    Client::new(
+        lab_config(),
+        id.as_bytes(),
+        key,
+        server,
+        OsRng,
+        Duration::ZERO,
+    )
+    .map_err(|e| format!("client: {e}"))
+}
+
+impl<'a, T: TrustStore<SocketAddr>> Session<'a, T> {
+    fn new(sock: &'a UdpSocket, c: Client<SocketAddr, OsRng, T>) -> Self {
+        Session {
+            sock,
+            c,
+            start: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    fn flush(&mut self) -> Res<()> {
+        let mut buf = [0u8; 1500];
+        while let Some(t) = self
+            .c
+            .poll_transmit(self.now(), &mut buf)
+            .map_err(|e| format!("client: {e}"))?
+        {
+            let d = buf.get(..t.len).unwrap_or(&[]);
+            self.sock
+                .send_to(d, t.to)
+                .map_err(|e| format!("send: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Receives one datagram (up to 100 ms) into the client, or runs its
+    /// timers.
+    fn pump(&mut self) -> Res<()> {
+        let mut buf = [0u8; 1500];
+        let _ = self.sock.set_read_timeout(Some(Duration::from_millis(100)));
+        match self.sock.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                if let Some(d) = buf.get_mut(..n) {
+                    let _ = self.c.handle_datagram(self.now(), from, d);
+                }
+            }
+            Err(_) => {
+                let _ = self.c.handle_timeout(self.now());
+            }
+        }
+        self.flush()
+    }
+
+    /// Runs until connected.
+    fn handshake(&mut self) -> Res<()> {
+        let end = Instant::now() + Duration::from_secs(10);
+        self.flush()?;
+        while !self.c.is_connected() {
+            if Instant::now() > end {
+                return Err("handshake timed out".into());
+            }
+            self.pump()?;
+            while let Some(e) = self.c.poll_event() {
+                if let Event::Closed { reason, .. } = e {
+                    return Err(format!("handshake failed: {reason}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a CoAP request; the first response record.
+    fn request(&mut self, msg: &[u8]) -> Res<Vec<u8>> {
+        self.c
+            .send(self.now(), msg)
+            .map_err(|e| format!("send: {e}"))?;
+        self.flush()?;
+        let end = Instant::now() + Duration::from_secs(5);
+        let mut rec = [0u8; 1500];
+        loop {
+            if Instant::now() > end {
+                return Err("no response within 5 s".into());
+            }
+            self.pump()?;
+            while let Some(e) = self.c.poll_event() {
+                match e {
+                    Event::ApplicationData { .. } => {
+                        if let Ok(Some(n)) = self.c.recv(&mut rec) {
+                            return Ok(rec.get(..n).unwrap_or(&[]).to_vec());
+                        }
+                    }
+                    Event::Closed { reason, .. } => {
+                        return Err(format!("session closed: {reason}"))
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// `(code, payload)` of the response to a request.
+    fn ask(&mut self, code: u8, mid: u16, path: &[&str], payload: &[u8]) -> Res<(String, Vec<u8>)> {
+        response(&self.request(&coap(code, mid, path, payload))?)
+    }
+
+    /// Ends with close_notify.
+    fn close(mut self) {
+        self.c.close(self.now());
+        let _ = self.flush();
+    }
+}
+
+/// A CON request: `code` (0.0x), message ID, 1-byte token, Uri-Path
+/// segments, payload.
+fn coap(code: u8, mid: u16, path: &[&str], payload: &[u8]) -> Vec<u8> {
+    let [hi, lo] = mid.to_be_bytes();
+    let mut m = vec![0x41, code, hi, lo, 0x7A];
+    let mut delta = 11u8;
+    for seg in path {
+        // Segments here are short literals (< 13 bytes).
+        m.push((delta << 4) | (seg.len() as u8 & 0x0F));
+        m.extend_from_slice(seg.as_bytes());
+        delta = 0;
+    }
+    if !payload.is_empty() {
+        m.push(0xFF);
+        m.extend_from_slice(payload);
+    }
+    m
+}
+
+/// `("class.detail", payload)` of a CoAP response.
+fn response(m: &[u8]) -> Res<(String, Vec<u8>)> {
+    let (Some(b0), Some(code)) = (m.first(), m.get(1)) else {
+        return Err("response shorter than a CoAP header".into());
+    };
+    let tkl = usize::from(b0 & 0x0F);
+    let rest = m.get(4 + tkl..).unwrap_or(&[]);
+    let payload = rest
+        .iter()
+        .position(|b| *b == 0xFF)
+        .and_then(|i| rest.get(i + 1..))
+        .unwrap_or(&[])
+        .to_vec();
+    Ok((format!("{}.{:02}", code >> 5, code & 0x1F), payload))
+}
+
+/// A fresh client address:port.
+fn socket() -> Res<UdpSocket> {
+    UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))
+}
+
+/// Sends a PSK handshake naming `dev-1` with a guessed key up to and
+/// including its ClientKeyExchange, and nothing after it (no
+/// ChangeCipherSpec, no Finished).
+fn plant(sock: &UdpSocket, server: SocketAddr, guess: &[u8]) -> Res<()> {
+    let mut s = Session::new(sock, psk_client(server, DEV1_ID, guess)?);
+    let mut buf = [0u8; 1500];
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        let now = s.now();
+        while let Some(t) =
+            s.c.poll_transmit(now, &mut buf)
+                .map_err(|e| format!("client: {e}"))?
+        {
+            // The records one by one, stopping after ClientKeyExchange.
+            let mut rest = buf.get(..t.len).unwrap_or(&[]);
+            while let (Some(&hi), Some(&lo)) = (rest.get(11), rest.get(12)) {
+                let len = (13 + usize::from(u16::from_be_bytes([hi, lo]))).min(rest.len());
+                let (rec, tail) = rest.split_at(len);
+                sock.send_to(rec, server)
+                    .map_err(|e| format!("send: {e}"))?;
+                if rec.first() == Some(&22) && rec.get(13) == Some(&16) {
+                    return Ok(());
+                }
+                rest = tail;
+            }
+        }
+        let _ = sock.set_read_timeout(Some(Duration::from_millis(200)));
+        if let Ok((n, from)) = sock.recv_from(&mut buf) {
+            if let Some(d) = buf.get_mut(..n) {
+                let _ = s.c.handle_datagram(s.now(), from, d);
+            }
+        } else {
+            let _ = s.c.handle_timeout(s.now());
+        }
+    }
+    Err("the server never asked for the ClientKeyExchange".into())
+}
+
+/// What one attempt of a row saw.
+#[derive(Default)]
+struct Tally {
+    /// Attempts that could not run, with the last reason.
+    not_run: u32,
+    why: String,
+    /// Controls that showed the effect.
+    control: u32,
+    /// Accepted attempts per effect (row 2: secret crossed, PUT granted).
+    effects: [u32; 2],
+}
+
+impl Tally {
+    fn failed(&mut self, why: String) {
+        self.not_run += 1;
+        self.why = why;
+    }
+
+    /// Counts a control run; `true` when it ran (the server served a
+    /// legitimate session).
+    fn control(&mut self, r: Res<bool>) -> bool {
+        match r {
+            Ok(seen) => {
+                self.control += u32::from(seen);
+                true
+            }
+            Err(e) => {
+                self.why = format!("control: {e}");
+                false
+            }
+        }
+    }
+
+    /// `; N/M attempts could not run: why`, or nothing.
+    fn not_run_note(&self, attempts: u32) -> String {
+        if self.not_run == 0 {
+            String::new()
+        } else {
+            format!(
+                "; {}/{attempts} attempts could not run: {}",
+                self.not_run, self.why
+            )
+        }
+    }
+
+    /// The lab failed this row: it is not a result about the server.
+    fn failure(&self, attempts: u32) -> Option<String> {
+        if self.not_run > 0 {
+            Some(format!(
+                "{}/{attempts} attempts could not run ({})",
+                self.not_run, self.why
+            ))
+        } else if self.control < attempts {
+            Some(format!(
+                "the control showed the effect in {}/{attempts} ({})",
+                self.control, self.why
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// Row 1, one attempt from a fresh address:port: dev-1 planted with the
+/// key `guess` (none: nothing planted, the reference), then an anonymous
+/// session's PUT. `Ok(2.04)`.
+fn planted(
+    server: SocketAddr,
+    pins: &[p256::PublicKey],
+    guess: Option<&[u8]>,
+    mid: u16,
+) -> Res<bool> {
+    let sock = socket()?;
+    if let Some(guess) = guess {
+        plant(&sock, server, guess)?;
+        // Let the server take the ClientKeyExchange before the new handshake.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let anon = Client::with_raw_public_key(
+        lab_config(),
+        None,
+        TrustedKeys(pins.to_vec()),
+        server,
+        OsRng,
+        Duration::ZERO,
+    )
+    .map_err(|e| format!("client: {e}"))?;
+    let mut s = Session::new(&sock, anon);
+    s.handshake()
+        .map_err(|e| format!("anonymous session: {e}"))?;
+    let (code, _) = s.ask(PUT, mid, &["actuators", "led"], b"on")?;
+    s.close();
+    Ok(code == CHANGED)
+}
+
+/// Row 1's control: dev-1 with its real key, the same PUT. `Ok(2.04)`.
+fn planted_control(server: SocketAddr, mid: u16) -> Res<bool> {
+    let sock = socket()?;
+    let mut s = Session::<RejectAll>::new(&sock, psk_client(server, DEV1_ID, &DEV1_KEY)?);
+    s.handshake()?;
+    let (code, _) = s.ask(PUT, mid, &["actuators", "led"], b"on")?;
+    s.close();
+    Ok(code == CHANGED)
+}
+
+/// Row 2, one attempt: `Ok((secret crossed, PUT granted to B, A's own PUT
+/// granted, B served))`.
+fn restart(server: SocketAddr, mid: u16, secret: &[u8]) -> Res<(bool, bool, bool, bool)> {
+    let sock = socket()?;
+    let mut a = Session::<RejectAll>::new(&sock, psk_client(server, DEV1_ID, &DEV1_KEY)?);
+    a.handshake().map_err(|e| format!("session A: {e}"))?;
+    let (code, _) = a.ask(PUT, mid.wrapping_add(0x100), &["actuators", "led"], b"on")?;
+    let a_put = code == CHANGED;
+    let (code, body) = a.ask(POST, mid, &["echo"], secret)?;
+    if body != secret {
+        return Err(format!(
+            "session A's POST /echo got {code} without its secret"
+        ));
+    }
+    // A vanishes: no close_notify.
+    drop(a);
+    let mut b = Session::<RejectAll>::new(&sock, psk_client(server, DEV2_ID, &DEV2_KEY)?);
+    b.handshake().map_err(|e| format!("session B: {e}"))?;
+    let (_, body) = b.ask(GET, mid, &["time"], b"")?;
+    let crossed = body == secret;
+    let (code, _) = b.ask(PUT, mid.wrapping_add(1), &["actuators", "led"], b"off")?;
+    let granted = code == CHANGED;
+    let (code, _) = b.ask(GET, mid.wrapping_add(2), &["time"], b"")?;
+    b.close();
+    Ok((crossed, granted, a_put, code == CONTENT))
+}
+
+/// Row 2's control: in one session, a request re-using a message ID gets
+/// the cached response. `Ok(cache seen)`.
+fn restart_control(server: SocketAddr, mid: u16, secret: &[u8]) -> Res<bool> {
+    let sock = socket()?;
+    let mut s = Session::<RejectAll>::new(&sock, psk_client(server, DEV1_ID, &DEV1_KEY)?);
+    s.handshake()?;
+    let (_, body) = s.ask(POST, mid, &["echo"], secret)?;
+    if body != secret {
+        return Err("POST /echo did not echo".into());
+    }
+    let (_, body) = s.ask(GET, mid, &["time"], b"")?;
+    s.close();
+    Ok(body == secret)
+}
+
+fn comparisons(r: &mut Row) {
+    r.baseline = Cmp::Na("no sessions or identities");
+    r.libcoap = Cmp::NotRun("the lab drives only cssf-server here");
+}
+
+/// The lifecycle rows.
+pub fn run(o: &Opts) -> Vec<Row> {
+    let mut rows = [
+        Row::new(
+            "lifecycle-planted",
+            "Identity planted before Finished, then an anonymous session from the same address",
+        ),
+        Row::new(
+            "lifecycle-restart",
+            "Session restart from the same address:port without close_notify",
+        ),
+    ];
+    for r in &mut rows {
+        comparisons(r);
+    }
+    let setup =
+        || -> Res<(PathBuf, Scratch)> { Ok((server_binary(o)?, Scratch::new("lifecycle")?)) };
+    let (bin, dir) = match setup() {
+        Ok(x) => x,
+        Err(e) => {
+            for r in &mut rows {
+                r.survived = None;
+                r.failure = Some(e.clone());
+                r.defence = format!("NOT RUN: {e}");
+            }
+            return rows.into();
+        }
+    };
+    let [planted_row, restart_row] = &mut rows;
+    run_planted(o, &bin, &dir.0, planted_row);
+    run_restart(o, &bin, &dir.0, restart_row);
+    rows.into()
+}
+
+fn not_started(r: &mut Row, e: String) {
+    r.survived = None;
+    r.defence = format!("NOT RUN: {e}");
+    r.failure = Some(e);
+}
+
+fn rights_note(s: &Server) -> &'static str {
+    if s.without_rights {
+        "; this server took no RIGHTS: every --psk got full access"
+    } else {
+        ""
+    }
+}
+
+fn run_planted(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
+    let keys = || -> Res<(String, String, p256::PublicKey)> {
+        let (device, device_pub, as_key, as_pub) = (
+            dir.join("device.pem"),
+            dir.join("device.pub.pem"),
+            dir.join("as.pem"),
+            dir.join("as.pub.pem"),
+        );
+        let pk = cssf_examples::keys::generate_key_pair(&device, Some(&device_pub), false)
+            .map_err(|e| e.to_string())?;
+        cssf_examples::keys::generate_key_pair(&as_key, Some(&as_pub), false)
+            .map_err(|e| e.to_string())?;
+        let s = |p: PathBuf| p.to_string_lossy().into_owned();
+        Ok((s(device), s(as_pub), pk))
+    };
+    let (device, as_pub, pin) = match keys() {
+        Ok(k) => k,
+        Err(e) => return not_started(row, format!("keys: {e}")),
+    };
+    let psk = psk_spec(DEV1_ID, &DEV1_KEY);
+    let tail = [
+        "--key".to_string(),
+        device,
+        "--as-public-key".into(),
+        as_pub,
+    ];
+    let args: Vec<String> = ["--psk".to_string(), format!("{psk}:*:ALL")]
+        .into_iter()
+        .chain(tail.iter().cloned())
+        .collect();
+    let plain: Vec<String> = ["--psk".to_string(), psk]
+        .into_iter()
+        .chain(tail.iter().cloned())
+        .collect();
+    let server = match Server::start(bin, dir, &args, &plain) {
+        Ok(s) => s,
+        Err(e) => return not_started(row, e),
+    };
+    let mut rng = SimRng::new(o.seed ^ 0x11FE);
+    let mut t = Tally::default();
+    let mut unplanted = 0;
+    for _ in 0..o.server_attempts {
+        let mid = rng.next_u64_raw() as u16;
+        let mut guess = [0u8; 16];
+        for b in &mut guess {
+            *b = rng.next_u64_raw() as u8;
+        }
+        // The reference: the same anonymous PUT with nothing planted (its
+        // 2.04 would mean the public rights, not the planted identity).
+        let attack = planted(server.addr, &[pin], None, mid.wrapping_add(2))
+            .map_err(|e| format!("reference: {e}"))
+            .and_then(|reference| {
+                unplanted += u32::from(reference);
+                planted(server.addr, &[pin], Some(&guess), mid)
+            });
+        match attack {
+            Ok(acc) => {
+                let alive = t.control(planted_control(server.addr, mid.wrapping_add(1)));
+                row.attempt(acc, alive);
+            }
+            Err(e) => {
+                row.attempt(false, false);
+                t.failed(e);
+                let _ = t.control(planted_control(server.addr, mid.wrapping_add(1)));
+            }
+        }
+    }
+    row.failure = t.failure(row.attempts);
+    row.defence = format!(
+        "identity bound only when the handshake finishes; anonymous sessions get the public \
+         rights (control, dev-1's real key: PUT 2.04 in {}/{n}; anonymous with nothing \
+         planted: 2.04 in {unplanted}/{n}{}{})",
+        t.control,
+        rights_note(&server),
+        t.not_run_note(row.attempts),
+        n = row.attempts,
+    );
+}
+
+fn run_restart(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
+    let (p1, p2) = (psk_spec(DEV1_ID, &DEV1_KEY), psk_spec(DEV2_ID, &DEV2_KEY));
+    let args: Vec<String> = vec![
+        "--psk".into(),
+        format!("{p1}:*:ALL"),
+        "--psk".into(),
+        format!("{p2}:/time:GET"),
+    ];
+    let plain: Vec<String> = vec!["--psk".into(), p1, "--psk".into(), p2];
+    let server = match Server::start(bin, dir, &args, &plain) {
+        Ok(s) => s,
+        Err(e) => return not_started(row, e),
+    };
+    let mut rng = SimRng::new(o.seed ^ 0x2E57);
+    let mut t = Tally::default();
+    let mut a_put = 0;
+    for i in 0..o.server_attempts {
+        let mid = rng.next_u64_raw() as u16;
+        let secret = format!("secret-{i}-{:016x}", rng.next_u64_raw()).into_bytes();
+        match restart(server.addr, mid, &secret) {
+            Ok((crossed, granted, a_granted, served)) => {
+                row.attempt(crossed || granted, served);
+                t.effects[0] += u32::from(crossed);
+                t.effects[1] += u32::from(granted);
+                a_put += u32::from(a_granted);
+            }
+            Err(e) => {
+                row.attempt(false, false);
+                t.failed(e);
+            }
+        }
+        let control_secret = format!("control-{i}").into_bytes();
+        let _ = t.control(restart_control(
+            server.addr,
+            mid.wrapping_add(0x200),
+            &control_secret,
+        ));
+    }
+    let ran = row.attempts - t.not_run;
+    row.failure = t.failure(row.attempts).or_else(|| {
+        (a_put < ran).then(|| format!("the control showed A's PUT granted in {a_put}/{ran}"))
+    });
+    row.defence = format!(
+        "a new session from the address ends the old one and all tied to it; rights per \
+         proven identity (B got A's secret {}/{n}, read-only B's PUT 2.04 {}/{n}; control: \
+         a re-used message ID in one session got the cached response {}/{n}, A's PUT 2.04 \
+         {a_put}/{n}{}{})",
+        t.effects[0],
+        t.effects[1],
+        t.control,
+        rights_note(&server),
+        t.not_run_note(row.attempts),
+        n = row.attempts,
+    );
+}
