@@ -480,9 +480,12 @@ impl<'a, const N: usize> MessageBuilder<'a, N> {
         let at = self.entries().partition_point(|e| e.number <= number);
         let end = self.count + 1;
         let slots = self.options.get_mut(at..end).ok_or(Error::TooManyOptions)?;
-        slots.rotate_right(1);
-        if let Some(slot) = slots.first_mut() {
-            *slot = Entry { number, value };
+        // Each entry from `at` on moves up one slot, carried through a
+        // local: unlike `rotate_right`, this links no memmove (about 1.5 KiB
+        // of flash on a Cortex-M).
+        let mut carry = Entry { number, value };
+        for slot in slots {
+            carry = core::mem::replace(slot, carry);
         }
         self.count = end;
         Ok(self)
