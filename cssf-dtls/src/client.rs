@@ -74,7 +74,12 @@ pub struct Client<A, R, T = RejectAll> {
     est: Option<Established>,
     /// The handshake sent the last flight and resends it if the server
     /// repeats its own, until it heard from the server or `linger_until`.
+    /// A client sends the last flight only in an abbreviated handshake:
+    /// without feature `resumption` it never lingers, and none of this is
+    /// compiled in.
+    #[cfg(feature = "resumption")]
     lingering: bool,
+    #[cfg(feature = "resumption")]
     linger_until: Duration,
     peer: A,
     rng: R,
@@ -101,6 +106,7 @@ struct ClUp<'a> {
     rxq: &'a mut AppQueue,
     #[cfg(feature = "cid")]
     rrc_answers: &'a mut heapless::Deque<[u8; 8], RRC_ANSWERS>,
+    #[cfg(feature = "resumption")]
     linger: Option<(&'a mut Connection, Duration, Deps<'a>)>,
 }
 
@@ -112,11 +118,17 @@ impl Upcall for ClUp<'_> {
         let _ = self.events.push_back(plain.len());
         true
     }
+    #[cfg(feature = "resumption")]
     fn old_handshake(&mut self, epoch: u16, plain: &[u8]) -> Result<bool, Error> {
         match self.linger.as_mut() {
             Some((conn, now, deps)) => conn.handle_old_handshake(*now, epoch, plain, deps),
             None => Ok(false),
         }
+    }
+    /// Never lingering, nothing takes them (they are dropped).
+    #[cfg(not(feature = "resumption"))]
+    fn old_handshake(&mut self, _: u16, _: &[u8]) -> Result<bool, Error> {
+        Ok(false)
     }
     /// A client never challenges: only challenges matter (one beyond
     /// what is kept is dropped).
@@ -133,7 +145,9 @@ impl<A, R, T> Client<A, R, T> {
         Client {
             conn,
             est: None,
+            #[cfg(feature = "resumption")]
             lingering: false,
+            #[cfg(feature = "resumption")]
             linger_until: Duration::ZERO,
             peer,
             rng,
@@ -162,7 +176,10 @@ impl<A, R, T> Client<A, R, T> {
                 // After a local close, sealed records still go out first.
                 self.txq.purge(0);
             }
-            self.lingering = false;
+            #[cfg(feature = "resumption")]
+            {
+                self.lingering = false;
+            }
         }
     }
 }
@@ -363,8 +380,11 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
                 self.est = Some(self.conn.compact()?);
                 self.identity = self.conn.proven_identity();
                 self.connected_unreported = true;
-                self.lingering = self.conn.sent_last_flight();
-                self.linger_until = now.saturating_add(self.conn.config().linger_time());
+                #[cfg(feature = "resumption")]
+                {
+                    self.lingering = self.conn.sent_last_flight();
+                    self.linger_until = now.saturating_add(self.conn.config().linger_time());
+                }
                 data.get_mut(consumed..).unwrap_or_default()
             }
         };
@@ -374,6 +394,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
         if rest.is_empty() {
             return Ok(());
         }
+        #[cfg(feature = "resumption")]
         let mut creds = Bound {
             store: &mut NoStore,
             trust: &self.trust,
@@ -387,6 +408,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
             // Only a lingering handshake (one that sent the last flight,
             // to resend it) sees handshake records of the finished
             // handshake; otherwise they are dropped.
+            #[cfg(feature = "resumption")]
             linger: self.lingering.then_some((
                 &mut self.conn,
                 now,
@@ -397,6 +419,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
             )),
         };
         let r = est.handle_datagram(now, rest, &mut self.stats, &mut up);
+        #[cfg(feature = "resumption")]
         if est.heard {
             self.lingering = false;
         }
@@ -418,6 +441,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
                 r
             }
             Some(_) => {
+                #[cfg(feature = "resumption")]
                 if self.lingering && now >= self.linger_until {
                     self.lingering = false;
                 }
@@ -445,6 +469,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
                 }
             };
         };
+        #[cfg(feature = "resumption")]
         if self.conn.has_output() {
             match self.conn.poll_transmit_lingering(est, buf) {
                 Ok(Some(len)) => return Ok(Some(Transmit { to, len })),
@@ -545,7 +570,10 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
         match self.est {
             None if self.end.is_none() => self.conn.poll_timeout(),
             None => None,
+            #[cfg(feature = "resumption")]
             Some(_) => self.lingering.then_some(self.linger_until),
+            #[cfg(not(feature = "resumption"))]
+            Some(_) => None,
         }
     }
 
@@ -619,6 +647,9 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
     /// flight (tests).
     #[doc(hidden)]
     pub fn is_lingering(&self) -> bool {
-        self.est.is_some() && self.lingering
+        #[cfg(feature = "resumption")]
+        return self.est.is_some() && self.lingering;
+        #[cfg(not(feature = "resumption"))]
+        false
     }
 }

@@ -168,6 +168,7 @@ impl Default for Config {
 }
 
 /// `d` in whole milliseconds, saturating at `u32::MAX`.
+#[cfg_attr(not(any(feature = "server", feature = "resumption")), allow(dead_code))]
 fn millis32(d: Duration) -> u32 {
     u32::try_from(d.as_secs())
         .map_or(u32::MAX, |s| s.saturating_mul(1000))
@@ -192,7 +193,9 @@ impl Config {
     /// keeps retransmitting its own last flight before giving up.
     /// Counted in whole milliseconds with 32-bit arithmetic (saturating
     /// at about 49 days): `Duration`'s 64-bit seconds and nanosecond
-    /// carries cost a small image a few hundred bytes here.
+    /// carries cost a small image a few hundred bytes here. (Only a server,
+    /// or a client that resumes, ever sends a last flight.)
+    #[cfg_attr(not(any(feature = "server", feature = "resumption")), allow(dead_code))]
     pub(crate) fn linger_time(&self) -> Duration {
         let max = millis32(self.retransmit_max);
         let mut rto = millis32(self.retransmit_initial);

@@ -1406,6 +1406,7 @@ impl Connection {
     /// True when we sent the handshake's last flight (the server after a
     /// full handshake, the client after an abbreviated one): it must be
     /// resent if the peer repeats its own last flight (RFC 6347 §4.2.4).
+    #[cfg(any(feature = "server", feature = "resumption"))]
     pub(crate) fn sent_last_flight(&self) -> bool {
         (self.role == Role::Server) != self.resumed
     }
@@ -1416,7 +1417,10 @@ impl Connection {
     /// before the handover. A plaintext (epoch 0) record is anyone's: it
     /// can at most make us resend our last flight, never reaches the
     /// handshake's state machine and never fails; `Ok(false)` when it did
-    /// nothing (the caller counts it dropped).
+    /// nothing (the caller counts it dropped). Only a handshake that may
+    /// have sent the last flight lingers: a server, or a client that
+    /// resumes.
+    #[cfg(any(feature = "server", feature = "resumption"))]
     pub(crate) fn handle_old_handshake(
         &mut self,
         now: Duration,
@@ -1438,6 +1442,7 @@ impl Connection {
     /// peer's last flight (a message_seq already received, the one that
     /// ended that flight) and we sent the last flight, resend ours; true
     /// when it did. Nothing else changes.
+    #[cfg(any(feature = "server", feature = "resumption"))]
     fn old_plaintext_handshake(&mut self, now: Duration, plain: &[u8]) -> bool {
         let mut rest = plain;
         while !rest.is_empty() {
@@ -1511,6 +1516,7 @@ impl Connection {
     /// [`poll_transmit`](Self::poll_transmit) for a lingering handshake:
     /// epoch-1 records take their sequence numbers from the established
     /// session, which shares the write keys.
+    #[cfg(any(feature = "server", feature = "resumption"))]
     pub(crate) fn poll_transmit_lingering(
         &mut self,
         est: &mut Established,
@@ -1535,6 +1541,7 @@ impl Connection {
     }
 
     /// True while part of a flight (or an alert) waits to be sent.
+    #[cfg(any(feature = "server", feature = "resumption"))]
     pub(crate) fn has_output(&self) -> bool {
         self.sending.is_some() || self.alert.is_some()
     }
