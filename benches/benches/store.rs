@@ -112,6 +112,7 @@ fn ours() -> Ours {
         &RootKey([7; 32]),
         NoRollbackProtection,
         Config::new(),
+        &mut rand_core::OsRng,
     )
     .unwrap()
 }

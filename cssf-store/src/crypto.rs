@@ -7,23 +7,36 @@
 //! - `hdr`: key authenticating record and sector headers with 64-bit tags, so
 //!   the log can be walked and damage attributed without trusting
 //!   unauthenticated bytes. Sector headers use HMAC-SHA256; record headers,
-//!   written on every operation, use ChaCha20-Poly1305 over the header as
-//!   associated data with an empty message, nonce `2u32 || counter_le64`
-//!   (the record counter is unique, so this one-time MAC never reuses a key).
+//!   written on every operation, use XChaCha20-Poly1305 over the header as
+//!   associated data with an empty message and the record's nonce (a
+//!   one-time Poly1305 MAC, so its nonce must never repeat either).
 //!
-//! The AEAD nonce is `0u32 || counter_le64`, where `counter` is the record's
-//! log counter: unique per record for the life of the store (see the store
-//! module for how it survives power cuts), so a nonce is never reused.
+//! # Nonces
+//!
+//! Records are sealed with XChaCha20-Poly1305 (192-bit nonce). A record's
+//! nonce is [`RecordNonce`]: the 16-byte random salt drawn when the store was
+//! mounted, then the record's 64-bit log counter. Within one mount the
+//! counter only grows, so nonces differ; two mounts share a nonce only if
+//! they drew the same salt (probability below n^2 / 2^129 for n mounts that
+//! wrote). Nothing about the flash enters the salt, so a replayed older
+//! image, records cut away, a power cut before the trusted counter moved, or
+//! no trusted counter at all cannot make a nonce repeat: the log counter may
+//! repeat across images, the salt does not. Format 1 used `0u32 || counter`
+//! with ChaCha20-Poly1305 and reused nonces after a rollback.
 
 use chacha20poly1305::aead::AeadInPlace;
-use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
+use chacha20poly1305::{KeyInit, XChaCha20Poly1305};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// HKDF salt: binds derived keys to this store format version.
-pub const HKDF_SALT: &[u8] = b"cssf-store v1";
+pub const HKDF_SALT: &[u8] = b"cssf-store v2";
+/// HKDF salt of format 1, used only to recognise a format 1 image.
+pub(crate) const HKDF_SALT_V1: &[u8] = b"cssf-store v1";
+/// Length of the per-mount random salt that starts every record nonce.
+pub const SALT_LEN: usize = 16;
 /// Length of a key-name hash in the index and record header.
 pub const NAME_HASH_LEN: usize = 8;
 /// Length of a header authentication tag.
@@ -57,17 +70,42 @@ impl core::fmt::Debug for Keys {
     }
 }
 
+/// The nonce of one record: the writing mount's salt and the record counter
+/// (see the module documentation for why it never repeats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RecordNonce {
+    /// The random salt of the mount that wrote the record.
+    pub salt: [u8; SALT_LEN],
+    /// The record's log counter.
+    pub counter: u64,
+}
+
+impl RecordNonce {
+    /// The 24-byte XChaCha20-Poly1305 nonce: `salt || counter_le64`.
+    #[must_use]
+    pub fn to_bytes(&self) -> [u8; 24] {
+        let mut n = [0u8; 24];
+        let (head, tail) = n.split_at_mut(SALT_LEN);
+        head.copy_from_slice(&self.salt);
+        tail.copy_from_slice(&self.counter.to_le_bytes());
+        n
+    }
+}
+
 /// Domain separation for header tags.
 #[derive(Clone, Copy)]
 #[repr(u8)]
 pub(crate) enum MacDomain {
     Sector = 1,
-    Record = 2,
 }
 
 impl Keys {
     pub(crate) fn derive(root: &RootKey) -> Self {
-        let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), &root.0);
+        Self::derive_with(root, HKDF_SALT)
+    }
+
+    pub(crate) fn derive_with(root: &RootKey, salt: &[u8]) -> Self {
+        let hk = Hkdf::<Sha256>::new(Some(salt), &root.0);
         let mut keys = Self {
             enc: [0; 32],
             name: [0; 32],
@@ -107,15 +145,16 @@ impl Keys {
         out
     }
 
-    /// The 8-byte tag of a record header with log counter `counter`.
-    pub(crate) fn record_header_mac(&self, counter: u64, data: &[u8]) -> [u8; HEADER_MAC_LEN] {
-        let cipher = ChaCha20Poly1305::new((&self.hdr).into());
-        let mut n = [0u8; 12];
-        let (dom, tail) = n.split_at_mut(4);
-        dom.copy_from_slice(&(MacDomain::Record as u32).to_le_bytes());
-        tail.copy_from_slice(&counter.to_le_bytes());
+    /// The 8-byte tag of a record header with nonce `nonce` (under the
+    /// header key, so it never meets the record's own AEAD use of the nonce).
+    pub(crate) fn record_header_mac(
+        &self,
+        nonce: &RecordNonce,
+        data: &[u8],
+    ) -> [u8; HEADER_MAC_LEN] {
+        let cipher = XChaCha20Poly1305::new((&self.hdr).into());
         let tag = cipher
-            .encrypt_in_place_detached(&n.into(), data, &mut [])
+            .encrypt_in_place_detached(&nonce.to_bytes().into(), data, &mut [])
             .map(<[u8; TAG_LEN]>::from);
         let mut out = [0u8; HEADER_MAC_LEN];
         if let Ok(tag) = tag {
@@ -139,18 +178,11 @@ impl Keys {
         out
     }
 
-    fn nonce(counter: u64) -> chacha20poly1305::Nonce {
-        let mut n = [0u8; 12];
-        let (_, tail) = n.split_at_mut(4);
-        tail.copy_from_slice(&counter.to_le_bytes());
-        n.into()
-    }
-
     /// Encrypts `buf` in place; returns the tag.
-    pub(crate) fn seal(&self, counter: u64, ad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
-        let cipher = ChaCha20Poly1305::new((&self.enc).into());
+    pub(crate) fn seal(&self, nonce: &RecordNonce, ad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
+        let cipher = XChaCha20Poly1305::new((&self.enc).into());
         // Fails only for messages longer than 256 GiB.
-        match cipher.encrypt_in_place_detached(&Self::nonce(counter), ad, buf) {
+        match cipher.encrypt_in_place_detached(&nonce.to_bytes().into(), ad, buf) {
             Ok(tag) => tag.into(),
             Err(_) => [0; TAG_LEN],
         }
@@ -159,14 +191,14 @@ impl Keys {
     /// Authenticates and decrypts `buf` in place.
     pub(crate) fn open(
         &self,
-        counter: u64,
+        nonce: &RecordNonce,
         ad: &[u8],
         buf: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> bool {
-        let cipher = ChaCha20Poly1305::new((&self.enc).into());
+        let cipher = XChaCha20Poly1305::new((&self.enc).into());
         cipher
-            .decrypt_in_place_detached(&Self::nonce(counter), ad, buf, tag.into())
+            .decrypt_in_place_detached(&nonce.to_bytes().into(), ad, buf, tag.into())
             .is_ok()
     }
 }
@@ -185,16 +217,32 @@ mod tests {
     #[test]
     fn seal_open_round_trip_and_tamper() {
         let k = Keys::derive(&RootKey([7; 32]));
+        let n = |salt: u8, counter| RecordNonce {
+            salt: [salt; SALT_LEN],
+            counter,
+        };
         let mut buf = *b"hello world";
-        let tag = k.seal(5, b"ad", &mut buf);
+        let tag = k.seal(&n(1, 5), b"ad", &mut buf);
         assert_ne!(&buf, b"hello world");
         let mut c = buf;
-        assert!(k.open(5, b"ad", &mut c, &tag));
+        assert!(k.open(&n(1, 5), b"ad", &mut c, &tag));
         assert_eq!(&c, b"hello world");
         let mut c = buf;
-        assert!(!k.open(6, b"ad", &mut c, &tag), "wrong counter must fail");
+        assert!(
+            !k.open(&n(1, 6), b"ad", &mut c, &tag),
+            "wrong counter must fail"
+        );
         let mut c = buf;
-        assert!(!k.open(5, b"ae", &mut c, &tag), "wrong AD must fail");
+        assert!(
+            !k.open(&n(2, 5), b"ad", &mut c, &tag),
+            "wrong salt must fail"
+        );
+        let mut c = buf;
+        assert!(!k.open(&n(1, 5), b"ae", &mut c, &tag), "wrong AD must fail");
+        // Same counter, another mount's salt: another keystream.
+        let mut other = *b"hello world";
+        let _ = k.seal(&n(2, 5), b"ad", &mut other);
+        assert_ne!(other, buf);
     }
 
     #[test]

@@ -53,6 +53,11 @@ pub enum Error {
     /// The flash image is older than the trusted monotonic counter: an old
     /// image was replayed, or the newest records were cut away.
     Rollback,
+    /// The flash holds a store written in an older on-flash format (format
+    /// 1, whose nonces could repeat after a rollback). Mount leaves it
+    /// untouched: read the values with the release that wrote them and
+    /// write them into a fresh store.
+    UnsupportedFormat,
 }
 
 impl Error {
@@ -73,6 +78,7 @@ impl Error {
             Self::Tampered => 11,
             Self::Corrupt => 12,
             Self::Rollback => 13,
+            Self::UnsupportedFormat => 14,
         }
     }
 }
@@ -93,6 +99,7 @@ impl fmt::Display for Error {
             Self::Tampered => f.write_str("record failed authentication"),
             Self::Corrupt => f.write_str("log corrupt: value cannot be trusted"),
             Self::Rollback => f.write_str("flash image older than the trusted counter"),
+            Self::UnsupportedFormat => f.write_str("store written in an unsupported older format"),
         }
     }
 }

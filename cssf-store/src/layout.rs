@@ -3,39 +3,44 @@
 //! ```text
 //! sector  = sector_header (padded to ALIGN) record* 0xFF*
 //! sector_header (40 bytes):
-//!   0  magic         "CSF1"
+//!   0  magic         "CSF2" (format 2; "CSF1" was format 1, refused at mount)
 //!   4  erase_count   u32 le   erases this sector has seen (best effort)
 //!   8  gen           u64 le   sector generation, +1 per sector opened
 //!  16  first_counter u64 le   counter of the first record in the sector
 //!  24  oldest_gen    u64 le   oldest sector generation still live when opened
 //!  32  tag           8 bytes  HMAC-SHA256(hdr key, 1 || bytes 0..32)[..8]
 //! record  = record_header payload, padded with 0xFF to ALIGN
-//! record_header (32 bytes):
+//! record_header (48 bytes):
 //!   0  kind          u8       1 set, 2 remove, 3 commit, 4 gc-done, 5 tampered, 6 ack
 //!   1  flags         u8       bit 0: name stored in clear
 //!   2  payload_len   u16 le   bytes after the header (sealed data + 16-byte tag)
-//!   4  counter       u64 le   log counter: AEAD nonce, order, rollback state
+//!   4  counter       u64 le   log counter: order, rollback state, nonce tail
 //!  12  back          u32 le   set/remove/commit: 0 outside a transaction, else
 //!                             counter - (counter of the transaction's first record) + 1;
 //!                             ack: hi - lo + 1 of the counter range it explains
 //!  16  name_hash     8 bytes  keyed hash of the key name; gc-done: the collected
 //!                             sector generation (u64 le); ack: hi (u64 le)
-//!  24  tag           8 bytes  ChaCha20-Poly1305(hdr key, nonce 2u32 || counter,
-//!                             AD bytes 0..24, empty message) tag [..8]
+//!  24  salt          16 bytes the writing mount's random salt (nonce head)
+//!  40  tag           8 bytes  XChaCha20-Poly1305(hdr key, nonce salt || counter,
+//!                             AD bytes 0..40, empty message) tag [..8]
 //! payload (set):   seal(name_len u8 || name || value) || aead_tag
 //!          (plain names: name_len u8 || name in clear, then seal(value) || aead_tag)
 //! payload (other): aead_tag over the empty message
-//! AEAD associated data: the record header (and, with plain names, the name).
+//! AEAD: XChaCha20-Poly1305 under the enc key, 24-byte nonce salt || counter_le64;
+//! associated data: the record header (and, with plain names, the name).
 //! ```
 //!
 //! `ALIGN` is the larger of the flash's `READ_SIZE` and `WRITE_SIZE`; every
 //! record starts and ends on it, so each program operation touches only
 //! erased words.
 
-use crate::crypto::{Keys, MacDomain, HEADER_MAC_LEN, NAME_HASH_LEN};
+use crate::crypto::{Keys, MacDomain, RecordNonce, HEADER_MAC_LEN, NAME_HASH_LEN, SALT_LEN};
 
-/// Sector magic.
-pub const SECTOR_MAGIC: [u8; 4] = *b"CSF1";
+/// Sector magic (format 2).
+pub const SECTOR_MAGIC: [u8; 4] = *b"CSF2";
+/// Sector magic of format 1 (record counter as the nonce), which mount
+/// refuses with [`crate::Error::UnsupportedFormat`] rather than erase.
+pub const SECTOR_MAGIC_V1: [u8; 4] = *b"CSF1";
 /// Length of the sector header before padding.
 pub const SECTOR_HEADER_LEN: usize = 40;
 const SH_MAGIC: usize = 0;
@@ -46,15 +51,19 @@ const SH_OLDEST: usize = 24;
 const SH_TAG: usize = 32;
 
 /// Length of the record header.
-pub const RECORD_HEADER_LEN: usize = 32;
+pub const RECORD_HEADER_LEN: usize = 48;
 const RH_KIND: usize = 0;
 const RH_FLAGS: usize = 1;
-const RH_LEN: usize = 2;
-const RH_COUNTER: usize = 4;
+/// Offset of the payload length (u16 le) in the record header.
+pub const RH_LEN: usize = 2;
+/// Offset of the record counter (u64 le) in the record header.
+pub const RH_COUNTER: usize = 4;
 const RH_BACK: usize = 12;
 const RH_NAME: usize = 16;
+/// Offset of the writing mount's salt in the record header.
+pub const RH_SALT: usize = 24;
 /// Offset of the record header tag.
-pub const RH_TAG: usize = 24;
+pub const RH_TAG: usize = 40;
 
 /// Record flag: the name is stored in clear before the sealed value.
 pub const FLAG_PLAIN_NAME: u8 = 1;
@@ -94,7 +103,16 @@ pub struct SectorHeader {
 
 impl SectorHeader {
     pub(crate) fn emit(&self, keys: &Keys, out: &mut [u8; SECTOR_HEADER_LEN]) {
-        put(out, SH_MAGIC, &SECTOR_MAGIC);
+        self.emit_magic(keys, SECTOR_MAGIC, out);
+    }
+
+    pub(crate) fn emit_magic(
+        &self,
+        keys: &Keys,
+        magic: [u8; 4],
+        out: &mut [u8; SECTOR_HEADER_LEN],
+    ) {
+        put(out, SH_MAGIC, &magic);
         put(out, SH_ERASE, &self.erase_count.to_le_bytes());
         put(out, SH_GEN, &self.gen.to_le_bytes());
         put(out, SH_FIRST, &self.first_counter.to_le_bytes());
@@ -105,9 +123,19 @@ impl SectorHeader {
 
     /// Parses and authenticates; `None` if the bytes are not a valid header.
     pub(crate) fn parse(keys: &Keys, b: &[u8]) -> Option<Self> {
+        Self::parse_magic(keys, b, SECTOR_MAGIC)
+    }
+
+    /// Whether `b` is an authentic format 1 sector header under `v1_keys`
+    /// (the keys derived with format 1's HKDF salt).
+    pub(crate) fn is_v1(v1_keys: &Keys, b: &[u8]) -> bool {
+        Self::parse_magic(v1_keys, b, SECTOR_MAGIC_V1).is_some()
+    }
+
+    fn parse_magic(keys: &Keys, b: &[u8], magic: [u8; 4]) -> Option<Self> {
         let body = b.get(..SH_TAG)?;
         let tag = b.get(SH_TAG..SH_TAG + HEADER_MAC_LEN)?;
-        if body.get(..4)? != SECTOR_MAGIC {
+        if body.get(..4)? != magic {
             return None;
         }
         let want = keys.header_mac(MacDomain::Sector, body);
@@ -175,9 +203,21 @@ pub struct RecordHeader {
     pub arg: u64,
     /// Key name hash.
     pub name_hash: [u8; NAME_HASH_LEN],
+    /// Random salt of the mount that wrote the record: with the counter, the
+    /// record's nonce.
+    pub salt: [u8; SALT_LEN],
 }
 
 impl RecordHeader {
+    /// The nonce of this record: its writer's salt and its counter.
+    #[must_use]
+    pub const fn nonce(&self) -> RecordNonce {
+        RecordNonce {
+            salt: self.salt,
+            counter: self.counter,
+        }
+    }
+
     /// Total length on flash, padded to `align`.
     #[must_use]
     pub const fn total_len(&self, align: usize) -> usize {
@@ -207,7 +247,8 @@ impl RecordHeader {
         };
         put(out, RH_BACK, &(back as u32).to_le_bytes());
         put(out, RH_NAME, &name);
-        let tag = keys.record_header_mac(self.counter, out.get(..RH_TAG).unwrap_or(&[]));
+        put(out, RH_SALT, &self.salt);
+        let tag = keys.record_header_mac(&self.nonce(), out.get(..RH_TAG).unwrap_or(&[]));
         put(out, RH_TAG, &tag);
     }
 
@@ -215,7 +256,13 @@ impl RecordHeader {
     pub(crate) fn parse(keys: &Keys, b: &[u8]) -> Option<Self> {
         let body = b.get(..RH_TAG)?;
         let tag = b.get(RH_TAG..RH_TAG + HEADER_MAC_LEN)?;
-        let want = keys.record_header_mac(u64_at(b, RH_COUNTER), body);
+        let mut salt = [0u8; SALT_LEN];
+        salt.copy_from_slice(b.get(RH_SALT..RH_SALT + SALT_LEN)?);
+        let nonce = RecordNonce {
+            salt,
+            counter: u64_at(b, RH_COUNTER),
+        };
+        let want = keys.record_header_mac(&nonce, body);
         if !bool::from(subtle::ConstantTimeEq::ct_eq(tag, &want[..])) {
             return None;
         }
@@ -234,6 +281,8 @@ impl RecordHeader {
         back.copy_from_slice(b.get(RH_BACK..RH_BACK + 4)?);
         let back = u64::from(u32::from_le_bytes(back));
         let counter = u64_at(b, RH_COUNTER);
+        let mut salt = [0u8; SALT_LEN];
+        salt.copy_from_slice(b.get(RH_SALT..RH_SALT + SALT_LEN)?);
         let arg = match kind {
             Kind::GcDone => u64::from_le_bytes(name_hash),
             Kind::Ack => u64::from_le_bytes(name_hash)
@@ -253,6 +302,7 @@ impl RecordHeader {
             } else {
                 name_hash
             },
+            salt,
         })
     }
 }
@@ -273,7 +323,7 @@ mod tests {
         };
         let mut b = [0u8; SECTOR_HEADER_LEN];
         h.emit(&k, &mut b);
-        assert_eq!(&b[..4], b"CSF1");
+        assert_eq!(&b[..4], b"CSF2");
         assert_eq!(&b[8..16], &77u64.to_le_bytes());
         assert_eq!(SectorHeader::parse(&k, &b), Some(h));
         for bit in 0..SECTOR_HEADER_LEN * 8 {
@@ -293,6 +343,7 @@ mod tests {
             counter: 0x0102_0304_0506_0708,
             arg: 0x0102_0304_0506_0700,
             name_hash: [0xAA; 8],
+            salt: [0x5A; 16],
         };
         let mut b = [0u8; RECORD_HEADER_LEN];
         h.emit(&k, &mut b);
@@ -304,8 +355,16 @@ mod tests {
             &9u32.to_le_bytes(),
             "transaction started 8 records back"
         );
+        assert_eq!(&b[24..40], &[0x5A; 16]);
         assert_eq!(RecordHeader::parse(&k, &b), Some(h));
-        assert_eq!(h.total_len(8), 336);
+        assert_eq!(h.total_len(8), 352);
+        let mut other = b;
+        other[24] ^= 1;
+        assert_eq!(
+            RecordHeader::parse(&k, &other),
+            None,
+            "the salt is authenticated"
+        );
         let g = RecordHeader {
             kind: Kind::GcDone,
             arg: 77,

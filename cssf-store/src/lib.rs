@@ -7,8 +7,10 @@
 //!
 //! - [`Store`]: mount, [`Store::get`], [`Store::set`], [`Store::remove`],
 //!   [`Store::for_each_key`], atomic [`Transaction`]s, garbage collection.
-//! - Every record is sealed with ChaCha20-Poly1305 under a key derived with
-//!   HKDF-SHA256 from the caller's [`RootKey`]; key names are indexed by a
+//! - Every record is sealed with XChaCha20-Poly1305 under a key derived with
+//!   HKDF-SHA256 from the caller's [`RootKey`], with a nonce made of a random
+//!   per-mount salt and the record counter, so no flash rollback, power cut
+//!   or missing counter can make a nonce repeat; key names are indexed by a
 //!   keyed hash and stored only inside the sealed value.
 //! - Rollback protection through a caller [`MonotonicCounter`].
 //! - [`typed`] helpers for PSKs, P-256 private keys, trusted public keys and
@@ -19,11 +21,12 @@
 //!
 //! ```
 //! use cssf_store::{flash::RamFlash, Config, RamCounter, RootKey, Store, Transaction};
+//! use rand_core::OsRng; // or the MCU's TRNG: it salts the nonces of this mount
 //! let flash = RamFlash::<{ 2 * 4096 }, 4096, 4, 1>::new();
 //! let mut counter = RamCounter::default();
 //! let root = RootKey([42; 32]);
 //! let mut store: Store<_, _, 8, 2> =
-//!     Store::mount(flash, &root, &mut counter, Config::new()).unwrap();
+//!     Store::mount(flash, &root, &mut counter, Config::new(), &mut OsRng).unwrap();
 //! let mut tx = Transaction::<4>::new();
 //! tx.set(b"a", b"1").unwrap();
 //! tx.set(b"b", b"2").unwrap();
@@ -31,7 +34,7 @@
 //! let (flash, _) = store.into_parts();
 //! // Remount (e.g. after a reboot): everything committed is there.
 //! let mut store: Store<_, _, 8, 2> =
-//!     Store::mount(flash, &root, &mut counter, Config::new()).unwrap();
+//!     Store::mount(flash, &root, &mut counter, Config::new(), &mut OsRng).unwrap();
 //! let mut buf = [0; 8];
 //! assert_eq!(store.get(b"b", &mut buf), Ok(1));
 //! ```
@@ -55,5 +58,7 @@ pub mod typed;
 pub use config::{Config, MAX_KEY_LEN, MAX_TX_OPS, MAX_VALUE_LEN};
 pub use crypto::RootKey;
 pub use error::Error;
-pub use rollback::{MonotonicCounter, NoRollbackProtection, RamCounter};
+#[cfg(feature = "std")]
+pub use rollback::{FileCounter, FileCounterError};
+pub use rollback::{LazyCounter, MonotonicCounter, NoRollbackProtection, RamCounter};
 pub use store::{Stats, Store, Transaction, GC_CUTS};

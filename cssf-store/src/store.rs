@@ -48,14 +48,15 @@
 //! holding them is garbage collected.
 
 use embedded_storage::nor_flash::NorFlash;
+use rand_core::CryptoRngCore;
 use zeroize::Zeroize;
 
 use crate::config::{Config, MAX_KEY_LEN, MAX_TX_OPS, MAX_VALUE_LEN};
-use crate::crypto::{Keys, RootKey, NAME_HASH_LEN, TAG_LEN};
+use crate::crypto::{Keys, RootKey, HKDF_SALT_V1, NAME_HASH_LEN, SALT_LEN, TAG_LEN};
 use crate::error::{flash_err, Error};
 use crate::layout::{
     align_up, Kind, RecordHeader, SectorHeader, FLAG_PLAIN_NAME, RECORD_HEADER_LEN,
-    SECTOR_HEADER_LEN,
+    SECTOR_HEADER_LEN, SECTOR_MAGIC_V1,
 };
 use crate::rollback::MonotonicCounter;
 
@@ -341,8 +342,10 @@ impl Survey {
 /// ```
 /// use cssf_store::{flash::RamFlash, Config, RamCounter, RootKey, Store};
 /// let flash = RamFlash::<{ 4 * 4096 }, 4096, 4, 1>::new();
+/// let rng = &mut rand_core::OsRng; // the device's entropy source
 /// let mut store: Store<_, _, 16, 4> =
-///     Store::mount(flash, &RootKey([7; 32]), RamCounter::default(), Config::new()).unwrap();
+///     Store::mount(flash, &RootKey([7; 32]), RamCounter::default(), Config::new(), rng)
+///         .unwrap();
 /// store.set(b"wifi/psk", b"hunter2").unwrap();
 /// let mut buf = [0u8; 32];
 /// let n = store.get(b"wifi/psk", &mut buf).unwrap();
@@ -354,6 +357,8 @@ pub struct Store<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECT
     flash: F,
     counter: C,
     keys: Keys,
+    /// This mount's random salt: the head of every nonce it uses.
+    salt: [u8; SALT_LEN],
     config: Config,
     index: [Entry; KEYS],
     index_len: usize,
@@ -404,18 +409,33 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
     /// counter, finishes any interrupted garbage collection or erase, and
     /// rebuilds the index. A blank flash gives an empty store.
     ///
+    /// `rng` draws this mount's 16-byte nonce salt (see
+    /// [`crate::crypto`]): it must be a real entropy source (a TRNG, or a
+    /// CSPRNG seeded from one), since the confidentiality of every record
+    /// written during this mount rests on the salt not repeating.
+    ///
     /// # Errors
     /// [`Error::Config`] for an unusable geometry, [`Error::Rollback`] when
     /// the image is older than the counter, [`Error::IndexFull`] when the
     /// flash holds more than `KEYS` keys (only possible when it was written
     /// with a larger `KEYS`, or when a remove record was tampered with:
     /// [`Store::set`] and [`Store::commit`] refuse a new key past `KEYS`
-    /// before writing anything), flash and counter errors.
-    pub fn mount(flash: F, root: &RootKey, counter: C, config: Config) -> Result<Self, Error> {
+    /// before writing anything), [`Error::UnsupportedFormat`] for a flash
+    /// written in format 1 (left untouched), flash and counter errors.
+    pub fn mount(
+        flash: F,
+        root: &RootKey,
+        counter: C,
+        config: Config,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Self, Error> {
+        let mut salt = [0u8; SALT_LEN];
+        rng.fill_bytes(&mut salt);
         let mut s = Self {
             flash,
             counter,
             keys: Keys::derive(root),
+            salt,
             config,
             index: [EMPTY_ENTRY; KEYS],
             index_len: 0,
@@ -433,7 +453,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         };
         s.check_geometry()?;
         let trusted = s.counter.read().map_err(|_| Error::Counter)?;
-        s.classify_sectors()?;
+        s.classify_sectors(root)?;
         let survey = s.survey()?;
         if survey.max_good < trusted {
             return Err(Error::Rollback);
@@ -581,7 +601,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         Ok(end)
     }
 
-    fn classify_sectors(&mut self) -> Result<(), Error> {
+    fn classify_sectors(&mut self, root: &RootKey) -> Result<(), Error> {
         let mut hdr = [0u8; align_up(SECTOR_HEADER_LEN, MAX_ALIGN)];
         let hlen = Self::DATA_START as usize;
         let mut max_erase = 0;
@@ -598,6 +618,12 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
                     first_counter: sh.first_counter,
                     oldest_gen: sh.oldest_gen,
                 }
+            } else if h.get(..4) == Some(&SECTOR_MAGIC_V1[..])
+                && SectorHeader::is_v1(&Keys::derive_with(root, HKDF_SALT_V1), h)
+            {
+                // A format 1 store under this root key: refuse before
+                // anything is erased, so its data is not lost.
+                return Err(Error::UnsupportedFormat);
             } else if self.data_end(i)? == 0 {
                 FREE_SECTOR
             } else {
@@ -697,7 +723,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         let sealed = rest
             .get_mut(..body_end - RECORD_HEADER_LEN - clear)
             .ok_or(Error::Corrupt)?;
-        Ok(self.keys.open(h.counter, ad, sealed, &tag))
+        Ok(self.keys.open(&h.nonce(), ad, sealed, &tag))
     }
 
     /// Pass 1: find the newest authentic record and the control records.
@@ -1088,6 +1114,16 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         if size > cap {
             return Err(Error::Full);
         }
+        // What any sector needs to hold this write and still be collectable:
+        // `gc_need` of an empty sector (live data, carried `ack`s and the
+        // superseded records only add to it). Refused here, before a sector
+        // is opened, a write that no sector could take programs nothing.
+        if add > 0 {
+            let r = Self::RESERVE as usize;
+            if add + r + GC_CUTS * (big.max(r) + r) > cap {
+                return Err(Error::Full);
+            }
+        }
         for _ in 0..=2 * SECTORS {
             let fits = self.head_pos as usize + size <= (Self::SECTOR - Self::RESERVE) as usize;
             if fits && (add == 0 || self.gc_need(self.head, add, big, superseded) <= cap) {
@@ -1236,6 +1272,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             counter: self.next,
             arg,
             name_hash: *hash,
+            salt: self.salt,
         };
         let total = h.total_len(Self::ALIGN);
         if self.head_pos as usize + total > limit.min(Self::SECTOR) as usize
@@ -1259,7 +1296,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         let (ad, rest) = rec.split_at_mut(RECORD_HEADER_LEN + clear.min(body.len()));
         let sealed_len = body.len() - clear.min(body.len());
         let (sealed, tail) = rest.split_at_mut(sealed_len);
-        let tag = self.keys.seal(h.counter, ad, sealed);
+        let tag = self.keys.seal(&h.nonce(), ad, sealed);
         tail.get_mut(..TAG_LEN)
             .ok_or(Error::Full)?
             .copy_from_slice(&tag);
@@ -1658,4 +1695,71 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
 fn split_body(body: &[u8]) -> Option<(&[u8], &[u8])> {
     let (&n, rest) = body.split_first()?;
     rest.split_at_checked(n as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flash::RamFlash;
+    use crate::layout::SECTOR_MAGIC_V1;
+    use crate::rollback::RamCounter;
+
+    /// A format 1 store (counter-only nonces) is refused, not erased: the
+    /// caller can still read it with the release that wrote it.
+    #[test]
+    fn format_1_image_is_refused_and_left_untouched() {
+        let root = RootKey([9; 32]);
+        let mut flash = RamFlash::<{ 2 * 4096 }, 4096, 4, 1>::new();
+        let v1 = Keys::derive_with(&root, HKDF_SALT_V1);
+        let mut hdr = [0u8; SECTOR_HEADER_LEN];
+        SectorHeader {
+            erase_count: 1,
+            gen: 1,
+            first_counter: 1,
+            oldest_gen: 1,
+        }
+        .emit_magic(&v1, SECTOR_MAGIC_V1, &mut hdr);
+        flash.write(0, &hdr).unwrap();
+        flash.write(64, &[0x11; 32]).unwrap();
+        let before = flash.image().to_vec();
+        let r = Store::<_, _, 4, 2>::mount(
+            flash.clone(),
+            &root,
+            RamCounter::default(),
+            Config::new(),
+            &mut rand_core::OsRng,
+        );
+        assert_eq!(r.err(), Some(Error::UnsupportedFormat));
+        assert_eq!(flash.image(), &before[..]);
+        // Under another root key it is just unreadable data (erased as stray).
+        let mut s = Store::<_, _, 4, 2>::mount(
+            flash,
+            &RootKey([8; 32]),
+            RamCounter::default(),
+            Config::new(),
+            &mut rand_core::OsRng,
+        )
+        .unwrap();
+        s.set(b"k", b"v").unwrap();
+    }
+
+    /// Two mounts draw two salts: the same counter seals differently.
+    #[test]
+    fn each_mount_draws_its_own_salt() {
+        let root = RootKey([9; 32]);
+        let flash = RamFlash::<{ 2 * 4096 }, 4096, 4, 1>::new();
+        let mount = |f| {
+            Store::<_, _, 4, 2>::mount(
+                f,
+                &root,
+                crate::NoRollbackProtection,
+                Config::new(),
+                &mut rand_core::OsRng,
+            )
+            .unwrap()
+        };
+        let a = mount(flash.clone());
+        let b = mount(flash);
+        assert_ne!(a.salt, b.salt);
+    }
 }

@@ -160,8 +160,14 @@ mod tests {
     #[test]
     fn typed_round_trips() {
         let f = RamFlash::<8192, 4096, 4, 1>::new();
-        let mut s: Store<_, _, 8, 2> =
-            Store::mount(f, &RootKey([1; 32]), NoRollbackProtection, Config::new()).unwrap();
+        let mut s: Store<_, _, 8, 2> = Store::mount(
+            f,
+            &RootKey([1; 32]),
+            NoRollbackProtection,
+            Config::new(),
+            &mut rand_core::OsRng,
+        )
+        .unwrap();
         s.set_psk(b"client1", b"secretsecret").unwrap();
         let mut b = [0; 64];
         let n = s.get_psk(b"client1", &mut b).unwrap();

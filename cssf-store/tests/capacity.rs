@@ -17,7 +17,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::SimFlash;
+use common::{rng, SimFlash};
 use cssf_store::{Config, Error, RamCounter, RootKey, Store, Transaction};
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -98,8 +98,14 @@ fn read_all<const N: usize, const S: usize>(
 /// model after each accepted op, and the flash event count after each.
 fn dry_run<const N: usize, const S: usize>(ops: &[Op]) -> (Vec<Op>, Vec<Model>, Vec<u64>, u32) {
     let mut counter = RamCounter::default();
-    let mut s: Store<SimFlash, &mut RamCounter, N, S> =
-        Store::mount(SimFlash::new(S), &ROOT, &mut counter, Config::new()).unwrap();
+    let mut s: Store<SimFlash, &mut RamCounter, N, S> = Store::mount(
+        SimFlash::new(S),
+        &ROOT,
+        &mut counter,
+        Config::new(),
+        &mut rng(),
+    )
+    .unwrap();
     let (mut kept, mut models, mut events) = (Vec::new(), vec![Model::new()], vec![0]);
     let mut refused = 0;
     for op in ops {
@@ -136,9 +142,14 @@ fn recover<'c, const N: usize, const S: usize>(
     after: &Model,
     what: &str,
 ) -> Store<SimFlash, &'c mut RamCounter, N, S> {
-    let mut s: Store<SimFlash, &mut RamCounter, N, S> =
-        Store::mount(SimFlash::from_image(image), &ROOT, counter, Config::new())
-            .unwrap_or_else(|e| panic!("{what}: remount failed: {e}"));
+    let mut s: Store<SimFlash, &mut RamCounter, N, S> = Store::mount(
+        SimFlash::from_image(image),
+        &ROOT,
+        counter,
+        Config::new(),
+        &mut rng(),
+    )
+    .unwrap_or_else(|e| panic!("{what}: remount failed: {e}"));
     assert!(!s.is_degraded(), "{what}: degraded: {:?}", s.stats());
     let got = read_all(&mut s, 2 * K).unwrap_or_else(|e| panic!("{what}: read failed: {e}"));
     assert!(
@@ -172,7 +183,7 @@ fn cut_from<const N: usize, const S: usize>(
         flash.budget = Some(n);
         flash.rng = n.wrapping_mul(0x9E37_79B9).wrapping_add(3);
         let mut s: Store<SimFlash, &mut RamCounter, N, S> =
-            Store::mount(flash, &ROOT, &mut counter, Config::new()).unwrap();
+            Store::mount(flash, &ROOT, &mut counter, Config::new(), &mut rng()).unwrap();
         let mut k = ops.len();
         for (i, op) in ops.iter().enumerate() {
             if run(&mut s, op).is_err() {
@@ -200,6 +211,7 @@ fn cut_from<const N: usize, const S: usize>(
                     &ROOT,
                     &mut c3,
                     Config::new(),
+                    &mut rng(),
                 );
                 let what2 = format!("{what}, then cut at recovery event {m}");
                 let mut s = recover::<N, S>(f.data.clone(), &mut c3, before, after, &what2);
@@ -212,8 +224,14 @@ fn cut_from<const N: usize, const S: usize>(
         let state = writable_after_removes(&mut s, &what, big);
         let img = s.flash().data.clone();
         drop(s);
-        let mut s: Store<SimFlash, &mut RamCounter, N, S> =
-            Store::mount(SimFlash::from_image(img), &ROOT, &mut c4, Config::new()).unwrap();
+        let mut s: Store<SimFlash, &mut RamCounter, N, S> = Store::mount(
+            SimFlash::from_image(img),
+            &ROOT,
+            &mut c4,
+            Config::new(),
+            &mut rng(),
+        )
+        .unwrap();
         assert_eq!(
             read_all(&mut s, 2 * K).unwrap(),
             state,
@@ -302,14 +320,55 @@ fn full_store_gc_survives_power_cuts_three_sectors() {
 
 #[test]
 fn full_store_with_large_values_survives_power_cuts() {
-    full_store_gc_survives_cuts::<3>(200, 5);
+    // 160 B under 6-byte names: a 232-byte record, near the largest a
+    // 1 KiB sector takes with the headroom for `GC_CUTS` torn copies.
+    full_store_gc_survives_cuts::<3>(160, 5);
+}
+
+/// A value too large for any sector once the collection headroom is kept is
+/// refused with `Full` before anything is programmed, on a fresh store as on
+/// a used one (the check once came after the head had already moved on).
+#[test]
+fn value_beyond_the_headroom_is_refused_before_any_write() {
+    let mut counter = RamCounter::default();
+    let mut s: Store<SimFlash, &mut RamCounter, 8, 3> = Store::mount(
+        SimFlash::new(3),
+        &ROOT,
+        &mut counter,
+        Config::new(),
+        &mut rng(),
+    )
+    .unwrap();
+    for round in 0..6 {
+        let before = s.flash().events;
+        assert_eq!(
+            s.set(b"key/00", &[7u8; 200]),
+            Err(Error::Full),
+            "round {round}"
+        );
+        assert_eq!(
+            s.flash().events,
+            before,
+            "round {round}: a refused set programmed the flash"
+        );
+        s.set(b"small", &[round; 100]).unwrap();
+    }
+    let mut buf = [0u8; 128];
+    assert_eq!(s.get(b"small", &mut buf), Ok(100));
+    assert_eq!(s.get(b"key/00", &mut buf), Err(Error::NotFound));
 }
 
 #[test]
 fn refused_full_writes_nothing_and_removes_free_room() {
     let mut counter = RamCounter::default();
-    let mut s: Store<SimFlash, &mut RamCounter, K, 2> =
-        Store::mount(SimFlash::new(2), &ROOT, &mut counter, Config::new()).unwrap();
+    let mut s: Store<SimFlash, &mut RamCounter, K, 2> = Store::mount(
+        SimFlash::new(2),
+        &ROOT,
+        &mut counter,
+        Config::new(),
+        &mut rng(),
+    )
+    .unwrap();
     let mut n = 0;
     while s.set(&key(n), &[n as u8; 100]).is_ok() {
         n += 1;
@@ -327,8 +386,14 @@ fn refused_full_writes_nothing_and_removes_free_room() {
 fn keys_capacity_enforced_before_writing() {
     const N: usize = 4;
     let mut counter = RamCounter::default();
-    let mut s: Store<SimFlash, &mut RamCounter, N, 3> =
-        Store::mount(SimFlash::new(3), &ROOT, &mut counter, Config::new()).unwrap();
+    let mut s: Store<SimFlash, &mut RamCounter, N, 3> = Store::mount(
+        SimFlash::new(3),
+        &ROOT,
+        &mut counter,
+        Config::new(),
+        &mut rng(),
+    )
+    .unwrap();
     for i in 0..N {
         s.set(&key(i), b"v").unwrap();
     }
@@ -356,6 +421,7 @@ fn keys_capacity_enforced_before_writing() {
         &ROOT,
         &mut counter,
         Config::new(),
+        &mut rng(),
     )
     .unwrap();
     let mut buf = [0u8; 8];
@@ -425,8 +491,14 @@ fn keys_capacity_holds_across_power_cuts() {
         }
     }
     let mut counter = RamCounter::default();
-    let mut s: Store<SimFlash, &mut RamCounter, N, 3> =
-        Store::mount(SimFlash::new(3), &ROOT, &mut counter, Config::new()).unwrap();
+    let mut s: Store<SimFlash, &mut RamCounter, N, 3> = Store::mount(
+        SimFlash::new(3),
+        &ROOT,
+        &mut counter,
+        Config::new(),
+        &mut rng(),
+    )
+    .unwrap();
     let mut refused = 0;
     for op in &with_refusals {
         match run(&mut s, op) {
@@ -451,6 +523,7 @@ fn keys_capacity_holds_across_power_cuts() {
             &ROOT,
             &mut counter,
             Config::new(),
+            &mut rng(),
         ) else {
             continue; // cut during the first mount
         };

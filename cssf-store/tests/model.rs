@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::SimFlash;
+use common::{rng, SimFlash};
 use cssf_store::{Config, Error, RamCounter, RootKey, Store, Transaction};
 use proptest::prelude::*;
 
@@ -68,7 +68,14 @@ fn run(ops: &[Op], plain: bool) {
             Some(st) => st,
             None => {
                 s = Some(
-                    Store::mount(flash.take().unwrap(), &root, c.take().unwrap(), cfg).unwrap(),
+                    Store::mount(
+                        flash.take().unwrap(),
+                        &root,
+                        c.take().unwrap(),
+                        cfg,
+                        &mut rng(),
+                    )
+                    .unwrap(),
                 );
                 s.as_mut().unwrap()
             }
@@ -112,8 +119,14 @@ fn run(ops: &[Op], plain: bool) {
                 let (f, cc) = s.take().unwrap().into_parts();
                 flash = Some(f);
                 c = Some(cc);
-                let st: S<'_> =
-                    Store::mount(flash.take().unwrap(), &root, c.take().unwrap(), cfg).unwrap();
+                let st: S<'_> = Store::mount(
+                    flash.take().unwrap(),
+                    &root,
+                    c.take().unwrap(),
+                    cfg,
+                    &mut rng(),
+                )
+                .unwrap();
                 assert!(!st.is_degraded());
                 s = Some(st);
             }

@@ -16,7 +16,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::SimFlash;
+use common::{rng, SimFlash};
 use cssf_store::{Config, Error, RamCounter, RootKey, Store, Transaction};
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -142,7 +142,7 @@ fn check_recovery<const S: usize>(
 ) -> (Vec<u8>, Model) {
     let flash = SimFlash::from_image(image);
     let mut s: Store<SimFlash, &mut RamCounter, 16, S> =
-        Store::mount(flash, &ROOT, counter, Config::new())
+        Store::mount(flash, &ROOT, counter, Config::new(), &mut rng())
             .unwrap_or_else(|e| panic!("{what}: remount failed: {e}"));
     assert!(
         !s.is_degraded(),
@@ -168,8 +168,14 @@ fn cut_everywhere<const S: usize>(max_val: usize) {
     }
     // Dry run: count events, check the workload itself and that it collects garbage.
     let mut counter = RamCounter::default();
-    let mut s: Store<SimFlash, &mut RamCounter, 16, S> =
-        Store::mount(SimFlash::new(S), &ROOT, &mut counter, Config::new()).unwrap();
+    let mut s: Store<SimFlash, &mut RamCounter, 16, S> = Store::mount(
+        SimFlash::new(S),
+        &ROOT,
+        &mut counter,
+        Config::new(),
+        &mut rng(),
+    )
+    .unwrap();
     for (i, op) in ops.iter().enumerate() {
         run_op(&mut s, op).unwrap_or_else(|e| panic!("op {i} {op:?}: {e}"));
     }
@@ -193,6 +199,7 @@ fn cut_everywhere<const S: usize>(max_val: usize) {
             &ROOT,
             &mut counter,
             Config::new(),
+            &mut rng(),
         ) {
             Err(_) => (vec![0xFF; 0], 0),
             Ok(mut s) => {
@@ -223,6 +230,7 @@ fn cut_everywhere<const S: usize>(max_val: usize) {
                 &ROOT,
                 &mut c2,
                 Config::new(),
+                &mut rng(),
             )
             .unwrap();
             let rec_events = s.flash().events;
@@ -238,6 +246,7 @@ fn cut_everywhere<const S: usize>(max_val: usize) {
                     &ROOT,
                     &mut c3,
                     Config::new(),
+                    &mut rng(),
                 );
                 let img = f.data.clone();
                 let what2 = format!("{what}, then cut at recovery event {m}");
@@ -247,8 +256,14 @@ fn cut_everywhere<const S: usize>(max_val: usize) {
         }
         // And it accepts new writes and sees them after another remount.
         let mut c4 = counter;
-        let mut s: Store<SimFlash, &mut RamCounter, 16, S> =
-            Store::mount(SimFlash::from_image(img2), &ROOT, &mut c4, Config::new()).unwrap();
+        let mut s: Store<SimFlash, &mut RamCounter, 16, S> = Store::mount(
+            SimFlash::from_image(img2),
+            &ROOT,
+            &mut c4,
+            Config::new(),
+            &mut rng(),
+        )
+        .unwrap();
         let mut state =
             read_state(&mut s).unwrap_or_else(|e| panic!("{what}: second remount: {e}"));
         for (i, key) in KEYS.iter().enumerate().take(3) {
@@ -258,8 +273,14 @@ fn cut_everywhere<const S: usize>(max_val: usize) {
         }
         let img3 = s.flash().data.clone();
         drop(s);
-        let mut s: Store<SimFlash, &mut RamCounter, 16, S> =
-            Store::mount(SimFlash::from_image(img3), &ROOT, &mut c4, Config::new()).unwrap();
+        let mut s: Store<SimFlash, &mut RamCounter, 16, S> = Store::mount(
+            SimFlash::from_image(img3),
+            &ROOT,
+            &mut c4,
+            Config::new(),
+            &mut rng(),
+        )
+        .unwrap();
         assert_eq!(
             read_state(&mut s).unwrap(),
             state,

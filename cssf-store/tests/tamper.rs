@@ -10,7 +10,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::SimFlash;
+use common::{rng, SimFlash};
 use cssf_store::{Config, Error, RamCounter, RootKey, Store};
 
 const ROOT: RootKey = RootKey([0xC3; 32]);
@@ -23,8 +23,14 @@ type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 fn build() -> (Vec<u8>, Model, RamCounter) {
     let mut counter = RamCounter::default();
     let mut model = Model::new();
-    let mut s: S<'_> =
-        Store::mount(SimFlash::new(SECTORS), &ROOT, &mut counter, Config::new()).unwrap();
+    let mut s: S<'_> = Store::mount(
+        SimFlash::new(SECTORS),
+        &ROOT,
+        &mut counter,
+        Config::new(),
+        &mut rng(),
+    )
+    .unwrap();
     for round in 0..4u8 {
         for k in 0..4u8 {
             let key = vec![b'k', k];
@@ -62,6 +68,7 @@ fn verdict(img: Vec<u8>, mut counter: RamCounter, model: &Model, what: &str) -> 
         &ROOT,
         &mut counter,
         Config::new(),
+        &mut rng(),
     ) else {
         return (false, PROBE.len());
     };
@@ -120,7 +127,13 @@ fn tampered_value_makes_only_its_key_unreadable() {
         let mut t = img.clone();
         t[byte] ^= 0x10;
         let mut c = counter;
-        let Ok(mut s) = S::mount(SimFlash::from_image(t), &ROOT, &mut c, Config::new()) else {
+        let Ok(mut s) = S::mount(
+            SimFlash::from_image(t),
+            &ROOT,
+            &mut c,
+            Config::new(),
+            &mut rng(),
+        ) else {
             continue;
         };
         let mut buf = [0u8; 64];
@@ -152,9 +165,10 @@ fn records(img: &[u8], sec: usize) -> Vec<(usize, usize)> {
     let start = sec * common::ERASE;
     let mut pos = start + 40;
     let mut out = Vec::new();
-    while pos + 32 <= start + common::ERASE && img[pos..pos + 32].iter().any(|&b| b != 0xFF) {
+    let hl = cssf_store::layout::RECORD_HEADER_LEN;
+    while pos + hl <= start + common::ERASE && img[pos..pos + hl].iter().any(|&b| b != 0xFF) {
         let len = u16::from_le_bytes([img[pos + 2], img[pos + 3]]) as usize;
-        let total = (32 + len).div_ceil(4) * 4;
+        let total = (hl + len).div_ceil(4) * 4;
         out.push((pos, total));
         pos += total;
     }
@@ -207,8 +221,14 @@ fn swapped_or_moved_records_are_detected() {
 #[test]
 fn replayed_older_image_is_rollback() {
     let mut counter = RamCounter::default();
-    let mut s: S<'_> =
-        Store::mount(SimFlash::new(SECTORS), &ROOT, &mut counter, Config::new()).unwrap();
+    let mut s: S<'_> = Store::mount(
+        SimFlash::new(SECTORS),
+        &ROOT,
+        &mut counter,
+        Config::new(),
+        &mut rng(),
+    )
+    .unwrap();
     s.set(b"fw/version", b"1").unwrap();
     let old = s.flash().data.clone();
     s.set(b"fw/version", b"2").unwrap();
@@ -218,14 +238,28 @@ fn replayed_older_image_is_rollback() {
         &ROOT,
         &mut counter,
         Config::new(),
+        &mut rng(),
     );
     assert_eq!(r.err(), Some(Error::Rollback));
     // An erased flash is the oldest image of all.
-    let r = S::mount(SimFlash::new(SECTORS), &ROOT, &mut counter, Config::new());
+    let r = S::mount(
+        SimFlash::new(SECTORS),
+        &ROOT,
+        &mut counter,
+        Config::new(),
+        &mut rng(),
+    );
     assert_eq!(r.err(), Some(Error::Rollback));
     // Without a trusted counter the replay is not detectable (documented).
     let mut none = RamCounter::default();
-    assert!(S::mount(SimFlash::from_image(old), &ROOT, &mut none, Config::new()).is_ok());
+    assert!(S::mount(
+        SimFlash::from_image(old),
+        &ROOT,
+        &mut none,
+        Config::new(),
+        &mut rng()
+    )
+    .is_ok());
 }
 
 #[test]
@@ -237,6 +271,7 @@ fn wrong_root_key_sees_nothing() {
         &RootKey([1; 32]),
         &mut c,
         Config::new(),
+        &mut rng(),
     )
     .unwrap();
     assert_eq!(s.len(), 0);
@@ -264,7 +299,13 @@ fn lost_record_degrades_then_repair_recovers() {
             let what = format!("header wiped at {pos}");
             verdict(t.clone(), counter, &model, &what);
             let mut c = counter;
-            let Ok(mut s) = S::mount(SimFlash::from_image(t), &ROOT, &mut c, Config::new()) else {
+            let Ok(mut s) = S::mount(
+                SimFlash::from_image(t),
+                &ROOT,
+                &mut c,
+                Config::new(),
+                &mut rng(),
+            ) else {
                 continue;
             };
             if !s.is_degraded() {
@@ -292,7 +333,14 @@ fn lost_record_degrades_then_repair_recovers() {
             s.set(b"k\x01", b"rewritten").unwrap();
             let img2 = s.flash().data.clone();
             drop(s);
-            let mut s = S::mount(SimFlash::from_image(img2), &ROOT, &mut c, Config::new()).unwrap();
+            let mut s = S::mount(
+                SimFlash::from_image(img2),
+                &ROOT,
+                &mut c,
+                Config::new(),
+                &mut rng(),
+            )
+            .unwrap();
             assert!(
                 !s.is_degraded(),
                 "{what}: degraded again after repair: {s:?}"
@@ -338,6 +386,7 @@ fn degraded_store_with_torn_tail_remounts_without_false_rollback() {
                 &ROOT,
                 &mut c,
                 Config::new(),
+                &mut rng(),
             ) {
                 Ok(mut s) => {
                     let mut buf = [0u8; 64];

@@ -5,15 +5,18 @@
 //! The store is sealed under a 32-byte root key kept beside it in
 //! `<FILE>.rootkey` (hex, owner-only), created with the store. A device would
 //! keep that key in a secure element or derive it from a hardware unique
-//! key. The host store runs without a trusted monotonic counter
-//! ([`NoRollbackProtection`]): corruption and tampering are detected, an old
-//! copy of the whole file replayed is not.
+//! key. Rollback is checked against a counter kept outside the image, in
+//! `<FILE>.counter` ([`FileCounter`]): replacing the store file with an older
+//! copy is refused at open. That counter is only as trusted as the file
+//! system: whoever can rewrite both files can roll both back, and a missing
+//! counter file reads as 0. Record nonces never repeat either way (each open
+//! draws a fresh salt from the OS).
 
 use std::path::{Path, PathBuf};
 
 use cssf_store::flash::FileFlash;
 use cssf_store::typed::{PSK_PREFIX, TOKEN_PREFIX};
-use cssf_store::{Config, NoRollbackProtection, RootKey, Store};
+use cssf_store::{Config, Error as StoreError, FileCounter, RootKey, Store};
 use zeroize::Zeroizing;
 
 use crate::fail;
@@ -27,7 +30,7 @@ pub const SECTORS: usize = 16;
 /// Keys the store indexes.
 pub const KEYS: usize = 64;
 
-type Inner = Store<FileFlash<SECTOR>, NoRollbackProtection, KEYS, SECTORS>;
+type Inner = Store<FileFlash<SECTOR>, FileCounter, KEYS, SECTORS>;
 
 /// Key-name prefix of counters.
 pub const COUNTER_PREFIX: &[u8] = b"ctr/";
@@ -49,6 +52,12 @@ impl std::fmt::Debug for NodeStore {
 fn root_key_path(path: &Path) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
     p.push(".rootkey");
+    PathBuf::from(p)
+}
+
+fn counter_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".counter");
     PathBuf::from(p)
 }
 
@@ -87,8 +96,19 @@ impl NodeStore {
         };
         let flash = FileFlash::<SECTOR>::open(path, SECTOR * SECTORS)
             .map_err(|e| fail!("cannot open store file {}: {e:?}", path.display()))?;
-        let store = Store::mount(flash, &root, NoRollbackProtection, Config::new())
-            .map_err(|e| fail!("cannot mount store {}: {e}", path.display()))?;
+        let ctr_path = counter_path(path);
+        let counter = FileCounter::open(&ctr_path)
+            .map_err(|e| fail!("cannot read {}: {e}", ctr_path.display()))?;
+        let store = Store::mount(flash, &root, counter, Config::new(), &mut rand_core::OsRng)
+            .map_err(|e| match e {
+                StoreError::Rollback => fail!(
+                    "store {} is older than its counter {}: the file was replaced by an \
+                     older copy (or emptied); refusing it",
+                    path.display(),
+                    ctr_path.display()
+                ),
+                e => fail!("cannot mount store {}: {e}", path.display()),
+            })?;
         Ok(NodeStore {
             store: Box::new(store),
             path: path.to_owned(),
@@ -231,6 +251,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("cssf-nodestore-{}", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_file(root_key_path(&path));
+        let _ = std::fs::remove_file(counter_path(&path));
         {
             let mut s = NodeStore::open(&path).unwrap();
             s.set_psk(&Psk::parse("dev1:00112233").unwrap()).unwrap();
@@ -256,5 +277,29 @@ mod tests {
         std::fs::remove_file(root_key_path(&path)).unwrap();
         assert!(NodeStore::open(&path).unwrap_err().0.contains("root key"));
         let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(counter_path(&path));
+    }
+
+    #[test]
+    fn older_copy_of_the_file_is_refused() {
+        let path = std::env::temp_dir().join(format!("cssf-nodestore-rb-{}", std::process::id()));
+        for p in [path.clone(), root_key_path(&path), counter_path(&path)] {
+            let _ = std::fs::remove_file(p);
+        }
+        {
+            let mut s = NodeStore::open(&path).unwrap();
+            s.set_token(b"kid1", b"revoked later").unwrap();
+        }
+        let old = std::fs::read(&path).unwrap();
+        {
+            let mut s = NodeStore::open(&path).unwrap();
+            s.remove_token(b"kid1").unwrap();
+        }
+        std::fs::write(&path, &old).unwrap();
+        let err = NodeStore::open(&path).unwrap_err().0;
+        assert!(err.contains("older copy"), "{err}");
+        for p in [path.clone(), root_key_path(&path), counter_path(&path)] {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use cssf_netsim::peer::{require_binary, ChildGuard};
 
 /// Every attack the lab must report (the start of its row name).
-const ATTACKS: [&str; 23] = [
+const ATTACKS: [&str; 24] = [
     "Eavesdropping",
     "Record replay",
     "Bit flip",
@@ -33,7 +33,8 @@ const ATTACKS: [&str; 23] = [
     "Scope escalation",
     "Stolen token",
     "Flash tampering",
-    "Flash rollback",
+    "Flash rollback to an older image",
+    "Flash rollback to make a nonce repeat",
     "Power cut",
     "Identity planted before Finished",
     "Session restart from the same address:port",
@@ -106,6 +107,19 @@ fn short_lab_accepts_nothing_against_cssf() {
         );
         assert!(!cells[6].is_empty(), "{name}: no defence named");
     }
+    // The nonce-reuse row's control (salts repeating across mounts) must give
+    // the key away in every attempt, or the row could not see the attack.
+    let cells = row(&out, "Flash rollback to make a nonce repeat").expect("row present");
+    let control = cells[6]
+        .split("key recovered ")
+        .nth(1)
+        .and_then(|t| t.split(')').next())
+        .unwrap_or_else(|| panic!("nonce row names no control: {}", cells[6]));
+    let (got, of) = control.split_once('/').expect("n/m");
+    assert_eq!(
+        got, of,
+        "nonce-reuse control did not recover the key every time"
+    );
     // The baseline must fall where plain CoAP has no defence.
     for name in [
         "Eavesdropping",

@@ -9,6 +9,38 @@ use cssf_store::{Config, RamCounter, RootKey, Store, Transaction};
 use libfuzzer_sys::fuzz_target;
 
 const SIZE: usize = 3 * 512;
+
+/// Mount salts for the fuzzer: deterministic (so a crash reproduces), a new
+/// stream per mount.
+struct SaltRng(u64);
+
+impl rand_core::RngCore for SaltRng {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 ^ (self.0 >> 29)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for c in dest.chunks_mut(8) {
+            let v = self.next_u64().to_le_bytes();
+            c.copy_from_slice(&v[..c.len()]);
+        }
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for SaltRng {}
+
+fn salt() -> SaltRng {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    SaltRng(N.fetch_add(1, Ordering::Relaxed))
+}
 type Flash = RamFlash<SIZE, 512, 4, 1>;
 type S<'c> = Store<Flash, &'c mut RamCounter, 8, 3>;
 
@@ -73,7 +105,7 @@ fn run(store: S<'_>, ops: &[Op], root: &RootKey, cfg: Config) -> Flash {
             Op::Remount => {
                 let (flash, counter) = store.into_parts();
                 let copy = flash.clone();
-                match S::mount(flash, root, counter, cfg) {
+                match S::mount(flash, root, counter, cfg, &mut salt()) {
                     Ok(s) => store = s,
                     Err(_) => return copy,
                 }
@@ -92,7 +124,7 @@ fuzz_target!(|input: Input| {
         for (d, s) in flash.image_mut().iter_mut().zip(&input.image) {
             *d = *s;
         }
-    } else if let Ok(s) = S::mount(flash.clone(), &root, &mut counter, cfg) {
+    } else if let Ok(s) = S::mount(flash.clone(), &root, &mut counter, cfg, &mut salt()) {
         flash = run(s, &input.setup, &root, cfg);
         for (off, x) in input.patches.iter().take(16) {
             if let Some(b) = flash.image_mut().get_mut(usize::from(*off) % SIZE) {
@@ -101,9 +133,9 @@ fuzz_target!(|input: Input| {
         }
     }
     counter.value = counter.value.saturating_sub(u64::from(input.counter % 4));
-    if let Ok(s) = S::mount(flash, &root, &mut counter, cfg) {
+    if let Ok(s) = S::mount(flash, &root, &mut counter, cfg, &mut salt()) {
         let flash = run(s, &input.ops, &root, cfg);
         // Whatever the store wrote, it must mount again.
-        let _ = S::mount(flash, &root, &mut counter, cfg);
+        let _ = S::mount(flash, &root, &mut counter, cfg, &mut salt());
     }
 });

@@ -146,3 +146,44 @@ impl NorFlash for SimFlash {
         Ok(())
     }
 }
+
+/// A deterministic generator for mount salts in tests: every call to
+/// [`rng`] starts a new stream, so each mount draws another salt, as a real
+/// entropy source would (the tests stay reproducible).
+pub struct TestRng(u64);
+
+impl rand_core::RngCore for TestRng {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        // SplitMix64.
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(8) {
+            let v = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+// Test double only: stands in for a TRNG so salts differ per mount.
+impl rand_core::CryptoRng for TestRng {}
+
+/// A fresh salt source for one mount.
+pub fn rng() -> TestRng {
+    static SEED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
+    TestRng(
+        SEED.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
+            .wrapping_mul(0xD1B5_4A32_D192_ED03),
+    )
+}

@@ -1,12 +1,13 @@
 //! Storage attacks on `cssf-store`: tampering with the flash image,
-//! rolling it back to an older image, and cutting the power in the middle
-//! of a transaction.
+//! rolling it back to an older image (for old values, and to make the store
+//! reuse a nonce and give a stored key away), and cutting the power in the
+//! middle of a transaction.
 
 use std::collections::BTreeMap;
 
 use cssf_netsim::SimRng;
 use cssf_store::flash::RamFlash;
-use cssf_store::{Config, Error, RamCounter, RootKey, Store, Transaction};
+use cssf_store::{Config, Error, NoRollbackProtection, RamCounter, RootKey, Store, Transaction};
 use embedded_storage::nor_flash::{
     check_erase, check_read, check_write, ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash,
 };
@@ -27,9 +28,13 @@ const PROBE: [&[u8]; 6] = [b"psk", b"token", b"led", b"k0", b"k1", b"absent"];
 fn history(rng: &mut SimRng, rounds: usize) -> (Flash, Model, RamCounter) {
     let mut counter = RamCounter::default();
     let mut model = Model::new();
-    let Ok(mut s) =
-        Store::<_, _, 16, SECTORS>::mount(Flash::new(), &ROOT, &mut counter, Config::new())
-    else {
+    let Ok(mut s) = Store::<_, _, 16, SECTORS>::mount(
+        Flash::new(),
+        &ROOT,
+        &mut counter,
+        Config::new(),
+        &mut rand_core::OsRng,
+    ) else {
         panic!("lab bug: blank store did not mount");
     };
     for r in 0..rounds {
@@ -53,7 +58,13 @@ fn history(rng: &mut SimRng, rounds: usize) -> (Flash, Model, RamCounter) {
 /// a value for an absent key, or "absent" for a present key); detected when
 /// the mount or a read reported an error.
 fn betrayed<F: NorFlash>(flash: F, counter: &mut RamCounter, model: &Model) -> (bool, bool) {
-    let Ok(mut s) = Store::<_, _, 16, SECTORS>::mount(flash, &ROOT, counter, Config::new()) else {
+    let Ok(mut s) = Store::<_, _, 16, SECTORS>::mount(
+        flash,
+        &ROOT,
+        counter,
+        Config::new(),
+        &mut rand_core::OsRng,
+    ) else {
         return (false, true);
     };
     let mut buf = [0u8; 64];
@@ -109,7 +120,7 @@ fn tamper(o: &Opts) -> Row {
         row.attempt(bad, true);
     }
     row.defence = format!(
-        "ChaCha20-Poly1305 per record (error reported in {detected}/{}; in the rest every key read its committed value)",
+        "XChaCha20-Poly1305 per record (error reported in {detected}/{}; in the rest every key read its committed value)",
         row.attempts
     );
     row.baseline = Cmp::Na("no store");
@@ -123,9 +134,13 @@ fn rollback(o: &Opts) -> Row {
     for i in 0..o.attempts {
         let mut rng = SimRng::new(o.seed.wrapping_add(u64::from(i)) ^ 0x80);
         let mut counter = RamCounter::default();
-        let Ok(mut s) =
-            Store::<_, _, 16, SECTORS>::mount(Flash::new(), &ROOT, &mut counter, Config::new())
-        else {
+        let Ok(mut s) = Store::<_, _, 16, SECTORS>::mount(
+            Flash::new(),
+            &ROOT,
+            &mut counter,
+            Config::new(),
+            &mut rand_core::OsRng,
+        ) else {
             panic!("lab bug: blank store did not mount");
         };
         let total = 5 + (rng.next_u64_raw() % 40) as usize;
@@ -148,9 +163,13 @@ fn rollback(o: &Opts) -> Row {
         // fresh one) mounts and serves the old value, so the probe below
         // does see a rollback when one gets through.
         let mut lost = RamCounter::default();
-        if let Ok(mut s) =
-            Store::<_, _, 16, SECTORS>::mount(old.clone(), &ROOT, &mut lost, Config::new())
-        {
+        if let Ok(mut s) = Store::<_, _, 16, SECTORS>::mount(
+            old.clone(),
+            &ROOT,
+            &mut lost,
+            Config::new(),
+            &mut rand_core::OsRng,
+        ) {
             let mut buf = [0u8; 64];
             if let Ok(n) = s.get(b"led", &mut buf) {
                 control += u32::from(buf.get(..n) != Some(last.as_slice()));
@@ -159,9 +178,13 @@ fn rollback(o: &Opts) -> Row {
         let model: Model = [(b"led".to_vec(), last)].into_iter().collect();
         // Only the newest value may come back (or the mount fails).
         let mut ok_probe = true;
-        if let Ok(mut s) =
-            Store::<_, _, 16, SECTORS>::mount(old, &ROOT, &mut counter, Config::new())
-        {
+        if let Ok(mut s) = Store::<_, _, 16, SECTORS>::mount(
+            old,
+            &ROOT,
+            &mut counter,
+            Config::new(),
+            &mut rand_core::OsRng,
+        ) {
             let mut buf = [0u8; 64];
             ok_probe = match s.get(b"led", &mut buf) {
                 Ok(n) => buf.get(..n) == model.get(&b"led"[..]).map(Vec::as_slice),
@@ -307,7 +330,14 @@ fn cut_once(
     // Mounts, updates; returns the flash events after mount and in total,
     // and the image left behind.
     let run = |flash: CutFlash, counter: &mut RamCounter| -> Option<(u64, u64, Vec<u8>)> {
-        let mut s = Store::<_, _, 16, SECTORS>::mount(flash, &ROOT, counter, Config::new()).ok()?;
+        let mut s = Store::<_, _, 16, SECTORS>::mount(
+            flash,
+            &ROOT,
+            counter,
+            Config::new(),
+            &mut rand_core::OsRng,
+        )
+        .ok()?;
         let mounted = s.flash().events;
         if atomic {
             let mut tx = Transaction::<4>::new();
@@ -340,8 +370,13 @@ fn cut_once(
         dead: false,
         rng: SimRng::new(1),
     };
-    let Ok(mut s) = Store::<_, _, 16, SECTORS>::mount(back, &ROOT, &mut counter2, Config::new())
-    else {
+    let Ok(mut s) = Store::<_, _, 16, SECTORS>::mount(
+        back,
+        &ROOT,
+        &mut counter2,
+        Config::new(),
+        &mut rand_core::OsRng,
+    ) else {
         return Some((false, false));
     };
     let mut buf = [0u8; 64];
@@ -395,7 +430,74 @@ fn power_cut(o: &Opts) -> Row {
     row
 }
 
+/// Whether XOR of two images and a known value, tried at every offset,
+/// gives `secret` back (what nonce reuse hands an attacker).
+fn recovers(a: &[u8], b: &[u8], known: &[u8], secret: &[u8]) -> bool {
+    let n = a.len().min(b.len()).saturating_sub(known.len());
+    (0..n).any(|o| {
+        known.iter().zip(secret).enumerate().all(|(j, (k, s))| {
+            matches!((a.get(o + j), b.get(o + j)), (Some(x), Some(y)) if x ^ y ^ k == *s)
+        })
+    })
+}
+
+/// One confidentiality attempt against a store without a trusted counter
+/// (as the example node store ran before it got one): the device stores a
+/// PSK; the attacker rolls the flash back to the image before it, lets the
+/// device write a value the attacker knows (a token, a configuration) and
+/// XORs the two images. `salt_seed` = Some(s) gives every mount the same
+/// salt source (the control: a device whose "random" salt repeats);
+/// None seeds each mount's salt source anew, as a TRNG would.
+fn nonce_attempt(rng: &mut SimRng, salt_seed: Option<u64>) -> bool {
+    let mut salt = |seed: Option<u64>| SimRng::new(seed.unwrap_or(rng.next_u64_raw()));
+    let mut secret = [0u8; 16];
+    let mut known = [0u8; 16];
+    let mut r = salt(None);
+    rand_core::RngCore::fill_bytes(&mut r, &mut secret);
+    rand_core::RngCore::fill_bytes(&mut r, &mut known);
+    let pre = 1 + (r.next_u64_raw() % 20) as usize;
+    type S = Store<Flash, NoRollbackProtection, 16, SECTORS>;
+    let mount = |f: Flash, salt: &mut SimRng| {
+        S::mount(f, &ROOT, NoRollbackProtection, Config::new(), salt).ok()
+    };
+    let Some(mut s) = mount(Flash::new(), &mut salt(salt_seed)) else {
+        return false;
+    };
+    for k in 0..pre {
+        let _ = s.set(b"led", format!("led-{k}").as_bytes());
+    }
+    let older = s.flash().clone();
+    let _ = s.set(b"psk", &secret);
+    let with_secret = s.flash().image().to_vec();
+    drop(s);
+    let Some(mut s) = mount(older, &mut salt(salt_seed)) else {
+        return false;
+    };
+    let _ = s.set(b"psk", &known);
+    recovers(&with_secret, s.flash().image(), &known, &secret)
+}
+
+fn nonce_reuse(o: &Opts) -> Row {
+    let mut row = Row::new(
+        "flash-nonce-reuse",
+        "Flash rollback to make a nonce repeat and read a stored key (two images, one known value)",
+    );
+    row.survived = None;
+    let mut control = 0;
+    for i in 0..o.attempts {
+        let mut rng = SimRng::new(o.seed.wrapping_add(u64::from(i)) ^ 0x90);
+        row.attempt(nonce_attempt(&mut rng, None), true);
+        control += u32::from(nonce_attempt(&mut rng, Some(0x5a17)));
+    }
+    row.defence = format!(
+        "random 128-bit salt per mount in every XChaCha20-Poly1305 nonce (control, the salt repeating across mounts: key recovered {control}/{})",
+        row.attempts
+    );
+    row.baseline = Cmp::Na("no store");
+    row
+}
+
 /// The storage rows.
 pub fn run(o: &Opts) -> Vec<Row> {
-    vec![tamper(o), rollback(o), power_cut(o)]
+    vec![tamper(o), rollback(o), nonce_reuse(o), power_cut(o)]
 }
