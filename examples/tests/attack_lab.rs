@@ -2,9 +2,9 @@
 //! exit status 0, every attack in the table, nothing accepted against CSSF,
 //! and the plain CoAP baseline falling to the attacks it must fall to (so
 //! the lab demonstrably detects an attack when one succeeds). The lifecycle
-//! rows attack the `cssf-server` built beside the lab; the lab itself exits
-//! non-zero when one of them could not run or its control did not show the
-//! effect.
+//! and CoAP table rows attack the `cssf-server` built beside the lab; the
+//! lab itself exits non-zero when one of them could not run or its control
+//! did not show the effect.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use cssf_netsim::peer::{require_binary, ChildGuard};
 
 /// Every attack the lab must report (the start of its row name).
-const ATTACKS: [&str; 24] = [
+const ATTACKS: [&str; 27] = [
     "Eavesdropping",
     "Record replay",
     "Bit flip",
@@ -38,6 +38,9 @@ const ATTACKS: [&str; 24] = [
     "Power cut",
     "Identity planted before Finished",
     "Session restart from the same address:port",
+    "Observer reflection",
+    "CoAP table exhaustion",
+    "Block1 slot exhaustion",
 ];
 
 /// Cells of the table row whose name starts with `name`.

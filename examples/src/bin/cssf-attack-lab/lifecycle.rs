@@ -42,8 +42,8 @@ use rand_core::OsRng;
 
 use crate::{Cmp, Opts, Row};
 
-const DEV1_ID: &str = "dev-1";
-const DEV1_KEY: [u8; 16] = [
+pub(crate) const DEV1_ID: &str = "dev-1";
+pub(crate) const DEV1_KEY: [u8; 16] = [
     0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
 ];
 const DEV2_ID: &str = "dev-2";
@@ -55,17 +55,17 @@ const PUT: u8 = 3;
 const CHANGED: &str = "2.04";
 const CONTENT: &str = "2.05";
 
-type Res<T> = Result<T, String>;
+pub(crate) type Res<T> = Result<T, String>;
 
 /// `IDENTITY:HEXKEY`.
-fn psk_spec(id: &str, key: &[u8]) -> String {
+pub(crate) fn psk_spec(id: &str, key: &[u8]) -> String {
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
     format!("{id}:{hex}")
 }
 
 /// The `cssf-server` to attack: `--server`, `CSSF_LAB_SERVER`, or the one
 /// beside the lab's own executable.
-fn server_binary(o: &Opts) -> Res<PathBuf> {
+pub(crate) fn server_binary(o: &Opts) -> Res<PathBuf> {
     let p = match (&o.server, std::env::var_os("CSSF_LAB_SERVER")) {
         (Some(p), _) => p.clone(),
         (None, Some(p)) => PathBuf::from(p),
@@ -86,10 +86,10 @@ fn server_binary(o: &Opts) -> Res<PathBuf> {
 }
 
 /// A scratch directory removed on drop.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Scratch {
-    fn new(tag: &str) -> Res<Scratch> {
+    pub(crate) fn new(tag: &str) -> Res<Scratch> {
         let p = std::env::temp_dir().join(format!("cssf-attack-lab-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
@@ -112,20 +112,22 @@ fn read(p: &Path) -> String {
 }
 
 /// A running `cssf-server` (killed on drop).
-struct Server {
+pub(crate) struct Server {
     _child: ChildGuard,
     /// Its CoAPs address.
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
+    /// Its plain CoAP address.
+    pub(crate) plain: SocketAddr,
     /// Started with plain `--psk IDENTITY:HEXKEY` because it refused the
     /// `:RIGHTS` suffix (a build from before per-identity rights).
-    without_rights: bool,
+    pub(crate) without_rights: bool,
 }
 
 impl Server {
     /// Starts `bin` on free loopback ports with `args` (each `--psk` with
     /// its rights); if it refuses them, once more with `plain` (the same
     /// without rights).
-    fn start(bin: &Path, dir: &Path, args: &[String], plain: &[String]) -> Res<Server> {
+    pub(crate) fn start(bin: &Path, dir: &Path, args: &[String], plain: &[String]) -> Res<Server> {
         match Self::try_start(bin, dir, args) {
             Ok(s) => Ok(s),
             Err((true, first)) => match Self::try_start(bin, dir, plain) {
@@ -181,6 +183,7 @@ impl Server {
                     return Ok(Server {
                         _child: guard,
                         addr: SocketAddr::from(([127, 0, 0, 1], coaps)),
+                        plain: SocketAddr::from(([127, 0, 0, 1], coap)),
                         without_rights: false,
                     });
                 }
@@ -200,7 +203,7 @@ impl Server {
 }
 
 /// One DTLS session over the lab's socket.
-struct Session<'a, T> {
+pub(crate) struct Session<'a, T> {
     sock: &'a UdpSocket,
     c: Client<SocketAddr, OsRng, T>,
     start: Instant,
@@ -212,7 +215,11 @@ fn lab_config() -> Config {
     cfg
 }
 
-fn psk_client(server: SocketAddr, id: &str, key: &[u8]) -> Res<Client<SocketAddr, OsRng>> {
+pub(crate) fn psk_client(
+    server: SocketAddr,
+    id: &str,
+    key: &[u8],
+) -> Res<Client<SocketAddr, OsRng>> {
     Client::new(
         lab_config(),
         id.as_bytes(),
@@ -225,7 +232,7 @@ fn psk_client(server: SocketAddr, id: &str, key: &[u8]) -> Res<Client<SocketAddr
 }
 
 impl<'a, T: TrustStore<SocketAddr>> Session<'a, T> {
-    fn new(sock: &'a UdpSocket, c: Client<SocketAddr, OsRng, T>) -> Self {
+    pub(crate) fn new(sock: &'a UdpSocket, c: Client<SocketAddr, OsRng, T>) -> Self {
         Session {
             sock,
             c,
@@ -271,7 +278,7 @@ impl<'a, T: TrustStore<SocketAddr>> Session<'a, T> {
     }
 
     /// Runs until connected.
-    fn handshake(&mut self) -> Res<()> {
+    pub(crate) fn handshake(&mut self) -> Res<()> {
         let end = Instant::now() + Duration::from_secs(10);
         self.flush()?;
         while !self.c.is_connected() {
@@ -289,7 +296,7 @@ impl<'a, T: TrustStore<SocketAddr>> Session<'a, T> {
     }
 
     /// Sends a CoAP request; the first response record.
-    fn request(&mut self, msg: &[u8]) -> Res<Vec<u8>> {
+    pub(crate) fn request(&mut self, msg: &[u8]) -> Res<Vec<u8>> {
         self.c
             .send(self.now(), msg)
             .map_err(|e| format!("send: {e}"))?;
@@ -323,7 +330,7 @@ impl<'a, T: TrustStore<SocketAddr>> Session<'a, T> {
     }
 
     /// Ends with close_notify.
-    fn close(mut self) {
+    pub(crate) fn close(mut self) {
         self.c.close(self.now());
         let _ = self.flush();
     }
@@ -365,7 +372,7 @@ fn response(m: &[u8]) -> Res<(String, Vec<u8>)> {
 }
 
 /// A fresh client address:port.
-fn socket() -> Res<UdpSocket> {
+pub(crate) fn socket() -> Res<UdpSocket> {
     UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))
 }
 
@@ -593,7 +600,7 @@ pub fn run(o: &Opts) -> Vec<Row> {
     rows.into()
 }
 
-fn not_started(r: &mut Row, e: String) {
+pub(crate) fn not_started(r: &mut Row, e: String) {
     r.survived = None;
     r.defence = format!("NOT RUN: {e}");
     r.failure = Some(e);

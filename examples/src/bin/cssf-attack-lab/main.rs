@@ -5,9 +5,9 @@
 //! client and a server that talk through an in-memory network with an
 //! adversary on the path (sees, drops, modifies, replays, reorders and
 //! injects datagrams); the libcoap column runs the transport attacks
-//! through a UDP man-in-the-middle proxy on loopback. The lifecycle rows
-//! attack the real `cssf-server` over loopback UDP instead (`--server`
-//! names another build). An attack counts as
+//! through a UDP man-in-the-middle proxy on loopback. The lifecycle and
+//! CoAP table rows attack the real `cssf-server` over loopback UDP instead
+//! (`--server` names another build). An attack counts as
 //! accepted only when its effect is observed: the server acts on a
 //! modified or replayed request, a forged record reaches the application,
 //! a token grants access, the store returns data it should not.
@@ -24,6 +24,7 @@ mod lifecycle;
 mod net;
 mod stack;
 mod store;
+mod tables;
 mod transport;
 
 use std::path::PathBuf;
@@ -45,7 +46,8 @@ pub struct Opts {
     pub server: Option<PathBuf>,
     /// Skip the libcoap column.
     pub no_peer: bool,
-    /// Run only this family (transport, coap, auth, store, lifecycle).
+    /// Run only this family (transport, coap, auth, store, lifecycle,
+    /// tables).
     pub family: Option<&'static str>,
 }
 
@@ -189,7 +191,7 @@ fn parse_args() -> Result<Opts, String> {
             "--no-peer" => o.no_peer = true,
             "--family" => {
                 let f = args.next().unwrap_or_default();
-                o.family = ["transport", "coap", "auth", "store", "lifecycle"]
+                o.family = ["transport", "coap", "auth", "store", "lifecycle", "tables"]
                     .into_iter()
                     .find(|x| *x == f);
                 if o.family.is_none() {
@@ -198,9 +200,9 @@ fn parse_args() -> Result<Opts, String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: cssf-attack-lab [--seed N] [--attempts N] [--peer-attempts N] [--server-attempts N] [--server PATH] [--short] [--no-peer] [--family transport|coap|auth|store|lifecycle]\n\
+                    "usage: cssf-attack-lab [--seed N] [--attempts N] [--peer-attempts N] [--server-attempts N] [--server PATH] [--short] [--no-peer] [--family transport|coap|auth|store|lifecycle|tables]\n\
                      Runs each attack N times (default 200; libcoap 20; cssf-server 20; --short: 12, 3 and 3) and prints a Markdown table.\n\
-                     The lifecycle rows attack the cssf-server beside this program, or PATH (also: CSSF_LAB_SERVER)."
+                     The lifecycle and tables rows attack the cssf-server beside this program, or PATH (also: CSSF_LAB_SERVER)."
                 );
                 std::process::exit(0);
             }
@@ -224,6 +226,9 @@ fn main() -> ExitCode {
         None => true,
         Some(x) => x == f,
     };
+    // The observer row waits out the RFC 7641 bound (about two minutes):
+    // it runs beside every other row.
+    let observe = want("tables").then(|| tables::spawn_observe(&opts));
     if want("transport") {
         rows.extend(transport::run(&opts));
     }
@@ -238,6 +243,16 @@ fn main() -> ExitCode {
     }
     if want("lifecycle") {
         rows.extend(lifecycle::run(&opts));
+    }
+    if let Some(observe) = observe {
+        let rest = tables::run(&opts);
+        rows.push(observe.join().unwrap_or_else(|_| {
+            let mut r = Row::new("tables-observe", "Observer reflection");
+            r.failure = Some("its thread panicked".into());
+            r.survived = None;
+            r
+        }));
+        rows.extend(rest);
     }
     libcoap::run(&opts, &mut rows);
 
@@ -282,12 +297,14 @@ fn main() -> ExitCode {
          twice or one the client did not send; a refused token was stored or granted access; a \
          forged alert closed the session; the store returned a wrong or old value or half a \
          transaction; cssf-server answered an anonymous session's PUT with 2.04, or a new \
-         session with an old session's cached response or a PUT its identity may not do. \
-         Blocked attempts had none of these effects.\n\
+         session with an old session's cached response or a PUT its identity may not do; an \
+         address that never answered got notifications later than the RFC 7641 bound; a \
+         legitimate client's observation, request or upload was refused after one address \
+         took the tables. Blocked attempts had none of these effects.\n\
          - Survived: afterwards the same session answers a fresh request (downgrade: a new \
          handshake gets the strongest suite; floods: the session and a newly arriving client \
          work; store: it mounts and takes writes; cssf-server: a new legitimate session, or \
-         the restarted one, is served).\n\
+         the restarted one, is served; CoAP tables: the DTLS client is served).\n\
          - Plain CoAP: the same client, server and adversary without DTLS (tokens and store: no \
          equivalent).\n\
          - libcoap + OpenSSL: coap-server-openssl / coap-client-openssl (DTLS 1.2 PSK) through a \
