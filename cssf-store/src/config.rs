@@ -18,6 +18,17 @@ pub struct Config {
     /// diagnostics, but names leak). Default `false`: names are indexed by a
     /// keyed hash and stored only inside the sealed value.
     pub plain_names: bool,
+    /// Record counters reserved in the trusted [`crate::MonotonicCounter`]
+    /// per counter write (at least 1; see [`crate::rollback`]). The store
+    /// reserves counters *before* it writes their records, so no record
+    /// counter is ever used twice, whatever power cuts and rollbacks happen.
+    /// 1 (the default, eager) also confirms every operation: every rollback
+    /// is detected except of an operation a power cut interrupted, at one
+    /// counter write per record plus one per operation. A larger block
+    /// (lazy) saves counter writes (OTP fuses, a secure element's limited
+    /// cycles) and lets a rollback of up to that many records go unseen
+    /// ([`crate::Error::Rollback`] past it).
+    pub counter_block: u32,
 }
 
 impl Config {
@@ -27,6 +38,7 @@ impl Config {
         Self {
             base: 0,
             plain_names: false,
+            counter_block: 1,
         }
     }
 
@@ -34,6 +46,13 @@ impl Config {
     #[must_use]
     pub const fn with_base(mut self, base: u32) -> Self {
         self.base = base;
+        self
+    }
+
+    /// Sets [`Config::counter_block`] (0 counts as 1).
+    #[must_use]
+    pub const fn with_counter_block(mut self, block: u32) -> Self {
+        self.counter_block = if block == 0 { 1 } else { block };
         self
     }
 

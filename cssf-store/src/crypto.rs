@@ -1,15 +1,16 @@
 //! Key derivation, record sealing and name hashing.
 //!
 //! From the caller's 32-byte device root key, HKDF-SHA256 (RFC 5869, salt
-//! [`HKDF_SALT`]) derives three independent keys:
+//! [`HKDF_SALT`]) derives four independent keys:
 //! - `enc`: ChaCha20-Poly1305 (RFC 8439) key sealing every record;
 //! - `name`: HMAC-SHA256 key hashing key names to 8-byte index tags;
-//! - `hdr`: key authenticating record and sector headers with 64-bit tags, so
-//!   the log can be walked and damage attributed without trusting
-//!   unauthenticated bytes. Sector headers use HMAC-SHA256; record headers,
-//!   written on every operation, use XChaCha20-Poly1305 over the header as
-//!   associated data with an empty message and the record's nonce (a
-//!   one-time Poly1305 MAC, so its nonce must never repeat either).
+//! - `hdr` and `rhdr`: keys authenticating sector and record headers with
+//!   64-bit tags, so the log can be walked and damage attributed without
+//!   trusting unauthenticated bytes. Sector headers use HMAC-SHA256 under
+//!   `hdr`; record headers, written on every operation, use
+//!   XChaCha20-Poly1305 under `rhdr` over the header as associated data with
+//!   an empty message and the record's nonce (a one-time Poly1305 MAC, so its
+//!   nonce must never repeat either).
 //!
 //! # Nonces
 //!
@@ -62,6 +63,7 @@ pub(crate) struct Keys {
     enc: [u8; 32],
     name: [u8; 32],
     hdr: [u8; 32],
+    rhdr: [u8; 32],
 }
 
 impl core::fmt::Debug for Keys {
@@ -110,11 +112,13 @@ impl Keys {
             enc: [0; 32],
             name: [0; 32],
             hdr: [0; 32],
+            rhdr: [0; 32],
         };
         // 32 bytes is far below HKDF-SHA256's 8160-byte limit: expand cannot fail.
         let _ = hk.expand(b"record encryption", &mut keys.enc);
         let _ = hk.expand(b"key name hash", &mut keys.name);
         let _ = hk.expand(b"header tag", &mut keys.hdr);
+        let _ = hk.expand(b"record header tag", &mut keys.rhdr);
         keys
     }
 
@@ -152,7 +156,7 @@ impl Keys {
         nonce: &RecordNonce,
         data: &[u8],
     ) -> [u8; HEADER_MAC_LEN] {
-        let cipher = XChaCha20Poly1305::new((&self.hdr).into());
+        let cipher = XChaCha20Poly1305::new((&self.rhdr).into());
         let tag = cipher
             .encrypt_in_place_detached(&nonce.to_bytes().into(), data, &mut [])
             .map(<[u8; TAG_LEN]>::from);

@@ -265,7 +265,11 @@ mod file {
                 self.write_at(at, ff.get(..n).unwrap_or(&[]))?;
                 at += n as u32;
             }
-            self.file.flush().map_err(|_| FlashError::Io)
+            self.file.flush().map_err(|_| FlashError::Io)?;
+            // Durable before the store moves its rollback counter on: a
+            // counter file ahead of the image after a host crash would lock
+            // the store out.
+            self.file.sync_data().map_err(|_| FlashError::Io)
         }
 
         fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
@@ -289,7 +293,11 @@ mod file {
                 self.write_at(at, o)?;
                 done += n;
             }
-            self.file.flush().map_err(|_| FlashError::Io)
+            self.file.flush().map_err(|_| FlashError::Io)?;
+            // Durable before the store moves its rollback counter on: a
+            // counter file ahead of the image after a host crash would lock
+            // the store out.
+            self.file.sync_data().map_err(|_| FlashError::Io)
         }
     }
 }

@@ -60,5 +60,5 @@ pub use crypto::RootKey;
 pub use error::Error;
 #[cfg(feature = "std")]
 pub use rollback::{FileCounter, FileCounterError};
-pub use rollback::{LazyCounter, MonotonicCounter, NoRollbackProtection, RamCounter};
+pub use rollback::{MonotonicCounter, NoRollbackProtection, RamCounter};
 pub use store::{Stats, Store, Transaction, GC_CUTS};

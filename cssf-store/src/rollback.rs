@@ -1,30 +1,76 @@
 //! Rollback protection: a trusted monotonic counter the caller provides.
 //!
-//! Every record in the log carries a 64-bit counter that only grows. After
-//! each completed operation the store calls [`MonotonicCounter::advance_to`]
-//! with the counter of the last record written. On mount the newest valid
-//! record counter must be at least [`MonotonicCounter::read`]; otherwise the
-//! image is older than the last commit the trusted counter saw, and mount
-//! fails with [`crate::Error::Rollback`].
+//! Every record in the log carries a 64-bit counter that only grows. The
+//! store keeps two facts in the one trusted value ([`trusted_value`]): the
+//! highest record counter *reserved*, and the highest *confirmed* written.
+//!
+//! - Before it writes a record whose counter is not yet reserved, the store
+//!   reserves it, and [`crate::Config::counter_block`] - 1 more, with
+//!   [`MonotonicCounter::advance_to`] (write-ahead), confirming in the same
+//!   write the records already on flash. No counter is ever used by two
+//!   records, whatever power cuts and rollbacks happen, so a record cut away
+//!   by a power cut cannot be swapped in for a later one.
+//! - With a block of 1 (the default, "eager") the store also confirms the
+//!   records of each operation when it completes.
+//! - On mount the newest valid record must be at least the confirmed
+//!   counter; otherwise the image is older than the trusted counter allows,
+//!   and mount fails with [`crate::Error::Rollback`].
 //!
 //! The protection is only as strong as the counter: it must live where an
 //! attacker who can rewrite the flash cannot rewind it (a secure element, OTP
-//! fuses, a replay-protected memory block). A counter that is persisted
-//! lazily ([`LazyCounter`], say every 16 records) detects only rollbacks past
-//! that window; an eager one (advanced after every operation) detects any
-//! rollback except of the one operation a power cut interrupts between its
-//! flash write and the counter update.
+//! fuses, a replay-protected memory block). With a block of 1 (the default,
+//! "eager": one counter write per record, one more per operation) every
+//! rollback is detected except of the operation a power cut interrupted
+//! before its confirmation; with a block of `n` ("lazy": one counter write
+//! per `n` records) a rollback of up to `n` records goes unseen.
 //!
 //! The counter only detects rollbacks. Confidentiality does not depend on
 //! it: record nonces carry a random per-mount salt (see [`crate::crypto`]),
 //! so the store never reuses a nonce with no counter, a lazy one, or after a
-//! power cut before the update.
+//! power cut.
 //!
 //! | counter | old image replayed | newest records cut away | nonce reuse |
 //! | --- | --- | --- | --- |
 //! | [`NoRollbackProtection`] | not detected | not detected | never |
-//! | [`LazyCounter`] (every `n`) | detected past `n` records | detected past `n` records | never |
-//! | eager (e.g. [`RamCounter`] semantics, persisted) | detected | detected, except the last operation when a power cut hit before the update | never |
+//! | lazy (`counter_block` = n) | detected past n records | detected past n records; a record cut inside the last block can later be put back in place of a newer one (its counter is reused) | never |
+//! | eager (`counter_block` = 1, the default) | detected | detected, except the operation a power cut interrupted before its confirmation | never |
+
+const SPAN: u64 = 1 << 16;
+
+/// The trusted counter value for `reserved` (the highest record counter
+/// reserved) and `confirmed` (the highest confirmed written, at most
+/// `reserved`): `reserved * 2^16 + 2^16 - 1 - min(reserved - confirmed,
+/// 2^16 - 1)`. It grows when either grows, so a monotonic counter can hold
+/// both; a confirmation more than 2^16 - 1 records behind the reservation
+/// is kept as that much behind (weaker, never a false rollback).
+///
+/// ```
+/// use cssf_store::rollback::{trusted_parts, trusted_value};
+/// assert!(trusted_value(5, 5) > trusted_value(5, 4));
+/// assert!(trusted_value(6, 0) > trusted_value(5, 5));
+/// assert_eq!(trusted_parts(trusted_value(7, 6)), (7, 6));
+/// assert_eq!(trusted_parts(0), (0, 0));
+/// ```
+#[must_use]
+pub const fn trusted_value(reserved: u64, confirmed: u64) -> u64 {
+    let behind = reserved.saturating_sub(confirmed);
+    let behind = if behind > SPAN - 1 { SPAN - 1 } else { behind };
+    reserved
+        .saturating_mul(SPAN)
+        .saturating_add(SPAN - 1 - behind)
+}
+
+/// The (reserved, confirmed) counters a trusted value holds (see
+/// [`trusted_value`]); 0 is (0, 0).
+#[must_use]
+pub const fn trusted_parts(v: u64) -> (u64, u64) {
+    if v == 0 {
+        return (0, 0);
+    }
+    let reserved = v / SPAN;
+    let behind = SPAN - 1 - v % SPAN;
+    (reserved, reserved.saturating_sub(behind))
+}
 
 /// A trusted monotonic counter (secure element, OTP, RPMB, ...).
 pub trait MonotonicCounter {
@@ -35,7 +81,9 @@ pub trait MonotonicCounter {
     /// # Errors
     /// When the counter cannot be read.
     fn read(&mut self) -> Result<u64, Self::Error>;
-    /// Raises the counter to at least `v` (never lowers it).
+    /// Raises the counter to at least `v` (never lowers it). It must be
+    /// durable when it returns: the store writes the records it reserved
+    /// right after.
     ///
     /// # Errors
     /// When the counter cannot be written.
@@ -85,71 +133,6 @@ impl<C: MonotonicCounter> MonotonicCounter for &mut C {
     }
     fn advance_to(&mut self, v: u64) -> Result<(), Self::Error> {
         C::advance_to(self, v)
-    }
-}
-
-/// A counter persisted lazily: the inner counter is advanced only when the
-/// value has moved `every` or more past what it last persisted, so a counter
-/// with few write cycles (OTP fuses, a secure element's slot) lasts longer.
-///
-/// Rollback detection then has a window: an image at most `every - 1`
-/// records older than the newest may be replayed, or that many newest
-/// records cut away, without [`crate::Error::Rollback`]. Confidentiality is
-/// not affected (nonces never repeat, whatever the counter).
-///
-/// ```
-/// use cssf_store::{LazyCounter, MonotonicCounter, RamCounter};
-/// let mut c = LazyCounter::new(RamCounter::default(), 16);
-/// c.advance_to(10).unwrap();
-/// assert_eq!(c.inner().value, 0); // not persisted yet
-/// c.advance_to(16).unwrap();
-/// assert_eq!(c.inner().value, 16);
-/// ```
-#[derive(Debug, Clone, Copy)]
-pub struct LazyCounter<C> {
-    inner: C,
-    every: u64,
-    persisted: Option<u64>,
-}
-
-impl<C: MonotonicCounter> LazyCounter<C> {
-    /// Wraps `inner`, persisting only every `every` counts (at least 1).
-    pub const fn new(inner: C, every: u64) -> Self {
-        Self {
-            inner,
-            every: if every == 0 { 1 } else { every },
-            persisted: None,
-        }
-    }
-
-    /// The wrapped counter.
-    pub const fn inner(&self) -> &C {
-        &self.inner
-    }
-
-    /// Unwraps the counter.
-    pub fn into_inner(self) -> C {
-        self.inner
-    }
-}
-
-impl<C: MonotonicCounter> MonotonicCounter for LazyCounter<C> {
-    type Error = C::Error;
-    fn read(&mut self) -> Result<u64, Self::Error> {
-        let v = self.inner.read()?;
-        self.persisted = Some(v);
-        Ok(v)
-    }
-    fn advance_to(&mut self, v: u64) -> Result<(), Self::Error> {
-        let base = match self.persisted {
-            Some(p) => p,
-            None => self.read()?,
-        };
-        if v >= base.saturating_add(self.every) {
-            self.inner.advance_to(v)?;
-            self.persisted = Some(v);
-        }
-        Ok(())
     }
 }
 

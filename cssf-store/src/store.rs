@@ -370,6 +370,12 @@ pub struct Store<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECT
     nacks: usize,
     /// Counter of the newest record known to be on flash.
     last_written: u64,
+    /// Highest record counter reserved in the trusted counter: a record
+    /// with a higher counter is written only after the reservation.
+    reserved: u64,
+    /// Highest record counter the trusted counter confirms written (eager
+    /// counters only; see [`crate::rollback`] for the encoding).
+    confirmed: u64,
     /// An `ack` to write first thing in the next sector opened.
     pending_ack: Option<(u64, u64)>,
     live_bytes: usize,
@@ -447,15 +453,22 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             nacks: 0,
             pending_ack: None,
             last_written: 0,
+            reserved: 0,
+            confirmed: 0,
             live_bytes: 0,
             lost_max: None,
             stats: Stats::default(),
         };
         s.check_geometry()?;
+        // The trusted value holds the reserved and the confirmed counter
+        // (see `crate::rollback::trusted_value`).
         let trusted = s.counter.read().map_err(|_| Error::Counter)?;
+        (s.reserved, s.confirmed) = crate::rollback::trusted_parts(trusted);
         s.classify_sectors(root)?;
         let survey = s.survey()?;
-        if survey.max_good < trusted {
+        // Every record up to the confirmed counter was on flash when the
+        // counter said so: an image without them is older.
+        if survey.max_good < s.confirmed {
             return Err(Error::Rollback);
         }
         // Sectors whose GC finished are garbage even if their erase was cut.
@@ -476,16 +489,29 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             .filter(|x| x.state == SectorState::Used)
             .map(|x| x.first_counter);
         let floor = max_first.max().unwrap_or(0).saturating_sub(1);
+        // An eager counter reserved past the log: a power cut between a
+        // reservation and its write, or those records cut away. They may
+        // exist somewhere, so their counters are never used again, and the
+        // range is acknowledged like a torn write. (A lazy counter's block is
+        // reused from the log's end: its records are inside the window a
+        // lazy counter does not protect.)
+        let eager = s.config.counter_block <= 1;
+        let burned = if eager && s.reserved > survey.max_good {
+            s.reserved
+        } else {
+            0
+        };
+        let torn = torn || burned > 0;
         s.next = survey
             .max_header
             .max(survey.max_ack)
-            .max(trusted)
+            .max(burned)
             .max(floor)
             .max(survey.max_good)
             + 1;
         if torn {
             // The torn write may have used `next` in a header we could not
-            // read: never reuse it as a nonce.
+            // read: never reuse it.
             s.next += 1;
         }
         // Repairs: only now that the image is accepted.
@@ -605,6 +631,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         let mut hdr = [0u8; align_up(SECTOR_HEADER_LEN, MAX_ALIGN)];
         let hlen = Self::DATA_START as usize;
         let mut max_erase = 0;
+        let mut v1 = false;
         for i in 0..SECTORS {
             let start = self.sector_start(i);
             let h = hdr.get_mut(..hlen).unwrap_or(&mut []);
@@ -621,9 +648,11 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             } else if h.get(..4) == Some(&SECTOR_MAGIC_V1[..])
                 && SectorHeader::is_v1(&Keys::derive_with(root, HKDF_SALT_V1), h)
             {
-                // A format 1 store under this root key: refuse before
-                // anything is erased, so its data is not lost.
-                return Err(Error::UnsupportedFormat);
+                v1 = true;
+                SectorInfo {
+                    state: SectorState::Dirty,
+                    ..FREE_SECTOR
+                }
             } else if self.data_end(i)? == 0 {
                 FREE_SECTOR
             } else {
@@ -635,6 +664,12 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             if let Some(sec) = self.sector_mut(i) {
                 *sec = info;
             }
+        }
+        // A format 1 store under this root key, and no format 2 sector: refuse
+        // before anything is erased, so its data is not lost. (Beside a
+        // format 2 log, a format 1 sector is stray data, erased like any.)
+        if v1 && !self.sectors.iter().any(|x| x.state == SectorState::Used) {
+            return Err(Error::UnsupportedFormat);
         }
         // Erase counts of erased sectors are unknown: assume the highest seen.
         for sec in &mut self.sectors {
@@ -822,6 +857,10 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         let mut pending = [NO_PENDING; MAX_TX_OPS];
         let mut npending;
         let mut pending_tx = 0u64;
+        // Pass 2 must meet the newest authentic record pass 1 measured
+        // against the trusted counter; if the flash changed in between (an
+        // attacker serving two images), the mount is refused.
+        let mut met_newest = sv.max_good == 0;
         for &i in used {
             let sec = self.sector(i);
             match expected {
@@ -846,6 +885,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
                 }
                 expected = Some(h.counter + 1);
                 let good = self.open_record(&h, addr, &mut buf)?;
+                met_newest |= good && h.counter == sv.max_good;
                 if h.counter > sv.max_good {
                     // After the newest authentic record: a torn write.
                     torn = true;
@@ -912,6 +952,9 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
                 self.head = i;
                 self.head_pos = align_up(pos.max(end) as usize, Self::ALIGN) as u32;
             }
+        }
+        if !met_newest {
+            return Err(Error::Rollback);
         }
         Ok(torn)
     }
@@ -1195,7 +1238,11 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             if e.addr != addr {
                 continue;
             }
-            let good = !e.tampered && self.open_record(&h, addr, &mut buf)?;
+            // Another record put at the indexed address (say an older value
+            // of the key) is not the indexed one: re-sealing it would launder
+            // a rollback. It counts as tampering.
+            let good =
+                !e.tampered && h.counter == e.counter && self.open_record(&h, addr, &mut buf)?;
             let (a, c, size) = if good {
                 let plain_len = h.payload_len as usize - TAG_LEN;
                 let body = buf
@@ -1265,6 +1312,20 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
     ) -> Result<(u32, u64, u32), Error> {
         let body = body.unwrap_or(&[]);
         let payload = body.len() + TAG_LEN;
+        if self.next > self.reserved {
+            // Reserve before writing, so that no power cut or rollback can
+            // make this counter be used by two records.
+            let to = self
+                .next
+                .saturating_add(u64::from(self.config.counter_block.max(1)) - 1);
+            // The same write confirms what is on flash so far.
+            let confirmed = self.confirmed.max(self.last_written);
+            self.counter
+                .advance_to(crate::rollback::trusted_value(to, confirmed))
+                .map_err(|_| Error::Counter)?;
+            self.reserved = to;
+            self.confirmed = confirmed;
+        }
         let h = RecordHeader {
             kind,
             flags,
@@ -1309,12 +1370,23 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         Ok((addr, h.counter, total as u32))
     }
 
+    /// At the end of an operation: an eager counter (`counter_block` 1)
+    /// confirms the records written, so that cutting any of them away is a
+    /// rollback; any counter is raised to the newest record on flash when it
+    /// is behind (an image written before a counter was in use). Records are
+    /// reserved before they are written (see `append`).
     fn commit_counter(&mut self) -> Result<(), Error> {
-        // Only counters of records on flash: a burned counter (torn write)
-        // must not raise the trusted counter above the log.
-        self.counter
-            .advance_to(self.last_written)
-            .map_err(|_| Error::Counter)
+        let eager = self.config.counter_block <= 1;
+        let last = self.last_written;
+        if (eager && last > self.confirmed) || last > self.reserved {
+            let reserved = self.reserved.max(last);
+            self.counter
+                .advance_to(crate::rollback::trusted_value(reserved, last))
+                .map_err(|_| Error::Counter)?;
+            self.reserved = reserved;
+            self.confirmed = last;
+        }
+        Ok(())
     }
 
     fn name_hash(&self, key: &[u8]) -> [u8; NAME_HASH_LEN] {
@@ -1741,6 +1813,43 @@ mod tests {
         )
         .unwrap();
         s.set(b"k", b"v").unwrap();
+    }
+
+    /// A format 1 sector header beside a format 2 log (a sector replayed
+    /// from a dump taken before the upgrade) is stray data, not a reason to
+    /// refuse the store.
+    #[test]
+    fn format_1_sector_beside_a_format_2_log_is_erased() {
+        let root = RootKey([9; 32]);
+        let flash = RamFlash::<{ 3 * 4096 }, 4096, 4, 1>::new();
+        let mut s = Store::<_, _, 4, 3>::mount(
+            flash,
+            &root,
+            RamCounter::default(),
+            Config::new(),
+            &mut rand_core::OsRng,
+        )
+        .unwrap();
+        s.set(b"k", b"v").unwrap();
+        let (mut flash, counter) = s.into_parts();
+        let v1 = Keys::derive_with(&root, HKDF_SALT_V1);
+        let mut hdr = [0u8; SECTOR_HEADER_LEN];
+        SectorHeader {
+            erase_count: 1,
+            gen: 1,
+            first_counter: 1,
+            oldest_gen: 1,
+        }
+        .emit_magic(&v1, SECTOR_MAGIC_V1, &mut hdr);
+        flash.write(2 * 4096, &hdr).unwrap();
+        let mut s =
+            Store::<_, _, 4, 3>::mount(flash, &root, counter, Config::new(), &mut rand_core::OsRng)
+                .unwrap();
+        let mut buf = [0u8; 4];
+        assert_eq!(s.get(b"k", &mut buf), Ok(1));
+        assert!(s.flash().image()[2 * 4096..3 * 4096]
+            .iter()
+            .all(|&b| b == 0xFF));
     }
 
     /// Two mounts draw two salts: the same counter seals differently.
