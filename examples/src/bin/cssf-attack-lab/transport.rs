@@ -579,10 +579,40 @@ fn hello_flood(o: &Opts) -> (Row, Row) {
     let alive = up && cssf_alive(&mut net, &mut c, &mut s);
     flood.survived = Some(if alive { flood.attempts } else { 0 });
     amp.survived = None;
+    // Control: the same ClientHellos from sources that can receive (they
+    // answer the HelloVerifyRequest with its cookie) each open a
+    // handshake, so the count above sees state when it is created.
+    let mut control = 0;
+    for i in 0..o.attempts {
+        let from = SPOOF_BASE + (i % 60_000) as Addr;
+        let id: Vec<u8> = (0..(i % 100)).map(|k| b'a' + (k % 26) as u8).collect();
+        let mut s2 = LabServer::lab(seed ^ u64::from(i));
+        let mut m = CssfClient::new(
+            from,
+            SERVER,
+            &id,
+            b"x",
+            &ALL_SUITES,
+            seed.wrapping_add(u64::from(i)),
+        );
+        let mut adv = HalfOpen {
+            n: 2,
+            seen: Default::default(),
+        };
+        Net::default().run_for(&mut [&mut s2, &mut m], &mut adv, Duration::from_millis(100));
+        control += u32::from(s2.dtls.sessions() > 0);
+    }
     flood.defence = format!(
-        "stateless HelloVerifyRequest cookie (sessions after the flood: {}, the legitimate one included)",
-        s.dtls.sessions()
+        "stateless HelloVerifyRequest cookie (sessions after the flood: {}, the legitimate one included; control, the same ClientHellos answering the cookie: a handshake opened {control}/{})",
+        s.dtls.sessions(),
+        o.attempts
     );
+    if control != o.attempts {
+        flood.failure = Some(format!(
+            "control: answering the cookie opened a handshake in only {control}/{}",
+            o.attempts
+        ));
+    }
     amp.defence = format!("only a HelloVerifyRequest before the cookie (max ratio {max_ratio:.2})");
     flood.baseline = Cmp::Na("no handshake");
     // Plain CoAP: a spoofed GET /.well-known/core is answered in full.
@@ -898,6 +928,30 @@ pub fn run(o: &Opts) -> Vec<Row> {
         },
     );
     // A forged alert's effect is tearing the session down (counted above).
+    // Control: a genuine close_notify from the client does end the
+    // server's session, and the lab sees it.
+    let mut control = 0;
+    for i in 0..o.attempts {
+        let seed = o.seed.wrapping_add(u64::from(i)) ^ 0x66;
+        let mut net = Net::default();
+        let mut c = CssfClient::legit(seed);
+        let mut s = LabServer::lab(seed);
+        if connect(&mut net, &mut c, &mut s) {
+            c.dtls.close(net.now);
+            net.run_for(&mut [&mut c, &mut s], &mut Honest, Duration::from_secs(5));
+            control += u32::from(s.legit_closed);
+        }
+    }
+    alerts.defence = format!(
+        "unauthenticated alerts dropped (control, a genuine close_notify from the client: server's session ended {control}/{})",
+        o.attempts
+    );
+    if control != o.attempts {
+        alerts.failure = Some(format!(
+            "control: a genuine close_notify ended the session in only {control}/{}",
+            o.attempts
+        ));
+    }
     alerts.baseline = Cmp::Na("no alerts in plain CoAP");
     rows.push(alerts);
     rows.push(downgrade(o, false));
