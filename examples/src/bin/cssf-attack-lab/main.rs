@@ -319,9 +319,10 @@ fn main() -> ExitCode {
     println!(
         "- Accepted means the effect was observed: a receiver's application was handed a payload \
          the sender never sent, or one more often than it was sent; the server carried out a PUT \
-         twice or one the client did not send; a refused token was stored or granted access; a \
-         forged alert closed the session; the store returned a wrong or old value or half a \
-         transaction; cssf-server answered an anonymous session's PUT with 2.04, or a new \
+         twice or one the client did not send, or one held back beyond its Echo lifetime; a \
+         refused token was stored or granted access; a forged alert closed the session; a new \
+         client could not connect within its retransmission budget while a handshake flood \
+         ran; the store returned a wrong or old value or half a transaction; cssf-server answered an anonymous session's PUT with 2.04, or a new \
          session with an old session's cached response or a PUT its identity may not do; an \
          address that never answered got notifications later than the RFC 7641 bound; a \
          legitimate client's observation, request or upload was refused after one address \
