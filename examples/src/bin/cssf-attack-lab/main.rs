@@ -62,6 +62,19 @@ pub enum Cmp {
         /// Attempts.
         attempts: u32,
     },
+    /// Ran against an external peer: accepted out of attempts that
+    /// proved something, the voided ones shown beside them, and how the
+    /// attack there differs from the row's words, if it does.
+    Peer {
+        /// Accepted attempts.
+        accepted: u32,
+        /// Attempts that were not voided.
+        attempts: u32,
+        /// Voided attempts (the run proved nothing).
+        voided: u32,
+        /// How the attack differs there (empty: it does not).
+        note: &'static str,
+    },
     /// The attack has no meaning there.
     Na(&'static str),
     /// The external peer is not installed.
@@ -74,6 +87,18 @@ impl std::fmt::Display for Cmp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Cmp::Ran { accepted, attempts } => write!(f, "{accepted}/{attempts} accepted"),
+            Cmp::Peer {
+                accepted,
+                attempts,
+                voided,
+                note,
+            } => {
+                write!(f, "{accepted}/{attempts} accepted, {voided} voided")?;
+                if !note.is_empty() {
+                    write!(f, " ({note})")?;
+                }
+                Ok(())
+            }
             Cmp::Na(why) => write!(f, "n/a ({why})"),
             Cmp::PeerMissing => write!(f, "peer missing"),
             Cmp::NotRun(why) => write!(f, "not run ({why})"),
@@ -294,9 +319,10 @@ fn main() -> ExitCode {
     println!(
         "- Accepted means the effect was observed: a receiver's application was handed a payload \
          the sender never sent, or one more often than it was sent; the server carried out a PUT \
-         twice or one the client did not send; a refused token was stored or granted access; a \
-         forged alert closed the session; the store returned a wrong or old value or half a \
-         transaction; cssf-server answered an anonymous session's PUT with 2.04, or a new \
+         twice or one the client did not send, or one held back beyond its Echo lifetime; a \
+         refused token was stored or granted access; a forged alert closed the session; a new \
+         client could not connect within its retransmission budget while a handshake flood \
+         ran; the store returned a wrong or old value or half a transaction; cssf-server answered an anonymous session's PUT with 2.04, or a new \
          session with an old session's cached response or a PUT its identity may not do; an \
          address that never answered got notifications later than the RFC 7641 bound; a \
          legitimate client's observation, request or upload was refused after one address \
@@ -310,7 +336,9 @@ fn main() -> ExitCode {
          - libcoap + OpenSSL: coap-server-openssl / coap-client-openssl (DTLS 1.2 PSK) through a \
          loopback UDP proxy that attacks the datagrams toward the server (bit flips and \
          truncation: every other attempt those toward the client); the effect is read from the \
-         server's log of received requests, or from what the client prints."
+         server's log of received requests, or from what the client prints. Voided: the run \
+         proved nothing (the server did not start, or the client's request never reached it \
+         although the attack leaves it intact); shown, not counted in N/M."
     );
     println!();
     eprintln!("ran in {:.1} s", started.elapsed().as_secs_f64());

@@ -388,12 +388,13 @@ pub type LabServer<'a> = CssfServer<'a, StaticPsk<'static>>;
 impl<'a, P: PskStore<Addr>> CssfServer<'a, P> {
     /// A server resolving PSKs through `store`.
     pub fn with_store(store: P, suites: &[CipherSuite], seed: u64) -> Self {
-        let dtls = match Endpoint::new(
-            dtls_config(suites),
-            store,
-            SimRng::new(seed ^ 0x5E),
-            Duration::ZERO,
-        ) {
+        Self::with_config(store, dtls_config(suites), seed)
+    }
+
+    /// A server with DTLS settings `config` (a control turning a defence
+    /// off).
+    pub fn with_config(store: P, config: Config, seed: u64) -> Self {
+        let dtls = match Endpoint::new(config, store, SimRng::new(seed ^ 0x5E), Duration::ZERO) {
             Ok(e) => e,
             Err(e) => panic!("lab bug: server config refused: {e}"),
         };

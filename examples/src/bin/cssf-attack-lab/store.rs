@@ -25,9 +25,14 @@ const PROBE: [&[u8]; 6] = [b"psk", b"token", b"led", b"k0", b"k1", b"absent"];
 
 /// Writes a history (overwrites, a remove, garbage collections) and returns
 /// the flash, the model of what was committed, and the trusted counter.
-fn history(rng: &mut SimRng, rounds: usize) -> (Flash, Model, RamCounter) {
+/// One operation of a history: a key and its new value, or `None` for a
+/// removal.
+type Op = (Vec<u8>, Option<Vec<u8>>);
+
+fn history(rng: &mut SimRng, rounds: usize) -> (Flash, Model, RamCounter, Vec<Op>) {
     let mut counter = RamCounter::default();
     let mut model = Model::new();
+    let mut ops = Vec::new();
     let Ok(mut s) = Store::<_, _, 16, SECTORS>::mount(
         Flash::new(),
         &ROOT,
@@ -44,13 +49,15 @@ fn history(rng: &mut SimRng, rounds: usize) -> (Flash, Model, RamCounter) {
         if r % 11 == 10 {
             if s.remove(key).is_ok() {
                 model.remove(key);
+                ops.push((key.to_vec(), None));
             }
         } else if s.set(key, &val).is_ok() {
-            model.insert(key.to_vec(), val);
+            model.insert(key.to_vec(), val.clone());
+            ops.push((key.to_vec(), Some(val)));
         }
     }
     let (flash, _) = s.into_parts();
-    (flash, model, counter)
+    (flash, model, counter, ops)
 }
 
 /// Mounts and reads every probe key. Returns (betrayed, detected):
@@ -81,48 +88,142 @@ fn betrayed<F: NorFlash>(flash: F, counter: &mut RamCounter, model: &Model) -> (
     (bad, detected)
 }
 
+/// Every byte offset of `img` that was written: in each erase sector, up
+/// to its last byte that is not erased (0xFF) (records are appended in
+/// order).
+fn written(img: &[u8], sector: usize) -> Vec<usize> {
+    let mut v = Vec::new();
+    for (k, sec) in img.chunks(sector).enumerate() {
+        if let Some(last) = sec.iter().rposition(|b| *b != 0xFF) {
+            v.extend(k * sector..=k * sector + last);
+        }
+    }
+    v
+}
+
+/// One tampering of `img`, at positions drawn from its written bytes:
+/// `kind` 0 flips a bit, 1 copies 32 bytes from one written place over
+/// another, 2 erases the 64-byte block around a written byte; `r` are the
+/// random choices (the same for the control's image).
+fn tamper_image(img: &mut [u8], kind: u32, r: [u64; 3], sector: usize) {
+    let w = written(img, sector);
+    let pick = |x: u64| w.get((x % w.len().max(1) as u64) as usize).copied();
+    let n = img.len();
+    match kind {
+        0 => {
+            if let Some(b) = pick(r[0]).and_then(|p| img.get_mut(p)) {
+                *b ^= 1 << (r[1] % 8);
+            }
+        }
+        1 => {
+            let (Some(from), Some(to)) = (pick(r[0]), pick(r[1])) else {
+                return;
+            };
+            let (from, to) = (from.min(n - 32), to.min(n - 32));
+            let chunk: Vec<u8> = img.get(from..from + 32).unwrap_or(&[]).to_vec();
+            if let Some(d) = img.get_mut(to..to + 32) {
+                d.copy_from_slice(&chunk);
+            }
+        }
+        _ => {
+            let Some(p) = pick(r[0]) else { return };
+            let at = (p / 64) * 64;
+            if let Some(d) = img.get_mut(at..(at + 64).min(n)) {
+                d.fill(0xFF);
+            }
+        }
+    }
+}
+
+/// The control: the same history in an unauthenticated log (records
+/// `key length, value length or 0xFE for a removal, key, value`, appended;
+/// the last record of a key wins), read back the same way.
+struct PlainLog(Vec<u8>);
+
+impl PlainLog {
+    fn new(ops: &[(Vec<u8>, Option<Vec<u8>>)]) -> Self {
+        let mut img = vec![0xFF; SIZE];
+        let mut at = 0;
+        for (k, v) in ops {
+            let mut rec = vec![k.len() as u8, v.as_ref().map_or(0xFE, |v| v.len() as u8)];
+            rec.extend_from_slice(k);
+            rec.extend_from_slice(v.as_deref().unwrap_or(&[]));
+            if let Some(d) = img.get_mut(at..at + rec.len()) {
+                d.copy_from_slice(&rec);
+                at += rec.len();
+            }
+        }
+        PlainLog(img)
+    }
+
+    /// What the log says, or `None` when it does not parse.
+    fn read(&self) -> Option<Model> {
+        let mut m = Model::new();
+        let mut at = 0;
+        while let Some(&kl) = self.0.get(at) {
+            if kl == 0xFF {
+                break;
+            }
+            let vl = *self.0.get(at + 1)?;
+            let k = self.0.get(at + 2..at + 2 + usize::from(kl))?.to_vec();
+            at += 2 + usize::from(kl);
+            if vl == 0xFE {
+                m.remove(&k);
+            } else {
+                let v = self.0.get(at..at + usize::from(vl))?.to_vec();
+                at += usize::from(vl);
+                m.insert(k, v);
+            }
+        }
+        Some(m)
+    }
+}
+
 fn tamper(o: &Opts) -> Row {
     let mut row = Row::new(
         "flash-tamper",
-        "Flash tampering (bit flips, spliced and erased chunks)",
+        "Flash tampering (bit flips, spliced and erased chunks where records are written)",
     );
     row.survived = None;
-    let mut detected = 0;
+    let (mut detected, mut voided, mut control, mut control_runs) = (0, 0, 0, 0);
     for i in 0..o.attempts {
         let mut rng = SimRng::new(o.seed.wrapping_add(u64::from(i)) ^ 0x57);
-        let (mut flash, model, mut counter) = history(&mut rng, 20 + (i as usize % 30));
-        let img = flash.image_mut();
-        let n = img.len();
-        match i % 3 {
-            0 => {
-                let pos = (rng.next_u64_raw() as usize) % n;
-                if let Some(b) = img.get_mut(pos) {
-                    *b ^= 1 << (rng.next_u64_raw() % 8);
-                }
-            }
-            1 => {
-                let from = (rng.next_u64_raw() as usize) % (n - 32);
-                let to = (rng.next_u64_raw() as usize) % (n - 32);
-                let chunk: Vec<u8> = img.get(from..from + 32).unwrap_or(&[]).to_vec();
-                if let Some(d) = img.get_mut(to..to + 32) {
-                    d.copy_from_slice(&chunk);
-                }
-            }
-            _ => {
-                let at = ((rng.next_u64_raw() as usize) % (n / 64)) * 64;
-                if let Some(d) = img.get_mut(at..at + 64) {
-                    d.fill(0xFF);
-                }
-            }
+        let (mut flash, model, mut counter, ops) = history(&mut rng, 20 + (i as usize % 30));
+        let r = [rng.next_u64_raw(), rng.next_u64_raw(), rng.next_u64_raw()];
+        let before = flash.image().to_vec();
+        tamper_image(flash.image_mut(), i % 3, r, ERASE);
+        // Only an attempt that changed written bytes tampered with
+        // anything (erasing erased space changes nothing): the others are
+        // voided and shown, not counted.
+        let w = written(&before, ERASE);
+        if w.iter().all(|&p| before.get(p) == flash.image().get(p)) {
+            voided += 1;
+            continue;
         }
         let (bad, det) = betrayed(flash, &mut counter, &model);
         detected += u32::from(det);
         row.attempt(bad, true);
+        // Control: the same history and tampering in a log without
+        // authentication; a wrong or missing value read back is the effect.
+        let mut plain = PlainLog::new(&ops);
+        let clean = plain.read();
+        tamper_image(&mut plain.0, i % 3, r, ERASE);
+        if clean.as_ref() == Some(&model) {
+            control_runs += 1;
+            let got = plain.read();
+            let wrong = got.is_some_and(|g| PROBE.iter().any(|k| g.get(*k) != model.get(*k)));
+            control += u32::from(wrong);
+        }
     }
+    let n = row.attempts;
     row.defence = format!(
-        "XChaCha20-Poly1305 per record (error reported in {detected}/{}; in the rest every key read its committed value)",
-        row.attempts
+        "XChaCha20-Poly1305 per record (error reported in {detected}/{n}; in the rest every key read its committed value; {voided} more attempts voided, the written bytes unchanged; control, the same history and kinds of tampering in an unauthenticated log: a wrong or missing value read in {control}/{control_runs})"
     );
+    if control == 0 || control_runs != n {
+        row.failure = Some(format!(
+            "control: the unauthenticated log gave a wrong value in {control}/{control_runs} of {n}"
+        ));
+    }
     row.baseline = Cmp::Na("no store");
     row
 }
@@ -407,7 +508,7 @@ fn power_cut(o: &Opts) -> Row {
     let mut control = 0;
     for i in 0..o.attempts {
         let mut rng = SimRng::new(o.seed.wrapping_add(u64::from(i)) ^ 0x9C);
-        let (flash, model, counter) = history(&mut rng, (i as usize * 7) % 60);
+        let (flash, model, counter, _) = history(&mut rng, (i as usize * 7) % 60);
         let new_vals: Vec<Vec<u8>> = (0..3)
             .map(|k| format!("new-{i}-{k}").into_bytes())
             .collect();
