@@ -160,7 +160,7 @@ fn rewrite(o: &Opts) -> Row {
         rewritten += u32::from(r.rewritten > 0);
         row.attempt(r.app_to_attacker > 0 || r.moved_to_attacker, r.alive);
     }
-    let n = o.attempts.clamp(1, 4);
+    let n = crate::handshake::controls(o);
     let (mut control, mut control_app) = (0u32, 0u32);
     for i in 0..n {
         let seed = o.seed.wrapping_add(u64::from(i)) ^ 0xC1E;
@@ -261,7 +261,7 @@ fn move_onto(o: &Opts) -> Row {
         moved += u32::from(r.moved_onto);
         row.attempt(r.victim_hurt, r.alive);
     }
-    let n = o.attempts.clamp(1, 4);
+    let n = crate::handshake::controls(o);
     let (mut control, mut control_hurt) = (0u32, 0u32);
     for i in 0..n {
         let seed = o.seed.wrapping_add(u64::from(i)) ^ 0x30F;

@@ -22,6 +22,11 @@ use crate::net::{Addr, Adversary, Honest, Net, Node, Packet, CLIENT, SERVER};
 use crate::stack::{IDENTITY, KEYS, PSK};
 use crate::{Cmp, Opts, Row};
 
+/// Attempts of a row's control: a tenth of the row's, 4 to 20.
+pub fn controls(o: &Opts) -> u32 {
+    (o.attempts / 10).clamp(4, 20)
+}
+
 /// Where an impostor (a second server the adversary routes to) listens.
 pub const IMPOSTOR: Addr = 7;
 
@@ -743,7 +748,7 @@ fn tampering(o: &Opts) -> Row {
         row.attempt(v.wrong, alive);
     }
     // Control: an impostor holding the credential, the defence off.
-    let n = o.attempts.clamp(1, 4);
+    let n = crate::handshake::controls(o);
     let mut seen = 0u32;
     for i in 0..n {
         let kind = if i % 2 == 0 { Kind::Psk } else { Kind::Rpk };

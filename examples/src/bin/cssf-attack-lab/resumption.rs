@@ -164,7 +164,7 @@ fn revoked(o: &Opts) -> Row {
         full += u32::from(connected && !resumed);
         row.attempt(connected, alive);
     }
-    let n = o.attempts.clamp(1, 4);
+    let n = crate::handshake::controls(o);
     let (mut kept, mut forced) = (0u32, 0u32);
     for i in 0..n {
         let seed = o.seed.wrapping_add(u64::from(i)) ^ 0x0052_4557;
@@ -177,7 +177,7 @@ fn revoked(o: &Opts) -> Row {
         ));
     }
     row.defence = format!(
-        "PskStore::may_resume asks the store again (default: the identity must still have a key); the full handshake then fails with unknown_psk_identity (full handshakes completed {full}/{}; control: not revoked, resumed {kept}/{n}; revoked, with a lab-only store whose may_resume says yes, resumed {forced}/{n}; cssf-auth's token stores never resume)",
+        "PskStore::may_resume asks the store again (default: the identity must still have a key); the full handshake then fails with unknown_psk_identity (full handshakes completed {full}/{}; control: not revoked, resumed {kept}/{n}; revoked, with a lab-only store whose may_resume says yes, resumed {forced}/{n}; cssf-server's store lets a provisioned identity resume only while provisioned, cssf-auth's token stores never)",
         row.attempts
     );
     row.baseline = Cmp::Na("no handshake");
@@ -325,7 +325,7 @@ fn other_suite(o: &Opts) -> Row {
         full_other += u32::from(adv.resumed_with.is_none());
         row.attempt(accepted, alive);
     }
-    let n = o.attempts.clamp(1, 4);
+    let n = crate::handshake::controls(o);
     let mut control = 0u32;
     for i in 0..n {
         let seed = o.seed.wrapping_add(u64::from(i)) ^ 0x5356;
@@ -365,7 +365,7 @@ fn no_ems(o: &Opts) -> Row {
         refused += u32::from(adv.resumed_with.is_none());
         row.attempt(accepted, alive);
     }
-    let n = o.attempts.clamp(1, 4);
+    let n = crate::handshake::controls(o);
     let mut control = 0u32;
     for i in 0..n {
         let seed = o.seed.wrapping_add(u64::from(i)) ^ 0x454E;

@@ -268,7 +268,7 @@ fn untrusted(o: &Opts) -> Row {
     }
     // Controls: the trusted key completes; trusting every key (the
     // defence off), the client completes with the impostor.
-    let n = o.attempts.clamp(1, 4);
+    let n = crate::handshake::controls(o);
     let (mut genuine, mut fooled) = (0u32, 0u32);
     for i in 0..n {
         let seed = o.seed.wrapping_add(u64::from(i)) ^ 0x52_504C;
@@ -334,7 +334,7 @@ fn swapped(o: &Opts) -> Row {
     }
     // Control: a client trusting every key (the defence off) takes the
     // swapped key and the re-signed ServerKeyExchange and goes on.
-    let n = o.attempts.clamp(1, 4);
+    let n = crate::handshake::controls(o);
     let mut control = 0u32;
     for i in 0..n {
         let seed = o.seed.wrapping_add(u64::from(i)) ^ 0x5358;
@@ -372,7 +372,7 @@ fn other_signer(o: &Opts) -> Row {
     }
     // Control: the same rewrite signing with the server's own key
     // (deterministic ECDSA: the same bytes) completes.
-    let n = o.attempts.clamp(1, 4);
+    let n = crate::handshake::controls(o);
     let mut control = 0u32;
     for i in 0..n {
         let seed = o.seed.wrapping_add(u64::from(i)) ^ 0x534C;
