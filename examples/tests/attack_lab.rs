@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use cssf_netsim::peer::{require_binary, ChildGuard};
 
 /// Every attack the lab must report (the start of its row name).
-const ATTACKS: [&str; 27] = [
+const ATTACKS: [&str; 37] = [
     "Eavesdropping",
     "Record replay",
     "Bit flip",
@@ -41,6 +41,16 @@ const ATTACKS: [&str; 27] = [
     "Observer reflection",
     "CoAP table exhaustion",
     "Block1 slot exhaustion",
+    "Handshake tampering",
+    "Raw public keys: an impostor server",
+    "Raw public keys: the key in the server's Certificate swapped",
+    "Raw public keys: ServerKeyExchange signed by another key",
+    "Resumption after the PSK identity was revoked",
+    "Resumption under another suite",
+    "Resumption without extended master secret",
+    "Replay of an old abbreviated handshake",
+    "Connection ID: source address of the victim's CID records rewritten",
+    "Connection ID: the attacker's own session moved onto the victim's address",
 ];
 
 /// Cells of the table row whose name starts with `name`.

@@ -7,7 +7,9 @@
 //! injects datagrams); the libcoap column runs the transport attacks
 //! through a UDP man-in-the-middle proxy on loopback. The lifecycle and
 //! CoAP table rows attack the real `cssf-server` over loopback UDP instead
-//! (`--server` names another build). An attack counts as
+//! (`--server` names another build). The handshake rows attack cssf-dtls
+//! alone, in memory: handshake flights, raw public keys, resumption and
+//! Connection IDs. An attack counts as
 //! accepted only when its effect is observed: the server acts on a
 //! modified or replayed request, a forged record reaches the application,
 //! a token grants access, the store returns data it should not.
@@ -18,10 +20,14 @@
 //! (its server missing, its control not showing the effect).
 
 mod auth;
+mod cid;
 mod coap;
+mod handshake;
 mod libcoap;
 mod lifecycle;
 mod net;
+mod resumption;
+mod rpk;
 mod stack;
 mod store;
 mod tables;
@@ -47,7 +53,7 @@ pub struct Opts {
     /// Skip the libcoap column.
     pub no_peer: bool,
     /// Run only this family (transport, coap, auth, store, lifecycle,
-    /// tables).
+    /// tables, handshake).
     pub family: Option<&'static str>,
 }
 
@@ -216,16 +222,24 @@ fn parse_args() -> Result<Opts, String> {
             "--no-peer" => o.no_peer = true,
             "--family" => {
                 let f = args.next().unwrap_or_default();
-                o.family = ["transport", "coap", "auth", "store", "lifecycle", "tables"]
-                    .into_iter()
-                    .find(|x| *x == f);
+                o.family = [
+                    "transport",
+                    "coap",
+                    "auth",
+                    "store",
+                    "lifecycle",
+                    "tables",
+                    "handshake",
+                ]
+                .into_iter()
+                .find(|x| *x == f);
                 if o.family.is_none() {
                     return Err(format!("unknown family {f:?}"));
                 }
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: cssf-attack-lab [--seed N] [--attempts N] [--peer-attempts N] [--server-attempts N] [--server PATH] [--short] [--no-peer] [--family transport|coap|auth|store|lifecycle|tables]\n\
+                    "usage: cssf-attack-lab [--seed N] [--attempts N] [--peer-attempts N] [--server-attempts N] [--server PATH] [--short] [--no-peer] [--family transport|coap|auth|store|lifecycle|tables|handshake]\n\
                      Runs each attack N times (default 200; libcoap 20; cssf-server 20; --short: 12, 3 and 3) and prints a Markdown table.\n\
                      The lifecycle and tables rows attack the cssf-server beside this program, or PATH (also: CSSF_LAB_SERVER)."
                 );
@@ -268,6 +282,9 @@ fn main() -> ExitCode {
     }
     if want("lifecycle") {
         rows.extend(lifecycle::run(&opts));
+    }
+    if want("handshake") {
+        rows.extend(handshake::run(&opts));
     }
     if let Some(observe) = observe {
         let rest = tables::run(&opts);
@@ -326,7 +343,14 @@ fn main() -> ExitCode {
          session with an old session's cached response or a PUT its identity may not do; an \
          address that never answered got notifications later than the RFC 7641 bound; a \
          legitimate client's observation, request or upload was refused after one address \
-         took the tables. Blocked attempts had none of these effects.\n\
+         took the tables; a handshake completed with the two sides disagreeing (identity, \
+         suite, resumption, or records not getting through) or with the client talking to no \
+         genuine server session; a client completed with an untrusted, swapped or wrongly \
+         signed server key; the server resumed (or answered with an abbreviated ServerHello) a \
+         session it should have refused, or completed a replayed abbreviated handshake; the \
+         server sent a victim's records to, or moved its session to, an address it does not \
+         own, or a victim's session was closed or went unserved while another session was \
+         moved onto its address. Blocked attempts had none of these effects.\n\
          - Survived: afterwards the same session answers a fresh request (downgrade: a new \
          handshake gets the strongest suite; floods: the session and a newly arriving client \
          work; store: it mounts and takes writes; cssf-server: a new legitimate session, or \
