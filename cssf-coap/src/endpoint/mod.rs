@@ -674,7 +674,10 @@ where
     }
 
     /// Time passed: retransmits, gives up, sends Empty ACKs for requests
-    /// the application has not answered yet, expires exchanges.
+    /// the application has not answered yet, expires exchanges. A call
+    /// later than [`poll_timeout`](Self::poll_timeout) asked for catches
+    /// up on a confirmable notification's schedule (one retransmission
+    /// now, or its observer removed when the budget ran out meanwhile).
     pub fn handle_timeout(&mut self, now: Duration) {
         self.maintain(now);
         let mut i = 0;
@@ -684,26 +687,41 @@ where
             };
             if let ConState::Sent { next_at } | ConState::Resend { next_at } = slot.state {
                 if next_at <= now {
-                    if slot.tries < self.config.max_retransmit {
+                    let anchored = matches!(slot.owner, Owner::Notify(_));
+                    let mut next_at = next_at;
+                    let mut expired = false;
+                    // A notification's schedule is anchored to its first
+                    // transmission: a late `handle_timeout` uses up every
+                    // retransmission whose time passed (sending one now)
+                    // and gives up once the last timeout ran out, so it
+                    // does not stretch the observer's MAX_TRANSMIT_WAIT
+                    // (RFC 7641 §4.5). Bounded by `max_retransmit` + 1
+                    // rounds.
+                    while next_at <= now {
+                        if slot.tries >= self.config.max_retransmit {
+                            expired = true;
+                            break;
+                        }
                         slot.tries += 1;
                         slot.timeout = slot.timeout.saturating_mul(2);
-                        slot.state = if matches!(slot.owner, Owner::Notify(_)) {
-                            // Anchored to the first transmission: a late
-                            // `handle_timeout` does not stretch the
-                            // observer's MAX_TRANSMIT_WAIT.
-                            ConState::Resend {
-                                next_at: next_at.saturating_add(slot.timeout),
-                            }
-                        } else {
-                            ConState::Send
-                        };
-                        self.stats.retransmissions += 1;
-                    } else {
+                        next_at = next_at.saturating_add(slot.timeout);
+                        if !anchored {
+                            break;
+                        }
+                    }
+                    if expired {
                         let slot = self.cons.remove(i);
                         self.stats.give_ups += 1;
                         self.give_up(slot.owner);
                         continue;
                     }
+                    // One retransmission goes out, however many were due.
+                    self.stats.retransmissions += 1;
+                    slot.state = if anchored {
+                        ConState::Resend { next_at }
+                    } else {
+                        ConState::Send
+                    };
                 }
             }
             i += 1;

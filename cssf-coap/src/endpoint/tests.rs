@@ -1189,6 +1189,79 @@ fn observer_that_never_acks_is_removed_although_notifications_come_fast() {
     );
 }
 
+/// Notifies `s`'s observers of /obs at `now` until a confirmable one is on
+/// the wire, then once more (replacing it in flight); returns when that
+/// CON was first sent.
+fn con_notification_in_flight(s: &mut Ep, now: Duration) -> Duration {
+    for i in 0..=Config::default().notify_con_every {
+        s.notify(
+            now,
+            "obs",
+            &Response::new(Code::CONTENT).payload(&[i as u8]),
+        )
+        .unwrap();
+        drain_at(s, now);
+    }
+    let first = s
+        .oldest_unacknowledged_notification()
+        .expect("no confirmable notification in flight");
+    // One more replaces it in flight and keeps its schedule.
+    s.notify(now, "obs", &Response::new(Code::CONTENT).payload(b"x"))
+        .unwrap();
+    assert_eq!(drain_at(s, now).len(), 1);
+    assert_eq!(s.oldest_unacknowledged_notification(), Some(first));
+    first
+}
+
+#[test]
+fn late_handle_timeout_removes_an_observer_whose_budget_ran_out() {
+    // RFC 7641 §4.5, RFC 7252 §4.2: a CON notification never acknowledged
+    // ends its observation once MAX_TRANSMIT_WAIT has passed since its
+    // first transmission. A driver that calls `handle_timeout` late (a
+    // sleeping device, a busy loop) must not stretch that: one call at
+    // 155 s, long after the whole budget ran out, removes the observer
+    // instead of counting a single retransmission.
+    let mut s = small_server();
+    assert!(register_as(&mut s, Duration::ZERO, 1, 1, 0xaa));
+    let first = con_notification_in_flight(&mut s, Duration::ZERO);
+    let now = first + Duration::from_millis(155_136);
+    s.handle_timeout(now);
+    assert_eq!(s.oldest_unacknowledged_notification(), None);
+    assert_eq!(s.observer_count(), 0);
+    assert!(drain_at(&mut s, now).is_empty(), "sent after giving up");
+    assert_eq!(s.poll_timeout(), None);
+}
+
+#[test]
+fn late_handle_timeout_keeps_the_schedule_of_a_notification_in_flight() {
+    // A late call within the budget retransmits once, uses up the
+    // retransmissions whose time passed, and keeps the schedule anchored
+    // to the first transmission: with timeouts T, 2T, 4T, 8T, 16T (T at
+    // most 3 s) the observer is gone by 31T <= MAX_TRANSMIT_WAIT, after
+    // one more retransmission (at 15T).
+    let mut s = small_server();
+    assert!(register_as(&mut s, Duration::ZERO, 1, 1, 0xaa));
+    let first = con_notification_in_flight(&mut s, Duration::ZERO);
+    let wait = Config::default().max_transmit_wait();
+    // Past the first three retransmission times (T, 3T, 7T <= 21 s), before
+    // the fourth (15T >= 30 s).
+    let mut now = first + Duration::from_secs(29);
+    let before = s.stats().retransmissions;
+    s.handle_timeout(now);
+    assert_eq!(s.stats().retransmissions - before, 1);
+    assert_eq!(drain_at(&mut s, now).len(), 1, "one retransmission now");
+    assert_eq!(s.observer_count(), 1);
+    while let Some(t) = s.poll_timeout() {
+        assert!(t > now);
+        now = t;
+        s.handle_timeout(now);
+        drain_at(&mut s, now);
+    }
+    assert_eq!(s.observer_count(), 0);
+    assert_eq!(s.stats().retransmissions - before, 2);
+    assert!(now - first <= wait, "removed {:?} after", now - first);
+}
+
 #[test]
 fn rst_to_an_earlier_notification_ends_the_observation() {
     // A client whose round trip is longer than the notification period
