@@ -206,3 +206,16 @@ fn udp_client_example_against_openssl_s_server() {
         peer.lines.join("\n")
     );
 }
+
+/// The README opens with `examples/udp_client.rs`, in full: the copy is
+/// the file.
+#[test]
+fn readme_shows_the_client_example() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    let client = std::fs::read_to_string(dir.join("examples/udp_client.rs")).unwrap();
+    assert!(
+        readme.contains(&format!("```rust\n{client}```\n")),
+        "README.md must show examples/udp_client.rs verbatim: copy the file into its first code block"
+    );
+}
