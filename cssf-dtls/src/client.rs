@@ -52,7 +52,7 @@ const RRC_ANSWERS: usize = 2;
 /// ```
 /// use cssf_dtls::{Client, Config};
 /// use core::time::Duration;
-/// # let mut rng = cssf_netsim::SimRng::new(1);
+/// let mut rng = rand_core::OsRng; // any CryptoRng + RngCore
 /// let mut client = Client::new(Config::default(), b"Client_identity", b"secretPSK", 5684u16, &mut rng, Duration::ZERO).unwrap();
 /// let mut buf = [0u8; 1500];
 /// let tx = client.poll_transmit(Duration::ZERO, &mut buf).unwrap().unwrap();
@@ -247,7 +247,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
     /// ```
     /// use cssf_dtls::{Client, Config, PinnedKeys, SigningKey};
     /// use core::time::Duration;
-    /// # let mut rng = cssf_netsim::SimRng::new(1);
+    /// let mut rng = rand_core::OsRng; // any CryptoRng + RngCore
     /// let server_key = SigningKey::random(&mut rng);
     /// let pins = [p256::PublicKey::from(server_key.verifying_key())];
     /// let my_key = SigningKey::random(&mut rng);

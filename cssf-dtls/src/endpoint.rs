@@ -421,7 +421,7 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 /// ```
 /// use cssf_dtls::{Config, Endpoint, StaticPsk};
 /// use core::time::Duration;
-/// # let rng = cssf_netsim::SimRng::new(1);
+/// let rng = rand_core::OsRng; // any CryptoRng + RngCore
 /// let keys = [(&b"Client_identity"[..], &b"secretPSK"[..])];
 /// let mut server: Endpoint<u16, _, _, 4> = Endpoint::new(Config::default(), StaticPsk::new(&keys), rng, Duration::ZERO).unwrap();
 /// assert_eq!(server.poll_timeout(), None); // nothing to do until a ClientHello arrives
@@ -432,7 +432,7 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 /// ```
 /// use cssf_dtls::{Client, Config, Endpoint, Event, Identity, StaticPsk};
 /// use core::time::Duration;
-/// # let (rng_c, rng_s) = (cssf_netsim::SimRng::new(1), cssf_netsim::SimRng::new(2));
+/// let (rng_c, rng_s) = (rand_core::OsRng, rand_core::OsRng);
 /// let keys = [(&b"Client_identity"[..], &b"secretPSK"[..])];
 /// let mut server: Endpoint<u8, _, _, 2> =
 ///     Endpoint::new(Config::default(), StaticPsk::new(&keys), rng_s, Duration::ZERO).unwrap();
@@ -541,7 +541,7 @@ impl<
     /// ```
     /// use cssf_dtls::{Config, Endpoint, PinnedKeys, SigningKey, StaticPsk};
     /// use core::time::Duration;
-    /// # let mut rng = cssf_netsim::SimRng::new(1);
+    /// let mut rng = rand_core::OsRng; // any CryptoRng + RngCore
     /// let key = SigningKey::random(&mut rng);
     /// let client_pins = [p256::PublicKey::from(SigningKey::random(&mut rng).verifying_key())];
     /// let mut config = Config::default();
@@ -557,7 +557,7 @@ impl<
     /// ```
     /// use cssf_dtls::{Client, Config, Endpoint, Event, Identity, PinnedKeys, SigningKey, StaticPsk};
     /// use core::time::Duration;
-    /// # let (mut rng_c, mut rng_s) = (cssf_netsim::SimRng::new(1), cssf_netsim::SimRng::new(2));
+    /// let (mut rng_c, mut rng_s) = (rand_core::OsRng, rand_core::OsRng);
     /// let (server_key, client_key) = (SigningKey::random(&mut rng_s), SigningKey::random(&mut rng_c));
     /// let server_pin = [p256::PublicKey::from(server_key.verifying_key())];
     /// let client_pin = [p256::PublicKey::from(client_key.verifying_key())];

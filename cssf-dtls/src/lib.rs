@@ -24,6 +24,9 @@
 //!
 //! The driver loop is the same for [`Client`] and [`Endpoint`]: after each
 //! input drain `poll_transmit`, then `poll_event`, then read `poll_timeout`.
+//! The crate's `examples/udp_client.rs` and `examples/udp_server.rs` run it
+//! on a std UDP socket with real time (`poll_timeout` as the socket's read
+//! timeout) and the operating system's randomness (`rand_core::OsRng`).
 //!
 //! Cargo features (the first five are default; without them a PSK client
 //! with TLS_PSK_WITH_AES_128_CCM_8 links no P-256, ECDSA, ChaCha20,

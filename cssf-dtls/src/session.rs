@@ -66,8 +66,8 @@ pub const SESSION_ID_LEN: usize = 32;
 /// # use cssf_dtls::{Client, Config, Endpoint, StaticPsk};
 /// # use core::time::Duration;
 /// # let keys = [(&b"Client_identity"[..], &b"secretPSK"[..])];
-/// # let mut server: Endpoint<u8, _, _, 2> = Endpoint::new(Config::default(), StaticPsk::new(&keys), cssf_netsim::SimRng::new(2), Duration::ZERO).unwrap();
-/// # let mut client = Client::new(Config::default(), b"Client_identity", b"secretPSK", 2u8, cssf_netsim::SimRng::new(1), Duration::ZERO).unwrap();
+/// # let mut server: Endpoint<u8, _, _, 2> = Endpoint::new(Config::default(), StaticPsk::new(&keys), rand_core::OsRng, Duration::ZERO).unwrap();
+/// # let mut client = Client::new(Config::default(), b"Client_identity", b"secretPSK", 2u8, rand_core::OsRng, Duration::ZERO).unwrap();
 /// # let now = Duration::ZERO; let mut buf = [0u8; 1500];
 /// # for _ in 0..8 {
 /// #     while let Some(t) = client.poll_transmit(now, &mut buf).unwrap() { server.handle_datagram(now, 1u8, &mut buf[..t.len]).unwrap(); }
@@ -79,7 +79,7 @@ pub const SESSION_ID_LEN: usize = 32;
 /// assert!(session.extended_master_secret());
 /// // Later: a new connection offering it (abbreviated handshake if the
 /// // server still knows it, a full one otherwise).
-/// let again = Client::resume(Config::default(), b"Client_identity", b"secretPSK", &session, 2u8, cssf_netsim::SimRng::new(3), now).unwrap();
+/// let again = Client::resume(Config::default(), b"Client_identity", b"secretPSK", &session, 2u8, rand_core::OsRng, now).unwrap();
 /// # let _ = again;
 /// # }
 /// ```

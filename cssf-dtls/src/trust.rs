@@ -103,7 +103,7 @@ impl<A> TrustStore<A> for RejectAll {
 /// ```
 /// use cssf_dtls::{PeerContext, PinnedKeys, SessionHandle, SigningKey, TrustStore};
 /// use core::time::Duration;
-/// # let mut rng = cssf_netsim::SimRng::new(1);
+/// let mut rng = rand_core::OsRng; // any CryptoRng + RngCore
 /// let server_key = SigningKey::random(&mut rng);
 /// let other = SigningKey::random(&mut rng);
 /// let pins = [p256::PublicKey::from(server_key.verifying_key())];
@@ -139,7 +139,7 @@ impl<A> TrustStore<A> for PinnedKeys<'_> {
 /// ```
 /// use cssf_dtls::{FnTrust, PeerContext, SessionHandle, SigningKey, TrustStore};
 /// use core::time::Duration;
-/// # let mut rng = cssf_netsim::SimRng::new(1);
+/// let mut rng = rand_core::OsRng; // any CryptoRng + RngCore
 /// let k = SigningKey::random(&mut rng);
 /// let cx = PeerContext::new(SessionHandle::CLIENT, &5684u16, Duration::ZERO);
 /// assert!(FnTrust(|_: &p256::PublicKey| true).is_trusted(&cx, &k.verifying_key().into()));
