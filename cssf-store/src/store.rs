@@ -69,7 +69,6 @@
 //! [`Error::Tampered`]: crate::Error::Tampered
 //! [`Error::Full`]: crate::Error::Full
 
-use embedded_storage::nor_flash::NorFlash;
 use zeroize::Zeroize;
 
 use crate::config::{Config, MAX_KEY_LEN, MAX_VALUE_LEN};
@@ -79,6 +78,7 @@ use crate::rollback::MonotonicCounter;
 
 use ack::AckRange;
 use index::Entry;
+use io::Flash;
 
 /// Largest supported `max(READ_SIZE, WRITE_SIZE)`.
 pub const MAX_ALIGN: usize = 64;
@@ -99,14 +99,21 @@ pub const GC_CUTS: usize = 2;
 pub const MAX_ACKS: usize = 8;
 
 mod ack;
+#[cfg(feature = "async")]
+mod asynch;
+mod blocking;
 mod gc;
 mod index;
+mod io;
 mod mount;
 mod read;
 mod space;
 mod transaction;
 mod write;
 
+#[cfg(feature = "async")]
+pub use asynch::AsyncStore;
+pub use blocking::Store;
 pub use transaction::Transaction;
 
 /// Scratch buffer for one record, wiped on drop (it holds plaintext). Only
@@ -186,25 +193,11 @@ const FREE_SECTOR: SectorInfo = SectorInfo {
     oldest_gen: 0,
 };
 
-/// The encrypted key-value store over a NOR flash `F`, with a trusted
-/// monotonic counter `C`, an index of at most `KEYS` keys, and `SECTORS`
-/// erase sectors (at least 2) starting at [`Config::base`].
-///
-/// ```
-/// use cssf_store::{flash::RamFlash, Config, RamCounter, RootKey, Store};
-/// let flash = RamFlash::<{ 4 * 4096 }, 4096, 4, 1>::new();
-/// let rng = &mut rand_core::OsRng; // the device's entropy source
-/// let mut store: Store<_, _, 16, 4> =
-///     Store::mount(flash, &RootKey([7; 32]), RamCounter::default(), Config::new(), rng)
-///         .unwrap();
-/// store.set(b"wifi/psk", b"hunter2").unwrap();
-/// let mut buf = [0u8; 32];
-/// let n = store.get(b"wifi/psk", &mut buf).unwrap();
-/// assert_eq!(&buf[..n], b"hunter2");
-/// store.remove(b"wifi/psk").unwrap();
-/// assert_eq!(store.get(b"wifi/psk", &mut buf), Err(cssf_store::Error::NotFound));
-/// ```
-pub struct Store<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize> {
+/// The store's state and the logic shared by the blocking [`Store`] and the
+/// async `AsyncStore` (feature `async`): generic over the internal
+/// [`io::Flash`], so mount, GC, space accounting and the write path exist
+/// once. The fields are kept by the modules named in the module docs.
+pub(crate) struct Core<F: Flash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize> {
     flash: F,
     counter: C,
     keys: Keys,
@@ -228,22 +221,8 @@ pub struct Store<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECT
     stats: Stats,
 }
 
-impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize> core::fmt::Debug
-    for Store<F, C, KEYS, SECTORS>
-{
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Store")
-            .field("keys", &self.index_len)
-            .field("head", &self.head)
-            .field("next_counter", &self.next)
-            .field("degraded", &self.lost_max.is_some())
-            .field("stats", &self.stats)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
-    Store<F, C, KEYS, SECTORS>
+impl<F: Flash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
+    Core<F, C, KEYS, SECTORS>
 {
     const ALIGN: usize = if F::WRITE_SIZE > F::READ_SIZE {
         F::WRITE_SIZE
@@ -285,46 +264,15 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         (order, n)
     }
 
-    /// Number of keys in the index (including ones whose record is damaged).
-    #[must_use]
-    pub const fn len(&self) -> usize {
-        self.index_len
-    }
-
-    /// Whether the store holds no key.
-    #[must_use]
-    pub const fn is_empty(&self) -> bool {
-        self.index_len == 0
-    }
-
-    /// Whether a hole in the log was found (see the module docs).
-    #[must_use]
-    pub const fn is_degraded(&self) -> bool {
-        self.lost_max.is_some()
-    }
-
-    /// Diagnostics counters.
-    #[must_use]
-    pub const fn stats(&self) -> Stats {
-        self.stats
-    }
-
-    /// Erase count of each sector (best effort: a count lost to an
-    /// interrupted erase restarts from the highest count seen).
-    pub fn erase_counts(&self) -> impl Iterator<Item = u32> + '_ {
-        self.sectors.iter().map(|s| s.erase_count)
-    }
-
-    /// The flash, e.g. to read its counters.
-    #[must_use]
-    pub const fn flash(&self) -> &F {
-        &self.flash
-    }
-
-    /// Unmounts, returning the flash and the counter.
-    pub fn into_parts(self) -> (F, C) {
-        let Self { flash, counter, .. } = self;
-        (flash, counter)
+    /// The `Debug` output of both front ends.
+    fn debug(&self, name: &str, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct(name)
+            .field("keys", &self.index_len)
+            .field("head", &self.head)
+            .field("next_counter", &self.next)
+            .field("degraded", &self.lost_max.is_some())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
     }
 }
 
@@ -336,6 +284,7 @@ mod tests {
     use crate::flash::RamFlash;
     use crate::layout::{SectorHeader, SECTOR_MAGIC_V1};
     use crate::rollback::RamCounter;
+    use embedded_storage::nor_flash::NorFlash;
 
     /// A format 1 store (counter-only nonces) is refused, not erased: the
     /// caller can still read it with the release that wrote it.
@@ -393,6 +342,6 @@ mod tests {
         };
         let a = mount(flash.clone());
         let b = mount(flash);
-        assert_ne!(a.salt, b.salt);
+        assert_ne!(a.core.salt, b.core.salt);
     }
 }

@@ -17,14 +17,13 @@
 //!   8 bytes of its name-hash field; one range spans at most `u32::MAX - 2`
 //!   counters.
 
-use embedded_storage::nor_flash::NorFlash;
-
 use crate::crypto::NAME_HASH_LEN;
 use crate::error::Error;
 use crate::layout::Kind;
 use crate::rollback::MonotonicCounter;
 
-use super::{SectorState, Store, MAX_ACKS, NO_HASH};
+use super::io::Flash;
+use super::{Core, SectorState, MAX_ACKS, NO_HASH};
 
 /// Counters `lo..=hi` are explained as torn writes; the record is at `addr`.
 #[derive(Clone, Copy, Default)]
@@ -49,8 +48,8 @@ pub(super) fn ack_hi(h: &[u8; NAME_HASH_LEN]) -> u64 {
     u64::from_le_bytes(b)
 }
 
-impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
-    Store<F, C, KEYS, SECTORS>
+impl<F: Flash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
+    Core<F, C, KEYS, SECTORS>
 {
     /// The highest counter in `lo..=hi` no `ack` range explains.
     pub(super) fn uncovered_max(&self, lo: u64, hi: u64) -> Option<u64> {
@@ -67,10 +66,12 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         Some(c)
     }
 
-    pub(super) fn write_ack(&mut self, lo: u64, hi: u64, limit: u32) -> Result<(), Error> {
+    pub(super) async fn write_ack(&mut self, lo: u64, hi: u64, limit: u32) -> Result<(), Error> {
         // The record stores the range length in 32 bits.
         let lo = lo.max(hi.saturating_sub(u64::from(u32::MAX) - 2));
-        let (addr, _, _) = self.append(Kind::Ack, 0, lo, &ack_hash(hi), None, limit)?;
+        let (addr, _, _) = self
+            .append(Kind::Ack, 0, lo, &ack_hash(hi), None, limit)
+            .await?;
         let a = AckRange { lo, hi, addr };
         if let Some(slot) = self.acks.get_mut(self.nacks) {
             *slot = a;
@@ -83,7 +84,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
 
     /// Carries the `ack` record at `addr` (in sector `i`, being collected)
     /// into the head while its range still touches the log; drops it after.
-    pub(super) fn carry_ack(&mut self, i: usize, addr: u32, limit: u32) -> Result<(), Error> {
+    pub(super) async fn carry_ack(&mut self, i: usize, addr: u32, limit: u32) -> Result<(), Error> {
         let Some(k) = self
             .acks
             .get(..self.nacks)
@@ -103,7 +104,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         self.nacks -= 1;
         self.acks.swap(k, self.nacks);
         if a.hi >= floor {
-            self.write_ack(a.lo, a.hi, limit)?;
+            self.write_ack(a.lo, a.hi, limit).await?;
         }
         Ok(())
     }

@@ -22,24 +22,21 @@
 //! - A record that failed authentication is carried as a `tampered` marker,
 //!   so its key keeps answering [`Error::Tampered`].
 
-use embedded_storage::nor_flash::NorFlash;
-
 use crate::crypto::TAG_LEN;
-use crate::error::{flash_err, Error};
+use crate::error::Error;
 use crate::layout::{align_up, Kind, SectorHeader, RECORD_HEADER_LEN, SECTOR_HEADER_LEN};
 use crate::rollback::MonotonicCounter;
 
 use super::index::Entry;
-use super::{Scratch, SectorInfo, SectorState, Store, MAX_ALIGN, NO_HASH};
+use super::io::Flash;
+use super::{Core, Scratch, SectorInfo, SectorState, MAX_ALIGN, NO_HASH};
 
-impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
-    Store<F, C, KEYS, SECTORS>
+impl<F: Flash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
+    Core<F, C, KEYS, SECTORS>
 {
-    pub(super) fn erase_sector(&mut self, i: usize) -> Result<(), Error> {
+    pub(super) async fn erase_sector(&mut self, i: usize) -> Result<(), Error> {
         let start = self.sector_start(i);
-        self.flash
-            .erase(start, start + Self::SECTOR)
-            .map_err(flash_err)?;
+        self.flash.erase(start, start + Self::SECTOR).await?;
         self.stats.erases += 1;
         if let Some(sec) = self.sector_mut(i) {
             sec.state = SectorState::Free;
@@ -48,18 +45,23 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         Ok(())
     }
 
-    pub(super) fn erase_dirty(&mut self) -> Result<(), Error> {
+    pub(super) async fn erase_dirty(&mut self) -> Result<(), Error> {
         for i in 0..SECTORS {
             if self.sector(i).state == SectorState::Dirty {
-                self.erase_sector(i)?;
+                self.erase_sector(i).await?;
             }
         }
         Ok(())
     }
 
-    pub(super) fn open_sector(&mut self, i: usize, gen: u64, oldest_gen: u64) -> Result<(), Error> {
+    pub(super) async fn open_sector(
+        &mut self,
+        i: usize,
+        gen: u64,
+        oldest_gen: u64,
+    ) -> Result<(), Error> {
         if self.sector(i).state != SectorState::Free {
-            self.erase_sector(i)?;
+            self.erase_sector(i).await?;
         }
         let info = SectorInfo {
             state: SectorState::Used,
@@ -82,19 +84,19 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         }
         let start = self.sector_start(i);
         let w = b.get(..Self::DATA_START as usize).unwrap_or(&[]);
-        self.flash.write(start, w).map_err(flash_err)?;
+        self.flash.write(start, w).await?;
         if let Some(sec) = self.sector_mut(i) {
             *sec = info;
         }
         self.head = i;
         self.head_pos = Self::DATA_START;
         if let Some((lo, hi)) = self.pending_ack.take() {
-            self.write_ack(lo, hi, Self::SECTOR)?;
+            self.write_ack(lo, hi, Self::SECTOR).await?;
         }
         Ok(())
     }
 
-    pub(super) fn advance_head(&mut self) -> Result<(), Error> {
+    pub(super) async fn advance_head(&mut self) -> Result<(), Error> {
         let n = (self.head + 1) % SECTORS;
         if self.sector(n).state == SectorState::Used {
             // Only when GC is stopped (degraded store).
@@ -117,26 +119,26 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         } else {
             oldest.max(1)
         };
-        self.open_sector(n, gen, oldest)?;
+        self.open_sector(n, gen, oldest).await?;
         if self.sector(after).state == SectorState::Used {
-            self.gc(after)?;
+            self.gc(after).await?;
         }
         Ok(())
     }
 
     /// Garbage collects sector `i` into the head sector.
-    pub(super) fn gc(&mut self, i: usize) -> Result<(), Error> {
+    pub(super) async fn gc(&mut self, i: usize) -> Result<(), Error> {
         if self.lost_max.is_some() {
             return Err(Error::Corrupt);
         }
-        let end = self.data_end(i)?;
+        let end = self.data_end(i).await?;
         let mut pos = Self::DATA_START;
         let mut garbage = false;
         let mut buf = Scratch::new();
         let limit = Self::SECTOR - Self::RESERVE;
-        while let Some((h, addr)) = self.walk(i, &mut pos, end, &mut garbage)? {
+        while let Some((h, addr)) = self.walk(i, &mut pos, end, &mut garbage).await? {
             if h.kind == Kind::Ack {
-                self.carry_ack(i, addr, limit)?;
+                self.carry_ack(i, addr, limit).await?;
                 continue;
             }
             let Some(idx) = self.find(&h.name_hash) else {
@@ -148,7 +150,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             if e.addr != addr {
                 continue;
             }
-            let good = !e.tampered && self.open_record(&h, addr, &mut buf)?;
+            let good = !e.tampered && self.open_record(&h, addr, &mut buf).await?;
             let (a, c, size) = if good {
                 let plain_len = h.payload_len as usize - TAG_LEN;
                 let body = buf
@@ -157,10 +159,12 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
                 let mut tmp = Scratch::new();
                 let t = tmp.prefix_mut(plain_len).ok_or(Error::Corrupt)?;
                 t.copy_from_slice(body);
-                self.append(Kind::Set, h.flags, 0, &h.name_hash, Some(t), limit)?
+                self.append(Kind::Set, h.flags, 0, &h.name_hash, Some(t), limit)
+                    .await?
             } else {
                 self.stats.tampered_records += u32::from(!e.tampered);
-                self.append(Kind::Tampered, 0, 0, &h.name_hash, None, limit)?
+                self.append(Kind::Tampered, 0, 0, &h.name_hash, None, limit)
+                    .await?
             };
             self.index_put(Entry {
                 hash: h.name_hash,
@@ -171,8 +175,9 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             })?;
         }
         let gen = self.sector(i).gen;
-        self.append(Kind::GcDone, 0, gen, &NO_HASH, None, Self::SECTOR)?;
-        self.erase_sector(i)?;
+        self.append(Kind::GcDone, 0, gen, &NO_HASH, None, Self::SECTOR)
+            .await?;
+        self.erase_sector(i).await?;
         self.stats.gcs += 1;
         Ok(())
     }

@@ -14,14 +14,13 @@
 //! - `live_bytes` is the sum of the entries' sizes: the bytes a full
 //!   garbage collection of the log would have to copy.
 
-use embedded_storage::nor_flash::NorFlash;
-
 use crate::crypto::NAME_HASH_LEN;
 use crate::error::Error;
 use crate::layout::Kind;
 use crate::rollback::MonotonicCounter;
 
-use super::{Store, NO_HASH};
+use super::io::Flash;
+use super::{Core, NO_HASH};
 
 #[derive(Clone, Copy)]
 pub(super) struct Entry {
@@ -40,8 +39,8 @@ pub(super) const EMPTY_ENTRY: Entry = Entry {
     tampered: false,
 };
 
-impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
-    Store<F, C, KEYS, SECTORS>
+impl<F: Flash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
+    Core<F, C, KEYS, SECTORS>
 {
     /// Applies one record to the index.
     pub(super) fn apply(

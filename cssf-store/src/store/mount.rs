@@ -29,19 +29,19 @@
 //!   collection could not finish for lack of room (only after more than
 //!   [`GC_CUTS`] cuts during it).
 
-use embedded_storage::nor_flash::NorFlash;
 use rand_core::CryptoRngCore;
 
 use crate::config::{Config, MAX_TX_OPS};
 use crate::crypto::{Keys, RootKey, HKDF_SALT_V1, NAME_HASH_LEN, SALT_LEN};
-use crate::error::{flash_err, Error};
+use crate::error::Error;
 use crate::layout::{align_up, Kind, SectorHeader, SECTOR_HEADER_LEN, SECTOR_MAGIC_V1};
 use crate::rollback::MonotonicCounter;
 
 use super::ack::{ack_hi, AckRange};
 use super::index::EMPTY_ENTRY;
+use super::io::Flash;
 use super::{
-    Scratch, SectorInfo, SectorState, Stats, Store, FREE_SECTOR, MAX_ACKS, MAX_ALIGN, NO_HASH,
+    Core, Scratch, SectorInfo, SectorState, Stats, FREE_SECTOR, MAX_ACKS, MAX_ALIGN, NO_HASH,
 };
 
 /// A staged transaction operation while mounting.
@@ -91,36 +91,28 @@ impl Survey {
     }
 }
 
-impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
-    Store<F, C, KEYS, SECTORS>
+impl<F: Flash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
+    Core<F, C, KEYS, SECTORS>
 {
-    /// Mounts the store: scans the log, checks it against the trusted
-    /// counter, finishes any interrupted garbage collection or erase, and
-    /// rebuilds the index. A blank flash gives an empty store.
+    /// The first half of a mount, touching no flash: derives the keys and
+    /// draws the salt; [`Self::recover`] does the rest (the front ends'
+    /// `mount` call both).
     ///
     /// `rng` draws this mount's 16-byte nonce salt (see
     /// [`crate::crypto`]): it must be a real entropy source (a TRNG, or a
     /// CSPRNG seeded from one), since the confidentiality of every record
     /// written during this mount rests on the salt not repeating.
     ///
-    /// # Errors
-    /// [`Error::Config`] for an unusable geometry, [`Error::Rollback`] when
-    /// the image is older than the counter, [`Error::IndexFull`] when the
-    /// flash holds more than `KEYS` keys (only possible when it was written
-    /// with a larger `KEYS`, or when a remove record was tampered with:
-    /// [`Store::set`] and [`Store::commit`] refuse a new key past `KEYS`
-    /// before writing anything), [`Error::UnsupportedFormat`] for a flash
-    /// written in format 1 (left untouched), flash and counter errors.
-    pub fn mount(
+    pub(super) fn new(
         flash: F,
         root: &RootKey,
         counter: C,
         config: Config,
         rng: &mut impl CryptoRngCore,
-    ) -> Result<Self, Error> {
+    ) -> Self {
         let mut salt = [0u8; SALT_LEN];
         rng.fill_bytes(&mut salt);
-        let mut s = Self {
+        Self {
             flash,
             counter,
             keys: Keys::derive(root),
@@ -139,33 +131,49 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             live_bytes: 0,
             lost_max: None,
             stats: Stats::default(),
-        };
-        s.check_geometry()?;
-        let trusted = s.counter.read().map_err(|_| Error::Counter)?;
-        s.classify_sectors(root)?;
-        let survey = s.survey()?;
+        }
+    }
+
+    /// Finishes [`Self::new`]: scans the log, checks it against the trusted
+    /// counter, repairs what a power cut left, rebuilds the index. Called
+    /// once, right after `new`; the future borrows the core, so its size does
+    /// not grow with the flash driver's. A blank flash gives an empty store.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unusable geometry, [`Error::Rollback`] when
+    /// the image is older than the counter, [`Error::IndexFull`] when the
+    /// flash holds more than `KEYS` keys (only possible when it was written
+    /// with a larger `KEYS`, or when a remove record was tampered with:
+    /// `set` and `commit` refuse a new key past `KEYS`
+    /// before writing anything), [`Error::UnsupportedFormat`] for a flash
+    /// written in format 1 (left untouched), flash and counter errors.
+    pub(super) async fn recover(&mut self, root: &RootKey) -> Result<(), Error> {
+        self.check_geometry()?;
+        let trusted = self.counter.read().map_err(|_| Error::Counter)?;
+        self.classify_sectors(root).await?;
+        let survey = self.survey().await?;
         if survey.max_good < trusted {
             return Err(Error::Rollback);
         }
         // Sectors whose GC finished are garbage even if their erase was cut.
         if let Some(retired) = survey.max_gc_done {
-            for sec in &mut s.sectors {
+            for sec in &mut self.sectors {
                 if sec.state == SectorState::Used && sec.gen <= retired {
                     sec.state = SectorState::Dirty;
                 }
             }
         }
-        s.last_written = survey.max_good;
-        s.acks = survey.acks;
-        s.nacks = survey.nacks;
-        let torn = s.build_index(&survey)?;
-        let max_first = s
+        self.last_written = survey.max_good;
+        self.acks = survey.acks;
+        self.nacks = survey.nacks;
+        let torn = self.build_index(&survey).await?;
+        let max_first = self
             .sectors
             .iter()
             .filter(|x| x.state == SectorState::Used)
             .map(|x| x.first_counter);
         let floor = max_first.max().unwrap_or(0).saturating_sub(1);
-        s.next = survey
+        self.next = survey
             .max_header
             .max(survey.max_ack)
             .max(trusted)
@@ -175,28 +183,28 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         if torn {
             // The torn write may have used `next` in a header we could not
             // read: never reuse it as a nonce.
-            s.next += 1;
+            self.next += 1;
         }
         // Repairs: only now that the image is accepted.
-        s.erase_dirty()?;
-        if !s.sectors.iter().any(|x| x.state == SectorState::Used) {
-            s.open_sector(0, 1, 1)?;
+        self.erase_dirty().await?;
+        if !self.sectors.iter().any(|x| x.state == SectorState::Used) {
+            self.open_sector(0, 1, 1).await?;
         }
-        if torn && s.lost_max.is_none() {
-            s.stats.torn_writes += 1;
-            let (lo, hi) = (survey.max_good + 1, s.next - 1);
-            if s.head_pos + Self::RESERVE <= Self::SECTOR {
-                s.write_ack(lo, hi, Self::SECTOR)?;
+        if torn && self.lost_max.is_none() {
+            self.stats.torn_writes += 1;
+            let (lo, hi) = (survey.max_good + 1, self.next - 1);
+            if self.head_pos + Self::RESERVE <= Self::SECTOR {
+                self.write_ack(lo, hi, Self::SECTOR).await?;
             } else {
                 // Written by `open_sector` before anything else in the new head.
-                s.pending_ack = Some((lo, hi));
-                s.advance_head()?;
+                self.pending_ack = Some((lo, hi));
+                self.advance_head().await?;
             }
         }
         // An interrupted GC leaves the sector after the head in use: finish it.
-        let after = (s.head + 1) % SECTORS;
-        if s.sector(after).state == SectorState::Used && s.lost_max.is_none() {
-            match s.gc(after) {
+        let after = (self.head + 1) % SECTORS;
+        if self.sector(after).state == SectorState::Used && self.lost_max.is_none() {
+            match self.gc(after).await {
                 // No room left to finish it: only after more than `GC_CUTS`
                 // cuts during this GC (the write checks keep that headroom),
                 // or for an image written without them. Stay mounted and
@@ -205,8 +213,8 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
                 r => r?,
             }
         }
-        s.commit_counter()?;
-        Ok(s)
+        self.commit_counter()?;
+        Ok(())
     }
 
     pub(super) fn check_geometry(&self) -> Result<(), Error> {
@@ -223,14 +231,14 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         Ok(())
     }
 
-    pub(super) fn classify_sectors(&mut self, root: &RootKey) -> Result<(), Error> {
+    pub(super) async fn classify_sectors(&mut self, root: &RootKey) -> Result<(), Error> {
         let mut hdr = [0u8; align_up(SECTOR_HEADER_LEN, MAX_ALIGN)];
         let hlen = Self::DATA_START as usize;
         let mut max_erase = 0;
         for i in 0..SECTORS {
             let start = self.sector_start(i);
             let h = hdr.get_mut(..hlen).unwrap_or(&mut []);
-            self.flash.read(start, h).map_err(flash_err)?;
+            self.flash.read(start, h).await?;
             let info = if let Some(sh) = SectorHeader::parse(&self.keys, h) {
                 max_erase = max_erase.max(sh.erase_count);
                 SectorInfo {
@@ -246,7 +254,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
                 // A format 1 store under this root key: refuse before
                 // anything is erased, so its data is not lost.
                 return Err(Error::UnsupportedFormat);
-            } else if self.data_end(i)? == 0 {
+            } else if self.data_end(i).await? == 0 {
                 FREE_SECTOR
             } else {
                 SectorInfo {
@@ -280,17 +288,17 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
     }
 
     /// Pass 1: find the newest authentic record and the control records.
-    pub(super) fn survey(&mut self) -> Result<Survey, Error> {
+    pub(super) async fn survey(&mut self) -> Result<Survey, Error> {
         let mut sv = Survey::default();
         let mut buf = Scratch::new();
         let (order, n) = self.used_in_order();
         for &i in order.get(..n).unwrap_or(&[]) {
-            let end = self.data_end(i)?;
+            let end = self.data_end(i).await?;
             let mut pos = Self::DATA_START;
             let mut garbage = false;
-            while let Some((h, addr)) = self.walk(i, &mut pos, end, &mut garbage)? {
+            while let Some((h, addr)) = self.walk(i, &mut pos, end, &mut garbage).await? {
                 sv.max_header = sv.max_header.max(h.counter);
-                if self.open_record(&h, addr, &mut buf)? {
+                if self.open_record(&h, addr, &mut buf).await? {
                     sv.max_good = sv.max_good.max(h.counter);
                     match h.kind {
                         Kind::GcDone => sv.max_gc_done = sv.max_gc_done.max(Some(h.arg)),
@@ -328,7 +336,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
     /// Pass 2: rebuild the index in log order, check the counter sequence,
     /// apply committed transactions. Returns whether the head ends in a
     /// torn write.
-    pub(super) fn build_index(&mut self, sv: &Survey) -> Result<bool, Error> {
+    pub(super) async fn build_index(&mut self, sv: &Survey) -> Result<bool, Error> {
         let (order, n) = self.used_in_order();
         let used = order.get(..n).unwrap_or(&[]);
         let mut buf = Scratch::new();
@@ -355,10 +363,10 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             }
             expected = Some(sec.first_counter);
             npending = 0;
-            let end = self.data_end(i)?;
+            let end = self.data_end(i).await?;
             let mut pos = Self::DATA_START;
             let mut garbage = false;
-            while let Some((h, addr)) = self.walk(i, &mut pos, end, &mut garbage)? {
+            while let Some((h, addr)) = self.walk(i, &mut pos, end, &mut garbage).await? {
                 let e = expected.unwrap_or(h.counter);
                 if h.counter < e {
                     // Out of order (moved or duplicated record): ignore it.
@@ -369,7 +377,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
                     self.gap(e, h.counter - 1, sv);
                 }
                 expected = Some(h.counter + 1);
-                let good = self.open_record(&h, addr, &mut buf)?;
+                let good = self.open_record(&h, addr, &mut buf).await?;
                 if h.counter > sv.max_good {
                     // After the newest authentic record: a torn write.
                     torn = true;

@@ -12,27 +12,26 @@
 //! - In the degraded state a key whose newest record is at or below the
 //!   highest lost counter, and every absent key, answers [`Error::Corrupt`].
 
-use embedded_storage::nor_flash::NorFlash;
-
 use crate::crypto::TAG_LEN;
-use crate::error::{flash_err, Error};
+use crate::error::Error;
 use crate::layout::{align_up, Kind, RecordHeader, FLAG_PLAIN_NAME, RECORD_HEADER_LEN};
 use crate::rollback::MonotonicCounter;
 
 use super::index::Entry;
+use super::io::Flash;
 use super::transaction::check_key;
-use super::{Scratch, Store, MAX_ALIGN, MAX_RECORD_LEN};
+use super::{Core, Scratch, MAX_ALIGN, MAX_RECORD_LEN};
 
-impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
-    Store<F, C, KEYS, SECTORS>
+impl<F: Flash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
+    Core<F, C, KEYS, SECTORS>
 {
-    pub(super) fn read(&mut self, addr: u32, buf: &mut [u8]) -> Result<(), Error> {
-        self.flash.read(addr, buf).map_err(flash_err)
+    pub(super) async fn read(&mut self, addr: u32, buf: &mut [u8]) -> Result<(), Error> {
+        self.flash.read(addr, buf).await
     }
 
     /// Offset just past the last byte in sector `i` that is not 0xFF,
     /// rounded up to `ALIGN`.
-    pub(super) fn data_end(&mut self, i: usize) -> Result<u32, Error> {
+    pub(super) async fn data_end(&mut self, i: usize) -> Result<u32, Error> {
         let start = self.sector_start(i);
         let mut chunk = [0u8; MAX_ALIGN];
         let chunk = chunk.get_mut(..Self::ALIGN).unwrap_or(&mut []);
@@ -45,7 +44,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             let n = (Self::SECTOR - off).min(blen as u32) as usize;
             if n % Self::ALIGN != 0 || n > block.len() {
                 // Geometry with ALIGN > 256 is rejected; fall back to units.
-                self.read(start + off, chunk)?;
+                self.read(start + off, chunk).await?;
                 if chunk.iter().any(|&b| b != 0xFF) {
                     end = off + Self::ALIGN as u32;
                 }
@@ -53,7 +52,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
                 continue;
             }
             let b = block.get_mut(..n).unwrap_or(&mut []);
-            self.flash.read(start + off, b).map_err(flash_err)?;
+            self.flash.read(start + off, b).await?;
             if let Some(last) = b.iter().rposition(|&x| x != 0xFF) {
                 end = off + align_up(last + 1, Self::ALIGN) as u32;
             }
@@ -65,7 +64,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
     /// Reads the record header at `*pos` in sector `i`, skipping regions
     /// without an authentic header. Returns the header and its address, or
     /// `None` at the end of the sector's data.
-    pub(super) fn walk(
+    pub(super) async fn walk(
         &mut self,
         i: usize,
         pos: &mut u32,
@@ -77,7 +76,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         let hb = hb.get_mut(..Self::HDR_READ).unwrap_or(&mut []);
         while *pos < data_end && *pos + Self::HDR_READ as u32 <= Self::SECTOR {
             let addr = start + *pos;
-            self.flash.read(addr, hb).map_err(flash_err)?;
+            self.flash.read(addr, hb).await?;
             if let Some(h) = RecordHeader::parse(&self.keys, hb) {
                 let len = h.total_len(Self::ALIGN) as u32;
                 if len as usize <= MAX_RECORD_LEN && *pos + len <= Self::SECTOR {
@@ -97,7 +96,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
     /// Reads the record at `addr` into `buf` and checks its AEAD tag; on
     /// success `buf[RECORD_HEADER_LEN..][..payload_len - TAG_LEN]` holds the
     /// plaintext (`name_len || name || value`).
-    pub(super) fn open_record(
+    pub(super) async fn open_record(
         &mut self,
         h: &RecordHeader,
         addr: u32,
@@ -109,7 +108,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             return Ok(false);
         }
         let rec = buf.prefix_mut(total).ok_or(Error::Corrupt)?;
-        self.flash.read(addr, rec).map_err(flash_err)?;
+        self.flash.read(addr, rec).await?;
         let body_end = RECORD_HEADER_LEN + payload - TAG_LEN;
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(
@@ -137,7 +136,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
     /// [`Error::NotFound`], [`Error::BufferTooSmall`], [`Error::Tampered`]
     /// (the record failed authentication), [`Error::Corrupt`] (degraded store
     /// and the answer cannot be trusted), key length and flash errors.
-    pub fn get(&mut self, key: &[u8], buf: &mut [u8]) -> Result<usize, Error> {
+    pub(super) async fn get(&mut self, key: &[u8], buf: &mut [u8]) -> Result<usize, Error> {
         check_key(key)?;
         let hash = self.name_hash(key);
         let Some(e) = self.find(&hash).and_then(|i| self.index.get(i).copied()) else {
@@ -154,7 +153,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             return Err(Error::Corrupt);
         }
         let mut scratch = Scratch::new();
-        let body = self.read_body(&e, &mut scratch)?;
+        let body = self.read_body(&e, &mut scratch).await?;
         let (name, value) = split_body(body).ok_or(Error::Tampered)?;
         if name != key {
             return Err(Error::Tampered);
@@ -168,20 +167,20 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
 
     /// Reads and authenticates the record of index entry `e`; returns the
     /// plaintext body.
-    pub(super) fn read_body<'b>(
+    pub(super) async fn read_body<'b>(
         &mut self,
         e: &Entry,
         scratch: &'b mut Scratch,
     ) -> Result<&'b [u8], Error> {
         let mut hb = [0u8; align_up(RECORD_HEADER_LEN, MAX_ALIGN)];
         let hb = hb.get_mut(..Self::HDR_READ).ok_or(Error::Corrupt)?;
-        self.read(e.addr, hb)?;
+        self.read(e.addr, hb).await?;
         // The AEAD check below covers the header (associated data).
         let h = RecordHeader::parse_unchecked(hb).ok_or(Error::Tampered)?;
         if h.counter != e.counter || h.name_hash != e.hash || h.kind != Kind::Set {
             return Err(Error::Tampered);
         }
-        if !self.open_record(&h, e.addr, scratch)? {
+        if !self.open_record(&h, e.addr, scratch).await? {
             return Err(Error::Tampered);
         }
         let plain = h.payload_len as usize - TAG_LEN;
@@ -195,7 +194,10 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
     ///
     /// # Errors
     /// Flash errors stop the iteration.
-    pub fn for_each_key(&mut self, mut f: impl FnMut(Result<&[u8], Error>)) -> Result<(), Error> {
+    pub(super) async fn for_each_key(
+        &mut self,
+        mut f: impl FnMut(Result<&[u8], Error>),
+    ) -> Result<(), Error> {
         let mut scratch = Scratch::new();
         for i in 0..self.index_len {
             let Some(e) = self.index.get(i).copied() else {
@@ -209,7 +211,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
                 f(Err(Error::Corrupt));
                 continue;
             }
-            match self.read_body(&e, &mut scratch) {
+            match self.read_body(&e, &mut scratch).await {
                 Ok(body) => match split_body(body) {
                     Some((name, _)) => f(Ok(name)),
                     None => f(Err(Error::Tampered)),

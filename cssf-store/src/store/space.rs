@@ -23,17 +23,16 @@
 //! - All records of one operation (a transaction with its `commit`) go into
 //!   one sector.
 
-use embedded_storage::nor_flash::NorFlash;
-
 use crate::crypto::{NAME_HASH_LEN, TAG_LEN};
 use crate::error::Error;
 use crate::layout::{align_up, RECORD_HEADER_LEN};
 use crate::rollback::MonotonicCounter;
 
-use super::{SectorState, Store, GC_CUTS};
+use super::io::Flash;
+use super::{Core, SectorState, GC_CUTS};
 
-impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
-    Store<F, C, KEYS, SECTORS>
+impl<F: Flash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
+    Core<F, C, KEYS, SECTORS>
 {
     /// Live bytes and largest live record of sector `i` (from the index).
     pub(super) fn sector_load(&self, i: usize) -> (usize, usize) {
@@ -103,7 +102,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
     /// [`Self::gc_need`] fits in one sector. A write that would break it is
     /// refused with [`Error::Full`] before anything is written.
     /// `superseded` lists the distinct keys the write replaces or removes.
-    pub(super) fn ensure_space(
+    pub(super) async fn ensure_space(
         &mut self,
         size: usize,
         add: usize,
@@ -136,7 +135,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             {
                 return Err(Error::Full);
             }
-            self.advance_head()?;
+            self.advance_head().await?;
         }
         Err(Error::Full)
     }

@@ -13,15 +13,14 @@
 //! - The limits (operations, key count, space) are checked before anything
 //!   is written; the index is updated only after the `commit` record.
 
-use embedded_storage::nor_flash::NorFlash;
-
 use crate::config::{MAX_KEY_LEN, MAX_TX_OPS, MAX_VALUE_LEN};
 use crate::error::Error;
 use crate::layout::Kind;
 use crate::rollback::MonotonicCounter;
 
 use super::index::{Entry, EMPTY_ENTRY};
-use super::{Store, NO_HASH};
+use super::io::Flash;
+use super::{Core, NO_HASH};
 
 /// One staged operation of a [`Transaction`].
 #[derive(Clone, Copy, Debug)]
@@ -33,7 +32,7 @@ enum Op<'a> {
 /// An atomic group of sets and removes: after a power cut either all of them
 /// are visible or none is.
 ///
-/// It borrows the keys and values until [`Store::commit`]; at most
+/// It borrows the keys and values until [`Store::commit`](super::Store::commit); at most
 /// `N` (and at most [`MAX_TX_OPS`]) operations, and the records must fit in
 /// one sector.
 #[derive(Debug)]
@@ -117,8 +116,8 @@ pub(super) fn check_value(value: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
-    Store<F, C, KEYS, SECTORS>
+impl<F: Flash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
+    Core<F, C, KEYS, SECTORS>
 {
     /// Applies all operations of `tx` atomically.
     ///
@@ -126,7 +125,10 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
     /// [`Error::TransactionTooLarge`] when the records do not fit in one
     /// sector, [`Error::IndexFull`], [`Error::Full`], flash and counter errors.
     /// After a flash error the transaction is not applied.
-    pub fn commit<const N: usize>(&mut self, tx: &Transaction<'_, N>) -> Result<(), Error> {
+    pub(super) async fn commit<const N: usize>(
+        &mut self,
+        tx: &Transaction<'_, N>,
+    ) -> Result<(), Error> {
         let ops = tx.ops.get(..tx.len).unwrap_or(&[]);
         if ops.is_empty() {
             return Ok(());
@@ -181,16 +183,18 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             return Err(Error::IndexFull);
         }
         self.check_room(added, dropped)?;
-        self.ensure_space(total, added, big, hashes.get(..nhashes).unwrap_or(&[]))?;
+        self.ensure_space(total, added, big, hashes.get(..nhashes).unwrap_or(&[]))
+            .await?;
         let txid = self.next;
         let mut entries = [(EMPTY_ENTRY, false); MAX_TX_OPS];
         let limit = Self::SECTOR - Self::RESERVE;
         for (slot, op) in entries.iter_mut().zip(ops) {
             match op {
-                Some(Op::Set(k, v)) => *slot = (self.write_set(k, v, txid)?, true),
+                Some(Op::Set(k, v)) => *slot = (self.write_set(k, v, txid).await?, true),
                 Some(Op::Remove(k)) => {
                     let hash = self.name_hash(k);
-                    self.append(Kind::Remove, 0, txid, &hash, None, limit)?;
+                    self.append(Kind::Remove, 0, txid, &hash, None, limit)
+                        .await?;
                     *slot = (
                         Entry {
                             hash,
@@ -202,7 +206,8 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
                 None => {}
             }
         }
-        self.append(Kind::Commit, 0, txid, &NO_HASH, None, limit)?;
+        self.append(Kind::Commit, 0, txid, &NO_HASH, None, limit)
+            .await?;
         for (e, is_set) in entries.iter().take(ops.len()) {
             if *is_set {
                 self.index_put(*e)?;

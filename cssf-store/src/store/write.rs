@@ -18,25 +18,24 @@
 //! - Each operation checks its arguments and the space first (nothing is
 //!   written when refused), writes its records, then updates the index.
 
-use embedded_storage::nor_flash::NorFlash;
-
 use crate::config::MAX_VALUE_LEN;
 use crate::crypto::{NAME_HASH_LEN, TAG_LEN};
-use crate::error::{flash_err, Error};
+use crate::error::Error;
 use crate::layout::{Kind, RecordHeader, FLAG_PLAIN_NAME, RECORD_HEADER_LEN};
 use crate::rollback::MonotonicCounter;
 
 use super::index::Entry;
+use super::io::Flash;
 use super::transaction::{check_key, check_value};
-use super::{Scratch, SectorState, Store, MAX_RECORD_LEN};
+use super::{Core, Scratch, SectorState, MAX_RECORD_LEN};
 
-impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
-    Store<F, C, KEYS, SECTORS>
+impl<F: Flash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
+    Core<F, C, KEYS, SECTORS>
 {
     /// Writes one record at the head (space must have been ensured; fails
     /// with `Full` past `limit`). `body` is `name_len || name || value` for
     /// sets. Returns address, counter and size.
-    pub(super) fn append(
+    pub(super) async fn append(
         &mut self,
         kind: Kind,
         flags: u8,
@@ -86,7 +85,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         // Advance first: a failed write leaves a hole we must not reuse.
         self.head_pos += total as u32;
         self.next += 1;
-        self.flash.write(addr, rec).map_err(flash_err)?;
+        self.flash.write(addr, rec).await?;
         self.last_written = h.counter;
         Ok((addr, h.counter, total as u32))
     }
@@ -108,7 +107,12 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
     }
 
     /// Writes a set record for `key` (space ensured) with transaction id `tx`.
-    pub(super) fn write_set(&mut self, key: &[u8], value: &[u8], tx: u64) -> Result<Entry, Error> {
+    pub(super) async fn write_set(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        tx: u64,
+    ) -> Result<Entry, Error> {
         let hash = self.name_hash(key);
         let mut body = Scratch::new();
         let n = 1 + key.len() + value.len();
@@ -121,8 +125,9 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         name.copy_from_slice(key);
         val.copy_from_slice(value);
         let limit = Self::SECTOR - Self::RESERVE;
-        let (addr, counter, size) =
-            self.append(Kind::Set, self.flags(), tx, &hash, Some(b), limit)?;
+        let (addr, counter, size) = self
+            .append(Kind::Set, self.flags(), tx, &hash, Some(b), limit)
+            .await?;
         Ok(Entry {
             hash,
             addr,
@@ -146,7 +151,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
     /// Key or value too long, [`Error::IndexFull`], [`Error::Full`],
     /// [`Error::Corrupt`] when the store is degraded and needs a garbage
     /// collection, flash and counter errors.
-    pub fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), Error> {
+    pub(super) async fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), Error> {
         check_key(key)?;
         check_value(value)?;
         let hash = self.name_hash(key);
@@ -160,8 +165,8 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             .and_then(|i| self.index.get(i))
             .map_or(0, |e| e.size as usize);
         self.check_room(size, old)?;
-        self.ensure_space(size, size, size, &[hash])?;
-        let e = self.write_set(key, value, 0)?;
+        self.ensure_space(size, size, size, &[hash]).await?;
+        let e = self.write_set(key, value, 0).await?;
         self.index_put(e)?;
         self.commit_counter()
     }
@@ -171,15 +176,15 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
     /// # Errors
     /// [`Error::NotFound`] when absent (and the store is not degraded),
     /// [`Error::Full`], flash and counter errors.
-    pub fn remove(&mut self, key: &[u8]) -> Result<(), Error> {
+    pub(super) async fn remove(&mut self, key: &[u8]) -> Result<(), Error> {
         check_key(key)?;
         let hash = self.name_hash(key);
         if self.find(&hash).is_none() && self.lost_max.is_none() {
             return Err(Error::NotFound);
         }
-        self.ensure_space(Self::RESERVE as usize, 0, 0, &[])?;
+        self.ensure_space(Self::RESERVE as usize, 0, 0, &[]).await?;
         let limit = Self::SECTOR - Self::RESERVE;
-        self.append(Kind::Remove, 0, 0, &hash, None, limit)?;
+        self.append(Kind::Remove, 0, 0, &hash, None, limit).await?;
         self.index_remove(&hash);
         self.commit_counter()
     }
@@ -191,7 +196,7 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
     ///
     /// # Errors
     /// [`Error::Full`], flash and counter errors.
-    pub fn repair(&mut self) -> Result<(), Error> {
+    pub(super) async fn repair(&mut self) -> Result<(), Error> {
         let Some(lost) = self.lost_max else {
             return Ok(());
         };
@@ -204,8 +209,9 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
                 if self.head_pos + Self::RESERVE > limit {
                     return Err(Error::Full);
                 }
-                let (addr, counter, size) =
-                    self.append(Kind::Tampered, 0, 0, &e.hash, None, limit)?;
+                let (addr, counter, size) = self
+                    .append(Kind::Tampered, 0, 0, &e.hash, None, limit)
+                    .await?;
                 self.index_put(Entry {
                     addr,
                     counter,
@@ -219,11 +225,11 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             return Err(Error::Full);
         }
         // Counter 0 stands for "before the oldest sector" (a lost sector).
-        self.write_ack(0, self.next - 1, limit)?;
+        self.write_ack(0, self.next - 1, limit).await?;
         self.lost_max = None;
         let after = (self.head + 1) % SECTORS;
         if self.sector(after).state == SectorState::Used {
-            self.gc(after)?;
+            self.gc(after).await?;
         }
         self.commit_counter()
     }
