@@ -12,6 +12,8 @@
 //!   per-mount salt and the record counter, so no flash rollback, power cut
 //!   or missing counter can make a nonce repeat; key names are indexed by a
 //!   keyed hash and stored only inside the sealed value.
+//! - `AsyncStore` (feature `async`): the same store over an
+//!   `embedded-storage-async` flash, sharing one core with [`Store`].
 //! - Rollback protection through a caller [`MonotonicCounter`].
 //! - [`typed`] helpers for PSKs, P-256 private keys, trusted public keys and
 //!   tokens.
@@ -61,4 +63,6 @@ pub use error::Error;
 #[cfg(feature = "std")]
 pub use rollback::{FileCounter, FileCounterError};
 pub use rollback::{MonotonicCounter, NoRollbackProtection, RamCounter};
+#[cfg(feature = "async")]
+pub use store::AsyncStore;
 pub use store::{Stats, Store, Transaction, GC_CUTS};
