@@ -26,7 +26,7 @@
 //!
 //! # Per-call cost
 //!
-//! [`Keys`] keeps what can be computed once per mount: the two
+//! The store keeps, per mount, what its keys allow to compute once: the two
 //! XChaCha20-Poly1305 instances (which hold only their key: the cipher's
 //! key schedule is per nonce) and, for the two HMAC keys, the SHA-256 states
 //! after the inner and outer key blocks (RFC 2104 section 4), so a name hash
