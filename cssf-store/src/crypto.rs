@@ -24,13 +24,34 @@
 //! no trusted counter at all cannot make a nonce repeat: the log counter may
 //! repeat across images, the salt does not. Format 1 used `0u32 || counter`
 //! with ChaCha20-Poly1305 and reused nonces after a rollback.
+//!
+//! # Per-call cost
+//!
+//! The store keeps, per mount, what its keys allow to compute once: the two
+//! XChaCha20-Poly1305 instances (which hold only their key: the cipher's
+//! key schedule is per nonce) and, for the two HMAC keys, the SHA-256 states
+//! after the inner and outer key blocks (RFC 2104 section 4), so a name hash
+//! costs two compressions instead of four. All of it is wiped on drop.
+//!
+//! # Bench-only build without cryptography
+//!
+//! Built with `--cfg cssf_store_bench_no_crypto` (through `RUSTFLAGS`; no
+//! Cargo feature can turn it on), `seal` and `open` are identities (the tag
+//! is written as zeros and not checked), header tags are zeros and the name
+//! hash is FNV-1a. It exists only so that a benchmark can compare the store's
+//! own machinery (index, log, flash reads) with an unencrypted store; it
+//! gives no confidentiality and no integrity and must never be shipped.
 
 use chacha20poly1305::aead::AeadInPlace;
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305};
 use hkdf::Hkdf;
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+use sha2::digest::generic_array::GenericArray;
+use sha2::{compress256, Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// Whether this is the bench-only build with the cryptography off (module
+/// documentation).
+const NO_CRYPTO: bool = cfg!(cssf_store_bench_no_crypto);
 
 /// HKDF salt: binds derived keys to this store format version.
 pub const HKDF_SALT: &[u8] = b"cssf-store v2";
@@ -45,8 +66,6 @@ pub const HEADER_MAC_LEN: usize = 8;
 /// Length of the AEAD tag closing every record.
 pub const TAG_LEN: usize = 16;
 
-type HmacSha256 = Hmac<Sha256>;
-
 /// The device root key the caller supplies (32 bytes), wiped on drop.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct RootKey(pub [u8; 32]);
@@ -57,14 +76,21 @@ impl core::fmt::Debug for RootKey {
     }
 }
 
-/// The keys derived from the root key, wiped on drop.
-#[derive(Zeroize, ZeroizeOnDrop)]
+/// The keys derived from the root key, ready to use. Every field wipes
+/// itself on drop (the AEAD instances their key, [`HmacMidstate`] its
+/// states).
 pub(crate) struct Keys {
-    enc: [u8; 32],
-    name: [u8; 32],
-    hdr: [u8; 32],
-    rhdr: [u8; 32],
+    /// Seals records (key `enc`).
+    enc: XChaCha20Poly1305,
+    /// Record header tags (key `rhdr`).
+    hdr_aead: XChaCha20Poly1305,
+    /// Name hashes (key `name`).
+    name: HmacMidstate,
+    /// Sector header tags (key `hdr`).
+    hdr: HmacMidstate,
 }
+
+impl ZeroizeOnDrop for Keys {}
 
 impl core::fmt::Debug for Keys {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -108,31 +134,34 @@ impl Keys {
 
     pub(crate) fn derive_with(root: &RootKey, salt: &[u8]) -> Self {
         let hk = Hkdf::<Sha256>::new(Some(salt), &root.0);
-        let mut keys = Self {
-            enc: [0; 32],
-            name: [0; 32],
-            hdr: [0; 32],
-            rhdr: [0; 32],
-        };
+        let mut enc = [0u8; 32];
+        let mut name = [0u8; 32];
+        let mut hdr = [0u8; 32];
+        let mut rhdr = [0u8; 32];
         // 32 bytes is far below HKDF-SHA256's 8160-byte limit: expand cannot fail.
-        let _ = hk.expand(b"record encryption", &mut keys.enc);
-        let _ = hk.expand(b"key name hash", &mut keys.name);
-        let _ = hk.expand(b"header tag", &mut keys.hdr);
-        let _ = hk.expand(b"record header tag", &mut keys.rhdr);
+        let _ = hk.expand(b"record encryption", &mut enc);
+        let _ = hk.expand(b"key name hash", &mut name);
+        let _ = hk.expand(b"header tag", &mut hdr);
+        let _ = hk.expand(b"record header tag", &mut rhdr);
+        let keys = Self {
+            enc: XChaCha20Poly1305::new((&enc).into()),
+            hdr_aead: XChaCha20Poly1305::new((&rhdr).into()),
+            name: HmacMidstate::new(&name),
+            hdr: HmacMidstate::new(&hdr),
+        };
+        enc.zeroize();
+        name.zeroize();
+        hdr.zeroize();
+        rhdr.zeroize();
         keys
-    }
-
-    fn hmac(key: &[u8; 32]) -> HmacSha256 {
-        // HMAC accepts keys of any length.
-        match <HmacSha256 as Mac>::new_from_slice(key) {
-            Ok(m) => m,
-            Err(_) => unreachable_hmac(),
-        }
     }
 
     /// The 8-byte index tag of a key name (keyed unless `plain`).
     pub(crate) fn name_hash(&self, name: &[u8], plain: bool) -> [u8; NAME_HASH_LEN] {
         let mut out = [0u8; NAME_HASH_LEN];
+        if NO_CRYPTO {
+            return fnv1a(name).to_le_bytes();
+        }
         if plain {
             let d = Sha256::new()
                 .chain_update(b"cssf-store name")
@@ -140,10 +169,9 @@ impl Keys {
                 .finalize();
             out.copy_from_slice(d.get(..NAME_HASH_LEN).unwrap_or(&[0; NAME_HASH_LEN]));
         } else {
-            let d = Self::hmac(&self.name)
-                .chain_update(name)
-                .finalize()
-                .into_bytes();
+            let mut m = self.name.start();
+            m.update(name);
+            let d = self.name.finish(m);
             out.copy_from_slice(d.get(..NAME_HASH_LEN).unwrap_or(&[0; NAME_HASH_LEN]));
         }
         out
@@ -156,11 +184,14 @@ impl Keys {
         nonce: &RecordNonce,
         data: &[u8],
     ) -> [u8; HEADER_MAC_LEN] {
-        let cipher = XChaCha20Poly1305::new((&self.rhdr).into());
-        let tag = cipher
+        let mut out = [0u8; HEADER_MAC_LEN];
+        if NO_CRYPTO {
+            return out;
+        }
+        let tag = self
+            .hdr_aead
             .encrypt_in_place_detached(&nonce.to_bytes().into(), data, &mut [])
             .map(<[u8; TAG_LEN]>::from);
-        let mut out = [0u8; HEADER_MAC_LEN];
         if let Ok(tag) = tag {
             out.copy_from_slice(tag.get(..HEADER_MAC_LEN).unwrap_or(&[0; HEADER_MAC_LEN]));
         }
@@ -169,24 +200,28 @@ impl Keys {
 
     /// The 8-byte tag of a header.
     pub(crate) fn header_mac(&self, domain: MacDomain, data: &[u8]) -> [u8; HEADER_MAC_LEN] {
-        let d = Self::hmac(&self.hdr)
-            .chain_update([domain as u8])
-            .chain_update(data)
-            .finalize();
         let mut out = [0u8; HEADER_MAC_LEN];
-        out.copy_from_slice(
-            d.into_bytes()
-                .get(..HEADER_MAC_LEN)
-                .unwrap_or(&[0; HEADER_MAC_LEN]),
-        );
+        if NO_CRYPTO {
+            return out;
+        }
+        let mut m = self.hdr.start();
+        m.update(&[domain as u8]);
+        m.update(data);
+        let d = self.hdr.finish(m);
+        out.copy_from_slice(d.get(..HEADER_MAC_LEN).unwrap_or(&[0; HEADER_MAC_LEN]));
         out
     }
 
     /// Encrypts `buf` in place; returns the tag.
     pub(crate) fn seal(&self, nonce: &RecordNonce, ad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
-        let cipher = XChaCha20Poly1305::new((&self.enc).into());
+        if NO_CRYPTO {
+            return [0; TAG_LEN];
+        }
         // Fails only for messages longer than 256 GiB.
-        match cipher.encrypt_in_place_detached(&nonce.to_bytes().into(), ad, buf) {
+        match self
+            .enc
+            .encrypt_in_place_detached(&nonce.to_bytes().into(), ad, buf)
+        {
             Ok(tag) => tag.into(),
             Err(_) => [0; TAG_LEN],
         }
@@ -200,18 +235,161 @@ impl Keys {
         buf: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> bool {
-        let cipher = XChaCha20Poly1305::new((&self.enc).into());
-        cipher
+        if NO_CRYPTO {
+            return true;
+        }
+        self.enc
             .decrypt_in_place_detached(&nonce.to_bytes().into(), ad, buf, tag.into())
             .is_ok()
     }
 }
 
-#[cold]
-fn unreachable_hmac() -> HmacSha256 {
-    // `Hmac::new_from_slice` never fails; keep the panic machinery out anyway
-    // by falling back to an all-zero key, which this code path cannot reach.
-    <HmacSha256 as KeyInit>::new(&Default::default())
+/// FNV-1a, 64-bit: the name hash of the bench-only build without
+/// cryptography (module documentation), never used otherwise.
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+const SHA256_IV: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
+    compress256(state, &[GenericArray::from(*block)]);
+}
+
+/// HMAC-SHA256 (RFC 2104) with the `K ^ ipad` and `K ^ opad` blocks
+/// compressed once per key (RFC 2104 section 4): a MAC then costs its
+/// message blocks plus one outer block. The states are key-equivalent
+/// secrets, wiped on drop. The same construction as cssf-auth's; checked
+/// against the `hmac` crate in the tests below.
+#[derive(Zeroize, ZeroizeOnDrop)]
+struct HmacMidstate {
+    inner: [u32; 8],
+    outer: [u32; 8],
+}
+
+impl HmacMidstate {
+    /// Precomputes for a 32-byte key (at most a block: used as is).
+    fn new(key: &[u8; 32]) -> Self {
+        let mut ipad = [0x36u8; 64];
+        let mut opad = [0x5cu8; 64];
+        for ((i, o), k) in ipad.iter_mut().zip(opad.iter_mut()).zip(key) {
+            *i ^= k;
+            *o ^= k;
+        }
+        let (mut inner, mut outer) = (SHA256_IV, SHA256_IV);
+        compress(&mut inner, &ipad);
+        compress(&mut outer, &opad);
+        ipad.zeroize();
+        opad.zeroize();
+        Self { inner, outer }
+    }
+
+    /// A MAC computation: feed the message with [`Sha256Stream::update`],
+    /// then [`Self::finish`].
+    fn start(&self) -> Sha256Stream {
+        Sha256Stream::new(self.inner, 64)
+    }
+
+    /// The tag for the inner hash stream `s`.
+    fn finish(&self, s: Sha256Stream) -> [u8; 32] {
+        let inner = s.finish();
+        let mut o = Sha256Stream::new(self.outer, 64);
+        o.update(&inner);
+        o.finish()
+    }
+}
+
+/// SHA-256 from a given state, `total` bytes already compressed. Wiped on
+/// drop (it holds key-dependent state and message bytes).
+struct Sha256Stream {
+    state: [u32; 8],
+    buf: [u8; 64],
+    n: usize,
+    total: u64,
+}
+
+impl Drop for Sha256Stream {
+    fn drop(&mut self) {
+        self.state.zeroize();
+        self.buf.zeroize();
+    }
+}
+
+impl Sha256Stream {
+    const fn new(state: [u32; 8], done: u64) -> Self {
+        Self {
+            state,
+            buf: [0; 64],
+            n: 0,
+            total: done,
+        }
+    }
+
+    fn update(&mut self, mut data: &[u8]) {
+        self.total = self.total.wrapping_add(data.len() as u64);
+        if self.n > 0 {
+            let take = (64 - self.n).min(data.len());
+            let (head, rest) = data.split_at(take);
+            if let Some(dst) = self.buf.get_mut(self.n..self.n + take) {
+                dst.copy_from_slice(head);
+            }
+            self.n += take;
+            data = rest;
+            if self.n < 64 {
+                return;
+            }
+            let b = self.buf;
+            compress(&mut self.state, &b);
+            self.n = 0;
+        }
+        let mut blocks = data.chunks_exact(64);
+        for b in &mut blocks {
+            let arr: [u8; 64] = b.try_into().unwrap_or([0; 64]);
+            compress(&mut self.state, &arr);
+        }
+        let rest = blocks.remainder();
+        if let Some(dst) = self.buf.get_mut(..rest.len()) {
+            dst.copy_from_slice(rest);
+        }
+        self.n = rest.len();
+    }
+
+    fn finish(mut self) -> [u8; 32] {
+        let bits = self.total.wrapping_mul(8);
+        let n = self.n;
+        if let Some(b) = self.buf.get_mut(n) {
+            *b = 0x80;
+        }
+        if let Some(z) = self.buf.get_mut(n + 1..) {
+            z.fill(0);
+        }
+        if n >= 56 {
+            let b = self.buf;
+            compress(&mut self.state, &b);
+            self.buf = [0; 64];
+        }
+        if let Some(l) = self.buf.get_mut(56..) {
+            l.copy_from_slice(&bits.to_be_bytes());
+        }
+        let b = self.buf;
+        compress(&mut self.state, &b);
+        let mut out = [0u8; 32];
+        for (o, w) in out.chunks_exact_mut(4).zip(self.state.iter()) {
+            o.copy_from_slice(&w.to_be_bytes());
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -256,6 +434,61 @@ mod tests {
         assert_ne!(k1.name_hash(b"a", false), k2.name_hash(b"a", false));
         assert_eq!(k1.name_hash(b"a", true), k2.name_hash(b"a", true));
         assert_ne!(k1.name_hash(b"a", false), k1.name_hash(b"b", false));
+    }
+
+    /// The precomputed HMAC equals the `hmac` crate's at every message
+    /// length around the block boundaries, in one piece and in pieces.
+    #[test]
+    fn hmac_midstate_matches_the_hmac_crate() {
+        use hmac::{Hmac, Mac};
+        let msg: std::vec::Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
+        for seed in [0u8, 1, 0xA5, 0xFF] {
+            let key: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(13) ^ seed);
+            let pre = HmacMidstate::new(&key);
+            for mlen in [0usize, 1, 6, 55, 56, 63, 64, 65, 119, 120, 128, 142, 300] {
+                let m = &msg[..mlen];
+                let mut r = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
+                r.update(m);
+                let want: [u8; 32] = r.finalize().into_bytes().into();
+                let mut s = pre.start();
+                s.update(m);
+                assert_eq!(pre.finish(s), want, "m{mlen}");
+                let mut s = pre.start();
+                for piece in m.chunks(7) {
+                    s.update(piece);
+                }
+                assert_eq!(pre.finish(s), want, "m{mlen} pieces");
+            }
+        }
+    }
+
+    /// The name hash and sector header tag are still HMAC-SHA256 of the
+    /// HKDF-derived keys, truncated (format 2 images stay readable).
+    #[test]
+    fn hashes_unchanged_by_the_precomputation() {
+        use hmac::{Hmac, Mac};
+        let root = RootKey([7; 32]);
+        let k = Keys::derive(&root);
+        let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), &root.0);
+        let (mut name, mut hdr) = ([0u8; 32], [0u8; 32]);
+        hk.expand(b"key name hash", &mut name).unwrap();
+        hk.expand(b"header tag", &mut hdr).unwrap();
+        let want = <Hmac<Sha256> as Mac>::new_from_slice(&name)
+            .unwrap()
+            .chain_update(b"psk/a")
+            .finalize()
+            .into_bytes();
+        assert_eq!(k.name_hash(b"psk/a", false)[..], want[..NAME_HASH_LEN]);
+        let want = <Hmac<Sha256> as Mac>::new_from_slice(&hdr)
+            .unwrap()
+            .chain_update([MacDomain::Sector as u8])
+            .chain_update(b"sector header")
+            .finalize()
+            .into_bytes();
+        assert_eq!(
+            k.header_mac(MacDomain::Sector, b"sector header")[..],
+            want[..HEADER_MAC_LEN]
+        );
     }
 
     #[test]

@@ -109,6 +109,16 @@ impl<F: Flash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         }
         let rec = buf.prefix_mut(total).ok_or(Error::Corrupt)?;
         self.flash.read(addr, rec).await?;
+        self.open_in_place(h, rec)
+    }
+
+    /// Checks the AEAD tag of the record `rec` (header `h`, `rec` as read
+    /// from flash) and decrypts it in place, as [`Self::open_record`].
+    pub(super) fn open_in_place(&self, h: &RecordHeader, rec: &mut [u8]) -> Result<bool, Error> {
+        let payload = h.payload_len as usize;
+        if payload < TAG_LEN || rec.len() < RECORD_HEADER_LEN + payload {
+            return Ok(false);
+        }
         let body_end = RECORD_HEADER_LEN + payload - TAG_LEN;
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(
@@ -172,15 +182,24 @@ impl<F: Flash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         e: &Entry,
         scratch: &'b mut Scratch,
     ) -> Result<&'b [u8], Error> {
-        let mut hb = [0u8; align_up(RECORD_HEADER_LEN, MAX_ALIGN)];
-        let hb = hb.get_mut(..Self::HDR_READ).ok_or(Error::Corrupt)?;
-        self.read(e.addr, hb).await?;
-        // The AEAD check below covers the header (associated data).
-        let h = RecordHeader::parse_unchecked(hb).ok_or(Error::Tampered)?;
-        if h.counter != e.counter || h.name_hash != e.hash || h.kind != Kind::Set {
+        // One read of the whole record: the index knows its size.
+        let size = e.size as usize;
+        if size < Self::HDR_READ || size > MAX_RECORD_LEN {
             return Err(Error::Tampered);
         }
-        if !self.open_record(&h, e.addr, scratch).await? {
+        let rec = scratch.prefix_mut(size).ok_or(Error::Tampered)?;
+        self.read(e.addr, rec).await?;
+        // The header tag is not checked: the AEAD check below covers the
+        // header (associated data).
+        let h = RecordHeader::parse_unchecked(rec).ok_or(Error::Tampered)?;
+        if h.counter != e.counter
+            || h.name_hash != e.hash
+            || h.kind != Kind::Set
+            || h.total_len(Self::ALIGN) != size
+        {
+            return Err(Error::Tampered);
+        }
+        if !self.open_in_place(&h, rec)? {
             return Err(Error::Tampered);
         }
         let plain = h.payload_len as usize - TAG_LEN;
