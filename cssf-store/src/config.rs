@@ -4,6 +4,8 @@
 pub const MAX_KEY_LEN: usize = 64;
 /// The longest value, in bytes.
 pub const MAX_VALUE_LEN: usize = 1024;
+/// The largest [`Config::counter_block`] (larger values are clamped).
+pub const MAX_COUNTER_BLOCK: u32 = 4096;
 /// The most operations one transaction may hold.
 pub const MAX_TX_OPS: usize = 16;
 
@@ -52,7 +54,13 @@ impl Config {
     /// Sets [`Config::counter_block`] (0 counts as 1).
     #[must_use]
     pub const fn with_counter_block(mut self, block: u32) -> Self {
-        self.counter_block = if block == 0 { 1 } else { block };
+        self.counter_block = if block == 0 {
+            1
+        } else if block > MAX_COUNTER_BLOCK {
+            MAX_COUNTER_BLOCK
+        } else {
+            block
+        };
         self
     }
 

@@ -58,6 +58,10 @@ pub enum Error {
     /// untouched: read the values with the release that wrote them and
     /// write them into a fresh store.
     UnsupportedFormat,
+    /// An [`crate::AsyncStore`] operation's future was dropped before it
+    /// finished: the store's in-RAM state may not match the flash any more,
+    /// so it refuses every call until it is mounted again.
+    Interrupted,
 }
 
 impl Error {
@@ -79,6 +83,7 @@ impl Error {
             Self::Corrupt => 12,
             Self::Rollback => 13,
             Self::UnsupportedFormat => 14,
+            Self::Interrupted => 15,
         }
     }
 }
@@ -100,6 +105,7 @@ impl fmt::Display for Error {
             Self::Corrupt => f.write_str("log corrupt: value cannot be trusted"),
             Self::Rollback => f.write_str("flash image older than the trusted counter"),
             Self::UnsupportedFormat => f.write_str("store written in an unsupported older format"),
+            Self::Interrupted => f.write_str("an earlier operation was cancelled: mount again"),
         }
     }
 }

@@ -41,8 +41,12 @@ const SPAN: u64 = 1 << 16;
 /// reserved) and `confirmed` (the highest confirmed written, at most
 /// `reserved`): `reserved * 2^16 + 2^16 - 1 - min(reserved - confirmed,
 /// 2^16 - 1)`. It grows when either grows, so a monotonic counter can hold
-/// both; a confirmation more than 2^16 - 1 records behind the reservation
-/// is kept as that much behind (weaker, never a false rollback).
+/// both. A confirmation 2^16 - 1 or more records behind the reservation
+/// reads back as unknown (0): weaker until the next confirmation, never a
+/// false rollback. The counter must accept jumps (`advance_to` any higher
+/// value; a 64-bit counter in a secure element or a replay-protected
+/// memory block): the value grows by 2^16 per reserved record, which a
+/// counter that only counts up by one (unary OTP fuses) cannot hold.
 ///
 /// ```
 /// use cssf_store::rollback::{trusted_parts, trusted_value};
@@ -50,6 +54,8 @@ const SPAN: u64 = 1 << 16;
 /// assert!(trusted_value(6, 0) > trusted_value(5, 5));
 /// assert_eq!(trusted_parts(trusted_value(7, 6)), (7, 6));
 /// assert_eq!(trusted_parts(0), (0, 0));
+/// // Too far behind to say: confirmation unknown, never a false rollback.
+/// assert_eq!(trusted_parts(trusted_value(100_000, 0)), (100_000, 0));
 /// ```
 #[must_use]
 pub const fn trusted_value(reserved: u64, confirmed: u64) -> u64 {
@@ -69,6 +75,10 @@ pub const fn trusted_parts(v: u64) -> (u64, u64) {
     }
     let reserved = v / SPAN;
     let behind = SPAN - 1 - v % SPAN;
+    if behind >= SPAN - 1 {
+        // Saturated: how far behind is not known.
+        return (reserved, 0);
+    }
     (reserved, reserved.saturating_sub(behind))
 }
 

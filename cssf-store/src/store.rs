@@ -214,6 +214,9 @@ pub(crate) struct Core<F: Flash, C: MonotonicCounter, const KEYS: usize, const S
     nacks: usize,
     /// Counter of the newest record known to be on flash.
     last_written: u64,
+    /// Counters a degraded mount skipped (torn write, burned reservation)
+    /// without an `ack`: `repair` acknowledges them.
+    unacked: Option<(u64, u64)>,
     /// Highest record counter reserved in the trusted counter: a record
     /// with a higher counter is written only after the reservation.
     reserved: u64,

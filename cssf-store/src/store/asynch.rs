@@ -90,6 +90,11 @@ use super::{Core, Stats, Transaction};
 /// ```
 pub struct AsyncStore<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize> {
     core: Core<Async<F>, C, KEYS, SECTORS>,
+    /// Set while an operation runs: still set at the start of the next one,
+    /// an operation's future was dropped half way (cancelled), the in-RAM
+    /// state may no longer match the flash, and every call answers
+    /// [`Error::Interrupted`] until the store is mounted again.
+    busy: bool,
 }
 
 impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize> core::fmt::Debug
@@ -113,37 +118,65 @@ impl<F: NorFlash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
     ) -> Result<Self, Error> {
         let mut core = Core::new(Async(flash), root, counter, config, rng);
         core.recover(root).await?;
-        Ok(Self { core })
+        Ok(Self { core, busy: false })
+    }
+
+    /// Runs one operation of the core, refusing when an earlier one was
+    /// cancelled half way.
+    fn enter(&mut self) -> Result<(), Error> {
+        if self.busy {
+            return Err(Error::Interrupted);
+        }
+        self.busy = true;
+        Ok(())
     }
 
     /// The async form of [`Store::get`].
     pub async fn get(&mut self, key: &[u8], buf: &mut [u8]) -> Result<usize, Error> {
-        self.core.get(key, buf).await
+        self.enter()?;
+        let r = self.core.get(key, buf).await;
+        self.busy = false;
+        r
     }
 
     /// The async form of [`Store::set`].
     pub async fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), Error> {
-        self.core.set(key, value).await
+        self.enter()?;
+        let r = self.core.set(key, value).await;
+        self.busy = false;
+        r
     }
 
     /// The async form of [`Store::remove`].
     pub async fn remove(&mut self, key: &[u8]) -> Result<(), Error> {
-        self.core.remove(key).await
+        self.enter()?;
+        let r = self.core.remove(key).await;
+        self.busy = false;
+        r
     }
 
     /// The async form of [`Store::commit`].
     pub async fn commit<const N: usize>(&mut self, tx: &Transaction<'_, N>) -> Result<(), Error> {
-        self.core.commit(tx).await
+        self.enter()?;
+        let r = self.core.commit(tx).await;
+        self.busy = false;
+        r
     }
 
     /// The async form of [`Store::for_each_key`].
     pub async fn for_each_key(&mut self, f: impl FnMut(Result<&[u8], Error>)) -> Result<(), Error> {
-        self.core.for_each_key(f).await
+        self.enter()?;
+        let r = self.core.for_each_key(f).await;
+        self.busy = false;
+        r
     }
 
     /// The async form of [`Store::repair`].
     pub async fn repair(&mut self) -> Result<(), Error> {
-        self.core.repair().await
+        self.enter()?;
+        let r = self.core.repair().await;
+        self.busy = false;
+        r
     }
 
     /// Number of keys in the index (including ones whose record is damaged).

@@ -131,6 +131,7 @@ impl<F: Flash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             nacks: 0,
             pending_ack: None,
             last_written: 0,
+            unacked: None,
             reserved: 0,
             confirmed: 0,
             live_bytes: 0,
@@ -212,6 +213,10 @@ impl<F: Flash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         self.erase_dirty().await?;
         if !self.sectors.iter().any(|x| x.state == SectorState::Used) {
             self.open_sector(0, 1, 1).await?;
+        }
+        if torn && self.lost_max.is_some() {
+            // Degraded: no `ack` now; `repair` writes it for these counters.
+            self.unacked = Some((survey.max_good + 1, self.next - 1));
         }
         if torn && self.lost_max.is_none() {
             self.stats.torn_writes += 1;

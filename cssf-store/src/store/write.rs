@@ -24,7 +24,7 @@
 //! - Each operation checks its arguments and the space first (nothing is
 //!   written when refused), writes its records, then updates the index.
 
-use crate::config::MAX_VALUE_LEN;
+use crate::config::{MAX_COUNTER_BLOCK, MAX_VALUE_LEN};
 use crate::crypto::{NAME_HASH_LEN, TAG_LEN};
 use crate::error::Error;
 use crate::layout::{Kind, RecordHeader, FLAG_PLAIN_NAME, RECORD_HEADER_LEN};
@@ -56,9 +56,9 @@ impl<F: Flash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
             // Reserve before writing, so that no power cut or rollback can
             // make this counter be used by two records; the same counter
             // write confirms what is on flash so far.
-            let to = self
-                .next
-                .saturating_add(u64::from(self.config.counter_block.max(1)) - 1);
+            let to = self.next.saturating_add(
+                u64::from(self.config.counter_block.clamp(1, MAX_COUNTER_BLOCK)) - 1,
+            );
             let confirmed = self.confirmed.max(self.last_written);
             self.counter
                 .advance_to(crate::rollback::trusted_value(to, confirmed))
@@ -252,11 +252,23 @@ impl<F: Flash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
                 })?;
             }
         }
-        if self.head_pos + Self::RESERVE > limit {
+        let extra = self
+            .unacked
+            .filter(|&(lo, hi)| lo <= hi && hi > lost)
+            .map(|(lo, hi)| (lo.max(lost.saturating_add(1)), hi));
+        let acks = if extra.is_some() { 2 } else { 1 };
+        if self.head_pos + acks * Self::RESERVE > limit {
             return Err(Error::Full);
         }
         // Counter 0 stands for "before the oldest sector" (a lost sector).
-        self.write_ack(0, self.next - 1, limit).await?;
+        // Only up to the highest lost counter, and the counters the mount
+        // skipped: records above stay covered by the log's contiguity
+        // (cutting one later is a hole).
+        self.write_ack(0, lost, limit).await?;
+        if let Some((lo, hi)) = extra {
+            self.write_ack(lo, hi, limit).await?;
+        }
+        self.unacked = None;
         self.lost_max = None;
         let after = (self.head + 1) % SECTORS;
         if self.sector(after).state == SectorState::Used {
