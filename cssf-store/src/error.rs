@@ -58,7 +58,7 @@ pub enum Error {
     /// untouched: read the values with the release that wrote them and
     /// write them into a fresh store.
     UnsupportedFormat,
-    /// An [`crate::AsyncStore`] operation's future was dropped before it
+    /// An `AsyncStore` operation's future was dropped before it
     /// finished: the store's in-RAM state may not match the flash any more,
     /// so it refuses every call until it is mounted again.
     Interrupted,
