@@ -7,21 +7,21 @@ use std::collections::BTreeMap;
 use cssf_store::RootKey;
 
 /// What the store should hold.
-pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+pub(crate) type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
 /// One operation of the workload.
 #[derive(Clone, Debug)]
-pub enum Op {
+pub(crate) enum Op {
     Set(Vec<u8>, Vec<u8>),
     Remove(Vec<u8>),
     Tx(Vec<(Vec<u8>, Option<Vec<u8>>)>),
 }
 
-pub const KEYS: [&[u8]; 6] = [b"psk/a", b"psk/b", b"tok/1", b"tok/2", b"key", b"x"];
-pub const ROOT: RootKey = RootKey([0x5A; 32]);
+pub(crate) const KEYS: [&[u8]; 6] = [b"psk/a", b"psk/b", b"tok/1", b"tok/2", b"key", b"x"];
+pub(crate) const ROOT: RootKey = RootKey([0x5A; 32]);
 
 /// 36 sets, removes and 3-key transactions (values up to `max_val` bytes).
-pub fn workload(max_val: usize) -> Vec<Op> {
+pub(crate) fn workload(max_val: usize) -> Vec<Op> {
     let mut ops = Vec::new();
     let mut r = 12345u64;
     let mut rnd = || {
@@ -54,7 +54,7 @@ pub fn workload(max_val: usize) -> Vec<Op> {
 }
 
 /// Applies `op` to the model.
-pub fn apply_model(m: &mut Model, op: &Op) {
+pub(crate) fn apply_model(m: &mut Model, op: &Op) {
     match op {
         Op::Set(k, v) => {
             m.insert(k.clone(), v.clone());
