@@ -524,7 +524,8 @@ fn stolen(server: &Server, i: u32, d: &mut Draw) -> Res<Outcome> {
     let relay = Relay::new(server.plain)?;
     let victim = socket()?;
     let (kid, key, cti) = (d.kid("st"), d.key(), d.cti());
-    let tok = genuine(&kid, &key, &cti, &FULL)?;
+    // One scope entry: the token fits in a psk_identity (128 bytes).
+    let tok = genuine(&kid, &key, &cti, &[(LED, GET | PUT)])?;
     let (captured, code) = relay.carry(&victim, &coap(C_POST, d.mid(), "/authz-info", &tok), true)?;
     if code != CREATED {
         return Err(format!("the victim's token was refused: {code}"));
@@ -558,7 +559,16 @@ struct RestoreSeen {
     reposted: u32,
 }
 
-fn restore(server: &Server, i: u32, d: &mut Draw, seen: &mut RestoreSeen) -> Res<Outcome> {
+/// The scope-restore attempt; `restart`: the server keeps its tokens in
+/// the store file and is restarted (killed, as by a power cut, and
+/// started again on that file) after T2 replaced T1.
+fn restore(
+    server: Server,
+    i: u32,
+    d: &mut Draw,
+    seen: &mut RestoreSeen,
+    restart: Option<(&Path, &Path, &Path)>,
+) -> Res<Outcome> {
     let relay = Relay::new(server.plain)?;
     let client_sock = socket()?;
     let (kid, key) = (d.kid("rs"), d.key());
@@ -590,14 +600,32 @@ fn restore(server: &Server, i: u32, d: &mut Draw, seen: &mut RestoreSeen) -> Res
     if code != CREATED {
         return Err(format!("T1 was refused: {code}"));
     }
-    let sock = socket()?;
+    let (sock, sock2) = (socket()?, socket()?);
     let mut s = open(&sock, server.addr, &kid, &key)?.ok_or("T1's handshake was refused")?;
     let under_t1 = put_over(&mut s, d.mid())?.changed();
     let (_, code) = relay.carry(&client_sock, &coap(C_POST, d.mid(), "/authz-info", &t2), true)?;
     if code != CREATED {
         return Err(format!("T2 was refused: {code}"));
     }
-    let under_t2 = put_over(&mut s, d.mid())?;
+    let mut under_t2 = put_over(&mut s, d.mid())?;
+    let server = match restart {
+        None => server,
+        Some((bin, dir, store)) => {
+            // A power cycle: the tokens come back from the store.
+            drop(s);
+            drop(server);
+            let server = start(bin, dir, Some(store))?;
+            s = Session::new(&sock2, client(server.addr, &kid, &key)?);
+            s.handshake()
+                .map_err(|e| format!("after the restart, T2's handshake: {e}"))?;
+            // Under T2 still (its token restored), not T1.
+            let restored = put_over(&mut s, d.mid())?;
+            if restored.changed() {
+                under_t2 = restored;
+            }
+            server
+        }
+    };
     // The attacker sends T1's captured POST again.
     let again = exchange(&socket()?, server.plain, &captured)?;
     seen.reposted += u32::from(again == CREATED);
@@ -683,11 +711,15 @@ fn identity(server: &Server, i: u32, d: &mut Draw, seen: &mut IdentitySeen) -> R
     Ok(Outcome { accepted, control })
 }
 
-/// Starts a server for one attempt.
-fn start(bin: &Path, dir: &Path) -> Res<Server> {
+/// Starts a server for one attempt (keeping its tokens in `store`, if
+/// given).
+fn start(bin: &Path, dir: &Path, store: Option<&Path>) -> Res<Server> {
     let dev2 = psk_spec(DEV2_ID, &DEV2_KEY);
+    let store: Vec<String> = store
+        .map(|p| vec!["--store".into(), p.to_string_lossy().into_owned()])
+        .unwrap_or_default();
     let args = |rights: bool| -> Vec<String> {
-        vec![
+        let mut a: Vec<String> = vec![
             "--as-hmac-key".into(),
             hex(&AS_KEY),
             "--psk".into(),
@@ -696,7 +728,9 @@ fn start(bin: &Path, dir: &Path) -> Res<Server> {
             } else {
                 dev2.clone()
             },
-        ]
+        ];
+        a.extend(store.iter().cloned());
+        a
     };
     Server::start(bin, dir, &args(true), &args(false))
 }
@@ -709,6 +743,7 @@ enum Kind {
     Scope,
     Stolen,
     Restore,
+    RestoreRestart,
     Identity,
 }
 
@@ -750,6 +785,12 @@ pub fn run(o: &Opts) -> Vec<Row> {
             "tokens-restore",
             "Token over the wire: older token re-posted to restore a narrowed scope",
             "cti replay cache; a token replaces only an older one (iat)",
+        ),
+        (
+            Kind::RestoreRestart,
+            "tokens-restore-restart",
+            "Token over the wire: older token re-posted after a restart to restore a narrowed scope",
+            "tokens and the cti replay state kept in the store; a token replaces only an older one",
         ),
         (
             Kind::Identity,
@@ -803,7 +844,9 @@ fn run_row(
     for i in 0..o.server_attempts {
         let seed = o.seed.wrapping_add(u64::from(i)) ^ (0x70C0 + id.len() as u64);
         let mut d = Draw(SimRng::new(seed));
-        let r = start(bin, dir).and_then(|server| {
+        let store = dir.join(format!("store-{id}-{i}"));
+        let kept = (kind == Kind::RestoreRestart).then_some(store.as_path());
+        let r = start(bin, dir, kept).and_then(|server| {
             without_rights |= server.without_rights;
             match kind {
                 Kind::Forged => forged(&server, i, &mut d),
@@ -811,7 +854,14 @@ fn run_row(
                 Kind::Replayed => replayed(&server, i, &mut d),
                 Kind::Scope => scope(&server, i, &mut d),
                 Kind::Stolen => stolen(&server, i, &mut d),
-                Kind::Restore => restore(&server, i, &mut d, &mut restore_seen),
+                Kind::Restore => restore(server, i, &mut d, &mut restore_seen, None),
+                Kind::RestoreRestart => restore(
+                    server,
+                    i,
+                    &mut d,
+                    &mut restore_seen,
+                    Some((bin, dir, &store)),
+                ),
                 Kind::Identity => identity(&server, i, &mut d, &mut identity_seen),
             }
         });
@@ -833,12 +883,14 @@ fn run_row(
         Kind::Expired => "PUT 2.04 with a valid token, or before it expired",
         Kind::Replayed => "a withheld POST delivered by the attacker got 2.01 and its key holder's PUT 2.04",
         Kind::Stolen => "the key holder with the same identity got PUT 2.04",
-        Kind::Restore => "the client's PUT got 2.04 under T1 and not under T2",
+        Kind::Restore | Kind::RestoreRestart => {
+            "the client's PUT got 2.04 under T1 and not under T2"
+        }
         Kind::Identity => "the victim's key got PUT 2.04 with the token posted",
         _ => "a valid token with its PoP key got PUT 2.04",
     };
     let mut extra = String::new();
-    if kind == Kind::Restore {
+    if matches!(kind, Kind::Restore | Kind::RestoreRestart) {
         extra = format!("; T1 re-post answered 2.01 {}/{n}", restore_seen.reposted);
     }
     if kind == Kind::Identity {
