@@ -341,7 +341,11 @@ struct Outcome {
 fn genuine_control(server: &Server, d: &mut Draw) -> Res<bool> {
     let (kid, key, cti) = (d.kid("ok"), d.key(), d.cti());
     let tok = genuine(&kid, &key, &cti, &FULL)?;
-    let code = exchange(&socket()?, server.plain, &coap(C_POST, d.mid(), "/authz-info", &tok))?;
+    let code = exchange(
+        &socket()?,
+        server.plain,
+        &coap(C_POST, d.mid(), "/authz-info", &tok),
+    )?;
     Ok(code == CREATED && put(server.addr, &kid, &key, d.mid())?.changed())
 }
 
@@ -385,7 +389,11 @@ fn forged(server: &Server, i: u32, d: &mut Draw) -> Res<Outcome> {
             t
         }
     };
-    let code = exchange(&socket()?, server.plain, &coap(C_POST, d.mid(), "/authz-info", &tok))?;
+    let code = exchange(
+        &socket()?,
+        server.plain,
+        &coap(C_POST, d.mid(), "/authz-info", &tok),
+    )?;
     let used = put(server.addr, &kid, &key, d.mid())?;
     Ok(Outcome {
         accepted: code == CREATED || used.changed(),
@@ -409,7 +417,11 @@ fn expired(server: &Server, i: u32, d: &mut Draw) -> Res<Outcome> {
                 exp: now - 60 - i64::from(i),
             },
         )?;
-        let code = exchange(&socket()?, server.plain, &coap(C_POST, d.mid(), "/authz-info", &tok))?;
+        let code = exchange(
+            &socket()?,
+            server.plain,
+            &coap(C_POST, d.mid(), "/authz-info", &tok),
+        )?;
         let used = put(server.addr, &kid, &key, d.mid())?;
         return Ok(Outcome {
             accepted: code == CREATED || used.changed(),
@@ -431,9 +443,15 @@ fn expired(server: &Server, i: u32, d: &mut Draw) -> Res<Outcome> {
             exp,
         },
     )?;
-    let code = exchange(&socket()?, server.plain, &coap(C_POST, d.mid(), "/authz-info", &tok))?;
+    let code = exchange(
+        &socket()?,
+        server.plain,
+        &coap(C_POST, d.mid(), "/authz-info", &tok),
+    )?;
     if code != CREATED {
-        return Err(format!("the short-lived token was refused when posted: {code}"));
+        return Err(format!(
+            "the short-lived token was refused when posted: {code}"
+        ));
     }
     let sock = socket()?;
     let Some(mut s) = open(&sock, server.addr, &kid, &key)? else {
@@ -460,7 +478,8 @@ fn replayed(server: &Server, i: u32, d: &mut Draw) -> Res<Outcome> {
     let victim = socket()?;
     let (kid, key, cti) = (d.kid("rp"), d.key(), d.cti());
     let tok = genuine(&kid, &key, &cti, &FULL)?;
-    let (captured, code) = relay.carry(&victim, &coap(C_POST, d.mid(), "/authz-info", &tok), true)?;
+    let (captured, code) =
+        relay.carry(&victim, &coap(C_POST, d.mid(), "/authz-info", &tok), true)?;
     if code != CREATED {
         return Err(format!("the victim's token was refused: {code}"));
     }
@@ -501,7 +520,11 @@ fn scope(server: &Server, i: u32, d: &mut Draw) -> Res<Outcome> {
         }
         posted_edited = true;
     }
-    let code = exchange(&socket()?, server.plain, &coap(C_POST, d.mid(), "/authz-info", &tok))?;
+    let code = exchange(
+        &socket()?,
+        server.plain,
+        &coap(C_POST, d.mid(), "/authz-info", &tok),
+    )?;
     if !posted_edited && code != CREATED {
         return Err(format!("the genuine GET-only token was refused: {code}"));
     }
@@ -526,7 +549,8 @@ fn stolen(server: &Server, i: u32, d: &mut Draw) -> Res<Outcome> {
     let (kid, key, cti) = (d.kid("st"), d.key(), d.cti());
     // One scope entry: the token fits in a psk_identity (128 bytes).
     let tok = genuine(&kid, &key, &cti, &[(LED, GET | PUT)])?;
-    let (captured, code) = relay.carry(&victim, &coap(C_POST, d.mid(), "/authz-info", &tok), true)?;
+    let (captured, code) =
+        relay.carry(&victim, &coap(C_POST, d.mid(), "/authz-info", &tok), true)?;
     if code != CREATED {
         return Err(format!("the victim's token was refused: {code}"));
     }
@@ -596,14 +620,22 @@ fn restore(
         )
     };
     let (t1, t2) = (t(&cti1, &FULL, iat1)?, t(&cti2, &LED_READ, iat2)?);
-    let (captured, code) = relay.carry(&client_sock, &coap(C_POST, d.mid(), "/authz-info", &t1), true)?;
+    let (captured, code) = relay.carry(
+        &client_sock,
+        &coap(C_POST, d.mid(), "/authz-info", &t1),
+        true,
+    )?;
     if code != CREATED {
         return Err(format!("T1 was refused: {code}"));
     }
     let (sock, sock2) = (socket()?, socket()?);
     let mut s = open(&sock, server.addr, &kid, &key)?.ok_or("T1's handshake was refused")?;
     let under_t1 = put_over(&mut s, d.mid())?.changed();
-    let (_, code) = relay.carry(&client_sock, &coap(C_POST, d.mid(), "/authz-info", &t2), true)?;
+    let (_, code) = relay.carry(
+        &client_sock,
+        &coap(C_POST, d.mid(), "/authz-info", &t2),
+        true,
+    )?;
     if code != CREATED {
         return Err(format!("T2 was refused: {code}"));
     }
@@ -655,23 +687,33 @@ fn identity(server: &Server, i: u32, d: &mut Draw, seen: &mut IdentitySeen) -> R
         0 => {
             let mkey = d.key();
             let mtok = genuine(DEV2_ID.as_bytes(), &mkey, &d.cti(), &FULL)?;
-            let _ = exchange(&socket()?, server.plain, &coap(C_POST, d.mid(), "/authz-info", &mtok))?;
+            let _ = exchange(
+                &socket()?,
+                server.plain,
+                &coap(C_POST, d.mid(), "/authz-info", &mtok),
+            )?;
             let by_dev2 = put(server.addr, DEV2_ID.as_bytes(), &DEV2_KEY, d.mid())?;
             let by_attacker = put(server.addr, DEV2_ID.as_bytes(), &mkey, d.mid())?;
             // Control: the victim's own token and key.
-            let (_, code) = relay.carry(&victim, &coap(C_POST, d.mid(), "/authz-info", &vtok), true)?;
+            let (_, code) =
+                relay.carry(&victim, &coap(C_POST, d.mid(), "/authz-info", &vtok), true)?;
             let control = code == CREATED && put(server.addr, &vkid, &vkey, d.mid())?.changed();
             (by_dev2.changed() || by_attacker.changed(), control)
         }
         // The victim's token, withheld by the adversary, posted over the
         // attacker's own (GET-only) token session, or over dev-2's.
         1 | 2 => {
-            let (held, _) = relay.carry(&victim, &coap(C_POST, d.mid(), "/authz-info", &vtok), false)?;
+            let (held, _) =
+                relay.carry(&victim, &coap(C_POST, d.mid(), "/authz-info", &vtok), false)?;
             let sock = socket()?;
             let (id, key) = if v == 1 {
                 let (mkid, mkey) = (d.kid("ma"), d.key());
                 let mtok = genuine(&mkid, &mkey, &d.cti(), &LED_READ)?;
-                let code = exchange(&socket()?, server.plain, &coap(C_POST, d.mid(), "/authz-info", &mtok))?;
+                let code = exchange(
+                    &socket()?,
+                    server.plain,
+                    &coap(C_POST, d.mid(), "/authz-info", &mtok),
+                )?;
                 if code != CREATED {
                     return Err(format!("the attacker's own token was refused: {code}"));
                 }
@@ -679,7 +721,8 @@ fn identity(server: &Server, i: u32, d: &mut Draw, seen: &mut IdentitySeen) -> R
             } else {
                 (DEV2_ID.as_bytes().to_vec(), DEV2_KEY.to_vec())
             };
-            let mut s = open(&sock, server.addr, &id, &key)?.ok_or("the attacker's handshake was refused")?;
+            let mut s = open(&sock, server.addr, &id, &key)?
+                .ok_or("the attacker's handshake was refused")?;
             let payload = held
                 .iter()
                 .position(|b| *b == 0xFF)
@@ -696,11 +739,13 @@ fn identity(server: &Server, i: u32, d: &mut Draw, seen: &mut IdentitySeen) -> R
         }
         // Plain CoAP from the address that posted the victim's token.
         _ => {
-            let (_, code) = relay.carry(&victim, &coap(C_POST, d.mid(), "/authz-info", &vtok), true)?;
+            let (_, code) =
+                relay.carry(&victim, &coap(C_POST, d.mid(), "/authz-info", &vtok), true)?;
             if code != CREATED {
                 return Err(format!("the victim's token was refused: {code}"));
             }
-            let from_relay = exchange(&relay.sock, server.plain, &coap(C_PUT, d.mid(), LED, b"on"))?;
+            let from_relay =
+                exchange(&relay.sock, server.plain, &coap(C_PUT, d.mid(), LED, b"on"))?;
             let control = put(server.addr, &vkid, &vkey, d.mid())?.changed();
             (from_relay == CHANGED, control)
         }
@@ -881,7 +926,9 @@ fn run_row(
     let n = row.attempts;
     let control_words = match kind {
         Kind::Expired => "PUT 2.04 with a valid token, or before it expired",
-        Kind::Replayed => "a withheld POST delivered by the attacker got 2.01 and its key holder's PUT 2.04",
+        Kind::Replayed => {
+            "a withheld POST delivered by the attacker got 2.01 and its key holder's PUT 2.04"
+        }
         Kind::Stolen => "the key holder with the same identity got PUT 2.04",
         Kind::Restore | Kind::RestoreRestart => {
             "the client's PUT got 2.04 under T1 and not under T2"
