@@ -682,6 +682,15 @@ fn identity(server: &Server, i: u32, d: &mut Draw, seen: &mut IdentitySeen) -> R
     let vtok = genuine(&vkid, &vkey, &vcti, &FULL)?;
     let victim = socket()?;
     let v = (i % 4) as usize;
+    if v == 0 || v == 2 {
+        // The reference: dev-2 may not PUT on its own (else its 2.04 below
+        // would be its provisioned rights' doing, not the token's).
+        if put(server.addr, DEV2_ID.as_bytes(), &DEV2_KEY, d.mid())?.changed() {
+            return Err(
+                "dev-2's own PUT got 2.04 with no token posted (its RIGHTS not taken)".into(),
+            );
+        }
+    }
     let (accepted, control) = match v {
         // The attacker's own token under dev-2's kid (rw, its own key).
         0 => {
