@@ -32,19 +32,25 @@
 //!   PoP key, with the kid, the token or RFC 9202's `cnf` form as
 //!   `psk_identity`. Control: the key holder with the same identity.
 //! - Scope restored: the client's token T1 (LED `GET,PUT`) is replaced by
-//!   T2 (same kid and key, LED `GET` only, issued the same second as T1 or
-//!   later, or both without `iat`); the attacker sends T1's captured POST
-//!   again. Accepted: the client's PUT gets 2.04 after that. Control: its
-//!   PUT got 2.04 under T1, and 4.05 under T2 (the lab sees the scope
-//!   change).
+//!   T2 (same kid and key, LED `GET` only, issued a second after T1, the
+//!   same second, or both without `iat`); the attacker sends T1's
+//!   captured POST again. Accepted: the client's PUT (over its session or
+//!   a new one) gets 2.04 after that. Control: its PUT got 2.04 under T1
+//!   and not under T2 (the lab sees the scope change).
+//! - Scope restored after a restart: the same with the server keeping its
+//!   tokens in `--store`, killed (as by a power cut) after T2 replaced T1
+//!   and started again on the same store before T1 is sent again; the
+//!   control also checks that T2 came back (a handshake with the key and
+//!   no 2.04).
 //! - Token as identity: a token posted by one party gives rights to
 //!   another one's session: the attacker's token whose kid is the
 //!   provisioned `dev-2` (read-only), used by `dev-2` or by the attacker
 //!   with its PoP key; the victim's token (withheld by the adversary)
-//!   posted over the attacker's own token session or `dev-2`'s session;
-//!   a plain CoAP PUT from the address that posted the victim's token.
-//!   Control: the victim's key (or the attacker's key, for its own token
-//!   under `dev-2`'s kid) gets 2.04 where the token is its own.
+//!   posted over the attacker's own token session or over `dev-2`'s
+//!   session; a plain CoAP PUT from the address that posted the victim's
+//!   token. Where `dev-2` is involved, its own PUT must first be refused
+//!   (the reference). Control: the victim's key gets 2.04 once its token
+//!   is posted (by the attacker, where it was withheld).
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -183,20 +189,25 @@ fn new_mid(msg: &[u8], mid: u16) -> Vec<u8> {
     m
 }
 
-/// Sends `msg` from `sock` to `to` and returns the code of the answer
-/// (retransmitting as a CoAP client would).
-fn exchange(sock: &UdpSocket, to: SocketAddr, msg: &[u8]) -> Res<String> {
+/// Sends `msg` from `sock` to `to` and returns the answer (retransmitting
+/// as a CoAP client would).
+fn exchange_raw(sock: &UdpSocket, to: SocketAddr, msg: &[u8]) -> Res<Vec<u8>> {
     let _ = sock.set_read_timeout(Some(Duration::from_millis(300)));
     let mut buf = [0u8; 1500];
     for _ in 0..10 {
         sock.send_to(msg, to).map_err(|e| format!("send: {e}"))?;
         if let Ok((n, from)) = sock.recv_from(&mut buf) {
             if from == to {
-                return code_of(buf.get(..n).unwrap_or(&[]));
+                return Ok(buf.get(..n).unwrap_or(&[]).to_vec());
             }
         }
     }
     Err(format!("no answer from {to} on plain CoAP"))
+}
+
+/// [`exchange_raw`]: the code of the answer.
+fn exchange(sock: &UdpSocket, to: SocketAddr, msg: &[u8]) -> Res<String> {
+    code_of(&exchange_raw(sock, to, msg)?)
 }
 
 /// The on-path adversary between a client and the server's plain CoAP
@@ -235,9 +246,10 @@ impl Relay {
         if !forward {
             return Ok((captured, String::new()));
         }
-        let answer = exchange(&self.sock, self.server, &captured)?;
-        let _ = from;
-        Ok((captured, answer))
+        let answer = exchange_raw(&self.sock, self.server, &captured)?;
+        // Passed on to the client (which the lab does not read further).
+        let _ = self.sock.send_to(&answer, from);
+        Ok((captured, code_of(&answer)?))
     }
 }
 
@@ -329,10 +341,12 @@ impl Draw {
     }
 }
 
-/// One attempt's outcome: accepted, the control showed the effect, and a
-/// note for the row (which effect, or which variant).
+/// One attempt's outcome.
 struct Outcome {
+    /// The attack's effect was observed.
     accepted: bool,
+    /// The attempt's control showed the effect the attack looks for (and
+    /// a legitimate client was served afterwards).
     control: bool,
 }
 
