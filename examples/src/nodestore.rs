@@ -334,6 +334,21 @@ mod tests {
         assert_eq!(s.exi_watermarks().unwrap(), vec![([7; 16], 42)]);
         s.remove_token(b"kid1").unwrap();
         assert!(s.tokens().unwrap().is_empty());
+        // The replay cache's ctis, over more than one value and back to
+        // fewer.
+        let e = |i: u8| ReplayEntry {
+            digest: [i; 16],
+            exp: (i % 2 == 0).then_some(1000 + i64::from(i)),
+        };
+        let many: Vec<_> = (0..64).map(e).collect();
+        s.set_replay_entries(&many).unwrap();
+        let mut back = s.replay_entries().unwrap();
+        back.sort_by_key(|e| e.digest);
+        assert_eq!(back, many);
+        s.set_replay_entries(&many[..3]).unwrap();
+        let mut back = s.replay_entries().unwrap();
+        back.sort_by_key(|e| e.digest);
+        assert_eq!(back, &many[..3]);
         // The store without its root key is refused, not silently recreated.
         std::fs::remove_file(root_key_path(&path)).unwrap();
         assert!(NodeStore::open(&path).unwrap_err().0.contains("root key"));
