@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use cssf_netsim::peer::{require_binary, ChildGuard};
 
 /// Every attack the lab must report (the start of its row name).
-const ATTACKS: [&str; 37] = [
+const ATTACKS: [&str; 45] = [
     "Eavesdropping",
     "Record replay",
     "Bit flip",
@@ -51,6 +51,14 @@ const ATTACKS: [&str; 37] = [
     "Replay of an old abbreviated handshake",
     "Connection ID: source address of the victim's CID records rewritten",
     "Connection ID: the attacker's own session moved onto the victim's address",
+    "Token over the wire: forged",
+    "Token over the wire: expired",
+    "Token over the wire: captured POST /authz-info replayed",
+    "Token over the wire: scope escalation",
+    "Token over the wire: stolen",
+    "Token over the wire: older token re-posted to restore",
+    "Token over the wire: older token re-posted after a restart",
+    "Token over the wire: token posted by one party",
 ];
 
 /// Cells of the table row whose name starts with `name`.

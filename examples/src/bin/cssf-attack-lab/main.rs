@@ -31,6 +31,7 @@ mod rpk;
 mod stack;
 mod store;
 mod tables;
+mod tokens;
 mod transport;
 
 use std::path::PathBuf;
@@ -230,6 +231,7 @@ fn parse_args() -> Result<Opts, String> {
                     "lifecycle",
                     "tables",
                     "handshake",
+                    "tokens",
                 ]
                 .into_iter()
                 .find(|x| *x == f);
@@ -239,7 +241,7 @@ fn parse_args() -> Result<Opts, String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: cssf-attack-lab [--seed N] [--attempts N] [--peer-attempts N] [--server-attempts N] [--server PATH] [--short] [--no-peer] [--family transport|coap|auth|store|lifecycle|tables|handshake]\n\
+                    "usage: cssf-attack-lab [--seed N] [--attempts N] [--peer-attempts N] [--server-attempts N] [--server PATH] [--short] [--no-peer] [--family transport|coap|auth|store|lifecycle|tables|handshake|tokens]\n\
                      Runs each attack N times (default 200; libcoap 20; cssf-server 20; --short: 12, 3 and 3) and prints a Markdown table.\n\
                      The lifecycle and tables rows attack the cssf-server beside this program, or PATH (also: CSSF_LAB_SERVER)."
                 );
@@ -285,6 +287,9 @@ fn main() -> ExitCode {
     }
     if want("handshake") {
         rows.extend(handshake::run(&opts));
+    }
+    if want("tokens") {
+        rows.extend(tokens::run(&opts));
     }
     if let Some(observe) = observe {
         let rest = tables::run(&opts);
