@@ -369,10 +369,11 @@ fn main() -> ExitCode {
          - Plain CoAP: the same client, server and adversary without DTLS (tokens and store: no \
          equivalent).\n\
          - libcoap + OpenSSL, libcoap + GnuTLS: coap-server-openssl / coap-client-openssl and \
-         coap-server-gnutls / coap-client-gnutls (DTLS 1.2 PSK; the GnuTLS build negotiates \
-         ECDHE-PSK-CHACHA20-POLY1305, the OpenSSL one a PSK suite) through a loopback UDP proxy that attacks the datagrams toward the server (bit flips and \
+         coap-server-gnutls / coap-client-gnutls (DTLS 1.2 PSK, each build's default suites) \
+         through a loopback UDP proxy that attacks the datagrams toward the server (bit flips and \
          truncation: every other attempt those toward the client); the effect is read from the \
-         server's log of received requests, or from what the client prints. Voided: the run \
+         server's log of received requests, or from what the client prints (its log lines \
+         left out). Voided: the run \
          proved nothing (the server did not start, or the client's request never reached it \
          although the attack leaves it intact); shown, not counted in N/M. Peer missing: that \
          libcoap build is not installed."
