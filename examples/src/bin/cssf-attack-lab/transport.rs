@@ -82,12 +82,13 @@ pub fn plain_exchange(seed: u64, adv: &mut dyn Adversary) -> Outcome {
     plain_exchange_sent(seed, adv).0
 }
 
-/// [`plain_exchange`], also returning the datagrams the client and the
-/// server sent each other under the attack (retransmissions included).
-fn plain_exchange_sent(
-    seed: u64,
-    adv: &mut dyn Adversary,
-) -> (Outcome, (Vec<Vec<u8>>, Vec<Vec<u8>>)) {
+/// Datagrams the client sent toward the server and the server toward the
+/// client (retransmissions included).
+type Sent = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+
+/// [`plain_exchange`], also returning what the client and the server sent
+/// each other under the attack.
+fn plain_exchange_sent(seed: u64, adv: &mut dyn Adversary) -> (Outcome, Sent) {
     let mut net = Net::default();
     let mut c = PlainClient::new(seed);
     let mut s = PlainServer::new(seed);
