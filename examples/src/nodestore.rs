@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use cssf_auth::authz_info::ReplayEntry;
 use cssf_store::flash::FileFlash;
 use cssf_store::typed::{PSK_PREFIX, TOKEN_PREFIX};
-use cssf_store::{Config, Error as StoreError, FileCounter, RootKey, Store};
+use cssf_store::{Config, Error as StoreError, FileCounter, RootKey, Store, Transaction};
 use zeroize::Zeroizing;
 
 use crate::fail;
@@ -44,8 +44,11 @@ pub const REPLAY_PREFIX: &[u8] = b"rpl/";
 /// Bytes of one saved `cti`: its 16-byte digest and its token's `exp`
 /// (8 bytes big-endian, `i64::MIN`: none).
 const REPLAY_ENTRY: usize = 24;
-/// Saved `cti`s per store value.
-const REPLAY_CHUNK: usize = cssf_store::MAX_VALUE_LEN / REPLAY_ENTRY;
+/// Saved `cti`s per store value: small values, so the whole list (the
+/// server's 64 entries, 4 values) is one transaction within the store's
+/// per-sector limit (a transaction's records and the room a collection of
+/// its sector needs must fit in one sector).
+const REPLAY_CHUNK: usize = 16;
 
 /// The device's store.
 pub struct NodeStore {
@@ -257,29 +260,35 @@ impl NodeStore {
         Ok(out)
     }
 
-    /// Saves the `cti`s of the replay cache (replacing those saved before).
+    /// Saves the `cti`s of the replay cache (replacing those saved before),
+    /// every chunk and the removal of stale ones in one store transaction:
+    /// a power cut leaves the old list or the new one, never a mix that
+    /// lost an entry crossing a chunk boundary.
     pub fn set_replay_entries(&mut self, entries: &[ReplayEntry]) -> Result<()> {
         let old = self.names_with(REPLAY_PREFIX)?;
-        let mut written = Vec::new();
+        let mut chunks = Vec::new();
         for (i, chunk) in entries.chunks(REPLAY_CHUNK).enumerate() {
-            let name = i.to_string().into_bytes();
             let mut v = Vec::with_capacity(chunk.len() * REPLAY_ENTRY);
             for e in chunk {
                 v.extend_from_slice(&e.digest);
                 v.extend_from_slice(&e.exp.unwrap_or(i64::MIN).to_be_bytes());
             }
-            self.store
-                .set(&[REPLAY_PREFIX, &name].concat(), &v)
-                .map_err(|e| fail!("store: cannot save the replay cache: {e}"))?;
-            written.push(name);
+            chunks.push(([REPLAY_PREFIX, i.to_string().as_bytes()].concat(), v));
         }
-        for n in old.iter().filter(|n| !written.contains(n)) {
-            match self.store.remove(&[REPLAY_PREFIX, n].concat()) {
-                Ok(()) | Err(StoreError::NotFound) => {}
-                Err(e) => return Err(fail!("store: cannot save the replay cache: {e}")),
-            }
+        let stale: Vec<Vec<u8>> = old
+            .iter()
+            .map(|n| [REPLAY_PREFIX, n].concat())
+            .filter(|k| !chunks.iter().any(|(c, _)| c == k))
+            .collect();
+        let mut tx = Transaction::<{ cssf_store::MAX_TX_OPS }>::new();
+        let save = |e| fail!("store: cannot save the replay cache: {e}");
+        for (k, v) in &chunks {
+            tx.set(k, v).map_err(save)?;
         }
-        Ok(())
+        for k in &stale {
+            tx.remove(k).map_err(save)?;
+        }
+        self.store.commit(&tx).map_err(save)
     }
 
     /// A counter (0 when never set).
