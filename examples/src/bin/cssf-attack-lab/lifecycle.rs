@@ -204,9 +204,14 @@ impl Server {
 
 /// One DTLS session over the lab's socket.
 pub(crate) struct Session<'a, T> {
-    sock: &'a UdpSocket,
-    c: Client<SocketAddr, OsRng, T>,
+    pub(crate) sock: &'a UdpSocket,
+    pub(crate) c: Client<SocketAddr, OsRng, T>,
     start: Instant,
+    /// CoAP messages received that answered no request of ours (another
+    /// token: notifications, empty acknowledgements).
+    pub(crate) stray: Vec<Vec<u8>>,
+    /// The last datagram sent.
+    pub(crate) last_sent: Vec<u8>,
 }
 
 fn lab_config() -> Config {
@@ -237,14 +242,16 @@ impl<'a, T: TrustStore<SocketAddr>> Session<'a, T> {
             sock,
             c,
             start: Instant::now(),
+            stray: Vec::new(),
+            last_sent: Vec::new(),
         }
     }
 
-    fn now(&self) -> Duration {
+    pub(crate) fn now(&self) -> Duration {
         self.start.elapsed()
     }
 
-    fn flush(&mut self) -> Res<()> {
+    pub(crate) fn flush(&mut self) -> Res<()> {
         let mut buf = [0u8; 1500];
         while let Some(t) = self
             .c
@@ -255,13 +262,14 @@ impl<'a, T: TrustStore<SocketAddr>> Session<'a, T> {
             self.sock
                 .send_to(d, t.to)
                 .map_err(|e| format!("send: {e}"))?;
+            self.last_sent = d.to_vec();
         }
         Ok(())
     }
 
     /// Receives one datagram (up to 100 ms) into the client, or runs its
     /// timers.
-    fn pump(&mut self) -> Res<()> {
+    pub(crate) fn pump(&mut self) -> Res<()> {
         let mut buf = [0u8; 1500];
         let _ = self.sock.set_read_timeout(Some(Duration::from_millis(100)));
         match self.sock.recv_from(&mut buf) {
@@ -279,7 +287,12 @@ impl<'a, T: TrustStore<SocketAddr>> Session<'a, T> {
 
     /// Runs until connected.
     pub(crate) fn handshake(&mut self) -> Res<()> {
-        let end = Instant::now() + Duration::from_secs(10);
+        self.handshake_within(Duration::from_secs(10))
+    }
+
+    /// Runs until connected, for at most `limit`.
+    pub(crate) fn handshake_within(&mut self, limit: Duration) -> Res<()> {
+        let end = Instant::now() + limit;
         self.flush()?;
         while !self.c.is_connected() {
             if Instant::now() > end {
@@ -295,37 +308,73 @@ impl<'a, T: TrustStore<SocketAddr>> Session<'a, T> {
         Ok(())
     }
 
-    /// Sends a CoAP request; the first response record.
+    /// Sends a CoAP request; the first response carrying its token (other
+    /// messages go to [`stray`](Self::stray)).
     pub(crate) fn request(&mut self, msg: &[u8]) -> Res<Vec<u8>> {
+        self.request_within(msg, Duration::from_secs(5))
+    }
+
+    /// [`request`](Self::request), waiting at most `limit`.
+    pub(crate) fn request_within(&mut self, msg: &[u8], limit: Duration) -> Res<Vec<u8>> {
         self.c
             .send(self.now(), msg)
             .map_err(|e| format!("send: {e}"))?;
         self.flush()?;
-        let end = Instant::now() + Duration::from_secs(5);
-        let mut rec = [0u8; 1500];
+        let want = token(msg).to_vec();
+        let end = Instant::now() + limit;
         loop {
             if Instant::now() > end {
-                return Err("no response within 5 s".into());
+                return Err(format!("no response within {limit:?}"));
             }
             self.pump()?;
-            while let Some(e) = self.c.poll_event() {
-                match e {
-                    Event::ApplicationData { .. } => {
-                        if let Ok(Some(n)) = self.c.recv(&mut rec) {
-                            return Ok(rec.get(..n).unwrap_or(&[]).to_vec());
-                        }
-                    }
-                    Event::Closed { reason, .. } => {
-                        return Err(format!("session closed: {reason}"))
-                    }
-                    _ => {}
+            for m in self.received()? {
+                // A response (class 2 to 5) with our token.
+                if token(&m) == want.as_slice() && m.get(1).is_some_and(|c| c >> 5 >= 2) {
+                    return Ok(m);
                 }
+                self.stray.push(m);
             }
         }
     }
 
+    /// The records the client has received, in order; `Err` when the
+    /// session ended.
+    fn received(&mut self) -> Res<Vec<Vec<u8>>> {
+        let mut rec = [0u8; 1500];
+        let mut out = Vec::new();
+        while let Some(e) = self.c.poll_event() {
+            match e {
+                Event::ApplicationData { .. } => {
+                    while let Ok(Some(n)) = self.c.recv(&mut rec) {
+                        out.push(rec.get(..n).unwrap_or(&[]).to_vec());
+                    }
+                }
+                Event::Closed { reason, .. } => return Err(format!("session closed: {reason}")),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Receives for `d`, every message into [`stray`](Self::stray).
+    pub(crate) fn listen(&mut self, d: Duration) -> Res<()> {
+        let end = Instant::now() + d;
+        while Instant::now() < end {
+            self.pump()?;
+            let got = self.received()?;
+            self.stray.extend(got);
+        }
+        Ok(())
+    }
+
     /// `(code, payload)` of the response to a request.
-    fn ask(&mut self, code: u8, mid: u16, path: &[&str], payload: &[u8]) -> Res<(String, Vec<u8>)> {
+    pub(crate) fn ask(
+        &mut self,
+        code: u8,
+        mid: u16,
+        path: &[&str],
+        payload: &[u8],
+    ) -> Res<(String, Vec<u8>)> {
         response(&self.request(&coap(code, mid, path, payload))?)
     }
 
@@ -338,15 +387,40 @@ impl<'a, T: TrustStore<SocketAddr>> Session<'a, T> {
 
 /// A CON request: `code` (0.0x), message ID, 1-byte token, Uri-Path
 /// segments, payload.
-fn coap(code: u8, mid: u16, path: &[&str], payload: &[u8]) -> Vec<u8> {
+pub(crate) fn coap(code: u8, mid: u16, path: &[&str], payload: &[u8]) -> Vec<u8> {
+    let opts: Vec<(u16, &[u8])> = path.iter().map(|s| (11, s.as_bytes())).collect();
+    coap_with(code, mid, &[0x7A], &opts, payload)
+}
+
+/// A CON request with `token` and `opts` (number, value), in ascending
+/// order of number, each value shorter than 269 bytes.
+pub(crate) fn coap_with(
+    code: u8,
+    mid: u16,
+    token: &[u8],
+    opts: &[(u16, &[u8])],
+    payload: &[u8],
+) -> Vec<u8> {
     let [hi, lo] = mid.to_be_bytes();
-    let mut m = vec![0x41, code, hi, lo, 0x7A];
-    let mut delta = 11u8;
-    for seg in path {
-        // Segments here are short literals (< 13 bytes).
-        m.push((delta << 4) | (seg.len() as u8 & 0x0F));
-        m.extend_from_slice(seg.as_bytes());
-        delta = 0;
+    let mut m = vec![0x40 | (token.len() as u8 & 0x0F), code, hi, lo];
+    m.extend_from_slice(token);
+    let mut last = 0u16;
+    for (num, val) in opts {
+        let delta = num - last;
+        last = *num;
+        let nib = |v: usize| {
+            if v < 13 {
+                (v as u8, None)
+            } else {
+                (13, Some((v - 13) as u8))
+            }
+        };
+        let (d, dx) = nib(usize::from(delta));
+        let (l, lx) = nib(val.len());
+        m.push((d << 4) | l);
+        m.extend(dx);
+        m.extend(lx);
+        m.extend_from_slice(val);
     }
     if !payload.is_empty() {
         m.push(0xFF);
@@ -355,8 +429,14 @@ fn coap(code: u8, mid: u16, path: &[&str], payload: &[u8]) -> Vec<u8> {
     m
 }
 
+/// The token of a CoAP message (empty if malformed).
+pub(crate) fn token(m: &[u8]) -> &[u8] {
+    let tkl = usize::from(m.first().map_or(0, |b| b & 0x0F));
+    m.get(4..4 + tkl).unwrap_or(&[])
+}
+
 /// `("class.detail", payload)` of a CoAP response.
-fn response(m: &[u8]) -> Res<(String, Vec<u8>)> {
+pub(crate) fn response(m: &[u8]) -> Res<(String, Vec<u8>)> {
     let (Some(b0), Some(code)) = (m.first(), m.get(1)) else {
         return Err("response shorter than a CoAP header".into());
     };
@@ -519,36 +599,105 @@ fn planted_control(server: SocketAddr, mid: u16) -> Res<bool> {
     Ok(code == CHANGED)
 }
 
-/// Row 2, one attempt: `Ok((secret crossed, PUT granted to B, A's own PUT
-/// granted, B served))`.
-fn restart(server: SocketAddr, mid: u16, secret: &[u8]) -> Res<(bool, bool, bool, bool)> {
+/// Block1 option (27) of block `num` of 16 bytes, `more` following.
+fn block1(num: u8, more: bool) -> [u8; 1] {
+    [(num << 4) | (u8::from(more) << 3)]
+}
+
+/// `POST /echo` carrying Block1 block `num` (16-byte blocks).
+fn upload_block(mid: u16, num: u8, more: bool, payload: &[u8]) -> Vec<u8> {
+    let b = block1(num, more);
+    coap_with(
+        POST,
+        mid,
+        &[0x7A],
+        &[(11, b"echo".as_slice()), (27, b.as_slice())],
+        payload,
+    )
+}
+
+/// `GET /time` registering an observation (Observe 0) with `token`.
+fn observe_time(mid: u16, token: &[u8]) -> Vec<u8> {
+    coap_with(GET, mid, token, &[(6, &[]), (11, b"time")], b"")
+}
+
+/// The token of session A's observation.
+const OBSERVE_TOKEN: [u8; 2] = [0xA0, 0x0B];
+/// How long a session listens for notifications of `/time` (one a second).
+const NOTIFY_WAIT: Duration = Duration::from_millis(2500);
+/// Session A's first Block1 block (16 bytes), and what B sends as the next.
+const A_BLOCK: &[u8; 16] = b"A-upload-block-0";
+const B_BLOCK: &[u8] = b"B-tail";
+
+/// What one attempt of row 2 saw.
+#[derive(Default)]
+struct Restart {
+    /// B's response carried A's secret.
+    crossed: bool,
+    /// Read-only B's PUT got 2.04.
+    granted: bool,
+    /// B's next block completed A's upload (2.04 with A's block).
+    block_crossed: bool,
+    /// B's code for that block.
+    block_code: String,
+    /// Notifications of A's observation B received.
+    notified: usize,
+    /// A's own PUT got 2.04 (control).
+    a_put: bool,
+    /// B was served afterwards.
+    served: bool,
+}
+
+/// Row 2, one attempt.
+fn restart(server: SocketAddr, mid: u16, secret: &[u8]) -> Res<Restart> {
+    let mut r = Restart::default();
     let sock = socket()?;
     let mut a = Session::<RejectAll>::new(&sock, psk_client(server, DEV1_ID, &DEV1_KEY)?);
     a.handshake().map_err(|e| format!("session A: {e}"))?;
     let (code, _) = a.ask(PUT, mid.wrapping_add(0x100), &["actuators", "led"], b"on")?;
-    let a_put = code == CHANGED;
+    r.a_put = code == CHANGED;
     let (code, body) = a.ask(POST, mid, &["echo"], secret)?;
     if body != secret {
         return Err(format!(
             "session A's POST /echo got {code} without its secret"
         ));
     }
+    // A starts an upload and observes /time.
+    let (code, _) =
+        response(&a.request(&upload_block(mid.wrapping_add(0x101), 0, true, A_BLOCK))?)?;
+    if code != "2.31" {
+        return Err(format!("session A's first block got {code}, not 2.31"));
+    }
+    let (code, _) = response(&a.request(&observe_time(mid.wrapping_add(0x102), &OBSERVE_TOKEN))?)?;
+    if code != CONTENT {
+        return Err(format!("session A's observation got {code}"));
+    }
     // A vanishes: no close_notify.
     drop(a);
     let mut b = Session::<RejectAll>::new(&sock, psk_client(server, DEV2_ID, &DEV2_KEY)?);
     b.handshake().map_err(|e| format!("session B: {e}"))?;
     let (_, body) = b.ask(GET, mid, &["time"], b"")?;
-    let crossed = body == secret;
+    r.crossed = body == secret;
     let (code, _) = b.ask(PUT, mid.wrapping_add(1), &["actuators", "led"], b"off")?;
-    let granted = code == CHANGED;
+    r.granted = code == CHANGED;
+    // B continues A's upload with the next block.
+    let (code, body) =
+        response(&b.request(&upload_block(mid.wrapping_add(3), 1, false, B_BLOCK))?)?;
+    r.block_crossed = code == CHANGED && body.starts_with(A_BLOCK);
+    r.block_code = code;
+    b.listen(NOTIFY_WAIT)?;
+    r.notified = b.stray.iter().filter(|m| token(m) == OBSERVE_TOKEN).count();
     let (code, _) = b.ask(GET, mid.wrapping_add(2), &["time"], b"")?;
+    r.served = code == CONTENT;
     b.close();
-    Ok((crossed, granted, a_put, code == CONTENT))
+    Ok(r)
 }
 
-/// Row 2's control: in one session, a request re-using a message ID gets
-/// the cached response. `Ok(cache seen)`.
-fn restart_control(server: SocketAddr, mid: u16, secret: &[u8]) -> Res<bool> {
+/// Row 2's controls, in one session: a request re-using a message ID gets
+/// the cached response; the session's own upload completes with its next
+/// block; its observation is notified. `Ok((cache seen, upload completed,
+/// notifications))`.
+fn restart_control(server: SocketAddr, mid: u16, secret: &[u8]) -> Res<(bool, bool, usize)> {
     let sock = socket()?;
     let mut s = Session::<RejectAll>::new(&sock, psk_client(server, DEV1_ID, &DEV1_KEY)?);
     s.handshake()?;
@@ -557,8 +706,23 @@ fn restart_control(server: SocketAddr, mid: u16, secret: &[u8]) -> Res<bool> {
         return Err("POST /echo did not echo".into());
     }
     let (_, body) = s.ask(GET, mid, &["time"], b"")?;
+    let cached = body == secret;
+    let (code, _) = response(&s.request(&upload_block(mid.wrapping_add(1), 0, true, A_BLOCK))?)?;
+    if code != "2.31" {
+        return Err(format!("the first block got {code}, not 2.31"));
+    }
+    let (code, body) =
+        response(&s.request(&upload_block(mid.wrapping_add(2), 1, false, B_BLOCK))?)?;
+    let whole: Vec<u8> = A_BLOCK.iter().chain(B_BLOCK).copied().collect();
+    let completed = code == CHANGED && body == whole;
+    let (code, _) = response(&s.request(&observe_time(mid.wrapping_add(3), &OBSERVE_TOKEN))?)?;
+    if code != CONTENT {
+        return Err(format!("the observation got {code}"));
+    }
+    s.listen(NOTIFY_WAIT)?;
+    let notified = s.stray.iter().filter(|m| token(m) == OBSERVE_TOKEN).count();
     s.close();
-    Ok(body == secret)
+    Ok((cached, completed, notified))
 }
 
 fn comparisons(r: &mut Row) {
@@ -708,16 +872,27 @@ fn run_restart(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
     };
     let mut rng = SimRng::new(o.seed ^ 0x2E57);
     let mut t = Tally::default();
-    let mut a_put = 0;
+    let (mut a_put, mut blocks, mut notified, mut most) = (0, 0, 0, 0);
+    let (mut completed, mut observed) = (0, 0);
+    let mut codes: Vec<String> = Vec::new();
     for i in 0..o.server_attempts {
         let mid = rng.next_u64_raw() as u16;
         let secret = format!("secret-{i}-{:016x}", rng.next_u64_raw()).into_bytes();
         match restart(server.addr, mid, &secret) {
-            Ok((crossed, granted, a_granted, served)) => {
-                row.attempt(crossed || granted, served);
-                t.effects[0] += u32::from(crossed);
-                t.effects[1] += u32::from(granted);
-                a_put += u32::from(a_granted);
+            Ok(r) => {
+                row.attempt(
+                    r.crossed || r.granted || r.block_crossed || r.notified > 0,
+                    r.served,
+                );
+                t.effects[0] += u32::from(r.crossed);
+                t.effects[1] += u32::from(r.granted);
+                blocks += u32::from(r.block_crossed);
+                notified += u32::from(r.notified > 0);
+                most = most.max(r.notified);
+                a_put += u32::from(r.a_put);
+                if !codes.contains(&r.block_code) {
+                    codes.push(r.block_code);
+                }
             }
             Err(e) => {
                 row.attempt(false, false);
@@ -725,23 +900,48 @@ fn run_restart(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
             }
         }
         let control_secret = format!("control-{i}").into_bytes();
-        let _ = t.control(restart_control(
-            server.addr,
-            mid.wrapping_add(0x200),
-            &control_secret,
-        ));
+        let control = restart_control(server.addr, mid.wrapping_add(0x200), &control_secret).map(
+            |(cached, done, n)| {
+                completed += u32::from(done);
+                observed += u32::from(n > 0);
+                cached
+            },
+        );
+        let _ = t.control(control);
     }
     let ran = row.attempts - t.not_run;
     row.failure = t.failure(row.attempts).or_else(|| {
-        (a_put < ran).then(|| format!("the control showed A's PUT granted in {a_put}/{ran}"))
+        if a_put < ran {
+            Some(format!(
+                "the control showed A's PUT granted in {a_put}/{ran}"
+            ))
+        } else if completed < row.attempts || observed < row.attempts {
+            Some(format!(
+                "the controls completed a session's own upload in {completed}/{n} and \
+                 notified its own observation in {observed}/{n}",
+                n = row.attempts
+            ))
+        } else {
+            None
+        }
     });
+    codes.sort();
     row.defence = format!(
         "a new session from the address ends the old one and all tied to it; rights per \
-         proven identity (B got A's secret {}/{n}, read-only B's PUT 2.04 {}/{n}; control: \
-         a re-used message ID in one session got the cached response {}/{n}, A's PUT 2.04 \
-         {a_put}/{n}{}{})",
+         proven identity (B got A's secret {}/{n}, read-only B's PUT 2.04 {}/{n}, B's next \
+         block completed A's upload {blocks}/{n} (B's block got {}), B got notifications \
+         of A's observation {notified}/{n} (at most {most} in {:.1} s); control: a re-used \
+         message ID in one session got the cached response {}/{n}, A's PUT 2.04 \
+         {a_put}/{n}, a session's own upload completed {completed}/{n}, its own \
+         observation notified {observed}/{n}{}{})",
         t.effects[0],
         t.effects[1],
+        if codes.is_empty() {
+            "-".to_string()
+        } else {
+            codes.join(", ")
+        },
+        NOTIFY_WAIT.as_secs_f32(),
         t.control,
         rights_note(&server),
         t.not_run_note(row.attempts),
