@@ -589,6 +589,112 @@ fn planted(
     Ok(code == CHANGED)
 }
 
+/// Who resumes in row 1's resumptions.
+#[derive(Clone, Copy)]
+enum Resumer {
+    /// A server-only raw-public-key session (the client proves nothing).
+    Anonymous,
+    /// dev-2, which may only `GET /time`.
+    Dev2,
+    /// dev-1 with its real key (the control).
+    Dev1,
+}
+
+/// Row 1, a resumption from a fresh address:port: a full handshake as
+/// `who`, ended with close_notify; dev-1 planted with the key `guess`
+/// (none: nothing planted, the reference); then from the same
+/// address:port that session resumed and `PUT /actuators/led`.
+/// `Ok((2.04, resumed))`.
+fn planted_resume(
+    server: SocketAddr,
+    pins: &[p256::PublicKey],
+    who: Resumer,
+    guess: Option<&[u8]>,
+    mid: u16,
+) -> Res<(bool, bool)> {
+    let sock = socket()?;
+    let anon = || {
+        Client::with_raw_public_key(
+            lab_config(),
+            None,
+            TrustedKeys(pins.to_vec()),
+            server,
+            OsRng,
+            Duration::ZERO,
+        )
+        .map_err(|e| format!("client: {e}"))
+    };
+    let (id, key) = match who {
+        Resumer::Dev1 => (DEV1_ID, DEV1_KEY),
+        _ => (DEV2_ID, DEV2_KEY),
+    };
+    let session = match who {
+        Resumer::Anonymous => full_session(&sock, anon()?)?,
+        _ => full_session(&sock, psk_client(server, id, &key)?)?,
+    };
+    if let Some(guess) = guess {
+        plant(&sock, server, guess)?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let resumed = match who {
+        Resumer::Anonymous => put_resumed(
+            &sock,
+            Client::resume_with_raw_public_key(
+                lab_config(),
+                None,
+                TrustedKeys(pins.to_vec()),
+                &session,
+                server,
+                OsRng,
+                Duration::ZERO,
+            )
+            .map_err(|e| format!("client: {e}"))?,
+            mid,
+        ),
+        _ => put_resumed(
+            &sock,
+            Client::resume(
+                lab_config(),
+                id.as_bytes(),
+                &key,
+                &session,
+                server,
+                OsRng,
+                Duration::ZERO,
+            )
+            .map_err(|e| format!("client: {e}"))?,
+            mid,
+        ),
+    };
+    resumed.map_err(|e| format!("resumption: {e}"))
+}
+
+/// A full handshake, ended with close_notify: its session, to resume.
+fn full_session<T: TrustStore<SocketAddr>>(
+    sock: &UdpSocket,
+    c: Client<SocketAddr, OsRng, T>,
+) -> Res<cssf_dtls::Session> {
+    let mut s = Session::new(sock, c);
+    s.handshake().map_err(|e| format!("full handshake: {e}"))?;
+    let session = s.c.session().ok_or("no session to resume")?;
+    s.close();
+    Ok(session)
+}
+
+/// The handshake of `c`, then `PUT /actuators/led`. `Ok((2.04, resumed))`.
+fn put_resumed<T: TrustStore<SocketAddr>>(
+    sock: &UdpSocket,
+    c: Client<SocketAddr, OsRng, T>,
+    mid: u16,
+) -> Res<(bool, bool)> {
+    let mut s = Session::new(sock, c);
+    s.handshake()?;
+    let resumed = s.c.is_resumed();
+    let (code, _) = s.ask(PUT, mid, &["actuators", "led"], b"on")?;
+    s.close();
+    Ok((code == CHANGED, resumed))
+}
+
 /// Row 1's control: dev-1 with its real key, the same PUT. `Ok(2.04)`.
 fn planted_control(server: SocketAddr, mid: u16) -> Res<bool> {
     let sock = socket()?;
@@ -735,7 +841,7 @@ pub fn run(o: &Opts) -> Vec<Row> {
     let mut rows = [
         Row::new(
             "lifecycle-planted",
-            "Identity planted before Finished, then an anonymous session from the same address",
+            "Identity planted before Finished, then an anonymous session or a resumption from the same address",
         ),
         Row::new(
             "lifecycle-restart",
@@ -797,18 +903,23 @@ fn run_planted(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
         Ok(k) => k,
         Err(e) => return not_started(row, format!("keys: {e}")),
     };
-    let psk = psk_spec(DEV1_ID, &DEV1_KEY);
+    let (psk, psk2) = (psk_spec(DEV1_ID, &DEV1_KEY), psk_spec(DEV2_ID, &DEV2_KEY));
     let tail = [
         "--key".to_string(),
         device,
         "--as-public-key".into(),
         as_pub,
     ];
-    let args: Vec<String> = ["--psk".to_string(), format!("{psk}:*:ALL")]
-        .into_iter()
-        .chain(tail.iter().cloned())
-        .collect();
-    let plain: Vec<String> = ["--psk".to_string(), psk]
+    let args: Vec<String> = [
+        "--psk".to_string(),
+        format!("{psk}:*:ALL"),
+        "--psk".to_string(),
+        format!("{psk2}:/time:GET"),
+    ]
+    .into_iter()
+    .chain(tail.iter().cloned())
+    .collect();
+    let plain: Vec<String> = ["--psk".to_string(), psk, "--psk".to_string(), psk2]
         .into_iter()
         .chain(tail.iter().cloned())
         .collect();
@@ -819,6 +930,8 @@ fn run_planted(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
     let mut rng = SimRng::new(o.seed ^ 0x11FE);
     let mut t = Tally::default();
     let mut unplanted = 0;
+    let (mut anon_session, mut control_resumed) = (0, 0);
+    let (mut res_reference, mut res_resumed) = ([0u32; 2], [0u32; 2]);
     for _ in 0..o.server_attempts {
         let mid = rng.next_u64_raw() as u16;
         let mut guess = [0u8; 16];
@@ -833,7 +946,36 @@ fn run_planted(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
                 unplanted += u32::from(reference);
                 planted(server.addr, &[pin], Some(&guess), mid)
             });
-        match attack {
+        // The resumptions, anonymous and dev-2's, each with its reference
+        // (the same resumption with nothing planted): accepted when the
+        // planted one's PUT got 2.04 and the reference's did not.
+        let mut resumptions = |attack: Res<bool>| -> Res<bool> {
+            let mut acc = attack?;
+            for (k, who) in [Resumer::Anonymous, Resumer::Dev2].into_iter().enumerate() {
+                let m = mid.wrapping_add(3 + 2 * k as u16);
+                let (reference, _) = planted_resume(server.addr, &[pin], who, None, m)
+                    .map_err(|e| format!("reference {k}: {e}"))?;
+                let (granted, was_resumed) =
+                    planted_resume(server.addr, &[pin], who, Some(&guess), m.wrapping_add(1))?;
+                let got = granted && !reference;
+                if let (Some(r), Some(g), Some(e)) = (
+                    res_reference.get_mut(k),
+                    res_resumed.get_mut(k),
+                    t.effects.get_mut(k),
+                ) {
+                    *r += u32::from(reference);
+                    *g += u32::from(was_resumed);
+                    *e += u32::from(got);
+                }
+                acc |= got;
+            }
+            Ok(acc)
+        };
+        let attack = attack.map(|acc| {
+            anon_session += u32::from(acc);
+            acc
+        });
+        match resumptions(attack) {
             Ok(acc) => {
                 let alive = t.control(planted_control(server.addr, mid.wrapping_add(1)));
                 row.attempt(acc, alive);
@@ -844,12 +986,41 @@ fn run_planted(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
                 let _ = t.control(planted_control(server.addr, mid.wrapping_add(1)));
             }
         }
+        match planted_resume(
+            server.addr,
+            &[pin],
+            Resumer::Dev1,
+            None,
+            mid.wrapping_add(9),
+        ) {
+            Ok((granted, was_resumed)) => {
+                control_resumed += u32::from(granted && was_resumed);
+            }
+            Err(e) => t.why = format!("control resumption: {e}"),
+        }
     }
-    row.failure = t.failure(row.attempts);
+    row.failure = t.failure(row.attempts).or_else(|| {
+        (control_resumed < row.attempts).then(|| {
+            format!(
+                "the control, dev-1's real resumption, got 2.04 resumed in {control_resumed}/{} \
+                 ({})",
+                row.attempts, t.why
+            )
+        })
+    });
+    let [anon_ref, dev2_ref] = res_reference;
+    let [anon_res, dev2_res] = res_resumed;
     row.defence = format!(
-        "identity bound only when the handshake finishes; anonymous sessions get the public \
-         rights (control, dev-1's real key: PUT 2.04 in {}/{n}; anonymous with nothing \
-         planted: 2.04 in {unplanted}/{n}{}{})",
+        "identity bound only when the handshake finishes; a resumption carries the resumed \
+         session's identity only; anonymous sessions get the public rights (anonymous \
+         session's PUT 2.04 {anon_session}/{n}; planted, then resumed: anonymous session's PUT \
+         2.04 {}/{n} (resumed {anon_res}/{n}), read-only dev-2's PUT 2.04 {}/{n} (resumed \
+         {dev2_res}/{n}); control, dev-1's real key: PUT 2.04 in {}/{n}, dev-1's real \
+         resumption: PUT 2.04 resumed in {control_resumed}/{n}; with nothing planted, PUT \
+         2.04: anonymous {unplanted}/{n}, anonymous resumed {anon_ref}/{n}, dev-2 resumed \
+         {dev2_ref}/{n}{}{})",
+        t.effects[0],
+        t.effects[1],
         t.control,
         rights_note(&server),
         t.not_run_note(row.attempts),
