@@ -46,14 +46,14 @@ pub(crate) const DEV1_ID: &str = "dev-1";
 pub(crate) const DEV1_KEY: [u8; 16] = [
     0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
 ];
-const DEV2_ID: &str = "dev-2";
-const DEV2_KEY: [u8; 16] = [15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0];
+pub(crate) const DEV2_ID: &str = "dev-2";
+pub(crate) const DEV2_KEY: [u8; 16] = [15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0];
 /// CoAP codes (class << 5 | detail).
-const GET: u8 = 1;
+pub(crate) const GET: u8 = 1;
 const POST: u8 = 2;
-const PUT: u8 = 3;
-const CHANGED: &str = "2.04";
-const CONTENT: &str = "2.05";
+pub(crate) const PUT: u8 = 3;
+pub(crate) const CHANGED: &str = "2.04";
+pub(crate) const CONTENT: &str = "2.05";
 
 pub(crate) type Res<T> = Result<T, String>;
 
@@ -113,7 +113,7 @@ fn read(p: &Path) -> String {
 
 /// A running `cssf-server` (killed on drop).
 pub(crate) struct Server {
-    _child: ChildGuard,
+    child: ChildGuard,
     /// Its CoAPs address.
     pub(crate) addr: SocketAddr,
     /// Its plain CoAP address.
@@ -139,6 +139,17 @@ impl Server {
             },
             Err((false, e)) => Err(e),
         }
+    }
+
+    /// True while the process runs.
+    pub(crate) fn alive(&mut self) -> bool {
+        matches!(self.child.0.try_wait(), Ok(None))
+    }
+
+    /// Kills the process (a control: the lab must see it).
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
     }
 
     /// `Err((exited, why))`.
@@ -181,7 +192,7 @@ impl Server {
                     .all(|p| UdpSocket::bind(("127.0.0.1", *p)).is_err());
                 if bound && read(&log).contains("listening on") {
                     return Ok(Server {
-                        _child: guard,
+                        child: guard,
                         addr: SocketAddr::from(([127, 0, 0, 1], coaps)),
                         plain: SocketAddr::from(([127, 0, 0, 1], coap)),
                         without_rights: false,
@@ -214,7 +225,7 @@ pub(crate) struct Session<'a, T> {
     pub(crate) last_sent: Vec<u8>,
 }
 
-fn lab_config() -> Config {
+pub(crate) fn lab_config() -> Config {
     let mut cfg = Config::default();
     cfg.retransmit_initial = Duration::from_millis(500);
     cfg
@@ -831,7 +842,7 @@ fn restart_control(server: SocketAddr, mid: u16, secret: &[u8]) -> Res<(bool, bo
     Ok((cached, completed, notified))
 }
 
-fn comparisons(r: &mut Row) {
+pub(crate) fn comparisons(r: &mut Row) {
     r.baseline = Cmp::Na("no sessions or identities");
     r.libcoap = Cmp::NotRun("the lab drives only cssf-server here");
 }
@@ -846,6 +857,10 @@ pub fn run(o: &Opts) -> Vec<Row> {
         Row::new(
             "lifecycle-restart",
             "Session restart from the same address:port without close_notify",
+        ),
+        Row::new(
+            "lifecycle-failures",
+            "Record sequence number near 2^48 in the ClientHello, and other per-connection failures: other sessions keep being served",
         ),
     ];
     for r in &mut rows {
@@ -864,9 +879,10 @@ pub fn run(o: &Opts) -> Vec<Row> {
             return rows.into();
         }
     };
-    let [planted_row, restart_row] = &mut rows;
+    let [planted_row, restart_row, failures_row] = &mut rows;
     run_planted(o, &bin, &dir.0, planted_row);
     run_restart(o, &bin, &dir.0, restart_row);
+    crate::lifecycle_failures::run(o, &bin, &dir.0, failures_row);
     rows.into()
 }
 
@@ -876,7 +892,7 @@ pub(crate) fn not_started(r: &mut Row, e: String) {
     r.failure = Some(e);
 }
 
-fn rights_note(s: &Server) -> &'static str {
+pub(crate) fn rights_note(s: &Server) -> &'static str {
     if s.without_rights {
         "; this server took no RIGHTS: every --psk got full access"
     } else {
