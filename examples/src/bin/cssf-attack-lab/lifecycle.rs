@@ -14,14 +14,28 @@
 //!   Accepted: the PUT gets 2.04. Control: a session with dev-1's real key
 //!   doing the same PUT gets 2.04. Reference: the same anonymous PUT with
 //!   nothing planted (a 2.04 there would be the public rights' doing).
+//!   Then the same with a resumption: a full handshake (anonymous raw
+//!   public key, or dev-2, read-only `/time:GET`) ended with close_notify,
+//!   dev-1 planted from the same address:port, the session resumed there
+//!   and `PUT /actuators/led`. Accepted: 2.04 while the same resumption
+//!   with nothing planted was refused. Control: dev-1's real resumption
+//!   gets 2.04, resumed.
 //! - Session restart: session A (dev-1) POSTs a unique secret to `/echo`
-//!   with message ID M and vanishes without close_notify; session B
-//!   (dev-2, read-only `/time:GET`) from the same address:port sends
-//!   `GET /time` with message ID M, then `PUT /actuators/led`. Accepted:
-//!   B's response carries A's secret (a duplicate-cache entry crossed
-//!   sessions), or B's PUT gets 2.04. Control: within one session a
-//!   request re-using a message ID gets the cached response (the effect
-//!   the attack looks for), and A's own PUT gets 2.04.
+//!   with message ID M, starts a Block1 upload to `/echo` and observes
+//!   `/time`, and vanishes without close_notify; session B (dev-2) from
+//!   the same address:port sends `GET /time` with message ID M, then `PUT
+//!   /actuators/led`, then the next block of A's upload, and listens for
+//!   notifications. Accepted: B's response carries A's secret (a
+//!   duplicate-cache entry crossed sessions), B's PUT gets 2.04, B's block
+//!   completes A's upload (2.04 with A's block; the answer must be 4.08
+//!   Request Entity Incomplete), or B receives a notification of A's
+//!   observation. Control: within one session a request re-using a
+//!   message ID gets the cached response (the effect the attack looks
+//!   for), A's own PUT gets 2.04, the session's own upload completes with
+//!   its next block, and its own observation is notified.
+//! - Per-connection failures (module `lifecycle_failures`): broken
+//!   handshakes and records from other hosts must leave a legitimate
+//!   session served and the server running.
 //!
 //! A row whose server cannot be found or started, or whose attempts could
 //! not run, is shown as a failure of the lab, never left out.

@@ -22,9 +22,9 @@
 //! served and must see that session go unserved and the process gone.
 //!
 //! Not driven: a session's own records reaching 2^48 (that takes 2^48
-//! records); cssf-dtls refuses to seal a record at 2^48 in either epoch
-//! and the session then fails (`SEQ_LIMIT` in its established session and
-//! handshake).
+//! records). cssf-dtls never seals a record at 2^48: a session sends
+//! close_notify with its last sequence number and ends
+//! (`CloseReason::SequenceExhausted`, checked by its endpoint tests).
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
@@ -475,8 +475,8 @@ pub(crate) fn run(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
         .collect();
     row.defence = format!(
         "a failure ends that connection only; ClientHellos at the end of the sequence space \
-         dropped; record and fragment lengths checked; a session stops before its sequence \
-         number wraps (not driven: 2^48 records) (legitimate session unserved after: {}; a \
+         dropped; record and fragment lengths checked; a session ends with close_notify at its \
+         last sequence number, never wrapping (not driven here: 2^48 records) (legitimate session unserved after: {}; a \
          fresh session refused {fresh_refused}/{n}; the attacker's own session served after \
          its rewritten records {own_served}/{own_ran}; control, the server killed under a \
          served session: seen {control}/{n}; {:.0} s{note}{})",
