@@ -1062,10 +1062,7 @@ fn run_planted(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
             }
             Ok(acc)
         };
-        let attack = attack.map(|acc| {
-            anon_session += u32::from(acc);
-            acc
-        });
+        let attack = attack.inspect(|acc| anon_session += u32::from(*acc));
         match resumptions(attack) {
             Ok(acc) => {
                 let alive = t.control(planted_control(server.addr, mid.wrapping_add(1)));
