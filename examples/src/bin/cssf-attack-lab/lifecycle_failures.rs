@@ -376,7 +376,7 @@ pub(crate) fn run(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
             *b = rng.next_u64_raw() as u8;
         }
         let mut attempt = || -> Res<(bool, bool)> {
-            let mut accepted = false;
+            let (mut accepted, mut died) = (false, false);
             let sock = crate::lifecycle::socket()?;
             let mut legit = Session::new(&sock, psk_client(server.addr, DEV1_ID, &DEV1_KEY)?);
             legit
@@ -404,6 +404,7 @@ pub(crate) fn run(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
                     accepted = true;
                     s.unserved += u32::from(!ok);
                     s.died += u32::from(!alive);
+                    died |= !alive;
                     // Carry on with the next kind on a live server and a
                     // new legitimate session.
                     if !alive {
@@ -418,7 +419,9 @@ pub(crate) fn run(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
             let fresh = fresh_served(server.addr, mid.wrapping_add(0x200));
             fresh_refused += u32::from(!fresh);
             legit.close();
-            Ok((accepted || !fresh, fresh))
+            // Survived: the server never died (the lab restarts it) and a
+            // fresh session was served at the end.
+            Ok((accepted || !fresh, fresh && !died))
         };
         match attempt() {
             Ok((acc, survived)) => row.attempt(acc, survived),
