@@ -15,7 +15,7 @@ use crate::accounting::{event_path, AuthEvent, EventQueue};
 use crate::aif::{Method, NoTextScopes, ScopeMapper};
 use crate::cbor;
 use crate::cose::{KeyResolver, Limits};
-use crate::cwt::{Token, Validation};
+use crate::cwt::{Lifetime, Token, Validation};
 use crate::exi::{issuer_id, CtiFormat, ExiTracker, ExiWatermark};
 use sha2::{Digest, Sha256};
 
@@ -470,6 +470,42 @@ impl<
         self.config.leeway_secs
     }
 
+    /// The `cti`s the replay cache remembers (tokens accepted and not
+    /// forgotten; `exi` tokens are tracked by [`Self::exi_watermarks`]
+    /// instead). A device that keeps its tokens across a restart keeps
+    /// these too and gives them back with [`Self::restore_replay_entry`]
+    /// after posting its stored tokens again: otherwise a token replaced
+    /// before the restart by one that does not order after it by `iat`
+    /// (issued the same second, or neither carrying `iat`) is taken again
+    /// when posted, and with it the scope it had.
+    pub fn replay_entries(&self) -> impl Iterator<Item = ReplayEntry> + '_ {
+        self.replay
+            .entries()
+            .filter(|(_, l)| l.deadline.is_none())
+            .map(|(digest, l)| ReplayEntry { digest, exp: l.exp })
+    }
+
+    /// Remembers a `cti` saved from [`Self::replay_entries`] before a
+    /// restart (nothing if it expired by `wall`, or is remembered already).
+    /// [`Error::ReplayCacheFull`] if every entry is a live token's.
+    pub fn restore_replay_entry(
+        &mut self,
+        now: Duration,
+        wall: Option<u64>,
+        e: ReplayEntry,
+    ) -> Result<(), Error> {
+        let lifetime = Lifetime {
+            exp: e.exp,
+            deadline: None,
+        };
+        let leeway = self.config.leeway_secs;
+        if lifetime.expired(now, wall, leeway) {
+            return Ok(());
+        }
+        self.replay
+            .insert_digest(e.digest, lifetime, now, wall, leeway)
+    }
+
     /// The token store.
     pub fn store(&self) -> &TokenStore<N> {
         &self.store
@@ -542,6 +578,16 @@ impl<
             .find(|r| r.digest == digest)
             .and_then(|r| Kid::from_slice(r.kid()).ok())
     }
+}
+
+/// A `cti` the replay cache remembers, as a device keeps it across a
+/// restart ([`AuthzInfo::replay_entries`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayEntry {
+    /// The first 16 bytes of SHA-256 of the `cti`.
+    pub digest: [u8; 16],
+    /// The token's `exp` (seconds since the epoch), if it has one.
+    pub exp: Option<i64>,
 }
 
 /// The kid in an RFC 9202 §3.3.2 `psk_identity`: the CBOR serialization

@@ -453,6 +453,29 @@ impl<const R: usize> ReplayCache<R> {
         if self.contains(cti) {
             return Err(Error::Replay);
         }
+        self.insert_digest(Self::digest(cti), lifetime, now, wall, leeway_secs)
+    }
+
+    /// The remembered digests, each with its token's lifetime.
+    pub fn entries(&self) -> impl Iterator<Item = ([u8; 16], Lifetime)> + '_ {
+        self.entries.iter().flatten().copied()
+    }
+
+    /// Remembers the digest `d` (as [`Self::digest`] makes it) of a token
+    /// living `lifetime`, e.g. one saved before a restart; nothing if it is
+    /// remembered already. [`Error::ReplayCacheFull`] if every entry is a
+    /// live token's.
+    pub fn insert_digest(
+        &mut self,
+        d: [u8; 16],
+        lifetime: Lifetime,
+        now: Duration,
+        wall: Option<u64>,
+        leeway_secs: u64,
+    ) -> Result<(), Error> {
+        if self.entries.iter().flatten().any(|(e, _)| *e == d) {
+            return Ok(());
+        }
         let slot = match self.entries.iter().position(Option::is_none) {
             Some(i) => i,
             None => self
@@ -462,7 +485,7 @@ impl<const R: usize> ReplayCache<R> {
                 .ok_or(Error::ReplayCacheFull)?,
         };
         if let Some(e) = self.entries.get_mut(slot) {
-            *e = Some((Self::digest(cti), lifetime));
+            *e = Some((d, lifetime));
         }
         Ok(())
     }

@@ -14,7 +14,10 @@
 //! - the issuer emitted high-S ES256 signatures;
 //! - a token's EC2 PoP key could not authenticate a DTLS client (RFC 9202
 //!   §3.2, raw public keys): there was no glue from the token store to the
-//!   DTLS trust store.
+//!   DTLS trust store;
+//! - a device that keeps its tokens across a restart had no way to keep
+//!   the replay cache: a token replaced by one issued the same second (or
+//!   both without `iat`) was taken again after the restart.
 #![cfg(all(feature = "dtls", feature = "issuer"))]
 #![allow(
     clippy::unwrap_used,
@@ -358,4 +361,48 @@ fn a_raw_public_key_pop_token_authenticates_the_client() {
     };
     assert_eq!(ask(Method::Get), Verdict::Allow);
     assert_eq!(ask(Method::Put), Verdict::MethodNotAllowed);
+}
+
+#[test]
+fn a_replaced_token_stays_replaced_after_a_restart_with_the_replay_cache_restored() {
+    let keys = keys();
+    for iat in [Some(100), None] {
+        let wide = token(&sym(b"k", 1), 1 | 4, |c| {
+            c.cti = Some(b"wide");
+            c.iat = iat;
+        });
+        let narrow = token(&sym(b"k", 1), 1, |c| {
+            c.cti = Some(b"narrow");
+            c.iat = iat;
+        });
+        let mut rs: AuthzInfo<'_, _, _, 4, 8> = AuthzInfo::new(Config::new(AUD), &keys);
+        post(&mut rs, &wide).unwrap();
+        post(&mut rs, &narrow).unwrap();
+        assert_eq!(post(&mut rs, &wide), Err(Error::Replay));
+        let saved: Vec<_> = rs.replay_entries().collect();
+        assert_eq!(saved.len(), 2);
+        // The restart: the stored (narrow) token posted again, then the
+        // saved ctis.
+        let mut rs: AuthzInfo<'_, _, _, 4, 8> = AuthzInfo::new(Config::new(AUD), &keys);
+        post(&mut rs, &narrow).unwrap();
+        for e in &saved {
+            rs.restore_replay_entry(NOW, Some(WALL), *e).unwrap();
+        }
+        assert_eq!(rs.replay_entries().count(), 2, "no duplicate entries");
+        assert_eq!(
+            post(&mut rs, &wide),
+            Err(Error::Replay),
+            "iat {iat:?}: the replaced wide token came back after the restart"
+        );
+        assert_eq!(
+            rs.authorize(NOW, Some(WALL), Some(b"k"), Method::Put, "/a"),
+            Decision::Deny(DenyReason::MethodNotAllowed),
+        );
+        // An entry whose token has expired is not restored.
+        let mut rs: AuthzInfo<'_, _, _, 4, 8> = AuthzInfo::new(Config::new(AUD), &keys);
+        for e in &saved {
+            rs.restore_replay_entry(NOW, Some(20_000), *e).unwrap();
+        }
+        assert_eq!(rs.replay_entries().count(), 0);
+    }
 }

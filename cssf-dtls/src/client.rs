@@ -614,13 +614,13 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
         self.end(CloseReason::LocalClose);
     }
 
-    /// Test hook, not part of the API: ends an established session as an
+    /// Test hook (feature `test-hooks`), not part of the API: ends an established session as an
     /// internal error would, with a fatal internal_error alert to the
     /// server. Tests of RFC 5246 §7.2.2 (a session ended by a fatal alert
     /// is not resumed) need a fatal alert, and no authenticated record a
     /// well-behaved peer sends is fatal. Only with `resumption`, the
     /// feature whose rule it tests.
-    #[cfg(feature = "resumption")]
+    #[cfg(all(feature = "resumption", feature = "test-hooks"))]
     #[doc(hidden)]
     pub fn fail_for_tests(&mut self) {
         if let Some(est) = self.est.as_mut() {
@@ -656,7 +656,8 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
     }
 
     /// True while the finished handshake is kept to resend its last
-    /// flight (tests).
+    /// flight (tests; feature `test-hooks`, not part of the API).
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn is_lingering(&self) -> bool {
         #[cfg(feature = "resumption")]

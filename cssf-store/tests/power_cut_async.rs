@@ -16,15 +16,16 @@
 )]
 
 mod common;
+#[path = "common/workload.rs"]
+mod workload;
 
+use common::{rng, SimFlash};
 use core::future::Future;
 use core::pin::pin;
 use core::task::{Context, Poll, Waker};
-use std::collections::BTreeMap;
-
-use common::{rng, SimFlash};
-use cssf_store::{AsyncStore, Config, Error, RamCounter, RootKey, Store, Transaction};
+use cssf_store::{AsyncStore, Config, Error, RamCounter, Store, Transaction};
 use embedded_storage_async::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
+use workload::{apply_model, workload, Model, Op, KEYS, ROOT};
 
 /// A blocking flash behind the async traits; every operation returns
 /// `Pending` once (waking itself) before it runs.
@@ -92,69 +93,6 @@ thread_local! {
 }
 
 type Sim = YieldFlash<SimFlash>;
-
-type Model = BTreeMap<Vec<u8>, Vec<u8>>;
-
-#[derive(Clone, Debug)]
-enum Op {
-    Set(Vec<u8>, Vec<u8>),
-    Remove(Vec<u8>),
-    Tx(Vec<(Vec<u8>, Option<Vec<u8>>)>),
-}
-
-const KEYS: [&[u8]; 6] = [b"psk/a", b"psk/b", b"tok/1", b"tok/2", b"key", b"x"];
-const ROOT: RootKey = RootKey([0x5A; 32]);
-
-fn workload(max_val: usize) -> Vec<Op> {
-    let mut ops = Vec::new();
-    let mut r = 12345u64;
-    let mut rnd = || {
-        r = r
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (r >> 33) as usize
-    };
-    for i in 0..36 {
-        let k = KEYS[rnd() % KEYS.len()].to_vec();
-        let v: Vec<u8> = (0..(rnd() % max_val)).map(|j| (i * 7 + j) as u8).collect();
-        ops.push(match i % 6 {
-            2 => Op::Remove(k),
-            4 => Op::Tx(vec![
-                (KEYS[rnd() % 3].to_vec(), Some(v.clone())),
-                (
-                    KEYS[3 + rnd() % 3].to_vec(),
-                    if rnd() % 2 == 0 {
-                        None
-                    } else {
-                        Some(vec![i as u8; 5])
-                    },
-                ),
-                (KEYS[rnd() % 6].to_vec(), Some(vec![0xA0 | i as u8; 9])),
-            ]),
-            _ => Op::Set(k, v),
-        });
-    }
-    ops
-}
-
-fn apply_model(m: &mut Model, op: &Op) {
-    match op {
-        Op::Set(k, v) => {
-            m.insert(k.clone(), v.clone());
-        }
-        Op::Remove(k) => {
-            m.remove(k);
-        }
-        Op::Tx(ops) => {
-            for (k, v) in ops {
-                match v {
-                    Some(v) => m.insert(k.clone(), v.clone()),
-                    None => m.remove(k),
-                };
-            }
-        }
-    }
-}
 
 fn run_op<const S: usize>(
     s: &mut AsyncStore<Sim, &mut RamCounter, 16, S>,

@@ -1,6 +1,7 @@
 //! The device's persistent state in a file-backed cssf-store: provisioned
-//! PSKs (`psk/<identity>`), accepted tokens (`tok/<kid>`) and counters
-//! (`ctr/<name>`, 8 bytes big-endian).
+//! PSKs (`psk/<identity>`), accepted tokens (`tok/<kid>`), the `cti`s the
+//! replay cache remembers (`rpl/<n>`), `exi` watermarks (`exi/<issuer>`)
+//! and counters (`ctr/<name>`, 8 bytes big-endian).
 //!
 //! The store is sealed under a 32-byte root key kept beside it in
 //! `<FILE>.rootkey` (hex, owner-only), created with the store. A device would
@@ -14,6 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
+use cssf_auth::authz_info::ReplayEntry;
 use cssf_store::flash::FileFlash;
 use cssf_store::typed::{PSK_PREFIX, TOKEN_PREFIX};
 use cssf_store::{Config, Error as StoreError, FileCounter, RootKey, Store};
@@ -36,6 +38,14 @@ type Inner = Store<FileFlash<SECTOR>, FileCounter, KEYS, SECTORS>;
 pub const COUNTER_PREFIX: &[u8] = b"ctr/";
 /// Key-name prefix of the `exi` watermarks (RFC 9200 §5.10.3), per issuer.
 pub const EXI_PREFIX: &[u8] = b"exi/";
+
+/// Key-name prefix of the replay cache's `cti`s, in chunks.
+pub const REPLAY_PREFIX: &[u8] = b"rpl/";
+/// Bytes of one saved `cti`: its 16-byte digest and its token's `exp`
+/// (8 bytes big-endian, `i64::MIN`: none).
+const REPLAY_ENTRY: usize = 24;
+/// Saved `cti`s per store value.
+const REPLAY_CHUNK: usize = cssf_store::MAX_VALUE_LEN / REPLAY_ENTRY;
 
 /// The device's store.
 pub struct NodeStore {
@@ -221,6 +231,57 @@ impl NodeStore {
             .map_err(|e| fail!("store: cannot save an exi watermark: {e}"))
     }
 
+    /// The saved `cti`s of the replay cache.
+    pub fn replay_entries(&mut self) -> Result<Vec<ReplayEntry>> {
+        let mut out = Vec::new();
+        for n in self.names_with(REPLAY_PREFIX)? {
+            let key = [REPLAY_PREFIX, &n].concat();
+            let mut b = vec![0u8; cssf_store::MAX_VALUE_LEN];
+            let len = self
+                .store
+                .get(&key, &mut b)
+                .map_err(|e| fail!("store: replay cache: {e}"))?;
+            for e in b.get(..len).unwrap_or(&[]).chunks_exact(REPLAY_ENTRY) {
+                let (d, exp) = e.split_at(16);
+                let (Ok(digest), Ok(exp)) = (<[u8; 16]>::try_from(d), <[u8; 8]>::try_from(exp))
+                else {
+                    continue;
+                };
+                let exp = i64::from_be_bytes(exp);
+                out.push(ReplayEntry {
+                    digest,
+                    exp: (exp != i64::MIN).then_some(exp),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Saves the `cti`s of the replay cache (replacing those saved before).
+    pub fn set_replay_entries(&mut self, entries: &[ReplayEntry]) -> Result<()> {
+        let old = self.names_with(REPLAY_PREFIX)?;
+        let mut written = Vec::new();
+        for (i, chunk) in entries.chunks(REPLAY_CHUNK).enumerate() {
+            let name = i.to_string().into_bytes();
+            let mut v = Vec::with_capacity(chunk.len() * REPLAY_ENTRY);
+            for e in chunk {
+                v.extend_from_slice(&e.digest);
+                v.extend_from_slice(&e.exp.unwrap_or(i64::MIN).to_be_bytes());
+            }
+            self.store
+                .set(&[REPLAY_PREFIX, &name].concat(), &v)
+                .map_err(|e| fail!("store: cannot save the replay cache: {e}"))?;
+            written.push(name);
+        }
+        for n in old.iter().filter(|n| !written.contains(n)) {
+            match self.store.remove(&[REPLAY_PREFIX, n].concat()) {
+                Ok(()) | Err(StoreError::NotFound) => {}
+                Err(e) => return Err(fail!("store: cannot save the replay cache: {e}")),
+            }
+        }
+        Ok(())
+    }
+
     /// A counter (0 when never set).
     pub fn counter(&mut self, name: &str) -> Result<u64> {
         let key = [COUNTER_PREFIX, name.as_bytes()].concat();
@@ -273,6 +334,21 @@ mod tests {
         assert_eq!(s.exi_watermarks().unwrap(), vec![([7; 16], 42)]);
         s.remove_token(b"kid1").unwrap();
         assert!(s.tokens().unwrap().is_empty());
+        // The replay cache's ctis, over more than one value and back to
+        // fewer.
+        let e = |i: u8| ReplayEntry {
+            digest: [i; 16],
+            exp: (i % 2 == 0).then_some(1000 + i64::from(i)),
+        };
+        let many: Vec<_> = (0..64).map(e).collect();
+        s.set_replay_entries(&many).unwrap();
+        let mut back = s.replay_entries().unwrap();
+        back.sort_by_key(|e| e.digest);
+        assert_eq!(back, many);
+        s.set_replay_entries(&many[..3]).unwrap();
+        let mut back = s.replay_entries().unwrap();
+        back.sort_by_key(|e| e.digest);
+        assert_eq!(back, &many[..3]);
         // The store without its root key is refused, not silently recreated.
         std::fs::remove_file(root_key_path(&path)).unwrap();
         assert!(NodeStore::open(&path).unwrap_err().0.contains("root key"));

@@ -727,6 +727,16 @@ impl Server {
                         st.remove_token(&kid)?;
                     }
                 }
+                // Then the ctis of the tokens accepted before (those
+                // replaced included: posting one again is a replay).
+                for e in st.replay_entries()? {
+                    if let Err(e) = a.restore_replay_entry(Duration::ZERO, Some(unix_now()), e) {
+                        println!(
+                            "{}store: replay cache not restored: {e}",
+                            self.cfg.log_prefix
+                        );
+                    }
+                }
                 // Restoring is not an accounting event of this run.
                 while a.poll_event().is_some() {}
             }
@@ -1091,6 +1101,12 @@ impl Server {
                             if let Err(e) = st.set_exi_watermark(&w.issuer, w.expired_up_to) {
                                 println!("{}{e}", self.cfg.log_prefix);
                             }
+                        }
+                        // The ctis too: a token replaced before a restart
+                        // stays a replay after it.
+                        let ctis: Vec<_> = auth.borrow().replay_entries().collect();
+                        if let Err(e) = st.set_replay_entries(&ctis) {
+                            println!("{}{e}", self.cfg.log_prefix);
                         }
                     }
                     format!(

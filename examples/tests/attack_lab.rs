@@ -1,7 +1,9 @@
 //! Runs `cssf-attack-lab --short` (the built binary) and checks its verdict:
-//! exit status 0, every attack in the table, nothing accepted against CSSF,
-//! and the plain CoAP baseline falling to the attacks it must fall to (so
-//! the lab demonstrably detects an attack when one succeeds). The lifecycle
+//! exit status 0, every attack in the table and no other, nothing accepted
+//! against CSSF, a control named for every row, the plain CoAP baseline
+//! falling to the attacks it must fall to (so the lab demonstrably detects
+//! an attack when one succeeds), and both libcoap columns (OpenSSL and
+//! GnuTLS) run on the transport rows. The lifecycle
 //! and CoAP table rows attack the `cssf-server` built beside the lab; the
 //! lab itself exits non-zero when one of them could not run or its control
 //! did not show the effect.
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 use cssf_netsim::peer::{require_binary, ChildGuard};
 
 /// Every attack the lab must report (the start of its row name).
-const ATTACKS: [&str; 38] = [
+const ATTACKS: [&str; 46] = [
     "Eavesdropping",
     "Record replay",
     "Bit flip",
@@ -52,6 +54,14 @@ const ATTACKS: [&str; 38] = [
     "Replay of an old abbreviated handshake",
     "Connection ID: source address of the victim's CID records rewritten",
     "Connection ID: the attacker's own session moved onto the victim's address",
+    "Token over the wire: forged",
+    "Token over the wire: expired",
+    "Token over the wire: captured POST /authz-info replayed",
+    "Token over the wire: scope escalation",
+    "Token over the wire: stolen",
+    "Token over the wire: older token re-posted to restore",
+    "Token over the wire: older token re-posted after a restart",
+    "Token over the wire: token posted by one party",
 ];
 
 /// Cells of the table row whose name starts with `name`.
@@ -64,12 +74,14 @@ fn row<'a>(table: &'a str, name: &str) -> Option<Vec<&'a str>> {
 
 #[test]
 fn short_lab_accepts_nothing_against_cssf() {
-    // The libcoap column needs the peer (skipped on a dev machine, required in CI).
-    let peer = require_binary("coap-server-openssl", "apt-get install libcoap3-bin")
+    // The libcoap columns need the peers (skipped on a dev machine, required in CI).
+    let openssl = require_binary("coap-server-openssl", "apt-get install libcoap3-bin")
         && require_binary("coap-client-openssl", "apt-get install libcoap3-bin");
+    let gnutls = require_binary("coap-server-gnutls", "apt-get install libcoap3-bin")
+        && require_binary("coap-client-gnutls", "apt-get install libcoap3-bin");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cssf-attack-lab"));
     cmd.arg("--short");
-    if !peer {
+    if !openssl && !gnutls {
         cmd.arg("--no-peer");
     }
     let mut child = ChildGuard(
@@ -108,10 +120,28 @@ fn short_lab_accepts_nothing_against_cssf() {
         out.lines().any(|l| l == "accepted against CSSF: 0"),
         "no zero verdict:\n{out}"
     );
+    // Every row of the table is one of ATTACKS (a new row must be added
+    // there, so this test checks it too), each exactly once.
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| Attack |") && !l.starts_with("| ---"))
+        .collect();
+    for l in &rows {
+        let n = ATTACKS
+            .iter()
+            .filter(|a| l.starts_with(&format!("| {a}")))
+            .count();
+        assert_eq!(n, 1, "table row not in ATTACKS exactly once: {l}");
+    }
+    assert_eq!(
+        rows.len(),
+        ATTACKS.len(),
+        "rows missing or repeated:\n{out}"
+    );
     for name in ATTACKS {
         let cells = row(&out, name).unwrap_or_else(|| panic!("attack {name:?} missing:\n{out}"));
-        // | name | attempts | blocked | accepted | survived | defence | plain | libcoap |
-        assert_eq!(cells.len(), 10, "row {name:?} malformed: {cells:?}");
+        // | name | attempts | blocked | accepted | survived | defence | plain | OpenSSL | GnuTLS |
+        assert_eq!(cells.len(), 11, "row {name:?} malformed: {cells:?}");
         let attempts: u32 = cells[2].parse().expect("attempts");
         assert!(attempts > 0, "{name}: no attempts");
         assert_eq!(cells[4], "0", "{name}: accepted against CSSF:\n{out}");
@@ -120,6 +150,16 @@ fn short_lab_accepts_nothing_against_cssf() {
             "{name}: session did not survive:\n{out}"
         );
         assert!(!cells[6].is_empty(), "{name}: no defence named");
+        // Every row names the control that shows the lab sees the effect
+        // (the lab itself fails a row whose control did not show it).
+        // Amplification measures a ratio against a fixed bound instead.
+        if name != "Amplification" {
+            assert!(
+                cells[6].contains("control"),
+                "{name}: no control named in {:?}",
+                cells[6]
+            );
+        }
     }
     // The nonce-reuse row's control (salts repeating across mounts) must give
     // the key away in every attempt, or the row could not see the attack.
@@ -153,7 +193,12 @@ fn short_lab_accepts_nothing_against_cssf() {
             "{name}: the plain CoAP baseline resisted ({plain}); the lab cannot detect this attack"
         );
     }
-    if peer {
+    // The libcoap columns: run on every transport row where the peer is
+    // installed, "peer missing" where it is not.
+    for (present, col, peer) in [
+        (openssl, 8, "coap-server-openssl / coap-client-openssl"),
+        (gnutls, 9, "coap-server-gnutls / coap-client-gnutls"),
+    ] {
         for name in [
             "Eavesdropping",
             "Record replay",
@@ -163,11 +208,15 @@ fn short_lab_accepts_nothing_against_cssf() {
             "Injected forged records",
         ] {
             let cells = row(&out, name).expect("row present");
-            assert!(
-                cells[8].contains(" accepted, "),
-                "{name}: libcoap (coap-server-openssl / coap-client-openssl, DTLS PSK) column did not run: {}",
-                cells[8]
-            );
+            if present {
+                assert!(
+                    cells[col].contains(" accepted, "),
+                    "{name}: libcoap ({peer}, DTLS PSK) column did not run: {}",
+                    cells[col]
+                );
+            } else if openssl || gnutls {
+                assert_eq!(cells[col], "peer missing", "{name}: {peer}");
+            }
         }
     }
 }

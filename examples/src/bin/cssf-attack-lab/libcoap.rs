@@ -1,8 +1,9 @@
-//! The libcoap + OpenSSL DTLS (PSK) column: the same transport attacks
-//! through a UDP man-in-the-middle proxy on loopback.
+//! The libcoap columns, one per TLS backend of libcoap (OpenSSL, GnuTLS),
+//! DTLS PSK: the same transport attacks through a UDP man-in-the-middle
+//! proxy on loopback.
 //!
-//! For each attempt a fresh `coap-server-openssl` (debug log on) listens on
-//! loopback; `coap-client-openssl` PUTs a secret to `/example_data` through
+//! For each attempt a fresh `coap-server-<backend>` (debug log on) listens
+//! on loopback; `coap-client-<backend>` PUTs a secret to `/example_data` through
 //! the proxy, which applies the attack to the datagrams toward the server
 //! (bit flips and truncation alternate with the datagrams toward the
 //! client: the secret is then stored directly and read back with a GET
@@ -29,8 +30,31 @@ use cssf_netsim::SimRng;
 use crate::net::contains;
 use crate::{Cmp, Opts, Row};
 
-const SERVER_BIN: &str = "coap-server-openssl";
-const CLIENT_BIN: &str = "coap-client-openssl";
+/// One libcoap build: the TLS backend its binaries were built with.
+#[derive(Debug, Clone, Copy)]
+struct Backend {
+    /// The server binary.
+    server: &'static str,
+    /// The client binary.
+    client: &'static str,
+    /// The row's column this build fills.
+    column: fn(&mut Row) -> &mut Cmp,
+}
+
+/// The libcoap builds compared, in column order.
+const BACKENDS: [Backend; 2] = [
+    Backend {
+        server: "coap-server-openssl",
+        client: "coap-client-openssl",
+        column: |r| &mut r.libcoap,
+    },
+    Backend {
+        server: "coap-server-gnutls",
+        client: "coap-client-gnutls",
+        column: |r| &mut r.gnutls,
+    },
+];
+
 const PSK: &str = "secretPSK";
 const IDENTITY: &str = "Client_identity";
 
@@ -211,15 +235,15 @@ fn requests(log: &str) -> Vec<&str> {
 /// One attempt: returns `Some(accepted)`, or `None` when the run itself
 /// failed (server did not start, or the client's request never arrived
 /// although the attack leaves it intact).
-fn attempt(id: &str, mode: Mode, seed: u64, dir: &std::path::Path) -> Option<bool> {
+fn attempt(b: Backend, id: &str, mode: Mode, seed: u64, dir: &std::path::Path) -> Option<bool> {
     let port = free_udp_port_pair();
     if port == 0 {
         return None;
     }
-    let log = dir.join(format!("server-{id}-{seed:x}.log"));
+    let log = dir.join(format!("{}-{id}-{seed:x}.log", b.server));
     let out = std::fs::File::create(&log).ok()?;
     let _server = ChildGuard(
-        Command::new(SERVER_BIN)
+        Command::new(b.server)
             .args([
                 "-A",
                 "127.0.0.1",
@@ -251,7 +275,7 @@ fn attempt(id: &str, mode: Mode, seed: u64, dir: &std::path::Path) -> Option<boo
     let h = thread::spawn(move || proxy(front, back, server, mode, seed, st));
 
     let secret = format!("led=on;owner-secret={seed:016x}");
-    let payload = dir.join(format!("put-{seed:x}.txt"));
+    let payload = dir.join(format!("put-{}-{seed:x}.txt", b.server));
     std::fs::write(&payload, &secret).ok()?;
     let to_client = matches!(mode, Mode::FlipToClient { .. } | Mode::TruncToClient { .. });
     // Toward the client: the secret is stored directly (no proxy), then
@@ -260,18 +284,18 @@ fn attempt(id: &str, mode: Mode, seed: u64, dir: &std::path::Path) -> Option<boo
     let direct = format!("coaps://127.0.0.1:{}/example_data", port + 1);
     let via_proxy = format!("coaps://127.0.0.1:{pport}/example_data");
     if to_client {
-        run_client(&["-m", "put", "-f"], Some(&payload), &direct)?;
+        run_client(b, &["-m", "put", "-f"], Some(&payload), &direct)?;
     }
     let got = if to_client {
-        let got = run_client(&["-m", "get"], None, &via_proxy)?;
+        let got = run_client(b, &["-m", "get"], None, &via_proxy)?;
         // Control: read directly, the client does print the secret.
-        let direct_read = run_client(&["-m", "get"], None, &direct)?;
+        let direct_read = run_client(b, &["-m", "get"], None, &direct)?;
         if direct_read.trim_ascii() != secret.as_bytes() {
             return None;
         }
         got
     } else {
-        run_client(&["-m", "put", "-f"], Some(&payload), &via_proxy)?
+        run_client(b, &["-m", "put", "-f"], Some(&payload), &via_proxy)?
     };
     // Let delayed and replayed datagrams arrive.
     thread::sleep(Duration::from_millis(700));
@@ -312,10 +336,15 @@ fn attempt(id: &str, mode: Mode, seed: u64, dir: &std::path::Path) -> Option<boo
 /// The proxy mode for attempt `i` with seed `s`.
 type ModeFor = fn(u32, u64) -> Mode;
 
-/// Runs `coap-client-openssl` with `args` (and the payload file, if any)
-/// on `uri`, at most 8 s; returns its standard output.
-fn run_client(args: &[&str], file: Option<&std::path::Path>, uri: &str) -> Option<Vec<u8>> {
-    let mut cmd = Command::new(CLIENT_BIN);
+/// Runs the backend's `coap-client` with `args` (and the payload file, if
+/// any) on `uri`, at most 8 s; returns its standard output.
+fn run_client(
+    b: Backend,
+    args: &[&str],
+    file: Option<&std::path::Path>,
+    uri: &str,
+) -> Option<Vec<u8>> {
+    let mut cmd = Command::new(b.client);
     cmd.args(["-u", IDENTITY, "-k", PSK, "-B", "3"]).args(args);
     if let Some(f) = file {
         cmd.arg(f);
@@ -341,33 +370,84 @@ fn run_client(args: &[&str], file: Option<&std::path::Path>, uri: &str) -> Optio
         thread::sleep(Duration::from_millis(10));
     }
     drop(child);
-    reader.join().ok()
+    reader.join().ok().map(|out| without_log(&out))
 }
 
-/// Fills the libcoap column of the transport rows.
-pub fn run(o: &Opts, rows: &mut [Row]) {
-    let plan: [(&str, ModeFor); 6] = [
-        ("eavesdrop", |_, _| Mode::Pass),
-        ("replay", |_, _| Mode::Replay),
-        ("bitflip", |i, s| {
-            let (index, bit) = ((i / 2) as usize, (s % 8) as u8);
-            if i % 2 == 0 {
-                Mode::BitFlip { index, bit }
-            } else {
-                Mode::FlipToClient { index, bit }
-            }
-        }),
-        ("truncate", |i, _| {
-            let index = (i / 2) as usize;
-            if i % 2 == 0 {
-                Mode::Truncate { index }
-            } else {
-                Mode::TruncToClient { index }
-            }
-        }),
-        ("inject", |_, _| Mode::Inject),
-        ("reorder", |_, _| Mode::Shuffle),
+/// The client's output without libcoap's log lines (`Dec 07 12:22:23.323
+/// WARN ...`), which it prints to standard output beside the payload: the
+/// GnuTLS build warns there about records it drops ("Received record packet
+/// of unknown type"), which is no representation.
+fn without_log(out: &[u8]) -> Vec<u8> {
+    const LEVELS: [&[u8]; 9] = [
+        b"EMRG", b"ALRT", b"CRIT", b"ERR ", b"WARN", b"NOTE", b"INFO", b"DEBG", b"OSC ",
     ];
+    let is_log = |l: &[u8]| {
+        let at = |i: usize| l.get(i).copied();
+        at(3) == Some(b' ')
+            && at(6) == Some(b' ')
+            && at(9) == Some(b':')
+            && at(12) == Some(b':')
+            && at(15) == Some(b'.')
+            && at(19) == Some(b' ')
+            && l.get(20..24).is_some_and(|lv| LEVELS.contains(&lv))
+    };
+    let mut kept = Vec::new();
+    for line in out.split_inclusive(|b| *b == b'\n') {
+        if !is_log(line) {
+            kept.extend_from_slice(line);
+        }
+    }
+    kept
+}
+
+/// Fills the libcoap columns (one per backend) of the transport rows.
+pub fn run(o: &Opts, rows: &mut [Row]) {
+    let dir = std::env::temp_dir().join(format!("cssf-attack-lab-{}", std::process::id()));
+    if !o.no_peer {
+        let _ = std::fs::create_dir_all(&dir);
+    }
+    for b in BACKENDS {
+        column(o, b, rows, &dir);
+    }
+    if !o.no_peer {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    // Rows the libcoap runner does not attack: the same reason in both
+    // columns.
+    for r in rows.iter_mut() {
+        if !PLAN.iter().any(|(id, _)| *id == r.id) {
+            r.gnutls = r.libcoap;
+        }
+    }
+}
+
+/// The transport rows the libcoap runner attacks, with the proxy's mode
+/// for each attempt.
+const PLAN: [(&str, ModeFor); 6] = [
+    ("eavesdrop", |_, _| Mode::Pass),
+    ("replay", |_, _| Mode::Replay),
+    ("bitflip", |i, s| {
+        let (index, bit) = ((i / 2) as usize, (s % 8) as u8);
+        if i % 2 == 0 {
+            Mode::BitFlip { index, bit }
+        } else {
+            Mode::FlipToClient { index, bit }
+        }
+    }),
+    ("truncate", |i, _| {
+        let index = (i / 2) as usize;
+        if i % 2 == 0 {
+            Mode::Truncate { index }
+        } else {
+            Mode::TruncToClient { index }
+        }
+    }),
+    ("inject", |_, _| Mode::Inject),
+    ("reorder", |_, _| Mode::Shuffle),
+];
+
+/// Fills backend `b`'s column of the transport rows.
+fn column(o: &Opts, b: Backend, rows: &mut [Row], dir: &std::path::Path) {
     let transport_only = [
         "alert",
         "downgrade-suite",
@@ -376,34 +456,32 @@ pub fn run(o: &Opts, rows: &mut [Row]) {
         "hs-flood",
         "amplification",
     ];
-    let present = which(SERVER_BIN).is_some() && which(CLIENT_BIN).is_some();
+    let present = which(b.server).is_some() && which(b.client).is_some();
     for r in rows.iter_mut() {
         if transport_only.contains(&r.id) {
-            r.libcoap = Cmp::NotRun("in-memory only");
+            *(b.column)(r) = Cmp::NotRun("in-memory only");
         }
     }
     if o.no_peer {
         for r in rows.iter_mut() {
-            if plan.iter().any(|(id, _)| *id == r.id) {
-                r.libcoap = Cmp::NotRun("--no-peer");
+            if PLAN.iter().any(|(id, _)| *id == r.id) {
+                *(b.column)(r) = Cmp::NotRun("--no-peer");
             }
         }
         return;
     }
-    let dir = std::env::temp_dir().join(format!("cssf-attack-lab-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
-    for (id, mode) in plan {
+    for (id, mode) in PLAN {
         let Some(row) = rows.iter_mut().find(|r| r.id == id) else {
             continue;
         };
         if !present {
-            row.libcoap = Cmp::PeerMissing;
+            *(b.column)(row) = Cmp::PeerMissing;
             continue;
         }
         let (mut accepted, mut attempts, mut voided) = (0, 0, 0);
         for i in 0..o.peer_attempts {
             let seed = o.seed.wrapping_add(u64::from(i)) ^ 0x11B;
-            match attempt(id, mode(i, seed), seed, &dir) {
+            match attempt(b, id, mode(i, seed), seed, dir) {
                 Some(a) => {
                     attempts += 1;
                     accepted += u32::from(a);
@@ -418,7 +496,7 @@ pub fn run(o: &Opts, rows: &mut [Row]) {
         } else {
             ""
         };
-        row.libcoap = if attempts == 0 {
+        *(b.column)(row) = if attempts == 0 {
             Cmp::NotRun("every attempt voided: no run reached the server")
         } else {
             Cmp::Peer {
@@ -429,5 +507,23 @@ pub fn run(o: &Opts, rows: &mut [Row]) {
             }
         };
     }
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_log;
+
+    #[test]
+    fn client_log_lines_are_no_representation() {
+        // What coap-client-gnutls printed when a bit flip toward it turned
+        // a record's type into 19: no payload, two warnings.
+        let out = b"Dec 07 12:22:23.323 WARN ** 127.0.0.1:49291 <-> 127.0.0.1:46036 DTLS: \
+Received record packet of unknown type 19\n\
+Dec 07 12:22:23.323 WARN coap_dtls_receive: gnutls_record_recv returned -28\n";
+        assert!(without_log(out).trim_ascii().is_empty());
+        // The payload stays, log lines around it go.
+        let out = b"Dec 07 12:15:02.825 ERR  cannot send CoAP pdu\nled=on;owner-secret=01\n";
+        assert_eq!(without_log(out), b"led=on;owner-secret=01\n");
+        assert_eq!(without_log(b"led=on"), b"led=on");
+    }
 }

@@ -1,10 +1,10 @@
 //! `cssf-attack-lab`: emulated attacks on CSSF, side by side with plain CoAP
-//! (no security) and libcoap with OpenSSL DTLS (PSK).
+//! (no security) and libcoap with OpenSSL and with GnuTLS DTLS (PSK).
 //!
 //! Every attack runs `--attempts` times (seeded by `--seed`) against a
 //! client and a server that talk through an in-memory network with an
 //! adversary on the path (sees, drops, modifies, replays, reorders and
-//! injects datagrams); the libcoap column runs the transport attacks
+//! injects datagrams); the two libcoap columns run the transport attacks
 //! through a UDP man-in-the-middle proxy on loopback. The lifecycle and
 //! CoAP table rows attack the real `cssf-server` over loopback UDP instead
 //! (`--server` names another build). The handshake rows attack cssf-dtls
@@ -32,6 +32,7 @@ mod rpk;
 mod stack;
 mod store;
 mod tables;
+mod tokens;
 mod transport;
 
 use std::path::PathBuf;
@@ -44,14 +45,15 @@ pub struct Opts {
     pub seed: u64,
     /// Attempts per attack (in memory).
     pub attempts: u32,
-    /// Attempts per attack against libcoap (each spawns a process).
+    /// Attempts per attack against each libcoap build (each spawns a
+    /// process).
     pub peer_attempts: u32,
     /// Attempts per lifecycle attack against the real `cssf-server`.
     pub server_attempts: u32,
     /// The `cssf-server` the lifecycle rows attack (default: beside the
     /// lab's executable).
     pub server: Option<PathBuf>,
-    /// Skip the libcoap column.
+    /// Skip the libcoap columns.
     pub no_peer: bool,
     /// Run only this family (transport, coap, auth, store, lifecycle,
     /// tables, handshake).
@@ -133,6 +135,9 @@ pub struct Row {
     pub baseline: Cmp,
     /// libcoap + OpenSSL DTLS (PSK) through the proxy.
     pub libcoap: Cmp,
+    /// libcoap + GnuTLS DTLS (PSK) through the proxy (rows the libcoap
+    /// runner does not attack get the OpenSSL column's reason).
+    pub gnutls: Cmp,
     /// The lab could not run this row as it should (no result about CSSF).
     pub failure: Option<String>,
 }
@@ -149,6 +154,7 @@ impl Row {
             defence: String::new(),
             baseline: Cmp::Na("-"),
             libcoap: Cmp::Na("not a transport attack"),
+            gnutls: Cmp::Na("not a transport attack"),
             failure: None,
         }
     }
@@ -231,6 +237,7 @@ fn parse_args() -> Result<Opts, String> {
                     "lifecycle",
                     "tables",
                     "handshake",
+                    "tokens",
                 ]
                 .into_iter()
                 .find(|x| *x == f);
@@ -240,8 +247,8 @@ fn parse_args() -> Result<Opts, String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: cssf-attack-lab [--seed N] [--attempts N] [--peer-attempts N] [--server-attempts N] [--server PATH] [--short] [--no-peer] [--family transport|coap|auth|store|lifecycle|tables|handshake]\n\
-                     Runs each attack N times (default 200; libcoap 20; cssf-server 20; --short: 12, 3 and 3) and prints a Markdown table.\n\
+                    "usage: cssf-attack-lab [--seed N] [--attempts N] [--peer-attempts N] [--server-attempts N] [--server PATH] [--short] [--no-peer] [--family transport|coap|auth|store|lifecycle|tables|handshake|tokens]\n\
+                     Runs each attack N times (default 200; each libcoap build 20; cssf-server 20; --short: 12, 3 and 3) and prints a Markdown table.\n\
                      The lifecycle and tables rows attack the cssf-server beside this program, or PATH (also: CSSF_LAB_SERVER)."
                 );
                 std::process::exit(0);
@@ -287,6 +294,9 @@ fn main() -> ExitCode {
     if want("handshake") {
         rows.extend(handshake::run(&opts));
     }
+    if want("tokens") {
+        rows.extend(tokens::run(&opts));
+    }
     if let Some(observe) = observe {
         let rest = tables::run(&opts);
         rows.push(observe.join().unwrap_or_else(|_| {
@@ -300,11 +310,11 @@ fn main() -> ExitCode {
     libcoap::run(&opts, &mut rows);
 
     println!(
-        "Attack lab: seed {:#x}, {} attempts per attack in memory, {} against libcoap, {} against cssf-server.\n",
+        "Attack lab: seed {:#x}, {} attempts per attack in memory, {} against each libcoap build, {} against cssf-server.\n",
         opts.seed, opts.attempts, opts.peer_attempts, opts.server_attempts
     );
-    println!("| Attack | Attempts | Blocked | Accepted (CSSF) | Legitimate session survived | Defence | Plain CoAP | libcoap + OpenSSL DTLS (PSK) |");
-    println!("| --- | ---: | ---: | ---: | --- | --- | --- | --- |");
+    println!("| Attack | Attempts | Blocked | Accepted (CSSF) | Legitimate session survived | Defence | Plain CoAP | libcoap + OpenSSL DTLS (PSK) | libcoap + GnuTLS DTLS (PSK) |");
+    println!("| --- | ---: | ---: | ---: | --- | --- | --- | --- | --- |");
     let mut accepted = 0u32;
     let mut failed_survival = Vec::new();
     let mut failures = Vec::new();
@@ -322,7 +332,7 @@ fn main() -> ExitCode {
             failed_survival.push(r.id);
         }
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.name,
             r.attempts,
             r.attempts - r.accepted,
@@ -330,7 +340,8 @@ fn main() -> ExitCode {
             surv,
             r.defence,
             r.baseline,
-            r.libcoap
+            r.libcoap,
+            r.gnutls
         );
     }
     println!();
@@ -358,12 +369,15 @@ fn main() -> ExitCode {
          the restarted one, is served; CoAP tables: the DTLS client is served).\n\
          - Plain CoAP: the same client, server and adversary without DTLS (tokens and store: no \
          equivalent).\n\
-         - libcoap + OpenSSL: coap-server-openssl / coap-client-openssl (DTLS 1.2 PSK) through a \
-         loopback UDP proxy that attacks the datagrams toward the server (bit flips and \
+         - libcoap + OpenSSL, libcoap + GnuTLS: coap-server-openssl / coap-client-openssl and \
+         coap-server-gnutls / coap-client-gnutls (DTLS 1.2 PSK, each build's default suites) \
+         through a loopback UDP proxy that attacks the datagrams toward the server (bit flips and \
          truncation: every other attempt those toward the client); the effect is read from the \
-         server's log of received requests, or from what the client prints. Voided: the run \
+         server's log of received requests, or from what the client prints (its log lines \
+         left out). Voided: the run \
          proved nothing (the server did not start, or the client's request never reached it \
-         although the attack leaves it intact); shown, not counted in N/M."
+         although the attack leaves it intact); shown, not counted in N/M. Peer missing: that \
+         libcoap build is not installed."
     );
     println!();
     eprintln!("ran in {:.1} s", started.elapsed().as_secs_f64());

@@ -79,6 +79,16 @@ pub fn cssf_exchange(seed: u64, adv: &mut dyn Adversary) -> Outcome {
 
 /// The same exchange over plain CoAP.
 pub fn plain_exchange(seed: u64, adv: &mut dyn Adversary) -> Outcome {
+    plain_exchange_sent(seed, adv).0
+}
+
+/// Datagrams the client sent toward the server and the server toward the
+/// client (retransmissions included).
+type Sent = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+
+/// [`plain_exchange`], also returning what the client and the server sent
+/// each other under the attack.
+fn plain_exchange_sent(seed: u64, adv: &mut dyn Adversary) -> (Outcome, Sent) {
     let mut net = Net::default();
     let mut c = PlainClient::new(seed);
     let mut s = PlainServer::new(seed);
@@ -90,14 +100,16 @@ pub fn plain_exchange(seed: u64, adv: &mut dyn Adversary) -> Outcome {
     let (f2, r2) = violations(&s.sent, &c.delivered);
     let legit_actions = s.app.actions.iter().filter(|a| a.payload == put).count();
     let other_actions = s.app.actions.len() - legit_actions;
+    let sent = (c.sent.clone(), s.sent.clone());
     let alive = plain_alive(&mut net, &mut c, &mut s);
-    Outcome {
+    let outcome = Outcome {
         violations: f1 + r1 + f2 + r2,
         legit_actions,
         other_actions,
         alive,
         transcript: net.transcript.iter().flat_map(|p| p.data.clone()).collect(),
-    }
+    };
+    (outcome, sent)
 }
 
 /// Which datagrams an adversary targets: application data only (DTLS
@@ -153,6 +165,9 @@ struct Corrupter {
     index: usize,
     truncate: bool,
     bit: u8,
+    /// Corrupt the last byte instead (cut it off when truncating): in a
+    /// CoAP message with a payload, a byte of the payload.
+    last: bool,
 }
 
 impl Adversary for Corrupter {
@@ -162,7 +177,11 @@ impl Adversary for Corrupter {
             out.push(p);
             return;
         }
-        let pos = self.index % p.data.len();
+        let pos = if self.last {
+            p.data.len() - 1
+        } else {
+            self.index % p.data.len()
+        };
         let mut data = p.data.clone();
         if self.truncate {
             data.truncate(pos);
@@ -318,16 +337,21 @@ struct Downgrader {
     modified: u32,
     /// The suite the server chose in its ServerHello, if one was sent.
     server_suite: Option<u16>,
+    /// Whether that ServerHello carried extended_master_secret.
+    server_ems: Option<bool>,
 }
 
-/// The cipher suite of a ServerHello at the start of `data`, if any.
-fn server_hello_suite(data: &[u8]) -> Option<u16> {
+/// The cipher suite of a ServerHello at the start of `data`, if any, and
+/// whether it carries extended_master_secret.
+fn server_hello_suite(data: &[u8]) -> Option<(u16, bool)> {
     let (rh, frag, _) = RecordHeader::parse(data).ok()?;
     let (hh, body, _) = HandshakeHeader::parse(frag).ok()?;
     if rh.content_type != ContentType::Handshake || hh.msg_type != msg_type::SERVER_HELLO {
         return None;
     }
-    ServerHelloRepr::parse(body).ok().map(|sh| sh.cipher_suite)
+    let sh = ServerHelloRepr::parse(body).ok()?;
+    let ems = strip_extension(sh.extensions, EXTENDED_MASTER_SECRET).len() != sh.extensions.len();
+    Some((sh.cipher_suite, ems))
 }
 
 /// Edits a ClientHello: returns its new cipher suites and extension block.
@@ -405,8 +429,9 @@ impl Adversary for Downgrader {
             }
         };
         if p.from == SERVER {
-            if let Some(suite) = server_hello_suite(&p.data) {
+            if let Some((suite, ems)) = server_hello_suite(&p.data) {
                 self.server_suite = Some(suite);
+                self.server_ems = Some(ems);
             }
         }
         if p.to == SERVER {
@@ -447,9 +472,89 @@ fn eavesdrop(o: &Opts) -> Row {
         accepted: base,
         attempts: o.attempts,
     };
+    require_control(
+        &mut row,
+        "plain CoAP, the same exchange: secret, path or temperature on the wire",
+        base,
+    );
     row
 }
 
+/// In how many attempts the plain CoAP exchange under `make(seed, i)`
+/// showed the effect.
+fn plain_control(o: &Opts, salt: u64, make: &dyn Fn(u64, u32) -> Box<dyn Adversary>) -> u32 {
+    let mut seen = 0;
+    for i in 0..o.attempts {
+        let seed = o.seed.wrapping_add(u64::from(i)) ^ salt;
+        seen += u32::from(plain_exchange(seed, make(seed, i).as_mut()).accepted());
+    }
+    seen
+}
+
+/// Plain CoAP's accepted attempts (the row's baseline column).
+fn plain_accepted(row: &Row) -> u32 {
+    match row.baseline {
+        Cmp::Ran { accepted, .. } => accepted,
+        _ => 0,
+    }
+}
+
+/// Appends the row's control to its defence text, and fails the row when
+/// the control did not show the effect in a single attempt (the lab could
+/// not have seen the attack succeed).
+fn require_control(row: &mut Row, what: &str, seen: u32) {
+    let n = row.attempts;
+    row.defence = format!("{} (control, {what}: {seen}/{n})", row.defence);
+    if seen == 0 {
+        row.failure = Some(format!("control ({what}) showed the effect in 0/{n}"));
+    }
+}
+
+/// Records every datagram the inner adversary lets through between the
+/// client and the server: what a receiver with no replay window and no
+/// deduplication would act on.
+struct Tap {
+    inner: Box<dyn Adversary>,
+    to_server: Vec<Vec<u8>>,
+    to_client: Vec<Vec<u8>>,
+}
+
+impl Tap {
+    fn record(&mut self, out: &[Packet]) {
+        for p in out {
+            if p.from == CLIENT && p.to == SERVER {
+                self.to_server.push(p.data.clone());
+            } else if p.from == SERVER && p.to == CLIENT {
+                self.to_client.push(p.data.clone());
+            }
+        }
+    }
+}
+
+impl Adversary for Tap {
+    fn intercept(&mut self, now: Duration, p: Packet, out: &mut Vec<Packet>) {
+        let start = out.len();
+        self.inner.intercept(now, p, out);
+        let new = out.split_off(start);
+        self.record(&new);
+        out.extend(new);
+    }
+    fn tick(&mut self, now: Duration, out: &mut Vec<Packet>) {
+        let start = out.len();
+        self.inner.tick(now, out);
+        let new = out.split_off(start);
+        self.record(&new);
+        out.extend(new);
+    }
+    fn wakeup(&self) -> Option<Duration> {
+        self.inner.wakeup()
+    }
+}
+
+/// Runs an integrity attack against CSSF and plain CoAP; returns the row
+/// and in how many attempts a receiver without a replay window or
+/// deduplication would have been handed, in the plain CoAP run, a datagram
+/// more often than it was sent or one never sent.
 fn run_integrity(
     o: &Opts,
     id: &'static str,
@@ -458,22 +563,30 @@ fn run_integrity(
     salt: u64,
     dos_is_effect: bool,
     make: &dyn Fn(u64, u32, bool) -> Box<dyn Adversary>,
-) -> Row {
+) -> (Row, u32) {
     let mut row = Row::new(id, name);
-    let mut base = 0;
+    let (mut base, mut naive) = (0, 0);
     for i in 0..o.attempts {
         let seed = o.seed.wrapping_add(u64::from(i)) ^ salt;
         let r = cssf_exchange(seed, make(seed, i, false).as_mut());
         row.attempt(r.accepted() || (dos_is_effect && !r.alive), r.alive);
-        let b = plain_exchange(seed, make(seed, i, true).as_mut());
+        let mut tap = Tap {
+            inner: make(seed, i, true),
+            to_server: Vec::new(),
+            to_client: Vec::new(),
+        };
+        let (b, sent) = plain_exchange_sent(seed, &mut tap);
         base += u32::from(b.accepted());
+        let (f1, r1) = violations(&sent.0, &tap.to_server);
+        let (f2, r2) = violations(&sent.1, &tap.to_client);
+        naive += u32::from(f1 + r1 + f2 + r2 > 0);
     }
     row.defence = defence.into();
     row.baseline = Cmp::Ran {
         accepted: base,
         attempts: o.attempts,
     };
-    row
+    (row, naive)
 }
 
 fn downgrade(o: &Opts, strip_ems: bool) -> Row {
@@ -502,6 +615,7 @@ fn downgrade(o: &Opts, strip_ems: bool) -> Row {
             strip_ems,
             modified: 0,
             server_suite: None,
+            server_ems: None,
         };
         net.run_for(&mut [&mut c, &mut s], &mut adv, Duration::from_secs(60));
         let accepted = c.dtls.is_connected()
@@ -530,8 +644,99 @@ fn downgrade(o: &Opts, strip_ems: bool) -> Row {
             row.attempts
         )
     };
+    let n = row.attempts;
+    let (what, seen) = if strip_ems {
+        let (hello, done) = downgrade_ems_control(o);
+        let what = format!(
+            "a server that does not require EMS: the stripped ClientHello got a ServerHello \
+             without EMS in {hello}/{n}; a client not offering EMS completed with it in {done}/{n}"
+        );
+        (what, hello.min(done))
+    } else {
+        let done = downgrade_suite_control(o);
+        let what = format!(
+            "the client itself offering what the rewritten ClientHello offers, so the Finished \
+             MACs agree: completed with a weaker suite in {done}/{n}"
+        );
+        (what, done)
+    };
+    row.defence = format!("{} (control, {what})", row.defence);
+    if seen == 0 {
+        row.failure = Some(format!("control ({what}) did not show the effect"));
+    }
     row.baseline = Cmp::Na("no handshake");
     row
+}
+
+/// The suite downgrade's control: a client offering only the suites the
+/// rewritten ClientHello leaves (what the server saw) completes with one
+/// of them; in how many attempts.
+fn downgrade_suite_control(o: &Opts) -> u32 {
+    let strong = CipherSuite::EcdhePskWithChaCha20Poly1305Sha256;
+    let weaker: Vec<CipherSuite> = ALL_SUITES.into_iter().filter(|s| *s != strong).collect();
+    let mut done = 0;
+    for i in 0..o.attempts {
+        let seed = o.seed.wrapping_add(u64::from(i)) ^ 0xD0;
+        let mut net = Net::default();
+        let mut c = CssfClient::new(CLIENT, SERVER, IDENTITY, PSK, &weaker, seed);
+        let mut s = LabServer::with_store(
+            cssf_dtls::StaticPsk::new(&crate::stack::KEYS),
+            &ALL_SUITES,
+            seed,
+        );
+        net.run_for(&mut [&mut c, &mut s], &mut Honest, Duration::from_secs(60));
+        done += u32::from(c.up() && c.suite.is_some_and(|x| x != strong));
+    }
+    done
+}
+
+/// The EMS downgrade's controls, against a server that does not require
+/// EMS: how often the stripped ClientHello got a ServerHello without EMS
+/// (the server went on with a non-EMS handshake), and how often a client
+/// that does not offer EMS completed (a non-EMS session).
+fn downgrade_ems_control(o: &Opts) -> (u32, u32) {
+    let (mut hello, mut done) = (0, 0);
+    for i in 0..o.attempts {
+        let seed = o.seed.wrapping_add(u64::from(i)) ^ 0xD0;
+        let server = |seed| {
+            let mut cfg = crate::stack::dtls_config(&ALL_SUITES);
+            cfg.require_extended_master_secret = false;
+            LabServer::with_config(cssf_dtls::StaticPsk::new(&crate::stack::KEYS), cfg, seed)
+        };
+        let mut net = Net::default();
+        let mut c = CssfClient::new(CLIENT, SERVER, IDENTITY, PSK, &ALL_SUITES, seed);
+        let mut s = server(seed);
+        let mut adv = Downgrader {
+            strip_ems: true,
+            modified: 0,
+            server_suite: None,
+            server_ems: None,
+        };
+        net.run_for(&mut [&mut c, &mut s], &mut adv, Duration::from_secs(60));
+        hello += u32::from(adv.modified > 0 && adv.server_ems == Some(false));
+        // A client that does not offer EMS (what the stripped ClientHello
+        // says), the Finished MACs then agreeing.
+        let mut cfg = crate::stack::dtls_config(&ALL_SUITES);
+        cfg.require_extended_master_secret = false;
+        cfg.offer_extended_master_secret = false;
+        let mut net = Net::default();
+        let mut c = CssfClient::new(CLIENT, SERVER, IDENTITY, PSK, &ALL_SUITES, seed);
+        c.dtls = match cssf_dtls::Client::new(
+            cfg,
+            IDENTITY,
+            PSK,
+            SERVER,
+            SimRng::new(seed),
+            Duration::ZERO,
+        ) {
+            Ok(d) => d,
+            Err(_) => continue,
+        };
+        let mut s = server(seed);
+        net.run_for(&mut [&mut c, &mut s], &mut Honest, Duration::from_secs(60));
+        done += u32::from(c.up());
+    }
+    (hello, done)
 }
 
 /// A first ClientHello (no cookie) from a fresh client.
@@ -830,7 +1035,7 @@ fn handshake_flood(o: &Opts) -> Row {
 /// All transport rows.
 pub fn run(o: &Opts) -> Vec<Row> {
     let mut rows = vec![eavesdrop(o)];
-    rows.push(run_integrity(
+    let (mut replay, _) = run_integrity(
         o,
         "replay",
         "Record replay (every datagram replayed twice, up to 300 s later)",
@@ -848,8 +1053,28 @@ pub fn run(o: &Opts) -> Vec<Row> {
                 held: Vec::new(),
             })
         },
-    ));
-    rows.push(run_integrity(
+    );
+    // Plain CoAP deduplicates for EXCHANGE_LIFETIME (247 s), so its column
+    // counts only the replays that came later; the control replays every
+    // copy after that.
+    let seen = plain_control(o, 0x11, &|seed, _| {
+        Box::new(Replayer {
+            rng: SimRng::new(seed ^ 0xAA),
+            plain: true,
+            to_server_only: false,
+            lo: Duration::from_secs(250),
+            hi: Duration::from_secs(300),
+            copies: 2,
+            held: Vec::new(),
+        })
+    });
+    require_control(
+        &mut replay,
+        "plain CoAP, every copy replayed 250 to 300 s later: a message acted on again",
+        seen,
+    );
+    rows.push(replay);
+    let (mut bitflip, _) = run_integrity(
         o,
         "bitflip",
         "Bit flip at every byte position of a record (both directions)",
@@ -863,10 +1088,29 @@ pub fn run(o: &Opts) -> Vec<Row> {
                 index: (i / 2) as usize,
                 truncate: false,
                 bit: (seed % 8) as u8,
+                last: false,
             })
         },
-    ));
-    rows.push(run_integrity(
+    );
+    // The plain CoAP column flips the same positions, most of them in the
+    // header; the control flips a bit of the last byte (the payload).
+    let seen = plain_control(o, 0x22, &|seed, i| {
+        Box::new(Corrupter {
+            toward_server: i % 2 == 0,
+            plain: true,
+            index: 0,
+            truncate: false,
+            bit: (seed % 8) as u8,
+            last: true,
+        })
+    });
+    require_control(
+        &mut bitflip,
+        "plain CoAP, a bit of the last byte flipped instead: a modified message acted on",
+        seen,
+    );
+    rows.push(bitflip);
+    let (mut truncate, _) = run_integrity(
         o,
         "truncate",
         "Truncation at every byte position of a record (both directions)",
@@ -880,10 +1124,29 @@ pub fn run(o: &Opts) -> Vec<Row> {
                 index: (i / 2) as usize,
                 truncate: true,
                 bit: 0,
+                last: false,
             })
         },
-    ));
-    rows.push(run_integrity(
+    );
+    // The plain CoAP column cuts at the same positions, the first ones in
+    // the header (no message left); the control cuts the last byte.
+    let seen = plain_control(o, 0x33, &|_, i| {
+        Box::new(Corrupter {
+            toward_server: i % 2 == 0,
+            plain: true,
+            index: 0,
+            truncate: true,
+            bit: 0,
+            last: true,
+        })
+    });
+    require_control(
+        &mut truncate,
+        "plain CoAP, the last byte cut off instead: a truncated message acted on",
+        seen,
+    );
+    rows.push(truncate);
+    let (mut reorder, naive) = run_integrity(
         o,
         "reorder",
         "Reordering (random delays) and duplication of every datagram",
@@ -896,8 +1159,17 @@ pub fn run(o: &Opts) -> Vec<Row> {
                 held: Vec::new(),
             })
         },
-    ));
-    rows.push(run_integrity(
+    );
+    // Plain CoAP deduplicates too (its 0/N is a defence, not a control):
+    // the control is a receiver with neither defence.
+    require_control(
+        &mut reorder,
+        "a receiver with no replay window and no deduplication, fed what the same adversary \
+         delivered in the plain CoAP run: a datagram handed over more often than it was sent",
+        naive,
+    );
+    rows.push(reorder);
+    let (mut inject, _) = run_integrity(
         o,
         "inject",
         "Injected forged records (spoofed source, plausible epoch/sequence)",
@@ -913,8 +1185,15 @@ pub fn run(o: &Opts) -> Vec<Row> {
                 budget: 30,
             })
         },
-    ));
-    let mut alerts = run_integrity(
+    );
+    let base = plain_accepted(&inject);
+    require_control(
+        &mut inject,
+        "plain CoAP, the same injection of forged messages: one acted on",
+        base,
+    );
+    rows.push(inject);
+    let (mut alerts, _) = run_integrity(
         o,
         "alert",
         "Injected forged alerts (plaintext and epoch 1)",
