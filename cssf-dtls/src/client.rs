@@ -172,8 +172,12 @@ impl<A, R, T> Client<A, R, T> {
                 CloseReason::Error(Error::Timeout) => CloseReason::HandshakeTimeout,
                 r => r,
             });
-            if reason != CloseReason::LocalClose {
-                // After a local close, sealed records still go out first.
+            if !matches!(
+                reason,
+                CloseReason::LocalClose | CloseReason::SequenceExhausted
+            ) {
+                // After a local close (or the last sequence number), sealed
+                // records still go out first.
                 self.txq.purge(0);
             }
             #[cfg(feature = "resumption")]
@@ -580,11 +584,19 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
     /// Seals application data (one record) at once, once connected, into
     /// the send queue (`Error::Full` until `poll_transmit` drains it).
     pub fn send(&mut self, _now: Duration, data: &[u8]) -> Result<(), Error> {
-        match self.est.as_mut() {
-            _ if self.end.is_some() => Err(Error::Closed),
-            Some(est) => est.send(self.conn.config(), data, &mut self.txq, 0),
-            None => Err(Error::NotConnected),
+        let (r, end) = match self.est.as_mut() {
+            _ if self.end.is_some() => (Err(Error::Closed), None),
+            Some(est) => {
+                let r = est.send(self.conn.config(), data, &mut self.txq, 0);
+                // Its sequence numbers may have run out.
+                (r, est.end_reason())
+            }
+            None => (Err(Error::NotConnected), None),
+        };
+        if let Some(reason) = end {
+            self.end(reason);
         }
+        r
     }
 
     /// Copies the next received application record into `buf`.

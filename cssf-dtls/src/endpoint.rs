@@ -711,9 +711,12 @@ impl<
                 self.cache.remove(est.session_id());
             }
         }
-        if reason != CloseReason::LocalClose {
-            // After a local close, records already sealed still go out,
-            // before the close_notify.
+        if !matches!(
+            reason,
+            CloseReason::LocalClose | CloseReason::SequenceExhausted
+        ) {
+            // After a local close (or the last sequence number), records
+            // already sealed still go out, before the close_notify.
             self.txq.purge(handle.raw());
         }
         if let Some(j) = self.handshake_index(handle) {
@@ -1997,20 +2000,24 @@ impl<
         handle: SessionHandle,
         data: &[u8],
     ) -> Result<(), Error> {
-        let Some(s) = self
+        let Some(i) = self
             .slots
-            .iter_mut()
-            .find(|s| s.handle == handle && s.life != Life::Reported)
+            .iter()
+            .position(|s| s.handle == handle && s.life != Life::Reported)
         else {
             return Err(Error::UnknownPeer);
         };
+        let s = self.slots.get_mut(i).ok_or(Error::Internal)?;
         if !s.live() {
             return Err(Error::Closed);
         }
-        match s.est.as_mut() {
+        let r = match s.est.as_mut() {
             Some(est) => est.send(&self.config, data, &mut self.txq, handle.raw()),
             None => Err(Error::NotConnected),
-        }
+        };
+        // Its sequence numbers may have run out.
+        self.sync_session(i);
+        r
     }
 
     /// Copies the next application record of session `handle` into `buf`
@@ -2274,5 +2281,107 @@ mod tests {
             cookie,
         });
         assert_eq!(answers, want);
+    }
+
+    /// The sequence numbers of the records of one datagram.
+    fn record_seqs(d: &[u8]) -> std::vec::Vec<u64> {
+        let mut out = std::vec::Vec::new();
+        let mut rest = d;
+        while rest.len() >= 13 {
+            let mut seq = [0u8; 8];
+            seq[2..].copy_from_slice(&rest[5..11]);
+            out.push(u64::from_be_bytes(seq));
+            let len = 13 + usize::from(u16::from_be_bytes([rest[11], rest[12]]));
+            rest = rest.get(len..).unwrap_or(&[]);
+        }
+        out
+    }
+
+    #[test]
+    fn a_session_ends_before_its_sequence_numbers_wrap() {
+        // RFC 6347 §4.1: a sequence number must not wrap; the association
+        // is abandoned. The session's last number carries its
+        // close_notify, and the end is reported like every other.
+        let cfg = Config {
+            suites: heapless::Vec::from_slice(&[CipherSuite::PskWithAes128Ccm8]).unwrap(),
+            ..Config::default()
+        };
+        let mut s: Endpoint<u8, _, _, 2> =
+            Endpoint::new(cfg.clone(), StaticPsk::new(&KEYS), SimRng::new(1), NOW).unwrap();
+        let mut c = Client::new(
+            cfg.clone(),
+            b"id",
+            b"key-key-key-key!",
+            0u8,
+            SimRng::new(2),
+            NOW,
+        )
+        .unwrap();
+        let mut buf = [0u8; 1500];
+        for _ in 0..8 {
+            while let Some(t) = c.poll_transmit(NOW, &mut buf).unwrap() {
+                s.handle_datagram(NOW, 1, &mut buf[..t.len]).unwrap();
+            }
+            while let Some(t) = s.poll_transmit(NOW, &mut buf).unwrap() {
+                c.handle_datagram(NOW, 0, &mut buf[..t.len]).unwrap();
+            }
+        }
+        assert!(c.is_connected());
+        while c.poll_event().is_some() {}
+        while s.poll_event().is_some() {}
+        let h = s.session_handle(&1).unwrap();
+        let i = s.slot_index(h).unwrap();
+        let last = (1u64 << 48) - 1;
+
+        // The server: two numbers left. One record goes, then the session
+        // ends with close_notify at the last number.
+        s.slots[i].est.as_mut().unwrap().write_seq = last - 1;
+        s.send(NOW, h, b"last").unwrap();
+        assert!(s.send(NOW, h, b"wrapped").is_err());
+        let mut seqs = std::vec::Vec::new();
+        while let Some(t) = s.poll_transmit(NOW, &mut buf).unwrap() {
+            seqs.extend(record_seqs(&buf[..t.len]));
+            let _ = c.handle_datagram(NOW, 0, &mut buf[..t.len]);
+        }
+        assert_eq!(seqs, [last - 1, last]);
+        let ended = core::iter::from_fn(|| s.poll_event()).any(|e| {
+            matches!(e, Event::Closed { handle, reason: CloseReason::SequenceExhausted, .. } if handle == h)
+        });
+        assert!(ended, "the server reported the end");
+        let mut r = [0u8; 16];
+        assert_eq!(c.recv(&mut r).unwrap(), Some(4));
+        assert!(!c.is_connected(), "the client got close_notify");
+
+        // The client alike.
+        let mut s: Endpoint<u8, _, _, 2> =
+            Endpoint::new(cfg.clone(), StaticPsk::new(&KEYS), SimRng::new(3), NOW).unwrap();
+        let mut c = Client::new(cfg, b"id", b"key-key-key-key!", 0u8, SimRng::new(4), NOW).unwrap();
+        for _ in 0..8 {
+            while let Some(t) = c.poll_transmit(NOW, &mut buf).unwrap() {
+                s.handle_datagram(NOW, 1, &mut buf[..t.len]).unwrap();
+            }
+            while let Some(t) = s.poll_transmit(NOW, &mut buf).unwrap() {
+                c.handle_datagram(NOW, 0, &mut buf[..t.len]).unwrap();
+            }
+        }
+        while c.poll_event().is_some() {}
+        c.established().unwrap().write_seq = last - 1;
+        c.send(NOW, b"last").unwrap();
+        assert!(c.send(NOW, b"wrapped").is_err());
+        let mut seqs = std::vec::Vec::new();
+        while let Some(t) = c.poll_transmit(NOW, &mut buf).unwrap() {
+            seqs.extend(record_seqs(&buf[..t.len]));
+        }
+        assert_eq!(seqs, [last - 1, last]);
+        let ended = core::iter::from_fn(|| c.poll_event()).any(|e| {
+            matches!(
+                e,
+                Event::Closed {
+                    reason: CloseReason::SequenceExhausted,
+                    ..
+                }
+            )
+        });
+        assert!(ended, "the client reported the end");
     }
 }

@@ -600,6 +600,10 @@ impl Established {
             return Err(Error::Closed);
         }
         self.write_seq += 1;
+        if self.write_seq >= SEQ_LIMIT - 1 {
+            // The last number is close_notify's (RFC 6347 §4.1: never wrap).
+            self.close(CloseReason::SequenceExhausted);
+        }
         let cid = self.send_cid();
         seal_record(
             Some(&self.write),

@@ -74,6 +74,9 @@ pub enum CloseReason {
     /// A new ClientHello from the same address replaced it (RFC 6347
     /// §4.2.8: the client lost its state and started over).
     Replaced,
+    /// Its record sequence numbers ran out (RFC 6347 §4.1: they never
+    /// wrap); close_notify went with the last one.
+    SequenceExhausted,
     /// A fatal error: a check failed (we sent the alert of
     /// [`Error::code`]) or the peer sent a fatal alert
     /// ([`Error::AlertReceived`]).
@@ -104,6 +107,7 @@ impl fmt::Display for CloseReason {
             CloseReason::HandshakeTimeout => f.write_str("handshake timed out"),
             CloseReason::Evicted => f.write_str("evicted for a new handshake"),
             CloseReason::Replaced => f.write_str("replaced by a new handshake from its address"),
+            CloseReason::SequenceExhausted => f.write_str("record sequence numbers exhausted"),
             CloseReason::Error(e) => write!(f, "{e}"),
         }
     }

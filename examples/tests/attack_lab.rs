@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use cssf_netsim::peer::{require_binary, ChildGuard};
 
 /// Every attack the lab must report (the start of its row name).
-const ATTACKS: [&str; 45] = [
+const ATTACKS: [&str; 46] = [
     "Eavesdropping",
     "Record replay",
     "Bit flip",
@@ -40,6 +40,7 @@ const ATTACKS: [&str; 45] = [
     "Power cut",
     "Identity planted before Finished",
     "Session restart from the same address:port",
+    "Record sequence number near 2^48 in the ClientHello",
     "Observer reflection",
     "CoAP table exhaustion",
     "Block1 slot exhaustion",

@@ -14,14 +14,28 @@
 //!   Accepted: the PUT gets 2.04. Control: a session with dev-1's real key
 //!   doing the same PUT gets 2.04. Reference: the same anonymous PUT with
 //!   nothing planted (a 2.04 there would be the public rights' doing).
+//!   Then the same with a resumption: a full handshake (anonymous raw
+//!   public key, or dev-2, read-only `/time:GET`) ended with close_notify,
+//!   dev-1 planted from the same address:port, the session resumed there
+//!   and `PUT /actuators/led`. Accepted: 2.04 while the same resumption
+//!   with nothing planted was refused. Control: dev-1's real resumption
+//!   gets 2.04, resumed.
 //! - Session restart: session A (dev-1) POSTs a unique secret to `/echo`
-//!   with message ID M and vanishes without close_notify; session B
-//!   (dev-2, read-only `/time:GET`) from the same address:port sends
-//!   `GET /time` with message ID M, then `PUT /actuators/led`. Accepted:
-//!   B's response carries A's secret (a duplicate-cache entry crossed
-//!   sessions), or B's PUT gets 2.04. Control: within one session a
-//!   request re-using a message ID gets the cached response (the effect
-//!   the attack looks for), and A's own PUT gets 2.04.
+//!   with message ID M, starts a Block1 upload to `/echo` and observes
+//!   `/time`, and vanishes without close_notify; session B (dev-2) from
+//!   the same address:port sends `GET /time` with message ID M, then `PUT
+//!   /actuators/led`, then the next block of A's upload, and listens for
+//!   notifications. Accepted: B's response carries A's secret (a
+//!   duplicate-cache entry crossed sessions), B's PUT gets 2.04, B's block
+//!   completes A's upload (2.04 with A's block; the answer must be 4.08
+//!   Request Entity Incomplete), or B receives a notification of A's
+//!   observation. Control: within one session a request re-using a
+//!   message ID gets the cached response (the effect the attack looks
+//!   for), A's own PUT gets 2.04, the session's own upload completes with
+//!   its next block, and its own observation is notified.
+//! - Per-connection failures (module `lifecycle_failures`): broken
+//!   handshakes and records from other hosts must leave a legitimate
+//!   session served and the server running.
 //!
 //! A row whose server cannot be found or started, or whose attempts could
 //! not run, is shown as a failure of the lab, never left out.
@@ -46,14 +60,14 @@ pub(crate) const DEV1_ID: &str = "dev-1";
 pub(crate) const DEV1_KEY: [u8; 16] = [
     0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
 ];
-const DEV2_ID: &str = "dev-2";
-const DEV2_KEY: [u8; 16] = [15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0];
+pub(crate) const DEV2_ID: &str = "dev-2";
+pub(crate) const DEV2_KEY: [u8; 16] = [15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0];
 /// CoAP codes (class << 5 | detail).
-const GET: u8 = 1;
+pub(crate) const GET: u8 = 1;
 const POST: u8 = 2;
-const PUT: u8 = 3;
-const CHANGED: &str = "2.04";
-const CONTENT: &str = "2.05";
+pub(crate) const PUT: u8 = 3;
+pub(crate) const CHANGED: &str = "2.04";
+pub(crate) const CONTENT: &str = "2.05";
 
 pub(crate) type Res<T> = Result<T, String>;
 
@@ -113,7 +127,7 @@ fn read(p: &Path) -> String {
 
 /// A running `cssf-server` (killed on drop).
 pub(crate) struct Server {
-    _child: ChildGuard,
+    child: ChildGuard,
     /// Its CoAPs address.
     pub(crate) addr: SocketAddr,
     /// Its plain CoAP address.
@@ -139,6 +153,17 @@ impl Server {
             },
             Err((false, e)) => Err(e),
         }
+    }
+
+    /// True while the process runs.
+    pub(crate) fn alive(&mut self) -> bool {
+        matches!(self.child.0.try_wait(), Ok(None))
+    }
+
+    /// Kills the process (a control: the lab must see it).
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
     }
 
     /// `Err((exited, why))`.
@@ -181,7 +206,7 @@ impl Server {
                     .all(|p| UdpSocket::bind(("127.0.0.1", *p)).is_err());
                 if bound && read(&log).contains("listening on") {
                     return Ok(Server {
-                        _child: guard,
+                        child: guard,
                         addr: SocketAddr::from(([127, 0, 0, 1], coaps)),
                         plain: SocketAddr::from(([127, 0, 0, 1], coap)),
                         without_rights: false,
@@ -204,12 +229,17 @@ impl Server {
 
 /// One DTLS session over the lab's socket.
 pub(crate) struct Session<'a, T> {
-    sock: &'a UdpSocket,
-    c: Client<SocketAddr, OsRng, T>,
+    pub(crate) sock: &'a UdpSocket,
+    pub(crate) c: Client<SocketAddr, OsRng, T>,
     start: Instant,
+    /// CoAP messages received that answered no request of ours (another
+    /// token: notifications, empty acknowledgements).
+    pub(crate) stray: Vec<Vec<u8>>,
+    /// The last datagram sent.
+    pub(crate) last_sent: Vec<u8>,
 }
 
-fn lab_config() -> Config {
+pub(crate) fn lab_config() -> Config {
     let mut cfg = Config::default();
     cfg.retransmit_initial = Duration::from_millis(500);
     cfg
@@ -237,14 +267,16 @@ impl<'a, T: TrustStore<SocketAddr>> Session<'a, T> {
             sock,
             c,
             start: Instant::now(),
+            stray: Vec::new(),
+            last_sent: Vec::new(),
         }
     }
 
-    fn now(&self) -> Duration {
+    pub(crate) fn now(&self) -> Duration {
         self.start.elapsed()
     }
 
-    fn flush(&mut self) -> Res<()> {
+    pub(crate) fn flush(&mut self) -> Res<()> {
         let mut buf = [0u8; 1500];
         while let Some(t) = self
             .c
@@ -255,13 +287,14 @@ impl<'a, T: TrustStore<SocketAddr>> Session<'a, T> {
             self.sock
                 .send_to(d, t.to)
                 .map_err(|e| format!("send: {e}"))?;
+            self.last_sent = d.to_vec();
         }
         Ok(())
     }
 
     /// Receives one datagram (up to 100 ms) into the client, or runs its
     /// timers.
-    fn pump(&mut self) -> Res<()> {
+    pub(crate) fn pump(&mut self) -> Res<()> {
         let mut buf = [0u8; 1500];
         let _ = self.sock.set_read_timeout(Some(Duration::from_millis(100)));
         match self.sock.recv_from(&mut buf) {
@@ -279,7 +312,12 @@ impl<'a, T: TrustStore<SocketAddr>> Session<'a, T> {
 
     /// Runs until connected.
     pub(crate) fn handshake(&mut self) -> Res<()> {
-        let end = Instant::now() + Duration::from_secs(10);
+        self.handshake_within(Duration::from_secs(10))
+    }
+
+    /// Runs until connected, for at most `limit`.
+    pub(crate) fn handshake_within(&mut self, limit: Duration) -> Res<()> {
+        let end = Instant::now() + limit;
         self.flush()?;
         while !self.c.is_connected() {
             if Instant::now() > end {
@@ -295,37 +333,73 @@ impl<'a, T: TrustStore<SocketAddr>> Session<'a, T> {
         Ok(())
     }
 
-    /// Sends a CoAP request; the first response record.
+    /// Sends a CoAP request; the first response carrying its token (other
+    /// messages go to [`stray`](Self::stray)).
     pub(crate) fn request(&mut self, msg: &[u8]) -> Res<Vec<u8>> {
+        self.request_within(msg, Duration::from_secs(5))
+    }
+
+    /// [`request`](Self::request), waiting at most `limit`.
+    pub(crate) fn request_within(&mut self, msg: &[u8], limit: Duration) -> Res<Vec<u8>> {
         self.c
             .send(self.now(), msg)
             .map_err(|e| format!("send: {e}"))?;
         self.flush()?;
-        let end = Instant::now() + Duration::from_secs(5);
-        let mut rec = [0u8; 1500];
+        let want = token(msg).to_vec();
+        let end = Instant::now() + limit;
         loop {
             if Instant::now() > end {
-                return Err("no response within 5 s".into());
+                return Err(format!("no response within {limit:?}"));
             }
             self.pump()?;
-            while let Some(e) = self.c.poll_event() {
-                match e {
-                    Event::ApplicationData { .. } => {
-                        if let Ok(Some(n)) = self.c.recv(&mut rec) {
-                            return Ok(rec.get(..n).unwrap_or(&[]).to_vec());
-                        }
-                    }
-                    Event::Closed { reason, .. } => {
-                        return Err(format!("session closed: {reason}"))
-                    }
-                    _ => {}
+            for m in self.received()? {
+                // A response (class 2 to 5) with our token.
+                if token(&m) == want.as_slice() && m.get(1).is_some_and(|c| c >> 5 >= 2) {
+                    return Ok(m);
                 }
+                self.stray.push(m);
             }
         }
     }
 
+    /// The records the client has received, in order; `Err` when the
+    /// session ended.
+    fn received(&mut self) -> Res<Vec<Vec<u8>>> {
+        let mut rec = [0u8; 1500];
+        let mut out = Vec::new();
+        while let Some(e) = self.c.poll_event() {
+            match e {
+                Event::ApplicationData { .. } => {
+                    while let Ok(Some(n)) = self.c.recv(&mut rec) {
+                        out.push(rec.get(..n).unwrap_or(&[]).to_vec());
+                    }
+                }
+                Event::Closed { reason, .. } => return Err(format!("session closed: {reason}")),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Receives for `d`, every message into [`stray`](Self::stray).
+    pub(crate) fn listen(&mut self, d: Duration) -> Res<()> {
+        let end = Instant::now() + d;
+        while Instant::now() < end {
+            self.pump()?;
+            let got = self.received()?;
+            self.stray.extend(got);
+        }
+        Ok(())
+    }
+
     /// `(code, payload)` of the response to a request.
-    fn ask(&mut self, code: u8, mid: u16, path: &[&str], payload: &[u8]) -> Res<(String, Vec<u8>)> {
+    pub(crate) fn ask(
+        &mut self,
+        code: u8,
+        mid: u16,
+        path: &[&str],
+        payload: &[u8],
+    ) -> Res<(String, Vec<u8>)> {
         response(&self.request(&coap(code, mid, path, payload))?)
     }
 
@@ -338,15 +412,40 @@ impl<'a, T: TrustStore<SocketAddr>> Session<'a, T> {
 
 /// A CON request: `code` (0.0x), message ID, 1-byte token, Uri-Path
 /// segments, payload.
-fn coap(code: u8, mid: u16, path: &[&str], payload: &[u8]) -> Vec<u8> {
+pub(crate) fn coap(code: u8, mid: u16, path: &[&str], payload: &[u8]) -> Vec<u8> {
+    let opts: Vec<(u16, &[u8])> = path.iter().map(|s| (11, s.as_bytes())).collect();
+    coap_with(code, mid, &[0x7A], &opts, payload)
+}
+
+/// A CON request with `token` and `opts` (number, value), in ascending
+/// order of number, each value shorter than 269 bytes.
+pub(crate) fn coap_with(
+    code: u8,
+    mid: u16,
+    token: &[u8],
+    opts: &[(u16, &[u8])],
+    payload: &[u8],
+) -> Vec<u8> {
     let [hi, lo] = mid.to_be_bytes();
-    let mut m = vec![0x41, code, hi, lo, 0x7A];
-    let mut delta = 11u8;
-    for seg in path {
-        // Segments here are short literals (< 13 bytes).
-        m.push((delta << 4) | (seg.len() as u8 & 0x0F));
-        m.extend_from_slice(seg.as_bytes());
-        delta = 0;
+    let mut m = vec![0x40 | (token.len() as u8 & 0x0F), code, hi, lo];
+    m.extend_from_slice(token);
+    let mut last = 0u16;
+    for (num, val) in opts {
+        let delta = num - last;
+        last = *num;
+        let nib = |v: usize| {
+            if v < 13 {
+                (v as u8, None)
+            } else {
+                (13, Some((v - 13) as u8))
+            }
+        };
+        let (d, dx) = nib(usize::from(delta));
+        let (l, lx) = nib(val.len());
+        m.push((d << 4) | l);
+        m.extend(dx);
+        m.extend(lx);
+        m.extend_from_slice(val);
     }
     if !payload.is_empty() {
         m.push(0xFF);
@@ -355,8 +454,14 @@ fn coap(code: u8, mid: u16, path: &[&str], payload: &[u8]) -> Vec<u8> {
     m
 }
 
+/// The token of a CoAP message (empty if malformed).
+pub(crate) fn token(m: &[u8]) -> &[u8] {
+    let tkl = usize::from(m.first().map_or(0, |b| b & 0x0F));
+    m.get(4..4 + tkl).unwrap_or(&[])
+}
+
 /// `("class.detail", payload)` of a CoAP response.
-fn response(m: &[u8]) -> Res<(String, Vec<u8>)> {
+pub(crate) fn response(m: &[u8]) -> Res<(String, Vec<u8>)> {
     let (Some(b0), Some(code)) = (m.first(), m.get(1)) else {
         return Err("response shorter than a CoAP header".into());
     };
@@ -509,6 +614,112 @@ fn planted(
     Ok(code == CHANGED)
 }
 
+/// Who resumes in row 1's resumptions.
+#[derive(Clone, Copy)]
+enum Resumer {
+    /// A server-only raw-public-key session (the client proves nothing).
+    Anonymous,
+    /// dev-2, which may only `GET /time`.
+    Dev2,
+    /// dev-1 with its real key (the control).
+    Dev1,
+}
+
+/// Row 1, a resumption from a fresh address:port: a full handshake as
+/// `who`, ended with close_notify; dev-1 planted with the key `guess`
+/// (none: nothing planted, the reference); then from the same
+/// address:port that session resumed and `PUT /actuators/led`.
+/// `Ok((2.04, resumed))`.
+fn planted_resume(
+    server: SocketAddr,
+    pins: &[p256::PublicKey],
+    who: Resumer,
+    guess: Option<&[u8]>,
+    mid: u16,
+) -> Res<(bool, bool)> {
+    let sock = socket()?;
+    let anon = || {
+        Client::with_raw_public_key(
+            lab_config(),
+            None,
+            TrustedKeys(pins.to_vec()),
+            server,
+            OsRng,
+            Duration::ZERO,
+        )
+        .map_err(|e| format!("client: {e}"))
+    };
+    let (id, key) = match who {
+        Resumer::Dev1 => (DEV1_ID, DEV1_KEY),
+        _ => (DEV2_ID, DEV2_KEY),
+    };
+    let session = match who {
+        Resumer::Anonymous => full_session(&sock, anon()?)?,
+        _ => full_session(&sock, psk_client(server, id, &key)?)?,
+    };
+    if let Some(guess) = guess {
+        plant(&sock, server, guess)?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let resumed = match who {
+        Resumer::Anonymous => put_resumed(
+            &sock,
+            Client::resume_with_raw_public_key(
+                lab_config(),
+                None,
+                TrustedKeys(pins.to_vec()),
+                &session,
+                server,
+                OsRng,
+                Duration::ZERO,
+            )
+            .map_err(|e| format!("client: {e}"))?,
+            mid,
+        ),
+        _ => put_resumed(
+            &sock,
+            Client::resume(
+                lab_config(),
+                id.as_bytes(),
+                &key,
+                &session,
+                server,
+                OsRng,
+                Duration::ZERO,
+            )
+            .map_err(|e| format!("client: {e}"))?,
+            mid,
+        ),
+    };
+    resumed.map_err(|e| format!("resumption: {e}"))
+}
+
+/// A full handshake, ended with close_notify: its session, to resume.
+fn full_session<T: TrustStore<SocketAddr>>(
+    sock: &UdpSocket,
+    c: Client<SocketAddr, OsRng, T>,
+) -> Res<cssf_dtls::Session> {
+    let mut s = Session::new(sock, c);
+    s.handshake().map_err(|e| format!("full handshake: {e}"))?;
+    let session = s.c.session().ok_or("no session to resume")?;
+    s.close();
+    Ok(session)
+}
+
+/// The handshake of `c`, then `PUT /actuators/led`. `Ok((2.04, resumed))`.
+fn put_resumed<T: TrustStore<SocketAddr>>(
+    sock: &UdpSocket,
+    c: Client<SocketAddr, OsRng, T>,
+    mid: u16,
+) -> Res<(bool, bool)> {
+    let mut s = Session::new(sock, c);
+    s.handshake()?;
+    let resumed = s.c.is_resumed();
+    let (code, _) = s.ask(PUT, mid, &["actuators", "led"], b"on")?;
+    s.close();
+    Ok((code == CHANGED, resumed))
+}
+
 /// Row 1's control: dev-1 with its real key, the same PUT. `Ok(2.04)`.
 fn planted_control(server: SocketAddr, mid: u16) -> Res<bool> {
     let sock = socket()?;
@@ -519,36 +730,168 @@ fn planted_control(server: SocketAddr, mid: u16) -> Res<bool> {
     Ok(code == CHANGED)
 }
 
-/// Row 2, one attempt: `Ok((secret crossed, PUT granted to B, A's own PUT
-/// granted, B served))`.
-fn restart(server: SocketAddr, mid: u16, secret: &[u8]) -> Res<(bool, bool, bool, bool)> {
+/// Block1 option (27) of block `num` of 16 bytes, `more` following.
+fn block1(num: u8, more: bool) -> [u8; 1] {
+    [(num << 4) | (u8::from(more) << 3)]
+}
+
+/// `POST /echo` carrying Block1 block `num` (16-byte blocks).
+fn upload_block(mid: u16, num: u8, more: bool, payload: &[u8]) -> Vec<u8> {
+    let b = block1(num, more);
+    coap_with(
+        POST,
+        mid,
+        &[0x7A],
+        &[(11, b"echo".as_slice()), (27, b.as_slice())],
+        payload,
+    )
+}
+
+/// `GET /time` registering an observation (Observe 0) with `token`.
+fn observe_time(mid: u16, token: &[u8]) -> Vec<u8> {
+    coap_with(GET, mid, token, &[(6, &[]), (11, b"time")], b"")
+}
+
+/// True when CoAP message `m` carries an Observe option (6): the server
+/// took the registration.
+fn has_observe(m: &[u8]) -> bool {
+    let tkl = usize::from(m.first().map_or(0, |b| b & 0x0F));
+    let mut rest = m.get(4 + tkl..).unwrap_or(&[]);
+    let mut num = 0usize;
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == 0xFF {
+            return false;
+        }
+        let mut tail = tail;
+        let mut ext = |v: u8| -> Option<usize> {
+            match v {
+                13 => {
+                    let (&x, t) = tail.split_first()?;
+                    tail = t;
+                    Some(usize::from(x) + 13)
+                }
+                14 => {
+                    let (x, t) = (tail.get(..2)?, tail.get(2..)?);
+                    tail = t;
+                    Some(usize::from(u16::from_be_bytes([x[0], x[1]])) + 269)
+                }
+                15 => None,
+                v => Some(usize::from(v)),
+            }
+        };
+        let (Some(delta), Some(len)) = (ext(b >> 4), ext(b & 0x0F)) else {
+            return false;
+        };
+        num += delta;
+        if num == 6 {
+            return true;
+        }
+        rest = tail.get(len..).unwrap_or(&[]);
+    }
+    false
+}
+
+/// Cancels the observation of `/time` with [`OBSERVE_TOKEN`] (RFC 7641
+/// §3.6: GET with Observe 1), whatever the answer.
+fn cancel<T: TrustStore<SocketAddr>>(s: &mut Session<'_, T>, mid: u16) {
+    let m = coap_with(GET, mid, &OBSERVE_TOKEN, &[(6, &[1]), (11, b"time")], b"");
+    let _ = s.request_within(&m, Duration::from_secs(2));
+}
+
+/// Registers the observation of `/time` with [`OBSERVE_TOKEN`] in `s`.
+fn register<T: TrustStore<SocketAddr>>(s: &mut Session<'_, T>, mid: u16, who: &str) -> Res<()> {
+    let m = s.request(&observe_time(mid, &OBSERVE_TOKEN))?;
+    let (code, _) = response(&m)?;
+    if code != CONTENT || !has_observe(&m) {
+        return Err(format!(
+            "{who}'s observation was not taken ({code}{})",
+            if has_observe(&m) {
+                ""
+            } else {
+                " without Observe"
+            }
+        ));
+    }
+    Ok(())
+}
+
+/// The token of session A's observation.
+const OBSERVE_TOKEN: [u8; 2] = [0xA0, 0x0B];
+/// How long a session listens for notifications of `/time` (one a second).
+const NOTIFY_WAIT: Duration = Duration::from_millis(2500);
+/// Session A's first Block1 block (16 bytes), and what B sends as the next.
+const A_BLOCK: &[u8; 16] = b"A-upload-block-0";
+const B_BLOCK: &[u8] = b"B-tail";
+
+/// What one attempt of row 2 saw.
+#[derive(Default)]
+struct Restart {
+    /// B's response carried A's secret.
+    crossed: bool,
+    /// Read-only B's PUT got 2.04.
+    granted: bool,
+    /// B's next block completed A's upload (2.04 with A's block).
+    block_crossed: bool,
+    /// B's code for that block.
+    block_code: String,
+    /// Notifications of A's observation B received.
+    notified: usize,
+    /// A's own PUT got 2.04 (control).
+    a_put: bool,
+    /// B was served afterwards.
+    served: bool,
+}
+
+/// Row 2, one attempt.
+fn restart(server: SocketAddr, mid: u16, secret: &[u8]) -> Res<Restart> {
+    let mut r = Restart::default();
     let sock = socket()?;
     let mut a = Session::<RejectAll>::new(&sock, psk_client(server, DEV1_ID, &DEV1_KEY)?);
     a.handshake().map_err(|e| format!("session A: {e}"))?;
     let (code, _) = a.ask(PUT, mid.wrapping_add(0x100), &["actuators", "led"], b"on")?;
-    let a_put = code == CHANGED;
+    r.a_put = code == CHANGED;
     let (code, body) = a.ask(POST, mid, &["echo"], secret)?;
     if body != secret {
         return Err(format!(
             "session A's POST /echo got {code} without its secret"
         ));
     }
+    // A starts an upload and observes /time.
+    let (code, _) =
+        response(&a.request(&upload_block(mid.wrapping_add(0x101), 0, true, A_BLOCK))?)?;
+    if code != "2.31" {
+        return Err(format!("session A's first block got {code}, not 2.31"));
+    }
+    register(&mut a, mid.wrapping_add(0x102), "session A")?;
     // A vanishes: no close_notify.
     drop(a);
     let mut b = Session::<RejectAll>::new(&sock, psk_client(server, DEV2_ID, &DEV2_KEY)?);
     b.handshake().map_err(|e| format!("session B: {e}"))?;
     let (_, body) = b.ask(GET, mid, &["time"], b"")?;
-    let crossed = body == secret;
+    r.crossed = body == secret;
     let (code, _) = b.ask(PUT, mid.wrapping_add(1), &["actuators", "led"], b"off")?;
-    let granted = code == CHANGED;
+    r.granted = code == CHANGED;
+    // B continues A's upload with the next block.
+    let (code, body) =
+        response(&b.request(&upload_block(mid.wrapping_add(3), 1, false, B_BLOCK))?)?;
+    r.block_crossed = code == CHANGED && body.starts_with(A_BLOCK);
+    r.block_code = code;
+    b.listen(NOTIFY_WAIT)?;
+    r.notified = b.stray.iter().filter(|m| token(m) == OBSERVE_TOKEN).count();
+    // A server that let the observation cross frees its slot for the next
+    // attempt (on one that did not, this cancels nothing).
+    cancel(&mut b, mid.wrapping_add(4));
     let (code, _) = b.ask(GET, mid.wrapping_add(2), &["time"], b"")?;
+    r.served = code == CONTENT;
     b.close();
-    Ok((crossed, granted, a_put, code == CONTENT))
+    Ok(r)
 }
 
-/// Row 2's control: in one session, a request re-using a message ID gets
-/// the cached response. `Ok(cache seen)`.
-fn restart_control(server: SocketAddr, mid: u16, secret: &[u8]) -> Res<bool> {
+/// Row 2's controls, in one session: a request re-using a message ID gets
+/// the cached response; the session's own upload completes with its next
+/// block; its observation is notified. `Ok((cache seen, upload completed,
+/// notifications))`.
+fn restart_control(server: SocketAddr, mid: u16, secret: &[u8]) -> Res<(bool, bool, usize)> {
     let sock = socket()?;
     let mut s = Session::<RejectAll>::new(&sock, psk_client(server, DEV1_ID, &DEV1_KEY)?);
     s.handshake()?;
@@ -557,11 +900,24 @@ fn restart_control(server: SocketAddr, mid: u16, secret: &[u8]) -> Res<bool> {
         return Err("POST /echo did not echo".into());
     }
     let (_, body) = s.ask(GET, mid, &["time"], b"")?;
+    let cached = body == secret;
+    let (code, _) = response(&s.request(&upload_block(mid.wrapping_add(1), 0, true, A_BLOCK))?)?;
+    if code != "2.31" {
+        return Err(format!("the first block got {code}, not 2.31"));
+    }
+    let (code, body) =
+        response(&s.request(&upload_block(mid.wrapping_add(2), 1, false, B_BLOCK))?)?;
+    let whole: Vec<u8> = A_BLOCK.iter().chain(B_BLOCK).copied().collect();
+    let completed = code == CHANGED && body == whole;
+    register(&mut s, mid.wrapping_add(3), "the control session")?;
+    s.listen(NOTIFY_WAIT)?;
+    cancel(&mut s, mid.wrapping_add(4));
+    let notified = s.stray.iter().filter(|m| token(m) == OBSERVE_TOKEN).count();
     s.close();
-    Ok(body == secret)
+    Ok((cached, completed, notified))
 }
 
-fn comparisons(r: &mut Row) {
+pub(crate) fn comparisons(r: &mut Row) {
     r.baseline = Cmp::Na("no sessions or identities");
     r.libcoap = Cmp::NotRun("the lab drives only cssf-server here");
 }
@@ -571,11 +927,15 @@ pub fn run(o: &Opts) -> Vec<Row> {
     let mut rows = [
         Row::new(
             "lifecycle-planted",
-            "Identity planted before Finished, then an anonymous session from the same address",
+            "Identity planted before Finished, then an anonymous session or a resumption from the same address",
         ),
         Row::new(
             "lifecycle-restart",
             "Session restart from the same address:port without close_notify",
+        ),
+        Row::new(
+            "lifecycle-failures",
+            "Record sequence number near 2^48 in the ClientHello, and other per-connection failures: other sessions keep being served",
         ),
     ];
     for r in &mut rows {
@@ -594,9 +954,10 @@ pub fn run(o: &Opts) -> Vec<Row> {
             return rows.into();
         }
     };
-    let [planted_row, restart_row] = &mut rows;
+    let [planted_row, restart_row, failures_row] = &mut rows;
     run_planted(o, &bin, &dir.0, planted_row);
     run_restart(o, &bin, &dir.0, restart_row);
+    crate::lifecycle_failures::run(o, &bin, &dir.0, failures_row);
     rows.into()
 }
 
@@ -606,7 +967,7 @@ pub(crate) fn not_started(r: &mut Row, e: String) {
     r.failure = Some(e);
 }
 
-fn rights_note(s: &Server) -> &'static str {
+pub(crate) fn rights_note(s: &Server) -> &'static str {
     if s.without_rights {
         "; this server took no RIGHTS: every --psk got full access"
     } else {
@@ -633,18 +994,23 @@ fn run_planted(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
         Ok(k) => k,
         Err(e) => return not_started(row, format!("keys: {e}")),
     };
-    let psk = psk_spec(DEV1_ID, &DEV1_KEY);
+    let (psk, psk2) = (psk_spec(DEV1_ID, &DEV1_KEY), psk_spec(DEV2_ID, &DEV2_KEY));
     let tail = [
         "--key".to_string(),
         device,
         "--as-public-key".into(),
         as_pub,
     ];
-    let args: Vec<String> = ["--psk".to_string(), format!("{psk}:*:ALL")]
-        .into_iter()
-        .chain(tail.iter().cloned())
-        .collect();
-    let plain: Vec<String> = ["--psk".to_string(), psk]
+    let args: Vec<String> = [
+        "--psk".to_string(),
+        format!("{psk}:*:ALL"),
+        "--psk".to_string(),
+        format!("{psk2}:/time:GET"),
+    ]
+    .into_iter()
+    .chain(tail.iter().cloned())
+    .collect();
+    let plain: Vec<String> = ["--psk".to_string(), psk, "--psk".to_string(), psk2]
         .into_iter()
         .chain(tail.iter().cloned())
         .collect();
@@ -655,6 +1021,8 @@ fn run_planted(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
     let mut rng = SimRng::new(o.seed ^ 0x11FE);
     let mut t = Tally::default();
     let mut unplanted = 0;
+    let (mut anon_session, mut control_resumed) = (0, 0);
+    let (mut res_reference, mut res_resumed) = ([0u32; 2], [0u32; 2]);
     for _ in 0..o.server_attempts {
         let mid = rng.next_u64_raw() as u16;
         let mut guess = [0u8; 16];
@@ -669,7 +1037,33 @@ fn run_planted(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
                 unplanted += u32::from(reference);
                 planted(server.addr, &[pin], Some(&guess), mid)
             });
-        match attack {
+        // The resumptions, anonymous and dev-2's, each with its reference
+        // (the same resumption with nothing planted): accepted when the
+        // planted one's PUT got 2.04 and the reference's did not.
+        let mut resumptions = |attack: Res<bool>| -> Res<bool> {
+            let mut acc = attack?;
+            for (k, who) in [Resumer::Anonymous, Resumer::Dev2].into_iter().enumerate() {
+                let m = mid.wrapping_add(3 + 2 * k as u16);
+                let (reference, _) = planted_resume(server.addr, &[pin], who, None, m)
+                    .map_err(|e| format!("reference {k}: {e}"))?;
+                let (granted, was_resumed) =
+                    planted_resume(server.addr, &[pin], who, Some(&guess), m.wrapping_add(1))?;
+                let got = granted && !reference;
+                if let (Some(r), Some(g), Some(e)) = (
+                    res_reference.get_mut(k),
+                    res_resumed.get_mut(k),
+                    t.effects.get_mut(k),
+                ) {
+                    *r += u32::from(reference);
+                    *g += u32::from(was_resumed);
+                    *e += u32::from(got);
+                }
+                acc |= got;
+            }
+            Ok(acc)
+        };
+        let attack = attack.inspect(|acc| anon_session += u32::from(*acc));
+        match resumptions(attack) {
             Ok(acc) => {
                 let alive = t.control(planted_control(server.addr, mid.wrapping_add(1)));
                 row.attempt(acc, alive);
@@ -680,12 +1074,45 @@ fn run_planted(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
                 let _ = t.control(planted_control(server.addr, mid.wrapping_add(1)));
             }
         }
+        match planted_resume(
+            server.addr,
+            &[pin],
+            Resumer::Dev1,
+            None,
+            mid.wrapping_add(9),
+        ) {
+            Ok((granted, was_resumed)) => {
+                control_resumed += u32::from(granted && was_resumed);
+            }
+            Err(e) => t.why = format!("control resumption: {e}"),
+        }
     }
-    row.failure = t.failure(row.attempts);
+    row.failure = t.failure(row.attempts).or_else(|| {
+        (control_resumed < row.attempts).then(|| {
+            format!(
+                "the control, dev-1's real resumption, got 2.04 resumed in {control_resumed}/{}{}",
+                row.attempts,
+                if t.why.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", t.why)
+                }
+            )
+        })
+    });
+    let [anon_ref, dev2_ref] = res_reference;
+    let [anon_res, dev2_res] = res_resumed;
     row.defence = format!(
-        "identity bound only when the handshake finishes; anonymous sessions get the public \
-         rights (control, dev-1's real key: PUT 2.04 in {}/{n}; anonymous with nothing \
-         planted: 2.04 in {unplanted}/{n}{}{})",
+        "identity bound only when the handshake finishes; a resumption carries the resumed \
+         session's identity only; anonymous sessions get the public rights (anonymous \
+         session's PUT 2.04 {anon_session}/{n}; planted, then resumed: anonymous session's PUT \
+         2.04 {}/{n} (resumed {anon_res}/{n}), read-only dev-2's PUT 2.04 {}/{n} (resumed \
+         {dev2_res}/{n}); control, dev-1's real key: PUT 2.04 in {}/{n}, dev-1's real \
+         resumption: PUT 2.04 resumed in {control_resumed}/{n}; with nothing planted, PUT \
+         2.04: anonymous {unplanted}/{n}, anonymous resumed {anon_ref}/{n}, dev-2 resumed \
+         {dev2_ref}/{n}{}{})",
+        t.effects[0],
+        t.effects[1],
         t.control,
         rights_note(&server),
         t.not_run_note(row.attempts),
@@ -708,16 +1135,27 @@ fn run_restart(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
     };
     let mut rng = SimRng::new(o.seed ^ 0x2E57);
     let mut t = Tally::default();
-    let mut a_put = 0;
+    let (mut a_put, mut blocks, mut notified, mut most) = (0, 0, 0, 0);
+    let (mut completed, mut observed) = (0, 0);
+    let mut codes: Vec<String> = Vec::new();
     for i in 0..o.server_attempts {
         let mid = rng.next_u64_raw() as u16;
         let secret = format!("secret-{i}-{:016x}", rng.next_u64_raw()).into_bytes();
         match restart(server.addr, mid, &secret) {
-            Ok((crossed, granted, a_granted, served)) => {
-                row.attempt(crossed || granted, served);
-                t.effects[0] += u32::from(crossed);
-                t.effects[1] += u32::from(granted);
-                a_put += u32::from(a_granted);
+            Ok(r) => {
+                row.attempt(
+                    r.crossed || r.granted || r.block_crossed || r.notified > 0,
+                    r.served,
+                );
+                t.effects[0] += u32::from(r.crossed);
+                t.effects[1] += u32::from(r.granted);
+                blocks += u32::from(r.block_crossed);
+                notified += u32::from(r.notified > 0);
+                most = most.max(r.notified);
+                a_put += u32::from(r.a_put);
+                if !codes.contains(&r.block_code) {
+                    codes.push(r.block_code);
+                }
             }
             Err(e) => {
                 row.attempt(false, false);
@@ -725,23 +1163,48 @@ fn run_restart(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
             }
         }
         let control_secret = format!("control-{i}").into_bytes();
-        let _ = t.control(restart_control(
-            server.addr,
-            mid.wrapping_add(0x200),
-            &control_secret,
-        ));
+        let control = restart_control(server.addr, mid.wrapping_add(0x200), &control_secret).map(
+            |(cached, done, n)| {
+                completed += u32::from(done);
+                observed += u32::from(n > 0);
+                cached
+            },
+        );
+        let _ = t.control(control);
     }
     let ran = row.attempts - t.not_run;
     row.failure = t.failure(row.attempts).or_else(|| {
-        (a_put < ran).then(|| format!("the control showed A's PUT granted in {a_put}/{ran}"))
+        if a_put < ran {
+            Some(format!(
+                "the control showed A's PUT granted in {a_put}/{ran}"
+            ))
+        } else if completed < row.attempts || observed < row.attempts {
+            Some(format!(
+                "the controls completed a session's own upload in {completed}/{n} and \
+                 notified its own observation in {observed}/{n}",
+                n = row.attempts
+            ))
+        } else {
+            None
+        }
     });
+    codes.sort();
     row.defence = format!(
         "a new session from the address ends the old one and all tied to it; rights per \
-         proven identity (B got A's secret {}/{n}, read-only B's PUT 2.04 {}/{n}; control: \
-         a re-used message ID in one session got the cached response {}/{n}, A's PUT 2.04 \
-         {a_put}/{n}{}{})",
+         proven identity (B got A's secret {}/{n}, read-only B's PUT 2.04 {}/{n}, B's next \
+         block completed A's upload {blocks}/{n} (B's block got {}), B got notifications \
+         of A's observation {notified}/{n} (at most {most} in {:.1} s); control: a re-used \
+         message ID in one session got the cached response {}/{n}, A's PUT 2.04 \
+         {a_put}/{n}, a session's own upload completed {completed}/{n}, its own \
+         observation notified {observed}/{n}{}{})",
         t.effects[0],
         t.effects[1],
+        if codes.is_empty() {
+            "-".to_string()
+        } else {
+            codes.join(", ")
+        },
+        NOTIFY_WAIT.as_secs_f32(),
         t.control,
         rights_note(&server),
         t.not_run_note(row.attempts),

@@ -25,6 +25,7 @@ mod coap;
 mod handshake;
 mod libcoap;
 mod lifecycle;
+mod lifecycle_failures;
 mod net;
 mod resumption;
 mod rpk;
