@@ -2352,6 +2352,48 @@ mod tests {
         assert_eq!(c.recv(&mut r).unwrap(), Some(4));
         assert!(!c.is_connected(), "the client got close_notify");
 
+        // A path message after the end (RFC 9853) takes no number: the
+        // last one stays close_notify's.
+        #[cfg(feature = "cid")]
+        {
+            let mut s: Endpoint<u8, _, _, 2> =
+                Endpoint::new(cfg.clone(), StaticPsk::new(&KEYS), SimRng::new(5), NOW).unwrap();
+            let mut c = Client::new(
+                cfg.clone(),
+                b"id",
+                b"key-key-key-key!",
+                0u8,
+                SimRng::new(6),
+                NOW,
+            )
+            .unwrap();
+            for _ in 0..8 {
+                while let Some(t) = c.poll_transmit(NOW, &mut buf).unwrap() {
+                    s.handle_datagram(NOW, 1, &mut buf[..t.len]).unwrap();
+                }
+                while let Some(t) = s.poll_transmit(NOW, &mut buf).unwrap() {
+                    c.handle_datagram(NOW, 0, &mut buf[..t.len]).unwrap();
+                }
+            }
+            let h = s.session_handle(&1).unwrap();
+            let i = s.slot_index(h).unwrap();
+            let est = s.slots[i].est.as_mut().unwrap();
+            est.write_seq = last - 1;
+            s.send(NOW, h, b"last").unwrap();
+            let m = RrcRepr {
+                msg_type: crate::wire::rrc::PATH_RESPONSE,
+                cookie: [7; 8],
+            };
+            let mut d = [0u8; 128];
+            let est = s.slots[i].est.as_mut().unwrap();
+            assert!(est.seal_rrc(&s.config, &m, &mut d).is_err());
+            let mut seqs = std::vec::Vec::new();
+            while let Some(t) = s.poll_transmit(NOW, &mut buf).unwrap() {
+                seqs.extend(record_seqs(&buf[..t.len]));
+            }
+            assert_eq!(seqs, [last - 1, last], "close_notify kept the last number");
+        }
+
         // The client alike.
         let mut s: Endpoint<u8, _, _, 2> =
             Endpoint::new(cfg.clone(), StaticPsk::new(&KEYS), SimRng::new(3), NOW).unwrap();

@@ -461,6 +461,12 @@ impl Established {
         m: &RrcRepr,
         out: &mut [u8],
     ) -> Result<usize, Error> {
+        // An ended session sends only its alert: a path message sealed
+        // after the end would take the sequence number kept for
+        // close_notify once the numbers run out.
+        if self.end.is_some() {
+            return Err(Error::Closed);
+        }
         let (ex, ov) = self.overhead(cfg);
         let need = REC_HEADER + ov + RRC_LEN;
         let rec = out
