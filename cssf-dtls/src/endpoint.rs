@@ -57,6 +57,10 @@ pub(crate) const MAX_RECORDS_PER_DATAGRAM: usize = crate::queue::QUEUE_ENTRIES /
 /// Ended sessions whose slot was needed before their `Closed` event was
 /// taken (see [`Endpoint::bury`]).
 const GRAVEYARD: usize = 8;
+/// Half-open handshakes that ended without completing (see
+/// [`Endpoint::recent_ends`]) the endpoint remembers, the oldest forgotten
+/// first.
+const RECENT_ENDS: usize = 8;
 
 /// Where a session slot is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,6 +254,18 @@ struct Handshake {
     /// A half-open handshake's hard end: it never lives longer than a
     /// peer's whole retransmission budget, however active it looks.
     expires: Duration,
+    /// When the handshake was admitted (a handshake replacing one of the
+    /// same address keeps its predecessor's): the oldest half-open
+    /// handshake is the first to give its slot up to a new one.
+    admitted: Duration,
+}
+
+/// A half-open handshake that ended without completing: its host, when it
+/// ended and when it was admitted.
+struct RecentEnd<A> {
+    host: A,
+    ended: Duration,
+    admitted: Duration,
 }
 
 /// An ended session whose slot was taken for a new handshake before its
@@ -473,6 +489,11 @@ pub struct Endpoint<A, P, R, const N: usize, T = RejectAll, const S: usize = 4, 
     slots: heapless::Vec<Slot<A>, N>,
     handshakes: heapless::Vec<Handshake, H>,
     graveyard: heapless::Deque<Tomb<A>, GRAVEYARD>,
+    /// Where recent half-open handshakes that did not complete came from,
+    /// and when they ended (see [`recent_ends`](Self::recent_ends)).
+    recent: heapless::Deque<RecentEnd<A>, RECENT_ENDS>,
+    /// The time of the latest input, timer or output call.
+    clock: Duration,
     stateless: heapless::Deque<(A, [u8; STATELESS_MAX], usize), STATELESS_QUEUE>,
     events: heapless::Deque<Event<A>, EVENTS>,
     /// Path challenges of peers to answer: session, where the challenge
@@ -619,6 +640,8 @@ impl<
             slots: heapless::Vec::new(),
             handshakes: heapless::Vec::new(),
             graveyard: heapless::Deque::new(),
+            recent: heapless::Deque::new(),
+            clock: now,
             stateless: heapless::Deque::new(),
             events: heapless::Deque::new(),
             #[cfg(feature = "cid")]
@@ -699,6 +722,8 @@ impl<
         }
         slot.life = Life::Ended(reason);
         let handle = slot.handle;
+        let half_open = slot.est.is_none();
+        let origin = slot.origin.clone();
         if let Some(est) = slot.est.as_mut() {
             match reason {
                 CloseReason::LocalClose | CloseReason::IdleTimeout => est.close(reason),
@@ -717,6 +742,25 @@ impl<
             self.txq.purge(handle.raw());
         }
         if let Some(j) = self.handshake_index(handle) {
+            // A half-open handshake that did not complete counts against
+            // its host's share for a while (see `recent_ends`); one
+            // replaced by its client's new ClientHello does not (the new
+            // one keeps its place in the line).
+            let admitted = self
+                .handshakes
+                .get(j)
+                .filter(|h| h.linger_until.is_none())
+                .map(|h| h.admitted);
+            if let Some(admitted) = admitted.filter(|_| half_open && reason != CloseReason::Replaced) {
+                if self.recent.is_full() {
+                    self.recent.pop_front();
+                }
+                let _ = self.recent.push_back(RecentEnd {
+                    host: origin,
+                    ended: self.clock,
+                    admitted,
+                });
+            }
             let keep = self.handshakes.get(j).is_some_and(|h| {
                 // A failed handshake still sends its fatal alert.
                 h.linger_until.is_none()
@@ -927,6 +971,13 @@ impl<
                 .min_by_key(|h| h.conn.last_activity)
                 .map(|h| h.handle)
         };
+        let first_admitted = |f: &dyn Fn(&Handshake) -> bool| {
+            self.handshakes
+                .iter()
+                .filter(|h| f(h))
+                .min_by_key(|h| h.admitted)
+                .map(|h| h.handle)
+        };
         // A handshake slot: the handshake that gives its slot up, if one
         // must, and whether its session ends (evicted) or lives on.
         let own = self
@@ -934,16 +985,26 @@ impl<
             .iter()
             .filter(|h| in_progress(h) && of_host(h))
             .count();
-        let give = if own >= (H / 2).max(1) {
+        let share = (H / 2).max(1);
+        let give = if own >= share {
             Some((oldest(&|h| is_stalled(h) && of_host(h))?, true))
         } else if self.handshakes.is_full() {
             let ended = self.handshakes.iter().find(|h| live(h).is_none());
             let done = |h: &Handshake| h.linger_until.is_some() && !h.conn.has_output();
+            // Newest wins: the half-open handshake of another host admitted
+            // first, for a host whose handshakes, with those that recently
+            // ended without completing, stay below its share.
+            let newest_wins = || {
+                (own.saturating_add(self.recent_ends(now, from)) < share)
+                    .then(|| first_admitted(&|h| in_progress(h) && !of_host(h)))
+                    .flatten()
+            };
             Some(
                 ended
                     .map(|h| (h.handle, false))
                     .or_else(|| oldest(&is_stalled).map(|v| (v, true)))
-                    .or_else(|| oldest(&done).map(|v| (v, false)))?,
+                    .or_else(|| oldest(&done).map(|v| (v, false)))
+                    .or_else(|| newest_wins().map(|v| (v, true)))?,
             )
         } else {
             None
@@ -1009,6 +1070,30 @@ impl<
         Some(plan)
     }
 
+    /// How many half-open handshakes of `from`'s host ended without
+    /// completing (failed, timed out, closed or evicted; not replaced by
+    /// its client's new ClientHello) less than one initial retransmission
+    /// timeout before `now`, among the last [`RECENT_ENDS`] such ends: they
+    /// still count against the host's share when its new handshake would
+    /// take another host's slot, so a host cannot end its own handshake
+    /// (or have it evicted) and at once take the slot of the next one in
+    /// line with a fresh or replayed ClientHello.
+    fn recent_ends(&self, now: Duration, from: &A) -> usize {
+        self.recent_of(now, from).count()
+    }
+
+    /// The recent ends of `from`'s host (see [`recent_ends`](Self::recent_ends)).
+    fn recent_of<'a>(
+        &'a self,
+        now: Duration,
+        from: &'a A,
+    ) -> impl Iterator<Item = &'a RecentEnd<A>> + 'a {
+        let window = self.config.retransmit_initial;
+        self.recent
+            .iter()
+            .filter(move |e| e.host.same_host(from) && now.saturating_sub(e.ended) < window)
+    }
+
     /// The graveyard places left once slot `s` is freed, if it is freed at
     /// once after its handshake went and, with `evicted`, after it ended
     /// as evicted (its alert and queued records dropped); `None` when it
@@ -1037,6 +1122,7 @@ impl<
         from: A,
         data: &mut [u8],
     ) -> Result<(), Error> {
+        self.clock = now;
         self.rotate_if_due(now);
         if data.first() == Some(&TLS12_CID) {
             return self.handle_cid_datagram(now, from, data);
@@ -1129,6 +1215,18 @@ impl<
     ) -> Result<(), Error> {
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += data.len() as u64;
+        // What arrives from the peer's address while the handshake lingers
+        // is what its last flight may be resent against.
+        if let Some(s) = self.slots.get(i).filter(|s| &s.peer == from) {
+            let handle = s.handle;
+            if let Some(h) = self
+                .handshakes
+                .iter_mut()
+                .find(|h| h.handle == handle && h.linger_until.is_some())
+            {
+                h.conn.amp_rx = h.conn.amp_rx.saturating_add(data.len() as u64);
+            }
+        }
         self.session_input_rest(now, i, from, data)
     }
 
@@ -1521,7 +1619,7 @@ impl<
                 inherited = self
                     .handshake_index(slot.handle)
                     .and_then(|j| self.handshakes.get(j))
-                    .map(|h| (h.conn.last_activity, h.expires));
+                    .map(|h| (h.conn.last_activity, h.expires, h.admitted));
             }
             self.end(i, CloseReason::Replaced);
         }
@@ -1571,16 +1669,29 @@ impl<
         match conn {
             Ok(mut conn) => {
                 let mut expires = now.saturating_add(self.config.linger_time());
-                if let Some((activity, end)) = inherited {
+                // A host whose half-open handshake just ended keeps that
+                // handshake's place in the line: ending its own handshake
+                // and starting again does not move it behind the others.
+                let mut admitted = self
+                    .recent_of(now, &from)
+                    .map(|e| e.admitted)
+                    .min()
+                    .unwrap_or(now);
+                if let Some((activity, end, first)) = inherited {
                     conn.last_activity = activity;
                     expires = end;
+                    admitted = first;
                 }
+                // The ClientHello's datagram: what the handshake may send
+                // to the address grows from it (see `Connection::may_resend`).
+                conn.amp_rx = data.len() as u64;
                 let _ = self.slots.push(slot(Life::Live));
                 let _ = self.handshakes.push(Handshake {
                     handle,
                     conn,
                     linger_until: None,
                     expires,
+                    admitted,
                 });
                 Ok(())
             }
@@ -1610,6 +1721,7 @@ impl<
     /// ended with (each also gets its `Closed` event); all due timers are
     /// processed regardless.
     pub fn handle_timeout(&mut self, now: Duration) -> Result<(), Error> {
+        self.clock = now;
         self.rotate_if_due(now);
         let mut first = Ok(());
         let idle = self.config.idle_timeout;
@@ -1687,6 +1799,7 @@ impl<
         now: Duration,
         buf: &mut [u8],
     ) -> Result<Option<Transmit<A>>, Error> {
+        self.clock = now;
         if let Some((to, data, len)) = self.stateless.front() {
             let src = data.get(..*len).unwrap_or_default();
             buf.get_mut(..src.len())

@@ -88,6 +88,9 @@ mod server;
 
 /// Client: HelloVerifyRequests (with a new cookie each) it answers.
 const MAX_COOKIES: u8 = 4;
+/// How many times what arrived from a peer's address a server's handshake
+/// may send there, counting resends (see `Connection::may_resend`).
+const AMPLIFICATION: u64 = 3;
 
 const CT_CCS: u8 = 20;
 const CT_ALERT: u8 = 21;
@@ -272,6 +275,15 @@ pub(crate) struct Connection {
     /// When our current flight was last (re)sent: peer-triggered resends
     /// come at most once per initial retransmission timeout.
     flight_sent_at: Duration,
+    /// Bytes of the current flight's latest complete sending (what a
+    /// resend costs), and of the sending in progress.
+    flight_bytes: u64,
+    sending_bytes: u64,
+    /// Server: bytes that arrived from the peer's address for this
+    /// handshake (its ClientHello's datagram included); everything sent
+    /// there stays within [`AMPLIFICATION`] times this, beyond the first
+    /// sending of each flight (see [`may_resend`](Self::may_resend)).
+    pub(crate) amp_rx: u64,
     flight: Flight,
     sending: Option<(usize, usize)>,
     retransmit_at: Option<Duration>,
@@ -421,6 +433,9 @@ impl Connection {
             #[cfg(feature = "server")]
             peer_flight_last: [0; 16],
             flight_sent_at: now,
+            flight_bytes: 0,
+            sending_bytes: 0,
+            amp_rx: 0,
             flight: Flight::new(),
             sending: None,
             retransmit_at: None,
@@ -464,6 +479,7 @@ impl Connection {
     fn new_flight(&mut self, now: Duration, expect_reply: bool) {
         self.flight.clear();
         self.sending = None;
+        self.flight_bytes = 0;
         self.retransmits = 0;
         self.rto = self.config.retransmit_initial;
         self.retransmit_at = expect_reply.then(|| now.saturating_add(self.rto));
@@ -473,7 +489,24 @@ impl Connection {
     fn start_sending(&mut self) {
         if !self.flight.entries.is_empty() {
             self.sending = Some((0, 0));
+            self.sending_bytes = 0;
         }
+    }
+
+    /// A server may resend its current flight: everything it sent to the
+    /// peer's address, with the resend, stays within [`AMPLIFICATION`]
+    /// times what arrived from there. A flight's first sending answers the
+    /// peer's new flight (its cookie-verified ClientHello, or messages that
+    /// advanced the handshake) and is not held back; a resend, whether its
+    /// timer ran out or a copy of the peer's last message asked for it, is.
+    /// So a replayed ClientHello and spoofed copies can make the server
+    /// send toward their source at most three times what they carried,
+    /// or its first flight if that is larger. A client only ever sends
+    /// to its server, and is not limited.
+    fn may_resend(&self) -> bool {
+        self.role != Role::Server
+            || self.stats.bytes_sent.saturating_add(self.flight_bytes)
+                <= self.amp_rx.saturating_mul(AMPLIFICATION)
     }
 
     /// Appends a handshake message to the flight and the transcript.
@@ -1128,9 +1161,15 @@ impl Connection {
             return Err(self.fail(Error::Timeout));
         }
         self.retransmits += 1;
-        self.stats.retransmissions += 1;
         self.rto = self.rto.saturating_mul(2).min(self.config.retransmit_max);
         self.retransmit_at = Some(now.saturating_add(self.rto));
+        if !self.may_resend() {
+            // Held back, the timer backs off as if it went out: the peer
+            // retransmits on its own, and what it sends widens the limit.
+            self.stats.amplification_limited += 1;
+            return Ok(());
+        }
+        self.stats.retransmissions += 1;
         self.flight_sent_at = now;
         self.start_sending();
         Ok(())
@@ -1357,6 +1396,10 @@ impl Connection {
             return Ok(None);
         }
         self.stats.bytes_sent += pos as u64;
+        self.sending_bytes = self.sending_bytes.saturating_add(pos as u64);
+        if self.sending.is_none() {
+            self.flight_bytes = self.sending_bytes;
+        }
         Ok(Some(pos))
     }
 
@@ -1505,6 +1548,10 @@ impl Connection {
                 .flight_sent_at
                 .saturating_add(self.config.retransmit_initial);
         if self.sending.is_none() && due && self.retransmits < self.config.max_retransmits {
+            if !self.may_resend() {
+                self.stats.amplification_limited += 1;
+                return true;
+            }
             self.retransmits += 1;
             self.stats.retransmissions += 1;
             self.flight_sent_at = now;
