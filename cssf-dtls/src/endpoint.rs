@@ -418,7 +418,54 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 /// up (repeated ClientHellos are not progress), and so does a lingering
 /// one once its last flight went out, or an idle or closed session; one
 /// host ([`PeerAddress::same_host`]) holds at most half of the handshake
-/// slots. Session slots beyond a host's [`Config::max_sessions_per_host`]
+/// slots (its share). With every handshake slot busy and none of those to
+/// give up, the newest handshake wins: a host below its share takes the
+/// slot of the half-open handshake (of another host) admitted first.
+///
+/// # Half-open handshakes under a flood
+///
+/// Only a host that receives at its address (it returns the cookie of our
+/// HelloVerifyRequest), or one that replays such a ClientHello captured
+/// within [`Config::cookie_lifetime`], gets a handshake slot; a repeated
+/// ClientHello of a handshake in progress is a retransmission, never a new
+/// slot. The bound a flood leaves:
+///
+/// - A new client is admitted as soon as its cookie-bearing ClientHello
+///   arrives (unless its host is at its share, or session slots are full
+///   of sessions within their hosts' limits), however fast others arrive.
+/// - Its handshake keeps its slot at least until `H` more handshakes of
+///   other hosts were admitted after it (the `H`-th may take its slot, or
+///   a stalled one's before a whole initial retransmission timeout
+///   without progress): it completes if fewer than `H` cookie-verified
+///   ClientHellos from other hosts arrive within its round trip (the
+///   server's flight, the client's answer). Past that rate no policy for
+///   `H` slots tells a flood from new clients; a flood reaching it keeps
+///   new clients out while it lasts.
+/// - A host cannot churn its way to the front: a half-open handshake that
+///   ended without completing (failed, closed, timed out, evicted) counts
+///   against its host's share, when a new handshake of that host would
+///   take another's slot, for one initial retransmission timeout, and a
+///   new handshake of that host meanwhile keeps the ended one's place in
+///   the line (among the last eight such ends the endpoint remembers; a
+///   flood from more hosts than that is the arrival rate above). A
+///   handshake replacing its client's previous one (a new ClientHello,
+///   RFC 6347 §4.2.8) keeps its predecessor's place too.
+/// - Progress does not protect a half-open handshake: until its Finished
+///   verifies, a PSK peer proves nothing a flood could not send, so
+///   protecting handshakes past the first flight would let a flood pin
+///   slots by sending one more message each.
+///
+/// Resends are bounded per address: everything a handshake sends to its
+/// peer's address, counting resends (on the timer or on a copy of the
+/// peer's last message), stays within three times what arrived from there
+/// for that handshake; only a flight's first sending, which answers new
+/// input, is never held back (a held back resend is counted in
+/// [`Stats::amplification_limited`]). A replayed ClientHello and tiny
+/// spoofed records get the victim at most three times their bytes, or
+/// one first flight if that is larger (a certificate flight can be); a
+/// client whose flights get lost retransmits, which widens the limit.
+///
+/// Session slots beyond a host's [`Config::max_sessions_per_host`]
 /// (counted where each session's handshake came from) are lent while
 /// others need none: with the table full, a handshake of a host below its
 /// limit takes the least recently active of them, and a host at its limit
@@ -751,7 +798,9 @@ impl<
                 .get(j)
                 .filter(|h| h.linger_until.is_none())
                 .map(|h| h.admitted);
-            if let Some(admitted) = admitted.filter(|_| half_open && reason != CloseReason::Replaced) {
+            if let Some(admitted) =
+                admitted.filter(|_| half_open && reason != CloseReason::Replaced)
+            {
                 if self.recent.is_full() {
                     self.recent.pop_front();
                 }
@@ -924,10 +973,14 @@ impl<
     ///   an ended session (kept for its alert, which is dropped), by a
     ///   half-open handshake that made no progress for a whole initial
     ///   retransmission timeout (a peer that is there would have
-    ///   retransmitted), or by a lingering one whose last flight went out.
-    ///   One host (see [`PeerAddress::same_host`]) holds at most half of
-    ///   the handshake slots (at least one): beyond that, only its own
-    ///   stalled handshake makes room for its new one.
+    ///   retransmitted), by a lingering one whose last flight went out, or
+    ///   else by the half-open handshake of another host admitted first
+    ///   (newest wins; see "Half-open handshakes under a flood" at
+    ///   [`Endpoint`]). One host (see [`PeerAddress::same_host`]) holds at
+    ///   most half of the handshake slots (at least one): beyond that, only
+    ///   its own stalled handshake makes room for its new one; its
+    ///   half-open handshakes that ended within one initial retransmission
+    ///   timeout count too before it takes another's slot.
     /// - A session slot: a free one, or one given up by an idle or closed
     ///   session or, for a host below its limit
     ///   ([`Config::max_sessions_per_host`]), by the least recently active

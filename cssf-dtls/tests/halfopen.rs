@@ -51,7 +51,13 @@ type Server = Endpoint<SocketAddr, StaticPsk<'static>, SimRng, 4>;
 type Dtls = Client<SocketAddr, SimRng>;
 
 fn server() -> Server {
-    Endpoint::new(config(), StaticPsk::new(&KEYS), SimRng::new(1), Duration::ZERO).unwrap()
+    Endpoint::new(
+        config(),
+        StaticPsk::new(&KEYS),
+        SimRng::new(1),
+        Duration::ZERO,
+    )
+    .unwrap()
 }
 
 fn client(seed: u64, now: Duration) -> Dtls {
@@ -103,7 +109,10 @@ impl Legit {
     /// went silent). `Some(t)`: connected, `t` after it started.
     fn pump(s: &mut Server, legit: &mut Option<Legit>, now: Duration) -> Option<Duration> {
         for _ in 0..8 {
-            let d = legit.as_mut().map(|l| out_c(&mut l.c, now)).unwrap_or_default();
+            let d = legit
+                .as_mut()
+                .map(|l| out_c(&mut l.c, now))
+                .unwrap_or_default();
             if let Some(l) = legit.as_ref() {
                 feed_s(s, now, l.at, &d);
             }
@@ -192,14 +201,20 @@ fn new_address_flood(gap: Duration) -> Option<Duration> {
 fn a_new_address_every_500_ms_does_not_keep_a_new_client_out() {
     let t = new_address_flood(Duration::from_millis(500));
     let t = t.expect("the new client never connected during the flood");
-    assert!(t <= config().retransmit_initial, "connected only after {t:?}");
+    assert!(
+        t <= config().retransmit_initial,
+        "connected only after {t:?}"
+    );
 }
 
 #[test]
 fn a_new_address_every_100_ms_does_not_keep_a_new_client_out() {
     let t = new_address_flood(Duration::from_millis(100));
     let t = t.expect("the new client never connected during the flood");
-    assert!(t <= config().retransmit_initial, "connected only after {t:?}");
+    assert!(
+        t <= config().retransmit_initial,
+        "connected only after {t:?}"
+    );
 }
 
 /// A plaintext fatal alert (handshake_failure) with record sequence `seq`.
@@ -267,7 +282,10 @@ fn cookie_hellos_replayed_from_two_addresses_do_not_keep_a_new_client_out() {
         }
     }
     let t = connected.expect("the new client never connected during the replays");
-    assert!(t <= config().retransmit_initial, "connected only after {t:?}");
+    assert!(
+        t <= config().retransmit_initial,
+        "connected only after {t:?}"
+    );
 }
 
 #[test]

@@ -280,9 +280,8 @@ pub(crate) struct Connection {
     flight_bytes: u64,
     sending_bytes: u64,
     /// Server: bytes that arrived from the peer's address for this
-    /// handshake (its ClientHello's datagram included); everything sent
-    /// there stays within [`AMPLIFICATION`] times this, beyond the first
-    /// sending of each flight (see [`may_resend`](Self::may_resend)).
+    /// handshake (its ClientHello's datagram included): what resends on
+    /// the timer are limited by (see [`may_resend`](Self::may_resend)).
     pub(crate) amp_rx: u64,
     flight: Flight,
     sending: Option<(usize, usize)>,
@@ -493,18 +492,28 @@ impl Connection {
         }
     }
 
-    /// A server may resend its current flight: everything it sent to the
-    /// peer's address, with the resend, stays within [`AMPLIFICATION`]
-    /// times what arrived from there. A flight's first sending answers the
-    /// peer's new flight (its cookie-verified ClientHello, or messages that
-    /// advanced the handshake) and is not held back; a resend, whether its
-    /// timer ran out or a copy of the peer's last message asked for it, is.
-    /// So a replayed ClientHello and spoofed copies can make the server
-    /// send toward their source at most three times what they carried,
-    /// or its first flight if that is larger. A client only ever sends
-    /// to its server, and is not limited.
+    /// A server may resend its current flight when its timer runs out:
+    /// everything sent to the peer's address, with the resend, stays
+    /// within [`AMPLIFICATION`] times what arrived from there for this
+    /// handshake (`amp_rx`, its ClientHello's datagram included). A
+    /// flight's first sending answers new input (a cookie-verified
+    /// ClientHello, messages that advanced the handshake) and a resend
+    /// asked for by a complete copy of the peer's last message answers
+    /// that copy (at most one per initial retransmission timeout, see
+    /// [`peer_repeated`](Self::peer_repeated)): neither is held back. So
+    /// the timer alone never sends a replayed ClientHello's source more
+    /// than three times what came from there (or the first flight, if
+    /// larger); a client whose flights get lost repeats its own, which the
+    /// server answers. A client only ever sends to its server, and is not
+    /// limited. Nor is a server's abbreviated handshake (resumption): its
+    /// flight ends with its Finished, and a client that got it has sent
+    /// its last flight and waits, so only the timer recovers that flight's
+    /// loss; a replayed resuming ClientHello (a captured one, within the
+    /// cookie lifetime, naming a cached session) gets its source up to
+    /// `1 + max_retransmits` flights of about its own size.
     fn may_resend(&self) -> bool {
         self.role != Role::Server
+            || self.resumed
             || self.stats.bytes_sent.saturating_add(self.flight_bytes)
                 <= self.amp_rx.saturating_mul(AMPLIFICATION)
     }
@@ -1548,10 +1557,6 @@ impl Connection {
                 .flight_sent_at
                 .saturating_add(self.config.retransmit_initial);
         if self.sending.is_none() && due && self.retransmits < self.config.max_retransmits {
-            if !self.may_resend() {
-                self.stats.amplification_limited += 1;
-                return true;
-            }
             self.retransmits += 1;
             self.stats.retransmissions += 1;
             self.flight_sent_at = now;
