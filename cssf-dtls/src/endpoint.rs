@@ -1028,7 +1028,8 @@ impl<
             self.handshakes
                 .iter()
                 .filter(|h| f(h))
-                .min_by_key(|h| h.admitted)
+                // Handles grow: the one admitted first of the same instant.
+                .min_by_key(|h| (h.admitted, h.handle.raw()))
                 .map(|h| h.handle)
         };
         // A handshake slot: the handshake that gives its slot up, if one

@@ -739,6 +739,7 @@ impl Connection {
         let was_connected = self.state == State::Connected;
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += data.len() as u64;
+        self.amp_rx = self.amp_rx.saturating_add(data.len() as u64);
         self.newest = false;
         let mut rest = data;
         while !rest.is_empty() {
