@@ -434,13 +434,16 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 ///   arrives (unless its host is at its share, or session slots are full
 ///   of sessions within their hosts' limits), however fast others arrive.
 /// - Its handshake keeps its slot at least until `H` more handshakes of
-///   other hosts were admitted after it (the `H`-th may take its slot, or
-///   a stalled one's before a whole initial retransmission timeout
-///   without progress): it completes if fewer than `H` cookie-verified
-///   ClientHellos from other hosts arrive within its round trip (the
-///   server's flight, the client's answer). Past that rate no policy for
-///   `H` slots tells a flood from new clients; a flood reaching it keeps
-///   new clients out while it lasts.
+///   other hosts were admitted after it (the `H`-th may take its slot; a
+///   handshake keeping an ended one's place, below, counts as admitted
+///   then), or until it made no progress for a whole initial
+///   retransmission timeout (stalled): it completes if fewer than `H`
+///   cookie-verified ClientHellos from other hosts arrive within its round
+///   trip (the server's flight, the client's answer). Past that rate no
+///   policy for `H` slots tells a flood from new clients; a flood reaching
+///   it keeps new clients out while it lasts, and a client whose handshake
+///   it took counts that end too (below): its retry within one initial
+///   retransmission timeout takes only a free or stalled slot.
 /// - A host cannot churn its way to the front: a half-open handshake that
 ///   ended without completing (failed, closed, timed out, evicted) counts
 ///   against its host's share, when a new handshake of that host would
@@ -455,15 +458,28 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 ///   protecting handshakes past the first flight would let a flood pin
 ///   slots by sending one more message each.
 ///
-/// Resends are bounded per address: everything a handshake sends to its
-/// peer's address, counting resends (on the timer or on a copy of the
-/// peer's last message), stays within three times what arrived from there
-/// for that handshake; only a flight's first sending, which answers new
-/// input, is never held back (a held back resend is counted in
-/// [`Stats::amplification_limited`]). A replayed ClientHello and tiny
-/// spoofed records get the victim at most three times their bytes, or
-/// one first flight if that is larger (a certificate flight can be); a
-/// client whose flights get lost retransmits, which widens the limit.
+/// Resends toward a handshake's address are bounded by what came from
+/// there. A flight's first sending answers new input (the cookie-verified
+/// ClientHello, messages that advanced the handshake). A resend asked for
+/// by the peer needs a complete copy of the message that ended its last
+/// flight (same epoch, type, sequence and bytes; no fragment, truncated or
+/// other record does) and comes at most once per initial retransmission
+/// timeout, within the retransmission budget: one flight per copy. A
+/// resend on the timer, which nothing asked for, goes only while
+/// everything sent to the address, with it, stays within three times the
+/// bytes that came from there for the handshake (held back: counted in
+/// [`Stats::amplification_limited`]; the timer backs off as if it went).
+/// So a ClientHello replayed from a victim's address (within the cookie
+/// lifetime), with tiny records, gets the victim at most three times their
+/// bytes, or the first flight if that is larger (a certificate flight can
+/// be), plus one flight per further complete copy (about the copy's size
+/// with PSK, several times it with a certificate). Not limited: an
+/// abbreviated handshake's timer (only it recovers the loss of the
+/// client's last flight), which a replayed resuming ClientHello (naming a
+/// cached session) turns into `1 + max_retransmits` flights of about its
+/// own size. A client whose flights get lost repeats its own (ours keeps
+/// its timer until the server's whole flight is in), which the server
+/// answers.
 ///
 /// Session slots beyond a host's [`Config::max_sessions_per_host`]
 /// (counted where each session's handshake came from) are lent while

@@ -28,9 +28,9 @@ pub struct Stats {
     pub handshakes_refused: u64,
     /// Server: records and path challenges not sent to an address that
     /// has not proven it receives, to stay within three times what came
-    /// from it (RFC 9853 §5, Connection ID moves); and handshake flight
-    /// resends held back because everything sent to the peer's address
-    /// would exceed three times what arrived from it.
+    /// from it (RFC 9853 §5, Connection ID moves); and a server's timer
+    /// resends of a handshake flight held back because everything sent to
+    /// the peer's address would exceed three times what arrived from it.
     pub amplification_limited: u64,
 }
 
