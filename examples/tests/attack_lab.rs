@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use cssf_netsim::peer::{require_binary, ChildGuard};
 
 /// Every attack the lab must report (the start of its row name).
-const ATTACKS: [&str; 37] = [
+const ATTACKS: [&str; 39] = [
     "Eavesdropping",
     "Record replay",
     "Bit flip",
@@ -25,6 +25,8 @@ const ATTACKS: [&str; 37] = [
     "Downgrade: extended_master_secret",
     "ClientHello flood",
     "Handshake flood",
+    "Half-open slots held by replaying cookie-bearing ClientHellos",
+    "Spoofed-resend amplification",
     "Amplification",
     "CoAP request replay",
     "Forged token",
