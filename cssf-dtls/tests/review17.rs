@@ -1,0 +1,267 @@
+//! Review: a cookie-verified ClientHello the server cannot take (no suite
+//! in common) still makes room under "newest wins" before it fails, and its
+//! failure never counts against its host.
+#![cfg(feature = "server")]
+#![allow(
+    dead_code,
+    clippy::std_instead_of_core,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod at;
+
+use at::At;
+use core::time::Duration;
+use std::net::SocketAddr;
+use std::vec::Vec;
+
+use cssf_dtls::{CipherSuite, Client, Config, Endpoint, StaticPsk};
+use cssf_netsim::SimRng;
+
+const ID: &[u8] = b"Client_identity";
+const KEY: &[u8] = b"secretPSK-secretPSK";
+static KEYS: [(&[u8], &[u8]); 1] = [(ID, KEY)];
+
+/// The simulation's clock step.
+const TICK: Duration = Duration::from_millis(10);
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn server_addr() -> SocketAddr {
+    addr("10.0.0.100:5684")
+}
+
+/// One initial retransmission timeout of 1 s; two handshake slots.
+fn config() -> Config {
+    let mut c = Config::default();
+    c.suites = heapless::Vec::from_slice(&[CipherSuite::PskWithAes128Ccm8]).unwrap();
+    c.retransmit_initial = Duration::from_secs(1);
+    c.retransmit_max = Duration::from_secs(8);
+    c
+}
+
+type Server = Endpoint<SocketAddr, StaticPsk<'static>, SimRng, 4>;
+type Dtls = Client<SocketAddr, SimRng>;
+
+fn server() -> Server {
+    Endpoint::new(
+        config(),
+        StaticPsk::new(&KEYS),
+        SimRng::new(1),
+        Duration::ZERO,
+    )
+    .unwrap()
+}
+
+fn client(seed: u64, now: Duration) -> Dtls {
+    Client::new(config(), ID, KEY, server_addr(), SimRng::new(seed), now).unwrap()
+}
+
+fn out_c(c: &mut Dtls, now: Duration) -> Vec<Vec<u8>> {
+    let mut v = Vec::new();
+    let mut buf = [0u8; 1500];
+    while let Some(t) = c.poll_transmit(now, &mut buf).unwrap() {
+        v.push(buf[..t.len].to_vec());
+    }
+    v
+}
+
+fn out_s(s: &mut Server, now: Duration) -> Vec<(SocketAddr, Vec<u8>)> {
+    let mut v = Vec::new();
+    let mut buf = [0u8; 1500];
+    while let Some(t) = s.poll_transmit(now, &mut buf).unwrap() {
+        v.push((t.to, buf[..t.len].to_vec()));
+    }
+    v
+}
+
+fn feed_s(s: &mut Server, now: Duration, from: SocketAddr, d: &[Vec<u8>]) {
+    for d in d {
+        let _ = s.handle_datagram(now, from, &mut d.clone());
+    }
+}
+
+fn feed_c(c: &mut Dtls, now: Duration, at: SocketAddr, d: &[(SocketAddr, Vec<u8>)]) {
+    for (to, d) in d {
+        if *to == at {
+            let _ = c.handle_datagram(now, server_addr(), &mut d.clone());
+        }
+    }
+}
+
+/// The new legitimate client, once started.
+struct Legit {
+    c: Dtls,
+    at: SocketAddr,
+    began: Duration,
+}
+
+impl Legit {
+    /// Exchanges datagrams with the server until both are quiet; the
+    /// server's datagrams to other addresses are dropped (their senders
+    /// went silent). `Some(t)`: connected, `t` after it started.
+    fn pump(s: &mut Server, legit: &mut Option<Legit>, now: Duration) -> Option<Duration> {
+        for _ in 0..8 {
+            let d = legit
+                .as_mut()
+                .map(|l| out_c(&mut l.c, now))
+                .unwrap_or_default();
+            if let Some(l) = legit.as_ref() {
+                feed_s(s, now, l.at, &d);
+            }
+            let r = out_s(s, now);
+            if let Some(l) = legit.as_mut() {
+                feed_c(&mut l.c, now, l.at, &r);
+            }
+            while s.poll_event().is_some() {}
+            if let Some(l) = legit.as_ref() {
+                if l.c.is_connected() && s.connected_at(&l.at) {
+                    return Some(now.saturating_sub(l.began));
+                }
+            }
+            if d.is_empty() && r.is_empty() {
+                break;
+            }
+        }
+        None
+    }
+}
+
+/// A ClientHello with a valid cookie from `at`: the cookie exchange of a
+/// fresh client there (which then goes silent). The server's other
+/// datagrams of the exchange go to `legit`.
+fn cookie_hello(
+    s: &mut Server,
+    legit: &mut Option<Legit>,
+    at: SocketAddr,
+    seed: u64,
+    now: Duration,
+) -> Vec<u8> {
+    let mut m = client(seed, now);
+    feed_s(s, now, at, &out_c(&mut m, now));
+    let r = out_s(s, now);
+    feed_c(&mut m, now, at, &r);
+    if let Some(l) = legit.as_mut() {
+        feed_c(&mut l.c, now, l.at, &r);
+    }
+    let ch2 = out_c(&mut m, now);
+    assert_eq!(ch2.len(), 1, "the cookie-bearing ClientHello");
+    ch2.into_iter().next().unwrap()
+}
+
+
+/// A client offering only a suite the server does not have: its
+/// cookie-bearing ClientHello passes the cookie check and then fails.
+fn unshared_client(seed: u64, now: Duration) -> Dtls {
+    let mut c = config();
+    c.suites = heapless::Vec::from_slice(&[CipherSuite::PskWithChaCha20Poly1305Sha256]).unwrap();
+    Client::new(c, ID, KEY, server_addr(), SimRng::new(seed), now).unwrap()
+}
+
+/// The attacker's datagram: a cookie-bearing ClientHello from `at` that
+/// the server cannot take.
+fn failing_hello(s: &mut Server, at: SocketAddr, now: Duration) -> Vec<u8> {
+    let mut m = unshared_client(99, now);
+    feed_s(s, now, at, &out_c(&mut m, now));
+    let r = out_s(s, now);
+    feed_c(&mut m, now, at, &r);
+    let ch2 = out_c(&mut m, now);
+    assert_eq!(ch2.len(), 1, "the cookie-bearing ClientHello");
+    ch2.into_iter().next().unwrap()
+}
+
+/// Starts an honest client at `at`: the cookie exchange and its
+/// cookie-bearing ClientHello; the server's flight is delivered.
+fn start(s: &mut Server, seed: u64, at: SocketAddr, now: Duration) -> Dtls {
+    let mut c = client(seed, now);
+    for _ in 0..2 {
+        feed_s(s, now, at, &out_c(&mut c, now));
+        let r = out_s(s, now);
+        feed_c(&mut c, now, at, &r);
+    }
+    c
+}
+
+fn evicted(s: &mut Server) -> usize {
+    let mut n = 0;
+    while let Some(e) = s.poll_event() {
+        if format!("{e:?}").contains("Evicted") {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// One attacker address, one cookie: each copy of its failing
+/// ClientHello evicts a half-open handshake in progress (not stalled) of
+/// another host, again and again within one retransmission timeout.
+/// A host whose own handshakes ended must not take another's slot within
+/// one retransmission timeout (`recent_ends`); this one never gets a
+/// handshake, so nothing is charged to it.
+#[test]
+fn one_address_with_failing_hellos_evicts_every_half_open_handshake() {
+    let mut s = server();
+    let attacker = addr("10.6.6.6:4000");
+    let mut now = Duration::from_millis(10);
+    let bad = failing_hello(&mut s, attacker, now);
+    let mut total = 0;
+    let mut victims = Vec::new();
+    for k in 0..6u8 {
+        // Two honest clients keep the handshake table full.
+        while s.handshakes() < 2 {
+            let at = SocketAddr::from(([10, 0, 1, victims.len() as u8 + 1], 5000));
+            let c = start(&mut s, 10 + victims.len() as u64, at, now);
+            victims.push((at, c));
+        }
+        while s.poll_event().is_some() {}
+        now += Duration::from_millis(20);
+        let _ = s.handle_datagram(now, attacker, &mut bad.clone());
+        let n = evicted(&mut s);
+        std::println!("copy {k} at {now:?}: evicted {n}, handshakes now {}", s.handshakes());
+        total += n;
+    }
+    std::println!("{total} half-open handshakes evicted within {now:?} by one address");
+    assert!(
+        total <= 1,
+        "one address evicted {total} handshakes in progress within {now:?} (< 1 s retransmission timeout)"
+    );
+}
+
+/// Control, the same host sending ClientHellos the server takes (a new
+/// port each time): its first takes a slot, the rest are refused (the
+/// host holds its share), so it evicts one handshake.
+#[test]
+fn control_one_address_with_a_genuine_hello_evicts_at_most_one() {
+    let mut s = server();
+    let mut now = Duration::from_millis(10);
+    let mut victims = Vec::new();
+    while s.handshakes() < 2 {
+        let at = SocketAddr::from(([10, 0, 1, victims.len() as u8 + 1], 5000));
+        let c = start(&mut s, 10 + victims.len() as u64, at, now);
+        victims.push((at, c));
+    }
+    while s.poll_event().is_some() {}
+    let mut none = None;
+    let mut total = 0;
+    for k in 0..6u64 {
+        now += Duration::from_millis(20);
+        // The same host, a new port each time.
+        let a = SocketAddr::from(([10, 6, 6, 6], 4000 + k as u16));
+        let ch = cookie_hello(&mut s, &mut none, a, 200 + k, now);
+        let _ = s.handle_datagram(now, a, &mut ch.clone());
+        total += evicted(&mut s);
+        while s.handshakes() < 2 {
+            let at = SocketAddr::from(([10, 0, 1, victims.len() as u8 + 1], 5000));
+            let c = start(&mut s, 10 + victims.len() as u64, at, now);
+            victims.push((at, c));
+        }
+        while s.poll_event().is_some() {}
+    }
+    std::println!("control: {total} evicted");
+    assert!(total <= 1, "{total}");
+}
