@@ -265,3 +265,60 @@ fn control_one_address_with_a_genuine_hello_evicts_at_most_one() {
     std::println!("control: {total} evicted");
     assert!(total <= 1, "{total}");
 }
+
+/// A client that waits for the server's timer once the ServerHello is in
+/// (as this crate's client did before, and as a client may: RFC 6347
+/// §4.2.4 has the server retransmit too): the server's flight spans two
+/// datagrams (a small MTU) and its second is lost twice (the first sending's
+/// and the first resend's). The server's timer
+/// resends are held back (three times the ClientHello's bytes), so the
+/// client never gets the ServerHelloDone. Emulated by never running the
+/// client's timer.
+#[test]
+fn a_client_waiting_on_the_servers_timer_gets_the_rest_of_a_split_flight() {
+    let mut cfg = config();
+    cfg.mtu = 128;
+    let mut s: Server = Endpoint::new(cfg.clone(), StaticPsk::new(&KEYS), SimRng::new(1), Duration::ZERO)
+        .unwrap();
+    let at = addr("10.0.0.7:5000");
+    let mut c = Client::new(cfg, ID, KEY, server_addr(), SimRng::new(7), Duration::ZERO).unwrap();
+    let mut now = Duration::from_millis(10);
+    // Cookie exchange.
+    feed_s(&mut s, now, at, &out_c(&mut c, now));
+    let hvr = out_s(&mut s, now);
+    feed_c(&mut c, now, at, &hvr);
+    feed_s(&mut s, now, at, &out_c(&mut c, now));
+    let f = out_s(&mut s, now);
+    std::println!("flight: {} datagrams {:?}", f.len(), f.iter().map(|d| d.1.len()).collect::<Vec<_>>());
+    assert!(f.len() >= 2, "the flight spans datagrams");
+    // Only the first datagram arrives.
+    feed_c(&mut c, now, at, &f[..1]);
+    let mut sent_after = 0;
+    // The flight's second datagram is lost once more (the first resend's).
+    let mut lose = 1;
+    while now < Duration::from_secs(40) {
+        now += TICK;
+        let _ = s.handle_timeout(now);
+        let r = out_s(&mut s, now);
+        sent_after += r.len();
+        if lose > 0 && r.len() >= 2 {
+            lose -= 1;
+            feed_c(&mut c, now, at, &r[..1]);
+        } else {
+            feed_c(&mut c, now, at, &r);
+        }
+        feed_s(&mut s, now, at, &out_c(&mut c, now));
+        let r = out_s(&mut s, now);
+        feed_c(&mut c, now, at, &r);
+        while s.poll_event().is_some() {}
+        if c.is_connected() {
+            break;
+        }
+    }
+    std::println!(
+        "connected {} after {now:?}; server datagrams after the first flight: {sent_after}; stats {:?}",
+        c.is_connected(),
+        s.stats()
+    );
+    assert!(c.is_connected(), "never connected");
+}
