@@ -61,6 +61,11 @@ const GRAVEYARD: usize = 8;
 /// [`Endpoint::recent_ends`]) the endpoint remembers, the oldest forgotten
 /// first.
 const RECENT_ENDS: usize = 8;
+/// One second: cookie stamps are whole seconds.
+const SECOND: Duration = Duration::from_secs(1);
+/// Cookie-verified ClientHellos (address and client random) the endpoint
+/// remembers to drop their replays (see [`Endpoint::replayed`]).
+const CLIENT_HELLO_REPLAY_CACHE: usize = 32;
 
 /// Where a session slot is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,6 +263,21 @@ struct Handshake {
     /// same address keeps its predecessor's): the oldest half-open
     /// handshake is the first to give its slot up to a new one.
     admitted: Duration,
+    /// When it took its slot (kept by a handshake replacing its client's
+    /// previous one): under newest wins, only a handshake that held its
+    /// slot for the minimum hold time gives it up (see
+    /// [`Endpoint::min_hold`]).
+    since: Duration,
+}
+
+/// A cookie-verified ClientHello taken (see [`Endpoint::replayed`]).
+struct SeenHello<A> {
+    addr: A,
+    random: [u8; 32],
+    /// Its cookie's time stamp (whole seconds).
+    stamp: u32,
+    /// When it was taken.
+    at: Duration,
 }
 
 /// A half-open handshake that ended without completing: its host, when it
@@ -266,6 +286,10 @@ struct RecentEnd<A> {
     host: A,
     ended: Duration,
     admitted: Duration,
+    /// The host's next handshake keeps this one's place in the line: the
+    /// host ended it itself (failed, closed, timed out), it was not
+    /// evicted to make room for another.
+    keeps_place: bool,
 }
 
 /// An ended session whose slot was taken for a new handshake before its
@@ -555,6 +579,12 @@ pub struct Endpoint<A, P, R, const N: usize, T = RejectAll, const S: usize = 4, 
     /// Where recent half-open handshakes that did not complete came from,
     /// and when they ended (see [`recent_ends`](Self::recent_ends)).
     recent: heapless::Deque<RecentEnd<A>, RECENT_ENDS>,
+    /// Cookie-verified ClientHellos taken within the cookie lifetime
+    /// (see [`replayed`](Self::replayed)), oldest first.
+    seen: heapless::Deque<SeenHello<A>, CLIENT_HELLO_REPLAY_CACHE>,
+    /// Cookies stamped at or before this second are not taken: a
+    /// ClientHello this young was forgotten to make room in `seen`.
+    stamp_floor: Option<u32>,
     /// The time of the latest input, timer or output call.
     clock: Duration,
     stateless: heapless::Deque<(A, [u8; STATELESS_MAX], usize), STATELESS_QUEUE>,
@@ -704,6 +734,8 @@ impl<
             handshakes: heapless::Vec::new(),
             graveyard: heapless::Deque::new(),
             recent: heapless::Deque::new(),
+            seen: heapless::Deque::new(),
+            stamp_floor: None,
             clock: now,
             stateless: heapless::Deque::new(),
             events: heapless::Deque::new(),
@@ -817,14 +849,9 @@ impl<
             if let Some(admitted) =
                 admitted.filter(|_| half_open && reason != CloseReason::Replaced)
             {
-                if self.recent.is_full() {
-                    self.recent.pop_front();
-                }
-                let _ = self.recent.push_back(RecentEnd {
-                    host: origin,
-                    ended: self.clock,
-                    admitted,
-                });
+                // An evicted client did not end its handshake itself: its
+                // retry goes to the back of the line.
+                self.remember_end(origin, admitted, reason != CloseReason::Evicted);
             }
             let keep = self.handshakes.get(j).is_some_and(|h| {
                 // A failed handshake still sends its fatal alert.
@@ -1064,9 +1091,13 @@ impl<
             // Newest wins: the half-open handshake of another host admitted
             // first, for a host whose handshakes, with those that recently
             // ended without completing, stay below its share.
+            // Only a handshake that held its slot for the minimum hold
+            // time gives it up this way.
+            let hold = self.min_hold();
+            let held = |h: &Handshake| now.saturating_sub(h.since) >= hold;
             let newest_wins = || {
                 (own.saturating_add(self.recent_ends(now, from)) < share)
-                    .then(|| first_admitted(&|h| in_progress(h) && !of_host(h)))
+                    .then(|| first_admitted(&|h| in_progress(h) && !of_host(h) && held(h)))
                     .flatten()
             };
             Some(
@@ -1150,6 +1181,96 @@ impl<
     /// line with a fresh or replayed ClientHello.
     fn recent_ends(&self, now: Duration, from: &A) -> usize {
         self.recent_of(now, from).count()
+    }
+
+    /// Remembers a half-open handshake of `host`, admitted at `admitted`,
+    /// that ended now without completing (see
+    /// [`recent_ends`](Self::recent_ends)). A host holds at most its share
+    /// of the remembered ends: its newest end replaces its oldest one, so
+    /// one host failing over and over does not push the other hosts' ends
+    /// out.
+    fn remember_end(&mut self, host: A, admitted: Duration, keeps_place: bool) {
+        let share = (H / 2).max(1);
+        let now = self.clock;
+        let window = self.config.retransmit_initial;
+        let mine =
+            |e: &RecentEnd<A>| e.host.same_host(&host) && now.saturating_sub(e.ended) < window;
+        let end = RecentEnd {
+            host: host.clone(),
+            ended: now,
+            admitted,
+            keeps_place,
+        };
+        if self.recent.iter().filter(|e| mine(e)).count() >= share {
+            if let Some(e) = self.recent.iter_mut().find(|e| mine(e)) {
+                // Its place in the line stays the earliest it had.
+                let first = e.admitted.min(admitted);
+                let kept = e.keeps_place && keeps_place;
+                *e = end;
+                e.admitted = first;
+                e.keeps_place = kept;
+            }
+            return;
+        }
+        if self.recent.is_full() {
+            self.recent.pop_front();
+        }
+        let _ = self.recent.push_back(end);
+    }
+
+    /// How long a half-open handshake holds its slot before a newer one
+    /// may take it under newest wins: half of
+    /// [`Config::retransmit_initial`]. A client whose round trip (the
+    /// server's flight, its answer) is shorter completes before it can be
+    /// evicted, so clients arriving faster than the slots clear (a fleet
+    /// reconnecting) are served first come, first served rather than each
+    /// evicting one about to finish.
+    fn min_hold(&self) -> Duration {
+        self.config.retransmit_initial / 2
+    }
+
+    /// True when the cookie-verified ClientHello from `from` with client
+    /// `random` must be dropped as a replay: its (address, random) was
+    /// taken before, within the cookie lifetime, and its handshake is no
+    /// longer in progress (a copy for a handshake in progress never gets
+    /// here: it is a retransmission).
+    fn replayed(&self, now: Duration, from: &A, random: &[u8; 32]) -> bool {
+        let life = self.config.cookie_lifetime;
+        self.seen.iter().any(|e| {
+            &e.addr == from && &e.random == random && now.saturating_sub(e.at) <= life + SECOND
+        })
+    }
+
+    /// Remembers a cookie-verified ClientHello taken now (see
+    /// [`replayed`](Self::replayed)). The cache holds
+    /// [`CLIENT_HELLO_REPLAY_CACHE`] entries: entries older than the
+    /// cookie lifetime (plus the stamp's second) leave first, as their
+    /// cookies are no longer taken anyway; if the cache is still full, the
+    /// oldest entry leaves and every cookie stamped in or before its
+    /// cookie's second is refused from then on (such a ClientHello gets a
+    /// new HelloVerifyRequest, as for an expired cookie): a forgotten
+    /// ClientHello cannot be replayed, and an honest client loses at most
+    /// one cookie round trip.
+    fn remember_hello(&mut self, now: Duration, from: &A, random: [u8; 32], stamp: u32) {
+        let life = self.config.cookie_lifetime;
+        while self
+            .seen
+            .front()
+            .is_some_and(|e| now.saturating_sub(e.at) > life + SECOND)
+        {
+            self.seen.pop_front();
+        }
+        if self.seen.is_full() {
+            if let Some(e) = self.seen.pop_front() {
+                self.stamp_floor = Some(self.stamp_floor.map_or(e.stamp, |f| f.max(e.stamp)));
+            }
+        }
+        let _ = self.seen.push_back(SeenHello {
+            addr: from.clone(),
+            random,
+            stamp,
+            at: now,
+        });
     }
 
     /// The recent ends of `from`'s host (see [`recent_ends`](Self::recent_ends)).
@@ -1285,18 +1406,6 @@ impl<
     ) -> Result<(), Error> {
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += data.len() as u64;
-        // What arrives from the peer's address while the handshake lingers
-        // is what its last flight may be resent against.
-        if let Some(s) = self.slots.get(i).filter(|s| &s.peer == from) {
-            let handle = s.handle;
-            if let Some(h) = self
-                .handshakes
-                .iter_mut()
-                .find(|h| h.handle == handle && h.linger_until.is_some())
-            {
-                h.conn.amp_rx = h.conn.amp_rx.saturating_add(data.len() as u64);
-            }
-        }
         self.session_input_rest(now, i, from, data)
     }
 
@@ -1645,9 +1754,18 @@ impl<
             self.stats.records_dropped += 1;
             return Ok(());
         };
-        if !self
-            .cookies
-            .verify(&from, &ch, now, self.config.cookie_lifetime)
+        let stamp = ch
+            .cookie
+            .get(..4)
+            .and_then(|t| <[u8; 4]>::try_from(t).ok())
+            .map_or(0, u32::from_be_bytes);
+        // A cookie stamped no later than a ClientHello the replay cache had
+        // to forget is not taken (see `remember_hello`).
+        let forgotten = self.stamp_floor.is_some_and(|f| stamp <= f);
+        if forgotten
+            || !self
+                .cookies
+                .verify(&from, &ch, now, self.config.cookie_lifetime)
         {
             let cookie = self.cookies.cookie(&from, &ch, now);
             let hvr = HelloVerifyRequestRepr {
@@ -1678,28 +1796,23 @@ impl<
             }
             return Ok(());
         }
-        // A valid cookie: the client proved its address; create state.
-        // A client starting over: its old session or handshake ends. A
-        // handshake replacing one still in progress is no progress: it
-        // inherits its predecessor's activity and hard end, so restarting
-        // cannot keep a slot from stalling.
-        let mut inherited = None;
-        if let Some(i) = self.live_at(&from) {
-            if let Some(slot) = self.slots.get(i).filter(|s| s.est.is_none()) {
-                inherited = self
-                    .handshake_index(slot.handle)
-                    .and_then(|j| self.handshakes.get(j))
-                    .map(|h| (h.conn.last_activity, h.expires, h.admitted));
-            }
-            self.end(i, CloseReason::Replaced);
+        // A valid cookie. A copy of a ClientHello taken before whose
+        // handshake is over (a copy for one in progress was its
+        // retransmission) is a replay: dropped.
+        let mut random = [0u8; 32];
+        if let Some(r) = ch.random.get(..32) {
+            random.copy_from_slice(r);
         }
-        if !self.admit(now, &from) {
-            self.stats.handshakes_refused += 1;
+        if self.replayed(now, &from, &random) {
+            self.stats.client_hello_replays += 1;
             self.stats.records_dropped += 1;
             return Ok(());
         }
+        // The handshake is built before any table changes: a ClientHello
+        // the server cannot take (no suite in common, a bad extension)
+        // makes no room and ends nothing; it counts against its host's
+        // share like a failed handshake.
         let handle = SessionHandle::from_raw(self.next_handle);
-        self.next_handle = self.next_handle.saturating_add(1);
         let cid = self.new_cid();
         let cached = self.resumable(now, handle, &from, ch.session_id);
         let conn = Connection::new_server(
@@ -1736,36 +1849,11 @@ impl<
             #[cfg(feature = "cid")]
             validated: heapless::Deque::new(),
         };
-        match conn {
-            Ok(mut conn) => {
-                let mut expires = now.saturating_add(self.config.linger_time());
-                // A host whose half-open handshake just ended keeps that
-                // handshake's place in the line: ending its own handshake
-                // and starting again does not move it behind the others.
-                let mut admitted = self
-                    .recent_of(now, &from)
-                    .map(|e| e.admitted)
-                    .min()
-                    .unwrap_or(now);
-                if let Some((activity, end, first)) = inherited {
-                    conn.last_activity = activity;
-                    expires = end;
-                    admitted = first;
-                }
-                // The ClientHello's datagram: what the handshake may send
-                // to the address grows from it (see `Connection::may_resend`).
-                conn.amp_rx = data.len() as u64;
-                let _ = self.slots.push(slot(Life::Live));
-                let _ = self.handshakes.push(Handshake {
-                    handle,
-                    conn,
-                    linger_until: None,
-                    expires,
-                    admitted,
-                });
-                Ok(())
-            }
+        let mut conn = match conn {
+            Ok(conn) => conn,
             Err(e) => {
+                self.remember_hello(now, &from, random, stamp);
+                self.remember_end(from.clone(), now, true);
                 if let Some(code) = e.code() {
                     let mut out = [0u8; STATELESS_MAX];
                     let ok = RecordHeader {
@@ -1781,10 +1869,68 @@ impl<
                         self.queue_stateless(from.clone(), out, REC_HEADER + 2);
                     }
                 }
-                let _ = self.slots.push(slot(Life::Ended(CloseReason::Error(e))));
-                Err(e)
+                // Its `Closed` is reported if a session slot is free;
+                // nothing is evicted for it.
+                self.bury();
+                if !self.slots.is_full() {
+                    self.next_handle = self.next_handle.saturating_add(1);
+                    let _ = self.slots.push(slot(Life::Ended(CloseReason::Error(e))));
+                }
+                return Err(e);
             }
+        };
+        // A client starting over: its old session or handshake ends. A
+        // handshake replacing one still in progress is no progress: it
+        // inherits its predecessor's activity, hard end, place in the line
+        // and hold time, so restarting cannot keep a slot from stalling.
+        let mut inherited = None;
+        if let Some(i) = self.live_at(&from) {
+            if let Some(slot) = self.slots.get(i).filter(|s| s.est.is_none()) {
+                inherited = self
+                    .handshake_index(slot.handle)
+                    .and_then(|j| self.handshakes.get(j))
+                    .map(|h| (h.conn.last_activity, h.expires, h.admitted, h.since));
+            }
+            self.end(i, CloseReason::Replaced);
         }
+        if !self.admit(now, &from) {
+            self.stats.handshakes_refused += 1;
+            self.stats.records_dropped += 1;
+            return Ok(());
+        }
+        // Taken: its copies from now on are retransmissions while the
+        // handshake is in progress, replays once it is over. (A refused
+        // one is not remembered: its client's retransmission is taken.)
+        self.remember_hello(now, &from, random, stamp);
+        self.next_handle = self.next_handle.saturating_add(1);
+        let mut expires = now.saturating_add(self.config.linger_time());
+        // A host whose half-open handshake just ended by its own doing
+        // (failed, closed, timed out; not evicted) keeps that handshake's
+        // place in the line: ending its own handshake and starting again
+        // does not move it behind the others.
+        let mut admitted = self
+            .recent_of(now, &from)
+            .filter(|e| e.keeps_place)
+            .map(|e| e.admitted)
+            .min()
+            .unwrap_or(now);
+        let mut since = now;
+        if let Some((activity, end, first, held)) = inherited {
+            conn.last_activity = activity;
+            expires = end;
+            admitted = first;
+            since = held;
+        }
+        let _ = self.slots.push(slot(Life::Live));
+        let _ = self.handshakes.push(Handshake {
+            handle,
+            conn,
+            linger_until: None,
+            expires,
+            admitted,
+            since,
+        });
+        Ok(())
     }
 
     /// Input: time passed. Returns the first error a handshake or session

@@ -28,10 +28,13 @@ pub struct Stats {
     pub handshakes_refused: u64,
     /// Server: records and path challenges not sent to an address that
     /// has not proven it receives, to stay within three times what came
-    /// from it (RFC 9853 §5, Connection ID moves); and a server's timer
-    /// resends of a handshake flight held back because everything sent to
-    /// the peer's address would exceed three times what arrived from it.
+    /// from it (RFC 9853 §5, Connection ID moves).
     pub amplification_limited: u64,
+    /// Server: cookie-verified ClientHellos dropped as replays: the same
+    /// client random from the same address as one taken within the cookie
+    /// lifetime whose handshake is no longer in progress (the endpoint's
+    /// ClientHello replay cache).
+    pub client_hello_replays: u64,
 }
 
 impl Stats {
@@ -48,5 +51,6 @@ impl Stats {
         self.bytes_received += o.bytes_received;
         self.handshakes_refused += o.handshakes_refused;
         self.amplification_limited += o.amplification_limited;
+        self.client_hello_replays += o.client_hello_replays;
     }
 }

@@ -207,13 +207,23 @@ fn a_new_address_every_500_ms_does_not_keep_a_new_client_out() {
     );
 }
 
+/// Beyond the bound (five admissions per minimum hold time, half the 1 s
+/// initial retransmission timeout; a flood of new hosts at most once per
+/// minimum hold time is within it, the 500 ms test above): a flood of new
+/// addresses every 100 ms takes each slot as soon as its holder held it
+/// for the minimum hold time, and keeps the new client out beyond one
+/// retransmission timeout. This once passed (any half-open handshake
+/// could be taken at once), which let honest clients arriving faster than
+/// the slots clear evict each other's handshakes about to complete (see
+/// review17.rs): no policy for `H` slots tells this flood from such a
+/// crowd, and the minimum hold time sides with the crowd. The test shows
+/// the documented bound is where it is, not better.
 #[test]
-fn a_new_address_every_100_ms_does_not_keep_a_new_client_out() {
+fn beyond_the_bound_a_new_address_every_100_ms_keeps_a_new_client_out() {
     let t = new_address_flood(Duration::from_millis(100));
-    let t = t.expect("the new client never connected during the flood");
     assert!(
-        t <= config().retransmit_initial,
-        "connected only after {t:?}"
+        t.map_or(true, |t| t > config().retransmit_initial),
+        "connected after {t:?}: the bound is better than documented"
     );
 }
 
@@ -230,8 +240,9 @@ fn fatal_alert(seq: u64) -> Vec<u8> {
 fn cookie_hellos_replayed_from_two_addresses_do_not_keep_a_new_client_out() {
     // Two hosts take both handshake slots with a cookie exchange each,
     // then every 100 ms end their own handshake (a fatal alert) and
-    // replay their cookie-bearing ClientHello: a new handshake each time,
-    // without another cookie exchange.
+    // replay their cookie-bearing ClientHello. Each replay once opened a
+    // new handshake, without another cookie exchange; the server now
+    // remembers the ClientHellos it took and drops their replays.
     let mut s = server();
     let mut legit: Option<Legit> = None;
     let attackers = [addr("10.0.0.66:1000"), addr("10.0.0.67:1000")];
@@ -269,10 +280,10 @@ fn cookie_hellos_replayed_from_two_addresses_do_not_keep_a_new_client_out() {
             connected = Some(t);
             break;
         }
-        // Each replay opened a new handshake (the attack does what it
-        // claims): both slots stay taken until the new client comes.
-        if legit.is_none() {
-            assert_eq!(s.handshakes(), 2);
+        // The replays open no new handshake: each is a copy of a
+        // ClientHello taken before whose handshake ended (dropped).
+        if legit.is_none() && now > Duration::ZERO {
+            assert_eq!(s.handshakes(), 0, "a replay opened a handshake");
         }
         now += TICK;
         tick += 1;
@@ -281,6 +292,7 @@ fn cookie_hellos_replayed_from_two_addresses_do_not_keep_a_new_client_out() {
             let _ = l.c.handle_timeout(now);
         }
     }
+    assert!(s.stats().client_hello_replays > 10, "{:?}", s.stats());
     let t = connected.expect("the new client never connected during the replays");
     assert!(
         t <= config().retransmit_initial,
@@ -340,15 +352,27 @@ fn tiny_records(ch: &[u8], seq: u64) -> Vec<Vec<u8>> {
 }
 
 /// Bytes the server sent to `victim` and bytes that came from there when
-/// an attacker replays `victim`'s cookie-bearing ClientHello (spoofed),
-/// adds the tiny records, and `copies` more copies of the ClientHello
-/// spread over the handshake's life (each a while after the server's last
-/// resend); the run lasts until long after the handshake gave up.
+/// an attacker replays `victim`'s captured cookie-bearing ClientHello
+/// (spoofed), adds the tiny records, and `copies` more copies of the
+/// ClientHello spread over the cookie's lifetime (each a while after the
+/// last); the run lasts until long after. The victim's own handshake came
+/// first: its ClientHello was taken and the victim then gave the handshake
+/// up (a fatal alert). Only what the attacker drew is counted.
 fn amplification(copies: u32) -> (u64, u64) {
     let mut s = server();
     let mut none = None;
     let victim = addr("10.0.0.9:7000");
     let ch = cookie_hello(&mut s, &mut none, victim, 5, Duration::ZERO);
+    // The victim's own handshake, given up.
+    feed_s(&mut s, Duration::ZERO, victim, std::slice::from_ref(&ch));
+    assert!(
+        !out_s(&mut s, Duration::ZERO).is_empty(),
+        "the victim's flight"
+    );
+    feed_s(&mut s, Duration::ZERO, victim, &[fatal_alert(900)]);
+    let _ = out_s(&mut s, Duration::ZERO);
+    while s.poll_event().is_some() {}
+    assert_eq!(s.handshakes(), 0, "the victim gave its handshake up");
     let (mut sent, mut received) = (0u64, 0u64);
     let mut send = |s: &mut Server, now: Duration, d: Vec<Vec<u8>>| {
         for mut d in d {
@@ -361,12 +385,12 @@ fn amplification(copies: u32) -> (u64, u64) {
     let mut now = Duration::ZERO;
     let mut copy_at = Duration::from_millis(1100);
     let mut left = copies;
-    while now < Duration::from_secs(400) {
+    while now < Duration::from_secs(60) {
         if left > 0 && now >= copy_at {
             send(&mut s, now, std::vec![ch.clone()]);
             send(&mut s, now, tiny_records(&ch, 6000 + u64::from(left) * 4));
             left -= 1;
-            copy_at += Duration::from_millis(2100);
+            copy_at += Duration::from_millis(1700);
         }
         for (to, d) in out_s(&mut s, now) {
             if to == victim {
@@ -381,13 +405,24 @@ fn amplification(copies: u32) -> (u64, u64) {
     (sent, received)
 }
 
+/// The replays of a ClientHello whose handshake is over open nothing and
+/// draw nothing (the replay cache). This test once replayed a ClientHello
+/// the server had never seen (the victim's own never arrived) and held the
+/// server's timer resends within three times the bytes from the address:
+/// to the server that is one cookie-verified ClientHello and then silence,
+/// exactly what a client relying on the server's timer for the rest of a
+/// split flight sends (review17.rs), which that limit stranded. The first
+/// copy of a ClientHello to arrive opens the handshake its sender asked
+/// for, whoever forwarded it; every later copy is a retransmission while
+/// the handshake is in progress (at most one resend per retransmission
+/// timeout, the test above) and dropped after.
 #[test]
-fn a_replayed_hello_and_tiny_records_get_at_most_three_times_their_bytes() {
+fn a_replayed_hello_and_tiny_records_after_the_victims_handshake_draw_nothing() {
     for copies in [0, 1, 3, 10] {
         let (sent, received) = amplification(copies);
-        assert!(sent > 0, "the handshake sent its flight");
+        assert!(received > 0);
         assert!(
-            sent <= 3 * received,
+            sent <= 3 * received && sent == 0,
             "{copies} copies: {sent} bytes sent to the victim for {received} received"
         );
     }

@@ -154,7 +154,6 @@ fn cookie_hello(
     ch2.into_iter().next().unwrap()
 }
 
-
 /// A client offering only a suite the server does not have: its
 /// cookie-bearing ClientHello passes the cookie check and then fails.
 fn unshared_client(seed: u64, now: Duration) -> Dtls {
@@ -222,7 +221,10 @@ fn one_address_with_failing_hellos_evicts_every_half_open_handshake() {
         now += Duration::from_millis(20);
         let _ = s.handle_datagram(now, attacker, &mut bad.clone());
         let n = evicted(&mut s);
-        std::println!("copy {k} at {now:?}: evicted {n}, handshakes now {}", s.handshakes());
+        std::println!(
+            "copy {k} at {now:?}: evicted {n}, handshakes now {}",
+            s.handshakes()
+        );
         total += n;
     }
     std::println!("{total} half-open handshakes evicted within {now:?} by one address");
@@ -278,8 +280,13 @@ fn control_one_address_with_a_genuine_hello_evicts_at_most_one() {
 fn a_client_waiting_on_the_servers_timer_gets_the_rest_of_a_split_flight() {
     let mut cfg = config();
     cfg.mtu = 128;
-    let mut s: Server = Endpoint::new(cfg.clone(), StaticPsk::new(&KEYS), SimRng::new(1), Duration::ZERO)
-        .unwrap();
+    let mut s: Server = Endpoint::new(
+        cfg.clone(),
+        StaticPsk::new(&KEYS),
+        SimRng::new(1),
+        Duration::ZERO,
+    )
+    .unwrap();
     let at = addr("10.0.0.7:5000");
     let mut c = Client::new(cfg, ID, KEY, server_addr(), SimRng::new(7), Duration::ZERO).unwrap();
     let mut now = Duration::from_millis(10);
@@ -289,7 +296,11 @@ fn a_client_waiting_on_the_servers_timer_gets_the_rest_of_a_split_flight() {
     feed_c(&mut c, now, at, &hvr);
     feed_s(&mut s, now, at, &out_c(&mut c, now));
     let f = out_s(&mut s, now);
-    std::println!("flight: {} datagrams {:?}", f.len(), f.iter().map(|d| d.1.len()).collect::<Vec<_>>());
+    std::println!(
+        "flight: {} datagrams {:?}",
+        f.len(),
+        f.iter().map(|d| d.1.len()).collect::<Vec<_>>()
+    );
     assert!(f.len() >= 2, "the flight spans datagrams");
     // Only the first datagram arrives.
     feed_c(&mut c, now, at, &f[..1]);
@@ -335,8 +346,13 @@ fn honest_completions(attack: bool, gap: Duration) -> (usize, usize) {
         done: bool,
     }
     // Session slots for all of them; two handshake slots.
-    let mut s: Endpoint<SocketAddr, StaticPsk<'static>, SimRng, 256> =
-        Endpoint::new(config(), StaticPsk::new(&KEYS), SimRng::new(1), Duration::ZERO).unwrap();
+    let mut s: Endpoint<SocketAddr, StaticPsk<'static>, SimRng, 256> = Endpoint::new(
+        config(),
+        StaticPsk::new(&KEYS),
+        SimRng::new(1),
+        Duration::ZERO,
+    )
+    .unwrap();
     let attacker = addr("10.6.6.6:4000");
     let big_out = |s: &mut Endpoint<SocketAddr, StaticPsk<'static>, SimRng, 256>, now: Duration| {
         let mut v = Vec::new();
@@ -448,5 +464,89 @@ fn honest_overload_without_an_attacker_connects_as_many_as_first_come() {
             at_100 = calm;
         }
     }
-    assert!(at_100 >= 120, "{at_100}/150 connected (130 giving up slots in arrival order)");
+    assert!(
+        at_100 >= 120,
+        "{at_100}/150 connected (130 giving up slots in arrival order)"
+    );
+}
+
+/// A victim's cookie-bearing ClientHello, captured on the path, replayed
+/// from the victim's address (within the cookie lifetime) after the
+/// victim's handshake ended: once after its session closed, once after
+/// the victim gave its half-open handshake up (a fatal alert). Each replay used to open a new
+/// handshake and send its flight (and timer resends) to the victim, and
+/// charge the new handshake's failure to the victim's host. Now: no new
+/// handshake, nothing sent to the victim, the replays counted.
+#[test]
+fn a_captured_client_hello_replayed_after_its_handshake_ended_opens_nothing() {
+    for half_open in [false, true] {
+        let mut s = server();
+        let victim = addr("10.0.0.9:7000");
+        let mut now = Duration::from_millis(10);
+        let mut c = client(5, now);
+        // The cookie exchange; the ClientHello with the cookie is captured.
+        feed_s(&mut s, now, victim, &out_c(&mut c, now));
+        let hvr = out_s(&mut s, now);
+        feed_c(&mut c, now, victim, &hvr);
+        let ch2 = out_c(&mut c, now);
+        assert_eq!(ch2.len(), 1);
+        let captured = ch2[0].clone();
+        feed_s(&mut s, now, victim, &ch2);
+        if half_open {
+            // The victim gives up its handshake (a fatal alert).
+            let _ = out_s(&mut s, now);
+            let mut alert = std::vec![21, 0xFE, 0xFD, 0, 0, 0, 0, 0, 0, 0x03, 0xE8, 0, 2, 2, 40];
+            let _ = s.handle_datagram(now, victim, &mut alert);
+            let _ = out_s(&mut s, now);
+            assert_eq!(s.handshakes(), 0, "the victim's handshake ended");
+        } else {
+            for _ in 0..6 {
+                let r = out_s(&mut s, now);
+                feed_c(&mut c, now, victim, &r);
+                feed_s(&mut s, now, victim, &out_c(&mut c, now));
+            }
+            assert!(c.is_connected() && s.connected_at(&victim));
+            let h = s.session_handle(&victim).unwrap();
+            s.close(now, h).unwrap();
+            let _ = out_s(&mut s, now);
+        }
+        while s.poll_event().is_some() {}
+        let _ = out_s(&mut s, now);
+        assert_eq!(s.sessions(), 0, "the victim's session ended");
+        // The attacker replays the captured ClientHello, four times, 2 s
+        // apart (all within the 20 s cookie lifetime).
+        let mut to_victim = 0;
+        let end = now + Duration::from_secs(12);
+        let mut next = now;
+        let mut copies = 0;
+        while now < end {
+            if now >= next && copies < 4 {
+                feed_s(&mut s, now, victim, std::slice::from_ref(&captured));
+                copies += 1;
+                next += Duration::from_secs(2);
+            }
+            for (to, d) in out_s(&mut s, now) {
+                if to == victim {
+                    to_victim += d.len();
+                }
+            }
+            while s.poll_event().is_some() {}
+            now += Duration::from_millis(50);
+            let _ = s.handle_timeout(now);
+            assert_eq!(
+                s.handshakes(),
+                0,
+                "half_open {half_open}: a replay opened a handshake at {now:?}"
+            );
+        }
+        std::println!(
+            "half_open {half_open}: {to_victim} bytes to the victim, {:?}",
+            s.stats()
+        );
+        assert_eq!(
+            to_victim, 0,
+            "half_open {half_open}: the replays drew {to_victim} bytes to the victim"
+        );
+        assert_eq!(s.stats().client_hello_replays, 4);
+    }
 }

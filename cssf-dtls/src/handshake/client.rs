@@ -474,8 +474,7 @@ impl Connection {
                 // The timer keeps running until the server's whole flight
                 // is in (RFC 6347 §4.2.4: a flight only partly received is
                 // not received): the ClientHello repeated makes the server
-                // resend what was lost, and a server limits resends that
-                // nothing asked for (see `Connection::may_resend`).
+                // resend what was lost without waiting for its timer.
                 self.add_transcript(t, seq, body);
                 self.process_server_hello(body)?;
                 self.state = if self.resumed {

@@ -88,9 +88,6 @@ mod server;
 
 /// Client: HelloVerifyRequests (with a new cookie each) it answers.
 const MAX_COOKIES: u8 = 4;
-/// How many times what arrived from a peer's address a server's handshake
-/// may send there, counting resends (see `Connection::may_resend`).
-const AMPLIFICATION: u64 = 3;
 
 const CT_CCS: u8 = 20;
 const CT_ALERT: u8 = 21;
@@ -275,14 +272,6 @@ pub(crate) struct Connection {
     /// When our current flight was last (re)sent: peer-triggered resends
     /// come at most once per initial retransmission timeout.
     flight_sent_at: Duration,
-    /// Bytes of the current flight's latest complete sending (what a
-    /// resend costs), and of the sending in progress.
-    flight_bytes: u64,
-    sending_bytes: u64,
-    /// Server: bytes that arrived from the peer's address for this
-    /// handshake (its ClientHello's datagram included): what resends on
-    /// the timer are limited by (see [`may_resend`](Self::may_resend)).
-    pub(crate) amp_rx: u64,
     flight: Flight,
     sending: Option<(usize, usize)>,
     retransmit_at: Option<Duration>,
@@ -432,9 +421,6 @@ impl Connection {
             #[cfg(feature = "server")]
             peer_flight_last: [0; 16],
             flight_sent_at: now,
-            flight_bytes: 0,
-            sending_bytes: 0,
-            amp_rx: 0,
             flight: Flight::new(),
             sending: None,
             retransmit_at: None,
@@ -478,7 +464,6 @@ impl Connection {
     fn new_flight(&mut self, now: Duration, expect_reply: bool) {
         self.flight.clear();
         self.sending = None;
-        self.flight_bytes = 0;
         self.retransmits = 0;
         self.rto = self.config.retransmit_initial;
         self.retransmit_at = expect_reply.then(|| now.saturating_add(self.rto));
@@ -488,34 +473,7 @@ impl Connection {
     fn start_sending(&mut self) {
         if !self.flight.entries.is_empty() {
             self.sending = Some((0, 0));
-            self.sending_bytes = 0;
         }
-    }
-
-    /// A server may resend its current flight when its timer runs out:
-    /// everything sent to the peer's address, with the resend, stays
-    /// within [`AMPLIFICATION`] times what arrived from there for this
-    /// handshake (`amp_rx`, its ClientHello's datagram included). A
-    /// flight's first sending answers new input (a cookie-verified
-    /// ClientHello, messages that advanced the handshake) and a resend
-    /// asked for by a complete copy of the peer's last message answers
-    /// that copy (at most one per initial retransmission timeout, see
-    /// [`peer_repeated`](Self::peer_repeated)): neither is held back. So
-    /// the timer alone never sends a replayed ClientHello's source more
-    /// than three times what came from there (or the first flight, if
-    /// larger); a client whose flights get lost repeats its own, which the
-    /// server answers. A client only ever sends to its server, and is not
-    /// limited. Nor is a server's abbreviated handshake (resumption): its
-    /// flight ends with its Finished, and a client that got it has sent
-    /// its last flight and waits, so only the timer recovers that flight's
-    /// loss; a replayed resuming ClientHello (a captured one, within the
-    /// cookie lifetime, naming a cached session) gets its source up to
-    /// `1 + max_retransmits` flights of about its own size.
-    fn may_resend(&self) -> bool {
-        self.role != Role::Server
-            || self.resumed
-            || self.stats.bytes_sent.saturating_add(self.flight_bytes)
-                <= self.amp_rx.saturating_mul(AMPLIFICATION)
     }
 
     /// Appends a handshake message to the flight and the transcript.
@@ -739,7 +697,6 @@ impl Connection {
         let was_connected = self.state == State::Connected;
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += data.len() as u64;
-        self.amp_rx = self.amp_rx.saturating_add(data.len() as u64);
         self.newest = false;
         let mut rest = data;
         while !rest.is_empty() {
@@ -1173,12 +1130,6 @@ impl Connection {
         self.retransmits += 1;
         self.rto = self.rto.saturating_mul(2).min(self.config.retransmit_max);
         self.retransmit_at = Some(now.saturating_add(self.rto));
-        if !self.may_resend() {
-            // Held back, the timer backs off as if it went out: the peer
-            // retransmits on its own, and what it sends widens the limit.
-            self.stats.amplification_limited += 1;
-            return Ok(());
-        }
         self.stats.retransmissions += 1;
         self.flight_sent_at = now;
         self.start_sending();
@@ -1406,10 +1357,6 @@ impl Connection {
             return Ok(None);
         }
         self.stats.bytes_sent += pos as u64;
-        self.sending_bytes = self.sending_bytes.saturating_add(pos as u64);
-        if self.sending.is_none() {
-            self.flight_bytes = self.sending_bytes;
-        }
         Ok(Some(pos))
     }
 
