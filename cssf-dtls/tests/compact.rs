@@ -112,13 +112,26 @@ fn up_to_flight_4<const N: usize, const H: usize>(
     c: &mut Client<u8, SimRng>,
     addr: u8,
 ) -> Vec<(u8, Vec<u8>)> {
-    to_server(s, addr, &from_client(c));
-    let hvr = from_server(s);
+    up_to_flight_4_at(s, c, addr, T)
+}
+
+fn up_to_flight_4_at<const N: usize, const H: usize>(
+    s: &mut Server<N, H>,
+    c: &mut Client<u8, SimRng>,
+    addr: u8,
+    now: Duration,
+) -> Vec<(u8, Vec<u8>)> {
+    to_server_at(s, now, addr, &from_client(c));
+    let hvr = from_server_at(s, now);
     assert_eq!(hvr.len(), 1, "HelloVerifyRequest");
     to_client(c, &hvr, addr);
-    to_server(s, addr, &from_client(c));
-    from_server(s)
+    to_server_at(s, now, addr, &from_client(c));
+    from_server_at(s, now)
 }
+
+/// Half the default initial retransmission timeout (9 s): how long a
+/// half-open handshake holds its slot before newest wins may take it.
+const MIN_HOLD: Duration = Duration::from_millis(4500);
 
 /// A full handshake of `c` at `addr`; returns the client's flight 5.
 fn connect<const N: usize, const H: usize>(
@@ -375,10 +388,10 @@ fn a_full_handshake_table_gives_the_oldest_half_open_slot_to_the_newest() {
     assert!(!f4b.is_empty());
     assert_eq!(s.handshakes(), 1);
     let hb = s.session_handle(&2).unwrap();
-    // c passes the cookie exchange: newest wins, b's half-open handshake
-    // gives its slot up at once.
+    // c passes the cookie exchange once b held its slot for the minimum
+    // hold time: newest wins, b's half-open handshake gives its slot up.
     let mut c = client(13);
-    let f4 = up_to_flight_4(&mut s, &mut c, 3);
+    let f4 = up_to_flight_4_at(&mut s, &mut c, 3, T + MIN_HOLD);
     assert!(!f4.is_empty() && f4.iter().all(|(to, _)| *to == 3));
     assert_eq!(s.stats().handshakes_refused, 0);
     let ev = events(&mut s);
@@ -464,7 +477,8 @@ fn a_lingering_handshake_is_not_evicted_before_its_last_flight_is_sent() {
     to_client(&mut a, &f4a, 1);
     to_server(&mut s, 1, &from_client(&mut a));
     assert!(s.connected_at(&1));
-    to_server(&mut s, 3, &ch);
+    // (once b held its slot for the minimum hold time)
+    to_server_at(&mut s, T + MIN_HOLD, 3, &ch);
     // c takes b's slot (the half-open one), not a's: a's handshake has
     // its last flight to send.
     assert_eq!(s.stats().handshakes_refused, 0);
