@@ -443,67 +443,85 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 /// one once its last flight went out, or an idle or closed session; one
 /// host ([`PeerAddress::same_host`]) holds at most half of the handshake
 /// slots (its share). With every handshake slot busy and none of those to
-/// give up, the newest handshake wins: a host below its share takes the
-/// slot of the half-open handshake (of another host) admitted first.
+/// give up, the newest handshake wins, after a minimum hold: a host below
+/// its share takes the slot of the half-open handshake (of another host)
+/// admitted first among those that held their slot for half of
+/// [`Config::retransmit_initial`] (the minimum hold time); if none has,
+/// the new one is refused (first come, first served).
 ///
 /// # Half-open handshakes under a flood
 ///
 /// Only a host that receives at its address (it returns the cookie of our
-/// HelloVerifyRequest), or one that replays such a ClientHello captured
-/// within [`Config::cookie_lifetime`], gets a handshake slot; a repeated
-/// ClientHello of a handshake in progress is a retransmission, never a new
-/// slot. The bound a flood leaves:
+/// HelloVerifyRequest) gets a handshake slot, and each cookie-bearing
+/// ClientHello opens at most one: the endpoint remembers the address and
+/// client random of the last 32 cookie-verified ClientHellos it took
+/// (those it admitted and those that failed at once, not those refused
+/// for want of a slot), within [`Config::cookie_lifetime`]. A copy of one
+/// whose handshake is in progress is a retransmission; a copy after its
+/// handshake ended (completed, closed, failed, timed out, evicted, or
+/// replaced by its client's next ClientHello) is dropped and counted in
+/// [`Stats::client_hello_replays`]. When all 32 are younger than the
+/// cookie lifetime, the oldest is forgotten and from then on every cookie
+/// stamped in or before the second its cookie was stamped is refused as
+/// if expired (the client gets a new HelloVerifyRequest): a forgotten
+/// ClientHello cannot be replayed, and an honest client loses at most one
+/// cookie round trip, only while more than 32 handshakes are admitted per
+/// second. So an attacker who captured a victim's cookie-bearing
+/// ClientHello can open no handshake the victim did not ask for, charge
+/// no failure to the victim's host, and draw no flight toward it beyond
+/// the victim's own handshake; and a host that ends its own handshakes
+/// needs a cookie exchange for each new one. The bound a flood leaves:
 ///
 /// - A new client is admitted as soon as its cookie-bearing ClientHello
-///   arrives (unless its host is at its share, or session slots are full
-///   of sessions within their hosts' limits), however fast others arrive.
-/// - Its handshake keeps its slot at least until `H` more handshakes of
-///   other hosts were admitted after it (the `H`-th may take its slot; a
-///   handshake keeping an ended one's place, below, counts as admitted
-///   then), or until it made no progress for a whole initial
-///   retransmission timeout (stalled): it completes if fewer than `H`
-///   cookie-verified ClientHellos from other hosts arrive within its round
-///   trip (the server's flight, the client's answer). Past that rate no
-///   policy for `H` slots tells a flood from new clients; a flood reaching
-///   it keeps new clients out while it lasts, and a client whose handshake
-///   it took counts that end too (below): its retry within one initial
-///   retransmission timeout takes only a free or stalled slot.
+///   arrives while some half-open handshake of another host has held its
+///   slot for the minimum hold time (unless its host is at its share, or
+///   session slots are full of sessions within their hosts' limits). A
+///   flood of cookie-verified ClientHellos from distinct hosts, one at
+///   most every minimum hold time, always leaves such a slot; a flood of
+///   more than `H` per minimum hold time takes every slot as soon as it
+///   may be taken and keeps new clients out while it lasts (between the
+///   two, a new client gets in when it arrives in a gap). No policy for
+///   `H` slots tells such a flood from honest clients arriving faster
+///   than the slots clear (a fleet reconnecting).
+/// - Once admitted, its handshake keeps its slot for the minimum hold time
+///   (unless it stalls: no progress for a whole initial retransmission
+///   timeout), and after it until it is the first admitted of those that
+///   held theirs for as long: it completes if its round trip (the
+///   server's flight, its answer) is shorter than the minimum hold time.
+///   Clients arriving faster than the slots clear are served first come,
+///   first served; none evicts a handshake about to complete.
 /// - A host cannot churn its way to the front: a half-open handshake that
-///   ended without completing (failed, closed, timed out, evicted) counts
-///   against its host's share, when a new handshake of that host would
-///   take another's slot, for one initial retransmission timeout, and a
-///   new handshake of that host meanwhile keeps the ended one's place in
-///   the line (among the last eight such ends the endpoint remembers; a
-///   flood from more hosts than that is the arrival rate above). A
-///   handshake replacing its client's previous one (a new ClientHello,
-///   RFC 6347 §4.2.8) keeps its predecessor's place too.
+///   ended without completing (failed, closed, timed out, evicted), and a
+///   cookie-verified ClientHello that failed at once (no suite in common,
+///   a bad extension: it makes no room and ends nothing), count against
+///   its host's share, when a new handshake of that host would take
+///   another's slot, for one initial retransmission timeout (among the
+///   last eight such ends the endpoint remembers, at most a share of them
+///   per host). A new handshake of a host whose half-open handshake it
+///   ended itself (failed, closed, timed out) keeps the ended one's place
+///   in the line, and so does a handshake replacing its client's previous
+///   one (a new ClientHello, RFC 6347 §4.2.8, which also keeps its hold
+///   time); a client whose handshake was evicted goes to the back.
 /// - Progress does not protect a half-open handshake: until its Finished
 ///   verifies, a PSK peer proves nothing a flood could not send, so
 ///   protecting handshakes past the first flight would let a flood pin
 ///   slots by sending one more message each.
 ///
-/// Resends toward a handshake's address are bounded by what came from
-/// there. A flight's first sending answers new input (the cookie-verified
-/// ClientHello, messages that advanced the handshake). A resend asked for
-/// by the peer needs a complete copy of the message that ended its last
-/// flight (same epoch, type, sequence and bytes; no fragment, truncated or
-/// other record does) and comes at most once per initial retransmission
-/// timeout, within the retransmission budget: one flight per copy. A
-/// resend on the timer, which nothing asked for, goes only while
-/// everything sent to the address, with it, stays within three times the
-/// bytes that came from there for the handshake (held back: counted in
-/// [`Stats::amplification_limited`]; the timer backs off as if it went).
-/// So a ClientHello replayed from a victim's address (within the cookie
-/// lifetime), with tiny records, gets the victim at most three times their
-/// bytes, or the first flight if that is larger (a certificate flight can
-/// be), plus one flight per further complete copy (about the copy's size
-/// with PSK, several times it with a certificate). Not limited: an
-/// abbreviated handshake's timer (only it recovers the loss of the
-/// client's last flight), which a replayed resuming ClientHello (naming a
-/// cached session) turns into `1 + max_retransmits` flights of about its
-/// own size. A client whose flights get lost repeats its own (ours keeps
+/// Resends: a flight goes out when new input asks for it (the
+/// cookie-verified ClientHello, messages that advanced the handshake), on
+/// the retransmission timer (up to [`Config::max_retransmits`] times,
+/// backing off, RFC 6347 §4.2.4), and when the peer repeats a complete
+/// copy of the message that ended its last flight (same epoch, type,
+/// sequence and bytes; no fragment, truncated or other record does), at
+/// most once per initial retransmission timeout. With the replay cache,
+/// timer resends go to an address that asked for the handshake itself
+/// (or whose ClientHello an on-path attacker forwarded first: the same
+/// request); a copy of its ClientHello replayed during the handshake gets
+/// at most one flight per initial retransmission timeout (about the
+/// copy's size with PSK, several times it with a certificate), and after
+/// it nothing. A client whose flights get lost repeats its own (ours keeps
 /// its timer until the server's whole flight is in), which the server
-/// answers.
+/// answers; one that waits for the server's timer gets it too.
 ///
 /// Session slots beyond a host's [`Config::max_sessions_per_host`]
 /// (counted where each session's handshake came from) are lent while
@@ -1018,6 +1036,7 @@ impl<
     ///   retransmission timeout (a peer that is there would have
     ///   retransmitted), by a lingering one whose last flight went out, or
     ///   else by the half-open handshake of another host admitted first
+    ///   among those that held their slot for the minimum hold time
     ///   (newest wins; see "Half-open handshakes under a flood" at
     ///   [`Endpoint`]). One host (see [`PeerAddress::same_host`]) holds at
     ///   most half of the handshake slots (at least one): beyond that, only
