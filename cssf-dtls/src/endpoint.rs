@@ -278,6 +278,8 @@ struct SeenHello<A> {
     stamp: u32,
     /// When it was taken.
     at: Duration,
+    /// The fatal alert it failed with at once (sent again to its copies).
+    alert: Option<u8>,
 }
 
 /// A half-open handshake that ended without completing: its host, when it
@@ -460,7 +462,8 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 /// whose handshake is in progress is a retransmission; a copy after its
 /// handshake ended (completed, closed, failed, timed out, evicted, or
 /// replaced by its client's next ClientHello) is dropped and counted in
-/// [`Stats::client_hello_replays`]. When all 32 are younger than the
+/// [`Stats::client_hello_replays`] (a copy of one that failed at once gets
+/// its two-byte fatal alert again, and nothing more). When all 32 are younger than the
 /// cookie lifetime, the oldest is forgotten and from then on every cookie
 /// stamped in or before the second its cookie was stamped is refused as
 /// if expired (the client gets a new HelloVerifyRequest): a forgotten
@@ -1253,11 +1256,33 @@ impl<
     /// taken before, within the cookie lifetime, and its handshake is no
     /// longer in progress (a copy for a handshake in progress never gets
     /// here: it is a retransmission).
-    fn replayed(&self, now: Duration, from: &A, random: &[u8; 32]) -> bool {
+    /// `Some(alert)`: the fatal alert it failed with, if it failed at once.
+    fn replayed(&self, now: Duration, from: &A, random: &[u8; 32]) -> Option<Option<u8>> {
         let life = self.config.cookie_lifetime;
-        self.seen.iter().any(|e| {
-            &e.addr == from && &e.random == random && now.saturating_sub(e.at) <= life + SECOND
-        })
+        self.seen
+            .iter()
+            .find(|e| {
+                &e.addr == from && &e.random == random && now.saturating_sub(e.at) <= life + SECOND
+            })
+            .map(|e| e.alert)
+    }
+
+    /// Queues a plaintext fatal alert `code` to `to` (record sequence
+    /// `seq`, the ClientHello's).
+    fn queue_alert(&mut self, to: A, seq: u64, code: u8) {
+        let mut out = [0u8; STATELESS_MAX];
+        let ok = RecordHeader {
+            content_type: ContentType::Alert,
+            version: crate::wire::DTLS_1_2,
+            epoch: 0,
+            sequence: seq,
+            length: 2,
+        }
+        .emit(&mut out);
+        if let (Ok(()), Some(p)) = (ok, out.get_mut(REC_HEADER..REC_HEADER + 2)) {
+            p.copy_from_slice(&[2, code]);
+            self.queue_stateless(to, out, REC_HEADER + 2);
+        }
     }
 
     /// Remembers a cookie-verified ClientHello taken now (see
@@ -1270,7 +1295,14 @@ impl<
     /// new HelloVerifyRequest, as for an expired cookie): a forgotten
     /// ClientHello cannot be replayed, and an honest client loses at most
     /// one cookie round trip.
-    fn remember_hello(&mut self, now: Duration, from: &A, random: [u8; 32], stamp: u32) {
+    fn remember_hello(
+        &mut self,
+        now: Duration,
+        from: &A,
+        random: [u8; 32],
+        stamp: u32,
+        alert: Option<u8>,
+    ) {
         let life = self.config.cookie_lifetime;
         while self
             .seen
@@ -1289,6 +1321,7 @@ impl<
             random,
             stamp,
             at: now,
+            alert,
         });
     }
 
@@ -1822,9 +1855,15 @@ impl<
         if let Some(r) = ch.random.get(..32) {
             random.copy_from_slice(r);
         }
-        if self.replayed(now, &from, &random) {
+        if let Some(alert) = self.replayed(now, &from, &random) {
             self.stats.client_hello_replays += 1;
             self.stats.records_dropped += 1;
+            // A ClientHello that failed at once gets its fatal alert again
+            // (two bytes of payload: the client may have lost the first),
+            // and nothing else: no handshake, no charge to its host.
+            if let Some(code) = alert {
+                self.queue_alert(from, rh.sequence, code);
+            }
             return Ok(());
         }
         // The handshake is built before any table changes: a ClientHello
@@ -1871,22 +1910,11 @@ impl<
         let mut conn = match conn {
             Ok(conn) => conn,
             Err(e) => {
-                self.remember_hello(now, &from, random, stamp);
+                let alert = e.code().map(|c| c.to_u8());
+                self.remember_hello(now, &from, random, stamp, alert);
                 self.remember_end(from.clone(), now, true);
-                if let Some(code) = e.code() {
-                    let mut out = [0u8; STATELESS_MAX];
-                    let ok = RecordHeader {
-                        content_type: ContentType::Alert,
-                        version: crate::wire::DTLS_1_2,
-                        epoch: 0,
-                        sequence: rh.sequence,
-                        length: 2,
-                    }
-                    .emit(&mut out);
-                    if let (Ok(()), Some(p)) = (ok, out.get_mut(REC_HEADER..REC_HEADER + 2)) {
-                        p.copy_from_slice(&[2, code.to_u8()]);
-                        self.queue_stateless(from.clone(), out, REC_HEADER + 2);
-                    }
+                if let Some(code) = alert {
+                    self.queue_alert(from.clone(), rh.sequence, code);
                 }
                 // Its `Closed` is reported if a session slot is free;
                 // nothing is evicted for it.
@@ -1920,7 +1948,7 @@ impl<
         // Taken: its copies from now on are retransmissions while the
         // handshake is in progress, replays once it is over. (A refused
         // one is not remembered: its client's retransmission is taken.)
-        self.remember_hello(now, &from, random, stamp);
+        self.remember_hello(now, &from, random, stamp, None);
         self.next_handle = self.next_handle.saturating_add(1);
         let mut expires = now.saturating_add(self.config.linger_time());
         // A host whose half-open handshake just ended by its own doing
