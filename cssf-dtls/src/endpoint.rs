@@ -463,13 +463,16 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 /// handshake ended (completed, closed, failed, timed out, evicted, or
 /// replaced by its client's next ClientHello) is dropped and counted in
 /// [`Stats::client_hello_replays`] (a copy of one that failed at once gets
-/// its two-byte fatal alert again, and nothing more). When all 32 are younger than the
-/// cookie lifetime, the oldest is forgotten and from then on every cookie
-/// stamped in or before the second its cookie was stamped is refused as
-/// if expired (the client gets a new HelloVerifyRequest): a forgotten
-/// ClientHello cannot be replayed, and an honest client loses at most one
-/// cookie round trip, only while more than 32 handshakes are admitted per
-/// second. So an attacker who captured a victim's cookie-bearing
+/// its two-byte fatal alert again, and nothing more). When all 32 are
+/// younger than the cookie lifetime, the oldest entry of a host holding
+/// more than one is forgotten (a host opening handshakes fast forgets its
+/// own, which it could replace after a new cookie exchange anyway); when
+/// all 32 are of different hosts, the oldest is forgotten and from then on
+/// every cookie stamped in or before the second its cookie was stamped is
+/// refused as if expired (the client gets a new HelloVerifyRequest): a
+/// forgotten ClientHello of another host cannot be replayed, and an honest
+/// client loses a cookie round trip only while more than 32 distinct
+/// hosts have handshakes taken within a second. So an attacker who captured a victim's cookie-bearing
 /// ClientHello can open no handshake the victim did not ask for, charge
 /// no failure to the victim's host, and draw no flight toward it beyond
 /// the victim's own handshake; and a host that ends its own handshakes
@@ -1290,11 +1293,12 @@ impl<
     /// [`CLIENT_HELLO_REPLAY_CACHE`] entries: entries older than the
     /// cookie lifetime (plus the stamp's second) leave first, as their
     /// cookies are no longer taken anyway; if the cache is still full, the
-    /// oldest entry leaves and every cookie stamped in or before its
-    /// cookie's second is refused from then on (such a ClientHello gets a
-    /// new HelloVerifyRequest, as for an expired cookie): a forgotten
-    /// ClientHello cannot be replayed, and an honest client loses at most
-    /// one cookie round trip.
+    /// oldest entry of a host holding more than one leaves; if every entry
+    /// is of a different host, the oldest leaves and every cookie stamped
+    /// in or before its cookie's second is refused from then on (such a
+    /// ClientHello gets a new HelloVerifyRequest, as for an expired
+    /// cookie): a forgotten ClientHello of another host cannot be
+    /// replayed, and an honest client loses at most a cookie round trip.
     fn remember_hello(
         &mut self,
         now: Duration,
@@ -1312,7 +1316,32 @@ impl<
             self.seen.pop_front();
         }
         if self.seen.is_full() {
-            if let Some(e) = self.seen.pop_front() {
+            // The oldest entry of a host holding more than one: a host
+            // that opens handshakes fast forgets its own first, with no
+            // effect on others' cookies (a copy of a forgotten ClientHello
+            // of its own is what it could send after a new cookie
+            // exchange anyway).
+            let seen = &self.seen;
+            let crowded = seen.iter().position(|e| {
+                seen.iter()
+                    .filter(|o| o.addr.same_host(&e.addr))
+                    .nth(1)
+                    .is_some()
+            });
+            let mut kept: heapless::Deque<SeenHello<A>, CLIENT_HELLO_REPLAY_CACHE> =
+                heapless::Deque::new();
+            let mut forgotten = None;
+            for (k, e) in core::mem::take(&mut self.seen).into_iter().enumerate() {
+                if forgotten.is_none() && crowded.map_or(k == 0, |c| c == k) {
+                    forgotten = Some(e);
+                } else {
+                    let _ = kept.push_back(e);
+                }
+            }
+            self.seen = kept;
+            // Every entry from a different host: the oldest goes, and no
+            // cookie as old as its cookie is taken from then on.
+            if let Some(e) = forgotten.filter(|_| crowded.is_none()) {
                 self.stamp_floor = Some(self.stamp_floor.map_or(e.stamp, |f| f.max(e.stamp)));
             }
         }

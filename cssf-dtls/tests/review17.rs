@@ -550,3 +550,33 @@ fn a_captured_client_hello_replayed_after_its_handshake_ended_opens_nothing() {
         assert_eq!(s.stats().client_hello_replays, 4);
     }
 }
+
+/// One host opening and ending handshakes fast (a new port and cookie
+/// exchange each, then a fatal alert), 60 within half a second, fills the
+/// ClientHello replay cache with its own entries: it forgets its own, and
+/// an honest client of another host is not refused a cookie for it.
+#[test]
+fn one_host_filling_the_replay_cache_does_not_refuse_others_cookies() {
+    let mut s = server();
+    let mut none = None;
+    let mut now = Duration::from_millis(10);
+    for k in 0..60u16 {
+        let a = SocketAddr::from(([10, 6, 6, 6], 4000 + k));
+        let ch = cookie_hello(&mut s, &mut none, a, 300 + u64::from(k), now);
+        feed_s(&mut s, now, a, &[ch]);
+        let mut alert = std::vec![21, 0xFE, 0xFD, 0, 0, 0, 0, 0, 0, 0x03, 0xE8, 0, 2, 2, 40];
+        let _ = s.handle_datagram(now, a, &mut alert);
+        let _ = out_s(&mut s, now);
+        while s.poll_event().is_some() {}
+        now += Duration::from_millis(8);
+    }
+    let at = addr("10.0.0.7:5000");
+    let mut c = client(7, now);
+    for _ in 0..6 {
+        feed_s(&mut s, now, at, &out_c(&mut c, now));
+        let r = out_s(&mut s, now);
+        feed_c(&mut c, now, at, &r);
+        while s.poll_event().is_some() {}
+    }
+    assert!(c.is_connected() && s.connected_at(&at), "{:?}", s.stats());
+}
