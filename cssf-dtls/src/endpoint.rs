@@ -57,6 +57,15 @@ pub(crate) const MAX_RECORDS_PER_DATAGRAM: usize = crate::queue::QUEUE_ENTRIES /
 /// Ended sessions whose slot was needed before their `Closed` event was
 /// taken (see [`Endpoint::bury`]).
 const GRAVEYARD: usize = 8;
+/// Half-open handshakes that ended without completing (see
+/// [`Endpoint::recent_ends`]) the endpoint remembers, the oldest forgotten
+/// first.
+const RECENT_ENDS: usize = 8;
+/// One second: cookie stamps are whole seconds.
+const SECOND: Duration = Duration::from_secs(1);
+/// Cookie-verified ClientHellos (address and client random) the endpoint
+/// remembers to drop their replays (see [`Endpoint::replayed`]).
+const CLIENT_HELLO_REPLAY_CACHE: usize = 32;
 
 /// Where a session slot is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,6 +259,39 @@ struct Handshake {
     /// A half-open handshake's hard end: it never lives longer than a
     /// peer's whole retransmission budget, however active it looks.
     expires: Duration,
+    /// When the handshake was admitted (a handshake replacing one of the
+    /// same address keeps its predecessor's): the oldest half-open
+    /// handshake is the first to give its slot up to a new one.
+    admitted: Duration,
+    /// When it took its slot (kept by a handshake replacing its client's
+    /// previous one): under newest wins, only a handshake that held its
+    /// slot for the minimum hold time gives it up (see
+    /// [`Endpoint::min_hold`]).
+    since: Duration,
+}
+
+/// A cookie-verified ClientHello taken (see [`Endpoint::replayed`]).
+struct SeenHello<A> {
+    addr: A,
+    random: [u8; 32],
+    /// Its cookie's time stamp (whole seconds).
+    stamp: u32,
+    /// When it was taken.
+    at: Duration,
+    /// The fatal alert it failed with at once (sent again to its copies).
+    alert: Option<u8>,
+}
+
+/// A half-open handshake that ended without completing: its host, when it
+/// ended and when it was admitted.
+struct RecentEnd<A> {
+    host: A,
+    ended: Duration,
+    admitted: Duration,
+    /// The host's next handshake keeps this one's place in the line: the
+    /// host ended it itself (failed, closed, timed out), it was not
+    /// evicted to make room for another.
+    keeps_place: bool,
 }
 
 /// An ended session whose slot was taken for a new handshake before its
@@ -402,7 +444,92 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 /// up (repeated ClientHellos are not progress), and so does a lingering
 /// one once its last flight went out, or an idle or closed session; one
 /// host ([`PeerAddress::same_host`]) holds at most half of the handshake
-/// slots. Session slots beyond a host's [`Config::max_sessions_per_host`]
+/// slots (its share). With every handshake slot busy and none of those to
+/// give up, the newest handshake wins, after a minimum hold: a host below
+/// its share takes the slot of the half-open handshake (of another host)
+/// admitted first among those that held their slot for half of
+/// [`Config::retransmit_initial`] (the minimum hold time); if none has,
+/// the new one is refused (first come, first served).
+///
+/// # Half-open handshakes under a flood
+///
+/// Only a host that receives at its address (it returns the cookie of our
+/// HelloVerifyRequest) gets a handshake slot, and each cookie-bearing
+/// ClientHello opens at most one: the endpoint remembers the address and
+/// client random of the last 32 cookie-verified ClientHellos it took
+/// (those it admitted and those that failed at once, not those refused
+/// for want of a slot), within [`Config::cookie_lifetime`]. A copy of one
+/// whose handshake is in progress is a retransmission; a copy after its
+/// handshake ended (completed, closed, failed, timed out, evicted, or
+/// replaced by its client's next ClientHello) is dropped and counted in
+/// [`Stats::client_hello_replays`] (a copy of one that failed at once gets
+/// its two-byte fatal alert again, and nothing more). When all 32 are
+/// younger than the cookie lifetime, the oldest entry of a host holding
+/// more than one is forgotten (a host opening handshakes fast forgets its
+/// own, which it could replace after a new cookie exchange anyway); when
+/// all 32 are of different hosts, the oldest is forgotten and from then on
+/// every cookie stamped in or before the second its cookie was stamped is
+/// refused as if expired (the client gets a new HelloVerifyRequest): a
+/// forgotten ClientHello of another host cannot be replayed, and an honest
+/// client loses a cookie round trip only while more than 32 distinct
+/// hosts have handshakes taken within a second. So an attacker who captured a victim's cookie-bearing
+/// ClientHello can open no handshake the victim did not ask for, charge
+/// no failure to the victim's host, and draw no flight toward it beyond
+/// the victim's own handshake; and a host that ends its own handshakes
+/// needs a cookie exchange for each new one. The bound a flood leaves:
+///
+/// - A new client is admitted as soon as its cookie-bearing ClientHello
+///   arrives while some half-open handshake of another host has held its
+///   slot for the minimum hold time (unless its host is at its share, or
+///   session slots are full of sessions within their hosts' limits). A
+///   flood of cookie-verified ClientHellos from distinct hosts, one at
+///   most every minimum hold time, always leaves such a slot; a flood of
+///   more than `H` per minimum hold time takes every slot as soon as it
+///   may be taken and keeps new clients out while it lasts (between the
+///   two, a new client gets in when it arrives in a gap). No policy for
+///   `H` slots tells such a flood from honest clients arriving faster
+///   than the slots clear (a fleet reconnecting).
+/// - Once admitted, its handshake keeps its slot for the minimum hold time
+///   (unless it stalls: no progress for a whole initial retransmission
+///   timeout), and after it until it is the first admitted of those that
+///   held theirs for as long: it completes if its round trip (the
+///   server's flight, its answer) is shorter than the minimum hold time.
+///   Clients arriving faster than the slots clear are served first come,
+///   first served; none evicts a handshake about to complete.
+/// - A host cannot churn its way to the front: a half-open handshake that
+///   ended without completing (failed, closed, timed out, evicted), and a
+///   cookie-verified ClientHello that failed at once (no suite in common,
+///   a bad extension: it makes no room and ends nothing), count against
+///   its host's share, when a new handshake of that host would take
+///   another's slot, for one initial retransmission timeout (among the
+///   last eight such ends the endpoint remembers, at most a share of them
+///   per host). A new handshake of a host whose half-open handshake it
+///   ended itself (failed, closed, timed out) keeps the ended one's place
+///   in the line, and so does a handshake replacing its client's previous
+///   one (a new ClientHello, RFC 6347 §4.2.8, which also keeps its hold
+///   time); a client whose handshake was evicted goes to the back.
+/// - Progress does not protect a half-open handshake: until its Finished
+///   verifies, a PSK peer proves nothing a flood could not send, so
+///   protecting handshakes past the first flight would let a flood pin
+///   slots by sending one more message each.
+///
+/// Resends: a flight goes out when new input asks for it (the
+/// cookie-verified ClientHello, messages that advanced the handshake), on
+/// the retransmission timer (up to [`Config::max_retransmits`] times,
+/// backing off, RFC 6347 §4.2.4), and when the peer repeats a complete
+/// copy of the message that ended its last flight (same epoch, type,
+/// sequence and bytes; no fragment, truncated or other record does), at
+/// most once per initial retransmission timeout. With the replay cache,
+/// timer resends go to an address that asked for the handshake itself
+/// (or whose ClientHello an on-path attacker forwarded first: the same
+/// request); a copy of its ClientHello replayed during the handshake gets
+/// at most one flight per initial retransmission timeout (about the
+/// copy's size with PSK, several times it with a certificate), and after
+/// it nothing. A client whose flights get lost repeats its own (ours keeps
+/// its timer until the server's whole flight is in), which the server
+/// answers; one that waits for the server's timer gets it too.
+///
+/// Session slots beyond a host's [`Config::max_sessions_per_host`]
 /// (counted where each session's handshake came from) are lent while
 /// others need none: with the table full, a handshake of a host below its
 /// limit takes the least recently active of them, and a host at its limit
@@ -473,6 +600,17 @@ pub struct Endpoint<A, P, R, const N: usize, T = RejectAll, const S: usize = 4, 
     slots: heapless::Vec<Slot<A>, N>,
     handshakes: heapless::Vec<Handshake, H>,
     graveyard: heapless::Deque<Tomb<A>, GRAVEYARD>,
+    /// Where recent half-open handshakes that did not complete came from,
+    /// and when they ended (see [`recent_ends`](Self::recent_ends)).
+    recent: heapless::Deque<RecentEnd<A>, RECENT_ENDS>,
+    /// Cookie-verified ClientHellos taken within the cookie lifetime
+    /// (see [`replayed`](Self::replayed)), oldest first.
+    seen: heapless::Deque<SeenHello<A>, CLIENT_HELLO_REPLAY_CACHE>,
+    /// Cookies stamped at or before this second are not taken: a
+    /// ClientHello this young was forgotten to make room in `seen`.
+    stamp_floor: Option<u32>,
+    /// The time of the latest input, timer or output call.
+    clock: Duration,
     stateless: heapless::Deque<(A, [u8; STATELESS_MAX], usize), STATELESS_QUEUE>,
     events: heapless::Deque<Event<A>, EVENTS>,
     /// Path challenges of peers to answer: session, where the challenge
@@ -619,6 +757,10 @@ impl<
             slots: heapless::Vec::new(),
             handshakes: heapless::Vec::new(),
             graveyard: heapless::Deque::new(),
+            recent: heapless::Deque::new(),
+            seen: heapless::Deque::new(),
+            stamp_floor: None,
+            clock: now,
             stateless: heapless::Deque::new(),
             events: heapless::Deque::new(),
             #[cfg(feature = "cid")]
@@ -699,6 +841,8 @@ impl<
         }
         slot.life = Life::Ended(reason);
         let handle = slot.handle;
+        let half_open = slot.est.is_none();
+        let origin = slot.origin.clone();
         if let Some(est) = slot.est.as_mut() {
             match reason {
                 CloseReason::LocalClose | CloseReason::IdleTimeout => est.close(reason),
@@ -720,6 +864,22 @@ impl<
             self.txq.purge(handle.raw());
         }
         if let Some(j) = self.handshake_index(handle) {
+            // A half-open handshake that did not complete counts against
+            // its host's share for a while (see `recent_ends`); one
+            // replaced by its client's new ClientHello does not (the new
+            // one keeps its place in the line).
+            let admitted = self
+                .handshakes
+                .get(j)
+                .filter(|h| h.linger_until.is_none())
+                .map(|h| h.admitted);
+            if let Some(admitted) =
+                admitted.filter(|_| half_open && reason != CloseReason::Replaced)
+            {
+                // An evicted client did not end its handshake itself: its
+                // retry goes to the back of the line.
+                self.remember_end(origin, admitted, reason != CloseReason::Evicted);
+            }
             let keep = self.handshakes.get(j).is_some_and(|h| {
                 // A failed handshake still sends its fatal alert.
                 h.linger_until.is_none()
@@ -883,10 +1043,15 @@ impl<
     ///   an ended session (kept for its alert, which is dropped), by a
     ///   half-open handshake that made no progress for a whole initial
     ///   retransmission timeout (a peer that is there would have
-    ///   retransmitted), or by a lingering one whose last flight went out.
-    ///   One host (see [`PeerAddress::same_host`]) holds at most half of
-    ///   the handshake slots (at least one): beyond that, only its own
-    ///   stalled handshake makes room for its new one.
+    ///   retransmitted), by a lingering one whose last flight went out, or
+    ///   else by the half-open handshake of another host admitted first
+    ///   among those that held their slot for the minimum hold time
+    ///   (newest wins; see "Half-open handshakes under a flood" at
+    ///   [`Endpoint`]). One host (see [`PeerAddress::same_host`]) holds at
+    ///   most half of the handshake slots (at least one): beyond that, only
+    ///   its own stalled handshake makes room for its new one; its
+    ///   half-open handshakes that ended within one initial retransmission
+    ///   timeout count too before it takes another's slot.
     /// - A session slot: a free one, or one given up by an idle or closed
     ///   session or, for a host below its limit
     ///   ([`Config::max_sessions_per_host`]), by the least recently active
@@ -930,6 +1095,14 @@ impl<
                 .min_by_key(|h| h.conn.last_activity)
                 .map(|h| h.handle)
         };
+        let first_admitted = |f: &dyn Fn(&Handshake) -> bool| {
+            self.handshakes
+                .iter()
+                .filter(|h| f(h))
+                // Handles grow: the one admitted first of the same instant.
+                .min_by_key(|h| (h.admitted, h.handle.raw()))
+                .map(|h| h.handle)
+        };
         // A handshake slot: the handshake that gives its slot up, if one
         // must, and whether its session ends (evicted) or lives on.
         let own = self
@@ -937,16 +1110,30 @@ impl<
             .iter()
             .filter(|h| in_progress(h) && of_host(h))
             .count();
-        let give = if own >= (H / 2).max(1) {
+        let share = (H / 2).max(1);
+        let give = if own >= share {
             Some((oldest(&|h| is_stalled(h) && of_host(h))?, true))
         } else if self.handshakes.is_full() {
             let ended = self.handshakes.iter().find(|h| live(h).is_none());
             let done = |h: &Handshake| h.linger_until.is_some() && !h.conn.has_output();
+            // Newest wins: the half-open handshake of another host admitted
+            // first, for a host whose handshakes, with those that recently
+            // ended without completing, stay below its share.
+            // Only a handshake that held its slot for the minimum hold
+            // time gives it up this way.
+            let hold = self.min_hold();
+            let held = |h: &Handshake| now.saturating_sub(h.since) >= hold;
+            let newest_wins = || {
+                (own.saturating_add(self.recent_ends(now, from)) < share)
+                    .then(|| first_admitted(&|h| in_progress(h) && !of_host(h) && held(h)))
+                    .flatten()
+            };
             Some(
                 ended
                     .map(|h| (h.handle, false))
                     .or_else(|| oldest(&is_stalled).map(|v| (v, true)))
-                    .or_else(|| oldest(&done).map(|v| (v, false)))?,
+                    .or_else(|| oldest(&done).map(|v| (v, false)))
+                    .or_else(|| newest_wins().map(|v| (v, true)))?,
             )
         } else {
             None
@@ -1012,6 +1199,176 @@ impl<
         Some(plan)
     }
 
+    /// How many half-open handshakes of `from`'s host ended without
+    /// completing (failed, timed out, closed or evicted; not replaced by
+    /// its client's new ClientHello) less than one initial retransmission
+    /// timeout before `now`, among the last [`RECENT_ENDS`] such ends: they
+    /// still count against the host's share when its new handshake would
+    /// take another host's slot, so a host cannot end its own handshake
+    /// (or have it evicted) and at once take the slot of the next one in
+    /// line with a fresh or replayed ClientHello.
+    fn recent_ends(&self, now: Duration, from: &A) -> usize {
+        self.recent_of(now, from).count()
+    }
+
+    /// Remembers a half-open handshake of `host`, admitted at `admitted`,
+    /// that ended now without completing (see
+    /// [`recent_ends`](Self::recent_ends)). A host holds at most its share
+    /// of the remembered ends: its newest end replaces its oldest one, so
+    /// one host failing over and over does not push the other hosts' ends
+    /// out.
+    fn remember_end(&mut self, host: A, admitted: Duration, keeps_place: bool) {
+        let share = (H / 2).max(1);
+        let now = self.clock;
+        let window = self.config.retransmit_initial;
+        let mine =
+            |e: &RecentEnd<A>| e.host.same_host(&host) && now.saturating_sub(e.ended) < window;
+        let end = RecentEnd {
+            host: host.clone(),
+            ended: now,
+            admitted,
+            keeps_place,
+        };
+        if self.recent.iter().filter(|e| mine(e)).count() >= share {
+            if let Some(e) = self.recent.iter_mut().find(|e| mine(e)) {
+                // Its place in the line stays the earliest it had.
+                let first = e.admitted.min(admitted);
+                let kept = e.keeps_place && keeps_place;
+                *e = end;
+                e.admitted = first;
+                e.keeps_place = kept;
+            }
+            return;
+        }
+        if self.recent.is_full() {
+            self.recent.pop_front();
+        }
+        let _ = self.recent.push_back(end);
+    }
+
+    /// How long a half-open handshake holds its slot before a newer one
+    /// may take it under newest wins: half of
+    /// [`Config::retransmit_initial`]. A client whose round trip (the
+    /// server's flight, its answer) is shorter completes before it can be
+    /// evicted, so clients arriving faster than the slots clear (a fleet
+    /// reconnecting) are served first come, first served rather than each
+    /// evicting one about to finish.
+    fn min_hold(&self) -> Duration {
+        self.config.retransmit_initial / 2
+    }
+
+    /// True when the cookie-verified ClientHello from `from` with client
+    /// `random` must be dropped as a replay: its (address, random) was
+    /// taken before, within the cookie lifetime, and its handshake is no
+    /// longer in progress (a copy for a handshake in progress never gets
+    /// here: it is a retransmission).
+    /// `Some(alert)`: the fatal alert it failed with, if it failed at once.
+    fn replayed(&self, now: Duration, from: &A, random: &[u8; 32]) -> Option<Option<u8>> {
+        let life = self.config.cookie_lifetime;
+        self.seen
+            .iter()
+            .find(|e| {
+                &e.addr == from && &e.random == random && now.saturating_sub(e.at) <= life + SECOND
+            })
+            .map(|e| e.alert)
+    }
+
+    /// Queues a plaintext fatal alert `code` to `to` (record sequence
+    /// `seq`, the ClientHello's).
+    fn queue_alert(&mut self, to: A, seq: u64, code: u8) {
+        let mut out = [0u8; STATELESS_MAX];
+        let ok = RecordHeader {
+            content_type: ContentType::Alert,
+            version: crate::wire::DTLS_1_2,
+            epoch: 0,
+            sequence: seq,
+            length: 2,
+        }
+        .emit(&mut out);
+        if let (Ok(()), Some(p)) = (ok, out.get_mut(REC_HEADER..REC_HEADER + 2)) {
+            p.copy_from_slice(&[2, code]);
+            self.queue_stateless(to, out, REC_HEADER + 2);
+        }
+    }
+
+    /// Remembers a cookie-verified ClientHello taken now (see
+    /// [`replayed`](Self::replayed)). The cache holds
+    /// [`CLIENT_HELLO_REPLAY_CACHE`] entries: entries older than the
+    /// cookie lifetime (plus the stamp's second) leave first, as their
+    /// cookies are no longer taken anyway; if the cache is still full, the
+    /// oldest entry of a host holding more than one leaves; if every entry
+    /// is of a different host, the oldest leaves and every cookie stamped
+    /// in or before its cookie's second is refused from then on (such a
+    /// ClientHello gets a new HelloVerifyRequest, as for an expired
+    /// cookie): a forgotten ClientHello of another host cannot be
+    /// replayed, and an honest client loses at most a cookie round trip.
+    fn remember_hello(
+        &mut self,
+        now: Duration,
+        from: &A,
+        random: [u8; 32],
+        stamp: u32,
+        alert: Option<u8>,
+    ) {
+        let life = self.config.cookie_lifetime;
+        while self
+            .seen
+            .front()
+            .is_some_and(|e| now.saturating_sub(e.at) > life + SECOND)
+        {
+            self.seen.pop_front();
+        }
+        if self.seen.is_full() {
+            // The oldest entry of a host holding more than one: a host
+            // that opens handshakes fast forgets its own first, with no
+            // effect on others' cookies (a copy of a forgotten ClientHello
+            // of its own is what it could send after a new cookie
+            // exchange anyway).
+            let seen = &self.seen;
+            let crowded = seen.iter().position(|e| {
+                seen.iter()
+                    .filter(|o| o.addr.same_host(&e.addr))
+                    .nth(1)
+                    .is_some()
+            });
+            let mut kept: heapless::Deque<SeenHello<A>, CLIENT_HELLO_REPLAY_CACHE> =
+                heapless::Deque::new();
+            let mut forgotten = None;
+            for (k, e) in core::mem::take(&mut self.seen).into_iter().enumerate() {
+                if forgotten.is_none() && crowded.map_or(k == 0, |c| c == k) {
+                    forgotten = Some(e);
+                } else {
+                    let _ = kept.push_back(e);
+                }
+            }
+            self.seen = kept;
+            // Every entry from a different host: the oldest goes, and no
+            // cookie as old as its cookie is taken from then on.
+            if let Some(e) = forgotten.filter(|_| crowded.is_none()) {
+                self.stamp_floor = Some(self.stamp_floor.map_or(e.stamp, |f| f.max(e.stamp)));
+            }
+        }
+        let _ = self.seen.push_back(SeenHello {
+            addr: from.clone(),
+            random,
+            stamp,
+            at: now,
+            alert,
+        });
+    }
+
+    /// The recent ends of `from`'s host (see [`recent_ends`](Self::recent_ends)).
+    fn recent_of<'a>(
+        &'a self,
+        now: Duration,
+        from: &'a A,
+    ) -> impl Iterator<Item = &'a RecentEnd<A>> + 'a {
+        let window = self.config.retransmit_initial;
+        self.recent
+            .iter()
+            .filter(move |e| e.host.same_host(from) && now.saturating_sub(e.ended) < window)
+    }
+
     /// The graveyard places left once slot `s` is freed, if it is freed at
     /// once after its handshake went and, with `evicted`, after it ended
     /// as evicted (its alert and queued records dropped); `None` when it
@@ -1040,6 +1397,7 @@ impl<
         from: A,
         data: &mut [u8],
     ) -> Result<(), Error> {
+        self.clock = now;
         self.rotate_if_due(now);
         if data.first() == Some(&TLS12_CID) {
             return self.handle_cid_datagram(now, from, data);
@@ -1480,9 +1838,18 @@ impl<
             self.stats.records_dropped += 1;
             return Ok(());
         };
-        if !self
-            .cookies
-            .verify(&from, &ch, now, self.config.cookie_lifetime)
+        let stamp = ch
+            .cookie
+            .get(..4)
+            .and_then(|t| <[u8; 4]>::try_from(t).ok())
+            .map_or(0, u32::from_be_bytes);
+        // A cookie stamped no later than a ClientHello the replay cache had
+        // to forget is not taken (see `remember_hello`).
+        let forgotten = self.stamp_floor.is_some_and(|f| stamp <= f);
+        if forgotten
+            || !self
+                .cookies
+                .verify(&from, &ch, now, self.config.cookie_lifetime)
         {
             let cookie = self.cookies.cookie(&from, &ch, now);
             let hvr = HelloVerifyRequestRepr {
@@ -1513,28 +1880,29 @@ impl<
             }
             return Ok(());
         }
-        // A valid cookie: the client proved its address; create state.
-        // A client starting over: its old session or handshake ends. A
-        // handshake replacing one still in progress is no progress: it
-        // inherits its predecessor's activity and hard end, so restarting
-        // cannot keep a slot from stalling.
-        let mut inherited = None;
-        if let Some(i) = self.live_at(&from) {
-            if let Some(slot) = self.slots.get(i).filter(|s| s.est.is_none()) {
-                inherited = self
-                    .handshake_index(slot.handle)
-                    .and_then(|j| self.handshakes.get(j))
-                    .map(|h| (h.conn.last_activity, h.expires));
-            }
-            self.end(i, CloseReason::Replaced);
+        // A valid cookie. A copy of a ClientHello taken before whose
+        // handshake is over (a copy for one in progress was its
+        // retransmission) is a replay: dropped.
+        let mut random = [0u8; 32];
+        if let Some(r) = ch.random.get(..32) {
+            random.copy_from_slice(r);
         }
-        if !self.admit(now, &from) {
-            self.stats.handshakes_refused += 1;
+        if let Some(alert) = self.replayed(now, &from, &random) {
+            self.stats.client_hello_replays += 1;
             self.stats.records_dropped += 1;
+            // A ClientHello that failed at once gets its fatal alert again
+            // (two bytes of payload: the client may have lost the first),
+            // and nothing else: no handshake, no charge to its host.
+            if let Some(code) = alert {
+                self.queue_alert(from, rh.sequence, code);
+            }
             return Ok(());
         }
+        // The handshake is built before any table changes: a ClientHello
+        // the server cannot take (no suite in common, a bad extension)
+        // makes no room and ends nothing; it counts against its host's
+        // share like a failed handshake.
         let handle = SessionHandle::from_raw(self.next_handle);
-        self.next_handle = self.next_handle.saturating_add(1);
         let cid = self.new_cid();
         let cached = self.resumable(now, handle, &from, ch.session_id);
         let conn = Connection::new_server(
@@ -1571,48 +1939,84 @@ impl<
             #[cfg(feature = "cid")]
             validated: heapless::Deque::new(),
         };
-        match conn {
-            Ok(mut conn) => {
-                let mut expires = now.saturating_add(self.config.linger_time());
-                if let Some((activity, end)) = inherited {
-                    conn.last_activity = activity;
-                    expires = end;
-                }
-                let _ = self.slots.push(slot(Life::Live));
-                let _ = self.handshakes.push(Handshake {
-                    handle,
-                    conn,
-                    linger_until: None,
-                    expires,
-                });
-                Ok(())
-            }
+        let mut conn = match conn {
+            Ok(conn) => conn,
             Err(e) => {
-                if let Some(code) = e.code() {
-                    let mut out = [0u8; STATELESS_MAX];
-                    let ok = RecordHeader {
-                        content_type: ContentType::Alert,
-                        version: crate::wire::DTLS_1_2,
-                        epoch: 0,
-                        sequence: rh.sequence,
-                        length: 2,
-                    }
-                    .emit(&mut out);
-                    if let (Ok(()), Some(p)) = (ok, out.get_mut(REC_HEADER..REC_HEADER + 2)) {
-                        p.copy_from_slice(&[2, code.to_u8()]);
-                        self.queue_stateless(from.clone(), out, REC_HEADER + 2);
-                    }
+                let alert = e.code().map(|c| c.to_u8());
+                self.remember_hello(now, &from, random, stamp, alert);
+                self.remember_end(from.clone(), now, true);
+                if let Some(code) = alert {
+                    self.queue_alert(from.clone(), rh.sequence, code);
                 }
-                let _ = self.slots.push(slot(Life::Ended(CloseReason::Error(e))));
-                Err(e)
+                // Its `Closed` is reported if a session slot is free;
+                // nothing is evicted for it.
+                self.bury();
+                if !self.slots.is_full() {
+                    self.next_handle = self.next_handle.saturating_add(1);
+                    let _ = self.slots.push(slot(Life::Ended(CloseReason::Error(e))));
+                }
+                return Err(e);
             }
+        };
+        // A client starting over: its old session or handshake ends. A
+        // handshake replacing one still in progress is no progress: it
+        // inherits its predecessor's activity, hard end, place in the line
+        // and hold time, so restarting cannot keep a slot from stalling.
+        let mut inherited = None;
+        if let Some(i) = self.live_at(&from) {
+            if let Some(slot) = self.slots.get(i).filter(|s| s.est.is_none()) {
+                inherited = self
+                    .handshake_index(slot.handle)
+                    .and_then(|j| self.handshakes.get(j))
+                    .map(|h| (h.conn.last_activity, h.expires, h.admitted, h.since));
+            }
+            self.end(i, CloseReason::Replaced);
         }
+        if !self.admit(now, &from) {
+            self.stats.handshakes_refused += 1;
+            self.stats.records_dropped += 1;
+            return Ok(());
+        }
+        // Taken: its copies from now on are retransmissions while the
+        // handshake is in progress, replays once it is over. (A refused
+        // one is not remembered: its client's retransmission is taken.)
+        self.remember_hello(now, &from, random, stamp, None);
+        self.next_handle = self.next_handle.saturating_add(1);
+        let mut expires = now.saturating_add(self.config.linger_time());
+        // A host whose half-open handshake just ended by its own doing
+        // (failed, closed, timed out; not evicted) keeps that handshake's
+        // place in the line: ending its own handshake and starting again
+        // does not move it behind the others.
+        let mut admitted = self
+            .recent_of(now, &from)
+            .filter(|e| e.keeps_place)
+            .map(|e| e.admitted)
+            .min()
+            .unwrap_or(now);
+        let mut since = now;
+        if let Some((activity, end, first, held)) = inherited {
+            conn.last_activity = activity;
+            expires = end;
+            admitted = first;
+            since = held;
+        }
+        let _ = self.slots.push(slot(Life::Live));
+        let _ = self.handshakes.push(Handshake {
+            handle,
+            conn,
+            linger_until: None,
+            expires,
+            admitted,
+            since,
+        });
+        Ok(())
     }
 
     /// Input: time passed. Returns the first error a handshake or session
     /// ended with (each also gets its `Closed` event); all due timers are
     /// processed regardless.
     pub fn handle_timeout(&mut self, now: Duration) -> Result<(), Error> {
+        self.clock = now;
         self.rotate_if_due(now);
         let mut first = Ok(());
         let idle = self.config.idle_timeout;
@@ -1690,6 +2094,7 @@ impl<
         now: Duration,
         buf: &mut [u8],
     ) -> Result<Option<Transmit<A>>, Error> {
+        self.clock = now;
         if let Some((to, data, len)) = self.stateless.front() {
             let src = data.get(..*len).unwrap_or_default();
             buf.get_mut(..src.len())

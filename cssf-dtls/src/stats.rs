@@ -30,6 +30,11 @@ pub struct Stats {
     /// has not proven it receives, to stay within three times what came
     /// from it (RFC 9853 §5, Connection ID moves).
     pub amplification_limited: u64,
+    /// Server: cookie-verified ClientHellos dropped as replays: the same
+    /// client random from the same address as one taken within the cookie
+    /// lifetime whose handshake is no longer in progress (the endpoint's
+    /// ClientHello replay cache).
+    pub client_hello_replays: u64,
 }
 
 impl Stats {
@@ -46,5 +51,6 @@ impl Stats {
         self.bytes_received += o.bytes_received;
         self.handshakes_refused += o.handshakes_refused;
         self.amplification_limited += o.amplification_limited;
+        self.client_hello_replays += o.client_hello_replays;
     }
 }

@@ -18,8 +18,8 @@ use core::time::Duration;
 use std::vec::Vec;
 
 use cssf_dtls::{
-    footprint, CipherSuite, Client, Config, Endpoint, Error, Event, RejectAll, StaticPsk,
-    APP_QUEUE_CAPACITY,
+    footprint, CipherSuite, Client, CloseReason, Config, Endpoint, Error, Event, RejectAll,
+    StaticPsk, APP_QUEUE_CAPACITY,
 };
 use cssf_netsim::SimRng;
 
@@ -57,6 +57,18 @@ fn from_server<const N: usize, const H: usize>(s: &mut Server<N, H>) -> Vec<(u8,
     let mut out = Vec::new();
     let mut buf = [0u8; 1500];
     while let Some(t) = s.poll_transmit(T, &mut buf).unwrap() {
+        out.push((t.to, buf[..t.len].to_vec()));
+    }
+    out
+}
+
+fn from_server_at<const N: usize, const H: usize>(
+    s: &mut Server<N, H>,
+    now: Duration,
+) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1500];
+    while let Some(t) = s.poll_transmit(now, &mut buf).unwrap() {
         out.push((t.to, buf[..t.len].to_vec()));
     }
     out
@@ -100,13 +112,26 @@ fn up_to_flight_4<const N: usize, const H: usize>(
     c: &mut Client<u8, SimRng>,
     addr: u8,
 ) -> Vec<(u8, Vec<u8>)> {
-    to_server(s, addr, &from_client(c));
-    let hvr = from_server(s);
+    up_to_flight_4_at(s, c, addr, T)
+}
+
+fn up_to_flight_4_at<const N: usize, const H: usize>(
+    s: &mut Server<N, H>,
+    c: &mut Client<u8, SimRng>,
+    addr: u8,
+    now: Duration,
+) -> Vec<(u8, Vec<u8>)> {
+    to_server_at(s, now, addr, &from_client(c));
+    let hvr = from_server_at(s, now);
     assert_eq!(hvr.len(), 1, "HelloVerifyRequest");
     to_client(c, &hvr, addr);
-    to_server(s, addr, &from_client(c));
-    from_server(s)
+    to_server_at(s, now, addr, &from_client(c));
+    from_server_at(s, now)
 }
+
+/// Half the default initial retransmission timeout (9 s): how long a
+/// half-open handshake holds its slot before newest wins may take it.
+const MIN_HOLD: Duration = Duration::from_millis(4500);
 
 /// A full handshake of `c` at `addr`; returns the client's flight 5.
 fn connect<const N: usize, const H: usize>(
@@ -351,7 +376,7 @@ fn the_lingering_handshake_goes_after_the_holding_time() {
 }
 
 #[test]
-fn full_handshake_slots_refuse_new_handshakes_and_sessions_keep_working() {
+fn a_full_handshake_table_gives_the_oldest_half_open_slot_to_the_newest() {
     let mut s: Server<4, 1> =
         Endpoint::new(config(), StaticPsk::new(&KEYS), SimRng::new(10), T).unwrap();
     let mut a = client(11);
@@ -359,57 +384,75 @@ fn full_handshake_slots_refuse_new_handshakes_and_sessions_keep_working() {
     round_trip(&mut s, &mut a, 1, b"a1");
     // b holds the only handshake slot (flight 4 not yet delivered).
     let mut b = client(12);
-    let f4 = up_to_flight_4(&mut s, &mut b, 2);
+    let f4b = up_to_flight_4(&mut s, &mut b, 2);
+    assert!(!f4b.is_empty());
     assert_eq!(s.handshakes(), 1);
-    // c passes the cookie exchange but finds no handshake slot.
+    let hb = s.session_handle(&2).unwrap();
+    // c passes the cookie exchange once b held its slot for the minimum
+    // hold time: newest wins, b's half-open handshake gives its slot up.
     let mut c = client(13);
-    let refused = up_to_flight_4(&mut s, &mut c, 3);
-    assert_eq!(refused, []);
-    assert_eq!(s.stats().handshakes_refused, 1);
+    let f4 = up_to_flight_4_at(&mut s, &mut c, 3, T + MIN_HOLD);
+    assert!(!f4.is_empty() && f4.iter().all(|(to, _)| *to == 3));
+    assert_eq!(s.stats().handshakes_refused, 0);
+    let ev = events(&mut s);
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::Closed { handle, reason: CloseReason::Evicted, .. } if *handle == hb
+    )));
     assert_eq!((s.sessions(), s.handshakes()), (2, 1));
-    // The established session is unaffected.
+    // The established session is unaffected; c completes.
     round_trip(&mut s, &mut a, 1, b"a2");
-    // b completes; its first record frees the slot, then c gets in.
-    to_client(&mut b, &f4, 2);
-    to_server(&mut s, 2, &from_client(&mut b));
-    to_client(&mut b, &from_server(&mut s), 2);
-    round_trip(&mut s, &mut b, 2, b"b1");
-    assert_eq!(s.handshakes(), 0);
-    let at = c.poll_timeout().unwrap();
-    c.handle_timeout(at).unwrap();
-    to_server(&mut s, 3, &from_client(&mut c));
-    let f4 = from_server(&mut s);
-    assert!(!f4.is_empty());
     to_client(&mut c, &f4, 3);
     to_server(&mut s, 3, &from_client(&mut c));
     to_client(&mut c, &from_server(&mut s), 3);
     round_trip(&mut s, &mut c, 3, b"c1");
     round_trip(&mut s, &mut a, 1, b"a3");
-    assert_eq!(s.sessions(), 3);
+    assert_eq!(s.sessions(), 2);
+    // b's flight 5 finds no handshake: b is not connected.
+    to_client(&mut b, &f4b, 2);
+    to_server(&mut s, 2, &from_client(&mut b));
+    assert!(!s.connected_at(&2));
 }
 
 #[test]
 fn a_stalled_half_open_handshake_gives_its_slot_up() {
-    let mut s: Server<4, 1> =
+    let mut s: Server<4, 2> =
         Endpoint::new(config(), StaticPsk::new(&KEYS), SimRng::new(19), T).unwrap();
-    // b takes the handshake slot and goes silent after its ClientHello.
+    // a and b take both handshake slots and go silent after their
+    // ClientHellos.
+    let mut a = client(22);
+    assert!(!up_to_flight_4(&mut s, &mut a, 1).is_empty());
     let mut b = client(20);
     assert!(!up_to_flight_4(&mut s, &mut b, 2).is_empty());
+    let hb = s.session_handle(&2).unwrap();
+    let ha = s.session_handle(&1).unwrap();
+    // A whole initial retransmission timeout (9 s) later both are
+    // stalled: one of them gives its slot up to c (a stalled handshake
+    // goes before newest wins picks anyone).
+    let at = T + Duration::from_secs(9);
     let mut c = client(21);
-    assert_eq!(up_to_flight_4(&mut s, &mut c, 3), []);
-    assert_eq!(s.stats().handshakes_refused, 1);
-    // A whole initial retransmission timeout (9 s) later, c's repeated
-    // ClientHello finds b's handshake stalled and takes its slot.
-    let at = c.poll_timeout().unwrap();
-    assert_eq!(at, T + Duration::from_secs(9));
-    c.handle_timeout(at).unwrap();
-    for mut d in from_client(&mut c) {
-        s.handle_datagram(at, 3, &mut d).unwrap();
-    }
-    let f4 = from_server(&mut s);
-    assert!(!f4.is_empty() && f4.iter().all(|(to, _)| *to == 3));
-    assert_eq!((s.sessions(), s.handshakes()), (1, 1));
-    assert_eq!(s.stats().handshakes_refused, 1);
+    to_server_at(&mut s, at, 3, &from_client(&mut c));
+    let hvr = from_server_at(&mut s, at);
+    to_client(&mut c, &hvr, 3);
+    to_server_at(&mut s, at, 3, &from_client(&mut c));
+    let f4 = from_server_at(&mut s, at);
+    assert!(f4.iter().any(|(to, _)| *to == 3));
+    let ev = events(&mut s);
+    let evicted: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Closed {
+                handle,
+                reason: CloseReason::Evicted,
+                ..
+            } => Some(*handle),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(evicted.len(), 1, "{ev:?}");
+    assert!(evicted[0] == ha || evicted[0] == hb);
+    assert_eq!((s.sessions(), s.handshakes()), (2, 2));
+    assert_eq!(s.stats().handshakes_refused, 0);
 }
 
 #[test]
@@ -421,6 +464,7 @@ fn a_lingering_handshake_is_not_evicted_before_its_last_flight_is_sent() {
     let f4a = up_to_flight_4(&mut s, &mut a, 1);
     let mut b = client(42);
     assert!(!up_to_flight_4(&mut s, &mut b, 2).is_empty());
+    let hb = s.session_handle(&2).unwrap();
     // c passes the cookie exchange; its second ClientHello is held back.
     let mut c = client(43);
     to_server(&mut s, 3, &from_client(&mut c));
@@ -433,25 +477,29 @@ fn a_lingering_handshake_is_not_evicted_before_its_last_flight_is_sent() {
     to_client(&mut a, &f4a, 1);
     to_server(&mut s, 1, &from_client(&mut a));
     assert!(s.connected_at(&1));
-    to_server(&mut s, 3, &ch);
-    // c finds no slot: a's handshake has unsent output, b's is not stalled.
-    assert_eq!(s.stats().handshakes_refused, 1);
+    // (once b held its slot for the minimum hold time)
+    to_server_at(&mut s, T + MIN_HOLD, 3, &ch);
+    // c takes b's slot (the half-open one), not a's: a's handshake has
+    // its last flight to send.
+    assert_eq!(s.stats().handshakes_refused, 0);
     assert_eq!(s.handshakes(), 2);
+    let ev = events(&mut s);
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::Closed { handle, reason: CloseReason::Evicted, .. } if *handle == hb
+    )));
     let out = from_server(&mut s);
-    assert!(!out.is_empty() && out.iter().all(|(to, _)| *to == 1));
+    assert!(out.iter().any(|(to, _)| *to == 1));
+    assert!(out.iter().any(|(to, _)| *to == 3));
     to_client(&mut a, &out, 1);
     assert!(a.is_connected());
-    // Flight 6 sent, a's lingering handshake gives its slot up to c's
-    // repeated ClientHello (b's, not stalled, keeps its own).
-    let at = c.poll_timeout().unwrap();
-    c.handle_timeout(at).unwrap();
+    to_client(&mut c, &out, 3);
     to_server(&mut s, 3, &from_client(&mut c));
-    let f4c = from_server(&mut s);
-    assert!(!f4c.is_empty() && f4c.iter().all(|(to, _)| *to == 3));
-    assert_eq!(s.stats().handshakes_refused, 1);
-    assert_eq!((s.sessions(), s.handshakes()), (3, 2));
+    to_client(&mut c, &from_server(&mut s), 3);
+    assert!(c.is_connected() && s.connected_at(&3));
     round_trip(&mut s, &mut a, 1, b"a1");
     round_trip(&mut s, &mut a, 1, b"a2");
+    round_trip(&mut s, &mut c, 3, b"c1");
 }
 
 #[test]

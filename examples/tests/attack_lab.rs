@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use cssf_netsim::peer::{require_binary, ChildGuard};
 
 /// Every attack the lab must report (the start of its row name).
-const ATTACKS: [&str; 46] = [
+const ATTACKS: [&str; 48] = [
     "Eavesdropping",
     "Record replay",
     "Bit flip",
@@ -27,6 +27,8 @@ const ATTACKS: [&str; 46] = [
     "Downgrade: extended_master_secret",
     "ClientHello flood",
     "Handshake flood",
+    "Half-open slots held by replaying cookie-bearing ClientHellos",
+    "Spoofed-resend amplification",
     "Amplification",
     "CoAP request replay",
     "Forged token",

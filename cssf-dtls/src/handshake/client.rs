@@ -471,7 +471,10 @@ impl Connection {
                 self.process_hello_verify_request(now, body)
             }
             (State::ClientHelloSent, mt::SERVER_HELLO) => {
-                self.retransmit_at = None;
+                // The timer keeps running until the server's whole flight
+                // is in (RFC 6347 §4.2.4: a flight only partly received is
+                // not received): the ClientHello repeated makes the server
+                // resend what was lost without waiting for its timer.
                 self.add_transcript(t, seq, body);
                 self.process_server_hello(body)?;
                 self.state = if self.resumed {

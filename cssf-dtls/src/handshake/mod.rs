@@ -1128,9 +1128,9 @@ impl Connection {
             return Err(self.fail(Error::Timeout));
         }
         self.retransmits += 1;
-        self.stats.retransmissions += 1;
         self.rto = self.rto.saturating_mul(2).min(self.config.retransmit_max);
         self.retransmit_at = Some(now.saturating_add(self.rto));
+        self.stats.retransmissions += 1;
         self.flight_sent_at = now;
         self.start_sending();
         Ok(())
