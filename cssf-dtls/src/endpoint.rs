@@ -278,8 +278,6 @@ struct SeenHello<A> {
     stamp: u32,
     /// When it was taken.
     at: Duration,
-    /// The fatal alert it failed with at once (sent again to its copies).
-    alert: Option<u8>,
 }
 
 /// A half-open handshake that ended without completing: its host, when it
@@ -288,6 +286,10 @@ struct RecentEnd<A> {
     host: A,
     ended: Duration,
     admitted: Duration,
+    /// When the ended handshake took its slot: a handshake that keeps its
+    /// place in the line keeps this too, so ending its own handshake and
+    /// starting again does not restart the minimum hold.
+    since: Duration,
     /// The host's next handshake keeps this one's place in the line: the
     /// host ended it itself (failed, closed, timed out), it was not
     /// evicted to make room for another.
@@ -872,13 +874,20 @@ impl<
                 .handshakes
                 .get(j)
                 .filter(|h| h.linger_until.is_none())
-                .map(|h| h.admitted);
-            if let Some(admitted) =
+                .map(|h| (h.admitted, h.since));
+            if let Some((admitted, since)) =
                 admitted.filter(|_| half_open && reason != CloseReason::Replaced)
             {
                 // An evicted client did not end its handshake itself: its
-                // retry goes to the back of the line.
-                self.remember_end(origin, admitted, reason != CloseReason::Evicted);
+                // retry goes to the back of the line, and its ClientHello
+                // is forgotten by the replay cache, so its retransmission
+                // (same random, cookie still valid) is taken again rather
+                // than dropped as a replay.
+                let evicted = reason == CloseReason::Evicted;
+                if evicted {
+                    self.forget_hellos_of(&origin);
+                }
+                self.remember_end(origin, admitted, since, !evicted);
             }
             let keep = self.handshakes.get(j).is_some_and(|h| {
                 // A failed handshake still sends its fatal alert.
@@ -1217,7 +1226,7 @@ impl<
     /// of the remembered ends: its newest end replaces its oldest one, so
     /// one host failing over and over does not push the other hosts' ends
     /// out.
-    fn remember_end(&mut self, host: A, admitted: Duration, keeps_place: bool) {
+    fn remember_end(&mut self, host: A, admitted: Duration, since: Duration, keeps_place: bool) {
         let share = (H / 2).max(1);
         let now = self.clock;
         let window = self.config.retransmit_initial;
@@ -1227,15 +1236,18 @@ impl<
             host: host.clone(),
             ended: now,
             admitted,
+            since,
             keeps_place,
         };
         if self.recent.iter().filter(|e| mine(e)).count() >= share {
             if let Some(e) = self.recent.iter_mut().find(|e| mine(e)) {
                 // Its place in the line stays the earliest it had.
                 let first = e.admitted.min(admitted);
+                let held = e.since.min(since);
                 let kept = e.keeps_place && keeps_place;
                 *e = end;
                 e.admitted = first;
+                e.since = held;
                 e.keeps_place = kept;
             }
             return;
@@ -1262,15 +1274,13 @@ impl<
     /// taken before, within the cookie lifetime, and its handshake is no
     /// longer in progress (a copy for a handshake in progress never gets
     /// here: it is a retransmission).
-    /// `Some(alert)`: the fatal alert it failed with, if it failed at once.
-    fn replayed(&self, now: Duration, from: &A, random: &[u8; 32]) -> Option<Option<u8>> {
+    fn replayed(&self, now: Duration, from: &A, random: &[u8; 32]) -> bool {
         let life = self.config.cookie_lifetime;
-        self.seen
-            .iter()
-            .find(|e| {
-                &e.addr == from && &e.random == random && now.saturating_sub(e.at) <= life + SECOND
-            })
-            .map(|e| e.alert)
+        self.seen.iter().any(|e| {
+            &e.addr == from
+                && &e.random == random
+                && now.saturating_sub(e.at) <= life.saturating_add(SECOND)
+        })
     }
 
     /// Queues a plaintext fatal alert `code` to `to` (record sequence
@@ -1291,30 +1301,42 @@ impl<
         }
     }
 
+    /// Forgets the ClientHellos the replay cache holds from `addr` (its
+    /// half-open handshake was evicted: the client's retransmission of the
+    /// same ClientHello is its retry, not a replay).
+    fn forget_hellos_of(&mut self, addr: &A) {
+        let mut kept: heapless::Deque<SeenHello<A>, CLIENT_HELLO_REPLAY_CACHE> =
+            heapless::Deque::new();
+        for e in core::mem::take(&mut self.seen) {
+            if &e.addr != addr {
+                let _ = kept.push_back(e);
+            }
+        }
+        self.seen = kept;
+    }
+
     /// Remembers a cookie-verified ClientHello taken now (see
     /// [`replayed`](Self::replayed)). The cache holds
     /// [`CLIENT_HELLO_REPLAY_CACHE`] entries: entries older than the
     /// cookie lifetime (plus the stamp's second) leave first, as their
     /// cookies are no longer taken anyway; if the cache is still full, the
-    /// oldest entry of a host holding more than one leaves; if every entry
-    /// is of a different host, the oldest leaves and every cookie stamped
-    /// in or before its cookie's second is refused from then on (such a
-    /// ClientHello gets a new HelloVerifyRequest, as for an expired
-    /// cookie): a forgotten ClientHello of another host cannot be
-    /// replayed, and an honest client loses at most a cookie round trip.
-    fn remember_hello(
-        &mut self,
-        now: Duration,
-        from: &A,
-        random: [u8; 32],
-        stamp: u32,
-        alert: Option<u8>,
-    ) {
+    /// oldest entry of the host holding the most entries (at least two,
+    /// the new one counted) leaves; if every entry is of a different host,
+    /// the oldest leaves and every cookie stamped in or before its
+    /// cookie's second is refused from then on (such a ClientHello gets a
+    /// new HelloVerifyRequest, as for an expired cookie): a forgotten
+    /// ClientHello of another host cannot be replayed. Only ClientHellos
+    /// that took a handshake slot are remembered, so filling the cache
+    /// with distinct hosts takes admissions, which the slots and the
+    /// minimum hold limit; an honest client then loses a cookie round
+    /// trip only while more than the cache's worth of hosts were admitted
+    /// within about a second.
+    fn remember_hello(&mut self, now: Duration, from: &A, random: [u8; 32], stamp: u32) {
         let life = self.config.cookie_lifetime;
         while self
             .seen
             .front()
-            .is_some_and(|e| now.saturating_sub(e.at) > life + SECOND)
+            .is_some_and(|e| now.saturating_sub(e.at) > life.saturating_add(SECOND))
         {
             self.seen.pop_front();
         }
@@ -1324,13 +1346,19 @@ impl<
             // effect on others' cookies (a copy of a forgotten ClientHello
             // of its own is what it could send after a new cookie
             // exchange anyway).
+            // The oldest entry of the host holding the most (at least
+            // two; the inserting one counted with its new entry): a host
+            // filling the cache forgets its own first, never a host with
+            // fewer entries (whose older ClientHello would then be
+            // replayable).
             let seen = &self.seen;
-            let crowded = seen.iter().position(|e| {
-                seen.iter()
-                    .filter(|o| o.addr.same_host(&e.addr))
-                    .nth(1)
-                    .is_some()
-            });
+            let held = |a: &A| {
+                seen.iter().filter(|o| o.addr.same_host(a)).count() + usize::from(a.same_host(from))
+            };
+            let most = seen.iter().map(|e| held(&e.addr)).max().unwrap_or(0);
+            let crowded = (most >= 2)
+                .then(|| seen.iter().position(|e| held(&e.addr) == most))
+                .flatten();
             let mut kept: heapless::Deque<SeenHello<A>, CLIENT_HELLO_REPLAY_CACHE> =
                 heapless::Deque::new();
             let mut forgotten = None;
@@ -1353,7 +1381,6 @@ impl<
             random,
             stamp,
             at: now,
-            alert,
         });
     }
 
@@ -1887,15 +1914,9 @@ impl<
         if let Some(r) = ch.random.get(..32) {
             random.copy_from_slice(r);
         }
-        if let Some(alert) = self.replayed(now, &from, &random) {
+        if self.replayed(now, &from, &random) {
             self.stats.client_hello_replays += 1;
             self.stats.records_dropped += 1;
-            // A ClientHello that failed at once gets its fatal alert again
-            // (two bytes of payload: the client may have lost the first),
-            // and nothing else: no handshake, no charge to its host.
-            if let Some(code) = alert {
-                self.queue_alert(from, rh.sequence, code);
-            }
             return Ok(());
         }
         // The handshake is built before any table changes: a ClientHello
@@ -1942,9 +1963,13 @@ impl<
         let mut conn = match conn {
             Ok(conn) => conn,
             Err(e) => {
+                // Not remembered by the replay cache: a copy fails the
+                // same way and gets the same alert, and a forged copy with
+                // other extensions cannot turn the client's own
+                // ClientHello into a "replay"; nor can ClientHellos that
+                // take no slot fill the cache.
                 let alert = e.code().map(|c| c.to_u8());
-                self.remember_hello(now, &from, random, stamp, alert);
-                self.remember_end(from.clone(), now, true);
+                self.remember_end(from.clone(), now, now, true);
                 if let Some(code) = alert {
                     self.queue_alert(from.clone(), rh.sequence, code);
                 }
@@ -1980,7 +2005,7 @@ impl<
         // Taken: its copies from now on are retransmissions while the
         // handshake is in progress, replays once it is over. (A refused
         // one is not remembered: its client's retransmission is taken.)
-        self.remember_hello(now, &from, random, stamp, None);
+        self.remember_hello(now, &from, random, stamp);
         self.next_handle = self.next_handle.saturating_add(1);
         let mut expires = now.saturating_add(self.config.linger_time());
         // A host whose half-open handshake just ended by its own doing
@@ -1993,7 +2018,12 @@ impl<
             .map(|e| e.admitted)
             .min()
             .unwrap_or(now);
-        let mut since = now;
+        let mut since = self
+            .recent_of(now, &from)
+            .filter(|e| e.keeps_place)
+            .map(|e| e.since)
+            .min()
+            .unwrap_or(now);
         if let Some((activity, end, first, held)) = inherited {
             conn.last_activity = activity;
             expires = end;
