@@ -458,27 +458,33 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 /// Only a host that receives at its address (it returns the cookie of our
 /// HelloVerifyRequest) gets a handshake slot, and each cookie-bearing
 /// ClientHello opens at most one: the endpoint remembers the address and
-/// client random of the last 32 cookie-verified ClientHellos it took
-/// (those it admitted and those that failed at once, not those refused
-/// for want of a slot), within [`Config::cookie_lifetime`]. A copy of one
-/// whose handshake is in progress is a retransmission; a copy after its
-/// handshake ended (completed, closed, failed, timed out, evicted, or
-/// replaced by its client's next ClientHello) is dropped and counted in
-/// [`Stats::client_hello_replays`] (a copy of one that failed at once gets
-/// its two-byte fatal alert again, and nothing more). When all 32 are
-/// younger than the cookie lifetime, the oldest entry of a host holding
-/// more than one is forgotten (a host opening handshakes fast forgets its
-/// own, which it could replace after a new cookie exchange anyway); when
-/// all 32 are of different hosts, the oldest is forgotten and from then on
-/// every cookie stamped in or before the second its cookie was stamped is
-/// refused as if expired (the client gets a new HelloVerifyRequest): a
-/// forgotten ClientHello of another host cannot be replayed, and an honest
-/// client loses a cookie round trip only while more than 32 distinct
-/// hosts have handshakes taken within a second. So an attacker who captured a victim's cookie-bearing
-/// ClientHello can open no handshake the victim did not ask for, charge
-/// no failure to the victim's host, and draw no flight toward it beyond
-/// the victim's own handshake; and a host that ends its own handshakes
-/// needs a cookie exchange for each new one. The bound a flood leaves:
+/// client random of the last 32 cookie-verified ClientHellos it admitted
+/// (not those refused for want of a slot, nor those that failed at once:
+/// a copy of those fails the same way and gets the same alert), within
+/// [`Config::cookie_lifetime`]. A copy of one whose handshake is in
+/// progress is a retransmission; a copy after its handshake ended
+/// (completed, closed, failed, timed out, or replaced by its client's
+/// next ClientHello) is dropped and counted in
+/// [`Stats::client_hello_replays`]. An evicted handshake's ClientHello is
+/// forgotten: its client's retransmission is its retry. When all 32 are
+/// younger than the cookie lifetime, the oldest entry of the host holding
+/// the most (at least two) is forgotten, so a host filling the cache
+/// forgets its own and never makes another host's older ClientHello
+/// replayable; when all 32 are of different hosts, the oldest is forgotten
+/// and from then on every cookie stamped in or before the second its
+/// cookie was stamped is refused as if expired (the client gets a new
+/// HelloVerifyRequest): a forgotten ClientHello of another host cannot be
+/// replayed, and an honest client loses a cookie round trip only while
+/// more than 32 distinct hosts were admitted within about a second (which
+/// the slots and the minimum hold limit to `H` per minimum hold time
+/// unless handshakes complete). So an attacker who captured a victim's
+/// cookie-bearing ClientHello can open no handshake the victim did not
+/// ask for once the victim's is over, and draw no flight toward it beyond
+/// the victim's own handshake; a forged copy with other extensions that
+/// fails at once charges the victim's host (an on-path attacker could
+/// spoof an alert anyway) but does not make the victim's own ClientHello
+/// a replay; and a host that ends its own handshakes needs a cookie
+/// exchange for each new one. The bound a flood leaves:
 ///
 /// - A new client is admitted as soon as its cookie-bearing ClientHello
 ///   arrives while some half-open handshake of another host has held its
@@ -507,9 +513,11 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 ///   last eight such ends the endpoint remembers, at most a share of them
 ///   per host). A new handshake of a host whose half-open handshake it
 ///   ended itself (failed, closed, timed out) keeps the ended one's place
-///   in the line, and so does a handshake replacing its client's previous
-///   one (a new ClientHello, RFC 6347 §4.2.8, which also keeps its hold
-///   time); a client whose handshake was evicted goes to the back.
+///   in the line and its hold time (so ending and restarting its own
+///   handshake does not restart the minimum hold), and so does a
+///   handshake replacing its client's previous one (a new ClientHello,
+///   RFC 6347 §4.2.8); a client whose handshake was evicted goes to the
+///   back.
 /// - Progress does not protect a half-open handshake: until its Finished
 ///   verifies, a PSK peer proves nothing a flood could not send, so
 ///   protecting handshakes past the first flight would let a flood pin
@@ -1341,11 +1349,6 @@ impl<
             self.seen.pop_front();
         }
         if self.seen.is_full() {
-            // The oldest entry of a host holding more than one: a host
-            // that opens handshakes fast forgets its own first, with no
-            // effect on others' cookies (a copy of a forgotten ClientHello
-            // of its own is what it could send after a new cookie
-            // exchange anyway).
             // The oldest entry of the host holding the most (at least
             // two; the inserting one counted with its new entry): a host
             // filling the cache forgets its own first, never a host with
