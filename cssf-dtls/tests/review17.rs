@@ -1,7 +1,7 @@
 //! Review: a cookie-verified ClientHello the server cannot take (no suite
 //! in common) still makes room under "newest wins" before it fails, and its
 //! failure never counts against its host.
-#![cfg(feature = "server")]
+#![cfg(all(feature = "server", feature = "chacha20"))]
 #![allow(
     dead_code,
     clippy::std_instead_of_core,

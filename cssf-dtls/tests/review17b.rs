@@ -2,7 +2,7 @@
 //! hold, seen from an attacker: who can make the cache forget, raise the
 //! cookie floor, or keep a slot past its hold; and a client whose
 //! handshake was evicted.
-#![cfg(feature = "server")]
+#![cfg(all(feature = "server", feature = "chacha20"))]
 #![allow(
     dead_code,
     clippy::std_instead_of_core,
