@@ -2636,6 +2636,44 @@ mod tests {
         up.0
     }
 
+    /// A server endpoint (address 0) and a client (address 1) of `cfg`,
+    /// their handshake run to the end over a lossless exchange.
+    fn pair(
+        cfg: &Config,
+        server_seed: u64,
+        client_seed: u64,
+    ) -> (
+        Endpoint<u8, StaticPsk<'static>, SimRng, 2>,
+        Client<u8, SimRng>,
+    ) {
+        let mut s = Endpoint::new(
+            cfg.clone(),
+            StaticPsk::new(&KEYS),
+            SimRng::new(server_seed),
+            NOW,
+        )
+        .unwrap();
+        let mut c = Client::new(
+            cfg.clone(),
+            b"id",
+            b"key-key-key-key!",
+            0u8,
+            SimRng::new(client_seed),
+            NOW,
+        )
+        .unwrap();
+        let mut buf = [0u8; 1500];
+        for _ in 0..8 {
+            while let Some(t) = c.poll_transmit(NOW, &mut buf).unwrap() {
+                s.handle_datagram(NOW, 1, &mut buf[..t.len]).unwrap();
+            }
+            while let Some(t) = s.poll_transmit(NOW, &mut buf).unwrap() {
+                c.handle_datagram(NOW, 0, &mut buf[..t.len]).unwrap();
+            }
+        }
+        (s, c)
+    }
+
     /// `challenges` of `cookies`, sealed one record each into one datagram.
     fn challenges(est: &mut Established, cfg: &Config, cookies: &[[u8; 8]]) -> ([u8; 512], usize) {
         let mut d = [0u8; 512];
@@ -2657,26 +2695,8 @@ mod tests {
             cid_len: Some(4),
             ..Config::default()
         };
-        let mut s: Endpoint<u8, _, _, 2> =
-            Endpoint::new(cfg.clone(), StaticPsk::new(&KEYS), SimRng::new(1), NOW).unwrap();
-        let mut c = Client::new(
-            cfg.clone(),
-            b"id",
-            b"key-key-key-key!",
-            0u8,
-            SimRng::new(2),
-            NOW,
-        )
-        .unwrap();
+        let (mut s, mut c) = pair(&cfg, 1, 2);
         let mut buf = [0u8; 1500];
-        for _ in 0..8 {
-            while let Some(t) = c.poll_transmit(NOW, &mut buf).unwrap() {
-                s.handle_datagram(NOW, 1, &mut buf[..t.len]).unwrap();
-            }
-            while let Some(t) = s.poll_transmit(NOW, &mut buf).unwrap() {
-                c.handle_datagram(NOW, 0, &mut buf[..t.len]).unwrap();
-            }
-        }
         assert!(c.is_connected());
         while s.poll_event().is_some() {}
 
@@ -2744,26 +2764,8 @@ mod tests {
             suites: heapless::Vec::from_slice(&[CipherSuite::PskWithAes128Ccm8]).unwrap(),
             ..Config::default()
         };
-        let mut s: Endpoint<u8, _, _, 2> =
-            Endpoint::new(cfg.clone(), StaticPsk::new(&KEYS), SimRng::new(1), NOW).unwrap();
-        let mut c = Client::new(
-            cfg.clone(),
-            b"id",
-            b"key-key-key-key!",
-            0u8,
-            SimRng::new(2),
-            NOW,
-        )
-        .unwrap();
+        let (mut s, mut c) = pair(&cfg, 1, 2);
         let mut buf = [0u8; 1500];
-        for _ in 0..8 {
-            while let Some(t) = c.poll_transmit(NOW, &mut buf).unwrap() {
-                s.handle_datagram(NOW, 1, &mut buf[..t.len]).unwrap();
-            }
-            while let Some(t) = s.poll_transmit(NOW, &mut buf).unwrap() {
-                c.handle_datagram(NOW, 0, &mut buf[..t.len]).unwrap();
-            }
-        }
         assert!(c.is_connected());
         while c.poll_event().is_some() {}
         while s.poll_event().is_some() {}
@@ -2794,25 +2796,7 @@ mod tests {
         // last one stays close_notify's.
         #[cfg(feature = "cid")]
         {
-            let mut s: Endpoint<u8, _, _, 2> =
-                Endpoint::new(cfg.clone(), StaticPsk::new(&KEYS), SimRng::new(5), NOW).unwrap();
-            let mut c = Client::new(
-                cfg.clone(),
-                b"id",
-                b"key-key-key-key!",
-                0u8,
-                SimRng::new(6),
-                NOW,
-            )
-            .unwrap();
-            for _ in 0..8 {
-                while let Some(t) = c.poll_transmit(NOW, &mut buf).unwrap() {
-                    s.handle_datagram(NOW, 1, &mut buf[..t.len]).unwrap();
-                }
-                while let Some(t) = s.poll_transmit(NOW, &mut buf).unwrap() {
-                    c.handle_datagram(NOW, 0, &mut buf[..t.len]).unwrap();
-                }
-            }
+            let (mut s, _c) = pair(&cfg, 5, 6);
             let h = s.session_handle(&1).unwrap();
             let i = s.slot_index(h).unwrap();
             let est = s.slots[i].est.as_mut().unwrap();
@@ -2833,17 +2817,7 @@ mod tests {
         }
 
         // The client alike.
-        let mut s: Endpoint<u8, _, _, 2> =
-            Endpoint::new(cfg.clone(), StaticPsk::new(&KEYS), SimRng::new(3), NOW).unwrap();
-        let mut c = Client::new(cfg, b"id", b"key-key-key-key!", 0u8, SimRng::new(4), NOW).unwrap();
-        for _ in 0..8 {
-            while let Some(t) = c.poll_transmit(NOW, &mut buf).unwrap() {
-                s.handle_datagram(NOW, 1, &mut buf[..t.len]).unwrap();
-            }
-            while let Some(t) = s.poll_transmit(NOW, &mut buf).unwrap() {
-                c.handle_datagram(NOW, 0, &mut buf[..t.len]).unwrap();
-            }
-        }
+        let (_s, mut c) = pair(&cfg, 3, 4);
         while c.poll_event().is_some() {}
         c.established().unwrap().write_seq = last - 1;
         c.send(NOW, b"last").unwrap();
