@@ -154,14 +154,11 @@ fn short_lab_accepts_nothing_against_cssf() {
         assert!(!cells[6].is_empty(), "{name}: no defence named");
         // Every row names the control that shows the lab sees the effect
         // (the lab itself fails a row whose control did not show it).
-        // Amplification measures a ratio against a fixed bound instead.
-        if name != "Amplification" {
-            assert!(
-                cells[6].contains("control"),
-                "{name}: no control named in {:?}",
-                cells[6]
-            );
-        }
+        assert!(
+            cells[6].contains("control"),
+            "{name}: no control named in {:?}",
+            cells[6]
+        );
     }
     // The nonce-reuse row's control (salts repeating across mounts) must give
     // the key away in every attempt, or the row could not see the attack.

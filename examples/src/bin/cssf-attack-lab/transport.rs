@@ -818,7 +818,42 @@ fn hello_flood(o: &Opts) -> (Row, Row) {
             o.attempts
         ));
     }
-    amp.defence = format!("only a HelloVerifyRequest before the cookie (max ratio {max_ratio:.2})");
+    // Control: what a server without the cookie exchange would do with a
+    // spoofed ClientHello, shown by handing the server a ClientHello that
+    // passes the cookie check (the lab lets the victim's client take its
+    // cookie, then silences it): the server's flight and its resends reach
+    // the victim, counted against the one datagram that provoked them.
+    let mut amp_control = 0;
+    let mut control_min = f64::INFINITY;
+    for i in 0..o.attempts {
+        let from = SPOOF_BASE + (i % 60_000) as Addr;
+        let mut s2 = LabServer::lab(seed ^ u64::from(i) ^ 0xA3);
+        let mut m = CssfClient::new(
+            from,
+            SERVER,
+            b"victim",
+            b"x",
+            &ALL_SUITES,
+            seed.wrapping_add(u64::from(i)),
+        );
+        let mut adv = CookieGiven::default();
+        // Beyond the lab server's whole retransmission budget
+        // (1 + 2 + 4 + 8 + 16 s).
+        Net::default().run_for(&mut [&mut s2, &mut m], &mut adv, Duration::from_secs(120));
+        let ratio = adv.bytes_out as f64 / adv.bytes_in.max(1) as f64;
+        control_min = control_min.min(ratio);
+        amp_control += u32::from(adv.bytes_in > 0 && ratio > 3.0);
+    }
+    amp.defence = format!(
+        "only a HelloVerifyRequest before the cookie (max ratio {max_ratio:.2}; control, the same server handed a ClientHello that passes the cookie check, then the victim silent: its flight and resends reach the victim at more than 3x in {amp_control}/{}, min ratio {control_min:.2})",
+        o.attempts
+    );
+    if amp_control != o.attempts {
+        amp.failure = Some(format!(
+            "control: a ClientHello past the cookie check amplified more than 3x in only {amp_control}/{}",
+            o.attempts
+        ));
+    }
     flood.baseline = Cmp::Na("no handshake");
     // Plain CoAP: a spoofed GET /.well-known/core is answered in full.
     let mut ps = PlainServer::new(seed);
@@ -1181,6 +1216,36 @@ fn cookie_bearing(data: &[u8]) -> bool {
     };
     hh.msg_type == msg_type::CLIENT_HELLO
         && ClientHelloRepr::parse(body).is_ok_and(|ch| !ch.cookie.is_empty())
+}
+
+/// The amplification control's adversary: the victim's first ClientHello,
+/// the server's HelloVerifyRequest and the victim's cookie-bearing
+/// ClientHello go through (the victim got a cookie, as if the server had
+/// none to ask for); then the victim is silent, and what the server sends
+/// to it after that ClientHello is counted and dropped.
+#[derive(Default)]
+struct CookieGiven {
+    /// The cookie-bearing ClientHello's length.
+    bytes_in: usize,
+    /// Sent to the victim after it.
+    bytes_out: usize,
+}
+
+impl Adversary for CookieGiven {
+    fn intercept(&mut self, _now: Duration, p: Packet, out: &mut Vec<Packet>) {
+        if p.to == SERVER {
+            if self.bytes_in == 0 && cookie_bearing(&p.data) {
+                self.bytes_in = p.data.len();
+                out.push(p);
+            } else if self.bytes_in == 0 {
+                out.push(p);
+            }
+        } else if self.bytes_in == 0 {
+            out.push(p);
+        } else {
+            self.bytes_out += p.data.len();
+        }
+    }
 }
 
 /// Lets everything through and keeps the first cookie-bearing ClientHello
