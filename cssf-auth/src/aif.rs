@@ -14,6 +14,7 @@ use crate::Error;
 pub const MAX_ENTRIES: u64 = 64;
 
 /// A CoAP request method (RFC 7252, RFC 8132).
+#[cfg_attr(all(feature = "defmt", target_os = "none"), derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
     /// GET (0.01).

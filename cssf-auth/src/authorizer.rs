@@ -90,6 +90,7 @@ pub enum Requester<S> {
 }
 
 /// The answer to a request (RFC 9200 §5.10.2).
+#[cfg_attr(all(feature = "defmt", target_os = "none"), derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Verdict {
     /// Go ahead.
@@ -544,6 +545,27 @@ impl<S: Clone + PartialEq + SessionId, const N: usize, const P: usize> Authorize
     /// `wall`, if any, for token expiry). Token decisions are recorded in
     /// `tokens`' accounting events.
     pub fn decide<K, M, const T: usize, const R: usize, const E: usize>(
+        &mut self,
+        tokens: &mut AuthzInfo<'_, K, M, T, R, E>,
+        who: Requester<S>,
+        method: Method,
+        path: &str,
+        now: Duration,
+        wall: Option<u64>,
+    ) -> Verdict
+    where
+        K: KeyResolver + ?Sized,
+        M: ScopeMapper,
+    {
+        let v = self.verdict(tokens, who, method, path, now, wall);
+        match v {
+            Verdict::Allow => trace!("allowed: {:?} {}", method, path),
+            refused => debug!("refused: {:?} {}: {:?}", method, path, refused),
+        }
+        v
+    }
+
+    fn verdict<K, M, const T: usize, const R: usize, const E: usize>(
         &mut self,
         tokens: &mut AuthzInfo<'_, K, M, T, R, E>,
         who: Requester<S>,

@@ -194,6 +194,14 @@ impl<
         zeroize::Zeroize::zeroize(token);
         match result {
             Ok((kid, replaced)) => {
+                info!(
+                    "token accepted{}",
+                    if replaced {
+                        ", replacing an older one"
+                    } else {
+                        ""
+                    }
+                );
                 self.stats.tokens_accepted += 1;
                 self.last_kid = Some(kid);
                 self.events.push(AuthEvent::TokenAccepted { kid, replaced });
@@ -204,6 +212,7 @@ impl<
                 }
             }
             Err(e) => {
+                info!("token rejected: {:?}", e);
                 self.stats.tokens_rejected += 1;
                 self.events.push(AuthEvent::TokenRejected { reason: e });
                 let payload_len = match e.ace_error() {
@@ -367,6 +376,7 @@ impl<
         let kid_owned = kid.and_then(|k| Kid::from_slice(k).ok());
         match d {
             Decision::Allow => {
+                trace!("request allowed by its token: {:?} {}", method, path);
                 self.stats.requests_allowed += 1;
                 self.events.push(AuthEvent::RequestAllowed {
                     kid: kid_owned.unwrap_or_default(),
@@ -375,6 +385,7 @@ impl<
                 });
             }
             Decision::Deny(reason) => {
+                debug!("request denied: {:?} {}: {:?}", method, path, reason);
                 self.stats.requests_denied += 1;
                 self.events.push(AuthEvent::RequestDenied {
                     kid: kid_owned,

@@ -5,6 +5,7 @@ use core::fmt;
 
 /// Why a token, a COSE message or a request was refused.
 #[non_exhaustive]
+#[cfg_attr(all(feature = "defmt", target_os = "none"), derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Error {
     /// The CBOR is not well formed, or not the structure RFC 9052 / RFC 8392 asks for.

@@ -47,6 +47,8 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+#[macro_use]
+mod logging;
 pub mod accounting;
 pub mod acp;
 pub mod aif;

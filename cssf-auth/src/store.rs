@@ -26,6 +26,7 @@ pub const MAX_SCOPE_LEN: usize = 192;
 
 /// Why a request was denied (RFC 9200 §5.10.2).
 #[non_exhaustive]
+#[cfg_attr(all(feature = "defmt", target_os = "none"), derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DenyReason {
     /// No stored token for the kid (4.01 with AS Request Creation Hints).

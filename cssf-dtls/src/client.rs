@@ -544,6 +544,11 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
         if self.connected_unreported {
             self.connected_unreported = false;
             if let Some(est) = self.est.as_ref() {
+                info!(
+                    "connected: {:?}{}",
+                    est.suite,
+                    if self.conn.resumed { ", resumed" } else { "" }
+                );
                 return Some(Event::Connected {
                     handle,
                     peer,
@@ -559,6 +564,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
         match self.end {
             Some(reason) if !self.closed_reported => {
                 self.closed_reported = true;
+                reason.log(handle);
                 Some(Event::Closed {
                     handle,
                     peer,

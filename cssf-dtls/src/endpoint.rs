@@ -1862,10 +1862,12 @@ impl<
             || rh.sequence > MAX_CLIENT_HELLO_SEQUENCE
         {
             self.stats.records_dropped += 1;
+            debug!("datagram dropped: not a ClientHello we take (no session for its address)");
             return Ok(());
         }
         let Ok(ch) = ClientHelloRepr::parse(body) else {
             self.stats.records_dropped += 1;
+            debug!("datagram dropped: malformed ClientHello");
             return Ok(());
         };
         let stamp = ch
@@ -1881,6 +1883,10 @@ impl<
                 .cookies
                 .verify(&from, &ch, now, self.config.cookie_lifetime)
         {
+            debug!(
+                "ClientHello without a valid cookie (cookie length {}): HelloVerifyRequest",
+                ch.cookie.len()
+            );
             let cookie = self.cookies.cookie(&from, &ch, now);
             let hvr = HelloVerifyRequestRepr {
                 version: DTLS_1_0,
@@ -1920,6 +1926,7 @@ impl<
         if self.replayed(now, &from, &random) {
             self.stats.client_hello_replays += 1;
             self.stats.records_dropped += 1;
+            debug!("ClientHello dropped: a replay of one whose handshake is over");
             return Ok(());
         }
         // The handshake is built before any table changes: a ClientHello
@@ -2003,8 +2010,13 @@ impl<
         if !self.admit(now, &from) {
             self.stats.handshakes_refused += 1;
             self.stats.records_dropped += 1;
+            debug!("handshake refused: no room (session table full, its host at its share)");
             return Ok(());
         }
+        debug!(
+            "cookie-verified ClientHello: handshake admitted (session {})",
+            handle.raw()
+        );
         // Taken: its copies from now on are retransmissions while the
         // handshake is in progress, replays once it is over. (A refused
         // one is not remembered: its client's retransmission is taken.)
@@ -2245,6 +2257,7 @@ impl<
             if !budget.allows(c.sent, n as u64) {
                 // Over the limit: sent once more arrives from there.
                 self.stats.amplification_limited += 1;
+                debug!("datagram held back: over 3x what the new address sent");
                 continue;
             }
             c.sent = c.sent.saturating_add(n as u64);
@@ -2279,6 +2292,7 @@ impl<
                 let n = first.len() as u64;
                 if !b.allows(b.sent, n) {
                     self.stats.amplification_limited += 1;
+                    debug!("datagram dropped: over 3x what the new address sent");
                     self.txq.remove(0);
                     continue;
                 }
@@ -2351,6 +2365,12 @@ impl<
             if s.connected_unreported {
                 s.connected_unreported = false;
                 if let Some(suite) = s.suite {
+                    info!(
+                        "session {} connected: {:?}{}",
+                        s.handle.raw(),
+                        suite,
+                        if s.resumed { ", resumed" } else { "" }
+                    );
                     return Some(Event::Connected {
                         handle: s.handle,
                         peer: s.peer.clone(),
@@ -2375,6 +2395,7 @@ impl<
         }
         if let Some(t) = self.graveyard.pop_front() {
             self.rxq.purge(t.handle.raw());
+            t.reason.log(t.handle);
             return Some(Event::Closed {
                 handle: t.handle,
                 peer: t.peer,
@@ -2390,6 +2411,7 @@ impl<
             return None;
         };
         s.life = Life::Reported;
+        reason.log(s.handle);
         let e = Event::Closed {
             handle: s.handle,
             peer: s.peer.clone(),

@@ -3,6 +3,7 @@
 use core::fmt;
 
 /// TLS alert descriptions (RFC 5246 §7.2, RFC 4279 §2, RFC 5746 §3.4).
+#[cfg_attr(all(feature = "defmt", target_os = "none"), derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AlertDescription {
@@ -93,6 +94,7 @@ impl AlertDescription {
 /// Everything that can go wrong. An `Err` from a `handle_*` method means the
 /// connection is dead; malformed or replayed records are dropped and counted
 /// instead.
+#[cfg_attr(all(feature = "defmt", target_os = "none"), derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {

@@ -54,6 +54,7 @@ impl fmt::Display for SessionHandle {
 }
 
 /// Why a session (or a handshake) ended.
+#[cfg_attr(all(feature = "defmt", target_os = "none"), derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CloseReason {
@@ -95,6 +96,16 @@ impl CloseReason {
     /// True for a clean end (close_notify either way).
     pub fn is_clean(self) -> bool {
         matches!(self, CloseReason::PeerClosed | CloseReason::LocalClose)
+    }
+
+    /// Logs the end of `handle` (features `log`, `defmt`): an error at
+    /// warn, any other end at info.
+    pub(crate) fn log(self, handle: SessionHandle) {
+        if self.error().is_some() {
+            warn!("session {} closed: {:?}", handle.raw(), self);
+        } else {
+            info!("session {} closed: {:?}", handle.raw(), self);
+        }
     }
 }
 

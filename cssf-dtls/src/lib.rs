@@ -72,6 +72,8 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+#[macro_use]
+mod logging;
 mod client;
 mod config;
 #[cfg(feature = "server")]

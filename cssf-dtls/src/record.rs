@@ -113,6 +113,7 @@ impl Reader<'_> {
     ) -> Result<&'p [u8], Unopened> {
         if !self.replay.check(hdr.sequence) {
             self.stats.replays += 1;
+            trace!("record dropped: replayed or too old (seq {})", hdr.sequence);
             return Err(Unopened::Dropped);
         }
         let Ok(r) = self
@@ -120,6 +121,10 @@ impl Reader<'_> {
             .open(hdr.epoch_seq(), hdr.content_type.to_u8(), payload)
         else {
             self.stats.auth_failures += 1;
+            debug!(
+                "record dropped: authentication failed (seq {})",
+                hdr.sequence
+            );
             return Err(Unopened::BadMac);
         };
         self.accept(hdr.sequence);
@@ -141,15 +146,21 @@ impl Reader<'_> {
         // Epoch 1 and later: the negotiated version only (RFC 6347 §4.1).
         if !(cfg!(feature = "cid") && cid_ok && version == DTLS_1_2 && epoch == 1) {
             self.stats.records_dropped += 1;
+            trace!(
+                "record dropped: tls12_cid record not expected (epoch {})",
+                epoch
+            );
             return Err(Unopened::Dropped);
         }
         if !self.replay.check(seq) {
             self.stats.replays += 1;
+            trace!("record dropped: replayed or too old (seq {})", seq);
             return Err(Unopened::Dropped);
         }
         let es = (u64::from(epoch) << 48) | seq;
         let Ok(r) = self.read.open_cid(es, version, cid_rx, payload) else {
             self.stats.auth_failures += 1;
+            debug!("record dropped: authentication failed (seq {})", seq);
             return Err(Unopened::BadMac);
         };
         let inner = payload.get(r).unwrap_or_default();
@@ -157,6 +168,7 @@ impl Reader<'_> {
             .and_then(|(t, n)| Some((ContentType::from_u8(t)?, n)))
         else {
             self.stats.records_dropped += 1;
+            debug!("record dropped: no content type in a tls12_cid record");
             return Err(Unopened::Dropped);
         };
         self.accept(seq);

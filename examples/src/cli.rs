@@ -16,7 +16,7 @@ use crate::keys::{load_private_key, load_public_key, Psk};
 use crate::server::{default_rights, RpkConfig, Server, ServerConfig};
 use crate::token::{self, AsKey, MintRequest};
 use crate::uri::Target;
-use crate::util::{hex, parse_duration_secs, unhex, Arg, Args, Result};
+use crate::util::{hex, init_logging, parse_duration_secs, unhex, verbosity, Arg, Args, Result};
 use cssf_auth::authorizer::Rights;
 
 /// Builds a single-threaded tokio runtime.
@@ -36,9 +36,10 @@ fn addr(s: &str, opt: &str) -> Result<SocketAddr> {
 pub const SERVER_USAGE: &str = "usage: cssf-server [--bind ADDR] [--dtls-bind ADDR] \
 [--psk IDENTITY:HEXKEY[:RIGHTS]]... [--key FILE [--trust FILE[:RIGHTS]]... [--require-client-key]] \
 [--as-public-key FILE] [--as-hmac-key HEX [--as-hmac-alg HS256|HS256/64]] [--as-kid KID] \
-[--as-uri URI] [--audience NAME] [--public RIGHTS] [--acp FILE] [--store FILE]
+[--as-uri URI] [--audience NAME] [--public RIGHTS] [--acp FILE] [--store FILE] [-v|-vv|-vvv]
 RIGHTS: PATH:METHOD[,METHOD]... entries separated by ';' or spaces, PATH `*` for every path, \
-METHOD `ALL` for every method (e.g. `/actuators/led:GET,PUT;*:GET`); default `*:GET`";
+METHOD `ALL` for every method (e.g. `/actuators/led:GET,PUT;*:GET`); default `*:GET`
+-v, -vv, -vvv: the DTLS and token steps on stderr (info, debug, trace)";
 
 /// Splits `SPEC[:RIGHTS]` where RIGHTS starts with `/` or `*`: the first
 /// `:` followed by one of those whose remainder parses as rights.
@@ -107,6 +108,9 @@ pub fn server_config(mut args: Args) -> Result<ServerConfig> {
                 "--as-uri" => cfg.as_uri = Some(args.value(&o)?),
                 "--store" => cfg.store = Some(PathBuf::from(args.value(&o)?)),
                 "--acp" => cfg.acp = Some(PathBuf::from(args.value(&o)?)),
+                v if verbosity(v).is_some() => {
+                    cfg.verbose = cfg.verbose.saturating_add(verbosity(v).unwrap_or(1))
+                }
                 "-h" | "--help" => return Err(fail!("{SERVER_USAGE}")),
                 _ => return Err(fail!("unknown option {o}; {SERVER_USAGE}")),
             },
@@ -133,6 +137,7 @@ pub fn server_config(mut args: Args) -> Result<ServerConfig> {
 /// `cssf-server`: runs until Ctrl-C.
 pub fn server_main(args: Args) -> Result<()> {
     let cfg = server_config(args)?;
+    init_logging(cfg.verbose);
     runtime()?.block_on(async {
         let server = Server::start(cfg).await?;
         server.run(stop_signal()).await
@@ -181,12 +186,16 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Print only the payload.
     pub quiet: bool,
+    /// `-v` count: the crates' log messages on stderr (see
+    /// [`init_logging`](crate::util::init_logging)).
+    pub verbose: u8,
 }
 
 /// Usage of `cssf-client`.
 pub const CLIENT_USAGE: &str = "usage: cssf-client [-m get|put|post|delete] [--psk IDENTITY:HEXKEY] \
 [--key FILE --trust FILE] [--token FILE [--authz-info URI]] [--observe N] [--payload TEXT | --payload-file FILE] \
-[--timeout SECS] [-q] URI";
+[--timeout SECS] [-q] [-v|-vv|-vvv] URI
+-v, -vv, -vvv: the DTLS and token steps on stderr (info, debug, trace)";
 
 /// Parses `cssf-client`'s arguments.
 pub fn client_config(mut args: Args) -> Result<ClientConfig> {
@@ -197,6 +206,7 @@ pub fn client_config(mut args: Args) -> Result<ClientConfig> {
     let mut timeout = Duration::from_secs(10);
     let (mut key, mut trust) = (None, Vec::new());
     let mut quiet = false;
+    let mut verbose = 0u8;
     while let Some(a) = args.next_arg() {
         match a {
             Arg::Opt(o) => match o.as_str() {
@@ -236,6 +246,9 @@ pub fn client_config(mut args: Args) -> Result<ClientConfig> {
                     timeout = Duration::from_secs(parse_duration_secs(&args.value(&o)?)?.max(1))
                 }
                 "-q" | "--quiet" => quiet = true,
+                v if verbosity(v).is_some() => {
+                    verbose = verbose.saturating_add(verbosity(v).unwrap_or(1))
+                }
                 "-h" | "--help" => return Err(fail!("{CLIENT_USAGE}")),
                 _ => return Err(fail!("unknown option {o}; {CLIENT_USAGE}")),
             },
@@ -269,6 +282,7 @@ pub fn client_config(mut args: Args) -> Result<ClientConfig> {
         target,
         timeout,
         quiet,
+        verbose,
     })
 }
 
@@ -300,6 +314,7 @@ pub async fn post_token(at: &Target, token: &[u8], timeout: Duration) -> Result<
 /// `cssf-client`.
 pub fn client_main(args: Args) -> Result<()> {
     let cfg = client_config(args)?;
+    init_logging(cfg.verbose);
     runtime()?.block_on(run_client(cfg))
 }
 

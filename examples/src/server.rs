@@ -369,6 +369,9 @@ pub struct ServerConfig {
     pub rpk: Option<RpkConfig>,
     /// Prefix of every log line.
     pub log_prefix: String,
+    /// `-v` count: the crates' log messages on stderr (see
+    /// [`init_logging`](crate::util::init_logging)).
+    pub verbose: u8,
 }
 
 impl Default for ServerConfig {
@@ -386,6 +389,7 @@ impl Default for ServerConfig {
             acp: None,
             rpk: None,
             log_prefix: String::new(),
+            verbose: 0,
         }
     }
 }

@@ -173,9 +173,65 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Prints the CSSF crates' log messages (feature `log` of cssf-dtls and
+/// cssf-auth) on stderr: `verbose` 1 (`-v`) info, 2 (`-vv`) debug, 3 or
+/// more (`-vvv`) trace; 0 installs nothing.
+pub fn init_logging(verbose: u8) {
+    static LOGGER: StderrLogger = StderrLogger;
+    let level = match verbose {
+        0 => return,
+        1 => log::LevelFilter::Info,
+        2 => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    };
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(level);
+    }
+}
+
+/// Counts `-v`, `-vv`, `-vvv` (and `--verbose`) for [`init_logging`];
+/// `None` when `opt` is none of them.
+pub fn verbosity(opt: &str) -> Option<u8> {
+    match opt {
+        "--verbose" => Some(1),
+        o => o
+            .strip_prefix('-')
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b == b'v'))
+            .map(|v| u8::try_from(v.len()).unwrap_or(u8::MAX)),
+    }
+}
+
+/// One line per message: level, target (`cssf_dtls::endpoint`, ...), text.
+struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.target().starts_with("cssf")
+    }
+
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            eprintln!("{:<5} {}: {}", r.level(), r.target(), r.args());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verbosity_counts_the_vs() {
+        assert_eq!(verbosity("-v"), Some(1));
+        assert_eq!(verbosity("-vvv"), Some(3));
+        assert_eq!(verbosity("--verbose"), Some(1));
+        assert_eq!(verbosity("-"), None);
+        assert_eq!(verbosity("-vx"), None);
+        assert_eq!(verbosity("--version"), None);
+        assert_eq!(verbosity(&format!("-{}", "v".repeat(300))), Some(255));
+    }
 
     #[test]
     fn hex_round_trip_and_errors() {

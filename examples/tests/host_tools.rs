@@ -156,6 +156,56 @@ fn client_against_server_with_psk_and_plain() {
 }
 
 #[test]
+fn verbose_flags_log_the_dtls_and_token_steps() {
+    let all = format!("{PSK}:*:ALL");
+    let s = ServerProc::start(&["--psk", &all, "--as-hmac-key", HMAC, "-vv"]);
+    let r = client(&["-vv", "--psk", PSK, &s.coaps_uri("time")]).ok("cssf-client -vv");
+    for want in [
+        "DEBUG cssf_dtls::handshake: HelloVerifyRequest (message_seq 0) received",
+        "DEBUG cssf_dtls::handshake: ServerHello (message_seq 1) received",
+        "INFO  cssf_dtls::client: connected: PskWithAes128Ccm8",
+    ] {
+        assert!(
+            r.stderr.contains(want),
+            "client: {want:?} missing:\n{}",
+            r.stderr
+        );
+    }
+    // A wrong key: the failure and its alert, at warn.
+    let r = client(&["-v", "--psk", "dev-1:00", &s.coaps_uri("time")]);
+    assert!(
+        r.stderr
+            .contains("WARN  cssf_dtls::handshake: handshake failed: AlertReceived("),
+        "client -v, wrong key:\n{}",
+        r.stderr
+    );
+    // A token that is not one: rejected, with the reason.
+    let dir = TempDir::new("verbose");
+    let bad = dir.path("bad.cwt");
+    std::fs::write(&bad, [0xd2, 0x84, 0x40]).unwrap();
+    let tok = bad.to_str().unwrap();
+    let _ = client(&["--token", tok, &s.coaps_uri("time")]);
+    let want = [
+        "DEBUG cssf_dtls::endpoint: ClientHello without a valid cookie",
+        "INFO  cssf_dtls::endpoint: session 1 connected: PskWithAes128Ccm8",
+        "WARN  cssf_dtls::handshake: handshake failed: BadRecordMac",
+        "INFO  cssf_auth::authz_info: token rejected: ",
+    ];
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut err = s.stderr();
+    while !want.iter().all(|w| err.contains(w)) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+        err = s.stderr();
+    }
+    for w in want {
+        assert!(err.contains(w), "server -vv: {w:?} missing:\n{err}");
+    }
+    // Without -v, nothing of the crates' log on stderr.
+    let r = client(&["--psk", PSK, &s.coaps_uri("time")]).ok("cssf-client");
+    assert!(!r.stderr.contains("cssf_dtls"), "{}", r.stderr);
+}
+
+#[test]
 fn client_with_tokens_es256_and_hmac() {
     let dir = TempDir::new("tokens");
     let (sk, pk, tok, tok2) = (

@@ -99,6 +99,7 @@ impl AeadKind {
 /// The cipher suites this crate implements: the suites of a feature
 /// (`ecdhe`, `chacha20`) exist only when it is enabled, so a build without
 /// them cannot offer, accept or resume them.
+#[cfg_attr(all(feature = "defmt", target_os = "none"), derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CipherSuite {

@@ -150,6 +150,7 @@ pub(crate) struct Deps<'a> {
     pub(crate) creds: &'a mut dyn Credentials,
 }
 
+#[cfg_attr(all(feature = "defmt", target_os = "none"), derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
     Client,
@@ -159,6 +160,7 @@ pub(crate) enum Role {
 
 /// Handshake states, named after what was last sent or received (the
 /// server's are never entered without feature `server`).
+#[cfg_attr(all(feature = "defmt", target_os = "none"), derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(not(feature = "server"), allow(dead_code))]
 pub(crate) enum State {
@@ -210,6 +212,7 @@ pub(crate) enum State {
 }
 
 /// How a client answers a CertificateRequest (RFC 5246 §7.4.6).
+#[cfg_attr(all(feature = "defmt", target_os = "none"), derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(not(feature = "ecdhe"), allow(dead_code))]
 pub(crate) enum CertificateReply {
@@ -520,6 +523,7 @@ impl Connection {
             self.fatal = true;
         }
         if !matches!(self.state, State::Failed | State::Closed) {
+            warn!("handshake failed: {:?}", e);
             if let Some(code) = e.code() {
                 self.alert = Some((LEVEL_FATAL, code.to_u8()));
             }
@@ -673,6 +677,10 @@ impl Connection {
     }
 
     fn connected(&mut self) {
+        debug!(
+            "handshake complete ({:?}, suite {:?})",
+            self.role, self.suite
+        );
         self.state = State::Connected;
         self.established = true;
         self.retransmit_at = None;
@@ -1102,6 +1110,13 @@ impl Connection {
         // and stray records (anyone can send those) are not.
         self.last_activity = now;
         self.recv_msg_seq = seq.wrapping_add(1);
+        debug!(
+            "{} (message_seq {}) received in {:?} ({:?})",
+            mt::name(t),
+            seq,
+            self.state,
+            self.role
+        );
         match (self.role, self.state, t) {
             (_, State::Connected, mt::HELLO_REQUEST | mt::CLIENT_HELLO) => {
                 // RFC 5746 §4.5: we never renegotiate.
@@ -1128,6 +1143,10 @@ impl Connection {
             return Err(self.fail(Error::Timeout));
         }
         self.retransmits += 1;
+        debug!(
+            "retransmitting our flight ({} of {})",
+            self.retransmits, self.config.max_retransmits
+        );
         self.rto = self.rto.saturating_mul(2).min(self.config.retransmit_max);
         self.retransmit_at = Some(now.saturating_add(self.rto));
         self.stats.retransmissions += 1;

@@ -21,6 +21,28 @@ pub mod msg_type {
     pub const CERTIFICATE_VERIFY: u8 = 15;
     pub const CLIENT_KEY_EXCHANGE: u8 = 16;
     pub const FINISHED: u8 = 20;
+
+    /// The message's name (for logs).
+    #[cfg_attr(
+        not(any(feature = "log", all(feature = "defmt", target_os = "none"))),
+        allow(dead_code)
+    )]
+    pub(crate) fn name(t: u8) -> &'static str {
+        match t {
+            HELLO_REQUEST => "HelloRequest",
+            CLIENT_HELLO => "ClientHello",
+            SERVER_HELLO => "ServerHello",
+            HELLO_VERIFY_REQUEST => "HelloVerifyRequest",
+            CERTIFICATE => "Certificate",
+            SERVER_KEY_EXCHANGE => "ServerKeyExchange",
+            CERTIFICATE_REQUEST => "CertificateRequest",
+            SERVER_HELLO_DONE => "ServerHelloDone",
+            CERTIFICATE_VERIFY => "CertificateVerify",
+            CLIENT_KEY_EXCHANGE => "ClientKeyExchange",
+            FINISHED => "Finished",
+            _ => "unknown handshake message",
+        }
+    }
 }
 
 /// A handshake fragment header.

@@ -193,6 +193,12 @@ impl ServerProc {
         read(&self.log)
     }
 
+    /// What the server wrote to stderr so far (its `-v` log messages).
+    #[allow(dead_code)] // not every test binary reads it
+    pub fn stderr(&self) -> String {
+        read(&self._dir.path("err"))
+    }
+
     /// `coap://127.0.0.1:PORT/path`.
     pub fn coap_uri(&self, path: &str) -> String {
         format!("coap://127.0.0.1:{}/{path}", self.coap)

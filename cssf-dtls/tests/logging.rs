@@ -1,0 +1,178 @@
+//! Feature `log`: a handshake, a forged record, a fatal alert and the
+//! session ends are logged with their reason, through the `log` crate.
+#![cfg(all(feature = "log", feature = "server"))]
+#![allow(
+    clippy::std_instead_of_core,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use core::time::Duration;
+use std::sync::Mutex;
+
+use cssf_dtls::{CipherSuite, Client, Config, Endpoint, Event, StaticPsk};
+use cssf_netsim::SimRng;
+
+/// Every record logged by this test binary: (level, target, message).
+static LINES: Mutex<Vec<(log::Level, String, String)>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        LINES
+            .lock()
+            .unwrap()
+            .push((r.level(), r.target().to_string(), r.args().to_string()));
+    }
+    fn flush(&self) {}
+}
+
+static LOGGER: Capture = Capture;
+
+const ID: &[u8] = b"Client_identity";
+const KEY: &[u8] = b"secretPSK";
+
+fn config() -> Config {
+    let mut c = Config::default();
+    c.suites.clear();
+    c.suites.push(CipherSuite::PskWithAes128Ccm8).unwrap();
+    c
+}
+
+/// Moves every pending datagram between the two until both are quiet;
+/// `tamper` may change a datagram from the client to the server.
+fn pump(
+    now: Duration,
+    c: &mut Client<u8, SimRng>,
+    s: &mut Endpoint<u8, StaticPsk<'_>, SimRng, 4>,
+    tamper: &mut dyn FnMut(&mut Vec<u8>),
+) {
+    let mut buf = [0u8; 1500];
+    loop {
+        let mut moved = false;
+        while let Some(t) = c.poll_transmit(now, &mut buf).unwrap() {
+            let mut d = buf[..t.len].to_vec();
+            tamper(&mut d);
+            let _ = s.handle_datagram(now, 2, &mut d);
+            moved = true;
+        }
+        while let Some(t) = s.poll_transmit(now, &mut buf).unwrap() {
+            assert_eq!(t.to, 2);
+            let mut d = buf[..t.len].to_vec();
+            let _ = c.handle_datagram(now, 1, &mut d);
+            moved = true;
+        }
+        if !moved {
+            return;
+        }
+    }
+}
+
+/// Fails unless a message at `level` contains `needle`; prints all of them.
+fn expect_logged(level: log::Level, needle: &str) {
+    let lines = LINES.lock().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|(l, t, m)| *l == level && t.starts_with("cssf_dtls::") && m.contains(needle)),
+        "nothing at {level} contains {needle:?}; logged:\n{}",
+        lines
+            .iter()
+            .map(|(l, t, m)| format!("{l} {t}: {m}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn handshake_steps_drops_and_ends_are_logged() {
+    log::set_logger(&LOGGER).unwrap();
+    log::set_max_level(log::LevelFilter::Trace);
+    let keys = [(ID, KEY)];
+    let mut s = Endpoint::new(
+        config(),
+        StaticPsk::new(&keys),
+        SimRng::new(1),
+        Duration::ZERO,
+    )
+    .unwrap();
+    let mut c = Client::new(config(), ID, KEY, 1u8, SimRng::new(2), Duration::ZERO).unwrap();
+    let now = Duration::from_secs(1);
+    pump(now, &mut c, &mut s, &mut |_| {});
+    assert!(c.is_connected());
+    let handle = match s.poll_event() {
+        Some(Event::Connected { handle, .. }) => handle,
+        e => panic!("no Connected: {e:?}"),
+    };
+    while c.poll_event().is_some() {}
+    // The cookie exchange and every handshake step.
+    expect_logged(log::Level::Debug, "HelloVerifyRequest");
+    expect_logged(
+        log::Level::Debug,
+        "cookie-verified ClientHello: handshake admitted",
+    );
+    for m in [
+        "ServerHello",
+        "ServerHelloDone",
+        "ClientKeyExchange",
+        "Finished",
+    ] {
+        expect_logged(log::Level::Debug, &format!("{m} (message_seq"));
+    }
+    expect_logged(log::Level::Debug, "handshake complete (Server");
+    expect_logged(log::Level::Debug, "handshake complete (Client");
+    expect_logged(
+        log::Level::Info,
+        &format!("session {} connected: PskWithAes128Ccm8", handle.raw()),
+    );
+    expect_logged(log::Level::Info, "connected: PskWithAes128Ccm8");
+    // A record with a flipped bit is dropped, and says why.
+    c.send(now, b"hello").unwrap();
+    pump(now, &mut c, &mut s, &mut |d| {
+        let last = d.len() - 1;
+        d[last] ^= 1;
+    });
+    expect_logged(log::Level::Debug, "record dropped: authentication failed");
+    // The application closes: both ends are logged with their reason.
+    s.close(now, handle).unwrap();
+    pump(now, &mut c, &mut s, &mut |_| {});
+    while s.poll_event().is_some() {}
+    while c.poll_event().is_some() {}
+    expect_logged(
+        log::Level::Info,
+        &format!("session {} closed: LocalClose", handle.raw()),
+    );
+    expect_logged(log::Level::Info, "session 0 closed: PeerClosed");
+    // A client with the wrong key: the server cannot open the client's Finished, a
+    // fatal alert goes out, and both sides log the failure at warn.
+    let mut bad = Client::new(
+        config(),
+        ID,
+        b"wrongPSK",
+        1u8,
+        SimRng::new(3),
+        Duration::ZERO,
+    )
+    .unwrap();
+    pump(now, &mut bad, &mut s, &mut |_| {});
+    while s.poll_event().is_some() {}
+    while bad.poll_event().is_some() {}
+    expect_logged(log::Level::Warn, "handshake failed: BadRecordMac");
+    expect_logged(
+        log::Level::Warn,
+        "handshake failed: AlertReceived(BadRecordMac)",
+    );
+    expect_logged(log::Level::Warn, "closed: Error(BadRecordMac)");
+    // Nothing secret: the PSK never appears in a message.
+    assert!(!LINES
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(_, _, m)| m.contains("secretPSK")));
+}
