@@ -47,6 +47,18 @@ const MAX_DATAGRAM: usize = 1500;
 /// DTLS record content type of application data (RFC 6347 §4.1).
 const APPLICATION_DATA: u8 = 23;
 
+/// Prints one line on stdout; a closed stdout is ignored (nothing to tell).
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Prints one line on stderr, ignoring a closed stderr.
+fn warn(line: &str) {
+    let _ = writeln!(std::io::stderr(), "bridge: {line}");
+}
+
 /// Which datagrams of one direction to lose.
 #[derive(Debug, Default, Clone)]
 struct DropRule {
@@ -114,12 +126,12 @@ impl Direction {
             } else {
                 String::new()
             };
-            println!(
+            say(&format!(
                 "bridge: dropped datagram #{}{which} {}, {} bytes",
                 self.seen,
                 self.name,
                 datagram.len()
-            );
+            ));
         }
         drop
     }
@@ -179,7 +191,9 @@ fn parse(mut args: Args) -> Result<Option<Config>> {
 /// Peer to device: each datagram from the peer, SLIP-encoded onto the
 /// serial stream. Ends when the stream or the socket fails.
 fn downlink(udp: &UdpSocket, mut serial: TcpStream, mut dir: Direction) {
-    let mut dgram = [0u8; MAX_DATAGRAM];
+    // One byte more than the largest datagram carried: a longer one
+    // (truncated by the receive) is recognised and dropped whole.
+    let mut dgram = [0u8; MAX_DATAGRAM + 1];
     let mut frame = [0u8; slip::max_encoded_len(MAX_DATAGRAM)];
     loop {
         let n = match udp.recv(&mut dgram) {
@@ -188,10 +202,16 @@ fn downlink(udp: &UdpSocket, mut serial: TcpStream, mut dir: Direction) {
             // is not up yet): the device retransmits; keep going.
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
             Err(e) => {
-                eprintln!("bridge: udp receive failed: {e}");
+                warn(&format!("udp receive failed: {e}"));
                 return;
             }
         };
+        if n > MAX_DATAGRAM {
+            warn(&format!(
+                "a datagram from the peer is longer than {MAX_DATAGRAM} bytes: not carried"
+            ));
+            continue;
+        }
         let Some(d) = dgram.get(..n) else { continue };
         if dir.lose(d) {
             continue;
@@ -223,11 +243,13 @@ fn run(cfg: Config) -> Result<()> {
     let udp = UdpSocket::bind(any).map_err(|e| fail!("udp socket: {e}"))?;
     udp.connect(cfg.peer)
         .map_err(|e| fail!("udp connect to {}: {e}", cfg.peer))?;
-    println!("listening on {local} (serial, SLIP), peer {}", cfg.peer);
-    let _ = std::io::stdout().flush();
+    say(&format!(
+        "listening on {local} (serial, SLIP), peer {}",
+        cfg.peer
+    ));
 
     let (mut serial, from) = listener.accept().map_err(|e| fail!("accept: {e}"))?;
-    println!("serial connected from {from}");
+    say(&format!("serial connected from {from}"));
     let _ = serial.set_nodelay(true);
     serial
         .set_read_timeout(Some(cfg.idle))
@@ -261,24 +283,24 @@ fn run(cfg: Config) -> Result<()> {
                 continue;
             }
             if let Err(e) = udp.send(d) {
-                eprintln!("bridge: udp send failed: {e}");
+                warn(&format!("udp send failed: {e}"));
             }
         }
     };
-    println!(
+    say(&format!(
         "serial closed: {frames} frames ({bytes} bytes) from the device, {} dropped to peer, \
          {} dropped to device, {} malformed frames",
         up.dropped.load(Ordering::Relaxed),
         down_dropped.load(Ordering::Relaxed),
         decoder.dropped()
-    );
+    ));
     ended
 }
 
 fn main() -> ExitCode {
     match parse(Args::from_env()) {
         Ok(None) => {
-            println!("{USAGE}");
+            say(USAGE);
             ExitCode::SUCCESS
         }
         Ok(Some(cfg)) => exit_with(run(cfg)),
