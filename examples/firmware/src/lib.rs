@@ -14,6 +14,7 @@ use core::time::Duration;
 use cortex_m_semihosting::{debug, hio};
 use rand_core::{CryptoRng, RngCore};
 
+pub mod slip;
 pub mod transcript;
 
 /// The CoAP-over-DTLS client's PSK identity: the `kid` of the token's PoP key.
