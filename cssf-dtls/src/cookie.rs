@@ -75,6 +75,21 @@ impl PeerAddress for core::net::SocketAddr {
     }
 }
 
+/// smoltcp's UDP endpoint (feature `smoltcp`; embassy-net's
+/// `IpEndpoint` is the same type): the same bytes and the same host rule as
+/// [`core::net::SocketAddr`].
+#[cfg(feature = "smoltcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "smoltcp")))]
+impl PeerAddress for smoltcp::wire::IpEndpoint {
+    fn feed(&self, f: &mut dyn FnMut(&[u8])) {
+        core::net::SocketAddr::new(self.addr.into(), self.port).feed(f)
+    }
+
+    fn same_host(&self, other: &Self) -> bool {
+        Host::of(self.addr.into()) == Host::of(other.addr.into())
+    }
+}
+
 /// What [`PeerAddress::same_host`] compares for an IP address.
 #[derive(PartialEq, Eq)]
 enum Host {
@@ -273,5 +288,31 @@ mod tests {
         // Outside the /96 prefixes, the /64 rule.
         assert!(same("[64:ff9b::1:a00:7]:1", "[64:ff9b::1:a00:8]:1"));
         assert!(!same("[::ffff:10.0.0.7]:1", "[::1]:1"));
+    }
+
+    /// smoltcp's endpoints feed the bytes and follow the host rule of the
+    /// `SocketAddr` they stand for, so a cookie is bound the same way.
+    #[cfg(feature = "smoltcp")]
+    #[test]
+    fn smoltcp_endpoints_are_socket_addresses() {
+        use smoltcp::wire::IpEndpoint;
+        let pairs = [
+            ("10.0.0.7:1", "10.0.0.7:2"),
+            ("10.0.0.7:1", "10.0.0.8:1"),
+            ("[2001:db8:0:1::1]:1", "[2001:db8:0:1:ffff::2]:2"),
+            ("[2001:db8:0:1::1]:1", "[2001:db8:0:2::1]:1"),
+            ("[::ffff:10.0.0.7]:1", "10.0.0.7:2"),
+            ("[64:ff9b::10.0.0.7]:1", "[64:ff9b::10.0.0.8]:1"),
+        ];
+        let ep = |s: &core::net::SocketAddr| IpEndpoint::new(s.ip().into(), s.port());
+        for (a, b) in pairs {
+            let (a, b): (core::net::SocketAddr, core::net::SocketAddr) =
+                (a.parse().unwrap(), b.parse().unwrap());
+            assert_eq!(ep(&a).same_host(&ep(&b)), a.same_host(&b), "{a} {b}");
+            let mut fed = (std::vec::Vec::new(), std::vec::Vec::new());
+            a.feed(&mut |x| fed.0.extend_from_slice(x));
+            ep(&a).feed(&mut |x| fed.1.extend_from_slice(x));
+            assert_eq!(fed.0, fed.1);
+        }
     }
 }
