@@ -19,128 +19,12 @@
     clippy::panic
 )]
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::{ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
 
-use cssf_netsim::peer::{free_udp_port, require_binary, version, ChildGuard};
+use cssf_netsim::peer::{free_udp_port, require_binary, version, Proc};
 
-/// How long any one step may take before the run is declared hung.
-const GUARD: Duration = Duration::from_secs(60);
-
-/// The built example `name`, checked to be newer than its source.
 fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap(); // target/<profile>/deps/udp_examples-<hash>
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    let built = std::fs::metadata(&bin).and_then(|m| m.modified());
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
-    let changed = std::fs::metadata(&src).and_then(|m| m.modified()).unwrap();
-    match built {
-        Ok(t) if t >= changed => bin,
-        Ok(_) => panic!(
-            "{} is older than {}: run `cargo build -p cssf-dtls --examples`",
-            bin.display(),
-            src.display()
-        ),
-        Err(e) => panic!(
-            "{}: {e}: run `cargo build -p cssf-dtls --examples` (plain `cargo test` builds it)",
-            bin.display()
-        ),
-    }
-}
-
-/// A running program: its stdout and stderr as lines, killed on drop.
-struct Proc {
-    child: ChildGuard,
-    stdin: Option<ChildStdin>,
-    rx: Receiver<String>,
-    lines: Vec<String>,
-    what: String,
-}
-
-impl Proc {
-    fn spawn(program: &PathBuf, args: &[&str], what: &str) -> Proc {
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{what}: cannot start {}: {e}", program.display()));
-        let (tx, rx) = channel();
-        let out: Box<dyn Read + Send> = Box::new(child.stdout.take().unwrap());
-        let err: Box<dyn Read + Send> = Box::new(child.stderr.take().unwrap());
-        for r in [out, err] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(r).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        let stdin = child.stdin.take();
-        Proc {
-            child: ChildGuard(child),
-            stdin,
-            rx,
-            lines: Vec::new(),
-            what: what.into(),
-        }
-    }
-
-    /// Waits (bounded by [`GUARD`]) for a line containing `needle`, and
-    /// returns it.
-    fn wait_line(&mut self, needle: &str) -> String {
-        let end = Instant::now() + GUARD;
-        loop {
-            if let Some(l) = self.lines.iter().find(|l| l.contains(needle)) {
-                return l.clone();
-            }
-            let left = end.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(line) => self.lines.push(line),
-                Err(e) => panic!(
-                    "{}: no line with {needle:?} ({e:?}); printed:\n{}",
-                    self.what,
-                    self.lines.join("\n")
-                ),
-            }
-        }
-    }
-
-    /// Waits (bounded by [`GUARD`]) for the program to exit; its status
-    /// and everything it printed.
-    fn finish(mut self) -> (ExitStatus, String) {
-        let end = Instant::now() + GUARD;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(line) => self.lines.push(line),
-                // Both pipes closed: the program ended.
-                Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => panic!(
-                    "{}: did not exit; printed:\n{}",
-                    self.what,
-                    self.lines.join("\n")
-                ),
-            }
-        }
-        let status = self.child.0.wait().unwrap();
-        (status, self.lines.join("\n"))
-    }
-
-    fn write_stdin(&mut self, data: &[u8]) {
-        let stdin = self.stdin.as_mut().unwrap();
-        stdin.write_all(data).unwrap();
-        stdin.flush().unwrap();
-    }
+    cssf_netsim::peer::example(env!("CARGO_MANIFEST_DIR"), name)
 }
 
 #[test]
@@ -201,9 +85,9 @@ fn udp_client_example_against_openssl_s_server() {
     assert!(out.contains("closed: closed"), "{out}");
     // s_server warns when the identity is not the one it expects.
     assert!(
-        !peer.lines.iter().any(|l| l.contains("PSK warning")),
+        !peer.lines().iter().any(|l| l.contains("PSK warning")),
         "{what}:\n{}",
-        peer.lines.join("\n")
+        peer.lines().join("\n")
     );
 }
 

@@ -4,10 +4,13 @@
 //! naming what to install; in CI (`CI` set to anything but `false`/`0`) a
 //! missing peer is a failure, never a silent skip.
 
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::UdpSocket;
-use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::string::String;
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
 /// Owns a peer's child process and kills (and reaps) it on every path,
 /// panics included. Public field: use the [`Child`] as usual.
@@ -98,6 +101,140 @@ pub fn free_udp_port_pair() -> u16 {
         }
     }
     0
+}
+
+/// The built example `name` of the package at `manifest_dir` (pass
+/// `env!("CARGO_MANIFEST_DIR")`), checked to be newer than its source
+/// (`examples/NAME.rs`). `cargo test` builds a package's examples (into
+/// `target/<profile>/examples/`, beside the directory of the test binary)
+/// unless a target filter is given: a missing or stale example fails the
+/// test, naming the command that builds it.
+pub fn example(manifest_dir: &str, name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path"); // target/<profile>/deps/x-<hash>
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>")
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified());
+    let src = Path::new(manifest_dir).join(format!("examples/{name}.rs"));
+    let changed = std::fs::metadata(&src)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    let package = Path::new(manifest_dir)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match built {
+        Ok(t) if t >= changed => bin,
+        Ok(_) => panic!(
+            "{} is older than {}: run `cargo build -p {package} --examples`",
+            bin.display(),
+            src.display()
+        ),
+        Err(e) => panic!(
+            "{}: {e}: run `cargo build -p {package} --examples` (plain `cargo test` builds it)",
+            bin.display()
+        ),
+    }
+}
+
+/// How long [`Proc`] waits for one step before declaring the program hung.
+pub const GUARD: Duration = Duration::from_secs(60);
+
+/// A running program: its stdout and stderr as lines, killed on drop.
+pub struct Proc {
+    child: ChildGuard,
+    stdin: Option<ChildStdin>,
+    rx: Receiver<String>,
+    lines: Vec<String>,
+    what: String,
+}
+
+impl Proc {
+    /// Starts `program` with `args`; `what` names it in failures.
+    pub fn spawn(program: &Path, args: &[&str], what: &str) -> Proc {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what}: cannot start {}: {e}", program.display()));
+        let (tx, rx) = channel();
+        let out: Box<dyn Read + Send> = Box::new(child.stdout.take().expect("stdout"));
+        let err: Box<dyn Read + Send> = Box::new(child.stderr.take().expect("stderr"));
+        for r in [out, err] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(r).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        let stdin = child.stdin.take();
+        Proc {
+            child: ChildGuard(child),
+            stdin,
+            rx,
+            lines: Vec::new(),
+            what: what.into(),
+        }
+    }
+
+    /// Waits (bounded by [`GUARD`]) for a line containing `needle`, and
+    /// returns it.
+    pub fn wait_line(&mut self, needle: &str) -> String {
+        let end = Instant::now() + GUARD;
+        loop {
+            if let Some(l) = self.lines.iter().find(|l| l.contains(needle)) {
+                return l.clone();
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => self.lines.push(line),
+                Err(e) => panic!(
+                    "{}: no line with {needle:?} ({e:?}); printed:\n{}",
+                    self.what,
+                    self.lines.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits (bounded by [`GUARD`]) for the program to exit; its status
+    /// and everything it printed.
+    pub fn finish(mut self) -> (ExitStatus, String) {
+        let end = Instant::now() + GUARD;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => self.lines.push(line),
+                // Both pipes closed: the program ended.
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "{}: did not exit; printed:\n{}",
+                    self.what,
+                    self.lines.join("\n")
+                ),
+            }
+        }
+        let status = self.child.0.wait().expect("wait");
+        (status, self.lines.join("\n"))
+    }
+
+    /// The lines read so far (by [`wait_line`](Self::wait_line)).
+    pub fn lines(&self) -> &[String] {
+        &self.lines
+    }
+
+    /// Writes `data` to the program's stdin.
+    pub fn write_stdin(&mut self, data: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin");
+        stdin.write_all(data).expect("write stdin");
+        stdin.flush().expect("flush stdin");
+    }
 }
 
 #[cfg(test)]
