@@ -107,3 +107,6 @@ pub const MAX_ID_LEN: usize = NONCE_LEN - 6;
 pub const MAX_ID_CONTEXT_LEN: usize = 32;
 /// Most options a plain message may have (inner and outer together).
 pub const MAX_OPTIONS: usize = 16;
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,9 @@
 //! options stay outer; the outer code is POST or FETCH for requests and
 //! 2.04 or 2.05 for responses (§4.2). On verification the result is the
 //! outer header and Class U options with the decrypted code, options and
-//! payload; outer copies of Class E options are discarded.
+//! payload; outer copies of Class E-only options are discarded, those of
+//! options that are both E and U (Max-Age, Block, Size, Observe,
+//! No-Response) are kept only when no inner copy came.
 
 use crate::wire::option::{next_option, write_option, Options};
 use crate::wire::{Code, Message, MessageBuilder, OptionNumber, MAX_TOKEN_LEN, PAYLOAD_MARKER};
@@ -43,6 +45,21 @@ fn class(n: OptionNumber) -> Class {
         // end to end here: the outer copies for proxies are not sent.
         _ => Class::E,
     }
+}
+
+/// Options of both Class E and Class U (Figure 5): an outer copy is for
+/// proxies and counts only when no inner one came.
+fn outer_allowed(n: OptionNumber) -> bool {
+    matches!(
+        n,
+        OptionNumber::OBSERVE
+            | OptionNumber::MAX_AGE
+            | OptionNumber::BLOCK1
+            | OptionNumber::BLOCK2
+            | OptionNumber::SIZE1
+            | OptionNumber::SIZE2
+            | OptionNumber::NO_RESPONSE
+    )
 }
 
 /// The parts of a received protected message that outlive decryption in
@@ -151,12 +168,6 @@ fn rebuild(
         return Err(Error::BadInnerMessage);
     }
     b.token(token)?;
-    let outer = Options::new(msg.get(r.token_end..r.options_end).unwrap_or(&[]));
-    for o in outer {
-        if class(o.number) == Class::U && o.number != OptionNumber::OSCORE {
-            b.add_option(o.number, o.value)?;
-        }
-    }
     let mut number = 0;
     loop {
         match next_option(rest, number) {
@@ -168,6 +179,19 @@ fn rebuild(
             }
             Ok(None) => break,
             Err(_) => return Err(Error::BadInnerMessage),
+        }
+    }
+    // Outer options: Class U ones, and those of Class E and U (for
+    // proxies) that have no inner copy (§8.2 step 8, §8.4 step 8). Outer
+    // copies of Class E-only options are not end-to-end: discarded.
+    let outer = Options::new(msg.get(r.token_end..r.options_end).unwrap_or(&[]));
+    for o in outer {
+        let keep = match class(o.number) {
+            Class::U => o.number != OptionNumber::OSCORE,
+            _ => outer_allowed(o.number) && !b.options().any(|(n, _)| n == o.number),
+        };
+        if keep {
+            b.add_option(o.number, o.value)?;
         }
     }
     // `rest` is empty or the payload marker and a non-empty payload.
