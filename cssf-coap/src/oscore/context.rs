@@ -206,18 +206,13 @@ impl SecurityContext {
             Some(c) => Some(IdContext::new(c).ok_or(Error::BadIdContextLength)?),
             None => None,
         };
-        let d = derive(
+        let keys = derive(
             params.master_secret,
             params.master_salt,
             params.id_context,
             params.sender_id,
             params.recipient_id,
         )?;
-        let keys = Keys {
-            sender_key: d.sender_key,
-            recipient_key: d.recipient_key,
-            common_iv: d.common_iv,
-        };
         let (ssn, persisted, step) = match sequence {
             SenderSequence::Volatile => (0, None, 0),
             SenderSequence::Persisted { stored, step } => {

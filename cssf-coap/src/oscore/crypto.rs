@@ -11,6 +11,7 @@ use ccm::consts::{U13, U8};
 use hkdf::Hkdf;
 use sha2::Sha256;
 
+use super::context::Keys;
 use super::option::MAX_PIV_LEN;
 use super::{Error, KEY_LEN, MAX_ID_CONTEXT_LEN, MAX_ID_LEN, NONCE_LEN, TAG_LEN};
 
@@ -112,13 +113,6 @@ fn info(
     Ok(c)
 }
 
-/// The keys and Common IV derived from the Common Context (§3.2.1).
-pub(crate) struct Derived {
-    pub(crate) sender_key: [u8; KEY_LEN],
-    pub(crate) recipient_key: [u8; KEY_LEN],
-    pub(crate) common_iv: [u8; NONCE_LEN],
-}
-
 /// Derives Sender Key, Recipient Key and Common IV with HKDF-SHA256.
 pub(crate) fn derive(
     master_secret: &[u8],
@@ -126,9 +120,10 @@ pub(crate) fn derive(
     id_context: Option<&[u8]>,
     sender_id: &[u8],
     recipient_id: &[u8],
-) -> Result<Derived, Error> {
+) -> Result<Keys, Error> {
     let hk = Hkdf::<Sha256>::new(Some(master_salt), master_secret);
-    let mut d = Derived {
+    // Derived in place in the zeroize-on-drop struct: no stray copies.
+    let mut d = Keys {
         sender_key: [0; KEY_LEN],
         recipient_key: [0; KEY_LEN],
         common_iv: [0; NONCE_LEN],
@@ -216,7 +211,7 @@ pub(crate) fn seal(
     let c = Aead::new(key.into());
     let tag = c
         .encrypt_in_place_detached(nonce.into(), aad, data)
-        .map_err(|_| Error::Coap(crate::Error::OptionTooLong))?;
+        .map_err(|_| Error::MessageTooLong)?;
     Ok(tag.into())
 }
 

@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use crate::wire::{Code, OptionNumber};
+use crate::wire::{Code, Message, MessageBuilder, MessageType, OptionNumber};
 
 /// Everything that can go wrong in OSCORE processing.
 ///
@@ -55,6 +55,9 @@ pub enum Error {
     /// decomposes; send Proxy-Scheme and Uri-* options instead), or an OSCORE
     /// option in a message to protect.
     UnsupportedOption(OptionNumber),
+    /// The plaintext is longer than AES-CCM with a 13-byte nonce can
+    /// encrypt (65535 bytes).
+    MessageTooLong,
     /// `protect_request` / `unprotect_request` was given a message whose code
     /// is not a request method.
     NotARequest,
@@ -82,6 +85,52 @@ impl Error {
             Error::BadInnerMessage => Some((Code::BAD_REQUEST, "")),
             _ => None,
         }
+    }
+
+    /// Writes the unprotected error response (RFC 8613 §8.2) to the
+    /// request `request` that failed this way: code and diagnostic from
+    /// [`Error::response`], an outer Max-Age of 0, the request's token; a
+    /// piggybacked ACK for a confirmable request, else a NON with
+    /// `message_id`. Returns its length, or `None` when this error is not
+    /// answered.
+    ///
+    /// Only the header and token of `request` are read, so it may be the
+    /// datagram a failed verification left partly decrypted.
+    ///
+    /// ```
+    /// use cssf_coap::oscore::Error;
+    /// use cssf_coap::{Code, Message, MessageType};
+    /// // A CON POST with token 0x39 whose Partial IV was seen before.
+    /// let request = [0x41, 0x02, 0x12, 0x34, 0x39, 0x92, 0x09, 0x14];
+    /// let mut out = [0u8; 64];
+    /// let n = Error::Replay.emit_response(&request, 0, &mut out)?.unwrap();
+    /// let rsp = Message::parse(&out[..n])?;
+    /// assert_eq!((rsp.ty(), rsp.code(), rsp.message_id()), (MessageType::Ack, Code::UNAUTHORIZED, 0x1234));
+    /// assert_eq!((rsp.token(), rsp.max_age()?, rsp.payload()), (&[0x39][..], Some(0), &b"Replay detected"[..]));
+    /// # Ok::<(), cssf_coap::Error>(())
+    /// ```
+    pub fn emit_response(
+        &self,
+        request: &[u8],
+        message_id: u16,
+        out: &mut [u8],
+    ) -> Result<Option<usize>, crate::Error> {
+        let Some((code, diagnostic)) = self.response() else {
+            return Ok(None);
+        };
+        let tkl = usize::from(request.first().copied().unwrap_or(0) & 0x0f);
+        let head = request.get(..4 + tkl).ok_or(crate::Error::Truncated)?;
+        let req = Message::parse(head)?;
+        let (ty, mid) = if req.ty() == MessageType::Con {
+            (MessageType::Ack, req.message_id())
+        } else {
+            (MessageType::Non, message_id)
+        };
+        let mut b = MessageBuilder::<1>::new(ty, code, mid);
+        b.token(req.token())?;
+        b.add_uint(OptionNumber::MAX_AGE, 0)?;
+        b.payload(diagnostic.as_bytes());
+        b.emit(out).map(Some)
     }
 
     /// The code of [`Error::response`], if any.
@@ -114,6 +163,7 @@ impl fmt::Display for Error {
             Error::SequenceExhausted => f.write_str("sender sequence number exhausted"),
             Error::PersistRequired => f.write_str("sender sequence number not yet persisted"),
             Error::UnsupportedOption(n) => write!(f, "option {} cannot be protected", n.0),
+            Error::MessageTooLong => f.write_str("message too long to protect"),
             Error::NotARequest => f.write_str("not a request"),
             Error::NotAResponse => f.write_str("not a response"),
         }

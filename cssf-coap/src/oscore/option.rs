@@ -127,20 +127,26 @@ impl<'a> OscoreOption<'a> {
         let (flags, rest) = out.split_first_mut().ok_or(Error::BadOption)?;
         // piv.len() <= 5 was checked above.
         *flags = (piv.len() as u8) & PIV_LEN_MASK;
-        let (dst, mut rest) = rest.split_at_mut(piv.len());
+        let (dst, mut rest) = rest
+            .split_at_mut_checked(piv.len())
+            .ok_or(Error::BadOption)?;
         dst.copy_from_slice(piv);
         if let Some(ctx) = self.kid_context {
             *flags |= FLAG_KID_CONTEXT;
             let s = u8::try_from(ctx.len()).map_err(|_| Error::BadOption)?;
             let (len, after) = rest.split_first_mut().ok_or(Error::BadOption)?;
             *len = s;
-            let (dst, after) = after.split_at_mut(ctx.len());
+            let (dst, after) = after
+                .split_at_mut_checked(ctx.len())
+                .ok_or(Error::BadOption)?;
             dst.copy_from_slice(ctx);
             rest = after;
         }
         if let Some(kid) = self.kid {
             *flags |= FLAG_KID;
-            rest.copy_from_slice(kid);
+            rest.get_mut(..kid.len())
+                .ok_or(Error::BadOption)?
+                .copy_from_slice(kid);
         }
         Ok(needed)
     }

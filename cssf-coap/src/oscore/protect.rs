@@ -250,7 +250,7 @@ fn protect(m: &Message<'_>, s: &Seal<'_>, option: &[u8], out: &mut [u8]) -> Resu
     let (head_buf, body) = out.split_at_mut(head);
     let (marker, body) = body.split_first_mut().ok_or(short)?;
     *marker = PAYLOAD_MARKER;
-    let (plain, tag_buf) = body.split_at_mut(plain_len);
+    let (plain, tag_buf) = body.split_at_mut_checked(plain_len).ok_or(short)?;
     {
         let (code, mut rest) = plain.split_first_mut().ok_or(short)?;
         *code = m.code().0;
@@ -261,14 +261,21 @@ fn protect(m: &Message<'_>, s: &Seal<'_>, option: &[u8], out: &mut [u8]) -> Resu
             rest = rest.get_mut(w..).ok_or(short)?;
             prev = n;
         }
-        if let Some((mk, payload)) = rest.split_first_mut() {
+        if !m.payload().is_empty() {
+            let (mk, payload) = rest.split_first_mut().ok_or(short)?;
             *mk = PAYLOAD_MARKER;
-            payload.copy_from_slice(m.payload());
+            payload
+                .get_mut(..m.payload().len())
+                .ok_or(short)?
+                .copy_from_slice(m.payload());
         }
     }
     let aad = aad(s.request_kid, s.request_piv)?;
     let tag = seal(s.key, &s.nonce, aad.as_bytes(), plain)?;
-    tag_buf.copy_from_slice(&tag);
+    tag_buf
+        .get_mut(..TAG_LEN)
+        .ok_or(short)?
+        .copy_from_slice(&tag);
     outer.emit(head_buf)?;
     Ok(needed)
 }

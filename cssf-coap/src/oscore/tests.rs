@@ -473,3 +473,46 @@ fn restored_context_does_not_repeat_a_partial_iv() {
         Err(Error::PersistRequired)
     );
 }
+
+#[test]
+fn error_responses_are_unprotected_with_max_age_zero() {
+    let (mut c, mut s) = pair();
+    let (wire, _) = protect_req(&mut c, &put_request());
+    assert!(unprotect_req(&mut s, &wire).is_ok());
+    let mut msg = wire.clone();
+    let mut out = [0u8; 512];
+    let e = s.unprotect_request(&mut msg, &mut out).unwrap_err();
+    assert_eq!(e, Error::Replay);
+    let n = e.emit_response(&msg, 7, &mut out).unwrap().unwrap();
+    let rsp = Message::parse(&out[..n]).unwrap();
+    assert_eq!(rsp.ty(), MessageType::Ack);
+    assert_eq!(rsp.message_id(), 0x1234);
+    assert_eq!(rsp.token(), [1, 2, 3]);
+    assert_eq!(rsp.code(), Code::UNAUTHORIZED);
+    assert_eq!(rsp.max_age(), Ok(Some(0)));
+    assert_eq!(rsp.payload(), b"Replay detected");
+    assert!(!rsp.has_option(OptionNumber::OSCORE));
+    // After a failed decryption (payload garbled in place) too, as NON.
+    let (next, _) = protect_req(&mut c, &put_request());
+    let mut bad = next.clone();
+    bad[1] = Code::POST.0;
+    bad[0] = (bad[0] & 0xcf) | 0x10; // NON
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    let e = s.unprotect_request(&mut bad, &mut out).unwrap_err();
+    assert_eq!(e, Error::DecryptionFailed);
+    let n = e.emit_response(&bad, 7, &mut out).unwrap().unwrap();
+    let rsp = Message::parse(&out[..n]).unwrap();
+    assert_eq!((rsp.ty(), rsp.message_id()), (MessageType::Non, 7));
+    assert_eq!(rsp.code(), Code::BAD_REQUEST);
+    assert_eq!(rsp.payload(), b"Decryption failed");
+    // Errors that are not answered.
+    assert_eq!(
+        Error::NotProtected.emit_response(&wire, 7, &mut out),
+        Ok(None)
+    );
+    assert_eq!(
+        Error::Coap(crate::Error::Truncated).emit_response(&wire, 7, &mut out),
+        Ok(None)
+    );
+}
