@@ -20,7 +20,7 @@ fn context(sender: &[u8], recipient: &[u8]) -> Option<SecurityContext> {
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(opt) = OscoreOption::parse(data) {
-        let mut out = [0u8; 300];
+        let mut out = vec![0u8; data.len()];
         let n = opt.emit(&mut out).expect("a parsed option re-emits");
         assert_eq!(&out[..n], data);
         assert_eq!(opt.buffer_len(), n);
