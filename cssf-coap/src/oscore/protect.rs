@@ -292,8 +292,9 @@ impl SecurityContext {
     /// [`Error::NotARequest`], [`Error::PersistRequired`],
     /// [`Error::SequenceExhausted`], [`Error::UnsupportedOption`] (Proxy-Uri
     /// or an OSCORE option), [`Error::Coap`] for a malformed `plain`, more
-    /// than [`MAX_OPTIONS`] options or a short `out`. On error no sequence
-    /// number is used unless the message was valid.
+    /// than [`MAX_OPTIONS`] options or a short `out`. A failure after the
+    /// sequence number was taken (an unsupported option, a short `out`)
+    /// skips that number: numbers are skipped, never reused.
     pub fn protect_request(
         &mut self,
         plain: &[u8],
