@@ -47,6 +47,9 @@ extern crate std;
 pub mod endpoint;
 mod error;
 pub mod lite;
+#[cfg(feature = "oscore")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oscore")))]
+pub mod oscore;
 pub mod wire;
 
 pub use endpoint::{Endpoint, Event};

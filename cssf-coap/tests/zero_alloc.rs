@@ -1,5 +1,6 @@
-//! Asserts that parsing, option iteration, the builder, Block values and URI
-//! decomposition/composition never touch the heap.
+//! Asserts that parsing, option iteration, the builder, Block values, URI
+//! decomposition/composition and (with the `oscore` feature) OSCORE never
+//! touch the heap.
 //!
 //! A counting global allocator (`stats_alloc`, so no `unsafe` here) wraps the
 //! system allocator; this test runs without the libtest harness
@@ -104,5 +105,52 @@ fn main() {
             black_box(Message::parse(bad).is_err());
         }
     });
+    #[cfg(feature = "oscore")]
+    oscore(&mut buf);
     println!("zero_alloc: ok");
+}
+
+/// OSCORE: context derivation and a protected request and response, both
+/// ways, and a failing verification.
+#[cfg(feature = "oscore")]
+fn oscore(plain: &mut [u8; 256]) {
+    use cssf_coap::oscore::{Params, SecurityContext, SenderSequence};
+    let mut wire = [0u8; 256];
+    let mut inner = [0u8; 256];
+    measure("OSCORE derive + protect + verify", || {
+        let p = Params {
+            master_secret: &[1; 16],
+            master_salt: b"salt",
+            id_context: Some(b"ctx"),
+            sender_id: b"c",
+            recipient_id: b"s",
+        };
+        let mut client = SecurityContext::new(&p, SenderSequence::Volatile).unwrap();
+        let sp = Params {
+            sender_id: b"s",
+            recipient_id: b"c",
+            ..p
+        };
+        let mut server = SecurityContext::new(&sp, SenderSequence::Volatile).unwrap();
+        let mut b = MessageBuilder::<4>::new(MessageType::Con, Code::GET, 7);
+        b.token(&[1, 2]).unwrap().uri_path("sensors/temp").unwrap();
+        let n = b.emit(plain).unwrap();
+        let (len, request) = client.protect_request(&plain[..n], &mut wire).unwrap();
+        let (n, binding) = server
+            .unprotect_request(&mut wire[..len], &mut inner)
+            .unwrap();
+        let req = Message::parse(&inner[..n]).unwrap();
+        let mut r = MessageBuilder::<2>::new(MessageType::Ack, Code::CONTENT, req.message_id());
+        r.token(req.token()).unwrap().payload(b"22.5");
+        let n = r.emit(plain).unwrap();
+        let len = server
+            .protect_response(&binding, &plain[..n], true, &mut wire)
+            .unwrap();
+        let n = client
+            .unprotect_response(&request, &mut wire[..len], &mut inner)
+            .unwrap();
+        black_box(Message::parse(&inner[..n]).unwrap().payload());
+        wire[len - 1] ^= 1;
+        black_box(client.unprotect_response(&request, &mut wire[..len], &mut inner)).unwrap_err();
+    });
 }

@@ -233,6 +233,9 @@ pub struct Client<R, const M: usize = 256> {
     /// The last confirmable response acknowledged, and until when its
     /// duplicates are acknowledged again instead of rejected.
     acked: Option<(u16, Duration)>,
+    /// What binds the response to an OSCORE-protected request.
+    #[cfg(feature = "oscore")]
+    binding: Option<crate::oscore::RequestBinding>,
 }
 
 impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
@@ -252,6 +255,8 @@ impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
             len: 0,
             ctl: None,
             acked: None,
+            #[cfg(feature = "oscore")]
+            binding: None,
         }
     }
 
@@ -283,6 +288,10 @@ impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
             return Err(Error::Busy);
         }
         self.state = State::Idle;
+        #[cfg(feature = "oscore")]
+        {
+            self.binding = None;
+        }
         let con = req.ty() != MessageType::Non;
         let len = usize::from(self.config.token_len.clamp(1, MAX_TOKEN_LEN as u8));
         let mut token = [0u8; MAX_TOKEN_LEN];
@@ -611,5 +620,7 @@ impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
     }
 }
 
+#[cfg(feature = "oscore")]
+mod oscore;
 #[cfg(test)]
 mod tests;

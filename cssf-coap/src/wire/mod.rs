@@ -8,7 +8,7 @@ mod block;
 mod code;
 mod content_format;
 mod message;
-mod option;
+pub(crate) mod option;
 pub mod uri;
 
 pub use block::{Block, MAX_BLOCK_NUM};
