@@ -559,8 +559,8 @@ impl<S: Clone + PartialEq + SessionId, const N: usize, const P: usize> Authorize
     {
         let v = self.verdict(tokens, who, method, path, now, wall);
         match v {
-            Verdict::Allow => trace!("allowed: {:?} {}", method, path),
-            refused => debug!("refused: {:?} {}: {:?}", method, path, refused),
+            Verdict::Allow => trace!("allowed: {:?} {:?}", method, path),
+            refused => debug!("refused: {:?} {:?}: {:?}", method, path, refused),
         }
         v
     }

@@ -212,7 +212,9 @@ impl<
                 }
             }
             Err(e) => {
-                info!("token rejected: {:?}", e);
+                // Anyone can POST to /authz-info, from any address (plain
+                // CoAP): a rejection is debug, never info.
+                debug!("token rejected: {:?}", e);
                 self.stats.tokens_rejected += 1;
                 self.events.push(AuthEvent::TokenRejected { reason: e });
                 let payload_len = match e.ace_error() {
@@ -376,7 +378,7 @@ impl<
         let kid_owned = kid.and_then(|k| Kid::from_slice(k).ok());
         match d {
             Decision::Allow => {
-                trace!("request allowed by its token: {:?} {}", method, path);
+                trace!("request allowed by its token: {:?} {:?}", method, path);
                 self.stats.requests_allowed += 1;
                 self.events.push(AuthEvent::RequestAllowed {
                     kid: kid_owned.unwrap_or_default(),
@@ -385,7 +387,7 @@ impl<
                 });
             }
             Decision::Deny(reason) => {
-                debug!("request denied: {:?} {}: {:?}", method, path, reason);
+                debug!("request denied: {:?} {:?}: {:?}", method, path, reason);
                 self.stats.requests_denied += 1;
                 self.events.push(AuthEvent::RequestDenied {
                     kid: kid_owned,

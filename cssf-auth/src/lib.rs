@@ -5,7 +5,12 @@
 //! Part of CSSF, the Common Service Security Framework. `#![no_std]`, no heap
 //! on any path; the `alloc` and `std` features add conveniences, never
 //! requirements. The `issuer` feature adds a token issuer (AS side) and the
-//! `dtls` feature the ACE DTLS profile glue (RFC 9202).
+//! `dtls` feature the ACE DTLS profile glue (RFC 9202). Features `log` and
+//! `defmt` (bare-metal targets only; `DEFMT_LOG=cssf_auth=debug` to see
+//! more than errors) log token decisions (accepted at info; rejected, with
+//! the reason, at debug, since anyone can POST to `/authz-info`) and
+//! request decisions (denied at debug, allowed at trace; paths escaped);
+//! never a key, token or kid.
 //!
 //! ## Verifying a token
 //!

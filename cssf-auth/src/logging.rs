@@ -20,7 +20,7 @@ macro_rules! log_at {
         #[cfg(all(feature = "defmt", target_os = "none"))]
         ::defmt::$level!($fmt $(, $arg)*);
         #[cfg(not(any(feature = "log", all(feature = "defmt", target_os = "none"))))]
-        {
+        if false {
             $( let _ = &$arg; )*
         }
     }};
@@ -31,12 +31,12 @@ macro_rules! trace {
     ($($t:tt)*) => { log_at!(trace, $($t)*) };
 }
 
-/// Why a request was refused.
+/// Why a request or a token was refused.
 macro_rules! debug {
     ($($t:tt)*) => { log_at!(debug, $($t)*) };
 }
 
-/// A token accepted or rejected.
+/// A token accepted.
 macro_rules! info {
     ($($t:tt)*) => { log_at!(info, $($t)*) };
 }

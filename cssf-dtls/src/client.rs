@@ -545,7 +545,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
             self.connected_unreported = false;
             if let Some(est) = self.est.as_ref() {
                 info!(
-                    "connected: {:?}{}",
+                    "client connected: {:?}{}",
                     est.suite,
                     if self.conn.resumed { ", resumed" } else { "" }
                 );
@@ -564,7 +564,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
         match self.end {
             Some(reason) if !self.closed_reported => {
                 self.closed_reported = true;
-                reason.log(handle);
+                reason.log("client", handle, self.est.is_some());
                 Some(Event::Closed {
                     handle,
                     peer,

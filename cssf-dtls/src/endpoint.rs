@@ -302,6 +302,8 @@ struct Tomb<A> {
     handle: SessionHandle,
     peer: A,
     reason: CloseReason,
+    /// It connected before it ended (for the log's level).
+    connected: bool,
 }
 
 /// What admitting a new handshake takes (see [`Endpoint::admit`]).
@@ -954,6 +956,7 @@ impl<
                     handle: s.handle,
                     peer: s.peer,
                     reason,
+                    connected: s.suite.is_some(),
                 });
             } else {
                 self.rxq.purge(s.handle.raw());
@@ -2366,7 +2369,7 @@ impl<
                 s.connected_unreported = false;
                 if let Some(suite) = s.suite {
                     info!(
-                        "session {} connected: {:?}{}",
+                        "server session {} connected: {:?}{}",
                         s.handle.raw(),
                         suite,
                         if s.resumed { ", resumed" } else { "" }
@@ -2395,7 +2398,7 @@ impl<
         }
         if let Some(t) = self.graveyard.pop_front() {
             self.rxq.purge(t.handle.raw());
-            t.reason.log(t.handle);
+            t.reason.log("server", t.handle, t.connected);
             return Some(Event::Closed {
                 handle: t.handle,
                 peer: t.peer,
@@ -2411,7 +2414,7 @@ impl<
             return None;
         };
         s.life = Life::Reported;
-        reason.log(s.handle);
+        reason.log("server", s.handle, s.suite.is_some());
         let e = Event::Closed {
             handle: s.handle,
             peer: s.peer.clone(),

@@ -155,6 +155,26 @@ pub enum Error {
 }
 
 impl Error {
+    /// True for errors of this side (the caller's misuse, a full table, a
+    /// bug), not caused by what a peer sent: logged at warn, the rest at
+    /// debug, so a peer cannot fill the log at warn.
+    #[cfg_attr(
+        not(any(feature = "log", all(feature = "defmt", target_os = "none"))),
+        allow(dead_code)
+    )]
+    pub(crate) const fn is_local(self) -> bool {
+        matches!(
+            self,
+            Error::BufferTooSmall { .. }
+                | Error::Closed
+                | Error::NotConnected
+                | Error::Full
+                | Error::UnknownPeer
+                | Error::Config
+                | Error::Internal
+        )
+    }
+
     /// The fatal alert this error is reported with on the wire, if any.
     pub fn code(self) -> Option<AlertDescription> {
         Some(match self {

@@ -98,13 +98,18 @@ impl CloseReason {
         matches!(self, CloseReason::PeerClosed | CloseReason::LocalClose)
     }
 
-    /// Logs the end of `handle` (features `log`, `defmt`): an error at
-    /// warn, any other end at info.
-    pub(crate) fn log(self, handle: SessionHandle) {
-        if self.error().is_some() {
-            warn!("session {} closed: {:?}", handle.raw(), self);
-        } else {
-            info!("session {} closed: {:?}", handle.raw(), self);
+    /// Logs the end of `handle` (features `log`, `defmt`), `role`
+    /// "client" or "server": at info for a session that connected (as
+    /// many as handshakes completed), at debug for a handshake that did
+    /// not (a peer can cause those at will), at warn for an error of this
+    /// side ([`Error`]s a peer cannot cause).
+    pub(crate) fn log(self, role: &str, handle: SessionHandle, connected: bool) {
+        match self {
+            CloseReason::Error(e) if e.is_local() => {
+                warn!("{} session {} closed: {:?}", role, handle.raw(), self)
+            }
+            _ if connected => info!("{} session {} closed: {:?}", role, handle.raw(), self),
+            _ => debug!("{} session {} closed: {:?}", role, handle.raw(), self),
         }
     }
 }

@@ -42,7 +42,24 @@
 //!   [`Client::resume`]); without it [`Config::validate`] refuses
 //!   `resumption: true` (and the default is `false`);
 //! - `x509` (implies `ecdhe` and `alloc`): X.509 end-entity certificates;
+//! - `log`: log messages through the `log` crate, targets `cssf_dtls::...`
+//!   (debug: the cookie exchange, handshake messages, retransmissions,
+//!   dropped records and refused or replayed ClientHellos, a handshake's
+//!   failure; info: a session connected or, once connected, closed; warn:
+//!   only this side's own faults, never something a peer can cause);
+//! - `defmt`: the same through `defmt`, only on bare-metal targets
+//!   (`target_os = "none"`; elsewhere it compiles nothing in). The
+//!   firmware needs a defmt global logger, and defmt shows only errors
+//!   unless told more: build with e.g. `DEFMT_LOG=cssf_dtls=debug`. With
+//!   `log` too, each message goes to both;
+//! - `smoltcp`: with `server`, `PeerAddress` for smoltcp 0.12's
+//!   `IpEndpoint` (the endpoint type of embassy-net up to 0.8; a
+//!   [`Client`] takes any address type already); it turns on no smoltcp
+//!   protocol, the application's smoltcp has `proto-ipv4` or `proto-ipv6`;
 //! - `alloc`, `std`: conveniences, never requirements.
+//!
+//! With neither `log` nor `defmt` a log call compiles to nothing (its
+//! arguments are not even evaluated).
 //!
 //! A suite of a disabled feature does not exist ([`CipherSuite`] and the
 //! enums it maps to are `non_exhaustive`), so it is neither offered nor

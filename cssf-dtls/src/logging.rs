@@ -20,7 +20,7 @@ macro_rules! log_at {
         #[cfg(all(feature = "defmt", target_os = "none"))]
         ::defmt::$level!($fmt $(, $arg)*);
         #[cfg(not(any(feature = "log", all(feature = "defmt", target_os = "none"))))]
-        {
+        if false {
             $( let _ = &$arg; )*
         }
     }};

@@ -187,7 +187,7 @@ pub struct ClientConfig {
     /// Print only the payload.
     pub quiet: bool,
     /// `-v` count: the crates' log messages on stderr (see
-    /// [`init_logging`](crate::util::init_logging)).
+    /// [`init_logging`]).
     pub verbose: u8,
 }
 

@@ -523,7 +523,11 @@ impl Connection {
             self.fatal = true;
         }
         if !matches!(self.state, State::Failed | State::Closed) {
-            warn!("handshake failed: {:?}", e);
+            if e.is_local() {
+                warn!("{:?} handshake failed: {:?}", self.role, e);
+            } else {
+                debug!("{:?} handshake failed: {:?}", self.role, e);
+            }
             if let Some(code) = e.code() {
                 self.alert = Some((LEVEL_FATAL, code.to_u8()));
             }
