@@ -3,8 +3,7 @@
 //! (RFC 8747), a bounded token store, `/authz-info` and accounting events.
 //!
 //! Part of CSSF, the Common Service Security Framework. `#![no_std]`, no heap
-//! on any path; the `alloc` and `std` features add conveniences, never
-//! requirements. The `issuer` feature adds a token issuer (AS side) and the
+//! on any path, no `std` or `alloc` feature (nothing in it needs either). The `issuer` feature adds a token issuer (AS side) and the
 //! `dtls` feature the ACE DTLS profile glue (RFC 9202). Features `log` and
 //! `defmt` (bare-metal targets only; `DEFMT_LOG=cssf_auth=debug` to see
 //! more than errors) log token decisions (accepted at info; rejected, with
@@ -49,7 +48,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(any(test, feature = "std"))]
+#[cfg(test)]
 extern crate std;
 
 #[macro_use]

@@ -1,7 +1,8 @@
 //! DTLS 1.2 (RFC 6347) under the RFC 7925 IoT profile, as a sans-IO state machine.
 //!
-//! Part of CSSF, the Common Service Security Framework. `#![no_std]`; the
-//! `alloc` and `std` features add conveniences, never requirements.
+//! Part of CSSF, the Common Service Security Framework. `#![no_std]`, with
+//! no `std` or `alloc` feature: nothing in it needs either (the `x509`
+//! feature's certificate parser allocates).
 //!
 //! Suites: TLS_PSK_WITH_AES_128_CCM_8, TLS_PSK_WITH_CHACHA20_POLY1305_SHA256
 //! and TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256 ([`Client::new`],
@@ -41,7 +42,8 @@
 //! - `resumption`: session resumption with session IDs ([`Session`],
 //!   [`Client::resume`]); without it [`Config::validate`] refuses
 //!   `resumption: true` (and the default is `false`);
-//! - `x509` (implies `ecdhe` and `alloc`): X.509 end-entity certificates;
+//! - `x509` (implies `ecdhe`; `x509-cert` needs an allocator): X.509
+//!   end-entity certificates;
 //! - `log`: log messages through the `log` crate, targets `cssf_dtls::...`
 //!   (debug: the cookie exchange, handshake messages, retransmissions,
 //!   dropped records and refused or replayed ClientHellos, a handshake's
@@ -56,7 +58,6 @@
 //!   `IpEndpoint` (the endpoint type of embassy-net up to 0.8; a
 //!   [`Client`] takes any address type already); it turns on no smoltcp
 //!   protocol, the application's smoltcp has `proto-ipv4` or `proto-ipv6`;
-//! - `alloc`, `std`: conveniences, never requirements.
 //!
 //! With neither `log` nor `defmt` a log call compiles to nothing (its
 //! arguments are not even evaluated).
@@ -86,7 +87,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(feature = "std")]
+#[cfg(test)]
 extern crate std;
 
 #[macro_use]

@@ -1,5 +1,5 @@
 //! What each feature set compiles in and what it refuses: these run in
-//! every build (`--no-default-features --features std` for the PSK-only
+//! every build (`--no-default-features` for the PSK-only
 //! client, with `server` for client and server, and the default and full
 //! builds), so the reduced builds are tested, not only compiled.
 #![allow(

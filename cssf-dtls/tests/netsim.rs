@@ -570,7 +570,7 @@ fn heavy_reordering_with_fragmented_flights() {
     }
 }
 
-/// The PSK-only build (`--no-default-features --features std,server`): its
+/// The PSK-only build (`--no-default-features --features server`): its
 /// one suite completes the handshake and carries data both ways at 20 %
 /// loss (with duplication and reordering) for several seeds.
 #[test]
