@@ -20,7 +20,7 @@
 //! - ACE: tokens MACed with HMAC 256 (`AS_HMAC_KEY`) or signed with ES256
 //!   (the public half of `keys/as-es256.pem`), audience `rs1`. The node has
 //!   no wall clock: tokens need `exi` (`cssf-token mint --exi`).
-//! - Store: cssf-store on a RAM flash (2 sectors of 4 KiB), provisioned at
+//! - Store: cssf-store on a RAM flash (2 sectors of 2 KiB), provisioned at
 //!   boot with the PSK, the node's private key and the pinned client key;
 //!   what the node uses is read back from it. Accepted tokens are stored.
 //! - Time: SysTick; the DTLS endpoint's, the CoAP endpoint's and the
@@ -103,7 +103,7 @@ type Rs<'k> = AuthzInfo<'k, [KeyEntry], NoTextScopes, 2, 8, 4>;
 type Dtls<'r, 'k> = Endpoint<PeerAddr, NodePsk<'r, 'k>, DemoRng, 3, NodeTrust<'r, 'k>, 1, 1>;
 /// 2 slots per table, 4 remembered message IDs.
 type Coap = cssf_coap::endpoint::Endpoint<Peer, DemoRng, 2, 4, COAP_MAX, 0>;
-type Flash = RamFlash<{ 2 * 4096 }, 4096, 4, 1>;
+type Flash = RamFlash<{ 2 * 2048 }, 2048, 4, 1>;
 type NodeStore<'c> = Store<Flash, &'c mut RamCounter, 6, 2>;
 
 /// Who a CoAP message is from: a plain UDP address or a DTLS session (a
@@ -215,24 +215,6 @@ fn main() -> ! {
     if !board::init() {
         fail(b"board init");
     }
-
-    // The store: provisioned at first boot, then everything is read back.
-    let mut counter = RamCounter::default();
-    let mut salt_rng = DemoRng::new(0x5e45_0000_0000_0001);
-    let Ok(mut store) = NodeStore::mount(
-        Flash::new(),
-        &RootKey(ROOT_KEY),
-        &mut counter,
-        StoreConfig::new(),
-        &mut salt_rng,
-    ) else {
-        fail(b"store: mount")
-    };
-    let (node_sk, psk_key, pinned) = provision(&mut store);
-    line(&[
-        b"store: mounted on a RAM flash (2 x 4 KiB), node key, PSK and pinned client key read back",
-    ]);
-
     // ACE: the AS keys, compiled in.
     let (Ok(hmac), Ok(es256)) = (
         CoseKey::hmac(Algorithm::Hmac256, &AS_HMAC_KEY),
@@ -245,6 +227,43 @@ fn main() -> ! {
         KeyEntry::new(CoseKey::Es256(es256.into())),
     ];
     let rs = RefCell::new(Rs::new(cssf_auth::Config::new(AUDIENCE), &keys[..]));
+    let mut counter = RamCounter::default();
+    let start = board::now();
+    let mut node = build(&rs, &mut counter, start);
+    line(&[b"link: UART0 up, SLIP frames with a peer header; serving coap and coaps"]);
+    sizes();
+    node.serve(start);
+    put(b"stack: peak ");
+    put_num(stack::peak());
+    line(&[b" bytes"]);
+    line(&[b"result: all steps passed"]);
+    cssf_firmware::exit(true)
+}
+
+/// Mounts the store (provisioning it at first boot) and builds the node
+/// from what it holds. Not inlined: the temporaries of construction (the
+/// endpoints are large) live in this frame, which is gone before the node
+/// serves; the node itself is returned into `main`'s frame.
+#[inline(never)]
+fn build<'r, 'k, 'c>(
+    rs: &'r RefCell<Rs<'k>>,
+    counter: &'c mut RamCounter,
+    start: Duration,
+) -> Node<'r, 'k, 'c> {
+    let mut salt_rng = DemoRng::new(0x5e45_0000_0000_0001);
+    let Ok(mut store) = NodeStore::mount(
+        Flash::new(),
+        &RootKey(ROOT_KEY),
+        counter,
+        StoreConfig::new(),
+        &mut salt_rng,
+    ) else {
+        fail(b"store: mount")
+    };
+    let (node_sk, psk_key, pinned) = provision(&mut store);
+    line(&[
+        b"store: mounted on a RAM flash (2 x 2 KiB), node key, PSK and pinned client key read back",
+    ]);
 
     let mut authz = Authorizer::new();
     let (Ok(provisioned), Ok(public)) = (
@@ -265,7 +284,6 @@ fn main() -> ! {
         fail(b"authorizer: provisioning");
     }
 
-    let start = board::now();
     let mut cfg = DtlsConfig::default(); // every suite
     cfg.require_client_auth = true;
     // Over this link the round trip is milliseconds (see psk-client-link).
@@ -274,61 +292,36 @@ fn main() -> ! {
     let psk = NodePsk {
         identity: heapless::Vec::from_slice(PSK_IDENTITY).unwrap_or_default(),
         key: psk_key,
-        rs: &rs,
+        rs,
     };
-    let trust = NodeTrust { pinned, rs: &rs };
-    let Ok(dtls) = Dtls::with_raw_public_key(
-        cfg,
-        psk,
-        node_sk,
-        trust,
-        DemoRng::new(0x5e45_d715_0000_0002),
-        start,
-    ) else {
-        fail(b"dtls endpoint config")
-    };
-    let mut coap = Coap::new(
-        CoapConfig::default(),
-        DemoRng::new(0x5e45_c0a9_0000_0003),
-        &RESOURCES,
-    );
-    coap.set_verified_peers(|p| matches!(p, Peer::Secure(_)));
+    let trust = NodeTrust { pinned, rs };
     let mut node = Node {
-        dtls,
-        coap,
-        rs: &rs,
+        dtls: match Dtls::with_raw_public_key(
+            cfg,
+            psk,
+            node_sk,
+            trust,
+            DemoRng::new(0x5e45_d715_0000_0002),
+            start,
+        ) {
+            Ok(d) => d,
+            Err(_) => fail(b"dtls endpoint config"),
+        },
+        coap: Coap::new(
+            CoapConfig::default(),
+            DemoRng::new(0x5e45_c0a9_0000_0003),
+            &RESOURCES,
+        ),
+        rs,
         authz,
         store,
         led: false,
         n: Counters::default(),
         ended: false,
     };
-    line(&[b"link: UART0 up, SLIP frames with a peer header; serving coap and coaps"]);
-    sizes();
-
-    let mut decoder = cssf_firmware::slip::Decoder::<{ MAX_DATAGRAM + link::HEADER }>::new();
-    while !node.ended {
-        let now = board::now();
-        let mut busy = false;
-        while let Some(byte) = board::try_read() {
-            busy = true;
-            if let Some(frame) = decoder.push(byte) {
-                node.frame(now, frame);
-            }
-        }
-        node.timers(now);
-        node.pump(now);
-        if !busy && !node.ended {
-            board::wait();
-        }
-    }
-    let now = board::now();
-    node.report(now.saturating_sub(start), decoder.dropped());
-    put(b"stack: peak ");
-    put_num(stack::peak());
-    line(&[b" bytes"]);
-    line(&[b"result: all steps passed"]);
-    cssf_firmware::exit(true)
+    node.coap
+        .set_verified_peers(|p| matches!(p, Peer::Secure(_)));
+    node
 }
 
 /// First boot writes the demo credentials to the store; every boot reads
@@ -363,6 +356,31 @@ fn provision(store: &mut NodeStore<'_>) -> (SigningKey, heapless::Vec<u8, 32>, p
 }
 
 impl Node<'_, '_, '_> {
+    /// The main loop, until the bridge's end-of-run frame: bytes from
+    /// UART0, timers, output. Not inlined, so its temporaries do not add
+    /// to `main`'s frame, which holds the node.
+    #[inline(never)]
+    fn serve(&mut self, start: Duration) {
+        let mut decoder = cssf_firmware::slip::Decoder::<{ MAX_DATAGRAM + link::HEADER }>::new();
+        while !self.ended {
+            let now = board::now();
+            let mut busy = false;
+            while let Some(byte) = board::try_read() {
+                busy = true;
+                if let Some(frame) = decoder.push(byte) {
+                    self.frame(now, frame);
+                }
+            }
+            self.timers(now);
+            self.pump(now);
+            if !busy && !self.ended {
+                board::wait();
+            }
+        }
+        let now = board::now();
+        self.report(now.saturating_sub(start), decoder.dropped());
+    }
+
     /// One frame from the bridge.
     fn frame(&mut self, now: Duration, frame: &mut [u8]) {
         self.n.frames_in += 1;
@@ -738,7 +756,7 @@ fn sizes() {
     put_num(size_of::<Rs<'static>>());
     put(b" B, Authorizer<3,2> ");
     put_num(size_of::<Authorizer<SessionHandle, 3, 2>>());
-    put(b" B, Store<6,2> + RamFlash 8 KiB ");
+    put(b" B, Store<6,2> + RamFlash 4 KiB ");
     put_num(size_of::<NodeStore<'static>>());
     line(&[b" B"]);
 }
