@@ -381,7 +381,9 @@ impl Node<'_, '_, '_> {
         self.report(now.saturating_sub(start), decoder.dropped());
     }
 
-    /// One frame from the bridge.
+    /// One frame from the bridge. Not inlined: the DTLS input path's
+    /// temporaries then do not stay live under `pump`.
+    #[inline(never)]
     fn frame(&mut self, now: Duration, frame: &mut [u8]) {
         self.n.frames_in += 1;
         let Some((kind, peer, datagram)) = link::parse(frame) else {
