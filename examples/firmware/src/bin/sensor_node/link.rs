@@ -70,10 +70,7 @@ impl PeerAddr {
 /// Splits a frame into its kind, peer and datagram; `None` for a frame
 /// shorter than the header or of an unknown kind.
 pub fn parse(frame: &mut [u8]) -> Option<(Kind, PeerAddr, &mut [u8])> {
-    if frame.len() < HEADER {
-        return None;
-    }
-    let (h, datagram) = frame.split_at_mut(HEADER);
+    let (h, datagram) = frame.split_at_mut_checked(HEADER)?;
     let kind = match *h.first()? {
         KIND_COAP => Kind::Coap,
         KIND_COAPS => Kind::Coaps,
