@@ -26,6 +26,8 @@
 //! not carried. Kind 0xFF (bridge to device only, address and datagram
 //! empty) ends the device's run: with `--end-on-eof` the bridge sends it
 //! when its standard input closes, and the device then reports and exits.
+//! The loss rules work in this mode too, on the datagrams (header
+//! excluded), counted over both sockets together.
 //!
 //! The SLIP codec is the firmware's own (examples/firmware/src/slip.rs).
 
@@ -45,7 +47,7 @@ mod slip;
 const USAGE: &str = "usage: cssf-slip-bridge --peer HOST:PORT [--listen ADDR] \
 [--drop-to-peer LIST] [--drop-to-device LIST] [--idle-timeout SECS]
        cssf-slip-bridge --serve-coap IPV4:PORT --serve-coaps IPV4:PORT [--listen ADDR] \
-[--end-on-eof] [--idle-timeout SECS]
+[--end-on-eof] [--drop-to-peer LIST] [--drop-to-device LIST] [--idle-timeout SECS]
   Listens on ADDR (TCP, default 127.0.0.1:0: a free port; the line
   `listening on ADDR` says which) for one serial connection carrying SLIP
   frames (e.g. qemu-system-arm -serial tcp:ADDR), sends each frame as a UDP
@@ -56,7 +58,8 @@ const USAGE: &str = "usage: cssf-slip-bridge --peer HOST:PORT [--listen ADDR] \
   serves remote peers on these UDP addresses; every frame carries a 7-byte
   peer header (kind 0 coap / 1 coaps, IPv4 address, port big-endian).
   --end-on-eof: in server mode, send the device the end-of-run frame
-  (kind 0xFF) when standard input closes.
+  (kind 0xFF) when standard input closes. In server mode the loss rules
+  count datagrams over both sockets, header excluded.
   --idle-timeout: give up after SECS without traffic from the serial side
   (default 120).";
 
@@ -89,10 +92,6 @@ struct DropRule {
 }
 
 impl DropRule {
-    fn is_empty(&self) -> bool {
-        self.nth.is_empty() && self.app.is_empty()
-    }
-
     fn parse(list: &str) -> Result<Self> {
         let mut rule = DropRule::default();
         for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -269,16 +268,11 @@ fn parse(mut args: Args) -> Result<Option<Config>> {
     let mode = match (peer, serve) {
         (Some(p), false) if !end_on_eof => Mode::Client(p),
         (Some(_), false) => return Err(fail!("--end-on-eof is for the server mode\n{USAGE}")),
-        (None, true) if to_peer.is_empty() && to_device.is_empty() => Mode::Serve {
+        (None, true) => Mode::Serve {
             coap,
             coaps,
             end_on_eof,
         },
-        (None, true) => {
-            return Err(fail!(
-                "--drop-to-peer and --drop-to-device are for the client mode (--peer)\n{USAGE}"
-            ))
-        }
         (Some(_), true) => {
             return Err(fail!(
                 "--peer and --serve-coap/--serve-coaps exclude each other\n{USAGE}"
@@ -352,7 +346,7 @@ fn run(cfg: Config) -> Result<()> {
             coap,
             coaps,
             end_on_eof,
-        } => run_serve(cfg.idle, [coap, coaps], end_on_eof, listener, local),
+        } => run_serve(cfg, [coap, coaps], end_on_eof, listener, local),
     }
 }
 
@@ -368,9 +362,10 @@ fn accept(listener: &TcpListener, idle: Duration) -> Result<TcpStream> {
 }
 
 /// Server mode: remote peers on the CoAP and CoAPs sockets, each frame
-/// with the peer header.
+/// with the peer header; the loss rules apply to the datagrams (the
+/// header is not counted), over both sockets together.
 fn run_serve(
-    idle: Duration,
+    cfg: Config,
     binds: [Option<SocketAddr>; 2],
     end_on_eof: bool,
     listener: TcpListener,
@@ -388,18 +383,23 @@ fn run_serve(
         show(binds[0]),
         show(binds[1])
     ));
-    let serial = accept(&listener, idle)?;
+    let serial = accept(&listener, cfg.idle)?;
     let writer = Arc::new(Mutex::new(
         serial.try_clone().map_err(|e| fail!("serial: {e}"))?,
     ));
     let to_device = Arc::new(AtomicU64::new(0));
+    let down = Direction::new("to device", cfg.to_device);
+    let down_dropped = Arc::clone(&down.dropped);
+    let down = Arc::new(Mutex::new(down));
     for (kind, sock) in [header::COAP, header::COAPS].into_iter().zip(&sockets) {
         let Some(sock) = sock else { continue };
         let sock = sock.try_clone().map_err(|e| fail!("udp socket: {e}"))?;
         let (writer, count) = (Arc::clone(&writer), Arc::clone(&to_device));
+        let down = Arc::clone(&down);
         // Detached: it sits in recv_from() and the process exits under it.
-        std::thread::spawn(move || serve_downlink(kind, &sock, &writer, &count));
+        std::thread::spawn(move || serve_downlink(kind, &sock, &writer, &count, &down));
     }
+    let mut up = Direction::new("to peers", cfg.to_peer);
     if end_on_eof {
         let writer = Arc::clone(&writer);
         std::thread::spawn(move || {
@@ -440,6 +440,9 @@ fn run_serve(
                 warn("a frame from the device with a bad peer header: dropped");
                 continue;
             };
+            if up.lose(d) {
+                continue;
+            }
             if let Err(e) = sock.send_to(d, to) {
                 warn(&format!("udp send to {to} failed: {e}"));
             }
@@ -447,8 +450,11 @@ fn run_serve(
     };
     say(&format!(
         "serial closed: {frames} frames from the device ({bad} with a bad header), \
-         {} datagrams to the device, {} malformed frames",
+         {} datagrams to the device, {} dropped to peers, {} dropped to device, \
+         {} malformed frames",
         to_device.load(Ordering::Relaxed),
+        up.dropped.load(Ordering::Relaxed),
+        down_dropped.load(Ordering::Relaxed),
         decoder.dropped()
     ));
     ended
@@ -466,7 +472,13 @@ fn write_frame(serial: &Mutex<TcpStream>, data: &[u8]) -> std::io::Result<()> {
 
 /// Server mode, peers to device: each datagram on socket `kind` with the
 /// header naming its sender. Ends when the stream or the socket fails.
-fn serve_downlink(kind: u8, udp: &UdpSocket, serial: &Mutex<TcpStream>, count: &AtomicU64) {
+fn serve_downlink(
+    kind: u8,
+    udp: &UdpSocket,
+    serial: &Mutex<TcpStream>,
+    count: &AtomicU64,
+    dir: &Mutex<Direction>,
+) {
     let mut buf = [0u8; header::LEN + MAX_DATAGRAM + 1];
     loop {
         let (n, from) = match udp.recv_from(buf.get_mut(header::LEN..).unwrap_or_default()) {
@@ -487,6 +499,11 @@ fn serve_downlink(kind: u8, udp: &UdpSocket, serial: &Mutex<TcpStream>, count: &
             warn(&format!("{from}: IPv6 peers are not carried"));
             continue;
         };
+        let d = buf.get(header::LEN..header::LEN + n).unwrap_or_default();
+        // A poisoned lock (another thread panicked): carry everything.
+        if dir.lock().is_ok_and(|mut dir| dir.lose(d)) {
+            continue;
+        }
         if let Some(slot) = buf.get_mut(..header::LEN) {
             slot.copy_from_slice(&h);
         }
@@ -635,8 +652,14 @@ mod tests {
         assert!(parse(args(&["b", "--serve-coap", "localhost"])).is_err());
         let both = ["b", "--peer", "127.0.0.1:1", "--serve-coap", "127.0.0.1:2"];
         assert!(parse(args(&both)).is_err());
-        let lossy = ["b", "--serve-coap", "127.0.0.1:2", "--drop-to-device", "1"];
-        assert!(parse(args(&lossy)).is_err());
+        let lossy = [
+            "b",
+            "--serve-coap",
+            "127.0.0.1:2",
+            "--drop-to-device",
+            "app1",
+        ];
+        assert_eq!(parse(args(&lossy)).unwrap().unwrap().to_device.app, vec![1]);
         assert!(parse(args(&["b", "--peer", "127.0.0.1:1", "--end-on-eof"])).is_err());
     }
 
