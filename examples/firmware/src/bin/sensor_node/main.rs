@@ -5,7 +5,7 @@
 //! see `link.rs`) through `cssf-slip-bridge --serve-coap ... --serve-coaps
 //! ...` on the host.
 //!
-//! - DTLS (cssf_dtls::Endpoint, every suite): PSK identity
+//! - DTLS (cssf_dtls::Endpoint, every suite of the build): PSK identity
 //!   `Client_identity` / `secretPSK` (provisioned), or the PoP key of an ACE
 //!   token posted to `/authz-info` (RFC 9202, `psk_identity` = the kid);
 //!   ECDHE-ECDSA with the node's own P-256 key, client raw public keys
