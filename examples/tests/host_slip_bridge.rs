@@ -165,3 +165,113 @@ fn help_exits_zero_and_bad_arguments_fail() {
         assert!(String::from_utf8_lossy(&r.stderr).starts_with("error: "));
     }
 }
+
+/// Reads one SLIP frame (between two END bytes, the leading END of the
+/// bridge's encoding skipped) from the serial line, unescaped.
+fn read_frame(serial: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut esc = false;
+    loop {
+        let mut b = [0u8; 1];
+        serial.read_exact(&mut b).unwrap();
+        match (b[0], esc) {
+            (0xC0, _) if out.is_empty() => {}
+            (0xC0, _) => return out,
+            (0xDB, false) => esc = true,
+            (0xDC, true) => (out.push(0xC0), esc = false).1,
+            (0xDD, true) => (out.push(0xDB), esc = false).1,
+            (b, _) => (out.push(b), esc = false).1,
+        }
+    }
+}
+
+/// The 7-byte peer header of server mode for `a` on socket `kind`.
+fn peer_header(kind: u8, a: std::net::SocketAddr) -> Vec<u8> {
+    let std::net::SocketAddr::V4(a) = a else {
+        panic!("IPv4 only")
+    };
+    let mut h = vec![kind];
+    h.extend_from_slice(&a.ip().octets());
+    h.extend_from_slice(&a.port().to_be_bytes());
+    h
+}
+
+#[test]
+fn serves_several_peers_with_the_peer_header_and_ends_the_run() {
+    let port = cssf_netsim::peer::free_udp_port_pair();
+    let (coap, coaps) = (
+        format!("127.0.0.1:{port}"),
+        format!("127.0.0.1:{}", port + 1),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cssf-slip-bridge"))
+        .args(["--serve-coap", &coap, "--serve-coaps", &coaps])
+        .args(["--end-on-eof", "--idle-timeout", "30"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let _guard = ChildGuard(child);
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(
+        line.contains(&format!("serving coap {coap} coaps {coaps}")),
+        "{line}"
+    );
+    let addr = line
+        .strip_prefix("listening on ")
+        .and_then(|r| r.split(' ').next())
+        .unwrap()
+        .to_string();
+    let mut serial = TcpStream::connect(addr).unwrap();
+    serial.set_read_timeout(Some(WAIT)).unwrap();
+    // Two remote peers, one on each socket (the UART may connect after
+    // the first datagrams: they wait in the socket).
+    let (a, b) = (peer(), peer());
+    let deadline = Instant::now() + WAIT;
+    a.send_to(&[0xC0, 1, 2], &coaps).unwrap();
+    let f = read_frame(&mut serial);
+    let mut want = peer_header(1, a.local_addr().unwrap());
+    want.extend_from_slice(&[0xC0, 1, 2]);
+    assert_eq!(f, want);
+    b.send_to(b"get", &coap).unwrap();
+    let f = read_frame(&mut serial);
+    let mut want = peer_header(0, b.local_addr().unwrap());
+    want.extend_from_slice(b"get");
+    assert_eq!(f, want);
+    // Answers go from the socket the header names to the address in it.
+    let mut to_b = peer_header(0, b.local_addr().unwrap());
+    to_b.extend_from_slice(b"2.05");
+    let mut to_a = peer_header(1, a.local_addr().unwrap());
+    to_a.extend_from_slice(&[0xDB, 9]);
+    // A short header and an unknown kind are dropped.
+    serial.write_all(&frame(&[1, 127, 0])).unwrap();
+    serial
+        .write_all(&frame(&peer_header(7, b.local_addr().unwrap())))
+        .unwrap();
+    serial.write_all(&frame(&to_b)).unwrap();
+    serial.write_all(&frame(&to_a)).unwrap();
+    let (got, from) = recv_udp(&b);
+    assert_eq!(
+        (got.as_slice(), from.to_string()),
+        (&b"2.05"[..], coap.clone())
+    );
+    let (got, from) = recv_udp(&a);
+    assert_eq!(
+        (got.as_slice(), from.to_string()),
+        (&[0xDB, 9][..], coaps.clone())
+    );
+    assert!(Instant::now() < deadline);
+    // Closing standard input sends the end-of-run frame.
+    drop(stdin);
+    assert_eq!(read_frame(&mut serial), [0xFF, 0, 0, 0, 0, 0, 0]);
+    drop(serial);
+    let rest: Vec<String> = out.lines().map_while(std::result::Result::ok).collect();
+    let last = rest.last().cloned().unwrap_or_default();
+    assert!(
+        last.contains("4 frames from the device (2 with a bad header), 2 datagrams"),
+        "{rest:?}"
+    );
+}
