@@ -48,6 +48,8 @@ default `*:GET`.
 #[command(
     name = "cssf-server",
     version,
+    // A later value of a single-valued option wins, as before clap.
+    args_override_self = true,
     about = "A CoAP + CoAPs (DTLS 1.2) device: PSKs, raw public keys, ACE tokens, a file-backed store.",
     after_help = RIGHTS_HELP
 )]
@@ -408,6 +410,8 @@ Exit status: 0 when a response arrived (whatever its code), 1 on a failure, 2 on
 #[command(
     name = "cssf-client",
     version,
+    // A later value of a single-valued option wins, as before clap.
+    args_override_self = true,
     about = "A CoAP / CoAPs client in the style of libcoap's coap-client.",
     after_help = CLIENT_HELP
 )]
@@ -493,8 +497,11 @@ pub struct ClientArgs {
     /// Log on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = ArgAction::Count)]
     pub verbose: u8,
-    /// The resource: coap://HOST[:PORT]/PATH[?QUERY] or coaps://...
-    #[arg(value_name = "URI")]
+    /// The resource (a coap or coaps URI).
+    #[arg(
+        value_name = "URI",
+        help = "The resource: coap://HOST[:PORT]/PATH[?QUERY] or coaps://..."
+    )]
     pub uri: String,
 }
 
@@ -542,7 +549,7 @@ pub struct ClientConfig {
     /// Print only the payload.
     pub quiet: bool,
     /// `-v` count: the crates' log messages on stderr (see
-    /// [`init_logging`](crate::util::init_logging)).
+    /// [`init_logging`]).
     pub verbose: u8,
 }
 
@@ -770,6 +777,8 @@ SCOPE: 'PATH:METHOD[,METHOD] ...' (AIF, e.g. '/sensors/temp:GET /actuators/led:G
 #[command(
     name = "cssf-token",
     version,
+    // A later value of a single-valued option wins, as before clap.
+    args_override_self = true,
     about = "The Authorization Server's side: key pairs, minting and inspecting ACE access tokens.",
     after_help = TOKEN_HELP
 )]
@@ -1007,6 +1016,17 @@ mod tests {
             (Code::PUT, Some(3), 120, 1)
         );
         assert_eq!(a.payload.as_deref(), Some("on"));
+        // A repeated option: the last value wins (as before clap).
+        let a = ClientArgs::try_parse_from([
+            "cssf-client",
+            "--timeout",
+            "10",
+            "--timeout",
+            "3",
+            "coap://[::1]/x",
+        ])
+        .unwrap();
+        assert_eq!(a.timeout, 3);
         for bad in [
             &["cssf-client"][..],
             &["cssf-client", "-m", "brew", "coap://h/"],

@@ -71,6 +71,9 @@ pub struct Reply {
     pub payload: Vec<u8>,
     /// Response messages it took (blocks).
     pub messages: usize,
+    /// Where the payload starts in the resource: 0, unless the transfer
+    /// started at a later Block2 block (`cssf-client -b NUM,SIZE`).
+    pub offset: usize,
 }
 
 impl Reply {
@@ -81,6 +84,7 @@ impl Reply {
             options: m.options().map(|o| (o.number, o.value.to_vec())).collect(),
             payload: Vec::new(),
             messages: 0,
+            offset: 0,
         })
     }
 
@@ -92,7 +96,7 @@ impl Reply {
         match b2 {
             // A transfer may start at a later block (`cssf-client -b NUM,SIZE`).
             Some(b) if b.num() > 0 && self.messages > 0 => {
-                if b.offset() != self.payload.len() {
+                if b.offset() != self.offset + self.payload.len() {
                     return Err(fail!("Block2 block {} out of order", b.num()));
                 }
             }
@@ -101,6 +105,7 @@ impl Reply {
                 let fresh = Reply::start(r)?;
                 *self = Reply {
                     messages: self.messages,
+                    offset: b2.map_or(0, |b| b.offset()),
                     ..fresh
                 };
             }
