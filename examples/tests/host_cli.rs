@@ -1,4 +1,5 @@
-//! The command lines (clap): `--help` exits 0 and lists every flag, bad
+//! The command lines (clap): `--help` of cssf-client, cssf-server,
+//! cssf-token and cssf-dissect exits 0 and lists every flag, bad
 //! arguments exit 2, and each of cssf-client's libcoap-style flags has an
 //! effect a real server sees: `cssf-server` (its `-v` log shows every
 //! request's type, token and options) and libcoap's `coap-server-openssl`
@@ -88,6 +89,7 @@ fn help_exits_zero_and_lists_every_flag() {
             ],
         ),
         ("cssf-token", &["--help"], &["mint", "inspect", "genkey"]),
+        ("cssf-dissect", &["--help"], &["[HEX]...", "Exit status"]),
         (
             "cssf-token",
             &["mint", "--help"],

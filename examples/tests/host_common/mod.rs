@@ -23,6 +23,7 @@ pub fn bin(name: &str) -> PathBuf {
         "cssf-client" => env!("CARGO_BIN_EXE_cssf-client").into(),
         "cssf-token" => env!("CARGO_BIN_EXE_cssf-token").into(),
         "cssf-demo" => env!("CARGO_BIN_EXE_cssf-demo").into(),
+        "cssf-dissect" => env!("CARGO_BIN_EXE_cssf-dissect").into(),
         other => other.into(),
     }
 }
