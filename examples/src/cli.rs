@@ -400,7 +400,7 @@ fn parse_psk(v: &str) -> Result<Psk> {
 }
 
 const CLIENT_HELP: &str =
-    "Flags in libcoap coap-client's spelling: -m -e -f -u -k -b -N -t -A -O -T -s -B.
+    "Flags in libcoap coap-client's spelling: -m -e -f -o -u -k -b -N -t -A -O -T -s -B.
 -s SECONDS observes for that long (as in libcoap); --observe N stops after N notifications.
 -v, -vv, -vvv: the DTLS and token steps, and every CoAP message sent and received, on stderr.
 Exit status: 0 when a response arrived (whatever its code), 1 on a failure, 2 on bad arguments.";
@@ -464,9 +464,12 @@ pub struct ClientArgs {
         conflicts_with = "payload_file"
     )]
     pub payload: Option<String>,
-    /// The payload, from a file.
+    /// The payload, from a file (`-` for stdin).
     #[arg(short = 'f', long, value_name = "FILE")]
     pub payload_file: Option<PathBuf>,
+    /// Write the response payload to FILE (raw bytes; notifications appended); stdout keeps the code and options.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// Block size (16..1024) for the response (Block2) and for uploads (Block1); NUM: the first Block2 block.
     #[arg(short = 'b', long = "block", value_name = "[NUM,]SIZE", value_parser = parse_block)]
     pub block: Option<BlockArg>,
@@ -548,6 +551,8 @@ pub struct ClientConfig {
     pub wait: Option<Duration>,
     /// Print only the payload.
     pub quiet: bool,
+    /// Where the response payload goes instead of stdout.
+    pub output: Option<PathBuf>,
     /// `-v` count: the crates' log messages on stderr (see
     /// [`init_logging`]).
     pub verbose: u8,
@@ -586,6 +591,12 @@ pub fn client_config(a: ClientArgs) -> Result<ClientConfig> {
         .collect::<Result<Vec<_>>>()?;
     let payload = match (&a.payload, &a.payload_file) {
         (Some(p), _) => p.clone().into_bytes(),
+        (None, Some(f)) if f.as_os_str() == "-" => {
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)
+                .map_err(|e| fail!("cannot read the payload from stdin: {e}"))?;
+            b
+        }
         (None, Some(f)) => {
             std::fs::read(f).map_err(|e| fail!("cannot read {}: {e}", f.display()))?
         }
@@ -620,6 +631,7 @@ pub fn client_config(a: ClientArgs) -> Result<ClientConfig> {
         timeout: Duration::from_secs(a.timeout.max(1)),
         wait: a.wait.map(|s| Duration::from_secs(s.max(1))),
         quiet: a.quiet,
+        output: a.output,
         verbose: a.verbose,
     })
 }
@@ -731,12 +743,25 @@ async fn run_client(cfg: &ClientConfig) -> Result<()> {
             .collect(),
     );
     let quiet = cfg.quiet;
-    let show = |r: &Reply| {
-        if quiet {
-            println!("{}", String::from_utf8_lossy(&r.payload));
-        } else {
-            print!("{}", r.render());
+    let mut out = match &cfg.output {
+        Some(f) => Some((
+            f,
+            std::fs::File::create(f).map_err(|e| fail!("cannot write {}: {e}", f.display()))?,
+        )),
+        None => None,
+    };
+    let mut write_error = None;
+    let mut show = |r: &Reply| match out.as_mut() {
+        Some((f, file)) => {
+            if !quiet {
+                print!("{}", r.render_head());
+            }
+            if let Err(e) = std::io::Write::write_all(file, &r.payload) {
+                write_error.get_or_insert(fail!("cannot write {}: {e}", f.display()));
+            }
         }
+        None if quiet => println!("{}", String::from_utf8_lossy(&r.payload)),
+        None => print!("{}", r.render()),
     };
     let mut req = Request::new(cfg.method, &t.path).payload(&cfg.payload);
     if let Some(q) = &t.query {
@@ -766,7 +791,7 @@ async fn run_client(cfg: &ClientConfig) -> Result<()> {
         show(&r);
     }
     link.close().await;
-    Ok(())
+    write_error.map_or(Ok(()), Err)
 }
 
 const TOKEN_HELP: &str = "DURATION: 3600, 3600s, 60m, 2h or 1d.

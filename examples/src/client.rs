@@ -130,13 +130,19 @@ impl Reply {
         printable(&self.payload)
     }
 
-    /// `2.05 Content`, the options one per line, then the payload (text, or
-    /// hex when binary).
-    pub fn render(&self) -> String {
+    /// `2.05 Content` and the options one per line.
+    pub fn render_head(&self) -> String {
         let mut s = format!("{} {}\n", self.code, self.code.name().unwrap_or(""));
         for (n, v) in &self.options {
             let _ = writeln!(s, "  {}: {}", option_name(*n), option_value(*n, v));
         }
+        s
+    }
+
+    /// `2.05 Content`, the options one per line, then the payload (text, or
+    /// hex when binary).
+    pub fn render(&self) -> String {
+        let mut s = self.render_head();
         match self.text() {
             Some(t) => s.push_str(t),
             None => {

@@ -51,6 +51,7 @@ fn help_exits_zero_and_lists_every_flag() {
                 "-s, --observe-for",
                 "-e, --payload",
                 "-f, --payload-file",
+                "-o, --output",
                 "-b, --block",
                 "-N, --non",
                 "-t, --content-format",
@@ -272,6 +273,27 @@ fn client_flags_reach_cssf_server() {
     .ok("-b 32 -f");
     assert_eq!(r.stdout.trim_end(), text_body(300));
     assert!(s.log().contains("/echo Block1 0/1/32"), "{}", s.log());
+    // -o FILE: the payload goes to the file, the code and options to stdout.
+    let out = dir.path("large.txt");
+    let r = client(&["-o", out.to_str().unwrap(), &s.coap_uri("large")]).ok("-o");
+    assert!(
+        r.stdout.starts_with("2.05") && !r.stdout.contains("0000 abc"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), large_body());
+    // -f -: the payload from stdin.
+    let mut child = Command::new(host_common::bin("cssf-client"))
+        .args(["-q", "-m", "post", "-f", "-", &s.coap_uri("echo")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"from stdin").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "-f -: {o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim_end(), "from stdin");
     // -m: every method reaches the server (fetch, patch, ipatch: 4.05 on /echo).
     for (m, name) in [
         ("fetch", "FETCH"),
