@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use cssf_coap::endpoint::{Event as CoapEvent, ExchangeId, Received, Request};
-use cssf_coap::{Block, Code, ContentFormat, OptionFormat, OptionNumber};
+use cssf_coap::{Block, Code, ContentFormat, MessageBuilder, OptionFormat, OptionNumber};
 use cssf_dtls::{CipherSuite, Event as DtlsEvent};
 use rand_core::OsRng;
 use tokio::net::UdpSocket;
@@ -71,6 +71,9 @@ pub struct Reply {
     pub payload: Vec<u8>,
     /// Response messages it took (blocks).
     pub messages: usize,
+    /// Where the payload starts in the resource: 0, unless the transfer
+    /// started at a later Block2 block (`cssf-client -b NUM,SIZE`).
+    pub offset: usize,
 }
 
 impl Reply {
@@ -81,6 +84,7 @@ impl Reply {
             options: m.options().map(|o| (o.number, o.value.to_vec())).collect(),
             payload: Vec::new(),
             messages: 0,
+            offset: 0,
         })
     }
 
@@ -90,8 +94,9 @@ impl Reply {
         let m = r.message().map_err(|e| fail!("bad response: {e}"))?;
         let b2 = m.block2().ok().flatten();
         match b2 {
-            Some(b) if b.num() > 0 => {
-                if b.offset() != self.payload.len() {
+            // A transfer may start at a later block (`cssf-client -b NUM,SIZE`).
+            Some(b) if b.num() > 0 && self.messages > 0 => {
+                if b.offset() != self.offset + self.payload.len() {
                     return Err(fail!("Block2 block {} out of order", b.num()));
                 }
             }
@@ -100,6 +105,7 @@ impl Reply {
                 let fresh = Reply::start(r)?;
                 *self = Reply {
                     messages: self.messages,
+                    offset: b2.map_or(0, |b| b.offset()),
                     ..fresh
                 };
             }
@@ -124,13 +130,19 @@ impl Reply {
         printable(&self.payload)
     }
 
-    /// `2.05 Content`, the options one per line, then the payload (text, or
-    /// hex when binary).
-    pub fn render(&self) -> String {
+    /// `2.05 Content` and the options one per line.
+    pub fn render_head(&self) -> String {
         let mut s = format!("{} {}\n", self.code, self.code.name().unwrap_or(""));
         for (n, v) in &self.options {
             let _ = writeln!(s, "  {}: {}", option_name(*n), option_value(*n, v));
         }
+        s
+    }
+
+    /// `2.05 Content`, the options one per line, then the payload (text, or
+    /// hex when binary).
+    pub fn render(&self) -> String {
+        let mut s = self.render_head();
         match self.text() {
             Some(t) => s.push_str(t),
             None => {
@@ -260,6 +272,115 @@ pub struct Link {
     pub traffic: Traffic,
     suite: Option<CipherSuite>,
     buf: Vec<u8>,
+    rewrite: Rewrite,
+}
+
+/// What the client changes in the requests the CoAP endpoint builds (the
+/// endpoint picks tokens itself and knows only the usual options):
+/// `cssf-client -T` and `-O`.
+#[derive(Debug, Default, Clone)]
+pub struct Rewrite {
+    /// The token to send instead of the endpoint's.
+    pub token: Option<Vec<u8>>,
+    /// Options added to the request (number, value).
+    pub options: Vec<(u16, Vec<u8>)>,
+    /// The endpoint's token of the first request sent, once seen.
+    endpoint_token: Option<Vec<u8>>,
+}
+
+impl Rewrite {
+    fn active(&self) -> bool {
+        self.token.is_some() || !self.options.is_empty()
+    }
+
+    /// An outgoing message: the first request's token (and its
+    /// retransmissions, Observe cancellation) swapped and the options added.
+    fn outgoing(&mut self, data: &[u8]) -> Result<Option<Vec<u8>>> {
+        if !self.active() {
+            return Ok(None);
+        }
+        let Ok(m) = cssf_coap::Message::parse(data) else {
+            return Ok(None);
+        };
+        if !m.code().is_request() {
+            return Ok(None);
+        }
+        let ep = self
+            .endpoint_token
+            .get_or_insert_with(|| m.token().to_vec());
+        if m.token() != ep.as_slice() {
+            return Ok(None);
+        }
+        let mut b = MessageBuilder::<'_, 32>::from_message(&m)
+            .map_err(|e| fail!("cannot rewrite the request: {e}"))?;
+        if let Some(t) = &self.token {
+            b.token(t).map_err(|e| fail!("-T: {e}"))?;
+        }
+        for (n, v) in &self.options {
+            b.add_option(OptionNumber(*n), v)
+                .map_err(|e| fail!("-O {n}: {e}"))?;
+        }
+        let mut out = vec![0u8; b.buffer_len()];
+        let n = b
+            .emit(&mut out)
+            .map_err(|e| fail!("cannot rewrite the request: {e}"))?;
+        out.truncate(n);
+        Ok(Some(out))
+    }
+
+    /// An incoming message carrying our token gets the endpoint's back.
+    fn incoming(&self, data: &[u8]) -> Option<Vec<u8>> {
+        let (Some(ours), Some(ep)) = (&self.token, &self.endpoint_token) else {
+            return None;
+        };
+        let m = cssf_coap::Message::parse(data).ok()?;
+        if m.token() != ours.as_slice() {
+            return None;
+        }
+        let mut b = MessageBuilder::<'_, 32>::from_message(&m).ok()?;
+        b.token(ep).ok()?;
+        let mut out = vec![0u8; b.buffer_len()];
+        let n = b.emit(&mut out).ok()?;
+        out.truncate(n);
+        Some(out)
+    }
+}
+
+/// One line describing a CoAP message (for `-v`): `CON 0.01 GET mid 0x1234
+/// token 0a0b, Uri-Path: time, 0 bytes payload`.
+pub fn describe_message(data: &[u8]) -> String {
+    match cssf_coap::Message::parse(data) {
+        Ok(m) => {
+            let ty = match m.ty() {
+                cssf_coap::MessageType::Con => "CON",
+                cssf_coap::MessageType::Non => "NON",
+                cssf_coap::MessageType::Ack => "ACK",
+                _ => "RST",
+            };
+            let mut s = format!(
+                "{ty} {} {} mid {:#06x} token {}",
+                m.code(),
+                m.code().name().unwrap_or(""),
+                m.message_id(),
+                if m.token().is_empty() {
+                    "(empty)".to_string()
+                } else {
+                    hex(m.token())
+                }
+            );
+            for o in m.options() {
+                let _ = write!(
+                    s,
+                    ", {}: {}",
+                    option_name(o.number),
+                    option_value(o.number, o.value)
+                );
+            }
+            let _ = write!(s, ", {} bytes payload", m.payload().len());
+            s
+        }
+        Err(e) => format!("undecodable CoAP message ({e})"),
+    }
 }
 
 impl std::fmt::Debug for Link {
@@ -309,6 +430,7 @@ impl Link {
             traffic: Traffic::default(),
             suite: None,
             buf: vec![0u8; 2048],
+            rewrite: Rewrite::default(),
         })
     }
 
@@ -371,9 +493,30 @@ impl Link {
             traffic: Traffic::default(),
             suite: None,
             buf: vec![0u8; 2048],
+            rewrite: Rewrite::default(),
         };
         link.handshake().await?;
         Ok(link)
+    }
+
+    /// Sets the token and extra options of the next request (see
+    /// [`Rewrite`]).
+    pub fn set_rewrite(&mut self, token: Option<Vec<u8>>, options: Vec<(u16, Vec<u8>)>) {
+        self.rewrite = Rewrite {
+            token,
+            options,
+            endpoint_token: None,
+        };
+    }
+
+    /// Sets the block size of Block-wise uploads (SZX 0..=6, 16 to 1024
+    /// bytes): call it before the first request.
+    pub fn set_max_szx(&mut self, szx: u8) {
+        let c = cssf_coap::endpoint::Config {
+            max_szx: szx.min(6),
+            ..*self.coap.config()
+        };
+        *self.coap = ClientCoap::new(c, OsRng, &[]);
     }
 
     /// The negotiated DTLS suite, on a DTLS link.
@@ -433,14 +576,18 @@ impl Link {
             .map_err(|e| fail!("CoAP: {e}"))?
         {
             let data = msg.get(..t.len).unwrap_or(&[]);
+            let rewritten = self.rewrite.outgoing(data)?;
+            let data = rewritten.as_deref().unwrap_or(data);
+            log::info!("sent {}", describe_message(data));
+            let len = data.len();
             match self.dtls.as_mut() {
                 Some(d) => d.send(now, data).map_err(|e| fail!("DTLS send: {e}"))?,
                 None => {
                     self.buf
-                        .get_mut(..t.len)
+                        .get_mut(..len)
                         .ok_or_else(|| fail!("message too long"))?
                         .copy_from_slice(data);
-                    self.send(t.len).await?;
+                    self.send(len).await?;
                 }
             }
         }
@@ -495,10 +642,29 @@ impl Link {
         Ok(Instant::now() < deadline)
     }
 
+    /// Hands a CoAP message to the endpoint (our token swapped back).
+    fn coap_input(
+        coap: &mut ClientCoap,
+        rewrite: &Rewrite,
+        now: Duration,
+        server: SocketAddr,
+        data: &mut [u8],
+    ) {
+        log::info!("received {}", describe_message(data));
+        match rewrite.incoming(data) {
+            Some(mut m) => {
+                let _ = coap.handle_datagram(now, server, &mut m);
+            }
+            None => {
+                let _ = coap.handle_datagram(now, server, data);
+            }
+        }
+    }
+
     fn input(&mut self, now: Duration, data: &mut [u8]) -> Result<()> {
         let server = self.server;
         let Some(d) = self.dtls.as_mut() else {
-            let _ = self.coap.handle_datagram(now, server, data);
+            Self::coap_input(&mut self.coap, &self.rewrite, now, server, data);
             return Ok(());
         };
         d.handle_datagram(now, server, data)
@@ -510,7 +676,7 @@ impl Link {
                 DtlsEvent::ApplicationData { .. } => {
                     while let Ok(Some(n)) = d.recv(&mut rec) {
                         if let Some(m) = rec.get_mut(..n) {
-                            let _ = self.coap.handle_datagram(now, server, m);
+                            Self::coap_input(&mut self.coap, &self.rewrite, now, server, m);
                         }
                     }
                 }
@@ -595,13 +761,27 @@ impl Link {
         path: &str,
         query: Option<&str>,
         count: u32,
-        mut each: impl FnMut(&Reply, &Traffic),
+        each: impl FnMut(&Reply, &Traffic),
     ) -> Result<()> {
-        let now = self.now();
-        let mut req = Request::get(path).observe();
+        let mut req = Request::get(path);
         if let Some(q) = query {
             req = req.query(q);
         }
+        self.observe_with(&req, count, None, each).await
+    }
+
+    /// Observes with `req` (Observe 0 is added): like
+    /// [`observe`](Self::observe), and also ends, without an error, at
+    /// `until` (`cssf-client -s SECONDS`).
+    pub async fn observe_with(
+        &mut self,
+        req: &Request<'_>,
+        count: u32,
+        until: Option<Instant>,
+        mut each: impl FnMut(&Reply, &Traffic),
+    ) -> Result<()> {
+        let now = self.now();
+        let req = req.observe();
         let id = self
             .coap
             .request(now, self.server, &req)
@@ -652,7 +832,11 @@ impl Link {
                     }
                 }
             }
-            if seen < count && !self.wait(deadline).await? {
+            let wake = until.map_or(deadline, |u| u.min(deadline));
+            if seen < count && !self.wait(wake).await? {
+                if until.is_some_and(|u| Instant::now() >= u) {
+                    break;
+                }
                 return Err(fail!(
                     "no notification from {} within {} s",
                     self.server,

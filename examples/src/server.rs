@@ -1216,6 +1216,13 @@ impl Server {
             code.name().unwrap_or("?"),
             request.payload().len()
         ));
+        if self.cfg.verbose > 0 {
+            // `-v`: the request as it came (type, token, every option).
+            self.log(&format!(
+                "  request: {}",
+                crate::client::describe_message(request.as_bytes())
+            ));
+        }
     }
 
     fn handle(

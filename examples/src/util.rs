@@ -1,5 +1,6 @@
-//! Small shared helpers: the one-line error type, hex, and a tiny command
-//! line parser (options with values, flags, positional arguments).
+//! Small shared helpers: the one-line error type, hex, and the tiny
+//! command line parser of `cssf-demo` and `cssf-slip-bridge` (the other
+//! binaries use clap, see [`crate::cli`]).
 
 use std::fmt;
 
@@ -189,18 +190,6 @@ pub fn init_logging(verbose: u8) {
     }
 }
 
-/// Counts `-v`, `-vv`, `-vvv` (and `--verbose`) for [`init_logging`];
-/// `None` when `opt` is none of them.
-pub fn verbosity(opt: &str) -> Option<u8> {
-    match opt {
-        "--verbose" => Some(1),
-        o => o
-            .strip_prefix('-')
-            .filter(|v| !v.is_empty() && v.bytes().all(|b| b == b'v'))
-            .map(|v| u8::try_from(v.len()).unwrap_or(u8::MAX)),
-    }
-}
-
 /// One line per message: level, target (`cssf_dtls::endpoint`, ...), text.
 struct StderrLogger;
 
@@ -221,17 +210,6 @@ impl log::Log for StderrLogger {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn verbosity_counts_the_vs() {
-        assert_eq!(verbosity("-v"), Some(1));
-        assert_eq!(verbosity("-vvv"), Some(3));
-        assert_eq!(verbosity("--verbose"), Some(1));
-        assert_eq!(verbosity("-"), None);
-        assert_eq!(verbosity("-vx"), None);
-        assert_eq!(verbosity("--version"), None);
-        assert_eq!(verbosity(&format!("-{}", "v".repeat(300))), Some(255));
-    }
 
     #[test]
     fn hex_round_trip_and_errors() {

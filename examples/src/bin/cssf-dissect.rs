@@ -318,14 +318,23 @@ fn parse_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// `cssf-dissect`'s command line.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "cssf-dissect",
+    version,
+    about = "Decodes CoAP messages field by field, like a packet dissector.",
+    after_help = "Without arguments: dissects a request and a response built with cssf-coap.\n\
+Exit status: 1 for a malformed message, 2 for bad hex or bad arguments."
+)]
+struct Cli {
+    /// CoAP messages in hex, one per argument.
+    #[arg(value_name = "HEX")]
+    messages: Vec<String>,
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!(
-            "usage: cssf-dissect [HEX...]   (no argument: dissect a built request and response)"
-        );
-        return ExitCode::SUCCESS;
-    }
+    let args = <Cli as clap::Parser>::parse().messages;
     if args.is_empty() {
         return match demo() {
             Ok(s) => {

@@ -23,6 +23,7 @@ pub fn bin(name: &str) -> PathBuf {
         "cssf-client" => env!("CARGO_BIN_EXE_cssf-client").into(),
         "cssf-token" => env!("CARGO_BIN_EXE_cssf-token").into(),
         "cssf-demo" => env!("CARGO_BIN_EXE_cssf-demo").into(),
+        "cssf-dissect" => env!("CARGO_BIN_EXE_cssf-dissect").into(),
         other => other.into(),
     }
 }
@@ -233,4 +234,16 @@ pub fn assert_one_line_error(r: &Run, want: &str, what: &str) {
         "{what}: expected an error containing {want:?}, got {:?}",
         lines[0]
     );
+}
+
+/// Asserts a usage error from clap: exit code 2, stderr starting with
+/// `error: ` and containing `want`, and no output on stdout.
+pub fn assert_usage_error(r: &Run, want: &str, what: &str) {
+    assert_eq!(r.code, Some(2), "{what}: exit code\n{r:?}");
+    assert!(
+        r.stderr.starts_with("error: ") && r.stderr.contains(want),
+        "{what}: expected a usage error containing {want:?}, got {:?}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty(), "{what}: stdout {:?}", r.stdout);
 }
