@@ -261,12 +261,30 @@ fn main() -> ! {
     ecdhe(&bench);
     tokens(&bench);
     store(&bench);
+    #[cfg(feature = "p256-cm4")]
+    p256_ops::compare(&bench);
 
     put(b"stack: peak ");
     put_num(stack::peak());
     line(&[b" bytes"]);
     line(&[b"result: all steps passed"]);
     cssf_firmware::exit(true)
+}
+
+/// A fault fails the run instead of hanging it, with the faulting address
+/// and the Configurable Fault Status Register (bit 16: undefined
+/// instruction).
+#[exception]
+unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
+    const CFSR: usize = 0xE000_ED28;
+    // SAFETY: a read of a System Control Block register.
+    let cfsr = unsafe { core::ptr::read_volatile(CFSR as *const u32) };
+    put(b"hard fault at pc 0x");
+    cssf_firmware::put_hex(&frame.pc().to_be_bytes());
+    put(b", CFSR 0x");
+    cssf_firmware::put_hex(&cfsr.to_be_bytes());
+    line(&[]);
+    fail(b"hard fault")
 }
 
 /// A DTLS side the in-memory link drives: the client or the server endpoint.
@@ -678,4 +696,177 @@ fn store(bench: &Bench) {
     }
     bench.report(b"store set, 32-byte value (RamFlash)", &set, REPS_SMALL);
     bench.report(b"store get, 32-byte value (RamFlash)", &get, REPS_SMALL);
+}
+
+/// Raw P-256 operations on the same inputs with RustCrypto's `p256` (what
+/// the CSSF crates use) and with `p256-cm4` (Cortex-M4 assembly), each
+/// result checked against the other's.
+#[cfg(feature = "p256-cm4")]
+mod p256_ops {
+    use super::{fail, line, Bench, Meter, CLIENT_SK, REPS, SERVER_SK};
+    use ecdsa::hazmat::SignPrimitive;
+    use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
+    use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    use p256::elliptic_curve::PrimeField;
+    use p256::{NonZeroScalar, PublicKey, Scalar};
+
+    /// A per-signature nonce.
+    const K: [u8; 32] = *b"per-signature nonce k, demo only";
+    /// A message digest (SHA-256 size) to sign.
+    const Z: [u8; 32] = *b"a SHA-256 digest to be signed!!!";
+
+    /// Big-endian bytes to p256-cm4's little-endian 32-bit limbs.
+    fn limbs(be: &[u8; 32]) -> [u32; 8] {
+        let mut l = [0u32; 8];
+        for (w, chunk) in l.iter_mut().zip(be.rchunks_exact(4)) {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(chunk);
+            *w = u32::from_be_bytes(b);
+        }
+        l
+    }
+
+    fn report(bench: &Bench, op: &[u8], rc: &Meter, cm: &Meter) {
+        let mut name = heapless::Vec::<u8, 160>::new();
+        let _ = name.extend_from_slice(b"p256 raw, RustCrypto p256: ");
+        let _ = name.extend_from_slice(op);
+        bench.report(&name, rc, REPS);
+        name.clear();
+        let _ = name.extend_from_slice(b"p256 raw, p256-cm4: ");
+        let _ = name.extend_from_slice(op);
+        bench.report(&name, cm, REPS);
+    }
+
+    pub(super) fn compare(bench: &Bench) {
+        let (Ok(d), Ok(peer)) = (
+            NonZeroScalar::try_from(&CLIENT_SK[..]),
+            NonZeroScalar::try_from(&SERVER_SK[..]),
+        ) else {
+            fail(b"p256: keys")
+        };
+        let mut peer_sec1 = [0u8; 65];
+        peer_sec1.copy_from_slice(
+            PublicKey::from_secret_scalar(&peer)
+                .to_encoded_point(false)
+                .as_bytes(),
+        );
+        let d_limbs = limbs(&CLIENT_SK);
+
+        // Key generation: d x G, encoded uncompressed.
+        let (mut rc, mut cm) = (Meter::default(), Meter::default());
+        let (mut pub_rc, mut pub_cm) = ([0u8; 65], [0u8; 65]);
+        for _ in 0..REPS {
+            rc.time(|| {
+                let p = PublicKey::from_secret_scalar(&d).to_encoded_point(false);
+                pub_rc.copy_from_slice(p.as_bytes());
+            });
+            let ok = cm.time(|| {
+                let (mut x, mut y) = ([0u32; 8], [0u32; 8]);
+                let ok = p256_cm4::keygen(&mut x, &mut y, &d_limbs);
+                p256_cm4::point_to_octet_string_uncompressed(&mut pub_cm, &x, &y);
+                ok
+            });
+            if !ok || pub_rc != pub_cm {
+                fail(b"p256: public keys differ");
+            }
+        }
+        report(bench, b"key generation (d x G, SEC1 encoding)", &rc, &cm);
+
+        // ECDH: decode and check the peer's point, x of d x P.
+        let (mut rc, mut cm) = (Meter::default(), Meter::default());
+        let (mut z_rc, mut z_cm) = ([0u8; 32], [0u8; 32]);
+        for _ in 0..REPS {
+            let ok = rc.time(|| {
+                let Ok(p) = PublicKey::from_sec1_bytes(&peer_sec1) else {
+                    return false;
+                };
+                let shared = p256::ecdh::diffie_hellman(d, p.as_affine());
+                z_rc.copy_from_slice(shared.raw_secret_bytes());
+                true
+            });
+            let ok = ok
+                && cm.time(|| {
+                    let (mut x, mut y) = ([0u32; 8], [0u32; 8]);
+                    p256_cm4::octet_string_to_point(&mut x, &mut y, &peer_sec1)
+                        && p256_cm4::ecdh_calc_shared_secret(&mut z_cm, &d_limbs, &x, &y)
+                });
+            if !ok || z_rc != z_cm {
+                fail(b"p256: ECDH shared secrets differ");
+            }
+        }
+        report(
+            bench,
+            b"ECDH (decode the peer's point, shared secret)",
+            &rc,
+            &cm,
+        );
+
+        // ECDSA with p256-cm4 is not run: its 288-bit multiplier (under
+        // P256_mul_mod_n, which signing and verifying use) has a 32-bit LDM
+        // of a single register, UNPREDICTABLE in ARMv7-M; QEMU treats it as
+        // undefined (UsageFault). Key generation and ECDH do not reach it.
+        line(&[b"note: p256 raw, p256-cm4: ECDSA sign and verify not run: p256-cm4 0.4.0's mul288x288 has `ldm.w r4, {r6}` (a 32-bit LDM of one register, UNPREDICTABLE in ARMv7-M), which QEMU treats as undefined (UsageFault); keygen and ECDH do not reach it"]);
+
+        // ECDSA sign of a digest with a given nonce (the work p256-cm4's
+        // `sign` does).
+        let Some(k) = Option::<Scalar>::from(Scalar::from_repr(K.into())) else {
+            fail(b"p256: nonce")
+        };
+        let mut rc = Meter::default();
+        let mut sig_rc = [0u8; 64];
+        for _ in 0..REPS {
+            let ok = rc.time(|| match d.as_ref().try_sign_prehashed(k, &Z.into()) {
+                Ok((sig, _)) => {
+                    sig_rc.copy_from_slice(&sig.to_bytes());
+                    true
+                }
+                Err(_) => false,
+            });
+            if !ok {
+                fail(b"p256: sign");
+            }
+        }
+        bench.report(
+            b"p256 raw, RustCrypto p256: ECDSA sign (digest, given nonce)",
+            &rc,
+            REPS,
+        );
+
+        // What cssf-dtls calls: the nonce derived by RFC 6979 (HMAC-SHA-256).
+        let key = SigningKey::from(d);
+        let mut rfc = Meter::default();
+        for _ in 0..REPS {
+            let sig: Result<Signature, _> = rfc.time(|| key.sign_prehash(&Z));
+            if sig.is_err() {
+                fail(b"p256: sign_prehash");
+            }
+        }
+        bench.report(
+            b"p256 raw, RustCrypto p256: ECDSA sign (digest, RFC 6979 nonce: SigningKey::sign_prehash, as cssf-dtls)",
+            &rfc,
+            REPS,
+        );
+
+        // ECDSA verify: decode the signer's point, verify the digest's
+        // signature.
+        let Ok(sig) = Signature::from_slice(&sig_rc) else {
+            fail(b"p256: signature")
+        };
+        let mut rc = Meter::default();
+        for _ in 0..REPS {
+            let ok = rc.time(|| {
+                VerifyingKey::from_sec1_bytes(&pub_rc)
+                    .is_ok_and(|vk| vk.verify_prehash(&Z, &sig).is_ok())
+            });
+            if !ok {
+                fail(b"p256: a valid signature was refused");
+            }
+        }
+        bench.report(
+            b"p256 raw, RustCrypto p256: ECDSA verify (decode the signer's point, verify a digest's signature)",
+            &rc,
+            REPS,
+        );
+    }
 }
