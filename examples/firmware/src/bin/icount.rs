@@ -105,6 +105,36 @@ mod clock {
     }
 }
 
+/// Timer 0 of the AN386, a CMSDK APB timer (32-bit down counter at PCLK,
+/// which is SYSCLK on this board): only to check that it follows virtual
+/// time at the same rate as SysTick.
+mod apb_timer {
+    const BASE: usize = 0x4000_0000;
+    const CTRL: usize = 0x00;
+    const VALUE: usize = 0x04;
+    const RELOAD: usize = 0x08;
+
+    fn write(offset: usize, value: u32) {
+        // SAFETY: a register of the CMSDK APB timer 0 (a device region);
+        // nothing else uses the timer.
+        unsafe { core::ptr::write_volatile((BASE + offset) as *mut u32, value) }
+    }
+
+    /// Starts it from the top of its range, free running, no interrupt.
+    pub(super) fn start() {
+        write(RELOAD, u32::MAX);
+        write(VALUE, u32::MAX);
+        write(CTRL, 1);
+    }
+
+    /// The counter (counts down).
+    #[inline(never)]
+    pub(super) fn value() -> u32 {
+        // SAFETY: as in `write`.
+        unsafe { core::ptr::read_volatile((BASE + VALUE) as *const u32) }
+    }
+}
+
 /// Ticks spent in timed calls, and how many calls.
 #[derive(Clone, Copy, Default)]
 struct Meter {
@@ -213,6 +243,24 @@ fn calibrate() {
     if (diff_ticks * INSTRUCTIONS_PER_TICK).abs_diff(instructions) > 8 * INSTRUCTIONS_PER_TICK {
         fail(b"calibration: SysTick does not count 1 tick per 40 instructions; run QEMU with -icount shift=0");
     }
+    // The CMSDK APB timer 0 over the same loops, as a cross-check.
+    let (mut short, mut long) = (0u64, 0u64);
+    for _ in 0..4 {
+        let t0 = apb_timer::value();
+        spin(SHORT);
+        let t1 = apb_timer::value();
+        spin(LONG);
+        let t2 = apb_timer::value();
+        short += u64::from(t0.wrapping_sub(t1));
+        long += u64::from(t1.wrapping_sub(t2));
+    }
+    let apb_ticks = long.saturating_sub(short);
+    put(b"calibration: the same on the CMSDK APB timer 0 took ");
+    put_num(apb_ticks as usize);
+    line(&[b" ticks"]);
+    if (apb_ticks * INSTRUCTIONS_PER_TICK).abs_diff(instructions) > 8 * INSTRUCTIONS_PER_TICK {
+        fail(b"calibration: the APB timer does not count 1 tick per 40 instructions");
+    }
     // A region longer than the 24-bit counter's period (2^24 ticks, about
     // 671 million instructions): the wraps must be counted.
     const WRAPPING: u32 = 400_000_000;
@@ -237,6 +285,7 @@ fn main() -> ! {
     if !clock::start() {
         fail(b"systick");
     }
+    apb_timer::start();
     // Under -icount, QEMU arms the counter's first period only when the
     // core next leaves its execution loop, which semihosting output does.
     line(&[b"clock: SysTick, processor clock source (SYSCLK), full 24-bit range, wraps counted"]);
