@@ -12,6 +12,10 @@
 //! line per operation: instructions per operation and an estimate of the
 //! time at 64 MHz with 1.2 cycles per instruction (an estimate: QEMU counts
 //! instructions, not cycles, and models no wait states or flash).
+//!
+//! With the firmware's `p256-cm4` feature it also runs raw P-256 operations
+//! with RustCrypto's `p256` (what the CSSF crates use) and with `p256-cm4`
+//! (Cortex-M4 assembly) on the same inputs, side by side.
 #![no_std]
 #![no_main]
 
