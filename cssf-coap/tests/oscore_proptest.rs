@@ -103,12 +103,12 @@ proptest! {
         let (n, binding) = c.protect_request(&plain, &mut wire).unwrap();
         let mut msg = wire[..n].to_vec();
         let mut out = vec![0u8; 2048];
-        let (m, sb) = s.unprotect_request(&mut msg, &mut out).unwrap();
+        let (m, mut sb) = s.unprotect_request(&mut msg, &mut out).unwrap();
         prop_assert_eq!(&out[..m], &plain[..]);
-        prop_assert_eq!(sb, binding);
+        prop_assert_eq!(&sb, &binding);
 
         let plain = emit(&rsp);
-        let n = s.protect_response(&sb, &plain, own_piv, &mut wire).unwrap();
+        let n = s.protect_response(&mut sb, &plain, own_piv, &mut wire).unwrap();
         let mut msg = wire[..n].to_vec();
         let m = c.unprotect_response(&binding, &mut msg, &mut out).unwrap();
         prop_assert_eq!(&out[..m], &plain[..]);

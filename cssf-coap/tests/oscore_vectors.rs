@@ -233,13 +233,14 @@ const C7_UNPROTECTED: &str = "64455d1f00003974ff48656c6c6f20576f726c6421";
 /// Protects the C.7/C.8 response to the C.4 request on the server, compares
 /// with `protected`, verifies it on the client.
 fn check_response(own_piv: bool, protected: &str) {
-    let (mut server, binding) = check_request(&C1_CLIENT, &C1_SERVER, C4_UNPROTECTED, C4_PROTECTED);
+    let (mut server, mut binding) =
+        check_request(&C1_CLIENT, &C1_SERVER, C4_UNPROTECTED, C4_PROTECTED);
     // The server's context in the vectors has Sender Sequence Number 0.
     assert_eq!(server.sender_sequence_number(), 0);
     let plain = hex(C7_UNPROTECTED);
     let mut out = [0u8; 128];
     let n = server
-        .protect_response(&binding, &plain, own_piv, &mut out)
+        .protect_response(&mut binding, &plain, own_piv, &mut out)
         .unwrap();
     assert_eq!(hex_str(&out[..n]), protected);
 
@@ -256,10 +257,7 @@ fn check_response(own_piv: bool, protected: &str) {
     );
 
     // Bound to its request: the same bytes fail against another request.
-    let other = RequestBinding {
-        partial_iv: PartialIv::from_sequence(21),
-        ..binding
-    };
+    let other = RequestBinding::new(binding.kid, PartialIv::from_sequence(21));
     let mut wire = hex(protected);
     assert_eq!(
         client.unprotect_response(&other, &mut wire, &mut inner),

@@ -136,7 +136,7 @@ fn oscore(plain: &mut [u8; 256]) {
         b.token(&[1, 2]).unwrap().uri_path("sensors/temp").unwrap();
         let n = b.emit(plain).unwrap();
         let (len, request) = client.protect_request(&plain[..n], &mut wire).unwrap();
-        let (n, binding) = server
+        let (n, mut binding) = server
             .unprotect_request(&mut wire[..len], &mut inner)
             .unwrap();
         let req = Message::parse(&inner[..n]).unwrap();
@@ -144,7 +144,7 @@ fn oscore(plain: &mut [u8; 256]) {
         r.token(req.token()).unwrap().payload(b"22.5");
         let n = r.emit(plain).unwrap();
         let len = server
-            .protect_response(&binding, &plain[..n], true, &mut wire)
+            .protect_response(&mut binding, &plain[..n], true, &mut wire)
             .unwrap();
         let n = client
             .unprotect_response(&request, &mut wire[..len], &mut inner)

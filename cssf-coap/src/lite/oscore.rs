@@ -39,6 +39,8 @@ impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
     /// #     fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), rand_core::Error> { self.fill_bytes(d); Ok(()) }
     /// # }
     /// # impl rand_core::CryptoRng for Rng {}
+    /// // Volatile sequence numbers: only for keys new on every boot (see
+    /// // the `oscore` module on Persisted).
     /// let p = Params { master_secret: &[9; 16], master_salt: &[], id_context: None, sender_id: b"c", recipient_id: b"s" };
     /// let mut ctx = SecurityContext::new(&p, SenderSequence::Volatile)?;
     /// let mut server = SecurityContext::new(&Params { sender_id: b"s", recipient_id: b"c", ..p }, SenderSequence::Volatile)?;
@@ -53,14 +55,14 @@ impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
     ///
     /// // The server verifies it and answers 2.05 "12:00", protected.
     /// let mut inner = [0u8; 256];
-    /// let (m, binding) = server.unprotect_request(&mut buf[..n], &mut inner)?;
+    /// let (m, mut binding) = server.unprotect_request(&mut buf[..n], &mut inner)?;
     /// let req = Message::parse(&inner[..m])?;
     /// let mut rsp = MessageBuilder::<1>::new(MessageType::Ack, Code::CONTENT, req.message_id());
     /// rsp.token(req.token())?.payload(b"12:00");
     /// let mut plain = [0u8; 64];
     /// let len = rsp.emit(&mut plain)?;
     /// let mut reply = [0u8; 64];
-    /// let len = server.protect_response(&binding, &plain[..len], false, &mut reply)?;
+    /// let len = server.protect_response(&mut binding, &plain[..len], false, &mut reply)?;
     ///
     /// client.handle_datagram_protected(now, &reply[..len], &mut ctx)?;
     /// match client.poll_event() {
@@ -114,11 +116,17 @@ impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
         data: &[u8],
         ctx: &mut SecurityContext,
     ) -> Result<(), Error> {
-        let binding = match (self.binding, Message::parse(data)) {
-            (Some(b), Ok(m)) if self.awaits(&m) => b,
-            _ => return Ok(self.handle_datagram(now, data)?),
+        let awaited = Message::parse(data).is_ok_and(|m| self.awaits(&m));
+        let binding = match self.binding.take() {
+            Some(b) if awaited => b,
+            other => {
+                self.binding = other;
+                return Ok(self.handle_datagram(now, data)?);
+            }
         };
-        self.verify_and_handle(now, data, &binding, ctx)
+        let r = self.verify_and_handle(now, data, &binding, ctx);
+        self.binding = Some(binding);
+        r
     }
 
     /// Whether `m` is a response the outstanding request is waiting for.
@@ -137,8 +145,12 @@ impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
     ) -> Result<(), Error> {
         let mut copy = [0u8; M];
         let Some(msg) = copy.get_mut(..data.len()) else {
-            // Longer than the buffer: the client rejects it as too long.
-            return Ok(self.handle_datagram(now, data)?);
+            // Longer than the buffer: it cannot be verified, so it cannot
+            // end the request either (anyone who saw the token could send
+            // it): dropped, the request stays outstanding.
+            return Err(Error::Coap(crate::Error::BufferTooSmall {
+                needed: data.len(),
+            }));
         };
         msg.copy_from_slice(data);
         let mut plain = [0u8; M];
@@ -207,7 +219,7 @@ mod tests {
     ) -> (Vec<u8>, Vec<u8>) {
         let mut msg = wire.to_vec();
         let mut inner = [0u8; 256];
-        let (n, binding) = server.unprotect_request(&mut msg, &mut inner).unwrap();
+        let (n, mut binding) = server.unprotect_request(&mut msg, &mut inner).unwrap();
         let req = Message::parse(&inner[..n]).unwrap();
         let token = req.token().to_vec();
         let mut rsp = MessageBuilder::<1>::new(MessageType::Ack, Code::CONTENT, req.message_id());
@@ -216,7 +228,7 @@ mod tests {
         let len = rsp.emit(&mut plain).unwrap();
         let mut out = [0u8; 256];
         let len = server
-            .protect_response(&binding, &plain[..len], false, &mut out)
+            .protect_response(&mut binding, &plain[..len], false, &mut out)
             .unwrap();
         (inner[..n].to_vec(), out[..len].to_vec())
     }
@@ -257,6 +269,17 @@ mod tests {
             client.handle_datagram_protected(now, &pb[..pl], &mut ctx),
             Err(Error::NotProtected)
         );
+        assert!(client.is_busy());
+        assert_eq!(client.poll_event(), None);
+        // And an unprotected one longer than the client's buffer: it cannot
+        // be verified, so it cannot end the request either.
+        let mut long = MessageBuilder::<1>::new(MessageType::Ack, Code::CONTENT, m.message_id());
+        long.token(&token).unwrap().payload(&[b'x'; 300]);
+        let mut lb = [0u8; 400];
+        let ll = long.emit(&mut lb).unwrap();
+        assert!(client
+            .handle_datagram_protected(now, &lb[..ll], &mut ctx)
+            .is_err());
         assert!(client.is_busy());
         assert_eq!(client.poll_event(), None);
 

@@ -87,12 +87,39 @@ impl PartialIv {
 /// [`SecurityContext::unprotect_request`] to protect its response. Both
 /// AAD and (for responses without their own Partial IV) the nonce depend
 /// on it, so a response verifies only against its own request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Neither `Clone` nor `Copy`: the request's nonce may protect one
+/// response only (a second response to the same request, e.g. a
+/// notification, takes a Partial IV of its own, RFC 8613 §8.3), which the
+/// binding records ([`SecurityContext::protect_response`]).
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub struct RequestBinding {
     /// The request's kid.
     pub kid: Id,
     /// The request's Partial IV.
     pub partial_iv: PartialIv,
+    /// A response was protected with the request's nonce.
+    nonce_used: bool,
+}
+
+impl RequestBinding {
+    /// The binding of the request with `kid` and `partial_iv` (what
+    /// [`SecurityContext::protect_request`] and
+    /// [`SecurityContext::unprotect_request`] return). A server must
+    /// protect responses with the binding it got, not a new one: a new
+    /// binding does not know that the request's nonce was used already.
+    pub fn new(kid: Id, partial_iv: PartialIv) -> Self {
+        RequestBinding {
+            kid,
+            partial_iv,
+            nonce_used: false,
+        }
+    }
+
+    /// Marks the request's nonce used; false if it was already.
+    pub(crate) fn take_nonce(&mut self) -> bool {
+        !core::mem::replace(&mut self.nonce_used, true)
+    }
 }
 
 /// The inputs of the security context derivation (RFC 8613 §3.2), with
@@ -149,7 +176,7 @@ pub enum SenderSequence {
 }
 
 /// The key material, wiped when the context is dropped.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+#[derive(Zeroize, ZeroizeOnDrop)]
 pub(crate) struct Keys {
     pub(crate) sender_key: [u8; KEY_LEN],
     pub(crate) recipient_key: [u8; KEY_LEN],
@@ -166,7 +193,9 @@ pub(crate) struct Keys {
 /// [`SecurityContext::unprotect_request`],
 /// [`SecurityContext::protect_response`] and
 /// [`SecurityContext::unprotect_response`].
-#[derive(Clone)]
+///
+/// Not `Clone`: two copies would protect with the same sender sequence
+/// numbers, so the same key and nonce twice.
 pub struct SecurityContext {
     pub(crate) keys: Keys,
     pub(crate) sender_id: Id,

@@ -28,8 +28,16 @@
 //! caller buffer. Not covered: Observe and Block-wise specifics (Observe is
 //! copied inner and outer; outer Block options for proxies are not
 //! produced), Proxy-Uri (refused: send Proxy-Scheme and Uri-* options),
-//! Echo-based re-synchronisation after a reboot (Appendix B.1.2), other
-//! algorithms, Group OSCORE.
+//! Echo-based re-synchronisation after a reboot (Appendix B.1.2: a server
+//! restarted with the same keys starts with an empty replay window, so it
+//! would take one old request again), other algorithms, Group OSCORE.
+//!
+//! **Sequence numbers across reboots.** [`SenderSequence::Volatile`]
+//! starts at 0: use it only for keys that are new on every boot (e.g.
+//! derived anew by EDHOC). A context built from fixed keys after every
+//! reboot must be [`SenderSequence::Persisted`], or it reuses nonces. The
+//! example below uses `Volatile` because its keys live only for the
+//! example.
 //!
 //! ```
 //! use cssf_coap::oscore::{Params, SecurityContext, SenderSequence};
@@ -60,14 +68,14 @@
 //!
 //! // Server: verify, answer 2.05 "Hello World!", protect.
 //! let mut inner = [0u8; 128];
-//! let (n, binding) = server.unprotect_request(&mut wire[..len], &mut inner)?;
+//! let (n, mut binding) = server.unprotect_request(&mut wire[..len], &mut inner)?;
 //! let req = Message::parse(&inner[..n])?;
 //! assert_eq!(req.code(), Code::GET);
 //! assert_eq!(req.uri_path().next(), Some(&b"tv1"[..]));
 //! let mut rsp = MessageBuilder::<1>::new(MessageType::Ack, Code::CONTENT, req.message_id());
 //! rsp.token(req.token())?.payload(b"Hello World!");
 //! let n = rsp.emit(&mut plain)?;
-//! let len = server.protect_response(&binding, &plain[..n], false, &mut wire)?;
+//! let len = server.protect_response(&mut binding, &plain[..n], false, &mut wire)?;
 //!
 //! // Client: verify the response against its request.
 //! let n = client.unprotect_response(&request, &mut wire[..len], &mut inner)?;

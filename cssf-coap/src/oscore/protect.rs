@@ -47,21 +47,6 @@ fn class(n: OptionNumber) -> Class {
     }
 }
 
-/// Options of both Class E and Class U (Figure 5): an outer copy is for
-/// proxies and counts only when no inner one came.
-fn outer_allowed(n: OptionNumber) -> bool {
-    matches!(
-        n,
-        OptionNumber::OBSERVE
-            | OptionNumber::MAX_AGE
-            | OptionNumber::BLOCK1
-            | OptionNumber::BLOCK2
-            | OptionNumber::SIZE1
-            | OptionNumber::SIZE2
-            | OptionNumber::NO_RESPONSE
-    )
-}
-
 /// The parts of a received protected message that outlive decryption in
 /// place: offsets into the datagram and the decoded OSCORE option.
 struct Received {
@@ -181,16 +166,19 @@ fn rebuild(
             Err(_) => return Err(Error::BadInnerMessage),
         }
     }
-    // Outer options: Class U ones, and those of Class E and U (for
-    // proxies) that have no inner copy (§8.2 step 8, §8.4 step 8). Outer
-    // copies of Class E-only options are not end-to-end: discarded.
+    // Outer options: only the Class U ones (§8.2 step 8, §8.4 step 8).
+    // An outer copy of an option that is also (or only) Class E (Observe,
+    // Max-Age, Block, Size, No-Response...) is for proxies and is not
+    // protected: anyone on the path may add or change it, so it never
+    // reaches the verified message. Outer Block options mean a proxy split
+    // the OSCORE message, which is reassembled before verification
+    // (§4.1.3.4.2): not supported, refused.
     let outer = Options::new(msg.get(r.token_end..r.options_end).unwrap_or(&[]));
     for o in outer {
-        let keep = match class(o.number) {
-            Class::U => o.number != OptionNumber::OSCORE,
-            _ => outer_allowed(o.number) && !b.options().any(|(n, _)| n == o.number),
-        };
-        if keep {
+        if matches!(o.number, OptionNumber::BLOCK1 | OptionNumber::BLOCK2) {
+            return Err(Error::UnsupportedOption(o.number));
+        }
+        if class(o.number) == Class::U && o.number != OptionNumber::OSCORE {
             b.add_option(o.number, o.value)?;
         }
     }
@@ -306,10 +294,7 @@ impl SecurityContext {
         }
         let seq = self.take_sequence()?;
         let piv = PartialIv::from_sequence(seq);
-        let binding = RequestBinding {
-            kid: self.sender_id,
-            partial_iv: piv,
-        };
+        let binding = RequestBinding::new(self.sender_id, piv);
         let opt = OscoreOption {
             partial_iv: Some(piv.as_bytes()),
             kid_context: self.id_context(),
@@ -377,13 +362,7 @@ impl SecurityContext {
         )?;
         self.replay.accept(seq);
         let len = rebuild(msg, &r, plain, true, out)?;
-        Ok((
-            len,
-            RequestBinding {
-                kid,
-                partial_iv: piv,
-            },
-        ))
+        Ok((len, RequestBinding::new(kid, piv)))
     }
 
     /// Protects a response (RFC 8613 §8.3) to the request `request` (from
@@ -397,7 +376,7 @@ impl SecurityContext {
     /// 2.05 if the response has an Observe option, else 2.04.
     pub fn protect_response(
         &mut self,
-        request: &RequestBinding,
+        request: &mut RequestBinding,
         plain: &[u8],
         own_partial_iv: bool,
         out: &mut [u8],
@@ -407,7 +386,10 @@ impl SecurityContext {
             return Err(Error::NotAResponse);
         }
         let mut opt_buf = [0u8; OPTION_MAX];
-        let (nonce, opt_len) = if own_partial_iv {
+        // The request's nonce protects one response at most: any later
+        // response to it takes its own Partial IV (§8.3), whatever the
+        // caller asked.
+        let (nonce, opt_len) = if own_partial_iv || !request.take_nonce() {
             let piv = PartialIv::from_sequence(self.take_sequence()?);
             let opt = OscoreOption {
                 partial_iv: Some(piv.as_bytes()),

@@ -100,13 +100,13 @@ fn round_trip_client_server_client() {
     assert!(!wire.windows(3).any(|w| w == b"led"));
     assert!(!wire.windows(2).any(|w| w == b"on"));
 
-    let (inner, sb) = unprotect_req(&mut s, &wire).unwrap();
+    let (inner, mut sb) = unprotect_req(&mut s, &wire).unwrap();
     assert_eq!(inner, plain);
     assert_eq!(sb, binding);
 
     let rsp = response(&inner, Code::CHANGED, b"done");
     let mut out = [0u8; 512];
-    let n = s.protect_response(&sb, &rsp, false, &mut out).unwrap();
+    let n = s.protect_response(&mut sb, &rsp, false, &mut out).unwrap();
     let outer = Message::parse(&out[..n]).unwrap();
     assert_eq!(outer.code(), Code::CHANGED);
     assert_eq!(outer.option(OptionNumber::OSCORE), Some(&[][..]));
@@ -121,11 +121,11 @@ fn many_requests_and_responses_with_partial_iv() {
     for i in 0..300u64 {
         let (wire, binding) = protect_req(&mut c, &plain);
         assert_eq!(binding.partial_iv.sequence(), i);
-        let (inner, sb) = unprotect_req(&mut s, &wire).unwrap();
+        let (inner, mut sb) = unprotect_req(&mut s, &wire).unwrap();
         assert_eq!(inner, plain);
         let rsp = response(&inner, Code::CONTENT, b"22.5");
         let mut out = [0u8; 512];
-        let n = s.protect_response(&sb, &rsp, true, &mut out).unwrap();
+        let n = s.protect_response(&mut sb, &rsp, true, &mut out).unwrap();
         assert_eq!(unprotect_rsp(&mut c, &binding, &out[..n]).unwrap(), rsp);
     }
     assert_eq!(c.sender_sequence_number(), 300);
@@ -147,7 +147,7 @@ fn observe_uses_fetch_and_content() {
     let outer = Message::parse(&wire).unwrap();
     assert_eq!(outer.code(), Code::FETCH);
     assert_eq!(outer.observe(), Ok(Some(0)));
-    let (inner, sb) = unprotect_req(&mut s, &wire).unwrap();
+    let (inner, mut sb) = unprotect_req(&mut s, &wire).unwrap();
     assert_eq!(inner, plain);
 
     let m = Message::parse(&inner).unwrap();
@@ -156,7 +156,7 @@ fn observe_uses_fetch_and_content() {
     let rsp = emit(&r);
     for _ in 0..3 {
         let mut out = [0u8; 512];
-        let n = s.protect_response(&sb, &rsp, true, &mut out).unwrap();
+        let n = s.protect_response(&mut sb, &rsp, true, &mut out).unwrap();
         let outer = Message::parse(&out[..n]).unwrap();
         assert_eq!(outer.code(), Code::CONTENT);
         assert_eq!(unprotect_rsp(&mut c, &binding, &out[..n]).unwrap(), rsp);
@@ -184,10 +184,10 @@ fn tampered_partial_iv_or_response_is_refused() {
     // Partial IV 0 -> 1 (kid "C" stays).
     let bad = with_option(&wire, &[0x09, 0x01, b'C']);
     assert_eq!(unprotect_req(&mut s, &bad), Err(Error::DecryptionFailed));
-    let (inner, sb) = unprotect_req(&mut s, &wire).unwrap();
+    let (inner, mut sb) = unprotect_req(&mut s, &wire).unwrap();
     let rsp = response(&inner, Code::CONTENT, b"x");
     let mut out = [0u8; 512];
-    let n = s.protect_response(&sb, &rsp, false, &mut out).unwrap();
+    let n = s.protect_response(&mut sb, &rsp, false, &mut out).unwrap();
     let mut bad = out[..n].to_vec();
     let last = bad.len() - 1;
     bad[last] ^= 0x80;
@@ -301,9 +301,9 @@ fn plain_messages_and_wrong_directions() {
     let rsp = response(&plain, Code::CONTENT, b"x");
     let mut out = [0u8; 512];
     assert_eq!(c.protect_request(&rsp, &mut out), Err(Error::NotARequest));
-    let (wire, binding) = protect_req(&mut c, &plain);
+    let (wire, mut binding) = protect_req(&mut c, &plain);
     assert_eq!(
-        s.protect_response(&binding, &plain, false, &mut out),
+        s.protect_response(&mut binding, &plain, false, &mut out),
         Err(Error::NotAResponse)
     );
     assert_eq!(
@@ -362,15 +362,84 @@ fn outer_class_e_options_are_discarded() {
     let (wire, _) = protect_req(&mut c, &plain);
     let m = Message::parse(&wire).unwrap();
     let mut b = MessageBuilder::<8>::from_message(&m).unwrap();
-    // An on-path attacker adds a Uri-Path (E only) and a Max-Age (E and U).
+    // An on-path attacker adds a Uri-Path (E only), and Max-Age, Observe,
+    // Size1 and No-Response (E and U: outer copies are for proxies, not
+    // protected).
     b.add_str(OptionNumber::URI_PATH, "admin").unwrap();
     b.add_uint(OptionNumber::MAX_AGE, 0).unwrap();
+    b.add_uint(OptionNumber::OBSERVE, 0).unwrap();
+    b.add_uint(OptionNumber::SIZE1, 9).unwrap();
+    b.add_uint(OptionNumber::NO_RESPONSE, 26).unwrap();
     let (inner, _) = unprotect_req(&mut s, &emit(&b)).unwrap();
     let inner = Message::parse(&inner).unwrap();
     let path: Vec<_> = inner.uri_path().collect();
     assert_eq!(path, [&b"actuators"[..], b"led"]);
-    // The outer Max-Age is kept: it has no inner copy (RFC 8613 §8.2).
-    assert_eq!(inner.max_age(), Ok(Some(0)));
+    // None of them reaches the verified request: only what was protected
+    // (and Class U options) does.
+    let numbers: Vec<u16> = inner.options().map(|o| o.number.0).collect();
+    let sent: Vec<u16> = Message::parse(&plain)
+        .unwrap()
+        .options()
+        .map(|o| o.number.0)
+        .collect();
+    assert_eq!(numbers, sent);
+    assert_eq!(inner.max_age(), Ok(None));
+}
+
+#[test]
+fn outer_block_options_are_refused() {
+    // An outer Block option means a proxy split the message (§4.1.3.4.2):
+    // not reassembled here, so refused rather than trusted.
+    let (mut c, mut s) = pair();
+    let (wire, _) = protect_req(&mut c, &put_request());
+    let m = Message::parse(&wire).unwrap();
+    let mut b = MessageBuilder::<8>::from_message(&m).unwrap();
+    b.add_uint(OptionNumber::BLOCK2, 0x02).unwrap();
+    assert_eq!(
+        unprotect_req(&mut s, &emit(&b)).err(),
+        Some(Error::UnsupportedOption(OptionNumber::BLOCK2))
+    );
+}
+
+#[test]
+fn a_second_response_never_reuses_the_requests_nonce() {
+    // Two responses to one request, both asked without a Partial IV of
+    // their own: the second takes one anyway, so no nonce repeats.
+    let (mut c, mut s) = pair();
+    let plain = put_request();
+    let (wire, binding) = protect_req(&mut c, &plain);
+    let (_, mut sb) = unprotect_req(&mut s, &wire).unwrap();
+    let rsp = response(&plain, Code::CHANGED, b"secret-1");
+    let mut out1 = [0u8; 256];
+    let n1 = s.protect_response(&mut sb, &rsp, false, &mut out1).unwrap();
+    let rsp2 = response(&plain, Code::CHANGED, b"secret-2");
+    let mut out2 = [0u8; 256];
+    let n2 = s
+        .protect_response(&mut sb, &rsp2, false, &mut out2)
+        .unwrap();
+    let opt = |w: &[u8]| {
+        Message::parse(w)
+            .unwrap()
+            .options()
+            .find(|o| o.number == OptionNumber::OSCORE)
+            .map(|o| o.value.to_vec())
+            .unwrap()
+    };
+    assert!(
+        opt(&out1[..n1]).is_empty(),
+        "the first uses the request's nonce"
+    );
+    assert!(
+        !opt(&out2[..n2]).is_empty(),
+        "the second has its own Partial IV"
+    );
+    // Both still verify for the client.
+    for (w, n) in [(&mut out1, n1), (&mut out2, n2)] {
+        let mut inner = [0u8; 256];
+        assert!(c
+            .unprotect_response(&binding, &mut w[..n], &mut inner)
+            .is_ok());
+    }
 }
 
 #[test]
@@ -386,7 +455,7 @@ fn context_table_selects_by_kid() {
     let (wire, binding) = protect_req(&mut client_b, &plain);
     let mut msg = wire.clone();
     let mut out = [0u8; 512];
-    let (n, index, sb) = table.unprotect_request(&mut msg, &mut out).unwrap();
+    let (n, index, mut sb) = table.unprotect_request(&mut msg, &mut out).unwrap();
     assert_eq!(index, 1);
     assert_eq!(&out[..n], &plain[..]);
     let rsp = response(&plain, Code::CHANGED, b"ok");
@@ -394,7 +463,7 @@ fn context_table_selects_by_kid() {
     let m = table
         .get_mut(index)
         .unwrap()
-        .protect_response(&sb, &rsp, false, &mut rout)
+        .protect_response(&mut sb, &rsp, false, &mut rout)
         .unwrap();
     assert_eq!(
         unprotect_rsp(&mut client_b, &binding, &rout[..m]).unwrap(),
@@ -416,7 +485,8 @@ fn context_table_selects_by_kid() {
     );
     // Full.
     let ctx = SecurityContext::new(&params(b"S", b"C", None), SenderSequence::Volatile).unwrap();
-    table.insert(ctx.clone()).unwrap();
+    table.insert(ctx).unwrap();
+    let ctx = SecurityContext::new(&params(b"S", b"C", None), SenderSequence::Volatile).unwrap();
     assert_eq!(
         table.insert(ctx).err(),
         Some(Error::Coap(crate::Error::Busy))
