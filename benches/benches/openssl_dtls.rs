@@ -136,6 +136,8 @@ fn records(c: &mut Criterion) {
                 b.iter(|| full_path(&mut cl, &mut sv, &data, &mut buf, &mut out))
             });
             let mut pair = Peers::new(name, Auth::Psk, false).handshake();
+            assert_eq!(pair.record(&data, &mut out), n);
+            assert_eq!(&out[..n], &data[..]);
             g.bench_function(format!("openssl {aead} write..read"), |b| {
                 b.iter(|| black_box(pair.record(&data, &mut out)))
             });
