@@ -3,7 +3,6 @@
 //! crate (the floor), with the ratio printed.
 
 use core::hint::black_box;
-use core::time::Duration;
 use std::time::Instant;
 
 use aes::Aes128;
@@ -12,52 +11,9 @@ use ccm::consts::{U12, U8};
 use ccm::Ccm;
 use chacha20poly1305::ChaCha20Poly1305;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use cssf_benches::cssf::{full_path, psk_pair};
 use cssf_dtls::crypto::aead::RecordCipher;
-use cssf_dtls::{AeadKind, CipherSuite, Client, Config, Endpoint, StaticPsk};
-use cssf_netsim::SimRng;
-
-static KEYS: [(&[u8], &[u8]); 1] = [(b"Client_identity", b"0123456789abcdef")];
-
-fn connected_pair(
-    suite: CipherSuite,
-    seed: u64,
-) -> (
-    Client<u8, SimRng>,
-    Endpoint<u8, StaticPsk<'static>, SimRng, 2>,
-    usize,
-) {
-    let mut cfg = Config::default();
-    cfg.suites = heapless::Vec::from_slice(&[suite]).unwrap();
-    let now = Duration::ZERO;
-    let mut server =
-        Endpoint::new(cfg.clone(), StaticPsk::new(&KEYS), SimRng::new(seed), now).unwrap();
-    let mut client = Client::new(
-        cfg,
-        b"Client_identity",
-        b"0123456789abcdef",
-        2u8,
-        SimRng::new(seed + 1),
-        now,
-    )
-    .unwrap();
-    let mut buf = [0u8; 1500];
-    let mut bytes = 0;
-    for _ in 0..10 {
-        while let Some(t) = client.poll_transmit(now, &mut buf).unwrap() {
-            bytes += t.len;
-            server.handle_datagram(now, 1, &mut buf[..t.len]).unwrap();
-        }
-        while let Some(t) = server.poll_transmit(now, &mut buf).unwrap() {
-            bytes += t.len;
-            client.handle_datagram(now, 2, &mut buf[..t.len]).unwrap();
-        }
-        if client.is_connected() {
-            break;
-        }
-    }
-    assert!(client.is_connected());
-    (client, server, bytes)
-}
+use cssf_dtls::{AeadKind, CipherSuite};
 
 fn handshakes(c: &mut Criterion) {
     let mut g = c.benchmark_group("dtls_handshake");
@@ -65,13 +21,13 @@ fn handshakes(c: &mut Criterion) {
         .into_iter()
         .filter(|s| s.key_exchange().is_psk())
     {
-        let (_, _, bytes) = connected_pair(suite, 1);
+        let (_, _, bytes) = psk_pair(suite, 1);
         println!("{suite:?}: {bytes} bytes on the wire including the cookie exchange");
         let mut seed = 0;
         g.bench_function(BenchmarkId::from_parameter(format!("{suite:?}")), |b| {
             b.iter(|| {
                 seed += 2;
-                black_box(connected_pair(suite, seed))
+                black_box(psk_pair(suite, seed))
             })
         });
     }
@@ -106,26 +62,6 @@ fn record(rc: &RecordCipher, buf: &mut [u8], n: usize, seq: &mut u64) {
     black_box(rc.open(*seq, 23, &mut buf[..len]).unwrap());
 }
 
-/// The full record path: client `send` + `poll_transmit`, server
-/// `handle_datagram` + `recv`.
-fn full_path(
-    client: &mut Client<u8, SimRng>,
-    server: &mut Endpoint<u8, StaticPsk<'static>, SimRng, 2>,
-    data: &[u8],
-    buf: &mut [u8],
-    out: &mut [u8],
-) {
-    let now = Duration::ZERO;
-    client.send(now, data).unwrap();
-    let t = client.poll_transmit(now, buf).unwrap().unwrap();
-    server.handle_datagram(now, 1, &mut buf[..t.len]).unwrap();
-    let mut session = None;
-    while let Some(e) = server.poll_event() {
-        session = Some(e.handle());
-    }
-    black_box(server.recv(session.unwrap(), out).unwrap());
-}
-
 fn records(c: &mut Criterion) {
     let key16 = [3u8; 16];
     let key32 = [3u8; 32];
@@ -152,7 +88,7 @@ fn records(c: &mut Criterion) {
             b.iter(|| record(&rc_chacha, &mut buf, n, &mut seq))
         });
         let data = vec![0x5Au8; n];
-        let (mut cl, mut sv, _) = connected_pair(CipherSuite::PskWithAes128Ccm8, 9);
+        let (mut cl, mut sv, _) = psk_pair(CipherSuite::PskWithAes128Ccm8, 9);
         g.bench_function("cssf CCM_8 send..recv (full path)", |b| {
             b.iter(|| full_path(&mut cl, &mut sv, &data, &mut buf, &mut out))
         });
@@ -173,7 +109,7 @@ fn records(c: &mut Criterion) {
         let mut seq = 0;
         let raw = time(&mut || raw_ccm8(&ccm, &mut buf, n));
         let rec = time(&mut || record(&rc_ccm, &mut buf, n, &mut seq));
-        let (mut cl, mut sv, _) = connected_pair(CipherSuite::PskWithAes128Ccm8, 11);
+        let (mut cl, mut sv, _) = psk_pair(CipherSuite::PskWithAes128Ccm8, 11);
         let data = vec![0x5Au8; n];
         let full = time(&mut || full_path(&mut cl, &mut sv, &data, &mut buf, &mut out));
         let rawc = time(&mut || raw_chacha(&chacha, &mut buf, n));

@@ -8,11 +8,11 @@
 //! verify (CertificateVerify) with mutual authentication.
 
 use core::hint::black_box;
-use core::time::Duration;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use cssf_dtls::{CipherSuite, Client, Config, Endpoint, PinnedKeys, SigningKey, StaticPsk};
+use cssf_benches::cssf::{rpk_handshake, RpkKeys};
+use cssf_dtls::CipherSuite;
 use cssf_netsim::SimRng;
 use p256::ecdh::EphemeralSecret;
 use p256::ecdsa::signature::{Signer, Verifier};
@@ -20,82 +20,8 @@ use p256::ecdsa::{DerSignature, Signature, VerifyingKey};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::PublicKey;
 
-struct Keys {
-    server: SigningKey,
-    client: SigningKey,
-    pins_server: [PublicKey; 1],
-    pins_client: [PublicKey; 1],
-}
-
-impl Keys {
-    fn new() -> Self {
-        let server = SigningKey::random(&mut SimRng::new(1));
-        let client = SigningKey::random(&mut SimRng::new(2));
-        let pins_server = [PublicKey::from(server.verifying_key())];
-        let pins_client = [PublicKey::from(client.verifying_key())];
-        Keys {
-            server,
-            client,
-            pins_server,
-            pins_client,
-        }
-    }
-}
-
-/// One complete handshake; returns the bytes sent by both sides.
-fn handshake(keys: &Keys, suite: CipherSuite, mutual: bool, seed: u64) -> usize {
-    let mut cfg = Config::default();
-    cfg.suites = heapless::Vec::from_slice(&[suite]).unwrap();
-    cfg.require_client_auth = mutual;
-    let now = Duration::ZERO;
-    let mut server: Endpoint<u8, _, _, 2, _> = Endpoint::with_raw_public_key(
-        cfg.clone(),
-        StaticPsk::new(&[]),
-        keys.server.clone(),
-        PinnedKeys::new(&keys.pins_client),
-        SimRng::new(seed),
-        now,
-    )
-    .unwrap();
-    let mut client = Client::with_raw_public_key(
-        cfg,
-        mutual.then(|| keys.client.clone()),
-        PinnedKeys::new(&keys.pins_server),
-        2u8,
-        SimRng::new(seed + 1),
-        now,
-    )
-    .unwrap();
-    let mut buf = [0u8; 1500];
-    let mut bytes = 0;
-    for _ in 0..10 {
-        while let Some(t) = client.poll_transmit(now, &mut buf).unwrap() {
-            bytes += t.len;
-            server.handle_datagram(now, 1, &mut buf[..t.len]).unwrap();
-        }
-        while let Some(t) = server.poll_transmit(now, &mut buf).unwrap() {
-            bytes += t.len;
-            client.handle_datagram(now, 2, &mut buf[..t.len]).unwrap();
-        }
-        if client.is_connected()
-            && server
-                .session_handle(&1)
-                .is_some_and(|h| server.is_connected(h))
-        {
-            break;
-        }
-    }
-    assert!(
-        client.is_connected()
-            && server
-                .session_handle(&1)
-                .is_some_and(|h| server.is_connected(h))
-    );
-    bytes
-}
-
 /// The P-256 work of one handshake done directly with the p256 crate.
-fn floor(keys: &Keys, mutual: bool, rng: &mut SimRng) {
+fn floor(keys: &RpkKeys, mutual: bool, rng: &mut SimRng) {
     let vk_server = VerifyingKey::from(&keys.pins_server[0]);
     let vk_client = VerifyingKey::from(&keys.pins_client[0]);
     let msg = [7u8; 133]; // client_random + server_random + ECDHE params
@@ -121,7 +47,7 @@ fn floor(keys: &Keys, mutual: bool, rng: &mut SimRng) {
 }
 
 fn handshakes(c: &mut Criterion) {
-    let keys = Keys::new();
+    let keys = RpkKeys::new();
     let suite = CipherSuite::EcdheEcdsaWithAes128Ccm8;
     let mut g = c.benchmark_group("dtls_ecdsa_handshake");
     g.sample_size(20);
@@ -131,7 +57,7 @@ fn handshakes(c: &mut Criterion) {
         g.bench_function(format!("RPK {name} handshake"), |b| {
             b.iter(|| {
                 seed += 2;
-                black_box(handshake(&keys, suite, mutual, seed))
+                black_box(rpk_handshake(&keys, suite, mutual, seed))
             })
         });
         let mut rng = SimRng::new(5);
@@ -152,7 +78,7 @@ fn handshakes(c: &mut Criterion) {
             let start = Instant::now();
             for _ in 0..20 {
                 seed += 2;
-                black_box(handshake(&keys, suite, mutual, seed));
+                black_box(rpk_handshake(&keys, suite, mutual, seed));
             }
             let hs = start.elapsed().as_secs_f64();
             let start = Instant::now();
@@ -169,7 +95,7 @@ fn handshakes(c: &mut Criterion) {
         ] {
             println!(
                 "{suite:?} RPK {name}: {} bytes on the wire (both directions, with the cookie exchange)",
-                handshake(&keys, suite, mutual, 3)
+                rpk_handshake(&keys, suite, mutual, 3)
             );
         }
         println!(
