@@ -100,7 +100,7 @@ proptest! {
         let (mut c, mut s) = pair();
         let plain = emit(&req);
         let mut wire = vec![0u8; 2048];
-        let (n, binding) = c.protect_request(&plain, &mut wire).unwrap();
+        let (n, mut binding) = c.protect_request(&plain, &mut wire).unwrap();
         let mut msg = wire[..n].to_vec();
         let mut out = vec![0u8; 2048];
         let (m, mut sb) = s.unprotect_request(&mut msg, &mut out).unwrap();
@@ -110,7 +110,7 @@ proptest! {
         let plain = emit(&rsp);
         let n = s.protect_response(&mut sb, &plain, own_piv, &mut wire).unwrap();
         let mut msg = wire[..n].to_vec();
-        let m = c.unprotect_response(&binding, &mut msg, &mut out).unwrap();
+        let m = c.unprotect_response(&mut binding, &mut msg, &mut out).unwrap();
         prop_assert_eq!(&out[..m], &plain[..]);
     }
 
@@ -120,9 +120,9 @@ proptest! {
         let mut out = vec![0u8; 512];
         let mut msg = data.clone();
         let _ = s.unprotect_request(&mut msg, &mut out);
-        let (_, binding) = c.protect_request(&[0x40, 0x01, 0, 0], &mut out).unwrap();
+        let (_, mut binding) = c.protect_request(&[0x40, 0x01, 0, 0], &mut out).unwrap();
         let mut msg = data;
-        let _ = c.unprotect_response(&binding, &mut msg, &mut out);
+        let _ = c.unprotect_response(&mut binding, &mut msg, &mut out);
     }
 
     #[test]
@@ -135,7 +135,7 @@ proptest! {
         let (mut c, mut s) = pair();
         let plain = emit(&req);
         let mut wire = vec![0u8; 2048];
-        let (n, binding) = c.protect_request(&plain, &mut wire).unwrap();
+        let (n, mut binding) = c.protect_request(&plain, &mut wire).unwrap();
         let mut msg = wire[..n].to_vec();
         for (i, x) in &flips {
             let i = i.index(msg.len());
@@ -147,6 +147,6 @@ proptest! {
         let _ = s.unprotect_request(&mut msg.clone(), &mut out);
         let mut out = vec![0u8; 2048];
         let _ = s.unprotect_request(&mut msg.clone(), &mut out);
-        let _ = c.unprotect_response(&binding, &mut msg, &mut out);
+        let _ = c.unprotect_response(&mut binding, &mut msg, &mut out);
     }
 }

@@ -235,6 +235,9 @@ const C7_UNPROTECTED: &str = "64455d1f00003974ff48656c6c6f20576f726c6421";
 fn check_response(own_piv: bool, protected: &str) {
     let (mut server, mut binding) =
         check_request(&C1_CLIENT, &C1_SERVER, C4_UNPROTECTED, C4_PROTECTED);
+    // The client keeps its own binding of the same request (the server's
+    // records that it used the request's nonce).
+    let mut client_binding = RequestBinding::new(binding.kid, binding.partial_iv);
     // The server's context in the vectors has Sender Sequence Number 0.
     assert_eq!(server.sender_sequence_number(), 0);
     let plain = hex(C7_UNPROTECTED);
@@ -248,7 +251,7 @@ fn check_response(own_piv: bool, protected: &str) {
     let mut wire = out[..n].to_vec();
     let mut inner = [0u8; 128];
     let m = client
-        .unprotect_response(&binding, &mut wire, &mut inner)
+        .unprotect_response(&mut client_binding, &mut wire, &mut inner)
         .unwrap();
     assert_eq!(hex_str(&inner[..m]), C7_UNPROTECTED);
     assert_eq!(
@@ -257,10 +260,10 @@ fn check_response(own_piv: bool, protected: &str) {
     );
 
     // Bound to its request: the same bytes fail against another request.
-    let other = RequestBinding::new(binding.kid, PartialIv::from_sequence(21));
+    let mut other = RequestBinding::new(binding.kid, PartialIv::from_sequence(21));
     let mut wire = hex(protected);
     assert_eq!(
-        client.unprotect_response(&other, &mut wire, &mut inner),
+        client.unprotect_response(&mut other, &mut wire, &mut inner),
         Err(Error::DecryptionFailed)
     );
 }

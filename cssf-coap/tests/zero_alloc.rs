@@ -135,7 +135,7 @@ fn oscore(plain: &mut [u8; 256]) {
         let mut b = MessageBuilder::<4>::new(MessageType::Con, Code::GET, 7);
         b.token(&[1, 2]).unwrap().uri_path("sensors/temp").unwrap();
         let n = b.emit(plain).unwrap();
-        let (len, request) = client.protect_request(&plain[..n], &mut wire).unwrap();
+        let (len, mut request) = client.protect_request(&plain[..n], &mut wire).unwrap();
         let (n, mut binding) = server
             .unprotect_request(&mut wire[..len], &mut inner)
             .unwrap();
@@ -147,10 +147,11 @@ fn oscore(plain: &mut [u8; 256]) {
             .protect_response(&mut binding, &plain[..n], true, &mut wire)
             .unwrap();
         let n = client
-            .unprotect_response(&request, &mut wire[..len], &mut inner)
+            .unprotect_response(&mut request, &mut wire[..len], &mut inner)
             .unwrap();
         black_box(Message::parse(&inner[..n]).unwrap().payload());
         wire[len - 1] ^= 1;
-        black_box(client.unprotect_response(&request, &mut wire[..len], &mut inner)).unwrap_err();
+        black_box(client.unprotect_response(&mut request, &mut wire[..len], &mut inner))
+            .unwrap_err();
     });
 }

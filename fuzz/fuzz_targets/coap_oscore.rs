@@ -36,9 +36,9 @@ fuzz_target!(|data: &[u8]| {
         let mut again = data.to_vec();
         assert!(server.unprotect_request(&mut again, &mut out).is_err());
     }
-    let Ok((_, binding)) = client.protect_request(&[0x40, 0x01, 0x00, 0x00], &mut out) else {
+    let Ok((_, mut binding)) = client.protect_request(&[0x40, 0x01, 0x00, 0x00], &mut out) else {
         return;
     };
     let mut msg = data.to_vec();
-    let _ = client.unprotect_response(&binding, &mut msg, &mut out);
+    let _ = client.unprotect_response(&mut binding, &mut msg, &mut out);
 });

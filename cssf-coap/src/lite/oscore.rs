@@ -124,7 +124,8 @@ impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
                 return Ok(self.handle_datagram(now, data)?);
             }
         };
-        let r = self.verify_and_handle(now, data, &binding, ctx);
+        let mut binding = binding;
+        let r = self.verify_and_handle(now, data, &mut binding, ctx);
         self.binding = Some(binding);
         r
     }
@@ -140,7 +141,7 @@ impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
         &mut self,
         now: Duration,
         data: &[u8],
-        binding: &RequestBinding,
+        binding: &mut RequestBinding,
         ctx: &mut SecurityContext,
     ) -> Result<(), Error> {
         let mut copy = [0u8; M];

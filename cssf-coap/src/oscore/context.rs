@@ -98,8 +98,12 @@ pub struct RequestBinding {
     pub kid: Id,
     /// The request's Partial IV.
     pub partial_iv: PartialIv,
-    /// A response was protected with the request's nonce.
+    /// A response was protected with the request's nonce (server), or
+    /// one protected with it was taken (client).
     nonce_used: bool,
+    /// Client: the highest Partial IV of a response to this request taken
+    /// so far (notifications must increase, RFC 8613 §7.4.1).
+    highest_response: Option<u64>,
 }
 
 impl RequestBinding {
@@ -113,6 +117,23 @@ impl RequestBinding {
             kid,
             partial_iv,
             nonce_used: false,
+            highest_response: None,
+        }
+    }
+
+    /// Client: whether a verified response with Partial IV `piv` (`None`:
+    /// it used the request's nonce) is new, and if so records it. A
+    /// response using the request's nonce is taken once; one with its own
+    /// Partial IV only above the highest taken so far (§7.4.1: a replayed
+    /// or older notification is refused).
+    pub(crate) fn take_response(&mut self, piv: Option<u64>) -> bool {
+        match piv {
+            None => self.take_nonce(),
+            Some(p) if self.highest_response.is_some_and(|h| p <= h) => false,
+            Some(p) => {
+                self.highest_response = Some(p);
+                true
+            }
         }
     }
 

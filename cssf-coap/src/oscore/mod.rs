@@ -61,7 +61,7 @@
 //! let mut plain = [0u8; 64];
 //! let n = get.emit(&mut plain)?;
 //! let mut wire = [0u8; 128];
-//! let (len, request) = client.protect_request(&plain[..n], &mut wire)?;
+//! let (len, mut request) = client.protect_request(&plain[..n], &mut wire)?;
 //! let outer = Message::parse(&wire[..len])?;
 //! assert_eq!(outer.code(), Code::POST); // the method is encrypted
 //! assert_eq!(outer.uri_path().count(), 0); // and so is the path
@@ -78,7 +78,7 @@
 //! let len = server.protect_response(&mut binding, &plain[..n], false, &mut wire)?;
 //!
 //! // Client: verify the response against its request.
-//! let n = client.unprotect_response(&request, &mut wire[..len], &mut inner)?;
+//! let n = client.unprotect_response(&mut request, &mut wire[..len], &mut inner)?;
 //! let rsp = Message::parse(&inner[..n])?;
 //! assert_eq!(rsp.code(), Code::CONTENT);
 //! assert_eq!(rsp.payload(), b"Hello World!");

@@ -425,11 +425,15 @@ impl SecurityContext {
     ///
     /// A response to another request fails with [`Error::DecryptionFailed`]
     /// (its AAD names its own request). An unprotected response (e.g. a
-    /// server's 4.01 error) gives [`Error::NotProtected`]. A client drops
-    /// responses that fail; it does not answer them.
+    /// server's 4.01 error) gives [`Error::NotProtected`]. `request`
+    /// records what it took: a second response using the request's nonce,
+    /// and a response whose own Partial IV is not above every one taken
+    /// before (a replayed or older notification, §7.4.1), give
+    /// [`Error::Replay`]. A client drops responses that fail; it does not
+    /// answer them.
     pub fn unprotect_response(
         &mut self,
-        request: &RequestBinding,
+        request: &mut RequestBinding,
         msg: &mut [u8],
         out: &mut [u8],
     ) -> Result<usize, Error> {
@@ -455,6 +459,11 @@ impl SecurityContext {
             msg,
             r.payload_start,
         )?;
+        // Authentic: now whether it is new (after decryption, so forgeries
+        // cannot move what the binding recorded).
+        if !request.take_response(r.partial_iv.map(|p| p.sequence())) {
+            return Err(Error::Replay);
+        }
         rebuild(msg, &r, plain, false, out)
     }
 }

@@ -66,7 +66,7 @@ fn unprotect_req(s: &mut SecurityContext, wire: &[u8]) -> Result<(Vec<u8>, Reque
 
 fn unprotect_rsp(
     c: &mut SecurityContext,
-    binding: &RequestBinding,
+    binding: &mut RequestBinding,
     wire: &[u8],
 ) -> Result<Vec<u8>, Error> {
     let mut msg = wire.to_vec();
@@ -88,7 +88,7 @@ fn with_option(wire: &[u8], value: &[u8]) -> Vec<u8> {
 fn round_trip_client_server_client() {
     let (mut c, mut s) = pair();
     let plain = put_request();
-    let (wire, binding) = protect_req(&mut c, &plain);
+    let (wire, mut binding) = protect_req(&mut c, &plain);
 
     // Outside: POST, Uri-Host only, no path, query or payload in clear.
     let outer = Message::parse(&wire).unwrap();
@@ -110,7 +110,7 @@ fn round_trip_client_server_client() {
     let outer = Message::parse(&out[..n]).unwrap();
     assert_eq!(outer.code(), Code::CHANGED);
     assert_eq!(outer.option(OptionNumber::OSCORE), Some(&[][..]));
-    let back = unprotect_rsp(&mut c, &binding, &out[..n]).unwrap();
+    let back = unprotect_rsp(&mut c, &mut binding, &out[..n]).unwrap();
     assert_eq!(back, rsp);
 }
 
@@ -119,14 +119,14 @@ fn many_requests_and_responses_with_partial_iv() {
     let (mut c, mut s) = pair();
     let plain = put_request();
     for i in 0..300u64 {
-        let (wire, binding) = protect_req(&mut c, &plain);
+        let (wire, mut binding) = protect_req(&mut c, &plain);
         assert_eq!(binding.partial_iv.sequence(), i);
         let (inner, mut sb) = unprotect_req(&mut s, &wire).unwrap();
         assert_eq!(inner, plain);
         let rsp = response(&inner, Code::CONTENT, b"22.5");
         let mut out = [0u8; 512];
         let n = s.protect_response(&mut sb, &rsp, true, &mut out).unwrap();
-        assert_eq!(unprotect_rsp(&mut c, &binding, &out[..n]).unwrap(), rsp);
+        assert_eq!(unprotect_rsp(&mut c, &mut binding, &out[..n]).unwrap(), rsp);
     }
     assert_eq!(c.sender_sequence_number(), 300);
     assert_eq!(s.sender_sequence_number(), 300);
@@ -143,7 +143,7 @@ fn observe_uses_fetch_and_content() {
         .observe(0)
         .unwrap();
     let plain = emit(&b);
-    let (wire, binding) = protect_req(&mut c, &plain);
+    let (wire, mut binding) = protect_req(&mut c, &plain);
     let outer = Message::parse(&wire).unwrap();
     assert_eq!(outer.code(), Code::FETCH);
     assert_eq!(outer.observe(), Ok(Some(0)));
@@ -159,7 +159,7 @@ fn observe_uses_fetch_and_content() {
         let n = s.protect_response(&mut sb, &rsp, true, &mut out).unwrap();
         let outer = Message::parse(&out[..n]).unwrap();
         assert_eq!(outer.code(), Code::CONTENT);
-        assert_eq!(unprotect_rsp(&mut c, &binding, &out[..n]).unwrap(), rsp);
+        assert_eq!(unprotect_rsp(&mut c, &mut binding, &out[..n]).unwrap(), rsp);
     }
 }
 
@@ -180,7 +180,7 @@ fn tampered_ciphertext_is_refused_and_does_not_move_the_window() {
 #[test]
 fn tampered_partial_iv_or_response_is_refused() {
     let (mut c, mut s) = pair();
-    let (wire, binding) = protect_req(&mut c, &put_request());
+    let (wire, mut binding) = protect_req(&mut c, &put_request());
     // Partial IV 0 -> 1 (kid "C" stays).
     let bad = with_option(&wire, &[0x09, 0x01, b'C']);
     assert_eq!(unprotect_req(&mut s, &bad), Err(Error::DecryptionFailed));
@@ -192,7 +192,7 @@ fn tampered_partial_iv_or_response_is_refused() {
     let last = bad.len() - 1;
     bad[last] ^= 0x80;
     assert_eq!(
-        unprotect_rsp(&mut c, &binding, &bad),
+        unprotect_rsp(&mut c, &mut binding, &bad),
         Err(Error::DecryptionFailed)
     );
     // Another context's response does not verify either.
@@ -202,7 +202,7 @@ fn tampered_partial_iv_or_response_is_refused() {
     let mut other_keys =
         SecurityContext::new(&params(b"C", b"T", None), SenderSequence::Volatile).unwrap();
     assert_eq!(
-        unprotect_rsp(&mut other_keys, &binding, &out[..n]),
+        unprotect_rsp(&mut other_keys, &mut binding, &out[..n]),
         Err(Error::DecryptionFailed)
     );
 }
@@ -307,12 +307,12 @@ fn plain_messages_and_wrong_directions() {
         Err(Error::NotAResponse)
     );
     assert_eq!(
-        unprotect_rsp(&mut c, &binding, &wire),
+        unprotect_rsp(&mut c, &mut binding, &wire),
         Err(Error::NotAResponse)
     );
     // An unprotected error response from the server.
     assert_eq!(
-        unprotect_rsp(&mut c, &binding, &rsp),
+        unprotect_rsp(&mut c, &mut binding, &rsp),
         Err(Error::NotProtected)
     );
 }
@@ -407,7 +407,7 @@ fn a_second_response_never_reuses_the_requests_nonce() {
     // their own: the second takes one anyway, so no nonce repeats.
     let (mut c, mut s) = pair();
     let plain = put_request();
-    let (wire, binding) = protect_req(&mut c, &plain);
+    let (wire, mut binding) = protect_req(&mut c, &plain);
     let (_, mut sb) = unprotect_req(&mut s, &wire).unwrap();
     let rsp = response(&plain, Code::CHANGED, b"secret-1");
     let mut out1 = [0u8; 256];
@@ -437,7 +437,7 @@ fn a_second_response_never_reuses_the_requests_nonce() {
     for (w, n) in [(&mut out1, n1), (&mut out2, n2)] {
         let mut inner = [0u8; 256];
         assert!(c
-            .unprotect_response(&binding, &mut w[..n], &mut inner)
+            .unprotect_response(&mut binding, &mut w[..n], &mut inner)
             .is_ok());
     }
 }
@@ -452,7 +452,7 @@ fn context_table_selects_by_kid() {
     let mut client_b =
         SecurityContext::new(&params(b"B", b"S", None), SenderSequence::Volatile).unwrap();
     let plain = put_request();
-    let (wire, binding) = protect_req(&mut client_b, &plain);
+    let (wire, mut binding) = protect_req(&mut client_b, &plain);
     let mut msg = wire.clone();
     let mut out = [0u8; 512];
     let (n, index, mut sb) = table.unprotect_request(&mut msg, &mut out).unwrap();
@@ -466,7 +466,7 @@ fn context_table_selects_by_kid() {
         .protect_response(&mut sb, &rsp, false, &mut rout)
         .unwrap();
     assert_eq!(
-        unprotect_rsp(&mut client_b, &binding, &rout[..m]).unwrap(),
+        unprotect_rsp(&mut client_b, &mut binding, &rout[..m]).unwrap(),
         rsp
     );
     // Replayed through the table.
@@ -585,4 +585,50 @@ fn error_responses_are_unprotected_with_max_age_zero() {
         Error::Coap(crate::Error::Truncated).emit_response(&wire, 7, &mut out),
         Ok(None)
     );
+}
+
+#[test]
+fn a_replayed_response_or_an_older_notification_is_refused() {
+    // RFC 8613 §7.4.1: the client takes a response using the request's
+    // nonce once, and notifications (own Partial IVs) only in increasing
+    // order.
+    let (mut c, mut s) = pair();
+    let plain = put_request();
+    let (wire, mut binding) = protect_req(&mut c, &plain);
+    let (_, mut sb) = unprotect_req(&mut s, &wire).unwrap();
+    let rsp = response(&plain, Code::CHANGED, b"first");
+    let mut out = [0u8; 256];
+    let n = s.protect_response(&mut sb, &rsp, false, &mut out).unwrap();
+    let first = out[..n].to_vec();
+    assert_eq!(unprotect_rsp(&mut c, &mut binding, &first).unwrap(), rsp);
+    assert_eq!(
+        unprotect_rsp(&mut c, &mut binding, &first),
+        Err(Error::Replay)
+    );
+    // Two responses with their own Partial IVs (as notifications have):
+    // the newer is taken, then the older and a replay of the newer are not.
+    let mut n1 = [0u8; 256];
+    let l1 = s.protect_response(&mut sb, &rsp, true, &mut n1).unwrap();
+    let mut n2 = [0u8; 256];
+    let l2 = s.protect_response(&mut sb, &rsp, true, &mut n2).unwrap();
+    assert!(unprotect_rsp(&mut c, &mut binding, &n2[..l2]).is_ok());
+    assert_eq!(
+        unprotect_rsp(&mut c, &mut binding, &n1[..l1]),
+        Err(Error::Replay)
+    );
+    assert_eq!(
+        unprotect_rsp(&mut c, &mut binding, &n2[..l2]),
+        Err(Error::Replay)
+    );
+    // A forgery is refused before it can move what the binding recorded.
+    let mut n3 = [0u8; 256];
+    let l3 = s.protect_response(&mut sb, &rsp, true, &mut n3).unwrap();
+    let mut forged = n3[..l3].to_vec();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    assert_eq!(
+        unprotect_rsp(&mut c, &mut binding, &forged),
+        Err(Error::DecryptionFailed)
+    );
+    assert!(unprotect_rsp(&mut c, &mut binding, &n3[..l3]).is_ok());
 }
