@@ -228,6 +228,10 @@ pub struct SecurityContext {
     persisted: Option<u64>,
     step: u64,
     pub(crate) replay: ReplayWindow,
+    /// The replay window is known to cover every request taken before
+    /// (false for a context restored after a reboot until the caller says
+    /// so, Appendix B.1.2).
+    pub(crate) replay_synchronised: bool,
 }
 
 impl fmt::Debug for SecurityContext {
@@ -278,7 +282,32 @@ impl SecurityContext {
             persisted,
             step,
             replay: ReplayWindow::new(),
+            // A context with fixed keys restored after a reboot starts
+            // with an empty window, which would take any request recorded
+            // before the reboot once (Appendix B.1.2): not until the
+            // caller restores the window or vouches for freshness.
+            replay_synchronised: persisted.is_none(),
         })
+    }
+
+    /// Appendix B.1.2, for a context built with
+    /// [`SenderSequence::Persisted`]: sets the replay window after a reboot
+    /// to refuse every request numbered `highest` or below (the
+    /// [`ReplayWindow::highest`] the caller saved in nonvolatile memory
+    /// before the reboot, or a bound above it), and starts taking requests.
+    /// Until this (or [`SecurityContext::replay_synchronised`]) is called,
+    /// such a context refuses every request with
+    /// [`Error::ReplayWindowNotSynchronised`].
+    pub fn restore_replay_window(&mut self, highest: u64) {
+        self.replay = ReplayWindow::restored(highest);
+        self.replay_synchronised = true;
+    }
+
+    /// Appendix B.1.2: the caller established that requests are fresh by
+    /// other means (e.g. an Echo exchange, RFC 9175, or keys it knows to be
+    /// new): a restored context takes requests with an empty window.
+    pub fn replay_synchronised(&mut self) {
+        self.replay_synchronised = true;
     }
 
     /// This endpoint's Sender ID.

@@ -33,6 +33,13 @@ pub enum Error {
     /// The request's Partial IV was received before or is older than the
     /// replay window (§7.4: 4.01 "Replay detected").
     Replay,
+    /// A context restored after a reboot whose replay window was neither
+    /// restored nor vouched for refuses every request (Appendix B.1.2:
+    /// answered 4.01 "Replay detected"; the caller restores the window with
+    /// [`SecurityContext::restore_replay_window`](super::SecurityContext::restore_replay_window)
+    /// or synchronises, e.g. with Echo, then calls
+    /// [`SecurityContext::replay_synchronised`](super::SecurityContext::replay_synchronised)).
+    ReplayWindowNotSynchronised,
     /// The AEAD tag does not verify (§8.2 step 6: 4.00 "Decryption
     /// failed").
     DecryptionFailed,
@@ -80,7 +87,9 @@ impl Error {
         match self {
             Error::BadOption => Some((Code::BAD_OPTION, "Failed to decode COSE")),
             Error::ContextNotFound => Some((Code::UNAUTHORIZED, "Security context not found")),
-            Error::Replay => Some((Code::UNAUTHORIZED, "Replay detected")),
+            Error::Replay | Error::ReplayWindowNotSynchronised => {
+                Some((Code::UNAUTHORIZED, "Replay detected"))
+            }
             Error::DecryptionFailed => Some((Code::BAD_REQUEST, "Decryption failed")),
             Error::BadInnerMessage => Some((Code::BAD_REQUEST, "")),
             _ => None,
@@ -156,6 +165,9 @@ impl fmt::Display for Error {
             Error::BadOption => f.write_str("malformed OSCORE option or COSE object"),
             Error::ContextNotFound => f.write_str("security context not found"),
             Error::Replay => f.write_str("replay detected"),
+            Error::ReplayWindowNotSynchronised => {
+                f.write_str("replay window not synchronised after a restart")
+            }
             Error::DecryptionFailed => f.write_str("decryption failed"),
             Error::BadInnerMessage => f.write_str("malformed inner message"),
             Error::BadIdLength => f.write_str("sender or recipient ID too long"),

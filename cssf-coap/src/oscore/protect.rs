@@ -350,6 +350,9 @@ impl SecurityContext {
             return Err(Error::ContextNotFound);
         }
         let seq = piv.sequence();
+        if !self.replay_synchronised {
+            return Err(Error::ReplayWindowNotSynchronised);
+        }
         self.replay.check(seq)?;
         let nonce = nonce(&self.keys.common_iv, kid.as_bytes(), piv.as_bytes());
         let aad = aad(kid.as_bytes(), piv.as_bytes())?;

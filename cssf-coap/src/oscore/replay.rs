@@ -39,6 +39,15 @@ impl ReplayWindow {
         }
     }
 
+    /// A window that refuses every number up to `highest` (a window
+    /// restored after a reboot from the highest number saved before it).
+    pub const fn restored(highest: u64) -> Self {
+        ReplayWindow {
+            highest: Some(highest),
+            seen: u64::MAX,
+        }
+    }
+
     /// The highest sequence number accepted so far.
     pub const fn highest(&self) -> Option<u64> {
         self.highest

@@ -632,3 +632,42 @@ fn a_replayed_response_or_an_older_notification_is_refused() {
     );
     assert!(unprotect_rsp(&mut c, &mut binding, &n3[..l3]).is_ok());
 }
+
+#[test]
+fn a_restored_server_takes_no_request_until_its_window_is_restored() {
+    // Appendix B.1.2: a server whose context (fixed keys) is rebuilt after
+    // a reboot starts with an empty replay window; it must not take a
+    // request recorded before the reboot.
+    let persisted = SenderSequence::Persisted {
+        stored: 0,
+        step: 16,
+    };
+    let mut c = SecurityContext::new(&params(b"C", b"S", None), SenderSequence::Volatile).unwrap();
+    let plain = put_request();
+    let (old, _) = protect_req(&mut c, &plain); // Partial IV 0
+    let (_, _) = protect_req(&mut c, &plain); // 1, never delivered
+    let (newer, _) = protect_req(&mut c, &plain); // 2
+                                                  // Before the reboot: the server took request 0 (and saved 0 as its
+                                                  // highest).
+    let mut s0 = SecurityContext::new(&params(b"S", b"C", None), persisted).unwrap();
+    s0.replay_synchronised();
+    assert!(unprotect_req(&mut s0, &old).is_ok());
+    let saved = s0.replay_window().highest().unwrap();
+    // After the reboot, nothing is taken until the window is restored...
+    let mut s1 = SecurityContext::new(&params(b"S", b"C", None), persisted).unwrap();
+    assert_eq!(
+        unprotect_req(&mut s1, &old).err(),
+        Some(Error::ReplayWindowNotSynchronised)
+    );
+    assert_eq!(
+        unprotect_req(&mut s1, &newer).err(),
+        Some(Error::ReplayWindowNotSynchronised)
+    );
+    // ...then the old request is a replay and a newer one is taken.
+    s1.restore_replay_window(saved);
+    assert_eq!(unprotect_req(&mut s1, &old).err(), Some(Error::Replay));
+    assert!(unprotect_req(&mut s1, &newer).is_ok());
+    // A volatile context (keys new on every boot) starts synchronised.
+    let mut v = SecurityContext::new(&params(b"S", b"C", None), SenderSequence::Volatile).unwrap();
+    assert!(unprotect_req(&mut v, &old).is_ok());
+}
