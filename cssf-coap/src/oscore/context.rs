@@ -325,17 +325,29 @@ impl SecurityContext {
         self.id_context.as_ref().map(Bytes::as_bytes)
     }
 
-    /// The Sender Key (for tests against published vectors; never log it).
+    /// The Sender Key (for tests against published vectors; never log it). Only with the
+    /// `test-vectors` feature, which is not part of the API: key material
+    /// stays inside the context in every other build.
+    #[cfg(any(test, feature = "test-vectors"))]
+    #[doc(hidden)]
     pub fn sender_key(&self) -> &[u8; KEY_LEN] {
         &self.keys.sender_key
     }
 
-    /// The Recipient Key (for tests against published vectors).
+    /// The Recipient Key (for tests against published vectors). Only with the
+    /// `test-vectors` feature, which is not part of the API: key material
+    /// stays inside the context in every other build.
+    #[cfg(any(test, feature = "test-vectors"))]
+    #[doc(hidden)]
     pub fn recipient_key(&self) -> &[u8; KEY_LEN] {
         &self.keys.recipient_key
     }
 
-    /// The Common IV (for tests against published vectors).
+    /// The Common IV (for tests against published vectors). Only with the
+    /// `test-vectors` feature, which is not part of the API: key material
+    /// stays inside the context in every other build.
+    #[cfg(any(test, feature = "test-vectors"))]
+    #[doc(hidden)]
     pub fn common_iv(&self) -> &[u8; NONCE_LEN] {
         &self.keys.common_iv
     }
