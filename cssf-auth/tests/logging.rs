@@ -9,31 +9,12 @@
 )]
 
 use core::time::Duration;
-use std::sync::Mutex;
+use cssf_netsim::logs;
 
 use cssf_auth::issuer::{self, ClaimsSet, CnfOut, ScopeOut};
 use cssf_auth::{
     Aif, Algorithm, AuthzInfo, Bytes, Config, CoseKey, Decision, KeyEntry, Method, PopKey,
 };
-
-static LINES: Mutex<Vec<(log::Level, String, String)>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        LINES
-            .lock()
-            .unwrap()
-            .push((r.level(), r.target().to_string(), r.args().to_string()));
-    }
-    fn flush(&self) {}
-}
-
-static LOGGER: Capture = Capture;
 
 const AUD: &str = "coaps://rs1.example";
 const HMAC_K: [u8; 32] = [0x11; 32];
@@ -62,25 +43,14 @@ fn token(cti: &[u8], mac_key: &[u8; 32]) -> Vec<u8> {
     out[..m].to_vec()
 }
 
+/// Fails unless a `cssf_auth::` message at `level` contains `needle`.
 fn expect_logged(level: log::Level, needle: &str) {
-    let lines = LINES.lock().unwrap();
-    assert!(
-        lines
-            .iter()
-            .any(|(l, t, m)| *l == level && t.starts_with("cssf_auth::") && m.contains(needle)),
-        "nothing at {level} contains {needle:?}; logged:\n{}",
-        lines
-            .iter()
-            .map(|(l, t, m)| format!("{l} {t}: {m}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    logs::expect(level, "cssf_auth::", needle);
 }
 
 #[test]
 fn token_and_request_decisions_are_logged() {
-    log::set_logger(&LOGGER).unwrap();
-    log::set_max_level(log::LevelFilter::Trace);
+    logs::capture();
     let keys = [KeyEntry::with_kid(
         b"as-hmac",
         CoseKey::hmac(Algorithm::Hmac256, &HMAC_K).unwrap(),
@@ -149,7 +119,7 @@ fn token_and_request_decisions_are_logged() {
     );
     // Neither the PoP key nor the AS key appears in any message (bytes or
     // hex), and no message spans two lines.
-    let lines = LINES.lock().unwrap();
+    let lines = logs::lines();
     for (_, _, m) in lines.iter() {
         assert!(!m.contains('\n'), "{m}");
         for secret in ["85, 85", "5555", "17, 17", "1111"] {

@@ -10,30 +10,10 @@
 )]
 
 use core::time::Duration;
-use std::sync::Mutex;
+use cssf_netsim::logs;
 
 use cssf_dtls::{CipherSuite, Client, Config, Endpoint, Event, StaticPsk};
 use cssf_netsim::SimRng;
-
-/// Every record logged by this test binary: (level, target, message).
-static LINES: Mutex<Vec<(log::Level, String, String)>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        LINES
-            .lock()
-            .unwrap()
-            .push((r.level(), r.target().to_string(), r.args().to_string()));
-    }
-    fn flush(&self) {}
-}
-
-static LOGGER: Capture = Capture;
 
 const ID: &[u8] = b"Client_identity";
 const KEY: &[u8] = b"secretPSK";
@@ -74,26 +54,14 @@ fn pump(
     }
 }
 
-/// Fails unless a message at `level` contains `needle`; prints all of them.
+/// Fails unless a `cssf_dtls::` message at `level` contains `needle`.
 fn expect_logged(level: log::Level, needle: &str) {
-    let lines = LINES.lock().unwrap();
-    assert!(
-        lines
-            .iter()
-            .any(|(l, t, m)| *l == level && t.starts_with("cssf_dtls::") && m.contains(needle)),
-        "nothing at {level} contains {needle:?}; logged:\n{}",
-        lines
-            .iter()
-            .map(|(l, t, m)| format!("{l} {t}: {m}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    logs::expect(level, "cssf_dtls::", needle);
 }
 
 #[test]
 fn handshake_steps_drops_and_ends_are_logged() {
-    log::set_logger(&LOGGER).unwrap();
-    log::set_max_level(log::LevelFilter::Trace);
+    logs::capture();
     let keys = [(ID, KEY)];
     let mut s = Endpoint::new(
         config(),
@@ -195,9 +163,7 @@ fn handshake_steps_drops_and_ends_are_logged() {
         let mut hellos = Vec::new();
         pump(now, &mut odd, &mut s, &mut |d| hellos.push(d.clone()));
         let loud = || {
-            LINES
-                .lock()
-                .unwrap()
+            logs::lines()
                 .iter()
                 .filter(|(l, _, _)| *l <= log::Level::Info)
                 .count()
@@ -217,7 +183,7 @@ fn handshake_steps_drops_and_ends_are_logged() {
         );
         expect_logged(log::Level::Debug, "closed: Error(HandshakeFailure)");
     }
-    let lines = LINES.lock().unwrap();
+    let lines = logs::lines();
     assert!(
         !lines.iter().any(|(l, _, _)| *l <= log::Level::Warn),
         "nothing here is this side's fault: {lines:?}"

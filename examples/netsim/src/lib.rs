@@ -24,6 +24,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod logs;
 pub mod peer;
 
 use core::fmt;
