@@ -307,6 +307,9 @@ pub struct Response<'a> {
     pub etag: Option<&'a [u8]>,
     /// Location-Path (for 2.01), `/`-separated.
     pub location_path: Option<&'a str>,
+    /// Location-Query (for 2.01), `&`-separated: `first=1&second=2` gives
+    /// two options (RFC 7252 §5.10.7).
+    pub location_query: Option<&'a str>,
     /// The whole representation; the endpoint slices it for Block2.
     pub payload: &'a [u8],
 }
@@ -320,6 +323,7 @@ impl<'a> Response<'a> {
             max_age: None,
             etag: None,
             location_path: None,
+            location_query: None,
             payload: &[],
         }
     }
@@ -339,6 +343,33 @@ impl<'a> Response<'a> {
     /// Sets Max-Age.
     pub const fn max_age(mut self, secs: u32) -> Self {
         self.max_age = Some(secs);
+        self
+    }
+
+    /// Sets ETag.
+    pub const fn etag(mut self, etag: &'a [u8]) -> Self {
+        self.etag = Some(etag);
+        self
+    }
+
+    /// Sets Location-Path (`/`-separated, one option per segment).
+    ///
+    /// ```
+    /// use cssf_coap::endpoint::Response;
+    /// use cssf_coap::Code;
+    /// let r = Response::new(Code::CREATED)
+    ///     .location_path("location1/location2/location3")
+    ///     .location_query("first=1&second=2");
+    /// assert_eq!(r.location_query, Some("first=1&second=2"));
+    /// ```
+    pub const fn location_path(mut self, path: &'a str) -> Self {
+        self.location_path = Some(path);
+        self
+    }
+
+    /// Sets Location-Query (`&`-separated, one option per parameter).
+    pub const fn location_query(mut self, query: &'a str) -> Self {
+        self.location_query = Some(query);
         self
     }
 }

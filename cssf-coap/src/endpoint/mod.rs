@@ -318,6 +318,7 @@ struct Opts<'p> {
     observe: Option<u32>,
     etag: Option<&'p [u8]>,
     location_path: Option<&'p str>,
+    location_query: Option<&'p str>,
     content_format: Option<ContentFormat>,
     max_age: Option<u32>,
     block2: Option<Block>,
@@ -333,6 +334,7 @@ impl<'p> Opts<'p> {
         Opts {
             etag: r.etag,
             location_path: r.location_path,
+            location_query: r.location_query,
             content_format: r.content_format,
             max_age: r.max_age,
             payload: r.payload,
@@ -393,6 +395,11 @@ fn builder<'p>(
     }
     if let Some(cf) = o.content_format {
         b.content_format(cf)?;
+    }
+    if let Some(q) = o.location_query {
+        for param in q.split('&').filter(|p| !p.is_empty()) {
+            b.add_str(OptionNumber::LOCATION_QUERY, param)?;
+        }
     }
     if let Some(v) = o.max_age {
         b.add_uint(OptionNumber::MAX_AGE, v)?;
@@ -1207,6 +1214,7 @@ where
             .filter(|ob| ob.resource == idx)
             .map(|ob| ob.key)
             .collect();
+        let con_resource = self.resources.get(idx).is_some_and(|res| res.con_notify);
         let mut sent = 0;
         for key in keys {
             let every = self.config.notify_con_every.max(1);
@@ -1248,7 +1256,7 @@ where
                 continue;
             };
             ob.since_con += 1;
-            let con = ob.since_con >= every || !code.is_success();
+            let con = ob.since_con >= every || !code.is_success() || con_resource;
             if con {
                 ob.since_con = 0;
             }

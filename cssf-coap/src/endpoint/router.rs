@@ -71,6 +71,9 @@ pub struct Resource {
     /// Requests need a fresh Echo value (RFC 9175 §2.4): the endpoint
     /// answers 4.01 with an Echo option otherwise.
     pub echo: bool,
+    /// Every notification is confirmable (otherwise every
+    /// [`Config::notify_con_every`](super::Config::notify_con_every)-th).
+    pub con_notify: bool,
 }
 
 impl Resource {
@@ -85,6 +88,7 @@ impl Resource {
             obs: false,
             sz: None,
             echo: false,
+            con_notify: false,
         }
     }
 
@@ -115,6 +119,14 @@ impl Resource {
     /// Marks the resource observable.
     pub const fn observable(mut self) -> Self {
         self.obs = true;
+        self
+    }
+
+    /// Marks the resource observable with every notification confirmable
+    /// (RFC 7641 §4.5 lets the server choose; by default most are NON).
+    pub const fn observable_con(mut self) -> Self {
+        self.obs = true;
+        self.con_notify = true;
         self
     }
 

@@ -1845,3 +1845,70 @@ fn rfc7252_5_10_8_preconditions_on_well_known_core() {
     });
     assert_eq!(code_of(&out), Code::NOT_FOUND);
 }
+
+#[test]
+fn location_path_and_query_become_one_option_each() {
+    // The answer is more than three times the request: no amplification
+    // limit here (it has its own tests).
+    let config = Config {
+        amplification_factor: 0,
+        ..Config::default()
+    };
+    let mut s: Ep = Endpoint::new(config, TestRng(5), &RES);
+    s.handle_datagram(
+        Duration::ZERO,
+        1,
+        &mut req(MessageType::Con, Code::PUT, 5, "led"),
+    )
+    .unwrap();
+    let Some(Event::Request { id, .. }) = s.poll_event() else {
+        panic!("no request")
+    };
+    let r = Response::new(Code::CREATED)
+        .location_path("/location1/location2/location3")
+        .location_query("first=1&second=2")
+        .etag(b"e1");
+    s.respond(Duration::ZERO, id, &r).unwrap();
+    let out = drain(&mut s);
+    let m = Message::parse(&out[0]).unwrap();
+    assert_eq!(m.code(), Code::CREATED);
+    let of = |n| {
+        m.options_numbered(n)
+            .map(|o| o.value.to_vec())
+            .collect::<StdVec<_>>()
+    };
+    assert_eq!(
+        of(OptionNumber::LOCATION_PATH),
+        [&b"location1"[..], b"location2", b"location3"]
+    );
+    assert_eq!(
+        of(OptionNumber::LOCATION_QUERY),
+        [&b"first=1"[..], b"second=2"]
+    );
+    assert_eq!(of(OptionNumber::ETAG), [&b"e1"[..]]);
+}
+
+#[test]
+fn observable_con_resource_sends_every_notification_confirmable() {
+    static CON: [Resource; 1] = [Resource::new("obs", Methods::GET).observable_con()];
+    let mut s: Ep = Endpoint::new(Config::default(), TestRng(3), &CON);
+    register(&mut s, 1, 0xab);
+    // Each notification acknowledged before the next: every one is CON
+    // (with the default resource flag only every 8th would be).
+    for i in 0..3u8 {
+        s.notify(
+            Duration::ZERO,
+            "obs",
+            &Response::new(Code::CONTENT).payload(&[b'a' + i]),
+        )
+        .unwrap();
+        let out = drain(&mut s);
+        assert_eq!(out.len(), 1);
+        let m = Message::parse(&out[0]).unwrap();
+        assert_eq!(m.ty(), MessageType::Con, "notification {i}");
+        let mut ack = [0x60, 0, 0, 0];
+        ack[2..4].copy_from_slice(&m.message_id().to_be_bytes());
+        s.handle_datagram(Duration::ZERO, 1, &mut ack).unwrap();
+    }
+    assert_eq!(s.observer_count(), 1);
+}
