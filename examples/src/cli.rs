@@ -112,6 +112,13 @@ pub struct ServerArgs {
     #[arg(short, long, action = ArgAction::Count)]
     #[serde(default)]
     pub verbose: u8,
+    /// Also serve the CoAP plugtest resources (/test, /separate,
+    /// /seg1/seg2/seg3, /query, /location-query, /multi-format, /validate,
+    /// /create1, /large-update, /large-create, /large-post, /obs, /obs-non,
+    /// /link1../link3, /path), for conformance tools.
+    #[arg(long)]
+    #[serde(default)]
+    pub plugtest: bool,
 }
 
 impl ServerArgs {
@@ -141,6 +148,7 @@ impl ServerArgs {
             } else {
                 file.verbose
             },
+            plugtest: self.plugtest || file.plugtest,
         }
     }
 
@@ -227,6 +235,7 @@ pub fn server_config(args: ServerArgs) -> Result<ServerConfig> {
     cfg.store = args.store;
     cfg.acp = args.acp;
     cfg.verbose = args.verbose;
+    cfg.plugtest = args.plugtest;
     cfg.rpk = match key {
         Some(key) => Some(RpkConfig {
             key,

@@ -19,6 +19,7 @@ pub mod client;
 pub mod demo;
 pub mod keys;
 pub mod nodestore;
+pub mod plugtest;
 pub mod server;
 pub mod token;
 pub mod uri;

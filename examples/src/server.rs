@@ -53,6 +53,7 @@ use tokio::net::UdpSocket;
 use crate::fail;
 use crate::keys::Psk;
 use crate::nodestore::NodeStore;
+use crate::plugtest::{self, Answer, Handled, Plugtest};
 use crate::token::kid_text;
 use crate::util::{unix_now, Result};
 
@@ -372,6 +373,8 @@ pub struct ServerConfig {
     /// `-v` count: the crates' log messages on stderr (see
     /// [`init_logging`](crate::util::init_logging)).
     pub verbose: u8,
+    /// Also serve the CoAP plugtest resources ([`crate::plugtest`]).
+    pub plugtest: bool,
 }
 
 impl Default for ServerConfig {
@@ -390,6 +393,7 @@ impl Default for ServerConfig {
             rpk: None,
             log_prefix: String::new(),
             verbose: 0,
+            plugtest: false,
         }
     }
 }
@@ -474,6 +478,41 @@ enum Input {
     Stop,
 }
 
+/// How many `/separate` answers may wait at once (more are answered at
+/// once).
+const MAX_DEFERRED: usize = 16;
+
+/// A `/separate` answer waiting for its time.
+#[derive(Debug)]
+struct Deferred {
+    at: Duration,
+    id: RequestId,
+    answer: Answer,
+}
+
+impl From<(Code, Vec<u8>, Option<ContentFormat>)> for Answer {
+    fn from((code, payload, content_format): (Code, Vec<u8>, Option<ContentFormat>)) -> Self {
+        Answer {
+            code: Some(code),
+            payload,
+            content_format,
+            ..Answer::default()
+        }
+    }
+}
+
+impl Answer {
+    /// The endpoint's response for this answer.
+    fn response(&self) -> Response<'_> {
+        let mut r = Response::new(self.code.unwrap_or(Code::CONTENT)).payload(&self.payload);
+        r.content_format = self.content_format;
+        r.etag = self.etag.as_deref();
+        r.location_path = self.location_path.as_deref();
+        r.location_query = self.location_query.as_deref();
+        r
+    }
+}
+
 /// A running device.
 pub struct Server {
     cfg: ServerConfig,
@@ -492,8 +531,19 @@ pub struct Server {
     origin: Instant,
     led: bool,
     large: Vec<u8>,
-    /// `/echo` bodies being uploaded and the last ones answered.
+    /// `/echo` bodies being uploaded and the last ones answered (and the
+    /// plugtest's uploads).
     bodies: EchoBodies,
+    /// The resource table (the device's, with `--plugtest` also the
+    /// plugtest's).
+    resources: &'static [Resource],
+    /// The plugtest resources' state (`--plugtest`).
+    plug: Option<Plugtest>,
+    /// `/separate` answers waiting for their time (at most
+    /// [`MAX_DEFERRED`]).
+    deferred: Vec<Deferred>,
+    /// When `/obs` and `/obs-non` change next.
+    next_obs: Duration,
     /// Requests the endpoint answers itself, by peer and message ID.
     internal: HashMap<(Peer, u16), String>,
     counters: Counters,
@@ -623,10 +673,20 @@ impl Server {
                 )
             }
         };
+        let table: &'static [Resource] = if cfg.plugtest {
+            let all: Vec<Resource> = resources(ace)
+                .iter()
+                .chain(plugtest::RESOURCES.iter())
+                .copied()
+                .collect();
+            Box::leak(all.into_boxed_slice())
+        } else {
+            resources(ace)
+        };
         let mut coap = Box::new(DeviceCoap::new(
             cssf_coap::endpoint::Config::default(),
             OsRng,
-            resources(ace),
+            table,
         ));
         // A DTLS session proved its address in the handshake; plain CoAP
         // sources may be spoofed until they answer an Echo challenge, so
@@ -644,6 +704,7 @@ impl Server {
             None => None,
         };
         let s_auth = auth.clone();
+        let plug = cfg.plugtest.then(Plugtest::default);
         let mut s = Server {
             cfg,
             plain,
@@ -665,6 +726,10 @@ impl Server {
             led: false,
             large: large_body(),
             bodies: EchoBodies::default(),
+            resources: table,
+            plug,
+            deferred: Vec::new(),
+            next_obs: plugtest::OBS_PERIOD,
             internal: HashMap::new(),
             counters: Counters::default(),
             dirty: false,
@@ -789,6 +854,8 @@ impl Server {
                 self.coap.poll_timeout(),
                 self.dtls.poll_timeout(),
                 self.auth.borrow().poll_timeout(),
+                self.deferred.iter().map(|d| d.at).min(),
+                self.plug.as_ref().map(|_| self.next_obs),
                 Some(self.next_tick),
             ]
             .into_iter()
@@ -852,6 +919,30 @@ impl Server {
                     .content_format(ContentFormat::TEXT_PLAIN)
                     .payload(t.as_bytes());
                 self.notify(now, "sensors/temp", &r);
+            }
+        }
+        if self.plug.is_some() && now >= self.next_obs {
+            self.next_obs = now + plugtest::OBS_PERIOD;
+            if let Some(v) = self.plug.as_mut().map(Plugtest::tick) {
+                let r = Response::new(Code::CONTENT)
+                    .content_format(ContentFormat::TEXT_PLAIN)
+                    .payload(v.as_bytes());
+                self.notify(now, "obs", &r);
+                self.notify(now, "obs-non", &r);
+            }
+        }
+        let due: Vec<Deferred> = {
+            let (due, wait) = std::mem::take(&mut self.deferred)
+                .into_iter()
+                .partition(|d| d.at <= now);
+            self.deferred = wait;
+            due
+        };
+        for d in due {
+            // The request may be gone (its DTLS session ended): nothing to do.
+            let r = self.coap.respond(now, d.id, &d.answer.response());
+            if let Err(e) = r {
+                self.log(&format!("separate response not sent: {e}"));
             }
         }
         if now >= self.next_save {
@@ -1052,7 +1143,8 @@ impl Server {
                     .iter()
                     .map(|s| String::from_utf8_lossy(s).into_owned())
                     .collect();
-                let routed = resources(self.ace)
+                let routed = self
+                    .resources
                     .iter()
                     .any(|r| r.matches(segs.iter().copied()) && r.methods.allows(m.code()));
                 if !routed {
@@ -1178,18 +1270,37 @@ impl Server {
         resource: usize,
         request: &Received<MAX_MESSAGE>,
     ) {
-        let path = resources(self.ace).get(resource).map_or("", |r| r.path);
+        let path = self.resources.get(resource).map_or("", |r| r.path);
         let code = request.code();
-        let (rcode, payload, cf) = match request.message() {
-            Err(_) => (Code::BAD_REQUEST, Vec::new(), None),
+        let answer = match request.message() {
+            Err(_) => Answer::from((Code::BAD_REQUEST, Vec::new(), None)),
             Ok(msg) => match self.policy.decide(now, &peer, code, path, Some(&msg)) {
-                Err(refused) => refused,
-                Ok(()) => self.handle(now, &peer, path, &msg),
+                Err(refused) => Answer::from(refused),
+                Ok(()) if self.plug.is_some() && plugtest::serves(path) => {
+                    match self.plugtest(now, &peer, path, request, &msg) {
+                        Handled::Now(a) => a,
+                        Handled::Later(a) if self.deferred.len() < MAX_DEFERRED => {
+                            self.log(&format!(
+                                "{peer} {} /{path} -> answered in {} s (separate response)",
+                                code.name().unwrap_or("?"),
+                                plugtest::SEPARATE_DELAY.as_secs()
+                            ));
+                            self.deferred.push(Deferred {
+                                at: now + plugtest::SEPARATE_DELAY,
+                                id,
+                                answer: a,
+                            });
+                            return;
+                        }
+                        // Too many waiting: this one is answered at once.
+                        Handled::Later(a) => a,
+                    }
+                }
+                Ok(()) => Answer::from(self.handle(now, &peer, path, &msg)),
             },
         };
-        let mut r = Response::new(rcode).payload(&payload);
-        r.content_format = cf;
-        let sent = self.coap.respond(now, id, &r);
+        let (rcode, payload) = (answer.code.unwrap_or(Code::CONTENT), &answer.payload);
+        let sent = self.coap.respond(now, id, &answer.response());
         self.counters.exchanges += 1;
         self.dirty = true;
         let who = match peer {
@@ -1223,6 +1334,69 @@ impl Server {
                 crate::client::describe_message(request.as_bytes())
             ));
         }
+    }
+
+    /// A plugtest resource's answer; bodies of `PUT`/`POST` to the upload
+    /// resources are assembled from their Block1 blocks first (kept per
+    /// peer, resource and Request-Tag, bounded like `/echo`'s), and the
+    /// later Block2 blocks of `/large-post`'s answer come from the kept
+    /// answer.
+    fn plugtest(
+        &mut self,
+        now: Duration,
+        peer: &Peer,
+        path: &str,
+        request: &Received<MAX_MESSAGE>,
+        msg: &Message<'_>,
+    ) -> Handled {
+        let Some(plug) = self.plug.as_mut() else {
+            return Handled::Now(Answer::from((Code::NOT_FOUND, Vec::new(), None)));
+        };
+        let upload = matches!(msg.code(), Code::PUT | Code::POST) && plugtest::takes_uploads(path);
+        if !upload {
+            return plug.handle(path, request, msg.payload());
+        }
+        let mut tag = path.as_bytes().to_vec();
+        tag.push(0);
+        tag.extend_from_slice(msg.option(OptionNumber::REQUEST_TAG).unwrap_or(&[]));
+        let key = (*peer, tag);
+        self.bodies.expire(now);
+        let body = match msg.block1().ok().flatten() {
+            Some(b) => match self.bodies.block(now, key.clone(), b, msg.payload()) {
+                Upload::Incomplete => {
+                    return Handled::Now(Answer::from((
+                        Code::REQUEST_ENTITY_INCOMPLETE,
+                        Vec::new(),
+                        None,
+                    )))
+                }
+                // 2.31 Continue (the endpoint turns a success into it).
+                Upload::More => {
+                    return Handled::Now(Answer::from((Code::CHANGED, Vec::new(), None)))
+                }
+                Upload::Done(body) => body,
+            },
+            None => {
+                let later_block = msg.block2().ok().flatten().is_some_and(|b| b.num() > 0);
+                if later_block && msg.payload().is_empty() {
+                    if let Some(body) = self.bodies.last_answer(&key) {
+                        return Handled::Now(Answer::from((
+                            Code::CHANGED,
+                            body,
+                            Some(ContentFormat::TEXT_PLAIN),
+                        )));
+                    }
+                }
+                msg.payload().to_vec()
+            }
+        };
+        let handled = plug.handle(path, request, &body);
+        if let Handled::Now(a) = &handled {
+            if path == "large-post" {
+                self.bodies.answered(now, key, a.payload.clone());
+            }
+        }
+        handled
     }
 
     fn handle(
