@@ -44,6 +44,8 @@
 #[cfg(test)]
 extern crate std;
 
+#[macro_use]
+mod logging;
 pub mod endpoint;
 mod error;
 pub mod lite;

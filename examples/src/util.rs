@@ -174,8 +174,8 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Prints the CSSF crates' log messages (feature `log` of cssf-dtls and
-/// cssf-auth) on stderr: `verbose` 1 (`-v`) info, 2 (`-vv`) debug, 3 or
+/// Prints the CSSF crates' log messages (feature `log` of cssf-dtls,
+/// cssf-coap and cssf-auth) on stderr: `verbose` 1 (`-v`) info, 2 (`-vv`) debug, 3 or
 /// more (`-vvv`) trace; 0 installs nothing.
 pub fn init_logging(verbose: u8) {
     static LOGGER: StderrLogger = StderrLogger;

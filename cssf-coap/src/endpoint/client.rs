@@ -27,6 +27,7 @@ where
                 .iter()
                 .find(|d| d.peer == peer && d.mid == mid && d.token == token)
             {
+                trace!("duplicate response (MID {}): acknowledged again", mid);
                 self.stats.duplicates += 1;
                 if ty == MessageType::Con && matches!(d.state, DedupState::Acked) {
                     self.queue_empty_ack(peer, mid);
@@ -39,6 +40,7 @@ where
             .iter()
             .position(|e| e.peer == peer && e.token == token)
         else {
+            debug!("response matching no request (MID {}): rejected", mid);
             self.stats.unmatched += 1;
             if non_ack {
                 // RFC 7641 §3.6: reject what we no longer want.
@@ -56,10 +58,18 @@ where
                 .any(|c| c.peer == peer && c.mid == mid && c.owner == Owner::Exchange(ex_id))
         {
             // A duplicate or late piggybacked response.
+            trace!(
+                "duplicate or late piggybacked response (MID {}): ignored",
+                mid
+            );
             self.stats.duplicates += 1;
             return;
         }
         if msg.check_options().is_err() {
+            debug!(
+                "response with an unrecognised critical option (MID {}): rejected",
+                mid
+            );
             self.stats.malformed += 1;
             if ty == MessageType::Con {
                 self.queue_rst(peer, mid);
@@ -99,6 +109,7 @@ where
             || at_quota
             || self.txq.is_full()
         {
+            debug!("response (MID {}) dropped: a table or queue is full", mid);
             self.stats.dropped += 1;
             return;
         }
@@ -134,6 +145,7 @@ where
                     .is_err()
                 {
                     // Could not retry (table full): end the exchange visibly.
+                    debug!("Echo retry could not be sent (table full): exchange ended");
                     self.stats.dropped += 1;
                     self.forget(ExchangeId(ex_id));
                     self.push_event(Event::Timeout {
@@ -157,6 +169,10 @@ where
         };
         let observe = msg.observe().ok().flatten();
         let Some(received) = Received::new(msg) else {
+            debug!(
+                "response (MID {}) larger than the message buffer: dropped",
+                mid
+            );
             self.stats.dropped += 1;
             return;
         };
@@ -166,6 +182,7 @@ where
                     .last_obs
                     .map_or(true, |(v1, t1)| notification_is_fresh(v1, t1, v2, now));
                 if !fresh {
+                    debug!("stale or reordered notification (RFC 7641 §3.4): dropped");
                     self.stats.stale_notifications += 1;
                     return;
                 }
@@ -183,6 +200,7 @@ where
                 if let Some(b) = block2 {
                     let etag = msg.option(OptionNumber::ETAG).map(Token::new);
                     if self.start_fetch(now, ex_id, b, etag).is_err() {
+                        debug!("Block2 fetch of a notification could not start: dropped");
                         self.stats.dropped += 1;
                     }
                 }
@@ -196,6 +214,7 @@ where
             let parent_alive = self.exchanges.iter().any(|e| e.id == parent);
             if !code.is_success() || !same_rep || !parent_alive {
                 self.exchanges.remove(pos);
+                debug!("Block2 fetch block of another representation or an error: fetch dropped");
                 self.stats.dropped += 1;
                 return;
             }
@@ -228,6 +247,7 @@ where
                 self.exchanges.retain(|e| e.id != ex_id);
                 self.cons.retain(|c| c.owner != Owner::Exchange(ex_id));
                 if fetch_for.is_some() {
+                    debug!("next Block2 block could not be requested: fetch dropped");
                     self.stats.dropped += 1;
                 } else {
                     self.push_event(Event::Timeout {
@@ -292,6 +312,7 @@ where
         }
         if self.send_upload_block(now, ex_id).is_err() {
             // Could not send (table full, message too large): end visibly.
+            debug!("next Block1 block could not be sent: upload ended");
             self.stats.dropped += 1;
             self.upload = None;
             self.forget(ExchangeId(ex_id));

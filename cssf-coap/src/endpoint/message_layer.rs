@@ -131,6 +131,7 @@ where
 
     pub(super) fn push_event(&mut self, ev: Event<A, M>) -> bool {
         if self.events.push(ev).is_err() {
+            debug!("event queue full: event dropped");
             self.stats.dropped += 1;
             false
         } else {
@@ -140,6 +141,7 @@ where
 
     pub(super) fn queue(&mut self, to: A, bytes: Vec<u8, M>) -> bool {
         if self.txq.push((to, bytes)).is_err() {
+            debug!("transmit queue full: message dropped");
             self.stats.dropped += 1;
             false
         } else {
@@ -161,6 +163,7 @@ where
 
     pub(super) fn queue_rst(&mut self, to: A, mid: u16) {
         if self.queue_empty(to, MessageType::Rst, mid) {
+            trace!("RST sent (MID {})", mid);
             self.stats.resets_sent += 1;
         }
     }
@@ -199,6 +202,7 @@ where
                 if let Some(pos) = self.exchanges.iter().position(|e| e.id == x) {
                     let ex = self.exchanges.remove(pos);
                     if ex.fetch_for.is_some() {
+                        debug!("Block2 fetch of a notification ended: dropped");
                         self.stats.dropped += 1;
                     } else {
                         self.push_event(Event::Timeout { id: ExchangeId(x) });
@@ -216,7 +220,10 @@ where
         match msg.ty() {
             // §4.3: CoAP ping.
             MessageType::Con => self.queue_rst(peer, mid),
-            MessageType::Non => self.stats.malformed += 1,
+            MessageType::Non => {
+                debug!("empty NON message (MID {}): ignored", mid);
+                self.stats.malformed += 1;
+            }
             MessageType::Ack => {
                 let Some(pos) = self
                     .cons
@@ -224,6 +231,7 @@ where
                     .position(|c| c.peer == peer && c.mid == mid)
                 else {
                     if !self.ack_to_earlier_notification(now, &peer, mid) {
+                        debug!("ACK or RST matching nothing sent (MID {}): ignored", mid);
                         self.stats.unmatched += 1;
                     }
                     return;
@@ -258,6 +266,7 @@ where
                         .any(|e| e.id == x && e.fetch_for.is_some());
                     self.exchanges.retain(|e| e.id != x);
                     if fetch {
+                        debug!("Block2 fetch of a notification reset by the peer: dropped");
                         self.stats.dropped += 1;
                     } else {
                         self.push_event(Event::Reset { id: ExchangeId(x) });
@@ -277,6 +286,7 @@ where
             .find(|o| &o.peer == peer && o.recent.contains(&mid))
             .map(|o| o.key)
         else {
+            debug!("RST matching nothing sent (MID {}): ignored", mid);
             self.stats.unmatched += 1;
             return;
         };
@@ -513,6 +523,7 @@ where
         let challenge;
         let (code, o) = match self.amplification_cap(&peer, msg.as_bytes().len()) {
             Some(cap) if encoded_len(ty, code, msg.token(), o) > cap => {
+                debug!("answer over the amplification limit toward an unverified address: Echo challenge instead");
                 self.stats.amplification_limited += 1;
                 echo = self.echo_value(self.last_now, &peer);
                 challenge = Opts {
@@ -541,11 +552,18 @@ where
                 }
                 self.queue(peer, bytes);
             }
-            Err(_) => self.stats.dropped += 1,
+            Err(_) => {
+                debug!("answer could not be built: dropped");
+                self.stats.dropped += 1;
+            }
         }
     }
 
     pub(super) fn busy(&mut self, peer: A, msg: &Message<'_>) {
+        debug!(
+            "request (MID {}) refused with 5.03: a table is full",
+            msg.message_id()
+        );
         self.stats.busy += 1;
         let o = Opts {
             max_age: Some(self.config.busy_max_age),

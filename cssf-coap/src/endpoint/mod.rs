@@ -648,12 +648,17 @@ where
     ) -> Result<(), Error> {
         self.maintain(now);
         if datagram.len() > M {
+            debug!(
+                "datagram of {} bytes larger than the message buffer: dropped",
+                datagram.len()
+            );
             self.stats.dropped += 1;
             return Ok(());
         }
         let msg = match Message::parse(datagram) {
             Ok(m) => m,
             Err(_) => {
+                debug!("malformed message: dropped");
                 self.stats.malformed += 1;
                 // §4.2: a CON with a message format error is rejected.
                 if let Some(&[b0, _, m0, m1]) = datagram.get(..4) {
@@ -672,6 +677,7 @@ where
         } else if code.is_response() {
             self.on_response(now, peer, &msg);
         } else {
+            debug!("message with a reserved code class: dropped");
             self.stats.malformed += 1;
             if msg.ty() == MessageType::Con {
                 self.queue_rst(peer, msg.message_id());
@@ -718,11 +724,13 @@ where
                     }
                     if expired {
                         let slot = self.cons.remove(i);
+                        debug!("confirmable message (MID {}) unacknowledged after MAX_RETRANSMIT: given up", slot.mid);
                         self.stats.give_ups += 1;
                         self.give_up(slot.owner);
                         continue;
                     }
                     // One retransmission goes out, however many were due.
+                    debug!("retransmission (MID {})", slot.mid);
                     self.stats.retransmissions += 1;
                     slot.state = if anchored {
                         ConState::Resend { next_at }
@@ -765,6 +773,7 @@ where
                 if ex.fetch_for.is_some() {
                     // An abandoned notification body, not an exchange of
                     // the application's: the observation goes on.
+                    debug!("Block2 fetch of a notification expired: dropped");
                     self.stats.dropped += 1;
                 } else {
                     self.push_event(Event::Timeout {
@@ -795,6 +804,7 @@ where
             || (req.confirmable && self.cons.is_full())
             || (!req.confirmable && self.txq.is_full())
         {
+            debug!("request refused: exchange or message table full");
             self.stats.busy += 1;
             return Err(Error::Busy);
         }
@@ -890,6 +900,7 @@ where
             return self.request(now, peer, req);
         }
         if self.upload.is_some() {
+            debug!("Block1 upload refused: one is already running");
             self.stats.busy += 1;
             return Err(Error::Busy);
         }
@@ -1058,6 +1069,7 @@ where
             Some(plan) => plan,
             None => {
                 echo = self.echo_value(now, &p.peer);
+                debug!("answer over the amplification limit toward an unverified address: Echo challenge instead");
                 self.stats.amplification_limited += 1;
                 let o = Opts {
                     echo: Some(&echo),
@@ -1248,6 +1260,7 @@ where
                     fits = encoded_len(MessageType::Con, code, token.as_slice(), &o) <= cap;
                 }
                 if !fits {
+                    debug!("notification over the amplification limit toward an unverified observer: not sent");
                     self.stats.amplification_limited += 1;
                     continue;
                 }
@@ -1304,6 +1317,7 @@ where
             {
                 sent += 1;
             } else {
+                debug!("notification could not be queued: dropped");
                 self.stats.dropped += 1;
             }
             if !code.is_success() {

@@ -23,6 +23,7 @@ where
             MessageType::Con => true,
             MessageType::Non => false,
             _ => {
+                debug!("request as ACK or RST (MID {}): dropped", mid);
                 self.stats.malformed += 1;
                 return;
             }
@@ -44,6 +45,7 @@ where
             .iter()
             .find(|d| d.peer == peer && d.mid == mid && d.token == token)
         {
+            trace!("duplicate request (MID {}): answered from the cache", mid);
             self.stats.duplicates += 1;
             // A retransmission (as long as the request was) gets the answer
             // made for that request; a shorter "duplicate" from an
@@ -52,6 +54,7 @@ where
             if con {
                 match &d.state {
                     DedupState::Answered(bytes) if cap.is_some_and(|c| bytes.len() > c) => {
+                        debug!("duplicate request (MID {}) shorter than the cached answer allows toward an unverified address: not replayed", mid);
                         self.stats.amplification_limited += 1;
                     }
                     DedupState::Answered(bytes) if !bytes.is_empty() => {
@@ -76,6 +79,10 @@ where
                 // §5.4.1: a NON message with an unrecognized (or repeated,
                 // §5.4.5) critical option is rejected (§4.3): silently
                 // ignored, no response.
+                debug!(
+                    "NON request with an unrecognised critical option (MID {}): ignored",
+                    mid
+                );
                 self.stats.malformed += 1;
                 return;
             }
@@ -219,6 +226,10 @@ where
         }
         let Some(request) = Received::new(msg) else {
             self.forget_mid(&peer, mid, &token);
+            debug!(
+                "request (MID {}) larger than the message buffer: dropped",
+                mid
+            );
             self.stats.dropped += 1;
             return;
         };
@@ -285,6 +296,7 @@ where
             }
             let held = self.uploads.iter().filter(|u| &u.peer == peer).count();
             if b.more() && held >= self.config.peer_quota(N) {
+                debug!("Block1 upload beyond the peer's share of the upload table: 5.03");
                 self.stats.busy += 1;
                 return Err((Code::SERVICE_UNAVAILABLE, None));
             }
@@ -306,6 +318,7 @@ where
                     expires,
                 };
                 if self.uploads.push(up).is_err() {
+                    debug!("Block1 upload table full: 5.03");
                     self.stats.busy += 1;
                     return Err((Code::SERVICE_UNAVAILABLE, None));
                 }
@@ -371,6 +384,7 @@ where
         // registered, the client polls instead).
         let held = self.observers.iter().filter(|o| o.peer == p.peer).count();
         if held >= self.config.peer_quota(N) {
+            debug!("observer table share of the peer used up: answered without Observe");
             self.stats.busy += 1;
             return None;
         }
