@@ -56,6 +56,19 @@ fn raw_chacha(c: &ChaCha20Poly1305, buf: &mut [u8], n: usize) {
         .unwrap();
 }
 
+fn raw_ring_chacha(k: &ring::aead::LessSafeKey, buf: &mut [u8], n: usize) {
+    let nonce = || ring::aead::Nonce::assume_unique_for_key([7u8; 12]);
+    let aad = [1u8; 13];
+    let tag = k
+        .seal_in_place_separate_tag(nonce(), ring::aead::Aad::from(&aad), &mut buf[..n])
+        .unwrap();
+    buf[n..n + 16].copy_from_slice(tag.as_ref());
+    black_box(
+        k.open_in_place(nonce(), ring::aead::Aad::from(&aad), &mut buf[..n + 16])
+            .unwrap(),
+    );
+}
+
 fn record(rc: &RecordCipher, buf: &mut [u8], n: usize, seq: &mut u64) {
     *seq += 1;
     let len = rc.seal(*seq, 23, buf, n).unwrap();
@@ -69,6 +82,9 @@ fn records(c: &mut Criterion) {
     let chacha = ChaCha20Poly1305::new_from_slice(&key32).unwrap();
     let rc_ccm = RecordCipher::new(AeadKind::Aes128Ccm8, &key16, &[1; 4]).unwrap();
     let rc_chacha = RecordCipher::new(AeadKind::ChaCha20Poly1305, &key32, &[1; 12]).unwrap();
+    let ring_chacha = ring::aead::LessSafeKey::new(
+        ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &key32).unwrap(),
+    );
     let mut buf = vec![0u8; 2048];
     let mut out = vec![0u8; 2048];
     for n in [64usize, 1024] {
@@ -84,6 +100,10 @@ fn records(c: &mut Criterion) {
         g.bench_function("raw ChaCha20-Poly1305 seal+open", |b| {
             b.iter(|| raw_chacha(&chacha, &mut buf, n))
         });
+        g.bench_function("raw ring ChaCha20-Poly1305 seal+open", |b| {
+            b.iter(|| raw_ring_chacha(&ring_chacha, &mut buf, n))
+        });
+        // With `--features ring` this record goes through ring.
         g.bench_function("cssf record ChaCha20 seal+open", |b| {
             b.iter(|| record(&rc_chacha, &mut buf, n, &mut seq))
         });
@@ -114,11 +134,13 @@ fn records(c: &mut Criterion) {
         let full = time(&mut || full_path(&mut cl, &mut sv, &data, &mut buf, &mut out));
         let rawc = time(&mut || raw_chacha(&chacha, &mut buf, n));
         let recc = time(&mut || record(&rc_chacha, &mut buf, n, &mut seq));
+        let rawr = time(&mut || raw_ring_chacha(&ring_chacha, &mut buf, n));
         println!(
-            "{n} B: record/raw throughput CCM_8 {:.1}%, ChaCha20 {:.1}%; full send..recv path / raw CCM_8 {:.1}%",
+            "{n} B: record/raw throughput CCM_8 {:.1}%, ChaCha20 {:.1}%; full send..recv path / raw CCM_8 {:.1}%; raw ChaCha20-Poly1305 ring / RustCrypto time {:.2}x",
             100.0 * raw / rec,
             100.0 * rawc / recc,
-            100.0 * raw / full
+            100.0 * raw / full,
+            rawr / rawc
         );
     }
 }

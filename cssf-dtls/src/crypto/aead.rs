@@ -12,7 +12,7 @@ use aes::Aes128;
 use ccm::aead::{AeadInPlace, KeyInit};
 use ccm::consts::{U12, U8};
 use ccm::Ccm;
-#[cfg(feature = "chacha20")]
+#[cfg(all(feature = "chacha20", not(feature = "ring")))]
 use chacha20poly1305::ChaCha20Poly1305;
 use zeroize::Zeroize;
 
@@ -104,9 +104,17 @@ impl RecordCipher {
             .map_err(|_| Error::Internal)
     }
 
-    #[cfg(feature = "chacha20")]
+    #[cfg(all(feature = "chacha20", not(feature = "ring")))]
     fn chacha(&self) -> Result<ChaCha20Poly1305, Error> {
         ChaCha20Poly1305::new_from_slice(&self.key).map_err(|_| Error::Internal)
+    }
+
+    /// The same AEAD through ring (feature `ring`).
+    #[cfg(feature = "ring")]
+    fn chacha_ring(&self) -> Result<ring::aead::LessSafeKey, Error> {
+        ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &self.key)
+            .map(ring::aead::LessSafeKey::new)
+            .map_err(|_| Error::Internal)
     }
 
     /// Protects a record fragment in place. `frag` holds the plaintext at
@@ -188,7 +196,7 @@ impl RecordCipher {
                     .map_err(|_| Error::Internal)?;
                 tag_out.copy_from_slice(&tag);
             }
-            #[cfg(feature = "chacha20")]
+            #[cfg(all(feature = "chacha20", not(feature = "ring")))]
             AeadKind::ChaCha20Poly1305 => {
                 let c = self.chacha()?;
                 let (pt, tag_out) = frag.split_at_mut(pt_len);
@@ -197,6 +205,18 @@ impl RecordCipher {
                     .encrypt_in_place_detached(&nonce.into(), a, pt)
                     .map_err(|_| Error::Internal)?;
                 tag_out.copy_from_slice(&tag);
+            }
+            #[cfg(feature = "ring")]
+            AeadKind::ChaCha20Poly1305 => {
+                let c = self.chacha_ring()?;
+                let (pt, tag_out) = frag.split_at_mut(pt_len);
+                let nonce = ring::aead::Nonce::assume_unique_for_key(chacha_nonce(
+                    &self.iv, epoch_seq,
+                ));
+                let tag = c
+                    .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(a), pt)
+                    .map_err(|_| Error::Internal)?;
+                tag_out.copy_from_slice(tag.as_ref());
             }
         }
         Ok(total)
@@ -239,13 +259,30 @@ impl RecordCipher {
                     .map_err(|_| Error::BadRecordMac)?;
                 Ok(8..8 + pt_len)
             }
-            #[cfg(feature = "chacha20")]
+            #[cfg(all(feature = "chacha20", not(feature = "ring")))]
             AeadKind::ChaCha20Poly1305 => {
                 let c = self.chacha().map_err(|_| Error::BadRecordMac)?;
                 let (ct, tag) = frag.split_at_mut(pt_len);
                 let nonce = chacha_nonce(&self.iv, epoch_seq);
                 c.decrypt_in_place_detached(&nonce.into(), a, ct, (&*tag).into())
                     .map_err(|_| Error::BadRecordMac)?;
+                Ok(0..pt_len)
+            }
+            #[cfg(feature = "ring")]
+            AeadKind::ChaCha20Poly1305 => {
+                let c = self.chacha_ring().map_err(|_| Error::BadRecordMac)?;
+                let nonce = ring::aead::Nonce::assume_unique_for_key(chacha_nonce(
+                    &self.iv, epoch_seq,
+                ));
+                // ring takes ciphertext || tag and checks the tag in
+                // constant time before it decrypts.
+                let n = c
+                    .open_in_place(nonce, ring::aead::Aad::from(a), frag)
+                    .map_err(|_| Error::BadRecordMac)?
+                    .len();
+                if n != pt_len {
+                    return Err(Error::BadRecordMac);
+                }
                 Ok(0..pt_len)
             }
         }
