@@ -13,8 +13,10 @@
  * timer and a TRNG there). The CoAP request is a fixed byte string: tinydtls
  * has no CoAP, so this client has none.
  *
- * Besides, the sizes of tinydtls's state objects in this configuration are
- * kept as constants (footprint_sizeof_*), read back from the ELF.
+ * Besides, the sizes of tinydtls's state objects and the limits this
+ * configuration got are kept as constants (footprint_*), read back from the
+ * object file by the measure script (nothing references them, so the image
+ * does not carry them).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +38,11 @@ const uint32_t footprint_sizeof_dtls_security_parameters_t = sizeof(dtls_securit
 const uint32_t footprint_sizeof_dtls_context_t = sizeof(dtls_context_t);
 const uint32_t footprint_sizeof_netq_t = sizeof(netq_t);
 const uint32_t footprint_sizeof_session_t = sizeof(session_t);
+/* The configuration this build got (the port's defaults where not set). */
+const uint32_t footprint_DTLS_MAX_BUF = DTLS_MAX_BUF;
+const uint32_t footprint_NETQ_MAXCNT = NETQ_MAXCNT;
+const uint32_t footprint_DTLS_SECURITY_MAX = DTLS_SECURITY_MAX;
+const uint32_t footprint_DTLS_DEFAULT_MAX_RETRANSMIT = DTLS_DEFAULT_MAX_RETRANSMIT;
 
 /* The board: a datagram radio, a millisecond counter and a TRNG, as
  * memory-mapped registers (an address in the peripheral region; nothing
