@@ -9,8 +9,8 @@
  * dtls_check_retransmit().
  *
  * The radio, the clock and the random number generator are stubs: volatile
- * memory the compiler cannot see through (a real board puts a driver, a
- * timer and a TRNG there). The CoAP request is a fixed byte string: tinydtls
+ * registers the compiler cannot see through (board.h; a real board puts a
+ * driver, a timer and a TRNG there). The CoAP request is a fixed byte string: tinydtls
  * has no CoAP, so this client has none.
  *
  * Besides, the sizes of tinydtls's state objects and the limits this
@@ -44,20 +44,7 @@ const uint32_t footprint_NETQ_MAXCNT = NETQ_MAXCNT;
 const uint32_t footprint_DTLS_SECURITY_MAX = DTLS_SECURITY_MAX;
 const uint32_t footprint_DTLS_DEFAULT_MAX_RETRANSMIT = DTLS_DEFAULT_MAX_RETRANSMIT;
 
-/* The board: a datagram radio, a millisecond counter and a TRNG, as
- * memory-mapped registers (an address in the peripheral region; nothing
- * here runs, the image is only measured). */
-#define RX_MAX 256
-struct board {
-    uint32_t rx_len;
-    uint32_t tx_len;
-    uint32_t millis;
-    uint32_t trng;
-    uint32_t app_received;
-    uint8_t rx[RX_MAX];
-    uint8_t tx[DTLS_MAX_BUF];
-};
-#define BOARD ((volatile struct board *)0x40010000u)
+#include "board.h"
 
 static const unsigned char psk_identity[] = "Client_identity";
 static const unsigned char psk_key[] = "secretPSK";
@@ -92,6 +79,7 @@ static int send_to_peer(dtls_context_t *ctx, session_t *session, uint8 *data, si
         BOARD->tx[i] = data[i];
     }
     BOARD->tx_len = len;
+    BOARD_SENT();
     return (int)len;
 }
 
@@ -170,6 +158,7 @@ int main(void) {
         return 1;
     }
     while (connected >= 0) {
+        BOARD_POLL();
         uint32_t len = BOARD->rx_len;
         if (len && len <= sizeof(datagram)) {
             for (uint32_t i = 0; i < len; i++) {
