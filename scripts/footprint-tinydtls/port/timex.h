@@ -1,0 +1,4 @@
+#ifndef FOOTPRINT_TIMEX_H
+#define FOOTPRINT_TIMEX_H
+#define MS_PER_SEC 1000U
+#endif
