@@ -11,7 +11,7 @@ use crate::event::{CloseReason, Event, SessionHandle, Transmit};
 use crate::handshake::{Bound, Connection, Deps};
 use crate::identity::Identity;
 use crate::psk::{PeerContext, PskStore, MAX_PSK_LEN};
-use crate::queue::AppQueue;
+use crate::queue::{TaggedQueue, APP_QUEUE_CAPACITY, QUEUE_ENTRIES};
 #[cfg(feature = "resumption")]
 use crate::session::Session;
 use crate::stats::Stats;
@@ -67,9 +67,10 @@ const RRC_ANSWERS: usize = 2;
 /// The handshake state stays with the client (it also answers
 /// [`session`](Self::session)); records are protected by the compact
 /// established state once connected. Sent records are sealed into a queue
-/// of [`APP_QUEUE_CAPACITY`](crate::APP_QUEUE_CAPACITY) bytes, received
-/// ones wait in another.
-pub struct Client<A, R, T = RejectAll> {
+/// of `Q` bytes, received ones wait in another: by default
+/// [`APP_QUEUE_CAPACITY`](crate::APP_QUEUE_CAPACITY) bytes each, chosen by
+/// [`with_queue_capacity`](Client::with_queue_capacity).
+pub struct Client<A, R, T = RejectAll, const Q: usize = APP_QUEUE_CAPACITY> {
     conn: Connection,
     est: Option<Established>,
     /// The handshake sent the last flight and resends it if the server
@@ -84,8 +85,8 @@ pub struct Client<A, R, T = RejectAll> {
     peer: A,
     rng: R,
     trust: T,
-    txq: AppQueue,
-    rxq: AppQueue,
+    txq: TaggedQueue<Q, QUEUE_ENTRIES>,
+    rxq: TaggedQueue<Q, QUEUE_ENTRIES>,
     /// Lengths of received records not yet reported.
     data_events: heapless::Deque<usize, EVENTS>,
     /// The cookies of `path_challenge`s still to answer.
@@ -101,16 +102,16 @@ pub struct Client<A, R, T = RejectAll> {
 }
 
 /// The client's side of its established session's input.
-struct ClUp<'a> {
+struct ClUp<'a, const Q: usize> {
     events: &'a mut heapless::Deque<usize, EVENTS>,
-    rxq: &'a mut AppQueue,
+    rxq: &'a mut TaggedQueue<Q, QUEUE_ENTRIES>,
     #[cfg(feature = "cid")]
     rrc_answers: &'a mut heapless::Deque<[u8; 8], RRC_ANSWERS>,
     #[cfg(feature = "resumption")]
     linger: Option<(&'a mut Connection, Duration, Deps<'a>)>,
 }
 
-impl Upcall for ClUp<'_> {
+impl<const Q: usize> Upcall for ClUp<'_, Q> {
     fn data(&mut self, plain: &[u8]) -> bool {
         if self.events.is_full() || !self.rxq.push(0, plain) {
             return false;
@@ -140,7 +141,7 @@ impl Upcall for ClUp<'_> {
     }
 }
 
-impl<A, R, T> Client<A, R, T> {
+impl<A, R, T, const Q: usize> Client<A, R, T, Q> {
     fn from_parts(conn: Connection, peer: A, rng: R, trust: T) -> Self {
         Client {
             conn,
@@ -152,8 +153,8 @@ impl<A, R, T> Client<A, R, T> {
             peer,
             rng,
             trust,
-            txq: AppQueue::new(),
-            rxq: AppQueue::new(),
+            txq: TaggedQueue::new(),
+            rxq: TaggedQueue::new(),
             data_events: heapless::Deque::new(),
             #[cfg(feature = "cid")]
             rrc_answers: heapless::Deque::new(),
@@ -188,7 +189,7 @@ impl<A, R, T> Client<A, R, T> {
     }
 }
 
-impl<A, R, T> core::fmt::Debug for Client<A, R, T> {
+impl<A, R, T, const Q: usize> core::fmt::Debug for Client<A, R, T, Q> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Client")
             .field("conn", &self.conn)
@@ -237,6 +238,37 @@ impl<A: Clone + PartialEq, R: CryptoRngCore> Client<A, R> {
             now,
             &mut rng,
         )?;
+        Ok(Client::from_parts(conn, peer, rng, RejectAll))
+    }
+}
+
+impl<A: Clone + PartialEq, R: CryptoRngCore, const Q: usize> Client<A, R, RejectAll, Q> {
+    /// Like [`new`](Client::new), with application queues of `Q` bytes
+    /// each instead of [`APP_QUEUE_CAPACITY`](crate::APP_QUEUE_CAPACITY):
+    /// a constrained client sizes them to its largest record (its payload
+    /// plus 29 bytes with AES-128-CCM-8 and no Connection ID), e.g. 512
+    /// bytes for CoAP messages of up to 256 bytes.
+    /// [`max_payload`](Client::max_payload) is bounded by `Q`, and a
+    /// received record larger than `Q` bytes is dropped.
+    ///
+    /// ```
+    /// use cssf_dtls::{Client, Config, RejectAll};
+    /// use core::time::Duration;
+    /// let mut rng = rand_core::OsRng; // any CryptoRng + RngCore
+    /// let client = Client::<u16, _, RejectAll, 512>::with_queue_capacity(
+    ///     Config::default(), b"Client_identity", b"secretPSK", 5684, &mut rng, Duration::ZERO,
+    /// ).unwrap();
+    /// assert!(client.max_payload() <= 512);
+    /// ```
+    pub fn with_queue_capacity(
+        config: Config,
+        identity: &[u8],
+        psk: &[u8],
+        peer: A,
+        mut rng: R,
+        now: Duration,
+    ) -> Result<Self, Error> {
+        let conn = Connection::new_client(config, identity, psk, now, &mut rng)?;
         Ok(Client::from_parts(conn, peer, rng, RejectAll))
     }
 }
@@ -302,7 +334,9 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
             Connection::new_client_with(config, &[], &[], Some(key), offered, now, &mut rng)?;
         Ok(Client::from_parts(conn, peer, rng, trust))
     }
+}
 
+impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>, const Q: usize> Client<A, R, T, Q> {
     /// The handle of the client's one session ([`SessionHandle::CLIENT`]).
     pub fn handle(&self) -> SessionHandle {
         SessionHandle::CLIENT
@@ -590,8 +624,10 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
     /// Seals application data (one record) at once, once connected, into
     /// the send queue (`Error::Full` until `poll_transmit` drains it).
     pub fn send(&mut self, _now: Duration, data: &[u8]) -> Result<(), Error> {
+        let max = self.max_payload();
         let (r, end) = match self.est.as_mut() {
             _ if self.end.is_some() => (Err(Error::Closed), None),
+            Some(_) if data.len() > max => (Err(Error::RecordOverflow), None),
             Some(est) => {
                 let r = est.send(self.conn.config(), data, &mut self.txq, 0);
                 // Its sequence numbers may have run out.
@@ -642,9 +678,14 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
 
     /// The largest payload [`send`](Self::send) accepts.
     pub fn max_payload(&self) -> usize {
+        // A record must fit in the send queue.
         match self.est.as_ref() {
-            Some(est) => est.max_payload(self.conn.config()),
-            None => self.conn.max_payload(),
+            Some(est) => {
+                let cfg = self.conn.config();
+                est.max_payload(cfg)
+                    .min(Q.saturating_sub(est.record_overhead(cfg)))
+            }
+            None => self.conn.max_payload().min(Q),
         }
     }
 

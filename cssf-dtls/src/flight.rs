@@ -4,10 +4,23 @@
 use crate::wire::handshake::{HandshakeHeader, HEADER_LEN};
 use crate::Error;
 
-/// Largest handshake message body this crate reassembles or sends.
+/// Largest handshake message body this crate reassembles or sends: 1024
+/// bytes, or 512 in a PSK-only client build (without features `ecdhe` and
+/// `server`), whose largest message is a ClientHello with a 255-byte
+/// cookie (about 400 bytes) and which receives no certificates or
+/// ClientHellos.
+#[cfg(any(feature = "ecdhe", feature = "server"))]
 pub const MAX_MESSAGE_LEN: usize = 1024;
-/// Bytes available for one flight's messages (headers included).
-pub(crate) const FLIGHT_CAPACITY: usize = 1024;
+/// Largest handshake message body this crate reassembles or sends: 1024
+/// bytes, or 512 in a PSK-only client build (without features `ecdhe` and
+/// `server`), whose largest message is a ClientHello with a 255-byte
+/// cookie (about 400 bytes) and which receives no certificates or
+/// ClientHellos.
+#[cfg(not(any(feature = "ecdhe", feature = "server")))]
+pub const MAX_MESSAGE_LEN: usize = 512;
+/// Bytes available for one flight's messages (headers included): a PSK
+/// client's largest flight is one ClientHello.
+pub(crate) const FLIGHT_CAPACITY: usize = MAX_MESSAGE_LEN;
 /// Most records in one flight.
 pub(crate) const MAX_FLIGHT_ENTRIES: usize = 6;
 
@@ -212,16 +225,18 @@ mod tests {
             fragment_offset: off,
             fragment_length: flen,
         };
-        // A forged start with another length, then the real fragments.
+        // A forged start with another length (still one that fits), then
+        // the real fragments.
+        let forged = MAX_MESSAGE_LEN as u32 - 1;
         let mut r = Reassembly::new();
-        assert!(!r.add(0, &frag(999, 0, 10), &[0xAA; 10]).unwrap());
+        assert!(!r.add(0, &frag(forged, 0, 10), &[0xAA; 10]).unwrap());
         assert!(!r.add(0, &frag(100, 0, 50), &msg[..50]).unwrap());
         assert!(r.add(0, &frag(100, 50, 50), &msg[50..]).unwrap());
         assert_eq!(r.message(), &msg[..]);
         // An authenticated partial message is not replaced by plaintext.
         let mut r = Reassembly::new();
         assert!(!r.add(1, &frag(100, 0, 50), &msg[..50]).unwrap());
-        assert_eq!(r.add(0, &frag(999, 0, 10), &[0; 10]), Err(Error::Decode));
+        assert_eq!(r.add(0, &frag(forged, 0, 10), &[0; 10]), Err(Error::Decode));
         assert!(r.add(1, &frag(100, 50, 50), &msg[50..]).unwrap());
     }
 
@@ -237,8 +252,16 @@ mod tests {
     }
 }
 
-/// Bytes available for complete messages that arrived ahead of their turn.
+/// Bytes available for complete messages that arrived ahead of their turn
+/// (a PSK-only client build: the ServerKeyExchange and ServerHelloDone of
+/// flight 4; one that does not fit comes again with the retransmission).
+#[cfg(any(feature = "ecdhe", feature = "server"))]
 pub(crate) const AHEAD_CAPACITY: usize = 384;
+/// Bytes available for complete messages that arrived ahead of their turn
+/// (a PSK-only client build: the ServerKeyExchange and ServerHelloDone of
+/// flight 4; one that does not fit comes again with the retransmission).
+#[cfg(not(any(feature = "ecdhe", feature = "server")))]
+pub(crate) const AHEAD_CAPACITY: usize = 256;
 
 #[derive(Debug, Clone, Copy)]
 struct AheadEntry {

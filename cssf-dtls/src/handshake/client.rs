@@ -29,6 +29,14 @@ impl Connection {
         )
     }
 
+    /// The session offered for resumption (never without `resumption`).
+    fn offered(&self) -> Option<&Session> {
+        #[cfg(feature = "resumption")]
+        return self.offered.as_ref();
+        #[cfg(not(feature = "resumption"))]
+        None
+    }
+
     /// A client connection offering the PSK suites if `psk` is non-empty
     /// and the ECDHE_ECDSA suites (raw public keys) if `ecdsa` is set, with
     /// `own_key` as its key when the server asks for one; `session` is
@@ -61,9 +69,14 @@ impl Connection {
         {
             c.own_key = ecdsa.flatten();
         }
-        c.offered = session
-            .filter(|s| c.config.suites.contains(&s.suite))
-            .cloned();
+        #[cfg(feature = "resumption")]
+        {
+            c.offered = session
+                .filter(|s| c.config.suites.contains(&s.suite))
+                .cloned();
+        }
+        #[cfg(not(feature = "resumption"))]
+        let _ = session;
         if let Some(n) = c.config.cid() {
             let mut cid = [0u8; MAX_CID_LEN];
             let cid = cid.get_mut(..usize::from(n)).ok_or(Error::Config)?;
@@ -141,12 +154,7 @@ impl Connection {
         let elen = w.len();
         let random = self.client_random;
         let cookie = self.cookie.clone();
-        let sid = self
-            .offered
-            .as_ref()
-            .filter(|_| cfg!(feature = "resumption"))
-            .map(|s| s.id.clone())
-            .unwrap_or_default();
+        let sid = self.offered().map(|s| s.id.clone()).unwrap_or_default();
         let ch = ClientHelloRepr {
             version: DTLS_1_2,
             random: &random,
@@ -280,12 +288,13 @@ impl Connection {
         self.server_random = *sh.random;
         self.suite = Some(suite);
         self.session_id = heapless::Vec::from_slice(sh.session_id).map_err(|_| Error::Decode)?;
-        let resumed = cfg!(feature = "resumption")
-            && self
-                .offered
-                .as_ref()
-                .is_some_and(|s| s.id_is(sh.session_id));
-        if let (true, Some(s)) = (resumed, self.offered.as_ref()) {
+        // Borrowed field by field (the session is copied into others).
+        #[cfg(feature = "resumption")]
+        let offered = self.offered.as_ref();
+        #[cfg(not(feature = "resumption"))]
+        let offered: Option<&Session> = None;
+        let resumed = offered.is_some_and(|s| s.id_is(sh.session_id));
+        if let (true, Some(s)) = (resumed, offered) {
             // RFC 5246 §7.4.1.3: the same suite; RFC 7627 §5.3: the same
             // extended master secret state, or abort.
             if s.suite != suite {

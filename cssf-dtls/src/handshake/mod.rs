@@ -312,7 +312,9 @@ pub(crate) struct Connection {
     ccs_pushed: bool,
     /// Server: the ID assigned or resumed; client: the ID the server gave.
     pub(crate) session_id: heapless::Vec<u8, SESSION_ID_LEN>,
-    /// Client: the session offered (kept across HelloVerifyRequest).
+    /// Client: the session offered (kept across HelloVerifyRequest); only
+    /// with `resumption` (see [`offered`](Self::offered)).
+    #[cfg(feature = "resumption")]
     offered: Option<Session>,
     /// This connection resumed a session (abbreviated handshake).
     pub(crate) resumed: bool,
@@ -446,6 +448,7 @@ impl Connection {
             hello_record_seq: 0,
             ccs_pushed: false,
             session_id: heapless::Vec::new(),
+            #[cfg(feature = "resumption")]
             offered: None,
             resumed: false,
             fatal: false,

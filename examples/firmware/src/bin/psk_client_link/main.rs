@@ -23,11 +23,11 @@ use core::time::Duration;
 use cortex_m_rt::entry;
 use cssf_coap::lite::{Client as CoapClient, Config as CoapConfig, Event as CoapEvent};
 use cssf_coap::{Code, MessageBuilder, MessageType};
-use cssf_dtls::{CipherSuite, Client, Event as DtlsEvent};
+use cssf_dtls::{CipherSuite, Event as DtlsEvent};
 use cssf_firmware::slip;
 use cssf_firmware::{
-    client_config, fail, line, put, put_num, stack, DemoRng, CLIENT_COAP_SEED, CLIENT_DTLS_SEED,
-    SERVER_ADDR,
+    client_config, fail, line, print_client_sizes, put, put_num, stack, DemoRng, SmallClient,
+    CLIENT_COAP_SEED, CLIENT_DTLS_SEED, SERVER_ADDR,
 };
 
 /// The PSK identity both peers are given.
@@ -41,11 +41,14 @@ const PATH: &str = match option_env!("CSSF_LINK_PATH") {
 };
 /// The whole exchange must end within this (device time).
 const DEADLINE: Duration = Duration::from_secs(60);
-/// The largest datagram either way (the DTLS client's flights fit 1 KiB).
-const MAX_DATAGRAM: usize = 1024;
+/// The largest datagram either way: the ClientHello (its handshake
+/// messages are at most 512 bytes in this PSK-only build, and a flight is
+/// fragmented to the buffer), the server's flights (a few hundred bytes
+/// with PSK) and a 256-byte CoAP message in a record (285 bytes).
+const MAX_DATAGRAM: usize = 512;
 
 type Coap = CoapClient<DemoRng, 256>;
-type Dtls = Client<u8, DemoRng>;
+type Dtls = SmallClient<DemoRng>;
 
 /// What the run has seen so far.
 #[derive(Default)]
@@ -162,7 +165,7 @@ fn main() -> ! {
         fail(b"board init");
     }
     let start = board::now();
-    let Ok(mut dtls) = Dtls::new(
+    let Ok(mut dtls) = Dtls::with_queue_capacity(
         dtls_config(),
         IDENTITY,
         PSK,
@@ -253,6 +256,7 @@ fn main() -> ! {
     put(b"time: ");
     put_num(now.saturating_sub(start).as_millis() as usize);
     line(&[b" ms (SysTick)"]);
+    print_client_sizes::<DemoRng>();
     put(b"stack: peak ");
     put_num(stack::peak());
     line(&[b" bytes"]);
