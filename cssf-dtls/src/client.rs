@@ -197,6 +197,38 @@ impl<A, R, T, const Q: usize> core::fmt::Debug for Client<A, R, T, Q> {
     }
 }
 
+impl<A, R: CryptoRngCore, T, const Q: usize> Client<A, R, T, Q> {
+    /// A client offering what `psk` and `key` allow (see
+    /// [`Connection::start_client`]), its handshake built in place and
+    /// started there: the whole handshake state is never a temporary on
+    /// the stack beside the client.
+    #[allow(clippy::too_many_arguments)]
+    fn started(
+        config: Config,
+        identity: &[u8],
+        psk: &[u8],
+        #[cfg(feature = "ecdhe")] key: Option<Option<SigningKey>>,
+        session: Option<&crate::session::Session>,
+        peer: A,
+        rng: R,
+        trust: T,
+        now: Duration,
+    ) -> Result<Self, Error> {
+        let mut client =
+            Client::from_parts(Connection::blank_client(config, now), peer, rng, trust);
+        client.conn.start_client(
+            identity,
+            psk,
+            #[cfg(feature = "ecdhe")]
+            key,
+            session,
+            now,
+            &mut client.rng,
+        )?;
+        Ok(client)
+    }
+}
+
 impl<A: Clone + PartialEq, R: CryptoRngCore> Client<A, R> {
     /// Starts a handshake with `peer` using PSK `identity`/`psk` (the first
     /// ClientHello is queued for [`poll_transmit`](Self::poll_transmit)).
@@ -206,11 +238,21 @@ impl<A: Clone + PartialEq, R: CryptoRngCore> Client<A, R> {
         identity: &[u8],
         psk: &[u8],
         peer: A,
-        mut rng: R,
+        rng: R,
         now: Duration,
     ) -> Result<Self, Error> {
-        let conn = Connection::new_client(config, identity, psk, now, &mut rng)?;
-        Ok(Client::from_parts(conn, peer, rng, RejectAll))
+        Self::started(
+            config,
+            identity,
+            psk,
+            #[cfg(feature = "ecdhe")]
+            None,
+            None,
+            peer,
+            rng,
+            RejectAll,
+            now,
+        )
     }
 
     /// Starts a PSK handshake offering `session` for resumption (RFC 5246
@@ -225,20 +267,21 @@ impl<A: Clone + PartialEq, R: CryptoRngCore> Client<A, R> {
         psk: &[u8],
         session: &Session,
         peer: A,
-        mut rng: R,
+        rng: R,
         now: Duration,
     ) -> Result<Self, Error> {
-        let conn = Connection::new_client_with(
+        Self::started(
             config,
             identity,
             psk,
             #[cfg(feature = "ecdhe")]
             None,
             Some(session),
+            peer,
+            rng,
+            RejectAll,
             now,
-            &mut rng,
-        )?;
-        Ok(Client::from_parts(conn, peer, rng, RejectAll))
+        )
     }
 }
 
@@ -265,11 +308,65 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, const Q: usize> Client<A, R, Reject
         identity: &[u8],
         psk: &[u8],
         peer: A,
-        mut rng: R,
+        rng: R,
         now: Duration,
     ) -> Result<Self, Error> {
-        let conn = Connection::new_client(config, identity, psk, now, &mut rng)?;
-        Ok(Client::from_parts(conn, peer, rng, RejectAll))
+        Self::started(
+            config,
+            identity,
+            psk,
+            #[cfg(feature = "ecdhe")]
+            None,
+            None,
+            peer,
+            rng,
+            RejectAll,
+            now,
+        )
+    }
+
+    /// A PSK client with queues of `Q` bytes, not started yet: built
+    /// where it is kept (e.g. a device's `main`), then
+    /// [`start_psk`](Self::start_psk) queues its first ClientHello. The
+    /// same as [`with_queue_capacity`](Self::with_queue_capacity) in two
+    /// steps, for a device whose stack is short: a client returned inside
+    /// a `Result` may be copied on the stack on its way.
+    ///
+    /// ```
+    /// use cssf_dtls::{Client, Config, RejectAll};
+    /// use core::time::Duration;
+    /// let mut rng = rand_core::OsRng; // any CryptoRng + RngCore
+    /// let mut client = Client::<u16, _, RejectAll, 512>::unstarted(Config::default(), 5684, &mut rng, Duration::ZERO);
+    /// client.start_psk(b"Client_identity", b"secretPSK", Duration::ZERO).unwrap();
+    /// let mut buf = [0u8; 512];
+    /// assert!(client.poll_transmit(Duration::ZERO, &mut buf).unwrap().is_some());
+    /// ```
+    pub fn unstarted(config: Config, peer: A, rng: R, now: Duration) -> Self {
+        Client::from_parts(Connection::blank_client(config, now), peer, rng, RejectAll)
+    }
+
+    /// Starts an [`unstarted`](Self::unstarted) client with PSK
+    /// `identity`/`psk`: only the PSK suites of its configuration are
+    /// offered, the first ClientHello is queued. `Err` (a configuration,
+    /// identity or key refused as [`new`](Client::new) refuses them, or a
+    /// client started before) closes it: its `Closed` event follows.
+    pub fn start_psk(&mut self, identity: &[u8], psk: &[u8], now: Duration) -> Result<(), Error> {
+        if self.end.is_some() {
+            return Err(Error::Closed);
+        }
+        let r = self.conn.start_client(
+            identity,
+            psk,
+            #[cfg(feature = "ecdhe")]
+            None,
+            None,
+            now,
+            &mut self.rng,
+        );
+        if let Err(e) = r {
+            self.end(CloseReason::Error(e));
+        }
+        r
     }
 }
 
@@ -300,11 +397,10 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
         key: Option<SigningKey>,
         trust: T,
         peer: A,
-        mut rng: R,
+        rng: R,
         now: Duration,
     ) -> Result<Self, Error> {
-        let conn = Connection::new_client_with(config, &[], &[], Some(key), None, now, &mut rng)?;
-        Ok(Client::from_parts(conn, peer, rng, trust))
+        Self::started(config, &[], &[], Some(key), None, peer, rng, trust, now)
     }
 
     /// Like [`with_raw_public_key`](Self::with_raw_public_key), offering
@@ -320,7 +416,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
         trust: T,
         session: &Session,
         peer: A,
-        mut rng: R,
+        rng: R,
         now: Duration,
     ) -> Result<Self, Error> {
         // Offered only while the trust store still accepts the server's
@@ -330,9 +426,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
             .peer_identity()
             .map_or(true, |id| trust.may_resume(&cx, &id))
             .then_some(session);
-        let conn =
-            Connection::new_client_with(config, &[], &[], Some(key), offered, now, &mut rng)?;
-        Ok(Client::from_parts(conn, peer, rng, trust))
+        Self::started(config, &[], &[], Some(key), offered, peer, rng, trust, now)
     }
 }
 

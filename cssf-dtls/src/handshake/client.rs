@@ -9,7 +9,9 @@ use super::*;
 
 impl Connection {
     /// A PSK client connection with its first ClientHello queued (only the
-    /// configured PSK suites are offered).
+    /// configured PSK suites are offered). The handshake's unit tests; a
+    /// [`Client`](crate::Client) builds its connection in place.
+    #[cfg(test)]
     pub(crate) fn new_client(
         config: Config,
         identity: &[u8],
@@ -41,9 +43,10 @@ impl Connection {
     /// and the ECDHE_ECDSA suites (raw public keys) if `ecdsa` is set, with
     /// `own_key` as its key when the server asks for one; `session` is
     /// offered for resumption when its suite is among those offered.
+    #[cfg(test)]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new_client_with(
-        #[cfg_attr(not(feature = "ecdhe"), allow(unused_mut))] mut config: Config,
+        config: Config,
         identity: &[u8],
         psk: &[u8],
         #[cfg(feature = "ecdhe")] ecdsa: Option<Option<SigningKey>>,
@@ -51,48 +54,84 @@ impl Connection {
         now: Duration,
         rng: &mut dyn CryptoRngCore,
     ) -> Result<Self, Error> {
+        let mut c = Self::blank_client(config, now);
+        c.start_client(
+            identity,
+            psk,
+            #[cfg(feature = "ecdhe")]
+            ecdsa,
+            session,
+            now,
+            rng,
+        )?;
+        Ok(c)
+    }
+
+    /// A client connection with `config` not started yet: the owner
+    /// builds it where it keeps it, then
+    /// [`start_client`](Self::start_client)s it there (no copy of the
+    /// whole handshake state on the stack).
+    pub(crate) fn blank_client(config: Config, now: Duration) -> Self {
+        Self::blank(Role::Client, config, now)
+    }
+
+    /// Starts a blank client connection offering the PSK suites of its
+    /// configuration if `psk` is non-empty (or no raw public keys are
+    /// used) and its ECDHE_ECDSA suites if `ecdsa` is set (`own_key`
+    /// inside, sent when the server asks for one): keys, random, the
+    /// first ClientHello queued.
+    pub(crate) fn start_client(
+        &mut self,
+        identity: &[u8],
+        psk: &[u8],
+        #[cfg(feature = "ecdhe")] ecdsa: Option<Option<SigningKey>>,
+        session: Option<&Session>,
+        now: Duration,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<(), Error> {
+        if self.state != State::Failed || self.role != Role::Client {
+            return Err(Error::Internal);
+        }
         // Without `ecdhe` every suite is a PSK one: all are offered.
         #[cfg(feature = "ecdhe")]
         let (use_psk, use_ecdsa) = (!psk.is_empty() || ecdsa.is_none(), ecdsa.is_some());
         #[cfg(feature = "ecdhe")]
-        config.suites.retain(|s| {
+        self.config.suites.retain(|s| {
             let kx = s.key_exchange();
             (use_psk && kx.is_psk()) || (use_ecdsa && kx == KeyExchange::EcdheEcdsa)
         });
-        config.validate()?;
+        self.config.validate()?;
         // An empty key is no key: refused (RFC 4279 keys are 1..2^16 bytes).
-        if psk.is_empty() && config.suites.iter().any(|s| s.key_exchange().is_psk()) {
+        if psk.is_empty() && self.config.suites.iter().any(|s| s.key_exchange().is_psk()) {
             return Err(Error::Config);
         }
-        let mut c = Self::blank(Role::Client, config, now);
         #[cfg(feature = "ecdhe")]
         {
-            c.own_key = ecdsa.flatten();
+            self.own_key = ecdsa.flatten();
         }
         #[cfg(feature = "resumption")]
         {
-            c.offered = session
-                .filter(|s| c.config.suites.contains(&s.suite))
+            self.offered = session
+                .filter(|s| self.config.suites.contains(&s.suite))
                 .cloned();
         }
         #[cfg(not(feature = "resumption"))]
         let _ = session;
-        if let Some(n) = c.config.cid() {
+        if let Some(n) = self.config.cid() {
             let mut cid = [0u8; MAX_CID_LEN];
             let cid = cid.get_mut(..usize::from(n)).ok_or(Error::Config)?;
             rng.fill_bytes(cid);
-            c.cid_rx = heapless::Vec::from_slice(cid).map_err(|_| Error::Config)?;
+            self.cid_rx = heapless::Vec::from_slice(cid).map_err(|_| Error::Config)?;
         }
-        c.identity = heapless::Vec::from_slice(identity).map_err(|_| Error::Config)?;
-        c.psk
+        self.identity = heapless::Vec::from_slice(identity).map_err(|_| Error::Config)?;
+        self.psk
             .get_mut(..psk.len())
             .ok_or(Error::Config)?
             .copy_from_slice(psk);
-        c.psk_len = psk.len();
-        rng.fill_bytes(&mut c.client_random);
-        c.state = State::ClientHelloSent;
-        c.send_client_hello(now)?;
-        Ok(c)
+        self.psk_len = psk.len();
+        rng.fill_bytes(&mut self.client_random);
+        self.state = State::ClientHelloSent;
+        self.send_client_hello(now)
     }
 
     pub(super) fn offers_ecdhe(&self) -> bool {
