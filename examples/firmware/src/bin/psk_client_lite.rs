@@ -63,7 +63,12 @@ fn main() -> ! {
         fail(b"no server transcript: run scripts/embedded --regenerate-transcript");
     }
     // Built in place, then started (no copy of the client on the stack).
-    let mut client = SmallClient::unstarted(client_config(), SERVER_ADDR, DemoRng::new(CLIENT_DTLS_SEED), NOW);
+    let mut client = SmallClient::unstarted(
+        client_config(),
+        SERVER_ADDR,
+        DemoRng::new(CLIENT_DTLS_SEED),
+        NOW,
+    );
     if client.start_psk(KID, &POP_KEY, NOW).is_err() {
         fail(b"dtls client config")
     }

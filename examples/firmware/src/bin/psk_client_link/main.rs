@@ -165,16 +165,16 @@ fn main() -> ! {
         fail(b"board init");
     }
     let start = board::now();
-    let Ok(mut dtls) = Dtls::with_queue_capacity(
+    // Built in place, then started (no copy of the client on the stack).
+    let mut dtls = Dtls::unstarted(
         dtls_config(),
-        IDENTITY,
-        PSK,
         SERVER_ADDR,
         DemoRng::new(CLIENT_DTLS_SEED),
         start,
-    ) else {
+    );
+    if dtls.start_psk(IDENTITY, PSK, start).is_err() {
         fail(b"dtls client config")
-    };
+    }
     line(&[b"link: UART0 up, SLIP framing; dtls psk: ClientHello for identity Client_identity"]);
     let mut coap = Coap::new(CoapConfig::default(), DemoRng::new(CLIENT_COAP_SEED));
     let mut decoder = slip::Decoder::<MAX_DATAGRAM>::new();
