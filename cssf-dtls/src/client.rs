@@ -292,7 +292,8 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, const Q: usize> Client<A, R, Reject
     /// plus 29 bytes with AES-128-CCM-8 and no Connection ID), e.g. 512
     /// bytes for CoAP messages of up to 256 bytes.
     /// [`max_payload`](Client::max_payload) is bounded by `Q`, and a
-    /// received record larger than `Q` bytes is dropped.
+    /// received record whose plaintext is larger than `Q` bytes is dropped
+    /// (counted in [`Stats::rx_overflow`]).
     ///
     /// ```
     /// use cssf_dtls::{Client, Config, RejectAll};
