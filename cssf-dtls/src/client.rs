@@ -85,8 +85,8 @@ pub struct Client<A, R, T = RejectAll, const Q: usize = APP_QUEUE_CAPACITY> {
     peer: A,
     rng: R,
     trust: T,
-    txq: TaggedQueue<Q, QUEUE_ENTRIES>,
-    rxq: TaggedQueue<Q, QUEUE_ENTRIES>,
+    txq: TaggedQueue<Q, QUEUE_ENTRIES, ()>,
+    rxq: TaggedQueue<Q, QUEUE_ENTRIES, ()>,
     /// Lengths of received records not yet reported.
     data_events: heapless::Deque<usize, EVENTS>,
     /// The cookies of `path_challenge`s still to answer.
@@ -104,7 +104,7 @@ pub struct Client<A, R, T = RejectAll, const Q: usize = APP_QUEUE_CAPACITY> {
 /// The client's side of its established session's input.
 struct ClUp<'a, const Q: usize> {
     events: &'a mut heapless::Deque<usize, EVENTS>,
-    rxq: &'a mut TaggedQueue<Q, QUEUE_ENTRIES>,
+    rxq: &'a mut TaggedQueue<Q, QUEUE_ENTRIES, ()>,
     #[cfg(feature = "cid")]
     rrc_answers: &'a mut heapless::Deque<[u8; 8], RRC_ANSWERS>,
     #[cfg(feature = "resumption")]
@@ -113,7 +113,7 @@ struct ClUp<'a, const Q: usize> {
 
 impl<const Q: usize> Upcall for ClUp<'_, Q> {
     fn data(&mut self, plain: &[u8]) -> bool {
-        if self.events.is_full() || !self.rxq.push(0, plain) {
+        if self.events.is_full() || !self.rxq.push((), plain) {
             return false;
         }
         let _ = self.events.push_back(plain.len());
@@ -179,7 +179,7 @@ impl<A, R, T, const Q: usize> Client<A, R, T, Q> {
             ) {
                 // After a local close (or the last sequence number), sealed
                 // records still go out first.
-                self.txq.purge(0);
+                self.txq.purge(());
             }
             #[cfg(feature = "resumption")]
             {
@@ -724,7 +724,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>, const Q: usize> C
             _ if self.end.is_some() => (Err(Error::Closed), None),
             Some(_) if data.len() > max => (Err(Error::RecordOverflow), None),
             Some(est) => {
-                let r = est.send(self.conn.config(), data, &mut self.txq, 0);
+                let r = est.send(self.conn.config(), data, &mut self.txq, ());
                 // Its sequence numbers may have run out.
                 (r, est.end_reason())
             }
@@ -738,7 +738,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>, const Q: usize> C
 
     /// Copies the next received application record into `buf`.
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
-        self.rxq.take(0, buf)
+        self.rxq.take((), buf)
     }
 
     /// Sends close_notify (once connected) and closes; `Closed`

@@ -545,12 +545,12 @@ impl Established {
     // ---- output ----------------------------------------------------------
 
     /// Seals one application record into `q`, tagged `tag`.
-    pub(crate) fn send<const CAP: usize>(
+    pub(crate) fn send<const CAP: usize, G: Copy + PartialEq>(
         &mut self,
         cfg: &Config,
         data: &[u8],
-        q: &mut TaggedQueue<CAP, QUEUE_ENTRIES>,
-        tag: u64,
+        q: &mut TaggedQueue<CAP, QUEUE_ENTRIES, G>,
+        tag: G,
     ) -> Result<(), Error> {
         if self.end.is_some() {
             return Err(Error::Closed);

@@ -175,7 +175,7 @@ pub mod footprint {
     /// Bytes of one of a client's two application queues of `Q` bytes
     /// (the bytes and the index of the records in them).
     pub const fn client_queue<const Q: usize>() -> usize {
-        core::mem::size_of::<crate::queue::TaggedQueue<Q, { crate::queue::QUEUE_ENTRIES }>>()
+        core::mem::size_of::<crate::queue::TaggedQueue<Q, { crate::queue::QUEUE_ENTRIES }, ()>>()
     }
 
     // The budget of an established session, on every target.

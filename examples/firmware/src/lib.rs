@@ -39,9 +39,10 @@ pub const NOW: Duration = Duration::from_secs(1);
 pub type Coap = cssf_coap::endpoint::Endpoint<u8, DemoRng, 2, 4, 256, 0>;
 
 /// Bytes of each of the small PSK clients' two DTLS application queues
-/// (`Client::with_queue_capacity`): one record of a 256-byte CoAP message
-/// (285 bytes with AES-128-CCM-8) fits, with room to spare.
-pub const CLIENT_QUEUE: usize = 512;
+/// (`Client::unstarted`): one record of a 256-byte CoAP message (285
+/// bytes with AES-128-CCM-8) fits the send queue, its plaintext the
+/// receive queue.
+pub const CLIENT_QUEUE: usize = 320;
 
 /// The small PSK clients' DTLS client: application queues of
 /// [`CLIENT_QUEUE`] bytes.
