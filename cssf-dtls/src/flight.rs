@@ -4,23 +4,32 @@
 use crate::wire::handshake::{HandshakeHeader, HEADER_LEN};
 use crate::Error;
 
-/// Largest handshake message body this crate reassembles or sends: 1024
-/// bytes, or 512 in a PSK-only client build (without features `ecdhe` and
-/// `server`), whose largest message is a ClientHello with a 255-byte
-/// cookie (about 400 bytes) and which receives no certificates or
-/// ClientHellos.
+/// Largest handshake message body this crate reassembles from fragments:
+/// 1024 bytes, or 320 in a PSK-only client build (without features `ecdhe`
+/// and `server`), which receives no certificates or ClientHellos (a
+/// HelloVerifyRequest with the longest cookie has a 258-byte body). A
+/// message that comes whole in one record is processed where it lies,
+/// whatever its length.
 #[cfg(any(feature = "ecdhe", feature = "server"))]
 pub const MAX_MESSAGE_LEN: usize = 1024;
-/// Largest handshake message body this crate reassembles or sends: 1024
-/// bytes, or 512 in a PSK-only client build (without features `ecdhe` and
-/// `server`), whose largest message is a ClientHello with a 255-byte
-/// cookie (about 400 bytes) and which receives no certificates or
-/// ClientHellos.
+/// Largest handshake message body this crate reassembles from fragments:
+/// 1024 bytes, or 320 in a PSK-only client build (without features `ecdhe`
+/// and `server`), which receives no certificates or ClientHellos (a
+/// HelloVerifyRequest with the longest cookie has a 258-byte body). A
+/// message that comes whole in one record is processed where it lies,
+/// whatever its length.
 #[cfg(not(any(feature = "ecdhe", feature = "server")))]
-pub const MAX_MESSAGE_LEN: usize = 512;
-/// Bytes available for one flight's messages (headers included): a PSK
-/// client's largest flight is one ClientHello.
-pub(crate) const FLIGHT_CAPACITY: usize = MAX_MESSAGE_LEN;
+pub const MAX_MESSAGE_LEN: usize = 320;
+/// Bytes available for one flight's messages (headers included): 1024,
+/// or 512 in a PSK-only client build, whose largest flight is one
+/// ClientHello (under 400 bytes with a 255-byte cookie).
+#[cfg(any(feature = "ecdhe", feature = "server"))]
+pub(crate) const FLIGHT_CAPACITY: usize = 1024;
+/// Bytes available for one flight's messages (headers included): 1024,
+/// or 512 in a PSK-only client build, whose largest flight is one
+/// ClientHello (under 400 bytes with a 255-byte cookie).
+#[cfg(not(any(feature = "ecdhe", feature = "server")))]
+pub(crate) const FLIGHT_CAPACITY: usize = 512;
 /// Most records in one flight.
 pub(crate) const MAX_FLIGHT_ENTRIES: usize = 6;
 

@@ -55,7 +55,9 @@ use crate::crypto::prf;
 use crate::crypto::suite::{CipherSuite, KeyExchange};
 use crate::established::{Established, Parts};
 use crate::event::CloseReason;
-use crate::flight::{whole_header, Ahead, Flight, Reassembly, AHEAD_CAPACITY, MAX_MESSAGE_LEN};
+use crate::flight::{
+    whole_header, Ahead, Flight, Reassembly, AHEAD_CAPACITY, FLIGHT_CAPACITY, MAX_MESSAGE_LEN,
+};
 use crate::identity::{Identity, PskIdentity};
 use crate::psk::{PeerContext, PskStore, MAX_IDENTITY_LEN, MAX_PSK_LEN};
 use crate::record::{next_record, seal_record, InRecord, Reader, Unopened};
@@ -490,7 +492,7 @@ impl Connection {
         body_len: usize,
         emit: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
     ) -> Result<(), Error> {
-        if body_len > MAX_MESSAGE_LEN {
+        if HS_HEADER + body_len > FLIGHT_CAPACITY {
             return Err(Error::Internal);
         }
         let seq = self.send_msg_seq;
