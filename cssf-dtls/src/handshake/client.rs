@@ -31,14 +31,6 @@ impl Connection {
         )
     }
 
-    /// The session offered for resumption (never without `resumption`).
-    fn offered(&self) -> Option<&Session> {
-        #[cfg(feature = "resumption")]
-        return self.offered.as_ref();
-        #[cfg(not(feature = "resumption"))]
-        None
-    }
-
     /// A client connection offering the PSK suites if `psk` is non-empty
     /// and the ECDHE_ECDSA suites (raw public keys) if `ecdsa` is set, with
     /// `own_key` as its key when the server asks for one; `session` is
@@ -191,21 +183,30 @@ impl Connection {
             }
         }
         let elen = w.len();
-        let random = self.client_random;
-        let cookie = self.cookie.clone();
-        let sid = self.offered().map(|s| s.id.clone()).unwrap_or_default();
+        self.new_flight(now, true);
+        self.hello_record_seq = self.write_seq[0];
+        // Emitted from the connection's own fields (no copies of the
+        // cookie or session ID on the stack).
+        #[cfg(feature = "resumption")]
+        let sid: &[u8] = self.offered.as_ref().map_or(&[], |s| s.id.as_slice());
+        #[cfg(not(feature = "resumption"))]
+        let sid: &[u8] = &[];
         let ch = ClientHelloRepr {
             version: DTLS_1_2,
-            random: &random,
-            session_id: &sid,
-            cookie: &cookie,
+            random: &self.client_random,
+            session_id: sid,
+            cookie: &self.cookie,
             cipher_suites: suites.get(..ns).unwrap_or(&[]),
             compression_methods: &[0],
             extensions: exts.get(..elen).unwrap_or(&[]),
         };
-        self.new_flight(now, true);
-        self.hello_record_seq = self.write_seq[0];
-        self.push_handshake(mt::CLIENT_HELLO, 0, ch.buffer_len(), |b| ch.emit(b))?;
+        push_message(
+            &mut self.flight,
+            &mut self.transcript,
+            &mut self.send_msg_seq,
+            (mt::CLIENT_HELLO, 0, ch.buffer_len()),
+            |b| ch.emit(b),
+        )?;
         self.start_sending();
         Ok(())
     }
@@ -224,7 +225,11 @@ impl Connection {
             // will), or the one we have: nothing new to send.
             return Ok(());
         }
-        self.cookie = heapless::Vec::from_slice(hvr.cookie).map_err(|_| Error::Decode)?;
+        // Replaced in place (no 255-byte temporary).
+        self.cookie.clear();
+        self.cookie
+            .extend_from_slice(hvr.cookie)
+            .map_err(|_| Error::Decode)?;
         self.cookies_taken = self.cookies_taken.saturating_add(1);
         // RFC 6347 §4.2.1: neither the first ClientHello nor the
         // HelloVerifyRequest enter the transcript.
@@ -426,7 +431,6 @@ impl Connection {
             .ecdh
             .as_ref()
             .map(|s| s.public_key().to_encoded_point(false));
-        let identity = self.identity.clone();
         #[cfg(feature = "ecdhe")]
         let ecdsa = self.kx() == Some(KeyExchange::EcdheEcdsa);
         self.new_flight(now, true);
@@ -445,13 +449,18 @@ impl Connection {
         let _ = certificate;
         #[cfg(not(feature = "ecdhe"))]
         {
+            // Emitted from the connection's identity (no copy of it).
             let cke = ClientKeyExchangeRepr {
-                identity: &identity,
+                identity: &self.identity,
                 point: None,
             };
-            self.push_handshake(mt::CLIENT_KEY_EXCHANGE, 0, cke.buffer_len(), |b| {
-                cke.emit(b)
-            })?;
+            push_message(
+                &mut self.flight,
+                &mut self.transcript,
+                &mut self.send_msg_seq,
+                (mt::CLIENT_KEY_EXCHANGE, 0, cke.buffer_len()),
+                |b| cke.emit(b),
+            )?;
         }
         #[cfg(feature = "ecdhe")]
         if ecdsa {
@@ -466,12 +475,16 @@ impl Connection {
             })?;
         } else {
             let cke = ClientKeyExchangeRepr {
-                identity: &identity,
+                identity: &self.identity,
                 point: point.as_ref().map(|p| p.as_bytes()),
             };
-            self.push_handshake(mt::CLIENT_KEY_EXCHANGE, 0, cke.buffer_len(), |b| {
-                cke.emit(b)
-            })?;
+            push_message(
+                &mut self.flight,
+                &mut self.transcript,
+                &mut self.send_msg_seq,
+                (mt::CLIENT_KEY_EXCHANGE, 0, cke.buffer_len()),
+                |b| cke.emit(b),
+            )?;
         }
         // The extended master secret's session hash ends at ClientKeyExchange
         // (RFC 7627 §3), so keys are derived before CertificateVerify.

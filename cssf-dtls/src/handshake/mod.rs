@@ -383,6 +383,39 @@ fn flight_end_digest(epoch: u16, t: u8, seq: u16, body: &[u8]) -> [u8; 16] {
     out
 }
 
+/// Appends a handshake message (`(type, epoch, body length)`, the body
+/// written by `emit`) to `flight` and `transcript`: the fields
+/// [`Connection::push_handshake`] touches, apart, so a message can be
+/// emitted from other fields of the connection (a ClientHello's cookie)
+/// without a copy of them on the stack.
+fn push_message(
+    flight: &mut Flight,
+    transcript: &mut Sha256,
+    send_msg_seq: &mut u16,
+    (t, epoch, body_len): (u8, u16, usize),
+    emit: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
+) -> Result<(), Error> {
+    if HS_HEADER + body_len > FLIGHT_CAPACITY {
+        return Err(Error::Internal);
+    }
+    let seq = *send_msg_seq;
+    let buf = flight.push(CT_HANDSHAKE, epoch, HS_HEADER + body_len)?;
+    let (hdr, body) = buf.split_at_mut(HS_HEADER);
+    let res = HandshakeHeader::whole(t, seq, body_len)
+        .emit(hdr)
+        .and_then(|_| emit(body));
+    match res {
+        Ok(n) if n == body_len => {}
+        _ => {
+            flight.pop();
+            return Err(Error::Internal);
+        }
+    }
+    transcript.update(&*buf);
+    *send_msg_seq = seq.wrapping_add(1);
+    Ok(())
+}
+
 fn be16(b: &[u8]) -> u16 {
     b.iter().fold(0u16, |a, &x| (a << 8) | u16::from(x))
 }
@@ -492,27 +525,13 @@ impl Connection {
         body_len: usize,
         emit: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
     ) -> Result<(), Error> {
-        if HS_HEADER + body_len > FLIGHT_CAPACITY {
-            return Err(Error::Internal);
-        }
-        let seq = self.send_msg_seq;
-        let buf = self
-            .flight
-            .push(CT_HANDSHAKE, epoch, HS_HEADER + body_len)?;
-        let (hdr, body) = buf.split_at_mut(HS_HEADER);
-        let res = HandshakeHeader::whole(t, seq, body_len)
-            .emit(hdr)
-            .and_then(|_| emit(body));
-        match res {
-            Ok(n) if n == body_len => {}
-            _ => {
-                self.flight.pop();
-                return Err(Error::Internal);
-            }
-        }
-        self.transcript.update(&*buf);
-        self.send_msg_seq = self.send_msg_seq.wrapping_add(1);
-        Ok(())
+        push_message(
+            &mut self.flight,
+            &mut self.transcript,
+            &mut self.send_msg_seq,
+            (t, epoch, body_len),
+            emit,
+        )
     }
 
     fn push_ccs(&mut self) -> Result<(), Error> {
