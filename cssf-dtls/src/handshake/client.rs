@@ -9,9 +9,10 @@ use super::*;
 
 impl Connection {
     /// A PSK client connection with its first ClientHello queued (only the
-    /// configured PSK suites are offered). The handshake's unit tests; a
-    /// [`Client`](crate::Client) builds its connection in place.
-    #[cfg(test)]
+    /// configured PSK suites are offered). The handshake's unit tests
+    /// (which need `server` and `ecdhe`); a [`Client`](crate::Client)
+    /// builds its connection in place.
+    #[cfg(all(test, feature = "server", feature = "ecdhe"))]
     pub(crate) fn new_client(
         config: Config,
         identity: &[u8],
@@ -35,7 +36,7 @@ impl Connection {
     /// and the ECDHE_ECDSA suites (raw public keys) if `ecdsa` is set, with
     /// `own_key` as its key when the server asks for one; `session` is
     /// offered for resumption when its suite is among those offered.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "server", feature = "ecdhe"))]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new_client_with(
         config: Config,
