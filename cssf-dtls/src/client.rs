@@ -68,7 +68,7 @@ const RRC_ANSWERS: usize = 2;
 /// [`session`](Self::session)); records are protected by the compact
 /// established state once connected. Sent records are sealed into a queue
 /// of `Q` bytes, received ones wait in another: by default
-/// [`APP_QUEUE_CAPACITY`](crate::APP_QUEUE_CAPACITY) bytes each, chosen by
+/// [`APP_QUEUE_CAPACITY`] bytes each, chosen by
 /// [`with_queue_capacity`](Client::with_queue_capacity).
 pub struct Client<A, R, T = RejectAll, const Q: usize = APP_QUEUE_CAPACITY> {
     conn: Connection,
@@ -199,9 +199,9 @@ impl<A, R, T, const Q: usize> core::fmt::Debug for Client<A, R, T, Q> {
 
 impl<A, R: CryptoRngCore, T, const Q: usize> Client<A, R, T, Q> {
     /// A client offering what `psk` and `key` allow (see
-    /// [`Connection::start_client`]), its handshake built in place and
-    /// started there: the whole handshake state is never a temporary on
-    /// the stack beside the client.
+    /// [`Connection::start_client`]), its handshake built in place in the
+    /// client and started there (the client itself is still returned in a
+    /// `Result`: [`unstarted`](Client::unstarted) avoids that too).
     #[allow(clippy::too_many_arguments)]
     fn started(
         config: Config,
@@ -287,7 +287,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore> Client<A, R> {
 
 impl<A: Clone + PartialEq, R: CryptoRngCore, const Q: usize> Client<A, R, RejectAll, Q> {
     /// Like [`new`](Client::new), with application queues of `Q` bytes
-    /// each instead of [`APP_QUEUE_CAPACITY`](crate::APP_QUEUE_CAPACITY):
+    /// each instead of [`APP_QUEUE_CAPACITY`]:
     /// a constrained client sizes them to its largest record (its payload
     /// plus 29 bytes with AES-128-CCM-8 and no Connection ID), e.g. 512
     /// bytes for CoAP messages of up to 256 bytes.
