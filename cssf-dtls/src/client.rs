@@ -11,7 +11,7 @@ use crate::event::{CloseReason, Event, SessionHandle, Transmit};
 use crate::handshake::{Bound, Connection, Deps};
 use crate::identity::Identity;
 use crate::psk::{PeerContext, PskStore, MAX_PSK_LEN};
-use crate::queue::AppQueue;
+use crate::queue::{TaggedQueue, APP_QUEUE_CAPACITY, QUEUE_ENTRIES};
 #[cfg(feature = "resumption")]
 use crate::session::Session;
 use crate::stats::Stats;
@@ -67,9 +67,10 @@ const RRC_ANSWERS: usize = 2;
 /// The handshake state stays with the client (it also answers
 /// [`session`](Self::session)); records are protected by the compact
 /// established state once connected. Sent records are sealed into a queue
-/// of [`APP_QUEUE_CAPACITY`](crate::APP_QUEUE_CAPACITY) bytes, received
-/// ones wait in another.
-pub struct Client<A, R, T = RejectAll> {
+/// of `Q` bytes, received ones wait in another: by default
+/// [`APP_QUEUE_CAPACITY`] bytes each, chosen by
+/// [`with_queue_capacity`](Client::with_queue_capacity).
+pub struct Client<A, R, T = RejectAll, const Q: usize = APP_QUEUE_CAPACITY> {
     conn: Connection,
     est: Option<Established>,
     /// The handshake sent the last flight and resends it if the server
@@ -84,8 +85,8 @@ pub struct Client<A, R, T = RejectAll> {
     peer: A,
     rng: R,
     trust: T,
-    txq: AppQueue,
-    rxq: AppQueue,
+    txq: TaggedQueue<Q, QUEUE_ENTRIES, ()>,
+    rxq: TaggedQueue<Q, QUEUE_ENTRIES, ()>,
     /// Lengths of received records not yet reported.
     data_events: heapless::Deque<usize, EVENTS>,
     /// The cookies of `path_challenge`s still to answer.
@@ -101,18 +102,18 @@ pub struct Client<A, R, T = RejectAll> {
 }
 
 /// The client's side of its established session's input.
-struct ClUp<'a> {
+struct ClUp<'a, const Q: usize> {
     events: &'a mut heapless::Deque<usize, EVENTS>,
-    rxq: &'a mut AppQueue,
+    rxq: &'a mut TaggedQueue<Q, QUEUE_ENTRIES, ()>,
     #[cfg(feature = "cid")]
     rrc_answers: &'a mut heapless::Deque<[u8; 8], RRC_ANSWERS>,
     #[cfg(feature = "resumption")]
     linger: Option<(&'a mut Connection, Duration, Deps<'a>)>,
 }
 
-impl Upcall for ClUp<'_> {
+impl<const Q: usize> Upcall for ClUp<'_, Q> {
     fn data(&mut self, plain: &[u8]) -> bool {
-        if self.events.is_full() || !self.rxq.push(0, plain) {
+        if self.events.is_full() || !self.rxq.push((), plain) {
             return false;
         }
         let _ = self.events.push_back(plain.len());
@@ -140,7 +141,7 @@ impl Upcall for ClUp<'_> {
     }
 }
 
-impl<A, R, T> Client<A, R, T> {
+impl<A, R, T, const Q: usize> Client<A, R, T, Q> {
     fn from_parts(conn: Connection, peer: A, rng: R, trust: T) -> Self {
         Client {
             conn,
@@ -152,8 +153,8 @@ impl<A, R, T> Client<A, R, T> {
             peer,
             rng,
             trust,
-            txq: AppQueue::new(),
-            rxq: AppQueue::new(),
+            txq: TaggedQueue::new(),
+            rxq: TaggedQueue::new(),
             data_events: heapless::Deque::new(),
             #[cfg(feature = "cid")]
             rrc_answers: heapless::Deque::new(),
@@ -178,7 +179,7 @@ impl<A, R, T> Client<A, R, T> {
             ) {
                 // After a local close (or the last sequence number), sealed
                 // records still go out first.
-                self.txq.purge(0);
+                self.txq.purge(());
             }
             #[cfg(feature = "resumption")]
             {
@@ -188,11 +189,43 @@ impl<A, R, T> Client<A, R, T> {
     }
 }
 
-impl<A, R, T> core::fmt::Debug for Client<A, R, T> {
+impl<A, R, T, const Q: usize> core::fmt::Debug for Client<A, R, T, Q> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Client")
             .field("conn", &self.conn)
             .finish_non_exhaustive()
+    }
+}
+
+impl<A, R: CryptoRngCore, T, const Q: usize> Client<A, R, T, Q> {
+    /// A client offering what `psk` and `key` allow (see
+    /// [`Connection::start_client`]), its handshake built in place in the
+    /// client and started there (the client itself is still returned in a
+    /// `Result`: [`unstarted`](Client::unstarted) avoids that too).
+    #[allow(clippy::too_many_arguments)]
+    fn started(
+        config: Config,
+        identity: &[u8],
+        psk: &[u8],
+        #[cfg(feature = "ecdhe")] key: Option<Option<SigningKey>>,
+        session: Option<&crate::session::Session>,
+        peer: A,
+        rng: R,
+        trust: T,
+        now: Duration,
+    ) -> Result<Self, Error> {
+        let mut client =
+            Client::from_parts(Connection::blank_client(config, now), peer, rng, trust);
+        client.conn.start_client(
+            identity,
+            psk,
+            #[cfg(feature = "ecdhe")]
+            key,
+            session,
+            now,
+            &mut client.rng,
+        )?;
+        Ok(client)
     }
 }
 
@@ -205,11 +238,21 @@ impl<A: Clone + PartialEq, R: CryptoRngCore> Client<A, R> {
         identity: &[u8],
         psk: &[u8],
         peer: A,
-        mut rng: R,
+        rng: R,
         now: Duration,
     ) -> Result<Self, Error> {
-        let conn = Connection::new_client(config, identity, psk, now, &mut rng)?;
-        Ok(Client::from_parts(conn, peer, rng, RejectAll))
+        Self::started(
+            config,
+            identity,
+            psk,
+            #[cfg(feature = "ecdhe")]
+            None,
+            None,
+            peer,
+            rng,
+            RejectAll,
+            now,
+        )
     }
 
     /// Starts a PSK handshake offering `session` for resumption (RFC 5246
@@ -224,20 +267,107 @@ impl<A: Clone + PartialEq, R: CryptoRngCore> Client<A, R> {
         psk: &[u8],
         session: &Session,
         peer: A,
-        mut rng: R,
+        rng: R,
         now: Duration,
     ) -> Result<Self, Error> {
-        let conn = Connection::new_client_with(
+        Self::started(
             config,
             identity,
             psk,
             #[cfg(feature = "ecdhe")]
             None,
             Some(session),
+            peer,
+            rng,
+            RejectAll,
             now,
-            &mut rng,
-        )?;
-        Ok(Client::from_parts(conn, peer, rng, RejectAll))
+        )
+    }
+}
+
+impl<A: Clone + PartialEq, R: CryptoRngCore, const Q: usize> Client<A, R, RejectAll, Q> {
+    /// Like [`new`](Client::new), with application queues of `Q` bytes
+    /// each instead of [`APP_QUEUE_CAPACITY`]:
+    /// a constrained client sizes them to its largest record (its payload
+    /// plus 29 bytes with AES-128-CCM-8 and no Connection ID), e.g. 512
+    /// bytes for CoAP messages of up to 256 bytes.
+    /// [`max_payload`](Client::max_payload) is bounded by `Q`, and a
+    /// received record whose plaintext is larger than `Q` bytes is dropped
+    /// (counted in [`Stats::rx_overflow`]).
+    ///
+    /// ```
+    /// use cssf_dtls::{Client, Config, RejectAll};
+    /// use core::time::Duration;
+    /// let mut rng = rand_core::OsRng; // any CryptoRng + RngCore
+    /// let client = Client::<u16, _, RejectAll, 512>::with_queue_capacity(
+    ///     Config::default(), b"Client_identity", b"secretPSK", 5684, &mut rng, Duration::ZERO,
+    /// ).unwrap();
+    /// assert!(client.max_payload() <= 512);
+    /// ```
+    pub fn with_queue_capacity(
+        config: Config,
+        identity: &[u8],
+        psk: &[u8],
+        peer: A,
+        rng: R,
+        now: Duration,
+    ) -> Result<Self, Error> {
+        Self::started(
+            config,
+            identity,
+            psk,
+            #[cfg(feature = "ecdhe")]
+            None,
+            None,
+            peer,
+            rng,
+            RejectAll,
+            now,
+        )
+    }
+
+    /// A PSK client with queues of `Q` bytes, not started yet: built
+    /// where it is kept (e.g. a device's `main`), then
+    /// [`start_psk`](Self::start_psk) queues its first ClientHello. The
+    /// same as [`with_queue_capacity`](Self::with_queue_capacity) in two
+    /// steps, for a device whose stack is short: a client returned inside
+    /// a `Result` may be copied on the stack on its way.
+    ///
+    /// ```
+    /// use cssf_dtls::{Client, Config, RejectAll};
+    /// use core::time::Duration;
+    /// let mut rng = rand_core::OsRng; // any CryptoRng + RngCore
+    /// let mut client = Client::<u16, _, RejectAll, 512>::unstarted(Config::default(), 5684, &mut rng, Duration::ZERO);
+    /// client.start_psk(b"Client_identity", b"secretPSK", Duration::ZERO).unwrap();
+    /// let mut buf = [0u8; 512];
+    /// assert!(client.poll_transmit(Duration::ZERO, &mut buf).unwrap().is_some());
+    /// ```
+    pub fn unstarted(config: Config, peer: A, rng: R, now: Duration) -> Self {
+        Client::from_parts(Connection::blank_client(config, now), peer, rng, RejectAll)
+    }
+
+    /// Starts an [`unstarted`](Self::unstarted) client with PSK
+    /// `identity`/`psk`: only the PSK suites of its configuration are
+    /// offered, the first ClientHello is queued. `Err` (a configuration,
+    /// identity or key refused as [`new`](Client::new) refuses them, or a
+    /// client started before) closes it: its `Closed` event follows.
+    pub fn start_psk(&mut self, identity: &[u8], psk: &[u8], now: Duration) -> Result<(), Error> {
+        if self.end.is_some() {
+            return Err(Error::Closed);
+        }
+        let r = self.conn.start_client(
+            identity,
+            psk,
+            #[cfg(feature = "ecdhe")]
+            None,
+            None,
+            now,
+            &mut self.rng,
+        );
+        if let Err(e) = r {
+            self.end(CloseReason::Error(e));
+        }
+        r
     }
 }
 
@@ -268,11 +398,10 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
         key: Option<SigningKey>,
         trust: T,
         peer: A,
-        mut rng: R,
+        rng: R,
         now: Duration,
     ) -> Result<Self, Error> {
-        let conn = Connection::new_client_with(config, &[], &[], Some(key), None, now, &mut rng)?;
-        Ok(Client::from_parts(conn, peer, rng, trust))
+        Self::started(config, &[], &[], Some(key), None, peer, rng, trust, now)
     }
 
     /// Like [`with_raw_public_key`](Self::with_raw_public_key), offering
@@ -288,7 +417,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
         trust: T,
         session: &Session,
         peer: A,
-        mut rng: R,
+        rng: R,
         now: Duration,
     ) -> Result<Self, Error> {
         // Offered only while the trust store still accepts the server's
@@ -298,11 +427,11 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
             .peer_identity()
             .map_or(true, |id| trust.may_resume(&cx, &id))
             .then_some(session);
-        let conn =
-            Connection::new_client_with(config, &[], &[], Some(key), offered, now, &mut rng)?;
-        Ok(Client::from_parts(conn, peer, rng, trust))
+        Self::started(config, &[], &[], Some(key), offered, peer, rng, trust, now)
     }
+}
 
+impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>, const Q: usize> Client<A, R, T, Q> {
     /// The handle of the client's one session ([`SessionHandle::CLIENT`]).
     pub fn handle(&self) -> SessionHandle {
         SessionHandle::CLIENT
@@ -590,10 +719,12 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
     /// Seals application data (one record) at once, once connected, into
     /// the send queue (`Error::Full` until `poll_transmit` drains it).
     pub fn send(&mut self, _now: Duration, data: &[u8]) -> Result<(), Error> {
+        let max = self.max_payload();
         let (r, end) = match self.est.as_mut() {
             _ if self.end.is_some() => (Err(Error::Closed), None),
+            Some(_) if data.len() > max => (Err(Error::RecordOverflow), None),
             Some(est) => {
-                let r = est.send(self.conn.config(), data, &mut self.txq, 0);
+                let r = est.send(self.conn.config(), data, &mut self.txq, ());
                 // Its sequence numbers may have run out.
                 (r, est.end_reason())
             }
@@ -607,7 +738,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
 
     /// Copies the next received application record into `buf`.
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
-        self.rxq.take(0, buf)
+        self.rxq.take((), buf)
     }
 
     /// Sends close_notify (once connected) and closes; `Closed`
@@ -642,9 +773,14 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
 
     /// The largest payload [`send`](Self::send) accepts.
     pub fn max_payload(&self) -> usize {
+        // A record must fit in the send queue.
         match self.est.as_ref() {
-            Some(est) => est.max_payload(self.conn.config()),
-            None => self.conn.max_payload(),
+            Some(est) => {
+                let cfg = self.conn.config();
+                est.max_payload(cfg)
+                    .min(Q.saturating_sub(est.record_overhead(cfg)))
+            }
+            None => self.conn.max_payload().min(Q),
         }
     }
 

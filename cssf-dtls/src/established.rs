@@ -15,7 +15,7 @@ use crate::config::{Config, MAX_CID_LEN, MAX_PEER_CID_LEN};
 use crate::crypto::aead::RecordCipher;
 use crate::crypto::suite::CipherSuite;
 use crate::event::CloseReason;
-use crate::queue::AppQueue;
+use crate::queue::{TaggedQueue, QUEUE_ENTRIES};
 use crate::record::{next_record, seal_record, InRecord, Reader};
 use crate::replay::ReplayWindow;
 use crate::session::SESSION_ID_LEN;
@@ -255,6 +255,12 @@ impl Established {
             }
             None => (ex, ov),
         }
+    }
+
+    /// Bytes a sealed record adds to its payload (header, CID, explicit
+    /// nonce, tag, padding).
+    pub(crate) fn record_overhead(&self, cfg: &Config) -> usize {
+        REC_HEADER + self.overhead(cfg).1
     }
 
     /// Largest application payload one record can carry.
@@ -539,12 +545,12 @@ impl Established {
     // ---- output ----------------------------------------------------------
 
     /// Seals one application record into `q`, tagged `tag`.
-    pub(crate) fn send(
+    pub(crate) fn send<const CAP: usize, G: Copy + PartialEq>(
         &mut self,
         cfg: &Config,
         data: &[u8],
-        q: &mut AppQueue,
-        tag: u64,
+        q: &mut TaggedQueue<CAP, QUEUE_ENTRIES, G>,
+        tag: G,
     ) -> Result<(), Error> {
         if self.end.is_some() {
             return Err(Error::Closed);

@@ -4,10 +4,32 @@
 use crate::wire::handshake::{HandshakeHeader, HEADER_LEN};
 use crate::Error;
 
-/// Largest handshake message body this crate reassembles or sends.
+/// Largest handshake message body this crate reassembles from fragments:
+/// 1024 bytes, or 320 in a PSK-only client build (without features `ecdhe`
+/// and `server`), which receives no certificates or ClientHellos (a
+/// HelloVerifyRequest with the longest cookie has a 258-byte body). A
+/// message that comes whole in one record is processed where it lies,
+/// whatever its length.
+#[cfg(any(feature = "ecdhe", feature = "server"))]
 pub const MAX_MESSAGE_LEN: usize = 1024;
-/// Bytes available for one flight's messages (headers included).
+/// Largest handshake message body this crate reassembles from fragments:
+/// 1024 bytes, or 320 in a PSK-only client build (without features `ecdhe`
+/// and `server`), which receives no certificates or ClientHellos (a
+/// HelloVerifyRequest with the longest cookie has a 258-byte body). A
+/// message that comes whole in one record is processed where it lies,
+/// whatever its length.
+#[cfg(not(any(feature = "ecdhe", feature = "server")))]
+pub const MAX_MESSAGE_LEN: usize = 320;
+/// Bytes available for one flight's messages (headers included): 1024,
+/// or 512 in a PSK-only client build, whose largest flight is one
+/// ClientHello (under 400 bytes with a 255-byte cookie).
+#[cfg(any(feature = "ecdhe", feature = "server"))]
 pub(crate) const FLIGHT_CAPACITY: usize = 1024;
+/// Bytes available for one flight's messages (headers included): 1024,
+/// or 512 in a PSK-only client build, whose largest flight is one
+/// ClientHello (under 400 bytes with a 255-byte cookie).
+#[cfg(not(any(feature = "ecdhe", feature = "server")))]
+pub(crate) const FLIGHT_CAPACITY: usize = 512;
 /// Most records in one flight.
 pub(crate) const MAX_FLIGHT_ENTRIES: usize = 6;
 
@@ -212,16 +234,18 @@ mod tests {
             fragment_offset: off,
             fragment_length: flen,
         };
-        // A forged start with another length, then the real fragments.
+        // A forged start with another length (still one that fits), then
+        // the real fragments.
+        let forged = MAX_MESSAGE_LEN as u32 - 1;
         let mut r = Reassembly::new();
-        assert!(!r.add(0, &frag(999, 0, 10), &[0xAA; 10]).unwrap());
+        assert!(!r.add(0, &frag(forged, 0, 10), &[0xAA; 10]).unwrap());
         assert!(!r.add(0, &frag(100, 0, 50), &msg[..50]).unwrap());
         assert!(r.add(0, &frag(100, 50, 50), &msg[50..]).unwrap());
         assert_eq!(r.message(), &msg[..]);
         // An authenticated partial message is not replaced by plaintext.
         let mut r = Reassembly::new();
         assert!(!r.add(1, &frag(100, 0, 50), &msg[..50]).unwrap());
-        assert_eq!(r.add(0, &frag(999, 0, 10), &[0; 10]), Err(Error::Decode));
+        assert_eq!(r.add(0, &frag(forged, 0, 10), &[0; 10]), Err(Error::Decode));
         assert!(r.add(1, &frag(100, 50, 50), &msg[50..]).unwrap());
     }
 
@@ -237,8 +261,16 @@ mod tests {
     }
 }
 
-/// Bytes available for complete messages that arrived ahead of their turn.
+/// Bytes available for complete messages that arrived ahead of their turn
+/// (a PSK-only client build: the ServerKeyExchange and ServerHelloDone of
+/// flight 4; one that does not fit comes again with the retransmission).
+#[cfg(any(feature = "ecdhe", feature = "server"))]
 pub(crate) const AHEAD_CAPACITY: usize = 384;
+/// Bytes available for complete messages that arrived ahead of their turn
+/// (a PSK-only client build: the ServerKeyExchange and ServerHelloDone of
+/// flight 4; one that does not fit comes again with the retransmission).
+#[cfg(not(any(feature = "ecdhe", feature = "server")))]
+pub(crate) const AHEAD_CAPACITY: usize = 256;
 
 #[derive(Debug, Clone, Copy)]
 struct AheadEntry {

@@ -165,6 +165,19 @@ pub mod footprint {
     /// received records).
     pub const APP_QUEUE: usize = core::mem::size_of::<crate::queue::AppQueue>();
 
+    /// Bytes of a [`Client`](crate::Client) talking to addresses `A`
+    /// with generator `R` and application queues of `Q` bytes each: the
+    /// whole object, the same while connected and mid-handshake (it holds
+    /// its handshake state, [`HANDSHAKE`] bytes, for its whole life).
+    pub const fn client<A, R, const Q: usize>() -> usize {
+        core::mem::size_of::<crate::Client<A, R, crate::RejectAll, Q>>()
+    }
+    /// Bytes of one of a client's two application queues of `Q` bytes
+    /// (the bytes and the index of the records in them).
+    pub const fn client_queue<const Q: usize>() -> usize {
+        core::mem::size_of::<crate::queue::TaggedQueue<Q, { crate::queue::QUEUE_ENTRIES }, ()>>()
+    }
+
     // The budget of an established session, on every target.
     const _: () = assert!(ESTABLISHED_SESSION <= 256);
 }

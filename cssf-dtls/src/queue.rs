@@ -38,14 +38,16 @@ pub(crate) fn remove_at<T: Copy, const N: usize>(v: &mut heapless::Vec<T, N>, i:
     }
 }
 
-/// A FIFO of byte strings tagged with a session number.
-pub(crate) struct TaggedQueue<const CAP: usize, const E: usize> {
+/// A FIFO of byte strings tagged with a session number (`G`: `u64` in an
+/// endpoint; `()` in a client, whose one session needs no tag, so an
+/// entry takes 2 bytes instead of 16).
+pub(crate) struct TaggedQueue<const CAP: usize, const E: usize, G = u64> {
     buf: [u8; CAP],
     used: usize,
-    entries: heapless::Vec<(u64, u16), E>,
+    entries: heapless::Vec<(G, u16), E>,
 }
 
-impl<const CAP: usize, const E: usize> TaggedQueue<CAP, E> {
+impl<const CAP: usize, const E: usize, G: Copy + PartialEq> TaggedQueue<CAP, E, G> {
     pub(crate) const fn new() -> Self {
         TaggedQueue {
             buf: [0; CAP],
@@ -64,7 +66,7 @@ impl<const CAP: usize, const E: usize> TaggedQueue<CAP, E> {
     }
 
     /// Adds the first `len` bytes of the last reservation as an entry.
-    pub(crate) fn commit(&mut self, tag: u64, len: usize) -> bool {
+    pub(crate) fn commit(&mut self, tag: G, len: usize) -> bool {
         let (Ok(n), true) = (u16::try_from(len), self.used + len <= CAP) else {
             return false;
         };
@@ -76,7 +78,7 @@ impl<const CAP: usize, const E: usize> TaggedQueue<CAP, E> {
     }
 
     /// Appends `data` tagged `tag`; false when it does not fit.
-    pub(crate) fn push(&mut self, tag: u64, data: &[u8]) -> bool {
+    pub(crate) fn push(&mut self, tag: G, data: &[u8]) -> bool {
         match self.reserve(data.len()) {
             Some(dst) => {
                 dst.copy_from_slice(data);
@@ -90,7 +92,7 @@ impl<const CAP: usize, const E: usize> TaggedQueue<CAP, E> {
     /// share: its first entry always (if it fits at all), beyond that at
     /// most half of the entries and half of the bytes.
     #[cfg_attr(not(feature = "server"), allow(dead_code))]
-    pub(crate) fn fair(&self, tag: u64, len: usize) -> bool {
+    pub(crate) fn fair(&self, tag: G, len: usize) -> bool {
         let (n, bytes) = self
             .entries
             .iter()
@@ -111,13 +113,13 @@ impl<const CAP: usize, const E: usize> TaggedQueue<CAP, E> {
     }
 
     /// The oldest entry and its tag.
-    pub(crate) fn front(&self) -> Option<(u64, &[u8])> {
+    pub(crate) fn front(&self) -> Option<(G, &[u8])> {
         let (tag, _) = self.entries.first()?;
         Some((*tag, self.buf.get(self.range(0)?)?))
     }
 
     /// Index of the oldest entry tagged `tag`.
-    pub(crate) fn find(&self, tag: u64) -> Option<usize> {
+    pub(crate) fn find(&self, tag: G) -> Option<usize> {
         self.entries.iter().position(|(t, _)| *t == tag)
     }
 
@@ -135,14 +137,14 @@ impl<const CAP: usize, const E: usize> TaggedQueue<CAP, E> {
     }
 
     /// Drops every entry tagged `tag`.
-    pub(crate) fn purge(&mut self, tag: u64) {
+    pub(crate) fn purge(&mut self, tag: G) {
         while let Some(i) = self.find(tag) {
             self.remove(i);
         }
     }
 
     /// Moves entry `i` (tagged `tag`) into `buf`.
-    pub(crate) fn take(&mut self, tag: u64, buf: &mut [u8]) -> Result<Option<usize>, crate::Error> {
+    pub(crate) fn take(&mut self, tag: G, buf: &mut [u8]) -> Result<Option<usize>, crate::Error> {
         let Some(i) = self.find(tag) else {
             return Ok(None);
         };

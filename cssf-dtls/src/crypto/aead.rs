@@ -99,9 +99,15 @@ impl RecordCipher {
         self.kind
     }
 
-    fn ccm(&self) -> Result<Aes128Ccm8, Error> {
-        Aes128Ccm8::new_from_slice(self.key.get(..16).ok_or(Error::Internal)?)
-            .map_err(|_| Error::Internal)
+    /// The AES-128-CCM-8 AEAD of the first 16 bytes of the key: built
+    /// infallibly (a fixed-size key), so the large key schedule is not
+    /// moved through a `Result` on the stack.
+    fn ccm(&self) -> Aes128Ccm8 {
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&self.key[..16]);
+        let c = Aes128Ccm8::new(&k.into());
+        k.zeroize();
+        c
     }
 
     #[cfg(all(feature = "chacha20", not(feature = "ring")))]
@@ -184,7 +190,7 @@ impl RecordCipher {
             .ok_or(Error::BufferTooSmall { needed: total })?;
         match kind {
             AeadKind::Aes128Ccm8 => {
-                let c = self.ccm()?;
+                let c = self.ccm();
                 let (explicit, rest) = frag.split_at_mut(8);
                 explicit.copy_from_slice(&epoch_seq.to_be_bytes());
                 let (pt, tag_out) = rest.split_at_mut(pt_len);
@@ -249,7 +255,7 @@ impl RecordCipher {
             .ok_or(Error::BadRecordMac)?;
         match self.kind {
             AeadKind::Aes128Ccm8 => {
-                let c = self.ccm().map_err(|_| Error::BadRecordMac)?;
+                let c = self.ccm();
                 let (explicit, rest) = frag.split_at_mut(8);
                 let (ct, tag) = rest.split_at_mut(pt_len);
                 let mut nonce = [0u8; 12];

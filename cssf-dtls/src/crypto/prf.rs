@@ -14,28 +14,29 @@ pub fn prf(secret: &[u8], label: &[u8], seeds: &[&[u8]], out: &mut [u8]) {
         // HMAC accepts keys of any length; unreachable in practice.
         return;
     };
+    // One HMAC state beside the keyed one, reused for every block (a
+    // device's deepest stack frames are in this key schedule).
     // A(1) = HMAC(secret, label || seed)
-    let mut a = {
-        let mut m = base.clone();
-        m.update(label);
-        for s in seeds {
-            m.update(s);
-        }
-        Zeroizing::new(<[u8; 32]>::from(m.finalize().into_bytes()))
-    };
+    let mut m = base.clone();
+    m.update(label);
+    for s in seeds {
+        m.update(s);
+    }
+    let mut a = Zeroizing::new(<[u8; 32]>::from(m.finalize().into_bytes()));
+    let mut block = Zeroizing::new([0u8; 32]);
     for chunk in out.chunks_mut(32) {
-        let mut m = base.clone();
+        m = base.clone();
         m.update(&a[..]);
         m.update(label);
         for s in seeds {
             m.update(s);
         }
-        let block = Zeroizing::new(<[u8; 32]>::from(m.finalize().into_bytes()));
+        *block = m.finalize().into_bytes().into();
         let n = chunk.len();
         if let Some(src) = block.get(..n) {
             chunk.copy_from_slice(src);
         }
-        let mut m = base.clone();
+        m = base.clone();
         m.update(&a[..]);
         *a = m.finalize().into_bytes().into();
     }

@@ -9,7 +9,10 @@ use super::*;
 
 impl Connection {
     /// A PSK client connection with its first ClientHello queued (only the
-    /// configured PSK suites are offered).
+    /// configured PSK suites are offered). The handshake's unit tests
+    /// (which need `server` and `ecdhe`); a [`Client`](crate::Client)
+    /// builds its connection in place.
+    #[cfg(all(test, feature = "server", feature = "ecdhe"))]
     pub(crate) fn new_client(
         config: Config,
         identity: &[u8],
@@ -33,9 +36,10 @@ impl Connection {
     /// and the ECDHE_ECDSA suites (raw public keys) if `ecdsa` is set, with
     /// `own_key` as its key when the server asks for one; `session` is
     /// offered for resumption when its suite is among those offered.
+    #[cfg(all(test, feature = "server", feature = "ecdhe"))]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new_client_with(
-        #[cfg_attr(not(feature = "ecdhe"), allow(unused_mut))] mut config: Config,
+        config: Config,
         identity: &[u8],
         psk: &[u8],
         #[cfg(feature = "ecdhe")] ecdsa: Option<Option<SigningKey>>,
@@ -43,43 +47,84 @@ impl Connection {
         now: Duration,
         rng: &mut dyn CryptoRngCore,
     ) -> Result<Self, Error> {
+        let mut c = Self::blank_client(config, now);
+        c.start_client(
+            identity,
+            psk,
+            #[cfg(feature = "ecdhe")]
+            ecdsa,
+            session,
+            now,
+            rng,
+        )?;
+        Ok(c)
+    }
+
+    /// A client connection with `config` not started yet: the owner
+    /// builds it where it keeps it, then
+    /// [`start_client`](Self::start_client)s it there (no copy of the
+    /// whole handshake state on the stack).
+    pub(crate) fn blank_client(config: Config, now: Duration) -> Self {
+        Self::blank(Role::Client, config, now)
+    }
+
+    /// Starts a blank client connection offering the PSK suites of its
+    /// configuration if `psk` is non-empty (or no raw public keys are
+    /// used) and its ECDHE_ECDSA suites if `ecdsa` is set (`own_key`
+    /// inside, sent when the server asks for one): keys, random, the
+    /// first ClientHello queued.
+    pub(crate) fn start_client(
+        &mut self,
+        identity: &[u8],
+        psk: &[u8],
+        #[cfg(feature = "ecdhe")] ecdsa: Option<Option<SigningKey>>,
+        session: Option<&Session>,
+        now: Duration,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<(), Error> {
+        if self.state != State::Failed || self.role != Role::Client {
+            return Err(Error::Internal);
+        }
         // Without `ecdhe` every suite is a PSK one: all are offered.
         #[cfg(feature = "ecdhe")]
         let (use_psk, use_ecdsa) = (!psk.is_empty() || ecdsa.is_none(), ecdsa.is_some());
         #[cfg(feature = "ecdhe")]
-        config.suites.retain(|s| {
+        self.config.suites.retain(|s| {
             let kx = s.key_exchange();
             (use_psk && kx.is_psk()) || (use_ecdsa && kx == KeyExchange::EcdheEcdsa)
         });
-        config.validate()?;
+        self.config.validate()?;
         // An empty key is no key: refused (RFC 4279 keys are 1..2^16 bytes).
-        if psk.is_empty() && config.suites.iter().any(|s| s.key_exchange().is_psk()) {
+        if psk.is_empty() && self.config.suites.iter().any(|s| s.key_exchange().is_psk()) {
             return Err(Error::Config);
         }
-        let mut c = Self::blank(Role::Client, config, now);
         #[cfg(feature = "ecdhe")]
         {
-            c.own_key = ecdsa.flatten();
+            self.own_key = ecdsa.flatten();
         }
-        c.offered = session
-            .filter(|s| c.config.suites.contains(&s.suite))
-            .cloned();
-        if let Some(n) = c.config.cid() {
+        #[cfg(feature = "resumption")]
+        {
+            self.offered = session
+                .filter(|s| self.config.suites.contains(&s.suite))
+                .cloned();
+        }
+        #[cfg(not(feature = "resumption"))]
+        let _ = session;
+        if let Some(n) = self.config.cid() {
             let mut cid = [0u8; MAX_CID_LEN];
             let cid = cid.get_mut(..usize::from(n)).ok_or(Error::Config)?;
             rng.fill_bytes(cid);
-            c.cid_rx = heapless::Vec::from_slice(cid).map_err(|_| Error::Config)?;
+            self.cid_rx = heapless::Vec::from_slice(cid).map_err(|_| Error::Config)?;
         }
-        c.identity = heapless::Vec::from_slice(identity).map_err(|_| Error::Config)?;
-        c.psk
+        self.identity = heapless::Vec::from_slice(identity).map_err(|_| Error::Config)?;
+        self.psk
             .get_mut(..psk.len())
             .ok_or(Error::Config)?
             .copy_from_slice(psk);
-        c.psk_len = psk.len();
-        rng.fill_bytes(&mut c.client_random);
-        c.state = State::ClientHelloSent;
-        c.send_client_hello(now)?;
-        Ok(c)
+        self.psk_len = psk.len();
+        rng.fill_bytes(&mut self.client_random);
+        self.state = State::ClientHelloSent;
+        self.send_client_hello(now)
     }
 
     pub(super) fn offers_ecdhe(&self) -> bool {
@@ -139,26 +184,30 @@ impl Connection {
             }
         }
         let elen = w.len();
-        let random = self.client_random;
-        let cookie = self.cookie.clone();
-        let sid = self
-            .offered
-            .as_ref()
-            .filter(|_| cfg!(feature = "resumption"))
-            .map(|s| s.id.clone())
-            .unwrap_or_default();
+        self.new_flight(now, true);
+        self.hello_record_seq = self.write_seq[0];
+        // Emitted from the connection's own fields (no copies of the
+        // cookie or session ID on the stack).
+        #[cfg(feature = "resumption")]
+        let sid: &[u8] = self.offered.as_ref().map_or(&[], |s| s.id.as_slice());
+        #[cfg(not(feature = "resumption"))]
+        let sid: &[u8] = &[];
         let ch = ClientHelloRepr {
             version: DTLS_1_2,
-            random: &random,
-            session_id: &sid,
-            cookie: &cookie,
+            random: &self.client_random,
+            session_id: sid,
+            cookie: &self.cookie,
             cipher_suites: suites.get(..ns).unwrap_or(&[]),
             compression_methods: &[0],
             extensions: exts.get(..elen).unwrap_or(&[]),
         };
-        self.new_flight(now, true);
-        self.hello_record_seq = self.write_seq[0];
-        self.push_handshake(mt::CLIENT_HELLO, 0, ch.buffer_len(), |b| ch.emit(b))?;
+        push_message(
+            &mut self.flight,
+            &mut self.transcript,
+            &mut self.send_msg_seq,
+            (mt::CLIENT_HELLO, 0, ch.buffer_len()),
+            |b| ch.emit(b),
+        )?;
         self.start_sending();
         Ok(())
     }
@@ -177,7 +226,11 @@ impl Connection {
             // will), or the one we have: nothing new to send.
             return Ok(());
         }
-        self.cookie = heapless::Vec::from_slice(hvr.cookie).map_err(|_| Error::Decode)?;
+        // Replaced in place (no 255-byte temporary).
+        self.cookie.clear();
+        self.cookie
+            .extend_from_slice(hvr.cookie)
+            .map_err(|_| Error::Decode)?;
         self.cookies_taken = self.cookies_taken.saturating_add(1);
         // RFC 6347 §4.2.1: neither the first ClientHello nor the
         // HelloVerifyRequest enter the transcript.
@@ -280,12 +333,13 @@ impl Connection {
         self.server_random = *sh.random;
         self.suite = Some(suite);
         self.session_id = heapless::Vec::from_slice(sh.session_id).map_err(|_| Error::Decode)?;
-        let resumed = cfg!(feature = "resumption")
-            && self
-                .offered
-                .as_ref()
-                .is_some_and(|s| s.id_is(sh.session_id));
-        if let (true, Some(s)) = (resumed, self.offered.as_ref()) {
+        // Borrowed field by field (the session is copied into others).
+        #[cfg(feature = "resumption")]
+        let offered = self.offered.as_ref();
+        #[cfg(not(feature = "resumption"))]
+        let offered: Option<&Session> = None;
+        let resumed = offered.is_some_and(|s| s.id_is(sh.session_id));
+        if let (true, Some(s)) = (resumed, offered) {
             // RFC 5246 §7.4.1.3: the same suite; RFC 7627 §5.3: the same
             // extended master secret state, or abort.
             if s.suite != suite {
@@ -378,7 +432,6 @@ impl Connection {
             .ecdh
             .as_ref()
             .map(|s| s.public_key().to_encoded_point(false));
-        let identity = self.identity.clone();
         #[cfg(feature = "ecdhe")]
         let ecdsa = self.kx() == Some(KeyExchange::EcdheEcdsa);
         self.new_flight(now, true);
@@ -397,13 +450,18 @@ impl Connection {
         let _ = certificate;
         #[cfg(not(feature = "ecdhe"))]
         {
+            // Emitted from the connection's identity (no copy of it).
             let cke = ClientKeyExchangeRepr {
-                identity: &identity,
+                identity: &self.identity,
                 point: None,
             };
-            self.push_handshake(mt::CLIENT_KEY_EXCHANGE, 0, cke.buffer_len(), |b| {
-                cke.emit(b)
-            })?;
+            push_message(
+                &mut self.flight,
+                &mut self.transcript,
+                &mut self.send_msg_seq,
+                (mt::CLIENT_KEY_EXCHANGE, 0, cke.buffer_len()),
+                |b| cke.emit(b),
+            )?;
         }
         #[cfg(feature = "ecdhe")]
         if ecdsa {
@@ -418,12 +476,16 @@ impl Connection {
             })?;
         } else {
             let cke = ClientKeyExchangeRepr {
-                identity: &identity,
+                identity: &self.identity,
                 point: point.as_ref().map(|p| p.as_bytes()),
             };
-            self.push_handshake(mt::CLIENT_KEY_EXCHANGE, 0, cke.buffer_len(), |b| {
-                cke.emit(b)
-            })?;
+            push_message(
+                &mut self.flight,
+                &mut self.transcript,
+                &mut self.send_msg_seq,
+                (mt::CLIENT_KEY_EXCHANGE, 0, cke.buffer_len()),
+                |b| cke.emit(b),
+            )?;
         }
         // The extended master secret's session hash ends at ClientKeyExchange
         // (RFC 7627 §3), so keys are derived before CertificateVerify.

@@ -55,7 +55,9 @@ use crate::crypto::prf;
 use crate::crypto::suite::{CipherSuite, KeyExchange};
 use crate::established::{Established, Parts};
 use crate::event::CloseReason;
-use crate::flight::{whole_header, Ahead, Flight, Reassembly, AHEAD_CAPACITY, MAX_MESSAGE_LEN};
+use crate::flight::{
+    whole_header, Ahead, Flight, Reassembly, AHEAD_CAPACITY, FLIGHT_CAPACITY, MAX_MESSAGE_LEN,
+};
 use crate::identity::{Identity, PskIdentity};
 use crate::psk::{PeerContext, PskStore, MAX_IDENTITY_LEN, MAX_PSK_LEN};
 use crate::record::{next_record, seal_record, InRecord, Reader, Unopened};
@@ -312,7 +314,9 @@ pub(crate) struct Connection {
     ccs_pushed: bool,
     /// Server: the ID assigned or resumed; client: the ID the server gave.
     pub(crate) session_id: heapless::Vec<u8, SESSION_ID_LEN>,
-    /// Client: the session offered (kept across HelloVerifyRequest).
+    /// Client: the session offered (kept across HelloVerifyRequest); only
+    /// with `resumption` (see [`offered`](Self::offered)).
+    #[cfg(feature = "resumption")]
     offered: Option<Session>,
     /// This connection resumed a session (abbreviated handshake).
     pub(crate) resumed: bool,
@@ -377,6 +381,39 @@ fn flight_end_digest(epoch: u16, t: u8, seq: u16, body: &[u8]) -> [u8; 16] {
     let mut out = [0u8; 16];
     out.copy_from_slice(d.get(..16).unwrap_or(&[0; 16]));
     out
+}
+
+/// Appends a handshake message (`(type, epoch, body length)`, the body
+/// written by `emit`) to `flight` and `transcript`: the fields
+/// [`Connection::push_handshake`] touches, apart, so a message can be
+/// emitted from other fields of the connection (a ClientHello's cookie)
+/// without a copy of them on the stack.
+fn push_message(
+    flight: &mut Flight,
+    transcript: &mut Sha256,
+    send_msg_seq: &mut u16,
+    (t, epoch, body_len): (u8, u16, usize),
+    emit: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
+) -> Result<(), Error> {
+    if HS_HEADER + body_len > FLIGHT_CAPACITY {
+        return Err(Error::Internal);
+    }
+    let seq = *send_msg_seq;
+    let buf = flight.push(CT_HANDSHAKE, epoch, HS_HEADER + body_len)?;
+    let (hdr, body) = buf.split_at_mut(HS_HEADER);
+    let res = HandshakeHeader::whole(t, seq, body_len)
+        .emit(hdr)
+        .and_then(|_| emit(body));
+    match res {
+        Ok(n) if n == body_len => {}
+        _ => {
+            flight.pop();
+            return Err(Error::Internal);
+        }
+    }
+    transcript.update(&*buf);
+    *send_msg_seq = seq.wrapping_add(1);
+    Ok(())
 }
 
 fn be16(b: &[u8]) -> u16 {
@@ -446,6 +483,7 @@ impl Connection {
             hello_record_seq: 0,
             ccs_pushed: false,
             session_id: heapless::Vec::new(),
+            #[cfg(feature = "resumption")]
             offered: None,
             resumed: false,
             fatal: false,
@@ -487,27 +525,13 @@ impl Connection {
         body_len: usize,
         emit: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
     ) -> Result<(), Error> {
-        if body_len > MAX_MESSAGE_LEN {
-            return Err(Error::Internal);
-        }
-        let seq = self.send_msg_seq;
-        let buf = self
-            .flight
-            .push(CT_HANDSHAKE, epoch, HS_HEADER + body_len)?;
-        let (hdr, body) = buf.split_at_mut(HS_HEADER);
-        let res = HandshakeHeader::whole(t, seq, body_len)
-            .emit(hdr)
-            .and_then(|_| emit(body));
-        match res {
-            Ok(n) if n == body_len => {}
-            _ => {
-                self.flight.pop();
-                return Err(Error::Internal);
-            }
-        }
-        self.transcript.update(&*buf);
-        self.send_msg_seq = self.send_msg_seq.wrapping_add(1);
-        Ok(())
+        push_message(
+            &mut self.flight,
+            &mut self.transcript,
+            &mut self.send_msg_seq,
+            (t, epoch, body_len),
+            emit,
+        )
     }
 
     fn push_ccs(&mut self) -> Result<(), Error> {

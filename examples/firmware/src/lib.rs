@@ -38,6 +38,40 @@ pub const NOW: Duration = Duration::from_secs(1);
 /// entries, 256-byte messages, no Block1 upload buffer.
 pub type Coap = cssf_coap::endpoint::Endpoint<u8, DemoRng, 2, 4, 256, 0>;
 
+/// Bytes of each of the small PSK clients' two DTLS application queues
+/// (`Client::unstarted`): one record of a 256-byte CoAP message (285
+/// bytes with AES-128-CCM-8) fits the send queue, its plaintext the
+/// receive queue.
+pub const CLIENT_QUEUE: usize = 320;
+
+/// The small PSK clients' DTLS client: application queues of
+/// [`CLIENT_QUEUE`] bytes.
+pub type SmallClient<R> = cssf_dtls::Client<u8, R, cssf_dtls::RejectAll, CLIENT_QUEUE>;
+
+/// Prints the DTLS client's size: the whole object, the same while
+/// connected and mid-handshake, and its parts.
+pub fn print_client_sizes<R>() {
+    use cssf_dtls::footprint;
+    let whole = footprint::client::<u8, R, CLIENT_QUEUE>();
+    put(b"size_of: dtls client connected ");
+    put_num(whole);
+    put(b" B, mid-handshake ");
+    put_num(whole);
+    put(b" B (the whole Client<_, _, _, ");
+    put_num(CLIENT_QUEUE);
+    put(b">: handshake state ");
+    put_num(footprint::HANDSHAKE);
+    put(b" B, established record state ");
+    put_num(footprint::ESTABLISHED_SESSION);
+    put(b" B, two application queues ");
+    put_num(2 * footprint::client_queue::<CLIENT_QUEUE>());
+    put(b" B; with the default ");
+    put_num(cssf_dtls::APP_QUEUE_CAPACITY);
+    put(b"-byte queues ");
+    put_num(footprint::client::<u8, R, { cssf_dtls::APP_QUEUE_CAPACITY }>());
+    line(&[b" B)"]);
+}
+
 /// The client's DTLS configuration: TLS_PSK_WITH_AES_128_CCM_8 only (RFC 7925).
 pub fn client_config() -> cssf_dtls::Config {
     let mut cfg = cssf_dtls::Config::default();
