@@ -64,6 +64,8 @@ pub mod cose;
 pub mod cwt;
 #[cfg(feature = "dtls")]
 pub mod dtls;
+#[cfg(feature = "edhoc")]
+pub mod edhoc;
 mod error;
 pub mod exi;
 #[cfg(feature = "issuer")]
