@@ -69,6 +69,8 @@
 mod crypto;
 mod initiator;
 mod responder;
+#[cfg(test)]
+mod tests;
 mod types;
 mod wire;
 
