@@ -17,6 +17,7 @@ use super::{
 // No heap: every state lives inline, the largest (a completed session
 // with the peer's credential) sets the size.
 #[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
 enum State {
     /// Nothing sent yet.
     Start,
@@ -46,7 +47,9 @@ enum State {
 }
 
 /// The EDHOC initiator: sends message_1 and message_3, receives message_2
-/// (and message_4, if the application uses it).
+/// (and message_4, if the application uses it). Cloning copies the
+/// handshake state, secrets included (each copy zeroizes its own on drop).
+#[derive(Clone)]
 pub struct Initiator {
     method: Method,
     suites: heapless::Vec<u8, MAX_SUITES>,

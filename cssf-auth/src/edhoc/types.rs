@@ -359,6 +359,7 @@ pub(crate) fn resolve<P: Policy + ?Sized>(
 
 /// This side's credential, its private key (zeroized on drop) and how the
 /// credential is sent.
+#[derive(Clone)]
 pub struct Identity {
     pub(crate) cred: Credential,
     pub(crate) secret: SecretKey,
@@ -436,6 +437,7 @@ impl Method {
 }
 
 /// A completed handshake: PRK_out, the exporter and the authenticated peer.
+#[derive(Clone)]
 pub struct Session {
     pub(crate) prk_out: Prk,
     pub(crate) prk_exporter: Prk,

@@ -210,7 +210,11 @@ pub(crate) fn plaintext_3(p: &[u8]) -> Result<Plaintext3<'_>, Error> {
 pub(crate) fn single_bstr(m: &[u8]) -> Result<&[u8], Error> {
     let mut d = Decoder::new(m);
     let b = cbor::bytes(&mut d).map_err(|_| malformed())?;
-    if d.position() != m.len() {
+    // exactly one item, in the shortest head: the head is not covered by
+    // the transcript, so no other encoding of the same message is taken
+    let mut h = [0u8; 9];
+    let head_len = cbor::head(2, b.len() as u64, &mut h).len();
+    if d.position() != m.len() || head_len + b.len() != m.len() {
         return Err(malformed());
     }
     Ok(b)
