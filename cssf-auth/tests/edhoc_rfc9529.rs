@@ -353,6 +353,15 @@ fn unknown_or_wrong_credential_is_refused() {
         ErrorMessage::parse(&out[..n]).unwrap(),
         ErrorMessage::UnknownCredential
     );
+    // the responder waiting for message_3 gets that error message instead
+    let mut waiting = responder_waiting_m3();
+    let e = waiting
+        .process_message_3(&out[..n], &mut [cred_i()][..])
+        .unwrap_err();
+    assert_eq!(edhoc_err(e), EdhocError::PeerError(3));
+    waiting
+        .process_message_3(&hex(MESSAGE_3), &mut [cred_i()][..])
+        .unwrap();
 
     // a different key under the responder's kid: MAC_2 does not verify
     let impostor = Credential::ccs_for(&[7; 32], &[0x32], "example.edu").unwrap();

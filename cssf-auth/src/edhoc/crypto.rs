@@ -8,7 +8,7 @@ use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use p256::{PublicKey, SecretKey};
 use sha2::{Digest, Sha256};
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::cbor::head;
 use crate::Error;
@@ -263,10 +263,10 @@ pub(crate) fn key_iv(
     prk: &Prk,
     key_label: u64,
     th: &[u8; HASH_LEN],
-) -> Result<([u8; KEY_LEN], [u8; IV_LEN]), Error> {
-    let mut k = [0u8; KEY_LEN];
+) -> Result<(Zeroizing<[u8; KEY_LEN]>, [u8; IV_LEN]), Error> {
+    let mut k = Zeroizing::new([0u8; KEY_LEN]);
     let mut iv = [0u8; IV_LEN];
-    kdf(prk, key_label, &[th], &mut k)?;
+    kdf(prk, key_label, &[th], &mut *k)?;
     kdf(prk, key_label + 1, &[th], &mut iv)?;
     Ok((k, iv))
 }

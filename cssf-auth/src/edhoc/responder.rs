@@ -2,6 +2,7 @@
 
 use p256::{PublicKey, SecretKey};
 use rand_core::CryptoRngCore;
+use zeroize::Zeroize;
 
 use crate::Error;
 
@@ -215,6 +216,7 @@ impl Responder {
         for (p, k) in pt.iter_mut().zip(ks.iter()) {
             *p ^= k;
         }
+        ks.zeroize();
 
         let mut msg = [0u8; MAX_MESSAGE_LEN];
         let mut w = Writer::new(&mut msg);
@@ -255,6 +257,10 @@ impl Responder {
         };
         if message_3.len() > MAX_MESSAGE_LEN {
             return Err(edhoc(EdhocError::TooLarge));
+        }
+        if matches!(message_3.first().map(|b| b >> 5), Some(0 | 1)) {
+            let e = super::ErrorMessage::parse(message_3)?;
+            return Err(edhoc(EdhocError::PeerError(e.code())));
         }
         let ct = wire::single_bstr(message_3)?;
         let mut buf = [0u8; MAX_PLAINTEXT_LEN + TAG_LEN];
