@@ -85,8 +85,10 @@ pub const SUITE_2: u8 = 2;
 /// The suites this implementation supports, in order of preference.
 pub const SUPPORTED_SUITES: [u8; 1] = [SUITE_2];
 /// Longest connection identifier (a byte string; one-byte identifiers that
-/// encode an integer are sent as that integer).
-pub const MAX_CONN_ID_LEN: usize = 8;
+/// encode an integer are sent as that integer): 7, the longest OSCORE
+/// Sender ID with AES-CCM-16-64-128's 13-byte nonce (RFC 8613 §3.3), so
+/// every exported context is usable.
+pub const MAX_CONN_ID_LEN: usize = 7;
 /// Longest kid in an ID_CRED or a credential.
 pub const MAX_KID_LEN: usize = 16;
 /// Longest credential (an encoded CCS).
