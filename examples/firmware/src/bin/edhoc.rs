@@ -9,8 +9,7 @@
 
 use cortex_m_rt::entry;
 use cssf_auth::edhoc::{
-    ConnId, Credential, CredentialTransfer, Identity, Initiator, Method, Responder,
-    MAX_MESSAGE_LEN,
+    ConnId, Credential, CredentialTransfer, Identity, Initiator, Method, Responder, MAX_MESSAGE_LEN,
 };
 use cssf_firmware::{fail, line, put, put_hex, put_num, stack};
 
