@@ -305,7 +305,7 @@ impl Credential {
 
 /// A session handle's number, as the DTLS glue records it with
 /// [`AuthzInfo::note_handshake_key`] (for `cssf_dtls::SessionHandle`, its
-/// [`raw`](cssf_dtls::SessionHandle::raw) value).
+/// `raw()` value).
 pub trait SessionId {
     /// The number.
     fn session_id(&self) -> u64;

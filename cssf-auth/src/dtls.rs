@@ -10,7 +10,7 @@
 //! - RFC 9202 §3.2 (feature `dtls-rpk`): a client's raw public key is
 //!   trusted while a live token's PoP key is that key
 //!   ([`AuthzInfo::trusts_pop_key`], and [`SharedTokenPsk`] as a
-//!   [`TrustStore`](cssf_dtls::TrustStore)).
+//!   `cssf_dtls::TrustStore`).
 //!
 //! Expired tokens and non-symmetric PoP keys resolve to no PSK, so the
 //! handshake fails. Which rights a session then has is the

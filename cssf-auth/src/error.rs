@@ -67,6 +67,9 @@ pub enum Error {
     /// address range, an originator or path pattern, an operation mask, or
     /// a policy index that does not exist (oneM2M ACPs, [`crate::acp`]).
     InvalidPolicy,
+    /// An EDHOC message was refused or could not be made (RFC 9528).
+    #[cfg(feature = "edhoc")]
+    Edhoc(crate::edhoc::EdhocError),
     /// An output buffer is too short.
     BufferTooSmall {
         /// Bytes the output needs.
@@ -98,6 +101,9 @@ impl Error {
             Error::WrongAudience => FORBIDDEN,
             Error::StoreFull | Error::ExiStateFull | Error::ReplayCacheFull => SERVICE_UNAVAILABLE,
             Error::BufferTooSmall { .. } => INTERNAL,
+            // EDHOC over CoAP answers errors with 4.00 (RFC 9528 §A.2)
+            #[cfg(feature = "edhoc")]
+            Error::Edhoc(_) => BAD_REQUEST,
             _ => UNAUTHORIZED,
         }
     }
@@ -142,6 +148,8 @@ impl fmt::Display for Error {
             Error::StoreFull => "token store full",
             Error::ExiStateFull => "no room for another issuer's exi sequence numbers",
             Error::InvalidPolicy => "invalid access-control policy",
+            #[cfg(feature = "edhoc")]
+            Error::Edhoc(e) => e.describe(),
             Error::BufferTooSmall { needed } => {
                 return write!(f, "buffer too small, {needed} bytes needed")
             }

@@ -4,7 +4,8 @@
 //!
 //! Part of CSSF, the Common Service Security Framework. `#![no_std]`, no heap
 //! on any path, no `std` or `alloc` feature (nothing in it needs either). The `issuer` feature adds a token issuer (AS side) and the
-//! `dtls` feature the ACE DTLS profile glue (RFC 9202). Features `log` and
+//! `dtls` feature the ACE DTLS profile glue (RFC 9202), the `edhoc` feature
+//! EDHOC (RFC 9528, module `edhoc`) with its OSCORE context export. Features `log` and
 //! `defmt` (bare-metal targets only; `DEFMT_LOG=cssf_auth=debug` to see
 //! more than errors) log token decisions (accepted at info; rejected, with
 //! the reason, at debug, since anyone can POST to `/authz-info`) and
@@ -64,6 +65,8 @@ pub mod cose;
 pub mod cwt;
 #[cfg(feature = "dtls")]
 pub mod dtls;
+#[cfg(feature = "edhoc")]
+pub mod edhoc;
 mod error;
 pub mod exi;
 #[cfg(feature = "issuer")]
