@@ -216,9 +216,8 @@ impl RecordCipher {
             AeadKind::ChaCha20Poly1305 => {
                 let c = self.chacha_ring()?;
                 let (pt, tag_out) = frag.split_at_mut(pt_len);
-                let nonce = ring::aead::Nonce::assume_unique_for_key(chacha_nonce(
-                    &self.iv, epoch_seq,
-                ));
+                let nonce =
+                    ring::aead::Nonce::assume_unique_for_key(chacha_nonce(&self.iv, epoch_seq));
                 let tag = c
                     .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(a), pt)
                     .map_err(|_| Error::Internal)?;
@@ -277,9 +276,8 @@ impl RecordCipher {
             #[cfg(feature = "ring")]
             AeadKind::ChaCha20Poly1305 => {
                 let c = self.chacha_ring().map_err(|_| Error::BadRecordMac)?;
-                let nonce = ring::aead::Nonce::assume_unique_for_key(chacha_nonce(
-                    &self.iv, epoch_seq,
-                ));
+                let nonce =
+                    ring::aead::Nonce::assume_unique_for_key(chacha_nonce(&self.iv, epoch_seq));
                 // ring takes ciphertext || tag and checks the tag in
                 // constant time before it decrypts.
                 let n = c
