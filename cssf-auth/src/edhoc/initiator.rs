@@ -151,7 +151,8 @@ impl Initiator {
     /// Processes message_2 (or an error message, returned as
     /// [`EdhocError::PeerError`]): decrypts PLAINTEXT_2, resolves ID_CRED_R
     /// through `policy`, verifies MAC_2 or the signature, shows EAD_2 to the
-    /// policy. Returns C_R. On error the state is unchanged.
+    /// policy. Refuses a C_R equal to C_I ([`EdhocError::ConnIdReused`],
+    /// RFC 9528 §3.3.3). Returns C_R. On error the state is unchanged.
     pub fn process_message_2<P: Policy + ?Sized>(
         &mut self,
         message_2: &[u8],
@@ -191,6 +192,11 @@ impl Initiator {
         }
         let pt: &[u8] = pt;
         let p2 = wire::plaintext_2(pt)?;
+        // RFC 9528 §3.3.3: C_R must differ from C_I, else the exported
+        // OSCORE Sender ID equals the Recipient ID (one key both ways).
+        if p2.c_r == *c_i {
+            return Err(edhoc(EdhocError::ConnIdReused));
+        }
         let peer = resolve(policy, p2.id_cred_r)?;
         let prk_3e2m = if self.method.responder_signs() {
             prk_2e.clone()

@@ -137,7 +137,8 @@ pub enum EdhocError {
     DecryptFailed,
     /// A critical EAD item the [`Policy`] does not understand (RFC 9528 §3.8).
     UnknownCriticalEad,
-    /// C_R equals C_I (RFC 9528 §5.3.2).
+    /// C_R equals C_I (RFC 9528 §3.3.3): the responder refuses to send
+    /// such a message_2 and the initiator refuses to accept one.
     ConnIdReused,
     /// The peer sent an error message (RFC 9528 §6) with this ERR_CODE; read
     /// it with [`ErrorMessage::parse`].

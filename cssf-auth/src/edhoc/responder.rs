@@ -364,3 +364,44 @@ impl Responder {
         matches!(self.state, State::Done { .. })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+    use crate::edhoc::{CredentialTransfer, Initiator, MAX_MESSAGE_LEN};
+
+    /// A responder that ignores the C_R != C_I rule (its own check is
+    /// bypassed by rewriting the C_I it keeps): the initiator must refuse
+    /// the message_2, whose MAC is otherwise valid (RFC 9528 §3.3.3).
+    #[test]
+    fn the_initiator_refuses_c_r_equal_to_c_i() {
+        let (ki, kr) = ([0x41u8; 32], [0x52u8; 32]);
+        let ci = Credential::ccs_for(&ki, &[0x2b], "i").unwrap();
+        let cr = Credential::ccs_for(&kr, &[0x32], "r").unwrap();
+        let mut trust_i = [cr.clone()];
+        let mut trust_r = [ci.clone()];
+        let mut i = Initiator::new(
+            Method::StaticStatic,
+            Identity::new(ci, &ki, CredentialTransfer::ByReference).unwrap(),
+        );
+        let mut r =
+            Responder::new(Identity::new(cr, &kr, CredentialTransfer::ByReference).unwrap());
+        let mut rng = rand_core::OsRng;
+        let (mut m1, mut m2) = ([0u8; MAX_MESSAGE_LEN], [0u8; MAX_MESSAGE_LEN]);
+        let c_i = ConnId::new(&[0x37]).unwrap();
+        let n1 = i.prepare_message_1(&mut rng, c_i, &[], &mut m1).unwrap();
+        r.process_message_1(&m1[..n1], &mut trust_r[..]).unwrap();
+        let State::ProcessedM1 { c_i: kept, .. } = &mut r.state else {
+            panic!("message_1 not processed");
+        };
+        *kept = ConnId::new(&[0x38]).unwrap();
+        let n2 = r.prepare_message_2(&mut rng, c_i, &[], &mut m2).unwrap();
+        assert_eq!(
+            i.process_message_2(&m2[..n2], &mut trust_i[..]),
+            Err(Error::Edhoc(EdhocError::ConnIdReused))
+        );
+        assert!(i.peer_credential().is_none());
+    }
+}
