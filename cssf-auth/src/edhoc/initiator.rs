@@ -11,13 +11,12 @@ use super::wire::{self, Writer};
 use super::{
     ConnId, Credential, EadItem, EadMessage, EdhocError, ErrorMessage, Identity, Method, Policy,
     Session, MAX_CRED_LEN, MAX_EAD_LEN, MAX_MESSAGE_LEN, MAX_PLAINTEXT_LEN, MAX_SUITES, SUITE_2,
-    SUPPORTED_SUITES,
 };
 
 // No heap: every state lives inline, the largest (a completed session
 // with the peer's credential) sets the size.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone)]
+#[cfg_attr(fuzzing, derive(Clone))]
 enum State {
     /// Nothing sent yet.
     Start,
@@ -47,9 +46,9 @@ enum State {
 }
 
 /// The EDHOC initiator: sends message_1 and message_3, receives message_2
-/// (and message_4, if the application uses it). Cloning copies the
-/// handshake state, secrets included (each copy zeroizes its own on drop).
-#[derive(Clone)]
+/// (and message_4, if the application uses it). Not `Clone`: a copy
+/// would let one ephemeral key, or one message key and nonce, be used twice.
+#[cfg_attr(fuzzing, derive(Clone))]
 pub struct Initiator {
     method: Method,
     suites: heapless::Vec<u8, MAX_SUITES>,
@@ -84,10 +83,15 @@ impl Initiator {
 
     /// Announces SUITES_I (RFC 9528 §5.2.2): suites in order of
     /// preference, ending with the selected one, which must be supported
-    /// (e.g. `[6, 2]` after a responder answered that it supports 2).
+    /// (e.g. `[6, 2]` as in the RFC 9529 trace). Not part of the API
+    /// (feature `edhoc-test-vectors`): only suite 2 is implemented, and
+    /// announcing a preferred suite we cannot run serves only to reproduce
+    /// a trace.
+    #[cfg(feature = "edhoc-test-vectors")]
+    #[doc(hidden)]
     pub fn with_suites(mut self, suites: &[u8]) -> Result<Self, Error> {
         match suites.last() {
-            Some(s) if SUPPORTED_SUITES.contains(s) => {}
+            Some(s) if super::SUPPORTED_SUITES.contains(s) => {}
             _ => return Err(edhoc(EdhocError::WrongSelectedSuite)),
         }
         self.suites = heapless::Vec::from_slice(suites).map_err(|_| edhoc(EdhocError::TooLarge))?;
@@ -108,7 +112,10 @@ impl Initiator {
     }
 
     /// [`Initiator::prepare_message_1`] with an explicit ephemeral private
-    /// key X: for reproducing test vectors only; an X must never be used twice.
+    /// key X: for reproducing test vectors only; an X must never be used
+    /// twice. Not part of the API (feature `edhoc-test-vectors`).
+    #[cfg(feature = "edhoc-test-vectors")]
+    #[doc(hidden)]
     pub fn prepare_message_1_with_ephemeral(
         &mut self,
         x: &[u8; 32],

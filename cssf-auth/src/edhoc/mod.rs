@@ -18,9 +18,9 @@
 //! [`Policy`]: it resolves the peer's ID_CRED to a [`Credential`] and is
 //! shown every EAD item.
 //!
-//! Randomness (the ephemeral keys) comes from a caller `CryptoRngCore`;
-//! the `*_with_ephemeral` variants take an explicit ephemeral private key,
-//! for reproducing test vectors such as RFC 9529's (never reuse one).
+//! Randomness (the ephemeral keys) comes from a caller `CryptoRngCore`.
+//! [`Initiator`] and [`Responder`] are not `Clone`: a copy could send two
+//! messages under one key and nonce, or use one ephemeral key twice.
 //!
 //! ## Sizes
 //!

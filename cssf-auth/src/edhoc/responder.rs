@@ -18,7 +18,7 @@ use super::{
 // No heap: every state lives inline, the largest (a completed session
 // with the peer's credential) sets the size.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone)]
+#[cfg_attr(fuzzing, derive(Clone))]
 enum State {
     /// Waiting for message_1.
     Start,
@@ -48,9 +48,9 @@ enum State {
 }
 
 /// The EDHOC responder: receives message_1 and message_3, sends message_2
-/// (and message_4, if the application uses it). Cloning copies the
-/// handshake state, secrets included (each copy zeroizes its own on drop).
-#[derive(Clone)]
+/// (and message_4, if the application uses it). Not `Clone`: a copy
+/// would let one ephemeral key, or one message key and nonce, be used twice.
+#[cfg_attr(fuzzing, derive(Clone))]
 pub struct Responder {
     methods: [bool; 4],
     identity: Identity,
@@ -134,7 +134,10 @@ impl Responder {
     }
 
     /// [`Responder::prepare_message_2`] with an explicit ephemeral private
-    /// key Y: for reproducing test vectors only; a Y must never be used twice.
+    /// key Y: for reproducing test vectors only; a Y must never be used
+    /// twice. Not part of the API (feature `edhoc-test-vectors`).
+    #[cfg(feature = "edhoc-test-vectors")]
+    #[doc(hidden)]
     pub fn prepare_message_2_with_ephemeral(
         &mut self,
         y: &[u8; 32],
