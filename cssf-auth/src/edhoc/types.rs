@@ -91,9 +91,37 @@ impl PartialEq for Credential {
     }
 }
 
+/// The labels met so far in one CBOR map, to refuse duplicates. A map of
+/// more than 16 entries is refused as well (a CCS of RFC 9529's shape has
+/// 2, a COSE_Key 5).
+struct Labels<'a> {
+    seen: heapless::Vec<cbor::Label<'a>, 16>,
+}
+
+impl<'a> Labels<'a> {
+    fn new() -> Self {
+        Self {
+            seen: heapless::Vec::new(),
+        }
+    }
+
+    fn insert(&mut self, label: cbor::Label<'a>) -> Result<(), Error> {
+        if self.seen.contains(&label) {
+            return Err(edhoc(EdhocError::InvalidCredential));
+        }
+        self.seen
+            .push(label)
+            .map_err(|_| edhoc(EdhocError::InvalidCredential))
+    }
+}
+
 impl Credential {
     /// Reads a CCS: `{ ... 8: {1: COSE_Key} ... }` with the COSE_Key
-    /// `{1: 2, 2: kid, -1: 1, -2: x, -3: y}` (other labels ignored).
+    /// `{1: 2, 2: kid, -1: 1, -2: x, -3: y}` (other labels ignored). A
+    /// label that appears twice in either map is refused
+    /// ([`EdhocError::InvalidCredential`]): parsers differ on which one
+    /// wins, so a policy reading the CCS with another parser could approve
+    /// a different key than the one EDHOC authenticates.
     pub fn from_ccs(ccs: &[u8]) -> Result<Self, Error> {
         let bad = || edhoc(EdhocError::InvalidCredential);
         let mut bytes = [0; MAX_CRED_LEN];
@@ -105,8 +133,11 @@ impl Credential {
         let mut d = Decoder::new(ccs);
         let n = cbor::map(&mut d).map_err(|_| bad())?;
         let mut key = None;
+        let mut seen = Labels::new();
         for _ in 0..n {
-            match cbor::label(&mut d).map_err(|_| bad())? {
+            let label = cbor::label(&mut d).map_err(|_| bad())?;
+            seen.insert(label)?;
+            match label {
                 cbor::Label::Int(8) => {
                     if cbor::map(&mut d).map_err(|_| bad())? != 1 || cbor::int(&mut d) != Ok(1) {
                         return Err(bad());
@@ -132,8 +163,11 @@ impl Credential {
         let (mut kty, mut crv, mut x, mut y) = (None, None, None, None);
         let mut kid = [0u8; MAX_KID_LEN];
         let mut kid_len = 0u8;
+        let mut seen = Labels::new();
         for _ in 0..n {
-            match cbor::int(d).map_err(|_| bad())? {
+            let label = cbor::int(d).map_err(|_| bad())?;
+            seen.insert(cbor::Label::Int(label))?;
+            match label {
                 1 => kty = Some(cbor::int(d).map_err(|_| bad())?),
                 2 => {
                     let k = cbor::bytes(d).map_err(|_| bad())?;
