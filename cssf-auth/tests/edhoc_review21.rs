@@ -74,3 +74,149 @@ fn a_cose_key_with_two_kids_is_refused() {
         Err(Error::Edhoc(EdhocError::InvalidCredential))
     );
 }
+
+struct Pair {
+    i: Initiator,
+    r: Responder,
+    trust_i: Vec<Credential>,
+    trust_r: Vec<Credential>,
+}
+
+fn pair() -> Pair {
+    let (ki, kr) = ([0x41u8; 32], [0x52u8; 32]);
+    let ci = Credential::ccs_for(&ki, &[0x2b], "initiator").unwrap();
+    let cr = Credential::ccs_for(&kr, &[0x32], "responder").unwrap();
+    let by_ref = CredentialTransfer::ByReference;
+    Pair {
+        i: Initiator::new(
+            Method::StaticStatic,
+            Identity::new(ci.clone(), &ki, by_ref).unwrap(),
+        ),
+        r: Responder::new(Identity::new(cr.clone(), &kr, by_ref).unwrap()),
+        trust_i: vec![cr],
+        trust_r: vec![ci],
+    }
+}
+
+impl Pair {
+    fn m1_m2(&mut self) -> Vec<u8> {
+        let mut buf = [0u8; MAX_MESSAGE_LEN];
+        let mut rng = rand_core::OsRng;
+        let n = self
+            .i
+            .prepare_message_1(&mut rng, ConnId::new(&[0x37]).unwrap(), &[], &mut buf)
+            .unwrap();
+        self.r
+            .process_message_1(&buf[..n], &mut self.trust_r[..])
+            .unwrap();
+        let n = self
+            .r
+            .prepare_message_2(&mut rng, ConnId::new(&[0x27]).unwrap(), &[], &mut buf)
+            .unwrap();
+        buf[..n].to_vec()
+    }
+
+    fn m3(&mut self, m2: &[u8]) -> Vec<u8> {
+        self.i.process_message_2(m2, &mut self.trust_i[..]).unwrap();
+        let mut buf = [0u8; MAX_MESSAGE_LEN];
+        let n = self.i.prepare_message_3(&[], &mut buf).unwrap();
+        buf[..n].to_vec()
+    }
+
+    fn complete(&mut self) -> (Vec<u8>, Vec<u8>) {
+        let m2 = self.m1_m2();
+        let m3 = self.m3(&m2);
+        self.r
+            .process_message_3(&m3, &mut self.trust_r[..])
+            .unwrap();
+        (m2, m3)
+    }
+}
+
+fn flipped(m: &[u8]) -> Vec<u8> {
+    let mut bad = m.to_vec();
+    *bad.last_mut().unwrap() ^= 0x01;
+    bad
+}
+
+#[test]
+fn a_refused_message_2_ends_the_handshake() {
+    let mut p = pair();
+    let m2 = p.m1_m2();
+    let e = p.i.process_message_2(&flipped(&m2), &mut p.trust_i[..]);
+    assert_eq!(e, Err(Error::Edhoc(EdhocError::AuthenticationFailed)));
+    // RFC 9528 §5.3.3: discontinued; the genuine message_2 is no longer taken
+    assert!(p.i.is_aborted());
+    let e = p.i.process_message_2(&m2, &mut p.trust_i[..]);
+    assert_eq!(e, Err(Error::Edhoc(EdhocError::Aborted)));
+    let mut buf = [0u8; MAX_MESSAGE_LEN];
+    let e = p.i.prepare_message_3(&[], &mut buf);
+    assert_eq!(e, Err(Error::Edhoc(EdhocError::Aborted)));
+    assert!(p.i.peer_credential().is_none() && p.i.session().is_none());
+    // a fresh handshake works
+    let mut p = pair();
+    p.complete();
+    assert!(p.i.session().is_some());
+}
+
+#[test]
+fn a_refused_message_3_ends_the_handshake() {
+    let mut p = pair();
+    let m2 = p.m1_m2();
+    let m3 = p.m3(&m2);
+    let e = p.r.process_message_3(&flipped(&m3), &mut p.trust_r[..]);
+    assert_eq!(e, Err(Error::Edhoc(EdhocError::DecryptFailed)));
+    assert!(p.r.is_aborted());
+    let e = p.r.process_message_3(&m3, &mut p.trust_r[..]);
+    assert_eq!(e, Err(Error::Edhoc(EdhocError::Aborted)));
+    assert!(!p.r.is_done() && p.r.session().is_none());
+    let mut buf = [0u8; MAX_MESSAGE_LEN];
+    let e = p.r.prepare_message_4(&[], &mut buf);
+    assert_eq!(e, Err(Error::Edhoc(EdhocError::Aborted)));
+    // an unknown credential ends it as well
+    let mut p = pair();
+    let m2 = p.m1_m2();
+    let m3 = p.m3(&m2);
+    let e = p.r.process_message_3(&m3, &mut [][..]);
+    assert_eq!(e, Err(Error::Edhoc(EdhocError::UnknownCredential)));
+    let e = p.r.process_message_3(&m3, &mut p.trust_r[..]);
+    assert_eq!(e, Err(Error::Edhoc(EdhocError::Aborted)));
+}
+
+#[test]
+fn a_refused_message_4_ends_the_session() {
+    let mut p = pair();
+    p.complete();
+    let mut buf = [0u8; 32];
+    let n = p.r.prepare_message_4(&[], &mut buf).unwrap();
+    let m4 = buf[..n].to_vec();
+    let e = p.i.process_message_4(&flipped(&m4), &mut p.trust_i[..]);
+    assert_eq!(e, Err(Error::Edhoc(EdhocError::DecryptFailed)));
+    // RFC 9528 §5.5.3: discontinued, the keys are not to be used
+    assert!(p.i.is_aborted());
+    assert!(p.i.session().is_none() && !p.i.is_done());
+    let e = p.i.process_message_4(&m4, &mut p.trust_i[..]);
+    assert_eq!(e, Err(Error::Edhoc(EdhocError::Aborted)));
+}
+
+#[test]
+fn a_message_in_the_wrong_state_leaves_a_finished_session_intact() {
+    let mut p = pair();
+    let (m2, m3) = p.complete();
+    let prk = *p.i.session().unwrap().prk_out();
+    let e = p.i.process_message_2(&m2, &mut p.trust_i[..]);
+    assert_eq!(e, Err(Error::Edhoc(EdhocError::UnexpectedMessage)));
+    let e = p.r.process_message_3(&m3, &mut p.trust_r[..]);
+    assert_eq!(e, Err(Error::Edhoc(EdhocError::UnexpectedMessage)));
+    assert!(!p.i.is_aborted() && !p.r.is_aborted());
+    assert_eq!(p.i.session().unwrap().prk_out(), &prk);
+    assert_eq!(p.r.session().unwrap().prk_out(), &prk);
+    // message_4 still goes through, once
+    let mut buf = [0u8; 32];
+    let n = p.r.prepare_message_4(&[], &mut buf).unwrap();
+    p.i.process_message_4(&buf[..n], &mut p.trust_i[..])
+        .unwrap();
+    let e = p.i.process_message_4(&buf[..n], &mut p.trust_i[..]);
+    assert_eq!(e, Err(Error::Edhoc(EdhocError::UnexpectedMessage)));
+    assert_eq!(p.i.session().unwrap().prk_out(), &prk);
+}

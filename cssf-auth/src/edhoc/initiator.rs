@@ -43,6 +43,9 @@ enum State {
         th_4: [u8; HASH_LEN],
         message_4_seen: bool,
     },
+    /// A message was refused (or the peer sent an error message): the
+    /// handshake is over, its secrets dropped (RFC 9528 §5.3.3, §5.5.3).
+    Aborted,
 }
 
 /// The EDHOC initiator: sends message_1 and message_3, receives message_2
@@ -135,7 +138,7 @@ impl Initiator {
         out: &mut [u8],
     ) -> Result<usize, Error> {
         if !matches!(self.state, State::Start) {
-            return Err(edhoc(EdhocError::UnexpectedMessage));
+            return Err(self.wrong_state());
         }
         let mut buf = [0u8; MAX_MESSAGE_LEN];
         let mut w = Writer::new(&mut buf);
@@ -159,14 +162,29 @@ impl Initiator {
     /// [`EdhocError::PeerError`]): decrypts PLAINTEXT_2, resolves ID_CRED_R
     /// through `policy`, verifies MAC_2 or the signature, shows EAD_2 to the
     /// policy. Refuses a C_R equal to C_I ([`EdhocError::ConnIdReused`],
-    /// RFC 9528 §3.3.3). Returns C_R. On error the state is unchanged.
+    /// RFC 9528 §3.3.3). Returns C_R.
+    ///
+    /// [`EdhocError::UnexpectedMessage`] (not the message this state takes,
+    /// e.g. a replay) changes nothing; any other error discontinues the
+    /// handshake (RFC 9528 §5.3.3): the state becomes aborted, its secrets
+    /// are dropped and every later call returns [`EdhocError::Aborted`].
     pub fn process_message_2<P: Policy + ?Sized>(
         &mut self,
         message_2: &[u8],
         policy: &mut P,
     ) -> Result<ConnId, Error> {
+        let r = self.process_message_2_inner(message_2, policy);
+        self.abort_on(&r);
+        r
+    }
+
+    fn process_message_2_inner<P: Policy + ?Sized>(
+        &mut self,
+        message_2: &[u8],
+        policy: &mut P,
+    ) -> Result<ConnId, Error> {
         let State::WaitM2 { x, c_i, h_m1 } = &self.state else {
-            return Err(edhoc(EdhocError::UnexpectedMessage));
+            return Err(self.wrong_state());
         };
         if message_2.len() > MAX_MESSAGE_LEN {
             return Err(edhoc(EdhocError::TooLarge));
@@ -283,7 +301,7 @@ impl Initiator {
             peer,
         } = &self.state
         else {
-            return Err(edhoc(EdhocError::UnexpectedMessage));
+            return Err(self.wrong_state());
         };
         let th_3b = crypto::th_bstr(th_3);
         let mut ead = [0u8; MAX_EAD_LEN];
@@ -343,7 +361,22 @@ impl Initiator {
 
     /// Processes the optional message_4 (RFC 9528 §5.5): decrypts it and
     /// shows EAD_4 to the policy.
+    ///
+    /// [`EdhocError::UnexpectedMessage`] (not the message this state takes,
+    /// e.g. a replay) changes nothing; any other error discontinues the
+    /// handshake (RFC 9528 §5.5.3): the session is dropped with
+    /// its secrets and every later call returns [`EdhocError::Aborted`].
     pub fn process_message_4<P: Policy + ?Sized>(
+        &mut self,
+        message_4: &[u8],
+        policy: &mut P,
+    ) -> Result<(), Error> {
+        let r = self.process_message_4_inner(message_4, policy);
+        self.abort_on(&r);
+        r
+    }
+
+    fn process_message_4_inner<P: Policy + ?Sized>(
         &mut self,
         message_4: &[u8],
         policy: &mut P,
@@ -355,7 +388,7 @@ impl Initiator {
             ..
         } = &self.state
         else {
-            return Err(edhoc(EdhocError::UnexpectedMessage));
+            return Err(self.wrong_state());
         };
         if message_4.len() > MAX_MESSAGE_LEN {
             return Err(edhoc(EdhocError::TooLarge));
@@ -381,6 +414,31 @@ impl Initiator {
             State::Done { session, .. } => Some(session),
             _ => None,
         }
+    }
+
+    /// The error for a call the current state does not take.
+    fn wrong_state(&self) -> Error {
+        match self.state {
+            State::Aborted => edhoc(EdhocError::Aborted),
+            _ => edhoc(EdhocError::UnexpectedMessage),
+        }
+    }
+
+    /// RFC 9528: after a processing failure the session is discontinued.
+    /// A message the current state does not take at all (a replay to a
+    /// finished side) changes nothing.
+    fn abort_on<T>(&mut self, r: &Result<T, Error>) {
+        if let Err(e) = r {
+            if *e != edhoc(EdhocError::UnexpectedMessage) {
+                self.state = State::Aborted;
+            }
+        }
+    }
+
+    /// Whether the handshake was discontinued after a processing failure
+    /// (every later call returns [`EdhocError::Aborted`]).
+    pub fn is_aborted(&self) -> bool {
+        matches!(self.state, State::Aborted)
     }
 
     /// Whether the handshake is complete on this side.

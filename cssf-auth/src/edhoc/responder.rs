@@ -45,6 +45,9 @@ enum State {
         th_4: [u8; HASH_LEN],
         message_4_sent: bool,
     },
+    /// A message was refused (or the peer sent an error message): the
+    /// handshake is over, its secrets dropped (RFC 9528 §5.4.3).
+    Aborted,
 }
 
 /// The EDHOC responder: receives message_1 and message_3, sends message_2
@@ -92,14 +95,16 @@ impl Responder {
     /// Processes message_1: checks the method and the selected cipher suite
     /// ([`EdhocError::WrongSelectedSuite`]: answer with
     /// [`super::error_message`]), shows EAD_1 to the policy. Returns C_I.
-    /// On error the state is unchanged.
+    /// On error the state is unchanged: nothing was agreed yet, and the
+    /// responder still takes another message_1 (e.g. the initiator's next
+    /// one after an error message with our suites).
     pub fn process_message_1<P: Policy + ?Sized>(
         &mut self,
         message_1: &[u8],
         policy: &mut P,
     ) -> Result<ConnId, Error> {
         if !matches!(self.state, State::Start) {
-            return Err(edhoc(EdhocError::UnexpectedMessage));
+            return Err(self.wrong_state());
         }
         if message_1.len() > MAX_MESSAGE_LEN {
             return Err(edhoc(EdhocError::TooLarge));
@@ -163,7 +168,7 @@ impl Responder {
             h_m1,
         } = &self.state
         else {
-            return Err(edhoc(EdhocError::UnexpectedMessage));
+            return Err(self.wrong_state());
         };
         if c_r == *c_i {
             return Err(edhoc(EdhocError::ConnIdReused));
@@ -241,8 +246,23 @@ impl Responder {
 
     /// Processes message_3: decrypts it, resolves ID_CRED_I through
     /// `policy`, verifies MAC_3 or the signature, shows EAD_3 to the policy,
-    /// and completes the handshake. On error the state is unchanged.
+    /// and completes the handshake.
+    ///
+    /// [`EdhocError::UnexpectedMessage`] (not the message this state takes,
+    /// e.g. a replay) changes nothing; any other error discontinues the
+    /// handshake (RFC 9528 §5.4.3): the state becomes aborted, its secrets
+    /// are dropped and every later call returns [`EdhocError::Aborted`].
     pub fn process_message_3<P: Policy + ?Sized>(
+        &mut self,
+        message_3: &[u8],
+        policy: &mut P,
+    ) -> Result<(), Error> {
+        let r = self.process_message_3_inner(message_3, policy);
+        self.abort_on(&r);
+        r
+    }
+
+    fn process_message_3_inner<P: Policy + ?Sized>(
         &mut self,
         message_3: &[u8],
         policy: &mut P,
@@ -256,7 +276,7 @@ impl Responder {
             th_3,
         } = &self.state
         else {
-            return Err(edhoc(EdhocError::UnexpectedMessage));
+            return Err(self.wrong_state());
         };
         if message_3.len() > MAX_MESSAGE_LEN {
             return Err(edhoc(EdhocError::TooLarge));
@@ -330,7 +350,7 @@ impl Responder {
             ..
         } = &self.state
         else {
-            return Err(edhoc(EdhocError::UnexpectedMessage));
+            return Err(self.wrong_state());
         };
         let mut pt = [0u8; MAX_EAD_LEN + TAG_LEN];
         let mut w = Writer::new(&mut pt);
@@ -360,6 +380,31 @@ impl Responder {
             State::Done { session, .. } => Some(session),
             _ => None,
         }
+    }
+
+    /// The error for a call the current state does not take.
+    fn wrong_state(&self) -> Error {
+        match self.state {
+            State::Aborted => edhoc(EdhocError::Aborted),
+            _ => edhoc(EdhocError::UnexpectedMessage),
+        }
+    }
+
+    /// RFC 9528: after a processing failure the session is discontinued.
+    /// A message the current state does not take at all (a replay to a
+    /// finished side) changes nothing.
+    fn abort_on<T>(&mut self, r: &Result<T, Error>) {
+        if let Err(e) = r {
+            if *e != edhoc(EdhocError::UnexpectedMessage) {
+                self.state = State::Aborted;
+            }
+        }
+    }
+
+    /// Whether the handshake was discontinued after a processing failure
+    /// (every later call returns [`EdhocError::Aborted`]).
+    pub fn is_aborted(&self) -> bool {
+        matches!(self.state, State::Aborted)
     }
 
     /// Whether the handshake is complete on this side.
