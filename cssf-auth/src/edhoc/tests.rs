@@ -147,14 +147,14 @@ fn kids_are_neither_empty_nor_longer_than_max_kid_len() {
     assert!(id_cred_of(&[0x40]).is_err());
     assert!(id_cred_of(&[0xa1, 0x04, 0x40]).is_err());
     let mut long = std::vec![0x40 | (MAX_KID_LEN as u8 + 1)];
-    long.extend(std::iter::repeat(0x61).take(MAX_KID_LEN + 1));
+    long.extend(core::iter::repeat(0x61).take(MAX_KID_LEN + 1));
     assert!(id_cred_of(&long).is_err());
     let mut map = std::vec![0xa1, 0x04];
     map.extend_from_slice(&long);
     assert!(id_cred_of(&map).is_err());
     // the longest kid is taken, compact and as a map
     let mut max = std::vec![0x40 | MAX_KID_LEN as u8];
-    max.extend(std::iter::repeat(0x61).take(MAX_KID_LEN));
+    max.extend(core::iter::repeat(0x61).take(MAX_KID_LEN));
     assert_eq!(id_cred_of(&max), Ok(IdCred::Kid(&max[1..])));
     let mut map = std::vec![0xa1, 0x04];
     map.extend_from_slice(&max);
