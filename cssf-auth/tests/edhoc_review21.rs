@@ -220,3 +220,19 @@ fn a_message_in_the_wrong_state_leaves_a_finished_session_intact() {
     assert_eq!(e, Err(Error::Edhoc(EdhocError::UnexpectedMessage)));
     assert_eq!(p.i.session().unwrap().prk_out(), &prk);
 }
+
+#[test]
+fn an_error_message_where_message_4_is_expected_is_a_peer_error() {
+    let mut p = pair();
+    p.complete();
+    // the responder refused message_3 with ERR_CODE 3 (unknown credential)
+    let mut out = [0u8; 8];
+    let n = error_message(&Error::Edhoc(EdhocError::UnknownCredential), &mut out).unwrap();
+    let e = p.i.process_message_4(&out[..n], &mut p.trust_i[..]);
+    assert_eq!(e, Err(Error::Edhoc(EdhocError::PeerError(3))));
+    // as where message_2 is expected
+    let mut q = pair();
+    q.m1_m2();
+    let e = q.i.process_message_2(&out[..n], &mut q.trust_i[..]);
+    assert_eq!(e, Err(Error::Edhoc(EdhocError::PeerError(3))));
+}

@@ -189,10 +189,7 @@ impl Initiator {
         if message_2.len() > MAX_MESSAGE_LEN {
             return Err(edhoc(EdhocError::TooLarge));
         }
-        if matches!(message_2.first().map(|b| b >> 5), Some(0 | 1)) {
-            let e = ErrorMessage::parse(message_2)?;
-            return Err(edhoc(EdhocError::PeerError(e.code())));
-        }
+        peer_error(message_2)?;
         let body = wire::single_bstr(message_2)?;
         let (g_y, ct_2) = (body.get(..ELEM_LEN), body.get(ELEM_LEN..));
         let (Some(g_y), Some(ct_2)) = (g_y, ct_2) else {
@@ -359,7 +356,8 @@ impl Initiator {
         Ok(len)
     }
 
-    /// Processes the optional message_4 (RFC 9528 §5.5): decrypts it and
+    /// Processes the optional message_4 (RFC 9528 §5.5), or an error
+    /// message, returned as [`EdhocError::PeerError`]: decrypts it and
     /// shows EAD_4 to the policy.
     ///
     /// [`EdhocError::UnexpectedMessage`] (not the message this state takes,
@@ -393,6 +391,7 @@ impl Initiator {
         if message_4.len() > MAX_MESSAGE_LEN {
             return Err(edhoc(EdhocError::TooLarge));
         }
+        peer_error(message_4)?;
         let ct = wire::single_bstr(message_4)?;
         let mut buf = [0u8; MAX_EAD_LEN + TAG_LEN];
         let buf = buf.get_mut(..ct.len()).ok_or(edhoc(EdhocError::TooLarge))?;
@@ -445,6 +444,17 @@ impl Initiator {
     pub fn is_done(&self) -> bool {
         matches!(self.state, State::Done { .. })
     }
+}
+
+/// An error message (RFC 9528 §6: it starts with ERR_CODE, an integer)
+/// where message_2, message_3 or message_4 is expected (those are one byte
+/// string) is [`EdhocError::PeerError`].
+pub(crate) fn peer_error(m: &[u8]) -> Result<(), Error> {
+    if matches!(m.first().map(|b| b >> 5), Some(0 | 1)) {
+        let e = ErrorMessage::parse(m)?;
+        return Err(edhoc(EdhocError::PeerError(e.code())));
+    }
+    Ok(())
 }
 
 /// MAC length: hash length when the side signs, else the suite's 8 bytes.

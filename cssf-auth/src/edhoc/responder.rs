@@ -281,10 +281,7 @@ impl Responder {
         if message_3.len() > MAX_MESSAGE_LEN {
             return Err(edhoc(EdhocError::TooLarge));
         }
-        if matches!(message_3.first().map(|b| b >> 5), Some(0 | 1)) {
-            let e = super::ErrorMessage::parse(message_3)?;
-            return Err(edhoc(EdhocError::PeerError(e.code())));
-        }
+        super::initiator::peer_error(message_3)?;
         let ct = wire::single_bstr(message_3)?;
         let mut buf = [0u8; MAX_PLAINTEXT_LEN + TAG_LEN];
         let buf = buf.get_mut(..ct.len()).ok_or(edhoc(EdhocError::TooLarge))?;
