@@ -2,6 +2,7 @@
 
 use p256::SecretKey;
 use rand_core::CryptoRngCore;
+use zeroize::Zeroizing;
 
 use crate::Error;
 
@@ -204,7 +205,7 @@ impl Initiator {
         let th_2b = crypto::th_bstr(&th_2);
         let prk_2e = crypto::extract(&th_2, &crypto::ecdh(x, &gy).0)?;
 
-        let mut pt = [0u8; MAX_PLAINTEXT_LEN];
+        let mut pt = Zeroizing::new([0u8; MAX_PLAINTEXT_LEN]);
         let pt = pt
             .get_mut(..ct_2.len())
             .ok_or(edhoc(EdhocError::TooLarge))?;
@@ -324,15 +325,15 @@ impl Initiator {
             mac
         };
 
-        let mut pt = [0u8; MAX_PLAINTEXT_LEN + TAG_LEN];
-        let mut w = Writer::new(&mut pt);
+        let mut pt = Zeroizing::new([0u8; MAX_PLAINTEXT_LEN + TAG_LEN]);
+        let mut w = Writer::new(&mut pt[..]);
         id_cred.write_compact(&mut w)?;
         w.bstr(sig_or_mac)?;
         w.raw(ead)?;
         let pt_len = w.len();
         let th_4 = crypto::hash(&[&th_3b, pt.get(..pt_len).unwrap_or(&[]), cred]);
         let (k_3, iv_3) = crypto::key_iv(prk_3e2m, 3, th_3)?;
-        let ct_len = crypto::seal(&k_3, &iv_3, th_3, &mut pt, pt_len)?;
+        let ct_len = crypto::seal(&k_3, &iv_3, th_3, &mut pt[..], pt_len)?;
 
         let mut msg = [0u8; MAX_MESSAGE_LEN];
         let mut w = Writer::new(&mut msg);
@@ -393,7 +394,7 @@ impl Initiator {
         }
         peer_error(message_4)?;
         let ct = wire::single_bstr(message_4)?;
-        let mut buf = [0u8; MAX_EAD_LEN + TAG_LEN];
+        let mut buf = Zeroizing::new([0u8; MAX_EAD_LEN + TAG_LEN]);
         let buf = buf.get_mut(..ct.len()).ok_or(edhoc(EdhocError::TooLarge))?;
         buf.copy_from_slice(ct);
         let (k_4, iv_4) = crypto::key_iv(prk_4e3m, 8, th_4)?;

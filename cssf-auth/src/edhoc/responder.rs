@@ -2,7 +2,7 @@
 
 use p256::{PublicKey, SecretKey};
 use rand_core::CryptoRngCore;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::Error;
 
@@ -209,8 +209,8 @@ impl Responder {
             mac
         };
 
-        let mut pt = [0u8; MAX_PLAINTEXT_LEN];
-        let mut w = Writer::new(&mut pt);
+        let mut pt = Zeroizing::new([0u8; MAX_PLAINTEXT_LEN]);
+        let mut w = Writer::new(&mut pt[..]);
         w.raw(c_r_enc)?;
         id_cred.write_compact(&mut w)?;
         w.bstr(sig_or_mac)?;
@@ -218,7 +218,7 @@ impl Responder {
         let pt_len = w.len();
         let pt = pt.get_mut(..pt_len).unwrap_or(&mut []);
         let th_3 = crypto::hash(&[&th_2b, pt, cred]);
-        let mut ks = [0u8; MAX_PLAINTEXT_LEN];
+        let mut ks = Zeroizing::new([0u8; MAX_PLAINTEXT_LEN]);
         let ks = ks.get_mut(..pt_len).unwrap_or(&mut []);
         crypto::kdf(&prk_2e, 0, &[&th_2], ks)?;
         for (p, k) in pt.iter_mut().zip(ks.iter()) {
@@ -283,7 +283,7 @@ impl Responder {
         }
         super::initiator::peer_error(message_3)?;
         let ct = wire::single_bstr(message_3)?;
-        let mut buf = [0u8; MAX_PLAINTEXT_LEN + TAG_LEN];
+        let mut buf = Zeroizing::new([0u8; MAX_PLAINTEXT_LEN + TAG_LEN]);
         let buf = buf.get_mut(..ct.len()).ok_or(edhoc(EdhocError::TooLarge))?;
         buf.copy_from_slice(ct);
         let (k_3, iv_3) = crypto::key_iv(prk_3e2m, 3, th_3)?;
@@ -349,12 +349,12 @@ impl Responder {
         else {
             return Err(self.wrong_state());
         };
-        let mut pt = [0u8; MAX_EAD_LEN + TAG_LEN];
-        let mut w = Writer::new(&mut pt);
+        let mut pt = Zeroizing::new([0u8; MAX_EAD_LEN + TAG_LEN]);
+        let mut w = Writer::new(&mut pt[..]);
         wire::write_ead(&mut w, ead_4).map_err(|_| edhoc(EdhocError::TooLarge))?;
         let pt_len = w.len();
         let (k_4, iv_4) = crypto::key_iv(prk_4e3m, 8, th_4)?;
-        let ct_len = crypto::seal(&k_4, &iv_4, th_4, &mut pt, pt_len)?;
+        let ct_len = crypto::seal(&k_4, &iv_4, th_4, &mut pt[..], pt_len)?;
         let mut msg = [0u8; MAX_EAD_LEN + TAG_LEN + 2];
         let mut w = Writer::new(&mut msg);
         w.bstr(pt.get(..ct_len).unwrap_or(&[]))?;
