@@ -236,3 +236,113 @@ fn an_error_message_where_message_4_is_expected_is_a_peer_error() {
     let e = q.i.process_message_2(&out[..n], &mut q.trust_i[..]);
     assert_eq!(e, Err(Error::Edhoc(EdhocError::PeerError(3))));
 }
+
+#[test]
+fn a_supported_suite_before_the_selected_one_is_a_downgrade() {
+    // SUITES_I = [2, 2]: 2 is supported and preferred, so it must be the
+    // selected one; listing it before is refused (RFC 9528 §6.3.2)
+    let p = pair();
+    let mut i = p.i.with_suites(&[2, 2]).unwrap();
+    let mut r = p.r;
+    let mut buf = [0u8; MAX_MESSAGE_LEN];
+    let n = i
+        .prepare_message_1(
+            &mut rand_core::OsRng,
+            ConnId::new(&[0x37]).unwrap(),
+            &[],
+            &mut buf,
+        )
+        .unwrap();
+    let mut trust_r = p.trust_r;
+    let e = r.process_message_1(&buf[..n], &mut trust_r[..]);
+    assert_eq!(e, Err(Error::Edhoc(EdhocError::WrongSelectedSuite)));
+}
+
+/// The same bstr with a head one size too long.
+fn long_head(m: &[u8]) -> Vec<u8> {
+    let (len, body) = match m[0] {
+        b @ 0x40..=0x57 => (usize::from(b - 0x40), &m[1..]),
+        0x58 => (usize::from(m[1]), &m[2..]),
+        other => panic!("head {other:#x}"),
+    };
+    assert_eq!(len, body.len());
+    let mut out = if len < 24 {
+        vec![0x58, len as u8]
+    } else {
+        vec![0x59, 0x00, len as u8]
+    };
+    out.extend_from_slice(body);
+    out
+}
+
+#[test]
+fn messages_with_a_longer_head_than_needed_are_refused() {
+    let mut p = pair();
+    let m2 = p.m1_m2();
+    assert_eq!(m2[0], 0x58); // 32 + ciphertext: a one-byte length
+    let e = p.i.process_message_2(&long_head(&m2), &mut p.trust_i[..]);
+    assert_eq!(e, Err(Error::Edhoc(EdhocError::Malformed)));
+
+    let mut p = pair();
+    let m2 = p.m1_m2();
+    let m3 = p.m3(&m2);
+    assert!(m3[0] < 0x58); // shorter than 24 bytes
+    let e = p.r.process_message_3(&long_head(&m3), &mut p.trust_r[..]);
+    assert_eq!(e, Err(Error::Edhoc(EdhocError::Malformed)));
+
+    let mut p = pair();
+    p.complete();
+    let mut buf = [0u8; 32];
+    let n = p.r.prepare_message_4(&[], &mut buf).unwrap();
+    let e =
+        p.i.process_message_4(&long_head(&buf[..n]), &mut p.trust_i[..]);
+    assert_eq!(e, Err(Error::Edhoc(EdhocError::Malformed)));
+}
+
+/// Trusts the credential sent by value only under another encoding:
+/// returns `other` for any ID_CRED.
+struct Substitute {
+    other: Credential,
+    asked: usize,
+}
+
+impl Policy for Substitute {
+    fn credential(&mut self, _: IdCred<'_>) -> Option<Credential> {
+        self.asked += 1;
+        Some(self.other.clone())
+    }
+}
+
+#[test]
+fn a_policy_credential_must_equal_the_one_sent_by_value() {
+    let (ki, kr) = ([0x41u8; 32], [0x52u8; 32]);
+    let ci = Credential::ccs_for(&ki, &[0x2b], "initiator").unwrap();
+    let cr = Credential::ccs_for(&kr, &[0x32], "responder").unwrap();
+    // the same key, another CCS (another subject)
+    let cr_other = Credential::ccs_for(&kr, &[0x32], "someone else").unwrap();
+    assert_eq!(cr.public_key(), cr_other.public_key());
+    assert_ne!(cr.as_bytes(), cr_other.as_bytes());
+    let by_value = CredentialTransfer::ByValue;
+    let mut i = Initiator::new(
+        Method::StaticStatic,
+        Identity::new(ci.clone(), &ki, by_value).unwrap(),
+    );
+    let mut r = Responder::new(Identity::new(cr, &kr, by_value).unwrap());
+    let mut rng = rand_core::OsRng;
+    let mut buf = [0u8; MAX_MESSAGE_LEN];
+    let n = i
+        .prepare_message_1(&mut rng, ConnId::new(&[0x37]).unwrap(), &[], &mut buf)
+        .unwrap();
+    r.process_message_1(&buf[..n], &mut [ci][..]).unwrap();
+    let n = r
+        .prepare_message_2(&mut rng, ConnId::new(&[0x27]).unwrap(), &[], &mut buf)
+        .unwrap();
+    let mut policy = Substitute {
+        other: cr_other,
+        asked: 0,
+    };
+    let e = i.process_message_2(&buf[..n], &mut policy);
+    assert_eq!(policy.asked, 1);
+    // refused for the credential, before MAC_2 is computed over it
+    assert_eq!(e, Err(Error::Edhoc(EdhocError::UnknownCredential)));
+}
