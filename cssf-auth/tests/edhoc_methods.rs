@@ -36,7 +36,8 @@ fn pair(method: Method, transfer: CredentialTransfer) -> Pair {
     let cr = Credential::ccs_for(&kr, b"responder-key", "responder").unwrap();
     Pair {
         i: Initiator::new(method, Identity::new(ci.clone(), &ki, transfer).unwrap()),
-        r: Responder::new(Identity::new(cr.clone(), &kr, transfer).unwrap()),
+        // the responder's key is used the way the method says
+        r: Responder::new(Identity::new(cr.clone(), &kr, transfer).unwrap(), &[method]),
         trust_i: vec![cr],
         trust_r: vec![ci],
     }
@@ -142,8 +143,10 @@ fn a_responder_limited_to_method_3_refuses_the_others() {
         p.r = {
             let kr = [0x52u8; 32];
             let cr = Credential::ccs_for(&kr, b"responder-key", "responder").unwrap();
-            Responder::new(Identity::new(cr, &kr, CredentialTransfer::ByReference).unwrap())
-                .with_methods(&[Method::StaticStatic])
+            Responder::new(
+                Identity::new(cr, &kr, CredentialTransfer::ByReference).unwrap(),
+                &[Method::StaticStatic],
+            )
         };
         let mut buf = [0u8; MAX_MESSAGE_LEN];
         let n =

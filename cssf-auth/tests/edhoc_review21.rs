@@ -92,7 +92,10 @@ fn pair() -> Pair {
             Method::StaticStatic,
             Identity::new(ci.clone(), &ki, by_ref).unwrap(),
         ),
-        r: Responder::new(Identity::new(cr.clone(), &kr, by_ref).unwrap()),
+        r: Responder::new(
+            Identity::new(cr.clone(), &kr, by_ref).unwrap(),
+            &[Method::StaticStatic],
+        ),
         trust_i: vec![cr],
         trust_r: vec![ci],
     }
@@ -327,7 +330,10 @@ fn a_policy_credential_must_equal_the_one_sent_by_value() {
         Method::StaticStatic,
         Identity::new(ci.clone(), &ki, by_value).unwrap(),
     );
-    let mut r = Responder::new(Identity::new(cr, &kr, by_value).unwrap());
+    let mut r = Responder::new(
+        Identity::new(cr, &kr, by_value).unwrap(),
+        &[Method::StaticStatic],
+    );
     let mut rng = rand_core::OsRng;
     let mut buf = [0u8; MAX_MESSAGE_LEN];
     let n = i
@@ -345,4 +351,46 @@ fn a_policy_credential_must_equal_the_one_sent_by_value() {
     assert_eq!(policy.asked, 1);
     // refused for the credential, before MAC_2 is computed over it
     assert_eq!(e, Err(Error::Edhoc(EdhocError::UnknownCredential)));
+}
+
+#[test]
+fn the_responder_accepts_only_the_methods_it_was_given() {
+    let all = [
+        Method::SignatureSignature,
+        Method::SignatureStatic,
+        Method::StaticSignature,
+        Method::StaticStatic,
+    ];
+    let kr = [0x52u8; 32];
+    let cr = Credential::ccs_for(&kr, &[0x32], "responder").unwrap();
+    let ki = [0x41u8; 32];
+    let ci = Credential::ccs_for(&ki, &[0x2b], "initiator").unwrap();
+    let by_ref = CredentialTransfer::ByReference;
+    // a signing key: methods 0 and 2; none at all: nothing is accepted
+    let signing = [Method::SignatureSignature, Method::StaticSignature];
+    for (accepted, list) in [(&signing[..], &signing[..]), (&[][..], &[][..])] {
+        for method in all {
+            let mut i = Initiator::new(method, Identity::new(ci.clone(), &ki, by_ref).unwrap());
+            let mut r = Responder::new(Identity::new(cr.clone(), &kr, by_ref).unwrap(), list);
+            let mut buf = [0u8; MAX_MESSAGE_LEN];
+            let n = i
+                .prepare_message_1(
+                    &mut rand_core::OsRng,
+                    ConnId::new(&[0x37]).unwrap(),
+                    &[],
+                    &mut buf,
+                )
+                .unwrap();
+            let got = r.process_message_1(&buf[..n], &mut [ci.clone()][..]);
+            if accepted.contains(&method) {
+                assert!(got.is_ok(), "{method:?}");
+            } else {
+                assert_eq!(
+                    got,
+                    Err(Error::Edhoc(EdhocError::UnsupportedMethod)),
+                    "{method:?}"
+                );
+            }
+        }
+    }
 }

@@ -73,7 +73,7 @@ fn initiator() -> Initiator {
 
 fn responder() -> Responder {
     let id = Identity::new(cred_r(), &key(SK_R), CredentialTransfer::ByReference).unwrap();
-    Responder::new(id)
+    Responder::new(id, &[Method::StaticStatic])
 }
 
 fn cid(b: u8) -> ConnId {

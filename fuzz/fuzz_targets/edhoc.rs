@@ -42,6 +42,7 @@ fn run() -> &'static Run {
         );
         let mut r = Responder::new(
             Identity::new(cr.clone(), &KR, CredentialTransfer::ByReference).unwrap(),
+            &[Method::StaticStatic],
         );
         let r_start = r.clone();
         let mut buf = [0u8; MAX_MESSAGE_LEN];

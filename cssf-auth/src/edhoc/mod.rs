@@ -58,7 +58,10 @@
 //!     Method::StaticStatic,
 //!     Identity::new(i_cred, &i_key, CredentialTransfer::ByReference)?,
 //! );
-//! let mut responder = Responder::new(Identity::new(r_cred, &r_key, CredentialTransfer::ByReference)?);
+//! let mut responder = Responder::new(
+//!     Identity::new(r_cred, &r_key, CredentialTransfer::ByReference)?,
+//!     &[Method::StaticStatic],
+//! );
 //! let (mut m1, mut m2, mut m3) = ([0u8; MAX_MESSAGE_LEN], [0u8; MAX_MESSAGE_LEN], [0u8; MAX_MESSAGE_LEN]);
 //!
 //! let n1 = initiator.prepare_message_1(&mut rng, ConnId::new(&[0x37])?, &[], &mut m1)?;

@@ -72,24 +72,29 @@ fn copy_out(msg: &[u8], out: &mut [u8]) -> Result<usize, Error> {
 }
 
 impl Responder {
-    /// A responder authenticated by `identity`, accepting every method.
-    pub fn new(identity: Identity) -> Self {
-        Self {
-            methods: [true; 4],
-            identity,
-            state: State::Start,
-        }
-    }
-
-    /// Accepts only the methods listed (e.g. `[Method::StaticStatic]`).
-    pub fn with_methods(mut self, methods: &[Method]) -> Self {
-        self.methods = [false; 4];
+    /// A responder authenticated by `identity`, accepting the `methods`
+    /// listed (a message_1 with another is refused,
+    /// [`EdhocError::UnsupportedMethod`]).
+    ///
+    /// There is no default: the methods say how the responder's key is
+    /// used. Methods 0 and 2 ([`Method::SignatureSignature`],
+    /// [`Method::StaticSignature`]) sign with it (ES256), methods 1 and 3
+    /// ([`Method::SignatureStatic`], [`Method::StaticStatic`]) use it for
+    /// static Diffie-Hellman. List the ones of one kind: accepting both
+    /// uses one key for signatures and for key agreement, which key-usage
+    /// rules (one key, one purpose) advise against.
+    pub fn new(identity: Identity, methods: &[Method]) -> Self {
+        let mut accepted = [false; 4];
         for m in methods {
-            if let Some(slot) = self.methods.get_mut(*m as usize) {
+            if let Some(slot) = accepted.get_mut(*m as usize) {
                 *slot = true;
             }
         }
-        self
+        Self {
+            methods: accepted,
+            identity,
+            state: State::Start,
+        }
     }
 
     /// Processes message_1: checks the method and the selected cipher suite
@@ -431,8 +436,10 @@ mod tests {
             Method::StaticStatic,
             Identity::new(ci, &ki, CredentialTransfer::ByReference).unwrap(),
         );
-        let mut r =
-            Responder::new(Identity::new(cr, &kr, CredentialTransfer::ByReference).unwrap());
+        let mut r = Responder::new(
+            Identity::new(cr, &kr, CredentialTransfer::ByReference).unwrap(),
+            &[Method::StaticStatic],
+        );
         let mut rng = rand_core::OsRng;
         let (mut m1, mut m2) = ([0u8; MAX_MESSAGE_LEN], [0u8; MAX_MESSAGE_LEN]);
         let c_i = ConnId::new(&[0x37]).unwrap();
