@@ -555,13 +555,9 @@ fn store_demo() {
     let flash = RamFlash::<{ 2 * 4096 }, 4096, 4, 1>::new();
     // The nonce salt of each mount: a real device draws it from its TRNG.
     let mut salt_rng = DemoRng::new(0x5a17_0000_0000_0007);
-    let Ok(mut store) = Store::<_, _, 4, 2>::mount(
-        flash,
-        &root,
-        &mut counter,
-        StoreConfig::new(),
-        &mut salt_rng,
-    ) else {
+    let Ok(mut store) =
+        Store::<_, _, 4, 2>::mount(flash, &root, &mut counter, StoreConfig::new(), &mut salt_rng)
+    else {
         fail(b"store: mount")
     };
     if store.set(b"psk/fw-client", &POP_KEY).is_err() {
@@ -569,13 +565,9 @@ fn store_demo() {
     }
     let (flash, _) = store.into_parts();
     // Remount, as after a reboot, and read the key back.
-    let Ok(mut store) = Store::<_, _, 4, 2>::mount(
-        flash,
-        &root,
-        &mut counter,
-        StoreConfig::new(),
-        &mut salt_rng,
-    ) else {
+    let Ok(mut store) =
+        Store::<_, _, 4, 2>::mount(flash, &root, &mut counter, StoreConfig::new(), &mut salt_rng)
+    else {
         fail(b"store: remount")
     };
     let mut buf = [0u8; 32];
