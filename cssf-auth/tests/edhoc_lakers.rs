@@ -128,7 +128,7 @@ fn lakers_initiator_against_our_responder(transfer: CredentialTransfer) {
         transfer,
     )
     .unwrap();
-    let mut r = Responder::new(me);
+    let mut r = Responder::new(me, &[Method::StaticStatic]);
     let mut trust = [Credential::from_ccs(&hex(CRED_I)).unwrap()];
     let mut buf = [0u8; MAX_MESSAGE_LEN];
     let m1 = field(&p.wait_line("message_1 "), "message_1");

@@ -36,7 +36,8 @@ fn pair(method: Method, transfer: CredentialTransfer) -> Pair {
     let cr = Credential::ccs_for(&kr, b"responder-key", "responder").unwrap();
     Pair {
         i: Initiator::new(method, Identity::new(ci.clone(), &ki, transfer).unwrap()),
-        r: Responder::new(Identity::new(cr.clone(), &kr, transfer).unwrap()),
+        // the responder's key is used the way the method says
+        r: Responder::new(Identity::new(cr.clone(), &kr, transfer).unwrap(), &[method]),
         trust_i: vec![cr],
         trust_r: vec![ci],
     }
@@ -96,28 +97,42 @@ fn every_method_and_transfer_completes_with_equal_keys() {
 
 #[test]
 fn signatures_and_macs_refuse_every_flipped_byte() {
+    // a refused message discontinues the handshake (RFC 9528 §5.3.3,
+    // §5.4.3), so each flip gets a handshake of its own
     for method in METHODS {
-        let mut p = pair(method, CredentialTransfer::ByReference);
-        let (_, m2) = first_half(&mut p);
-        for pos in 0..m2.len() {
+        let m2_len = first_half(&mut pair(method, CredentialTransfer::ByReference))
+            .1
+            .len();
+        for pos in 0..m2_len {
+            let mut p = pair(method, CredentialTransfer::ByReference);
+            let (_, m2) = first_half(&mut p);
             let mut bad = m2.clone();
             bad[pos] ^= 0x04;
             let e = p.i.process_message_2(&bad, &mut p.trust_i[..]).unwrap_err();
             assert!(matches!(e, Error::Edhoc(_)), "{method:?} byte {pos}: {e:?}");
-            assert!(p.i.peer_credential().is_none());
+            assert!(p.i.peer_credential().is_none() && p.i.is_aborted());
+            let e = p.i.process_message_2(&m2, &mut p.trust_i[..]).unwrap_err();
+            assert_eq!(e, Error::Edhoc(EdhocError::Aborted));
         }
+        let mut p = pair(method, CredentialTransfer::ByReference);
+        let (_, m2) = first_half(&mut p);
         p.i.process_message_2(&m2, &mut p.trust_i[..]).unwrap();
         let mut buf = [0u8; MAX_MESSAGE_LEN];
-        let n = p.i.prepare_message_3(&[], &mut buf).unwrap();
-        let m3 = buf[..n].to_vec();
-        for pos in 0..m3.len() {
+        let m3_len = p.i.prepare_message_3(&[], &mut buf).unwrap();
+        for pos in 0..m3_len {
+            let mut p = pair(method, CredentialTransfer::ByReference);
+            let (_, m2) = first_half(&mut p);
+            p.i.process_message_2(&m2, &mut p.trust_i[..]).unwrap();
+            let n = p.i.prepare_message_3(&[], &mut buf).unwrap();
+            let m3 = buf[..n].to_vec();
             let mut bad = m3.clone();
             bad[pos] ^= 0x04;
             let e = p.r.process_message_3(&bad, &mut p.trust_r[..]).unwrap_err();
             assert!(matches!(e, Error::Edhoc(_)), "{method:?} byte {pos}: {e:?}");
-            assert!(!p.r.is_done());
+            assert!(!p.r.is_done() && p.r.is_aborted());
+            let e = p.r.process_message_3(&m3, &mut p.trust_r[..]).unwrap_err();
+            assert_eq!(e, Error::Edhoc(EdhocError::Aborted));
         }
-        p.r.process_message_3(&m3, &mut p.trust_r[..]).unwrap();
     }
 }
 
@@ -128,8 +143,10 @@ fn a_responder_limited_to_method_3_refuses_the_others() {
         p.r = {
             let kr = [0x52u8; 32];
             let cr = Credential::ccs_for(&kr, b"responder-key", "responder").unwrap();
-            Responder::new(Identity::new(cr, &kr, CredentialTransfer::ByReference).unwrap())
-                .with_methods(&[Method::StaticStatic])
+            Responder::new(
+                Identity::new(cr, &kr, CredentialTransfer::ByReference).unwrap(),
+                &[Method::StaticStatic],
+            )
         };
         let mut buf = [0u8; MAX_MESSAGE_LEN];
         let n =
@@ -156,6 +173,10 @@ fn a_credential_sent_by_value_must_be_trusted() {
     // the initiator trusts nobody: the credential in message_2 is not enough
     let e = p.i.process_message_2(&m2, &mut [][..]).unwrap_err();
     assert_eq!(e, Error::Edhoc(EdhocError::UnknownCredential));
+    // that ended the handshake; a new one with the credential trusted works
+    assert!(p.i.is_aborted());
+    let mut p = pair(Method::StaticStatic, CredentialTransfer::ByValue);
+    let (_, m2) = first_half(&mut p);
     p.i.process_message_2(&m2, &mut p.trust_i[..]).unwrap();
 }
 

@@ -23,7 +23,10 @@ fn handshake(c_i: &[u8], c_r: &[u8]) -> (OscoreContext, OscoreContext) {
         Method::StaticStatic,
         Identity::new(ci.clone(), &ki, t).unwrap(),
     );
-    let mut r = Responder::new(Identity::new(cr.clone(), &kr, t).unwrap());
+    let mut r = Responder::new(
+        Identity::new(cr.clone(), &kr, t).unwrap(),
+        &[Method::StaticStatic],
+    );
     let (mut ti, mut tr) = ([cr], [ci]);
     let mut rng = rand_core::OsRng;
     let mut b = [0u8; MAX_MESSAGE_LEN];

@@ -3,9 +3,9 @@
 //! integers): both roles reproduce every message, PRK_out, PRK_exporter
 //! (through the exporter) and the OSCORE Master Secret / Salt byte for
 //! byte. Then the refusals: every flipped byte and every truncation of
-//! each message fails with a typed error and leaves the state where it
-//! was; a wrong or unknown credential, a replayed message_2, the wrong
-//! suite, an unknown critical EAD item.
+//! each message fails with a typed error and ends that handshake (RFC
+//! 9528 §5.3.3, §5.4.3); a wrong or unknown credential, a replayed
+//! message_2, the wrong suite, an unknown critical EAD item.
 #![cfg(feature = "edhoc")]
 #![allow(
     clippy::unwrap_used,
@@ -73,7 +73,7 @@ fn initiator() -> Initiator {
 
 fn responder() -> Responder {
     let id = Identity::new(cred_r(), &key(SK_R), CredentialTransfer::ByReference).unwrap();
-    Responder::new(id)
+    Responder::new(id, &[Method::StaticStatic])
 }
 
 fn cid(b: u8) -> ConnId {
@@ -213,11 +213,11 @@ fn initiator_waiting_m2() -> Initiator {
 }
 
 #[test]
-fn every_flipped_bit_of_message_2_is_refused_and_changes_nothing() {
+fn every_flipped_bit_of_message_2_is_refused_and_ends_the_handshake() {
     let m2 = hex(MESSAGE_2);
-    let mut i = initiator_waiting_m2();
     for pos in 0..m2.len() {
         for bit in [0x01u8, 0x80] {
+            let mut i = initiator_waiting_m2();
             let mut bad = m2.clone();
             bad[pos] ^= bit;
             let e = i.process_message_2(&bad, &mut [cred_r()][..]).unwrap_err();
@@ -235,9 +235,14 @@ fn every_flipped_bit_of_message_2_is_refused_and_changes_nothing() {
                 "byte {pos}: {e:?}"
             );
             assert!(i.peer_credential().is_none(), "byte {pos}: state advanced");
+            // RFC 9528 §5.3.3: discontinued, the genuine message is too late
+            assert!(i.is_aborted(), "byte {pos}");
+            let e = i.process_message_2(&m2, &mut [cred_r()][..]).unwrap_err();
+            assert_eq!(edhoc_err(e), EdhocError::Aborted, "byte {pos}");
         }
     }
-    // the genuine message still completes: the state was not touched
+    // a new handshake completes
+    let mut i = initiator_waiting_m2();
     i.process_message_2(&m2, &mut [cred_r()][..]).unwrap();
     let mut buf = [0u8; MAX_MESSAGE_LEN];
     let n = i.prepare_message_3(&[], &mut buf).unwrap();
@@ -245,11 +250,11 @@ fn every_flipped_bit_of_message_2_is_refused_and_changes_nothing() {
 }
 
 #[test]
-fn every_flipped_bit_of_message_3_is_refused_and_changes_nothing() {
+fn every_flipped_bit_of_message_3_is_refused_and_ends_the_handshake() {
     let m3 = hex(MESSAGE_3);
-    let mut r = responder_waiting_m3();
     for pos in 0..m3.len() {
         for bit in [0x01u8, 0x80] {
+            let mut r = responder_waiting_m3();
             let mut bad = m3.clone();
             bad[pos] ^= bit;
             let e = edhoc_err(r.process_message_3(&bad, &mut [cred_i()][..]).unwrap_err());
@@ -260,9 +265,12 @@ fn every_flipped_bit_of_message_3_is_refused_and_changes_nothing() {
                 ),
                 "byte {pos}: {e:?}"
             );
-            assert!(!r.is_done());
+            assert!(!r.is_done() && r.is_aborted());
+            let e = r.process_message_3(&m3, &mut [cred_i()][..]).unwrap_err();
+            assert_eq!(edhoc_err(e), EdhocError::Aborted, "byte {pos}");
         }
     }
+    let mut r = responder_waiting_m3();
     r.process_message_3(&m3, &mut [cred_i()][..]).unwrap();
     assert_eq!(hex_of(r.session().unwrap().prk_out()), PRK_OUT);
 }
@@ -315,15 +323,15 @@ fn truncated_messages_are_refused() {
                 .unwrap_err(),
         );
     }
-    let mut i = initiator_waiting_m2();
     for n in 0..m2.len() {
+        let mut i = initiator_waiting_m2();
         edhoc_err(
             i.process_message_2(&m2[..n], &mut [cred_r()][..])
                 .unwrap_err(),
         );
     }
-    let mut r = responder_waiting_m3();
     for n in 0..m3.len() {
+        let mut r = responder_waiting_m3();
         edhoc_err(
             r.process_message_3(&m3[..n], &mut [cred_i()][..])
                 .unwrap_err(),
@@ -332,6 +340,7 @@ fn truncated_messages_are_refused() {
     // and trailing bytes
     let mut long = m3.clone();
     long.push(0);
+    let mut r = responder_waiting_m3();
     assert_eq!(
         edhoc_err(r.process_message_3(&long, &mut [cred_i()][..]).unwrap_err()),
         EdhocError::Malformed
@@ -359,12 +368,16 @@ fn unknown_or_wrong_credential_is_refused() {
         .process_message_3(&out[..n], &mut [cred_i()][..])
         .unwrap_err();
     assert_eq!(edhoc_err(e), EdhocError::PeerError(3));
-    waiting
+    // the peer ended the handshake: so does the responder
+    assert!(waiting.is_aborted());
+    let e = waiting
         .process_message_3(&hex(MESSAGE_3), &mut [cred_i()][..])
-        .unwrap();
+        .unwrap_err();
+    assert_eq!(edhoc_err(e), EdhocError::Aborted);
 
     // a different key under the responder's kid: MAC_2 does not verify
     let impostor = Credential::ccs_for(&[7; 32], &[0x32], "example.edu").unwrap();
+    let mut i = initiator_waiting_m2();
     let e = i
         .process_message_2(&hex(MESSAGE_2), &mut [impostor][..])
         .unwrap_err();
@@ -377,6 +390,7 @@ fn unknown_or_wrong_credential_is_refused() {
         .process_message_3(&hex(MESSAGE_3), &mut [impostor][..])
         .unwrap_err();
     assert_eq!(edhoc_err(e), EdhocError::AuthenticationFailed);
+    let mut r = responder_waiting_m3();
     let e = r
         .process_message_3(&hex(MESSAGE_3), &mut [][..])
         .unwrap_err();
@@ -515,7 +529,7 @@ fn ead_items_reach_the_policy_and_unknown_critical_ones_refuse() {
         .unwrap();
     let e = i.process_message_2(&buf[..n], &mut pi).unwrap_err();
     assert_eq!(edhoc_err(e), EdhocError::UnknownCriticalEad);
-    assert!(i.peer_credential().is_none());
+    assert!(i.peer_credential().is_none() && i.is_aborted());
 
     // a fresh pair with an understood critical item in EAD_3
     let mut i = initiator();

@@ -1,10 +1,12 @@
 //! EDHOC (RFC 9528) on arbitrary bytes: arbitrary or mutated message_1,
 //! message_2, message_3 and message_4 fed to a responder and an initiator
 //! at each step of a fixed handshake (method 3, suite 2, fixed keys, the
-//! states cloned from one genuine run). An error never advances or corrupts
-//! the state: after any refused input the genuine message still completes
-//! the handshake with the same messages and PRK_out. Only the genuine
-//! (authenticated) message_2 / message_3 / message_4 is ever accepted.
+//! states cloned from one genuine run). Only the genuine (authenticated)
+//! message_2 / message_3 / message_4 is ever accepted; a refused one ends
+//! the handshake (RFC 9528 §5.3.3, §5.4.3, §5.5.3: aborted, the genuine
+//! message is refused after it, no session), so refused input never leads
+//! to a completed handshake. Input a side is past the point of taking
+//! never corrupts a finished session.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -40,6 +42,7 @@ fn run() -> &'static Run {
         );
         let mut r = Responder::new(
             Identity::new(cr.clone(), &KR, CredentialTransfer::ByReference).unwrap(),
+            &[Method::StaticStatic],
         );
         let r_start = r.clone();
         let mut buf = [0u8; MAX_MESSAGE_LEN];
@@ -124,26 +127,29 @@ fuzz_target!(|data: &[u8]| {
             let bad = message(mode, data, m2);
             if i.process_message_2(&bad, &mut ti[..]).is_ok() {
                 assert_eq!(&bad, m2, "a forged message_2 was accepted");
+                let n = i.prepare_message_3(&[], &mut buf).unwrap();
+                assert_eq!(&buf[..n], &m3[..]);
             } else {
-                assert!(i.peer_credential().is_none());
-                i.process_message_2(m2, &mut ti[..]).unwrap();
+                assert!(i.peer_credential().is_none() && i.is_aborted());
+                assert!(i.process_message_2(m2, &mut ti[..]).is_err());
+                assert!(i.prepare_message_3(&[], &mut buf).is_err());
+                assert!(i.session().is_none());
             }
-            let n = i.prepare_message_3(&[], &mut buf).unwrap();
-            assert_eq!(&buf[..n], &m3[..]);
         }
         2 => {
             let mut r = run.r_wait_m3.clone();
             let bad = message(mode, data, m3);
             if r.process_message_3(&bad, &mut tr[..]).is_ok() {
                 assert_eq!(&bad, m3, "a forged message_3 was accepted");
+                assert_eq!(
+                    r.session().unwrap().prk_out(),
+                    run.i_done.session().unwrap().prk_out()
+                );
             } else {
-                assert!(!r.is_done());
-                r.process_message_3(m3, &mut tr[..]).unwrap();
+                assert!(!r.is_done() && r.is_aborted());
+                assert!(r.process_message_3(m3, &mut tr[..]).is_err());
+                assert!(r.session().is_none());
             }
-            assert_eq!(
-                r.session().unwrap().prk_out(),
-                run.i_done.session().unwrap().prk_out()
-            );
         }
         3 => {
             let mut i = run.i_done.clone();
@@ -151,15 +157,29 @@ fuzz_target!(|data: &[u8]| {
             if i.process_message_4(&bad, &mut ti[..]).is_ok() {
                 assert_eq!(&bad, m4, "a forged message_4 was accepted");
             } else {
-                i.process_message_4(m4, &mut ti[..]).unwrap();
+                assert!(i.is_aborted() && i.session().is_none());
+                assert!(i.process_message_4(m4, &mut ti[..]).is_err());
             }
         }
         _ => {
             // anything to sides that are past the point of taking it
             let mut i = run.i_done.clone();
-            assert!(i.process_message_2(data, &mut ti[..]).is_err());
+            let wrong_state = cssf_auth::Error::Edhoc(EdhocError::UnexpectedMessage);
+            assert_eq!(
+                i.process_message_2(data, &mut ti[..]).unwrap_err(),
+                wrong_state
+            );
+            assert_eq!(
+                i.session().unwrap().prk_out(),
+                run.i_done.session().unwrap().prk_out()
+            );
+            i.process_message_4(m4, &mut ti[..]).unwrap();
             let mut r = run.r_wait_m3.clone();
-            assert!(r.process_message_1(data, &mut tr[..]).is_err());
+            assert_eq!(
+                r.process_message_1(data, &mut tr[..]).unwrap_err(),
+                wrong_state
+            );
+            r.process_message_3(m3, &mut tr[..]).unwrap();
             let _ = ErrorMessage::parse(data);
             let _ = Credential::from_ccs(data);
         }

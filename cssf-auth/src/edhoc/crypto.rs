@@ -28,6 +28,14 @@ pub(crate) const ELEM_LEN: usize = 32;
 
 type Ccm = ccm::Ccm<Aes128, U8, U13>;
 
+// K_3 / K_4 expand into an AES key schedule inside the CCM cipher, wiped
+// on drop only with the `aes` crate's `zeroize` feature: a build without
+// it fails here.
+const _: fn() = || {
+    fn wiped_on_drop<T: ZeroizeOnDrop>() {}
+    wiped_on_drop::<Aes128>();
+};
+
 /// A pseudorandom key (PRK_2e, PRK_3e2m, PRK_4e3m, PRK_out, PRK_exporter),
 /// zeroized on drop.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]

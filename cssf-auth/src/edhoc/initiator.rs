@@ -2,6 +2,7 @@
 
 use p256::SecretKey;
 use rand_core::CryptoRngCore;
+use zeroize::Zeroizing;
 
 use crate::Error;
 
@@ -11,13 +12,12 @@ use super::wire::{self, Writer};
 use super::{
     ConnId, Credential, EadItem, EadMessage, EdhocError, ErrorMessage, Identity, Method, Policy,
     Session, MAX_CRED_LEN, MAX_EAD_LEN, MAX_MESSAGE_LEN, MAX_PLAINTEXT_LEN, MAX_SUITES, SUITE_2,
-    SUPPORTED_SUITES,
 };
 
 // No heap: every state lives inline, the largest (a completed session
 // with the peer's credential) sets the size.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone)]
+#[cfg_attr(fuzzing, derive(Clone))]
 enum State {
     /// Nothing sent yet.
     Start,
@@ -44,12 +44,15 @@ enum State {
         th_4: [u8; HASH_LEN],
         message_4_seen: bool,
     },
+    /// A message was refused (or the peer sent an error message): the
+    /// handshake is over, its secrets dropped (RFC 9528 §5.3.3, §5.5.3).
+    Aborted,
 }
 
 /// The EDHOC initiator: sends message_1 and message_3, receives message_2
-/// (and message_4, if the application uses it). Cloning copies the
-/// handshake state, secrets included (each copy zeroizes its own on drop).
-#[derive(Clone)]
+/// (and message_4, if the application uses it). Not `Clone`: a copy
+/// would let one ephemeral key, or one message key and nonce, be used twice.
+#[cfg_attr(fuzzing, derive(Clone))]
 pub struct Initiator {
     method: Method,
     suites: heapless::Vec<u8, MAX_SUITES>,
@@ -84,10 +87,15 @@ impl Initiator {
 
     /// Announces SUITES_I (RFC 9528 §5.2.2): suites in order of
     /// preference, ending with the selected one, which must be supported
-    /// (e.g. `[6, 2]` after a responder answered that it supports 2).
+    /// (e.g. `[6, 2]` as in the RFC 9529 trace). Not part of the API
+    /// (feature `edhoc-test-vectors`): only suite 2 is implemented, and
+    /// announcing a preferred suite we cannot run serves only to reproduce
+    /// a trace.
+    #[cfg(feature = "edhoc-test-vectors")]
+    #[doc(hidden)]
     pub fn with_suites(mut self, suites: &[u8]) -> Result<Self, Error> {
         match suites.last() {
-            Some(s) if SUPPORTED_SUITES.contains(s) => {}
+            Some(s) if super::SUPPORTED_SUITES.contains(s) => {}
             _ => return Err(edhoc(EdhocError::WrongSelectedSuite)),
         }
         self.suites = heapless::Vec::from_slice(suites).map_err(|_| edhoc(EdhocError::TooLarge))?;
@@ -108,7 +116,10 @@ impl Initiator {
     }
 
     /// [`Initiator::prepare_message_1`] with an explicit ephemeral private
-    /// key X: for reproducing test vectors only; an X must never be used twice.
+    /// key X: for reproducing test vectors only; an X must never be used
+    /// twice. Not part of the API (feature `edhoc-test-vectors`).
+    #[cfg(feature = "edhoc-test-vectors")]
+    #[doc(hidden)]
     pub fn prepare_message_1_with_ephemeral(
         &mut self,
         x: &[u8; 32],
@@ -128,7 +139,7 @@ impl Initiator {
         out: &mut [u8],
     ) -> Result<usize, Error> {
         if !matches!(self.state, State::Start) {
-            return Err(edhoc(EdhocError::UnexpectedMessage));
+            return Err(self.wrong_state());
         }
         let mut buf = [0u8; MAX_MESSAGE_LEN];
         let mut w = Writer::new(&mut buf);
@@ -151,22 +162,35 @@ impl Initiator {
     /// Processes message_2 (or an error message, returned as
     /// [`EdhocError::PeerError`]): decrypts PLAINTEXT_2, resolves ID_CRED_R
     /// through `policy`, verifies MAC_2 or the signature, shows EAD_2 to the
-    /// policy. Returns C_R. On error the state is unchanged.
+    /// policy. Refuses a C_R equal to C_I ([`EdhocError::ConnIdReused`],
+    /// RFC 9528 §3.3.3). Returns C_R.
+    ///
+    /// [`EdhocError::UnexpectedMessage`] (not the message this state takes,
+    /// e.g. a replay) changes nothing; any other error discontinues the
+    /// handshake (RFC 9528 §5.3.3): the state becomes aborted, its secrets
+    /// are dropped and every later call returns [`EdhocError::Aborted`].
     pub fn process_message_2<P: Policy + ?Sized>(
         &mut self,
         message_2: &[u8],
         policy: &mut P,
     ) -> Result<ConnId, Error> {
+        let r = self.process_message_2_inner(message_2, policy);
+        self.abort_on(&r);
+        r
+    }
+
+    fn process_message_2_inner<P: Policy + ?Sized>(
+        &mut self,
+        message_2: &[u8],
+        policy: &mut P,
+    ) -> Result<ConnId, Error> {
         let State::WaitM2 { x, c_i, h_m1 } = &self.state else {
-            return Err(edhoc(EdhocError::UnexpectedMessage));
+            return Err(self.wrong_state());
         };
         if message_2.len() > MAX_MESSAGE_LEN {
             return Err(edhoc(EdhocError::TooLarge));
         }
-        if matches!(message_2.first().map(|b| b >> 5), Some(0 | 1)) {
-            let e = ErrorMessage::parse(message_2)?;
-            return Err(edhoc(EdhocError::PeerError(e.code())));
-        }
+        peer_error(message_2)?;
         let body = wire::single_bstr(message_2)?;
         let (g_y, ct_2) = (body.get(..ELEM_LEN), body.get(ELEM_LEN..));
         let (Some(g_y), Some(ct_2)) = (g_y, ct_2) else {
@@ -181,7 +205,7 @@ impl Initiator {
         let th_2b = crypto::th_bstr(&th_2);
         let prk_2e = crypto::extract(&th_2, &crypto::ecdh(x, &gy).0)?;
 
-        let mut pt = [0u8; MAX_PLAINTEXT_LEN];
+        let mut pt = Zeroizing::new([0u8; MAX_PLAINTEXT_LEN]);
         let pt = pt
             .get_mut(..ct_2.len())
             .ok_or(edhoc(EdhocError::TooLarge))?;
@@ -191,6 +215,11 @@ impl Initiator {
         }
         let pt: &[u8] = pt;
         let p2 = wire::plaintext_2(pt)?;
+        // RFC 9528 §3.3.3: C_R must differ from C_I, else the exported
+        // OSCORE Sender ID equals the Recipient ID (one key both ways).
+        if p2.c_r == *c_i {
+            return Err(edhoc(EdhocError::ConnIdReused));
+        }
         let peer = resolve(policy, p2.id_cred_r)?;
         let prk_3e2m = if self.method.responder_signs() {
             prk_2e.clone()
@@ -270,7 +299,7 @@ impl Initiator {
             peer,
         } = &self.state
         else {
-            return Err(edhoc(EdhocError::UnexpectedMessage));
+            return Err(self.wrong_state());
         };
         let th_3b = crypto::th_bstr(th_3);
         let mut ead = [0u8; MAX_EAD_LEN];
@@ -296,15 +325,15 @@ impl Initiator {
             mac
         };
 
-        let mut pt = [0u8; MAX_PLAINTEXT_LEN + TAG_LEN];
-        let mut w = Writer::new(&mut pt);
+        let mut pt = Zeroizing::new([0u8; MAX_PLAINTEXT_LEN + TAG_LEN]);
+        let mut w = Writer::new(&mut pt[..]);
         id_cred.write_compact(&mut w)?;
         w.bstr(sig_or_mac)?;
         w.raw(ead)?;
         let pt_len = w.len();
         let th_4 = crypto::hash(&[&th_3b, pt.get(..pt_len).unwrap_or(&[]), cred]);
         let (k_3, iv_3) = crypto::key_iv(prk_3e2m, 3, th_3)?;
-        let ct_len = crypto::seal(&k_3, &iv_3, th_3, &mut pt, pt_len)?;
+        let ct_len = crypto::seal(&k_3, &iv_3, th_3, &mut pt[..], pt_len)?;
 
         let mut msg = [0u8; MAX_MESSAGE_LEN];
         let mut w = Writer::new(&mut msg);
@@ -328,9 +357,25 @@ impl Initiator {
         Ok(len)
     }
 
-    /// Processes the optional message_4 (RFC 9528 §5.5): decrypts it and
+    /// Processes the optional message_4 (RFC 9528 §5.5), or an error
+    /// message, returned as [`EdhocError::PeerError`]: decrypts it and
     /// shows EAD_4 to the policy.
+    ///
+    /// [`EdhocError::UnexpectedMessage`] (not the message this state takes,
+    /// e.g. a replay) changes nothing; any other error discontinues the
+    /// handshake (RFC 9528 §5.5.3): the session is dropped with
+    /// its secrets and every later call returns [`EdhocError::Aborted`].
     pub fn process_message_4<P: Policy + ?Sized>(
+        &mut self,
+        message_4: &[u8],
+        policy: &mut P,
+    ) -> Result<(), Error> {
+        let r = self.process_message_4_inner(message_4, policy);
+        self.abort_on(&r);
+        r
+    }
+
+    fn process_message_4_inner<P: Policy + ?Sized>(
         &mut self,
         message_4: &[u8],
         policy: &mut P,
@@ -342,13 +387,14 @@ impl Initiator {
             ..
         } = &self.state
         else {
-            return Err(edhoc(EdhocError::UnexpectedMessage));
+            return Err(self.wrong_state());
         };
         if message_4.len() > MAX_MESSAGE_LEN {
             return Err(edhoc(EdhocError::TooLarge));
         }
+        peer_error(message_4)?;
         let ct = wire::single_bstr(message_4)?;
-        let mut buf = [0u8; MAX_EAD_LEN + TAG_LEN];
+        let mut buf = Zeroizing::new([0u8; MAX_EAD_LEN + TAG_LEN]);
         let buf = buf.get_mut(..ct.len()).ok_or(edhoc(EdhocError::TooLarge))?;
         buf.copy_from_slice(ct);
         let (k_4, iv_4) = crypto::key_iv(prk_4e3m, 8, th_4)?;
@@ -370,10 +416,46 @@ impl Initiator {
         }
     }
 
+    /// The error for a call the current state does not take.
+    fn wrong_state(&self) -> Error {
+        match self.state {
+            State::Aborted => edhoc(EdhocError::Aborted),
+            _ => edhoc(EdhocError::UnexpectedMessage),
+        }
+    }
+
+    /// RFC 9528: after a processing failure the session is discontinued.
+    /// A message the current state does not take at all (a replay to a
+    /// finished side) changes nothing.
+    fn abort_on<T>(&mut self, r: &Result<T, Error>) {
+        if let Err(e) = r {
+            if *e != edhoc(EdhocError::UnexpectedMessage) {
+                self.state = State::Aborted;
+            }
+        }
+    }
+
+    /// Whether the handshake was discontinued after a processing failure
+    /// (every later call returns [`EdhocError::Aborted`]).
+    pub fn is_aborted(&self) -> bool {
+        matches!(self.state, State::Aborted)
+    }
+
     /// Whether the handshake is complete on this side.
     pub fn is_done(&self) -> bool {
         matches!(self.state, State::Done { .. })
     }
+}
+
+/// An error message (RFC 9528 §6: it starts with ERR_CODE, an integer)
+/// where message_2, message_3 or message_4 is expected (those are one byte
+/// string) is [`EdhocError::PeerError`].
+pub(crate) fn peer_error(m: &[u8]) -> Result<(), Error> {
+    if matches!(m.first().map(|b| b >> 5), Some(0 | 1)) {
+        let e = ErrorMessage::parse(m)?;
+        return Err(edhoc(EdhocError::PeerError(e.code())));
+    }
+    Ok(())
 }
 
 /// MAC length: hash length when the side signs, else the suite's 8 bytes.

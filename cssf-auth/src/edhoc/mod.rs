@@ -12,15 +12,23 @@
 //!
 //! The two roles are [`Initiator`] and [`Responder`], each a state machine
 //! driven message by message: a message goes in, the next one comes out.
-//! An `Err` leaves the state as it was (a forged or damaged message does not
-//! end a handshake the caller may retry); what to do with the connection is
-//! the caller's decision. Whom to trust is decided by the caller's
-//! [`Policy`]: it resolves the peer's ID_CRED to a [`Credential`] and is
-//! shown every EAD item.
+//! As RFC 9528 asks (§5.2.3, §5.3.3, §5.4.3, §5.5.3), a message_2,
+//! message_3 or message_4 that fails processing (authentication, decryption,
+//! format, an unknown credential, a refused EAD item, an error message from
+//! the peer) discontinues the handshake: the state becomes aborted, its
+//! secrets are dropped, every later call returns [`EdhocError::Aborted`]
+//! and only a new handshake goes on (a forged message thus ends the
+//! handshake it targets: there is no retry to probe with). A message the
+//! current state does not take at all ([`EdhocError::UnexpectedMessage`],
+//! e.g. a replay to a finished side) changes nothing. A refused message_1
+//! leaves the responder waiting for message_1.
 //!
-//! Randomness (the ephemeral keys) comes from a caller `CryptoRngCore`;
-//! the `*_with_ephemeral` variants take an explicit ephemeral private key,
-//! for reproducing test vectors such as RFC 9529's (never reuse one).
+//! Whom to trust is decided by the caller's [`Policy`]: it resolves the
+//! peer's ID_CRED to a [`Credential`] and is shown every EAD item.
+//!
+//! Randomness (the ephemeral keys) comes from a caller `CryptoRngCore`.
+//! [`Initiator`] and [`Responder`] are not `Clone`: a copy could send two
+//! messages under one key and nonce, or use one ephemeral key twice.
 //!
 //! ## Sizes
 //!
@@ -50,7 +58,10 @@
 //!     Method::StaticStatic,
 //!     Identity::new(i_cred, &i_key, CredentialTransfer::ByReference)?,
 //! );
-//! let mut responder = Responder::new(Identity::new(r_cred, &r_key, CredentialTransfer::ByReference)?);
+//! let mut responder = Responder::new(
+//!     Identity::new(r_cred, &r_key, CredentialTransfer::ByReference)?,
+//!     &[Method::StaticStatic],
+//! );
 //! let (mut m1, mut m2, mut m3) = ([0u8; MAX_MESSAGE_LEN], [0u8; MAX_MESSAGE_LEN], [0u8; MAX_MESSAGE_LEN]);
 //!
 //! let n1 = initiator.prepare_message_1(&mut rng, ConnId::new(&[0x37])?, &[], &mut m1)?;
@@ -137,8 +148,13 @@ pub enum EdhocError {
     DecryptFailed,
     /// A critical EAD item the [`Policy`] does not understand (RFC 9528 §3.8).
     UnknownCriticalEad,
-    /// C_R equals C_I (RFC 9528 §5.3.2).
+    /// C_R equals C_I (RFC 9528 §3.3.3): the responder refuses to send
+    /// such a message_2 and the initiator refuses to accept one.
     ConnIdReused,
+    /// The handshake was discontinued after an earlier processing failure
+    /// (RFC 9528 §5.2.3, §5.3.3, §5.4.3, §5.5.3): every later call gets
+    /// this; start a new handshake.
+    Aborted,
     /// The peer sent an error message (RFC 9528 §6) with this ERR_CODE; read
     /// it with [`ErrorMessage::parse`].
     PeerError(i32),
@@ -160,6 +176,7 @@ impl EdhocError {
             EdhocError::DecryptFailed => "EDHOC: ciphertext did not decrypt",
             EdhocError::UnknownCriticalEad => "EDHOC: unknown critical EAD item",
             EdhocError::ConnIdReused => "EDHOC: C_R equals C_I",
+            EdhocError::Aborted => "EDHOC: handshake discontinued after an earlier failure",
             EdhocError::PeerError(_) => "EDHOC: the peer sent an error message",
         }
     }

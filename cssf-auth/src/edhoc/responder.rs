@@ -2,7 +2,7 @@
 
 use p256::{PublicKey, SecretKey};
 use rand_core::CryptoRngCore;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::Error;
 
@@ -18,7 +18,7 @@ use super::{
 // No heap: every state lives inline, the largest (a completed session
 // with the peer's credential) sets the size.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone)]
+#[cfg_attr(fuzzing, derive(Clone))]
 enum State {
     /// Waiting for message_1.
     Start,
@@ -45,12 +45,15 @@ enum State {
         th_4: [u8; HASH_LEN],
         message_4_sent: bool,
     },
+    /// A message was refused (or the peer sent an error message): the
+    /// handshake is over, its secrets dropped (RFC 9528 §5.4.3).
+    Aborted,
 }
 
 /// The EDHOC responder: receives message_1 and message_3, sends message_2
-/// (and message_4, if the application uses it). Cloning copies the
-/// handshake state, secrets included (each copy zeroizes its own on drop).
-#[derive(Clone)]
+/// (and message_4, if the application uses it). Not `Clone`: a copy
+/// would let one ephemeral key, or one message key and nonce, be used twice.
+#[cfg_attr(fuzzing, derive(Clone))]
 pub struct Responder {
     methods: [bool; 4],
     identity: Identity,
@@ -69,37 +72,44 @@ fn copy_out(msg: &[u8], out: &mut [u8]) -> Result<usize, Error> {
 }
 
 impl Responder {
-    /// A responder authenticated by `identity`, accepting every method.
-    pub fn new(identity: Identity) -> Self {
+    /// A responder authenticated by `identity`, accepting the `methods`
+    /// listed (a message_1 with another is refused,
+    /// [`EdhocError::UnsupportedMethod`]).
+    ///
+    /// There is no default: the methods say how the responder's key is
+    /// used. Methods 0 and 2 ([`Method::SignatureSignature`],
+    /// [`Method::StaticSignature`]) sign with it (ES256), methods 1 and 3
+    /// ([`Method::SignatureStatic`], [`Method::StaticStatic`]) use it for
+    /// static Diffie-Hellman. List the ones of one kind: accepting both
+    /// uses one key for signatures and for key agreement, which key-usage
+    /// rules (one key, one purpose) advise against.
+    pub fn new(identity: Identity, methods: &[Method]) -> Self {
+        let mut accepted = [false; 4];
+        for m in methods {
+            if let Some(slot) = accepted.get_mut(*m as usize) {
+                *slot = true;
+            }
+        }
         Self {
-            methods: [true; 4],
+            methods: accepted,
             identity,
             state: State::Start,
         }
     }
 
-    /// Accepts only the methods listed (e.g. `[Method::StaticStatic]`).
-    pub fn with_methods(mut self, methods: &[Method]) -> Self {
-        self.methods = [false; 4];
-        for m in methods {
-            if let Some(slot) = self.methods.get_mut(*m as usize) {
-                *slot = true;
-            }
-        }
-        self
-    }
-
     /// Processes message_1: checks the method and the selected cipher suite
     /// ([`EdhocError::WrongSelectedSuite`]: answer with
     /// [`super::error_message`]), shows EAD_1 to the policy. Returns C_I.
-    /// On error the state is unchanged.
+    /// On error the state is unchanged: nothing was agreed yet, and the
+    /// responder still takes another message_1 (e.g. the initiator's next
+    /// one after an error message with our suites).
     pub fn process_message_1<P: Policy + ?Sized>(
         &mut self,
         message_1: &[u8],
         policy: &mut P,
     ) -> Result<ConnId, Error> {
         if !matches!(self.state, State::Start) {
-            return Err(edhoc(EdhocError::UnexpectedMessage));
+            return Err(self.wrong_state());
         }
         if message_1.len() > MAX_MESSAGE_LEN {
             return Err(edhoc(EdhocError::TooLarge));
@@ -134,7 +144,10 @@ impl Responder {
     }
 
     /// [`Responder::prepare_message_2`] with an explicit ephemeral private
-    /// key Y: for reproducing test vectors only; a Y must never be used twice.
+    /// key Y: for reproducing test vectors only; a Y must never be used
+    /// twice. Not part of the API (feature `edhoc-test-vectors`).
+    #[cfg(feature = "edhoc-test-vectors")]
+    #[doc(hidden)]
     pub fn prepare_message_2_with_ephemeral(
         &mut self,
         y: &[u8; 32],
@@ -160,7 +173,7 @@ impl Responder {
             h_m1,
         } = &self.state
         else {
-            return Err(edhoc(EdhocError::UnexpectedMessage));
+            return Err(self.wrong_state());
         };
         if c_r == *c_i {
             return Err(edhoc(EdhocError::ConnIdReused));
@@ -201,8 +214,8 @@ impl Responder {
             mac
         };
 
-        let mut pt = [0u8; MAX_PLAINTEXT_LEN];
-        let mut w = Writer::new(&mut pt);
+        let mut pt = Zeroizing::new([0u8; MAX_PLAINTEXT_LEN]);
+        let mut w = Writer::new(&mut pt[..]);
         w.raw(c_r_enc)?;
         id_cred.write_compact(&mut w)?;
         w.bstr(sig_or_mac)?;
@@ -210,7 +223,7 @@ impl Responder {
         let pt_len = w.len();
         let pt = pt.get_mut(..pt_len).unwrap_or(&mut []);
         let th_3 = crypto::hash(&[&th_2b, pt, cred]);
-        let mut ks = [0u8; MAX_PLAINTEXT_LEN];
+        let mut ks = Zeroizing::new([0u8; MAX_PLAINTEXT_LEN]);
         let ks = ks.get_mut(..pt_len).unwrap_or(&mut []);
         crypto::kdf(&prk_2e, 0, &[&th_2], ks)?;
         for (p, k) in pt.iter_mut().zip(ks.iter()) {
@@ -238,8 +251,23 @@ impl Responder {
 
     /// Processes message_3: decrypts it, resolves ID_CRED_I through
     /// `policy`, verifies MAC_3 or the signature, shows EAD_3 to the policy,
-    /// and completes the handshake. On error the state is unchanged.
+    /// and completes the handshake.
+    ///
+    /// [`EdhocError::UnexpectedMessage`] (not the message this state takes,
+    /// e.g. a replay) changes nothing; any other error discontinues the
+    /// handshake (RFC 9528 §5.4.3): the state becomes aborted, its secrets
+    /// are dropped and every later call returns [`EdhocError::Aborted`].
     pub fn process_message_3<P: Policy + ?Sized>(
+        &mut self,
+        message_3: &[u8],
+        policy: &mut P,
+    ) -> Result<(), Error> {
+        let r = self.process_message_3_inner(message_3, policy);
+        self.abort_on(&r);
+        r
+    }
+
+    fn process_message_3_inner<P: Policy + ?Sized>(
         &mut self,
         message_3: &[u8],
         policy: &mut P,
@@ -253,17 +281,14 @@ impl Responder {
             th_3,
         } = &self.state
         else {
-            return Err(edhoc(EdhocError::UnexpectedMessage));
+            return Err(self.wrong_state());
         };
         if message_3.len() > MAX_MESSAGE_LEN {
             return Err(edhoc(EdhocError::TooLarge));
         }
-        if matches!(message_3.first().map(|b| b >> 5), Some(0 | 1)) {
-            let e = super::ErrorMessage::parse(message_3)?;
-            return Err(edhoc(EdhocError::PeerError(e.code())));
-        }
+        super::initiator::peer_error(message_3)?;
         let ct = wire::single_bstr(message_3)?;
-        let mut buf = [0u8; MAX_PLAINTEXT_LEN + TAG_LEN];
+        let mut buf = Zeroizing::new([0u8; MAX_PLAINTEXT_LEN + TAG_LEN]);
         let buf = buf.get_mut(..ct.len()).ok_or(edhoc(EdhocError::TooLarge))?;
         buf.copy_from_slice(ct);
         let (k_3, iv_3) = crypto::key_iv(prk_3e2m, 3, th_3)?;
@@ -327,14 +352,14 @@ impl Responder {
             ..
         } = &self.state
         else {
-            return Err(edhoc(EdhocError::UnexpectedMessage));
+            return Err(self.wrong_state());
         };
-        let mut pt = [0u8; MAX_EAD_LEN + TAG_LEN];
-        let mut w = Writer::new(&mut pt);
+        let mut pt = Zeroizing::new([0u8; MAX_EAD_LEN + TAG_LEN]);
+        let mut w = Writer::new(&mut pt[..]);
         wire::write_ead(&mut w, ead_4).map_err(|_| edhoc(EdhocError::TooLarge))?;
         let pt_len = w.len();
         let (k_4, iv_4) = crypto::key_iv(prk_4e3m, 8, th_4)?;
-        let ct_len = crypto::seal(&k_4, &iv_4, th_4, &mut pt, pt_len)?;
+        let ct_len = crypto::seal(&k_4, &iv_4, th_4, &mut pt[..], pt_len)?;
         let mut msg = [0u8; MAX_EAD_LEN + TAG_LEN + 2];
         let mut w = Writer::new(&mut msg);
         w.bstr(pt.get(..ct_len).unwrap_or(&[]))?;
@@ -359,8 +384,76 @@ impl Responder {
         }
     }
 
+    /// The error for a call the current state does not take.
+    fn wrong_state(&self) -> Error {
+        match self.state {
+            State::Aborted => edhoc(EdhocError::Aborted),
+            _ => edhoc(EdhocError::UnexpectedMessage),
+        }
+    }
+
+    /// RFC 9528: after a processing failure the session is discontinued.
+    /// A message the current state does not take at all (a replay to a
+    /// finished side) changes nothing.
+    fn abort_on<T>(&mut self, r: &Result<T, Error>) {
+        if let Err(e) = r {
+            if *e != edhoc(EdhocError::UnexpectedMessage) {
+                self.state = State::Aborted;
+            }
+        }
+    }
+
+    /// Whether the handshake was discontinued after a processing failure
+    /// (every later call returns [`EdhocError::Aborted`]).
+    pub fn is_aborted(&self) -> bool {
+        matches!(self.state, State::Aborted)
+    }
+
     /// Whether the handshake is complete on this side.
     pub fn is_done(&self) -> bool {
         matches!(self.state, State::Done { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+    use crate::edhoc::{CredentialTransfer, Initiator, MAX_MESSAGE_LEN};
+
+    /// A responder that ignores the C_R != C_I rule (its own check is
+    /// bypassed by rewriting the C_I it keeps): the initiator must refuse
+    /// the message_2, whose MAC is otherwise valid (RFC 9528 §3.3.3).
+    #[test]
+    fn the_initiator_refuses_c_r_equal_to_c_i() {
+        let (ki, kr) = ([0x41u8; 32], [0x52u8; 32]);
+        let ci = Credential::ccs_for(&ki, &[0x2b], "i").unwrap();
+        let cr = Credential::ccs_for(&kr, &[0x32], "r").unwrap();
+        let mut trust_i = [cr.clone()];
+        let mut trust_r = [ci.clone()];
+        let mut i = Initiator::new(
+            Method::StaticStatic,
+            Identity::new(ci, &ki, CredentialTransfer::ByReference).unwrap(),
+        );
+        let mut r = Responder::new(
+            Identity::new(cr, &kr, CredentialTransfer::ByReference).unwrap(),
+            &[Method::StaticStatic],
+        );
+        let mut rng = rand_core::OsRng;
+        let (mut m1, mut m2) = ([0u8; MAX_MESSAGE_LEN], [0u8; MAX_MESSAGE_LEN]);
+        let c_i = ConnId::new(&[0x37]).unwrap();
+        let n1 = i.prepare_message_1(&mut rng, c_i, &[], &mut m1).unwrap();
+        r.process_message_1(&m1[..n1], &mut trust_r[..]).unwrap();
+        let State::ProcessedM1 { c_i: kept, .. } = &mut r.state else {
+            panic!("message_1 not processed");
+        };
+        *kept = ConnId::new(&[0x38]).unwrap();
+        let n2 = r.prepare_message_2(&mut rng, c_i, &[], &mut m2).unwrap();
+        assert_eq!(
+            i.process_message_2(&m2[..n2], &mut trust_i[..]),
+            Err(Error::Edhoc(EdhocError::ConnIdReused))
+        );
+        assert!(i.peer_credential().is_none());
     }
 }

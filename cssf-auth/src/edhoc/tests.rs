@@ -135,3 +135,72 @@ fn a_flipped_tag_does_not_open() {
     assert!(open(&k, &iv, &th, &mut buf[..n]).is_err());
     assert!(open(&k, &iv, &th, &mut buf[..3]).is_err());
 }
+
+fn id_cred_of(b: &[u8]) -> Result<super::IdCred<'_>, crate::Error> {
+    wire::id_cred(&mut minicbor::Decoder::new(b))
+}
+
+#[test]
+fn kids_are_neither_empty_nor_longer_than_max_kid_len() {
+    use super::{IdCred, MAX_KID_LEN};
+    // an empty kid would name a credential that has none
+    assert!(id_cred_of(&[0x40]).is_err());
+    assert!(id_cred_of(&[0xa1, 0x04, 0x40]).is_err());
+    let mut long = std::vec![0x40 | (MAX_KID_LEN as u8 + 1)];
+    long.extend(core::iter::repeat(0x61).take(MAX_KID_LEN + 1));
+    assert!(id_cred_of(&long).is_err());
+    let mut map = std::vec![0xa1, 0x04];
+    map.extend_from_slice(&long);
+    assert!(id_cred_of(&map).is_err());
+    // the longest kid is taken, compact and as a map
+    let mut max = std::vec![0x40 | MAX_KID_LEN as u8];
+    max.extend(core::iter::repeat(0x61).take(MAX_KID_LEN));
+    assert_eq!(id_cred_of(&max), Ok(IdCred::Kid(&max[1..])));
+    let mut map = std::vec![0xa1, 0x04];
+    map.extend_from_slice(&max);
+    assert_eq!(id_cred_of(&map), Ok(IdCred::Kid(&max[1..])));
+}
+
+#[test]
+fn one_byte_identifiers_that_are_integers_must_be_sent_as_integers() {
+    use super::{ConnId, IdCred};
+    // 0x27 is -8: sent as the integer, never as the byte string h'27'
+    assert_eq!(id_cred_of(&[0x27]), Ok(IdCred::Kid(&[0x27])));
+    assert!(id_cred_of(&[0x41, 0x27]).is_err());
+    let c_r = |b: &[u8]| wire::conn_id(&mut minicbor::Decoder::new(b));
+    assert_eq!(c_r(&[0x27]), Ok(ConnId::new(&[0x27]).unwrap()));
+    assert!(c_r(&[0x41, 0x27]).is_err());
+    // a byte that is not an integer's encoding is a byte string
+    assert_eq!(c_r(&[0x41, 0x18]), Ok(ConnId::new(&[0x18]).unwrap()));
+    // and in a whole PLAINTEXT_2 (RFC 9529: C_R = 0x27, kid 0x32, MAC_2)
+    assert!(wire::plaintext_2(&h(PLAINTEXT_2)).is_ok());
+    let mut p2 = std::vec![0x41];
+    p2.extend_from_slice(&h(PLAINTEXT_2));
+    assert!(wire::plaintext_2(&p2).is_err());
+    // and the kid in PLAINTEXT_3 (0x2b is -12)
+    assert!(wire::plaintext_3(&h(PLAINTEXT_3)).is_ok());
+    let mut p3 = std::vec![0x41];
+    p3.extend_from_slice(&h(PLAINTEXT_3));
+    assert!(wire::plaintext_3(&p3).is_err());
+}
+
+#[test]
+fn byte_strings_take_the_shortest_head() {
+    // message_2/3/4 are one bstr, whose head the transcript does not
+    // cover: only the shortest head is taken (RFC 9529 message_3: 0x52 + 18)
+    let m3 = h(MESSAGE_3);
+    assert_eq!(wire::single_bstr(&m3), Ok(&m3[1..]));
+    let mut long = std::vec![0x58, 0x12];
+    long.extend_from_slice(&m3[1..]);
+    assert!(wire::single_bstr(&long).is_err());
+    let mut longer = std::vec![0x59, 0x00, 0x12];
+    longer.extend_from_slice(&m3[1..]);
+    assert!(wire::single_bstr(&longer).is_err());
+    // 32 bytes: 0x58 0x20 is the shortest, 0x59 0x00 0x20 is not
+    let mut ok = std::vec![0x58, 0x20];
+    ok.extend_from_slice(&[0x5a; 32]);
+    assert!(wire::single_bstr(&ok).is_ok());
+    let mut wide = std::vec![0x59, 0x00, 0x20];
+    wide.extend_from_slice(&[0x5a; 32]);
+    assert!(wire::single_bstr(&wide).is_err());
+}

@@ -91,9 +91,37 @@ impl PartialEq for Credential {
     }
 }
 
+/// The labels met so far in one CBOR map, to refuse duplicates. A map of
+/// more than 16 entries is refused as well (a CCS of RFC 9529's shape has
+/// 2, a COSE_Key 5).
+struct Labels<'a> {
+    seen: heapless::Vec<cbor::Label<'a>, 16>,
+}
+
+impl<'a> Labels<'a> {
+    fn new() -> Self {
+        Self {
+            seen: heapless::Vec::new(),
+        }
+    }
+
+    fn insert(&mut self, label: cbor::Label<'a>) -> Result<(), Error> {
+        if self.seen.contains(&label) {
+            return Err(edhoc(EdhocError::InvalidCredential));
+        }
+        self.seen
+            .push(label)
+            .map_err(|_| edhoc(EdhocError::InvalidCredential))
+    }
+}
+
 impl Credential {
     /// Reads a CCS: `{ ... 8: {1: COSE_Key} ... }` with the COSE_Key
-    /// `{1: 2, 2: kid, -1: 1, -2: x, -3: y}` (other labels ignored).
+    /// `{1: 2, 2: kid, -1: 1, -2: x, -3: y}` (other labels ignored). A
+    /// label that appears twice in either map is refused
+    /// ([`EdhocError::InvalidCredential`]): parsers differ on which one
+    /// wins, so a policy reading the CCS with another parser could approve
+    /// a different key than the one EDHOC authenticates.
     pub fn from_ccs(ccs: &[u8]) -> Result<Self, Error> {
         let bad = || edhoc(EdhocError::InvalidCredential);
         let mut bytes = [0; MAX_CRED_LEN];
@@ -105,8 +133,11 @@ impl Credential {
         let mut d = Decoder::new(ccs);
         let n = cbor::map(&mut d).map_err(|_| bad())?;
         let mut key = None;
+        let mut seen = Labels::new();
         for _ in 0..n {
-            match cbor::label(&mut d).map_err(|_| bad())? {
+            let label = cbor::label(&mut d).map_err(|_| bad())?;
+            seen.insert(label)?;
+            match label {
                 cbor::Label::Int(8) => {
                     if cbor::map(&mut d).map_err(|_| bad())? != 1 || cbor::int(&mut d) != Ok(1) {
                         return Err(bad());
@@ -132,8 +163,11 @@ impl Credential {
         let (mut kty, mut crv, mut x, mut y) = (None, None, None, None);
         let mut kid = [0u8; MAX_KID_LEN];
         let mut kid_len = 0u8;
+        let mut seen = Labels::new();
         for _ in 0..n {
-            match cbor::int(d).map_err(|_| bad())? {
+            let label = cbor::int(d).map_err(|_| bad())?;
+            seen.insert(cbor::Label::Int(label))?;
+            match label {
                 1 => kty = Some(cbor::int(d).map_err(|_| bad())?),
                 2 => {
                     let k = cbor::bytes(d).map_err(|_| bad())?;
@@ -220,6 +254,11 @@ pub enum CredentialTransfer {
 }
 
 /// The peer's ID_CRED_x as received (RFC 9528 §3.5.3).
+///
+/// A kid (1 to [`MAX_KID_LEN`] bytes; an empty or longer one is refused
+/// before the policy sees it) is a hint, not an identity: kids are not
+/// unique (RFC 9528 §3.5.3), several credentials may share one, and the
+/// handshake authenticates the credential the policy returns, not the kid.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum IdCred<'a> {
     /// By reference: the kid.
@@ -279,7 +318,7 @@ impl EadItem<'_> {
 /// Which EDHOC message an EAD item came in.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum EadMessage {
-    /// EAD_1.
+    /// EAD_1 (never authenticated).
     Message1,
     /// EAD_2 (after MAC_2 verified).
     Message2,
@@ -290,15 +329,35 @@ pub enum EadMessage {
 }
 
 /// The caller's trust decisions.
+///
+/// Both methods run on data that is **not authenticated yet**: whatever
+/// they do must be undone, or be harmless, if the handshake then fails.
 pub trait Policy {
     /// The credential the peer's ID_CRED names, if it is trusted; `None`
     /// refuses the handshake ([`EdhocError::UnknownCredential`]).
+    ///
+    /// Called before MAC_2 / MAC_3 or the signature is verified (the
+    /// credential is what they are verified with): `id` comes from anyone
+    /// who can send a message. A trust-on-first-use policy must not record
+    /// a credential sent by value here; record it once the handshake
+    /// completed ([`super::Session::peer_credential`]). Only one
+    /// credential is tried: kids are not unique (RFC 9528 §3.5.3), so a
+    /// policy holding several credentials under one kid must pick one (the
+    /// handshake fails if it is not the peer's).
     fn credential(&mut self, id: IdCred<'_>) -> Option<Credential>;
 
-    /// Shown each received EAD item (except padding, label 0) once the
-    /// message is authenticated; returns whether the item was understood.
-    /// A critical item that was not understood refuses the message. The
-    /// default understands nothing.
+    /// Shown each received EAD item (except padding, label 0) in order;
+    /// returns whether the item was understood. A critical item that was
+    /// not understood refuses the message. The default understands
+    /// nothing.
+    ///
+    /// EAD_2 and EAD_3 are shown after MAC_2 / MAC_3 verified, EAD_4 after
+    /// message_4 decrypted; EAD_1 is never authenticated (message_1 is
+    /// not protected: anyone can send one). Items are shown one by one, not
+    /// atomically: a later critical item that is not understood refuses
+    /// the message after earlier items were shown, so act on an item only
+    /// once the message is accepted (the call that processed it returned
+    /// `Ok`), and for EAD_1 not before the handshake completes.
     fn ead(&mut self, message: EadMessage, item: EadItem<'_>) -> bool {
         let _ = (message, item);
         false
@@ -307,7 +366,8 @@ pub trait Policy {
 
 /// A list of trusted credentials is a policy: kids are looked up in it, a
 /// credential sent by value is trusted if it is in the list. No EAD item is
-/// understood.
+/// understood. Only the first credential with the kid is tried (kids are
+/// not unique, RFC 9528 §3.5.3): give each trusted credential its own kid.
 impl Policy for [Credential] {
     fn credential(&mut self, id: IdCred<'_>) -> Option<Credential> {
         self.iter()

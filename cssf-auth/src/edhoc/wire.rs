@@ -6,7 +6,7 @@ use minicbor::Decoder;
 use crate::cbor;
 use crate::Error;
 
-use super::{ConnId, EadItem, EdhocError, IdCred, MAX_EAD_LEN, MAX_SUITES};
+use super::{ConnId, EadItem, EdhocError, IdCred, MAX_EAD_LEN, MAX_KID_LEN, MAX_SUITES};
 
 pub(crate) fn malformed() -> Error {
     Error::Edhoc(EdhocError::Malformed)
@@ -92,17 +92,27 @@ pub(crate) fn conn_id(d: &mut Decoder<'_>) -> Result<ConnId, Error> {
     ConnId::new(int_or_bstr(d)?).map_err(|_| malformed())
 }
 
+/// A received kid: 1 to [`MAX_KID_LEN`] bytes (an empty kid would match a
+/// credential that has none; a longer one matches none of ours).
+fn kid(k: &[u8]) -> Result<IdCred<'_>, Error> {
+    match k.len() {
+        0 => Err(malformed()),
+        n if n > MAX_KID_LEN => Err(Error::Edhoc(EdhocError::TooLarge)),
+        _ => Ok(IdCred::Kid(k)),
+    }
+}
+
 /// ID_CRED_x as sent in a plaintext: a compact kid (int or bstr), `{4: kid}`
-/// or `{14: CCS}` (kccs, by value).
+/// or `{14: CCS}` (kccs, by value). A kid is 1 to [`MAX_KID_LEN`] bytes.
 pub(crate) fn id_cred<'a>(d: &mut Decoder<'a>) -> Result<IdCred<'a>, Error> {
     match cbor::peek_major(d) {
-        Some(0..=2) => Ok(IdCred::Kid(int_or_bstr(d)?)),
+        Some(0..=2) => kid(int_or_bstr(d)?),
         Some(5) => {
             if cbor::map(d).map_err(|_| malformed())? != 1 {
                 return Err(malformed());
             }
             match cbor::int(d).map_err(|_| malformed())? {
-                4 => Ok(IdCred::Kid(cbor::bytes(d).map_err(|_| malformed())?)),
+                4 => kid(cbor::bytes(d).map_err(|_| malformed())?),
                 14 => {
                     let start = d.position();
                     if cbor::peek_major(d) != Some(5) {

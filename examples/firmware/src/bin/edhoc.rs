@@ -61,7 +61,7 @@ fn main() -> ! {
     let Ok(mut i) = Initiator::new(Method::StaticStatic, id_i).with_suites(&[6, 2]) else {
         fail(b"suites")
     };
-    let mut r = Responder::new(id_r);
+    let mut r = Responder::new(id_r, &[Method::StaticStatic]);
     let (Ok(c_i), Ok(c_r)) = (ConnId::new(&[0x37]), ConnId::new(&[0x27])) else {
         fail(b"ids")
     };
