@@ -90,6 +90,69 @@ pub use responder::Responder;
 pub use types::*;
 pub use wire::EadItems;
 
+/// Not part of the API: every EDHOC parser on raw bytes, for the
+/// `edhoc_parsers` fuzz target (cargo-fuzz builds with `--cfg fuzzing`).
+/// The handshake fuzz target cannot reach the plaintext parsers, which sit
+/// behind MAC_2's keystream and message_3's AEAD.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::{wire, Credential, EadItems, ErrorMessage, IdCred};
+
+    /// Whether `s` lies inside `b` (a parser returned part of its input).
+    fn within(b: &[u8], s: &[u8]) -> bool {
+        let (b0, s0) = (b.as_ptr() as usize, s.as_ptr() as usize);
+        s.is_empty() || (s0 >= b0 && s0 + s.len() <= b0 + b.len())
+    }
+
+    fn id_cred(b: &[u8], c: &IdCred<'_>) {
+        match c {
+            IdCred::Kid(k) => {
+                assert!(within(b, k) && !k.is_empty() && k.len() <= super::MAX_KID_LEN)
+            }
+            IdCred::Ccs(ccs) => {
+                assert!(within(b, ccs));
+                let _ = Credential::from_ccs(ccs);
+            }
+        }
+    }
+
+    fn ead(b: &[u8], e: &[u8]) {
+        assert!(within(b, e));
+        for item in EadItems::new(e).take(64) {
+            if let Ok(i) = item {
+                assert!(i.value.map_or(true, |v| within(b, v)));
+            }
+        }
+    }
+
+    /// Runs message_1, PLAINTEXT_2, PLAINTEXT_3, the single-bstr message
+    /// form, the error message and the CCS parser over `b`; panics if a
+    /// parser hands back bytes outside its input or a kid it should have
+    /// refused.
+    pub fn parse_all(b: &[u8]) {
+        if let Ok(m) = wire::message_1(b) {
+            ead(b, m.ead);
+            assert!(!m.suites.is_empty());
+        }
+        if let Ok(p) = wire::plaintext_2(b) {
+            id_cred(b, &p.id_cred_r);
+            assert!(within(b, p.sig_or_mac));
+            ead(b, p.ead);
+        }
+        if let Ok(p) = wire::plaintext_3(b) {
+            id_cred(b, &p.id_cred_i);
+            assert!(within(b, p.sig_or_mac));
+            ead(b, p.ead);
+        }
+        if let Ok(s) = wire::single_bstr(b) {
+            assert!(within(b, s) && s.len() < b.len());
+        }
+        let _ = ErrorMessage::parse(b);
+        let _ = Credential::from_ccs(b);
+    }
+}
+
 /// The one cipher suite implemented: 2 (AES-CCM-16-64-128, SHA-256, 8,
 /// P-256, ES256, AES-CCM-16-64-128, SHA-256).
 pub const SUITE_2: u8 = 2;
