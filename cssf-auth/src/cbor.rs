@@ -103,6 +103,41 @@ pub(crate) fn int(d: &mut Decoder<'_>) -> Result<i64, Error> {
     Ok(v)
 }
 
+/// Fails unless the next item's head is the shortest for its argument
+/// (RFC 8949 §4.2.1; EDHOC messages are deterministically encoded, RFC 9528
+/// §3.1, where COSE and CWT input is taken in any valid form).
+#[cfg(feature = "edhoc")]
+fn shortest_head(d: &Decoder<'_>) -> Result<(), Error> {
+    let (m, arg, len) = head_at(d.input(), d.position())?;
+    let mut h = [0u8; 9];
+    if head(m, arg, &mut h).len() == len {
+        Ok(())
+    } else {
+        Err(Error::Malformed)
+    }
+}
+
+/// [`int`] in the shortest head only.
+#[cfg(feature = "edhoc")]
+pub(crate) fn int_strict(d: &mut Decoder<'_>) -> Result<i64, Error> {
+    shortest_head(d)?;
+    int(d)
+}
+
+/// [`bytes`] in the shortest head only.
+#[cfg(feature = "edhoc")]
+pub(crate) fn bytes_strict<'a>(d: &mut Decoder<'a>) -> Result<&'a [u8], Error> {
+    shortest_head(d)?;
+    bytes(d)
+}
+
+/// [`array`] in the shortest head only.
+#[cfg(feature = "edhoc")]
+pub(crate) fn array_strict(d: &mut Decoder<'_>) -> Result<u64, Error> {
+    shortest_head(d)?;
+    array(d)
+}
+
 pub(crate) fn uint(d: &mut Decoder<'_>) -> Result<u64, Error> {
     expect(d, 0)
 }

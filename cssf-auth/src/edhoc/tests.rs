@@ -152,13 +152,68 @@ fn kids_are_neither_empty_nor_longer_than_max_kid_len() {
     let mut map = std::vec![0xa1, 0x04];
     map.extend_from_slice(&long);
     assert!(id_cred_of(&map).is_err());
-    // the longest kid is taken, compact and as a map
+    // the longest kid is taken in the compact form; {4: kid} is refused,
+    // a lone kid MUST be sent compact (RFC 9528 §3.5.3.2)
     let mut max = std::vec![0x40 | MAX_KID_LEN as u8];
     max.extend(core::iter::repeat(0x61).take(MAX_KID_LEN));
     assert_eq!(id_cred_of(&max), Ok(IdCred::Kid(&max[1..])));
     let mut map = std::vec![0xa1, 0x04];
     map.extend_from_slice(&max);
-    assert_eq!(id_cred_of(&map), Ok(IdCred::Kid(&max[1..])));
+    assert!(id_cred_of(&map).is_err());
+}
+
+#[test]
+fn only_deterministic_encodings_are_taken() {
+    // RFC 9528 §3.1: EDHOC messages are deterministically encoded. Each
+    // case is a genuine encoding beside the same value with a longer head.
+    let g_x = [1u8; 32];
+    let m1 = |method: &[u8], gx_head: &[u8]| {
+        let mut m = method.to_vec();
+        m.push(0x02); // SUITES_I: 2
+        m.extend_from_slice(gx_head);
+        m.extend_from_slice(&g_x);
+        m.push(0x27); // C_I: -8
+        m
+    };
+    assert!(wire::message_1(&m1(&[0x03], &[0x58, 0x20])).is_ok());
+    assert!(wire::message_1(&m1(&[0x18, 0x03], &[0x58, 0x20])).is_err());
+    assert!(wire::message_1(&m1(&[0x03], &[0x59, 0x00, 0x20])).is_err());
+    // SUITES_I [6, 2]; then with a long-headed suite, a long array head
+    let with_suites = |suites: &[u8]| {
+        let mut m = std::vec![0x03];
+        m.extend_from_slice(suites);
+        m.extend_from_slice(&[0x58, 0x20]);
+        m.extend_from_slice(&g_x);
+        m.push(0x27);
+        m
+    };
+    assert!(wire::message_1(&with_suites(&[0x82, 0x06, 0x02])).is_ok());
+    assert!(wire::message_1(&with_suites(&[0x82, 0x06, 0x18, 0x02])).is_err());
+    assert!(wire::message_1(&with_suites(&[0x98, 0x02, 0x06, 0x02])).is_err());
+    // PLAINTEXT_2: C_R -8, kid -19, an 8-byte MAC; the MAC with a long head
+    let p2 = |mac_head: &[u8]| {
+        let mut p = std::vec![0x27, 0x32];
+        p.extend_from_slice(mac_head);
+        p.extend_from_slice(&[9u8; 8]);
+        p
+    };
+    assert!(wire::plaintext_2(&p2(&[0x48])).is_ok());
+    assert!(wire::plaintext_2(&p2(&[0x58, 0x08])).is_err());
+    // EAD_2: label 1 with a value, then the label with a long head
+    let mut p = p2(&[0x48]);
+    p.extend_from_slice(&[0x01, 0x41, 0x00]);
+    assert!(wire::plaintext_2(&p).is_ok());
+    let mut p = p2(&[0x48]);
+    p.extend_from_slice(&[0x18, 0x01, 0x41, 0x00]);
+    assert!(wire::plaintext_2(&p).is_err());
+    let mut p = p2(&[0x48]);
+    p.extend_from_slice(&[0x01, 0x58, 0x01, 0x00]);
+    assert!(wire::plaintext_2(&p).is_err());
+    // an error message: one suite as an int, never as a one-element array
+    assert!(super::ErrorMessage::parse(&[0x02, 0x02]).is_ok());
+    assert!(super::ErrorMessage::parse(&[0x02, 0x82, 0x06, 0x02]).is_ok());
+    assert!(super::ErrorMessage::parse(&[0x02, 0x81, 0x02]).is_err());
+    assert!(super::ErrorMessage::parse(&[0x18, 0x02, 0x02]).is_err());
 }
 
 #[test]

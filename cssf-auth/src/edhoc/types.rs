@@ -604,7 +604,7 @@ impl<'a> ErrorMessage<'a> {
     /// Parses `(ERR_CODE: int, ERR_INFO: any)`.
     pub fn parse(m: &'a [u8]) -> Result<Self, Error> {
         let mut d = Decoder::new(m);
-        let code = cbor::int(&mut d).map_err(|_| malformed())?;
+        let code = cbor::int_strict(&mut d).map_err(|_| malformed())?;
         let code = i32::try_from(code).map_err(|_| malformed())?;
         let r = match code {
             1 => ErrorMessage::Unspecified(cbor::text(&mut d).map_err(|_| malformed())?),
@@ -612,14 +612,18 @@ impl<'a> ErrorMessage<'a> {
                 let mut suites = [0i32; MAX_SUITES];
                 let mut count = 0;
                 let mut one = |d: &mut Decoder<'_>, count: &mut usize| -> Result<(), Error> {
-                    let s = cbor::int(d).map_err(|_| malformed())?;
+                    let s = cbor::int_strict(d).map_err(|_| malformed())?;
                     *suites.get_mut(*count).ok_or_else(malformed)? =
                         i32::try_from(s).map_err(|_| malformed())?;
                     *count += 1;
                     Ok(())
                 };
                 if cbor::peek_major(&d) == Some(4) {
-                    let n = cbor::array(&mut d).map_err(|_| malformed())?;
+                    let n = cbor::array_strict(&mut d).map_err(|_| malformed())?;
+                    // One suite is sent as an int, never as [suite].
+                    if n < 2 {
+                        return Err(malformed());
+                    }
                     for _ in 0..n {
                         one(&mut d, &mut count)?;
                     }

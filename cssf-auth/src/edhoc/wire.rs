@@ -77,7 +77,7 @@ fn int_or_bstr<'a>(d: &mut Decoder<'a>) -> Result<&'a [u8], Error> {
             input.get(pos..pos + 1).ok_or_else(malformed)
         }
         2 => {
-            let b = cbor::bytes(d).map_err(|_| malformed())?;
+            let b = cbor::bytes_strict(d).map_err(|_| malformed())?;
             match b {
                 // must have been sent as an integer
                 [x] if is_int_byte(*x) => Err(malformed()),
@@ -108,11 +108,14 @@ pub(crate) fn id_cred<'a>(d: &mut Decoder<'a>) -> Result<IdCred<'a>, Error> {
     match cbor::peek_major(d) {
         Some(0..=2) => kid(int_or_bstr(d)?),
         Some(5) => {
-            if cbor::map(d).map_err(|_| malformed())? != 1 {
+            if d.input().get(d.position()) != Some(&0xa1) {
                 return Err(malformed());
             }
-            match cbor::int(d).map_err(|_| malformed())? {
-                4 => kid(cbor::bytes(d).map_err(|_| malformed())?),
+            d.set_position(d.position() + 1);
+            match cbor::int_strict(d).map_err(|_| malformed())? {
+                // A lone kid is sent in the compact form (RFC 9528
+                // §3.5.3.2: "if and only if"), never as {4: kid}.
+                4 => Err(malformed()),
                 14 => {
                     let start = d.position();
                     if cbor::peek_major(d) != Some(5) {
@@ -142,22 +145,22 @@ pub(crate) struct Message1<'a> {
 
 pub(crate) fn message_1(m: &[u8]) -> Result<Message1<'_>, Error> {
     let mut d = Decoder::new(m);
-    let method = cbor::int(&mut d).map_err(|_| malformed())?;
+    let method = cbor::int_strict(&mut d).map_err(|_| malformed())?;
     let mut suites = heapless::Vec::new();
     if cbor::peek_major(&d) == Some(4) {
-        let n = cbor::array(&mut d).map_err(|_| malformed())?;
+        let n = cbor::array_strict(&mut d).map_err(|_| malformed())?;
         if !(2..=MAX_SUITES as u64).contains(&n) {
             return Err(malformed());
         }
         for _ in 0..n {
-            let s = cbor::int(&mut d).map_err(|_| malformed())?;
+            let s = cbor::int_strict(&mut d).map_err(|_| malformed())?;
             suites.push(s).map_err(|_| malformed())?;
         }
     } else {
-        let s = cbor::int(&mut d).map_err(|_| malformed())?;
+        let s = cbor::int_strict(&mut d).map_err(|_| malformed())?;
         suites.push(s).map_err(|_| malformed())?;
     }
-    let g_x: [u8; 32] = cbor::bytes(&mut d)
+    let g_x: [u8; 32] = cbor::bytes_strict(&mut d)
         .map_err(|_| malformed())?
         .try_into()
         .map_err(|_| malformed())?;
@@ -185,7 +188,7 @@ pub(crate) fn plaintext_2(p: &[u8]) -> Result<Plaintext2<'_>, Error> {
     let mut d = Decoder::new(p);
     let c_r = conn_id(&mut d)?;
     let id_cred_r = id_cred(&mut d)?;
-    let sig_or_mac = cbor::bytes(&mut d).map_err(|_| malformed())?;
+    let sig_or_mac = cbor::bytes_strict(&mut d).map_err(|_| malformed())?;
     let ead = p.get(d.position()..).ok_or_else(malformed)?;
     check_ead(ead)?;
     Ok(Plaintext2 {
@@ -206,7 +209,7 @@ pub(crate) struct Plaintext3<'a> {
 pub(crate) fn plaintext_3(p: &[u8]) -> Result<Plaintext3<'_>, Error> {
     let mut d = Decoder::new(p);
     let id_cred_i = id_cred(&mut d)?;
-    let sig_or_mac = cbor::bytes(&mut d).map_err(|_| malformed())?;
+    let sig_or_mac = cbor::bytes_strict(&mut d).map_err(|_| malformed())?;
     let ead = p.get(d.position()..).ok_or_else(malformed)?;
     check_ead(ead)?;
     Ok(Plaintext3 {
@@ -252,10 +255,10 @@ impl<'a> Iterator for EadItems<'a> {
             return None;
         }
         let r = (|| {
-            let label = cbor::int(&mut self.d).map_err(|_| malformed())?;
+            let label = cbor::int_strict(&mut self.d).map_err(|_| malformed())?;
             let label = i32::try_from(label).map_err(|_| malformed())?;
             let value = if cbor::peek_major(&self.d) == Some(2) {
-                Some(cbor::bytes(&mut self.d).map_err(|_| malformed())?)
+                Some(cbor::bytes_strict(&mut self.d).map_err(|_| malformed())?)
             } else {
                 None
             };
