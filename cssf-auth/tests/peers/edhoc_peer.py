@@ -44,7 +44,10 @@ def main():
     else:
         r = EdhocResponder(own_key, own_cred)
         c_i, _ead_1 = r.process_message_1(receive())
-        send("message_2", r.prepare_message_2(transfer, None, []))
+        # C_R chosen unlike C_I (RFC 9528 §3.3.3; our initiator refuses an
+        # equal one), so the run does not depend on lakers' random choice.
+        c_r_own = bytes([0x06]) if bytes(c_i) == bytes([0x05]) else bytes([0x05])
+        send("message_2", r.prepare_message_2(transfer, c_r_own, []))
         id_cred_i, _ead_3 = r.parse_message_3(receive())
         r.verify_message_3(lakers.credential_check_or_fetch(id_cred_i, peer_cred))
         r.completed_without_message_4()
