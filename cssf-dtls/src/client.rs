@@ -241,18 +241,7 @@ impl<A: Clone + PartialEq, R: CryptoRngCore> Client<A, R> {
         rng: R,
         now: Duration,
     ) -> Result<Self, Error> {
-        Self::started(
-            config,
-            identity,
-            psk,
-            #[cfg(feature = "ecdhe")]
-            None,
-            None,
-            peer,
-            rng,
-            RejectAll,
-            now,
-        )
+        Self::with_queue_capacity(config, identity, psk, peer, rng, now)
     }
 
     /// Starts a PSK handshake offering `session` for resumption (RFC 5246

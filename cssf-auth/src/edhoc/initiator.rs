@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 use crate::Error;
 
 use super::crypto::{self, Prk, BSTR32, ELEM_LEN, HASH_LEN, TAG_LEN};
-use super::types::{process_ead, resolve};
+use super::types::{discontinues, process_ead, resolve};
 use super::wire::{self, Writer};
 use super::{
     ConnId, Credential, EadItem, EadMessage, EdhocError, ErrorMessage, Identity, Method, Policy,
@@ -428,10 +428,8 @@ impl Initiator {
     /// A message the current state does not take at all (a replay to a
     /// finished side) changes nothing.
     fn abort_on<T>(&mut self, r: &Result<T, Error>) {
-        if let Err(e) = r {
-            if *e != edhoc(EdhocError::UnexpectedMessage) {
-                self.state = State::Aborted;
-            }
+        if r.as_ref().err().is_some_and(discontinues) {
+            self.state = State::Aborted;
         }
     }
 

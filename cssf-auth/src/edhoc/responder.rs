@@ -8,7 +8,7 @@ use crate::Error;
 
 use super::crypto::{self, Prk, BSTR32, HASH_LEN, TAG_LEN};
 use super::initiator::mac_len;
-use super::types::{check_suites, process_ead, resolve};
+use super::types::{check_suites, discontinues, process_ead, resolve};
 use super::wire::{self, Writer};
 use super::{
     ConnId, Credential, EadItem, EadMessage, EdhocError, Identity, Method, Policy, Session,
@@ -396,10 +396,8 @@ impl Responder {
     /// A message the current state does not take at all (a replay to a
     /// finished side) changes nothing.
     fn abort_on<T>(&mut self, r: &Result<T, Error>) {
-        if let Err(e) = r {
-            if *e != edhoc(EdhocError::UnexpectedMessage) {
-                self.state = State::Aborted;
-            }
+        if r.as_ref().err().is_some_and(discontinues) {
+            self.state = State::Aborted;
         }
     }
 

@@ -380,6 +380,14 @@ impl Policy for [Credential] {
 }
 
 /// Hands the EAD items to the policy; refuses an unknown critical one.
+/// Whether an error ends the handshake (RFC 9528 §5.2.3, 5.3.3, 5.4.3:
+/// after a processing failure the session is discontinued); a message the
+/// current state does not take at all (a replay to a finished side)
+/// changes nothing. One rule for both roles.
+pub(crate) fn discontinues(e: &Error) -> bool {
+    *e != Error::Edhoc(EdhocError::UnexpectedMessage)
+}
+
 pub(crate) fn process_ead<P: Policy + ?Sized>(
     policy: &mut P,
     msg: EadMessage,
