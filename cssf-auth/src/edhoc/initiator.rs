@@ -43,6 +43,9 @@ enum State {
         prk_4e3m: Prk,
         th_4: [u8; HASH_LEN],
         message_4_seen: bool,
+        /// The responder proved it holds the session's keys: message_4
+        /// verified, or the application vouched (`confirm_key`).
+        key_confirmed: bool,
     },
     /// A message was refused (or the peer sent an error message): the
     /// handshake is over, its secrets dropped (RFC 9528 §5.3.3, §5.5.3).
@@ -353,6 +356,7 @@ impl Initiator {
             prk_4e3m: prk_4e3m.clone(),
             th_4,
             message_4_seen: false,
+            key_confirmed: false,
         };
         Ok(len)
     }
@@ -402,10 +406,56 @@ impl Initiator {
         let ead = buf.get(..n).unwrap_or(&[]);
         wire::check_ead(ead)?;
         process_ead(policy, EadMessage::Message4, ead)?;
-        if let State::Done { message_4_seen, .. } = &mut self.state {
+        if let State::Done {
+            message_4_seen,
+            key_confirmed,
+            ..
+        } = &mut self.state
+        {
             *message_4_seen = true;
+            *key_confirmed = true;
         }
         Ok(())
+    }
+
+    /// Whether the responder has proven that it holds this session's keys
+    /// (RFC 9528 §5.4.2): message_4 verified ([`Self::process_message_4`]),
+    /// or the application reported with [`Self::confirm_key`] that a
+    /// message from the responder protected with a key derived from this
+    /// session (an OSCORE response, say) verified.
+    ///
+    /// Until then the initiator SHOULD NOT persistently store PRK_out or
+    /// application keys (RFC 9528 §5.4.2): a message_2 alone does not show
+    /// that the responder completed the handshake. `false` before the
+    /// handshake is complete on this side and after it was discontinued.
+    pub fn key_confirmed(&self) -> bool {
+        matches!(
+            self.state,
+            State::Done {
+                key_confirmed: true,
+                ..
+            }
+        )
+    }
+
+    /// Records that a message from the responder protected with a key
+    /// derived from this session verified (RFC 9528 §5.4.2: "a message
+    /// protected with a derived application key, such as an OSCORE
+    /// message"), so that [`Self::key_confirmed`] is `true`.
+    ///
+    /// Call it only after that verification succeeded: it is the
+    /// application's statement, not checked here. Before the handshake is
+    /// complete on this side it changes nothing and returns
+    /// [`EdhocError::UnexpectedMessage`] ([`EdhocError::Aborted`] once
+    /// discontinued).
+    pub fn confirm_key(&mut self) -> Result<(), Error> {
+        match &mut self.state {
+            State::Done { key_confirmed, .. } => {
+                *key_confirmed = true;
+                Ok(())
+            }
+            _ => Err(self.wrong_state()),
+        }
     }
 
     /// The completed session, once message_3 is made.

@@ -411,6 +411,15 @@ impl Responder {
     pub fn is_done(&self) -> bool {
         matches!(self.state, State::Done { .. })
     }
+
+    /// Whether the initiator has proven that it holds this session's keys:
+    /// on the responder's side that is message_3 verified (its MAC is
+    /// keyed from PRK_4e3m, RFC 9528 §5.4.3), so the same as
+    /// [`Self::is_done`]. The initiator's side waits for message_4 or an
+    /// application message (`Initiator::key_confirmed`).
+    pub fn key_confirmed(&self) -> bool {
+        self.is_done()
+    }
 }
 
 #[cfg(test)]
