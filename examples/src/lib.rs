@@ -18,6 +18,7 @@ pub mod cli;
 pub mod client;
 pub mod demo;
 pub mod keys;
+pub mod load;
 pub mod nodestore;
 pub mod plugtest;
 pub mod server;

@@ -24,6 +24,7 @@ pub fn bin(name: &str) -> PathBuf {
         "cssf-token" => env!("CARGO_BIN_EXE_cssf-token").into(),
         "cssf-demo" => env!("CARGO_BIN_EXE_cssf-demo").into(),
         "cssf-dissect" => env!("CARGO_BIN_EXE_cssf-dissect").into(),
+        "cssf-load" => env!("CARGO_BIN_EXE_cssf-load").into(),
         other => other.into(),
     }
 }
@@ -187,6 +188,12 @@ impl ServerProc {
             std::thread::sleep(Duration::from_millis(20));
         }
         false
+    }
+
+    /// The server's process id.
+    #[allow(dead_code)] // not every test binary reads it
+    pub fn pid(&self) -> u32 {
+        self.guard.0.id()
     }
 
     /// The server's output so far.

@@ -1,0 +1,112 @@
+//! `cssf-load` works (a smoke run, not a speed test): 50 concurrent PSK
+//! sessions against libcoap's `coap-server-openssl` and as many as
+//! `cssf-server` holds against it, each getting 2.05 answers, with the
+//! server's CPU time and memory read; a wrong key fails the run.
+
+mod host_common;
+
+use std::net::UdpSocket;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cssf_netsim::peer::{free_udp_port_pair, require_binary, ChildGuard};
+use host_common::{run, Run, ServerProc};
+
+const LIMIT: Duration = Duration::from_secs(90);
+const KEY: &str = "secretPSK";
+/// `secretPSK` in hex.
+const KEY_HEX: &str = "73656372657450534b";
+
+/// The value of `key` in the `RESULT` line.
+fn result(r: &Run, key: &str) -> String {
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .unwrap_or_else(|| panic!("no RESULT line:\n{}{}", r.stdout, r.stderr));
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key} in {line}"))
+        .to_string()
+}
+
+fn load(uri: &str, sessions: usize, at_once: usize, pid: u32, key: &str) -> Run {
+    let (n, k, p) = (sessions.to_string(), at_once.to_string(), pid.to_string());
+    run(
+        "cssf-load",
+        &[
+            uri,
+            "-u",
+            "Client_identity",
+            "-k",
+            key,
+            "-c",
+            &n,
+            "--handshakes-at-once",
+            &k,
+            "-d",
+            "2",
+            "-r",
+            "20",
+            "--server-pid",
+            &p,
+            "--require-sessions",
+            &n,
+        ],
+        LIMIT,
+    )
+}
+
+fn check(r: &Run, sessions: usize) {
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    assert_eq!(result(r, "handshakes_ok"), sessions.to_string());
+    assert_eq!(result(r, "requests_failed"), "0");
+    assert_eq!(result(r, "requests_refused"), "0");
+    let ok: usize = result(r, "requests_ok").parse().unwrap();
+    // 20 a second per session for 2 s: most of 40 each
+    assert!(ok >= sessions * 20, "{ok} requests answered\n{}", r.stdout);
+    assert!(r.stdout.contains("server: CPU"), "{}", r.stdout);
+    assert!(r.stdout.contains("resident memory"), "{}", r.stdout);
+}
+
+#[test]
+fn fifty_sessions_against_libcoap() {
+    let bin = "coap-server-openssl";
+    if !require_binary(bin, "apt-get install -y libcoap3-bin") {
+        return;
+    }
+    let port = free_udp_port_pair();
+    let child = Command::new(bin)
+        .args(["-A", "127.0.0.1", "-p", &port.to_string(), "-k", KEY])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = ChildGuard(child);
+    let end = Instant::now() + Duration::from_secs(10);
+    while [port, port + 1]
+        .iter()
+        .any(|p| UdpSocket::bind(("127.0.0.1", *p)).is_ok())
+    {
+        assert!(Instant::now() < end, "{bin} did not bind");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let uri = format!("coaps://127.0.0.1:{}/time", port + 1);
+    let r = load(&uri, 50, 4, guard.0.id(), KEY);
+    check(&r, 50);
+    // The same with a wrong key: no session, exit 1.
+    let r = load(&uri, 2, 2, guard.0.id(), "wrongPSK");
+    assert_eq!(r.code, Some(1), "{}{}", r.stdout, r.stderr);
+    assert_eq!(result(&r, "handshakes_ok"), "0");
+}
+
+#[test]
+fn as_many_sessions_as_cssf_server_holds() {
+    let psk = format!("Client_identity:{KEY_HEX}");
+    let server = ServerProc::start(&["--psk", &psk]);
+    let pid = server.pid();
+    let sessions = 8; // cssf-server's DTLS session capacity
+    let r = load(&server.coaps_uri("time"), sessions, 2, pid, KEY);
+    check(&r, sessions);
+}
