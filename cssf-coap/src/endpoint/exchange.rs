@@ -32,6 +32,39 @@ pub struct ExchangeId(pub u32);
 pub struct Received<const M: usize> {
     bytes: Vec<u8, M>,
     payload_at: usize,
+    security: RequestSecurity,
+}
+
+/// How a request reached the application: what its handler may base an
+/// authorization decision on ([`Received::security`]).
+///
+/// A DTLS session is not shown here: the endpoint sees a session as its
+/// peer `A` (the application knows which identity the session proved).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RequestSecurity {
+    /// Plain CoAP as far as the endpoint knows (no OSCORE option).
+    #[default]
+    Plain,
+    /// The request was OSCORE-protected (RFC 8613) and verified: it was
+    /// made by the holder of the security context at index `context`
+    /// (what [`Endpoint::add_oscore_context`] returned), whose Recipient
+    /// ID is `kid`, and it was not a replay. The response is protected
+    /// with the same context.
+    #[cfg(feature = "oscore")]
+    Oscore {
+        /// Index of the context in the endpoint's table.
+        context: usize,
+        /// The request's kid: the client's Sender ID.
+        kid: crate::oscore::Id,
+    },
+}
+
+impl RequestSecurity {
+    /// Whether the request was OSCORE-protected.
+    pub const fn is_oscore(&self) -> bool {
+        !matches!(self, RequestSecurity::Plain)
+    }
 }
 
 impl<const M: usize> Received<M> {
@@ -41,7 +74,21 @@ impl<const M: usize> Received<M> {
         Some(Received {
             bytes,
             payload_at: raw.len().saturating_sub(msg.payload().len()),
+            security: RequestSecurity::Plain,
         })
+    }
+
+    #[cfg(feature = "oscore")]
+    pub(super) fn with_security(mut self, security: RequestSecurity) -> Self {
+        self.security = security;
+        self
+    }
+
+    /// How the request was protected ([`RequestSecurity::Plain`] for a
+    /// response and for a message made by [`Received::from_message`]).
+    /// For an OSCORE request this message is the verified inner request.
+    pub fn security(&self) -> RequestSecurity {
+        self.security
     }
 
     /// The message as a checked view (parsing cannot fail: it was validated
@@ -399,6 +446,10 @@ pub struct Stats {
     /// exceeded [`Config::amplification_factor`] times the request:
     /// replaced by an Echo challenge, or not sent (RFC 9175 §2.4).
     pub amplification_limited: u64,
+    /// OSCORE requests that failed verification (feature `oscore`):
+    /// answered unprotected with 4.00, 4.01 or 4.02 (RFC 8613 §8.2), or
+    /// dropped when the failure has no answer.
+    pub oscore_refused: u64,
 }
 
 /// How many entries of the tables the server side keeps for its peers one

@@ -110,6 +110,7 @@ pub(crate) fn filter_matches(r: &Resource, query: Option<&[u8]>) -> bool {
         b"ct" => r.ct.is_some_and(|ct| uint_matches(value, u32::from(ct))),
         b"sz" => r.sz.is_some_and(|sz| uint_matches(value, sz)),
         b"obs" => r.obs,
+        b"osc" => r.oscore,
         // Unknown attributes match nothing (RFC 6690 §4.1).
         _ => false,
     }
@@ -146,6 +147,10 @@ pub(crate) fn write_links(table: &[Resource], query: Option<&[u8]>, w: &mut Wind
         }
         if r.obs {
             w.put(b";obs");
+        }
+        if r.oscore {
+            // RFC 8613 §9: the resource is accessed with OSCORE.
+            w.put(b";osc");
         }
     }
 }

@@ -546,7 +546,13 @@ where
         };
         match build::<M>(ty, code, mid, msg.token(), o) {
             Ok(bytes) => {
-                if cache {
+                // The answer to an OSCORE request is protected, and always
+                // cached: its duplicate is never verified again.
+                #[cfg(feature = "oscore")]
+                let Some(bytes) = self.seal_current(bytes) else {
+                    return;
+                };
+                if cache || self.under_oscore() {
                     let token = Token::new(msg.token());
                     self.cache_answer(&peer, msg.message_id(), &token, &bytes);
                 }
@@ -557,6 +563,14 @@ where
                 self.stats.dropped += 1;
             }
         }
+    }
+
+    /// Whether the request being routed came OSCORE-protected.
+    pub(super) fn under_oscore(&self) -> bool {
+        #[cfg(feature = "oscore")]
+        return self.oscore_now.is_some();
+        #[cfg(not(feature = "oscore"))]
+        false
     }
 
     pub(super) fn busy(&mut self, peer: A, msg: &Message<'_>) {

@@ -61,13 +61,15 @@ mod exchange;
 mod link_format;
 mod message_layer;
 mod observe;
+#[cfg(feature = "oscore")]
+mod oscore;
 mod router;
 mod server;
 
 pub use config::Config;
 pub use exchange::{
-    BlockAssembler, Event, ExchangeId, PeerUsage, Received, Request, RequestId, Response, Stats,
-    Transmit,
+    BlockAssembler, Event, ExchangeId, PeerUsage, Received, Request, RequestId, RequestSecurity,
+    Response, Stats, Transmit,
 };
 pub use observe::{notification_is_fresh, OBSERVE_REORDER_WINDOW};
 pub use router::{Methods, Resource};
@@ -214,6 +216,9 @@ struct PendingRequest<A> {
     /// stays under `Config::amplification_factor` times it).
     method: Code,
     req_len: usize,
+    /// The OSCORE request it came in (its answer is protected with it).
+    #[cfg(feature = "oscore")]
+    oscore: Option<oscore::OscoreRequest>,
 }
 
 #[derive(Debug)]
@@ -256,6 +261,16 @@ struct Observer<A> {
     /// limited (it asked for them itself, and stays only while it
     /// acknowledges the confirmable ones).
     verified: bool,
+}
+
+impl<A> PendingRequest<A> {
+    /// Whether it came OSCORE-protected.
+    fn is_oscore(&self) -> bool {
+        #[cfg(feature = "oscore")]
+        return self.oscore.is_some();
+        #[cfg(not(feature = "oscore"))]
+        false
+    }
 }
 
 impl<A> Observer<A> {
@@ -455,7 +470,8 @@ fn slice_block2(
 ///   jitter, the Echo key).
 /// - `N`: capacity of each of the small tables (CON messages in flight,
 ///   outgoing queue, pending server requests, client exchanges, observers,
-///   Block1 uploads, events, per-peer message-ID sequences).
+///   Block1 uploads, events, per-peer message-ID sequences, and with
+///   feature `oscore` the OSCORE security contexts).
 /// - `D`: message IDs remembered for deduplication (RFC 7252 §4.5) with
 ///   their cached responses; size it for the request rate over
 ///   EXCHANGE_LIFETIME (247 s). When it is full, requests get 5.03.
@@ -500,6 +516,13 @@ pub struct Endpoint<
     /// when it is full.
     addr_ok: Vec<(A, Duration), N>,
     stats: Stats,
+    /// OSCORE security contexts the server side verifies requests with.
+    #[cfg(feature = "oscore")]
+    oscore: crate::oscore::ContextTable<N>,
+    /// The OSCORE request being routed (answers made meanwhile are
+    /// protected with it).
+    #[cfg(feature = "oscore")]
+    oscore_now: Option<oscore::OscoreRequest>,
 }
 
 impl<A, R, const N: usize, const D: usize, const M: usize, const U: usize>
@@ -531,6 +554,10 @@ where
             verified: VerifiedPeers(none_verified::<A>),
             addr_ok: Vec::new(),
             stats: Stats::default(),
+            #[cfg(feature = "oscore")]
+            oscore: crate::oscore::ContextTable::new(),
+            #[cfg(feature = "oscore")]
+            oscore_now: None,
         }
     }
 
@@ -673,6 +700,11 @@ where
         if code.is_empty() {
             self.on_empty(now, peer, &msg);
         } else if code.is_request() {
+            #[cfg(feature = "oscore")]
+            if msg.has_option(OptionNumber::OSCORE) {
+                self.on_oscore_request(now, peer, datagram);
+                return Ok(());
+            }
             self.on_request(now, peer, &msg);
         } else if code.is_response() {
             self.on_response(now, peer, &msg);
@@ -1034,9 +1066,12 @@ where
         if separate && self.cons.is_full() {
             return Err(Error::Busy);
         }
-        let p = self.pending.remove(pos);
+        #[allow(unused_mut)]
+        let mut p = self.pending.remove(pos);
         let observable = self.resources.get(p.resource).is_some_and(|res| res.obs);
-        let wants_obs = p.observe == Some(0) && observable && r.code.is_success();
+        // Observe is not offered over OSCORE (notifications would need a
+        // Partial IV each): the answer goes without it and the client polls.
+        let wants_obs = p.observe == Some(0) && observable && r.code.is_success() && !p.is_oscore();
         // RFC 9175 §2.4: toward an unverified peer the answer stays under
         // `cap`. A safe method (GET, FETCH) gets an Echo challenge instead
         // (the client repeats it with the value, proving its address, and
@@ -1102,6 +1137,13 @@ where
         let token = p.token;
         if p.con && !p.acked {
             let bytes = build::<M>(MessageType::Ack, code, p.mid, token.as_slice(), &o)?;
+            #[cfg(feature = "oscore")]
+            let bytes = match p.oscore.as_mut() {
+                Some(req) => self
+                    .seal(req, &bytes)
+                    .ok_or(Error::BufferTooSmall { needed: M })?,
+                None => bytes,
+            };
             self.cache_answer(&p.peer, p.mid, &token, &bytes);
             self.queue(p.peer, bytes);
             Ok(())
@@ -1113,6 +1155,13 @@ where
                 MessageType::Non
             };
             let bytes = build::<M>(ty, code, mid, token.as_slice(), &o)?;
+            #[cfg(feature = "oscore")]
+            let bytes = match p.oscore.as_mut() {
+                Some(req) => self
+                    .seal(req, &bytes)
+                    .ok_or(Error::BufferTooSmall { needed: M })?,
+                None => bytes,
+            };
             if o.observe.is_some() {
                 // A separate or NON registration answer: an RST to it
                 // cancels the observation like one to a notification.

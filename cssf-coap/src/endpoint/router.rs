@@ -74,6 +74,11 @@ pub struct Resource {
     /// Every notification is confirmable (otherwise every
     /// [`Config::notify_con_every`](super::Config::notify_con_every)-th).
     pub con_notify: bool,
+    /// Requests must be OSCORE-protected (RFC 8613; listed with the `osc`
+    /// attribute, §9): the endpoint answers any other request 4.01
+    /// itself. Without the `oscore` feature no request is, so every
+    /// request to such a resource gets 4.01.
+    pub oscore: bool,
 }
 
 impl Resource {
@@ -89,6 +94,7 @@ impl Resource {
             sz: None,
             echo: false,
             con_notify: false,
+            oscore: false,
         }
     }
 
@@ -133,6 +139,13 @@ impl Resource {
     /// Requires a fresh Echo value on every request.
     pub const fn echo(mut self) -> Self {
         self.echo = true;
+        self
+    }
+
+    /// Requires OSCORE: a request that is not OSCORE-protected gets 4.01
+    /// (the handler never sees it); see [`Resource::oscore`](Resource#structfield.oscore).
+    pub const fn requires_oscore(mut self) -> Self {
+        self.oscore = true;
         self
     }
 

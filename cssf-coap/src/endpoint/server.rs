@@ -29,21 +29,42 @@ where
             }
         };
         let token = Token::new(msg.token());
+        self.note_echo(now, &peer, msg);
+        let len = msg.as_bytes().len();
+        if self.answer_duplicate(&peer, mid, &token, len, con) {
+            return;
+        }
+        self.route_request(now, peer, msg);
+    }
+
+    /// RFC 9175 §2.4 item 3: a fresh Echo value shows the peer received our
+    /// challenge at its address.
+    pub(super) fn note_echo(&mut self, now: Duration, peer: &A, msg: &Message<'_>) {
         if msg
             .option(OptionNumber::ECHO)
-            .is_some_and(|e| self.echo_fresh(now, &peer, e))
+            .is_some_and(|e| self.echo_fresh(now, peer, e))
         {
-            // RFC 9175 §2.4 item 3: it received our challenge at its address.
-            self.address_verified(now, &peer);
+            self.address_verified(now, peer);
         }
-        let len = msg.as_bytes().len();
-        let cap = self.amplification_cap(&peer, len);
-        // RFC 7252 §4.5: a duplicate is the same message again; one with the
-        // same message ID and another token is a different message.
+    }
+
+    /// RFC 7252 §4.5: whether message `mid` with `token` (`len` bytes) from
+    /// `peer` is a duplicate, answered (CON) from the cache if so. A
+    /// duplicate is the same message again; one with the same message ID
+    /// and another token is a different message.
+    pub(super) fn answer_duplicate(
+        &mut self,
+        peer: &A,
+        mid: u16,
+        token: &Token,
+        len: usize,
+        con: bool,
+    ) -> bool {
+        let cap = self.amplification_cap(peer, len);
         if let Some(d) = self
             .dedup
             .iter()
-            .find(|d| d.peer == peer && d.mid == mid && d.token == token)
+            .find(|d| &d.peer == peer && d.mid == mid && &d.token == token)
         {
             trace!("duplicate request (MID {}): answered from the cache", mid);
             self.stats.duplicates += 1;
@@ -59,16 +80,24 @@ where
                     }
                     DedupState::Answered(bytes) if !bytes.is_empty() => {
                         let bytes = bytes.clone();
-                        self.queue(peer, bytes);
+                        self.queue(peer.clone(), bytes);
                     }
                     DedupState::PendingAcked | DedupState::Acked => {
-                        self.queue_empty_ack(peer, mid);
+                        self.queue_empty_ack(peer.clone(), mid);
                     }
                     _ => {}
                 }
             }
-            return;
+            return true;
         }
+        false
+    }
+
+    /// Routes a request that is no duplicate (for an OSCORE request, the
+    /// verified inner request).
+    pub(super) fn route_request(&mut self, now: Duration, peer: A, msg: &Message<'_>) {
+        let mid = msg.message_id();
+        let con = msg.ty() == MessageType::Con;
         // The message ID is remembered only for requests that reach the
         // application (`dispatch`): what the endpoint answers itself
         // (4.02, 4.04, 4.05, 5.03, `/.well-known/core`, Echo challenges)
@@ -172,6 +201,15 @@ where
         let Some(res) = self.resources.get(i).copied() else {
             return;
         };
+        let oscore = self.under_oscore();
+        if res.oscore && !oscore {
+            debug!(
+                "request (MID {}) to a resource that requires OSCORE, not protected: 4.01",
+                msg.message_id()
+            );
+            self.reply_now(peer, msg, Code::UNAUTHORIZED, &Opts::default(), true);
+            return;
+        }
         if res.echo {
             // RFC 9175 §2.4: a value this endpoint issued to this peer less
             // than `echo_lifetime` ago (see `echo.rs`).
@@ -192,7 +230,8 @@ where
         if self.pending.is_full()
             || self.events.is_full()
             || pending_held >= self.config.peer_quota(N)
-            || !self.admit_request(now, &peer)
+            // An OSCORE request was admitted before its verification.
+            || (!oscore && !self.admit_request(now, &peer))
         {
             self.busy(peer, msg);
             return;
@@ -200,13 +239,16 @@ where
         let observe = msg.observe().ok().flatten();
         let token = Token::new(msg.token());
         let (mid, con) = (msg.message_id(), msg.ty() == MessageType::Con);
-        self.remember(
-            now,
-            peer.clone(),
-            (mid, token, msg.as_bytes().len()),
-            con,
-            DedupState::Answered(Vec::new()),
-        );
+        if !oscore {
+            // (An OSCORE request's was remembered once it verified.)
+            self.remember(
+                now,
+                peer.clone(),
+                (mid, token, msg.as_bytes().len()),
+                con,
+                DedupState::Answered(Vec::new()),
+            );
+        }
         if msg.code() == Code::GET && observe != Some(0) {
             // Deregistration (Observe 1) or a plain GET with the same token.
             self.observers
@@ -215,7 +257,9 @@ where
         let block1 = msg.block1().ok().flatten();
         if let Some(b) = block1 {
             if let Err((code, size1)) = self.check_upload(now, &peer, msg, i, b) {
-                self.forget_mid(&peer, mid, &token);
+                if !oscore {
+                    self.forget_mid(&peer, mid, &token);
+                }
                 let o = Opts {
                     size1,
                     ..Opts::default()
@@ -225,7 +269,9 @@ where
             }
         }
         let Some(request) = Received::new(msg) else {
-            self.forget_mid(&peer, mid, &token);
+            if !oscore {
+                self.forget_mid(&peer, mid, &token);
+            }
             debug!(
                 "request (MID {}) larger than the message buffer: dropped",
                 mid
@@ -254,6 +300,13 @@ where
             block2: msg.block2().ok().flatten(),
             method: msg.code(),
             req_len: msg.as_bytes().len(),
+            #[cfg(feature = "oscore")]
+            oscore: self.oscore_now.take(),
+        };
+        #[cfg(feature = "oscore")]
+        let request = match &p.oscore {
+            Some(o) => request.with_security(o.security()),
+            None => request,
         };
         if self.pending.push(p).is_ok() {
             self.push_event(Event::Request {

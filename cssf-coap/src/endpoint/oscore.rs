@@ -1,0 +1,190 @@
+//! OSCORE in the endpoint, server side (RFC 8613 §8.2, §8.3; feature
+//! `oscore`).
+//!
+//! A request carrying the OSCORE option is looked up in the message-ID
+//! cache first (RFC 7252 §4.5): a retransmission of a protected request
+//! gets the protected answer cached for it and is never verified twice (the
+//! replay window would refuse it, and a second answer would reuse the
+//! request's nonce). Otherwise its kid and kid context select one of the
+//! endpoint's security contexts, the replay window and the AEAD verify it,
+//! and the inner request is routed like a plain one; every answer to it
+//! (the application's through [`Endpoint::respond`], and the endpoint's
+//! own: 4.04, 4.05, 5.03, `/.well-known/core`, Echo challenges) is
+//! protected with the request's binding and cached. A request that fails
+//! verification is answered unprotected with the code RFC 8613 §8.2 gives
+//! (4.02, 4.01, 4.00: [`crate::oscore::Error::response`]), Max-Age 0, and
+//! not remembered: a retransmission fails the same way.
+
+use core::hash::Hash;
+use core::time::Duration;
+
+use heapless::Vec;
+use rand_core::{CryptoRng, RngCore};
+
+use super::{DedupState, Endpoint, RequestSecurity, Token};
+use crate::oscore::{RequestBinding, SecurityContext};
+use crate::wire::{Message, MessageType};
+use crate::Error;
+
+/// An OSCORE request being answered: the context it was verified with and
+/// its binding (which protects the response, once with the request's
+/// nonce).
+#[derive(Debug)]
+pub(super) struct OscoreRequest {
+    pub(super) context: usize,
+    pub(super) binding: RequestBinding,
+}
+
+impl OscoreRequest {
+    pub(super) fn security(&self) -> RequestSecurity {
+        RequestSecurity::Oscore {
+            context: self.context,
+            kid: self.binding.kid,
+        }
+    }
+}
+
+impl<A, R, const N: usize, const D: usize, const M: usize, const U: usize>
+    Endpoint<A, R, N, D, M, U>
+where
+    A: Clone + Eq + Hash,
+    R: RngCore + CryptoRng,
+{
+    /// Adds an OSCORE security context (feature `oscore`) the server side
+    /// verifies requests with, selected by the request's kid (the
+    /// context's Recipient ID) and kid context (its ID Context). Returns its
+    /// index, which [`RequestSecurity::Oscore`] names for requests verified
+    /// with it. The table holds `N` contexts (the endpoint's small-table
+    /// capacity); [`Error::Busy`] when it is full.
+    ///
+    /// Only responses are protected with the context, each with its
+    /// request's nonce, so the server takes no Sender Sequence Number;
+    /// the replay window is the state to keep across reboots (see
+    /// [`SecurityContext::restore_replay_window`]).
+    pub fn add_oscore_context(&mut self, ctx: SecurityContext) -> Result<usize, Error> {
+        self.oscore.insert(ctx).map_err(|_| Error::Busy)
+    }
+
+    /// The OSCORE context at `index` (feature `oscore`).
+    pub fn oscore_context(&self, index: usize) -> Option<&SecurityContext> {
+        self.oscore.get(index)
+    }
+
+    /// The OSCORE context at `index`, mutably (feature `oscore`): e.g. to
+    /// persist its state ([`SecurityContext::persist_due`],
+    /// [`SecurityContext::replay_window`]).
+    pub fn oscore_context_mut(&mut self, index: usize) -> Option<&mut SecurityContext> {
+        self.oscore.get_mut(index)
+    }
+
+    /// A request with the OSCORE option arrived (already parsed once).
+    pub(super) fn on_oscore_request(&mut self, now: Duration, peer: A, datagram: &mut [u8]) {
+        let Ok(outer) = Message::parse(datagram) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        let mid = outer.message_id();
+        let con = match outer.ty() {
+            MessageType::Con => true,
+            MessageType::Non => false,
+            _ => {
+                debug!("request as ACK or RST (MID {}): dropped", mid);
+                self.stats.malformed += 1;
+                return;
+            }
+        };
+        let token = Token::new(outer.token());
+        let len = outer.as_bytes().len();
+        // A retransmission: the cached (protected) answer, no second
+        // verification.
+        if self.answer_duplicate(&peer, mid, &token, len, con) {
+            return;
+        }
+        // Room for its message ID before its Partial IV is spent: once the
+        // replay window took it, only the cache can answer a duplicate.
+        if !self.admit_request(now, &peer) {
+            self.busy(peer, &outer);
+            return;
+        }
+        let mut inner = [0u8; M];
+        match self.oscore.unprotect_request(datagram, &mut inner) {
+            Err(e) => {
+                debug!(
+                    "OSCORE request (MID {}) failed verification: answered {} unprotected (0: dropped)",
+                    mid,
+                    e.code().map_or(0, |c| c.0)
+                );
+                self.stats.oscore_refused += 1;
+                let nmid = if con { 0 } else { self.alloc_mid(&peer) };
+                let mut out = [0u8; 64];
+                let n = match e.emit_response(datagram, nmid, &mut out) {
+                    Ok(Some(n)) => n,
+                    _ => return,
+                };
+                if self.amplification_cap(&peer, len).is_some_and(|c| n > c) {
+                    self.stats.amplification_limited += 1;
+                    return;
+                }
+                if let Some(bytes) = out.get(..n).and_then(|b| Vec::from_slice(b).ok()) {
+                    self.queue(peer, bytes);
+                }
+            }
+            Ok((n, context, binding)) => {
+                self.remember(
+                    now,
+                    peer.clone(),
+                    (mid, token, len),
+                    con,
+                    DedupState::Answered(Vec::new()),
+                );
+                let Some(Ok(msg)) = inner.get(..n).map(Message::parse) else {
+                    self.stats.malformed += 1;
+                    return;
+                };
+                self.oscore_now = Some(OscoreRequest { context, binding });
+                self.note_echo(now, &peer, &msg);
+                self.route_request(now, peer, &msg);
+                self.oscore_now = None;
+            }
+        }
+    }
+
+    /// Protects `plain`, an answer to the OSCORE request `req` (the
+    /// request's nonce the first time, a Partial IV of its own after).
+    /// `None`: it could not be (a failure of our own), and was counted.
+    pub(super) fn seal(&mut self, req: &mut OscoreRequest, plain: &[u8]) -> Option<Vec<u8, M>> {
+        let Some(ctx) = self.oscore.get_mut(req.context) else {
+            self.stats.dropped += 1;
+            return None;
+        };
+        let mut out: Vec<u8, M> = Vec::new();
+        if out.resize(M, 0).is_err() {
+            self.stats.dropped += 1;
+            return None;
+        }
+        match ctx.protect_response(&mut req.binding, plain, false, &mut out) {
+            Ok(n) => {
+                out.truncate(n);
+                Some(out)
+            }
+            Err(_) => {
+                debug!("answer to an OSCORE request could not be protected: dropped");
+                self.stats.dropped += 1;
+                None
+            }
+        }
+    }
+
+    /// Protects an answer built while the OSCORE request being routed is
+    /// current (`reply_now`); plain bytes when none is.
+    pub(super) fn seal_current(&mut self, bytes: Vec<u8, M>) -> Option<Vec<u8, M>> {
+        match self.oscore_now.take() {
+            Some(mut req) => {
+                let sealed = self.seal(&mut req, &bytes);
+                self.oscore_now = Some(req);
+                sealed
+            }
+            None => Some(bytes),
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! OSCORE in the CoAP `Endpoint`, server side (RFC 8613 §8.2, §8.3): a
+//! client context made with `SecurityContext` protects requests by hand,
+//! the endpoint verifies them, routes the inner request, and protects its
+//! answers; duplicates get the cached protected answer and are never
+//! verified twice; failures are answered unprotected with the RFC's codes.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
+
+use core::time::Duration;
+
+use cssf_coap::endpoint::{Config, Endpoint, Event, Methods, RequestSecurity, Resource, Response};
+use cssf_coap::oscore::{Params, RequestBinding, SecurityContext, SenderSequence};
+use cssf_coap::{Code, Message, MessageBuilder, MessageType, OptionNumber};
+use cssf_netsim::SimRng;
+
+static RESOURCES: [Resource; 3] = [
+    Resource::new("hello", Methods::GET),
+    Resource::new("secret", Methods::GET.union(Methods::PUT)).requires_oscore(),
+    Resource::new("obs", Methods::GET).observable(),
+];
+
+const SECRET: [u8; 16] = [
+    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10,
+];
+const SALT: [u8; 8] = [0x9e, 0x7c, 0xa9, 0x22, 0x23, 0x78, 0x63, 0x40];
+
+fn params<'a>(secret: &'a [u8], sender: &'a [u8], recipient: &'a [u8]) -> Params<'a> {
+    Params {
+        master_secret: secret,
+        master_salt: &SALT,
+        id_context: None,
+        sender_id: sender,
+        recipient_id: recipient,
+    }
+}
+
+/// The client's context (Sender ID "C", Recipient ID "S").
+fn client_ctx(secret: &[u8]) -> SecurityContext {
+    SecurityContext::new(&params(secret, b"C", b"S"), SenderSequence::Volatile).unwrap()
+}
+
+type Server = Endpoint<u8, SimRng>;
+
+/// A server holding the context for client "C" (index 0) and one for
+/// client "D" (index 1).
+fn server() -> Server {
+    let mut ep: Server = Endpoint::new(Config::default(), SimRng::new(7), &RESOURCES);
+    let c = SecurityContext::new(&params(&SECRET, b"S", b"C"), SenderSequence::Volatile).unwrap();
+    let d = SecurityContext::new(&params(&[9; 16], b"S", b"D"), SenderSequence::Volatile).unwrap();
+    assert_eq!(ep.add_oscore_context(c).unwrap(), 0);
+    assert_eq!(ep.add_oscore_context(d).unwrap(), 1);
+    ep
+}
+
+fn plain_request(ty: MessageType, code: Code, mid: u16, token: &[u8], path: &str) -> Vec<u8> {
+    let mut b = MessageBuilder::<8>::new(ty, code, mid);
+    b.token(token).unwrap().uri_path(path).unwrap();
+    let mut buf = [0u8; 256];
+    let n = b.emit(&mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
+fn protect(ctx: &mut SecurityContext, plain: &[u8]) -> (Vec<u8>, RequestBinding) {
+    let mut wire = [0u8; 512];
+    let (n, binding) = ctx.protect_request(plain, &mut wire).unwrap();
+    (wire[..n].to_vec(), binding)
+}
+
+/// Everything the server sends now.
+fn drain(ep: &mut Server) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1280];
+    while let Some(tx) = ep.poll_transmit(Duration::ZERO, &mut buf).unwrap() {
+        assert_eq!(tx.to, 1);
+        out.push(buf[..tx.len].to_vec());
+    }
+    out
+}
+
+fn send(ep: &mut Server, now: Duration, datagram: &[u8]) {
+    let mut d = datagram.to_vec();
+    ep.handle_datagram(now, 1, &mut d).unwrap();
+}
+
+/// Verifies a protected response and returns the inner message bytes.
+fn open(ctx: &mut SecurityContext, binding: &mut RequestBinding, rsp: &[u8]) -> Vec<u8> {
+    let mut msg = rsp.to_vec();
+    let mut out = [0u8; 512];
+    let n = ctx.unprotect_response(binding, &mut msg, &mut out).unwrap();
+    out[..n].to_vec()
+}
+
+#[test]
+fn protected_get_is_routed_with_its_context_and_answered_protected() {
+    let mut ep = server();
+    let mut client = client_ctx(&SECRET);
+    let plain = plain_request(MessageType::Con, Code::GET, 0x1234, &[0xa1], "secret");
+    let (wire, mut binding) = protect(&mut client, &plain);
+    send(&mut ep, Duration::ZERO, &wire);
+    let Some(Event::Request {
+        id, request, peer, ..
+    }) = ep.poll_event()
+    else {
+        panic!("no request event")
+    };
+    assert_eq!(peer, 1);
+    assert_eq!(request.code(), Code::GET);
+    let m = request.message().unwrap();
+    assert_eq!(m.uri_path().next(), Some(&b"secret"[..]));
+    assert!(!m.has_option(OptionNumber::OSCORE));
+    match request.security() {
+        RequestSecurity::Oscore { context, kid } => {
+            assert_eq!(context, 0);
+            assert_eq!(kid.as_bytes(), b"C");
+        }
+        other => panic!("{other:?}"),
+    }
+    ep.respond(
+        Duration::ZERO,
+        id,
+        &Response::new(Code::CONTENT).payload(b"42"),
+    )
+    .unwrap();
+    let sent = drain(&mut ep);
+    assert_eq!(sent.len(), 1);
+    let outer = Message::parse(&sent[0]).unwrap();
+    // Piggybacked in the ACK, protected: outer 2.04, no visible payload.
+    assert_eq!(outer.ty(), MessageType::Ack);
+    assert_eq!(outer.message_id(), 0x1234);
+    assert_eq!(outer.token(), &[0xa1]);
+    assert_eq!(outer.code(), Code::CHANGED);
+    assert!(outer.has_option(OptionNumber::OSCORE));
+    let inner = open(&mut client, &mut binding, &sent[0]);
+    let inner = Message::parse(&inner).unwrap();
+    assert_eq!(inner.code(), Code::CONTENT);
+    assert_eq!(inner.payload(), b"42");
+    assert_eq!(ep.stats().oscore_refused, 0);
+}
+
+#[test]
+fn duplicate_gets_the_cached_protected_answer_not_a_second_verification() {
+    let mut ep = server();
+    let mut client = client_ctx(&SECRET);
+    let plain = plain_request(MessageType::Con, Code::GET, 7, &[1, 2], "hello");
+    let (wire, mut binding) = protect(&mut client, &plain);
+    send(&mut ep, Duration::ZERO, &wire);
+    let Some(Event::Request { id, .. }) = ep.poll_event() else {
+        panic!()
+    };
+    // A retransmission before the answer: no second event, nothing sent,
+    // not refused as a replay.
+    send(&mut ep, Duration::from_millis(100), &wire);
+    assert_eq!(ep.poll_event(), None);
+    assert!(drain(&mut ep).is_empty());
+    ep.respond(
+        Duration::from_millis(200),
+        id,
+        &Response::new(Code::CONTENT).payload(b"hi"),
+    )
+    .unwrap();
+    let first = drain(&mut ep);
+    assert_eq!(first.len(), 1);
+    // A retransmission after it: the same bytes (same nonce, same
+    // ciphertext), never a new protection.
+    send(&mut ep, Duration::from_secs(3), &wire);
+    let again = drain(&mut ep);
+    assert_eq!(again, first);
+    assert_eq!(ep.poll_event(), None);
+    let s = ep.stats();
+    assert_eq!(s.duplicates, 2);
+    assert_eq!(s.oscore_refused, 0);
+    let inner = open(&mut client, &mut binding, &first[0]);
+    assert_eq!(Message::parse(&inner).unwrap().payload(), b"hi");
+}
+
+#[test]
+fn endpoint_own_answers_are_protected_and_cached_too() {
+    // 4.04 is the endpoint's own answer (no handler runs): for an OSCORE
+    // request it is protected, and its duplicate is answered from the
+    // cache, not refused as a replay.
+    let mut ep = server();
+    let mut client = client_ctx(&SECRET);
+    let plain = plain_request(MessageType::Con, Code::GET, 9, &[3], "nothing-here");
+    let (wire, mut binding) = protect(&mut client, &plain);
+    send(&mut ep, Duration::ZERO, &wire);
+    assert_eq!(ep.poll_event(), None);
+    let first = drain(&mut ep);
+    assert_eq!(first.len(), 1);
+    assert_eq!(Message::parse(&first[0]).unwrap().code(), Code::CHANGED);
+    send(&mut ep, Duration::from_secs(2), &wire);
+    assert_eq!(drain(&mut ep), first);
+    let inner = open(&mut client, &mut binding, &first[0]);
+    assert_eq!(Message::parse(&inner).unwrap().code(), Code::NOT_FOUND);
+    assert_eq!(ep.stats().oscore_refused, 0);
+}
+
+/// The unprotected error answer to `wire`: code and diagnostic.
+fn refused(ep: &mut Server, wire: &[u8]) -> (Code, Vec<u8>) {
+    send(ep, Duration::ZERO, wire);
+    assert_eq!(
+        ep.poll_event(),
+        None,
+        "a refused request reached the handler"
+    );
+    let sent = drain(ep);
+    assert_eq!(sent.len(), 1);
+    let m = Message::parse(&sent[0]).unwrap();
+    assert!(
+        !m.has_option(OptionNumber::OSCORE),
+        "error answer protected"
+    );
+    assert_eq!(m.max_age().unwrap(), Some(0));
+    (m.code(), m.payload().to_vec())
+}
+
+#[test]
+fn replay_with_another_message_id_is_refused_401() {
+    let mut ep = server();
+    let mut client = client_ctx(&SECRET);
+    let plain = plain_request(MessageType::Con, Code::GET, 100, &[5], "hello");
+    let (wire, _) = protect(&mut client, &plain);
+    send(&mut ep, Duration::ZERO, &wire);
+    assert!(matches!(ep.poll_event(), Some(Event::Request { .. })));
+    // The same protected request under a new message ID (not part of the
+    // AAD): no duplicate, so the replay window decides.
+    let mut replay = wire.clone();
+    replay[2..4].copy_from_slice(&101u16.to_be_bytes());
+    let (code, diag) = refused(&mut ep, &replay);
+    assert_eq!(code, Code::UNAUTHORIZED);
+    assert_eq!(diag, b"Replay detected");
+    assert_eq!(ep.stats().oscore_refused, 1);
+}
+
+#[test]
+fn wrong_key_unknown_kid_and_bad_option_get_the_rfc_codes() {
+    let mut ep = server();
+    // Right kid, wrong Master Secret: 4.00.
+    let mut wrong = client_ctx(&[0x55; 16]);
+    let (wire, _) = protect(
+        &mut wrong,
+        &plain_request(MessageType::Con, Code::GET, 1, &[1], "hello"),
+    );
+    assert_eq!(
+        refused(&mut ep, &wire),
+        (Code::BAD_REQUEST, b"Decryption failed".to_vec())
+    );
+    // A kid no context has: 4.01.
+    let mut stranger =
+        SecurityContext::new(&params(&SECRET, b"X", b"S"), SenderSequence::Volatile).unwrap();
+    let (wire, _) = protect(
+        &mut stranger,
+        &plain_request(MessageType::Con, Code::GET, 2, &[1], "hello"),
+    );
+    assert_eq!(
+        refused(&mut ep, &wire),
+        (Code::UNAUTHORIZED, b"Security context not found".to_vec())
+    );
+    // An OSCORE option with reserved bits set: 4.02.
+    let mut b = MessageBuilder::<2>::new(MessageType::Con, Code::POST, 3);
+    b.token(&[1]).unwrap();
+    b.add_option(OptionNumber::OSCORE, &[0xe0]).unwrap();
+    b.payload(&[0; 12]);
+    let mut buf = [0u8; 64];
+    let n = b.emit(&mut buf).unwrap();
+    assert_eq!(
+        refused(&mut ep, &buf[..n]),
+        (Code::BAD_OPTION, b"Failed to decode COSE".to_vec())
+    );
+    assert_eq!(ep.stats().oscore_refused, 3);
+    // And the right client still gets through afterwards.
+    let mut client = client_ctx(&SECRET);
+    let (wire, _) = protect(
+        &mut client,
+        &plain_request(MessageType::Con, Code::GET, 4, &[1], "hello"),
+    );
+    send(&mut ep, Duration::ZERO, &wire);
+    assert!(matches!(ep.poll_event(), Some(Event::Request { .. })));
+}
+
+#[test]
+fn plain_request_to_an_oscore_resource_gets_401_and_plain_elsewhere_is_plain() {
+    let mut ep = server();
+    let plain = plain_request(MessageType::Con, Code::GET, 1, &[1], "secret");
+    send(&mut ep, Duration::ZERO, &plain);
+    assert_eq!(ep.poll_event(), None);
+    let sent = drain(&mut ep);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(Message::parse(&sent[0]).unwrap().code(), Code::UNAUTHORIZED);
+    let plain = plain_request(MessageType::Con, Code::GET, 2, &[1], "hello");
+    send(&mut ep, Duration::ZERO, &plain);
+    let Some(Event::Request { request, .. }) = ep.poll_event() else {
+        panic!()
+    };
+    assert_eq!(request.security(), RequestSecurity::Plain);
+    // `/.well-known/core` marks it `osc` (RFC 8613 §9).
+    let wk = plain_request(MessageType::Con, Code::GET, 3, &[2], ".well-known/core");
+    send(&mut ep, Duration::ZERO, &wk);
+    let sent = drain(&mut ep);
+    let body = Message::parse(&sent[0]).unwrap().payload().to_vec();
+    assert!(
+        String::from_utf8(body).unwrap().contains("</secret>;osc"),
+        "osc attribute missing"
+    );
+}
+
+#[test]
+fn second_client_context_is_told_apart() {
+    let mut ep = server();
+    let mut d =
+        SecurityContext::new(&params(&[9; 16], b"D", b"S"), SenderSequence::Volatile).unwrap();
+    let (wire, mut binding) = protect(
+        &mut d,
+        &plain_request(MessageType::Non, Code::PUT, 5, &[8], "secret"),
+    );
+    send(&mut ep, Duration::ZERO, &wire);
+    let Some(Event::Request { id, request, .. }) = ep.poll_event() else {
+        panic!()
+    };
+    assert!(matches!(
+        request.security(),
+        RequestSecurity::Oscore { context: 1, .. }
+    ));
+    ep.respond(Duration::ZERO, id, &Response::new(Code::CHANGED))
+        .unwrap();
+    let sent = drain(&mut ep);
+    let outer = Message::parse(&sent[0]).unwrap();
+    assert_eq!(outer.ty(), MessageType::Non);
+    let inner = open(&mut d, &mut binding, &sent[0]);
+    assert_eq!(Message::parse(&inner).unwrap().code(), Code::CHANGED);
+}
+
+#[test]
+fn separate_response_is_protected_once() {
+    let mut ep = server();
+    let mut client = client_ctx(&SECRET);
+    let (wire, mut binding) = protect(
+        &mut client,
+        &plain_request(MessageType::Con, Code::GET, 40, &[4, 4], "hello"),
+    );
+    send(&mut ep, Duration::ZERO, &wire);
+    let Some(Event::Request { id, .. }) = ep.poll_event() else {
+        panic!()
+    };
+    // The application is slow: an Empty ACK goes first.
+    let t = ep.poll_timeout().unwrap();
+    ep.handle_timeout(t);
+    let ack = drain(&mut ep);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(Message::parse(&ack[0]).unwrap().code(), Code::EMPTY);
+    // A retransmission now gets the Empty ACK again, not a refusal.
+    send(&mut ep, t, &wire);
+    let again = drain(&mut ep);
+    assert_eq!(again, ack);
+    ep.respond(t, id, &Response::new(Code::CONTENT).payload(b"late"))
+        .unwrap();
+    let sent = drain(&mut ep);
+    assert_eq!(sent.len(), 1);
+    let outer = Message::parse(&sent[0]).unwrap();
+    assert_eq!(outer.ty(), MessageType::Con);
+    let inner = open(&mut client, &mut binding, &sent[0]);
+    assert_eq!(Message::parse(&inner).unwrap().payload(), b"late");
+    assert_eq!(ep.stats().oscore_refused, 0);
+}
+
+#[test]
+fn observe_is_not_registered_over_oscore() {
+    let mut ep = server();
+    let mut client = client_ctx(&SECRET);
+    let mut b = MessageBuilder::<4>::new(MessageType::Con, Code::GET, 50);
+    b.token(&[6])
+        .unwrap()
+        .observe(0)
+        .unwrap()
+        .uri_path("obs")
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = b.emit(&mut buf).unwrap();
+    let (wire, mut binding) = protect(&mut client, &buf[..n]);
+    send(&mut ep, Duration::ZERO, &wire);
+    let Some(Event::Request { id, .. }) = ep.poll_event() else {
+        panic!()
+    };
+    ep.respond(
+        Duration::ZERO,
+        id,
+        &Response::new(Code::CONTENT).payload(b"1"),
+    )
+    .unwrap();
+    assert_eq!(ep.observer_count(), 0);
+    let sent = drain(&mut ep);
+    let inner = open(&mut client, &mut binding, &sent[0]);
+    let inner = Message::parse(&inner).unwrap();
+    assert_eq!(inner.code(), Code::CONTENT);
+    assert_eq!(inner.observe().unwrap(), None);
+}
+
+#[test]
+fn oscore_context_table_is_bounded() {
+    let mut ep: Endpoint<u8, SimRng, 2> = Endpoint::new(Config::default(), SimRng::new(1), &[]);
+    for i in 0..2u8 {
+        let ctx =
+            SecurityContext::new(&params(&SECRET, b"S", &[i]), SenderSequence::Volatile).unwrap();
+        assert_eq!(ep.add_oscore_context(ctx).unwrap(), usize::from(i));
+    }
+    let ctx = SecurityContext::new(&params(&SECRET, b"S", &[9]), SenderSequence::Volatile).unwrap();
+    assert_eq!(ep.add_oscore_context(ctx), Err(cssf_coap::Error::Busy));
+    assert_eq!(ep.oscore_context(1).unwrap().recipient_id(), &[1]);
+}
