@@ -3,7 +3,12 @@
 //! the endpoint verifies them, routes the inner request, and protects its
 //! answers; duplicates get the cached protected answer and are never
 //! verified twice; failures are answered unprotected with the RFC's codes.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
 
 use core::time::Duration;
 
@@ -43,7 +48,11 @@ type Server = Endpoint<u8, SimRng>;
 /// A server holding the context for client "C" (index 0) and one for
 /// client "D" (index 1).
 fn server() -> Server {
-    let mut ep: Server = Endpoint::new(Config::default(), SimRng::new(7), &RESOURCES);
+    server_with(Config::default())
+}
+
+fn server_with(cfg: Config) -> Server {
+    let mut ep: Server = Endpoint::new(cfg, SimRng::new(7), &RESOURCES);
     let c = SecurityContext::new(&params(&SECRET, b"S", b"C"), SenderSequence::Volatile).unwrap();
     let d = SecurityContext::new(&params(&[9; 16], b"S", b"D"), SenderSequence::Volatile).unwrap();
     assert_eq!(ep.add_oscore_context(c).unwrap(), 0);
@@ -138,7 +147,21 @@ fn protected_get_is_routed_with_its_context_and_answered_protected() {
 
 #[test]
 fn duplicate_gets_the_cached_protected_answer_not_a_second_verification() {
-    let mut ep = server();
+    duplicate_gets_the_cached_answer(Config::default());
+}
+
+/// Relaxed deduplication (`Config::relaxed_dedup`) never applies to an
+/// OSCORE request: its duplicate would meet the replay window.
+#[test]
+fn relaxed_dedup_leaves_oscore_requests_deduplicated() {
+    duplicate_gets_the_cached_answer(Config {
+        relaxed_dedup: true,
+        ..Config::default()
+    });
+}
+
+fn duplicate_gets_the_cached_answer(cfg: Config) {
+    let mut ep = server_with(cfg);
     let mut client = client_ctx(&SECRET);
     let plain = plain_request(MessageType::Con, Code::GET, 7, &[1, 2], "hello");
     let (wire, mut binding) = protect(&mut client, &plain);

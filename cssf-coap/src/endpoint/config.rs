@@ -69,6 +69,16 @@ pub struct Config {
     /// How long a plain peer that answered an Echo challenge counts as
     /// verified (default 300 s).
     pub address_validity: Duration,
+    /// Relaxed deduplication (RFC 7252 §4.5: "This rule MAY be relaxed in
+    /// case the Confirmable message transports a request that is
+    /// idempotent"): a GET or FETCH without Observe and Block1 takes no
+    /// entry in the message-ID cache, so it never meets the cache's limits
+    /// (a peer's quota of entries lasts MAX_TRANSMIT_SPAN, 45 s, after
+    /// which 5.03 answers a faster peer), and a retransmission of it is
+    /// handed to the application again instead of being answered from the
+    /// cache. Other methods, registrations and uploads are deduplicated as
+    /// always; OSCORE requests too. Default `false` (the RFC's SHOULD).
+    pub relaxed_dedup: bool,
 }
 
 impl Default for Config {
@@ -91,6 +101,7 @@ impl Default for Config {
             peer_share_percent: 50,
             amplification_factor: 3,
             address_validity: Duration::from_secs(300),
+            relaxed_dedup: false,
         }
     }
 }

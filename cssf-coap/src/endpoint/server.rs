@@ -202,6 +202,18 @@ where
             return;
         };
         let oscore = self.under_oscore();
+        // RFC 7252 §4.5: deduplication MAY be relaxed for idempotent
+        // requests. With `Config::relaxed_dedup`, a GET or FETCH without
+        // Observe or Block1 (no state of ours hangs on it) takes no
+        // message-ID cache entry; a duplicate of it reaches the application
+        // again. Never an OSCORE request: its message ID was remembered
+        // before it was verified, and a duplicate must meet that entry's
+        // cached answer, not the replay window.
+        let relaxed = self.config.relaxed_dedup
+            && !oscore
+            && matches!(msg.code(), Code::GET | Code::FETCH)
+            && msg.option(OptionNumber::OBSERVE).is_none()
+            && msg.option(OptionNumber::BLOCK1).is_none();
         if res.oscore && !oscore {
             debug!(
                 "request (MID {}) to a resource that requires OSCORE, not protected: 4.01",
@@ -230,8 +242,9 @@ where
         if self.pending.is_full()
             || self.events.is_full()
             || pending_held >= self.config.peer_quota(N)
-            // An OSCORE request was admitted before its verification.
-            || (!oscore && !self.admit_request(now, &peer))
+            // An OSCORE request was admitted before its verification; a
+            // relaxed one takes no entry.
+            || (!oscore && !relaxed && !self.admit_request(now, &peer))
         {
             self.busy(peer, msg);
             return;
@@ -239,7 +252,7 @@ where
         let observe = msg.observe().ok().flatten();
         let token = Token::new(msg.token());
         let (mid, con) = (msg.message_id(), msg.ty() == MessageType::Con);
-        if !oscore {
+        if !oscore && !relaxed {
             // (An OSCORE request's was remembered once it verified.)
             self.remember(
                 now,

@@ -1912,3 +1912,93 @@ fn observable_con_resource_sends_every_notification_confirmable() {
     }
     assert_eq!(s.observer_count(), 1);
 }
+
+/// One resource that takes every method (`ALL` has no FETCH), observable.
+static ANY: [Resource; 1] =
+    [Resource::new("temp", Methods::ALL.union(Methods::FETCH)).observable()];
+
+/// Requests from one peer, each answered at once: how many reached the
+/// application, and how many the endpoint answered 5.03 itself.
+fn answered_gets(cfg: Config, count: u16, code: Code) -> (usize, usize) {
+    let mut s = Endpoint::<u8, TestRng, 4, 8, 256>::new(cfg, TestRng(7), &ANY);
+    let (mut handled, mut busy) = (0, 0);
+    for mid in 0..count {
+        let m = req(MessageType::Con, code, 100 + mid, "temp");
+        s.handle_datagram(Duration::ZERO, 1, &mut m.clone())
+            .unwrap();
+        while let Some(ev) = s.poll_event() {
+            if let Event::Request { id, .. } = ev {
+                handled += 1;
+                s.respond(Duration::ZERO, id, &Response::new(Code::CONTENT))
+                    .unwrap();
+            }
+        }
+        busy += drain(&mut s)
+            .iter()
+            .filter(|d| Message::parse(d).unwrap().code() == Code::SERVICE_UNAVAILABLE)
+            .count();
+    }
+    (handled, busy)
+}
+
+#[test]
+fn relaxed_dedup_serves_safe_requests_past_the_cache_quota() {
+    // The RFC's default: the peer's quota of the 8-entry cache (4) lasts
+    // MAX_TRANSMIT_SPAN, so the fifth GET within it gets 5.03.
+    assert_eq!(answered_gets(Config::default(), 20, Code::GET), (4, 16));
+    let relaxed = Config {
+        relaxed_dedup: true,
+        ..Config::default()
+    };
+    assert_eq!(answered_gets(relaxed, 20, Code::GET), (20, 0));
+    assert_eq!(answered_gets(relaxed, 20, Code::FETCH), (20, 0));
+    // A PUT or a POST is not relaxed: they still take entries.
+    assert_eq!(answered_gets(relaxed, 20, Code::PUT), (4, 16));
+    assert_eq!(answered_gets(relaxed, 20, Code::POST), (4, 16));
+}
+
+#[test]
+fn relaxed_dedup_hands_a_duplicate_get_to_the_application_but_not_a_put_or_a_registration() {
+    let cfg = Config {
+        relaxed_dedup: true,
+        ..Config::default()
+    };
+    let mut s = Endpoint::<u8, TestRng, 4, 8, 256>::new(cfg, TestRng(7), &ANY);
+    let events = |s: &mut Ep, m: &StdVec<u8>| {
+        s.handle_datagram(Duration::ZERO, 1, &mut m.clone())
+            .unwrap();
+        let mut n = 0;
+        while let Some(ev) = s.poll_event() {
+            if let Event::Request { id, .. } = ev {
+                n += 1;
+                s.respond(Duration::ZERO, id, &Response::new(Code::CONTENT))
+                    .unwrap();
+            }
+        }
+        drain(s);
+        n
+    };
+    let get = req(MessageType::Con, Code::GET, 9, "temp");
+    assert_eq!(events(&mut s, &get), 1);
+    assert_eq!(events(&mut s, &get), 1, "a relaxed GET runs again");
+    let put = req(MessageType::Con, Code::PUT, 10, "temp");
+    assert_eq!(events(&mut s, &put), 1);
+    assert_eq!(
+        events(&mut s, &put),
+        0,
+        "a PUT's duplicate is answered from the cache"
+    );
+    let mut b = MessageBuilder::<'_, 8>::new(MessageType::Con, Code::GET, 11);
+    b.token(&[3]).unwrap();
+    b.observe(0).unwrap();
+    b.uri_path("temp").unwrap();
+    let mut buf = [0u8; 64];
+    let n = b.emit(&mut buf).unwrap();
+    let reg = buf[..n].to_vec();
+    assert_eq!(events(&mut s, &reg), 1);
+    assert_eq!(
+        events(&mut s, &reg),
+        0,
+        "a registration's duplicate is not re-run"
+    );
+}
