@@ -119,6 +119,22 @@ pub struct ServerArgs {
     #[arg(long)]
     #[serde(default)]
     pub plugtest: bool,
+    /// Concurrent DTLS sessions: 8 (a device), 64, 1024 or 8192 (a
+    /// gateway; handshakes in progress at once: 2, 4, 16, 64).
+    #[arg(long, value_name = "N", value_parser = parse_max_sessions)]
+    pub max_sessions: Option<usize>,
+    /// Relaxed CoAP deduplication (RFC 7252 §4.5): GET and FETCH without
+    /// Observe or Block1 take no message-ID cache entry, so a fast client
+    /// is not answered 5.03 once its share of the cache is used; their
+    /// retransmissions reach the handler again.
+    #[arg(long)]
+    #[serde(default)]
+    pub relaxed_dedup: bool,
+    /// No line per request or session on standard output (the start-up
+    /// line and errors still).
+    #[arg(short, long)]
+    #[serde(default)]
+    pub quiet: bool,
 }
 
 impl ServerArgs {
@@ -149,6 +165,9 @@ impl ServerArgs {
                 file.verbose
             },
             plugtest: self.plugtest || file.plugtest,
+            max_sessions: self.max_sessions.or(file.max_sessions),
+            relaxed_dedup: self.relaxed_dedup || file.relaxed_dedup,
+            quiet: self.quiet || file.quiet,
         }
     }
 
@@ -236,6 +255,11 @@ pub fn server_config(args: ServerArgs) -> Result<ServerConfig> {
     cfg.acp = args.acp;
     cfg.verbose = args.verbose;
     cfg.plugtest = args.plugtest;
+    if let Some(n) = args.max_sessions {
+        cfg.max_sessions = n;
+    }
+    cfg.relaxed_dedup = args.relaxed_dedup;
+    cfg.quiet = args.quiet;
     cfg.rpk = match key {
         Some(key) => Some(RpkConfig {
             key,
@@ -257,10 +281,23 @@ pub fn server_config(args: ServerArgs) -> Result<ServerConfig> {
 pub fn server_main(args: ServerArgs) -> Result<()> {
     let cfg = server_config(args)?;
     init_logging(cfg.verbose);
-    runtime()?.block_on(async {
-        let server = Server::start(cfg).await?;
-        server.run(stop_signal()).await
-    })
+    // The DTLS endpoint's tables are inline and it is built by value: the
+    // gateway sizes (`--max-sessions 8192`, about 20 MB) pass through the
+    // stack of the thread that starts it, more than a main thread's 8 MB.
+    // Untouched stack pages cost nothing.
+    let stack = 64 * 1024 * 1024 + cfg.max_sessions * 4096;
+    std::thread::Builder::new()
+        .name("cssf-server".into())
+        .stack_size(stack)
+        .spawn(move || {
+            runtime()?.block_on(async {
+                let server = Server::start(cfg).await?;
+                server.run(stop_signal()).await
+            })
+        })
+        .map_err(|e| fail!("cannot start the server thread: {e}"))?
+        .join()
+        .map_err(|_| fail!("the server thread panicked"))?
 }
 
 /// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
@@ -402,6 +439,16 @@ pub fn parse_token_hex(v: &str) -> Result<CoapToken> {
 
 fn parse_secs(v: &str) -> Result<u64> {
     parse_duration_secs(v)
+}
+
+fn parse_max_sessions(v: &str) -> Result<usize> {
+    match v.parse::<usize>() {
+        Ok(n) if crate::server::SESSION_SIZES.contains(&n) => Ok(n),
+        _ => Err(fail!(
+            "--max-sessions takes one of {:?}, got `{v}`",
+            crate::server::SESSION_SIZES
+        )),
+    }
 }
 
 fn parse_psk(v: &str) -> Result<Psk> {

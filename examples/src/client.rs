@@ -393,11 +393,11 @@ impl std::fmt::Debug for Link {
 }
 
 impl Link {
-    async fn socket(server: SocketAddr) -> Result<UdpSocket> {
-        let local: SocketAddr = if server.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    async fn socket(server: SocketAddr, local: Option<std::net::IpAddr>) -> Result<UdpSocket> {
+        let local: SocketAddr = match local {
+            Some(ip) => (ip, 0).into(),
+            None if server.is_ipv4() => ([0, 0, 0, 0], 0).into(),
+            None => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
         };
         let sock = UdpSocket::bind(local)
             .await
@@ -421,7 +421,7 @@ impl Link {
     /// A plain CoAP link.
     pub async fn plain(server: SocketAddr, timeout: Duration) -> Result<Link> {
         Ok(Link {
-            sock: Self::socket(server).await?,
+            sock: Self::socket(server, None).await?,
             server,
             dtls: None,
             coap: Self::new_coap(),
@@ -441,12 +441,24 @@ impl Link {
         psk: &[u8],
         timeout: Duration,
     ) -> Result<Link> {
+        Self::dtls_psk_from(None, server, identity, psk, timeout).await
+    }
+
+    /// [`Link::dtls_psk`] from a socket bound to `local` (e.g. one of the
+    /// 127.0.0.0/8 loopback addresses), any port.
+    pub async fn dtls_psk_from(
+        local: Option<std::net::IpAddr>,
+        server: SocketAddr,
+        identity: &[u8],
+        psk: &[u8],
+        timeout: Duration,
+    ) -> Result<Link> {
         let mut cfg = cssf_dtls::Config::default();
         cfg.retransmit_initial = Duration::from_secs(1);
         cfg.max_retransmits = 4;
         let client = cssf_dtls::Client::new(cfg, identity, psk, server, OsRng, Duration::ZERO)
             .map_err(|e| fail!("DTLS client: {e}"))?;
-        Self::dtls(server, Box::new(client), timeout).await
+        Self::dtls(local, server, Box::new(client), timeout).await
     }
 
     /// A DTLS link with raw public keys (RFC 7250): the server's key must be
@@ -469,7 +481,7 @@ impl Link {
             Duration::ZERO,
         )
         .map_err(|e| fail!("DTLS client: {e}"))?;
-        Self::dtls(server, Box::new(client), timeout).await
+        Self::dtls(None, server, Box::new(client), timeout).await
     }
 
     /// The server's raw public key, on a link made with raw public keys,
@@ -479,12 +491,13 @@ impl Link {
     }
 
     async fn dtls(
+        local: Option<std::net::IpAddr>,
         server: SocketAddr,
         client: Box<dyn DtlsClient>,
         timeout: Duration,
     ) -> Result<Link> {
         let mut link = Link {
-            sock: Self::socket(server).await?,
+            sock: Self::socket(server, local).await?,
             server,
             dtls: Some(client),
             coap: Self::new_coap(),

@@ -50,6 +50,11 @@ pub struct LoadConfig {
     /// The server's process id, for its CPU time and resident memory
     /// (Linux `/proc`).
     pub server_pid: Option<u32>,
+    /// Sessions come from this many loopback addresses (127.0.0.1,
+    /// 127.0.0.2, ...), in turn; 0: the unspecified address (the kernel
+    /// picks). A DTLS server limits handshakes per host, as against a
+    /// flood from one address: many devices have many addresses.
+    pub source_hosts: u8,
 }
 
 /// Latencies in microseconds, with their percentiles.
@@ -266,16 +271,22 @@ pub async fn run_local(cfg: LoadConfig) -> Result<LoadReport> {
     let (open_tx, open_rx) = tokio::sync::watch::channel(None::<Instant>);
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(cfg.sessions);
-    for _ in 0..cfg.sessions {
+    for i in 0..cfg.sessions {
         let (cfg, shared, gate, mut open_rx) =
             (cfg.clone(), shared.clone(), gate.clone(), open_rx.clone());
+        let local = (cfg.source_hosts > 0).then(|| {
+            let host = u8::try_from(i % usize::from(cfg.source_hosts)).unwrap_or(0);
+            std::net::IpAddr::from([127, 0, 0, host.saturating_add(1)])
+        });
         tasks.push(tokio::task::spawn_local(async move {
             let link = {
                 let Ok(_permit) = gate.acquire().await else {
                     return;
                 };
                 let t = Instant::now();
-                match Link::dtls_psk(cfg.server, &cfg.identity, &cfg.key, cfg.timeout).await {
+                let link =
+                    Link::dtls_psk_from(local, cfg.server, &cfg.identity, &cfg.key, cfg.timeout);
+                match link.await {
                     Ok(l) => {
                         let mut s = shared.borrow_mut();
                         s.report.handshakes_ok += 1;

@@ -67,10 +67,17 @@ pub const MAX_MESSAGE: usize = 1152;
 /// transfer in 64-byte blocks alone takes 64. Past about two requests a
 /// second, sustained, requests get 5.03 with Max-Age.
 pub type DeviceCoap = cssf_coap::Endpoint<Peer, OsRng, 16, 512, MAX_MESSAGE, 0>;
-/// The DTLS endpoint of the device (8 concurrent sessions): PSK only, or
-/// PSK and raw public keys trusted through `T`.
-pub type DeviceDtls<T = cssf_dtls::RejectAll> =
-    cssf_dtls::Endpoint<SocketAddr, NodePsk, OsRng, 8, T>;
+/// The DTLS endpoint of the device (`N` concurrent sessions, 8 by
+/// default, `H` handshakes in progress at once): PSK only, or PSK and raw
+/// public keys trusted through `T`.
+pub type DeviceDtls<T = cssf_dtls::RejectAll, const N: usize = 8, const H: usize = 2> =
+    cssf_dtls::Endpoint<SocketAddr, NodePsk, OsRng, N, T, 4, H>;
+
+/// The session capacities `--max-sessions` offers (each its own build of
+/// the endpoint): a device's 8, then gateway sizes.
+pub const SESSION_SIZES: [usize; 4] = [8, 64, 1024, MAX_SESSIONS];
+/// The largest of [`SESSION_SIZES`].
+pub const MAX_SESSIONS: usize = 8192;
 
 /// Pinned peer public keys (RFC 7250 §6), owned.
 #[derive(Debug, Clone, Default)]
@@ -135,7 +142,7 @@ trait DtlsServer {
     ) -> std::result::Result<Option<usize>, cssf_dtls::Error>;
 }
 
-impl<T: TrustStore<SocketAddr>> DtlsServer for DeviceDtls<T> {
+impl<T: TrustStore<SocketAddr>, const N: usize, const H: usize> DtlsServer for DeviceDtls<T, N, H> {
     fn handle_datagram(
         &mut self,
         now: Duration,
@@ -175,6 +182,38 @@ impl<T: TrustStore<SocketAddr>> DtlsServer for DeviceDtls<T> {
     ) -> std::result::Result<Option<usize>, cssf_dtls::Error> {
         cssf_dtls::Endpoint::recv(self, session, buf)
     }
+}
+
+/// The DTLS endpoint with `N` sessions and `H` handshakes, PSK only or
+/// with our raw public key and the trust store, boxed (its tables are
+/// inline: the largest size is a few megabytes, built on the stack of the
+/// thread that starts the server, then moved).
+fn dtls_endpoint<const N: usize, const H: usize>(
+    dcfg: cssf_dtls::Config,
+    psk: NodePsk,
+    rpk: Option<(cssf_dtls::SigningKey, DeviceTrust)>,
+) -> Result<Box<dyn DtlsServer>> {
+    let e = |e: cssf_dtls::Error| fail!("DTLS configuration: {e}");
+    let per_session = core::mem::size_of::<DeviceDtls<DeviceTrust, 2, H>>()
+        - core::mem::size_of::<DeviceDtls<DeviceTrust, 1, H>>();
+    log::info!(
+        "DTLS endpoint: {N} sessions, {H} handshakes in progress at once, {} bytes ({per_session} bytes a session)",
+        core::mem::size_of::<DeviceDtls<DeviceTrust, N, H>>(),
+    );
+    Ok(match rpk {
+        None => Box::new(DeviceDtls::<_, N, H>::new(dcfg, psk, OsRng, Duration::ZERO).map_err(e)?),
+        Some((key, trust)) => Box::new(
+            DeviceDtls::<_, N, H>::with_raw_public_key(
+                dcfg,
+                psk,
+                key,
+                trust,
+                OsRng,
+                Duration::ZERO,
+            )
+            .map_err(e)?,
+        ),
+    })
 }
 
 /// Raw public keys for the device (RFC 7250).
@@ -375,6 +414,12 @@ pub struct ServerConfig {
     pub verbose: u8,
     /// Also serve the CoAP plugtest resources ([`crate::plugtest`]).
     pub plugtest: bool,
+    /// Concurrent DTLS sessions, one of [`SESSION_SIZES`].
+    pub max_sessions: usize,
+    /// Relaxed CoAP deduplication (`cssf_coap::endpoint::Config::relaxed_dedup`).
+    pub relaxed_dedup: bool,
+    /// No line per request or session on standard output.
+    pub quiet: bool,
 }
 
 impl Default for ServerConfig {
@@ -394,6 +439,9 @@ impl Default for ServerConfig {
             log_prefix: String::new(),
             verbose: 0,
             plugtest: false,
+            max_sessions: 8,
+            relaxed_dedup: false,
+            quiet: false,
         }
     }
 }
@@ -602,7 +650,7 @@ impl Server {
             .map(|u| -> &'static str { Box::leak(u.into_boxed_str()) });
         let auth = Rc::new(RefCell::new(Authz::new(c, keys)));
         let clock = Rc::new(Cell::new(Clock::default()));
-        let mut authz = Authorizer::new();
+        let mut authz = Box::new(Authorizer::new());
         // Anything that says who may do what: then the public rights are
         // not everything.
         let credentials = !psks.is_empty()
@@ -648,31 +696,23 @@ impl Server {
         };
         let mut dcfg = cssf_dtls::Config::default();
         dcfg.retransmit_initial = Duration::from_secs(1);
-        let dtls: Box<dyn DtlsServer> = match &cfg.rpk {
-            None => Box::new(
-                DeviceDtls::new(dcfg, psk, OsRng, Duration::ZERO)
-                    .map_err(|e| fail!("DTLS configuration: {e}"))?,
-            ),
-            Some(r) => {
-                dcfg.require_client_auth = !r.trust.is_empty() || r.require_client_key;
-                let trust = DeviceTrust {
+        let rpk = cfg.rpk.as_ref().map(|r| {
+            dcfg.require_client_auth = !r.trust.is_empty() || r.require_client_key;
+            (
+                cssf_dtls::SigningKey::from(&r.key),
+                DeviceTrust {
                     keys: r.trust.iter().map(|(k, _)| *k).collect(),
                     auth: auth.clone(),
                     clock: clock.clone(),
-                };
-                Box::new(
-                    DeviceDtls::with_raw_public_key(
-                        dcfg,
-                        psk,
-                        cssf_dtls::SigningKey::from(&r.key),
-                        trust,
-                        OsRng,
-                        Duration::ZERO,
-                    )
-                    .map_err(|e| fail!("DTLS configuration: {e}"))?,
-                )
-            }
-        };
+                },
+            )
+        });
+        let dtls = match cfg.max_sessions {
+            64 => dtls_endpoint::<64, 4>(dcfg, psk, rpk),
+            1024 => dtls_endpoint::<1024, 16>(dcfg, psk, rpk),
+            8192 => dtls_endpoint::<8192, 64>(dcfg, psk, rpk),
+            _ => dtls_endpoint::<8, 2>(dcfg, psk, rpk),
+        }?;
         let table: &'static [Resource] = if cfg.plugtest {
             let all: Vec<Resource> = resources(ace)
                 .iter()
@@ -684,7 +724,10 @@ impl Server {
             resources(ace)
         };
         let mut coap = Box::new(DeviceCoap::new(
-            cssf_coap::endpoint::Config::default(),
+            cssf_coap::endpoint::Config {
+                relaxed_dedup: cfg.relaxed_dedup,
+                ..Default::default()
+            },
             OsRng,
             table,
         ));
@@ -752,7 +795,9 @@ impl Server {
     }
 
     fn log(&self, line: &str) {
-        println!("{}{line}", self.cfg.log_prefix);
+        if !self.cfg.quiet {
+            println!("{}{line}", self.cfg.log_prefix);
+        }
     }
 
     fn now(&self) -> Duration {
@@ -832,13 +877,21 @@ impl Server {
             ),
             None => "no store".into(),
         };
-        self.log(&format!(
-            "listening on coap://{} and coaps://{}; {} PSK identities{rpk}; {ace}; public rights {}; {store}",
+        // Printed also with --quiet: scripts wait for it.
+        println!(
+            "{}listening on coap://{} and coaps://{}; {} PSK identities{rpk}; {ace}; public rights {}; {store}; {} DTLS sessions{}",
+            self.cfg.log_prefix,
             self.cfg.bind,
             self.cfg.dtls_bind,
             self.provisioned,
-            self.policy.authz.public()
-        ));
+            self.policy.authz.public(),
+            self.cfg.max_sessions,
+            if self.cfg.relaxed_dedup {
+                "; relaxed deduplication"
+            } else {
+                ""
+            }
+        );
         Ok(())
     }
 
@@ -1513,7 +1566,9 @@ impl Server {
 /// Who may do what: the Authorizer's grants, the oneM2M policies and the
 /// live sessions they are decided for.
 struct Policy {
-    authz: Authorizer<SessionHandle, 8, 32>,
+    /// As many session grants as the largest `--max-sessions` (boxed: about
+    /// 100 bytes a session, inline).
+    authz: Box<Authorizer<SessionHandle, MAX_SESSIONS, 32>>,
     auth: Rc<RefCell<Authz>>,
     /// oneM2M access-control policies (`--acp`).
     acp: Option<Box<crate::acp_json::Policies>>,

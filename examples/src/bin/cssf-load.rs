@@ -53,6 +53,12 @@ struct Args {
     /// Seconds one handshake or one request may take.
     #[arg(long, default_value_t = 5)]
     timeout: u64,
+    /// Sessions come from this many loopback addresses in turn (127.0.0.1,
+    /// 127.0.0.2, ...; at most 254); 0: the kernel picks the source. A
+    /// DTLS server limits handshakes per host, so one address sets up
+    /// sessions more slowly than many devices would.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=254))]
+    source_hosts: u8,
     /// The server's process id: its CPU time and resident memory (Linux).
     #[arg(long)]
     server_pid: Option<u32>,
@@ -94,6 +100,7 @@ fn run_args(a: Args) -> Result<()> {
         rate: a.rate,
         timeout: Duration::from_secs(a.timeout),
         server_pid: a.server_pid,
+        source_hosts: a.source_hosts,
     };
     let report = run(cfg.clone())?;
     print!("{}", report.render(&cfg));
