@@ -119,8 +119,8 @@ pub struct ServerArgs {
     #[arg(long)]
     #[serde(default)]
     pub plugtest: bool,
-    /// Concurrent DTLS sessions: 8 (a device), 64, 1024 or 8192 (a
-    /// gateway; handshakes in progress at once: 2, 4, 16, 64).
+    /// Concurrent DTLS sessions: 8 (a device), 64, 1024 or 16384 (a
+    /// gateway; handshakes in progress at once: 2, 16, 64, 256).
     #[arg(long, value_name = "N", value_parser = parse_max_sessions)]
     pub max_sessions: Option<usize>,
     /// Relaxed CoAP deduplication (RFC 7252 §4.5): GET and FETCH without
@@ -282,7 +282,7 @@ pub fn server_main(args: ServerArgs) -> Result<()> {
     let cfg = server_config(args)?;
     init_logging(cfg.verbose);
     // The DTLS endpoint's tables are inline and it is built by value: the
-    // gateway sizes (`--max-sessions 8192`, about 20 MB) pass through the
+    // gateway sizes (`--max-sessions 16384`, about 13 MB) pass through the
     // stack of the thread that starts it, more than a main thread's 8 MB.
     // Untouched stack pages cost nothing.
     let stack = 64 * 1024 * 1024 + cfg.max_sessions * 4096;

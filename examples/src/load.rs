@@ -43,7 +43,7 @@ pub struct LoadConfig {
     /// EXCHANGE_LIFETIME (247 s), so a client sends at most 65536
     /// messages in that time, about 265 a second: above that a server that
     /// deduplicates as the RFC says takes a new request for a duplicate.
-    pub rate: u32,
+    pub rate: f64,
     /// How long one handshake or request may take before it counts as
     /// failed.
     pub timeout: Duration,
@@ -155,10 +155,10 @@ impl LoadReport {
             cfg.path.trim_start_matches('/'),
             cfg.handshakes_at_once,
             self.window.as_secs_f64(),
-            if cfg.rate == 0 {
-                "back to back".to_string()
-            } else {
+            if cfg.rate > 0.0 {
                 format!("{}/s", cfg.rate)
+            } else {
+                "back to back".to_string()
             }
         );
         out += &format!(
@@ -310,8 +310,16 @@ pub async fn run_local(cfg: LoadConfig) -> Result<LoadReport> {
                 }
             };
             let req = Request::get(&cfg.path);
-            let gap = (cfg.rate > 0).then(|| Duration::from_secs(1) / cfg.rate);
-            let mut next = Instant::now();
+            let gap = (cfg.rate > 0.0)
+                .then(|| Duration::try_from_secs_f64(1.0 / cfg.rate).ok())
+                .flatten()
+                // A session sends at most one request beyond the window.
+                .map(|g| g.min(cfg.duration + Duration::from_secs(1)));
+            // Sessions start spread over one gap, not all at once.
+            let spread = gap.map_or(Duration::ZERO, |g| {
+                g.mul_f64((i as f64 / cfg.sessions as f64).fract())
+            });
+            let mut next = Instant::now() + spread;
             while Instant::now() < end {
                 if let Some(gap) = gap {
                     tokio::time::sleep_until(next.into()).await;

@@ -77,7 +77,7 @@ pub type DeviceDtls<T = cssf_dtls::RejectAll, const N: usize = 8, const H: usize
 /// the endpoint): a device's 8, then gateway sizes.
 pub const SESSION_SIZES: [usize; 4] = [8, 64, 1024, MAX_SESSIONS];
 /// The largest of [`SESSION_SIZES`].
-pub const MAX_SESSIONS: usize = 8192;
+pub const MAX_SESSIONS: usize = 16384;
 
 /// Pinned peer public keys (RFC 7250 §6), owned.
 #[derive(Debug, Clone, Default)]
@@ -708,9 +708,9 @@ impl Server {
             )
         });
         let dtls = match cfg.max_sessions {
-            64 => dtls_endpoint::<64, 4>(dcfg, psk, rpk),
-            1024 => dtls_endpoint::<1024, 16>(dcfg, psk, rpk),
-            8192 => dtls_endpoint::<8192, 64>(dcfg, psk, rpk),
+            64 => dtls_endpoint::<64, 16>(dcfg, psk, rpk),
+            1024 => dtls_endpoint::<1024, 64>(dcfg, psk, rpk),
+            16384 => dtls_endpoint::<16384, 256>(dcfg, psk, rpk),
             _ => dtls_endpoint::<8, 2>(dcfg, psk, rpk),
         }?;
         let table: &'static [Resource] = if cfg.plugtest {

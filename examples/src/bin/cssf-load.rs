@@ -43,13 +43,14 @@ struct Args {
     /// Seconds of requests once every session is up.
     #[arg(short = 'd', long, default_value_t = 10)]
     duration: u64,
-    /// Requests per second of each session; 0 sends them back to back.
+    /// Requests per second of each session (fractions allowed: 0.5 is one
+    /// every two seconds); 0 sends them back to back.
     /// RFC 7252 §4.4 lets a client send a server at most 65536 messages
     /// per EXCHANGE_LIFETIME (247 s), about 265 a second: faster, Message
     /// IDs repeat and a server that deduplicates as the RFC says answers
     /// a new request as a duplicate.
-    #[arg(short = 'r', long, default_value_t = 200)]
-    rate: u32,
+    #[arg(short = 'r', long, default_value_t = 200.0)]
+    rate: f64,
     /// Seconds one handshake or one request may take.
     #[arg(long, default_value_t = 5)]
     timeout: u64,
