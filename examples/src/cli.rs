@@ -41,7 +41,16 @@ default `*:GET`.
     bind = \"127.0.0.1:5683\"
     psk = [\"dev-1:00112233445566778899aabbccddeeff:*:ALL\"]
     verbose = 1
-  options given on the command line override the file (a list option replaces the file's list).";
+  options given on the command line override the file (a list option replaces the file's list).
+--oscore-context FILE: a JSON object with aiocoap's settings.json keys, e.g.
+    {\"sender-id_hex\": \"01\", \"recipient-id_hex\": \"\",
+     \"secret_hex\": \"0102030405060708090a0b0c0d0e0f10\", \"salt_hex\": \"9e7ca92223786340\",
+     \"scope\": \"/sensors/temp:GET\"}
+  secret_hex|secret_ascii (Master Secret), salt_hex|salt_ascii (optional), sender-id_hex (the
+  server's), recipient-id_hex (the client's, its kid), id-context_hex (optional); scope: RIGHTS
+  the context's holder has beyond the public rights (none: public rights only; refused: 4.03).
+  AES-CCM-16-64-128 and HKDF-SHA256 only. The replay window is kept in --store (required) so a
+  request taken before a restart stays refused; Observe is not offered over OSCORE.";
 
 /// `cssf-server`'s command line; also the keys of its `--config` file.
 #[derive(Debug, Default, Clone, Parser, Deserialize)]
@@ -119,6 +128,11 @@ pub struct ServerArgs {
     #[arg(long)]
     #[serde(default)]
     pub plugtest: bool,
+    /// An OSCORE security context (RFC 8613) the plain CoAP port accepts
+    /// requests with (repeatable, needs --store; JSON file, see below).
+    #[arg(long, value_name = "FILE")]
+    #[serde(default)]
+    pub oscore_context: Vec<PathBuf>,
 }
 
 impl ServerArgs {
@@ -149,6 +163,11 @@ impl ServerArgs {
                 file.verbose
             },
             plugtest: self.plugtest || file.plugtest,
+            oscore_context: if self.oscore_context.is_empty() {
+                file.oscore_context
+            } else {
+                self.oscore_context
+            },
         }
     }
 
@@ -236,6 +255,10 @@ pub fn server_config(args: ServerArgs) -> Result<ServerConfig> {
     cfg.acp = args.acp;
     cfg.verbose = args.verbose;
     cfg.plugtest = args.plugtest;
+    for f in &args.oscore_context {
+        cfg.oscore
+            .push(crate::oscore_file::OscoreContextFile::load(f)?);
+    }
     cfg.rpk = match key {
         Some(key) => Some(RpkConfig {
             key,
