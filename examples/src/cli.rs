@@ -529,6 +529,11 @@ pub struct ClientArgs {
     /// Print only the payload.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Send the request OSCORE-protected (RFC 8613) with this context, over
+    /// coap:// (a JSON file as for cssf-server, IDs from the client's side;
+    /// its Sender Sequence Number is kept in FILE.seq).
+    #[arg(long, value_name = "FILE")]
+    pub oscore_context: Option<PathBuf>,
     /// Log on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = ArgAction::Count)]
     pub verbose: u8,
@@ -588,6 +593,8 @@ pub struct ClientConfig {
     /// `-v` count: the crates' log messages on stderr (see
     /// [`init_logging`]).
     pub verbose: u8,
+    /// The OSCORE context requests are protected with, if any.
+    pub oscore: Option<crate::oscore_file::OscoreContextFile>,
 }
 
 /// `cssf-client`'s configuration: reads the files its arguments name.
@@ -643,7 +650,29 @@ pub fn client_config(a: ClientArgs) -> Result<ClientConfig> {
             a.uri
         ));
     }
+    let oscore = match &a.oscore_context {
+        None => None,
+        Some(f) => {
+            if target.secure {
+                return Err(fail!(
+                    "--oscore-context: use a coap:// URI (OSCORE replaces DTLS here)"
+                ));
+            }
+            if a.token.is_some()
+                || a.observe.is_some()
+                || a.observe_for.is_some()
+                || a.coap_token.is_some()
+                || !a.options.is_empty()
+            {
+                return Err(fail!(
+                    "--oscore-context: not with --token, -s/--observe, -T or -O (one protected request, one response)"
+                ));
+            }
+            Some(crate::oscore_file::OscoreContextFile::load(f)?)
+        }
+    };
     Ok(ClientConfig {
+        oscore,
         method: a.method,
         psk,
         key,
@@ -764,6 +793,9 @@ async fn run_client(cfg: &ClientConfig) -> Result<()> {
         }
         (Err(e), None) => return Err(e),
     };
+    if let Some(f) = &cfg.oscore {
+        link.use_oscore(f)?;
+    }
     if let Some(b) = cfg.block {
         link.set_max_szx(b.szx);
     }

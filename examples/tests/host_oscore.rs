@@ -12,7 +12,11 @@
 //!   message ID it is a retransmission and gets the very same protected
 //!   answer; from another address it is a replay, refused with 4.01
 //!   "Replay detected"; and after a server restart with the same `--store`
-//!   it is still refused (the replay window was kept).
+//!   it is still refused (the replay window was kept);
+//! - `cssf-client --oscore-context FILE` against `cssf-server
+//!   --oscore-context` (three runs in a row: the Sender Sequence Number
+//!   kept in `FILE.seq` goes on, or the server would refuse a replay) and
+//!   against aiocoap's file server (2.05 with the file, 4.04).
 
 mod host_common;
 
@@ -313,4 +317,152 @@ fn oscore_context_needs_a_store_and_a_valid_file() {
     );
     assert_eq!(r.code, Some(1), "{r:?}");
     assert!(r.stderr.contains("recipient-id_hex missing"), "{r:?}");
+}
+
+/// Our client's context file (Sender ID empty, the server's 01).
+fn client_context(dir: &TempDir) -> String {
+    let p = dir.path("client-context.json");
+    std::fs::write(
+        &p,
+        format!(
+            "{{\"sender-id_hex\": \"\", \"recipient-id_hex\": \"01\", \
+             \"secret_hex\": \"{SECRET}\", \"salt_hex\": \"{SALT}\"}}"
+        ),
+    )
+    .unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn cssf_client_with_oscore_against_cssf_server() {
+    let dir = TempDir::new("oscore-client");
+    let store = dir.path("store.bin");
+    let context = server_context(&dir, "/actuators/led:GET,PUT");
+    let s = start_server(&store, &context);
+    let ours = client_context(&dir);
+    let uri = s.coap_uri("actuators/led");
+    let r = run(
+        "cssf-client",
+        &["-q", "--oscore-context", &ours, &uri],
+        LIMIT,
+    )
+    .ok("GET");
+    assert_eq!(r.stdout.trim(), "off");
+    // A second run goes on from the number kept in FILE.seq: were the
+    // Partial IV used again, the server would refuse it as a replay.
+    let r = run(
+        "cssf-client",
+        &[
+            "-q",
+            "-m",
+            "put",
+            "-e",
+            "on",
+            "--oscore-context",
+            &ours,
+            &uri,
+        ],
+        LIMIT,
+    )
+    .ok("PUT");
+    assert_eq!(r.stdout.trim(), "on");
+    let seq = std::fs::read_to_string(format!("{ours}.seq")).unwrap();
+    assert_eq!(seq.trim(), "2");
+    let r = run(
+        "cssf-client",
+        &["-q", "--oscore-context", &ours, &uri],
+        LIMIT,
+    )
+    .ok("GET");
+    assert_eq!(r.stdout.trim(), "on");
+    let log = s.log();
+    assert_eq!(log.matches("[OSCORE kid ]").count(), 3, "{log}");
+    // Outside the scope: 4.03, verified.
+    let r = run(
+        "cssf-client",
+        &["--oscore-context", &ours, &s.coap_uri("sensors/temp")],
+        LIMIT,
+    );
+    assert!(r.stdout.contains("4.03"), "{r:?}");
+    // Not with coaps.
+    let r = run(
+        "cssf-client",
+        &["--oscore-context", &ours, &s.coaps_uri("actuators/led")],
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(1), "{r:?}");
+}
+
+#[test]
+fn cssf_client_with_oscore_against_aiocoap_file_server() {
+    if !aiocoap_ready() {
+        return;
+    }
+    let dir = TempDir::new("oscore-fileserver");
+    let www = dir.path("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("hello.txt"), "hello from aiocoap over OSCORE").unwrap();
+    // aiocoap's file server: Sender ID 01, Recipient ID empty.
+    let ctx = dir.path("server-ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("settings.json"),
+        format!(
+            "{{\"sender-id_hex\": \"01\", \"recipient-id_hex\": \"\", \
+             \"secret_hex\": \"{SECRET}\", \"salt_hex\": \"{SALT}\"}}"
+        ),
+    )
+    .unwrap();
+    let creds = dir.path("server-credentials.json");
+    std::fs::write(
+        &creds,
+        format!(
+            "{{\":cssf-test\": {{\"oscore\": {{\"basedir\": \"{}/\"}}}}}}",
+            ctx.display()
+        ),
+    )
+    .unwrap();
+    let port = cssf_netsim::peer::free_udp_port();
+    let _server = cssf_netsim::peer::ChildGuard(
+        std::process::Command::new("python3")
+            .args(["-m", "aiocoap.cli.fileserver", "--bind"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--credentials")
+            .arg(&creds)
+            .arg(&www)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        assert!(
+            std::time::Instant::now() < end,
+            "aiocoap's file server did not start"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    let ours = client_context(&dir);
+    let uri = format!("coap://127.0.0.1:{port}/hello.txt");
+    for _ in 0..2 {
+        let r = run(
+            "cssf-client",
+            &["-q", "--oscore-context", &ours, &uri],
+            LIMIT,
+        )
+        .ok("GET");
+        assert_eq!(r.stdout.trim(), "hello from aiocoap over OSCORE");
+    }
+    let r = run(
+        "cssf-client",
+        &[
+            "--oscore-context",
+            &ours,
+            &format!("coap://127.0.0.1:{port}/missing"),
+        ],
+        LIMIT,
+    );
+    assert!(r.stdout.contains("4.04"), "{r:?}");
 }
