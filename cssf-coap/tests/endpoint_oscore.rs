@@ -541,3 +541,46 @@ fn endpoint_client_drops_what_does_not_verify() {
         .request_protected(t0, 2, &cssf_coap::endpoint::Request::get("hello"), 5)
         .is_err());
 }
+
+#[test]
+fn reordered_and_duplicated_requests_each_run_once() {
+    // Two protected requests (Partial IVs 0 and 1) arrive 1, 0, 1, 0: both
+    // are taken (the window accepts the older one once), each runs once,
+    // and each duplicate gets its own cached answer.
+    let mut ep = server();
+    let mut client = client_ctx(&SECRET);
+    let (a, mut ba) = protect(
+        &mut client,
+        &plain_request(MessageType::Con, Code::GET, 1, &[0xa], "hello"),
+    );
+    let (b, mut bb) = protect(
+        &mut client,
+        &plain_request(MessageType::Con, Code::GET, 2, &[0xb], "hello"),
+    );
+    let mut answers = Vec::new();
+    for (i, d) in [&b, &a, &b, &a].into_iter().enumerate() {
+        send(&mut ep, Duration::from_millis(i as u64), d);
+        while let Some(ev) = ep.poll_event() {
+            let Event::Request { id, request, .. } = ev else {
+                panic!()
+            };
+            let body = format!("t{:x}", request.message().unwrap().token()[0]);
+            ep.respond(
+                Duration::ZERO,
+                id,
+                &Response::new(Code::CONTENT).payload(body.as_bytes()),
+            )
+            .unwrap();
+        }
+        answers.extend(drain(&mut ep));
+    }
+    assert_eq!(answers.len(), 4);
+    assert_eq!(answers[0], answers[2]);
+    assert_eq!(answers[1], answers[3]);
+    let s = ep.stats();
+    assert_eq!((s.duplicates, s.oscore_refused), (2, 0));
+    let inner = open(&mut client, &mut bb, &answers[0]);
+    assert_eq!(Message::parse(&inner).unwrap().payload(), b"tb");
+    let inner = open(&mut client, &mut ba, &answers[1]);
+    assert_eq!(Message::parse(&inner).unwrap().payload(), b"ta");
+}
