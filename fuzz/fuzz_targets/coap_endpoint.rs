@@ -13,9 +13,9 @@
 //! the target one client context for it; `Protected` sends a request it
 //! protects (to any path, `/secret` requiring OSCORE), `Replay` sends the
 //! last protected datagram again from any peer, with its message ID or
-//! another. The same checks hold (answers to plain peers included), and
-//! a verified request's answer is never protected twice with one nonce:
-//! a duplicate is answered from the cache.
+//! another; `Request` may go protected (the endpoint's client side then
+//! verifies whatever answers it). The same checks hold (answers to plain
+//! peers included).
 #![no_main]
 
 use core::time::Duration;
@@ -93,6 +93,7 @@ enum Op {
         path: u8,
         observe: bool,
         con: bool,
+        protected: bool,
     },
     Cancel,
     Protected {
@@ -221,6 +222,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 path,
                 observe,
                 con,
+                protected,
             } => {
                 let mut r = Request::get(PATHS[usize::from(path) % PATHS.len()]);
                 if observe {
@@ -229,7 +231,13 @@ fuzz_target!(|ops: Vec<Op>| {
                 if !con {
                     r = r.non();
                 }
-                if let Ok(id) = ep.request(now, peer % 3, &r) {
+                if protected {
+                    // The client side: its responses (raw or structured
+                    // datagrams from the peers) must verify.
+                    if let Ok(id) = ep.request_protected(now, peer % 3, &r, 0) {
+                        exchanges.push(id);
+                    }
+                } else if let Ok(id) = ep.request(now, peer % 3, &r) {
                     exchanges.push(id);
                 }
             }

@@ -8,6 +8,14 @@
 //! (RFC 7959) and the Echo / Request-Tag options (RFC 9175). Every table has
 //! a fixed capacity; nothing is allocated.
 //!
+//! With feature `oscore` it also speaks OSCORE (RFC 8613): the server side
+//! verifies protected requests with its security contexts
+//! (`add_oscore_context`), routes the inner request (the handler reads
+//! `Received::security`) and protects every answer, a retransmission
+//! getting the cached protected answer; the client side sends a request
+//! protected (`request_protected`) and takes only a response that
+//! verifies. See the crate README's OSCORE section.
+//!
 //! The endpoint follows the workspace's I/O shape: feed it datagrams
 //! ([`Endpoint::handle_datagram`]) and time ([`Endpoint::handle_timeout`]),
 //! issue commands ([`Endpoint::request`], [`Endpoint::respond`],
