@@ -428,3 +428,182 @@ fn oscore_context_table_is_bounded() {
     assert_eq!(ep.add_oscore_context(ctx), Err(cssf_coap::Error::Busy));
     assert_eq!(ep.oscore_context(1).unwrap().recipient_id(), &[1]);
 }
+
+// ----- client side: `Endpoint::request_protected` -----
+
+/// A client endpoint holding the context for the server (index 0).
+fn client_endpoint(secret: &[u8]) -> Server {
+    let mut ep: Server = Endpoint::new(Config::default(), SimRng::new(3), &[]);
+    assert_eq!(ep.add_oscore_context(client_ctx(secret)).unwrap(), 0);
+    ep
+}
+
+/// Moves every datagram `from` sends into `to` (peer ids: the client is
+/// 1 for the server, the server 2 for the client). Returns what moved.
+fn carry(from: &mut Server, to: &mut Server, now: Duration, to_peer_id: u8) -> Vec<Vec<u8>> {
+    let mut moved = Vec::new();
+    let mut buf = [0u8; 1280];
+    while let Some(tx) = from.poll_transmit(now, &mut buf).unwrap() {
+        let mut d = buf[..tx.len].to_vec();
+        moved.push(d.clone());
+        to.handle_datagram(now, to_peer_id, &mut d).unwrap();
+    }
+    moved
+}
+
+#[test]
+fn endpoint_client_and_server_speak_oscore_end_to_end_through_a_lost_answer() {
+    let mut server = server();
+    let mut client = client_endpoint(&SECRET);
+    let t0 = Duration::ZERO;
+    let id = client
+        .request_protected(
+            t0,
+            2,
+            &cssf_coap::endpoint::Request::put("secret").payload(b"v=1"),
+            0,
+        )
+        .unwrap();
+    let sent = carry(&mut client, &mut server, t0, 1);
+    assert_eq!(sent.len(), 1);
+    let outer = Message::parse(&sent[0]).unwrap();
+    assert_eq!(outer.code(), Code::POST);
+    assert!(outer.uri_path().next().is_none(), "path not encrypted");
+    let Some(Event::Request {
+        id: rid, request, ..
+    }) = server.poll_event()
+    else {
+        panic!()
+    };
+    assert_eq!(request.code(), Code::PUT);
+    assert_eq!(request.payload(), b"v=1");
+    server
+        .respond(t0, rid, &Response::new(Code::CHANGED).payload(b"ok"))
+        .unwrap();
+    // The answer is lost.
+    let lost = drain(&mut server);
+    assert_eq!(lost.len(), 1);
+    // The client retransmits the same protected bytes; the server answers
+    // from its cache (no second verification, no second run), the client
+    // verifies it.
+    let t1 = client.poll_timeout().unwrap();
+    client.handle_timeout(t1);
+    let resent = carry(&mut client, &mut server, t1, 1);
+    assert_eq!(resent, sent);
+    assert_eq!(server.poll_event(), None);
+    let answer = carry(&mut server, &mut client, t1, 2);
+    assert_eq!(answer, lost);
+    match client.poll_event() {
+        Some(Event::Response {
+            id: got, response, ..
+        }) => {
+            assert_eq!(got, id);
+            assert_eq!(response.code(), Code::CHANGED);
+            assert_eq!(response.payload(), b"ok");
+            assert!(response.security().is_oscore());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(client.exchange_count(), 0);
+    assert_eq!(server.stats().oscore_refused, 0);
+    assert_eq!(client.stats().oscore_refused, 0);
+    // The same answer once more (a late copy): not a second response.
+    let mut late = lost[0].clone();
+    client.handle_datagram(t1, 2, &mut late).unwrap();
+    assert_eq!(client.poll_event(), None);
+}
+
+#[test]
+fn endpoint_client_drops_what_does_not_verify() {
+    // The client's key is wrong: the server answers 4.00 unprotected,
+    // which the client cannot verify and drops; the request stays
+    // outstanding until it times out.
+    let mut server = server();
+    let mut client = client_endpoint(&[0x55; 16]);
+    let t0 = Duration::ZERO;
+    client
+        .request_protected(t0, 2, &cssf_coap::endpoint::Request::get("hello"), 0)
+        .unwrap();
+    carry(&mut client, &mut server, t0, 1);
+    let back = carry(&mut server, &mut client, t0, 2);
+    assert_eq!(back.len(), 1);
+    assert_eq!(Message::parse(&back[0]).unwrap().code(), Code::BAD_REQUEST);
+    assert_eq!(client.poll_event(), None);
+    assert_eq!(client.stats().oscore_refused, 1);
+    assert_eq!(client.exchange_count(), 1);
+
+    // A tampered protected answer is dropped as well.
+    let mut server = self::server();
+    let mut client = client_endpoint(&SECRET);
+    client
+        .request_protected(t0, 2, &cssf_coap::endpoint::Request::get("hello"), 0)
+        .unwrap();
+    carry(&mut client, &mut server, t0, 1);
+    let Some(Event::Request { id: rid, .. }) = server.poll_event() else {
+        panic!()
+    };
+    server
+        .respond(t0, rid, &Response::new(Code::CONTENT).payload(b"x"))
+        .unwrap();
+    let mut answer = drain(&mut server).remove(0);
+    let last = answer.len() - 1;
+    answer[last] ^= 0x80;
+    client.handle_datagram(t0, 2, &mut answer).unwrap();
+    assert_eq!(client.poll_event(), None);
+    assert_eq!(client.stats().oscore_refused, 1);
+    // Observe is refused up front.
+    assert!(client
+        .request_protected(
+            t0,
+            2,
+            &cssf_coap::endpoint::Request::get("obs").observe(),
+            0
+        )
+        .is_err());
+    assert!(client
+        .request_protected(t0, 2, &cssf_coap::endpoint::Request::get("hello"), 5)
+        .is_err());
+}
+
+#[test]
+fn reordered_and_duplicated_requests_each_run_once() {
+    // Two protected requests (Partial IVs 0 and 1) arrive 1, 0, 1, 0: both
+    // are taken (the window accepts the older one once), each runs once,
+    // and each duplicate gets its own cached answer.
+    let mut ep = server();
+    let mut client = client_ctx(&SECRET);
+    let (a, mut ba) = protect(
+        &mut client,
+        &plain_request(MessageType::Con, Code::GET, 1, &[0xa], "hello"),
+    );
+    let (b, mut bb) = protect(
+        &mut client,
+        &plain_request(MessageType::Con, Code::GET, 2, &[0xb], "hello"),
+    );
+    let mut answers = Vec::new();
+    for (i, d) in [&b, &a, &b, &a].into_iter().enumerate() {
+        send(&mut ep, Duration::from_millis(i as u64), d);
+        while let Some(ev) = ep.poll_event() {
+            let Event::Request { id, request, .. } = ev else {
+                panic!()
+            };
+            let body = format!("t{:x}", request.message().unwrap().token()[0]);
+            ep.respond(
+                Duration::ZERO,
+                id,
+                &Response::new(Code::CONTENT).payload(body.as_bytes()),
+            )
+            .unwrap();
+        }
+        answers.extend(drain(&mut ep));
+    }
+    assert_eq!(answers.len(), 4);
+    assert_eq!(answers[0], answers[2]);
+    assert_eq!(answers[1], answers[3]);
+    let s = ep.stats();
+    assert_eq!((s.duplicates, s.oscore_refused), (2, 0));
+    let inner = open(&mut client, &mut bb, &answers[0]);
+    assert_eq!(Message::parse(&inner).unwrap().payload(), b"tb");
+    let inner = open(&mut client, &mut ba, &answers[1]);
+    assert_eq!(Message::parse(&inner).unwrap().payload(), b"ta");
+}

@@ -5,15 +5,18 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use cssf_coap::endpoint::{Event as CoapEvent, ExchangeId, Received, Request};
+use cssf_coap::oscore::{SecurityContext, SenderSequence};
 use cssf_coap::{Block, Code, ContentFormat, MessageBuilder, OptionFormat, OptionNumber};
 use cssf_dtls::{CipherSuite, Event as DtlsEvent};
 use rand_core::OsRng;
 use tokio::net::UdpSocket;
 
 use crate::fail;
+use crate::oscore_file::OscoreContextFile;
 use crate::server::MAX_MESSAGE;
 use crate::util::{hex, printable, Result};
 
@@ -273,6 +276,9 @@ pub struct Link {
     suite: Option<CipherSuite>,
     buf: Vec<u8>,
     rewrite: Rewrite,
+    /// Requests go OSCORE-protected with the endpoint's context 0, whose
+    /// Sender Sequence Number is kept in this file.
+    oscore_seq: Option<PathBuf>,
 }
 
 /// What the client changes in the requests the CoAP endpoint builds (the
@@ -431,7 +437,60 @@ impl Link {
             suite: None,
             buf: vec![0u8; 2048],
             rewrite: Rewrite::default(),
+            oscore_seq: None,
         })
+    }
+
+    /// Sends every request OSCORE-protected (RFC 8613) with the context of
+    /// `file`. Its Sender Sequence Number lives in `FILE.seq` (a decimal
+    /// number: every Partial IV used so far is below it), written before
+    /// a number is used, so no Partial IV is used twice across runs
+    /// (Appendix B.1.1); delete it only together with a new context.
+    pub fn use_oscore(&mut self, file: &OscoreContextFile) -> Result<()> {
+        let mut seq = file.path.clone().into_os_string();
+        seq.push(".seq");
+        let seq = PathBuf::from(seq);
+        let stored = match std::fs::read_to_string(&seq) {
+            Ok(t) => t
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| fail!("{}: not a sequence number", seq.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(fail!("cannot read {}: {e}", seq.display())),
+        };
+        let ctx = SecurityContext::new(
+            &file.params(),
+            SenderSequence::Persisted { stored, step: 1 },
+        )
+        .map_err(|e| fail!("{}: {e}", file.path.display()))?;
+        self.coap
+            .add_oscore_context(ctx)
+            .map_err(|e| fail!("OSCORE context: {e}"))?;
+        self.oscore_seq = Some(seq);
+        Ok(())
+    }
+
+    /// Writes the next sequence-number bound durably if one is due.
+    fn persist_oscore(&mut self) -> Result<()> {
+        let Some(path) = self.oscore_seq.as_ref() else {
+            return Ok(());
+        };
+        let Some(v) = self.coap.oscore_context(0).and_then(|c| c.persist_due()) else {
+            return Ok(());
+        };
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(".tmp");
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, format!("{v}\n").as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        };
+        write().map_err(|e| fail!("cannot write {}: {e}", path.display()))?;
+        if let Some(c) = self.coap.oscore_context_mut(0) {
+            c.persisted(v);
+        }
+        Ok(())
     }
 
     /// A DTLS link keyed with a PSK: runs the handshake before returning.
@@ -507,6 +566,7 @@ impl Link {
             suite: None,
             buf: vec![0u8; 2048],
             rewrite: Rewrite::default(),
+            oscore_seq: None,
         };
         link.handshake().await?;
         Ok(link)
@@ -719,10 +779,16 @@ impl Link {
     /// and returns the whole response.
     pub async fn request(&mut self, req: &Request<'_>) -> Result<Reply> {
         let now = self.now();
-        let id = self
-            .coap
-            .upload(now, self.server, req)
-            .map_err(|e| fail!("cannot send the request: {e}"))?;
+        let id = if self.oscore_seq.is_some() {
+            self.persist_oscore()?;
+            self.coap
+                .request_protected(now, self.server, req, 0)
+                .map_err(|e| fail!("cannot send the protected request: {e}"))?
+        } else {
+            self.coap
+                .upload(now, self.server, req)
+                .map_err(|e| fail!("cannot send the request: {e}"))?
+        };
         let deadline = Instant::now() + self.timeout;
         let mut reply: Option<Reply> = None;
         loop {

@@ -9,7 +9,8 @@
 //! - [`token`]: minting and inspecting ACE access tokens (`cssf-token`, the
 //!   Authorization Server of `cssf-demo`).
 //! - [`keys`], [`uri`], [`nodestore`], [`util`]: key files, URIs, the
-//!   device's persistent store, errors and argument parsing.
+//!   device's persistent store, errors and argument parsing;
+//!   [`oscore_file`]: the OSCORE security context files.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -20,6 +21,7 @@ pub mod demo;
 pub mod keys;
 pub mod load;
 pub mod nodestore;
+pub mod oscore_file;
 pub mod plugtest;
 pub mod server;
 pub mod token;

@@ -26,7 +26,11 @@
 //!   token's scope, checked at every request;
 //! - everyone, plain CoAP included, gets the public rights (`--public`;
 //!   default `/authz-info:POST` with an AS key, and everything without one:
-//!   a development device).
+//!   a development device);
+//! - an OSCORE request (RFC 8613) on the plain CoAP port, verified with a
+//!   `--oscore-context FILE` context, gets the public rights and the
+//!   file's `scope` (none: the public rights only); refused: 4.03,
+//!   protected. oneM2M policies (`--acp`) do not apply to it.
 //!
 //! A grant lives exactly as long as its DTLS session.
 
@@ -41,7 +45,10 @@ use std::time::{Duration, Instant};
 use cssf_auth::authorizer::{Authorizer, Granted, Proof, Requester, Rights, Verdict};
 use cssf_auth::dtls::Clock;
 use cssf_auth::{AuthEvent, AuthzInfo, KeyEntry, Method};
-use cssf_coap::endpoint::{Event as CoapEvent, Methods, Received, RequestId, Resource, Response};
+use cssf_coap::endpoint::{
+    Event as CoapEvent, Methods, Received, RequestId, RequestSecurity, Resource, Response,
+};
+use cssf_coap::oscore::{SecurityContext, SenderSequence};
 use cssf_coap::{Block, Code, ContentFormat, Message, OptionNumber};
 use cssf_dtls::{
     CloseReason, Event as DtlsEvent, Identity, PeerContext, PskStore, SessionHandle, TrustStore,
@@ -53,6 +60,7 @@ use tokio::net::UdpSocket;
 use crate::fail;
 use crate::keys::Psk;
 use crate::nodestore::NodeStore;
+use crate::oscore_file::OscoreContextFile;
 use crate::plugtest::{self, Answer, Handled, Plugtest};
 use crate::token::kid_text;
 use crate::util::{unix_now, Result};
@@ -420,6 +428,9 @@ pub struct ServerConfig {
     pub relaxed_dedup: bool,
     /// No line per request or session on standard output.
     pub quiet: bool,
+    /// OSCORE security contexts the plain CoAP port accepts requests with
+    /// (at most 16; needs `store`, which keeps their replay windows).
+    pub oscore: Vec<OscoreContextFile>,
 }
 
 impl Default for ServerConfig {
@@ -442,6 +453,7 @@ impl Default for ServerConfig {
             max_sessions: 8,
             relaxed_dedup: false,
             quiet: false,
+            oscore: Vec::new(),
         }
     }
 }
@@ -599,6 +611,8 @@ pub struct Server {
     next_tick: Duration,
     next_save: Duration,
     ticks: u64,
+    /// The replay-window high marks of the OSCORE contexts last saved.
+    oscore_saved: Vec<Option<u64>>,
 }
 
 impl fmt::Debug for Server {
@@ -608,6 +622,78 @@ impl fmt::Debug for Server {
             .field("dtls_bind", &self.cfg.dtls_bind)
             .finish_non_exhaustive()
     }
+}
+
+/// Derives the `--oscore-context` contexts into the endpoint and returns
+/// their scopes, by index.
+///
+/// Each context's replay window is restored from the store (RFC 8613
+/// Appendix B.1.2: a request taken before a restart stays refused after
+/// it, so the answer to a replayed request never reuses its nonce with
+/// another plaintext); hence the store is required. The server takes no
+/// Sender Sequence Number of its own (every answer uses its request's
+/// nonce; Observe is not offered over OSCORE): the contexts are
+/// `Persisted` with nothing persisted, so they would refuse to take one
+/// rather than reuse it after a restart.
+fn add_oscore_contexts(
+    cfg: &ServerConfig,
+    coap: &mut DeviceCoap,
+    store: Option<&mut NodeStore>,
+) -> Result<Vec<Option<Rights>>> {
+    if cfg.oscore.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(st) = store else {
+        return Err(fail!(
+            "--oscore-context needs --store (the replay windows must survive a restart, RFC 8613 Appendix B.1.2)"
+        ));
+    };
+    let mut scopes = Vec::new();
+    for (i, f) in cfg.oscore.iter().enumerate() {
+        if cfg
+            .oscore
+            .iter()
+            .take(i)
+            .any(|g| g.store_name() == f.store_name())
+        {
+            return Err(fail!(
+                "{}: another --oscore-context has the same Recipient ID and ID Context",
+                f.path.display()
+            ));
+        }
+        let mut ctx = SecurityContext::new(
+            &f.params(),
+            SenderSequence::Persisted { stored: 0, step: 1 },
+        )
+        .map_err(|e| fail!("{}: {e}", f.path.display()))?;
+        let saved = st.counter(&f.store_name())?;
+        match saved {
+            0 => ctx.replay_synchronised(),
+            v => ctx.restore_replay_window(v - 1),
+        }
+        coap.add_oscore_context(ctx)
+            .map_err(|_| fail!("--oscore-context: at most 16 contexts"))?;
+        println!(
+            "{}OSCORE context {}: kid {} ({}), scope {}{}",
+            cfg.log_prefix,
+            i,
+            crate::util::hex(&f.recipient_id),
+            f.path.display(),
+            f.scope
+                .as_ref()
+                .map_or("none (public rights only)".into(), |r| r.to_string()),
+            if saved > 0 {
+                format!(
+                    ", replay window restored (Partial IVs up to {} refused)",
+                    saved - 1
+                )
+            } else {
+                String::new()
+            }
+        );
+        scopes.push(f.scope.clone());
+    }
+    Ok(scopes)
 }
 
 async fn bind(addr: SocketAddr, what: &str) -> Result<UdpSocket> {
@@ -655,6 +741,7 @@ impl Server {
         // not everything.
         let credentials = !psks.is_empty()
             || cfg.acp.is_some()
+            || !cfg.oscore.is_empty()
             || cfg
                 .rpk
                 .as_ref()
@@ -736,6 +823,7 @@ impl Server {
         // answers to them stay under three times the request (RFC 9175
         // §2.4).
         coap.set_verified_peers(|p| matches!(p, Peer::Secure(_)));
+        let oscore_scopes = add_oscore_contexts(&cfg, &mut coap, store.as_mut())?;
         let acp = match &cfg.acp {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -762,6 +850,7 @@ impl Server {
                 auth: s_auth,
                 acp,
                 sessions: HashMap::new(),
+                oscore_scopes,
             },
             provisioned,
             store,
@@ -779,6 +868,7 @@ impl Server {
             next_tick: Duration::from_secs(1),
             next_save: Duration::from_secs(10),
             ticks: 0,
+            oscore_saved: Vec::new(),
         };
         s.restore()?;
         Ok(s)
@@ -1014,7 +1104,10 @@ impl Server {
         let policy = &mut self.policy;
         let mut refused = Vec::new();
         let _ = self.coap.notify_with(now, path, r, |peer| {
-            let code = policy.decide(now, peer, Code::GET, path, None).err()?.0;
+            let code = policy
+                .decide(now, peer, Code::GET, path, None, RequestSecurity::Plain)
+                .err()?
+                .0;
             refused.push((*peer, code));
             Some(code)
         });
@@ -1189,8 +1282,17 @@ impl Server {
     /// answers itself (`/.well-known/core`, 4.04, 4.05) so their exchange
     /// is logged when the answer goes out.
     fn coap_input(&mut self, now: Duration, peer: Peer, d: &mut [u8]) {
+        let mut oscore = false;
         if let Ok(m) = Message::parse(d) {
-            if m.code().is_request() {
+            if m.code().is_request() && m.has_option(OptionNumber::OSCORE) {
+                oscore = true;
+                if self.internal.len() >= 64 {
+                    self.internal.clear();
+                }
+                // Logged with the endpoint's answer if it refuses it.
+                self.internal
+                    .insert((peer, m.message_id()), "OSCORE request".into());
+            } else if m.code().is_request() {
                 let segs: Vec<&[u8]> = m.uri_path().collect();
                 let path: Vec<String> = segs
                     .iter()
@@ -1218,6 +1320,42 @@ impl Server {
             }
         }
         let _ = self.coap.handle_datagram(now, peer, d);
+        if oscore {
+            // Before any answer goes out: a restart must not take this
+            // request again (RFC 8613 Appendix B.1.2).
+            self.save_oscore();
+        }
+    }
+
+    /// Saves the replay window of each OSCORE context that moved (its
+    /// highest Partial IV taken, plus one; 0: none yet).
+    fn save_oscore(&mut self) {
+        for (i, f) in self.cfg.oscore.iter().enumerate() {
+            let highest = self
+                .coap
+                .oscore_context(i)
+                .and_then(|c| c.replay_window().highest());
+            if self.oscore_saved.len() <= i {
+                self.oscore_saved.resize(i + 1, None);
+            }
+            if highest.is_none() || self.oscore_saved.get(i) == Some(&highest) {
+                continue;
+            }
+            let Some(st) = self.store.as_mut() else {
+                return;
+            };
+            let v = highest.map_or(0, |h| h + 1);
+            if let Err(e) = st.set_counter(&f.store_name(), v) {
+                println!(
+                    "{}store: OSCORE replay window not saved: {e}",
+                    self.cfg.log_prefix
+                );
+                continue;
+            }
+            if let Some(s) = self.oscore_saved.get_mut(i) {
+                *s = highest;
+            }
+        }
     }
 
     /// Logs the endpoint's own answer to a request noted by `coap_input`.
@@ -1227,6 +1365,11 @@ impl Server {
         }
         let Ok(m) = Message::parse(data) else { return };
         if let Some(req) = self.internal.remove(&(*to, m.message_id())) {
+            if m.has_option(OptionNumber::OSCORE) {
+                // A protected answer: the application's, logged in
+                // `on_request`, or the endpoint's own (inside, unseen here).
+                return;
+            }
             let c = m.code();
             self.log(&format!(
                 "{to} {req} -> {c} {} ({} bytes, answered by the endpoint)",
@@ -1327,42 +1470,50 @@ impl Server {
         let code = request.code();
         let answer = match request.message() {
             Err(_) => Answer::from((Code::BAD_REQUEST, Vec::new(), None)),
-            Ok(msg) => match self.policy.decide(now, &peer, code, path, Some(&msg)) {
-                Err(refused) => Answer::from(refused),
-                Ok(()) if self.plug.is_some() && plugtest::serves(path) => {
-                    match self.plugtest(now, &peer, path, request, &msg) {
-                        Handled::Now(a) => a,
-                        Handled::Later(a) if self.deferred.len() < MAX_DEFERRED => {
-                            self.log(&format!(
-                                "{peer} {} /{path} -> answered in {} s (separate response)",
-                                code.name().unwrap_or("?"),
-                                plugtest::SEPARATE_DELAY.as_secs()
-                            ));
-                            self.deferred.push(Deferred {
-                                at: now + plugtest::SEPARATE_DELAY,
-                                id,
-                                answer: a,
-                            });
-                            return;
+            Ok(msg) => {
+                match self
+                    .policy
+                    .decide(now, &peer, code, path, Some(&msg), request.security())
+                {
+                    Err(refused) => Answer::from(refused),
+                    Ok(()) if self.plug.is_some() && plugtest::serves(path) => {
+                        match self.plugtest(now, &peer, path, request, &msg) {
+                            Handled::Now(a) => a,
+                            Handled::Later(a) if self.deferred.len() < MAX_DEFERRED => {
+                                self.log(&format!(
+                                    "{peer} {} /{path} -> answered in {} s (separate response)",
+                                    code.name().unwrap_or("?"),
+                                    plugtest::SEPARATE_DELAY.as_secs()
+                                ));
+                                self.deferred.push(Deferred {
+                                    at: now + plugtest::SEPARATE_DELAY,
+                                    id,
+                                    answer: a,
+                                });
+                                return;
+                            }
+                            // Too many waiting: this one is answered at once.
+                            Handled::Later(a) => a,
                         }
-                        // Too many waiting: this one is answered at once.
-                        Handled::Later(a) => a,
                     }
+                    Ok(()) => Answer::from(self.handle(now, &peer, path, &msg)),
                 }
-                Ok(()) => Answer::from(self.handle(now, &peer, path, &msg)),
-            },
+            }
         };
         let (rcode, payload) = (answer.code.unwrap_or(Code::CONTENT), &answer.payload);
         let sent = self.coap.respond(now, id, &answer.response());
         self.counters.exchanges += 1;
         self.dirty = true;
-        let who = match peer {
-            Peer::Secure(h) => self
+        let who = match (peer, request.security()) {
+            (_, RequestSecurity::Oscore { kid, .. }) => {
+                format!(" [OSCORE kid {}]", crate::util::hex(kid.as_bytes()))
+            }
+            (Peer::Secure(h), _) => self
                 .policy
                 .sessions
                 .get(&h)
                 .map_or(String::new(), |b| format!(" [{}]", b.label)),
-            Peer::Plain(_) => String::new(),
+            (Peer::Plain(_), _) => String::new(),
         };
         let block = request
             .message()
@@ -1574,6 +1725,8 @@ struct Policy {
     acp: Option<Box<crate::acp_json::Policies>>,
     /// What each live session proved, and where it is.
     sessions: HashMap<SessionHandle, SessionInfo>,
+    /// The scope of each OSCORE context, by its index in the endpoint.
+    oscore_scopes: Vec<Option<Rights>>,
 }
 
 impl Policy {
@@ -1591,11 +1744,26 @@ impl Policy {
         code: Code,
         path: &str,
         msg: Option<&Message<'_>>,
+        security: RequestSecurity,
     ) -> std::result::Result<(), (Code, Vec<u8>, Option<ContentFormat>)> {
         let Some(method) = Method::from_code(code.0) else {
             return Err((Code::METHOD_NOT_ALLOWED, Vec::new(), None));
         };
         let full = format!("/{path}");
+        if let RequestSecurity::Oscore { context, .. } = security {
+            // The context is the identity: its file's scope, and the
+            // public rights.
+            let scoped = self
+                .oscore_scopes
+                .get(context)
+                .and_then(Option::as_ref)
+                .is_some_and(|r| r.allows(method, &full));
+            return if scoped || self.authz.public().allows(method, &full) {
+                Ok(())
+            } else {
+                Err((Code::FORBIDDEN, Vec::new(), None))
+            };
+        }
         let wall = Some(unix_now());
         let (who, session) = match peer {
             Peer::Plain(_) => (Requester::Plain, None),

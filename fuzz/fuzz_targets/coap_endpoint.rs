@@ -8,12 +8,21 @@
 //! `handle_timeout(now)` no confirmable notification first sent more than
 //! MAX_TRANSMIT_WAIT before is still awaiting its ACK (its observer is
 //! removed, RFC 7641 §4.5).
+//!
+//! OSCORE (feature `oscore`): the endpoint holds one security context and
+//! the target one client context for it; `Protected` sends a request it
+//! protects (to any path, `/secret` requiring OSCORE), `Replay` sends the
+//! last protected datagram again from any peer, with its message ID or
+//! another; `Request` may go protected (the endpoint's client side then
+//! verifies whatever answers it). The same checks hold (answers to plain
+//! peers included).
 #![no_main]
 
 use core::time::Duration;
 
 use arbitrary::Arbitrary;
 use cssf_coap::endpoint::{Config, Endpoint, Event, Methods, Request, Resource, Response};
+use cssf_coap::oscore::{Params, SecurityContext, SenderSequence};
 use cssf_coap::{Block, Code, Message, MessageBuilder, MessageType, OptionNumber};
 use libfuzzer_sys::fuzz_target;
 
@@ -21,13 +30,32 @@ use libfuzzer_sys::fuzz_target;
 mod fuzz_rng;
 use fuzz_rng::FuzzRng as Rng;
 
-static RESOURCES: [Resource; 4] = [
+static RESOURCES: [Resource; 5] = [
     Resource::new("obs", Methods::GET).observable().rt("x"),
     Resource::new("data", Methods::ALL).ct(0),
     Resource::new("fresh", Methods::PUT).echo(),
     Resource::new("a/b", Methods::GET.union(Methods::POST)),
+    Resource::new("secret", Methods::GET.union(Methods::PUT)).requires_oscore(),
 ];
-const PATHS: [&str; 6] = ["obs", "data", "fresh", "a/b", ".well-known/core", "nope"];
+const PATHS: [&str; 7] = [
+    "obs",
+    "data",
+    "fresh",
+    "a/b",
+    ".well-known/core",
+    "nope",
+    "secret",
+];
+
+fn params<'a>(sender: &'a [u8], recipient: &'a [u8]) -> Params<'a> {
+    Params {
+        master_secret: &[7; 16],
+        master_salt: &[],
+        id_context: None,
+        sender_id: sender,
+        recipient_id: recipient,
+    }
+}
 
 #[derive(Arbitrary, Debug)]
 enum Op {
@@ -65,8 +93,25 @@ enum Op {
         path: u8,
         observe: bool,
         con: bool,
+        protected: bool,
     },
     Cancel,
+    Protected {
+        peer: u8,
+        con: bool,
+        code: u8,
+        mid: u16,
+        token: u8,
+        path: u8,
+        block2: Option<u32>,
+        echo: Option<[u8; 8]>,
+        payload: Vec<u8>,
+    },
+    Replay {
+        peer: u8,
+        mid: Option<u16>,
+        flip: Option<u16>,
+    },
 }
 
 type Ep = Endpoint<u8, Rng, 4, 16, 512>;
@@ -96,6 +141,10 @@ fn drain(ep: &mut Ep, now: Duration, out: &mut [u8]) -> [usize; 3] {
 fuzz_target!(|ops: Vec<Op>| {
     let mut ep: Ep = Endpoint::new(Config::default(), Rng(1), &RESOURCES);
     ep.set_verified_peers(|p| *p == 0);
+    let server_ctx = SecurityContext::new(&params(b"S", b"C"), SenderSequence::Volatile).unwrap();
+    ep.add_oscore_context(server_ctx).unwrap();
+    let mut client = SecurityContext::new(&params(b"C", b"S"), SenderSequence::Volatile).unwrap();
+    let mut last_protected: Vec<u8> = Vec::new();
     let wait = Config::default().max_transmit_wait();
     let mut now = Duration::ZERO;
     let mut pending = Vec::new();
@@ -173,6 +222,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 path,
                 observe,
                 con,
+                protected,
             } => {
                 let mut r = Request::get(PATHS[usize::from(path) % PATHS.len()]);
                 if observe {
@@ -181,7 +231,13 @@ fuzz_target!(|ops: Vec<Op>| {
                 if !con {
                     r = r.non();
                 }
-                if let Ok(id) = ep.request(now, peer % 3, &r) {
+                if protected {
+                    // The client side: its responses (raw or structured
+                    // datagrams from the peers) must verify.
+                    if let Ok(id) = ep.request_protected(now, peer % 3, &r, 0) {
+                        exchanges.push(id);
+                    }
+                } else if let Ok(id) = ep.request(now, peer % 3, &r) {
                     exchanges.push(id);
                 }
             }
@@ -189,6 +245,57 @@ fuzz_target!(|ops: Vec<Op>| {
                 if let Some(id) = exchanges.pop() {
                     let _ = ep.cancel_observe(now, id);
                 }
+            }
+            Op::Protected {
+                peer,
+                con,
+                code,
+                mid,
+                token,
+                path,
+                block2,
+                echo,
+                payload,
+            } => {
+                let ty = if con {
+                    MessageType::Con
+                } else {
+                    MessageType::Non
+                };
+                let tok = [token; 2];
+                let mut b = MessageBuilder::<8>::new(ty, Code(code % 8), mid);
+                let _ = b.token(&tok[..usize::from(token % 3)]);
+                let _ = b.uri_path(PATHS[usize::from(path) % PATHS.len()]);
+                if let Some(v) = block2.and_then(|v| Block::from_uint(v).ok()) {
+                    let _ = b.block2(v);
+                }
+                if let Some(e) = echo.as_ref() {
+                    let _ = b.add_option(OptionNumber::ECHO, e);
+                }
+                b.payload(&payload);
+                let mut plain = [0u8; 512];
+                let mut wire = [0u8; 600];
+                if let Ok(n) = b.emit(&mut plain) {
+                    if let Ok((len, _)) = client.protect_request(&plain[..n], &mut wire) {
+                        last_protected = wire[..len].to_vec();
+                        from = Some((peer % 3, len));
+                        let _ = ep.handle_datagram(now, peer % 3, &mut wire[..len]);
+                    }
+                }
+            }
+            Op::Replay { peer, mid, flip } => {
+                let mut d = last_protected.clone();
+                if let (Some(m), true) = (mid, d.len() >= 4) {
+                    d[2..4].copy_from_slice(&m.to_be_bytes());
+                }
+                if let Some(f) = flip {
+                    let len = d.len();
+                    if len > 0 {
+                        d[usize::from(f) % len] ^= 0x01;
+                    }
+                }
+                from = Some((peer % 3, d.len()));
+                let _ = ep.handle_datagram(now, peer % 3, &mut d);
             }
         }
         // Drain: everything emitted must be a valid CoAP message, and what a

@@ -131,8 +131,9 @@ where
         let Some(ex) = self.exchanges.get_mut(pos) else {
             return;
         };
-        // RFC 9175 §2.4: retry once with the server's Echo value.
-        if code == Code::UNAUTHORIZED && !ex.echo_retried {
+        // RFC 9175 §2.4: retry once with the server's Echo value (not for
+        // a protected request, whose template cannot be edited).
+        if code == Code::UNAUTHORIZED && !ex.echo_retried && !ex.is_oscore() {
             if let Some(echo) = msg.option(OptionNumber::ECHO) {
                 ex.echo_retried = true;
                 let mut val = [0u8; 40];
@@ -175,6 +176,11 @@ where
             );
             self.stats.dropped += 1;
             return;
+        };
+        #[cfg(feature = "oscore")]
+        let received = match &ex.oscore {
+            Some(o) => received.with_security(o.security()),
+            None => received,
         };
         if ex.observing && code.is_success() {
             if let Some(v2) = observe {
@@ -224,7 +230,9 @@ where
         let Some(ex) = self.exchanges.get(pos) else {
             return;
         };
-        if let Some(b) = block2.filter(|b| b.more() && code.is_success() && !ex.observing) {
+        if let Some(b) =
+            block2.filter(|b| b.more() && code.is_success() && !ex.observing && !ex.is_oscore())
+        {
             let next = Block::new(b.num() + 1, false, b.szx());
             if fetch_for.is_some() {
                 self.push_event(Event::Notification {
@@ -416,6 +424,8 @@ where
             template: bytes,
             deadline: (!con).then(|| now.saturating_add(self.config.response_timeout)),
             fetch_for: Some((parent, etag)),
+            #[cfg(feature = "oscore")]
+            oscore: None,
         };
         if self.exchanges.push(ex).is_err() {
             self.cons.retain(|c| c.owner != Owner::Exchange(id));

@@ -521,7 +521,8 @@ where
         };
         let echo;
         let challenge;
-        let (code, o) = match self.amplification_cap(&peer, msg.as_bytes().len()) {
+        let oscore = self.under_oscore();
+        let (code, o) = match self.answer_cap(&peer, msg.as_bytes().len(), oscore) {
             Some(cap) if encoded_len(ty, code, msg.token(), o) > cap => {
                 debug!("answer over the amplification limit toward an unverified address: Echo challenge instead");
                 self.stats.amplification_limited += 1;

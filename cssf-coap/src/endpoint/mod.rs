@@ -8,6 +8,14 @@
 //! (RFC 7959) and the Echo / Request-Tag options (RFC 9175). Every table has
 //! a fixed capacity; nothing is allocated.
 //!
+//! With feature `oscore` it also speaks OSCORE (RFC 8613): the server side
+//! verifies protected requests with its security contexts
+//! (`add_oscore_context`), routes the inner request (the handler reads
+//! `Received::security`) and protects every answer, a retransmission
+//! getting the cached protected answer; the client side sends a request
+//! protected (`request_protected`) and takes only a response that
+//! verifies. See the crate README's OSCORE section.
+//!
 //! The endpoint follows the workspace's I/O shape: feed it datagrams
 //! ([`Endpoint::handle_datagram`]) and time ([`Endpoint::handle_timeout`]),
 //! issue commands ([`Endpoint::request`], [`Endpoint::respond`],
@@ -87,6 +95,13 @@ use crate::Error;
 const LINK_FORMAT: ContentFormat = ContentFormat(40);
 /// Options a message built by the endpoint may carry.
 const OPTS: usize = 24;
+/// How much longer OSCORE makes an answer the endpoint builds (RFC 8613
+/// §8.3, with the request's nonce, no Observe): the empty OSCORE option
+/// (1 byte), the outer payload marker (1), the inner code (1) and the
+/// AEAD tag (8); every option of such an answer is Class E and keeps its
+/// encoding inside. Answers to OSCORE requests are sized this much under
+/// the amplification limit.
+const OSCORE_ANSWER_OVERHEAD: usize = 11;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Token {
@@ -237,6 +252,21 @@ struct Exchange<A, const M: usize> {
     /// notification's first block (a later block with another ETag belongs
     /// to a newer representation and ends the fetch).
     fetch_for: Option<(u32, Option<Token>)>,
+    /// Sent OSCORE-protected (`template` is the protected request): the
+    /// response must verify against this binding.
+    #[cfg(feature = "oscore")]
+    oscore: Option<oscore::OscoreRequest>,
+}
+
+impl<A, const M: usize> Exchange<A, M> {
+    /// Whether it was sent OSCORE-protected (its template cannot be edited
+    /// and re-sent: Echo retries and Block2 follow-ups are not made).
+    fn is_oscore(&self) -> bool {
+        #[cfg(feature = "oscore")]
+        return self.oscore.is_some();
+        #[cfg(not(feature = "oscore"))]
+        false
+    }
 }
 
 /// Message IDs of its latest notifications an observer is known by: an
@@ -707,6 +737,11 @@ where
             }
             self.on_request(now, peer, &msg);
         } else if code.is_response() {
+            #[cfg(feature = "oscore")]
+            if self.protected_exchange(&peer, &msg) {
+                self.on_oscore_response(now, peer, datagram);
+                return Ok(());
+            }
             self.on_response(now, peer, &msg);
         } else {
             debug!("message with a reserved code class: dropped");
@@ -842,6 +877,26 @@ where
         }
         let token = self.fresh_token(&peer);
         let mid = self.alloc_mid(&peer);
+        let bytes = self.request_bytes(mid, &token, req)?;
+        self.open_exchange(
+            now,
+            peer,
+            token,
+            mid,
+            bytes,
+            req,
+            #[cfg(feature = "oscore")]
+            None,
+        )
+    }
+
+    /// The request `req` as sent with `mid` and `token` (before OSCORE).
+    fn request_bytes(
+        &self,
+        mid: u16,
+        token: &Token,
+        req: &Request<'_>,
+    ) -> Result<Vec<u8, M>, Error> {
         let ty = if req.confirmable {
             MessageType::Con
         } else {
@@ -877,7 +932,22 @@ where
             b.add_option(OptionNumber::REQUEST_TAG, t)?;
         }
         b.payload(req.payload);
-        let bytes: Vec<u8, M> = emit_vec(&b)?;
+        emit_vec(&b)
+    }
+
+    /// Sends `bytes`, the request `req` with `token` and `mid`, and opens
+    /// its exchange.
+    #[allow(clippy::too_many_arguments)]
+    fn open_exchange(
+        &mut self,
+        now: Duration,
+        peer: A,
+        token: Token,
+        mid: u16,
+        bytes: Vec<u8, M>,
+        req: &Request<'_>,
+        #[cfg(feature = "oscore")] oscore: Option<oscore::OscoreRequest>,
+    ) -> Result<ExchangeId, Error> {
         let id = self.alloc_id();
         self.send_message(
             peer.clone(),
@@ -897,6 +967,8 @@ where
             template: bytes,
             deadline: (!req.confirmable).then(|| now.saturating_add(self.config.response_timeout)),
             fetch_for: None,
+            #[cfg(feature = "oscore")]
+            oscore,
         };
         self.exchanges.push(ex).map_err(|_| Error::Busy)?;
         Ok(ExchangeId(id))
@@ -1078,7 +1150,7 @@ where
         // is answered in full); another method was carried out already, so
         // its answer goes in Block2 blocks small enough, with the challenge
         // as the last resort.
-        let cap = self.amplification_cap(&p.peer, p.req_len);
+        let cap = self.answer_cap(&p.peer, p.req_len, p.is_oscore());
         let safe = matches!(p.method, Code::GET | Code::FETCH);
         let ty = if p.con && !p.acked {
             MessageType::Ack
@@ -1212,6 +1284,14 @@ where
             }
         }
         (code, o)
+    }
+
+    /// The most bytes an answer built by the endpoint (before OSCORE
+    /// protects it, when `oscore`) may have toward `peer`.
+    fn answer_cap(&self, peer: &A, req_len: usize, oscore: bool) -> Option<usize> {
+        let overhead = if oscore { OSCORE_ANSWER_OVERHEAD } else { 0 };
+        self.amplification_cap(peer, req_len)
+            .map(|c| c.saturating_sub(overhead))
     }
 
     /// The most bytes an answer to a `req_len`-byte request from `peer`

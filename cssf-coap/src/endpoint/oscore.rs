@@ -77,6 +77,138 @@ where
         self.oscore.get_mut(index)
     }
 
+    /// Sends `req` to `peer` OSCORE-protected with the context at `context`
+    /// (feature `oscore`), like [`Endpoint::request`]: the response
+    /// arrives as [`Event::Response`](super::Event::Response) once it
+    /// verified against this request (its
+    /// [`Received::security`](super::Received::security) is
+    /// [`RequestSecurity::Oscore`], `kid` being this request's, i.e. our
+    /// Sender ID). A response that does not verify (forged, tampered, a
+    /// replay, or the server's unprotected error answer) is dropped and
+    /// counted in `Stats::oscore_refused`; the request stays outstanding
+    /// until it times out. CON retransmissions repeat the same protected
+    /// bytes.
+    ///
+    /// One request, one response: Observe is refused
+    /// ([`crate::oscore::Error::UnsupportedOption`]), and neither the Echo
+    /// retry nor Block2 follow-ups are made (a 4.01 with Echo, or a block
+    /// with more to come, is delivered as the final response; ask for the
+    /// next block with `req.block2`). Errors: those of
+    /// [`SecurityContext::protect_request`], and
+    /// [`crate::oscore::Error::Coap`] with [`Error::UnknownId`] for no such
+    /// context or [`Error::Busy`] when a table is full.
+    pub fn request_protected(
+        &mut self,
+        now: Duration,
+        peer: A,
+        req: &super::Request<'_>,
+        context: usize,
+    ) -> Result<super::ExchangeId, crate::oscore::Error> {
+        self.maintain(now);
+        if req.observe.is_some() {
+            return Err(crate::oscore::Error::UnsupportedOption(
+                crate::wire::OptionNumber::OBSERVE,
+            ));
+        }
+        if self.oscore.get(context).is_none() {
+            return Err(Error::UnknownId.into());
+        }
+        if self.exchanges.is_full()
+            || (req.confirmable && self.cons.is_full())
+            || (!req.confirmable && self.txq.is_full())
+        {
+            debug!("protected request refused: exchange or message table full");
+            self.stats.busy += 1;
+            return Err(Error::Busy.into());
+        }
+        let token = self.fresh_token(&peer);
+        let mid = self.alloc_mid(&peer);
+        let plain = self.request_bytes(mid, &token, req)?;
+        let ctx = self
+            .oscore
+            .get_mut(context)
+            .ok_or(crate::oscore::Error::Coap(Error::UnknownId))?;
+        let mut wire: Vec<u8, M> = Vec::new();
+        wire.resize(M, 0)
+            .map_err(|_| Error::BufferTooSmall { needed: M })?;
+        let (n, binding) = ctx.protect_request(&plain, &mut wire)?;
+        wire.truncate(n);
+        let req_oscore = OscoreRequest { context, binding };
+        Ok(self.open_exchange(now, peer, token, mid, wire, req, Some(req_oscore))?)
+    }
+
+    /// Whether `msg` (a response) matches an exchange sent protected.
+    pub(super) fn protected_exchange(&self, peer: &A, msg: &Message<'_>) -> bool {
+        let token = Token::new(msg.token());
+        self.exchanges
+            .iter()
+            .any(|e| &e.peer == peer && e.token == token && e.oscore.is_some())
+    }
+
+    /// A response to a protected request arrived: duplicates and late
+    /// ACKs are handled as for any response (without verification, which
+    /// the request's binding would refuse); anything else is verified and
+    /// its inner response processed, or dropped.
+    pub(super) fn on_oscore_response(&mut self, now: Duration, peer: A, datagram: &mut [u8]) {
+        let Ok(outer) = Message::parse(datagram) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        let (ty, mid) = (outer.ty(), outer.message_id());
+        let token = Token::new(outer.token());
+        let non_ack = matches!(ty, MessageType::Con | MessageType::Non);
+        let duplicate = non_ack
+            && self
+                .dedup
+                .iter()
+                .any(|d| d.peer == peer && d.mid == mid && d.token == token);
+        let Some(pos) = self
+            .exchanges
+            .iter()
+            .position(|e| e.peer == peer && e.token == token)
+        else {
+            return;
+        };
+        let ex_id = self.exchanges.get(pos).map_or(0, |e| e.id);
+        let late_ack = ty == MessageType::Ack
+            && !self.cons.iter().any(|c| {
+                c.peer == peer && c.mid == mid && c.owner == super::Owner::Exchange(ex_id)
+            });
+        if duplicate || late_ack {
+            self.on_response(now, peer, &outer);
+            return;
+        }
+        let mut inner = [0u8; M];
+        let verified = {
+            let Some(ex) = self.exchanges.get_mut(pos) else {
+                return;
+            };
+            let Some(req) = ex.oscore.as_mut() else {
+                return;
+            };
+            match self.oscore.get_mut(req.context) {
+                Some(ctx) => ctx.unprotect_response(&mut req.binding, datagram, &mut inner),
+                None => Err(crate::oscore::Error::ContextNotFound),
+            }
+        };
+        let n = match verified {
+            Ok(n) => n,
+            Err(_) => {
+                debug!(
+                    "response (MID {}) to a protected request does not verify: dropped",
+                    mid
+                );
+                self.stats.oscore_refused += 1;
+                return;
+            }
+        };
+        let Some(Ok(msg)) = inner.get(..n).map(Message::parse) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        self.on_response(now, peer, &msg);
+    }
+
     /// A request with the OSCORE option arrived (already parsed once).
     pub(super) fn on_oscore_request(&mut self, now: Duration, peer: A, datagram: &mut [u8]) {
         let Ok(outer) = Message::parse(datagram) else {

@@ -155,7 +155,7 @@ where
         // Toward an unverified peer, the largest block that stays under the
         // amplification limit (RFC 9175 §2.4; `reply_now` challenges if
         // none does).
-        let cap = self.amplification_cap(&peer, msg.as_bytes().len());
+        let cap = self.answer_cap(&peer, msg.as_bytes().len(), self.under_oscore());
         let ty = if msg.ty() == MessageType::Con {
             MessageType::Ack
         } else {
