@@ -25,6 +25,7 @@ fn point(x: &str, y: &str) -> PublicKey {
 }
 
 fn backends() -> Vec<(&'static str, &'static dyn P256)> {
+    #[allow(unused_mut)] // only `ring` adds a backend
     let mut v: Vec<(&'static str, &'static dyn P256)> =
         vec![("rustcrypto", rustcrypto::PROVIDER.p256)];
     #[cfg(feature = "ring")]

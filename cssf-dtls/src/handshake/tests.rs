@@ -67,16 +67,31 @@ fn connected_pair(rng: &mut SimRng) -> (Connection, Connection) {
 #[test]
 fn peer_points_are_validated() {
     let k = p256::SecretKey::random(&mut SimRng::new(1)).public_key();
-    assert_eq!(parse_point(k.to_encoded_point(false).as_bytes()), Ok(k));
-    // compressed (not offered), the identity, off the curve, truncated
+    let encoded = k.to_encoded_point(false);
+    assert_eq!(
+        parse_point(encoded.as_bytes()).map(|p| *p.as_bytes()),
+        Ok(*encoded.as_bytes().first_chunk::<65>().unwrap())
+    );
+    // compressed (not offered), the identity, truncated: refused on parsing
     assert!(parse_point(k.to_encoded_point(true).as_bytes()).is_err());
-    assert_eq!(parse_point(&[0]), Err(Error::IllegalParameter));
+    assert_eq!(parse_point(&[0]).unwrap_err(), Error::IllegalParameter);
+    assert!(parse_point(&encoded.as_bytes()[..64]).is_err());
+    // off the curve: refused by the provider's ECDH, as illegal_parameter
     let mut off = [0u8; 65];
     off[0] = 4;
     off[32] = 1;
     off[64] = 1;
-    assert_eq!(parse_point(&off), Err(Error::IllegalParameter));
-    assert!(parse_point(&k.to_encoded_point(false).as_bytes()[..64]).is_err());
+    let off = parse_point(&off).unwrap();
+    let p256 = Config::default().crypto.p256;
+    let (e, _) = p256.ephemeral(&mut SimRng::new(2)).unwrap();
+    assert_eq!(
+        shared_secret(p256.agree_ephemeral(e, &off)).unwrap_err(),
+        Error::IllegalParameter
+    );
+    let (e, _) = p256.ephemeral(&mut SimRng::new(3)).unwrap();
+    assert!(
+        shared_secret(p256.agree_ephemeral(e, &parse_point(encoded.as_bytes()).unwrap())).is_ok()
+    );
 }
 
 #[test]
