@@ -18,8 +18,8 @@
 //!   RustCrypto `p256` and `ecdsa` crates;
 //! - `ring::PROVIDER` (feature `ring`, host targets): ring 0.17's P-256
 //!   assembly for ephemeral ECDH, signing and verifying messages; the
-//!   entries ring does not offer fall back to RustCrypto (see
-//!   [`ring`](crate#backends) in the README);
+//!   entries ring does not offer fall back to RustCrypto (the table in
+//!   the `ring` module), and ring draws its own randomness;
 //! - your own: implement [`P256`] (a hardware accelerator, an assembly
 //!   library) and put it in a `CryptoProvider`; [`counting::CountingP256`]
 //!   wraps any other implementation and counts calls, which shows the
@@ -45,6 +45,7 @@
 //! # Ok::<(), cssf_provider::Error>(())
 //! ```
 #![no_std]
+#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
