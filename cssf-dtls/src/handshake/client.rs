@@ -498,7 +498,7 @@ impl Connection {
             let sig = signature_to_der(sig)?;
             let cv = DigitallySignedRepr {
                 algorithm: ECDSA_SECP256R1_SHA256,
-                signature: sig.as_bytes(),
+                signature: &sig,
             };
             self.push_handshake(mt::CERTIFICATE_VERIFY, 0, cv.buffer_len(), |b| cv.emit(b))?;
         }

@@ -33,7 +33,7 @@ use crate::trust::{key_pair, SigningKey};
 #[cfg(feature = "ecdhe")]
 use cssf_provider::{EphemeralSecret, KeyPair, P256};
 #[cfg(feature = "ecdhe")]
-use p256::ecdsa::{DerSignature, Signature};
+use p256::ecdsa::Signature;
 #[cfg(feature = "ecdhe")]
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 #[cfg(feature = "ecdhe")]
@@ -388,16 +388,51 @@ fn signature_from_der(der: &[u8]) -> Result<cssf_provider::Signature, Error> {
     cssf_provider::Signature::from_slice(&sig.to_bytes()).map_err(|_| Error::DecryptError)
 }
 
-/// A provider's signature, DER-encoded for the wire.
+/// A provider's signature, DER-encoded for the wire (RFC 8422 §5.4's
+/// `Ecdsa-Sig-Value`, a SEQUENCE of the INTEGERs r and s: minimal,
+/// non-negative). Encoded here rather than through `ecdsa`'s DER code,
+/// which costs a firmware image about half a kilobyte more.
 #[cfg(feature = "ecdhe")]
 fn signature_to_der(
     sig: Result<cssf_provider::Signature, cssf_provider::Error>,
 ) -> Result<DerSignature, Error> {
     let sig = sig.map_err(|_| Error::Internal)?;
-    Signature::from_slice(sig.as_bytes())
-        .map(|s| s.to_der())
-        .map_err(|_| Error::Internal)
+    let (r, s) = sig.as_bytes().split_at(32);
+    let mut der = heapless::Vec::new();
+    let integer = |x: &[u8], der: &mut heapless::Vec<u8, DER_SIGNATURE_CAPACITY>| {
+        // Leading zeros dropped (one kept for a zero value), a zero byte
+        // in front of a high bit (else the INTEGER would be negative).
+        let start = x.iter().position(|&b| b != 0).unwrap_or(x.len() - 1);
+        let x = x.get(start..).unwrap_or_default();
+        let pad = x.first().is_some_and(|&b| b >= 0x80);
+        let len = x.len() + usize::from(pad);
+        der.push(0x02)
+            .and_then(|_| der.push(len as u8))
+            .map_err(|_| Error::Internal)?;
+        if pad {
+            der.push(0).map_err(|_| Error::Internal)?;
+        }
+        der.extend_from_slice(x).map_err(|_| Error::Internal)
+    };
+    der.extend_from_slice(&[0x30, 0])
+        .map_err(|_| Error::Internal)?;
+    integer(r, &mut der)?;
+    integer(s, &mut der)?;
+    let body = der.len() - 2;
+    if let Some(l) = der.get_mut(1) {
+        *l = body as u8; // at most 2 × 35 bytes: short form
+    }
+    Ok(der)
 }
+
+/// The longest DER ECDSA P-256 signature: SEQUENCE header and two
+/// INTEGERs of 33 bytes (a zero byte before a high bit).
+#[cfg(feature = "ecdhe")]
+const DER_SIGNATURE_CAPACITY: usize = 2 + 2 * (2 + 33);
+
+/// A DER-encoded signature, as TLS carries it.
+#[cfg(feature = "ecdhe")]
+type DerSignature = heapless::Vec<u8, DER_SIGNATURE_CAPACITY>;
 
 /// `client_random + server_random + ServerECDHParams`, what the server signs.
 #[cfg(feature = "ecdhe")]

@@ -310,7 +310,7 @@ impl Connection {
                 point: point.as_bytes(),
                 signed: DigitallySignedRepr {
                     algorithm: ECDSA_SECP256R1_SHA256,
-                    signature: sig.as_bytes(),
+                    signature: &sig,
                 },
             };
             self.push_handshake(mt::SERVER_KEY_EXCHANGE, 0, ske.buffer_len(), |b| {

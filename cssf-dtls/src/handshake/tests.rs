@@ -425,3 +425,35 @@ fn overlong_psk_identity_is_refused_not_emptied() {
         }
     }
 }
+
+#[test]
+fn signatures_are_der_encoded_as_the_ecdsa_crate_encodes_them() {
+    let mut cases: std::vec::Vec<[u8; 64]> = std::vec::Vec::new();
+    let mut b = [0u8; 64];
+    b[..32].fill(0x7f);
+    b[32..].fill(0x80);
+    cases.push(b); // high bit of s: a zero byte in front
+    let mut b = [0x11u8; 64];
+    b[..3].fill(0);
+    b[32] = 0;
+    b[33] = 0x80;
+    cases.push(b); // leading zeros dropped, then a zero byte for the high bit
+    let mut b = [0u8; 64];
+    b[31] = 1;
+    b[63] = 0xff;
+    cases.push(b); // one-byte integers
+    let p256 = Config::default().crypto.p256;
+    let mut rng = SimRng::new(7);
+    let key = p256.generate(&mut rng).unwrap();
+    for i in 0u8..64 {
+        let s = p256.sign_digest(&key, &[i; 32], &mut rng).unwrap();
+        cases.push(*s.as_bytes());
+    }
+    for c in cases {
+        let ours = signature_to_der(Ok(cssf_provider::Signature::from_bytes(c))).unwrap();
+        let theirs = p256::ecdsa::Signature::from_slice(&c).unwrap().to_der();
+        assert_eq!(&ours[..], theirs.as_bytes(), "{c:02x?}");
+        // And it decodes back to the same r || s.
+        assert_eq!(signature_from_der(&ours).unwrap().as_bytes(), &c);
+    }
+}
