@@ -1020,7 +1020,9 @@ impl Server {
             match input {
                 Input::Plain(Ok((n, from))) => {
                     if let Some(d) = pbuf.get_mut(..n) {
-                        self.coap_input(now, Peer::Plain(from), d);
+                        // A replay window that could not be saved stops the
+                        // server before the answer goes out.
+                        self.coap_input(now, Peer::Plain(from), d)?;
                     }
                 }
                 Input::Secure(Ok((n, from))) => {
@@ -1147,7 +1149,7 @@ impl Server {
                     DtlsEvent::ApplicationData { handle, .. } => {
                         while let Ok(Some(n)) = self.dtls.recv(handle, &mut buf) {
                             if let Some(d) = buf.get_mut(..n) {
-                                self.coap_input(now, Peer::Secure(handle), d);
+                                self.coap_input(now, Peer::Secure(handle), d)?;
                             }
                         }
                     }
@@ -1281,7 +1283,7 @@ impl Server {
     /// Feeds a CoAP message to the endpoint, noting requests the endpoint
     /// answers itself (`/.well-known/core`, 4.04, 4.05) so their exchange
     /// is logged when the answer goes out.
-    fn coap_input(&mut self, now: Duration, peer: Peer, d: &mut [u8]) {
+    fn coap_input(&mut self, now: Duration, peer: Peer, d: &mut [u8]) -> Result<()> {
         let mut oscore = false;
         if let Ok(m) = Message::parse(d) {
             if m.code().is_request() && m.has_option(OptionNumber::OSCORE) {
@@ -1322,14 +1324,18 @@ impl Server {
         let _ = self.coap.handle_datagram(now, peer, d);
         if oscore {
             // Before any answer goes out: a restart must not take this
-            // request again (RFC 8613 Appendix B.1.2).
-            self.save_oscore();
+            // request again (RFC 8613 Appendix B.1.2). If that fails, the
+            // answer already queued must never leave: after a restart the
+            // request would be taken again and answered under the same
+            // nonce. The server stops with the error (fail closed).
+            self.save_oscore()?;
         }
+        Ok(())
     }
 
     /// Saves the replay window of each OSCORE context that moved (its
     /// highest Partial IV taken, plus one; 0: none yet).
-    fn save_oscore(&mut self) {
+    fn save_oscore(&mut self) -> Result<()> {
         for (i, f) in self.cfg.oscore.iter().enumerate() {
             let highest = self
                 .coap
@@ -1342,20 +1348,20 @@ impl Server {
                 continue;
             }
             let Some(st) = self.store.as_mut() else {
-                return;
+                return Err(fail!("OSCORE contexts need a store"));
             };
             let v = highest.map_or(0, |h| h + 1);
-            if let Err(e) = st.set_counter(&f.store_name(), v) {
-                println!(
-                    "{}store: OSCORE replay window not saved: {e}",
-                    self.cfg.log_prefix
-                );
-                continue;
-            }
+            st.set_counter(&f.store_name(), v).map_err(|e| {
+                fail!(
+                    "OSCORE replay window of {} not saved ({e}): stopping before the answer is sent",
+                    f.path.display()
+                )
+            })?;
             if let Some(s) = self.oscore_saved.get_mut(i) {
                 *s = highest;
             }
         }
+        Ok(())
     }
 
     /// Logs the endpoint's own answer to a request noted by `coap_input`.

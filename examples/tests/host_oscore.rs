@@ -466,3 +466,38 @@ fn cssf_client_with_oscore_against_aiocoap_file_server() {
     );
     assert!(r.stdout.contains("4.04"), "{r:?}");
 }
+
+/// A replay window the server cannot save stops it before the answer
+/// leaves: otherwise, after a restart, the same request would be taken
+/// again and answered under the same nonce. The control is the first test
+/// above (the same request answered when the store works).
+#[test]
+fn a_replay_window_not_saved_stops_the_server_before_it_answers() {
+    let dir = TempDir::new("oscore-unsaved");
+    let store = dir.path("store.bin");
+    let context = server_context(&dir, "/actuators/led:GET,PUT");
+    let s = start_server(&store, &context);
+    // The rollback counter is written through FILE.counter.tmp: a
+    // directory there makes every store write fail.
+    std::fs::create_dir_all(format!("{}.counter.tmp", store.display())).unwrap();
+    let ours = client_context(&dir);
+    let r = run(
+        "cssf-client",
+        &[
+            "-q",
+            "--timeout",
+            "3",
+            "--oscore-context",
+            &ours,
+            &s.coap_uri("actuators/led"),
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(1), "an answer left the server: {r:?}");
+    assert!(!r.stdout.contains("off"), "{r:?}");
+    let err = s.stderr() + &s.log();
+    assert!(
+        err.contains("replay window") && err.contains("not saved"),
+        "{err}"
+    );
+}
