@@ -263,6 +263,43 @@ impl<T: cssf_dtls::TrustStore<SocketAddr>> DtlsClient for cssf_dtls::Client<Sock
     }
 }
 
+/// `FILE.seq` of an OSCORE context, held by this process: `FILE.seq.lock`
+/// is created exclusively while it is in use (removed on drop), so two
+/// runs with one context cannot both read N and both send Partial IV N.
+/// A lock left by a crashed run must be removed by hand, after checking
+/// no run is going: that fails closed.
+#[derive(Debug)]
+struct SeqFile {
+    path: PathBuf,
+    lock: PathBuf,
+}
+
+impl SeqFile {
+    fn lock(path: PathBuf) -> Result<SeqFile> {
+        let mut lock = path.clone().into_os_string();
+        lock.push(".lock");
+        let lock = PathBuf::from(lock);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock)
+        {
+            Ok(_) => Ok(SeqFile { path, lock }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(fail!(
+                "{} exists: another run uses this OSCORE context (two runs would send the same Partial IV); remove it only if none is running",
+                lock.display()
+            )),
+            Err(e) => Err(fail!("cannot create {}: {e}", lock.display())),
+        }
+    }
+}
+
+impl Drop for SeqFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.lock);
+    }
+}
+
 /// A connection to one server: plain CoAP or CoAP over DTLS.
 pub struct Link {
     sock: UdpSocket,
@@ -278,7 +315,7 @@ pub struct Link {
     rewrite: Rewrite,
     /// Requests go OSCORE-protected with the endpoint's context 0, whose
     /// Sender Sequence Number is kept in this file.
-    oscore_seq: Option<PathBuf>,
+    oscore_seq: Option<SeqFile>,
 }
 
 /// What the client changes in the requests the CoAP endpoint builds (the
@@ -449,14 +486,14 @@ impl Link {
     pub fn use_oscore(&mut self, file: &OscoreContextFile) -> Result<()> {
         let mut seq = file.path.clone().into_os_string();
         seq.push(".seq");
-        let seq = PathBuf::from(seq);
-        let stored = match std::fs::read_to_string(&seq) {
+        let seq = SeqFile::lock(PathBuf::from(seq))?;
+        let stored = match std::fs::read_to_string(&seq.path) {
             Ok(t) => t
                 .trim()
                 .parse::<u64>()
-                .map_err(|_| fail!("{}: not a sequence number", seq.display()))?,
+                .map_err(|_| fail!("{}: not a sequence number", seq.path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(fail!("cannot read {}: {e}", seq.display())),
+            Err(e) => return Err(fail!("cannot read {}: {e}", seq.path.display())),
         };
         let ctx = SecurityContext::new(
             &file.params(),
@@ -472,7 +509,7 @@ impl Link {
 
     /// Writes the next sequence-number bound durably if one is due.
     fn persist_oscore(&mut self) -> Result<()> {
-        let Some(path) = self.oscore_seq.as_ref() else {
+        let Some(path) = self.oscore_seq.as_ref().map(|s| &s.path) else {
             return Ok(());
         };
         let Some(v) = self.coap.oscore_context(0).and_then(|c| c.persist_due()) else {
@@ -484,7 +521,14 @@ impl Link {
             let mut f = std::fs::File::create(&tmp)?;
             std::io::Write::write_all(&mut f, format!("{v}\n").as_bytes())?;
             f.sync_all()?;
-            std::fs::rename(&tmp, path)
+            std::fs::rename(&tmp, path)?;
+            // The rename itself must survive a power cut, or the old
+            // bound comes back.
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            std::fs::File::open(dir)?.sync_all()
         };
         write().map_err(|e| fail!("cannot write {}: {e}", path.display()))?;
         if let Some(c) = self.coap.oscore_context_mut(0) {

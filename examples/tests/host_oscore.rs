@@ -377,6 +377,28 @@ fn cssf_client_with_oscore_against_cssf_server() {
     assert_eq!(r.stdout.trim(), "on");
     let log = s.log();
     assert_eq!(log.matches("[OSCORE kid ]").count(), 3, "{log}");
+    // A run going on holds FILE.seq.lock: a second one at the same time
+    // would read the same number and send the same Partial IV.
+    let lock = format!("{ours}.seq.lock");
+    std::fs::write(&lock, b"").unwrap();
+    let r = run(
+        "cssf-client",
+        &["-q", "--oscore-context", &ours, &uri],
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(
+        r.stderr.contains("another run uses this OSCORE context"),
+        "{r:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{ours}.seq"))
+            .unwrap()
+            .trim(),
+        "3",
+        "the refused run used no number"
+    );
+    std::fs::remove_file(&lock).unwrap();
     // Outside the scope: 4.03, verified.
     let r = run(
         "cssf-client",
