@@ -39,7 +39,9 @@ fn connect(server: &mut Server<'_>) -> (Client<u8, rand_core::OsRng>, SessionHan
             server.handle_datagram(T, 1u8, &mut buf[..t.len]).unwrap();
         }
         while let Some(t) = server.poll_transmit(T, &mut buf).unwrap() {
-            client.handle_datagram(T, t.to + 1, &mut buf[..t.len]).unwrap();
+            client
+                .handle_datagram(T, t.to + 1, &mut buf[..t.len])
+                .unwrap();
         }
     }
     assert!(client.is_connected());
@@ -56,8 +58,13 @@ fn connect(server: &mut Server<'_>) -> (Client<u8, rand_core::OsRng>, SessionHan
 #[test]
 fn small_queues_carry_records_and_refuse_what_does_not_fit() {
     let keys = [(&b"Client_identity"[..], &b"secretPSK"[..])];
-    let mut server: Server<'_> =
-        Endpoint::new(Config::default(), StaticPsk::new(&keys), rand_core::OsRng, T).unwrap();
+    let mut server: Server<'_> = Endpoint::new(
+        Config::default(),
+        StaticPsk::new(&keys),
+        rand_core::OsRng,
+        T,
+    )
+    .unwrap();
     let (mut client, handle) = connect(&mut server);
     let mut buf = [0u8; 1500];
 
