@@ -108,47 +108,72 @@ enum Round {
     Up,
 }
 
-fn float_to_secs(f: f64, round: Round) -> Result<i64, Error> {
-    if !f.is_finite() || !(-9.0e18..=9.0e18).contains(&f) {
+/// The largest NumericDate magnitude taken from a floating-point number.
+const MAX_FLOAT_DATE: u128 = 9_000_000_000_000_000_000;
+
+/// Seconds from an IEEE 754 binary floating-point number given as its
+/// `bits` with `exp_bits` exponent and `mant_bits` fraction bits (half,
+/// single or double precision), rounded `round`; infinities, NaNs and
+/// magnitudes above [`MAX_FLOAT_DATE`] are malformed. Integer arithmetic
+/// only: no software floating point is linked on targets without an FPU
+/// for doubles.
+fn float_bits_to_secs(
+    bits: u64,
+    exp_bits: u32,
+    mant_bits: u32,
+    round: Round,
+) -> Result<i64, Error> {
+    let exp_max = (1u64 << exp_bits) - 1;
+    let negative = (bits >> (exp_bits + mant_bits)) & 1 == 1;
+    let biased = (bits >> mant_bits) & exp_max;
+    let fraction = bits & ((1u64 << mant_bits) - 1);
+    if biased == exp_max {
+        return Err(Error::Malformed); // infinity or NaN
+    }
+    let bias = (1i64 << (exp_bits - 1)) - 1;
+    // value = significand * 2^shift
+    let (significand, shift) = if biased == 0 {
+        (fraction, 1 - bias - i64::from(mant_bits))
+    } else {
+        (
+            fraction | (1u64 << mant_bits),
+            biased as i64 - bias - i64::from(mant_bits),
+        )
+    };
+    let (whole, inexact) = if shift >= 0 {
+        if shift > 64 {
+            return Err(Error::Malformed);
+        }
+        (u128::from(significand) << shift, false)
+    } else if shift <= -64 {
+        (0, significand != 0)
+    } else {
+        let s = shift.unsigned_abs() as u32;
+        (
+            u128::from(significand >> s),
+            significand & ((1u64 << s) - 1) != 0,
+        )
+    };
+    if whole > MAX_FLOAT_DATE || (whole == MAX_FLOAT_DATE && inexact) {
         return Err(Error::Malformed);
     }
-    let t = f as i64; // truncates toward zero
-    let tf = t as f64;
-    Ok(match round {
-        Round::Down if tf > f => t - 1,
-        Round::Up if tf < f => t + 1,
+    let t = i64::try_from(whole).map_err(|_| Error::Malformed)?;
+    Ok(match (negative, round, inexact) {
+        (false, Round::Up, true) => t + 1,
+        (true, Round::Down, true) => -t - 1,
+        (true, _, _) => -t,
         _ => t,
     })
 }
 
-fn half_to_f64(bits: u16) -> f64 {
-    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let exp = i32::from((bits >> 10) & 0x1f);
-    let mant = f64::from(bits & 0x3ff);
-    let v = match exp {
-        0 => mant * (1.0 / 16_777_216.0), // 2^-24
-        31 => {
-            if mant == 0.0 {
-                f64::INFINITY
-            } else {
-                f64::NAN
-            }
-        }
-        e => {
-            let mut scale = 1.0f64;
-            let mut k = e - 15;
-            while k > 0 {
-                scale *= 2.0;
-                k -= 1;
-            }
-            while k < 0 {
-                scale *= 0.5;
-                k += 1;
-            }
-            (1.0 + mant / 1024.0) * scale
-        }
-    };
-    sign * v
+/// The big-endian bytes after the initial byte of a float item of `n`
+/// bytes, as an integer; the decoder moves past the item.
+fn float_bits(d: &mut Decoder<'_>, n: usize) -> Result<u64, Error> {
+    let p = d.position();
+    let b = d.input().get(p + 1..p + 1 + n).ok_or(Error::Malformed)?;
+    let bits = b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x));
+    d.set_position(p + 1 + n);
+    Ok(bits)
 }
 
 /// The first byte of the next item (its major type and additional
@@ -160,18 +185,9 @@ fn first_byte(d: &Decoder<'_>) -> Result<u8, Error> {
 /// Reads a NumericDate: an integer or a floating-point number (16/32/64-bit).
 fn date(d: &mut Decoder<'_>, round: Round) -> Result<i64, Error> {
     match d.input().get(d.position()).copied() {
-        Some(0xf9) => {
-            let p = d.position();
-            let b = d.input().get(p + 1..p + 3).ok_or(Error::Malformed)?;
-            let bits = u16::from_be_bytes([
-                b.first().copied().unwrap_or(0),
-                b.get(1).copied().unwrap_or(0),
-            ]);
-            d.set_position(p + 3);
-            float_to_secs(half_to_f64(bits), round)
-        }
-        Some(0xfa) => float_to_secs(f64::from(d.f32().map_err(cbor::malformed)?), round),
-        Some(0xfb) => float_to_secs(d.f64().map_err(cbor::malformed)?, round),
+        Some(0xf9) => float_bits_to_secs(float_bits(d, 2)?, 5, 10, round),
+        Some(0xfa) => float_bits_to_secs(float_bits(d, 4)?, 8, 23, round),
+        Some(0xfb) => float_bits_to_secs(float_bits(d, 8)?, 11, 52, round),
         _ => cbor::int(d),
     }
 }
@@ -517,14 +533,95 @@ pub fn verify<'a, K: KeyResolver + ?Sized>(
 mod tests {
     use super::*;
 
+    /// The reference: the same rounding with the host's floating point.
+    fn by_float(f: f64, round: Round) -> Result<i64, Error> {
+        if !f.is_finite() || !(-9.0e18..=9.0e18).contains(&f) {
+            return Err(Error::Malformed);
+        }
+        let t = f as i64;
+        let tf = t as f64;
+        Ok(match round {
+            Round::Down if tf > f => t - 1,
+            Round::Up if tf < f => t + 1,
+            _ => t,
+        })
+    }
+
+    fn double(f: f64, round: Round) -> Result<i64, Error> {
+        float_bits_to_secs(f.to_bits(), 11, 52, round)
+    }
+
     #[test]
     fn float_dates_round_safely() {
-        assert_eq!(float_to_secs(1443944944.5, Round::Down), Ok(1443944944));
-        assert_eq!(float_to_secs(1443944944.5, Round::Up), Ok(1443944945));
-        assert_eq!(float_to_secs(-1.5, Round::Down), Ok(-2));
-        assert_eq!(float_to_secs(f64::NAN, Round::Down), Err(Error::Malformed));
-        assert_eq!(half_to_f64(0x3c00), 1.0);
-        assert_eq!(half_to_f64(0x7bff), 65504.0);
+        assert_eq!(double(1443944944.5, Round::Down), Ok(1443944944));
+        assert_eq!(double(1443944944.5, Round::Up), Ok(1443944945));
+        assert_eq!(double(-1.5, Round::Down), Ok(-2));
+        assert_eq!(double(-1.5, Round::Up), Ok(-1));
+        assert_eq!(double(-0.0, Round::Down), Ok(0));
+        assert_eq!(double(1e-300, Round::Up), Ok(1));
+        assert_eq!(double(5e-324, Round::Down), Ok(0)); // subnormal
+        assert_eq!(double(-5e-324, Round::Down), Ok(-1));
+        assert_eq!(double(9.0e18, Round::Up), Ok(9_000_000_000_000_000_000));
+        assert_eq!(double(9.0e18 + 2048.0, Round::Down), Err(Error::Malformed));
+        assert_eq!(double(f64::NAN, Round::Down), Err(Error::Malformed));
+        assert_eq!(double(f64::INFINITY, Round::Up), Err(Error::Malformed));
+        assert_eq!(double(f64::MAX, Round::Up), Err(Error::Malformed));
+        // Half precision: 1.0, 65504 (the largest), 2^-24 (the smallest
+        // subnormal), -2.5, infinity.
+        assert_eq!(float_bits_to_secs(0x3c00, 5, 10, Round::Down), Ok(1));
+        assert_eq!(float_bits_to_secs(0x7bff, 5, 10, Round::Down), Ok(65504));
+        assert_eq!(float_bits_to_secs(0x0001, 5, 10, Round::Up), Ok(1));
+        assert_eq!(float_bits_to_secs(0xc100, 5, 10, Round::Down), Ok(-3));
+        assert_eq!(
+            float_bits_to_secs(0x7c00, 5, 10, Round::Down),
+            Err(Error::Malformed)
+        );
+        // Single precision: 1443944944.0 is not exact in 24 bits.
+        let f = 1443944944.0f32;
+        assert_eq!(
+            float_bits_to_secs(u64::from(f.to_bits()), 8, 23, Round::Down),
+            by_float(f64::from(f), Round::Down)
+        );
+    }
+
+    #[test]
+    fn float_dates_agree_with_floating_point() {
+        // Integer decoding against the host's floating point, over values
+        // of every magnitude and sign, both roundings.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for i in 0..20_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let f = match i % 4 {
+                0 => f64::from_bits(x),
+                1 => (x >> 11) as f64 / 1024.0 * if x & 1 == 0 { 1.0 } else { -1.0 },
+                2 => f64::from(f32::from_bits(x as u32)),
+                _ => ((x >> 40) as f64) + 0.5,
+            };
+            for round in [Round::Down, Round::Up] {
+                assert_eq!(double(f, round), by_float(f, round), "{f:e}");
+            }
+            let h = (x >> 48) as u16;
+            let hf = {
+                let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+                let e = i32::from((h >> 10) & 0x1f);
+                let m = f64::from(h & 0x3ff);
+                sign * match e {
+                    0 => m * 2f64.powi(-24),
+                    31 if m == 0.0 => f64::INFINITY,
+                    31 => f64::NAN,
+                    e => (1.0 + m / 1024.0) * 2f64.powi(e - 15),
+                }
+            };
+            for round in [Round::Down, Round::Up] {
+                assert_eq!(
+                    float_bits_to_secs(u64::from(h), 5, 10, round),
+                    by_float(hf, round),
+                    "half {h:#06x}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::flight::MAX_MESSAGE_LEN;
 use crate::handshake::{Bound, Connection, Deps, State};
 use crate::identity::Identity;
 use crate::psk::{PeerContext, PskStore};
-use crate::queue::AppQueue;
+use crate::queue::{TaggedQueue, APP_QUEUE_CAPACITY, QUEUE_ENTRIES};
 use crate::session::{Session, SessionCache};
 use crate::stats::Stats;
 #[cfg(feature = "ecdhe")]
@@ -270,6 +270,23 @@ struct Handshake {
     since: Duration,
 }
 
+impl Handshake {
+    /// A server handshake not started yet, admitted now. Not inlined: the
+    /// caller's variable is where it is built.
+    #[cfg(feature = "server")]
+    #[inline(never)]
+    fn blank_server(handle: SessionHandle, config: Config, now: Duration) -> Self {
+        Handshake {
+            handle,
+            conn: Connection::blank_server(config, now),
+            linger_until: None,
+            expires: now,
+            admitted: now,
+            since: now,
+        }
+    }
+}
+
 /// A cookie-verified ClientHello taken (see [`Endpoint::replayed`]).
 struct SeenHello<A> {
     addr: A,
@@ -325,9 +342,9 @@ struct Linger<'a> {
 }
 
 /// The endpoint's side of an established session's input.
-struct EpUp<'a, A> {
+struct EpUp<'a, A, const Q: usize> {
     events: &'a mut heapless::Deque<Event<A>, EVENTS>,
-    rxq: &'a mut AppQueue,
+    rxq: &'a mut TaggedQueue<Q, QUEUE_ENTRIES>,
     peer: &'a A,
     handle: SessionHandle,
     /// Other sessions are established: this one gets its fair share of
@@ -348,7 +365,7 @@ struct PathInput<'a, A> {
     answers: &'a mut heapless::Deque<(SessionHandle, A, [u8; 8]), RRC_ANSWERS>,
 }
 
-impl<A: Clone> Upcall for EpUp<'_, A> {
+impl<A: Clone, const Q: usize> Upcall for EpUp<'_, A, Q> {
     fn data(&mut self, plain: &[u8]) -> bool {
         let tag = self.handle.raw();
         if self.events.is_full()
@@ -550,8 +567,13 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 /// for a handshake that is then refused.
 ///
 /// Received application records wait for [`recv`](Self::recv) in one
-/// queue shared by all sessions ([`APP_QUEUE_CAPACITY`](crate::APP_QUEUE_CAPACITY)
-/// bytes, 16 records). While more than one session is established, a
+/// queue shared by all sessions (`Q` bytes, by default
+/// [`APP_QUEUE_CAPACITY`](crate::APP_QUEUE_CAPACITY), and 16 records);
+/// sealed records wait for [`poll_transmit`](Self::poll_transmit) in
+/// another of the same size. A node serving a few peers with small
+/// messages picks a smaller `Q` (a record of an `M`-byte message with
+/// AES_128_CCM_8 takes `M` + 29 bytes in the send queue, `M` in the
+/// receive queue). While more than one session is established, a
 /// session holds at most half of it (8 records and half the bytes; its
 /// first record is always taken if it fits): a session whose records are
 /// not read cannot crowd the others out. A record beyond the share, or
@@ -599,8 +621,16 @@ impl<A: Clone> Upcall for EpUp<'_, A> {
 /// assert_eq!(server.recv(handle, &mut got).unwrap(), Some(9));
 /// assert_eq!(&got[..9], b"GET /temp");
 /// ```
-pub struct Endpoint<A, P, R, const N: usize, T = RejectAll, const S: usize = 4, const H: usize = 2>
-{
+pub struct Endpoint<
+    A,
+    P,
+    R,
+    const N: usize,
+    T = RejectAll,
+    const S: usize = 4,
+    const H: usize = 2,
+    const Q: usize = APP_QUEUE_CAPACITY,
+> {
     config: Config,
     store: P,
     #[cfg(feature = "ecdhe")]
@@ -632,13 +662,13 @@ pub struct Endpoint<A, P, R, const N: usize, T = RejectAll, const S: usize = 4, 
     stats: Stats,
     rr: usize,
     cache: SessionCache<S>,
-    txq: AppQueue,
-    rxq: AppQueue,
+    txq: TaggedQueue<Q, QUEUE_ENTRIES>,
+    rxq: TaggedQueue<Q, QUEUE_ENTRIES>,
     next_handle: u64,
 }
 
-impl<A, P, R, const N: usize, T, const S: usize, const H: usize> core::fmt::Debug
-    for Endpoint<A, P, R, N, T, S, H>
+impl<A, P, R, const N: usize, T, const S: usize, const H: usize, const Q: usize> core::fmt::Debug
+    for Endpoint<A, P, R, N, T, S, H, Q>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Endpoint")
@@ -655,7 +685,8 @@ impl<
         const N: usize,
         const S: usize,
         const H: usize,
-    > Endpoint<A, P, R, N, RejectAll, S, H>
+        const Q: usize,
+    > Endpoint<A, P, R, N, RejectAll, S, H, Q>
 {
     /// A server resolving PSK identities through `store` (the ECDHE_ECDSA
     /// suites are not selected: it has no key).
@@ -680,7 +711,8 @@ impl<
         T: TrustStore<A>,
         const S: usize,
         const H: usize,
-    > Endpoint<A, P, R, N, T, S, H>
+        const Q: usize,
+    > Endpoint<A, P, R, N, T, S, H, Q>
 {
     /// A server that also offers the ECDHE_ECDSA suites with raw public keys
     /// (RFC 7250): `key` signs its ServerKeyExchange; with
@@ -780,8 +812,8 @@ impl<
             stats: Stats::default(),
             rr: 0,
             cache: SessionCache::new(),
-            txq: AppQueue::new(),
-            rxq: AppQueue::new(),
+            txq: TaggedQueue::new(),
+            rxq: TaggedQueue::new(),
             next_handle: 1,
         })
     }
@@ -921,9 +953,19 @@ impl<
 
     /// Drops handshake slot `j` (its counters go to the endpoint's).
     fn remove_handshake(&mut self, j: usize) {
-        if j < self.handshakes.len() {
-            let h = self.handshakes.swap_remove(j);
-            self.stats.add(&h.conn.stats);
+        // Dropped where it lies (swapped to the end, then truncated): no
+        // copy of the handshake state on the stack.
+        let last = self.handshakes.len().wrapping_sub(1);
+        if j <= last {
+            if let Some(h) = self.handshakes.get(j) {
+                self.stats.add(&h.conn.stats);
+            }
+            if let Some((a, b)) = self.handshakes.split_at_mut_checked(last) {
+                if let (Some(x), Some(y)) = (a.get_mut(j), b.first_mut()) {
+                    core::mem::swap(x, y);
+                }
+            }
+            self.handshakes.truncate(last);
         }
     }
 
@@ -1316,14 +1358,8 @@ impl<
     /// half-open handshake was evicted: the client's retransmission of the
     /// same ClientHello is its retry, not a replay).
     fn forget_hellos_of(&mut self, addr: &A) {
-        let mut kept: heapless::Deque<SeenHello<A>, CLIENT_HELLO_REPLAY_CACHE> =
-            heapless::Deque::new();
-        for e in core::mem::take(&mut self.seen) {
-            if &e.addr != addr {
-                let _ = kept.push_back(e);
-            }
-        }
-        self.seen = kept;
+        // In place: no second cache on the stack.
+        self.seen.retain(|e| &e.addr != addr);
     }
 
     /// Remembers a cookie-verified ClientHello taken now (see
@@ -1365,21 +1401,22 @@ impl<
             let crowded = (most >= 2)
                 .then(|| seen.iter().position(|e| held(&e.addr) == most))
                 .flatten();
-            let mut kept: heapless::Deque<SeenHello<A>, CLIENT_HELLO_REPLAY_CACHE> =
-                heapless::Deque::new();
+            // Removed in place (no second cache on the stack).
+            let gone = crowded.unwrap_or(0);
+            let mut k = 0;
             let mut forgotten = None;
-            for (k, e) in core::mem::take(&mut self.seen).into_iter().enumerate() {
-                if forgotten.is_none() && crowded.map_or(k == 0, |c| c == k) {
-                    forgotten = Some(e);
-                } else {
-                    let _ = kept.push_back(e);
+            self.seen.retain(|e| {
+                let keep = k != gone;
+                if !keep {
+                    forgotten = Some(e.stamp);
                 }
-            }
-            self.seen = kept;
+                k += 1;
+                keep
+            });
             // Every entry from a different host: the oldest goes, and no
             // cookie as old as its cookie is taken from then on.
-            if let Some(e) = forgotten.filter(|_| crowded.is_none()) {
-                self.stamp_floor = Some(self.stamp_floor.map_or(e.stamp, |f| f.max(e.stamp)));
+            if let Some(stamp) = forgotten.filter(|_| crowded.is_none()) {
+                self.stamp_floor = Some(self.stamp_floor.map_or(stamp, |f| f.max(stamp)));
             }
         }
         let _ = self.seen.push_back(SeenHello {
@@ -1838,6 +1875,10 @@ impl<
 
     /// The stateless path: HelloVerifyRequest, or a new handshake once the
     /// cookie checks out.
+    ///
+    /// Not inlined: the new handshake's state lives in this frame, which
+    /// is then on no other path.
+    #[inline(never)]
     fn stateless_client_hello(&mut self, now: Duration, from: A, data: &[u8]) -> Result<(), Error> {
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += data.len() as u64;
@@ -1939,8 +1980,10 @@ impl<
         let handle = SessionHandle::from_raw(self.next_handle);
         let cid = self.new_cid();
         let cached = self.resumable(now, handle, &from, ch.session_id);
-        let conn = Connection::new_server(
-            self.config.clone(),
+        // Built where it stays until it moves into its slot: one copy of
+        // the handshake state in this frame, none returned by value.
+        let mut hs = Handshake::blank_server(handle, self.config.clone(), now);
+        let started = hs.conn.start_server(
             #[cfg(feature = "ecdhe")]
             self.own_key.as_ref(),
             now,
@@ -1973,8 +2016,8 @@ impl<
             #[cfg(feature = "cid")]
             validated: heapless::Deque::new(),
         };
-        let mut conn = match conn {
-            Ok(conn) => conn,
+        match started {
+            Ok(()) => {}
             Err(e) => {
                 // Not remembered by the replay cache: a copy fails the
                 // same way and gets the same alert, and a forged copy with
@@ -1995,7 +2038,7 @@ impl<
                 }
                 return Err(e);
             }
-        };
+        }
         // A client starting over: its old session or handshake ends. A
         // handshake replacing one still in progress is no progress: it
         // inherits its predecessor's activity, hard end, place in the line
@@ -2043,20 +2086,20 @@ impl<
             .min()
             .unwrap_or(now);
         if let Some((activity, end, first, held)) = inherited {
-            conn.last_activity = activity;
+            hs.conn.last_activity = activity;
             expires = end;
             admitted = first;
             since = held;
         }
+        hs.expires = expires;
+        hs.admitted = admitted;
+        hs.since = since;
         let _ = self.slots.push(slot(Life::Live));
-        let _ = self.handshakes.push(Handshake {
-            handle,
-            conn,
-            linger_until: None,
-            expires,
-            admitted,
-            since,
-        });
+        // Admission made room; checked here as well, so that no `Err(hs)`
+        // copy of the handshake state needs room on the stack.
+        if self.handshakes.len() < H {
+            let _ = self.handshakes.push(hs);
+        }
         Ok(())
     }
 
@@ -2453,8 +2496,7 @@ impl<
     // ---- commands ------------------------------------------------------------
 
     /// Seals application data for session `handle` at once and queues the
-    /// record (in a queue shared by all sessions, [`APP_QUEUE_CAPACITY`](crate::APP_QUEUE_CAPACITY)
-    /// bytes): `Error::Full` when it has no room, until `poll_transmit`
+    /// record (in a queue shared by all sessions, `Q` bytes): `Error::Full` when it has no room, until `poll_transmit`
     /// drains it; `NotConnected` during the handshake; `Closed` once the
     /// session ended; `UnknownPeer` for a handle the endpoint does not hold.
     pub fn send(

@@ -9,11 +9,11 @@
 use super::*;
 
 impl Connection {
-    /// A server connection for a ClientHello whose cookie was verified.
-    /// `cid` is the CID this session receives with (when the client offers
-    /// CIDs and `config.cid_len` is set); `cached` is the session matching
-    /// the ClientHello's session ID, if the server still holds it.
-    #[cfg(feature = "server")]
+    /// A server connection for a ClientHello whose cookie was verified
+    /// (the handshake's unit tests; the endpoint builds its connection in
+    /// place with [`blank_server`](Self::blank_server) and
+    /// [`start_server`](Self::start_server)).
+    #[cfg(all(test, feature = "server"))]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new_server(
         config: Config,
@@ -26,7 +26,51 @@ impl Connection {
         cid: &[u8],
         cached: Option<Session>,
     ) -> Result<Self, Error> {
-        let mut c = Self::blank(Role::Server, config, now);
+        let mut c = Self::blank_server(config, now);
+        c.start_server(
+            #[cfg(feature = "ecdhe")]
+            own_key,
+            now,
+            rng,
+            record_seq,
+            message_seq,
+            ch_body,
+            cid,
+            cached,
+        )?;
+        Ok(c)
+    }
+
+    /// A server connection with `config` not started yet: the owner
+    /// builds it where it keeps it, then
+    /// [`start_server`](Self::start_server)s it there (no copy of the
+    /// whole handshake state on the stack).
+    #[cfg(feature = "server")]
+    #[inline(never)]
+    pub(crate) fn blank_server(config: Config, now: Duration) -> Self {
+        Self::blank(Role::Server, config, now)
+    }
+
+    /// Starts a blank server connection for a ClientHello whose cookie was
+    /// verified. `cid` is the CID this session receives with (when the
+    /// client offers CIDs and `config.cid_len` is set); `cached` is the
+    /// session matching the ClientHello's session ID, if the server still
+    /// holds it.
+    #[cfg(feature = "server")]
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    pub(crate) fn start_server(
+        &mut self,
+        #[cfg(feature = "ecdhe")] own_key: Option<&SigningKey>,
+        now: Duration,
+        rng: &mut dyn CryptoRngCore,
+        record_seq: u64,
+        message_seq: u16,
+        ch_body: &[u8],
+        cid: &[u8],
+        cached: Option<Session>,
+    ) -> Result<(), Error> {
+        let c = self;
         #[cfg(feature = "ecdhe")]
         {
             c.own_key = own_key.map(key_pair).transpose()?;
@@ -37,8 +81,7 @@ impl Connection {
         c.send_msg_seq = message_seq;
         c.note_peer_flight_end(0, mt::CLIENT_HELLO, message_seq, ch_body);
         c.add_transcript(mt::CLIENT_HELLO, message_seq, ch_body);
-        c.process_client_hello(now, rng, ch_body, cached)?;
-        Ok(c)
+        c.process_client_hello(now, rng, ch_body, cached)
     }
 
     /// Server: an X.509 certificate is configured (feature `x509`).

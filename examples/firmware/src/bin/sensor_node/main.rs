@@ -92,19 +92,30 @@ const PUBLIC_RIGHTS: &str = "/authz-info:POST";
 const AUDIENCE: &str = "rs1";
 /// The largest datagram either way (DTLS flights of the server fit 1 KiB).
 const MAX_DATAGRAM: usize = 1024;
-/// The largest CoAP message (a token POST is the largest input).
-const COAP_MAX: usize = 384;
-/// The largest token accepted at `/authz-info`.
-const MAX_TOKEN: usize = 320;
+/// The largest CoAP message (a token POST is the largest input: the
+/// tokens here are 121 and 153 bytes; one with a P-256 PoP key, an
+/// estimated 230).
+const COAP_MAX: usize = 320;
+/// The largest token accepted at `/authz-info` (bounded by [`COAP_MAX`]).
+const MAX_TOKEN: usize = 288;
 
 /// The ACE resource server: 2 tokens, 8 remembered `cti`s, 4 events.
 type Rs<'k> = AuthzInfo<'k, [KeyEntry], NoTextScopes, 2, 8, 4>;
-/// 3 sessions, 1 handshake at a time, 1 cached session.
-type Dtls<'r, 'k> = Endpoint<PeerAddr, NodePsk<'r, 'k>, DemoRng, 3, NodeTrust<'r, 'k>, 1, 1>;
+/// Bytes of each of the DTLS endpoint's two application queues (sealed
+/// records to send, received records to read), shared by its sessions:
+/// one record of the largest CoAP message fits ([`COAP_MAX`] + 29 bytes
+/// with AES_128_CCM_8). The node drains both after every record, so one
+/// record at a time is all they hold.
+const DTLS_QUEUE: usize = 384;
+/// 3 sessions, 1 handshake at a time, 1 cached session, application
+/// queues of [`DTLS_QUEUE`] bytes.
+type Dtls<'r, 'k> =
+    Endpoint<PeerAddr, NodePsk<'r, 'k>, DemoRng, 3, NodeTrust<'r, 'k>, 1, 1, DTLS_QUEUE>;
 /// 2 slots per table, 4 remembered message IDs.
 type Coap = cssf_coap::endpoint::Endpoint<Peer, DemoRng, 2, 4, COAP_MAX, 0>;
 type Flash = RamFlash<{ 2 * 2048 }, 2048, 4, 1>;
-type NodeStore<'c> = Store<Flash, &'c mut RamCounter, 6, 2>;
+/// The store on the RAM flash, both `main`'s variables (borrowed).
+type NodeStore<'c> = Store<&'c mut Flash, &'c mut RamCounter, 6, 2>;
 
 /// Who a CoAP message is from: a plain UDP address or a DTLS session (a
 /// session is its handle, never its address).
@@ -194,13 +205,17 @@ struct Counters {
     bad_frames: usize,
 }
 
-/// Everything the node runs.
-struct Node<'r, 'k, 'c> {
-    dtls: Dtls<'r, 'k>,
-    coap: Coap,
+/// The node's authorizer: 3 sessions, 2 provisioned identities.
+type Authz = Authorizer<SessionHandle, 3, 2>;
+
+/// Everything the node runs. The large parts are `main`'s variables,
+/// each built where it stays (see `main`), and borrowed here.
+struct Node<'a, 'r, 'k, 'c> {
+    dtls: &'a mut Dtls<'r, 'k>,
+    coap: &'a mut Coap,
     rs: &'r RefCell<Rs<'k>>,
-    authz: Authorizer<SessionHandle, 3, 2>,
-    store: NodeStore<'c>,
+    authz: &'a mut Authz,
+    store: &'a mut NodeStore<'c>,
     led: bool,
     n: Counters,
     /// Set by the bridge's end-of-run frame.
@@ -228,8 +243,36 @@ fn main() -> ! {
     ];
     let rs = RefCell::new(Rs::new(cssf_auth::Config::new(AUDIENCE), &keys[..]));
     let mut counter = RamCounter::default();
+    let mut flash = Flash::new();
     let start = board::now();
-    let mut node = build(&rs, &mut counter, start);
+    // Each part is built by a function that is not inlined and returns it
+    // (or the `Result` holding it) into the variable that keeps it for
+    // the whole run: no copy of a part, and no construction temporaries,
+    // stay in this frame. The `Result`s are kept as they are and borrowed.
+    let mut store = mount(&mut flash, &mut counter);
+    let Ok(store) = store.as_mut() else {
+        fail(b"store: mount")
+    };
+    let (node_sk, psk_key, pinned) = provision(store);
+    line(&[
+        b"store: mounted on a RAM flash (2 x 2 KiB), node key, PSK and pinned client key read back",
+    ]);
+    let mut authz = authorizer(&pinned);
+    let mut dtls = dtls_endpoint(&rs, node_sk, psk_key, pinned, start);
+    let Ok(dtls) = dtls.as_mut() else {
+        fail(b"dtls endpoint config")
+    };
+    let mut coap = coap_endpoint();
+    let mut node = Node {
+        dtls,
+        coap: &mut coap,
+        rs: &rs,
+        authz: &mut authz,
+        store,
+        led: false,
+        n: Counters::default(),
+        ended: false,
+    };
     line(&[b"link: UART0 up, SLIP frames with a peer header; serving coap and coaps"]);
     sizes();
     node.serve(start);
@@ -240,32 +283,27 @@ fn main() -> ! {
     cssf_firmware::exit(true)
 }
 
-/// Mounts the store (provisioning it at first boot) and builds the node
-/// from what it holds. Not inlined: the temporaries of construction (the
-/// endpoints are large) live in this frame, which is gone before the node
-/// serves; the node itself is returned into `main`'s frame.
+/// Mounts the store on the RAM flash (empty at every boot).
 #[inline(never)]
-fn build<'r, 'k, 'c>(
-    rs: &'r RefCell<Rs<'k>>,
+fn mount<'c>(
+    flash: &'c mut Flash,
     counter: &'c mut RamCounter,
-    start: Duration,
-) -> Node<'r, 'k, 'c> {
+) -> Result<NodeStore<'c>, cssf_store::Error> {
     let mut salt_rng = DemoRng::new(0x5e45_0000_0000_0001);
-    let Ok(mut store) = NodeStore::mount(
-        Flash::new(),
+    NodeStore::mount(
+        flash,
         &RootKey(ROOT_KEY),
         counter,
         StoreConfig::new(),
         &mut salt_rng,
-    ) else {
-        fail(b"store: mount")
-    };
-    let (node_sk, psk_key, pinned) = provision(&mut store);
-    line(&[
-        b"store: mounted on a RAM flash (2 x 2 KiB), node key, PSK and pinned client key read back",
-    ]);
+    )
+}
 
-    let mut authz = Authorizer::new();
+/// The authorizer: public rights, and the provisioned PSK identity's and
+/// pinned key's rights.
+#[inline(never)]
+fn authorizer(pinned: &p256::PublicKey) -> Authz {
+    let mut authz = Authz::new();
     let (Ok(provisioned), Ok(public)) = (
         Rights::parse(PROVISIONED_RIGHTS),
         Rights::parse(PUBLIC_RIGHTS),
@@ -273,7 +311,7 @@ fn build<'r, 'k, 'c>(
         fail(b"rights")
     };
     authz.set_public(public);
-    let Some((px, py)) = cssf_auth::pop::coordinates(&pinned) else {
+    let Some((px, py)) = cssf_auth::pop::coordinates(pinned) else {
         fail(b"pinned key")
     };
     if authz
@@ -283,8 +321,20 @@ fn build<'r, 'k, 'c>(
     {
         fail(b"authorizer: provisioning");
     }
+    authz
+}
 
-    let mut cfg = DtlsConfig::default(); // every suite
+/// The DTLS server with the node's key, the PSK it read back and the
+/// pinned key.
+#[inline(never)]
+fn dtls_endpoint<'r, 'k>(
+    rs: &'r RefCell<Rs<'k>>,
+    node_sk: SigningKey,
+    psk_key: heapless::Vec<u8, 32>,
+    pinned: p256::PublicKey,
+    start: Duration,
+) -> Result<Dtls<'r, 'k>, cssf_dtls::Error> {
+    let mut cfg = DtlsConfig::default(); // every suite of the build
     cfg.require_client_auth = true;
     // Over this link the round trip is milliseconds (see psk-client-link).
     cfg.retransmit_initial = Duration::from_secs(1);
@@ -295,37 +345,31 @@ fn build<'r, 'k, 'c>(
         rs,
     };
     let trust = NodeTrust { pinned, rs };
-    let mut node = Node {
-        dtls: match Dtls::with_raw_public_key(
-            cfg,
-            psk,
-            node_sk,
-            trust,
-            DemoRng::new(0x5e45_d715_0000_0002),
-            start,
-        ) {
-            Ok(d) => d,
-            Err(_) => fail(b"dtls endpoint config"),
-        },
-        coap: Coap::new(
-            CoapConfig::default(),
-            DemoRng::new(0x5e45_c0a9_0000_0003),
-            &RESOURCES,
-        ),
-        rs,
-        authz,
-        store,
-        led: false,
-        n: Counters::default(),
-        ended: false,
-    };
-    node.coap
-        .set_verified_peers(|p| matches!(p, Peer::Secure(_)));
-    node
+    Dtls::with_raw_public_key(
+        cfg,
+        psk,
+        node_sk,
+        trust,
+        DemoRng::new(0x5e45_d715_0000_0002),
+        start,
+    )
+}
+
+/// The CoAP server: DTLS sessions are verified peers.
+#[inline(never)]
+fn coap_endpoint() -> Coap {
+    let mut coap = Coap::new(
+        CoapConfig::default(),
+        DemoRng::new(0x5e45_c0a9_0000_0003),
+        &RESOURCES,
+    );
+    coap.set_verified_peers(|p| matches!(p, Peer::Secure(_)));
+    coap
 }
 
 /// First boot writes the demo credentials to the store; every boot reads
 /// them back from it. Returns the node key, the PSK and the pinned key.
+#[inline(never)]
 fn provision(store: &mut NodeStore<'_>) -> (SigningKey, heapless::Vec<u8, 32>, p256::PublicKey) {
     if store.get_p256_private_key(b"node").is_err()
         && (store.set_p256_private_key(b"node", &NODE_SK).is_err()
@@ -355,10 +399,10 @@ fn provision(store: &mut NodeStore<'_>) -> (SigningKey, heapless::Vec<u8, 32>, p
     (sk, psk, pinned)
 }
 
-impl Node<'_, '_, '_> {
+impl Node<'_, '_, '_, '_> {
     /// The main loop, until the bridge's end-of-run frame: bytes from
     /// UART0, timers, output. Not inlined, so its temporaries do not add
-    /// to `main`'s frame, which holds the node.
+    /// to `main`'s frame, which holds the node's parts.
     #[inline(never)]
     fn serve(&mut self, start: Duration) {
         let mut decoder = cssf_firmware::slip::Decoder::<{ MAX_DATAGRAM + link::HEADER }>::new();
@@ -405,6 +449,9 @@ impl Node<'_, '_, '_> {
     }
 
     /// The timers of the DTLS endpoint, the CoAP endpoint and the tokens.
+    /// Not inlined: what a retransmission takes is not in `serve`'s frame
+    /// under every frame and the datagram input.
+    #[inline(never)]
     fn timers(&mut self, now: Duration) {
         if self.dtls.poll_timeout().is_some_and(|t| t <= now) {
             // An error is one handshake's end, reported as `Closed`.
@@ -456,6 +503,9 @@ impl Node<'_, '_, '_> {
                                 let d = buf.get(link::HEADER..link::HEADER + t.len);
                                 // A session that ended meanwhile: dropped.
                                 let _ = self.dtls.send(now, h, d.unwrap_or(&[]));
+                                // Out at once: the send queue holds one
+                                // record (see DTLS_QUEUE).
+                                self.flush_dtls(now, &mut buf);
                             }
                         }
                     }
@@ -464,19 +514,24 @@ impl Node<'_, '_, '_> {
                     Err(_) => break,
                 }
             }
-            loop {
-                let out = buf.get_mut(link::HEADER..).unwrap_or(&mut []);
-                match self.dtls.poll_transmit(now, out) {
-                    Ok(Some(t)) => {
-                        moved = true;
-                        self.send(Kind::Coaps, t.to, &mut buf, t.len);
-                    }
-                    Ok(None) => break,
-                    Err(_) => break,
-                }
-            }
+            moved |= self.flush_dtls(now, &mut buf);
             if !moved {
                 return;
+            }
+        }
+    }
+
+    /// Sends every datagram the DTLS endpoint has ready; true if any.
+    fn flush_dtls(&mut self, now: Duration, buf: &mut [u8]) -> bool {
+        let mut moved = false;
+        loop {
+            let out = buf.get_mut(link::HEADER..).unwrap_or(&mut []);
+            match self.dtls.poll_transmit(now, out) {
+                Ok(Some(t)) => {
+                    moved = true;
+                    self.send(Kind::Coaps, t.to, buf, t.len);
+                }
+                Ok(None) | Err(_) => return moved,
             }
         }
     }
@@ -675,6 +730,7 @@ impl Node<'_, '_, '_> {
         (Code(r.code), r.payload_len)
     }
 
+    #[inline(never)]
     fn report(&mut self, ran: Duration, malformed: u32) {
         let n = &self.n;
         put(b"served: ");
@@ -747,7 +803,9 @@ fn put_code(code: u8) {
 
 fn sizes() {
     use core::mem::size_of;
-    put(b"size_of: dtls Endpoint<_,_,_,3,_,1,1> ");
+    put(b"size_of: dtls Endpoint<_,_,_,3,_,1,1,");
+    put_num(DTLS_QUEUE);
+    put(b"> ");
     put_num(size_of::<Dtls<'static, 'static>>());
     put(b" B, coap Endpoint<2,4,");
     put_num(COAP_MAX);
@@ -756,8 +814,10 @@ fn sizes() {
     put(b" B, AuthzInfo<2,8,4> ");
     put_num(size_of::<Rs<'static>>());
     put(b" B, Authorizer<3,2> ");
-    put_num(size_of::<Authorizer<SessionHandle, 3, 2>>());
-    put(b" B, Store<6,2> + RamFlash 4 KiB ");
+    put_num(size_of::<Authz>());
+    put(b" B, Store<6,2> ");
     put_num(size_of::<NodeStore<'static>>());
+    put(b" B, RamFlash ");
+    put_num(size_of::<Flash>());
     line(&[b" B"]);
 }
