@@ -757,6 +757,7 @@ fn tampering(o: &Opts) -> Row {
             kind,
         ));
     }
+    row.control(seen, n, false);
     if seen != n {
         row.failure = Some(format!(
             "control: a client talking to an impostor was called wrong in only {seen}/{n}"

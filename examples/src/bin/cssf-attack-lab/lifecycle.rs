@@ -1087,6 +1087,8 @@ fn run_planted(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
             Err(e) => t.why = format!("control resumption: {e}"),
         }
     }
+    row.control(t.control, row.attempts, false);
+    row.control(control_resumed, row.attempts, false);
     row.failure = t.failure(row.attempts).or_else(|| {
         (control_resumed < row.attempts).then(|| {
             format!(
@@ -1173,6 +1175,10 @@ fn run_restart(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
         let _ = t.control(control);
     }
     let ran = row.attempts - t.not_run;
+    row.control(t.control, row.attempts, false);
+    row.control(a_put, row.attempts, false);
+    row.control(completed, row.attempts, false);
+    row.control(observed, row.attempts, false);
     row.failure = t.failure(row.attempts).or_else(|| {
         if a_put < ran {
             Some(format!(

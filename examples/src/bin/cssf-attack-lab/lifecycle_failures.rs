@@ -456,6 +456,7 @@ pub(crate) fn run(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
         };
     }
     let n = row.attempts;
+    row.control(control, n, false);
     row.failure = if not_run > 0 {
         Some(format!("{not_run}/{n} attempts could not run ({why})"))
     } else if control < n {

@@ -140,6 +140,45 @@ pub struct Row {
     pub gnutls: Cmp,
     /// The lab could not run this row as it should (no result about CSSF).
     pub failure: Option<String>,
+    /// Every control of the row: attempts that showed the effect, out of
+    /// how many, and whether the control is inherently partial (then one
+    /// attempt showing the effect is enough; otherwise every one must).
+    pub controls: Vec<Control>,
+}
+
+/// One control's result: the same observation with the defence off (or
+/// the credential real), which must show the effect the row looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Control {
+    /// Attempts that showed the effect.
+    pub seen: u32,
+    /// Attempts.
+    pub of: u32,
+    /// Inherently partial (random tampering, a power cut at a random
+    /// operation): at least one attempt must show the effect, not all.
+    pub partial: bool,
+}
+
+impl Control {
+    /// Whether the control showed what it must.
+    pub fn met(&self) -> bool {
+        self.of > 0
+            && if self.partial {
+                self.seen > 0
+            } else {
+                self.seen == self.of
+            }
+    }
+}
+
+impl std::fmt::Display for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.seen, self.of)?;
+        if self.partial {
+            write!(f, " partial")?;
+        }
+        Ok(())
+    }
 }
 
 impl Row {
@@ -156,7 +195,41 @@ impl Row {
             libcoap: Cmp::Na("not a transport attack"),
             gnutls: Cmp::Na("not a transport attack"),
             failure: None,
+            controls: Vec::new(),
         }
+    }
+
+    /// Records a control that must show the effect in every one of its
+    /// `of` attempts (`partial`: in at least one). The lab fails the row
+    /// when it did not.
+    pub fn control(&mut self, seen: u32, of: u32, partial: bool) {
+        self.controls.push(Control { seen, of, partial });
+    }
+
+    /// Why the row's controls do not let it see the attack, if they do not.
+    fn control_failure(&self) -> Option<String> {
+        if self.controls.is_empty() {
+            return Some("no control recorded".into());
+        }
+        let bad: Vec<String> = self
+            .controls
+            .iter()
+            .filter(|c| !c.met())
+            .map(|c| {
+                format!(
+                    "{} (needs {})",
+                    c,
+                    if c.partial { "at least 1" } else { "all" }
+                )
+            })
+            .collect();
+        (!bad.is_empty()).then(|| format!("control showed the effect in only {}", bad.join(", ")))
+    }
+
+    /// The controls as the table shows them at the end of the Defence cell.
+    fn controls_cell(&self) -> String {
+        let c: Vec<String> = self.controls.iter().map(ToString::to_string).collect();
+        format!("[controls: {}]", c.join(", "))
     }
 
     /// Counts one CSSF attempt.
@@ -322,6 +395,9 @@ fn main() -> ExitCode {
         if let Some(f) = &r.failure {
             failures.push(format!("{}: {f}", r.id));
         }
+        if let Some(f) = r.control_failure() {
+            failures.push(format!("{}: {f}", r.id));
+        }
         accepted += r.accepted;
         let surv = match r.survived {
             None => "n/a".to_string(),
@@ -332,13 +408,14 @@ fn main() -> ExitCode {
             failed_survival.push(r.id);
         }
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} {} | {} | {} | {} |",
             r.name,
             r.attempts,
             r.attempts - r.accepted,
             r.accepted,
             surv,
             r.defence,
+            r.controls_cell(),
             r.baseline,
             r.libcoap,
             r.gnutls

@@ -388,6 +388,7 @@ fn observe_row(o: &Opts) -> Row {
             }
         }
     }
+    row.control(t.control, row.attempts, false);
     row.failure = t.failure(row.attempts);
     let bound = observer_bound().as_secs();
     row.defence = format!(
@@ -599,6 +600,7 @@ fn run_flood(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
             }
         }
     }
+    row.control(t.control, row.attempts, false);
     row.failure = t.failure(row.attempts);
     row.defence = format!(
         "message-ID cache entries only for requests the application sees, a per-address quota \
@@ -632,6 +634,7 @@ fn run_block1(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
             }
         }
     }
+    row.control(t.control, row.attempts, false);
     row.failure = t.failure(row.attempts);
     row.defence = format!(
         "per-address upload quota (half of the {SLOTS} slots); a DTLS client's first block \

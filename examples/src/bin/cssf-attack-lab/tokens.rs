@@ -973,6 +973,7 @@ fn run_row(
     if without_rights {
         extra.push_str("; this server took no RIGHTS: dev-2 got full access");
     }
+    row.control(control, n, false);
     if not_run > 0 {
         extra.push_str(&format!("; {not_run}/{n} attempts could not run: {why}"));
         row.failure = Some(format!("{not_run}/{n} attempts could not run ({why})"));
