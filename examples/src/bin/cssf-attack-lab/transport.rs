@@ -1491,7 +1491,9 @@ fn cookie_replay(o: &Opts) -> Row {
             slowest = slowest.max(t);
             in_time += u32::from(!late);
         }
-        row.attempt(late || !r.legit_up, r.legit_up);
+        // A replay that opened a handshake at all got past the cache,
+        // whether or not the new client was kept out.
+        row.attempt(late || !r.legit_up || r.opened > 0, r.legit_up);
         // Control: what the replay cache leaves the attacker, beyond the
         // bound: a cookie exchange for every ClientHello, from a new
         // address every 100 ms, two of them held back and sent right
@@ -1503,7 +1505,7 @@ fn cookie_replay(o: &Opts) -> Row {
     let n = row.attempts;
     let dropped = if dropped == u64::MAX { 0 } else { dropped };
     row.defence = format!(
-        "ClientHello replay cache: a cookie-bearing ClientHello taken before whose handshake is over is dropped (at least {dropped} replays dropped per run, handshakes seen open at the attacker's addresses while it replayed: at most {opened}); a host's half-open handshakes that ended within one retransmission timeout count against its share; newest wins after a minimum hold (the new client connected within one retransmission timeout in {in_time}/{n}, slowest {:.3} s; control, what the cache leaves the attacker beyond the bound, a cookie exchange from a new address every 100 ms and {HANDSHAKE_SLOTS} of its ClientHellos right behind each of the new client's datagrams: kept out {control}/{n})",
+        "ClientHello replay cache: a cookie-bearing ClientHello taken before whose handshake is over is dropped (accepted: the new client kept out, or any handshake seen open at the attacker's addresses while it replayed; at least {dropped} replays dropped per run, handshakes open at the attacker's addresses: at most {opened}); a host's half-open handshakes that ended within one retransmission timeout count against its share; newest wins after a minimum hold (the new client connected within one retransmission timeout in {in_time}/{n}, slowest {:.3} s; control, what the cache leaves the attacker beyond the bound, a cookie exchange from a new address every 100 ms and {HANDSHAKE_SLOTS} of its ClientHellos right behind each of the new client's datagrams: kept out {control}/{n})",
         slowest.as_secs_f64()
     );
     row.control(control, n, false);
