@@ -1144,11 +1144,19 @@ fn flood_run(seed: u64, gap: Duration, start: Duration, burst: bool) -> FloodRun
     }
 }
 
-fn handshake_flood(o: &Opts) -> Row {
+/// The handshake flood within the bound (750 and 500 ms), and the same
+/// flood beyond it (a new address every 100 ms) as a row of its own, a
+/// known limitation.
+fn handshake_flood(o: &Opts) -> (Row, Row) {
     let mut row = Row::new(
         "hs-flood",
-        "Handshake flood with valid cookies (half-open sessions, a new address every 750 or 500 ms; 100 ms run, beyond the bound, not counted)",
+        "Handshake flood with valid cookies (half-open sessions, a new address every 750 or 500 ms)",
     );
+    let mut fast = Row::new(
+        "hs-flood-fast",
+        "Handshake flood with valid cookies beyond the bound (a new address every 100 ms)",
+    );
+    fast.limitation = true;
     let mut control = 0;
     let mut held = 0;
     let mut in_time = [0u32; 3];
@@ -1160,6 +1168,7 @@ fn handshake_flood(o: &Opts) -> Row {
         let start = Duration::from_millis(1500 + seed % 2000) + Duration::from_micros(seed % 997);
         let mut accepted = false;
         let mut survived = true;
+        let (mut fast_accepted, mut fast_survived) = (false, true);
         for (k, gap) in FLOOD_GAPS.iter().enumerate() {
             let r = flood_run(seed, *gap, start, false);
             held = held.max(r.flood_held);
@@ -1171,13 +1180,17 @@ fn handshake_flood(o: &Opts) -> Row {
                 slowest = slowest.max(t);
                 in_time[k] += u32::from(!late);
             }
-            // Beyond the bound, not counted: reported beside the others.
+            // Beyond the bound: its own row.
             if k < FLOOD_COUNTED {
                 accepted |= late || !r.legit_up;
+                survived &= r.legit_up;
+            } else {
+                fast_accepted |= late || !r.legit_up;
+                fast_survived &= r.legit_up;
             }
-            survived &= r.legit_up;
         }
         row.attempt(accepted, survived);
+        fast.attempt(fast_accepted, fast_survived);
         // Control: beyond the bound. A new address every 100 ms whose
         // cookie-verified ClientHellos are held back and sent, two at a
         // time (as many as the server has handshake slots), right behind
@@ -1188,13 +1201,19 @@ fn handshake_flood(o: &Opts) -> Row {
     }
     let n = row.attempts;
     row.defence = format!(
-        "newest wins after a minimum hold: with every handshake slot busy, a cookie-verified ClientHello takes the slot of the half-open handshake admitted first that held it for half an initial retransmission timeout (0.5 s; a flood needs more than {HANDSHAKE_SLOTS} admissions from distinct hosts per 0.5 s to keep new clients out); session table bounded ({SESSIONS}) (the flood held up to {held} of the {HANDSHAKE_SLOTS} handshake slots; the new client connected within one retransmission timeout in {}/{n} at 750 ms, {}/{n} at 500 ms; not counted, beyond the bound: {}/{n} at 100 ms; slowest {:.3} s; control, {HANDSHAKE_SLOTS} of the flood's ClientHellos sent right behind each of the new client's datagrams: new client kept out beyond one retransmission timeout {control}/{n})",
+        "newest wins after a minimum hold: with every handshake slot busy, a cookie-verified ClientHello takes the slot of the half-open handshake admitted first that held it for half an initial retransmission timeout (0.5 s; a flood needs more than {HANDSHAKE_SLOTS} admissions from distinct hosts per 0.5 s to keep new clients out); session table bounded ({SESSIONS}) (the flood held up to {held} of the {HANDSHAKE_SLOTS} handshake slots; the new client connected within one retransmission timeout in {}/{n} at 750 ms, {}/{n} at 500 ms (beyond the bound, 100 ms: the next row); slowest {:.3} s; control, {HANDSHAKE_SLOTS} of the flood's ClientHellos sent right behind each of the new client's datagrams: new client kept out beyond one retransmission timeout {control}/{n})",
         in_time[0],
         in_time[1],
-        in_time[2],
         slowest.as_secs_f64(),
     );
     row.control(control, n, false);
+    fast.defence = format!(
+        "KNOWN LIMITATION, not counted in the verdict: a host is an IPv4 address or an IPv6 /64, and more than {HANDSHAKE_SLOTS} cookie-verified admissions from distinct hosts per 0.5 s (here about 10 hosts/s) keep new clients out; the bound above holds only below that rate (the new client connected within one retransmission timeout in {}/{n} at 100 ms; control, the previous row's: {control}/{n})",
+        in_time[2],
+    );
+    fast.control(control, n, false);
+    fast.baseline = Cmp::Na("no handshake");
+    fast.libcoap = Cmp::NotRun("in-memory only");
     if control != n {
         row.failure = Some(format!(
             "control: {HANDSHAKE_SLOTS} ClientHellos behind each of the new client's datagrams kept it out beyond one retransmission timeout in only {control}/{n}"
@@ -1202,7 +1221,7 @@ fn handshake_flood(o: &Opts) -> Row {
     }
     row.baseline = Cmp::Na("no handshake");
     row.libcoap = Cmp::NotRun("in-memory only");
-    row
+    (row, fast)
 }
 
 /// A plaintext fatal alert (handshake_failure) with record sequence `seq`:
@@ -1930,7 +1949,9 @@ pub fn run(o: &Opts) -> Vec<Row> {
     rows.push(downgrade(o, true));
     let (flood, amp) = hello_flood(o);
     rows.push(flood);
-    rows.push(handshake_flood(o));
+    let (flood, fast) = handshake_flood(o);
+    rows.push(flood);
+    rows.push(fast);
     rows.push(cookie_replay(o));
     rows.push(resend_amplification(o));
     rows.push(amp);
