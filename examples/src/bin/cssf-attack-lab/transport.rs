@@ -1591,6 +1591,19 @@ fn tiny_records(ch: &[u8], seq: u64) -> Vec<Vec<u8>> {
     ]
 }
 
+/// The victim's own ClientHello in a resend-amplification run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Victim {
+    /// Never reached the server (the replay is its first use).
+    Absent,
+    /// Reached it, and the victim then gave its handshake up (a fatal
+    /// alert): the replays come after the handshake is over.
+    Ended,
+    /// Reached it, and the handshake is still in progress while the
+    /// replays come (the victim silent).
+    InProgress,
+}
+
 /// What one resend-amplification run measured at the victim's address.
 struct AmpRun {
     /// Bytes that came from the victim's address (all spoofed).
@@ -1605,15 +1618,24 @@ struct AmpRun {
 /// address, with tiny epoch-0 records if `tiny`; then `copies` complete
 /// copies of it (with more tiny records if `tiny`), 2.1 s apart, and
 /// `junk` bytes of one record the server drops; until long after. With
-/// `victim_first`, the victim's own ClientHello reached the server first
-/// and the victim then gave its handshake up (a fatal alert): what the
-/// server sent for that is the victim's own handshake, not counted.
-/// Without, the server never saw the ClientHello before (first use).
-fn amp_run(seed: u64, tiny: bool, copies: u32, junk: usize, victim_first: bool) -> AmpRun {
-    let victim = SPOOF_BASE + 500;
+/// `victim`: whether and how the victim's own ClientHello reached the
+/// server first (see [`Victim`]); what the server sent in answer to it
+/// before the replays is the victim's own handshake, not counted.
+/// `replay` false sends nothing from the victim's address after that (the
+/// in-progress baseline: the server's own timer resends).
+fn amp_run(
+    seed: u64,
+    tiny: bool,
+    copies: u32,
+    junk: usize,
+    victim: Victim,
+    replay: bool,
+) -> AmpRun {
+    let victim_first = victim != Victim::Absent;
+    let victim_addr = SPOOF_BASE + 500;
     let mut s = LabServer::lab(seed);
     let mut m = CssfClient::new(
-        victim,
+        victim_addr,
         SERVER,
         IDENTITY,
         PSK,
@@ -1638,31 +1660,35 @@ fn amp_run(seed: u64, tiny: bool, copies: u32, junk: usize, victim_first: bool) 
         first_flight: 0,
     };
     if victim_first {
-        s.input(now, &Packet::forged(victim, SERVER, ch.clone()));
+        s.input(now, &Packet::forged(victim_addr, SERVER, ch.clone()));
         s.output(now, &mut out);
         out.clear();
-        s.input(now, &Packet::forged(victim, SERVER, fatal_alert(900)));
-        s.output(now, &mut out);
-        out.clear();
+        if victim == Victim::Ended {
+            s.input(now, &Packet::forged(victim_addr, SERVER, fatal_alert(900)));
+            s.output(now, &mut out);
+            out.clear();
+        }
     }
     let send = |s: &mut LabServer, now: Duration, d: Vec<Vec<u8>>, run: &mut AmpRun| {
         for d in d {
             run.received += d.len() as u64;
-            s.input(now, &Packet::forged(victim, SERVER, d));
+            s.input(now, &Packet::forged(victim_addr, SERVER, d));
         }
     };
-    send(&mut s, now, vec![ch.clone()], &mut run);
-    if tiny {
+    let mut left = if replay { copies } else { 0 };
+    if replay {
+        send(&mut s, now, vec![ch.clone()], &mut run);
+    }
+    if tiny && replay {
         send(&mut s, now, tiny_records(&ch, 5000), &mut run);
     }
-    if junk > 0 {
+    if junk > 0 && replay {
         // An epoch-0 application data record: dropped, its bytes counted.
         let mut j = vec![23, 0xFE, 0xFD, 0, 0, 0, 0, 0, 0, 0x13, 0x88];
         j.extend_from_slice(&((junk - REC_LEN) as u16).to_be_bytes());
         j.resize(junk, 0xAB);
         send(&mut s, now, vec![j], &mut run);
     }
-    let mut left = copies;
     let mut copy_at = Duration::from_millis(1100);
     let mut first = true;
     while now < Duration::from_secs(60) {
@@ -1678,7 +1704,7 @@ fn amp_run(seed: u64, tiny: bool, copies: u32, junk: usize, victim_first: bool) 
         s.output(now, &mut out);
         let to_victim: u64 = out
             .drain(..)
-            .filter(|p| p.to == victim)
+            .filter(|p| p.to == victim_addr)
             .map(|p| p.data.len() as u64)
             .sum();
         if first && to_victim > 0 {
@@ -1696,24 +1722,40 @@ fn amp_run(seed: u64, tiny: bool, copies: u32, junk: usize, victim_first: bool) 
 fn resend_amplification(o: &Opts) -> Row {
     let mut row = Row::new(
         "resend-amp",
-        "Spoofed-resend amplification: a captured cookie-bearing ClientHello replayed after the victim's handshake, with tiny epoch-0 records, from the victim's address (bytes out / in per victim > 3)",
+        "Spoofed-resend amplification: a captured cookie-bearing ClientHello replayed after the victim's handshake or while it is in progress, with tiny epoch-0 records, from the victim's address (bytes out / in per victim > 3)",
     );
     let (mut max_ratio, mut control) = (0f64, 0);
+    let (mut max_progress, mut progress_runs) = (0f64, 0u32);
     let mut flight = 0;
     for i in 0..o.attempts {
         let seed = (o.seed ^ 0xA3F).wrapping_add(u64::from(i));
         // Half the attempts replay the ClientHello alone, half with the
-        // tiny records; 0 to 3 copies of it later.
-        let r = amp_run(seed, i % 2 == 1, (i / 2) % 4, 0, true);
-        let ratio = r.sent as f64 / r.received.max(1) as f64;
+        // tiny records; 0 to 3 copies of it later. Every third attempt
+        // replays while the victim's handshake is still in progress: what
+        // the server sends beyond its own timer's resends (the same run
+        // without the replays) is what the replays provoked.
+        let tiny = i % 2 == 1;
+        let copies = (i / 2) % 4;
+        let (sent, received) = if i % 3 == 2 {
+            let r = amp_run(seed, tiny, copies, 0, Victim::InProgress, true);
+            let base = amp_run(seed, tiny, copies, 0, Victim::InProgress, false);
+            progress_runs += 1;
+            let extra = r.sent.saturating_sub(base.sent);
+            max_progress = max_progress.max(extra as f64 / r.received.max(1) as f64);
+            (extra, r.received)
+        } else {
+            let r = amp_run(seed, tiny, copies, 0, Victim::Ended, true);
+            (r.sent, r.received)
+        };
+        let ratio = sent as f64 / received.max(1) as f64;
         max_ratio = max_ratio.max(ratio);
-        row.attempt(r.sent > 3 * r.received, true);
+        row.attempt(sent > 3 * received, true);
         // Control: the same replay of a ClientHello the server has not
         // taken (no entry in the replay cache: the victim's own never
         // arrived): the server sends its flight and resends it on every
         // timer (1 + 4 sendings), more than three times the bytes from
         // the address, and the meter counts them.
-        let c = amp_run(seed, false, 0, 0, false);
+        let c = amp_run(seed, false, 0, 0, Victim::Absent, true);
         flight = c.first_flight;
         control += u32::from(
             c.first_flight > 0 && c.sent >= 5 * c.first_flight && c.sent > 3 * c.received,
@@ -1722,7 +1764,7 @@ fn resend_amplification(o: &Opts) -> Row {
     let n = row.attempts;
     row.survived = None;
     row.defence = format!(
-        "ClientHello replay cache: a copy of a cookie-bearing ClientHello taken before whose handshake is over opens nothing and draws nothing; while its handshake is in progress, a resend only on a complete copy of the client's last message, at most once per retransmission timeout (max ratio {max_ratio:.2}; control, the same replay of a ClientHello the server had not taken: all 5 sendings of the {flight}-byte flight seen and more than 3x, {control}/{n})"
+        "ClientHello replay cache: a copy of a cookie-bearing ClientHello taken before whose handshake is over opens nothing and draws nothing; while its handshake is in progress, a resend only on a complete copy of the client's last message, at most once per retransmission timeout (max ratio {max_ratio:.2}; of it, with the victim's handshake in progress in {progress_runs}/{n}, beyond the server's own timer resends: {max_progress:.2}; control, the same replay of a ClientHello the server had not taken: all 5 sendings of the {flight}-byte flight seen and more than 3x, {control}/{n})"
     );
     row.control(control, n, false);
     if control != n {
