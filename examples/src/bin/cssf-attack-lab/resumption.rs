@@ -179,7 +179,7 @@ fn revoked(o: &Opts) -> Row {
         ));
     }
     row.defence = format!(
-        "PskStore::may_resume asks the store again (default: the identity must still have a key); the full handshake then fails with unknown_psk_identity (full handshakes completed {full}/{}; control: not revoked, resumed {kept}/{n}; revoked, with a lab-only store whose may_resume says yes, resumed {forced}/{n}; cssf-server's store lets a provisioned identity resume only while provisioned, cssf-auth's token stores never)",
+        "PskStore::may_resume asks the store again (default: the identity must still have a key); the full handshake then fails with unknown_psk_identity (full handshakes completed {full}/{}; control: not revoked, resumed {kept}/{n}; revoked, with a lab-only store whose may_resume says yes, resumed {forced}/{n}; run against a lab PSK store only: cssf-server's store and cssf-auth's token stores are not exercised here, and no token session is resumed after its token expired or was narrowed)",
         row.attempts
     );
     row.baseline = Cmp::Na("no handshake");

@@ -553,8 +553,9 @@ fn recovers(a: &[u8], b: &[u8], known: &[u8], secret: &[u8]) -> bool {
 /// device write a value the attacker knows (a token, a configuration) and
 /// XORs the two images. `salt_seed` = Some(s) gives every mount the same
 /// salt source (the control: a device whose "random" salt repeats);
-/// None seeds each mount's salt source anew, as a TRNG would.
-fn nonce_attempt(rng: &mut SimRng, salt_seed: Option<u64>) -> bool {
+/// None seeds each mount's salt source anew, as a TRNG would. `None` when
+/// the attempt could not run (a mount or a write failed).
+fn nonce_attempt(rng: &mut SimRng, salt_seed: Option<u64>) -> Option<bool> {
     let mut salt = |seed: Option<u64>| SimRng::new(seed.unwrap_or(rng.next_u64_raw()));
     let mut secret = [0u8; 16];
     let mut known = [0u8; 16];
@@ -566,21 +567,17 @@ fn nonce_attempt(rng: &mut SimRng, salt_seed: Option<u64>) -> bool {
     let mount = |f: Flash, salt: &mut SimRng| {
         S::mount(f, &ROOT, NoRollbackProtection, Config::new(), salt).ok()
     };
-    let Some(mut s) = mount(Flash::new(), &mut salt(salt_seed)) else {
-        return false;
-    };
+    let mut s = mount(Flash::new(), &mut salt(salt_seed))?;
     for k in 0..pre {
-        let _ = s.set(b"led", format!("led-{k}").as_bytes());
+        s.set(b"led", format!("led-{k}").as_bytes()).ok()?;
     }
     let older = s.flash().clone();
-    let _ = s.set(b"psk", &secret);
+    s.set(b"psk", &secret).ok()?;
     let with_secret = s.flash().image().to_vec();
     drop(s);
-    let Some(mut s) = mount(older, &mut salt(salt_seed)) else {
-        return false;
-    };
-    let _ = s.set(b"psk", &known);
-    recovers(&with_secret, s.flash().image(), &known, &secret)
+    let mut s = mount(older, &mut salt(salt_seed))?;
+    s.set(b"psk", &known).ok()?;
+    Some(recovers(&with_secret, s.flash().image(), &known, &secret))
 }
 
 fn nonce_reuse(o: &Opts) -> Row {
@@ -589,17 +586,26 @@ fn nonce_reuse(o: &Opts) -> Row {
         "Flash rollback to make a nonce repeat and read a stored key (two images, one known value)",
     );
     row.survived = None;
-    let mut control = 0;
+    let (mut control, mut not_run) = (0, 0u32);
     for i in 0..o.attempts {
         let mut rng = SimRng::new(o.seed.wrapping_add(u64::from(i)) ^ 0x90);
-        row.attempt(nonce_attempt(&mut rng, None), true);
-        control += u32::from(nonce_attempt(&mut rng, Some(0x5a17)));
+        match nonce_attempt(&mut rng, None) {
+            Some(recovered) => row.attempt(recovered, true),
+            None => not_run += 1,
+        }
+        control += u32::from(nonce_attempt(&mut rng, Some(0x5a17)) == Some(true));
+    }
+    if not_run > 0 {
+        row.failure = Some(format!(
+            "{not_run}/{} attempts could not run (a mount or a write failed)",
+            o.attempts
+        ));
     }
     row.defence = format!(
         "random 128-bit salt per mount in every XChaCha20-Poly1305 nonce (control, the salt repeating across mounts: key recovered {control}/{})",
-        row.attempts
+        o.attempts
     );
-    row.control(control, row.attempts, false);
+    row.control(control, o.attempts, false);
     row.baseline = Cmp::Na("no store");
     row
 }

@@ -648,9 +648,11 @@ fn downgrade(o: &Opts, strip_ems: bool) -> Row {
     } else {
         let half = row.attempts / 2;
         format!(
-            "with EMS (RFC 7627) the session hash binds the keys to the ClientHello: the two sides' keys differ and the Finished records do not even decrypt; with EMS off on both ends (every other attempt) the Finished MAC over the transcript (server picked the weaker suite in {weaker_chosen}/{} runs: {weaker_ems}/{} with EMS, {weaker_no_ems}/{half} without, then the handshake failed)",
+            "with EMS (RFC 7627) the session hash binds the keys to the ClientHello: the two sides' keys differ and the Finished records do not even decrypt; with EMS off on both ends (every other attempt) the Finished MAC over the transcript (server picked the weaker suite in {weaker_chosen}/{} runs: {weaker_ems}/{} with EMS, {weaker_no_ems}/{half} without; the rewritten handshake completed on either side in {}/{})",
             row.attempts,
             row.attempts - half,
+            row.accepted,
+            row.attempts,
         )
     };
     let n = row.attempts;
