@@ -397,8 +397,9 @@ fn observe_row(o: &Opts) -> Row {
          displaces a plain one's (victim notified later than {bound} + {margin} s after \
          registering in {}/{n}, DTLS client's registration refused in {}/{n}; the victim's \
          address held up to {} observations and got up to {} datagrams, {}x the bytes of its \
-         registrations; control, an observer that acknowledges: notified in the same late window \
-         in {}/{n}{})",
+         registrations, within the bound and not counted: the RFC 7641 bound allows it, the 3x \
+         rule of the amplification rows is not applied here; control, an observer that \
+         acknowledges: notified in the same late window in {}/{n}{})",
         t.effects[0],
         t.effects[1],
         t.max[0],
