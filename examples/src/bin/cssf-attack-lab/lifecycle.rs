@@ -155,8 +155,8 @@ impl Server {
         match Self::try_start(bin, dir, args) {
             Ok(s) => Ok(s),
             Err((true, first)) if !NAMED_SERVER.load(Ordering::Relaxed) => Err(format!(
-                "{first} (no retry without rights: that is only for a server named with \
-                 --server or CSSF_LAB_SERVER)"
+                "{first} (not retried without per-identity rights: only a server named with \
+                 --server or CSSF_LAB_SERVER is)"
             )),
             Err((true, first)) => match Self::try_start(bin, dir, plain) {
                 Ok(mut s) => {
@@ -1083,7 +1083,7 @@ fn run_planted(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
                 row.attempt(acc, alive);
             }
             Err(e) => {
-                row.attempt(false, false);
+                row.skipped();
                 t.failed(e);
                 let _ = t.control(planted_control(server.addr, mid.wrapping_add(1)));
             }
@@ -1174,7 +1174,7 @@ fn run_restart(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
                 }
             }
             Err(e) => {
-                row.attempt(false, false);
+                row.skipped();
                 t.failed(e);
             }
         }

@@ -426,7 +426,7 @@ pub(crate) fn run(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
         match attempt() {
             Ok((acc, survived)) => row.attempt(acc, survived),
             Err(e) => {
-                row.attempt(false, false);
+                row.skipped();
                 not_run += 1;
                 why = e;
             }

@@ -143,6 +143,9 @@ pub struct Row {
     pub gnutls: Cmp,
     /// The lab could not run this row as it should (no result about CSSF).
     pub failure: Option<String>,
+    /// Attempts that could not run (counted in `attempts`, neither
+    /// blocked nor accepted; the row then fails).
+    pub not_run: u32,
     /// A known limitation: its accepted attempts are shown ("N (known
     /// limitation)") and not counted in the verdict or the exit status.
     pub limitation: bool,
@@ -201,9 +204,17 @@ impl Row {
             libcoap: Cmp::Na("not a transport attack"),
             gnutls: Cmp::Na("not a transport attack"),
             failure: None,
+            not_run: 0,
             limitation: false,
             controls: Vec::new(),
         }
+    }
+
+    /// Counts an attempt that could not run: shown as not run, never as
+    /// blocked, and the row fails.
+    pub fn skipped(&mut self) {
+        self.attempt(false, false);
+        self.not_run += 1;
     }
 
     /// Records a control that must show the effect in every one of its
@@ -406,6 +417,18 @@ fn main() -> ExitCode {
         if let Some(f) = r.control_failure() {
             failures.push(format!("{}: {f}", r.id));
         }
+        if r.not_run > 0 {
+            failures.push(format!(
+                "{}: {}/{} attempts could not run",
+                r.id, r.not_run, r.attempts
+            ));
+        }
+        let blocked = r.attempts - r.accepted - r.not_run;
+        let blocked = if r.not_run > 0 {
+            format!("{blocked} ({} not run)", r.not_run)
+        } else {
+            blocked.to_string()
+        };
         if r.limitation {
             limitations.push(format!("{}: {}/{}", r.id, r.accepted, r.attempts));
         } else {
@@ -428,7 +451,7 @@ fn main() -> ExitCode {
             "| {} | {} | {} | {} | {} | {} {} | {} | {} | {} |",
             r.name,
             r.attempts,
-            r.attempts - r.accepted,
+            blocked,
             acc,
             surv,
             r.defence,
@@ -458,7 +481,8 @@ fn main() -> ExitCode {
          ServerHello or completed it; the server sent a victim's records to, or moved its \
          session to, an address it does not own (another session moved onto a victim's address \
          counts), or a victim's session was closed or went unserved. Blocked attempts had none \
-         of these effects. N (known limitation): accepted attempts of a row the lab declares a \
+         of these effects; K not run: attempts that could not run (the row then fails), \
+         neither blocked nor accepted. N (known limitation): accepted attempts of a row the lab declares a \
          known limitation, shown and not counted in the verdict or the exit status.\n\
          - Controls: each row's controls, the same observation with the defence off (or the \
          credential real), end its Defence cell as [controls: seen/attempts, ...]; the lab \

@@ -518,7 +518,7 @@ fn power_cut(o: &Opts) -> Row {
             .collect();
         match cut_once(flash.image(), &model, counter, &new_vals, true, &mut rng) {
             Some((mixed, usable)) => row.attempt(mixed, usable),
-            None => row.attempt(false, false),
+            None => row.skipped(),
         }
         // Control: the same update as three separate writes does tear.
         if let Some((mixed, _)) =
@@ -591,7 +591,10 @@ fn nonce_reuse(o: &Opts) -> Row {
         let mut rng = SimRng::new(o.seed.wrapping_add(u64::from(i)) ^ 0x90);
         match nonce_attempt(&mut rng, None) {
             Some(recovered) => row.attempt(recovered, true),
-            None => not_run += 1,
+            None => {
+                not_run += 1;
+                row.skipped();
+            }
         }
         control += u32::from(nonce_attempt(&mut rng, Some(0x5a17)) == Some(true));
     }

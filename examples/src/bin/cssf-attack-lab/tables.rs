@@ -383,7 +383,7 @@ fn observe_row(o: &Opts) -> Row {
                 }
             }
             Err(e) => {
-                row.attempt(false, false);
+                row.skipped();
                 t.failed(e);
             }
         }
@@ -596,7 +596,7 @@ fn run_flood(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
                 t.max[0] = t.max[0].max(s.served);
             }
             Err(e) => {
-                row.attempt(false, false);
+                row.skipped();
                 t.failed(e);
             }
         }
@@ -630,7 +630,7 @@ fn run_block1(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
                 t.max[0] = t.max[0].max(s.held);
             }
             Err(e) => {
-                row.attempt(false, false);
+                row.skipped();
                 t.failed(e);
             }
         }

@@ -952,7 +952,7 @@ fn run_row(
                 control += u32::from(out.control);
             }
             Err(e) => {
-                row.attempt(false, false);
+                row.skipped();
                 not_run += 1;
                 why = e;
             }
