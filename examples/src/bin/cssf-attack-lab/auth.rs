@@ -374,6 +374,7 @@ pub fn run(o: &Opts) -> Vec<Row> {
                 "{defence} (control, valid token: granted {control}/{})",
                 o.attempts
             );
+            row.control(control, o.attempts, false);
             row.baseline = Cmp::Na("no access control: every request is served");
             row
         })

@@ -211,6 +211,7 @@ pub fn run(o: &Opts) -> Vec<Row> {
         "Echo freshness ({} s) behind the DTLS replay window (held record delivered {released}/{n}; control, the resource without Echo: the delayed PUT carried out {control}/{n})",
         lifetime.as_secs()
     );
+    row.control(control, n, false);
     if control != n || released != n {
         row.failure = Some(format!(
             "control: delayed PUT carried out without Echo {control}/{n}, held record delivered {released}/{n}"

@@ -459,7 +459,13 @@ fn column(o: &Opts, b: Backend, rows: &mut [Row], dir: &std::path::Path) {
     let present = which(b.server).is_some() && which(b.client).is_some();
     for r in rows.iter_mut() {
         if transport_only.contains(&r.id) {
-            *(b.column)(r) = Cmp::NotRun("in-memory only");
+            // Forged alerts and the pre-cookie amplification could run
+            // through the proxy; they are not wired to it.
+            *(b.column)(r) = if r.id == "alert" || r.id == "amplification" {
+                Cmp::NotRun("not wired to the proxy")
+            } else {
+                Cmp::NotRun("in-memory only")
+            };
         }
     }
     if o.no_peer {

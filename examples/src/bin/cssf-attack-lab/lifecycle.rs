@@ -45,7 +45,7 @@ use std::io::Read;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cssf_dtls::{Client, Config, Event, RejectAll, TrustStore};
@@ -77,9 +77,17 @@ pub(crate) fn psk_spec(id: &str, key: &[u8]) -> String {
     format!("{id}:{hex}")
 }
 
+/// The server was named with `--server` or `CSSF_LAB_SERVER` (an older
+/// build may then be started without per-identity rights).
+static NAMED_SERVER: AtomicBool = AtomicBool::new(false);
+
 /// The `cssf-server` to attack: `--server`, `CSSF_LAB_SERVER`, or the one
 /// beside the lab's own executable.
 pub(crate) fn server_binary(o: &Opts) -> Res<PathBuf> {
+    NAMED_SERVER.store(
+        o.server.is_some() || std::env::var_os("CSSF_LAB_SERVER").is_some(),
+        Ordering::Relaxed,
+    );
     let p = match (&o.server, std::env::var_os("CSSF_LAB_SERVER")) {
         (Some(p), _) => p.clone(),
         (None, Some(p)) => PathBuf::from(p),
@@ -139,11 +147,17 @@ pub(crate) struct Server {
 
 impl Server {
     /// Starts `bin` on free loopback ports with `args` (each `--psk` with
-    /// its rights); if it refuses them, once more with `plain` (the same
-    /// without rights).
+    /// its rights); if it refuses them and was named with `--server` or
+    /// `CSSF_LAB_SERVER` (an older build), once more with `plain` (the same
+    /// without rights). The server built beside the lab gets no such
+    /// fallback: its failing to start fails the row.
     pub(crate) fn start(bin: &Path, dir: &Path, args: &[String], plain: &[String]) -> Res<Server> {
         match Self::try_start(bin, dir, args) {
             Ok(s) => Ok(s),
+            Err((true, first)) if !NAMED_SERVER.load(Ordering::Relaxed) => Err(format!(
+                "{first} (not retried without per-identity rights: only a server named with \
+                 --server or CSSF_LAB_SERVER is)"
+            )),
             Err((true, first)) => match Self::try_start(bin, dir, plain) {
                 Ok(mut s) => {
                     s.without_rights = true;
@@ -1069,7 +1083,7 @@ fn run_planted(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
                 row.attempt(acc, alive);
             }
             Err(e) => {
-                row.attempt(false, false);
+                row.skipped();
                 t.failed(e);
                 let _ = t.control(planted_control(server.addr, mid.wrapping_add(1)));
             }
@@ -1087,6 +1101,8 @@ fn run_planted(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
             Err(e) => t.why = format!("control resumption: {e}"),
         }
     }
+    row.control(t.control, row.attempts, false);
+    row.control(control_resumed, row.attempts, false);
     row.failure = t.failure(row.attempts).or_else(|| {
         (control_resumed < row.attempts).then(|| {
             format!(
@@ -1158,7 +1174,7 @@ fn run_restart(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
                 }
             }
             Err(e) => {
-                row.attempt(false, false);
+                row.skipped();
                 t.failed(e);
             }
         }
@@ -1173,6 +1189,10 @@ fn run_restart(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
         let _ = t.control(control);
     }
     let ran = row.attempts - t.not_run;
+    row.control(t.control, row.attempts, false);
+    row.control(a_put, row.attempts, false);
+    row.control(completed, row.attempts, false);
+    row.control(observed, row.attempts, false);
     row.failure = t.failure(row.attempts).or_else(|| {
         if a_put < ran {
             Some(format!(

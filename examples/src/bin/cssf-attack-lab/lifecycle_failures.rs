@@ -426,7 +426,7 @@ pub(crate) fn run(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
         match attempt() {
             Ok((acc, survived)) => row.attempt(acc, survived),
             Err(e) => {
-                row.attempt(false, false);
+                row.skipped();
                 not_run += 1;
                 why = e;
             }
@@ -456,6 +456,7 @@ pub(crate) fn run(o: &Opts, bin: &Path, dir: &Path, row: &mut Row) {
         };
     }
     let n = row.attempts;
+    row.control(control, n, false);
     row.failure = if not_run > 0 {
         Some(format!("{not_run}/{n} attempts could not run ({why})"))
     } else if control < n {

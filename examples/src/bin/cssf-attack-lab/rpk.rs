@@ -73,11 +73,22 @@ pub fn edit_handshake(data: &[u8], edit: BodyEdit<'_>) -> Option<Vec<u8>> {
 }
 
 /// Re-signs a ServerKeyExchange body (ECDHE params, then the signature)
-/// with `key` over the two hellos' randoms.
-fn resign(body: &[u8], cr: &[u8; 32], sr: &[u8; 32], key: &SigningKey) -> Option<Vec<u8>> {
+/// with `key` over the two hellos' randoms, the ECDHE point first replaced
+/// by `point` if set (same length).
+fn resign(
+    body: &[u8],
+    cr: &[u8; 32],
+    sr: &[u8; 32],
+    key: &SigningKey,
+    point: Option<&[u8]>,
+) -> Option<Vec<u8>> {
     // curve_type(1) named_curve(2) point_len(1) point
     let plen = usize::from(*body.get(3)?);
-    let params = body.get(..4 + plen)?;
+    let mut params = body.get(..4 + plen)?.to_vec();
+    if let Some(p) = point {
+        params.get_mut(4..4 + plen)?.copy_from_slice(p.get(..plen)?);
+    }
+    let params = params.as_slice();
     let alg = body.get(4 + plen..6 + plen)?;
     let mut msg = cr.to_vec();
     msg.extend_from_slice(sr);
@@ -97,6 +108,9 @@ struct KeyRewriter {
     from_point: Vec<u8>,
     swap_to: Option<Vec<u8>>,
     signer: Option<SigningKey>,
+    /// The attacker's ECDHE point put into the ServerKeyExchange before
+    /// it is signed.
+    ecdhe_to: Option<Vec<u8>>,
     client_random: [u8; 32],
     /// Server flights rewritten.
     rewritten: u32,
@@ -143,7 +157,7 @@ impl Adversary for KeyRewriter {
             }
             msg_type::SERVER_KEY_EXCHANGE => {
                 let k = self.signer.as_ref()?;
-                let nb = resign(body, &cr, &server_random, k)?;
+                let nb = resign(body, &cr, &server_random, k, self.ecdhe_to.as_deref())?;
                 changed = true;
                 Some(nb)
             }
@@ -169,13 +183,16 @@ struct Seen {
 }
 
 /// A server-only (even attempts) or mutual raw-public-key handshake under
-/// a `KeyRewriter`; the client trusts `trust`.
+/// a `KeyRewriter`; the client trusts every key with `trust_all`, else
+/// the server's; with `ecdhe` the attacker's ECDHE point replaces the
+/// server's in the ServerKeyExchange before `signer` signs it.
 fn rewritten_attempt(
     seed: u64,
     mutual: bool,
     trust_all: bool,
     swap: bool,
     signer: Option<SigningKey>,
+    ecdhe: bool,
 ) -> Seen {
     let mut cfg = hs_config(CipherSuite::EcdheEcdsaWithAes128Ccm8);
     cfg.require_client_auth = mutual;
@@ -195,6 +212,7 @@ fn rewritten_attempt(
         from_point: point(&spub),
         swap_to: swap.then(|| point(&mpub)),
         signer,
+        ecdhe_to: ecdhe.then(|| point(&public(&lab_key(seed, 4)))),
         client_random: [0; 32],
         rewritten: 0,
         client_went_on: false,
@@ -303,6 +321,8 @@ fn untrusted(o: &Opts) -> Row {
         );
         fooled += u32::from(c.connected.is_some());
     }
+    row.control(genuine, n, false);
+    row.control(fooled, n, false);
     if genuine != n || fooled != n {
         row.failure = Some(format!(
             "control: trusted key completed {genuine}/{n}, trust-all client fooled {fooled}/{n}"
@@ -327,10 +347,13 @@ fn swapped(o: &Opts) -> Row {
     for i in 0..o.attempts {
         let seed = o.seed.wrapping_add(u64::from(i)) ^ 0x5357;
         let mk = lab_key(seed, 3);
-        let r = rewritten_attempt(seed, i % 2 == 1, false, true, Some(mk));
+        let r = rewritten_attempt(seed, i % 2 == 1, false, true, Some(mk), false);
         went_on += u32::from(r.went_on);
         rewritten += u32::from(r.rewritten > 0);
-        row.attempt(r.completed, r.alive);
+        // An on-path rewriter without the server's ECDHE key cannot
+        // complete; the client going on past the server's flight (its
+        // ClientKeyExchange) is the effect.
+        row.attempt(r.went_on || r.completed, r.alive);
     }
     // Control: a client trusting every key (the defence off) takes the
     // swapped key and the re-signed ServerKeyExchange and goes on.
@@ -339,9 +362,10 @@ fn swapped(o: &Opts) -> Row {
     for i in 0..n {
         let seed = o.seed.wrapping_add(u64::from(i)) ^ 0x5358;
         let mk = lab_key(seed, 3);
-        let r = rewritten_attempt(seed, false, true, true, Some(mk));
+        let r = rewritten_attempt(seed, false, true, true, Some(mk), false);
         control += u32::from(r.went_on);
     }
+    row.control(control, n, false);
     if control != n || rewritten != row.attempts {
         row.failure = Some(format!(
             "control: trust-all client went on {control}/{n}; flights rewritten {rewritten}/{}",
@@ -349,7 +373,7 @@ fn swapped(o: &Opts) -> Row {
         ));
     }
     row.defence = format!(
-        "trust store checks the Certificate's key before the signature (rewritten {rewritten}/{a}; client sent ClientKeyExchange {went_on}/{a}; control, a client trusting every key: took the swapped key and signature and sent ClientKeyExchange {control}/{n})",
+        "trust store checks the Certificate's key before the signature (accepted: the client went on past the rewritten flight, sending ClientKeyExchange, or completed; rewritten {rewritten}/{a}; client sent ClientKeyExchange {went_on}/{a}; control, a client trusting every key: took the swapped key and signature and sent ClientKeyExchange {control}/{n})",
         a = row.attempts
     );
     row.baseline = Cmp::Na("no handshake");
@@ -366,26 +390,29 @@ fn other_signer(o: &Opts) -> Row {
     for i in 0..o.attempts {
         let seed = o.seed.wrapping_add(u64::from(i)) ^ 0x534B;
         let mk = lab_key(seed, 3);
-        let r = rewritten_attempt(seed, i % 2 == 1, false, false, Some(mk));
+        let r = rewritten_attempt(seed, i % 2 == 1, false, false, Some(mk), false);
         went_on += u32::from(r.went_on);
-        row.attempt(r.completed, r.alive);
+        row.attempt(r.went_on || r.completed, r.alive);
     }
-    // Control: the same rewrite signing with the server's own key
-    // (deterministic ECDSA: the same bytes) completes.
+    // Control: the attacker's ECDHE point put into the ServerKeyExchange
+    // and signed with the server's own key (what a signature by the
+    // Certificate's key over altered parameters looks like): the client
+    // checks the signature, finds it good and goes on.
     let n = crate::handshake::controls(o);
     let mut control = 0u32;
     for i in 0..n {
         let seed = o.seed.wrapping_add(u64::from(i)) ^ 0x534C;
-        let r = rewritten_attempt(seed, i % 2 == 1, false, false, Some(lab_key(seed, 1)));
-        control += u32::from(r.completed && r.rewritten > 0);
+        let r = rewritten_attempt(seed, i % 2 == 1, false, false, Some(lab_key(seed, 1)), true);
+        control += u32::from(r.went_on && r.rewritten > 0);
     }
+    row.control(control, n, false);
     if control != n {
         row.failure = Some(format!(
-            "control: re-signed with the server's key completed {control}/{n}"
+            "control: the attacker's ECDHE point signed with the server's key: client went on {control}/{n}"
         ));
     }
     row.defence = format!(
-        "ServerKeyExchange signature checked against the Certificate's key (client sent ClientKeyExchange {went_on}/{}; control, the same rewrite signed with the server's key: completed {control}/{n})",
+        "ServerKeyExchange signature checked against the Certificate's key (accepted: the client went on past the rewritten flight, sending ClientKeyExchange, or completed; client sent ClientKeyExchange {went_on}/{}; control, the attacker's ECDHE point in the ServerKeyExchange signed with the server's key: client sent ClientKeyExchange {control}/{n})",
         row.attempts
     );
     row.baseline = Cmp::Na("no handshake");

@@ -687,7 +687,10 @@ fn restore(
 /// Which effect the identity row saw in which variant.
 #[derive(Default)]
 struct IdentitySeen {
+    /// Accepted, per variant.
     per_variant: [u32; 4],
+    /// Attempts that ran, per variant.
+    ran: [u32; 4],
 }
 
 fn identity(server: &Server, i: u32, d: &mut Draw, seen: &mut IdentitySeen) -> Res<Outcome> {
@@ -775,6 +778,9 @@ fn identity(server: &Server, i: u32, d: &mut Draw, seen: &mut IdentitySeen) -> R
     };
     if let Some(n) = seen.per_variant.get_mut(v) {
         *n += u32::from(accepted);
+    }
+    if let Some(n) = seen.ran.get_mut(v) {
+        *n += 1;
     }
     Ok(Outcome { accepted, control })
 }
@@ -909,7 +915,13 @@ fn run_row(
     let mut without_rights = false;
     let mut restore_seen = RestoreSeen::default();
     let mut identity_seen = IdentitySeen::default();
-    for i in 0..o.server_attempts {
+    // The identity row cycles through 4 variants: at least one attempt each.
+    let attempts = if kind == Kind::Identity {
+        o.server_attempts.max(4)
+    } else {
+        o.server_attempts
+    };
+    for i in 0..attempts {
         let seed = o.seed.wrapping_add(u64::from(i)) ^ (0x70C0 + id.len() as u64);
         let mut d = Draw(SimRng::new(seed));
         let store = dir.join(format!("store-{id}-{i}"));
@@ -940,7 +952,7 @@ fn run_row(
                 control += u32::from(out.control);
             }
             Err(e) => {
-                row.attempt(false, false);
+                row.skipped();
                 not_run += 1;
                 why = e;
             }
@@ -965,14 +977,17 @@ fn run_row(
     }
     if kind == Kind::Identity {
         let [a, b, c, e] = identity_seen.per_variant;
+        let [ra, rb, rc, re] = identity_seen.ran;
         extra = format!(
-            "; accepted per variant: token under dev-2's kid {a}, over the attacker's token \
-             session {b}, over dev-2's session {c}, plain CoAP from the poster's address {e}"
+            "; accepted per variant, of the attempts that ran: token under dev-2's kid \
+             {a}/{ra}, over the attacker's token session {b}/{rb}, over dev-2's session \
+             {c}/{rc}, plain CoAP from the poster's address {e}/{re}"
         );
     }
     if without_rights {
         extra.push_str("; this server took no RIGHTS: dev-2 got full access");
     }
+    row.control(control, n, false);
     if not_run > 0 {
         extra.push_str(&format!("; {not_run}/{n} attempts could not run: {why}"));
         row.failure = Some(format!("{not_run}/{n} attempts could not run ({why})"));

@@ -476,6 +476,7 @@ fn eavesdrop(o: &Opts) -> Row {
         &mut row,
         "plain CoAP, the same exchange: secret, path or temperature on the wire",
         base,
+        false,
     );
     row
 }
@@ -499,15 +500,14 @@ fn plain_accepted(row: &Row) -> u32 {
     }
 }
 
-/// Appends the row's control to its defence text, and fails the row when
-/// the control did not show the effect in a single attempt (the lab could
-/// not have seen the attack succeed).
-fn require_control(row: &mut Row, what: &str, seen: u32) {
+/// Appends the row's control to its defence text and records it: the lab
+/// fails the row when the control did not show the effect in every
+/// attempt (`partial`: in at least one), as it then could not have seen
+/// the attack succeed.
+fn require_control(row: &mut Row, what: &str, seen: u32, partial: bool) {
     let n = row.attempts;
     row.defence = format!("{} (control, {what}: {seen}/{n})", row.defence);
-    if seen == 0 {
-        row.failure = Some(format!("control ({what}) showed the effect in 0/{n}"));
-    }
+    row.control(seen, n, partial);
 }
 
 /// Records every datagram the inner adversary lets through between the
@@ -602,15 +602,16 @@ fn downgrade(o: &Opts, strip_ems: bool) -> Row {
         )
     };
     let (mut weaker_chosen, mut hello_sent) = (0, 0);
+    let (mut weaker_ems, mut weaker_no_ems) = (0, 0);
     for i in 0..o.attempts {
         let seed = o.seed.wrapping_add(u64::from(i)) ^ 0xD0;
+        // The suite downgrade: every other attempt with EMS off on both
+        // ends (a supported configuration), where no session hash binds
+        // the keys to the transcript and only the Finished MACs over it
+        // stop the rewrite.
+        let no_ems = !strip_ems && i % 2 == 1;
         let mut net = Net::default();
-        let mut c = CssfClient::new(CLIENT, SERVER, IDENTITY, PSK, &ALL_SUITES, seed);
-        let mut s = LabServer::with_store(
-            cssf_dtls::StaticPsk::new(&crate::stack::KEYS),
-            &ALL_SUITES,
-            seed,
-        );
+        let (mut c, mut s) = downgrade_pair(seed, &ALL_SUITES, no_ems);
         let mut adv = Downgrader {
             strip_ems,
             modified: 0,
@@ -630,7 +631,13 @@ fn downgrade(o: &Opts, strip_ems: bool) -> Row {
         row.attempt(accepted || adv.modified == 0, ok);
         if let Some(sfx) = adv.server_suite {
             hello_sent += 1;
-            weaker_chosen += u32::from(sfx != CipherSuite::EcdhePskWithChaCha20Poly1305Sha256.id());
+            let weaker = sfx != CipherSuite::EcdhePskWithChaCha20Poly1305Sha256.id();
+            weaker_chosen += u32::from(weaker);
+            if no_ems {
+                weaker_no_ems += u32::from(weaker);
+            } else {
+                weaker_ems += u32::from(weaker);
+            }
         }
     }
     row.defence = if strip_ems {
@@ -639,9 +646,13 @@ fn downgrade(o: &Opts, strip_ems: bool) -> Row {
             row.attempts
         )
     } else {
+        let half = row.attempts / 2;
         format!(
-            "Finished MAC over the transcript (server picked the weaker suite in {weaker_chosen}/{} runs, then Finished failed)",
-            row.attempts
+            "with EMS (RFC 7627) the session hash binds the keys to the ClientHello: the two sides' keys differ and the Finished records do not even decrypt; with EMS off on both ends (every other attempt) the Finished MAC over the transcript (server picked the weaker suite in {weaker_chosen}/{} runs: {weaker_ems}/{} with EMS, {weaker_no_ems}/{half} without; the rewritten handshake completed on either side in {}/{})",
+            row.attempts,
+            row.attempts - half,
+            row.accepted,
+            row.attempts,
         )
     };
     let n = row.attempts;
@@ -655,17 +666,63 @@ fn downgrade(o: &Opts, strip_ems: bool) -> Row {
     } else {
         let done = downgrade_suite_control(o);
         let what = format!(
-            "the client itself offering what the rewritten ClientHello offers, so the Finished \
-             MACs agree: completed with a weaker suite in {done}/{n}"
+            "the client itself offering what the rewritten ClientHello offers (EMS off on both \
+             ends in every other attempt, as above), so the transcripts agree: completed with a \
+             weaker suite in {done}/{n}"
         );
         (what, done)
     };
     row.defence = format!("{} (control, {what})", row.defence);
+    row.control(seen, n, false);
     if seen == 0 {
         row.failure = Some(format!("control ({what}) did not show the effect"));
     }
     row.baseline = Cmp::Na("no handshake");
     row
+}
+
+/// The DTLS client of a downgrade attempt: `suites`, and with `no_ems`
+/// EMS neither offered nor required.
+fn client_dtls(
+    seed: u64,
+    suites: &[CipherSuite],
+    no_ems: bool,
+) -> Option<cssf_dtls::Client<Addr, SimRng>> {
+    let mut cfg = crate::stack::dtls_config(suites);
+    if no_ems {
+        cfg.require_extended_master_secret = false;
+        cfg.offer_extended_master_secret = false;
+    }
+    cssf_dtls::Client::new(
+        cfg,
+        IDENTITY,
+        PSK,
+        SERVER,
+        SimRng::new(seed),
+        Duration::ZERO,
+    )
+    .ok()
+}
+
+/// A downgrade attempt's client and server, offering every suite; with
+/// `no_ems` neither offers nor requires EMS.
+fn downgrade_pair(
+    seed: u64,
+    suites: &[CipherSuite],
+    no_ems: bool,
+) -> (CssfClient, LabServer<'static>) {
+    let mut c = CssfClient::new(CLIENT, SERVER, IDENTITY, PSK, suites, seed);
+    if no_ems {
+        if let Some(d) = client_dtls(seed, suites, true) {
+            c.dtls = d;
+        }
+    }
+    let mut cfg = crate::stack::dtls_config(suites);
+    if no_ems {
+        cfg.require_extended_master_secret = false;
+    }
+    let s = LabServer::with_config(cssf_dtls::StaticPsk::new(&crate::stack::KEYS), cfg, seed);
+    (c, s)
 }
 
 /// The suite downgrade's control: a client offering only the suites the
@@ -678,12 +735,10 @@ fn downgrade_suite_control(o: &Opts) -> u32 {
     for i in 0..o.attempts {
         let seed = o.seed.wrapping_add(u64::from(i)) ^ 0xD0;
         let mut net = Net::default();
-        let mut c = CssfClient::new(CLIENT, SERVER, IDENTITY, PSK, &weaker, seed);
-        let mut s = LabServer::with_store(
-            cssf_dtls::StaticPsk::new(&crate::stack::KEYS),
-            &ALL_SUITES,
-            seed,
-        );
+        let (mut c, mut s) = downgrade_pair(seed, &ALL_SUITES, i % 2 == 1);
+        if let Some(d) = client_dtls(seed, &weaker, i % 2 == 1) {
+            c.dtls = d;
+        }
         net.run_for(&mut [&mut c, &mut s], &mut Honest, Duration::from_secs(60));
         done += u32::from(c.up() && c.suite.is_some_and(|x| x != strong));
     }
@@ -823,6 +878,7 @@ fn hello_flood(o: &Opts) -> (Row, Row) {
         s.dtls.sessions(),
         o.attempts
     );
+    flood.control(control, o.attempts, false);
     if control != o.attempts {
         flood.failure = Some(format!(
             "control: answering the cookie opened a handshake in only {control}/{}",
@@ -858,6 +914,7 @@ fn hello_flood(o: &Opts) -> (Row, Row) {
         AMP_WINDOW.as_secs(),
         o.attempts
     );
+    amp.control(amp_control, o.attempts, false);
     if amp_control != o.attempts {
         amp.failure = Some(format!(
             "control: a ClientHello past the cookie check amplified more than 3x in only {amp_control}/{}",
@@ -1089,11 +1146,19 @@ fn flood_run(seed: u64, gap: Duration, start: Duration, burst: bool) -> FloodRun
     }
 }
 
-fn handshake_flood(o: &Opts) -> Row {
+/// The handshake flood within the bound (750 and 500 ms), and the same
+/// flood beyond it (a new address every 100 ms) as a row of its own, a
+/// known limitation.
+fn handshake_flood(o: &Opts) -> (Row, Row) {
     let mut row = Row::new(
         "hs-flood",
-        "Handshake flood with valid cookies (half-open sessions, a new address every 750 or 500 ms; 100 ms run, beyond the bound, not counted)",
+        "Handshake flood with valid cookies (half-open sessions, a new address every 750 or 500 ms)",
     );
+    let mut fast = Row::new(
+        "hs-flood-fast",
+        "Handshake flood with valid cookies beyond the bound (a new address every 100 ms)",
+    );
+    fast.limitation = true;
     let mut control = 0;
     let mut held = 0;
     let mut in_time = [0u32; 3];
@@ -1105,6 +1170,7 @@ fn handshake_flood(o: &Opts) -> Row {
         let start = Duration::from_millis(1500 + seed % 2000) + Duration::from_micros(seed % 997);
         let mut accepted = false;
         let mut survived = true;
+        let (mut fast_accepted, mut fast_survived) = (false, true);
         for (k, gap) in FLOOD_GAPS.iter().enumerate() {
             let r = flood_run(seed, *gap, start, false);
             held = held.max(r.flood_held);
@@ -1116,13 +1182,17 @@ fn handshake_flood(o: &Opts) -> Row {
                 slowest = slowest.max(t);
                 in_time[k] += u32::from(!late);
             }
-            // Beyond the bound, not counted: reported beside the others.
+            // Beyond the bound: its own row.
             if k < FLOOD_COUNTED {
                 accepted |= late || !r.legit_up;
+                survived &= r.legit_up;
+            } else {
+                fast_accepted |= late || !r.legit_up;
+                fast_survived &= r.legit_up;
             }
-            survived &= r.legit_up;
         }
         row.attempt(accepted, survived);
+        fast.attempt(fast_accepted, fast_survived);
         // Control: beyond the bound. A new address every 100 ms whose
         // cookie-verified ClientHellos are held back and sent, two at a
         // time (as many as the server has handshake slots), right behind
@@ -1133,12 +1203,19 @@ fn handshake_flood(o: &Opts) -> Row {
     }
     let n = row.attempts;
     row.defence = format!(
-        "newest wins after a minimum hold: with every handshake slot busy, a cookie-verified ClientHello takes the slot of the half-open handshake admitted first that held it for half an initial retransmission timeout (0.5 s; a flood needs more than {HANDSHAKE_SLOTS} admissions from distinct hosts per 0.5 s to keep new clients out); session table bounded ({SESSIONS}) (the flood held up to {held} of the {HANDSHAKE_SLOTS} handshake slots; the new client connected within one retransmission timeout in {}/{n} at 750 ms, {}/{n} at 500 ms; not counted, beyond the bound: {}/{n} at 100 ms; slowest {:.3} s; control, {HANDSHAKE_SLOTS} of the flood's ClientHellos sent right behind each of the new client's datagrams: new client kept out beyond one retransmission timeout {control}/{n})",
+        "newest wins after a minimum hold: with every handshake slot busy, a cookie-verified ClientHello takes the slot of the half-open handshake admitted first that held it for half an initial retransmission timeout (0.5 s; a flood needs more than {HANDSHAKE_SLOTS} admissions from distinct hosts per 0.5 s to keep new clients out); session table bounded ({SESSIONS}) (the flood held up to {held} of the {HANDSHAKE_SLOTS} handshake slots; the new client connected within one retransmission timeout in {}/{n} at 750 ms, {}/{n} at 500 ms (beyond the bound, 100 ms: the next row); slowest {:.3} s; control, {HANDSHAKE_SLOTS} of the flood's ClientHellos sent right behind each of the new client's datagrams: new client kept out beyond one retransmission timeout {control}/{n})",
         in_time[0],
         in_time[1],
-        in_time[2],
         slowest.as_secs_f64(),
     );
+    row.control(control, n, false);
+    fast.defence = format!(
+        "KNOWN LIMITATION, not counted in the verdict: a host is an IPv4 address or an IPv6 /64, and more than {HANDSHAKE_SLOTS} cookie-verified admissions from distinct hosts per 0.5 s (here about 10 hosts/s) keep new clients out; the bound above holds only below that rate (the new client connected within one retransmission timeout in {}/{n} at 100 ms; control, the previous row's: {control}/{n})",
+        in_time[2],
+    );
+    fast.control(control, n, false);
+    fast.baseline = Cmp::Na("no handshake");
+    fast.libcoap = Cmp::NotRun("in-memory only");
     if control != n {
         row.failure = Some(format!(
             "control: {HANDSHAKE_SLOTS} ClientHellos behind each of the new client's datagrams kept it out beyond one retransmission timeout in only {control}/{n}"
@@ -1146,7 +1223,7 @@ fn handshake_flood(o: &Opts) -> Row {
     }
     row.baseline = Cmp::Na("no handshake");
     row.libcoap = Cmp::NotRun("in-memory only");
-    row
+    (row, fast)
 }
 
 /// A plaintext fatal alert (handshake_failure) with record sequence `seq`:
@@ -1435,7 +1512,9 @@ fn cookie_replay(o: &Opts) -> Row {
             slowest = slowest.max(t);
             in_time += u32::from(!late);
         }
-        row.attempt(late || !r.legit_up, r.legit_up);
+        // A replay that opened a handshake at all got past the cache,
+        // whether or not the new client was kept out.
+        row.attempt(late || !r.legit_up || r.opened > 0, r.legit_up);
         // Control: what the replay cache leaves the attacker, beyond the
         // bound: a cookie exchange for every ClientHello, from a new
         // address every 100 ms, two of them held back and sent right
@@ -1447,9 +1526,10 @@ fn cookie_replay(o: &Opts) -> Row {
     let n = row.attempts;
     let dropped = if dropped == u64::MAX { 0 } else { dropped };
     row.defence = format!(
-        "ClientHello replay cache: a cookie-bearing ClientHello taken before whose handshake is over is dropped (at least {dropped} replays dropped per run, handshakes seen open at the attacker's addresses while it replayed: at most {opened}); a host's half-open handshakes that ended within one retransmission timeout count against its share; newest wins after a minimum hold (the new client connected within one retransmission timeout in {in_time}/{n}, slowest {:.3} s; control, what the cache leaves the attacker beyond the bound, a cookie exchange from a new address every 100 ms and {HANDSHAKE_SLOTS} of its ClientHellos right behind each of the new client's datagrams: kept out {control}/{n})",
+        "ClientHello replay cache: a cookie-bearing ClientHello taken before whose handshake is over is dropped (accepted: the new client kept out, or any handshake seen open at the attacker's addresses while it replayed; at least {dropped} replays dropped per run, handshakes open at the attacker's addresses: at most {opened}); a host's half-open handshakes that ended within one retransmission timeout count against its share; newest wins after a minimum hold (the new client connected within one retransmission timeout in {in_time}/{n}, slowest {:.3} s; control, what the cache leaves the attacker beyond the bound, a cookie exchange from a new address every 100 ms and {HANDSHAKE_SLOTS} of its ClientHellos right behind each of the new client's datagrams: kept out {control}/{n})",
         slowest.as_secs_f64()
     );
+    row.control(control, n, false);
     if control != n {
         row.failure = Some(format!(
             "control: fresh cookie exchanges beyond the bound kept the new client out in only {control}/{n}"
@@ -1513,6 +1593,19 @@ fn tiny_records(ch: &[u8], seq: u64) -> Vec<Vec<u8>> {
     ]
 }
 
+/// The victim's own ClientHello in a resend-amplification run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Victim {
+    /// Never reached the server (the replay is its first use).
+    Absent,
+    /// Reached it, and the victim then gave its handshake up (a fatal
+    /// alert): the replays come after the handshake is over.
+    Ended,
+    /// Reached it, and the handshake is still in progress while the
+    /// replays come (the victim silent).
+    InProgress,
+}
+
 /// What one resend-amplification run measured at the victim's address.
 struct AmpRun {
     /// Bytes that came from the victim's address (all spoofed).
@@ -1527,15 +1620,24 @@ struct AmpRun {
 /// address, with tiny epoch-0 records if `tiny`; then `copies` complete
 /// copies of it (with more tiny records if `tiny`), 2.1 s apart, and
 /// `junk` bytes of one record the server drops; until long after. With
-/// `victim_first`, the victim's own ClientHello reached the server first
-/// and the victim then gave its handshake up (a fatal alert): what the
-/// server sent for that is the victim's own handshake, not counted.
-/// Without, the server never saw the ClientHello before (first use).
-fn amp_run(seed: u64, tiny: bool, copies: u32, junk: usize, victim_first: bool) -> AmpRun {
-    let victim = SPOOF_BASE + 500;
+/// `victim`: whether and how the victim's own ClientHello reached the
+/// server first (see [`Victim`]); what the server sent in answer to it
+/// before the replays is the victim's own handshake, not counted.
+/// `replay` false sends nothing from the victim's address after that (the
+/// in-progress baseline: the server's own timer resends).
+fn amp_run(
+    seed: u64,
+    tiny: bool,
+    copies: u32,
+    junk: usize,
+    victim: Victim,
+    replay: bool,
+) -> AmpRun {
+    let victim_first = victim != Victim::Absent;
+    let victim_addr = SPOOF_BASE + 500;
     let mut s = LabServer::lab(seed);
     let mut m = CssfClient::new(
-        victim,
+        victim_addr,
         SERVER,
         IDENTITY,
         PSK,
@@ -1560,31 +1662,35 @@ fn amp_run(seed: u64, tiny: bool, copies: u32, junk: usize, victim_first: bool) 
         first_flight: 0,
     };
     if victim_first {
-        s.input(now, &Packet::forged(victim, SERVER, ch.clone()));
+        s.input(now, &Packet::forged(victim_addr, SERVER, ch.clone()));
         s.output(now, &mut out);
         out.clear();
-        s.input(now, &Packet::forged(victim, SERVER, fatal_alert(900)));
-        s.output(now, &mut out);
-        out.clear();
+        if victim == Victim::Ended {
+            s.input(now, &Packet::forged(victim_addr, SERVER, fatal_alert(900)));
+            s.output(now, &mut out);
+            out.clear();
+        }
     }
     let send = |s: &mut LabServer, now: Duration, d: Vec<Vec<u8>>, run: &mut AmpRun| {
         for d in d {
             run.received += d.len() as u64;
-            s.input(now, &Packet::forged(victim, SERVER, d));
+            s.input(now, &Packet::forged(victim_addr, SERVER, d));
         }
     };
-    send(&mut s, now, vec![ch.clone()], &mut run);
-    if tiny {
+    let mut left = if replay { copies } else { 0 };
+    if replay {
+        send(&mut s, now, vec![ch.clone()], &mut run);
+    }
+    if tiny && replay {
         send(&mut s, now, tiny_records(&ch, 5000), &mut run);
     }
-    if junk > 0 {
+    if junk > 0 && replay {
         // An epoch-0 application data record: dropped, its bytes counted.
         let mut j = vec![23, 0xFE, 0xFD, 0, 0, 0, 0, 0, 0, 0x13, 0x88];
         j.extend_from_slice(&((junk - REC_LEN) as u16).to_be_bytes());
         j.resize(junk, 0xAB);
         send(&mut s, now, vec![j], &mut run);
     }
-    let mut left = copies;
     let mut copy_at = Duration::from_millis(1100);
     let mut first = true;
     while now < Duration::from_secs(60) {
@@ -1600,7 +1706,7 @@ fn amp_run(seed: u64, tiny: bool, copies: u32, junk: usize, victim_first: bool) 
         s.output(now, &mut out);
         let to_victim: u64 = out
             .drain(..)
-            .filter(|p| p.to == victim)
+            .filter(|p| p.to == victim_addr)
             .map(|p| p.data.len() as u64)
             .sum();
         if first && to_victim > 0 {
@@ -1618,24 +1724,40 @@ fn amp_run(seed: u64, tiny: bool, copies: u32, junk: usize, victim_first: bool) 
 fn resend_amplification(o: &Opts) -> Row {
     let mut row = Row::new(
         "resend-amp",
-        "Spoofed-resend amplification: a captured cookie-bearing ClientHello replayed after the victim's handshake, with tiny epoch-0 records, from the victim's address (bytes out / in per victim > 3)",
+        "Spoofed-resend amplification: a captured cookie-bearing ClientHello replayed after the victim's handshake or while it is in progress, with tiny epoch-0 records, from the victim's address (bytes out / in per victim > 3)",
     );
     let (mut max_ratio, mut control) = (0f64, 0);
+    let (mut max_progress, mut progress_runs) = (0f64, 0u32);
     let mut flight = 0;
     for i in 0..o.attempts {
         let seed = (o.seed ^ 0xA3F).wrapping_add(u64::from(i));
         // Half the attempts replay the ClientHello alone, half with the
-        // tiny records; 0 to 3 copies of it later.
-        let r = amp_run(seed, i % 2 == 1, (i / 2) % 4, 0, true);
-        let ratio = r.sent as f64 / r.received.max(1) as f64;
+        // tiny records; 0 to 3 copies of it later. Every third attempt
+        // replays while the victim's handshake is still in progress: what
+        // the server sends beyond its own timer's resends (the same run
+        // without the replays) is what the replays provoked.
+        let tiny = i % 2 == 1;
+        let copies = (i / 2) % 4;
+        let (sent, received) = if i % 3 == 2 {
+            let r = amp_run(seed, tiny, copies, 0, Victim::InProgress, true);
+            let base = amp_run(seed, tiny, copies, 0, Victim::InProgress, false);
+            progress_runs += 1;
+            let extra = r.sent.saturating_sub(base.sent);
+            max_progress = max_progress.max(extra as f64 / r.received.max(1) as f64);
+            (extra, r.received)
+        } else {
+            let r = amp_run(seed, tiny, copies, 0, Victim::Ended, true);
+            (r.sent, r.received)
+        };
+        let ratio = sent as f64 / received.max(1) as f64;
         max_ratio = max_ratio.max(ratio);
-        row.attempt(r.sent > 3 * r.received, true);
+        row.attempt(sent > 3 * received, true);
         // Control: the same replay of a ClientHello the server has not
         // taken (no entry in the replay cache: the victim's own never
         // arrived): the server sends its flight and resends it on every
         // timer (1 + 4 sendings), more than three times the bytes from
         // the address, and the meter counts them.
-        let c = amp_run(seed, false, 0, 0, false);
+        let c = amp_run(seed, false, 0, 0, Victim::Absent, true);
         flight = c.first_flight;
         control += u32::from(
             c.first_flight > 0 && c.sent >= 5 * c.first_flight && c.sent > 3 * c.received,
@@ -1644,8 +1766,9 @@ fn resend_amplification(o: &Opts) -> Row {
     let n = row.attempts;
     row.survived = None;
     row.defence = format!(
-        "ClientHello replay cache: a copy of a cookie-bearing ClientHello taken before whose handshake is over opens nothing and draws nothing; while its handshake is in progress, a resend only on a complete copy of the client's last message, at most once per retransmission timeout (max ratio {max_ratio:.2}; control, the same replay of a ClientHello the server had not taken: all 5 sendings of the {flight}-byte flight seen and more than 3x, {control}/{n})"
+        "ClientHello replay cache: a copy of a cookie-bearing ClientHello taken before whose handshake is over opens nothing and draws nothing; while its handshake is in progress, a resend only on a complete copy of the client's last message, at most once per retransmission timeout (max ratio {max_ratio:.2}; of it, with the victim's handshake in progress in {progress_runs}/{n}, beyond the server's own timer resends: {max_progress:.2}; control, the same replay of a ClientHello the server had not taken: all 5 sendings of the {flight}-byte flight seen and more than 3x, {control}/{n})"
     );
+    row.control(control, n, false);
     if control != n {
         row.failure = Some(format!(
             "control: a ClientHello not taken before drew every resend in only {control}/{n}"
@@ -1696,6 +1819,7 @@ pub fn run(o: &Opts) -> Vec<Row> {
         &mut replay,
         "plain CoAP, every copy replayed 250 to 300 s later: a message acted on again",
         seen,
+        false,
     );
     rows.push(replay);
     let (mut bitflip, _) = run_integrity(
@@ -1732,6 +1856,7 @@ pub fn run(o: &Opts) -> Vec<Row> {
         &mut bitflip,
         "plain CoAP, a bit of the last byte flipped instead: a modified message acted on",
         seen,
+        false,
     );
     rows.push(bitflip);
     let (mut truncate, _) = run_integrity(
@@ -1768,6 +1893,7 @@ pub fn run(o: &Opts) -> Vec<Row> {
         &mut truncate,
         "plain CoAP, the last byte cut off instead: a truncated message acted on",
         seen,
+        false,
     );
     rows.push(truncate);
     let (mut reorder, naive) = run_integrity(
@@ -1785,12 +1911,16 @@ pub fn run(o: &Opts) -> Vec<Row> {
         },
     );
     // Plain CoAP deduplicates too (its 0/N is a defence, not a control):
-    // the control is a receiver with neither defence.
+    // the control is a receiver with neither defence. Partial by nature:
+    // each datagram is duplicated with probability 1/2, so an attempt may
+    // duplicate nothing.
     require_control(
         &mut reorder,
         "a receiver with no replay window and no deduplication, fed what the same adversary \
-         delivered in the plain CoAP run: a datagram handed over more often than it was sent",
+         delivered in the plain CoAP run: a datagram handed over more often than it was sent \
+         (partial: each datagram is duplicated with probability 1/2)",
         naive,
+        true,
     );
     rows.push(reorder);
     let (mut inject, _) = run_integrity(
@@ -1815,6 +1945,7 @@ pub fn run(o: &Opts) -> Vec<Row> {
         &mut inject,
         "plain CoAP, the same injection of forged messages: one acted on",
         base,
+        false,
     );
     rows.push(inject);
     let (mut alerts, _) = run_integrity(
@@ -1849,6 +1980,7 @@ pub fn run(o: &Opts) -> Vec<Row> {
         "unauthenticated alerts dropped (control, a genuine close_notify from the client: server's session ended {control}/{})",
         o.attempts
     );
+    alerts.control(control, o.attempts, false);
     if control != o.attempts {
         alerts.failure = Some(format!(
             "control: a genuine close_notify ended the session in only {control}/{}",
@@ -1861,9 +1993,29 @@ pub fn run(o: &Opts) -> Vec<Row> {
     rows.push(downgrade(o, true));
     let (flood, amp) = hello_flood(o);
     rows.push(flood);
-    rows.push(handshake_flood(o));
+    let (flood, fast) = handshake_flood(o);
+    rows.push(flood);
+    rows.push(fast);
     rows.push(cookie_replay(o));
     rows.push(resend_amplification(o));
     rows.push(amp);
+    // What these rows attack (cssf-server's own admission settings are
+    // not exercised here).
+    for r in rows.iter_mut().filter(|r| {
+        [
+            "ch-flood",
+            "hs-flood",
+            "hs-flood-fast",
+            "hs-replay",
+            "resend-amp",
+            "amplification",
+        ]
+        .contains(&r.id)
+    }) {
+        r.defence = format!(
+            "{} (run against cssf-dtls's server endpoint with the lab's configuration, not cssf-server)",
+            r.defence
+        );
+    }
     rows
 }
