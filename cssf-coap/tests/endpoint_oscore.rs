@@ -607,3 +607,149 @@ fn reordered_and_duplicated_requests_each_run_once() {
     let inner = open(&mut client, &mut ba, &answers[1]);
     assert_eq!(Message::parse(&inner).unwrap().payload(), b"ta");
 }
+
+// ----- review: state an unauthenticated sender can touch, responses lost -----
+
+/// Everything `ep` sends now, with where it goes.
+fn drain_to(ep: &mut Server) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1280];
+    while let Some(tx) = ep.poll_transmit(Duration::ZERO, &mut buf).unwrap() {
+        out.push((tx.to, buf[..tx.len].to_vec()));
+    }
+    out
+}
+
+/// A request carrying an OSCORE option that verifies with no context: it
+/// must not change what the endpoint keeps for anybody else. Today
+/// `on_oscore_request` makes room in a full message-ID cache
+/// (`admit_request`, which evicts a victim) before verifying, so a sender
+/// without any key evicts the cached protected answer of a verified
+/// client; that client's retransmission (answer lost) then meets the
+/// replay window and gets an unprotected 4.01 instead of its answer.
+#[test]
+fn unauthenticated_oscore_input_evicts_no_cached_answer() {
+    let mut ep = server();
+    let mut client = client_ctx(&SECRET);
+    let t0 = Duration::ZERO;
+    let (wire, mut binding) = protect(
+        &mut client,
+        &plain_request(MessageType::Con, Code::GET, 0x100, &[1], "hello"),
+    );
+    send(&mut ep, t0, &wire);
+    let Some(Event::Request { id, .. }) = ep.poll_event() else {
+        panic!()
+    };
+    ep.respond(t0, id, &Response::new(Code::CONTENT).payload(b"v1"))
+        .unwrap();
+    let first = drain_to(&mut ep);
+    assert_eq!(first.len(), 1);
+    // Other (plain, unverified) clients fill the message-ID cache (D = 32),
+    // each request answered.
+    for p in 2..=32u8 {
+        let mut d = plain_request(MessageType::Con, Code::GET, u16::from(p), &[p], "hello");
+        ep.handle_datagram(t0, p, &mut d).unwrap();
+        let Some(Event::Request { id, .. }) = ep.poll_event() else {
+            panic!("peer {p}")
+        };
+        ep.respond(t0, id, &Response::new(Code::CONTENT)).unwrap();
+    }
+    drain_to(&mut ep);
+    // A stranger with no key: an OSCORE option naming kid "C", garbage
+    // ciphertext. Refused 4.00, as it should be.
+    let mut b = MessageBuilder::<2>::new(MessageType::Con, Code::POST, 9);
+    b.token(&[9]).unwrap();
+    b.add_option(OptionNumber::OSCORE, &[0x09, 0x07, b'C'])
+        .unwrap();
+    b.payload(&[0x55; 12]);
+    let mut buf = [0u8; 64];
+    let n = b.emit(&mut buf).unwrap();
+    ep.handle_datagram(t0, 200, &mut buf[..n]).unwrap();
+    let refusal = drain_to(&mut ep);
+    assert_eq!(
+        Message::parse(&refusal[0].1).unwrap().code(),
+        Code::BAD_REQUEST
+    );
+    // The verified client's answer was lost; it retransmits well within
+    // MAX_TRANSMIT_SPAN and must get the cached protected answer.
+    send(&mut ep, Duration::from_secs(3), &wire);
+    let again = drain_to(&mut ep);
+    assert_eq!(
+        again, first,
+        "cached answer evicted by unauthenticated input"
+    );
+    let inner = open(&mut client, &mut binding, &again[0].1);
+    assert_eq!(Message::parse(&inner).unwrap().payload(), b"v1");
+}
+
+/// The client side verifies a protected response (which spends the
+/// request's nonce in its binding) before `on_response` decides whether it
+/// has room for it; when it has not (here: the event queue is full, the
+/// application polls events after a batch of datagrams), the response is
+/// dropped "to let the peer repeat", but the repeat (the server's cached
+/// bytes) then fails as a replay: the exchange can never complete. A
+/// plain request recovers from the same drop.
+#[test]
+fn client_keeps_a_verified_response_it_had_no_room_for_retryable() {
+    let mut server = server();
+    let mut client: Server = Endpoint::new(Config::default(), SimRng::new(3), &RESOURCES);
+    client.add_oscore_context(client_ctx(&SECRET)).unwrap();
+    let t0 = Duration::ZERO;
+    let id = client
+        .request_protected(t0, 2, &cssf_coap::endpoint::Request::get("hello"), 0)
+        .unwrap();
+    carry(&mut client, &mut server, t0, 1);
+    let Some(Event::Request { id: rid, .. }) = server.poll_event() else {
+        panic!()
+    };
+    server
+        .respond(t0, rid, &Response::new(Code::CONTENT).payload(b"ok"))
+        .unwrap();
+    // In the same batch as the answer, eight plain requests reach the
+    // client (its own server side) from four peers: its event queue is
+    // full when the protected answer is handled.
+    for p in 3..=6u8 {
+        for k in 0..2u8 {
+            let mut d = plain_request(
+                MessageType::Con,
+                Code::GET,
+                u16::from(p * 10 + k),
+                &[p, k],
+                "hello",
+            );
+            client.handle_datagram(t0, p, &mut d).unwrap();
+        }
+    }
+    let answer = carry(&mut server, &mut client, t0, 2);
+    assert_eq!(answer.len(), 1);
+    // The application drains its events now.
+    while client.poll_event().is_some() {}
+    // The client retransmits (its other timers, the Empty ACKs to the
+    // plain requests, come first); the server answers from its cache.
+    let mut t1 = t0;
+    let mut buf = [0u8; 1280];
+    while client.stats().retransmissions == 0 {
+        t1 = client.poll_timeout().unwrap();
+        client.handle_timeout(t1);
+        while let Some(tx) = client.poll_transmit(t1, &mut buf).unwrap() {
+            if tx.to == 2 {
+                let mut d = buf[..tx.len].to_vec();
+                server.handle_datagram(t1, 1, &mut d).unwrap();
+            }
+        }
+    }
+    let again = carry(&mut server, &mut client, t1, 2);
+    assert_eq!(again, answer, "the server repeats its cached answer");
+    match client.poll_event() {
+        Some(Event::Response {
+            id: got, response, ..
+        }) => {
+            assert_eq!(got, id);
+            assert_eq!(response.payload(), b"ok");
+        }
+        other => panic!(
+            "verified response lost for good: {other:?}, client oscore_refused = {}",
+            client.stats().oscore_refused
+        ),
+    }
+}
