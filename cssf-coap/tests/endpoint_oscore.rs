@@ -753,3 +753,55 @@ fn client_keeps_a_verified_response_it_had_no_room_for_retryable() {
         ),
     }
 }
+
+static UPLOAD: [Resource; 1] = [Resource::new("up", Methods::PUT)];
+
+/// PUT /up with Block1 `num`/`more`/16-byte blocks.
+fn put_block(mid: u16, num: u32, more: bool, payload: &[u8]) -> Vec<u8> {
+    let token = [0x0b, mid as u8];
+    let mut b = MessageBuilder::<4>::new(MessageType::Con, Code::PUT, mid);
+    b.token(&token).unwrap().uri_path("up").unwrap();
+    b.block1(cssf_coap::Block::new(num, more, 0).unwrap())
+        .unwrap();
+    b.payload(payload);
+    let mut buf = [0u8; 128];
+    let n = b.emit(&mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
+/// A Block1 upload begun OSCORE-protected is continued by a plain block
+/// from the same address: the endpoint's upload bookkeeping (kept by
+/// peer, resource and Request-Tag, not by how the blocks were protected)
+/// takes it as the next block, so anyone who can send from the client's
+/// address (plain UDP: anyone) completes, or resets, a protected upload;
+/// an application assembling by peer and Request-Tag (as cssf-server's
+/// `/echo` does) splices the plain block into the protected body. The
+/// plain block should be 4.08 (no upload of its kind in progress).
+#[test]
+fn plain_block_does_not_continue_a_protected_upload() {
+    let mut ep: Server = Endpoint::new(Config::default(), SimRng::new(7), &UPLOAD);
+    let c = SecurityContext::new(&params(&SECRET, b"S", b"C"), SenderSequence::Volatile).unwrap();
+    ep.add_oscore_context(c).unwrap();
+    let mut client = client_ctx(&SECRET);
+    let t0 = Duration::ZERO;
+    let (wire, _) = protect(&mut client, &put_block(1, 0, true, &[b'a'; 16]));
+    send(&mut ep, t0, &wire);
+    let Some(Event::Request { id, request, .. }) = ep.poll_event() else {
+        panic!()
+    };
+    assert!(request.security().is_oscore());
+    ep.respond(t0, id, &Response::new(Code::CHANGED)).unwrap();
+    drain(&mut ep);
+    // Block 1, plain, from the same address.
+    send(&mut ep, t0, &put_block(2, 1, false, b"evil"));
+    let ev = ep.poll_event();
+    let sent = drain(&mut ep);
+    assert!(
+        ev.is_none(),
+        "plain block taken as the end of a protected upload: {ev:?}"
+    );
+    assert_eq!(
+        Message::parse(&sent[0]).unwrap().code(),
+        Code::REQUEST_ENTITY_INCOMPLETE
+    );
+}
