@@ -805,3 +805,46 @@ fn plain_block_does_not_continue_a_protected_upload() {
         Code::REQUEST_ENTITY_INCOMPLETE
     );
 }
+
+/// RFC 9175 §2.4 bounds an answer toward an unverified address by what
+/// that address sent: the OSCORE datagram. The endpoint measures the
+/// decrypted inner request instead (`PendingRequest::req_len`, and
+/// `reply_now`'s `msg`, are the inner message) and then takes the OSCORE
+/// overhead off again, so a protected answer well under three times the
+/// datagram received is replaced by an Echo challenge (which
+/// `request_protected` and cssf-client do not retry: the client sees a
+/// 4.01).
+#[test]
+fn amplification_limit_counts_the_datagram_received() {
+    let mut ep = server();
+    let mut client = client_ctx(&SECRET);
+    let (wire, mut binding) = protect(
+        &mut client,
+        &plain_request(MessageType::Con, Code::GET, 0x77, &[1], "hello"),
+    );
+    send(&mut ep, Duration::ZERO, &wire);
+    let Some(Event::Request { id, .. }) = ep.poll_event() else {
+        panic!()
+    };
+    // Protected, the answer is 17 bytes plus the payload (header 4, token
+    // 1, empty OSCORE option 1, marker 1, code 1, tag 8, inner marker 1):
+    // a few bytes under three times the request.
+    let payload = vec![b'x'; 3 * wire.len() - 17 - 4];
+    ep.respond(
+        Duration::ZERO,
+        id,
+        &Response::new(Code::CONTENT).payload(&payload),
+    )
+    .unwrap();
+    let sent = drain(&mut ep);
+    assert!(sent[0].len() <= 3 * wire.len(), "{} bytes", sent[0].len());
+    let inner = open(&mut client, &mut binding, &sent[0]);
+    let inner = Message::parse(&inner).unwrap();
+    assert_eq!(
+        inner.code(),
+        Code::CONTENT,
+        "answer of {} bytes to a {}-byte request replaced by a challenge",
+        17 + payload.len(),
+        wire.len()
+    );
+}
