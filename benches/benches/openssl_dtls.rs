@@ -174,6 +174,12 @@ fn report(start: SystemTime) {
         "CSSF vs {} (criterion medians of this run; ratio = CSSF / OpenSSL time, below 1 = CSSF faster):",
         ossl::version()
     );
+    println!(
+        "CSSF's P-256 (ECDHE, ECDSA) through the {} crypto provider",
+        cssf_benches::cssf::config(CipherSuite::PskWithAes128Ccm8)
+            .crypto
+            .name
+    );
     for (suite, name) in PSK_SUITES {
         let (_, _, cssf_bytes) = psk_pair(suite, 1);
         let cssf = median_ns(HS, &format!("cssf {name}"), start);

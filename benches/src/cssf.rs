@@ -23,10 +23,16 @@ pub static KEYS: [(&[u8], &[u8]); 1] = [(PSK_ID, PSK)];
 /// The PSK server of these benches (two handshake slots).
 pub type PskServer = Endpoint<u8, StaticPsk<'static>, SimRng, 2>;
 
-/// The default configuration restricted to `suite`.
+/// The default configuration restricted to `suite`; with feature
+/// `ring-p256`, the P-256 operations through the ring backend of the
+/// crypto provider (RustCrypto's otherwise).
 pub fn config(suite: CipherSuite) -> Config {
     let mut cfg = Config::default();
     cfg.suites = heapless::Vec::from_slice(&[suite]).unwrap();
+    #[cfg(feature = "ring-p256")]
+    {
+        cfg.crypto = &cssf_dtls::provider::ring::PROVIDER;
+    }
     cfg
 }
 

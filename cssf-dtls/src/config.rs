@@ -127,6 +127,34 @@ pub struct Config {
     /// only for peers that need it and requires
     /// `require_extended_master_secret = false`.
     pub offer_extended_master_secret: bool,
+    /// The crypto provider (feature `ecdhe`): what computes the P-256
+    /// operations of the ECDHE suites (ephemeral ECDH, ServerKeyExchange
+    /// and CertificateVerify signatures and their verification). Default:
+    /// [`provider::rustcrypto::PROVIDER`](crate::provider::rustcrypto::PROVIDER);
+    /// with feature `ring-p256`, `provider::ring::PROVIDER` is the fast host
+    /// backend; a hardware accelerator implements
+    /// [`provider::P256`](crate::provider::P256) (see the `cssf-provider`
+    /// crate). The records' AEAD and the PRF do not go through it yet.
+    ///
+    /// ```
+    /// use cssf_dtls::provider::{counting::CountingP256, rustcrypto, CryptoProvider};
+    /// use cssf_dtls::Config;
+    ///
+    /// // RustCrypto's P-256 with every call counted: a stand-in for an
+    /// // accelerator's implementation of `provider::P256`.
+    /// static COUNTED: CountingP256 = CountingP256::new(&rustcrypto::RustCryptoP256);
+    /// static MINE: CryptoProvider = CryptoProvider {
+    ///     name: "counted",
+    ///     p256: &COUNTED,
+    ///     ..rustcrypto::PROVIDER
+    /// };
+    /// let mut c = Config::default();
+    /// assert_eq!(c.crypto.name, "rustcrypto");
+    /// c.crypto = &MINE; // with feature `ring-p256`: &cssf_dtls::provider::ring::PROVIDER
+    /// ```
+    #[cfg(feature = "ecdhe")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
+    pub crypto: &'static cssf_provider::CryptoProvider,
 }
 
 /// Longest Connection ID this crate asks a peer to use (RFC 9146 allows 255).
@@ -163,6 +191,8 @@ impl Default for Config {
             resumption: cfg!(feature = "resumption"),
             session_lifetime: Duration::from_secs(24 * 3600),
             offer_extended_master_secret: true,
+            #[cfg(feature = "ecdhe")]
+            crypto: &cssf_provider::rustcrypto::PROVIDER,
         }
     }
 }

@@ -119,6 +119,13 @@ pub mod wire;
 #[cfg_attr(docsrs, doc(cfg(feature = "x509")))]
 pub mod x509;
 
+/// The crypto provider interface (the `cssf-provider` crate; feature
+/// `ecdhe`): [`Config::crypto`] selects the backend of the P-256
+/// operations.
+#[cfg(feature = "ecdhe")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
+pub use cssf_provider as provider;
+
 pub use client::Client;
 #[cfg(feature = "x509")]
 pub use config::MAX_CERTIFICATE_LEN;

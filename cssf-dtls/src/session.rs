@@ -450,42 +450,49 @@ mod tests {
         }
     }
 
-    const DAY: Duration = Duration::from_secs(86_400);
+    /// The server's session cache.
+    #[cfg(feature = "server")]
+    mod cache {
+        use super::*;
+        use core::time::Duration;
 
-    #[test]
-    fn sessions_expire() {
-        let mut c: SessionCache<2> = SessionCache::new();
-        c.insert(session(1), Duration::from_secs(10));
-        let life = Duration::from_secs(100);
-        assert!(c.get(&[1; 32], Duration::from_secs(110), life).is_some());
-        // Use does not extend the lifetime.
-        assert!(c.get(&[1; 32], Duration::from_secs(111), life).is_none());
-        assert!(c.is_empty());
-    }
+        const DAY: Duration = Duration::from_secs(86_400);
 
-    #[test]
-    fn bounded_lru_cache() {
-        let t = Duration::from_secs;
-        let mut c: SessionCache<2> = SessionCache::new();
-        c.insert(session(1), t(1));
-        c.insert(session(2), t(2));
-        // Using 1 makes 2 the least recently used.
-        assert_eq!(c.get(&[1; 32], t(3), DAY).unwrap().master[0], 1);
-        c.insert(session(3), t(4));
-        assert_eq!(c.len(), 2);
-        assert!(c.get(&[2; 32], t(5), DAY).is_none(), "2 was evicted");
-        assert!(c.get(&[1; 32], t(5), DAY).is_some());
-        assert!(c.get(&[3; 32], t(5), DAY).is_some());
-        // Replacing keeps one entry per ID.
-        c.insert(session(3), t(6));
-        assert_eq!(c.len(), 2);
-        assert!(c.remove(&[3; 32]));
-        assert!(!c.remove(&[3; 32]));
-        assert!(c.get(&[3; 32], t(7), DAY).is_none());
-        // Empty and short IDs never match.
-        assert!(c.get(&[], t(7), DAY).is_none());
-        assert!(c.get(&[1; 31], t(7), DAY).is_none());
-        let s = session(9);
-        assert!(!std::format!("{s:?}").contains("master"));
+        #[test]
+        fn sessions_expire() {
+            let mut c: SessionCache<2> = SessionCache::new();
+            c.insert(session(1), Duration::from_secs(10));
+            let life = Duration::from_secs(100);
+            assert!(c.get(&[1; 32], Duration::from_secs(110), life).is_some());
+            // Use does not extend the lifetime.
+            assert!(c.get(&[1; 32], Duration::from_secs(111), life).is_none());
+            assert!(c.is_empty());
+        }
+
+        #[test]
+        fn bounded_lru_cache() {
+            let t = Duration::from_secs;
+            let mut c: SessionCache<2> = SessionCache::new();
+            c.insert(session(1), t(1));
+            c.insert(session(2), t(2));
+            // Using 1 makes 2 the least recently used.
+            assert_eq!(c.get(&[1; 32], t(3), DAY).unwrap().master[0], 1);
+            c.insert(session(3), t(4));
+            assert_eq!(c.len(), 2);
+            assert!(c.get(&[2; 32], t(5), DAY).is_none(), "2 was evicted");
+            assert!(c.get(&[1; 32], t(5), DAY).is_some());
+            assert!(c.get(&[3; 32], t(5), DAY).is_some());
+            // Replacing keeps one entry per ID.
+            c.insert(session(3), t(6));
+            assert_eq!(c.len(), 2);
+            assert!(c.remove(&[3; 32]));
+            assert!(!c.remove(&[3; 32]));
+            assert!(c.get(&[3; 32], t(7), DAY).is_none());
+            // Empty and short IDs never match.
+            assert!(c.get(&[], t(7), DAY).is_none());
+            assert!(c.get(&[1; 31], t(7), DAY).is_none());
+            let s = session(9);
+            assert!(!std::format!("{s:?}").contains("master"));
+        }
     }
 }

@@ -14,6 +14,20 @@ use crate::psk::PeerContext;
 #[cfg(feature = "ecdhe")]
 pub use p256::ecdsa::SigningKey;
 
+/// Our signing key as the crypto provider takes it: the scalar and the
+/// public point already computed in `key` (no scalar multiplication).
+#[cfg(feature = "ecdhe")]
+pub(crate) fn key_pair(key: &SigningKey) -> Result<cssf_provider::KeyPair, crate::Error> {
+    use zeroize::Zeroize;
+    let mut d: [u8; 32] = key.to_bytes().into();
+    let secret = cssf_provider::SecretKey::from_bytes(d);
+    d.zeroize();
+    let public = key.verifying_key().to_encoded_point(false);
+    let public = cssf_provider::PublicKey::from_sec1(public.as_bytes())
+        .map_err(|_| crate::Error::Internal)?;
+    Ok(cssf_provider::KeyPair { secret, public })
+}
+
 #[cfg(not(feature = "ecdhe"))]
 pub(crate) use sealed::TrustStore;
 

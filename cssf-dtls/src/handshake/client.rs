@@ -100,7 +100,7 @@ impl Connection {
         }
         #[cfg(feature = "ecdhe")]
         {
-            self.own_key = ecdsa.flatten();
+            self.own_key = ecdsa.flatten().as_ref().map(key_pair).transpose()?;
         }
         #[cfg(feature = "resumption")]
         {
@@ -392,13 +392,10 @@ impl Connection {
                 return Err(Error::IllegalParameter);
             }
             let peer = parse_point(point)?;
-            let mut r = rng;
-            let secret = EphemeralSecret::random(&mut r);
-            let shared = secret.diffie_hellman(&peer);
-            let mut z = Zeroizing::new([0u8; 32]);
-            z.copy_from_slice(shared.raw_secret_bytes());
-            self.ecdh_shared = Some(z);
-            self.ecdh = Some(secret);
+            let p256 = self.p256();
+            let (secret, ours) = p256.ephemeral(rng).map_err(|_| Error::Internal)?;
+            self.ecdh_shared = Some(shared_secret(p256.agree_ephemeral(secret, &peer))?);
+            self.ecdh = Ecdh::Sent(ours);
         }
         Ok(())
     }
@@ -415,10 +412,10 @@ impl Connection {
         if signed.algorithm != ECDSA_SECP256R1_SHA256 {
             return Err(Error::IllegalParameter);
         }
-        let sig = Signature::from_der(signed.signature).map_err(|_| Error::DecryptError)?;
+        let sig = signature_from_der(signed.signature)?;
         let msg = signed_params(&self.client_random, &self.server_random, params)?;
-        VerifyingKey::from(key)
-            .verify(msg.as_slice(), &sig)
+        self.p256()
+            .verify(&provider_key(key)?, msg.as_slice(), &sig)
             .map_err(|_| Error::DecryptError)
     }
 
@@ -426,12 +423,15 @@ impl Connection {
         &mut self,
         now: Duration,
         certificate: CertificateReply,
+        rng: &mut dyn CryptoRngCore,
     ) -> Result<(), Error> {
+        #[cfg(not(feature = "ecdhe"))]
+        let _ = rng;
         #[cfg(feature = "ecdhe")]
-        let point = self
-            .ecdh
-            .as_ref()
-            .map(|s| s.public_key().to_encoded_point(false));
+        let point = match &self.ecdh {
+            Ecdh::Sent(p) => Some(*p),
+            _ => None,
+        };
         #[cfg(feature = "ecdhe")]
         let ecdsa = self.kx() == Some(KeyExchange::EcdheEcdsa);
         self.new_flight(now, true);
@@ -477,7 +477,7 @@ impl Connection {
         } else {
             let cke = ClientKeyExchangeRepr {
                 identity: &self.identity,
-                point: point.as_ref().map(|p| p.as_bytes()),
+                point: point.as_ref().map(|p| &p.as_bytes()[..]),
             };
             push_message(
                 &mut self.flight,
@@ -494,12 +494,11 @@ impl Connection {
         if ecdsa && certificate == CertificateReply::Own {
             // RFC 5246 §7.4.8: a signature over every handshake message so far.
             let key = self.own_key.as_ref().ok_or(Error::Internal)?;
-            let sig: DerSignature = key
-                .sign_prehash(&self.transcript_hash())
-                .map_err(|_| Error::Internal)?;
+            let sig = self.p256().sign_digest(key, &self.transcript_hash(), rng);
+            let sig = signature_to_der(sig)?;
             let cv = DigitallySignedRepr {
                 algorithm: ECDSA_SECP256R1_SHA256,
-                signature: sig.as_bytes(),
+                signature: &sig,
             };
             self.push_handshake(mt::CERTIFICATE_VERIFY, 0, cv.buffer_len(), |b| cv.emit(b))?;
         }
@@ -606,7 +605,7 @@ impl Connection {
                 #[cfg(feature = "ecdhe")]
                 let ecdhe = self.kx().is_some_and(KeyExchange::is_ecdhe);
                 #[cfg(feature = "ecdhe")]
-                if ecdhe && self.ecdh.is_none() {
+                if ecdhe && !matches!(self.ecdh, Ecdh::Sent(_)) {
                     return Err(Error::UnexpectedMessage);
                 }
                 if !body.is_empty() {
@@ -614,7 +613,7 @@ impl Connection {
                 }
                 self.add_transcript(t, seq, body);
                 self.note_peer_flight_end(epoch, t, seq, body);
-                self.send_client_key_exchange(now, certificate)?;
+                self.send_client_key_exchange(now, certificate, &mut *cx.rng)?;
                 self.state = State::ClientFinishedSent;
                 Ok(())
             }

@@ -29,17 +29,11 @@
 use core::time::Duration;
 
 #[cfg(feature = "ecdhe")]
-use p256::ecdh::EphemeralSecret;
+use crate::trust::{key_pair, SigningKey};
 #[cfg(feature = "ecdhe")]
-use p256::ecdsa::signature::hazmat::PrehashSigner;
-#[cfg(all(feature = "ecdhe", feature = "server"))]
-use p256::ecdsa::signature::hazmat::PrehashVerifier;
-#[cfg(all(feature = "ecdhe", feature = "server"))]
-use p256::ecdsa::signature::Signer;
+use cssf_provider::{EphemeralSecret, KeyPair, P256};
 #[cfg(feature = "ecdhe")]
-use p256::ecdsa::signature::Verifier;
-#[cfg(feature = "ecdhe")]
-use p256::ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey};
+use p256::ecdsa::Signature;
 #[cfg(feature = "ecdhe")]
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 #[cfg(feature = "ecdhe")]
@@ -240,12 +234,12 @@ pub(crate) struct Connection {
     pub(crate) suite: Option<CipherSuite>,
     ems: bool,
     #[cfg(feature = "ecdhe")]
-    ecdh: Option<EphemeralSecret>,
+    ecdh: Ecdh,
     #[cfg(feature = "ecdhe")]
     ecdh_shared: Option<Zeroizing<[u8; 32]>>,
     /// Our ECDSA key (client: sent when asked; server: signs ServerKeyExchange).
     #[cfg(feature = "ecdhe")]
-    own_key: Option<SigningKey>,
+    own_key: Option<KeyPair>,
     /// The peer's authenticated (trusted) raw public key.
     #[cfg(feature = "ecdhe")]
     pub(crate) peer_key: Option<PublicKey>,
@@ -344,15 +338,101 @@ fn put_cid_extension(w: &mut Writer<'_>, cid: &[u8]) -> Result<(), Error> {
     w.vec8(cid)
 }
 
-/// Decodes a peer's ECDH point: uncompressed (the only format we offer),
-/// on the curve, not the identity (RFC 8422 §5.11).
+/// Our side of an ECDHE exchange between the flights.
 #[cfg(feature = "ecdhe")]
-fn parse_point(point: &[u8]) -> Result<PublicKey, Error> {
-    if point.len() != 65 || point.first() != Some(&4) {
-        return Err(Error::IllegalParameter);
-    }
-    PublicKey::from_sec1_bytes(point).map_err(|_| Error::IllegalParameter)
+#[derive(Debug)]
+enum Ecdh {
+    /// None (yet, or no longer: the keys are installed).
+    None,
+    /// Server: our ephemeral key, sent in ServerKeyExchange, awaiting the
+    /// client's point.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    Secret(EphemeralSecret),
+    /// Client: the shared secret is computed; our point, for the
+    /// ClientKeyExchange.
+    Sent(cssf_provider::PublicKey),
 }
+
+/// Decodes a peer's ECDH point: uncompressed (the only format we offer);
+/// on the curve and not the identity is checked by the provider's ECDH,
+/// which refuses it otherwise (RFC 8422 §5.11).
+#[cfg(feature = "ecdhe")]
+fn parse_point(point: &[u8]) -> Result<cssf_provider::PublicKey, Error> {
+    cssf_provider::PublicKey::from_sec1(point).map_err(|_| Error::IllegalParameter)
+}
+
+/// A provider's ECDH result as the premaster secret's `Z`; a point the
+/// provider refused is the peer's illegal_parameter (RFC 8422 §5.11).
+#[cfg(feature = "ecdhe")]
+fn shared_secret(
+    z: Result<cssf_provider::SharedSecret, cssf_provider::Error>,
+) -> Result<Zeroizing<[u8; 32]>, Error> {
+    match z {
+        Ok(z) => Ok(Zeroizing::new(*z.as_bytes())),
+        Err(cssf_provider::Error::InvalidPublicKey) => Err(Error::IllegalParameter),
+        Err(_) => Err(Error::Internal),
+    }
+}
+
+/// A peer's key as the provider takes it.
+#[cfg(feature = "ecdhe")]
+fn provider_key(key: &PublicKey) -> Result<cssf_provider::PublicKey, Error> {
+    cssf_provider::PublicKey::from_sec1(key.to_encoded_point(false).as_bytes())
+        .map_err(|_| Error::Internal)
+}
+
+/// A DER ECDSA signature (as TLS carries it) as the provider takes it.
+#[cfg(feature = "ecdhe")]
+fn signature_from_der(der: &[u8]) -> Result<cssf_provider::Signature, Error> {
+    let sig = Signature::from_der(der).map_err(|_| Error::DecryptError)?;
+    cssf_provider::Signature::from_slice(&sig.to_bytes()).map_err(|_| Error::DecryptError)
+}
+
+/// A provider's signature, DER-encoded for the wire (RFC 8422 §5.4's
+/// `Ecdsa-Sig-Value`, a SEQUENCE of the INTEGERs r and s: minimal,
+/// non-negative). Encoded here rather than through `ecdsa`'s DER code,
+/// which costs a firmware image about half a kilobyte more.
+#[cfg(feature = "ecdhe")]
+fn signature_to_der(
+    sig: Result<cssf_provider::Signature, cssf_provider::Error>,
+) -> Result<DerSignature, Error> {
+    let sig = sig.map_err(|_| Error::Internal)?;
+    let (r, s) = sig.as_bytes().split_at(32);
+    let mut der = heapless::Vec::new();
+    let integer = |x: &[u8], der: &mut heapless::Vec<u8, DER_SIGNATURE_CAPACITY>| {
+        // Leading zeros dropped (one kept for a zero value), a zero byte
+        // in front of a high bit (else the INTEGER would be negative).
+        let start = x.iter().position(|&b| b != 0).unwrap_or(x.len() - 1);
+        let x = x.get(start..).unwrap_or_default();
+        let pad = x.first().is_some_and(|&b| b >= 0x80);
+        let len = x.len() + usize::from(pad);
+        der.push(0x02)
+            .and_then(|_| der.push(len as u8))
+            .map_err(|_| Error::Internal)?;
+        if pad {
+            der.push(0).map_err(|_| Error::Internal)?;
+        }
+        der.extend_from_slice(x).map_err(|_| Error::Internal)
+    };
+    der.extend_from_slice(&[0x30, 0])
+        .map_err(|_| Error::Internal)?;
+    integer(r, &mut der)?;
+    integer(s, &mut der)?;
+    let body = der.len() - 2;
+    if let Some(l) = der.get_mut(1) {
+        *l = body as u8; // at most 2 × 35 bytes: short form
+    }
+    Ok(der)
+}
+
+/// The longest DER ECDSA P-256 signature: SEQUENCE header and two
+/// INTEGERs of 33 bytes (a zero byte before a high bit).
+#[cfg(feature = "ecdhe")]
+const DER_SIGNATURE_CAPACITY: usize = 2 + 2 * (2 + 33);
+
+/// A DER-encoded signature, as TLS carries it.
+#[cfg(feature = "ecdhe")]
+type DerSignature = heapless::Vec<u8, DER_SIGNATURE_CAPACITY>;
 
 /// `client_random + server_random + ServerECDHParams`, what the server signs.
 #[cfg(feature = "ecdhe")]
@@ -435,7 +515,7 @@ impl Connection {
             suite: None,
             ems: false,
             #[cfg(feature = "ecdhe")]
-            ecdh: None,
+            ecdh: Ecdh::None,
             #[cfg(feature = "ecdhe")]
             ecdh_shared: None,
             #[cfg(feature = "ecdhe")]
@@ -569,14 +649,17 @@ impl Connection {
         self.suite.map(CipherSuite::key_exchange)
     }
 
+    /// The P-256 implementation of the configured provider.
+    #[cfg(feature = "ecdhe")]
+    fn p256(&self) -> &'static dyn P256 {
+        self.config.crypto.p256
+    }
+
     /// Our public key as a SubjectPublicKeyInfo.
     #[cfg(feature = "ecdhe")]
     fn own_spki(&self) -> Result<[u8; cert::SPKI_P256_LEN], Error> {
         let key = self.own_key.as_ref().ok_or(Error::Internal)?;
-        let point = key.verifying_key().to_encoded_point(false);
-        let point: &[u8; cert::P256_POINT_LEN] =
-            point.as_bytes().try_into().map_err(|_| Error::Internal)?;
-        Ok(cert::spki_p256(point))
+        Ok(cert::spki_p256(key.public.as_bytes()))
     }
 
     /// Parses the peer's raw public key Certificate and asks `trust`.
@@ -683,7 +766,7 @@ impl Connection {
         self.pending_read = Some(r);
         #[cfg(feature = "ecdhe")]
         {
-            self.ecdh = None;
+            self.ecdh = Ecdh::None;
             self.ecdh_shared = None;
         }
         Ok(())

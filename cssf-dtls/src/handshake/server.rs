@@ -29,7 +29,7 @@ impl Connection {
         let mut c = Self::blank(Role::Server, config, now);
         #[cfg(feature = "ecdhe")]
         {
-            c.own_key = own_key.cloned();
+            c.own_key = own_key.map(key_pair).transpose()?;
         }
         c.cid_rx = heapless::Vec::from_slice(cid).map_err(|_| Error::Config)?;
         c.write_seq[0] = record_seq;
@@ -292,10 +292,9 @@ impl Connection {
         #[cfg(feature = "ecdhe")]
         if ecdsa {
             self.push_own_certificate(send_x509)?;
-            let mut r = rng;
-            let secret = EphemeralSecret::random(&mut r);
-            let point = secret.public_key().to_encoded_point(false);
-            self.ecdh = Some(secret);
+            let p256 = self.p256();
+            let (secret, point) = p256.ephemeral(&mut *rng).map_err(|_| Error::Internal)?;
+            self.ecdh = Ecdh::Secret(secret);
             let mut params = [0u8; 4 + cert::P256_POINT_LEN];
             let plen = SignedServerKeyExchangeRepr::emit_params(
                 ext::SECP256R1,
@@ -305,13 +304,13 @@ impl Connection {
             let params = params.get(..plen).ok_or(Error::Internal)?;
             let msg = signed_params(&self.client_random, &self.server_random, params)?;
             let key = self.own_key.as_ref().ok_or(Error::Internal)?;
-            let sig: DerSignature = key.try_sign(msg.as_slice()).map_err(|_| Error::Internal)?;
+            let sig = signature_to_der(p256.sign(key, msg.as_slice(), rng))?;
             let ske = SignedServerKeyExchangeRepr {
                 group: ext::SECP256R1,
                 point: point.as_bytes(),
                 signed: DigitallySignedRepr {
                     algorithm: ECDSA_SECP256R1_SHA256,
-                    signature: sig.as_bytes(),
+                    signature: &sig,
                 },
             };
             self.push_handshake(mt::SERVER_KEY_EXCHANGE, 0, ske.buffer_len(), |b| {
@@ -322,10 +321,8 @@ impl Connection {
                 self.push_handshake(mt::CERTIFICATE_REQUEST, 0, cr.buffer_len(), |b| cr.emit(b))?;
             }
         } else if ecdhe {
-            let mut r = rng;
-            let secret = EphemeralSecret::random(&mut r);
-            let point = secret.public_key().to_encoded_point(false);
-            self.ecdh = Some(secret);
+            let (secret, point) = self.p256().ephemeral(rng).map_err(|_| Error::Internal)?;
+            self.ecdh = Ecdh::Secret(secret);
             let ske = ServerKeyExchangeRepr {
                 hint: &hint,
                 ecdh: Some((ext::SECP256R1, point.as_bytes())),
@@ -360,11 +357,7 @@ impl Connection {
         if suite.key_exchange() == KeyExchange::EcdheEcdsa {
             let cke = EcdhClientKeyExchangeRepr::parse(body)?;
             let peer = parse_point(cke.point)?;
-            let secret = self.ecdh.as_ref().ok_or(Error::Internal)?;
-            let shared = secret.diffie_hellman(&peer);
-            let mut z = Zeroizing::new([0u8; 32]);
-            z.copy_from_slice(shared.raw_secret_bytes());
-            self.ecdh_shared = Some(z);
+            self.agree(&peer)?;
             return Ok(());
         }
         // ECDHE_ECDSA returned above: ECDHE here is ECDHE_PSK.
@@ -383,12 +376,18 @@ impl Connection {
         #[cfg(feature = "ecdhe")]
         if let Some(point) = cke.point {
             let peer = parse_point(point)?;
-            let secret = self.ecdh.as_ref().ok_or(Error::Internal)?;
-            let shared = secret.diffie_hellman(&peer);
-            let mut z = Zeroizing::new([0u8; 32]);
-            z.copy_from_slice(shared.raw_secret_bytes());
-            self.ecdh_shared = Some(z);
+            self.agree(&peer)?;
         }
+        Ok(())
+    }
+
+    /// ECDH of our ephemeral key (used up) with the client's point.
+    #[cfg(feature = "ecdhe")]
+    fn agree(&mut self, peer: &cssf_provider::PublicKey) -> Result<(), Error> {
+        let Ecdh::Secret(secret) = core::mem::replace(&mut self.ecdh, Ecdh::None) else {
+            return Err(Error::Internal);
+        };
+        self.ecdh_shared = Some(shared_secret(self.p256().agree_ephemeral(secret, peer))?);
         Ok(())
     }
 
@@ -468,9 +467,9 @@ impl Connection {
                     return Err(Error::IllegalParameter);
                 }
                 let key = self.peer_key.as_ref().ok_or(Error::Internal)?;
-                let sig = Signature::from_der(cv.signature).map_err(|_| Error::DecryptError)?;
-                VerifyingKey::from(key)
-                    .verify_prehash(&self.transcript_hash(), &sig)
+                let sig = signature_from_der(cv.signature)?;
+                self.p256()
+                    .verify_digest(&provider_key(key)?, &self.transcript_hash(), &sig)
                     .map_err(|_| Error::DecryptError)?;
                 self.add_transcript(t, seq, body);
                 self.state = State::ClientKeyExchangeReceived {

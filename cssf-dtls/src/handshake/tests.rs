@@ -67,16 +67,31 @@ fn connected_pair(rng: &mut SimRng) -> (Connection, Connection) {
 #[test]
 fn peer_points_are_validated() {
     let k = p256::SecretKey::random(&mut SimRng::new(1)).public_key();
-    assert_eq!(parse_point(k.to_encoded_point(false).as_bytes()), Ok(k));
-    // compressed (not offered), the identity, off the curve, truncated
+    let encoded = k.to_encoded_point(false);
+    assert_eq!(
+        parse_point(encoded.as_bytes()).map(|p| *p.as_bytes()),
+        Ok(*encoded.as_bytes().first_chunk::<65>().unwrap())
+    );
+    // compressed (not offered), the identity, truncated: refused on parsing
     assert!(parse_point(k.to_encoded_point(true).as_bytes()).is_err());
-    assert_eq!(parse_point(&[0]), Err(Error::IllegalParameter));
+    assert_eq!(parse_point(&[0]).unwrap_err(), Error::IllegalParameter);
+    assert!(parse_point(&encoded.as_bytes()[..64]).is_err());
+    // off the curve: refused by the provider's ECDH, as illegal_parameter
     let mut off = [0u8; 65];
     off[0] = 4;
     off[32] = 1;
     off[64] = 1;
-    assert_eq!(parse_point(&off), Err(Error::IllegalParameter));
-    assert!(parse_point(&k.to_encoded_point(false).as_bytes()[..64]).is_err());
+    let off = parse_point(&off).unwrap();
+    let p256 = Config::default().crypto.p256;
+    let (e, _) = p256.ephemeral(&mut SimRng::new(2)).unwrap();
+    assert_eq!(
+        shared_secret(p256.agree_ephemeral(e, &off)).unwrap_err(),
+        Error::IllegalParameter
+    );
+    let (e, _) = p256.ephemeral(&mut SimRng::new(3)).unwrap();
+    assert!(
+        shared_secret(p256.agree_ephemeral(e, &parse_point(encoded.as_bytes()).unwrap())).is_ok()
+    );
 }
 
 #[test]
@@ -408,5 +423,37 @@ fn overlong_psk_identity_is_refused_not_emptied() {
         } else {
             assert_eq!(r, Err(Error::UnknownPskIdentity));
         }
+    }
+}
+
+#[test]
+fn signatures_are_der_encoded_as_the_ecdsa_crate_encodes_them() {
+    let mut cases: std::vec::Vec<[u8; 64]> = std::vec::Vec::new();
+    let mut b = [0u8; 64];
+    b[..32].fill(0x7f);
+    b[32..].fill(0x80);
+    cases.push(b); // high bit of s: a zero byte in front
+    let mut b = [0x11u8; 64];
+    b[..3].fill(0);
+    b[32] = 0;
+    b[33] = 0x80;
+    cases.push(b); // leading zeros dropped, then a zero byte for the high bit
+    let mut b = [0u8; 64];
+    b[31] = 1;
+    b[63] = 0xff;
+    cases.push(b); // one-byte integers
+    let p256 = Config::default().crypto.p256;
+    let mut rng = SimRng::new(7);
+    let key = p256.generate(&mut rng).unwrap();
+    for i in 0u8..64 {
+        let s = p256.sign_digest(&key, &[i; 32], &mut rng).unwrap();
+        cases.push(*s.as_bytes());
+    }
+    for c in cases {
+        let ours = signature_to_der(Ok(cssf_provider::Signature::from_bytes(c))).unwrap();
+        let theirs = p256::ecdsa::Signature::from_slice(&c).unwrap().to_der();
+        assert_eq!(&ours[..], theirs.as_bytes(), "{c:02x?}");
+        // And it decodes back to the same r || s.
+        assert_eq!(signature_from_der(&ours).unwrap().as_bytes(), &c);
     }
 }

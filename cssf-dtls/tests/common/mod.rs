@@ -108,12 +108,19 @@ pub fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
+/// The interop tests' settings. With feature `ring-p256` (part of
+/// `--all-features`) the P-256 operations run through the ring backend of
+/// the crypto provider, so the interop tests run again with it.
 pub fn config(suites: &[CipherSuite]) -> Config {
     let mut c = Config::default();
     c.suites = heapless::Vec::from_slice(suites).unwrap();
     c.retransmit_initial = Duration::from_millis(500);
     c.retransmit_max = Duration::from_secs(2);
     c.max_retransmits = 10;
+    #[cfg(feature = "ring-p256")]
+    {
+        c.crypto = &cssf_dtls::provider::ring::PROVIDER;
+    }
     c
 }
 
