@@ -847,4 +847,26 @@ fn amplification_limit_counts_the_datagram_received() {
         17 + payload.len(),
         wire.len()
     );
+    // Control: one byte over three times the datagram is still a challenge.
+    let (wire, mut binding) = protect(
+        &mut client,
+        &plain_request(MessageType::Con, Code::GET, 0x78, &[2], "hello"),
+    );
+    send(&mut ep, Duration::ZERO, &wire);
+    let Some(Event::Request { id, .. }) = ep.poll_event() else {
+        panic!()
+    };
+    let payload = vec![b'x'; 3 * wire.len() - 17 + 1];
+    ep.respond(
+        Duration::ZERO,
+        id,
+        &Response::new(Code::CONTENT).payload(&payload),
+    )
+    .unwrap();
+    let sent = drain(&mut ep);
+    assert!(sent[0].len() <= 3 * wire.len(), "{} bytes", sent[0].len());
+    let inner = open(&mut client, &mut binding, &sent[0]);
+    let inner = Message::parse(&inner).unwrap();
+    assert_eq!(inner.code(), Code::UNAUTHORIZED);
+    assert!(inner.option(OptionNumber::ECHO).is_some());
 }

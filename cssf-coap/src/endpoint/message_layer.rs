@@ -522,7 +522,7 @@ where
         let echo;
         let challenge;
         let oscore = self.under_oscore();
-        let (code, o) = match self.answer_cap(&peer, msg.as_bytes().len(), oscore) {
+        let (code, o) = match self.answer_cap(&peer, self.received_len(msg), oscore) {
             Some(cap) if encoded_len(ty, code, msg.token(), o) > cap => {
                 debug!("answer over the amplification limit toward an unverified address: Echo challenge instead");
                 self.stats.amplification_limited += 1;
@@ -572,6 +572,18 @@ where
         return self.oscore_now.is_some();
         #[cfg(not(feature = "oscore"))]
         false
+    }
+
+    /// The length of the datagram `msg` (the request being routed) came in:
+    /// the OSCORE message for a protected request, not the decrypted inner
+    /// one (the amplification limit counts what the peer sent, RFC 9175
+    /// §2.4).
+    pub(super) fn received_len(&self, msg: &Message<'_>) -> usize {
+        #[cfg(feature = "oscore")]
+        if let Some(o) = &self.oscore_now {
+            return o.datagram_len;
+        }
+        msg.as_bytes().len()
     }
 
     pub(super) fn busy(&mut self, peer: A, msg: &Message<'_>) {

@@ -227,8 +227,9 @@ struct PendingRequest<A> {
     /// resource names its Block1 upload.
     tag: Token,
     block2: Option<Block>,
-    /// The request's method and length (the answer to an unverified peer
-    /// stays under `Config::amplification_factor` times it).
+    /// The request's method and the length of the datagram it came in
+    /// (the OSCORE message, for a protected request): the answer to an
+    /// unverified peer stays under `Config::amplification_factor` times it.
     method: Code,
     req_len: usize,
     /// The OSCORE request it came in (its answer is protected with it).

@@ -26,13 +26,16 @@ use crate::oscore::{RequestBinding, SecurityContext};
 use crate::wire::{Message, MessageType};
 use crate::Error;
 
-/// An OSCORE request being answered: the context it was verified with and
+/// An OSCORE request being answered: the context it was verified with,
 /// its binding (which protects the response, once with the request's
-/// nonce).
+/// nonce) and the length of the datagram it came in (what the
+/// amplification limit of its answers counts, RFC 9175 §2.4; on the client
+/// side, the protected request sent).
 #[derive(Debug)]
 pub(super) struct OscoreRequest {
     pub(super) context: usize,
     pub(super) binding: RequestBinding,
+    pub(super) datagram_len: usize,
 }
 
 impl OscoreRequest {
@@ -133,7 +136,11 @@ where
             .map_err(|_| Error::BufferTooSmall { needed: M })?;
         let (n, binding) = ctx.protect_request(&plain, &mut wire)?;
         wire.truncate(n);
-        let req_oscore = OscoreRequest { context, binding };
+        let req_oscore = OscoreRequest {
+            context,
+            binding,
+            datagram_len: n,
+        };
         Ok(self.open_exchange(now, peer, token, mid, wire, req, Some(req_oscore))?)
     }
 
@@ -273,7 +280,11 @@ where
                     self.stats.malformed += 1;
                     return;
                 };
-                self.oscore_now = Some(OscoreRequest { context, binding });
+                self.oscore_now = Some(OscoreRequest {
+                    context,
+                    binding,
+                    datagram_len: len,
+                });
                 self.note_echo(now, &peer, &msg);
                 self.route_request(now, peer, &msg);
                 self.oscore_now = None;

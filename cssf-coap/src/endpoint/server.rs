@@ -155,7 +155,7 @@ where
         // Toward an unverified peer, the largest block that stays under the
         // amplification limit (RFC 9175 §2.4; `reply_now` challenges if
         // none does).
-        let cap = self.answer_cap(&peer, msg.as_bytes().len(), self.under_oscore());
+        let cap = self.answer_cap(&peer, self.received_len(msg), self.under_oscore());
         let ty = if msg.ty() == MessageType::Con {
             MessageType::Ack
         } else {
@@ -312,7 +312,7 @@ where
             tag: Token::new(msg.option(OptionNumber::REQUEST_TAG).unwrap_or(&[])),
             block2: msg.block2().ok().flatten(),
             method: msg.code(),
-            req_len: msg.as_bytes().len(),
+            req_len: self.received_len(msg),
             #[cfg(feature = "oscore")]
             oscore: self.oscore_now.take(),
         };
