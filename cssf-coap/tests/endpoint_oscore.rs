@@ -680,6 +680,21 @@ fn unauthenticated_oscore_input_evicts_no_cached_answer() {
     );
     let inner = open(&mut client, &mut binding, &again[0].1);
     assert_eq!(Message::parse(&inner).unwrap().payload(), b"v1");
+    // Control: a request that verifies still makes room in the full cache
+    // (the eviction happens, once verified) and reaches the application.
+    let (wire, _) = protect(
+        &mut client,
+        &plain_request(MessageType::Con, Code::GET, 0x101, &[1, 1], "hello"),
+    );
+    send(&mut ep, Duration::from_secs(3), &wire);
+    let Some(Event::Request { id, .. }) = ep.poll_event() else {
+        panic!("a verified request refused in a full cache")
+    };
+    ep.respond(Duration::from_secs(3), id, &Response::new(Code::CONTENT))
+        .unwrap();
+    let answer = drain_to(&mut ep);
+    send(&mut ep, Duration::from_secs(4), &wire);
+    assert_eq!(drain_to(&mut ep), answer, "its message ID was remembered");
 }
 
 /// The client side verifies a protected response (which spends the

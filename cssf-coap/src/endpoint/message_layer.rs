@@ -384,10 +384,26 @@ where
     /// least the number of verified peers times the quota, whatever
     /// unverified (possibly spoofed) sources send.
     pub(super) fn admit_request(&mut self, now: Duration, peer: &A) -> bool {
+        match self.admission(now, peer) {
+            Some(room) => {
+                self.make_room(room);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// What [`Endpoint::admit_request`] would do, without doing it: `None`
+    /// no room (5.03); `Some(None)` room as it is; `Some(Some(i))` room once
+    /// entry `i` goes ([`Endpoint::make_room`]). An OSCORE request is
+    /// checked so before it is verified and given its room only once it
+    /// verified: input nobody authenticated changes no entry.
+    pub(super) fn admission(&self, now: Duration, peer: &A) -> Option<Option<usize>> {
         let held = self.dedup.iter().filter(|d| &d.peer == peer).count();
         if held >= self.config.peer_quota(D) {
             let settled = now.checked_sub(self.config.max_transmit_span());
-            let own = self
+            // Removing one entry leaves room in the cache too.
+            return self
                 .dedup
                 .iter()
                 .enumerate()
@@ -395,23 +411,20 @@ where
                     &d.peer == peer && settled.is_some_and(|t| d.since <= t) && !self.is_pending(d)
                 })
                 .min_by_key(|(_, d)| d.since)
-                .map(|(i, _)| i);
-            match own {
-                Some(i) => {
-                    self.dedup.remove(i);
-                }
-                None => return false,
-            }
+                .map(|(i, _)| Some(i));
         }
         if !self.dedup.is_full() {
-            return true;
+            return Some(None);
         }
-        match self.dedup_victim(peer) {
-            Some(i) => {
+        self.dedup_victim(peer).map(Some)
+    }
+
+    /// Carries out an [`Endpoint::admission`] decision.
+    pub(super) fn make_room(&mut self, room: Option<usize>) {
+        if let Some(i) = room {
+            if i < self.dedup.len() {
                 self.dedup.remove(i);
-                true
             }
-            None => false,
         }
     }
 

@@ -241,10 +241,13 @@ where
         }
         // Room for its message ID before its Partial IV is spent: once the
         // replay window took it, only the cache can answer a duplicate.
-        if !self.admit_request(now, &peer) {
+        // Only checked here; the entry that makes room goes once the
+        // request verified (nothing in between touches the cache), so a
+        // sender without a key evicts nobody's cached answer.
+        let Some(room) = self.admission(now, &peer) else {
             self.busy(peer, &outer);
             return;
-        }
+        };
         let mut inner = [0u8; M];
         match self.oscore.unprotect_request(datagram, &mut inner) {
             Err(e) => {
@@ -269,6 +272,7 @@ where
                 }
             }
             Ok((n, context, binding)) => {
+                self.make_room(room);
                 self.remember(
                     now,
                     peer.clone(),

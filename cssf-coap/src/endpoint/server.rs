@@ -207,8 +207,8 @@ where
         // Observe or Block1 (no state of ours hangs on it) takes no
         // message-ID cache entry; a duplicate of it reaches the application
         // again. Never an OSCORE request: its message ID was remembered
-        // before it was verified, and a duplicate must meet that entry's
-        // cached answer, not the replay window.
+        // as soon as it verified, before routing, and a duplicate must meet
+        // that entry's cached answer, not the replay window.
         let relaxed = self.config.relaxed_dedup
             && !oscore
             && matches!(msg.code(), Code::GET | Code::FETCH)
@@ -242,8 +242,8 @@ where
         if self.pending.is_full()
             || self.events.is_full()
             || pending_held >= self.config.peer_quota(N)
-            // An OSCORE request was admitted before its verification; a
-            // relaxed one takes no entry.
+            // An OSCORE request was admitted when it verified (its room
+            // checked before); a relaxed one takes no entry.
             || (!oscore && !relaxed && !self.admit_request(now, &peer))
         {
             self.busy(peer, msg);
