@@ -737,8 +737,13 @@ fn client_keeps_a_verified_response_it_had_no_room_for_retryable() {
     }
     let answer = carry(&mut server, &mut client, t0, 2);
     assert_eq!(answer.len(), 1);
-    // The application drains its events now.
-    while client.poll_event().is_some() {}
+    // The application drains its events now: the response is not among
+    // them (there was no room for it), and it was not refused as forged.
+    let dropped = client.stats().dropped;
+    assert!(dropped >= 1);
+    while let Some(ev) = client.poll_event() {
+        assert!(!matches!(ev, Event::Response { .. }), "{ev:?}");
+    }
     // The client retransmits (its other timers, the Empty ACKs to the
     // plain requests, come first); the server answers from its cache.
     let mut t1 = t0;
@@ -761,6 +766,8 @@ fn client_keeps_a_verified_response_it_had_no_room_for_retryable() {
         }) => {
             assert_eq!(got, id);
             assert_eq!(response.payload(), b"ok");
+            assert_eq!(client.stats().oscore_refused, 0);
+            assert_eq!(client.stats().dropped, dropped);
         }
         other => panic!(
             "verified response lost for good: {other:?}, client oscore_refused = {}",

@@ -185,6 +185,17 @@ where
             self.on_response(now, peer, &outer);
             return;
         }
+        // Room for the response before verifying it spends the request's
+        // nonce: dropped now, its repeat (the server's cached answer) still
+        // verifies; dropped after, the repeat would be a replay.
+        if !self.response_room(&peer, non_ack) {
+            debug!(
+                "response (MID {}) to a protected request dropped: a table or queue is full",
+                mid
+            );
+            self.stats.dropped += 1;
+            return;
+        }
         let mut inner = [0u8; M];
         let verified = {
             let Some(ex) = self.exchanges.get_mut(pos) else {
