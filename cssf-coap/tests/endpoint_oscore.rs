@@ -826,6 +826,14 @@ fn plain_block_does_not_continue_a_protected_upload() {
         Message::parse(&sent[0]).unwrap().code(),
         Code::REQUEST_ENTITY_INCOMPLETE
     );
+    // Control: the protected upload is intact; its own block 1 ends it.
+    let (wire, _) = protect(&mut client, &put_block(3, 1, false, b"tail"));
+    send(&mut ep, t0, &wire);
+    let Some(Event::Request { request, .. }) = ep.poll_event() else {
+        panic!("protected continuation refused")
+    };
+    assert!(request.security().is_oscore());
+    assert_eq!(request.payload(), b"tail");
 }
 
 /// RFC 9175 §2.4 bounds an answer toward an unverified address by what

@@ -587,6 +587,15 @@ where
         false
     }
 
+    /// The OSCORE context the request being routed was verified with
+    /// (`None`: it came plain).
+    pub(super) fn context_now(&self) -> Option<usize> {
+        #[cfg(feature = "oscore")]
+        return self.oscore_now.as_ref().map(|o| o.context);
+        #[cfg(not(feature = "oscore"))]
+        None
+    }
+
     /// The length of the datagram `msg` (the request being routed) came in:
     /// the OSCORE message for a protected request, not the decrypted inner
     /// one (the amplification limit counts what the peer sent, RFC 9175

@@ -329,6 +329,9 @@ struct Upload<A> {
     peer: A,
     resource: usize,
     tag: Token,
+    /// The OSCORE context its blocks were verified with (`None`: plain):
+    /// a block protected otherwise belongs to another upload.
+    context: Option<usize>,
     next_offset: usize,
     expires: Duration,
 }

@@ -331,7 +331,9 @@ where
         }
     }
 
-    /// RFC 7959 §2.5 server-side Block1 bookkeeping: in order, bounded.
+    /// RFC 7959 §2.5 server-side Block1 bookkeeping: in order, bounded; an
+    /// upload is named by peer, resource, Request-Tag and security (the
+    /// OSCORE context, or plain).
     pub(super) fn check_upload(
         &mut self,
         now: Duration,
@@ -352,10 +354,12 @@ where
         }
         let tag = Token::new(msg.option(OptionNumber::REQUEST_TAG).unwrap_or(&[]));
         let expires = now.saturating_add(self.config.exchange_lifetime());
-        let pos = self
-            .uploads
-            .iter()
-            .position(|u| &u.peer == peer && u.resource == res && u.tag == tag);
+        // Blocks protected otherwise (plain, or another context) belong to
+        // another upload: a plain block never continues a protected one.
+        let context = self.context_now();
+        let pos = self.uploads.iter().position(|u| {
+            &u.peer == peer && u.resource == res && u.tag == tag && u.context == context
+        });
         if b.num() == 0 {
             if let Some(p) = pos {
                 self.uploads.remove(p);
@@ -380,6 +384,7 @@ where
                     peer: peer.clone(),
                     resource: res,
                     tag,
+                    context,
                     next_offset: end,
                     expires,
                 };
