@@ -900,3 +900,88 @@ fn amplification_limit_counts_the_datagram_received() {
     assert_eq!(inner.code(), Code::UNAUTHORIZED);
     assert!(inner.option(OptionNumber::ECHO).is_some());
 }
+
+/// A protected exchange never observes: `cancel_observe` and `reregister`
+/// refuse it (they would edit the protected request) and leave it
+/// outstanding; its response still completes it.
+#[test]
+fn observe_edits_refused_on_a_protected_exchange() {
+    let mut server = server();
+    let mut client: Server = Endpoint::new(Config::default(), SimRng::new(3), &RESOURCES);
+    client.add_oscore_context(client_ctx(&SECRET)).unwrap();
+    let t0 = Duration::ZERO;
+    let id = client
+        .request_protected(t0, 2, &cssf_coap::endpoint::Request::get("hello"), 0)
+        .unwrap();
+    assert_eq!(
+        client.cancel_observe(t0, id),
+        Err(cssf_coap::Error::UnknownId)
+    );
+    assert_eq!(client.reregister(t0, id), Err(cssf_coap::Error::UnknownId));
+    // Nothing more was sent: only the protected request goes out.
+    assert_eq!(carry(&mut client, &mut server, t0, 1).len(), 1);
+    let Some(Event::Request { id: rid, .. }) = server.poll_event() else {
+        panic!()
+    };
+    server
+        .respond(t0, rid, &Response::new(Code::CONTENT).payload(b"ok"))
+        .unwrap();
+    carry(&mut server, &mut client, t0, 2);
+    match client.poll_event() {
+        Some(Event::Response {
+            id: got, response, ..
+        }) => {
+            assert_eq!(got, id);
+            assert_eq!(response.payload(), b"ok");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Control: a plain exchange is edited (cancel_observe sends a GET).
+    let plain = client
+        .request(t0, 2, &cssf_coap::endpoint::Request::get("obs").observe())
+        .unwrap();
+    assert_eq!(client.cancel_observe(t0, plain), Ok(()));
+}
+
+/// A protected GET with the token of a plain observation of the same
+/// address cancels nothing (a plain GET with that token would).
+#[test]
+fn protected_get_cancels_no_plain_observation() {
+    let mut ep = server();
+    let mut client = client_ctx(&SECRET);
+    let t0 = Duration::ZERO;
+    let mut reg = MessageBuilder::<8>::new(MessageType::Con, Code::GET, 0x300);
+    reg.token(&[0x0b])
+        .unwrap()
+        .observe(0)
+        .unwrap()
+        .uri_path("obs")
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = reg.emit(&mut buf).unwrap();
+    send(&mut ep, t0, &buf[..n]);
+    let Some(Event::Request { id, .. }) = ep.poll_event() else {
+        panic!()
+    };
+    ep.respond(t0, id, &Response::new(Code::CONTENT)).unwrap();
+    drain(&mut ep);
+    assert_eq!(ep.observer_count(), 1);
+    let (wire, _) = protect(
+        &mut client,
+        &plain_request(MessageType::Con, Code::GET, 0x301, &[0x0b], "hello"),
+    );
+    send(&mut ep, t0, &wire);
+    assert!(matches!(ep.poll_event(), Some(Event::Request { .. })));
+    assert_eq!(
+        ep.observer_count(),
+        1,
+        "a protected GET cancelled a plain observation"
+    );
+    // Control: a plain GET with the token does cancel it.
+    send(
+        &mut ep,
+        t0,
+        &plain_request(MessageType::Con, Code::GET, 0x302, &[0x0b], "hello"),
+    );
+    assert_eq!(ep.observer_count(), 0);
+}

@@ -1031,13 +1031,16 @@ where
 
     /// Cancels an Observe registration explicitly (GET with Observe 1, RFC
     /// 7641 §3.6); the server's answer arrives as the final
-    /// [`Event::Response`].
+    /// [`Event::Response`]. [`Error::UnknownId`] for no such exchange, or
+    /// one sent OSCORE-protected (which never observes, and whose
+    /// protected request cannot be edited); that exchange is left as it
+    /// was.
     pub fn cancel_observe(&mut self, now: Duration, id: ExchangeId) -> Result<(), Error> {
         self.maintain(now);
         let ex = self
             .exchanges
             .iter_mut()
-            .find(|e| e.id == id.0)
+            .find(|e| e.id == id.0 && !e.is_oscore())
             .ok_or(Error::UnknownId)?;
         ex.observing = false;
         ex.deadline = None;
@@ -1047,12 +1050,15 @@ where
 
     /// Re-registers an observation (RFC 7641 §3.3.1: GET with Observe 0 and
     /// the same token), e.g. when Max-Age of the last notification ran out.
+    /// [`Error::UnknownId`] for no such exchange, or one sent
+    /// OSCORE-protected (Observe is not offered over OSCORE); that exchange
+    /// is left as it was.
     pub fn reregister(&mut self, now: Duration, id: ExchangeId) -> Result<(), Error> {
         self.maintain(now);
         let ex = self
             .exchanges
             .iter_mut()
-            .find(|e| e.id == id.0)
+            .find(|e| e.id == id.0 && !e.is_oscore())
             .ok_or(Error::UnknownId)?;
         ex.observing = true;
         self.resend_from_template(now, id.0, Edit::Observe(0))

@@ -262,8 +262,10 @@ where
                 DedupState::Answered(Vec::new()),
             );
         }
-        if msg.code() == Code::GET && observe != Some(0) {
+        if msg.code() == Code::GET && observe != Some(0) && !oscore {
             // Deregistration (Observe 1) or a plain GET with the same token.
+            // Observations are all plain (Observe is not offered over
+            // OSCORE): a protected GET cancels none.
             self.observers
                 .retain(|o| !(o.peer == peer && o.token == token));
         }
