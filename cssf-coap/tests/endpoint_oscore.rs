@@ -607,3 +607,381 @@ fn reordered_and_duplicated_requests_each_run_once() {
     let inner = open(&mut client, &mut ba, &answers[1]);
     assert_eq!(Message::parse(&inner).unwrap().payload(), b"ta");
 }
+
+// ----- review: state an unauthenticated sender can touch, responses lost -----
+
+/// Everything `ep` sends now, with where it goes.
+fn drain_to(ep: &mut Server) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1280];
+    while let Some(tx) = ep.poll_transmit(Duration::ZERO, &mut buf).unwrap() {
+        out.push((tx.to, buf[..tx.len].to_vec()));
+    }
+    out
+}
+
+/// A request carrying an OSCORE option that verifies with no context: it
+/// must not change what the endpoint keeps for anybody else. Today
+/// `on_oscore_request` makes room in a full message-ID cache
+/// (`admit_request`, which evicts a victim) before verifying, so a sender
+/// without any key evicts the cached protected answer of a verified
+/// client; that client's retransmission (answer lost) then meets the
+/// replay window and gets an unprotected 4.01 instead of its answer.
+#[test]
+fn unauthenticated_oscore_input_evicts_no_cached_answer() {
+    let mut ep = server();
+    let mut client = client_ctx(&SECRET);
+    let t0 = Duration::ZERO;
+    let (wire, mut binding) = protect(
+        &mut client,
+        &plain_request(MessageType::Con, Code::GET, 0x100, &[1], "hello"),
+    );
+    send(&mut ep, t0, &wire);
+    let Some(Event::Request { id, .. }) = ep.poll_event() else {
+        panic!()
+    };
+    ep.respond(t0, id, &Response::new(Code::CONTENT).payload(b"v1"))
+        .unwrap();
+    let first = drain_to(&mut ep);
+    assert_eq!(first.len(), 1);
+    // Other (plain, unverified) clients fill the message-ID cache (D = 32),
+    // each request answered.
+    for p in 2..=32u8 {
+        let mut d = plain_request(MessageType::Con, Code::GET, u16::from(p), &[p], "hello");
+        ep.handle_datagram(t0, p, &mut d).unwrap();
+        let Some(Event::Request { id, .. }) = ep.poll_event() else {
+            panic!("peer {p}")
+        };
+        ep.respond(t0, id, &Response::new(Code::CONTENT)).unwrap();
+    }
+    drain_to(&mut ep);
+    // A stranger with no key: an OSCORE option naming kid "C", garbage
+    // ciphertext. Refused 4.00, as it should be.
+    let mut b = MessageBuilder::<2>::new(MessageType::Con, Code::POST, 9);
+    b.token(&[9]).unwrap();
+    b.add_option(OptionNumber::OSCORE, &[0x09, 0x07, b'C'])
+        .unwrap();
+    b.payload(&[0x55; 12]);
+    let mut buf = [0u8; 64];
+    let n = b.emit(&mut buf).unwrap();
+    ep.handle_datagram(t0, 200, &mut buf[..n]).unwrap();
+    let refusal = drain_to(&mut ep);
+    assert_eq!(
+        Message::parse(&refusal[0].1).unwrap().code(),
+        Code::BAD_REQUEST
+    );
+    // The verified client's answer was lost; it retransmits well within
+    // MAX_TRANSMIT_SPAN and must get the cached protected answer.
+    send(&mut ep, Duration::from_secs(3), &wire);
+    let again = drain_to(&mut ep);
+    assert_eq!(
+        again, first,
+        "cached answer evicted by unauthenticated input"
+    );
+    let inner = open(&mut client, &mut binding, &again[0].1);
+    assert_eq!(Message::parse(&inner).unwrap().payload(), b"v1");
+    // Control: a request that verifies still makes room in the full cache
+    // (the eviction happens, once verified) and reaches the application.
+    let (wire, _) = protect(
+        &mut client,
+        &plain_request(MessageType::Con, Code::GET, 0x101, &[1, 1], "hello"),
+    );
+    send(&mut ep, Duration::from_secs(3), &wire);
+    let Some(Event::Request { id, .. }) = ep.poll_event() else {
+        panic!("a verified request refused in a full cache")
+    };
+    ep.respond(Duration::from_secs(3), id, &Response::new(Code::CONTENT))
+        .unwrap();
+    let answer = drain_to(&mut ep);
+    send(&mut ep, Duration::from_secs(4), &wire);
+    assert_eq!(drain_to(&mut ep), answer, "its message ID was remembered");
+}
+
+/// The client side verifies a protected response (which spends the
+/// request's nonce in its binding) before `on_response` decides whether it
+/// has room for it; when it has not (here: the event queue is full, the
+/// application polls events after a batch of datagrams), the response is
+/// dropped "to let the peer repeat", but the repeat (the server's cached
+/// bytes) then fails as a replay: the exchange can never complete. A
+/// plain request recovers from the same drop.
+#[test]
+fn client_keeps_a_verified_response_it_had_no_room_for_retryable() {
+    let mut server = server();
+    let mut client: Server = Endpoint::new(Config::default(), SimRng::new(3), &RESOURCES);
+    client.add_oscore_context(client_ctx(&SECRET)).unwrap();
+    let t0 = Duration::ZERO;
+    let id = client
+        .request_protected(t0, 2, &cssf_coap::endpoint::Request::get("hello"), 0)
+        .unwrap();
+    carry(&mut client, &mut server, t0, 1);
+    let Some(Event::Request { id: rid, .. }) = server.poll_event() else {
+        panic!()
+    };
+    server
+        .respond(t0, rid, &Response::new(Code::CONTENT).payload(b"ok"))
+        .unwrap();
+    // In the same batch as the answer, eight plain requests reach the
+    // client (its own server side) from four peers: its event queue is
+    // full when the protected answer is handled.
+    for p in 3..=6u8 {
+        for k in 0..2u8 {
+            let mut d = plain_request(
+                MessageType::Con,
+                Code::GET,
+                u16::from(p * 10 + k),
+                &[p, k],
+                "hello",
+            );
+            client.handle_datagram(t0, p, &mut d).unwrap();
+        }
+    }
+    let answer = carry(&mut server, &mut client, t0, 2);
+    assert_eq!(answer.len(), 1);
+    // The application drains its events now: the response is not among
+    // them (there was no room for it), and it was not refused as forged.
+    let dropped = client.stats().dropped;
+    assert!(dropped >= 1);
+    while let Some(ev) = client.poll_event() {
+        assert!(!matches!(ev, Event::Response { .. }), "{ev:?}");
+    }
+    // The client retransmits (its other timers, the Empty ACKs to the
+    // plain requests, come first); the server answers from its cache.
+    let mut t1 = t0;
+    let mut buf = [0u8; 1280];
+    while client.stats().retransmissions == 0 {
+        t1 = client.poll_timeout().unwrap();
+        client.handle_timeout(t1);
+        while let Some(tx) = client.poll_transmit(t1, &mut buf).unwrap() {
+            if tx.to == 2 {
+                let mut d = buf[..tx.len].to_vec();
+                server.handle_datagram(t1, 1, &mut d).unwrap();
+            }
+        }
+    }
+    let again = carry(&mut server, &mut client, t1, 2);
+    assert_eq!(again, answer, "the server repeats its cached answer");
+    match client.poll_event() {
+        Some(Event::Response {
+            id: got, response, ..
+        }) => {
+            assert_eq!(got, id);
+            assert_eq!(response.payload(), b"ok");
+            assert_eq!(client.stats().oscore_refused, 0);
+            assert_eq!(client.stats().dropped, dropped);
+        }
+        other => panic!(
+            "verified response lost for good: {other:?}, client oscore_refused = {}",
+            client.stats().oscore_refused
+        ),
+    }
+}
+
+static UPLOAD: [Resource; 1] = [Resource::new("up", Methods::PUT)];
+
+/// PUT /up with Block1 `num`/`more`/16-byte blocks.
+fn put_block(mid: u16, num: u32, more: bool, payload: &[u8]) -> Vec<u8> {
+    let token = [0x0b, mid as u8];
+    let mut b = MessageBuilder::<4>::new(MessageType::Con, Code::PUT, mid);
+    b.token(&token).unwrap().uri_path("up").unwrap();
+    b.block1(cssf_coap::Block::new(num, more, 0).unwrap())
+        .unwrap();
+    b.payload(payload);
+    let mut buf = [0u8; 128];
+    let n = b.emit(&mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
+/// A Block1 upload begun OSCORE-protected is continued by a plain block
+/// from the same address: the endpoint's upload bookkeeping (kept by
+/// peer, resource and Request-Tag, not by how the blocks were protected)
+/// takes it as the next block, so anyone who can send from the client's
+/// address (plain UDP: anyone) completes, or resets, a protected upload;
+/// an application assembling by peer and Request-Tag (as cssf-server's
+/// `/echo` does) splices the plain block into the protected body. The
+/// plain block should be 4.08 (no upload of its kind in progress).
+#[test]
+fn plain_block_does_not_continue_a_protected_upload() {
+    let mut ep: Server = Endpoint::new(Config::default(), SimRng::new(7), &UPLOAD);
+    let c = SecurityContext::new(&params(&SECRET, b"S", b"C"), SenderSequence::Volatile).unwrap();
+    ep.add_oscore_context(c).unwrap();
+    let mut client = client_ctx(&SECRET);
+    let t0 = Duration::ZERO;
+    let (wire, _) = protect(&mut client, &put_block(1, 0, true, &[b'a'; 16]));
+    send(&mut ep, t0, &wire);
+    let Some(Event::Request { id, request, .. }) = ep.poll_event() else {
+        panic!()
+    };
+    assert!(request.security().is_oscore());
+    ep.respond(t0, id, &Response::new(Code::CHANGED)).unwrap();
+    drain(&mut ep);
+    // Block 1, plain, from the same address.
+    send(&mut ep, t0, &put_block(2, 1, false, b"evil"));
+    let ev = ep.poll_event();
+    let sent = drain(&mut ep);
+    assert!(
+        ev.is_none(),
+        "plain block taken as the end of a protected upload: {ev:?}"
+    );
+    assert_eq!(
+        Message::parse(&sent[0]).unwrap().code(),
+        Code::REQUEST_ENTITY_INCOMPLETE
+    );
+    // Control: the protected upload is intact; its own block 1 ends it.
+    let (wire, _) = protect(&mut client, &put_block(3, 1, false, b"tail"));
+    send(&mut ep, t0, &wire);
+    let Some(Event::Request { request, .. }) = ep.poll_event() else {
+        panic!("protected continuation refused")
+    };
+    assert!(request.security().is_oscore());
+    assert_eq!(request.payload(), b"tail");
+}
+
+/// RFC 9175 §2.4 bounds an answer toward an unverified address by what
+/// that address sent: the OSCORE datagram. The endpoint measures the
+/// decrypted inner request instead (`PendingRequest::req_len`, and
+/// `reply_now`'s `msg`, are the inner message) and then takes the OSCORE
+/// overhead off again, so a protected answer well under three times the
+/// datagram received is replaced by an Echo challenge (which
+/// `request_protected` and cssf-client do not retry: the client sees a
+/// 4.01).
+#[test]
+fn amplification_limit_counts_the_datagram_received() {
+    let mut ep = server();
+    let mut client = client_ctx(&SECRET);
+    let (wire, mut binding) = protect(
+        &mut client,
+        &plain_request(MessageType::Con, Code::GET, 0x77, &[1], "hello"),
+    );
+    send(&mut ep, Duration::ZERO, &wire);
+    let Some(Event::Request { id, .. }) = ep.poll_event() else {
+        panic!()
+    };
+    // Protected, the answer is 17 bytes plus the payload (header 4, token
+    // 1, empty OSCORE option 1, marker 1, code 1, tag 8, inner marker 1):
+    // a few bytes under three times the request.
+    let payload = vec![b'x'; 3 * wire.len() - 17 - 4];
+    ep.respond(
+        Duration::ZERO,
+        id,
+        &Response::new(Code::CONTENT).payload(&payload),
+    )
+    .unwrap();
+    let sent = drain(&mut ep);
+    assert!(sent[0].len() <= 3 * wire.len(), "{} bytes", sent[0].len());
+    let inner = open(&mut client, &mut binding, &sent[0]);
+    let inner = Message::parse(&inner).unwrap();
+    assert_eq!(
+        inner.code(),
+        Code::CONTENT,
+        "answer of {} bytes to a {}-byte request replaced by a challenge",
+        17 + payload.len(),
+        wire.len()
+    );
+    // Control: one byte over three times the datagram is still a challenge.
+    let (wire, mut binding) = protect(
+        &mut client,
+        &plain_request(MessageType::Con, Code::GET, 0x78, &[2], "hello"),
+    );
+    send(&mut ep, Duration::ZERO, &wire);
+    let Some(Event::Request { id, .. }) = ep.poll_event() else {
+        panic!()
+    };
+    let payload = vec![b'x'; 3 * wire.len() - 17 + 1];
+    ep.respond(
+        Duration::ZERO,
+        id,
+        &Response::new(Code::CONTENT).payload(&payload),
+    )
+    .unwrap();
+    let sent = drain(&mut ep);
+    assert!(sent[0].len() <= 3 * wire.len(), "{} bytes", sent[0].len());
+    let inner = open(&mut client, &mut binding, &sent[0]);
+    let inner = Message::parse(&inner).unwrap();
+    assert_eq!(inner.code(), Code::UNAUTHORIZED);
+    assert!(inner.option(OptionNumber::ECHO).is_some());
+}
+
+/// A protected exchange never observes: `cancel_observe` and `reregister`
+/// refuse it (they would edit the protected request) and leave it
+/// outstanding; its response still completes it.
+#[test]
+fn observe_edits_refused_on_a_protected_exchange() {
+    let mut server = server();
+    let mut client: Server = Endpoint::new(Config::default(), SimRng::new(3), &RESOURCES);
+    client.add_oscore_context(client_ctx(&SECRET)).unwrap();
+    let t0 = Duration::ZERO;
+    let id = client
+        .request_protected(t0, 2, &cssf_coap::endpoint::Request::get("hello"), 0)
+        .unwrap();
+    assert_eq!(
+        client.cancel_observe(t0, id),
+        Err(cssf_coap::Error::UnknownId)
+    );
+    assert_eq!(client.reregister(t0, id), Err(cssf_coap::Error::UnknownId));
+    // Nothing more was sent: only the protected request goes out.
+    assert_eq!(carry(&mut client, &mut server, t0, 1).len(), 1);
+    let Some(Event::Request { id: rid, .. }) = server.poll_event() else {
+        panic!()
+    };
+    server
+        .respond(t0, rid, &Response::new(Code::CONTENT).payload(b"ok"))
+        .unwrap();
+    carry(&mut server, &mut client, t0, 2);
+    match client.poll_event() {
+        Some(Event::Response {
+            id: got, response, ..
+        }) => {
+            assert_eq!(got, id);
+            assert_eq!(response.payload(), b"ok");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Control: a plain exchange is edited (cancel_observe sends a GET).
+    let plain = client
+        .request(t0, 2, &cssf_coap::endpoint::Request::get("obs").observe())
+        .unwrap();
+    assert_eq!(client.cancel_observe(t0, plain), Ok(()));
+}
+
+/// A protected GET with the token of a plain observation of the same
+/// address cancels nothing (a plain GET with that token would).
+#[test]
+fn protected_get_cancels_no_plain_observation() {
+    let mut ep = server();
+    let mut client = client_ctx(&SECRET);
+    let t0 = Duration::ZERO;
+    let mut reg = MessageBuilder::<8>::new(MessageType::Con, Code::GET, 0x300);
+    reg.token(&[0x0b])
+        .unwrap()
+        .observe(0)
+        .unwrap()
+        .uri_path("obs")
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = reg.emit(&mut buf).unwrap();
+    send(&mut ep, t0, &buf[..n]);
+    let Some(Event::Request { id, .. }) = ep.poll_event() else {
+        panic!()
+    };
+    ep.respond(t0, id, &Response::new(Code::CONTENT)).unwrap();
+    drain(&mut ep);
+    assert_eq!(ep.observer_count(), 1);
+    let (wire, _) = protect(
+        &mut client,
+        &plain_request(MessageType::Con, Code::GET, 0x301, &[0x0b], "hello"),
+    );
+    send(&mut ep, t0, &wire);
+    assert!(matches!(ep.poll_event(), Some(Event::Request { .. })));
+    assert_eq!(
+        ep.observer_count(),
+        1,
+        "a protected GET cancelled a plain observation"
+    );
+    // Control: a plain GET with the token does cancel it.
+    send(
+        &mut ep,
+        t0,
+        &plain_request(MessageType::Con, Code::GET, 0x302, &[0x0b], "hello"),
+    );
+    assert_eq!(ep.observer_count(), 0);
+}

@@ -16,6 +16,45 @@ where
     A: Clone + Eq + Hash,
     R: RngCore + CryptoRng,
 {
+    /// Whether a response from `peer` (a CON or NON one if `non_ack`) can
+    /// be taken: room for its event, its Empty ACK, and its message-ID
+    /// cache entry within the peer's quota. Responses need cache entries
+    /// only to re-ACK duplicates (and notification duplicates also fail the
+    /// §3.4 freshness check), so the oldest such entry makes room rather
+    /// than losing the response: the peer's own at its quota, anyone's in a
+    /// full cache. A protected response is checked so before it is
+    /// verified, which spends its request's nonce: dropped for want of
+    /// room, its repeat still verifies.
+    pub(super) fn response_room(&mut self, peer: &A, non_ack: bool) -> bool {
+        if non_ack {
+            let held = self.dedup.iter().filter(|d| &d.peer == peer).count();
+            if held >= self.config.peer_quota(D) {
+                if let Some(pos) = self
+                    .dedup
+                    .iter()
+                    .position(|d| &d.peer == peer && matches!(d.state, DedupState::Acked))
+                {
+                    self.dedup.remove(pos);
+                }
+            }
+            if self.dedup.is_full() {
+                if let Some(pos) = self
+                    .dedup
+                    .iter()
+                    .position(|d| matches!(d.state, DedupState::Acked))
+                {
+                    self.dedup.remove(pos);
+                }
+            }
+        }
+        let at_quota = non_ack
+            && self.dedup.iter().filter(|d| &d.peer == peer).count() >= self.config.peer_quota(D);
+        !(self.events.is_full()
+            || (non_ack && self.dedup.is_full())
+            || at_quota
+            || self.txq.is_full())
+    }
+
     pub(super) fn on_response(&mut self, now: Duration, peer: A, msg: &Message<'_>) {
         let ty = msg.ty();
         let mid = msg.message_id();
@@ -76,39 +115,8 @@ where
             }
             return;
         }
-        // Responses need dedup entries only to re-ACK duplicates (and
-        // notification duplicates also fail the §3.4 freshness check), so
-        // the oldest such entry makes room rather than losing the response:
-        // the peer's own at its quota, anyone's in a full cache.
-        if non_ack {
-            let held = self.dedup.iter().filter(|d| d.peer == peer).count();
-            if held >= self.config.peer_quota(D) {
-                if let Some(pos) = self
-                    .dedup
-                    .iter()
-                    .position(|d| d.peer == peer && matches!(d.state, DedupState::Acked))
-                {
-                    self.dedup.remove(pos);
-                }
-            }
-            if self.dedup.is_full() {
-                if let Some(pos) = self
-                    .dedup
-                    .iter()
-                    .position(|d| matches!(d.state, DedupState::Acked))
-                {
-                    self.dedup.remove(pos);
-                }
-            }
-        }
-        let at_quota = non_ack
-            && self.dedup.iter().filter(|d| d.peer == peer).count() >= self.config.peer_quota(D);
         // Room for what this produces, else drop it and let the peer repeat.
-        if self.events.is_full()
-            || (non_ack && self.dedup.is_full())
-            || at_quota
-            || self.txq.is_full()
-        {
+        if !self.response_room(&peer, non_ack) {
             debug!("response (MID {}) dropped: a table or queue is full", mid);
             self.stats.dropped += 1;
             return;

@@ -384,10 +384,26 @@ where
     /// least the number of verified peers times the quota, whatever
     /// unverified (possibly spoofed) sources send.
     pub(super) fn admit_request(&mut self, now: Duration, peer: &A) -> bool {
+        match self.admission(now, peer) {
+            Some(room) => {
+                self.make_room(room);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// What [`Endpoint::admit_request`] would do, without doing it: `None`
+    /// no room (5.03); `Some(None)` room as it is; `Some(Some(i))` room once
+    /// entry `i` goes ([`Endpoint::make_room`]). An OSCORE request is
+    /// checked so before it is verified and given its room only once it
+    /// verified: input nobody authenticated changes no entry.
+    pub(super) fn admission(&self, now: Duration, peer: &A) -> Option<Option<usize>> {
         let held = self.dedup.iter().filter(|d| &d.peer == peer).count();
         if held >= self.config.peer_quota(D) {
             let settled = now.checked_sub(self.config.max_transmit_span());
-            let own = self
+            // Removing one entry leaves room in the cache too.
+            return self
                 .dedup
                 .iter()
                 .enumerate()
@@ -395,23 +411,20 @@ where
                     &d.peer == peer && settled.is_some_and(|t| d.since <= t) && !self.is_pending(d)
                 })
                 .min_by_key(|(_, d)| d.since)
-                .map(|(i, _)| i);
-            match own {
-                Some(i) => {
-                    self.dedup.remove(i);
-                }
-                None => return false,
-            }
+                .map(|(i, _)| Some(i));
         }
         if !self.dedup.is_full() {
-            return true;
+            return Some(None);
         }
-        match self.dedup_victim(peer) {
-            Some(i) => {
+        self.dedup_victim(peer).map(Some)
+    }
+
+    /// Carries out an [`Endpoint::admission`] decision.
+    pub(super) fn make_room(&mut self, room: Option<usize>) {
+        if let Some(i) = room {
+            if i < self.dedup.len() {
                 self.dedup.remove(i);
-                true
             }
-            None => false,
         }
     }
 
@@ -522,7 +535,7 @@ where
         let echo;
         let challenge;
         let oscore = self.under_oscore();
-        let (code, o) = match self.answer_cap(&peer, msg.as_bytes().len(), oscore) {
+        let (code, o) = match self.answer_cap(&peer, self.received_len(msg), oscore) {
             Some(cap) if encoded_len(ty, code, msg.token(), o) > cap => {
                 debug!("answer over the amplification limit toward an unverified address: Echo challenge instead");
                 self.stats.amplification_limited += 1;
@@ -572,6 +585,27 @@ where
         return self.oscore_now.is_some();
         #[cfg(not(feature = "oscore"))]
         false
+    }
+
+    /// The OSCORE context the request being routed was verified with
+    /// (`None`: it came plain).
+    pub(super) fn context_now(&self) -> Option<usize> {
+        #[cfg(feature = "oscore")]
+        return self.oscore_now.as_ref().map(|o| o.context);
+        #[cfg(not(feature = "oscore"))]
+        None
+    }
+
+    /// The length of the datagram `msg` (the request being routed) came in:
+    /// the OSCORE message for a protected request, not the decrypted inner
+    /// one (the amplification limit counts what the peer sent, RFC 9175
+    /// §2.4).
+    pub(super) fn received_len(&self, msg: &Message<'_>) -> usize {
+        #[cfg(feature = "oscore")]
+        if let Some(o) = &self.oscore_now {
+            return o.datagram_len;
+        }
+        msg.as_bytes().len()
     }
 
     pub(super) fn busy(&mut self, peer: A, msg: &Message<'_>) {

@@ -227,8 +227,9 @@ struct PendingRequest<A> {
     /// resource names its Block1 upload.
     tag: Token,
     block2: Option<Block>,
-    /// The request's method and length (the answer to an unverified peer
-    /// stays under `Config::amplification_factor` times it).
+    /// The request's method and the length of the datagram it came in
+    /// (the OSCORE message, for a protected request): the answer to an
+    /// unverified peer stays under `Config::amplification_factor` times it.
     method: Code,
     req_len: usize,
     /// The OSCORE request it came in (its answer is protected with it).
@@ -328,6 +329,9 @@ struct Upload<A> {
     peer: A,
     resource: usize,
     tag: Token,
+    /// The OSCORE context its blocks were verified with (`None`: plain):
+    /// a block protected otherwise belongs to another upload.
+    context: Option<usize>,
     next_offset: usize,
     expires: Duration,
 }
@@ -1027,13 +1031,16 @@ where
 
     /// Cancels an Observe registration explicitly (GET with Observe 1, RFC
     /// 7641 §3.6); the server's answer arrives as the final
-    /// [`Event::Response`].
+    /// [`Event::Response`]. [`Error::UnknownId`] for no such exchange, or
+    /// one sent OSCORE-protected (which never observes, and whose
+    /// protected request cannot be edited); that exchange is left as it
+    /// was.
     pub fn cancel_observe(&mut self, now: Duration, id: ExchangeId) -> Result<(), Error> {
         self.maintain(now);
         let ex = self
             .exchanges
             .iter_mut()
-            .find(|e| e.id == id.0)
+            .find(|e| e.id == id.0 && !e.is_oscore())
             .ok_or(Error::UnknownId)?;
         ex.observing = false;
         ex.deadline = None;
@@ -1043,12 +1050,15 @@ where
 
     /// Re-registers an observation (RFC 7641 §3.3.1: GET with Observe 0 and
     /// the same token), e.g. when Max-Age of the last notification ran out.
+    /// [`Error::UnknownId`] for no such exchange, or one sent
+    /// OSCORE-protected (Observe is not offered over OSCORE); that exchange
+    /// is left as it was.
     pub fn reregister(&mut self, now: Duration, id: ExchangeId) -> Result<(), Error> {
         self.maintain(now);
         let ex = self
             .exchanges
             .iter_mut()
-            .find(|e| e.id == id.0)
+            .find(|e| e.id == id.0 && !e.is_oscore())
             .ok_or(Error::UnknownId)?;
         ex.observing = true;
         self.resend_from_template(now, id.0, Edit::Observe(0))

@@ -26,13 +26,16 @@ use crate::oscore::{RequestBinding, SecurityContext};
 use crate::wire::{Message, MessageType};
 use crate::Error;
 
-/// An OSCORE request being answered: the context it was verified with and
+/// An OSCORE request being answered: the context it was verified with,
 /// its binding (which protects the response, once with the request's
-/// nonce).
+/// nonce) and the length of the datagram it came in (what the
+/// amplification limit of its answers counts, RFC 9175 §2.4; on the client
+/// side, the protected request sent).
 #[derive(Debug)]
 pub(super) struct OscoreRequest {
     pub(super) context: usize,
     pub(super) binding: RequestBinding,
+    pub(super) datagram_len: usize,
 }
 
 impl OscoreRequest {
@@ -133,7 +136,11 @@ where
             .map_err(|_| Error::BufferTooSmall { needed: M })?;
         let (n, binding) = ctx.protect_request(&plain, &mut wire)?;
         wire.truncate(n);
-        let req_oscore = OscoreRequest { context, binding };
+        let req_oscore = OscoreRequest {
+            context,
+            binding,
+            datagram_len: n,
+        };
         Ok(self.open_exchange(now, peer, token, mid, wire, req, Some(req_oscore))?)
     }
 
@@ -176,6 +183,17 @@ where
             });
         if duplicate || late_ack {
             self.on_response(now, peer, &outer);
+            return;
+        }
+        // Room for the response before verifying it spends the request's
+        // nonce: dropped now, its repeat (the server's cached answer) still
+        // verifies; dropped after, the repeat would be a replay.
+        if !self.response_room(&peer, non_ack) {
+            debug!(
+                "response (MID {}) to a protected request dropped: a table or queue is full",
+                mid
+            );
+            self.stats.dropped += 1;
             return;
         }
         let mut inner = [0u8; M];
@@ -234,10 +252,13 @@ where
         }
         // Room for its message ID before its Partial IV is spent: once the
         // replay window took it, only the cache can answer a duplicate.
-        if !self.admit_request(now, &peer) {
+        // Only checked here; the entry that makes room goes once the
+        // request verified (nothing in between touches the cache), so a
+        // sender without a key evicts nobody's cached answer.
+        let Some(room) = self.admission(now, &peer) else {
             self.busy(peer, &outer);
             return;
-        }
+        };
         let mut inner = [0u8; M];
         match self.oscore.unprotect_request(datagram, &mut inner) {
             Err(e) => {
@@ -262,6 +283,7 @@ where
                 }
             }
             Ok((n, context, binding)) => {
+                self.make_room(room);
                 self.remember(
                     now,
                     peer.clone(),
@@ -273,7 +295,11 @@ where
                     self.stats.malformed += 1;
                     return;
                 };
-                self.oscore_now = Some(OscoreRequest { context, binding });
+                self.oscore_now = Some(OscoreRequest {
+                    context,
+                    binding,
+                    datagram_len: len,
+                });
                 self.note_echo(now, &peer, &msg);
                 self.route_request(now, peer, &msg);
                 self.oscore_now = None;

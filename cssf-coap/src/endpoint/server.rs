@@ -155,7 +155,7 @@ where
         // Toward an unverified peer, the largest block that stays under the
         // amplification limit (RFC 9175 §2.4; `reply_now` challenges if
         // none does).
-        let cap = self.answer_cap(&peer, msg.as_bytes().len(), self.under_oscore());
+        let cap = self.answer_cap(&peer, self.received_len(msg), self.under_oscore());
         let ty = if msg.ty() == MessageType::Con {
             MessageType::Ack
         } else {
@@ -207,8 +207,8 @@ where
         // Observe or Block1 (no state of ours hangs on it) takes no
         // message-ID cache entry; a duplicate of it reaches the application
         // again. Never an OSCORE request: its message ID was remembered
-        // before it was verified, and a duplicate must meet that entry's
-        // cached answer, not the replay window.
+        // as soon as it verified, before routing, and a duplicate must meet
+        // that entry's cached answer, not the replay window.
         let relaxed = self.config.relaxed_dedup
             && !oscore
             && matches!(msg.code(), Code::GET | Code::FETCH)
@@ -242,8 +242,8 @@ where
         if self.pending.is_full()
             || self.events.is_full()
             || pending_held >= self.config.peer_quota(N)
-            // An OSCORE request was admitted before its verification; a
-            // relaxed one takes no entry.
+            // An OSCORE request was admitted when it verified (its room
+            // checked before); a relaxed one takes no entry.
             || (!oscore && !relaxed && !self.admit_request(now, &peer))
         {
             self.busy(peer, msg);
@@ -262,8 +262,10 @@ where
                 DedupState::Answered(Vec::new()),
             );
         }
-        if msg.code() == Code::GET && observe != Some(0) {
+        if msg.code() == Code::GET && observe != Some(0) && !oscore {
             // Deregistration (Observe 1) or a plain GET with the same token.
+            // Observations are all plain (Observe is not offered over
+            // OSCORE): a protected GET cancels none.
             self.observers
                 .retain(|o| !(o.peer == peer && o.token == token));
         }
@@ -312,7 +314,7 @@ where
             tag: Token::new(msg.option(OptionNumber::REQUEST_TAG).unwrap_or(&[])),
             block2: msg.block2().ok().flatten(),
             method: msg.code(),
-            req_len: msg.as_bytes().len(),
+            req_len: self.received_len(msg),
             #[cfg(feature = "oscore")]
             oscore: self.oscore_now.take(),
         };
@@ -331,7 +333,9 @@ where
         }
     }
 
-    /// RFC 7959 §2.5 server-side Block1 bookkeeping: in order, bounded.
+    /// RFC 7959 §2.5 server-side Block1 bookkeeping: in order, bounded; an
+    /// upload is named by peer, resource, Request-Tag and security (the
+    /// OSCORE context, or plain).
     pub(super) fn check_upload(
         &mut self,
         now: Duration,
@@ -352,10 +356,12 @@ where
         }
         let tag = Token::new(msg.option(OptionNumber::REQUEST_TAG).unwrap_or(&[]));
         let expires = now.saturating_add(self.config.exchange_lifetime());
-        let pos = self
-            .uploads
-            .iter()
-            .position(|u| &u.peer == peer && u.resource == res && u.tag == tag);
+        // Blocks protected otherwise (plain, or another context) belong to
+        // another upload: a plain block never continues a protected one.
+        let context = self.context_now();
+        let pos = self.uploads.iter().position(|u| {
+            &u.peer == peer && u.resource == res && u.tag == tag && u.context == context
+        });
         if b.num() == 0 {
             if let Some(p) = pos {
                 self.uploads.remove(p);
@@ -380,6 +386,7 @@ where
                     peer: peer.clone(),
                     resource: res,
                     tag,
+                    context,
                     next_offset: end,
                     expires,
                 };
