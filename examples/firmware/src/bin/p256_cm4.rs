@@ -11,6 +11,11 @@
 //!    with the backend wrapped in a call counter to show that both sides'
 //!    ECDHE went through it.
 //!
+//! With the `p256-cm4-ecdsa` feature (for a board: under QEMU it faults,
+//! see the firmware's README), it then runs the RFC 6979 A.2.5 vectors
+//! and the handshake through `cm4::PROVIDER_FULL`, whose ECDSA is
+//! `p256-cm4`'s too.
+//!
 //! Each step prints one line; the exit status says whether all passed.
 #![no_std]
 #![no_main]
@@ -119,11 +124,97 @@ fn main() -> ! {
     put_num((c.verify + c.verify_digest) as usize);
     line(&[b" verified"]);
 
+    #[cfg(feature = "p256-cm4-ecdsa")]
+    full::run();
+
     put(b"stack: peak ");
     put_num(stack::peak());
     line(&[b" bytes"]);
     line(&[b"result: all steps passed"]);
     cssf_firmware::exit(true)
+}
+
+/// A fault fails the run instead of hanging it, with the faulting address
+/// and the Configurable Fault Status Register (bit 16: undefined
+/// instruction, what QEMU makes of `p256-cm4`'s ECDSA multiplier).
+#[cortex_m_rt::exception]
+unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
+    const CFSR: usize = 0xE000_ED28;
+    // SAFETY: a read of a System Control Block register.
+    let cfsr = unsafe { core::ptr::read_volatile(CFSR as *const u32) };
+    put(b"hard fault at pc 0x");
+    cssf_firmware::put_hex(&frame.pc().to_be_bytes());
+    put(b", CFSR 0x");
+    cssf_firmware::put_hex(&cfsr.to_be_bytes());
+    line(&[]);
+    fail(b"hard fault")
+}
+
+/// `cm4::PROVIDER_FULL`: ECDSA through `p256-cm4` (for boards).
+#[cfg(feature = "p256-cm4-ecdsa")]
+mod full {
+    use super::*;
+
+    // RFC 6979 A.2.5: P-256 key x, public (ux, uy), SHA-256 signatures of
+    // "sample" and "test".
+    const X: [u8; 32] = hex32("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721");
+    const UX: [u8; 32] = hex32("60fed4ba255a9d31c961eb74c6356d68c049b8923b61fa6ce669622e60f29fb6");
+    const UY: [u8; 32] = hex32("7903fe1008b8bc99a41ae9e95628bc64f2f1b20c2d7e9f5177a3c294d4462299");
+    const SAMPLE_R: [u8; 32] =
+        hex32("efd48b2aacb6a8fd1140dd9cd45e81d69d2c877b56aaf991c34d0ea84eaf3716");
+    const SAMPLE_S: [u8; 32] =
+        hex32("f7cb1c942d657c41d436c7a1b6e29f65f3e900dbb9aff4064dc4ab2f843acda8");
+    const TEST_R: [u8; 32] =
+        hex32("f1abb023518351cd71d881567b1ea663ed3efcf6c5132b354f28d3b0b7d38367");
+    const TEST_S: [u8; 32] =
+        hex32("019f4113742a2b14bd25926b49c649155f267e60d3814b4c0cc84250e46f0083");
+
+    pub(super) fn run() {
+        line(&[b"p256-cm4 ecdsa: running cm4::PROVIDER_FULL (p256-cm4 ECDSA; QEMU cannot execute it: a fault here under QEMU is expected)"]);
+        if let Err(e) = rfc6979() {
+            fail(e);
+        }
+        line(&[b"p256-cm4 ecdsa: RFC 6979 A.2.5 signatures equal byte for byte, verified; a changed message refused"]);
+        match ecdhe_ecdsa(&cm4::PROVIDER_FULL) {
+            Ok(_) => line(&[b"p256-cm4 ecdsa: dtls ecdhe-ecdsa handshake complete with cm4::PROVIDER_FULL on both sides"]),
+            Err(e) => fail(e),
+        }
+    }
+
+    fn sig(r: &[u8; 32], s: &[u8; 32]) -> cssf_dtls::provider::Signature {
+        let mut rs = [0u8; 64];
+        rs[..32].copy_from_slice(r);
+        rs[32..].copy_from_slice(s);
+        cssf_dtls::provider::Signature::from_bytes(rs)
+    }
+
+    fn rfc6979() -> Result<(), &'static [u8]> {
+        let p = cm4::PROVIDER_FULL.p256;
+        let Ok(pair) = p.key_pair(SecretKey::from_bytes(X)) else {
+            return Err(b"ecdsa: key_pair");
+        };
+        if Ok(pair.public) != point(&UX, &UY) {
+            return Err(b"ecdsa: public key differs from RFC 6979");
+        }
+        let mut rng = DemoRng::new(1);
+        for (m, r, s) in [
+            (&b"sample"[..], &SAMPLE_R, &SAMPLE_S),
+            (b"test", &TEST_R, &TEST_S),
+        ] {
+            let want = sig(r, s);
+            match p.sign(&pair, m, &mut rng) {
+                Ok(got) if got == want => {}
+                _ => return Err(b"ecdsa: signature differs from RFC 6979"),
+            }
+            if p.verify(&pair.public, m, &want).is_err() {
+                return Err(b"ecdsa: the RFC's signature was refused");
+            }
+            if p.verify(&pair.public, b"other", &want).is_ok() {
+                return Err(b"ecdsa: a signature of another message was accepted");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// RFC 5903 §8.1 through the cm4 backend.
