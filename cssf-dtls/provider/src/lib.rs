@@ -20,6 +20,11 @@
 //!   assembly for ephemeral ECDH, signing and verifying messages; the
 //!   entries ring does not offer fall back to RustCrypto (the table in
 //!   the `ring` module), and ring draws its own randomness;
+//! - `cm4::PROVIDER` (feature `p256-cm4`, `thumbv7em` targets only):
+//!   key generation and ECDH through `p256-cm4`'s Cortex-M4 assembly,
+//!   ECDSA through RustCrypto (the `cm4` module says why); and
+//!   `cm4::PROVIDER_FULL`, ECDSA through `p256-cm4` too, for boards
+//!   (untested: QEMU cannot run `p256-cm4`'s ECDSA);
 //! - your own: implement [`P256`] (a hardware accelerator, an assembly
 //!   library) and put it in a `CryptoProvider`; [`counting::CountingP256`]
 //!   wraps any other implementation and counts calls, which shows the
@@ -52,6 +57,9 @@ mod error;
 mod keys;
 mod provider;
 
+#[cfg(all(feature = "p256-cm4", target_arch = "arm"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "p256-cm4")))]
+pub mod cm4;
 pub mod counting;
 #[cfg(feature = "ring")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ring")))]

@@ -311,7 +311,13 @@ fn main() -> ! {
     line(&[b" instructions per timed call (empty region, mean of 1000), subtracted below"]);
 
     psk(&bench);
-    ecdhe(&bench);
+    ecdhe(&bench, &cssf_dtls::provider::rustcrypto::PROVIDER, b"");
+    #[cfg(feature = "p256-cm4")]
+    ecdhe(
+        &bench,
+        &cssf_provider::cm4::PROVIDER,
+        b", crypto cm4::PROVIDER (p256-cm4 ECDH, RustCrypto ECDSA)",
+    );
     tokens(&bench);
     store(&bench);
     #[cfg(feature = "p256-cm4")]
@@ -578,8 +584,10 @@ fn records<R: CryptoRngCore>(bench: &Bench, client: &mut Client<u8, R>, server: 
 }
 
 /// ECDHE-ECDSA handshakes with raw public keys, both sides authenticated
-/// by pinned P-256 keys (as in the device image).
-fn ecdhe(bench: &Bench) {
+/// by pinned P-256 keys (as in the device image), both sides with the
+/// crypto provider `crypto` (`label` appended to the report lines; empty
+/// for the default, RustCrypto).
+fn ecdhe(bench: &Bench, crypto: &'static cssf_dtls::provider::CryptoProvider, label: &[u8]) {
     let keys = (
         SigningKey::from_slice(&SERVER_SK),
         SigningKey::from_slice(&CLIENT_SK),
@@ -593,6 +601,7 @@ fn ecdhe(bench: &Bench) {
     for i in 0..REPS {
         let mut server_cfg = DtlsConfig::default();
         server_cfg.require_client_auth = true;
+        server_cfg.crypto = crypto;
         let Ok(mut server) = DtlsEndpoint::<u8, _, _, 1, _, 4, 1>::with_raw_public_key(
             server_cfg,
             StaticPsk::new(&[]),
@@ -608,6 +617,7 @@ fn ecdhe(bench: &Bench) {
         let _ = client_cfg
             .suites
             .push(CipherSuite::EcdheEcdsaWithAes128Ccm8);
+        client_cfg.crypto = crypto;
         let Ok(mut client) = cm.time(|| {
             Client::with_raw_public_key(
                 client_cfg,
@@ -629,16 +639,15 @@ fn ecdhe(bench: &Bench) {
             fail(b"ecdhe: no server session");
         }
     }
-    bench.report(
-        b"dtls ecdhe-ecdsa handshake (TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, raw public keys, mutual), client",
-        &cm,
-        REPS,
-    );
-    bench.report(
-        b"dtls ecdhe-ecdsa handshake (TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, raw public keys, mutual), server",
-        &sm,
-        REPS,
-    );
+    for (side, m) in [(&b", client"[..], &cm), (&b", server"[..], &sm)] {
+        let mut name = heapless::Vec::<u8, 200>::new();
+        let _ = name.extend_from_slice(
+            b"dtls ecdhe-ecdsa handshake (TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, raw public keys, mutual)",
+        );
+        let _ = name.extend_from_slice(label);
+        let _ = name.extend_from_slice(side);
+        bench.report(&name, m, REPS);
+    }
 }
 
 /// Mints the device's CWT (audience rs1, scope GET /sensors/temp, a
@@ -757,6 +766,7 @@ fn store(bench: &Bench) {
 #[cfg(feature = "p256-cm4")]
 mod p256_ops {
     use super::{fail, line, Bench, Meter, CLIENT_SK, REPS, SERVER_SK};
+    use cssf_provider::cm4::limbs;
     use ecdsa::hazmat::SignPrimitive;
     use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
     use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
@@ -768,17 +778,6 @@ mod p256_ops {
     const K: [u8; 32] = *b"per-signature nonce k, demo only";
     /// A message digest (SHA-256 size) to sign.
     const Z: [u8; 32] = *b"a SHA-256 digest to be signed!!!";
-
-    /// Big-endian bytes to p256-cm4's little-endian 32-bit limbs.
-    fn limbs(be: &[u8; 32]) -> [u32; 8] {
-        let mut l = [0u32; 8];
-        for (w, chunk) in l.iter_mut().zip(be.rchunks_exact(4)) {
-            let mut b = [0u8; 4];
-            b.copy_from_slice(chunk);
-            *w = u32::from_be_bytes(b);
-        }
-        l
-    }
 
     fn report(bench: &Bench, op: &[u8], rc: &Meter, cm: &Meter) {
         let mut name = heapless::Vec::<u8, 160>::new();
