@@ -63,9 +63,15 @@ const GRAVEYARD: usize = 8;
 const RECENT_ENDS: usize = 8;
 /// One second: cookie stamps are whole seconds.
 const SECOND: Duration = Duration::from_secs(1);
-/// Cookie-verified ClientHellos (address and client random) the endpoint
-/// remembers to drop their replays (see [`Endpoint::replayed`]).
-const CLIENT_HELLO_REPLAY_CACHE: usize = 32;
+/// Cookie-verified ClientHellos (address and client random) an
+/// [`Endpoint`] remembers by default to drop their replays (its last const
+/// parameter `C`; see `Endpoint::replayed`). Every admitted ClientHello
+/// stays for the cookie lifetime; when the cache is full of distinct
+/// hosts, cookies of the current second are refused (a HelloVerifyRequest
+/// again), so a server takes new handshakes from many hosts at about `C`
+/// a second: a gateway raises `C`. Making room in a full cache compares
+/// entries pairwise (`C`² host comparisons).
+pub const CLIENT_HELLO_REPLAY_CACHE: usize = 32;
 
 /// Where a session slot is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -630,6 +636,7 @@ pub struct Endpoint<
     const S: usize = 4,
     const H: usize = 2,
     const Q: usize = APP_QUEUE_CAPACITY,
+    const C: usize = CLIENT_HELLO_REPLAY_CACHE,
 > {
     config: Config,
     store: P,
@@ -647,7 +654,7 @@ pub struct Endpoint<
     recent: heapless::Deque<RecentEnd<A>, RECENT_ENDS>,
     /// Cookie-verified ClientHellos taken within the cookie lifetime
     /// (see [`replayed`](Self::replayed)), oldest first.
-    seen: heapless::Deque<SeenHello<A>, CLIENT_HELLO_REPLAY_CACHE>,
+    seen: heapless::Deque<SeenHello<A>, C>,
     /// Cookies stamped at or before this second are not taken: a
     /// ClientHello this young was forgotten to make room in `seen`.
     stamp_floor: Option<u32>,
@@ -667,8 +674,17 @@ pub struct Endpoint<
     next_handle: u64,
 }
 
-impl<A, P, R, const N: usize, T, const S: usize, const H: usize, const Q: usize> core::fmt::Debug
-    for Endpoint<A, P, R, N, T, S, H, Q>
+impl<
+        A,
+        P,
+        R,
+        const N: usize,
+        T,
+        const S: usize,
+        const H: usize,
+        const Q: usize,
+        const C: usize,
+    > core::fmt::Debug for Endpoint<A, P, R, N, T, S, H, Q, C>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Endpoint")
@@ -686,7 +702,8 @@ impl<
         const S: usize,
         const H: usize,
         const Q: usize,
-    > Endpoint<A, P, R, N, RejectAll, S, H, Q>
+        const C: usize,
+    > Endpoint<A, P, R, N, RejectAll, S, H, Q, C>
 {
     /// A server resolving PSK identities through `store` (the ECDHE_ECDSA
     /// suites are not selected: it has no key).
@@ -712,7 +729,8 @@ impl<
         const S: usize,
         const H: usize,
         const Q: usize,
-    > Endpoint<A, P, R, N, T, S, H, Q>
+        const C: usize,
+    > Endpoint<A, P, R, N, T, S, H, Q, C>
 {
     /// A server that also offers the ECDHE_ECDSA suites with raw public keys
     /// (RFC 7250): `key` signs its ServerKeyExchange; with
@@ -1364,7 +1382,7 @@ impl<
 
     /// Remembers a cookie-verified ClientHello taken now (see
     /// [`replayed`](Self::replayed)). The cache holds
-    /// [`CLIENT_HELLO_REPLAY_CACHE`] entries: entries older than the
+    /// `C` entries: entries older than the
     /// cookie lifetime (plus the stamp's second) leave first, as their
     /// cookies are no longer taken anyway; if the cache is still full, the
     /// oldest entry of the host holding the most entries (at least two,

@@ -134,7 +134,7 @@ pub use config::{Config, MAX_CID_LEN, MAX_PEER_CID_LEN};
 pub use cookie::{CookieSecrets, PeerAddress, COOKIE_LEN};
 pub use crypto::suite::{AeadKind, CipherSuite, KeyExchange};
 #[cfg(feature = "server")]
-pub use endpoint::Endpoint;
+pub use endpoint::{Endpoint, CLIENT_HELLO_REPLAY_CACHE};
 pub use error::{AlertDescription, Error};
 pub use event::{CloseReason, Event, SessionHandle, Transmit};
 pub use flight::MAX_MESSAGE_LEN;

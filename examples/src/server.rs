@@ -78,8 +78,22 @@ pub type DeviceCoap = cssf_coap::Endpoint<Peer, OsRng, 16, 512, MAX_MESSAGE, 0>;
 /// The DTLS endpoint of the device (`N` concurrent sessions, 8 by
 /// default, `H` handshakes in progress at once): PSK only, or PSK and raw
 /// public keys trusted through `T`.
-pub type DeviceDtls<T = cssf_dtls::RejectAll, const N: usize = 8, const H: usize = 2> =
-    cssf_dtls::Endpoint<SocketAddr, NodePsk, OsRng, N, T, 4, H>;
+pub type DeviceDtls<
+    T = cssf_dtls::RejectAll,
+    const N: usize = 8,
+    const H: usize = 2,
+    const C: usize = { cssf_dtls::CLIENT_HELLO_REPLAY_CACHE },
+> = cssf_dtls::Endpoint<
+    SocketAddr,
+    NodePsk,
+    OsRng,
+    N,
+    T,
+    4,
+    H,
+    { cssf_dtls::APP_QUEUE_CAPACITY },
+    C,
+>;
 
 /// The session capacities `--max-sessions` offers (each its own build of
 /// the endpoint): a device's 8, then gateway sizes.
@@ -150,7 +164,9 @@ trait DtlsServer {
     ) -> std::result::Result<Option<usize>, cssf_dtls::Error>;
 }
 
-impl<T: TrustStore<SocketAddr>, const N: usize, const H: usize> DtlsServer for DeviceDtls<T, N, H> {
+impl<T: TrustStore<SocketAddr>, const N: usize, const H: usize, const C: usize> DtlsServer
+    for DeviceDtls<T, N, H, C>
+{
     fn handle_datagram(
         &mut self,
         now: Duration,
@@ -196,22 +212,24 @@ impl<T: TrustStore<SocketAddr>, const N: usize, const H: usize> DtlsServer for D
 /// with our raw public key and the trust store, boxed (its tables are
 /// inline: the largest size is a few megabytes, built on the stack of the
 /// thread that starts the server, then moved).
-fn dtls_endpoint<const N: usize, const H: usize>(
+fn dtls_endpoint<const N: usize, const H: usize, const C: usize>(
     dcfg: cssf_dtls::Config,
     psk: NodePsk,
     rpk: Option<(cssf_dtls::SigningKey, DeviceTrust)>,
 ) -> Result<Box<dyn DtlsServer>> {
     let e = |e: cssf_dtls::Error| fail!("DTLS configuration: {e}");
-    let per_session = core::mem::size_of::<DeviceDtls<DeviceTrust, 2, H>>()
-        - core::mem::size_of::<DeviceDtls<DeviceTrust, 1, H>>();
+    let per_session = core::mem::size_of::<DeviceDtls<DeviceTrust, 2, H, C>>()
+        - core::mem::size_of::<DeviceDtls<DeviceTrust, 1, H, C>>();
     log::info!(
-        "DTLS endpoint: {N} sessions, {H} handshakes in progress at once, {} bytes ({per_session} bytes a session)",
-        core::mem::size_of::<DeviceDtls<DeviceTrust, N, H>>(),
+        "DTLS endpoint: {N} sessions, {H} handshakes in progress at once, {C} ClientHellos remembered, {} bytes ({per_session} bytes a session)",
+        core::mem::size_of::<DeviceDtls<DeviceTrust, N, H, C>>(),
     );
     Ok(match rpk {
-        None => Box::new(DeviceDtls::<_, N, H>::new(dcfg, psk, OsRng, Duration::ZERO).map_err(e)?),
+        None => {
+            Box::new(DeviceDtls::<_, N, H, C>::new(dcfg, psk, OsRng, Duration::ZERO).map_err(e)?)
+        }
         Some((key, trust)) => Box::new(
-            DeviceDtls::<_, N, H>::with_raw_public_key(
+            DeviceDtls::<_, N, H, C>::with_raw_public_key(
                 dcfg,
                 psk,
                 key,
@@ -795,10 +813,10 @@ impl Server {
             )
         });
         let dtls = match cfg.max_sessions {
-            64 => dtls_endpoint::<64, 16>(dcfg, psk, rpk),
-            1024 => dtls_endpoint::<1024, 64>(dcfg, psk, rpk),
-            16384 => dtls_endpoint::<16384, 256>(dcfg, psk, rpk),
-            _ => dtls_endpoint::<8, 2>(dcfg, psk, rpk),
+            64 => dtls_endpoint::<64, 16, 64>(dcfg, psk, rpk),
+            1024 => dtls_endpoint::<1024, 64, 256>(dcfg, psk, rpk),
+            16384 => dtls_endpoint::<16384, 256, 1024>(dcfg, psk, rpk),
+            _ => dtls_endpoint::<8, 2, { cssf_dtls::CLIENT_HELLO_REPLAY_CACHE }>(dcfg, psk, rpk),
         }?;
         let table: &'static [Resource] = if cfg.plugtest {
             let all: Vec<Resource> = resources(ace)
