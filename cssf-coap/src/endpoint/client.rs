@@ -511,10 +511,12 @@ where
     /// the `oscore` feature, where there is none).
     fn resend_oscore_echo(&mut self, now: Duration, ex_id: u32, val: &[u8]) -> Result<(), Error> {
         #[cfg(feature = "oscore")]
-        return self.resend_protected_echo(now, ex_id, val).map_err(|e| match e {
-            crate::oscore::Error::Coap(e) => e,
-            _ => Error::Busy,
-        });
+        return self
+            .resend_protected_echo(now, ex_id, val)
+            .map_err(|e| match e {
+                crate::oscore::Error::Coap(e) => e,
+                _ => Error::Busy,
+            });
         #[cfg(not(feature = "oscore"))]
         {
             let _ = (now, ex_id, val);

@@ -189,7 +189,8 @@ where
             .map_err(|_| Error::BufferTooSmall { needed: M })?;
         let (n, binding) = ctx.protect_request(&plain, &mut wire)?;
         wire.truncate(n);
-        self.cons.retain(|c| c.owner != super::Owner::Exchange(ex_id));
+        self.cons
+            .retain(|c| c.owner != super::Owner::Exchange(ex_id));
         self.send_message(peer, mid, wire, con, super::Owner::Exchange(ex_id))?;
         let deadline = now.saturating_add(self.config.response_timeout);
         if let Some(ex) = self.exchanges.iter_mut().find(|e| e.id == ex_id) {
