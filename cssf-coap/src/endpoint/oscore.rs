@@ -10,7 +10,17 @@
 //! and the inner request is routed like a plain one; every answer to it
 //! (the application's through [`Endpoint::respond`], and the endpoint's
 //! own: 4.04, 4.05, 5.03, `/.well-known/core`, Echo challenges) is
-//! protected with the request's binding and cached. A request that fails
+//! protected with the request's binding and cached.
+//!
+//! A context whose replay window is not synchronised (restored after a
+//! reboot without a saved window, RFC 8613 Appendix B.1.2) takes no
+//! request on trust: one that verifies is answered with a protected 4.01
+//! carrying an Echo value (under a Partial IV of the server's own: the
+//! request may be a replay whose nonce protected a response before the
+//! reboot), is not routed, and leaves the window as it was; a request
+//! that verifies and carries an Echo value this endpoint issued to that
+//! peer within `Config::echo_lifetime` sets the window's lower limit at
+//! its Partial IV and is processed. A request that fails
 //! verification is answered unprotected with the code RFC 8613 §8.2 gives
 //! (4.02, 4.01, 4.00: [`crate::oscore::Error::response`]), Max-Age 0, and
 //! not remembered: a retransmission fails the same way.
@@ -92,11 +102,17 @@ where
     /// until it times out. CON retransmissions repeat the same protected
     /// bytes.
     ///
+    /// A protected 4.01 carrying an Echo option (a server whose replay
+    /// window is not synchronised, RFC 8613 Appendix B.1.2, or that wants
+    /// a fresh request, RFC 9175 §2.3) is not delivered: the request is
+    /// repeated once with that Echo value, protected anew (a new Partial
+    /// IV and message ID, the same token), and the response to the repeat
+    /// is the exchange's response; a second 4.01 is delivered.
+    ///
     /// One request, one response: Observe is refused
-    /// ([`crate::oscore::Error::UnsupportedOption`]), and neither the Echo
-    /// retry nor Block2 follow-ups are made (a 4.01 with Echo, or a block
-    /// with more to come, is delivered as the final response; ask for the
-    /// next block with `req.block2`). Errors: those of
+    /// ([`crate::oscore::Error::UnsupportedOption`]), and Block2 follow-ups
+    /// are not made (a block with more to come is delivered as the final
+    /// response; ask for the next block with `req.block2`). Errors: those of
     /// [`SecurityContext::protect_request`], and
     /// [`crate::oscore::Error::Coap`] with [`Error::UnknownId`] for no such
     /// context or [`Error::Busy`] when a table is full.
