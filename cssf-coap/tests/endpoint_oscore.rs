@@ -985,3 +985,277 @@ fn protected_get_cancels_no_plain_observation() {
     );
     assert_eq!(ep.observer_count(), 0);
 }
+
+// ----- replay-window resynchronisation with Echo (RFC 8613 B.1.2) -----
+
+/// A server "after a reboot": the context for client "C" restored from
+/// flash (`SenderSequence::Persisted`, a sequence bound persisted) with no
+/// saved replay window, so the window is not synchronised.
+fn restarted_server() -> Server {
+    let mut ep: Server = Endpoint::new(Config::default(), SimRng::new(11), &RESOURCES);
+    let mut c = SecurityContext::new(
+        &params(&SECRET, b"S", b"C"),
+        SenderSequence::Persisted {
+            stored: 100,
+            step: 100,
+        },
+    )
+    .unwrap();
+    c.persisted(200);
+    assert!(!c.is_replay_synchronised());
+    assert_eq!(ep.add_oscore_context(c).unwrap(), 0);
+    ep
+}
+
+/// Sends `wire` from `peer` and returns the one answer, verified with the
+/// client context and `binding`: the inner message bytes, after checking
+/// that no request reached the handler and that the answer is protected
+/// under a Partial IV of the server's own (never the request's nonce).
+fn echo_challenge(
+    ep: &mut Server,
+    now: Duration,
+    peer: u8,
+    wire: &[u8],
+    client: &mut SecurityContext,
+    binding: &mut RequestBinding,
+) -> Vec<u8> {
+    let mut d = wire.to_vec();
+    ep.handle_datagram(now, peer, &mut d).unwrap();
+    assert_eq!(ep.poll_event(), None, "processed before synchronisation");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1280];
+    while let Some(tx) = ep.poll_transmit(now, &mut buf).unwrap() {
+        assert_eq!(tx.to, peer);
+        out.push(buf[..tx.len].to_vec());
+    }
+    assert_eq!(out.len(), 1);
+    let outer = Message::parse(&out[0]).unwrap();
+    let opt = outer.option(OptionNumber::OSCORE).unwrap();
+    assert!(!opt.is_empty(), "the 4.01 reuses the request's nonce");
+    let inner = open(client, binding, &out[0]);
+    let m = Message::parse(&inner).unwrap();
+    assert_eq!(m.code(), Code::UNAUTHORIZED);
+    assert!(m.option(OptionNumber::ECHO).is_some());
+    inner
+}
+
+fn echo_of(inner: &[u8]) -> Vec<u8> {
+    Message::parse(inner)
+        .unwrap()
+        .option(OptionNumber::ECHO)
+        .unwrap()
+        .to_vec()
+}
+
+fn request_with_echo(mid: u16, token: &[u8], path: &str, echo: &[u8]) -> Vec<u8> {
+    let mut b = MessageBuilder::<8>::new(MessageType::Con, Code::GET, mid);
+    b.token(token).unwrap().uri_path(path).unwrap();
+    b.add_option(OptionNumber::ECHO, echo).unwrap();
+    let mut buf = [0u8; 256];
+    let n = b.emit(&mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
+#[test]
+fn replayed_request_after_restart_is_challenged_until_an_echo_round_trip() {
+    let mut client = client_ctx(&SECRET);
+    // Before the reboot: a request an attacker records (the server took
+    // and answered it then).
+    let plain = plain_request(MessageType::Con, Code::GET, 0x0100, &[1], "secret");
+    let (captured, mut cap_binding) = protect(&mut client, &plain);
+    let mut ep = restarted_server();
+    let t0 = Duration::from_secs(1000);
+    // Replayed after the reboot: verified, but not processed; a 4.01 with
+    // Echo, and the window does not move.
+    echo_challenge(&mut ep, t0, 1, &captured, &mut client, &mut cap_binding);
+    let ctx = ep.oscore_context(0).unwrap();
+    assert!(!ctx.is_replay_synchronised());
+    assert_eq!(ctx.replay_window().highest(), None);
+    // Again under another message ID (no duplicate): challenged again.
+    let mut replay = captured.clone();
+    replay[2..4].copy_from_slice(&0x0101u16.to_be_bytes());
+    let mut b2 = cap_binding;
+    let inner = echo_challenge(&mut ep, t0, 1, &replay, &mut client, &mut b2);
+    assert_eq!(ep.stats().oscore_refused, 2);
+    // The genuine client repeats its request with the Echo value (a new
+    // Partial IV): processed, and the window synchronised at it.
+    let echo = echo_of(&inner);
+    let plain = request_with_echo(0x0102, &[2], "secret", &echo);
+    let (wire, mut binding) = protect(&mut client, &plain);
+    send(&mut ep, t0, &wire);
+    let Some(Event::Request { id, request, .. }) = ep.poll_event() else {
+        panic!("the fresh request was not processed")
+    };
+    assert_eq!(request.code(), Code::GET);
+    ep.respond(t0, id, &Response::new(Code::CONTENT).payload(b"7"))
+        .unwrap();
+    let sent = drain(&mut ep);
+    assert_eq!(sent.len(), 1);
+    let got = open(&mut client, &mut binding, &sent[0]);
+    assert_eq!(Message::parse(&got).unwrap().payload(), b"7");
+    let ctx = ep.oscore_context(0).unwrap();
+    assert!(ctx.is_replay_synchronised());
+    assert_eq!(
+        ctx.replay_window().highest(),
+        Some(binding.partial_iv.sequence())
+    );
+    // The recorded request, once more: now below the window, refused.
+    replay[2..4].copy_from_slice(&0x0103u16.to_be_bytes());
+    let (code, diag) = refused(&mut ep, &replay);
+    assert_eq!(code, Code::UNAUTHORIZED);
+    assert_eq!(diag, b"Replay detected");
+    // So is the Echo request itself, replayed.
+    let mut again = wire.clone();
+    again[2..4].copy_from_slice(&0x0104u16.to_be_bytes());
+    assert_eq!(refused(&mut ep, &again).0, Code::UNAUTHORIZED);
+    // And the client's next request is taken as usual.
+    let plain = plain_request(MessageType::Con, Code::GET, 0x0105, &[3], "hello");
+    let (wire, _) = protect(&mut client, &plain);
+    send(&mut ep, t0, &wire);
+    assert!(matches!(ep.poll_event(), Some(Event::Request { .. })));
+}
+
+#[test]
+fn echo_from_another_peer_or_stale_does_not_synchronise() {
+    let mut client = client_ctx(&SECRET);
+    let mut ep = restarted_server();
+    let t0 = Duration::from_secs(1000);
+    let plain = plain_request(MessageType::Con, Code::GET, 1, &[1], "hello");
+    let (wire, mut binding) = protect(&mut client, &plain);
+    let inner = echo_challenge(&mut ep, t0, 1, &wire, &mut client, &mut binding);
+    let echo = echo_of(&inner);
+    // The value issued to peer 1, used from peer 5: challenged.
+    let plain = request_with_echo(2, &[2], "hello", &echo);
+    let (wire, mut binding) = protect(&mut client, &plain);
+    echo_challenge(&mut ep, t0, 5, &wire, &mut client, &mut binding);
+    assert!(!ep.oscore_context(0).unwrap().is_replay_synchronised());
+    // From peer 1, but once its lifetime ran out: challenged.
+    let late = t0 + Config::default().echo_lifetime + Duration::from_secs(1);
+    let plain = request_with_echo(3, &[3], "hello", &echo);
+    let (wire, mut binding) = protect(&mut client, &plain);
+    echo_challenge(&mut ep, late, 1, &wire, &mut client, &mut binding);
+    assert!(!ep.oscore_context(0).unwrap().is_replay_synchronised());
+    // A made-up value: challenged.
+    let plain = request_with_echo(4, &[4], "hello", &[0x55; 12]);
+    let (wire, mut binding) = protect(&mut client, &plain);
+    echo_challenge(&mut ep, t0, 1, &wire, &mut client, &mut binding);
+    assert!(!ep.oscore_context(0).unwrap().is_replay_synchronised());
+    assert_eq!(
+        ep.oscore_context(0).unwrap().replay_window().highest(),
+        None
+    );
+    // The value from peer 1 in time: synchronised.
+    let plain = request_with_echo(5, &[5], "hello", &echo);
+    let (wire, _) = protect(&mut client, &plain);
+    send(&mut ep, t0 + Duration::from_secs(1), &wire);
+    assert!(matches!(ep.poll_event(), Some(Event::Request { .. })));
+    assert!(ep.oscore_context(0).unwrap().is_replay_synchronised());
+}
+
+#[test]
+fn endpoint_client_repeats_a_protected_request_with_the_servers_echo() {
+    let mut server = restarted_server();
+    let mut client = client_endpoint(&SECRET);
+    let t0 = Duration::from_secs(50);
+    let id = client
+        .request_protected(
+            t0,
+            2,
+            &cssf_coap::endpoint::Request::put("secret").payload(b"v=2"),
+            0,
+        )
+        .unwrap();
+    let first = carry(&mut client, &mut server, t0, 1);
+    assert_eq!(first.len(), 1);
+    assert_eq!(server.poll_event(), None);
+    // The protected 4.01 Echo goes back; the client repeats at once.
+    let challenge = carry(&mut server, &mut client, t0, 2);
+    assert_eq!(challenge.len(), 1);
+    assert_eq!(client.poll_event(), None, "the 4.01 was delivered");
+    let second = carry(&mut client, &mut server, t0, 1);
+    assert_eq!(second.len(), 1);
+    assert_ne!(second, first);
+    let o1 = Message::parse(&first[0]).unwrap();
+    let o2 = Message::parse(&second[0]).unwrap();
+    assert_eq!(o1.token(), o2.token());
+    assert_ne!(o1.message_id(), o2.message_id());
+    assert_ne!(
+        o1.option(OptionNumber::OSCORE),
+        o2.option(OptionNumber::OSCORE),
+        "same Partial IV"
+    );
+    let Some(Event::Request {
+        id: rid, request, ..
+    }) = server.poll_event()
+    else {
+        panic!("the repeated request was not processed")
+    };
+    assert_eq!(request.code(), Code::PUT);
+    assert_eq!(request.payload(), b"v=2");
+    assert!(request
+        .message()
+        .unwrap()
+        .option(OptionNumber::ECHO)
+        .is_some());
+    server
+        .respond(t0, rid, &Response::new(Code::CHANGED).payload(b"ok"))
+        .unwrap();
+    carry(&mut server, &mut client, t0, 2);
+    match client.poll_event() {
+        Some(Event::Response {
+            id: got, response, ..
+        }) => {
+            assert_eq!(got, id);
+            assert_eq!(response.code(), Code::CHANGED);
+            assert_eq!(response.payload(), b"ok");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(client.exchange_count(), 0);
+    assert_eq!(client.stats().oscore_refused, 0);
+    assert!(server.oscore_context(0).unwrap().is_replay_synchronised());
+}
+
+#[test]
+fn endpoint_client_repeats_with_echo_only_once() {
+    // A server that challenges every time (its Echo values go stale at
+    // once): the client repeats once, then delivers the 4.01.
+    let mut server: Server = Endpoint::new(
+        Config {
+            echo_lifetime: Duration::ZERO,
+            ..Config::default()
+        },
+        SimRng::new(11),
+        &RESOURCES,
+    );
+    let mut c = SecurityContext::new(
+        &params(&SECRET, b"S", b"C"),
+        SenderSequence::Persisted {
+            stored: 0,
+            step: 10,
+        },
+    )
+    .unwrap();
+    c.persisted(10);
+    server.add_oscore_context(c).unwrap();
+    let mut client = client_endpoint(&SECRET);
+    let t0 = Duration::from_secs(5);
+    let id = client
+        .request_protected(t0, 2, &cssf_coap::endpoint::Request::get("hello"), 0)
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(carry(&mut client, &mut server, t0, 1).len(), 1);
+        assert_eq!(server.poll_event(), None);
+        assert_eq!(carry(&mut server, &mut client, t0, 2).len(), 1);
+    }
+    match client.poll_event() {
+        Some(Event::Response {
+            id: got, response, ..
+        }) => {
+            assert_eq!(got, id);
+            assert_eq!(response.code(), Code::UNAUTHORIZED);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(carry(&mut client, &mut server, t0, 1).is_empty());
+}

@@ -482,7 +482,11 @@ impl Link {
     /// `file`. Its Sender Sequence Number lives in `FILE.seq` (a decimal
     /// number: every Partial IV used so far is below it), written before
     /// a number is used, so no Partial IV is used twice across runs
-    /// (Appendix B.1.1); delete it only together with a new context.
+    /// (Appendix B.1.1); delete it only together with a new context. Two
+    /// numbers are kept ready before each request: a server that answers
+    /// with a protected 4.01 Echo challenge (RFC 9175 §2.3; a server
+    /// resynchronising its replay window, RFC 8613 Appendix B.1.2) gets the
+    /// request again under the second.
     pub fn use_oscore(&mut self, file: &OscoreContextFile) -> Result<()> {
         let mut seq = file.path.clone().into_os_string();
         seq.push(".seq");
@@ -497,7 +501,7 @@ impl Link {
         };
         let ctx = SecurityContext::new(
             &file.params(),
-            SenderSequence::Persisted { stored, step: 1 },
+            SenderSequence::Persisted { stored, step: 2 },
         )
         .map_err(|e| fail!("{}: {e}", file.path.display()))?;
         self.coap

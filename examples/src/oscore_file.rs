@@ -175,6 +175,16 @@ impl OscoreContextFile {
         }
     }
 
+    /// The store key of its Sender Sequence Number bound (by Recipient ID
+    /// and ID Context, like [`OscoreContextFile::store_name`]).
+    pub fn sequence_store_name(&self) -> String {
+        let ctx = self
+            .id_context
+            .as_deref()
+            .map_or(String::new(), crate::util::hex);
+        format!("oscore-ssn-{}-{ctx}", crate::util::hex(&self.recipient_id))
+    }
+
     /// The store key of its replay-window state (by Recipient ID and ID
     /// Context, which select it).
     pub fn store_name(&self) -> String {

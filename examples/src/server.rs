@@ -648,11 +648,14 @@ impl fmt::Debug for Server {
 /// Each context's replay window is restored from the store (RFC 8613
 /// Appendix B.1.2: a request taken before a restart stays refused after
 /// it, so the answer to a replayed request never reuses its nonce with
-/// another plaintext); hence the store is required. The server takes no
-/// Sender Sequence Number of its own (every answer uses its request's
-/// nonce; Observe is not offered over OSCORE): the contexts are
-/// `Persisted` with nothing persisted, so they would refuse to take one
-/// rather than reuse it after a restart.
+/// another plaintext); hence the store is required. A context with no
+/// saved window (new, or the store was lost) is left unsynchronised: the
+/// endpoint answers every request on it with a protected 4.01 Echo
+/// challenge until one comes back with a fresh Echo value, whose Partial
+/// IV becomes the window's lower limit (B.1.2). That challenge is the one
+/// answer protected under a Sender Sequence Number of the server's own,
+/// kept in the store as well (B.1.1: persisted ahead before it is used,
+/// so no number is used twice across restarts).
 fn add_oscore_contexts(
     cfg: &ServerConfig,
     coap: &mut DeviceCoap,
@@ -679,15 +682,19 @@ fn add_oscore_contexts(
                 f.path.display()
             ));
         }
+        let stored = st.counter(&f.sequence_store_name())?;
         let mut ctx = SecurityContext::new(
             &f.params(),
-            SenderSequence::Persisted { stored: 0, step: 1 },
+            SenderSequence::Persisted {
+                stored,
+                step: OSCORE_SEQUENCE_STEP,
+            },
         )
         .map_err(|e| fail!("{}: {e}", f.path.display()))?;
+        persist_sequence(st, f, &mut ctx)?;
         let saved = st.counter(&f.store_name())?;
-        match saved {
-            0 => ctx.replay_synchronised(),
-            v => ctx.restore_replay_window(v - 1),
+        if let Some(v) = saved.checked_sub(1) {
+            ctx.restore_replay_window(v);
         }
         coap.add_oscore_context(ctx)
             .map_err(|_| fail!("--oscore-context: at most 16 contexts"))?;
@@ -706,12 +713,36 @@ fn add_oscore_contexts(
                     saved - 1
                 )
             } else {
-                String::new()
+                ", no replay window saved: synchronised by an Echo exchange (RFC 8613 Appendix B.1.2)"
+                    .into()
             }
         );
         scopes.push(f.scope.clone());
     }
     Ok(scopes)
+}
+
+/// Sender Sequence Numbers covered by one store write.
+const OSCORE_SEQUENCE_STEP: u64 = 16;
+
+/// Writes the context's next Sender Sequence Number bound to the store
+/// when it runs low, then lets the context use the numbers below it
+/// (RFC 8613 Appendix B.1.1).
+fn persist_sequence(
+    st: &mut NodeStore,
+    f: &OscoreContextFile,
+    ctx: &mut SecurityContext,
+) -> Result<()> {
+    if let Some(v) = ctx.persist_due() {
+        st.set_counter(&f.sequence_store_name(), v).map_err(|e| {
+            fail!(
+                "OSCORE sequence number of {} not saved: {e}",
+                f.path.display()
+            )
+        })?;
+        ctx.persisted(v);
+    }
+    Ok(())
 }
 
 async fn bind(addr: SocketAddr, what: &str) -> Result<UdpSocket> {
@@ -1339,7 +1370,24 @@ impl Server {
                 }
             }
         }
+        let unsynchronised: Vec<usize> = (0..self.cfg.oscore.len())
+            .filter(|&i| {
+                self.coap
+                    .oscore_context(i)
+                    .is_some_and(|c| !c.is_replay_synchronised())
+            })
+            .collect();
         let _ = self.coap.handle_datagram(now, peer, d);
+        for i in unsynchronised {
+            if let Some(c) = self.coap.oscore_context(i) {
+                if c.is_replay_synchronised() {
+                    self.log(&format!(
+                        "OSCORE context {i}: replay window synchronised by an Echo exchange at Partial IV {}",
+                        c.replay_window().highest().unwrap_or(0)
+                    ));
+                }
+            }
+        }
         if oscore {
             // Before any answer goes out: a restart must not take this
             // request again (RFC 8613 Appendix B.1.2). If that fails, the
@@ -1352,9 +1400,16 @@ impl Server {
     }
 
     /// Saves the replay window of each OSCORE context that moved (its
-    /// highest Partial IV taken, plus one; 0: none yet).
+    /// highest Partial IV taken, plus one; 0: none yet), and its Sender
+    /// Sequence Number bound when it runs low.
     fn save_oscore(&mut self) -> Result<()> {
         for (i, f) in self.cfg.oscore.iter().enumerate() {
+            let Some(st) = self.store.as_mut() else {
+                return Err(fail!("OSCORE contexts need a store"));
+            };
+            if let Some(ctx) = self.coap.oscore_context_mut(i) {
+                persist_sequence(st, f, ctx)?;
+            }
             let highest = self
                 .coap
                 .oscore_context(i)
@@ -1365,9 +1420,6 @@ impl Server {
             if highest.is_none() || self.oscore_saved.get(i) == Some(&highest) {
                 continue;
             }
-            let Some(st) = self.store.as_mut() else {
-                return Err(fail!("OSCORE contexts need a store"));
-            };
             let v = highest.map_or(0, |h| h + 1);
             st.set_counter(&f.store_name(), v).map_err(|e| {
                 fail!(

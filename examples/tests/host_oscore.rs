@@ -12,7 +12,14 @@
 //!   message ID it is a retransmission and gets the very same protected
 //!   answer; from another address it is a replay, refused with 4.01
 //!   "Replay detected"; and after a server restart with the same `--store`
-//!   it is still refused (the replay window was kept);
+//!   it is still refused (the replay window was kept); after a restart
+//!   with a new, empty store (the saved window lost) it is verified but
+//!   not processed: a protected 4.01 with an Echo option (RFC 8613
+//!   Appendix B.1.2), while aiocoap's next request goes through the Echo
+//!   round trip, is processed, and synchronises the window, after which
+//!   the captured request is refused as a replay;
+//! - a new context (no window saved yet) is synchronised the same way by
+//!   the first request of aiocoap's client and of `cssf-client`;
 //! - `cssf-client --oscore-context FILE` against `cssf-server
 //!   --oscore-context` (three runs in a row: the Sender Sequence Number
 //!   kept in `FILE.seq` goes on, or the server would refuse a replay) and
@@ -27,6 +34,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use cssf_coap::oscore::{
+    Id, OscoreOption, Params, PartialIv, RequestBinding, SecurityContext, SenderSequence,
+};
 use cssf_coap::{Code, Message, MessageBuilder, MessageType, OptionNumber};
 use cssf_netsim::peer::require_python_module;
 use host_common::{run, ServerProc, TempDir};
@@ -178,6 +188,61 @@ fn assert_replay_refused(answer: &[u8], what: &str) {
     assert!(!m.has_option(OptionNumber::OSCORE), "{what}: protected");
 }
 
+fn unhex(h: &str) -> Vec<u8> {
+    (0..h.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// `answer` is the server's protected answer to the protected `request`
+/// (aiocoap's, Sender ID empty): verified with the client's keys, it is a
+/// 4.01 with an Echo option, under a Partial IV of the server's own (the
+/// request's nonce may have protected an answer before).
+fn assert_echo_challenge(request: &[u8], answer: &[u8], what: &str) {
+    let outer = Message::parse(answer).unwrap();
+    let opt = outer
+        .option(OptionNumber::OSCORE)
+        .unwrap_or_else(|| panic!("{what}: not protected: {outer:?}"));
+    assert!(!opt.is_empty(), "{what}: the request's nonce was reused");
+    let req = Message::parse(request).unwrap();
+    let ro = OscoreOption::parse(req.option(OptionNumber::OSCORE).unwrap()).unwrap();
+    let seq = ro
+        .partial_iv
+        .unwrap()
+        .iter()
+        .fold(0u64, |a, b| (a << 8) | u64::from(*b));
+    let mut binding = RequestBinding::new(
+        Id::new(ro.kid.unwrap()).unwrap(),
+        PartialIv::from_sequence(seq),
+    );
+    let (secret, salt) = (unhex(SECRET), unhex(SALT));
+    let mut client = SecurityContext::new(
+        &Params {
+            master_secret: &secret,
+            master_salt: &salt,
+            id_context: None,
+            sender_id: b"",
+            recipient_id: &[1],
+        },
+        SenderSequence::Volatile,
+    )
+    .unwrap();
+    let mut msg = answer.to_vec();
+    let mut out = [0u8; 1024];
+    let n = client
+        .unprotect_response(&mut binding, &mut msg, &mut out)
+        .unwrap_or_else(|e| panic!("{what}: answer does not verify: {e:?}"));
+    let inner = Message::parse(&out[..n]).unwrap();
+    assert_eq!(inner.code(), Code::UNAUTHORIZED, "{what}: {inner:?}");
+    assert!(
+        inner
+            .option(OptionNumber::ECHO)
+            .is_some_and(|e| !e.is_empty()),
+        "{what}: no Echo: {inner:?}"
+    );
+}
+
 fn start_server(store: &Path, context: &str) -> ServerProc {
     ServerProc::start(&[
         "--store",
@@ -219,10 +284,18 @@ fn aiocoap_client_with_oscore_against_cssf_server() {
         "no 4.00 for the wrong key:\n{log}"
     );
 
-    // Within the scope: GET, PUT, GET.
+    // Within the scope: GET, PUT, GET. The context is new (no window
+    // saved): the first GET goes through an Echo round trip, which
+    // synchronises the window.
+    assert!(log.contains("no replay window saved"), "{log}");
     let out = aiocoap(&good, &[&s.coap_uri("actuators/led")]);
     assert!(out.contains("2.05 Content"), "{out}");
     assert!(out.lines().any(|l| l.trim() == "off"), "{out}");
+    let log = s.log();
+    assert!(
+        log.contains("OSCORE context 0: replay window synchronised by an Echo exchange"),
+        "{log}"
+    );
     let out = aiocoap(
         &good,
         &["-m", "PUT", "--payload", "on", &s.coap_uri("actuators/led")],
@@ -288,6 +361,46 @@ fn aiocoap_client_with_oscore_against_cssf_server() {
     let good = aiocoap_credentials(&dir, &good_ctx, s.coap);
     let out = aiocoap(&good, &[&s.coap_uri("actuators/led")]);
     assert!(out.contains("2.05 Content"), "{out}");
+    let log = s.log();
+    assert!(!log.contains("replay window synchronised"), "{log}");
+
+    // The store is lost (a new one, the same context): the window is not
+    // known. The captured request verifies, but is not processed: a
+    // protected 4.01 Echo challenge.
+    drop(s);
+    let s = start_server(&dir.path("store-new.bin"), &context);
+    let log = s.log();
+    assert!(log.contains("no replay window saved"), "{log}");
+    let server: SocketAddr = format!("127.0.0.1:{}", s.coap).parse().unwrap();
+    let answer = exchange(&other, server, &request);
+    assert_echo_challenge(&request, &answer, "replay after the store was lost");
+    // From another address too (no duplicate): challenged again.
+    let third = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let answer = exchange(&third, server, &request);
+    assert_echo_challenge(&request, &answer, "replay from a third address");
+    let log = s.log();
+    assert!(
+        !log.contains("[OSCORE kid ]"),
+        "a replay was processed:\n{log}"
+    );
+    assert!(!log.contains("replay window synchronised"), "{log}");
+    // aiocoap's next request goes through the Echo round trip.
+    let good = aiocoap_credentials(&dir, &good_ctx, s.coap);
+    let out = aiocoap(&good, &[&s.coap_uri("actuators/led")]);
+    assert!(out.contains("2.05 Content"), "{out}");
+    let log = s.log();
+    assert!(
+        log.contains("OSCORE context 0: replay window synchronised by an Echo exchange"),
+        "{log}"
+    );
+    assert_eq!(log.matches("[OSCORE kid ]").count(), 1, "{log}");
+    // Now the captured request is below the window: a replay.
+    let fourth = UdpSocket::bind("127.0.0.1:0").unwrap();
+    assert_replay_refused(
+        &exchange(&fourth, server, &request),
+        "replay after resynchronisation",
+    );
+    assert_eq!(s.log().matches("[OSCORE kid ]").count(), 1);
 }
 
 #[test]
@@ -348,6 +461,22 @@ fn cssf_client_with_oscore_against_cssf_server() {
     )
     .ok("GET");
     assert_eq!(r.stdout.trim(), "off");
+    // The context is new to the server: the first run went through an
+    // Echo round trip (Partial IVs 0 and 1; FILE.seq keeps two numbers
+    // ready per request).
+    let log = s.log();
+    assert!(
+        log.contains(
+            "OSCORE context 0: replay window synchronised by an Echo exchange at Partial IV 1"
+        ),
+        "{log}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{ours}.seq"))
+            .unwrap()
+            .trim(),
+        "2"
+    );
     // A second run goes on from the number kept in FILE.seq: were the
     // Partial IV used again, the server would refuse it as a replay.
     let r = run(
@@ -367,7 +496,7 @@ fn cssf_client_with_oscore_against_cssf_server() {
     .ok("PUT");
     assert_eq!(r.stdout.trim(), "on");
     let seq = std::fs::read_to_string(format!("{ours}.seq")).unwrap();
-    assert_eq!(seq.trim(), "2");
+    assert_eq!(seq.trim(), "4");
     let r = run(
         "cssf-client",
         &["-q", "--oscore-context", &ours, &uri],
@@ -395,7 +524,7 @@ fn cssf_client_with_oscore_against_cssf_server() {
         std::fs::read_to_string(format!("{ours}.seq"))
             .unwrap()
             .trim(),
-        "3",
+        "6",
         "the refused run used no number"
     );
     std::fs::remove_file(&lock).unwrap();

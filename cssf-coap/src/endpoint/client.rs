@@ -139,9 +139,10 @@ where
         let Some(ex) = self.exchanges.get_mut(pos) else {
             return;
         };
-        // RFC 9175 §2.4: retry once with the server's Echo value (not for
-        // a protected request, whose template cannot be edited).
-        if code == Code::UNAUTHORIZED && !ex.echo_retried && !ex.is_oscore() {
+        // RFC 9175 §2.3, §2.4: retry once with the server's Echo value (a
+        // protected request is protected anew, under a new Partial IV; its
+        // 4.01 got here only if it verified).
+        if code == Code::UNAUTHORIZED && !ex.echo_retried {
             if let Some(echo) = msg.option(OptionNumber::ECHO) {
                 ex.echo_retried = true;
                 let mut val = [0u8; 40];
@@ -149,10 +150,12 @@ where
                 if let (Some(d), Some(s)) = (val.get_mut(..n), echo.get(..n)) {
                     d.copy_from_slice(s);
                 }
-                if self
-                    .resend_from_template(now, ex_id, Edit::Echo(val, n))
-                    .is_err()
-                {
+                let retried = if ex.is_oscore() {
+                    self.resend_oscore_echo(now, ex_id, val.get(..n).unwrap_or(&[]))
+                } else {
+                    self.resend_from_template(now, ex_id, Edit::Echo(val, n))
+                };
+                if retried.is_err() {
                     // Could not retry (table full): end the exchange visibly.
                     debug!("Echo retry could not be sent (table full): exchange ended");
                     self.stats.dropped += 1;
@@ -502,5 +505,22 @@ where
             ex.deadline = (!con).then_some(deadline);
         }
         Ok(())
+    }
+
+    /// The Echo retry of a protected exchange ([`Error::UnknownId`] without
+    /// the `oscore` feature, where there is none).
+    fn resend_oscore_echo(&mut self, now: Duration, ex_id: u32, val: &[u8]) -> Result<(), Error> {
+        #[cfg(feature = "oscore")]
+        return self
+            .resend_protected_echo(now, ex_id, val)
+            .map_err(|e| match e {
+                crate::oscore::Error::Coap(e) => e,
+                _ => Error::Busy,
+            });
+        #[cfg(not(feature = "oscore"))]
+        {
+            let _ = (now, ex_id, val);
+            Err(Error::UnknownId)
+        }
     }
 }

@@ -253,15 +253,16 @@ struct Exchange<A, const M: usize> {
     /// notification's first block (a later block with another ETag belongs
     /// to a newer representation and ends the fetch).
     fetch_for: Option<(u32, Option<Token>)>,
-    /// Sent OSCORE-protected (`template` is the protected request): the
+    /// Sent OSCORE-protected (`template` is the plain request): the
     /// response must verify against this binding.
     #[cfg(feature = "oscore")]
     oscore: Option<oscore::OscoreRequest>,
 }
 
 impl<A, const M: usize> Exchange<A, M> {
-    /// Whether it was sent OSCORE-protected (its template cannot be edited
-    /// and re-sent: Echo retries and Block2 follow-ups are not made).
+    /// Whether it was sent OSCORE-protected (`template` is then the plain
+    /// request, protected anew for an Echo retry; Block2 follow-ups and
+    /// Observe edits are not made).
     fn is_oscore(&self) -> bool {
         #[cfg(feature = "oscore")]
         return self.oscore.is_some();

@@ -10,7 +10,17 @@
 //! and the inner request is routed like a plain one; every answer to it
 //! (the application's through [`Endpoint::respond`], and the endpoint's
 //! own: 4.04, 4.05, 5.03, `/.well-known/core`, Echo challenges) is
-//! protected with the request's binding and cached. A request that fails
+//! protected with the request's binding and cached.
+//!
+//! A context whose replay window is not synchronised (restored after a
+//! reboot without a saved window, RFC 8613 Appendix B.1.2) takes no
+//! request on trust: one that verifies is answered with a protected 4.01
+//! carrying an Echo value (under a Partial IV of the server's own: the
+//! request may be a replay whose nonce protected a response before the
+//! reboot), is not routed, and leaves the window as it was; a request
+//! that verifies and carries an Echo value this endpoint issued to that
+//! peer within `Config::echo_lifetime` sets the window's lower limit at
+//! its Partial IV and is processed. A request that fails
 //! verification is answered unprotected with the code RFC 8613 §8.2 gives
 //! (4.02, 4.01, 4.00: [`crate::oscore::Error::response`]), Max-Age 0, and
 //! not remembered: a retransmission fails the same way.
@@ -21,9 +31,9 @@ use core::time::Duration;
 use heapless::Vec;
 use rand_core::{CryptoRng, RngCore};
 
-use super::{DedupState, Endpoint, RequestSecurity, Token};
+use super::{DedupState, Endpoint, Opts, RequestSecurity, Token};
 use crate::oscore::{RequestBinding, SecurityContext};
-use crate::wire::{Message, MessageType};
+use crate::wire::{Code, Message, MessageType, OptionNumber};
 use crate::Error;
 
 /// An OSCORE request being answered: the context it was verified with,
@@ -92,11 +102,17 @@ where
     /// until it times out. CON retransmissions repeat the same protected
     /// bytes.
     ///
+    /// A protected 4.01 carrying an Echo option (a server whose replay
+    /// window is not synchronised, RFC 8613 Appendix B.1.2, or that wants
+    /// a fresh request, RFC 9175 §2.3) is not delivered: the request is
+    /// repeated once with that Echo value, protected anew (a new Partial
+    /// IV and message ID, the same token), and the response to the repeat
+    /// is the exchange's response; a second 4.01 is delivered.
+    ///
     /// One request, one response: Observe is refused
-    /// ([`crate::oscore::Error::UnsupportedOption`]), and neither the Echo
-    /// retry nor Block2 follow-ups are made (a 4.01 with Echo, or a block
-    /// with more to come, is delivered as the final response; ask for the
-    /// next block with `req.block2`). Errors: those of
+    /// ([`crate::oscore::Error::UnsupportedOption`]), and Block2 follow-ups
+    /// are not made (a block with more to come is delivered as the final
+    /// response; ask for the next block with `req.block2`). Errors: those of
     /// [`SecurityContext::protect_request`], and
     /// [`crate::oscore::Error::Coap`] with [`Error::UnknownId`] for no such
     /// context or [`Error::Busy`] when a table is full.
@@ -126,7 +142,7 @@ where
         }
         let token = self.fresh_token(&peer);
         let mid = self.alloc_mid(&peer);
-        let plain = self.request_bytes(mid, &token, req)?;
+        let plain: Vec<u8, M> = self.request_bytes(mid, &token, req)?;
         let ctx = self
             .oscore
             .get_mut(context)
@@ -141,7 +157,68 @@ where
             binding,
             datagram_len: n,
         };
-        Ok(self.open_exchange(now, peer, token, mid, wire, req, Some(req_oscore))?)
+        let id = self.open_exchange(now, peer, token, mid, wire, req, Some(req_oscore))?;
+        // The exchange keeps the plain request (retransmissions repeat the
+        // protected bytes held with the message): an Echo retry protects
+        // it again under a new Partial IV.
+        if let Some(ex) = self.exchanges.iter_mut().find(|e| e.id == id.0) {
+            ex.template = plain;
+        }
+        Ok(id)
+    }
+
+    /// RFC 9175 §2.3 for a protected exchange: repeats its request (the
+    /// plain template) with the Echo value `val[..n]` of the server's
+    /// protected 4.01, protected anew (a new Partial IV, a new message ID,
+    /// the same token); the exchange now expects the response to this
+    /// request.
+    pub(super) fn resend_protected_echo(
+        &mut self,
+        now: Duration,
+        ex_id: u32,
+        val: &[u8],
+    ) -> Result<(), crate::oscore::Error> {
+        let Some(ex) = self.exchanges.iter().find(|e| e.id == ex_id) else {
+            return Err(Error::UnknownId.into());
+        };
+        let Some(context) = ex.oscore.as_ref().map(|o| o.context) else {
+            return Err(Error::UnknownId.into());
+        };
+        let (peer, con) = (ex.peer.clone(), ex.con);
+        if (con && self.cons.is_full()) || (!con && self.txq.is_full()) {
+            return Err(Error::Busy.into());
+        }
+        let template = ex.template.clone();
+        let mid = self.alloc_mid(&peer);
+        let msg = Message::parse(&template)?;
+        let mut b = crate::wire::MessageBuilder::<'_, { super::OPTS }>::from_message(&msg)?;
+        b.set_message_id(mid);
+        b.remove_option(OptionNumber::ECHO);
+        b.add_option(OptionNumber::ECHO, val)?;
+        let plain: Vec<u8, M> = super::emit_vec(&b)?;
+        let ctx = self
+            .oscore
+            .get_mut(context)
+            .ok_or(crate::oscore::Error::Coap(Error::UnknownId))?;
+        let mut wire: Vec<u8, M> = Vec::new();
+        wire.resize(M, 0)
+            .map_err(|_| Error::BufferTooSmall { needed: M })?;
+        let (n, binding) = ctx.protect_request(&plain, &mut wire)?;
+        wire.truncate(n);
+        self.cons
+            .retain(|c| c.owner != super::Owner::Exchange(ex_id));
+        self.send_message(peer, mid, wire, con, super::Owner::Exchange(ex_id))?;
+        let deadline = now.saturating_add(self.config.response_timeout);
+        if let Some(ex) = self.exchanges.iter_mut().find(|e| e.id == ex_id) {
+            ex.template = plain;
+            ex.deadline = (!con).then_some(deadline);
+            ex.oscore = Some(OscoreRequest {
+                context,
+                binding,
+                datagram_len: n,
+            });
+        }
+        Ok(())
     }
 
     /// Whether `msg` (a response) matches an exchange sent protected.
@@ -260,7 +337,7 @@ where
             return;
         };
         let mut inner = [0u8; M];
-        match self.oscore.unprotect_request(datagram, &mut inner) {
+        match self.oscore.unprotect_request_resync(datagram, &mut inner) {
             Err(e) => {
                 debug!(
                     "OSCORE request (MID {}) failed verification: answered {} unprotected (0: dropped)",
@@ -282,7 +359,7 @@ where
                     self.queue(peer, bytes);
                 }
             }
-            Ok((n, context, binding)) => {
+            Ok((n, context, mut binding, synchronised)) => {
                 self.make_room(room);
                 self.remember(
                     now,
@@ -295,6 +372,48 @@ where
                     self.stats.malformed += 1;
                     return;
                 };
+                if !synchronised {
+                    // RFC 8613 Appendix B.1.2: the window does not know
+                    // what was taken before the reboot, so this request
+                    // may be a replay. Only an Echo value issued to this
+                    // peer and still fresh proves it is not; its Partial
+                    // IV then becomes the window's lower limit.
+                    let fresh = msg
+                        .option(OptionNumber::ECHO)
+                        .is_some_and(|e| self.echo_fresh(now, &peer, e));
+                    if fresh {
+                        if let Some(ctx) = self.oscore.get_mut(context) {
+                            ctx.restore_replay_window(binding.partial_iv.sequence());
+                        }
+                        debug!(
+                            "OSCORE request (MID {}) with a fresh Echo value: replay window synchronised",
+                            mid
+                        );
+                    } else {
+                        debug!(
+                            "OSCORE request (MID {}) on a context whose replay window is not synchronised: 4.01 Echo",
+                            mid
+                        );
+                        self.stats.oscore_refused += 1;
+                        // The request's nonce may have protected a response
+                        // before the reboot: the challenge takes a Partial
+                        // IV of the server's own.
+                        binding.take_nonce();
+                        self.oscore_now = Some(OscoreRequest {
+                            context,
+                            binding,
+                            datagram_len: len,
+                        });
+                        let echo = self.echo_value(now, &peer);
+                        let o = Opts {
+                            echo: Some(&echo),
+                            ..Opts::default()
+                        };
+                        self.reply_now(peer, &msg, Code::UNAUTHORIZED, &o, true);
+                        self.oscore_now = None;
+                        return;
+                    }
+                }
                 self.oscore_now = Some(OscoreRequest {
                     context,
                     binding,

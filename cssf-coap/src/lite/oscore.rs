@@ -8,6 +8,12 @@
 //! give the decrypted inner response. A response that fails verification,
 //! or comes unprotected, is dropped (RFC 8613 §8.4) and the request stays
 //! outstanding, so a forged response cannot end it.
+//!
+//! The lite client makes no Echo retry (it keeps only the protected
+//! request): a verified 4.01 with an Echo option (a server resynchronising
+//! its replay window, RFC 8613 Appendix B.1.2) is delivered as the
+//! response, and the application sends the request again with that Echo
+//! value (a new request, so a new Partial IV).
 
 use core::time::Duration;
 

@@ -310,6 +310,16 @@ impl SecurityContext {
         self.replay_synchronised = true;
     }
 
+    /// Whether the replay window is synchronised: false for a context built
+    /// with [`SenderSequence::Persisted`] until
+    /// [`SecurityContext::restore_replay_window`] or
+    /// [`SecurityContext::replay_synchronised`] is called, or (in the
+    /// endpoint) until a request proved fresh by an Echo value synchronised
+    /// it (Appendix B.1.2).
+    pub fn is_replay_synchronised(&self) -> bool {
+        self.replay_synchronised
+    }
+
     /// This endpoint's Sender ID.
     pub fn sender_id(&self) -> &[u8] {
         self.sender_id.as_bytes()

@@ -38,7 +38,9 @@ pub enum Error {
     /// answered 4.01 "Replay detected"; the caller restores the window with
     /// [`SecurityContext::restore_replay_window`](super::SecurityContext::restore_replay_window)
     /// or synchronises, e.g. with Echo, then calls
-    /// [`SecurityContext::replay_synchronised`](super::SecurityContext::replay_synchronised)).
+    /// [`SecurityContext::replay_synchronised`](super::SecurityContext::replay_synchronised);
+    /// the endpoint does the Echo exchange itself and never gives this
+    /// error).
     ReplayWindowNotSynchronised,
     /// The AEAD tag does not verify (§8.2 step 6: 4.00 "Decryption
     /// failed").

@@ -334,15 +334,22 @@ impl SecurityContext {
         out: &mut [u8],
     ) -> Result<(usize, RequestBinding), Error> {
         let r = receive(msg, true)?;
-        self.unprotect_received_request(r, msg, out)
+        self.unprotect_received_request(r, msg, out, false)
+            .map(|(len, binding, _)| (len, binding))
     }
 
+    /// With `resync` false, a context whose replay window is not
+    /// synchronised refuses the request; with `resync` true it verifies it
+    /// without checking or moving the window and says so (the third value
+    /// false): the caller decides, from an Echo value in the request,
+    /// whether it synchronises the window (Appendix B.1.2).
     fn unprotect_received_request(
         &mut self,
         r: Received,
         msg: &mut [u8],
         out: &mut [u8],
-    ) -> Result<(usize, RequestBinding), Error> {
+        resync: bool,
+    ) -> Result<(usize, RequestBinding, bool), Error> {
         let (Some(piv), Some(kid)) = (r.partial_iv, r.kid) else {
             return Err(Error::BadOption);
         };
@@ -350,10 +357,13 @@ impl SecurityContext {
             return Err(Error::ContextNotFound);
         }
         let seq = piv.sequence();
-        if !self.replay_synchronised {
+        let synchronised = self.replay_synchronised;
+        if !synchronised && !resync {
             return Err(Error::ReplayWindowNotSynchronised);
         }
-        self.replay.check(seq)?;
+        if synchronised {
+            self.replay.check(seq)?;
+        }
         let nonce = nonce(&self.keys.common_iv, kid.as_bytes(), piv.as_bytes());
         let aad = aad(kid.as_bytes(), piv.as_bytes())?;
         let plain = decrypt(
@@ -363,9 +373,11 @@ impl SecurityContext {
             msg,
             r.payload_start,
         )?;
-        self.replay.accept(seq);
+        if synchronised {
+            self.replay.accept(seq);
+        }
         let len = rebuild(msg, &r, plain, true, out)?;
-        Ok((len, RequestBinding::new(kid, piv)))
+        Ok((len, RequestBinding::new(kid, piv), synchronised))
     }
 
     /// Protects a response (RFC 8613 §8.3) to the request `request` (from
@@ -539,7 +551,35 @@ impl<const N: usize> ContextTable<N> {
             .position(|c| r.selects(c))
             .ok_or(Error::ContextNotFound)?;
         let ctx = self.contexts.get_mut(index).ok_or(Error::ContextNotFound)?;
-        let (len, binding) = ctx.unprotect_received_request(r, msg, out)?;
+        let (len, binding, _) = ctx.unprotect_received_request(r, msg, out, false)?;
         Ok((len, index, binding))
+    }
+
+    /// Like [`Contexts::unprotect_request`], except that a context whose
+    /// replay window is not synchronised verifies the request without
+    /// checking or moving its window, and the last value says whether the
+    /// window was synchronised (true: checked and updated as usual). A
+    /// request verified unsynchronised may be a replay: it must not be
+    /// processed, only answered with an Echo challenge under a Partial IV
+    /// of the server's own, unless it carries proof of freshness, after
+    /// which the caller synchronises the window at its Partial IV
+    /// (Appendix B.1.2, [`SecurityContext::restore_replay_window`]).
+    pub(crate) fn unprotect_request_resync(
+        &mut self,
+        msg: &mut [u8],
+        out: &mut [u8],
+    ) -> Result<(usize, usize, RequestBinding, bool), Error> {
+        let r = receive(msg, true)?;
+        if r.kid.is_none() || r.partial_iv.is_none() {
+            return Err(Error::BadOption);
+        }
+        let index = self
+            .contexts
+            .iter()
+            .position(|c| r.selects(c))
+            .ok_or(Error::ContextNotFound)?;
+        let ctx = self.contexts.get_mut(index).ok_or(Error::ContextNotFound)?;
+        let (len, binding, synchronised) = ctx.unprotect_received_request(r, msg, out, true)?;
+        Ok((len, index, binding, synchronised))
     }
 }
