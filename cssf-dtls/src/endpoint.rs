@@ -995,16 +995,21 @@ impl<
         while i < self.slots.len() {
             let Some(s) = self.slots.get(i) else { break };
             // A slot with an alert to send, a handshake still held, or a
-            // `Connected` or move not reported yet stays where it is.
-            let busy = s.has_alert()
-                || self.handshake_index(s.handle).is_some()
-                || self.txq.find(s.handle.raw()).is_some()
-                || s.connected_unreported
-                || s.moved_from.is_some();
+            // `Connected` or move not reported yet stays where it is. A
+            // live slot stays anyway: asked first, so that a table of
+            // thousands of live sessions costs one look at each, not a
+            // search of the handshakes and the send queue for each.
+            let busy = || {
+                s.has_alert()
+                    || self.handshake_index(s.handle).is_some()
+                    || self.txq.find(s.handle.raw()).is_some()
+                    || s.connected_unreported
+                    || s.moved_from.is_some()
+            };
             let go = match s.life {
                 Life::Live => false,
-                Life::Reported => !busy,
-                Life::Ended(_) => !busy && !self.graveyard.is_full(),
+                Life::Reported => !busy(),
+                Life::Ended(_) => !self.graveyard.is_full() && !busy(),
             };
             if !go {
                 i += 1;
