@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use common::{rng, SimFlash};
 use cssf_provider::rustcrypto::{self, RustCryptoHash};
