@@ -17,6 +17,7 @@ use crate::cbor;
 use crate::cose::{KeyResolver, Limits};
 use crate::cwt::{Lifetime, Token, Validation};
 use crate::exi::{issuer_id, CtiFormat, ExiTracker, ExiWatermark};
+use cssf_provider::CryptoProvider;
 use sha2::{Digest, Sha256};
 
 use crate::pop::{Kid, PopKey};
@@ -138,6 +139,7 @@ pub struct AuthzInfo<
     /// Which token key (SHA-256 of it) was handed to which handshake.
     handshake_keys: [Option<(u64, [u8; 32])>; HANDSHAKE_KEYS],
     next_handshake_key: usize,
+    crypto: &'static CryptoProvider,
 }
 
 impl<'k, K: KeyResolver + ?Sized, const N: usize, const R: usize, const E: usize>
@@ -172,8 +174,24 @@ impl<
             stats: Stats::default(),
             last_kid: None,
             handshake_keys: [None; HANDSHAKE_KEYS],
+            crypto: &cssf_provider::rustcrypto::PROVIDER,
             next_handshake_key: 0,
         }
+    }
+
+    /// Checks the ES256 signatures of posted tokens through `provider`
+    /// (default
+    /// [`rustcrypto::PROVIDER`](cssf_provider::rustcrypto::PROVIDER)):
+    /// one [`P256::verify_digest`](cssf_provider::P256::verify_digest)
+    /// per COSE_Sign1 layer. MACs, AEADs and the replay digests do not go
+    /// through the provider yet.
+    pub fn set_crypto(&mut self, provider: &'static CryptoProvider) {
+        self.crypto = provider;
+    }
+
+    /// The provider [`set_crypto`](Self::set_crypto) selected.
+    pub fn crypto(&self) -> &'static CryptoProvider {
+        self.crypto
     }
 
     /// Handles `POST /authz-info` carrying `token` (decrypted in place if it
@@ -245,7 +263,9 @@ impl<
     ) -> Result<(Kid, bool), Error> {
         let limits = self.config.limits;
         let digest: [u8; 32] = Sha256::digest(&*token).into();
-        let verified = Token::new(token, limits).verify(self.keys, &[])?;
+        let verified = Token::new(token, limits)
+            .crypto(self.crypto)
+            .verify(self.keys, &[])?;
         let claims = verified.claims();
         let v = Validation {
             audience: self.config.audience,

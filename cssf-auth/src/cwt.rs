@@ -11,6 +11,7 @@ use core::marker::PhantomData;
 use core::ops::Range;
 use core::time::Duration;
 
+use cssf_provider::CryptoProvider;
 use minicbor::Decoder;
 
 use crate::aif::Aif;
@@ -366,6 +367,7 @@ pub struct Token<'a, S> {
     claims: Option<Claims<'a>>,
     outer: Option<MessageKind>,
     limits: Limits,
+    crypto: &'static CryptoProvider,
     _state: PhantomData<S>,
 }
 
@@ -382,14 +384,37 @@ fn subrange(outer: &[u8], inner: &[u8]) -> Result<Range<usize>, Error> {
 
 impl<'a> Token<'a, Unverified> {
     /// Takes the token bytes (an Encrypt0 token is decrypted in place).
+    /// ES256 signatures are checked by
+    /// [`rustcrypto::PROVIDER`](cssf_provider::rustcrypto::PROVIDER)
+    /// unless [`crypto`](Self::crypto) selects another provider.
     pub fn new(buf: &'a mut [u8], limits: Limits) -> Self {
         Token {
             buf,
             claims: None,
             outer: None,
             limits,
+            crypto: &cssf_provider::rustcrypto::PROVIDER,
             _state: PhantomData,
         }
+    }
+
+    /// Checks ES256 (COSE_Sign1) signatures through `provider`'s
+    /// [`P256`](cssf_provider::P256) entry: one
+    /// [`verify_digest`](cssf_provider::P256::verify_digest) per signed
+    /// layer. MACs and AEADs do not go through the provider yet.
+    ///
+    /// ```
+    /// use cssf_auth::cwt::Token;
+    /// use cssf_auth::Limits;
+    /// let mut buf = [0u8; 4];
+    /// let token = Token::new(&mut buf, Limits::default())
+    ///     .crypto(&cssf_provider::rustcrypto::PROVIDER);
+    /// # let _ = token;
+    /// ```
+    #[must_use]
+    pub fn crypto(mut self, provider: &'static CryptoProvider) -> Self {
+        self.crypto = provider;
+        self
     }
 
     /// Verifies the COSE layers (at most [`MAX_NESTING`]) with keys from
@@ -400,13 +425,19 @@ impl<'a> Token<'a, Unverified> {
         keys: &K,
         external_aad: &[u8],
     ) -> Result<Token<'a, Verified>, Error> {
-        let Token { buf, limits, .. } = self;
-        let (claims, outer) = verify_layers(buf, keys, external_aad, &limits)?;
+        let Token {
+            buf,
+            limits,
+            crypto,
+            ..
+        } = self;
+        let (claims, outer) = verify_layers(buf, keys, external_aad, &limits, crypto)?;
         Ok(Token {
             buf: &mut [],
             claims: Some(claims),
             outer,
             limits,
+            crypto,
             _state: PhantomData,
         })
     }
@@ -418,6 +449,7 @@ fn verify_layers<'a, K: KeyResolver + ?Sized>(
     keys: &K,
     external_aad: &[u8],
     limits: &Limits,
+    crypto: &CryptoProvider,
 ) -> Result<(Claims<'a>, Option<MessageKind>), Error> {
     let mut range = 0..buf.len();
     let mut outer = None;
@@ -440,7 +472,7 @@ fn verify_layers<'a, K: KeyResolver + ?Sized>(
         outer.get_or_insert(kind);
         let payload = match msg {
             Message::Sign1(m) => {
-                m.verify(key, external_aad)?;
+                m.verify_with(key, external_aad, crypto)?;
                 let r = subrange(here, m.payload)?;
                 range.start + r.start..range.start + r.end
             }
@@ -526,7 +558,14 @@ pub fn verify<'a, K: KeyResolver + ?Sized>(
     keys: &K,
     limits: Limits,
 ) -> Result<Claims<'a>, Error> {
-    verify_layers(token, keys, &[], &limits).map(|(c, _)| c)
+    verify_layers(
+        token,
+        keys,
+        &[],
+        &limits,
+        &cssf_provider::rustcrypto::PROVIDER,
+    )
+    .map(|(c, _)| c)
 }
 
 #[cfg(test)]

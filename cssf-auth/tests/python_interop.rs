@@ -148,6 +148,7 @@ fn tokens_minted_by_cwt_and_pycose_are_accepted() {
     assert!(ok, "{v}: minting failed: {err}");
     let keys = rs_keys();
     let mut rs: AuthzInfo<'_, [KeyEntry]> = AuthzInfo::new(Config::new(AUD), &keys[..]);
+    rs.set_crypto(common::provider());
     let mut n = 0;
     for line in out.lines() {
         let (name, h) = line.split_once(' ').unwrap();
@@ -185,6 +186,7 @@ fn tokens_minted_by_cwt_and_pycose_are_accepted() {
     // exi-only token: without any wall clock its lifetime counts from reception
     let keys = rs_keys();
     let mut rs2: AuthzInfo<'_, [KeyEntry]> = AuthzInfo::new(Config::new(AUD), &keys[..]);
+    rs2.set_crypto(common::provider());
     let exi = out.lines().find(|l| l.starts_with("pycose-exi")).unwrap();
     let mut tok = hex(exi.split_once(' ').unwrap().1);
     let r = rs2.post(Duration::from_secs(10), None, &mut tok, &mut []);
@@ -303,6 +305,7 @@ fn a_cwt_token_with_a_kid_in_its_header_works_end_to_end() {
     ];
     let rs: core::cell::RefCell<AuthzInfo<'_, [KeyEntry]>> =
         core::cell::RefCell::new(AuthzInfo::new(Config::new(AUD), &keys[..]));
+    rs.borrow_mut().set_crypto(common::provider());
     let now = Duration::from_secs(1);
     let wall = Some(wall());
     // 1. upload (POST /authz-info)

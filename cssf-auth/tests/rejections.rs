@@ -98,6 +98,7 @@ fn post(rs: &mut AuthzInfo<'_, [KeyEntry]>, token: &[u8]) -> (cssf_auth::Respons
 fn expect_reject(token: &[u8], err: Error) {
     let keys = keys();
     let mut rs: AuthzInfo<'_, [KeyEntry]> = AuthzInfo::new(Config::new(AUD), &keys[..]);
+    rs.set_crypto(common::provider());
     let (r, evs) = post(&mut rs, token);
     assert_eq!(r.error, Some(err), "expected {err:?}, got {r:?}");
     assert_eq!(r.code, err.code());
@@ -138,6 +139,7 @@ fn good_payload() -> Vec<u8> {
 fn accepts_and_authorizes_with_accounting() {
     let keys = keys();
     let mut rs: AuthzInfo<'_, [KeyEntry]> = AuthzInfo::new(Config::new(AUD), &keys[..]);
+    rs.set_crypto(common::provider());
     let (r, evs) = post(&mut rs, &mac_token(|_| {}));
     assert_eq!(r.code, 0x41, "{r:?}");
     assert_eq!(
@@ -187,6 +189,7 @@ fn accepts_and_authorizes_with_accounting() {
 fn es256_and_encrypt0_tokens_and_encrypted_pop_key() {
     let keys = keys();
     let mut rs: AuthzInfo<'_, [KeyEntry]> = AuthzInfo::new(Config::new(AUD), &keys[..]);
+    rs.set_crypto(common::provider());
     // ES256 Sign1 with an Encrypted_COSE_Key cnf
     let rs_key = CoseKey::aead(Algorithm::AesCcm16_64_128, &[0x33; 16]).unwrap();
     let pop = pop();
@@ -226,6 +229,7 @@ fn es256_and_encrypt0_tokens_and_encrypted_pop_key() {
     // Encrypt0 token (a fresh RS: the live `exi` token above cannot be
     // ordered against an `iat` one, so it would not be replaced)
     let mut rs: AuthzInfo<'_, [KeyEntry]> = AuthzInfo::new(Config::new(AUD), &keys[..]);
+    rs.set_crypto(common::provider());
     let m = issuer::encrypt0(&rs_key, Some(b"rs-ccm"), &[7; 13], &good_payload(), &mut t).unwrap();
     let (r, _) = post(&mut rs, &t[..m]);
     assert_eq!(r.code, 0x41, "{r:?}");
@@ -314,6 +318,7 @@ fn alg_in_unprotected_header() {
     let t = custom_mac0(&[0xa1, 0x01, 0x05], &[0xa1, 0x01, 0x05], &p);
     let keys = keys();
     let mut rs: AuthzInfo<'_, [KeyEntry]> = AuthzInfo::new(Config::new(AUD), &keys[..]);
+    rs.set_crypto(common::provider());
     assert!(post(&mut rs, &t).0.error.is_some());
 }
 
@@ -345,6 +350,7 @@ fn unknown_crit() {
     let prot_ok = [0xa2, 0x01, 0x05, 0x18, 0x63, 0x00];
     let keys = keys();
     let mut rs: AuthzInfo<'_, [KeyEntry]> = AuthzInfo::new(Config::new(AUD), &keys[..]);
+    rs.set_crypto(common::provider());
     assert_eq!(
         post(&mut rs, &custom_mac0(&prot_ok, &[0xa0], &p)).0.code,
         0x41
@@ -355,6 +361,7 @@ fn unknown_crit() {
 fn replayed_cti() {
     let keys = keys();
     let mut rs: AuthzInfo<'_, [KeyEntry]> = AuthzInfo::new(Config::new(AUD), &keys[..]);
+    rs.set_crypto(common::provider());
     let t = mac_token(|_| {});
     assert_eq!(post(&mut rs, &t).0.code, 0x41);
     let (r, evs) = post(&mut rs, &t);
@@ -372,6 +379,7 @@ fn replayed_cti() {
 fn scope_escalation() {
     let keys = keys();
     let mut rs: AuthzInfo<'_, [KeyEntry]> = AuthzInfo::new(Config::new(AUD), &keys[..]);
+    rs.set_crypto(common::provider());
     assert_eq!(post(&mut rs, &mac_token(|_| {})).0.code, 0x41);
     let now = Duration::from_secs(6);
     let kid = Some(&b"client-kid"[..]);
@@ -454,6 +462,7 @@ fn deeply_nested_cbor() {
 fn garbage_never_panics() {
     let keys = keys();
     let mut rs: AuthzInfo<'_, [KeyEntry]> = AuthzInfo::new(Config::new(AUD), &keys[..]);
+    rs.set_crypto(common::provider());
     let good = mac_token(|_| {});
     for cut in 0..good.len() {
         let (r, _) = post(&mut rs, &good[..cut]);
@@ -483,6 +492,7 @@ fn text_scopes_through_the_caller_mapper() {
     let t = mac_token(|c| c.scope = Some(ScopeOut::Text("read calibrate")));
     // the default mapper refuses text scopes
     let mut rs: AuthzInfo<'_, [KeyEntry]> = AuthzInfo::new(Config::new(AUD), &keys[..]);
+    rs.set_crypto(common::provider());
     assert_eq!(post(&mut rs, &t).0.code, 0x41);
     let now = Duration::from_secs(6);
     let kid = Some(&b"client-kid"[..]);
@@ -574,6 +584,7 @@ fn store_full_then_expired_token_evicted() {
 fn cwt_tag_61_and_untagged_are_accepted() {
     let keys = keys();
     let mut rs: AuthzInfo<'_, [KeyEntry]> = AuthzInfo::new(Config::new(AUD), &keys[..]);
+    rs.set_crypto(common::provider());
     let t = mac_token(|_| {});
     let mut tagged61 = vec![0xd8, 0x3d];
     tagged61.extend_from_slice(&t);
@@ -591,6 +602,7 @@ fn cwt_tag_61_and_untagged_are_accepted() {
 fn post_zeroizes_the_token_buffer() {
     let keys = keys();
     let mut rs: AuthzInfo<'_, [KeyEntry]> = AuthzInfo::new(Config::new(AUD), &keys[..]);
+    rs.set_crypto(common::provider());
     let rs_key = CoseKey::aead(Algorithm::AesCcm16_64_128, &[0x33; 16]).unwrap();
     let mut t = [0u8; 1024];
     let m = issuer::encrypt0(&rs_key, Some(b"rs-ccm"), &[7; 13], &good_payload(), &mut t).unwrap();

@@ -1,5 +1,7 @@
 //! Store configuration and size limits.
 
+use cssf_provider::{rustcrypto, CryptoProvider, Hash};
+
 /// The longest key name, in bytes.
 pub const MAX_KEY_LEN: usize = 64;
 /// The longest value, in bytes.
@@ -10,7 +12,10 @@ pub const MAX_COUNTER_BLOCK: u32 = 4096;
 pub const MAX_TX_OPS: usize = 16;
 
 /// Store options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Two configurations are equal when their fields are, the providers
+/// compared by [`CryptoProvider::name`].
+#[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct Config {
     /// Flash offset of the first sector of the store (a multiple of the
@@ -31,7 +36,26 @@ pub struct Config {
     /// cycles) and lets a rollback of up to that many records go unseen
     /// ([`crate::Error::Rollback`] past it).
     pub counter_block: u32,
+    /// The crypto provider whose [`Hash`] entry derives the store's keys
+    /// from the root key (HKDF-SHA-256, RFC 5869); a provider with no
+    /// `Hash` entry gets [`rustcrypto::RustCryptoHash`]. Default
+    /// [`rustcrypto::PROVIDER`]. Every implementation must give the same
+    /// bytes, or existing images no longer open. Records are sealed with
+    /// XChaCha20-Poly1305, which the provider's `Aead` does not offer: the
+    /// store's own code seals them whatever the provider.
+    pub crypto: &'static CryptoProvider,
 }
+
+impl PartialEq for Config {
+    fn eq(&self, other: &Self) -> bool {
+        self.base == other.base
+            && self.plain_names == other.plain_names
+            && self.counter_block == other.counter_block
+            && self.crypto.name == other.crypto.name
+    }
+}
+
+impl Eq for Config {}
 
 impl Config {
     /// The default configuration: store at offset 0, names hidden.
@@ -41,6 +65,28 @@ impl Config {
             base: 0,
             plain_names: false,
             counter_block: 1,
+            crypto: &rustcrypto::PROVIDER,
+        }
+    }
+
+    /// Sets [`Config::crypto`].
+    ///
+    /// ```
+    /// use cssf_store::Config;
+    /// let c = Config::new().with_crypto(&cssf_provider::rustcrypto::PROVIDER);
+    /// assert_eq!(c, Config::new());
+    /// ```
+    #[must_use]
+    pub const fn with_crypto(mut self, provider: &'static CryptoProvider) -> Self {
+        self.crypto = provider;
+        self
+    }
+
+    /// The `Hash` the keys are derived with.
+    pub(crate) fn hash(&self) -> &'static dyn Hash {
+        match self.crypto.hash {
+            Some(h) => h,
+            None => &rustcrypto::RustCryptoHash,
         }
     }
 

@@ -1,7 +1,9 @@
 //! Key derivation, record sealing and name hashing.
 //!
 //! From the caller's 32-byte device root key, HKDF-SHA256 (RFC 5869, salt
-//! [`HKDF_SALT`]) derives four independent keys:
+//! [`HKDF_SALT`]) derives four independent keys, through the `Hash` entry
+//! of the crypto provider in [`Config::crypto`](crate::Config::crypto)
+//! (RustCrypto's `hkdf` by default):
 //! - `enc`: ChaCha20-Poly1305 (RFC 8439) key sealing every record;
 //! - `name`: HMAC-SHA256 key hashing key names to 8-byte index tags;
 //! - `hdr` and `rhdr`: keys authenticating sector and record headers with
@@ -44,7 +46,7 @@
 
 use chacha20poly1305::aead::AeadInPlace;
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305};
-use hkdf::Hkdf;
+use cssf_provider::Hash;
 use sha2::digest::generic_array::GenericArray;
 use sha2::{compress256, Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -128,21 +130,21 @@ pub(crate) enum MacDomain {
 }
 
 impl Keys {
-    pub(crate) fn derive(root: &RootKey) -> Self {
-        Self::derive_with(root, HKDF_SALT)
+    pub(crate) fn derive(root: &RootKey, hash: &dyn Hash) -> Self {
+        Self::derive_with(root, HKDF_SALT, hash)
     }
 
-    pub(crate) fn derive_with(root: &RootKey, salt: &[u8]) -> Self {
-        let hk = Hkdf::<Sha256>::new(Some(salt), &root.0);
+    pub(crate) fn derive_with(root: &RootKey, salt: &[u8], hash: &dyn Hash) -> Self {
+        let prk = hash.hkdf_extract(salt, &root.0);
         let mut enc = [0u8; 32];
         let mut name = [0u8; 32];
         let mut hdr = [0u8; 32];
         let mut rhdr = [0u8; 32];
         // 32 bytes is far below HKDF-SHA256's 8160-byte limit: expand cannot fail.
-        let _ = hk.expand(b"record encryption", &mut enc);
-        let _ = hk.expand(b"key name hash", &mut name);
-        let _ = hk.expand(b"header tag", &mut hdr);
-        let _ = hk.expand(b"record header tag", &mut rhdr);
+        let _ = hash.hkdf_expand(&prk, &[b"record encryption"], &mut enc);
+        let _ = hash.hkdf_expand(&prk, &[b"key name hash"], &mut name);
+        let _ = hash.hkdf_expand(&prk, &[b"header tag"], &mut hdr);
+        let _ = hash.hkdf_expand(&prk, &[b"record header tag"], &mut rhdr);
         let keys = Self {
             enc: XChaCha20Poly1305::new((&enc).into()),
             hdr_aead: XChaCha20Poly1305::new((&rhdr).into()),
@@ -392,13 +394,19 @@ impl Sha256Stream {
     }
 }
 
+/// The `Hash` the crate's own tests derive keys with (the default).
+#[cfg(test)]
+pub(crate) fn default_hash() -> &'static dyn Hash {
+    &cssf_provider::rustcrypto::RustCryptoHash
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn seal_open_round_trip_and_tamper() {
-        let k = Keys::derive(&RootKey([7; 32]));
+        let k = Keys::derive(&RootKey([7; 32]), default_hash());
         let n = |salt: u8, counter| RecordNonce {
             salt: [salt; SALT_LEN],
             counter,
@@ -429,8 +437,8 @@ mod tests {
 
     #[test]
     fn name_hash_keyed_and_plain_differ() {
-        let k1 = Keys::derive(&RootKey([1; 32]));
-        let k2 = Keys::derive(&RootKey([2; 32]));
+        let k1 = Keys::derive(&RootKey([1; 32]), default_hash());
+        let k2 = Keys::derive(&RootKey([2; 32]), default_hash());
         assert_ne!(k1.name_hash(b"a", false), k2.name_hash(b"a", false));
         assert_eq!(k1.name_hash(b"a", true), k2.name_hash(b"a", true));
         assert_ne!(k1.name_hash(b"a", false), k1.name_hash(b"b", false));
@@ -466,9 +474,10 @@ mod tests {
     /// HKDF-derived keys, truncated (format 2 images stay readable).
     #[test]
     fn hashes_unchanged_by_the_precomputation() {
+        use hkdf::Hkdf;
         use hmac::{Hmac, Mac};
         let root = RootKey([7; 32]);
-        let k = Keys::derive(&root);
+        let k = Keys::derive(&root, default_hash());
         let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), &root.0);
         let (mut name, mut hdr) = ([0u8; 32], [0u8; 32]);
         hk.expand(b"key name hash", &mut name).unwrap();
@@ -494,7 +503,7 @@ mod tests {
     #[test]
     fn debug_hides_keys() {
         let r = RootKey([0xAB; 32]);
-        let s = format!("{r:?} {:?}", Keys::derive(&r));
+        let s = format!("{r:?} {:?}", Keys::derive(&r, default_hash()));
         assert!(!s.contains("171") && !s.to_lowercase().contains("ab,"));
     }
 }

@@ -314,7 +314,7 @@ mod tests {
 
     #[test]
     fn sector_header_round_trip_and_bit_flips() {
-        let k = Keys::derive(&RootKey([3; 32]));
+        let k = Keys::derive(&RootKey([3; 32]), crate::crypto::default_hash());
         let h = SectorHeader {
             erase_count: 9,
             gen: 77,
@@ -335,7 +335,7 @@ mod tests {
 
     #[test]
     fn record_header_round_trip_and_bit_flips() {
-        let k = Keys::derive(&RootKey([4; 32]));
+        let k = Keys::derive(&RootKey([4; 32]), crate::crypto::default_hash());
         let h = RecordHeader {
             kind: Kind::Set,
             flags: 0,

@@ -301,7 +301,7 @@ mod tests {
     fn format_1_image_is_refused_and_left_untouched() {
         let root = RootKey([9; 32]);
         let mut flash = RamFlash::<{ 2 * 4096 }, 4096, 4, 1>::new();
-        let v1 = Keys::derive_with(&root, HKDF_SALT_V1);
+        let v1 = Keys::derive_with(&root, HKDF_SALT_V1, crate::crypto::default_hash());
         let mut hdr = [0u8; SECTOR_HEADER_LEN];
         SectorHeader {
             erase_count: 1,
@@ -351,7 +351,7 @@ mod tests {
         .unwrap();
         s.set(b"k", b"v").unwrap();
         let (mut flash, counter) = s.into_parts();
-        let v1 = Keys::derive_with(&root, HKDF_SALT_V1);
+        let v1 = Keys::derive_with(&root, HKDF_SALT_V1, crate::crypto::default_hash());
         let mut hdr = [0u8; SECTOR_HEADER_LEN];
         SectorHeader {
             erase_count: 1,

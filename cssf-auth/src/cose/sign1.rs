@@ -2,13 +2,14 @@
 //! the raw 64-byte `r || s`, computed over the Sig_structure of §4.4, which
 //! is streamed straight into SHA-256 (no buffer, no heap).
 
-use p256::ecdsa::signature::hazmat::PrehashVerifier;
+#[cfg(feature = "issuer")]
 use p256::ecdsa::Signature;
 use sha2::{Digest, Sha256};
 
 use crate::cbor::{MAJOR_ARRAY, MAJOR_BYTES, MAJOR_TEXT};
 use crate::cose::{Algorithm, CoseKey, Header};
 use crate::Error;
+use cssf_provider::CryptoProvider;
 
 /// Context string of the Sig_structure for COSE_Sign1.
 pub const CONTEXT: &str = "Signature1";
@@ -139,16 +140,66 @@ impl CoseSign1<'_> {
     /// token a DTLS `psk_identity` names is found by kid or by the exact
     /// bytes posted, so a token re-encoded with the other S is a new post
     /// and meets the replay cache.
+    ///
+    /// The signature is checked by [`rustcrypto::PROVIDER`]; see
+    /// [`verify_with`](Self::verify_with) to choose the provider.
+    ///
+    /// [`rustcrypto::PROVIDER`]: cssf_provider::rustcrypto::PROVIDER
     pub fn verify(&self, key: &CoseKey, external_aad: &[u8]) -> Result<(), Error> {
+        self.verify_with(key, external_aad, &cssf_provider::rustcrypto::PROVIDER)
+    }
+
+    /// [`verify`](Self::verify) through `provider`: the Sig_structure is
+    /// hashed here (streamed, no buffer) and its SHA-256 digest checked
+    /// with one [`P256::verify_digest`](cssf_provider::P256::verify_digest)
+    /// call of `provider.p256`, the key passed as its uncompressed SEC1
+    /// point.
+    ///
+    /// ```
+    /// # #[cfg(feature = "issuer")] {
+    /// use cssf_auth::cose::{CoseKey, CoseSign1, Header, Algorithm};
+    /// use cssf_auth::cose::sign1::sign_es256;
+    /// use cssf_provider::counting::CountingP256;
+    /// use cssf_provider::{rustcrypto, CryptoProvider};
+    ///
+    /// static COUNTED: CountingP256 = CountingP256::new(&rustcrypto::RustCryptoP256);
+    /// static MINE: CryptoProvider = CryptoProvider { name: "counted", p256: &COUNTED, ..rustcrypto::PROVIDER };
+    ///
+    /// let sk = p256::ecdsa::SigningKey::from_slice(&[7; 32]).expect("a valid scalar");
+    /// let protected = [0xa1, 0x01, 0x26]; // {alg: ES256}
+    /// let sig = sign_es256(&sk, &protected, &[], b"payload")?;
+    /// let msg = CoseSign1 {
+    ///     protected: &protected,
+    ///     header: Header { alg: Some(Algorithm::Es256), ..Header::default() },
+    ///     payload: b"payload",
+    ///     signature: &sig,
+    /// };
+    /// msg.verify_with(&CoseKey::Es256(*sk.verifying_key()), &[], &MINE)?;
+    /// assert_eq!(COUNTED.counts().verify_digest, 1);
+    /// # }
+    /// # Ok::<(), cssf_auth::Error>(())
+    /// ```
+    pub fn verify_with(
+        &self,
+        key: &CoseKey,
+        external_aad: &[u8],
+        provider: &CryptoProvider,
+    ) -> Result<(), Error> {
         if self.header.alg != Some(Algorithm::Es256) {
             return Err(Error::UnsupportedAlgorithm);
         }
         let CoseKey::Es256(vk) = key else {
             return Err(Error::UnknownKey);
         };
-        let sig = Signature::from_slice(self.signature).map_err(|_| Error::VerificationFailed)?;
+        let sig = cssf_provider::Signature::from_slice(self.signature)
+            .map_err(|_| Error::VerificationFailed)?;
+        let point = vk.to_encoded_point(false);
+        let public =
+            cssf_provider::PublicKey::from_sec1(point.as_bytes()).map_err(|_| Error::UnknownKey)?;
         let digest = sig_structure_digest(self.protected, external_aad, self.payload);
-        vk.verify_prehash(&digest, &sig)
+        provider
+            .p256
+            .verify_digest(&public, &digest, &sig)
             .map_err(|_| Error::VerificationFailed)
     }
 }

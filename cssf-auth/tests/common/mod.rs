@@ -122,3 +122,17 @@ where
         _ => None,
     }
 }
+
+/// The crypto provider the token tests verify ES256 through: the ring
+/// backend when the crate is built with `ring-p256`, else RustCrypto (the
+/// default). scripts/test runs the ES256 tests both ways.
+pub fn provider() -> &'static cssf_provider::CryptoProvider {
+    #[cfg(feature = "ring-p256")]
+    {
+        &cssf_provider::ring::PROVIDER
+    }
+    #[cfg(not(feature = "ring-p256"))]
+    {
+        &cssf_provider::rustcrypto::PROVIDER
+    }
+}

@@ -7,15 +7,18 @@
 //! - [`P256`]: key generation, ECDH with an ephemeral and with a static
 //!   key, ECDSA P-256/SHA-256 sign and verify (over a message or a
 //!   SHA-256 digest);
-//! - [`Aead`] (AES-128-CCM-8, AES-CCM-16-64-128, ChaCha20-Poly1305),
-//!   [`Hash`] (SHA-256, HMAC-SHA-256, HKDF-SHA-256) and [`SecureRandom`]:
-//!   declared; no backend fills them yet and no crate routes them through
-//!   the provider yet (`None`: the crate's own RustCrypto code, what it
-//!   ships today). What is routed is listed in the README.
+//! - [`Hash`] (SHA-256, HMAC-SHA-256, HKDF-SHA-256): filled in the
+//!   RustCrypto backend ([`rustcrypto::RustCryptoHash`]); cssf-store
+//!   derives its keys through it;
+//! - [`Aead`] (AES-128-CCM-8, AES-CCM-16-64-128, ChaCha20-Poly1305) and
+//!   [`SecureRandom`]: declared; no backend fills them yet and no crate
+//!   routes them through the provider yet (`None`: the crate's own
+//!   RustCrypto code, what it ships today). What is routed is listed in
+//!   the README.
 //!
 //! Backends:
 //! - [`rustcrypto::PROVIDER`] (the default; `no_std`, no heap): the
-//!   RustCrypto `p256` and `ecdsa` crates;
+//!   RustCrypto `p256` and `ecdsa` crates, and `sha2`, `hmac`, `hkdf`;
 //! - `ring::PROVIDER` (feature `ring`, host targets): ring 0.17's P-256
 //!   assembly for ephemeral ECDH, signing and verifying messages; the
 //!   entries ring does not offer fall back to RustCrypto (the table in

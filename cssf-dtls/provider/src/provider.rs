@@ -18,8 +18,10 @@ use crate::Error;
 /// implementation carries its state in statics (a peripheral's registers,
 /// counters) or none.
 ///
-/// Only [`p256`](Self::p256) is routed through the provider so far; the
-/// other entries are declared, `None` in both shipped backends (the crates
+/// [`p256`](Self::p256) is routed through the provider (cssf-dtls's
+/// handshakes, cssf-auth's ES256 tokens), and [`hash`](Self::hash) for
+/// cssf-store's key derivation (filled in the RustCrypto backend); the
+/// other entries are declared, `None` in the shipped backends (the crates
 /// use their own RustCrypto code for them, which is what `None` means).
 ///
 /// A provider that changes one entry of another:
@@ -48,8 +50,8 @@ pub struct CryptoProvider {
     pub p256: &'static dyn P256,
     /// AEADs (declared; not routed yet: `None` uses the crate's own code).
     pub aead: Option<&'static dyn Aead>,
-    /// SHA-256, HMAC, HKDF (declared; not routed yet: `None` uses the
-    /// crate's own code).
+    /// SHA-256, HMAC, HKDF: cssf-store derives its keys through it
+    /// (`None`: through [`rustcrypto::RustCryptoHash`](crate::rustcrypto::RustCryptoHash)).
     pub hash: Option<&'static dyn Hash>,
     /// A randomness source (declared; not routed yet: `None` means the
     /// caller's `CryptoRng`, passed to every call that needs one, which
@@ -264,11 +266,18 @@ pub trait Aead: Sync {
 }
 
 /// SHA-256, HMAC-SHA-256 and HKDF-SHA-256 (RFC 5869), over data given in
-/// pieces (declared; not routed yet).
+/// pieces. Filled in the RustCrypto backend
+/// ([`rustcrypto::RustCryptoHash`](crate::rustcrypto::RustCryptoHash));
+/// cssf-store derives its record and header keys through it.
 ///
 /// ```
-/// use cssf_provider::rustcrypto;
-/// assert!(rustcrypto::PROVIDER.hash.is_none());
+/// use cssf_provider::{rustcrypto, Hash};
+/// let hash = rustcrypto::PROVIDER.hash.ok_or(cssf_provider::Error::InvalidLength)?;
+/// let prk = hash.hkdf_extract(b"salt", b"input key material");
+/// let mut okm = [0u8; 32];
+/// hash.hkdf_expand(&prk, &[b"info"], &mut okm)?;
+/// assert_ne!(okm, [0; 32]);
+/// # Ok::<(), cssf_provider::Error>(())
 /// ```
 pub trait Hash: Sync {
     /// SHA-256 of the concatenated `data`.

@@ -1,10 +1,13 @@
 //! The RustCrypto backend (the default; `no_std`, no heap): the `p256`
-//! and `ecdsa` crates, what CSSF shipped before the provider existed.
+//! and `ecdsa` crates for [`P256`], `sha2`, `hmac` and `hkdf` for
+//! [`Hash`], what CSSF shipped before the provider existed.
 //!
 //! Signing is deterministic (RFC 6979) and ignores the `rng` argument;
 //! key generation draws from it.
 
 use ecdsa::hazmat::SignPrimitive;
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::VerifyingKey;
@@ -13,28 +16,98 @@ use p256::elliptic_curve::PrimeField;
 use p256::{FieldBytes, NonZeroScalar};
 use rand_core::CryptoRngCore;
 use sha2::{Digest, Sha256};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::keys::{Ephemeral, DIGEST_LEN};
 use crate::{
-    CryptoProvider, EphemeralSecret, Error, KeyPair, PublicKey, SecretKey, SharedSecret, Signature,
-    P256,
+    CryptoProvider, EphemeralSecret, Error, Hash, KeyPair, PublicKey, SecretKey, SharedSecret,
+    Signature, P256,
 };
 
-/// The RustCrypto provider: [`RustCryptoP256`]; the other entries `None`
-/// (the crates' own RustCrypto code).
+/// The RustCrypto provider: [`RustCryptoP256`] and [`RustCryptoHash`];
+/// the other entries `None` (the crates' own RustCrypto code).
 ///
 /// ```
 /// let p = &cssf_provider::rustcrypto::PROVIDER;
 /// assert_eq!(p.name, "rustcrypto");
+/// assert!(p.hash.is_some() && p.aead.is_none());
 /// ```
 pub const PROVIDER: CryptoProvider = CryptoProvider {
     name: "rustcrypto",
     p256: &RustCryptoP256,
     aead: None,
-    hash: None,
+    hash: Some(&RustCryptoHash),
     random: None,
 };
+
+/// SHA-256, HMAC-SHA-256 (RFC 2104) and HKDF-SHA-256 (RFC 5869) through
+/// RustCrypto's `sha2`, `hmac` and `hkdf`. Keyed outputs are
+/// [`Zeroizing`], and the copies made on the way are wiped.
+///
+/// ```
+/// use cssf_provider::{rustcrypto::RustCryptoHash, Hash};
+/// // RFC 5869 A.1.
+/// let ikm = [0x0b; 22];
+/// let salt: Vec<u8> = (0..=0x0c).collect();
+/// let info: Vec<u8> = (0xf0..=0xf9).collect();
+/// let prk = RustCryptoHash.hkdf_extract(&salt, &ikm);
+/// assert_eq!(hex(&prk[..]), "077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5");
+/// let mut okm = [0u8; 42];
+/// RustCryptoHash.hkdf_expand(&prk, &[&info[..4], &info[4..]], &mut okm)?;
+/// assert_eq!(hex(&okm), "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865");
+/// // HMAC is HKDF-Extract with the key as the salt.
+/// assert_eq!(RustCryptoHash.hmac_sha256(&salt, &[&ikm[..5], &ikm[5..]]), prk);
+/// // RFC 6234: SHA-256("abc"), in pieces.
+/// assert_eq!(hex(&RustCryptoHash.sha256(&[b"a", b"bc"])),
+///     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+/// let mut long = [0u8; 255 * 32 + 1];
+/// assert!(RustCryptoHash.hkdf_expand(&prk, &[], &mut long).is_err());
+/// # fn hex(b: &[u8]) -> String { b.iter().map(|x| format!("{x:02x}")).collect() }
+/// # Ok::<(), cssf_provider::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RustCryptoHash;
+
+impl Hash for RustCryptoHash {
+    fn sha256(&self, data: &[&[u8]]) -> [u8; DIGEST_LEN] {
+        let mut h = Sha256::new();
+        for d in data {
+            h.update(d);
+        }
+        h.finalize().into()
+    }
+
+    fn hmac_sha256(&self, key: &[u8], data: &[&[u8]]) -> Zeroizing<[u8; DIGEST_LEN]> {
+        let mut out = Zeroizing::new([0u8; DIGEST_LEN]);
+        // HMAC takes a key of any length: this cannot fail.
+        if let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(key) {
+            for d in data {
+                mac.update(d);
+            }
+            let mut tag = mac.finalize().into_bytes();
+            out.copy_from_slice(&tag);
+            tag.as_mut_slice().zeroize();
+        }
+        out
+    }
+
+    fn hkdf_extract(&self, salt: &[u8], ikm: &[u8]) -> Zeroizing<[u8; DIGEST_LEN]> {
+        // RFC 5869 §2.2: PRK = HMAC-Hash(salt, IKM).
+        self.hmac_sha256(salt, &[ikm])
+    }
+
+    fn hkdf_expand(
+        &self,
+        prk: &[u8; DIGEST_LEN],
+        info: &[&[u8]],
+        out: &mut [u8],
+    ) -> Result<(), Error> {
+        Hkdf::<Sha256>::from_prk(prk)
+            .map_err(|_| Error::InvalidLength)?
+            .expand_multi_info(info, out)
+            .map_err(|_| Error::InvalidLength)
+    }
+}
 
 /// P-256 through RustCrypto's `p256` (constant-time field arithmetic in
 /// Rust, no assembly).

@@ -118,7 +118,7 @@ impl<F: Flash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
         Self {
             flash,
             counter,
-            keys: Keys::derive(root),
+            keys: Keys::derive(root, config.hash()),
             salt,
             config,
             index: [EMPTY_ENTRY; KEYS],
@@ -278,7 +278,10 @@ impl<F: Flash, C: MonotonicCounter, const KEYS: usize, const SECTORS: usize>
                     oldest_gen: sh.oldest_gen,
                 }
             } else if h.get(..4) == Some(&SECTOR_MAGIC_V1[..])
-                && SectorHeader::is_v1(&Keys::derive_with(root, HKDF_SALT_V1), h)
+                && SectorHeader::is_v1(
+                    &Keys::derive_with(root, HKDF_SALT_V1, self.config.hash()),
+                    h,
+                )
             {
                 v1 = true;
                 SectorInfo {
