@@ -13,7 +13,7 @@ impl Connection {
     /// (the handshake's unit tests; the endpoint builds its connection in
     /// place with [`blank_server`](Self::blank_server) and
     /// [`start_server`](Self::start_server)).
-    #[cfg(all(test, feature = "server"))]
+    #[cfg(all(test, feature = "server", feature = "ecdhe"))]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new_server(
         config: Config,
