@@ -541,17 +541,7 @@ impl<const N: usize> ContextTable<N> {
         msg: &mut [u8],
         out: &mut [u8],
     ) -> Result<(usize, usize, RequestBinding), Error> {
-        let r = receive(msg, true)?;
-        if r.kid.is_none() || r.partial_iv.is_none() {
-            return Err(Error::BadOption);
-        }
-        let index = self
-            .contexts
-            .iter()
-            .position(|c| r.selects(c))
-            .ok_or(Error::ContextNotFound)?;
-        let ctx = self.contexts.get_mut(index).ok_or(Error::ContextNotFound)?;
-        let (len, binding, _) = ctx.unprotect_received_request(r, msg, out, false)?;
+        let (len, index, binding, _) = self.find_and_unprotect(msg, out, false)?;
         Ok((len, index, binding))
     }
 
@@ -569,6 +559,17 @@ impl<const N: usize> ContextTable<N> {
         msg: &mut [u8],
         out: &mut [u8],
     ) -> Result<(usize, usize, RequestBinding, bool), Error> {
+        self.find_and_unprotect(msg, out, true)
+    }
+
+    /// The context a request's kid and kid context select, and the request
+    /// verified with it (`resync`: see [`Self::unprotect_request_resync`]).
+    fn find_and_unprotect(
+        &mut self,
+        msg: &mut [u8],
+        out: &mut [u8],
+        resync: bool,
+    ) -> Result<(usize, usize, RequestBinding, bool), Error> {
         let r = receive(msg, true)?;
         if r.kid.is_none() || r.partial_iv.is_none() {
             return Err(Error::BadOption);
@@ -579,7 +580,7 @@ impl<const N: usize> ContextTable<N> {
             .position(|c| r.selects(c))
             .ok_or(Error::ContextNotFound)?;
         let ctx = self.contexts.get_mut(index).ok_or(Error::ContextNotFound)?;
-        let (len, binding, synchronised) = ctx.unprotect_received_request(r, msg, out, true)?;
+        let (len, binding, synchronised) = ctx.unprotect_received_request(r, msg, out, resync)?;
         Ok((len, index, binding, synchronised))
     }
 }
