@@ -60,20 +60,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let timer = client.poll_timeout().map(|t| t.saturating_sub(now));
         sock.set_read_timeout(timer.map(|t| t.max(Duration::from_millis(1))))?;
         match sock.recv_from(&mut buf) {
-            // An `Err` means the handshake or session failed (a wrong key,
-            // a fatal alert): the `Closed` event with the reason follows.
-            Ok((n, from)) => {
-                if let Err(e) = client.handle_datagram(start.elapsed(), from, &mut buf[..n]) {
-                    println!("failed: {e}");
-                }
-            }
+            // A failed handshake or session (a wrong key, a fatal alert)
+            // is the `Closed` event with the reason, above.
+            Ok((n, from)) => client.handle_datagram(start.elapsed(), from, &mut buf[..n])?,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(e) => return Err(e.into()),
         }
         let now = start.elapsed();
         if client.poll_timeout().is_some_and(|t| t <= now) {
             // Retransmits the flight, or gives up (`Closed`, HandshakeTimeout).
-            let _ = client.handle_timeout(now);
+            client.handle_timeout(now);
         }
     }
 }

@@ -62,21 +62,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let timer = server.poll_timeout().map(|t| t.saturating_sub(now));
         sock.set_read_timeout(timer.map(|t| t.max(Duration::from_millis(1))))?;
         match sock.recv_from(&mut buf) {
-            // An `Err` here only says that this datagram ended a session or
-            // handshake (a failed check, a fatal alert): its `Closed` event
-            // follows, and the server goes on with the others.
-            Ok((n, from)) => {
-                if let Err(e) = server.handle_datagram(start.elapsed(), from, &mut buf[..n]) {
-                    println!("{from}: {e}");
-                }
-            }
+            // A peer's bad input never fails the call: a session or
+            // handshake it ends gets its `Closed` event (printed above).
+            Ok((n, from)) => server.handle_datagram(start.elapsed(), from, &mut buf[..n])?,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(e) => return Err(e.into()),
         }
         let now = start.elapsed();
         if server.poll_timeout().is_some_and(|t| t <= now) {
             // Retransmissions, give-ups and idle timeouts (each with its `Closed`).
-            let _ = server.handle_timeout(now);
+            server.handle_timeout(now);
         }
     }
 }

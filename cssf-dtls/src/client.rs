@@ -229,6 +229,179 @@ impl<A, R: CryptoRngCore, T, const Q: usize> Client<A, R, T, Q> {
     }
 }
 
+/// Builds a [`Client`] for every way of authenticating: one type for PSK,
+/// raw public keys, both at once, and resumption, so a program that picks
+/// the mode at run time keeps one client type (`Client<A, R, T, Q>`
+/// whatever it offers).
+///
+/// The PSK suites of the configuration are offered when [`psk`](Self::psk)
+/// was given, the ECDHE_ECDSA ones when
+/// [`raw_public_key`](Self::raw_public_key) was; both may be. The trust
+/// store ([`trust`](Self::trust), [`RejectAll`] until set) judges the
+/// server's key; it is part of the type whether or not raw public keys are
+/// offered.
+///
+/// ```
+/// use cssf_dtls::{Client, ClientBuilder, Config, PinnedKeys, SigningKey};
+/// use core::time::Duration;
+/// let mut rng = rand_core::OsRng; // any CryptoRng + RngCore
+/// let server_key = SigningKey::random(&mut rng);
+/// let pins = [p256::PublicKey::from(server_key.verifying_key())];
+/// let use_rpk = true; // e.g. from the command line
+/// let mut builder = ClientBuilder::new(Config::default(), 5684u16, &mut rng)
+///     .trust(PinnedKeys::new(&pins));
+/// builder = if use_rpk {
+///     builder.raw_public_key(Some(SigningKey::random(&mut rand_core::OsRng)))
+/// } else {
+///     builder.psk(b"Client_identity", b"secretPSK")
+/// };
+/// // The same type either way.
+/// let mut client: Client<u16, _, PinnedKeys> = builder.start(Duration::ZERO).unwrap();
+/// let mut buf = [0u8; 1500];
+/// assert!(client.poll_transmit(Duration::ZERO, &mut buf).unwrap().is_some());
+/// ```
+pub struct ClientBuilder<'a, A, R, T = RejectAll, const Q: usize = APP_QUEUE_CAPACITY> {
+    config: Config,
+    peer: A,
+    rng: R,
+    trust: T,
+    identity: &'a [u8],
+    psk: &'a [u8],
+    #[cfg(feature = "ecdhe")]
+    ecdsa: Option<Option<SigningKey>>,
+    #[cfg(feature = "resumption")]
+    session: Option<&'a Session>,
+}
+
+impl<A, R, T, const Q: usize> core::fmt::Debug for ClientBuilder<'_, A, R, T, Q> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ClientBuilder").finish_non_exhaustive()
+    }
+}
+
+impl<'a, A, R> ClientBuilder<'a, A, R> {
+    /// A client of the server at `peer`, with `config` and `rng`, offering
+    /// nothing yet, trusting no key, with queues of
+    /// [`APP_QUEUE_CAPACITY`] bytes.
+    pub fn new(config: Config, peer: A, rng: R) -> Self {
+        ClientBuilder {
+            config,
+            peer,
+            rng,
+            trust: RejectAll,
+            identity: &[],
+            psk: &[],
+            #[cfg(feature = "ecdhe")]
+            ecdsa: None,
+            #[cfg(feature = "resumption")]
+            session: None,
+        }
+    }
+}
+
+impl<'a, A, R, T, const Q: usize> ClientBuilder<'a, A, R, T, Q> {
+    /// Offers the PSK suites with `identity` and `psk`.
+    pub fn psk(mut self, identity: &'a [u8], psk: &'a [u8]) -> Self {
+        self.identity = identity;
+        self.psk = psk;
+        self
+    }
+
+    /// Offers the ECDHE_ECDSA suites with raw public keys (RFC 7250): the
+    /// server's key must satisfy the trust store; `own_key` is sent only
+    /// if the server asks for client authentication (`None`: server-only
+    /// authentication).
+    #[cfg(feature = "ecdhe")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
+    pub fn raw_public_key(mut self, own_key: Option<SigningKey>) -> Self {
+        self.ecdsa = Some(own_key);
+        self
+    }
+
+    /// Offers `session` for resumption (RFC 5246 §7.4.1.2): an abbreviated
+    /// handshake if the server still holds it, else a full one with what
+    /// else was given. A session whose server key the trust store no
+    /// longer accepts is not offered.
+    #[cfg(feature = "resumption")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "resumption")))]
+    pub fn resume(mut self, session: &'a Session) -> Self {
+        self.session = Some(session);
+        self
+    }
+
+    /// The trust store judging the server's raw public key.
+    #[cfg(feature = "ecdhe")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
+    pub fn trust<U>(self, trust: U) -> ClientBuilder<'a, A, R, U, Q> {
+        ClientBuilder {
+            config: self.config,
+            peer: self.peer,
+            rng: self.rng,
+            trust,
+            identity: self.identity,
+            psk: self.psk,
+            ecdsa: self.ecdsa,
+            #[cfg(feature = "resumption")]
+            session: self.session,
+        }
+    }
+
+    /// Application queues of `Q2` bytes each instead of `Q` (see
+    /// [`Client::with_queue_capacity`]).
+    pub fn queue_capacity<const Q2: usize>(self) -> ClientBuilder<'a, A, R, T, Q2> {
+        ClientBuilder {
+            config: self.config,
+            peer: self.peer,
+            rng: self.rng,
+            trust: self.trust,
+            identity: self.identity,
+            psk: self.psk,
+            #[cfg(feature = "ecdhe")]
+            ecdsa: self.ecdsa,
+            #[cfg(feature = "resumption")]
+            session: self.session,
+        }
+    }
+}
+
+impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>, const Q: usize>
+    ClientBuilder<'_, A, R, T, Q>
+{
+    /// Starts the handshake: the first ClientHello is queued for
+    /// [`Client::poll_transmit`]. Errors: [`Error::Config`] when nothing is
+    /// offered or the configuration, identity or key is refused.
+    pub fn start(self, now: Duration) -> Result<Client<A, R, T, Q>, Error> {
+        #[cfg(feature = "ecdhe")]
+        if self.psk.is_empty() && self.ecdsa.is_none() {
+            return Err(Error::Config);
+        }
+        #[cfg(all(feature = "resumption", feature = "ecdhe"))]
+        let session = {
+            let cx = PeerContext::new(SessionHandle::CLIENT, &self.peer, now);
+            self.session.filter(|s| {
+                s.peer_identity()
+                    .map_or(true, |id| self.trust.may_resume(&cx, &id))
+            })
+        };
+        #[cfg(all(feature = "resumption", not(feature = "ecdhe")))]
+        let session = self.session;
+        #[cfg(not(feature = "resumption"))]
+        let session = None;
+        Client::started(
+            self.config,
+            self.identity,
+            self.psk,
+            #[cfg(feature = "ecdhe")]
+            self.ecdsa,
+            session,
+            self.peer,
+            self.rng,
+            self.trust,
+            now,
+        )
+    }
+}
+
 impl<A: Clone + PartialEq, R: CryptoRngCore> Client<A, R> {
     /// Starts a handshake with `peer` using PSK `identity`/`psk` (the first
     /// ClientHello is queued for [`poll_transmit`](Self::poll_transmit)).
@@ -462,14 +635,27 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>, const Q: usize> C
     }
 
     /// Input: a datagram from `from` (others than the server are ignored);
-    /// decrypted in place. `Err` means the session ended (its `Closed`
-    /// event follows).
+    /// decrypted in place.
+    ///
+    /// Never fails on what the server (or anyone) sent: bad records are
+    /// dropped and counted in [`stats`](Self::stats), and an error fatal
+    /// to the session ends it with an [`Event::Closed`] carrying the
+    /// reason (as in every crate of the workspace, an `Err` would be the
+    /// caller's misuse; there is none here today).
     pub fn handle_datagram(
         &mut self,
         now: Duration,
         from: A,
         data: &mut [u8],
     ) -> Result<(), Error> {
+        if let Err(e) = self.input(now, from, data) {
+            // Already ended by the handshake or session (first reason wins).
+            self.end(CloseReason::Error(e));
+        }
+        Ok(())
+    }
+
+    fn input(&mut self, now: Duration, from: A, data: &mut [u8]) -> Result<(), Error> {
         if from != self.peer || self.end.is_some() {
             return Ok(());
         }
@@ -551,24 +737,21 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>, const Q: usize> C
         r
     }
 
-    /// Input: time passed. `Err` means the handshake gave up (its `Closed`
-    /// event follows).
-    pub fn handle_timeout(&mut self, now: Duration) -> Result<(), Error> {
-        match self.est {
-            None => {
-                let r = self.conn.handle_timeout(now);
-                if let Some(reason) = self.conn.outcome() {
-                    self.end(reason);
-                }
-                r
+    /// Input: time passed. A handshake that gives up ends with an
+    /// [`Event::Closed`] ([`CloseReason::HandshakeTimeout`]).
+    pub fn handle_timeout(&mut self, now: Duration) {
+        if self.est.is_none() {
+            let r = self.conn.handle_timeout(now);
+            if let Some(reason) = self.conn.outcome() {
+                self.end(reason);
             }
-            Some(_) => {
-                #[cfg(feature = "resumption")]
-                if self.lingering && now >= self.linger_until {
-                    self.lingering = false;
-                }
-                Ok(())
+            if let Err(e) = r {
+                self.end(CloseReason::Error(e));
             }
+        }
+        #[cfg(feature = "resumption")]
+        if self.est.is_some() && self.lingering && now >= self.linger_until {
+            self.lingering = false;
         }
     }
 

@@ -694,6 +694,117 @@ impl<
     }
 }
 
+/// Builds an [`Endpoint`] for every way of authenticating: one type for a
+/// PSK server and one with raw public keys, so a program that picks the
+/// mode at run time keeps one endpoint type. PSK identities always go
+/// through the store; [`raw_public_key`](Self::raw_public_key) adds the
+/// ECDHE_ECDSA suites; the trust store ([`trust`](Self::trust),
+/// [`RejectAll`] until set) judges client keys and is part of the type
+/// whether or not a key is given. The capacities are the type's const
+/// parameters, taken from the annotation of the result.
+///
+/// ```
+/// use cssf_dtls::{Config, Endpoint, EndpointBuilder, PinnedKeys, SigningKey, StaticPsk};
+/// use core::time::Duration;
+/// let mut rng = rand_core::OsRng; // any CryptoRng + RngCore
+/// let keys = [(&b"Client_identity"[..], &b"secretPSK"[..])];
+/// let pins = [p256::PublicKey::from(SigningKey::random(&mut rng).verifying_key())];
+/// let with_rpk = false; // e.g. from the command line
+/// let mut builder = EndpointBuilder::new(Config::default(), StaticPsk::new(&keys), rng)
+///     .trust(PinnedKeys::new(&pins));
+/// if with_rpk {
+///     builder = builder.raw_public_key(SigningKey::random(&mut rand_core::OsRng));
+/// }
+/// // 16 sessions; the same type either way.
+/// let server: Endpoint<u16, _, _, 16, PinnedKeys> = builder.build(Duration::ZERO).unwrap();
+/// assert_eq!(server.sessions(), 0);
+/// ```
+pub struct EndpointBuilder<P, R, T = RejectAll> {
+    config: Config,
+    store: P,
+    rng: R,
+    trust: T,
+    #[cfg(feature = "ecdhe")]
+    own_key: Option<SigningKey>,
+}
+
+impl<P, R, T> core::fmt::Debug for EndpointBuilder<P, R, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("EndpointBuilder").finish_non_exhaustive()
+    }
+}
+
+impl<P, R> EndpointBuilder<P, R> {
+    /// A server with `config`, resolving PSK identities through `store`
+    /// (`StaticPsk::new(&[])` for none), with `rng`, without a key of its
+    /// own, trusting no client key.
+    pub fn new(config: Config, store: P, rng: R) -> Self {
+        EndpointBuilder {
+            config,
+            store,
+            rng,
+            trust: RejectAll,
+            #[cfg(feature = "ecdhe")]
+            own_key: None,
+        }
+    }
+}
+
+impl<P, R, T> EndpointBuilder<P, R, T> {
+    /// Offers the ECDHE_ECDSA suites with raw public keys (RFC 7250):
+    /// `key` signs the ServerKeyExchange; with
+    /// [`Config::require_client_auth`] clients must present a key the
+    /// trust store accepts.
+    #[cfg(feature = "ecdhe")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
+    pub fn raw_public_key(mut self, key: SigningKey) -> Self {
+        self.own_key = Some(key);
+        self
+    }
+
+    /// The trust store judging client keys.
+    #[cfg(feature = "ecdhe")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
+    pub fn trust<U>(self, trust: U) -> EndpointBuilder<P, R, U> {
+        EndpointBuilder {
+            config: self.config,
+            store: self.store,
+            rng: self.rng,
+            trust,
+            own_key: self.own_key,
+        }
+    }
+
+    /// The endpoint, its capacities from the result's type. Errors:
+    /// [`Error::Config`] for a configuration [`Config::validate`] refuses.
+    pub fn build<
+        A: PeerAddress,
+        const N: usize,
+        const S: usize,
+        const H: usize,
+        const Q: usize,
+        const C: usize,
+    >(
+        self,
+        now: Duration,
+    ) -> Result<Endpoint<A, P, R, N, T, S, H, Q, C>, Error>
+    where
+        P: PskStore<A>,
+        R: CryptoRngCore,
+        T: TrustStore<A>,
+    {
+        Endpoint::build(
+            self.config,
+            self.store,
+            #[cfg(feature = "ecdhe")]
+            self.own_key,
+            self.trust,
+            self.rng,
+            now,
+        )
+    }
+}
+
 impl<
         A: PeerAddress,
         P: PskStore<A>,
@@ -1480,16 +1591,29 @@ impl<
 
     // ---- input -------------------------------------------------------------
 
-    /// Input: a datagram from `from`, decrypted in place. `Err(e)`: the
-    /// session or handshake the datagram was for ended with `e` (its
-    /// [`Event::Closed`] follows, and its alert, if any, is still sent);
-    /// the endpoint and its other sessions go on.
+    /// Input: a datagram from `from`, decrypted in place.
+    ///
+    /// Never fails on what a peer sent: bad records are dropped and
+    /// counted in [`stats`](Self::stats), and an error fatal to the
+    /// session or handshake the datagram was for ends that one with an
+    /// [`Event::Closed`] carrying the reason (its alert, if any, is still
+    /// sent); the endpoint and its other sessions go on. As in every crate
+    /// of the workspace, an `Err` would be the caller's misuse; there is
+    /// none here today.
     pub fn handle_datagram(
         &mut self,
         now: Duration,
         from: A,
         data: &mut [u8],
     ) -> Result<(), Error> {
+        // An `Err` from `input` ended the session or handshake it was for
+        // already, with its `Closed` event (the one remove-and-notify path)
+        // and its log line.
+        let _ = self.input(now, from, data);
+        Ok(())
+    }
+
+    fn input(&mut self, now: Duration, from: A, data: &mut [u8]) -> Result<(), Error> {
         self.clock = now;
         self.rotate_if_due(now);
         if data.first() == Some(&TLS12_CID) {
@@ -2126,13 +2250,12 @@ impl<
         Ok(())
     }
 
-    /// Input: time passed. Returns the first error a handshake or session
-    /// ended with (each also gets its `Closed` event); all due timers are
-    /// processed regardless.
-    pub fn handle_timeout(&mut self, now: Duration) -> Result<(), Error> {
+    /// Input: time passed: retransmissions, handshakes that give up,
+    /// idle sessions, path checks. Every handshake or session that ends
+    /// here gets its [`Event::Closed`] with the reason.
+    pub fn handle_timeout(&mut self, now: Duration) {
         self.clock = now;
         self.rotate_if_due(now);
-        let mut first = Ok(());
         let idle = self.config.idle_timeout;
         let mut k = 0;
         while let Some(h) = self.handshakes.get_mut(k) {
@@ -2148,12 +2271,14 @@ impl<
                     let r = h.conn.handle_timeout(now);
                     let stale =
                         now >= h.expires || now.saturating_sub(h.conn.last_activity) >= idle;
+                    self.sync_handshake(now, handle);
                     if let Err(e) = r {
-                        if first.is_ok() {
-                            first = Err(e);
+                        // Normally ended by the sync above already (the
+                        // handshake's outcome); first reason wins.
+                        if let Some(i) = self.slot_index(handle) {
+                            self.end(i, CloseReason::Error(e));
                         }
                     }
-                    self.sync_handshake(now, handle);
                     if stale {
                         // A half-open handshake just times out.
                         if let Some(i) = self.slot_index(handle) {
@@ -2195,7 +2320,6 @@ impl<
             // A connected session says goodbye (close_notify).
             self.end(i, CloseReason::IdleTimeout);
         }
-        first
     }
 
     /// Output: the next datagram into `buf`.

@@ -126,7 +126,7 @@ pub mod x509;
 #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
 pub use cssf_provider as provider;
 
-pub use client::Client;
+pub use client::{Client, ClientBuilder};
 #[cfg(feature = "x509")]
 pub use config::MAX_CERTIFICATE_LEN;
 pub use config::{Config, MAX_CID_LEN, MAX_PEER_CID_LEN};
@@ -134,7 +134,7 @@ pub use config::{Config, MAX_CID_LEN, MAX_PEER_CID_LEN};
 pub use cookie::{CookieSecrets, PeerAddress, COOKIE_LEN};
 pub use crypto::suite::{AeadKind, CipherSuite, KeyExchange};
 #[cfg(feature = "server")]
-pub use endpoint::{Endpoint, CLIENT_HELLO_REPLAY_CACHE};
+pub use endpoint::{Endpoint, EndpointBuilder, CLIENT_HELLO_REPLAY_CACHE};
 pub use error::{AlertDescription, Error};
 pub use event::{CloseReason, Event, SessionHandle, Transmit};
 pub use flight::MAX_MESSAGE_LEN;

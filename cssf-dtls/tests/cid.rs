@@ -92,7 +92,7 @@ impl Node<u8> for ClientNode {
         self.events();
     }
     fn handle_timeout(&mut self, now: Duration) {
-        self.c.handle_timeout(now).unwrap();
+        self.c.handle_timeout(now);
         self.events();
     }
     fn poll_transmit(&mut self, now: Duration, buf: &mut [u8]) -> Option<(u8, usize)> {
@@ -168,7 +168,7 @@ impl Node<u8> for ServerNode {
         self.events(now);
     }
     fn handle_timeout(&mut self, now: Duration) {
-        let _ = self.s.handle_timeout(now);
+        self.s.handle_timeout(now);
         self.events(now);
     }
     fn poll_transmit(&mut self, now: Duration, buf: &mut [u8]) -> Option<(u8, usize)> {

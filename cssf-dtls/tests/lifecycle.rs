@@ -91,7 +91,7 @@ impl<T: TrustStore<u8>> AnyClient for Client<u8, SimRng, T> {
         let _ = self.handle_datagram(now, SERVER, d);
     }
     fn timeout(&mut self, now: Duration) {
-        let _ = self.handle_timeout(now);
+        self.handle_timeout(now);
     }
     fn next(&self) -> Option<Duration> {
         self.poll_timeout()
@@ -230,14 +230,14 @@ impl<const N: usize> World<N> {
             match next {
                 Some(t) if t <= end => {
                     self.now = t;
-                    let _ = self.s.handle_timeout(t);
+                    self.s.handle_timeout(t);
                     for c in self.clients.values_mut() {
                         c.timeout(t);
                     }
                 }
                 _ => {
                     self.now = end;
-                    let _ = self.s.handle_timeout(end);
+                    self.s.handle_timeout(end);
                     self.flush();
                     return;
                 }

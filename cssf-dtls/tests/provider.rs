@@ -21,7 +21,9 @@ use core::time::Duration;
 use common::{key, public, Pins};
 use cssf_dtls::provider::counting::{CountingP256, Counts};
 use cssf_dtls::provider::{self, rustcrypto, CryptoProvider, P256};
-use cssf_dtls::{CipherSuite, Client, Config, Endpoint, Error, Identity, SigningKey, StaticPsk};
+use cssf_dtls::{
+    CipherSuite, Client, Config, Endpoint, Error, Event, Identity, SigningKey, StaticPsk,
+};
 use cssf_netsim::SimRng;
 use rand_core::CryptoRngCore;
 
@@ -50,19 +52,28 @@ macro_rules! drive {
             let mut moved = false;
             while let Some(t) = client.poll_transmit(now, &mut buf).unwrap() {
                 moved = true;
-                if let Err(e) = server.handle_datagram(now, CLIENT, &mut buf[..t.len]) {
-                    se = se.or(Some(e));
-                }
+                server
+                    .handle_datagram(now, CLIENT, &mut buf[..t.len])
+                    .unwrap();
             }
             while let Some(t) = server.poll_transmit(now, &mut buf).unwrap() {
                 moved = true;
                 assert_eq!(t.to, CLIENT);
-                if let Err(e) = client.handle_datagram(now, SERVER, &mut buf[..t.len]) {
-                    ce = ce.or(Some(e));
+                client
+                    .handle_datagram(now, SERVER, &mut buf[..t.len])
+                    .unwrap();
+            }
+            // A peer's bad input ends the session with `Closed`.
+            while let Some(e) = client.poll_event() {
+                if let Event::Closed { reason, .. } = e {
+                    ce = ce.or(reason.error());
                 }
             }
-            while client.poll_event().is_some() {}
-            while server.poll_event().is_some() {}
+            while let Some(e) = server.poll_event() {
+                if let Event::Closed { reason, .. } = e {
+                    se = se.or(reason.error());
+                }
+            }
             if !moved {
                 break;
             }

@@ -78,7 +78,7 @@ fn floor_run(attackers: &[SocketAddr], step: Duration, owd: Duration) -> (bool, 
             k += 1;
         }
         // Honest client, with delays.
-        let _ = c.handle_timeout(now);
+        c.handle_timeout(now);
         for d in out_c(&mut c, now) {
             to_server.push((now + owd, d));
         }
@@ -87,7 +87,7 @@ fn floor_run(attackers: &[SocketAddr], step: Duration, owd: Duration) -> (bool, 
         for (_, d) in due {
             let _ = s.handle_datagram(now, at, &mut d.clone());
         }
-        let _ = s.handle_timeout(now);
+        s.handle_timeout(now);
         for (to, d) in out_s(&mut s, now) {
             if to == at {
                 if is_hvr(&d) {
@@ -271,9 +271,9 @@ fn refreshing_its_own_handshake_keeps_a_slot_from_ever_being_held_long_enough() 
                 }
                 next_refresh += Duration::from_millis(400);
             }
-            let _ = c.handle_timeout(now);
+            c.handle_timeout(now);
             feed_s(&mut s, now, at, &out_c(&mut c, now));
-            let _ = s.handle_timeout(now);
+            s.handle_timeout(now);
             let r = out_s(&mut s, now);
             to_honest += r.iter().filter(|(t, _)| *t == at).count();
             feed_c(&mut c, now, at, &r);
@@ -336,8 +336,8 @@ fn an_evicted_clients_retransmitted_hello_is_dropped_until_the_cookie_expires() 
     let mut replies = Vec::new();
     while now < Duration::from_secs(60) && !c.is_connected() {
         now += TICK;
-        let _ = c.handle_timeout(now);
-        let _ = s.handle_timeout(now);
+        c.handle_timeout(now);
+        s.handle_timeout(now);
         let d = out_c(&mut c, now);
         if !d.is_empty() {
             let before = s.stats().client_hello_replays;

@@ -94,7 +94,7 @@ impl<T: TrustStore<SocketAddr>> AnyClient for Client<SocketAddr, SimRng, T> {
         let _ = self.handle_datagram(now, server_addr(), d);
     }
     fn timeout(&mut self, now: Duration) {
-        let _ = self.handle_timeout(now);
+        self.handle_timeout(now);
     }
     fn next(&self) -> Option<Duration> {
         self.poll_timeout()
@@ -157,7 +157,7 @@ fn connect<const N: usize, const H: usize>(
 ) -> Option<Duration> {
     let end = now + limit;
     c.timeout(now);
-    let _ = s.handle_timeout(now);
+    s.handle_timeout(now);
     while now <= end {
         for _ in 0..8 {
             let d = c.out(now);
@@ -190,7 +190,7 @@ fn connect<const N: usize, const H: usize>(
             _ => return None,
         }
         c.timeout(now);
-        let _ = s.handle_timeout(now);
+        s.handle_timeout(now);
         ev.extend(core::iter::from_fn(|| s.poll_event()));
     }
     None
@@ -275,7 +275,7 @@ fn nat_rebinding_with_delay(one_way: Duration) -> (bool, u64) {
             }
             ev.push(e);
         }
-        let _ = s.handle_timeout(now);
+        s.handle_timeout(now);
         c.timeout(now);
         now += Duration::from_millis(50);
     }
@@ -352,7 +352,7 @@ fn one_anonymous_host_moving_its_sessions_does_not_hold_every_session_slot() {
                 let _ = s.handle_datagram(t, *a, &mut d);
             }
         }
-        let _ = s.handle_timeout(t);
+        s.handle_timeout(t);
         let _ = out_s(&mut s, t);
         ev.extend(core::iter::from_fn(|| s.poll_event()));
         let mut c = psk_client(config(&PSK), ID, KEY, t.as_secs());
@@ -590,7 +590,7 @@ fn randomized_lifecycle_with_and_without_rrc_keeps_the_rules() {
                 }
                 _ => {
                     now += Duration::from_millis(pick(&mut rng, 4_000));
-                    let _ = s.handle_timeout(now);
+                    s.handle_timeout(now);
                     for c in clients.values_mut() {
                         c.timeout(now);
                     }
@@ -631,7 +631,7 @@ fn randomized_lifecycle_with_and_without_rrc_keeps_the_rules() {
         clients.clear();
         for _ in 0..40 {
             now += Duration::from_secs(30);
-            let _ = s.handle_timeout(now);
+            s.handle_timeout(now);
             let _ = out_s(&mut s, now);
             ev.extend(core::iter::from_fn(|| s.poll_event()));
         }
@@ -712,7 +712,7 @@ fn third_party_with_expired_cookie(
             offset = Duration::from_secs(30);
         }
         let now = start.elapsed() + offset;
-        let _ = s.handle_timeout(now);
+        s.handle_timeout(now);
         let mut out = [0u8; 2048];
         while let Some(t) = s.poll_transmit(now, &mut out).unwrap() {
             if out[0] == 22 && out[13] == 3 {
@@ -909,7 +909,7 @@ fn handshake_over_slow_path(one_way: Duration) -> (bool, usize) {
         if c.connected() && s.session_handle(&at).is_some_and(|h| s.is_connected(h)) {
             return (true, hvrs);
         }
-        let _ = s.handle_timeout(now);
+        s.handle_timeout(now);
         c.timeout(now);
         now += Duration::from_millis(10);
     }
@@ -1186,7 +1186,7 @@ fn path_challenges_are_paced_by_the_handshakes_round_trip() {
                     c.input(now, &mut d);
                 }
             }
-            let _ = s.handle_timeout(now);
+            s.handle_timeout(now);
             c.timeout(now);
             now += Duration::from_millis(10);
         }
@@ -1199,7 +1199,7 @@ fn path_challenges_are_paced_by_the_handshakes_round_trip() {
         let mut challenges = Vec::new();
         let end = now + Duration::from_secs(15);
         while now < end {
-            let _ = s.handle_timeout(now);
+            s.handle_timeout(now);
             for (to, _) in out_s(&mut s, now) {
                 if to == new {
                     challenges.push(now);

@@ -101,7 +101,7 @@ impl<T: TrustStore<SocketAddr>> AnyClient for Client<SocketAddr, SimRng, T> {
         let _ = self.handle_datagram(now, server_addr(), d);
     }
     fn timeout(&mut self, now: Duration) {
-        let _ = self.handle_timeout(now);
+        self.handle_timeout(now);
     }
     fn next(&self) -> Option<Duration> {
         self.poll_timeout()
@@ -171,7 +171,7 @@ fn connect<const N: usize, const H: usize>(
 ) -> Option<Duration> {
     let end = now + limit;
     c.timeout(now);
-    let _ = s.handle_timeout(now);
+    s.handle_timeout(now);
     while now <= end {
         for _ in 0..8 {
             let d = c.out(now);
@@ -204,7 +204,7 @@ fn connect<const N: usize, const H: usize>(
             _ => return None,
         }
         c.timeout(now);
-        let _ = s.handle_timeout(now);
+        s.handle_timeout(now);
         ev.extend(core::iter::from_fn(|| s.poll_event()));
     }
     None
@@ -519,7 +519,7 @@ fn anonymous_host_sessions(n: u16) {
                 let _ = s.handle_datagram(now, *a, &mut d);
             }
         }
-        let _ = s.handle_timeout(now);
+        s.handle_timeout(now);
         let _ = out_s(&mut s, now);
         ev.extend(core::iter::from_fn(|| s.poll_event()));
         let mut c = psk_client(config(&PSK), ID, KEY, now.as_secs());
@@ -719,11 +719,11 @@ fn randomized_spoofing_replay_and_time_travel_keep_the_lifecycle_rules() {
                 10 => {
                     // Time travels backwards a little (a non-monotonic clock).
                     let back = now.saturating_sub(Duration::from_secs(pick(&mut rng, 5)));
-                    let _ = s.handle_timeout(back);
+                    s.handle_timeout(back);
                 }
                 _ => {
                     now += Duration::from_millis(pick(&mut rng, 30_000));
-                    let _ = s.handle_timeout(now);
+                    s.handle_timeout(now);
                     for c in clients.values_mut() {
                         c.timeout(now);
                     }
@@ -771,7 +771,7 @@ fn randomized_spoofing_replay_and_time_travel_keep_the_lifecycle_rules() {
         clients.clear();
         for _ in 0..40 {
             now += Duration::from_secs(30);
-            let _ = s.handle_timeout(now);
+            s.handle_timeout(now);
             let _ = out_s(&mut s, now);
             ev.extend(core::iter::from_fn(|| s.poll_event()));
         }
@@ -878,7 +878,7 @@ fn a_replayed_cookie_hello_sends_no_flights_to_an_address_that_left() {
             .sum::<usize>();
         while s.poll_event().is_some() {}
         t += Duration::from_millis(500);
-        let _ = s.handle_timeout(t);
+        s.handle_timeout(t);
     }
     assert!(
         bytes_out <= 3 * bytes_in,

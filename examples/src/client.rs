@@ -200,68 +200,8 @@ fn option_value(n: OptionNumber, v: &[u8]) -> String {
     }
 }
 
-/// The DTLS client whatever its trust store.
-trait DtlsClient {
-    fn handle_datagram(
-        &mut self,
-        now: Duration,
-        from: SocketAddr,
-        d: &mut [u8],
-    ) -> std::result::Result<(), cssf_dtls::Error>;
-    fn handle_timeout(&mut self, now: Duration) -> std::result::Result<(), cssf_dtls::Error>;
-    fn poll_transmit(
-        &mut self,
-        now: Duration,
-        buf: &mut [u8],
-    ) -> std::result::Result<Option<cssf_dtls::Transmit<SocketAddr>>, cssf_dtls::Error>;
-    fn poll_event(&mut self) -> Option<DtlsEvent<SocketAddr>>;
-    fn poll_timeout(&self) -> Option<Duration>;
-    fn send(&mut self, now: Duration, data: &[u8]) -> std::result::Result<(), cssf_dtls::Error>;
-    fn recv(&mut self, buf: &mut [u8]) -> std::result::Result<Option<usize>, cssf_dtls::Error>;
-    fn close(&mut self, now: Duration);
-    fn peer_public_key(&self) -> Option<p256::PublicKey>;
-}
-
-impl<T: cssf_dtls::TrustStore<SocketAddr>> DtlsClient for cssf_dtls::Client<SocketAddr, OsRng, T> {
-    fn handle_datagram(
-        &mut self,
-        now: Duration,
-        from: SocketAddr,
-        d: &mut [u8],
-    ) -> std::result::Result<(), cssf_dtls::Error> {
-        cssf_dtls::Client::handle_datagram(self, now, from, d)
-    }
-    fn handle_timeout(&mut self, now: Duration) -> std::result::Result<(), cssf_dtls::Error> {
-        cssf_dtls::Client::handle_timeout(self, now)
-    }
-    fn poll_transmit(
-        &mut self,
-        now: Duration,
-        buf: &mut [u8],
-    ) -> std::result::Result<Option<cssf_dtls::Transmit<SocketAddr>>, cssf_dtls::Error> {
-        cssf_dtls::Client::poll_transmit(self, now, buf)
-    }
-    fn poll_event(&mut self) -> Option<DtlsEvent<SocketAddr>> {
-        cssf_dtls::Client::poll_event(self)
-    }
-    fn poll_timeout(&self) -> Option<Duration> {
-        cssf_dtls::Client::poll_timeout(self)
-    }
-    fn send(&mut self, now: Duration, data: &[u8]) -> std::result::Result<(), cssf_dtls::Error> {
-        cssf_dtls::Client::send(self, now, data)
-    }
-    fn recv(&mut self, buf: &mut [u8]) -> std::result::Result<Option<usize>, cssf_dtls::Error> {
-        cssf_dtls::Client::recv(self, buf)
-    }
-    fn close(&mut self, now: Duration) {
-        cssf_dtls::Client::close(self, now);
-    }
-    fn peer_public_key(&self) -> Option<p256::PublicKey> {
-        cssf_dtls::Client::peer_identity(self)
-            .and_then(cssf_dtls::Identity::public_key)
-            .copied()
-    }
-}
+/// The DTLS client of every mode (PSK or raw public keys): one type.
+type DtlsClient = cssf_dtls::Client<SocketAddr, OsRng, crate::server::TrustedKeys>;
 
 /// `FILE.seq` of an OSCORE context, held by this process: `FILE.seq.lock`
 /// is created exclusively while it is in use (removed on drop), so two
@@ -304,7 +244,7 @@ impl Drop for SeqFile {
 pub struct Link {
     sock: UdpSocket,
     server: SocketAddr,
-    dtls: Option<Box<dyn DtlsClient>>,
+    dtls: Option<Box<DtlsClient>>,
     coap: Box<ClientCoap>,
     origin: Instant,
     timeout: Duration,
@@ -563,7 +503,10 @@ impl Link {
         let mut cfg = cssf_dtls::Config::default();
         cfg.retransmit_initial = Duration::from_secs(1);
         cfg.max_retransmits = 4;
-        let client = cssf_dtls::Client::new(cfg, identity, psk, server, OsRng, Duration::ZERO)
+        let client = cssf_dtls::ClientBuilder::new(cfg, server, OsRng)
+            .trust(crate::server::TrustedKeys(Vec::new()))
+            .psk(identity, psk)
+            .start(Duration::ZERO)
             .map_err(|e| fail!("DTLS client: {e}"))?;
         Self::dtls(local, server, Box::new(client), timeout).await
     }
@@ -579,28 +522,28 @@ impl Link {
         let mut cfg = cssf_dtls::Config::default();
         cfg.retransmit_initial = Duration::from_secs(1);
         cfg.max_retransmits = 4;
-        let client = cssf_dtls::Client::with_raw_public_key(
-            cfg,
-            key.as_ref().map(cssf_dtls::SigningKey::from),
-            crate::server::TrustedKeys(trust),
-            server,
-            OsRng,
-            Duration::ZERO,
-        )
-        .map_err(|e| fail!("DTLS client: {e}"))?;
+        let client = cssf_dtls::ClientBuilder::new(cfg, server, OsRng)
+            .trust(crate::server::TrustedKeys(trust))
+            .raw_public_key(key.as_ref().map(cssf_dtls::SigningKey::from))
+            .start(Duration::ZERO)
+            .map_err(|e| fail!("DTLS client: {e}"))?;
         Self::dtls(None, server, Box::new(client), timeout).await
     }
 
     /// The server's raw public key, on a link made with raw public keys,
     /// once the handshake proved it.
     pub fn server_public_key(&self) -> Option<p256::PublicKey> {
-        self.dtls.as_ref().and_then(|d| d.peer_public_key())
+        self.dtls
+            .as_ref()
+            .and_then(|d| d.peer_identity())
+            .and_then(cssf_dtls::Identity::public_key)
+            .copied()
     }
 
     async fn dtls(
         local: Option<std::net::IpAddr>,
         server: SocketAddr,
-        client: Box<dyn DtlsClient>,
+        client: Box<DtlsClient>,
         timeout: Duration,
     ) -> Result<Link> {
         let mut link = Link {
@@ -755,8 +698,9 @@ impl Link {
             None => {
                 self.coap.handle_timeout(now);
                 if let Some(d) = self.dtls.as_mut() {
-                    d.handle_timeout(now)
-                        .map_err(|e| fail!("DTLS handshake with {}: {e}", self.server))?;
+                    // A handshake that gives up is its `Closed` event.
+                    d.handle_timeout(now);
+                    self.dtls_events(now)?;
                 }
             }
         }
@@ -788,8 +732,19 @@ impl Link {
             Self::coap_input(&mut self.coap, &self.rewrite, now, server, data);
             return Ok(());
         };
+        // A failed handshake or session is its `Closed` event, below.
         d.handle_datagram(now, server, data)
             .map_err(|e| fail!("DTLS with {server}: {e}"))?;
+        self.dtls_events(now)
+    }
+
+    /// What the DTLS client reported: records for the CoAP endpoint, the
+    /// session's end as an error.
+    fn dtls_events(&mut self, now: Duration) -> Result<()> {
+        let server = self.server;
+        let Some(d) = self.dtls.as_mut() else {
+            return Ok(());
+        };
         let mut rec = vec![0u8; 2048];
         while let Some(ev) = d.poll_event() {
             match ev {

@@ -135,7 +135,10 @@ impl TrustStore<SocketAddr> for DeviceTrust {
     }
 }
 
-/// The DTLS endpoint whatever its trust store: what the driver loop uses.
+/// The DTLS endpoint whatever its capacities (`--max-sessions` picks one of
+/// four builds at run time): what the driver loop uses. PSK and raw public
+/// keys are one type already (`EndpointBuilder`); only the const capacities
+/// need this.
 trait DtlsServer {
     fn handle_datagram(
         &mut self,
@@ -143,7 +146,7 @@ trait DtlsServer {
         from: SocketAddr,
         d: &mut [u8],
     ) -> std::result::Result<(), cssf_dtls::Error>;
-    fn handle_timeout(&mut self, now: Duration) -> std::result::Result<(), cssf_dtls::Error>;
+    fn handle_timeout(&mut self, now: Duration);
     fn poll_transmit(
         &mut self,
         now: Duration,
@@ -164,8 +167,8 @@ trait DtlsServer {
     ) -> std::result::Result<Option<usize>, cssf_dtls::Error>;
 }
 
-impl<T: TrustStore<SocketAddr>, const N: usize, const H: usize, const C: usize> DtlsServer
-    for DeviceDtls<T, N, H, C>
+impl<const N: usize, const H: usize, const C: usize> DtlsServer
+    for DeviceDtls<DeviceTrust, N, H, C>
 {
     fn handle_datagram(
         &mut self,
@@ -175,8 +178,8 @@ impl<T: TrustStore<SocketAddr>, const N: usize, const H: usize, const C: usize> 
     ) -> std::result::Result<(), cssf_dtls::Error> {
         cssf_dtls::Endpoint::handle_datagram(self, now, from, d)
     }
-    fn handle_timeout(&mut self, now: Duration) -> std::result::Result<(), cssf_dtls::Error> {
-        cssf_dtls::Endpoint::handle_timeout(self, now)
+    fn handle_timeout(&mut self, now: Duration) {
+        cssf_dtls::Endpoint::handle_timeout(self, now);
     }
     fn poll_transmit(
         &mut self,
@@ -208,38 +211,30 @@ impl<T: TrustStore<SocketAddr>, const N: usize, const H: usize, const C: usize> 
     }
 }
 
-/// The DTLS endpoint with `N` sessions and `H` handshakes, PSK only or
-/// with our raw public key and the trust store, boxed (its tables are
-/// inline: the largest size is a few megabytes, built on the stack of the
-/// thread that starts the server, then moved).
+/// The DTLS endpoint with `N` sessions and `H` handshakes, PSK, with our
+/// raw public key if `key`, client keys judged by `trust`; boxed (its
+/// tables are inline: the largest size is a few megabytes, built on the
+/// stack of the thread that starts the server, then moved).
 fn dtls_endpoint<const N: usize, const H: usize, const C: usize>(
     dcfg: cssf_dtls::Config,
     psk: NodePsk,
-    rpk: Option<(cssf_dtls::SigningKey, DeviceTrust)>,
+    key: Option<cssf_dtls::SigningKey>,
+    trust: DeviceTrust,
 ) -> Result<Box<dyn DtlsServer>> {
-    let e = |e: cssf_dtls::Error| fail!("DTLS configuration: {e}");
     let per_session = core::mem::size_of::<DeviceDtls<DeviceTrust, 2, H, C>>()
         - core::mem::size_of::<DeviceDtls<DeviceTrust, 1, H, C>>();
     log::info!(
         "DTLS endpoint: {N} sessions, {H} handshakes in progress at once, {C} ClientHellos remembered, {} bytes ({per_session} bytes a session)",
         core::mem::size_of::<DeviceDtls<DeviceTrust, N, H, C>>(),
     );
-    Ok(match rpk {
-        None => {
-            Box::new(DeviceDtls::<_, N, H, C>::new(dcfg, psk, OsRng, Duration::ZERO).map_err(e)?)
-        }
-        Some((key, trust)) => Box::new(
-            DeviceDtls::<_, N, H, C>::with_raw_public_key(
-                dcfg,
-                psk,
-                key,
-                trust,
-                OsRng,
-                Duration::ZERO,
-            )
-            .map_err(e)?,
-        ),
-    })
+    let mut builder = cssf_dtls::EndpointBuilder::new(dcfg, psk, OsRng).trust(trust);
+    if let Some(key) = key {
+        builder = builder.raw_public_key(key);
+    }
+    let endpoint: DeviceDtls<DeviceTrust, N, H, C> = builder
+        .build(Duration::ZERO)
+        .map_err(|e| fail!("DTLS configuration: {e}"))?;
+    Ok(Box::new(endpoint))
 }
 
 /// Raw public keys for the device (RFC 7250).
@@ -832,22 +827,27 @@ impl Server {
         };
         let mut dcfg = cssf_dtls::Config::default();
         dcfg.retransmit_initial = Duration::from_secs(1);
-        let rpk = cfg.rpk.as_ref().map(|r| {
+        let key = cfg.rpk.as_ref().map(|r| {
             dcfg.require_client_auth = !r.trust.is_empty() || r.require_client_key;
-            (
-                cssf_dtls::SigningKey::from(&r.key),
-                DeviceTrust {
-                    keys: r.trust.iter().map(|(k, _)| *k).collect(),
-                    auth: auth.clone(),
-                    clock: clock.clone(),
-                },
-            )
+            cssf_dtls::SigningKey::from(&r.key)
         });
+        // Without our key the trust store is never asked (no ECDHE_ECDSA).
+        let trust = DeviceTrust {
+            keys: cfg
+                .rpk
+                .iter()
+                .flat_map(|r| r.trust.iter().map(|(k, _)| *k))
+                .collect(),
+            auth: auth.clone(),
+            clock: clock.clone(),
+        };
         let dtls = match cfg.max_sessions {
-            64 => dtls_endpoint::<64, 16, 64>(dcfg, psk, rpk),
-            1024 => dtls_endpoint::<1024, 64, 256>(dcfg, psk, rpk),
-            16384 => dtls_endpoint::<16384, 256, 1024>(dcfg, psk, rpk),
-            _ => dtls_endpoint::<8, 2, { cssf_dtls::CLIENT_HELLO_REPLAY_CACHE }>(dcfg, psk, rpk),
+            64 => dtls_endpoint::<64, 16, 64>(dcfg, psk, key, trust),
+            1024 => dtls_endpoint::<1024, 64, 256>(dcfg, psk, key, trust),
+            16384 => dtls_endpoint::<16384, 256, 1024>(dcfg, psk, key, trust),
+            _ => dtls_endpoint::<8, 2, { cssf_dtls::CLIENT_HELLO_REPLAY_CACHE }>(
+                dcfg, psk, key, trust,
+            ),
         }?;
         let table: &'static [Resource] = if cfg.plugtest {
             let all: Vec<Resource> = resources(ace)
@@ -1076,8 +1076,8 @@ impl Server {
                 }
                 Input::Secure(Ok((n, from))) => {
                     if let Some(d) = sbuf.get_mut(..n) {
-                        // A failure ends that session only (its Closed
-                        // event is logged by `pump`).
+                        // A peer's input never fails the call: a session
+                        // it ends gets its Closed event (logged by `pump`).
                         let _ = self.dtls.handle_datagram(now, from, d);
                     }
                 }
@@ -1097,7 +1097,7 @@ impl Server {
         self.coap.handle_timeout(now);
         self.bodies.expire(now);
         // Handshakes that give up are logged with their Closed event.
-        let _ = self.dtls.handle_timeout(now);
+        self.dtls.handle_timeout(now);
         self.auth.borrow_mut().handle_timeout(now, Some(unix_now()));
         if now >= self.next_tick {
             self.ticks += 1;

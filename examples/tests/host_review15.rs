@@ -68,7 +68,7 @@ impl<'a, T: TrustStore<SocketAddr>> Dtls<'a, T> {
                     let _ = self.c.handle_datagram(self.now(), from, &mut buf[..n]);
                 }
                 Err(_) => {
-                    let _ = self.c.handle_timeout(self.now());
+                    self.c.handle_timeout(self.now());
                 }
             }
             while let Some(e) = self.c.poll_event() {

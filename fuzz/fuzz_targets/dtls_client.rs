@@ -136,8 +136,8 @@ fn run<T: TrustStore<u8>, U: TrustStore<u8>>(
             }
             Op::Wait { millis } => {
                 now += Duration::from_millis(u64::from(millis));
-                let _ = server.handle_timeout(now);
-                let _ = client.handle_timeout(now);
+                server.handle_timeout(now);
+                client.handle_timeout(now);
             }
             Op::Send { data } => {
                 let _ = client.send(now, &data);

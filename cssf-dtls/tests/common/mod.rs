@@ -247,7 +247,7 @@ pub fn drive_client<T: TrustStore<SocketAddr>>(
             Ok((n, from)) => client
                 .handle_datagram(now(), from, &mut buf[..n])
                 .map_err(|e| format!("handshake failed: {e}"))?,
-            Err(_) => client.handle_timeout(now()).map_err(|e| format!("{e}"))?,
+            Err(_) => client.handle_timeout(now()),
         }
     }
 }
@@ -354,14 +354,10 @@ pub fn drive_server<P: PskStore<SocketAddr>, T: TrustStore<SocketAddr>>(
         sock.set_read_timeout(Some(wait))
             .map_err(|e| e.to_string())?;
         match sock.recv_from(&mut buf) {
-            Ok((n, from)) => {
-                if let Err(e) = server.handle_datagram(now(), from, &mut buf[..n]) {
-                    errors.push(e);
-                }
-            }
-            Err(_) => {
-                let _ = server.handle_timeout(now());
-            }
+            Ok((n, from)) => server
+                .handle_datagram(now(), from, &mut buf[..n])
+                .map_err(|e| e.to_string())?,
+            Err(_) => server.handle_timeout(now()),
         }
     }
 }

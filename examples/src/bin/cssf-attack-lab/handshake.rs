@@ -142,7 +142,7 @@ impl<T: TrustStore<Addr>> Node for DtlsClient<T> {
         self.drain();
     }
     fn timeout(&mut self, now: Duration) {
-        let _ = self.dtls.handle_timeout(now);
+        self.dtls.handle_timeout(now);
         self.drain();
     }
     fn next_timeout(&self) -> Option<Duration> {
@@ -297,7 +297,7 @@ impl<P: PskStore<Addr>, T: TrustStore<Addr>> Node for DtlsServer<P, T> {
         self.drain();
     }
     fn timeout(&mut self, now: Duration) {
-        let _ = self.dtls.handle_timeout(now);
+        self.dtls.handle_timeout(now);
         self.drain();
     }
     fn next_timeout(&self) -> Option<Duration> {

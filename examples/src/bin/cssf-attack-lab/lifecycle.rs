@@ -318,7 +318,7 @@ impl<'a, T: TrustStore<SocketAddr>> Session<'a, T> {
                 }
             }
             Err(_) => {
-                let _ = self.c.handle_timeout(self.now());
+                self.c.handle_timeout(self.now());
             }
         }
         self.flush()
@@ -527,7 +527,7 @@ fn plant(sock: &UdpSocket, server: SocketAddr, guess: &[u8]) -> Res<()> {
                 let _ = s.c.handle_datagram(s.now(), from, d);
             }
         } else {
-            let _ = s.c.handle_timeout(s.now());
+            s.c.handle_timeout(s.now());
         }
     }
     Err("the server never asked for the ClientKeyExchange".into())

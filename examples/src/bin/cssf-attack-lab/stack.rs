@@ -304,9 +304,8 @@ impl Node for CssfClient {
             return;
         }
         let mut data = p.data.clone();
-        if let Err(e) = self.dtls.handle_datagram(now, p.from, &mut data) {
-            self.closed = Some(Some(e));
-        }
+        // A failed session is its `Closed` event, taken in `drain`.
+        let _ = self.dtls.handle_datagram(now, p.from, &mut data);
         self.drain(now, p.tainted);
     }
 
@@ -340,9 +339,7 @@ impl Node for CssfClient {
     }
 
     fn timeout(&mut self, now: Duration) {
-        if let Err(e) = self.dtls.handle_timeout(now) {
-            self.closed.get_or_insert(Some(e));
-        }
+        self.dtls.handle_timeout(now);
         self.coap.handle_timeout(now);
         self.drain(now, false);
     }
@@ -489,7 +486,7 @@ impl<P: PskStore<Addr>> Node for CssfServer<'_, P> {
     }
 
     fn timeout(&mut self, now: Duration) {
-        let _ = self.dtls.handle_timeout(now);
+        self.dtls.handle_timeout(now);
         self.coap.handle_timeout(now);
         self.drain(now, false);
         let ids = &self.identities;

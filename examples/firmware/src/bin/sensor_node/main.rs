@@ -455,7 +455,7 @@ impl Node<'_, '_, '_, '_> {
     fn timers(&mut self, now: Duration) {
         if self.dtls.poll_timeout().is_some_and(|t| t <= now) {
             // An error is one handshake's end, reported as `Closed`.
-            let _ = self.dtls.handle_timeout(now);
+            self.dtls.handle_timeout(now);
         }
         if self.coap.poll_timeout().is_some_and(|t| t <= now) {
             self.coap.handle_timeout(now);
