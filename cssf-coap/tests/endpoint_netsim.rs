@@ -865,7 +865,7 @@ fn automatic_block1_upload_16k_under_loss() {
 /// time, alternating CON and NON, each payload unique.
 struct LiteClient {
     addr: u8,
-    client: cssf_coap::lite::Client<SimRng, 256>,
+    client: cssf_coap::lite::Client<SimRng, 256, u8>,
     next: u32,
     total: u32,
     /// Responses per payload.
@@ -878,7 +878,11 @@ impl LiteClient {
     fn new(addr: u8, seed: u64, config: cssf_coap::lite::Config, total: u32) -> Self {
         LiteClient {
             addr,
-            client: cssf_coap::lite::Client::new(config, SimRng::new(seed ^ 0x11fe)),
+            client: cssf_coap::lite::Client::with_server(
+                config,
+                SimRng::new(seed ^ 0x11fe),
+                SERVER,
+            ),
             next: 0,
             total,
             got: HashMap::new(),
@@ -918,8 +922,8 @@ impl Node<u8> for LiteClient {
     fn addr(&self) -> u8 {
         self.addr
     }
-    fn handle_datagram(&mut self, now: Duration, _from: u8, data: &mut [u8]) {
-        self.client.handle_datagram(now, data).unwrap();
+    fn handle_datagram(&mut self, now: Duration, from: u8, data: &mut [u8]) {
+        self.client.handle_datagram(now, from, data).unwrap();
         self.app(now);
     }
     fn handle_timeout(&mut self, now: Duration) {
@@ -930,7 +934,7 @@ impl Node<u8> for LiteClient {
         self.client
             .poll_transmit(now, buf)
             .unwrap()
-            .map(|n| (SERVER, n))
+            .map(|t| (t.to, t.len))
     }
     fn poll_timeout(&self) -> Option<Duration> {
         self.client.poll_timeout()

@@ -51,7 +51,12 @@ impl Driver {
     fn flush(&mut self, sent: &mut Vec<(MessageType, Code)>) {
         let mut buf = [0u8; 1500];
         let now = self.now();
-        while let Some(n) = self.client.poll_transmit(now, &mut buf).unwrap() {
+        while let Some(n) = self
+            .client
+            .poll_transmit(now, &mut buf)
+            .unwrap()
+            .map(|t| t.len)
+        {
             let m = Message::parse(&buf[..n]).unwrap();
             sent.push((m.ty(), m.code()));
             self.sock.send_to(&buf[..n], self.peer).unwrap();
@@ -99,7 +104,7 @@ impl Driver {
                     let m = Message::parse(&buf[..n]).unwrap();
                     received.push((m.ty(), m.code()));
                     let now = self.now();
-                    self.client.handle_datagram(now, &buf[..n]).unwrap();
+                    self.client.handle_datagram(now, (), &mut buf[..n]).unwrap();
                 }
                 Ok(_) => {}
                 Err(_) => {

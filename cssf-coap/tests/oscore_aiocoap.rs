@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cssf_coap::lite::{Client, Config, Event};
+use cssf_coap::lite::{Client, Config, Event, Stats};
 use cssf_coap::oscore::{Params, SecurityContext, SenderSequence};
 use cssf_coap::{Code, Message, MessageBuilder, MessageType};
 use cssf_netsim::peer::{free_udp_port, require_python_module, ChildGuard};
@@ -112,8 +112,8 @@ fn protected_call(
     let end = Instant::now() + Duration::from_secs(20);
     let mut buf = [0u8; 1500];
     loop {
-        while let Some(n) = client.poll_transmit(origin.elapsed(), &mut buf).unwrap() {
-            sock.send_to(&buf[..n], to).unwrap();
+        while let Some(t) = client.poll_transmit(origin.elapsed(), &mut buf).unwrap() {
+            sock.send_to(&buf[..t.len], to).unwrap();
         }
         if let Some(ev) = client.poll_event() {
             let Event::Response(m) = ev else {
@@ -127,10 +127,11 @@ fn protected_call(
         match sock.recv_from(&mut buf) {
             Ok((n, from)) if from.port() == to.port() => {
                 // A datagram that does not verify is dropped by the
-                // client (and reported here as an error): fail loudly.
+                // client (and counted): fail loudly.
                 client
-                    .handle_datagram_protected(origin.elapsed(), &buf[..n], ctx)
+                    .handle_datagram_protected(origin.elapsed(), (), &mut buf[..n], ctx)
                     .unwrap();
+                assert_eq!(client.stats(), Stats::default(), "a datagram was dropped");
             }
             Ok(_) => {}
             Err(_) => client.handle_timeout(origin.elapsed()),

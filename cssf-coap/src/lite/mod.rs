@@ -11,8 +11,13 @@
 //! `M`-byte buffer (the request while it is outstanding, then the response);
 //! nothing is allocated and no input can make it panic.
 //!
-//! It talks to a single server: feed it only that server's datagrams (over
-//! DTLS, the session's). What it leaves out, compared with
+//! It talks to a single server, whose address (type `A`, `()` by default:
+//! over DTLS the session already is the server) it answers to; datagrams
+//! from elsewhere are dropped and counted. It has the driver shape of
+//! every CSSF crate: `handle_datagram(now, from, &mut bytes)`,
+//! `handle_timeout(now)`, `poll_transmit(now, buf) -> Option<Transmit>`,
+//! `poll_event()`, `poll_timeout()`, and nothing a peer sends makes a call
+//! fail (an `Err` is the caller's misuse). What it leaves out, compared with
 //! [`crate::Endpoint`]: a server side, several requests or peers at once,
 //! Observe, Block-wise transfers, Echo, NSTART queueing and a message-ID
 //! cache beyond the last acknowledged confirmable response.
@@ -38,7 +43,7 @@
 //! get.uri_path("time")?;
 //! client.request(now, &get)?;
 //! let mut buf = [0u8; 256];
-//! let n = client.poll_transmit(now, &mut buf)?.expect("the request");
+//! let n = client.poll_transmit(now, &mut buf)?.expect("the request").len;
 //! assert!(client.poll_timeout().is_some()); // retransmission timer
 //!
 //! // What a server answers: 2.05 piggybacked in the ACK.
@@ -48,7 +53,7 @@
 //! let mut reply = [0u8; 64];
 //! let len = rsp.emit(&mut reply)?;
 //!
-//! client.handle_datagram(now, &reply[..len])?;
+//! client.handle_datagram(now, (), &mut reply[..len])?;
 //! match client.poll_event() {
 //!     Some(Event::Response(m)) => {
 //!         assert_eq!(m.code(), Code::CONTENT);
@@ -64,8 +69,24 @@ use core::time::Duration;
 
 use rand_core::{CryptoRng, RngCore};
 
+use crate::endpoint::Transmit;
 use crate::wire::{Message, MessageBuilder, MessageType, MAX_TOKEN_LEN};
 use crate::Error;
+
+/// What a [`Client`] dropped, by reason (nothing a peer sends is an
+/// error of a call).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams that were not CoAP messages (answered with RST when their
+    /// header said CON, RFC 7252 §4.2).
+    pub malformed: u32,
+    /// Datagrams from another address than the server's.
+    pub not_from_server: u32,
+    /// Responses to a protected request that did not verify (feature
+    /// `oscore`): forged, tampered, for another request, unprotected, or
+    /// too long to verify; the request stays outstanding.
+    pub unverified: u32,
+}
 
 /// How long the message ID of an acknowledged confirmable response is kept
 /// to re-acknowledge its duplicates: EXCHANGE_LIFETIME with the RFC 7252
@@ -169,7 +190,10 @@ enum Outcome {
 /// [module documentation](self).
 ///
 /// `R` is the caller's RNG (initial message ID, tokens, retransmission
-/// jitter); `M` the largest request or response in bytes.
+/// jitter); `M` the largest request or response in bytes; `A` the server's
+/// address ([`with_server`](Self::with_server); `()` with
+/// [`new`](Self::new), for a client whose transport has one peer, e.g. a
+/// DTLS session).
 ///
 /// A separate response (RFC 7252 §5.2.2): the server acknowledges the
 /// request with an Empty ACK and sends the response later as CON, which the
@@ -192,7 +216,7 @@ enum Outcome {
 /// let mut post = MessageBuilder::<2>::new(MessageType::Con, Code::POST, 0);
 /// post.uri_path("actuators/valve")?.payload(b"open");
 /// client.request(Duration::ZERO, &post)?;
-/// let n = client.poll_transmit(Duration::ZERO, &mut buf)?.unwrap();
+/// let n = client.poll_transmit(Duration::ZERO, &mut buf)?.unwrap().len;
 /// let req = Message::parse(&buf[..n])?;
 /// let (mid, token) = (req.message_id(), req.token().to_vec());
 ///
@@ -200,7 +224,7 @@ enum Outcome {
 /// let t = Duration::from_millis(40);
 /// let mut ack = [0u8; 4];
 /// MessageBuilder::<0>::empty_ack(mid).emit(&mut ack)?;
-/// client.handle_datagram(t, &ack)?;
+/// client.handle_datagram(t, (), &mut ack)?;
 /// assert_eq!(client.poll_timeout(), Some(t + Config::default().response_timeout));
 ///
 /// // The response, CON with the server's own message ID.
@@ -208,17 +232,19 @@ enum Outcome {
 /// rsp.token(&token)?;
 /// let mut datagram = [0u8; 16];
 /// let len = rsp.emit(&mut datagram)?;
-/// client.handle_datagram(Duration::from_secs(3), &datagram[..len])?;
+/// client.handle_datagram(Duration::from_secs(3), (), &mut datagram[..len])?;
 /// assert!(matches!(client.poll_event(), Some(Event::Response(m)) if m.code() == Code::CHANGED));
 ///
 /// // The client acknowledges it (and would again for a duplicate).
-/// let n = client.poll_transmit(Duration::from_secs(3), &mut buf)?.unwrap();
+/// let n = client.poll_transmit(Duration::from_secs(3), &mut buf)?.unwrap().len;
 /// assert_eq!(&buf[..n], &[0x60, 0x00, 0x20, 0x01]); // ACK 0.00, MID 0x2001
 /// # Ok::<(), cssf_coap::Error>(())
 /// ```
 #[derive(Debug)]
-pub struct Client<R, const M: usize = 256> {
+pub struct Client<R, const M: usize = 256, A = ()> {
     config: Config,
+    server: A,
+    stats: Stats,
     rng: R,
     next_mid: u16,
     mid: u16,
@@ -239,12 +265,24 @@ pub struct Client<R, const M: usize = 256> {
 }
 
 impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
-    /// A client with no request; the first message ID is drawn from `rng`
-    /// (RFC 7252 §4.4).
-    pub fn new(config: Config, mut rng: R) -> Self {
+    /// A client with no request, for a transport with one peer (its
+    /// address is `()`); the first message ID is drawn from `rng` (RFC 7252
+    /// §4.4).
+    pub fn new(config: Config, rng: R) -> Self {
+        Client::with_server(config, rng, ())
+    }
+}
+
+impl<R: RngCore + CryptoRng, const M: usize, A: Clone + PartialEq> Client<R, M, A> {
+    /// A client of the server at `server` (datagrams from elsewhere are
+    /// dropped, every datagram goes there), with no request; the first
+    /// message ID is drawn from `rng` (RFC 7252 §4.4).
+    pub fn with_server(config: Config, mut rng: R, server: A) -> Self {
         let next_mid = rng.next_u32() as u16;
         Client {
             config,
+            server,
+            stats: Stats::default(),
             rng,
             next_mid,
             mid: 0,
@@ -263,6 +301,16 @@ impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// What was dropped, by reason.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The server's address.
+    pub fn server(&self) -> &A {
+        &self.server
     }
 
     /// `true` while a request is outstanding.
@@ -332,25 +380,39 @@ impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
         self.state = State::Idle;
     }
 
-    /// A datagram from the server arrived.
+    /// A datagram from `from` arrived.
     ///
-    /// Returns the parse error of a malformed datagram (dropped, or rejected
-    /// with RST when its header says CON); it is informational, the client
-    /// keeps working. Every well-formed datagram returns `Ok`, including
-    /// those that are ignored or rejected.
-    pub fn handle_datagram(&mut self, now: Duration, data: &[u8]) -> Result<(), Error> {
+    /// Never fails on what a peer sent: a datagram from another address
+    /// than the server's is dropped, a malformed one too (rejected with RST
+    /// when its header says CON), each counted in [`stats`](Self::stats);
+    /// what ends the request is an event. `Ok` today in every case (an
+    /// `Err` would be the caller's misuse).
+    pub fn handle_datagram(
+        &mut self,
+        now: Duration,
+        from: A,
+        data: &mut [u8],
+    ) -> Result<(), Error> {
+        if from != self.server {
+            self.stats.not_from_server = self.stats.not_from_server.saturating_add(1);
+            return Ok(());
+        }
+        self.input(now, data);
+        Ok(())
+    }
+
+    /// A datagram from the server (checked by the caller).
+    fn input(&mut self, now: Duration, data: &[u8]) {
         self.expire(now);
-        let msg = match Message::parse(data) {
-            Ok(m) => m,
-            Err(e) => {
-                // RFC 7252 §4.2: a CON with a format error is rejected.
-                if let Some(&[b0, _, m0, m1]) = data.get(..4) {
-                    if b0 >> 6 == 1 && MessageType::from_bits(b0 >> 4) == MessageType::Con {
-                        self.queue(MessageType::Rst, u16::from_be_bytes([m0, m1]));
-                    }
+        let Ok(msg) = Message::parse(data) else {
+            self.stats.malformed = self.stats.malformed.saturating_add(1);
+            // RFC 7252 §4.2: a CON with a format error is rejected.
+            if let Some(&[b0, _, m0, m1]) = data.get(..4) {
+                if b0 >> 6 == 1 && MessageType::from_bits(b0 >> 4) == MessageType::Con {
+                    self.queue(MessageType::Rst, u16::from_be_bytes([m0, m1]));
                 }
-                return Err(e);
             }
+            return;
         };
         let (ty, mid, code) = (msg.ty(), msg.message_id(), msg.code());
         let con = ty == MessageType::Con;
@@ -377,19 +439,19 @@ impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
                 (MessageType::Rst, State::Active { .. }) if ours => self.finish(Outcome::Reset),
                 _ => {}
             }
-            return Ok(());
+            return;
         }
         if !code.is_response() {
             // A request (this client serves nothing) or a reserved class.
             if con {
                 self.queue(MessageType::Rst, mid);
             }
-            return Ok(());
+            return;
         }
         // §4.5: a duplicate of the confirmable response we acknowledged.
         if con && self.acked.is_some_and(|(m, _)| m == mid) {
             self.queue(MessageType::Ack, mid);
-            return Ok(());
+            return;
         }
         let matched = matches!(self.state, State::Active { .. })
             && msg.token() == self.token.get(..self.token_len).unwrap_or_default()
@@ -399,7 +461,7 @@ impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
             if con {
                 self.queue(MessageType::Rst, mid);
             }
-            return Ok(());
+            return;
         }
         let stored = msg.check_options().and_then(|()| {
             let dst = self
@@ -425,7 +487,6 @@ impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
                 self.finish(Outcome::Rejected(e));
             }
         }
-        Ok(())
     }
 
     /// Time passed: retransmits the confirmable request, or gives up and
@@ -492,11 +553,21 @@ impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
         }
     }
 
-    /// The next datagram to send, written into `buf`; returns its length.
-    /// Empty ACKs and RSTs go first, then the request when it is due.
+    /// The next datagram to send, written into `buf`: its length and the
+    /// server's address. Empty ACKs and RSTs go first, then the request
+    /// when it is due.
     ///
     /// Errors: [`Error::BufferTooSmall`] (the datagram stays queued).
-    pub fn poll_transmit(&mut self, now: Duration, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+    pub fn poll_transmit(
+        &mut self,
+        now: Duration,
+        buf: &mut [u8],
+    ) -> Result<Option<Transmit<A>>, Error> {
+        let to = self.server.clone();
+        Ok(self.transmit(now, buf)?.map(|len| Transmit { to, len }))
+    }
+
+    fn transmit(&mut self, now: Duration, buf: &mut [u8]) -> Result<Option<usize>, Error> {
         if let Some((ty, mid)) = self.ctl {
             let [m0, m1] = mid.to_be_bytes();
             let out = buf

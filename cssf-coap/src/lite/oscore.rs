@@ -23,7 +23,7 @@ use super::{Client, State};
 use crate::oscore::{Error, RequestBinding, SecurityContext};
 use crate::wire::{Message, MessageBuilder};
 
-impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
+impl<R: RngCore + CryptoRng, const M: usize, A: Clone + PartialEq> Client<R, M, A> {
     /// Like [`Client::request`], with the request protected by `ctx`
     /// (RFC 8613 §8.1): the method, Uri-Path, Uri-Query, other Class E
     /// options and the payload travel encrypted.
@@ -57,7 +57,7 @@ impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
     /// get.uri_path("time")?;
     /// client.request_protected(now, &get, &mut ctx)?;
     /// let mut buf = [0u8; 256];
-    /// let n = client.poll_transmit(now, &mut buf)?.expect("the request");
+    /// let n = client.poll_transmit(now, &mut buf)?.expect("the request").len;
     ///
     /// // The server verifies it and answers 2.05 "12:00", protected.
     /// let mut inner = [0u8; 256];
@@ -70,7 +70,7 @@ impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
     /// let mut reply = [0u8; 64];
     /// let len = server.protect_response(&mut binding, &plain[..len], false, &mut reply)?;
     ///
-    /// client.handle_datagram_protected(now, &reply[..len], &mut ctx)?;
+    /// client.handle_datagram_protected(now, (), &mut reply[..len], &mut ctx)?;
     /// match client.poll_event() {
     ///     Some(Event::Response(m)) => assert_eq!((m.code(), m.payload()), (Code::CONTENT, &b"12:00"[..])),
     ///     other => panic!("{other:?}"),
@@ -111,29 +111,41 @@ impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
     /// that matches a request sent with [`Client::request_protected`].
     ///
     /// Such a response that does not verify (forged, tampered, for another
-    /// request, or unprotected) is dropped and its error returned; the
-    /// request stays outstanding. Everything else (Empty ACKs and RSTs,
-    /// responses to nothing, duplicates, and every datagram when the
-    /// request was sent unprotected) goes to [`Client::handle_datagram`]
-    /// unchanged.
+    /// request, unprotected, or too long to verify) is dropped and counted
+    /// in [`Stats::unverified`](super::Stats::unverified); the request
+    /// stays outstanding. Everything else (Empty ACKs and RSTs, responses
+    /// to nothing, duplicates, and every datagram when the request was
+    /// sent unprotected) is taken as [`Client::handle_datagram`] takes it.
+    /// Nothing a peer sends makes it fail (`Ok` today in every case).
     pub fn handle_datagram_protected(
         &mut self,
         now: Duration,
-        data: &[u8],
+        from: A,
+        data: &mut [u8],
         ctx: &mut SecurityContext,
     ) -> Result<(), Error> {
+        if from != self.server {
+            self.stats.not_from_server = self.stats.not_from_server.saturating_add(1);
+            return Ok(());
+        }
         let awaited = Message::parse(data).is_ok_and(|m| self.awaits(&m));
         let binding = match self.binding.take() {
             Some(b) if awaited => b,
             other => {
                 self.binding = other;
-                return Ok(self.handle_datagram(now, data)?);
+                self.input(now, data);
+                return Ok(());
             }
         };
         let mut binding = binding;
-        let r = self.verify_and_handle(now, data, &mut binding, ctx);
+        if self
+            .verify_and_handle(now, data, &mut binding, ctx)
+            .is_err()
+        {
+            self.stats.unverified = self.stats.unverified.saturating_add(1);
+        }
         self.binding = Some(binding);
-        r
+        Ok(())
     }
 
     /// Whether `m` is a response the outstanding request is waiting for.
@@ -162,7 +174,8 @@ impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
         msg.copy_from_slice(data);
         let mut plain = [0u8; M];
         let n = ctx.unprotect_response(binding, msg, &mut plain)?;
-        Ok(self.handle_datagram(now, plain.get(..n).unwrap_or_default())?)
+        self.input(now, plain.get(..n).unwrap_or_default());
+        Ok(())
     }
 }
 
@@ -249,7 +262,7 @@ mod tests {
         get.uri_path("secret/path").unwrap();
         client.request_protected(now, &get, &mut ctx).unwrap();
         let mut buf = [0u8; 256];
-        let n = client.poll_transmit(now, &mut buf).unwrap().unwrap();
+        let n = client.poll_transmit(now, &mut buf).unwrap().unwrap().len;
         let wire = buf[..n].to_vec();
         assert_eq!(Message::parse(&wire).unwrap().code(), Code::POST);
         assert!(!wire.windows(6).any(|w| w == b"secret"));
@@ -260,10 +273,10 @@ mod tests {
         let mut forged = reply.clone();
         let last = forged.len() - 1;
         forged[last] ^= 1;
-        assert_eq!(
-            client.handle_datagram_protected(now, &forged, &mut ctx),
-            Err(Error::DecryptionFailed)
-        );
+        client
+            .handle_datagram_protected(now, (), &mut forged, &mut ctx)
+            .unwrap();
+        assert_eq!(client.stats().unverified, 1);
         assert!(client.is_busy());
         // So is an unprotected response with the right token and ID.
         let m = Message::parse(&reply).unwrap();
@@ -272,10 +285,10 @@ mod tests {
         plain.token(&token).unwrap().payload(b"fake");
         let mut pb = [0u8; 64];
         let pl = plain.emit(&mut pb).unwrap();
-        assert_eq!(
-            client.handle_datagram_protected(now, &pb[..pl], &mut ctx),
-            Err(Error::NotProtected)
-        );
+        client
+            .handle_datagram_protected(now, (), &mut pb[..pl], &mut ctx)
+            .unwrap();
+        assert_eq!(client.stats().unverified, 2);
         assert!(client.is_busy());
         assert_eq!(client.poll_event(), None);
         // And an unprotected one longer than the client's buffer: it cannot
@@ -284,16 +297,18 @@ mod tests {
         long.token(&token).unwrap().payload(&[b'x'; 300]);
         let mut lb = [0u8; 400];
         let ll = long.emit(&mut lb).unwrap();
-        assert!(client
-            .handle_datagram_protected(now, &lb[..ll], &mut ctx)
-            .is_err());
+        client
+            .handle_datagram_protected(now, (), &mut lb[..ll], &mut ctx)
+            .unwrap();
+        assert_eq!(client.stats().unverified, 3);
         assert!(client.is_busy());
         assert_eq!(client.poll_event(), None);
 
         // The genuine response.
         client
-            .handle_datagram_protected(now, &reply, &mut ctx)
+            .handle_datagram_protected(now, (), &mut reply.clone(), &mut ctx)
             .unwrap();
+        assert_eq!(client.stats().unverified, 3);
         match client.poll_event() {
             Some(Event::Response(m)) => {
                 assert_eq!(m.code(), Code::CONTENT);
@@ -305,7 +320,7 @@ mod tests {
 
         // A second request: a new Partial IV, the old response does not fit.
         client.request_protected(now, &get, &mut ctx).unwrap();
-        let n = client.poll_transmit(now, &mut buf).unwrap().unwrap();
+        let n = client.poll_transmit(now, &mut buf).unwrap().unwrap().len;
         let wire2 = buf[..n].to_vec();
         let (_, reply2) = serve(&mut server, &wire2, b"43");
         let mut old = reply.clone();
@@ -313,12 +328,13 @@ mod tests {
         let m2 = Message::parse(&reply2).unwrap();
         old[2..4].copy_from_slice(&m2.message_id().to_be_bytes());
         old[4..4 + m2.token().len()].copy_from_slice(m2.token());
-        assert_eq!(
-            client.handle_datagram_protected(now, &old, &mut ctx),
-            Err(Error::DecryptionFailed)
-        );
         client
-            .handle_datagram_protected(now, &reply2, &mut ctx)
+            .handle_datagram_protected(now, (), &mut old, &mut ctx)
+            .unwrap();
+        assert_eq!(client.stats().unverified, 4);
+        assert!(client.is_busy());
+        client
+            .handle_datagram_protected(now, (), &mut reply2.clone(), &mut ctx)
             .unwrap();
         assert!(matches!(client.poll_event(), Some(Event::Response(m)) if m.payload() == b"43"));
     }
@@ -335,11 +351,12 @@ mod tests {
         let n = client
             .poll_transmit(Duration::ZERO, &mut a)
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .len;
         let at = client.poll_timeout().unwrap();
         client.handle_timeout(at);
         let mut b = [0u8; 256];
-        let m = client.poll_transmit(at, &mut b).unwrap().unwrap();
+        let m = client.poll_transmit(at, &mut b).unwrap().unwrap().len;
         assert_eq!(a[..n], b[..m]);
         // The server takes the first and calls the retransmission a replay
         // (its CoAP layer answers duplicates from its cache instead).

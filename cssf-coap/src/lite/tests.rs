@@ -66,7 +66,7 @@ fn get(ty: MessageType) -> MessageBuilder<'static, 2> {
 fn drain(c: &mut C, now: Duration) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut buf = [0u8; 128];
-    while let Some(n) = c.poll_transmit(now, &mut buf).unwrap() {
+    while let Some(n) = c.poll_transmit(now, &mut buf).unwrap().map(|t| t.len) {
         out.push(buf[..n].to_vec());
     }
     out
@@ -114,7 +114,7 @@ fn piggybacked_response() {
     assert!(c.is_busy());
     assert_eq!(c.poll_event(), None);
     let rsp = msg(MessageType::Ack, Code::CONTENT, mid, &token, b"12:00");
-    c.handle_datagram(secs(1), &rsp).unwrap();
+    c.handle_datagram(secs(1), (), &mut rsp.to_vec()).unwrap();
     assert_eq!(event(&mut c), Some(Ok(b"12:00".to_vec())));
     assert_eq!(event(&mut c), None, "reported once");
     assert!(!c.is_busy());
@@ -126,7 +126,7 @@ fn piggybacked_response() {
         (Code::CONTENT, b"12:00".as_slice())
     );
     // A second copy of the ACK (our request was retransmitted) is ignored.
-    c.handle_datagram(secs(2), &rsp).unwrap();
+    c.handle_datagram(secs(2), (), &mut rsp.to_vec()).unwrap();
     assert_eq!(event(&mut c), None);
     assert!(drain(&mut c, secs(2)).is_empty());
 }
@@ -135,7 +135,7 @@ fn piggybacked_response() {
 fn empty_ack_then_separate_con_response() {
     let mut c = client();
     let (mid, token) = start(&mut c, Duration::ZERO, MessageType::Con);
-    c.handle_datagram(secs(1), &empty(MessageType::Ack, mid))
+    c.handle_datagram(secs(1), (), &mut empty(MessageType::Ack, mid))
         .unwrap();
     // No more retransmissions: only the response timeout runs.
     assert_eq!(c.poll_timeout(), Some(secs(1 + 93)));
@@ -144,23 +144,24 @@ fn empty_ack_then_separate_con_response() {
     assert!(c.is_busy());
 
     let rsp = msg(MessageType::Con, Code::CONTENT, 0x9000, &token, b"late");
-    c.handle_datagram(secs(20), &rsp).unwrap();
+    c.handle_datagram(secs(20), (), &mut rsp.to_vec()).unwrap();
     assert_eq!(drain(&mut c, secs(20)), [[0x60, 0x00, 0x90, 0x00]]);
     assert_eq!(event(&mut c), Some(Ok(b"late".to_vec())));
     // The server did not get our ACK and repeats: ACKed again, not delivered.
-    c.handle_datagram(secs(22), &rsp).unwrap();
+    c.handle_datagram(secs(22), (), &mut rsp.to_vec()).unwrap();
     assert_eq!(drain(&mut c, secs(22)), [[0x60, 0x00, 0x90, 0x00]]);
     assert_eq!(event(&mut c), None);
     // Still true while the next request is outstanding.
     let (mid2, _) = start(&mut c, secs(23), MessageType::Con);
     assert_eq!(mid2, mid.wrapping_add(1));
-    c.handle_datagram(secs(24), &rsp).unwrap();
+    c.handle_datagram(secs(24), (), &mut rsp.to_vec()).unwrap();
     assert_eq!(drain(&mut c, secs(24)), [[0x60, 0x00, 0x90, 0x00]]);
     assert_eq!(event(&mut c), None);
     assert!(c.is_busy());
     // After EXCHANGE_LIFETIME the ID is forgotten: a CON with it and a
     // foreign token is rejected.
-    c.handle_datagram(secs(20 + 247), &rsp).unwrap();
+    c.handle_datagram(secs(20 + 247), (), &mut rsp.to_vec())
+        .unwrap();
     assert_eq!(drain(&mut c, secs(20 + 247)), [[0x70, 0x00, 0x90, 0x00]]);
 }
 
@@ -168,10 +169,10 @@ fn empty_ack_then_separate_con_response() {
 fn separate_non_response_after_empty_ack() {
     let mut c = client();
     let (mid, token) = start(&mut c, Duration::ZERO, MessageType::Con);
-    c.handle_datagram(secs(1), &empty(MessageType::Ack, mid))
+    c.handle_datagram(secs(1), (), &mut empty(MessageType::Ack, mid))
         .unwrap();
     let rsp = msg(MessageType::Non, Code::CONTENT, 0x4242, &token, b"x");
-    c.handle_datagram(secs(2), &rsp).unwrap();
+    c.handle_datagram(secs(2), (), &mut rsp.to_vec()).unwrap();
     assert!(
         drain(&mut c, secs(2)).is_empty(),
         "a NON is not acknowledged"
@@ -183,7 +184,7 @@ fn separate_non_response_after_empty_ack() {
 fn separate_response_timeout() {
     let mut c = client();
     let (mid, _) = start(&mut c, Duration::ZERO, MessageType::Con);
-    c.handle_datagram(secs(1), &empty(MessageType::Ack, mid))
+    c.handle_datagram(secs(1), (), &mut empty(MessageType::Ack, mid))
         .unwrap();
     c.handle_timeout(secs(93));
     assert_eq!(event(&mut c), None);
@@ -200,11 +201,11 @@ fn non_request_non_response() {
     c.handle_timeout(secs(50));
     assert!(drain(&mut c, secs(50)).is_empty());
     let rsp = msg(MessageType::Non, Code::CONTENT, 0x1111, &token, b"n");
-    c.handle_datagram(secs(51), &rsp).unwrap();
+    c.handle_datagram(secs(51), (), &mut rsp.to_vec()).unwrap();
     assert!(drain(&mut c, secs(51)).is_empty());
     assert_eq!(event(&mut c), Some(Ok(b"n".to_vec())));
     // A duplicate NON response is ignored.
-    c.handle_datagram(secs(52), &rsp).unwrap();
+    c.handle_datagram(secs(52), (), &mut rsp.to_vec()).unwrap();
     assert_eq!(event(&mut c), None);
     assert!(drain(&mut c, secs(52)).is_empty());
 
@@ -296,7 +297,7 @@ fn late_response_after_timeout_is_rejected() {
     c.handle_timeout(secs(2));
     assert_eq!(event(&mut c), Some(Err(Event::Timeout)));
     let rsp = msg(MessageType::Con, Code::CONTENT, 0x0707, &token, b"late");
-    c.handle_datagram(secs(3), &rsp).unwrap();
+    c.handle_datagram(secs(3), (), &mut rsp.to_vec()).unwrap();
     assert_eq!(drain(&mut c, secs(3)), [[0x70, 0x00, 0x07, 0x07]]);
     assert_eq!(event(&mut c), None);
 }
@@ -306,10 +307,14 @@ fn reset_cancels_the_request() {
     let mut c = client();
     let (mid, token) = start(&mut c, Duration::ZERO, MessageType::Con);
     // A Reset for another message ID changes nothing.
-    c.handle_datagram(secs(1), &empty(MessageType::Rst, mid.wrapping_add(1)))
-        .unwrap();
+    c.handle_datagram(
+        secs(1),
+        (),
+        &mut empty(MessageType::Rst, mid.wrapping_add(1)),
+    )
+    .unwrap();
     assert!(c.is_busy());
-    c.handle_datagram(secs(1), &empty(MessageType::Rst, mid))
+    c.handle_datagram(secs(1), (), &mut empty(MessageType::Rst, mid))
         .unwrap();
     assert_eq!(event(&mut c), Some(Err(Event::Reset)));
     assert!(!c.is_busy());
@@ -318,7 +323,7 @@ fn reset_cancels_the_request() {
     assert!(drain(&mut c, secs(100)).is_empty(), "no retransmission");
     // A late piggybacked response is ignored.
     let rsp = msg(MessageType::Ack, Code::CONTENT, mid, &token, b"x");
-    c.handle_datagram(secs(2), &rsp).unwrap();
+    c.handle_datagram(secs(2), (), &mut rsp.to_vec()).unwrap();
     assert_eq!(event(&mut c), None);
     assert_eq!(c.response(), None);
 }
@@ -340,7 +345,7 @@ fn mismatched_token_or_message_id_is_ignored() {
         empty(MessageType::Ack, mid ^ 1),
         empty(MessageType::Non, mid),
     ] {
-        c.handle_datagram(now, &d).unwrap();
+        c.handle_datagram(now, (), &mut d.to_vec()).unwrap();
         assert_eq!(event(&mut c), None);
         assert!(drain(&mut c, now).is_empty());
         assert!(c.is_busy());
@@ -348,12 +353,12 @@ fn mismatched_token_or_message_id_is_ignored() {
     }
     // A CON response with a token not ours is rejected with RST.
     let d = msg(MessageType::Con, Code::CONTENT, 0x5556, &other, b"e");
-    c.handle_datagram(now, &d).unwrap();
+    c.handle_datagram(now, (), &mut d.to_vec()).unwrap();
     assert_eq!(drain(&mut c, now), [[0x70, 0x00, 0x55, 0x56]]);
     assert!(c.is_busy());
     // The real answer still completes the request.
     let rsp = msg(MessageType::Ack, Code::CONTENT, mid, &token, b"ok");
-    c.handle_datagram(now, &rsp).unwrap();
+    c.handle_datagram(now, (), &mut rsp.to_vec()).unwrap();
     assert_eq!(event(&mut c), Some(Ok(b"ok".to_vec())));
 }
 
@@ -371,8 +376,12 @@ fn unknown_critical_option_is_rejected() {
     // Piggybacked: rejected silently (an ACK is never answered).
     let mut c = client();
     let (mid, token) = start(&mut c, Duration::ZERO, MessageType::Con);
-    c.handle_datagram(now, &with_option(MessageType::Ack, mid, &token, 9999))
-        .unwrap();
+    c.handle_datagram(
+        now,
+        (),
+        &mut with_option(MessageType::Ack, mid, &token, 9999),
+    )
+    .unwrap();
     assert_eq!(
         event(&mut c),
         Some(Err(Event::Rejected(Error::UnknownCriticalOption(
@@ -383,16 +392,24 @@ fn unknown_critical_option_is_rejected() {
     assert_eq!(c.response(), None);
     // Separate CON: rejected with RST.
     let (mid, token) = start(&mut c, now, MessageType::Con);
-    c.handle_datagram(now, &empty(MessageType::Ack, mid))
+    c.handle_datagram(now, (), &mut empty(MessageType::Ack, mid))
         .unwrap();
-    c.handle_datagram(now, &with_option(MessageType::Con, 0x0102, &token, 9999))
-        .unwrap();
+    c.handle_datagram(
+        now,
+        (),
+        &mut with_option(MessageType::Con, 0x0102, &token, 9999),
+    )
+    .unwrap();
     assert_eq!(drain(&mut c, now), [[0x70, 0x00, 0x01, 0x02]]);
     assert!(matches!(event(&mut c), Some(Err(Event::Rejected(_)))));
     // An unknown elective option is fine.
     let (mid, token) = start(&mut c, now, MessageType::Con);
-    c.handle_datagram(now, &with_option(MessageType::Ack, mid, &token, 10000))
-        .unwrap();
+    c.handle_datagram(
+        now,
+        (),
+        &mut with_option(MessageType::Ack, mid, &token, 10000),
+    )
+    .unwrap();
     assert_eq!(event(&mut c), Some(Ok(b"p".to_vec())));
 }
 
@@ -400,11 +417,11 @@ fn unknown_critical_option_is_rejected() {
 fn response_larger_than_the_buffer_is_rejected() {
     let mut c = client();
     let (mid, token) = start(&mut c, Duration::ZERO, MessageType::Con);
-    c.handle_datagram(secs(1), &empty(MessageType::Ack, mid))
+    c.handle_datagram(secs(1), (), &mut empty(MessageType::Ack, mid))
         .unwrap();
     let big = [7u8; 200];
     let rsp = msg(MessageType::Con, Code::CONTENT, 0x0203, &token, &big);
-    c.handle_datagram(secs(1), &rsp).unwrap();
+    c.handle_datagram(secs(1), (), &mut rsp.to_vec()).unwrap();
     assert_eq!(drain(&mut c, secs(1)), [[0x70, 0x00, 0x02, 0x03]]);
     assert_eq!(
         event(&mut c),
@@ -474,36 +491,75 @@ fn unexpected_messages_are_rejected_or_ignored() {
     let mut c = client();
     let now = Duration::ZERO;
     // CoAP ping: RST.
-    c.handle_datagram(now, &empty(MessageType::Con, 0x0a0b))
+    c.handle_datagram(now, (), &mut empty(MessageType::Con, 0x0a0b))
         .unwrap();
     assert_eq!(drain(&mut c, now), [[0x70, 0x00, 0x0a, 0x0b]]);
     // A CON request (this client serves nothing): RST; a NON one is ignored.
-    c.handle_datagram(now, &msg(MessageType::Con, Code::GET, 0x0c0d, &[1], b""))
-        .unwrap();
+    c.handle_datagram(
+        now,
+        (),
+        &mut msg(MessageType::Con, Code::GET, 0x0c0d, &[1], b""),
+    )
+    .unwrap();
     assert_eq!(drain(&mut c, now), [[0x70, 0x00, 0x0c, 0x0d]]);
-    c.handle_datagram(now, &msg(MessageType::Non, Code::GET, 0x0c0e, &[1], b""))
-        .unwrap();
+    c.handle_datagram(
+        now,
+        (),
+        &mut msg(MessageType::Non, Code::GET, 0x0c0e, &[1], b""),
+    )
+    .unwrap();
     assert!(drain(&mut c, now).is_empty());
-    // A malformed CON: RST, and the parse error is reported.
-    assert_eq!(
-        c.handle_datagram(now, b"\x41\x45\x01\x02"),
-        Err(Error::Truncated)
-    );
+    // A malformed CON: RST, dropped and counted (not an error of the call).
+    c.handle_datagram(now, (), &mut b"\x41\x45\x01\x02".to_vec())
+        .unwrap();
     assert_eq!(drain(&mut c, now), [[0x70, 0x00, 0x01, 0x02]]);
-    assert_eq!(c.handle_datagram(now, b"\x50\x45"), Err(Error::Truncated));
+    assert_eq!(c.stats().malformed, 1);
+    c.handle_datagram(now, (), &mut b"\x50\x45".to_vec())
+        .unwrap();
+    assert_eq!(c.stats().malformed, 2);
     assert!(drain(&mut c, now).is_empty());
     assert_eq!(event(&mut c), None);
+}
+
+#[test]
+fn datagrams_from_another_address_are_dropped() {
+    let rng = TestRng {
+        state: 4,
+        jitter: None,
+    };
+    let mut c: Client<TestRng, 256, u8> = Client::with_server(Config::default(), rng, 7);
+    c.request(Duration::ZERO, &get(MessageType::Con)).unwrap();
+    let mut buf = [0u8; 256];
+    let t = c.poll_transmit(Duration::ZERO, &mut buf).unwrap().unwrap();
+    assert_eq!(t.to, 7, "every datagram goes to the server");
+    let req = Message::parse(&buf[..t.len]).unwrap();
+    let mut rsp = msg(
+        MessageType::Ack,
+        Code::CONTENT,
+        req.message_id(),
+        req.token(),
+        b"x",
+    );
+    // The right answer from elsewhere: dropped, the request stays.
+    c.handle_datagram(Duration::ZERO, 8, &mut rsp.clone())
+        .unwrap();
+    assert!(c.is_busy());
+    assert_eq!(c.stats().not_from_server, 1);
+    assert!(c.poll_event().is_none());
+    // From the server: taken.
+    c.handle_datagram(Duration::ZERO, 7, &mut rsp).unwrap();
+    assert!(matches!(c.poll_event(), Some(Event::Response(m)) if m.payload() == b"x"));
 }
 
 #[test]
 fn ack_is_not_displaced_by_rst() {
     let mut c = client();
     let (mid, token) = start(&mut c, Duration::ZERO, MessageType::Con);
-    c.handle_datagram(secs(1), &empty(MessageType::Ack, mid))
+    c.handle_datagram(secs(1), (), &mut empty(MessageType::Ack, mid))
         .unwrap();
     let rsp = msg(MessageType::Con, Code::CONTENT, 0x3030, &token, b"r");
-    c.handle_datagram(secs(1), &rsp).unwrap();
-    c.handle_datagram(secs(1), &empty(MessageType::Con, 0x3131))
+    c.handle_datagram(secs(1), (), &mut rsp.to_vec()).unwrap();
+    c.handle_datagram(secs(1), (), &mut empty(MessageType::Con, 0x3131))
         .unwrap();
     assert_eq!(drain(&mut c, secs(1)), [[0x60, 0x00, 0x30, 0x30]]);
 }
@@ -572,7 +628,7 @@ mod prop {
             for op in ops {
                 match op {
                     Op::Raw(bytes) => {
-                        let _ = c.handle_datagram(now, &bytes);
+                        let _ = c.handle_datagram(now, (), &mut bytes.to_vec());
                     }
                     Op::Reply { ty, code, own_mid, own_token, empty, option, payload } => {
                         let (mid, token) = last.clone().unwrap_or((0, Vec::new()));
@@ -595,7 +651,7 @@ mod prop {
                         let mut out = [0u8; 300];
                         // Code 0.00 with a token does not build: skip it.
                         if let Ok(n) = b.emit(&mut out) {
-                            prop_assert!(c.handle_datagram(now, &out[..n]).is_ok());
+                            prop_assert!(c.handle_datagram(now, (), &mut out[..n].to_vec()).is_ok());
                         }
                     }
                     Op::Advance(ms) => {
@@ -619,7 +675,7 @@ mod prop {
                     }
                 }
                 let mut buf = [0u8; 128];
-                while let Some(n) = c.poll_transmit(now, &mut buf).unwrap() {
+                while let Some(n) = c.poll_transmit(now, &mut buf).unwrap().map(|t| t.len) {
                     let m = Message::parse(&buf[..n]).unwrap();
                     if m.code() == Code::GET {
                         last = Some((m.message_id(), m.token().to_vec()));

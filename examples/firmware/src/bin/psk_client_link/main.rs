@@ -84,7 +84,8 @@ fn flush(now: Duration, dtls: &mut Dtls, coap: &mut Coap, p: &mut Progress) {
     let mut buf = [0u8; MAX_DATAGRAM];
     while dtls.is_connected() {
         match coap.poll_transmit(now, &mut buf) {
-            Ok(Some(n)) => {
+            Ok(Some(t)) => {
+                let n = t.len;
                 let d = buf.get(..n).unwrap_or(&[]);
                 let header = d.get(..4).and_then(|h| <[u8; 4]>::try_from(h).ok());
                 match (p.request_header, header) {
@@ -137,9 +138,9 @@ fn events(now: Duration, dtls: &mut Dtls, coap: &mut Coap, p: &mut Progress) {
     }
     let mut buf = [0u8; 256];
     while let Ok(Some(n)) = dtls.recv(&mut buf) {
-        // A malformed CoAP message is dropped (or answered with RST) by
-        // the client itself.
-        let _ = coap.handle_datagram(now, buf.get(..n).unwrap_or(&[]));
+        // A malformed CoAP message is dropped (or answered with RST) and
+        // counted by the client itself; the session is its one peer.
+        let _ = coap.handle_datagram(now, (), buf.get_mut(..n).unwrap_or(&mut []));
     }
     match coap.poll_event() {
         Some(CoapEvent::Response(r)) => {
@@ -193,16 +194,17 @@ fn main() -> ! {
             busy = true;
             if let Some(d) = decoder.push(byte) {
                 p.received += d.len();
+                // A failed handshake or session is its `Closed` event.
                 if dtls.handle_datagram(now, SERVER_ADDR, d).is_err() {
-                    events(now, &mut dtls, &mut coap, &mut p);
-                    fail(b"dtls: the connection failed");
+                    fail(b"dtls: handle_datagram misused");
                 }
                 events(now, &mut dtls, &mut coap, &mut p);
             }
         }
         // Input: time. Both layers' timers, when due.
-        if dtls.poll_timeout().is_some_and(|t| t <= now) && dtls.handle_timeout(now).is_err() {
-            fail(b"dtls: handshake timed out");
+        // A handshake that gives up ends with `Closed` (HandshakeTimeout).
+        if dtls.poll_timeout().is_some_and(|t| t <= now) {
+            dtls.handle_timeout(now);
         }
         if coap.poll_timeout().is_some_and(|t| t <= now) {
             coap.handle_timeout(now);
