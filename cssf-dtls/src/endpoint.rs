@@ -423,6 +423,23 @@ impl<A: Clone, const Q: usize> Upcall for EpUp<'_, A, Q> {
 /// clients with raw public keys accepted by `T`; up to `S` sessions are
 /// kept for resumption.
 ///
+/// # Capacities
+///
+/// Every table is inline and bounded by a const parameter (stable Rust
+/// cannot size an array by an associated const of a generic parameter,
+/// so they are parameters, with defaults for a device):
+///
+/// | parameter | bounds | default |
+/// | --- | --- | --- |
+/// | `N` | sessions, handshakes included | none (say it) |
+/// | `S` | sessions kept for resumption | 4 |
+/// | `H` | handshakes in progress at once | 2 |
+/// | `Q` | bytes of each of the two application queues | [`APP_QUEUE_CAPACITY`](crate::APP_QUEUE_CAPACITY) |
+/// | `C` | cookie-verified ClientHellos remembered against replays | [`CLIENT_HELLO_REPLAY_CACHE`] |
+///
+/// [`EndpointBuilder`] builds any of them (the capacities come from the
+/// annotated type), PSK or with raw public keys, as one type.
+///
 /// # Who is this session, and when does it end
 ///
 /// Every handshake the endpoint admits gets a [`SessionHandle`], never
@@ -754,7 +771,9 @@ impl<P, R, T> EndpointBuilder<P, R, T> {
     /// Offers the ECDHE_ECDSA suites with raw public keys (RFC 7250):
     /// `key` signs the ServerKeyExchange; with
     /// [`Config::require_client_auth`] clients must present a key the
-    /// trust store accepts.
+    /// trust store accepts. With feature `x509` and a certificate for
+    /// `key` in the configuration, clients that do not take raw public
+    /// keys get the certificate.
     #[cfg(feature = "ecdhe")]
     #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
     pub fn raw_public_key(mut self, key: SigningKey) -> Self {
