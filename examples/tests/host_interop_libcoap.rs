@@ -6,12 +6,11 @@
 
 mod host_common;
 
-use std::net::UdpSocket;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cssf_netsim::peer::{free_udp_port_pair, require_binary, ChildGuard};
-use host_common::{large_body, run, text_body, ServerProc, TempDir};
+use cssf_netsim::peer::require_binary;
+use host_common::{large_body, run, start_libcoap_server, text_body, ServerProc, TempDir};
 
 const INSTALL: &str = "apt-get install -y libcoap3-bin";
 const ID: &str = "Client_identity";
@@ -182,23 +181,7 @@ fn cssf_client_against_libcoap_openssl_server() {
         return;
     }
     let who = format!("{bin} ({}), PSK", libcoap_version(bin));
-    let port = free_udp_port_pair();
-    let child = Command::new(bin)
-        .args(["-A", "127.0.0.1", "-p", &port.to_string(), "-k", KEY])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _guard = ChildGuard(child);
-    let end = Instant::now() + Duration::from_secs(10);
-    while [port, port + 1]
-        .iter()
-        .any(|p| UdpSocket::bind(("127.0.0.1", *p)).is_ok())
-    {
-        assert!(Instant::now() < end, "{who} did not bind");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (_guard, port) = start_libcoap_server(bin, KEY);
     let client = |args: &[&str]| {
         let mut a = vec!["--timeout", "10"];
         a.extend_from_slice(args);

@@ -6,12 +6,10 @@
 
 mod host_common;
 
-use std::net::UdpSocket;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cssf_netsim::peer::{free_udp_port_pair, require_binary, ChildGuard};
-use host_common::{run, Run, ServerProc};
+use cssf_netsim::peer::require_binary;
+use host_common::{run, start_libcoap_server, Run, ServerProc};
 
 const LIMIT: Duration = Duration::from_secs(90);
 const KEY: &str = "secretPSK";
@@ -76,23 +74,7 @@ fn fifty_sessions_against_libcoap() {
     if !require_binary(bin, "apt-get install -y libcoap3-bin") {
         return;
     }
-    let port = free_udp_port_pair();
-    let child = Command::new(bin)
-        .args(["-A", "127.0.0.1", "-p", &port.to_string(), "-k", KEY])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let guard = ChildGuard(child);
-    let end = Instant::now() + Duration::from_secs(10);
-    while [port, port + 1]
-        .iter()
-        .any(|p| UdpSocket::bind(("127.0.0.1", *p)).is_ok())
-    {
-        assert!(Instant::now() < end, "{bin} did not bind");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (guard, port) = start_libcoap_server(bin, KEY);
     let uri = format!("coaps://127.0.0.1:{}/time", port + 1);
     let r = load(&uri, 50, 4, guard.0.id(), KEY);
     check(&r, 50);

@@ -254,3 +254,27 @@ pub fn assert_usage_error(r: &Run, want: &str, what: &str) {
     );
     assert!(r.stdout.is_empty(), "{what}: stdout {:?}", r.stdout);
 }
+
+/// A libcoap server (`coap-server-openssl`, ...) with PSK `key` on a free
+/// loopback port pair (CoAP on `port`, CoAPs on `port + 1`), stopped on
+/// drop; returns once both ports are bound.
+pub fn start_libcoap_server(bin: &str, key: &str) -> (ChildGuard, u16) {
+    let port = free_udp_port_pair();
+    let child = Command::new(bin)
+        .args(["-A", "127.0.0.1", "-p", &port.to_string(), "-k", key])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{bin}: {e}"));
+    let guard = ChildGuard(child);
+    let end = Instant::now() + Duration::from_secs(10);
+    while [port, port + 1]
+        .iter()
+        .any(|p| UdpSocket::bind(("127.0.0.1", *p)).is_ok())
+    {
+        assert!(Instant::now() < end, "{bin} did not bind");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (guard, port)
+}
