@@ -45,9 +45,10 @@ const MAX_RECORDS_PER_DATAGRAM: usize = crate::queue::QUEUE_ENTRIES / 2;
 const RRC_ANSWERS: usize = 2;
 
 /// A DTLS 1.2 client talking to one server address `A`, authenticating
-/// with a PSK ([`new`](Self::new)) or with raw public keys
-/// ([`with_raw_public_key`](Self::with_raw_public_key)), the server's key
-/// accepted by the trust store `T`.
+/// with a PSK ([`new`](Self::new)), with raw public keys
+/// ([`with_raw_public_key`](Self::with_raw_public_key)) or both
+/// ([`ClientBuilder`], which builds every mode as one type), the server's
+/// key accepted by the trust store `T`.
 ///
 /// ```
 /// use cssf_dtls::{Client, Config};

@@ -419,9 +419,9 @@ impl<A: Clone, const Q: usize> Upcall for EpUp<'_, A, Q> {
 
 /// A DTLS 1.2 server for up to `N` sessions (handshakes included) and `H`
 /// handshakes in progress: PSK clients resolved through `P`, and, when
-/// built [`with_raw_public_key`](Self::with_raw_public_key), ECDHE_ECDSA
-/// clients with raw public keys accepted by `T`; up to `S` sessions are
-/// kept for resumption.
+/// built [`with_raw_public_key`](Self::with_raw_public_key) (or by an
+/// [`EndpointBuilder`] given a key), ECDHE_ECDSA clients with raw public
+/// keys accepted by `T`; up to `S` sessions are kept for resumption.
 ///
 /// # Capacities
 ///
