@@ -1709,3 +1709,88 @@ fn endpoint_client_repeats_with_echo_only_once() {
     }
     assert!(carry(&mut client, &mut server, t0, 1).is_empty());
 }
+
+/// Our client uploads a body larger than one block to our server over
+/// OSCORE (inner Block1, RFC 8613 §4.1.3.4.1): every block is its own
+/// protected request (a new Partial IV), the server's application gets
+/// each block in order as a verified request, and the client reports one
+/// final response.
+#[test]
+fn endpoint_client_uploads_protected_block1_blocks() {
+    let cfg = Config {
+        max_szx: 2,
+        amplification_factor: 0,
+        ..Config::default()
+    };
+    let mut server = server_with(cfg);
+    let mut client: Server = Endpoint::new(cfg, SimRng::new(3), &[]);
+    client.add_oscore_context(client_ctx(&SECRET)).unwrap();
+    let t0 = Duration::ZERO;
+    let whole = body(200);
+    let id = client
+        .upload_protected(
+            t0,
+            2,
+            &cssf_coap::endpoint::Request::put("secret").payload(&whole),
+            0,
+        )
+        .unwrap();
+    let mut got = Vec::new();
+    let mut pivs = Vec::new();
+    let mut blocks = Vec::new();
+    let mut done = false;
+    for _ in 0..10 {
+        for d in carry(&mut client, &mut server, t0, 1) {
+            let m = Message::parse(&d).unwrap();
+            if m.code().is_request() {
+                assert_eq!(m.code(), Code::POST);
+                assert!(!m.has_option(OptionNumber::BLOCK1), "Block1 outside");
+                assert!(m.payload().len() > 8);
+                pivs.push(partial_iv(&d).unwrap());
+            }
+        }
+        while let Some(ev) = server.poll_event() {
+            let Event::Request {
+                id: rid, request, ..
+            } = ev
+            else {
+                panic!("{ev:?}")
+            };
+            assert!(request.security().is_oscore());
+            assert_eq!(request.code(), Code::PUT);
+            let b1 = request.message().unwrap().block1().unwrap().unwrap();
+            blocks.push(b1.num());
+            got.extend_from_slice(request.payload());
+            server
+                .respond(t0, rid, &Response::new(Code::CHANGED))
+                .unwrap();
+        }
+        carry(&mut server, &mut client, t0, 2);
+        if let Some(ev) = client.poll_event() {
+            match ev {
+                Event::Response {
+                    id: got_id,
+                    response,
+                    last: true,
+                    ..
+                } => {
+                    assert_eq!(got_id, id);
+                    assert_eq!(response.code(), Code::CHANGED);
+                    assert!(response.security().is_oscore());
+                    done = true;
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert!(done, "no final response");
+    assert_eq!(client.poll_event(), None, "more than one response event");
+    assert_eq!(got, whole);
+    assert_eq!(blocks, [0, 1, 2, 3]);
+    assert_eq!(pivs.len(), 4);
+    assert!(pivs.windows(2).all(|w| w[0] < w[1]), "{pivs:?}");
+    assert_eq!(client.exchange_count(), 0);
+    assert_eq!(server.stats().oscore_refused, 0);
+    assert_eq!(client.stats().oscore_refused, 0);
+}

@@ -20,7 +20,8 @@
 //!   small site behind aiocoap's OSCORE site wrapper): a large resource
 //!   reassembled from protected Block2 blocks, and an observation whose
 //!   notifications (each with aiocoap's own Partial IV) verify and arrive
-//!   as `Event::Notification`s, in order, until we cancel it.
+//!   as `Event::Notification`s, in order, until we cancel it; and a
+//!   protected Block1 upload (`upload_protected`) aiocoap reassembles.
 #![cfg(feature = "oscore")]
 #![allow(
     clippy::std_instead_of_core,
@@ -524,8 +525,9 @@ fn aiocoap_client_observes_and_fetches_blocks_from_our_endpoint() {
 
 /// An aiocoap server (argv: credentials file, port) whose site, behind
 /// aiocoap's OSCORE site wrapper, has `/obs` (observable; its state
-/// changes every 100 ms) and `/big` (2500 bytes: three of aiocoap's
-/// 1024-byte blocks).
+/// changes every 100 ms), `/big` (2500 bytes: three of aiocoap's
+/// 1024-byte blocks) and `/up` (PUT: answers with the length and byte sum
+/// of the body it reassembled).
 const AIOCOAP_SERVER: &str = r#"
 import asyncio, json, sys
 import aiocoap, aiocoap.resource as resource
@@ -541,11 +543,17 @@ class Obs(resource.ObservableResource):
 class Big(resource.Resource):
     async def render_get(self, request):
         return aiocoap.Message(payload=BODY)
+class Up(resource.Resource):
+    async def render_put(self, request):
+        body = request.payload
+        text = "len=%d sum=%d" % (len(body), sum(body) % 65536)
+        return aiocoap.Message(code=aiocoap.CHANGED, payload=text.encode())
 async def main():
     root = resource.Site()
     obs = Obs()
     root.add_resource(["obs"], obs)
     root.add_resource(["big"], Big())
+    root.add_resource(["up"], Up())
     creds = CredentialsMap()
     creds.load_from_dict(json.load(open(sys.argv[1])))
     site = OscoreSiteWrapper(root, creds)
@@ -728,4 +736,38 @@ fn our_endpoint_observes_and_fetches_blocks_from_aiocoap_over_oscore() {
         );
     }
     assert_eq!(ep.exchange_count(), 0);
+
+    // A protected Block1 upload: three blocks, each its own protected
+    // request; aiocoap reassembles the body behind its OSCORE layer.
+    let up = body(2500);
+    let id = ep
+        .upload_protected(
+            origin.elapsed(),
+            to,
+            &endpoint::Request::put("up").payload(&up),
+            c,
+        )
+        .unwrap();
+    let evs = pump_client(&mut ep, &sock, origin, Duration::from_secs(20));
+    match evs.as_slice() {
+        [cssf_coap::Event::Response {
+            id: x,
+            response,
+            last: true,
+            ..
+        }] => {
+            assert_eq!(*x, id);
+            assert!(response.security().is_oscore());
+            assert_eq!(response.code(), Code::CHANGED, "aiocoap:\n{}", stderr());
+            let sum: u32 = up.iter().map(|&b| u32::from(b)).sum::<u32>() % 65536;
+            assert_eq!(
+                response.payload(),
+                format!("len=2500 sum={sum}").as_bytes(),
+                "aiocoap:\n{}",
+                stderr()
+            );
+        }
+        other => panic!("{other:?}; aiocoap:\n{}", stderr()),
+    }
+    assert_eq!(ep.stats().oscore_refused, 0);
 }

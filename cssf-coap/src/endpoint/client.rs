@@ -349,6 +349,8 @@ where
             return Err(Error::UnknownId);
         };
         let (peer, con) = (ex.peer.clone(), ex.con);
+        #[cfg(feature = "oscore")]
+        let context = ex.oscore.as_ref().map(|o| o.context);
         if (con && self.cons.is_full()) || (!con && self.txq.is_full()) {
             return Err(Error::Busy);
         }
@@ -378,13 +380,29 @@ where
         }
         b.payload(payload);
         let bytes: Vec<u8, M> = emit_vec(&b)?;
+        // A protected upload's blocks are protected requests of the same
+        // context, each its own (RFC 8613 §4.1.3.4.1, inner Block1).
+        #[cfg(feature = "oscore")]
+        let (wire, oscore) = match context {
+            Some(context) => {
+                let (wire, req) = self.protect_plain(context, &bytes)?;
+                (wire, Some(req))
+            }
+            None => (bytes.clone(), None),
+        };
+        #[cfg(not(feature = "oscore"))]
+        let wire = bytes.clone();
         self.cons.retain(|c| c.owner != Owner::Exchange(ex_id));
-        self.send_message(peer, mid, bytes.clone(), con, Owner::Exchange(ex_id))?;
+        self.send_message(peer, mid, wire, con, Owner::Exchange(ex_id))?;
         let deadline = now.saturating_add(self.config.response_timeout);
         if let Some(ex) = self.exchanges.iter_mut().find(|e| e.id == ex_id) {
             ex.template = bytes;
             ex.token = token;
             ex.deadline = (!con).then_some(deadline);
+            #[cfg(feature = "oscore")]
+            {
+                ex.oscore = oscore;
+            }
         }
         Ok(())
     }

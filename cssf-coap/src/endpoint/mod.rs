@@ -1069,19 +1069,30 @@ where
         peer: A,
         req: &Request<'_>,
     ) -> Result<ExchangeId, Error> {
+        self.upload_with(now, peer, req, |ep, now, peer, r| ep.request(now, peer, r))
+    }
+
+    /// [`Endpoint::upload`], with `send` sending the (first) request.
+    fn upload_with<E: From<Error>>(
+        &mut self,
+        now: Duration,
+        peer: A,
+        req: &Request<'_>,
+        send: impl FnOnce(&mut Self, Duration, A, &Request<'_>) -> Result<ExchangeId, E>,
+    ) -> Result<ExchangeId, E> {
         self.maintain(now);
         if req.block1.is_some() {
-            return Err(Error::BadBlock);
+            return Err(Error::BadBlock.into());
         }
         let szx = self.config.max_szx.min(6);
         let size = 16usize << szx;
         if req.payload.len() <= size {
-            return self.request(now, peer, req);
+            return send(self, now, peer, req);
         }
         if self.upload.is_some() {
             debug!("Block1 upload refused: one is already running");
             self.stats.busy += 1;
-            return Err(Error::Busy);
+            return Err(Error::Busy.into());
         }
         let needed = req.payload.len();
         let body: Vec<u8, U> =
@@ -1089,7 +1100,7 @@ where
         let first = req.payload.get(..size).unwrap_or(req.payload);
         let mut r = req.block1(Block::at_offset(0, true, szx)?, first);
         r.size1 = Some(u32::try_from(needed).map_err(|_| Error::BufferTooSmall { needed })?);
-        let id = self.request(now, peer, &r)?;
+        let id = send(self, now, peer, &r)?;
         self.upload = Some(ClientUpload {
             ex: id.0,
             body,

@@ -237,6 +237,26 @@ where
         Ok(id)
     }
 
+    /// [`Endpoint::upload`] OSCORE-protected with the context at
+    /// `context` (feature `oscore`): a body larger than one block goes in
+    /// inner Block1 blocks (RFC 8613 §4.1.3.4.1, RFC 7959 §2.5), each
+    /// block its own protected request (a new Partial IV, a fresh token),
+    /// each answer verified against its block's request; the final
+    /// response arrives as one [`Event::Response`](super::Event::Response).
+    /// A body that fits one block is sent like
+    /// [`Endpoint::request_protected`]. Errors: those of both.
+    pub fn upload_protected(
+        &mut self,
+        now: Duration,
+        peer: A,
+        req: &super::Request<'_>,
+        context: usize,
+    ) -> Result<super::ExchangeId, crate::oscore::Error> {
+        self.upload_with(now, peer, req, |ep, now, peer, r| {
+            ep.request_protected(now, peer, r, context)
+        })
+    }
+
     /// Protects the plain request `plain` with the context at `context`
     /// (a new Partial IV): the datagram to send and what verifies its
     /// responses.
