@@ -13,8 +13,12 @@
 //! (`add_oscore_context`), routes the inner request (the handler reads
 //! `Received::security`) and protects every answer, a retransmission
 //! getting the cached protected answer; the client side sends a request
-//! protected (`request_protected`) and takes only a response that
-//! verifies. See the crate README's OSCORE section.
+//! protected (`request_protected`, `upload_protected`) and takes only a
+//! response that verifies. Observe and Block-wise work over it on both
+//! sides (RFC 8613 §4.1.3.4, §4.1.3.5): observations are bound to their
+//! context and registration request, each notification protected under
+//! its own Partial IV, and every block is its own protected request. See
+//! the crate README's OSCORE section.
 //!
 //! The endpoint follows the workspace's I/O shape: feed it datagrams
 //! ([`Endpoint::handle_datagram`]) and time ([`Endpoint::handle_timeout`]),

@@ -1,5 +1,8 @@
-//! OSCORE in the endpoint, server side (RFC 8613 §8.2, §8.3; feature
-//! `oscore`).
+//! OSCORE in the endpoint (RFC 8613 §8; feature `oscore`): the server
+//! side below, the client side (`request_protected`, `upload_protected`,
+//! the protected repeats of an exchange's request) after it. Observations
+//! and notifications over OSCORE are in the endpoint's Observe code
+//! (`register_observer`, `seal_notification`).
 //!
 //! A request carrying the OSCORE option is looked up in the message-ID
 //! cache first (RFC 7252 §4.5): a retransmission of a protected request
