@@ -1794,3 +1794,45 @@ fn endpoint_client_uploads_protected_block1_blocks() {
     assert_eq!(server.stats().oscore_refused, 0);
     assert_eq!(client.stats().oscore_refused, 0);
 }
+
+/// A server context whose Sender Sequence Number must be persisted: a
+/// notification it cannot number is not sent, and the observation stays;
+/// once the number is persisted the next notification goes, protected.
+#[test]
+fn notification_waits_for_a_persisted_sequence_number_observation_stays() {
+    let mut ep: Server = Endpoint::new(Config::default(), SimRng::new(7), &RESOURCES);
+    let mut c = SecurityContext::new(
+        &params(&SECRET, b"S", b"C"),
+        SenderSequence::Persisted { stored: 0, step: 4 },
+    )
+    .unwrap();
+    c.replay_synchronised();
+    ep.add_oscore_context(c).unwrap();
+    let mut client = client_ctx(&SECRET);
+    let (wire, mut binding) = protected_observe(&mut client, 50, &[6], 0);
+    send(&mut ep, Duration::ZERO, &wire);
+    let Some(Event::Request { id, .. }) = ep.poll_event() else {
+        panic!()
+    };
+    // The registration answer uses the request's nonce: no number needed.
+    ep.respond(Duration::ZERO, id, &Response::new(Code::CONTENT))
+        .unwrap();
+    let sent = drain(&mut ep);
+    assert_eq!(sent.len(), 1);
+    open(&mut client, &mut binding, &sent[0]);
+    // Nothing persisted yet: the notification is not sent, not lost for
+    // the observer.
+    let r = Response::new(Code::CONTENT).payload(b"1");
+    assert_eq!(ep.notify(Duration::ZERO, "obs", &r).unwrap(), 0);
+    assert!(drain(&mut ep).is_empty());
+    assert_eq!(ep.observer_count(), 1);
+    assert_eq!(ep.stats().dropped, 1);
+    let due = ep.oscore_context(0).unwrap().persist_due().unwrap();
+    ep.oscore_context_mut(0).unwrap().persisted(due);
+    let r = Response::new(Code::CONTENT).payload(b"2");
+    assert_eq!(ep.notify(Duration::ZERO, "obs", &r).unwrap(), 1);
+    let sent = drain(&mut ep);
+    assert_eq!(sent.len(), 1);
+    let inner = open(&mut client, &mut binding, &sent[0]);
+    assert_eq!(Message::parse(&inner).unwrap().payload(), b"2");
+}

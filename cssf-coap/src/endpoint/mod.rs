@@ -1574,9 +1574,11 @@ where
     /// Protects the notification `plain` to the observer `key` when its
     /// observation is an OSCORE one (RFC 8613 §8.3: a Partial IV of its
     /// own, the AAD naming the registration request); plain bytes for a
-    /// plain observation. `None`: it could not be protected (its context
-    /// is gone or its sequence numbers ran out: the observation ends), and
-    /// was counted.
+    /// plain observation. `None`: it could not be protected, and was
+    /// counted in `Stats::dropped`: for want of a persisted Sender Sequence
+    /// Number the observation stays (persist, and the next notification
+    /// goes); with its context gone or its sequence numbers run out the
+    /// observation ends.
     fn seal_notification(&mut self, key: u32, plain: Vec<u8, M>) -> Option<Vec<u8, M>> {
         #[cfg(feature = "oscore")]
         {
@@ -1595,6 +1597,11 @@ where
                 Ok(n) => {
                     out.truncate(n);
                     Some(out)
+                }
+                Err(crate::oscore::Error::PersistRequired) => {
+                    debug!("notification not protected: the Sender Sequence Number must be persisted first");
+                    self.stats.dropped += 1;
+                    None
                 }
                 Err(_) => {
                     debug!("notification could not be protected: observation ended");

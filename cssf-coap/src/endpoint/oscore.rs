@@ -190,7 +190,12 @@ where
     /// request protected on its own (a new Partial IV), each block
     /// delivered as it verifies; so is the rest of a notification's body.
     /// [`Endpoint::cancel_observe`] and [`Endpoint::reregister`] protect
-    /// their request anew too. Errors: those of
+    /// their request anew too. Each such repeat takes a Sender Sequence
+    /// Number: with a persisted sequence
+    /// ([`SecurityContext::persist_due`]), persist far enough ahead for a
+    /// whole transfer; a next block that cannot be protected ends the
+    /// exchange with [`Event::Timeout`](super::Event::Timeout). Errors:
+    /// those of
     /// [`SecurityContext::protect_request`], and
     /// [`crate::oscore::Error::Coap`] with [`Error::UnknownId`] for no such
     /// context or [`Error::Busy`] when a table is full.
