@@ -1836,3 +1836,78 @@ fn notification_waits_for_a_persisted_sequence_number_observation_stays() {
     let inner = open(&mut client, &mut binding, &sent[0]);
     assert_eq!(Message::parse(&inner).unwrap().payload(), b"2");
 }
+
+/// `reregister` on a protected observation: a protected GET with Observe
+/// 0 on the same token, answered; from then on the notifications are bound
+/// to the new request (they verify and arrive), and one bound to the old
+/// registration, replayed, no longer verifies.
+#[test]
+fn endpoint_client_reregisters_a_protected_observation() {
+    let mut server = server();
+    let mut client = client_endpoint(&SECRET);
+    let t0 = Duration::ZERO;
+    let id = client
+        .request_protected(
+            t0,
+            2,
+            &cssf_coap::endpoint::Request::get("obs").observe(),
+            0,
+        )
+        .unwrap();
+    let answer_all = |server: &mut Server, client: &mut Server, payload: &[u8]| {
+        carry(client, server, t0, 1);
+        while let Some(ev) = server.poll_event() {
+            if let Event::Request { id: rid, .. } = ev {
+                server
+                    .respond(t0, rid, &Response::new(Code::CONTENT).payload(payload))
+                    .unwrap();
+            }
+        }
+        carry(server, client, t0, 2);
+    };
+    answer_all(&mut server, &mut client, b"r0");
+    assert!(matches!(
+        client.poll_event(),
+        Some(Event::Notification { .. })
+    ));
+    server
+        .notify(t0, "obs", &Response::new(Code::CONTENT).payload(b"old"))
+        .unwrap();
+    let old = carry(&mut server, &mut client, t0, 2).remove(0);
+    assert!(matches!(
+        client.poll_event(),
+        Some(Event::Notification { .. })
+    ));
+    carry(&mut client, &mut server, t0, 1);
+
+    client.reregister(t0, id).unwrap();
+    answer_all(&mut server, &mut client, b"r1");
+    match client.poll_event() {
+        Some(Event::Notification {
+            id: got,
+            notification,
+            ..
+        }) => {
+            assert_eq!(got, id);
+            assert_eq!(notification.payload(), b"r1");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.observer_count(), 1);
+    server
+        .notify(t0, "obs", &Response::new(Code::CONTENT).payload(b"new"))
+        .unwrap();
+    carry(&mut server, &mut client, t0, 2);
+    match client.poll_event() {
+        Some(Event::Notification { notification, .. }) => {
+            assert_eq!(notification.payload(), b"new");
+        }
+        other => panic!("{other:?}"),
+    }
+    let refused = client.stats().oscore_refused;
+    let mut d = old.clone();
+    d[2] ^= 0x33;
+    client.handle_datagram(t0, 2, &mut d).unwrap();
+    assert_eq!(client.poll_event(), None);
+    assert_eq!(client.stats().oscore_refused, refused + 1);
+}
