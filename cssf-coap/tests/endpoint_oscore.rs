@@ -3,6 +3,8 @@
 //! the endpoint verifies them, routes the inner request, and protects its
 //! answers; duplicates get the cached protected answer and are never
 //! verified twice; failures are answered unprotected with the RFC's codes.
+//! Then both roles of the endpoint: `request_protected`, Observe over
+//! OSCORE (§4.1.3.5) and inner Block2 (§4.1.3.4.1).
 #![allow(
     clippy::unwrap_used,
     clippy::indexing_slicing,
@@ -17,10 +19,11 @@ use cssf_coap::oscore::{Params, RequestBinding, SecurityContext, SenderSequence}
 use cssf_coap::{Code, Message, MessageBuilder, MessageType, OptionNumber};
 use cssf_netsim::SimRng;
 
-static RESOURCES: [Resource; 3] = [
+static RESOURCES: [Resource; 4] = [
     Resource::new("hello", Methods::GET),
     Resource::new("secret", Methods::GET.union(Methods::PUT)).requires_oscore(),
     Resource::new("obs", Methods::GET).observable(),
+    Resource::new("big", Methods::GET),
 ];
 
 const SECRET: [u8; 16] = [
@@ -384,36 +387,313 @@ fn separate_response_is_protected_once() {
     assert_eq!(ep.stats().oscore_refused, 0);
 }
 
-#[test]
-fn observe_is_not_registered_over_oscore() {
+/// A protected registration request (GET "obs", Observe `obs`) with
+/// `token` and `mid`, from `ctx`.
+fn protected_observe(
+    ctx: &mut SecurityContext,
+    mid: u16,
+    token: &[u8],
+    obs: u32,
+) -> (Vec<u8>, RequestBinding) {
+    let mut b = MessageBuilder::<4>::new(MessageType::Con, Code::GET, mid);
+    b.token(token)
+        .unwrap()
+        .observe(obs)
+        .unwrap()
+        .uri_path("obs")
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = b.emit(&mut buf).unwrap();
+    protect(ctx, &buf[..n])
+}
+
+/// The Partial IV of a protected message's OSCORE option, as a number.
+fn partial_iv(datagram: &[u8]) -> Option<u64> {
+    let m = Message::parse(datagram).unwrap();
+    let opt = cssf_coap::oscore::OscoreOption::parse(m.option(OptionNumber::OSCORE)?).unwrap();
+    opt.partial_iv
+        .map(|p| p.iter().fold(0u64, |a, &b| (a << 8) | u64::from(b)))
+}
+
+/// Registers client "C" (token [6]) on "obs" with the hand-made client
+/// context; returns the server, the client context and the registration's
+/// binding, the registration answer verified.
+fn registered() -> (Server, SecurityContext, RequestBinding) {
     let mut ep = server();
     let mut client = client_ctx(&SECRET);
-    let mut b = MessageBuilder::<4>::new(MessageType::Con, Code::GET, 50);
+    let (wire, mut binding) = protected_observe(&mut client, 50, &[6], 0);
+    // The client sends both Observe options: outer FETCH, outer Observe 0.
+    let outer = Message::parse(&wire).unwrap();
+    assert_eq!(outer.code(), Code::FETCH);
+    assert_eq!(outer.observe().unwrap(), Some(0));
+    send(&mut ep, Duration::ZERO, &wire);
+    let Some(Event::Request { id, request, .. }) = ep.poll_event() else {
+        panic!()
+    };
+    assert!(request.security().is_oscore());
+    ep.respond(
+        Duration::ZERO,
+        id,
+        &Response::new(Code::CONTENT).payload(b"0"),
+    )
+    .unwrap();
+    assert_eq!(ep.observer_count(), 1);
+    let sent = drain(&mut ep);
+    assert_eq!(sent.len(), 1);
+    let outer = Message::parse(&sent[0]).unwrap();
+    // A notification: outer 2.05 with an outer Observe (RFC 8613 §4.2,
+    // §4.1.3.5), for proxies and for clients that tell notifications by it.
+    assert_eq!(outer.code(), Code::CONTENT);
+    assert!(outer.observe().unwrap().is_some());
+    let inner = open(&mut client, &mut binding, &sent[0]);
+    let inner = Message::parse(&inner).unwrap();
+    assert_eq!(inner.code(), Code::CONTENT);
+    assert!(inner.observe().unwrap().is_some());
+    assert_eq!(inner.payload(), b"0");
+    (ep, client, binding)
+}
+
+#[test]
+fn protected_observation_notifications_each_take_their_own_partial_iv() {
+    let (mut ep, mut client, mut binding) = registered();
+    let mut pivs = Vec::new();
+    let mut notes = Vec::new();
+    for i in 1..=3u8 {
+        let body = [b'0' + i];
+        assert_eq!(
+            ep.notify(
+                Duration::ZERO,
+                "obs",
+                &Response::new(Code::CONTENT).payload(&body)
+            )
+            .unwrap(),
+            1
+        );
+        let sent = drain(&mut ep);
+        assert_eq!(sent.len(), 1);
+        let outer = Message::parse(&sent[0]).unwrap();
+        assert_eq!(outer.code(), Code::CONTENT);
+        assert!(outer.observe().unwrap().is_some());
+        assert!(outer.payload().len() > 8, "payload not protected");
+        let piv = partial_iv(&sent[0]).expect("a notification without its own Partial IV");
+        pivs.push(piv);
+        let inner = open(&mut client, &mut binding, &sent[0]);
+        let inner = Message::parse(&inner).unwrap();
+        assert_eq!(inner.payload(), &body);
+        assert!(inner.observe().unwrap().is_some());
+        notes.push(sent[0].clone());
+    }
+    assert!(pivs.windows(2).all(|w| w[0] < w[1]), "{pivs:?}");
+    // A replayed or older notification fails the client's §7.4.1 check,
+    // and one verified against another request fails the AAD.
+    for old in &notes {
+        let mut d = old.clone();
+        let mut out = [0u8; 512];
+        assert_eq!(
+            client.unprotect_response(&mut binding, &mut d, &mut out),
+            Err(cssf_coap::oscore::Error::Replay)
+        );
+    }
+    let (_, mut other) = protect(
+        &mut client,
+        &plain_request(MessageType::Con, Code::GET, 99, &[6], "hello"),
+    );
+    let mut d = notes[0].clone();
+    let mut out = [0u8; 512];
+    assert!(client
+        .unprotect_response(&mut other, &mut d, &mut out)
+        .is_err());
+}
+
+#[test]
+fn plain_requests_neither_cancel_nor_take_over_a_protected_observation() {
+    let (mut ep, mut client, mut binding) = registered();
+    // A plain GET with the observation's token (which would cancel a plain
+    // observation) cancels nothing.
+    send(
+        &mut ep,
+        Duration::ZERO,
+        &plain_request(MessageType::Con, Code::GET, 60, &[6], "obs"),
+    );
+    assert!(matches!(ep.poll_event(), Some(Event::Request { .. })));
+    assert_eq!(ep.observer_count(), 1);
+    // A plain Observe 1 on that token neither.
+    let mut b = MessageBuilder::<4>::new(MessageType::Con, Code::GET, 61);
+    b.token(&[6])
+        .unwrap()
+        .observe(1)
+        .unwrap()
+        .uri_path("obs")
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = b.emit(&mut buf).unwrap();
+    send(&mut ep, Duration::ZERO, &buf[..n]);
+    assert_eq!(ep.observer_count(), 1);
+    // A plain registration on that token is answered without Observe and
+    // does not replace the protected observation.
+    let mut b = MessageBuilder::<4>::new(MessageType::Con, Code::GET, 62);
     b.token(&[6])
         .unwrap()
         .observe(0)
         .unwrap()
         .uri_path("obs")
         .unwrap();
-    let mut buf = [0u8; 64];
     let n = b.emit(&mut buf).unwrap();
-    let (wire, mut binding) = protect(&mut client, &buf[..n]);
+    send(&mut ep, Duration::ZERO, &buf[..n]);
+    let mut plain_answered = 0;
+    while let Some(ev) = ep.poll_event() {
+        if let Event::Request { id, request, .. } = ev {
+            let answer = Response::new(Code::CONTENT).payload(b"p");
+            ep.respond(Duration::ZERO, id, &answer).unwrap();
+            if request.message().unwrap().observe().unwrap() == Some(0) {
+                plain_answered += 1;
+            }
+        }
+    }
+    assert_eq!(plain_answered, 1);
+    for d in drain(&mut ep) {
+        let m = Message::parse(&d).unwrap();
+        assert!(!m.has_option(OptionNumber::OSCORE));
+        assert_eq!(m.observe().unwrap(), None, "a plain request got Observe");
+    }
+    assert_eq!(ep.observer_count(), 1);
+    // The next notification is still the protected one, to the protected
+    // registration.
+    ep.notify(
+        Duration::ZERO,
+        "obs",
+        &Response::new(Code::CONTENT).payload(b"9"),
+    )
+    .unwrap();
+    let sent = drain(&mut ep);
+    assert_eq!(sent.len(), 1);
+    let inner = open(&mut client, &mut binding, &sent[0]);
+    assert_eq!(Message::parse(&inner).unwrap().payload(), b"9");
+    // A protected request of another context with that token cancels
+    // nothing either.
+    let mut d_ctx =
+        SecurityContext::new(&params(&[9; 16], b"D", b"S"), SenderSequence::Volatile).unwrap();
+    let (wire, _) = protect(
+        &mut d_ctx,
+        &plain_request(MessageType::Con, Code::GET, 63, &[6], "obs"),
+    );
+    send(&mut ep, Duration::ZERO, &wire);
+    assert_eq!(ep.observer_count(), 1);
+    // Its own context's Observe 1 (protected) does.
+    let (wire, _) = protected_observe(&mut client, 64, &[6], 1);
+    send(&mut ep, Duration::ZERO, &wire);
+    assert_eq!(ep.observer_count(), 0);
+}
+
+#[test]
+fn protected_observation_ends_with_its_context() {
+    let (mut ep, _client, _binding) = registered();
+    // A request of that context still waiting for its answer goes too.
+    let mut c2 = client_ctx(&SECRET);
+    // (A fresh client context would reuse Partial IV 0; skip past it.)
+    for _ in 0..5 {
+        protect(
+            &mut c2,
+            &plain_request(MessageType::Con, Code::GET, 1, &[1], "hello"),
+        );
+    }
+    let (wire, _) = protect(
+        &mut c2,
+        &plain_request(MessageType::Con, Code::GET, 70, &[7], "hello"),
+    );
     send(&mut ep, Duration::ZERO, &wire);
     let Some(Event::Request { id, .. }) = ep.poll_event() else {
         panic!()
     };
-    ep.respond(
-        Duration::ZERO,
-        id,
-        &Response::new(Code::CONTENT).payload(b"1"),
-    )
-    .unwrap();
+    let removed = ep.remove_oscore_context(0).unwrap();
+    assert_eq!(removed.recipient_id(), b"C");
     assert_eq!(ep.observer_count(), 0);
-    let sent = drain(&mut ep);
-    let inner = open(&mut client, &mut binding, &sent[0]);
-    let inner = Message::parse(&inner).unwrap();
-    assert_eq!(inner.code(), Code::CONTENT);
-    assert_eq!(inner.observe().unwrap(), None);
+    assert_eq!(ep.pending_requests(), 0);
+    assert_eq!(
+        ep.respond(Duration::ZERO, id, &Response::new(Code::CONTENT)),
+        Err(cssf_coap::Error::UnknownId)
+    );
+    assert_eq!(
+        ep.notify(Duration::ZERO, "obs", &Response::new(Code::CONTENT))
+            .unwrap(),
+        0
+    );
+    assert!(drain(&mut ep).is_empty());
+    // Context "D" kept its index; "C" is not found any more.
+    assert_eq!(ep.oscore_context(1).unwrap().recipient_id(), b"D");
+    assert!(ep.oscore_context(0).is_none());
+    let (wire, _) = protected_observe(&mut c2, 71, &[8], 0);
+    send(&mut ep, Duration::ZERO, &wire);
+    assert_eq!(ep.poll_event(), None);
+    assert_eq!(ep.stats().oscore_refused, 1);
+}
+
+/// `len` bytes of a recognisable body.
+fn body(len: usize) -> Vec<u8> {
+    (0..len).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+#[test]
+fn large_protected_get_is_answered_in_protected_inner_block2_blocks() {
+    // (No amplification limit: this client never proves its address.)
+    let cfg = Config {
+        max_szx: 2,
+        amplification_factor: 0,
+        ..Config::default()
+    };
+    let mut ep = server_with(cfg);
+    let mut client = client_ctx(&SECRET);
+    let whole = body(200);
+    let mut got = Vec::new();
+    let mut num = 0u32;
+    let mut pivs = Vec::new();
+    loop {
+        let mut b = MessageBuilder::<4>::new(MessageType::Con, Code::GET, 200 + num as u16);
+        b.token(&[9]).unwrap().uri_path("big").unwrap();
+        if num > 0 {
+            b.block2(cssf_coap::Block::new(num, false, 2).unwrap())
+                .unwrap();
+        }
+        let mut buf = [0u8; 64];
+        let n = b.emit(&mut buf).unwrap();
+        let (wire, mut binding) = protect(&mut client, &buf[..n]);
+        pivs.push(partial_iv(&wire).unwrap());
+        // Block2 is Class E: nothing of it shows outside.
+        assert!(!Message::parse(&wire)
+            .unwrap()
+            .has_option(OptionNumber::BLOCK2));
+        send(&mut ep, Duration::ZERO, &wire);
+        let Some(Event::Request { id, .. }) = ep.poll_event() else {
+            panic!("block request {num} not routed")
+        };
+        ep.respond(
+            Duration::ZERO,
+            id,
+            &Response::new(Code::CONTENT).payload(&whole),
+        )
+        .unwrap();
+        let sent = drain(&mut ep);
+        assert_eq!(sent.len(), 1);
+        assert!(!Message::parse(&sent[0])
+            .unwrap()
+            .has_option(OptionNumber::BLOCK2));
+        let inner = open(&mut client, &mut binding, &sent[0]);
+        let inner = Message::parse(&inner).unwrap();
+        assert_eq!(inner.code(), Code::CONTENT);
+        let b2 = inner.block2().unwrap().unwrap();
+        assert_eq!(b2.num(), num);
+        assert_eq!(b2.size(), 64);
+        got.extend_from_slice(inner.payload());
+        if !b2.more() {
+            break;
+        }
+        num += 1;
+        assert!(num < 10);
+    }
+    assert_eq!(num, 3);
+    assert_eq!(got, whole);
+    assert!(pivs.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(ep.stats().oscore_refused, 0);
 }
 
 #[test]
@@ -551,15 +831,6 @@ fn endpoint_client_drops_what_does_not_verify() {
     client.handle_datagram(t0, 2, &mut answer).unwrap();
     assert_eq!(client.poll_event(), None);
     assert_eq!(client.stats().oscore_refused, 1);
-    // Observe is refused up front.
-    assert!(client
-        .request_protected(
-            t0,
-            2,
-            &cssf_coap::endpoint::Request::get("obs").observe(),
-            0
-        )
-        .is_err());
     assert!(client
         .request_protected(t0, 2, &cssf_coap::endpoint::Request::get("hello"), 5)
         .is_err());
@@ -901,30 +1172,106 @@ fn amplification_limit_counts_the_datagram_received() {
     assert!(inner.option(OptionNumber::ECHO).is_some());
 }
 
-/// A protected exchange never observes: `cancel_observe` and `reregister`
-/// refuse it (they would edit the protected request) and leave it
-/// outstanding; its response still completes it.
+/// Our client endpoint observes our server endpoint over OSCORE:
+/// notifications arrive verified as `Event::Notification`s, a replayed
+/// one (its outer message ID changed, which OSCORE does not protect) is
+/// refused, a duplicate is not delivered twice, and `cancel_observe` ends
+/// the observation with a protected Observe 1.
 #[test]
-fn observe_edits_refused_on_a_protected_exchange() {
+fn endpoint_client_observes_over_oscore_and_cancels() {
     let mut server = server();
-    let mut client: Server = Endpoint::new(Config::default(), SimRng::new(3), &RESOURCES);
-    client.add_oscore_context(client_ctx(&SECRET)).unwrap();
+    let mut client = client_endpoint(&SECRET);
     let t0 = Duration::ZERO;
     let id = client
-        .request_protected(t0, 2, &cssf_coap::endpoint::Request::get("hello"), 0)
+        .request_protected(
+            t0,
+            2,
+            &cssf_coap::endpoint::Request::get("obs").observe(),
+            0,
+        )
         .unwrap();
-    assert_eq!(
-        client.cancel_observe(t0, id),
-        Err(cssf_coap::Error::UnknownId)
-    );
-    assert_eq!(client.reregister(t0, id), Err(cssf_coap::Error::UnknownId));
-    // Nothing more was sent: only the protected request goes out.
-    assert_eq!(carry(&mut client, &mut server, t0, 1).len(), 1);
+    let sent = carry(&mut client, &mut server, t0, 1);
+    assert_eq!(Message::parse(&sent[0]).unwrap().code(), Code::FETCH);
     let Some(Event::Request { id: rid, .. }) = server.poll_event() else {
         panic!()
     };
     server
-        .respond(t0, rid, &Response::new(Code::CONTENT).payload(b"ok"))
+        .respond(t0, rid, &Response::new(Code::CONTENT).payload(b"n0"))
+        .unwrap();
+    carry(&mut server, &mut client, t0, 2);
+    assert_eq!(server.observer_count(), 1);
+    match client.poll_event() {
+        Some(Event::Notification {
+            id: got,
+            notification,
+            last: true,
+            ..
+        }) => {
+            assert_eq!(got, id);
+            assert_eq!(notification.payload(), b"n0");
+            assert!(notification.security().is_oscore());
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut notes = Vec::new();
+    for i in 1..=3u8 {
+        let payload = [b'n', b'0' + i];
+        server
+            .notify(t0, "obs", &Response::new(Code::CONTENT).payload(&payload))
+            .unwrap();
+        let moved = carry(&mut server, &mut client, t0, 2);
+        assert_eq!(moved.len(), 1);
+        notes.push(moved[0].clone());
+        match client.poll_event() {
+            Some(Event::Notification {
+                id: got,
+                notification,
+                ..
+            }) => {
+                assert_eq!(got, id);
+                assert_eq!(notification.payload(), &payload);
+                assert!(notification.security().is_oscore());
+            }
+            other => panic!("{other:?}"),
+        }
+        // Answer the client's ACK, if any, to keep the server's table clear.
+        carry(&mut client, &mut server, t0, 1);
+    }
+    assert_eq!(client.stats().oscore_refused, 0);
+    // A duplicate (same message ID) is acknowledged again, not delivered.
+    let mut dup = notes[2].clone();
+    client.handle_datagram(t0, 2, &mut dup).unwrap();
+    assert_eq!(client.poll_event(), None);
+    // A replay under another message ID verifies but is older than the
+    // newest taken: refused (RFC 8613 §7.4.1).
+    for (k, old) in notes.iter().enumerate() {
+        let mut d = old.clone();
+        d[2] ^= 0x55;
+        d[3] = k as u8;
+        client.handle_datagram(t0, 2, &mut d).unwrap();
+        assert_eq!(client.poll_event(), None);
+    }
+    assert_eq!(client.stats().oscore_refused, 3);
+    // Cancel: a protected GET with Observe 1 and the same token.
+    client.cancel_observe(t0, id).unwrap();
+    let sent = carry(&mut client, &mut server, t0, 1);
+    let cancel = sent
+        .iter()
+        .map(|d| Message::parse(d).unwrap())
+        .find(|m| m.code().is_request())
+        .expect("no cancellation sent");
+    assert!(cancel.has_option(OptionNumber::OSCORE));
+    assert!(cancel.uri_path().next().is_none(), "path not protected");
+    assert_eq!(server.observer_count(), 0);
+    let Some(Event::Request {
+        id: rid, request, ..
+    }) = server.poll_event()
+    else {
+        panic!("cancellation not routed")
+    };
+    assert_eq!(request.message().unwrap().observe().unwrap(), Some(1));
+    server
+        .respond(t0, rid, &Response::new(Code::CONTENT).payload(b"bye"))
         .unwrap();
     carry(&mut server, &mut client, t0, 2);
     match client.poll_event() {
@@ -932,15 +1279,118 @@ fn observe_edits_refused_on_a_protected_exchange() {
             id: got, response, ..
         }) => {
             assert_eq!(got, id);
-            assert_eq!(response.payload(), b"ok");
+            assert_eq!(response.payload(), b"bye");
         }
         other => panic!("{other:?}"),
     }
-    // Control: a plain exchange is edited (cancel_observe sends a GET).
-    let plain = client
-        .request(t0, 2, &cssf_coap::endpoint::Request::get("obs").observe())
+    assert_eq!(client.exchange_count(), 0);
+    // A later notification (none is sent: the server forgot the observer).
+    assert_eq!(
+        server
+            .notify(t0, "obs", &Response::new(Code::CONTENT))
+            .unwrap(),
+        0
+    );
+}
+
+/// Our client fetches a large resource from our server over OSCORE: each
+/// block is its own protected request (a new Partial IV), each block
+/// response verifies, and the blocks make the whole body.
+#[test]
+fn endpoint_client_fetches_protected_block2_blocks() {
+    let mut server = server_with(Config {
+        max_szx: 2,
+        ..Config::default()
+    });
+    let mut client = client_endpoint(&SECRET);
+    let t0 = Duration::ZERO;
+    let whole = body(300);
+    let id = client
+        .request_protected(t0, 2, &cssf_coap::endpoint::Request::get("big"), 0)
         .unwrap();
-    assert_eq!(client.cancel_observe(t0, plain), Ok(()));
+    let mut got = Vec::new();
+    let mut requests = Vec::new();
+    for _ in 0..10 {
+        let sent = carry(&mut client, &mut server, t0, 1);
+        for d in &sent {
+            let m = Message::parse(d).unwrap();
+            if m.code().is_request() {
+                assert_eq!(m.code(), Code::POST);
+                assert!(!m.has_option(OptionNumber::BLOCK2));
+                requests.push(partial_iv(d).unwrap());
+            }
+        }
+        while let Some(ev) = server.poll_event() {
+            let Event::Request {
+                id: rid, request, ..
+            } = ev
+            else {
+                continue;
+            };
+            assert!(request.security().is_oscore());
+            server
+                .respond(t0, rid, &Response::new(Code::CONTENT).payload(&whole))
+                .unwrap();
+        }
+        carry(&mut server, &mut client, t0, 2);
+        let mut done = false;
+        while let Some(ev) = client.poll_event() {
+            match ev {
+                Event::Response {
+                    id: got_id,
+                    response,
+                    last,
+                    ..
+                } => {
+                    assert_eq!(got_id, id);
+                    assert!(response.security().is_oscore());
+                    got.extend_from_slice(response.payload());
+                    done = last;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    assert_eq!(got, whole);
+    // Five blocks, and the Echo retry of the first: its answer was over
+    // the amplification limit toward an address not verified yet (RFC
+    // 9175 §2.4), so the server challenged it first.
+    assert_eq!(server.stats().amplification_limited, 1);
+    assert_eq!(requests.len(), 6);
+    assert!(requests.windows(2).all(|w| w[0] < w[1]), "{requests:?}");
+    assert_eq!(client.exchange_count(), 0);
+    assert_eq!(client.stats().oscore_refused, 0);
+    assert_eq!(server.stats().oscore_refused, 0);
+}
+
+/// An exchange protected with a context that is removed ends with
+/// `Event::Aborted`, and its response is not taken any more.
+#[test]
+fn endpoint_client_exchange_ends_with_its_context() {
+    let mut server = server();
+    let mut client = client_endpoint(&SECRET);
+    let t0 = Duration::ZERO;
+    let id = client
+        .request_protected(t0, 2, &cssf_coap::endpoint::Request::get("hello"), 0)
+        .unwrap();
+    carry(&mut client, &mut server, t0, 1);
+    let Some(Event::Request { id: rid, .. }) = server.poll_event() else {
+        panic!()
+    };
+    assert!(client.remove_oscore_context(0).is_some());
+    assert_eq!(client.poll_event(), Some(Event::Aborted { id }));
+    assert_eq!(client.exchange_count(), 0);
+    server
+        .respond(t0, rid, &Response::new(Code::CONTENT).payload(b"x"))
+        .unwrap();
+    carry(&mut server, &mut client, t0, 2);
+    assert_eq!(client.poll_event(), None);
+    assert!(client
+        .request_protected(t0, 2, &cssf_coap::endpoint::Request::get("hello"), 0)
+        .is_err());
 }
 
 /// A protected GET with the token of a plain observation of the same
@@ -1258,4 +1708,206 @@ fn endpoint_client_repeats_with_echo_only_once() {
         other => panic!("{other:?}"),
     }
     assert!(carry(&mut client, &mut server, t0, 1).is_empty());
+}
+
+/// Our client uploads a body larger than one block to our server over
+/// OSCORE (inner Block1, RFC 8613 §4.1.3.4.1): every block is its own
+/// protected request (a new Partial IV), the server's application gets
+/// each block in order as a verified request, and the client reports one
+/// final response.
+#[test]
+fn endpoint_client_uploads_protected_block1_blocks() {
+    let cfg = Config {
+        max_szx: 2,
+        amplification_factor: 0,
+        ..Config::default()
+    };
+    let mut server = server_with(cfg);
+    let mut client: Server = Endpoint::new(cfg, SimRng::new(3), &[]);
+    client.add_oscore_context(client_ctx(&SECRET)).unwrap();
+    let t0 = Duration::ZERO;
+    let whole = body(200);
+    let id = client
+        .upload_protected(
+            t0,
+            2,
+            &cssf_coap::endpoint::Request::put("secret").payload(&whole),
+            0,
+        )
+        .unwrap();
+    let mut got = Vec::new();
+    let mut pivs = Vec::new();
+    let mut blocks = Vec::new();
+    let mut done = false;
+    for _ in 0..10 {
+        for d in carry(&mut client, &mut server, t0, 1) {
+            let m = Message::parse(&d).unwrap();
+            if m.code().is_request() {
+                assert_eq!(m.code(), Code::POST);
+                assert!(!m.has_option(OptionNumber::BLOCK1), "Block1 outside");
+                assert!(m.payload().len() > 8);
+                pivs.push(partial_iv(&d).unwrap());
+            }
+        }
+        while let Some(ev) = server.poll_event() {
+            let Event::Request {
+                id: rid, request, ..
+            } = ev
+            else {
+                panic!("{ev:?}")
+            };
+            assert!(request.security().is_oscore());
+            assert_eq!(request.code(), Code::PUT);
+            let b1 = request.message().unwrap().block1().unwrap().unwrap();
+            blocks.push(b1.num());
+            got.extend_from_slice(request.payload());
+            server
+                .respond(t0, rid, &Response::new(Code::CHANGED))
+                .unwrap();
+        }
+        carry(&mut server, &mut client, t0, 2);
+        if let Some(ev) = client.poll_event() {
+            match ev {
+                Event::Response {
+                    id: got_id,
+                    response,
+                    last: true,
+                    ..
+                } => {
+                    assert_eq!(got_id, id);
+                    assert_eq!(response.code(), Code::CHANGED);
+                    assert!(response.security().is_oscore());
+                    done = true;
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert!(done, "no final response");
+    assert_eq!(client.poll_event(), None, "more than one response event");
+    assert_eq!(got, whole);
+    assert_eq!(blocks, [0, 1, 2, 3]);
+    assert_eq!(pivs.len(), 4);
+    assert!(pivs.windows(2).all(|w| w[0] < w[1]), "{pivs:?}");
+    assert_eq!(client.exchange_count(), 0);
+    assert_eq!(server.stats().oscore_refused, 0);
+    assert_eq!(client.stats().oscore_refused, 0);
+}
+
+/// A server context whose Sender Sequence Number must be persisted: a
+/// notification it cannot number is not sent, and the observation stays;
+/// once the number is persisted the next notification goes, protected.
+#[test]
+fn notification_waits_for_a_persisted_sequence_number_observation_stays() {
+    let mut ep: Server = Endpoint::new(Config::default(), SimRng::new(7), &RESOURCES);
+    let mut c = SecurityContext::new(
+        &params(&SECRET, b"S", b"C"),
+        SenderSequence::Persisted { stored: 0, step: 4 },
+    )
+    .unwrap();
+    c.replay_synchronised();
+    ep.add_oscore_context(c).unwrap();
+    let mut client = client_ctx(&SECRET);
+    let (wire, mut binding) = protected_observe(&mut client, 50, &[6], 0);
+    send(&mut ep, Duration::ZERO, &wire);
+    let Some(Event::Request { id, .. }) = ep.poll_event() else {
+        panic!()
+    };
+    // The registration answer uses the request's nonce: no number needed.
+    ep.respond(Duration::ZERO, id, &Response::new(Code::CONTENT))
+        .unwrap();
+    let sent = drain(&mut ep);
+    assert_eq!(sent.len(), 1);
+    open(&mut client, &mut binding, &sent[0]);
+    // Nothing persisted yet: the notification is not sent, not lost for
+    // the observer.
+    let r = Response::new(Code::CONTENT).payload(b"1");
+    assert_eq!(ep.notify(Duration::ZERO, "obs", &r).unwrap(), 0);
+    assert!(drain(&mut ep).is_empty());
+    assert_eq!(ep.observer_count(), 1);
+    assert_eq!(ep.stats().dropped, 1);
+    let due = ep.oscore_context(0).unwrap().persist_due().unwrap();
+    ep.oscore_context_mut(0).unwrap().persisted(due);
+    let r = Response::new(Code::CONTENT).payload(b"2");
+    assert_eq!(ep.notify(Duration::ZERO, "obs", &r).unwrap(), 1);
+    let sent = drain(&mut ep);
+    assert_eq!(sent.len(), 1);
+    let inner = open(&mut client, &mut binding, &sent[0]);
+    assert_eq!(Message::parse(&inner).unwrap().payload(), b"2");
+}
+
+/// `reregister` on a protected observation: a protected GET with Observe
+/// 0 on the same token, answered; from then on the notifications are bound
+/// to the new request (they verify and arrive), and one bound to the old
+/// registration, replayed, no longer verifies.
+#[test]
+fn endpoint_client_reregisters_a_protected_observation() {
+    let mut server = server();
+    let mut client = client_endpoint(&SECRET);
+    let t0 = Duration::ZERO;
+    let id = client
+        .request_protected(
+            t0,
+            2,
+            &cssf_coap::endpoint::Request::get("obs").observe(),
+            0,
+        )
+        .unwrap();
+    let answer_all = |server: &mut Server, client: &mut Server, payload: &[u8]| {
+        carry(client, server, t0, 1);
+        while let Some(ev) = server.poll_event() {
+            if let Event::Request { id: rid, .. } = ev {
+                server
+                    .respond(t0, rid, &Response::new(Code::CONTENT).payload(payload))
+                    .unwrap();
+            }
+        }
+        carry(server, client, t0, 2);
+    };
+    answer_all(&mut server, &mut client, b"r0");
+    assert!(matches!(
+        client.poll_event(),
+        Some(Event::Notification { .. })
+    ));
+    server
+        .notify(t0, "obs", &Response::new(Code::CONTENT).payload(b"old"))
+        .unwrap();
+    let old = carry(&mut server, &mut client, t0, 2).remove(0);
+    assert!(matches!(
+        client.poll_event(),
+        Some(Event::Notification { .. })
+    ));
+    carry(&mut client, &mut server, t0, 1);
+
+    client.reregister(t0, id).unwrap();
+    answer_all(&mut server, &mut client, b"r1");
+    match client.poll_event() {
+        Some(Event::Notification {
+            id: got,
+            notification,
+            ..
+        }) => {
+            assert_eq!(got, id);
+            assert_eq!(notification.payload(), b"r1");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.observer_count(), 1);
+    server
+        .notify(t0, "obs", &Response::new(Code::CONTENT).payload(b"new"))
+        .unwrap();
+    carry(&mut server, &mut client, t0, 2);
+    match client.poll_event() {
+        Some(Event::Notification { notification, .. }) => {
+            assert_eq!(notification.payload(), b"new");
+        }
+        other => panic!("{other:?}"),
+    }
+    let refused = client.stats().oscore_refused;
+    let mut d = old.clone();
+    d[2] ^= 0x33;
+    client.handle_datagram(t0, 2, &mut d).unwrap();
+    assert_eq!(client.poll_event(), None);
+    assert_eq!(client.stats().oscore_refused, refused + 1);
 }

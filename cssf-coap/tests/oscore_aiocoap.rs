@@ -10,7 +10,18 @@
 //!   `SecurityContext::unprotect_request` / `protect_response`: it answers
 //!   with the path it decrypted, so the check shows that the Uri-Path
 //!   travelled inside the ciphertext; a replay of the captured request is
-//!   refused by our replay window.
+//!   refused by our replay window;
+//! - aiocoap's client against our `Endpoint` (RFC 8613 §4.1.3.4.1,
+//!   §4.1.3.5): it GETs a resource larger than one block (inner Block2,
+//!   each block its own protected request) and gets the whole body, then
+//!   observes a resource and verifies the registration answer and three
+//!   notifications, each of which carries its own Partial IV;
+//! - our `Endpoint`'s `request_protected` against an aiocoap server (a
+//!   small site behind aiocoap's OSCORE site wrapper): a large resource
+//!   reassembled from protected Block2 blocks, and an observation whose
+//!   notifications (each with aiocoap's own Partial IV) verify and arrive
+//!   as `Event::Notification`s, in order, until we cancel it; and a
+//!   protected Block1 upload (`upload_protected`) aiocoap reassembles.
 #![cfg(feature = "oscore")]
 #![allow(
     clippy::std_instead_of_core,
@@ -25,6 +36,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cssf_coap::endpoint::{self, Endpoint, Methods, Resource, Response};
 use cssf_coap::lite::{Client, Config, Event, Stats};
 use cssf_coap::oscore::{Params, SecurityContext, SenderSequence};
 use cssf_coap::{Code, Message, MessageBuilder, MessageType};
@@ -310,4 +322,453 @@ fn aiocoap_client_protected_requests_to_our_server() {
     // The captured request again: our replay window refuses it.
     let mut again = captured.clone();
     assert!(ours.unprotect_request(&mut again, &mut inner).is_err());
+}
+
+/// `len` bytes of a recognisable body.
+fn body(len: usize) -> Vec<u8> {
+    (0..len).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+/// The Partial IV of a protected message's OSCORE option, as a number.
+fn partial_iv(datagram: &[u8]) -> Option<u64> {
+    let m = Message::parse(datagram).ok()?;
+    let opt =
+        cssf_coap::oscore::OscoreOption::parse(m.option(cssf_coap::OptionNumber::OSCORE)?).ok()?;
+    opt.partial_iv
+        .map(|p| p.iter().fold(0u64, |a, &b| (a << 8) | u64::from(b)))
+}
+
+/// Waits for a child and returns its stdout and stderr (`None` on
+/// timeout).
+fn finish(child: &mut ChildGuard, within: Duration) -> Option<(bool, String, String)> {
+    use std::io::Read;
+    let end = Instant::now() + within;
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    let mut err = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    Some((status.success(), out, err))
+}
+
+/// aiocoap's client with the context in `creds`: GETs `/big` (printing
+/// its length and body), then observes `/obs`, printing each payload,
+/// until it has the registration answer and three notifications.
+const AIOCOAP_OBSERVER: &str = r#"
+import asyncio, json, sys
+import aiocoap
+async def main():
+    ctx = await aiocoap.Context.create_client_context()
+    ctx.client_credentials.load_from_dict(json.load(open(sys.argv[1])))
+    base = sys.argv[2]
+    r = await ctx.request(aiocoap.Message(code=aiocoap.GET, uri=base + "/big")).response
+    print("BIG", r.code, len(r.payload), r.payload.decode(), flush=True)
+    req = ctx.request(aiocoap.Message(code=aiocoap.GET, uri=base + "/obs", observe=0))
+    first = await req.response
+    print("N", first.code, first.payload.decode(), flush=True)
+    n = 0
+    async for m in req.observation:
+        print("N", m.code, m.payload.decode(), flush=True)
+        n += 1
+        if n == 3:
+            req.observation.cancel()
+            break
+    await ctx.shutdown()
+asyncio.run(main())
+"#;
+
+static OUR_RESOURCES: [Resource; 2] = [
+    Resource::new("obs", Methods::GET).observable(),
+    Resource::new("big", Methods::GET).requires_oscore(),
+];
+
+#[test]
+fn aiocoap_client_observes_and_fetches_blocks_from_our_endpoint() {
+    if !aiocoap_ready() {
+        return;
+    }
+    let dir = Dir::new("observer");
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let ctx = aiocoap_context(&dir.0, &[], &[1]);
+    let creds = dir.0.join("client-credentials.json");
+    std::fs::write(
+        &creds,
+        format!(
+            "{{\"coap://127.0.0.1:{port}/*\": {{\"oscore\": {{\"basedir\": \"{}/\"}}}}}}",
+            ctx.display()
+        ),
+    )
+    .unwrap();
+    let script = dir.0.join("observer.py");
+    std::fs::write(&script, AIOCOAP_OBSERVER).unwrap();
+    let mut child = ChildGuard(
+        Command::new("python3")
+            .arg(&script)
+            .arg(&creds)
+            .arg(format!("coap://127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+
+    // Our endpoint: 64-byte blocks, so the 300-byte resource takes five.
+    // (No amplification limit on loopback: aiocoap's address is never
+    // in doubt here, and its Echo handling is not under test.)
+    let cfg = endpoint::Config {
+        max_szx: 2,
+        amplification_factor: 0,
+        ..endpoint::Config::default()
+    };
+    let mut ep: Endpoint<SocketAddr, SimRng> = Endpoint::new(cfg, SimRng::new(5), &OUR_RESOURCES);
+    ep.add_oscore_context(our_context(&[1], b"")).unwrap();
+    let whole = body(300);
+    let origin = Instant::now();
+    let end = origin + Duration::from_secs(60);
+    let mut buf = [0u8; 1500];
+    let mut notified = 0u8;
+    let mut big_requests = 0;
+    let mut note_pivs = Vec::new();
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    while child.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < end, "aiocoap's client did not finish");
+        let now = origin.elapsed();
+        match sock.recv_from(&mut buf) {
+            Ok((n, from)) => ep.handle_datagram(now, from, &mut buf[..n]).unwrap(),
+            Err(_) => ep.handle_timeout(now),
+        }
+        while let Some(ev) = ep.poll_event() {
+            if let cssf_coap::Event::Request {
+                id,
+                resource,
+                request,
+                ..
+            } = ev
+            {
+                assert!(request.security().is_oscore(), "a plain request came");
+                let r = if resource == 1 {
+                    big_requests += 1;
+                    Response::new(Code::CONTENT).payload(&whole)
+                } else {
+                    Response::new(Code::CONTENT).payload(b"n0")
+                };
+                ep.respond(now, id, &r).unwrap();
+            }
+        }
+        // Once aiocoap observes, a notification per round, three in all.
+        if ep.observer_count() == 1 && notified < 3 {
+            notified += 1;
+            let payload = format!("n{notified}");
+            ep.notify(
+                now,
+                "obs",
+                &Response::new(Code::CONTENT).payload(payload.as_bytes()),
+            )
+            .unwrap();
+        }
+        while let Some(tx) = ep.poll_transmit(now, &mut buf).unwrap() {
+            let m = Message::parse(&buf[..tx.len]).unwrap();
+            if m.code().is_response() && m.observe().unwrap().is_some() {
+                note_pivs.push(partial_iv(&buf[..tx.len]));
+            }
+            sock.send_to(&buf[..tx.len], tx.to).unwrap();
+        }
+    }
+    let (ok, out, err) = finish(&mut child, Duration::from_secs(5)).unwrap();
+    assert!(ok, "aiocoap failed:\n{out}\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.first().copied(),
+        Some(format!("BIG 2.05 Content 300 {}", String::from_utf8(whole).unwrap()).as_str()),
+        "aiocoap printed:\n{out}\n{err}"
+    );
+    assert_eq!(big_requests, 5, "one protected request per block");
+    assert_eq!(
+        &lines[1..],
+        &[
+            "N 2.05 Content n0",
+            "N 2.05 Content n1",
+            "N 2.05 Content n2",
+            "N 2.05 Content n3"
+        ],
+        "aiocoap printed:\n{out}\n{err}"
+    );
+    // The registration answer may use the request's nonce; every
+    // notification after it carries a Partial IV of its own, increasing.
+    let own: Vec<u64> = note_pivs.iter().skip(1).map(|p| p.unwrap()).collect();
+    assert_eq!(own.len(), 3, "{note_pivs:?}");
+    assert!(own.windows(2).all(|w| w[0] < w[1]), "{own:?}");
+    assert_eq!(ep.stats().oscore_refused, 0);
+}
+
+/// An aiocoap server (argv: credentials file, port) whose site, behind
+/// aiocoap's OSCORE site wrapper, has `/obs` (observable; its state
+/// changes every 100 ms), `/big` (2500 bytes: three of aiocoap's
+/// 1024-byte blocks) and `/up` (PUT: answers with the length and byte sum
+/// of the body it reassembled).
+const AIOCOAP_SERVER: &str = r#"
+import asyncio, json, sys
+import aiocoap, aiocoap.resource as resource
+from aiocoap.credentials import CredentialsMap
+from aiocoap.oscore_sitewrapper import OscoreSiteWrapper
+BODY = bytes(ord("a") + (i % 26) for i in range(2500))
+class Obs(resource.ObservableResource):
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+    async def render_get(self, request):
+        return aiocoap.Message(payload=b"n%d" % self.n)
+class Big(resource.Resource):
+    async def render_get(self, request):
+        return aiocoap.Message(payload=BODY)
+class Up(resource.Resource):
+    async def render_put(self, request):
+        body = request.payload
+        text = "len=%d sum=%d" % (len(body), sum(body) % 65536)
+        return aiocoap.Message(code=aiocoap.CHANGED, payload=text.encode())
+async def main():
+    root = resource.Site()
+    obs = Obs()
+    root.add_resource(["obs"], obs)
+    root.add_resource(["big"], Big())
+    root.add_resource(["up"], Up())
+    creds = CredentialsMap()
+    creds.load_from_dict(json.load(open(sys.argv[1])))
+    site = OscoreSiteWrapper(root, creds)
+    await aiocoap.Context.create_server_context(
+        site, bind=("127.0.0.1", int(sys.argv[2])), server_credentials=creds
+    )
+    print("ready", flush=True)
+    while True:
+        await asyncio.sleep(0.1)
+        obs.n += 1
+        obs.updated_state()
+asyncio.run(main())
+"#;
+
+/// Runs our endpoint's pending output to `to` and feeds it what arrives
+/// for up to `wait`, returning the events it produced.
+fn pump_client(
+    ep: &mut Endpoint<SocketAddr, SimRng>,
+    sock: &UdpSocket,
+    origin: Instant,
+    wait: Duration,
+) -> Vec<cssf_coap::Event<SocketAddr, 1152>> {
+    let mut buf = [0u8; 1500];
+    let end = Instant::now() + wait;
+    let mut events = Vec::new();
+    loop {
+        let now = origin.elapsed();
+        while let Some(tx) = ep.poll_transmit(now, &mut buf).unwrap() {
+            sock.send_to(&buf[..tx.len], tx.to).unwrap();
+        }
+        while let Some(ev) = ep.poll_event() {
+            events.push(ev);
+        }
+        if !events.is_empty() || Instant::now() > end {
+            return events;
+        }
+        match sock.recv_from(&mut buf) {
+            Ok((n, from)) => ep.handle_datagram(now, from, &mut buf[..n]).unwrap(),
+            Err(_) => ep.handle_timeout(now),
+        }
+    }
+}
+
+#[test]
+fn our_endpoint_observes_and_fetches_blocks_from_aiocoap_over_oscore() {
+    if !aiocoap_ready() {
+        return;
+    }
+    let dir = Dir::new("site");
+    let ctx = aiocoap_context(&dir.0, &[1], &[]);
+    let creds = dir.0.join("server-credentials.json");
+    std::fs::write(
+        &creds,
+        format!(
+            "{{\":cssf-test\": {{\"oscore\": {{\"basedir\": \"{}/\"}}}}}}",
+            ctx.display()
+        ),
+    )
+    .unwrap();
+    let script = dir.0.join("site.py");
+    std::fs::write(&script, AIOCOAP_SERVER).unwrap();
+    let port = free_udp_port();
+    let _server = ChildGuard(
+        Command::new("python3")
+            .arg(&script)
+            .arg(&creds)
+            .arg(port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.0.join("server.err")).unwrap(),
+            ))
+            .spawn()
+            .unwrap(),
+    );
+    let end = Instant::now() + Duration::from_secs(30);
+    while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        assert!(Instant::now() < end, "the aiocoap server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stderr = || std::fs::read_to_string(dir.0.join("server.err")).unwrap_or_default();
+    let to: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut ep: Endpoint<SocketAddr, SimRng> =
+        Endpoint::new(endpoint::Config::default(), SimRng::new(9), &[]);
+    let c = ep.add_oscore_context(our_context(b"", &[1])).unwrap();
+    let origin = Instant::now();
+
+    // The large resource, block by block, each a protected request.
+    let id = ep
+        .request_protected(origin.elapsed(), to, &endpoint::Request::get("big"), c)
+        .unwrap();
+    let mut got = Vec::new();
+    let mut blocks = 0;
+    'big: loop {
+        let evs = pump_client(&mut ep, &sock, origin, Duration::from_secs(20));
+        assert!(
+            !evs.is_empty(),
+            "no block within 20 s; aiocoap:\n{}",
+            stderr()
+        );
+        for ev in evs {
+            match ev {
+                cssf_coap::Event::Response {
+                    id: x,
+                    response,
+                    last,
+                    ..
+                } => {
+                    assert_eq!(x, id);
+                    assert_eq!(response.code(), Code::CONTENT, "aiocoap:\n{}", stderr());
+                    assert!(response.security().is_oscore());
+                    got.extend_from_slice(response.payload());
+                    blocks += 1;
+                    if last {
+                        break 'big;
+                    }
+                }
+                other => panic!("{other:?}; aiocoap:\n{}", stderr()),
+            }
+        }
+    }
+    assert_eq!(got, body(2500));
+    assert_eq!(blocks, 3, "1024 + 1024 + 452 bytes");
+
+    // The observation: the registration answer and three notifications,
+    // in order, each verified.
+    let id = ep
+        .request_protected(
+            origin.elapsed(),
+            to,
+            &endpoint::Request::get("obs").observe(),
+            c,
+        )
+        .unwrap();
+    let mut seen: Vec<u32> = Vec::new();
+    while seen.len() < 4 {
+        let evs = pump_client(&mut ep, &sock, origin, Duration::from_secs(20));
+        assert!(
+            !evs.is_empty(),
+            "no notification within 20 s; aiocoap:\n{}",
+            stderr()
+        );
+        for ev in evs {
+            match ev {
+                cssf_coap::Event::Notification {
+                    id: x,
+                    notification,
+                    ..
+                } => {
+                    assert_eq!(x, id);
+                    assert!(notification.security().is_oscore());
+                    let text = String::from_utf8(notification.payload().to_vec()).unwrap();
+                    let n: u32 = text.strip_prefix('n').unwrap().parse().unwrap();
+                    seen.push(n);
+                }
+                other => panic!("{other:?}; aiocoap:\n{}", stderr()),
+            }
+        }
+    }
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    assert_eq!(ep.stats().oscore_refused, 0);
+    // Cancel: a protected GET with Observe 1; aiocoap answers it.
+    ep.cancel_observe(origin.elapsed(), id).unwrap();
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let evs = pump_client(&mut ep, &sock, origin, Duration::from_secs(20));
+        if evs
+            .iter()
+            .any(|e| matches!(e, cssf_coap::Event::Response { id: x, last: true, .. } if x == &id))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "no answer to the cancellation; aiocoap:\n{}",
+            stderr()
+        );
+    }
+    assert_eq!(ep.exchange_count(), 0);
+
+    // A protected Block1 upload: three blocks, each its own protected
+    // request; aiocoap reassembles the body behind its OSCORE layer.
+    let up = body(2500);
+    let id = ep
+        .upload_protected(
+            origin.elapsed(),
+            to,
+            &endpoint::Request::put("up").payload(&up),
+            c,
+        )
+        .unwrap();
+    let evs = pump_client(&mut ep, &sock, origin, Duration::from_secs(20));
+    match evs.as_slice() {
+        [cssf_coap::Event::Response {
+            id: x,
+            response,
+            last: true,
+            ..
+        }] => {
+            assert_eq!(*x, id);
+            assert!(response.security().is_oscore());
+            assert_eq!(response.code(), Code::CHANGED, "aiocoap:\n{}", stderr());
+            let sum: u32 = up.iter().map(|&b| u32::from(b)).sum::<u32>() % 65536;
+            assert_eq!(
+                response.payload(),
+                format!("len=2500 sum={sum}").as_bytes(),
+                "aiocoap:\n{}",
+                stderr()
+            );
+        }
+        other => panic!("{other:?}; aiocoap:\n{}", stderr()),
+    }
+    assert_eq!(ep.stats().oscore_refused, 0);
 }

@@ -150,11 +150,7 @@ where
                 if let (Some(d), Some(s)) = (val.get_mut(..n), echo.get(..n)) {
                     d.copy_from_slice(s);
                 }
-                let retried = if ex.is_oscore() {
-                    self.resend_oscore_echo(now, ex_id, val.get(..n).unwrap_or(&[]))
-                } else {
-                    self.resend_from_template(now, ex_id, Edit::Echo(val, n))
-                };
+                let retried = self.resend_from_template(now, ex_id, Edit::Echo(val, n));
                 if retried.is_err() {
                     // Could not retry (table full): end the exchange visibly.
                     debug!("Echo retry could not be sent (table full): exchange ended");
@@ -195,9 +191,14 @@ where
         };
         if ex.observing && code.is_success() {
             if let Some(v2) = observe {
-                let fresh = ex
-                    .last_obs
-                    .map_or(true, |(v1, t1)| notification_is_fresh(v1, t1, v2, now));
+                // A protected notification verified only if its Partial IV
+                // is above every one taken for this registration (RFC 8613
+                // §7.4.1, §4.1.3.5.2): that is its order, and the Observe
+                // value (which the server need not number) is not used.
+                let fresh = ex.is_oscore()
+                    || ex
+                        .last_obs
+                        .map_or(true, |(v1, t1)| notification_is_fresh(v1, t1, v2, now));
                 if !fresh {
                     debug!("stale or reordered notification (RFC 7641 §3.4): dropped");
                     self.stats.stale_notifications += 1;
@@ -241,9 +242,7 @@ where
         let Some(ex) = self.exchanges.get(pos) else {
             return;
         };
-        if let Some(b) =
-            block2.filter(|b| b.more() && code.is_success() && !ex.observing && !ex.is_oscore())
-        {
+        if let Some(b) = block2.filter(|b| b.more() && code.is_success() && !ex.observing) {
             let next = Block::new(b.num() + 1, false, b.szx());
             if fetch_for.is_some() {
                 self.push_event(Event::Notification {
@@ -350,6 +349,8 @@ where
             return Err(Error::UnknownId);
         };
         let (peer, con) = (ex.peer.clone(), ex.con);
+        #[cfg(feature = "oscore")]
+        let context = ex.oscore.as_ref().map(|o| o.context);
         if (con && self.cons.is_full()) || (!con && self.txq.is_full()) {
             return Err(Error::Busy);
         }
@@ -379,13 +380,29 @@ where
         }
         b.payload(payload);
         let bytes: Vec<u8, M> = emit_vec(&b)?;
+        // A protected upload's blocks are protected requests of the same
+        // context, each its own (RFC 8613 §4.1.3.4.1, inner Block1).
+        #[cfg(feature = "oscore")]
+        let (wire, oscore) = match context {
+            Some(context) => {
+                let (wire, req) = self.protect_plain(context, &bytes)?;
+                (wire, Some(req))
+            }
+            None => (bytes.clone(), None),
+        };
+        #[cfg(not(feature = "oscore"))]
+        let wire = bytes.clone();
         self.cons.retain(|c| c.owner != Owner::Exchange(ex_id));
-        self.send_message(peer, mid, bytes.clone(), con, Owner::Exchange(ex_id))?;
+        self.send_message(peer, mid, wire, con, Owner::Exchange(ex_id))?;
         let deadline = now.saturating_add(self.config.response_timeout);
         if let Some(ex) = self.exchanges.iter_mut().find(|e| e.id == ex_id) {
             ex.template = bytes;
             ex.token = token;
             ex.deadline = (!con).then_some(deadline);
+            #[cfg(feature = "oscore")]
+            {
+                ex.oscore = oscore;
+            }
         }
         Ok(())
     }
@@ -405,6 +422,8 @@ where
             return Err(Error::UnknownId);
         };
         let (peer, con) = (ex.peer.clone(), ex.con);
+        #[cfg(feature = "oscore")]
+        let parent_context = ex.oscore.as_ref().map(|o| o.context);
         if self.exchanges.is_full() || (con && self.cons.is_full()) || (!con && self.txq.is_full())
         {
             return Err(Error::Busy);
@@ -422,8 +441,20 @@ where
         b.payload(&[]);
         b.block2(Block::new(first.num() + 1, false, first.szx())?)?;
         let bytes: Vec<u8, M> = emit_vec(&b)?;
+        // The blocks of a protected notification are protected requests
+        // of the same context (each its own, RFC 8613 §4.1.3.4.1).
+        #[cfg(feature = "oscore")]
+        let (wire, oscore) = match parent_context {
+            Some(context) => {
+                let (wire, req) = self.protect_plain(context, &bytes)?;
+                (wire, Some(req))
+            }
+            None => (bytes.clone(), None),
+        };
+        #[cfg(not(feature = "oscore"))]
+        let wire = bytes.clone();
         let id = self.alloc_id();
-        self.send_message(peer.clone(), mid, bytes.clone(), con, Owner::Exchange(id))?;
+        self.send_message(peer.clone(), mid, wire, con, Owner::Exchange(id))?;
         let ex = Exchange {
             id,
             peer,
@@ -436,7 +467,7 @@ where
             deadline: (!con).then(|| now.saturating_add(self.config.response_timeout)),
             fetch_for: Some((parent, etag)),
             #[cfg(feature = "oscore")]
-            oscore: None,
+            oscore,
         };
         if self.exchanges.push(ex).is_err() {
             self.cons.retain(|c| c.owner != Owner::Exchange(id));
@@ -468,6 +499,10 @@ where
         let Some(ex) = self.exchanges.iter().find(|e| e.id == ex_id) else {
             return Err(Error::UnknownId);
         };
+        if ex.is_oscore() {
+            // Protected anew: a new Partial IV, the same token.
+            return self.resend_oscore(now, ex_id, edit);
+        }
         let (peer, con) = (ex.peer.clone(), ex.con);
         if (con && self.cons.is_full()) || (!con && self.txq.is_full()) {
             return Err(Error::Busy);
@@ -477,25 +512,7 @@ where
         let msg = Message::parse(&template)?;
         let mut b = MessageBuilder::<'_, OPTS>::from_message(&msg)?;
         b.set_message_id(mid);
-        match &edit {
-            Edit::NextBlock2(next) => {
-                // Later blocks are plain GETs of the representation (RFC
-                // 7959 §2.4, §3.2): no Observe, no upload body.
-                b.remove_option(OptionNumber::OBSERVE);
-                b.remove_option(OptionNumber::BLOCK1);
-                b.remove_option(OptionNumber::SIZE1);
-                b.payload(&[]);
-                b.block2(*next)?;
-            }
-            Edit::Echo(val, n) => {
-                b.remove_option(OptionNumber::ECHO);
-                b.add_option(OptionNumber::ECHO, val.get(..*n).unwrap_or(&[]))?;
-            }
-            Edit::Observe(v) => {
-                b.remove_option(OptionNumber::BLOCK2);
-                b.observe(*v)?;
-            }
-        }
+        edit.apply(&mut b)?;
         let bytes: Vec<u8, M> = emit_vec(&b)?;
         self.cons.retain(|c| c.owner != Owner::Exchange(ex_id));
         self.send_message(peer, mid, bytes.clone(), con, Owner::Exchange(ex_id))?;
@@ -507,19 +524,20 @@ where
         Ok(())
     }
 
-    /// The Echo retry of a protected exchange ([`Error::UnknownId`] without
-    /// the `oscore` feature, where there is none).
-    fn resend_oscore_echo(&mut self, now: Duration, ex_id: u32, val: &[u8]) -> Result<(), Error> {
+    /// The edited repeat of a protected exchange's request
+    /// ([`Error::UnknownId`] without the `oscore` feature, where there is
+    /// none).
+    fn resend_oscore(&mut self, now: Duration, ex_id: u32, edit: Edit) -> Result<(), Error> {
         #[cfg(feature = "oscore")]
         return self
-            .resend_protected_echo(now, ex_id, val)
+            .resend_protected(now, ex_id, edit)
             .map_err(|e| match e {
                 crate::oscore::Error::Coap(e) => e,
                 _ => Error::Busy,
             });
         #[cfg(not(feature = "oscore"))]
         {
-            let _ = (now, ex_id, val);
+            let _ = (now, ex_id, edit);
             Err(Error::UnknownId)
         }
     }

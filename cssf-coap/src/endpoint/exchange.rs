@@ -175,7 +175,8 @@ pub enum Event<A, const M: usize> {
         response: Received<M>,
     },
     /// A fresh Observe notification (stale, reordered ones are dropped per
-    /// RFC 7641 §3.4).
+    /// RFC 7641 §3.4; over OSCORE, those whose Partial IV is not above
+    /// every one taken for the registration, RFC 8613 §7.4.1).
     ///
     /// A notification carrying Block2 with more blocks (RFC 7959 §2.6)
     /// arrives as its first block with `last: false`; the endpoint then

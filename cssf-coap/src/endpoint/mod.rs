@@ -13,8 +13,12 @@
 //! (`add_oscore_context`), routes the inner request (the handler reads
 //! `Received::security`) and protects every answer, a retransmission
 //! getting the cached protected answer; the client side sends a request
-//! protected (`request_protected`) and takes only a response that
-//! verifies. See the crate README's OSCORE section.
+//! protected (`request_protected`, `upload_protected`) and takes only a
+//! response that verifies. Observe and Block-wise work over it on both
+//! sides (RFC 8613 §4.1.3.4, §4.1.3.5): observations are bound to their
+//! context and registration request, each notification protected under
+//! its own Partial IV, and every block is its own protected request. See
+//! the crate README's OSCORE section.
 //!
 //! The endpoint follows the workspace's I/O shape: feed it datagrams
 //! ([`Endpoint::handle_datagram`]) and time ([`Endpoint::handle_timeout`]),
@@ -102,6 +106,10 @@ const OPTS: usize = 24;
 /// encoding inside. Answers to OSCORE requests are sized this much under
 /// the amplification limit.
 const OSCORE_ANSWER_OVERHEAD: usize = 11;
+/// What OSCORE adds to a notification besides that: the flag byte and a
+/// Partial IV of up to 5 bytes in the OSCORE option, and the outer copy of
+/// the Observe option (up to 4 bytes, RFC 8613 §4.1.3.5).
+const OSCORE_NOTIFICATION_EXTRA: usize = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Token {
@@ -261,8 +269,8 @@ struct Exchange<A, const M: usize> {
 
 impl<A, const M: usize> Exchange<A, M> {
     /// Whether it was sent OSCORE-protected (`template` is then the plain
-    /// request, protected anew for an Echo retry; Block2 follow-ups and
-    /// Observe edits are not made).
+    /// request, protected anew, under a new Partial IV, for every edited
+    /// repeat: an Echo retry, the next Block2 block, an Observe edit).
     fn is_oscore(&self) -> bool {
         #[cfg(feature = "oscore")]
         return self.oscore.is_some();
@@ -293,6 +301,12 @@ struct Observer<A> {
     /// limited (it asked for them itself, and stays only while it
     /// acknowledges the confirmable ones).
     verified: bool,
+    /// The OSCORE registration (RFC 8613 §4.1.3.5): the context it was
+    /// verified with and its request's kid and Partial IV, which every
+    /// notification's AAD names; each notification takes a Partial IV of
+    /// its own. `None`: a plain observation.
+    #[cfg(feature = "oscore")]
+    oscore: Option<oscore::OscoreRequest>,
 }
 
 impl<A> PendingRequest<A> {
@@ -303,9 +317,43 @@ impl<A> PendingRequest<A> {
         #[cfg(not(feature = "oscore"))]
         false
     }
+
+    /// The OSCORE context it was verified with (`None`: plain).
+    fn oscore_context(&self) -> Option<usize> {
+        #[cfg(feature = "oscore")]
+        return self.oscore.as_ref().map(|o| o.context);
+        #[cfg(not(feature = "oscore"))]
+        None
+    }
+
+    /// What an observation it registers keeps of its OSCORE request: the
+    /// context and the request's kid and Partial IV (the notifications'
+    /// AAD), its nonce marked used (notifications never reuse it).
+    #[cfg(feature = "oscore")]
+    fn observer_binding(&self) -> Option<oscore::OscoreRequest> {
+        self.oscore.as_ref().map(|o| {
+            let mut binding =
+                crate::oscore::RequestBinding::new(o.binding.kid, o.binding.partial_iv);
+            binding.take_nonce();
+            oscore::OscoreRequest {
+                context: o.context,
+                binding,
+                datagram_len: o.datagram_len,
+            }
+        })
+    }
 }
 
 impl<A> Observer<A> {
+    /// The OSCORE context its registration was verified with (`None`:
+    /// plain).
+    fn context(&self) -> Option<usize> {
+        #[cfg(feature = "oscore")]
+        return self.oscore.as_ref().map(|o| o.context);
+        #[cfg(not(feature = "oscore"))]
+        None
+    }
+
     fn note_mid(&mut self, mid: u16) {
         if self.recent.is_full() {
             self.recent.remove(0);
@@ -360,6 +408,32 @@ enum Edit {
     Echo([u8; 40], usize),
     /// GET with Observe 0 (re-register) or 1 (cancel, RFC 7641 §3.6).
     Observe(u32),
+}
+
+impl Edit {
+    /// Applies the edit to a copy of the request.
+    fn apply<'p, const K: usize>(&'p self, b: &mut MessageBuilder<'p, K>) -> Result<(), Error> {
+        match self {
+            Edit::NextBlock2(next) => {
+                // Later blocks are plain GETs of the representation (RFC
+                // 7959 §2.4, §3.2): no Observe, no upload body.
+                b.remove_option(OptionNumber::OBSERVE);
+                b.remove_option(OptionNumber::BLOCK1);
+                b.remove_option(OptionNumber::SIZE1);
+                b.payload(&[]);
+                b.block2(*next)?;
+            }
+            Edit::Echo(val, n) => {
+                b.remove_option(OptionNumber::ECHO);
+                b.add_option(OptionNumber::ECHO, val.get(..*n).unwrap_or(&[]))?;
+            }
+            Edit::Observe(v) => {
+                b.remove_option(OptionNumber::BLOCK2);
+                b.observe(*v)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Options of a message the endpoint builds.
@@ -999,19 +1073,30 @@ where
         peer: A,
         req: &Request<'_>,
     ) -> Result<ExchangeId, Error> {
+        self.upload_with(now, peer, req, |ep, now, peer, r| ep.request(now, peer, r))
+    }
+
+    /// [`Endpoint::upload`], with `send` sending the (first) request.
+    fn upload_with<E: From<Error>>(
+        &mut self,
+        now: Duration,
+        peer: A,
+        req: &Request<'_>,
+        send: impl FnOnce(&mut Self, Duration, A, &Request<'_>) -> Result<ExchangeId, E>,
+    ) -> Result<ExchangeId, E> {
         self.maintain(now);
         if req.block1.is_some() {
-            return Err(Error::BadBlock);
+            return Err(Error::BadBlock.into());
         }
         let szx = self.config.max_szx.min(6);
         let size = 16usize << szx;
         if req.payload.len() <= size {
-            return self.request(now, peer, req);
+            return send(self, now, peer, req);
         }
         if self.upload.is_some() {
             debug!("Block1 upload refused: one is already running");
             self.stats.busy += 1;
-            return Err(Error::Busy);
+            return Err(Error::Busy.into());
         }
         let needed = req.payload.len();
         let body: Vec<u8, U> =
@@ -1019,7 +1104,7 @@ where
         let first = req.payload.get(..size).unwrap_or(req.payload);
         let mut r = req.block1(Block::at_offset(0, true, szx)?, first);
         r.size1 = Some(u32::try_from(needed).map_err(|_| Error::BufferTooSmall { needed })?);
-        let id = self.request(now, peer, &r)?;
+        let id = send(self, now, peer, &r)?;
         self.upload = Some(ClientUpload {
             ex: id.0,
             body,
@@ -1032,16 +1117,16 @@ where
 
     /// Cancels an Observe registration explicitly (GET with Observe 1, RFC
     /// 7641 §3.6); the server's answer arrives as the final
-    /// [`Event::Response`]. [`Error::UnknownId`] for no such exchange, or
-    /// one sent OSCORE-protected (which never observes, and whose
-    /// protected request cannot be edited); that exchange is left as it
-    /// was.
+    /// [`Event::Response`]. An exchange sent OSCORE-protected
+    /// ([`Endpoint::request_protected`]) cancels with a request protected
+    /// anew (a new Partial IV, the same token and context).
+    /// [`Error::UnknownId`] for no such exchange.
     pub fn cancel_observe(&mut self, now: Duration, id: ExchangeId) -> Result<(), Error> {
         self.maintain(now);
         let ex = self
             .exchanges
             .iter_mut()
-            .find(|e| e.id == id.0 && !e.is_oscore())
+            .find(|e| e.id == id.0)
             .ok_or(Error::UnknownId)?;
         ex.observing = false;
         ex.deadline = None;
@@ -1051,15 +1136,15 @@ where
 
     /// Re-registers an observation (RFC 7641 §3.3.1: GET with Observe 0 and
     /// the same token), e.g. when Max-Age of the last notification ran out.
-    /// [`Error::UnknownId`] for no such exchange, or one sent
-    /// OSCORE-protected (Observe is not offered over OSCORE); that exchange
-    /// is left as it was.
+    /// A protected exchange re-registers with a request protected anew:
+    /// its notifications are bound to that request from then on.
+    /// [`Error::UnknownId`] for no such exchange.
     pub fn reregister(&mut self, now: Duration, id: ExchangeId) -> Result<(), Error> {
         self.maintain(now);
         let ex = self
             .exchanges
             .iter_mut()
-            .find(|e| e.id == id.0 && !e.is_oscore())
+            .find(|e| e.id == id.0)
             .ok_or(Error::UnknownId)?;
         ex.observing = true;
         self.resend_from_template(now, id.0, Edit::Observe(0))
@@ -1152,9 +1237,10 @@ where
         #[allow(unused_mut)]
         let mut p = self.pending.remove(pos);
         let observable = self.resources.get(p.resource).is_some_and(|res| res.obs);
-        // Observe is not offered over OSCORE (notifications would need a
-        // Partial IV each): the answer goes without it and the client polls.
-        let wants_obs = p.observe == Some(0) && observable && r.code.is_success() && !p.is_oscore();
+        // Over OSCORE too (RFC 8613 §4.1.3.5): the observation is bound to
+        // the registration's context and request, and every notification
+        // after this answer takes a Partial IV of its own.
+        let wants_obs = p.observe == Some(0) && observable && r.code.is_success();
         // RFC 9175 §2.4: toward an unverified peer the answer stays under
         // `cap`. A safe method (GET, FETCH) gets an Echo challenge instead
         // (the client repeats it with the value, proving its address, and
@@ -1162,6 +1248,11 @@ where
         // its answer goes in Block2 blocks small enough, with the challenge
         // as the last resort.
         let cap = self.answer_cap(&p.peer, p.req_len, p.is_oscore());
+        // A protected registration answer carries an outer copy of Observe.
+        let cap = match cap {
+            Some(c) if wants_obs && p.is_oscore() => Some(c.saturating_sub(4)),
+            c => c,
+        };
         let safe = matches!(p.method, Code::GET | Code::FETCH);
         let ty = if p.con && !p.acked {
             MessageType::Ack
@@ -1383,10 +1474,16 @@ where
             // request (in smaller Block2 blocks; the client fetches the
             // rest), or is not sent.
             let (peer, token, req_len) = (ob.peer.clone(), ob.token, ob.req_len);
+            let overhead = if ob.context().is_some() {
+                OSCORE_ANSWER_OVERHEAD + OSCORE_NOTIFICATION_EXTRA
+            } else {
+                0
+            };
             let cap = if ob.verified {
                 None
             } else {
                 self.amplification_cap(&peer, req_len)
+                    .map(|c| c.saturating_sub(overhead))
             };
             if let Some(cap) = cap {
                 let mut fits = encoded_len(MessageType::Con, code, token.as_slice(), &o) <= cap;
@@ -1421,6 +1518,9 @@ where
                 // of the first unacknowledged one run out (MAX_TRANSMIT_WAIT).
                 let mid = self.alloc_mid(&peer);
                 let bytes = build::<M>(MessageType::Con, code, mid, token.as_slice(), &o)?;
+                let Some(bytes) = self.seal_notification(key, bytes) else {
+                    continue;
+                };
                 if let Some(slot) = self.cons.get_mut(pos) {
                     slot.bytes = bytes;
                     slot.mid = mid;
@@ -1448,6 +1548,9 @@ where
                 MessageType::Non
             };
             let bytes = build::<M>(ty, code, mid, token.as_slice(), &o)?;
+            let Some(bytes) = self.seal_notification(key, bytes) else {
+                continue;
+            };
             if let Some(ob) = self.observers.iter_mut().find(|ob| ob.key == key) {
                 ob.note_mid(mid);
             }
@@ -1466,6 +1569,54 @@ where
             }
         }
         Ok(sent)
+    }
+
+    /// Protects the notification `plain` to the observer `key` when its
+    /// observation is an OSCORE one (RFC 8613 §8.3: a Partial IV of its
+    /// own, the AAD naming the registration request); plain bytes for a
+    /// plain observation. `None`: it could not be protected, and was
+    /// counted in `Stats::dropped`: for want of a persisted Sender Sequence
+    /// Number the observation stays (persist, and the next notification
+    /// goes); with its context gone or its sequence numbers run out the
+    /// observation ends.
+    fn seal_notification(&mut self, key: u32, plain: Vec<u8, M>) -> Option<Vec<u8, M>> {
+        #[cfg(feature = "oscore")]
+        {
+            let ob = self.observers.iter_mut().find(|o| o.key == key)?;
+            let Some(req) = ob.oscore.as_mut() else {
+                return Some(plain);
+            };
+            let mut out: Vec<u8, M> = Vec::new();
+            let sealed = match (self.oscore.get_mut(req.context), out.resize(M, 0)) {
+                (Some(ctx), Ok(())) => {
+                    ctx.protect_response(&mut req.binding, &plain, true, &mut out)
+                }
+                _ => Err(crate::oscore::Error::ContextNotFound),
+            };
+            match sealed {
+                Ok(n) => {
+                    out.truncate(n);
+                    Some(out)
+                }
+                Err(crate::oscore::Error::PersistRequired) => {
+                    debug!("notification not protected: the Sender Sequence Number must be persisted first");
+                    self.stats.dropped += 1;
+                    None
+                }
+                Err(_) => {
+                    debug!("notification could not be protected: observation ended");
+                    self.stats.dropped += 1;
+                    self.observers.retain(|o| o.key != key);
+                    self.cons.retain(|c| c.owner != Owner::Notify(key));
+                    None
+                }
+            }
+        }
+        #[cfg(not(feature = "oscore"))]
+        {
+            let _ = key;
+            Some(plain)
+        }
     }
 
     // ----- outputs -----

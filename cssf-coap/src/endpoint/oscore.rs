@@ -1,5 +1,8 @@
-//! OSCORE in the endpoint, server side (RFC 8613 §8.2, §8.3; feature
-//! `oscore`).
+//! OSCORE in the endpoint (RFC 8613 §8; feature `oscore`): the server
+//! side below, the client side (`request_protected`, `upload_protected`,
+//! the protected repeats of an exchange's request) after it. Observations
+//! and notifications over OSCORE are in the endpoint's Observe code
+//! (`register_observer`, `seal_notification`).
 //!
 //! A request carrying the OSCORE option is looked up in the message-ID
 //! cache first (RFC 7252 §4.5): a retransmission of a protected request
@@ -90,6 +93,73 @@ where
         self.oscore.get_mut(index)
     }
 
+    /// Removes the OSCORE context at `index` (feature `oscore`), e.g. when
+    /// its keys are revoked or replaced, and returns it; the other
+    /// contexts keep their indices, and a later
+    /// [`Endpoint::add_oscore_context`] may take this one. Everything
+    /// made under it ends with it: its observations (no notification is
+    /// sent under it again), the requests verified with it that are not
+    /// answered yet (a later [`Endpoint::respond`] gets
+    /// [`Error::UnknownId`]), their undelivered events, its Block1
+    /// uploads, and the client exchanges protected with it, each with
+    /// [`Event::Aborted`](super::Event::Aborted).
+    pub fn remove_oscore_context(&mut self, index: usize) -> Option<SecurityContext> {
+        let ctx = self.oscore.remove(index)?;
+        let gone: Vec<u32, N> = self
+            .observers
+            .iter()
+            .filter(|o| o.context() == Some(index))
+            .map(|o| o.key)
+            .collect();
+        for key in gone {
+            self.observers.retain(|o| o.key != key);
+            self.cons.retain(|c| c.owner != super::Owner::Notify(key));
+        }
+        let requests: Vec<u32, N> = self
+            .pending
+            .iter()
+            .filter(|p| p.oscore_context() == Some(index))
+            .map(|p| p.id)
+            .collect();
+        self.pending.retain(|p| p.oscore_context() != Some(index));
+        self.events.retain(|e| match e {
+            super::Event::Request { id, .. } => !requests.contains(&id.0),
+            _ => true,
+        });
+        self.uploads.retain(|u| u.context != Some(index));
+        let ended: Vec<u32, N> = self
+            .exchanges
+            .iter()
+            .filter(|e| e.oscore.as_ref().is_some_and(|o| o.context == index))
+            .map(|e| (e.id, e.fetch_for))
+            .filter(|(_, fetch)| fetch.is_none())
+            .map(|(id, _)| id)
+            .collect();
+        self.exchanges.retain(|e| {
+            let gone = e.oscore.as_ref().is_some_and(|o| o.context == index);
+            if gone {
+                self.cons
+                    .retain(|c| c.owner != super::Owner::Exchange(e.id));
+            }
+            !gone
+        });
+        for id in ended {
+            if self.upload.as_ref().is_some_and(|u| u.ex == id) {
+                self.upload = None;
+            }
+            self.events.retain(|e| match e {
+                super::Event::Response { id: x, .. } | super::Event::Notification { id: x, .. } => {
+                    x.0 != id
+                }
+                _ => true,
+            });
+            self.push_event(super::Event::Aborted {
+                id: super::ExchangeId(id),
+            });
+        }
+        Some(ctx)
+    }
+
     /// Sends `req` to `peer` OSCORE-protected with the context at `context`
     /// (feature `oscore`), like [`Endpoint::request`]: the response
     /// arrives as [`Event::Response`](super::Event::Response) once it
@@ -109,10 +179,23 @@ where
     /// IV and message ID, the same token), and the response to the repeat
     /// is the exchange's response; a second 4.01 is delivered.
     ///
-    /// One request, one response: Observe is refused
-    /// ([`crate::oscore::Error::UnsupportedOption`]), and Block2 follow-ups
-    /// are not made (a block with more to come is delivered as the final
-    /// response; ask for the next block with `req.block2`). Errors: those of
+    /// With `req.observe` (RFC 8613 §4.1.3.5) the notifications arrive as
+    /// [`Event::Notification`](super::Event::Notification)s, each verified
+    /// against the registration request and taken only if its Partial IV
+    /// is above every one taken before for it (§7.4.1: a replayed, older or
+    /// duplicated notification is dropped and counted in
+    /// `Stats::oscore_refused`, a confirmable one acknowledged). A
+    /// response in Block2 blocks (RFC 7959 §2.4, inner Block2,
+    /// §4.1.3.4.1) is fetched block by block like a plain one, each block
+    /// request protected on its own (a new Partial IV), each block
+    /// delivered as it verifies; so is the rest of a notification's body.
+    /// [`Endpoint::cancel_observe`] and [`Endpoint::reregister`] protect
+    /// their request anew too. Each such repeat takes a Sender Sequence
+    /// Number: with a persisted sequence
+    /// ([`SecurityContext::persist_due`]), persist far enough ahead for a
+    /// whole transfer; a next block that cannot be protected ends the
+    /// exchange with [`Event::Timeout`](super::Event::Timeout). Errors:
+    /// those of
     /// [`SecurityContext::protect_request`], and
     /// [`crate::oscore::Error::Coap`] with [`Error::UnknownId`] for no such
     /// context or [`Error::Busy`] when a table is full.
@@ -124,11 +207,6 @@ where
         context: usize,
     ) -> Result<super::ExchangeId, crate::oscore::Error> {
         self.maintain(now);
-        if req.observe.is_some() {
-            return Err(crate::oscore::Error::UnsupportedOption(
-                crate::wire::OptionNumber::OBSERVE,
-            ));
-        }
         if self.oscore.get(context).is_none() {
             return Err(Error::UnknownId.into());
         }
@@ -167,16 +245,62 @@ where
         Ok(id)
     }
 
-    /// RFC 9175 §2.3 for a protected exchange: repeats its request (the
-    /// plain template) with the Echo value `val[..n]` of the server's
-    /// protected 4.01, protected anew (a new Partial IV, a new message ID,
-    /// the same token); the exchange now expects the response to this
-    /// request.
-    pub(super) fn resend_protected_echo(
+    /// [`Endpoint::upload`] OSCORE-protected with the context at
+    /// `context` (feature `oscore`): a body larger than one block goes in
+    /// inner Block1 blocks (RFC 8613 §4.1.3.4.1, RFC 7959 §2.5), each
+    /// block its own protected request (a new Partial IV, a fresh token),
+    /// each answer verified against its block's request; the final
+    /// response arrives as one [`Event::Response`](super::Event::Response).
+    /// A body that fits one block is sent like
+    /// [`Endpoint::request_protected`]. Errors: those of both.
+    pub fn upload_protected(
+        &mut self,
+        now: Duration,
+        peer: A,
+        req: &super::Request<'_>,
+        context: usize,
+    ) -> Result<super::ExchangeId, crate::oscore::Error> {
+        self.upload_with(now, peer, req, |ep, now, peer, r| {
+            ep.request_protected(now, peer, r, context)
+        })
+    }
+
+    /// Protects the plain request `plain` with the context at `context`
+    /// (a new Partial IV): the datagram to send and what verifies its
+    /// responses.
+    pub(super) fn protect_plain(
+        &mut self,
+        context: usize,
+        plain: &[u8],
+    ) -> Result<(Vec<u8, M>, OscoreRequest), Error> {
+        let ctx = self.oscore.get_mut(context).ok_or(Error::UnknownId)?;
+        let mut wire: Vec<u8, M> = Vec::new();
+        wire.resize(M, 0)
+            .map_err(|_| Error::BufferTooSmall { needed: M })?;
+        let (n, binding) = ctx.protect_request(plain, &mut wire).map_err(|e| match e {
+            crate::oscore::Error::Coap(e) => e,
+            _ => Error::Busy,
+        })?;
+        wire.truncate(n);
+        Ok((
+            wire,
+            OscoreRequest {
+                context,
+                binding,
+                datagram_len: n,
+            },
+        ))
+    }
+
+    /// Repeats a protected exchange's request (the plain template) after
+    /// `edit` (RFC 9175 §2.3 Echo retry, the next Block2 block, an Observe
+    /// edit), protected anew (a new Partial IV, a new message ID, the same
+    /// token); the exchange now expects the responses to this request.
+    pub(super) fn resend_protected(
         &mut self,
         now: Duration,
         ex_id: u32,
-        val: &[u8],
+        edit: super::Edit,
     ) -> Result<(), crate::oscore::Error> {
         let Some(ex) = self.exchanges.iter().find(|e| e.id == ex_id) else {
             return Err(Error::UnknownId.into());
@@ -193,8 +317,7 @@ where
         let msg = Message::parse(&template)?;
         let mut b = crate::wire::MessageBuilder::<'_, { super::OPTS }>::from_message(&msg)?;
         b.set_message_id(mid);
-        b.remove_option(OptionNumber::ECHO);
-        b.add_option(OptionNumber::ECHO, val)?;
+        edit.apply(&mut b)?;
         let plain: Vec<u8, M> = super::emit_vec(&b)?;
         let ctx = self
             .oscore
@@ -288,6 +411,21 @@ where
         };
         let n = match verified {
             Ok(n) => n,
+            Err(crate::oscore::Error::Replay) => {
+                // Authentic but not new: a notification older than one
+                // taken (or a replay). Not delivered; a confirmable one is
+                // acknowledged so the server stops repeating it (RFC 8613
+                // §7.4.1).
+                debug!(
+                    "response (MID {}) to a protected request is a replay or older than one taken: dropped",
+                    mid
+                );
+                self.stats.oscore_refused += 1;
+                if ty == MessageType::Con {
+                    self.queue_empty_ack(peer, mid);
+                }
+                return;
+            }
             Err(_) => {
                 debug!(
                     "response (MID {}) to a protected request does not verify: dropped",

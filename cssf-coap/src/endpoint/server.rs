@@ -262,12 +262,14 @@ where
                 DedupState::Answered(Vec::new()),
             );
         }
-        if msg.code() == Code::GET && observe != Some(0) && !oscore {
-            // Deregistration (Observe 1) or a plain GET with the same token.
-            // Observations are all plain (Observe is not offered over
-            // OSCORE): a protected GET cancels none.
+        if msg.code() == Code::GET && observe != Some(0) {
+            // Deregistration (Observe 1) or a GET with the same token: only
+            // under the protection the observation was made with (a plain
+            // request cancels no protected observation, a protected one
+            // only those of its own context).
+            let context = self.context_now();
             self.observers
-                .retain(|o| !(o.peer == peer && o.token == token));
+                .retain(|o| !(o.peer == peer && o.token == token && o.context() == context));
         }
         let block1 = msg.block1().ok().flatten();
         if let Some(b) = block1 {
@@ -442,15 +444,38 @@ where
     pub(super) fn register_observer(&mut self, p: &PendingRequest<A>) -> Option<u32> {
         self.obs_seq = (self.obs_seq + 1) & 0x00ff_ffff;
         let verified = self.is_verified(&p.peer);
-        if let Some(o) = self
+        let context = p.oscore_context();
+        if let Some(i) = self
             .observers
-            .iter_mut()
-            .find(|o| o.peer == p.peer && o.token == p.token)
+            .iter()
+            .position(|o| o.peer == p.peer && o.token == p.token)
         {
-            o.resource = p.resource;
-            o.req_len = p.req_len;
-            o.verified = verified;
-            return Some(self.obs_seq);
+            let held = self.observers.get(i).and_then(|o| o.context());
+            if held == context {
+                // A re-registration (RFC 7641 §3.3.1), under the same
+                // protection: a protected one binds the notifications to
+                // its own request from now on.
+                if let Some(o) = self.observers.get_mut(i) {
+                    o.resource = p.resource;
+                    o.req_len = p.req_len;
+                    o.verified = verified;
+                    #[cfg(feature = "oscore")]
+                    {
+                        o.oscore = p.observer_binding();
+                    }
+                }
+                return Some(self.obs_seq);
+            }
+            if context.is_none() {
+                // A plain request never takes over a protected
+                // observation (nor one of another context, below).
+                debug!("plain registration on the token of a protected observation: answered without Observe");
+                return None;
+            }
+            // A protected registration replaces the observation on that
+            // token that was not made under its context.
+            let gone = self.observers.remove(i);
+            self.cons.retain(|c| c.owner != Owner::Notify(gone.key));
         }
         // A peer holds at most its share of the table; beyond it, or with
         // the table full, the answer goes without Observe (§4.1: not
@@ -480,6 +505,8 @@ where
             recent: Vec::new(),
             req_len: p.req_len,
             verified,
+            #[cfg(feature = "oscore")]
+            oscore: p.observer_binding(),
         };
         self.observers.push(ob).ok().map(|()| self.obs_seq)
     }

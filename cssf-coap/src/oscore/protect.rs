@@ -502,7 +502,8 @@ impl SecurityContext {
 /// ```
 #[derive(Debug, Default)]
 pub struct ContextTable<const N: usize> {
-    contexts: heapless::Vec<SecurityContext, N>,
+    /// `None`: a removed context's slot (indices of the others stay).
+    contexts: heapless::Vec<Option<SecurityContext>, N>,
 }
 
 impl<const N: usize> ContextTable<N> {
@@ -513,23 +514,36 @@ impl<const N: usize> ContextTable<N> {
         }
     }
 
-    /// Adds a context, returning its index; [`Error::Coap`] with
-    /// [`crate::Error::Busy`] when the table is full.
+    /// Adds a context, returning its index (the slot of a removed one, if
+    /// any, is taken again); [`Error::Coap`] with [`crate::Error::Busy`]
+    /// when the table is full.
     pub fn insert(&mut self, ctx: SecurityContext) -> Result<usize, Error> {
+        if let Some(i) = self.contexts.iter().position(Option::is_none) {
+            if let Some(slot) = self.contexts.get_mut(i) {
+                *slot = Some(ctx);
+                return Ok(i);
+            }
+        }
         self.contexts
-            .push(ctx)
+            .push(Some(ctx))
             .map_err(|_| Error::Coap(crate::Error::Busy))?;
         Ok(self.contexts.len() - 1)
     }
 
+    /// Removes the context at `index` and returns it; the other contexts
+    /// keep their indices.
+    pub fn remove(&mut self, index: usize) -> Option<SecurityContext> {
+        self.contexts.get_mut(index).and_then(Option::take)
+    }
+
     /// The context at `index`.
     pub fn get(&self, index: usize) -> Option<&SecurityContext> {
-        self.contexts.get(index)
+        self.contexts.get(index).and_then(Option::as_ref)
     }
 
     /// The context at `index`, mutably (to protect the response).
     pub fn get_mut(&mut self, index: usize) -> Option<&mut SecurityContext> {
-        self.contexts.get_mut(index)
+        self.contexts.get_mut(index).and_then(Option::as_mut)
     }
 
     /// Finds the context for a request and verifies it like
@@ -577,9 +591,9 @@ impl<const N: usize> ContextTable<N> {
         let index = self
             .contexts
             .iter()
-            .position(|c| r.selects(c))
+            .position(|c| c.as_ref().is_some_and(|c| r.selects(c)))
             .ok_or(Error::ContextNotFound)?;
-        let ctx = self.contexts.get_mut(index).ok_or(Error::ContextNotFound)?;
+        let ctx = self.get_mut(index).ok_or(Error::ContextNotFound)?;
         let (len, binding, synchronised) = ctx.unprotect_received_request(r, msg, out, resync)?;
         Ok((len, index, binding, synchronised))
     }

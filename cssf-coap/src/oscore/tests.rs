@@ -671,3 +671,33 @@ fn a_restored_server_takes_no_request_until_its_window_is_restored() {
     let mut v = SecurityContext::new(&params(b"S", b"C", None), SenderSequence::Volatile).unwrap();
     assert!(unprotect_req(&mut v, &old).is_ok());
 }
+
+#[test]
+fn context_table_remove_keeps_the_other_indices() {
+    let mut table = ContextTable::<2>::new();
+    for kid in [b"A", b"B"] {
+        let ctx = SecurityContext::new(&params(b"S", kid, None), SenderSequence::Volatile).unwrap();
+        table.insert(ctx).unwrap();
+    }
+    let mut client_a =
+        SecurityContext::new(&params(b"A", b"S", None), SenderSequence::Volatile).unwrap();
+    let removed = table.remove(0).unwrap();
+    assert_eq!(removed.recipient_id(), b"A");
+    assert!(table.remove(0).is_none());
+    assert!(table.get(0).is_none());
+    assert_eq!(table.get(1).unwrap().recipient_id(), b"B");
+    // A's requests no longer find a context.
+    let (wire, _) = protect_req(&mut client_a, &put_request());
+    let mut msg = wire.clone();
+    let mut out = [0u8; 512];
+    assert!(matches!(
+        table.unprotect_request(&mut msg, &mut out),
+        Err(Error::ContextNotFound)
+    ));
+    // The freed slot is taken again; the table is full after it.
+    assert_eq!(table.insert(removed).unwrap(), 0);
+    let mut msg = wire.clone();
+    assert_eq!(table.unprotect_request(&mut msg, &mut out).unwrap().1, 0);
+    let c = SecurityContext::new(&params(b"S", b"C", None), SenderSequence::Volatile).unwrap();
+    assert!(table.insert(c).is_err());
+}
