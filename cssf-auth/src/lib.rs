@@ -71,6 +71,8 @@ mod error;
 pub mod exi;
 #[cfg(feature = "issuer")]
 pub mod issuer;
+#[cfg(feature = "oscore-profile")]
+pub mod oscore_profile;
 pub mod pop;
 pub mod store;
 
