@@ -96,6 +96,9 @@ pub const MAX_MASTER_SALT: usize = 2 + MAX_SALT + 1 + MAX_NONCE + 1 + NONCE2_LEN
 /// Longest 2.01 payload [`AuthzInfo::post_oscore`](crate::AuthzInfo::post_oscore)
 /// writes: `{42: nonce2, 44: ace_server_recipientid}`.
 pub const MAX_RESPONSE_LEN: usize = 1 + 2 + 1 + NONCE2_LEN + 2 + 1 + MAX_RECIPIENT_ID;
+/// Longest OSCORE_Input_Material [`OscoreInputMaterial::emit`] writes.
+pub const MAX_MATERIAL_LEN: usize =
+    1 + 1 + 2 + MAX_KID_LEN + 1 + 2 + MAX_MASTER_SECRET + 1 + 2 + MAX_SALT + 1 + 2 + MAX_CONTEXT_ID;
 /// `nonce1` values remembered per binding: a POST repeating one of them is
 /// refused as a replay.
 pub const NONCE_HISTORY: usize = 4;
@@ -258,6 +261,32 @@ impl OscoreInputMaterial {
             salt,
             context_id,
         })
+    }
+
+    /// Writes the map with `id`, `ms` and, when present, `salt` and
+    /// `contextId` (the default `hkdf` and `alg` are left out, RFC 9203
+    /// §3.2.1), at most [`MAX_MATERIAL_LEN`] bytes.
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, Error> {
+        let n = 2 + u64::from(self.salt.is_some()) + u64::from(self.context_id.is_some());
+        let mut e = minicbor::Encoder::new(minicbor::encode::write::Cursor::new(&mut *out));
+        let r: Result<(), minicbor::encode::Error<_>> = (|| {
+            e.map(n)?
+                .i64(label::ID)?
+                .bytes(self.id.as_slice())?
+                .i64(label::MS)?
+                .bytes(self.ms.as_slice())?;
+            if let Some(s) = &self.salt {
+                e.i64(label::SALT)?.bytes(s.as_slice())?;
+            }
+            if let Some(c) = &self.context_id {
+                e.i64(label::CONTEXT_ID)?.bytes(c.as_slice())?;
+            }
+            Ok(())
+        })();
+        r.map_err(|_| Error::BufferTooSmall {
+            needed: MAX_MATERIAL_LEN,
+        })?;
+        Ok(e.into_writer().position())
     }
 
     /// SHA-256 of the Master Secret: what tells two materials' keys apart.
@@ -601,6 +630,17 @@ mod tests {
         let defaults =
             std::vec![0xa5, 0x00, 0x41, 0x01, 0x01, 0x01, 0x03, 0x29, 0x04, 0x0a, 0x02, 0x41, 0x05];
         assert!(OscoreInputMaterial::parse(&defaults, 8).is_ok());
+        // emit / parse round trip, longest fields
+        let m = OscoreInputMaterial {
+            id: Kid::from_slice(&[3; MAX_KID_LEN]).unwrap(),
+            ms: Bytes::from_slice(&[4; MAX_MASTER_SECRET]).unwrap(),
+            salt: Some(Bytes::from_slice(&[5; MAX_SALT]).unwrap()),
+            context_id: Some(Bytes::from_slice(&[6; MAX_CONTEXT_ID]).unwrap()),
+        };
+        let mut buf = [0u8; MAX_MATERIAL_LEN];
+        let n = m.emit(&mut buf).unwrap();
+        assert_eq!(OscoreInputMaterial::parse(&buf[..n], 8).unwrap(), m);
+        assert!(m.emit(&mut buf[..n - 1]).is_err());
     }
 
     #[test]
