@@ -80,9 +80,11 @@ pub enum Proof<'a> {
     Anonymous,
     /// The peer holds the OSCORE context with this Recipient ID (the kid
     /// its requests carry) and ID Context (RFC 9203): report it when the
-    /// context is added, with the context's handle as the session; each
+    /// context is added, with the context's handle as the session (one
+    /// that no DTLS session handle of the same `Authorizer` shares); each
     /// request verified under it is then decided by the scope of the token
-    /// the context was derived from, while that binding lasts.
+    /// the context was derived from, while that binding lasts
+    /// ([`AuthzInfo::post_oscore`]).
     #[cfg(feature = "oscore-profile")]
     Oscore {
         /// The context's Recipient ID.
@@ -486,7 +488,13 @@ impl<S: Clone + PartialEq + SessionId, const N: usize, const P: usize> Authorize
         self.sessions.retain(|(s, _)| s != &session);
         // The key the DTLS glue gave this handshake, if it gave a token's:
         // taken, the handshake is over.
-        let handed = tokens.take_handshake_key(session.session_id());
+        let handed = match proof {
+            // An OSCORE context has no handshake: the handshake keys
+            // noted under the same number are a DTLS session's.
+            #[cfg(feature = "oscore-profile")]
+            Proof::Oscore { .. } => None,
+            _ => tokens.take_handshake_key(session.session_id()),
+        };
         let grant = if let Some(i) = self
             .provisioned
             .iter()

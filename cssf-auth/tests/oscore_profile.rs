@@ -478,6 +478,32 @@ fn reposting_the_token_rekeys_and_a_replayed_post_is_refused() {
     )
     .unwrap();
     assert_eq!(get(&mut az, &mut rs, 1), Verdict::Allow);
+    // an OSCORE context's handle does not take a DTLS handshake's key
+    // noted under the same number
+    rs.note_handshake_key(1, [7; 32]);
+    az.on_connected(
+        1,
+        Proof::Oscore {
+            recipient_id: &id2b,
+            id_context: None,
+        },
+        &mut rs,
+    )
+    .unwrap();
+    assert_eq!(rs.handshake_key(1), Some([7; 32]));
+    // a Recipient ID bound to nothing grants nothing
+    assert_eq!(
+        az.on_connected(
+            2,
+            Proof::Oscore {
+                recipient_id: &[0xEE, 0xEE],
+                id_context: None,
+            },
+            &mut rs,
+        ),
+        Ok(Granted::Anonymous)
+    );
+    assert_eq!(get(&mut az, &mut rs, 2), Verdict::Unauthorized);
     // and the first POST replayed now: still refused (nonce history)
     let (r, _, _) = post(&mut rs, &mut rng, 4, &first);
     assert_eq!(r.error, Some(Error::Oscore(OscoreError::NonceReplay)));
