@@ -34,7 +34,10 @@ pub struct OscorePost<'a, R> {
     /// Randomness for `nonce2`.
     pub rng: &'a mut R,
     /// True for a Recipient ID (with this ID Context, if any) in use
-    /// elsewhere.
+    /// elsewhere, including contexts the caller still keeps after their
+    /// binding ended. Asked once without an ID Context before the token
+    /// is verified (so that a POST refused for want of an ID stores
+    /// nothing), then with the material's `contextId`.
     pub in_use: &'a InUse,
 }
 
