@@ -40,6 +40,17 @@ pub enum AuthEvent {
         /// Its kid.
         kid: Kid,
     },
+    /// The OSCORE security context bound to a token (RFC 9203) lost its
+    /// binding: the token expired, was evicted, or was replaced (by a
+    /// token with another key, or by a new context for the same token).
+    /// Drop the context: requests under it get no grant any more.
+    #[cfg(feature = "oscore-profile")]
+    OscoreContextRemoved {
+        /// The context's Recipient ID (the kid of requests under it).
+        recipient_id: Bytes<{ crate::oscore_profile::MAX_RECIPIENT_ID }>,
+        /// Its ID Context, if it has one.
+        id_context: Option<Bytes<{ crate::oscore_profile::MAX_CONTEXT_ID }>>,
+    },
     /// A request was allowed.
     RequestAllowed {
         /// The token's kid.

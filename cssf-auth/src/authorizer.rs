@@ -78,6 +78,20 @@ pub enum Proof<'a> {
     PublicKey(&'a [u8; 32], &'a [u8; 32]),
     /// Nothing: a client of a server-only raw-public-key handshake.
     Anonymous,
+    /// The peer holds the OSCORE context with this Recipient ID (the kid
+    /// its requests carry) and ID Context (RFC 9203): report it when the
+    /// context is added, with the context's handle as the session (one
+    /// that no DTLS session handle of the same `Authorizer` shares); each
+    /// request verified under it is then decided by the scope of the token
+    /// the context was derived from, while that binding lasts
+    /// ([`AuthzInfo::post_oscore`]).
+    #[cfg(feature = "oscore-profile")]
+    Oscore {
+        /// The context's Recipient ID.
+        recipient_id: &'a [u8],
+        /// Its ID Context, if any.
+        id_context: Option<&'a [u8]>,
+    },
 }
 
 /// Who sends a request.
@@ -338,6 +352,10 @@ enum Grant {
     /// long as that token's PoP key is still the key the session proved
     /// (SHA-256 of it).
     Token(Kid, [u8; 32]),
+    /// The scope of the token stored under this kid, as long as the OSCORE
+    /// context bound to it is still this one (its digest).
+    #[cfg(feature = "oscore-profile")]
+    Oscore(Kid, [u8; 32]),
     /// Nothing beyond the public and anonymous rights.
     Anonymous,
 }
@@ -470,7 +488,13 @@ impl<S: Clone + PartialEq + SessionId, const N: usize, const P: usize> Authorize
         self.sessions.retain(|(s, _)| s != &session);
         // The key the DTLS glue gave this handshake, if it gave a token's:
         // taken, the handshake is over.
-        let handed = tokens.take_handshake_key(session.session_id());
+        let handed = match proof {
+            // An OSCORE context has no handshake: the handshake keys
+            // noted under the same number are a DTLS session's.
+            #[cfg(feature = "oscore-profile")]
+            Proof::Oscore { .. } => None,
+            _ => tokens.take_handshake_key(session.session_id()),
+        };
         let grant = if let Some(i) = self
             .provisioned
             .iter()
@@ -490,6 +514,16 @@ impl<S: Clone + PartialEq + SessionId, const N: usize, const P: usize> Authorize
                     |r| matches!(&r.pop, PopKey::Ec2 { x: kx, y: ky, .. } if kx == x && ky == y),
                 ),
                 Proof::Anonymous => None,
+                #[cfg(feature = "oscore-profile")]
+                Proof::Oscore {
+                    recipient_id,
+                    id_context,
+                } => {
+                    let grant = tokens
+                        .oscore_grant(recipient_id, id_context)
+                        .map_or(Grant::Anonymous, |(kid, ctx)| Grant::Oscore(kid, ctx));
+                    return self.record(session, grant, tokens);
+                }
             };
             record
                 .and_then(|r| {
@@ -500,11 +534,29 @@ impl<S: Clone + PartialEq + SessionId, const N: usize, const P: usize> Authorize
                 })
                 .unwrap_or(Grant::Anonymous)
         };
+        self.record(session, grant, tokens)
+    }
+
+    fn record<K, M, const T: usize, const R: usize, const E: usize>(
+        &mut self,
+        session: S,
+        grant: Grant,
+        tokens: &mut AuthzInfo<'_, K, M, T, R, E>,
+    ) -> Result<Granted, Error>
+    where
+        K: KeyResolver + ?Sized,
+        M: ScopeMapper,
+    {
         let granted = match &grant {
             Grant::Provisioned(_) => Granted::Provisioned,
             Grant::Token(kid, _) => {
                 // A proven session uses the token: it is not displaced for
                 // a newcomer while it lives.
+                tokens.mark_token_used(kid.as_slice());
+                Granted::Token
+            }
+            #[cfg(feature = "oscore-profile")]
+            Grant::Oscore(kid, _) => {
                 tokens.mark_token_used(kid.as_slice());
                 Granted::Token
             }
@@ -537,6 +589,8 @@ impl<S: Clone + PartialEq + SessionId, const N: usize, const P: usize> Authorize
     pub fn token_kid(&self, session: &S) -> Option<&[u8]> {
         self.sessions.iter().find_map(|(s, g)| match g {
             Grant::Token(kid, _) if s == session => Some(kid.as_slice()),
+            #[cfg(feature = "oscore-profile")]
+            Grant::Oscore(kid, _) if s == session => Some(kid.as_slice()),
             _ => None,
         })
     }
@@ -606,14 +660,28 @@ impl<S: Clone + PartialEq + SessionId, const N: usize, const P: usize> Authorize
                     // another key (or is gone): not this session's grant.
                     return Verdict::Unauthorized;
                 }
-                match tokens.authorize(now, wall, Some(kid.as_slice()), method, path) {
-                    Decision::Allow => Verdict::Allow,
-                    Decision::Deny(DenyReason::PathNotInScope) => Verdict::Forbidden,
-                    Decision::Deny(DenyReason::MethodNotAllowed) => Verdict::MethodNotAllowed,
-                    Decision::Deny(_) => Verdict::Unauthorized,
+                token_verdict(tokens.authorize(now, wall, Some(kid.as_slice()), method, path))
+            }
+            #[cfg(feature = "oscore-profile")]
+            Some(Grant::Oscore(kid, ctx)) => {
+                if !tokens.oscore_bound(kid.as_slice(), ctx) {
+                    // The context lost its binding (token gone, or a new
+                    // context for it): not this session's grant any more.
+                    return Verdict::Unauthorized;
                 }
+                token_verdict(tokens.authorize(now, wall, Some(kid.as_slice()), method, path))
             }
         }
+    }
+}
+
+/// RFC 9200 §5.10.2: a token's decision as the answer to the request.
+fn token_verdict(d: Decision) -> Verdict {
+    match d {
+        Decision::Allow => Verdict::Allow,
+        Decision::Deny(DenyReason::PathNotInScope) => Verdict::Forbidden,
+        Decision::Deny(DenyReason::MethodNotAllowed) => Verdict::MethodNotAllowed,
+        Decision::Deny(_) => Verdict::Unauthorized,
     }
 }
 

@@ -26,6 +26,11 @@ use crate::store::{
 };
 use crate::Error;
 
+#[cfg(feature = "oscore-profile")]
+mod oscore;
+#[cfg(feature = "oscore-profile")]
+pub use oscore::{InUse, OscorePost};
+
 /// How many issuers' `exi` Sequence Numbers an [`AuthzInfo`] tracks.
 pub const EXI_ISSUERS: usize = 4;
 
@@ -140,6 +145,10 @@ pub struct AuthzInfo<
     handshake_keys: [Option<(u64, [u8; 32])>; HANDSHAKE_KEYS],
     next_handshake_key: usize,
     crypto: &'static CryptoProvider,
+    /// The OSCORE contexts bound to stored tokens (RFC 9203): at most one
+    /// per token, so at most `N`.
+    #[cfg(feature = "oscore-profile")]
+    oscore: [Option<crate::oscore_profile::Binding>; N],
 }
 
 impl<'k, K: KeyResolver + ?Sized, const N: usize, const R: usize, const E: usize>
@@ -176,6 +185,8 @@ impl<
             handshake_keys: [None; HANDSHAKE_KEYS],
             crypto: &cssf_provider::rustcrypto::PROVIDER,
             next_handshake_key: 0,
+            #[cfg(feature = "oscore-profile")]
+            oscore: core::array::from_fn(|_| None),
         }
     }
 
@@ -208,10 +219,19 @@ impl<
         token: &mut [u8],
         out: &mut [u8],
     ) -> Response {
-        let result = self.accept(now, wall, token);
+        let result = self.accept(now, wall, token, false);
         zeroize::Zeroize::zeroize(token);
+        let r = self.finish(result.map(|(kid, replaced)| (kid, replaced, 0)), out);
+        #[cfg(feature = "oscore-profile")]
+        self.sync_oscore();
+        r
+    }
+
+    /// Records the outcome of a token POST: counters, events, logs, and
+    /// the error payload (on 4.00) in `out`.
+    fn finish(&mut self, result: Result<(Kid, bool, usize), Error>, out: &mut [u8]) -> Response {
         match result {
-            Ok((kid, replaced)) => {
+            Ok((kid, replaced, payload_len)) => {
                 info!(
                     "token accepted{}",
                     if replaced {
@@ -225,7 +245,7 @@ impl<
                 self.events.push(AuthEvent::TokenAccepted { kid, replaced });
                 Response {
                     code: CREATED,
-                    payload_len: 0,
+                    payload_len,
                     error: None,
                 }
             }
@@ -260,6 +280,7 @@ impl<
         now: Duration,
         wall: Option<u64>,
         token: &mut [u8],
+        oscore: bool,
     ) -> Result<(Kid, bool), Error> {
         let limits = self.config.limits;
         let digest: [u8; 32] = Sha256::digest(&*token).into();
@@ -303,11 +324,17 @@ impl<
                 None
             }
         };
-        let mut pop = claims
-            .cnf
-            .as_ref()
-            .ok_or(Error::MissingClaim)?
-            .resolve(self.keys, &limits)?;
+        let cnf = claims.cnf.as_ref().ok_or(Error::MissingClaim)?;
+        // RFC 9203: an `osc` token comes with the nonces of §4.1, and only
+        // an `osc` token does (a token update naming the material by kid
+        // alone is a bare POST).
+        #[cfg(feature = "oscore-profile")]
+        if matches!(cnf, crate::pop::Cnf::Osc(_)) != oscore {
+            return Err(crate::oscore_profile::OscoreError::WrongProfile.into());
+        }
+        #[cfg(not(feature = "oscore-profile"))]
+        let _ = oscore;
+        let mut pop = cnf.resolve(self.keys, &limits)?;
         let kid = Kid::from_slice(pop.kid().ok_or(Error::MissingClaim)?)?;
         if let PopKey::KidOnly(_) = pop {
             // RFC 9202 §4 / RFC 8747 §3.4: a `cnf` of only a kid names a key
@@ -452,6 +479,8 @@ impl<
             self.store.remove(kid.as_slice());
             self.events.push(AuthEvent::TokenExpired { kid });
         }
+        #[cfg(feature = "oscore-profile")]
+        self.sync_oscore();
     }
 
     /// The earliest monotonic deadline of a stored `exi` token.

@@ -70,6 +70,10 @@ pub enum Error {
     /// An EDHOC message was refused or could not be made (RFC 9528).
     #[cfg(feature = "edhoc")]
     Edhoc(crate::edhoc::EdhocError),
+    /// An OSCORE-profile token or `/authz-info` request was refused
+    /// (RFC 9203).
+    #[cfg(feature = "oscore-profile")]
+    Oscore(crate::oscore_profile::OscoreError),
     /// An output buffer is too short.
     BufferTooSmall {
         /// Bytes the output needs.
@@ -104,6 +108,8 @@ impl Error {
             // EDHOC over CoAP answers errors with 4.00 (RFC 9528 §A.2)
             #[cfg(feature = "edhoc")]
             Error::Edhoc(_) => BAD_REQUEST,
+            #[cfg(feature = "oscore-profile")]
+            Error::Oscore(e) => e.code(),
             _ => UNAUTHORIZED,
         }
     }
@@ -150,6 +156,8 @@ impl fmt::Display for Error {
             Error::InvalidPolicy => "invalid access-control policy",
             #[cfg(feature = "edhoc")]
             Error::Edhoc(e) => e.describe(),
+            #[cfg(feature = "oscore-profile")]
+            Error::Oscore(e) => e.describe(),
             Error::BufferTooSmall { needed } => {
                 return write!(f, "buffer too small, {needed} bytes needed")
             }

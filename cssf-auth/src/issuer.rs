@@ -64,6 +64,10 @@ pub enum CnfOut<'a> {
     },
     /// Only a kid.
     Kid(&'a [u8]),
+    /// An OSCORE_Input_Material (RFC 9203 §3.2.1), for the OSCORE profile
+    /// (feature `oscore-profile`).
+    #[cfg(feature = "oscore-profile")]
+    Osc(&'a crate::oscore_profile::OscoreInputMaterial),
 }
 
 /// The claims to mint.
@@ -173,6 +177,15 @@ impl ClaimsSet<'_> {
                     }
                     CnfOut::Kid(k) => {
                         e.i64(CNF_KID)?.bytes(k)?;
+                    }
+                    #[cfg(feature = "oscore-profile")]
+                    CnfOut::Osc(m) => {
+                        e.i64(crate::oscore_profile::CNF_OSC)?;
+                        let mut mb = [0u8; crate::oscore_profile::MAX_MATERIAL_LEN];
+                        let ml = m
+                            .emit(&mut mb)
+                            .map_err(|_| minicbor::encode::Error::message("osc"))?;
+                        raw(&mut e, mb.get(..ml).unwrap_or(&[]))?;
                     }
                 }
             }

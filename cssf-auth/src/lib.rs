@@ -5,7 +5,9 @@
 //! Part of CSSF, the Common Service Security Framework. `#![no_std]`, no heap
 //! on any path, no `std` or `alloc` feature (nothing in it needs either). The `issuer` feature adds a token issuer (AS side) and the
 //! `dtls` feature the ACE DTLS profile glue (RFC 9202), the `edhoc` feature
-//! EDHOC (RFC 9528, module `edhoc`) with its OSCORE context export. Features `log` and
+//! EDHOC (RFC 9528, module `edhoc`) with its OSCORE context export, the
+//! `oscore-profile` feature the OSCORE profile of ACE (RFC 9203, module
+//! `oscore_profile`, `AuthzInfo::post_oscore`). Features `log` and
 //! `defmt` (bare-metal targets only; `DEFMT_LOG=cssf_auth=debug` to see
 //! more than errors) log token decisions (accepted at info; rejected, with
 //! the reason, at debug, since anyone can POST to `/authz-info`) and
@@ -71,6 +73,8 @@ mod error;
 pub mod exi;
 #[cfg(feature = "issuer")]
 pub mod issuer;
+#[cfg(feature = "oscore-profile")]
+pub mod oscore_profile;
 pub mod pop;
 pub mod store;
 

@@ -50,6 +50,10 @@ pub enum PopKey {
     },
     /// Only a key identifier; the key is known to both sides already.
     KidOnly(#[zeroize(skip)] Kid),
+    /// OSCORE_Input_Material (`cnf` `osc`, RFC 9203 §3.2.1): its `id` is
+    /// the kid. Never a DTLS PSK.
+    #[cfg(feature = "oscore-profile")]
+    Oscore(crate::oscore_profile::OscoreInputMaterial),
 }
 
 impl core::fmt::Debug for PopKey {
@@ -60,6 +64,8 @@ impl core::fmt::Debug for PopKey {
             }
             PopKey::Ec2 { kid, .. } => write!(f, "Ec2 {{ kid: {kid:?} }}"),
             PopKey::KidOnly(kid) => write!(f, "KidOnly({kid:?})"),
+            #[cfg(feature = "oscore-profile")]
+            PopKey::Oscore(m) => write!(f, "Oscore({m:?})"),
         }
     }
 }
@@ -72,6 +78,8 @@ impl PopKey {
                 kid.as_ref().map(|k| k.as_slice())
             }
             PopKey::KidOnly(k) => Some(k.as_slice()),
+            #[cfg(feature = "oscore-profile")]
+            PopKey::Oscore(m) => Some(m.id.as_slice()),
         }
     }
 
@@ -156,11 +164,15 @@ impl PopKey {
                     e.i8(-1)?.u8(1)?.i8(-2)?.bytes(x)?.i8(-3)?.bytes(y)?;
                 }
                 PopKey::KidOnly(_) => return Err(minicbor::encode::Error::message("kid only")),
+                #[cfg(feature = "oscore-profile")]
+                PopKey::Oscore(_) => return Err(minicbor::encode::Error::message("osc")),
             }
             Ok(())
         })();
         r.map_err(|_| match self {
             PopKey::KidOnly(_) => Error::InvalidPopKey,
+            #[cfg(feature = "oscore-profile")]
+            PopKey::Oscore(_) => Error::InvalidPopKey,
             _ => Error::BufferTooSmall { needed: 128 },
         })?;
         Ok(e.into_writer().position())
@@ -185,6 +197,9 @@ pub enum Cnf<'a> {
     Encrypted(&'a [u8]),
     /// A bare kid.
     Kid(&'a [u8]),
+    /// An OSCORE_Input_Material (RFC 9203 §3.2.1): the map's bytes.
+    #[cfg(feature = "oscore-profile")]
+    Osc(&'a [u8]),
 }
 
 impl<'a> Cnf<'a> {
@@ -203,6 +218,13 @@ impl<'a> Cnf<'a> {
             }
             CNF_ENCRYPTED_COSE_KEY => Ok(Cnf::Encrypted(item(d, max_depth)?)),
             CNF_KID => Ok(Cnf::Kid(cbor::bytes(d).map_err(bad)?)),
+            #[cfg(feature = "oscore-profile")]
+            crate::oscore_profile::CNF_OSC => {
+                if cbor::peek_major(d) != Some(5) {
+                    return Err(Error::InvalidPopKey);
+                }
+                Ok(Cnf::Osc(item(d, max_depth)?))
+            }
             _ => Err(Error::InvalidPopKey),
         }
     }
@@ -217,6 +239,10 @@ impl<'a> Cnf<'a> {
         match self {
             Cnf::Key(k) => PopKey::parse_cose_key(k, limits.max_depth),
             Cnf::Kid(kid) => Ok(PopKey::KidOnly(Kid::from_slice(kid)?)),
+            #[cfg(feature = "oscore-profile")]
+            Cnf::Osc(m) => Ok(PopKey::Oscore(
+                crate::oscore_profile::OscoreInputMaterial::parse(m, limits.max_depth)?,
+            )),
             Cnf::Encrypted(bytes) => {
                 let msg = Message::parse(bytes, limits).map_err(|_| Error::InvalidPopKey)?;
                 let Message::Encrypt0(m) = msg else {

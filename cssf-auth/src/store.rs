@@ -188,6 +188,8 @@ impl TokenRecord {
                 Some(h.finalize().into())
             }
             PopKey::KidOnly(_) => None,
+            #[cfg(feature = "oscore-profile")]
+            PopKey::Oscore(m) => Some(m.digest()),
         }
     }
 }
