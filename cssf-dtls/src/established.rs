@@ -12,7 +12,7 @@
 use core::time::Duration;
 
 use crate::config::{Config, MAX_CID_LEN, MAX_PEER_CID_LEN};
-use crate::crypto::aead::RecordCipher;
+use crate::crypto::aead::{Backend, RecordCipher};
 use crate::crypto::suite::CipherSuite;
 use crate::event::CloseReason;
 use crate::queue::{TaggedQueue, QUEUE_ENTRIES};
@@ -97,6 +97,9 @@ pub(crate) trait Upcall {
 /// One established DTLS session, compact.
 pub(crate) struct Established {
     write: RecordCipher,
+    /// The crypto provider's AEAD for both directions, if it has one
+    /// ([`Config::crypto`](crate::Config::crypto)).
+    aead: Backend,
     read: RecordCipher,
     /// The next epoch-1 sequence number we send.
     pub(crate) write_seq: u64,
@@ -148,6 +151,7 @@ impl core::fmt::Debug for Established {
 pub(crate) struct Parts<'a> {
     pub(crate) write: RecordCipher,
     pub(crate) read: RecordCipher,
+    pub(crate) aead: Backend,
     pub(crate) write_seq: u64,
     pub(crate) replay: ReplayWindow,
     pub(crate) last_activity: Duration,
@@ -172,6 +176,7 @@ impl Established {
         Ok(Established {
             write: p.write,
             read: p.read,
+            aead: p.aead,
             write_seq: p.write_seq,
             replay: p.replay,
             last_activity_ms: if cfg!(feature = "server") {
@@ -376,6 +381,7 @@ impl Established {
     fn reader<'s>(&'s mut self, stats: &'s mut Stats) -> Reader<'s> {
         Reader {
             read: &self.read,
+            aead: self.aead,
             replay: &mut self.replay,
             newest: &mut self.newest,
             stats,
@@ -619,6 +625,7 @@ impl Established {
         let cid = self.send_cid();
         seal_record(
             Some(&self.write),
+            self.aead,
             cid,
             cfg.cid_padding,
             out,

@@ -5,7 +5,7 @@
 
 use subtle::ConstantTimeEq;
 
-use crate::crypto::aead::RecordCipher;
+use crate::crypto::aead::{Backend, RecordCipher};
 use crate::replay::ReplayWindow;
 use crate::stats::Stats;
 use crate::wire::cid_record::{self, CidRecordHeader, TLS12_CID};
@@ -98,6 +98,8 @@ pub(crate) enum Unopened {
 /// where to note a record newer than all before (RFC 9146 §6).
 pub(crate) struct Reader<'s> {
     pub(crate) read: &'s RecordCipher,
+    /// The crypto provider's AEAD, if it opens these records.
+    pub(crate) aead: Backend,
     pub(crate) replay: &'s mut ReplayWindow,
     pub(crate) newest: &'s mut bool,
     pub(crate) stats: &'s mut Stats,
@@ -116,10 +118,12 @@ impl Reader<'_> {
             trace!("record dropped: replayed or too old (seq {})", hdr.sequence);
             return Err(Unopened::Dropped);
         }
-        let Ok(r) = self
-            .read
-            .open(hdr.epoch_seq(), hdr.content_type.to_u8(), payload)
-        else {
+        let Ok(r) = self.read.open_via(
+            self.aead,
+            hdr.epoch_seq(),
+            hdr.content_type.to_u8(),
+            payload,
+        ) else {
             self.stats.auth_failures += 1;
             debug!(
                 "record dropped: authentication failed (seq {})",
@@ -158,7 +162,10 @@ impl Reader<'_> {
             return Err(Unopened::Dropped);
         }
         let es = (u64::from(epoch) << 48) | seq;
-        let Ok(r) = self.read.open_cid(es, version, cid_rx, payload) else {
+        let Ok(r) = self
+            .read
+            .open_cid_via(self.aead, es, version, cid_rx, payload)
+        else {
             self.stats.auth_failures += 1;
             debug!("record dropped: authentication failed (seq {})", seq);
             return Err(Unopened::BadMac);
@@ -191,6 +198,7 @@ impl Reader<'_> {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn seal_record(
     write: Option<&RecordCipher>,
+    aead: Backend,
     cid: Option<&[u8]>,
     cid_padding: u8,
     out: &mut [u8],
@@ -217,7 +225,7 @@ pub(crate) fn seal_record(
         if let Some(t) = tail.first_mut() {
             *t = ct.to_u8();
         }
-        let flen = c.seal_cid(es, cid, body, inner_len)?;
+        let flen = c.seal_cid_via(aead, es, cid, body, inner_len)?;
         CidRecordHeader {
             version: DTLS_1_2,
             epoch,
@@ -233,7 +241,7 @@ pub(crate) fn seal_record(
         .ok_or(Error::Internal)?;
     let flen = match (epoch, write) {
         (0, _) => pt_len,
-        (_, Some(c)) => c.seal(es, ct.to_u8(), body, pt_len)?,
+        (_, Some(c)) => c.seal_via(aead, es, ct.to_u8(), body, pt_len)?,
         _ => return Err(Error::Internal),
     };
     RecordHeader {

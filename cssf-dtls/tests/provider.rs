@@ -333,3 +333,178 @@ fn ring_backend_interoperates_with_rustcrypto_on_either_side() {
         }
     }
 }
+
+// ---- the provider's AEAD: records go through it ------------------------
+
+/// An AES-128-CCM-8 "accelerator" written outside the crate (here with
+/// the RustCrypto crates, as a driver for an AES engine would be): what a
+/// user plugs into `CryptoProvider::aead` without forking cssf-dtls.
+/// `CORRUPT` flips a bit of every tag it makes.
+struct Ccm8Engine<const CORRUPT: bool>;
+
+impl<const CORRUPT: bool> provider::Aead for Ccm8Engine<CORRUPT> {
+    fn supports(&self, alg: provider::AeadAlgorithm) -> bool {
+        alg == provider::AeadAlgorithm::Aes128Ccm8
+    }
+    fn seal_in_place(
+        &self,
+        _: provider::AeadAlgorithm,
+        key: &[u8],
+        nonce: &[u8],
+        aad: &[u8],
+        buffer: &mut [u8],
+        tag: &mut [u8],
+    ) -> Result<(), provider::Error> {
+        use ccm::aead::{AeadInPlace, KeyInit};
+        let c = ccm::Ccm::<aes::Aes128, ccm::consts::U8, ccm::consts::U12>::new_from_slice(key)
+            .map_err(|_| provider::Error::InvalidLength)?;
+        let t = c
+            .encrypt_in_place_detached(nonce.into(), aad, buffer)
+            .map_err(|_| provider::Error::InvalidLength)?;
+        tag.copy_from_slice(&t);
+        if CORRUPT {
+            tag[0] ^= 1;
+        }
+        Ok(())
+    }
+    fn open_in_place(
+        &self,
+        _: provider::AeadAlgorithm,
+        key: &[u8],
+        nonce: &[u8],
+        aad: &[u8],
+        buffer: &mut [u8],
+        tag: &[u8],
+    ) -> Result<(), provider::Error> {
+        use ccm::aead::{AeadInPlace, KeyInit};
+        let c = ccm::Ccm::<aes::Aes128, ccm::consts::U8, ccm::consts::U12>::new_from_slice(key)
+            .map_err(|_| provider::Error::InvalidLength)?;
+        c.decrypt_in_place_detached(nonce.into(), aad, buffer, tag.into())
+            .map_err(|_| provider::Error::BadTag)
+    }
+}
+
+const PSK_KEYS: [(&[u8], &[u8]); 1] = [(b"Client_identity", b"secretPSK")];
+
+/// A PSK handshake, the client on `client_crypto` and the server on the
+/// default provider, then `records` application records each way.
+/// Returns whether everything arrived.
+fn psk_exchange(
+    suite: CipherSuite,
+    client_crypto: &'static CryptoProvider,
+    records: usize,
+) -> bool {
+    let mut server: Endpoint<u8, StaticPsk<'static>, SimRng, 2> = Endpoint::new(
+        config(suite, &rustcrypto::PROVIDER, false),
+        StaticPsk::new(&PSK_KEYS),
+        SimRng::new(40),
+        Duration::ZERO,
+    )
+    .unwrap();
+    let mut client = Client::new(
+        config(suite, client_crypto, false),
+        PSK_KEYS[0].0,
+        PSK_KEYS[0].1,
+        SERVER,
+        SimRng::new(41),
+        Duration::ZERO,
+    )
+    .unwrap();
+    let (ce, se) = drive!(client, server);
+    if !client.is_connected() || ce.is_some() || se.is_some() {
+        return false;
+    }
+    let now = Duration::ZERO;
+    let handle = server.session_handle(&CLIENT).unwrap();
+    let mut buf = [0u8; 1500];
+    let mut got = 0;
+    for i in 0..records {
+        let msg = [i as u8; 40];
+        client.send(now, &msg).unwrap();
+        server.send(now, handle, &msg).unwrap();
+        while let Some(t) = client.poll_transmit(now, &mut buf).unwrap() {
+            server
+                .handle_datagram(now, CLIENT, &mut buf[..t.len])
+                .unwrap();
+        }
+        while let Some(t) = server.poll_transmit(now, &mut buf).unwrap() {
+            client
+                .handle_datagram(now, SERVER, &mut buf[..t.len])
+                .unwrap();
+        }
+        let mut m = [0u8; 64];
+        if client.recv(&mut m).unwrap() == Some(40) && m[..40] == msg {
+            got += 1;
+        }
+        if server.recv(handle, &mut m).unwrap() == Some(40) && m[..40] == msg {
+            got += 1;
+        }
+    }
+    got == 2 * records
+}
+
+#[test]
+fn records_go_through_the_providers_aead_and_interoperate_with_the_crates_own() {
+    use provider::counting::CountingAead;
+    static ENGINE: Ccm8Engine<false> = Ccm8Engine;
+    static COUNTED: CountingAead = CountingAead::new(&ENGINE);
+    static P: CryptoProvider = CryptoProvider {
+        name: "ccm8 engine",
+        aead: Some(&COUNTED),
+        ..rustcrypto::PROVIDER
+    };
+    assert!(psk_exchange(CipherSuite::PskWithAes128Ccm8, &P, 5));
+    // The client sealed its Finished and 5 records, and opened the
+    // server's Finished and 5 records, all through the engine.
+    assert_eq!((COUNTED.seals(), COUNTED.opens()), (6, 6));
+}
+
+#[test]
+fn an_aead_that_does_not_support_the_suite_is_not_used() {
+    use provider::counting::CountingAead;
+    static ENGINE: Ccm8Engine<true> = Ccm8Engine;
+    static COUNTED: CountingAead = CountingAead::new(&ENGINE);
+    static P: CryptoProvider = CryptoProvider {
+        name: "ccm8 engine",
+        aead: Some(&COUNTED),
+        ..rustcrypto::PROVIDER
+    };
+    // ChaCha20-Poly1305 records: the engine (a corrupting one) is never
+    // asked, the crate's own code runs.
+    assert!(psk_exchange(
+        CipherSuite::PskWithChaCha20Poly1305Sha256,
+        &P,
+        3
+    ));
+    assert_eq!((COUNTED.seals(), COUNTED.opens()), (0, 0));
+}
+
+#[test]
+fn a_corrupting_aead_fails_the_handshake_so_records_really_go_through_it() {
+    static ENGINE: Ccm8Engine<true> = Ccm8Engine;
+    static P: CryptoProvider = CryptoProvider {
+        name: "corrupting engine",
+        aead: Some(&ENGINE),
+        ..rustcrypto::PROVIDER
+    };
+    assert!(!psk_exchange(CipherSuite::PskWithAes128Ccm8, &P, 1));
+}
+
+#[cfg(feature = "ring-p256")]
+#[test]
+fn rings_aead_interoperates_with_the_crates_own() {
+    // ring::PROVIDER fills `aead` (ChaCha20-Poly1305); the server runs the
+    // crate's own code.
+    assert!(provider::ring::PROVIDER.aead.is_some());
+    assert!(psk_exchange(
+        CipherSuite::PskWithChaCha20Poly1305Sha256,
+        &provider::ring::PROVIDER,
+        5
+    ));
+    // CCM_8 is not ring's: the crate's own code on both sides.
+    assert!(psk_exchange(
+        CipherSuite::PskWithAes128Ccm8,
+        &provider::ring::PROVIDER,
+        2
+    ));
+}

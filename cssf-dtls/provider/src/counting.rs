@@ -9,7 +9,10 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use rand_core::CryptoRngCore;
 
 use crate::keys::DIGEST_LEN;
-use crate::{EphemeralSecret, Error, KeyPair, PublicKey, SecretKey, SharedSecret, Signature, P256};
+use crate::{
+    Aead, AeadAlgorithm, EphemeralSecret, Error, KeyPair, PublicKey, SecretKey, SharedSecret,
+    Signature, P256,
+};
 
 /// Calls of each [`P256`] entry, as counted by a [`CountingP256`].
 ///
@@ -199,5 +202,101 @@ impl P256 for CountingP256 {
     ) -> Result<(), Error> {
         self.bump(VERIFY_DIGEST);
         self.inner.verify_digest(key, digest, sig)
+    }
+}
+
+/// An [`Aead`] that counts seals and opens (successful or not) and
+/// forwards them to `inner`: the shape of a hardware AEAD engine plugged
+/// in without forking a crate, and a test double showing which records go
+/// through the provider.
+///
+/// ```
+/// use cssf_provider::counting::CountingAead;
+/// use cssf_provider::{Aead, AeadAlgorithm, Error};
+///
+/// // An "accelerator" that can do nothing: every call is counted, none
+/// // supported.
+/// struct Nothing;
+/// impl Aead for Nothing {
+///     fn supports(&self, _: AeadAlgorithm) -> bool { false }
+///     fn seal_in_place(&self, _: AeadAlgorithm, _: &[u8], _: &[u8], _: &[u8], _: &mut [u8], _: &mut [u8]) -> Result<(), Error> { Err(Error::InvalidLength) }
+///     fn open_in_place(&self, _: AeadAlgorithm, _: &[u8], _: &[u8], _: &[u8], _: &mut [u8], _: &[u8]) -> Result<(), Error> { Err(Error::BadTag) }
+/// }
+/// static A: CountingAead = CountingAead::new(&Nothing);
+/// assert!(!A.supports(AeadAlgorithm::Aes128Ccm8));
+/// assert!(A.open_in_place(AeadAlgorithm::Aes128Ccm8, &[0; 16], &[0; 12], &[], &mut [], &[0; 8]).is_err());
+/// assert_eq!((A.seals(), A.opens()), (0, 1));
+/// ```
+pub struct CountingAead {
+    inner: &'static dyn Aead,
+    seals: AtomicU32,
+    opens: AtomicU32,
+}
+
+impl core::fmt::Debug for CountingAead {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CountingAead")
+            .field("seals", &self.seals())
+            .field("opens", &self.opens())
+            .finish()
+    }
+}
+
+impl CountingAead {
+    /// Counts calls forwarded to `inner`, both counts zero.
+    pub const fn new(inner: &'static dyn Aead) -> Self {
+        CountingAead {
+            inner,
+            seals: AtomicU32::new(0),
+            opens: AtomicU32::new(0),
+        }
+    }
+
+    /// [`Aead::seal_in_place`] calls so far.
+    pub fn seals(&self) -> u32 {
+        self.seals.load(Ordering::Relaxed)
+    }
+
+    /// [`Aead::open_in_place`] calls so far.
+    pub fn opens(&self) -> u32 {
+        self.opens.load(Ordering::Relaxed)
+    }
+
+    /// Sets both counts to zero.
+    pub fn reset(&self) {
+        self.seals.store(0, Ordering::Relaxed);
+        self.opens.store(0, Ordering::Relaxed);
+    }
+}
+
+impl Aead for CountingAead {
+    fn supports(&self, alg: AeadAlgorithm) -> bool {
+        self.inner.supports(alg)
+    }
+
+    fn seal_in_place(
+        &self,
+        alg: AeadAlgorithm,
+        key: &[u8],
+        nonce: &[u8],
+        aad: &[u8],
+        buffer: &mut [u8],
+        tag: &mut [u8],
+    ) -> Result<(), Error> {
+        self.seals.fetch_add(1, Ordering::Relaxed);
+        self.inner.seal_in_place(alg, key, nonce, aad, buffer, tag)
+    }
+
+    fn open_in_place(
+        &self,
+        alg: AeadAlgorithm,
+        key: &[u8],
+        nonce: &[u8],
+        aad: &[u8],
+        buffer: &mut [u8],
+        tag: &[u8],
+    ) -> Result<(), Error> {
+        self.opens.fetch_add(1, Ordering::Relaxed);
+        self.inner.open_in_place(alg, key, nonce, aad, buffer, tag)
     }
 }

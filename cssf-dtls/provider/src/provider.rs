@@ -48,7 +48,9 @@ pub struct CryptoProvider {
     pub name: &'static str,
     /// P-256: key generation, ECDH, ECDSA P-256/SHA-256.
     pub p256: &'static dyn P256,
-    /// AEADs (declared; not routed yet: `None` uses the crate's own code).
+    /// AEADs: cssf-dtls seals and opens its records through it for the
+    /// algorithms it [`supports`](Aead::supports) (`None`, or an
+    /// algorithm it does not support: the crate's own code).
     pub aead: Option<&'static dyn Aead>,
     /// SHA-256, HMAC, HKDF: cssf-store derives its keys through it
     /// (`None`: through [`rustcrypto::RustCryptoHash`](crate::rustcrypto::RustCryptoHash)).
@@ -225,15 +227,17 @@ impl AeadAlgorithm {
     }
 }
 
-/// Authenticated encryption in place with a detached tag (declared; no
-/// crate routes records through it yet).
+/// Authenticated encryption in place with a detached tag: cssf-dtls's
+/// records go through it when a provider has one that supports their
+/// algorithm.
 ///
 /// One-shot: the key is passed with every call; a backend that needs a
 /// key schedule computes it per call or caches it itself.
 ///
 /// ```
 /// use cssf_provider::rustcrypto;
-/// // Not filled by the shipped backends yet: the crates' own code runs.
+/// // The RustCrypto provider leaves it to the crates' own code (the same
+/// // RustCrypto AEADs); the ring provider fills it (ChaCha20-Poly1305).
 /// assert!(rustcrypto::PROVIDER.aead.is_none());
 /// ```
 pub trait Aead: Sync {

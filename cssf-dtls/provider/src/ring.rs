@@ -11,6 +11,7 @@
 //! | [`agree_static`](P256::agree_static) | RustCrypto: ring has no ECDH with a static key |
 //! | [`sign_digest`](P256::sign_digest), [`verify_digest`](P256::verify_digest) | RustCrypto: ring hashes the message itself, it takes no digest |
 //! | [`generate`](P256::generate), [`key_pair`](P256::key_pair) | RustCrypto: ring exports no private scalar |
+//! | [`Aead`] ([`RingAead`]) | ring `aead` for ChaCha20-Poly1305; ring has no AES-CCM, so it supports no CCM algorithm and the crates use their own code for those |
 //!
 //! **Randomness.** ring draws from its own `SystemRandom` (the operating
 //! system's generator): its ephemeral keys and its ECDSA nonces (hedged:
@@ -29,11 +30,12 @@ use ring::signature::{self, EcdsaKeyPair, KeyPair as _};
 use crate::keys::{Ephemeral, DIGEST_LEN};
 use crate::rustcrypto::RustCryptoP256;
 use crate::{
-    CryptoProvider, EphemeralSecret, Error, KeyPair, PublicKey, SecretKey, SharedSecret, Signature,
-    P256,
+    Aead, AeadAlgorithm, CryptoProvider, EphemeralSecret, Error, KeyPair, PublicKey, SecretKey,
+    SharedSecret, Signature, P256,
 };
 
-/// The ring provider: [`RingP256`]; the other entries `None`.
+/// The ring provider: [`RingP256`] and [`RingAead`]; the other entries
+/// `None`.
 ///
 /// ```
 /// use cssf_provider::{ring, rustcrypto};
@@ -47,7 +49,7 @@ use crate::{
 pub const PROVIDER: CryptoProvider = CryptoProvider {
     name: "ring",
     p256: &RingP256,
-    aead: None,
+    aead: Some(&RingAead),
     hash: None,
     random: None,
 };
@@ -155,5 +157,86 @@ impl P256 for RingP256 {
         sig: &Signature,
     ) -> Result<(), Error> {
         RustCryptoP256.verify_digest(key, digest, sig)
+    }
+}
+
+/// ChaCha20-Poly1305 through ring's assembly ([`Aead::supports`] is false
+/// for the CCM algorithms, which ring does not have).
+///
+/// ```
+/// use cssf_provider::{ring::RingAead, Aead, AeadAlgorithm};
+/// let alg = AeadAlgorithm::ChaCha20Poly1305;
+/// assert!(RingAead.supports(alg) && !RingAead.supports(AeadAlgorithm::Aes128Ccm8));
+/// let (key, nonce) = ([7u8; 32], [1u8; 12]);
+/// let mut data = *b"hello";
+/// let mut tag = [0u8; 16];
+/// RingAead.seal_in_place(alg, &key, &nonce, b"aad", &mut data, &mut tag)?;
+/// RingAead.open_in_place(alg, &key, &nonce, b"aad", &mut data, &tag)?;
+/// assert_eq!(&data, b"hello");
+/// tag[0] ^= 1;
+/// assert!(RingAead.open_in_place(alg, &key, &nonce, b"aad", &mut data, &tag).is_err());
+/// # Ok::<(), cssf_provider::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RingAead;
+
+fn ring_key(alg: AeadAlgorithm, key: &[u8]) -> Result<ring::aead::LessSafeKey, Error> {
+    if alg != AeadAlgorithm::ChaCha20Poly1305 {
+        return Err(Error::InvalidLength);
+    }
+    ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, key)
+        .map(ring::aead::LessSafeKey::new)
+        .map_err(|_| Error::InvalidLength)
+}
+
+fn ring_nonce(nonce: &[u8]) -> Result<ring::aead::Nonce, Error> {
+    ring::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::InvalidLength)
+}
+
+impl Aead for RingAead {
+    fn supports(&self, alg: AeadAlgorithm) -> bool {
+        alg == AeadAlgorithm::ChaCha20Poly1305
+    }
+
+    fn seal_in_place(
+        &self,
+        alg: AeadAlgorithm,
+        key: &[u8],
+        nonce: &[u8],
+        aad: &[u8],
+        buffer: &mut [u8],
+        tag: &mut [u8],
+    ) -> Result<(), Error> {
+        if tag.len() != alg.tag_len() {
+            return Err(Error::InvalidLength);
+        }
+        let t = ring_key(alg, key)?
+            .seal_in_place_separate_tag(ring_nonce(nonce)?, ring::aead::Aad::from(aad), buffer)
+            .map_err(|_| Error::InvalidLength)?;
+        tag.copy_from_slice(t.as_ref());
+        Ok(())
+    }
+
+    fn open_in_place(
+        &self,
+        alg: AeadAlgorithm,
+        key: &[u8],
+        nonce: &[u8],
+        aad: &[u8],
+        buffer: &mut [u8],
+        tag: &[u8],
+    ) -> Result<(), Error> {
+        let tag: [u8; 16] = tag.try_into().map_err(|_| Error::InvalidLength)?;
+        // ring checks the tag in constant time before it decrypts.
+        ring_key(alg, key)?
+            .open_in_place_separate_tag(
+                ring_nonce(nonce)?,
+                ring::aead::Aad::from(aad),
+                ring::aead::Tag::from(tag),
+                buffer,
+                0..,
+            )
+            .map(|_| ())
+            .map_err(|_| Error::BadTag)
     }
 }

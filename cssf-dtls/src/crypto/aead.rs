@@ -36,6 +36,21 @@ pub struct RecordCipher {
     iv: [u8; 12],
 }
 
+/// The crypto provider ([`Config::crypto`](crate::Config::crypto)) whose
+/// AEAD a record goes through, if it has one that supports the record's
+/// algorithm; `None`: this module's own code. A thin pointer (8 bytes in
+/// every established session). Without feature `ecdhe` there is no
+/// provider and it is always `None` (and takes no room).
+#[cfg(feature = "ecdhe")]
+pub(crate) type Backend = Option<&'static cssf_provider::CryptoProvider>;
+/// See the `ecdhe` definition.
+#[cfg(not(feature = "ecdhe"))]
+pub(crate) type Backend = Option<NoBackend>;
+/// No provider without feature `ecdhe`.
+#[cfg(not(feature = "ecdhe"))]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum NoBackend {}
+
 impl Drop for RecordCipher {
     fn drop(&mut self) {
         self.key.zeroize();
@@ -94,6 +109,79 @@ impl RecordCipher {
         }
     }
 
+    /// `aead` when it supports this cipher's algorithm.
+    #[cfg(feature = "ecdhe")]
+    fn usable(&self, provider: Backend) -> Option<&'static dyn cssf_provider::Aead> {
+        provider
+            .and_then(|p| p.aead)
+            .filter(|b| b.supports(self.kind.algorithm()))
+    }
+
+    /// The nonce of the record `epoch_seq` (for AES-128-CCM-8 the explicit
+    /// part carried in the record is `epoch_seq` too).
+    #[cfg(feature = "ecdhe")]
+    fn nonce(&self, epoch_seq: u64) -> [u8; 12] {
+        match self.kind {
+            AeadKind::Aes128Ccm8 => {
+                let mut nonce = [0u8; 12];
+                nonce[..4].copy_from_slice(&self.iv[..4]);
+                nonce[4..].copy_from_slice(&epoch_seq.to_be_bytes());
+                nonce
+            }
+            #[cfg(feature = "chacha20")]
+            AeadKind::ChaCha20Poly1305 => chacha_nonce(&self.iv, epoch_seq),
+        }
+    }
+
+    /// [`seal_with`](Self::seal_with) through the provider's AEAD.
+    #[cfg(feature = "ecdhe")]
+    fn seal_backend(
+        &self,
+        backend: &dyn cssf_provider::Aead,
+        epoch_seq: u64,
+        a: &[u8],
+        frag: &mut [u8],
+        pt_len: usize,
+    ) -> Result<(), Error> {
+        let kind = self.kind;
+        let explicit = kind.explicit_nonce_len();
+        let (head, rest) = frag.split_at_mut(explicit);
+        if explicit == 8 {
+            head.copy_from_slice(&epoch_seq.to_be_bytes());
+        }
+        let (pt, tag) = rest.split_at_mut(pt_len);
+        let key = self.key.get(..kind.key_len()).ok_or(Error::Internal)?;
+        backend
+            .seal_in_place(kind.algorithm(), key, &self.nonce(epoch_seq), a, pt, tag)
+            .map_err(|_| Error::Internal)
+    }
+
+    /// [`open_with`](Self::open_with) through the provider's AEAD.
+    #[cfg(feature = "ecdhe")]
+    fn open_backend(
+        &self,
+        backend: &dyn cssf_provider::Aead,
+        epoch_seq: u64,
+        a: &[u8],
+        frag: &mut [u8],
+        pt_len: usize,
+    ) -> Result<core::ops::Range<usize>, Error> {
+        let kind = self.kind;
+        let explicit = kind.explicit_nonce_len();
+        let (head, rest) = frag.split_at_mut(explicit);
+        // AES-128-CCM-8's explicit nonce is whatever the record carries.
+        let nonce = match <[u8; 8]>::try_from(&*head) {
+            Ok(e) => self.nonce(u64::from_be_bytes(e)),
+            Err(_) => self.nonce(epoch_seq),
+        };
+        let (ct, tag) = rest.split_at_mut(pt_len);
+        let key = self.key.get(..kind.key_len()).ok_or(Error::Internal)?;
+        backend
+            .open_in_place(kind.algorithm(), key, &nonce, a, ct, tag)
+            .map_err(|_| Error::BadRecordMac)?;
+        Ok(explicit..explicit + pt_len)
+    }
+
     /// The AEAD kind.
     pub fn kind(&self) -> AeadKind {
         self.kind
@@ -133,7 +221,26 @@ impl RecordCipher {
         frag: &mut [u8],
         pt_len: usize,
     ) -> Result<usize, Error> {
-        self.seal_with(epoch_seq, &aad(epoch_seq, ctype, pt_len), frag, pt_len)
+        self.seal_via(None, epoch_seq, ctype, frag, pt_len)
+    }
+
+    /// [`seal`](Self::seal) through the provider's AEAD `aead` if it
+    /// supports the algorithm.
+    pub(crate) fn seal_via(
+        &self,
+        aead: Backend,
+        epoch_seq: u64,
+        ctype: u8,
+        frag: &mut [u8],
+        pt_len: usize,
+    ) -> Result<usize, Error> {
+        self.seal_with(
+            aead,
+            epoch_seq,
+            &aad(epoch_seq, ctype, pt_len),
+            frag,
+            pt_len,
+        )
     }
 
     /// Protects a tls12_cid record (RFC 9146 §5): `frag` holds the
@@ -147,9 +254,23 @@ impl RecordCipher {
         frag: &mut [u8],
         inner_len: usize,
     ) -> Result<usize, Error> {
+        self.seal_cid_via(None, epoch_seq, cid, frag, inner_len)
+    }
+
+    /// [`seal_cid`](Self::seal_cid) through `aead` if it supports the
+    /// algorithm.
+    pub(crate) fn seal_cid_via(
+        &self,
+        aead: Backend,
+        epoch_seq: u64,
+        cid: &[u8],
+        frag: &mut [u8],
+        inner_len: usize,
+    ) -> Result<usize, Error> {
         let mut a = [0u8; MAX_CID_AAD];
         let n = cid_record::additional_data(&mut a, DTLS_1_2, epoch_seq, cid, inner_len)?;
         self.seal_with(
+            aead,
             epoch_seq,
             a.get(..n).ok_or(Error::Internal)?,
             frag,
@@ -166,6 +287,19 @@ impl RecordCipher {
         cid: &[u8],
         frag: &mut [u8],
     ) -> Result<core::ops::Range<usize>, Error> {
+        self.open_cid_via(None, epoch_seq, version, cid, frag)
+    }
+
+    /// [`open_cid`](Self::open_cid) through `aead` if it supports the
+    /// algorithm.
+    pub(crate) fn open_cid_via(
+        &self,
+        aead: Backend,
+        epoch_seq: u64,
+        version: u16,
+        cid: &[u8],
+        frag: &mut [u8],
+    ) -> Result<core::ops::Range<usize>, Error> {
         let pt_len = frag
             .len()
             .checked_sub(self.kind().overhead())
@@ -173,11 +307,12 @@ impl RecordCipher {
         let mut a = [0u8; MAX_CID_AAD];
         let n = cid_record::additional_data(&mut a, version, epoch_seq, cid, pt_len)
             .map_err(|_| Error::BadRecordMac)?;
-        self.open_with(epoch_seq, a.get(..n).ok_or(Error::Internal)?, frag)
+        self.open_with(aead, epoch_seq, a.get(..n).ok_or(Error::Internal)?, frag)
     }
 
     fn seal_with(
         &self,
+        aead: Backend,
         epoch_seq: u64,
         a: &[u8],
         frag: &mut [u8],
@@ -188,6 +323,13 @@ impl RecordCipher {
         let frag = frag
             .get_mut(..total)
             .ok_or(Error::BufferTooSmall { needed: total })?;
+        #[cfg(feature = "ecdhe")]
+        if let Some(b) = self.usable(aead) {
+            self.seal_backend(b, epoch_seq, a, frag, pt_len)?;
+            return Ok(total);
+        }
+        #[cfg(not(feature = "ecdhe"))]
+        let _ = aead;
         match kind {
             AeadKind::Aes128Ccm8 => {
                 let c = self.ccm();
@@ -235,15 +377,27 @@ impl RecordCipher {
         ctype: u8,
         frag: &mut [u8],
     ) -> Result<core::ops::Range<usize>, Error> {
+        self.open_via(None, epoch_seq, ctype, frag)
+    }
+
+    /// [`open`](Self::open) through `aead` if it supports the algorithm.
+    pub(crate) fn open_via(
+        &self,
+        aead: Backend,
+        epoch_seq: u64,
+        ctype: u8,
+        frag: &mut [u8],
+    ) -> Result<core::ops::Range<usize>, Error> {
         let pt_len = frag
             .len()
             .checked_sub(self.kind().overhead())
             .ok_or(Error::BadRecordMac)?;
-        self.open_with(epoch_seq, &aad(epoch_seq, ctype, pt_len), frag)
+        self.open_with(aead, epoch_seq, &aad(epoch_seq, ctype, pt_len), frag)
     }
 
     fn open_with(
         &self,
+        aead: Backend,
         #[cfg_attr(not(feature = "chacha20"), allow(unused_variables))] epoch_seq: u64,
         a: &[u8],
         frag: &mut [u8],
@@ -252,6 +406,12 @@ impl RecordCipher {
             .len()
             .checked_sub(self.kind().overhead())
             .ok_or(Error::BadRecordMac)?;
+        #[cfg(feature = "ecdhe")]
+        if let Some(b) = self.usable(aead) {
+            return self.open_backend(b, epoch_seq, a, frag, pt_len);
+        }
+        #[cfg(not(feature = "ecdhe"))]
+        let _ = aead;
         match self.kind {
             AeadKind::Aes128Ccm8 => {
                 let c = self.ccm();

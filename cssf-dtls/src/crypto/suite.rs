@@ -58,6 +58,16 @@ pub enum AeadKind {
 }
 
 impl AeadKind {
+    /// The crypto provider's name of the algorithm.
+    #[cfg(feature = "ecdhe")]
+    pub(crate) const fn algorithm(self) -> cssf_provider::AeadAlgorithm {
+        match self {
+            AeadKind::Aes128Ccm8 => cssf_provider::AeadAlgorithm::Aes128Ccm8,
+            #[cfg(feature = "chacha20")]
+            AeadKind::ChaCha20Poly1305 => cssf_provider::AeadAlgorithm::ChaCha20Poly1305,
+        }
+    }
+
     /// Encryption key length.
     pub const fn key_len(self) -> usize {
         match self {

@@ -44,7 +44,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::config::{Config, MAX_CID_LEN, MAX_PEER_CID_LEN};
-use crate::crypto::aead::RecordCipher;
+use crate::crypto::aead::{Backend, RecordCipher};
 use crate::crypto::prf;
 use crate::crypto::suite::{CipherSuite, KeyExchange};
 use crate::established::{Established, Parts};
@@ -876,6 +876,7 @@ impl Connection {
                 };
                 let mut rd = Reader {
                     read,
+                    aead: aead_of(&self.config),
                     replay: &mut self.replay,
                     newest: &mut self.newest,
                     stats: &mut self.stats,
@@ -997,6 +998,7 @@ impl Connection {
         };
         let mut rd = Reader {
             read,
+            aead: aead_of(&self.config),
             replay: &mut self.replay,
             newest: &mut self.newest,
             stats: &mut self.stats,
@@ -1390,7 +1392,17 @@ impl Connection {
         let ct = ContentType::from_u8(ct).ok_or(Error::Internal)?;
         let cid = self.send_cid();
         let pad = self.config.cid_padding;
-        seal_record(self.write.as_ref(), cid, pad, out, ct, epoch, seq, pt_len)
+        seal_record(
+            self.write.as_ref(),
+            aead_of(&self.config),
+            cid,
+            pad,
+            out,
+            ct,
+            epoch,
+            seq,
+            pt_len,
+        )
     }
 
     /// Writes the next datagram into `out`; `Ok(None)` when nothing is due.
@@ -1518,6 +1530,7 @@ impl Connection {
         Established::new(Parts {
             write: write.duplicate(),
             read,
+            aead: aead_of(&self.config),
             write_seq: self.write_seq[1],
             replay: core::mem::take(&mut self.replay),
             last_activity: self.last_activity,
@@ -1681,3 +1694,15 @@ impl Connection {
 #[cfg(test)]
 #[cfg(all(feature = "server", feature = "ecdhe"))]
 mod tests;
+
+/// The crypto provider's AEAD of `config`, if any (records go through it
+/// when it supports their algorithm).
+fn aead_of(config: &Config) -> Backend {
+    #[cfg(feature = "ecdhe")]
+    return Some(config.crypto);
+    #[cfg(not(feature = "ecdhe"))]
+    {
+        let _ = config;
+        None
+    }
+}
