@@ -705,14 +705,12 @@ pub fn client_config(a: ClientArgs) -> Result<ClientConfig> {
                     "--oscore-context: use a coap:// URI (OSCORE replaces DTLS here)"
                 ));
             }
-            if a.token.is_some()
-                || a.observe.is_some()
-                || a.observe_for.is_some()
-                || a.coap_token.is_some()
-                || !a.options.is_empty()
-            {
+            // Observe and block-wise transfers are protected too (each
+            // notification verified, each block its own protected request);
+            // an ACE token or a rewritten token or option is not.
+            if a.token.is_some() || a.coap_token.is_some() || !a.options.is_empty() {
                 return Err(fail!(
-                    "--oscore-context: not with --token, -s/--observe, -T or -O (one protected request, one response)"
+                    "--oscore-context: not with --token, -T or -O (the message is protected as the endpoint builds it)"
                 ));
             }
             Some(crate::oscore_file::OscoreContextFile::load(f)?)
@@ -840,11 +838,13 @@ async fn run_client(cfg: &ClientConfig) -> Result<()> {
         }
         (Err(e), None) => return Err(e),
     };
-    if let Some(f) = &cfg.oscore {
-        link.use_oscore(f)?;
-    }
+    // The block size first: it rebuilds the CoAP endpoint, which would
+    // drop an OSCORE context added before.
     if let Some(b) = cfg.block {
         link.set_max_szx(b.szx);
+    }
+    if let Some(f) = &cfg.oscore {
+        link.use_oscore(f)?;
     }
     link.set_rewrite(
         cfg.coap_token.clone(),

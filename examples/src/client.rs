@@ -441,7 +441,9 @@ impl Link {
         };
         let ctx = SecurityContext::new(
             &file.params(),
-            SenderSequence::Persisted { stored, step: 2 },
+            // 16 numbers ahead: a block-wise transfer takes one a block,
+            // and the bound is moved before every datagram is handled.
+            SenderSequence::Persisted { stored, step: 16 },
         )
         .map_err(|e| fail!("{}: {e}", file.path.display()))?;
         self.coap
@@ -574,7 +576,8 @@ impl Link {
     }
 
     /// Sets the block size of Block-wise uploads (SZX 0..=6, 16 to 1024
-    /// bytes): call it before the first request.
+    /// bytes): call it before the first request and before
+    /// [`use_oscore`](Self::use_oscore) (it rebuilds the CoAP endpoint).
     pub fn set_max_szx(&mut self, szx: u8) {
         let c = cssf_coap::endpoint::Config {
             max_szx: szx.min(6),
@@ -692,6 +695,8 @@ impl Link {
                 self.traffic.received += 1;
                 self.traffic.received_bytes += n as u64;
                 let data = rx.get_mut(..n).unwrap_or(&mut []);
+                // The next block or retry may need sequence numbers.
+                self.persist_oscore()?;
                 self.input(now, data)?;
             }
             Some(Err(e)) => return Err(self.io_error(&e)),
@@ -784,8 +789,10 @@ impl Link {
         let now = self.now();
         let id = if self.oscore_seq.is_some() {
             self.persist_oscore()?;
+            // Block-wise when the payload is longer than one block, each
+            // block its own protected request.
             self.coap
-                .request_protected(now, self.server, req, 0)
+                .upload_protected(now, self.server, req, 0)
                 .map_err(|e| fail!("cannot send the protected request: {e}"))?
         } else {
             self.coap
@@ -864,10 +871,18 @@ impl Link {
     ) -> Result<()> {
         let now = self.now();
         let req = req.observe();
-        let id = self
-            .coap
-            .request(now, self.server, &req)
-            .map_err(|e| fail!("cannot send the request: {e}"))?;
+        // With an OSCORE context the registration is protected, and so is
+        // every notification taken.
+        let id = if self.oscore_seq.is_some() {
+            self.persist_oscore()?;
+            self.coap
+                .request_protected(now, self.server, &req, 0)
+                .map_err(|e| fail!("cannot send the protected request: {e}"))?
+        } else {
+            self.coap
+                .request(now, self.server, &req)
+                .map_err(|e| fail!("cannot send the request: {e}"))?
+        };
         let mut deadline = Instant::now() + self.timeout;
         let mut seen = 0;
         let mut reply: Option<Reply> = None;

@@ -1154,14 +1154,18 @@ impl Server {
     fn notify(&mut self, now: Duration, path: &str, r: &Response<'_>) {
         let policy = &mut self.policy;
         let mut refused = Vec::new();
-        let _ = self.coap.notify_with(now, path, r, |peer| {
-            let code = policy
-                .decide(now, peer, Code::GET, path, None, RequestSecurity::Plain)
-                .err()?
-                .0;
-            refused.push((*peer, code));
-            Some(code)
-        });
+        // Each observer decided as it registered: plain, or under its
+        // OSCORE context (whose scope may cover what plain CoAP's does not).
+        let _ = self
+            .coap
+            .notify_with_security(now, path, r, |peer, security| {
+                let code = policy
+                    .decide(now, peer, Code::GET, path, None, security)
+                    .err()?
+                    .0;
+                refused.push((*peer, code));
+                Some(code)
+            });
         for (peer, code) in refused {
             self.log(&format!(
                 "observe {peer} /{path}: ended with {code}, no longer authorized"

@@ -38,6 +38,7 @@ use cssf_coap::oscore::{
     Id, OscoreOption, Params, PartialIv, RequestBinding, SecurityContext, SenderSequence,
 };
 use cssf_coap::{Code, Message, MessageBuilder, MessageType, OptionNumber};
+use cssf_examples::server::large_body;
 use cssf_netsim::peer::require_python_module;
 use host_common::{run, ServerProc, TempDir};
 
@@ -462,8 +463,8 @@ fn cssf_client_with_oscore_against_cssf_server() {
     .ok("GET");
     assert_eq!(r.stdout.trim(), "off");
     // The context is new to the server: the first run went through an
-    // Echo round trip (Partial IVs 0 and 1; FILE.seq keeps two numbers
-    // ready per request).
+    // Echo round trip (Partial IVs 0 and 1; FILE.seq keeps the bound of
+    // the numbers a run may use, 16 ahead of the next one).
     let log = s.log();
     assert!(
         log.contains(
@@ -475,7 +476,7 @@ fn cssf_client_with_oscore_against_cssf_server() {
         std::fs::read_to_string(format!("{ours}.seq"))
             .unwrap()
             .trim(),
-        "2"
+        "16"
     );
     // A second run goes on from the number kept in FILE.seq: were the
     // Partial IV used again, the server would refuse it as a replay.
@@ -496,7 +497,7 @@ fn cssf_client_with_oscore_against_cssf_server() {
     .ok("PUT");
     assert_eq!(r.stdout.trim(), "on");
     let seq = std::fs::read_to_string(format!("{ours}.seq")).unwrap();
-    assert_eq!(seq.trim(), "4");
+    assert_eq!(seq.trim(), "32");
     let r = run(
         "cssf-client",
         &["-q", "--oscore-context", &ours, &uri],
@@ -524,7 +525,7 @@ fn cssf_client_with_oscore_against_cssf_server() {
         std::fs::read_to_string(format!("{ours}.seq"))
             .unwrap()
             .trim(),
-        "6",
+        "48",
         "the refused run used no number"
     );
     std::fs::remove_file(&lock).unwrap();
@@ -542,6 +543,88 @@ fn cssf_client_with_oscore_against_cssf_server() {
         LIMIT,
     );
     assert_eq!(r.code, Some(1), "{r:?}");
+}
+
+#[test]
+fn cssf_client_observes_and_transfers_blocks_under_oscore() {
+    let dir = TempDir::new("oscore-observe");
+    let store = dir.path("store.bin");
+    let context = server_context(&dir, "/time:GET /large:GET /echo:POST");
+    let s = start_server(&store, &context);
+    let ours = client_context(&dir);
+    // Observe: the registration and both notifications protected and
+    // verified (cssf-client takes none that does not verify).
+    let r = run(
+        "cssf-client",
+        &[
+            "--observe",
+            "2",
+            "--oscore-context",
+            &ours,
+            &s.coap_uri("time"),
+        ],
+        LIMIT,
+    )
+    .ok("observe");
+    assert_eq!(r.stdout.matches("2.05 Content").count(), 2, "{r:?}");
+    assert_eq!(r.stdout.matches("Observe: ").count(), 2, "{r:?}");
+    // Block2: 4096 bytes in protected blocks of 64 bytes (-b 64), each
+    // block its own protected request (64 Partial IVs: FILE.seq moved on
+    // while the transfer ran).
+    let before: u64 = std::fs::read_to_string(format!("{ours}.seq"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let r = run(
+        "cssf-client",
+        &[
+            "-q",
+            "-b",
+            "64",
+            "--oscore-context",
+            &ours,
+            &s.coap_uri("large"),
+        ],
+        LIMIT,
+    )
+    .ok("GET /large");
+    assert_eq!(
+        r.stdout.trim_end(),
+        String::from_utf8(large_body()).unwrap().trim_end()
+    );
+    let after: u64 = std::fs::read_to_string(format!("{ours}.seq"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(after >= before + 64, "{before} -> {after}");
+    // Block1 and Block2: 1000 bytes POSTed to /echo in protected blocks
+    // of 64 bytes, the echo back in protected blocks.
+    let body: String = (0..1000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let r = run(
+        "cssf-client",
+        &[
+            "-q",
+            "-m",
+            "post",
+            "-b",
+            "64",
+            "-e",
+            &body,
+            "--oscore-context",
+            &ours,
+            &s.coap_uri("echo"),
+        ],
+        LIMIT,
+    )
+    .ok("POST /echo");
+    assert_eq!(r.stdout.trim_end(), body);
+    let log = s.log();
+    assert!(log.contains("[OSCORE kid ]"), "{log}");
+    assert!(!log.contains("unprotected request"), "{log}");
 }
 
 #[test]

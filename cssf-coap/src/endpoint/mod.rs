@@ -1436,6 +1436,20 @@ where
         r: &Response<'_>,
         mut refuse: impl FnMut(&A) -> Option<Code>,
     ) -> Result<usize, Error> {
+        self.notify_with_security(now, path, r, |peer, _| refuse(peer))
+    }
+
+    /// [`notify_with`](Self::notify_with), `refuse` also told how the
+    /// observer registered ([`RequestSecurity`]: plain, or under which
+    /// OSCORE context), so a policy decides each notification as it
+    /// decided the registration.
+    pub fn notify_with_security(
+        &mut self,
+        now: Duration,
+        path: &str,
+        r: &Response<'_>,
+        mut refuse: impl FnMut(&A, RequestSecurity) -> Option<Code>,
+    ) -> Result<usize, Error> {
         self.maintain(now);
         let path = path.strip_prefix('/').unwrap_or(path);
         let idx = self
@@ -1464,7 +1478,14 @@ where
             let Some(ob) = self.observers.iter_mut().find(|ob| ob.key == key) else {
                 continue;
             };
-            let refused = refuse(&ob.peer).filter(|c| !c.is_success());
+            #[cfg(feature = "oscore")]
+            let security = ob
+                .oscore
+                .as_ref()
+                .map_or(RequestSecurity::Plain, |o| o.security());
+            #[cfg(not(feature = "oscore"))]
+            let security = RequestSecurity::Plain;
+            let refused = refuse(&ob.peer, security).filter(|c| !c.is_success());
             let (code, mut o) = match refused {
                 Some(c) => (c, Opts::default()),
                 None => (r.code, o),
