@@ -2,7 +2,7 @@
 //! &mut bytes)` for every peer input, `handle_datagram_protected` for a
 //! request sent with `request_protected`).
 //!
-//! FINDING (medium, API): the plain `handle_datagram` does not know that
+//! Review finding (medium, API), fixed: the plain `handle_datagram` did not know that
 //! the outstanding request was protected. Fed an unprotected response
 //! with the request's token (and, piggybacked, its message ID, both on
 //! the wire in the clear), it ends the protected request with
@@ -16,7 +16,7 @@
 //! Path: `Client::handle_datagram` -> `input` -> `matched` (token, MID)
 //! -> `finish(Outcome::Response)`; `self.binding` is never looked at.
 //!
-//! Fails today (the assertion states what a protected request needs).
+//! Failed before the fix (now dropped and counted in `Stats::unverified`).
 #![cfg(feature = "oscore")]
 #![allow(
     clippy::std_instead_of_core,
@@ -70,12 +70,18 @@ fn client_context() -> SecurityContext {
 
 /// A protected GET on the wire; its message ID and token (both in the
 /// clear, as OSCORE leaves them).
-fn protected_request(client: &mut Client<Rng, 256, u8>, ctx: &mut SecurityContext) -> (u16, Vec<u8>) {
+fn protected_request(
+    client: &mut Client<Rng, 256, u8>,
+    ctx: &mut SecurityContext,
+) -> (u16, Vec<u8>) {
     let mut get = MessageBuilder::<2>::new(MessageType::Con, Code::GET, 0);
     get.uri_path("secret").unwrap();
     client.request_protected(Duration::ZERO, &get, ctx).unwrap();
     let mut buf = [0u8; 256];
-    let t = client.poll_transmit(Duration::ZERO, &mut buf).unwrap().unwrap();
+    let t = client
+        .poll_transmit(Duration::ZERO, &mut buf)
+        .unwrap()
+        .unwrap();
     let m = Message::parse(&buf[..t.len]).unwrap();
     (m.message_id(), m.token().to_vec())
 }

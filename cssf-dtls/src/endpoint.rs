@@ -2196,9 +2196,13 @@ impl<
                     self.queue_alert(from.clone(), rh.sequence, code);
                 }
                 // Its `Closed` is reported if a session slot is free;
-                // nothing is evicted for it.
+                // nothing is evicted for it: then it is only counted
+                // (and logged), as a dropped record.
                 self.bury();
-                if !self.slots.is_full() {
+                if self.slots.is_full() {
+                    self.stats.records_dropped += 1;
+                    debug!("ClientHello refused, session table full: not reported, counted");
+                } else {
                     self.next_handle = self.next_handle.saturating_add(1);
                     let _ = self.slots.push(slot(Life::Ended(CloseReason::Error(e))));
                 }

@@ -22,9 +22,7 @@ mod common;
 use core::time::Duration;
 
 use common::{key, public, Pins};
-use cssf_dtls::{
-    Client, CloseReason, Config, Endpoint, Error, Event, RejectAll, Stats, StaticPsk,
-};
+use cssf_dtls::{Client, CloseReason, Config, Endpoint, Error, Event, RejectAll, StaticPsk, Stats};
 use cssf_netsim::SimRng;
 
 const SERVER: u8 = 9;
@@ -113,16 +111,20 @@ fn refusals(s: &Stats) -> (u64, u64) {
 /// error): the contract holds.
 #[test]
 fn a_refused_client_hello_is_reported_when_a_slot_is_free() {
-    let mut s: Server<2> =
-        Endpoint::new(Config::default(), StaticPsk::new(&KEYS), SimRng::new(2), Duration::ZERO)
-            .unwrap();
+    let mut s: Server<2> = Endpoint::new(
+        Config::default(),
+        StaticPsk::new(&KEYS),
+        SimRng::new(2),
+        Duration::ZERO,
+    )
+    .unwrap();
     let mut c = ecdsa_only_client(3);
     let ev = pump(&mut c, 1, &mut s);
     assert!(!c.is_connected());
     assert_eq!(closed_errors(&ev).len(), 1, "{ev:?}");
 }
 
-/// FINDING (low, observability): with the session table full, the same
+/// Review finding (low, observability), fixed: with the session table full, the same
 /// refused ClientHello leaves no trace: no `Closed` event (no slot for
 /// it), no counter; before this change the caller got `Err(e)`.
 ///
@@ -130,12 +132,16 @@ fn a_refused_client_hello_is_reported_when_a_slot_is_free() {
 /// `start_server` fails -> `if !self.slots.is_full() { push Ended slot }`
 /// -> `return Err(e)` -> discarded by `let _ = self.input(..)`.
 ///
-/// Fails today (the assertion states the contract).
+/// Failed before the fix (now counted in `records_dropped`).
 #[test]
 fn a_refused_client_hello_leaves_a_trace_when_the_table_is_full() {
-    let mut s: Server<1> =
-        Endpoint::new(Config::default(), StaticPsk::new(&KEYS), SimRng::new(4), Duration::ZERO)
-            .unwrap();
+    let mut s: Server<1> = Endpoint::new(
+        Config::default(),
+        StaticPsk::new(&KEYS),
+        SimRng::new(4),
+        Duration::ZERO,
+    )
+    .unwrap();
     // One PSK session fills the table.
     let mut ok = psk_client(5);
     let _ = pump(&mut ok, 1, &mut s);

@@ -266,7 +266,9 @@ pub struct Client<R, const M: usize = 256, A = ()> {
 
 impl<R: RngCore + CryptoRng, const M: usize> Client<R, M> {
     /// A client with no request, for a transport with one peer (its
-    /// address is `()`); the first message ID is drawn from `rng` (RFC 7252
+    /// address is `()`: no source check, so over plain UDP use
+    /// [`with_server`](Client::with_server), which drops what comes from
+    /// elsewhere); the first message ID is drawn from `rng` (RFC 7252
     /// §4.4).
     pub fn new(config: Config, rng: R) -> Self {
         Client::with_server(config, rng, ())
@@ -384,7 +386,10 @@ impl<R: RngCore + CryptoRng, const M: usize, A: Clone + PartialEq> Client<R, M, 
     ///
     /// Never fails on what a peer sent: a datagram from another address
     /// than the server's is dropped, a malformed one too (rejected with RST
-    /// when its header says CON), each counted in [`stats`](Self::stats);
+    /// when its header says CON), and (feature `oscore`) a response to a
+    /// request sent with `request_protected`, which only
+    /// `handle_datagram_protected` can verify; each counted in
+    /// [`stats`](Self::stats);
     /// what ends the request is an event. `Ok` today in every case (an
     /// `Err` would be the caller's misuse).
     pub fn handle_datagram(
@@ -395,6 +400,14 @@ impl<R: RngCore + CryptoRng, const M: usize, A: Clone + PartialEq> Client<R, M, 
     ) -> Result<(), Error> {
         if from != self.server {
             self.stats.not_from_server = self.stats.not_from_server.saturating_add(1);
+            return Ok(());
+        }
+        // A response to a protected request is taken only verified
+        // (`handle_datagram_protected`): here it cannot be, so it is
+        // dropped and the request stays outstanding.
+        #[cfg(feature = "oscore")]
+        if self.binding.is_some() && Message::parse(data).is_ok_and(|m| self.awaits(&m)) {
+            self.stats.unverified = self.stats.unverified.saturating_add(1);
             return Ok(());
         }
         self.input(now, data);

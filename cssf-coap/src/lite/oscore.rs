@@ -149,7 +149,7 @@ impl<R: RngCore + CryptoRng, const M: usize, A: Clone + PartialEq> Client<R, M, 
     }
 
     /// Whether `m` is a response the outstanding request is waiting for.
-    fn awaits(&self, m: &Message<'_>) -> bool {
+    pub(super) fn awaits(&self, m: &Message<'_>) -> bool {
         matches!(self.state, State::Active { .. })
             && m.code().is_response()
             && Some(m.token()) == self.token.get(..self.token_len)
