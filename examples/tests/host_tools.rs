@@ -25,7 +25,7 @@ fn demo_exits_zero_and_prints_each_step() {
     // `run` fails the test if the demo does not finish within LIMIT.
     let r = run("cssf-demo", &[], LIMIT).ok("cssf-demo");
     let out = &r.stdout;
-    for n in 1..=10 {
+    for n in 1..=11 {
         assert!(out.contains(&format!("[{n}] ")), "step {n} missing:\n{out}");
     }
     for want in [
@@ -43,6 +43,11 @@ fn demo_exits_zero_and_prints_each_step() {
         "wire: ",
         "round trip",
         "dtls 127.0.0.1",
+        "replay window synchronised by an Echo exchange",
+        "[OSCORE kid ] GET /sensors/temp (0 bytes) -> 2.05 Content",
+        "[OSCORE kid ] PUT /actuators/led (3 bytes) -> 2.04 Changed",
+        "[OSCORE kid ] GET /large (0 bytes) -> 4.03 Forbidden",
+        "GET /sensors/temp on the wire: OSCORE ",
         "done in",
     ] {
         assert!(out.contains(want), "demo output lacks {want:?}:\n{out}");
