@@ -69,8 +69,9 @@ const SECOND: Duration = Duration::from_secs(1);
 /// stays for the cookie lifetime; when the cache is full of distinct
 /// hosts, cookies of the current second are refused (a HelloVerifyRequest
 /// again), so a server takes new handshakes from many hosts at about `C`
-/// a second: a gateway raises `C`. Making room in a full cache compares
-/// entries pairwise (`C`² host comparisons).
+/// a second: a gateway raises `C`. Each entry counts its host's entries,
+/// so taking or forgetting a ClientHello, and making room in a full
+/// cache, is one pass over the cache (`C` host comparisons).
 pub const CLIENT_HELLO_REPLAY_CACHE: usize = 32;
 
 /// Where a session slot is in its life.
@@ -119,6 +120,9 @@ struct Slot<A> {
     /// moving back to one of them, or to `origin`, has no budget.
     #[cfg(feature = "cid")]
     validated: heapless::Deque<A, VALIDATED>,
+    /// In the endpoint's list of slots `poll_transmit` looks at (see
+    /// [`Slot::needs_attention`]).
+    marked: bool,
 }
 
 /// A Return Routability Check in progress (RFC 9853 §5.1): the address the
@@ -246,6 +250,20 @@ impl<A> Slot<A> {
         self.life == Life::Live
     }
 
+    /// `poll_transmit` has something to do with this slot besides its
+    /// handshake and its queued records: an alert to send, a path
+    /// challenge due, or, once it ended, a handshake to drop and the slot
+    /// to free. A slot is marked (listed in the endpoint's `pending`)
+    /// whenever this holds, so that a `poll_transmit` with nothing to send
+    /// looks at the marked slots only, not at every slot.
+    fn needs_attention(&self) -> bool {
+        #[cfg(feature = "cid")]
+        if self.check.as_ref().is_some_and(|c| c.due) {
+            return true;
+        }
+        !self.live() || self.has_alert()
+    }
+
     /// An alert is still to be sent.
     fn has_alert(&self) -> bool {
         self.est.as_ref().is_some_and(Established::has_alert)
@@ -253,6 +271,23 @@ impl<A> Slot<A> {
 
     fn established(&self) -> Option<&Established> {
         self.est.as_ref().filter(|_| self.life == Life::Live)
+    }
+}
+
+/// Marks slot `s` (at index `i`) and lists it in `pending` if it needs
+/// `poll_transmit`'s attention and is not marked yet; an index that does
+/// not fit sets `lost`.
+fn mark<A, const N: usize>(
+    pending: &mut heapless::Deque<usize, N>,
+    lost: &mut bool,
+    s: &mut Slot<A>,
+    i: usize,
+) {
+    if !s.marked && s.needs_attention() {
+        s.marked = true;
+        if pending.push_back(i).is_err() {
+            *lost = true;
+        }
     }
 }
 
@@ -301,6 +336,11 @@ struct SeenHello<A> {
     stamp: u32,
     /// When it was taken.
     at: Duration,
+    /// How many entries of the cache are of its host (itself included;
+    /// see [`PeerAddress::same_host`]): kept as entries come and go, so
+    /// that making room compares each entry with one address, not with
+    /// every other entry.
+    held: usize,
 }
 
 /// A half-open handshake that ended without completing: its host, when it
@@ -647,6 +687,13 @@ pub struct Endpoint<
     cookies: CookieSecrets,
     next_rotation: Duration,
     slots: heapless::Vec<Slot<A>, N>,
+    /// The indices of the marked slots (see [`Slot::needs_attention`]),
+    /// possibly with stale or repeated ones, which
+    /// [`refresh_pending`](Self::refresh_pending) drops.
+    pending: heapless::Deque<usize, N>,
+    /// An index did not fit in `pending`: the next `poll_transmit` lists
+    /// the slots again from all of them.
+    pending_lost: bool,
     handshakes: heapless::Vec<Handshake, H>,
     graveyard: heapless::Deque<Tomb<A>, GRAVEYARD>,
     /// Where recent half-open handshakes that did not complete came from,
@@ -817,6 +864,8 @@ impl<
             rng,
             cookies,
             slots: heapless::Vec::new(),
+            pending: heapless::Deque::new(),
+            pending_lost: false,
             handshakes: heapless::Vec::new(),
             graveyard: heapless::Deque::new(),
             recent: heapless::Deque::new(),
@@ -882,6 +931,71 @@ impl<
                 .and_then(|j| self.handshakes.get(j))
                 .is_some_and(|h| h.conn.cid_negotiated()),
         }
+    }
+
+    // ---- slots with something to send -------------------------------------
+
+    /// Marks slot `i` if it needs `poll_transmit`'s attention (see
+    /// [`Slot::needs_attention`]): called after anything that may have
+    /// given it an alert, a path challenge or an end.
+    fn touch(&mut self, i: usize) {
+        if let Some(s) = self.slots.get_mut(i) {
+            mark(&mut self.pending, &mut self.pending_lost, s, i);
+        }
+    }
+
+    /// Makes `pending` list each slot that needs attention exactly once,
+    /// and only those: marks are taken off the slots listed, then put back
+    /// on those that still need attention. After a lost index, every slot
+    /// is looked at.
+    fn refresh_pending(&mut self) {
+        #[cfg(any(test, feature = "test-hooks"))]
+        debug_assert!(
+            self.slots.iter().all(|s| s.marked || !s.needs_attention()),
+            "a slot has something to send but is not marked"
+        );
+        #[cfg(any(test, feature = "test-hooks"))]
+        debug_assert!(
+            self.handshakes
+                .iter()
+                .all(|h| self.slot_index(h.handle).is_some()),
+            "a handshake without its slot"
+        );
+        let Endpoint {
+            slots,
+            pending,
+            pending_lost,
+            ..
+        } = self;
+        if core::mem::take(pending_lost) {
+            pending.clear();
+            for (i, s) in slots.iter_mut().enumerate() {
+                s.marked = false;
+                mark(pending, pending_lost, s, i);
+            }
+            return;
+        }
+        for &i in pending.iter() {
+            if let Some(s) = slots.get_mut(i) {
+                s.marked = false;
+            }
+        }
+        for _ in 0..pending.len() {
+            let Some(i) = pending.pop_front() else { break };
+            if let Some(s) = slots.get_mut(i) {
+                mark(pending, pending_lost, s, i);
+            }
+        }
+    }
+
+    /// The next marked slot, taken from the front of `pending` and put
+    /// back at its end (call at most `pending.len()` times in a row to see
+    /// each once).
+    fn next_pending(&mut self) -> Option<usize> {
+        let i = self.pending.pop_front()?;
+        // Room: one was just taken.
+        let _ = self.pending.push_back(i);
+        Some(i)
     }
 
     // ---- the one way out ---------------------------------------------------
@@ -967,6 +1081,7 @@ impl<
                 self.remove_handshake(j);
             }
         }
+        self.touch(i);
     }
 
     /// Drops handshake slot `j` (its counters go to the endpoint's).
@@ -1099,6 +1214,8 @@ impl<
             Some(Ok(reason)) => self.end(i, reason),
             None => {}
         }
+        // A completed handshake's alert moved into the session.
+        self.touch(i);
     }
 
     /// Brings slot `i` up to date with its established session after the
@@ -1382,7 +1499,26 @@ impl<
     /// same ClientHello is its retry, not a replay).
     fn forget_hellos_of(&mut self, addr: &A) {
         // In place: no second cache on the stack.
+        let before = self.seen.len();
         self.seen.retain(|e| &e.addr != addr);
+        let gone = before - self.seen.len();
+        if gone > 0 {
+            for e in self.seen.iter_mut() {
+                if addr.same_host(&e.addr) {
+                    e.held = e.held.saturating_sub(gone);
+                }
+            }
+        }
+    }
+
+    /// The replay cache's entry of `addr` left it: its host's other
+    /// entries hold one fewer.
+    fn forgot_hello_of(&mut self, addr: &A) {
+        for e in self.seen.iter_mut() {
+            if addr.same_host(&e.addr) {
+                e.held = e.held.saturating_sub(1);
+            }
+        }
     }
 
     /// Remembers a cookie-verified ClientHello taken now (see
@@ -1408,22 +1544,28 @@ impl<
             .front()
             .is_some_and(|e| now.saturating_sub(e.at) > life.saturating_add(SECOND))
         {
-            self.seen.pop_front();
+            if let Some(e) = self.seen.pop_front() {
+                self.forgot_hello_of(&e.addr);
+            }
         }
         if self.seen.is_full() {
             // The oldest entry of the host holding the most (at least
             // two; the inserting one counted with its new entry): a host
             // filling the cache forgets its own first, never a host with
             // fewer entries (whose older ClientHello would then be
-            // replayable).
-            let seen = &self.seen;
-            let held = |a: &A| {
-                seen.iter().filter(|o| o.addr.same_host(a)).count() + usize::from(a.same_host(from))
-            };
-            let most = seen.iter().map(|e| held(&e.addr)).max().unwrap_or(0);
-            let crowded = (most >= 2)
-                .then(|| seen.iter().position(|e| held(&e.addr) == most))
-                .flatten();
+            // replayable). Each entry knows how many its host holds, so
+            // this is one pass.
+            let held = |e: &SeenHello<A>| e.held + usize::from(e.addr.same_host(from));
+            let mut most = 0;
+            let mut first = 0;
+            for (k, e) in self.seen.iter().enumerate() {
+                let h = held(e);
+                if h > most {
+                    most = h;
+                    first = k;
+                }
+            }
+            let crowded = (most >= 2).then_some(first);
             // Removed in place (no second cache on the stack).
             let gone = crowded.unwrap_or(0);
             let mut k = 0;
@@ -1431,22 +1573,31 @@ impl<
             self.seen.retain(|e| {
                 let keep = k != gone;
                 if !keep {
-                    forgotten = Some(e.stamp);
+                    forgotten = Some((e.stamp, e.addr.clone()));
                 }
                 k += 1;
                 keep
             });
+            if let Some((_, addr)) = forgotten.as_ref() {
+                self.forgot_hello_of(addr);
+            }
             // Every entry from a different host: the oldest goes, and no
             // cookie as old as its cookie is taken from then on.
-            if let Some(stamp) = forgotten.filter(|_| crowded.is_none()) {
+            if let Some((stamp, _)) = forgotten.filter(|_| crowded.is_none()) {
                 self.stamp_floor = Some(self.stamp_floor.map_or(stamp, |f| f.max(stamp)));
             }
+        }
+        let mut held = usize::from(from.same_host(from));
+        for e in self.seen.iter_mut() {
+            e.held += usize::from(from.same_host(&e.addr));
+            held += usize::from(e.addr.same_host(from));
         }
         let _ = self.seen.push_back(SeenHello {
             addr: from.clone(),
             random,
             stamp,
             at: now,
+            held,
         });
     }
 
@@ -1654,6 +1805,9 @@ impl<
         };
         let r = est.handle_datagram(now, data, stats, &mut up);
         self.sync_session(i);
+        // An alert in answer (close_notify, no_renegotiation), a path
+        // check done or started.
+        self.touch(i);
         r
     }
 
@@ -1762,6 +1916,7 @@ impl<
                         if let Some(s) = self.slots.get_mut(i) {
                             s.check = Some(PathCheck::new(from, cookie, now, s.path_timer, len));
                         }
+                        self.touch(i);
                     }
                 }
                 return r;
@@ -2038,6 +2193,7 @@ impl<
             unvalidated: None,
             #[cfg(feature = "cid")]
             validated: heapless::Deque::new(),
+            marked: false,
         };
         match started {
             Ok(()) => {}
@@ -2058,6 +2214,7 @@ impl<
                 if !self.slots.is_full() {
                     self.next_handle = self.next_handle.saturating_add(1);
                     let _ = self.slots.push(slot(Life::Ended(CloseReason::Error(e))));
+                    self.touch(self.slots.len().wrapping_sub(1));
                 }
                 return Err(e);
             }
@@ -2170,7 +2327,7 @@ impl<
         // Path checks (RFC 9853 §5.3, §5.5): a new challenge with a fresh
         // cookie each timer, a few times; then the binding stays.
         #[cfg(feature = "cid")]
-        for s in self.slots.iter_mut() {
+        for (i, s) in self.slots.iter_mut().enumerate() {
             let rng = &mut self.rng;
             let fresh = || {
                 let mut cookie = [0u8; 8];
@@ -2180,6 +2337,7 @@ impl<
             if s.check.as_mut().is_some_and(|c| c.on_timer(now, fresh)) {
                 s.check = None;
             }
+            mark(&mut self.pending, &mut self.pending_lost, s, i);
         }
         let due: heapless::Vec<usize, N> = self
             .slots
@@ -2226,7 +2384,14 @@ impl<
         let n = self.handshakes.len();
         for k in 0..n {
             let j = (self.rr + k) % n;
-            let Some(handle) = self.handshakes.get(j).map(|h| h.handle) else {
+            // One with nothing to send is passed over before its slot is
+            // looked for.
+            let Some(handle) = self
+                .handshakes
+                .get(j)
+                .filter(|h| h.conn.has_output())
+                .map(|h| h.handle)
+            else {
                 continue;
             };
             let Some(i) = self.slot_index(handle) else {
@@ -2294,9 +2459,14 @@ impl<
                 }
             }
         }
+        // From here on only the marked slots have anything to send.
+        self.refresh_pending();
         // Return Routability Check challenges to new addresses (RFC 9853).
         #[cfg(feature = "cid")]
-        for s in self.slots.iter_mut() {
+        for _ in 0..self.pending.len() {
+            let Some(s) = self.next_pending().and_then(|i| self.slots.get_mut(i)) else {
+                continue;
+            };
             let (Some(est), Some(c)) = (s.est.as_mut(), s.check.as_mut()) else {
                 continue;
             };
@@ -2394,7 +2564,10 @@ impl<
             return Ok(Some(Transmit { to, len: pos }));
         }
         // Session alerts (an alert that cannot be sealed is dropped).
-        for s in self.slots.iter_mut() {
+        for _ in 0..self.pending.len() {
+            let Some(s) = self.next_pending().and_then(|i| self.slots.get_mut(i)) else {
+                continue;
+            };
             let Some(est) = s.est.as_mut() else { continue };
             match est.poll_alert(&self.config, buf) {
                 Ok(Some(len)) => {
@@ -2410,20 +2583,27 @@ impl<
             }
         }
         // Handshakes of ended sessions that sent their last alert go, and
-        // reported sessions with nothing left to send.
-        let mut j = 0;
-        while let Some(h) = self.handshakes.get(j) {
-            let ended = self
-                .slot_index(h.handle)
-                .and_then(|i| self.slots.get(i))
-                .map_or(true, |s| !s.live());
-            if ended && !h.conn.has_output() {
+        // reported sessions with nothing left to send (every ended slot is
+        // marked; a handshake always has its slot).
+        let mut ended = false;
+        for _ in 0..self.pending.len() {
+            let Some(s) = self.next_pending().and_then(|i| self.slots.get(i)) else {
+                continue;
+            };
+            if s.live() {
+                continue;
+            }
+            ended = true;
+            if let Some(j) = self
+                .handshake_index(s.handle)
+                .filter(|&j| self.handshakes.get(j).is_some_and(|h| !h.conn.has_output()))
+            {
                 self.remove_handshake(j);
-            } else {
-                j += 1;
             }
         }
-        self.bury();
+        if ended {
+            self.bury();
+        }
         Ok(None)
     }
 
@@ -2927,5 +3107,127 @@ mod tests {
             )
         });
         assert!(ended, "the client reported the end");
+    }
+}
+
+#[cfg(test)]
+mod replay_cache_tests {
+    use super::*;
+    use crate::psk::StaticPsk;
+    use cssf_netsim::SimRng;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    /// An address whose host is its first byte (ports: the second).
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    struct HostPort(u8, u8);
+
+    impl PeerAddress for HostPort {
+        fn feed(&self, f: &mut dyn FnMut(&[u8])) {
+            f(&[self.0, self.1])
+        }
+        fn same_host(&self, other: &Self) -> bool {
+            self.0 == other.0
+        }
+    }
+
+    const C: usize = 8;
+    type Server = Endpoint<HostPort, StaticPsk<'static>, SimRng, 2, RejectAll, 4, 2, 2048, C>;
+
+    /// The cache as it was kept before entries counted their host's
+    /// entries: every entry compared with every other to make room.
+    #[derive(Default)]
+    struct Model {
+        seen: Vec<(HostPort, u32, Duration)>,
+        floor: Option<u32>,
+    }
+
+    impl Model {
+        fn remember(&mut self, life: Duration, now: Duration, from: HostPort, stamp: u32) {
+            while self
+                .seen
+                .first()
+                .is_some_and(|e| now.saturating_sub(e.2) > life.saturating_add(SECOND))
+            {
+                self.seen.remove(0);
+            }
+            if self.seen.len() == C {
+                let held = |a: &HostPort| {
+                    self.seen.iter().filter(|o| o.0.same_host(a)).count()
+                        + usize::from(a.same_host(&from))
+                };
+                let most = self.seen.iter().map(|e| held(&e.0)).max().unwrap_or(0);
+                let crowded = (most >= 2)
+                    .then(|| self.seen.iter().position(|e| held(&e.0) == most))
+                    .flatten();
+                let gone = self.seen.remove(crowded.unwrap_or(0));
+                if crowded.is_none() {
+                    self.floor = Some(self.floor.map_or(gone.1, |f| f.max(gone.1)));
+                }
+            }
+            self.seen.push((from, stamp, now));
+        }
+
+        fn forget(&mut self, addr: HostPort) {
+            self.seen.retain(|e| e.0 != addr);
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Remember { host: u8, port: u8, later_ms: u64 },
+        Forget { host: u8, port: u8 },
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            6 => (0..5u8, 0..3u8, 0..4000u64)
+                .prop_map(|(host, port, later_ms)| Step::Remember { host, port, later_ms }),
+            1 => (0..5u8, 0..3u8).prop_map(|(host, port)| Step::Forget { host, port }),
+        ]
+    }
+
+    proptest! {
+        /// Making room in a full cache takes one pass, and forgets the
+        /// same entry as comparing every entry with every other did (the
+        /// oldest of the host holding the most, or the oldest of all and
+        /// a stamp floor when every host holds one); each entry's count of
+        /// its host's entries stays exact through every way entries leave.
+        #[test]
+        fn the_replay_cache_forgets_as_the_pairwise_count_did(
+            steps in prop::collection::vec(step(), 1..200),
+        ) {
+            let mut cfg = Config::default();
+            cfg.cookie_lifetime = Duration::from_secs(5);
+            let life = cfg.cookie_lifetime;
+            let mut ep: Server =
+                Endpoint::new(cfg, StaticPsk::new(&[]), SimRng::new(1), Duration::ZERO).unwrap();
+            let mut model = Model::default();
+            let mut now = Duration::ZERO;
+            for (n, s) in steps.into_iter().enumerate() {
+                match s {
+                    Step::Remember { host, port, later_ms } => {
+                        now += Duration::from_millis(later_ms);
+                        let stamp = now.as_secs() as u32;
+                        let from = HostPort(host, port);
+                        let mut random = [0u8; 32];
+                        random[..8].copy_from_slice(&(n as u64).to_be_bytes());
+                        ep.remember_hello(now, &from, random, stamp);
+                        model.remember(life, now, from, stamp);
+                    }
+                    Step::Forget { host, port } => {
+                        ep.forget_hellos_of(&HostPort(host, port));
+                        model.forget(HostPort(host, port));
+                    }
+                }
+                let got: Vec<_> = ep.seen.iter().map(|e| (e.addr, e.stamp, e.at)).collect();
+                prop_assert_eq!(&got, &model.seen);
+                prop_assert_eq!(ep.stamp_floor, model.floor);
+                for e in ep.seen.iter() {
+                    let count = ep.seen.iter().filter(|o| o.addr.same_host(&e.addr)).count();
+                    prop_assert_eq!(e.held, count);
+                }
+            }
+        }
     }
 }
