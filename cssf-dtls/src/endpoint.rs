@@ -250,18 +250,19 @@ impl<A> Slot<A> {
         self.life == Life::Live
     }
 
-    /// `poll_transmit` has something to do with this slot besides its
-    /// handshake and its queued records: an alert to send, a path
-    /// challenge due, or, once it ended, a handshake to drop and the slot
-    /// to free. A slot is marked (listed in the endpoint's `pending`)
-    /// whenever this holds, so that a `poll_transmit` with nothing to send
-    /// looks at the marked slots only, not at every slot.
+    /// `poll_transmit` or `poll_event` has something to do with this slot
+    /// besides its handshake and its queued records: an alert to send, a
+    /// path challenge due, a `Connected` or a move to report, or, once it
+    /// ended, its `Closed` to report, a handshake to drop and the slot to
+    /// free. A slot is marked (listed in the endpoint's `pending`)
+    /// whenever this holds, so that a `poll_transmit` or `poll_event` with
+    /// nothing to give looks at the marked slots only, not at every slot.
     fn needs_attention(&self) -> bool {
         #[cfg(feature = "cid")]
         if self.check.as_ref().is_some_and(|c| c.due) {
             return true;
         }
-        !self.live() || self.has_alert()
+        !self.live() || self.has_alert() || self.connected_unreported || self.moved_from.is_some()
     }
 
     /// An alert is still to be sent.
@@ -1284,7 +1285,28 @@ impl<
     /// nothing.
     fn admission(&self, now: Duration, from: &A) -> Option<Admission> {
         let stalled = self.config.retransmit_initial;
-        let slot_of = |handle: SessionHandle| self.slots.iter().find(|s| s.handle == handle);
+        // Each handshake's slot, found in one pass over the slots (by
+        // handle, in the handshakes' handles sorted), not searched for
+        // among every slot each time a handshake is looked at.
+        let mut at: heapless::Vec<(u64, usize), H> = self
+            .handshakes
+            .iter()
+            .map(|h| (h.handle.raw(), usize::MAX))
+            .collect();
+        at.sort_unstable_by_key(|e| e.0);
+        for (i, s) in self.slots.iter().enumerate() {
+            if let Ok(k) = at.binary_search_by_key(&s.handle.raw(), |e| e.0) {
+                if let Some(e) = at.get_mut(k).filter(|e| e.1 == usize::MAX) {
+                    e.1 = i;
+                }
+            }
+        }
+        let slot_of = |handle: SessionHandle| {
+            at.binary_search_by_key(&handle.raw(), |e| e.0)
+                .ok()
+                .and_then(|k| at.get(k))
+                .and_then(|e| self.slots.get(e.1))
+        };
         let live = |h: &Handshake| slot_of(h.handle).filter(|s| s.live());
         let in_progress = |h: &Handshake| h.linger_until.is_none() && live(h).is_some();
         let is_stalled =
@@ -1952,6 +1974,7 @@ impl<
                 s.moved_from = None;
             }
         }
+        self.touch(i);
         for e in self.events.iter_mut().skip(events_before) {
             if let Event::ApplicationData {
                 handle: h, peer, ..
@@ -2610,7 +2633,16 @@ impl<
     /// Output: the next event. For each handle, in order: `Connected`,
     /// `PeerAddressChanged`, its `ApplicationData`, then `Closed` (once).
     pub fn poll_event(&mut self) -> Option<Event<A>> {
-        for s in self.slots.iter_mut() {
+        // Only marked slots have a `Connected`, a move or a `Closed` to
+        // report (see `Slot::needs_attention`).
+        if self.pending_lost {
+            self.refresh_pending();
+        }
+        let n = self.pending.len();
+        for _ in 0..n {
+            let Some(s) = self.next_pending().and_then(|i| self.slots.get_mut(i)) else {
+                continue;
+            };
             if s.connected_unreported {
                 s.connected_unreported = false;
                 if let Some(suite) = s.suite {
@@ -2630,7 +2662,10 @@ impl<
                 }
             }
         }
-        for s in self.slots.iter_mut() {
+        for _ in 0..n {
+            let Some(s) = self.next_pending().and_then(|i| self.slots.get_mut(i)) else {
+                continue;
+            };
             if let Some(old) = s.moved_from.take() {
                 return Some(Event::PeerAddressChanged {
                     handle: s.handle,
@@ -2651,11 +2686,19 @@ impl<
                 reason: t.reason,
             });
         }
-        let i = self
-            .slots
-            .iter()
-            .position(|s| matches!(s.life, Life::Ended(_)))?;
-        let s = self.slots.get_mut(i)?;
+        let mut ended = None;
+        for _ in 0..n {
+            let Some(i) = self.next_pending() else { break };
+            if self
+                .slots
+                .get(i)
+                .is_some_and(|s| matches!(s.life, Life::Ended(_)))
+            {
+                ended = Some(i);
+                break;
+            }
+        }
+        let s = self.slots.get_mut(ended?)?;
         let Life::Ended(reason) = s.life else {
             return None;
         };
