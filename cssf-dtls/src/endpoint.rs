@@ -123,7 +123,17 @@ struct Slot<A> {
     /// In the endpoint's list of slots `poll_transmit` looks at (see
     /// [`Slot::needs_attention`]).
     marked: bool,
+    /// In the endpoint's idle list (see [`Endpoint::relist`]): the open
+    /// sessions from the least recently active to the most.
+    listed: bool,
+    /// The slot before this one in the idle list ([`NONE`] for the first).
+    older: usize,
+    /// The slot after this one in the idle list ([`NONE`] for the last).
+    newer: usize,
 }
+
+/// No slot (an end of the idle list).
+const NONE: usize = usize::MAX;
 
 /// A Return Routability Check in progress (RFC 9853 §5.1): the address the
 /// peer's newest records came from, the challenges sent there, and what
@@ -258,8 +268,9 @@ impl<A> Slot<A> {
     /// whenever this holds, so that a `poll_transmit` or `poll_event` with
     /// nothing to give looks at the marked slots only, not at every slot.
     fn needs_attention(&self) -> bool {
+        // A check not due has a timer (`poll_timeout` finds it here).
         #[cfg(feature = "cid")]
-        if self.check.as_ref().is_some_and(|c| c.due) {
+        if self.check.is_some() {
             return true;
         }
         !self.live() || self.has_alert() || self.connected_unreported || self.moved_from.is_some()
@@ -272,6 +283,13 @@ impl<A> Slot<A> {
 
     fn established(&self) -> Option<&Established> {
         self.est.as_ref().filter(|_| self.life == Life::Live)
+    }
+
+    /// When an open session was last active (its place in the idle list).
+    fn idle_since(&self) -> Option<Duration> {
+        self.established()
+            .filter(|e| e.is_open())
+            .map(Established::last_activity)
     }
 }
 
@@ -695,6 +713,12 @@ pub struct Endpoint<
     /// An index did not fit in `pending`: the next `poll_transmit` lists
     /// the slots again from all of them.
     pending_lost: bool,
+    /// The least recently active open session's slot: the first of the
+    /// idle list (see [`relist`](Self::relist)); [`NONE`] when empty.
+    idle_oldest: usize,
+    /// The most recently active open session's slot: the last of the
+    /// idle list.
+    idle_newest: usize,
     handshakes: heapless::Vec<Handshake, H>,
     graveyard: heapless::Deque<Tomb<A>, GRAVEYARD>,
     /// Where recent half-open handshakes that did not complete came from,
@@ -867,6 +891,8 @@ impl<
             slots: heapless::Vec::new(),
             pending: heapless::Deque::new(),
             pending_lost: false,
+            idle_oldest: NONE,
+            idle_newest: NONE,
             handshakes: heapless::Vec::new(),
             graveyard: heapless::Deque::new(),
             recent: heapless::Deque::new(),
@@ -962,6 +988,8 @@ impl<
                 .all(|h| self.slot_index(h.handle).is_some()),
             "a handshake without its slot"
         );
+        #[cfg(any(test, feature = "test-hooks"))]
+        debug_assert!(self.idle_list_holds(), "the idle list is out of order");
         let Endpoint {
             slots,
             pending,
@@ -997,6 +1025,97 @@ impl<
         // Room: one was just taken.
         let _ = self.pending.push_back(i);
         Some(i)
+    }
+
+    /// Takes slot `i` out of the idle list, if it is in it.
+    fn unlist(&mut self, i: usize) {
+        let Some(s) = self.slots.get_mut(i).filter(|s| s.listed) else {
+            return;
+        };
+        s.listed = false;
+        let (older, newer) = (s.older, s.newer);
+        s.older = NONE;
+        s.newer = NONE;
+        match self.slots.get_mut(older) {
+            Some(o) => o.newer = newer,
+            None => self.idle_oldest = newer,
+        }
+        match self.slots.get_mut(newer) {
+            Some(n) => n.older = older,
+            None => self.idle_newest = older,
+        }
+    }
+
+    /// Puts slot `i` back in its place in the idle list after anything
+    /// that may have changed when it was last active or whether it is an
+    /// open session (its input, its end, its handshake completing): the
+    /// list holds the open sessions ordered by last activity, so the next
+    /// idle timeout is its first's, not a search of every slot. A session
+    /// just active goes to the end at once (time only grows).
+    fn relist(&mut self, i: usize) {
+        self.unlist(i);
+        let Some(since) = self.slots.get(i).and_then(Slot::idle_since) else {
+            return;
+        };
+        let mut older = self.idle_newest;
+        while let Some(o) = self.slots.get(older) {
+            if o.idle_since().is_some_and(|t| t <= since) {
+                break;
+            }
+            older = o.older;
+        }
+        let newer = match self.slots.get(older) {
+            Some(o) => o.newer,
+            None => self.idle_oldest,
+        };
+        if let Some(s) = self.slots.get_mut(i) {
+            s.listed = true;
+            s.older = older;
+            s.newer = newer;
+        }
+        match self.slots.get_mut(older) {
+            Some(o) => o.newer = i,
+            None => self.idle_oldest = i,
+        }
+        match self.slots.get_mut(newer) {
+            Some(n) => n.older = i,
+            None => self.idle_newest = i,
+        }
+    }
+
+    /// The idle list holds every open session, least recently active
+    /// first (and maybe sessions that closed while sealing, not yet
+    /// taken out), linked both ways (test builds).
+    #[cfg(any(test, feature = "test-hooks"))]
+    fn idle_list_holds(&self) -> bool {
+        let mut n = 0;
+        let mut open = 0;
+        let mut at = self.idle_oldest;
+        let mut prev = NONE;
+        let mut last = Duration::ZERO;
+        while let Some(s) = self.slots.get(at) {
+            if !s.listed || s.older != prev || n > self.slots.len() {
+                return false;
+            }
+            if let Some(t) = s.idle_since() {
+                if t < last {
+                    return false;
+                }
+                last = t;
+                open += 1;
+            }
+            n += 1;
+            prev = at;
+            at = s.newer;
+        }
+        prev == self.idle_newest
+            && n == self.slots.iter().filter(|s| s.listed).count()
+            && open
+                == self
+                    .slots
+                    .iter()
+                    .filter(|s| s.idle_since().is_some())
+                    .count()
     }
 
     // ---- the one way out ---------------------------------------------------
@@ -1083,6 +1202,7 @@ impl<
             }
         }
         self.touch(i);
+        self.relist(i);
     }
 
     /// Drops handshake slot `j` (its counters go to the endpoint's).
@@ -1131,7 +1251,21 @@ impl<
                 i += 1;
                 continue;
             }
+            self.unlist(i);
             let s = self.slots.swap_remove(i);
+            // The last slot moved to `i`: its neighbours in the idle list
+            // follow it.
+            if let Some(m) = self.slots.get(i).filter(|m| m.listed) {
+                let (older, newer) = (m.older, m.newer);
+                match self.slots.get_mut(older) {
+                    Some(o) => o.newer = i,
+                    None => self.idle_oldest = i,
+                }
+                match self.slots.get_mut(newer) {
+                    Some(n) => n.older = i,
+                    None => self.idle_newest = i,
+                }
+            }
             if let Life::Ended(reason) = s.life {
                 let _ = self.graveyard.push_back(Tomb {
                     handle: s.handle,
@@ -1217,6 +1351,7 @@ impl<
         }
         // A completed handshake's alert moved into the session.
         self.touch(i);
+        self.relist(i);
     }
 
     /// Brings slot `i` up to date with its established session after the
@@ -1768,12 +1903,14 @@ impl<
         from: &A,
         data: &mut [u8],
     ) -> Result<(), Error> {
+        // A second established session is enough to know (not a count of
+        // every slot on every datagram).
         let share = self
             .slots
             .iter()
             .filter(|s| s.established().is_some())
-            .count()
-            > 1;
+            .nth(1)
+            .is_some();
         let Endpoint {
             slots,
             handshakes,
@@ -1828,8 +1965,9 @@ impl<
         let r = est.handle_datagram(now, data, stats, &mut up);
         self.sync_session(i);
         // An alert in answer (close_notify, no_renegotiation), a path
-        // check done or started.
+        // check done or started; its last activity.
         self.touch(i);
+        self.relist(i);
         r
     }
 
@@ -2217,6 +2355,9 @@ impl<
             #[cfg(feature = "cid")]
             validated: heapless::Deque::new(),
             marked: false,
+            listed: false,
+            older: NONE,
+            newer: NONE,
         };
         match started {
             Ok(()) => {}
@@ -2588,17 +2729,18 @@ impl<
         }
         // Session alerts (an alert that cannot be sealed is dropped).
         for _ in 0..self.pending.len() {
-            let Some(s) = self.next_pending().and_then(|i| self.slots.get_mut(i)) else {
+            let Some(i) = self.next_pending() else { break };
+            let Some(s) = self.slots.get_mut(i) else {
                 continue;
             };
             let Some(est) = s.est.as_mut() else { continue };
             match est.poll_alert(&self.config, buf) {
                 Ok(Some(len)) => {
                     self.stats.bytes_sent += len as u64;
-                    return Ok(Some(Transmit {
-                        to: s.peer.clone(),
-                        len,
-                    }));
+                    let to = s.peer.clone();
+                    // Sealing may have taken its last sequence number.
+                    self.relist(i);
+                    return Ok(Some(Transmit { to, len }));
                 }
                 Ok(None) => {}
                 Err(e @ Error::BufferTooSmall { .. }) => return Err(e),
@@ -2724,16 +2866,31 @@ impl<
                 Some(h.conn.last_activity.saturating_add(idle).min(h.expires)),
             ],
         });
-        let ss = self.slots.iter().map(|s| {
-            s.established()
-                .filter(|e| e.is_open())
-                .map(|e| e.last_activity().saturating_add(idle))
-        });
+        // The least recently active open session is the first to idle out
+        // (one whose last sequence number went while sealing an alert or
+        // a path message is still listed until its end: passed over).
+        let mut at = self.idle_oldest;
+        let mut first = None;
+        while let Some(s) = self.slots.get(at) {
+            if let Some(t) = s.idle_since() {
+                first = Some(t.saturating_add(idle));
+                break;
+            }
+            at = s.newer;
+        }
+        let ss = core::iter::once(first);
+        // A slot with a path check is marked (all are looked at when an
+        // index was lost).
         #[cfg(feature = "cid")]
-        let checks = self
-            .slots
-            .iter()
-            .map(|s| s.check.as_ref().map(|c| c.next_at));
+        let checks = {
+            let all = self.pending_lost.then(|| self.slots.iter());
+            let marked = (!self.pending_lost)
+                .then(|| self.pending.iter().filter_map(|&i| self.slots.get(i)));
+            all.into_iter()
+                .flatten()
+                .chain(marked.into_iter().flatten())
+                .map(|s| s.check.as_ref().map(|c| c.next_at))
+        };
         #[cfg(not(feature = "cid"))]
         let checks = core::iter::empty();
         hs.chain(ss).chain(checks).flatten().min()
