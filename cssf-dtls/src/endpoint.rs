@@ -3397,8 +3397,10 @@ mod replay_cache_tests {
         fn the_replay_cache_forgets_as_the_pairwise_count_did(
             steps in prop::collection::vec(step(), 1..200),
         ) {
-            let mut cfg = Config::default();
-            cfg.cookie_lifetime = Duration::from_secs(5);
+            let cfg = Config {
+                cookie_lifetime: Duration::from_secs(5),
+                ..Config::default()
+            };
             let life = cfg.cookie_lifetime;
             let mut ep: Server =
                 Endpoint::new(cfg, StaticPsk::new(&[]), SimRng::new(1), Duration::ZERO).unwrap();

@@ -179,11 +179,11 @@ proptest! {
         prop_assert!(w.server.poll_transmit(now, &mut buf).unwrap().is_none());
 
         let mut expect: Vec<Vec<u32>> = vec![Vec::new(); SESSIONS];
-        let mut server_closed = vec![false; SESSIONS];
-        let mut client_closed = vec![false; SESSIONS];
+        let mut server_closed = [false; SESSIONS];
+        let mut client_closed = [false; SESSIONS];
         let mut next = 0u32;
-        let mut sent = vec![0; SESSIONS];
-        let mut before_close = vec![0; SESSIONS];
+        let mut sent = [0; SESSIONS];
+        let mut before_close = [0; SESSIONS];
         for (k, o) in ops {
             let open = !server_closed[k] && !client_closed[k];
             match o {
