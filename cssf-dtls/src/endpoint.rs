@@ -719,6 +719,10 @@ pub struct Endpoint<
     /// The most recently active open session's slot: the last of the
     /// idle list.
     idle_newest: usize,
+    /// The slot of the session that last took input or sent: looked at
+    /// first when a handle is looked for (its `recv`, `send` and sealed
+    /// records usually follow its input), before every slot.
+    last_used: usize,
     handshakes: heapless::Vec<Handshake, H>,
     graveyard: heapless::Deque<Tomb<A>, GRAVEYARD>,
     /// Where recent half-open handshakes that did not complete came from,
@@ -893,6 +897,7 @@ impl<
             pending_lost: false,
             idle_oldest: NONE,
             idle_newest: NONE,
+            last_used: NONE,
             handshakes: heapless::Vec::new(),
             graveyard: heapless::Deque::new(),
             recent: heapless::Deque::new(),
@@ -923,6 +928,17 @@ impl<
 
     fn slot_index(&self, handle: SessionHandle) -> Option<usize> {
         self.slots.iter().position(|s| s.handle == handle)
+    }
+
+    /// The slot of `handle` if it passes `also`: the last used slot
+    /// first (see `last_used`), then every slot. Handles are unique, so
+    /// this is the slot a search of every slot finds.
+    fn slot_with(&self, handle: SessionHandle, also: impl Fn(&Slot<A>) -> bool) -> Option<usize> {
+        let found = |s: &Slot<A>| s.handle == handle && also(s);
+        if self.slots.get(self.last_used).is_some_and(found) {
+            return Some(self.last_used);
+        }
+        self.slots.iter().position(found)
     }
 
     /// The slot of `handle` as the application sees it: unknown once its
@@ -1968,6 +1984,7 @@ impl<
         // check done or started; its last activity.
         self.touch(i);
         self.relist(i);
+        self.last_used = i;
         r
     }
 
@@ -2674,12 +2691,8 @@ impl<
         // (before alerts: a closing session's last records precede its
         // close_notify).
         while let Some((tag, first)) = self.txq.front() {
-            let Some(to) = self
-                .slots
-                .iter()
-                .find(|s| s.handle.raw() == tag && s.est.is_some())
-                .map(|s| s.peer.clone())
-            else {
+            let at = self.slot_with(SessionHandle::from_raw(tag), |s| s.est.is_some());
+            let Some(to) = at.and_then(|i| self.slots.get(i)).map(|s| s.peer.clone()) else {
                 self.txq.purge(tag);
                 continue;
             };
@@ -2687,9 +2700,8 @@ impl<
             // three times what came from it: records beyond are dropped.
             #[cfg(feature = "cid")]
             if let Some(b) = self
-                .slots
-                .iter_mut()
-                .find(|s| s.handle.raw() == tag)
+                .slot_with(SessionHandle::from_raw(tag), |_| true)
+                .and_then(|i| self.slots.get_mut(i))
                 .and_then(|s| s.unvalidated.as_mut())
             {
                 let n = first.len() as u64;
@@ -2908,13 +2920,10 @@ impl<
         handle: SessionHandle,
         data: &[u8],
     ) -> Result<(), Error> {
-        let Some(i) = self
-            .slots
-            .iter()
-            .position(|s| s.handle == handle && s.life != Life::Reported)
-        else {
+        let Some(i) = self.slot_with(handle, |s| s.life != Life::Reported) else {
             return Err(Error::UnknownPeer);
         };
+        self.last_used = i;
         let s = self.slots.get_mut(i).ok_or(Error::Internal)?;
         if !s.live() {
             return Err(Error::Closed);
@@ -2938,9 +2947,8 @@ impl<
     /// stay readable until its `Closed` event is taken.
     pub fn recv(&mut self, handle: SessionHandle, buf: &mut [u8]) -> Result<Option<usize>, Error> {
         let known = self
-            .slots
-            .iter()
-            .any(|s| s.handle == handle && s.life != Life::Reported)
+            .slot_with(handle, |s| s.life != Life::Reported)
+            .is_some()
             || self.graveyard.iter().any(|t| t.handle == handle);
         if !known {
             return Err(Error::UnknownPeer);
