@@ -69,8 +69,9 @@ const SECOND: Duration = Duration::from_secs(1);
 /// stays for the cookie lifetime; when the cache is full of distinct
 /// hosts, cookies of the current second are refused (a HelloVerifyRequest
 /// again), so a server takes new handshakes from many hosts at about `C`
-/// a second: a gateway raises `C`. Making room in a full cache compares
-/// entries pairwise (`C`² host comparisons).
+/// a second: a gateway raises `C`. Each entry counts its host's entries,
+/// so taking or forgetting a ClientHello, and making room in a full
+/// cache, is one pass over the cache (`C` host comparisons).
 pub const CLIENT_HELLO_REPLAY_CACHE: usize = 32;
 
 /// Where a session slot is in its life.
@@ -119,7 +120,20 @@ struct Slot<A> {
     /// moving back to one of them, or to `origin`, has no budget.
     #[cfg(feature = "cid")]
     validated: heapless::Deque<A, VALIDATED>,
+    /// In the endpoint's list of slots `poll_transmit` looks at (see
+    /// [`Slot::needs_attention`]).
+    marked: bool,
+    /// In the endpoint's idle list (see [`Endpoint::relist`]): the open
+    /// sessions from the least recently active to the most.
+    listed: bool,
+    /// The slot before this one in the idle list ([`NONE`] for the first).
+    older: usize,
+    /// The slot after this one in the idle list ([`NONE`] for the last).
+    newer: usize,
 }
+
+/// No slot (an end of the idle list).
+const NONE: usize = usize::MAX;
 
 /// A Return Routability Check in progress (RFC 9853 §5.1): the address the
 /// peer's newest records came from, the challenges sent there, and what
@@ -246,6 +260,22 @@ impl<A> Slot<A> {
         self.life == Life::Live
     }
 
+    /// `poll_transmit` or `poll_event` has something to do with this slot
+    /// besides its handshake and its queued records: an alert to send, a
+    /// path challenge due, a `Connected` or a move to report, or, once it
+    /// ended, its `Closed` to report, a handshake to drop and the slot to
+    /// free. A slot is marked (listed in the endpoint's `pending`)
+    /// whenever this holds, so that a `poll_transmit` or `poll_event` with
+    /// nothing to give looks at the marked slots only, not at every slot.
+    fn needs_attention(&self) -> bool {
+        // A check not due has a timer (`poll_timeout` finds it here).
+        #[cfg(feature = "cid")]
+        if self.check.is_some() {
+            return true;
+        }
+        !self.live() || self.has_alert() || self.connected_unreported || self.moved_from.is_some()
+    }
+
     /// An alert is still to be sent.
     fn has_alert(&self) -> bool {
         self.est.as_ref().is_some_and(Established::has_alert)
@@ -253,6 +283,30 @@ impl<A> Slot<A> {
 
     fn established(&self) -> Option<&Established> {
         self.est.as_ref().filter(|_| self.life == Life::Live)
+    }
+
+    /// When an open session was last active (its place in the idle list).
+    fn idle_since(&self) -> Option<Duration> {
+        self.established()
+            .filter(|e| e.is_open())
+            .map(Established::last_activity)
+    }
+}
+
+/// Marks slot `s` (at index `i`) and lists it in `pending` if it needs
+/// `poll_transmit`'s attention and is not marked yet; an index that does
+/// not fit sets `lost`.
+fn mark<A, const N: usize>(
+    pending: &mut heapless::Deque<usize, N>,
+    lost: &mut bool,
+    s: &mut Slot<A>,
+    i: usize,
+) {
+    if !s.marked && s.needs_attention() {
+        s.marked = true;
+        if pending.push_back(i).is_err() {
+            *lost = true;
+        }
     }
 }
 
@@ -301,6 +355,11 @@ struct SeenHello<A> {
     stamp: u32,
     /// When it was taken.
     at: Duration,
+    /// How many entries of the cache are of its host (itself included;
+    /// see [`PeerAddress::same_host`]): kept as entries come and go, so
+    /// that making room compares each entry with one address, not with
+    /// every other entry.
+    held: usize,
 }
 
 /// A half-open handshake that ended without completing: its host, when it
@@ -664,6 +723,23 @@ pub struct Endpoint<
     cookies: CookieSecrets,
     next_rotation: Duration,
     slots: heapless::Vec<Slot<A>, N>,
+    /// The indices of the marked slots (see [`Slot::needs_attention`]),
+    /// possibly with stale or repeated ones, which
+    /// [`refresh_pending`](Self::refresh_pending) drops.
+    pending: heapless::Deque<usize, N>,
+    /// An index did not fit in `pending`: the next `poll_transmit` lists
+    /// the slots again from all of them.
+    pending_lost: bool,
+    /// The least recently active open session's slot: the first of the
+    /// idle list (see [`relist`](Self::relist)); [`NONE`] when empty.
+    idle_oldest: usize,
+    /// The most recently active open session's slot: the last of the
+    /// idle list.
+    idle_newest: usize,
+    /// The slot of the session that last took input or sent: looked at
+    /// first when a handle is looked for (its `recv`, `send` and sealed
+    /// records usually follow its input), before every slot.
+    last_used: usize,
     handshakes: heapless::Vec<Handshake, H>,
     graveyard: heapless::Deque<Tomb<A>, GRAVEYARD>,
     /// Where recent half-open handshakes that did not complete came from,
@@ -947,6 +1023,11 @@ impl<
             rng,
             cookies,
             slots: heapless::Vec::new(),
+            pending: heapless::Deque::new(),
+            pending_lost: false,
+            idle_oldest: NONE,
+            idle_newest: NONE,
+            last_used: NONE,
             handshakes: heapless::Vec::new(),
             graveyard: heapless::Deque::new(),
             recent: heapless::Deque::new(),
@@ -977,6 +1058,17 @@ impl<
 
     fn slot_index(&self, handle: SessionHandle) -> Option<usize> {
         self.slots.iter().position(|s| s.handle == handle)
+    }
+
+    /// The slot of `handle` if it passes `also`: the last used slot
+    /// first (see `last_used`), then every slot. Handles are unique, so
+    /// this is the slot a search of every slot finds.
+    fn slot_with(&self, handle: SessionHandle, also: impl Fn(&Slot<A>) -> bool) -> Option<usize> {
+        let found = |s: &Slot<A>| s.handle == handle && also(s);
+        if self.slots.get(self.last_used).is_some_and(found) {
+            return Some(self.last_used);
+        }
+        self.slots.iter().position(found)
     }
 
     /// The slot of `handle` as the application sees it: unknown once its
@@ -1012,6 +1104,164 @@ impl<
                 .and_then(|j| self.handshakes.get(j))
                 .is_some_and(|h| h.conn.cid_negotiated()),
         }
+    }
+
+    // ---- slots with something to send -------------------------------------
+
+    /// Marks slot `i` if it needs `poll_transmit`'s attention (see
+    /// [`Slot::needs_attention`]): called after anything that may have
+    /// given it an alert, a path challenge or an end.
+    fn touch(&mut self, i: usize) {
+        if let Some(s) = self.slots.get_mut(i) {
+            mark(&mut self.pending, &mut self.pending_lost, s, i);
+        }
+    }
+
+    /// Makes `pending` list each slot that needs attention exactly once,
+    /// and only those: marks are taken off the slots listed, then put back
+    /// on those that still need attention. After a lost index, every slot
+    /// is looked at.
+    fn refresh_pending(&mut self) {
+        #[cfg(any(test, feature = "test-hooks"))]
+        debug_assert!(
+            self.slots.iter().all(|s| s.marked || !s.needs_attention()),
+            "a slot has something to send but is not marked"
+        );
+        #[cfg(any(test, feature = "test-hooks"))]
+        debug_assert!(
+            self.handshakes
+                .iter()
+                .all(|h| self.slot_index(h.handle).is_some()),
+            "a handshake without its slot"
+        );
+        #[cfg(any(test, feature = "test-hooks"))]
+        debug_assert!(self.idle_list_holds(), "the idle list is out of order");
+        let Endpoint {
+            slots,
+            pending,
+            pending_lost,
+            ..
+        } = self;
+        if core::mem::take(pending_lost) {
+            pending.clear();
+            for (i, s) in slots.iter_mut().enumerate() {
+                s.marked = false;
+                mark(pending, pending_lost, s, i);
+            }
+            return;
+        }
+        for &i in pending.iter() {
+            if let Some(s) = slots.get_mut(i) {
+                s.marked = false;
+            }
+        }
+        for _ in 0..pending.len() {
+            let Some(i) = pending.pop_front() else { break };
+            if let Some(s) = slots.get_mut(i) {
+                mark(pending, pending_lost, s, i);
+            }
+        }
+    }
+
+    /// The next marked slot, taken from the front of `pending` and put
+    /// back at its end (call at most `pending.len()` times in a row to see
+    /// each once).
+    fn next_pending(&mut self) -> Option<usize> {
+        let i = self.pending.pop_front()?;
+        // Room: one was just taken.
+        let _ = self.pending.push_back(i);
+        Some(i)
+    }
+
+    /// Takes slot `i` out of the idle list, if it is in it.
+    fn unlist(&mut self, i: usize) {
+        let Some(s) = self.slots.get_mut(i).filter(|s| s.listed) else {
+            return;
+        };
+        s.listed = false;
+        let (older, newer) = (s.older, s.newer);
+        s.older = NONE;
+        s.newer = NONE;
+        match self.slots.get_mut(older) {
+            Some(o) => o.newer = newer,
+            None => self.idle_oldest = newer,
+        }
+        match self.slots.get_mut(newer) {
+            Some(n) => n.older = older,
+            None => self.idle_newest = older,
+        }
+    }
+
+    /// Puts slot `i` back in its place in the idle list after anything
+    /// that may have changed when it was last active or whether it is an
+    /// open session (its input, its end, its handshake completing): the
+    /// list holds the open sessions ordered by last activity, so the next
+    /// idle timeout is its first's, not a search of every slot. A session
+    /// just active goes to the end at once (time only grows).
+    fn relist(&mut self, i: usize) {
+        self.unlist(i);
+        let Some(since) = self.slots.get(i).and_then(Slot::idle_since) else {
+            return;
+        };
+        let mut older = self.idle_newest;
+        while let Some(o) = self.slots.get(older) {
+            if o.idle_since().is_some_and(|t| t <= since) {
+                break;
+            }
+            older = o.older;
+        }
+        let newer = match self.slots.get(older) {
+            Some(o) => o.newer,
+            None => self.idle_oldest,
+        };
+        if let Some(s) = self.slots.get_mut(i) {
+            s.listed = true;
+            s.older = older;
+            s.newer = newer;
+        }
+        match self.slots.get_mut(older) {
+            Some(o) => o.newer = i,
+            None => self.idle_oldest = i,
+        }
+        match self.slots.get_mut(newer) {
+            Some(n) => n.older = i,
+            None => self.idle_newest = i,
+        }
+    }
+
+    /// The idle list holds every open session, least recently active
+    /// first (and maybe sessions that closed while sealing, not yet
+    /// taken out), linked both ways (test builds).
+    #[cfg(any(test, feature = "test-hooks"))]
+    fn idle_list_holds(&self) -> bool {
+        let mut n = 0;
+        let mut open = 0;
+        let mut at = self.idle_oldest;
+        let mut prev = NONE;
+        let mut last = Duration::ZERO;
+        while let Some(s) = self.slots.get(at) {
+            if !s.listed || s.older != prev || n > self.slots.len() {
+                return false;
+            }
+            if let Some(t) = s.idle_since() {
+                if t < last {
+                    return false;
+                }
+                last = t;
+                open += 1;
+            }
+            n += 1;
+            prev = at;
+            at = s.newer;
+        }
+        prev == self.idle_newest
+            && n == self.slots.iter().filter(|s| s.listed).count()
+            && open
+                == self
+                    .slots
+                    .iter()
+                    .filter(|s| s.idle_since().is_some())
+                    .count()
     }
 
     // ---- the one way out ---------------------------------------------------
@@ -1097,6 +1347,8 @@ impl<
                 self.remove_handshake(j);
             }
         }
+        self.touch(i);
+        self.relist(i);
     }
 
     /// Drops handshake slot `j` (its counters go to the endpoint's).
@@ -1145,7 +1397,21 @@ impl<
                 i += 1;
                 continue;
             }
+            self.unlist(i);
             let s = self.slots.swap_remove(i);
+            // The last slot moved to `i`: its neighbours in the idle list
+            // follow it.
+            if let Some(m) = self.slots.get(i).filter(|m| m.listed) {
+                let (older, newer) = (m.older, m.newer);
+                match self.slots.get_mut(older) {
+                    Some(o) => o.newer = i,
+                    None => self.idle_oldest = i,
+                }
+                match self.slots.get_mut(newer) {
+                    Some(n) => n.older = i,
+                    None => self.idle_newest = i,
+                }
+            }
             if let Life::Ended(reason) = s.life {
                 let _ = self.graveyard.push_back(Tomb {
                     handle: s.handle,
@@ -1229,6 +1495,9 @@ impl<
             Some(Ok(reason)) => self.end(i, reason),
             None => {}
         }
+        // A completed handshake's alert moved into the session.
+        self.touch(i);
+        self.relist(i);
     }
 
     /// Brings slot `i` up to date with its established session after the
@@ -1297,7 +1566,28 @@ impl<
     /// nothing.
     fn admission(&self, now: Duration, from: &A) -> Option<Admission> {
         let stalled = self.config.retransmit_initial;
-        let slot_of = |handle: SessionHandle| self.slots.iter().find(|s| s.handle == handle);
+        // Each handshake's slot, found in one pass over the slots (by
+        // handle, in the handshakes' handles sorted), not searched for
+        // among every slot each time a handshake is looked at.
+        let mut at: heapless::Vec<(u64, usize), H> = self
+            .handshakes
+            .iter()
+            .map(|h| (h.handle.raw(), usize::MAX))
+            .collect();
+        at.sort_unstable_by_key(|e| e.0);
+        for (i, s) in self.slots.iter().enumerate() {
+            if let Ok(k) = at.binary_search_by_key(&s.handle.raw(), |e| e.0) {
+                if let Some(e) = at.get_mut(k).filter(|e| e.1 == usize::MAX) {
+                    e.1 = i;
+                }
+            }
+        }
+        let slot_of = |handle: SessionHandle| {
+            at.binary_search_by_key(&handle.raw(), |e| e.0)
+                .ok()
+                .and_then(|k| at.get(k))
+                .and_then(|e| self.slots.get(e.1))
+        };
         let live = |h: &Handshake| slot_of(h.handle).filter(|s| s.live());
         let in_progress = |h: &Handshake| h.linger_until.is_none() && live(h).is_some();
         let is_stalled =
@@ -1512,7 +1802,26 @@ impl<
     /// same ClientHello is its retry, not a replay).
     fn forget_hellos_of(&mut self, addr: &A) {
         // In place: no second cache on the stack.
+        let before = self.seen.len();
         self.seen.retain(|e| &e.addr != addr);
+        let gone = before - self.seen.len();
+        if gone > 0 {
+            for e in self.seen.iter_mut() {
+                if addr.same_host(&e.addr) {
+                    e.held = e.held.saturating_sub(gone);
+                }
+            }
+        }
+    }
+
+    /// The replay cache's entry of `addr` left it: its host's other
+    /// entries hold one fewer.
+    fn forgot_hello_of(&mut self, addr: &A) {
+        for e in self.seen.iter_mut() {
+            if addr.same_host(&e.addr) {
+                e.held = e.held.saturating_sub(1);
+            }
+        }
     }
 
     /// Remembers a cookie-verified ClientHello taken now (see
@@ -1538,22 +1847,28 @@ impl<
             .front()
             .is_some_and(|e| now.saturating_sub(e.at) > life.saturating_add(SECOND))
         {
-            self.seen.pop_front();
+            if let Some(e) = self.seen.pop_front() {
+                self.forgot_hello_of(&e.addr);
+            }
         }
         if self.seen.is_full() {
             // The oldest entry of the host holding the most (at least
             // two; the inserting one counted with its new entry): a host
             // filling the cache forgets its own first, never a host with
             // fewer entries (whose older ClientHello would then be
-            // replayable).
-            let seen = &self.seen;
-            let held = |a: &A| {
-                seen.iter().filter(|o| o.addr.same_host(a)).count() + usize::from(a.same_host(from))
-            };
-            let most = seen.iter().map(|e| held(&e.addr)).max().unwrap_or(0);
-            let crowded = (most >= 2)
-                .then(|| seen.iter().position(|e| held(&e.addr) == most))
-                .flatten();
+            // replayable). Each entry knows how many its host holds, so
+            // this is one pass.
+            let held = |e: &SeenHello<A>| e.held + usize::from(e.addr.same_host(from));
+            let mut most = 0;
+            let mut first = 0;
+            for (k, e) in self.seen.iter().enumerate() {
+                let h = held(e);
+                if h > most {
+                    most = h;
+                    first = k;
+                }
+            }
+            let crowded = (most >= 2).then_some(first);
             // Removed in place (no second cache on the stack).
             let gone = crowded.unwrap_or(0);
             let mut k = 0;
@@ -1561,22 +1876,31 @@ impl<
             self.seen.retain(|e| {
                 let keep = k != gone;
                 if !keep {
-                    forgotten = Some(e.stamp);
+                    forgotten = Some((e.stamp, e.addr.clone()));
                 }
                 k += 1;
                 keep
             });
+            if let Some((_, addr)) = forgotten.as_ref() {
+                self.forgot_hello_of(addr);
+            }
             // Every entry from a different host: the oldest goes, and no
             // cookie as old as its cookie is taken from then on.
-            if let Some(stamp) = forgotten.filter(|_| crowded.is_none()) {
+            if let Some((stamp, _)) = forgotten.filter(|_| crowded.is_none()) {
                 self.stamp_floor = Some(self.stamp_floor.map_or(stamp, |f| f.max(stamp)));
             }
+        }
+        let mut held = usize::from(from.same_host(from));
+        for e in self.seen.iter_mut() {
+            e.held += usize::from(from.same_host(&e.addr));
+            held += usize::from(e.addr.same_host(from));
         }
         let _ = self.seen.push_back(SeenHello {
             addr: from.clone(),
             random,
             stamp,
             at: now,
+            held,
         });
     }
 
@@ -1738,12 +2062,14 @@ impl<
         from: &A,
         data: &mut [u8],
     ) -> Result<(), Error> {
+        // A second established session is enough to know (not a count of
+        // every slot on every datagram).
         let share = self
             .slots
             .iter()
             .filter(|s| s.established().is_some())
-            .count()
-            > 1;
+            .nth(1)
+            .is_some();
         let Endpoint {
             slots,
             handshakes,
@@ -1797,6 +2123,11 @@ impl<
         };
         let r = est.handle_datagram(now, data, stats, &mut up);
         self.sync_session(i);
+        // An alert in answer (close_notify, no_renegotiation), a path
+        // check done or started; its last activity.
+        self.touch(i);
+        self.relist(i);
+        self.last_used = i;
         r
     }
 
@@ -1905,6 +2236,7 @@ impl<
                         if let Some(s) = self.slots.get_mut(i) {
                             s.check = Some(PathCheck::new(from, cookie, now, s.path_timer, len));
                         }
+                        self.touch(i);
                     }
                 }
                 return r;
@@ -1940,6 +2272,7 @@ impl<
                 s.moved_from = None;
             }
         }
+        self.touch(i);
         for e in self.events.iter_mut().skip(events_before) {
             if let Event::ApplicationData {
                 handle: h, peer, ..
@@ -2181,6 +2514,10 @@ impl<
             unvalidated: None,
             #[cfg(feature = "cid")]
             validated: heapless::Deque::new(),
+            marked: false,
+            listed: false,
+            older: NONE,
+            newer: NONE,
         };
         match started {
             Ok(()) => {}
@@ -2205,6 +2542,7 @@ impl<
                 } else {
                     self.next_handle = self.next_handle.saturating_add(1);
                     let _ = self.slots.push(slot(Life::Ended(CloseReason::Error(e))));
+                    self.touch(self.slots.len().wrapping_sub(1));
                 }
                 return Err(e);
             }
@@ -2318,7 +2656,7 @@ impl<
         // Path checks (RFC 9853 §5.3, §5.5): a new challenge with a fresh
         // cookie each timer, a few times; then the binding stays.
         #[cfg(feature = "cid")]
-        for s in self.slots.iter_mut() {
+        for (i, s) in self.slots.iter_mut().enumerate() {
             let rng = &mut self.rng;
             let fresh = || {
                 let mut cookie = [0u8; 8];
@@ -2328,6 +2666,7 @@ impl<
             if s.check.as_mut().is_some_and(|c| c.on_timer(now, fresh)) {
                 s.check = None;
             }
+            mark(&mut self.pending, &mut self.pending_lost, s, i);
         }
         let due: heapless::Vec<usize, N> = self
             .slots
@@ -2373,7 +2712,14 @@ impl<
         let n = self.handshakes.len();
         for k in 0..n {
             let j = (self.rr + k) % n;
-            let Some(handle) = self.handshakes.get(j).map(|h| h.handle) else {
+            // One with nothing to send is passed over before its slot is
+            // looked for.
+            let Some(handle) = self
+                .handshakes
+                .get(j)
+                .filter(|h| h.conn.has_output())
+                .map(|h| h.handle)
+            else {
                 continue;
             };
             let Some(i) = self.slot_index(handle) else {
@@ -2441,9 +2787,14 @@ impl<
                 }
             }
         }
+        // From here on only the marked slots have anything to send.
+        self.refresh_pending();
         // Return Routability Check challenges to new addresses (RFC 9853).
         #[cfg(feature = "cid")]
-        for s in self.slots.iter_mut() {
+        for _ in 0..self.pending.len() {
+            let Some(s) = self.next_pending().and_then(|i| self.slots.get_mut(i)) else {
+                continue;
+            };
             let (Some(est), Some(c)) = (s.est.as_mut(), s.check.as_mut()) else {
                 continue;
             };
@@ -2487,12 +2838,8 @@ impl<
         // (before alerts: a closing session's last records precede its
         // close_notify).
         while let Some((tag, first)) = self.txq.front() {
-            let Some(to) = self
-                .slots
-                .iter()
-                .find(|s| s.handle.raw() == tag && s.est.is_some())
-                .map(|s| s.peer.clone())
-            else {
+            let at = self.slot_with(SessionHandle::from_raw(tag), |s| s.est.is_some());
+            let Some(to) = at.and_then(|i| self.slots.get(i)).map(|s| s.peer.clone()) else {
                 self.txq.purge(tag);
                 continue;
             };
@@ -2500,9 +2847,8 @@ impl<
             // three times what came from it: records beyond are dropped.
             #[cfg(feature = "cid")]
             if let Some(b) = self
-                .slots
-                .iter_mut()
-                .find(|s| s.handle.raw() == tag)
+                .slot_with(SessionHandle::from_raw(tag), |_| true)
+                .and_then(|i| self.slots.get_mut(i))
                 .and_then(|s| s.unvalidated.as_mut())
             {
                 let n = first.len() as u64;
@@ -2541,15 +2887,19 @@ impl<
             return Ok(Some(Transmit { to, len: pos }));
         }
         // Session alerts (an alert that cannot be sealed is dropped).
-        for s in self.slots.iter_mut() {
+        for _ in 0..self.pending.len() {
+            let Some(i) = self.next_pending() else { break };
+            let Some(s) = self.slots.get_mut(i) else {
+                continue;
+            };
             let Some(est) = s.est.as_mut() else { continue };
             match est.poll_alert(&self.config, buf) {
                 Ok(Some(len)) => {
                     self.stats.bytes_sent += len as u64;
-                    return Ok(Some(Transmit {
-                        to: s.peer.clone(),
-                        len,
-                    }));
+                    let to = s.peer.clone();
+                    // Sealing may have taken its last sequence number.
+                    self.relist(i);
+                    return Ok(Some(Transmit { to, len }));
                 }
                 Ok(None) => {}
                 Err(e @ Error::BufferTooSmall { .. }) => return Err(e),
@@ -2557,27 +2907,43 @@ impl<
             }
         }
         // Handshakes of ended sessions that sent their last alert go, and
-        // reported sessions with nothing left to send.
-        let mut j = 0;
-        while let Some(h) = self.handshakes.get(j) {
-            let ended = self
-                .slot_index(h.handle)
-                .and_then(|i| self.slots.get(i))
-                .map_or(true, |s| !s.live());
-            if ended && !h.conn.has_output() {
+        // reported sessions with nothing left to send (every ended slot is
+        // marked; a handshake always has its slot).
+        let mut ended = false;
+        for _ in 0..self.pending.len() {
+            let Some(s) = self.next_pending().and_then(|i| self.slots.get(i)) else {
+                continue;
+            };
+            if s.live() {
+                continue;
+            }
+            ended = true;
+            if let Some(j) = self
+                .handshake_index(s.handle)
+                .filter(|&j| self.handshakes.get(j).is_some_and(|h| !h.conn.has_output()))
+            {
                 self.remove_handshake(j);
-            } else {
-                j += 1;
             }
         }
-        self.bury();
+        if ended {
+            self.bury();
+        }
         Ok(None)
     }
 
     /// Output: the next event. For each handle, in order: `Connected`,
     /// `PeerAddressChanged`, its `ApplicationData`, then `Closed` (once).
     pub fn poll_event(&mut self) -> Option<Event<A>> {
-        for s in self.slots.iter_mut() {
+        // Only marked slots have a `Connected`, a move or a `Closed` to
+        // report (see `Slot::needs_attention`).
+        if self.pending_lost {
+            self.refresh_pending();
+        }
+        let n = self.pending.len();
+        for _ in 0..n {
+            let Some(s) = self.next_pending().and_then(|i| self.slots.get_mut(i)) else {
+                continue;
+            };
             if s.connected_unreported {
                 s.connected_unreported = false;
                 if let Some(suite) = s.suite {
@@ -2597,7 +2963,10 @@ impl<
                 }
             }
         }
-        for s in self.slots.iter_mut() {
+        for _ in 0..n {
+            let Some(s) = self.next_pending().and_then(|i| self.slots.get_mut(i)) else {
+                continue;
+            };
             if let Some(old) = s.moved_from.take() {
                 return Some(Event::PeerAddressChanged {
                     handle: s.handle,
@@ -2618,11 +2987,19 @@ impl<
                 reason: t.reason,
             });
         }
-        let i = self
-            .slots
-            .iter()
-            .position(|s| matches!(s.life, Life::Ended(_)))?;
-        let s = self.slots.get_mut(i)?;
+        let mut ended = None;
+        for _ in 0..n {
+            let Some(i) = self.next_pending() else { break };
+            if self
+                .slots
+                .get(i)
+                .is_some_and(|s| matches!(s.life, Life::Ended(_)))
+            {
+                ended = Some(i);
+                break;
+            }
+        }
+        let s = self.slots.get_mut(ended?)?;
         let Life::Ended(reason) = s.life else {
             return None;
         };
@@ -2648,16 +3025,31 @@ impl<
                 Some(h.conn.last_activity.saturating_add(idle).min(h.expires)),
             ],
         });
-        let ss = self.slots.iter().map(|s| {
-            s.established()
-                .filter(|e| e.is_open())
-                .map(|e| e.last_activity().saturating_add(idle))
-        });
+        // The least recently active open session is the first to idle out
+        // (one whose last sequence number went while sealing an alert or
+        // a path message is still listed until its end: passed over).
+        let mut at = self.idle_oldest;
+        let mut first = None;
+        while let Some(s) = self.slots.get(at) {
+            if let Some(t) = s.idle_since() {
+                first = Some(t.saturating_add(idle));
+                break;
+            }
+            at = s.newer;
+        }
+        let ss = core::iter::once(first);
+        // A slot with a path check is marked (all are looked at when an
+        // index was lost).
         #[cfg(feature = "cid")]
-        let checks = self
-            .slots
-            .iter()
-            .map(|s| s.check.as_ref().map(|c| c.next_at));
+        let checks = {
+            let all = self.pending_lost.then(|| self.slots.iter());
+            let marked = (!self.pending_lost)
+                .then(|| self.pending.iter().filter_map(|&i| self.slots.get(i)));
+            all.into_iter()
+                .flatten()
+                .chain(marked.into_iter().flatten())
+                .map(|s| s.check.as_ref().map(|c| c.next_at))
+        };
         #[cfg(not(feature = "cid"))]
         let checks = core::iter::empty();
         hs.chain(ss).chain(checks).flatten().min()
@@ -2675,13 +3067,10 @@ impl<
         handle: SessionHandle,
         data: &[u8],
     ) -> Result<(), Error> {
-        let Some(i) = self
-            .slots
-            .iter()
-            .position(|s| s.handle == handle && s.life != Life::Reported)
-        else {
+        let Some(i) = self.slot_with(handle, |s| s.life != Life::Reported) else {
             return Err(Error::UnknownPeer);
         };
+        self.last_used = i;
         let s = self.slots.get_mut(i).ok_or(Error::Internal)?;
         if !s.live() {
             return Err(Error::Closed);
@@ -2705,9 +3094,8 @@ impl<
     /// stay readable until its `Closed` event is taken.
     pub fn recv(&mut self, handle: SessionHandle, buf: &mut [u8]) -> Result<Option<usize>, Error> {
         let known = self
-            .slots
-            .iter()
-            .any(|s| s.handle == handle && s.life != Life::Reported)
+            .slot_with(handle, |s| s.life != Life::Reported)
+            .is_some()
             || self.graveyard.iter().any(|t| t.handle == handle);
         if !known {
             return Err(Error::UnknownPeer);
@@ -3074,5 +3462,129 @@ mod tests {
             )
         });
         assert!(ended, "the client reported the end");
+    }
+}
+
+#[cfg(test)]
+mod replay_cache_tests {
+    use super::*;
+    use crate::psk::StaticPsk;
+    use cssf_netsim::SimRng;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    /// An address whose host is its first byte (ports: the second).
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    struct HostPort(u8, u8);
+
+    impl PeerAddress for HostPort {
+        fn feed(&self, f: &mut dyn FnMut(&[u8])) {
+            f(&[self.0, self.1])
+        }
+        fn same_host(&self, other: &Self) -> bool {
+            self.0 == other.0
+        }
+    }
+
+    const C: usize = 8;
+    type Server = Endpoint<HostPort, StaticPsk<'static>, SimRng, 2, RejectAll, 4, 2, 2048, C>;
+
+    /// The cache as it was kept before entries counted their host's
+    /// entries: every entry compared with every other to make room.
+    #[derive(Default)]
+    struct Model {
+        seen: Vec<(HostPort, u32, Duration)>,
+        floor: Option<u32>,
+    }
+
+    impl Model {
+        fn remember(&mut self, life: Duration, now: Duration, from: HostPort, stamp: u32) {
+            while self
+                .seen
+                .first()
+                .is_some_and(|e| now.saturating_sub(e.2) > life.saturating_add(SECOND))
+            {
+                self.seen.remove(0);
+            }
+            if self.seen.len() == C {
+                let held = |a: &HostPort| {
+                    self.seen.iter().filter(|o| o.0.same_host(a)).count()
+                        + usize::from(a.same_host(&from))
+                };
+                let most = self.seen.iter().map(|e| held(&e.0)).max().unwrap_or(0);
+                let crowded = (most >= 2)
+                    .then(|| self.seen.iter().position(|e| held(&e.0) == most))
+                    .flatten();
+                let gone = self.seen.remove(crowded.unwrap_or(0));
+                if crowded.is_none() {
+                    self.floor = Some(self.floor.map_or(gone.1, |f| f.max(gone.1)));
+                }
+            }
+            self.seen.push((from, stamp, now));
+        }
+
+        fn forget(&mut self, addr: HostPort) {
+            self.seen.retain(|e| e.0 != addr);
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Remember { host: u8, port: u8, later_ms: u64 },
+        Forget { host: u8, port: u8 },
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            6 => (0..5u8, 0..3u8, 0..4000u64)
+                .prop_map(|(host, port, later_ms)| Step::Remember { host, port, later_ms }),
+            1 => (0..5u8, 0..3u8).prop_map(|(host, port)| Step::Forget { host, port }),
+        ]
+    }
+
+    proptest! {
+        /// Making room in a full cache takes one pass, and forgets the
+        /// same entry as comparing every entry with every other did (the
+        /// oldest of the host holding the most, or the oldest of all and
+        /// a stamp floor when every host holds one); each entry's count of
+        /// its host's entries stays exact through every way entries leave.
+        #[test]
+        fn the_replay_cache_forgets_as_the_pairwise_count_did(
+            steps in prop::collection::vec(step(), 1..200),
+        ) {
+            let cfg = Config {
+                cookie_lifetime: Duration::from_secs(5),
+                ..Config::default()
+            };
+            let life = cfg.cookie_lifetime;
+            let mut ep: Server =
+                Endpoint::new(cfg, StaticPsk::new(&[]), SimRng::new(1), Duration::ZERO).unwrap();
+            let mut model = Model::default();
+            let mut now = Duration::ZERO;
+            for (n, s) in steps.into_iter().enumerate() {
+                match s {
+                    Step::Remember { host, port, later_ms } => {
+                        now += Duration::from_millis(later_ms);
+                        let stamp = now.as_secs() as u32;
+                        let from = HostPort(host, port);
+                        let mut random = [0u8; 32];
+                        random[..8].copy_from_slice(&(n as u64).to_be_bytes());
+                        ep.remember_hello(now, &from, random, stamp);
+                        model.remember(life, now, from, stamp);
+                    }
+                    Step::Forget { host, port } => {
+                        ep.forget_hellos_of(&HostPort(host, port));
+                        model.forget(HostPort(host, port));
+                    }
+                }
+                let got: Vec<_> = ep.seen.iter().map(|e| (e.addr, e.stamp, e.at)).collect();
+                prop_assert_eq!(&got, &model.seen);
+                prop_assert_eq!(ep.stamp_floor, model.floor);
+                for e in ep.seen.iter() {
+                    let count = ep.seen.iter().filter(|o| o.addr.same_host(&e.addr)).count();
+                    prop_assert_eq!(e.held, count);
+                }
+            }
+        }
     }
 }
