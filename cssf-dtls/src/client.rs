@@ -243,24 +243,19 @@ impl<A, R: CryptoRngCore, T, const Q: usize> Client<A, R, T, Q> {
 /// offered.
 ///
 /// ```
-/// use cssf_dtls::{Client, ClientBuilder, Config, PinnedKeys, SigningKey};
+/// use cssf_dtls::{Client, ClientBuilder, Config};
 /// use core::time::Duration;
 /// let mut rng = rand_core::OsRng; // any CryptoRng + RngCore
-/// let server_key = SigningKey::random(&mut rng);
-/// let pins = [p256::PublicKey::from(server_key.verifying_key())];
-/// let use_rpk = true; // e.g. from the command line
-/// let mut builder = ClientBuilder::new(Config::default(), 5684u16, &mut rng)
-///     .trust(PinnedKeys::new(&pins));
-/// builder = if use_rpk {
-///     builder.raw_public_key(Some(SigningKey::random(&mut rand_core::OsRng)))
-/// } else {
-///     builder.psk(b"Client_identity", b"secretPSK")
-/// };
-/// // The same type either way.
-/// let mut client: Client<u16, _, PinnedKeys> = builder.start(Duration::ZERO).unwrap();
+/// let mut client: Client<u16, _> = ClientBuilder::new(Config::default(), 5684u16, &mut rng)
+///     .psk(b"Client_identity", b"secretPSK")
+///     .start(Duration::ZERO)
+///     .unwrap();
 /// let mut buf = [0u8; 1500];
 /// assert!(client.poll_transmit(Duration::ZERO, &mut buf).unwrap().is_some());
 /// ```
+///
+/// With feature `ecdhe`, the mode chosen at run time, one type: see
+/// [`trust`](Self::trust).
 pub struct ClientBuilder<'a, A, R, T = RejectAll, const Q: usize = APP_QUEUE_CAPACITY> {
     config: Config,
     peer: A,
@@ -331,6 +326,26 @@ impl<'a, A, R, T, const Q: usize> ClientBuilder<'a, A, R, T, Q> {
     }
 
     /// The trust store judging the server's raw public key.
+    ///
+    /// ```
+    /// use cssf_dtls::{Client, ClientBuilder, Config, PinnedKeys, SigningKey};
+    /// use core::time::Duration;
+    /// let mut rng = rand_core::OsRng; // any CryptoRng + RngCore
+    /// let server_key = SigningKey::random(&mut rng);
+    /// let pins = [p256::PublicKey::from(server_key.verifying_key())];
+    /// let use_rpk = true; // e.g. from the command line
+    /// let mut builder = ClientBuilder::new(Config::default(), 5684u16, &mut rng)
+    ///     .trust(PinnedKeys::new(&pins));
+    /// builder = if use_rpk {
+    ///     builder.raw_public_key(Some(SigningKey::random(&mut rand_core::OsRng)))
+    /// } else {
+    ///     builder.psk(b"Client_identity", b"secretPSK")
+    /// };
+    /// // The same type either way.
+    /// let mut client: Client<u16, _, PinnedKeys> = builder.start(Duration::ZERO).unwrap();
+    /// let mut buf = [0u8; 1500];
+    /// assert!(client.poll_transmit(Duration::ZERO, &mut buf).unwrap().is_some());
+    /// ```
     #[cfg(feature = "ecdhe")]
     #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
     pub fn trust<U>(self, trust: U) -> ClientBuilder<'a, A, R, U, Q> {

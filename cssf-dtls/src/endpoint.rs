@@ -797,21 +797,17 @@ impl<
 /// parameters, taken from the annotation of the result.
 ///
 /// ```
-/// use cssf_dtls::{Config, Endpoint, EndpointBuilder, PinnedKeys, SigningKey, StaticPsk};
+/// use cssf_dtls::{Config, Endpoint, EndpointBuilder, StaticPsk};
 /// use core::time::Duration;
-/// let mut rng = rand_core::OsRng; // any CryptoRng + RngCore
 /// let keys = [(&b"Client_identity"[..], &b"secretPSK"[..])];
-/// let pins = [p256::PublicKey::from(SigningKey::random(&mut rng).verifying_key())];
-/// let with_rpk = false; // e.g. from the command line
-/// let mut builder = EndpointBuilder::new(Config::default(), StaticPsk::new(&keys), rng)
-///     .trust(PinnedKeys::new(&pins));
-/// if with_rpk {
-///     builder = builder.raw_public_key(SigningKey::random(&mut rand_core::OsRng));
-/// }
-/// // 16 sessions; the same type either way.
-/// let server: Endpoint<u16, _, _, 16, PinnedKeys> = builder.build(Duration::ZERO).unwrap();
+/// let builder = EndpointBuilder::new(Config::default(), StaticPsk::new(&keys), rand_core::OsRng);
+/// // 16 sessions, the other capacities by default.
+/// let server: Endpoint<u16, _, _, 16> = builder.build(Duration::ZERO).unwrap();
 /// assert_eq!(server.sessions(), 0);
 /// ```
+///
+/// With feature `ecdhe`, the mode chosen at run time, one type: see
+/// [`trust`](Self::trust).
 pub struct EndpointBuilder<P, R, T = RejectAll> {
     config: Config,
     store: P,
@@ -858,6 +854,23 @@ impl<P, R, T> EndpointBuilder<P, R, T> {
     }
 
     /// The trust store judging client keys.
+    ///
+    /// ```
+    /// use cssf_dtls::{Config, Endpoint, EndpointBuilder, PinnedKeys, SigningKey, StaticPsk};
+    /// use core::time::Duration;
+    /// let mut rng = rand_core::OsRng; // any CryptoRng + RngCore
+    /// let keys = [(&b"Client_identity"[..], &b"secretPSK"[..])];
+    /// let pins = [p256::PublicKey::from(SigningKey::random(&mut rng).verifying_key())];
+    /// let with_rpk = false; // e.g. from the command line
+    /// let mut builder = EndpointBuilder::new(Config::default(), StaticPsk::new(&keys), rng)
+    ///     .trust(PinnedKeys::new(&pins));
+    /// if with_rpk {
+    ///     builder = builder.raw_public_key(SigningKey::random(&mut rand_core::OsRng));
+    /// }
+    /// // 16 sessions; the same type either way.
+    /// let server: Endpoint<u16, _, _, 16, PinnedKeys> = builder.build(Duration::ZERO).unwrap();
+    /// assert_eq!(server.sessions(), 0);
+    /// ```
     #[cfg(feature = "ecdhe")]
     #[cfg_attr(docsrs, doc(cfg(feature = "ecdhe")))]
     pub fn trust<U>(self, trust: U) -> EndpointBuilder<P, R, U> {

@@ -253,7 +253,7 @@ proptest! {
         // The idle timeout closes every session still open, each with one
         // close_notify.
         w.now = now + config().idle_timeout;
-        let _ = w.server.handle_timeout(w.now);
+        w.server.handle_timeout(w.now);
         let sent = w.drain(&mut got, &mut closed);
         let ends = w.closed_events();
         for k in 0..SESSIONS {
