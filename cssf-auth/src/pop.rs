@@ -27,8 +27,10 @@ pub const MAX_ENCRYPTED_KEY_LEN: usize = 256;
 /// A key identifier as stored.
 pub type Kid = Bytes<MAX_KID_LEN>;
 
-/// A proof-of-possession key, owned (zeroized on drop).
+/// A proof-of-possession key, owned (zeroized on drop). Non-exhaustive:
+/// features add kinds (`oscore-profile`: OSCORE input material).
 #[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+#[non_exhaustive]
 pub enum PopKey {
     /// Symmetric key (kty 4): the PSK of the DTLS profile.
     Symmetric {
@@ -188,8 +190,10 @@ fn item<'a>(d: &mut Decoder<'a>, max_depth: usize) -> Result<&'a [u8], Error> {
 }
 
 /// The `cnf` claim as found in a token: a zero-copy view, the key is only
-/// decoded (or decrypted) by [`Cnf::resolve`].
+/// decoded (or decrypted) by [`Cnf::resolve`]. Non-exhaustive: features
+/// add forms (`oscore-profile`: `osc`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Cnf<'a> {
     /// A plain COSE_Key: the serialized map (well-formed, not yet decoded).
     Key(&'a [u8]),

@@ -455,6 +455,9 @@ fn describe_claims(c: &Claims<'_>, lines: &mut Vec<String>) {
             lines.push(format!("  cnf   Encrypted_COSE_Key, {} bytes", raw.len()))
         }
         Some(Cnf::Kid(k)) => lines.push(format!("  cnf   kid {}", kid_text(k))),
+        // Forms of cssf-auth's features (e.g. `osc`, RFC 9203, which
+        // holds a master secret): named, never printed.
+        Some(_) => lines.push("  cnf   another form (not shown)".into()),
         None => {}
     }
     match &c.scope {
@@ -496,6 +499,8 @@ pub fn pop_summary(p: &PopKey) -> String {
                 .map_or("none".into(), |k| kid_text(k.as_slice()))
         ),
         PopKey::KidOnly(k) => format!("kid only {}", kid_text(k.as_slice())),
+        // Kinds of cssf-auth's features (e.g. OSCORE input material).
+        _ => "another kind (not shown)".into(),
     }
 }
 
