@@ -73,10 +73,14 @@ where
     /// with it. The table holds `N` contexts (the endpoint's small-table
     /// capacity); [`Error::Busy`] when it is full.
     ///
-    /// Only responses are protected with the context, each with its
-    /// request's nonce, so the server takes no Sender Sequence Number;
-    /// the replay window is the state to keep across reboots (see
-    /// [`SecurityContext::restore_replay_window`]).
+    /// A plain answer is protected with its request's nonce, but
+    /// notifications (Observe), the protected 4.01 Echo of the replay
+    /// window's resynchronisation and any second answer to one request
+    /// take Sender Sequence Numbers of the server's own: a server context
+    /// used for them must be [`SenderSequence::Persisted`](crate::oscore::SenderSequence::Persisted)
+    /// across reboots (a `Volatile` one restored after a reboot would
+    /// reuse nonces), and its replay window is the other state to keep
+    /// (see [`SecurityContext::restore_replay_window`]).
     pub fn add_oscore_context(&mut self, ctx: SecurityContext) -> Result<usize, Error> {
         self.oscore.insert(ctx).map_err(|_| Error::Busy)
     }

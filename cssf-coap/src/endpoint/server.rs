@@ -466,14 +466,18 @@ where
                 }
                 return Some(self.obs_seq);
             }
-            if context.is_none() {
+            if context.is_none() || held.is_some() {
                 // A plain request never takes over a protected
-                // observation (nor one of another context, below).
-                debug!("plain registration on the token of a protected observation: answered without Observe");
+                // observation, nor does a request of another context:
+                // the token and the source address are in the clear, so
+                // anyone holding some context could otherwise end a
+                // client's observation and have its notifications sealed
+                // under their own context.
+                debug!("registration on the token of an observation of another protection: answered without Observe");
                 return None;
             }
-            // A protected registration replaces the observation on that
-            // token that was not made under its context.
+            // A protected registration replaces a plain observation on that
+            // token (which anyone could have made, or cancelled).
             let gone = self.observers.remove(i);
             self.cons.retain(|c| c.owner != Owner::Notify(gone.key));
         }

@@ -123,12 +123,17 @@ impl RequestBinding {
 
     /// Client: whether a verified response with Partial IV `piv` (`None`:
     /// it used the request's nonce) is new, and if so records it. A
-    /// response using the request's nonce is taken once; one with its own
-    /// Partial IV only above the highest taken so far (§7.4.1: a replayed
-    /// or older notification is refused).
+    /// response using the request's nonce is taken once, and only before
+    /// any response with a Partial IV of its own (the registration answer
+    /// of an observation comes first: held back past a notification it is
+    /// older, §7.4.1, §8.4); one with its own Partial IV only above the
+    /// highest taken so far (a replayed or older notification is refused).
     pub(crate) fn take_response(&mut self, piv: Option<u64>) -> bool {
         match piv {
-            None => self.take_nonce(),
+            None => {
+                let first = self.take_nonce();
+                first && self.highest_response.is_none()
+            }
             Some(p) if self.highest_response.is_some_and(|h| p <= h) => false,
             Some(p) => {
                 self.highest_response = Some(p);
