@@ -212,7 +212,13 @@ pub fn drive_client<T: TrustStore<SocketAddr>>(
                         received.push(b[..n].to_vec());
                     }
                 }
-                Event::Closed { reason, .. } => return Err(format!("closed: {reason:?}")),
+                // The reason, and the error's own words when it was one.
+                Event::Closed { reason, .. } => {
+                    return Err(match reason.error() {
+                        Some(e) => format!("closed: {reason:?}: {e}"),
+                        None => format!("closed: {reason:?}"),
+                    })
+                }
                 _ => {}
             }
         }
