@@ -599,13 +599,13 @@ impl<A: Clone + PartialEq, R: CryptoRngCore, T: TrustStore<A>> Client<A, R, T> {
         now: Duration,
     ) -> Result<Self, Error> {
         // Offered only while the trust store still accepts the server's
-        // key (otherwise a full handshake checks it again).
-        let cx = PeerContext::new(SessionHandle::CLIENT, &peer, now);
-        let offered = session
-            .peer_identity()
-            .map_or(true, |id| trust.may_resume(&cx, &id))
-            .then_some(session);
-        Self::started(config, &[], &[], Some(key), offered, peer, rng, trust, now)
+        // key (otherwise a full handshake checks it again): the builder's
+        // rule.
+        ClientBuilder::new(config, peer, rng)
+            .trust(trust)
+            .raw_public_key(key)
+            .resume(session)
+            .start(now)
     }
 }
 
