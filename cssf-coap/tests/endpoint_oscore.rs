@@ -1911,3 +1911,170 @@ fn endpoint_client_reregisters_a_protected_observation() {
     assert_eq!(client.poll_event(), None);
     assert_eq!(client.stats().oscore_refused, refused + 1);
 }
+
+// ---- from an attacker review of Observe over OSCORE (each test failed
+// before its fix) ----
+
+/// Every datagram `from` sends now.
+fn take(from: &mut Server, now: Duration) -> Vec<Vec<u8>> {
+    let mut moved = Vec::new();
+    let mut buf = [0u8; 1280];
+    while let Some(tx) = from.poll_transmit(now, &mut buf).unwrap() {
+        moved.push(buf[..tx.len].to_vec());
+    }
+    moved
+}
+
+/// (A piggybacked answer held back is not delivered: the notification
+/// ended the request's retransmission, so the late ACK is not verified.)
+///
+/// The answer to a protected registration is protected with the request's
+/// nonce (no Partial IV), and the client takes such a response once,
+/// whenever it comes (`RequestBinding::take_response(None)`), while the
+/// Observe-number freshness check of RFC 7641 §3.4 is skipped for OSCORE
+/// observations. So when the registration answer is delayed (or
+/// replayed by an on-path attacker holding it back) past a notification,
+/// the client delivers the older state after the newer one and the
+/// application is left with the stale value. RFC 8613 §7.4.1 / §8.4:
+/// notifications are ordered; a response that is older than one taken
+/// must not be delivered as the current state.
+fn held_back(non: bool, separate: bool) {
+    let mut server = server();
+    let mut client = client_endpoint(&SECRET);
+    let t0 = Duration::ZERO;
+    let id = client
+        .request_protected(
+            t0,
+            2,
+            &if non {
+                cssf_coap::endpoint::Request::get("obs").observe().non()
+            } else {
+                cssf_coap::endpoint::Request::get("obs").observe()
+            },
+            0,
+        )
+        .unwrap();
+    for mut d in take(&mut client, t0) {
+        server.handle_datagram(t0, 1, &mut d).unwrap();
+    }
+    let Some(Event::Request { id: rid, .. }) = server.poll_event() else {
+        panic!()
+    };
+    let mut now = t0;
+    if separate {
+        // The application is slow: an Empty ACK first, then a separate
+        // (confirmable) response.
+        now = server.poll_timeout().unwrap();
+        server.handle_timeout(now);
+        for mut d in take(&mut server, now) {
+            client.handle_datagram(now, 2, &mut d).unwrap();
+        }
+    }
+    server
+        .respond(now, rid, &Response::new(Code::CONTENT).payload(b"old"))
+        .unwrap();
+    // The attacker holds the registration answer back.
+    let held = take(&mut server, now);
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        partial_iv(&held[0]),
+        None,
+        "registration answer uses the request nonce"
+    );
+    server
+        .notify(t0, "obs", &Response::new(Code::CONTENT).payload(b"new"))
+        .unwrap();
+    for mut d in take(&mut server, t0) {
+        client.handle_datagram(t0, 2, &mut d).unwrap();
+    }
+    let mut seen = Vec::new();
+    while let Some(ev) = client.poll_event() {
+        if let Event::Notification {
+            id: got,
+            notification,
+            ..
+        } = ev
+        {
+            assert_eq!(got, id);
+            seen.push(notification.payload().to_vec());
+        }
+    }
+    assert_eq!(seen, vec![b"new".to_vec()]);
+    // Now the held-back answer arrives.
+    for mut d in held {
+        client.handle_datagram(t0, 2, &mut d).unwrap();
+    }
+    let mut late = Vec::new();
+    while let Some(ev) = client.poll_event() {
+        match ev {
+            Event::Notification { notification, .. } => late.push(notification.payload().to_vec()),
+            Event::Response { response, .. } => late.push(response.payload().to_vec()),
+            _ => {}
+        }
+    }
+    assert!(
+        late.is_empty(),
+        "older state delivered after a newer notification: {:?}",
+        late.iter()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn registration_answer_held_back_non() {
+    held_back(true, false);
+}
+
+#[test]
+fn registration_answer_held_back_separate_con() {
+    held_back(false, true);
+}
+
+/// Another client holding its own, legitimate context "D" (the server's
+/// index 1) sends a protected registration on client "C"'s token from C's
+/// address (UDP source addresses are not authenticated): the server
+/// dropped C's observation and gave the token to D (fixed: it is
+/// answered without Observe). A request verified under D must not end or
+/// take over an observation made under C.
+#[test]
+fn protected_registration_of_another_context_takes_over_an_observation() {
+    let (mut ep, mut client, mut binding) = registered();
+    let mut d_ctx =
+        SecurityContext::new(&params(&[9; 16], b"D", b"S"), SenderSequence::Volatile).unwrap();
+    let (wire, _) = protected_observe(&mut d_ctx, 80, &[6], 0);
+    send(&mut ep, Duration::ZERO, &wire);
+    while let Some(ev) = ep.poll_event() {
+        if let Event::Request { id, .. } = ev {
+            ep.respond(
+                Duration::ZERO,
+                id,
+                &Response::new(Code::CONTENT).payload(b"d"),
+            )
+            .unwrap();
+        }
+    }
+    drain(&mut ep);
+    ep.notify(
+        Duration::ZERO,
+        "obs",
+        &Response::new(Code::CONTENT).payload(b"7"),
+    )
+    .unwrap();
+    let sent = drain(&mut ep);
+    let mut for_c = 0;
+    for d in &sent {
+        let mut m = d.clone();
+        let mut out = [0u8; 512];
+        if client
+            .unprotect_response(&mut binding, &mut m, &mut out)
+            .is_ok()
+        {
+            for_c += 1;
+        }
+    }
+    assert_eq!(
+        for_c, 1,
+        "C's protected observation was ended by a registration verified under context D"
+    );
+}
